@@ -1,0 +1,16 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { run, VERSION } from './program.js';
+import { bufferIO } from './io.js';
+
+test('prints its version', async () => {
+  const io = bufferIO();
+  assert.equal(await run(['--version'], io), 0);
+  assert.equal(io.out().trim(), VERSION);
+});
+
+test('an unknown command exits 1 with a message', async () => {
+  const io = bufferIO();
+  assert.equal(await run(['no-such-command'], io), 1);
+  assert.match(io.err(), /^error: /);
+});

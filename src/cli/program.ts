@@ -1,0 +1,50 @@
+/**
+ * The `cocokit` command tree. Each command group lives in its own file and exports `register(program, io)`;
+ * a command is a library call plus formatting, nothing more.
+ */
+import { Command, CommanderError } from 'commander';
+import { CocoError, asCocoError } from '../errors.js';
+import type { CliIO } from './io.js';
+
+export type Register = (program: Command, io: CliIO) => void;
+
+/** Command groups, in help order. */
+const GROUPS: Array<() => Promise<{ register: Register }>> = [];
+
+export async function buildProgram(io: CliIO): Promise<Command> {
+  const program = new Command('cocokit')
+    .description('Confidential Containers attestation: KBS, TEE verifiers, reference values, Rego policy')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  for (const load of GROUPS) (await load()).register(program, io);
+  return program;
+}
+
+export const VERSION = '0.1.0';
+
+/**
+ * Runs the CLI with `argv` (without `node` and the script) and returns the exit code. Failures are printed
+ * as `error[CODE]: message`; the exit code comes from the CocoError's kind (see src/errors.ts).
+ */
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  const program = await buildProgram(io);
+  for (const cmd of allCommands(program)) cmd.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  io.exitCode = undefined;
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return io.exitCode ?? 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      return 1;
+    }
+    const err = e instanceof CocoError ? e : asCocoError(e);
+    io.stderr(`error[${err.code}]: ${err.message}\n`);
+    return err.exitCode;
+  }
+}
+
+function allCommands(cmd: Command): Command[] {
+  return [cmd, ...cmd.commands.flatMap(allCommands)];
+}
