@@ -12,5 +12,5 @@ test('prints its version', async () => {
 test('an unknown command exits 1 with a message', async () => {
   const io = bufferIO();
   assert.equal(await run(['no-such-command'], io), 1);
-  assert.match(io.err(), /^error: /);
+  assert.match(io.err(), /unknown command/);
 });

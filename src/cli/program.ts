@@ -6,10 +6,12 @@ import { Command, CommanderError } from 'commander';
 import { CocoError, asCocoError } from '../errors.js';
 import type { CliIO } from './io.js';
 
-export type Register = (program: Command, io: CliIO) => void;
+export type Register = (program: Command, io: CliIO) => void | Promise<void>;
 
-/** Command groups, in help order. */
-const GROUPS: Array<() => Promise<{ register: Register }>> = [];
+/** Command groups, in help order; each file exports `register`. */
+const GROUPS: Array<() => Promise<{ register: Register }>> = [
+  async () => ({ register: (await import('./measure.js')).registerMeasure }),
+];
 
 export async function buildProgram(io: CliIO): Promise<Command> {
   const program = new Command('cocokit')
@@ -17,7 +19,7 @@ export async function buildProgram(io: CliIO): Promise<Command> {
     .version(VERSION)
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
-  for (const load of GROUPS) (await load()).register(program, io);
+  for (const load of GROUPS) await (await load()).register(program, io);
   return program;
 }
 
