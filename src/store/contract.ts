@@ -440,6 +440,17 @@ export function storeContract(h: StoreHarness): void {
         );
       }));
 
+    test('replicas opening an empty location at the same moment migrate it once and agree on the key check', async () => {
+      const loc = await h.location();
+      const stores = await Promise.all([h.open(loc, { kek }), h.open(loc, { kek }), h.open(loc, { kek })]);
+      try {
+        await stores[0].resources.put(KEY, Buffer.from('shared'));
+        for (const s of stores) assert.equal(Buffer.from((await s.resources.get(KEY))!).toString(), 'shared');
+      } finally {
+        for (const s of stores) await s.close();
+      }
+    });
+
     test('a closed store refuses further calls with STORE_CLOSED', async () => {
       const s = await h.open(await h.location(), { kek });
       await s.close();

@@ -51,8 +51,10 @@ export interface SqlStoreOptions {
   dialect: Dialect;
   kek: Uint8Array;
   now: () => Date;
-  /** Runs after the database is closed (e.g. releasing a lock file). */
+  /** Runs after the database is closed. */
   onClose?: () => Promise<void> | void;
+  /** Wraps the migration, for locks the database alone cannot provide (see sqlite.ts). */
+  exclusive?: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
 const KEK_CHECK_AAD = 'cocokit-kek-check';
@@ -85,7 +87,8 @@ interface SessionBody {
 export async function openSqlStore(options: SqlStoreOptions): Promise<Store> {
   const { db, dialect, kek } = options;
   try {
-    await migrateToLatest(db, dialect);
+    const migrate = () => migrateToLatest(db, dialect);
+    await (options.exclusive === undefined ? migrate() : options.exclusive(migrate));
   } catch (e) {
     await db.destroy().catch(() => {});
     throw wrapDbError(e, 'migrating the schema');
