@@ -1,9 +1,12 @@
-import { after } from 'node:test';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listFilesRecursive, storeContract } from './contract.js';
-import { openSqliteStore } from './sqlite.js';
+import Sqlite from 'better-sqlite3';
+import { KEK_FILE, SQLITE_FILE, openSqliteStore } from './sqlite.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cocokit-store-sqlite-'));
 let n = 0;
@@ -16,4 +19,54 @@ storeContract({
   open: (dataDir, o = {}) => openSqliteStore({ dataDir, ...o }),
   // WAL frames and the main file are both read: a secret must be absent from either.
   filesAtRest: async (dataDir) => listFilesRecursive(dataDir),
+});
+
+test('with no key given, the data directory gets a 0600 key file and a 0700 directory, reused on reopen', async () => {
+  const dataDir = join(root, 'default-kek');
+  const a = await openSqliteStore({ dataDir });
+  await a.resources.put({ repository: 'r', type: 't', tag: 'g' }, Buffer.from('kept'));
+  await a.close();
+  assert.equal(statSync(join(dataDir, KEK_FILE)).mode & 0o777, 0o600);
+  assert.equal(statSync(dataDir).mode & 0o777, 0o700);
+  const b = await openSqliteStore({ dataDir });
+  assert.equal(Buffer.from((await b.resources.get({ repository: 'r', type: 't', tag: 'g' }))!).toString(), 'kept');
+  await b.close();
+  // The same key given explicitly by file path opens the store too; a fresh key file does not.
+  const c = await openSqliteStore({ dataDir, kek: { file: join(dataDir, KEK_FILE) } });
+  await c.close();
+  writeFileSync(join(root, 'other-kek'), randomBytes(32).toString('hex'));
+  await assert.rejects(openSqliteStore({ dataDir, kek: { file: join(root, 'other-kek') } }), { code: 'STORE_KEK_MISMATCH' });
+});
+
+test('a ciphertext moved onto another resource row does not open (the path is authenticated)', async () => {
+  const dataDir = join(root, 'swap');
+  const s = await openSqliteStore({ dataDir });
+  await s.resources.put({ repository: 'r', type: 't', tag: 'public' }, Buffer.from('harmless'));
+  await s.resources.put({ repository: 'r', type: 't', tag: 'private' }, Buffer.from('secret'));
+  await s.close();
+  const raw = new Sqlite(join(dataDir, SQLITE_FILE));
+  raw.prepare("UPDATE resources SET value = (SELECT value FROM resources WHERE tag = 'private') WHERE tag = 'public'").run();
+  raw.close();
+  const t = await openSqliteStore({ dataDir });
+  try {
+    await assert.rejects(t.resources.get({ repository: 'r', type: 't', tag: 'public' }), { code: 'STORE_DECRYPT', kind: 'crypto' });
+    assert.equal(Buffer.from((await t.resources.get({ repository: 'r', type: 't', tag: 'private' }))!).toString(), 'secret');
+  } finally {
+    await t.close();
+  }
+});
+
+test('a database written by a newer schema is refused with STORE_SCHEMA_NEWER', async () => {
+  const dataDir = join(root, 'newer');
+  await (await openSqliteStore({ dataDir })).close();
+  const raw = new Sqlite(join(dataDir, SQLITE_FILE));
+  raw.prepare("INSERT INTO cocokit_migration (name, applied_at) VALUES ('9999_future', 0)").run();
+  raw.close();
+  await assert.rejects(openSqliteStore({ dataDir }), { code: 'STORE_SCHEMA_NEWER', kind: 'unsupported' });
+});
+
+test('a data directory that cannot be created is an unavailable CocoError', async () => {
+  writeFileSync(join(root, 'a-file'), '');
+  await assert.rejects(openSqliteStore({ dataDir: join(root, 'a-file', 'sub') }), { code: 'STORE_DATA_DIR', kind: 'unavailable' });
+  await assert.rejects(openSqliteStore({ dataDir: '' }), { code: 'STORE_ARGUMENT', kind: 'usage' });
 });
