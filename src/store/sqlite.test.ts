@@ -1,7 +1,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listFilesRecursive, storeContract } from './contract.js';
@@ -36,6 +36,10 @@ test('with no key given, the data directory gets a 0600 key file and a 0700 dire
   await c.close();
   writeFileSync(join(root, 'other-kek'), randomBytes(32).toString('hex'));
   await assert.rejects(openSqliteStore({ dataDir, kek: { file: join(root, 'other-kek') } }), { code: 'STORE_KEK_MISMATCH' });
+  // Losing the key file is reported as such, and no new key is made up in its place.
+  rmSync(join(dataDir, KEK_FILE));
+  await assert.rejects(openSqliteStore({ dataDir }), { code: 'STORE_KEK_MISSING', kind: 'usage' });
+  assert.equal(existsSync(join(dataDir, KEK_FILE)), false);
 });
 
 test('a ciphertext moved onto another resource row does not open (the path is authenticated)', async () => {

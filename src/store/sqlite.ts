@@ -3,7 +3,7 @@
  * beside the writer, and a busy timeout lets two processes on one data directory (a CLI beside a running
  * server) take turns instead of failing.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Sqlite from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
@@ -55,8 +55,15 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   } catch (e) {
     throw new CocoError('STORE_DATA_DIR', `cannot create the data directory ${options.dataDir}: ${(e as Error).message}`, { kind: 'unavailable', cause: e });
   }
-  const kek = options.kek === undefined ? loadOrCreateKekFile(join(options.dataDir, KEK_FILE)) : loadKek(options.kek);
   const file = resolve(options.dataDir, SQLITE_FILE);
+  const kekFile = join(options.dataDir, KEK_FILE);
+  if (options.kek === undefined && existsSync(file) && !existsSync(kekFile)) {
+    // A fresh random key would only lead to a key mismatch; say what is actually wrong.
+    throw new CocoError('STORE_KEK_MISSING', `${options.dataDir} holds a store but no key file ${KEK_FILE}: restore it, or give the key-encryption key explicitly`, {
+      kind: 'usage',
+    });
+  }
+  const kek = options.kek === undefined ? loadOrCreateKekFile(kekFile) : loadKek(options.kek);
   let sqlite: Sqlite.Database;
   try {
     sqlite = new Sqlite(file);
