@@ -24,8 +24,8 @@ if (skip === false) {
 storeContract({
   name: 'PostgreSQL',
   skip,
-  // One database per test: the tests share the server, never their data.
-  location: () => cluster!.createDatabase(`contract_${n++}`),
+  // One schema per test: the tests share the server, never their data.
+  location: () => cluster!.createSchema(`contract_${n++}`),
   open: (connectionString, o = {}) => openPostgresStore({ connectionString, kek: o.kek ?? defaultKek, now: o.now }),
   // Heap pages and WAL of the whole cluster: after a checkpoint everything committed is in these files.
   filesAtRest: async () => {
