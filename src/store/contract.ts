@@ -160,6 +160,37 @@ export function storeContract(h: StoreHarness): void {
       await again.close();
     });
 
+    test('rotating the key re-encrypts every secret; afterwards only the new key opens the store', async () => {
+      const loc = await h.location();
+      const clock = manualClock();
+      const a = await h.open(loc, { kek, now: clock.now });
+      const next = new Uint8Array(randomBytes(32));
+      try {
+        await a.resources.put(KEY, Buffer.from('resource'));
+        await a.resources.put({ ...KEY, namespace: 'other' }, Buffer.from('other resource'));
+        await a.kv.put('k', Buffer.from('state'));
+        await a.sessions.put({ id: 's', tee: 'snp', nonce: 'n', state: 'attested', token: 't', createdAt: clock.now(), expiresAt: new Date(clock.now().getTime() + MIN) });
+        const r = await a.rotateKek(next);
+        assert.deepEqual({ ...r, fingerprint: undefined }, { resources: 2, sessions: 1, kv: 1, fingerprint: undefined });
+        assert.equal(Buffer.from((await a.resources.get(KEY))!).toString(), 'resource');
+        await a.resources.put(KEY, Buffer.from('after rotation'));
+      } finally {
+        await a.close();
+      }
+      await rejectsWith(h.open(loc, { kek }), 'STORE_KEK_MISMATCH', 'crypto');
+      const b = await h.open(loc, { kek: next, now: clock.now });
+      try {
+        assert.equal(Buffer.from((await b.resources.get(KEY))!).toString(), 'after rotation');
+        assert.equal(Buffer.from((await b.resources.get({ ...KEY, namespace: 'other' }))!).toString(), 'other resource');
+        assert.equal(Buffer.from((await b.kv.get('k'))!).toString(), 'state');
+        assert.equal((await b.sessions.get('s'))!.token, 't');
+        await rejectsWith(b.rotateKek(new Uint8Array(5)), 'STORE_KEK_FORMAT', 'usage');
+        assert.equal(Buffer.from((await b.kv.get('k'))!).toString(), 'state');
+      } finally {
+        await b.close();
+      }
+    });
+
     test('rejects oversize values and malformed resource paths', () =>
       withStore(async (s) => {
         await rejectsWith(s.resources.put(KEY, new Uint8Array(16 * 1024 * 1024 + 1)), 'STORE_TOO_LARGE', 'limit');

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { CocoError, asCocoError } from '../errors.js';
-import { kekFingerprint, open, seal } from './kek.js';
+import { kekFingerprint, loadKek, open, seal } from './kek.js';
 import { migrateToLatest, type Database, type Dialect, type Int64 } from './schema.js';
 import {
   DEFAULT_NAMESPACE,
@@ -16,6 +16,7 @@ import {
   type AuditLog,
   type AuditQuery,
   type JsonValue,
+  type KekSource,
   type KvStore,
   type NonceStore,
   type PolicyKind,
@@ -25,6 +26,7 @@ import {
   type ResourceFilter,
   type ResourceKey,
   type ResourceStore,
+  type RotateResult,
   type SessionRecord,
   type SessionStore,
   type Store,
@@ -102,11 +104,15 @@ export async function openSqlStore(options: SqlStoreOptions): Promise<Store> {
   return new SqlStore(options);
 }
 
-async function verifyKek(db: Kysely<Database>, kek: Uint8Array): Promise<void> {
-  const mine = JSON.stringify({
+function kekCheck(kek: Uint8Array): string {
+  return JSON.stringify({
     fingerprint: kekFingerprint(kek),
     check: Buffer.from(seal(kek, Buffer.from(KEK_CHECK_PLAINTEXT), KEK_CHECK_AAD)).toString('base64'),
   });
+}
+
+async function verifyKek(db: Kysely<Database>, kek: Uint8Array): Promise<void> {
+  const mine = kekCheck(kek);
   await db
     .insertInto('cocokit_meta')
     .values({ key: 'kek_check', value: mine })
@@ -149,7 +155,7 @@ class SqlStore implements Store {
   readonly kv: KvStore;
 
   readonly #db: Kysely<Database>;
-  readonly #kek: Uint8Array;
+  #kek: Uint8Array;
   readonly #now: () => Date;
   readonly #onClose: (() => Promise<void> | void) | undefined;
   #closed = false;
@@ -587,6 +593,51 @@ class SqlStore implements Store {
     const key = checkString(keyArg, 'state key');
     const r = await this.#db.deleteFrom('kv').where('key', '=', key).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
+  }
+
+  // -- key rotation ---------------------------------------------------------------------------------------
+
+  rotateKek(source: KekSource): Promise<RotateResult> {
+    return this.#run('rotating the key-encryption key', async () => {
+      const next = loadKek(source);
+      const old = this.#kek;
+      // One transaction: a failure half-way leaves every row under the old key.
+      const counts = await this.#db.transaction().execute(async (trx) => {
+        const resources = await trx
+          .selectFrom('resources')
+          .select(['namespace', 'repository', 'type', 'tag', 'value'])
+          .orderBy('namespace')
+          .orderBy('repository')
+          .orderBy('type')
+          .orderBy('tag')
+          .execute();
+        for (const r of resources) {
+          const aad = resourceAad(r);
+          await trx
+            .updateTable('resources')
+            .set({ value: Buffer.from(seal(next, open(old, r.value, aad), aad)) })
+            .where('namespace', '=', r.namespace)
+            .where('repository', '=', r.repository)
+            .where('type', '=', r.type)
+            .where('tag', '=', r.tag)
+            .execute();
+        }
+        const sessions = await trx.selectFrom('sessions').select(['id', 'body']).execute();
+        for (const r of sessions) {
+          const aad = `session:${r.id}`;
+          await trx.updateTable('sessions').set({ body: Buffer.from(seal(next, open(old, r.body, aad), aad)) }).where('id', '=', r.id).execute();
+        }
+        const kv = await trx.selectFrom('kv').select(['key', 'value']).execute();
+        for (const r of kv) {
+          const aad = `kv:${r.key}`;
+          await trx.updateTable('kv').set({ value: Buffer.from(seal(next, open(old, r.value, aad), aad)) }).where('key', '=', r.key).execute();
+        }
+        await trx.updateTable('cocokit_meta').set({ value: kekCheck(next) }).where('key', '=', 'kek_check').execute();
+        return { resources: resources.length, sessions: sessions.length, kv: kv.length };
+      });
+      this.#kek = next;
+      return { ...counts, fingerprint: kekFingerprint(next) };
+    });
   }
 
   // -- lifecycle ------------------------------------------------------------------------------------------

@@ -55,9 +55,15 @@ test('a ciphertext moved onto another resource row does not open (the path is au
   try {
     await assert.rejects(t.resources.get({ repository: 'r', type: 't', tag: 'public' }), { code: 'STORE_DECRYPT', kind: 'crypto' });
     assert.equal(Buffer.from((await t.resources.get({ repository: 'r', type: 't', tag: 'private' }))!).toString(), 'secret');
+    // Rotation re-encrypts `private` first (key order), then stops at the bad row and rolls back: the store
+    // stays under the old key.
+    await assert.rejects(t.rotateKek(randomBytes(32)), { code: 'STORE_DECRYPT' });
   } finally {
     await t.close();
   }
+  const u = await openSqliteStore({ dataDir });
+  assert.equal(Buffer.from((await u.resources.get({ repository: 'r', type: 't', tag: 'private' }))!).toString(), 'secret');
+  await u.close();
 });
 
 test('a database written by a newer schema is refused with STORE_SCHEMA_NEWER', async () => {
