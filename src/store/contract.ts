@@ -344,6 +344,9 @@ export function storeContract(h: StoreHarness): void {
         assert.deepEqual((await s.referenceValues.get('snp_bootloader'))!.value, [11]);
         assert.equal(await s.referenceValues.delete('snp_bootloader'), true);
         assert.equal(await s.referenceValues.get('snp_bootloader'), undefined);
+        // NUL characters and the text of their escape are ordinary JSON string content.
+        await s.referenceValues.set('odd', ['a\u0000b', 'literal \\u0000', 'é😀']);
+        assert.deepEqual((await s.referenceValues.get('odd'))!.value, ['a\u0000b', 'literal \\u0000', 'é😀']);
         await rejectsWith(s.referenceValues.set('x', undefined as unknown as JsonValue), 'STORE_ARGUMENT');
         await rejectsWith(s.referenceValues.set('x', Number.NaN), 'STORE_ARGUMENT');
         await rejectsWith(s.referenceValues.set('x', new Map() as unknown as JsonValue), 'STORE_ARGUMENT');
@@ -411,6 +414,8 @@ export function storeContract(h: StoreHarness): void {
         assert.deepEqual((await s.audit.list({ since: new Date(t0.getTime() + 1000) })).length, 2);
         assert.deepEqual((await s.audit.list({ limit: 1 })).map((e) => e.kind), ['kbs.resource.get']);
         assert.deepEqual((await s.audit.list({ beforeId: all[0].id, limit: 1 })).map((e) => e.kind), ['kbs.attest']);
+        const empty = await s.audit.append({ kind: 'admin.reference-value.put', subject: '', outcome: 'ok' });
+        assert.deepEqual((await s.audit.list({ subject: '' })).map((e) => e.id), [empty.id]);
         await rejectsWith(s.audit.list({ limit: 0 }), 'STORE_ARGUMENT');
         await rejectsWith(s.audit.append({ kind: 'k', subject: 's', outcome: 'ok', detail: 'x'.repeat(70_000) }), 'STORE_TOO_LARGE', 'limit');
       }));

@@ -371,7 +371,7 @@ class SqlStore implements Store {
     const kind = checkPolicyKind(kindArg);
     const id = checkString(idArg, 'policy id');
     if (typeof textArg !== 'string') throw new CocoError('STORE_ARGUMENT', 'policy text must be a string', { kind: 'input' });
-    const text = textArg.length === 0 ? textArg : checkString(textArg, 'policy text', LIMITS.policyChars);
+    const text = checkString(textArg, 'policy text', LIMITS.policyChars, true);
     const now = this.#nowMs();
     await this.#db
       .insertInto('policies')
@@ -460,7 +460,7 @@ class SqlStore implements Store {
     if (w.referenceValues === undefined) throw new CocoError('STORE_ARGUMENT', 'workload referenceValues must be a JSON value', { kind: 'input' });
     const rv = toJsonText(w.referenceValues, 'workload referenceValues');
     if (typeof w.policy !== 'string') throw new CocoError('STORE_ARGUMENT', 'workload policy must be a string', { kind: 'input' });
-    const policy = w.policy.length === 0 ? '' : checkString(w.policy, 'workload policy', LIMITS.policyChars);
+    const policy = checkString(w.policy, 'workload policy', LIMITS.policyChars, true);
     if (expectedVersion !== undefined && (typeof expectedVersion !== 'number' || !Number.isInteger(expectedVersion) || expectedVersion < 0)) {
       throw new CocoError('STORE_ARGUMENT', 'expected workload version must be a non-negative integer', { kind: 'input' });
     }
@@ -526,7 +526,7 @@ class SqlStore implements Store {
     if (typeof e !== 'object' || e === null) throw new CocoError('STORE_ARGUMENT', 'audit event must be an object', { kind: 'input' });
     const time = e.time === undefined ? this.#nowMs() : checkDate(e.time, 'audit time').getTime();
     const kind = checkString(e.kind, 'audit kind');
-    const subject = checkString(e.subject, 'audit subject', LIMITS.jsonChars);
+    const subject = checkString(e.subject, 'audit subject', LIMITS.jsonChars, true);
     const outcome = checkString(e.outcome, 'audit outcome');
     const detail = e.detail === undefined ? null : toJsonText(e.detail, 'audit detail', LIMITS.auditDetailChars);
     const row = await this.#db.insertInto('audit').values({ time, kind, subject, outcome, detail }).returning('id').executeTakeFirstOrThrow();
@@ -538,7 +538,7 @@ class SqlStore implements Store {
     const limit = checkLimit(query.limit, 100, 10_000);
     let q = this.#db.selectFrom('audit').selectAll();
     if (query.kind !== undefined) q = q.where('kind', '=', checkString(query.kind, 'audit kind'));
-    if (query.subject !== undefined) q = q.where('subject', '=', checkString(query.subject, 'audit subject', LIMITS.jsonChars));
+    if (query.subject !== undefined) q = q.where('subject', '=', checkString(query.subject, 'audit subject', LIMITS.jsonChars, true));
     if (query.outcome !== undefined) q = q.where('outcome', '=', checkString(query.outcome, 'audit outcome'));
     if (query.since !== undefined) q = q.where('time', '>=', checkDate(query.since, 'audit since').getTime());
     if (query.beforeId !== undefined) {
