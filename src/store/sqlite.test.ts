@@ -1,5 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -79,4 +80,41 @@ test('a data directory that cannot be created is an unavailable CocoError', asyn
   writeFileSync(join(root, 'a-file'), '');
   await assert.rejects(openSqliteStore({ dataDir: join(root, 'a-file', 'sub') }), { code: 'STORE_DATA_DIR', kind: 'unavailable' });
   await assert.rejects(openSqliteStore({ dataDir: '' }), { code: 'STORE_ARGUMENT', kind: 'usage' });
+});
+
+test('two processes on one fresh data directory migrate once and consume each nonce once', async () => {
+  const dataDir = join(root, 'processes');
+  writeFileSync(join(root, 'processes.kek'), randomBytes(32).toString('hex'));
+  // Both children wait for a common start time (their startup takes a variable second or two), then open the
+  // store (racing the migration) and consume the same nonces as fast as they can.
+  const goAt = Date.now() + 5000;
+  const script = `
+    const { openSqliteStore } = await import(${JSON.stringify(new URL('./sqlite.ts', import.meta.url).pathname)});
+    await new Promise((r) => setTimeout(r, Math.max(0, ${goAt} - Date.now())));
+    const s = await openSqliteStore({ dataDir: ${JSON.stringify(dataDir)}, kek: { file: ${JSON.stringify(join(root, 'processes.kek'))} } });
+    const won = [];
+    const exp = new Date(Date.now() + 600000);
+    // One child walks the nonces upwards, the other downwards: they collide in the middle.
+    const down = process.argv.includes('down');
+    for (let k = 0; k < 300; k++) {
+      const i = down ? 299 - k : k;
+      if (await s.nonces.consume('p-' + i, exp)) won.push(i);
+      // Leave the write lock free between statements, as a server between requests does: SQLite's busy
+      // handler is not fair, and a tight loop would simply run one child after the other.
+      if (k % 3 === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+    await s.close();
+    process.stdout.write(JSON.stringify(won));
+  `;
+  const child = (direction: string) =>
+    new Promise<number[]>((resolvePromise, reject) => {
+      execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, direction], { timeout: 60_000 }, (err, stdout, stderr) => {
+        if (err) reject(new Error(`${err.message}\n${stderr}`));
+        else resolvePromise(JSON.parse(stdout) as number[]);
+      });
+    });
+  const [a, b] = await Promise.all([child('up'), child('down')]);
+  // Both got through (neither failed on a lock), and together they consumed every nonce exactly once.
+  const all = [...a, ...b].sort((x, y) => x - y);
+  assert.deepEqual(all, Array.from({ length: 300 }, (_, i) => i));
 });

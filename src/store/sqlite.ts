@@ -67,8 +67,9 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   let sqlite: Sqlite.Database;
   try {
     sqlite = new Sqlite(file);
-    sqlite.pragma('journal_mode = WAL');
+    // The busy timeout first: switching a fresh file to WAL needs a lock another process may be holding.
     sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma('journal_mode = WAL');
     // FULL: a secret the admin API acknowledged, or a nonce recorded as used, survives a power loss too
     // (NORMAL would only survive a process crash). KBS write rates make the extra fsync cheap.
     sqlite.pragma('synchronous = FULL');
