@@ -108,7 +108,10 @@ function parseSevMetadata(data: Uint8Array, table: Map<string, Uint8Array>): Sev
   const sections: SevMetadataSection[] = [];
   for (let i = 0; i < numItems; i++) {
     const off = start + META_HEADER + i * META_DESC;
-    sections.push({ gpa: dv.getUint32(off, true), size: dv.getUint32(off + 4, true), sectionType: dv.getUint32(off + 8, true) });
+    const section = { gpa: dv.getUint32(off, true), size: dv.getUint32(off + 4, true), sectionType: dv.getUint32(off + 8, true) };
+    // GPAs are 32-bit in this table: a section reaching past 4 GiB cannot describe real firmware memory.
+    if (section.gpa + section.size > FOUR_GB) throw bad(`SEV metadata section ${i} [0x${section.gpa.toString(16)}, +0x${section.size.toString(16)}) runs past 4 GiB`);
+    sections.push(section);
   }
   return sections;
 }
