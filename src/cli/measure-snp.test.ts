@@ -1,4 +1,7 @@
 import { test } from 'node:test';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { run } from './program.js';
 import { bufferIO } from './io.js';
@@ -106,5 +109,30 @@ test('--vcpu-sig accepts the bases Python int(s, 0) accepts', async () => {
   for (const sig of ['0xa00f11', '10489617', '0o50007421', '0b101000000000111100010001', '0xa0_0f11']) {
     const argv = c.argv.map((a) => (a === '0xa00f11' ? sig : a));
     assert.equal((await measure(argv)).out, `${c.expected}\n`, sig);
+  }
+});
+
+test('snp:svsm reads --vars-file or --vars-size and needs the SVSM info entry in the SVSM image', async () => {
+  const base = ['--mode', 'snp:svsm', '--vcpus', '1', '--vcpu-type', 'EPYC-v4', '--ovmf', 'ovmf/ovmf_AmdSev_suffix.bin', '--svsm', 'ovmf/ovmf_OvmfX64_suffix.bin'];
+  for (const vars of [['--vars-size', '540672'], ['--vars-file', 'ovmf/OVMF.fd']]) {
+    const r = await measure([...base, ...vars]);
+    assert.equal(r.code, 4);
+    assert.match(r.err, /Can't find SVSM_INFO_GUID entry in SVSM table/);
+  }
+  const ec2 = await measure([...base, '--vars-size', '540672', '--vmm-type', 'ec2']);
+  assert.match(ec2.err, /SVSM mode is only implemented for Qemu/);
+});
+
+test('--dump-vmsa writes the measured VMSA pages that the oracle dumped', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-vmsa-'));
+  try {
+    const io = bufferIO({}, dir);
+    const ovmf = vectorPath('snp', 'ovmf', 'ovmf_AmdSev_suffix.bin');
+    const code = await run(['measure', 'snp', '--mode', 'snp', '--vcpus', '2', '--vcpu-type', 'EPYC-Milan', '--guest-features', '0x21', '--ovmf', ovmf, '--dump-vmsa'], io);
+    assert.equal(code, 0, io.err());
+    assert.deepEqual(readFileSync(join(dir, 'vmsa0.bin')), readFileSync(vectorPath('snp', 'vmsa', 'qemu-milan-gf21-bsp.bin')));
+    assert.deepEqual(readFileSync(join(dir, 'vmsa1.bin')), readFileSync(vectorPath('snp', 'vmsa', 'qemu-milan-gf21-ap.bin')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -2,7 +2,7 @@
  * `cocokit measure snp`: SEV / SEV-ES / SEV-SNP launch digests with the flags and output of virtee's
  * sev-snp-measure (specs/snp.md §4.9), so scripts can swap one for the other.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { CocoError } from '../errors.js';
@@ -49,6 +49,7 @@ interface SnpFlags {
   varsSize?: number;
   varsFile?: string;
   trace?: boolean;
+  dumpVmsa?: boolean;
 }
 
 /** Python's `int(s, 0)`: decimal without leading zeros, or 0x / 0o / 0b prefixed; `_` between digits. */
@@ -127,6 +128,9 @@ export function measureSnp(f: SnpFlags, io: CliIO): void {
   const vcpuSig = vcpuSigOf(f, vmm);
   if (f.snpOvmfHash && f.mode !== 'snp') throw usage('SNP OVMF hash only works with SNP');
   if (f.varsSize !== undefined && f.varsFile !== undefined) throw usage('--vars-size and --vars-file are mutually exclusive');
+  if (f.dumpVmsa && f.mode === 'sev') throw usage('--dump-vmsa is not available in the selected mode');
+  // Upstream writes vmsa<N>.bin into the working directory.
+  const onVmsa = f.dumpVmsa ? (i: number, page: Uint8Array) => writeFileSync(resolve(io.cwd, `vmsa${i}.bin`), page) : undefined;
 
   const kernel = f.kernel === undefined ? undefined : readInput(io, f.kernel, 'kernel');
   const initrd = f.initrd === undefined ? undefined : readInput(io, f.initrd, 'initrd');
@@ -137,11 +141,11 @@ export function measureSnp(f: SnpFlags, io: CliIO): void {
       ld = sevLaunchDigest({ ovmf, kernel, initrd, cmdline: f.append });
       break;
     case 'seves':
-      ld = sevEsLaunchDigest({ ovmf, kernel, initrd, cmdline: f.append, vcpus, vcpuSig, vmm });
+      ld = sevEsLaunchDigest({ ovmf, kernel, initrd, cmdline: f.append, vcpus, vcpuSig, vmm, onVmsa });
       break;
     case 'snp': {
       const ovmfHash = f.snpOvmfHash ? fromHex(f.snpOvmfHash.replace(/\s+/g, ''), '--snp-ovmf-hash') : undefined;
-      ld = snpLaunchDigest({ ovmf, kernel, initrd, cmdline: f.append, vcpus, vcpuSig, vmm, guestFeatures: f.guestFeatures, ovmfHash, onPage });
+      ld = snpLaunchDigest({ ovmf, kernel, initrd, cmdline: f.append, vcpus, vcpuSig, vmm, guestFeatures: f.guestFeatures, ovmfHash, onPage, onVmsa });
       break;
     }
     case 'snp:svsm': {
@@ -156,7 +160,7 @@ export function measureSnp(f: SnpFlags, io: CliIO): void {
       else throw usage('snp:svsm mode requires --vars-size or --vars-file');
       if (vmm !== 'QEMU') throw usage('SVSM mode is only implemented for Qemu.');
       if (f.svsm === undefined) throw usage('snp:svsm mode requires --svsm');
-      ld = svsmLaunchDigest({ ovmf, svsm: readInput(io, f.svsm, 'SVSM'), varsSize, vcpus, vcpuSig, onPage });
+      ld = svsmLaunchDigest({ ovmf, svsm: readInput(io, f.svsm, 'SVSM'), varsSize, vcpus, vcpuSig, onPage, onVmsa });
       break;
     }
   }
@@ -187,6 +191,7 @@ export function register(measure: Command, io: CliIO): void {
     .option('--svsm <PATH>', 'SVSM binary (snp:svsm mode)')
     .option('--vars-size <SIZE>', 'size of the OVMF_VARS file in bytes (snp:svsm mode)', parseDecimal)
     .option('--vars-file <PATH>', 'OVMF_VARS file (snp:svsm mode)')
+    .option('--dump-vmsa', 'write the measured VMSA pages to vmsa<N>.bin (seves, snp and snp:svsm modes)')
     .option('--trace', 'print every page update (type, GPA, contents hash, digest after) to stderr')
     .action((flags: SnpFlags) => measureSnp(flags, io));
 }

@@ -38,7 +38,11 @@ export interface SnpLaunchOptions {
   ovmfHash?: Uint8Array;
   /** Called after every PAGE_INFO update. */
   onPage?: PageHook;
+  /** Called with each measured VMSA page (vCPU index, page bytes), e.g. to dump them. */
+  onVmsa?: VmsaHook;
 }
+
+export type VmsaHook = (vcpu: number, page: Uint8Array) => void;
 
 const PAGE_MASK = 0xfff;
 
@@ -114,7 +118,11 @@ export function snpLaunchDigest(o: SnpLaunchOptions): Uint8Array {
   const apEip = sevEsResetEip(image);
   if (o.vcpus > 1 && apEip === 0) throw new CocoError('MEASURE_OVMF_FORMAT', 'the OVMF SEV-ES reset EIP is 0: application processors cannot start', { kind: 'input' });
   const vcpuSig = o.vcpuSig ?? (o.vcpuType === undefined ? 0 : vcpuTypeSig(o.vcpuType));
-  for (const page of vmsaPages(o.vcpus, apEip, { sevFeatures: o.guestFeatures ?? 0x1n, vcpuSig, vmm })) gctx.updateVmsaPage(page);
+  let i = 0;
+  for (const page of vmsaPages(o.vcpus, apEip, { sevFeatures: o.guestFeatures ?? 0x1n, vcpuSig, vmm })) {
+    gctx.updateVmsaPage(page);
+    o.onVmsa?.(i++, page);
+  }
   return gctx.ld;
 }
 
@@ -146,6 +154,7 @@ export interface SevEsOptions extends SevOptions {
   vcpus: number;
   vcpuSig?: number;
   vmm?: VmmType;
+  onVmsa?: VmsaHook;
 }
 
 /** The 32-byte SEV-ES launch digest: as SEV, followed by every VMSA page (SEV_FEATURES 0). */
@@ -155,7 +164,11 @@ export function sevEsLaunchDigest(o: SevEsOptions): Uint8Array {
   const h = sevHash(o, image);
   const apEip = sevEsResetEip(image);
   if (o.vcpus > 1 && apEip === 0) throw new CocoError('MEASURE_OVMF_FORMAT', 'the OVMF SEV-ES reset EIP is 0: application processors cannot start', { kind: 'input' });
-  for (const page of vmsaPages(o.vcpus, apEip, { sevFeatures: 0n, vcpuSig: o.vcpuSig ?? 0, vmm: o.vmm ?? 'QEMU' })) h.update(page);
+  let i = 0;
+  for (const page of vmsaPages(o.vcpus, apEip, { sevFeatures: 0n, vcpuSig: o.vcpuSig ?? 0, vmm: o.vmm ?? 'QEMU' })) {
+    h.update(page);
+    o.onVmsa?.(i++, page);
+  }
   return new Uint8Array(h.digest());
 }
 
@@ -167,6 +180,7 @@ export interface SvsmOptions {
   vcpus: number;
   vcpuSig?: number;
   onPage?: PageHook;
+  onVmsa?: VmsaHook;
 }
 
 /**
@@ -186,6 +200,9 @@ export function svsmLaunchDigest(o: SvsmOptions): Uint8Array {
   gctx.updateNormalPages(svsm.gpa, svsm.data);
   measureMetadataPages(gctx, svsm, undefined, 'QEMU');
   const page = buildSvsmVmsa(entry, o.vcpuSig ?? 0);
-  for (let i = 0; i < o.vcpus; i++) gctx.updateVmsaPage(page);
+  for (let i = 0; i < o.vcpus; i++) {
+    gctx.updateVmsaPage(page);
+    o.onVmsa?.(i, page);
+  }
   return gctx.ld;
 }
