@@ -60,16 +60,29 @@ test('snp:ovmf-hash output feeds --snp-ovmf-hash to the same final digest', asyn
   assert.equal(r.out, `${c.expected}\n`);
 });
 
-test('--trace prints every page update to stderr and leaves stdout unchanged', async () => {
-  const c = cases.find((x) => x.id === 's11-amdsev-k-i-a')!;
-  const r = await measure([...c.argv, '--trace']);
-  assert.equal(r.out, `${c.expected}\n`);
-  const lines = r.err.trim().split('\n');
-  // 1 firmware page + 31 metadata pages + 1 VMSA (measure-trace.json for this case)
-  assert.equal(lines.length, 33);
-  assert.match(lines[16], /^page 16 NORMAL gpa=0x810000 contents=09df3017/);
-  assert.ok(lines[32].endsWith(`ld=${c.expected}`));
-});
+interface TraceStep {
+  page_type: number;
+  gpa: string;
+  contents: string;
+  ld_after: string;
+}
+const traces = readVectorJson<Array<{ label: string; ovmf_normal_pages: number; ld_after_ovmf_pages: string; steps_after_ovmf: TraceStep[] }>>('snp', 'measure-trace.json');
+const TYPES: Record<string, number> = { NORMAL: 1, VMSA: 2, ZERO: 3, UNMEASURED: 4, SECRETS: 5, CPUID: 6 };
+
+for (const t of traces) {
+  test(`--trace of ${t.label} prints the oracle's page updates on stderr and the digest on stdout`, async () => {
+    const c = cases.find((x) => x.id === t.label)!;
+    const r = await measure([...c.argv, '--trace']);
+    assert.equal(r.out, `${c.expected}\n`);
+    const lines = r.err.trim().split('\n').map((l) => /^page (\d+) (\w+) gpa=(0x[0-9a-f]+) contents=([0-9a-f]{96}) ld=([0-9a-f]{96})$/.exec(l)!);
+    assert.ok(lines.every((m, i) => m !== null && Number(m[1]) === i));
+    assert.equal(lines[t.ovmf_normal_pages - 1][5], t.ld_after_ovmf_pages);
+    assert.deepEqual(
+      lines.slice(t.ovmf_normal_pages).map((m) => ({ page_type: TYPES[m[2]], gpa: m[3], contents: m[4], ld_after: m[5] })),
+      t.steps_after_ovmf,
+    );
+  });
+}
 
 const usageErrors: Array<[string, string[], RegExp]> = [
   ['missing --vcpus', ['--mode', 'snp', '--vcpu-type', 'EPYC-v4', '--ovmf', 'ovmf/OVMF.fd'], /missing --vcpus N in guest mode 'snp'/],

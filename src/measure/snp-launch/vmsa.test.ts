@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readVector } from '../../test-support/vectors.js';
+import { readVector, readVectorJson } from '../../test-support/vectors.js';
 import { buildVmsa, BSP_EIP, type VmmType } from './vmsa.js';
 import { parseOvmf, sevEsResetEip } from './ovmf.js';
 import { CPU_SIGS } from './vcpu-types.js';
@@ -23,4 +23,16 @@ for (const [name, vmm, vcpuSig, sevFeatures] of dumps) {
 
 test('a reset EIP outside 32 bits is rejected', () => {
   assert.throws(() => buildVmsa({ eip: 2 ** 32, vmm: 'QEMU', vcpuSig: 0, sevFeatures: 1n }), /32-bit/);
+});
+
+test('RDX and SEV_FEATURES of every oracle case are what the oracle fed into its VMSAs', () => {
+  const cases = readVectorJson<{ cases: Array<{ id: string; vmm_type: VmmType; effective: { vcpu_sig: string | null; vmsa_rdx: string | null; sev_features: string | null } }> }>(
+    'snp',
+    'measure-cases.json',
+  ).cases;
+  for (const c of cases.filter((x) => x.effective.vmsa_rdx !== null)) {
+    const page = Buffer.from(buildVmsa({ eip: BSP_EIP, vmm: c.vmm_type, vcpuSig: Number(c.effective.vcpu_sig ?? 0), sevFeatures: BigInt(c.effective.sev_features!) }));
+    assert.equal(page.readBigUInt64LE(0x310), BigInt(c.effective.vmsa_rdx!), c.id);
+    assert.equal(page.readBigUInt64LE(0x3b0), BigInt(c.effective.sev_features!), c.id);
+  }
 });
