@@ -16,7 +16,7 @@ import {
   type VerityFormatOptions,
   type VeritySuperblock,
 } from './verity.js';
-import { generateData, tempDir, verityCases, writeData, type VerityCase } from './verity.fixtures.js';
+import { generateData, tempDir, verityCases, writeData, type VerityCase } from './test-support/verity.js';
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 

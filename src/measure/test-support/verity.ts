@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readVectorJson } from '../test-support/vectors.js';
+import { readVectorJson } from '../../test-support/vectors.js';
 
 export interface VerityCase {
   id: string;
