@@ -220,3 +220,75 @@ test('agrees with systemd-measure on random sections, banks and phases', { skip:
     { numRuns: 40 },
   );
 });
+
+// A real UKI: Debian's systemd-stub (package systemd-boot-efi) plus sections added with objcopy
+// (specs/measured-boot.md §2.1); --uki on it must equal systemd-measure on the section files.
+const STUB = '/usr/lib/systemd/boot/efi/linuxx64.efi.stub';
+function realUkiMissing(): false | string {
+  const missing = [
+    existsSync(STUB) ? undefined : 'systemd-boot-efi',
+    SYSTEMD_MEASURE !== undefined ? undefined : 'systemd',
+    spawnSync('sh', ['-c', 'command -v objcopy']).status === 0 ? undefined : 'binutils',
+  ].filter((x) => x !== undefined);
+  if (missing.length === 0) return false;
+  if (process.env.CI === 'true') throw new Error(`building a real UKI needs the Debian packages ${missing.join(', ')} under CI=true`);
+  return `needs ${missing.join(', ')}`;
+}
+const skipRealUki = oracleMissing() || realUkiMissing();
+
+test('--uki on a UKI built from the Debian stub with objcopy equals systemd-measure on its section files', { skip: skipRealUki }, async () => {
+  const { parsePe } = await import('../formats/pe.js');
+  const stubImage = parsePe(new Uint8Array(readFileSync(STUB)));
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-uki-real-'));
+  const names = ['osrel', 'cmdline', 'initrd', 'splash', 'dtb', 'pcrpkey'];
+  await fc.assert(
+    fc.asyncProperty(
+      fc.uint8Array({ minLength: 1, maxLength: 20000 }),
+      fc.dictionary(fc.constantFrom(...names), fc.uint8Array({ minLength: 1, maxLength: 5000 })),
+      async (linux, rest) => {
+        const sections: Array<[string, Uint8Array]> = [...Object.entries(rest), ['linux', linux]];
+        const objcopy = [];
+        // VMAs above the stub's SizeOfImage, one 64 KiB slot per section (the sizes stay below that).
+        let vma = Math.ceil(stubImage.sizeOfImage / 0x10000) * 0x10000;
+        for (const [name, bytes] of sections) {
+          writeFileSync(join(dir, name), bytes);
+          objcopy.push(`--add-section`, `.${name}=${name}`, `--change-section-vma`, `.${name}=0x${vma.toString(16)}`);
+          vma += 0x10000;
+        }
+        const built = spawnSync('objcopy', [...objcopy, STUB, 'uki.efi'], { cwd: dir, encoding: 'utf8' });
+        assert.equal(built.status, 0, built.stderr);
+        const argv = ['calculate', ...sections.map(([n]) => `--${n}=${n}`), '--json=short'];
+        const want = systemdMeasure(argv, dir);
+        const got = await cocokit(['calculate', '--uki=uki.efi', '--json=short'], dir);
+        assert.equal(got.code, 0, got.err);
+        assert.equal(got.out, want.out);
+      },
+    ),
+    { numRuns: 8 },
+  );
+  const { ukiSections } = await import('../measure/uki.js');
+  const found = ukiSections(new Uint8Array(readFileSync(join(dir, 'uki.efi'))));
+  assert.match(found.stub ?? '', /systemd-stub 252/);
+  assert.ok(found.ignored.includes('.sbat') && found.ignored.includes('.text'));
+});
+
+test('--systemd=current measures the same as 252 for a UKI without the newer sections', async () => {
+  const c = vectors.pe_cases.find((p) => p.id === 'pe-s02') as PeCase;
+  const r = await cocokit(['calculate', `--uki=${vectorPath('uki', c.pe_file)}`, '--systemd=current', '--json=short'], process.cwd());
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual(byBankAndPhase(r.out), c.expected);
+});
+
+test('--systemd=current pads a PE --linux file with zeros up to its SizeOfImage (systemd issue #34578)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-uki-pad-'));
+  const kernel = readFileSync(vectorPath('uki', 'pe', 'pe-s02.efi'));
+  const sizeOfImage = 20480; // pe-s02's optional header
+  assert.ok(kernel.length < sizeOfImage);
+  writeFileSync(join(dir, 'kernel'), kernel);
+  writeFileSync(join(dir, 'padded'), Buffer.concat([kernel, Buffer.alloc(sizeOfImage - kernel.length)]));
+  const current = await cocokit(['calculate', '--linux=kernel', '--systemd=current', '--json=short'], dir);
+  const padded = await cocokit(['calculate', '--linux=padded', '--json=short'], dir);
+  const v252 = await cocokit(['calculate', '--linux=kernel', '--json=short'], dir);
+  assert.equal(current.out, padded.out);
+  assert.notEqual(current.out, v252.out);
+});

@@ -8,6 +8,7 @@ import { readVector, readVectorJson } from '../test-support/vectors.js';
 import {
   agentPolicyData,
   bindInitData,
+  checkInitDataBinding,
   decodeInitDataAnnotation,
   encodeInitDataAnnotation,
   initDataDigest,
@@ -103,4 +104,20 @@ test('encode/decode round-trips arbitrary bytes', () => {
     }),
     { numRuns: 100 },
   );
+});
+
+test('checkInitDataBinding passes the vector HOST_DATA and MRCONFIGID and fails a flipped byte', () => {
+  const e = readVectorJson<Record<string, { initdata_digest_hex: string; snp_hostdata_hex: string; tdx_mrconfigid_hex: string }>>('initdata', 'expected-digests.json')[
+    'kata-default-initdata.toml'
+  ];
+  const digest = fromHex(e.initdata_digest_hex);
+  assert.equal(checkInitDataBinding(digest, 'snp', fromHex(e.snp_hostdata_hex)).ok, true);
+  assert.equal(checkInitDataBinding(digest, 'tdx', fromHex(e.tdx_mrconfigid_hex)).ok, true);
+  const flipped = fromHex(e.tdx_mrconfigid_hex);
+  flipped[47] ^= 1;
+  const c = checkInitDataBinding(digest, 'tdx', flipped);
+  assert.equal(c.ok, false);
+  assert.equal(c.expected, e.tdx_mrconfigid_hex);
+  const sha384 = fromHex('00'.repeat(48));
+  assert.equal(checkInitDataBinding(sha384, 'tpm', new Uint8Array(32)).ok, false);
 });

@@ -13,6 +13,7 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import { CocoError } from '../errors.js';
 import { concatBytes, fromBase64, toBase64 } from '../formats/bytes.js';
 import { ByteReader } from '../formats/reader.js';
+import { check, type Check } from '../formats/check.js';
 
 /** The pod annotation Kata reads init-data from (`virtcontainers/pkg/annotations` `Initdata`). */
 export const INITDATA_ANNOTATION = 'io.katacontainers.config.hypervisor.cc_init_data';
@@ -211,6 +212,24 @@ export function bindInitData(digest: Uint8Array, tee: InitDataTee): InitDataBind
     default:
       throw new CocoError('INITDATA_TEE', `unknown TEE ${JSON.stringify(tee)} (one of ${INITDATA_TEES.join(', ')})`, { kind: 'usage' });
   }
+}
+
+/**
+ * The verifier's init-data check (Trustee `verify_init_data` per TEE): does the evidence field carry this
+ * digest? A digest that cannot be bound (non-32-byte digest for a TPM) fails the check rather than throws.
+ */
+export function checkInitDataBinding(digest: Uint8Array, tee: InitDataTee, actual: Uint8Array): Check {
+  let expected: InitDataBinding;
+  try {
+    expected = bindInitData(digest, tee);
+  } catch (e) {
+    return check('init-data', false, (e as Error).message, { actual: Buffer.from(actual).toString('hex') });
+  }
+  const ok = expected.value.length === actual.length && Buffer.compare(expected.value, actual) === 0;
+  return check('init-data', ok, `${tee} ${expected.field} ${ok ? 'carries' : 'does not carry'} the init-data digest`, {
+    expected: Buffer.from(expected.value).toString('hex'),
+    actual: Buffer.from(actual).toString('hex'),
+  });
 }
 
 /** Default cap on a decompressed annotation: far above any real document, far below a gzip bomb. */
