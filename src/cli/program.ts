@@ -12,6 +12,8 @@ export type Register = (program: Command, io: CliIO) => void | Promise<void>;
 const GROUPS: Array<() => Promise<{ register: Register }>> = [
   async () => ({ register: (await import('./measure.js')).registerMeasure }),
   () => import('./verity.js'),
+  () => import('./initdata.js'),
+  () => import('./pcr.js'),
 ];
 
 export async function buildProgram(io: CliIO): Promise<Command> {
