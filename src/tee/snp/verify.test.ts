@@ -10,6 +10,7 @@ import { parseReport, serializeReport, type SnpProduct } from './format.js';
 import { loadReport } from './input.js';
 import { snpVerifier } from './verifier.js';
 import { verifyReport, type SnpVerifyOptions } from './verify.js';
+import { validateReport } from './validate.js';
 
 const index = readVectorJson<{ vectors: any[] }>('snp', 'reports', 'index.json');
 const byId = (id: string): any => index.vectors.find((v) => v.id === id);
@@ -123,11 +124,21 @@ test('a Milan report checked against the Turin chain fails the chain', () => {
   assert.ok(!res.checks.find((c) => c.id === 'chain')!.ok, 'the ARK is not the pinned ARK-Milan');
 });
 
-test('a configured product that contradicts the report CPUID fails the product check', () => {
+test('an expected product that contradicts the report CPUID fails the product expectation, not the chain', () => {
   const v = byId('azure-milan-v3');
   const { report, raw } = loadReport(new Uint8Array(readVector('snp', v.report)));
   const res = verifyReport(report, { now: timeOf(v), raw, product: 'turin', vek: new Uint8Array(readVector('snp', v.endorsement_cert)) });
-  assert.deepEqual(ids(res.checks), ['product']);
+  assert.deepEqual(ids(res.checks), []);
+  assert.equal(res.product, 'milan');
+  assert.deepEqual(ids(validateReport(res.report, { product: 'turin' }, res.product)), ['product']);
+});
+
+test('a Turin VCEK offered for a Milan report fails vek-product and the chain', () => {
+  const v = byId('azure-milan-v3');
+  const res = run(v, { vek: new Uint8Array(readVector('snp', 'reports', 'anolis-turin-v5.vcek.der')) });
+  assert.ok(ids(res.checks).includes('vek-product'));
+  assert.ok(ids(res.checks).includes('chain'));
+  assert.ok(ids(res.checks).includes('signature'));
 });
 
 test('a REPORTED_TCB that differs from the VCEK fails the tcb check by component', () => {

@@ -42,7 +42,7 @@ import {
 export interface SnpVerifyOptions {
   /** Verification time for certificate validity and CRLs (ARCHITECTURE.md: injected clock). */
   now: Date;
-  /** Product for version-2 reports; for v3+ it must agree with the report's CPUID bytes. */
+  /** Product for version-2 reports (v3+ reports name theirs in the CPUID bytes). */
   product?: SnpProduct;
   /** An explicit VCEK/VLEK (DER or PEM); wins over the evidence's certificate table and the cache. */
   vek?: Uint8Array;
@@ -138,7 +138,11 @@ function resolveVek(report: SnpReport, signer: 'vcek' | 'vlek', product: SnpProd
   throw new CocoError('SNP_VEK_UNAVAILABLE', `${signer.toUpperCase()} unavailable: ${why}`, { kind: 'unavailable' });
 }
 
-/** Picks the product: the report's CPUID (v3+), else configuration, else the VEK's issuer / productName. */
+/**
+ * Picks the product: the report's CPUID (v3+), else configuration, else the VEK's issuer / productName.
+ * `vek-product` records whether the VEK was issued for that product; whether it is the product the caller
+ * wanted is an expectation (validate.ts `product`).
+ */
 function resolveProduct(report: SnpReport, vek: X509Certificate, ext: VekExtensions, opts: SnpVerifyOptions, checks: Check[]): SnpProduct {
   const fromReport = reportProduct(report);
   const fromCert = productFromIssuer(vek) ?? productFromName(ext.productName);
@@ -149,13 +153,13 @@ function resolveProduct(report: SnpReport, vek: X509Certificate, ext: VekExtensi
   }
   const product = fromReport ?? opts.product ?? fromCert;
   if (!product) throw new CocoError('SNP_PRODUCT', 'version-2 report: the product cannot be determined (pass --product)', { kind: 'usage' });
-  const sources = [
-    fromReport ? `report CPUID ${kdsProductName(fromReport)}` : null,
-    opts.product ? `configured ${kdsProductName(opts.product)}` : null,
-    fromCert ? `VEK ${kdsProductName(fromCert)}` : null,
-  ].filter(Boolean);
-  const agree = [fromReport, opts.product, fromCert].every((p) => !p || p === product);
-  checks.push(check('product', agree, `product from ${sources.join(', ')}`, { expected: kdsProductName(product), actual: [fromReport, opts.product, fromCert].filter(Boolean).map((p) => kdsProductName(p as SnpProduct)).join('/') }));
+  const source = fromReport ? 'report CPUID' : opts.product ? 'configuration (version-2 report)' : 'the VEK (version-2 report)';
+  checks.push(
+    check('vek-product', fromCert === product, `VEK issuer/productName names the product taken from ${source}`, {
+      expected: kdsProductName(product),
+      actual: fromCert ? kdsProductName(fromCert) : `issuer ${commonName(vek.issuer)}, productName ${ext.productName}`,
+    }),
+  );
   return product;
 }
 
@@ -373,4 +377,4 @@ export function verifyReport(parsed: SnpReport, opts: SnpVerifyOptions): SnpVeri
 }
 
 /** Check ids whose failure means the evidence is not authentic (CLI exit 2), as opposed to an expectation (exit 5). */
-export const CRYPTO_CHECKS: ReadonlySet<string> = new Set(['report-format', 'signing-key', 'product', 'chain', 'validity', 'crl', 'signature', 'tcb', 'chip-id']);
+export const CRYPTO_CHECKS: ReadonlySet<string> = new Set(['report-format', 'signing-key', 'vek-product', 'chain', 'validity', 'crl', 'signature', 'tcb', 'chip-id']);
