@@ -14,6 +14,7 @@ const GROUPS: Array<() => Promise<{ register: Register }>> = [
   () => import('./verity.js'),
   () => import('./initdata.js'),
   () => import('./pcr.js'),
+  () => import('./snp.js'),
 ];
 
 export async function buildProgram(io: CliIO): Promise<Command> {
