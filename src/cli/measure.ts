@@ -5,8 +5,8 @@ import type { CliIO } from './io.js';
 type SubRegister = (measure: Command, io: CliIO) => void;
 
 /** Subcommand groups of `measure`, one file each (`measure-<what>.ts`). */
-const SUBCOMMANDS: Array<() => Promise<{ register: SubRegister }>> = [() => import('./measure-uki.js')];
 const SUBCOMMANDS: Array<() => Promise<{ register: SubRegister }>> = [
+  () => import('./measure-uki.js'),
   () => import('./measure-snp.js'),
   () => import('./measure-krun.js'),
 ];
