@@ -6,6 +6,7 @@ type SubRegister = (measure: Command, io: CliIO) => void;
 
 /** Subcommand groups of `measure`, one file each (`measure-<what>.ts`). */
 const SUBCOMMANDS: Array<() => Promise<{ register: SubRegister }>> = [
+  () => import('./measure-uki.js'),
   () => import('./measure-snp.js'),
   () => import('./measure-krun.js'),
 ];
