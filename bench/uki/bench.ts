@@ -9,8 +9,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { run } from '../../src/cli/program.js';
 import { bufferIO } from '../../src/cli/io.js';
+import { fileContent, predictPcr11 } from '../../src/measure/uki.js';
 
 const RUNS = Number(process.env.UKI_BENCH_RUNS ?? 5);
 const KERNEL = Number(process.env.UKI_BENCH_KERNEL_MIB ?? 16) << 20;
@@ -38,6 +40,15 @@ async function timeCocokit(): Promise<{ ms: number; out: string }> {
   return { ms, out: io.out() };
 }
 
+/** The library's single-threaded path on the same files, to show what the worker threads add. */
+function timeSingleThread(): number {
+  const t = performance.now();
+  predictPcr11({
+    sections: { '.linux': fileContent(join(dir, 'linux')), '.osrel': fileContent(join(dir, 'osrel')), '.cmdline': fileContent(join(dir, 'cmdline')), '.initrd': fileContent(join(dir, 'initrd')) },
+  });
+  return performance.now() - t;
+}
+
 function timeSystemd(): { ms: number; out: string } {
   const t = performance.now();
   const r = spawnSync(SYSTEMD_MEASURE as string, argv, { cwd: dir, encoding: 'utf8' });
@@ -48,11 +59,14 @@ function timeSystemd(): { ms: number; out: string } {
 
 await timeCocokit(); // warm-up: module loading, not measured
 const ours: number[] = [];
+const single: number[] = [];
 const theirs: number[] = [];
 let same = true;
+const load = loadavg()[0];
 for (let i = 0; i < RUNS; i++) {
   const c = await timeCocokit();
   ours.push(c.ms);
+  single.push(timeSingleThread());
   if (SYSTEMD_MEASURE !== undefined) {
     const s = timeSystemd();
     theirs.push(s.ms);
@@ -63,7 +77,9 @@ rmSync(dir, { recursive: true, force: true });
 
 const mib = (KERNEL + INITRD) / (1 << 20);
 console.log(`inputs: ${mib} MiB (kernel ${KERNEL >> 20} MiB + initrd ${INITRD >> 20} MiB), banks sha1 sha256 sha384 sha512, ${RUNS} runs`);
-console.log(`cocokit measure uki:      median ${median(ours).toFixed(1)} ms/run (in-process)`);
+console.log(`machine load average at start: ${load.toFixed(1)} (the parallel path needs idle cores to gain)`);
+console.log(`cocokit measure uki:      median ${median(ours).toFixed(1)} ms/run (in-process CLI, banks over worker threads)`);
+console.log(`cocokit single thread:    median ${median(single).toFixed(1)} ms/run (library predictPcr11)`);
 if (SYSTEMD_MEASURE === undefined) {
   console.log('systemd-measure:          not installed (Debian package systemd)');
 } else {
