@@ -9,7 +9,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CocoError } from '../errors.js';
 import { toHex } from '../formats/bytes.js';
@@ -318,7 +318,7 @@ try {
 const PARALLEL_MIN_BYTES = 16 << 20;
 
 export interface ParallelOptions {
-  /** Threads to use, the calling one included; default: the machine's available parallelism. */
+  /** Threads to use, the calling one included; default: every core if some are idle, else one. */
   threads?: number;
   /** Smallest total input worth spreading over threads (default 16 MiB). */
   minBytes?: number;
@@ -334,7 +334,7 @@ export async function predictPcr11Parallel(req: Pcr11Request, options: ParallelO
   const { banks, phases } = prepare(req);
   const names = UKI_SECTIONS.filter((n) => req.sections[n] !== undefined);
   const ranges = names.map((n) => (req.sections[n] as SectionContent).file);
-  const threads = Math.min(options.threads ?? availableParallelism(), banks.length);
+  const threads = Math.min(options.threads ?? idleThreads(), banks.length);
   if (threads < 2 || ranges.some((r) => r === undefined)) return predictPcr11(req);
   const files = ranges as FileRange[];
   let total = 0;
@@ -377,6 +377,15 @@ export async function predictPcr11Parallel(req: Pcr11Request, options: ParallelO
     digests.set(n, perBank);
   });
   return extendAll(banks, phases, digests);
+}
+
+/**
+ * Threads worth using: every core when some are idle, else one. On a saturated machine (load average at
+ * or above the core count) the extra reads and thread start-up only add time (bench/uki).
+ */
+function idleThreads(): number {
+  const cores = availableParallelism();
+  return loadavg()[0] < cores - 0.5 ? cores : 1;
 }
 
 function fileSize(path: string): number | undefined {
