@@ -5,9 +5,9 @@
  * reading its own runs of blocks. Memory stays bounded: at most a few runs are in flight at any time.
  */
 import { Worker } from 'node:worker_threads';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { CocoError } from '../errors.js';
-import { blockDigest } from './verity-digest.js';
+import { DataRunHasher } from './verity-digest.js';
 import type { VerityJob, VerityJobResult, VerityWorkerData } from './verity-worker.js';
 
 export interface Level0Options {
@@ -41,31 +41,14 @@ export function level0Digests(opts: Level0Options): AsyncGenerator<Level0Run> {
 }
 
 async function* inThread(opts: Level0Options, runBlocks: number): AsyncGenerator<Level0Run> {
-  const digest = blockDigest(opts.nodeName, opts.hashType, opts.salt, opts.blockSize);
+  const hasher = new DataRunHasher(opts.nodeName, opts.hashType, opts.salt, opts.blockSize, Math.min(runBlocks, opts.blocks));
   const fd = openSync(opts.path, 'r');
   try {
-    const chunk = Buffer.alloc(Math.min(runBlocks, opts.blocks) * opts.blockSize);
     for (let first = 0; first < opts.blocks; first += runBlocks) {
-      const count = Math.min(runBlocks, opts.blocks - first);
-      readFully(fd, chunk, count * opts.blockSize, first * opts.blockSize, opts.path);
-      const digests = new Uint8Array(count * opts.digestSize);
-      for (let i = 0; i < count; i++) {
-        digest(chunk.subarray(i * opts.blockSize, (i + 1) * opts.blockSize), digests, i * opts.digestSize);
-      }
-      yield { first, digests };
+      yield { first, digests: hasher.hashRun(fd, first, Math.min(runBlocks, opts.blocks - first), opts.path) };
     }
   } finally {
     closeSync(fd);
-  }
-}
-
-/** Reads exactly `length` bytes at `position`, or fails with `VERITY_IO` (the file shrank underneath us). */
-export function readFully(fd: number, buf: Uint8Array, length: number, position: number, path: string): void {
-  let got = 0;
-  while (got < length) {
-    const n = readSync(fd, buf, got, length - got, position + got);
-    if (n === 0) throw new CocoError('VERITY_IO', `unexpected end of ${path} at byte ${position + got}`, { kind: 'input' });
-    got += n;
   }
 }
 
@@ -86,7 +69,7 @@ async function* viaWorkers(opts: Level0Options, runBlocks: number): AsyncGenerat
     hashType: opts.hashType,
     salt: opts.salt,
     blockSize: opts.blockSize,
-    digestSize: opts.digestSize,
+    runBlocks,
   };
   const workers = Array.from({ length: Math.min(opts.threads, totalRuns) }, () => startWorker(data));
   const exited = workers.map((w) => new Promise<void>((resolve) => w.once('exit', () => resolve())));
