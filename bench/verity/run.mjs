@@ -7,8 +7,8 @@
 // Builds the package (npm run build) and runs the built CLI, as a user would. Not part of `npm test`.
 import { spawnSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -20,18 +20,26 @@ const opt = (name, dflt) => {
   return i >= 0 ? Number(args[i + 1]) : dflt;
 };
 const sizeMiB = opt('size-mib', 1024);
-const runs = opt('runs', 3);
+const runs = opt('runs', 5);
 const SALT = '5a'.repeat(32);
 const UUID = '11111111-2222-3333-4444-555555555555';
 
+const TIME = '/usr/bin/time';
+let timeFile;
+
+/** Runs a command; wall time from here, CPU time (user + sys) from GNU time when it is installed. */
 function sh(cmd, argv, options = {}) {
+  const timed = timeFile !== undefined && existsSync(TIME);
+  const [c, a] = timed ? [TIME, ['-f', '%U %S', '-o', timeFile, cmd, ...argv]] : [cmd, argv];
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 1 << 24, ...options });
+  const r = spawnSync(c, a, { encoding: 'utf8', maxBuffer: 1 << 24, ...options });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
-  return { ms, stdout: r.stdout };
+  const cpu = timed ? readFileSync(timeFile, 'utf8').trim().split(/\s+/).slice(-2).map(Number).reduce((x, y) => x + y, 0) * 1000 : NaN;
+  return { ms, cpu, stdout: r.stdout };
 }
 
+const min = (xs) => Math.min(...xs);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const rootOf = (out) => /Root hash:\s+([0-9a-f]+)/.exec(out)?.[1];
 
@@ -97,9 +105,13 @@ try {
   }
   console.log('done');
 
+  timeFile = join(dir, 'time.txt');
+  const load0 = loadavg()[0];
   const common = [`--salt=${SALT}`, `--uuid=${UUID}`];
   const peerMs = [];
   const ourMs = [];
+  const peerCpu = [];
+  const ourCpu = [];
   for (let i = 0; i < runs; i++) {
     rmSync(join(dir, 'peer.img'), { force: true });
     rmSync(join(dir, 'ours.img'), { force: true });
@@ -110,19 +122,22 @@ try {
     if (!same) throw new Error('hash devices differ');
     peerMs.push(p.ms);
     ourMs.push(o.ms);
-    console.log(`run ${i + 1}: veritysetup ${p.ms.toFixed(0)} ms, cocokit ${o.ms.toFixed(0)} ms (root ${rootOf(o.stdout).slice(0, 16)}…, hash devices identical)`);
+    peerCpu.push(p.cpu);
+    ourCpu.push(o.cpu);
+    console.log(`run ${i + 1}: veritysetup ${p.ms.toFixed(0)} ms (cpu ${p.cpu.toFixed(0)}), cocokit ${o.ms.toFixed(0)} ms (cpu ${o.cpu.toFixed(0)}) — root ${rootOf(o.stdout).slice(0, 16)}…, hash devices identical`);
   }
 
   const single = await rawThroughput(1);
   const all = await rawThroughput(availableParallelism());
   const gib = (sizeMiB << 20) / 2 ** 30;
-  const pm = median(peerMs);
-  const om = median(ourMs);
+  const load1 = loadavg()[0];
   console.log('');
-  console.log(`image                     ${sizeMiB} MiB, sha256, 4096/4096, 32-byte salt, superblock`);
-  console.log(`veritysetup format        median ${pm.toFixed(0)} ms  (${(gib / (pm / 1000)).toFixed(2)} GiB/s)  runs: ${peerMs.map((x) => x.toFixed(0)).join(', ')}`);
-  console.log(`cocokit verity format     median ${om.toFixed(0)} ms  (${(gib / (om / 1000)).toFixed(2)} GiB/s)  runs: ${ourMs.map((x) => x.toFixed(0)).join(', ')}`);
-  console.log(`ratio cocokit/veritysetup ${(om / pm).toFixed(2)}  (goal ≤ 0.60)`);
+  console.log(`image                     ${sizeMiB} MiB, sha256, 4096/4096, 32-byte salt, superblock; ${runs} alternating runs`);
+  console.log(`load average              ${load0.toFixed(2)} before, ${load1.toFixed(2)} after (other processes share the cores: compare best runs)`);
+  for (const [name, ms, cpu] of [['veritysetup format', peerMs, peerCpu], ['cocokit verity format', ourMs, ourCpu]]) {
+    console.log(`${name.padEnd(26)}wall best ${min(ms).toFixed(0)} ms (${(gib / (min(ms) / 1000)).toFixed(2)} GiB/s), median ${median(ms).toFixed(0)} ms; cpu median ${median(cpu).toFixed(0)} ms`);
+  }
+  console.log(`ratio cocokit/veritysetup wall best ${(min(ourMs) / min(peerMs)).toFixed(2)}, wall median ${(median(ourMs) / median(peerMs)).toFixed(2)}, cpu ${(median(ourCpu) / median(peerCpu)).toFixed(2)}  (goal ≤ 0.60 wall)`);
   console.log(`SHA-256 floor, 1 core     ${single.bulk.toFixed(2)} GB/s one stream, ${single.blocks.toFixed(2)} GB/s as salted 4 KiB blocks → ${((sizeMiB << 20) / single.blocks / 1e6).toFixed(0)} ms for this image`);
   console.log(`SHA-256 floor, ${availableParallelism()} cores    ${all.bulk.toFixed(2)} GB/s one stream each, ${all.blocks.toFixed(2)} GB/s as salted 4 KiB blocks → ${((sizeMiB << 20) / all.blocks / 1e6).toFixed(0)} ms for this image`);
 } finally {

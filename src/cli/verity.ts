@@ -5,7 +5,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import cliProgress from 'cli-progress';
 import { CocoError } from '../errors.js';
 import { fromHex, toHex } from '../formats/bytes.js';
 import {
@@ -68,8 +67,10 @@ function treeOptions(cmd: Command): Command {
     .option('--root-hash-file <file>', 'file holding the root hash as hex');
 }
 
-function withProgress(io: CliIO, label: string): { run: VerityRunOptions; stop: () => void } {
+/** A progress bar on stderr, only when output goes to a terminal (cli-progress is loaded only then). */
+async function withProgress(io: CliIO, label: string): Promise<{ run: VerityRunOptions; stop: () => void }> {
   if (!io.isTTY) return { run: {}, stop: () => {} };
+  const { default: cliProgress } = await import('cli-progress');
   const bar = new cliProgress.SingleBar({ format: `${label} [{bar}] {percentage}% | {value}/{total} blocks | {eta}s`, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
   let started = false;
   return {
@@ -110,7 +111,7 @@ export function register(program: Command, io: CliIO): void {
       if ((f.dataBlockSize ?? 4096) > PAGE_SIZE) {
         io.stderr(`WARNING: Kernel cannot activate device if data block size exceeds page size (${PAGE_SIZE}).\n`);
       }
-      const progress = withProgress(io, 'hashing');
+      const progress = await withProgress(io, 'hashing');
       let r;
       try {
         r = await verityFormat({
@@ -147,7 +148,7 @@ export function register(program: Command, io: CliIO): void {
         throw new CocoError('VERITY_USAGE', 'give the root hash either as an argument or with --root-hash-file', { kind: 'usage' });
       }
       const rootHash = root !== undefined ? fromHexStrict(root) : readRootHashFile(path(f.rootHashFile!));
-      const progress = withProgress(io, 'verifying');
+      const progress = await withProgress(io, 'verifying');
       let r;
       try {
         r = await verityVerify({

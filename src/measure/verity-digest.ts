@@ -92,6 +92,8 @@ export class DataRunHasher {
   private readonly slot: number;
   private readonly strided: Buffer;
   private readonly iov: Buffer[];
+  /** salt ‖ block (or block ‖ salt) of each slot: what gets hashed. */
+  private readonly slots: Buffer[];
   private readonly blockAt: number;
   private readonly size: number;
 
@@ -107,10 +109,12 @@ export class DataRunHasher {
     this.blockAt = hashType === 1 ? salt.length : 0;
     this.strided = Buffer.alloc(maxRun * this.slot);
     this.iov = [];
+    this.slots = [];
     for (let i = 0; i < maxRun; i++) {
       const at = i * this.slot;
       this.strided.set(salt, hashType === 1 ? at : at + blockSize);
       this.iov.push(this.strided.subarray(at + this.blockAt, at + this.blockAt + blockSize));
+      this.slots.push(this.strided.subarray(at, at + this.slot));
     }
   }
 
@@ -132,10 +136,7 @@ export class DataRunHasher {
       done++;
     }
     const out = Buffer.alloc(count * this.size);
-    for (let i = 0; i < count; i++) {
-      const s = this.strided.subarray(i * this.slot, (i + 1) * this.slot);
-      out.write(oneShotHash(this.nodeName, s, 'binary'), i * this.size, this.size, 'latin1');
-    }
+    for (let i = 0; i < count; i++) out.write(oneShotHash(this.nodeName, this.slots[i], 'binary'), i * this.size, this.size, 'latin1');
     return out;
   }
 }
