@@ -19,7 +19,7 @@ export interface Level0Options {
   digestSize: number;
   /** Number of data blocks to hash, from block 0. */
   blocks: number;
-  /** Worker threads; 0 hashes on the calling thread. */
+  /** Hashing threads including the calling one; 0 or 1 hash on the calling thread only. */
   threads: number;
   /** Blocks per run handed to a worker (default: 4 MiB worth). */
   runBlocks?: number;
@@ -37,7 +37,7 @@ const DEPTH = 2;
 
 export function level0Digests(opts: Level0Options): AsyncGenerator<Level0Run> {
   const runBlocks = Math.max(1, opts.runBlocks ?? Math.floor(RUN_BYTES / opts.blockSize));
-  return opts.threads > 0 ? viaWorkers(opts, runBlocks) : inThread(opts, runBlocks);
+  return opts.threads > 1 ? viaWorkers(opts, runBlocks) : inThread(opts, runBlocks);
 }
 
 async function* inThread(opts: Level0Options, runBlocks: number): AsyncGenerator<Level0Run> {
@@ -71,7 +71,9 @@ async function* viaWorkers(opts: Level0Options, runBlocks: number): AsyncGenerat
     blockSize: opts.blockSize,
     runBlocks,
   };
-  const workers = Array.from({ length: Math.min(opts.threads, totalRuns) }, () => startWorker(data));
+  // This thread hashes too (between handing out runs and building the tree), so `threads` hashers are
+  // this one plus threads − 1 workers; it also keeps the cores busy while the workers start up.
+  const workers = Array.from({ length: Math.min(opts.threads - 1, totalRuns) }, () => startWorker(data));
   const exited = workers.map((w) => new Promise<void>((resolve) => w.once('exit', () => resolve())));
   const done = new Map<number, Uint8Array>();
   let failure: CocoError | undefined;
@@ -100,11 +102,23 @@ async function* viaWorkers(opts: Level0Options, runBlocks: number): AsyncGenerat
     for (let i = 0; i < DEPTH; i++) dispatch(w);
   }
 
+  const own = new DataRunHasher(opts.nodeName, opts.hashType, opts.salt, opts.blockSize, Math.min(runBlocks, opts.blocks));
+  const fd = openSync(opts.path, 'r');
+  // How far ahead of the next run to yield this thread may hash, bounding the runs held in memory.
+  const ahead = 4 * DEPTH * (workers.length + 1);
   try {
     for (let id = 0; id < totalRuns; id++) {
       while (!done.has(id)) {
         if (failure) throw failure;
-        await new Promise<void>((resolve) => (wake = resolve));
+        if (nextRun < totalRuns && nextRun - id < ahead) {
+          const mine = nextRun++;
+          const first = mine * runBlocks;
+          done.set(mine, own.hashRun(fd, first, Math.min(runBlocks, opts.blocks - first), opts.path));
+          // Let the workers' results in (and hand them new runs) before hashing the next one.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        } else {
+          await new Promise<void>((resolve) => (wake = resolve));
+        }
       }
       const digests = done.get(id)!;
       done.delete(id);
@@ -113,6 +127,7 @@ async function* viaWorkers(opts: Level0Options, runBlocks: number): AsyncGenerat
   } finally {
     // Normal end, an error, or the consumer stopped early (verify found a corrupted block): each worker
     // finishes the runs it holds, closes its file descriptor and exits.
+    closeSync(fd);
     for (const w of workers) w.postMessage(null);
     await Promise.all(exited);
   }

@@ -92,7 +92,7 @@ export interface VerityFormatResult extends VerityParams, VerityGeometry {
 }
 
 export interface VerityRunOptions {
-  /** Worker threads for level 0 (default: every core for images of 16 MiB or more, else 0 = this thread). */
+  /** Hashing threads for level 0, the calling one included (default: every core for images of 16 MiB or more, else 1). */
   threads?: number;
   /** Data blocks per unit of work handed to a thread (default: 4 MiB worth). */
   runBlocks?: number;
@@ -357,7 +357,7 @@ function openOrFail(path: string, flags: number, mode?: number): number {
 }
 
 function defaultThreads(dataBytes: number): number {
-  return dataBytes >= 16 << 20 ? availableParallelism() : 0;
+  return dataBytes >= 16 << 20 ? availableParallelism() : 1;
 }
 
 /** Level-0 pass shared by format and verify: feeds every data-block digest into the builder. */
