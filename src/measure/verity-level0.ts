@@ -88,7 +88,9 @@ async function* viaWorkers(opts: Level0Options, runBlocks: number): AsyncGenerat
   };
   for (const w of workers) {
     w.on('message', (r: VerityJobResult) => {
-      if ('error' in r) failure ??= new CocoError('VERITY_IO', r.error, { kind: 'input' });
+      // Runs go to a worker only once it is up; until then this thread hashes from the start of the data.
+      if ('ready' in r) for (let i = 0; i < DEPTH; i++) dispatch(w);
+      else if ('error' in r) failure ??= new CocoError('VERITY_IO', r.error, { kind: 'input' });
       else {
         done.set(r.id, r.digests);
         dispatch(w);
@@ -99,7 +101,6 @@ async function* viaWorkers(opts: Level0Options, runBlocks: number): AsyncGenerat
       failure ??= new CocoError('VERITY_WORKER', `hashing worker failed: ${e.message}`, { kind: 'internal', cause: e });
       wake?.();
     });
-    for (let i = 0; i < DEPTH; i++) dispatch(w);
   }
 
   const own = new DataRunHasher(opts.nodeName, opts.hashType, opts.salt, opts.blockSize, Math.min(runBlocks, opts.blocks));

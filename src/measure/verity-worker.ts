@@ -24,7 +24,8 @@ export interface VerityJob {
   count: number;
 }
 
-export type VerityJobResult = { id: number; digests: Uint8Array } | { id: number; error: string };
+/** A run's digests or failure; `ready` once, when the worker has started and can take runs. */
+export type VerityJobResult = { id: number; digests: Uint8Array } | { id: number; error: string } | { ready: true };
 
 const data = workerData as VerityWorkerData;
 const port = parentPort;
@@ -44,4 +45,5 @@ if (port) {
       port.postMessage({ id: job.id, error: e instanceof Error ? e.message : String(e) } satisfies VerityJobResult);
     }
   });
+  port.postMessage({ ready: true } satisfies VerityJobResult);
 }
