@@ -105,7 +105,7 @@ export function register(program: Command, io: CliIO): void {
   treeOptions(verity.command('format').argument('<data>', 'data image').argument('<hash>', 'hash device (created if missing)'))
     .description('build the hash tree of DATA into HASH and print the root hash')
     .option('--uuid <uuid>', 'UUID stored in the superblock (default: random)')
-    .option('--threads <n>', 'hashing threads, this one included (default: all cores for images of 16 MiB or more)', integer('threads'))
+    .option('--threads <n>', 'hashing threads, this one included (default: one per core, at most one per 16 MiB)', integer('threads'))
     .option('--json', 'print the parameters as JSON')
     .action(async (data: string, hash: string, f: TreeFlags & { uuid?: string }) => {
       if ((f.dataBlockSize ?? 4096) > PAGE_SIZE) {

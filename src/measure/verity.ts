@@ -92,7 +92,7 @@ export interface VerityFormatResult extends VerityParams, VerityGeometry {
 }
 
 export interface VerityRunOptions {
-  /** Hashing threads for level 0, the calling one included (default: every core for images of 16 MiB or more, else 1). */
+  /** Hashing threads for level 0, the calling one included (default: one per core, at most one per 16 MiB of data). */
   threads?: number;
   /** Data blocks per unit of work handed to a thread (default: 4 MiB worth). */
   runBlocks?: number;
@@ -356,8 +356,12 @@ function openOrFail(path: string, flags: number, mode?: number): number {
   }
 }
 
+/**
+ * One hashing thread per core, but no more than one per 16 MiB of data: starting a worker costs about as
+ * much as hashing a few MiB, so small images are hashed on the calling thread alone.
+ */
 function defaultThreads(dataBytes: number): number {
-  return dataBytes >= 16 << 20 ? availableParallelism() : 1;
+  return Math.max(1, Math.min(availableParallelism(), Math.floor(dataBytes / (16 << 20))));
 }
 
 /** Level-0 pass shared by format and verify: feeds every data-block digest into the builder. */
