@@ -74,7 +74,6 @@ async function* viaWorkers(opts: Level0Options, runBlocks: number): AsyncGenerat
   // This thread hashes too (between handing out runs and building the tree), so `threads` hashers are
   // this one plus threads − 1 workers; it also keeps the cores busy while the workers start up.
   const workers = Array.from({ length: Math.min(opts.threads - 1, totalRuns) }, () => startWorker(data));
-  const exited = workers.map((w) => new Promise<void>((resolve) => w.once('exit', () => resolve())));
   const done = new Map<number, Uint8Array>();
   let failure: CocoError | undefined;
   let wake: (() => void) | undefined;
@@ -127,9 +126,12 @@ async function* viaWorkers(opts: Level0Options, runBlocks: number): AsyncGenerat
     }
   } finally {
     // Normal end, an error, or the consumer stopped early (verify found a corrupted block): each worker
-    // finishes the runs it holds, closes its file descriptor and exits.
+    // finishes the runs it holds, closes its file descriptor and exits on its own. Nothing waits for that
+    // (unref), so the caller can report the result while the workers wind down.
     closeSync(fd);
-    for (const w of workers) w.postMessage(null);
-    await Promise.all(exited);
+    for (const w of workers) {
+      w.postMessage(null);
+      w.unref();
+    }
   }
 }
