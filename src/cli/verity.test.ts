@@ -66,6 +66,7 @@ const ORACLE_FORMATS: Array<{ name: string; size: number; flags: string[]; sameD
   { name: 'superblock at hash offset 1024', size: 129 * 4096, flags: ['--hash-offset=1024', '--salt=77'] },
   { name: 'superblock at offset 512 with 1 KiB hash blocks', size: 50 * 4096, flags: ['--hash-offset=512', '--hash-block-size=1024', '--salt=77'] },
   { name: '--data-blocks smaller than the image', size: 500 * 4096, flags: ['--data-blocks=130', '--salt=99'] },
+  { name: '--data-blocks=0 means the whole image', size: 20 * 4096 + 5, flags: ['--data-blocks=0', '--salt=98'] },
   { name: 'one data block (no levels)', size: 4096, flags: ['--salt=abcd'] },
   { name: 'hash area on the data device', size: 256 * 4096, flags: ['--data-blocks=200', '--hash-offset=819200', '--salt=55'], sameDevice: true },
   { name: 'hash file that already exists', size: 64 * 4096, flags: ['--salt=66'], preexisting: true },

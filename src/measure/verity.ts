@@ -114,7 +114,7 @@ export interface VerityFormatOptions extends VerityRunOptions {
   /** Omitted = a random (version 4) UUID, like veritysetup's uuid_generate. */
   uuid?: string;
   hashOffset?: number;
-  /** Default: every whole data block of the data image (a trailing partial block is ignored). */
+  /** Default (or 0): every whole data block of the data image (a trailing partial block is ignored). */
   dataBlocks?: number;
   superblock?: boolean;
   /** Randomness for salt and UUID (injectable for reproducible tests). */
@@ -407,7 +407,8 @@ function formatParams(o: VerityFormatOptions, dataSize: number): VerityParams {
   const uuid = superblock ? (o.uuid ?? randomUuid(random)) : undefined;
   if (uuid !== undefined) parseUuid(uuid);
   const deviceBlocks = Math.floor(dataSize / dataBlockSize);
-  const dataBlocks = o.dataBlocks ?? deviceBlocks;
+  // veritysetup treats --data-blocks=0 like no option: the whole device.
+  const dataBlocks = o.dataBlocks || deviceBlocks;
   if (!Number.isSafeInteger(dataBlocks) || dataBlocks < 0) throw new CocoError('VERITY_DATA_BLOCKS', `invalid number of data blocks ${dataBlocks}`, { kind: 'usage' });
   if (dataBlocks === 0 || dataBlocks > deviceBlocks) {
     throw new CocoError('VERITY_DATA_TOO_SMALL', `Device ${o.data} is too small: ${dataSize} bytes hold ${deviceBlocks} block(s) of ${dataBlockSize} bytes, ${Math.max(dataBlocks, 1)} needed.`, {
