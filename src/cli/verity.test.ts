@@ -62,6 +62,7 @@ const ORACLE_FORMATS: Array<{ name: string; size: number; flags: string[]; sameD
   { name: 'sha384, no salt, 1 KiB hash blocks', size: 200 * 4096, flags: ['--hash=sha384', '--hash-block-size=1024', '--salt=-'] },
   { name: 'sha224 format 0, 3 levels', size: 600 * 512, flags: ['--hash=sha224', '--format=0', '--data-block-size=512', '--hash-block-size=512', '--salt=abcdef'] },
   { name: 'blake2b-512 (cryptsetup spelling)', size: 40 * 4096, flags: ['--hash=blake2b-512', '--salt=12'] },
+  { name: 'upper-case algorithm and salt as typed', size: 40 * 4096, flags: ['--hash=SHA256', '--salt=ABCDEF'] },
   { name: 'no superblock at hash offset 8192', size: 129 * 4096, flags: ['--no-superblock', '--hash-offset=8192', '--salt=77'] },
   { name: 'superblock at hash offset 1024', size: 129 * 4096, flags: ['--hash-offset=1024', '--salt=77'] },
   { name: 'superblock at offset 512 with 1 KiB hash blocks', size: 50 * 4096, flags: ['--hash-offset=512', '--hash-block-size=1024', '--salt=77'] },

@@ -297,8 +297,8 @@ test('fuzz: any bytes, and any single-byte change of a good superblock, parse or
     try {
       const sb = readVeritySuperblock(b);
       assert.ok(sb.salt.length <= 256 && Number.isSafeInteger(sb.dataBlocks));
-      // What parses, writes back to the same fields.
-      assert.deepEqual(readVeritySuperblock(writeVeritySuperblock(sb)), sb);
+      // What parses, writes back to the same fields (the algorithm name is always written lower-case).
+      assert.deepEqual(readVeritySuperblock(writeVeritySuperblock(sb)), { ...sb, algorithm: sb.algorithm.toLowerCase() });
     } catch (e) {
       if (!(e instanceof CocoError)) throw e;
     }

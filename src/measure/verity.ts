@@ -216,8 +216,9 @@ export function writeVeritySuperblock(sb: VeritySuperblock): Uint8Array {
   v.setUint32(SB.version, 1, true);
   v.setUint32(SB.hashType, sb.hashType, true);
   out.set(parseUuid(sb.uuid), SB.uuid);
-  // strncpy into 32 bytes with the last forced to NUL: at most 31 characters survive.
-  out.set(Buffer.from(sb.algorithm, 'latin1').subarray(0, SB.algorithmSize - 1), SB.algorithm);
+  // Stored lower-case (veritysetup prints `--hash` as typed but writes it lower-case), strncpy'd into 32
+  // bytes with the last forced to NUL: at most 31 characters survive.
+  out.set(Buffer.from(sb.algorithm.toLowerCase(), 'latin1').subarray(0, SB.algorithmSize - 1), SB.algorithm);
   v.setUint32(SB.dataBlockSize, sb.dataBlockSize, true);
   v.setUint32(SB.hashBlockSize, sb.hashBlockSize, true);
   v.setBigUint64(SB.dataBlocks, BigInt(sb.dataBlocks), true);
