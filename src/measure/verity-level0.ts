@@ -1,8 +1,9 @@
 /**
  * Level 0 of the dm-verity tree — one salted digest per data block — is all but 1/128 of the hashing work.
- * This module produces those digests in data order, either on the calling thread (small images, where
- * starting workers costs more than it saves) or split across worker threads (verity-worker.ts), each
- * reading its own runs of blocks. Memory stays bounded: at most a few runs are in flight at any time.
+ * This module produces those digests in data order, either on the calling thread alone (small images, where
+ * starting workers costs more than it saves) or on the calling thread together with worker threads
+ * (verity-worker.ts), each reading its own runs of blocks. Memory stays bounded: only a few runs are in
+ * flight or waiting to be consumed at any time.
  */
 import { Worker } from 'node:worker_threads';
 import { closeSync, openSync } from 'node:fs';
@@ -16,7 +17,6 @@ export interface Level0Options {
   hashType: 0 | 1;
   salt: Uint8Array;
   blockSize: number;
-  digestSize: number;
   /** Number of data blocks to hash, from block 0. */
   blocks: number;
   /** Hashing threads including the calling one; 0 or 1 hash on the calling thread only. */
@@ -25,7 +25,7 @@ export interface Level0Options {
   runBlocks?: number;
 }
 
-/** A run of consecutive level-0 digests, `digests.length / digestSize` of them starting at data block `first`. */
+/** A run of consecutive level-0 digests (back to back) for the data blocks from `first` on. */
 export interface Level0Run {
   first: number;
   digests: Uint8Array;

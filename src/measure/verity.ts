@@ -368,20 +368,20 @@ function defaultThreads(dataBytes: number): number {
 /** Level-0 pass shared by format and verify: feeds every data-block digest into the builder. */
 async function hashData(p: VerityParams, dataPath: string, builder: TreeBuilder, run: VerityRunOptions, shouldStop: () => boolean): Promise<void> {
   const nodeName = nodeHashName(p.hashAlgorithm);
+  const size = digestSize(nodeName);
   const runs = level0Digests({
     path: dataPath,
     nodeName,
     hashType: p.hashType,
     salt: p.salt,
     blockSize: p.dataBlockSize,
-    digestSize: digestSize(nodeName),
     blocks: p.dataBlocks,
     threads: run.threads ?? defaultThreads(p.dataBlocks * p.dataBlockSize),
     runBlocks: run.runBlocks,
   });
   for await (const r of runs) {
     builder.pushData(r.digests);
-    run.onProgress?.(r.first + r.digests.length / digestSize(nodeName), p.dataBlocks);
+    run.onProgress?.(r.first + r.digests.length / size, p.dataBlocks);
     if (shouldStop()) break;
   }
 }
