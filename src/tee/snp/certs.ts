@@ -175,6 +175,19 @@ export function amdRoots(): RootSet {
   return shipped;
 }
 
+/**
+ * A custom root set for one product from a PEM bundle holding its ARK, ASK and optionally ASVK (any order,
+ * roles read from the CNs) — e.g. a test root written to disk. Used only when a caller passes it explicitly.
+ */
+export function rootsFromPem(product: SnpProduct, pem: string, label = 'custom'): RootSet {
+  const certs = loadPemBundle(pem, `${label} roots`);
+  const find = (role: AmdCertRole): X509Certificate | undefined => certs.find((c) => certRole(c)?.role === role);
+  const ark = find('ark');
+  const ask = find('ask');
+  if (!ark || !ask) throw new CocoError('SNP_ROOTS', `${label} roots for ${kdsProductName(product)} need an ARK and an ASK`, { kind: 'input' });
+  return Object.assign({ [product]: { ark, ask, asvk: find('asvk') ?? null } }, { label }) as RootSet;
+}
+
 // ───────────────────────────── KDS and offline cache ─────────────────────────────
 
 export const KDS_URL = 'https://kdsintf.amd.com';
