@@ -150,8 +150,16 @@ export const ARK_SHA256: Readonly<Record<SnpProduct, string>> = {
   turin: '1f084161a44bb6d93778a904877d4819cafa5d05ef4193b2ded9dd9c73dd3f6a',
 };
 
+const derHashes = new WeakMap<X509Certificate, string>();
+
+/** SHA-256 of a certificate's DER (memoized per certificate object: chain caching hashes on every report). */
 export function sha256Der(cert: X509Certificate): string {
-  return createHash('sha256').update(cert.raw).digest('hex');
+  let h = derHashes.get(cert);
+  if (h === undefined) {
+    h = createHash('sha256').update(cert.raw).digest('hex');
+    derHashes.set(cert, h);
+  }
+  return h;
 }
 
 /** `assets/amd/` — the same relative path from `src/tee/snp/` and from `dist/tee/snp/`. */
