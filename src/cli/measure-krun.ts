@@ -1,0 +1,82 @@
+/**
+ * `cocokit measure krun`: the launch measurement of a libkrun TEE guest, as libkrunfw's krunfw_measurement
+ * prints it and buildah registers it (specs/keybroker.md §3.5, §4).
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { CocoError } from '../errors.js';
+import { toHex } from '../formats/bytes.js';
+import { krunMeasurements } from '../measure/krun/index.js';
+import type { CliIO } from './io.js';
+
+/** libkrunfw-sev's x86_64 kernel bundle is linked at 16 MiB. */
+const DEFAULT_KERNEL_LOAD_ADDR = 0x100_0000;
+
+interface KrunFlags {
+  cpus: number;
+  ramMib: number;
+  tee?: 'sev' | 'sev-es' | 'snp';
+  firmware?: string;
+  qboot?: string;
+  kernel?: string;
+  initrd?: string;
+  kernelLoadAddr: number;
+}
+
+function parsePositive(text: string): number {
+  if (!/^[0-9]+$/.test(text.trim())) throw new InvalidArgumentError(`'${text}' is not a positive integer`);
+  const v = Number(text.trim());
+  if (v < 1 || !Number.isSafeInteger(v)) throw new InvalidArgumentError(`'${text}' is not a positive integer`);
+  return v;
+}
+
+function parseAddress(text: string): number {
+  const s = text.trim();
+  if (!/^(0x[0-9a-fA-F]+|[0-9]+)$/.test(s)) throw new InvalidArgumentError(`'${text}' is not an address`);
+  const v = Number(s);
+  if (!Number.isSafeInteger(v)) throw new InvalidArgumentError(`'${text}' is not an address`);
+  return v;
+}
+
+function readBundle(io: CliIO, path: string | undefined, dir: string | undefined, name: string, flag: string): Uint8Array {
+  const file = path ?? (dir === undefined ? undefined : join(dir, `${name}.bin`));
+  if (file === undefined) throw new CocoError('MEASURE_USAGE', `give --firmware DIR (with ${name}.bin) or ${flag} FILE`, { kind: 'usage' });
+  try {
+    return new Uint8Array(readFileSync(resolve(io.cwd, file)));
+  } catch (e) {
+    throw new CocoError('MEASURE_INPUT_FILE', `cannot read ${name} '${file}': ${(e as Error).message}`, { kind: 'input', cause: e });
+  }
+}
+
+export function measureKrun(f: KrunFlags, io: CliIO): void {
+  const m = krunMeasurements({
+    qboot: readBundle(io, f.qboot, f.firmware, 'qboot', '--qboot'),
+    kernel: readBundle(io, f.kernel, f.firmware, 'kernel', '--kernel'),
+    initrd: readBundle(io, f.initrd, f.firmware, 'initrd', '--initrd'),
+    kernelLoadAddr: f.kernelLoadAddr,
+    cpus: f.cpus,
+    ramMib: f.ramMib,
+  });
+  if (f.tee === undefined) {
+    // krunfw_measurement's own output, which buildah scans for the "SNP:" / "SEV-ES:" / "SEV:" prefix.
+    io.stdout(`SEV:\t${toHex(m.sev)}\nSEV-ES:\t${toHex(m.sevEs)}\nSNP:\t${toHex(m.snp)}\n`);
+    return;
+  }
+  io.stdout(`${toHex(f.tee === 'snp' ? m.snp : f.tee === 'sev-es' ? m.sevEs : m.sev)}\n`);
+}
+
+export function register(measure: Command, io: CliIO): void {
+  measure
+    .command('krun')
+    .description('launch measurement of a libkrun SEV / SEV-ES / SNP guest (krunfw_measurement compatible)')
+    .requiredOption('-c, --cpus <N>', 'number of guest vCPUs', parsePositive)
+    .requiredOption('-m, --ram-mib <M>', 'guest RAM in MiB', parsePositive)
+    .addOption(new Option('--tee <tee>', 'print only this digest (default: all three, krunfw_measurement style)').choices(['sev', 'sev-es', 'snp']))
+    .option('--firmware <DIR>', 'directory holding the libkrunfw-sev bundles qboot.bin, kernel.bin and initrd.bin')
+    .option('--qboot <FILE>', 'qboot firmware bundle (mapped at 0xFFFF0000)')
+    .option('--kernel <FILE>', 'kernel bundle (PT_LOAD segments as libkrunfw lays them out)')
+    .option('--initrd <FILE>', 'initrd bundle (mapped at 0xA00000)')
+    .option('--kernel-load-addr <ADDR>', 'GPA of the kernel bundle', parseAddress, DEFAULT_KERNEL_LOAD_ADDR)
+    .action((flags: KrunFlags) => measureKrun(flags, io));
+}
