@@ -104,7 +104,7 @@ export class RuleNode {
   }
 
   get isFunction(): boolean {
-    return this.funcs.length > 0 || this.defaultFunc !== undefined;
+    return this.arity >= 0;
   }
 }
 

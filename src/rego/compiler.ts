@@ -104,6 +104,8 @@ export class Compiler {
         if (h?.type === 'var') names.add(h.name);
       }
     }
+    // Every package exists as a document, even one without rules (`data.pkg` is then `{}`).
+    for (const m of modules) this.nodeAt(m.package, true);
     const shells: Array<{ m: Module; r: Rule; node: RuleNode; kind: RuleKind; rest: Term[] }> = [];
     for (const m of modules) {
       for (const r of m.rules) guard(() => shells.push({ m, r, ...this.place(m, r) }));
@@ -163,6 +165,11 @@ export class Compiler {
       fail('rego_parse_error', r.loc, kind === 'multi' ? 'else keyword cannot be used on multi-value rules' : 'else keyword cannot be used on rules with variables in head');
     }
     const node = this.nodeAt(path, true)!;
+    if (kind === 'func') {
+      const arity = r.head.args!.length;
+      if (node.arity >= 0 && node.arity !== arity) fail('rego_type_error', r.loc, `conflicting rules ${node.name} found`);
+      node.arity = arity;
+    }
     return { node, kind, rest };
   }
 
@@ -220,6 +227,8 @@ export class Compiler {
     for (const t of headTerms) collectUsed(t, scope.used);
     for (const lit of r.body) collectUsedLit(lit, scope.used);
     for (const e of r.elseChain) for (const lit of e.body) collectUsedLit(lit, scope.used);
+    // Names declared with `:=`/`some` are not captured by comprehensions that come before the declaration.
+    for (const lit of [...r.body, ...r.elseChain.flatMap((e) => e.body)]) for (const n of declaredNames(lit)) scope.used.delete(n);
     if (r.isDefault) {
       if (r.head.value && !isGroundAst(r.head.value)) fail('rego_compile_error', r.loc, 'default rule value cannot contain variables');
     }
@@ -253,9 +262,6 @@ export class Compiler {
       text: r.text,
     };
     if (kind === 'func') {
-      const arity = params!.length;
-      if (node.arity >= 0 && node.arity !== arity) fail('rego_type_error', r.loc, `conflicting rules ${node.name} found`);
-      node.arity = arity;
       if (r.isDefault) {
         if (node.defaultFunc) fail('rego_type_error', r.loc, `multiple default rules ${node.name} found`);
         node.defaultFunc = rule;
@@ -286,7 +292,7 @@ export class Compiler {
       for (const p of this.pending.splice(0)) p();
       const body = this.body(ctx, scope, lits, new Set());
       const vars: Array<[string, number]> = [];
-      for (const [name, slot] of scope.vars) if (!name.startsWith('_') && !name.includes('$')) vars.push([name, slot]);
+      for (const [name, slot] of scope.vars) if (name !== '_' && !name.includes('$')) vars.push([name, slot]);
       vars.sort((a, b) => a[1] - b[1]);
       return { body, nslots: ctx.nslots, vars };
     } catch (e) {
@@ -322,7 +328,7 @@ export class Compiler {
       case 'term':
         return { k: 'term', term: this.term(ctx, scope, e.term, true) };
       case 'unify':
-        return { k: 'unify', a: this.term(ctx, scope, e.a), b: this.term(ctx, scope, e.b) };
+        return unifyExpr(this.term(ctx, scope, e.a), this.term(ctx, scope, e.b));
       case 'assign': {
         const version1 = ctx.module ? ctx.module.version === 'v1' || ctx.module.regoV1 : true;
         // `:=` declares every variable of its left side in this scope.
@@ -334,7 +340,7 @@ export class Compiler {
           if (scope.vars.has(v) && !v.startsWith('$')) fail('rego_compile_error', l.loc, `var ${v} assigned above`);
           scope.vars.set(v, allocSlot(ctx, scope, v));
         }
-        return { k: 'unify', a: this.term(ctx, scope, e.a), b };
+        return unifyExpr(this.term(ctx, scope, e.a), b);
       }
       case 'some':
         for (const v of e.vars) {
@@ -501,7 +507,7 @@ export class Compiler {
     }
     if (path) {
       const node = this.findNode(path);
-      if (node) return { kind: 'user', name: 'data.' + path.join('.'), node };
+      if (node && (node.isFunction || !soft)) return { kind: 'user', name: 'data.' + path.join('.'), node };
       if (soft) return undefined;
       fail('rego_type_error', loc, `undefined function data.${path.join('.')}`);
     }
@@ -547,8 +553,41 @@ export class Compiler {
   }
 }
 
+/** Arguments that bind variables by iteration are evaluated first (`x == a[x]`). */
+export function argOrder(args: CTerm[]): number[] | undefined {
+  const it = args.map((a) => {
+    const s = new Set<number>();
+    iterSlots(a, s);
+    return s.size > 0;
+  });
+  if (!it.some((x, i) => x && i > 0)) return undefined;
+  return args.map((_, i) => i).sort((x, y) => Number(it[y]) - Number(it[x]) || x - y);
+}
+
 // -----------------------------------------------------------------------------------------------------------
 // helpers
+
+/**
+ * `{"a": x, …} = {"a": y, …}` with the same constant keys unifies value by value; rewriting it as an array
+ * unification lets the safety analysis see each pair (OPA unifies objects key by key).
+ */
+function unifyExpr(a: CTerm, b: CTerm): CExpr {
+  const objKeys = (t: CTerm): Map<string, CTerm> | undefined => {
+    if (t.t === 'const' && t.v instanceof RObject) return new Map(t.v.entries().map(([k, v]) => [keyOf(k), { t: 'const', v } as CTerm]));
+    if (t.t !== 'object' || !t.entries.every(([k]) => k.t === 'const')) return undefined;
+    return new Map(t.entries.map(([k, v]) => [keyOf((k as { v: Value }).v), v]));
+  };
+  if (a.t === 'object' || b.t === 'object') {
+    const ka = objKeys(a);
+    const kb = objKeys(b);
+    if (ka && kb) {
+      if (ka.size !== kb.size || ![...ka.keys()].every((k) => kb.has(k))) return { k: 'term', term: { t: 'const', v: false } };
+      const keys = [...ka.keys()].sort();
+      return { k: 'unify', a: { t: 'array', items: keys.map((k) => ka.get(k)!) }, b: { t: 'array', items: keys.map((k) => kb.get(k)!) } };
+    }
+  }
+  return { k: 'unify', a, b };
+}
 
 function newScope(ctx: Ctx, parent: Scope | undefined): Scope {
   const id = ctx.scopeIds++;
@@ -653,6 +692,14 @@ function collectUsed(t: Term, used: Set<string>): void {
     default:
       break;
   }
+}
+
+function declaredNames(l: Literal): string[] {
+  const e = l.expr;
+  if (e.kind === 'assign') return varsIn(e.a);
+  if (e.kind === 'some') return e.vars.map((v) => v.name);
+  if (e.kind === 'somein') return [...(e.key ? varsIn(e.key) : []), ...varsIn(e.value)];
+  return [];
 }
 
 function collectUsedLit(l: Literal, used: Set<string>): void {
@@ -915,7 +962,12 @@ function litNeeds(l: CLit, bound: Set<number>): Set<number> {
         const n2 = new Set<number>();
         needs(e.term.out, n2);
         for (const s of n2) if (!o.has(s)) need.add(s);
-      } else needs(e.term, need);
+      } else {
+        needs(e.term, need);
+        const it = new Set<number>();
+        iterSlots(e.term, it);
+        for (const s of it) need.delete(s);
+      }
       break;
     case 'unify':
       unifyNeeds(e.a, e.b, bound, need);
@@ -1135,7 +1187,6 @@ function checkHeadSafe(ctx: Ctx, terms: CTerm[], bound: Set<number>, loc: Loc): 
   for (const t of terms) {
     const s = new Set<number>();
     needs(t, s);
-    patternSlots(t, s);
     for (const slot of s) {
       if (!bound.has(slot)) fail('rego_unsafe_var_error', loc, `var ${ctx.slotNames[slot]} is unsafe`);
     }
