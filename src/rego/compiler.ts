@@ -72,6 +72,8 @@ interface Ctx {
   scopeIds: number;
   scopeParent: Array<number | undefined>;
   lines: string[];
+  /** For queries: literal text is cut from the source by column. */
+  query?: boolean;
 }
 
 export class Compiler {
@@ -284,8 +286,9 @@ export class Compiler {
   }
 
   /** Compiles an ad-hoc query body. Its variables are the result bindings. */
-  compileQuery(lits: Literal[], pkg: string[] = []): CQuery {
+  compileQuery(lits: Literal[], pkg: string[] = [], source = ''): CQuery {
     const ctx = this.newCtx(undefined, pkg);
+    ctx.lines = source.split('\n');
     const scope = newScope(ctx, undefined);
     for (const lit of lits) collectUsedLit(lit, scope.used);
     try {
@@ -309,7 +312,7 @@ export class Compiler {
   }
 
   private literal(ctx: Ctx, scope: Scope, l: Literal): CLit {
-    const text = (ctx.lines[l.loc.row - 1] ?? '').trim();
+    const text = ((ctx.lines[l.loc.row - 1] ?? '').slice(l.loc.col - 1).split(';')[0] ?? '').trim();
     const withs = l.with.map((w) => this.withMod(ctx, scope, w));
     let notBody: CLit[] | undefined;
     let notScope = -1;

@@ -213,8 +213,11 @@ export class Evaluator {
   private literalInner(l: CLit, f: Array<Value | undefined>, k: K): boolean {
     if (this.exprHook && !l.negated && l.expr.k === 'term' && !(l.expr.term.t === 'call' && l.expr.term.out)) {
       const hook = this.exprHook;
+      // Like OPA's query rewriting (`__localq0__ = data.x`), a top-level non-call term's value is captured,
+      // so a rule that is `false` shows as `false` rather than as an undefined query.
+      const capture = l.expr.term.t !== 'call';
       return this.term(l.expr.term, f, (v) => {
-        if (v === false) return false;
+        if (v === false && !capture) return false;
         hook(l, v);
         return k();
       });

@@ -570,7 +570,8 @@ class Parser {
       key = first;
       value = this.parseCompareNoIn();
     }
-    if (!this.isKw('in')) this.unexpected('expected in');
+    // `every` implies its own `in` (OPA accepts `import future.keywords.every` alone).
+    if (!this.isIdent('in')) this.unexpected('expected in');
     this.next();
     const domain = this.parseCompare();
     const body = this.parseBraceBody();
