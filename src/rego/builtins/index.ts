@@ -4,9 +4,11 @@
  */
 import { buildTable, type BuiltinDef } from './registry.js';
 import { builtins as operators } from './operators.js';
+import { builtins as strings } from './strings.js';
 
 export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   operators,
+  strings,
 ];
 
 /** name → definition, built once at load. */
