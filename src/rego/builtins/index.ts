@@ -12,6 +12,7 @@ import { builtins as objects } from './objects.js';
 import { builtins as types } from './types.js';
 import { builtins as numbers } from './numbers.js';
 import { builtins as bits } from './bits.js';
+import { builtins as encoding } from './encoding.js';
 
 export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   operators,
@@ -23,6 +24,7 @@ export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   types,
   numbers,
   bits,
+  encoding,
 ];
 
 /** name → definition, built once at load. */
