@@ -9,7 +9,7 @@ import type { Value } from './value.js';
 
 export type CTerm =
   | { t: 'const'; v: Value }
-  | { t: 'var'; slot: number; name: string }
+  | { t: 'var'; slot: number; name: string; loc?: Loc }
   | { t: 'root'; root: 'data' | 'input' }
   | { t: 'ref'; head: CTerm; path: CTerm[]; loc: Loc }
   | { t: 'array'; items: CTerm[] }

@@ -38,8 +38,13 @@ export function compileError(errors: CompileError[]): CocoError {
 }
 
 class Fail extends Error {
-  constructor(readonly err: CompileError) {
+  readonly all: CompileError[];
+  constructor(
+    readonly err: CompileError,
+    all?: CompileError[],
+  ) {
     super(err.message);
+    this.all = all ?? [err];
   }
 }
 
@@ -72,8 +77,8 @@ interface Ctx {
   scopeIds: number;
   scopeParent: Array<number | undefined>;
   lines: string[];
-  /** For queries: literal text is cut from the source by column. */
-  query?: boolean;
+  /** ` in rule p` when the rule's line declares rules of more than one name (opa issue #4967). */
+  ruleSuffix: string;
 }
 
 export class Compiler {
@@ -92,7 +97,7 @@ export class Compiler {
       try {
         f();
       } catch (e) {
-        if (e instanceof Fail) errors.push(e.err);
+        if (e instanceof Fail) errors.push(...e.all);
         else throw e;
       }
     };
@@ -198,6 +203,7 @@ export class Compiler {
       slotNames: [],
       scopeIds: 0,
       scopeParent: [],
+      ruleSuffix: '',
       lines: m ? m.source.split('\n') : [],
     };
     currentCtx = ctx;
@@ -206,6 +212,8 @@ export class Compiler {
 
   private compileRule(m: Module, r: Rule, node: RuleNode, kind: RuleKind, rest: Term[]): void {
     const ctx = this.newCtx(m, m.package);
+    const sameLine = new Set(m.rules.filter((x) => x.loc.row === r.loc.row).map((x) => headName(x)));
+    if (sameLine.size > 1) ctx.ruleSuffix = ` in rule ${headName(r)}`;
     const scope = newScope(ctx, undefined);
     const version1 = m.version === 'v1' || m.regoV1;
     const headTerms: Term[] = [...rest];
@@ -299,7 +307,7 @@ export class Compiler {
       vars.sort((a, b) => a[1] - b[1]);
       return { body, nslots: ctx.nslots, vars };
     } catch (e) {
-      if (e instanceof Fail) throw compileError([e.err]);
+      if (e instanceof Fail) throw compileError(e.all);
       throw e;
     }
   }
@@ -472,10 +480,10 @@ export class Compiler {
   }
 
   private varTerm(ctx: Ctx, scope: Scope, name: string, loc: Loc): CTerm {
-    if (name === '_') return { t: 'var', slot: allocSlot(ctx, scope, '_'), name: '_' };
+    if (name === '_') return { t: 'var', slot: allocSlot(ctx, scope, '_'), name: '_', loc };
     for (let s: Scope | undefined = scope; s; s = s.parent) {
       const slot = s.vars.get(name);
-      if (slot !== undefined) return { t: 'var', slot, name };
+      if (slot !== undefined) return { t: 'var', slot, name, loc };
     }
     if (name === 'input' || name === 'data') return { t: 'root', root: name };
     if (ctx.ruleNames.has(name)) {
@@ -489,8 +497,7 @@ export class Compiler {
     const owner = chain.find((s) => s.used.has(name)) ?? scope;
     const slot = allocSlot(ctx, owner, name);
     owner.vars.set(name, slot);
-    void loc;
-    return { t: 'var', slot, name };
+    return { t: 'var', slot, name, loc };
   }
 
   /** Resolves a dotted function name; `soft` returns undefined instead of failing. */
@@ -590,6 +597,14 @@ function unifyExpr(a: CTerm, b: CTerm): CExpr {
     }
   }
   return { k: 'unify', a, b };
+}
+
+/** A rule's name as written: `p`, `a.b.c`. */
+function headName(r: Rule): string {
+  const [h, ...rest] = r.head.ref;
+  let s = h?.type === 'var' ? h.name : '?';
+  for (const t of rest) s += t.type === 'scalar' && typeof t.value === 'string' ? '.' + t.value : '[…]';
+  return s;
 }
 
 function newScope(ctx: Ctx, parent: Scope | undefined): Scope {
@@ -1000,7 +1015,8 @@ function unifyNeeds(a: CTerm, b: CTerm, bound: Set<number>, need: Set<number>): 
     for (let i = 0; i < a.items.length; i++) {
       const n = new Set<number>();
       unifyNeeds(a.items[i]!, b.items[i]!, bb, n);
-      for (const s of n) need.add(s);
+      // Variables bound by an earlier pair of this same unification are not needed from outside.
+      for (const s of n) if (bound.has(s) || !bb.has(s)) need.add(s);
       for (const s of unifyBinds(a.items[i]!, b.items[i]!)) bb.add(s);
     }
     return;
@@ -1083,10 +1099,11 @@ function reorder(ctx: Ctx, lits: CLit[], bound0: Set<number>): CLit[] {
       const need = litNeeds(l, bound);
       const unsafe = [...need].filter((s) => !bound.has(s)).map((s) => ctx.slotNames[s]!);
       const name = unsafe.find((n) => n !== '_') ?? unsafe[0] ?? '?';
-      fail('rego_unsafe_var_error', l.loc, `var ${name} is unsafe`);
+      fail('rego_unsafe_var_error', l.loc, `var ${name} is unsafe${ctx.ruleSuffix}`);
     }
     const l = remaining.splice(idx, 1)[0]!;
     reorderNested(ctx, l, bound);
+    checkPrintArgs(ctx, l, bound);
     for (const s of litBinds(l, bound)) bound.add(s);
     out.push(l);
   }
@@ -1191,9 +1208,69 @@ function checkHeadSafe(ctx: Ctx, terms: CTerm[], bound: Set<number>, loc: Loc): 
     const s = new Set<number>();
     needs(t, s);
     for (const slot of s) {
-      if (!bound.has(slot)) fail('rego_unsafe_var_error', loc, `var ${ctx.slotNames[slot]} is unsafe`);
+      if (!bound.has(slot)) fail('rego_unsafe_var_error', varLoc(t, slot) ?? loc, `var ${ctx.slotNames[slot]} is unsafe${ctx.ruleSuffix}`);
     }
   }
+}
+
+/** Where a slot's variable first occurs in a term (OPA reports head vars at their own position). */
+function varLoc(t: CTerm, slot: number): Loc | undefined {
+  let found: Loc | undefined;
+  const walk = (x: unknown): void => {
+    if (found || x === null || typeof x !== 'object') return;
+    const o = x as Record<string, unknown>;
+    if (o['t'] === 'var' && o['slot'] === slot) {
+      found = o['loc'] as Loc | undefined;
+      return;
+    }
+    for (const v of Object.values(o)) if (typeof v === 'object') walk(v);
+  };
+  walk(t);
+  return found;
+}
+
+/** `print` operands must be bound where the print runs ("var x is undeclared", opa issue #5624). */
+function checkPrintArgs(ctx: Ctx, l: CLit, bound: Set<number>): void {
+  const errors: CompileError[] = [];
+  const walk = (t: CTerm): void => {
+    switch (t.t) {
+      case 'print':
+        for (const a of t.args) {
+          if (a.t === 'arraycompr' || a.t === 'setcompr' || a.t === 'objectcompr') continue;
+          const s = new Set<number>();
+          needs(a, s);
+          for (const slot of s) {
+            if (bound.has(slot) || ctx.slotNames[slot] === '_') continue;
+            const loc = varLoc(a, slot) ?? l.loc;
+            if (!errors.some((e) => e.row === loc.row && e.col === loc.col)) {
+              errors.push({ code: 'rego_compile_error', message: `var ${ctx.slotNames[slot]} is undeclared`, file: loc.file, row: loc.row, col: loc.col });
+            }
+          }
+        }
+        break;
+      case 'ref':
+        walk(t.head);
+        t.path.forEach(walk);
+        break;
+      case 'array':
+      case 'set':
+        t.items.forEach(walk);
+        break;
+      case 'object':
+        t.entries.forEach(([k, v]) => {
+          walk(k);
+          walk(v);
+        });
+        break;
+      case 'call':
+        t.args.forEach(walk);
+        break;
+      default:
+        break;
+    }
+  };
+  if (l.expr.k === 'term') walk(l.expr.term);
+  if (errors.length > 0) throw new Fail(errors[0]!, errors);
 }
 
 export type { CExpr };

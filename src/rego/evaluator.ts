@@ -886,10 +886,9 @@ export class Evaluator {
       if (ov.kind === 'value') return k(ov.value);
       if (ov.fn !== fn) {
         const saved = this.ctx;
-        // A replacement function runs without the mock that pointed at it, so it can call the original.
-        const fns = new Map(saved.fns);
-        fns.delete(fn.name);
-        this.ctx = { ...saved, fns, cache: saved.cache, fnCache: new Map() };
+        // A replacement function runs without any function mocks: it can call the original, and one
+        // mock never calls another (withkeyword "mock will not call other mock").
+        this.ctx = { ...saved, fns: undefined, cache: new Map(), docCache: new Map(), fnCache: new Map() };
         let results: Value[] = [];
         try {
           this.invoke(ov.fn, args, loc, (v) => (results.push(v), false));
