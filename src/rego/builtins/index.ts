@@ -13,6 +13,8 @@ import { builtins as types } from './types.js';
 import { builtins as numbers } from './numbers.js';
 import { builtins as bits } from './bits.js';
 import { builtins as encoding } from './encoding.js';
+import { builtins as regex } from './regex.js';
+import { builtins as glob } from './glob.js';
 
 export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   operators,
@@ -25,6 +27,8 @@ export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   numbers,
   bits,
   encoding,
+  regex,
+  glob,
 ];
 
 /** name → definition, built once at load. */
