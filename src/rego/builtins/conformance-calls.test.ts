@@ -8,7 +8,7 @@ const CATEGORIES = [
   'aggregates', 'array', 'base64builtins', 'bitsnegate', 'bitsshiftleft', 'bitsxor', 'cryptohmacequal',
   'cryptohmacsha1', 'cryptohmacsha512', 'cryptosha256', 'jsonfilter', 'numbersrange', 'objectfilter', 'objectkeys',
   'objectunion', 'replacen', 'semverisvalid', 'sprintf', 'strings', 'trim', 'trimprefix', 'trimspace',
-  'typenamebuiltin', 'union',
+  'typenamebuiltin', 'union', 'netcidrcontainsmatches', 'netcidrintersects', 'netcidrmerge',
 ];
 
 // Cases the value model cannot express: 2e308 overflows a double, while OPA keeps the number's decimal text.

@@ -191,7 +191,7 @@ export function runConformanceCalls(calls: ConformanceCall[], ctx?: BuiltinConte
       }
     }
     if (c.error !== undefined) {
-      assert.throws(() => call(c.name, c.args, ctx), (e: unknown) => e instanceof BuiltinError && e.message.includes(c.error!), label);
+      assert.throws(() => call(c.name, c.args, ctx), (e: unknown) => e instanceof BuiltinError && `${e.code}: ${e.message}`.includes(c.error!), label);
       continue;
     }
     let got: Value | undefined;

@@ -15,6 +15,7 @@ import { builtins as bits } from './bits.js';
 import { builtins as encoding } from './encoding.js';
 import { builtins as regex } from './regex.js';
 import { builtins as glob } from './glob.js';
+import { builtins as net } from './net.js';
 
 export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   operators,
@@ -29,6 +30,7 @@ export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   encoding,
   regex,
   glob,
+  net,
 ];
 
 /** name → definition, built once at load. */
