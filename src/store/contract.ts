@@ -1,0 +1,450 @@
+/**
+ * The behaviour every `Store` adapter must show, as one node:test suite run against each adapter
+ * (sqlite.test.ts, postgres.test.ts). An adapter is described by a harness that can make an empty backing
+ * location, open a Store on it (several at once, as replicas do) and list the files that hold its data at rest.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { CocoError } from '../errors.js';
+import type { JsonValue, Store } from './store.js';
+
+export interface StoreHarness {
+  name: string;
+  /** A skip reason, or false (see toolMissing). */
+  skip: false | string;
+  /** A fresh, empty backing location (a data directory, a database). */
+  location(): Promise<string>;
+  open(location: string, options?: { kek?: Uint8Array; now?: () => Date }): Promise<Store>;
+  /** Every file holding this location's data at rest, after flushing what the backend buffers. */
+  filesAtRest(location: string): Promise<string[]>;
+}
+
+/** A clock tests move by hand. */
+export function manualClock(start = '2026-03-01T12:00:00.000Z'): { now: () => Date; advance(ms: number): void } {
+  let t = Date.parse(start);
+  return { now: () => new Date(t), advance: (ms: number) => void (t += ms) };
+}
+
+export function listFilesRecursive(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    const st = statSync(p);
+    if (st.isDirectory()) out.push(...listFilesRecursive(p));
+    else if (st.isFile()) out.push(p);
+  }
+  return out;
+}
+
+function filesContaining(files: string[], needle: Uint8Array): string[] {
+  const n = Buffer.from(needle);
+  return files.filter((f) => readFileSync(f).includes(n));
+}
+
+async function rejectsWith(p: Promise<unknown>, code: string, kind?: string): Promise<CocoError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof CocoError, `expected a CocoError ${code}, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    if (kind !== undefined) assert.equal(e.kind, kind);
+    return e;
+  }
+  assert.fail(`expected ${code}, but the call succeeded`);
+}
+
+const KEY = { repository: 'default', type: 'key', tag: 'k1' };
+const MIN = 60_000;
+
+export function storeContract(h: StoreHarness): void {
+  describe(`Store contract: ${h.name}`, { skip: h.skip }, () => {
+    const kek = new Uint8Array(randomBytes(32));
+    const withStore = async (fn: (s: Store, clock: ReturnType<typeof manualClock>, loc: string) => Promise<void>) => {
+      const loc = await h.location();
+      const clock = manualClock();
+      const s = await h.open(loc, { kek, now: clock.now });
+      try {
+        await fn(s, clock, loc);
+      } finally {
+        await s.close();
+      }
+    };
+
+    // -- resources ---------------------------------------------------------------------------------------
+
+    test('stores, replaces, lists and deletes resources without listing their values', () =>
+      withStore(async (s, clock) => {
+        assert.equal(await s.resources.get(KEY), undefined);
+        await s.resources.put(KEY, Buffer.from('first'));
+        clock.advance(1000);
+        await s.resources.put(KEY, Buffer.from('second value'));
+        await s.resources.put({ repository: 'default', type: 'cert', tag: 'a.pem' }, new Uint8Array(0));
+        assert.deepEqual(Buffer.from((await s.resources.get(KEY))!).toString(), 'second value');
+        assert.deepEqual((await s.resources.get({ repository: 'default', type: 'cert', tag: 'a.pem' }))!.length, 0);
+        const list = await s.resources.list();
+        assert.deepEqual(list, [
+          { namespace: 'default', repository: 'default', type: 'cert', tag: 'a.pem', size: 0, updatedAt: new Date(Date.parse('2026-03-01T12:00:01.000Z')) },
+          { namespace: 'default', repository: 'default', type: 'key', tag: 'k1', size: 12, updatedAt: new Date(Date.parse('2026-03-01T12:00:01.000Z')) },
+        ]);
+        assert.deepEqual((await s.resources.list({ type: 'key' })).map((r) => r.tag), ['k1']);
+        assert.equal(await s.resources.delete(KEY), true);
+        assert.equal(await s.resources.delete(KEY), false);
+        assert.equal(await s.resources.get(KEY), undefined);
+      }));
+
+    test('keeps namespaces apart', () =>
+      withStore(async (s) => {
+        await s.resources.put(KEY, Buffer.from('tenant default'));
+        await s.resources.put({ ...KEY, namespace: 'tenant-b' }, Buffer.from('tenant b'));
+        assert.equal(Buffer.from((await s.resources.get({ ...KEY, namespace: 'tenant-b' }))!).toString(), 'tenant b');
+        assert.equal(Buffer.from((await s.resources.get({ ...KEY, namespace: 'default' }))!).toString(), 'tenant default');
+        assert.deepEqual((await s.resources.list({ namespace: 'tenant-b' })).map((r) => r.namespace), ['tenant-b']);
+        assert.equal(await s.resources.delete({ ...KEY, namespace: 'tenant-b' }), true);
+        assert.ok(await s.resources.get(KEY));
+      }));
+
+    test('resources stay readable after close and reopen with the same key', async () => {
+      const loc = await h.location();
+      const secret = randomBytes(1000);
+      const a = await h.open(loc, { kek });
+      await a.resources.put(KEY, secret);
+      await a.kv.put('signing-key', secret.subarray(0, 32));
+      await a.close();
+      const b = await h.open(loc, { kek });
+      try {
+        assert.deepEqual(Buffer.from((await b.resources.get(KEY))!), secret);
+        assert.deepEqual(Buffer.from((await b.kv.get('signing-key'))!), secret.subarray(0, 32));
+      } finally {
+        await b.close();
+      }
+    });
+
+    test('the data at rest holds no plaintext secret, session token or kv value', async () => {
+      const loc = await h.location();
+      const clock = manualClock();
+      const s = await h.open(loc, { kek, now: clock.now });
+      const secret = randomBytes(48);
+      const token = `eyJ-token-${randomBytes(16).toString('hex')}`;
+      const kvValue = randomBytes(32);
+      const tag = `visible-tag-${randomBytes(4).toString('hex')}`;
+      try {
+        await s.resources.put({ repository: 'r', type: 't', tag }, secret);
+        await s.sessions.put({ id: 'sess-1', tee: 'snp', nonce: 'n', state: 'attested', token, createdAt: clock.now(), expiresAt: new Date(clock.now().getTime() + MIN) });
+        await s.kv.put('token-signing-key', kvValue);
+        const files = await h.filesAtRest(loc);
+        assert.ok(files.length > 0);
+        // The resource path is stored in clear: finding it proves the grep sees what was written.
+        assert.notDeepEqual(filesContaining(files, Buffer.from(tag)), [], 'the resource tag should be visible at rest');
+        assert.deepEqual(filesContaining(files, secret), []);
+        assert.deepEqual(filesContaining(files, Buffer.from(token)), []);
+        assert.deepEqual(filesContaining(files, kvValue), []);
+      } finally {
+        await s.close();
+      }
+    });
+
+    test('opening with a different key-encryption key fails with STORE_KEK_MISMATCH', async () => {
+      const loc = await h.location();
+      const a = await h.open(loc, { kek });
+      await a.resources.put(KEY, Buffer.from('secret'));
+      await a.close();
+      const other = new Uint8Array(randomBytes(32));
+      const err = await rejectsWith(h.open(loc, { kek: other }), 'STORE_KEK_MISMATCH', 'crypto');
+      assert.match(err.message, /fingerprint/);
+      const again = await h.open(loc, { kek });
+      assert.equal(Buffer.from((await again.resources.get(KEY))!).toString(), 'secret');
+      await again.close();
+    });
+
+    test('rejects oversize values and malformed resource paths', () =>
+      withStore(async (s) => {
+        await rejectsWith(s.resources.put(KEY, new Uint8Array(16 * 1024 * 1024 + 1)), 'STORE_TOO_LARGE', 'limit');
+        await rejectsWith(s.resources.put({ repository: '../etc', type: 'a', tag: 'b' }, Buffer.from('x')), 'STORE_ARGUMENT', 'input');
+        await rejectsWith(s.resources.get({ repository: 'a', type: '.hidden', tag: 'b' }), 'STORE_ARGUMENT', 'input');
+        await rejectsWith(s.resources.get({ repository: 'a', type: 'b', tag: '' }), 'STORE_ARGUMENT', 'input');
+        await rejectsWith(s.resources.put({ ...KEY, namespace: 'a/b' }, Buffer.from('x')), 'STORE_ARGUMENT', 'input');
+        await rejectsWith(s.resources.put(KEY, 'a string' as unknown as Uint8Array), 'STORE_ARGUMENT', 'input');
+        await rejectsWith(s.resources.get(null as unknown as typeof KEY), 'STORE_ARGUMENT', 'input');
+        assert.deepEqual(await s.resources.list(), []);
+      }));
+
+    // -- sessions ----------------------------------------------------------------------------------------
+
+    test('sessions round-trip every field and are replaced by id', () =>
+      withStore(async (s, clock) => {
+        const createdAt = clock.now();
+        const expiresAt = new Date(createdAt.getTime() + 5 * MIN);
+        await s.sessions.put({ id: 'a1', tee: 'snp', nonce: 'bm9uY2U=', state: 'authed', data: { 'extra-params': '' }, createdAt, expiresAt });
+        assert.deepEqual(await s.sessions.get('a1'), { id: 'a1', tee: 'snp', nonce: 'bm9uY2U=', state: 'authed', data: { 'extra-params': '' }, createdAt, expiresAt });
+        const jwk = { kty: 'EC', crv: 'P-256', x: 'xx', y: 'yy' };
+        await s.sessions.put({ id: 'a1', tee: 'snp', nonce: 'bm9uY2U=', state: 'attested', teePubkey: jwk, token: 'tok', createdAt, expiresAt });
+        assert.deepEqual(await s.sessions.get('a1'), { id: 'a1', tee: 'snp', nonce: 'bm9uY2U=', state: 'attested', teePubkey: jwk, token: 'tok', createdAt, expiresAt });
+        assert.equal(await s.sessions.delete('a1'), true);
+        assert.equal(await s.sessions.delete('a1'), false);
+        assert.equal(await s.sessions.get('a1'), undefined);
+      }));
+
+    test('an expired session reads as absent and is deleted on access', () =>
+      withStore(async (s, clock) => {
+        const createdAt = clock.now();
+        await s.sessions.put({ id: 'e1', tee: 'tdx', nonce: 'n', state: 'authed', createdAt, expiresAt: new Date(createdAt.getTime() + MIN) });
+        clock.advance(MIN - 1);
+        assert.ok(await s.sessions.get('e1'));
+        clock.advance(1);
+        assert.equal(await s.sessions.get('e1'), undefined);
+        // Deleted on access: moving the clock back does not bring it back, and there is nothing left to sweep.
+        assert.deepEqual(await s.sweepExpired(new Date(0)), { sessions: 0, nonces: 0 });
+        assert.deepEqual(await s.sweepExpired(), { sessions: 0, nonces: 0 });
+      }));
+
+    test('sweepExpired removes expired sessions and nonces only', () =>
+      withStore(async (s, clock) => {
+        const t0 = clock.now().getTime();
+        for (let i = 0; i < 3; i++) {
+          await s.sessions.put({ id: `s${i}`, tee: 'sample', nonce: 'n', state: 'authed', createdAt: clock.now(), expiresAt: new Date(t0 + (i + 1) * MIN) });
+          assert.equal(await s.nonces.consume(`n${i}`, new Date(t0 + (i + 1) * MIN)), true);
+        }
+        assert.deepEqual(await s.sweepExpired(new Date(t0 + 2 * MIN)), { sessions: 2, nonces: 2 });
+        assert.ok(await s.sessions.get('s2'));
+        assert.equal(await s.nonces.consume('n2', new Date(t0 + 3 * MIN)), false);
+      }));
+
+    test('rejects malformed sessions', () =>
+      withStore(async (s, clock) => {
+        const ok = { id: 'b', tee: 'snp', nonce: 'n', state: 'authed' as const, createdAt: clock.now(), expiresAt: clock.now() };
+        await rejectsWith(s.sessions.put({ ...ok, state: 'pending' as 'authed' }), 'STORE_ARGUMENT');
+        await rejectsWith(s.sessions.put({ ...ok, expiresAt: new Date('nope') }), 'STORE_ARGUMENT');
+        await rejectsWith(s.sessions.put({ ...ok, id: 42 as unknown as string }), 'STORE_ARGUMENT');
+        await rejectsWith(s.sessions.put({ ...ok, data: { f: () => 1 } as unknown as JsonValue }), 'STORE_ARGUMENT');
+        await rejectsWith(s.sessions.put({ ...ok, token: 'x'.repeat(2 * 1024 * 1024) }), 'STORE_TOO_LARGE', 'limit');
+        await rejectsWith(s.sessions.get(undefined as unknown as string), 'STORE_ARGUMENT');
+      }));
+
+    // -- nonces ------------------------------------------------------------------------------------------
+
+    test('a nonce is accepted exactly once', () =>
+      withStore(async (s, clock) => {
+        const exp = new Date(clock.now().getTime() + MIN);
+        assert.equal(await s.nonces.consume('eN4DxHaP66u4lZSiTfzPF69ztF3FtRoY3Zf6DGjdM60=', exp), true);
+        assert.equal(await s.nonces.consume('eN4DxHaP66u4lZSiTfzPF69ztF3FtRoY3Zf6DGjdM60=', exp), false);
+        assert.equal(await s.nonces.consume('eN4DxHaP66u4lZSiTfzPF69ztF3FtRoY3Zf6DGjdM61=', exp), true);
+        // An SE nonce is a whole attestation-request JSON, far longer than a base64 nonce.
+        const se = JSON.stringify({ request: 'A'.repeat(20_000) });
+        assert.equal(await s.nonces.consume(se, exp), true);
+        assert.equal(await s.nonces.consume(se, exp), false);
+      }));
+
+    test('a nonce whose expiry has passed is refused and not recorded', () =>
+      withStore(async (s, clock) => {
+        assert.equal(await s.nonces.consume('late', clock.now()), false);
+        assert.equal(await s.nonces.consume('late', new Date(clock.now().getTime() + MIN)), true);
+      }));
+
+    test('a nonce is single-use across two store instances on one backing store', async () => {
+      const loc = await h.location();
+      const clock = manualClock();
+      const a = await h.open(loc, { kek, now: clock.now });
+      const b = await h.open(loc, { kek, now: clock.now });
+      try {
+        const exp = new Date(clock.now().getTime() + MIN);
+        assert.equal(await a.nonces.consume('shared', exp), true);
+        assert.equal(await b.nonces.consume('shared', exp), false);
+        assert.equal(await b.nonces.consume('other', exp), true);
+        assert.equal(await a.nonces.consume('other', exp), false);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
+    test('concurrent consumes of the same nonces from two instances succeed once per nonce', async () => {
+      const loc = await h.location();
+      const clock = manualClock();
+      const a = await h.open(loc, { kek, now: clock.now });
+      const b = await h.open(loc, { kek, now: clock.now });
+      try {
+        const exp = new Date(clock.now().getTime() + MIN);
+        const nonces = Array.from({ length: 20 }, (_, i) => `race-${i}`);
+        const attempts = nonces.flatMap((n) => [a, b, a, b].map((s) => s.nonces.consume(n, exp).then((ok) => ({ n, ok }))));
+        const results = await Promise.all(attempts);
+        for (const n of nonces) assert.equal(results.filter((r) => r.n === n && r.ok).length, 1, `nonce ${n}`);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
+    // -- policies ----------------------------------------------------------------------------------------
+
+    test('policies are kept per kind and id and listed without text', () =>
+      withStore(async (s) => {
+        await s.policies.put('attestation', 'default_cpu', 'package policy\ndefault allow := false\n');
+        await s.policies.put('resource', 'resource-policy', 'package policy\nallow := true\n');
+        await s.policies.put('attestation', 'a_first', 'package policy');
+        assert.equal((await s.policies.get('attestation', 'default_cpu'))!.text, 'package policy\ndefault allow := false\n');
+        assert.equal(await s.policies.get('resource', 'default_cpu'), undefined);
+        assert.deepEqual((await s.policies.list('attestation')).map((p) => [p.id, p.size]), [['a_first', 14], ['default_cpu', 38]]);
+        assert.deepEqual((await s.policies.list('resource')).map((p) => p.id), ['resource-policy']);
+        await s.policies.put('attestation', 'a_first', 'package replaced');
+        assert.equal((await s.policies.get('attestation', 'a_first'))!.text, 'package replaced');
+        assert.equal(await s.policies.delete('attestation', 'a_first'), true);
+        assert.equal(await s.policies.delete('attestation', 'a_first'), false);
+        await rejectsWith(s.policies.put('bogus' as 'resource', 'x', 'y'), 'STORE_ARGUMENT');
+        await rejectsWith(s.policies.put('resource', 'x', 7 as unknown as string), 'STORE_ARGUMENT');
+      }));
+
+    // -- reference values --------------------------------------------------------------------------------
+
+    test('reference values keep any JSON value, scalars included, with an optional expiry', () =>
+      withStore(async (s, clock) => {
+        const exp = new Date(clock.now().getTime() + 365 * 24 * 60 * MIN);
+        await s.referenceValues.set('snp_launch_measurement', ['a1b2', 'c3d4'], exp);
+        await s.referenceValues.set('snp_bootloader', 10);
+        await s.referenceValues.set('rvps:///ns/obj:tag', { nested: [true, null, 1.5] });
+        assert.deepEqual(await s.referenceValues.get('snp_launch_measurement'), { name: 'snp_launch_measurement', value: ['a1b2', 'c3d4'], expiresAt: exp, updatedAt: clock.now() });
+        assert.deepEqual((await s.referenceValues.get('snp_bootloader'))!.value, 10);
+        assert.equal((await s.referenceValues.get('snp_bootloader'))!.expiresAt, undefined);
+        assert.deepEqual((await s.referenceValues.list()).map((r) => r.name), ['rvps:///ns/obj:tag', 'snp_bootloader', 'snp_launch_measurement']);
+        await s.referenceValues.set('snp_bootloader', [11]);
+        assert.deepEqual((await s.referenceValues.get('snp_bootloader'))!.value, [11]);
+        assert.equal(await s.referenceValues.delete('snp_bootloader'), true);
+        assert.equal(await s.referenceValues.get('snp_bootloader'), undefined);
+        await rejectsWith(s.referenceValues.set('x', undefined as unknown as JsonValue), 'STORE_ARGUMENT');
+        await rejectsWith(s.referenceValues.set('x', Number.NaN), 'STORE_ARGUMENT');
+        await rejectsWith(s.referenceValues.set('x', new Map() as unknown as JsonValue), 'STORE_ARGUMENT');
+      }));
+
+    // -- workloads ---------------------------------------------------------------------------------------
+
+    test('workload versions count updates and guard concurrent writers', () =>
+      withStore(async (s, clock) => {
+        const w = { id: 'wl-1', namespace: 'wl-1', tee: 'snp', referenceValues: { measurement: ['aa'] }, policy: 'package p' };
+        const v1 = await s.workloads.put(w, 0);
+        assert.equal(v1.version, 1);
+        await rejectsWith(s.workloads.put(w, 0), 'STORE_CONFLICT', 'conflict');
+        clock.advance(1000);
+        const v2 = await s.workloads.put({ ...w, policy: 'package q' }, 1);
+        assert.deepEqual(v2, { ...w, policy: 'package q', version: 2, createdAt: v1.createdAt, updatedAt: clock.now() });
+        await rejectsWith(s.workloads.put(w, 1), 'STORE_CONFLICT', 'conflict');
+        assert.equal((await s.workloads.put(w)).version, 3);
+        await s.workloads.put({ id: 'wl-0', tee: 'tdx', referenceValues: [], policy: '' });
+        assert.deepEqual((await s.workloads.list()).map((x) => x.id), ['wl-0', 'wl-1']);
+        assert.deepEqual((await s.workloads.list('wl-1')).map((x) => x.id), ['wl-1']);
+        assert.equal((await s.workloads.get('wl-0'))!.namespace, 'default');
+        assert.equal(await s.workloads.delete('wl-1'), true);
+        assert.equal(await s.workloads.get('wl-1'), undefined);
+        await rejectsWith(s.workloads.put({ ...w, referenceValues: undefined as unknown as JsonValue }), 'STORE_ARGUMENT');
+        await rejectsWith(s.workloads.put(w, -1), 'STORE_ARGUMENT');
+      }));
+
+    test('two instances updating a workload from the same version: exactly one wins', async () => {
+      const loc = await h.location();
+      const a = await h.open(loc, { kek });
+      const b = await h.open(loc, { kek });
+      try {
+        const w = { id: 'wl', tee: 'snp', referenceValues: [], policy: 'p' };
+        await a.workloads.put(w, 0);
+        const results = await Promise.allSettled([a.workloads.put({ ...w, policy: 'a' }, 1), b.workloads.put({ ...w, policy: 'b' }, 1)]);
+        assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+        const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+        assert.equal((rejected.reason as CocoError).code, 'STORE_CONFLICT');
+        assert.equal((await b.workloads.get('wl'))!.version, 2);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
+    // -- audit -------------------------------------------------------------------------------------------
+
+    test('the audit log lists newest first with filters, limits and paging', () =>
+      withStore(async (s, clock) => {
+        const t0 = clock.now();
+        const first = await s.audit.append({ kind: 'kbs.auth', subject: 'sess-1', outcome: 'ok', detail: { tee: 'snp' } });
+        clock.advance(1000);
+        await s.audit.append({ kind: 'kbs.attest', subject: 'sess-1', outcome: 'denied' });
+        clock.advance(1000);
+        await s.audit.append({ kind: 'kbs.resource.get', subject: 'default/key/k1', outcome: 'ok', time: new Date(t0.getTime() + 5000) });
+        assert.deepEqual(first, { id: first.id, time: t0, kind: 'kbs.auth', subject: 'sess-1', outcome: 'ok', detail: { tee: 'snp' } });
+        const all = await s.audit.list();
+        assert.deepEqual(all.map((e) => e.kind), ['kbs.resource.get', 'kbs.attest', 'kbs.auth']);
+        assert.ok(all[0].id > all[1].id && all[1].id > all[2].id);
+        assert.equal(all[1].detail, null);
+        assert.deepEqual((await s.audit.list({ subject: 'sess-1' })).map((e) => e.kind), ['kbs.attest', 'kbs.auth']);
+        assert.deepEqual((await s.audit.list({ outcome: 'denied' })).map((e) => e.kind), ['kbs.attest']);
+        assert.deepEqual((await s.audit.list({ kind: 'kbs.auth' })).length, 1);
+        assert.deepEqual((await s.audit.list({ since: new Date(t0.getTime() + 1000) })).length, 2);
+        assert.deepEqual((await s.audit.list({ limit: 1 })).map((e) => e.kind), ['kbs.resource.get']);
+        assert.deepEqual((await s.audit.list({ beforeId: all[0].id, limit: 1 })).map((e) => e.kind), ['kbs.attest']);
+        await rejectsWith(s.audit.list({ limit: 0 }), 'STORE_ARGUMENT');
+        await rejectsWith(s.audit.append({ kind: 'k', subject: 's', outcome: 'ok', detail: 'x'.repeat(70_000) }), 'STORE_TOO_LARGE', 'limit');
+      }));
+
+    // -- kv ----------------------------------------------------------------------------------------------
+
+    test('kv stores bytes and putIfAbsent keeps the first writer across instances', async () => {
+      const loc = await h.location();
+      const a = await h.open(loc, { kek });
+      const b = await h.open(loc, { kek });
+      try {
+        assert.equal(await a.kv.get('jwt-key'), undefined);
+        const ka = randomBytes(32);
+        const kb = randomBytes(32);
+        const [ra, rb] = await Promise.all([a.kv.putIfAbsent('jwt-key', ka), b.kv.putIfAbsent('jwt-key', kb)]);
+        assert.deepEqual(Buffer.from(ra), Buffer.from(rb));
+        assert.ok(Buffer.from(ra).equals(ka) || Buffer.from(ra).equals(kb));
+        await a.kv.put('jwt-key', kb);
+        assert.deepEqual(Buffer.from((await b.kv.get('jwt-key'))!), kb);
+        assert.equal(await b.kv.delete('jwt-key'), true);
+        assert.equal(await a.kv.get('jwt-key'), undefined);
+        await rejectsWith(a.kv.put('big', new Uint8Array(1024 * 1024 + 1)), 'STORE_TOO_LARGE', 'limit');
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
+    // -- robustness --------------------------------------------------------------------------------------
+
+    test('arbitrary wrong-typed arguments give a CocoError, never a crash', () =>
+      withStore(async (s) => {
+        const calls: ((x: any) => Promise<unknown>)[] = [
+          (x) => s.resources.get(x),
+          (x) => s.resources.put(KEY, x),
+          (x) => s.resources.put({ repository: x, type: 't', tag: 'g' }, Buffer.from('v')),
+          (x) => s.resources.list(x),
+          (x) => s.sessions.get(x),
+          (x) => s.sessions.put(x),
+          (x) => s.nonces.consume(x, x),
+          (x) => s.policies.put(x, x, x),
+          (x) => s.referenceValues.set(x, undefined as unknown as JsonValue),
+          (x) => s.workloads.put(x, x),
+          (x) => s.audit.append(x),
+          (x) => s.audit.list({ limit: x }),
+          (x) => s.kv.put('k', x),
+        ];
+        const wrong = fc.oneof(fc.integer(), fc.constant(null), fc.constant(undefined), fc.boolean(), fc.array(fc.integer(), { maxLength: 3 }), fc.double(), fc.object({ maxDepth: 1 }));
+        await fc.assert(
+          fc.asyncProperty(fc.integer({ min: 0, max: calls.length - 1 }), wrong, async (i, x) => {
+            try {
+              await calls[i](x);
+            } catch (e) {
+              assert.ok(e instanceof CocoError, `call ${i} with ${String(x)} threw ${String(e)}`);
+            }
+          }),
+          { numRuns: 150 },
+        );
+      }));
+
+    test('a closed store refuses further calls with STORE_CLOSED', async () => {
+      const s = await h.open(await h.location(), { kek });
+      await s.close();
+      await s.close();
+      await rejectsWith(s.resources.get(KEY), 'STORE_CLOSED');
+    });
+  });
+}

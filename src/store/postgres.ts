@@ -1,0 +1,37 @@
+/**
+ * PostgreSQL, for several KBS replicas serving one deployment: every replica opens the same database and any
+ * of them can serve any request (docs/ARCHITECTURE.md "Storage"). The KEK must be the same on every replica
+ * and is never stored in the database.
+ */
+import pg from 'pg';
+import { Kysely, PostgresDialect } from 'kysely';
+import { CocoError } from '../errors.js';
+import { loadKek } from './kek.js';
+import type { Database } from './schema.js';
+import { openSqlStore } from './sql-store.js';
+import type { KekSource, Store } from './store.js';
+
+export interface PostgresStoreOptions {
+  /** A libpq-style URL, e.g. `postgresql://kbs@db.internal/kbs` or `postgresql://u@/db?host=/run/postgresql`. */
+  connectionString: string;
+  /** Required: a database shared by replicas has no data directory to keep a key in. */
+  kek: KekSource;
+  now?: () => Date;
+  /** Pool size per replica (default 10). */
+  maxConnections?: number;
+}
+
+export async function openPostgresStore(options: PostgresStoreOptions): Promise<Store> {
+  if (typeof options !== 'object' || options === null || typeof options.connectionString !== 'string' || options.connectionString === '') {
+    throw new CocoError('STORE_ARGUMENT', 'openPostgresStore needs a connectionString', { kind: 'usage' });
+  }
+  if (options.kek === undefined) {
+    throw new CocoError('STORE_KEK_MISSING', 'openPostgresStore needs a key-encryption key (bytes, {file} or {env})', { kind: 'usage' });
+  }
+  const kek = loadKek(options.kek);
+  const pool = new pg.Pool({ connectionString: options.connectionString, max: options.maxConnections ?? 10, connectionTimeoutMillis: 10_000 });
+  // An idle client losing its connection (server restart) must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return openSqlStore({ db, dialect: 'postgres', kek, now: options.now ?? (() => new Date()) });
+}

@@ -1,0 +1,608 @@
+/**
+ * The `Store` implementation over kysely, shared by the SQLite and PostgreSQL adapters: they differ only in
+ * the dialect they hand in. Every statement is a single-row upsert/delete or a conditional write, so
+ * correctness across replicas rests on the database's own primary-key and row-level atomicity.
+ */
+import { createHash } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { CocoError, asCocoError } from '../errors.js';
+import { kekFingerprint, open, seal } from './kek.js';
+import { migrateToLatest, type Database, type Dialect, type Int64 } from './schema.js';
+import {
+  DEFAULT_NAMESPACE,
+  LIMITS,
+  type AuditEvent,
+  type AuditEventInput,
+  type AuditLog,
+  type AuditQuery,
+  type JsonValue,
+  type KvStore,
+  type NonceStore,
+  type PolicyKind,
+  type PolicyStore,
+  type ReferenceValueRecord,
+  type ReferenceValueStore,
+  type ResourceFilter,
+  type ResourceKey,
+  type ResourceStore,
+  type SessionRecord,
+  type SessionStore,
+  type Store,
+  type SweepResult,
+  type WorkloadInput,
+  type WorkloadRecord,
+  type WorkloadStore,
+} from './store.js';
+import {
+  checkBytes,
+  checkDate,
+  checkLimit,
+  checkNamespace,
+  checkPolicyKind,
+  checkResourceKey,
+  checkSegment,
+  checkString,
+  toJsonText,
+  type CheckedResourceKey,
+} from './validate.js';
+
+export interface SqlStoreOptions {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  kek: Uint8Array;
+  now: () => Date;
+  /** Runs after the database is closed (e.g. releasing a lock file). */
+  onClose?: () => Promise<void> | void;
+}
+
+const KEK_CHECK_AAD = 'cocokit-kek-check';
+const KEK_CHECK_PLAINTEXT = 'cocokit key-encryption key check v1';
+
+function ms(v: Int64): number {
+  return typeof v === 'number' ? v : Number(v);
+}
+
+function resourceAad(k: CheckedResourceKey): string {
+  return `resource:${k.namespace}/${k.repository}/${k.type}/${k.tag}`;
+}
+
+/** Stored session body: everything but the id, times as milliseconds. */
+interface SessionBody {
+  tee: string;
+  nonce: string;
+  state: 'authed' | 'attested';
+  teePubkey?: JsonValue;
+  token?: string;
+  data?: JsonValue;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/**
+ * Opens the store on a migrated database: migrates, then checks the KEK against the stored key check so a
+ * wrong key fails at open with a clear error instead of at the first secret read.
+ */
+export async function openSqlStore(options: SqlStoreOptions): Promise<Store> {
+  const { db, dialect, kek } = options;
+  try {
+    await migrateToLatest(db, dialect);
+  } catch (e) {
+    await db.destroy().catch(() => {});
+    throw wrapDbError(e, 'migrating the schema');
+  }
+  try {
+    await verifyKek(db, kek);
+  } catch (e) {
+    await db.destroy().catch(() => {});
+    throw e instanceof CocoError ? e : wrapDbError(e, 'checking the key-encryption key');
+  }
+  return new SqlStore(options);
+}
+
+async function verifyKek(db: Kysely<Database>, kek: Uint8Array): Promise<void> {
+  const mine = JSON.stringify({
+    fingerprint: kekFingerprint(kek),
+    check: Buffer.from(seal(kek, Buffer.from(KEK_CHECK_PLAINTEXT), KEK_CHECK_AAD)).toString('base64'),
+  });
+  await db
+    .insertInto('cocokit_meta')
+    .values({ key: 'kek_check', value: mine })
+    .onConflict((oc) => oc.column('key').doNothing())
+    .execute();
+  const row = await db.selectFrom('cocokit_meta').select('value').where('key', '=', 'kek_check').executeTakeFirstOrThrow();
+  const stored = JSON.parse(row.value) as { fingerprint: string; check: string };
+  try {
+    open(kek, Buffer.from(stored.check, 'base64'), KEK_CHECK_AAD);
+  } catch {
+    throw new CocoError(
+      'STORE_KEK_MISMATCH',
+      `the store was created with a different key-encryption key (fingerprint ${stored.fingerprint}); the given key has fingerprint ${kekFingerprint(kek)}`,
+      { kind: 'crypto', detail: { expected: stored.fingerprint, given: kekFingerprint(kek) } },
+    );
+  }
+}
+
+/** Driver errors become CocoErrors; connection failures are `unavailable`, anything else `internal`. */
+function wrapDbError(e: unknown, doing: string): CocoError {
+  if (e instanceof CocoError) return e;
+  const err = e as { code?: string; message?: string };
+  const code = typeof err?.code === 'string' ? err.code : '';
+  const unavailable =
+    ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNRESET', 'EACCES', 'ENOENT', 'SQLITE_BUSY', 'SQLITE_CANTOPEN', 'SQLITE_READONLY', '57P01', '57P03', '53300'].includes(code) ||
+    code.startsWith('08');
+  const out = asCocoError(e, 'STORE_BACKEND', unavailable ? 'unavailable' : 'internal');
+  return new CocoError(out.code, `store error while ${doing}: ${out.message}`, { kind: out.kind, cause: e });
+}
+
+class SqlStore implements Store {
+  readonly backend: 'sqlite' | 'postgres';
+  readonly resources: ResourceStore;
+  readonly sessions: SessionStore;
+  readonly nonces: NonceStore;
+  readonly policies: PolicyStore;
+  readonly referenceValues: ReferenceValueStore;
+  readonly workloads: WorkloadStore;
+  readonly audit: AuditLog;
+  readonly kv: KvStore;
+
+  readonly #db: Kysely<Database>;
+  readonly #kek: Uint8Array;
+  readonly #now: () => Date;
+  readonly #onClose: (() => Promise<void> | void) | undefined;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(o: SqlStoreOptions) {
+    this.backend = o.dialect;
+    this.#db = o.db;
+    this.#kek = o.kek;
+    this.#now = o.now;
+    this.#onClose = o.onClose;
+    this.resources = {
+      get: (k) => this.#run('reading a resource', () => this.#getResource(k)),
+      put: (k, v) => this.#run('writing a resource', () => this.#putResource(k, v)),
+      delete: (k) => this.#run('deleting a resource', () => this.#deleteResource(k)),
+      list: (f) => this.#run('listing resources', () => this.#listResources(f)),
+    };
+    this.sessions = {
+      get: (id) => this.#run('reading a session', () => this.#getSession(id)),
+      put: (s) => this.#run('writing a session', () => this.#putSession(s)),
+      delete: (id) => this.#run('deleting a session', () => this.#deleteSession(id)),
+    };
+    this.nonces = {
+      consume: (n, exp) => this.#run('consuming a nonce', () => this.#consumeNonce(n, exp)),
+    };
+    this.policies = {
+      get: (kind, id) => this.#run('reading a policy', () => this.#getPolicy(kind, id)),
+      put: (kind, id, text) => this.#run('writing a policy', () => this.#putPolicy(kind, id, text)),
+      delete: (kind, id) => this.#run('deleting a policy', () => this.#deletePolicy(kind, id)),
+      list: (kind) => this.#run('listing policies', () => this.#listPolicies(kind)),
+    };
+    this.referenceValues = {
+      get: (name) => this.#run('reading a reference value', () => this.#getRv(name)),
+      set: (name, value, exp) => this.#run('writing a reference value', () => this.#setRv(name, value, exp)),
+      delete: (name) => this.#run('deleting a reference value', () => this.#deleteRv(name)),
+      list: () => this.#run('listing reference values', () => this.#listRv()),
+    };
+    this.workloads = {
+      get: (id) => this.#run('reading a workload', () => this.#getWorkload(id)),
+      put: (w, v) => this.#run('writing a workload', () => this.#putWorkload(w, v)),
+      delete: (id) => this.#run('deleting a workload', () => this.#deleteWorkload(id)),
+      list: (ns) => this.#run('listing workloads', () => this.#listWorkloads(ns)),
+    };
+    this.audit = {
+      append: (e) => this.#run('appending to the audit log', () => this.#appendAudit(e)),
+      list: (q) => this.#run('reading the audit log', () => this.#listAudit(q)),
+    };
+    this.kv = {
+      get: (k) => this.#run('reading server state', () => this.#getKv(k)),
+      put: (k, v) => this.#run('writing server state', () => this.#putKv(k, v)),
+      putIfAbsent: (k, v) => this.#run('writing server state', () => this.#putKvIfAbsent(k, v)),
+      delete: (k) => this.#run('deleting server state', () => this.#deleteKv(k)),
+    };
+  }
+
+  async #run<T>(doing: string, fn: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new CocoError('STORE_CLOSED', `the store is closed (${doing})`, { kind: 'internal' });
+    try {
+      return await fn();
+    } catch (e) {
+      throw wrapDbError(e, doing);
+    }
+  }
+
+  #nowMs(): number {
+    const t = this.#now().getTime();
+    if (!Number.isFinite(t)) throw new CocoError('STORE_CLOCK', 'the injected clock returned an invalid date', { kind: 'internal' });
+    return t;
+  }
+
+  // -- resources ------------------------------------------------------------------------------------------
+
+  async #getResource(key: ResourceKey): Promise<Uint8Array | undefined> {
+    const k = checkResourceKey(key);
+    const row = await this.#db
+      .selectFrom('resources')
+      .select('value')
+      .where('namespace', '=', k.namespace)
+      .where('repository', '=', k.repository)
+      .where('type', '=', k.type)
+      .where('tag', '=', k.tag)
+      .executeTakeFirst();
+    return row === undefined ? undefined : open(this.#kek, row.value, resourceAad(k));
+  }
+
+  async #putResource(key: ResourceKey, value: Uint8Array): Promise<void> {
+    const k = checkResourceKey(key);
+    const v = checkBytes(value, 'resource value', LIMITS.resourceBytes);
+    const sealed = Buffer.from(seal(this.#kek, v, resourceAad(k)));
+    const now = this.#nowMs();
+    await this.#db
+      .insertInto('resources')
+      .values({ ...k, value: sealed, size: v.length, updated_at: now })
+      .onConflict((oc) => oc.columns(['namespace', 'repository', 'type', 'tag']).doUpdateSet({ value: sealed, size: v.length, updated_at: now }))
+      .execute();
+  }
+
+  async #deleteResource(key: ResourceKey): Promise<boolean> {
+    const k = checkResourceKey(key);
+    const r = await this.#db
+      .deleteFrom('resources')
+      .where('namespace', '=', k.namespace)
+      .where('repository', '=', k.repository)
+      .where('type', '=', k.type)
+      .where('tag', '=', k.tag)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async #listResources(filter: ResourceFilter = {}) {
+    if (typeof filter !== 'object' || filter === null) throw new CocoError('STORE_ARGUMENT', 'resource filter must be an object', { kind: 'input' });
+    let q = this.#db.selectFrom('resources').select(['namespace', 'repository', 'type', 'tag', 'size', 'updated_at']);
+    if (filter.namespace !== undefined) q = q.where('namespace', '=', checkSegment(filter.namespace, 'namespace'));
+    if (filter.repository !== undefined) q = q.where('repository', '=', checkSegment(filter.repository, 'resource repository'));
+    if (filter.type !== undefined) q = q.where('type', '=', checkSegment(filter.type, 'resource type'));
+    const rows = await q.orderBy('namespace').orderBy('repository').orderBy('type').orderBy('tag').execute();
+    return rows.map((r) => ({
+      namespace: r.namespace,
+      repository: r.repository,
+      type: r.type,
+      tag: r.tag,
+      size: ms(r.size),
+      updatedAt: new Date(ms(r.updated_at)),
+    }));
+  }
+
+  // -- sessions -------------------------------------------------------------------------------------------
+
+  async #getSession(idArg: string): Promise<SessionRecord | undefined> {
+    const id = checkString(idArg, 'session id');
+    const row = await this.#db.selectFrom('sessions').select(['expires_at', 'body']).where('id', '=', id).executeTakeFirst();
+    if (row === undefined) return undefined;
+    const now = this.#nowMs();
+    if (ms(row.expires_at) <= now) {
+      // Trustee deletes an expired session when it is looked up (specs/kbs-protocol.md §1.3). The guard on
+      // expires_at keeps a concurrent refresh of the same id from being deleted.
+      await this.#db.deleteFrom('sessions').where('id', '=', id).where('expires_at', '<=', now).execute();
+      return undefined;
+    }
+    const body = JSON.parse(Buffer.from(open(this.#kek, row.body, `session:${id}`)).toString('utf8')) as SessionBody;
+    const out: SessionRecord = {
+      id,
+      tee: body.tee,
+      nonce: body.nonce,
+      state: body.state,
+      createdAt: new Date(body.createdAt),
+      expiresAt: new Date(body.expiresAt),
+    };
+    if (body.teePubkey !== undefined) out.teePubkey = body.teePubkey;
+    if (body.token !== undefined) out.token = body.token;
+    if (body.data !== undefined) out.data = body.data;
+    return out;
+  }
+
+  async #putSession(s: SessionRecord): Promise<void> {
+    if (typeof s !== 'object' || s === null) throw new CocoError('STORE_ARGUMENT', 'session must be an object', { kind: 'input' });
+    const id = checkString(s.id, 'session id');
+    if (s.state !== 'authed' && s.state !== 'attested') {
+      throw new CocoError('STORE_ARGUMENT', 'session state must be "authed" or "attested"', { kind: 'input' });
+    }
+    const body: SessionBody = {
+      tee: checkString(s.tee, 'session tee'),
+      nonce: checkString(s.nonce, 'session nonce', LIMITS.jsonChars),
+      state: s.state,
+      createdAt: checkDate(s.createdAt, 'session createdAt').getTime(),
+      expiresAt: checkDate(s.expiresAt, 'session expiresAt').getTime(),
+    };
+    if (s.teePubkey !== undefined) body.teePubkey = s.teePubkey;
+    if (s.token !== undefined) body.token = checkString(s.token, 'session token', LIMITS.jsonChars);
+    if (s.data !== undefined) body.data = s.data;
+    const text = toJsonText(body, 'session');
+    const sealed = Buffer.from(seal(this.#kek, Buffer.from(text, 'utf8'), `session:${id}`));
+    await this.#db
+      .insertInto('sessions')
+      .values({ id, expires_at: body.expiresAt, body: sealed })
+      .onConflict((oc) => oc.column('id').doUpdateSet({ expires_at: body.expiresAt, body: sealed }))
+      .execute();
+  }
+
+  async #deleteSession(idArg: string): Promise<boolean> {
+    const id = checkString(idArg, 'session id');
+    const r = await this.#db.deleteFrom('sessions').where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  // -- nonces ---------------------------------------------------------------------------------------------
+
+  async #consumeNonce(nonceArg: string, expiresAtArg: Date): Promise<boolean> {
+    const nonce = checkString(nonceArg, 'nonce', LIMITS.jsonChars);
+    const expiresAt = checkDate(expiresAtArg, 'nonce expiresAt').getTime();
+    if (expiresAt <= this.#nowMs()) return false;
+    // Keyed by a hash: an SE nonce is a whole attestation-request JSON (specs/kbs-protocol.md §1.3), too long
+    // for a btree key. The primary key makes the insert the atomic test-and-set across replicas.
+    const nonceHash = createHash('sha256').update(nonce, 'utf8').digest('hex');
+    const r = await this.#db
+      .insertInto('nonces')
+      .values({ nonce_hash: nonceHash, expires_at: expiresAt })
+      .onConflict((oc) => oc.column('nonce_hash').doNothing())
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  // -- policies -------------------------------------------------------------------------------------------
+
+  async #getPolicy(kindArg: PolicyKind, idArg: string) {
+    const kind = checkPolicyKind(kindArg);
+    const id = checkString(idArg, 'policy id');
+    const row = await this.#db.selectFrom('policies').select(['text', 'updated_at']).where('kind', '=', kind).where('id', '=', id).executeTakeFirst();
+    return row === undefined ? undefined : { kind, id, text: row.text, updatedAt: new Date(ms(row.updated_at)) };
+  }
+
+  async #putPolicy(kindArg: PolicyKind, idArg: string, textArg: string): Promise<void> {
+    const kind = checkPolicyKind(kindArg);
+    const id = checkString(idArg, 'policy id');
+    if (typeof textArg !== 'string') throw new CocoError('STORE_ARGUMENT', 'policy text must be a string', { kind: 'input' });
+    const text = textArg.length === 0 ? textArg : checkString(textArg, 'policy text', LIMITS.policyChars);
+    const now = this.#nowMs();
+    await this.#db
+      .insertInto('policies')
+      .values({ kind, id, text, updated_at: now })
+      .onConflict((oc) => oc.columns(['kind', 'id']).doUpdateSet({ text, updated_at: now }))
+      .execute();
+  }
+
+  async #deletePolicy(kindArg: PolicyKind, idArg: string): Promise<boolean> {
+    const kind = checkPolicyKind(kindArg);
+    const id = checkString(idArg, 'policy id');
+    const r = await this.#db.deleteFrom('policies').where('kind', '=', kind).where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async #listPolicies(kindArg: PolicyKind) {
+    const kind = checkPolicyKind(kindArg);
+    const rows = await this.#db.selectFrom('policies').select(['id', 'text', 'updated_at']).where('kind', '=', kind).orderBy('id').execute();
+    return rows.map((r) => ({ kind, id: r.id, size: Buffer.byteLength(r.text, 'utf8'), updatedAt: new Date(ms(r.updated_at)) }));
+  }
+
+  // -- reference values -----------------------------------------------------------------------------------
+
+  #rvRecord(r: { name: string; value: string; expires_at: Int64 | null; updated_at: Int64 }): ReferenceValueRecord {
+    const out: ReferenceValueRecord = { name: r.name, value: JSON.parse(r.value) as JsonValue, updatedAt: new Date(ms(r.updated_at)) };
+    if (r.expires_at !== null) out.expiresAt = new Date(ms(r.expires_at));
+    return out;
+  }
+
+  async #getRv(nameArg: string) {
+    const name = checkString(nameArg, 'reference value name');
+    const row = await this.#db.selectFrom('reference_values').selectAll().where('name', '=', name).executeTakeFirst();
+    return row === undefined ? undefined : this.#rvRecord(row);
+  }
+
+  async #setRv(nameArg: string, value: JsonValue, expiresAtArg?: Date): Promise<void> {
+    const name = checkString(nameArg, 'reference value name');
+    if (value === undefined) throw new CocoError('STORE_ARGUMENT', 'reference value must be a JSON value, got undefined', { kind: 'input' });
+    const text = toJsonText(value, `reference value ${name}`);
+    const expiresAt = expiresAtArg === undefined ? null : checkDate(expiresAtArg, 'reference value expiresAt').getTime();
+    const now = this.#nowMs();
+    await this.#db
+      .insertInto('reference_values')
+      .values({ name, value: text, expires_at: expiresAt, updated_at: now })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ value: text, expires_at: expiresAt, updated_at: now }))
+      .execute();
+  }
+
+  async #deleteRv(nameArg: string): Promise<boolean> {
+    const name = checkString(nameArg, 'reference value name');
+    const r = await this.#db.deleteFrom('reference_values').where('name', '=', name).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async #listRv() {
+    const rows = await this.#db.selectFrom('reference_values').selectAll().orderBy('name').execute();
+    return rows.map((r) => this.#rvRecord(r));
+  }
+
+  // -- workloads ------------------------------------------------------------------------------------------
+
+  #workloadRecord(r: Database['workloads']): WorkloadRecord {
+    return {
+      id: r.id,
+      namespace: r.namespace,
+      tee: r.tee,
+      referenceValues: JSON.parse(r.reference_values) as JsonValue,
+      policy: r.policy,
+      version: ms(r.version),
+      createdAt: new Date(ms(r.created_at)),
+      updatedAt: new Date(ms(r.updated_at)),
+    };
+  }
+
+  async #getWorkload(idArg: string) {
+    const id = checkString(idArg, 'workload id');
+    const row = await this.#db.selectFrom('workloads').selectAll().where('id', '=', id).executeTakeFirst();
+    return row === undefined ? undefined : this.#workloadRecord(row);
+  }
+
+  async #putWorkload(w: WorkloadInput, expectedVersion?: number): Promise<WorkloadRecord> {
+    if (typeof w !== 'object' || w === null) throw new CocoError('STORE_ARGUMENT', 'workload must be an object', { kind: 'input' });
+    const id = checkString(w.id, 'workload id');
+    const namespace = checkNamespace(w.namespace ?? DEFAULT_NAMESPACE);
+    const tee = checkString(w.tee, 'workload tee');
+    if (w.referenceValues === undefined) throw new CocoError('STORE_ARGUMENT', 'workload referenceValues must be a JSON value', { kind: 'input' });
+    const rv = toJsonText(w.referenceValues, 'workload referenceValues');
+    if (typeof w.policy !== 'string') throw new CocoError('STORE_ARGUMENT', 'workload policy must be a string', { kind: 'input' });
+    const policy = w.policy.length === 0 ? '' : checkString(w.policy, 'workload policy', LIMITS.policyChars);
+    if (expectedVersion !== undefined && (typeof expectedVersion !== 'number' || !Number.isInteger(expectedVersion) || expectedVersion < 0)) {
+      throw new CocoError('STORE_ARGUMENT', 'expected workload version must be a non-negative integer', { kind: 'input' });
+    }
+    const now = this.#nowMs();
+    const conflict = (found: string) =>
+      new CocoError('STORE_CONFLICT', `workload ${id} is at version ${found}, not the expected ${expectedVersion}`, { kind: 'conflict' });
+
+    if (expectedVersion === 0) {
+      const r = await this.#db
+        .insertInto('workloads')
+        .values({ id, namespace, tee, reference_values: rv, policy, version: 1, created_at: now, updated_at: now })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .executeTakeFirst();
+      if (Number(r.numInsertedOrUpdatedRows ?? 0) !== 1) throw conflict('≥ 1');
+    } else if (expectedVersion !== undefined) {
+      // Compare-and-set on the version column: two replicas updating from the same version cannot both win.
+      const r = await this.#db
+        .updateTable('workloads')
+        .set({ namespace, tee, reference_values: rv, policy, version: expectedVersion + 1, updated_at: now })
+        .where('id', '=', id)
+        .where('version', '=', expectedVersion)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) {
+        const cur = await this.#db.selectFrom('workloads').select('version').where('id', '=', id).executeTakeFirst();
+        throw conflict(cur === undefined ? '0 (absent)' : String(ms(cur.version)));
+      }
+    } else {
+      await this.#db
+        .insertInto('workloads')
+        .values({ id, namespace, tee, reference_values: rv, policy, version: 1, created_at: now, updated_at: now })
+        .onConflict((oc) =>
+          oc.column('id').doUpdateSet((eb) => ({
+            namespace,
+            tee,
+            reference_values: rv,
+            policy,
+            version: eb(eb.ref('workloads.version'), '+', 1),
+            updated_at: now,
+          })),
+        )
+        .execute();
+    }
+    const row = await this.#db.selectFrom('workloads').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    return this.#workloadRecord(row);
+  }
+
+  async #deleteWorkload(idArg: string): Promise<boolean> {
+    const id = checkString(idArg, 'workload id');
+    const r = await this.#db.deleteFrom('workloads').where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async #listWorkloads(namespaceArg?: string) {
+    let q = this.#db.selectFrom('workloads').selectAll();
+    if (namespaceArg !== undefined) q = q.where('namespace', '=', checkSegment(namespaceArg, 'namespace'));
+    const rows = await q.orderBy('id').execute();
+    return rows.map((r) => this.#workloadRecord(r));
+  }
+
+  // -- audit ----------------------------------------------------------------------------------------------
+
+  async #appendAudit(e: AuditEventInput): Promise<AuditEvent> {
+    if (typeof e !== 'object' || e === null) throw new CocoError('STORE_ARGUMENT', 'audit event must be an object', { kind: 'input' });
+    const time = e.time === undefined ? this.#nowMs() : checkDate(e.time, 'audit time').getTime();
+    const kind = checkString(e.kind, 'audit kind');
+    const subject = checkString(e.subject, 'audit subject', LIMITS.jsonChars);
+    const outcome = checkString(e.outcome, 'audit outcome');
+    const detail = e.detail === undefined ? null : toJsonText(e.detail, 'audit detail', LIMITS.auditDetailChars);
+    const row = await this.#db.insertInto('audit').values({ time, kind, subject, outcome, detail }).returning('id').executeTakeFirstOrThrow();
+    return { id: ms(row.id), time: new Date(time), kind, subject, outcome, detail: detail === null ? null : (JSON.parse(detail) as JsonValue) };
+  }
+
+  async #listAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
+    if (typeof query !== 'object' || query === null) throw new CocoError('STORE_ARGUMENT', 'audit query must be an object', { kind: 'input' });
+    const limit = checkLimit(query.limit, 100, 10_000);
+    let q = this.#db.selectFrom('audit').selectAll();
+    if (query.kind !== undefined) q = q.where('kind', '=', checkString(query.kind, 'audit kind'));
+    if (query.subject !== undefined) q = q.where('subject', '=', checkString(query.subject, 'audit subject', LIMITS.jsonChars));
+    if (query.outcome !== undefined) q = q.where('outcome', '=', checkString(query.outcome, 'audit outcome'));
+    if (query.since !== undefined) q = q.where('time', '>=', checkDate(query.since, 'audit since').getTime());
+    if (query.beforeId !== undefined) {
+      if (typeof query.beforeId !== 'number' || !Number.isInteger(query.beforeId)) {
+        throw new CocoError('STORE_ARGUMENT', 'audit beforeId must be an integer', { kind: 'input' });
+      }
+      q = q.where('id', '<', query.beforeId);
+    }
+    const rows = await q.orderBy('id', 'desc').limit(limit).execute();
+    return rows.map((r) => ({
+      id: ms(r.id),
+      time: new Date(ms(r.time)),
+      kind: r.kind,
+      subject: r.subject,
+      outcome: r.outcome,
+      detail: r.detail === null ? null : (JSON.parse(r.detail) as JsonValue),
+    }));
+  }
+
+  // -- kv -------------------------------------------------------------------------------------------------
+
+  async #getKv(keyArg: string) {
+    const key = checkString(keyArg, 'state key');
+    const row = await this.#db.selectFrom('kv').select('value').where('key', '=', key).executeTakeFirst();
+    return row === undefined ? undefined : open(this.#kek, row.value, `kv:${key}`);
+  }
+
+  async #putKv(keyArg: string, value: Uint8Array): Promise<void> {
+    const key = checkString(keyArg, 'state key');
+    const sealed = Buffer.from(seal(this.#kek, checkBytes(value, 'state value', LIMITS.kvBytes), `kv:${key}`));
+    const now = this.#nowMs();
+    await this.#db
+      .insertInto('kv')
+      .values({ key, value: sealed, updated_at: now })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value: sealed, updated_at: now }))
+      .execute();
+  }
+
+  async #putKvIfAbsent(keyArg: string, value: Uint8Array): Promise<Uint8Array> {
+    const key = checkString(keyArg, 'state key');
+    const sealed = Buffer.from(seal(this.#kek, checkBytes(value, 'state value', LIMITS.kvBytes), `kv:${key}`));
+    await this.#db
+      .insertInto('kv')
+      .values({ key, value: sealed, updated_at: this.#nowMs() })
+      .onConflict((oc) => oc.column('key').doNothing())
+      .execute();
+    const row = await this.#db.selectFrom('kv').select('value').where('key', '=', key).executeTakeFirstOrThrow();
+    return open(this.#kek, row.value, `kv:${key}`);
+  }
+
+  async #deleteKv(keyArg: string): Promise<boolean> {
+    const key = checkString(keyArg, 'state key');
+    const r = await this.#db.deleteFrom('kv').where('key', '=', key).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  // -- lifecycle ------------------------------------------------------------------------------------------
+
+  sweepExpired(nowArg?: Date): Promise<SweepResult> {
+    return this.#run('sweeping expired records', async () => {
+      const now = nowArg === undefined ? this.#nowMs() : checkDate(nowArg, 'sweep time').getTime();
+      const s = await this.#db.deleteFrom('sessions').where('expires_at', '<=', now).executeTakeFirst();
+      const n = await this.#db.deleteFrom('nonces').where('expires_at', '<=', now).executeTakeFirst();
+      return { sessions: Number(s.numDeletedRows), nonces: Number(n.numDeletedRows) };
+    });
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#closing ??= (async () => {
+      await this.#db.destroy();
+      await this.#onClose?.();
+    })();
+    return this.#closing;
+  }
+}

@@ -1,0 +1,293 @@
+/**
+ * The persistence interface of the KBS: one `Store`, two adapters (embedded SQLite by default, PostgreSQL when
+ * several KBS replicas share one deployment — docs/ARCHITECTURE.md "Storage").
+ *
+ * Everything a replica needs to serve any request lives here: resources (secret bytes, encrypted at rest with
+ * AES-256-GCM under a key-encryption key), protocol sessions (specs/kbs-protocol.md §1.3), single-use nonces,
+ * policies (§1.1 admin API), reference values (§4 RVPS), workload registrations, the audit log and a small
+ * encrypted key-value area for server state such as token signing keys.
+ *
+ * Conventions shared by every method:
+ * - all methods are async and fail only with `CocoError` (codes `STORE_*`): bad arguments are `input`/`limit`
+ *   errors, a wrong key-encryption key or tampered ciphertext is a `crypto` error, an unreachable database is
+ *   `unavailable`;
+ * - timestamps are `Date`s with millisecond precision; "now" is the injected clock of the adapter options;
+ * - lookups of an absent record return `undefined`; deletes report whether something was deleted;
+ * - secrets (resource values, kv values) are never returned by list methods and never written to the audit log.
+ */
+
+/** Any value that survives `JSON.stringify` → `JSON.parse` unchanged. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** The namespace every record is in unless one is given (per-tenant / per-workload scoping). */
+export const DEFAULT_NAMESPACE = 'default';
+
+// ---------------------------------------------------------------------------------------------------------
+// Resources — `<repository>/<type>/<tag>` → secret bytes (specs/kbs-protocol.md §1.1 resource plugin)
+
+/**
+ * Where a resource lives. Each segment must match Trustee's `[A-Za-z0-9_-]+[A-Za-z0-9_.-]*`
+ * (TR `plugins/implementations/resource/backend.rs`); so must `namespace`.
+ */
+export interface ResourceKey {
+  /** Tenant / workload scope; `DEFAULT_NAMESPACE` when omitted. */
+  namespace?: string;
+  repository: string;
+  type: string;
+  tag: string;
+}
+
+/** What `resources.list` tells about a resource: everything except its value. */
+export interface ResourceInfo {
+  namespace: string;
+  repository: string;
+  type: string;
+  tag: string;
+  /** Length of the plaintext value in bytes. */
+  size: number;
+  updatedAt: Date;
+}
+
+export interface ResourceFilter {
+  namespace?: string;
+  repository?: string;
+  type?: string;
+}
+
+export interface ResourceStore {
+  /** The decrypted value, or `undefined` when absent. A wrong key or tampered row → `STORE_DECRYPT` (crypto). */
+  get(key: ResourceKey): Promise<Uint8Array | undefined>;
+  /** Creates or replaces the value (at most `LIMITS.resourceBytes` bytes). */
+  put(key: ResourceKey, value: Uint8Array): Promise<void>;
+  delete(key: ResourceKey): Promise<boolean>;
+  /** Sorted by namespace, repository, type, tag. Never returns values. */
+  list(filter?: ResourceFilter): Promise<ResourceInfo[]>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Sessions — the RCAR session of specs/kbs-protocol.md §1.3 (`Authed` → `Attested`)
+
+export type SessionState = 'authed' | 'attested';
+
+export interface SessionRecord {
+  /** The `kbs-session-id` cookie value (Trustee: simple UUID, 32 lower-case hex). */
+  id: string;
+  tee: string;
+  /** The challenge nonce handed out by `/auth`. */
+  nonce: string;
+  state: SessionState;
+  /** The TEE public key (JWK) from `/attest`, once attested. */
+  teePubkey?: JsonValue;
+  /** The attestation token issued by `/attest`. */
+  token?: string;
+  /** Anything else the protocol layer keeps with the session (request extra-params, claims, …). */
+  data?: JsonValue;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+export interface SessionStore {
+  /** The session, or `undefined` when absent or expired (an expired one is deleted on the way, as Trustee does). */
+  get(id: string): Promise<SessionRecord | undefined>;
+  /** Creates or replaces the session with this id. */
+  put(session: SessionRecord): Promise<void>;
+  delete(id: string): Promise<boolean>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Nonces
+
+export interface NonceStore {
+  /**
+   * True exactly once per nonce, atomically even across several Store instances on one database (several KBS
+   * replicas): the first caller records it, every later caller gets false. The record is kept until
+   * `expiresAt` and then removed by `sweepExpired`. A nonce whose `expiresAt` is not after now is never
+   * accepted (false) and not recorded.
+   */
+  consume(nonce: string, expiresAt: Date): Promise<boolean>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Policies — attestation policies (by policy id), the resource policy, workload policies
+
+export type PolicyKind = 'attestation' | 'resource' | 'workload';
+export const POLICY_KINDS: readonly PolicyKind[] = ['attestation', 'resource', 'workload'];
+
+export interface PolicyRecord {
+  kind: PolicyKind;
+  id: string;
+  text: string;
+  updatedAt: Date;
+}
+
+export interface PolicyInfo {
+  kind: PolicyKind;
+  id: string;
+  size: number;
+  updatedAt: Date;
+}
+
+export interface PolicyStore {
+  get(kind: PolicyKind, id: string): Promise<PolicyRecord | undefined>;
+  put(kind: PolicyKind, id: string, text: string): Promise<void>;
+  delete(kind: PolicyKind, id: string): Promise<boolean>;
+  /** Sorted by id; without the policy text (`GET /kbs/v0/resource-policy` returns ids only, §1.1). */
+  list(kind: PolicyKind): Promise<PolicyInfo[]>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Reference values — RVPS (specs/kbs-protocol.md §4)
+
+export interface ReferenceValueRecord {
+  /** Opaque id, may contain `/` (e.g. `rvps:///ns/name:tag`). */
+  name: string;
+  /**
+   * The stored JSON value exactly as registered: conventionally an array of acceptable values, but scalars are
+   * legal and the default SNP policy needs them (§4 `sample` extractor).
+   */
+  value: JsonValue;
+  /** RVPS records carry an expiration (now + 12 months for `sample`); Trustee does not enforce it on read. */
+  expiresAt?: Date;
+  updatedAt: Date;
+}
+
+export interface ReferenceValueStore {
+  get(name: string): Promise<ReferenceValueRecord | undefined>;
+  /** Creates or overwrites (RVPS registration overwrites, §4). */
+  set(name: string, value: JsonValue, expiresAt?: Date): Promise<void>;
+  delete(name: string): Promise<boolean>;
+  /** Sorted by name. */
+  list(): Promise<ReferenceValueRecord[]>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Workloads — registrations for per-workload resources and policies
+
+export interface WorkloadRecord {
+  id: string;
+  /** The namespace its resources live under in the resources table. */
+  namespace: string;
+  tee: string;
+  referenceValues: JsonValue;
+  policy: string;
+  /** 1 on creation, +1 on every update (optimistic concurrency, see `put`). */
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface WorkloadInput {
+  id: string;
+  namespace?: string;
+  tee: string;
+  referenceValues: JsonValue;
+  policy: string;
+}
+
+export interface WorkloadStore {
+  get(id: string): Promise<WorkloadRecord | undefined>;
+  /**
+   * Creates or updates the workload and returns the stored record. With `expectedVersion` the write only
+   * happens when the stored version equals it (0 = must not exist yet); otherwise `STORE_CONFLICT` (conflict).
+   */
+  put(workload: WorkloadInput, expectedVersion?: number): Promise<WorkloadRecord>;
+  /** Deletes the registration only; resources under its namespace are left to the caller. */
+  delete(id: string): Promise<boolean>;
+  /** Sorted by id; all namespaces unless one is given. */
+  list(namespace?: string): Promise<WorkloadRecord[]>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Audit log
+
+export interface AuditEventInput {
+  /** Defaults to now. */
+  time?: Date;
+  /** What happened, e.g. `kbs.auth`, `kbs.attest`, `kbs.resource.get`, `admin.resource.put`. */
+  kind: string;
+  /** What it happened to: a session id, a resource path, a policy id. Never a secret. */
+  subject: string;
+  /** e.g. `ok`, `denied`, `error`. */
+  outcome: string;
+  /** Structured, secret-free detail. */
+  detail?: JsonValue;
+}
+
+export interface AuditEvent {
+  /** Increasing in insertion order. */
+  id: number;
+  time: Date;
+  kind: string;
+  subject: string;
+  outcome: string;
+  detail: JsonValue | null;
+}
+
+export interface AuditQuery {
+  /** At most this many events (default 100, at most 10 000). */
+  limit?: number;
+  kind?: string;
+  subject?: string;
+  outcome?: string;
+  /** Events at or after this time. */
+  since?: Date;
+  /** Events with an id below this one (paging backwards). */
+  beforeId?: number;
+}
+
+export interface AuditLog {
+  append(event: AuditEventInput): Promise<AuditEvent>;
+  /** Newest first. */
+  list(query?: AuditQuery): Promise<AuditEvent[]>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Key-value server state (encrypted with the KEK)
+
+export interface KvStore {
+  get(key: string): Promise<Uint8Array | undefined>;
+  put(key: string, value: Uint8Array): Promise<void>;
+  /**
+   * Stores `value` unless the key already holds one, and returns the value now stored — so replicas starting
+   * together agree on one generated signing key.
+   */
+  putIfAbsent(key: string, value: Uint8Array): Promise<Uint8Array>;
+  delete(key: string): Promise<boolean>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+export interface SweepResult {
+  sessions: number;
+  nonces: number;
+}
+
+export interface Store {
+  /** `sqlite` or `postgres`. */
+  readonly backend: 'sqlite' | 'postgres';
+  readonly resources: ResourceStore;
+  readonly sessions: SessionStore;
+  readonly nonces: NonceStore;
+  readonly policies: PolicyStore;
+  readonly referenceValues: ReferenceValueStore;
+  readonly workloads: WorkloadStore;
+  readonly audit: AuditLog;
+  readonly kv: KvStore;
+  /** Deletes sessions and nonces that expired at or before `now` (default: the clock); Trustee sweeps every 60 s. */
+  sweepExpired(now?: Date): Promise<SweepResult>;
+  /** Releases the database; later calls fail with `STORE_CLOSED`. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Where the key-encryption key comes from. Raw bytes must be 32 bytes; files and env vars hold 64 hex chars or base64. */
+export type KekSource = Uint8Array | { file: string } | { env: string };
+
+/** Size bounds enforced on input (a `limit` CocoError beyond them). */
+export const LIMITS = {
+  resourceBytes: 16 * 1024 * 1024,
+  kvBytes: 1024 * 1024,
+  policyChars: 1024 * 1024,
+  jsonChars: 1024 * 1024,
+  idChars: 512,
+  auditDetailChars: 64 * 1024,
+} as const;

@@ -1,0 +1,100 @@
+/**
+ * Argument checks at the Store edge: callers are typed, but values arrive from HTTP bodies and CLI flags, so
+ * every argument is checked at run time and a wrong type or size is a CocoError, never a driver exception.
+ */
+import { CocoError } from '../errors.js';
+import { DEFAULT_NAMESPACE, LIMITS, POLICY_KINDS, type JsonValue, type PolicyKind, type ResourceKey } from './store.js';
+
+/** Trustee's resource path segment (TR `plugins/implementations/resource/backend.rs`). */
+const SEGMENT_RE = /^[A-Za-z0-9_-]+[A-Za-z0-9_.-]*$/;
+
+function bad(what: string, why: string): CocoError {
+  return new CocoError('STORE_ARGUMENT', `${what} ${why}`, { kind: 'input' });
+}
+
+export function checkString(v: unknown, what: string, maxChars: number = LIMITS.idChars): string {
+  if (typeof v !== 'string') throw bad(what, `must be a string, got ${v === null ? 'null' : typeof v}`);
+  if (v.length === 0) throw bad(what, 'must not be empty');
+  if (v.length > maxChars) throw new CocoError('STORE_TOO_LARGE', `${what} is longer than ${maxChars} characters`, { kind: 'limit' });
+  // PostgreSQL text cannot hold NUL; refuse it on both backends so they behave alike.
+  if (v.includes('\u0000')) throw bad(what, 'must not contain NUL characters');
+  return v;
+}
+
+export function checkSegment(v: unknown, what: string): string {
+  const s = checkString(v, what, 256);
+  if (!SEGMENT_RE.test(s)) throw bad(what, `"${s}" must match [A-Za-z0-9_-]+[A-Za-z0-9_.-]*`);
+  return s;
+}
+
+export function checkNamespace(v: unknown): string {
+  return v === undefined ? DEFAULT_NAMESPACE : checkSegment(v, 'namespace');
+}
+
+export interface CheckedResourceKey {
+  namespace: string;
+  repository: string;
+  type: string;
+  tag: string;
+}
+
+export function checkResourceKey(key: ResourceKey): CheckedResourceKey {
+  if (typeof key !== 'object' || key === null) throw bad('resource key', 'must be an object');
+  return {
+    namespace: checkNamespace(key.namespace),
+    repository: checkSegment(key.repository, 'resource repository'),
+    type: checkSegment(key.type, 'resource type'),
+    tag: checkSegment(key.tag, 'resource tag'),
+  };
+}
+
+export function checkBytes(v: unknown, what: string, maxBytes: number): Uint8Array {
+  if (!(v instanceof Uint8Array)) throw bad(what, 'must be a Uint8Array');
+  if (v.length > maxBytes) throw new CocoError('STORE_TOO_LARGE', `${what} is ${v.length} bytes, more than ${maxBytes}`, { kind: 'limit' });
+  return v;
+}
+
+export function checkDate(v: unknown, what: string): Date {
+  if (!(v instanceof Date) || Number.isNaN(v.getTime())) throw bad(what, 'must be a valid Date');
+  return v;
+}
+
+export function checkPolicyKind(v: unknown): PolicyKind {
+  if (typeof v !== 'string' || !(POLICY_KINDS as readonly string[]).includes(v)) {
+    throw bad('policy kind', `must be one of ${POLICY_KINDS.join(', ')}`);
+  }
+  return v as PolicyKind;
+}
+
+/** Serializes a JSON value, refusing what JSON cannot carry faithfully (undefined, functions, NaN, cycles). */
+export function toJsonText(v: unknown, what: string, maxChars: number = LIMITS.jsonChars): string {
+  checkJsonValue(v, what, 0);
+  const text = JSON.stringify(v);
+  if (text.length > maxChars) throw new CocoError('STORE_TOO_LARGE', `${what} is ${text.length} characters of JSON, more than ${maxChars}`, { kind: 'limit' });
+  if (text.includes('\\u0000')) throw bad(what, 'must not contain NUL characters');
+  return text;
+}
+
+function checkJsonValue(v: unknown, what: string, depth: number): asserts v is JsonValue {
+  if (depth > 64) throw new CocoError('STORE_TOO_LARGE', `${what} is nested deeper than 64 levels`, { kind: 'limit' });
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return;
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw bad(what, 'contains a non-finite number');
+    return;
+  }
+  if (Array.isArray(v)) {
+    for (const x of v) checkJsonValue(x, what, depth + 1);
+    return;
+  }
+  if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype || (typeof v === 'object' && Object.getPrototypeOf(v) === null)) {
+    for (const x of Object.values(v as object)) checkJsonValue(x, what, depth + 1);
+    return;
+  }
+  throw bad(what, `is not JSON (found ${typeof v === 'object' ? (v as object).constructor?.name ?? 'object' : typeof v})`);
+}
+
+export function checkLimit(v: unknown, dflt: number, max: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw bad('limit', 'must be a positive integer');
+  return Math.min(v, max);
+}
