@@ -15,10 +15,12 @@ export interface AttestationPolicyOutput {
 
 export interface AttestationPolicyEvaluator {
   /**
-   * Evaluates attestation policy `policyId` (e.g. `default_cpu`) over the annotated evidence of one claim
-   * set. An unknown policy id or a policy that fails to evaluate is a CocoError.
+   * Evaluates the attestation policy `policyText` (id `policyId`, e.g. `default_cpu`) over the annotated
+   * evidence of one claim set. A policy that fails to parse or evaluate is a CocoError.
    */
-  evaluate(policyId: string, input: unknown, referenceValue: ReferenceValueLookup): Promise<AttestationPolicyOutput>;
+  evaluate(policyText: string, policyId: string, input: unknown, referenceValue: ReferenceValueLookup): Promise<AttestationPolicyOutput>;
+  /** Parses and compiles a policy before it is stored, so a broken upload is refused at once (TR #1567). */
+  validate(policyText: string): Promise<void>;
 }
 
 export interface ResourcePolicyData {
@@ -36,4 +38,5 @@ export interface ResourcePolicyDecision {
 export interface ResourcePolicyEvaluator {
   /** `input` = the verified token claims, `data` = the request (§1.9); rule `data.policy.allow`. */
   evaluate(policyText: string, input: unknown, data: ResourcePolicyData): Promise<ResourcePolicyDecision>;
+  validate(policyText: string): Promise<void>;
 }
