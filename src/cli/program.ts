@@ -11,6 +11,7 @@ export type Register = (program: Command, io: CliIO) => void | Promise<void>;
 /** Command groups, in help order; each file exports `register`. */
 const GROUPS: Array<() => Promise<{ register: Register }>> = [
   async () => ({ register: (await import('./measure.js')).registerMeasure }),
+  () => import('./kbs.js'),
 ];
 
 export async function buildProgram(io: CliIO): Promise<Command> {

@@ -10,19 +10,7 @@ import pino from 'pino';
 import { Writable } from 'node:stream';
 import { defaultConfig, type KbsConfig } from './config.js';
 import { openKbs, type Kbs } from './kbs.js';
-import type { AttestationPolicyEvaluator, ResourcePolicyEvaluator } from '../policy/types.js';
-import { RESOURCE_POLICY_ALLOW_ALL } from '../policy/defaults.js';
-
-// Stand-in until the Rego engine lands: the trust vector is left undefined and only allow_all allows.
-function policyEvaluators(): { attestationPolicy: AttestationPolicyEvaluator; resourcePolicy: ResourcePolicyEvaluator } {
-  return {
-    attestationPolicy: { evaluate: async () => ({ trustClaims: undefined, extensions: undefined }), validate: async () => {} },
-    resourcePolicy: {
-      evaluate: async (text, _i, data) => ({ allow: text === RESOURCE_POLICY_ALLOW_ALL || (text.includes('deny-path') && data['resource-path'][2] !== 'denied'), reason: 'stand-in' }),
-      validate: async () => {},
-    },
-  };
-}
+import { policyEvaluators } from '../policy/index.js';
 
 export interface Harness {
   kbs: Kbs;
