@@ -47,7 +47,7 @@ test('admin sets a resource policy that denies one path; the denied path is refu
   writeFileSync(join(dir, 'v.txt'), 'visible');
   writeFileSync(
     join(dir, 'deny.rego'),
-    'package policy\n\n# deny-path\ndefault allow := false\n\nallow if {\n\tdata.plugin == "resource"\n\tdata["resource-path"][2] != "denied"\n}\n',
+    'package policy\n\ndefault allow := false\n\nallow if {\n\tdata.plugin == "resource"\n\tdata["resource-path"][2] != "denied"\n}\n',
   );
   const admin = ['kbs', 'config', '--url', h.url, '--auth-private-key', 'admin.pem'];
   assert.equal((await cli(...admin, 'set-resource', '--path', 'default/key/denied', '--resource-file', 'v.txt')).code, 0);
