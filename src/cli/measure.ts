@@ -5,7 +5,11 @@ import type { CliIO } from './io.js';
 type SubRegister = (measure: Command, io: CliIO) => void;
 
 /** Subcommand groups of `measure`, one file each (`measure-<what>.ts`). */
-const SUBCOMMANDS: Array<() => Promise<{ register: SubRegister }>> = [];
+const SUBCOMMANDS: Array<() => Promise<{ register: SubRegister }>> = [
+  () => import('./measure-uki.js'),
+  () => import('./measure-snp.js'),
+  () => import('./measure-krun.js'),
+];
 
 export async function registerMeasure(program: Command, io: CliIO): Promise<void> {
   const measure = program.command('measure').description('compute reference values from build artifacts');

@@ -11,6 +11,10 @@ export type Register = (program: Command, io: CliIO) => void | Promise<void>;
 /** Command groups, in help order; each file exports `register`. */
 const GROUPS: Array<() => Promise<{ register: Register }>> = [
   async () => ({ register: (await import('./measure.js')).registerMeasure }),
+  () => import('./verity.js'),
+  () => import('./initdata.js'),
+  () => import('./pcr.js'),
+  () => import('./snp.js'),
   () => import('./kbs.js'),
 ];
 

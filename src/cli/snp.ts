@@ -1,0 +1,288 @@
+/**
+ * `cocokit snp …`: show, verify (go-sev-guest `check`-style flags and exit codes) and fetch-vcek (fills the
+ * offline cache in Trustee's layout from AMD KDS). Each command is a library call plus formatting.
+ */
+import type { Command } from 'commander';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { CocoError } from '../errors.js';
+import { fromHex, toHex } from '../formats/bytes.js';
+import { renderChecks, type Check } from '../formats/check.js';
+import {
+  CRYPTO_CHECKS,
+  KDS_URL,
+  PRODUCTS,
+  decodeKeyInfo,
+  decodePlatformInfo,
+  decodePolicy,
+  formatVersion,
+  loadCertificate,
+  loadPemBundle,
+  loadReport,
+  parseTcbMinimum,
+  reportProduct,
+  snpClaims,
+  validateReport,
+  vcekCachePaths,
+  vcekUrl,
+  vekExtensions,
+  verifyReport,
+  type SnpExpectations,
+  type SnpProduct,
+  type SnpReport,
+  type TcbVersion,
+} from '../tee/snp/index.js';
+import type { CliIO } from './io.js';
+
+function readInput(io: CliIO, file: string, what: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(resolve(io.cwd, file)));
+  } catch (e) {
+    throw new CocoError('CLI_FILE', `cannot read ${what} ${file}: ${(e as Error).message}`, { kind: 'usage', cause: e });
+  }
+}
+
+function productOption(p: string | undefined): SnpProduct | undefined {
+  if (p === undefined) return undefined;
+  const v = p.toLowerCase();
+  if (!(PRODUCTS as readonly string[]).includes(v)) throw new CocoError('CLI_USAGE', `--product must be one of ${PRODUCTS.join(', ')}`, { kind: 'usage' });
+  return v as SnpProduct;
+}
+
+function hexOption(v: string | undefined, flag: string, max: number): Uint8Array | undefined {
+  if (v === undefined) return undefined;
+  let b: Uint8Array;
+  try {
+    b = fromHex(v.trim(), flag);
+  } catch {
+    throw new CocoError('CLI_USAGE', `${flag} must be hex`, { kind: 'usage' });
+  }
+  if (b.length === 0 || b.length > max) throw new CocoError('CLI_USAGE', `${flag} must be 1..${max} bytes of hex`, { kind: 'usage' });
+  return b;
+}
+
+const tcbText = (t: TcbVersion): string =>
+  `${t.fmc === null ? '' : `fmc=${t.fmc} `}bl=${t.bootloader} tee=${t.tee} snp=${t.snp} ucode=${t.microcode} (0x${t.raw.toString(16).padStart(16, '0')})`;
+
+/** JSON-safe view of every decoded field. */
+export function reportJson(r: SnpReport): Record<string, unknown> {
+  const tcb = (t: TcbVersion): Record<string, unknown> => ({ fmc: t.fmc, bootloader: t.bootloader, tee: t.tee, snp: t.snp, microcode: t.microcode, raw: `0x${t.raw.toString(16).padStart(16, '0')}` });
+  const big = (v: bigint | null): string | null => (v === null ? null : `0x${v.toString(16)}`);
+  const policy = decodePolicy(r.policy);
+  const plat = decodePlatformInfo(r.platformInfo);
+  return {
+    version: r.version,
+    product: reportProduct(r),
+    guest_svn: r.guestSvn,
+    policy: { raw: big(r.policy), ...policy, reservedHigh: big(policy.reservedHigh) },
+    family_id: toHex(r.familyId),
+    image_id: toHex(r.imageId),
+    vmpl: r.vmpl,
+    signature_algo: r.signatureAlgo,
+    current_tcb: tcb(r.currentTcb),
+    platform_info: { raw: big(r.platformInfo), ...plat, reserved: big(plat.reserved) },
+    key_info: { raw: r.keyInfo, ...decodeKeyInfo(r.keyInfo) },
+    report_data: toHex(r.reportData),
+    measurement: toHex(r.measurement),
+    host_data: toHex(r.hostData),
+    id_key_digest: toHex(r.idKeyDigest),
+    author_key_digest: toHex(r.authorKeyDigest),
+    report_id: toHex(r.reportId),
+    report_id_ma: toHex(r.reportIdMa),
+    reported_tcb: tcb(r.reportedTcb),
+    cpuid: r.cpuidFamId === null ? null : { family: r.cpuidFamId, model: r.cpuidModId, stepping: r.cpuidStep },
+    chip_id: toHex(r.chipId),
+    committed_tcb: tcb(r.committedTcb),
+    current_version: formatVersion(r.current),
+    committed_version: formatVersion(r.committed),
+    launch_tcb: tcb(r.launchTcb),
+    launch_mit_vector: big(r.launchMitVector),
+    current_mit_vector: big(r.currentMitVector),
+    tcb_layout: r.tcbLayout,
+    signature: { r: toHex(r.signatureR), s: toHex(r.signatureS) },
+  };
+}
+
+function showText(r: SnpReport): string {
+  const pol = decodePolicy(r.policy);
+  const plat = decodePlatformInfo(r.platformInfo);
+  const ki = decodeKeyInfo(r.keyInfo);
+  const product = reportProduct(r);
+  const flags = (o: Record<string, unknown>): string =>
+    Object.entries(o)
+      .filter(([, v]) => v === true)
+      .map(([k]) => k)
+      .join(' ') || '-';
+  const lines: Array<[string, string]> = [
+    ['version', String(r.version)],
+    ['product', product ?? (r.cpuidFamId === null ? 'unknown (version 2: no CPUID)' : 'unknown CPU')],
+    ['cpuid', r.cpuidFamId === null ? '-' : `family 0x${r.cpuidFamId.toString(16)} model 0x${r.cpuidModId!.toString(16)} stepping 0x${r.cpuidStep!.toString(16)}`],
+    ['guest_svn', String(r.guestSvn)],
+    ['policy', `0x${r.policy.toString(16)} abi>=${pol.abiMajor}.${pol.abiMinor} ${flags({ smt: pol.smt, migrate_ma: pol.migrateMa, DEBUG: pol.debug, single_socket: pol.singleSocket, cxl: pol.cxlAllow, aes256xts: pol.memAes256Xts, rapl_dis: pol.raplDis, ciphertext_hiding: pol.ciphertextHiding, page_swap_disable: pol.pageSwapDisable })}`],
+    ['platform_info', `0x${r.platformInfo.toString(16)} ${flags({ smt: plat.smtEnabled, tsme: plat.tsmeEnabled, ecc: plat.eccEnabled, rapl_dis: plat.raplDisabled, ciphertext_hiding: plat.ciphertextHidingEnabled, alias_check: plat.aliasCheckComplete, tio: plat.tioEnabled })}`],
+    ['signing_key', `${ki.signingKey}${ki.maskChipKey ? ' mask_chip_key' : ''}${ki.authorKeyEn ? ' author_key' : ''}`],
+    ['vmpl', String(r.vmpl)],
+    ['measurement', toHex(r.measurement)],
+    ['report_data', toHex(r.reportData)],
+    ['host_data', toHex(r.hostData)],
+    ['family_id', toHex(r.familyId)],
+    ['image_id', toHex(r.imageId)],
+    ['id_key_digest', toHex(r.idKeyDigest)],
+    ['author_key_digest', toHex(r.authorKeyDigest)],
+    ['report_id', toHex(r.reportId)],
+    ['report_id_ma', toHex(r.reportIdMa)],
+    ['chip_id', toHex(r.chipId)],
+    ['current_tcb', tcbText(r.currentTcb)],
+    ['reported_tcb', tcbText(r.reportedTcb)],
+    ['committed_tcb', tcbText(r.committedTcb)],
+    ['launch_tcb', tcbText(r.launchTcb)],
+    ['firmware', `current ${formatVersion(r.current)}, committed ${formatVersion(r.committed)}`],
+  ];
+  if (r.launchMitVector !== null) lines.push(['mit_vector', `launch 0x${r.launchMitVector.toString(16)}, current 0x${r.currentMitVector!.toString(16)}`]);
+  const w = Math.max(...lines.map(([k]) => k.length));
+  return lines.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n';
+}
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+interface VerifyFlags {
+  vcek?: string;
+  vlek?: string;
+  certChain?: string;
+  crl?: string[];
+  cache?: string;
+  at?: string;
+  measurement?: string;
+  reportData?: string;
+  hostData?: string;
+  minTcb?: string;
+  product?: string;
+  vmpl?: string;
+  json?: boolean;
+  explain?: boolean;
+}
+
+/** Exit code of a finished verification: 2 when authenticity failed, 5 when only an expectation did. */
+export function verdictExitCode(checks: readonly Check[]): number {
+  const failed = checks.filter((c) => !c.ok);
+  if (failed.length === 0) return 0;
+  return failed.some((c) => CRYPTO_CHECKS.has(c.id)) ? 2 : 5;
+}
+
+async function verifyCommand(io: CliIO, file: string, f: VerifyFlags): Promise<void> {
+  if (f.vcek && f.vlek) throw new CocoError('CLI_USAGE', 'give --vcek or --vlek, not both', { kind: 'usage' });
+  const product = productOption(f.product);
+  const now = f.at === undefined ? new Date() : new Date(f.at);
+  if (Number.isNaN(now.getTime())) throw new CocoError('CLI_USAGE', `--at ${f.at} is not an ISO 8601 time`, { kind: 'usage' });
+  const minTcb = f.minTcb === undefined ? undefined : parseTcbMinimum(f.minTcb);
+  if (minTcb === null) throw new CocoError('CLI_USAGE', '--min-tcb must look like bl=3,tee=0,snp=8,ucode=115[,fmc=1]', { kind: 'usage' });
+  let vmpl: number | undefined;
+  if (f.vmpl !== undefined) {
+    if (!/^[0-3]$/.test(f.vmpl)) throw new CocoError('CLI_USAGE', '--vmpl must be 0..3', { kind: 'usage' });
+    vmpl = Number(f.vmpl);
+  }
+  const exp: SnpExpectations = {
+    measurement: hexOption(f.measurement, '--measurement', 48),
+    reportData: hexOption(f.reportData, '--report-data', 64),
+    hostData: hexOption(f.hostData, '--host-data', 32),
+    minTcb,
+    product,
+    vmpl,
+  };
+  if (exp.measurement && exp.measurement.length !== 48) throw new CocoError('CLI_USAGE', '--measurement must be 48 bytes of hex', { kind: 'usage' });
+
+  const loaded = loadReport(readInput(io, file, 'report'), { product });
+  const vekFile = f.vcek ?? f.vlek;
+  const chain = f.certChain ? loadPemBundle(Buffer.from(readInput(io, f.certChain, 'certificate chain')).toString('utf8'), f.certChain) : undefined;
+  const v = verifyReport(loaded.report, {
+    now,
+    product,
+    raw: loaded.raw,
+    vek: vekFile ? readInput(io, vekFile, 'VCEK/VLEK') : undefined,
+    certTable: loaded.certTable ?? undefined,
+    chain,
+    crls: f.crl?.map((c) => readInput(io, c, 'CRL')),
+    cacheDir: f.cache ? resolve(io.cwd, f.cache) : undefined,
+  });
+  if (f.vlek && v.signer !== 'vlek') v.checks.push({ id: 'signing-key', ok: false, detail: '--vlek given but the report is VCEK-signed' });
+  if (f.vcek && v.signer !== 'vcek') v.checks.push({ id: 'signing-key', ok: false, detail: '--vcek given but the report is VLEK-signed' });
+  const checks = [...v.checks, ...validateReport(v.report, exp, v.product)];
+  const valid = checks.every((c) => c.ok);
+  io.exitCode = verdictExitCode(checks);
+  if (f.explain || !valid) io.stdout(`${renderChecks(f.explain ? checks : checks.filter((c) => !c.ok))}\n`);
+  if (f.json) io.stdout(`${JSON.stringify({ valid, checks, claims: snpClaims(v.report, v.product) })}\n`);
+  else io.stdout(valid ? `valid: ${v.product} report signed by ${v.signer.toUpperCase()} (${v.vekSource}), ${checks.length} checks passed\n` : `INVALID: ${checks.filter((c) => !c.ok).length} of ${checks.length} checks failed\n`);
+}
+
+async function fetchVcekCommand(io: CliIO, file: string, f: { cache: string; kdsUrl?: string; product?: string }): Promise<void> {
+  const product = productOption(f.product);
+  const { report } = loadReport(readInput(io, file, 'report'), { product });
+  if (decodeKeyInfo(report.keyInfo).signingKey !== 'vcek') {
+    throw new CocoError('SNP_FETCH', 'the report is not VCEK-signed; a VLEK comes from the cloud provider, not from KDS by chip', { kind: 'usage' });
+  }
+  const prod = reportProduct(report) ?? product;
+  if (!prod) throw new CocoError('CLI_USAGE', 'version-2 report: pass --product', { kind: 'usage' });
+  const url = vcekUrl(prod, report.chipId, report.reportedTcb, f.kdsUrl ?? KDS_URL);
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+  } catch (e) {
+    throw new CocoError('SNP_KDS_UNREACHABLE', `KDS request ${url} failed: ${(e as Error).message}`, { kind: 'unavailable', cause: e });
+  }
+  if (!res.ok) throw new CocoError('SNP_KDS_STATUS', `KDS answered ${res.status} for ${url}`, { kind: 'unavailable' });
+  const der = new Uint8Array(await res.arrayBuffer());
+  // What lands in the cache must be the VCEK for this chip and TCB, or the cache would poison later lookups.
+  const cert = loadCertificate(der, `KDS response from ${url}`);
+  const ext = vekExtensions(new Uint8Array(cert.raw));
+  const t = report.reportedTcb;
+  const tcbOk = ext.bootloader === t.bootloader && ext.tee === t.tee && ext.snp === t.snp && ext.microcode === t.microcode && (prod !== 'turin' || ext.fmc === t.fmc);
+  const hwOk = ext.hwId !== null && toHex(ext.hwId) === toHex(report.chipId.subarray(0, ext.hwId.length));
+  if (!tcbOk || !hwOk) {
+    throw new CocoError('SNP_KDS_MISMATCH', `KDS returned a certificate for another ${hwOk ? 'TCB' : 'chip'} (${url})`, { kind: 'crypto' });
+  }
+  const [path] = vcekCachePaths(resolve(io.cwd, f.cache), prod, report.chipId, t);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, new Uint8Array(cert.raw));
+  io.stdout(`${path}\n`);
+}
+
+export function register(program: Command, io: CliIO): void {
+  const snp = program.command('snp').description('AMD SEV-SNP attestation reports: show, verify, fetch VCEKs');
+  snp
+    .command('show')
+    .description('decode an SNP report (raw, hex, CoCo JSON evidence or Azure HCL report)')
+    .argument('<report>', 'report file')
+    .option('--product <name>', 'product for version-2 reports (milan|genoa|turin)')
+    .option('--json', 'print the decoded fields as JSON')
+    .action((file: string, f: { json?: boolean; product?: string }) => {
+      const { report } = loadReport(readInput(io, file, 'report'), { product: productOption(f.product) });
+      io.stdout(f.json ? `${JSON.stringify(reportJson(report))}\n` : showText(report));
+    });
+  snp
+    .command('verify')
+    .description('verify an SNP report against the AMD roots and check expectations (exit 0 valid, 2 signature/chain, 3 certificate unavailable, 5 expectation)')
+    .argument('<report>', 'report file (raw, hex, CoCo JSON evidence or Azure HCL report)')
+    .option('--vcek <file>', 'VCEK certificate (DER or PEM)')
+    .option('--vlek <file>', 'VLEK certificate (DER or PEM)')
+    .option('--cert-chain <file>', 'PEM bundle with the ASK/ASVK and ARK (KDS cert_chain)')
+    .option('--crl <file>', 'CRL (DER) signed by the ARK; repeatable', collect)
+    .option('--cache <dir>', 'offline VCEK cache in Trustee layout')
+    .option('--at <iso8601>', 'verification time for certificate validity (default: now)')
+    .option('--measurement <hex>', 'expected MEASUREMENT (48 bytes)')
+    .option('--report-data <hex>', 'expected REPORT_DATA (zero-padded to 64 bytes)')
+    .option('--host-data <hex>', 'expected HOST_DATA (zero-padded to 32 bytes)')
+    .option('--min-tcb <spec>', 'minimum TCB, e.g. bl=3,tee=0,snp=8,ucode=115[,fmc=1]')
+    .option('--product <name>', 'expected product; also the product of version-2 reports (milan|genoa|turin)')
+    .option('--vmpl <n>', 'expected VMPL (0..3)')
+    .option('--json', 'print {"valid","checks","claims"} as the last line')
+    .option('--explain', 'print every check made, passed or not')
+    .action((file: string, f: VerifyFlags) => verifyCommand(io, file, f));
+  snp
+    .command('fetch-vcek')
+    .description("download the report's VCEK from AMD KDS into an offline cache (Trustee layout)")
+    .argument('<report>', 'report file')
+    .requiredOption('--cache <dir>', 'cache directory')
+    .option('--kds-url <url>', 'KDS base URL', KDS_URL)
+    .option('--product <name>', 'product for version-2 reports (milan|genoa|turin)')
+    .action((file: string, f: { cache: string; kdsUrl?: string; product?: string }) => fetchVcekCommand(io, file, f));
+}

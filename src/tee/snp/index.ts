@@ -1,0 +1,9 @@
+/** SEV-SNP: report format, AMD chain verification, expectations, claims, guest attester and test root. */
+export * from './format.js';
+export * from './evidence.js';
+export * from './certs.js';
+export * from './verify.js';
+export * from './validate.js';
+export * from './claims.js';
+export * from './input.js';
+export * from './verifier.js';
