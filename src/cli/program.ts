@@ -16,6 +16,7 @@ const GROUPS: Array<() => Promise<{ register: Register }>> = [
   () => import('./pcr.js'),
   () => import('./snp.js'),
   () => import('./kbs.js'),
+  () => import('./policy.js'),
 ];
 
 export async function buildProgram(io: CliIO): Promise<Command> {
