@@ -15,6 +15,7 @@ const GROUPS: Array<() => Promise<{ register: Register }>> = [
   () => import('./initdata.js'),
   () => import('./pcr.js'),
   () => import('./snp.js'),
+  () => import('./kbs.js'),
 ];
 
 export async function buildProgram(io: CliIO): Promise<Command> {

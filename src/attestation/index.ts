@@ -1,0 +1,6 @@
+export * from './runtime-data.js';
+export * from './init-data.js';
+export * from './verifiers.js';
+export * from './ear.js';
+export * from './signer.js';
+export * from './service.js';

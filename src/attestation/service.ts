@@ -1,0 +1,146 @@
+/**
+ * The Attestation Service (specs/kbs-protocol.md §3.1): for the primary evidence and each device evidence,
+ * runtime-data digest → init-data digest and claims → verifier checks and claims → attestation policy →
+ * one EAR appraisal per claim set → a signed EAR token. Reads like Trustee's `evaluate`; each step lives in
+ * its own module.
+ */
+import { CocoError } from '../errors.js';
+import { failures, renderChecks, type Check } from '../formats/check.js';
+import { isRecord, parseJson } from '../formats/json.js';
+import type { AttestationPolicyEvaluator } from '../policy/types.js';
+import type { TeeClass } from '../tee/verifier.js';
+import { earClaims, extensionsFrom, statusOf, trustVectorFrom, DEFAULT_BROKER, type Appraisal, type BrokerSettings } from './ear.js';
+import { evaluateInitData, type InitDataMessage } from './init-data.js';
+import { deviceRuntimeData, primaryRuntimeData, runtimeDataDigest, type HashAlgorithm } from './runtime-data.js';
+import type { TokenSigner } from './signer.js';
+import type { VerifierRegistry } from './verifiers.js';
+
+export interface AttestationRequest {
+  tee: string;
+  /** `tee-evidence.primary_evidence`. */
+  evidence: unknown;
+  nonce: string;
+  teePubkey: unknown;
+  /** `tee-evidence.additional_evidence`: `""` or the JSON text of `{"<tee>": evidence, …}`. */
+  additionalEvidence: string;
+  initData?: InitDataMessage;
+  /** Policy ids; the KBS passes `default`, evaluated as `default_<tee class>` (§3.3). */
+  policyIds?: string[];
+}
+
+export interface VerifiedClaimSet {
+  tee: string;
+  teeClass: TeeClass;
+  checks: Check[];
+}
+
+export interface AttestationResult {
+  token: string;
+  claims: Record<string, unknown>;
+  appraisals: Appraisal[];
+  verified: VerifiedClaimSet[];
+}
+
+export interface AttestationServiceOptions {
+  verifiers: VerifierRegistry;
+  policy: AttestationPolicyEvaluator;
+  /** All reference values, read once per attestation (the Rego builtin is synchronous). */
+  referenceValues: () => Promise<Record<string, unknown>>;
+  signer: TokenSigner;
+  clock?: () => Date;
+  broker?: Partial<BrokerSettings>;
+}
+
+/** Annotated-evidence keys the verifier claim `report_data`/`init_data` are lifted to (§3.3). */
+function annotate(
+  tee: string,
+  claims: Record<string, unknown>,
+  runtimeData: Record<string, unknown>,
+  initDataClaims: Record<string, unknown> | undefined,
+  verbose: boolean,
+): Record<string, unknown> {
+  const { report_data, init_data, ...teeClaims } = claims;
+  const out: Record<string, unknown> = { [tee]: teeClaims };
+  if (report_data !== undefined) {
+    const rd = { ...runtimeData };
+    if (!verbose) delete rd['additional-evidence'];
+    out.report_data = report_data;
+    out.runtime_data_claims = rd;
+  }
+  if (init_data !== undefined) {
+    out.init_data = init_data;
+    out.init_data_claims = initDataClaims ?? null;
+  }
+  return out;
+}
+
+export class AttestationService {
+  readonly verifiers: VerifierRegistry;
+  private readonly opts: AttestationServiceOptions;
+  private readonly broker: BrokerSettings;
+  private readonly clock: () => Date;
+
+  constructor(opts: AttestationServiceOptions) {
+    this.opts = opts;
+    this.verifiers = opts.verifiers;
+    this.broker = { ...DEFAULT_BROKER, ...opts.broker };
+    this.clock = opts.clock ?? (() => new Date());
+  }
+
+  async evaluate(req: AttestationRequest): Promise<AttestationResult> {
+    const hash: HashAlgorithm = req.tee === 'se' ? 'sha512' : 'sha384';
+    const now = this.clock();
+    const initData = req.initData ? evaluateInitData(req.initData) : undefined;
+
+    const sets: Array<{ tee: string; evidence: unknown; runtimeData: Record<string, unknown>; initData: boolean }> = [
+      { tee: req.tee, evidence: req.evidence, runtimeData: primaryRuntimeData(req.nonce, req.teePubkey, req.additionalEvidence), initData: true },
+    ];
+    if (req.additionalEvidence !== '') {
+      const devices = parseJson(req.additionalEvidence, 'additional_evidence', 8 * 1024 * 1024);
+      if (!isRecord(devices)) throw new CocoError('AS_ADDITIONAL_EVIDENCE', 'additional_evidence must be the JSON text of an object {tee: evidence}', { kind: 'input' });
+      for (const [tee, evidence] of Object.entries(devices)) sets.push({ tee, evidence, runtimeData: deviceRuntimeData(req.nonce, req.teePubkey), initData: false });
+    }
+
+    const rvs = await this.opts.referenceValues();
+    const lookup = (id: string): unknown => (Object.prototype.hasOwnProperty.call(rvs, id) ? rvs[id] : null);
+    const basePolicy = req.policyIds?.[0] ?? 'default';
+    const counters: Record<string, number> = {};
+    const appraisals: Appraisal[] = [];
+    const verified: VerifiedClaimSet[] = [];
+
+    for (const set of sets) {
+      const verifier = this.verifiers.get(set.tee);
+      const result = await verifier.verify(set.evidence, {
+        expectedReportData: runtimeDataDigest(set.runtimeData, hash),
+        expectedInitDataHash: set.initData ? initData?.digest : undefined,
+        now,
+      });
+      verified.push({ tee: set.tee, teeClass: result.teeClass, checks: result.checks });
+      const failed = failures(result.checks);
+      if (failed.length > 0) {
+        const first = failed[0];
+        throw new CocoError('AS_EVIDENCE_CHECK', `${set.tee} evidence failed check "${first.id}": ${first.detail}`, {
+          kind: first.id === 'signature' || first.id === 'chain' ? 'crypto' : 'expectation',
+          detail: { tee: set.tee, checks: result.checks, explain: renderChecks(result.checks) },
+        });
+      }
+      const annotated = annotate(set.tee, result.claims, set.runtimeData, set.initData ? initData?.claims : undefined, this.broker.verbose);
+      const policyId = `${basePolicy}_${result.teeClass}`;
+      const out = await this.opts.policy.evaluate(policyId, annotated, lookup);
+      const tv = trustVectorFrom(out.trustClaims, policyId);
+      const index = counters[result.teeClass] ?? 0;
+      counters[result.teeClass] = index + 1;
+      appraisals.push({
+        submod: `${result.teeClass}${index}`,
+        status: statusOf(tv),
+        trustVector: tv,
+        policyId: basePolicy,
+        annotatedEvidence: annotated,
+        extensions: extensionsFrom(out.extensions, policyId),
+      });
+    }
+
+    const claims = earClaims(appraisals, this.broker, now);
+    return { token: await this.opts.signer.sign(claims), claims, appraisals, verified };
+  }
+}

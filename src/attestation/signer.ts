@@ -1,0 +1,49 @@
+/**
+ * The attestation-token signer: ES256 over P-256 only (Trustee rejects other signer keys, specs/kbs-protocol.md
+ * §2.2), header `{"typ":"JWT","alg":"ES256","jwk":{…}}` with the public key (and `x5c` when a chain is given).
+ */
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { CocoError } from '../errors.js';
+
+export interface SignerJwk {
+  kty: 'EC';
+  crv: 'P-256';
+  x: string;
+  y: string;
+  alg: 'ES256';
+  x5c?: string[];
+}
+
+export class TokenSigner {
+  readonly privateKey: KeyObject;
+  readonly jwk: SignerJwk;
+
+  constructor(privateKey: KeyObject, x5c?: string[]) {
+    const pub = createPublicKey(privateKey).export({ format: 'jwk' });
+    if (pub.kty !== 'EC' || pub.crv !== 'P-256') throw new CocoError('AS_SIGNER_KEY', 'the token signer key must be EC P-256', { kind: 'usage' });
+    this.privateKey = privateKey;
+    this.jwk = { kty: 'EC', crv: 'P-256', x: pub.x!, y: pub.y!, alg: 'ES256', ...(x5c?.length ? { x5c } : {}) };
+  }
+
+  static fromPem(pem: string | Uint8Array, x5c?: string[]): TokenSigner {
+    try {
+      return new TokenSigner(createPrivateKey(typeof pem === 'string' ? pem : Buffer.from(pem)), x5c);
+    } catch (e) {
+      if (e instanceof CocoError) throw e;
+      throw new CocoError('AS_SIGNER_KEY', `token signer key is not a PEM private key: ${(e as Error).message}`, { kind: 'input', cause: e });
+    }
+  }
+
+  static generate(): TokenSigner {
+    return new TokenSigner(generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey);
+  }
+
+  pem(): string {
+    return this.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  }
+
+  async sign(claims: Record<string, unknown>): Promise<string> {
+    return new SignJWT(claims).setProtectedHeader({ typ: 'JWT', alg: 'ES256', jwk: this.jwk as any }).sign(this.privateKey);
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * The one place that maps a KBS `tee` value to its verifier (specs/kbs-protocol.md §3.2). New TEE kinds are
+ * registered here; the attestation service never names a TEE itself.
+ */
+import { CocoError } from '../errors.js';
+import type { TeeVerifier } from '../tee/verifier.js';
+import { SampleDeviceVerifier, SampleVerifier } from '../tee/sample/verify.js';
+
+export class VerifierRegistry {
+  private readonly byTee = new Map<string, TeeVerifier>();
+
+  constructor(verifiers: Iterable<TeeVerifier> = []) {
+    for (const v of verifiers) this.register(v);
+  }
+
+  register(v: TeeVerifier): this {
+    this.byTee.set(v.tee, v);
+    return this;
+  }
+
+  has(tee: string): boolean {
+    return this.byTee.has(tee);
+  }
+
+  get(tee: string): TeeVerifier {
+    const v = this.byTee.get(tee);
+    if (!v) throw new CocoError('AS_UNSUPPORTED_TEE', `no verifier for tee "${tee}" (enabled: ${this.tees().join(', ') || 'none'})`, { kind: 'unsupported' });
+    return v;
+  }
+
+  tees(): string[] {
+    return [...this.byTee.keys()].sort();
+  }
+}
+
+export interface RegistryOptions {
+  /** The sample TEEs have no root of trust; they are registered only when asked for (development mode). */
+  sample?: boolean;
+}
+
+/** The verifiers cocokit ships. */
+export function defaultVerifiers(opts: RegistryOptions = {}): VerifierRegistry {
+  const r = new VerifierRegistry();
+  if (opts.sample) r.register(new SampleVerifier()).register(new SampleDeviceVerifier());
+  return r;
+}

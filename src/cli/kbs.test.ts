@@ -1,0 +1,120 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, statSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bufferIO } from './io.js';
+import { run } from './program.js';
+import { startServe, DEMO_RESOURCE } from './kbs.js';
+import { startKbs, type Harness } from '../server/test-harness.js';
+
+let h: Harness;
+let dir: string;
+before(async () => {
+  h = await startKbs();
+  dir = mkdtempSync(join(tmpdir(), 'cocokit-kbs-cli-'));
+  writeFileSync(join(dir, 'admin.pem'), h.adminKeyPem);
+});
+after(async () => {
+  await h.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string; bytes: Uint8Array }> {
+  const io = bufferIO({}, dir);
+  const code = await run(argv, io);
+  return { code, out: io.out(), err: io.err(), bytes: io.bytes() };
+}
+
+test('kbs config set-resource then kbs get-resource returns the bytes, for every --tee-key-alg', async () => {
+  writeFileSync(join(dir, 'secret.bin'), Buffer.from([0, 1, 2, 255, 10]));
+  const set = await cli('kbs', 'config', '--url', h.url, '--auth-private-key', 'admin.pem', 'set-resource', '--path', 'default/key/bin', '--resource-file', 'secret.bin');
+  assert.equal(set.code, 0, set.err);
+  for (const alg of ['ec-p256', 'ec-p521', 'rsa']) {
+    const r = await cli('kbs', 'get-resource', '--url', h.url, '--path', 'default/key/bin', '--tee-key-alg', alg);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual([...r.bytes], [0, 1, 2, 255, 10]);
+  }
+  const out = await cli('kbs', 'get-resource', '--url', h.url, '--path', 'kbs:///default/key/bin', '--out', 'got.bin');
+  assert.equal(out.code, 0, out.err);
+  assert.deepEqual([...readFileSync(join(dir, 'got.bin'))], [0, 1, 2, 255, 10]);
+  assert.equal(statSync(join(dir, 'got.bin')).mode & 0o777, 0o600);
+  const list = await cli('kbs', 'config', '--url', h.url, '--auth-private-key', 'admin.pem', 'list-resources');
+  assert.match(list.out, /default\/key\/bin/);
+});
+
+test('admin sets a resource policy that denies one path; the denied path is refused with the reason', async () => {
+  writeFileSync(join(dir, 'v.txt'), 'visible');
+  writeFileSync(
+    join(dir, 'deny.rego'),
+    'package policy\n\ndefault allow := false\n\nallow if {\n\tdata.plugin == "resource"\n\tdata["resource-path"][2] != "denied"\n}\n',
+  );
+  const admin = ['kbs', 'config', '--url', h.url, '--auth-private-key', 'admin.pem'];
+  assert.equal((await cli(...admin, 'set-resource', '--path', 'default/key/denied', '--resource-file', 'v.txt')).code, 0);
+  assert.equal((await cli(...admin, 'set-resource', '--path', 'default/key/allowed', '--resource-file', 'v.txt')).code, 0);
+  assert.equal((await cli(...admin, 'set-resource-policy', '--policy-file', 'deny.rego')).code, 0);
+  assert.equal((await cli(...admin, 'get-resource-policy')).out.trim(), '["resource-policy"]');
+  const ok = await cli('kbs', 'get-resource', '--url', h.url, '--path', 'default/key/allowed');
+  assert.equal(ok.out, 'visible');
+  const denied = await cli('kbs', 'get-resource', '--url', h.url, '--path', 'default/key/denied');
+  assert.equal(denied.code, 6, denied.err);
+  assert.match(denied.err, /PolicyDeny.*resource policy denied default\/key\/denied/);
+});
+
+test('kbs config set-reference-value stores arrays unless --as-single-value, typed by flag', async () => {
+  const admin = ['kbs', 'config', '--url', h.url, '--auth-private-key', 'admin.pem'];
+  assert.equal((await cli(...admin, 'set-reference-value', 'svn', '1')).code, 0);
+  assert.equal((await cli(...admin, 'set-sample-reference-value', 'major_version', '1', '--as-integer', '--as-single-value')).code, 0);
+  assert.equal((await cli(...admin, 'get-reference-value', 'svn')).out.trim(), '["1"]');
+  assert.equal((await cli(...admin, 'get-reference-value', 'major_version')).out.trim(), '1');
+  const missing = await cli(...admin, 'get-reference-value', 'nope');
+  assert.notEqual(missing.code, 0);
+});
+
+test('kbs keygen writes a key pair that the KBS accepts and refuses to overwrite it', async () => {
+  const k = await cli('kbs', 'keygen', '--out-dir', 'keys', '--alg', 'es256');
+  assert.equal(k.code, 0, k.err);
+  assert.match(k.out, /authorization_mode = "AuthenticatedAuthorization"/);
+  assert.ok(existsSync(join(dir, 'keys', 'admin-key.pem')));
+  assert.equal(statSync(join(dir, 'keys', 'admin-key.pem')).mode & 0o777, 0o600);
+  assert.notEqual((await cli('kbs', 'keygen', '--out-dir', 'keys')).code, 0);
+  // A key the server does not know is refused.
+  const r = await cli('kbs', 'config', '--url', h.url, '--auth-private-key', 'keys/admin-key.pem', 'list-resources');
+  assert.equal(r.code, 7, r.err);
+});
+
+test('zero-config serve starts in development mode, seeds a demo secret and prints the command that fetches it', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cocokit-kbs-serve-'));
+  const io = bufferIO({ COCOKIT_LOG_LEVEL: 'silent', COCOKIT_CLI: 'cocokit' }, dataDir);
+  const { kbs } = await startServe({ port: '0', dataDir }, io);
+  try {
+    const banner = io.out();
+    assert.match(banner, /DEVELOPMENT MODE/);
+    const cmd = /^ {2}cocokit (kbs get-resource .*)$/m.exec(banner);
+    assert.ok(cmd, banner);
+    assert.ok(cmd[1].includes(`--path ${DEMO_RESOURCE}`));
+    const r = await cli(...cmd[1].split(' '));
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /Hello from cocokit/);
+    assert.match(banner, /admin key: .*admin-key\.pem/);
+  } finally {
+    await kbs.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a config file without allow_sample_tee refuses the sample TEE', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cocokit-kbs-prod-'));
+  writeFileSync(join(dataDir, 'kbs.toml'), `[http_server]\nsockets = ["127.0.0.1:0"]\n[storage_backend]\ndata_dir = "${dataDir}"\n`);
+  const io = bufferIO({ COCOKIT_LOG_LEVEL: 'silent' }, dataDir);
+  const { kbs, url } = await startServe({ config: 'kbs.toml' }, io);
+  try {
+    assert.doesNotMatch(io.out(), /DEVELOPMENT MODE/);
+    const r = await cli('kbs', 'get-resource', '--url', url, '--path', 'default/key/x');
+    assert.equal(r.code, 7);
+    assert.match(r.err, /tee "sample" is not enabled/);
+  } finally {
+    await kbs.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

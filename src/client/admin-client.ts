@@ -1,0 +1,102 @@
+/**
+ * The admin client, named after Trustee's `kbs-client config …` subcommands (specs/kbs-protocol.md §1.1, §2.1):
+ * it signs a short-lived Bearer JWT with the admin private key (EdDSA for Ed25519, ES256 for P-256) carrying a
+ * `role` claim, and calls the admin endpoints.
+ */
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { CocoError } from '../errors.js';
+import { toBase64, toBase64Url, utf8 } from '../formats/bytes.js';
+import { parseJson } from '../formats/json.js';
+import { httpError, request } from './http.js';
+import { normalizeResourcePath } from './kbs-client.js';
+
+export interface AdminClientOptions {
+  /** PEM private key (Ed25519 or EC P-256); without it requests carry no token (InsecureAllowAll servers). */
+  privateKeyPem?: string;
+  role?: string;
+  /** Token lifetime in seconds (default 300). */
+  ttlSeconds?: number;
+  timeoutMs?: number;
+}
+
+export function adminKeyAlg(key: KeyObject): 'EdDSA' | 'ES256' {
+  if (key.asymmetricKeyType === 'ed25519') return 'EdDSA';
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ES256';
+  throw new CocoError('KBS_CLIENT_KEY', `admin key must be Ed25519 or EC P-256, got ${key.asymmetricKeyType}`, { kind: 'usage' });
+}
+
+/** A Trustee-style admin token: `{"iss","sub","aud","role","iat","exp"}`. */
+export async function signAdminToken(privateKeyPem: string, role = 'admin', ttlSeconds = 300, now = new Date()): Promise<string> {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(privateKeyPem);
+  } catch (e) {
+    throw new CocoError('KBS_CLIENT_KEY', `admin private key is not a PEM private key: ${(e as Error).message}`, { kind: 'usage', cause: e });
+  }
+  const alg = adminKeyAlg(key);
+  const iat = Math.floor(now.getTime() / 1000);
+  return new SignJWT({ role })
+    .setProtectedHeader({ alg, typ: 'JWT' })
+    .setIssuer('cocokit')
+    .setSubject('admin')
+    .setAudience(['KBS'])
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + ttlSeconds)
+    .sign(key);
+}
+
+export class KbsAdminClient {
+  readonly url: string;
+  private readonly opts: AdminClientOptions;
+
+  constructor(url: string, opts: AdminClientOptions = {}) {
+    this.url = url.replace(/\/+$/, '');
+    this.opts = opts;
+  }
+
+  private async call(method: string, path: string, body?: Uint8Array | string, contentType = 'application/json'): Promise<Uint8Array> {
+    const headers: Record<string, string> = {};
+    if (this.opts.privateKeyPem) headers.authorization = `Bearer ${await signAdminToken(this.opts.privateKeyPem, this.opts.role, this.opts.ttlSeconds)}`;
+    if (body !== undefined) headers['content-type'] = contentType;
+    const res = await request(`${this.url}/kbs/v0/${path}`, { method, headers, body: body as any, timeoutMs: this.opts.timeoutMs });
+    if (res.status !== 200) throw httpError(`${method} /kbs/v0/${path}`, res);
+    return res.body;
+  }
+
+  async setResource(path: string, value: Uint8Array): Promise<void> {
+    await this.call('POST', `resource/${normalizeResourcePath(path)}`, value, 'application/octet-stream');
+  }
+
+  async deleteResource(path: string): Promise<void> {
+    await this.call('DELETE', `resource/${normalizeResourcePath(path)}`);
+  }
+
+  /** Paths and sizes only, never values. */
+  async listResources(): Promise<Array<{ path: string; size: number; updated: string }>> {
+    return parseJson(await this.call('GET', 'resources'), 'resource list') as any;
+  }
+
+  async setResourcePolicy(rego: string): Promise<void> {
+    await this.call('POST', 'resource-policy', JSON.stringify({ policy: toBase64Url(utf8.encode(rego)) }));
+  }
+
+  /** The ids of the stored resource policies (Trustee returns ids, not text). */
+  async getResourcePolicy(): Promise<unknown> {
+    return parseJson(await this.call('GET', 'resource-policy'), 'resource policy list');
+  }
+
+  async setAttestationPolicy(rego: string, policyId = 'default_cpu', type = 'rego'): Promise<void> {
+    await this.call('POST', 'attestation-policy', JSON.stringify({ type, policy_id: policyId, policy: toBase64Url(utf8.encode(rego)) }));
+  }
+
+  /** Registers `{name: value}` through the RVPS `sample` extractor (§4). */
+  async setReferenceValues(values: Record<string, unknown>): Promise<void> {
+    const payload = toBase64(utf8.encode(JSON.stringify(values)));
+    await this.call('POST', 'reference-value', JSON.stringify({ version: '0.1.0', type: 'sample', payload }));
+  }
+
+  async getReferenceValue(id: string): Promise<unknown> {
+    return parseJson(await this.call('GET', `reference-value/${id.split('/').map(encodeURIComponent).join('/')}`), 'reference value');
+  }
+}

@@ -1,0 +1,122 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { flattenedDecrypt } from 'jose';
+import fc from 'fast-check';
+import { readVectorJson } from '../test-support/vectors.js';
+import { fromHex, toHex, fromBase64Url, utf8 } from './bytes.js';
+import { concatKdf, decryptWithTeeKey, encryptToTeeKey, parseFlattenedJwe } from './jwe.js';
+import { generateTeeKeyPair, parseTeePubKey } from './jwk.js';
+import { CocoError } from '../errors.js';
+
+const V = readVectorJson('trustee', 'generated', 'jwe-resource-responses.json');
+const EC = V.ecdh_es_a256kw_p256;
+
+test('ECDH-ES+A256KW response reproduces the vector byte for byte from its CEK, IV and ephemeral key', () => {
+  const eph = createPrivateKey(EC.kbs_ephemeral_private_key_pem);
+  const z = diffieHellman({ privateKey: eph, publicKey: createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: EC.tee_pubkey_jwk.x, y: EC.tee_pubkey_jwk.y }, format: 'jwk' }) });
+  assert.equal(toHex(z), EC.shared_secret_z_hex);
+  assert.equal(toHex(concatKdf(z, 'ECDH-ES+A256KW')), EC.concat_kdf_kek_hex);
+  const jwe = encryptToTeeKey(utf8.encode(V.plaintext_utf8), parseTeePubKey(EC.tee_pubkey_jwk), {
+    cek: fromHex(V.cek_hex),
+    iv: fromHex(V.iv_hex),
+    ephemeralKey: eph,
+  });
+  assert.deepEqual(jwe, EC.response);
+  assert.equal(utf8.decode(fromBase64Url(jwe.protected)), EC.protected_header_json);
+});
+
+test('RSA protected headers are the exact compact form Trustee emits', () => {
+  for (const v of [V.rsa_oaep_256, V.rsa1_5_legacy]) {
+    const jwe = encryptToTeeKey(utf8.encode('x'), parseTeePubKey(v.tee_pubkey_jwk));
+    assert.equal(jwe.protected, v.response.protected);
+    assert.equal(utf8.decode(fromBase64Url(jwe.protected)), v.protected_header_json);
+  }
+});
+
+test('the vector responses decrypt with our decryptor for EC and RSA-OAEP-256', () => {
+  assert.equal(utf8.decode(decryptWithTeeKey(EC.response, createPrivateKey(EC.tee_private_key_pem))), V.plaintext_utf8);
+  const rsa = V.rsa_oaep_256;
+  assert.equal(utf8.decode(decryptWithTeeKey(rsa.response, createPrivateKey(rsa.tee_private_key_pem))), V.plaintext_utf8);
+});
+
+test('our responses decrypt with jose for every TEE key algorithm jose supports here', async () => {
+  for (const alg of ['ec-p256', 'ec-p521', 'rsa'] as const) {
+    const kp = generateTeeKeyPair(alg);
+    const jwe = encryptToTeeKey(utf8.encode('secret ' + alg), kp.publicJwk);
+    const out = await flattenedDecrypt(jwe, kp.privateKey);
+    assert.equal(utf8.decode(out.plaintext), 'secret ' + alg);
+    assert.equal(utf8.decode(decryptWithTeeKey(jwe, kp.privateKey)), 'secret ' + alg);
+  }
+});
+
+// Node 20 refuses PKCS#1 v1.5 private decryption (CVE-2023-46809); a child process with the documented
+// revert flag is the oracle for RSA1_5.
+function decryptRsa15InChild(jwe: object, pem: string): string {
+  const script = `
+    const c = require('node:crypto');
+    const [jwe, pem] = JSON.parse(require('node:fs').readFileSync(0, 'utf8'));
+    const k = c.createPrivateKey(pem);
+    const cek = c.privateDecrypt({ key: k, padding: c.constants.RSA_PKCS1_PADDING }, Buffer.from(jwe.encrypted_key, 'base64url'));
+    const d = c.createDecipheriv('aes-256-gcm', cek, Buffer.from(jwe.iv, 'base64url'));
+    d.setAAD(Buffer.from(jwe.protected, 'ascii')); d.setAuthTag(Buffer.from(jwe.tag, 'base64url'));
+    process.stdout.write('RESULT:' + Buffer.concat([d.update(Buffer.from(jwe.ciphertext, 'base64url')), d.final()]).toString('hex'));`;
+  const r = spawnSync(process.execPath, ['--security-revert=CVE-2023-46809', '-e', script], { input: JSON.stringify([jwe, pem]), encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  // The revert flag prints a security warning on stdout first.
+  return Buffer.from(r.stdout.split('RESULT:')[1] ?? '', 'hex').toString('utf8');
+}
+
+test('RSA1_5 responses (vector and ours) decrypt with PKCS#1 v1.5', () => {
+  const v = V.rsa1_5_legacy;
+  assert.equal(decryptRsa15InChild(v.response, V.rsa_oaep_256.tee_private_key_pem), V.plaintext_utf8);
+  const ours = encryptToTeeKey(utf8.encode('legacy'), parseTeePubKey(v.tee_pubkey_jwk));
+  assert.equal(decryptRsa15InChild(ours, V.rsa_oaep_256.tee_private_key_pem), 'legacy');
+});
+
+test('a flipped ciphertext, tag or wrapped key byte fails with a crypto CocoError', () => {
+  const key = createPrivateKey(EC.tee_private_key_pem);
+  for (const field of ['ciphertext', 'tag', 'encrypted_key'] as const) {
+    const b = fromBase64Url(EC.response[field]);
+    b[0] ^= 1;
+    const jwe = { ...EC.response, [field]: Buffer.from(b).toString('base64url') };
+    assert.throws(() => decryptWithTeeKey(jwe, key), (e: unknown) => e instanceof CocoError && e.kind === 'crypto');
+  }
+});
+
+test('decrypting with another TEE key fails', () => {
+  const other = generateTeeKeyPair('ec-p256');
+  assert.throws(() => decryptWithTeeKey(EC.response, other.privateKey), CocoError);
+});
+
+test('tee-pubkey validation rejects wrong curves, algs, short coordinates and small RSA moduli', () => {
+  const ok = EC.tee_pubkey_jwk;
+  for (const bad of [
+    null,
+    [],
+    { ...ok, crv: 'P-384' },
+    { ...ok, alg: 'ECDH-ES' },
+    { ...ok, x: ok.x.slice(2) },
+    { ...ok, kty: 'OKP' },
+    { ...V.rsa_oaep_256.tee_pubkey_jwk, n: 'AQAB' },
+    { ...V.rsa_oaep_256.tee_pubkey_jwk, alg: 'RSA-OAEP' },
+  ]) {
+    assert.throws(() => parseTeePubKey(bad), CocoError, JSON.stringify(bad));
+  }
+  assert.deepEqual(Object.keys(parseTeePubKey({ y: ok.y, x: ok.x, alg: ok.alg, crv: ok.crv, kty: 'EC' })), ['kty', 'crv', 'alg', 'x', 'y']);
+});
+
+test('random JWE objects never crash the decryptor', () => {
+  const key = createPrivateKey(EC.tee_private_key_pem);
+  fc.assert(
+    fc.property(fc.record({ protected: fc.string(), encrypted_key: fc.string(), iv: fc.string(), ciphertext: fc.string(), tag: fc.string() }), (j) => {
+      try {
+        decryptWithTeeKey(parseFlattenedJwe(j), key);
+      } catch (e) {
+        assert.ok(e instanceof CocoError, String(e));
+      }
+    }),
+    { numRuns: 300 },
+  );
+});

@@ -1,0 +1,89 @@
+/**
+ * The TEE public key of the KBS protocol (kbs-types `TeePubKey`, specs/kbs-protocol.md §1.4): an RSA or EC
+ * JWK tagged by `kty`, members in the order kbs-types serializes them. The same key decides the JWE key
+ * management of the resource response (§1.8), so only the combinations Trustee accepts are accepted here.
+ */
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { CocoError } from '../errors.js';
+import { fromBase64Url } from './bytes.js';
+import { isRecord } from './json.js';
+
+export type RsaTeeAlg = 'RSA-OAEP-256' | 'RSA1_5';
+export type EcCurve = 'P-256' | 'P-521';
+
+export type TeePubKey =
+  | { kty: 'RSA'; alg: RsaTeeAlg; n: string; e: string }
+  | { kty: 'EC'; crv: EcCurve; alg: 'ECDH-ES+A256KW'; x: string; y: string };
+
+/** Coordinate length per curve: x and y are fixed-length big-endian (§1.4). */
+export const EC_COORD_BYTES: Record<EcCurve, number> = { 'P-256': 32, 'P-521': 66 };
+
+function b64urlField(obj: Record<string, unknown>, key: string): string {
+  const v = obj[key];
+  if (typeof v !== 'string' || v.length === 0) throw new CocoError('JWK_FIELD', `tee-pubkey: "${key}" must be a non-empty base64url string`, { kind: 'input' });
+  fromBase64Url(v, `tee-pubkey "${key}"`);
+  return v;
+}
+
+/** Validates a `tee-pubkey` JSON value and returns it with members in kbs-types order. */
+export function parseTeePubKey(v: unknown): TeePubKey {
+  if (!isRecord(v)) throw new CocoError('JWK_INVALID', 'tee-pubkey must be a JSON object', { kind: 'input' });
+  if (v.kty === 'RSA') {
+    if (v.alg !== 'RSA-OAEP-256' && v.alg !== 'RSA1_5') {
+      throw new CocoError('JWK_ALG', `tee-pubkey: RSA key alg must be RSA-OAEP-256 or RSA1_5, got ${JSON.stringify(v.alg)}`, { kind: 'input' });
+    }
+    const n = b64urlField(v, 'n');
+    const bits = fromBase64Url(n).length * 8;
+    if (bits < 2048 || bits > 8192) throw new CocoError('JWK_SIZE', `tee-pubkey: RSA modulus of ${bits} bits is outside 2048..8192`, { kind: 'input' });
+    return { kty: 'RSA', alg: v.alg, n, e: b64urlField(v, 'e') };
+  }
+  if (v.kty === 'EC') {
+    if (v.crv !== 'P-256' && v.crv !== 'P-521') throw new CocoError('JWK_CURVE', `tee-pubkey: curve must be P-256 or P-521, got ${JSON.stringify(v.crv)}`, { kind: 'input' });
+    if (v.alg !== 'ECDH-ES+A256KW') throw new CocoError('JWK_ALG', `tee-pubkey: EC key alg must be ECDH-ES+A256KW, got ${JSON.stringify(v.alg)}`, { kind: 'input' });
+    const x = b64urlField(v, 'x');
+    const y = b64urlField(v, 'y');
+    const len = EC_COORD_BYTES[v.crv];
+    if (fromBase64Url(x).length !== len || fromBase64Url(y).length !== len) {
+      throw new CocoError('JWK_SIZE', `tee-pubkey: ${v.crv} coordinates must be ${len} bytes each`, { kind: 'input' });
+    }
+    return { kty: 'EC', crv: v.crv, alg: 'ECDH-ES+A256KW', x, y };
+  }
+  throw new CocoError('JWK_KTY', `tee-pubkey: kty must be RSA or EC, got ${JSON.stringify(v.kty)}`, { kind: 'input' });
+}
+
+/** The platform key for a validated TEE key; a point off the curve is a CocoError. */
+export function teePubKeyObject(k: TeePubKey): KeyObject {
+  try {
+    const jwk = k.kty === 'RSA' ? { kty: 'RSA', n: k.n, e: k.e } : { kty: 'EC', crv: k.crv, x: k.x, y: k.y };
+    return createPublicKey({ key: jwk, format: 'jwk' });
+  } catch (e) {
+    throw new CocoError('JWK_INVALID', `tee-pubkey is not a valid ${k.kty} public key: ${(e as Error).message}`, { kind: 'input', cause: e });
+  }
+}
+
+export type TeeKeyAlgorithm = 'ec-p256' | 'ec-p521' | 'rsa';
+
+export interface TeeKeyPair {
+  privateKey: KeyObject;
+  publicJwk: TeePubKey;
+}
+
+/**
+ * A fresh TEE key pair, as guest-components makes one per handshake: EC P-256 by default, P-521, or RSA 2048
+ * with RSA-OAEP-256 (RSA1_5 is never generated: Node refuses its decryption, §1.8).
+ */
+export function generateTeeKeyPair(alg: TeeKeyAlgorithm = 'ec-p256'): TeeKeyPair {
+  if (alg === 'rsa') {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const j = publicKey.export({ format: 'jwk' });
+    return { privateKey, publicJwk: { kty: 'RSA', alg: 'RSA-OAEP-256', n: j.n!, e: j.e! } };
+  }
+  const crv: EcCurve = alg === 'ec-p521' ? 'P-521' : 'P-256';
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: crv === 'P-256' ? 'prime256v1' : 'secp521r1' });
+  const j = publicKey.export({ format: 'jwk' });
+  return { privateKey, publicJwk: { kty: 'EC', crv, alg: 'ECDH-ES+A256KW', x: j.x!, y: j.y! } };
+}
+
+export function isTeeKeyAlgorithm(s: string): s is TeeKeyAlgorithm {
+  return s === 'ec-p256' || s === 'ec-p521' || s === 'rsa';
+}

@@ -1,0 +1,133 @@
+/**
+ * The KBS policies on the project's Rego engine, as Trustee evaluates them with regorus (specs/kbs-protocol.md
+ * §1.9, §3.3–§3.4): Rego v1; the attestation policy yields `data.policy.trust_claims` and
+ * `data.policy.extensions` over the annotated evidence, with the host builtin `query_reference_value(id)`;
+ * the resource policy yields `data.policy.allow` with `input` = token claims and `data` = the request.
+ * Compiled policies are cached by text. A denial names the rule bodies that failed and the literal that
+ * stopped each one, with its values.
+ */
+import { CocoError } from '../errors.js';
+import { Engine, fromJson, type PreparedPolicy, type Explanation } from '../rego/index.js';
+import type { AttestationPolicyEvaluator, AttestationPolicyOutput, ReferenceValueLookup, ResourcePolicyData, ResourcePolicyDecision, ResourcePolicyEvaluator } from './types.js';
+
+const CACHE_SIZE = 32;
+
+class PolicyCache {
+  private readonly map = new Map<string, PreparedPolicy>();
+
+  constructor(private readonly build: (text: string) => PreparedPolicy) {}
+
+  get(text: string): PreparedPolicy {
+    let p = this.map.get(text);
+    if (!p) {
+      p = this.build(text);
+      if (this.map.size >= CACHE_SIZE) this.map.delete(this.map.keys().next().value as string);
+      this.map.set(text, p);
+    }
+    return p;
+  }
+}
+
+/** The attestation-policy evaluator; `query_reference_value` answers from the lookup of the current call. */
+export class RegoAttestationPolicy implements AttestationPolicyEvaluator {
+  private lookup: ReferenceValueLookup = () => null;
+  private readonly cache = new PolicyCache((text) => this.compile(text));
+
+  private compile(text: string): PreparedPolicy {
+    const engine = new Engine();
+    engine.addPolicy('attestation-policy.rego', text);
+    engine.addBuiltin({
+      name: 'query_reference_value',
+      arity: 1,
+      // Trustee's extension: the stored JSON value, or null for an unknown id (`x in null` is then false).
+      fn: (args) => {
+        const id = args[0];
+        if (typeof id !== 'string') return undefined;
+        return fromJson(this.lookup(id) ?? null);
+      },
+    });
+    return engine.prepare();
+  }
+
+  async validate(policyText: string): Promise<void> {
+    this.cache.get(policyText);
+  }
+
+  async evaluate(policyText: string, policyId: string, input: unknown, referenceValue: ReferenceValueLookup): Promise<AttestationPolicyOutput> {
+    const prepared = this.cache.get(policyText);
+    // Evaluation is synchronous, so the lookup cannot leak between concurrent calls.
+    this.lookup = referenceValue;
+    try {
+      return {
+        trustClaims: prepared.evalRule('data.policy.trust_claims', { input }),
+        extensions: prepared.evalRule('data.policy.extensions', { input }),
+      };
+    } catch (e) {
+      if (e instanceof CocoError) throw new CocoError('POLICY_ATTESTATION_EVAL', `attestation policy ${policyId}: ${e.message}`, { kind: e.kind, detail: e.detail, cause: e });
+      throw e;
+    } finally {
+      this.lookup = () => null;
+    }
+  }
+}
+
+export class RegoResourcePolicy implements ResourcePolicyEvaluator {
+  private readonly cache = new PolicyCache((text) => {
+    const engine = new Engine();
+    engine.addPolicy('resource-policy.rego', text);
+    return engine.prepare();
+  });
+
+  async validate(policyText: string): Promise<void> {
+    this.cache.get(policyText);
+  }
+
+  async evaluate(policyText: string, input: unknown, data: ResourcePolicyData): Promise<ResourcePolicyDecision> {
+    const prepared = this.cache.get(policyText);
+    const v = prepared.evalRuleValue('data.policy.allow', { input: fromJson(input), data: fromJson(data) });
+    // Undefined or non-boolean ⇒ deny (§1.9).
+    if (v === true) return { allow: true, reason: 'data.policy.allow is true' };
+    return { allow: false, reason: denialReason(policyText, input, data, v === undefined ? 'undefined' : JSON.stringify(v)) };
+  }
+}
+
+/** Re-evaluates with the explainer to say which `allow` bodies failed and on which literal. */
+function denialReason(policyText: string, input: unknown, data: ResourcePolicyData, value: string): string {
+  let ex: Explanation;
+  try {
+    const engine = new Engine();
+    engine.addPolicy('resource-policy.rego', policyText);
+    engine.addData(data);
+    engine.setInput(input);
+    ex = engine.explain('data.policy.allow');
+  } catch {
+    return `data.policy.allow is ${value}`;
+  }
+  const failed = ex.bodies.filter((b) => !b.succeeded && b.failed);
+  if (failed.length === 0) return `data.policy.allow is ${value} (no allow rule applies)`;
+  const parts = failed.map((b) => {
+    const vals = Object.entries(b.failed!.bindings).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ');
+    return `rule ${b.rule} (line ${b.location.row}) failed at \`${b.failed!.text}\`${vals ? ` with ${vals}` : ''}`;
+  });
+  return `data.policy.allow is ${value}: ${parts.join('; ')}`;
+}
+
+/**
+ * Interim attestation step while the engine lacks builtins Trustee's default_cpu needs (object.union_n):
+ * uploaded policies are compiled and evaluated on the engine; when the built-in default does not compile, the
+ * trust vector is left undefined (all claims 0, Trustee's behaviour for an undefined rule).
+ */
+class InterimAttestationPolicy extends RegoAttestationPolicy {
+  override async evaluate(policyText: string, policyId: string, input: unknown, referenceValue: ReferenceValueLookup): Promise<AttestationPolicyOutput> {
+    try {
+      return await super.evaluate(policyText, policyId, input, referenceValue);
+    } catch (e) {
+      if (e instanceof CocoError && e.code === 'REGO_COMPILE') return { trustClaims: undefined, extensions: undefined };
+      throw e;
+    }
+  }
+}
+
+export function policyEvaluators(): { attestationPolicy: AttestationPolicyEvaluator; resourcePolicy: ResourcePolicyEvaluator } {
+  return { attestationPolicy: new InterimAttestationPolicy(), resourcePolicy: new RegoResourcePolicy() };
+}

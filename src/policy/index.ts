@@ -1,0 +1,3 @@
+export * from './types.js';
+export * from './defaults.js';
+export { policyEvaluators, RegoAttestationPolicy, RegoResourcePolicy } from './evaluators.js';

@@ -1,0 +1,1145 @@
+/**
+ * The Rego compiler (specs/rego.md §2.3–2.8, §2.11): groups rules by path into a tree, resolves names
+ * (locals → frame slots; rule names and imports → `data` refs; calls → builtins or user functions),
+ * checks rule kinds/arity conflicts, and reorders every body so each variable is bound before it is used
+ * (OPA's safety reordering), reporting `rego_unsafe_var_error` otherwise.
+ */
+import { CocoError } from '../errors.js';
+import type { Expr, Literal, Loc, Module, Rule, Term } from './ast.js';
+import type { BuiltinDef } from './builtins/registry.js';
+import {
+  type CElse,
+  type CExpr,
+  type CLit,
+  type CQuery,
+  type CRule,
+  type CTerm,
+  type CWith,
+  type FnRef,
+  RuleNode,
+  type RuleKind,
+  type WithTarget,
+  type WithValue,
+} from './compiled.js';
+import { type Value, RObject, RSet, keyOf, toRegoString } from './value.js';
+
+export interface CompileError {
+  code: string;
+  message: string;
+  file: string;
+  row: number;
+  col: number;
+}
+
+export function compileError(errors: CompileError[]): CocoError {
+  const text = errors.map((e) => `${e.file}:${e.row}: ${e.code}: ${e.message}`).join('\n');
+  const code = errors.every((e) => e.code === 'rego_parse_error') ? 'REGO_PARSE' : 'REGO_COMPILE';
+  return new CocoError(code, errors.length > 1 ? `${errors.length} errors occurred:\n${text}` : text, { kind: 'input', detail: { errors } });
+}
+
+class Fail extends Error {
+  constructor(readonly err: CompileError) {
+    super(err.message);
+  }
+}
+
+function fail(code: string, loc: Loc, message: string): never {
+  throw new Fail({ code, message, file: loc.file, row: loc.row, col: loc.col });
+}
+
+const DEPRECATED = new Set(['any', 'all', 're_match', 'set_diff', 'net.cidr_overlap', 'cast_array', 'cast_set', 'cast_string', 'cast_boolean', 'cast_null', 'cast_object']);
+
+// ---------------------------------------------------------------------------------------------------------
+// Scopes
+
+interface Scope {
+  id: number;
+  parent: Scope | undefined;
+  /** declared names (args, `some`, `:=`, every vars) → slot */
+  vars: Map<string, number>;
+  /** names used directly in this scope's literals (not in nested scopes) */
+  used: Set<string>;
+}
+
+interface Ctx {
+  module: Module | undefined;
+  pkg: string[];
+  ruleNames: Set<string>;
+  imports: Map<string, Term>;
+  nslots: number;
+  slotOwner: number[];
+  slotNames: string[];
+  scopeIds: number;
+  scopeParent: Array<number | undefined>;
+  lines: string[];
+}
+
+export class Compiler {
+  readonly root = new RuleNode(null, [], 'data');
+  private readonly packages = new Map<string, Set<string>>();
+  private modules: Module[] = [];
+  private readonly pending: Array<() => void> = [];
+
+  constructor(private readonly builtins: ReadonlyMap<string, BuiltinDef>) {}
+
+  /** Compiles modules into the rule tree; throws REGO_COMPILE with every error found. */
+  compile(modules: Module[]): void {
+    this.modules = modules;
+    const errors: CompileError[] = [];
+    const guard = (f: () => void): void => {
+      try {
+        f();
+      } catch (e) {
+        if (e instanceof Fail) errors.push(e.err);
+        else throw e;
+      }
+    };
+    // Pass 1: package → rule names; nodes for every rule.
+    for (const m of modules) {
+      const key = m.package.join('\u0000');
+      let names = this.packages.get(key);
+      if (!names) this.packages.set(key, (names = new Set()));
+      for (const r of m.rules) {
+        const h = r.head.ref[0];
+        if (h?.type === 'var') names.add(h.name);
+      }
+    }
+    const shells: Array<{ m: Module; r: Rule; node: RuleNode; kind: RuleKind; rest: Term[] }> = [];
+    for (const m of modules) {
+      for (const r of m.rules) guard(() => shells.push({ m, r, ...this.place(m, r) }));
+    }
+    // Pass 2: bodies.
+    for (const s of shells) guard(() => this.compileRule(s.m, s.r, s.node, s.kind, s.rest));
+    for (const p of this.pending) guard(p);
+    guard(() => this.checkTree(this.root));
+    if (errors.length > 0) throw compileError(errors);
+  }
+
+  private nodeAt(path: Value[], create: boolean): RuleNode | undefined {
+    let n = this.root;
+    for (let i = 0; i < path.length; i++) {
+      const k = keyOf(path[i]!);
+      let c = n.children.get(k);
+      if (!c) {
+        if (!create) return undefined;
+        const p = path.slice(0, i + 1);
+        c = new RuleNode(path[i]!, p, refName(p));
+        n.children.set(k, c);
+      }
+      n = c;
+    }
+    return n;
+  }
+
+  findNode(path: Value[]): RuleNode | undefined {
+    return this.nodeAt(path, false);
+  }
+
+  /** Where a rule lives in the tree and what kind it is. */
+  private place(m: Module, r: Rule): { node: RuleNode; kind: RuleKind; rest: Term[] } {
+    const ref = r.head.ref;
+    const head = ref[0]!;
+    if (head.type !== 'var') fail('rego_parse_error', r.loc, 'invalid rule head');
+    const version1 = m.version === 'v1' || m.regoV1;
+    if (version1 && (head.name === 'input' || head.name === 'data') && ref.length === 1) {
+      fail('rego_compile_error', r.loc, `rules must not shadow ${head.name} (use a different rule name)`);
+    }
+    const path: Value[] = [...m.package, head.name];
+    let i = 1;
+    for (; i < ref.length; i++) {
+      const t = ref[i]!;
+      if (t.type !== 'scalar') break;
+      path.push(t.value);
+    }
+    const rest = ref.slice(i);
+    let kind: RuleKind;
+    if (r.head.args !== undefined) {
+      kind = 'func';
+      if (rest.length > 0) fail('rego_parse_error', r.loc, 'function name must be a ground ref');
+    } else if (r.head.contains) kind = 'multi';
+    else kind = rest.length > 0 ? 'object' : 'complete';
+    if (r.isDefault && rest.length > 0) fail('rego_type_error', r.loc, 'default rules must have a ground ref head');
+    if (r.elseChain.length > 0 && (kind === 'multi' || rest.length > 0)) {
+      fail('rego_parse_error', r.loc, kind === 'multi' ? 'else keyword cannot be used on multi-value rules' : 'else keyword cannot be used on rules with variables in head');
+    }
+    const node = this.nodeAt(path, true)!;
+    return { node, kind, rest };
+  }
+
+  private newCtx(m: Module | undefined, pkg: string[]): Ctx {
+    const imports = new Map<string, Term>();
+    if (m) {
+      for (const imp of m.imports) {
+        const p = imp.path;
+        if (p.type !== 'ref' || p.head.type !== 'var') continue;
+        const root = p.head.name;
+        if (root === 'future' || root === 'rego') continue;
+        const last = p.path.length > 0 ? p.path[p.path.length - 1]! : p.head;
+        const name = imp.alias ?? (last.type === 'scalar' ? String(last.value) : root);
+        imports.set(name, p);
+      }
+    }
+    const ctx: Ctx = {
+      module: m,
+      pkg,
+      ruleNames: this.packages.get(pkg.join('\u0000')) ?? new Set(),
+      imports,
+      nslots: 0,
+      slotOwner: [],
+      slotNames: [],
+      scopeIds: 0,
+      scopeParent: [],
+      lines: m ? m.source.split('\n') : [],
+    };
+    currentCtx = ctx;
+    return ctx;
+  }
+
+  private compileRule(m: Module, r: Rule, node: RuleNode, kind: RuleKind, rest: Term[]): void {
+    const ctx = this.newCtx(m, m.package);
+    const scope = newScope(ctx, undefined);
+    const version1 = m.version === 'v1' || m.regoV1;
+    const headTerms: Term[] = [...rest];
+    if (r.head.key) headTerms.push(r.head.key);
+    if (r.head.value) headTerms.push(r.head.value);
+    for (const e of r.elseChain) if (e.value) headTerms.push(e.value);
+    // Function parameters are declared locals.
+    let params: CTerm[] | undefined;
+    const bound = new Set<number>();
+    if (r.head.args) {
+      for (const a of r.head.args) {
+        for (const v of varsIn(a)) {
+          if (v === '_') continue;
+          if (version1 && (v === 'input' || v === 'data')) fail('rego_compile_error', a.loc, `args must not shadow ${v} (use a different variable name)`);
+          if (!scope.vars.has(v)) scope.vars.set(v, allocSlot(ctx, scope, v));
+        }
+      }
+      params = r.head.args.map((a) => this.term(ctx, scope, a));
+      for (const p of params) for (const s of termSlots(p)) bound.add(s);
+    }
+    for (const t of headTerms) collectUsed(t, scope.used);
+    for (const lit of r.body) collectUsedLit(lit, scope.used);
+    for (const e of r.elseChain) for (const lit of e.body) collectUsedLit(lit, scope.used);
+    if (r.isDefault) {
+      if (r.head.value && !isGroundAst(r.head.value)) fail('rego_compile_error', r.loc, 'default rule value cannot contain variables');
+    }
+    const body = this.body(ctx, scope, r.body, bound);
+    const headBound = new Set(bound);
+    for (const l of body) for (const s of litBinds(l, headBound)) headBound.add(s);
+    const restC = rest.map((t) => this.term(ctx, scope, t));
+    const key = r.head.key ? this.term(ctx, scope, r.head.key) : undefined;
+    const value: CTerm = r.head.value ? this.term(ctx, scope, r.head.value) : { t: 'const', v: true };
+    checkHeadSafe(ctx, [...restC, ...(key ? [key] : []), value], headBound, r.loc);
+    const elseChain: CElse[] = r.elseChain.map((e) => {
+      const eb = this.body(ctx, scope, e.body, bound);
+      const ev: CTerm = e.value ? this.term(ctx, scope, e.value) : { t: 'const', v: true };
+      const eBound = new Set(bound);
+      for (const l of eb) for (const s of litBinds(l, eBound)) eBound.add(s);
+      checkHeadSafe(ctx, [ev], eBound, e.loc);
+      return { value: ev, body: eb, loc: e.loc };
+    });
+    const rule: CRule = {
+      kind,
+      node,
+      rest: restC,
+      key,
+      value,
+      params,
+      body,
+      elseChain,
+      nslots: ctx.nslots,
+      isDefault: r.isDefault,
+      loc: r.loc,
+      text: r.text,
+    };
+    if (kind === 'func') {
+      const arity = params!.length;
+      if (node.arity >= 0 && node.arity !== arity) fail('rego_type_error', r.loc, `conflicting rules ${node.name} found`);
+      node.arity = arity;
+      if (r.isDefault) {
+        if (node.defaultFunc) fail('rego_type_error', r.loc, `multiple default rules ${node.name} found`);
+        node.defaultFunc = rule;
+      } else node.funcs.push(rule);
+    } else if (r.isDefault) {
+      if (node.defaultRule) fail('rego_type_error', r.loc, `multiple default rules ${node.name} found`);
+      node.defaultRule = rule;
+    } else node.rules.push(rule);
+  }
+
+  private checkTree(n: RuleNode): void {
+    if (n.isFunction && n.hasRules) {
+      const r = n.rules[0] ?? n.defaultRule!;
+      fail('rego_type_error', r.loc, `conflicting rules ${n.name} found`);
+    }
+    const kinds = new Set(n.rules.map((r) => (r.kind === 'multi' && r.rest.length === 0 ? 'multi' : r.kind === 'complete' ? 'complete' : 'object')));
+    if (kinds.size > 1 && kinds.has('multi')) fail('rego_type_error', n.rules[0]!.loc, `conflicting rules ${n.name} found`);
+    if (n.defaultRule && kinds.has('multi')) fail('rego_type_error', n.defaultRule.loc, `conflicting rules ${n.name} found`);
+    for (const c of n.children.values()) this.checkTree(c);
+  }
+
+  /** Compiles an ad-hoc query body. Its variables are the result bindings. */
+  compileQuery(lits: Literal[], pkg: string[] = []): CQuery {
+    const ctx = this.newCtx(undefined, pkg);
+    const scope = newScope(ctx, undefined);
+    for (const lit of lits) collectUsedLit(lit, scope.used);
+    try {
+      for (const p of this.pending.splice(0)) p();
+      const body = this.body(ctx, scope, lits, new Set());
+      const vars: Array<[string, number]> = [];
+      for (const [name, slot] of scope.vars) if (!name.startsWith('_') && !name.includes('$')) vars.push([name, slot]);
+      vars.sort((a, b) => a[1] - b[1]);
+      return { body, nslots: ctx.nslots, vars };
+    } catch (e) {
+      if (e instanceof Fail) throw compileError([e.err]);
+      throw e;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------- bodies
+
+  private body(ctx: Ctx, scope: Scope, lits: Literal[], bound: Set<number>): CLit[] {
+    const compiled = lits.map((l) => this.literal(ctx, scope, l));
+    return reorder(ctx, compiled, bound);
+  }
+
+  private literal(ctx: Ctx, scope: Scope, l: Literal): CLit {
+    const text = (ctx.lines[l.loc.row - 1] ?? '').trim();
+    const withs = l.with.map((w) => this.withMod(ctx, scope, w));
+    let notBody: CLit[] | undefined;
+    let notScope = -1;
+    if (l.notBody) {
+      const inner = newScope(ctx, scope);
+      notScope = inner.id;
+      for (const x of l.notBody) collectUsedLit(x, inner.used);
+      notBody = l.notBody.map((x) => this.literal(ctx, inner, x));
+    }
+    const expr = this.expr(ctx, scope, l.expr, l);
+    return { negated: l.negated, expr, withs, notBody, notScope, loc: l.loc, text };
+  }
+
+  private expr(ctx: Ctx, scope: Scope, e: Expr, l: Literal): CExpr {
+    switch (e.kind) {
+      case 'term':
+        return { k: 'term', term: this.term(ctx, scope, e.term, true) };
+      case 'unify':
+        return { k: 'unify', a: this.term(ctx, scope, e.a), b: this.term(ctx, scope, e.b) };
+      case 'assign': {
+        const version1 = ctx.module ? ctx.module.version === 'v1' || ctx.module.regoV1 : true;
+        // `:=` declares every variable of its left side in this scope.
+        const b = this.term(ctx, scope, e.b);
+        if (e.a.type !== 'var' && e.a.type !== 'array' && e.a.type !== 'object') fail('rego_parse_error', l.loc, 'cannot assign to ' + e.a.type);
+        for (const v of varsIn(e.a)) {
+          if (v === '_') continue;
+          if (version1 && (v === 'input' || v === 'data')) fail('rego_compile_error', l.loc, `variables must not shadow ${v} (use a different variable name)`);
+          if (scope.vars.has(v) && !v.startsWith('$')) fail('rego_compile_error', l.loc, `var ${v} assigned above`);
+          scope.vars.set(v, allocSlot(ctx, scope, v));
+        }
+        return { k: 'unify', a: this.term(ctx, scope, e.a), b };
+      }
+      case 'some':
+        for (const v of e.vars) {
+          if (v.name !== '_') scope.vars.set(v.name, allocSlot(ctx, scope, v.name));
+        }
+        return { k: 'true' };
+      case 'somein': {
+        const coll = this.term(ctx, scope, e.coll);
+        for (const t of [e.key, e.value]) {
+          if (!t) continue;
+          for (const v of varsIn(t)) if (v !== '_') scope.vars.set(v, allocSlot(ctx, scope, v));
+        }
+        return {
+          k: 'somein',
+          key: e.key ? this.term(ctx, scope, e.key) : undefined,
+          value: this.term(ctx, scope, e.value),
+          coll,
+        };
+      }
+      case 'every': {
+        const domain = this.term(ctx, scope, e.domain);
+        const inner = newScope(ctx, scope);
+        for (const t of [e.key, e.value]) {
+          if (!t) continue;
+          for (const v of varsIn(t)) if (v !== '_') inner.vars.set(v, allocSlot(ctx, inner, v));
+        }
+        for (const x of e.body) collectUsedLit(x, inner.used);
+        const key = e.key ? this.term(ctx, inner, e.key) : undefined;
+        const value = this.term(ctx, inner, e.value);
+        const body = e.body.map((x) => this.literal(ctx, inner, x));
+        return { k: 'every', key, value, domain, body, scope: inner.id };
+      }
+      case 'logic': {
+        const sa = newScope(ctx, scope);
+        for (const x of e.a) collectUsedLit(x, sa.used);
+        const a = e.a.map((x) => this.literal(ctx, sa, x));
+        const sb = newScope(ctx, scope);
+        for (const x of e.b) collectUsedLit(x, sb.used);
+        const b = e.b.map((x) => this.literal(ctx, sb, x));
+        return { k: 'logic', op: e.op, a, b, scopeA: sa.id, scopeB: sb.id };
+      }
+    }
+  }
+
+  private withMod(ctx: Ctx, scope: Scope, w: { target: Term; value: Term; loc: Loc }): CWith {
+    const t = w.target;
+    let target: WithTarget | undefined;
+    const names = refNames(t);
+    if (names && (names[0] === 'input' || names[0] === 'data')) {
+      const path = names.slice(1);
+      if (names[0] === 'data') {
+        const node = this.findNode(path);
+        if (node?.isFunction) target = { kind: 'fn', name: node.name };
+        else target = { kind: 'data', path };
+      } else target = { kind: 'input', path };
+    } else if (names) {
+      const fn = this.resolveFn(ctx, scope, names.join('.'), w.loc, true);
+      if (fn) target = { kind: 'fn', name: fn.name };
+    }
+    if (!target) fail('rego_compile_error', w.loc, `with keyword target must reference existing input, data, or a function`);
+    let value: WithValue | undefined;
+    if (target.kind === 'fn') {
+      const vn = refNames(w.value);
+      if (vn && !(vn.length === 1 && scope.vars.has(vn[0]!))) {
+        const fn = this.resolveFn(ctx, scope, vn.join('.'), w.loc, true);
+        if (fn) value = { kind: 'fn', fn };
+      }
+    }
+    value ??= { kind: 'term', term: this.term(ctx, scope, w.value) };
+    return { target, value };
+  }
+
+  // ------------------------------------------------------------------------------------------- terms
+
+  private term(ctx: Ctx, scope: Scope, t: Term, topLevel = false): CTerm {
+    switch (t.type) {
+      case 'scalar':
+        return { t: 'const', v: t.value };
+      case 'var':
+        return this.varTerm(ctx, scope, t.name, t.loc);
+      case 'ref': {
+        const head = this.term(ctx, scope, t.head);
+        const path = t.path.map((p) => this.term(ctx, scope, p));
+        if (head.t === 'ref') return { t: 'ref', head: head.head, path: [...head.path, ...path], loc: t.loc };
+        return { t: 'ref', head, path, loc: t.loc };
+      }
+      case 'array': {
+        const items = t.items.map((x) => this.term(ctx, scope, x));
+        return items.every((x) => x.t === 'const') ? { t: 'const', v: items.map((x) => (x as { v: Value }).v) } : { t: 'array', items };
+      }
+      case 'set': {
+        const items = t.items.map((x) => this.term(ctx, scope, x));
+        return items.every((x) => x.t === 'const') ? { t: 'const', v: RSet.from(items.map((x) => (x as { v: Value }).v)) } : { t: 'set', items };
+      }
+      case 'object': {
+        const entries = t.entries.map(([k, v]) => [this.term(ctx, scope, k), this.term(ctx, scope, v)] as [CTerm, CTerm]);
+        if (entries.every(([k, v]) => k.t === 'const' && v.t === 'const')) {
+          const o = new RObject();
+          for (const [k, v] of entries) o.set((k as { v: Value }).v, (v as { v: Value }).v);
+          return { t: 'const', v: o };
+        }
+        return { t: 'object', entries };
+      }
+      case 'arraycompr':
+      case 'setcompr': {
+        const inner = newScope(ctx, scope);
+        collectUsed(t.term, inner.used);
+        for (const x of t.body) collectUsedLit(x, inner.used);
+        const body = t.body.map((x) => this.literal(ctx, inner, x));
+        const term = this.term(ctx, inner, t.term);
+        return { t: t.type, term, body, scope: inner.id };
+      }
+      case 'objectcompr': {
+        const inner = newScope(ctx, scope);
+        collectUsed(t.key, inner.used);
+        collectUsed(t.value, inner.used);
+        for (const x of t.body) collectUsedLit(x, inner.used);
+        const body = t.body.map((x) => this.literal(ctx, inner, x));
+        return { t: 'objectcompr', key: this.term(ctx, inner, t.key), value: this.term(ctx, inner, t.value), body, scope: inner.id };
+      }
+      case 'template':
+        return { t: 'template', parts: t.parts.map((p) => (typeof p === 'string' ? p : this.term(ctx, scope, p))) };
+      case 'call':
+        return this.call(ctx, scope, t, topLevel);
+    }
+  }
+
+  private varTerm(ctx: Ctx, scope: Scope, name: string, loc: Loc): CTerm {
+    if (name === '_') return { t: 'var', slot: allocSlot(ctx, scope, '_'), name: '_' };
+    for (let s: Scope | undefined = scope; s; s = s.parent) {
+      const slot = s.vars.get(name);
+      if (slot !== undefined) return { t: 'var', slot, name };
+    }
+    if (name === 'input' || name === 'data') return { t: 'root', root: name };
+    if (ctx.ruleNames.has(name)) {
+      return { t: 'ref', head: { t: 'root', root: 'data' }, path: [...ctx.pkg, name].map((v) => ({ t: 'const', v })), loc };
+    }
+    const imp = ctx.imports.get(name);
+    if (imp) return this.term(ctx, scope, imp);
+    // An undeclared variable belongs to the outermost enclosing scope that uses it directly.
+    const chain: Scope[] = [];
+    for (let s: Scope | undefined = scope; s; s = s.parent) chain.unshift(s);
+    const owner = chain.find((s) => s.used.has(name)) ?? scope;
+    const slot = allocSlot(ctx, owner, name);
+    owner.vars.set(name, slot);
+    void loc;
+    return { t: 'var', slot, name };
+  }
+
+  /** Resolves a dotted function name; `soft` returns undefined instead of failing. */
+  private resolveFn(ctx: Ctx, scope: Scope, name: string, loc: Loc, soft = false): FnRef | undefined {
+    const parts = name.split('.');
+    const first = parts[0]!;
+    let path: Value[] | undefined;
+    let declared = false;
+    for (let s: Scope | undefined = scope; s; s = s.parent) if (s.vars.has(first)) declared = true;
+    if (!declared) {
+      if (first === 'data') path = parts.slice(1);
+      else if (ctx.ruleNames.has(first)) path = [...ctx.pkg, ...parts];
+      else if (ctx.imports.has(first)) {
+        const imp = refNames(ctx.imports.get(first)!);
+        if (imp && imp[0] === 'data') path = [...imp.slice(1), ...parts.slice(1)];
+      }
+    }
+    if (path) {
+      const node = this.findNode(path);
+      if (node) return { kind: 'user', name: 'data.' + path.join('.'), node };
+      if (soft) return undefined;
+      fail('rego_type_error', loc, `undefined function data.${path.join('.')}`);
+    }
+    const def = this.builtins.get(name);
+    if (def) {
+      const v1 = ctx.module ? ctx.module.version === 'v1' || ctx.module.regoV1 : false;
+      if (v1 && DEPRECATED.has(name)) fail('rego_type_error', loc, `deprecated built-in function calls in expression: ${name}`);
+      return { kind: 'builtin', name, def };
+    }
+    if (soft) return undefined;
+    fail('rego_type_error', loc, `undefined function ${name}`);
+  }
+
+  private call(ctx: Ctx, scope: Scope, t: Extract<Term, { type: 'call' }>, topLevel: boolean): CTerm {
+    if (t.name === 'print') {
+      return { t: 'print', args: t.args.map((a) => this.term(ctx, scope, a)), loc: t.loc };
+    }
+    const fn = this.resolveFn(ctx, scope, t.name, t.loc)!;
+    const args = t.args.map((a) => this.term(ctx, scope, a));
+    let arity: number;
+    if (fn.kind === 'builtin') arity = fn.def.arity;
+    else {
+      arity = fn.node.arity;
+      if (arity < 0) {
+        // The function's rules may not be compiled yet; check the arity once they are.
+        const node = fn.node;
+        const n = args.length;
+        this.pending.push(() => {
+          if (!node.isFunction) fail('rego_type_error', t.loc, `${fn.name} is not a function`);
+          if (n !== node.arity && n !== node.arity + 1) fail('rego_type_error', t.loc, `function ${fn.name} has arity ${node.arity}, got ${n} arguments`);
+        });
+        const out = undefined;
+        return { t: 'call', fn, args, out, loc: t.loc, ...(topLevel ? {} : {}) };
+      }
+    }
+    if (arity >= 0 && args.length !== arity) {
+      if (args.length === arity + 1) {
+        return { t: 'call', fn, args: args.slice(0, arity), out: args[arity], loc: t.loc };
+      }
+      fail('rego_type_error', t.loc, `${fn.name}: arity mismatch\n\thave: (${args.length} args)\n\twant: (${arity} args)`);
+    }
+    return { t: 'call', fn, args, out: undefined, loc: t.loc };
+  }
+}
+
+// -----------------------------------------------------------------------------------------------------------
+// helpers
+
+function newScope(ctx: Ctx, parent: Scope | undefined): Scope {
+  const id = ctx.scopeIds++;
+  ctx.scopeParent[id] = parent?.id;
+  return { id, parent, vars: new Map(), used: new Set() };
+}
+
+function allocSlot(ctx: Ctx, scope: Scope, name: string): number {
+  ctx.slotOwner.push(scope.id);
+  ctx.slotNames.push(name);
+  return ctx.nslots++;
+}
+
+function refName(path: Value[]): string {
+  return 'data' + path.map((p) => (typeof p === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(p) ? '.' + p : '[' + toRegoString(p) + ']')).join('');
+}
+
+/** `a.b.c` as names when the term is a plain dotted ref or a var. */
+function refNames(t: Term): string[] | undefined {
+  if (t.type === 'var') return [t.name];
+  if (t.type !== 'ref' || t.head.type !== 'var') return undefined;
+  const out = [t.head.name];
+  for (const p of t.path) {
+    if (p.type !== 'scalar' || typeof p.value !== 'string') return undefined;
+    out.push(p.value);
+  }
+  return out;
+}
+
+function isGroundAst(t: Term): boolean {
+  switch (t.type) {
+    case 'scalar':
+      return true;
+    case 'array':
+    case 'set':
+      return t.items.every(isGroundAst);
+    case 'object':
+      return t.entries.every(([k, v]) => isGroundAst(k) && isGroundAst(v));
+    default:
+      return false;
+  }
+}
+
+/** Variable names in a pattern (not descending into comprehensions). */
+function varsIn(t: Term): string[] {
+  const out: string[] = [];
+  const walk = (x: Term): void => {
+    switch (x.type) {
+      case 'var':
+        out.push(x.name);
+        break;
+      case 'array':
+      case 'set':
+        x.items.forEach(walk);
+        break;
+      case 'object':
+        x.entries.forEach(([k, v]) => {
+          walk(k);
+          walk(v);
+        });
+        break;
+      case 'ref':
+        walk(x.head);
+        x.path.forEach(walk);
+        break;
+      case 'call':
+        x.args.forEach(walk);
+        break;
+      default:
+        break;
+    }
+  };
+  walk(t);
+  return out;
+}
+
+function collectUsed(t: Term, used: Set<string>): void {
+  switch (t.type) {
+    case 'var':
+      used.add(t.name);
+      break;
+    case 'ref':
+      collectUsed(t.head, used);
+      t.path.forEach((p) => collectUsed(p, used));
+      break;
+    case 'array':
+    case 'set':
+      t.items.forEach((p) => collectUsed(p, used));
+      break;
+    case 'object':
+      t.entries.forEach(([k, v]) => {
+        collectUsed(k, used);
+        collectUsed(v, used);
+      });
+      break;
+    case 'call':
+      t.args.forEach((p) => collectUsed(p, used));
+      break;
+    case 'template':
+      t.parts.forEach((p) => typeof p !== 'string' && collectUsed(p, used));
+      break;
+    default:
+      break;
+  }
+}
+
+function collectUsedLit(l: Literal, used: Set<string>): void {
+  const e = l.expr;
+  switch (e.kind) {
+    case 'term':
+      collectUsed(e.term, used);
+      break;
+    case 'unify':
+      collectUsed(e.a, used);
+      collectUsed(e.b, used);
+      break;
+    case 'assign':
+      // `:=` declares; its left side does not make a name an outer variable.
+      collectUsed(e.b, used);
+      break;
+    case 'somein':
+      collectUsed(e.coll, used);
+      break;
+    case 'every':
+      collectUsed(e.domain, used);
+      break;
+    default:
+      break;
+  }
+  for (const w of l.with) collectUsed(w.value, used);
+}
+
+// -----------------------------------------------------------------------------------------------------------
+// Safety analysis and reordering
+
+/** Slots a term needs bound to be evaluated as a value (ref-path variables excluded: they iterate). */
+function needs(t: CTerm, out: Set<number>): void {
+  switch (t.t) {
+    case 'var':
+      out.add(t.slot);
+      break;
+    case 'ref':
+      needs(t.head, out);
+      for (const p of t.path) if (p.t !== 'var') needs(p, out);
+      break;
+    case 'array':
+    case 'set':
+      t.items.forEach((x) => needs(x, out));
+      break;
+    case 'object':
+      t.entries.forEach(([k, v]) => {
+        needs(k, out);
+        needs(v, out);
+      });
+      break;
+    case 'call':
+      t.args.forEach((x) => needs(x, out));
+      break;
+    case 'print':
+      break;
+    case 'template':
+      t.parts.forEach((p) => typeof p !== 'string' && needs(p, out));
+      break;
+    case 'arraycompr':
+    case 'setcompr':
+    case 'objectcompr':
+      freeSlots(t, out);
+      break;
+    default:
+      break;
+  }
+}
+
+/** Slots a term binds when evaluated (ref-path variables, nested). */
+function iterSlots(t: CTerm, out: Set<number>): void {
+  switch (t.t) {
+    case 'ref':
+      iterSlots(t.head, out);
+      for (const p of t.path) {
+        if (p.t === 'var') out.add(p.slot);
+        else iterSlots(p, out);
+      }
+      break;
+    case 'array':
+    case 'set':
+      t.items.forEach((x) => iterSlots(x, out));
+      break;
+    case 'object':
+      t.entries.forEach(([k, v]) => {
+        iterSlots(k, out);
+        iterSlots(v, out);
+      });
+      break;
+    case 'call':
+      t.args.forEach((x) => iterSlots(x, out));
+      if (t.out) patternSlots(t.out, out);
+      break;
+    default:
+      break;
+  }
+}
+
+/** Slots in pattern position (vars, inside array/object literals). */
+function patternSlots(t: CTerm, out: Set<number>): void {
+  switch (t.t) {
+    case 'var':
+      out.add(t.slot);
+      break;
+    case 'array':
+      t.items.forEach((x) => patternSlots(x, out));
+      break;
+    case 'object':
+      t.entries.forEach(([, v]) => patternSlots(v, out));
+      break;
+    default:
+      iterSlots(t, out);
+      break;
+  }
+}
+
+function termSlots(t: CTerm): Set<number> {
+  const s = new Set<number>();
+  patternSlots(t, s);
+  needs(t, s);
+  return s;
+}
+
+/** Every slot a term mentions, including inside comprehensions. */
+function allSlots(t: CTerm, out: Set<number>): void {
+  switch (t.t) {
+    case 'var':
+      out.add(t.slot);
+      break;
+    case 'ref':
+      allSlots(t.head, out);
+      t.path.forEach((x) => allSlots(x, out));
+      break;
+    case 'array':
+    case 'set':
+      t.items.forEach((x) => allSlots(x, out));
+      break;
+    case 'object':
+      t.entries.forEach(([k, v]) => {
+        allSlots(k, out);
+        allSlots(v, out);
+      });
+      break;
+    case 'call':
+      t.args.forEach((x) => allSlots(x, out));
+      if (t.out) allSlots(t.out, out);
+      break;
+    case 'print':
+      t.args.forEach((x) => allSlots(x, out));
+      break;
+    case 'template':
+      t.parts.forEach((p) => typeof p !== 'string' && allSlots(p, out));
+      break;
+    case 'arraycompr':
+    case 'setcompr':
+      allSlots(t.term, out);
+      t.body.forEach((l) => litAllSlots(l, out));
+      break;
+    case 'objectcompr':
+      allSlots(t.key, out);
+      allSlots(t.value, out);
+      t.body.forEach((l) => litAllSlots(l, out));
+      break;
+    default:
+      break;
+  }
+}
+
+function litAllSlots(l: CLit, out: Set<number>): void {
+  const e = l.expr;
+  switch (e.k) {
+    case 'term':
+      allSlots(e.term, out);
+      break;
+    case 'unify':
+      allSlots(e.a, out);
+      allSlots(e.b, out);
+      break;
+    case 'somein':
+      if (e.key) allSlots(e.key, out);
+      allSlots(e.value, out);
+      allSlots(e.coll, out);
+      break;
+    case 'every':
+      if (e.key) allSlots(e.key, out);
+      allSlots(e.value, out);
+      allSlots(e.domain, out);
+      e.body.forEach((x) => litAllSlots(x, out));
+      break;
+    case 'logic':
+      e.a.forEach((x) => litAllSlots(x, out));
+      e.b.forEach((x) => litAllSlots(x, out));
+      break;
+    default:
+      break;
+  }
+  l.notBody?.forEach((x) => litAllSlots(x, out));
+  for (const w of l.withs) if (w.value.kind === 'term') allSlots(w.value.term, out);
+}
+
+let currentCtx: Ctx | undefined;
+
+/** The slot was declared by `scope` or a scope nested in it. */
+function ownedWithin(slot: number, scope: number): boolean {
+  const ctx = currentCtx!;
+  for (let s: number | undefined = ctx.slotOwner[slot]; s !== undefined; s = ctx.scopeParent[s]) if (s === scope) return true;
+  return false;
+}
+
+function freeSlots(t: Extract<CTerm, { t: 'arraycompr' | 'setcompr' | 'objectcompr' }>, out: Set<number>): void {
+  const all = new Set<number>();
+  allSlots(t, all);
+  for (const s of all) if (!ownedWithin(s, t.scope)) out.add(s);
+}
+
+function freeOfBody(lits: CLit[], scope: number, out: Set<number>): void {
+  const all = new Set<number>();
+  lits.forEach((x) => litAllSlots(x, all));
+  for (const s of all) if (!ownedWithin(s, scope)) out.add(s);
+}
+
+function litNeeds(l: CLit, bound: Set<number>): Set<number> {
+  const need = new Set<number>();
+  const e = l.expr;
+  if (l.notBody) {
+    freeOfBody(l.notBody, l.notScope, need);
+    return need;
+  }
+  if (l.negated) {
+    // Everything a negated expression mentions must be bound, except its wildcards and nested locals.
+    const inner = new Set<number>();
+    switch (e.k) {
+      case 'term':
+        needs(e.term, inner);
+        iterSlots(e.term, inner);
+        break;
+      case 'unify':
+        needs(e.a, inner);
+        needs(e.b, inner);
+        patternSlots(e.a, inner);
+        patternSlots(e.b, inner);
+        break;
+      case 'logic':
+        freeOfBody(e.a, e.scopeA, inner);
+        freeOfBody(e.b, e.scopeB, inner);
+        break;
+      default:
+        break;
+    }
+    for (const s of inner) if (currentCtx!.slotNames[s] !== '_') need.add(s);
+    for (const w of l.withs) if (w.value.kind === 'term') needs(w.value.term, need);
+    return need;
+  }
+  switch (e.k) {
+    case 'term':
+      if (e.term.t === 'call' && e.term.out) {
+        e.term.args.forEach((x) => needs(x, need));
+        const o = new Set<number>();
+        patternSlots(e.term.out, o);
+        const n2 = new Set<number>();
+        needs(e.term.out, n2);
+        for (const s of n2) if (!o.has(s)) need.add(s);
+      } else needs(e.term, need);
+      break;
+    case 'unify':
+      unifyNeeds(e.a, e.b, bound, need);
+      break;
+    case 'somein':
+      needs(e.coll, need);
+      break;
+    case 'every':
+      needs(e.domain, need);
+      freeOfBody(e.body, e.scope, need);
+      break;
+    case 'logic':
+      freeOfBody(e.a, e.scopeA, need);
+      freeOfBody(e.b, e.scopeB, need);
+      break;
+    default:
+      break;
+  }
+  for (const w of l.withs) if (w.value.kind === 'term') needs(w.value.term, need);
+  return need;
+}
+
+/** What a unification needs: the side(s) that must be evaluated as values. */
+function unifyNeeds(a: CTerm, b: CTerm, bound: Set<number>, need: Set<number>): void {
+  if (a.t === 'array' && b.t === 'array' && a.items.length === b.items.length) {
+    const bb = new Set(bound);
+    for (let i = 0; i < a.items.length; i++) {
+      const n = new Set<number>();
+      unifyNeeds(a.items[i]!, b.items[i]!, bb, n);
+      for (const s of n) need.add(s);
+      for (const s of unifyBinds(a.items[i]!, b.items[i]!)) bb.add(s);
+    }
+    return;
+  }
+  const na = new Set<number>();
+  needs(a, na);
+  const nb = new Set<number>();
+  needs(b, nb);
+  const pa = new Set<number>();
+  patternSlots(a, pa);
+  const pb = new Set<number>();
+  patternSlots(b, pb);
+  // Evaluate b, bind a's pattern: needs b's inputs and a's non-pattern inputs.
+  const optB = new Set<number>([...nb]);
+  for (const s of na) if (!pa.has(s)) optB.add(s);
+  const optA = new Set<number>([...na]);
+  for (const s of nb) if (!pb.has(s)) optA.add(s);
+  const okB = [...optB].every((s) => bound.has(s));
+  const okA = [...optA].every((s) => bound.has(s));
+  const pick = okB ? optB : okA ? optA : optB;
+  for (const s of pick) need.add(s);
+}
+
+function unifyBinds(a: CTerm, b: CTerm): Set<number> {
+  const s = new Set<number>();
+  patternSlots(a, s);
+  patternSlots(b, s);
+  return s;
+}
+
+function litBinds(l: CLit, bound: Set<number>): Set<number> {
+  const out = new Set<number>();
+  if (l.negated || l.notBody) return out;
+  const e = l.expr;
+  switch (e.k) {
+    case 'term':
+      iterSlots(e.term, out);
+      break;
+    case 'unify':
+      for (const s of unifyBinds(e.a, e.b)) out.add(s);
+      iterSlots(e.a, out);
+      iterSlots(e.b, out);
+      break;
+    case 'somein':
+      if (e.key) patternSlots(e.key, out);
+      patternSlots(e.value, out);
+      iterSlots(e.coll, out);
+      break;
+    default:
+      break;
+  }
+  void bound;
+  return out;
+}
+
+/** Orders a body so each literal runs once its inputs are bound; reorders nested bodies likewise. */
+function reorder(ctx: Ctx, lits: CLit[], bound0: Set<number>): CLit[] {
+  currentCtx = ctx;
+  const bound = new Set(bound0);
+  const remaining = [...lits];
+  const out: CLit[] = [];
+  while (remaining.length > 0) {
+    let idx = -1;
+    for (let i = 0; i < remaining.length; i++) {
+      const need = litNeeds(remaining[i]!, bound);
+      let ok = true;
+      for (const s of need) {
+        if (!bound.has(s)) {
+          ok = false;
+          break;
+        }
+      }
+      if (ok) {
+        idx = i;
+        break;
+      }
+    }
+    if (idx < 0) {
+      const l = remaining[0]!;
+      const need = litNeeds(l, bound);
+      const unsafe = [...need].filter((s) => !bound.has(s)).map((s) => ctx.slotNames[s]!);
+      const name = unsafe.find((n) => n !== '_') ?? unsafe[0] ?? '?';
+      fail('rego_unsafe_var_error', l.loc, `var ${name} is unsafe`);
+    }
+    const l = remaining.splice(idx, 1)[0]!;
+    reorderNested(ctx, l, bound);
+    for (const s of litBinds(l, bound)) bound.add(s);
+    out.push(l);
+  }
+  currentCtx = ctx;
+  return out;
+}
+
+function reorderNested(ctx: Ctx, l: CLit, bound: Set<number>): void {
+  const e = l.expr;
+  const sub = (lits: CLit[], extra: Set<number> = new Set()): CLit[] => {
+    const b = new Set([...bound, ...extra]);
+    const r = reorder(ctx, lits, b);
+    currentCtx = ctx;
+    return r;
+  };
+  const walk = (t: CTerm): void => {
+    switch (t.t) {
+      case 'ref':
+        walk(t.head);
+        t.path.forEach(walk);
+        break;
+      case 'array':
+      case 'set':
+        t.items.forEach(walk);
+        break;
+      case 'object':
+        t.entries.forEach(([k, v]) => {
+          walk(k);
+          walk(v);
+        });
+        break;
+      case 'call':
+        t.args.forEach(walk);
+        if (t.out) walk(t.out);
+        break;
+      case 'print':
+        t.args.forEach(walk);
+        break;
+      case 'template':
+        t.parts.forEach((p) => typeof p !== 'string' && walk(p));
+        break;
+      case 'arraycompr':
+      case 'setcompr': {
+        const body = sub(t.body);
+        t.body.splice(0, t.body.length, ...body);
+        const b = new Set(bound);
+        for (const x of body) for (const s of litBinds(x, b)) b.add(s);
+        checkHeadSafe(ctx, [t.term], b, body[0]?.loc ?? { file: '', row: 0, col: 0 });
+        break;
+      }
+      case 'objectcompr': {
+        const body = sub(t.body);
+        t.body.splice(0, t.body.length, ...body);
+        const b = new Set(bound);
+        for (const x of body) for (const s of litBinds(x, b)) b.add(s);
+        checkHeadSafe(ctx, [t.key, t.value], b, body[0]?.loc ?? { file: '', row: 0, col: 0 });
+        break;
+      }
+      default:
+        break;
+    }
+  };
+  switch (e.k) {
+    case 'term':
+      walk(e.term);
+      break;
+    case 'unify':
+      walk(e.a);
+      walk(e.b);
+      break;
+    case 'somein':
+      walk(e.coll);
+      break;
+    case 'every': {
+      walk(e.domain);
+      const pv = new Set<number>();
+      if (e.key) patternSlots(e.key, pv);
+      patternSlots(e.value, pv);
+      const body = sub(e.body, pv);
+      e.body.splice(0, e.body.length, ...body);
+      break;
+    }
+    case 'logic': {
+      const a = sub(e.a);
+      e.a.splice(0, e.a.length, ...a);
+      const b = sub(e.b);
+      e.b.splice(0, e.b.length, ...b);
+      break;
+    }
+    default:
+      break;
+  }
+  if (l.notBody) {
+    const nb = sub(l.notBody);
+    l.notBody.splice(0, l.notBody.length, ...nb);
+  }
+  for (const w of l.withs) if (w.value.kind === 'term') walk(w.value.term);
+}
+
+function checkHeadSafe(ctx: Ctx, terms: CTerm[], bound: Set<number>, loc: Loc): void {
+  for (const t of terms) {
+    const s = new Set<number>();
+    needs(t, s);
+    patternSlots(t, s);
+    for (const slot of s) {
+      if (!bound.has(slot)) fail('rego_unsafe_var_error', loc, `var ${ctx.slotNames[slot]} is unsafe`);
+    }
+  }
+}
+
+export type { CExpr };

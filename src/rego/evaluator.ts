@@ -1,0 +1,968 @@
+/**
+ * Top-down Rego evaluator (specs/rego.md §2.9): backtracking search in continuation-passing style over
+ * compiled bodies. A continuation returns `true` to stop the search (used by `not`, existence checks and
+ * early exit); variables live in per-rule frames and are unbound again when a continuation returns.
+ *
+ * Rule values are computed lazily, once per query and `with` context, with OPA's conflict errors; `with`
+ * builds a new context (input, data overrides, function mocks, fresh caches) for the literal it modifies.
+ */
+import { CocoError } from '../errors.js';
+import type { Loc } from './ast.js';
+import { BuiltinError, type BuiltinContext, type BuiltinDef } from './builtins/registry.js';
+import type { CExpr, CLit, CQuery, CRule, CTerm, CWith, FnRef } from './compiled.js';
+import { RuleNode } from './compiled.js';
+import { type Value, RObject, RSet, equal, keyOf, toRegoString } from './value.js';
+
+type K = () => boolean;
+type KV = (v: Value) => boolean;
+
+type FnOverride = { kind: 'value'; value: Value } | { kind: 'fn'; fn: FnRef };
+
+const PENDING = Symbol('pending');
+
+interface EvalCtx {
+  input: Value | undefined;
+  base: Value;
+  forced: Map<RuleNode, Value> | undefined;
+  deep: Map<RuleNode, Array<[Value[], Value]>> | undefined;
+  fns: Map<string, FnOverride> | undefined;
+  cache: Map<RuleNode, Value | undefined | typeof PENDING>;
+  docCache: Map<RuleNode, Value | undefined>;
+  fnCache: Map<string, Value | undefined>;
+}
+
+export interface EvalOptions {
+  input: Value | undefined;
+  data: Value;
+  strict: boolean;
+  /** Collected `print` output (`file:row: text`); undefined disables printing. */
+  prints: string[] | undefined;
+  now: () => bigint;
+  random: () => number;
+  env: Readonly<Record<string, string>>;
+  /** Bounds rule/function nesting (OPA reports recursion at compile time; this is the runtime guard). */
+  maxDepth?: number;
+  /** Bounds the work of one evaluation (number of literal evaluations); exceeded → REGO_LIMIT. */
+  maxSteps?: number;
+  trace?: Tracer;
+}
+
+/** Records, per rule body, how far evaluation got: for `--explain`. */
+export interface Tracer {
+  enterBody(rule: CRule | undefined, branch: number, lits: CLit[]): void;
+  reached(lits: CLit[], index: number, frame: Array<Value | undefined>): void;
+  exitBody(lits: CLit[], succeeded: boolean): void;
+}
+
+export function evalError(opaCode: string, loc: Loc | undefined, message: string): CocoError {
+  const code =
+    opaCode === 'eval_conflict_error'
+      ? 'REGO_EVAL_CONFLICT'
+      : opaCode === 'eval_builtin_error'
+        ? 'REGO_BUILTIN'
+        : opaCode === 'eval_type_error'
+          ? 'REGO_EVAL_TYPE'
+          : opaCode === 'eval_with_merge_error'
+            ? 'REGO_EVAL_WITH_MERGE'
+            : opaCode === 'rego_recursion_error'
+              ? 'REGO_COMPILE'
+              : 'REGO_EVAL';
+  const where = loc ? `${loc.file}:${loc.row}: ` : '';
+  return new CocoError(code, `${where}${opaCode}: ${message}`, {
+    kind: code === 'REGO_EVAL' ? 'internal' : 'input',
+    detail: { opaCode, message, ...(loc ? { file: loc.file, row: loc.row, col: loc.col } : {}) },
+  });
+}
+
+export class Evaluator {
+  private ctx: EvalCtx;
+  private readonly bctx: BuiltinContext;
+  private readonly ndCache = new Map<string, Value | undefined>();
+  private depth = 0;
+  private steps = 0;
+  private readonly maxDepth: number;
+  private readonly maxSteps: number;
+
+  constructor(
+    private readonly root: RuleNode,
+    private readonly opts: EvalOptions,
+  ) {
+    this.ctx = {
+      input: opts.input,
+      base: opts.data,
+      forced: undefined,
+      deep: undefined,
+      fns: undefined,
+      cache: new Map(),
+      docCache: new Map(),
+      fnCache: new Map(),
+    };
+    const cache = new Map<string, unknown>();
+    let nowCached: bigint | undefined;
+    this.bctx = {
+      strict: opts.strict,
+      now: () => (nowCached ??= opts.now()),
+      random: opts.random,
+      cache,
+      env: opts.env,
+    };
+    this.maxDepth = opts.maxDepth ?? 2000;
+    this.maxSteps = opts.maxSteps ?? 50_000_000;
+  }
+
+  // ------------------------------------------------------------------------------------------ entry points
+
+  /** All result rows of a compiled query: variable name → value. */
+  query(q: CQuery): Array<Map<string, Value>> {
+    const frame: Array<Value | undefined> = new Array(q.nslots);
+    const rows: Array<Map<string, Value>> = [];
+    this.guard(() =>
+      this.body(q.body, 0, frame, () => {
+        const row = new Map<string, Value>();
+        for (const [name, slot] of q.vars) {
+          const v = frame[slot];
+          if (v !== undefined) row.set(name, v);
+        }
+        rows.push(row);
+        return false;
+      }),
+    );
+    return rows;
+  }
+
+  /** Result rows with the value of each top-level term expression (for OPA-shaped query output). */
+  queryWithExpressions(q: CQuery): Array<{ bindings: Map<string, Value>; values: Array<Value | undefined> }> {
+    const frame: Array<Value | undefined> = new Array(q.nslots);
+    const values: Array<Value | undefined> = new Array(q.body.length);
+    const index = new Map<CLit, number>();
+    q.body.forEach((l, i) => index.set(l, i));
+    this.exprHook = (l, v) => {
+      const i = index.get(l);
+      if (i !== undefined) values[i] = v;
+    };
+    const rows: Array<{ bindings: Map<string, Value>; values: Array<Value | undefined> }> = [];
+    try {
+      this.guard(() =>
+        this.body(q.body, 0, frame, () => {
+          const row = new Map<string, Value>();
+          for (const [name, slot] of q.vars) {
+            const v = frame[slot];
+            if (v !== undefined) row.set(name, v);
+          }
+          rows.push({ bindings: row, values: values.slice() });
+          return false;
+        }),
+      );
+    } finally {
+      this.exprHook = undefined;
+    }
+    return rows;
+  }
+
+  private exprHook: ((l: CLit, v: Value) => void) | undefined;
+
+  /** The value of the document at `path` under `data` (undefined when undefined). */
+  document(path: Value[]): Value | undefined {
+    let result: Value | undefined;
+    this.guard(() =>
+      this.dataPath(
+        this.root,
+        this.ctx.base,
+        path.map((v) => ({ t: 'const', v }) as CTerm),
+        0,
+        [],
+        (v) => {
+          result = v;
+          return true;
+        },
+      ),
+    );
+    return result;
+  }
+
+  private guard(f: () => boolean): void {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof CocoError) throw e;
+      if (e instanceof RangeError && /call stack/i.test(e.message)) {
+        throw new CocoError('REGO_LIMIT', 'evaluation exceeded the maximum nesting depth', { kind: 'limit' });
+      }
+      throw new CocoError('REGO_EVAL', `eval_internal_error: ${(e as Error).message}`, { kind: 'internal', cause: e });
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------ bodies
+
+  private body(lits: CLit[], i: number, f: Array<Value | undefined>, k: K): boolean {
+    if (i === lits.length) return k();
+    const tr = this.opts.trace;
+    if (tr) tr.reached(lits, i, f);
+    if (++this.steps > this.maxSteps) throw new CocoError('REGO_LIMIT', `evaluation exceeded ${this.maxSteps} steps`, { kind: 'limit' });
+    return this.literal(lits[i]!, f, () => this.body(lits, i + 1, f, k));
+  }
+
+  private literal(l: CLit, f: Array<Value | undefined>, k: K): boolean {
+    if (l.withs.length > 0) return this.withLiteral(l, 0, f, k);
+    return this.literalInner(l, f, k);
+  }
+
+  private literalInner(l: CLit, f: Array<Value | undefined>, k: K): boolean {
+    if (this.exprHook && !l.negated && l.expr.k === 'term' && !(l.expr.term.t === 'call' && l.expr.term.out)) {
+      const hook = this.exprHook;
+      return this.term(l.expr.term, f, (v) => {
+        if (v === false) return false;
+        hook(l, v);
+        return k();
+      });
+    }
+    if (l.notBody) {
+      const found = this.body(l.notBody, 0, f, () => true);
+      return found ? false : k();
+    }
+    if (l.negated) {
+      const found = this.expr(l.expr, f, () => true);
+      return found ? false : k();
+    }
+    return this.expr(l.expr, f, k);
+  }
+
+  private expr(e: CExpr, f: Array<Value | undefined>, k: K): boolean {
+    switch (e.k) {
+      case 'term': {
+        const t = e.term;
+        if (t.t === 'call' && t.out) {
+          const out = t.out;
+          return this.call(t, f, (v) => this.bind(out, v, f, k));
+        }
+        return this.term(t, f, (v) => (v === false ? false : k()));
+      }
+      case 'unify':
+        return this.unify(e.a, e.b, f, k);
+      case 'somein':
+        return this.term(e.coll, f, (c) => this.iterate(c, (key, val) => this.bind(e.value, val, f, () => (e.key ? this.bind(e.key, key, f, k) : k()))));
+      case 'every':
+        return this.term(e.domain, f, (d) => {
+          if (!(Array.isArray(d) || d instanceof RObject || d instanceof RSet)) return false;
+          let all = true;
+          this.iterate(d, (key, val) => {
+            const ok = this.bind(e.value, val, f, () => (e.key ? this.bind(e.key, key, f, () => this.body(e.body, 0, f, () => true)) : this.body(e.body, 0, f, () => true)));
+            if (!ok) {
+              all = false;
+              return true;
+            }
+            return false;
+          });
+          return all ? k() : false;
+        });
+      case 'logic': {
+        const a = this.body(e.a, 0, f, () => true);
+        if (e.op === 'and') {
+          if (!a) return false;
+          if (e.b.length > 0 && !this.body(e.b, 0, f, () => true)) return false;
+          return k();
+        }
+        if (a || this.body(e.b, 0, f, () => true)) return k();
+        return false;
+      }
+      case 'true':
+        return k();
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------ with
+
+  private withLiteral(l: CLit, i: number, f: Array<Value | undefined>, k: K, vals: Array<Value | FnRef> = []): boolean {
+    if (i < l.withs.length) {
+      const w = l.withs[i]!;
+      if (w.value.kind === 'fn') return this.withLiteral(l, i + 1, f, k, [...vals, w.value.fn]);
+      return this.term(w.value.term, f, (v) => this.withLiteral(l, i + 1, f, k, [...vals, v]));
+    }
+    const saved = this.ctx;
+    const next = this.withContext(saved, l.withs, vals);
+    this.ctx = next;
+    try {
+      return this.literalInner(l, f, () => {
+        this.ctx = saved;
+        try {
+          return k();
+        } finally {
+          this.ctx = next;
+        }
+      });
+    } finally {
+      this.ctx = saved;
+    }
+  }
+
+  private withContext(prev: EvalCtx, withs: CWith[], vals: Array<Value | FnRef>): EvalCtx {
+    const ctx: EvalCtx = {
+      input: prev.input,
+      base: prev.base,
+      forced: prev.forced ? new Map(prev.forced) : undefined,
+      deep: prev.deep ? new Map(prev.deep) : undefined,
+      fns: prev.fns ? new Map(prev.fns) : undefined,
+      cache: new Map(),
+      docCache: new Map(),
+      fnCache: new Map(),
+    };
+    withs.forEach((w, i) => {
+      const v = vals[i]!;
+      const t = w.target;
+      if (t.kind === 'input') {
+        ctx.input = t.path.length === 0 ? (v as Value) : setIn(ctx.input, t.path, v as Value);
+      } else if (t.kind === 'data') {
+        let n = this.root;
+        let j = 0;
+        while (j < t.path.length && !n.hasRules && !n.isFunction) {
+          const c = n.children.get(keyOf(t.path[j]!));
+          if (!c) break;
+          n = c;
+          j++;
+        }
+        if (j === t.path.length && j > 0) {
+          (ctx.forced ??= new Map()).set(n, v as Value);
+        } else if (n.hasRules) {
+          const list = [...(ctx.deep?.get(n) ?? []), [t.path.slice(j), v as Value] as [Value[], Value]];
+          (ctx.deep ??= new Map()).set(n, list);
+        } else {
+          ctx.base = setIn(ctx.base, t.path, v as Value) ?? ctx.base;
+        }
+      } else {
+        const fn = isFnRef(v) ? ({ kind: 'fn', fn: v } as const) : ({ kind: 'value', value: v } as const);
+        (ctx.fns ??= new Map()).set(t.name, fn);
+      }
+    });
+    return ctx;
+  }
+
+  // ------------------------------------------------------------------------------------------ unification
+
+  private bind(t: CTerm, v: Value, f: Array<Value | undefined>, k: K): boolean {
+    switch (t.t) {
+      case 'var': {
+        const cur = f[t.slot];
+        if (cur === undefined) {
+          f[t.slot] = v;
+          try {
+            return k();
+          } finally {
+            f[t.slot] = undefined;
+          }
+        }
+        return equal(cur, v) ? k() : false;
+      }
+      case 'const':
+        return equal(t.v, v) ? k() : false;
+      case 'array':
+        if (!Array.isArray(v) || v.length !== t.items.length) return false;
+        return this.bindItems(t.items, v, 0, f, k);
+      case 'object': {
+        if (!(v instanceof RObject) || v.size !== t.entries.length) return false;
+        return this.bindEntries(t.entries, v, 0, f, k);
+      }
+      default:
+        return this.term(t, f, (x) => (equal(x, v) ? k() : false));
+    }
+  }
+
+  private bindItems(items: CTerm[], v: Value[], i: number, f: Array<Value | undefined>, k: K): boolean {
+    if (i === items.length) return k();
+    return this.bind(items[i]!, v[i]!, f, () => this.bindItems(items, v, i + 1, f, k));
+  }
+
+  private bindEntries(entries: Array<[CTerm, CTerm]>, v: RObject, i: number, f: Array<Value | undefined>, k: K): boolean {
+    if (i === entries.length) return k();
+    const [kt, vt] = entries[i]!;
+    return this.term(kt, f, (key) => {
+      const x = v.get(key);
+      if (x === undefined) return false;
+      return this.bind(vt, x, f, () => this.bindEntries(entries, v, i + 1, f, k));
+    });
+  }
+
+  private hasUnbound(t: CTerm, f: Array<Value | undefined>): boolean {
+    switch (t.t) {
+      case 'var':
+        return f[t.slot] === undefined;
+      case 'array':
+        return t.items.some((x) => this.hasUnbound(x, f));
+      case 'object':
+        return t.entries.some(([, x]) => this.hasUnbound(x, f));
+      default:
+        return false;
+    }
+  }
+
+  private unify(a: CTerm, b: CTerm, f: Array<Value | undefined>, k: K): boolean {
+    if (a.t === 'array' && b.t === 'array') {
+      if (a.items.length !== b.items.length) return false;
+      return this.unifyItems(a.items, b.items, 0, f, k);
+    }
+    if (this.hasUnbound(a, f)) {
+      if (this.hasUnbound(b, f) && b.t !== 'var' && a.t === 'var') return this.term(a, f, (x) => this.bind(b, x, f, k));
+      return this.term(b, f, (x) => this.bind(a, x, f, k));
+    }
+    return this.term(a, f, (x) => this.bind(b, x, f, k));
+  }
+
+  private unifyItems(a: CTerm[], b: CTerm[], i: number, f: Array<Value | undefined>, k: K): boolean {
+    if (i === a.length) return k();
+    return this.unify(a[i]!, b[i]!, f, () => this.unifyItems(a, b, i + 1, f, k));
+  }
+
+  // ------------------------------------------------------------------------------------------ terms
+
+  private term(t: CTerm, f: Array<Value | undefined>, k: KV): boolean {
+    switch (t.t) {
+      case 'const':
+        return k(t.v);
+      case 'var': {
+        const v = f[t.slot];
+        if (v === undefined) throw evalError('eval_internal_error', undefined, `var ${t.name} is unbound`);
+        return k(v);
+      }
+      case 'root':
+        if (t.root === 'input') return this.ctx.input === undefined ? false : k(this.ctx.input);
+        return this.dataPath(this.root, this.ctx.base, [], 0, f, k);
+      case 'ref':
+        return this.ref(t, f, k);
+      case 'array':
+        return this.items(t.items, 0, [], f, (xs) => k(xs));
+      case 'set':
+        return this.items(t.items, 0, [], f, (xs) => k(RSet.from(xs)));
+      case 'object':
+        return this.objEntries(t.entries, 0, new RObject(), f, k);
+      case 'arraycompr': {
+        const out: Value[] = [];
+        this.body(t.body, 0, f, () => this.term(t.term, f, (v) => (out.push(v), false)));
+        return k(out);
+      }
+      case 'setcompr': {
+        const out = new RSet();
+        this.body(t.body, 0, f, () => this.term(t.term, f, (v) => (out.add(v), false)));
+        return k(out);
+      }
+      case 'objectcompr': {
+        const out = new RObject();
+        this.body(t.body, 0, f, () =>
+          this.term(t.key, f, (key) =>
+            this.term(t.value, f, (v) => {
+              const cur = out.get(key);
+              if (cur !== undefined && !equal(cur, v)) throw evalError('eval_conflict_error', undefined, 'object keys must be unique');
+              out.set(key, v);
+              return false;
+            }),
+          ),
+        );
+        return k(out);
+      }
+      case 'call':
+        return this.call(t, f, k);
+      case 'print':
+        return this.print(t, f, k);
+      case 'template': {
+        let s = '';
+        for (const p of t.parts) {
+          if (typeof p === 'string') s += p;
+          else {
+            let first: Value | undefined;
+            this.term(p, f, (v) => ((first = v), true));
+            s += first === undefined ? '<undefined>' : typeof first === 'string' ? first : toRegoString(first);
+          }
+        }
+        return k(s);
+      }
+    }
+  }
+
+  private items(items: CTerm[], i: number, acc: Value[], f: Array<Value | undefined>, k: (xs: Value[]) => boolean): boolean {
+    if (i === items.length) return k(acc.slice());
+    return this.term(items[i]!, f, (v) => {
+      acc.push(v);
+      try {
+        return this.items(items, i + 1, acc, f, k);
+      } finally {
+        acc.pop();
+      }
+    });
+  }
+
+  private objEntries(entries: Array<[CTerm, CTerm]>, i: number, acc: RObject, f: Array<Value | undefined>, k: KV): boolean {
+    if (i === entries.length) return k(acc.copy());
+    const [kt, vt] = entries[i]!;
+    return this.term(kt, f, (key) =>
+      this.term(vt, f, (v) => {
+        const had = acc.get(key);
+        acc.set(key, v);
+        try {
+          return this.objEntries(entries, i + 1, acc, f, k);
+        } finally {
+          if (had === undefined) acc.delete(key);
+          else acc.set(key, had);
+        }
+      }),
+    );
+  }
+
+  private print(t: Extract<CTerm, { t: 'print' }>, f: Array<Value | undefined>, k: KV): boolean {
+    if (this.opts.prints) {
+      const parts = t.args.map((a) => {
+        let first: Value | undefined;
+        try {
+          this.term(a, f, (v) => ((first = v), true));
+        } catch (e) {
+          if (!(e instanceof CocoError)) throw e;
+        }
+        return first === undefined ? '<undefined>' : typeof first === 'string' ? first : toRegoString(first);
+      });
+      this.opts.prints.push(`${t.loc.file}:${t.loc.row}: ${parts.join(' ')}`);
+    }
+    return k(true);
+  }
+
+  // ------------------------------------------------------------------------------------------ refs
+
+  private ref(t: Extract<CTerm, { t: 'ref' }>, f: Array<Value | undefined>, k: KV): boolean {
+    const h = t.head;
+    if (h.t === 'root') {
+      if (h.root === 'data') return this.dataPath(this.root, this.ctx.base, t.path, 0, f, k);
+      const input = this.ctx.input;
+      if (input === undefined) return false;
+      return this.path(input, t.path, 0, f, k);
+    }
+    return this.term(h, f, (v) => this.path(v, t.path, 0, f, k));
+  }
+
+  /** Walks `path[i…]` into a value; unbound variables iterate keys/indices/members. */
+  private path(v: Value, path: CTerm[], i: number, f: Array<Value | undefined>, k: KV): boolean {
+    if (i === path.length) return k(v);
+    const seg = path[i]!;
+    if (seg.t === 'const') {
+      const c = index(v, seg.v);
+      return c === undefined ? false : this.path(c, path, i + 1, f, k);
+    }
+    if (seg.t === 'var') {
+      const cur = f[seg.slot];
+      if (cur !== undefined) {
+        const c = index(v, cur);
+        return c === undefined ? false : this.path(c, path, i + 1, f, k);
+      }
+      return this.iterate(v, (key, val) => {
+        f[seg.slot] = key;
+        try {
+          return this.path(val, path, i + 1, f, k);
+        } finally {
+          f[seg.slot] = undefined;
+        }
+      });
+    }
+    if (this.hasUnbound(seg, f)) {
+      return this.iterate(v, (key, val) => this.bind(seg, key, f, () => this.path(val, path, i + 1, f, k)));
+    }
+    return this.term(seg, f, (key) => {
+      const c = index(v, key);
+      return c === undefined ? false : this.path(c, path, i + 1, f, k);
+    });
+  }
+
+  /** Calls `g(key, value)` for each element in Rego order; stops when `g` returns true. */
+  private iterate(v: Value, g: (key: Value, val: Value) => boolean): boolean {
+    if (Array.isArray(v)) {
+      for (let j = 0; j < v.length; j++) if (g(j, v[j]!)) return true;
+      return false;
+    }
+    if (v instanceof RObject) {
+      for (const [key, val] of v.entries()) if (g(key, val)) return true;
+      return false;
+    }
+    if (v instanceof RSet) {
+      for (const x of v.values()) if (g(x, x)) return true;
+      return false;
+    }
+    return false;
+  }
+
+  /** Walks the rule tree and base data together. */
+  private dataPath(node: RuleNode | undefined, base: Value | undefined, path: CTerm[], i: number, f: Array<Value | undefined>, k: KV): boolean {
+    if (node === undefined) return base === undefined ? false : this.path(base, path, i, f, k);
+    const forced = this.ctx.forced?.get(node);
+    if (forced !== undefined) return this.path(forced, path, i, f, k);
+    if (node.hasRules || node.isFunction) {
+      const v = this.nodeValue(node);
+      return v === undefined ? false : this.path(v, path, i, f, k);
+    }
+    if (i === path.length) {
+      const v = this.docValue(node, base);
+      return v === undefined ? false : k(v);
+    }
+    const seg = path[i]!;
+    let key: Value | undefined;
+    if (seg.t === 'const') key = seg.v;
+    else if (seg.t === 'var') key = f[seg.slot];
+    if (key === undefined && seg.t !== 'var' && !this.hasUnbound(seg, f)) {
+      return this.term(seg, f, (kv) => this.dataStep(node, base, kv, path, i, f, k));
+    }
+    if (key === undefined) {
+      const v = this.docValue(node, base);
+      return v === undefined ? false : this.path(v, path, i, f, k);
+    }
+    return this.dataStep(node, base, key, path, i, f, k);
+  }
+
+  private dataStep(node: RuleNode, base: Value | undefined, key: Value, path: CTerm[], i: number, f: Array<Value | undefined>, k: KV): boolean {
+    const child = node.children.get(keyOf(key));
+    const cb = base instanceof RObject ? base.get(key) : undefined;
+    if (child) return this.dataPath(child, cb, path, i + 1, f, k);
+    if (cb === undefined) return false;
+    return this.path(cb, path, i + 1, f, k);
+  }
+
+  /** The merged document at a node: base data plus the values of every rule below it. */
+  private docValue(node: RuleNode, base: Value | undefined): Value | undefined {
+    const forced = this.ctx.forced?.get(node);
+    if (forced !== undefined) return forced;
+    if (node.hasRules) return this.nodeValue(node);
+    if (node.isFunction) return undefined;
+    if (this.ctx.docCache.has(node)) return this.ctx.docCache.get(node);
+    const o = base instanceof RObject ? base.copy() : new RObject();
+    for (const c of node.children.values()) {
+      const cv = this.docValue(c, base instanceof RObject ? base.get(c.key) : undefined);
+      if (cv !== undefined) o.set(c.key, cv);
+    }
+    this.ctx.docCache.set(node, o);
+    return o;
+  }
+
+  // ------------------------------------------------------------------------------------------ rules
+
+  private nodeValue(node: RuleNode): Value | undefined {
+    if (node.isFunction) return undefined;
+    const forced = this.ctx.forced?.get(node);
+    if (forced !== undefined) return forced;
+    const c = this.ctx.cache.get(node);
+    if (c === PENDING) {
+      const r = node.rules[0] ?? node.defaultRule;
+      throw evalError('rego_recursion_error', r?.loc, `rule ${node.name} is recursive`);
+    }
+    if (c !== undefined || this.ctx.cache.has(node)) return c as Value | undefined;
+    if (++this.depth > this.maxDepth) throw new CocoError('REGO_LIMIT', `rule evaluation nested deeper than ${this.maxDepth}`, { kind: 'limit' });
+    this.ctx.cache.set(node, PENDING);
+    let v: Value | undefined;
+    try {
+      v = this.computeNode(node);
+      const deep = this.ctx.deep?.get(node);
+      if (deep) for (const [p, x] of deep) v = setIn(v, p, x);
+    } catch (e) {
+      this.ctx.cache.delete(node);
+      throw e;
+    } finally {
+      this.depth--;
+    }
+    this.ctx.cache.set(node, v);
+    return v;
+  }
+
+  private computeNode(node: RuleNode): Value | undefined {
+    let complete: Value | undefined;
+    let completeRule: CRule | undefined;
+    let setOut: RSet | undefined;
+    let objOut: RObject | undefined;
+    const built = new Set<RObject>();
+    const insert = (keys: Value[], v: Value, rule: CRule, member: boolean): void => {
+      objOut ??= new RObject();
+      built.add(objOut);
+      let o = objOut;
+      const last = member ? keys.length : keys.length - 1;
+      for (let j = 0; j < last; j++) {
+        const cur = o.get(keys[j]!);
+        if (cur === undefined) {
+          const n = new RObject();
+          built.add(n);
+          o.set(keys[j]!, n);
+          o = n;
+        } else if (cur instanceof RObject && built.has(cur)) o = cur;
+        else if (member && j === last - 1 && cur instanceof RSet) {
+          (cur as RSet).add(v);
+          return;
+        } else throw evalError('eval_conflict_error', rule.loc, 'object keys must be unique');
+      }
+      if (member) {
+        throw evalError('eval_conflict_error', rule.loc, 'object keys must be unique');
+      }
+      const lk = keys[keys.length - 1]!;
+      const cur = o.get(lk);
+      if (cur !== undefined && !equal(cur, v)) throw evalError('eval_conflict_error', rule.loc, 'object keys must be unique');
+      o.set(lk, v);
+    };
+    const insertMember = (keys: Value[], v: Value, rule: CRule): void => {
+      objOut ??= new RObject();
+      built.add(objOut);
+      let o = objOut;
+      for (let j = 0; j < keys.length - 1; j++) {
+        const cur = o.get(keys[j]!);
+        if (cur === undefined) {
+          const n = new RObject();
+          built.add(n);
+          o.set(keys[j]!, n);
+          o = n;
+        } else if (cur instanceof RObject && built.has(cur)) o = cur;
+        else throw evalError('eval_conflict_error', rule.loc, 'object keys must be unique');
+      }
+      const lk = keys[keys.length - 1]!;
+      const cur = o.get(lk);
+      if (cur === undefined) o.set(lk, RSet.from([v]));
+      else if (cur instanceof RSet) cur.add(v);
+      else throw evalError('eval_conflict_error', rule.loc, 'object keys must be unique');
+    };
+    for (const rule of node.rules) {
+      if (rule.kind === 'complete') {
+        this.ruleValues(rule, (v) => {
+          if (complete === undefined) {
+            complete = v;
+            completeRule = rule;
+          } else if (!equal(complete, v)) {
+            throw evalError('eval_conflict_error', rule.loc, 'complete rules must not produce multiple outputs');
+          }
+          return rule.value.t === 'const';
+        });
+      } else if (rule.kind === 'multi') {
+        const frame: Array<Value | undefined> = new Array(rule.nslots);
+        this.traced(rule, 0, rule.body, () =>
+          this.body(rule.body, 0, frame, () =>
+            this.term(rule.key!, frame, (m) => {
+              if (rule.rest.length === 0) (setOut ??= new RSet()).add(m);
+              else return this.restKeys(rule.rest, 0, [], frame, (keys) => (insertMember(keys, m, rule), false));
+              return false;
+            }),
+          ),
+        );
+      } else {
+        const frame: Array<Value | undefined> = new Array(rule.nslots);
+        this.traced(rule, 0, rule.body, () =>
+          this.body(rule.body, 0, frame, () => this.restKeys(rule.rest, 0, [], frame, (keys) => this.term(rule.value, frame, (v) => (insert(keys, v, rule, false), false)))),
+        );
+      }
+    }
+    void completeRule;
+    const hasComplete = node.rules.some((r) => r.kind === 'complete');
+    const hasMultiSet = node.rules.some((r) => r.kind === 'multi' && r.rest.length === 0);
+    if (complete === undefined && node.defaultRule) {
+      const d = node.defaultRule;
+      this.term(d.value, new Array(d.nslots), (v) => ((complete = v), true));
+    }
+    if (hasMultiSet) return setOut ?? new RSet();
+    const hasObj = node.rules.some((r) => r.kind !== 'complete');
+    if (hasObj || (node.children.size > 0 && !hasComplete)) {
+      if (complete !== undefined) {
+        if (!(complete instanceof RObject)) throw evalError('eval_conflict_error', completeRule?.loc, 'object keys must be unique');
+        for (const [kk, vv] of complete.entries()) insert([kk], vv, completeRule!, false);
+      }
+      for (const c of node.children.values()) {
+        const cv = this.docValue(c, undefined);
+        if (cv !== undefined && !(cv instanceof RObject && cv.size === 0 && !c.hasRules)) insert([c.key], cv, node.rules[0]!, false);
+      }
+      return objOut ?? new RObject();
+    }
+    if (node.children.size > 0 && complete !== undefined) {
+      let o: Value = complete;
+      for (const c of node.children.values()) {
+        const cv = this.docValue(c, undefined);
+        if (cv === undefined) continue;
+        if (!(o instanceof RObject)) throw evalError('eval_conflict_error', completeRule?.loc, 'object keys must be unique');
+        const cur = o.get(c.key);
+        if (cur !== undefined && !equal(cur, cv)) throw evalError('eval_conflict_error', completeRule?.loc, 'object keys must be unique');
+        o = o.copy().set(c.key, cv);
+      }
+      return o;
+    }
+    return complete;
+  }
+
+  private restKeys(rest: CTerm[], i: number, acc: Value[], f: Array<Value | undefined>, k: (keys: Value[]) => boolean): boolean {
+    if (i === rest.length) return k(acc.slice());
+    return this.term(rest[i]!, f, (v) => {
+      acc.push(v);
+      try {
+        return this.restKeys(rest, i + 1, acc, f, k);
+      } finally {
+        acc.pop();
+      }
+    });
+  }
+
+  private traced(rule: CRule | undefined, branch: number, lits: CLit[], run: () => boolean): boolean {
+    const tr = this.opts.trace;
+    if (!tr) return run();
+    tr.enterBody(rule, branch, lits);
+    let ok = false;
+    try {
+      const r = run();
+      ok = true;
+      return r;
+    } finally {
+      tr.exitBody(lits, ok);
+    }
+  }
+
+  /** Emits the value of each solution of a complete rule or function body (with its `else` chain). */
+  private ruleValues(rule: CRule, emit: KV, frame: Array<Value | undefined> = new Array(rule.nslots)): boolean {
+    let found = false;
+    const tr = this.opts.trace;
+    let stop = false;
+    if (tr) tr.enterBody(rule, 0, rule.body);
+    try {
+      stop = this.body(rule.body, 0, frame, () =>
+        this.term(rule.value, frame, (v) => {
+          found = true;
+          return emit(v);
+        }),
+      );
+    } finally {
+      if (tr) tr.exitBody(rule.body, found);
+    }
+    if (found || stop) return stop;
+    for (let j = 0; j < rule.elseChain.length; j++) {
+      const e = rule.elseChain[j]!;
+      if (tr) tr.enterBody(rule, j + 1, e.body);
+      try {
+        stop = this.body(e.body, 0, frame, () =>
+          this.term(e.value, frame, (v) => {
+            found = true;
+            return emit(v);
+          }),
+        );
+      } finally {
+        if (tr) tr.exitBody(e.body, found);
+      }
+      if (found || stop) return stop;
+    }
+    return false;
+  }
+
+  // ------------------------------------------------------------------------------------------ calls
+
+  private call(t: Extract<CTerm, { t: 'call' }>, f: Array<Value | undefined>, k: KV): boolean {
+    return this.items(t.args, 0, [], f, (args) => this.invoke(t.fn, args, t.loc, k));
+  }
+
+  private invoke(fn: FnRef, args: Value[], loc: Loc, k: KV): boolean {
+    const ov = this.ctx.fns?.get(fn.name);
+    if (ov) {
+      if (ov.kind === 'value') return k(ov.value);
+      if (ov.fn !== fn) {
+        const saved = this.ctx;
+        // A replacement function runs without the mock that pointed at it, so it can call the original.
+        const fns = new Map(saved.fns);
+        fns.delete(fn.name);
+        this.ctx = { ...saved, fns, cache: saved.cache, fnCache: new Map() };
+        let results: Value[] = [];
+        try {
+          this.invoke(ov.fn, args, loc, (v) => (results.push(v), false));
+        } finally {
+          this.ctx = saved;
+        }
+        results = dedupe(results);
+        for (const r of results) if (k(r)) return true;
+        return false;
+      }
+    }
+    if (fn.kind === 'builtin') return this.builtin(fn.def, args, loc, k);
+    return this.userFn(fn.node, args, loc, k);
+  }
+
+  private builtin(def: BuiltinDef, args: Value[], loc: Loc, k: KV): boolean {
+    let r: Value | undefined;
+    const ndKey = def.nondeterministic ? def.name + '\u0000' + keyOf(args) : undefined;
+    if (ndKey !== undefined && this.ndCache.has(ndKey)) r = this.ndCache.get(ndKey);
+    else {
+      try {
+        r = def.fn(args, this.bctx);
+      } catch (e) {
+        if (e instanceof BuiltinError) {
+          if (this.opts.strict) throw evalError(e.code, loc, e.message);
+          return false;
+        }
+        if (e instanceof CocoError) throw e;
+        if (e instanceof RangeError && /call stack/i.test(e.message)) throw e;
+        if (this.opts.strict) throw evalError('eval_builtin_error', loc, `${def.name}: ${(e as Error).message}`);
+        return false;
+      }
+      if (ndKey !== undefined) this.ndCache.set(ndKey, r);
+    }
+    if (r === undefined) return false;
+    if (def.relation && Array.isArray(r)) {
+      for (const x of r) if (k(x)) return true;
+      return false;
+    }
+    return k(r);
+  }
+
+  private userFn(node: RuleNode, args: Value[], loc: Loc, k: KV): boolean {
+    const cacheKey = node.name + '\u0000' + keyOf(args);
+    let v: Value | undefined;
+    if (this.ctx.fnCache.has(cacheKey)) v = this.ctx.fnCache.get(cacheKey);
+    else {
+      if (++this.depth > this.maxDepth) throw new CocoError('REGO_LIMIT', `function calls nested deeper than ${this.maxDepth} (recursive function ${node.name}?)`, { kind: 'limit' });
+      try {
+        for (const rule of node.funcs) {
+          const frame: Array<Value | undefined> = new Array(rule.nslots);
+          this.bindItems(rule.params!, args, 0, frame, () =>
+            this.ruleValues(
+              rule,
+              (x) => {
+                if (v === undefined) v = x;
+                else if (!equal(v, x)) throw evalError('eval_conflict_error', rule.loc, 'functions must not produce multiple outputs for same inputs');
+                return rule.value.t === 'const';
+              },
+              frame,
+            ),
+          );
+        }
+        if (v === undefined && node.defaultFunc) {
+          const d = node.defaultFunc;
+          this.term(d.value, new Array(d.nslots), (x) => ((v = x), true));
+        }
+      } finally {
+        this.depth--;
+      }
+      this.ctx.fnCache.set(cacheKey, v);
+    }
+    void loc;
+    return v === undefined ? false : k(v);
+  }
+}
+
+function isFnRef(v: unknown): v is FnRef {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof RObject) && !(v instanceof RSet) && 'kind' in v;
+}
+
+function dedupe(vs: Value[]): Value[] {
+  const seen = new Set<string>();
+  return vs.filter((v) => {
+    const k = keyOf(v);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/** `v[key]` for arrays (integer index), objects and sets (membership); undefined otherwise. */
+export function index(v: Value, key: Value): Value | undefined {
+  if (Array.isArray(v)) {
+    if (typeof key !== 'number' || !Number.isInteger(key) || key < 0 || key >= v.length) return undefined;
+    return v[key];
+  }
+  if (v instanceof RObject) return v.get(key);
+  if (v instanceof RSet) return v.has(key) ? key : undefined;
+  return undefined;
+}
+
+/** A copy of `doc` with `value` at `path`, creating objects on the way (`with input.a.b as …`). */
+export function setIn(doc: Value | undefined, path: Value[], value: Value): Value {
+  if (path.length === 0) return value;
+  const o = doc instanceof RObject ? doc.copy() : new RObject();
+  const [h, ...rest] = path;
+  o.set(h!, setIn(o.get(h!), rest, value));
+  return o;
+}

@@ -1,0 +1,338 @@
+/**
+ * The cocokit Rego engine: a pure-TypeScript implementation of OPA's policy language (specs/rego.md), split
+ * like microsoft/regorus — lexer → parser → compiler → evaluator, values in value.ts, builtins by namespace.
+ *
+ * ```ts
+ * const engine = new Engine();
+ * engine.addPolicy('policy.rego', text);            // Rego v1 unless { regoVersion: 'v0' }
+ * engine.addData({ reference: {...} });
+ * engine.setInput(claims);
+ * engine.evalRule('data.policy.allow');              // plain JSON value, or undefined
+ * engine.evalQuery('data.policy.allow == true');     // OPA-shaped { result: [...] }
+ * const prepared = engine.prepare();                 // parse + compile once, evaluate many times
+ * prepared.evalRule('data.policy.allow', { input });
+ * ```
+ * All failures are CocoErrors: REGO_PARSE, REGO_COMPILE, REGO_EVAL_CONFLICT, REGO_BUILTIN, REGO_EVAL_TYPE,
+ * REGO_LIMIT, … with `detail` carrying OPA's code (`opaCode`) and the position.
+ */
+import { CocoError } from '../errors.js';
+import type { Module, RegoVersion } from './ast.js';
+import { BUILTINS } from './builtins/index.js';
+import type { BuiltinDef } from './builtins/registry.js';
+import type { CLit, CQuery, CRule, RuleNode } from './compiled.js';
+import { Compiler } from './compiler.js';
+import { Evaluator, type Tracer } from './evaluator.js';
+import { parseModule, parseQuery, parseTerm } from './parser.js';
+import { type Value, RObject, fromJson, toJs, toRegoString } from './value.js';
+
+export type { Value } from './value.js';
+export type { BuiltinDef, BuiltinContext } from './builtins/registry.js';
+export { BuiltinError, typeError, builtinError } from './builtins/registry.js';
+export { fromJson, toJs, toJsonText, parseJsonValue, toRegoString } from './value.js';
+
+export interface EngineOptions {
+  /** Strict built-in errors: a failing builtin halts evaluation instead of making the call undefined. */
+  strict?: boolean;
+  /** Collect `print` output (default true). */
+  printing?: boolean;
+  /** Experimental keywords (`future.keywords.and` / `.or`). */
+  experimental?: boolean;
+  /** Injected clock for `time.now_ns` (ns since the epoch). */
+  now?: () => bigint;
+  /** Injected randomness in [0, 1). */
+  random?: () => number;
+  env?: Record<string, string>;
+  /** Upper bound on evaluation steps per query (default 50 million). */
+  maxSteps?: number;
+}
+
+export interface PolicyOptions {
+  regoVersion?: RegoVersion;
+}
+
+export interface QueryResult {
+  result: Array<{ expressions: Array<{ value: unknown; text: string; location: { row: number; col: number } }>; bindings: Record<string, unknown> }>;
+}
+
+/** One body's outcome in an explanation. */
+export interface BodyExplanation {
+  rule: string;
+  location: { file: string; row: number };
+  /** 0 for the rule body, n for the n-th `else` branch. */
+  branch: number;
+  succeeded: boolean;
+  /** The first literal that failed (for failed bodies), with the values of the variables it mentions. */
+  failed?: { text: string; location: { file: string; row: number }; bindings: Record<string, unknown> };
+}
+
+export interface Explanation {
+  query: string;
+  value: unknown;
+  defined: boolean;
+  bodies: BodyExplanation[];
+}
+
+/** A parsed and compiled policy set: evaluate it any number of times without re-parsing. */
+export class PreparedPolicy {
+  private readonly queries = new Map<string, CQuery>();
+
+  constructor(
+    private readonly compiler: Compiler,
+    private readonly builtins: ReadonlyMap<string, BuiltinDef>,
+    private readonly data: Value,
+    private readonly options: EngineOptions,
+  ) {}
+
+  private evaluator(input: Value | undefined, prints: string[] | undefined, data?: Value, trace?: Tracer): Evaluator {
+    return new Evaluator(this.compiler.root, {
+      input,
+      data: data ?? this.data,
+      strict: this.options.strict ?? false,
+      prints,
+      now: this.options.now ?? (() => BigInt(Date.now()) * 1_000_000n),
+      random: this.options.random ?? Math.random,
+      env: this.options.env ?? {},
+      maxSteps: this.options.maxSteps,
+      trace,
+    });
+  }
+
+  /** The Rego value of `data.a.b.c` (a rule or any document), or undefined. */
+  evalRuleValue(path: string, opts: { input?: Value; data?: Value; prints?: string[] } = {}): Value | undefined {
+    const p = rulePath(path);
+    return this.evaluator(opts.input, opts.prints, opts.data).document(p);
+  }
+
+  /** Like `evalRuleValue` with plain JSON in and out (sets become arrays). */
+  evalRule(path: string, opts: { input?: unknown; prints?: string[] } = {}): unknown {
+    const v = this.evalRuleValue(path, { input: opts.input === undefined ? undefined : fromJson(opts.input), prints: opts.prints });
+    return v === undefined ? undefined : toJs(v);
+  }
+
+  /** Compiles (and caches) a query. */
+  compileQuery(text: string, version: RegoVersion = 'v1'): CQuery {
+    let q = this.queries.get(text);
+    if (!q) {
+      q = this.compiler.compileQuery(parseQuery(text, { version, experimental: this.options.experimental }));
+      this.queries.set(text, q);
+    }
+    return q;
+  }
+
+  /** All result rows of a query, as Rego values. */
+  queryRows(text: string, opts: { input?: Value; prints?: string[]; version?: RegoVersion } = {}): Array<Map<string, Value>> {
+    const q = this.compileQuery(text, opts.version);
+    return this.evaluator(opts.input, opts.prints).query(q);
+  }
+
+  /** OPA-shaped query result: expression values (`true` for non-term expressions) and bindings. */
+  evalQuery(text: string, opts: { input?: Value; prints?: string[] } = {}): QueryResult {
+    const q = this.compileQuery(text);
+    const ev = this.evaluator(opts.input, opts.prints);
+    const rows = ev.queryWithExpressions(q);
+    return {
+      result: rows.map(({ bindings, values }) => ({
+        expressions: q.body.map((lit, i) => ({
+          value: toJs(values[i] ?? true),
+          text: lit.text,
+          location: { row: lit.loc.row, col: lit.loc.col },
+        })),
+        bindings: Object.fromEntries([...bindings].map(([k, v]) => [k, toJs(v)])),
+      })),
+    };
+  }
+
+  /**
+   * Explains the value of a rule: for every body (and `else` branch) evaluated, whether it succeeded and,
+   * if not, the first literal that failed with the values of its variables at that point.
+   */
+  explain(path: string, opts: { input?: Value } = {}): Explanation {
+    const tracer = new ExplainTracer();
+    const v = this.evaluator(opts.input, undefined, undefined, tracer).document(rulePath(path));
+    return { query: path, value: v === undefined ? undefined : toJs(v), defined: v !== undefined, bodies: tracer.result() };
+  }
+
+  /** Names of builtins available (for diagnostics). */
+  builtinNames(): string[] {
+    return [...this.builtins.keys()].sort();
+  }
+}
+
+class ExplainTracer implements Tracer {
+  private readonly stack: Array<{ rule: CRule | undefined; branch: number; lits: CLit[]; furthest: number; frame: Array<Value | undefined> | undefined }> = [];
+  private readonly out: BodyExplanation[] = [];
+
+  enterBody(rule: CRule | undefined, branch: number, lits: CLit[]): void {
+    this.stack.push({ rule, branch, lits, furthest: -1, frame: undefined });
+  }
+
+  reached(lits: CLit[], index: number, frame: Array<Value | undefined>): void {
+    for (let i = this.stack.length - 1; i >= 0; i--) {
+      const s = this.stack[i]!;
+      if (s.lits === lits) {
+        if (index > s.furthest) {
+          s.furthest = index;
+          s.frame = frame.slice();
+        }
+        return;
+      }
+    }
+  }
+
+  exitBody(lits: CLit[], succeeded: boolean): void {
+    const s = this.stack.pop();
+    if (!s || s.lits !== lits || !s.rule) return;
+    const e: BodyExplanation = {
+      rule: s.rule.node.name,
+      location: { file: s.rule.loc.file, row: s.rule.loc.row },
+      branch: s.branch,
+      succeeded,
+    };
+    if (!succeeded && s.furthest >= 0 && s.furthest < lits.length) {
+      const lit = lits[s.furthest]!;
+      const bindings: Record<string, unknown> = {};
+      const names = slotNamesOf(lit);
+      for (const [slot, name] of names) {
+        const v = s.frame?.[slot];
+        if (v !== undefined && !name.startsWith('_')) bindings[name] = toJs(v);
+      }
+      e.failed = { text: lit.text, location: { file: lit.loc.file, row: lit.loc.row }, bindings };
+    }
+    this.out.push(e);
+  }
+
+  result(): BodyExplanation[] {
+    return this.out;
+  }
+}
+
+function slotNamesOf(lit: CLit): Map<number, string> {
+  const out = new Map<number, string>();
+  const seen = new Set<unknown>();
+  const walk = (x: unknown): void => {
+    if (x === null || typeof x !== 'object' || seen.has(x)) return;
+    seen.add(x);
+    const o = x as Record<string, unknown>;
+    if (o['t'] === 'var' && typeof o['slot'] === 'number') out.set(o['slot'], String(o['name']));
+    if (o['t'] === 'arraycompr' || o['t'] === 'setcompr' || o['t'] === 'objectcompr') return;
+    for (const v of Object.values(o)) walk(v);
+  };
+  walk(lit.expr);
+  return out;
+}
+
+/** `data.a.b["c"]` → ['a', 'b', 'c']. */
+function rulePath(path: string): Value[] {
+  const t = parseTerm(path, { version: 'v1' }, 'rule path');
+  const out: Value[] = [];
+  if (t.type === 'var' && t.name === 'data') return out;
+  if (t.type !== 'ref' || t.head.type !== 'var' || t.head.name !== 'data') {
+    throw new CocoError('REGO_RULE_PATH', `not a valid rule path: ${path} (must start with data.)`, { kind: 'usage' });
+  }
+  for (const p of t.path) {
+    if (p.type !== 'scalar') throw new CocoError('REGO_RULE_PATH', `not a valid rule path: ${path}`, { kind: 'usage' });
+    out.push(p.value);
+  }
+  return out;
+}
+
+/** The mutable front end: collects policies, data, input and custom builtins; compiles on demand. */
+export class Engine {
+  private readonly modules: Module[] = [];
+  private data = new RObject();
+  private input: Value | undefined;
+  private readonly custom = new Map<string, BuiltinDef>();
+  private prepared: PreparedPolicy | undefined;
+  private prints: string[] = [];
+
+  constructor(private readonly options: EngineOptions = {}) {}
+
+  /** Parses a policy module; syntax errors throw REGO_PARSE immediately. */
+  addPolicy(name: string, text: string, opts: PolicyOptions = {}): string[] {
+    const m = parseModule(text, name, { version: opts.regoVersion ?? 'v1', experimental: this.options.experimental });
+    this.modules.push(m);
+    this.prepared = undefined;
+    return m.package;
+  }
+
+  /** Merges a JSON document into `data` (objects merge recursively; other values replace). */
+  addData(json: unknown): void {
+    const v = json instanceof RObject ? json : fromJson(json);
+    if (!(v instanceof RObject)) throw new CocoError('REGO_DATA', 'data must be a JSON object', { kind: 'usage' });
+    this.data = mergeObjects(this.data, v);
+    this.prepared = undefined;
+  }
+
+  setInput(json: unknown): void {
+    this.input = json === undefined ? undefined : fromJson(json);
+  }
+
+  setInputValue(v: Value | undefined): void {
+    this.input = v;
+  }
+
+  /** Registers a host builtin (e.g. Trustee's `query_reference_value/1`); it may shadow a standard one. */
+  addBuiltin(def: BuiltinDef): void {
+    this.custom.set(def.name, def);
+    this.prepared = undefined;
+  }
+
+  /** Parses and compiles everything added so far (cached until something changes). */
+  prepare(): PreparedPolicy {
+    if (!this.prepared) {
+      const builtins = this.custom.size === 0 ? BUILTINS : new Map([...BUILTINS, ...this.custom]);
+      const compiler = new Compiler(builtins);
+      compiler.compile(this.modules);
+      this.prepared = new PreparedPolicy(compiler, builtins, this.data, this.options);
+    }
+    return this.prepared;
+  }
+
+  evalRule(path: string): unknown {
+    return this.prepare().evalRule(path, { input: this.input === undefined ? undefined : toJs(this.input), prints: this.printSink() });
+  }
+
+  evalRuleValue(path: string): Value | undefined {
+    return this.prepare().evalRuleValue(path, { input: this.input, prints: this.printSink() });
+  }
+
+  evalQuery(text: string): QueryResult {
+    return this.prepare().evalQuery(text, { input: this.input, prints: this.printSink() });
+  }
+
+  queryRows(text: string, version: RegoVersion = 'v1'): Array<Map<string, Value>> {
+    return this.prepare().queryRows(text, { input: this.input, prints: this.printSink(), version });
+  }
+
+  explain(path: string): Explanation {
+    return this.prepare().explain(path, { input: this.input });
+  }
+
+  /** The `print` lines gathered since the last call (`file:row: text`). */
+  takePrints(): string[] {
+    const p = this.prints;
+    this.prints = [];
+    return p;
+  }
+
+  private printSink(): string[] | undefined {
+    return this.options.printing === false ? undefined : this.prints;
+  }
+
+  /** The package paths of the policies added (for diagnostics). */
+  packages(): string[] {
+    return this.modules.map((m) => 'data.' + m.package.join('.'));
+  }
+}
+
+function mergeObjects(a: RObject, b: RObject): RObject {
+  const out = a.copy();
+  for (const [k, v] of b.entries()) {
+    const cur = out.get(k);
+    out.set(k, cur instanceof RObject && v instanceof RObject ? mergeObjects(cur, v) : v);
+  }
+  return out;
+}
+
+export type { RuleNode };
+export { toRegoString as formatValue };

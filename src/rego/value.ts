@@ -1,0 +1,671 @@
+/**
+ * Rego values (specs/rego.md §2.12): null, boolean, number, string, array, object (keys of any type) and set,
+ * with OPA's total order (opa:v1/ast/compare.go), structural equality and JSON conversion.
+ *
+ * Representation, chosen so the common case costs nothing:
+ * - `null`, `boolean`, `string` are the JS primitives;
+ * - numbers are a JS `number` when the value is a non-integer double or a *safe* integer, and a `bigint`
+ *   for every integer outside ±(2^53−1) — OPA numbers are arbitrary precision and the suite checks exact
+ *   arithmetic beyond 64 bits. `normNum` keeps that invariant (an integral double beyond the safe range
+ *   becomes a bigint), so two equal numbers always have the same JS representation;
+ * - arrays are plain `Value[]` (treated as immutable once built);
+ * - objects and sets are `RObject` / `RSet`, hashed by a canonical key string (`keyOf`) and iterated in
+ *   Rego order (sorted), which OPA makes observable through comprehensions and `print`.
+ *
+ * Composite values are immutable once handed to the evaluator; the mutating methods (`set`, `add`) are for
+ * building a value and must not be called after it has been shared.
+ */
+import { CocoError } from '../errors.js';
+
+export type Value = null | boolean | number | bigint | string | Value[] | RObject | RSet;
+
+/** OPA's type names (`type_name` builtin and error messages). */
+export type TypeName = 'null' | 'boolean' | 'number' | 'string' | 'array' | 'object' | 'set';
+
+// ---------------------------------------------------------------------------------------------------------
+// Canonical keys
+
+/**
+ * A string that identifies a value up to Rego equality (`1` and `1.0` share a key). Plain strings map to
+ * themselves so string-keyed objects hash without allocation; every other value's key starts with NUL.
+ */
+export function keyOf(v: Value): string {
+  if (typeof v === 'string') return v.length > 0 && v.charCodeAt(0) === 0 ? '\u0000s' + v : v;
+  return '\u0000' + ser(v);
+}
+
+function ser(v: Value): string {
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v);
+    case 'number':
+      return '#' + numText(v);
+    case 'bigint':
+      return '#' + v.toString();
+    case 'boolean':
+      return v ? 't' : 'f';
+    default:
+      if (v === null) return 'n';
+      if (Array.isArray(v)) {
+        let s = '[';
+        for (let i = 0; i < v.length; i++) s += (i ? ',' : '') + ser(v[i]!);
+        return s + ']';
+      }
+      return v.canonical();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Numbers
+
+/** Normalises a JS number/bigint to the representation invariant described at the top of the file. */
+export function normNum(n: number | bigint): number | bigint {
+  if (typeof n === 'bigint') {
+    return n >= -9007199254740991n && n <= 9007199254740991n ? Number(n) : n;
+  }
+  if (Object.is(n, -0)) return 0;
+  if (Number.isInteger(n) && !Number.isSafeInteger(n)) return BigInt(n);
+  return n;
+}
+
+/**
+ * Parses a JSON number text: plain integer digits exactly (any size), anything with a fraction or exponent as a
+ * double (so the same text gives the same value whichever JSON path parsed it).
+ */
+export function parseNumber(text: string): number | bigint | undefined {
+  const t = text.trim();
+  if (!/^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/.test(t)) return undefined;
+  if (/^-?[0-9]+$/.test(t)) return normNum(BigInt(t));
+  const f = Number(t);
+  return normNum(f);
+}
+
+/** The decimal text of a number (integers without `.0`, like OPA's JSON output). */
+export function numText(n: number | bigint): string {
+  if (typeof n === 'bigint') return n.toString();
+  if (Number.isInteger(n)) return String(n);
+  if (!Number.isFinite(n)) return String(n);
+  return String(n);
+}
+
+export function isNumber(v: Value): v is number | bigint {
+  return typeof v === 'number' || typeof v === 'bigint';
+}
+
+export function isInteger(v: Value): v is number | bigint {
+  return typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v));
+}
+
+/** The exact integer value of an integral number (throws on a non-integer: callers check `isInteger`). */
+export function toBigInt(v: number | bigint): bigint {
+  if (typeof v === 'bigint') return v;
+  if (!Number.isInteger(v)) throw new CocoError('REGO_INTERNAL', `not an integer: ${v}`, { kind: 'internal' });
+  return BigInt(v);
+}
+
+/** A number as a JS double (may lose precision for bigints). */
+export function toDouble(v: number | bigint): number {
+  return typeof v === 'bigint' ? Number(v) : v;
+}
+
+/** A number as a safe JS integer, or undefined when it is not integral or does not fit. */
+export function toSafeInt(v: Value): number | undefined {
+  return typeof v === 'number' && Number.isInteger(v) ? v : undefined;
+}
+
+export function numCompare(a: number | bigint, b: number | bigint): number {
+  if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : a > b ? 1 : 0;
+  if (typeof a === 'bigint' && typeof b === 'bigint') return a < b ? -1 : a > b ? 1 : 0;
+  // Mixed: one is a bigint (|x| > 2^53), compare exactly against the double.
+  if (typeof a === 'bigint') return -numCompare(b, a);
+  const f = a as number;
+  const bi = b as bigint;
+  if (!Number.isFinite(f)) return f > 0 ? 1 : -1;
+  const fl = Math.floor(f);
+  const fb = BigInt(fl);
+  if (fb < bi) return -1;
+  if (fb > bi) return 1;
+  return f === fl ? 0 : 1;
+}
+
+export function numAdd(a: number | bigint, b: number | bigint): number | bigint {
+  if (typeof a === 'number' && typeof b === 'number') {
+    const r = a + b;
+    if (Number.isSafeInteger(r) || !Number.isInteger(a) || !Number.isInteger(b)) return normNum(r);
+    return normNum(BigInt(a) + BigInt(b));
+  }
+  if (isInteger(a) && isInteger(b)) return normNum(toBigInt(a) + toBigInt(b));
+  return normNum(toDouble(a) + toDouble(b));
+}
+
+export function numSub(a: number | bigint, b: number | bigint): number | bigint {
+  if (typeof a === 'number' && typeof b === 'number') {
+    const r = a - b;
+    if (Number.isSafeInteger(r) || !Number.isInteger(a) || !Number.isInteger(b)) return normNum(r);
+    return normNum(BigInt(a) - BigInt(b));
+  }
+  if (isInteger(a) && isInteger(b)) return normNum(toBigInt(a) - toBigInt(b));
+  return normNum(toDouble(a) - toDouble(b));
+}
+
+export function numMul(a: number | bigint, b: number | bigint): number | bigint {
+  if (typeof a === 'number' && typeof b === 'number') {
+    const r = a * b;
+    if (Number.isSafeInteger(r) || !Number.isInteger(a) || !Number.isInteger(b)) return normNum(r);
+    return normNum(BigInt(a) * BigInt(b));
+  }
+  if (isInteger(a) && isInteger(b)) return normNum(toBigInt(a) * toBigInt(b));
+  return normNum(toDouble(a) * toDouble(b));
+}
+
+/** Division; the caller rejects a zero divisor ("divide by zero"). Exact when both are integers and it divides. */
+export function numDiv(a: number | bigint, b: number | bigint): number | bigint {
+  if (isInteger(a) && isInteger(b) && (typeof a === 'bigint' || typeof b === 'bigint')) {
+    const x = toBigInt(a);
+    const y = toBigInt(b);
+    if (x % y === 0n) return normNum(x / y);
+  }
+  return normNum(toDouble(a) / toDouble(b));
+}
+
+/** Remainder of integers with Go's truncated semantics (the sign follows the dividend). */
+export function numRem(a: number | bigint, b: number | bigint): number | bigint {
+  if (typeof a === 'number' && typeof b === 'number') return normNum(a % b);
+  return normNum(toBigInt(a) % toBigInt(b));
+}
+
+export function isZero(n: number | bigint): boolean {
+  return typeof n === 'bigint' ? n === 0n : n === 0;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Objects and sets
+
+/** A Rego object: keys of any type, iterated in key order. */
+export class RObject {
+  private readonly m = new Map<string, [Value, Value]>();
+  private sortedCache: Array<[Value, Value]> | undefined;
+  private canon: string | undefined;
+
+  static from(entries: Iterable<readonly [Value, Value]>): RObject {
+    const o = new RObject();
+    for (const [k, v] of entries) o.set(k, v);
+    return o;
+  }
+
+  get size(): number {
+    return this.m.size;
+  }
+
+  get(k: Value): Value | undefined {
+    return this.m.get(keyOf(k))?.[1];
+  }
+
+  /** Lookup by a plain string key, without building a key. */
+  getStr(k: string): Value | undefined {
+    return this.m.get(k.length > 0 && k.charCodeAt(0) === 0 ? '\u0000s' + k : k)?.[1];
+  }
+
+  has(k: Value): boolean {
+    return this.m.has(keyOf(k));
+  }
+
+  /** Builder only. */
+  set(k: Value, v: Value): this {
+    this.m.set(keyOf(k), [k, v]);
+    this.sortedCache = undefined;
+    this.canon = undefined;
+    return this;
+  }
+
+  /** Builder only. */
+  delete(k: Value): boolean {
+    this.sortedCache = undefined;
+    this.canon = undefined;
+    return this.m.delete(keyOf(k));
+  }
+
+  /** Entries in Rego key order. */
+  entries(): ReadonlyArray<readonly [Value, Value]> {
+    if (!this.sortedCache) this.sortedCache = [...this.m.values()].sort((x, y) => compare(x[0], y[0]));
+    return this.sortedCache;
+  }
+
+  keys(): Value[] {
+    return this.entries().map((e) => e[0]);
+  }
+
+  values(): Value[] {
+    return this.entries().map((e) => e[1]);
+  }
+
+  /** Entries in insertion order (cheaper; for work whose result does not depend on order). */
+  unorderedEntries(): IterableIterator<[Value, Value]> {
+    return this.m.values();
+  }
+
+  /** A shallow copy that can be built on. */
+  copy(): RObject {
+    const o = new RObject();
+    for (const [key, e] of this.m) o.m.set(key, e);
+    return o;
+  }
+
+  canonical(): string {
+    if (this.canon === undefined) {
+      const parts: string[] = [];
+      for (const [k, v] of this.m.values()) parts.push(ser(k) + ':' + ser(v));
+      parts.sort();
+      this.canon = '{' + parts.join(',') + '}';
+    }
+    return this.canon;
+  }
+}
+
+/** A Rego set, iterated in element order. */
+export class RSet {
+  private readonly m = new Map<string, Value>();
+  private sortedCache: Value[] | undefined;
+  private canon: string | undefined;
+
+  static from(values: Iterable<Value>): RSet {
+    const s = new RSet();
+    for (const v of values) s.add(v);
+    return s;
+  }
+
+  get size(): number {
+    return this.m.size;
+  }
+
+  has(v: Value): boolean {
+    return this.m.has(keyOf(v));
+  }
+
+  /** Builder only. Returns true when the element was new. */
+  add(v: Value): boolean {
+    const k = keyOf(v);
+    if (this.m.has(k)) return false;
+    this.m.set(k, v);
+    this.sortedCache = undefined;
+    this.canon = undefined;
+    return true;
+  }
+
+  /** Elements in Rego order. */
+  values(): readonly Value[] {
+    if (!this.sortedCache) this.sortedCache = [...this.m.values()].sort(compare);
+    return this.sortedCache;
+  }
+
+  unorderedValues(): IterableIterator<Value> {
+    return this.m.values();
+  }
+
+  copy(): RSet {
+    const s = new RSet();
+    for (const [k, v] of this.m) s.m.set(k, v);
+    return s;
+  }
+
+  canonical(): string {
+    if (this.canon === undefined) {
+      const parts: string[] = [];
+      for (const v of this.m.values()) parts.push(ser(v));
+      parts.sort();
+      this.canon = '<' + parts.join(',') + '>';
+    }
+    return this.canon;
+  }
+}
+
+export function isObject(v: Value | undefined): v is RObject {
+  return v instanceof RObject;
+}
+
+export function isSet(v: Value | undefined): v is RSet {
+  return v instanceof RSet;
+}
+
+export function isArray(v: Value | undefined): v is Value[] {
+  return Array.isArray(v);
+}
+
+export function typeName(v: Value): TypeName {
+  switch (typeof v) {
+    case 'string':
+      return 'string';
+    case 'number':
+    case 'bigint':
+      return 'number';
+    case 'boolean':
+      return 'boolean';
+    default:
+      if (v === null) return 'null';
+      if (Array.isArray(v)) return 'array';
+      return v instanceof RSet ? 'set' : 'object';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Order and equality
+
+const RANK: Record<TypeName, number> = { null: 0, boolean: 1, number: 2, string: 3, array: 4, object: 5, set: 6 };
+
+/** Strings compare by UTF-8 bytes, i.e. by code point; fix up UTF-16 surrogates so astral chars sort last. */
+export function compareStrings(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let ca = a.charCodeAt(i);
+    let cb = b.charCodeAt(i);
+    if (ca !== cb) {
+      if (ca >= 0xd800 && cb >= 0xd800) {
+        ca = ca >= 0xe000 ? ca - 0x800 : ca + 0x2000;
+        cb = cb >= 0xe000 ? cb - 0x800 : cb + 0x2000;
+      }
+      return ca < cb ? -1 : 1;
+    }
+  }
+  return a.length < b.length ? -1 : a.length > b.length ? 1 : 0;
+}
+
+/** OPA's total order: null < boolean < number < string < array < object < set (opa:v1/ast/compare.go). */
+export function compare(a: Value, b: Value): number {
+  if (a === b) return 0;
+  const ta = typeName(a);
+  const tb = typeName(b);
+  if (ta !== tb) return RANK[ta] - RANK[tb];
+  switch (ta) {
+    case 'null':
+      return 0;
+    case 'boolean':
+      return a === b ? 0 : a ? 1 : -1;
+    case 'number':
+      return numCompare(a as number | bigint, b as number | bigint);
+    case 'string':
+      return compareStrings(a as string, b as string);
+    case 'array': {
+      const x = a as Value[];
+      const y = b as Value[];
+      const n = Math.min(x.length, y.length);
+      for (let i = 0; i < n; i++) {
+        const c = compare(x[i]!, y[i]!);
+        if (c !== 0) return c;
+      }
+      return x.length - y.length;
+    }
+    case 'object': {
+      const x = (a as RObject).entries();
+      const y = (b as RObject).entries();
+      const n = Math.min(x.length, y.length);
+      for (let i = 0; i < n; i++) {
+        const ck = compare(x[i]![0], y[i]![0]);
+        if (ck !== 0) return ck;
+        const cv = compare(x[i]![1], y[i]![1]);
+        if (cv !== 0) return cv;
+      }
+      return x.length - y.length;
+    }
+    case 'set': {
+      const x = (a as RSet).values();
+      const y = (b as RSet).values();
+      const n = Math.min(x.length, y.length);
+      for (let i = 0; i < n; i++) {
+        const c = compare(x[i]!, y[i]!);
+        if (c !== 0) return c;
+      }
+      return x.length - y.length;
+    }
+  }
+}
+
+export function equal(a: Value, b: Value): boolean {
+  if (a === b) return true;
+  const ta = typeof a;
+  if (ta === 'string' || ta === 'boolean' || typeof b === 'string' || typeof b === 'boolean') return false;
+  if (ta === 'number' || ta === 'bigint') return isNumber(b) && numCompare(a as number | bigint, b) === 0;
+  if (a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!equal(a[i]!, b[i]!)) return false;
+    return true;
+  }
+  if (a instanceof RObject) {
+    if (!(b instanceof RObject) || a.size !== b.size) return false;
+    for (const [k, v] of a.unorderedEntries()) {
+      const w = b.get(k);
+      if (w === undefined || !equal(v, w)) return false;
+    }
+    return true;
+  }
+  if (a instanceof RSet) {
+    if (!(b instanceof RSet) || a.size !== b.size) return false;
+    for (const v of a.unorderedValues()) if (!b.has(v)) return false;
+    return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// JSON conversion
+
+/** Converts parsed JSON (or YAML) to a Rego value; `bigint`s (from big-number-aware parsers) stay exact. */
+export function fromJson(x: unknown): Value {
+  if (x === null || x === undefined) return null;
+  switch (typeof x) {
+    case 'string':
+    case 'boolean':
+      return x;
+    case 'number':
+    case 'bigint':
+      return normNum(x);
+    case 'object': {
+      if (Array.isArray(x)) return x.map(fromJson);
+      if (x instanceof Map) {
+        const o = new RObject();
+        for (const [k, v] of x) o.set(fromJson(k), fromJson(v));
+        return o;
+      }
+      if (x instanceof Set) return RSet.from([...x].map(fromJson));
+      const o = new RObject();
+      for (const k of Object.keys(x)) o.set(k, fromJson((x as Record<string, unknown>)[k]));
+      return o;
+    }
+    default:
+      throw new CocoError('REGO_VALUE', `cannot convert a ${typeof x} to a Rego value`, { kind: 'input' });
+  }
+}
+
+/** The JSON text of an object key: strings as is, other keys as their JSON encoding (OPA's ast.JSON). */
+function jsonKey(k: Value): string {
+  return typeof k === 'string' ? k : toJsonText(k);
+}
+
+/**
+ * Converts a value to plain JS data (sets → arrays in Rego order, non-string object keys → their JSON text).
+ * Integers beyond the safe range stay `bigint`; use `toJsonText` to serialise.
+ */
+export function toJs(v: Value): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return v.map(toJs);
+  if (v instanceof RSet) return v.values().map(toJs);
+  const out: Record<string, unknown> = {};
+  for (const [k, val] of v.entries()) out[jsonKey(k)] = toJs(val);
+  return out;
+}
+
+/** Compact JSON text (keys in Rego order), exact for big integers. `indent` pretty-prints like JSON.stringify. */
+export function toJsonText(v: Value, indent = 0): string {
+  return writeJson(v, indent, '');
+}
+
+function writeJson(v: Value, indent: number, pad: string): string {
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v);
+    case 'number':
+      return Number.isFinite(v) ? numText(v) : 'null';
+    case 'bigint':
+      return v.toString();
+    case 'boolean':
+      return v ? 'true' : 'false';
+    default: {
+      if (v === null) return 'null';
+      const inner = pad + ' '.repeat(indent);
+      const nl = indent ? '\n' : '';
+      const sep = indent ? ': ' : ':';
+      let items: string[];
+      let open: string;
+      let close: string;
+      if (Array.isArray(v) || v instanceof RSet) {
+        const xs = Array.isArray(v) ? v : v.values();
+        items = xs.map((x) => writeJson(x, indent, inner));
+        open = '[';
+        close = ']';
+      } else {
+        items = v.entries().map(([k, x]) => JSON.stringify(jsonKey(k)) + sep + writeJson(x, indent, inner));
+        open = '{';
+        close = '}';
+      }
+      if (items.length === 0) return open + close;
+      return open + nl + items.map((s) => inner + s).join(',' + nl) + nl + (indent ? pad : '') + close;
+    }
+  }
+}
+
+/**
+ * Parses JSON text into a Rego value with exact big integers. Texts without long digit runs go through
+ * `JSON.parse`; others through a small exact parser (Node 20's reviver gets no source text).
+ */
+export function parseJsonValue(text: string): Value {
+  if (!/[0-9]{16}/.test(text)) {
+    try {
+      return fromJson(JSON.parse(text));
+    } catch (e) {
+      throw new CocoError('REGO_JSON', `invalid JSON: ${(e as Error).message}`, { kind: 'input', cause: e });
+    }
+  }
+  const p = new ExactJson(text);
+  const v = p.value(0);
+  p.ws();
+  if (p.i !== text.length) p.fail('unexpected trailing text');
+  return v;
+}
+
+class ExactJson {
+  i = 0;
+  constructor(private readonly s: string) {}
+
+  fail(msg: string): never {
+    throw new CocoError('REGO_JSON', `invalid JSON at offset ${this.i}: ${msg}`, { kind: 'input' });
+  }
+
+  ws(): void {
+    while (this.i < this.s.length && ' \t\r\n'.includes(this.s[this.i]!)) this.i++;
+  }
+
+  value(depth: number): Value {
+    if (depth > 10000) this.fail('nesting too deep');
+    this.ws();
+    const c = this.s[this.i];
+    if (c === '{') {
+      this.i++;
+      const o = new RObject();
+      this.ws();
+      if (this.s[this.i] === '}') {
+        this.i++;
+        return o;
+      }
+      for (;;) {
+        this.ws();
+        if (this.s[this.i] !== '"') this.fail('expected a string key');
+        const k = this.str();
+        this.ws();
+        if (this.s[this.i++] !== ':') this.fail('expected ":"');
+        o.set(k, this.value(depth + 1));
+        this.ws();
+        const d = this.s[this.i++];
+        if (d === '}') return o;
+        if (d !== ',') this.fail('expected "," or "}"');
+      }
+    }
+    if (c === '[') {
+      this.i++;
+      const a: Value[] = [];
+      this.ws();
+      if (this.s[this.i] === ']') {
+        this.i++;
+        return a;
+      }
+      for (;;) {
+        a.push(this.value(depth + 1));
+        this.ws();
+        const d = this.s[this.i++];
+        if (d === ']') return a;
+        if (d !== ',') this.fail('expected "," or "]"');
+      }
+    }
+    if (c === '"') return this.str();
+    for (const [w, v] of [['true', true], ['false', false], ['null', null]] as const) {
+      if (this.s.startsWith(w, this.i)) {
+        this.i += w.length;
+        return v;
+      }
+    }
+    const m = /-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/y;
+    m.lastIndex = this.i;
+    const r = m.exec(this.s);
+    if (!r || r[0].length === 0) this.fail('unexpected character');
+    this.i += r[0].length;
+    const n = parseNumber(r[0]);
+    if (n === undefined) this.fail('bad number');
+    return n;
+  }
+
+  str(): string {
+    const m = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
+    m.lastIndex = this.i;
+    const r = m.exec(this.s);
+    if (!r) this.fail('bad string');
+    this.i += r[0].length;
+    return JSON.parse(r[0]) as string;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Rego literal syntax (print, sprintf %v, error messages)
+
+/** A value in Rego literal syntax: `{"a": 1, "b": [true, null]}`, sets `{1, 2}`, the empty set `set()`. */
+export function toRegoString(v: Value): string {
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v);
+    case 'number':
+    case 'bigint':
+      return numText(v);
+    case 'boolean':
+      return v ? 'true' : 'false';
+    default:
+      if (v === null) return 'null';
+      if (Array.isArray(v)) return '[' + v.map(toRegoString).join(', ') + ']';
+      if (v instanceof RSet) return v.size === 0 ? 'set()' : '{' + v.values().map(toRegoString).join(', ') + '}';
+      return '{' + v.entries().map(([k, x]) => toRegoString(k) + ': ' + toRegoString(x)).join(', ') + '}';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Small constructors
+
+export function obj(entries: Record<string, Value>): RObject {
+  const o = new RObject();
+  for (const k of Object.keys(entries)) o.set(k, entries[k]!);
+  return o;
+}
+
+export function set(values: Iterable<Value>): RSet {
+  return RSet.from(values);
+}
+
+export const EMPTY_OBJECT: RObject = new RObject();
+export const EMPTY_SET: RSet = new RSet();

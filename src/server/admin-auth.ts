@@ -1,0 +1,94 @@
+/**
+ * Admin API authorization (specs/kbs-protocol.md §2.1, TR `kbs/src/admin/*`): `InsecureAllowAll`, `DenyAll`,
+ * or `AuthenticatedAuthorization` = a Bearer JWT verified against identity providers (PEM key: EC, RSA or
+ * Ed25519; or a JWKS by `kid`), `exp` required, optional `iss`/`aud` checks, a mandatory string `role` claim,
+ * and per-role regex ACLs matched against the full request URI (path + query), method ignored.
+ */
+import { readFileSync } from 'node:fs';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import { CocoError } from '../errors.js';
+import type { AclEntry, AdminMode, IdentityProvider } from './config.js';
+
+interface Provider {
+  issuer?: string;
+  audience?: string;
+  key?: KeyObject;
+  jwks?: ReturnType<typeof createLocalJWKSet>;
+}
+
+function readUri(uri: string, what: string): string {
+  if (/^https?:/.test(uri)) throw new CocoError('KBS_CONFIG', `${what}: only local files are supported: ${uri}`, { kind: 'usage' });
+  try {
+    return readFileSync(uri.startsWith('file://') ? uri.slice(7) : uri, 'utf8');
+  } catch (e) {
+    throw new CocoError('KBS_CONFIG', `cannot read ${what} ${uri}: ${(e as Error).message}`, { kind: 'input', cause: e });
+  }
+}
+
+export interface AdminIdentity {
+  role: string;
+  sub?: string;
+}
+
+export class AdminAuthorizer {
+  readonly mode: AdminMode;
+  private readonly providers: Provider[];
+  private readonly acls: Array<{ role: string; re: RegExp }>;
+  private readonly clock: () => Date;
+
+  constructor(mode: AdminMode, providers: IdentityProvider[], acls: AclEntry[], clock: () => Date = () => new Date()) {
+    this.mode = mode;
+    this.clock = clock;
+    this.acls = acls.map((a) => ({ role: a.role, re: new RegExp(a.allowed_endpoints) }));
+    this.providers = providers.map((p) => {
+      const out: Provider = { issuer: p.issuer, audience: p.audience };
+      if (p.public_key_uri) {
+        try {
+          out.key = createPublicKey(readUri(p.public_key_uri, 'admin public key'));
+        } catch (e) {
+          if (e instanceof CocoError) throw e;
+          throw new CocoError('KBS_CONFIG', `admin public key ${p.public_key_uri} is not a PEM public key`, { kind: 'input', cause: e });
+        }
+      }
+      if (p.jwk_set_uri) out.jwks = createLocalJWKSet(JSON.parse(readUri(p.jwk_set_uri, 'admin JWKS')));
+      return out;
+    });
+    if (mode === 'AuthenticatedAuthorization' && this.providers.length === 0) {
+      throw new CocoError('KBS_CONFIG', 'admin.authorization_mode AuthenticatedAuthorization needs at least one identity provider', { kind: 'usage' });
+    }
+  }
+
+  /** Throws `KBS_ADMIN_*` (401) unless the request may proceed. */
+  async authorize(authorization: string | undefined, uri: string): Promise<AdminIdentity | undefined> {
+    if (this.mode === 'InsecureAllowAll') return undefined;
+    if (this.mode === 'DenyAll') throw new CocoError('KBS_ADMIN_DENIED', 'the admin API is disabled (authorization_mode = DenyAll)', { kind: 'forbidden' });
+    const m = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
+    if (!m) throw new CocoError('KBS_ADMIN_NO_TOKEN', 'admin request without an Authorization: Bearer token', { kind: 'auth' });
+    const payload = await this.verifyToken(m[1]);
+    const role = payload.role;
+    if (typeof role !== 'string') throw new CocoError('KBS_ADMIN_NO_ROLE', 'admin token has no string "role" claim', { kind: 'auth' });
+    const allowed = this.acls.some((a) => a.role === role && a.re.test(uri));
+    if (!allowed) throw new CocoError('KBS_ADMIN_FORBIDDEN', `role "${role}" may not access ${uri.split('?')[0]}`, { kind: 'forbidden' });
+    return { role, sub: typeof payload.sub === 'string' ? payload.sub : undefined };
+  }
+
+  private async verifyToken(token: string): Promise<JWTPayload> {
+    try {
+      decodeProtectedHeader(token);
+    } catch (e) {
+      throw new CocoError('KBS_ADMIN_TOKEN', 'admin token is not a JWT', { kind: 'auth', cause: e });
+    }
+    const reasons: string[] = [];
+    for (const p of this.providers) {
+      const opts = { requiredClaims: ['exp'], currentDate: this.clock(), ...(p.issuer ? { issuer: p.issuer } : {}), ...(p.audience ? { audience: p.audience } : {}) };
+      try {
+        if (p.key) return (await jwtVerify(token, p.key, opts)).payload;
+        if (p.jwks) return (await jwtVerify(token, p.jwks, opts)).payload;
+      } catch (e) {
+        reasons.push((e as { code?: string }).code === 'ERR_JWT_EXPIRED' ? 'token expired' : (e as Error).message);
+      }
+    }
+    throw new CocoError('KBS_ADMIN_TOKEN', `admin token rejected: ${[...new Set(reasons)].join('; ')}`, { kind: 'auth' });
+  }
+}

@@ -1,0 +1,427 @@
+/**
+ * The KBS HTTP service (Fastify): protocol 0.4.0 (`/auth`, `/attest`, resource GET), the admin API, `/healthz`
+ * and `/metrics` (specs/kbs-protocol.md §1.1). Everything under `/kbs/v0/` goes through one dispatcher that
+ * routes on the raw URL, as Trustee's `api_server.rs` does, so path validation sees the bytes the client sent.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { CocoError } from '../errors.js';
+import { fromBase64, fromBase64Url, utf8 } from '../formats/bytes.js';
+import { isRecord, parseJson } from '../formats/json.js';
+import { encryptToTeeKey } from '../formats/jwe.js';
+import { parseTeePubKey } from '../formats/jwk.js';
+import type { AttestationService } from '../attestation/service.js';
+import { parseInitDataMessage } from '../attestation/init-data.js';
+import type { ResourcePolicyEvaluator } from '../policy/types.js';
+import type { AttestationPolicyEvaluator } from '../policy/types.js';
+import type { JsonValue, SessionRecord, Store } from '../store/index.js';
+import type { AdminAuthorizer } from './admin-auth.js';
+import { errorResponse, kbsError, type ErrorVariant } from './errors.js';
+import { KbsMetrics } from './metrics.js';
+import { parseKbsUrl, resourcePath, type KbsRoute } from './resource-path.js';
+import { teePubkeyFromClaims, type AttestationTokenVerifier } from './token-verifier.js';
+
+export const PROTOCOL_VERSION = '0.4.0';
+export const SESSION_COOKIE = 'kbs-session-id';
+export const RESOURCE_POLICY_ID = 'resource-policy';
+
+/** kbs-types `Tee` values (specs/kbs-protocol.md §1.3); anything else is not a KBS request. */
+export const KNOWN_TEES = [
+  'az-snp-vtpm', 'az-tdx-vtpm', 'nvidia', 'nvidia-dpu', 'sgx', 'snp', 'tdx', 'cca', 'csv', 'se', 'hygondcu', 'tpm', 'sample', 'sampledevice',
+];
+
+export interface KbsAppOptions {
+  store: Store;
+  attestation: AttestationService;
+  attestationPolicy: AttestationPolicyEvaluator;
+  resourcePolicy: ResourcePolicyEvaluator;
+  tokenVerifier: AttestationTokenVerifier;
+  admin: AdminAuthorizer;
+  /** Session lifetime in minutes (`attestation_service.timeout`). */
+  sessionMinutes: number;
+  /** Request body limit in bytes. */
+  bodyLimit: number;
+  extraTeekeyPaths?: string[];
+  clock?: () => Date;
+  /** 32 random bytes for each challenge nonce (injected for tests). */
+  randomNonce?: () => Uint8Array;
+  logger?: Logger;
+  metrics?: KbsMetrics;
+  version?: string;
+}
+
+export interface KbsApp {
+  app: FastifyInstance;
+  metrics: KbsMetrics;
+}
+
+function sessionCookie(req: FastifyRequest): string | undefined {
+  const header = req.headers.cookie;
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === SESSION_COOKIE) return v.join('=');
+  }
+  return undefined;
+}
+
+/** `Set-Cookie` exactly as Trustee writes it: name=value and `Expires` only (§1.3). */
+function setSessionCookie(reply: FastifyReply, s: SessionRecord): void {
+  reply.header('set-cookie', `${SESSION_COOKIE}=${s.id}; Expires=${s.expiresAt.toUTCString()}`);
+}
+
+function jsonBody(body: unknown, what: string): Record<string, unknown> {
+  if (!(body instanceof Buffer) || body.length === 0) throw kbsError('KBS_BODY_MISSING', `${what}: request body is empty`);
+  const v = parseJson(body, what);
+  if (!isRecord(v)) throw kbsError('KBS_BODY_SHAPE', `${what}: body must be a JSON object`);
+  return v;
+}
+
+function field<T>(obj: Record<string, unknown>, key: string, what: string, test: (v: unknown) => v is T, want: string): T {
+  const v = obj[key];
+  if (!test(v)) throw kbsError('KBS_BODY_SHAPE', `${what}: "${key}" must be ${want}`);
+  return v;
+}
+const isString = (v: unknown): v is string => typeof v === 'string';
+
+export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
+  const clock = o.clock ?? (() => new Date());
+  const log = o.logger ?? pino({ level: 'silent' });
+  const metrics = o.metrics ?? new KbsMetrics(o.version ?? '0.1.0');
+  const app = Fastify({
+    loggerInstance: log as unknown as FastifyBaseLogger,
+    bodyLimit: o.bodyLimit,
+    // Request ids are not needed and the default request log would include the query string only.
+    disableRequestLogging: true,
+  });
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.addHook('onRequest', async (req) => {
+    (req as any).kbsStart = process.hrtime.bigint();
+    if (req.url.startsWith('/kbs/')) metrics.activeConnections.inc();
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    if (!req.url.startsWith('/kbs/')) return;
+    metrics.activeConnections.dec();
+    metrics.httpRequests.inc();
+    metrics.httpDuration.observe(Number(process.hrtime.bigint() - (req as any).kbsStart) / 1e9);
+    metrics.requestSize.observe(Number(req.headers['content-length'] ?? 0));
+    metrics.responseSize.observe(Number(reply.getHeader('content-length') ?? 0));
+    // Method, path and status only: never query strings, headers, cookies, bodies, nonces or tokens.
+    log.info({ method: req.method, path: req.url.split('?')[0], status: reply.statusCode }, 'request');
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    let e: unknown = err;
+    const code = (err as { code?: string }).code;
+    if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = kbsError('KBS_BODY_LIMIT', `request body larger than ${o.bodyLimit} bytes`, 'limit');
+    else if (typeof code === 'string' && code.startsWith('FST_')) e = kbsError('KBS_SERDE', (err as Error).message);
+    const r = errorResponse(e, 'AttestationError');
+    if (r.status === 500) log.error({ code: r.error.code, path: req.url.split('?')[0] }, r.error.message);
+    void reply.code(r.status).header('content-type', 'application/json').send(JSON.stringify(r.body));
+  });
+
+  async function fail(reply: FastifyReply, req: FastifyRequest, err: unknown, fallback: ErrorVariant): Promise<FastifyReply> {
+    const r = errorResponse(err, fallback);
+    log.warn({ path: req.url.split('?')[0], code: r.error.code, variant: r.variant, status: r.status }, r.error.message);
+    return reply.code(r.status).header('content-type', 'application/json').send(JSON.stringify(r.body));
+  }
+
+  app.get('/healthz', async (_req, reply) => reply.code(200).send(''));
+  app.get('/metrics', async (_req, reply) => reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()));
+  app.route({ method: ['POST', 'PUT', 'DELETE', 'PATCH'], url: '/metrics', handler: async (_req, reply) => reply.code(405).send('') });
+
+  // ---- protocol ---------------------------------------------------------------------------------------
+
+  async function auth(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    metrics.authRequests.inc();
+    try {
+      const body = jsonBody(req.body, 'auth request');
+      const version = field(body, 'version', 'auth request', isString, 'a string');
+      if (version !== PROTOCOL_VERSION) {
+        // Trustee's exact wording (§1.2), so existing tooling recognises it.
+        throw kbsError('KBS_VERSION_MISMATCH', `Attestation error: RCAR handshake Auth failed: KBS Client Protocol Version Mismatch: expect =${PROTOCOL_VERSION} while the request is ${version}`);
+      }
+      const tee = field(body, 'tee', 'auth request', isString, 'a string');
+      if (!KNOWN_TEES.includes(tee)) throw kbsError('KBS_TEE_UNKNOWN', `auth request: unknown tee ${JSON.stringify(tee)}`);
+      if (!o.attestation.verifiers.has(tee)) throw kbsError('KBS_TEE_DISABLED', `tee "${tee}" is not enabled on this KBS (enabled: ${o.attestation.verifiers.tees().join(', ') || 'none'})`, 'unsupported');
+      if (!('extra-params' in body)) throw kbsError('KBS_BODY_SHAPE', 'auth request: "extra-params" is missing');
+      const now = clock();
+      const nonce = Buffer.from(o.randomNonce ? o.randomNonce() : randomBytes(32)).toString('base64');
+      const session: SessionRecord = {
+        id: randomUUID().replace(/-/g, ''),
+        tee,
+        nonce,
+        state: 'authed',
+        data: { 'extra-params': body['extra-params'] as JsonValue },
+        createdAt: now,
+        expiresAt: new Date(now.getTime() + o.sessionMinutes * 60_000),
+      };
+      await o.store.sessions.put(session);
+      metrics.authSuccesses.inc();
+      setSessionCookie(reply, session);
+      // `extra-params` is the JSON string "" for every TEE but `se` (§1.3, §7.1).
+      return reply.code(200).header('content-type', 'application/json').send(JSON.stringify({ nonce, 'extra-params': '' }));
+    } catch (e) {
+      metrics.authErrors.inc();
+      return fail(reply, req, e, 'AttestationError');
+    }
+  }
+
+  async function attest(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    metrics.attestationRequests.inc();
+    let tee = 'unknown';
+    try {
+      const id = sessionCookie(req);
+      if (!id) throw kbsError('KBS_SESSION_MISSING', `attest request without a ${SESSION_COOKIE} cookie; call /kbs/v0/auth first`, 'auth');
+      const session = await o.store.sessions.get(id);
+      if (!session) throw kbsError('KBS_SESSION_UNKNOWN', 'session not found or expired; call /kbs/v0/auth again', 'auth');
+      tee = session.tee;
+      if (session.state === 'attested' && session.token) {
+        // Idempotent retry: an attested session answers with the token it already has (§1.4 step 2).
+        setSessionCookie(reply, session);
+        return reply.code(200).header('content-type', 'application/json').send(JSON.stringify({ token: session.token }));
+      }
+      const body = jsonBody(req.body, 'attestation');
+      const rd = field(body, 'runtime-data', 'attestation', isRecord, 'an object {nonce, tee-pubkey}');
+      const nonce = field(rd, 'nonce', 'attestation runtime-data', isString, 'a string');
+      const teePubkey = parseTeePubKey(rd['tee-pubkey']);
+      const ev = field(body, 'tee-evidence', 'attestation', isRecord, 'an object {primary_evidence, additional_evidence}');
+      if (!('primary_evidence' in ev)) throw kbsError('KBS_BODY_SHAPE', 'attestation tee-evidence: "primary_evidence" is missing');
+      const additional = ev.additional_evidence ?? '';
+      if (typeof additional !== 'string') throw kbsError('KBS_BODY_SHAPE', 'attestation tee-evidence: "additional_evidence" must be a string');
+      const initData = parseInitDataMessage(body['init-data']);
+      if (nonce !== session.nonce) throw kbsError('KBS_NONCE_MISMATCH', 'runtime-data nonce does not match the challenge of this session', 'auth');
+      // Single use: a nonce is consumed by the first attempt, successful or not.
+      if (!(await o.store.nonces.consume(nonce, session.expiresAt))) {
+        throw kbsError('KBS_NONCE_REUSED', 'this challenge nonce was already used; call /kbs/v0/auth for a new one', 'auth');
+      }
+      const result = await o.attestation.evaluate({
+        tee: session.tee,
+        evidence: ev.primary_evidence,
+        nonce,
+        teePubkey: teePubkey as unknown as JsonValue,
+        additionalEvidence: additional,
+        initData,
+        policyIds: ['default'],
+      });
+      await o.store.sessions.put({ ...session, state: 'attested', token: result.token, teePubkey: teePubkey as unknown as JsonValue });
+      metrics.attestationSuccesses.labels(tee).inc();
+      log.info({ event: 'attest', tee, statuses: result.appraisals.map((a) => `${a.submod}:${a.status}`) }, 'attestation succeeded');
+      setSessionCookie(reply, session);
+      return reply.code(200).header('content-type', 'application/json').send(JSON.stringify({ token: result.token }));
+    } catch (e) {
+      if (e instanceof CocoError && (e.code.startsWith('AS_') || e.code.startsWith('SAMPLE_') || e.code.startsWith('JWK_'))) metrics.attestationFailures.labels(tee).inc();
+      else metrics.attestationErrors.inc();
+      return fail(reply, req, e, 'AttestationError');
+    }
+  }
+
+  /** The verified claims of the caller: attested session cookie first, else the Bearer token (§1.7). */
+  async function callerClaims(req: FastifyRequest): Promise<Record<string, unknown>> {
+    let token: string | undefined;
+    const id = sessionCookie(req);
+    if (id) {
+      const s = await o.store.sessions.get(id);
+      if (s?.state === 'attested' && s.token) token = s.token;
+    }
+    if (!token) {
+      const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+      if (m) token = m[1];
+    }
+    if (!token) {
+      throw kbsError('KBS_TOKEN_MISSING', id ? 'session is unknown, expired or not attested, and no Bearer token was given' : `no attested ${SESSION_COOKIE} cookie and no Authorization: Bearer token`, 'auth');
+    }
+    return (await o.tokenVerifier.verify(token)) as Record<string, unknown>;
+  }
+
+  async function getResource(req: FastifyRequest, reply: FastifyReply, route: KbsRoute): Promise<FastifyReply> {
+    try {
+      const path = resourcePath(route.path);
+      const claims = await callerClaims(req);
+      const teeKey = parseTeePubKey(teePubkeyFromClaims(claims, o.extraTeekeyPaths));
+      const policy = await o.store.policies.get('resource', RESOURCE_POLICY_ID);
+      if (!policy) throw kbsError('KBS_POLICY_DENY', 'no resource policy is installed', 'policy');
+      metrics.policyEvaluations.inc();
+      let decision;
+      try {
+        decision = await o.resourcePolicy.evaluate(policy.text, claims, { plugin: 'resource', 'resource-path': path, query: route.query });
+      } catch (e) {
+        metrics.policyErrors.inc();
+        throw e;
+      }
+      if (!decision.allow) {
+        metrics.policyViolations.inc();
+        throw kbsError('KBS_POLICY_DENY', `resource policy denied ${path.join('/')}: ${decision.reason}`, 'policy');
+      }
+      metrics.policyApprovals.inc();
+      const [repository, type, tag] = path;
+      const value = await o.store.resources.get({ repository, type, tag });
+      if (value === undefined) throw kbsError('KBS_RESOURCE_NOT_FOUND', `resource ${path.join('/')} does not exist`, 'notfound');
+      metrics.resourceReads.labels(path.join('/')).inc();
+      const jwe = encryptToTeeKey(value, teeKey);
+      return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(jwe));
+    } catch (e) {
+      return fail(reply, req, e, 'PluginInternalError');
+    }
+  }
+
+  // ---- admin ------------------------------------------------------------------------------------------
+
+  async function admin(req: FastifyRequest, reply: FastifyReply, route: KbsRoute): Promise<FastifyReply> {
+    try {
+      await o.admin.authorize(req.headers.authorization, req.url);
+    } catch (e) {
+      return fail(reply, req, e, 'AdminAuthAccess');
+    }
+    const m = req.method;
+    try {
+      switch (route.plugin) {
+        case 'resource': {
+          const [repository, type, tag] = resourcePath(route.path);
+          const key = `${repository}/${type}/${tag}`;
+          if (m === 'POST') {
+            const body = req.body instanceof Buffer ? req.body : Buffer.alloc(0);
+            await o.store.resources.put({ repository, type, tag }, new Uint8Array(body));
+            metrics.resourceWrites.labels(key).inc();
+            await o.store.audit.append({ kind: 'admin.resource.put', subject: key, outcome: 'ok', detail: { size: body.length } });
+            return reply.code(200).send('');
+          }
+          if (m === 'DELETE') {
+            const deleted = await o.store.resources.delete({ repository, type, tag });
+            if (!deleted) throw kbsError('KBS_RESOURCE_NOT_FOUND', `resource ${key} does not exist`, 'notfound');
+            metrics.resourceWrites.labels(key).inc();
+            await o.store.audit.append({ kind: 'admin.resource.delete', subject: key, outcome: 'ok' });
+            return reply.code(200).send('');
+          }
+          break;
+        }
+        case 'resources':
+          if (m === 'GET' && route.path.length === 0) {
+            const list = await o.store.resources.list();
+            return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(list.map((r) => ({ path: `${r.repository}/${r.type}/${r.tag}`, size: r.size, updated: r.updatedAt.toISOString() }))));
+          }
+          break;
+        case 'attestation-policy':
+          if (route.path.length !== 0) break;
+          if (m === 'POST') {
+            const body = jsonBody(req.body, 'attestation policy');
+            const id = body.policy_id ?? 'default_cpu';
+            if (typeof id !== 'string' || !/^[A-Za-z0-9_.-]{1,128}$/.test(id)) throw kbsError('KBS_SERDE', 'attestation policy: "policy_id" must match [A-Za-z0-9_.-]{1,128}');
+            const text = decodePolicy(body);
+            await o.attestationPolicy.validate(text).catch((e) => {
+              throw kbsError('KBS_POLICY_PARSE', `attestation policy ${id} does not compile: ${(e as Error).message}`);
+            });
+            await o.store.policies.put('attestation', id, text);
+            await o.store.audit.append({ kind: 'admin.attestation-policy.put', subject: id, outcome: 'ok' });
+            return reply.code(200).send('');
+          }
+          if (m === 'GET') {
+            const list = await o.store.policies.list('attestation');
+            return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(list.map((p) => p.id)));
+          }
+          break;
+        case 'resource-policy':
+          if (route.path.length !== 0) break;
+          if (m === 'POST') {
+            const text = decodePolicy(jsonBody(req.body, 'resource policy'));
+            await o.resourcePolicy.validate(text).catch((e) => {
+              throw kbsError('KBS_POLICY_PARSE', `resource policy does not compile: ${(e as Error).message}`);
+            });
+            await o.store.policies.put('resource', RESOURCE_POLICY_ID, text);
+            await o.store.audit.append({ kind: 'admin.resource-policy.put', subject: RESOURCE_POLICY_ID, outcome: 'ok' });
+            return reply.code(200).send('');
+          }
+          if (m === 'GET') {
+            // Ids only, as Trustee's current code returns (§1.1).
+            const list = await o.store.policies.list('resource');
+            return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(list.map((p) => p.id)));
+          }
+          break;
+        case 'reference-value':
+          if (m === 'POST' && route.path.length === 0) {
+            const n = await registerReferenceValues(o.store, jsonBody(req.body, 'reference value message'), clock());
+            await o.store.audit.append({ kind: 'admin.reference-value.put', subject: n.join(','), outcome: 'ok' });
+            return reply.code(200).send('');
+          }
+          if (m === 'GET') {
+            if (route.path.length === 0) {
+              const list = await o.store.referenceValues.list();
+              return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(Object.fromEntries(list.map((r) => [r.name, r.value]))));
+            }
+            const id = route.path.map((s) => decodeURIComponent(s)).join('/');
+            const rv = await o.store.referenceValues.get(id);
+            if (!rv) throw kbsError('KBS_RVPS_NOT_FOUND', `reference value ${JSON.stringify(id)} does not exist`, 'notfound');
+            return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(rv.value));
+          }
+          break;
+      }
+      throw kbsError('KBS_METHOD', `${m} is not supported on /kbs/v0/${route.plugin}`);
+    } catch (e) {
+      return fail(reply, req, e, 'PluginInternalError');
+    }
+  }
+
+  const ADMIN_PLUGINS = new Set(['resources', 'attestation-policy', 'resource-policy', 'reference-value']);
+
+  app.all('/kbs/v0/*', async (req, reply) => {
+    let route: KbsRoute;
+    try {
+      route = parseKbsUrl(req.url);
+    } catch (e) {
+      return fail(reply, req, e, 'InvalidRequestPath');
+    }
+    if (route.plugin === 'auth' && route.path.length === 0) {
+      return req.method === 'POST' ? auth(req, reply) : fail(reply, req, kbsError('KBS_METHOD', `${req.method} /kbs/v0/auth: use POST`), 'AttestationError');
+    }
+    if (route.plugin === 'attest' && route.path.length === 0) {
+      return req.method === 'POST' ? attest(req, reply) : fail(reply, req, kbsError('KBS_METHOD', `${req.method} /kbs/v0/attest: use POST`), 'AttestationError');
+    }
+    if (route.plugin === 'resource') {
+      // The resource plugin splits on the method: GET = attested client, POST/DELETE = admin (§1.1).
+      if (req.method === 'GET') return getResource(req, reply, route);
+      return admin(req, reply, route);
+    }
+    if (ADMIN_PLUGINS.has(route.plugin)) return admin(req, reply, route);
+    return fail(reply, req, kbsError('KBS_PLUGIN_NOT_FOUND', `no plugin "${route.plugin}"`), 'PluginNotFound');
+  });
+
+  return { app, metrics };
+}
+
+/** `policy` is base64url without padding (§1.1); standard base64 is accepted too, as older clients sent it. */
+function decodePolicy(body: Record<string, unknown>): string {
+  const p = body.policy;
+  if (typeof p !== 'string' || p.length === 0) throw kbsError('KBS_SERDE', '"policy" must be a non-empty base64url string');
+  let bytes: Uint8Array;
+  try {
+    bytes = /[+/]/.test(p) ? fromBase64(p, 'policy') : fromBase64Url(p, 'policy');
+  } catch (e) {
+    throw kbsError('KBS_SERDE', (e as Error).message);
+  }
+  return utf8.decode(bytes);
+}
+
+/**
+ * RVPS registration (specs/kbs-protocol.md §4): `{"version":"0.1.0","type":"sample","payload":"<std base64 of
+ * {name: value}>"}`; each entry is stored under its name with a 12-month expiration.
+ */
+export async function registerReferenceValues(store: Store, msg: Record<string, unknown>, now: Date): Promise<string[]> {
+  if (msg.version !== '0.1.0') throw kbsError('KBS_RVPS_VERSION', `reference value message version must be "0.1.0", got ${JSON.stringify(msg.version)}`);
+  if (msg.type !== 'sample') throw kbsError('KBS_RVPS_TYPE', `reference value message type ${JSON.stringify(msg.type)} is not supported (sample)`, 'unsupported');
+  if (typeof msg.payload !== 'string') throw kbsError('KBS_RVPS_PAYLOAD', 'reference value message: "payload" must be a base64 string');
+  let values: unknown;
+  try {
+    values = parseJson(fromBase64(msg.payload, 'payload'), 'reference value payload');
+  } catch (e) {
+    throw kbsError('KBS_RVPS_PAYLOAD', `reference value payload: ${(e as Error).message}`);
+  }
+  if (!isRecord(values)) throw kbsError('KBS_RVPS_PAYLOAD', 'reference value payload must be a JSON object {name: value}');
+  const expires = new Date(now);
+  expires.setUTCFullYear(expires.getUTCFullYear() + 1);
+  for (const [name, value] of Object.entries(values)) await store.referenceValues.set(name, value as JsonValue, expires);
+  return Object.keys(values);
+}

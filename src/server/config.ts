@@ -1,0 +1,239 @@
+/**
+ * KBS configuration: a TOML file mirroring Trustee's kbs-config (specs/kbs-protocol.md §2.2) where options
+ * mean the same, plus environment overrides. Options cocokit adds are marked as such. Unknown sections or
+ * keys are rejected so a typo never silently weakens a deployment (Trustee rejects unknown `[admin]` fields).
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseToml } from 'smol-toml';
+import { CocoError } from '../errors.js';
+import { isRecord } from '../formats/json.js';
+
+export type AdminMode = 'InsecureAllowAll' | 'DenyAll' | 'AuthenticatedAuthorization';
+
+export interface IdentityProvider {
+  issuer?: string;
+  audience?: string;
+  /** PEM public key file (path or file:// URI). */
+  public_key_uri?: string;
+  /** JWKS file (path or file:// URI). */
+  jwk_set_uri?: string;
+}
+
+export interface AclEntry {
+  role: string;
+  allowed_endpoints: string;
+}
+
+export interface KbsConfig {
+  http_server: {
+    sockets: string[];
+    insecure_http: boolean;
+    private_key?: string;
+    certificate?: string;
+    /** Request body limit in MiB (Trustee default 2). */
+    payload_request_size: number;
+  };
+  admin: {
+    authorization_mode: AdminMode;
+    identity_providers: IdentityProvider[];
+    acls: AclEntry[];
+  };
+  attestation_token: {
+    trusted_jwk_sets: string[];
+    trusted_certs_paths: string[];
+    extra_teekey_paths: string[];
+    insecure_header_jwk: boolean;
+  };
+  attestation_service: {
+    type: 'coco_as_builtin';
+    /** Session timeout in minutes. */
+    timeout: number;
+    /** cocokit: accept the `sample`/`sampledevice` TEEs (no hardware root of trust). Off unless opted in. */
+    allow_sample_tee: boolean;
+    attestation_token_broker: {
+      duration_min: number;
+      issuer_name: string;
+      developer_name: string;
+      build_name?: string;
+      profile_name: string;
+      verbose_token: boolean;
+      signer?: { key_path?: string; cert_path?: string };
+    };
+  };
+  storage_backend: {
+    /** cocokit: `sqlite` (embedded, default) or `postgres`. */
+    storage_type: 'sqlite' | 'postgres';
+    /** cocokit: data directory of the SQLite store and its key-encryption key. */
+    data_dir: string;
+    /** cocokit: PostgreSQL connection string. */
+    postgres_url?: string;
+    /** cocokit: key-encryption key file (64 hex chars or base64); default `<data_dir>/kek`. */
+    kek_file?: string;
+  };
+}
+
+export const DEFAULT_DATA_DIR = '.cocokit/kbs';
+
+export function defaultConfig(): KbsConfig {
+  return {
+    http_server: { sockets: ['127.0.0.1:8080'], insecure_http: true, payload_request_size: 2 },
+    admin: { authorization_mode: 'AuthenticatedAuthorization', identity_providers: [], acls: [] },
+    attestation_token: { trusted_jwk_sets: [], trusted_certs_paths: [], extra_teekey_paths: [], insecure_header_jwk: false },
+    attestation_service: {
+      type: 'coco_as_builtin',
+      timeout: 5,
+      allow_sample_tee: false,
+      attestation_token_broker: {
+        duration_min: 5,
+        issuer_name: 'CoCo-Attestation-Service',
+        developer_name: 'https://confidentialcontainers.org',
+        profile_name: 'tag:github.com,2024:confidential-containers/Trustee',
+        verbose_token: true,
+      },
+    },
+    storage_backend: { storage_type: 'sqlite', data_dir: DEFAULT_DATA_DIR },
+  };
+}
+
+function fail(msg: string): never {
+  throw new CocoError('KBS_CONFIG', `kbs config: ${msg}`, { kind: 'input' });
+}
+
+type Shape = Record<string, 'string' | 'number' | 'boolean' | 'string[]' | 'table' | 'table[]'>;
+
+function checkTable(t: unknown, where: string, shape: Shape): Record<string, unknown> {
+  if (!isRecord(t)) fail(`[${where}] must be a table`);
+  for (const [k, v] of Object.entries(t)) {
+    const want = shape[k];
+    if (!want) fail(`unknown key "${k}" in [${where}] (known: ${Object.keys(shape).join(', ')})`);
+    const ok =
+      want === 'string[]' ? Array.isArray(v) && v.every((x) => typeof x === 'string')
+      : want === 'table' ? isRecord(v)
+      : want === 'table[]' ? Array.isArray(v) && v.every(isRecord)
+      : typeof v === want;
+    if (!ok) fail(`${where}.${k} must be a ${want}`);
+  }
+  return t;
+}
+
+/** Merges a parsed TOML document over the defaults, validating every key. */
+export function configFromToml(text: string): KbsConfig {
+  let doc: Record<string, unknown>;
+  try {
+    doc = JSON.parse(JSON.stringify(parseToml(text)));
+  } catch (e) {
+    throw new CocoError('KBS_CONFIG', `kbs config is not valid TOML: ${(e as Error).message}`, { kind: 'input', cause: e });
+  }
+  const c = defaultConfig();
+  checkTable(doc, 'root', { http_server: 'table', admin: 'table', attestation_token: 'table', attestation_service: 'table', storage_backend: 'table', plugins: 'table[]' });
+  if (doc.http_server) {
+    const h = checkTable(doc.http_server, 'http_server', {
+      sockets: 'string[]', insecure_http: 'boolean', private_key: 'string', certificate: 'string', payload_request_size: 'number', worker_count: 'number',
+    });
+    Object.assign(c.http_server, h);
+    delete (c.http_server as any).worker_count;
+    if (!(c.http_server.payload_request_size > 0)) fail('http_server.payload_request_size must be positive');
+  }
+  if (doc.admin) {
+    const a = checkTable(doc.admin, 'admin', { authorization_mode: 'string', authentication: 'table', authorization: 'table' });
+    if (a.authorization_mode !== undefined) {
+      if (!['InsecureAllowAll', 'DenyAll', 'AuthenticatedAuthorization'].includes(a.authorization_mode as string)) fail(`admin.authorization_mode "${a.authorization_mode}" is not one of InsecureAllowAll, DenyAll, AuthenticatedAuthorization`);
+      c.admin.authorization_mode = a.authorization_mode as AdminMode;
+    }
+    if (a.authentication) {
+      const au = checkTable(a.authentication, 'admin.authentication', { bearer_jwt: 'table' });
+      const bj = checkTable(au.bearer_jwt ?? {}, 'admin.authentication.bearer_jwt', { identity_providers: 'table[]' });
+      c.admin.identity_providers = ((bj.identity_providers as unknown[]) ?? []).map((p, i) => {
+        const ip = checkTable(p, `admin.authentication.bearer_jwt.identity_providers[${i}]`, { issuer: 'string', audience: 'string', public_key_uri: 'string', jwk_set_uri: 'string' });
+        if (!ip.public_key_uri && !ip.jwk_set_uri) fail(`identity provider ${i} needs public_key_uri or jwk_set_uri`);
+        return ip as IdentityProvider;
+      });
+    }
+    if (a.authorization) {
+      const az = checkTable(a.authorization, 'admin.authorization', { regex_acl: 'table' });
+      const ra = checkTable(az.regex_acl ?? {}, 'admin.authorization.regex_acl', { acls: 'table[]' });
+      c.admin.acls = ((ra.acls as unknown[]) ?? []).map((e, i) => {
+        const acl = checkTable(e, `admin.authorization.regex_acl.acls[${i}]`, { role: 'string', allowed_endpoints: 'string' }) as unknown as AclEntry;
+        if (typeof acl.role !== 'string' || typeof acl.allowed_endpoints !== 'string') fail(`acl ${i} needs role and allowed_endpoints`);
+        // Trustee requires anchored expressions over the /kbs namespace (§2.1).
+        if (!acl.allowed_endpoints.startsWith('^/kbs') || !acl.allowed_endpoints.endsWith('$')) fail(`acl ${i}: allowed_endpoints must start with ^/kbs and end with $`);
+        try {
+          new RegExp(acl.allowed_endpoints);
+        } catch (err) {
+          fail(`acl ${i}: invalid regex: ${(err as Error).message}`);
+        }
+        return acl;
+      });
+    }
+  }
+  if (doc.attestation_token) {
+    const t = checkTable(doc.attestation_token, 'attestation_token', { trusted_jwk_sets: 'string[]', trusted_certs_paths: 'string[]', extra_teekey_paths: 'string[]', insecure_header_jwk: 'boolean' });
+    Object.assign(c.attestation_token, t);
+  }
+  if (doc.attestation_service) {
+    const s = checkTable(doc.attestation_service, 'attestation_service', {
+      type: 'string', timeout: 'number', allow_sample_tee: 'boolean', attestation_token_broker: 'table', rvps_config: 'table', verifier_config: 'table',
+    });
+    if (s.type !== undefined && s.type !== 'coco_as_builtin') fail(`attestation_service.type "${s.type}" is not supported (only coco_as_builtin)`);
+    if (s.timeout !== undefined) {
+      if (!((s.timeout as number) > 0)) fail('attestation_service.timeout must be positive');
+      c.attestation_service.timeout = s.timeout as number;
+    }
+    if (s.allow_sample_tee !== undefined) c.attestation_service.allow_sample_tee = s.allow_sample_tee as boolean;
+    if (s.attestation_token_broker) {
+      const b = checkTable(s.attestation_token_broker, 'attestation_service.attestation_token_broker', {
+        type: 'string', duration_min: 'number', issuer_name: 'string', developer_name: 'string', build_name: 'string', profile_name: 'string', verbose_token: 'boolean', signer: 'table', policy_dir: 'string',
+      });
+      if (b.signer) checkTable(b.signer, 'attestation_service.attestation_token_broker.signer', { key_path: 'string', cert_path: 'string', cert_url: 'string' });
+      const { type: _t, policy_dir: _p, ...rest } = b;
+      Object.assign(c.attestation_service.attestation_token_broker, rest);
+    }
+  }
+  if (doc.storage_backend) {
+    const s = checkTable(doc.storage_backend, 'storage_backend', { storage_type: 'string', data_dir: 'string', postgres_url: 'string', kek_file: 'string' });
+    if (s.storage_type !== undefined && s.storage_type !== 'sqlite' && s.storage_type !== 'postgres') fail(`storage_backend.storage_type "${s.storage_type}" is not sqlite or postgres`);
+    Object.assign(c.storage_backend, s);
+    if (c.storage_backend.storage_type === 'postgres' && !c.storage_backend.postgres_url) fail('storage_backend.postgres_url is required for postgres');
+  }
+  return c;
+}
+
+export function loadConfigFile(path: string): KbsConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new CocoError('KBS_CONFIG', `cannot read kbs config ${path}: ${(e as Error).message}`, { kind: 'input', cause: e });
+  }
+  return configFromToml(text);
+}
+
+/**
+ * Environment overrides (cocokit): `KBS_CONFIG_FILE` names the file (as Trustee), and
+ * `COCOKIT_KBS_SOCKET`, `COCOKIT_KBS_DATA_DIR`, `COCOKIT_KBS_POSTGRES_URL`, `COCOKIT_KBS_KEK_FILE`,
+ * `COCOKIT_KBS_PAYLOAD_MIB` override single options.
+ */
+export function applyEnv(c: KbsConfig, env: NodeJS.ProcessEnv): KbsConfig {
+  if (env.COCOKIT_KBS_SOCKET) c.http_server.sockets = [env.COCOKIT_KBS_SOCKET];
+  if (env.COCOKIT_KBS_DATA_DIR) c.storage_backend.data_dir = env.COCOKIT_KBS_DATA_DIR;
+  if (env.COCOKIT_KBS_POSTGRES_URL) {
+    c.storage_backend.storage_type = 'postgres';
+    c.storage_backend.postgres_url = env.COCOKIT_KBS_POSTGRES_URL;
+  }
+  if (env.COCOKIT_KBS_KEK_FILE) c.storage_backend.kek_file = env.COCOKIT_KBS_KEK_FILE;
+  if (env.COCOKIT_KBS_PAYLOAD_MIB) {
+    const n = Number(env.COCOKIT_KBS_PAYLOAD_MIB);
+    if (!(n > 0)) fail('COCOKIT_KBS_PAYLOAD_MIB must be a positive number');
+    c.http_server.payload_request_size = n;
+  }
+  return c;
+}
+
+/** `host:port` of the first socket. */
+export function listenAddress(c: KbsConfig): { host: string; port: number } {
+  const s = c.http_server.sockets[0] ?? '127.0.0.1:8080';
+  const i = s.lastIndexOf(':');
+  const port = Number(s.slice(i + 1));
+  if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535) fail(`http_server.sockets entry "${s}" is not host:port`);
+  return { host: s.slice(0, i).replace(/^\[|\]$/g, ''), port };
+}

@@ -1,0 +1,73 @@
+/**
+ * Trustee-style error responses (specs/kbs-protocol.md §1.10): body
+ * `{"type":"https://github.com/confidential-containers/kbs/errors/<Variant>","detail":"…"}`, status 404 only for
+ * an invalid path or unknown plugin, 401 for everything else (clients re-attest on 401). cocokit adds 413
+ * for an oversize body (Trustee's HTTP layer answers that before any handler) and 405 for a wrong method.
+ * Unlike Trustee, the `detail` says what was wrong (which check, which rule, which value).
+ */
+import { CocoError, asCocoError } from '../errors.js';
+
+export type ErrorVariant =
+  | 'AdminAuthAccess'
+  | 'AttestationError'
+  | 'InvalidRequestPath'
+  | 'JweError'
+  | 'PluginNotFound'
+  | 'PluginInternalError'
+  | 'PolicyDeny'
+  | 'ParsePolicyError'
+  | 'PolicyEngineError'
+  | 'RvpsError'
+  | 'SerdeError'
+  | 'TokenNotFound'
+  | 'TokenVerifierError'
+  | 'PayloadTooLarge'
+  | 'MethodNotAllowed';
+
+export const ERROR_TYPE_PREFIX = 'https://github.com/confidential-containers/kbs/errors/';
+
+/** The variant for an error code; the route's default when no rule matches. */
+const RULES: Array<[RegExp, ErrorVariant]> = [
+  [/^KBS_PATH/, 'InvalidRequestPath'],
+  [/^KBS_PLUGIN_NOT_FOUND/, 'PluginNotFound'],
+  [/^KBS_METHOD/, 'MethodNotAllowed'],
+  [/^KBS_BODY_LIMIT/, 'PayloadTooLarge'],
+  [/^KBS_ADMIN/, 'AdminAuthAccess'],
+  [/^KBS_POLICY_DENY/, 'PolicyDeny'],
+  [/^(KBS_POLICY_PARSE|REGO_)/, 'ParsePolicyError'],
+  [/^(KBS_POLICY|POLICY_)/, 'PolicyEngineError'],
+  [/^KBS_TOKEN_MISSING/, 'TokenNotFound'],
+  [/^KBS_TOKEN/, 'TokenVerifierError'],
+  [/^(JWE|JWK)_/, 'JweError'],
+  [/^KBS_RVPS/, 'RvpsError'],
+  [/^KBS_RESOURCE/, 'PluginInternalError'],
+  [/^KBS_SERDE/, 'SerdeError'],
+];
+
+export function variantOf(e: CocoError, fallback: ErrorVariant): ErrorVariant {
+  for (const [re, v] of RULES) if (re.test(e.code)) return v;
+  return fallback;
+}
+
+export function statusOf(variant: ErrorVariant, e: CocoError): number {
+  if (variant === 'InvalidRequestPath' || variant === 'PluginNotFound') return 404;
+  if (variant === 'PayloadTooLarge') return 413;
+  if (variant === 'MethodNotAllowed') return 405;
+  if (e.kind === 'internal') return 500;
+  return 401;
+}
+
+export interface ErrorBody {
+  type: string;
+  detail: string;
+}
+
+export function errorResponse(err: unknown, fallback: ErrorVariant): { status: number; body: ErrorBody; error: CocoError; variant: ErrorVariant } {
+  const e = asCocoError(err);
+  const variant = variantOf(e, fallback);
+  return { status: statusOf(variant, e), body: { type: ERROR_TYPE_PREFIX + variant, detail: e.message }, error: e, variant };
+}
+
+export function kbsError(code: string, message: string, kind: CocoError['kind'] = 'input', detail?: unknown): CocoError {
+  return new CocoError(code, message, { kind, detail });
+}

@@ -1,0 +1,65 @@
+/**
+ * Test harness: a KBS on 127.0.0.1 with a fresh SQLite data directory, an injectable clock, an admin key pair
+ * and the real policy engine. Every server it starts is closed by `stop()`.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
+import pino from 'pino';
+import { Writable } from 'node:stream';
+import { defaultConfig, type KbsConfig } from './config.js';
+import { openKbs, type Kbs } from './kbs.js';
+import { policyEvaluators } from '../policy/index.js';
+
+export interface Harness {
+  kbs: Kbs;
+  url: string;
+  dataDir: string;
+  adminKeyPem: string;
+  clock: { now: Date };
+  logs: string[];
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startKbs(tweak: (c: KbsConfig) => void = () => {}, opts: { dataDir?: string } = {}): Promise<Harness> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'cocokit-kbs-'));
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const pubPath = join(dataDir, 'admin.pub.pem');
+  writeFileSync(pubPath, publicKey.export({ format: 'pem', type: 'spki' }));
+  const config = defaultConfig();
+  config.storage_backend.data_dir = dataDir;
+  config.attestation_service.allow_sample_tee = true;
+  config.admin.identity_providers = [{ public_key_uri: pubPath }];
+  config.admin.acls = [{ role: 'admin', allowed_endpoints: '^/kbs/v0/.*$' }];
+  tweak(config);
+  const clock = { now: new Date() };
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(chunk.toString());
+      cb();
+    },
+  });
+  const open = async () => openKbs({ config, ...policyEvaluators(), clock: () => clock.now, logger: pino({ level: 'info' }, sink) });
+  const h: Harness = {
+    kbs: await open(),
+    url: '',
+    dataDir,
+    adminKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    clock,
+    logs,
+    async restart() {
+      await h.kbs.close();
+      h.kbs = await open();
+      h.url = await h.kbs.listen(0, '127.0.0.1');
+    },
+    async stop() {
+      await h.kbs.close();
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  h.url = await h.kbs.listen(0, '127.0.0.1');
+  return h;
+}

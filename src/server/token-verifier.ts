@@ -1,0 +1,105 @@
+/**
+ * Verification of attestation tokens presented to the resource endpoint, by cookie or Bearer
+ * (specs/kbs-protocol.md §1.7, TR `kbs/src/crypto/jwt.rs`). A token is trusted when its header `jwk` is the
+ * built-in attestation service's signer, when `insecure_header_jwk` is set, or when its `kid` is in a
+ * configured JWKS file. `exp` is required and checked with 60 s leeway; the algorithm comes from the key.
+ */
+import { readFileSync } from 'node:fs';
+import { createLocalJWKSet, decodeProtectedHeader, importJWK, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import { CocoError } from '../errors.js';
+import { isRecord } from '../formats/json.js';
+import type { SignerJwk } from '../attestation/signer.js';
+
+export interface TokenVerifierOptions {
+  /** The built-in AS signer's public JWK (always trusted). */
+  ownSigner?: SignerJwk;
+  insecureHeaderJwk?: boolean;
+  /** JWKS file paths or file:// URIs. */
+  trustedJwkSets?: string[];
+  clock?: () => Date;
+}
+
+const DEFAULT_TEEKEY_PATHS = [
+  '/tdx/attester_runtime_data/tee-pubkey',
+  '/tdx/attester_user_data/tee-pubkey',
+  '/customized_claims/runtime_data/tee-pubkey',
+  '/submods/cpu0/ear.veraison.annotated-evidence/runtime_data_claims/tee-pubkey',
+  '/tee-pubkey',
+];
+
+function filePath(uri: string): string {
+  return uri.startsWith('file://') ? uri.slice('file://'.length) : uri;
+}
+
+export class AttestationTokenVerifier {
+  private readonly opts: TokenVerifierOptions;
+  private readonly jwks?: ReturnType<typeof createLocalJWKSet>;
+
+  constructor(opts: TokenVerifierOptions) {
+    this.opts = opts;
+    if (opts.trustedJwkSets?.length) {
+      const keys = opts.trustedJwkSets.flatMap((uri) => {
+        if (/^https?:/.test(uri)) throw new CocoError('KBS_CONFIG', `trusted_jwk_sets: only local files are supported (no network at verification time): ${uri}`, { kind: 'usage' });
+        try {
+          return (JSON.parse(readFileSync(filePath(uri), 'utf8')) as JSONWebKeySet).keys;
+        } catch (e) {
+          throw new CocoError('KBS_CONFIG', `cannot read JWKS ${uri}: ${(e as Error).message}`, { kind: 'input', cause: e });
+        }
+      });
+      this.jwks = createLocalJWKSet({ keys });
+    }
+    if (!opts.ownSigner && !opts.insecureHeaderJwk && !this.jwks) {
+      // Trustee refuses to start without a trust source (§1.7).
+      throw new CocoError('KBS_CONFIG', 'no attestation token trust source configured', { kind: 'usage' });
+    }
+  }
+
+  async verify(token: string): Promise<JWTPayload> {
+    let header: ReturnType<typeof decodeProtectedHeader>;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch (e) {
+      throw new CocoError('KBS_TOKEN_FORMAT', `attestation token is not a JWS: ${(e as Error).message}`, { kind: 'auth', cause: e });
+    }
+    const verifyOpts = { clockTolerance: 60, requiredClaims: ['exp'], currentDate: (this.opts.clock ?? (() => new Date()))() };
+    try {
+      if (isRecord(header.jwk)) {
+        const own = this.opts.ownSigner;
+        const isOwn = own !== undefined && header.jwk.kty === 'EC' && header.jwk.x === own.x && header.jwk.y === own.y && header.jwk.crv === own.crv;
+        if (!isOwn && !this.opts.insecureHeaderJwk) {
+          throw new CocoError('KBS_TOKEN_UNTRUSTED', 'attestation token header key is not a trusted signer', { kind: 'auth' });
+        }
+        const alg = typeof header.jwk.alg === 'string' ? header.jwk.alg : header.alg;
+        const key = await importJWK({ ...(header.jwk as object), alg } as any, alg);
+        return (await jwtVerify(token, key, { ...verifyOpts, algorithms: alg ? [alg] : undefined })).payload;
+      }
+      if (this.jwks && header.kid) return (await jwtVerify(token, this.jwks, verifyOpts)).payload;
+      throw new CocoError('KBS_TOKEN_UNTRUSTED', 'attestation token has neither a header jwk nor a known kid', { kind: 'auth' });
+    } catch (e) {
+      if (e instanceof CocoError) throw e;
+      const code = (e as { code?: string }).code;
+      const msg = code === 'ERR_JWT_EXPIRED' ? 'attestation token has expired' : `attestation token verification failed: ${(e as Error).message}`;
+      throw new CocoError('KBS_TOKEN_INVALID', msg, { kind: 'auth', cause: e });
+    }
+  }
+}
+
+/** The TEE key for the JWE: the first configured or default JSON pointer that exists in the claims (§1.7). */
+export function teePubkeyFromClaims(claims: unknown, extraPaths: string[] = []): unknown {
+  for (const p of [...extraPaths, ...DEFAULT_TEEKEY_PATHS]) {
+    const v = jsonPointer(claims, p);
+    if (v !== undefined) return v;
+  }
+  throw new CocoError('KBS_TOKEN_NO_TEEKEY', 'attestation token carries no tee-pubkey', { kind: 'auth' });
+}
+
+export function jsonPointer(doc: unknown, pointer: string): unknown {
+  if (pointer === '') return doc;
+  let cur: unknown = doc;
+  for (const raw of pointer.split('/').slice(1)) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (!isRecord(cur) || !Object.prototype.hasOwnProperty.call(cur, key)) return undefined;
+    cur = cur[key];
+  }
+  return cur;
+}
