@@ -44,6 +44,8 @@ export interface AttestationResult {
 export interface AttestationServiceOptions {
   verifiers: VerifierRegistry;
   policy: AttestationPolicyEvaluator;
+  /** The text of attestation policy `id` (stored, else built in); undefined when there is none. */
+  policyText: (id: string) => Promise<string | undefined>;
   /** All reference values, read once per attestation (the Rego builtin is synchronous). */
   referenceValues: () => Promise<Record<string, unknown>>;
   signer: TokenSigner;
@@ -126,7 +128,9 @@ export class AttestationService {
       }
       const annotated = annotate(set.tee, result.claims, set.runtimeData, set.initData ? initData?.claims : undefined, this.broker.verbose);
       const policyId = `${basePolicy}_${result.teeClass}`;
-      const out = await this.opts.policy.evaluate(policyId, annotated, lookup);
+      const text = await this.opts.policyText(policyId);
+      if (text === undefined) throw new CocoError('AS_POLICY_NOT_FOUND', `attestation policy "${policyId}" does not exist`, { kind: 'notfound' });
+      const out = await this.opts.policy.evaluate(text, policyId, annotated, lookup);
       const tv = trustVectorFrom(out.trustClaims, policyId);
       const index = counters[result.teeClass] ?? 0;
       counters[result.teeClass] = index + 1;

@@ -5,6 +5,7 @@
 import { CocoError } from '../errors.js';
 import type { TeeVerifier } from '../tee/verifier.js';
 import { SampleDeviceVerifier, SampleVerifier } from '../tee/sample/verify.js';
+import { createSnpVerifier, type SnpVerifierConfig } from '../tee/snp/verifier.js';
 
 export class VerifierRegistry {
   private readonly byTee = new Map<string, TeeVerifier>();
@@ -36,11 +37,12 @@ export class VerifierRegistry {
 export interface RegistryOptions {
   /** The sample TEEs have no root of trust; they are registered only when asked for (development mode). */
   sample?: boolean;
+  snp?: SnpVerifierConfig;
 }
 
 /** The verifiers cocokit ships. */
 export function defaultVerifiers(opts: RegistryOptions = {}): VerifierRegistry {
-  const r = new VerifierRegistry();
+  const r = new VerifierRegistry([createSnpVerifier(opts.snp)]);
   if (opts.sample) r.register(new SampleVerifier()).register(new SampleDeviceVerifier());
   return r;
 }

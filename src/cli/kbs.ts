@@ -138,7 +138,7 @@ export function register(program: Command, io: CliIO): void {
     .option('-c, --config <file>', 'KBS config TOML (Trustee kbs-config layout); also KBS_CONFIG_FILE')
     .option('--port <port>', 'listen port (default 8080)')
     .option('--host <host>', 'listen address (default 127.0.0.1)')
-    .option('--data-dir <dir>', `data directory of the embedded store (default ./.cocokit/kbs)`)
+    .option('--data-dir <dir>', `data directory of the embedded store (default ./.kbs-data)`)
     .action(async (opts: ServeOptions) => {
       const { kbs: server } = await startServe(opts, io);
       await new Promise<void>((resolveStop) => {

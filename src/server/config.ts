@@ -72,7 +72,7 @@ export interface KbsConfig {
   };
 }
 
-export const DEFAULT_DATA_DIR = '.cocokit/kbs';
+export const DEFAULT_DATA_DIR = '.kbs-data';
 
 export function defaultConfig(): KbsConfig {
   return {

@@ -1,0 +1,94 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
+import { readVectorJson } from '../test-support/vectors.js';
+import { CocoError } from '../errors.js';
+import { fromHex, toBase64 } from '../formats/bytes.js';
+import { DEFAULT_ATTESTATION_POLICIES } from '../policy/defaults.js';
+import { policyEvaluators } from '../policy/evaluators.js';
+import { AttestationService } from './service.js';
+import { TokenSigner } from './signer.js';
+import { defaultVerifiers } from './verifiers.js';
+import { statusOf, tierOf } from './ear.js';
+
+const R = readVectorJson('trustee', 'generated', 'rcar-sample-0.4.0.json');
+const now = new Date('2026-03-01T00:00:00Z');
+
+function service(rvs: Record<string, unknown> = {}, policyText: (id: string) => Promise<string | undefined> = async (id) => DEFAULT_ATTESTATION_POLICIES[id]): AttestationService {
+  return new AttestationService({
+    verifiers: defaultVerifiers({ sample: true }),
+    policy: policyEvaluators().attestationPolicy,
+    policyText,
+    referenceValues: async () => rvs,
+    signer: TokenSigner.generate(),
+    clock: () => now,
+  });
+}
+
+function request(body = R.attest_request_body) {
+  return {
+    tee: 'sample',
+    evidence: body['tee-evidence'].primary_evidence,
+    nonce: body['runtime-data'].nonce,
+    teePubkey: body['runtime-data']['tee-pubkey'],
+    additionalEvidence: body['tee-evidence'].additional_evidence,
+  };
+}
+
+test('the vector attestation yields an ES256 EAR token with the jwk header and the expected runtime-data claims', async () => {
+  const s = service();
+  const r = await s.evaluate(request());
+  const header = decodeProtectedHeader(r.token);
+  assert.deepEqual(Object.keys(header), ['typ', 'alg', 'jwk']);
+  const { payload } = await jwtVerify(r.token, await importJWK(header.jwk as any, 'ES256'), { currentDate: now });
+  const ae = (payload as any).submods.cpu0['ear.veraison.annotated-evidence'];
+  assert.deepEqual(ae.runtime_data_claims, R.expected_ear_runtime_data_claims);
+  assert.equal(ae.report_data, R.attest_request_body['tee-evidence'].primary_evidence.report_data);
+  assert.equal(payload.exp, Math.floor(now.getTime() / 1000) + 300);
+  assert.equal((payload as any)['ear.verifier-id'].developer, 'https://confidentialcontainers.org');
+});
+
+test('sampledevice additional evidence adds a gpu0 appraisal bound to the device digest', async () => {
+  const r = await service().evaluate(request(R.with_sample_device.attest_request_body));
+  assert.deepEqual(Object.keys((r.claims as any).submods), R.with_sample_device.expected_submods);
+  assert.equal(r.verified[1].tee, 'sampledevice');
+});
+
+test('evidence for another runtime-data digest fails with the check list as detail', async () => {
+  const body = structuredClone(R.attest_request_body);
+  body['tee-evidence'].primary_evidence.report_data = toBase64(fromHex(R.device_runtime_data_sha384_hex));
+  await assert.rejects(service().evaluate(request(body)), (e: unknown) => {
+    assert.ok(e instanceof CocoError);
+    assert.equal(e.code, 'AS_EVIDENCE_CHECK');
+    assert.match(e.message, /report-data/);
+    assert.ok(Array.isArray((e.detail as any).checks));
+    return true;
+  });
+});
+
+test('init-data is hashed, reported as init_data and parsed into init_data_claims', async () => {
+  const I = readVectorJson('trustee', 'generated', 'initdata-and-binding.json');
+  const r = await service().evaluate({ ...request(), initData: { format: 'toml', body: I.toml } });
+  const ae = (r.claims as any).submods.cpu0['ear.veraison.annotated-evidence'];
+  assert.equal(ae.init_data, toBase64(fromHex(I.digest_sha384_hex)));
+  assert.deepEqual(ae.init_data_claims, I.expected_init_data_claims);
+});
+
+test('an unknown TEE, a missing policy and undecodable additional evidence are CocoErrors', async () => {
+  await assert.rejects(service().evaluate({ ...request(), tee: 'tdx' }), /no verifier for tee "tdx"/);
+  await assert.rejects(service({}, async () => undefined).evaluate(request()), /attestation policy "default_cpu" does not exist/);
+  await assert.rejects(service().evaluate({ ...request(), additionalEvidence: '{' }), CocoError);
+});
+
+test('an uploaded attestation policy decides the trust vector', async () => {
+  const policy = 'package policy\n\ntrust_claims := {"executables": 3, "hardware": 2} if input.sample.svn == "1"\n';
+  const r = await service({}, async () => policy).evaluate(request());
+  assert.deepEqual((r.claims as any).submods.cpu0['ear.trustworthiness-vector'], { executables: 3, hardware: 2 });
+  assert.equal((r.claims as any).submods.cpu0['ear.status'], 'affirming');
+});
+
+test('EAR tiers follow the AR4SI bands', () => {
+  assert.deepEqual([0, 1, -1, 2, 31, -32, 32, 95, -96, 96, 127].map(tierOf), ['none', 'none', 'none', 'affirming', 'affirming', 'affirming', 'warning', 'warning', 'warning', 'contraindicated', 'contraindicated']);
+  assert.equal(statusOf({ executables: 33, hardware: 2 }), 'warning');
+});
