@@ -55,6 +55,8 @@ export interface PostgresCluster {
    * (`search_path`): far cheaper than a database per test.
    */
   createSchema(name: string): Promise<string>;
+  /** Runs one statement as the superuser on the `postgres` database. */
+  query(text: string): Promise<unknown[]>;
   /** Forces dirty pages to the data files (so greps of `dataDir` see everything written). */
   checkpoint(): Promise<void>;
   stop(): Promise<void>;
@@ -131,6 +133,9 @@ export async function startPostgres(): Promise<PostgresCluster> {
       if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`bad schema name ${name}`);
       await admin((c) => c.query(`CREATE SCHEMA ${name}`));
       return `${connectionString()}&options=${encodeURIComponent(`-c search_path=${name}`)}`;
+    },
+    async query(text) {
+      return admin(async (c) => (await c.query(text)).rows as unknown[]);
     },
     async checkpoint() {
       await admin((c) => c.query('CHECKPOINT'));
