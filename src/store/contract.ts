@@ -254,6 +254,11 @@ export function storeContract(h: StoreHarness): void {
         await rejectsWith(s.sessions.put({ ...ok, data: { f: () => 1 } as unknown as JsonValue }), 'STORE_ARGUMENT');
         await rejectsWith(s.sessions.put({ ...ok, token: 'x'.repeat(2 * 1024 * 1024) }), 'STORE_TOO_LARGE', 'limit');
         await rejectsWith(s.sessions.get(undefined as unknown as string), 'STORE_ARGUMENT');
+        // Cookie values no session could have are unknown sessions, not errors.
+        assert.equal(await s.sessions.get(''), undefined);
+        assert.equal(await s.sessions.get('x'.repeat(10_000)), undefined);
+        assert.equal(await s.sessions.get('a\u0000b'), undefined);
+        assert.equal(await s.sessions.delete('x'.repeat(10_000)), false);
       }));
 
     // -- nonces ------------------------------------------------------------------------------------------
@@ -418,6 +423,10 @@ export function storeContract(h: StoreHarness): void {
         const empty = await s.audit.append({ kind: 'admin.reference-value.put', subject: '', outcome: 'ok' });
         assert.deepEqual((await s.audit.list({ subject: '' })).map((e) => e.id), [empty.id]);
         await rejectsWith(s.audit.list({ limit: 0 }), 'STORE_ARGUMENT');
+        // Retention: events strictly older than the cut-off go.
+        assert.equal(await s.audit.prune(new Date(t0.getTime() + 1000)), 1);
+        assert.deepEqual((await s.audit.list()).map((e) => e.kind).sort(), ['admin.reference-value.put', 'kbs.attest', 'kbs.resource.get']);
+        await rejectsWith(s.audit.prune('yesterday' as unknown as Date), 'STORE_ARGUMENT');
         await rejectsWith(s.audit.append({ kind: 'k', subject: 's', outcome: 'ok', detail: 'x'.repeat(70_000) }), 'STORE_TOO_LARGE', 'limit');
       }));
 

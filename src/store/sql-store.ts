@@ -66,6 +66,12 @@ function ms(v: Int64): number {
   return typeof v === 'number' ? v : Number(v);
 }
 
+/** Whether `checkString` would accept `v` as an id; a wrong type is still an input error. */
+function storableId(v: unknown): v is string {
+  if (typeof v !== 'string') checkString(v, 'session id');
+  return typeof v === 'string' && v.length > 0 && v.length <= LIMITS.idChars && !v.includes('\u0000');
+}
+
 function resourceAad(k: CheckedResourceKey): string {
   return `resource:${k.namespace}/${k.repository}/${k.type}/${k.tag}`;
 }
@@ -202,6 +208,7 @@ class SqlStore implements Store {
     this.audit = {
       append: (e) => this.#run('appending to the audit log', () => this.#appendAudit(e)),
       list: (q) => this.#run('reading the audit log', () => this.#listAudit(q)),
+      prune: (before) => this.#run('pruning the audit log', () => this.#pruneAudit(before)),
     };
     this.kv = {
       get: (k) => this.#run('reading server state', () => this.#getKv(k)),
@@ -285,7 +292,9 @@ class SqlStore implements Store {
   // -- sessions -------------------------------------------------------------------------------------------
 
   async #getSession(idArg: string): Promise<SessionRecord | undefined> {
-    const id = checkString(idArg, 'session id');
+    // The id comes straight from a client cookie: one `put` could never have stored is simply unknown.
+    if (!storableId(idArg)) return undefined;
+    const id = idArg;
     const row = await this.#db.selectFrom('sessions').select(['expires_at', 'body']).where('id', '=', id).executeTakeFirst();
     if (row === undefined) return undefined;
     const now = this.#nowMs();
@@ -336,7 +345,8 @@ class SqlStore implements Store {
   }
 
   async #deleteSession(idArg: string): Promise<boolean> {
-    const id = checkString(idArg, 'session id');
+    if (!storableId(idArg)) return false;
+    const id = idArg;
     const r = await this.#db.deleteFrom('sessions').where('id', '=', id).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }
@@ -556,6 +566,12 @@ class SqlStore implements Store {
       outcome: r.outcome,
       detail: r.detail === null ? null : (JSON.parse(r.detail) as JsonValue),
     }));
+  }
+
+  async #pruneAudit(beforeArg: Date): Promise<number> {
+    const before = checkDate(beforeArg, 'audit prune time').getTime();
+    const r = await this.#db.deleteFrom('audit').where('time', '<', before).executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 
   // -- kv -------------------------------------------------------------------------------------------------
