@@ -92,6 +92,10 @@ export function storeContract(h: StoreHarness): void {
           { namespace: 'default', repository: 'default', type: 'key', tag: 'k1', size: 12, updatedAt: new Date(Date.parse('2026-03-01T12:00:01.000Z')) },
         ]);
         assert.deepEqual((await s.resources.list({ type: 'key' })).map((r) => r.tag), ['k1']);
+        // Code-unit order whatever the database collation: upper case before lower case, '-' before '_'.
+        for (const tag of ['b', 'B', 'a_1', 'a-1', 'A']) await s.resources.put({ repository: 'order', type: 't', tag }, new Uint8Array(1));
+        assert.deepEqual((await s.resources.list({ repository: 'order' })).map((r) => r.tag), ['A', 'B', 'a-1', 'a_1', 'b']);
+        for (const tag of ['b', 'B', 'a_1', 'a-1', 'A']) await s.resources.delete({ repository: 'order', type: 't', tag });
         assert.equal(await s.resources.delete(KEY), true);
         assert.equal(await s.resources.delete(KEY), false);
         assert.equal(await s.resources.get(KEY), undefined);

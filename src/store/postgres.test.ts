@@ -15,6 +15,9 @@ const defaultKek = new Uint8Array(32).fill(7);
 if (skip === false) {
   before(async () => {
     cluster = await startPostgres();
+    // A linguistic collation, as production databases usually have: listings must still come out in the
+    // same code-unit order as on SQLite.
+    await cluster.createDatabase('contract', 'en-US');
   });
   after(async () => {
     await cluster?.stop();
@@ -25,7 +28,7 @@ storeContract({
   name: 'PostgreSQL',
   skip,
   // One schema per test: the tests share the server, never their data.
-  location: () => cluster!.createSchema(`contract_${n++}`),
+  location: () => cluster!.createSchema(`contract_${n++}`, 'contract'),
   open: (connectionString, o = {}) => openPostgresStore({ connectionString, kek: o.kek ?? defaultKek, now: o.now }),
   // Heap pages and WAL of the whole cluster: after a checkpoint everything committed is in these files.
   filesAtRest: async () => {

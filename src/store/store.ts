@@ -60,7 +60,7 @@ export interface ResourceStore {
   /** Creates or replaces the value (at most `LIMITS.resourceBytes` bytes). */
   put(key: ResourceKey, value: Uint8Array): Promise<void>;
   delete(key: ResourceKey): Promise<boolean>;
-  /** Sorted by namespace, repository, type, tag. Never returns values. */
+  /** Sorted by namespace, repository, type, tag (code-unit order on every backend). Never returns values. */
   list(filter?: ResourceFilter): Promise<ResourceInfo[]>;
 }
 
