@@ -256,6 +256,8 @@ export function storeContract(h: StoreHarness): void {
         await rejectsWith(s.sessions.put({ ...ok, expiresAt: new Date('nope') }), 'STORE_ARGUMENT');
         await rejectsWith(s.sessions.put({ ...ok, id: 42 as unknown as string }), 'STORE_ARGUMENT');
         await rejectsWith(s.sessions.put({ ...ok, data: { f: () => 1 } as unknown as JsonValue }), 'STORE_ARGUMENT');
+        // A Date would come back from JSON as a string: refused rather than silently changed.
+        await rejectsWith(s.sessions.put({ ...ok, data: { when: new Date() } as unknown as JsonValue }), 'STORE_ARGUMENT');
         await rejectsWith(s.sessions.put({ ...ok, token: 'x'.repeat(2 * 1024 * 1024) }), 'STORE_TOO_LARGE', 'limit');
         await rejectsWith(s.sessions.get(undefined as unknown as string), 'STORE_ARGUMENT');
         // Cookie values no session could have are unknown sessions, not errors.
