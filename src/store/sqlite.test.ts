@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { listFilesRecursive, storeContract } from './contract.js';
 import Sqlite from 'better-sqlite3';
 import { KEK_FILE, SQLITE_FILE, openSqliteStore } from './sqlite.js';
+import { REPO_ROOT } from '../test-support/vectors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cocokit-store-sqlite-'));
 let n = 0;
@@ -108,7 +109,7 @@ test('two processes on one fresh data directory migrate once and consume each no
     process.stdout.write(JSON.stringify(won) + '\\n');
   `;
   const children = ['up', 'down'].map((direction) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, direction], { stdio: ['pipe', 'pipe', 'pipe'], timeout: 60_000 });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, direction], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'], timeout: 60_000 });
     let out = '';
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
