@@ -232,10 +232,13 @@ function certTime(s: string): Date {
   return d;
 }
 
+const validityOf = new WeakMap<X509Certificate, [Date, Date]>();
+
 function verifyValidity(certs: X509Certificate[], now: Date, checks: Check[]): void {
   for (const c of certs) {
-    const from = certTime(c.validFrom);
-    const to = certTime(c.validTo);
+    let window = validityOf.get(c);
+    if (!window) validityOf.set(c, (window = [certTime(c.validFrom), certTime(c.validTo)]));
+    const [from, to] = window;
     const ok = from.getTime() <= now.getTime() && now.getTime() <= to.getTime();
     checks.push(
       check('validity', ok, `${commonName(c.subject)} valid ${from.toISOString()} .. ${to.toISOString()}`, {
