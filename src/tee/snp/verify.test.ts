@@ -94,12 +94,11 @@ test('flipping any byte of the signed region or the signature is detected', () =
   assert.equal(detected, offsets);
 });
 
-test('a VCEK with a flipped byte fails the chain (or does not parse)', () => {
+test('a VCEK with any byte flipped fails the chain or the signature (or does not parse)', () => {
   const v = byId('gsg-milan-v2');
   const vcek = new Uint8Array(readVector('snp', v.endorsement_cert));
   const report = parseReport(new Uint8Array(readVector('snp', v.report)), { product: 'milan' });
-  // Every 7th byte keeps the test fast; a byte in the TBS, the signature algorithm and the signature value each get hit.
-  for (let off = 0; off < vcek.length; off += 7) {
+  for (let off = 0; off < vcek.length; off++) {
     const b = new Uint8Array(vcek);
     b[off] ^= 0x01;
     try {
