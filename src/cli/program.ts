@@ -16,6 +16,8 @@ const GROUPS: Array<() => Promise<{ register: Register }>> = [
   () => import('./pcr.js'),
   () => import('./snp.js'),
   () => import('./kbs.js'),
+  () => import('./workload.js'),
+  () => import('./krun.js'),
 ];
 
 export async function buildProgram(io: CliIO): Promise<Command> {

@@ -382,7 +382,9 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
         if (!tee) throw workloadError('WORKLOAD_CLAIMS', 'the attestation token names no TEE claims', 'policy');
         const teeClaims = ae[tee] as Record<string, unknown>;
         // SNP's HOST_DATA is the `init_data` claim of Trustee's SNP verifier (kbs-protocol.md §3.2).
-        const hostData = typeof teeClaims.init_data === 'string' ? teeClaims.init_data : typeof teeClaims.host_data === 'string' ? teeClaims.host_data : undefined;
+        // The attestation service lifts it to the top of the annotated evidence (kbs-protocol.md §3.3).
+        const hd = tee === 'snp' ? (teeClaims.init_data ?? ae.init_data) : undefined;
+        const hostData = typeof hd === 'string' ? hd : undefined;
         const hints: IdentityHint[] = [];
         if (hostData && /^[0-9a-f]{64}$/.test(hostData) && !/^0+$/.test(hostData)) hints.push({ source: 'host_data', id: uuidFromHostData(Buffer.from(hostData, 'hex')) });
         const fromExtra = workloadIdFromExtraParams(extraParams);

@@ -52,7 +52,7 @@ export const PASSPHRASE_RESOURCE = 'passphrase';
 function fail(reply: FastifyReply, e: unknown, status?: number): FastifyReply {
   const err = asCocoError(e);
   return reply
-    .code(status ?? (err.kind === 'auth' ? 401 : err.kind === 'forbidden' ? 403 : err.kind === 'notfound' ? 404 : err.kind === 'internal' ? 500 : 400))
+    .code(status ?? (err.kind === 'auth' ? 401 : err.kind === 'forbidden' ? 403 : err.kind === 'notfound' ? 404 : err.kind === 'conflict' ? 409 : err.kind === 'internal' ? 500 : 400))
     .header('content-type', 'text/plain; charset=utf-8')
     .header('x-cocokit-error', err.code)
     .send(`${err.code}: ${err.message}`);
