@@ -19,6 +19,16 @@ import type { CliIO } from './io.js';
 /** buildah `internal/mkcw/types/attest.go`: the SEV-policy "bits" it sends as tee_config (§3.6). */
 export const TEE_CONFIG_BITS: Record<'snp' | 'sev' | 'sev_no_es', number> = { snp: 15, sev: 63, sev_no_es: 59 };
 
+/** The body buildah `SendRegistrationRequest` posts: compact JSON in its RegistrationRequest field order. */
+export function buildahRegistrationBody(workloadId: string, measurement: string, passphrase: string, type: keyof typeof TEE_CONFIG_BITS): string {
+  return JSON.stringify({
+    workload_id: workloadId,
+    launch_measurement: measurement,
+    passphrase,
+    tee_config: JSON.stringify({ flags: { bits: TEE_CONFIG_BITS[type] }, minfw: { major: 0, minor: 0 } }),
+  });
+}
+
 function readInput(io: CliIO, file: string, what: string): Uint8Array {
   try {
     return new Uint8Array(readFileSync(resolve(io.cwd, file)));
@@ -95,13 +105,7 @@ async function registerDisk(io: CliIO, disk: string, f: RegisterFlags): Promise<
   // Go path.Join on the URL path: a base path is kept and duplicate slashes collapse.
   const u = new URL(base);
   u.pathname = posix.join(u.pathname, 'kbs/v0/register_workload');
-  // Field order of buildah's RegistrationRequest struct.
-  const body = JSON.stringify({
-    workload_id: c.workload_id,
-    launch_measurement: measurement,
-    passphrase,
-    tee_config: JSON.stringify({ flags: { bits: TEE_CONFIG_BITS[type] }, minfw: { major: 0, minor: 0 } }),
-  });
+  const body = buildahRegistrationBody(c.workload_id, measurement, passphrase, type);
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (f.authToken) headers.authorization = `Bearer ${new TextDecoder().decode(readInput(io, f.authToken, 'token file')).trim()}`;
   const res = await request(u.toString(), { method: 'POST', headers, body });

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,11 +14,12 @@ import { VerifierRegistry } from '../attestation/verifiers.js';
 import { freshnessHash, hostDataForUuid } from '../attestation/workload.js';
 import { policyEvaluators } from '../policy/index.js';
 import { createSnpVerifier, createTestRoot, evidenceToJson, parseReport, vcekCachePaths, type TestChip, type TestRoot } from '../tee/snp/index.js';
-import { readVector, readVectorJson, toolMissing } from '../test-support/vectors.js';
+import { readVector, readVectorJson, toolMissing, vectorPath } from '../test-support/vectors.js';
 import { bufferIO } from '../cli/io.js';
 import { run } from '../cli/program.js';
 import { signWorkloadAdminToken } from '../cli/workload.js';
-import { defaultConfig } from './config.js';
+import { buildahRegistrationBody } from '../cli/krun.js';
+import { configFromToml, defaultConfig } from './config.js';
 import { openKbs, type Kbs } from './kbs.js';
 import { cidrMatcher, workloadsConfigFromToml } from './workloads.js';
 
@@ -430,4 +431,87 @@ test('compat registration needs the explicit setting or an admin token, and hono
   } finally {
     await k3.close();
   }
+});
+
+// ---- more front-door details -------------------------------------------------------------------------
+
+test('native: a workload named by an init-data field is identified when the registration allows init_data', async () => {
+  const id = await registerNative('tenant-a', { tee: 'snp', reference_values: { measurement: M }, identify: ['init_data'], resources: { passphrase: 'by-init-data' } });
+  const toml = `version = "0.1.0"\nalgorithm = "sha256"\n\n[data]\nworkload_id = "${id}"\n`;
+  const auth = await http('POST', '/kbs/v0/auth', { body: { version: '0.4.0', tee: 'snp', 'extra-params': '' } });
+  const nonce = auth.json().nonce;
+  const tee = generateTeeKeyPair('ec-p256');
+  const rd = primaryRuntimeData(nonce, tee.publicJwk, '');
+  // HOST_DATA carries the init-data digest (kbs-protocol.md §1.6), so the registration is named by the TOML.
+  const report = root.signReport(chip, { reportData: regularize(runtimeDataDigest(rd, 'sha384'), 64), measurement: fromHex(M), hostData: createHash('sha256').update(toml).digest() });
+  const body = {
+    'runtime-data': { nonce, 'tee-pubkey': tee.publicJwk },
+    'tee-evidence': { primary_evidence: evidenceToJson(parseReport(report)), additional_evidence: '' },
+    'init-data': { format: 'toml', body: toml },
+  };
+  const at = await http('POST', '/kbs/v0/attest', { body, cookie: auth.cookie });
+  assert.equal(at.status, 200, at.text);
+  const r = await http('GET', '/kbs/v0/workload-resource/passphrase', { cookie: auth.cookie });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(new TextDecoder().decode(decryptWithTeeKey(r.json(), tee.privateKey)), 'by-init-data');
+});
+
+test('the vector attestation bodies are accepted on the wire: they fail only at evidence verification', async () => {
+  // Both synthetic reports are version 2 and unsigned (PROVENANCE.md); the body shapes must still pass.
+  const kbAuth = await http('POST', '/keybroker/kbs/v0/auth', { raw: readVector(...P('keybroker_auth_request.json')).toString() });
+  assert.deepEqual(Object.keys(kbAuth.json()), Object.keys(readVectorJson(...P('keybroker_auth_response.json'))));
+  assert.equal(kbAuth.json()['extra-params'], '');
+  const kb = await http('POST', '/keybroker/kbs/v0/attest', { raw: readVector(...P('keybroker_attest_request.json')).toString(), cookie: kbAuth.cookie });
+  assert.equal(kb.status, 400);
+  assert.match(kb.text, /keybroker error: .*(VCEK|report version|SIGNING_KEY|signature|REPORT_DATA)/);
+  assert.doesNotMatch(kb.text, /must be/);
+  await http('POST', '/reference-kbs/kbs/v0/register_workload', { raw: readVector(...P('refkbs_register_workload_request.json')).toString() });
+  const rkAuth = await http('POST', '/reference-kbs/kbs/v0/auth', { raw: readVector(...P('krun_auth_request.json')).toString() });
+  assert.deepEqual(Object.keys(rkAuth.json()), Object.keys(readVectorJson(...P('refkbs_auth_response.json'))));
+  const rk = await http('POST', '/reference-kbs/kbs/v0/attest', { raw: readVector(...P('krun_attest_request.json')).toString(), cookie: rkAuth.cookie });
+  assert.equal(rk.status, 400);
+  assert.match(rk.text, /WORKLOAD_(KEY_BINDING|EVIDENCE_CHECK)|SNP_/);
+  assert.doesNotMatch(rk.text, /must be/);
+});
+
+test('compat registrations deleted through the admin API give nothing to sessions attested before', async () => {
+  const reg = await http('POST', '/keybroker/rvp/register', { body: { query: ['data.measurement == input.measurement'], reference_values: { measurement: M }, resources: { passphrase: `del-${randomUUID()}` } } });
+  const hostData = fromBase64(reg.text);
+  const s = await keybrokerAttest(hostData);
+  assert.equal(s.at.text, '');
+  const uuid = [...hostData.subarray(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join('').replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-');
+  assert.equal((await http('DELETE', `/kbs/v0/workloads/${uuid}`, { ns: 'keybroker' })).status, 200);
+  const r = await http('GET', '/keybroker/kbs/v0/resource/passphrase', { cookie: s.cookie });
+  assert.match(r.text, /no longer exists/);
+  const wid = `del-${randomUUID()}`;
+  await http('POST', '/reference-kbs/kbs/v0/register_workload', { body: { workload_id: wid, launch_measurement: M, passphrase: 'p', tee_config: '{}' } });
+  const k = await krunAttest(wid);
+  assert.equal(k.at!.text, '');
+  assert.equal((await http('DELETE', `/kbs/v0/workloads/${wid}`, { ns: 'reference-kbs' })).status, 200);
+  assert.equal((await http('GET', `/reference-kbs/kbs/v0/key/${wid}`, { cookie: k.cookie })).status, 404);
+  assert.match((await krunAttest(wid)).auth.text, /No TEE config found/);
+});
+
+test('krun register computes the launch measurement from the footer like buildah, byte-identical body', async () => {
+  const c = readVectorJson('keybroker', 'footer', 'krun-sev.json');
+  assert.equal(buildahRegistrationBody(c.workload_id, M, ids.passphrase_plaintext, 'snp'), readVector(...P('refkbs_register_workload_request.json')).toString());
+  const disk = join(dir, 'disk2.img');
+  writeFileSync(disk, readVector('keybroker', 'footer', 'disk_img_with_footer_example.bin'));
+  const pass = join(dir, 'pass2');
+  writeFileSync(pass, ids.passphrase_plaintext);
+  const io = bufferIO();
+  // The footer says cpus 2, ram 512: with the synthetic libkrunfw bundles this is the vector SNP digest.
+  assert.equal(await run(['krun', 'register', disk, '--url', `${url}/reference-kbs/`, '--passphrase-file', pass, '--firmware', vectorPath('keybroker', 'measurement')], io), 0, io.err());
+  assert.match(io.out(), new RegExp(`measurement ${M}`));
+  const s = await krunAttest(ids.workload_id);
+  assert.equal(s.at!.text, '');
+});
+
+test('the [workloads] section of the KBS config file enables the dialects', () => {
+  const c = configFromToml('[workloads.reference_kbs]\nenabled = true\nunauthenticated_registration = true\nregistration_cidrs = ["192.168.0.0/16"]\nprefix = "/refkbs"\n');
+  assert.equal(c.workloads.reference_kbs.enabled, true);
+  assert.equal(c.workloads.reference_kbs.prefix, '/refkbs');
+  assert.equal(c.workloads.keybroker.enabled, false);
+  assert.equal(defaultConfig().workloads.reference_kbs.enabled, false);
+  assert.throws(() => configFromToml('[workloads.other]\nenabled = true\n'), /unknown key "other"/);
 });
