@@ -47,6 +47,10 @@ test('the vector attestation yields an ES256 EAR token with the jwk header and t
   assert.equal(ae.report_data, R.attest_request_body['tee-evidence'].primary_evidence.report_data);
   assert.equal(payload.exp, Math.floor(now.getTime() / 1000) + 300);
   assert.equal((payload as any)['ear.verifier-id'].developer, 'https://confidentialcontainers.org');
+  // Trustee's default_cpu without reference values: the synthetic EAR vector's trust vector and status.
+  const ear = readVectorJson('trustee', 'generated', 'ear-token-synthetic.json').claims.submods.cpu0;
+  assert.deepEqual((payload as any).submods.cpu0['ear.trustworthiness-vector'], ear['ear.trustworthiness-vector']);
+  assert.equal((payload as any).submods.cpu0['ear.status'], ear['ear.status']);
 });
 
 test('sampledevice additional evidence adds a gpu0 appraisal bound to the device digest', async () => {

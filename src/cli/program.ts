@@ -18,6 +18,7 @@ const GROUPS: Array<() => Promise<{ register: Register }>> = [
   () => import('./kbs.js'),
   () => import('./workload.js'),
   () => import('./krun.js'),
+  () => import('./policy.js'),
 ];
 
 export async function buildProgram(io: CliIO): Promise<Command> {

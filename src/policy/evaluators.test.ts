@@ -18,14 +18,14 @@ test('the built-in policies are Trustee\'s, byte for byte', () => {
   assert.equal(D.RESOURCE_POLICY_ALLOW_ALL, rego('kbs-resource-policy', 'allow_all.rego'));
 });
 
-test('default_cpu over sample claims without reference values gives the vector trust vector (contraindicated)', { skip: 'the Rego engine does not have object.union_n yet' }, async () => {
+test('default_cpu over sample claims without reference values gives the vector trust vector (contraindicated)', async () => {
   const out = await new RegoAttestationPolicy().evaluate(D.DEFAULT_CPU_POLICY, 'default_cpu', annotated, () => null);
   const tv = trustVectorFrom(out.trustClaims, 'default_cpu');
   assert.deepEqual(tv, EAR.claims.submods.cpu0['ear.trustworthiness-vector']);
   assert.equal(statusOf(tv), EAR.claims.submods.cpu0['ear.status']);
 });
 
-test('default_cpu over sample claims with matching reference values is affirming', { skip: 'the Rego engine does not have object.union_n yet' }, async () => {
+test('default_cpu over sample claims with matching reference values is affirming', async () => {
   const rvs: Record<string, unknown> = { launch_digest: ['abcde'], svn: ['1'], major_version: 1, minimum_minor_version: 0 };
   const out = await new RegoAttestationPolicy().evaluate(D.DEFAULT_CPU_POLICY, 'default_cpu', annotated, (id) => rvs[id] ?? null);
   const tv = trustVectorFrom(out.trustClaims, 'default_cpu');
@@ -35,7 +35,7 @@ test('default_cpu over sample claims with matching reference values is affirming
   assert.equal(statusOf(tv), 'affirming');
 });
 
-test('default_cpu derives the validated identifiers from a real init-data agent policy', { skip: 'the Rego engine does not have object.union_n yet' }, async () => {
+test('default_cpu derives the validated identifiers from a real init-data agent policy', async () => {
   const body = readFileSync(vectorPath('trustee', 'initdata', 'init-data-with-policy.toml'), 'utf8');
   const input = { ...annotated, init_data: 'x', init_data_claims: evaluateInitData({ format: 'toml', body }).claims };
   const out = await new RegoAttestationPolicy().evaluate(D.DEFAULT_CPU_POLICY, 'default_cpu', input, () => null);

@@ -112,22 +112,6 @@ function denialReason(policyText: string, input: unknown, data: ResourcePolicyDa
   return `data.policy.allow is ${value}: ${parts.join('; ')}`;
 }
 
-/**
- * Interim attestation step while the engine lacks builtins Trustee's default_cpu needs (object.union_n):
- * uploaded policies are compiled and evaluated on the engine; when the built-in default does not compile, the
- * trust vector is left undefined (all claims 0, Trustee's behaviour for an undefined rule).
- */
-class InterimAttestationPolicy extends RegoAttestationPolicy {
-  override async evaluate(policyText: string, policyId: string, input: unknown, referenceValue: ReferenceValueLookup): Promise<AttestationPolicyOutput> {
-    try {
-      return await super.evaluate(policyText, policyId, input, referenceValue);
-    } catch (e) {
-      if (e instanceof CocoError && e.code === 'REGO_COMPILE') return { trustClaims: undefined, extensions: undefined };
-      throw e;
-    }
-  }
-}
-
 export function policyEvaluators(): { attestationPolicy: AttestationPolicyEvaluator; resourcePolicy: ResourcePolicyEvaluator } {
-  return { attestationPolicy: new InterimAttestationPolicy(), resourcePolicy: new RegoResourcePolicy() };
+  return { attestationPolicy: new RegoAttestationPolicy(), resourcePolicy: new RegoResourcePolicy() };
 }

@@ -55,6 +55,8 @@ export interface Literal {
   loc: Loc;
   /** `not { … }` body (future.keywords.not) */
   notBody?: Literal[];
+  /** A parenthesised or braced group operand of `and`/`or`. */
+  group?: boolean;
 }
 
 export interface Import {

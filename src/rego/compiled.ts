@@ -9,7 +9,7 @@ import type { Value } from './value.js';
 
 export type CTerm =
   | { t: 'const'; v: Value }
-  | { t: 'var'; slot: number; name: string }
+  | { t: 'var'; slot: number; name: string; loc?: Loc }
   | { t: 'root'; root: 'data' | 'input' }
   | { t: 'ref'; head: CTerm; path: CTerm[]; loc: Loc }
   | { t: 'array'; items: CTerm[] }
@@ -104,7 +104,7 @@ export class RuleNode {
   }
 
   get isFunction(): boolean {
-    return this.funcs.length > 0 || this.defaultFunc !== undefined;
+    return this.arity >= 0;
   }
 }
 

@@ -38,8 +38,13 @@ export function compileError(errors: CompileError[]): CocoError {
 }
 
 class Fail extends Error {
-  constructor(readonly err: CompileError) {
+  readonly all: CompileError[];
+  constructor(
+    readonly err: CompileError,
+    all?: CompileError[],
+  ) {
     super(err.message);
+    this.all = all ?? [err];
   }
 }
 
@@ -72,6 +77,8 @@ interface Ctx {
   scopeIds: number;
   scopeParent: Array<number | undefined>;
   lines: string[];
+  /** ` in rule p` when the rule's line declares rules of more than one name (opa issue #4967). */
+  ruleSuffix: string;
 }
 
 export class Compiler {
@@ -90,7 +97,7 @@ export class Compiler {
       try {
         f();
       } catch (e) {
-        if (e instanceof Fail) errors.push(e.err);
+        if (e instanceof Fail) errors.push(...e.all);
         else throw e;
       }
     };
@@ -104,6 +111,8 @@ export class Compiler {
         if (h?.type === 'var') names.add(h.name);
       }
     }
+    // Every package exists as a document, even one without rules (`data.pkg` is then `{}`).
+    for (const m of modules) this.nodeAt(m.package, true);
     const shells: Array<{ m: Module; r: Rule; node: RuleNode; kind: RuleKind; rest: Term[] }> = [];
     for (const m of modules) {
       for (const r of m.rules) guard(() => shells.push({ m, r, ...this.place(m, r) }));
@@ -163,6 +172,11 @@ export class Compiler {
       fail('rego_parse_error', r.loc, kind === 'multi' ? 'else keyword cannot be used on multi-value rules' : 'else keyword cannot be used on rules with variables in head');
     }
     const node = this.nodeAt(path, true)!;
+    if (kind === 'func') {
+      const arity = r.head.args!.length;
+      if (node.arity >= 0 && node.arity !== arity) fail('rego_type_error', r.loc, `conflicting rules ${node.name} found`);
+      node.arity = arity;
+    }
     return { node, kind, rest };
   }
 
@@ -189,6 +203,7 @@ export class Compiler {
       slotNames: [],
       scopeIds: 0,
       scopeParent: [],
+      ruleSuffix: '',
       lines: m ? m.source.split('\n') : [],
     };
     currentCtx = ctx;
@@ -197,6 +212,8 @@ export class Compiler {
 
   private compileRule(m: Module, r: Rule, node: RuleNode, kind: RuleKind, rest: Term[]): void {
     const ctx = this.newCtx(m, m.package);
+    const sameLine = new Set(m.rules.filter((x) => x.loc.row === r.loc.row).map((x) => headName(x)));
+    if (sameLine.size > 1) ctx.ruleSuffix = ` in rule ${headName(r)}`;
     const scope = newScope(ctx, undefined);
     const version1 = m.version === 'v1' || m.regoV1;
     const headTerms: Term[] = [...rest];
@@ -220,6 +237,8 @@ export class Compiler {
     for (const t of headTerms) collectUsed(t, scope.used);
     for (const lit of r.body) collectUsedLit(lit, scope.used);
     for (const e of r.elseChain) for (const lit of e.body) collectUsedLit(lit, scope.used);
+    // Names declared with `:=`/`some` are not captured by comprehensions that come before the declaration.
+    for (const lit of [...r.body, ...r.elseChain.flatMap((e) => e.body)]) for (const n of declaredNames(lit)) scope.used.delete(n);
     if (r.isDefault) {
       if (r.head.value && !isGroundAst(r.head.value)) fail('rego_compile_error', r.loc, 'default rule value cannot contain variables');
     }
@@ -253,9 +272,6 @@ export class Compiler {
       text: r.text,
     };
     if (kind === 'func') {
-      const arity = params!.length;
-      if (node.arity >= 0 && node.arity !== arity) fail('rego_type_error', r.loc, `conflicting rules ${node.name} found`);
-      node.arity = arity;
       if (r.isDefault) {
         if (node.defaultFunc) fail('rego_type_error', r.loc, `multiple default rules ${node.name} found`);
         node.defaultFunc = rule;
@@ -278,19 +294,20 @@ export class Compiler {
   }
 
   /** Compiles an ad-hoc query body. Its variables are the result bindings. */
-  compileQuery(lits: Literal[], pkg: string[] = []): CQuery {
+  compileQuery(lits: Literal[], pkg: string[] = [], source = ''): CQuery {
     const ctx = this.newCtx(undefined, pkg);
+    ctx.lines = source.split('\n');
     const scope = newScope(ctx, undefined);
     for (const lit of lits) collectUsedLit(lit, scope.used);
     try {
       for (const p of this.pending.splice(0)) p();
       const body = this.body(ctx, scope, lits, new Set());
       const vars: Array<[string, number]> = [];
-      for (const [name, slot] of scope.vars) if (!name.startsWith('_') && !name.includes('$')) vars.push([name, slot]);
+      for (const [name, slot] of scope.vars) if (name !== '_' && !name.includes('$')) vars.push([name, slot]);
       vars.sort((a, b) => a[1] - b[1]);
       return { body, nslots: ctx.nslots, vars };
     } catch (e) {
-      if (e instanceof Fail) throw compileError([e.err]);
+      if (e instanceof Fail) throw compileError(e.all);
       throw e;
     }
   }
@@ -303,7 +320,7 @@ export class Compiler {
   }
 
   private literal(ctx: Ctx, scope: Scope, l: Literal): CLit {
-    const text = (ctx.lines[l.loc.row - 1] ?? '').trim();
+    const text = ((ctx.lines[l.loc.row - 1] ?? '').slice(l.loc.col - 1).split(';')[0] ?? '').trim();
     const withs = l.with.map((w) => this.withMod(ctx, scope, w));
     let notBody: CLit[] | undefined;
     let notScope = -1;
@@ -322,7 +339,7 @@ export class Compiler {
       case 'term':
         return { k: 'term', term: this.term(ctx, scope, e.term, true) };
       case 'unify':
-        return { k: 'unify', a: this.term(ctx, scope, e.a), b: this.term(ctx, scope, e.b) };
+        return unifyExpr(this.term(ctx, scope, e.a), this.term(ctx, scope, e.b));
       case 'assign': {
         const version1 = ctx.module ? ctx.module.version === 'v1' || ctx.module.regoV1 : true;
         // `:=` declares every variable of its left side in this scope.
@@ -334,7 +351,7 @@ export class Compiler {
           if (scope.vars.has(v) && !v.startsWith('$')) fail('rego_compile_error', l.loc, `var ${v} assigned above`);
           scope.vars.set(v, allocSlot(ctx, scope, v));
         }
-        return { k: 'unify', a: this.term(ctx, scope, e.a), b };
+        return unifyExpr(this.term(ctx, scope, e.a), b);
       }
       case 'some':
         for (const v of e.vars) {
@@ -463,10 +480,10 @@ export class Compiler {
   }
 
   private varTerm(ctx: Ctx, scope: Scope, name: string, loc: Loc): CTerm {
-    if (name === '_') return { t: 'var', slot: allocSlot(ctx, scope, '_'), name: '_' };
+    if (name === '_') return { t: 'var', slot: allocSlot(ctx, scope, '_'), name: '_', loc };
     for (let s: Scope | undefined = scope; s; s = s.parent) {
       const slot = s.vars.get(name);
-      if (slot !== undefined) return { t: 'var', slot, name };
+      if (slot !== undefined) return { t: 'var', slot, name, loc };
     }
     if (name === 'input' || name === 'data') return { t: 'root', root: name };
     if (ctx.ruleNames.has(name)) {
@@ -480,8 +497,7 @@ export class Compiler {
     const owner = chain.find((s) => s.used.has(name)) ?? scope;
     const slot = allocSlot(ctx, owner, name);
     owner.vars.set(name, slot);
-    void loc;
-    return { t: 'var', slot, name };
+    return { t: 'var', slot, name, loc };
   }
 
   /** Resolves a dotted function name; `soft` returns undefined instead of failing. */
@@ -501,7 +517,7 @@ export class Compiler {
     }
     if (path) {
       const node = this.findNode(path);
-      if (node) return { kind: 'user', name: 'data.' + path.join('.'), node };
+      if (node && (node.isFunction || !soft)) return { kind: 'user', name: 'data.' + path.join('.'), node };
       if (soft) return undefined;
       fail('rego_type_error', loc, `undefined function data.${path.join('.')}`);
     }
@@ -547,8 +563,49 @@ export class Compiler {
   }
 }
 
+/** Arguments that bind variables by iteration are evaluated first (`x == a[x]`). */
+export function argOrder(args: CTerm[]): number[] | undefined {
+  const it = args.map((a) => {
+    const s = new Set<number>();
+    iterSlots(a, s);
+    return s.size > 0;
+  });
+  if (!it.some((x, i) => x && i > 0)) return undefined;
+  return args.map((_, i) => i).sort((x, y) => Number(it[y]) - Number(it[x]) || x - y);
+}
+
 // -----------------------------------------------------------------------------------------------------------
 // helpers
+
+/**
+ * `{"a": x, …} = {"a": y, …}` with the same constant keys unifies value by value; rewriting it as an array
+ * unification lets the safety analysis see each pair (OPA unifies objects key by key).
+ */
+function unifyExpr(a: CTerm, b: CTerm): CExpr {
+  const objKeys = (t: CTerm): Map<string, CTerm> | undefined => {
+    if (t.t === 'const' && t.v instanceof RObject) return new Map(t.v.entries().map(([k, v]) => [keyOf(k), { t: 'const', v } as CTerm]));
+    if (t.t !== 'object' || !t.entries.every(([k]) => k.t === 'const')) return undefined;
+    return new Map(t.entries.map(([k, v]) => [keyOf((k as { v: Value }).v), v]));
+  };
+  if (a.t === 'object' || b.t === 'object') {
+    const ka = objKeys(a);
+    const kb = objKeys(b);
+    if (ka && kb) {
+      if (ka.size !== kb.size || ![...ka.keys()].every((k) => kb.has(k))) return { k: 'term', term: { t: 'const', v: false } };
+      const keys = [...ka.keys()].sort();
+      return { k: 'unify', a: { t: 'array', items: keys.map((k) => ka.get(k)!) }, b: { t: 'array', items: keys.map((k) => kb.get(k)!) } };
+    }
+  }
+  return { k: 'unify', a, b };
+}
+
+/** A rule's name as written: `p`, `a.b.c`. */
+function headName(r: Rule): string {
+  const [h, ...rest] = r.head.ref;
+  let s = h?.type === 'var' ? h.name : '?';
+  for (const t of rest) s += t.type === 'scalar' && typeof t.value === 'string' ? '.' + t.value : '[…]';
+  return s;
+}
 
 function newScope(ctx: Ctx, parent: Scope | undefined): Scope {
   const id = ctx.scopeIds++;
@@ -653,6 +710,14 @@ function collectUsed(t: Term, used: Set<string>): void {
     default:
       break;
   }
+}
+
+function declaredNames(l: Literal): string[] {
+  const e = l.expr;
+  if (e.kind === 'assign') return varsIn(e.a);
+  if (e.kind === 'some') return e.vars.map((v) => v.name);
+  if (e.kind === 'somein') return [...(e.key ? varsIn(e.key) : []), ...varsIn(e.value)];
+  return [];
 }
 
 function collectUsedLit(l: Literal, used: Set<string>): void {
@@ -915,7 +980,12 @@ function litNeeds(l: CLit, bound: Set<number>): Set<number> {
         const n2 = new Set<number>();
         needs(e.term.out, n2);
         for (const s of n2) if (!o.has(s)) need.add(s);
-      } else needs(e.term, need);
+      } else {
+        needs(e.term, need);
+        const it = new Set<number>();
+        iterSlots(e.term, it);
+        for (const s of it) need.delete(s);
+      }
       break;
     case 'unify':
       unifyNeeds(e.a, e.b, bound, need);
@@ -945,7 +1015,8 @@ function unifyNeeds(a: CTerm, b: CTerm, bound: Set<number>, need: Set<number>): 
     for (let i = 0; i < a.items.length; i++) {
       const n = new Set<number>();
       unifyNeeds(a.items[i]!, b.items[i]!, bb, n);
-      for (const s of n) need.add(s);
+      // Variables bound by an earlier pair of this same unification are not needed from outside.
+      for (const s of n) if (bound.has(s) || !bb.has(s)) need.add(s);
       for (const s of unifyBinds(a.items[i]!, b.items[i]!)) bb.add(s);
     }
     return;
@@ -1028,10 +1099,11 @@ function reorder(ctx: Ctx, lits: CLit[], bound0: Set<number>): CLit[] {
       const need = litNeeds(l, bound);
       const unsafe = [...need].filter((s) => !bound.has(s)).map((s) => ctx.slotNames[s]!);
       const name = unsafe.find((n) => n !== '_') ?? unsafe[0] ?? '?';
-      fail('rego_unsafe_var_error', l.loc, `var ${name} is unsafe`);
+      fail('rego_unsafe_var_error', l.loc, `var ${name} is unsafe${ctx.ruleSuffix}`);
     }
     const l = remaining.splice(idx, 1)[0]!;
     reorderNested(ctx, l, bound);
+    checkPrintArgs(ctx, l, bound);
     for (const s of litBinds(l, bound)) bound.add(s);
     out.push(l);
   }
@@ -1135,11 +1207,70 @@ function checkHeadSafe(ctx: Ctx, terms: CTerm[], bound: Set<number>, loc: Loc): 
   for (const t of terms) {
     const s = new Set<number>();
     needs(t, s);
-    patternSlots(t, s);
     for (const slot of s) {
-      if (!bound.has(slot)) fail('rego_unsafe_var_error', loc, `var ${ctx.slotNames[slot]} is unsafe`);
+      if (!bound.has(slot)) fail('rego_unsafe_var_error', varLoc(t, slot) ?? loc, `var ${ctx.slotNames[slot]} is unsafe${ctx.ruleSuffix}`);
     }
   }
+}
+
+/** Where a slot's variable first occurs in a term (OPA reports head vars at their own position). */
+function varLoc(t: CTerm, slot: number): Loc | undefined {
+  let found: Loc | undefined;
+  const walk = (x: unknown): void => {
+    if (found || x === null || typeof x !== 'object') return;
+    const o = x as Record<string, unknown>;
+    if (o['t'] === 'var' && o['slot'] === slot) {
+      found = o['loc'] as Loc | undefined;
+      return;
+    }
+    for (const v of Object.values(o)) if (typeof v === 'object') walk(v);
+  };
+  walk(t);
+  return found;
+}
+
+/** `print` operands must be bound where the print runs ("var x is undeclared", opa issue #5624). */
+function checkPrintArgs(ctx: Ctx, l: CLit, bound: Set<number>): void {
+  const errors: CompileError[] = [];
+  const walk = (t: CTerm): void => {
+    switch (t.t) {
+      case 'print':
+        for (const a of t.args) {
+          if (a.t === 'arraycompr' || a.t === 'setcompr' || a.t === 'objectcompr') continue;
+          const s = new Set<number>();
+          needs(a, s);
+          for (const slot of s) {
+            if (bound.has(slot) || ctx.slotNames[slot] === '_') continue;
+            const loc = varLoc(a, slot) ?? l.loc;
+            if (!errors.some((e) => e.row === loc.row && e.col === loc.col)) {
+              errors.push({ code: 'rego_compile_error', message: `var ${ctx.slotNames[slot]} is undeclared`, file: loc.file, row: loc.row, col: loc.col });
+            }
+          }
+        }
+        break;
+      case 'ref':
+        walk(t.head);
+        t.path.forEach(walk);
+        break;
+      case 'array':
+      case 'set':
+        t.items.forEach(walk);
+        break;
+      case 'object':
+        t.entries.forEach(([k, v]) => {
+          walk(k);
+          walk(v);
+        });
+        break;
+      case 'call':
+        t.args.forEach(walk);
+        break;
+      default:
+        break;
+    }
+  };
+  if (l.expr.k === 'term') walk(l.expr.term);
+  if (errors.length > 0) throw new Fail(errors[0]!, errors);
 }
 
 export type { CExpr };

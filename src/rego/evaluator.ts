@@ -11,6 +11,7 @@ import type { Loc } from './ast.js';
 import { BuiltinError, type BuiltinContext, type BuiltinDef } from './builtins/registry.js';
 import type { CExpr, CLit, CQuery, CRule, CTerm, CWith, FnRef } from './compiled.js';
 import { RuleNode } from './compiled.js';
+import { argOrder } from './compiler.js';
 import { type Value, RObject, RSet, equal, keyOf, toRegoString } from './value.js';
 
 type K = () => boolean;
@@ -19,6 +20,8 @@ type KV = (v: Value) => boolean;
 type FnOverride = { kind: 'value'; value: Value } | { kind: 'fn'; fn: FnRef };
 
 const PENDING = Symbol('pending');
+
+const orderCache = new WeakMap<object, number[] | null>();
 
 interface EvalCtx {
   input: Value | undefined;
@@ -210,8 +213,11 @@ export class Evaluator {
   private literalInner(l: CLit, f: Array<Value | undefined>, k: K): boolean {
     if (this.exprHook && !l.negated && l.expr.k === 'term' && !(l.expr.term.t === 'call' && l.expr.term.out)) {
       const hook = this.exprHook;
+      // Like OPA's query rewriting (`__localq0__ = data.x`), a top-level non-call term's value is captured,
+      // so a rule that is `false` shows as `false` rather than as an undefined query.
+      const capture = l.expr.term.t !== 'call';
       return this.term(l.expr.term, f, (v) => {
-        if (v === false) return false;
+        if (v === false && !capture) return false;
         hook(l, v);
         return k();
       });
@@ -535,12 +541,14 @@ export class Evaluator {
   }
 
   /** Walks `path[i…]` into a value; unbound variables iterate keys/indices/members. */
-  private path(v: Value, path: CTerm[], i: number, f: Array<Value | undefined>, k: KV): boolean {
+  private path(v: Value, path: CTerm[], i: number, f: Array<Value | undefined>, k: KV, store = false): boolean {
     if (i === path.length) return k(v);
     const seg = path[i]!;
     if (seg.t === 'const') {
-      const c = index(v, seg.v);
-      return c === undefined ? false : this.path(c, path, i + 1, f, k);
+      let c = index(v, seg.v);
+      // Base documents are JSON: an integer ref segment finds the object key with that text (`data.a[2]`).
+      if (c === undefined && store && typeof seg.v === 'number' && v instanceof RObject) c = v.get(String(seg.v));
+      return c === undefined ? false : this.path(c, path, i + 1, f, k, store);
     }
     if (seg.t === 'var') {
       const cur = f[seg.slot];
@@ -612,10 +620,12 @@ export class Evaluator {
 
   private dataStep(node: RuleNode, base: Value | undefined, key: Value, path: CTerm[], i: number, f: Array<Value | undefined>, k: KV): boolean {
     const child = node.children.get(keyOf(key));
-    const cb = base instanceof RObject ? base.get(key) : undefined;
+    let cb = base instanceof RObject ? base.get(key) : undefined;
+    // The store keeps JSON objects: an integer path segment finds the key with that text (`data[2]`).
+    if (cb === undefined && base instanceof RObject && typeof key === 'number') cb = base.get(String(key));
     if (child) return this.dataPath(child, cb, path, i + 1, f, k);
     if (cb === undefined) return false;
-    return this.path(cb, path, i + 1, f, k);
+    return this.path(cb, path, i + 1, f, k, true);
   }
 
   /** The merged document at a node: base data plus the values of every rule below it. */
@@ -627,7 +637,10 @@ export class Evaluator {
     if (this.ctx.docCache.has(node)) return this.ctx.docCache.get(node);
     const o = base instanceof RObject ? base.copy() : new RObject();
     for (const c of node.children.values()) {
-      const cv = this.docValue(c, base instanceof RObject ? base.get(c.key) : undefined);
+      const cb = base instanceof RObject ? base.get(c.key) : undefined;
+      // OPA keeps the base document where base and virtual documents overlap at a leaf.
+      if (cb !== undefined && !(cb instanceof RObject)) continue;
+      const cv = this.docValue(c, cb);
       if (cv !== undefined) o.set(c.key, cv);
     }
     this.ctx.docCache.set(node, o);
@@ -668,52 +681,64 @@ export class Evaluator {
     let completeRule: CRule | undefined;
     let setOut: RSet | undefined;
     let objOut: RObject | undefined;
-    const built = new Set<RObject>();
-    const insert = (keys: Value[], v: Value, rule: CRule, member: boolean): void => {
-      objOut ??= new RObject();
-      built.add(objOut);
-      let o = objOut;
-      const last = member ? keys.length : keys.length - 1;
-      for (let j = 0; j < last; j++) {
-        const cur = o.get(keys[j]!);
+    // Objects and sets created here may be extended by other rules; values produced by rules may not.
+    const built = new Set<RObject | RSet>();
+    const mk = (): RObject => {
+      const o = new RObject();
+      built.add(o);
+      return o;
+    };
+    const adopt = (v: Value): Value => {
+      if (v instanceof RObject) {
+        const o = mk();
+        for (const [k2, v2] of v.entries()) o.set(k2, adopt(v2));
+        return o;
+      }
+      if (v instanceof RSet) {
+        const s2 = v.copy();
+        built.add(s2);
+        return s2;
+      }
+      return v;
+    };
+    const conflict = (rule: CRule | undefined): never => {
+      throw evalError('eval_conflict_error', rule?.loc, 'object keys must be unique');
+    };
+    const put = (o: RObject, keys: Value[], j: number, v: Value, rule: CRule | undefined): void => {
+      const key = keys[j]!;
+      const cur = o.get(key);
+      if (j < keys.length - 1) {
         if (cur === undefined) {
-          const n = new RObject();
-          built.add(n);
-          o.set(keys[j]!, n);
-          o = n;
-        } else if (cur instanceof RObject && built.has(cur)) o = cur;
-        else if (member && j === last - 1 && cur instanceof RSet) {
-          (cur as RSet).add(v);
-          return;
-        } else throw evalError('eval_conflict_error', rule.loc, 'object keys must be unique');
+          const n = mk();
+          o.set(key, n);
+          return put(n, keys, j + 1, v, rule);
+        }
+        if (cur instanceof RObject && built.has(cur)) return put(cur, keys, j + 1, v, rule);
+        return conflict(rule);
       }
-      if (member) {
-        throw evalError('eval_conflict_error', rule.loc, 'object keys must be unique');
+      if (cur === undefined) {
+        o.set(key, v);
+        return;
       }
-      const lk = keys[keys.length - 1]!;
-      const cur = o.get(lk);
-      if (cur !== undefined && !equal(cur, v)) throw evalError('eval_conflict_error', rule.loc, 'object keys must be unique');
-      o.set(lk, v);
+      if (cur instanceof RObject && built.has(cur) && v instanceof RObject) {
+        for (const [k2, v2] of v.entries()) put(cur, [k2], 0, v2, rule);
+        return;
+      }
+      if (cur instanceof RSet && built.has(cur) && v instanceof RSet) {
+        for (const x of v.values()) cur.add(x);
+        return;
+      }
+      if (!equal(cur, v)) conflict(rule);
+    };
+    const insert = (keys: Value[], v: Value, rule: CRule | undefined): void => {
+      objOut ??= mk();
+      put(objOut, keys, 0, v, rule);
     };
     const insertMember = (keys: Value[], v: Value, rule: CRule): void => {
-      objOut ??= new RObject();
-      built.add(objOut);
-      let o = objOut;
-      for (let j = 0; j < keys.length - 1; j++) {
-        const cur = o.get(keys[j]!);
-        if (cur === undefined) {
-          const n = new RObject();
-          built.add(n);
-          o.set(keys[j]!, n);
-          o = n;
-        } else if (cur instanceof RObject && built.has(cur)) o = cur;
-        else throw evalError('eval_conflict_error', rule.loc, 'object keys must be unique');
-      }
-      const lk = keys[keys.length - 1]!;
-      const cur = o.get(lk);
-      if (cur === undefined) o.set(lk, RSet.from([v]));
-      else if (cur instanceof RSet) cur.add(v);
-      else throw evalError('eval_conflict_error', rule.loc, 'object keys must be unique');
+      const s2 = new RSet();
+      built.add(s2);
+      s2.add(v);
+      insert(keys, s2, rule);
     };
     for (const rule of node.rules) {
       if (rule.kind === 'complete') {
@@ -724,7 +749,7 @@ export class Evaluator {
           } else if (!equal(complete, v)) {
             throw evalError('eval_conflict_error', rule.loc, 'complete rules must not produce multiple outputs');
           }
-          return rule.value.t === 'const';
+          return true;
         });
       } else if (rule.kind === 'multi') {
         const frame: Array<Value | undefined> = new Array(rule.nslots);
@@ -740,7 +765,7 @@ export class Evaluator {
       } else {
         const frame: Array<Value | undefined> = new Array(rule.nslots);
         this.traced(rule, 0, rule.body, () =>
-          this.body(rule.body, 0, frame, () => this.restKeys(rule.rest, 0, [], frame, (keys) => this.term(rule.value, frame, (v) => (insert(keys, v, rule, false), false)))),
+          this.body(rule.body, 0, frame, () => this.restKeys(rule.rest, 0, [], frame, (keys) => this.term(rule.value, frame, (v) => (insert(keys, v, rule), false)))),
         );
       }
     }
@@ -756,11 +781,11 @@ export class Evaluator {
     if (hasObj || (node.children.size > 0 && !hasComplete)) {
       if (complete !== undefined) {
         if (!(complete instanceof RObject)) throw evalError('eval_conflict_error', completeRule?.loc, 'object keys must be unique');
-        for (const [kk, vv] of complete.entries()) insert([kk], vv, completeRule!, false);
+        for (const [kk, vv] of complete.entries()) insert([kk], vv, completeRule);
       }
       for (const c of node.children.values()) {
         const cv = this.docValue(c, undefined);
-        if (cv !== undefined && !(cv instanceof RObject && cv.size === 0 && !c.hasRules)) insert([c.key], cv, node.rules[0]!, false);
+        if (cv !== undefined && !(cv instanceof RObject && cv.size === 0 && !c.hasRules)) insert([c.key], adopt(cv), node.rules[0]);
       }
       return objOut ?? new RObject();
     }
@@ -815,7 +840,7 @@ export class Evaluator {
       stop = this.body(rule.body, 0, frame, () =>
         this.term(rule.value, frame, (v) => {
           found = true;
-          return emit(v);
+          return emit(v) && rule.value.t === 'const';
         }),
       );
     } finally {
@@ -829,7 +854,7 @@ export class Evaluator {
         stop = this.body(e.body, 0, frame, () =>
           this.term(e.value, frame, (v) => {
             found = true;
-            return emit(v);
+            return emit(v) && e.value.t === 'const';
           }),
         );
       } finally {
@@ -843,7 +868,16 @@ export class Evaluator {
   // ------------------------------------------------------------------------------------------ calls
 
   private call(t: Extract<CTerm, { t: 'call' }>, f: Array<Value | undefined>, k: KV): boolean {
-    return this.items(t.args, 0, [], f, (args) => this.invoke(t.fn, args, t.loc, k));
+    let order = orderCache.get(t);
+    if (order === undefined) orderCache.set(t, (order = argOrder(t.args) ?? null));
+    if (order === null) return this.items(t.args, 0, [], f, (args) => this.invoke(t.fn, args, t.loc, k));
+    const o = order;
+    const sorted = o.map((i) => t.args[i]!);
+    return this.items(sorted, 0, [], f, (vals) => {
+      const args: Value[] = new Array(vals.length);
+      o.forEach((i, j) => (args[i] = vals[j]!));
+      return this.invoke(t.fn, args, t.loc, k);
+    });
   }
 
   private invoke(fn: FnRef, args: Value[], loc: Loc, k: KV): boolean {
@@ -852,10 +886,9 @@ export class Evaluator {
       if (ov.kind === 'value') return k(ov.value);
       if (ov.fn !== fn) {
         const saved = this.ctx;
-        // A replacement function runs without the mock that pointed at it, so it can call the original.
-        const fns = new Map(saved.fns);
-        fns.delete(fn.name);
-        this.ctx = { ...saved, fns, cache: saved.cache, fnCache: new Map() };
+        // A replacement function runs without any function mocks: it can call the original, and one
+        // mock never calls another (withkeyword "mock will not call other mock").
+        this.ctx = { ...saved, fns: undefined, cache: new Map(), docCache: new Map(), fnCache: new Map() };
         let results: Value[] = [];
         try {
           this.invoke(ov.fn, args, loc, (v) => (results.push(v), false));
@@ -913,7 +946,7 @@ export class Evaluator {
               (x) => {
                 if (v === undefined) v = x;
                 else if (!equal(v, x)) throw evalError('eval_conflict_error', rule.loc, 'functions must not produce multiple outputs for same inputs');
-                return rule.value.t === 'const';
+                return true;
               },
               frame,
             ),

@@ -113,7 +113,7 @@ export class PreparedPolicy {
   compileQuery(text: string, version: RegoVersion = 'v1'): CQuery {
     let q = this.queries.get(text);
     if (!q) {
-      q = this.compiler.compileQuery(parseQuery(text, { version, experimental: this.options.experimental }));
+      q = this.compiler.compileQuery(parseQuery(text, { version, experimental: this.options.experimental }), [], text);
       this.queries.set(text, q);
     }
     return q;

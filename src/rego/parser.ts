@@ -279,7 +279,7 @@ class Parser {
       head.value = this.parseTermNoNl();
     }
     // v0 `p[x] { … }` / `p[x]`: a partial set rule whose key is the bracketed last ref segment.
-    if (this.opts.version === 'v0' && !this.regoV1Import && !head.contains && head.value === undefined && args === undefined && ref.length === 2 && this.lastBracket) {
+    if (this.opts.version === 'v0' && !this.regoV1Import && !head.contains && head.value === undefined && args === undefined && ref.length === 2 && this.lastBracket && !this.isKw('if')) {
       head.key = ref.pop();
       head.contains = true;
     }
@@ -432,7 +432,7 @@ class Parser {
       const loc = lit.loc;
       this.next();
       const b = this.parseLogicAnd(true);
-      lit = { negated: false, expr: { kind: 'logic', op: 'or', a: [lit], b: [b] }, with: [], loc };
+      lit = { negated: false, expr: { kind: 'logic', op: 'or', a: [lit], b: [b] }, with: hoistWiths(b), loc };
     }
     return lit;
   }
@@ -443,7 +443,7 @@ class Parser {
       const loc = lit.loc;
       this.next();
       const b = this.parseOperand(true);
-      lit = { negated: false, expr: { kind: 'logic', op: 'and', a: [lit], b: [b] }, with: [], loc };
+      lit = { negated: false, expr: { kind: 'logic', op: 'and', a: [lit], b: [b] }, with: hoistWiths(b), loc };
     }
     return lit;
   }
@@ -468,7 +468,7 @@ class Parser {
       if (this.isP('{')) {
         const body = this.parseBraceBody();
         if (right || this.followedByLogic()) {
-          return { negated: false, expr: { kind: 'logic', op: 'and', a: body, b: [] }, with: this.parseWiths(), loc };
+          return { negated: false, expr: { kind: 'logic', op: 'and', a: body, b: [] }, with: this.parseWiths(), loc, group: true };
         }
       } else {
         this.next();
@@ -478,7 +478,7 @@ class Parser {
         });
         this.expectP(')');
         if (lit.expr.kind === 'logic' || lit.with.length > 0 || this.followedByLogic()) {
-          return { negated: false, expr: { kind: 'logic', op: 'and', a: [lit], b: [] }, with: this.parseWiths(), loc };
+          return { negated: false, expr: { kind: 'logic', op: 'and', a: [lit], b: [] }, with: this.parseWiths(), loc, group: true };
         }
       }
     } catch {
@@ -570,7 +570,8 @@ class Parser {
       key = first;
       value = this.parseCompareNoIn();
     }
-    if (!this.isKw('in')) this.unexpected('expected in');
+    // `every` implies its own `in` (OPA accepts `import future.keywords.every` alone).
+    if (!this.isIdent('in')) this.unexpected('expected in');
     this.next();
     const domain = this.parseCompare();
     const body = this.parseBraceBody();
@@ -919,6 +920,14 @@ class Parser {
   expectEof(): void {
     if (this.tok.kind !== 'eof') this.unexpected();
   }
+}
+
+/** `a and b with input as x`: a `with` after an ungrouped last operand applies to the whole expression. */
+function hoistWiths(b: Literal): With[] {
+  if (b.group || b.with.length === 0) return [];
+  const w = b.with;
+  b.with = [];
+  return w;
 }
 
 function shiftLoc(t: Term, loc: Loc): Term {

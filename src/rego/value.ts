@@ -461,6 +461,7 @@ export function fromJson(x: unknown): Value {
     case 'bigint':
       return normNum(x);
     case 'object': {
+      if (x instanceof RObject || x instanceof RSet) return x;
       if (Array.isArray(x)) return x.map(fromJson);
       if (x instanceof Map) {
         const o = new RObject();

@@ -107,6 +107,7 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
       ownSigner: signer.jwk,
       insecureHeaderJwk: config.attestation_token.insecure_header_jwk,
       trustedJwkSets: config.attestation_token.trusted_jwk_sets,
+      trustedCertsPaths: config.attestation_token.trusted_certs_paths,
       clock,
     });
     const admin = new AdminAuthorizer(config.admin.authorization_mode, config.admin.identity_providers, config.admin.acls, clock);

@@ -293,3 +293,30 @@ test('healthz, metrics with Trustee names, and logs free of secrets, nonces and 
   assert.ok(logs.length > 0);
   for (const s of [SECRET, token, cookie, token.split('.')[2]]) assert.ok(!logs.includes(s), 'log leaks a secret value');
 });
+
+test('admin deletes a resource; fetching it afterwards names the missing path', async () => {
+  const admin = new KbsAdminClient(h.url, { privateKeyPem: h.adminKeyPem });
+  await admin.setResource('default/key/gone', utf8.encode('x'));
+  await admin.deleteResource('default/key/gone');
+  await assert.rejects(admin.deleteResource('default/key/gone'), /does not exist/);
+  await assert.rejects(new KbsClient(h.url, new SampleAttester(), { maxAttempts: 1 }).getResource('default/key/gone'), /PluginInternalError.*default\/key\/gone does not exist/);
+});
+
+test('reference values with slashes in their id are stored and read back; unknown ids are errors', async () => {
+  const admin = new KbsAdminClient(h.url, { privateKeyPem: h.adminKeyPem });
+  await admin.setReferenceValues({ 'rvps:///ns/snp_launch_measurement:v1': ['ab'] });
+  assert.deepEqual(await admin.getReferenceValue('rvps:///ns/snp_launch_measurement:v1'), ['ab']);
+  await assert.rejects(admin.getReferenceValue('nope'), /RvpsError/);
+  const bad = await call('POST', '/kbs/v0/reference-value', JSON.stringify({ version: '0.2.0', type: 'sample', payload: '' }), { authorization: `Bearer ${await signAdminToken(h.adminKeyPem)}` });
+  assertError(bad, 401, 'RvpsError', /version must be "0.1.0"/);
+});
+
+test('SNP evidence whose report_data is not the runtime-data digest is refused with the failed check', async () => {
+  const r = await call('POST', '/kbs/v0/auth', authBody({ tee: 'snp' }));
+  assert.equal(r.status, 200, r.body);
+  const key = generateTeeKeyPair('ec-p256');
+  const evidence = readVectorJson('trustee', 'snp', 'evidence-e2e.json');
+  const body = JSON.stringify({ 'runtime-data': { nonce: r.json.nonce, 'tee-pubkey': key.publicJwk }, 'tee-evidence': { primary_evidence: evidence, additional_evidence: '' } });
+  const a = await call('POST', '/kbs/v0/attest', body, { cookie: `kbs-session-id=${r.cookie}` });
+  assertError(a, 401, 'AttestationError', /snp evidence failed check "report-data"/);
+});

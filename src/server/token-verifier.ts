@@ -5,10 +5,12 @@
  * configured JWKS file. `exp` is required and checked with 60 s leeway; the algorithm comes from the key.
  */
 import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader, importJWK, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { CocoError } from '../errors.js';
 import { isRecord } from '../formats/json.js';
 import type { SignerJwk } from '../attestation/signer.js';
+import { parsePemCertificates, verifyJwkEndorsement } from './jwk-endorsement.js';
 
 export interface TokenVerifierOptions {
   /** The built-in AS signer's public JWK (always trusted). */
@@ -16,6 +18,8 @@ export interface TokenVerifierOptions {
   insecureHeaderJwk?: boolean;
   /** JWKS file paths or file:// URIs. */
   trustedJwkSets?: string[];
+  /** PEM bundles whose certificates may endorse a header `jwk` through its `x5c` chain. */
+  trustedCertsPaths?: string[];
   clock?: () => Date;
 }
 
@@ -34,6 +38,7 @@ function filePath(uri: string): string {
 export class AttestationTokenVerifier {
   private readonly opts: TokenVerifierOptions;
   private readonly jwks?: ReturnType<typeof createLocalJWKSet>;
+  private readonly trustedCerts: X509Certificate[];
 
   constructor(opts: TokenVerifierOptions) {
     this.opts = opts;
@@ -48,7 +53,16 @@ export class AttestationTokenVerifier {
       });
       this.jwks = createLocalJWKSet({ keys });
     }
-    if (!opts.ownSigner && !opts.insecureHeaderJwk && !this.jwks) {
+    this.trustedCerts = (opts.trustedCertsPaths ?? []).flatMap((p) => {
+      let text: string;
+      try {
+        text = readFileSync(filePath(p), 'utf8');
+      } catch (e) {
+        throw new CocoError('KBS_CONFIG', `cannot read trusted certificates ${p}: ${(e as Error).message}`, { kind: 'input', cause: e });
+      }
+      return parsePemCertificates(text, p);
+    });
+    if (!opts.ownSigner && !opts.insecureHeaderJwk && !this.jwks && this.trustedCerts.length === 0) {
       // Trustee refuses to start without a trust source (§1.7).
       throw new CocoError('KBS_CONFIG', 'no attestation token trust source configured', { kind: 'usage' });
     }
@@ -61,13 +75,15 @@ export class AttestationTokenVerifier {
     } catch (e) {
       throw new CocoError('KBS_TOKEN_FORMAT', `attestation token is not a JWS: ${(e as Error).message}`, { kind: 'auth', cause: e });
     }
-    const verifyOpts = { clockTolerance: 60, requiredClaims: ['exp'], currentDate: (this.opts.clock ?? (() => new Date()))() };
+    const now = (this.opts.clock ?? (() => new Date()))();
+    const verifyOpts = { clockTolerance: 60, requiredClaims: ['exp'], currentDate: now };
     try {
       if (isRecord(header.jwk)) {
         const own = this.opts.ownSigner;
         const isOwn = own !== undefined && header.jwk.kty === 'EC' && header.jwk.x === own.x && header.jwk.y === own.y && header.jwk.crv === own.crv;
         if (!isOwn && !this.opts.insecureHeaderJwk) {
-          throw new CocoError('KBS_TOKEN_UNTRUSTED', 'attestation token header key is not a trusted signer', { kind: 'auth' });
+          if (this.trustedCerts.length === 0) throw new CocoError('KBS_TOKEN_UNTRUSTED', 'attestation token header key is not a trusted signer', { kind: 'auth' });
+          verifyJwkEndorsement(header.jwk, this.trustedCerts, now);
         }
         const alg = typeof header.jwk.alg === 'string' ? header.jwk.alg : header.alg;
         const key = await importJWK({ ...(header.jwk as object), alg } as any, alg);

@@ -4,9 +4,27 @@
  */
 import { buildTable, type BuiltinDef } from './registry.js';
 import { builtins as operators } from './operators.js';
+import { builtins as strings } from './strings.js';
+import { builtins as aggregates } from './aggregates.js';
+import { builtins as arrays } from './arrays.js';
+import { builtins as sets } from './sets.js';
+import { builtins as objects } from './objects.js';
+import { builtins as types } from './types.js';
+import { builtins as numbers } from './numbers.js';
+import { builtins as bits } from './bits.js';
+import { builtins as encoding } from './encoding.js';
 
 export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   operators,
+  strings,
+  aggregates,
+  arrays,
+  sets,
+  objects,
+  types,
+  numbers,
+  bits,
+  encoding,
 ];
 
 /** name → definition, built once at load. */

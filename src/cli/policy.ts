@@ -1,0 +1,118 @@
+/**
+ * `cocokit policy …`: the Rego engine from the command line.
+ * - `policy eval -d policy.rego [-d data.json] [-i input.json] [--v0] [--strict] [--explain] QUERY` prints
+ *   OPA's `opa eval` JSON (`{"result": [{"expressions": […], "bindings": {…}}]}`, `{}` when undefined);
+ *   `print` output goes to stderr as `file:row: text`.
+ * - `policy conformance DIR [--json]` runs an OPA YAML conformance suite directory (specs/rego.md §1).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { CocoError } from '../errors.js';
+import { runSuite } from '../rego/conformance.js';
+import { Engine, type Explanation, parseJsonValue } from '../rego/index.js';
+import type { CliIO } from './io.js';
+
+function readText(io: CliIO, file: string): string {
+  try {
+    return readFileSync(resolve(io.cwd, file), 'utf8');
+  } catch (e) {
+    throw new CocoError('CLI_FILE', `cannot read ${file}: ${(e as Error).message}`, { kind: 'usage', cause: e });
+  }
+}
+
+function readDoc(io: CliIO, file: string): unknown {
+  const text = readText(io, file);
+  if (/\.ya?ml$/i.test(file)) {
+    try {
+      return parseYaml(text, { intAsBigInt: true });
+    } catch (e) {
+      throw new CocoError('CLI_YAML', `${file}: ${(e as Error).message}`, { kind: 'input', cause: e });
+    }
+  }
+  return parseJsonValue(text);
+}
+
+function json(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `__big__${x}` : x), 2).replace(/"__big__(-?\d+)"/g, '$1');
+}
+
+export function formatExplanation(e: Explanation): string {
+  const lines = [`${e.query}: ${e.defined ? json(e.value) : 'undefined'}`];
+  for (const b of e.bodies) {
+    const where = `${b.location.file}:${b.location.row}`;
+    const branch = b.branch === 0 ? 'body' : `else #${b.branch}`;
+    if (b.succeeded) lines.push(`  ${b.rule} (${where}) ${branch}: succeeded`);
+    else if (b.failed) {
+      const vars = Object.entries(b.failed.bindings)
+        .map(([k, v]) => `${k}=${JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x))}`)
+        .join(', ');
+      lines.push(`  ${b.rule} (${where}) ${branch}: failed at ${b.failed.location.file}:${b.failed.location.row}: ${b.failed.text}${vars ? `  [${vars}]` : ''}`);
+    } else lines.push(`  ${b.rule} (${where}) ${branch}: failed`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function register(program: Command, io: CliIO): void {
+  const policy = program.command('policy').description('evaluate Rego policies and run the OPA conformance suite');
+
+  policy
+    .command('eval')
+    .description('evaluate a Rego query (OPA-style JSON output)')
+    .argument('<query>', 'Rego query, e.g. data.policy.allow')
+    .option('-d, --data <file...>', '.rego policy or .json/.yaml data file (repeatable)', [])
+    .option('-i, --input <file>', 'input document (JSON or YAML)')
+    .option('--v0', 'parse policies as Rego v0', false)
+    .option('--strict', 'strict builtin errors', false)
+    .option('--explain', 'explain why a rule is undefined or false', false)
+    .action((query: string, opts: { data: string[]; input?: string; v0: boolean; strict: boolean; explain: boolean }) => {
+      const engine = new Engine({ strict: opts.strict });
+      for (const f of opts.data) {
+        if (f.endsWith('.rego')) engine.addPolicy(f, readText(io, f), { regoVersion: opts.v0 ? 'v0' : 'v1' });
+        else engine.addData(readDoc(io, f));
+      }
+      if (opts.input) engine.setInput(readDoc(io, opts.input));
+      let result: ReturnType<Engine['evalQuery']>;
+      try {
+        result = engine.evalQuery(query);
+      } finally {
+        for (const p of engine.takePrints()) io.stderr(p + '\n');
+      }
+      io.stdout(json(result.result.length > 0 ? result : {}) + '\n');
+      if (opts.explain) {
+        if (!/^data(\.[A-Za-z_][A-Za-z0-9_]*|\[[^\]]+\])*$/.test(query.trim())) {
+          throw new CocoError('CLI_EXPLAIN', '--explain needs a query that is a rule reference such as data.policy.allow', { kind: 'usage' });
+        }
+        io.stderr(formatExplanation(engine.explain(query.trim())));
+      }
+    });
+
+  policy
+    .command('conformance')
+    .description('run an OPA YAML conformance suite directory (<dir>/<category>/*.yaml, <dir>/v0/<category>/*.yaml)')
+    .argument('<dir>', 'suite directory')
+    .option('--json', 'print the summary as JSON (last line)', false)
+    .option('--filter <text>', 'only cases whose note or category contains this text')
+    .option('--write-exceptions <file>', 'write the pass count and every failing case with its reason to a JSON file')
+    .action((dir: string, opts: { json: boolean; filter?: string; writeExceptions?: string }) => {
+      const f = opts.filter;
+      const report = runSuite(resolve(io.cwd, dir), f ? (note, cat) => note.includes(f) || cat.includes(f) : undefined);
+      if (opts.writeExceptions) {
+        const doc = {
+          passed: report.passed,
+          total: report.total,
+          failures: report.failures.map((x) => ({ category: x.category, note: x.note, reason: x.reason ?? '' })),
+        };
+        writeFileSync(resolve(io.cwd, opts.writeExceptions), JSON.stringify(doc, null, 1) + '\n');
+      }
+      if (!opts.json) {
+        for (const fail of report.failures) io.stdout(`FAIL ${fail.category} | ${fail.note} | ${fail.reason ?? ''}\n`);
+        for (const [cat, c] of Object.entries(report.categories)) if (c.passed < c.total) io.stdout(`${cat}: ${c.passed}/${c.total}\n`);
+        io.stdout(`${report.passed}/${report.total} passed, ${report.failed} failed\n`);
+      } else {
+        io.stdout(JSON.stringify({ total: report.total, passed: report.passed, failed: report.failed, categories: report.categories }) + '\n');
+      }
+      if (report.failed > 0) io.exitCode = 1;
+    });
+}

@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import fc from 'fast-check';
+import { CocoError } from '../errors.js';
+import { SampleAttester } from '../tee/sample/attester.js';
+import { KbsClient, normalizeResourcePath } from './kbs-client.js';
+import { httpError } from './http.js';
+
+test('resource paths accept repo/type/tag and kbs:/// URIs, nothing else', () => {
+  assert.equal(normalizeResourcePath('kbs:///a/b/c'), 'a/b/c');
+  assert.equal(normalizeResourcePath('/a/b/c?x=1'), 'a/b/c?x=1');
+  for (const bad of ['a/b', 'a/b/c/d', 'a//c', '']) assert.throws(() => normalizeResourcePath(bad), CocoError);
+});
+
+test('KBS error bodies become CocoErrors that keep the variant and detail', () => {
+  const body = (t: string, d: string) => new TextEncoder().encode(JSON.stringify({ type: `https://github.com/confidential-containers/kbs/errors/${t}`, detail: d }));
+  const deny = httpError('get', { status: 401, headers: new Headers(), body: body('PolicyDeny', 'rule x failed') });
+  assert.equal(deny.code, 'KBS_CLIENT_POLICY_DENY');
+  assert.equal(deny.kind, 'policy');
+  assert.match(deny.message, /rule x failed/);
+  assert.equal(httpError('get', { status: 404, headers: new Headers(), body: body('InvalidRequestPath', 'p') }).kind, 'notfound');
+  assert.equal(httpError('get', { status: 502, headers: new Headers(), body: new Uint8Array([1, 2]) }).kind, 'unavailable');
+});
+
+test('a KBS answering garbage makes the client fail with a CocoError, never a crash', async () => {
+  let reply: { status: number; body: Buffer; cookie: boolean } = { status: 200, body: Buffer.alloc(0), cookie: true };
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const headers: Record<string, string> = reply.cookie ? { 'set-cookie': 'kbs-session-id=abc; Expires=Thu, 01 Jan 2099 00:00:00 GMT' } : {};
+      res.writeHead(reply.status, headers);
+      res.end(reply.body);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(200, 401, 404, 500),
+        fc.oneof(fc.json().map((s) => Buffer.from(s)), fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)), fc.constant(Buffer.from('{"nonce":"AAAA","extra-params":{"selected-hash-algorithm":"md5"}}'))),
+        fc.boolean(),
+        async (status, body, cookie) => {
+          reply = { status, body, cookie };
+          await assert.rejects(new KbsClient(url, new SampleAttester(), { maxAttempts: 1, timeoutMs: 5000 }).getResource('a/b/c'), (e: unknown) => e instanceof CocoError);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  } finally {
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+test('an unreachable KBS is an unavailable CocoError', async () => {
+  await assert.rejects(new KbsClient('http://127.0.0.1:1', new SampleAttester()).attest(), (e: unknown) => e instanceof CocoError && e.kind === 'unavailable');
+});

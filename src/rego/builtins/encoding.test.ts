@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { arbValue, call, callNoCrash, expectCall, expectError, j, s } from './harness.js';
+import { builtins } from './encoding.js';
+import { obj } from '../value.js';
+
+test('base64 encode/decode/is_valid as in opa-conformance/base64builtins', () => {
+  expectCall('base64.encode', ['hello'], 'aGVsbG8=');
+  expectCall('base64.encode', ['subjects?_d'], 'c3ViamVjdHM/X2Q=');
+  expectCall('base64.decode', ['c3ViamVjdHM/X2Q='], 'subjects?_d');
+  expectCall('base64.is_valid', ['aGVsbG8='], true);
+  expectCall('base64.is_valid', ["{'not':'base64'}"], false);
+});
+
+test('decoded bytes that are not UTF-8 count one code point per bad byte, like Go (aggregates/count with invalid utf-8)', () => {
+  const decoded = call('base64.decode', ['2E84ZuPUd7zfvCZSNEchVpDEIj6PL7JfLpIqyxVG16k='])!;
+  expectCall('count', [decoded], 30);
+});
+
+test('base64 errors carry Go byte offsets', () => {
+  expectError('base64.decode', ['aGVsbG8'], 'illegal base64 data at input byte 4', 'eval_builtin_error');
+  expectError('base64.decode', ['aGVs*G8='], 'illegal base64 data at input byte 4');
+  expectCall('base64url.decode', ['aGVsbG8'], 'hello');
+  expectCall('base64url.encode_no_pad', ['hello?'], 'aGVsbG8_');
+  expectCall('base64url.encode', ['hello'], 'aGVsbG8=');
+});
+
+test('hex and urlquery follow Go encoding/hex and net/url', () => {
+  expectCall('hex.encode', ['lorem'], '6c6f72656d');
+  expectCall('hex.decode', ['6c6f72656d'], 'lorem');
+  expectError('hex.decode', ['zz'], "encoding/hex: invalid byte: U+007A 'z'");
+  expectError('hex.decode', ['abc'], 'encoding/hex: odd length hex string');
+  expectCall('urlquery.encode', ['a b&c=d/é'], 'a+b%26c%3Dd%2F%C3%A9');
+  expectCall('urlquery.decode', ['a+b%26c'], 'a b&c');
+  expectError('urlquery.decode', ['%zz'], 'invalid URL escape "%zz"');
+  expectCall('urlquery.encode_object', [j('{"b": ["x", "y"], "a": "1 2"}')], 'a=1+2&b=x&b=y');
+  expectCall('urlquery.encode_object', [obj({ a: s('x') })], 'a=x');
+  expectCall('urlquery.decode_object', ['a=1&b=x&b=y'], j('{"a": ["1"], "b": ["x", "y"]}'));
+});
+
+test('json.marshal escapes like Go; marshal_with_options pretty-prints like MarshalIndent', () => {
+  expectCall('json.marshal', [j('{"b": [1, "<&>"], "a": null}')], '{"a":null,"b":[1,"\\u003c\\u0026\\u003e"]}');
+  expectCall('json.marshal', [s(2, 1)], '[1,2]');
+  expectCall('json.marshal_with_options', [j('{"a": [1]}'), j('{"indent": "  "}')], '{\n  "a": [\n    1\n  ]\n}');
+  expectCall('json.marshal_with_options', [j('{"a": 1}'), j('{"prefix": "> ", "pretty": true}')], '> {\n> \t"a": 1\n> }');
+  expectCall('json.marshal_with_options', [j('{"a": 1}'), j('{"indent": "  ", "pretty": false}')], '{"a":1}');
+  expectError('json.marshal_with_options', [1, j('{"x": 1}')], 'object contained unknown key x');
+  expectCall('json.unmarshal', ['{"a": [1, 18446744073709551617]}'], j('{"a": [1, 18446744073709551617]}'));
+  expectError('json.unmarshal', ['{"a"'], 'json.unmarshal:');
+  expectCall('json.is_valid', ['[1]'], true);
+  expectCall('json.is_valid', ['[1'], false);
+});
+
+test('yaml marshal/unmarshal use go-yaml v2 conventions', () => {
+  expectCall('yaml.marshal', [j('{"b": ["x", {"c": null}], "a": "yes"}')], 'a: "yes"\nb:\n- x\n- c: null\n');
+  expectCall('yaml.unmarshal', ['a: 1\nb: [x, true]\n'], j('{"a": 1, "b": ["x", true]}'));
+  expectCall('yaml.is_valid', ['a: [1'], false);
+  expectCall('yaml.is_valid', ['a: 1'], true);
+  expectError('yaml.unmarshal', ['a: [1'], 'yaml.unmarshal: yaml:');
+});
+
+test('encoding builtins never fail with anything but a BuiltinError', () => {
+  fc.assert(
+    fc.property(fc.constantFrom(...builtins), fc.array(fc.oneof(arbValue(), fc.string()), { minLength: 2, maxLength: 2 }), (def, args) => {
+      callNoCrash(def.name, args.slice(0, def.arity));
+    }),
+    { numRuns: 1000 },
+  );
+});

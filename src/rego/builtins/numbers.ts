@@ -1,0 +1,79 @@
+/**
+ * Number built-ins (opa:v1/topdown/numbers.go, arithmetic.go): `abs`, `ceil`, `floor`, `round`,
+ * `numbers.range`, `numbers.range_step`, `rand.intn`. Integers stay exact at any size (../value.ts).
+ */
+import { type Value, isInteger, normNum, toBigInt } from '../value.js';
+import { type BuiltinDef, argInteger, argNumber, argString, builtinError } from './registry.js';
+
+/** Results longer than this would exhaust memory long before OPA's own limits matter. */
+const MAX_RANGE = 10_000_000n;
+
+function rounding(name: string, f: (x: number) => number): BuiltinDef {
+  return {
+    name,
+    arity: 1,
+    fn: (a) => {
+      const x = argNumber(name, a, 0);
+      return isInteger(x) ? x : normNum(f(x as number));
+    },
+  };
+}
+
+function range(name: string, from: bigint, to: bigint, step: bigint): Value[] {
+  const n = (to >= from ? to - from : from - to) / step + 1n;
+  if (n > MAX_RANGE) throw builtinError(name, `range of ${n} numbers is too large`);
+  const out: Value[] = [];
+  if (to >= from) for (let i = from; i <= to; i += step) out.push(normNum(i));
+  else for (let i = from; i >= to; i -= step) out.push(normNum(i));
+  return out;
+}
+
+export const builtins: BuiltinDef[] = [
+  {
+    name: 'abs',
+    arity: 1,
+    fn: (a) => {
+      const x = argNumber('abs', a, 0);
+      return typeof x === 'bigint' ? (x < 0n ? -x : x) : normNum(Math.abs(x));
+    },
+  },
+  rounding('ceil', Math.ceil),
+  rounding('floor', Math.floor),
+  // Go's math.Round rounds half away from zero; JS Math.round rounds half up.
+  rounding('round', (x) => Math.sign(x) * Math.round(Math.abs(x))),
+  {
+    name: 'numbers.range',
+    arity: 2,
+    fn: (a) => range('numbers.range', toBigInt(argInteger('numbers.range', a, 0)), toBigInt(argInteger('numbers.range', a, 1)), 1n),
+  },
+  {
+    name: 'numbers.range_step',
+    arity: 3,
+    fn: (a) => {
+      const name = 'numbers.range_step';
+      const from = toBigInt(argInteger(name, a, 0));
+      const to = toBigInt(argInteger(name, a, 1));
+      const step = toBigInt(argInteger(name, a, 2));
+      if (step <= 0n) throw builtinError(name, 'step must be a positive integer');
+      return range(name, from, to, step);
+    },
+  },
+  {
+    name: 'rand.intn',
+    arity: 2,
+    nondeterministic: true,
+    fn: (a, ctx) => {
+      argString('rand.intn', a, 0);
+      let n = toBigInt(argInteger('rand.intn', a, 1));
+      if (n === 0n) return 0;
+      if (n < 0n) n = -n;
+      if (n <= 2n ** 53n) return Math.floor(ctx.random() * Number(n));
+      // Compose 48-bit chunks for a uniform-enough draw beyond double precision.
+      let r = 0n;
+      for (let bits = 0n; bits < BigInt(n.toString(2).length) + 64n; bits += 48n) {
+        r = (r << 48n) | BigInt(Math.floor(ctx.random() * 2 ** 48));
+      }
+      return normNum(r % n);
+    },
+  },
+];

@@ -1,0 +1,120 @@
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { arbValue, callNoCrash, expectCall, expectError, j, s } from './harness.js';
+import { builtins } from './strings.js';
+import { obj } from '../value.js';
+
+// Expected values are those of opa-conformance/v1/strings, replacen, trim*, sprintf.
+
+test('sprintf follows Go fmt for strings, padded ints, hex, floats, booleans and composites', () => {
+  expectCall('sprintf', ['hi', []], 'hi');
+  expectCall('sprintf', ['hi %s', ['there']], 'hi there');
+  expectCall('sprintf', ['hi %02d', [5]], 'hi 05');
+  expectCall('sprintf', ['hi %02X.%02X', [127, 1]], 'hi 7F.01');
+  expectCall('sprintf', ['hi %.2f', [3.1415]], 'hi 3.14');
+  expectCall('sprintf', ['hi %s', [true]], 'hi true');
+  expectCall('sprintf', ['hi %v', [j('["there", 5, 3.14]')]], 'hi ["there", 5, 3.14]');
+  expectCall('sprintf', ['%s', [j('123456789123456789123')]], '123456789123456789123');
+  expectCall('sprintf', ['%s', [j('1208925819614629174706175')]], '1208925819614629174706175');
+});
+
+test('sprintf reproduces Go fmt annotations for wrong, missing and extra arguments', () => {
+  expectCall('sprintf', ['%d', ['x']], '%!d(string=x)');
+  expectCall('sprintf', ['%s', [5]], '%!s(int=5)');
+  expectCall('sprintf', ['%d %d', [1]], '1 %!d(MISSING)');
+  expectCall('sprintf', ['%d', [1, 'a']], '1%!(EXTRA string=a)');
+  // Integral numbers are Go ints even when written as floats (OPA converts via Int64 first).
+  expectCall('sprintf', ['%v %g', [1.5e10, 100000]], '15000000000 %!g(int=100000)');
+  expectCall('sprintf', ['%v %v %e %g %g', [2.5e-7, 0.00001, 1234.5678, 123456.5, 1234567.5]], '2.5e-07 1e-05 1.234568e+03 123456.5 1.2345675e+06');
+  expectCall('sprintf', ['%-5d|%5s|%+d|%x|%q', [42, 'ab', 3, 'hi', 'a"b']], '42   |   ab|+3|6869|"a\\"b"');
+  expectCall('sprintf', ['%v', [obj({ a: s(1, 2) })]], '{"a": {1, 2}}');
+});
+
+test('format_int truncates toward zero and prints big integers exactly in every base', () => {
+  expectCall('format_int', [15.5, 16], 'f');
+  const big = j('18446744073709551617');
+  const neg = j('-18446744073709551617');
+  expectCall('format_int', [big, 16], '10000000000000001');
+  expectCall('format_int', [big, 10], '18446744073709551617');
+  expectCall('format_int', [big, 8], '2000000000000000000001');
+  expectCall('format_int', [big, 2], '1' + '0'.repeat(63) + '1');
+  expectCall('format_int', [neg, 16], '-10000000000000001');
+  expectCall('format_int', [-15.9, 16], '-f');
+  expectError('format_int', [4.1, 199], 'operand 2 must be one of {2, 8, 10, 16}', 'eval_type_error');
+});
+
+test('concat joins arrays and sets; indexof and substring count code points', () => {
+  expectCall('concat', ['/', ['', 'foo', 'bar', '0', 'baz']], '/foo/bar/0/baz');
+  expectCall('concat', [',', s('1', '2', '3')], '1,2,3');
+  expectCall('indexof', ['abcabcabcdefgh', 'cde'], 8);
+  expectCall('indexof', ['abcdefgh', 'xyz'], -1);
+  expectCall('indexof', ['μx', 'x'], 1);
+  expectCall('indexof', ['skön var våren', 'vår'], 9);
+  expectCall('indexof', ['🍧🍨🧁🍰🍮', '🍮'], 4);
+  expectCall('indexof_n', ['dogcatdogcat', 'cat'], j('[3, 9]'));
+  expectCall('indexof_n', ['😇😀😇😀😇😀', '😀'], j('[1, 3, 5]'));
+  expectCall('substring', ['abcdefgh', 2, 3], 'cde');
+  expectCall('substring', ['åäö', 0, 2], 'åä');
+  expectCall('substring', ['aåäö', 2, -1], 'äö');
+  expectCall('substring', ['abcdefghåäö', 2, 10000], 'cdefghåäö');
+  expectCall('substring', ['åäö', 4, -1], '');
+  expectError('substring', ['åäö', -1, -1], 'negative offset', 'eval_builtin_error');
+});
+
+test('split, split_n, replace, replace_n and count follow Go strings semantics', () => {
+  expectCall('split', ['test', ''], j('["t","e","s","t"]'));
+  expectCall('split', ['', ''], j('[]'));
+  expectCall('split', ['', '.'], j('[""]'));
+  expectCall('strings.split_n', ['a.b.c.d', '.', 2], j('["a","b"]'));
+  expectCall('strings.split_n', ['a.b.c.d', '.', 0], j('[]'));
+  expectCall('strings.split_n', ['a.b.c.d', '.', -2], j('["c","d"]'));
+  expectCall('strings.split_n', ['a.b.c.d', '.', -10], j('["a","b","c","d"]'));
+  expectCall('strings.split_n', ['abc', '', -2], j('["b","c"]'));
+  expectError('strings.split_n', ['a.b.c', '.', 1.5], 'strings.split_n: operand 3 must be integer number but got floating-point number', 'eval_type_error');
+  expectCall('replace', ['foo...bar', '..', ',,'], 'foo,,.bar');
+  expectCall('strings.replace_n', [j('{"<": "&lt;", ">": "&gt;"}'), 'This is <b>HTML</b>!'], 'This is &lt;b&gt;HTML&lt;/b&gt;!');
+  expectCall('strings.replace_n', [j('{"f": "x", "foo": "xxx"}'), 'foobar'], 'xoobar');
+  expectError('strings.replace_n', [j('{"foo": 1}'), 'foo'], 'strings.replace_n: operand 1 non-string value found in pattern object', 'eval_type_error');
+  expectError('strings.replace_n', [j('{"foo": "baz"}'), 1], 'strings.replace_n: operand 2 must be string but got number');
+  expectCall('strings.count', ['cheese', 'e'], 3);
+  expectCall('strings.count', ['dummy', ''], 6);
+  expectCall('strings.count', ['', ''], 1);
+  expectCall('strings.count', ['11111', '11'], 2);
+});
+
+test('trim family, case mapping and reverse', () => {
+  expectCall('trim', ['...foo.bar...', '.fr'], 'oo.ba');
+  expectCall('trim', ['¡¡¡foo, bar!!!', '!¡'], 'foo, bar');
+  expectCall('trim_prefix', ['¡¡¡foo, bar!!!', '¡¡¡foo'], ', bar!!!');
+  expectCall('trim_space', [' \t\n foo, bar \n\t\r\n'], 'foo, bar');
+  expectCall('lower', ['AbCdEf'], 'abcdef');
+  expectCall('upper', ['AbCdEf'], 'ABCDEF');
+  expectCall('strings.reverse', ['bar'], 'rab');
+  expectCall('strings.reverse', ['1😀𝛾'], '𝛾😀1');
+  expectError('strings.reverse', [1], 'reverse: operand 1 must be string but got number', 'eval_type_error');
+});
+
+test('any_prefix_match / any_suffix_match accept strings, arrays and sets and type-check elements', () => {
+  expectCall('strings.any_prefix_match', ['foo/bar', 'foo'], true);
+  expectCall('strings.any_prefix_match', [['a', 'foo/bar'], s('x', 'foo')], true);
+  expectCall('strings.any_suffix_match', ['foo/bar', ['baz', 'qux']], false);
+  expectError('strings.any_prefix_match', [[1], 'a'], 'strings.any_prefix_match: operand 1 must be array of strings but got array containing number');
+  expectError('strings.any_suffix_match', ['a', 1], 'strings.any_suffix_match: operand 2 must be one of {string, set, array} but got number');
+});
+
+test('to_number parses Go float syntax and rejects the rest', () => {
+  expectCall('to_number', ['10'], 10);
+  expectCall('to_number', ['-1.5e3'], -1500);
+  expectCall('to_number', [null], 0);
+  expectCall('to_number', [true], 1);
+  expectError('to_number', ['0x10'], 'invalid syntax');
+});
+
+test('string builtins never fail with anything but a BuiltinError', () => {
+  fc.assert(
+    fc.property(fc.constantFrom(...builtins), fc.array(arbValue(), { minLength: 3, maxLength: 3 }), (def, args) => {
+      callNoCrash(def.name, args.slice(0, def.arity));
+    }),
+    { numRuns: 400 },
+  );
+});

@@ -1,0 +1,287 @@
+/**
+ * String built-ins (opa:v1/topdown/strings.go, specs/rego.md §2.13 "global" and `strings.*`).
+ *
+ * Go strings are UTF-8 and OPA counts *code points* wherever it reports positions or lengths (`indexof`,
+ * `substring`, `count`), so every index here is a code-point index, never a UTF-16 one. Go's `strings` package
+ * semantics are kept where they differ from JS: `trim*` cut sets are sets of code points, `trim_space` uses
+ * Go's `unicode.IsSpace`, `upper`/`lower` map code point by code point (no `ß` → `SS` expansion), and
+ * `strings.replace_n` follows `strings.NewReplacer` (leftmost match, ties to the first pattern in key order).
+ */
+import { type Value, isInteger, isNumber, isSet, normNum, toBigInt, toDouble, typeName } from '../value.js';
+import {
+  type BuiltinDef,
+  BuiltinError,
+  argInteger,
+  argNumber,
+  argObject,
+  argString,
+  builtinError,
+  typeError,
+  typeErrorOneOf,
+} from './registry.js';
+import { goSprintf, toGoArg } from './sprintf.js';
+
+function cps(s: string): string[] {
+  return Array.from(s);
+}
+
+/** Code-point index of the first `needle` at or after UTF-16 offset `from`; -1 when absent. */
+function cpIndexOf(hay: string, needle: string, from = 0): number {
+  const u = hay.indexOf(needle, from);
+  if (u < 0) return -1;
+  return cps(hay.slice(0, u)).length;
+}
+
+/** Go's unicode.IsSpace. */
+const GO_SPACE = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/gu;
+
+function trimLeftSet(s: string, cut: Set<string>): string {
+  const a = cps(s);
+  let i = 0;
+  while (i < a.length && cut.has(a[i]!)) i++;
+  return a.slice(i).join('');
+}
+
+function trimRightSet(s: string, cut: Set<string>): string {
+  const a = cps(s);
+  let j = a.length;
+  while (j > 0 && cut.has(a[j - 1]!)) j--;
+  return a.slice(0, j).join('');
+}
+
+function mapCodePoints(s: string, f: (c: string) => string): string {
+  let out = '';
+  for (const c of s) {
+    const m = f(c);
+    out += cps(m).length === 1 ? m : c;
+  }
+  return out;
+}
+
+/** Go strings.Split: an empty separator splits into code points; an empty input with one gives `[]`. */
+export function goSplit(s: string, sep: string): string[] {
+  if (sep === '') return cps(s);
+  return s.split(sep);
+}
+
+/** Go strings.Replace(s, old, new, -1): an empty `old` inserts `new` at every code-point boundary. */
+function goReplaceAll(s: string, old: string, neu: string): string {
+  if (old === '') return neu + cps(s).join(neu) + (s === '' ? '' : neu);
+  return s.split(old).join(neu);
+}
+
+/** Go strings.Count: an empty needle counts code points + 1. */
+function goCount(s: string, sub: string): number {
+  if (sub === '') return cps(s).length + 1;
+  let n = 0;
+  let i = s.indexOf(sub);
+  while (i >= 0) {
+    n++;
+    i = s.indexOf(sub, i + sub.length);
+  }
+  return n;
+}
+
+/**
+ * A string, or an array/set of strings, as a list (opa:v1/topdown/strings.go `getStringSliceFromOperand`).
+ * An element of the wrong type gives OPA's `operand 1 must be array of strings but got array containing number`.
+ */
+export function stringsOperand(name: string, args: Value[], i: number): string[] {
+  const v = args[i]!;
+  if (typeof v === 'string') return [v];
+  if (Array.isArray(v) || isSet(v)) {
+    const xs = Array.isArray(v) ? v : v.values();
+    return xs.map((x) => {
+      if (typeof x !== 'string') {
+        const t = typeName(v);
+        throw new BuiltinError('eval_type_error', `${name}: operand ${i + 1} must be ${t} of strings but got ${t} containing ${typeName(x)}`);
+      }
+      return x;
+    });
+  }
+  throw typeErrorOneOf(name, i + 1, ['string', 'set', 'array'], v);
+}
+
+function formatInt(args: Value[]): Value {
+  const name = 'format_int';
+  const n = argNumber(name, args, 0);
+  const base = argNumber(name, args, 1);
+  const b = toDouble(base);
+  if (![2, 8, 10, 16].includes(b)) throw new BuiltinError('eval_type_error', `${name}: operand 2 must be one of {2, 8, 10, 16}`);
+  // big.Float.Int truncates toward zero.
+  const i = isInteger(n) ? toBigInt(n) : BigInt(Math.trunc(n as number));
+  return i.toString(b);
+}
+
+function substring(args: Value[]): Value {
+  const name = 'substring';
+  const s = argString(name, args, 0);
+  const start = argInteger(name, args, 1);
+  const len = argInteger(name, args, 2);
+  if (typeof start === 'bigint' ? start < 0n : start < 0) throw builtinError(name, 'negative offset');
+  const a = cps(s);
+  const st = typeof start === 'bigint' ? a.length : start;
+  if (st >= a.length) return '';
+  const l = typeof len === 'bigint' ? (len < 0n ? -1 : a.length) : len;
+  if (l < 0) return a.slice(st).join('');
+  return a.slice(st, st + l).join('');
+}
+
+function replaceN(args: Value[]): Value {
+  const name = 'strings.replace_n';
+  const patterns = argObject(name, args, 0);
+  const s = argString(name, args, 1);
+  const pairs: Array<[string, string]> = [];
+  for (const [k, v] of patterns.entries()) {
+    if (typeof k !== 'string') throw new BuiltinError('eval_type_error', `${name}: operand 1 non-string key found in pattern object`);
+    if (typeof v !== 'string') throw new BuiltinError('eval_type_error', `${name}: operand 1 non-string value found in pattern object`);
+    pairs.push([k, v]);
+  }
+  let out = '';
+  let i = 0;
+  const hasEmpty = pairs.some(([k]) => k === '');
+  while (i <= s.length) {
+    let matched = false;
+    for (const [k, v] of pairs) {
+      if (k !== '' && s.startsWith(k, i)) {
+        out += v;
+        i += k.length;
+        matched = true;
+        break;
+      }
+      if (k === '') break;
+    }
+    if (matched) continue;
+    if (hasEmpty && !pairs.some(([k]) => k !== '' && s.startsWith(k, i))) out += pairs.find(([k]) => k === '')![1];
+    if (i >= s.length) break;
+    const cp = String.fromCodePoint(s.codePointAt(i)!);
+    out += cp;
+    i += cp.length;
+  }
+  return out;
+}
+
+function splitN(args: Value[]): Value {
+  const name = 'strings.split_n';
+  const s = argString(name, args, 0);
+  const sep = argString(name, args, 1);
+  const nn = argInteger(name, args, 2);
+  const parts = goSplit(s, sep);
+  const n = typeof nn === 'bigint' ? (nn < 0n ? -parts.length : parts.length) : nn;
+  if (n === 0) return [];
+  if (n > 0) return parts.slice(0, n);
+  return parts.slice(Math.max(0, parts.length + n));
+}
+
+function indexofN(args: Value[]): Value {
+  const name = 'indexof_n';
+  const s = argString(name, args, 0);
+  const needle = argString(name, args, 1);
+  const out: Value[] = [];
+  if (needle === '') return out;
+  let u = s.indexOf(needle);
+  while (u >= 0) {
+    out.push(cps(s.slice(0, u)).length);
+    u = s.indexOf(needle, u + 1);
+  }
+  return out;
+}
+
+function toNumber(args: Value[]): Value {
+  const name = 'to_number';
+  const v = args[0]!;
+  if (v === null) return 0;
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (isNumber(v)) return v;
+  if (typeof v === 'string') {
+    // OPA accepts what Go's json.Number / strconv.ParseFloat accept; reject hex, inf and nan spellings.
+    const t = v;
+    if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t)) {
+      if (/^[+-]?\d+$/.test(t)) return normNum(BigInt(t));
+      const f = Number(t);
+      if (!Number.isFinite(f)) throw builtinError(name, `strconv.ParseFloat: parsing ${JSON.stringify(t)}: value out of range`);
+      return normNum(f);
+    }
+    throw builtinError(name, `strconv.ParseFloat: parsing ${JSON.stringify(t)}: invalid syntax`);
+  }
+  throw typeErrorOneOf(name, 1, ['null', 'boolean', 'number', 'string'], v);
+}
+
+function str2(name: string, f: (a: string, b: string) => Value): BuiltinDef {
+  return { name, arity: 2, fn: (a) => f(argString(name, a, 0), argString(name, a, 1)) };
+}
+
+function str1(name: string, f: (a: string) => Value): BuiltinDef {
+  return { name, arity: 1, fn: (a) => f(argString(name, a, 0)) };
+}
+
+function anyMatch(name: string, test: (s: string, p: string) => boolean): BuiltinDef {
+  return {
+    name,
+    arity: 2,
+    fn: (a) => {
+      const xs = stringsOperand(name, a, 0);
+      const ps = stringsOperand(name, a, 1);
+      return xs.some((x) => ps.some((p) => test(x, p)));
+    },
+  };
+}
+
+export const builtins: BuiltinDef[] = [
+  {
+    name: 'concat',
+    arity: 2,
+    fn: (a) => {
+      const sep = argString('concat', a, 0);
+      const v = a[1]!;
+      if (!Array.isArray(v) && !isSet(v)) throw typeErrorOneOf('concat', 2, ['set', 'array'], v);
+      return stringsOperand('concat', a, 1).join(sep);
+    },
+  },
+  str2('contains', (s, sub) => s.includes(sub)),
+  str2('startswith', (s, p) => s.startsWith(p)),
+  str2('endswith', (s, p) => s.endsWith(p)),
+  { name: 'format_int', arity: 2, fn: formatInt },
+  str2('indexof', (s, sub) => (sub === '' ? 0 : cpIndexOf(s, sub))),
+  { name: 'indexof_n', arity: 2, fn: indexofN },
+  str1('lower', (s) => mapCodePoints(s, (c) => c.toLowerCase())),
+  str1('upper', (s) => mapCodePoints(s, (c) => c.toUpperCase())),
+  {
+    name: 'replace',
+    arity: 3,
+    fn: (a) => goReplaceAll(argString('replace', a, 0), argString('replace', a, 1), argString('replace', a, 2)),
+  },
+  { name: 'strings.replace_n', arity: 2, fn: replaceN },
+  str2('split', (s, sep) => goSplit(s, sep)),
+  { name: 'strings.split_n', arity: 3, fn: splitN },
+  {
+    name: 'sprintf',
+    arity: 2,
+    fn: (a) => {
+      const f = argString('sprintf', a, 0);
+      const v = a[1]!;
+      if (!Array.isArray(v)) throw typeError('sprintf', 2, 'array', v);
+      return goSprintf(f, v.map(toGoArg));
+    },
+  },
+  { name: 'substring', arity: 3, fn: substring },
+  str2('trim', (s, cut) => {
+    const c = new Set(cps(cut));
+    return trimRightSet(trimLeftSet(s, c), c);
+  }),
+  str2('trim_left', (s, cut) => trimLeftSet(s, new Set(cps(cut)))),
+  str2('trim_right', (s, cut) => trimRightSet(s, new Set(cps(cut)))),
+  str2('trim_prefix', (s, p) => (s.startsWith(p) ? s.slice(p.length) : s)),
+  str2('trim_suffix', (s, p) => (p !== '' && s.endsWith(p) ? s.slice(0, s.length - p.length) : s)),
+  str1('trim_space', (s) => s.replace(GO_SPACE, '')),
+  {
+    name: 'strings.reverse',
+    arity: 1,
+    // OPA reports this builtin as `reverse` in its operand errors.
+    fn: (a) => cps(argString('reverse', a, 0)).reverse().join(''),
+  },
+  str2('strings.count', (s, sub) => goCount(s, sub)),
+  anyMatch('strings.any_prefix_match', (s, p) => s.startsWith(p)),
+  anyMatch('strings.any_suffix_match', (s, p) => s.endsWith(p)),
+  { name: 'to_number', arity: 1, fn: toNumber },
+];

@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { readVectorJson } from '../test-support/vectors.js';
+import { CocoError } from '../errors.js';
+import { TokenSigner } from '../attestation/signer.js';
+import { AttestationTokenVerifier, jsonPointer, teePubkeyFromClaims } from './token-verifier.js';
+
+const EAR = readVectorJson('trustee', 'generated', 'ear-token-synthetic.json');
+const atIssue = () => new Date((EAR.claims.iat + 10) * 1000);
+
+test('the synthetic EAR token verifies by its header jwk when insecure_header_jwk is set, at a time it was valid', async () => {
+  const v = new AttestationTokenVerifier({ insecureHeaderJwk: true, clock: atIssue });
+  const claims = await v.verify(EAR.token);
+  assert.deepEqual(claims, EAR.claims);
+  assert.deepEqual(teePubkeyFromClaims(claims), jsonPointer(EAR.claims, EAR.tee_pubkey_json_pointer));
+});
+
+test('the same token is refused when expired, when its signer is not trusted, or when a byte is flipped', async () => {
+  await assert.rejects(new AttestationTokenVerifier({ insecureHeaderJwk: true }).verify(EAR.token), /expired/);
+  await assert.rejects(new AttestationTokenVerifier({ ownSigner: TokenSigner.generate().jwk, clock: atIssue }).verify(EAR.token), /not a trusted signer/);
+  const parts = EAR.token.split('.');
+  const sig = Buffer.from(parts[2], 'base64url');
+  sig[5] ^= 1;
+  await assert.rejects(new AttestationTokenVerifier({ insecureHeaderJwk: true, clock: atIssue }).verify(`${parts[0]}.${parts[1]}.${sig.toString('base64url')}`), CocoError);
+  await assert.rejects(new AttestationTokenVerifier({ insecureHeaderJwk: true }).verify('not.a.jwt'), CocoError);
+});
+
+test('a token without a header jwk verifies by kid against a trusted JWKS file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-jwks-'));
+  try {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    writeFileSync(join(dir, 'jwks.json'), JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'as-1', alg: 'ES256' }] }));
+    const token = await new SignJWT({ 'tee-pubkey': { kty: 'EC' } }).setProtectedHeader({ alg: 'ES256', kid: 'as-1' }).setExpirationTime('5m').sign(privateKey);
+    const v = new AttestationTokenVerifier({ trustedJwkSets: [`file://${join(dir, 'jwks.json')}`] });
+    assert.deepEqual((await v.verify(token))['tee-pubkey'], { kty: 'EC' });
+    const other = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'as-2' }).setExpirationTime('5m').sign(privateKey);
+    await assert.rejects(v.verify(other), CocoError);
+    assert.throws(() => new AttestationTokenVerifier({ trustedJwkSets: ['https://example.com/jwks'] }), /only local files/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a KBS without any trust source refuses to start', () => {
+  assert.throws(() => new AttestationTokenVerifier({}), /no attestation token trust source/);
+});
