@@ -67,6 +67,9 @@ test('snp verify exits 3 when no VCEK can be found, and 1 on usage errors', asyn
   const r = await cli(['snp', 'verify', vectorPath('snp', v.report)]);
   assert.equal(r.code, 3);
   assert.match(r.err, /SNP_VEK_UNAVAILABLE/);
+  const json = await cli(['snp', 'verify', vectorPath('snp', v.report), '--json']);
+  assert.equal(json.code, 3);
+  assert.deepEqual([json.json.valid, json.json.error.code], [false, 'SNP_VEK_UNAVAILABLE']);
   assert.equal((await cli(['snp', 'verify', vectorPath('snp', v.report), '--at', 'yesterday'])).code, 1);
   assert.equal((await cli(['snp', 'verify', vectorPath('snp', v.report), '--product', 'rome'])).code, 1);
   assert.equal((await cli(['snp', 'verify'])).code, 1);

@@ -282,7 +282,17 @@ export function register(program: Command, io: CliIO): void {
     .option('--policy <spec>', 'required guest-policy bits, e.g. debug=false,migrate_ma=false')
     .option('--json', 'print {"valid","checks","claims"} as the last line')
     .option('--explain', 'print every check made, passed or not')
-    .action((file: string, f: VerifyFlags) => verifyCommand(io, file, f));
+    .action(async (file: string, f: VerifyFlags) => {
+      try {
+        await verifyCommand(io, file, f);
+      } catch (e) {
+        // With --json a script still gets its one-object last line, carrying the error instead of checks.
+        if (!f.json || !(e instanceof CocoError) || e.kind === 'usage') throw e;
+        io.stderr(`error[${e.code}]: ${e.message}\n`);
+        io.stdout(`${JSON.stringify({ valid: false, checks: [], claims: {}, error: e.toJSON() })}\n`);
+        io.exitCode = e.exitCode;
+      }
+    });
   snp
     .command('fetch-vcek')
     .description("download the report's VCEK from AMD KDS into an offline cache (Trustee layout)")
