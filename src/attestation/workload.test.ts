@@ -199,3 +199,12 @@ test('fuzzed registration bodies of all three front doors give CocoErrors, never
   assert.throws(() => parseRegistrationBody({ ...good, resources: { '../x': 'y' } }, 'create'), /resource name/);
   assert.throws(() => parseRegistrationBody(good, 'update'), (e: CocoError) => e.code === 'WORKLOAD_VERSION_REQUIRED');
 });
+
+test('keybroker registrations are bounded: query count, resource count and secret size', () => {
+  const base = { query: ['true'], reference_values: {}, resources: {} };
+  const isLimit = (e: CocoError) => e.code === 'WORKLOAD_LIMIT' && e.kind === 'limit';
+  assert.throws(() => parseKeybrokerRegistration({ ...base, query: Array(65).fill('true') }), isLimit);
+  assert.throws(() => parseKeybrokerRegistration({ ...base, resources: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`r${i}`, 'x'])) }), isLimit);
+  assert.throws(() => parseKeybrokerRegistration({ ...base, resources: { big: 'x'.repeat(64 * 1024 + 1) } }), isLimit);
+  assert.equal(parseKeybrokerRegistration({ ...base, resources: { ok: 'x'.repeat(64 * 1024) } }).resources.ok.length, 64 * 1024);
+});

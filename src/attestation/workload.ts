@@ -402,7 +402,16 @@ export function parseKeybrokerRegistration(body: unknown): KeybrokerRegistration
   if (!isRecord(rv)) bad('"reference_values" must be an object');
   if (!isRecord(resources) || !Object.values(resources).every((r) => typeof r === 'string')) bad('"resources" must be an object of strings');
   if (Object.keys(rv).includes(POLICY_PACKAGE)) bad(`reference value name "${POLICY_PACKAGE}" is reserved`);
-  for (const n of Object.keys(resources)) checkResourceName(n);
+  const limit = (m: string): never => {
+    throw new CocoError('WORKLOAD_LIMIT', m, { kind: 'limit' });
+  };
+  if ((query as string[]).length > 64 || (query as string[]).some((q) => q.length > 16 * 1024)) limit('at most 64 queries of at most 16 KiB');
+  if (Object.keys(rv).length > MAX_REFERENCE_VALUES) limit(`at most ${MAX_REFERENCE_VALUES} reference values`);
+  if (Object.keys(resources).length > MAX_RESOURCES) limit(`at most ${MAX_RESOURCES} resources`);
+  for (const [n, v] of Object.entries(resources)) {
+    checkResourceName(n);
+    if (new TextEncoder().encode(v as string).length > MAX_SECRET_BYTES) limit(`resource ${n} is larger than ${MAX_SECRET_BYTES} bytes`);
+  }
   return { query: query as string[], reference_values: rv as Record<string, JsonValue>, resources: resources as Record<string, string> };
 }
 

@@ -348,6 +348,10 @@ test('cocokit krun inspect and register: the footer vector registers like builda
   writeFileSync(disk, readVector('keybroker', 'footer', 'disk_img_with_footer_example.bin'));
   assert.equal(await run(['krun', 'inspect', disk, '--json'], io), 0);
   const info = JSON.parse(io.out());
+  const human = bufferIO();
+  assert.equal(await run(['krun', 'inspect', disk], human), 0);
+  assert.match(human.out(), new RegExp(`workload_id: +${ids.workload_id}`));
+  assert.match(human.out(), /tee_data: +\{"gen":"milan"\} \(gen milan\)/);
   assert.equal(info.config.workload_id, ids.workload_id);
   assert.equal(info.config_offset, readVectorJson('keybroker', 'footer', 'footer_layout.json').config_offset);
   const pass = join(dir, 'pass');
