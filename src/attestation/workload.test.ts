@@ -1,14 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import fc from 'fast-check';
 import { CocoError } from '../errors.js';
 import { fromHex, toHex } from '../formats/bytes.js';
 import { parseReport } from '../tee/snp/format.js';
+import { createSnpVerifier, createTestRoot, vcekCachePaths } from '../tee/snp/index.js';
 import { readVector, readVectorJson, toolMissing } from '../test-support/vectors.js';
 import {
   appraise,
@@ -27,6 +28,7 @@ import {
   rvpRegisterResponse,
   uuidFromHostData,
   validatePolicy,
+  verifyRawSnpReport,
   workloadIdFromExtraParams,
 } from './workload.js';
 
@@ -207,4 +209,34 @@ test('keybroker registrations are bounded: query count, resource count and secre
   assert.throws(() => parseKeybrokerRegistration({ ...base, resources: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`r${i}`, 'x'])) }), isLimit);
   assert.throws(() => parseKeybrokerRegistration({ ...base, resources: { big: 'x'.repeat(64 * 1024 + 1) } }), isLimit);
   assert.equal(parseKeybrokerRegistration({ ...base, resources: { ok: 'x'.repeat(64 * 1024) } }).resources.ok.length, 64 * 1024);
+});
+
+test('raw reports are verified as received: a flip in any byte, reserved TCB bytes included, is refused', async () => {
+  const root = createTestRoot();
+  const chip = root.createChip();
+  const cache = mkdtempSync(join(tmpdir(), 'cocokit-vcek-'));
+  try {
+    const path = vcekCachePaths(cache, 'milan', chip.chipId, { ...chip.tcb, raw: 0n })[0];
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, chip.vcek.raw);
+    const verifier = createSnpVerifier({ roots: root.roots, cacheDir: cache });
+    const rd = freshnessHash(ids.reference_kbs.nonce, ids['k-mod_base64'], ids['k-exp_base64']);
+    const report = root.signReport(chip, { reportData: rd });
+    const now = new Date();
+    const ok = await verifyRawSnpReport(verifier, toHex(report).toUpperCase(), rd, now);
+    assert.equal(ok.claims.host_data, '00'.repeat(32));
+    // Extra bytes after the 1184 are ignored, as keybroker reads only the first 1184.
+    await verifyRawSnpReport(verifier, toHex(report) + 'ff', rd, now);
+    // 0x3A and 0x182 are reserved bytes of CURRENT_TCB / REPORTED_TCB on Milan; the rest sample the report.
+    for (const i of [0x0, 0x3a, 0x3d, 0x50, 0x90, 0xc0, 0x182, 0x1e2, 0x1f5, 0x29f, 0x2a0, 0x2e8]) {
+      const b = report.slice();
+      b[i] ^= 1;
+      await assert.rejects(verifyRawSnpReport(verifier, toHex(b), rd, now), (e: CocoError) => e instanceof CocoError, `byte 0x${i.toString(16)}`);
+    }
+    await assert.rejects(verifyRawSnpReport(verifier, toHex(report), new Uint8Array(64), now), (e: CocoError) => e.code === 'WORKLOAD_KEY_BINDING');
+    await assert.rejects(verifyRawSnpReport(verifier, toHex(report.subarray(0, 1000)), rd, now), (e: CocoError) => e.code === 'WORKLOAD_EVIDENCE');
+    await assert.rejects(verifyRawSnpReport(verifier, 'zz', rd, now), (e: CocoError) => e.code === 'WORKLOAD_EVIDENCE');
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
+  }
 });

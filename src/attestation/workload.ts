@@ -10,13 +10,13 @@
  */
 import { constants, createHash, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
 import { CocoError } from '../errors.js';
-import { fromBase64, fromHex, toBase64, toHex } from '../formats/bytes.js';
+import { bytesEqual, fromBase64, fromHex, toBase64, toHex } from '../formats/bytes.js';
 import { failures } from '../formats/check.js';
 import { isRecord } from '../formats/json.js';
 import { Engine, fromJson, type Explanation } from '../rego/index.js';
 import type { JsonValue, WorkloadRecord } from '../store/index.js';
-import { evidenceToJson } from '../tee/snp/evidence.js';
-import { REPORT_SIZE, decodePolicy, parseReport, type SnpReport } from '../tee/snp/format.js';
+import { evidenceFromJson, evidenceToJson } from '../tee/snp/evidence.js';
+import { REPORT_SIZE, decodePolicy, parseReport, serializeReport, type SnpReport } from '../tee/snp/format.js';
 import type { TeeVerifier } from '../tee/verifier.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -476,8 +476,16 @@ export async function verifyRawSnpReport(verifier: TeeVerifier, reportHex: strin
   if (!/^([0-9a-fA-F]{2})+$/.test(reportHex)) throw new CocoError('WORKLOAD_EVIDENCE', 'report must be hex', { kind: 'input' });
   const raw = fromHex(reportHex.toLowerCase(), 'report');
   if (raw.length < REPORT_SIZE) throw new CocoError('WORKLOAD_EVIDENCE', `report is ${raw.length} bytes, shorter than ${REPORT_SIZE}`, { kind: 'input' });
-  const report = parseReport(raw.subarray(0, REPORT_SIZE));
-  const result = await verifier.verify(evidenceToJson(report, null), { expectedReportData: reportData, now });
+  const bytes = raw.subarray(0, REPORT_SIZE);
+  const report = parseReport(bytes);
+  // The verifier checks the signature over the report rebuilt from its fields (the CoCo JSON path). Raw
+  // evidence is held to its own bytes: anything the fields do not carry (reserved TCB bytes) must be zero, so
+  // the bytes verified are the bytes received.
+  const evidence = evidenceToJson(report, null);
+  if (!bytesEqual(serializeReport(evidenceFromJson(evidence).report), bytes)) {
+    throw new CocoError('WORKLOAD_EVIDENCE', 'report has bytes outside its defined fields set (reserved bytes must be zero)', { kind: 'input' });
+  }
+  const result = await verifier.verify(evidence, { expectedReportData: reportData, now });
   const failed = failures(result.checks);
   if (failed.length > 0) {
     const f = failed[0];

@@ -519,3 +519,41 @@ test('the [workloads] section of the KBS config file enables the dialects', () =
   assert.equal(defaultConfig().workloads.reference_kbs.enabled, false);
   assert.throws(() => configFromToml('[workloads.other]\nenabled = true\n'), /unknown key "other"/);
 });
+
+test('fuzzed handshake bodies and flipped report bytes on both dialects are refused, never 500, never released', async () => {
+  const kbAuth = await http('POST', '/keybroker/kbs/v0/auth', { raw: readVector(...P('keybroker_auth_request.json')).toString() });
+  await http('POST', '/reference-kbs/kbs/v0/register_workload', { raw: readVector(...P('refkbs_register_workload_request.json')).toString() });
+  const rkAuth = await http('POST', '/reference-kbs/kbs/v0/auth', { raw: readVector(...P('krun_auth_request.json')).toString() });
+  const shaped = fc.record(
+    { 'tee-pubkey': fc.oneof(fc.jsonValue(), fc.record({ kty: fc.string(), alg: fc.string(), n: fc.string(), e: fc.string(), 'k-mod': fc.string(), 'k-exp': fc.string() })), 'tee-evidence': fc.oneof(fc.string(), fc.jsonValue().map((v) => JSON.stringify(v))) },
+    { requiredKeys: [] },
+  );
+  await fc.assert(
+    fc.asyncProperty(fc.oneof(fc.jsonValue(), shaped), async (body) => {
+      for (const [path, cookie] of [
+        ['/keybroker/kbs/v0/auth', undefined],
+        ['/keybroker/kbs/v0/attest', kbAuth.cookie],
+        ['/reference-kbs/kbs/v0/auth', undefined],
+        ['/reference-kbs/kbs/v0/attest', rkAuth.cookie],
+      ] as const) {
+        const r = await http('POST', path, { raw: JSON.stringify(body), ...(cookie ? { cookie } : {}) });
+        assert.ok(r.status >= 400 && r.status < 500, `${path}: ${r.status} ${r.text}`);
+      }
+    }),
+    { numRuns: 25 },
+  );
+  // A genuine report with one byte flipped anywhere in the signed part or the signature never attests.
+  await fc.assert(
+    fc.asyncProperty(fc.integer({ min: 0, max: 0x2a0 + 144 - 1 }), fc.integer({ min: 1, max: 255 }), async (i, x) => {
+      const auth = await http('POST', '/reference-kbs/kbs/v0/auth', { raw: readVector(...P('krun_auth_request.json')).toString() });
+      const nonce = auth.json().nonce;
+      const report = root.signReport(chip, { reportData: freshnessHash(nonce, ids['k-mod_base64'], ids['k-exp_base64']), measurement: fromHex(M) });
+      report[i] ^= x;
+      const body = readVectorJson(...P('krun_attest_request.json'));
+      body['tee-evidence'] = JSON.stringify({ gen: 'milan', report: toHex(report), cert_chain: '[]' });
+      const r = await http('POST', '/reference-kbs/kbs/v0/attest', { body, cookie: auth.cookie });
+      assert.ok(r.status >= 400 && r.status < 500 && r.text !== '', `byte ${i}: ${r.status} ${r.text}`);
+    }),
+    { numRuns: 25 },
+  );
+});
