@@ -557,3 +557,15 @@ test('fuzzed handshake bodies and flipped report bytes on both dialects are refu
     { numRuns: 25 },
   );
 });
+
+test('native: a host_data reference value is compared with the HOST_DATA of the evidence', async () => {
+  const hd = 'c0ffee'.padEnd(64, '0');
+  const id = await registerNative('tenant-a', { tee: 'snp', reference_values: { measurement: M, host_data: hd }, identify: ['extra_params'], resources: { passphrase: 'hd' } });
+  const good = await attestNative({ hostData: fromHex(hd) }, JSON.stringify({ workload_id: id }));
+  assert.equal((await http('GET', '/kbs/v0/workload-resource/passphrase', { cookie: good.cookie })).status, 200);
+  const wrong = 'ee'.repeat(32);
+  const bad = await attestNative({ hostData: fromHex(wrong) }, JSON.stringify({ workload_id: id }));
+  const r = await http('GET', '/kbs/v0/workload-resource/passphrase', { cookie: bad.cookie });
+  assert.equal(r.status, 401);
+  assert.match(r.json().detail, new RegExp(`host_data: claim "${wrong}", reference "${hd}"`));
+});

@@ -24,11 +24,9 @@ import { encryptToTeeKey } from '../formats/jwe.js';
 import { parseTeePubKey } from '../formats/jwk.js';
 import type { AttestationService } from '../attestation/service.js';
 import {
-  DEFAULT_IDENTIFICATION,
   WORKLOAD_REPOSITORY,
   appraise,
   checkResourceName,
-  checkWorkloadId,
   defaultPolicy,
   envelope,
   identifyWorkload,
@@ -424,4 +422,3 @@ export function workloadRoutes(o: WorkloadRoutesOptions) {
   };
 }
 
-export { DEFAULT_IDENTIFICATION, checkWorkloadId };
