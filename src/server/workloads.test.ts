@@ -51,7 +51,7 @@ before(async () => {
   root = createTestRoot();
   chip = root.createChip();
   dir = mkdtempSync(join(tmpdir(), 'cocokit-workloads-'));
-  // The compat dialects carry no VCEK; the KBS reads it from its offline cache, as Trustee's layout has it.
+  // The compat dialects carry no VCEK; the KBS reads it from its offline cache ([workloads] vcek_cache_dir).
   const cache = join(dir, 'vcek-cache');
   const path = vcekCachePaths(cache, 'milan', chip.chipId, { ...chip.tcb, raw: 0n })[0];
   mkdirSync(dirname(path), { recursive: true });
@@ -64,10 +64,11 @@ before(async () => {
   config.admin.identity_providers = [{ public_key_uri: join(dir, 'admin.pub.pem') }];
   config.admin.acls = [{ role: 'admin', allowed_endpoints: '^/.*$' }];
   config.workloads = workloadsConfigFromToml({
+    vcek_cache_dir: cache,
     keybroker: { enabled: true, unauthenticated_registration: true, registration_cidrs: ['127.0.0.0/8', '::1/128'] },
     reference_kbs: { enabled: true, unauthenticated_registration: true, registration_cidrs: ['127.0.0.0/8', '::1/128'] },
   });
-  kbs = await openKbs({ config, ...policyEvaluators(), verifiers: new VerifierRegistry([createSnpVerifier({ roots: root.roots, cacheDir: cache })]) });
+  kbs = await openKbs({ config, ...policyEvaluators(), verifiers: new VerifierRegistry([createSnpVerifier({ roots: root.roots })]) });
   url = await kbs.listen(0, '127.0.0.1');
 });
 
@@ -86,6 +87,9 @@ async function http(method: string, path: string, opts: { body?: unknown; raw?: 
   const text = await res.text();
   return { status: res.status, text, json: () => JSON.parse(text), cookie: res.headers.get('set-cookie')?.split(';')[0] };
 }
+
+/** The certificate table of an extended report, as CoCo attesters send it. */
+const vcekTable = () => [{ type: 'VCEK' as const, data: new Uint8Array(chip.vcek.raw) }];
 
 // ---- native ------------------------------------------------------------------------------------------
 
@@ -107,7 +111,7 @@ async function attestNative(fields: { measurement?: string; hostData?: Uint8Arra
     measurement: fromHex(fields.measurement ?? M),
     ...(fields.hostData ? { hostData: fields.hostData } : {}),
   });
-  const body = { 'runtime-data': { nonce, 'tee-pubkey': tee.publicJwk }, 'tee-evidence': { primary_evidence: evidenceToJson(parseReport(report)), additional_evidence: '' } };
+  const body = { 'runtime-data': { nonce, 'tee-pubkey': tee.publicJwk }, 'tee-evidence': { primary_evidence: evidenceToJson(parseReport(report), vcekTable()), additional_evidence: '' } };
   const at = await http('POST', '/kbs/v0/attest', { body, cookie: auth.cookie });
   assert.equal(at.status, 200, at.text);
   return { cookie: auth.cookie!, tee, body };
@@ -450,7 +454,7 @@ test('native: a workload named by an init-data field is identified when the regi
   const report = root.signReport(chip, { reportData: regularize(runtimeDataDigest(rd, 'sha384'), 64), measurement: fromHex(M), hostData: createHash('sha256').update(toml).digest() });
   const body = {
     'runtime-data': { nonce, 'tee-pubkey': tee.publicJwk },
-    'tee-evidence': { primary_evidence: evidenceToJson(parseReport(report)), additional_evidence: '' },
+    'tee-evidence': { primary_evidence: evidenceToJson(parseReport(report), vcekTable()), additional_evidence: '' },
     'init-data': { format: 'toml', body: toml },
   };
   const at = await http('POST', '/kbs/v0/attest', { body, cookie: auth.cookie });
@@ -518,6 +522,7 @@ test('the [workloads] section of the KBS config file enables the dialects', () =
   assert.equal(c.workloads.keybroker.enabled, false);
   assert.equal(defaultConfig().workloads.reference_kbs.enabled, false);
   assert.throws(() => configFromToml('[workloads.other]\nenabled = true\n'), /unknown key "other"/);
+  assert.equal(configFromToml('[workloads]\nvcek_cache_dir = "/var/cache/vcek"\n').workloads.vcek_cache_dir, '/var/cache/vcek');
 });
 
 test('fuzzed handshake bodies and flipped report bytes on both dialects are refused, never 500, never released', async () => {
