@@ -72,7 +72,11 @@ export function register(program: Command, io: CliIO): void {
   sourceOptions(
     group
       .command('digest')
-      .description('digest of the exact document bytes with the algorithm the document declares')
+      .description(
+        'digest of the exact document bytes with the algorithm the document declares: sha256, sha384 or sha512, ' +
+          'lower-case as Kata and Trustee require (IANA names such as sha-384, upper case and sm3 are rejected); ' +
+          'version must be "0.1.0" and [data] a table of strings',
+      )
       .argument('<file>', 'init-data document (TOML)'),
   )
     .addOption(new Option('--encoding <enc>', 'digest encoding').choices(['hex', 'base64']).default('hex'))

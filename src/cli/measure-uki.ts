@@ -11,7 +11,7 @@ import {
   fileContent,
   formatPcr11Json,
   formatPcr11Text,
-  predictPcr11,
+  predictPcr11Parallel,
   ukiSections,
   type SectionContent,
   type SystemdRules,
@@ -61,7 +61,7 @@ export function register(measure: Command, io: CliIO): void {
     );
   for (const [name, what] of SECTION_OPTIONS) calculate.option(`--${name} <path>`, `path to ${what} → .${name}`);
 
-  calculate.action((o: CalculateOptions) => {
+  calculate.action(async (o: CalculateOptions) => {
     const format = jsonMode(o, io);
     const sections: Partial<Record<UkiSection, SectionContent>> = {};
     const given = SECTION_OPTIONS.filter(([name]) => typeof o[name] === 'string');
@@ -76,7 +76,7 @@ export function register(measure: Command, io: CliIO): void {
       } catch (e) {
         throw new CocoError('UKI_OPEN', `Failed to open '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { kind: 'notfound', cause: e });
       }
-      const found = ukiSections(bytes, o.systemd);
+      const found = ukiSections(bytes, o.systemd, path);
       Object.assign(sections, found.sections);
       const major = /systemd-stub (\d+)/.exec(found.stub ?? '')?.[1];
       if (o.systemd === '252' && major !== undefined && major !== '252') {
@@ -87,7 +87,7 @@ export function register(measure: Command, io: CliIO): void {
         sections[`.${name}` as UkiSection] = fileContent(resolve(io.cwd, o[name] as string), name === 'linux' && o.systemd === 'current');
       }
     }
-    const prediction = predictPcr11({ sections, banks: o.bank, phases: o.phase });
+    const prediction = await predictPcr11Parallel({ sections, banks: o.bank, phases: o.phase });
     if (format === 'off') {
       for (const line of formatPcr11Text(prediction)) {
         if (line.stderr !== undefined) io.stderr(line.stderr);

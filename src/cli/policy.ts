@@ -61,7 +61,7 @@ export function register(program: Command, io: CliIO): void {
     .command('eval')
     .description('evaluate a Rego query (OPA-style JSON output)')
     .argument('<query>', 'Rego query, e.g. data.policy.allow')
-    .option('-d, --data <file...>', '.rego policy or .json/.yaml data file (repeatable)', [])
+    .option('-d, --data <file>', '.rego policy or .json/.yaml data file (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('-i, --input <file>', 'input document (JSON or YAML)')
     .option('--v0', 'parse policies as Rego v0', false)
     .option('--strict', 'strict builtin errors', false)

@@ -55,9 +55,11 @@ test('snp verify exits 5 when only an expectation fails, naming it', async () =>
   const base = ['snp', 'verify', vectorPath('snp', v.report), '--vcek', vectorPath('snp', v.endorsement_cert), '--at', timeOf(v), '--json'];
   const good = await cli([...base, '--measurement', v.fields.measurement, '--report-data', '0102030405', '--host-data', v.fields.host_data, '--min-tcb', 'bl=2,tee=0,snp=5,ucode=68', '--product', 'milan', '--vmpl', '0']);
   assert.equal(good.code, 0, good.out);
-  const bad = await cli([...base, '--measurement', '00'.repeat(48), '--min-tcb', 'ucode=69']);
+  const bad = await cli([...base, '--measurement', '00'.repeat(48), '--min-tcb', 'ucode=69', '--policy', 'debug=false,migrate_ma=false']);
   assert.equal(bad.code, 5);
-  assert.deepEqual([...new Set(bad.json.checks.filter((c: any) => !c.ok).map((c: any) => c.id))], ['measurement', 'min-tcb']);
+  // gsg-milan-v2's policy 0xB0000 allows debugging (snp/PROVENANCE.md §2).
+  assert.deepEqual([...new Set(bad.json.checks.filter((c: any) => !c.ok).map((c: any) => c.id))], ['measurement', 'min-tcb', 'policy.debug']);
+  assert.equal((await cli([...base, '--policy', 'debug=maybe'])).code, 1);
 });
 
 test('snp verify exits 3 when no VCEK can be found, and 1 on usage errors', async () => {
@@ -65,6 +67,9 @@ test('snp verify exits 3 when no VCEK can be found, and 1 on usage errors', asyn
   const r = await cli(['snp', 'verify', vectorPath('snp', v.report)]);
   assert.equal(r.code, 3);
   assert.match(r.err, /SNP_VEK_UNAVAILABLE/);
+  const json = await cli(['snp', 'verify', vectorPath('snp', v.report), '--json']);
+  assert.equal(json.code, 3);
+  assert.deepEqual([json.json.valid, json.json.error.code], [false, 'SNP_VEK_UNAVAILABLE']);
   assert.equal((await cli(['snp', 'verify', vectorPath('snp', v.report), '--at', 'yesterday'])).code, 1);
   assert.equal((await cli(['snp', 'verify', vectorPath('snp', v.report), '--product', 'rome'])).code, 1);
   assert.equal((await cli(['snp', 'verify'])).code, 1);

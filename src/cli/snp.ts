@@ -19,6 +19,7 @@ import {
   loadCertificate,
   loadPemBundle,
   loadReport,
+  parsePolicyExpectation,
   parseTcbMinimum,
   reportProduct,
   snpClaims,
@@ -158,6 +159,7 @@ interface VerifyFlags {
   minTcb?: string;
   product?: string;
   vmpl?: string;
+  policy?: string;
   json?: boolean;
   explain?: boolean;
 }
@@ -181,7 +183,10 @@ async function verifyCommand(io: CliIO, file: string, f: VerifyFlags): Promise<v
     if (!/^[0-3]$/.test(f.vmpl)) throw new CocoError('CLI_USAGE', '--vmpl must be 0..3', { kind: 'usage' });
     vmpl = Number(f.vmpl);
   }
+  const policy = f.policy === undefined ? undefined : parsePolicyExpectation(f.policy);
+  if (policy === null) throw new CocoError('CLI_USAGE', '--policy must look like debug=false,migrate_ma=false[,smt=true][,single_socket=false]', { kind: 'usage' });
   const exp: SnpExpectations = {
+    policy,
     measurement: hexOption(f.measurement, '--measurement', 48),
     reportData: hexOption(f.reportData, '--report-data', 64),
     hostData: hexOption(f.hostData, '--host-data', 32),
@@ -274,9 +279,20 @@ export function register(program: Command, io: CliIO): void {
     .option('--min-tcb <spec>', 'minimum TCB, e.g. bl=3,tee=0,snp=8,ucode=115[,fmc=1]')
     .option('--product <name>', 'expected product; also the product of version-2 reports (milan|genoa|turin)')
     .option('--vmpl <n>', 'expected VMPL (0..3)')
+    .option('--policy <spec>', 'required guest-policy bits, e.g. debug=false,migrate_ma=false')
     .option('--json', 'print {"valid","checks","claims"} as the last line')
     .option('--explain', 'print every check made, passed or not')
-    .action((file: string, f: VerifyFlags) => verifyCommand(io, file, f));
+    .action(async (file: string, f: VerifyFlags) => {
+      try {
+        await verifyCommand(io, file, f);
+      } catch (e) {
+        // With --json a script still gets its one-object last line, carrying the error instead of checks.
+        if (!f.json || !(e instanceof CocoError) || e.kind === 'usage') throw e;
+        io.stderr(`error[${e.code}]: ${e.message}\n`);
+        io.stdout(`${JSON.stringify({ valid: false, checks: [], claims: {}, error: e.toJSON() })}\n`);
+        io.exitCode = e.exitCode;
+      }
+    });
   snp
     .command('fetch-vcek')
     .description("download the report's VCEK from AMD KDS into an offline cache (Trustee layout)")

@@ -5,7 +5,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import cliProgress from 'cli-progress';
 import { CocoError } from '../errors.js';
 import { fromHex, toHex } from '../formats/bytes.js';
 import {
@@ -68,8 +67,10 @@ function treeOptions(cmd: Command): Command {
     .option('--root-hash-file <file>', 'file holding the root hash as hex');
 }
 
-function withProgress(io: CliIO, label: string): { run: VerityRunOptions; stop: () => void } {
+/** A progress bar on stderr, only when output goes to a terminal (cli-progress is loaded only then). */
+async function withProgress(io: CliIO, label: string): Promise<{ run: VerityRunOptions; stop: () => void }> {
   if (!io.isTTY) return { run: {}, stop: () => {} };
+  const { default: cliProgress } = await import('cli-progress');
   const bar = new cliProgress.SingleBar({ format: `${label} [{bar}] {percentage}% | {value}/{total} blocks | {eta}s`, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
   let started = false;
   return {
@@ -104,13 +105,13 @@ export function register(program: Command, io: CliIO): void {
   treeOptions(verity.command('format').argument('<data>', 'data image').argument('<hash>', 'hash device (created if missing)'))
     .description('build the hash tree of DATA into HASH and print the root hash')
     .option('--uuid <uuid>', 'UUID stored in the superblock (default: random)')
-    .option('--threads <n>', 'hashing threads (default: all cores for large images)', integer('threads'))
+    .option('--threads <n>', 'hashing threads, this one included (default: one per core, at most one per 16 MiB)', integer('threads'))
     .option('--json', 'print the parameters as JSON')
     .action(async (data: string, hash: string, f: TreeFlags & { uuid?: string }) => {
       if ((f.dataBlockSize ?? 4096) > PAGE_SIZE) {
         io.stderr(`WARNING: Kernel cannot activate device if data block size exceeds page size (${PAGE_SIZE}).\n`);
       }
-      const progress = withProgress(io, 'hashing');
+      const progress = await withProgress(io, 'hashing');
       let r;
       try {
         r = await verityFormat({
@@ -147,7 +148,7 @@ export function register(program: Command, io: CliIO): void {
         throw new CocoError('VERITY_USAGE', 'give the root hash either as an argument or with --root-hash-file', { kind: 'usage' });
       }
       const rootHash = root !== undefined ? fromHexStrict(root) : readRootHashFile(path(f.rootHashFile!));
-      const progress = withProgress(io, 'verifying');
+      const progress = await withProgress(io, 'verifying');
       let r;
       try {
         r = await verityVerify({

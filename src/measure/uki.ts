@@ -8,7 +8,9 @@
  *       P = H(P ‖ H(word))                      — no NUL after phase words
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { CocoError } from '../errors.js';
 import { toHex } from '../formats/bytes.js';
 import { findSection, parsePe, sectionMemory, type PeImage } from '../formats/pe.js';
@@ -37,6 +39,18 @@ export const DEFAULT_PHASES = ['enter-initrd', 'enter-initrd:leave-initrd', 'ent
 export interface SectionContent {
   /** Calls `update` with consecutive chunks; returns the total length. */
   feed(update: (chunk: Uint8Array) => void): number;
+  /** Where the bytes lie on disk, when they do: lets worker threads hash them without copying. */
+  file?: FileRange;
+}
+
+/** `length` bytes of `path` from `start` (to the end of file when absent), then `zeroFill` zeros. */
+export interface FileRange {
+  path: string;
+  start: number;
+  length?: number;
+  zeroFill: number;
+  /** Append zeros up to the PE SizeOfImage of the file (current systemd-measure's `.linux` rule). */
+  padToSizeOfImage: boolean;
 }
 
 export function bytesContent(bytes: Uint8Array, zeroFill = 0): SectionContent {
@@ -65,6 +79,7 @@ function feedZeros(n: number, update: (chunk: Uint8Array) => void): void {
  */
 export function fileContent(path: string, padToSizeOfImage = false): SectionContent {
   return {
+    file: { path, start: 0, zeroFill: 0, padToSizeOfImage },
     feed(update) {
       let fd: number;
       try {
@@ -202,28 +217,45 @@ export interface Pcr11Prediction {
  * @throws CocoError UKI_NO_LINUX, UKI_BANK, UKI_OPEN, UKI_READ
  */
 export function predictPcr11(req: Pcr11Request): Pcr11Prediction {
+  const { banks, phases } = prepare(req);
+  const digests = new Map<UkiSection, Uint8Array[] | null>();
+  for (const name of UKI_SECTIONS) {
+    const content = req.sections[name];
+    if (content !== undefined) digests.set(name, streamDigests(content, banks));
+  }
+  return extendAll(banks, phases, digests);
+}
+
+function prepare(req: Pcr11Request): { banks: string[]; phases: string[] } {
   if (req.sections['.linux'] === undefined) {
     throw new CocoError('UKI_NO_LINUX', 'Either --linux= or --current must be specified, refusing.', { kind: 'usage' });
   }
-  const banks = normalizeBanks(req.banks ?? []);
-  const phases = normalizePhases(req.phases ?? []);
+  return { banks: normalizeBanks(req.banks ?? []), phases: normalizePhases(req.phases ?? []) };
+}
+
+/** One digest per bank of the section's content; null for an empty section. */
+function streamDigests(content: SectionContent, banks: readonly string[]): Uint8Array[] | null {
+  const hashes: Hash[] = banks.map((b) => createHash(b));
+  const length = content.feed((chunk) => {
+    for (const h of hashes) h.update(chunk);
+  });
+  return length === 0 ? null : hashes.map((h) => new Uint8Array(h.digest()));
+}
+
+/** The extends, in canonical section order, then the phase words, from per-section digests. */
+function extendAll(banks: string[], phases: string[], digests: Map<UkiSection, Uint8Array[] | null>): Pcr11Prediction {
   const pcrs = banks.map((b) => new Uint8Array(createHash(b).digest().length));
   const extend = (i: number, digest: Uint8Array): void => {
     pcrs[i] = new Uint8Array(createHash(banks[i]).update(pcrs[i]).update(digest).digest());
   };
   for (const name of UKI_SECTIONS) {
-    const content = req.sections[name];
-    if (content === undefined) continue;
-    const hashes: Hash[] = banks.map((b) => createHash(b));
-    const length = content.feed((chunk) => {
-      for (const h of hashes) h.update(chunk);
-    });
+    const d = digests.get(name);
     // Empty sections are skipped entirely, name event included; the stub does the same.
-    if (length === 0) continue;
+    if (d === undefined || d === null) continue;
     const nameBytes = Buffer.from(`${name}\0`, 'latin1');
     banks.forEach((b, i) => {
       extend(i, createHash(b).update(nameBytes).digest());
-      extend(i, hashes[i].digest());
+      extend(i, d[i]);
     });
   }
   const values: Pcr11Value[] = [];
@@ -239,6 +271,129 @@ export function predictPcr11(req: Pcr11Request): Pcr11Prediction {
     });
   }
   return { banks, phases, values };
+}
+
+/**
+ * Worker thread body (plain CommonJS, so it runs the same from TypeScript sources and the built package):
+ * hashes file ranges with a subset of the banks, in 1 MiB chunks, and posts the digests back.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+const { openSync, readSync, closeSync } = require('node:fs');
+const CHUNK = 1 << 20;
+const zeros = new Uint8Array(CHUNK);
+try {
+  const out = [];
+  for (const r of workerData.ranges) {
+    const hashes = workerData.banks.map((b) => createHash(b));
+    const update = (c) => { for (const h of hashes) h.update(c); };
+    const fd = openSync(r.path, 'r');
+    const buf = new Uint8Array(CHUNK);
+    let pos = r.start, left = r.length === undefined ? Infinity : r.length, total = 0, sizeOfImage;
+    try {
+      while (left > 0) {
+        const n = readSync(fd, buf, 0, Math.min(CHUNK, left), pos);
+        if (n === 0) break;
+        if (r.padToSizeOfImage && total === 0 && n >= 0x40 && buf[0] === 0x4d && buf[1] === 0x5a) {
+          const v = new DataView(buf.buffer, 0, n), pe = v.getUint32(0x3c, true);
+          if (pe + 84 <= n && v.getUint32(pe, true) === 0x4550) sizeOfImage = v.getUint32(pe + 80, true);
+        }
+        update(buf.subarray(0, n));
+        pos += n; left -= n; total += n;
+      }
+    } finally { closeSync(fd); }
+    let fill = r.zeroFill + (sizeOfImage !== undefined && total < sizeOfImage ? sizeOfImage - total : 0);
+    total += fill;
+    for (; fill > 0; fill -= CHUNK) update(zeros.subarray(0, Math.min(CHUNK, fill)));
+    out.push(total === 0 ? null : hashes.map((h) => h.digest()));
+  }
+  parentPort.postMessage({ out });
+} catch (e) {
+  parentPort.postMessage({ error: String(e && e.message || e) });
+}
+`;
+
+/** Below this many bytes of input, starting a worker costs more than it saves. */
+const PARALLEL_MIN_BYTES = 16 << 20;
+
+export interface ParallelOptions {
+  /** Threads to use, the calling one included; default: every core if some are idle, else one. */
+  threads?: number;
+  /** Smallest total input worth spreading over threads (default 16 MiB). */
+  minBytes?: number;
+}
+
+/**
+ * `predictPcr11` with the banks spread over threads: each thread reads the inputs and hashes them with its
+ * share of the banks (the calling thread takes one share), so the four default banks use every core.
+ * Falls back to `predictPcr11` for small inputs, one bank, or sections not backed by files. Same results,
+ * same errors.
+ */
+export async function predictPcr11Parallel(req: Pcr11Request, options: ParallelOptions = {}): Promise<Pcr11Prediction> {
+  const { banks, phases } = prepare(req);
+  const names = UKI_SECTIONS.filter((n) => req.sections[n] !== undefined);
+  const ranges = names.map((n) => (req.sections[n] as SectionContent).file);
+  const threads = Math.min(options.threads ?? idleThreads(), banks.length);
+  if (threads < 2 || ranges.some((r) => r === undefined)) return predictPcr11(req);
+  const files = ranges as FileRange[];
+  let total = 0;
+  for (const r of files) {
+    const size = r.length ?? fileSize(r.path);
+    // An unreadable file: the streaming path reports it with systemd-measure's wording.
+    if (size === undefined) return predictPcr11(req);
+    total += size + r.zeroFill;
+  }
+  if (total < (options.minBytes ?? PARALLEL_MIN_BYTES)) return predictPcr11(req);
+  // Round-robin keeps the slow SHA-2 banks apart: with two threads {sha1, sha384} and {sha256, sha512}.
+  const shares = Array.from({ length: threads }, (_, t) => banks.map((_b, i) => i).filter((i) => i % threads === t));
+  const workers = shares.slice(1).map(
+    (share) =>
+      new Promise<Array<Uint8Array[] | null>>((resolvePromise, reject) => {
+        const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { ranges: files, banks: share.map((i) => banks[i]) } });
+        w.once('message', (m: { out?: Array<Uint8Array[] | null>; error?: string }) => {
+          void w.terminate();
+          if (m.out !== undefined) resolvePromise(m.out);
+          else reject(new CocoError('UKI_READ', `Failed to read a section: ${m.error ?? 'unknown error'}`, { kind: 'input' }));
+        });
+        w.once('error', (e) => reject(new CocoError('UKI_READ', `hashing thread failed: ${e.message}`, { kind: 'internal', cause: e })));
+      }),
+  );
+  // If the calling thread fails first, its error is the one reported; the workers' outcome is then moot.
+  for (const w of workers) w.catch(() => undefined);
+  // The calling thread hashes the first share meanwhile, through the ordinary streaming path (which also
+  // raises systemd-measure's errors for unreadable files).
+  const mine = names.map((n) => streamDigests(req.sections[n] as SectionContent, shares[0].map((i) => banks[i])));
+  const theirs = await Promise.all(workers);
+  const digests = new Map<UkiSection, Uint8Array[] | null>();
+  names.forEach((n, k) => {
+    if (mine[k] === null) {
+      digests.set(n, null);
+      return;
+    }
+    const perBank: Uint8Array[] = new Array<Uint8Array>(banks.length);
+    shares[0].forEach((bank, j) => (perBank[bank] = (mine[k] as Uint8Array[])[j]));
+    shares.slice(1).forEach((share, t) => share.forEach((bank, j) => (perBank[bank] = new Uint8Array((theirs[t][k] as Uint8Array[])[j]))));
+    digests.set(n, perBank);
+  });
+  return extendAll(banks, phases, digests);
+}
+
+/**
+ * Threads worth using: every core when some are idle, else one. On a saturated machine (load average at
+ * or above the core count) the extra reads and thread start-up only add time (bench/uki).
+ */
+function idleThreads(): number {
+  const cores = availableParallelism();
+  return loadavg()[0] < cores - 0.5 ? cores : 1;
+}
+
+function fileSize(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch {
+    return undefined;
+  }
 }
 
 /** `systemd-measure calculate` text output: `11:<bank>=<hex>` lines, plus the per-phase comments for stderr. */
@@ -295,7 +450,7 @@ export interface UkiSections {
  * @throws CocoError PE_FORMAT / FORMAT_TRUNCATED (not a PE image), UKI_NOT_UKI (no `.linux` section),
  *   UKI_PROFILES (multi-profile UKI, kind `unsupported`)
  */
-export function ukiSections(bytes: Uint8Array, rules: SystemdRules = '252'): UkiSections {
+export function ukiSections(bytes: Uint8Array, rules: SystemdRules = '252', path?: string): UkiSections {
   const image = parsePe(bytes);
   if (findSection(image, '.linux') === undefined) {
     throw new CocoError('UKI_NOT_UKI', `PE image has no .linux section, so it is not a UKI (sections: ${image.sections.map((s) => s.name).join(' ') || 'none'})`, {
@@ -323,7 +478,9 @@ export function ukiSections(bytes: Uint8Array, rules: SystemdRules = '252'): Uki
     if (zeroFillTotal > MAX_ZERO_FILL) {
       throw new CocoError('UKI_LIMIT', `UKI sections declare more than ${MAX_ZERO_FILL} bytes of zero fill beyond their raw data`, { kind: 'limit' });
     }
-    sections[s.name as UkiSection] = bytesContent(raw, zeroFill);
+    const content = bytesContent(raw, zeroFill);
+    if (path !== undefined) content.file = { path, start: s.pointerToRawData, length: raw.length, zeroFill, padToSizeOfImage: false };
+    sections[s.name as UkiSection] = content;
   }
   const sdmagic = findSection(image, '.sdmagic');
   let stub: string | undefined;

@@ -1,13 +1,14 @@
 /**
  * Level 0 of the dm-verity tree — one salted digest per data block — is all but 1/128 of the hashing work.
- * This module produces those digests in data order, either on the calling thread (small images, where
- * starting workers costs more than it saves) or split across worker threads (verity-worker.ts), each
- * reading its own runs of blocks. Memory stays bounded: at most a few runs are in flight at any time.
+ * This module produces those digests in data order, either on the calling thread alone (small images, where
+ * starting workers costs more than it saves) or on the calling thread together with worker threads
+ * (verity-worker.ts), each reading its own runs of blocks. Memory stays bounded: only a few runs are in
+ * flight or waiting to be consumed at any time.
  */
 import { Worker } from 'node:worker_threads';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { CocoError } from '../errors.js';
-import { blockDigest } from './verity-digest.js';
+import { DataRunHasher } from './verity-digest.js';
 import type { VerityJob, VerityJobResult, VerityWorkerData } from './verity-worker.js';
 
 export interface Level0Options {
@@ -16,16 +17,15 @@ export interface Level0Options {
   hashType: 0 | 1;
   salt: Uint8Array;
   blockSize: number;
-  digestSize: number;
   /** Number of data blocks to hash, from block 0. */
   blocks: number;
-  /** Worker threads; 0 hashes on the calling thread. */
+  /** Hashing threads including the calling one; 0 or 1 hash on the calling thread only. */
   threads: number;
   /** Blocks per run handed to a worker (default: 4 MiB worth). */
   runBlocks?: number;
 }
 
-/** A run of consecutive level-0 digests, `digests.length / digestSize` of them starting at data block `first`. */
+/** A run of consecutive level-0 digests (back to back) for the data blocks from `first` on. */
 export interface Level0Run {
   first: number;
   digests: Uint8Array;
@@ -37,35 +37,18 @@ const DEPTH = 2;
 
 export function level0Digests(opts: Level0Options): AsyncGenerator<Level0Run> {
   const runBlocks = Math.max(1, opts.runBlocks ?? Math.floor(RUN_BYTES / opts.blockSize));
-  return opts.threads > 0 ? viaWorkers(opts, runBlocks) : inThread(opts, runBlocks);
+  return opts.threads > 1 ? viaWorkers(opts, runBlocks) : inThread(opts, runBlocks);
 }
 
 async function* inThread(opts: Level0Options, runBlocks: number): AsyncGenerator<Level0Run> {
-  const digest = blockDigest(opts.nodeName, opts.hashType, opts.salt, opts.blockSize);
+  const hasher = new DataRunHasher(opts.nodeName, opts.hashType, opts.salt, opts.blockSize, Math.min(runBlocks, opts.blocks));
   const fd = openSync(opts.path, 'r');
   try {
-    const chunk = Buffer.alloc(Math.min(runBlocks, opts.blocks) * opts.blockSize);
     for (let first = 0; first < opts.blocks; first += runBlocks) {
-      const count = Math.min(runBlocks, opts.blocks - first);
-      readFully(fd, chunk, count * opts.blockSize, first * opts.blockSize, opts.path);
-      const digests = new Uint8Array(count * opts.digestSize);
-      for (let i = 0; i < count; i++) {
-        digest(chunk.subarray(i * opts.blockSize, (i + 1) * opts.blockSize), digests, i * opts.digestSize);
-      }
-      yield { first, digests };
+      yield { first, digests: hasher.hashRun(fd, first, Math.min(runBlocks, opts.blocks - first), opts.path) };
     }
   } finally {
     closeSync(fd);
-  }
-}
-
-/** Reads exactly `length` bytes at `position`, or fails with `VERITY_IO` (the file shrank underneath us). */
-export function readFully(fd: number, buf: Uint8Array, length: number, position: number, path: string): void {
-  let got = 0;
-  while (got < length) {
-    const n = readSync(fd, buf, got, length - got, position + got);
-    if (n === 0) throw new CocoError('VERITY_IO', `unexpected end of ${path} at byte ${position + got}`, { kind: 'input' });
-    got += n;
   }
 }
 
@@ -86,10 +69,11 @@ async function* viaWorkers(opts: Level0Options, runBlocks: number): AsyncGenerat
     hashType: opts.hashType,
     salt: opts.salt,
     blockSize: opts.blockSize,
-    digestSize: opts.digestSize,
+    runBlocks,
   };
-  const workers = Array.from({ length: Math.min(opts.threads, totalRuns) }, () => startWorker(data));
-  const exited = workers.map((w) => new Promise<void>((resolve) => w.once('exit', () => resolve())));
+  // This thread hashes too (between handing out runs and building the tree), so `threads` hashers are
+  // this one plus threads − 1 workers; it also keeps the cores busy while the workers start up.
+  const workers = Array.from({ length: Math.min(opts.threads - 1, totalRuns) }, () => startWorker(data));
   const done = new Map<number, Uint8Array>();
   let failure: CocoError | undefined;
   let wake: (() => void) | undefined;
@@ -103,7 +87,9 @@ async function* viaWorkers(opts: Level0Options, runBlocks: number): AsyncGenerat
   };
   for (const w of workers) {
     w.on('message', (r: VerityJobResult) => {
-      if ('error' in r) failure ??= new CocoError('VERITY_IO', r.error, { kind: 'input' });
+      // Runs go to a worker only once it is up; until then this thread hashes from the start of the data.
+      if ('ready' in r) for (let i = 0; i < DEPTH; i++) dispatch(w);
+      else if ('error' in r) failure ??= new CocoError('VERITY_IO', r.error, { kind: 'input' });
       else {
         done.set(r.id, r.digests);
         dispatch(w);
@@ -114,14 +100,25 @@ async function* viaWorkers(opts: Level0Options, runBlocks: number): AsyncGenerat
       failure ??= new CocoError('VERITY_WORKER', `hashing worker failed: ${e.message}`, { kind: 'internal', cause: e });
       wake?.();
     });
-    for (let i = 0; i < DEPTH; i++) dispatch(w);
   }
 
+  const own = new DataRunHasher(opts.nodeName, opts.hashType, opts.salt, opts.blockSize, Math.min(runBlocks, opts.blocks));
+  const fd = openSync(opts.path, 'r');
+  // How far ahead of the next run to yield this thread may hash, bounding the runs held in memory.
+  const ahead = 4 * DEPTH * (workers.length + 1);
   try {
     for (let id = 0; id < totalRuns; id++) {
       while (!done.has(id)) {
         if (failure) throw failure;
-        await new Promise<void>((resolve) => (wake = resolve));
+        if (nextRun < totalRuns && nextRun - id < ahead) {
+          const mine = nextRun++;
+          const first = mine * runBlocks;
+          done.set(mine, own.hashRun(fd, first, Math.min(runBlocks, opts.blocks - first), opts.path));
+          // Let the workers' results in (and hand them new runs) before hashing the next one.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        } else {
+          await new Promise<void>((resolve) => (wake = resolve));
+        }
       }
       const digests = done.get(id)!;
       done.delete(id);
@@ -129,8 +126,12 @@ async function* viaWorkers(opts: Level0Options, runBlocks: number): AsyncGenerat
     }
   } finally {
     // Normal end, an error, or the consumer stopped early (verify found a corrupted block): each worker
-    // finishes the runs it holds, closes its file descriptor and exits.
-    for (const w of workers) w.postMessage(null);
-    await Promise.all(exited);
+    // finishes the runs it holds, closes its file descriptor and exits on its own. Nothing waits for that
+    // (unref), so the caller can report the result while the workers wind down.
+    closeSync(fd);
+    for (const w of workers) {
+      w.postMessage(null);
+      w.unref();
+    }
   }
 }

@@ -57,7 +57,7 @@ for (const c of verityCases()) {
     const { dir, cleanup } = tempDir();
     try {
       const o = caseOptions(c, dir);
-      const r = await verityFormat({ ...o, threads: 0 });
+      const r = await verityFormat({ ...o, threads: 1 });
       assert.equal(toHex(r.rootHash), c.expected.root_hash);
       assert.equal(r.dataBlocks, c.expected.data_blocks);
       assert.equal(r.hashBlocks, c.expected.hash_blocks);
@@ -86,7 +86,7 @@ test('worker threads give the same tree as hashing on one thread, whatever the r
     const o = caseOptions(c, dir);
     for (const [threads, runBlocks] of [
       [2, 7],
-      [1, 1024],
+      [3, 100],
     ] as const) {
       const r = await verityFormat({ ...o, hash: join(dir, `h${threads}-${runBlocks}.img`), threads, runBlocks });
       assert.equal(toHex(r.rootHash), c.expected.root_hash);
@@ -297,8 +297,8 @@ test('fuzz: any bytes, and any single-byte change of a good superblock, parse or
     try {
       const sb = readVeritySuperblock(b);
       assert.ok(sb.salt.length <= 256 && Number.isSafeInteger(sb.dataBlocks));
-      // What parses, writes back to the same fields.
-      assert.deepEqual(readVeritySuperblock(writeVeritySuperblock(sb)), sb);
+      // What parses, writes back to the same fields (the algorithm name is always written lower-case).
+      assert.deepEqual(readVeritySuperblock(writeVeritySuperblock(sb)), { ...sb, algorithm: sb.algorithm.toLowerCase() });
     } catch (e) {
       if (!(e instanceof CocoError)) throw e;
     }

@@ -92,7 +92,7 @@ export interface VerityFormatResult extends VerityParams, VerityGeometry {
 }
 
 export interface VerityRunOptions {
-  /** Worker threads for level 0 (default: every core for images of 16 MiB or more, else 0 = this thread). */
+  /** Hashing threads for level 0, the calling one included (default: one per core, at most one per 16 MiB of data). */
   threads?: number;
   /** Data blocks per unit of work handed to a thread (default: 4 MiB worth). */
   runBlocks?: number;
@@ -114,7 +114,7 @@ export interface VerityFormatOptions extends VerityRunOptions {
   /** Omitted = a random (version 4) UUID, like veritysetup's uuid_generate. */
   uuid?: string;
   hashOffset?: number;
-  /** Default: every whole data block of the data image (a trailing partial block is ignored). */
+  /** Default (or 0): every whole data block of the data image (a trailing partial block is ignored). */
   dataBlocks?: number;
   superblock?: boolean;
   /** Randomness for salt and UUID (injectable for reproducible tests). */
@@ -216,8 +216,9 @@ export function writeVeritySuperblock(sb: VeritySuperblock): Uint8Array {
   v.setUint32(SB.version, 1, true);
   v.setUint32(SB.hashType, sb.hashType, true);
   out.set(parseUuid(sb.uuid), SB.uuid);
-  // strncpy into 32 bytes with the last forced to NUL: at most 31 characters survive.
-  out.set(Buffer.from(sb.algorithm, 'latin1').subarray(0, SB.algorithmSize - 1), SB.algorithm);
+  // Stored lower-case (veritysetup prints `--hash` as typed but writes it lower-case), strncpy'd into 32
+  // bytes with the last forced to NUL: at most 31 characters survive.
+  out.set(Buffer.from(sb.algorithm.toLowerCase(), 'latin1').subarray(0, SB.algorithmSize - 1), SB.algorithm);
   v.setUint32(SB.dataBlockSize, sb.dataBlockSize, true);
   v.setUint32(SB.hashBlockSize, sb.hashBlockSize, true);
   v.setBigUint64(SB.dataBlocks, BigInt(sb.dataBlocks), true);
@@ -356,27 +357,31 @@ function openOrFail(path: string, flags: number, mode?: number): number {
   }
 }
 
+/**
+ * One hashing thread per core, but no more than one per 16 MiB of data: starting a worker costs about as
+ * much as hashing a few MiB, so small images are hashed on the calling thread alone.
+ */
 function defaultThreads(dataBytes: number): number {
-  return dataBytes >= 16 << 20 ? availableParallelism() : 0;
+  return Math.max(1, Math.min(availableParallelism(), Math.floor(dataBytes / (16 << 20))));
 }
 
 /** Level-0 pass shared by format and verify: feeds every data-block digest into the builder. */
 async function hashData(p: VerityParams, dataPath: string, builder: TreeBuilder, run: VerityRunOptions, shouldStop: () => boolean): Promise<void> {
   const nodeName = nodeHashName(p.hashAlgorithm);
+  const size = digestSize(nodeName);
   const runs = level0Digests({
     path: dataPath,
     nodeName,
     hashType: p.hashType,
     salt: p.salt,
     blockSize: p.dataBlockSize,
-    digestSize: digestSize(nodeName),
     blocks: p.dataBlocks,
     threads: run.threads ?? defaultThreads(p.dataBlocks * p.dataBlockSize),
     runBlocks: run.runBlocks,
   });
   for await (const r of runs) {
     builder.pushData(r.digests);
-    run.onProgress?.(r.first + r.digests.length / digestSize(nodeName), p.dataBlocks);
+    run.onProgress?.(r.first + r.digests.length / size, p.dataBlocks);
     if (shouldStop()) break;
   }
 }
@@ -403,7 +408,8 @@ function formatParams(o: VerityFormatOptions, dataSize: number): VerityParams {
   const uuid = superblock ? (o.uuid ?? randomUuid(random)) : undefined;
   if (uuid !== undefined) parseUuid(uuid);
   const deviceBlocks = Math.floor(dataSize / dataBlockSize);
-  const dataBlocks = o.dataBlocks ?? deviceBlocks;
+  // veritysetup treats --data-blocks=0 like no option: the whole device.
+  const dataBlocks = o.dataBlocks || deviceBlocks;
   if (!Number.isSafeInteger(dataBlocks) || dataBlocks < 0) throw new CocoError('VERITY_DATA_BLOCKS', `invalid number of data blocks ${dataBlocks}`, { kind: 'usage' });
   if (dataBlocks === 0 || dataBlocks > deviceBlocks) {
     throw new CocoError('VERITY_DATA_TOO_SMALL', `Device ${o.data} is too small: ${dataSize} bytes hold ${deviceBlocks} block(s) of ${dataBlockSize} bytes, ${Math.max(dataBlocks, 1)} needed.`, {

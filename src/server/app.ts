@@ -21,6 +21,7 @@ import { errorResponse, kbsError, type ErrorVariant } from './errors.js';
 import { KbsMetrics } from './metrics.js';
 import { parseKbsUrl, resourcePath, type KbsRoute } from './resource-path.js';
 import { teePubkeyFromClaims, type AttestationTokenVerifier } from './token-verifier.js';
+import { workloadRoutes, type WorkloadsConfig } from './workloads.js';
 
 export const PROTOCOL_VERSION = '0.4.0';
 export const SESSION_COOKIE = 'kbs-session-id';
@@ -49,6 +50,8 @@ export interface KbsAppOptions {
   logger?: Logger;
   metrics?: KbsMetrics;
   version?: string;
+  /** Per-workload registration and the keybroker / reference-kbs dialects (`[workloads]`). */
+  workloads?: WorkloadsConfig;
 }
 
 export interface KbsApp {
@@ -366,6 +369,8 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
   }
 
   const ADMIN_PLUGINS = new Set(['resources', 'attestation-policy', 'resource-policy', 'reference-value']);
+
+  await app.register(workloadRoutes(o));
 
   app.all('/kbs/v0/*', async (req, reply) => {
     let route: KbsRoute;

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { CocoError } from '../errors.js';
 import { isRecord } from '../formats/json.js';
+import { defaultWorkloadsConfig, workloadsConfigFromToml, type WorkloadsConfig } from './workloads.js';
 
 export type AdminMode = 'InsecureAllowAll' | 'DenyAll' | 'AuthenticatedAuthorization';
 
@@ -70,6 +71,8 @@ export interface KbsConfig {
     /** cocokit: key-encryption key file (64 hex chars or base64); default `<data_dir>/kek`. */
     kek_file?: string;
   };
+  /** cocokit: per-workload registration, keybroker and reference-kbs dialects (off unless enabled). */
+  workloads: WorkloadsConfig;
 }
 
 export const DEFAULT_DATA_DIR = '.kbs-data';
@@ -92,6 +95,7 @@ export function defaultConfig(): KbsConfig {
       },
     },
     storage_backend: { storage_type: 'sqlite', data_dir: DEFAULT_DATA_DIR },
+    workloads: defaultWorkloadsConfig(),
   };
 }
 
@@ -125,7 +129,8 @@ export function configFromToml(text: string): KbsConfig {
     throw new CocoError('KBS_CONFIG', `kbs config is not valid TOML: ${(e as Error).message}`, { kind: 'input', cause: e });
   }
   const c = defaultConfig();
-  checkTable(doc, 'root', { http_server: 'table', admin: 'table', attestation_token: 'table', attestation_service: 'table', storage_backend: 'table', plugins: 'table[]' });
+  checkTable(doc, 'root', { http_server: 'table', admin: 'table', attestation_token: 'table', attestation_service: 'table', storage_backend: 'table', plugins: 'table[]', workloads: 'table' });
+  if (doc.workloads) c.workloads = workloadsConfigFromToml(doc.workloads);
   if (doc.http_server) {
     const h = checkTable(doc.http_server, 'http_server', {
       sockets: 'string[]', insecure_http: 'boolean', private_key: 'string', certificate: 'string', payload_request_size: 'number', worker_count: 'number',

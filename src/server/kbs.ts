@@ -123,6 +123,7 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
       extraTeekeyPaths: config.attestation_token.extra_teekey_paths,
       clock,
       randomNonce: o.randomNonce,
+      workloads: config.workloads,
       logger: log,
     });
     const sweep = setInterval(() => void store.sweepExpired().catch(() => undefined), 60_000);

@@ -160,6 +160,37 @@ export function storeContract(h: StoreHarness): void {
       await again.close();
     });
 
+    test('rotating the key re-encrypts every secret; afterwards only the new key opens the store', async () => {
+      const loc = await h.location();
+      const clock = manualClock();
+      const a = await h.open(loc, { kek, now: clock.now });
+      const next = new Uint8Array(randomBytes(32));
+      try {
+        await a.resources.put(KEY, Buffer.from('resource'));
+        await a.resources.put({ ...KEY, namespace: 'other' }, Buffer.from('other resource'));
+        await a.kv.put('k', Buffer.from('state'));
+        await a.sessions.put({ id: 's', tee: 'snp', nonce: 'n', state: 'attested', token: 't', createdAt: clock.now(), expiresAt: new Date(clock.now().getTime() + MIN) });
+        const r = await a.rotateKek(next);
+        assert.deepEqual({ ...r, fingerprint: undefined }, { resources: 2, sessions: 1, kv: 1, fingerprint: undefined });
+        assert.equal(Buffer.from((await a.resources.get(KEY))!).toString(), 'resource');
+        await a.resources.put(KEY, Buffer.from('after rotation'));
+      } finally {
+        await a.close();
+      }
+      await rejectsWith(h.open(loc, { kek }), 'STORE_KEK_MISMATCH', 'crypto');
+      const b = await h.open(loc, { kek: next, now: clock.now });
+      try {
+        assert.equal(Buffer.from((await b.resources.get(KEY))!).toString(), 'after rotation');
+        assert.equal(Buffer.from((await b.resources.get({ ...KEY, namespace: 'other' }))!).toString(), 'other resource');
+        assert.equal(Buffer.from((await b.kv.get('k'))!).toString(), 'state');
+        assert.equal((await b.sessions.get('s'))!.token, 't');
+        await rejectsWith(b.rotateKek(new Uint8Array(5)), 'STORE_KEK_FORMAT', 'usage');
+        assert.equal(Buffer.from((await b.kv.get('k'))!).toString(), 'state');
+      } finally {
+        await b.close();
+      }
+    });
+
     test('rejects oversize values and malformed resource paths', () =>
       withStore(async (s) => {
         await rejectsWith(s.resources.put(KEY, new Uint8Array(16 * 1024 * 1024 + 1)), 'STORE_TOO_LARGE', 'limit');
@@ -313,6 +344,9 @@ export function storeContract(h: StoreHarness): void {
         assert.deepEqual((await s.referenceValues.get('snp_bootloader'))!.value, [11]);
         assert.equal(await s.referenceValues.delete('snp_bootloader'), true);
         assert.equal(await s.referenceValues.get('snp_bootloader'), undefined);
+        // NUL characters and the text of their escape are ordinary JSON string content.
+        await s.referenceValues.set('odd', ['a\u0000b', 'literal \\u0000', 'é😀']);
+        assert.deepEqual((await s.referenceValues.get('odd'))!.value, ['a\u0000b', 'literal \\u0000', 'é😀']);
         await rejectsWith(s.referenceValues.set('x', undefined as unknown as JsonValue), 'STORE_ARGUMENT');
         await rejectsWith(s.referenceValues.set('x', Number.NaN), 'STORE_ARGUMENT');
         await rejectsWith(s.referenceValues.set('x', new Map() as unknown as JsonValue), 'STORE_ARGUMENT');
@@ -380,6 +414,8 @@ export function storeContract(h: StoreHarness): void {
         assert.deepEqual((await s.audit.list({ since: new Date(t0.getTime() + 1000) })).length, 2);
         assert.deepEqual((await s.audit.list({ limit: 1 })).map((e) => e.kind), ['kbs.resource.get']);
         assert.deepEqual((await s.audit.list({ beforeId: all[0].id, limit: 1 })).map((e) => e.kind), ['kbs.attest']);
+        const empty = await s.audit.append({ kind: 'admin.reference-value.put', subject: '', outcome: 'ok' });
+        assert.deepEqual((await s.audit.list({ subject: '' })).map((e) => e.id), [empty.id]);
         await rejectsWith(s.audit.list({ limit: 0 }), 'STORE_ARGUMENT');
         await rejectsWith(s.audit.append({ kind: 'k', subject: 's', outcome: 'ok', detail: 'x'.repeat(70_000) }), 'STORE_TOO_LARGE', 'limit');
       }));
@@ -439,6 +475,17 @@ export function storeContract(h: StoreHarness): void {
           { numRuns: 150 },
         );
       }));
+
+    test('replicas opening an empty location at the same moment migrate it once and agree on the key check', async () => {
+      const loc = await h.location();
+      const stores = await Promise.all([h.open(loc, { kek }), h.open(loc, { kek }), h.open(loc, { kek })]);
+      try {
+        await stores[0].resources.put(KEY, Buffer.from('shared'));
+        for (const s of stores) assert.equal(Buffer.from((await s.resources.get(KEY))!).toString(), 'shared');
+      } finally {
+        for (const s of stores) await s.close();
+      }
+    });
 
     test('a closed store refuses further calls with STORE_CLOSED', async () => {
       const s = await h.open(await h.location(), { kek });

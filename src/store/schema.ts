@@ -1,11 +1,20 @@
 /**
- * The relational schema shared by both adapters, and its migrations (run on open; kysely's Migrator takes a
- * lock, so several replicas opening one PostgreSQL database at once migrate it exactly once).
+ * The relational schema shared by both adapters, and its migrations (run on open under a database
+ * lock, so several replicas opening one database at once migrate it exactly once).
  *
  * Times are integer milliseconds since the epoch (`bigint` on PostgreSQL, which the pg driver returns as a
  * string — hence `Int64`). Secrets (`resources.value`, `kv.value`, `sessions.body`) are AES-256-GCM sealed.
  */
-import { Migrator, sql, type ColumnType, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { sql, type ColumnType, type Kysely } from 'kysely';
+import { CocoError } from '../errors.js';
+
+/** A schema step; applied once, in name order, inside the migration transaction. */
+interface Migration {
+  up(db: Kysely<any>): Promise<void>;
+}
+
+/** Arbitrary constant naming cocokit's advisory lock on PostgreSQL. */
+const MIGRATION_LOCK_ID = 0x636f636f;
 
 /** What an int64 column reads back as: number on SQLite, decimal string on PostgreSQL. */
 export type Int64 = number | string | bigint;
@@ -117,10 +126,41 @@ function migrations(dialect: Dialect): Record<string, Migration> {
   };
 }
 
-/** Brings the schema to the newest version; a failed migration is a `STORE_MIGRATION` error from the caller. */
+/**
+ * Brings the schema to the newest version. Each backend's own lock makes concurrent opens safe: SQLite takes
+ * the write lock up front (`BEGIN IMMEDIATE`, waiting out the busy timeout) so two processes cannot both read
+ * "unmigrated" and both create tables; PostgreSQL takes a transaction-scoped advisory lock. DDL is
+ * transactional on both, so a failed migration leaves the previous version intact.
+ */
 export async function migrateToLatest(db: Kysely<Database>, dialect: Dialect): Promise<void> {
-  const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
-  const migrator = new Migrator({ db, provider, migrationTableName: 'cocokit_migration', migrationLockTableName: 'cocokit_migration_lock' });
-  const { error } = await migrator.migrateToLatest();
-  if (error !== undefined) throw error;
+  const steps = Object.entries(migrations(dialect)).sort(([a], [b]) => a.localeCompare(b));
+  await db.connection().execute(async (conn) => {
+    await sql.raw(dialect === 'sqlite' ? 'BEGIN IMMEDIATE' : 'BEGIN').execute(conn);
+    try {
+      if (dialect === 'postgres') await sql`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_ID})`.execute(conn);
+      await conn.schema
+        .createTable('cocokit_migration')
+        .ifNotExists()
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('applied_at', dialect === 'sqlite' ? 'integer' : 'bigint', (c) => c.notNull())
+        .execute();
+      const done = new Set((await sql<{ name: string }>`SELECT name FROM cocokit_migration`.execute(conn)).rows.map((r) => r.name));
+      const known = new Set(steps.map(([name]) => name));
+      const unknown = [...done].filter((n) => !known.has(n));
+      if (unknown.length > 0) {
+        throw new CocoError('STORE_SCHEMA_NEWER', `the database has schema migrations this version does not know (${unknown.join(', ')}); it was written by a newer cocokit`, {
+          kind: 'unsupported',
+        });
+      }
+      for (const [name, m] of steps) {
+        if (done.has(name)) continue;
+        await m.up(conn);
+        await sql`INSERT INTO cocokit_migration (name, applied_at) VALUES (${name}, ${Date.now()})`.execute(conn);
+      }
+      await sql`COMMIT`.execute(conn);
+    } catch (e) {
+      await sql`ROLLBACK`.execute(conn).catch(() => {});
+      throw e;
+    }
+  });
 }

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { CocoError, asCocoError } from '../errors.js';
-import { kekFingerprint, open, seal } from './kek.js';
+import { kekFingerprint, loadKek, open, seal } from './kek.js';
 import { migrateToLatest, type Database, type Dialect, type Int64 } from './schema.js';
 import {
   DEFAULT_NAMESPACE,
@@ -16,6 +16,7 @@ import {
   type AuditLog,
   type AuditQuery,
   type JsonValue,
+  type KekSource,
   type KvStore,
   type NonceStore,
   type PolicyKind,
@@ -25,6 +26,7 @@ import {
   type ResourceFilter,
   type ResourceKey,
   type ResourceStore,
+  type RotateResult,
   type SessionRecord,
   type SessionStore,
   type Store,
@@ -51,8 +53,10 @@ export interface SqlStoreOptions {
   dialect: Dialect;
   kek: Uint8Array;
   now: () => Date;
-  /** Runs after the database is closed (e.g. releasing a lock file). */
+  /** Runs after the database is closed. */
   onClose?: () => Promise<void> | void;
+  /** Wraps the migration, for locks the database alone cannot provide (see sqlite.ts). */
+  exclusive?: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
 const KEK_CHECK_AAD = 'cocokit-kek-check';
@@ -85,7 +89,8 @@ interface SessionBody {
 export async function openSqlStore(options: SqlStoreOptions): Promise<Store> {
   const { db, dialect, kek } = options;
   try {
-    await migrateToLatest(db, dialect);
+    const migrate = () => migrateToLatest(db, dialect);
+    await (options.exclusive === undefined ? migrate() : options.exclusive(migrate));
   } catch (e) {
     await db.destroy().catch(() => {});
     throw wrapDbError(e, 'migrating the schema');
@@ -99,11 +104,15 @@ export async function openSqlStore(options: SqlStoreOptions): Promise<Store> {
   return new SqlStore(options);
 }
 
-async function verifyKek(db: Kysely<Database>, kek: Uint8Array): Promise<void> {
-  const mine = JSON.stringify({
+function kekCheck(kek: Uint8Array): string {
+  return JSON.stringify({
     fingerprint: kekFingerprint(kek),
     check: Buffer.from(seal(kek, Buffer.from(KEK_CHECK_PLAINTEXT), KEK_CHECK_AAD)).toString('base64'),
   });
+}
+
+async function verifyKek(db: Kysely<Database>, kek: Uint8Array): Promise<void> {
+  const mine = kekCheck(kek);
   await db
     .insertInto('cocokit_meta')
     .values({ key: 'kek_check', value: mine })
@@ -146,7 +155,7 @@ class SqlStore implements Store {
   readonly kv: KvStore;
 
   readonly #db: Kysely<Database>;
-  readonly #kek: Uint8Array;
+  #kek: Uint8Array;
   readonly #now: () => Date;
   readonly #onClose: (() => Promise<void> | void) | undefined;
   #closed = false;
@@ -362,7 +371,7 @@ class SqlStore implements Store {
     const kind = checkPolicyKind(kindArg);
     const id = checkString(idArg, 'policy id');
     if (typeof textArg !== 'string') throw new CocoError('STORE_ARGUMENT', 'policy text must be a string', { kind: 'input' });
-    const text = textArg.length === 0 ? textArg : checkString(textArg, 'policy text', LIMITS.policyChars);
+    const text = checkString(textArg, 'policy text', LIMITS.policyChars, true);
     const now = this.#nowMs();
     await this.#db
       .insertInto('policies')
@@ -451,7 +460,7 @@ class SqlStore implements Store {
     if (w.referenceValues === undefined) throw new CocoError('STORE_ARGUMENT', 'workload referenceValues must be a JSON value', { kind: 'input' });
     const rv = toJsonText(w.referenceValues, 'workload referenceValues');
     if (typeof w.policy !== 'string') throw new CocoError('STORE_ARGUMENT', 'workload policy must be a string', { kind: 'input' });
-    const policy = w.policy.length === 0 ? '' : checkString(w.policy, 'workload policy', LIMITS.policyChars);
+    const policy = checkString(w.policy, 'workload policy', LIMITS.policyChars, true);
     if (expectedVersion !== undefined && (typeof expectedVersion !== 'number' || !Number.isInteger(expectedVersion) || expectedVersion < 0)) {
       throw new CocoError('STORE_ARGUMENT', 'expected workload version must be a non-negative integer', { kind: 'input' });
     }
@@ -517,7 +526,7 @@ class SqlStore implements Store {
     if (typeof e !== 'object' || e === null) throw new CocoError('STORE_ARGUMENT', 'audit event must be an object', { kind: 'input' });
     const time = e.time === undefined ? this.#nowMs() : checkDate(e.time, 'audit time').getTime();
     const kind = checkString(e.kind, 'audit kind');
-    const subject = checkString(e.subject, 'audit subject', LIMITS.jsonChars);
+    const subject = checkString(e.subject, 'audit subject', LIMITS.jsonChars, true);
     const outcome = checkString(e.outcome, 'audit outcome');
     const detail = e.detail === undefined ? null : toJsonText(e.detail, 'audit detail', LIMITS.auditDetailChars);
     const row = await this.#db.insertInto('audit').values({ time, kind, subject, outcome, detail }).returning('id').executeTakeFirstOrThrow();
@@ -529,7 +538,7 @@ class SqlStore implements Store {
     const limit = checkLimit(query.limit, 100, 10_000);
     let q = this.#db.selectFrom('audit').selectAll();
     if (query.kind !== undefined) q = q.where('kind', '=', checkString(query.kind, 'audit kind'));
-    if (query.subject !== undefined) q = q.where('subject', '=', checkString(query.subject, 'audit subject', LIMITS.jsonChars));
+    if (query.subject !== undefined) q = q.where('subject', '=', checkString(query.subject, 'audit subject', LIMITS.jsonChars, true));
     if (query.outcome !== undefined) q = q.where('outcome', '=', checkString(query.outcome, 'audit outcome'));
     if (query.since !== undefined) q = q.where('time', '>=', checkDate(query.since, 'audit since').getTime());
     if (query.beforeId !== undefined) {
@@ -584,6 +593,51 @@ class SqlStore implements Store {
     const key = checkString(keyArg, 'state key');
     const r = await this.#db.deleteFrom('kv').where('key', '=', key).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
+  }
+
+  // -- key rotation ---------------------------------------------------------------------------------------
+
+  rotateKek(source: KekSource): Promise<RotateResult> {
+    return this.#run('rotating the key-encryption key', async () => {
+      const next = loadKek(source);
+      const old = this.#kek;
+      // One transaction: a failure half-way leaves every row under the old key.
+      const counts = await this.#db.transaction().execute(async (trx) => {
+        const resources = await trx
+          .selectFrom('resources')
+          .select(['namespace', 'repository', 'type', 'tag', 'value'])
+          .orderBy('namespace')
+          .orderBy('repository')
+          .orderBy('type')
+          .orderBy('tag')
+          .execute();
+        for (const r of resources) {
+          const aad = resourceAad(r);
+          await trx
+            .updateTable('resources')
+            .set({ value: Buffer.from(seal(next, open(old, r.value, aad), aad)) })
+            .where('namespace', '=', r.namespace)
+            .where('repository', '=', r.repository)
+            .where('type', '=', r.type)
+            .where('tag', '=', r.tag)
+            .execute();
+        }
+        const sessions = await trx.selectFrom('sessions').select(['id', 'body']).execute();
+        for (const r of sessions) {
+          const aad = `session:${r.id}`;
+          await trx.updateTable('sessions').set({ body: Buffer.from(seal(next, open(old, r.body, aad), aad)) }).where('id', '=', r.id).execute();
+        }
+        const kv = await trx.selectFrom('kv').select(['key', 'value']).execute();
+        for (const r of kv) {
+          const aad = `kv:${r.key}`;
+          await trx.updateTable('kv').set({ value: Buffer.from(seal(next, open(old, r.value, aad), aad)) }).where('key', '=', r.key).execute();
+        }
+        await trx.updateTable('cocokit_meta').set({ value: kekCheck(next) }).where('key', '=', 'kek_check').execute();
+        return { resources: resources.length, sessions: sessions.length, kv: kv.length };
+      });
+      this.#kek = next;
+      return { ...counts, fingerprint: kekFingerprint(next) };
+    });
   }
 
   // -- lifecycle ------------------------------------------------------------------------------------------

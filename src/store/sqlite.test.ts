@@ -1,9 +1,13 @@
-import { after } from 'node:test';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listFilesRecursive, storeContract } from './contract.js';
-import { openSqliteStore } from './sqlite.js';
+import Sqlite from 'better-sqlite3';
+import { KEK_FILE, SQLITE_FILE, openSqliteStore } from './sqlite.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cocokit-store-sqlite-'));
 let n = 0;
@@ -16,4 +20,101 @@ storeContract({
   open: (dataDir, o = {}) => openSqliteStore({ dataDir, ...o }),
   // WAL frames and the main file are both read: a secret must be absent from either.
   filesAtRest: async (dataDir) => listFilesRecursive(dataDir),
+});
+
+test('with no key given, the data directory gets a 0600 key file and a 0700 directory, reused on reopen', async () => {
+  const dataDir = join(root, 'default-kek');
+  const a = await openSqliteStore({ dataDir });
+  await a.resources.put({ repository: 'r', type: 't', tag: 'g' }, Buffer.from('kept'));
+  await a.close();
+  assert.equal(statSync(join(dataDir, KEK_FILE)).mode & 0o777, 0o600);
+  assert.equal(statSync(dataDir).mode & 0o777, 0o700);
+  const b = await openSqliteStore({ dataDir });
+  assert.equal(Buffer.from((await b.resources.get({ repository: 'r', type: 't', tag: 'g' }))!).toString(), 'kept');
+  await b.close();
+  // The same key given explicitly by file path opens the store too; a fresh key file does not.
+  const c = await openSqliteStore({ dataDir, kek: { file: join(dataDir, KEK_FILE) } });
+  await c.close();
+  writeFileSync(join(root, 'other-kek'), randomBytes(32).toString('hex'));
+  await assert.rejects(openSqliteStore({ dataDir, kek: { file: join(root, 'other-kek') } }), { code: 'STORE_KEK_MISMATCH' });
+  // Losing the key file is reported as such, and no new key is made up in its place.
+  rmSync(join(dataDir, KEK_FILE));
+  await assert.rejects(openSqliteStore({ dataDir }), { code: 'STORE_KEK_MISSING', kind: 'usage' });
+  assert.equal(existsSync(join(dataDir, KEK_FILE)), false);
+});
+
+test('a ciphertext moved onto another resource row does not open (the path is authenticated)', async () => {
+  const dataDir = join(root, 'swap');
+  const s = await openSqliteStore({ dataDir });
+  await s.resources.put({ repository: 'r', type: 't', tag: 'public' }, Buffer.from('harmless'));
+  await s.resources.put({ repository: 'r', type: 't', tag: 'private' }, Buffer.from('secret'));
+  await s.close();
+  const raw = new Sqlite(join(dataDir, SQLITE_FILE));
+  raw.prepare("UPDATE resources SET value = (SELECT value FROM resources WHERE tag = 'private') WHERE tag = 'public'").run();
+  raw.close();
+  const t = await openSqliteStore({ dataDir });
+  try {
+    await assert.rejects(t.resources.get({ repository: 'r', type: 't', tag: 'public' }), { code: 'STORE_DECRYPT', kind: 'crypto' });
+    assert.equal(Buffer.from((await t.resources.get({ repository: 'r', type: 't', tag: 'private' }))!).toString(), 'secret');
+    // Rotation re-encrypts `private` first (key order), then stops at the bad row and rolls back: the store
+    // stays under the old key.
+    await assert.rejects(t.rotateKek(randomBytes(32)), { code: 'STORE_DECRYPT' });
+  } finally {
+    await t.close();
+  }
+  const u = await openSqliteStore({ dataDir });
+  assert.equal(Buffer.from((await u.resources.get({ repository: 'r', type: 't', tag: 'private' }))!).toString(), 'secret');
+  await u.close();
+});
+
+test('a database written by a newer schema is refused with STORE_SCHEMA_NEWER', async () => {
+  const dataDir = join(root, 'newer');
+  await (await openSqliteStore({ dataDir })).close();
+  const raw = new Sqlite(join(dataDir, SQLITE_FILE));
+  raw.prepare("INSERT INTO cocokit_migration (name, applied_at) VALUES ('9999_future', 0)").run();
+  raw.close();
+  await assert.rejects(openSqliteStore({ dataDir }), { code: 'STORE_SCHEMA_NEWER', kind: 'unsupported' });
+});
+
+test('a data directory that cannot be created is an unavailable CocoError', async () => {
+  writeFileSync(join(root, 'a-file'), '');
+  await assert.rejects(openSqliteStore({ dataDir: join(root, 'a-file', 'sub') }), { code: 'STORE_DATA_DIR', kind: 'unavailable' });
+  await assert.rejects(openSqliteStore({ dataDir: '' }), { code: 'STORE_ARGUMENT', kind: 'usage' });
+});
+
+test('two processes on one fresh data directory migrate once and consume each nonce once', async () => {
+  const dataDir = join(root, 'processes');
+  writeFileSync(join(root, 'processes.kek'), randomBytes(32).toString('hex'));
+  // Both children wait for a common start time (their startup takes a variable second or two), then open the
+  // store (racing the migration) and consume the same nonces as fast as they can.
+  const goAt = Date.now() + 5000;
+  const script = `
+    const { openSqliteStore } = await import(${JSON.stringify(new URL('./sqlite.ts', import.meta.url).pathname)});
+    await new Promise((r) => setTimeout(r, Math.max(0, ${goAt} - Date.now())));
+    const s = await openSqliteStore({ dataDir: ${JSON.stringify(dataDir)}, kek: { file: ${JSON.stringify(join(root, 'processes.kek'))} } });
+    const won = [];
+    const exp = new Date(Date.now() + 600000);
+    // One child walks the nonces upwards, the other downwards: they collide in the middle.
+    const down = process.argv.includes('down');
+    for (let k = 0; k < 300; k++) {
+      const i = down ? 299 - k : k;
+      if (await s.nonces.consume('p-' + i, exp)) won.push(i);
+      // Leave the write lock free between statements, as a server between requests does: SQLite's busy
+      // handler is not fair, and a tight loop would simply run one child after the other.
+      if (k % 3 === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+    await s.close();
+    process.stdout.write(JSON.stringify(won));
+  `;
+  const child = (direction: string) =>
+    new Promise<number[]>((resolvePromise, reject) => {
+      execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, direction], { timeout: 60_000 }, (err, stdout, stderr) => {
+        if (err) reject(new Error(`${err.message}\n${stderr}`));
+        else resolvePromise(JSON.parse(stdout) as number[]);
+      });
+    });
+  const [a, b] = await Promise.all([child('up'), child('down')]);
+  // Both got through (neither failed on a lock), and together they consumed every nonce exactly once.
+  const all = [...a, ...b].sort((x, y) => x - y);
+  assert.deepEqual(all, Array.from({ length: 300 }, (_, i) => i));
 });

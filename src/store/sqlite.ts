@@ -3,8 +3,8 @@
  * beside the writer, and a busy timeout lets two processes on one data directory (a CLI beside a running
  * server) take turns instead of failing.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import Sqlite from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { CocoError } from '../errors.js';
@@ -25,6 +25,27 @@ export interface SqliteStoreOptions {
 export const SQLITE_FILE = 'cocokit.db';
 export const KEK_FILE = 'kek';
 
+/**
+ * better-sqlite3 is synchronous: a connection waiting on the busy timeout blocks the whole event loop, so it
+ * would wait out its full timeout on another connection of the same process that holds the write lock across
+ * an await (the migration transaction does). Opens in one process are therefore queued per database file;
+ * other processes are kept apart by SQLite's own lock (`BEGIN IMMEDIATE` in schema.ts).
+ */
+const migrationQueues = new Map<string, Promise<unknown>>();
+
+function exclusiveFor(file: string): <T>(fn: () => Promise<T>) => Promise<T> {
+  return <T>(fn: () => Promise<T>): Promise<T> => {
+    const prev = migrationQueues.get(file) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const settled = next.catch(() => {});
+    migrationQueues.set(file, settled);
+    void settled.then(() => {
+      if (migrationQueues.get(file) === settled) migrationQueues.delete(file);
+    });
+    return next;
+  };
+}
+
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<Store> {
   if (typeof options !== 'object' || options === null || typeof options.dataDir !== 'string' || options.dataDir === '') {
     throw new CocoError('STORE_ARGUMENT', 'openSqliteStore needs a dataDir', { kind: 'usage' });
@@ -34,18 +55,28 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   } catch (e) {
     throw new CocoError('STORE_DATA_DIR', `cannot create the data directory ${options.dataDir}: ${(e as Error).message}`, { kind: 'unavailable', cause: e });
   }
-  const kek = options.kek === undefined ? loadOrCreateKekFile(join(options.dataDir, KEK_FILE)) : loadKek(options.kek);
+  const file = resolve(options.dataDir, SQLITE_FILE);
+  const kekFile = join(options.dataDir, KEK_FILE);
+  if (options.kek === undefined && existsSync(file) && !existsSync(kekFile)) {
+    // A fresh random key would only lead to a key mismatch; say what is actually wrong.
+    throw new CocoError('STORE_KEK_MISSING', `${options.dataDir} holds a store but no key file ${KEK_FILE}: restore it, or give the key-encryption key explicitly`, {
+      kind: 'usage',
+    });
+  }
+  const kek = options.kek === undefined ? loadOrCreateKekFile(kekFile) : loadKek(options.kek);
   let sqlite: Sqlite.Database;
   try {
-    sqlite = new Sqlite(join(options.dataDir, SQLITE_FILE));
-    sqlite.pragma('journal_mode = WAL');
+    sqlite = new Sqlite(file);
+    // The busy timeout first: switching a fresh file to WAL needs a lock another process may be holding.
     sqlite.pragma('busy_timeout = 5000');
-    // NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the last commits.
-    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('journal_mode = WAL');
+    // FULL: a secret the admin API acknowledged, or a nonce recorded as used, survives a power loss too
+    // (NORMAL would only survive a process crash). KBS write rates make the extra fsync cheap.
+    sqlite.pragma('synchronous = FULL');
     sqlite.pragma('foreign_keys = ON');
   } catch (e) {
     throw new CocoError('STORE_OPEN', `cannot open the SQLite store in ${options.dataDir}: ${(e as Error).message}`, { kind: 'unavailable', cause: e });
   }
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-  return openSqlStore({ db, dialect: 'sqlite', kek, now: options.now ?? (() => new Date()) });
+  return openSqlStore({ db, dialect: 'sqlite', kek, now: options.now ?? (() => new Date()), exclusive: exclusiveFor(file) });
 }

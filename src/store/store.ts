@@ -257,6 +257,15 @@ export interface KvStore {
 
 // ---------------------------------------------------------------------------------------------------------
 
+export interface RotateResult {
+  /** How many sealed rows were re-encrypted. */
+  resources: number;
+  sessions: number;
+  kv: number;
+  /** Fingerprint of the new key. */
+  fingerprint: string;
+}
+
 export interface SweepResult {
   sessions: number;
   nonces: number;
@@ -275,6 +284,12 @@ export interface Store {
   readonly kv: KvStore;
   /** Deletes sessions and nonces that expired at or before `now` (default: the clock); Trustee sweeps every 60 s. */
   sweepExpired(now?: Date): Promise<SweepResult>;
+  /**
+   * Re-encrypts every sealed value (resources, sessions, kv) under a new key-encryption key in one
+   * transaction and switches this instance to it. Every other instance on the same database must be stopped
+   * first and reopened with the new key afterwards (with the old key they fail with `STORE_KEK_MISMATCH`).
+   */
+  rotateKek(newKek: KekSource): Promise<RotateResult>;
   /** Releases the database; later calls fail with `STORE_CLOSED`. Idempotent. */
   close(): Promise<void>;
 }

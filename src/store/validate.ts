@@ -12,9 +12,9 @@ function bad(what: string, why: string): CocoError {
   return new CocoError('STORE_ARGUMENT', `${what} ${why}`, { kind: 'input' });
 }
 
-export function checkString(v: unknown, what: string, maxChars: number = LIMITS.idChars): string {
+export function checkString(v: unknown, what: string, maxChars: number = LIMITS.idChars, allowEmpty = false): string {
   if (typeof v !== 'string') throw bad(what, `must be a string, got ${v === null ? 'null' : typeof v}`);
-  if (v.length === 0) throw bad(what, 'must not be empty');
+  if (v.length === 0 && !allowEmpty) throw bad(what, 'must not be empty');
   if (v.length > maxChars) throw new CocoError('STORE_TOO_LARGE', `${what} is longer than ${maxChars} characters`, { kind: 'limit' });
   // PostgreSQL text cannot hold NUL; refuse it on both backends so they behave alike.
   if (v.includes('\u0000')) throw bad(what, 'must not contain NUL characters');
@@ -71,7 +71,6 @@ export function toJsonText(v: unknown, what: string, maxChars: number = LIMITS.j
   checkJsonValue(v, what, 0);
   const text = JSON.stringify(v);
   if (text.length > maxChars) throw new CocoError('STORE_TOO_LARGE', `${what} is ${text.length} characters of JSON, more than ${maxChars}`, { kind: 'limit' });
-  if (text.includes('\\u0000')) throw bad(what, 'must not contain NUL characters');
   return text;
 }
 

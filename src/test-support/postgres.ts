@@ -50,6 +50,11 @@ export interface PostgresCluster {
   connectionString(database?: string): string;
   /** Creates an empty database and returns its connection string. */
   createDatabase(name: string): Promise<string>;
+  /**
+   * Creates an empty schema in the `postgres` database and returns a connection string whose sessions use it
+   * (`search_path`): far cheaper than a database per test.
+   */
+  createSchema(name: string): Promise<string>;
   /** Forces dirty pages to the data files (so greps of `dataDir` see everything written). */
   checkpoint(): Promise<void>;
   stop(): Promise<void>;
@@ -121,6 +126,11 @@ export async function startPostgres(): Promise<PostgresCluster> {
       if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`bad database name ${name}`);
       await admin((c) => c.query(`CREATE DATABASE ${name}`));
       return connectionString(name);
+    },
+    async createSchema(name) {
+      if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`bad schema name ${name}`);
+      await admin((c) => c.query(`CREATE SCHEMA ${name}`));
+      return `${connectionString()}&options=${encodeURIComponent(`-c search_path=${name}`)}`;
     },
     async checkpoint() {
       await admin((c) => c.query('CHECKPOINT'));

@@ -150,8 +150,16 @@ export const ARK_SHA256: Readonly<Record<SnpProduct, string>> = {
   turin: '1f084161a44bb6d93778a904877d4819cafa5d05ef4193b2ded9dd9c73dd3f6a',
 };
 
+const derHashes = new WeakMap<X509Certificate, string>();
+
+/** SHA-256 of a certificate's DER (memoized per certificate object: chain caching hashes on every report). */
 export function sha256Der(cert: X509Certificate): string {
-  return createHash('sha256').update(cert.raw).digest('hex');
+  let h = derHashes.get(cert);
+  if (h === undefined) {
+    h = createHash('sha256').update(cert.raw).digest('hex');
+    derHashes.set(cert, h);
+  }
+  return h;
 }
 
 /** `assets/amd/` — the same relative path from `src/tee/snp/` and from `dist/tee/snp/`. */
@@ -173,6 +181,19 @@ export function amdRoots(): RootSet {
   }
   shipped = Object.assign(set, { label: 'AMD' }) as RootSet;
   return shipped;
+}
+
+/**
+ * A custom root set for one product from a PEM bundle holding its ARK, ASK and optionally ASVK (any order,
+ * roles read from the CNs) — e.g. a test root written to disk. Used only when a caller passes it explicitly.
+ */
+export function rootsFromPem(product: SnpProduct, pem: string, label = 'custom'): RootSet {
+  const certs = loadPemBundle(pem, `${label} roots`);
+  const find = (role: AmdCertRole): X509Certificate | undefined => certs.find((c) => certRole(c)?.role === role);
+  const ark = find('ark');
+  const ask = find('ask');
+  if (!ark || !ask) throw new CocoError('SNP_ROOTS', `${label} roots for ${kdsProductName(product)} need an ARK and an ASK`, { kind: 'input' });
+  return Object.assign({ [product]: { ark, ask, asvk: find('asvk') ?? null } }, { label }) as RootSet;
 }
 
 // ───────────────────────────── KDS and offline cache ─────────────────────────────

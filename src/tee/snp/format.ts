@@ -184,23 +184,24 @@ export interface ParseOptions {
   product?: SnpProduct;
 }
 
-function rd(bytes: Uint8Array, f: Field): number | bigint | Uint8Array {
-  const v = new DataView(bytes.buffer, bytes.byteOffset + f.off, f.size);
+function rd(bytes: Uint8Array, v: DataView, f: Field): number | bigint | Uint8Array {
   switch (f.kind) {
     case 'u8':
-      return v.getUint8(0);
+      return bytes[f.off];
     case 'u32':
-      return v.getUint32(0, true);
+      return v.getUint32(f.off, true);
     case 'u64':
     case 'tcb':
-      return v.getBigUint64(0, true);
+      return v.getBigUint64(f.off, true);
     default:
       return bytes.subarray(f.off, f.off + f.size);
   }
 }
 
 function mbz(bytes: Uint8Array, off: number, size: number, what: string): void {
-  if (!isAllZero(bytes.subarray(off, off + size))) {
+  let any = 0;
+  for (let i = off; i < off + size; i++) any |= bytes[i];
+  if (any !== 0) {
     throw new CocoError('SNP_REPORT_RESERVED', `SNP report: reserved bytes ${what} at 0x${off.toString(16)}..0x${(off + size).toString(16)} are not zero`, {
       kind: 'input',
       detail: { offset: off, size },
@@ -218,7 +219,8 @@ export function parseReport(input: Uint8Array, opts: ParseOptions = {}): SnpRepo
     throw new CocoError('SNP_REPORT_SIZE', `SNP report must be ${REPORT_SIZE} bytes, got ${input.length}`, { kind: 'input' });
   }
   const bytes = new Uint8Array(input); // private copy: the report's byte fields are views into it
-  const version = new DataView(bytes.buffer).getUint32(0, true);
+  const view = new DataView(bytes.buffer);
+  const version = view.getUint32(0, true);
   if (version < 2 || version > 5) {
     throw new CocoError('SNP_REPORT_VERSION', `SNP report version ${version} is not supported (2..5)`, { kind: 'input', detail: { version } });
   }
@@ -233,7 +235,7 @@ export function parseReport(input: Uint8Array, opts: ParseOptions = {}): SnpRepo
       out[f.name as string] = null;
       continue;
     }
-    out[f.name as string] = rd(bytes, f);
+    out[f.name as string] = rd(bytes, view, f);
   }
   const cpuid = { cpuidFamId: out.cpuidFamId as number | null, cpuidModId: out.cpuidModId as number | null };
   const chipId = out.chipId as Uint8Array;

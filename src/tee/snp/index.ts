@@ -7,3 +7,5 @@ export * from './validate.js';
 export * from './claims.js';
 export * from './input.js';
 export * from './verifier.js';
+export * from './attester.js';
+export * from './test-root.js';

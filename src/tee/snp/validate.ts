@@ -40,6 +40,18 @@ function tcbString(t: TcbVersion): string {
   return `${t.fmc === null ? '' : `fmc=${t.fmc},`}bl=${t.bootloader},tee=${t.tee},snp=${t.snp},ucode=${t.microcode}`;
 }
 
+/** Parses `debug=false,migrate_ma=false[,smt=…][,single_socket=…]` into policy-bit expectations. */
+export function parsePolicyExpectation(text: string): SnpExpectations['policy'] | null {
+  const names: Record<string, keyof NonNullable<SnpExpectations['policy']>> = { debug: 'debug', migrate_ma: 'migrateMa', smt: 'smt', single_socket: 'singleSocket' };
+  const out: NonNullable<SnpExpectations['policy']> = {};
+  for (const part of text.split(',')) {
+    const m = part.trim().match(/^([a-z_]+)=(true|false)$/);
+    if (!m || !names[m[1]]) return null;
+    out[names[m[1]]] = m[2] === 'true';
+  }
+  return out;
+}
+
 /** Parses `bl=3,tee=0,snp=8,ucode=115[,fmc=1]` (also `bootloader=`/`microcode=`). */
 export function parseTcbMinimum(text: string): TcbMinimum | null {
   const out: TcbMinimum = {};

@@ -249,3 +249,30 @@ test('snpVerifier follows Trustee in rejecting version-2 reports and VMPL 1', as
   assert.deepEqual(ids(r3.checks), ['vmpl']);
   assert.equal(serializeReport(vl).length, 1184);
 });
+
+test('fuzz: snpVerifier on mutated evidence (report fields and certificate bytes) returns checks or throws a CocoError', async () => {
+  const fc = (await import('fast-check')).default;
+  const json = readVectorJson('trustee', 'snp', 'evidence-e2e.json');
+  const now = timeOf(byId('coco-e2e-genoa-v3'));
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.tuple(fc.nat(1346), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }),
+      fc.array(fc.tuple(fc.constantFrom('measurement', 'chip_id', 'report_data', 'signature'), fc.nat(63), fc.integer({ min: 0, max: 255 })), { maxLength: 2 }),
+      async (certMuts, reportMuts) => {
+        const ev = structuredClone(json);
+        for (const [i, b] of certMuts) ev.cert_chain[0].data[i] = b;
+        for (const [k, i, b] of reportMuts) {
+          const target = k === 'signature' ? ev.attestation_report.signature.r : ev.attestation_report[k];
+          target[i % target.length] = b;
+        }
+        try {
+          const res = await snpVerifier.verify(ev, { now });
+          if (certMuts.length === 0 && reportMuts.length === 0) assert.deepEqual(ids(res.checks), []);
+        } catch (e) {
+          if (!(e instanceof CocoError)) throw e;
+        }
+      },
+    ),
+    { numRuns: 150 },
+  );
+});

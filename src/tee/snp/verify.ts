@@ -6,7 +6,7 @@
  * Reads like the spec: resolveVek → product → verifyChain → verifyValidity → verifyCrls →
  * verifySignature → verifyTcb → verifyChipId.
  */
-import { X509Certificate, constants, verify as cryptoVerify } from 'node:crypto';
+import { X509Certificate, constants, createHash, verify as cryptoVerify } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { CocoError } from '../../errors.js';
 import { check, type Check } from '../../formats/check.js';
@@ -107,8 +107,25 @@ export function reportSignatureP1363(r: SnpReport): Uint8Array | null {
   return out;
 }
 
+// Parsing a certificate costs more than the report signature check (bench/snp), and a VEK serves every
+// report of its chip, so parsed VEKs are kept by DER hash.
+const vekCache = new Map<string, { cert: X509Certificate; ext: VekExtensions }>();
+const VEK_CACHE_MAX = 1024;
+
+function parsedVek(der: Uint8Array, what: string): { cert: X509Certificate; ext: VekExtensions } {
+  const key = createHash('sha256').update(der).digest('hex');
+  const hit = vekCache.get(key);
+  if (hit) return hit;
+  const cert = loadCertificate(der, what);
+  const entry = { cert, ext: vekExtensions(new Uint8Array(cert.raw)) };
+  if (vekCache.size >= VEK_CACHE_MAX) vekCache.delete(vekCache.keys().next().value as string);
+  vekCache.set(key, entry);
+  return entry;
+}
+
 interface ResolvedVek {
   cert: X509Certificate;
+  ext: VekExtensions;
   source: string;
 }
 
@@ -117,14 +134,14 @@ function fromTable(table: readonly CertTableEntry[] | undefined, type: 'VCEK' | 
 }
 
 function resolveVek(report: SnpReport, signer: 'vcek' | 'vlek', product: SnpProduct | null, opts: SnpVerifyOptions): ResolvedVek {
-  if (opts.vek) return { cert: loadCertificate(opts.vek, 'VCEK/VLEK file'), source: 'file' };
+  if (opts.vek) return { ...parsedVek(opts.vek, 'VCEK/VLEK file'), source: 'file' };
   // The entry of the report's signer type first; the other type is still taken, so the signing-key check
   // can name the mismatch instead of reporting the key as missing.
   const table = fromTable(opts.certTable, signer === 'vcek' ? 'VCEK' : 'VLEK') ?? fromTable(opts.certTable, signer === 'vcek' ? 'VLEK' : 'VCEK');
-  if (table) return { cert: loadCertificate(table, 'certificate table VEK'), source: 'evidence' };
+  if (table) return { ...parsedVek(table, 'certificate table VEK'), source: 'evidence' };
   if (opts.cacheDir && signer === 'vcek' && product && !isAllZero(report.chipId)) {
     for (const p of vcekCachePaths(opts.cacheDir, product, report.chipId, report.reportedTcb)) {
-      if (existsSync(p)) return { cert: loadCertificate(new Uint8Array(readFileSync(p)), p), source: `cache:${p}` };
+      if (existsSync(p)) return { ...parsedVek(new Uint8Array(readFileSync(p)), p), source: `cache:${p}` };
     }
   }
   const why =
@@ -345,8 +362,7 @@ export function verifyReport(parsed: SnpReport, opts: SnpVerifyOptions): SnpVeri
     throw new CocoError('SNP_UNSIGNED', `report SIGNING_KEY is ${ki.signingKeyCode} (${ki.signingKey}): not signed by a VCEK or VLEK`, { kind: 'crypto' });
   }
   const signer = ki.signingKey;
-  const { cert: vek, source } = resolveVek(report, signer, reportProduct(report) ?? opts.product ?? null, opts);
-  const ext = vekExtensions(new Uint8Array(vek.raw));
+  const { cert: vek, ext, source } = resolveVek(report, signer, reportProduct(report) ?? opts.product ?? null, opts);
   const vekRole = certRole(vek)?.role;
   checks.push(
     check('signing-key', vekRole === signer, `report SIGNING_KEY names the ${signer.toUpperCase()}`, {

@@ -1,0 +1,182 @@
+/**
+ * The keybroker dialect (tylerfanelli/keybroker main, specs/keybroker.md §1), mounted under its prefix:
+ *
+ * - `POST /rvp/register` `{query[], reference_values{}, resources{}}` → raw text base64(UUID ‖ 16 zero bytes),
+ *   the HOST_DATA to launch the guest with; identical content gets the same UUID (keybroker's SHA-256 dedup);
+ * - `POST /kbs/v0/auth` kbs-types 0.5.3 Request → Challenge with nonce = the hyphenated session UUID, cookie
+ *   `kbs-session-id`;
+ * - `POST /kbs/v0/attest` `{tee-pubkey:{kty,alg,n,e}, tee-evidence:"{report,gen}"}`: SNP chain and signature,
+ *   REPORT_DATA = SHA-512(nonce ‖ b64(n) ‖ b64(e)) over the minimal integer encodings, the registration named
+ *   by HOST_DATA[0..16], and its queries over keybroker's string claims — **enforced** (keybroker printed
+ *   "FALSE" and carried on). Empty 200 on success;
+ * - `GET /kbs/v0/resource/<name>` → `{"protected":"","encrypted_key":"","iv":"","ciphertext":<hex>,"tag":""}`
+ *   with RSA-PKCS#1 v1.5 of that registration's resource only.
+ *
+ * Failures answer as keybroker does: HTTP 400, `text/html`, `keybroker error: <message>`.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { asCocoError } from '../../errors.js';
+import { isRecord, parseJson } from '../../formats/json.js';
+import { toHex } from '../../formats/bytes.js';
+import {
+  appraiseQueries,
+  canonicalIntegerBase64,
+  checkGeneration,
+  envelope,
+  freshnessHash,
+  identifyWorkload,
+  keybrokerClaims,
+  keybrokerRegistrationHash,
+  parseKeybrokerRegistration,
+  rsaPkcs1Hex,
+  rsaPublicKey,
+  rvpRegisterResponse,
+  uuidFromHostData,
+  validateQueries,
+  verifyRawSnpReport,
+  type WorkloadSpec,
+} from '../../attestation/workload.js';
+import type { SessionRecord } from '../../store/index.js';
+import {
+  authorizeCompatRegistration,
+  cidrMatcher,
+  cookie,
+  jsonRequestBody,
+  replaceSecrets,
+  resourceKey,
+  workloadError,
+  type CompatConfig,
+  type WorkloadContext,
+} from '../workloads.js';
+
+const COOKIE = 'kbs-session-id';
+const KV_PREFIX = 'workloads/keybroker/registration/';
+
+function fail(reply: FastifyReply, e: unknown): FastifyReply {
+  const err = asCocoError(e);
+  return reply.code(400).header('content-type', 'text/html').header('x-cocokit-error', err.code).send(`keybroker error: ${err.message}`);
+}
+
+interface KeybrokerSessionData {
+  dialect: 'keybroker';
+  workloadId?: string;
+  workloadVersion?: number;
+  n?: string;
+  e?: string;
+}
+
+async function session(ctx: WorkloadContext, req: FastifyRequest): Promise<{ s: SessionRecord; d: KeybrokerSessionData }> {
+  const id = cookie(req, COOKIE);
+  if (!id) throw workloadError('WORKLOAD_SESSION_MISSING', `no ${COOKIE} cookie`, 'auth');
+  const s = await ctx.store.sessions.get(id);
+  const d = s?.data as unknown as KeybrokerSessionData | undefined;
+  if (!s || !isRecord(d) || d.dialect !== 'keybroker') throw workloadError('WORKLOAD_SESSION_UNKNOWN', 'unknown or expired session', 'auth');
+  return { s, d };
+}
+
+function str(o: Record<string, unknown>, k: string, what: string): string {
+  if (typeof o[k] !== 'string') throw workloadError('WORKLOAD_BODY', `${what}: "${k}" must be a string`);
+  return o[k] as string;
+}
+
+export function keybrokerRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
+  const allowed = cidrMatcher(cfg.registration_cidrs);
+  return async (app: FastifyInstance): Promise<void> => {
+    app.post('/rvp/register', async (req, reply) => {
+      try {
+        await authorizeCompatRegistration(ctx, cfg, allowed, req);
+        const reg = parseKeybrokerRegistration(jsonRequestBody(req, 'rvp registration', true));
+        validateQueries(reg.query);
+        const hashKey = KV_PREFIX + toHex(keybrokerRegistrationHash(reg));
+        const known = await ctx.store.kv.get(hashKey);
+        if (known) {
+          const id = new TextDecoder().decode(known);
+          if (await ctx.store.workloads.get(id)) return reply.code(200).header('content-type', 'text/plain').send(rvpRegisterResponse(id));
+        }
+        const id = randomUUID();
+        const spec: WorkloadSpec = { referenceValues: reg.reference_values, identify: ['host_data'], dialect: 'keybroker', queries: reg.query };
+        const rec = await ctx.store.workloads.put({ id, namespace: cfg.namespace, tee: 'snp', referenceValues: envelope(spec), policy: reg.query.join('\n') }, 0);
+        await replaceSecrets(ctx.store, rec, Object.fromEntries(Object.entries(reg.resources).map(([k, v]) => [k, new TextEncoder().encode(v)])));
+        await ctx.store.kv.put(hashKey, new TextEncoder().encode(id));
+        await ctx.store.audit.append({ kind: 'keybroker.register', subject: id, outcome: 'ok', detail: { namespace: cfg.namespace } });
+        return reply.code(200).header('content-type', 'text/plain').send(rvpRegisterResponse(id));
+      } catch (e) {
+        return fail(reply, e);
+      }
+    });
+
+    app.post('/kbs/v0/auth', async (req, reply) => {
+      try {
+        const body = jsonRequestBody(req, 'auth request', true);
+        if (!isRecord(body)) throw workloadError('WORKLOAD_BODY', 'auth request must be an object');
+        str(body, 'version', 'auth request');
+        const tee = str(body, 'tee', 'auth request');
+        // kbs-types 0.5.3: extra-params is a string; keybroker ignores its content.
+        str(body, 'extra-params', 'auth request');
+        if (tee !== 'snp') throw workloadError('WORKLOAD_TEE', `unsupported TEE ${JSON.stringify(tee)}`, 'unsupported');
+        const id = randomUUID();
+        const now = ctx.clock();
+        const data: KeybrokerSessionData = { dialect: 'keybroker' };
+        await ctx.store.sessions.put({ id, tee, nonce: id, state: 'authed', data: { ...data }, createdAt: now, expiresAt: new Date(now.getTime() + ctx.sessionMinutes * 60_000) });
+        return reply.code(200).header('set-cookie', `${COOKIE}=${id}`).header('content-type', 'application/json').send(JSON.stringify({ nonce: id, 'extra-params': '' }));
+      } catch (e) {
+        return fail(reply, e);
+      }
+    });
+
+    app.post('/kbs/v0/attest', async (req, reply) => {
+      let subject = 'unknown';
+      try {
+        const { s } = await session(ctx, req);
+        subject = s.id;
+        if (s.state === 'attested') throw workloadError('WORKLOAD_NONCE_REUSED', 'this session is already attested; call /kbs/v0/auth for a new nonce', 'auth');
+        const body = jsonRequestBody(req, 'attestation', true);
+        if (!isRecord(body) || !isRecord(body['tee-pubkey'])) throw workloadError('WORKLOAD_BODY', 'attestation: "tee-pubkey" must be an object {kty, alg, n, e}');
+        const pk = body['tee-pubkey'];
+        for (const k of ['kty', 'alg']) str(pk, k, 'tee-pubkey');
+        const n = str(pk, 'n', 'tee-pubkey');
+        const e = str(pk, 'e', 'tee-pubkey');
+        const ev = parseJson(str(body, 'tee-evidence', 'attestation'), 'tee-evidence');
+        if (!isRecord(ev)) throw workloadError('WORKLOAD_BODY', 'tee-evidence must be the JSON text of {report, gen}');
+        const reportHex = str(ev, 'report', 'tee-evidence');
+        checkGeneration(ev.gen);
+        rsaPublicKey(n, e); // a malformed key fails before the nonce is spent
+        // A nonce is good for one attempt, successful or not.
+        if (!(await ctx.store.nonces.consume(s.nonce, s.expiresAt))) throw workloadError('WORKLOAD_NONCE_REUSED', 'this nonce was already used; call /kbs/v0/auth again', 'auth');
+        const expected = freshnessHash(s.nonce, canonicalIntegerBase64(n, 'n'), canonicalIntegerBase64(e, 'e'));
+        const verifier = ctx.attestation.verifiers.get('snp');
+        const { report } = await verifyRawSnpReport(verifier, reportHex, expected, ctx.clock());
+        const { record, spec } = await identifyWorkload([{ source: 'host_data', id: uuidFromHostData(report.hostData) }], (id) => ctx.store.workloads.get(id));
+        if (spec.dialect !== 'keybroker' || record.namespace !== cfg.namespace) throw workloadError('WORKLOAD_DIALECT', `registration ${record.id} was not made through /rvp/register`, 'forbidden');
+        const verdict = appraiseQueries(spec.queries ?? [], spec.referenceValues, keybrokerClaims(report));
+        if (!verdict.allow) throw workloadError('WORKLOAD_POLICY_DENY', `registration ${record.id}: ${verdict.reason}`, 'policy');
+        const data: KeybrokerSessionData = { dialect: 'keybroker', workloadId: record.id, workloadVersion: record.version, n, e };
+        await ctx.store.sessions.put({ ...s, state: 'attested', teePubkey: { kty: 'RSA', n, e }, data: { ...data } });
+        await ctx.store.audit.append({ kind: 'keybroker.attest', subject: record.id, outcome: 'ok' });
+        return reply.code(200).header('set-cookie', `${COOKIE}=${s.id}`).send('');
+      } catch (e) {
+        await ctx.store.audit.append({ kind: 'keybroker.attest', subject, outcome: 'denied', detail: { reason: asCocoError(e).message.slice(0, 500) } }).catch(() => undefined);
+        return fail(reply, e);
+      }
+    });
+
+    app.get('/kbs/v0/resource/:name', async (req, reply) => {
+      try {
+        const { s, d } = await session(ctx, req);
+        if (s.state !== 'attested' || !d.workloadId || !d.n || !d.e) throw workloadError('WORKLOAD_NOT_ATTESTED', 'session is not attested', 'auth');
+        const rec = await ctx.store.workloads.get(d.workloadId);
+        if (!rec) throw workloadError('WORKLOAD_UNKNOWN', `registration ${d.workloadId} no longer exists`, 'notfound');
+        if (rec.version !== d.workloadVersion) throw workloadError('WORKLOAD_CHANGED', `registration ${d.workloadId} changed since this session attested; attest again`, 'auth');
+        const name = (req.params as { name: string }).name;
+        const value = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/.test(name) ? await ctx.store.resources.get(resourceKey(rec, name)) : undefined;
+        if (value === undefined) throw workloadError('WORKLOAD_RESOURCE_NOT_FOUND', `resource ${JSON.stringify(name)} not found`, 'notfound');
+        const ciphertext = rsaPkcs1Hex(rsaPublicKey(d.n, d.e), value);
+        await ctx.store.audit.append({ kind: 'keybroker.resource', subject: `${rec.id}/${name}`, outcome: 'ok' });
+        return reply.code(200).header('content-type', 'application/json').send(JSON.stringify({ protected: '', encrypted_key: '', iv: '', ciphertext, tag: '' }));
+      } catch (e) {
+        return fail(reply, e);
+      }
+    });
+  };
+}

@@ -1,0 +1,425 @@
+/**
+ * Per-workload registration on the KBS (issue "Per-workload registration", specs/keybroker.md §7):
+ *
+ * - admin API, scoped to the namespace the admin token names (claim `namespace`):
+ *   `POST /kbs/v0/workloads` → `{workload_id, version}`, `GET /kbs/v0/workloads`, `GET|PUT|DELETE
+ *   /kbs/v0/workloads/<id>` (GET never returns secrets; PUT needs the `version` it replaces);
+ * - guest API: `GET /kbs/v0/workload-resource/<name>` after the normal `/auth` + `/attest`: the workload is
+ *   identified from the verified evidence (HOST_DATA[0..16], the session's `extra-params.workload_id`, or the
+ *   init-data `workload_id`, as the registration allows), appraised with that registration's policy, and only
+ *   that workload's secret is returned, as a JWE to the TEE key of the token;
+ * - the keybroker and reference-kbs dialects (compat/), off unless enabled in `[workloads.*]`.
+ *
+ * Workload secrets live in the store as resources `<namespace>/workload/<workload id>/<name>`. A workload
+ * namespace is never `default`, so Trustee's `GET /kbs/v0/resource/<repo>/<type>/<tag>` (default namespace)
+ * can never reach them.
+ */
+import { randomUUID } from 'node:crypto';
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { decodeJwt } from 'jose';
+import { CocoError, asCocoError } from '../errors.js';
+import { isRecord, parseJson } from '../formats/json.js';
+import { encryptToTeeKey } from '../formats/jwe.js';
+import { parseTeePubKey } from '../formats/jwk.js';
+import type { AttestationService } from '../attestation/service.js';
+import {
+  DEFAULT_IDENTIFICATION,
+  WORKLOAD_REPOSITORY,
+  appraise,
+  checkResourceName,
+  checkWorkloadId,
+  defaultPolicy,
+  envelope,
+  identifyWorkload,
+  isUuid,
+  parseRegistrationBody,
+  specOf,
+  uuidFromHostData,
+  validatePolicy,
+  workloadIdFromExtraParams,
+  type IdentityHint,
+  type WorkloadSpec,
+} from '../attestation/workload.js';
+import { DEFAULT_NAMESPACE, type Store, type WorkloadRecord } from '../store/index.js';
+import type { AdminAuthorizer } from './admin-auth.js';
+import { ERROR_TYPE_PREFIX } from './errors.js';
+import { teePubkeyFromClaims, type AttestationTokenVerifier } from './token-verifier.js';
+import { keybrokerRoutes } from './compat/keybroker.js';
+import { referenceKbsRoutes } from './compat/reference-kbs.js';
+
+// ---------------------------------------------------------------------------------------------------------
+// Configuration: `[workloads.keybroker]` and `[workloads.reference_kbs]`
+
+export interface CompatConfig {
+  /** Off by default: these dialects carry no token and wrap secrets in RSA-PKCS#1 v1.5 (§8). */
+  enabled: boolean;
+  /** Mount point; the dialects reuse `/kbs/v0/auth` and `/kbs/v0/attest`, so they cannot share the root. */
+  prefix: string;
+  /** The namespace their registrations (and secrets) live in. */
+  namespace: string;
+  /**
+   * buildah and rvp_cli send no credentials. Unless this is set, their registration route needs an admin
+   * Bearer token like the native API.
+   */
+  unauthenticated_registration: boolean;
+  /** When non-empty, registration is accepted only from these networks (CIDR). */
+  registration_cidrs: string[];
+}
+
+export interface WorkloadsConfig {
+  keybroker: CompatConfig;
+  reference_kbs: CompatConfig;
+}
+
+export const DEFAULT_WORKLOAD_NAMESPACE = 'workloads';
+
+export function defaultWorkloadsConfig(): WorkloadsConfig {
+  const base = { enabled: false, unauthenticated_registration: false, registration_cidrs: [] as string[] };
+  return {
+    keybroker: { ...base, prefix: '/keybroker', namespace: 'keybroker' },
+    reference_kbs: { ...base, prefix: '/reference-kbs', namespace: 'reference-kbs', registration_cidrs: [] },
+  };
+}
+
+function configError(msg: string): never {
+  throw new CocoError('KBS_CONFIG', `kbs config: ${msg}`, { kind: 'input' });
+}
+
+function parseCidr(c: string): { address: string; prefix: number; type: 'ipv4' | 'ipv6' } {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(c);
+  if (!m) configError(`"${c}" is not a CIDR (address/prefix)`);
+  const [, address, p] = m!;
+  const prefix = Number(p);
+  if (isIPv4(address) && prefix <= 32) return { address, prefix, type: 'ipv4' };
+  if (isIPv6(address) && prefix <= 128) return { address, prefix, type: 'ipv6' };
+  return configError(`"${c}" is not a CIDR (address/prefix)`);
+}
+
+/** Validates the `[workloads]` table of the KBS config (unknown keys are errors, as everywhere in it). */
+export function workloadsConfigFromToml(t: unknown): WorkloadsConfig {
+  const c = defaultWorkloadsConfig();
+  if (!isRecord(t)) configError('[workloads] must be a table');
+  for (const [name, v] of Object.entries(t)) {
+    if (name !== 'keybroker' && name !== 'reference_kbs') configError(`unknown key "${name}" in [workloads] (known: keybroker, reference_kbs)`);
+    if (!isRecord(v)) configError(`[workloads.${name}] must be a table`);
+    const out = c[name];
+    for (const [k, x] of Object.entries(v)) {
+      const where = `workloads.${name}.${k}`;
+      if (k === 'enabled' || k === 'unauthenticated_registration') {
+        if (typeof x !== 'boolean') configError(`${where} must be a boolean`);
+        out[k] = x;
+      } else if (k === 'prefix') {
+        if (typeof x !== 'string' || !/^(\/[A-Za-z0-9_.-]+)+$/.test(x) || x.startsWith('/kbs')) configError(`${where} must be a path like "/keybroker" outside /kbs`);
+        out.prefix = x;
+      } else if (k === 'namespace') {
+        if (typeof x !== 'string' || !/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/.test(x) || x === DEFAULT_NAMESPACE) configError(`${where} must be a namespace name other than "default"`);
+        out.namespace = x;
+      } else if (k === 'registration_cidrs') {
+        if (!Array.isArray(x) || !x.every((s) => typeof s === 'string')) configError(`${where} must be an array of CIDR strings`);
+        for (const s of x as string[]) parseCidr(s);
+        out.registration_cidrs = x as string[];
+      } else configError(`unknown key "${k}" in [workloads.${name}] (known: enabled, prefix, namespace, unauthenticated_registration, registration_cidrs)`);
+    }
+  }
+  if (c.keybroker.enabled && c.reference_kbs.enabled && c.keybroker.prefix === c.reference_kbs.prefix) configError('workloads.keybroker.prefix and workloads.reference_kbs.prefix must differ');
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Shared by the native and compat routes
+
+export interface WorkloadRoutesOptions {
+  store: Store;
+  attestation: AttestationService;
+  tokenVerifier: AttestationTokenVerifier;
+  admin: AdminAuthorizer;
+  sessionMinutes: number;
+  extraTeekeyPaths?: string[];
+  clock?: () => Date;
+  workloads?: WorkloadsConfig;
+}
+
+export interface WorkloadContext {
+  store: Store;
+  attestation: AttestationService;
+  admin: AdminAuthorizer;
+  sessionMinutes: number;
+  clock: () => Date;
+}
+
+export function workloadError(code: string, message: string, kind: CocoError['kind'] = 'input'): CocoError {
+  return new CocoError(code, message, { kind });
+}
+
+/** Native error body: Trustee's `{type, detail}` plus the code, with the status of the error's kind. */
+function sendError(reply: FastifyReply, err: unknown): FastifyReply {
+  const e = asCocoError(err);
+  const variant = e.kind === 'policy' || e.kind === 'expectation' ? 'PolicyDeny' : e.kind === 'auth' || e.kind === 'forbidden' ? 'AdminAuthAccess' : 'PluginInternalError';
+  return reply.code(e.status).header('content-type', 'application/json').send(JSON.stringify({ type: ERROR_TYPE_PREFIX + variant, detail: e.message, code: e.code }));
+}
+
+/** The JSON body of a request; the compat dialects also insist on a JSON content type, as actix and Rocket do. */
+export function jsonRequestBody(req: FastifyRequest, what: string, requireJsonType = false): unknown {
+  if (requireJsonType && !/^application\/json\b/i.test(String(req.headers['content-type'] ?? ''))) {
+    throw workloadError('WORKLOAD_CONTENT_TYPE', `${what}: Content-Type must be application/json`);
+  }
+  const body = req.body;
+  if (!(body instanceof Buffer) || body.length === 0) throw workloadError('WORKLOAD_BODY', `${what}: request body is empty`);
+  return parseJson(body, what, 1024 * 1024);
+}
+
+export function cookie(req: FastifyRequest, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return v.join('=');
+  }
+  return undefined;
+}
+
+export function resourceKey(rec: Pick<WorkloadRecord, 'id' | 'namespace'>, name: string) {
+  return { namespace: rec.namespace, repository: WORKLOAD_REPOSITORY, type: rec.id, tag: name };
+}
+
+export async function secretNames(store: Store, rec: Pick<WorkloadRecord, 'id' | 'namespace'>): Promise<string[]> {
+  return (await store.resources.list({ namespace: rec.namespace, repository: WORKLOAD_REPOSITORY, type: rec.id })).filter((r) => r.type === rec.id).map((r) => r.tag);
+}
+
+/** Replaces the workload's secrets with `resources`. */
+export async function replaceSecrets(store: Store, rec: Pick<WorkloadRecord, 'id' | 'namespace'>, resources: Record<string, Uint8Array>): Promise<void> {
+  for (const name of await secretNames(store, rec)) if (!(name in resources)) await store.resources.delete(resourceKey(rec, name));
+  for (const [name, value] of Object.entries(resources)) await store.resources.put(resourceKey(rec, name), value);
+}
+
+export async function deleteWorkload(store: Store, rec: WorkloadRecord): Promise<void> {
+  await store.workloads.delete(rec.id);
+  for (const name of await secretNames(store, rec)) await store.resources.delete(resourceKey(rec, name));
+}
+
+/** `registration_cidrs` as a matcher; an empty list allows every address. */
+export function cidrMatcher(cidrs: string[]): (ip: string) => boolean {
+  if (cidrs.length === 0) return () => true;
+  const list = new BlockList();
+  for (const c of cidrs) {
+    const { address, prefix, type } = parseCidr(c);
+    list.addSubnet(address, prefix, type);
+  }
+  return (ip) => {
+    const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)?.[1];
+    if (v4) return list.check(v4, 'ipv4');
+    return isIPv4(ip) ? list.check(ip, 'ipv4') : isIPv6(ip) ? list.check(ip, 'ipv6') : false;
+  };
+}
+
+/**
+ * Who may register through a compat route: the caller's address must be in `registration_cidrs`, and unless
+ * `unauthenticated_registration` is set, the request needs an admin token like the native API.
+ */
+export async function authorizeCompatRegistration(ctx: WorkloadContext, cfg: CompatConfig, allowed: (ip: string) => boolean, req: FastifyRequest): Promise<void> {
+  if (!allowed(req.ip)) throw workloadError('WORKLOAD_REGISTRATION_ADDRESS', `registration from ${req.ip} is not in registration_cidrs`, 'forbidden');
+  if (!cfg.unauthenticated_registration) await ctx.admin.authorize(req.headers.authorization, req.url);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Native routes
+
+/** The namespace an admin request acts in: the token's `namespace` claim (query `namespace` without auth). */
+async function adminNamespace(ctx: WorkloadContext, req: FastifyRequest): Promise<string> {
+  await ctx.admin.authorize(req.headers.authorization, req.url);
+  let ns: unknown;
+  if (ctx.admin.mode === 'InsecureAllowAll') {
+    ns = (req.query as Record<string, unknown> | undefined)?.namespace ?? DEFAULT_WORKLOAD_NAMESPACE;
+  } else {
+    // authorize() has verified the signature; the claim is read from the verified token.
+    const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+    ns = decodeJwt(token).namespace;
+    if (ns === undefined) throw workloadError('WORKLOAD_NAMESPACE', 'the admin token names no "namespace"; workload registrations are per namespace', 'forbidden');
+  }
+  if (typeof ns !== 'string' || !/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/.test(ns)) throw workloadError('WORKLOAD_NAMESPACE', `namespace ${JSON.stringify(ns)} is not a valid name`, 'forbidden');
+  if (ns === DEFAULT_NAMESPACE) throw workloadError('WORKLOAD_NAMESPACE', 'workloads cannot live in the "default" namespace (it holds the Trustee resource repository)', 'forbidden');
+  return ns;
+}
+
+async function ownWorkload(ctx: WorkloadContext, ns: string, id: string): Promise<WorkloadRecord> {
+  const rec = await ctx.store.workloads.get(id);
+  // Another namespace's workload is reported exactly like a missing one.
+  if (!rec || rec.namespace !== ns) throw workloadError('WORKLOAD_NOT_FOUND', `workload ${id} does not exist in namespace ${ns}`, 'notfound');
+  return rec;
+}
+
+async function describeWorkload(store: Store, rec: WorkloadRecord): Promise<Record<string, unknown>> {
+  const spec = specOf(rec);
+  return {
+    workload_id: rec.id,
+    namespace: rec.namespace,
+    tee: rec.tee,
+    dialect: spec.dialect,
+    identify: spec.identify,
+    reference_values: spec.referenceValues,
+    ...(spec.queries ? { queries: spec.queries } : { policy: rec.policy }),
+    resources: await secretNames(store, rec),
+    version: rec.version,
+    created: rec.createdAt.toISOString(),
+    updated: rec.updatedAt.toISOString(),
+  };
+}
+
+/** The guest's verified claims: the attested session's token, else a Bearer token (as the resource route). */
+async function guestClaims(o: WorkloadRoutesOptions, req: FastifyRequest): Promise<{ claims: Record<string, unknown>; extraParams: unknown }> {
+  let token: string | undefined;
+  let extraParams: unknown;
+  const id = cookie(req, 'kbs-session-id');
+  if (id) {
+    const s = await o.store.sessions.get(id);
+    if (s?.state === 'attested' && s.token) {
+      token = s.token;
+      extraParams = isRecord(s.data) ? s.data['extra-params'] : undefined;
+    }
+  }
+  token ??= /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+  if (!token) throw workloadError('WORKLOAD_TOKEN_MISSING', 'no attested kbs-session-id cookie and no Bearer attestation token', 'auth');
+  return { claims: (await o.tokenVerifier.verify(token)) as Record<string, unknown>, extraParams };
+}
+
+function annotatedEvidence(claims: Record<string, unknown>): Record<string, unknown> {
+  const sub = isRecord(claims.submods) ? claims.submods.cpu0 : undefined;
+  const ae = isRecord(sub) ? sub['ear.veraison.annotated-evidence'] : undefined;
+  if (!isRecord(ae)) throw workloadError('WORKLOAD_CLAIMS', 'the attestation token carries no annotated evidence (verbose_token must be on for workload resources)', 'policy');
+  return ae;
+}
+
+export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
+  return async (app: FastifyInstance): Promise<void> => {
+    const audit = (kind: string, subject: string, outcome: string, detail?: Record<string, string>) =>
+      ctx.store.audit.append({ kind, subject, outcome, ...(detail ? { detail } : {}) });
+
+    app.post('/kbs/v0/workloads', async (req, reply) => {
+      try {
+        const ns = await adminNamespace(ctx, req);
+        const body = parseRegistrationBody(jsonRequestBody(req, 'workload registration'), 'create');
+        if (!ctx.attestation.verifiers.has(body.tee)) throw workloadError('WORKLOAD_TEE', `tee "${body.tee}" is not enabled on this KBS`, 'unsupported');
+        const policy = body.policy ?? defaultPolicy(body.referenceValues);
+        validatePolicy(policy);
+        const id = body.workloadId ?? randomUUID();
+        const spec: WorkloadSpec = { referenceValues: body.referenceValues, identify: body.identify, dialect: 'native' };
+        const rec = await ctx.store.workloads.put({ id, namespace: ns, tee: body.tee, referenceValues: envelope(spec), policy }, 0).catch((e) => {
+          if (e instanceof CocoError && e.code === 'STORE_CONFLICT') throw workloadError('WORKLOAD_EXISTS', `workload ${id} already exists`, 'conflict');
+          throw e;
+        });
+        await replaceSecrets(ctx.store, rec, body.resources ?? {});
+        await audit('admin.workload.create', id, 'ok', { namespace: ns });
+        return reply.code(201).header('content-type', 'application/json').send(JSON.stringify({ workload_id: id, version: rec.version }));
+      } catch (e) {
+        return sendError(reply, e);
+      }
+    });
+
+    app.get('/kbs/v0/workloads', async (req, reply) => {
+      try {
+        const ns = await adminNamespace(ctx, req);
+        const list = await ctx.store.workloads.list(ns);
+        const out = [];
+        for (const rec of list) out.push(await describeWorkload(ctx.store, rec));
+        return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(out));
+      } catch (e) {
+        return sendError(reply, e);
+      }
+    });
+
+    app.get('/kbs/v0/workloads/:id', async (req, reply) => {
+      try {
+        const ns = await adminNamespace(ctx, req);
+        const rec = await ownWorkload(ctx, ns, (req.params as { id: string }).id);
+        return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(await describeWorkload(ctx.store, rec)));
+      } catch (e) {
+        return sendError(reply, e);
+      }
+    });
+
+    app.put('/kbs/v0/workloads/:id', async (req, reply) => {
+      try {
+        const ns = await adminNamespace(ctx, req);
+        const id = (req.params as { id: string }).id;
+        const current = await ownWorkload(ctx, ns, id);
+        const body = parseRegistrationBody(jsonRequestBody(req, 'workload update'), 'update');
+        if (body.workloadId !== undefined && body.workloadId !== id) throw workloadError('WORKLOAD_BODY', 'workload_id in the body differs from the path');
+        if (body.tee !== current.tee) throw workloadError('WORKLOAD_BODY', `tee cannot change (${current.tee} → ${body.tee}); register a new workload`);
+        if (body.identify.includes('host_data') && !isUuid(id)) throw workloadError('WORKLOAD_BODY', 'host_data identification needs a UUID workload id');
+        const policy = body.policy ?? defaultPolicy(body.referenceValues);
+        validatePolicy(policy);
+        const spec: WorkloadSpec = { referenceValues: body.referenceValues, identify: body.identify, dialect: specOf(current).dialect };
+        const rec = await ctx.store.workloads.put({ id, namespace: ns, tee: body.tee, referenceValues: envelope(spec), policy }, body.version).catch((e) => {
+          if (e instanceof CocoError && e.code === 'STORE_CONFLICT') throw workloadError('WORKLOAD_VERSION', `workload ${id} is not at version ${body.version} any more; GET it and retry`, 'conflict');
+          throw e;
+        });
+        if (body.resources) await replaceSecrets(ctx.store, rec, body.resources);
+        await audit('admin.workload.update', id, 'ok', { namespace: ns, version: String(rec.version) });
+        return reply.code(200).header('content-type', 'application/json').send(JSON.stringify({ workload_id: id, version: rec.version }));
+      } catch (e) {
+        return sendError(reply, e);
+      }
+    });
+
+    app.delete('/kbs/v0/workloads/:id', async (req, reply) => {
+      try {
+        const ns = await adminNamespace(ctx, req);
+        const rec = await ownWorkload(ctx, ns, (req.params as { id: string }).id);
+        await deleteWorkload(ctx.store, rec);
+        await audit('admin.workload.delete', rec.id, 'ok', { namespace: ns });
+        return reply.code(200).send('');
+      } catch (e) {
+        return sendError(reply, e);
+      }
+    });
+
+    app.get('/kbs/v0/workload-resource/:name', async (req, reply) => {
+      let subject = 'unknown';
+      try {
+        const name = checkResourceName((req.params as { name: string }).name);
+        const { claims, extraParams } = await guestClaims(o, req);
+        const ae = annotatedEvidence(claims);
+        const tee = ['snp', 'tdx', 'sample', 'az-snp-vtpm', 'az-tdx-vtpm', 'cca', 'sgx', 'se', 'csv'].find((t) => isRecord(ae[t]));
+        if (!tee) throw workloadError('WORKLOAD_CLAIMS', 'the attestation token names no TEE claims', 'policy');
+        const teeClaims = ae[tee] as Record<string, unknown>;
+        // SNP's HOST_DATA is the `init_data` claim of Trustee's SNP verifier (kbs-protocol.md §3.2).
+        const hostData = typeof teeClaims.init_data === 'string' ? teeClaims.init_data : typeof teeClaims.host_data === 'string' ? teeClaims.host_data : undefined;
+        const hints: IdentityHint[] = [];
+        if (hostData && /^[0-9a-f]{64}$/.test(hostData) && !/^0+$/.test(hostData)) hints.push({ source: 'host_data', id: uuidFromHostData(Buffer.from(hostData, 'hex')) });
+        const fromExtra = workloadIdFromExtraParams(extraParams);
+        if (fromExtra) hints.push({ source: 'extra_params', id: fromExtra });
+        const idc = isRecord(ae.init_data_claims) ? ae.init_data_claims.workload_id : undefined;
+        if (typeof idc === 'string') hints.push({ source: 'init_data', id: idc });
+        const asked = (req.query as Record<string, unknown> | undefined)?.workload_id;
+        const { record, spec, source } = await identifyWorkload(hints, (id) => ctx.store.workloads.get(id));
+        subject = record.id;
+        if (asked !== undefined && asked !== record.id) throw workloadError('WORKLOAD_MISMATCH', `this session is attested for workload ${record.id}, not ${String(asked)}`, 'forbidden');
+        if (spec.dialect !== 'native') throw workloadError('WORKLOAD_DIALECT', `workload ${record.id} was registered through ${spec.dialect}; use that route`, 'forbidden');
+        if (record.tee !== tee) throw workloadError('WORKLOAD_TEE', `workload ${record.id} is registered for ${record.tee}, the evidence is ${tee}`, 'policy');
+        const input = { ...teeClaims, ...(hostData ? { host_data: hostData } : {}), tee };
+        const verdict = appraise(record.policy, spec.referenceValues, input);
+        if (!verdict.allow) throw workloadError('WORKLOAD_POLICY_DENY', `workload ${record.id} policy denied: ${verdict.reason}`, 'policy');
+        const value = await ctx.store.resources.get(resourceKey(record, name));
+        if (value === undefined) throw workloadError('WORKLOAD_RESOURCE_NOT_FOUND', `workload ${record.id} has no resource ${name}`, 'notfound');
+        const teeKey = parseTeePubKey(teePubkeyFromClaims(claims, o.extraTeekeyPaths));
+        await audit('kbs.workload.resource', `${record.id}/${name}`, 'ok', { identified_by: source });
+        return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(encryptToTeeKey(value, teeKey)));
+      } catch (e) {
+        await audit('kbs.workload.resource', subject, 'denied', { reason: asCocoError(e).message.slice(0, 500) }).catch(() => undefined);
+        return sendError(reply, e);
+      }
+    });
+  };
+}
+
+/** The fastify plugin: native routes always, compat dialects when enabled. */
+export function workloadRoutes(o: WorkloadRoutesOptions) {
+  const ctx: WorkloadContext = { store: o.store, attestation: o.attestation, admin: o.admin, sessionMinutes: o.sessionMinutes, clock: o.clock ?? (() => new Date()) };
+  const cfg = o.workloads ?? defaultWorkloadsConfig();
+  return async (app: FastifyInstance): Promise<void> => {
+    await native(o, ctx)(app);
+    if (cfg.keybroker.enabled) await app.register(keybrokerRoutes(ctx, cfg.keybroker), { prefix: cfg.keybroker.prefix });
+    if (cfg.reference_kbs.enabled) await app.register(referenceKbsRoutes(ctx, cfg.reference_kbs), { prefix: cfg.reference_kbs.prefix });
+  };
+}
+
+export { DEFAULT_IDENTIFICATION, checkWorkloadId };
