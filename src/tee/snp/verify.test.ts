@@ -276,3 +276,9 @@ test('fuzz: snpVerifier on mutated evidence (report fields and certificate bytes
     { numRuns: 150 },
   );
 });
+
+test('with both ASK and ASVK supplied, the intermediate of the signer\'s role is used', () => {
+  const v = byId('coco-milan-vlek-v3');
+  const both = [...loadPemBundle(chainFile('snp/certs/cert_chain_milan_vcek.pem'), 'vcek chain'), ...loadPemBundle(chainFile('snp/certs/cert_chain_milan_vlek.pem'), 'vlek chain')];
+  assert.deepEqual(ids(run(v, { chain: both }).checks), []);
+});
