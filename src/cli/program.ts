@@ -8,25 +8,20 @@ import type { CliIO } from './io.js';
 
 export type Register = (program: Command, io: CliIO) => void | Promise<void>;
 
-/** Command groups, in help order; each file exports `register`. */
-const GROUPS: Array<() => Promise<{ register: Register }>> = [
-  async () => ({ register: (await import('./measure.js')).registerMeasure }),
-  () => import('./verity.js'),
-  () => import('./initdata.js'),
-  () => import('./pcr.js'),
-  () => import('./snp.js'),
-  () => import('./kbs.js'),
-  () => import('./workload.js'),
-  () => import('./krun.js'),
-  () => import('./policy.js'),
-];
 /**
  * Command groups by name, in help order; each file exports `register`. Only the group named on the command
  * line is loaded (a group may pull in a server or a worker pool), so `cocokit verity …` pays for verity alone;
  * `--help` and unknown names load them all.
  */
 const GROUPS: Record<string, () => Promise<{ register: Register }>> = {
-  kbs: () => import('./kbs.js'),
+  // `kbs workload …` lives in its own file and attaches to the kbs command.
+  kbs: async () => ({
+    register: async (program, io) => {
+      await (await import('./kbs.js')).register(program, io);
+      await (await import('./workload.js')).register(program, io);
+    },
+  }),
+  krun: () => import('./krun.js'),
   snp: () => import('./snp.js'),
   policy: () => import('./policy.js'),
   measure: async () => ({ register: (await import('./measure.js')).registerMeasure }),
