@@ -7,6 +7,8 @@ import { bufferIO } from './io.js';
 import { run } from './program.js';
 import { startServe, DEMO_RESOURCE } from './kbs.js';
 import { startKbs, type Harness } from '../server/test-harness.js';
+import { KbsClient } from '../client/kbs-client.js';
+import { SampleAttester } from '../tee/sample/attester.js';
 
 let h: Harness;
 let dir: string;
@@ -97,6 +99,10 @@ test('zero-config serve starts in development mode, seeds a demo secret and prin
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /Hello from cocokit/);
     assert.match(banner, /admin key: .*admin-key\.pem/);
+    // The seeded sample reference values make Trustee's default_cpu affirm the sample TEE.
+    const url = /listening on (\S+)/.exec(banner)![1];
+    const { token } = await new KbsClient(url, new SampleAttester()).attest();
+    assert.equal(JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).submods.cpu0['ear.status'], 'affirming');
   } finally {
     await kbs.close();
     rmSync(dataDir, { recursive: true, force: true });

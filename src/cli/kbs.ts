@@ -13,7 +13,7 @@ import { utf8 } from '../formats/bytes.js';
 import { isTeeKeyAlgorithm } from '../formats/jwk.js';
 import { KbsClient } from '../client/kbs-client.js';
 import { KbsAdminClient } from '../client/admin-client.js';
-import { SampleAttester } from '../tee/sample/attester.js';
+import { attesterFor } from '../client/attesters.js';
 import { policyEvaluators } from '../policy/index.js';
 import { applyEnv, defaultConfig, loadConfigFile, type KbsConfig } from '../server/config.js';
 import { openKbs, type Kbs } from '../server/kbs.js';
@@ -179,15 +179,14 @@ export function register(program: Command, io: CliIO): void {
     .description('attest to a KBS and fetch a secret (auth → attest → resource → JWE decryption)')
     .requiredOption('--url <url>', 'KBS URL, e.g. http://127.0.0.1:8080')
     .requiredOption('--path <repo/type/tag>', 'resource path (or kbs:///repo/type/tag)')
-    .option('--tee <tee>', 'attester to use', 'sample')
+    .option('--tee <tee>', 'attester: sample (development), snp, or auto (the hardware present)', 'sample')
     .option('--init-data <file>', 'init-data TOML sent with the evidence')
     .option('--tee-key-alg <alg>', 'TEE key: ec-p256, ec-p521 or rsa', 'ec-p256')
     .option('--out <file>', 'write the secret here (mode 0600) instead of stdout')
     .action(async (opts: { url: string; path: string; tee: string; initData?: string; teeKeyAlg: string; out?: string }) => {
       if (!isTeeKeyAlgorithm(opts.teeKeyAlg)) throw new CocoError('CLI_USAGE', `--tee-key-alg must be ec-p256, ec-p521 or rsa, got ${opts.teeKeyAlg}`, { kind: 'usage' });
-      if (opts.tee !== 'sample') throw new CocoError('CLI_USAGE', `no attester for --tee ${opts.tee} in this build (available: sample)`, { kind: 'unsupported' });
       const initData = opts.initData ? readFileArg(opts.initData, io, 'init-data').toString('utf8') : undefined;
-      const client = new KbsClient(opts.url, new SampleAttester(), { teeKeyAlgorithm: opts.teeKeyAlg, initData });
+      const client = new KbsClient(opts.url, attesterFor(opts.tee), { teeKeyAlgorithm: opts.teeKeyAlg, initData });
       const secret = await client.getResource(opts.path);
       if (opts.out) writeFileSync(resolve(io.cwd, opts.out), secret, { mode: 0o600 });
       else io.stdoutBytes(secret);

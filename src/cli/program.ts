@@ -14,7 +14,14 @@ export type Register = (program: Command, io: CliIO) => void | Promise<void>;
  * `--help` and unknown names load them all.
  */
 const GROUPS: Record<string, () => Promise<{ register: Register }>> = {
-  kbs: () => import('./kbs.js'),
+  // `kbs workload …` lives in its own file and attaches to the kbs command.
+  kbs: async () => ({
+    register: async (program, io) => {
+      await (await import('./kbs.js')).register(program, io);
+      await (await import('./workload.js')).register(program, io);
+    },
+  }),
+  krun: () => import('./krun.js'),
   snp: () => import('./snp.js'),
   policy: () => import('./policy.js'),
   measure: async () => ({ register: (await import('./measure.js')).registerMeasure }),

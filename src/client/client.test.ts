@@ -57,3 +57,15 @@ test('a KBS answering garbage makes the client fail with a CocoError, never a cr
 test('an unreachable KBS is an unavailable CocoError', async () => {
   await assert.rejects(new KbsClient('http://127.0.0.1:1', new SampleAttester()).attest(), (e: unknown) => e instanceof CocoError && e.kind === 'unavailable');
 });
+
+test('attester selection: sample on request, hardware only when present, unknown names refused', async () => {
+  const { attesterFor } = await import('./attesters.js');
+  assert.equal(attesterFor('sample').tee, 'sample');
+  assert.throws(() => attesterFor('tdx'), /no attester for tee "tdx"/);
+  // This test machine is no SEV-SNP guest unless configfs-tsm or /dev/sev-guest exists.
+  const { existsSync } = await import('node:fs');
+  if (!existsSync('/sys/kernel/config/tsm/report') && !existsSync('/dev/sev-guest')) {
+    assert.throws(() => attesterFor('snp'), (e: unknown) => e instanceof CocoError && e.kind === 'unavailable');
+    assert.throws(() => attesterFor('auto'), /use --tee sample/);
+  }
+});

@@ -35,6 +35,20 @@ test('RSA protected headers are the exact compact form Trustee emits', () => {
   }
 });
 
+test('EC headers on P-256 and P-521 serialize as alg, enc, epk{crv, kty, x, y} with fixed-length coordinates', () => {
+  for (const [alg, len] of [['ec-p256', 32], ['ec-p521', 66]] as const) {
+    const kp = generateTeeKeyPair(alg);
+    const text = utf8.decode(fromBase64Url(encryptToTeeKey(utf8.encode('x'), kp.publicJwk).protected));
+    const h = JSON.parse(text);
+    assert.deepEqual(Object.keys(h), ['alg', 'enc', 'epk']);
+    assert.deepEqual(Object.keys(h.epk), ['crv', 'kty', 'x', 'y']);
+    assert.equal(fromBase64Url(h.epk.x).length, len);
+    assert.equal(fromBase64Url(h.epk.y).length, len);
+    // The Rust client's AAD: the parsed header re-serialized compactly must give the same bytes.
+    assert.equal(JSON.stringify({ alg: h.alg, enc: h.enc, epk: { crv: h.epk.crv, kty: h.epk.kty, x: h.epk.x, y: h.epk.y } }), text);
+  }
+});
+
 test('the vector responses decrypt with our decryptor for EC and RSA-OAEP-256', () => {
   assert.equal(utf8.decode(decryptWithTeeKey(EC.response, createPrivateKey(EC.tee_private_key_pem))), V.plaintext_utf8);
   const rsa = V.rsa_oaep_256;

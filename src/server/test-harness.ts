@@ -11,6 +11,7 @@ import { Writable } from 'node:stream';
 import { defaultConfig, type KbsConfig } from './config.js';
 import { openKbs, type Kbs } from './kbs.js';
 import { policyEvaluators } from '../policy/index.js';
+import type { VerifierRegistry } from '../attestation/verifiers.js';
 
 export interface Harness {
   kbs: Kbs;
@@ -23,7 +24,7 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startKbs(tweak: (c: KbsConfig) => void = () => {}, opts: { dataDir?: string } = {}): Promise<Harness> {
+export async function startKbs(tweak: (c: KbsConfig) => void = () => {}, opts: { dataDir?: string; verifiers?: VerifierRegistry } = {}): Promise<Harness> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'cocokit-kbs-'));
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const pubPath = join(dataDir, 'admin.pub.pem');
@@ -42,7 +43,7 @@ export async function startKbs(tweak: (c: KbsConfig) => void = () => {}, opts: {
       cb();
     },
   });
-  const open = async () => openKbs({ config, ...policyEvaluators(), clock: () => clock.now, logger: pino({ level: 'info' }, sink) });
+  const open = async () => openKbs({ config, ...policyEvaluators(), clock: () => clock.now, logger: pino({ level: 'info' }, sink), verifiers: opts.verifiers });
   const h: Harness = {
     kbs: await open(),
     url: '',

@@ -1,0 +1,57 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { signAdminToken } from '../client/admin-client.js';
+import { AdminAuthorizer } from './admin-auth.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'cocokit-admin-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function keyPair(kind: 'ed25519' | 'es256') {
+  const kp = kind === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const pub = join(dir, `${kind}-${Math.random()}.pem`);
+  writeFileSync(pub, kp.publicKey.export({ format: 'pem', type: 'spki' }));
+  return { pub, pem: kp.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), key: kp.privateKey };
+}
+
+const ACLS = [
+  { role: 'admin', allowed_endpoints: '^/kbs/v0/.*$' },
+  { role: 'reader', allowed_endpoints: '^/kbs/v0/resource-policy$' },
+];
+
+test('EdDSA and ES256 admin tokens are accepted from their configured providers', async () => {
+  const ed = keyPair('ed25519');
+  const ec = keyPair('es256');
+  const a = new AdminAuthorizer('AuthenticatedAuthorization', [{ public_key_uri: ed.pub }, { public_key_uri: `file://${ec.pub}` }], ACLS);
+  assert.equal((await a.authorize(`Bearer ${await signAdminToken(ed.pem)}`, '/kbs/v0/resources'))?.role, 'admin');
+  assert.equal((await a.authorize(`Bearer ${await signAdminToken(ec.pem)}`, '/kbs/v0/resources'))?.role, 'admin');
+});
+
+test('ACLs are per role and match the full URI including the query', async () => {
+  const ed = keyPair('ed25519');
+  const a = new AdminAuthorizer('AuthenticatedAuthorization', [{ public_key_uri: ed.pub }], ACLS);
+  const reader = `Bearer ${await signAdminToken(ed.pem, 'reader')}`;
+  await a.authorize(reader, '/kbs/v0/resource-policy');
+  await assert.rejects(a.authorize(reader, '/kbs/v0/resource-policy?x=1'), /may not access/);
+  await assert.rejects(a.authorize(reader, '/kbs/v0/resource/a/b/c'), /may not access/);
+});
+
+test('issuer and audience are enforced when configured', async () => {
+  const ed = keyPair('ed25519');
+  const a = new AdminAuthorizer('AuthenticatedAuthorization', [{ public_key_uri: ed.pub, issuer: 'TrusteeInDocker', audience: 'KBS' }], ACLS);
+  await assert.rejects(a.authorize(`Bearer ${await signAdminToken(ed.pem)}`, '/kbs/v0/resources'), /iss/);
+  const good = await new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'EdDSA', typ: 'JWT' }).setIssuer('TrusteeInDocker').setAudience(['KBS']).setExpirationTime('5m').sign(ed.key);
+  assert.equal((await a.authorize(`Bearer ${good}`, '/kbs/v0/resources'))?.role, 'admin');
+  const noExp = await new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'EdDSA' }).setIssuer('TrusteeInDocker').setAudience('KBS').sign(ed.key);
+  await assert.rejects(a.authorize(`Bearer ${noExp}`, '/kbs/v0/resources'), /exp/);
+});
+
+test('DenyAll refuses everything, InsecureAllowAll allows without a token, and a provider is required otherwise', async () => {
+  await assert.rejects(new AdminAuthorizer('DenyAll', [], []).authorize(undefined, '/kbs/v0/resources'), /DenyAll/);
+  assert.equal(await new AdminAuthorizer('InsecureAllowAll', [], []).authorize(undefined, '/kbs/v0/resources'), undefined);
+  assert.throws(() => new AdminAuthorizer('AuthenticatedAuthorization', [], ACLS), /identity provider/);
+});

@@ -1,0 +1,82 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { KbsClient } from '../client/kbs-client.js';
+import { KbsAdminClient } from '../client/admin-client.js';
+import { toHex, utf8 } from '../formats/bytes.js';
+import { regularize, digest } from '../attestation/runtime-data.js';
+import { VerifierRegistry } from '../attestation/verifiers.js';
+import { createSnpVerifier } from '../tee/snp/verifier.js';
+import { createTestRoot, type TestChip, type TestRoot } from '../tee/snp/test-root.js';
+import { evidenceToJson } from '../tee/snp/evidence.js';
+import { parseReport } from '../tee/snp/format.js';
+import type { Attester } from '../tee/verifier.js';
+import { readVectorJson } from '../test-support/vectors.js';
+import { startKbs, type Harness } from './test-harness.js';
+
+/** An SNP guest whose "firmware" is the generated test root: REPORT_DATA and HOST_DATA as the hardware would set them. */
+class TestSnpAttester implements Attester {
+  readonly tee = 'snp';
+  constructor(
+    private readonly root: TestRoot,
+    private readonly chip: TestChip,
+    private readonly hostData: Uint8Array = new Uint8Array(32),
+  ) {}
+
+  async getEvidence(reportData: Uint8Array): Promise<unknown> {
+    const raw = this.root.signReport(this.chip, { reportData: regularize(reportData, 64), hostData: this.hostData });
+    return evidenceToJson(parseReport(raw), [{ type: 'VCEK', data: new Uint8Array(this.chip.vcek.raw) }]);
+  }
+}
+
+const I = readVectorJson('trustee', 'generated', 'initdata-and-binding.json');
+let root: TestRoot;
+let chip: TestChip;
+let h: Harness;
+
+before(async () => {
+  root = createTestRoot({ product: 'genoa' });
+  chip = root.createChip();
+  // A production configuration: no sample TEE, Trustee's default resource policy.
+  h = await startKbs(
+    (c) => {
+      c.attestation_service.allow_sample_tee = false;
+    },
+    { verifiers: new VerifierRegistry([createSnpVerifier({ roots: root.roots })]) },
+  );
+  await new KbsAdminClient(h.url, { privateKeyPem: h.adminKeyPem }).setResource('default/key/snp', utf8.encode('released to SNP'));
+});
+after(async () => {
+  await h.stop();
+});
+
+test('an SNP guest with bound init-data gets a secret under Trustee\'s default resource policy', async () => {
+  const hostData = regularize(digest('sha384', I.toml), 32);
+  const c = new KbsClient(h.url, new TestSnpAttester(root, chip, hostData), { initData: I.toml });
+  assert.equal(await c.getResourceText('default/key/snp'), 'released to SNP');
+  const { token } = await c.attest();
+  const ae = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).submods.cpu0['ear.veraison.annotated-evidence'];
+  assert.equal(ae.init_data, toHex(hostData));
+  assert.deepEqual(ae.init_data_claims, I.expected_init_data_claims);
+});
+
+test('init-data that does not match HOST_DATA is refused with the host-data check', async () => {
+  const c = new KbsClient(h.url, new TestSnpAttester(root, chip, new Uint8Array(32)), { initData: I.toml, maxAttempts: 1 });
+  await assert.rejects(c.attest(), /snp evidence failed check "host-data"/);
+});
+
+test('reference values for the launch measurement and TCB make default_cpu recognise the SNP guest', async () => {
+  const c = new KbsClient(h.url, new TestSnpAttester(root, chip));
+  const first = JSON.parse(Buffer.from((await c.attest()).token.split('.')[1], 'base64url').toString()).submods.cpu0;
+  assert.equal(first['ear.status'], 'contraindicated');
+  const snp = first['ear.veraison.annotated-evidence'].snp;
+  await new KbsAdminClient(h.url, { privateKeyPem: h.adminKeyPem }).setReferenceValues({
+    snp_launch_measurement: [snp.measurement],
+    snp_bootloader: [snp.reported_tcb_bootloader],
+    snp_microcode: [snp.reported_tcb_microcode],
+    snp_snp_svn: [snp.reported_tcb_snp],
+    snp_tee_svn: [snp.reported_tcb_tee],
+  });
+  const tv = JSON.parse(Buffer.from((await new KbsClient(h.url, new TestSnpAttester(root, chip)).attest()).token.split('.')[1], 'base64url').toString()).submods.cpu0['ear.trustworthiness-vector'];
+  assert.equal(tv.executables, 3);
+  assert.equal(tv.hardware, 2);
+});
