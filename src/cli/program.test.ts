@@ -18,7 +18,7 @@ test('an unknown command exits 1 with a message', async () => {
 test('top-level help lists every command group, and a named group loads on its own', async () => {
   const io = bufferIO();
   assert.equal(await run(['--help'], io), 0);
-  for (const group of ['kbs', 'snp', 'policy', 'measure', 'verity', 'initdata', 'pcr']) assert.match(io.out(), new RegExp(`^  ${group}\\b`, 'm'));
+  for (const group of ['kbs', 'krun', 'snp', 'policy', 'measure', 'verity', 'initdata', 'pcr']) assert.match(io.out(), new RegExp(`^  ${group}\\b`, 'm'));
   const one = bufferIO();
   assert.equal(await run(['pcr', '--help'], one), 0);
   assert.match(one.out(), /Usage: cocokit pcr/);
