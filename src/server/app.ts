@@ -127,6 +127,15 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
     void reply.code(r.status).header('content-type', 'application/json').send(JSON.stringify(r.body));
   });
 
+  /** Audit events never carry session ids, nonces, tokens or secret values; a failing audit write is logged, not fatal. */
+  async function audit(kind: string, subject: string, outcome: string, detail?: unknown): Promise<void> {
+    try {
+      await o.store.audit.append({ kind, subject, outcome, ...(detail === undefined ? {} : { detail: JSON.parse(JSON.stringify(detail)) as JsonValue }) });
+    } catch (e) {
+      log.error({ kind, code: (e as { code?: string }).code }, 'audit write failed');
+    }
+  }
+
   async function fail(reply: FastifyReply, req: FastifyRequest, err: unknown, fallback: ErrorVariant): Promise<FastifyReply> {
     const r = errorResponse(err, fallback);
     log.warn({ path: req.url.split('?')[0], code: r.error.code, variant: r.variant, status: r.status }, r.error.message);
@@ -213,12 +222,18 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       });
       await o.store.sessions.put({ ...session, state: 'attested', token: result.token, teePubkey: teePubkey as unknown as JsonValue });
       metrics.attestationSuccesses.labels(tee).inc();
-      log.info({ event: 'attest', tee, statuses: result.appraisals.map((a) => `${a.submod}:${a.status}`) }, 'attestation succeeded');
+      const statuses = result.appraisals.map((a) => `${a.submod}:${a.status}`);
+      log.info({ event: 'attest', tee, statuses }, 'attestation succeeded');
+      await audit('kbs.attest', tee, 'ok', { statuses });
       setSessionCookie(reply, session);
       return reply.code(200).header('content-type', 'application/json').send(JSON.stringify({ token: result.token }));
     } catch (e) {
       if (e instanceof CocoError && (e.code.startsWith('AS_') || e.code.startsWith('SAMPLE_') || e.code.startsWith('JWK_'))) metrics.attestationFailures.labels(tee).inc();
       else metrics.attestationErrors.inc();
+      if (e instanceof CocoError) {
+        const checks = (e.detail as { checks?: unknown } | undefined)?.checks;
+        await audit('kbs.attest', tee, 'denied', { code: e.code, reason: e.message, ...(checks ? { checks } : {}) });
+      }
       return fail(reply, req, e, 'AttestationError');
     }
   }
@@ -258,6 +273,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       }
       if (!decision.allow) {
         metrics.policyViolations.inc();
+        await audit('kbs.resource.get', path.join('/'), 'denied', { reason: decision.reason });
         throw kbsError('KBS_POLICY_DENY', `resource policy denied ${path.join('/')}: ${decision.reason}`, 'policy');
       }
       metrics.policyApprovals.inc();
@@ -265,6 +281,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       const value = await o.store.resources.get({ repository, type, tag });
       if (value === undefined) throw kbsError('KBS_RESOURCE_NOT_FOUND', `resource ${path.join('/')} does not exist`, 'notfound');
       metrics.resourceReads.labels(path.join('/')).inc();
+      await audit('kbs.resource.get', path.join('/'), 'ok');
       const jwe = encryptToTeeKey(value, teeKey);
       return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(jwe));
     } catch (e) {
