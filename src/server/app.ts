@@ -43,6 +43,8 @@ export interface KbsAppOptions {
   sessionMinutes: number;
   /** Request body limit in bytes. */
   bodyLimit: number;
+  /** PEM key and certificate chain; plain HTTP when absent. */
+  tls?: { key: string; cert: string };
   extraTeekeyPaths?: string[];
   clock?: () => Date;
   /** 32 random bytes for each challenge nonce (injected for tests). */
@@ -93,6 +95,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
   const log = o.logger ?? pino({ level: 'silent' });
   const metrics = o.metrics ?? new KbsMetrics(o.version ?? '0.1.0');
   const app = Fastify({
+    ...(o.tls ? { https: { key: o.tls.key, cert: o.tls.cert, minVersion: 'TLSv1.2' as const } } : {}),
     loggerInstance: log as unknown as FastifyBaseLogger,
     bodyLimit: o.bodyLimit,
     // Request ids are not needed and the default request log would include the query string only.

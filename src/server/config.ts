@@ -129,6 +129,8 @@ export function configFromToml(text: string): KbsConfig {
     throw new CocoError('KBS_CONFIG', `kbs config is not valid TOML: ${(e as Error).message}`, { kind: 'input', cause: e });
   }
   const c = defaultConfig();
+  // As in Trustee, a config file serves HTTPS unless it says insecure_http = true (§2.2).
+  c.http_server.insecure_http = false;
   checkTable(doc, 'root', { http_server: 'table', admin: 'table', attestation_token: 'table', attestation_service: 'table', storage_backend: 'table', plugins: 'table[]', workloads: 'table' });
   if (doc.workloads) c.workloads = workloadsConfigFromToml(doc.workloads);
   if (doc.http_server) {
