@@ -92,6 +92,7 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
   try {
     const developmentMode = config.attestation_service.allow_sample_tee;
     const verifiers = o.verifiers ?? defaultVerifiers({ sample: developmentMode });
+    if (developmentMode) log.warn({ tees: verifiers.tees() }, 'development mode: the sample TEE is enabled and has no hardware root of trust');
     const signer = await loadSigner(config, store);
 
     // Install Trustee's default resource policy when none is stored (§1.9). In development mode the sample TEE
