@@ -125,8 +125,12 @@ function readFileArg(path: string, io: CliIO, what: string): Buffer {
 }
 
 function adminClient(cmd: Command, io: CliIO): KbsAdminClient {
-  const o = cmd.parent!.opts() as { url: string; authPrivateKey?: string; role?: string };
-  return new KbsAdminClient(o.url, { privateKeyPem: o.authPrivateKey ? readFileArg(o.authPrivateKey, io, 'admin private key').toString('utf8') : undefined, role: o.role });
+  const o = cmd.parent!.opts() as { url: string; authPrivateKey?: string; role?: string; certFile?: string };
+  return new KbsAdminClient(o.url, {
+    privateKeyPem: o.authPrivateKey ? readFileArg(o.authPrivateKey, io, 'admin private key').toString('utf8') : undefined,
+    role: o.role,
+    ca: o.certFile ? readFileArg(o.certFile, io, 'CA certificate').toString('utf8') : undefined,
+  });
 }
 
 export function register(program: Command, io: CliIO): void {
@@ -183,10 +187,12 @@ export function register(program: Command, io: CliIO): void {
     .option('--init-data <file>', 'init-data TOML sent with the evidence')
     .option('--tee-key-alg <alg>', 'TEE key: ec-p256, ec-p521 or rsa', 'ec-p256')
     .option('--out <file>', 'write the secret here (mode 0600) instead of stdout')
-    .action(async (opts: { url: string; path: string; tee: string; initData?: string; teeKeyAlg: string; out?: string }) => {
+    .option('--cert-file <pem>', 'CA certificate of an https:// KBS')
+    .action(async (opts: { url: string; path: string; tee: string; initData?: string; teeKeyAlg: string; out?: string; certFile?: string }) => {
       if (!isTeeKeyAlgorithm(opts.teeKeyAlg)) throw new CocoError('CLI_USAGE', `--tee-key-alg must be ec-p256, ec-p521 or rsa, got ${opts.teeKeyAlg}`, { kind: 'usage' });
       const initData = opts.initData ? readFileArg(opts.initData, io, 'init-data').toString('utf8') : undefined;
-      const client = new KbsClient(opts.url, attesterFor(opts.tee), { teeKeyAlgorithm: opts.teeKeyAlg, initData });
+      const ca = opts.certFile ? readFileArg(opts.certFile, io, 'CA certificate').toString('utf8') : undefined;
+      const client = new KbsClient(opts.url, attesterFor(opts.tee), { teeKeyAlgorithm: opts.teeKeyAlg, initData, ca });
       const secret = await client.getResource(opts.path);
       if (opts.out) writeFileSync(resolve(io.cwd, opts.out), secret, { mode: 0o600 });
       else io.stdoutBytes(secret);
@@ -197,7 +203,8 @@ export function register(program: Command, io: CliIO): void {
     .description('admin client (Trustee kbs-client config …)')
     .requiredOption('--url <url>', 'KBS URL')
     .option('--auth-private-key <file>', 'admin private key PEM (Ed25519 or P-256) that signs the Bearer token')
-    .option('--role <role>', 'role claim of the admin token', 'admin');
+    .option('--role <role>', 'role claim of the admin token', 'admin')
+    .option('--cert-file <pem>', 'CA certificate of an https:// KBS');
 
   config
     .command('set-resource')

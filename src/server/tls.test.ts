@@ -8,6 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { toolMissing } from '../test-support/vectors.js';
 import { configFromToml } from './config.js';
 import { startKbs } from './test-harness.js';
+import { KbsClient } from '../client/kbs-client.js';
+import { KbsAdminClient } from '../client/admin-client.js';
+import { SampleAttester } from '../tee/sample/attester.js';
+import { utf8 } from '../formats/bytes.js';
 
 test('a config file serves HTTPS unless insecure_http is set, and refuses to start without a key and certificate', () => {
   const c = configFromToml('[storage_backend]\ndata_dir = "/tmp/x"\n');
@@ -44,6 +48,11 @@ test('the KBS serves the protocol over TLS with the configured key and certifica
       });
       assert.equal(res.status, 200, res.body);
       assert.equal(Buffer.from(JSON.parse(res.body).nonce, 'base64').length, 32);
+      // The guest and admin clients trust the KBS through an explicit CA (`--cert-file`).
+      const admin = new KbsAdminClient(h.url, { privateKeyPem: h.adminKeyPem, ca: ca.toString() });
+      await admin.setResource('default/key/tls', utf8.encode('over tls'));
+      assert.equal(await new KbsClient(h.url, new SampleAttester(), { ca: ca.toString() }).getResourceText('default/key/tls'), 'over tls');
+      await assert.rejects(new KbsClient(h.url, new SampleAttester()).attest(), /KBS_CLIENT_CONNECT|self-signed|certificate/);
     } finally {
       await h.stop();
     }
