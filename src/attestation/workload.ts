@@ -8,15 +8,17 @@
  * evidence, appraisal with the registration's policy (`data` = reference values, `input` = verified claims),
  * and the keybroker / reference-kbs wire details (freshness hash, string-valued claims, registration ids).
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { constants, createHash, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
 import { CocoError } from '../errors.js';
-import { fromBase64, fromHex, toBase64, toHex } from '../formats/bytes.js';
+import { bytesEqual, fromBase64, fromHex, toBase64, toHex } from '../formats/bytes.js';
 import { failures } from '../formats/check.js';
 import { isRecord } from '../formats/json.js';
 import { Engine, fromJson, type Explanation } from '../rego/index.js';
 import type { JsonValue, WorkloadRecord } from '../store/index.js';
-import { evidenceToJson } from '../tee/snp/evidence.js';
-import { REPORT_SIZE, decodePolicy, parseReport, type SnpReport } from '../tee/snp/format.js';
+import { evidenceFromJson, evidenceToJson } from '../tee/snp/evidence.js';
+import { REPORT_SIZE, decodePolicy, parseReport, reportProduct, serializeReport, type SnpReport } from '../tee/snp/format.js';
+import { vcekCachePaths } from '../tee/snp/certs.js';
 import type { TeeVerifier } from '../tee/verifier.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -402,7 +404,16 @@ export function parseKeybrokerRegistration(body: unknown): KeybrokerRegistration
   if (!isRecord(rv)) bad('"reference_values" must be an object');
   if (!isRecord(resources) || !Object.values(resources).every((r) => typeof r === 'string')) bad('"resources" must be an object of strings');
   if (Object.keys(rv).includes(POLICY_PACKAGE)) bad(`reference value name "${POLICY_PACKAGE}" is reserved`);
-  for (const n of Object.keys(resources)) checkResourceName(n);
+  const limit = (m: string): never => {
+    throw new CocoError('WORKLOAD_LIMIT', m, { kind: 'limit' });
+  };
+  if ((query as string[]).length > 64 || (query as string[]).some((q) => q.length > 16 * 1024)) limit('at most 64 queries of at most 16 KiB');
+  if (Object.keys(rv).length > MAX_REFERENCE_VALUES) limit(`at most ${MAX_REFERENCE_VALUES} reference values`);
+  if (Object.keys(resources).length > MAX_RESOURCES) limit(`at most ${MAX_RESOURCES} resources`);
+  for (const [n, v] of Object.entries(resources)) {
+    checkResourceName(n);
+    if (new TextEncoder().encode(v as string).length > MAX_SECRET_BYTES) limit(`resource ${n} is larger than ${MAX_SECRET_BYTES} bytes`);
+  }
   return { query: query as string[], reference_values: rv as Record<string, JsonValue>, resources: resources as Record<string, string> };
 }
 
@@ -463,12 +474,30 @@ export function parseRefKbsRegistration(body: unknown): RefKbsRegistration {
  * verification time) and binds REPORT_DATA to `reportData`. keybroker reads the first 1184 bytes of whatever
  * hex it gets (§1.4 step 2); shorter input is refused here instead of crashing.
  */
-export async function verifyRawSnpReport(verifier: TeeVerifier, reportHex: string, reportData: Uint8Array, now: Date): Promise<{ report: SnpReport; claims: Record<string, unknown> }> {
+export async function verifyRawSnpReport(
+  verifier: TeeVerifier,
+  reportHex: string,
+  reportData: Uint8Array,
+  now: Date,
+  opts: { vcekCacheDir?: string; gen?: string } = {},
+): Promise<{ report: SnpReport; claims: Record<string, unknown> }> {
   if (!/^([0-9a-fA-F]{2})+$/.test(reportHex)) throw new CocoError('WORKLOAD_EVIDENCE', 'report must be hex', { kind: 'input' });
   const raw = fromHex(reportHex.toLowerCase(), 'report');
   if (raw.length < REPORT_SIZE) throw new CocoError('WORKLOAD_EVIDENCE', `report is ${raw.length} bytes, shorter than ${REPORT_SIZE}`, { kind: 'input' });
-  const report = parseReport(raw.subarray(0, REPORT_SIZE));
-  const result = await verifier.verify(evidenceToJson(report, null), { expectedReportData: reportData, now });
+  const bytes = raw.subarray(0, REPORT_SIZE);
+  const report = parseReport(bytes);
+  // The verifier checks the signature over the report rebuilt from its fields (the CoCo JSON path). Raw
+  // evidence is held to its own bytes: anything the fields do not carry (reserved TCB bytes) must be zero, so
+  // the bytes verified are the bytes received.
+  const evidence = evidenceToJson(report, null);
+  const vcek = opts.vcekCacheDir ? cachedVcek(opts.vcekCacheDir, report, opts.gen) : undefined;
+  if (!bytesEqual(serializeReport(evidenceFromJson(evidence).report), bytes)) {
+    throw new CocoError('WORKLOAD_EVIDENCE', 'report has bytes outside its defined fields set (reserved bytes must be zero)', { kind: 'input' });
+  }
+  // Neither dialect sends the VCEK (upstream servers fetched it from AMD KDS per attestation, §1.4 step 3).
+  // Verification makes no network calls, so it comes from the operator's offline cache, handed to the
+  // deployment's SNP verifier (its trust roots) as the evidence's certificate table.
+  const result = await verifier.verify(vcek ? { ...evidence, cert_chain: [{ cert_type: 'VCEK', data: [...vcek] }] } : evidence, { expectedReportData: reportData, now });
   const failed = failures(result.checks);
   if (failed.length > 0) {
     const f = failed[0];
@@ -478,6 +507,16 @@ export async function verifyRawSnpReport(verifier: TeeVerifier, reportHex: strin
     });
   }
   return { report, claims: { ...result.claims, host_data: toHex(report.hostData) } };
+}
+
+/** The VCEK for the report's chip and REPORTED_TCB from a cache in Trustee's layout, if present. */
+function cachedVcek(dir: string, report: SnpReport, gen: string | undefined): Uint8Array | undefined {
+  const product = reportProduct(report) ?? (gen === 'milan' ? 'milan' : gen === undefined ? undefined : 'genoa');
+  if (!product) return undefined;
+  for (const p of vcekCachePaths(dir, product, report.chipId, report.reportedTcb)) {
+    if (existsSync(p)) return new Uint8Array(readFileSync(p));
+  }
+  return undefined;
 }
 
 /** `gen` as the sev crate accepts it (§1.4 step 2): milan, or genoa / bergamo / siena, case-insensitive. */

@@ -185,7 +185,7 @@ export function register(measure: Command, io: CliIO): void {
     .option('--kernel <PATH>', 'kernel file to calculate the hash from')
     .option('--initrd <PATH>', 'initrd file to calculate the hash from (use with --kernel)')
     .option('--append <CMDLINE>', 'kernel command line to calculate the hash from (use with --kernel)')
-    .option('--guest-features <VALUE>', 'SEV_FEATURES of the guest VMSAs (default 0x1)', parseU64, 0x1n)
+    .addOption(new Option('--guest-features <VALUE>', 'SEV_FEATURES of the guest VMSAs').argParser(parseU64).default(0x1n, '0x1'))
     .addOption(new Option('--output-format <FORMAT>', 'measurement output format').choices(['hex', 'base64']).default('hex'))
     .option('--snp-ovmf-hash <HASH>', 'precalculated hash of the OVMF binary (hex string)')
     .option('--svsm <PATH>', 'SVSM binary (snp:svsm mode)')

@@ -8,24 +8,37 @@ import type { CliIO } from './io.js';
 
 export type Register = (program: Command, io: CliIO) => void | Promise<void>;
 
-/** Command groups, in help order; each file exports `register`. */
-const GROUPS: Array<() => Promise<{ register: Register }>> = [
-  async () => ({ register: (await import('./measure.js')).registerMeasure }),
-  () => import('./verity.js'),
-  () => import('./initdata.js'),
-  () => import('./pcr.js'),
-  () => import('./snp.js'),
-  () => import('./kbs.js'),
-  () => import('./policy.js'),
-];
+/**
+ * Command groups by name, in help order; each file exports `register`. Only the group named on the command
+ * line is loaded (a group may pull in a server or a worker pool), so `cocokit verity …` pays for verity alone;
+ * `--help` and unknown names load them all.
+ */
+const GROUPS: Record<string, () => Promise<{ register: Register }>> = {
+  // `kbs workload …` lives in its own file and attaches to the kbs command.
+  kbs: async () => ({
+    register: async (program, io) => {
+      await (await import('./kbs.js')).register(program, io);
+      await (await import('./workload.js')).register(program, io);
+    },
+  }),
+  krun: () => import('./krun.js'),
+  snp: () => import('./snp.js'),
+  policy: () => import('./policy.js'),
+  measure: async () => ({ register: (await import('./measure.js')).registerMeasure }),
+  verity: () => import('./verity.js'),
+  initdata: () => import('./initdata.js'),
+  pcr: () => import('./pcr.js'),
+};
 
-export async function buildProgram(io: CliIO): Promise<Command> {
+export async function buildProgram(io: CliIO, argv: readonly string[] = []): Promise<Command> {
   const program = new Command('cocokit')
     .description('Confidential Containers attestation: KBS, TEE verifiers, reference values, Rego policy')
     .version(VERSION)
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
-  for (const load of GROUPS) await (await load()).register(program, io);
+  const first = argv.find((a) => !a.startsWith('-'));
+  const names = first !== undefined && first in GROUPS ? [first] : Object.keys(GROUPS);
+  for (const name of names) await (await GROUPS[name]()).register(program, io);
   return program;
 }
 
@@ -36,7 +49,7 @@ export const VERSION = '0.1.0';
  * as `error[CODE]: message`; the exit code comes from the CocoError's kind (see src/errors.ts).
  */
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const program = await buildProgram(io);
+  const program = await buildProgram(io, argv);
   for (const cmd of allCommands(program)) cmd.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   io.exitCode = undefined;
   try {

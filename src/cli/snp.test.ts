@@ -99,6 +99,9 @@ test('snp show prints every field, as text and JSON', async () => {
   assert.equal(json.json.chip_id, v.fields.chip_id);
   assert.equal(json.json.reported_tcb.raw, `0x${BigInt(v.fields.reported_tcb.raw).toString(16).padStart(16, '0')}`);
   assert.equal(json.json.policy.raw, v.fields.policy);
+  const ev = await cli(['snp', 'show', vectorPath('trustee', 'snp', 'evidence-e2e.json'), '--json']);
+  assert.deepEqual([ev.json.form, ev.json.cert_chain], ['json', [{ type: 'VCEK', length: 1347, subject: 'SEV-VCEK', issuer: 'SEV-Genoa' }]]);
+  assert.match((await cli(['snp', 'show', vectorPath('trustee', 'snp', 'evidence-e2e.json')])).out, /cert_chain\s+VCEK 1347 bytes SEV-VCEK issued by SEV-Genoa/);
   const bad = await cli(['snp', 'show', vectorPath('snp', 'reports', 'index.json')]);
   assert.equal(bad.code, 4);
 });

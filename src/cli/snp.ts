@@ -11,6 +11,8 @@ import { renderChecks, type Check } from '../formats/check.js';
 import {
   CRYPTO_CHECKS,
   KDS_URL,
+  certTypeName,
+  commonName,
   PRODUCTS,
   decodeKeyInfo,
   decodePlatformInfo,
@@ -28,6 +30,7 @@ import {
   vcekUrl,
   vekExtensions,
   verifyReport,
+  type CertType,
   type SnpExpectations,
   type SnpProduct,
   type SnpReport,
@@ -142,6 +145,17 @@ function showText(r: SnpReport): string {
   if (r.launchMitVector !== null) lines.push(['mit_vector', `launch 0x${r.launchMitVector.toString(16)}, current 0x${r.currentMitVector!.toString(16)}`]);
   const w = Math.max(...lines.map(([k]) => k.length));
   return lines.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n';
+}
+
+function certSummary(type: CertType, data: Uint8Array): { type: string; length: number; subject?: string; issuer?: string } {
+  const out = { type: certTypeName(type), length: data.length };
+  if (type === 'CRL') return out;
+  try {
+    const cert = loadCertificate(data, 'certificate table entry');
+    return { ...out, subject: commonName(cert.subject) ?? undefined, issuer: commonName(cert.issuer) ?? undefined };
+  } catch {
+    return out; // shown as an opaque blob; verification reports what is wrong with it
+  }
 }
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -260,8 +274,10 @@ export function register(program: Command, io: CliIO): void {
     .option('--product <name>', 'product for version-2 reports (milan|genoa|turin)')
     .option('--json', 'print the decoded fields as JSON')
     .action((file: string, f: { json?: boolean; product?: string }) => {
-      const { report } = loadReport(readInput(io, file, 'report'), { product: productOption(f.product) });
-      io.stdout(f.json ? `${JSON.stringify(reportJson(report))}\n` : showText(report));
+      const { report, certTable, form } = loadReport(readInput(io, file, 'report'), { product: productOption(f.product) });
+      const certs = (certTable ?? []).map((e) => certSummary(e.type, e.data));
+      if (f.json) io.stdout(`${JSON.stringify({ form, ...reportJson(report), ...(certTable ? { cert_chain: certs } : {}) })}\n`);
+      else io.stdout(showText(report) + certs.map((c) => `cert_chain         ${c.type} ${c.length} bytes${c.subject ? ` ${c.subject} issued by ${c.issuer}` : ''}\n`).join(''));
     });
   snp
     .command('verify')

@@ -202,6 +202,12 @@ test('verify agrees with veritysetup on a good image and finds the same first co
       assert.ok(r.err.includes(peerLine.replace(/\.$/, '')), `cocokit said ${r.err.trim()} where veritysetup said ${peerLine}`);
       writeFileSync(join(dir, file), original);
     }
+    const asJson = await cocokit(['verity', 'verify', '--json', 'data.img', 'hash.img', root], dir);
+    assert.equal(asJson.code, 0, asJson.err);
+    assert.deepEqual(JSON.parse(asJson.out).checks.map((c: { id: string; ok: boolean }) => [c.id, c.ok]), [
+      ['verity.tree', true],
+      ['verity.root-hash', true],
+    ]);
     const data241 = await (async () => {
       const bad = Buffer.from(data);
       bad[241 * 4096 + 123] ^= 1;
@@ -209,6 +215,11 @@ test('verify agrees with veritysetup on a good image and finds the same first co
       return cocokit(['verity', 'verify', 'bad.img', 'hash.img', root], dir);
     })();
     assert.match(data241.err, /Data block 241 is corrupted/);
+    const failedJson = await cocokit(['verity', 'verify', '--json', 'bad.img', 'hash.img', root], dir);
+    assert.equal(failedJson.code, 5);
+    const j = JSON.parse(failedJson.out);
+    assert.equal(j.verified, false);
+    assert.deepEqual([j.error.code, j.error.detail.childBlock, j.error.detail.position], ['VERITY_CORRUPTED', 241, 241 * 4096]);
   } finally {
     cleanup();
   }

@@ -162,10 +162,17 @@ export function register(program: Command, io: CliIO): void {
           threads: f.threads,
           ...progress.run,
         });
+      } catch (e) {
+        // With --json a failed verification is still a JSON answer (with the failure's detail), and the exit
+        // code says how it failed.
+        if (!f.json || !(e instanceof CocoError) || e.kind !== 'expectation') throw e;
+        io.stdout(JSON.stringify({ verified: false, error: e.toJSON() }, null, 2) + '\n');
+        io.exitCode = e.exitCode;
+        return;
       } finally {
         progress.stop();
       }
-      if (f.json) io.stdout(JSON.stringify({ verified: true, ...jsonOf(r, r.rootHash) }, null, 2) + '\n');
+      if (f.json) io.stdout(JSON.stringify({ verified: true, ...jsonOf(r, r.rootHash), checks: r.checks }, null, 2) + '\n');
       else io.stdout(`Root hash ${toHex(r.rootHash)} verified: ${r.dataBlocks} data blocks, ${r.hashBlocks} hash blocks.\n`);
     });
 

@@ -11,6 +11,7 @@ import { availableParallelism } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { CocoError } from '../errors.js';
 import { bytesEqual, toHex } from '../formats/bytes.js';
+import { check, type Check } from '../formats/check.js';
 import { ByteReader } from '../formats/reader.js';
 import { blockDigest, digestSize, nodeHashName, type BlockDigest } from './verity-digest.js';
 import { level0Digests } from './verity-level0.js';
@@ -508,6 +509,8 @@ export interface VerityFailure {
 
 export interface VerityVerifyResult extends VerityParams, VerityGeometry {
   rootHash: Uint8Array;
+  /** What was checked (all passed: a failure throws). */
+  checks: Check[];
 }
 
 /** Reads the superblock of a hash device at `offset`, for `verify` and `dump`. */
@@ -599,7 +602,11 @@ export async function verityVerify(o: VerityVerifyOptions): Promise<VerityVerify
         detail: { expected: toHex(o.rootHash), actual: toHex(rootHash) },
       });
     }
-    return { ...p, ...geo, rootHash };
+    const checks = [
+      check('verity.tree', true, `${p.dataBlocks} data blocks and ${geo.hashBlocks} hash blocks match the digests stored above them`),
+      check('verity.root-hash', true, 'the digest of the top hash block is the expected root hash', { expected: toHex(o.rootHash), actual: toHex(rootHash) }),
+    ];
+    return { ...p, ...geo, rootHash, checks };
   } finally {
     closeSync(hashFd);
   }

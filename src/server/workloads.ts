@@ -24,11 +24,9 @@ import { encryptToTeeKey } from '../formats/jwe.js';
 import { parseTeePubKey } from '../formats/jwk.js';
 import type { AttestationService } from '../attestation/service.js';
 import {
-  DEFAULT_IDENTIFICATION,
   WORKLOAD_REPOSITORY,
   appraise,
   checkResourceName,
-  checkWorkloadId,
   defaultPolicy,
   envelope,
   identifyWorkload,
@@ -70,6 +68,11 @@ export interface CompatConfig {
 export interface WorkloadsConfig {
   keybroker: CompatConfig;
   reference_kbs: CompatConfig;
+  /**
+   * Offline VCEK cache (Trustee layout, filled by `cocokit snp fetch-vcek`) for the compat dialects, whose
+   * evidence carries no VCEK.
+   */
+  vcek_cache_dir?: string;
 }
 
 export const DEFAULT_WORKLOAD_NAMESPACE = 'workloads';
@@ -101,7 +104,12 @@ export function workloadsConfigFromToml(t: unknown): WorkloadsConfig {
   const c = defaultWorkloadsConfig();
   if (!isRecord(t)) configError('[workloads] must be a table');
   for (const [name, v] of Object.entries(t)) {
-    if (name !== 'keybroker' && name !== 'reference_kbs') configError(`unknown key "${name}" in [workloads] (known: keybroker, reference_kbs)`);
+    if (name === 'vcek_cache_dir') {
+      if (typeof v !== 'string' || v === '') configError('workloads.vcek_cache_dir must be a directory path');
+      c.vcek_cache_dir = v as string;
+      continue;
+    }
+    if (name !== 'keybroker' && name !== 'reference_kbs') configError(`unknown key "${name}" in [workloads] (known: keybroker, reference_kbs, vcek_cache_dir)`);
     if (!isRecord(v)) configError(`[workloads.${name}] must be a table`);
     const out = c[name];
     for (const [k, x] of Object.entries(v)) {
@@ -146,6 +154,7 @@ export interface WorkloadContext {
   admin: AdminAuthorizer;
   sessionMinutes: number;
   clock: () => Date;
+  vcekCacheDir?: string;
 }
 
 export function workloadError(code: string, message: string, kind: CocoError['kind'] = 'input'): CocoError {
@@ -382,7 +391,9 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
         if (!tee) throw workloadError('WORKLOAD_CLAIMS', 'the attestation token names no TEE claims', 'policy');
         const teeClaims = ae[tee] as Record<string, unknown>;
         // SNP's HOST_DATA is the `init_data` claim of Trustee's SNP verifier (kbs-protocol.md §3.2).
-        const hostData = typeof teeClaims.init_data === 'string' ? teeClaims.init_data : typeof teeClaims.host_data === 'string' ? teeClaims.host_data : undefined;
+        // The attestation service lifts it to the top of the annotated evidence (kbs-protocol.md §3.3).
+        const hd = tee === 'snp' ? (teeClaims.init_data ?? ae.init_data) : undefined;
+        const hostData = typeof hd === 'string' ? hd : undefined;
         const hints: IdentityHint[] = [];
         if (hostData && /^[0-9a-f]{64}$/.test(hostData) && !/^0+$/.test(hostData)) hints.push({ source: 'host_data', id: uuidFromHostData(Buffer.from(hostData, 'hex')) });
         const fromExtra = workloadIdFromExtraParams(extraParams);
@@ -413,8 +424,8 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
 
 /** The fastify plugin: native routes always, compat dialects when enabled. */
 export function workloadRoutes(o: WorkloadRoutesOptions) {
-  const ctx: WorkloadContext = { store: o.store, attestation: o.attestation, admin: o.admin, sessionMinutes: o.sessionMinutes, clock: o.clock ?? (() => new Date()) };
   const cfg = o.workloads ?? defaultWorkloadsConfig();
+  const ctx: WorkloadContext = { store: o.store, attestation: o.attestation, admin: o.admin, sessionMinutes: o.sessionMinutes, clock: o.clock ?? (() => new Date()), vcekCacheDir: cfg.vcek_cache_dir };
   return async (app: FastifyInstance): Promise<void> => {
     await native(o, ctx)(app);
     if (cfg.keybroker.enabled) await app.register(keybrokerRoutes(ctx, cfg.keybroker), { prefix: cfg.keybroker.prefix });
@@ -422,4 +433,3 @@ export function workloadRoutes(o: WorkloadRoutesOptions) {
   };
 }
 
-export { DEFAULT_IDENTIFICATION, checkWorkloadId };

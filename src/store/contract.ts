@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { inspect } from 'node:util';
 import fc from 'fast-check';
 import { CocoError } from '../errors.js';
 import type { JsonValue, Store } from './store.js';
@@ -91,6 +92,10 @@ export function storeContract(h: StoreHarness): void {
           { namespace: 'default', repository: 'default', type: 'key', tag: 'k1', size: 12, updatedAt: new Date(Date.parse('2026-03-01T12:00:01.000Z')) },
         ]);
         assert.deepEqual((await s.resources.list({ type: 'key' })).map((r) => r.tag), ['k1']);
+        // Code-unit order whatever the database collation: upper case before lower case, '-' before '_'.
+        for (const tag of ['b', 'B', 'a_1', 'a-1', 'A']) await s.resources.put({ repository: 'order', type: 't', tag }, new Uint8Array(1));
+        assert.deepEqual((await s.resources.list({ repository: 'order' })).map((r) => r.tag), ['A', 'B', 'a-1', 'a_1', 'b']);
+        for (const tag of ['b', 'B', 'a_1', 'a-1', 'A']) await s.resources.delete({ repository: 'order', type: 't', tag });
         assert.equal(await s.resources.delete(KEY), true);
         assert.equal(await s.resources.delete(KEY), false);
         assert.equal(await s.resources.get(KEY), undefined);
@@ -251,8 +256,15 @@ export function storeContract(h: StoreHarness): void {
         await rejectsWith(s.sessions.put({ ...ok, expiresAt: new Date('nope') }), 'STORE_ARGUMENT');
         await rejectsWith(s.sessions.put({ ...ok, id: 42 as unknown as string }), 'STORE_ARGUMENT');
         await rejectsWith(s.sessions.put({ ...ok, data: { f: () => 1 } as unknown as JsonValue }), 'STORE_ARGUMENT');
+        // A Date would come back from JSON as a string: refused rather than silently changed.
+        await rejectsWith(s.sessions.put({ ...ok, data: { when: new Date() } as unknown as JsonValue }), 'STORE_ARGUMENT');
         await rejectsWith(s.sessions.put({ ...ok, token: 'x'.repeat(2 * 1024 * 1024) }), 'STORE_TOO_LARGE', 'limit');
         await rejectsWith(s.sessions.get(undefined as unknown as string), 'STORE_ARGUMENT');
+        // Cookie values no session could have are unknown sessions, not errors.
+        assert.equal(await s.sessions.get(''), undefined);
+        assert.equal(await s.sessions.get('x'.repeat(10_000)), undefined);
+        assert.equal(await s.sessions.get('a\u0000b'), undefined);
+        assert.equal(await s.sessions.delete('x'.repeat(10_000)), false);
       }));
 
     // -- nonces ------------------------------------------------------------------------------------------
@@ -417,6 +429,10 @@ export function storeContract(h: StoreHarness): void {
         const empty = await s.audit.append({ kind: 'admin.reference-value.put', subject: '', outcome: 'ok' });
         assert.deepEqual((await s.audit.list({ subject: '' })).map((e) => e.id), [empty.id]);
         await rejectsWith(s.audit.list({ limit: 0 }), 'STORE_ARGUMENT');
+        // Retention: events strictly older than the cut-off go.
+        assert.equal(await s.audit.prune(new Date(t0.getTime() + 1000)), 1);
+        assert.deepEqual((await s.audit.list()).map((e) => e.kind).sort(), ['admin.reference-value.put', 'kbs.attest', 'kbs.resource.get']);
+        await rejectsWith(s.audit.prune('yesterday' as unknown as Date), 'STORE_ARGUMENT');
         await rejectsWith(s.audit.append({ kind: 'k', subject: 's', outcome: 'ok', detail: 'x'.repeat(70_000) }), 'STORE_TOO_LARGE', 'limit');
       }));
 
@@ -469,7 +485,8 @@ export function storeContract(h: StoreHarness): void {
             try {
               await calls[i](x);
             } catch (e) {
-              assert.ok(e instanceof CocoError, `call ${i} with ${String(x)} threw ${String(e)}`);
+              // inspect, not String(): fast-check generates objects whose toString is not a function.
+              if (!(e instanceof CocoError)) assert.fail(`call ${i} with ${inspect(x)} threw ${inspect(e)}`);
             }
           }),
           { numRuns: 150 },

@@ -66,6 +66,25 @@ function ms(v: Int64): number {
   return typeof v === 'number' ? v : Number(v);
 }
 
+/** Whether `checkString` would accept `v` as an id; a wrong type is still an input error. */
+function storableId(v: unknown): v is string {
+  if (typeof v !== 'string') checkString(v, 'session id');
+  return typeof v === 'string' && v.length > 0 && v.length <= LIMITS.idChars && !v.includes('\u0000');
+}
+
+/**
+ * Sorts by string keys in code-unit order. Done here rather than by ORDER BY because a PostgreSQL database's
+ * collation (en_US, …) orders text differently from SQLite's binary order; both backends must list alike.
+ */
+function byCodeUnits<T>(rows: T[], keys: (row: T) => string[]): T[] {
+  return rows.sort((a, b) => {
+    const ka = keys(a);
+    const kb = keys(b);
+    for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i]) return ka[i] < kb[i] ? -1 : 1;
+    return 0;
+  });
+}
+
 function resourceAad(k: CheckedResourceKey): string {
   return `resource:${k.namespace}/${k.repository}/${k.type}/${k.tag}`;
 }
@@ -202,6 +221,7 @@ class SqlStore implements Store {
     this.audit = {
       append: (e) => this.#run('appending to the audit log', () => this.#appendAudit(e)),
       list: (q) => this.#run('reading the audit log', () => this.#listAudit(q)),
+      prune: (before) => this.#run('pruning the audit log', () => this.#pruneAudit(before)),
     };
     this.kv = {
       get: (k) => this.#run('reading server state', () => this.#getKv(k)),
@@ -271,7 +291,7 @@ class SqlStore implements Store {
     if (filter.namespace !== undefined) q = q.where('namespace', '=', checkSegment(filter.namespace, 'namespace'));
     if (filter.repository !== undefined) q = q.where('repository', '=', checkSegment(filter.repository, 'resource repository'));
     if (filter.type !== undefined) q = q.where('type', '=', checkSegment(filter.type, 'resource type'));
-    const rows = await q.orderBy('namespace').orderBy('repository').orderBy('type').orderBy('tag').execute();
+    const rows = byCodeUnits(await q.execute(), (r) => [r.namespace, r.repository, r.type, r.tag]);
     return rows.map((r) => ({
       namespace: r.namespace,
       repository: r.repository,
@@ -285,7 +305,9 @@ class SqlStore implements Store {
   // -- sessions -------------------------------------------------------------------------------------------
 
   async #getSession(idArg: string): Promise<SessionRecord | undefined> {
-    const id = checkString(idArg, 'session id');
+    // The id comes straight from a client cookie: one `put` could never have stored is simply unknown.
+    if (!storableId(idArg)) return undefined;
+    const id = idArg;
     const row = await this.#db.selectFrom('sessions').select(['expires_at', 'body']).where('id', '=', id).executeTakeFirst();
     if (row === undefined) return undefined;
     const now = this.#nowMs();
@@ -336,7 +358,8 @@ class SqlStore implements Store {
   }
 
   async #deleteSession(idArg: string): Promise<boolean> {
-    const id = checkString(idArg, 'session id');
+    if (!storableId(idArg)) return false;
+    const id = idArg;
     const r = await this.#db.deleteFrom('sessions').where('id', '=', id).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }
@@ -389,7 +412,7 @@ class SqlStore implements Store {
 
   async #listPolicies(kindArg: PolicyKind) {
     const kind = checkPolicyKind(kindArg);
-    const rows = await this.#db.selectFrom('policies').select(['id', 'text', 'updated_at']).where('kind', '=', kind).orderBy('id').execute();
+    const rows = byCodeUnits(await this.#db.selectFrom('policies').select(['id', 'text', 'updated_at']).where('kind', '=', kind).execute(), (r) => [r.id]);
     return rows.map((r) => ({ kind, id: r.id, size: Buffer.byteLength(r.text, 'utf8'), updatedAt: new Date(ms(r.updated_at)) }));
   }
 
@@ -427,7 +450,7 @@ class SqlStore implements Store {
   }
 
   async #listRv() {
-    const rows = await this.#db.selectFrom('reference_values').selectAll().orderBy('name').execute();
+    const rows = byCodeUnits(await this.#db.selectFrom('reference_values').selectAll().execute(), (r) => [r.name]);
     return rows.map((r) => this.#rvRecord(r));
   }
 
@@ -516,7 +539,7 @@ class SqlStore implements Store {
   async #listWorkloads(namespaceArg?: string) {
     let q = this.#db.selectFrom('workloads').selectAll();
     if (namespaceArg !== undefined) q = q.where('namespace', '=', checkSegment(namespaceArg, 'namespace'));
-    const rows = await q.orderBy('id').execute();
+    const rows = byCodeUnits(await q.execute(), (r) => [r.id]);
     return rows.map((r) => this.#workloadRecord(r));
   }
 
@@ -556,6 +579,12 @@ class SqlStore implements Store {
       outcome: r.outcome,
       detail: r.detail === null ? null : (JSON.parse(r.detail) as JsonValue),
     }));
+  }
+
+  async #pruneAudit(beforeArg: Date): Promise<number> {
+    const before = checkDate(beforeArg, 'audit prune time').getTime();
+    const r = await this.#db.deleteFrom('audit').where('time', '<', before).executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 
   // -- kv -------------------------------------------------------------------------------------------------

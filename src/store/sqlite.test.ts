@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { listFilesRecursive, storeContract } from './contract.js';
 import Sqlite from 'better-sqlite3';
 import { KEK_FILE, SQLITE_FILE, openSqliteStore } from './sqlite.js';
+import { REPO_ROOT } from '../test-support/vectors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cocokit-store-sqlite-'));
 let n = 0;
@@ -85,12 +86,13 @@ test('a data directory that cannot be created is an unavailable CocoError', asyn
 test('two processes on one fresh data directory migrate once and consume each nonce once', async () => {
   const dataDir = join(root, 'processes');
   writeFileSync(join(root, 'processes.kek'), randomBytes(32).toString('hex'));
-  // Both children wait for a common start time (their startup takes a variable second or two), then open the
-  // store (racing the migration) and consume the same nonces as fast as they can.
-  const goAt = Date.now() + 5000;
+  // Each child loads the code, says "ready" and waits for "go" on stdin (startup takes a variable second or
+  // two); then both open the store (racing the migration) and consume the same nonces.
   const script = `
     const { openSqliteStore } = await import(${JSON.stringify(new URL('./sqlite.ts', import.meta.url).pathname)});
-    await new Promise((r) => setTimeout(r, Math.max(0, ${goAt} - Date.now())));
+    process.stdout.write('ready\\n');
+    await new Promise((r) => process.stdin.once('data', r));
+    process.stdin.pause();
     const s = await openSqliteStore({ dataDir: ${JSON.stringify(dataDir)}, kek: { file: ${JSON.stringify(join(root, 'processes.kek'))} } });
     const won = [];
     const exp = new Date(Date.now() + 600000);
@@ -104,16 +106,22 @@ test('two processes on one fresh data directory migrate once and consume each no
       if (k % 3 === 0) await new Promise((r) => setTimeout(r, 1));
     }
     await s.close();
-    process.stdout.write(JSON.stringify(won));
+    process.stdout.write(JSON.stringify(won) + '\\n');
   `;
-  const child = (direction: string) =>
-    new Promise<number[]>((resolvePromise, reject) => {
-      execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, direction], { timeout: 60_000 }, (err, stdout, stderr) => {
-        if (err) reject(new Error(`${err.message}\n${stderr}`));
-        else resolvePromise(JSON.parse(stdout) as number[]);
-      });
-    });
-  const [a, b] = await Promise.all([child('up'), child('down')]);
+  const children = ['up', 'down'].map((direction) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, direction], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'], timeout: 60_000 });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const ready = new Promise<void>((res) => child.stdout.on('data', (d: Buffer) => ((out += d.toString()), out.startsWith('ready\n') && res())));
+    const done = new Promise<number[]>((res, rej) =>
+      child.on('close', (code) => (code === 0 ? res(JSON.parse(out.slice('ready\n'.length)) as number[]) : rej(new Error(`child exited ${code}: ${err}`)))),
+    );
+    return { child, ready, done };
+  });
+  await Promise.race([Promise.all(children.map((c) => c.ready)), Promise.all(children.map((c) => c.done))]);
+  for (const c of children) c.child.stdin.end('go\n');
+  const [a, b] = await Promise.all(children.map((c) => c.done));
   // Both got through (neither failed on a lock), and together they consumed every nonce exactly once.
   const all = [...a, ...b].sort((x, y) => x - y);
   assert.deepEqual(all, Array.from({ length: 300 }, (_, i) => i));

@@ -60,7 +60,7 @@ export interface ResourceStore {
   /** Creates or replaces the value (at most `LIMITS.resourceBytes` bytes). */
   put(key: ResourceKey, value: Uint8Array): Promise<void>;
   delete(key: ResourceKey): Promise<boolean>;
-  /** Sorted by namespace, repository, type, tag. Never returns values. */
+  /** Sorted by namespace, repository, type, tag (code-unit order on every backend). Never returns values. */
   list(filter?: ResourceFilter): Promise<ResourceInfo[]>;
 }
 
@@ -87,7 +87,10 @@ export interface SessionRecord {
 }
 
 export interface SessionStore {
-  /** The session, or `undefined` when absent or expired (an expired one is deleted on the way, as Trustee does). */
+  /**
+   * The session, or `undefined` when absent or expired (an expired one is deleted on the way, as Trustee does).
+   * An id no session could have (empty, too long) is simply absent; a non-string id is an input error.
+   */
   get(id: string): Promise<SessionRecord | undefined>;
   /** Creates or replaces the session with this id. */
   put(session: SessionRecord): Promise<void>;
@@ -239,6 +242,8 @@ export interface AuditLog {
   append(event: AuditEventInput): Promise<AuditEvent>;
   /** Newest first. */
   list(query?: AuditQuery): Promise<AuditEvent[]>;
+  /** Deletes events older than `before` (retention) and returns how many. */
+  prune(before: Date): Promise<number>;
 }
 
 // ---------------------------------------------------------------------------------------------------------

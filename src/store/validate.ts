@@ -85,7 +85,9 @@ function checkJsonValue(v: unknown, what: string, depth: number): asserts v is J
     for (const x of v) checkJsonValue(x, what, depth + 1);
     return;
   }
-  if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype || (typeof v === 'object' && Object.getPrototypeOf(v) === null)) {
+  // Only plain objects: a Date, Map or class instance would not come back from JSON as it went in.
+  const proto: unknown = typeof v === 'object' ? Object.getPrototypeOf(v) : undefined;
+  if (proto === Object.prototype || proto === null) {
     for (const x of Object.values(v as object)) checkJsonValue(x, what, depth + 1);
     return;
   }

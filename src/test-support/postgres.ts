@@ -48,13 +48,18 @@ export interface PostgresCluster {
   readonly dataDir: string;
   /** Connection string for a database of this cluster (default `postgres`). */
   connectionString(database?: string): string;
-  /** Creates an empty database and returns its connection string. */
-  createDatabase(name: string): Promise<string>;
+  /**
+   * Creates an empty database and returns its connection string. `icuLocale` (e.g. `en-US`) makes its text
+   * collation a linguistic one, as production databases usually have, instead of the cluster's C order.
+   */
+  createDatabase(name: string, icuLocale?: string): Promise<string>;
   /**
    * Creates an empty schema in the `postgres` database and returns a connection string whose sessions use it
    * (`search_path`): far cheaper than a database per test.
    */
-  createSchema(name: string): Promise<string>;
+  createSchema(name: string, database?: string): Promise<string>;
+  /** Runs one statement as the superuser on the `postgres` database. */
+  query(text: string): Promise<unknown[]>;
   /** Forces dirty pages to the data files (so greps of `dataDir` see everything written). */
   checkpoint(): Promise<void>;
   stop(): Promise<void>;
@@ -122,15 +127,26 @@ export async function startPostgres(): Promise<PostgresCluster> {
   return {
     dataDir,
     connectionString,
-    async createDatabase(name) {
+    async createDatabase(name, icuLocale) {
       if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`bad database name ${name}`);
-      await admin((c) => c.query(`CREATE DATABASE ${name}`));
+      if (icuLocale !== undefined && !/^[A-Za-z0-9-]+$/.test(icuLocale)) throw new Error(`bad ICU locale ${icuLocale}`);
+      const locale = icuLocale === undefined ? '' : ` TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '${icuLocale}'`;
+      await admin((c) => c.query(`CREATE DATABASE ${name}${locale}`));
       return connectionString(name);
     },
-    async createSchema(name) {
+    async createSchema(name, database = 'postgres') {
       if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`bad schema name ${name}`);
-      await admin((c) => c.query(`CREATE SCHEMA ${name}`));
-      return `${connectionString()}&options=${encodeURIComponent(`-c search_path=${name}`)}`;
+      const c = new pg.Client({ connectionString: connectionString(database) });
+      await c.connect();
+      try {
+        await c.query(`CREATE SCHEMA ${name}`);
+      } finally {
+        await c.end();
+      }
+      return `${connectionString(database)}&options=${encodeURIComponent(`-c search_path=${name}`)}`;
+    },
+    async query(text) {
+      return admin(async (c) => (await c.query(text)).rows as unknown[]);
     },
     async checkpoint() {
       await admin((c) => c.query('CHECKPOINT'));

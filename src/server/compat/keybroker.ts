@@ -140,13 +140,13 @@ export function keybrokerRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
         const ev = parseJson(str(body, 'tee-evidence', 'attestation'), 'tee-evidence');
         if (!isRecord(ev)) throw workloadError('WORKLOAD_BODY', 'tee-evidence must be the JSON text of {report, gen}');
         const reportHex = str(ev, 'report', 'tee-evidence');
-        checkGeneration(ev.gen);
+        const gen = checkGeneration(ev.gen);
         rsaPublicKey(n, e); // a malformed key fails before the nonce is spent
         // A nonce is good for one attempt, successful or not.
         if (!(await ctx.store.nonces.consume(s.nonce, s.expiresAt))) throw workloadError('WORKLOAD_NONCE_REUSED', 'this nonce was already used; call /kbs/v0/auth again', 'auth');
         const expected = freshnessHash(s.nonce, canonicalIntegerBase64(n, 'n'), canonicalIntegerBase64(e, 'e'));
         const verifier = ctx.attestation.verifiers.get('snp');
-        const { report } = await verifyRawSnpReport(verifier, reportHex, expected, ctx.clock());
+        const { report } = await verifyRawSnpReport(verifier, reportHex, expected, ctx.clock(), { vcekCacheDir: ctx.vcekCacheDir, gen });
         const { record, spec } = await identifyWorkload([{ source: 'host_data', id: uuidFromHostData(report.hostData) }], (id) => ctx.store.workloads.get(id));
         if (spec.dialect !== 'keybroker' || record.namespace !== cfg.namespace) throw workloadError('WORKLOAD_DIALECT', `registration ${record.id} was not made through /rvp/register`, 'forbidden');
         const verdict = appraiseQueries(spec.queries ?? [], spec.referenceValues, keybrokerClaims(report));

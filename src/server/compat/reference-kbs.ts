@@ -52,7 +52,7 @@ export const PASSPHRASE_RESOURCE = 'passphrase';
 function fail(reply: FastifyReply, e: unknown, status?: number): FastifyReply {
   const err = asCocoError(e);
   return reply
-    .code(status ?? (err.kind === 'auth' ? 401 : err.kind === 'forbidden' ? 403 : err.kind === 'notfound' ? 404 : err.kind === 'internal' ? 500 : 400))
+    .code(status ?? (err.kind === 'auth' ? 401 : err.kind === 'forbidden' ? 403 : err.kind === 'notfound' ? 404 : err.kind === 'conflict' ? 409 : err.kind === 'internal' ? 500 : 400))
     .header('content-type', 'text/plain; charset=utf-8')
     .header('x-cocokit-error', err.code)
     .send(`${err.code}: ${err.message}`);
@@ -153,12 +153,12 @@ export function referenceKbsRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
         if (!isRecord(ev)) throw workloadError('WORKLOAD_BODY', 'tee-evidence must be the JSON text of {report, cert_chain, gen}');
         const reportHex = str(ev, 'report', 'tee-evidence');
         str(ev, 'cert_chain', 'tee-evidence');
-        checkGeneration(ev.gen);
+        const gen = checkGeneration(ev.gen);
         rsaPublicKey(kMod, kExp); // a malformed key fails before the nonce is spent
         if (!(await ctx.store.nonces.consume(s.nonce, s.expiresAt))) throw workloadError('WORKLOAD_NONCE_REUSED', 'this nonce was already used; call /kbs/v0/auth again', 'auth');
         // reference-kbs hashes the strings exactly as received (§2.3 step 1).
         const expected = freshnessHash(s.nonce, kMod, kExp);
-        const { claims } = await verifyRawSnpReport(ctx.attestation.verifiers.get('snp'), reportHex, expected, ctx.clock());
+        const { claims } = await verifyRawSnpReport(ctx.attestation.verifiers.get('snp'), reportHex, expected, ctx.clock(), { vcekCacheDir: ctx.vcekCacheDir, gen });
         const { record, spec } = await identifyWorkload([{ source: 'extra_params', id: d.workloadId }], (id) => ctx.store.workloads.get(id));
         if (spec.dialect !== 'reference-kbs' || record.namespace !== cfg.namespace) throw workloadError('WORKLOAD_DIALECT', `workload ${record.id} was not registered through register_workload`, 'forbidden');
         const verdict = appraise(record.policy, spec.referenceValues, claims);

@@ -1,12 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fsp from 'node:fs/promises';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { CocoError } from '../../errors.js';
 import { SnpAttester, type TsmFs } from './attester.js';
-import { serializeCertTable } from './format.js';
+import { tsmSimulator } from './tsm-sim.js';
 import { createTestRoot } from './test-root.js';
 import { createSnpVerifier } from './verifier.js';
 
@@ -14,42 +13,8 @@ const root = createTestRoot({ product: 'genoa' });
 const chip = root.createChip();
 const now = new Date('2026-01-01T00:00:00Z');
 
-/**
- * A temp directory that behaves like configfs-tsm for an SNP guest: mkdir creates the attribute files,
- * every attribute write bumps `generation`, and writing `inblob` makes the "firmware" (the test root)
- * produce `outblob` and the host's certificate table in `auxblob`.
- */
-function configfsLike(tsm: string, opts: { provider?: string; extraWrite?: boolean; certs?: boolean } = {}): TsmFs {
-  const bump = (entry: string): void => {
-    const g = Number(readFileSync(join(entry, 'generation'), 'utf8'));
-    writeFileSync(join(entry, 'generation'), `${g + 1}\n`);
-  };
-  return {
-    async mkdir(p) {
-      await fsp.mkdir(p);
-      writeFileSync(join(p, 'provider'), `${opts.provider ?? 'sev_guest'}\n`);
-      writeFileSync(join(p, 'generation'), '0\n');
-      writeFileSync(join(p, 'privlevel_floor'), '0\n');
-    },
-    async rmdir(p) {
-      await fsp.rm(p, { recursive: true });
-    },
-    async writeFile(p, data) {
-      const entry = dirname(p);
-      assert.equal(dirname(entry), tsm);
-      await fsp.writeFile(p, data);
-      bump(entry);
-      if (basename(p) === 'inblob') {
-        assert.equal(data.length, 64);
-        const vmpl = Number((await fsp.readFile(join(entry, 'privlevel'), 'utf8').catch(() => '0')).trim());
-        writeFileSync(join(entry, 'outblob'), root.signReport(chip, { reportData: data, vmpl }));
-        if (opts.certs !== false) writeFileSync(join(entry, 'auxblob'), serializeCertTable([{ type: 'VCEK', data: new Uint8Array(chip.vcek.raw) }]));
-        if (opts.extraWrite) bump(entry);
-      }
-    },
-    readFile: async (p) => new Uint8Array(await fsp.readFile(p)),
-  };
-}
+const configfsLike = (_tsm: string, o: { provider?: string; extraWrite?: boolean; certs?: boolean } = {}): TsmFs =>
+  tsmSimulator(root, chip, { provider: o.provider, concurrentWriter: o.extraWrite, certTable: o.certs });
 
 function tempTsm(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'tsm-'));

@@ -9,3 +9,4 @@ export * from './input.js';
 export * from './verifier.js';
 export * from './attester.js';
 export * from './test-root.js';
+export * from './tsm-sim.js';

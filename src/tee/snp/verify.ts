@@ -193,15 +193,11 @@ function verifyChain(product: SnpProduct, signer: 'vcek' | 'vlek', vek: X509Cert
   const supplied: X509Certificate[] = [...(opts.chain ?? [])];
   for (const e of opts.certTable ?? []) if (e.type === 'ARK' || e.type === 'ASK') supplied.push(loadCertificate(e.data, `certificate table ${e.type}`));
   const interRole = signer === 'vcek' ? 'ask' : 'asvk';
-  let ark = root.ark;
-  let inter = signer === 'vcek' ? root.ask : root.asvk;
-  // A supplied intermediate replaces the bundled one even when it has the wrong role, so a VLEK offered with
-  // a VCEK cert_chain fails (vector neg-vlek-with-vcek-chain) instead of silently using the bundled ASVK.
-  for (const c of supplied) {
-    const role = certRole(c)?.role;
-    if (role === 'ark') ark = c;
-    else if (role === 'ask' || role === 'asvk') inter = c;
-  }
+  const ofRole = (r: string): X509Certificate | undefined => supplied.find((c) => certRole(c)?.role === r);
+  const ark = ofRole('ark') ?? root.ark;
+  // A supplied intermediate of the wrong role still replaces the bundled one, so a VLEK offered with a VCEK
+  // cert_chain fails (vector neg-vlek-with-vcek-chain) instead of silently using the bundled ASVK.
+  const inter = ofRole(interRole) ?? ofRole(interRole === 'ask' ? 'asvk' : 'ask') ?? (signer === 'vcek' ? root.ask : root.asvk);
   const pinned = sha256Der(ark) === sha256Der(root.ark);
   checks.push(
     check('chain', pinned && issuedBy(ark, ark), `ARK is the pinned ${roots.label ?? ''} ARK-${P} and self-signed`.replace(/\s+/g, ' '), {
@@ -236,10 +232,13 @@ function certTime(s: string): Date {
   return d;
 }
 
+const validityOf = new WeakMap<X509Certificate, [Date, Date]>();
+
 function verifyValidity(certs: X509Certificate[], now: Date, checks: Check[]): void {
   for (const c of certs) {
-    const from = certTime(c.validFrom);
-    const to = certTime(c.validTo);
+    let window = validityOf.get(c);
+    if (!window) validityOf.set(c, (window = [certTime(c.validFrom), certTime(c.validTo)]));
+    const [from, to] = window;
     const ok = from.getTime() <= now.getTime() && now.getTime() <= to.getTime();
     checks.push(
       check('validity', ok, `${commonName(c.subject)} valid ${from.toISOString()} .. ${to.toISOString()}`, {

@@ -1,0 +1,131 @@
+/**
+ * `cocokit kbs workload register|list|show|delete`: the admin client of the per-workload registration API
+ * (`/kbs/v0/workloads`). The Bearer token is signed with the admin key and names the namespace to act in.
+ */
+import { readFileSync } from 'node:fs';
+import { createPrivateKey } from 'node:crypto';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { SignJWT } from 'jose';
+import { CocoError } from '../errors.js';
+import { adminKeyAlg } from '../client/admin-client.js';
+import { httpError, request } from '../client/http.js';
+import type { CliIO } from './io.js';
+
+interface Common {
+  url: string;
+  authPrivateKey?: string;
+  role: string;
+  namespace: string;
+}
+
+function readText(io: CliIO, file: string, what: string): string {
+  try {
+    return readFileSync(resolve(io.cwd, file), 'utf8');
+  } catch (e) {
+    throw new CocoError('WORKLOAD_CLI_FILE', `cannot read ${what} '${file}': ${(e as Error).message}`, { kind: 'input', cause: e });
+  }
+}
+
+/** An admin token like `kbs config`'s, plus the `namespace` claim the workload API is scoped by. */
+export async function signWorkloadAdminToken(pem: string, role: string, namespace: string, now = new Date()): Promise<string> {
+  let key;
+  try {
+    key = createPrivateKey(pem);
+  } catch (e) {
+    throw new CocoError('KBS_CLIENT_KEY', `admin private key is not a PEM private key: ${(e as Error).message}`, { kind: 'usage', cause: e });
+  }
+  const iat = Math.floor(now.getTime() / 1000);
+  return new SignJWT({ role, namespace }).setProtectedHeader({ alg: adminKeyAlg(key), typ: 'JWT' }).setIssuer('cocokit').setSubject('admin').setAudience(['KBS']).setIssuedAt(iat).setExpirationTime(iat + 300).sign(key);
+}
+
+async function call(io: CliIO, c: Common, method: string, path: string, body?: unknown): Promise<unknown> {
+  const headers: Record<string, string> = {};
+  if (c.authPrivateKey) headers.authorization = `Bearer ${await signWorkloadAdminToken(readText(io, c.authPrivateKey, 'admin key'), c.role, c.namespace)}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const sep = path.includes('?') ? '&' : '?';
+  // Without a key (InsecureAllowAll) the namespace travels as a query parameter.
+  const url = `${c.url.replace(/\/+$/, '')}${path}${c.authPrivateKey ? '' : `${sep}namespace=${encodeURIComponent(c.namespace)}`}`;
+  const res = await request(url, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+  if (res.status < 200 || res.status > 299) throw httpError(`${method} ${path}`, res);
+  const text = new TextDecoder().decode(res.body);
+  return text ? (JSON.parse(text) as unknown) : undefined;
+}
+
+/** `name=value`: value as JSON when it parses (numbers, booleans), else the string itself. */
+function keyValue(text: string, into: Record<string, unknown>, json: boolean): Record<string, unknown> {
+  const i = text.indexOf('=');
+  if (i <= 0) throw new CocoError('WORKLOAD_CLI_USAGE', `expected name=value, got ${JSON.stringify(text)}`, { kind: 'usage' });
+  const k = text.slice(0, i);
+  const v = text.slice(i + 1);
+  let value: unknown = v;
+  if (json) {
+    try {
+      value = JSON.parse(v);
+    } catch {
+      value = v;
+    }
+  }
+  return { ...into, [k]: value };
+}
+
+export function register(program: Command, io: CliIO): void {
+  const kbs = program.commands.find((c) => c.name() === 'kbs') ?? program.command('kbs');
+  const wl = kbs
+    .command('workload')
+    .description('per-workload registrations (reference values, policy and secrets of one workload)')
+    .requiredOption('--url <url>', 'KBS URL')
+    .option('--auth-private-key <file>', 'admin private key PEM (Ed25519 or P-256) that signs the Bearer token')
+    .option('--role <role>', 'role claim of the admin token', 'admin')
+    .option('--namespace <ns>', 'namespace (tenant) the token names', 'workloads');
+  const common = (cmd: Command): Common => cmd.parent!.opts() as Common;
+
+  wl.command('register')
+    .description('register a workload; prints its workload_id')
+    .requiredOption('--tee <tee>', 'TEE of the workload, e.g. snp')
+    .option('--reference-value <name=value>', 'expected claim (repeatable; JSON values allowed)', (v, acc: Record<string, unknown>) => keyValue(v, acc, true), {})
+    .option('--reference-values-file <file>', 'JSON object of expected claims')
+    .option('--policy-file <file>', 'Rego policy (package workload, rule allow); default: every reference value equals its claim')
+    .option('--identify <list>', 'comma list of host_data, extra_params, init_data (default host_data,init_data)')
+    .option('--resource <name=value>', 'secret (repeatable)', (v, acc: Record<string, unknown>) => keyValue(v, acc, false), {})
+    .option('--resource-file <name=file>', 'secret read from a file (repeatable)', (v, acc: Record<string, unknown>) => keyValue(v, acc, false), {})
+    .option('--workload-id <id>', 'choose the id (default: a random UUID)')
+    .action(async function (this: Command) {
+      const f = this.opts();
+      const resources: Record<string, string> = { ...(f.resource as Record<string, string>) };
+      for (const [k, file] of Object.entries(f.resourceFile as Record<string, string>)) resources[k] = readText(io, file, `resource ${k}`);
+      let rv = f.referenceValue as Record<string, unknown>;
+      if (f.referenceValuesFile) {
+        const parsed = JSON.parse(readText(io, f.referenceValuesFile, 'reference values')) as Record<string, unknown>;
+        rv = { ...parsed, ...rv };
+      }
+      const body = {
+        tee: f.tee,
+        reference_values: rv,
+        resources,
+        ...(f.policyFile ? { policy: readText(io, f.policyFile, 'policy') } : {}),
+        ...(f.identify ? { identify: String(f.identify).split(',').map((s) => s.trim()) } : {}),
+        ...(f.workloadId ? { workload_id: f.workloadId } : {}),
+      };
+      const out = (await call(io, common(this), 'POST', '/kbs/v0/workloads', body)) as { workload_id: string };
+      io.stdout(`${out.workload_id}\n`);
+    });
+  wl.command('list')
+    .description('workloads of the namespace (never secrets)')
+    .action(async function (this: Command) {
+      io.stdout(`${JSON.stringify(await call(io, common(this), 'GET', '/kbs/v0/workloads'), null, 2)}\n`);
+    });
+  wl.command('show')
+    .argument('<id>')
+    .description('one workload: reference values, policy, secret names, version')
+    .action(async function (this: Command, id: string) {
+      io.stdout(`${JSON.stringify(await call(io, common(this), 'GET', `/kbs/v0/workloads/${encodeURIComponent(id)}`), null, 2)}\n`);
+    });
+  wl.command('delete')
+    .argument('<id>')
+    .description('delete the workload and its secrets')
+    .action(async function (this: Command, id: string) {
+      await call(io, common(this), 'DELETE', `/kbs/v0/workloads/${encodeURIComponent(id)}`);
+      io.stdout(`deleted ${id}\n`);
+    });
+}
