@@ -208,6 +208,7 @@ export function register(program: Command, io: CliIO): void {
 
   config
     .command('set-resource')
+    .description('store a secret (raw bytes) at repo/type/tag')
     .requiredOption('--path <repo/type/tag>', 'resource path')
     .requiredOption('--resource-file <file>', 'file holding the secret bytes')
     .action(async function (this: Command, opts: { path: string; resourceFile: string }) {
@@ -216,6 +217,7 @@ export function register(program: Command, io: CliIO): void {
     });
   config
     .command('delete-resource')
+    .description('delete the secret at repo/type/tag')
     .requiredOption('--path <repo/type/tag>', 'resource path')
     .action(async function (this: Command, opts: { path: string }) {
       await adminClient(this, io).deleteResource(opts.path);
@@ -224,11 +226,12 @@ export function register(program: Command, io: CliIO): void {
   config.command('list-resources').description('paths and sizes, never values').action(async function (this: Command) {
     io.stdout(JSON.stringify(await adminClient(this, io).listResources(), null, 2) + '\n');
   });
-  config.command('get-resource-policy').action(async function (this: Command) {
+  config.command('get-resource-policy').description('ids of the stored resource policies').action(async function (this: Command) {
     io.stdout(JSON.stringify(await adminClient(this, io).getResourcePolicy()) + '\n');
   });
   config
     .command('set-resource-policy')
+    .description('replace the resource policy (checked by the Rego engine before it is stored)')
     .requiredOption('--policy-file <file>', 'Rego resource policy (package policy, rule allow)')
     .action(async function (this: Command, opts: { policyFile: string }) {
       await adminClient(this, io).setResourcePolicy(readFileArg(opts.policyFile, io, 'policy file').toString('utf8'));
@@ -236,6 +239,7 @@ export function register(program: Command, io: CliIO): void {
     });
   config
     .command('set-attestation-policy')
+    .description('replace an attestation policy (default_cpu unless --id)')
     .requiredOption('--policy-file <file>', 'Rego attestation policy (rules trust_claims, extensions)')
     .option('--type <type>', 'policy type', 'rego')
     .option('--id <id>', 'policy id', 'default_cpu')
@@ -246,7 +250,7 @@ export function register(program: Command, io: CliIO): void {
   config
     .command('set-reference-value')
     .alias('set-sample-reference-value')
-    .description('register a reference value through the RVPS sample extractor (wrapped in an array unless --as-single-value)')
+    .description('register a reference value (RVPS sample extractor; a one-element array unless --as-single-value)')
     .argument('<name>')
     .argument('<value>')
     .option('--as-integer', 'the value is an integer')
@@ -266,6 +270,7 @@ export function register(program: Command, io: CliIO): void {
     });
   config
     .command('get-reference-value')
+    .description('the stored value of a reference value id')
     .argument('<id>')
     .action(async function (this: Command, id: string) {
       io.stdout(JSON.stringify(await adminClient(this, io).getReferenceValue(id)) + '\n');
