@@ -60,6 +60,13 @@ test('unknown keys, wrong types, unanchored ACLs and other AS types are rejected
   }
 });
 
+test('the SNP offline VCEK store maps to the verifier cache; network sources and other RVPS types are refused', () => {
+  const c = configFromToml('[attestation_service.rvps_config]\ntype = "BuiltIn"\n[[attestation_service.verifier_config.snp_verifier.vcek_sources]]\ntype = "OfflineStore"\npath = "/var/cache/vcek"\n');
+  assert.equal(c.attestation_service.snp_vcek_cache, '/var/cache/vcek');
+  assert.throws(() => configFromToml('[[attestation_service.verifier_config.snp_verifier.vcek_sources]]\ntype = "KDS"\n'), /OfflineStore/);
+  assert.throws(() => configFromToml('[attestation_service.rvps_config]\ntype = "GrpcRemote"\n'), /BuiltIn/);
+});
+
 test('environment variables override single options', () => {
   const c = applyEnv(defaultConfig(), { COCOKIT_KBS_SOCKET: '127.0.0.1:7000', COCOKIT_KBS_DATA_DIR: '/d', COCOKIT_KBS_PAYLOAD_MIB: '0.5', COCOKIT_KBS_POSTGRES_URL: 'postgresql://x/y' });
   assert.deepEqual(listenAddress(c), { host: '127.0.0.1', port: 7000 });

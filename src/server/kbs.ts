@@ -91,7 +91,7 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
   const store = o.store ?? (await openStore(config, clock));
   try {
     const developmentMode = config.attestation_service.allow_sample_tee;
-    const verifiers = o.verifiers ?? defaultVerifiers({ sample: developmentMode });
+    const verifiers = o.verifiers ?? defaultVerifiers({ sample: developmentMode, snp: { cacheDir: config.attestation_service.snp_vcek_cache } });
     if (developmentMode) log.warn({ tees: verifiers.tees() }, 'development mode: the sample TEE is enabled and has no hardware root of trust');
     const signer = await loadSigner(config, store);
 
