@@ -135,6 +135,12 @@ export function configFromToml(text: string): KbsConfig {
   c.http_server.insecure_http = false;
   checkTable(doc, 'root', { http_server: 'table', admin: 'table', attestation_token: 'table', attestation_service: 'table', storage_backend: 'table', plugins: 'table[]', workloads: 'table' });
   if (doc.workloads) c.workloads = workloadsConfigFromToml(doc.workloads);
+  for (const [i, p] of ((doc.plugins as unknown[] | undefined) ?? []).entries()) {
+    const pl = checkTable(p, `plugins[${i}]`, { name: 'string', type: 'string', storage_backend_type: 'string', dir_path: 'string' });
+    // The resource plugin is built in and keeps secrets in the (encrypted) store; other plugins do not exist here.
+    if (pl.name !== 'resource') fail(`plugins[${i}]: plugin "${pl.name}" is not available (only "resource")`);
+    if (pl.storage_backend_type !== undefined && pl.storage_backend_type !== 'kvstorage') fail(`plugins[${i}]: storage_backend_type "${pl.storage_backend_type}" is not supported (kvstorage)`);
+  }
   if (doc.http_server) {
     const h = checkTable(doc.http_server, 'http_server', {
       sockets: 'string[]', insecure_http: 'boolean', private_key: 'string', certificate: 'string', payload_request_size: 'number', worker_count: 'number',
