@@ -51,6 +51,7 @@ test('the vector attestation yields an ES256 EAR token with the jwk header and t
   const ear = readVectorJson('trustee', 'generated', 'ear-token-synthetic.json').claims.submods.cpu0;
   assert.deepEqual((payload as any).submods.cpu0['ear.trustworthiness-vector'], ear['ear.trustworthiness-vector']);
   assert.equal((payload as any).submods.cpu0['ear.status'], ear['ear.status']);
+  assert.deepEqual((payload as any).submods.cpu0['ear.trustee.identifiers'], ear['ear.trustee.identifiers']);
 });
 
 test('sampledevice additional evidence adds a gpu0 appraisal bound to the device digest', async () => {

@@ -111,7 +111,7 @@ test('zero-config serve starts in development mode, seeds a demo secret and prin
 
 test('a config file without allow_sample_tee refuses the sample TEE', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'cocokit-kbs-prod-'));
-  writeFileSync(join(dataDir, 'kbs.toml'), `[http_server]\nsockets = ["127.0.0.1:0"]\n[storage_backend]\ndata_dir = "${dataDir}"\n`);
+  writeFileSync(join(dataDir, 'kbs.toml'), `[http_server]\nsockets = ["127.0.0.1:0"]\ninsecure_http = true\n[storage_backend]\ndata_dir = "${dataDir}"\n`);
   const io = bufferIO({ COCOKIT_LOG_LEVEL: 'silent' }, dataDir);
   const { kbs, url } = await startServe({ config: 'kbs.toml' }, io);
   try {

@@ -125,8 +125,12 @@ function readFileArg(path: string, io: CliIO, what: string): Buffer {
 }
 
 function adminClient(cmd: Command, io: CliIO): KbsAdminClient {
-  const o = cmd.parent!.opts() as { url: string; authPrivateKey?: string; role?: string };
-  return new KbsAdminClient(o.url, { privateKeyPem: o.authPrivateKey ? readFileArg(o.authPrivateKey, io, 'admin private key').toString('utf8') : undefined, role: o.role });
+  const o = cmd.parent!.opts() as { url: string; authPrivateKey?: string; role?: string; certFile?: string };
+  return new KbsAdminClient(o.url, {
+    privateKeyPem: o.authPrivateKey ? readFileArg(o.authPrivateKey, io, 'admin private key').toString('utf8') : undefined,
+    role: o.role,
+    ca: o.certFile ? readFileArg(o.certFile, io, 'CA certificate').toString('utf8') : undefined,
+  });
 }
 
 export function register(program: Command, io: CliIO): void {
@@ -183,10 +187,12 @@ export function register(program: Command, io: CliIO): void {
     .option('--init-data <file>', 'init-data TOML sent with the evidence')
     .option('--tee-key-alg <alg>', 'TEE key: ec-p256, ec-p521 or rsa', 'ec-p256')
     .option('--out <file>', 'write the secret here (mode 0600) instead of stdout')
-    .action(async (opts: { url: string; path: string; tee: string; initData?: string; teeKeyAlg: string; out?: string }) => {
+    .option('--cert-file <pem>', 'CA certificate of an https:// KBS')
+    .action(async (opts: { url: string; path: string; tee: string; initData?: string; teeKeyAlg: string; out?: string; certFile?: string }) => {
       if (!isTeeKeyAlgorithm(opts.teeKeyAlg)) throw new CocoError('CLI_USAGE', `--tee-key-alg must be ec-p256, ec-p521 or rsa, got ${opts.teeKeyAlg}`, { kind: 'usage' });
       const initData = opts.initData ? readFileArg(opts.initData, io, 'init-data').toString('utf8') : undefined;
-      const client = new KbsClient(opts.url, attesterFor(opts.tee), { teeKeyAlgorithm: opts.teeKeyAlg, initData });
+      const ca = opts.certFile ? readFileArg(opts.certFile, io, 'CA certificate').toString('utf8') : undefined;
+      const client = new KbsClient(opts.url, attesterFor(opts.tee), { teeKeyAlgorithm: opts.teeKeyAlg, initData, ca });
       const secret = await client.getResource(opts.path);
       if (opts.out) writeFileSync(resolve(io.cwd, opts.out), secret, { mode: 0o600 });
       else io.stdoutBytes(secret);
@@ -197,10 +203,12 @@ export function register(program: Command, io: CliIO): void {
     .description('admin client (Trustee kbs-client config …)')
     .requiredOption('--url <url>', 'KBS URL')
     .option('--auth-private-key <file>', 'admin private key PEM (Ed25519 or P-256) that signs the Bearer token')
-    .option('--role <role>', 'role claim of the admin token', 'admin');
+    .option('--role <role>', 'role claim of the admin token', 'admin')
+    .option('--cert-file <pem>', 'CA certificate of an https:// KBS');
 
   config
     .command('set-resource')
+    .description('store a secret (raw bytes) at repo/type/tag')
     .requiredOption('--path <repo/type/tag>', 'resource path')
     .requiredOption('--resource-file <file>', 'file holding the secret bytes')
     .action(async function (this: Command, opts: { path: string; resourceFile: string }) {
@@ -209,6 +217,7 @@ export function register(program: Command, io: CliIO): void {
     });
   config
     .command('delete-resource')
+    .description('delete the secret at repo/type/tag')
     .requiredOption('--path <repo/type/tag>', 'resource path')
     .action(async function (this: Command, opts: { path: string }) {
       await adminClient(this, io).deleteResource(opts.path);
@@ -217,11 +226,12 @@ export function register(program: Command, io: CliIO): void {
   config.command('list-resources').description('paths and sizes, never values').action(async function (this: Command) {
     io.stdout(JSON.stringify(await adminClient(this, io).listResources(), null, 2) + '\n');
   });
-  config.command('get-resource-policy').action(async function (this: Command) {
+  config.command('get-resource-policy').description('ids of the stored resource policies').action(async function (this: Command) {
     io.stdout(JSON.stringify(await adminClient(this, io).getResourcePolicy()) + '\n');
   });
   config
     .command('set-resource-policy')
+    .description('replace the resource policy (checked by the Rego engine before it is stored)')
     .requiredOption('--policy-file <file>', 'Rego resource policy (package policy, rule allow)')
     .action(async function (this: Command, opts: { policyFile: string }) {
       await adminClient(this, io).setResourcePolicy(readFileArg(opts.policyFile, io, 'policy file').toString('utf8'));
@@ -229,6 +239,7 @@ export function register(program: Command, io: CliIO): void {
     });
   config
     .command('set-attestation-policy')
+    .description('replace an attestation policy (default_cpu unless --id)')
     .requiredOption('--policy-file <file>', 'Rego attestation policy (rules trust_claims, extensions)')
     .option('--type <type>', 'policy type', 'rego')
     .option('--id <id>', 'policy id', 'default_cpu')
@@ -239,7 +250,7 @@ export function register(program: Command, io: CliIO): void {
   config
     .command('set-reference-value')
     .alias('set-sample-reference-value')
-    .description('register a reference value through the RVPS sample extractor (wrapped in an array unless --as-single-value)')
+    .description('register a reference value (RVPS sample extractor; a one-element array unless --as-single-value)')
     .argument('<name>')
     .argument('<value>')
     .option('--as-integer', 'the value is an integer')
@@ -259,6 +270,7 @@ export function register(program: Command, io: CliIO): void {
     });
   config
     .command('get-reference-value')
+    .description('the stored value of a reference value id')
     .argument('<id>')
     .action(async function (this: Command, id: string) {
       io.stdout(JSON.stringify(await adminClient(this, io).getReferenceValue(id)) + '\n');

@@ -18,6 +18,8 @@ export interface AdminClientOptions {
   /** Token lifetime in seconds (default 300). */
   ttlSeconds?: number;
   timeoutMs?: number;
+  /** PEM CA certificate for an https:// KBS. */
+  ca?: string;
 }
 
 export function adminKeyAlg(key: KeyObject): 'EdDSA' | 'ES256' {
@@ -59,7 +61,7 @@ export class KbsAdminClient {
     const headers: Record<string, string> = {};
     if (this.opts.privateKeyPem) headers.authorization = `Bearer ${await signAdminToken(this.opts.privateKeyPem, this.opts.role, this.opts.ttlSeconds)}`;
     if (body !== undefined) headers['content-type'] = contentType;
-    const res = await request(`${this.url}/kbs/v0/${path}`, { method, headers, body: body as any, timeoutMs: this.opts.timeoutMs });
+    const res = await request(`${this.url}/kbs/v0/${path}`, { method, headers, body, timeoutMs: this.opts.timeoutMs, ca: this.opts.ca });
     if (res.status !== 200) throw httpError(`${method} /kbs/v0/${path}`, res);
     return res.body;
   }

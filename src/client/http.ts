@@ -2,6 +2,9 @@
  * HTTP plumbing of the guest and admin clients: bounded requests, and KBS error bodies
  * (`{"type":…/<Variant>,"detail":…}`, specs/kbs-protocol.md §1.10) turned into CocoErrors that keep the detail.
  */
+import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
 import { CocoError, type ErrorKind } from '../errors.js';
 
 export const USER_AGENT = 'cocokit-kbs-client/0.1.0';
@@ -13,20 +16,66 @@ export interface HttpResponse {
   body: Uint8Array;
 }
 
-export async function request(url: string, init: RequestInit & { timeoutMs?: number }): Promise<HttpResponse> {
-  const ctl = new AbortController();
-  const timer = setTimeout(() => ctl.abort(), init.timeoutMs ?? 60_000);
+export interface RequestOptions {
+  method: string;
+  headers?: Record<string, string>;
+  body?: Uint8Array | string;
+  timeoutMs?: number;
+  /** PEM CA certificate(s) trusted for an https:// KBS, in addition to the system store (`--cert-file`). */
+  ca?: string;
+}
+
+/** One HTTP(S) exchange with node:http/https (so a private CA can be passed), the response bounded in size. */
+export function request(url: string, init: RequestOptions): Promise<HttpResponse> {
+  let u: URL;
   try {
-    const res = await fetch(url, { ...init, signal: ctl.signal, headers: { 'user-agent': USER_AGENT, ...(init.headers as Record<string, string>) } });
-    const buf = new Uint8Array(await res.arrayBuffer());
-    if (buf.length > MAX_RESPONSE) throw new CocoError('KBS_CLIENT_RESPONSE', `response from ${url} larger than ${MAX_RESPONSE} bytes`, { kind: 'limit' });
-    return { status: res.status, headers: res.headers, body: buf };
+    u = new URL(url);
   } catch (e) {
-    if (e instanceof CocoError) throw e;
-    throw new CocoError('KBS_CLIENT_CONNECT', `cannot reach ${url}: ${(e as Error).message}`, { kind: 'unavailable', cause: e });
-  } finally {
-    clearTimeout(timer);
+    return Promise.reject(new CocoError('KBS_CLIENT_URL', `invalid KBS URL ${url}`, { kind: 'usage', cause: e }));
   }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return Promise.reject(new CocoError('KBS_CLIENT_URL', `KBS URL must be http or https: ${url}`, { kind: 'usage' }));
+  const mod = u.protocol === 'https:' ? https : http;
+  const body = init.body === undefined ? undefined : typeof init.body === 'string' ? Buffer.from(init.body) : Buffer.from(init.body);
+  return new Promise((resolve, reject) => {
+    const req = mod.request(
+      u,
+      {
+        method: init.method,
+        headers: { 'user-agent': USER_AGENT, ...(body ? { 'content-length': String(body.length) } : {}), ...init.headers },
+        timeout: init.timeoutMs ?? 60_000,
+        ...(init.ca && u.protocol === 'https:' ? { ca: [...tls.rootCertificates, init.ca] } : {}),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > MAX_RESPONSE) {
+            req.destroy(new CocoError('KBS_CLIENT_RESPONSE', `response from ${url} larger than ${MAX_RESPONSE} bytes`, { kind: 'limit' }));
+            return;
+          }
+          chunks.push(c);
+        });
+        res.on('end', () => {
+          const headers = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) {
+            if (Array.isArray(v)) for (const x of v) headers.append(k, x);
+            else if (v !== undefined) headers.set(k, v);
+          }
+          resolve({ status: res.statusCode ?? 0, headers, body: new Uint8Array(Buffer.concat(chunks)) });
+        });
+        res.on('error', (e) => reject(wrap(url, e)));
+      },
+    );
+    req.on('timeout', () => req.destroy(new CocoError('KBS_CLIENT_TIMEOUT', `no answer from ${url} within ${init.timeoutMs ?? 60_000} ms`, { kind: 'unavailable' })));
+    req.on('error', (e) => reject(wrap(url, e)));
+    req.end(body);
+  });
+}
+
+function wrap(url: string, e: unknown): CocoError {
+  if (e instanceof CocoError) return e;
+  return new CocoError('KBS_CLIENT_CONNECT', `cannot reach ${url}: ${(e as Error).message}`, { kind: 'unavailable', cause: e });
 }
 
 /** The variant name of a KBS error body, or undefined. */

@@ -24,6 +24,8 @@ export interface KbsClientOptions {
   /** Attempts for a resource request answered with 401 (re-attesting in between); default 3 (§1.11). */
   maxAttempts?: number;
   timeoutMs?: number;
+  /** PEM CA certificate for an https:// KBS (Trustee kbs-client `--cert-file`). */
+  ca?: string;
 }
 
 export interface AttestResult {
@@ -62,6 +64,7 @@ export class KbsClient {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ version: KBS_PROTOCOL_VERSION, tee: this.attester.tee, 'extra-params': { 'supported-hash-algorithms': SUPPORTED_HASHES } }),
       timeoutMs: t,
+      ca: this.opts.ca,
     });
     if (authRes.status !== 200) throw httpError('KBS auth', authRes);
     const cookie = /kbs-session-id=([^;,\s]+)/.exec(authRes.headers.get('set-cookie') ?? '')?.[1];
@@ -92,6 +95,7 @@ export class KbsClient {
       headers: { 'content-type': 'application/json', cookie: `kbs-session-id=${cookie}` },
       body: JSON.stringify(body),
       timeoutMs: t,
+      ca: this.opts.ca,
     });
     if (attestRes.status !== 200) throw httpError('KBS attest', attestRes);
     const tok = parseJson(attestRes.body, 'KBS attest response');
@@ -107,7 +111,7 @@ export class KbsClient {
     let last: CocoError | undefined;
     for (let i = 0; i < attempts; i++) {
       const s = i === 0 && this.session ? this.session : await this.attest();
-      const res = await request(`${this.url}/kbs/v0/resource/${p}`, { method: 'GET', headers: { cookie: `kbs-session-id=${s.cookie}` }, timeoutMs: this.opts.timeoutMs });
+      const res = await request(`${this.url}/kbs/v0/resource/${p}`, { method: 'GET', headers: { cookie: `kbs-session-id=${s.cookie}` }, timeoutMs: this.opts.timeoutMs, ca: this.opts.ca });
       if (res.status === 200) return decryptWithTeeKey(parseFlattenedJwe(parseJson(res.body, 'KBS resource response')), s.teeKey.privateKey);
       last = httpError(`KBS get resource ${p}`, res);
       if (res.status !== 401) break;

@@ -43,6 +43,8 @@ export interface KbsAppOptions {
   sessionMinutes: number;
   /** Request body limit in bytes. */
   bodyLimit: number;
+  /** PEM key and certificate chain; plain HTTP when absent. */
+  tls?: { key: string; cert: string };
   extraTeekeyPaths?: string[];
   clock?: () => Date;
   /** 32 random bytes for each challenge nonce (injected for tests). */
@@ -93,6 +95,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
   const log = o.logger ?? pino({ level: 'silent' });
   const metrics = o.metrics ?? new KbsMetrics(o.version ?? '0.1.0');
   const app = Fastify({
+    ...(o.tls ? { https: { key: o.tls.key, cert: o.tls.cert, minVersion: 'TLSv1.2' as const } } : {}),
     loggerInstance: log as unknown as FastifyBaseLogger,
     bodyLimit: o.bodyLimit,
     // Request ids are not needed and the default request log would include the query string only.
@@ -126,6 +129,15 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
     if (r.status === 500) log.error({ code: r.error.code, path: req.url.split('?')[0] }, r.error.message);
     void reply.code(r.status).header('content-type', 'application/json').send(JSON.stringify(r.body));
   });
+
+  /** Audit events never carry session ids, nonces, tokens or secret values; a failing audit write is logged, not fatal. */
+  async function audit(kind: string, subject: string, outcome: string, detail?: unknown): Promise<void> {
+    try {
+      await o.store.audit.append({ kind, subject, outcome, ...(detail === undefined ? {} : { detail: JSON.parse(JSON.stringify(detail)) as JsonValue }) });
+    } catch (e) {
+      log.error({ kind, code: (e as { code?: string }).code }, 'audit write failed');
+    }
+  }
 
   async function fail(reply: FastifyReply, req: FastifyRequest, err: unknown, fallback: ErrorVariant): Promise<FastifyReply> {
     const r = errorResponse(err, fallback);
@@ -213,12 +225,18 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       });
       await o.store.sessions.put({ ...session, state: 'attested', token: result.token, teePubkey: teePubkey as unknown as JsonValue });
       metrics.attestationSuccesses.labels(tee).inc();
-      log.info({ event: 'attest', tee, statuses: result.appraisals.map((a) => `${a.submod}:${a.status}`) }, 'attestation succeeded');
+      const statuses = result.appraisals.map((a) => `${a.submod}:${a.status}`);
+      log.info({ event: 'attest', tee, statuses }, 'attestation succeeded');
+      await audit('kbs.attest', tee, 'ok', { statuses });
       setSessionCookie(reply, session);
       return reply.code(200).header('content-type', 'application/json').send(JSON.stringify({ token: result.token }));
     } catch (e) {
       if (e instanceof CocoError && (e.code.startsWith('AS_') || e.code.startsWith('SAMPLE_') || e.code.startsWith('JWK_'))) metrics.attestationFailures.labels(tee).inc();
       else metrics.attestationErrors.inc();
+      if (e instanceof CocoError) {
+        const checks = (e.detail as { checks?: unknown } | undefined)?.checks;
+        await audit('kbs.attest', tee, 'denied', { code: e.code, reason: e.message, ...(checks ? { checks } : {}) });
+      }
       return fail(reply, req, e, 'AttestationError');
     }
   }
@@ -258,6 +276,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       }
       if (!decision.allow) {
         metrics.policyViolations.inc();
+        await audit('kbs.resource.get', path.join('/'), 'denied', { reason: decision.reason });
         throw kbsError('KBS_POLICY_DENY', `resource policy denied ${path.join('/')}: ${decision.reason}`, 'policy');
       }
       metrics.policyApprovals.inc();
@@ -265,6 +284,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       const value = await o.store.resources.get({ repository, type, tag });
       if (value === undefined) throw kbsError('KBS_RESOURCE_NOT_FOUND', `resource ${path.join('/')} does not exist`, 'notfound');
       metrics.resourceReads.labels(path.join('/')).inc();
+      await audit('kbs.resource.get', path.join('/'), 'ok');
       const jwe = encryptToTeeKey(value, teeKey);
       return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(jwe));
     } catch (e) {

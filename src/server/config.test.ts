@@ -33,6 +33,10 @@ key_path = "/etc/kbs/as.key"
 
 [storage_backend]
 data_dir = "/var/lib/kbs"
+
+[[plugins]]
+name = "resource"
+type = "LocalFs"
 `);
   assert.equal(c.http_server.payload_request_size, 4);
   assert.deepEqual(listenAddress(c), { host: '0.0.0.0', port: 9090 });
@@ -55,9 +59,17 @@ test('unknown keys, wrong types, unanchored ACLs and other AS types are rejected
     ['[[admin.authorization.regex_acl.acls]]\nrole = "a"\nallowed_endpoints = "/kbs/v0/.*"', /must start with \^\/kbs/],
     ['[storage_backend]\nstorage_type = "postgres"', /postgres_url is required/],
     ['[http_server\n', /not valid TOML/],
+    ['[[plugins]]\nname = "nebula-ca"', /not available/],
   ] as const) {
     assert.throws(() => configFromToml(toml), (e: unknown) => e instanceof CocoError && re.test(e.message), toml);
   }
+});
+
+test('the SNP offline VCEK store maps to the verifier cache; network sources and other RVPS types are refused', () => {
+  const c = configFromToml('[attestation_service.rvps_config]\ntype = "BuiltIn"\n[[attestation_service.verifier_config.snp_verifier.vcek_sources]]\ntype = "OfflineStore"\npath = "/var/cache/vcek"\n');
+  assert.equal(c.attestation_service.snp_vcek_cache, '/var/cache/vcek');
+  assert.throws(() => configFromToml('[[attestation_service.verifier_config.snp_verifier.vcek_sources]]\ntype = "KDS"\n'), /OfflineStore/);
+  assert.throws(() => configFromToml('[attestation_service.rvps_config]\ntype = "GrpcRemote"\n'), /BuiltIn/);
 });
 
 test('environment variables override single options', () => {

@@ -51,6 +51,8 @@ export interface KbsConfig {
     timeout: number;
     /** cocokit: accept the `sample`/`sampledevice` TEEs (no hardware root of trust). Off unless opted in. */
     allow_sample_tee: boolean;
+    /** `[attestation_service.verifier_config.snp_verifier] vcek_sources = [{type = "OfflineStore", path}]`. */
+    snp_vcek_cache?: string;
     attestation_token_broker: {
       duration_min: number;
       issuer_name: string;
@@ -129,8 +131,16 @@ export function configFromToml(text: string): KbsConfig {
     throw new CocoError('KBS_CONFIG', `kbs config is not valid TOML: ${(e as Error).message}`, { kind: 'input', cause: e });
   }
   const c = defaultConfig();
+  // As in Trustee, a config file serves HTTPS unless it says insecure_http = true (§2.2).
+  c.http_server.insecure_http = false;
   checkTable(doc, 'root', { http_server: 'table', admin: 'table', attestation_token: 'table', attestation_service: 'table', storage_backend: 'table', plugins: 'table[]', workloads: 'table' });
   if (doc.workloads) c.workloads = workloadsConfigFromToml(doc.workloads);
+  for (const [i, p] of ((doc.plugins as unknown[] | undefined) ?? []).entries()) {
+    const pl = checkTable(p, `plugins[${i}]`, { name: 'string', type: 'string', storage_backend_type: 'string', dir_path: 'string' });
+    // The resource plugin is built in and keeps secrets in the (encrypted) store; other plugins do not exist here.
+    if (pl.name !== 'resource') fail(`plugins[${i}]: plugin "${pl.name}" is not available (only "resource")`);
+    if (pl.storage_backend_type !== undefined && pl.storage_backend_type !== 'kvstorage') fail(`plugins[${i}]: storage_backend_type "${pl.storage_backend_type}" is not supported (kvstorage)`);
+  }
   if (doc.http_server) {
     const h = checkTable(doc.http_server, 'http_server', {
       sockets: 'string[]', insecure_http: 'boolean', private_key: 'string', certificate: 'string', payload_request_size: 'number', worker_count: 'number',
@@ -185,6 +195,23 @@ export function configFromToml(text: string): KbsConfig {
       c.attestation_service.timeout = s.timeout as number;
     }
     if (s.allow_sample_tee !== undefined) c.attestation_service.allow_sample_tee = s.allow_sample_tee as boolean;
+    if (s.rvps_config) {
+      const r = checkTable(s.rvps_config, 'attestation_service.rvps_config', { type: 'string', storage: 'table' });
+      // The RVPS is built in and keeps its values in the KBS store.
+      if (r.type !== undefined && r.type !== 'BuiltIn') fail(`attestation_service.rvps_config.type "${r.type}" is not supported (BuiltIn)`);
+    }
+    if (s.verifier_config) {
+      const v = checkTable(s.verifier_config, 'attestation_service.verifier_config', { snp_verifier: 'table' });
+      if (v.snp_verifier) {
+        const snp = checkTable(v.snp_verifier, 'attestation_service.verifier_config.snp_verifier', { vcek_sources: 'table[]' });
+        for (const [i, src] of ((snp.vcek_sources as unknown[]) ?? []).entries()) {
+          const e = checkTable(src, `attestation_service.verifier_config.snp_verifier.vcek_sources[${i}]`, { type: 'string', path: 'string', base_url: 'string' });
+          // No network at verification time (ARCHITECTURE.md): VCEKs come from the evidence or an offline store.
+          if (e.type !== 'OfflineStore') fail(`vcek_sources[${i}]: type "${e.type}" is not supported; use OfflineStore (fill it with: cocokit snp fetch-vcek)`);
+          c.attestation_service.snp_vcek_cache = (e.path as string | undefined) ?? '/opt/confidential-containers/attestation-service/snp';
+        }
+      }
+    }
     if (s.attestation_token_broker) {
       const b = checkTable(s.attestation_token_broker, 'attestation_service.attestation_token_broker', {
         type: 'string', duration_min: 'number', issuer_name: 'string', developer_name: 'string', build_name: 'string', profile_name: 'string', verbose_token: 'boolean', signer: 'table', policy_dir: 'string',

@@ -66,6 +66,20 @@ async function loadSigner(config: KbsConfig, store: Store): Promise<TokenSigner>
   return TokenSigner.fromPem(utf8.decode(stored));
 }
 
+/** Trustee serves HTTPS unless `insecure_http = true`; without a key and certificate it refuses to start (§2.2). */
+function loadTls(config: KbsConfig): { key: string; cert: string } | undefined {
+  const h = config.http_server;
+  if (h.insecure_http) return undefined;
+  if (!h.private_key || !h.certificate) {
+    throw new CocoError('KBS_CONFIG', 'http_server: HTTPS needs private_key and certificate (or set insecure_http = true)', { kind: 'usage' });
+  }
+  try {
+    return { key: readFileSync(h.private_key, 'utf8'), cert: readFileSync(h.certificate, 'utf8') };
+  } catch (e) {
+    throw new CocoError('KBS_CONFIG', `cannot read the TLS key or certificate: ${(e as Error).message}`, { kind: 'input', cause: e });
+  }
+}
+
 function pemCertsToX5c(pem: string): string[] {
   return [...pem.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map((m) => m[1].replace(/\s+/g, ''));
 }
@@ -77,7 +91,8 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
   const store = o.store ?? (await openStore(config, clock));
   try {
     const developmentMode = config.attestation_service.allow_sample_tee;
-    const verifiers = o.verifiers ?? defaultVerifiers({ sample: developmentMode });
+    const verifiers = o.verifiers ?? defaultVerifiers({ sample: developmentMode, snp: { cacheDir: config.attestation_service.snp_vcek_cache } });
+    if (developmentMode) log.warn({ tees: verifiers.tees() }, 'development mode: the sample TEE is enabled and has no hardware root of trust');
     const signer = await loadSigner(config, store);
 
     // Install Trustee's default resource policy when none is stored (§1.9). In development mode the sample TEE
@@ -112,6 +127,7 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
     });
     const admin = new AdminAuthorizer(config.admin.authorization_mode, config.admin.identity_providers, config.admin.acls, clock);
     const built = await buildKbsApp({
+      tls: loadTls(config),
       store,
       attestation,
       attestationPolicy: o.attestationPolicy,

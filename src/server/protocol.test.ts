@@ -320,3 +320,15 @@ test('SNP evidence whose report_data is not the runtime-data digest is refused w
   const a = await call('POST', '/kbs/v0/attest', body, { cookie: `kbs-session-id=${r.cookie}` });
   assertError(a, 401, 'AttestationError', /snp evidence failed check "report-data"/);
 });
+
+test('the audit log records attestations and resource decisions without secrets, nonces, session ids or tokens', async () => {
+  const c = new KbsClient(h.url, new SampleAttester());
+  const { token, cookie } = await c.attest();
+  assert.equal(await c.getResourceText('default/key/one'), SECRET);
+  const events = await h.kbs.store.audit.list({ limit: 1000 });
+  assert.ok(events.some((e) => e.kind === 'kbs.attest' && e.outcome === 'ok'));
+  assert.ok(events.some((e) => e.kind === 'kbs.attest' && e.outcome === 'denied' && JSON.stringify(e.detail).includes('report-data')));
+  assert.ok(events.some((e) => e.kind === 'kbs.resource.get' && e.subject === 'default/key/one' && e.outcome === 'ok'));
+  const all = JSON.stringify(events);
+  for (const s of [SECRET, token, cookie]) assert.ok(!all.includes(s));
+});

@@ -44,8 +44,15 @@ export async function startKbs(tweak: (c: KbsConfig) => void = () => {}, opts: {
     },
   });
   const open = async () => openKbs({ config, ...policyEvaluators(), clock: () => clock.now, logger: pino({ level: 'info' }, sink), verifiers: opts.verifiers });
+  let first: Kbs;
+  try {
+    first = await open();
+  } catch (e) {
+    if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    throw e;
+  }
   const h: Harness = {
-    kbs: await open(),
+    kbs: first,
     url: '',
     dataDir,
     adminKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),

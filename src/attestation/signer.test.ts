@@ -1,0 +1,40 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { importJWK, jwtVerify } from 'jose';
+import { readVectorJson } from '../test-support/vectors.js';
+import { TokenSigner } from './signer.js';
+import { earClaims, DEFAULT_BROKER, type Appraisal } from './ear.js';
+import { CocoError } from '../errors.js';
+
+const E = readVectorJson('trustee', 'generated', 'ear-token-synthetic.json');
+
+test('the signer reproduces the synthetic EAR token header and payload byte for byte (the ES256 signature is randomized)', async () => {
+  const s = TokenSigner.fromPem(E.signer_private_key_pem);
+  const token = await s.sign(E.claims);
+  const [h, p, sig] = token.split('.');
+  const [vh, vp] = E.token.split('.');
+  assert.equal(h, vh);
+  assert.equal(p, vp);
+  assert.equal(Buffer.from(sig, 'base64url').length, 64);
+  await jwtVerify(token, await importJWK(E.header.jwk, 'ES256'), { currentDate: new Date(E.claims.iat * 1000) });
+});
+
+test('the broker builds the vector claims set from one appraisal', () => {
+  const cpu0 = E.claims.submods.cpu0;
+  const appraisal: Appraisal = {
+    submod: 'cpu0',
+    status: cpu0['ear.status'],
+    trustVector: cpu0['ear.trustworthiness-vector'],
+    policyId: cpu0['ear.appraisal-policy-id'],
+    annotatedEvidence: cpu0['ear.veraison.annotated-evidence'],
+    extensions: [{ name: 'ear.trustee.identifiers', key: -18, value: cpu0['ear.trustee.identifiers'] }],
+  };
+  const claims = earClaims([appraisal], { ...DEFAULT_BROKER, build: E.claims['ear.verifier-id'].build }, new Date(E.claims.iat * 1000));
+  assert.equal(JSON.stringify(claims), JSON.stringify(E.claims));
+});
+
+test('only P-256 keys can sign attestation tokens', async () => {
+  const { generateKeyPairSync } = await import('node:crypto');
+  assert.throws(() => new TokenSigner(generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey), CocoError);
+  assert.throws(() => TokenSigner.fromPem('not a key'), CocoError);
+});
