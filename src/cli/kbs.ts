@@ -105,6 +105,14 @@ export async function startServe(opts: ServeOptions, io: CliIO): Promise<{ kbs: 
         'client can pass attestation. Never use this mode for real secrets.',
       );
     }
+    if (kbs.nonAmdSnpRoots.length) {
+      lines.push(
+        '',
+        'WARNING: NON-AMD SNP ROOTS ARE TRUSTED. [attestation_service.verifier_config.snp_verifier] trusted_roots',
+        `replaces the genuine AMD roots with: ${kbs.nonAmdSnpRoots.join(', ')}.`,
+        'SNP reports signed under these roots do not come from AMD hardware. Never use this for real secrets.',
+      );
+    }
     if (zeroConfig) {
       lines.push('', `A demo secret is stored at ${DEMO_RESOURCE}. Fetch it with:`, '', `  ${cmd} kbs get-resource --url ${url} --path ${DEMO_RESOURCE}`, '');
     }

@@ -7,7 +7,14 @@ import { readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { CocoError } from '../errors.js';
 import { isRecord } from '../formats/json.js';
+import { PRODUCTS, type SnpProduct } from '../tee/snp/format.js';
 import { defaultWorkloadsConfig, workloadsConfigFromToml, type WorkloadsConfig } from './workloads.js';
+
+/** One `trusted_roots` entry: the product whose AMD roots it replaces and the PEM bundle file. */
+export interface SnpTrustedRoot {
+  product: SnpProduct;
+  pem: string;
+}
 
 export type AdminMode = 'InsecureAllowAll' | 'DenyAll' | 'AuthenticatedAuthorization';
 
@@ -53,6 +60,13 @@ export interface KbsConfig {
     allow_sample_tee: boolean;
     /** `[attestation_service.verifier_config.snp_verifier] vcek_sources = [{type = "OfflineStore", path}]`. */
     snp_vcek_cache?: string;
+    /**
+     * cocokit: `[attestation_service.verifier_config.snp_verifier] trusted_roots = [{ product = "milan",
+     * pem = "roots.pem" }]` — a PEM bundle (ARK + ASK, optionally ASVK) that REPLACES the genuine AMD roots
+     * for that product, e.g. a root made by `cocokit snp test-root`. For tests and labs only: reports signed
+     * under it are not from AMD hardware. Never set by default; the KBS warns at start when it is.
+     */
+    snp_trusted_roots?: SnpTrustedRoot[];
     attestation_token_broker: {
       duration_min: number;
       issuer_name: string;
@@ -203,7 +217,20 @@ export function configFromToml(text: string): KbsConfig {
     if (s.verifier_config) {
       const v = checkTable(s.verifier_config, 'attestation_service.verifier_config', { snp_verifier: 'table' });
       if (v.snp_verifier) {
-        const snp = checkTable(v.snp_verifier, 'attestation_service.verifier_config.snp_verifier', { vcek_sources: 'table[]' });
+        const snp = checkTable(v.snp_verifier, 'attestation_service.verifier_config.snp_verifier', { vcek_sources: 'table[]', trusted_roots: 'table[]' });
+        if (snp.trusted_roots !== undefined) {
+          const seen = new Set<string>();
+          c.attestation_service.snp_trusted_roots = (snp.trusted_roots as unknown[]).map((r, i) => {
+            const where = `attestation_service.verifier_config.snp_verifier.trusted_roots[${i}]`;
+            const e = checkTable(r, where, { product: 'string', pem: 'string' });
+            if (typeof e.product !== 'string' || !(PRODUCTS as readonly string[]).includes(e.product)) fail(`${where}.product must be one of ${PRODUCTS.join(', ')}`);
+            if (typeof e.pem !== 'string' || e.pem === '') fail(`${where}.pem must name a PEM file (ARK and ASK)`);
+            if (seen.has(e.product)) fail(`${where}: product "${e.product}" is given twice`);
+            seen.add(e.product);
+            return { product: e.product as SnpProduct, pem: e.pem };
+          });
+          if (c.attestation_service.snp_trusted_roots.length === 0) delete c.attestation_service.snp_trusted_roots;
+        }
         for (const [i, src] of ((snp.vcek_sources as unknown[]) ?? []).entries()) {
           const e = checkTable(src, `attestation_service.verifier_config.snp_verifier.vcek_sources[${i}]`, { type: 'string', path: 'string', base_url: 'string' });
           // No network at verification time (ARCHITECTURE.md): VCEKs come from the evidence or an offline store.

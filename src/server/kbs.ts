@@ -16,7 +16,8 @@ import type { AttestationPolicyEvaluator, ResourcePolicyEvaluator } from '../pol
 import { openPostgresStore, openSqliteStore, type Store } from '../store/index.js';
 import { AdminAuthorizer } from './admin-auth.js';
 import { buildKbsApp, RESOURCE_POLICY_ID, type KbsApp } from './app.js';
-import { listenAddress, type KbsConfig } from './config.js';
+import { listenAddress, type KbsConfig, type SnpTrustedRoot } from './config.js';
+import { amdRoots, rootsFromPem, type RootSet } from '../tee/snp/certs.js';
 import { AttestationTokenVerifier } from './token-verifier.js';
 
 export const SIGNER_KV_KEY = 'attestation-service/token-signer.pem';
@@ -39,6 +40,8 @@ export interface Kbs extends KbsApp {
   config: KbsConfig;
   /** True when the sample TEE (no hardware root of trust) is enabled. */
   developmentMode: boolean;
+  /** `file (product)` of every configured SNP root that replaces AMD's (`trusted_roots`); empty by default. */
+  nonAmdSnpRoots: string[];
   /** Listens on the configured socket (or `port` when given; 0 = any free port) and returns the URL. */
   listen(port?: number, host?: string): Promise<string>;
   close(): Promise<void>;
@@ -84,6 +87,30 @@ function pemCertsToX5c(pem: string): string[] {
   return [...pem.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map((m) => m[1].replace(/\s+/g, ''));
 }
 
+/**
+ * The SNP trust anchors: AMD's shipped roots, with the products named in `trusted_roots` replaced by the
+ * configured PEM bundles. Undefined (AMD only) when nothing is configured. A missing or malformed file stops
+ * the start: a KBS must never come up trusting something other than what its operator wrote.
+ */
+export function loadSnpRoots(entries: readonly SnpTrustedRoot[] | undefined): RootSet | undefined {
+  if (!entries?.length) return undefined;
+  const set: Record<string, unknown> = { ...amdRoots() };
+  for (const e of entries) {
+    let text: string;
+    try {
+      text = readFileSync(e.pem, 'utf8');
+    } catch (err) {
+      throw new CocoError('KBS_CONFIG', `snp_verifier.trusted_roots: cannot read ${e.pem} (${e.product}): ${(err as Error).message}`, { kind: 'input', cause: err });
+    }
+    try {
+      set[e.product] = rootsFromPem(e.product, text, 'configured (not AMD)')[e.product];
+    } catch (err) {
+      throw new CocoError('KBS_CONFIG', `snp_verifier.trusted_roots: ${e.pem} (${e.product}) is not a usable root bundle: ${(err as Error).message}`, { kind: 'input', cause: err });
+    }
+  }
+  return Object.assign(set, { label: 'configured' }) as RootSet;
+}
+
 export async function openKbs(o: KbsOptions): Promise<Kbs> {
   const config = o.config;
   const clock = o.clock ?? (() => new Date());
@@ -91,7 +118,13 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
   const store = o.store ?? (await openStore(config, clock));
   try {
     const developmentMode = config.attestation_service.allow_sample_tee;
-    const verifiers = o.verifiers ?? defaultVerifiers({ sample: developmentMode, snp: { cacheDir: config.attestation_service.snp_vcek_cache } });
+    const trusted = config.attestation_service.snp_trusted_roots ?? [];
+    const roots = loadSnpRoots(trusted);
+    const nonAmdSnpRoots = trusted.map((t) => `${t.pem} (${t.product})`);
+    const verifiers = o.verifiers ?? defaultVerifiers({ sample: developmentMode, snp: { cacheDir: config.attestation_service.snp_vcek_cache, roots } });
+    if (nonAmdSnpRoots.length) {
+      log.warn({ snp_trusted_roots: trusted }, `NON-AMD SNP ROOTS TRUSTED: ${nonAmdSnpRoots.join(', ')} replace the genuine AMD roots; reports signed under them do not come from AMD hardware`);
+    }
     if (developmentMode) log.warn({ tees: verifiers.tees() }, 'development mode: the sample TEE is enabled and has no hardware root of trust');
     const signer = await loadSigner(config, store);
 
@@ -151,6 +184,7 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
       signer,
       config,
       developmentMode,
+      nonAmdSnpRoots,
       async listen(port?: number, host?: string) {
         const addr = listenAddress(config);
         const url = await built.app.listen({ port: port ?? addr.port, host: host ?? addr.host });

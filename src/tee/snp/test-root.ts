@@ -6,12 +6,14 @@
  * It is never a default: a verifier trusts it only when `testRoot.roots` is passed explicitly
  * (`createSnpVerifier({ roots })`). Its certificates say `O=cocokit TEST root (not AMD)`.
  */
-import { constants, generateKeyPairSync, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
+import { constants, createPrivateKey, generateKeyPairSync, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { bitString, explicit, extension, ia5String, integer, name, nullValue, oid, seq, time, boolean } from '../../formats/x509-build.js';
 import { CocoError } from '../../errors.js';
 import { encodeTcb, kdsProductName, layoutOf, serializeReport, type SnpProduct, type SnpReport, type TcbVersion, SIGNED_LENGTH, REPORT_SIZE, parseReport } from './format.js';
 import type { RootSet } from './certs.js';
-import { AMD_OID } from './certs.js';
+import { AMD_OID, certRole, loadCertificate, productFromIssuer, vekExtensions } from './certs.js';
 
 const SHA384 = '2.16.840.1.101.3.4.2.2';
 /** RSASSA-PSS, SHA-384, MGF1-SHA-384, salt 48, trailer 1 — the AlgorithmIdentifier AMD's certificates carry. */
@@ -155,56 +157,7 @@ export function createTestRoot(opts: TestRootOptions = {}): TestRoot {
     return { product, chipId, tcb, vcek, key: pair.privateKey };
   };
 
-  const signReport: TestRoot['signReport'] = (chip, f = {}) => {
-    const layout = layoutOf(chip.product);
-    const raw = encodeTcb(chip.tcb, layout);
-    const tcb: TcbVersion = { ...chip.tcb, raw };
-    const version = f.version ?? (chip.product === 'turin' ? 5 : 3);
-    const [fam, mod, step] = CPUID[chip.product];
-    const report: SnpReport = {
-      version,
-      guestSvn: 0,
-      policy: 0x30000n,
-      familyId: new Uint8Array(16),
-      imageId: new Uint8Array(16),
-      vmpl: 0,
-      signatureAlgo: 1,
-      platformInfo: 0x25n,
-      keyInfo: 0,
-      reportData: new Uint8Array(64),
-      measurement: new Uint8Array(48),
-      hostData: new Uint8Array(32),
-      idKeyDigest: new Uint8Array(48),
-      authorKeyDigest: new Uint8Array(48),
-      reportId: new Uint8Array(randomBytes(32)),
-      reportIdMa: new Uint8Array(32).fill(0xff),
-      cpuidFamId: version >= 3 ? fam : null,
-      cpuidModId: version >= 3 ? mod : null,
-      cpuidStep: version >= 3 ? step : null,
-      chipId: chip.chipId,
-      current: { major: 1, minor: 55, build: 40 },
-      committed: { major: 1, minor: 55, build: 40 },
-      launchMitVector: version >= 5 ? 0n : null,
-      currentMitVector: version >= 5 ? 0n : null,
-      ...f,
-      currentTcb: tcb,
-      reportedTcb: tcb,
-      committedTcb: tcb,
-      launchTcb: tcb,
-      signatureR: new Uint8Array(72),
-      signatureS: new Uint8Array(72),
-      tcbLayout: layout,
-    };
-    if (report.reportData.length !== 64) throw new CocoError('SNP_TEST_ROOT', 'reportData must be 64 bytes', { kind: 'usage' });
-    const bytes = serializeReport(report);
-    // ECDSA P-384 over [0, 0x2A0), r and s written little-endian into 72-byte fields (snp.md §1.6).
-    const sig = sign('sha384', bytes.subarray(0, SIGNED_LENGTH), { key: chip.key, dsaEncoding: 'ieee-p1363' });
-    bytes.set(new Uint8Array(sig.subarray(0, 48)).reverse(), 0x2a0);
-    bytes.set(new Uint8Array(sig.subarray(48, 96)).reverse(), 0x2e8);
-    if (bytes.length !== REPORT_SIZE) throw new CocoError('SNP_TEST_ROOT', 'internal: bad report size', { kind: 'internal' });
-    parseReport(bytes); // what we sign must be what verifiers parse
-    return bytes;
-  };
+  const signReport: TestRoot['signReport'] = signTestReport;
 
   const issueCrl: TestRoot['issueCrl'] = (revoked, thisUpdate, nextUpdate) => {
     const entries = revoked.map((s) => seq(integer(s), time(thisUpdate)));
@@ -214,4 +167,112 @@ export function createTestRoot(opts: TestRootOptions = {}): TestRoot {
 
   const roots = Object.assign({ [product]: { ark, ask, asvk: null } }, { label: 'TEST' }) as RootSet;
   return { product, roots, ark, ask, arkKey: arkPair.privateKey, askKey: askPair.privateKey, createChip, signReport, issueCrl };
+}
+
+/** A signed report from `chip` (raw 1184 bytes), VMPL 0 and a production policy unless overridden. */
+export function signTestReport(chip: TestChip, f: ReportFields = {}): Uint8Array {
+  const layout = layoutOf(chip.product);
+  const raw = encodeTcb(chip.tcb, layout);
+  const tcb: TcbVersion = { ...chip.tcb, raw };
+  const version = f.version ?? (chip.product === 'turin' ? 5 : 3);
+  const [fam, mod, step] = CPUID[chip.product];
+  const report: SnpReport = {
+    version,
+    guestSvn: 0,
+    policy: 0x30000n,
+    familyId: new Uint8Array(16),
+    imageId: new Uint8Array(16),
+    vmpl: 0,
+    signatureAlgo: 1,
+    platformInfo: 0x25n,
+    keyInfo: 0,
+    reportData: new Uint8Array(64),
+    measurement: new Uint8Array(48),
+    hostData: new Uint8Array(32),
+    idKeyDigest: new Uint8Array(48),
+    authorKeyDigest: new Uint8Array(48),
+    reportId: new Uint8Array(randomBytes(32)),
+    reportIdMa: new Uint8Array(32).fill(0xff),
+    cpuidFamId: version >= 3 ? fam : null,
+    cpuidModId: version >= 3 ? mod : null,
+    cpuidStep: version >= 3 ? step : null,
+    chipId: chip.chipId,
+    current: { major: 1, minor: 55, build: 40 },
+    committed: { major: 1, minor: 55, build: 40 },
+    launchMitVector: version >= 5 ? 0n : null,
+    currentMitVector: version >= 5 ? 0n : null,
+    ...f,
+    currentTcb: tcb,
+    reportedTcb: tcb,
+    committedTcb: tcb,
+    launchTcb: tcb,
+    signatureR: new Uint8Array(72),
+    signatureS: new Uint8Array(72),
+    tcbLayout: layout,
+  };
+  if (report.reportData.length !== 64) throw new CocoError('SNP_TEST_ROOT', 'reportData must be 64 bytes', { kind: 'usage' });
+  const bytes = serializeReport(report);
+  // ECDSA P-384 over [0, 0x2A0), r and s written little-endian into 72-byte fields (snp.md §1.6).
+  const sig = sign('sha384', bytes.subarray(0, SIGNED_LENGTH), { key: chip.key, dsaEncoding: 'ieee-p1363' });
+  bytes.set(new Uint8Array(sig.subarray(0, 48)).reverse(), 0x2a0);
+  bytes.set(new Uint8Array(sig.subarray(48, 96)).reverse(), 0x2e8);
+  if (bytes.length !== REPORT_SIZE) throw new CocoError('SNP_TEST_ROOT', 'internal: bad report size', { kind: 'internal' });
+  parseReport(bytes); // what we sign must be what verifiers parse
+  return bytes;
+}
+
+/** Files `writeTestRoot` puts in a directory (and `cocokit snp test-root --out DIR` writes). */
+export const TEST_ROOT_FILES = {
+  /** ARK + ASK PEM: what `trusted_roots` / `snp verify --roots` take. */
+  roots: 'roots.pem',
+  /** The synthetic chip's VCEK (PEM). */
+  vcek: 'vcek.pem',
+  /** The VCEK's P-384 private key (PKCS#8 PEM): what signs synthetic reports. */
+  vcekKey: 'vcek-key.pem',
+} as const;
+
+const pemOf = (c: X509Certificate): string => c.toString().trim() + '\n';
+
+/** Writes the root bundle and one chip's VCEK and key into `dir` (private key mode 0600); returns the paths. */
+export function writeTestRoot(dir: string, root: TestRoot, chip: TestChip): { roots: string; vcek: string; vcekKey: string } {
+  mkdirSync(dir, { recursive: true });
+  const paths = { roots: join(dir, TEST_ROOT_FILES.roots), vcek: join(dir, TEST_ROOT_FILES.vcek), vcekKey: join(dir, TEST_ROOT_FILES.vcekKey) };
+  writeFileSync(paths.roots, pemOf(root.ark) + pemOf(root.ask));
+  writeFileSync(paths.vcek, pemOf(chip.vcek));
+  writeFileSync(paths.vcekKey, chip.key.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  return paths;
+}
+
+/**
+ * The chip of a `writeTestRoot` directory: product from the VCEK's issuer, chip id and TCB from its AMD
+ * extensions (the chip id is what the VCEK binds, zero-extended to 64 bytes on Turin), key from the PEM.
+ */
+export function loadTestChip(dir: string): TestChip {
+  const read = (name: string): Buffer => {
+    try {
+      return readFileSync(join(dir, name));
+    } catch (e) {
+      throw new CocoError('SNP_TEST_ROOT', `cannot read ${join(dir, name)}: ${(e as Error).message} (make it with: cocokit snp test-root --out ${dir})`, { kind: 'usage', cause: e });
+    }
+  };
+  const vcek = loadCertificate(new Uint8Array(read(TEST_ROOT_FILES.vcek)), join(dir, TEST_ROOT_FILES.vcek));
+  const product = productFromIssuer(vcek);
+  const ext = vekExtensions(new Uint8Array(vcek.raw));
+  if (certRole(vcek)?.role !== 'vcek' || !product || !ext.hwId || ext.bootloader === null || ext.tee === null || ext.snp === null || ext.microcode === null) {
+    throw new CocoError('SNP_TEST_ROOT', `${join(dir, TEST_ROOT_FILES.vcek)} is not a VCEK with the AMD product, chip id and TCB extensions`, { kind: 'input' });
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(read(TEST_ROOT_FILES.vcekKey));
+  } catch (e) {
+    if (e instanceof CocoError) throw e;
+    throw new CocoError('SNP_TEST_ROOT', `${join(dir, TEST_ROOT_FILES.vcekKey)} is not a private key: ${(e as Error).message}`, { kind: 'input', cause: e });
+  }
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'secp384r1') {
+    throw new CocoError('SNP_TEST_ROOT', `${join(dir, TEST_ROOT_FILES.vcekKey)} is not a P-384 key`, { kind: 'input' });
+  }
+  const chipId = new Uint8Array(64);
+  chipId.set(ext.hwId);
+  const tcb = { fmc: product === 'turin' ? (ext.fmc ?? 0) : null, bootloader: ext.bootloader, tee: ext.tee, snp: ext.snp, microcode: ext.microcode };
+  return { product, chipId, tcb, vcek, key };
 }

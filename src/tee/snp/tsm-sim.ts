@@ -22,7 +22,8 @@ export interface TsmSimOptions {
   concurrentWriter?: boolean;
 }
 
-export function tsmSimulator(root: TestRoot, chip: TestChip, opts: TsmSimOptions = {}): TsmFs {
+/** `root` only needs `signReport`: a `TestRoot`, or `{ signReport: signTestReport }` for a chip loaded from disk. */
+export function tsmSimulator(root: Pick<TestRoot, 'signReport'>, chip: TestChip, opts: TsmSimOptions = {}): TsmFs {
   const bump = async (entry: string): Promise<void> => {
     const g = Number(await fsp.readFile(join(entry, 'generation'), 'utf8'));
     await fsp.writeFile(join(entry, 'generation'), `${g + 1}\n`);
