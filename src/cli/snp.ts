@@ -30,11 +30,20 @@ import {
   vcekUrl,
   vekExtensions,
   verifyReport,
+  createTestRoot,
+  evidenceToJson,
+  loadTestChip,
+  parseReport,
+  rootsFromPem,
+  signTestReport,
+  writeTestRoot,
+  TEST_ROOT_FILES,
   type CertType,
   type SnpExpectations,
   type SnpProduct,
   type SnpReport,
   type TcbVersion,
+  type RootSet,
 } from '../tee/snp/index.js';
 import type { CliIO } from './io.js';
 
@@ -161,6 +170,7 @@ function certSummary(type: CertType, data: Uint8Array): { type: string; length: 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 interface VerifyFlags {
+  roots?: string;
   vcek?: string;
   vlek?: string;
   certChain?: string;
@@ -211,6 +221,14 @@ async function verifyCommand(io: CliIO, file: string, f: VerifyFlags): Promise<v
   if (exp.measurement && exp.measurement.length !== 48) throw new CocoError('CLI_USAGE', '--measurement must be 48 bytes of hex', { kind: 'usage' });
 
   const loaded = loadReport(readInput(io, file, 'report'), { product });
+  // --roots replaces the shipped AMD roots, only for this run and only because it was asked for.
+  let roots: RootSet | undefined;
+  if (f.roots) {
+    const rootProduct = product ?? reportProduct(loaded.report);
+    if (!rootProduct) throw new CocoError('CLI_USAGE', 'version-2 report with --roots: pass --product', { kind: 'usage' });
+    roots = rootsFromPem(rootProduct, Buffer.from(readInput(io, f.roots, 'root bundle')).toString('utf8'), `${f.roots} (not AMD)`);
+    io.stderr(`warning: verifying against ${f.roots} instead of the genuine AMD roots\n`);
+  }
   const vekFile = f.vcek ?? f.vlek;
   const chain = f.certChain ? loadPemBundle(Buffer.from(readInput(io, f.certChain, 'certificate chain')).toString('utf8'), f.certChain) : undefined;
   const v = verifyReport(loaded.report, {
@@ -222,6 +240,7 @@ async function verifyCommand(io: CliIO, file: string, f: VerifyFlags): Promise<v
     chain,
     crls: f.crl?.map((c) => readInput(io, c, 'CRL')),
     cacheDir: f.cache ? resolve(io.cwd, f.cache) : undefined,
+    roots,
   });
   if (f.vlek && v.signer !== 'vlek') v.checks.push({ id: 'signing-key', ok: false, detail: '--vlek given but the report is VCEK-signed' });
   if (f.vcek && v.signer !== 'vcek') v.checks.push({ id: 'signing-key', ok: false, detail: '--vcek given but the report is VLEK-signed' });
@@ -231,6 +250,66 @@ async function verifyCommand(io: CliIO, file: string, f: VerifyFlags): Promise<v
   if (f.explain || !valid) io.stdout(`${renderChecks(f.explain ? checks : checks.filter((c) => !c.ok))}\n`);
   if (f.json) io.stdout(`${JSON.stringify({ valid, checks, claims: snpClaims(v.report, v.product) })}\n`);
   else io.stdout(valid ? `valid: ${v.product} report signed by ${v.signer.toUpperCase()} (${v.vekSource}), ${checks.length} checks passed\n` : `INVALID: ${checks.filter((c) => !c.ok).length} of ${checks.length} checks failed\n`);
+}
+
+function testRootCommand(io: CliIO, f: { out: string; product?: string }): void {
+  const product = productOption(f.product) ?? 'milan';
+  const root = createTestRoot({ product });
+  // Valid from yesterday for seven years, so a report made now verifies now.
+  const chip = root.createChip({ notBefore: new Date(Date.now() - 86_400_000) });
+  const paths = writeTestRoot(resolve(io.cwd, f.out), root, chip);
+  io.stdout(
+    [
+      `TEST root of trust for ${product} (NOT AMD: O=cocokit TEST root (not AMD))`,
+      `  roots:    ${paths.roots} (ARK + ASK)`,
+      `  vcek:     ${paths.vcek} (chip ${Buffer.from(chip.chipId).toString('hex').slice(0, 16)}…, bl=${chip.tcb.bootloader} tee=${chip.tcb.tee} snp=${chip.tcb.snp} ucode=${chip.tcb.microcode})`,
+      `  vcek key: ${paths.vcekKey} (signs synthetic reports)`,
+      '',
+      'Sign a report:  cocokit snp test-report --root-dir ' + f.out + ' --measurement <hex> --report-data <hex> --host-data <hex> --out evidence.json',
+      'Trust it in a KBS config (tests and labs only):',
+      '  [attestation_service.verifier_config.snp_verifier]',
+      `  trusted_roots = [{ product = "${product}", pem = ${JSON.stringify(paths.roots)} }]`,
+      '',
+    ].join('\n'),
+  );
+}
+
+function padded(v: string | undefined, flag: string, size: number): Uint8Array | undefined {
+  const b = hexOption(v, flag, size);
+  if (!b) return undefined;
+  const out = new Uint8Array(size);
+  out.set(b);
+  return out;
+}
+
+function testReportCommand(io: CliIO, f: { rootDir: string; measurement?: string; reportData?: string; hostData?: string; vmpl?: string; policy?: string; format: string; out?: string }): void {
+  if (f.format !== 'json' && f.format !== 'raw') throw new CocoError('CLI_USAGE', '--format must be json or raw', { kind: 'usage' });
+  const measurement = hexOption(f.measurement, '--measurement', 48);
+  if (measurement && measurement.length !== 48) throw new CocoError('CLI_USAGE', '--measurement must be 48 bytes of hex', { kind: 'usage' });
+  let vmpl: number | undefined;
+  if (f.vmpl !== undefined) {
+    if (!/^[0-3]$/.test(f.vmpl)) throw new CocoError('CLI_USAGE', '--vmpl must be 0..3', { kind: 'usage' });
+    vmpl = Number(f.vmpl);
+  }
+  let policy: bigint | undefined;
+  if (f.policy !== undefined) {
+    if (!/^(0x)?[0-9a-f]{1,16}$/i.test(f.policy)) throw new CocoError('CLI_USAGE', '--policy must be a 64-bit hex value, e.g. 0x30000', { kind: 'usage' });
+    policy = BigInt(f.policy.startsWith('0x') || f.policy.startsWith('0X') ? f.policy : `0x${f.policy}`);
+  }
+  const chip = loadTestChip(resolve(io.cwd, f.rootDir));
+  const raw = signTestReport(chip, {
+    ...(measurement ? { measurement } : {}),
+    ...(f.reportData !== undefined ? { reportData: padded(f.reportData, '--report-data', 64) } : {}),
+    ...(f.hostData !== undefined ? { hostData: padded(f.hostData, '--host-data', 32) } : {}),
+    ...(vmpl !== undefined ? { vmpl } : {}),
+    ...(policy !== undefined ? { policy } : {}),
+  });
+  // The JSON form is what a guest sends to a KBS: the report plus the VCEK in the certificate table.
+  const bytes = f.format === 'raw' ? raw : new TextEncoder().encode(JSON.stringify(evidenceToJson(parseReport(raw), [{ type: 'VCEK', data: new Uint8Array(chip.vcek.raw) }])) + '\n');
+  if (f.out) {
+    writeFileSync(resolve(io.cwd, f.out), bytes);
+    io.stdout(`${resolve(io.cwd, f.out)}\n`);
+  } else io.stdoutBytes(bytes);
 }
 
 async function fetchVcekCommand(io: CliIO, file: string, f: { cache: string; kdsUrl?: string; product?: string }): Promise<void> {
@@ -266,7 +345,7 @@ async function fetchVcekCommand(io: CliIO, file: string, f: { cache: string; kds
 }
 
 export function register(program: Command, io: CliIO): void {
-  const snp = program.command('snp').description('AMD SEV-SNP attestation reports: show, verify, fetch VCEKs');
+  const snp = program.command('snp').description('AMD SEV-SNP attestation reports: show, verify, fetch VCEKs, test roots and synthetic reports');
   snp
     .command('show')
     .description('decode an SNP report (raw, hex, CoCo JSON evidence or Azure HCL report)')
@@ -283,6 +362,7 @@ export function register(program: Command, io: CliIO): void {
     .command('verify')
     .description('verify an SNP report against the AMD roots and check expectations (exit 0 valid, 2 signature/chain, 3 certificate unavailable, 5 expectation)')
     .argument('<report>', 'report file (raw, hex, CoCo JSON evidence or Azure HCL report)')
+    .option('--roots <file>', "PEM with an ARK and ASK that REPLACE the AMD roots for the report's product (test roots)")
     .option('--vcek <file>', 'VCEK certificate (DER or PEM)')
     .option('--vlek <file>', 'VLEK certificate (DER or PEM)')
     .option('--cert-chain <file>', 'PEM bundle with the ASK/ASVK and ARK (KDS cert_chain)')
@@ -309,6 +389,24 @@ export function register(program: Command, io: CliIO): void {
         io.exitCode = e.exitCode;
       }
     });
+  snp
+    .command('test-root')
+    .description(`make a TEST (non-AMD) root of trust: ${TEST_ROOT_FILES.roots} (ARK+ASK), a chip's ${TEST_ROOT_FILES.vcek} and ${TEST_ROOT_FILES.vcekKey}`)
+    .requiredOption('--out <dir>', 'directory to write into')
+    .option('--product <name>', 'milan|genoa|turin', 'milan')
+    .action((f: { out: string; product?: string }) => testRootCommand(io, f));
+  snp
+    .command('test-report')
+    .description('sign a synthetic SNP report with a test-root chip: CoCo JSON evidence (with the VCEK) or raw bytes')
+    .requiredOption('--root-dir <dir>', `directory made by "snp test-root" (${TEST_ROOT_FILES.vcek}, ${TEST_ROOT_FILES.vcekKey})`)
+    .option('--measurement <hex>', 'MEASUREMENT (48 bytes; default zero)')
+    .option('--report-data <hex>', 'REPORT_DATA (up to 64 bytes, zero-padded)')
+    .option('--host-data <hex>', 'HOST_DATA (up to 32 bytes, zero-padded; e.g. from cocokit initdata bind --tee snp)')
+    .option('--vmpl <n>', 'VMPL (0..3; default 0)')
+    .option('--policy <hex>', 'guest policy (default 0x30000)')
+    .option('--format <fmt>', 'json (CoCo evidence) or raw (1184 bytes)', 'json')
+    .option('--out <file>', 'write here instead of stdout')
+    .action((f: Parameters<typeof testReportCommand>[1]) => testReportCommand(io, f));
   snp
     .command('fetch-vcek')
     .description("download the report's VCEK from AMD KDS into an offline cache (Trustee layout)")
