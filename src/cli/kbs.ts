@@ -14,6 +14,7 @@ import { isTeeKeyAlgorithm } from '../formats/jwk.js';
 import { KbsClient } from '../client/kbs-client.js';
 import { KbsAdminClient } from '../client/admin-client.js';
 import { attesterFor } from '../client/attesters.js';
+import { TSM_REPORT_PATH, type TsmFs } from '../tee/snp/attester.js';
 import { policyEvaluators } from '../policy/index.js';
 import { applyEnv, defaultConfig, loadConfigFile, type KbsConfig } from '../server/config.js';
 import { openKbs, type Kbs } from '../server/kbs.js';
@@ -141,7 +142,12 @@ function adminClient(cmd: Command, io: CliIO): KbsAdminClient {
   });
 }
 
-export function register(program: Command, io: CliIO): void {
+/** What the guest commands reach the TEE through; the real configfs by default (tests pass tsm-sim). */
+export interface KbsCliDeps {
+  tsmFs?: TsmFs;
+}
+
+export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): void {
   const kbs = program.command('kbs').description('Key Broker Service (Trustee KBS protocol 0.4.0): server, guest client, admin client');
 
   kbs
@@ -192,15 +198,20 @@ export function register(program: Command, io: CliIO): void {
     .requiredOption('--url <url>', 'KBS URL, e.g. http://127.0.0.1:8080')
     .requiredOption('--path <repo/type/tag>', 'resource path (or kbs:///repo/type/tag)')
     .option('--tee <tee>', 'attester: sample (development), snp, or auto (the hardware present)', 'sample')
+    .option('--tsm-path <dir>', `configfs-tsm report directory (also COCOKIT_TSM_PATH; default ${TSM_REPORT_PATH})`)
+    .option('--development', 'development mode: let --tee auto fall back to the sample TEE when no hardware TEE is found')
     .option('--init-data <file>', 'init-data TOML sent with the evidence')
     .option('--tee-key-alg <alg>', 'TEE key: ec-p256, ec-p521 or rsa', 'ec-p256')
     .option('--out <file>', 'write the secret here (mode 0600) instead of stdout')
     .option('--cert-file <pem>', 'CA certificate of an https:// KBS')
-    .action(async (opts: { url: string; path: string; tee: string; initData?: string; teeKeyAlg: string; out?: string; certFile?: string }) => {
+    .action(async (opts: { url: string; path: string; tee: string; tsmPath?: string; development?: boolean; initData?: string; teeKeyAlg: string; out?: string; certFile?: string }) => {
       if (!isTeeKeyAlgorithm(opts.teeKeyAlg)) throw new CocoError('CLI_USAGE', `--tee-key-alg must be ec-p256, ec-p521 or rsa, got ${opts.teeKeyAlg}`, { kind: 'usage' });
       const initData = opts.initData ? readFileArg(opts.initData, io, 'init-data').toString('utf8') : undefined;
       const ca = opts.certFile ? readFileArg(opts.certFile, io, 'CA certificate').toString('utf8') : undefined;
-      const client = new KbsClient(opts.url, attesterFor(opts.tee), { teeKeyAlgorithm: opts.teeKeyAlg, initData, ca });
+      const tsm = opts.tsmPath ?? io.env.COCOKIT_TSM_PATH;
+      const attester = await attesterFor(opts.tee, { tsmPath: tsm ? resolve(io.cwd, tsm) : undefined, tsmFs: deps.tsmFs, development: opts.development });
+      if (opts.tee === 'auto') io.stderr(`attester: ${attester.tee}${attester.tee === 'sample' ? ' (development mode: no hardware root of trust)' : ''}\n`);
+      const client = new KbsClient(opts.url, attester, { teeKeyAlgorithm: opts.teeKeyAlg, initData, ca });
       const secret = await client.getResource(opts.path);
       if (opts.out) writeFileSync(resolve(io.cwd, opts.out), secret, { mode: 0o600 });
       else io.stdoutBytes(secret);

@@ -1,23 +1,48 @@
 /**
  * Attester selection for the guest client: `sample` (development, no hardware) or `snp` (configfs-tsm or
- * /dev/sev-guest). `auto` picks the hardware attester that is present and never falls back to `sample`.
+ * /dev/sev-guest). `auto` asks configfs-tsm which TEE this guest is (its `provider` attribute) and picks SNP
+ * for `sev_guest`; it falls back to `sample` only when development mode is asked for, never silently.
  */
 import { CocoError } from '../errors.js';
 import type { Attester } from '../tee/verifier.js';
 import { SampleAttester } from '../tee/sample/attester.js';
-import { SnpAttester } from '../tee/snp/attester.js';
+import { SnpAttester, TSM_REPORT_PATH, type TsmFs } from '../tee/snp/attester.js';
 
 export const ATTESTER_NAMES = ['sample', 'snp', 'auto'] as const;
 
-export function attesterFor(tee: string): Attester {
+export interface AttesterOptions {
+  /** configfs-tsm report directory (default `/sys/kernel/config/tsm/report`). */
+  tsmPath?: string;
+  /** SEV guest device for the SNP fallback (default `/dev/sev-guest`). */
+  devicePath?: string;
+  /** The file operations configfs-tsm is reached through (node:fs by default; tests pass a simulator). */
+  tsmFs?: TsmFs;
+  /** Development mode: `auto` may fall back to the sample TEE when no hardware TEE is found. */
+  development?: boolean;
+}
+
+function noTee(message: string): CocoError {
+  return new CocoError('KBS_CLIENT_NO_TEE', message, { kind: 'unavailable' });
+}
+
+export async function attesterFor(tee: string, opts: AttesterOptions = {}): Promise<Attester> {
+  const snp = (): SnpAttester => new SnpAttester({ tsmPath: opts.tsmPath, devicePath: opts.devicePath, fs: opts.tsmFs });
   switch (tee) {
     case 'sample':
       return new SampleAttester();
-    case 'snp':
+    case 'snp': {
+      const a = snp();
+      if (a.available()) return a;
+      throw noTee(`no SEV-SNP guest interface here (${opts.tsmPath ?? TSM_REPORT_PATH} or /dev/sev-guest)`);
+    }
     case 'auto': {
-      const snp = new SnpAttester();
-      if (snp.available()) return snp;
-      throw new CocoError('KBS_CLIENT_NO_TEE', tee === 'snp' ? 'no SEV-SNP guest interface here (configfs-tsm report or /dev/sev-guest)' : 'no TEE attester is available on this machine (use --tee sample for development)', { kind: 'unavailable' });
+      const a = snp();
+      const provider = await a.tsmProvider();
+      if (provider === 'sev_guest') return a;
+      if (provider === null && a.hasDevice()) return a;
+      if (opts.development) return new SampleAttester();
+      const found = provider === null ? 'no configfs-tsm and no /dev/sev-guest' : `configfs-tsm provider ${JSON.stringify(provider)} has no attester here`;
+      throw noTee(`no TEE attester is available on this machine (${found}); use --tee sample or --development for development`);
     }
     default:
       throw new CocoError('KBS_CLIENT_TEE', `no attester for tee "${tee}" (available: ${ATTESTER_NAMES.join(', ')})`, { kind: 'unsupported' });

@@ -7,6 +7,11 @@ import { CocoError } from '../errors.js';
 import { SampleAttester } from '../tee/sample/attester.js';
 import { KbsClient, normalizeResourcePath } from './kbs-client.js';
 import { httpError } from './http.js';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestRoot } from '../tee/snp/test-root.js';
+import { tsmSimulator } from '../tee/snp/tsm-sim.js';
 
 test('resource paths accept repo/type/tag and kbs:/// URIs, nothing else', () => {
   assert.equal(normalizeResourcePath('kbs:///a/b/c'), 'a/b/c');
@@ -58,14 +63,33 @@ test('an unreachable KBS is an unavailable CocoError', async () => {
   await assert.rejects(new KbsClient('http://127.0.0.1:1', new SampleAttester()).attest(), (e: unknown) => e instanceof CocoError && e.kind === 'unavailable');
 });
 
-test('attester selection: sample on request, hardware only when present, unknown names refused', async () => {
+test('attester selection: sample on request, SNP when configfs-tsm says sev_guest, sample only in development mode', async () => {
   const { attesterFor } = await import('./attesters.js');
-  assert.equal(attesterFor('sample').tee, 'sample');
-  assert.throws(() => attesterFor('tdx'), /no attester for tee "tdx"/);
-  // This test machine is no SEV-SNP guest unless configfs-tsm or /dev/sev-guest exists.
-  const { existsSync } = await import('node:fs');
-  if (!existsSync('/sys/kernel/config/tsm/report') && !existsSync('/dev/sev-guest')) {
-    assert.throws(() => attesterFor('snp'), (e: unknown) => e instanceof CocoError && e.kind === 'unavailable');
-    assert.throws(() => attesterFor('auto'), /use --tee sample/);
+  const dir = mkdtempSync(join(tmpdir(), 'attesters-'));
+  try {
+    const none = { tsmPath: join(dir, 'no-tsm'), devicePath: join(dir, 'no-dev') };
+    assert.equal((await attesterFor('sample')).tee, 'sample');
+    await assert.rejects(attesterFor('tdx'), /no attester for tee "tdx"/);
+    await assert.rejects(attesterFor('snp', none), (e: unknown) => e instanceof CocoError && e.kind === 'unavailable');
+    await assert.rejects(attesterFor('auto', none), /no configfs-tsm and no \/dev\/sev-guest.*--development/);
+    assert.equal((await attesterFor('auto', { ...none, development: true })).tee, 'sample');
+
+    const tsm = join(dir, 'tsm');
+    mkdirSync(tsm);
+    const root = createTestRoot();
+    const chip = root.createChip();
+    const sev = { tsmPath: tsm, devicePath: none.devicePath, tsmFs: tsmSimulator(root, chip) };
+    assert.equal((await attesterFor('auto', sev)).tee, 'snp');
+    assert.equal((await attesterFor('auto', { ...sev, development: true })).tee, 'snp', 'hardware wins over development mode');
+    const tdx = { ...sev, tsmFs: tsmSimulator(root, chip, { provider: 'tdx_guest' }) };
+    await assert.rejects(attesterFor('auto', tdx), /provider "tdx_guest" has no attester/);
+    assert.equal((await attesterFor('auto', { ...tdx, development: true })).tee, 'sample');
+    assert.deepEqual(readdirSync(tsm), [], 'the probe entry is removed');
+
+    // Without configfs-tsm, /dev/sev-guest still makes this an SNP guest.
+    writeFileSync(join(dir, 'sev-guest'), '');
+    assert.equal((await attesterFor('auto', { ...none, devicePath: join(dir, 'sev-guest') })).tee, 'snp');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -1,4 +1,4 @@
 export { KbsClient, normalizeResourcePath, KBS_PROTOCOL_VERSION, type KbsClientOptions, type AttestResult } from './kbs-client.js';
 export { KbsAdminClient, signAdminToken, type AdminClientOptions } from './admin-client.js';
 export { SampleAttester } from '../tee/sample/attester.js';
-export { attesterFor, ATTESTER_NAMES } from './attesters.js';
+export { attesterFor, ATTESTER_NAMES, type AttesterOptions } from './attesters.js';

@@ -77,6 +77,32 @@ export class SnpAttester implements Attester {
     return existsSync(this.tsmPath) || existsSync(this.devicePath);
   }
 
+  /**
+   * The configfs-tsm provider of this guest (`sev_guest`, `tdx_guest`, …), or null without configfs-tsm.
+   * The provider is an attribute of a report entry, so this creates a probe entry and removes it again.
+   */
+  async tsmProvider(): Promise<string | null> {
+    if (!existsSync(this.tsmPath)) return null;
+    const entry = join(this.tsmPath, `cocokit-probe-${randomBytes(8).toString('hex')}`);
+    try {
+      await this.fs.mkdir(entry);
+    } catch (e) {
+      throw tsmError(`cannot create ${entry}: ${(e as Error).message}`, e);
+    }
+    try {
+      return Buffer.from(await this.fs.readFile(join(entry, 'provider'))).toString('utf8').trim();
+    } catch (e) {
+      throw tsmError(`cannot read the provider of ${entry}: ${(e as Error).message}`, e);
+    } finally {
+      await this.fs.rmdir(entry).catch(() => undefined);
+    }
+  }
+
+  /** Whether `/dev/sev-guest` (the fallback interface) exists. */
+  hasDevice(): boolean {
+    return existsSync(this.devicePath);
+  }
+
   async getEvidence(reportData: Uint8Array): Promise<unknown> {
     const a = await this.attest(reportData);
     return evidenceToJson(a.report, a.certTable);

@@ -1,0 +1,98 @@
+/**
+ * The guest CLI with SEV-SNP end to end: `cocokit kbs get-resource --tee snp|auto` attests through a
+ * configfs-tsm directory (tsm-sim, backed by a chip of a root made with `cocokit snp test-root`) to a loopback
+ * KBS whose config trusts that root. HOST_DATA is what the host sets at launch: `cocokit initdata bind`.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { fromHex, utf8 } from '../formats/bytes.js';
+import { loadTestChip, signTestReport } from '../tee/snp/test-root.js';
+import { tsmSimulator } from '../tee/snp/tsm-sim.js';
+import { bufferIO } from './io.js';
+import { register, startServe } from './kbs.js';
+import { run } from './program.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'kbs-snp-cli-'));
+const SECRET = 'disk key for the SNP guest';
+const INIT_DATA = 'version = "0.1.0"\nalgorithm = "sha384"\n\n[data]\n"aa.toml" = \'\'\'\n[token_configs]\n[token_configs.kbs]\nurl = "http://127.0.0.1"\n\'\'\'\n';
+
+async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const io = bufferIO({}, dir);
+  const code = await run(argv, io);
+  return { code, out: io.out(), err: io.err() };
+}
+
+assert.equal((await cli(['snp', 'test-root', '--out', 'root', '--product', 'genoa'])).code, 0);
+writeFileSync(join(dir, 'init-data.toml'), INIT_DATA);
+const bound = await cli(['initdata', 'bind', '--tee', 'snp', 'init-data.toml']);
+assert.equal(bound.code, 0, bound.err);
+const HOST_DATA = fromHex(bound.out.trim(), 'HOST_DATA');
+
+writeFileSync(
+  join(dir, 'kbs.toml'),
+  `[http_server]
+insecure_http = true
+sockets = ["127.0.0.1:0"]
+[admin]
+authorization_mode = "DenyAll"
+[storage_backend]
+data_dir = ${JSON.stringify(join(dir, 'kbs-data'))}
+[attestation_service.verifier_config.snp_verifier]
+trusted_roots = [{ product = "genoa", pem = ${JSON.stringify(join(dir, 'root', 'roots.pem'))} }]
+`,
+);
+const { kbs, url } = await startServe({ config: 'kbs.toml' }, bufferIO({ COCOKIT_LOG_LEVEL: 'silent' }, dir));
+await kbs.store.resources.put({ repository: 'default', type: 'key', tag: 'snp' }, utf8.encode(SECRET));
+after(async () => {
+  await kbs.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const chip = loadTestChip(join(dir, 'root'));
+
+/** Runs `cocokit kbs …` with configfs-tsm reached through the simulator (a guest launched with `hostData`). */
+async function guestCli(argv: string[], hostData: Uint8Array, env: NodeJS.ProcessEnv = {}): Promise<{ secret: string; err: string }> {
+  const io = bufferIO(env, dir);
+  const program = new Command('cocokit').exitOverride();
+  register(program, io, { tsmFs: tsmSimulator({ signReport: signTestReport }, chip, { launch: { hostData } }) });
+  await program.parseAsync(argv, { from: 'user' });
+  return { secret: utf8.decode(io.bytes()), err: io.err() };
+}
+
+const tsmDir = (): string => mkdtempSync(join(dir, 'tsm-'));
+
+test('kbs get-resource --tee snp --tsm-path attests with SNP evidence and returns the secret', async () => {
+  const tsm = tsmDir();
+  const r = await guestCli(['kbs', 'get-resource', '--url', url, '--path', 'default/key/snp', '--tee', 'snp', '--tsm-path', tsm, '--init-data', 'init-data.toml'], HOST_DATA);
+  assert.equal(r.secret, SECRET);
+  assert.deepEqual(readdirSync(tsm), [], 'the configfs report entry is removed');
+});
+
+test('kbs get-resource --tee auto picks SNP from the configfs-tsm provider named by COCOKIT_TSM_PATH', async () => {
+  const r = await guestCli(['kbs', 'get-resource', '--url', url, '--path', 'default/key/snp', '--tee', 'auto', '--init-data', 'init-data.toml'], HOST_DATA, { COCOKIT_TSM_PATH: tsmDir() });
+  assert.equal(r.secret, SECRET);
+  assert.match(r.err, /attester: snp/);
+});
+
+test('a guest whose HOST_DATA is not the init-data digest is refused with the host-data check', async () => {
+  const other = new Uint8Array(HOST_DATA);
+  other[0] ^= 1;
+  await assert.rejects(
+    guestCli(['kbs', 'get-resource', '--url', url, '--path', 'default/key/snp', '--tee', 'snp', '--tsm-path', tsmDir(), '--init-data', 'init-data.toml'], other),
+    /failed check "host-data"/,
+  );
+});
+
+test('the sample TEE is refused by this KBS, and --tee snp without configfs-tsm is unavailable', async () => {
+  await assert.rejects(guestCli(['kbs', 'get-resource', '--url', url, '--path', 'default/key/snp', '--tee', 'sample'], HOST_DATA), /tee "sample" is not enabled/);
+  // /dev/sev-guest would still make this an SNP guest (the fallback); elsewhere there is no SNP interface.
+  if (!existsSync('/dev/sev-guest')) {
+    const r = await cli(['kbs', 'get-resource', '--url', url, '--path', 'default/key/snp', '--tee', 'snp', '--tsm-path', join(dir, 'no-such-tsm')]);
+    assert.equal(r.code, 3);
+    assert.match(r.err, /KBS_CLIENT_NO_TEE.*no-such-tsm/);
+  }
+});
