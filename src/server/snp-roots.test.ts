@@ -99,7 +99,14 @@ test('a missing or malformed root PEM stops the KBS at start with a KBS_CONFIG e
   writeFileSync(onlyArk, root.ark.toString());
   const truncated = join(dir, 'truncated.pem');
   writeFileSync(truncated, root.ark.toString().slice(0, 300) + '\n-----END CERTIFICATE-----\n');
+  const genoaRoot = createTestRoot({ product: 'genoa' });
+  const otherProduct = join(dir, 'genoa-roots.pem');
+  writeFileSync(otherProduct, genoaRoot.ark.toString() + genoaRoot.ask.toString());
+  const foreignAsk = join(dir, 'foreign-ask.pem');
+  writeFileSync(foreignAsk, root.ark.toString() + createTestRoot({ product: 'milan' }).ask.toString());
   for (const [pem, why] of [
+    [otherProduct, /ARK-Genoa, not ARK-Milan/],
+    [foreignAsk, /SEV-Milan is not signed by ARK-Milan/],
     [missing, /cannot read/],
     [garbage, /no PEM certificate/],
     [onlyArk, /need an ARK and an ASK/],

@@ -193,6 +193,21 @@ export function rootsFromPem(product: SnpProduct, pem: string, label = 'custom')
   const ark = find('ark');
   const ask = find('ask');
   if (!ark || !ask) throw new CocoError('SNP_ROOTS', `${label} roots for ${kdsProductName(product)} need an ARK and an ASK`, { kind: 'input' });
+  // A bundle for another product, or an ASK its ARK did not sign, can never verify a report: refuse it when
+  // it is configured rather than at the first attestation.
+  const arkProduct = certRole(ark)?.product;
+  if (arkProduct !== product) {
+    throw new CocoError('SNP_ROOTS', `${label} roots: the ARK is ${commonName(ark.subject)}, not ARK-${kdsProductName(product)}`, { kind: 'input' });
+  }
+  const signs = (child: X509Certificate, parent: X509Certificate): boolean => {
+    try {
+      return child.checkIssued(parent) && child.verify(parent.publicKey);
+    } catch {
+      return false;
+    }
+  };
+  if (!signs(ark, ark)) throw new CocoError('SNP_ROOTS', `${label} roots: ${commonName(ark.subject)} is not self-signed`, { kind: 'input' });
+  if (!signs(ask, ark)) throw new CocoError('SNP_ROOTS', `${label} roots: ${commonName(ask.subject)} is not signed by ${commonName(ark.subject)}`, { kind: 'input' });
   return Object.assign({ [product]: { ark, ask, asvk: find('asvk') ?? null } }, { label }) as RootSet;
 }
 
