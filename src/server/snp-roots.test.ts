@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
+import fc from 'fast-check';
 import { CocoError } from '../errors.js';
 import { KbsClient } from '../client/kbs-client.js';
 import { utf8 } from '../formats/bytes.js';
@@ -166,4 +167,20 @@ test('the start banner says loudly that non-AMD SNP roots are trusted', async ()
   const io2 = bufferIO({ COCOKIT_LOG_LEVEL: 'silent' }, dir);
   await (await startServe({ config: plain }, io2)).kbs.close();
   assert.doesNotMatch(io2.out(), /NON-AMD/);
+});
+
+test('random snp_verifier sections give a KBS_CONFIG error or a config, never a crash', () => {
+  const section = '[attestation_service.verifier_config.snp_verifier]\n';
+  const value = fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constantFrom('"milan"', '"turin"', '[]', '{}', '[{}]', '[{ product = "milan", pem = 1 }]'));
+  fc.assert(
+    fc.property(fc.constantFrom('trusted_roots', 'vcek_sources', 'product', 'pem'), value, (key, v) => {
+      try {
+        const c = configFromToml(`${section}${key} = ${typeof v === 'string' && !/^[[{"]/.test(v) ? JSON.stringify(v) : String(v)}\n`);
+        for (const r of c.attestation_service.snp_trusted_roots ?? []) assert.ok(['milan', 'genoa', 'turin'].includes(r.product) && typeof r.pem === 'string');
+      } catch (e) {
+        assert.ok(e instanceof CocoError && e.code === 'KBS_CONFIG', String(e));
+      }
+    }),
+    { numRuns: 300 },
+  );
 });
