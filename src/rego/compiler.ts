@@ -204,7 +204,7 @@ export class Compiler {
       scopeIds: 0,
       scopeParent: [],
       ruleSuffix: '',
-      lines: m ? m.source.split('\n') : [],
+      lines: m ? linesOf(m) : [],
     };
     currentCtx = ctx;
     return ctx;
@@ -597,6 +597,14 @@ function unifyExpr(a: CTerm, b: CTerm): CExpr {
     }
   }
   return { k: 'unify', a, b };
+}
+
+const LINES = new WeakMap<Module, string[]>();
+
+function linesOf(m: Module): string[] {
+  let l = LINES.get(m);
+  if (!l) LINES.set(m, (l = m.source.split('\n')));
+  return l;
 }
 
 /** A rule's name as written: `p`, `a.b.c`. */

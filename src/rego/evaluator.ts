@@ -438,7 +438,7 @@ export class Evaluator {
       case 'set':
         return this.items(t.items, 0, [], f, (xs) => k(RSet.from(xs)));
       case 'object':
-        return this.objEntries(t.entries, 0, new RObject(), f, k);
+        return this.objEntries(t.entries, 0, [], f, k);
       case 'arraycompr': {
         const out: Value[] = [];
         this.body(t.body, 0, f, () => this.term(t.term, f, (v) => (out.push(v), false)));
@@ -494,18 +494,16 @@ export class Evaluator {
     });
   }
 
-  private objEntries(entries: Array<[CTerm, CTerm]>, i: number, acc: RObject, f: Array<Value | undefined>, k: KV): boolean {
-    if (i === entries.length) return k(acc.copy());
+  private objEntries(entries: Array<[CTerm, CTerm]>, i: number, acc: Array<[Value, Value]>, f: Array<Value | undefined>, k: KV): boolean {
+    if (i === entries.length) return k(RObject.from(acc));
     const [kt, vt] = entries[i]!;
     return this.term(kt, f, (key) =>
       this.term(vt, f, (v) => {
-        const had = acc.get(key);
-        acc.set(key, v);
+        acc.push([key, v]);
         try {
           return this.objEntries(entries, i + 1, acc, f, k);
         } finally {
-          if (had === undefined) acc.delete(key);
-          else acc.set(key, had);
+          acc.pop();
         }
       }),
     );
@@ -677,6 +675,28 @@ export class Evaluator {
   }
 
   private computeNode(node: RuleNode): Value | undefined {
+    if (node.children.size === 0 && node.rules.every((r) => r.kind === 'complete')) return this.completeValue(node);
+    return this.computeGeneral(node);
+  }
+
+  /** The common case: a node with only complete definitions (plus an optional default). */
+  private completeValue(node: RuleNode): Value | undefined {
+    let complete: Value | undefined;
+    for (const rule of node.rules) {
+      this.ruleValues(rule, (v) => {
+        if (complete === undefined) complete = v;
+        else if (!equal(complete, v)) throw evalError('eval_conflict_error', rule.loc, 'complete rules must not produce multiple outputs');
+        return true;
+      });
+    }
+    if (complete === undefined && node.defaultRule) {
+      const d = node.defaultRule;
+      this.term(d.value, new Array(d.nslots), (v) => ((complete = v), true));
+    }
+    return complete;
+  }
+
+  private computeGeneral(node: RuleNode): Value | undefined {
     let complete: Value | undefined;
     let completeRule: CRule | undefined;
     let setOut: RSet | undefined;

@@ -75,6 +75,7 @@ export interface Explanation {
 /** A parsed and compiled policy set: evaluate it any number of times without re-parsing. */
 export class PreparedPolicy {
   private readonly queries = new Map<string, CQuery>();
+  private readonly paths = new Map<string, Value[]>();
 
   constructor(
     private readonly compiler: Compiler,
@@ -99,7 +100,8 @@ export class PreparedPolicy {
 
   /** The Rego value of `data.a.b.c` (a rule or any document), or undefined. */
   evalRuleValue(path: string, opts: { input?: Value; data?: Value; prints?: string[] } = {}): Value | undefined {
-    const p = rulePath(path);
+    let p = this.paths.get(path);
+    if (!p) this.paths.set(path, (p = rulePath(path)));
     return this.evaluator(opts.input, opts.prints, opts.data).document(p);
   }
 
