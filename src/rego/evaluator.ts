@@ -630,8 +630,7 @@ export class Evaluator {
   private docValue(node: RuleNode, base: Value | undefined): Value | undefined {
     const forced = this.ctx.forced?.get(node);
     if (forced !== undefined) return forced;
-    if (node.hasRules) return this.nodeValue(node);
-    if (node.isFunction) return undefined;
+    if (node.hasRules || node.isFunction) return this.nodeValue(node);
     if (this.ctx.docCache.has(node)) return this.ctx.docCache.get(node);
     const o = base instanceof RObject ? base.copy() : new RObject();
     for (const c of node.children.values()) {
@@ -648,7 +647,13 @@ export class Evaluator {
   // ------------------------------------------------------------------------------------------ rules
 
   private nodeValue(node: RuleNode): Value | undefined {
-    if (node.isFunction) return undefined;
+    if (node.isFunction) {
+      // A zero-argument function (`f() := 1`) is also a document: `data.pkg.f` and `data.pkg` show its value.
+      if (node.arity !== 0) return undefined;
+      let v: Value | undefined;
+      this.userFn(node, [], node.funcs[0]?.loc ?? { file: '', row: 0, col: 0 }, (x) => ((v = x), true));
+      return v;
+    }
     const forced = this.ctx.forced?.get(node);
     if (forced !== undefined) return forced;
     const c = this.ctx.cache.get(node);
