@@ -110,6 +110,7 @@ export class Evaluator {
       env: opts.env,
     };
     this.maxDepth = opts.maxDepth ?? 2000;
+    this.tracer = opts.trace;
     this.maxSteps = opts.maxSteps ?? 50_000_000;
   }
 
@@ -163,6 +164,22 @@ export class Evaluator {
   }
 
   private exprHook: ((l: CLit, v: Value) => void) | undefined;
+  private tracer: Tracer | undefined;
+
+  /** The first value of a term in a frame, or undefined (errors included); no tracing. For explanations. */
+  peek(t: CTerm, frame: Array<Value | undefined>): Value | undefined {
+    const tr = this.tracer;
+    this.tracer = undefined;
+    let v: Value | undefined;
+    try {
+      this.term(t, frame.slice(), (x) => ((v = x), true));
+    } catch {
+      v = undefined;
+    } finally {
+      this.tracer = tr;
+    }
+    return v;
+  }
 
   /** The value of the document at `path` under `data` (undefined when undefined). */
   document(path: Value[]): Value | undefined {
@@ -199,7 +216,7 @@ export class Evaluator {
 
   private body(lits: CLit[], i: number, f: Array<Value | undefined>, k: K): boolean {
     if (i === lits.length) return k();
-    const tr = this.opts.trace;
+    const tr = this.tracer;
     if (tr) tr.reached(lits, i, f);
     if (++this.steps > this.maxSteps) throw new CocoError('REGO_LIMIT', `evaluation exceeded ${this.maxSteps} steps`, { kind: 'limit' });
     return this.literal(lits[i]!, f, () => this.body(lits, i + 1, f, k));
@@ -842,7 +859,7 @@ export class Evaluator {
   }
 
   private traced(rule: CRule | undefined, branch: number, lits: CLit[], run: () => boolean): boolean {
-    const tr = this.opts.trace;
+    const tr = this.tracer;
     if (!tr) return run();
     tr.enterBody(rule, branch, lits);
     let ok = false;
@@ -858,7 +875,7 @@ export class Evaluator {
   /** Emits the value of each solution of a complete rule or function body (with its `else` chain). */
   private ruleValues(rule: CRule, emit: KV, frame: Array<Value | undefined> = new Array(rule.nslots)): boolean {
     let found = false;
-    const tr = this.opts.trace;
+    const tr = this.tracer;
     let stop = false;
     if (tr) tr.enterBody(rule, 0, rule.body);
     try {
