@@ -22,6 +22,7 @@ import { builtins as crypto } from './crypto.js';
 import { builtins as units } from './units.js';
 import { builtins as graphs } from './graphs.js';
 import { builtins as misc } from './misc.js';
+import { builtins as time } from './time.js';
 
 export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   operators,
@@ -43,6 +44,7 @@ export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   units,
   graphs,
   misc,
+  time,
 ];
 
 /** name → definition, built once at load. */
