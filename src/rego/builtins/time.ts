@@ -82,10 +82,6 @@ export interface Zone {
 
 export const UTC: Zone = { name: 'UTC', offset: () => 0, abbrev: () => 'UTC' };
 
-function fixedZone(name: string, off: number): Zone {
-  return { name, offset: () => off, abbrev: () => name };
-}
-
 const ZONES = new Map<string, Zone>();
 
 function numericAbbrev(off: number): string {
