@@ -23,6 +23,7 @@ import { builtins as units } from './units.js';
 import { builtins as graphs } from './graphs.js';
 import { builtins as misc } from './misc.js';
 import { builtins as time } from './time.js';
+import { builtins as jwt } from './jwt.js';
 
 export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   operators,
@@ -45,6 +46,7 @@ export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   graphs,
   misc,
   time,
+  jwt,
 ];
 
 /** name → definition, built once at load. */
