@@ -9,6 +9,7 @@ const CATEGORIES = [
   'cryptohmacsha1', 'cryptohmacsha512', 'cryptosha256', 'jsonfilter', 'numbersrange', 'objectfilter', 'objectkeys',
   'objectunion', 'replacen', 'semverisvalid', 'sprintf', 'strings', 'trim', 'trimprefix', 'trimspace',
   'typenamebuiltin', 'union', 'netcidrcontainsmatches', 'netcidrintersects', 'netcidrmerge',
+  'uribuiltins', 'time', 'uuid', 'semverisvalid', 'functionerrors',
 ];
 
 // Cases the value model cannot express: 2e308 overflows a double, while OPA keeps the number's decimal text.

@@ -24,6 +24,7 @@ import { builtins as graphs } from './graphs.js';
 import { builtins as misc } from './misc.js';
 import { builtins as time } from './time.js';
 import { builtins as jwt } from './jwt.js';
+import { builtins as uri } from './uri.js';
 
 export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   operators,
@@ -47,6 +48,7 @@ export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   misc,
   time,
   jwt,
+  uri,
 ];
 
 /** name → definition, built once at load. */
