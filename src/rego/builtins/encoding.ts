@@ -337,7 +337,14 @@ function yamlParse(name: string, s: string): Value {
   const doc = list[0];
   if (!doc) return null;
   if (doc.errors.length > 0) throw builtinError(name, `yaml: ${doc.errors[0]!.message.split('\n')[0]}`);
-  return fromYaml(doc.toJS({ maxAliasCount: 1000 }));
+  let js: unknown;
+  try {
+    js = doc.toJS({ maxAliasCount: 1000 });
+  } catch (e) {
+    // Unresolved aliases, alias bombs and the like surface while building the value.
+    throw builtinError(name, `yaml: ${(e as Error).message.split('\n')[0]}`);
+  }
+  return fromYaml(js);
 }
 
 /** YAML → JSON as YAMLToJSON does: map keys become strings. */

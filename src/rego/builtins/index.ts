@@ -13,6 +13,18 @@ import { builtins as types } from './types.js';
 import { builtins as numbers } from './numbers.js';
 import { builtins as bits } from './bits.js';
 import { builtins as encoding } from './encoding.js';
+import { builtins as regex } from './regex.js';
+import { builtins as glob } from './glob.js';
+import { builtins as net } from './net.js';
+import { builtins as uuid } from './uuid.js';
+import { builtins as semver } from './semver.js';
+import { builtins as crypto } from './crypto.js';
+import { builtins as units } from './units.js';
+import { builtins as graphs } from './graphs.js';
+import { builtins as misc } from './misc.js';
+import { builtins as time } from './time.js';
+import { builtins as jwt } from './jwt.js';
+import { builtins as uri } from './uri.js';
 
 export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   operators,
@@ -25,6 +37,18 @@ export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   numbers,
   bits,
   encoding,
+  regex,
+  glob,
+  net,
+  uuid,
+  semver,
+  crypto,
+  units,
+  graphs,
+  misc,
+  time,
+  jwt,
+  uri,
 ];
 
 /** name → definition, built once at load. */

@@ -1,0 +1,98 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { callNoCrash, conformanceCalls, expectCall, expectError, j, runConformanceCalls } from './harness.js';
+import { builtins as regexBuiltins } from './regex.js';
+import { builtins as globBuiltins } from './glob.js';
+
+test('regex builtins pass the single-call cases of the conformance categories', () => {
+  let n = 0;
+  for (const cat of ['regexmatch', 'regexreplace', 'regexfindallstringsubmatch']) n += runConformanceCalls(conformanceCalls(cat));
+  assert.ok(n >= 15, `ran ${n}`);
+});
+
+test('glob.match passes the single-call cases of opa-conformance/globmatch', () => {
+  const n = runConformanceCalls(conformanceCalls('globmatch'));
+  assert.ok(n >= 25, `ran ${n}`);
+});
+
+test('RE2 syntax that JS spells differently is translated', () => {
+  expectCall('regex.match', ['(?i)^abc$', 'ABC'], true);
+  expectCall('regex.match', ['a(?i:b)c', 'aBc'], true);
+  expectCall('regex.match', ['a(?i:b)c', 'aBC'], false);
+  expectCall('regex.match', ['(?s)a.b', 'a\nb'], true);
+  expectCall('regex.match', ['a.b', 'a\nb'], false);
+  expectCall('regex.match', ['a.b', 'a\rb'], true);
+  expectCall('regex.match', ['(?m)^b$', 'a\nb\nc'], true);
+  expectCall('regex.match', ['^b$', 'a\nb\nc'], false);
+  expectCall('regex.match', ['\\Aab\\z', 'ab'], true);
+  expectCall('regex.match', ['^[[:alpha:]]+[[:^alpha:]]$', 'abc1'], true);
+  expectCall('regex.match', ['^\\pL+\\p{Greek}$', 'abγ'], true);
+  expectCall('regex.match', ['^\\Qa.b\\E$', 'a.b'], true);
+  expectCall('regex.match', ['^\\Qa.b\\E$', 'axb'], false);
+  expectCall('regex.match', ['^a{2}}$', 'aa}'], true);
+  expectCall('regex.match', ['^[]a]+$', ']a]'], true);
+  expectCall('regex.match', ['^\\x{263a}\\x41$', '☺A'], true);
+  expectCall('regex.match', ['^\\s$', '\u000b'], false);
+  expectCall('regex.find_all_string_submatch_n', ['(?P<first>a)(b)?', 'a ab', -1], j('[["a","a",""],["ab","a","b"]]'));
+  expectCall('regex.find_n', ['a+?', 'aaa', 2], j('["a","a"]'));
+  expectCall('regex.find_n', ['(?U)a+', 'aaa', -1], j('["a","a","a"]'));
+});
+
+test('regex.replace expands Go templates: $1x is the group named "1x"', () => {
+  expectCall('regex.replace', ['foo', '(foo)', '$1$1'], 'foofoo');
+  expectCall('regex.replace', ['foo', '(foo)', '$1x'], '');
+  expectCall('regex.replace', ['foo', '(foo)', '${1}x'], 'foox');
+  expectCall('regex.replace', ['foo', '(?P<w>o+)', '[$w]'], 'f[oo]');
+  expectCall('regex.replace', ['abc', 'x*', '-'], '-a-b-c-');
+  expectCall('regex.replace', ['a$b', '\\$', '$$'], 'a$b');
+});
+
+test('regex.split and empty matches follow Go', () => {
+  expectCall('regex.split', ['a', 'banana'], j('["b","n","n",""]'));
+  expectCall('regex.split', ['x*', 'abc'], j('["a","b","c"]'));
+  expectCall('regex.split', ['a', ''], j('[""]'));
+  expectCall('regex.find_n', ['', 'ab', -1], j('["","",""]'));
+});
+
+test('what RE2 rejects is invalid here too, with Go error texts', () => {
+  for (const p of ['(?=a)', '(?<=a)b', '(a)\\1', 'a**', '[z-a]', '(', ')', '[', 'a{1001}', '\\Z', '\\C', '\\k']) {
+    expectCall('regex.is_valid', [p], false);
+  }
+  for (const p of ['a*?', '[[:word:]]', '(?P<n>x)', 'a{2,}', '\\pN', '\\141', '\\0']) expectCall('regex.is_valid', [p], true);
+  expectError('regex.match', ['[', 'x'], 'error parsing regexp: missing closing ]: `[`', 'eval_builtin_error');
+  expectError('regex.match', ['a**', 'x'], 'invalid nested repetition operator: `**`');
+  expectError('regex.match', ['*', 'x'], 'missing argument to repetition operator: `*`');
+});
+
+test('regex.template_match matches literal text around delimited regexes', () => {
+  expectCall('regex.template_match', ['urn:foo:{.*}', 'urn:foo:bar:baz', '{', '}'], true);
+  expectCall('regex.template_match', ['urn:foo.bar:{[0-9]{2}}', 'urn:foo.bar:42', '{', '}'], true);
+  expectCall('regex.template_match', ['urn:foo.bar:{[0-9]{2}}', 'urn:fooXbar:42', '{', '}'], false);
+  expectError('regex.template_match', ['urn:{x', 'x', '{', '}'], 'unbalanced braces');
+});
+
+test('glob.quote_meta escapes glob metacharacters', () => {
+  expectCall('glob.quote_meta', ['*.github.com'], '\\*.github.com');
+  expectCall('glob.match', ['\\*.github.com', [], '*.github.com'], true);
+  expectCall('glob.match', ['api.**.com', ['.'], 'api.cdn.github.com'], true);
+});
+
+test('regex and glob builtins never fail with anything but a BuiltinError on arbitrary patterns', () => {
+  const defs = [...regexBuiltins, ...globBuiltins];
+  fc.assert(
+    fc.property(fc.constantFrom(...defs), fc.string({ maxLength: 12 }), fc.string({ maxLength: 12 }), (def, p, s) => {
+      const args = [p, s, def.name.endsWith('_n') ? -1 : s, '}'];
+      if (def.name === 'glob.match') callNoCrash(def.name, [p, ['.'], s]);
+      else callNoCrash(def.name, args.slice(0, def.arity));
+    }),
+    { numRuns: 3000 },
+  );
+  fc.assert(
+    fc.property(fc.string({ unit: fc.constantFrom('a', '(', ')', '[', ']', '{', '}', '*', '+', '?', '\\', '^', '$', '|', ':', '-', 'P', '<', '>', 'i', '1', ','), maxLength: 14 }), (p) => {
+      callNoCrash('regex.match', [p, 'a(b)[c]{1}']);
+      callNoCrash('glob.match', [p, null, 'a(b)[c]{1}']);
+    }),
+    { numRuns: 3000 },
+  );
+});
