@@ -476,7 +476,7 @@ export class Compiler {
         return { t: 'objectcompr', key: this.term(ctx, inner, t.key), value: this.term(ctx, inner, t.value), body, scope: inner.id };
       }
       case 'template':
-        return { t: 'template', parts: t.parts.map((p) => (typeof p === 'string' ? p : this.term(ctx, scope, p))) };
+        return { t: 'template', parts: t.parts.map((p) => (typeof p === 'string' ? p : this.term(ctx, scope, p))), loc: t.loc };
       case 'call':
         return this.call(ctx, scope, t, topLevel);
     }

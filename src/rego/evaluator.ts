@@ -485,18 +485,34 @@ export class Evaluator {
       case 'print':
         return this.print(t, f, k);
       case 'template': {
-        let s = '';
-        for (const p of t.parts) {
-          if (typeof p === 'string') s += p;
-          else {
-            let first: Value | undefined;
-            this.term(p, f, (v) => ((first = v), true));
-            s += first === undefined ? '<undefined>' : typeof first === 'string' ? first : toRegoString(first);
-          }
-        }
-        return k(s);
+        // Like OPA's internal.template_string: each expression contributes the set of its values (empty →
+        // `<undefined>`); more than one combination is a conflict.
+        const lines = this.crossProduct(t.parts.map((p) => (typeof p === 'string' ? p : this.valueSet(p, f))));
+        if (lines.length > 1) throw evalError('eval_conflict_error', t.loc, 'template-strings must not produce multiple outputs');
+        return k(lines[0]!.join(''));
       }
     }
+  }
+
+  /** All values of a term, as a set (OPA rewrites print/template operands to `{x | x = operand}`). */
+  private valueSet(t: CTerm, f: Array<Value | undefined>): RSet {
+    const out = new RSet();
+    this.term(t, f, (v) => (out.add(v), false));
+    return out;
+  }
+
+  /** Text combinations of print/template operands: strings raw, other values in Rego syntax. */
+  private crossProduct(parts: Array<string | RSet>): string[][] {
+    let rows: string[][] = [[]];
+    for (const p of parts) {
+      if (typeof p === 'string') {
+        rows = rows.map((r) => [...r, p]);
+        continue;
+      }
+      const texts = p.size === 0 ? ['<undefined>'] : p.values().map((v) => (typeof v === 'string' ? v : toRegoString(v)));
+      rows = rows.flatMap((r) => texts.map((x) => [...r, x]));
+    }
+    return rows;
   }
 
   private items(items: CTerm[], i: number, acc: Value[], f: Array<Value | undefined>, k: (xs: Value[]) => boolean): boolean {
@@ -528,16 +544,9 @@ export class Evaluator {
 
   private print(t: Extract<CTerm, { t: 'print' }>, f: Array<Value | undefined>, k: KV): boolean {
     if (this.opts.prints) {
-      const parts = t.args.map((a) => {
-        let first: Value | undefined;
-        try {
-          this.term(a, f, (v) => ((first = v), true));
-        } catch (e) {
-          if (!(e instanceof CocoError)) throw e;
-        }
-        return first === undefined ? '<undefined>' : typeof first === 'string' ? first : toRegoString(first);
-      });
-      this.opts.prints.push(`${t.loc.file}:${t.loc.row}: ${parts.join(' ')}`);
+      for (const line of this.crossProduct(t.args.map((a) => this.valueSet(a, f)))) {
+        this.opts.prints.push(`${t.loc.file}:${t.loc.row}: ${line.join(' ')}`);
+      }
     }
     return k(true);
   }
