@@ -48,6 +48,8 @@ export interface EvalOptions {
   /** Bounds the work of one evaluation (number of literal evaluations); exceeded → REGO_LIMIT. */
   maxSteps?: number;
   trace?: Tracer;
+  /** Awaited results of asynchronous builtins; when given, a pending call throws `Suspend` out of evaluation. */
+  resolved?: Map<string, Value | undefined>;
 }
 
 /** Records, per rule body, how far evaluation got: for `--explain`. */
@@ -55,6 +57,17 @@ export interface Tracer {
   enterBody(rule: CRule | undefined, branch: number, lits: CLit[]): void;
   reached(lits: CLit[], index: number, frame: Array<Value | undefined>): void;
   exitBody(lits: CLit[], succeeded: boolean): void;
+}
+
+/**
+ * Thrown by an asynchronous host builtin whose result is not known yet: the async entry points await `run()`,
+ * record the result under `key` and evaluate again (evaluation has no side effects, so a restart is safe).
+ */
+export class Suspend {
+  constructor(
+    readonly key: string,
+    readonly run: () => Promise<Value | undefined>,
+  ) {}
 }
 
 export function evalError(opaCode: string, loc: Loc | undefined, message: string): CocoError {
@@ -108,6 +121,7 @@ export class Evaluator {
       random: opts.random,
       cache,
       env: opts.env,
+      resolved: opts.resolved,
     };
     this.maxDepth = opts.maxDepth ?? 2000;
     this.tracer = opts.trace;
@@ -205,6 +219,10 @@ export class Evaluator {
       f();
     } catch (e) {
       if (e instanceof CocoError) throw e;
+      if (e instanceof Suspend) {
+        if (this.opts.resolved) throw e;
+        throw new CocoError('REGO_ASYNC_BUILTIN', `an asynchronous builtin was called (${e.key.split('\u0000')[0]}); use the async evaluation API`, { kind: 'usage' });
+      }
       if (e instanceof RangeError && /call stack/i.test(e.message)) {
         throw new CocoError('REGO_LIMIT', 'evaluation exceeded the maximum nesting depth', { kind: 'limit' });
       }
@@ -967,7 +985,7 @@ export class Evaluator {
           if (this.opts.strict) throw evalError(e.code, loc, e.message);
           return false;
         }
-        if (e instanceof CocoError) throw e;
+        if (e instanceof CocoError || e instanceof Suspend) throw e;
         if (e instanceof RangeError && /call stack/i.test(e.message)) throw e;
         if (this.opts.strict) throw evalError('eval_builtin_error', loc, `${def.name}: ${(e as Error).message}`);
         return false;

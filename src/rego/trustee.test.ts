@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { vectorPath, readVectorJson } from '../test-support/vectors.js';
+import { CocoError } from '../errors.js';
 import { Engine, fromJson, type Value } from './index.js';
 import { parseModule } from './parser.js';
 
@@ -120,4 +121,23 @@ test('explains the EAR CPU default policy: the failing reference-value check and
   assert.deepEqual(sample.failed.operands['query_reference_value("launch_digest")'], ['abcde']);
   // Bodies for other TEEs stop at their platform guard (`input.snp` is undefined).
   assert.ok(x.bodies.some((b) => b.failed?.text === 'input.snp' && b.failed.operands['input.snp'] === '<undefined>'));
+});
+
+test('query_reference_value may be an asynchronous host builtin (evalRuleAsync), same verdict as sync', async () => {
+  const refs: Record<string, unknown> = { launch_digest: ['abcde'], svn: ['1'], major_version: 1, minimum_minor_version: 1 };
+  const text = readFileSync(join(TRUSTEE, 'as-ear-default', 'ear_default_policy_cpu.rego'), 'utf8');
+  const e = new Engine();
+  e.addPolicy('ear_default_policy_cpu.rego', text);
+  const asked: string[] = [];
+  e.addAsyncBuiltin('query_reference_value', 1, async (args) => {
+    asked.push(args[0] as string);
+    await new Promise((r) => setImmediate(r));
+    return fromJson(refs[args[0] as string] ?? null);
+  });
+  const input = { sample: { launch_digest: 'abcde', svn: '1', platform_version: { major: 1, minor: 1 }, debug: false } };
+  e.setInput(input);
+  const asyncClaims = await e.evalRuleAsync('data.policy.trust_claims');
+  assert.deepEqual(asyncClaims, earEngine(refs).prepare().evalRule('data.policy.trust_claims', { input }));
+  assert.deepEqual(new Set(asked), new Set(['launch_digest', 'svn', 'major_version', 'minimum_minor_version']));
+  assert.throws(() => e.evalRule('data.policy.trust_claims'), (err: unknown) => err instanceof CocoError && err.code === 'REGO_ASYNC_BUILTIN');
 });
