@@ -123,6 +123,7 @@ export class Compiler {
     for (const s of shells) guard(() => this.compileRule(s.m, s.r, s.node, s.kind, s.rest));
     for (const p of this.pending) guard(p);
     guard(() => this.checkTree(this.root));
+    if (errors.length === 0) guard(() => this.checkRecursion());
     if (errors.length > 0) throw compileError(errors);
   }
 
@@ -294,6 +295,91 @@ export class Compiler {
     if (kinds.size > 1 && kinds.has('multi')) fail('rego_type_error', n.rules[0]!.loc, `conflicting rules ${n.name} found`);
     if (n.defaultRule && kinds.has('multi')) fail('rego_type_error', n.defaultRule.loc, `conflicting rules ${n.name} found`);
     for (const c of n.children.values()) this.checkTree(c);
+  }
+
+  /**
+   * OPA rejects recursion at compile time (`rego_recursion_error`): a rule or function that depends on itself
+   * through refs or calls, however indirectly. A ref with a variable depends on everything below its prefix.
+   */
+  private checkRecursion(): void {
+    const deps = new Map<RuleNode, Set<RuleNode>>();
+    const all: RuleNode[] = [];
+    const collect = (n: RuleNode): void => {
+      if (n.hasRules || n.isFunction) all.push(n);
+      for (const c of n.children.values()) collect(c);
+    };
+    collect(this.root);
+    const below = (n: RuleNode, out: Set<RuleNode>): void => {
+      if (n.hasRules || n.isFunction) out.add(n);
+      for (const c of n.children.values()) below(c, out);
+    };
+    const refDeps = (t: CTerm, out: Set<RuleNode>): void => {
+      if (t.t === 'ref' && t.head.t === 'root' && t.head.root === 'data') {
+        // Match the ref against the tree: a variable segment matches every child, a constant one its child.
+        const match = (n: RuleNode, i: number): void => {
+          if (n.hasRules || n.isFunction) {
+            out.add(n);
+            return;
+          }
+          if (i === t.path.length) {
+            below(n, out);
+            return;
+          }
+          const seg = t.path[i]!;
+          if (seg.t === 'const') {
+            const c = n.children.get(keyOf(seg.v));
+            if (c) match(c, i + 1);
+          } else for (const c of n.children.values()) match(c, i + 1);
+        };
+        match(this.root, 0);
+      } else if (t.t === 'root' && t.root === 'data') below(this.root, out);
+      else if (t.t === 'call' && t.fn.kind === 'user') out.add(t.fn.node);
+    };
+    const walk = (x: unknown, out: Set<RuleNode>): void => {
+      if (x === null || typeof x !== 'object' || x instanceof RuleNode || x instanceof RObject || x instanceof RSet) return;
+      if (Array.isArray(x)) {
+        for (const y of x) walk(y, out);
+        return;
+      }
+      const o = x as Record<string, unknown>;
+      if (typeof o['t'] === 'string') refDeps(o as unknown as CTerm, out);
+      if (o['t'] === 'ref') {
+        const r = o as unknown as Extract<CTerm, { t: 'ref' }>;
+        if (r.head.t !== 'root') walk(r.head, out);
+        walk(r.path, out);
+        return;
+      }
+      for (const [k, v] of Object.entries(o)) if (k !== 'node' && k !== 'fn' && k !== 'loc' && typeof v === 'object') walk(v, out);
+    };
+    for (const n of all) {
+      const out = new Set<RuleNode>();
+      for (const r of [...n.rules, ...n.funcs, ...(n.defaultRule ? [n.defaultRule] : []), ...(n.defaultFunc ? [n.defaultFunc] : [])]) {
+        walk(r.body, out);
+        walk(r.value, out);
+        walk(r.key, out);
+        walk(r.rest, out);
+        walk(r.elseChain, out);
+      }
+      deps.set(n, out);
+    }
+    const state = new Map<RuleNode, 1 | 2>();
+    const stack: RuleNode[] = [];
+    const visit = (n: RuleNode): void => {
+      state.set(n, 1);
+      stack.push(n);
+      for (const d of deps.get(n) ?? []) {
+        const st = state.get(d);
+        if (st === 1) {
+          const cycle = [...stack.slice(stack.indexOf(d)), d].map((x) => x.name);
+          const r = d.rules[0] ?? d.funcs[0] ?? d.defaultRule ?? d.defaultFunc;
+          fail('rego_recursion_error', r?.loc ?? { file: '', row: 0, col: 0 }, `rule ${d.name} is recursive: ${cycle.join(' -> ')}`);
+        }
+        if (st === undefined) visit(d);
+      }
+      stack.pop();
+      state.set(n, 2);
+    };
+    for (const n of all) if (!state.has(n)) visit(n);
   }
 
   /** Compiles an ad-hoc query body. Its variables are the result bindings. */
