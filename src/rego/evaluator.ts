@@ -584,6 +584,19 @@ export class Evaluator {
 
   /** Walks `path[i…]` into a value; unbound variables iterate keys/indices/members. */
   private path(v: Value, path: CTerm[], i: number, f: Array<Value | undefined>, k: KV, store = false): boolean {
+    // Fast path: constant segments and bound variables index directly, without recursion.
+    while (i < path.length) {
+      const seg = path[i]!;
+      let key: Value | undefined;
+      if (seg.t === 'const') key = seg.v;
+      else if (seg.t === 'var') key = f[seg.slot];
+      if (key === undefined) break;
+      let c = index(v, key);
+      if (c === undefined && store && typeof key === 'number' && v instanceof RObject) c = v.get(String(key));
+      if (c === undefined) return false;
+      v = c;
+      i++;
+    }
     if (i === path.length) return k(v);
     const seg = path[i]!;
     if (seg.t === 'const') {
