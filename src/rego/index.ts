@@ -46,6 +46,8 @@ export interface EngineOptions {
   env?: Record<string, string>;
   /** Upper bound on evaluation steps per query (default 50 million). */
   maxSteps?: number;
+  /** OPA's strict compiler checks (unused assignments/arguments/imports, duplicate imports, deprecated builtins). */
+  strictCompile?: boolean;
 }
 
 export interface PolicyOptions {
@@ -258,7 +260,7 @@ export class Engine {
   prepare(): PreparedPolicy {
     if (!this.prepared) {
       const builtins = this.custom.size === 0 ? BUILTINS : new Map([...BUILTINS, ...this.custom]);
-      const compiler = new Compiler(builtins);
+      const compiler = new Compiler(builtins, this.options.strictCompile ?? false);
       compiler.compile(this.modules);
       this.prepared = new PreparedPolicy(compiler, builtins, this.data, this.options);
     }
