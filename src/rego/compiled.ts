@@ -45,6 +45,7 @@ export type WithValue = { kind: 'term'; term: CTerm } | { kind: 'fn'; fn: FnRef 
 export interface CWith {
   target: WithTarget;
   value: WithValue;
+  loc: Loc;
 }
 
 export interface CLit {

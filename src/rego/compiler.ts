@@ -543,7 +543,7 @@ export class Compiler {
       }
     }
     value ??= { kind: 'term', term: this.term(ctx, scope, w.value) };
-    return { target, value };
+    return { target, value, loc: w.loc };
   }
 
   // ------------------------------------------------------------------------------------------- terms

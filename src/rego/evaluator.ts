@@ -351,6 +351,11 @@ export class Evaluator {
       const v = vals[i]!;
       const t = w.target;
       if (t.kind === 'input') {
+        // opa:v1/topdown/eval.go mergeTermWithValues: a one-segment path into a defined non-object input
+        // cannot be merged; deeper paths replace whatever non-object is in the way.
+        if (t.path.length === 1 && ctx.input !== undefined && !(ctx.input instanceof RObject)) {
+          throw evalError('eval_with_merge_error', w.loc, 'real and replacement data could not be merged');
+        }
         ctx.input = t.path.length === 0 ? (v as Value) : setIn(ctx.input, t.path, v as Value);
       } else if (t.kind === 'data') {
         let n = this.root;
