@@ -713,7 +713,7 @@ export class Evaluator {
       // A zero-argument function (`f() := 1`) is also a document: `data.pkg.f` and `data.pkg` show its value.
       if (node.arity !== 0) return undefined;
       let v: Value | undefined;
-      this.userFn(node, [], node.funcs[0]?.loc ?? { file: '', row: 0, col: 0 }, (x) => ((v = x), true));
+      this.userFn(node, [], (x) => ((v = x), true));
       return v;
     }
     const forced = this.ctx.forced?.get(node);
@@ -856,7 +856,6 @@ export class Evaluator {
         );
       }
     }
-    void completeRule;
     const hasComplete = node.rules.some((r) => r.kind === 'complete');
     const hasMultiSet = node.rules.some((r) => r.kind === 'multi' && r.rest.length === 0);
     if (complete === undefined && node.defaultRule) {
@@ -988,7 +987,7 @@ export class Evaluator {
       }
     }
     if (fn.kind === 'builtin') return this.builtin(fn.def, args, loc, k);
-    return this.userFn(fn.node, args, loc, k);
+    return this.userFn(fn.node, args, k);
   }
 
   private builtin(def: BuiltinDef, args: Value[], loc: Loc, k: KV): boolean {
@@ -1018,7 +1017,7 @@ export class Evaluator {
     return k(r);
   }
 
-  private userFn(node: RuleNode, args: Value[], loc: Loc, k: KV): boolean {
+  private userFn(node: RuleNode, args: Value[], k: KV): boolean {
     const cacheKey = node.name + '\u0000' + keyOf(args);
     let v: Value | undefined;
     if (this.ctx.fnCache.has(cacheKey)) v = this.ctx.fnCache.get(cacheKey);
@@ -1048,7 +1047,6 @@ export class Evaluator {
       }
       this.ctx.fnCache.set(cacheKey, v);
     }
-    void loc;
     return v === undefined ? false : k(v);
   }
 }
