@@ -742,7 +742,8 @@ export class Evaluator {
   }
 
   private computeNode(node: RuleNode): Value | undefined {
-    if (node.children.size === 0 && node.rules.every((r) => r.kind === 'complete')) return this.completeValue(node);
+    node.simple ??= node.children.size === 0 && node.rules.every((r) => r.kind === 'complete');
+    if (node.simple) return this.completeValue(node);
     return this.computeGeneral(node);
   }
 
