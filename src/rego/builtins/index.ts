@@ -25,6 +25,7 @@ import { builtins as misc } from './misc.js';
 import { builtins as time } from './time.js';
 import { builtins as jwt } from './jwt.js';
 import { builtins as uri } from './uri.js';
+import { builtins as x509 } from './x509.js';
 
 export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   operators,
@@ -49,6 +50,7 @@ export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   time,
   jwt,
   uri,
+  x509,
 ];
 
 /** name → definition, built once at load. */
