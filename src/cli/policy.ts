@@ -45,10 +45,10 @@ export function formatExplanation(e: Explanation): string {
     const branch = b.branch === 0 ? 'body' : `else #${b.branch}`;
     if (b.succeeded) lines.push(`  ${b.rule} (${where}) ${branch}: succeeded`);
     else if (b.failed) {
-      const vars = Object.entries(b.failed.bindings)
-        .map(([k, v]) => `${k}=${JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x))}`)
-        .join(', ');
-      lines.push(`  ${b.rule} (${where}) ${branch}: failed at ${b.failed.location.file}:${b.failed.location.row}: ${b.failed.text}${vars ? `  [${vars}]` : ''}`);
+      const show = (v: unknown): string => (v === '<undefined>' ? 'undefined' : JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)));
+      lines.push(`  ${b.rule} (${where}) ${branch}: failed at ${b.failed.location.file}:${b.failed.location.row}: ${b.failed.text}`);
+      for (const [k, v] of Object.entries(b.failed.operands)) lines.push(`      ${k} = ${show(v)}`);
+      for (const [k, v] of Object.entries(b.failed.bindings)) lines.push(`      ${k} = ${show(v)}`);
     } else lines.push(`  ${b.rule} (${where}) ${branch}: failed`);
   }
   return lines.join('\n') + '\n';
@@ -61,7 +61,7 @@ export function register(program: Command, io: CliIO): void {
     .command('eval')
     .description('evaluate a Rego query (OPA-style JSON output)')
     .argument('<query>', 'Rego query, e.g. data.policy.allow')
-    .option('-d, --data <file...>', '.rego policy or .json/.yaml data file (repeatable)', [])
+    .option('-d, --data <file>', '.rego policy or .json/.yaml data file (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('-i, --input <file>', 'input document (JSON or YAML)')
     .option('--v0', 'parse policies as Rego v0', false)
     .option('--strict', 'strict builtin errors', false)

@@ -5,7 +5,7 @@
  * (OPA's safety reordering), reporting `rego_unsafe_var_error` otherwise.
  */
 import { CocoError } from '../errors.js';
-import type { Expr, Literal, Loc, Module, Rule, Term } from './ast.js';
+import type { Annotations, Expr, Literal, Loc, Module, Rule, Term } from './ast.js';
 import type { BuiltinDef } from './builtins/registry.js';
 import {
   type CElse,
@@ -21,7 +21,7 @@ import {
   type WithTarget,
   type WithValue,
 } from './compiled.js';
-import { type Value, RObject, RSet, keyOf, toRegoString } from './value.js';
+import { type Value, RObject, RSet, fromJson, keyOf, toRegoString } from './value.js';
 
 export interface CompileError {
   code: string;
@@ -79,6 +79,8 @@ interface Ctx {
   lines: string[];
   /** ` in rule p` when the rule's line declares rules of more than one name (opa issue #4967). */
   ruleSuffix: string;
+  /** The rule being compiled, for `rego.metadata.chain()` / `rego.metadata.rule()`. */
+  rule?: { path: Value[]; node: RuleNode; annotations: Annotations | undefined };
 }
 
 export class Compiler {
@@ -204,7 +206,7 @@ export class Compiler {
       scopeIds: 0,
       scopeParent: [],
       ruleSuffix: '',
-      lines: m ? m.source.split('\n') : [],
+      lines: m ? linesOf(m) : [],
     };
     currentCtx = ctx;
     return ctx;
@@ -212,6 +214,7 @@ export class Compiler {
 
   private compileRule(m: Module, r: Rule, node: RuleNode, kind: RuleKind, rest: Term[]): void {
     const ctx = this.newCtx(m, m.package);
+    ctx.rule = { path: node.path, node, annotations: r.annotations };
     const sameLine = new Set(m.rules.filter((x) => x.loc.row === r.loc.row).map((x) => headName(x)));
     if (sameLine.size > 1) ctx.ruleSuffix = ` in rule ${headName(r)}`;
     const scope = newScope(ctx, undefined);
@@ -531,9 +534,60 @@ export class Compiler {
     fail('rego_type_error', loc, `undefined function ${name}`);
   }
 
+  /** Annotations of other definitions of the same rule with `scope: document`. */
+  private documentAnnotations(ctx: Ctx): Annotations | undefined {
+    const node = ctx.rule?.node;
+    if (!node) return undefined;
+    for (const m of this.modules) {
+      for (const r of m.rules) {
+        if (r.annotations?.scope !== 'document') continue;
+        const h = r.head.ref[0];
+        if (h?.type !== 'var') continue;
+        const path: Value[] = [...m.package, h.name, ...r.head.ref.slice(1).filter((x) => x.type === 'scalar').map((x) => (x as { value: Value }).value)];
+        if (keyOf(path) === keyOf(node.path)) return r.annotations;
+      }
+    }
+    return undefined;
+  }
+
+  private metadataChain(ctx: Ctx): Value {
+    const out: Value[] = [];
+    const entry = (path: Value[], a: Annotations | undefined): RObject => {
+      const o = new RObject().set('path', path);
+      if (a) o.set('annotations', fromJson(a));
+      return o;
+    };
+    if (ctx.rule) {
+      const own = ctx.rule.annotations?.scope === 'document' ? undefined : ctx.rule.annotations;
+      const doc = this.documentAnnotations(ctx);
+      if (own || !doc) out.push(entry(ctx.rule.path, own));
+      if (doc) out.push(entry(ctx.rule.path, doc));
+    }
+    // Package annotations: this package, then parents with `scope: subpackages`.
+    for (let n = ctx.pkg.length; n >= 1; n--) {
+      const prefix = ctx.pkg.slice(0, n);
+      for (const m of this.modules) {
+        if (m.package.length !== n || m.package.some((p, i) => p !== prefix[i]) || !m.annotations) continue;
+        if (n < ctx.pkg.length && m.annotations.scope !== 'subpackages') continue;
+        out.push(entry(prefix, m.annotations));
+        break;
+      }
+    }
+    return out;
+  }
+
+  private metadataRule(ctx: Ctx): Value {
+    const a = ctx.rule?.annotations ?? this.documentAnnotations(ctx);
+    return a ? fromJson(a) : new RObject();
+  }
+
   private call(ctx: Ctx, scope: Scope, t: Extract<Term, { type: 'call' }>, topLevel: boolean): CTerm {
     if (t.name === 'print') {
       return { t: 'print', args: t.args.map((a) => this.term(ctx, scope, a)), loc: t.loc };
+    }
+    // Annotations are static: the chain of the rule a call appears in is a constant (opa:v1/topdown/annotations.go).
+    if ((t.name === 'rego.metadata.chain' || t.name === 'rego.metadata.rule') && t.args.length === 0) {
+      return { t: 'const', v: t.name === 'rego.metadata.chain' ? this.metadataChain(ctx) : this.metadataRule(ctx) };
     }
     const fn = this.resolveFn(ctx, scope, t.name, t.loc)!;
     const args = t.args.map((a) => this.term(ctx, scope, a));
@@ -597,6 +651,14 @@ function unifyExpr(a: CTerm, b: CTerm): CExpr {
     }
   }
   return { k: 'unify', a, b };
+}
+
+const LINES = new WeakMap<Module, string[]>();
+
+function linesOf(m: Module): string[] {
+  let l = LINES.get(m);
+  if (!l) LINES.set(m, (l = m.source.split('\n')));
+  return l;
 }
 
 /** A rule's name as written: `p`, `a.b.c`. */

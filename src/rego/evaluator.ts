@@ -110,6 +110,7 @@ export class Evaluator {
       env: opts.env,
     };
     this.maxDepth = opts.maxDepth ?? 2000;
+    this.tracer = opts.trace;
     this.maxSteps = opts.maxSteps ?? 50_000_000;
   }
 
@@ -163,6 +164,22 @@ export class Evaluator {
   }
 
   private exprHook: ((l: CLit, v: Value) => void) | undefined;
+  private tracer: Tracer | undefined;
+
+  /** The first value of a term in a frame, or undefined (errors included); no tracing. For explanations. */
+  peek(t: CTerm, frame: Array<Value | undefined>): Value | undefined {
+    const tr = this.tracer;
+    this.tracer = undefined;
+    let v: Value | undefined;
+    try {
+      this.term(t, frame.slice(), (x) => ((v = x), true));
+    } catch {
+      v = undefined;
+    } finally {
+      this.tracer = tr;
+    }
+    return v;
+  }
 
   /** The value of the document at `path` under `data` (undefined when undefined). */
   document(path: Value[]): Value | undefined {
@@ -199,7 +216,7 @@ export class Evaluator {
 
   private body(lits: CLit[], i: number, f: Array<Value | undefined>, k: K): boolean {
     if (i === lits.length) return k();
-    const tr = this.opts.trace;
+    const tr = this.tracer;
     if (tr) tr.reached(lits, i, f);
     if (++this.steps > this.maxSteps) throw new CocoError('REGO_LIMIT', `evaluation exceeded ${this.maxSteps} steps`, { kind: 'limit' });
     return this.literal(lits[i]!, f, () => this.body(lits, i + 1, f, k));
@@ -438,7 +455,7 @@ export class Evaluator {
       case 'set':
         return this.items(t.items, 0, [], f, (xs) => k(RSet.from(xs)));
       case 'object':
-        return this.objEntries(t.entries, 0, new RObject(), f, k);
+        return this.objEntries(t.entries, 0, [], f, k);
       case 'arraycompr': {
         const out: Value[] = [];
         this.body(t.body, 0, f, () => this.term(t.term, f, (v) => (out.push(v), false)));
@@ -494,18 +511,16 @@ export class Evaluator {
     });
   }
 
-  private objEntries(entries: Array<[CTerm, CTerm]>, i: number, acc: RObject, f: Array<Value | undefined>, k: KV): boolean {
-    if (i === entries.length) return k(acc.copy());
+  private objEntries(entries: Array<[CTerm, CTerm]>, i: number, acc: Array<[Value, Value]>, f: Array<Value | undefined>, k: KV): boolean {
+    if (i === entries.length) return k(RObject.from(acc));
     const [kt, vt] = entries[i]!;
     return this.term(kt, f, (key) =>
       this.term(vt, f, (v) => {
-        const had = acc.get(key);
-        acc.set(key, v);
+        acc.push([key, v]);
         try {
           return this.objEntries(entries, i + 1, acc, f, k);
         } finally {
-          if (had === undefined) acc.delete(key);
-          else acc.set(key, had);
+          acc.pop();
         }
       }),
     );
@@ -632,8 +647,7 @@ export class Evaluator {
   private docValue(node: RuleNode, base: Value | undefined): Value | undefined {
     const forced = this.ctx.forced?.get(node);
     if (forced !== undefined) return forced;
-    if (node.hasRules) return this.nodeValue(node);
-    if (node.isFunction) return undefined;
+    if (node.hasRules || node.isFunction) return this.nodeValue(node);
     if (this.ctx.docCache.has(node)) return this.ctx.docCache.get(node);
     const o = base instanceof RObject ? base.copy() : new RObject();
     for (const c of node.children.values()) {
@@ -650,7 +664,13 @@ export class Evaluator {
   // ------------------------------------------------------------------------------------------ rules
 
   private nodeValue(node: RuleNode): Value | undefined {
-    if (node.isFunction) return undefined;
+    if (node.isFunction) {
+      // A zero-argument function (`f() := 1`) is also a document: `data.pkg.f` and `data.pkg` show its value.
+      if (node.arity !== 0) return undefined;
+      let v: Value | undefined;
+      this.userFn(node, [], node.funcs[0]?.loc ?? { file: '', row: 0, col: 0 }, (x) => ((v = x), true));
+      return v;
+    }
     const forced = this.ctx.forced?.get(node);
     if (forced !== undefined) return forced;
     const c = this.ctx.cache.get(node);
@@ -677,6 +697,28 @@ export class Evaluator {
   }
 
   private computeNode(node: RuleNode): Value | undefined {
+    if (node.children.size === 0 && node.rules.every((r) => r.kind === 'complete')) return this.completeValue(node);
+    return this.computeGeneral(node);
+  }
+
+  /** The common case: a node with only complete definitions (plus an optional default). */
+  private completeValue(node: RuleNode): Value | undefined {
+    let complete: Value | undefined;
+    for (const rule of node.rules) {
+      this.ruleValues(rule, (v) => {
+        if (complete === undefined) complete = v;
+        else if (!equal(complete, v)) throw evalError('eval_conflict_error', rule.loc, 'complete rules must not produce multiple outputs');
+        return true;
+      });
+    }
+    if (complete === undefined && node.defaultRule) {
+      const d = node.defaultRule;
+      this.term(d.value, new Array(d.nslots), (v) => ((complete = v), true));
+    }
+    return complete;
+  }
+
+  private computeGeneral(node: RuleNode): Value | undefined {
     let complete: Value | undefined;
     let completeRule: CRule | undefined;
     let setOut: RSet | undefined;
@@ -817,7 +859,7 @@ export class Evaluator {
   }
 
   private traced(rule: CRule | undefined, branch: number, lits: CLit[], run: () => boolean): boolean {
-    const tr = this.opts.trace;
+    const tr = this.tracer;
     if (!tr) return run();
     tr.enterBody(rule, branch, lits);
     let ok = false;
@@ -833,7 +875,7 @@ export class Evaluator {
   /** Emits the value of each solution of a complete rule or function body (with its `else` chain). */
   private ruleValues(rule: CRule, emit: KV, frame: Array<Value | undefined> = new Array(rule.nslots)): boolean {
     let found = false;
-    const tr = this.opts.trace;
+    const tr = this.tracer;
     let stop = false;
     if (tr) tr.enterBody(rule, 0, rule.body);
     try {

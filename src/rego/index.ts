@@ -19,9 +19,11 @@ import { CocoError } from '../errors.js';
 import type { Module, RegoVersion } from './ast.js';
 import { BUILTINS } from './builtins/index.js';
 import type { BuiltinDef } from './builtins/registry.js';
-import type { CLit, CQuery, CRule, RuleNode } from './compiled.js';
+import type { CQuery, RuleNode } from './compiled.js';
+import type { Explanation } from './explain.js';
 import { Compiler } from './compiler.js';
 import { Evaluator, type Tracer } from './evaluator.js';
+import { ExplainTracer } from './explain.js';
 import { parseModule, parseQuery, parseTerm } from './parser.js';
 import { type Value, RObject, fromJson, toJs, toRegoString } from './value.js';
 
@@ -54,27 +56,12 @@ export interface QueryResult {
   result: Array<{ expressions: Array<{ value: unknown; text: string; location: { row: number; col: number } }>; bindings: Record<string, unknown> }>;
 }
 
-/** One body's outcome in an explanation. */
-export interface BodyExplanation {
-  rule: string;
-  location: { file: string; row: number };
-  /** 0 for the rule body, n for the n-th `else` branch. */
-  branch: number;
-  succeeded: boolean;
-  /** The first literal that failed (for failed bodies), with the values of the variables it mentions. */
-  failed?: { text: string; location: { file: string; row: number }; bindings: Record<string, unknown> };
-}
-
-export interface Explanation {
-  query: string;
-  value: unknown;
-  defined: boolean;
-  bodies: BodyExplanation[];
-}
+export type { BodyExplanation, Explanation } from './explain.js';
 
 /** A parsed and compiled policy set: evaluate it any number of times without re-parsing. */
 export class PreparedPolicy {
   private readonly queries = new Map<string, CQuery>();
+  private readonly paths = new Map<string, Value[]>();
 
   constructor(
     private readonly compiler: Compiler,
@@ -99,7 +86,8 @@ export class PreparedPolicy {
 
   /** The Rego value of `data.a.b.c` (a rule or any document), or undefined. */
   evalRuleValue(path: string, opts: { input?: Value; data?: Value; prints?: string[] } = {}): Value | undefined {
-    const p = rulePath(path);
+    let p = this.paths.get(path);
+    if (!p) this.paths.set(path, (p = rulePath(path)));
     return this.evaluator(opts.input, opts.prints, opts.data).document(p);
   }
 
@@ -148,7 +136,9 @@ export class PreparedPolicy {
    */
   explain(path: string, opts: { input?: Value } = {}): Explanation {
     const tracer = new ExplainTracer();
-    const v = this.evaluator(opts.input, undefined, undefined, tracer).document(rulePath(path));
+    const ev = this.evaluator(opts.input, undefined, undefined, tracer);
+    tracer.peek = (t, f) => ev.peek(t, f);
+    const v = ev.document(rulePath(path));
     return { query: path, value: v === undefined ? undefined : toJs(v), defined: v !== undefined, bodies: tracer.result() };
   }
 
@@ -156,69 +146,6 @@ export class PreparedPolicy {
   builtinNames(): string[] {
     return [...this.builtins.keys()].sort();
   }
-}
-
-class ExplainTracer implements Tracer {
-  private readonly stack: Array<{ rule: CRule | undefined; branch: number; lits: CLit[]; furthest: number; frame: Array<Value | undefined> | undefined }> = [];
-  private readonly out: BodyExplanation[] = [];
-
-  enterBody(rule: CRule | undefined, branch: number, lits: CLit[]): void {
-    this.stack.push({ rule, branch, lits, furthest: -1, frame: undefined });
-  }
-
-  reached(lits: CLit[], index: number, frame: Array<Value | undefined>): void {
-    for (let i = this.stack.length - 1; i >= 0; i--) {
-      const s = this.stack[i]!;
-      if (s.lits === lits) {
-        if (index > s.furthest) {
-          s.furthest = index;
-          s.frame = frame.slice();
-        }
-        return;
-      }
-    }
-  }
-
-  exitBody(lits: CLit[], succeeded: boolean): void {
-    const s = this.stack.pop();
-    if (!s || s.lits !== lits || !s.rule) return;
-    const e: BodyExplanation = {
-      rule: s.rule.node.name,
-      location: { file: s.rule.loc.file, row: s.rule.loc.row },
-      branch: s.branch,
-      succeeded,
-    };
-    if (!succeeded && s.furthest >= 0 && s.furthest < lits.length) {
-      const lit = lits[s.furthest]!;
-      const bindings: Record<string, unknown> = {};
-      const names = slotNamesOf(lit);
-      for (const [slot, name] of names) {
-        const v = s.frame?.[slot];
-        if (v !== undefined && !name.startsWith('_')) bindings[name] = toJs(v);
-      }
-      e.failed = { text: lit.text, location: { file: lit.loc.file, row: lit.loc.row }, bindings };
-    }
-    this.out.push(e);
-  }
-
-  result(): BodyExplanation[] {
-    return this.out;
-  }
-}
-
-function slotNamesOf(lit: CLit): Map<number, string> {
-  const out = new Map<number, string>();
-  const seen = new Set<unknown>();
-  const walk = (x: unknown): void => {
-    if (x === null || typeof x !== 'object' || seen.has(x)) return;
-    seen.add(x);
-    const o = x as Record<string, unknown>;
-    if (o['t'] === 'var' && typeof o['slot'] === 'number') out.set(o['slot'], String(o['name']));
-    if (o['t'] === 'arraycompr' || o['t'] === 'setcompr' || o['t'] === 'objectcompr') return;
-    for (const v of Object.values(o)) walk(v);
-  };
-  walk(lit.expr);
-  return out;
 }
 
 /** `data.a.b["c"]` → ['a', 'b', 'c']. */

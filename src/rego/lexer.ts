@@ -32,8 +32,17 @@ export function parseError(file: string, row: number, col: number, message: stri
   });
 }
 
-/** Splits Rego source into tokens. Throws REGO_PARSE with the position of the first bad character. */
-export function tokenize(src: string, file: string): Token[] {
+export interface Comment {
+  row: number;
+  /** Text after the `#`. */
+  text: string;
+}
+
+/**
+ * Splits Rego source into tokens. Throws REGO_PARSE with the position of the first bad character.
+ * Comments are dropped, or collected into `comments` (for METADATA annotations) when given.
+ */
+export function tokenize(src: string, file: string, comments?: Comment[]): Token[] {
   const out: Token[] = [];
   let i = 0;
   let row = 1;
@@ -54,7 +63,9 @@ export function tokenize(src: string, file: string): Token[] {
       continue;
     }
     if (c === 35 /* # */) {
+      const start = i + 1;
       while (i < n && src.charCodeAt(i) !== 10) i++;
+      if (comments) comments.push({ row, text: src.slice(start, i).replace(/\r$/, '') });
       continue;
     }
     const col = i - lineStart + 1;

@@ -109,3 +109,15 @@ test('explains which expression failed for an undefined KBS decision', () => {
   assert.ok(body?.failed);
   assert.match(body.failed.text, /plugin == "resource"/);
 });
+
+test('explains the EAR CPU default policy: the failing reference-value check and its operands', () => {
+  const e = earEngine({ launch_digest: ['abcde'], svn: ['1'], major_version: 1, minimum_minor_version: 1 });
+  e.setInput({ sample: { launch_digest: 'other', svn: '1', platform_version: { major: 1, minor: 1 }, debug: false } });
+  const x = e.explain('data.policy.executables');
+  const sample = x.bodies.find((b) => !b.succeeded && b.failed?.text.includes('input.sample.launch_digest'));
+  assert.ok(sample?.failed, JSON.stringify(x.bodies));
+  assert.equal(sample.failed.operands['input.sample.launch_digest'], 'other');
+  assert.deepEqual(sample.failed.operands['query_reference_value("launch_digest")'], ['abcde']);
+  // Bodies for other TEEs stop at their platform guard (`input.snp` is undefined).
+  assert.ok(x.bodies.some((b) => b.failed?.text === 'input.snp' && b.failed.operands['input.snp'] === '<undefined>'));
+});

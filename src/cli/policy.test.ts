@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { vectorPath, readVectorJson } from '../test-support/vectors.js';
+import { run } from './program.js';
+import { bufferIO } from './io.js';
+
+test('policy eval prints OPA-style results for a Trustee KBS decision', async () => {
+  const { cases } = readVectorJson<{ cases: Array<{ policy: string; data: unknown; input: unknown; want: boolean }> }>('rego', 'trustee', 'policy-engine-tests', 'cases.json');
+  const c = cases[0]!;
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-policy-'));
+  try {
+    writeFileSync(join(dir, 'data.json'), JSON.stringify(c.data));
+    writeFileSync(join(dir, 'input.json'), JSON.stringify(c.input));
+    const io = bufferIO({}, dir);
+    const policy = vectorPath('rego', 'trustee', 'policy-engine-tests', c.policy);
+    assert.equal(await run(['policy', 'eval', '-d', policy, '-d', 'data.json', '-i', 'input.json', 'data.policy.allow'], io), 0);
+    const out = JSON.parse(io.out()) as { result: Array<{ expressions: Array<{ value: unknown; text: string }> }> };
+    assert.equal(out.result[0]!.expressions[0]!.value, c.want);
+    assert.equal(out.result[0]!.expressions[0]!.text, 'data.policy.allow');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('policy eval --explain names the failed expression; undefined queries print {}', async () => {
+  const io = bufferIO();
+  const policy = vectorPath('rego', 'trustee', 'kbs-resource-policy', 'default.rego');
+  assert.equal(await run(['policy', 'eval', '-d', policy, '--explain', 'data.policy.allow'], io), 0);
+  assert.match(io.err(), /data\.policy\.allow: false/);
+  assert.match(io.err(), /failed at .*default\.rego:\d+: plugin == "resource"/);
+  const io2 = bufferIO();
+  assert.equal(await run(['policy', 'eval', '-d', policy, 'data.policy.nothing'], io2), 0);
+  assert.equal(io2.out().trim(), '{}');
+});
+
+test('policy eval reports a syntax error as REGO_PARSE with its position', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-policy-'));
+  try {
+    writeFileSync(join(dir, 'bad.rego'), 'package p\nallow if {\n');
+    const io = bufferIO({}, dir);
+    assert.equal(await run(['policy', 'eval', '-d', 'bad.rego', 'data.p.allow'], io), 4);
+    assert.match(io.err(), /error\[REGO_PARSE\]: bad\.rego:3: rego_parse_error/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('policy conformance --json summarises any directory of the suite layout', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-conf-'));
+  try {
+    mkdirSync(join(dir, 'v0'));
+    cpSync(vectorPath('rego', 'opa-conformance', 'helloworld'), join(dir, 'helloworld'), { recursive: true });
+    cpSync(vectorPath('rego', 'opa-conformance', 'v0', 'helloworld'), join(dir, 'v0', 'helloworld'), { recursive: true });
+    const io = bufferIO();
+    const code = await run(['policy', 'conformance', dir, '--json'], io);
+    const last = JSON.parse(io.out().trim().split('\n').pop()!) as { total: number; passed: number; failed: number; categories: Record<string, { total: number }> };
+    assert.equal(last.total, 4);
+    assert.equal(last.passed + last.failed, 4);
+    assert.deepEqual(Object.keys(last.categories).sort(), ['helloworld', 'v0/helloworld']);
+    assert.equal(code, last.failed === 0 ? 0 : 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
