@@ -22,13 +22,15 @@ test('parse errors carry Go ParseError texts', () => {
   expectError('time.parse_ns', ['2006-01-02', '2020-02-03x'], 'extra text: "x"');
 });
 
-test('parse_duration_ns follows time.ParseDuration', () => {
+test('parse_duration_ns follows time.ParseDuration with OPA day/week/year units', () => {
   expectCall('time.parse_duration_ns', ['100ms'], 100000000);
   expectCall('time.parse_duration_ns', ['1h30m'], 5400000000000);
   expectCall('time.parse_duration_ns', ['-1.5h'], -5400000000000);
   expectCall('time.parse_duration_ns', ['1µs'], 1000);
   expectError('time.parse_duration_ns', ['1'], 'time: missing unit in duration "1"');
-  expectError('time.parse_duration_ns', ['1d'], 'time: unknown unit "d" in duration "1d"');
+  expectCall('time.parse_duration_ns', ['1d2h'], 93600000000000);
+  expectCall('time.parse_duration_ns', ['1y'], j('31536000000000000'));
+  expectError('time.parse_duration_ns', ['1x'], 'time: unknown unit "x" in duration "1x"');
   expectError('time.parse_duration_ns', [''], 'time: invalid duration ""');
 });
 

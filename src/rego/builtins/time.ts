@@ -804,7 +804,7 @@ export function parseTime(layout0: string, value0: string): bigint {
   return wall;
 }
 
-/** time.ParseDuration. */
+/** time.ParseDuration, plus OPA's `d`, `w` and `y` units. */
 export function parseDuration(s0: string): bigint {
   const bad = (): never => {
     throw new TimeError(`time: invalid duration ${goQuote(s0)}`);
@@ -826,6 +826,10 @@ export function parseDuration(s0: string): bigint {
     s: NS_PER_S,
     m: 60n * NS_PER_S,
     h: 3600n * NS_PER_S,
+    // OPA's duration grammar (topdown/durationparser) adds days, weeks and 365-day years.
+    d: 86400n * NS_PER_S,
+    w: 7n * 86400n * NS_PER_S,
+    y: 365n * 86400n * NS_PER_S,
   };
   let total = 0n;
   while (s !== '') {
