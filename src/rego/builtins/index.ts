@@ -26,6 +26,7 @@ import { builtins as time } from './time.js';
 import { builtins as jwt } from './jwt.js';
 import { builtins as uri } from './uri.js';
 import { builtins as x509 } from './x509.js';
+import { builtins as globs } from './globs.js';
 
 export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   operators,
@@ -51,6 +52,7 @@ export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   jwt,
   uri,
   x509,
+  globs,
 ];
 
 /** name → definition, built once at load. */
