@@ -27,6 +27,7 @@ import { builtins as jwt } from './jwt.js';
 import { builtins as uri } from './uri.js';
 import { builtins as x509 } from './x509.js';
 import { builtins as globs } from './globs.js';
+import { builtins as jsonschema } from './jsonschema.js';
 
 export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   operators,
@@ -53,6 +54,7 @@ export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   uri,
   x509,
   globs,
+  jsonschema,
 ];
 
 /** name → definition, built once at load. */
