@@ -28,6 +28,7 @@ import { builtins as uri } from './uri.js';
 import { builtins as x509 } from './x509.js';
 import { builtins as globs } from './globs.js';
 import { builtins as jsonschema } from './jsonschema.js';
+import { builtins as template } from './template.js';
 
 export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   operators,
@@ -55,6 +56,7 @@ export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   x509,
   globs,
   jsonschema,
+  template,
 ];
 
 /** name → definition, built once at load. */
