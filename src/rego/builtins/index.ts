@@ -29,6 +29,7 @@ import { builtins as x509 } from './x509.js';
 import { builtins as globs } from './globs.js';
 import { builtins as jsonschema } from './jsonschema.js';
 import { builtins as template } from './template.js';
+import { builtins as aws } from './aws.js';
 
 export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   operators,
@@ -57,6 +58,7 @@ export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   globs,
   jsonschema,
   template,
+  aws,
 ];
 
 /** name → definition, built once at load. */
