@@ -7,7 +7,7 @@ import { arbValue, callNoCrash } from './harness.js';
 import { BUILTINS } from './index.js';
 
 /** Builtins the engine itself evaluates (unification, print and compiler-internal calls). */
-const ENGINE = new Set(['assign', 'eq', 'print', 'internal.print', 'internal.template_string', 'internal.test_case', 'rego.metadata.chain', 'rego.metadata.rule', 'rego.parse_module']);
+const ENGINE = new Set(['assign', 'eq', 'print', 'internal.print', 'internal.template_string', 'internal.test_case', 'rego.metadata.chain', 'rego.metadata.rule']);
 /** Not provided; the GraphQL builtins need a full GraphQL parser and validator. */
 const ABSENT = new Set(['graphql.is_valid', 'graphql.parse', 'graphql.parse_and_verify', 'graphql.parse_query', 'graphql.parse_schema', 'graphql.schema_is_valid']);
 
