@@ -60,7 +60,8 @@ test('encode_sign and verify agree for every algorithm family', () => {
     const pem = kp.publicKey.export({ format: 'pem', type: 'spki' }).toString();
     expectCall(verify, [t, pem], true);
     expectCall(verify, [t, JSON.stringify({ keys: [kp.publicKey.export({ format: 'jwk' })] })], true);
-    const flipped = t.slice(0, -2) + (t.endsWith('A') ? 'B' : 'A') + t.slice(-1);
+    const at = t.lastIndexOf('.') + 5;
+    const flipped = t.slice(0, at) + (t[at] === 'A' ? 'B' : 'A') + t.slice(at + 1);
     expectCall(verify, [flipped, pem], false);
   }
 });
