@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { CocoError } from '../errors.js';
-import { runSuite } from '../rego/conformance.js';
+import { knownGap, runSuite } from '../rego/conformance.js';
 import { Engine, type Explanation, parseJsonValue } from '../rego/index.js';
 import type { CliIO } from './io.js';
 
@@ -102,7 +102,7 @@ export function register(program: Command, io: CliIO): void {
         const doc = {
           passed: report.passed,
           total: report.total,
-          failures: report.failures.map((x) => ({ category: x.category, note: x.note, reason: x.reason ?? '' })),
+          failures: report.failures.map((x) => ({ category: x.category, note: x.note, why: knownGap(x.category) ?? 'unexplained', reason: x.reason ?? '' })),
         };
         writeFileSync(resolve(io.cwd, opts.writeExceptions), JSON.stringify(doc, null, 1) + '\n');
       }

@@ -20,7 +20,7 @@ export type CTerm =
   | { t: 'objectcompr'; key: CTerm; value: CTerm; body: CLit[]; scope: number }
   /** `out` is the output argument of the `f(x, y)` form (y receives the result). */
   | { t: 'call'; fn: FnRef; args: CTerm[]; out: CTerm | undefined; loc: Loc }
-  | { t: 'template'; parts: Array<string | CTerm> }
+  | { t: 'template'; parts: Array<string | CTerm>; loc: Loc }
   | { t: 'print'; args: CTerm[]; loc: Loc };
 
 export type FnRef =

@@ -79,6 +79,8 @@ interface Ctx {
   lines: string[];
   /** ` in rule p` when the rule's line declares rules of more than one name (opa issue #4967). */
   ruleSuffix: string;
+  /** Slots declared by `:=` with where (strict unused-assignment check). */
+  assigned: Array<[number, Loc]>;
   /** The rule being compiled, for `rego.metadata.chain()` / `rego.metadata.rule()`. */
   rule?: { path: Value[]; node: RuleNode; annotations: Annotations | undefined };
 }
@@ -89,7 +91,17 @@ export class Compiler {
   private modules: Module[] = [];
   private readonly pending: Array<() => void> = [];
 
-  constructor(private readonly builtins: ReadonlyMap<string, BuiltinDef>) {}
+  /** Imports referenced by some rule (for the strict unused-import check). */
+  private readonly usedImports = new Set<Term>();
+
+  /**
+   * @param strict OPA's strict compiler checks (`opa check --strict`, specs/rego.md §2.11): unused local
+   * assignments, unused function arguments, unused and duplicate imports, deprecated builtins in any version.
+   */
+  constructor(
+    private readonly builtins: ReadonlyMap<string, BuiltinDef>,
+    private readonly strict = false,
+  ) {}
 
   /** Compiles modules into the rule tree; throws REGO_COMPILE with every error found. */
   compile(modules: Module[]): void {
@@ -123,6 +135,8 @@ export class Compiler {
     for (const s of shells) guard(() => this.compileRule(s.m, s.r, s.node, s.kind, s.rest));
     for (const p of this.pending) guard(p);
     guard(() => this.checkTree(this.root));
+    for (const m of modules) guard(() => this.checkImports(m));
+    if (errors.length === 0) guard(() => this.checkRecursion());
     if (errors.length > 0) throw compileError(errors);
   }
 
@@ -206,6 +220,7 @@ export class Compiler {
       scopeIds: 0,
       scopeParent: [],
       ruleSuffix: '',
+      assigned: [],
       lines: m ? linesOf(m) : [],
     };
     currentCtx = ctx;
@@ -260,6 +275,7 @@ export class Compiler {
       checkHeadSafe(ctx, [ev], eBound, e.loc);
       return { value: ev, body: eb, loc: e.loc };
     });
+    if (this.strict) checkUnused(ctx, { body, value, key, rest: restC, elseChain }, params, r);
     const rule: CRule = {
       kind,
       node,
@@ -294,6 +310,107 @@ export class Compiler {
     if (kinds.size > 1 && kinds.has('multi')) fail('rego_type_error', n.rules[0]!.loc, `conflicting rules ${n.name} found`);
     if (n.defaultRule && kinds.has('multi')) fail('rego_type_error', n.defaultRule.loc, `conflicting rules ${n.name} found`);
     for (const c of n.children.values()) this.checkTree(c);
+  }
+
+  /** Duplicate imports (Rego v1 or strict) and, in strict mode, unused imports. */
+  private checkImports(m: Module): void {
+    const v1 = m.version === 'v1' || m.regoV1;
+    const seen = new Map<string, string>();
+    for (const imp of m.imports) {
+      const names = refNames(imp.path) ?? [];
+      const root = names[0];
+      if (root === 'future' || root === 'rego') continue;
+      const text = names.join('.');
+      const alias = imp.alias ?? names[names.length - 1]!;
+      if ((v1 || this.strict) && seen.has(alias)) fail('rego_compile_error', imp.loc, `import must not shadow import ${seen.get(alias)}`);
+      seen.set(alias, text);
+      if (this.strict && !this.usedImports.has(imp.path)) fail('rego_compile_error', imp.loc, `import ${text} unused`);
+    }
+  }
+
+  /**
+   * OPA rejects recursion at compile time (`rego_recursion_error`): a rule or function that depends on itself
+   * through refs or calls, however indirectly. A ref with a variable depends on everything below its prefix.
+   */
+  private checkRecursion(): void {
+    const deps = new Map<RuleNode, Set<RuleNode>>();
+    const all: RuleNode[] = [];
+    const collect = (n: RuleNode): void => {
+      if (n.hasRules || n.isFunction) all.push(n);
+      for (const c of n.children.values()) collect(c);
+    };
+    collect(this.root);
+    const below = (n: RuleNode, out: Set<RuleNode>): void => {
+      if (n.hasRules || n.isFunction) out.add(n);
+      for (const c of n.children.values()) below(c, out);
+    };
+    const refDeps = (t: CTerm, out: Set<RuleNode>): void => {
+      if (t.t === 'ref' && t.head.t === 'root' && t.head.root === 'data') {
+        // Match the ref against the tree: a variable segment matches every child, a constant one its child.
+        const match = (n: RuleNode, i: number): void => {
+          if (n.hasRules || n.isFunction) {
+            out.add(n);
+            return;
+          }
+          if (i === t.path.length) {
+            below(n, out);
+            return;
+          }
+          const seg = t.path[i]!;
+          if (seg.t === 'const') {
+            const c = n.children.get(keyOf(seg.v));
+            if (c) match(c, i + 1);
+          } else for (const c of n.children.values()) match(c, i + 1);
+        };
+        match(this.root, 0);
+      } else if (t.t === 'root' && t.root === 'data') below(this.root, out);
+      else if (t.t === 'call' && t.fn.kind === 'user') out.add(t.fn.node);
+    };
+    const walk = (x: unknown, out: Set<RuleNode>): void => {
+      if (x === null || typeof x !== 'object' || x instanceof RuleNode || x instanceof RObject || x instanceof RSet) return;
+      if (Array.isArray(x)) {
+        for (const y of x) walk(y, out);
+        return;
+      }
+      const o = x as Record<string, unknown>;
+      if (typeof o['t'] === 'string') refDeps(o as unknown as CTerm, out);
+      if (o['t'] === 'ref') {
+        const r = o as unknown as Extract<CTerm, { t: 'ref' }>;
+        if (r.head.t !== 'root') walk(r.head, out);
+        walk(r.path, out);
+        return;
+      }
+      for (const [k, v] of Object.entries(o)) if (k !== 'node' && k !== 'fn' && k !== 'loc' && typeof v === 'object') walk(v, out);
+    };
+    for (const n of all) {
+      const out = new Set<RuleNode>();
+      for (const r of [...n.rules, ...n.funcs, ...(n.defaultRule ? [n.defaultRule] : []), ...(n.defaultFunc ? [n.defaultFunc] : [])]) {
+        walk(r.body, out);
+        walk(r.value, out);
+        walk(r.key, out);
+        walk(r.rest, out);
+        walk(r.elseChain, out);
+      }
+      deps.set(n, out);
+    }
+    const state = new Map<RuleNode, 1 | 2>();
+    const stack: RuleNode[] = [];
+    const visit = (n: RuleNode): void => {
+      state.set(n, 1);
+      stack.push(n);
+      for (const d of deps.get(n) ?? []) {
+        const st = state.get(d);
+        if (st === 1) {
+          const cycle = [...stack.slice(stack.indexOf(d)), d].map((x) => x.name);
+          const r = d.rules[0] ?? d.funcs[0] ?? d.defaultRule ?? d.defaultFunc;
+          fail('rego_recursion_error', r?.loc ?? { file: '', row: 0, col: 0 }, `rule ${d.name} is recursive: ${cycle.join(' -> ')}`);
+        }
+        if (st === undefined) visit(d);
+      }
+      stack.pop();
+      state.set(n, 2);
+    };
+    for (const n of all) if (!state.has(n)) visit(n);
   }
 
   /** Compiles an ad-hoc query body. Its variables are the result bindings. */
@@ -352,7 +469,9 @@ export class Compiler {
           if (v === '_') continue;
           if (version1 && (v === 'input' || v === 'data')) fail('rego_compile_error', l.loc, `variables must not shadow ${v} (use a different variable name)`);
           if (scope.vars.has(v) && !v.startsWith('$')) fail('rego_compile_error', l.loc, `var ${v} assigned above`);
-          scope.vars.set(v, allocSlot(ctx, scope, v));
+          const slot = allocSlot(ctx, scope, v);
+          scope.vars.set(v, slot);
+          ctx.assigned.push([slot, l.loc]);
         }
         return unifyExpr(this.term(ctx, scope, e.a), b);
       }
@@ -476,7 +595,7 @@ export class Compiler {
         return { t: 'objectcompr', key: this.term(ctx, inner, t.key), value: this.term(ctx, inner, t.value), body, scope: inner.id };
       }
       case 'template':
-        return { t: 'template', parts: t.parts.map((p) => (typeof p === 'string' ? p : this.term(ctx, scope, p))) };
+        return { t: 'template', parts: t.parts.map((p) => (typeof p === 'string' ? p : this.term(ctx, scope, p))), loc: t.loc };
       case 'call':
         return this.call(ctx, scope, t, topLevel);
     }
@@ -493,7 +612,10 @@ export class Compiler {
       return { t: 'ref', head: { t: 'root', root: 'data' }, path: [...ctx.pkg, name].map((v) => ({ t: 'const', v })), loc };
     }
     const imp = ctx.imports.get(name);
-    if (imp) return this.term(ctx, scope, imp);
+    if (imp) {
+      this.usedImports.add(imp);
+      return this.term(ctx, scope, imp);
+    }
     // An undeclared variable belongs to the outermost enclosing scope that uses it directly.
     const chain: Scope[] = [];
     for (let s: Scope | undefined = scope; s; s = s.parent) chain.unshift(s);
@@ -514,6 +636,7 @@ export class Compiler {
       if (first === 'data') path = parts.slice(1);
       else if (ctx.ruleNames.has(first)) path = [...ctx.pkg, ...parts];
       else if (ctx.imports.has(first)) {
+        this.usedImports.add(ctx.imports.get(first)!);
         const imp = refNames(ctx.imports.get(first)!);
         if (imp && imp[0] === 'data') path = [...imp.slice(1), ...parts.slice(1)];
       }
@@ -527,7 +650,7 @@ export class Compiler {
     const def = this.builtins.get(name);
     if (def) {
       const v1 = ctx.module ? ctx.module.version === 'v1' || ctx.module.regoV1 : false;
-      if (v1 && DEPRECATED.has(name)) fail('rego_type_error', loc, `deprecated built-in function calls in expression: ${name}`);
+      if ((v1 || this.strict) && DEPRECATED.has(name)) fail('rego_type_error', loc, `deprecated built-in function calls in expression: ${name}`);
       return { kind: 'builtin', name, def };
     }
     if (soft) return undefined;
@@ -659,6 +782,28 @@ function linesOf(m: Module): string[] {
   let l = LINES.get(m);
   if (!l) LINES.set(m, (l = m.source.split('\n')));
   return l;
+}
+
+/** Strict mode: `:=` variables never read, and function arguments never used (opa:v1/ast/compile.go). */
+function checkUnused(ctx: Ctx, parts: unknown, params: CTerm[] | undefined, r: Rule): void {
+  const count = new Map<number, number>();
+  const walk = (x: unknown): void => {
+    if (x === null || typeof x !== 'object' || x instanceof RuleNode || x instanceof RObject || x instanceof RSet) return;
+    if (Array.isArray(x)) return x.forEach(walk);
+    const o = x as Record<string, unknown>;
+    if (o['t'] === 'var' && typeof o['slot'] === 'number') count.set(o['slot'], (count.get(o['slot']) ?? 0) + 1);
+    for (const [k, v] of Object.entries(o)) if (k !== 'fn' && k !== 'loc' && typeof v === 'object') walk(v);
+  };
+  walk(parts);
+  for (const [slot, loc] of ctx.assigned) {
+    if ((count.get(slot) ?? 0) <= 1) fail('rego_compile_error', loc, `assigned var ${ctx.slotNames[slot]} unused`);
+  }
+  if (params && r.head.args) {
+    for (const p of params) {
+      if (p.t !== 'var' || p.name === '_') continue;
+      if ((count.get(p.slot) ?? 0) === 0) fail('rego_compile_error', p.loc ?? r.loc, `unused argument ${p.name}. (hint: use _ (wildcard variable) instead)`);
+    }
+  }
 }
 
 /** A rule's name as written: `p`, `a.b.c`. */

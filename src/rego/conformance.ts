@@ -139,6 +139,24 @@ export function runCase(c: ConformanceCase, version: RegoVersion): { passed: boo
   return { passed: true };
 }
 
+/**
+ * Why a known gap exists, by category (the file of exceptions records this next to the runner's message).
+ * Categories not listed here have no known gap: a failure there is a regression.
+ */
+export const KNOWN_GAPS: Record<string, string> = {
+  cryptoparsersaprivatekeys: 'crypto.parse_private_keys not implemented (Go x509 key structs as JSON)',
+  cryptox509parsecertificaterequest: 'crypto.x509.parse_certificate_request not implemented (Go x509.CertificateRequest as JSON)',
+  cryptox509parsekeypair: 'crypto.x509.parse_keypair not implemented (Go tls.Certificate as JSON)',
+  globsmatch: 'regex.globs_match not implemented (needs regular-language intersection)',
+  regoparsemodule: "rego.parse_module not implemented (needs OPA's AST JSON encoding)",
+  strings: 'sprintf of 2e308: numbers beyond float64 range are not representable in the value model (non-integers are doubles)',
+  time: 'time.parse_duration_ns: the d/w/y units some v0 cases use are not accepted by the builtin',
+};
+
+export function knownGap(category: string): string | undefined {
+  return KNOWN_GAPS[category.replace(/^v0\//, '')];
+}
+
 export function runSuite(dir: string, filter?: (note: string, category: string) => boolean): ConformanceReport {
   const report: ConformanceReport = { total: 0, passed: 0, failed: 0, categories: {}, failures: [] };
   for (const { c, category, file, version } of loadSuite(dir)) {

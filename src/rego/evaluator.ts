@@ -48,6 +48,8 @@ export interface EvalOptions {
   /** Bounds the work of one evaluation (number of literal evaluations); exceeded → REGO_LIMIT. */
   maxSteps?: number;
   trace?: Tracer;
+  /** Awaited results of asynchronous builtins; when given, a pending call throws `Suspend` out of evaluation. */
+  resolved?: Map<string, Value | undefined>;
 }
 
 /** Records, per rule body, how far evaluation got: for `--explain`. */
@@ -55,6 +57,17 @@ export interface Tracer {
   enterBody(rule: CRule | undefined, branch: number, lits: CLit[]): void;
   reached(lits: CLit[], index: number, frame: Array<Value | undefined>): void;
   exitBody(lits: CLit[], succeeded: boolean): void;
+}
+
+/**
+ * Thrown by an asynchronous host builtin whose result is not known yet: the async entry points await `run()`,
+ * record the result under `key` and evaluate again (evaluation has no side effects, so a restart is safe).
+ */
+export class Suspend {
+  constructor(
+    readonly key: string,
+    readonly run: () => Promise<Value | undefined>,
+  ) {}
 }
 
 export function evalError(opaCode: string, loc: Loc | undefined, message: string): CocoError {
@@ -108,6 +121,7 @@ export class Evaluator {
       random: opts.random,
       cache,
       env: opts.env,
+      resolved: opts.resolved,
     };
     this.maxDepth = opts.maxDepth ?? 2000;
     this.tracer = opts.trace;
@@ -205,6 +219,10 @@ export class Evaluator {
       f();
     } catch (e) {
       if (e instanceof CocoError) throw e;
+      if (e instanceof Suspend) {
+        if (this.opts.resolved) throw e;
+        throw new CocoError('REGO_ASYNC_BUILTIN', `an asynchronous builtin was called (${e.key.split('\u0000')[0]}); use the async evaluation API`, { kind: 'usage' });
+      }
       if (e instanceof RangeError && /call stack/i.test(e.message)) {
         throw new CocoError('REGO_LIMIT', 'evaluation exceeded the maximum nesting depth', { kind: 'limit' });
       }
@@ -485,18 +503,34 @@ export class Evaluator {
       case 'print':
         return this.print(t, f, k);
       case 'template': {
-        let s = '';
-        for (const p of t.parts) {
-          if (typeof p === 'string') s += p;
-          else {
-            let first: Value | undefined;
-            this.term(p, f, (v) => ((first = v), true));
-            s += first === undefined ? '<undefined>' : typeof first === 'string' ? first : toRegoString(first);
-          }
-        }
-        return k(s);
+        // Like OPA's internal.template_string: each expression contributes the set of its values (empty →
+        // `<undefined>`); more than one combination is a conflict.
+        const lines = this.crossProduct(t.parts.map((p) => (typeof p === 'string' ? p : this.valueSet(p, f))));
+        if (lines.length > 1) throw evalError('eval_conflict_error', t.loc, 'template-strings must not produce multiple outputs');
+        return k(lines[0]!.join(''));
       }
     }
+  }
+
+  /** All values of a term, as a set (OPA rewrites print/template operands to `{x | x = operand}`). */
+  private valueSet(t: CTerm, f: Array<Value | undefined>): RSet {
+    const out = new RSet();
+    this.term(t, f, (v) => (out.add(v), false));
+    return out;
+  }
+
+  /** Text combinations of print/template operands: strings raw, other values in Rego syntax. */
+  private crossProduct(parts: Array<string | RSet>): string[][] {
+    let rows: string[][] = [[]];
+    for (const p of parts) {
+      if (typeof p === 'string') {
+        rows = rows.map((r) => [...r, p]);
+        continue;
+      }
+      const texts = p.size === 0 ? ['<undefined>'] : p.values().map((v) => (typeof v === 'string' ? v : toRegoString(v)));
+      rows = rows.flatMap((r) => texts.map((x) => [...r, x]));
+    }
+    return rows;
   }
 
   private items(items: CTerm[], i: number, acc: Value[], f: Array<Value | undefined>, k: (xs: Value[]) => boolean): boolean {
@@ -528,16 +562,9 @@ export class Evaluator {
 
   private print(t: Extract<CTerm, { t: 'print' }>, f: Array<Value | undefined>, k: KV): boolean {
     if (this.opts.prints) {
-      const parts = t.args.map((a) => {
-        let first: Value | undefined;
-        try {
-          this.term(a, f, (v) => ((first = v), true));
-        } catch (e) {
-          if (!(e instanceof CocoError)) throw e;
-        }
-        return first === undefined ? '<undefined>' : typeof first === 'string' ? first : toRegoString(first);
-      });
-      this.opts.prints.push(`${t.loc.file}:${t.loc.row}: ${parts.join(' ')}`);
+      for (const line of this.crossProduct(t.args.map((a) => this.valueSet(a, f)))) {
+        this.opts.prints.push(`${t.loc.file}:${t.loc.row}: ${line.join(' ')}`);
+      }
     }
     return k(true);
   }
@@ -557,6 +584,19 @@ export class Evaluator {
 
   /** Walks `path[i…]` into a value; unbound variables iterate keys/indices/members. */
   private path(v: Value, path: CTerm[], i: number, f: Array<Value | undefined>, k: KV, store = false): boolean {
+    // Fast path: constant segments and bound variables index directly, without recursion.
+    while (i < path.length) {
+      const seg = path[i]!;
+      let key: Value | undefined;
+      if (seg.t === 'const') key = seg.v;
+      else if (seg.t === 'var') key = f[seg.slot];
+      if (key === undefined) break;
+      let c = index(v, key);
+      if (c === undefined && store && typeof key === 'number' && v instanceof RObject) c = v.get(String(key));
+      if (c === undefined) return false;
+      v = c;
+      i++;
+    }
     if (i === path.length) return k(v);
     const seg = path[i]!;
     if (seg.t === 'const') {
@@ -958,7 +998,7 @@ export class Evaluator {
           if (this.opts.strict) throw evalError(e.code, loc, e.message);
           return false;
         }
-        if (e instanceof CocoError) throw e;
+        if (e instanceof CocoError || e instanceof Suspend) throw e;
         if (e instanceof RangeError && /call stack/i.test(e.message)) throw e;
         if (this.opts.strict) throw evalError('eval_builtin_error', loc, `${def.name}: ${(e as Error).message}`);
         return false;

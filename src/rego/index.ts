@@ -22,10 +22,10 @@ import type { BuiltinDef } from './builtins/registry.js';
 import type { CQuery, RuleNode } from './compiled.js';
 import type { Explanation } from './explain.js';
 import { Compiler } from './compiler.js';
-import { Evaluator, type Tracer } from './evaluator.js';
+import { Evaluator, Suspend, type Tracer } from './evaluator.js';
 import { ExplainTracer } from './explain.js';
 import { parseModule, parseQuery, parseTerm } from './parser.js';
-import { type Value, RObject, fromJson, toJs, toRegoString } from './value.js';
+import { type Value, RObject, fromJson, keyOf, toJs, toRegoString } from './value.js';
 
 export type { Value } from './value.js';
 export type { BuiltinDef, BuiltinContext } from './builtins/registry.js';
@@ -46,6 +46,8 @@ export interface EngineOptions {
   env?: Record<string, string>;
   /** Upper bound on evaluation steps per query (default 50 million). */
   maxSteps?: number;
+  /** OPA's strict compiler checks (unused assignments/arguments/imports, duplicate imports, deprecated builtins). */
+  strictCompile?: boolean;
 }
 
 export interface PolicyOptions {
@@ -70,8 +72,9 @@ export class PreparedPolicy {
     private readonly options: EngineOptions,
   ) {}
 
-  private evaluator(input: Value | undefined, prints: string[] | undefined, data?: Value, trace?: Tracer): Evaluator {
+  private evaluator(input: Value | undefined, prints: string[] | undefined, data?: Value, trace?: Tracer, resolved?: Map<string, Value | undefined>): Evaluator {
     return new Evaluator(this.compiler.root, {
+      resolved,
       input,
       data: data ?? this.data,
       strict: this.options.strict ?? false,
@@ -89,6 +92,35 @@ export class PreparedPolicy {
     let p = this.paths.get(path);
     if (!p) this.paths.set(path, (p = rulePath(path)));
     return this.evaluator(opts.input, opts.prints, opts.data).document(p);
+  }
+
+  /**
+   * `evalRuleValue` for policies that call asynchronous host builtins (`Engine.addAsyncBuiltin`): each
+   * pending call is awaited and the evaluation restarted with its result, at most `maxCalls` times.
+   */
+  async evalRuleValueAsync(path: string, opts: { input?: Value; data?: Value; prints?: string[]; maxCalls?: number } = {}): Promise<Value | undefined> {
+    let p = this.paths.get(path);
+    if (!p) this.paths.set(path, (p = rulePath(path)));
+    const resolved = new Map<string, Value | undefined>();
+    const max = opts.maxCalls ?? 1000;
+    for (let i = 0; i <= max; i++) {
+      const prints: string[] = [];
+      try {
+        const v = this.evaluator(opts.input, opts.prints ? prints : undefined, opts.data, undefined, resolved).document(p);
+        opts.prints?.push(...prints);
+        return v;
+      } catch (e) {
+        if (!(e instanceof Suspend)) throw e;
+        resolved.set(e.key, await e.run());
+      }
+    }
+    throw new CocoError('REGO_LIMIT', `more than ${max} asynchronous builtin calls`, { kind: 'limit' });
+  }
+
+  /** Like `evalRule`, for policies with asynchronous host builtins. */
+  async evalRuleAsync(path: string, opts: { input?: unknown; prints?: string[] } = {}): Promise<unknown> {
+    const v = await this.evalRuleValueAsync(path, { input: opts.input === undefined ? undefined : fromJson(opts.input), prints: opts.prints });
+    return v === undefined ? undefined : toJs(v);
   }
 
   /** Like `evalRuleValue` with plain JSON in and out (sets become arrays). */
@@ -204,11 +236,31 @@ export class Engine {
     this.prepared = undefined;
   }
 
+  /**
+   * Registers an asynchronous host builtin (e.g. `query_reference_value` backed by a database). Policies that
+   * call it must be evaluated with the async API (`evalRuleAsync`); results are memoised per evaluation.
+   */
+  addAsyncBuiltin(name: string, arity: number, fn: (args: Value[]) => Promise<Value | undefined>): void {
+    this.addBuiltin({
+      name,
+      arity,
+      fn: (args, ctx) => {
+        const key = name + '\u0000' + keyOf(args);
+        if (ctx.resolved?.has(key)) return ctx.resolved.get(key);
+        throw new Suspend(key, () => fn(args));
+      },
+    });
+  }
+
+  async evalRuleAsync(path: string): Promise<unknown> {
+    return this.prepare().evalRuleAsync(path, { input: this.input === undefined ? undefined : toJs(this.input), prints: this.printSink() });
+  }
+
   /** Parses and compiles everything added so far (cached until something changes). */
   prepare(): PreparedPolicy {
     if (!this.prepared) {
       const builtins = this.custom.size === 0 ? BUILTINS : new Map([...BUILTINS, ...this.custom]);
-      const compiler = new Compiler(builtins);
+      const compiler = new Compiler(builtins, this.options.strictCompile ?? false);
       compiler.compile(this.modules);
       this.prepared = new PreparedPolicy(compiler, builtins, this.data, this.options);
     }
