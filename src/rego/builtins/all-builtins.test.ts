@@ -11,13 +11,18 @@ const ENGINE = new Set(['assign', 'eq', 'print', 'internal.print', 'internal.tem
 /** Not provided; the GraphQL builtins need a full GraphQL parser and validator. */
 const ABSENT = new Set(['graphql.is_valid', 'graphql.parse', 'graphql.parse_and_verify', 'graphql.parse_query', 'graphql.parse_schema', 'graphql.schema_is_valid']);
 
-test('every OPA 1.20 capability builtin outside the engine is registered, apart from the GraphQL family', () => {
-  const caps = JSON.parse(readFileSync(vectorPath('rego', 'opa-meta', 'capabilities.json'), 'utf8')) as { builtins: Array<{ name: string; decl: { args?: unknown[] } }> };
+test('every OPA 1.20 capability builtin outside the engine is registered with its arity and flags, apart from the GraphQL family', () => {
+  const caps = JSON.parse(readFileSync(vectorPath('rego', 'opa-meta', 'capabilities.json'), 'utf8')) as {
+    builtins: Array<{ name: string; decl: { args?: unknown[] }; nondeterministic?: boolean; relation?: boolean }>;
+  };
   const missing = caps.builtins.map((b) => b.name).filter((n) => !BUILTINS.has(n) && !ENGINE.has(n) && !ABSENT.has(n));
   assert.deepEqual(missing, []);
   for (const b of caps.builtins) {
     const def = BUILTINS.get(b.name);
-    if (def && def.arity >= 0) assert.equal(def.arity, (b.decl.args ?? []).length, `${b.name} arity`);
+    if (!def) continue;
+    if (def.arity >= 0) assert.equal(def.arity, (b.decl.args ?? []).length, `${b.name} arity`);
+    assert.equal(def.nondeterministic ?? false, b.nondeterministic ?? false, `${b.name} nondeterministic`);
+    assert.equal(def.relation ?? false, b.relation ?? false, `${b.name} relation`);
   }
 });
 
