@@ -49,6 +49,11 @@ test('format with zones, layouts and named layouts', () => {
   expectCall('time.format', [[j('1670006453141828752'), 'Asia/Kolkata', 'Mon Jan 02 15:04:05 -0700 2006']], 'Sat Dec 03 00:10:53 +0530 2022');
   expectCall('time.format', [[j('1670006453141828752'), 'Asia/Kolkata', 'RFC1123Z']], 'Sat, 03 Dec 2022 00:10:53 +0530');
   expectCall('time.format', [[0, 'UTC', '3:04PM Jan _2 .000 ,999']], '12:00AM Jan  1 .000 ');
+  // Zone abbreviations as Go prints them from tzdata.
+  expectCall('time.format', [[1705276800000000000, 'Europe/Berlin', 'MST -0700']], 'CET +0100');
+  expectCall('time.format', [[1705276800000000000, 'Europe/London', 'MST']], 'GMT');
+  expectCall('time.format', [[1705276800000000000, 'America/Sao_Paulo', 'MST']], '-03');
+  expectCall('time.format', [[1705276800000000000, 'America/New_York', 'RFC1123']], 'Mon, 15 Jan 2024 19:00:00 EST');
 });
 
 test('add_date normalises like Go and diff counts calendar units', () => {
