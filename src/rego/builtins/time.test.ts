@@ -53,7 +53,7 @@ test('format with zones, layouts and named layouts', () => {
   expectCall('time.format', [[1705276800000000000, 'Europe/Berlin', 'MST -0700']], 'CET +0100');
   expectCall('time.format', [[1705276800000000000, 'Europe/London', 'MST']], 'GMT');
   expectCall('time.format', [[1705276800000000000, 'America/Sao_Paulo', 'MST']], '-03');
-  expectCall('time.format', [[1705276800000000000, 'America/New_York', 'RFC1123']], 'Mon, 15 Jan 2024 19:00:00 EST');
+  expectCall('time.format', [[1705276800000000000, 'America/New_York', 'RFC1123']], 'Sun, 14 Jan 2024 19:00:00 EST');
 });
 
 test('add_date normalises like Go and diff counts calendar units', () => {
