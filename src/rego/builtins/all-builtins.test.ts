@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { vectorPath } from '../../test-support/vectors.js';
-import { arbValue, callNoCrash } from './harness.js';
+import { arbValue, callNoCrash } from './test-support/harness.js';
 import { BUILTINS } from './index.js';
 
 /** Builtins the engine itself evaluates (unification, print and compiler-internal calls). */

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { type RObject, obj } from '../value.js';
-import { arbValue, call, callNoCrash, expectError } from './harness.js';
+import { arbValue, call, callNoCrash, expectError } from './test-support/harness.js';
 
 // The worked example of the AWS Signature Version 4 documentation (IAM ListUsers, 2015-08-30T12:36:00Z),
 // whose published signature is 5d672d79…f2b5d7.

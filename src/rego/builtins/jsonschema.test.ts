@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { type Value } from '../value.js';
-import { arbValue, call, callNoCrash, expectCall, expectError, j } from './harness.js';
+import { arbValue, call, callNoCrash, expectCall, expectError, j } from './test-support/harness.js';
 
 test('match_schema reports gojsonschema-shaped errors (example from the OPA documentation)', () => {
   expectCall('json.match_schema', [j('{"id": 5}'), j('{"properties": {"id": {"type": "string"}}}')], j(

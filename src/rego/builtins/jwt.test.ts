@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
 import { type Value, fromJson, obj } from '../value.js';
-import { call, callNoCrash, conformanceCalls, expectCall, expectError, runConformanceCalls, testContext } from './harness.js';
+import { call, callNoCrash, conformanceCalls, expectCall, expectError, runConformanceCalls, testContext } from './test-support/harness.js';
 import { builtins } from './jwt.js';
 
 test('io.jwt builtins pass the single-call cases of the jwt conformance categories', () => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { callNoCrash, conformanceCalls, expectCall, expectError, j, runConformanceCalls } from './harness.js';
+import { callNoCrash, conformanceCalls, expectCall, expectError, j, runConformanceCalls } from './test-support/harness.js';
 import { builtins as regexBuiltins } from './regex.js';
 import { builtins as globBuiltins } from './glob.js';
 import { builtins as globsBuiltins } from './globs.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { type RObject, type Value, toJsonText } from '../value.js';
-import { call, callNoCrash, expectError } from './harness.js';
+import { call, callNoCrash, expectError } from './test-support/harness.js';
 
 test('rego.parse_module returns OPA AST JSON for package, imports and rules', () => {
   const m = call('rego.parse_module', ['x.rego', 'package foo.bar\n\nimport rego.v1\nimport data.a\n\np if { a = true }\n']) as RObject;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { arbValue, callNoCrash, expectCall, expectError, j } from './harness.js';
+import { arbValue, callNoCrash, expectCall, expectError, j } from './test-support/harness.js';
 
 test('render_template substitutes fields (OPA documentation example) and follows text/template', () => {
   expectCall('strings.render_template', ['{{.test}}', j('{"test": "hello world"}')], 'hello world');

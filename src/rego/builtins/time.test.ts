@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { arbValue, callNoCrash, expectCall, expectError, j } from './harness.js';
+import { arbValue, callNoCrash, expectCall, expectError, j } from './test-support/harness.js';
 import { builtins } from './time.js';
 
 // Values from opa-conformance/v1/time and Go's time package documentation.

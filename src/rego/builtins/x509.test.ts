@@ -5,7 +5,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
 import { vectorPath } from '../../test-support/vectors.js';
 import { type Value, RObject, obj } from '../value.js';
-import { call, callNoCrash, conformanceCalls, expectCall, expectError, runConformanceCalls, testContext } from './harness.js';
+import { call, callNoCrash, conformanceCalls, expectCall, expectError, runConformanceCalls, testContext } from './test-support/harness.js';
 import { builtins } from './x509.js';
 
 // Certificates: the swtpm local CA chain in shared/vectors/tpm/ek (fields checked against `openssl x509`).
