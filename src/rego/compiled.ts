@@ -45,6 +45,7 @@ export type WithValue = { kind: 'term'; term: CTerm } | { kind: 'fn'; fn: FnRef 
 export interface CWith {
   target: WithTarget;
   value: WithValue;
+  loc: Loc;
 }
 
 export interface CLit {
@@ -92,6 +93,8 @@ export class RuleNode {
   defaultFunc: CRule | undefined;
   /** Arity of the functions at this node. */
   arity = -1;
+  /** Evaluation shape, computed on first use: only complete definitions and no children. */
+  simple: boolean | undefined;
 
   constructor(
     readonly key: Value,

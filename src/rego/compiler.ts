@@ -262,7 +262,7 @@ export class Compiler {
     }
     const body = this.body(ctx, scope, r.body, bound);
     const headBound = new Set(bound);
-    for (const l of body) for (const s of litBinds(l, headBound)) headBound.add(s);
+    for (const l of body) for (const s of litBinds(l)) headBound.add(s);
     const restC = rest.map((t) => this.term(ctx, scope, t));
     const key = r.head.key ? this.term(ctx, scope, r.head.key) : undefined;
     const value: CTerm = r.head.value ? this.term(ctx, scope, r.head.value) : { t: 'const', v: true };
@@ -271,7 +271,7 @@ export class Compiler {
       const eb = this.body(ctx, scope, e.body, bound);
       const ev: CTerm = e.value ? this.term(ctx, scope, e.value) : { t: 'const', v: true };
       const eBound = new Set(bound);
-      for (const l of eb) for (const s of litBinds(l, eBound)) eBound.add(s);
+      for (const l of eb) for (const s of litBinds(l)) eBound.add(s);
       checkHeadSafe(ctx, [ev], eBound, e.loc);
       return { value: ev, body: eb, loc: e.loc };
     });
@@ -457,7 +457,7 @@ export class Compiler {
   private expr(ctx: Ctx, scope: Scope, e: Expr, l: Literal): CExpr {
     switch (e.kind) {
       case 'term':
-        return { k: 'term', term: this.term(ctx, scope, e.term, true) };
+        return { k: 'term', term: this.term(ctx, scope, e.term) };
       case 'unify':
         return unifyExpr(this.term(ctx, scope, e.a), this.term(ctx, scope, e.b));
       case 'assign': {
@@ -543,12 +543,12 @@ export class Compiler {
       }
     }
     value ??= { kind: 'term', term: this.term(ctx, scope, w.value) };
-    return { target, value };
+    return { target, value, loc: w.loc };
   }
 
   // ------------------------------------------------------------------------------------------- terms
 
-  private term(ctx: Ctx, scope: Scope, t: Term, topLevel = false): CTerm {
+  private term(ctx: Ctx, scope: Scope, t: Term): CTerm {
     switch (t.type) {
       case 'scalar':
         return { t: 'const', v: t.value };
@@ -597,7 +597,7 @@ export class Compiler {
       case 'template':
         return { t: 'template', parts: t.parts.map((p) => (typeof p === 'string' ? p : this.term(ctx, scope, p))), loc: t.loc };
       case 'call':
-        return this.call(ctx, scope, t, topLevel);
+        return this.call(ctx, scope, t);
     }
   }
 
@@ -704,7 +704,7 @@ export class Compiler {
     return a ? fromJson(a) : new RObject();
   }
 
-  private call(ctx: Ctx, scope: Scope, t: Extract<Term, { type: 'call' }>, topLevel: boolean): CTerm {
+  private call(ctx: Ctx, scope: Scope, t: Extract<Term, { type: 'call' }>): CTerm {
     if (t.name === 'print') {
       return { t: 'print', args: t.args.map((a) => this.term(ctx, scope, a)), loc: t.loc };
     }
@@ -719,15 +719,14 @@ export class Compiler {
     else {
       arity = fn.node.arity;
       if (arity < 0) {
-        // The function's rules may not be compiled yet; check the arity once they are.
+        // Not a function (every function's arity is known from the first pass): report it after all rules.
         const node = fn.node;
         const n = args.length;
         this.pending.push(() => {
           if (!node.isFunction) fail('rego_type_error', t.loc, `${fn.name} is not a function`);
           if (n !== node.arity && n !== node.arity + 1) fail('rego_type_error', t.loc, `function ${fn.name} has arity ${node.arity}, got ${n} arguments`);
         });
-        const out = undefined;
-        return { t: 'call', fn, args, out, loc: t.loc, ...(topLevel ? {} : {}) };
+        return { t: 'call', fn, args, out: undefined, loc: t.loc };
       }
     }
     if (arity >= 0 && args.length !== arity) {
@@ -1254,7 +1253,7 @@ function unifyBinds(a: CTerm, b: CTerm): Set<number> {
   return s;
 }
 
-function litBinds(l: CLit, bound: Set<number>): Set<number> {
+function litBinds(l: CLit): Set<number> {
   const out = new Set<number>();
   if (l.negated || l.notBody) return out;
   const e = l.expr;
@@ -1275,7 +1274,6 @@ function litBinds(l: CLit, bound: Set<number>): Set<number> {
     default:
       break;
   }
-  void bound;
   return out;
 }
 
@@ -1311,7 +1309,7 @@ function reorder(ctx: Ctx, lits: CLit[], bound0: Set<number>): CLit[] {
     const l = remaining.splice(idx, 1)[0]!;
     reorderNested(ctx, l, bound);
     checkPrintArgs(ctx, l, bound);
-    for (const s of litBinds(l, bound)) bound.add(s);
+    for (const s of litBinds(l)) bound.add(s);
     out.push(l);
   }
   currentCtx = ctx;
@@ -1357,7 +1355,7 @@ function reorderNested(ctx: Ctx, l: CLit, bound: Set<number>): void {
         const body = sub(t.body);
         t.body.splice(0, t.body.length, ...body);
         const b = new Set(bound);
-        for (const x of body) for (const s of litBinds(x, b)) b.add(s);
+        for (const x of body) for (const s of litBinds(x)) b.add(s);
         checkHeadSafe(ctx, [t.term], b, body[0]?.loc ?? { file: '', row: 0, col: 0 });
         break;
       }
@@ -1365,7 +1363,7 @@ function reorderNested(ctx: Ctx, l: CLit, bound: Set<number>): void {
         const body = sub(t.body);
         t.body.splice(0, t.body.length, ...body);
         const b = new Set(bound);
-        for (const x of body) for (const s of litBinds(x, b)) b.add(s);
+        for (const x of body) for (const s of litBinds(x)) b.add(s);
         checkHeadSafe(ctx, [t.key, t.value], b, body[0]?.loc ?? { file: '', row: 0, col: 0 });
         break;
       }

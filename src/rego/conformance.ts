@@ -148,7 +148,6 @@ export const KNOWN_GAPS: Record<string, string> = {
   cryptox509parsecertificaterequest: 'crypto.x509.parse_certificate_request not implemented (Go x509.CertificateRequest as JSON)',
   cryptox509parsekeypair: 'crypto.x509.parse_keypair not implemented (Go tls.Certificate as JSON)',
   globsmatch: 'regex.globs_match not implemented (needs regular-language intersection)',
-  regoparsemodule: "rego.parse_module not implemented (needs OPA's AST JSON encoding)",
   strings: 'sprintf of 2e308: numbers beyond float64 range are not representable in the value model (non-integers are doubles)',
   time: 'time.parse_duration_ns: the d/w/y units some v0 cases use are not accepted by the builtin',
 };

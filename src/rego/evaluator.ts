@@ -351,6 +351,11 @@ export class Evaluator {
       const v = vals[i]!;
       const t = w.target;
       if (t.kind === 'input') {
+        // opa:v1/topdown/eval.go mergeTermWithValues: a one-segment path into a defined non-object input
+        // cannot be merged; deeper paths replace whatever non-object is in the way.
+        if (t.path.length === 1 && ctx.input !== undefined && !(ctx.input instanceof RObject)) {
+          throw evalError('eval_with_merge_error', w.loc, 'real and replacement data could not be merged');
+        }
         ctx.input = t.path.length === 0 ? (v as Value) : setIn(ctx.input, t.path, v as Value);
       } else if (t.kind === 'data') {
         let n = this.root;
@@ -708,7 +713,7 @@ export class Evaluator {
       // A zero-argument function (`f() := 1`) is also a document: `data.pkg.f` and `data.pkg` show its value.
       if (node.arity !== 0) return undefined;
       let v: Value | undefined;
-      this.userFn(node, [], node.funcs[0]?.loc ?? { file: '', row: 0, col: 0 }, (x) => ((v = x), true));
+      this.userFn(node, [], (x) => ((v = x), true));
       return v;
     }
     const forced = this.ctx.forced?.get(node);
@@ -737,7 +742,8 @@ export class Evaluator {
   }
 
   private computeNode(node: RuleNode): Value | undefined {
-    if (node.children.size === 0 && node.rules.every((r) => r.kind === 'complete')) return this.completeValue(node);
+    node.simple ??= node.children.size === 0 && node.rules.every((r) => r.kind === 'complete');
+    if (node.simple) return this.completeValue(node);
     return this.computeGeneral(node);
   }
 
@@ -851,7 +857,6 @@ export class Evaluator {
         );
       }
     }
-    void completeRule;
     const hasComplete = node.rules.some((r) => r.kind === 'complete');
     const hasMultiSet = node.rules.some((r) => r.kind === 'multi' && r.rest.length === 0);
     if (complete === undefined && node.defaultRule) {
@@ -983,7 +988,7 @@ export class Evaluator {
       }
     }
     if (fn.kind === 'builtin') return this.builtin(fn.def, args, loc, k);
-    return this.userFn(fn.node, args, loc, k);
+    return this.userFn(fn.node, args, k);
   }
 
   private builtin(def: BuiltinDef, args: Value[], loc: Loc, k: KV): boolean {
@@ -1013,7 +1018,7 @@ export class Evaluator {
     return k(r);
   }
 
-  private userFn(node: RuleNode, args: Value[], loc: Loc, k: KV): boolean {
+  private userFn(node: RuleNode, args: Value[], k: KV): boolean {
     const cacheKey = node.name + '\u0000' + keyOf(args);
     let v: Value | undefined;
     if (this.ctx.fnCache.has(cacheKey)) v = this.ctx.fnCache.get(cacheKey);
@@ -1043,7 +1048,6 @@ export class Evaluator {
       }
       this.ctx.fnCache.set(cacheKey, v);
     }
-    void loc;
     return v === undefined ? false : k(v);
   }
 }
