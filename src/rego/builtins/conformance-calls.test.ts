@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { conformanceCalls, runConformanceCalls } from './harness.js';
+import { conformanceCalls, runConformanceCalls } from './test-support/harness.js';
 
 // Every conformance category whose cases are mostly single builtin calls: those cases run here directly,
 // without the evaluator, so a builtin regression shows up in this file first.

@@ -332,7 +332,13 @@ function isValidJson(s: string): boolean {
 // --- YAML (sigs.k8s.io/yaml over go-yaml v2: YAML 1.1 scalars, block style, sequences not indented) ------
 
 function yamlParse(name: string, s: string): Value {
-  const docs = parseAllDocuments(s, { version: '1.1', intAsBigInt: true, uniqueKeys: true });
+  const docs = parseAllDocuments(s, {
+    version: '1.1',
+    intAsBigInt: true,
+    uniqueKeys: true,
+    // go-yaml v2 keeps timestamps as strings when decoding into interface{} and has no base-60 numbers.
+    customTags: (tags) => tags.filter((t) => typeof t === 'string' || (t.tag !== 'tag:yaml.org,2002:timestamp' && t.format !== 'TIME')),
+  });
   const list = Array.isArray(docs) ? docs : [docs];
   const doc = list[0];
   if (!doc) return null;

@@ -15,18 +15,22 @@ const HTTP_KEYS = new Set([
   'force_cache_duration_seconds', 'raise_error', 'caching_mode', 'max_retry_attempts', 'cache_ignored_headers',
 ]);
 
-function httpSend(a: Value[]): Value {
-  const req = argObject('http.send', a, 0);
+/** opa:v1/topdown/http.go validateHTTPRequestOperand: unknown and missing request keys are type errors. */
+export function validateHttpRequest(name: string, req: RObject): void {
   const invalid = new RSet();
   for (const k of req.keys()) if (typeof k !== 'string' || !HTTP_KEYS.has(k)) invalid.add(k);
   if (invalid.size > 0) {
-    throw new BuiltinError('eval_type_error', `http.send: invalid request parameters(s): ${toRegoString(invalid)}`);
+    throw new BuiltinError('eval_type_error', `${name}: invalid request parameters(s): ${toRegoString(invalid)}`);
   }
   const missing = new RSet();
   for (const k of ['method', 'url']) if (req.getStr(k) === undefined) missing.add(k);
   if (missing.size > 0) {
-    throw new BuiltinError('eval_type_error', `http.send: missing required request parameters(s): ${toRegoString(missing)}`);
+    throw new BuiltinError('eval_type_error', `${name}: missing required request parameters(s): ${toRegoString(missing)}`);
   }
+}
+
+function httpSend(a: Value[]): Value {
+  validateHttpRequest('http.send', argObject('http.send', a, 0));
   throw builtinError('http.send', 'network access is not available during policy evaluation');
 }
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { arbValue, callNoCrash, expectCall, expectError, j } from './harness.js';
+import { arbValue, callNoCrash, expectCall, expectError, j } from './test-support/harness.js';
 import { builtins } from './time.js';
 
 // Values from opa-conformance/v1/time and Go's time package documentation.
@@ -22,13 +22,15 @@ test('parse errors carry Go ParseError texts', () => {
   expectError('time.parse_ns', ['2006-01-02', '2020-02-03x'], 'extra text: "x"');
 });
 
-test('parse_duration_ns follows time.ParseDuration', () => {
+test('parse_duration_ns follows time.ParseDuration with OPA day/week/year units', () => {
   expectCall('time.parse_duration_ns', ['100ms'], 100000000);
   expectCall('time.parse_duration_ns', ['1h30m'], 5400000000000);
   expectCall('time.parse_duration_ns', ['-1.5h'], -5400000000000);
   expectCall('time.parse_duration_ns', ['1µs'], 1000);
   expectError('time.parse_duration_ns', ['1'], 'time: missing unit in duration "1"');
-  expectError('time.parse_duration_ns', ['1d'], 'time: unknown unit "d" in duration "1d"');
+  expectCall('time.parse_duration_ns', ['1d2h'], 93600000000000);
+  expectCall('time.parse_duration_ns', ['1y'], j('31536000000000000'));
+  expectError('time.parse_duration_ns', ['1x'], 'time: unknown unit "x" in duration "1x"');
   expectError('time.parse_duration_ns', [''], 'time: invalid duration ""');
 });
 
@@ -47,6 +49,11 @@ test('format with zones, layouts and named layouts', () => {
   expectCall('time.format', [[j('1670006453141828752'), 'Asia/Kolkata', 'Mon Jan 02 15:04:05 -0700 2006']], 'Sat Dec 03 00:10:53 +0530 2022');
   expectCall('time.format', [[j('1670006453141828752'), 'Asia/Kolkata', 'RFC1123Z']], 'Sat, 03 Dec 2022 00:10:53 +0530');
   expectCall('time.format', [[0, 'UTC', '3:04PM Jan _2 .000 ,999']], '12:00AM Jan  1 .000 ');
+  // Zone abbreviations as Go prints them from tzdata.
+  expectCall('time.format', [[1705276800000000000, 'Europe/Berlin', 'MST -0700']], 'CET +0100');
+  expectCall('time.format', [[1705276800000000000, 'Europe/London', 'MST']], 'GMT');
+  expectCall('time.format', [[1705276800000000000, 'America/Sao_Paulo', 'MST']], '-03');
+  expectCall('time.format', [[1705276800000000000, 'America/New_York', 'RFC1123']], 'Sun, 14 Jan 2024 19:00:00 EST');
 });
 
 test('add_date normalises like Go and diff counts calendar units', () => {

@@ -104,7 +104,11 @@ function intlZone(name: string): Zone {
     minute: 'numeric',
     second: 'numeric',
   });
-  const abbr = new Intl.DateTimeFormat('en-US', { timeZone: name, timeZoneName: 'short' });
+  // tzdata abbreviations (Go's `MST` element) live in CLDR under different English locales: CET in en-GB,
+  // IST in en-IN, AEST in en-AU, SAST in en-ZA …; zones without one print their numeric offset, as tzdata does.
+  const abbrs = ['en-US', 'en-GB', 'en-IN', 'en-AU', 'en-ZA', 'en-NZ', 'en-CA', 'en-IE'].map(
+    (loc) => new Intl.DateTimeFormat(loc, { timeZone: name, timeZoneName: 'short' }),
+  );
   const offset = (ns: bigint): number => {
     const ms = Number(floorDiv(ns, 1_000_000n));
     const parts = Object.fromEntries(fmt.formatToParts(new Date(ms)).map((p) => [p.type, p.value]));
@@ -119,10 +123,13 @@ function intlZone(name: string): Zone {
     name,
     offset,
     abbrev: (ns) => {
-      const p = abbr.formatToParts(new Date(Number(floorDiv(ns, 1_000_000n)))).find((x) => x.type === 'timeZoneName')?.value ?? '';
-      if (/^[A-Z]{3,5}$/.test(p) && p !== 'GMT') return p;
+      const d = new Date(Number(floorDiv(ns, 1_000_000n)));
       const off = offset(ns);
-      return off === 0 && name === 'UTC' ? 'UTC' : numericAbbrev(off);
+      for (const f of abbrs) {
+        const p = f.formatToParts(d).find((x) => x.type === 'timeZoneName')?.value ?? '';
+        if (/^[A-Z]{3,5}$/.test(p) && (p !== 'GMT' || off === 0)) return p === 'GMT' && /^(Etc\/)?(UTC|UCT|Universal|Zulu)$/.test(name) ? 'UTC' : p;
+      }
+      return numericAbbrev(off);
     },
   };
 }
@@ -804,7 +811,7 @@ export function parseTime(layout0: string, value0: string): bigint {
   return wall;
 }
 
-/** time.ParseDuration. */
+/** time.ParseDuration, plus OPA's `d`, `w` and `y` units. */
 export function parseDuration(s0: string): bigint {
   const bad = (): never => {
     throw new TimeError(`time: invalid duration ${goQuote(s0)}`);
@@ -826,6 +833,10 @@ export function parseDuration(s0: string): bigint {
     s: NS_PER_S,
     m: 60n * NS_PER_S,
     h: 3600n * NS_PER_S,
+    // OPA's duration grammar (topdown/durationparser) adds days, weeks and 365-day years.
+    d: 86400n * NS_PER_S,
+    w: 7n * 86400n * NS_PER_S,
+    y: 365n * 86400n * NS_PER_S,
   };
   let total = 0n;
   while (s !== '') {

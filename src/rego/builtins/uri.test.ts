@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { callNoCrash, expectCall, expectError, j } from './harness.js';
+import { callNoCrash, expectCall, expectError, j } from './test-support/harness.js';
 
 // The conformance cases of opa-conformance/uribuiltins run in conformance-calls.test.ts; these pin Go
 // net/url behaviour around them.
