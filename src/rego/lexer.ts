@@ -115,9 +115,19 @@ export function tokenize(src: string, file: string, comments?: Comment[]): Token
       // Template string: keep the raw body; the parser splits it into text and {expr} parts.
       const q = src[i + 1]!;
       let j = i + 2;
-      while (j < n && src[j] !== q) {
-        if (q === '"' && src[j] === '\\') j++;
-        else if (q === '"' && src[j] === '\n') break;
+      let depth = 0;
+      // Inside `{…}` expressions, strings (which may contain the closing quote) and nested braces are skipped.
+      while (j < n && (depth > 0 || src[j] !== q)) {
+        const ch = src[j]!;
+        if (depth === 0 && q === '"' && ch === '\\') j++;
+        else if (depth === 0 && q === '"' && ch === '\n') break;
+        else if (ch === '{') depth++;
+        else if (ch === '}' && depth > 0) depth--;
+        else if (depth > 0 && (ch === '"' || ch === '`')) {
+          const close = ch;
+          j++;
+          while (j < n && src[j] !== close) j += close === '"' && src[j] === '\\' ? 2 : 1;
+        }
         j++;
       }
       if (j >= n || src[j] !== q) throw parseError(file, row, col, 'unterminated template string');
