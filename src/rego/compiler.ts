@@ -507,7 +507,16 @@ export class Compiler {
   private withMod(ctx: Ctx, scope: Scope, w: { target: Term; value: Term; loc: Loc }): CWith {
     const t = w.target;
     let target: WithTarget | undefined;
-    const names = refNames(t);
+    let names = refNames(t);
+    // A target written through an import alias or a rule name of this package is a `data` path.
+    if (names && names[0] !== 'input' && names[0] !== 'data') {
+      const imp = ctx.imports.get(names[0]!);
+      const impNames = imp ? refNames(imp) : undefined;
+      if (impNames) {
+        this.usedImports.add(imp!);
+        names = [...impNames, ...names.slice(1)];
+      } else if (ctx.ruleNames.has(names[0]!)) names = ['data', ...ctx.pkg, ...names];
+    }
     if (names && (names[0] === 'input' || names[0] === 'data')) {
       const path = names.slice(1);
       if (names[0] === 'data') {
@@ -629,7 +638,7 @@ export class Compiler {
     }
     if (path) {
       const node = this.findNode(path);
-      if (node && (node.isFunction || !soft)) return { kind: 'user', name: 'data.' + path.join('.'), node };
+      if (node && (node.isFunction || !soft)) return { kind: 'user', name: node.name, node };
       if (soft) return undefined;
       fail('rego_type_error', loc, `undefined function data.${path.join('.')}`);
     }
