@@ -23,6 +23,15 @@ const PENDING = Symbol('pending');
 
 const orderCache = new WeakMap<object, number[] | null>();
 
+const pathCache = new WeakMap<Value[], CTerm[]>();
+
+/** A rule path as constant ref segments (cached per path array: prepared policies reuse theirs). */
+function constPath(path: Value[]): CTerm[] {
+  let p = pathCache.get(path);
+  if (!p) pathCache.set(path, (p = path.map((v) => ({ t: 'const', v }) as CTerm)));
+  return p;
+}
+
 interface EvalCtx {
   input: Value | undefined;
   base: Value;
@@ -202,7 +211,7 @@ export class Evaluator {
       this.dataPath(
         this.root,
         this.ctx.base,
-        path.map((v) => ({ t: 'const', v }) as CTerm),
+        constPath(path),
         0,
         [],
         (v) => {
