@@ -30,7 +30,6 @@ import { builtins as globs } from './globs.js';
 import { builtins as jsonschema } from './jsonschema.js';
 import { builtins as template } from './template.js';
 import { builtins as aws } from './aws.js';
-import { builtins as rego } from './rego.js';
 
 export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   operators,
@@ -60,7 +59,6 @@ export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   jsonschema,
   template,
   aws,
-  rego,
 ];
 
 /** name → definition, built once at load. */
