@@ -366,30 +366,16 @@ export class Compiler {
       } else if (t.t === 'root' && t.root === 'data') below(this.root, out);
       else if (t.t === 'call' && t.fn.kind === 'user') out.add(t.fn.node);
     };
-    const walk = (x: unknown, out: Set<RuleNode>): void => {
-      if (x === null || typeof x !== 'object' || x instanceof RuleNode || x instanceof RObject || x instanceof RSet) return;
-      if (Array.isArray(x)) {
-        for (const y of x) walk(y, out);
-        return;
-      }
-      const o = x as Record<string, unknown>;
-      if (typeof o['t'] === 'string') refDeps(o as unknown as CTerm, out);
-      if (o['t'] === 'ref') {
-        const r = o as unknown as Extract<CTerm, { t: 'ref' }>;
-        if (r.head.t !== 'root') walk(r.head, out);
-        walk(r.path, out);
-        return;
-      }
-      for (const [k, v] of Object.entries(o)) if (k !== 'node' && k !== 'fn' && k !== 'loc' && typeof v === 'object') walk(v, out);
-    };
     for (const n of all) {
       const out = new Set<RuleNode>();
+      const visit = (t: CTerm): void => refDeps(t, out);
       for (const r of [...n.rules, ...n.funcs, ...(n.defaultRule ? [n.defaultRule] : []), ...(n.defaultFunc ? [n.defaultFunc] : [])]) {
-        walk(r.body, out);
-        walk(r.value, out);
-        walk(r.key, out);
-        walk(r.rest, out);
-        walk(r.elseChain, out);
+        forEachTermIn(r.body, visit);
+        for (const t of [r.value, ...(r.key ? [r.key] : []), ...r.rest]) forEachTerm(t, visit);
+        for (const e of r.elseChain) {
+          forEachTermIn(e.body, visit);
+          forEachTerm(e.value, visit);
+        }
       }
       deps.set(n, out);
     }
@@ -781,6 +767,83 @@ function linesOf(m: Module): string[] {
   let l = LINES.get(m);
   if (!l) LINES.set(m, (l = m.source.split('\n')));
   return l;
+}
+
+/** Calls `f` on a term and every term inside it (refs' heads and paths, calls, composites, comprehensions). */
+function forEachTerm(t: CTerm, f: (t: CTerm) => void): void {
+  f(t);
+  switch (t.t) {
+    case 'ref':
+      if (t.head.t !== 'root') forEachTerm(t.head, f);
+      t.path.forEach((x) => forEachTerm(x, f));
+      break;
+    case 'array':
+    case 'set':
+      t.items.forEach((x) => forEachTerm(x, f));
+      break;
+    case 'object':
+      t.entries.forEach(([k, v]) => {
+        forEachTerm(k, f);
+        forEachTerm(v, f);
+      });
+      break;
+    case 'call':
+      t.args.forEach((x) => forEachTerm(x, f));
+      if (t.out) forEachTerm(t.out, f);
+      break;
+    case 'print':
+      t.args.forEach((x) => forEachTerm(x, f));
+      break;
+    case 'template':
+      t.parts.forEach((p) => typeof p !== 'string' && forEachTerm(p, f));
+      break;
+    case 'arraycompr':
+    case 'setcompr':
+      forEachTerm(t.term, f);
+      forEachTermIn(t.body, f);
+      break;
+    case 'objectcompr':
+      forEachTerm(t.key, f);
+      forEachTerm(t.value, f);
+      forEachTermIn(t.body, f);
+      break;
+    default:
+      break;
+  }
+}
+
+function forEachTermIn(lits: CLit[], f: (t: CTerm) => void): void {
+  for (const l of lits) {
+    const e = l.expr;
+    switch (e.k) {
+      case 'term':
+        forEachTerm(e.term, f);
+        break;
+      case 'unify':
+        forEachTerm(e.a, f);
+        forEachTerm(e.b, f);
+        break;
+      case 'somein':
+        if (e.key) forEachTerm(e.key, f);
+        forEachTerm(e.value, f);
+        forEachTerm(e.coll, f);
+        break;
+      case 'every':
+        if (e.key) forEachTerm(e.key, f);
+        forEachTerm(e.value, f);
+        forEachTerm(e.domain, f);
+        forEachTermIn(e.body, f);
+        break;
+      case 'logic':
+        forEachTermIn(e.a, f);
+        forEachTermIn(e.b, f);
+        break;
+      default:
+        break;
+    }
+    if (l.notBody) forEachTermIn(l.notBody, f);
+    for (const w of l.withs) if (w.value.kind === 'term') forEachTerm(w.value.term, f);
+  }
 }
 
 /** Strict mode: `:=` variables never read, and function arguments never used (opa:v1/ast/compile.go). */

@@ -24,10 +24,8 @@ import type { Explanation } from './explain.js';
 import { Compiler } from './compiler.js';
 import { Evaluator, Suspend, type Tracer } from './evaluator.js';
 import { ExplainTracer } from './explain.js';
-import { parseModuleBuiltin } from './astjson.js';
 
-/** Builtins that need the engine's own parser (kept out of the namespace table to avoid an import cycle). */
-const CORE_BUILTINS: BuiltinDef[] = [parseModuleBuiltin];
+const STANDARD: ReadonlyMap<string, BuiltinDef> = BUILTINS;
 import { parseModule, parseQuery, parseTerm } from './parser.js';
 import { type Value, RObject, fromJson, keyOf, toJs, toRegoString } from './value.js';
 
@@ -263,7 +261,7 @@ export class Engine {
   /** Parses and compiles everything added so far (cached until something changes). */
   prepare(): PreparedPolicy {
     if (!this.prepared) {
-      const builtins = new Map([...BUILTINS, ...CORE_BUILTINS.map((d) => [d.name, d] as const), ...this.custom]);
+      const builtins = this.custom.size === 0 ? STANDARD : new Map([...STANDARD, ...this.custom]);
       const compiler = new Compiler(builtins, this.options.strictCompile ?? false);
       compiler.compile(this.modules);
       this.prepared = new PreparedPolicy(compiler, builtins, this.data, this.options);
