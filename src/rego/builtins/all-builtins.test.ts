@@ -6,8 +6,8 @@ import { vectorPath } from '../../test-support/vectors.js';
 import { arbValue, callNoCrash } from './test-support/harness.js';
 import { BUILTINS } from './index.js';
 
-/** Builtins the engine itself provides (unification, print, compiler-internal calls, metadata, parse_module). */
-const ENGINE = new Set(['assign', 'eq', 'print', 'internal.print', 'internal.template_string', 'internal.test_case', 'rego.metadata.chain', 'rego.metadata.rule', 'rego.parse_module']);
+/** Builtins the engine itself evaluates (unification, print and compiler-internal calls). */
+const ENGINE = new Set(['assign', 'eq', 'print', 'internal.print', 'internal.template_string', 'internal.test_case', 'rego.metadata.chain', 'rego.metadata.rule']);
 /** Not provided; the GraphQL builtins need a full GraphQL parser and validator. */
 const ABSENT = new Set(['graphql.is_valid', 'graphql.parse', 'graphql.parse_and_verify', 'graphql.parse_query', 'graphql.parse_schema', 'graphql.schema_is_valid']);
 

@@ -30,6 +30,7 @@ import { builtins as globs } from './globs.js';
 import { builtins as jsonschema } from './jsonschema.js';
 import { builtins as template } from './template.js';
 import { builtins as aws } from './aws.js';
+import { builtins as rego } from './rego.js';
 
 export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   operators,
@@ -59,6 +60,7 @@ export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   jsonschema,
   template,
   aws,
+  rego,
 ];
 
 /** name → definition, built once at load. */
