@@ -1121,79 +1121,11 @@ function termSlots(t: CTerm): Set<number> {
 
 /** Every slot a term mentions, including inside comprehensions. */
 function allSlots(t: CTerm, out: Set<number>): void {
-  switch (t.t) {
-    case 'var':
-      out.add(t.slot);
-      break;
-    case 'ref':
-      allSlots(t.head, out);
-      t.path.forEach((x) => allSlots(x, out));
-      break;
-    case 'array':
-    case 'set':
-      t.items.forEach((x) => allSlots(x, out));
-      break;
-    case 'object':
-      t.entries.forEach(([k, v]) => {
-        allSlots(k, out);
-        allSlots(v, out);
-      });
-      break;
-    case 'call':
-      t.args.forEach((x) => allSlots(x, out));
-      if (t.out) allSlots(t.out, out);
-      break;
-    case 'print':
-      t.args.forEach((x) => allSlots(x, out));
-      break;
-    case 'template':
-      t.parts.forEach((p) => typeof p !== 'string' && allSlots(p, out));
-      break;
-    case 'arraycompr':
-    case 'setcompr':
-      allSlots(t.term, out);
-      t.body.forEach((l) => litAllSlots(l, out));
-      break;
-    case 'objectcompr':
-      allSlots(t.key, out);
-      allSlots(t.value, out);
-      t.body.forEach((l) => litAllSlots(l, out));
-      break;
-    default:
-      break;
-  }
+  forEachTerm(t, (x) => x.t === 'var' && out.add(x.slot));
 }
 
 function litAllSlots(l: CLit, out: Set<number>): void {
-  const e = l.expr;
-  switch (e.k) {
-    case 'term':
-      allSlots(e.term, out);
-      break;
-    case 'unify':
-      allSlots(e.a, out);
-      allSlots(e.b, out);
-      break;
-    case 'somein':
-      if (e.key) allSlots(e.key, out);
-      allSlots(e.value, out);
-      allSlots(e.coll, out);
-      break;
-    case 'every':
-      if (e.key) allSlots(e.key, out);
-      allSlots(e.value, out);
-      allSlots(e.domain, out);
-      e.body.forEach((x) => litAllSlots(x, out));
-      break;
-    case 'logic':
-      e.a.forEach((x) => litAllSlots(x, out));
-      e.b.forEach((x) => litAllSlots(x, out));
-      break;
-    default:
-      break;
-  }
-  l.notBody?.forEach((x) => litAllSlots(x, out));
-  for (const w of l.withs) if (w.value.kind === 'term') allSlots(w.value.term, out);
+  forEachTermIn([l], (x) => x.t === 'var' && out.add(x.slot));
 }
 
 let currentCtx: Ctx | undefined;
