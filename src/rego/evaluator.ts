@@ -854,7 +854,7 @@ export class Evaluator {
           this.body(rule.body, 0, frame, () =>
             this.term(rule.key!, frame, (m) => {
               if (rule.rest.length === 0) (setOut ??= new RSet()).add(m);
-              else return this.restKeys(rule.rest, 0, [], frame, (keys) => (insertMember(keys, m, rule), false));
+              else return this.items(rule.rest, 0, [], frame, (keys) => (insertMember(keys, m, rule), false));
               return false;
             }),
           ),
@@ -862,7 +862,7 @@ export class Evaluator {
       } else {
         const frame: Array<Value | undefined> = new Array(rule.nslots);
         this.traced(rule, 0, rule.body, () =>
-          this.body(rule.body, 0, frame, () => this.restKeys(rule.rest, 0, [], frame, (keys) => this.term(rule.value, frame, (v) => (insert(keys, v, rule), false)))),
+          this.body(rule.body, 0, frame, () => this.items(rule.rest, 0, [], frame, (keys) => this.term(rule.value, frame, (v) => (insert(keys, v, rule), false)))),
         );
       }
     }
@@ -898,18 +898,6 @@ export class Evaluator {
       return o;
     }
     return complete;
-  }
-
-  private restKeys(rest: CTerm[], i: number, acc: Value[], f: Array<Value | undefined>, k: (keys: Value[]) => boolean): boolean {
-    if (i === rest.length) return k(acc.slice());
-    return this.term(rest[i]!, f, (v) => {
-      acc.push(v);
-      try {
-        return this.restKeys(rest, i + 1, acc, f, k);
-      } finally {
-        acc.pop();
-      }
-    });
   }
 
   private traced(rule: CRule | undefined, branch: number, lits: CLit[], run: () => boolean): boolean {
