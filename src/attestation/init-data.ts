@@ -7,6 +7,7 @@ import { parse as parseToml } from 'smol-toml';
 import { CocoError } from '../errors.js';
 import { isRecord } from '../formats/json.js';
 import { digest, isHashAlgorithm, type HashAlgorithm } from './runtime-data.js';
+import { agentPolicyData, initDataClaims as sharedInitDataClaims } from '../measure/initdata.js';
 
 export interface InitDataMessage {
   format: string;
@@ -50,51 +51,15 @@ export function evaluateInitData(msg: InitDataMessage): InitData {
   return { algorithm: doc.algorithm, digest: digest(doc.algorithm, msg.body), claims: initDataClaims(data) };
 }
 
+/**
+ * Trustee's `init_data_claims` for a `[data]` table (the shared implementation in measure/initdata.ts);
+ * non-string values, which Trustee's typed parse would refuse, are kept as they are.
+ */
 export function initDataClaims(data: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(data)) {
-    if ((k === 'aa.toml' || k === 'cdh.toml') && typeof v === 'string') {
-      try {
-        // Plain JSON objects (smol-toml returns null-prototype objects and Date instances).
-        out[k] = JSON.parse(JSON.stringify(parseToml(v)));
-        continue;
-      } catch {
-        // Trustee keeps the raw string when the embedded TOML does not parse.
-      }
-    }
-    if (k === 'policy.rego' && typeof v === 'string') {
-      const claims = agentPolicyClaims(v);
-      if (claims !== undefined) {
-        out.agent_policy_claims = claims;
-        continue;
-      }
-    }
-    out[k] = v;
-  }
-  return out;
+  const strings = Object.fromEntries(Object.entries(data).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  const others = Object.fromEntries(Object.entries(data).filter(([, v]) => typeof v !== 'string'));
+  return { ...others, ...sharedInitDataClaims({ version: '0.1.0', algorithm: 'sha256', data: strings }) };
 }
 
 /** The JSON object following the first `policy_data := {` of a genpolicy agent policy. */
-export function agentPolicyClaims(rego: string): unknown {
-  const at = rego.indexOf('policy_data := {');
-  if (at < 0) return undefined;
-  const start = rego.indexOf('{', at);
-  let depth = 0;
-  let inString = false;
-  for (let i = start; i < rego.length; i++) {
-    const c = rego[i];
-    if (inString) {
-      if (c === '\\') i++;
-      else if (c === '"') inString = false;
-    } else if (c === '"') inString = true;
-    else if (c === '{') depth++;
-    else if (c === '}' && --depth === 0) {
-      try {
-        return JSON.parse(rego.slice(start, i + 1));
-      } catch {
-        return undefined;
-      }
-    }
-  }
-  return undefined;
-}
+export const agentPolicyClaims = agentPolicyData;

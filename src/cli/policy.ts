@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { CocoError } from '../errors.js';
-import { runSuite } from '../rego/conformance.js';
+import { knownGap, runSuite } from '../rego/conformance.js';
 import { Engine, type Explanation, parseJsonValue } from '../rego/index.js';
 import type { CliIO } from './io.js';
 
@@ -45,10 +45,10 @@ export function formatExplanation(e: Explanation): string {
     const branch = b.branch === 0 ? 'body' : `else #${b.branch}`;
     if (b.succeeded) lines.push(`  ${b.rule} (${where}) ${branch}: succeeded`);
     else if (b.failed) {
-      const vars = Object.entries(b.failed.bindings)
-        .map(([k, v]) => `${k}=${JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x))}`)
-        .join(', ');
-      lines.push(`  ${b.rule} (${where}) ${branch}: failed at ${b.failed.location.file}:${b.failed.location.row}: ${b.failed.text}${vars ? `  [${vars}]` : ''}`);
+      const show = (v: unknown): string => (v === '<undefined>' ? 'undefined' : JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)));
+      lines.push(`  ${b.rule} (${where}) ${branch}: failed at ${b.failed.location.file}:${b.failed.location.row}: ${b.failed.text}`);
+      for (const [k, v] of Object.entries(b.failed.operands)) lines.push(`      ${k} = ${show(v)}`);
+      for (const [k, v] of Object.entries(b.failed.bindings)) lines.push(`      ${k} = ${show(v)}`);
     } else lines.push(`  ${b.rule} (${where}) ${branch}: failed`);
   }
   return lines.join('\n') + '\n';
@@ -102,7 +102,7 @@ export function register(program: Command, io: CliIO): void {
         const doc = {
           passed: report.passed,
           total: report.total,
-          failures: report.failures.map((x) => ({ category: x.category, note: x.note, reason: x.reason ?? '' })),
+          failures: report.failures.map((x) => ({ category: x.category, note: x.note, why: knownGap(x.category) ?? 'unexplained', reason: x.reason ?? '' })),
         };
         writeFileSync(resolve(io.cwd, opts.writeExceptions), JSON.stringify(doc, null, 1) + '\n');
       }

@@ -90,7 +90,12 @@ export interface Rule {
   loc: Loc;
   /** The rule's source text (for explanations). */
   text: string;
+  /** `# METADATA` annotations attached to this rule (scope `rule` or `document`). */
+  annotations?: Annotations;
 }
+
+/** A parsed `# METADATA` block (specs/rego.md §2.3): YAML fields plus the effective `scope`. */
+export type Annotations = Record<string, unknown> & { scope: string };
 
 export type RegoVersion = 'v0' | 'v1';
 
@@ -105,6 +110,8 @@ export interface Module {
   regoV1: boolean;
   /** source text lines, for error texts and explanations */
   source: string;
+  /** `# METADATA` annotations on the package (scope `package` or `subpackages`). */
+  annotations?: Annotations;
 }
 
 /** Renders a ref path back to dotted text (`data.a["b-c"].d`). */

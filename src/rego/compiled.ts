@@ -20,7 +20,7 @@ export type CTerm =
   | { t: 'objectcompr'; key: CTerm; value: CTerm; body: CLit[]; scope: number }
   /** `out` is the output argument of the `f(x, y)` form (y receives the result). */
   | { t: 'call'; fn: FnRef; args: CTerm[]; out: CTerm | undefined; loc: Loc }
-  | { t: 'template'; parts: Array<string | CTerm> }
+  | { t: 'template'; parts: Array<string | CTerm>; loc: Loc }
   | { t: 'print'; args: CTerm[]; loc: Loc };
 
 export type FnRef =
@@ -45,6 +45,7 @@ export type WithValue = { kind: 'term'; term: CTerm } | { kind: 'fn'; fn: FnRef 
 export interface CWith {
   target: WithTarget;
   value: WithValue;
+  loc: Loc;
 }
 
 export interface CLit {
@@ -92,6 +93,8 @@ export class RuleNode {
   defaultFunc: CRule | undefined;
   /** Arity of the functions at this node. */
   arity = -1;
+  /** Evaluation shape, computed on first use: only complete definitions and no children. */
+  simple: boolean | undefined;
 
   constructor(
     readonly key: Value,

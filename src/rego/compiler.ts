@@ -5,7 +5,7 @@
  * (OPA's safety reordering), reporting `rego_unsafe_var_error` otherwise.
  */
 import { CocoError } from '../errors.js';
-import type { Expr, Literal, Loc, Module, Rule, Term } from './ast.js';
+import type { Annotations, Expr, Literal, Loc, Module, Rule, Term } from './ast.js';
 import type { BuiltinDef } from './builtins/registry.js';
 import {
   type CElse,
@@ -21,7 +21,7 @@ import {
   type WithTarget,
   type WithValue,
 } from './compiled.js';
-import { type Value, RObject, RSet, keyOf, toRegoString } from './value.js';
+import { type Value, RObject, RSet, fromJson, keyOf, toRegoString } from './value.js';
 
 export interface CompileError {
   code: string;
@@ -79,6 +79,10 @@ interface Ctx {
   lines: string[];
   /** ` in rule p` when the rule's line declares rules of more than one name (opa issue #4967). */
   ruleSuffix: string;
+  /** Slots declared by `:=` with where (strict unused-assignment check). */
+  assigned: Array<[number, Loc]>;
+  /** The rule being compiled, for `rego.metadata.chain()` / `rego.metadata.rule()`. */
+  rule?: { path: Value[]; node: RuleNode; annotations: Annotations | undefined };
 }
 
 export class Compiler {
@@ -87,7 +91,17 @@ export class Compiler {
   private modules: Module[] = [];
   private readonly pending: Array<() => void> = [];
 
-  constructor(private readonly builtins: ReadonlyMap<string, BuiltinDef>) {}
+  /** Imports referenced by some rule (for the strict unused-import check). */
+  private readonly usedImports = new Set<Term>();
+
+  /**
+   * @param strict OPA's strict compiler checks (`opa check --strict`, specs/rego.md §2.11): unused local
+   * assignments, unused function arguments, unused and duplicate imports, deprecated builtins in any version.
+   */
+  constructor(
+    private readonly builtins: ReadonlyMap<string, BuiltinDef>,
+    private readonly strict = false,
+  ) {}
 
   /** Compiles modules into the rule tree; throws REGO_COMPILE with every error found. */
   compile(modules: Module[]): void {
@@ -121,6 +135,8 @@ export class Compiler {
     for (const s of shells) guard(() => this.compileRule(s.m, s.r, s.node, s.kind, s.rest));
     for (const p of this.pending) guard(p);
     guard(() => this.checkTree(this.root));
+    for (const m of modules) guard(() => this.checkImports(m));
+    if (errors.length === 0) guard(() => this.checkRecursion());
     if (errors.length > 0) throw compileError(errors);
   }
 
@@ -204,7 +220,8 @@ export class Compiler {
       scopeIds: 0,
       scopeParent: [],
       ruleSuffix: '',
-      lines: m ? m.source.split('\n') : [],
+      assigned: [],
+      lines: m ? linesOf(m) : [],
     };
     currentCtx = ctx;
     return ctx;
@@ -212,6 +229,7 @@ export class Compiler {
 
   private compileRule(m: Module, r: Rule, node: RuleNode, kind: RuleKind, rest: Term[]): void {
     const ctx = this.newCtx(m, m.package);
+    ctx.rule = { path: node.path, node, annotations: r.annotations };
     const sameLine = new Set(m.rules.filter((x) => x.loc.row === r.loc.row).map((x) => headName(x)));
     if (sameLine.size > 1) ctx.ruleSuffix = ` in rule ${headName(r)}`;
     const scope = newScope(ctx, undefined);
@@ -244,7 +262,7 @@ export class Compiler {
     }
     const body = this.body(ctx, scope, r.body, bound);
     const headBound = new Set(bound);
-    for (const l of body) for (const s of litBinds(l, headBound)) headBound.add(s);
+    for (const l of body) for (const s of litBinds(l)) headBound.add(s);
     const restC = rest.map((t) => this.term(ctx, scope, t));
     const key = r.head.key ? this.term(ctx, scope, r.head.key) : undefined;
     const value: CTerm = r.head.value ? this.term(ctx, scope, r.head.value) : { t: 'const', v: true };
@@ -253,10 +271,11 @@ export class Compiler {
       const eb = this.body(ctx, scope, e.body, bound);
       const ev: CTerm = e.value ? this.term(ctx, scope, e.value) : { t: 'const', v: true };
       const eBound = new Set(bound);
-      for (const l of eb) for (const s of litBinds(l, eBound)) eBound.add(s);
+      for (const l of eb) for (const s of litBinds(l)) eBound.add(s);
       checkHeadSafe(ctx, [ev], eBound, e.loc);
       return { value: ev, body: eb, loc: e.loc };
     });
+    if (this.strict) checkUnused(ctx, { body, value, key, rest: restC, elseChain }, params, r);
     const rule: CRule = {
       kind,
       node,
@@ -291,6 +310,93 @@ export class Compiler {
     if (kinds.size > 1 && kinds.has('multi')) fail('rego_type_error', n.rules[0]!.loc, `conflicting rules ${n.name} found`);
     if (n.defaultRule && kinds.has('multi')) fail('rego_type_error', n.defaultRule.loc, `conflicting rules ${n.name} found`);
     for (const c of n.children.values()) this.checkTree(c);
+  }
+
+  /** Duplicate imports (Rego v1 or strict) and, in strict mode, unused imports. */
+  private checkImports(m: Module): void {
+    const v1 = m.version === 'v1' || m.regoV1;
+    const seen = new Map<string, string>();
+    for (const imp of m.imports) {
+      const names = refNames(imp.path) ?? [];
+      const root = names[0];
+      if (root === 'future' || root === 'rego') continue;
+      const text = names.join('.');
+      const alias = imp.alias ?? names[names.length - 1]!;
+      if ((v1 || this.strict) && seen.has(alias)) fail('rego_compile_error', imp.loc, `import must not shadow import ${seen.get(alias)}`);
+      seen.set(alias, text);
+      if (this.strict && !this.usedImports.has(imp.path)) fail('rego_compile_error', imp.loc, `import ${text} unused`);
+    }
+  }
+
+  /**
+   * OPA rejects recursion at compile time (`rego_recursion_error`): a rule or function that depends on itself
+   * through refs or calls, however indirectly. A ref with a variable depends on everything below its prefix.
+   */
+  private checkRecursion(): void {
+    const deps = new Map<RuleNode, Set<RuleNode>>();
+    const all: RuleNode[] = [];
+    const collect = (n: RuleNode): void => {
+      if (n.hasRules || n.isFunction) all.push(n);
+      for (const c of n.children.values()) collect(c);
+    };
+    collect(this.root);
+    const below = (n: RuleNode, out: Set<RuleNode>): void => {
+      if (n.hasRules || n.isFunction) out.add(n);
+      for (const c of n.children.values()) below(c, out);
+    };
+    const refDeps = (t: CTerm, out: Set<RuleNode>): void => {
+      if (t.t === 'ref' && t.head.t === 'root' && t.head.root === 'data') {
+        // Match the ref against the tree: a variable segment matches every child, a constant one its child.
+        const match = (n: RuleNode, i: number): void => {
+          if (n.hasRules || n.isFunction) {
+            out.add(n);
+            return;
+          }
+          if (i === t.path.length) {
+            below(n, out);
+            return;
+          }
+          const seg = t.path[i]!;
+          if (seg.t === 'const') {
+            const c = n.children.get(keyOf(seg.v));
+            if (c) match(c, i + 1);
+          } else for (const c of n.children.values()) match(c, i + 1);
+        };
+        match(this.root, 0);
+      } else if (t.t === 'root' && t.root === 'data') below(this.root, out);
+      else if (t.t === 'call' && t.fn.kind === 'user') out.add(t.fn.node);
+    };
+    for (const n of all) {
+      const out = new Set<RuleNode>();
+      const visit = (t: CTerm): void => refDeps(t, out);
+      for (const r of [...n.rules, ...n.funcs, ...(n.defaultRule ? [n.defaultRule] : []), ...(n.defaultFunc ? [n.defaultFunc] : [])]) {
+        forEachTermIn(r.body, visit);
+        for (const t of [r.value, ...(r.key ? [r.key] : []), ...r.rest]) forEachTerm(t, visit);
+        for (const e of r.elseChain) {
+          forEachTermIn(e.body, visit);
+          forEachTerm(e.value, visit);
+        }
+      }
+      deps.set(n, out);
+    }
+    const state = new Map<RuleNode, 1 | 2>();
+    const stack: RuleNode[] = [];
+    const visit = (n: RuleNode): void => {
+      state.set(n, 1);
+      stack.push(n);
+      for (const d of deps.get(n) ?? []) {
+        const st = state.get(d);
+        if (st === 1) {
+          const cycle = [...stack.slice(stack.indexOf(d)), d].map((x) => x.name);
+          const r = d.rules[0] ?? d.funcs[0] ?? d.defaultRule ?? d.defaultFunc;
+          fail('rego_recursion_error', r?.loc ?? { file: '', row: 0, col: 0 }, `rule ${d.name} is recursive: ${cycle.join(' -> ')}`);
+        }
+        if (st === undefined) visit(d);
+      }
+      stack.pop();
+      state.set(n, 2);
+    };
+    for (const n of all) if (!state.has(n)) visit(n);
   }
 
   /** Compiles an ad-hoc query body. Its variables are the result bindings. */
@@ -337,7 +443,7 @@ export class Compiler {
   private expr(ctx: Ctx, scope: Scope, e: Expr, l: Literal): CExpr {
     switch (e.kind) {
       case 'term':
-        return { k: 'term', term: this.term(ctx, scope, e.term, true) };
+        return { k: 'term', term: this.term(ctx, scope, e.term) };
       case 'unify':
         return unifyExpr(this.term(ctx, scope, e.a), this.term(ctx, scope, e.b));
       case 'assign': {
@@ -349,7 +455,9 @@ export class Compiler {
           if (v === '_') continue;
           if (version1 && (v === 'input' || v === 'data')) fail('rego_compile_error', l.loc, `variables must not shadow ${v} (use a different variable name)`);
           if (scope.vars.has(v) && !v.startsWith('$')) fail('rego_compile_error', l.loc, `var ${v} assigned above`);
-          scope.vars.set(v, allocSlot(ctx, scope, v));
+          const slot = allocSlot(ctx, scope, v);
+          scope.vars.set(v, slot);
+          ctx.assigned.push([slot, l.loc]);
         }
         return unifyExpr(this.term(ctx, scope, e.a), b);
       }
@@ -399,7 +507,16 @@ export class Compiler {
   private withMod(ctx: Ctx, scope: Scope, w: { target: Term; value: Term; loc: Loc }): CWith {
     const t = w.target;
     let target: WithTarget | undefined;
-    const names = refNames(t);
+    let names = refNames(t);
+    // A target written through an import alias or a rule name of this package is a `data` path.
+    if (names && names[0] !== 'input' && names[0] !== 'data') {
+      const imp = ctx.imports.get(names[0]!);
+      const impNames = imp ? refNames(imp) : undefined;
+      if (impNames) {
+        this.usedImports.add(imp!);
+        names = [...impNames, ...names.slice(1)];
+      } else if (ctx.ruleNames.has(names[0]!)) names = ['data', ...ctx.pkg, ...names];
+    }
     if (names && (names[0] === 'input' || names[0] === 'data')) {
       const path = names.slice(1);
       if (names[0] === 'data') {
@@ -421,12 +538,12 @@ export class Compiler {
       }
     }
     value ??= { kind: 'term', term: this.term(ctx, scope, w.value) };
-    return { target, value };
+    return { target, value, loc: w.loc };
   }
 
   // ------------------------------------------------------------------------------------------- terms
 
-  private term(ctx: Ctx, scope: Scope, t: Term, topLevel = false): CTerm {
+  private term(ctx: Ctx, scope: Scope, t: Term): CTerm {
     switch (t.type) {
       case 'scalar':
         return { t: 'const', v: t.value };
@@ -473,9 +590,9 @@ export class Compiler {
         return { t: 'objectcompr', key: this.term(ctx, inner, t.key), value: this.term(ctx, inner, t.value), body, scope: inner.id };
       }
       case 'template':
-        return { t: 'template', parts: t.parts.map((p) => (typeof p === 'string' ? p : this.term(ctx, scope, p))) };
+        return { t: 'template', parts: t.parts.map((p) => (typeof p === 'string' ? p : this.term(ctx, scope, p))), loc: t.loc };
       case 'call':
-        return this.call(ctx, scope, t, topLevel);
+        return this.call(ctx, scope, t);
     }
   }
 
@@ -490,7 +607,10 @@ export class Compiler {
       return { t: 'ref', head: { t: 'root', root: 'data' }, path: [...ctx.pkg, name].map((v) => ({ t: 'const', v })), loc };
     }
     const imp = ctx.imports.get(name);
-    if (imp) return this.term(ctx, scope, imp);
+    if (imp) {
+      this.usedImports.add(imp);
+      return this.term(ctx, scope, imp);
+    }
     // An undeclared variable belongs to the outermost enclosing scope that uses it directly.
     const chain: Scope[] = [];
     for (let s: Scope | undefined = scope; s; s = s.parent) chain.unshift(s);
@@ -511,29 +631,81 @@ export class Compiler {
       if (first === 'data') path = parts.slice(1);
       else if (ctx.ruleNames.has(first)) path = [...ctx.pkg, ...parts];
       else if (ctx.imports.has(first)) {
+        this.usedImports.add(ctx.imports.get(first)!);
         const imp = refNames(ctx.imports.get(first)!);
         if (imp && imp[0] === 'data') path = [...imp.slice(1), ...parts.slice(1)];
       }
     }
     if (path) {
       const node = this.findNode(path);
-      if (node && (node.isFunction || !soft)) return { kind: 'user', name: 'data.' + path.join('.'), node };
+      if (node && (node.isFunction || !soft)) return { kind: 'user', name: node.name, node };
       if (soft) return undefined;
       fail('rego_type_error', loc, `undefined function data.${path.join('.')}`);
     }
     const def = this.builtins.get(name);
     if (def) {
       const v1 = ctx.module ? ctx.module.version === 'v1' || ctx.module.regoV1 : false;
-      if (v1 && DEPRECATED.has(name)) fail('rego_type_error', loc, `deprecated built-in function calls in expression: ${name}`);
+      if ((v1 || this.strict) && DEPRECATED.has(name)) fail('rego_type_error', loc, `deprecated built-in function calls in expression: ${name}`);
       return { kind: 'builtin', name, def };
     }
     if (soft) return undefined;
     fail('rego_type_error', loc, `undefined function ${name}`);
   }
 
-  private call(ctx: Ctx, scope: Scope, t: Extract<Term, { type: 'call' }>, topLevel: boolean): CTerm {
+  /** Annotations of other definitions of the same rule with `scope: document`. */
+  private documentAnnotations(ctx: Ctx): Annotations | undefined {
+    const node = ctx.rule?.node;
+    if (!node) return undefined;
+    for (const m of this.modules) {
+      for (const r of m.rules) {
+        if (r.annotations?.scope !== 'document') continue;
+        const h = r.head.ref[0];
+        if (h?.type !== 'var') continue;
+        const path: Value[] = [...m.package, h.name, ...r.head.ref.slice(1).filter((x) => x.type === 'scalar').map((x) => (x as { value: Value }).value)];
+        if (keyOf(path) === keyOf(node.path)) return r.annotations;
+      }
+    }
+    return undefined;
+  }
+
+  private metadataChain(ctx: Ctx): Value {
+    const out: Value[] = [];
+    const entry = (path: Value[], a: Annotations | undefined): RObject => {
+      const o = new RObject().set('path', path);
+      if (a) o.set('annotations', fromJson(a));
+      return o;
+    };
+    if (ctx.rule) {
+      const own = ctx.rule.annotations?.scope === 'document' ? undefined : ctx.rule.annotations;
+      const doc = this.documentAnnotations(ctx);
+      if (own || !doc) out.push(entry(ctx.rule.path, own));
+      if (doc) out.push(entry(ctx.rule.path, doc));
+    }
+    // Package annotations: this package, then parents with `scope: subpackages`.
+    for (let n = ctx.pkg.length; n >= 1; n--) {
+      const prefix = ctx.pkg.slice(0, n);
+      for (const m of this.modules) {
+        if (m.package.length !== n || m.package.some((p, i) => p !== prefix[i]) || !m.annotations) continue;
+        if (n < ctx.pkg.length && m.annotations.scope !== 'subpackages') continue;
+        out.push(entry(prefix, m.annotations));
+        break;
+      }
+    }
+    return out;
+  }
+
+  private metadataRule(ctx: Ctx): Value {
+    const a = ctx.rule?.annotations ?? this.documentAnnotations(ctx);
+    return a ? fromJson(a) : new RObject();
+  }
+
+  private call(ctx: Ctx, scope: Scope, t: Extract<Term, { type: 'call' }>): CTerm {
     if (t.name === 'print') {
       return { t: 'print', args: t.args.map((a) => this.term(ctx, scope, a)), loc: t.loc };
+    }
+    // Annotations are static: the chain of the rule a call appears in is a constant (opa:v1/topdown/annotations.go).
+    if ((t.name === 'rego.metadata.chain' || t.name === 'rego.metadata.rule') && t.args.length === 0) {
+      return { t: 'const', v: t.name === 'rego.metadata.chain' ? this.metadataChain(ctx) : this.metadataRule(ctx) };
     }
     const fn = this.resolveFn(ctx, scope, t.name, t.loc)!;
     const args = t.args.map((a) => this.term(ctx, scope, a));
@@ -542,15 +714,14 @@ export class Compiler {
     else {
       arity = fn.node.arity;
       if (arity < 0) {
-        // The function's rules may not be compiled yet; check the arity once they are.
+        // Not a function (every function's arity is known from the first pass): report it after all rules.
         const node = fn.node;
         const n = args.length;
         this.pending.push(() => {
           if (!node.isFunction) fail('rego_type_error', t.loc, `${fn.name} is not a function`);
           if (n !== node.arity && n !== node.arity + 1) fail('rego_type_error', t.loc, `function ${fn.name} has arity ${node.arity}, got ${n} arguments`);
         });
-        const out = undefined;
-        return { t: 'call', fn, args, out, loc: t.loc, ...(topLevel ? {} : {}) };
+        return { t: 'call', fn, args, out: undefined, loc: t.loc };
       }
     }
     if (arity >= 0 && args.length !== arity) {
@@ -597,6 +768,113 @@ function unifyExpr(a: CTerm, b: CTerm): CExpr {
     }
   }
   return { k: 'unify', a, b };
+}
+
+const LINES = new WeakMap<Module, string[]>();
+
+function linesOf(m: Module): string[] {
+  let l = LINES.get(m);
+  if (!l) LINES.set(m, (l = m.source.split('\n')));
+  return l;
+}
+
+/** Calls `f` on a term and every term inside it (refs' heads and paths, calls, composites, comprehensions). */
+function forEachTerm(t: CTerm, f: (t: CTerm) => void): void {
+  f(t);
+  switch (t.t) {
+    case 'ref':
+      if (t.head.t !== 'root') forEachTerm(t.head, f);
+      t.path.forEach((x) => forEachTerm(x, f));
+      break;
+    case 'array':
+    case 'set':
+      t.items.forEach((x) => forEachTerm(x, f));
+      break;
+    case 'object':
+      t.entries.forEach(([k, v]) => {
+        forEachTerm(k, f);
+        forEachTerm(v, f);
+      });
+      break;
+    case 'call':
+      t.args.forEach((x) => forEachTerm(x, f));
+      if (t.out) forEachTerm(t.out, f);
+      break;
+    case 'print':
+      t.args.forEach((x) => forEachTerm(x, f));
+      break;
+    case 'template':
+      t.parts.forEach((p) => typeof p !== 'string' && forEachTerm(p, f));
+      break;
+    case 'arraycompr':
+    case 'setcompr':
+      forEachTerm(t.term, f);
+      forEachTermIn(t.body, f);
+      break;
+    case 'objectcompr':
+      forEachTerm(t.key, f);
+      forEachTerm(t.value, f);
+      forEachTermIn(t.body, f);
+      break;
+    default:
+      break;
+  }
+}
+
+function forEachTermIn(lits: CLit[], f: (t: CTerm) => void): void {
+  for (const l of lits) {
+    const e = l.expr;
+    switch (e.k) {
+      case 'term':
+        forEachTerm(e.term, f);
+        break;
+      case 'unify':
+        forEachTerm(e.a, f);
+        forEachTerm(e.b, f);
+        break;
+      case 'somein':
+        if (e.key) forEachTerm(e.key, f);
+        forEachTerm(e.value, f);
+        forEachTerm(e.coll, f);
+        break;
+      case 'every':
+        if (e.key) forEachTerm(e.key, f);
+        forEachTerm(e.value, f);
+        forEachTerm(e.domain, f);
+        forEachTermIn(e.body, f);
+        break;
+      case 'logic':
+        forEachTermIn(e.a, f);
+        forEachTermIn(e.b, f);
+        break;
+      default:
+        break;
+    }
+    if (l.notBody) forEachTermIn(l.notBody, f);
+    for (const w of l.withs) if (w.value.kind === 'term') forEachTerm(w.value.term, f);
+  }
+}
+
+/** Strict mode: `:=` variables never read, and function arguments never used (opa:v1/ast/compile.go). */
+function checkUnused(ctx: Ctx, parts: unknown, params: CTerm[] | undefined, r: Rule): void {
+  const count = new Map<number, number>();
+  const walk = (x: unknown): void => {
+    if (x === null || typeof x !== 'object' || x instanceof RuleNode || x instanceof RObject || x instanceof RSet) return;
+    if (Array.isArray(x)) return x.forEach(walk);
+    const o = x as Record<string, unknown>;
+    if (o['t'] === 'var' && typeof o['slot'] === 'number') count.set(o['slot'], (count.get(o['slot']) ?? 0) + 1);
+    for (const [k, v] of Object.entries(o)) if (k !== 'fn' && k !== 'loc' && typeof v === 'object') walk(v);
+  };
+  walk(parts);
+  for (const [slot, loc] of ctx.assigned) {
+    if ((count.get(slot) ?? 0) <= 1) fail('rego_compile_error', loc, `assigned var ${ctx.slotNames[slot]} unused`);
+  }
+  if (params && r.head.args) {
+    for (const p of params) {
+      if (p.t !== 'var' || p.name === '_') continue;
+      if ((count.get(p.slot) ?? 0) === 0) fail('rego_compile_error', p.loc ?? r.loc, `unused argument ${p.name}. (hint: use _ (wildcard variable) instead)`);
+    }
+  }
 }
 
 /** A rule's name as written: `p`, `a.b.c`. */
@@ -843,79 +1121,11 @@ function termSlots(t: CTerm): Set<number> {
 
 /** Every slot a term mentions, including inside comprehensions. */
 function allSlots(t: CTerm, out: Set<number>): void {
-  switch (t.t) {
-    case 'var':
-      out.add(t.slot);
-      break;
-    case 'ref':
-      allSlots(t.head, out);
-      t.path.forEach((x) => allSlots(x, out));
-      break;
-    case 'array':
-    case 'set':
-      t.items.forEach((x) => allSlots(x, out));
-      break;
-    case 'object':
-      t.entries.forEach(([k, v]) => {
-        allSlots(k, out);
-        allSlots(v, out);
-      });
-      break;
-    case 'call':
-      t.args.forEach((x) => allSlots(x, out));
-      if (t.out) allSlots(t.out, out);
-      break;
-    case 'print':
-      t.args.forEach((x) => allSlots(x, out));
-      break;
-    case 'template':
-      t.parts.forEach((p) => typeof p !== 'string' && allSlots(p, out));
-      break;
-    case 'arraycompr':
-    case 'setcompr':
-      allSlots(t.term, out);
-      t.body.forEach((l) => litAllSlots(l, out));
-      break;
-    case 'objectcompr':
-      allSlots(t.key, out);
-      allSlots(t.value, out);
-      t.body.forEach((l) => litAllSlots(l, out));
-      break;
-    default:
-      break;
-  }
+  forEachTerm(t, (x) => x.t === 'var' && out.add(x.slot));
 }
 
 function litAllSlots(l: CLit, out: Set<number>): void {
-  const e = l.expr;
-  switch (e.k) {
-    case 'term':
-      allSlots(e.term, out);
-      break;
-    case 'unify':
-      allSlots(e.a, out);
-      allSlots(e.b, out);
-      break;
-    case 'somein':
-      if (e.key) allSlots(e.key, out);
-      allSlots(e.value, out);
-      allSlots(e.coll, out);
-      break;
-    case 'every':
-      if (e.key) allSlots(e.key, out);
-      allSlots(e.value, out);
-      allSlots(e.domain, out);
-      e.body.forEach((x) => litAllSlots(x, out));
-      break;
-    case 'logic':
-      e.a.forEach((x) => litAllSlots(x, out));
-      e.b.forEach((x) => litAllSlots(x, out));
-      break;
-    default:
-      break;
-  }
-  l.notBody?.forEach((x) => litAllSlots(x, out));
-  for (const w of l.withs) if (w.value.kind === 'term') allSlots(w.value.term, out);
+  forEachTermIn([l], (x) => x.t === 'var' && out.add(x.slot));
 }
 
 let currentCtx: Ctx | undefined;
@@ -1047,7 +1257,7 @@ function unifyBinds(a: CTerm, b: CTerm): Set<number> {
   return s;
 }
 
-function litBinds(l: CLit, bound: Set<number>): Set<number> {
+function litBinds(l: CLit): Set<number> {
   const out = new Set<number>();
   if (l.negated || l.notBody) return out;
   const e = l.expr;
@@ -1068,7 +1278,6 @@ function litBinds(l: CLit, bound: Set<number>): Set<number> {
     default:
       break;
   }
-  void bound;
   return out;
 }
 
@@ -1104,7 +1313,7 @@ function reorder(ctx: Ctx, lits: CLit[], bound0: Set<number>): CLit[] {
     const l = remaining.splice(idx, 1)[0]!;
     reorderNested(ctx, l, bound);
     checkPrintArgs(ctx, l, bound);
-    for (const s of litBinds(l, bound)) bound.add(s);
+    for (const s of litBinds(l)) bound.add(s);
     out.push(l);
   }
   currentCtx = ctx;
@@ -1150,7 +1359,7 @@ function reorderNested(ctx: Ctx, l: CLit, bound: Set<number>): void {
         const body = sub(t.body);
         t.body.splice(0, t.body.length, ...body);
         const b = new Set(bound);
-        for (const x of body) for (const s of litBinds(x, b)) b.add(s);
+        for (const x of body) for (const s of litBinds(x)) b.add(s);
         checkHeadSafe(ctx, [t.term], b, body[0]?.loc ?? { file: '', row: 0, col: 0 });
         break;
       }
@@ -1158,7 +1367,7 @@ function reorderNested(ctx: Ctx, l: CLit, bound: Set<number>): void {
         const body = sub(t.body);
         t.body.splice(0, t.body.length, ...body);
         const b = new Set(bound);
-        for (const x of body) for (const s of litBinds(x, b)) b.add(s);
+        for (const x of body) for (const s of litBinds(x)) b.add(s);
         checkHeadSafe(ctx, [t.key, t.value], b, body[0]?.loc ?? { file: '', row: 0, col: 0 });
         break;
       }

@@ -139,6 +139,18 @@ export function runCase(c: ConformanceCase, version: RegoVersion): { passed: boo
   return { passed: true };
 }
 
+/**
+ * Why a known gap exists, by category (the file of exceptions records this next to the runner's message).
+ * Categories not listed here have no known gap: a failure there is a regression.
+ */
+export const KNOWN_GAPS: Record<string, string> = {
+  strings: 'sprintf of 2e308: a number literal beyond float64 range is not representable in the value model (non-integers are doubles; OPA keeps the literal text)',
+};
+
+export function knownGap(category: string): string | undefined {
+  return KNOWN_GAPS[category.replace(/^v0\//, '')];
+}
+
 export function runSuite(dir: string, filter?: (note: string, category: string) => boolean): ConformanceReport {
   const report: ConformanceReport = { total: 0, passed: 0, failed: 0, categories: {}, failures: [] };
   for (const { c, category, file, version } of loadSuite(dir)) {

@@ -23,6 +23,15 @@ const PENDING = Symbol('pending');
 
 const orderCache = new WeakMap<object, number[] | null>();
 
+const pathCache = new WeakMap<Value[], CTerm[]>();
+
+/** A rule path as constant ref segments (cached per path array: prepared policies reuse theirs). */
+function constPath(path: Value[]): CTerm[] {
+  let p = pathCache.get(path);
+  if (!p) pathCache.set(path, (p = path.map((v) => ({ t: 'const', v }) as CTerm)));
+  return p;
+}
+
 interface EvalCtx {
   input: Value | undefined;
   base: Value;
@@ -48,6 +57,8 @@ export interface EvalOptions {
   /** Bounds the work of one evaluation (number of literal evaluations); exceeded → REGO_LIMIT. */
   maxSteps?: number;
   trace?: Tracer;
+  /** Awaited results of asynchronous builtins; when given, a pending call throws `Suspend` out of evaluation. */
+  resolved?: Map<string, Value | undefined>;
 }
 
 /** Records, per rule body, how far evaluation got: for `--explain`. */
@@ -55,6 +66,17 @@ export interface Tracer {
   enterBody(rule: CRule | undefined, branch: number, lits: CLit[]): void;
   reached(lits: CLit[], index: number, frame: Array<Value | undefined>): void;
   exitBody(lits: CLit[], succeeded: boolean): void;
+}
+
+/**
+ * Thrown by an asynchronous host builtin whose result is not known yet: the async entry points await `run()`,
+ * record the result under `key` and evaluate again (evaluation has no side effects, so a restart is safe).
+ */
+export class Suspend {
+  constructor(
+    readonly key: string,
+    readonly run: () => Promise<Value | undefined>,
+  ) {}
 }
 
 export function evalError(opaCode: string, loc: Loc | undefined, message: string): CocoError {
@@ -108,8 +130,10 @@ export class Evaluator {
       random: opts.random,
       cache,
       env: opts.env,
+      resolved: opts.resolved,
     };
     this.maxDepth = opts.maxDepth ?? 2000;
+    this.tracer = opts.trace;
     this.maxSteps = opts.maxSteps ?? 50_000_000;
   }
 
@@ -163,6 +187,22 @@ export class Evaluator {
   }
 
   private exprHook: ((l: CLit, v: Value) => void) | undefined;
+  private tracer: Tracer | undefined;
+
+  /** The first value of a term in a frame, or undefined (errors included); no tracing. For explanations. */
+  peek(t: CTerm, frame: Array<Value | undefined>): Value | undefined {
+    const tr = this.tracer;
+    this.tracer = undefined;
+    let v: Value | undefined;
+    try {
+      this.term(t, frame.slice(), (x) => ((v = x), true));
+    } catch {
+      v = undefined;
+    } finally {
+      this.tracer = tr;
+    }
+    return v;
+  }
 
   /** The value of the document at `path` under `data` (undefined when undefined). */
   document(path: Value[]): Value | undefined {
@@ -171,7 +211,7 @@ export class Evaluator {
       this.dataPath(
         this.root,
         this.ctx.base,
-        path.map((v) => ({ t: 'const', v }) as CTerm),
+        constPath(path),
         0,
         [],
         (v) => {
@@ -188,6 +228,10 @@ export class Evaluator {
       f();
     } catch (e) {
       if (e instanceof CocoError) throw e;
+      if (e instanceof Suspend) {
+        if (this.opts.resolved) throw e;
+        throw new CocoError('REGO_ASYNC_BUILTIN', `an asynchronous builtin was called (${e.key.split('\u0000')[0]}); use the async evaluation API`, { kind: 'usage' });
+      }
       if (e instanceof RangeError && /call stack/i.test(e.message)) {
         throw new CocoError('REGO_LIMIT', 'evaluation exceeded the maximum nesting depth', { kind: 'limit' });
       }
@@ -199,7 +243,7 @@ export class Evaluator {
 
   private body(lits: CLit[], i: number, f: Array<Value | undefined>, k: K): boolean {
     if (i === lits.length) return k();
-    const tr = this.opts.trace;
+    const tr = this.tracer;
     if (tr) tr.reached(lits, i, f);
     if (++this.steps > this.maxSteps) throw new CocoError('REGO_LIMIT', `evaluation exceeded ${this.maxSteps} steps`, { kind: 'limit' });
     return this.literal(lits[i]!, f, () => this.body(lits, i + 1, f, k));
@@ -316,6 +360,11 @@ export class Evaluator {
       const v = vals[i]!;
       const t = w.target;
       if (t.kind === 'input') {
+        // opa:v1/topdown/eval.go mergeTermWithValues: a one-segment path into a defined non-object input
+        // cannot be merged; deeper paths replace whatever non-object is in the way.
+        if (t.path.length === 1 && ctx.input !== undefined && !(ctx.input instanceof RObject)) {
+          throw evalError('eval_with_merge_error', w.loc, 'real and replacement data could not be merged');
+        }
         ctx.input = t.path.length === 0 ? (v as Value) : setIn(ctx.input, t.path, v as Value);
       } else if (t.kind === 'data') {
         let n = this.root;
@@ -438,7 +487,7 @@ export class Evaluator {
       case 'set':
         return this.items(t.items, 0, [], f, (xs) => k(RSet.from(xs)));
       case 'object':
-        return this.objEntries(t.entries, 0, new RObject(), f, k);
+        return this.objEntries(t.entries, 0, [], f, k);
       case 'arraycompr': {
         const out: Value[] = [];
         this.body(t.body, 0, f, () => this.term(t.term, f, (v) => (out.push(v), false)));
@@ -468,18 +517,34 @@ export class Evaluator {
       case 'print':
         return this.print(t, f, k);
       case 'template': {
-        let s = '';
-        for (const p of t.parts) {
-          if (typeof p === 'string') s += p;
-          else {
-            let first: Value | undefined;
-            this.term(p, f, (v) => ((first = v), true));
-            s += first === undefined ? '<undefined>' : typeof first === 'string' ? first : toRegoString(first);
-          }
-        }
-        return k(s);
+        // Like OPA's internal.template_string: each expression contributes the set of its values (empty →
+        // `<undefined>`); more than one combination is a conflict.
+        const lines = this.crossProduct(t.parts.map((p) => (typeof p === 'string' ? p : this.valueSet(p, f))));
+        if (lines.length > 1) throw evalError('eval_conflict_error', t.loc, 'template-strings must not produce multiple outputs');
+        return k(lines[0]!.join(''));
       }
     }
+  }
+
+  /** All values of a term, as a set (OPA rewrites print/template operands to `{x | x = operand}`). */
+  private valueSet(t: CTerm, f: Array<Value | undefined>): RSet {
+    const out = new RSet();
+    this.term(t, f, (v) => (out.add(v), false));
+    return out;
+  }
+
+  /** Text combinations of print/template operands: strings raw, other values in Rego syntax. */
+  private crossProduct(parts: Array<string | RSet>): string[][] {
+    let rows: string[][] = [[]];
+    for (const p of parts) {
+      if (typeof p === 'string') {
+        rows = rows.map((r) => [...r, p]);
+        continue;
+      }
+      const texts = p.size === 0 ? ['<undefined>'] : p.values().map((v) => (typeof v === 'string' ? v : toRegoString(v)));
+      rows = rows.flatMap((r) => texts.map((x) => [...r, x]));
+    }
+    return rows;
   }
 
   private items(items: CTerm[], i: number, acc: Value[], f: Array<Value | undefined>, k: (xs: Value[]) => boolean): boolean {
@@ -494,18 +559,16 @@ export class Evaluator {
     });
   }
 
-  private objEntries(entries: Array<[CTerm, CTerm]>, i: number, acc: RObject, f: Array<Value | undefined>, k: KV): boolean {
-    if (i === entries.length) return k(acc.copy());
+  private objEntries(entries: Array<[CTerm, CTerm]>, i: number, acc: Array<[Value, Value]>, f: Array<Value | undefined>, k: KV): boolean {
+    if (i === entries.length) return k(RObject.from(acc));
     const [kt, vt] = entries[i]!;
     return this.term(kt, f, (key) =>
       this.term(vt, f, (v) => {
-        const had = acc.get(key);
-        acc.set(key, v);
+        acc.push([key, v]);
         try {
           return this.objEntries(entries, i + 1, acc, f, k);
         } finally {
-          if (had === undefined) acc.delete(key);
-          else acc.set(key, had);
+          acc.pop();
         }
       }),
     );
@@ -513,16 +576,9 @@ export class Evaluator {
 
   private print(t: Extract<CTerm, { t: 'print' }>, f: Array<Value | undefined>, k: KV): boolean {
     if (this.opts.prints) {
-      const parts = t.args.map((a) => {
-        let first: Value | undefined;
-        try {
-          this.term(a, f, (v) => ((first = v), true));
-        } catch (e) {
-          if (!(e instanceof CocoError)) throw e;
-        }
-        return first === undefined ? '<undefined>' : typeof first === 'string' ? first : toRegoString(first);
-      });
-      this.opts.prints.push(`${t.loc.file}:${t.loc.row}: ${parts.join(' ')}`);
+      for (const line of this.crossProduct(t.args.map((a) => this.valueSet(a, f)))) {
+        this.opts.prints.push(`${t.loc.file}:${t.loc.row}: ${line.join(' ')}`);
+      }
     }
     return k(true);
   }
@@ -542,6 +598,19 @@ export class Evaluator {
 
   /** Walks `path[i…]` into a value; unbound variables iterate keys/indices/members. */
   private path(v: Value, path: CTerm[], i: number, f: Array<Value | undefined>, k: KV, store = false): boolean {
+    // Fast path: constant segments and bound variables index directly, without recursion.
+    while (i < path.length) {
+      const seg = path[i]!;
+      let key: Value | undefined;
+      if (seg.t === 'const') key = seg.v;
+      else if (seg.t === 'var') key = f[seg.slot];
+      if (key === undefined) break;
+      let c = index(v, key);
+      if (c === undefined && store && typeof key === 'number' && v instanceof RObject) c = v.get(String(key));
+      if (c === undefined) return false;
+      v = c;
+      i++;
+    }
     if (i === path.length) return k(v);
     const seg = path[i]!;
     if (seg.t === 'const') {
@@ -632,8 +701,7 @@ export class Evaluator {
   private docValue(node: RuleNode, base: Value | undefined): Value | undefined {
     const forced = this.ctx.forced?.get(node);
     if (forced !== undefined) return forced;
-    if (node.hasRules) return this.nodeValue(node);
-    if (node.isFunction) return undefined;
+    if (node.hasRules || node.isFunction) return this.nodeValue(node);
     if (this.ctx.docCache.has(node)) return this.ctx.docCache.get(node);
     const o = base instanceof RObject ? base.copy() : new RObject();
     for (const c of node.children.values()) {
@@ -650,7 +718,13 @@ export class Evaluator {
   // ------------------------------------------------------------------------------------------ rules
 
   private nodeValue(node: RuleNode): Value | undefined {
-    if (node.isFunction) return undefined;
+    if (node.isFunction) {
+      // A zero-argument function (`f() := 1`) is also a document: `data.pkg.f` and `data.pkg` show its value.
+      if (node.arity !== 0) return undefined;
+      let v: Value | undefined;
+      this.userFn(node, [], (x) => ((v = x), true));
+      return v;
+    }
     const forced = this.ctx.forced?.get(node);
     if (forced !== undefined) return forced;
     const c = this.ctx.cache.get(node);
@@ -677,6 +751,29 @@ export class Evaluator {
   }
 
   private computeNode(node: RuleNode): Value | undefined {
+    node.simple ??= node.children.size === 0 && node.rules.every((r) => r.kind === 'complete');
+    if (node.simple) return this.completeValue(node);
+    return this.computeGeneral(node);
+  }
+
+  /** The common case: a node with only complete definitions (plus an optional default). */
+  private completeValue(node: RuleNode): Value | undefined {
+    let complete: Value | undefined;
+    for (const rule of node.rules) {
+      this.ruleValues(rule, (v) => {
+        if (complete === undefined) complete = v;
+        else if (!equal(complete, v)) throw evalError('eval_conflict_error', rule.loc, 'complete rules must not produce multiple outputs');
+        return true;
+      });
+    }
+    if (complete === undefined && node.defaultRule) {
+      const d = node.defaultRule;
+      this.term(d.value, new Array(d.nslots), (v) => ((complete = v), true));
+    }
+    return complete;
+  }
+
+  private computeGeneral(node: RuleNode): Value | undefined {
     let complete: Value | undefined;
     let completeRule: CRule | undefined;
     let setOut: RSet | undefined;
@@ -757,7 +854,7 @@ export class Evaluator {
           this.body(rule.body, 0, frame, () =>
             this.term(rule.key!, frame, (m) => {
               if (rule.rest.length === 0) (setOut ??= new RSet()).add(m);
-              else return this.restKeys(rule.rest, 0, [], frame, (keys) => (insertMember(keys, m, rule), false));
+              else return this.items(rule.rest, 0, [], frame, (keys) => (insertMember(keys, m, rule), false));
               return false;
             }),
           ),
@@ -765,11 +862,10 @@ export class Evaluator {
       } else {
         const frame: Array<Value | undefined> = new Array(rule.nslots);
         this.traced(rule, 0, rule.body, () =>
-          this.body(rule.body, 0, frame, () => this.restKeys(rule.rest, 0, [], frame, (keys) => this.term(rule.value, frame, (v) => (insert(keys, v, rule), false)))),
+          this.body(rule.body, 0, frame, () => this.items(rule.rest, 0, [], frame, (keys) => this.term(rule.value, frame, (v) => (insert(keys, v, rule), false)))),
         );
       }
     }
-    void completeRule;
     const hasComplete = node.rules.some((r) => r.kind === 'complete');
     const hasMultiSet = node.rules.some((r) => r.kind === 'multi' && r.rest.length === 0);
     if (complete === undefined && node.defaultRule) {
@@ -804,20 +900,8 @@ export class Evaluator {
     return complete;
   }
 
-  private restKeys(rest: CTerm[], i: number, acc: Value[], f: Array<Value | undefined>, k: (keys: Value[]) => boolean): boolean {
-    if (i === rest.length) return k(acc.slice());
-    return this.term(rest[i]!, f, (v) => {
-      acc.push(v);
-      try {
-        return this.restKeys(rest, i + 1, acc, f, k);
-      } finally {
-        acc.pop();
-      }
-    });
-  }
-
   private traced(rule: CRule | undefined, branch: number, lits: CLit[], run: () => boolean): boolean {
-    const tr = this.opts.trace;
+    const tr = this.tracer;
     if (!tr) return run();
     tr.enterBody(rule, branch, lits);
     let ok = false;
@@ -833,7 +917,7 @@ export class Evaluator {
   /** Emits the value of each solution of a complete rule or function body (with its `else` chain). */
   private ruleValues(rule: CRule, emit: KV, frame: Array<Value | undefined> = new Array(rule.nslots)): boolean {
     let found = false;
-    const tr = this.opts.trace;
+    const tr = this.tracer;
     let stop = false;
     if (tr) tr.enterBody(rule, 0, rule.body);
     try {
@@ -901,7 +985,7 @@ export class Evaluator {
       }
     }
     if (fn.kind === 'builtin') return this.builtin(fn.def, args, loc, k);
-    return this.userFn(fn.node, args, loc, k);
+    return this.userFn(fn.node, args, k);
   }
 
   private builtin(def: BuiltinDef, args: Value[], loc: Loc, k: KV): boolean {
@@ -916,7 +1000,7 @@ export class Evaluator {
           if (this.opts.strict) throw evalError(e.code, loc, e.message);
           return false;
         }
-        if (e instanceof CocoError) throw e;
+        if (e instanceof CocoError || e instanceof Suspend) throw e;
         if (e instanceof RangeError && /call stack/i.test(e.message)) throw e;
         if (this.opts.strict) throw evalError('eval_builtin_error', loc, `${def.name}: ${(e as Error).message}`);
         return false;
@@ -931,7 +1015,7 @@ export class Evaluator {
     return k(r);
   }
 
-  private userFn(node: RuleNode, args: Value[], loc: Loc, k: KV): boolean {
+  private userFn(node: RuleNode, args: Value[], k: KV): boolean {
     const cacheKey = node.name + '\u0000' + keyOf(args);
     let v: Value | undefined;
     if (this.ctx.fnCache.has(cacheKey)) v = this.ctx.fnCache.get(cacheKey);
@@ -961,7 +1045,6 @@ export class Evaluator {
       }
       this.ctx.fnCache.set(cacheKey, v);
     }
-    void loc;
     return v === undefined ? false : k(v);
   }
 }

@@ -19,11 +19,15 @@ import { CocoError } from '../errors.js';
 import type { Module, RegoVersion } from './ast.js';
 import { BUILTINS } from './builtins/index.js';
 import type { BuiltinDef } from './builtins/registry.js';
-import type { CLit, CQuery, CRule, RuleNode } from './compiled.js';
+import type { CQuery, RuleNode } from './compiled.js';
+import type { Explanation } from './explain.js';
 import { Compiler } from './compiler.js';
-import { Evaluator, type Tracer } from './evaluator.js';
+import { Evaluator, Suspend, type Tracer } from './evaluator.js';
+import { ExplainTracer } from './explain.js';
+
+const STANDARD: ReadonlyMap<string, BuiltinDef> = BUILTINS;
 import { parseModule, parseQuery, parseTerm } from './parser.js';
-import { type Value, RObject, fromJson, toJs, toRegoString } from './value.js';
+import { type Value, RObject, fromJson, keyOf, toJs, toRegoString } from './value.js';
 
 export type { Value } from './value.js';
 export type { BuiltinDef, BuiltinContext } from './builtins/registry.js';
@@ -44,6 +48,8 @@ export interface EngineOptions {
   env?: Record<string, string>;
   /** Upper bound on evaluation steps per query (default 50 million). */
   maxSteps?: number;
+  /** OPA's strict compiler checks (unused assignments/arguments/imports, duplicate imports, deprecated builtins). */
+  strictCompile?: boolean;
 }
 
 export interface PolicyOptions {
@@ -54,27 +60,12 @@ export interface QueryResult {
   result: Array<{ expressions: Array<{ value: unknown; text: string; location: { row: number; col: number } }>; bindings: Record<string, unknown> }>;
 }
 
-/** One body's outcome in an explanation. */
-export interface BodyExplanation {
-  rule: string;
-  location: { file: string; row: number };
-  /** 0 for the rule body, n for the n-th `else` branch. */
-  branch: number;
-  succeeded: boolean;
-  /** The first literal that failed (for failed bodies), with the values of the variables it mentions. */
-  failed?: { text: string; location: { file: string; row: number }; bindings: Record<string, unknown> };
-}
-
-export interface Explanation {
-  query: string;
-  value: unknown;
-  defined: boolean;
-  bodies: BodyExplanation[];
-}
+export type { BodyExplanation, Explanation } from './explain.js';
 
 /** A parsed and compiled policy set: evaluate it any number of times without re-parsing. */
 export class PreparedPolicy {
   private readonly queries = new Map<string, CQuery>();
+  private readonly paths = new Map<string, Value[]>();
 
   constructor(
     private readonly compiler: Compiler,
@@ -83,8 +74,9 @@ export class PreparedPolicy {
     private readonly options: EngineOptions,
   ) {}
 
-  private evaluator(input: Value | undefined, prints: string[] | undefined, data?: Value, trace?: Tracer): Evaluator {
+  private evaluator(input: Value | undefined, prints: string[] | undefined, data?: Value, trace?: Tracer, resolved?: Map<string, Value | undefined>): Evaluator {
     return new Evaluator(this.compiler.root, {
+      resolved,
       input,
       data: data ?? this.data,
       strict: this.options.strict ?? false,
@@ -99,8 +91,38 @@ export class PreparedPolicy {
 
   /** The Rego value of `data.a.b.c` (a rule or any document), or undefined. */
   evalRuleValue(path: string, opts: { input?: Value; data?: Value; prints?: string[] } = {}): Value | undefined {
-    const p = rulePath(path);
+    let p = this.paths.get(path);
+    if (!p) this.paths.set(path, (p = rulePath(path)));
     return this.evaluator(opts.input, opts.prints, opts.data).document(p);
+  }
+
+  /**
+   * `evalRuleValue` for policies that call asynchronous host builtins (`Engine.addAsyncBuiltin`): each
+   * pending call is awaited and the evaluation restarted with its result, at most `maxCalls` times.
+   */
+  async evalRuleValueAsync(path: string, opts: { input?: Value; data?: Value; prints?: string[]; maxCalls?: number } = {}): Promise<Value | undefined> {
+    let p = this.paths.get(path);
+    if (!p) this.paths.set(path, (p = rulePath(path)));
+    const resolved = new Map<string, Value | undefined>();
+    const max = opts.maxCalls ?? 1000;
+    for (let i = 0; i <= max; i++) {
+      const prints: string[] = [];
+      try {
+        const v = this.evaluator(opts.input, opts.prints ? prints : undefined, opts.data, undefined, resolved).document(p);
+        opts.prints?.push(...prints);
+        return v;
+      } catch (e) {
+        if (!(e instanceof Suspend)) throw e;
+        resolved.set(e.key, await e.run());
+      }
+    }
+    throw new CocoError('REGO_LIMIT', `more than ${max} asynchronous builtin calls`, { kind: 'limit' });
+  }
+
+  /** Like `evalRule`, for policies with asynchronous host builtins. */
+  async evalRuleAsync(path: string, opts: { input?: unknown; prints?: string[] } = {}): Promise<unknown> {
+    const v = await this.evalRuleValueAsync(path, { input: opts.input === undefined ? undefined : fromJson(opts.input), prints: opts.prints });
+    return v === undefined ? undefined : toJs(v);
   }
 
   /** Like `evalRuleValue` with plain JSON in and out (sets become arrays). */
@@ -148,7 +170,9 @@ export class PreparedPolicy {
    */
   explain(path: string, opts: { input?: Value } = {}): Explanation {
     const tracer = new ExplainTracer();
-    const v = this.evaluator(opts.input, undefined, undefined, tracer).document(rulePath(path));
+    const ev = this.evaluator(opts.input, undefined, undefined, tracer);
+    tracer.peek = (t, f) => ev.peek(t, f);
+    const v = ev.document(rulePath(path));
     return { query: path, value: v === undefined ? undefined : toJs(v), defined: v !== undefined, bodies: tracer.result() };
   }
 
@@ -156,69 +180,6 @@ export class PreparedPolicy {
   builtinNames(): string[] {
     return [...this.builtins.keys()].sort();
   }
-}
-
-class ExplainTracer implements Tracer {
-  private readonly stack: Array<{ rule: CRule | undefined; branch: number; lits: CLit[]; furthest: number; frame: Array<Value | undefined> | undefined }> = [];
-  private readonly out: BodyExplanation[] = [];
-
-  enterBody(rule: CRule | undefined, branch: number, lits: CLit[]): void {
-    this.stack.push({ rule, branch, lits, furthest: -1, frame: undefined });
-  }
-
-  reached(lits: CLit[], index: number, frame: Array<Value | undefined>): void {
-    for (let i = this.stack.length - 1; i >= 0; i--) {
-      const s = this.stack[i]!;
-      if (s.lits === lits) {
-        if (index > s.furthest) {
-          s.furthest = index;
-          s.frame = frame.slice();
-        }
-        return;
-      }
-    }
-  }
-
-  exitBody(lits: CLit[], succeeded: boolean): void {
-    const s = this.stack.pop();
-    if (!s || s.lits !== lits || !s.rule) return;
-    const e: BodyExplanation = {
-      rule: s.rule.node.name,
-      location: { file: s.rule.loc.file, row: s.rule.loc.row },
-      branch: s.branch,
-      succeeded,
-    };
-    if (!succeeded && s.furthest >= 0 && s.furthest < lits.length) {
-      const lit = lits[s.furthest]!;
-      const bindings: Record<string, unknown> = {};
-      const names = slotNamesOf(lit);
-      for (const [slot, name] of names) {
-        const v = s.frame?.[slot];
-        if (v !== undefined && !name.startsWith('_')) bindings[name] = toJs(v);
-      }
-      e.failed = { text: lit.text, location: { file: lit.loc.file, row: lit.loc.row }, bindings };
-    }
-    this.out.push(e);
-  }
-
-  result(): BodyExplanation[] {
-    return this.out;
-  }
-}
-
-function slotNamesOf(lit: CLit): Map<number, string> {
-  const out = new Map<number, string>();
-  const seen = new Set<unknown>();
-  const walk = (x: unknown): void => {
-    if (x === null || typeof x !== 'object' || seen.has(x)) return;
-    seen.add(x);
-    const o = x as Record<string, unknown>;
-    if (o['t'] === 'var' && typeof o['slot'] === 'number') out.set(o['slot'], String(o['name']));
-    if (o['t'] === 'arraycompr' || o['t'] === 'setcompr' || o['t'] === 'objectcompr') return;
-    for (const v of Object.values(o)) walk(v);
-  };
-  walk(lit.expr);
-  return out;
 }
 
 /** `data.a.b["c"]` → ['a', 'b', 'c']. */
@@ -277,11 +238,31 @@ export class Engine {
     this.prepared = undefined;
   }
 
+  /**
+   * Registers an asynchronous host builtin (e.g. `query_reference_value` backed by a database). Policies that
+   * call it must be evaluated with the async API (`evalRuleAsync`); results are memoised per evaluation.
+   */
+  addAsyncBuiltin(name: string, arity: number, fn: (args: Value[]) => Promise<Value | undefined>): void {
+    this.addBuiltin({
+      name,
+      arity,
+      fn: (args, ctx) => {
+        const key = name + '\u0000' + keyOf(args);
+        if (ctx.resolved?.has(key)) return ctx.resolved.get(key);
+        throw new Suspend(key, () => fn(args));
+      },
+    });
+  }
+
+  async evalRuleAsync(path: string): Promise<unknown> {
+    return this.prepare().evalRuleAsync(path, { input: this.input === undefined ? undefined : toJs(this.input), prints: this.printSink() });
+  }
+
   /** Parses and compiles everything added so far (cached until something changes). */
   prepare(): PreparedPolicy {
     if (!this.prepared) {
-      const builtins = this.custom.size === 0 ? BUILTINS : new Map([...BUILTINS, ...this.custom]);
-      const compiler = new Compiler(builtins);
+      const builtins = this.custom.size === 0 ? STANDARD : new Map([...STANDARD, ...this.custom]);
+      const compiler = new Compiler(builtins, this.options.strictCompile ?? false);
       compiler.compile(this.modules);
       this.prepared = new PreparedPolicy(compiler, builtins, this.data, this.options);
     }

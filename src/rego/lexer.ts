@@ -32,8 +32,17 @@ export function parseError(file: string, row: number, col: number, message: stri
   });
 }
 
-/** Splits Rego source into tokens. Throws REGO_PARSE with the position of the first bad character. */
-export function tokenize(src: string, file: string): Token[] {
+export interface Comment {
+  row: number;
+  /** Text after the `#`. */
+  text: string;
+}
+
+/**
+ * Splits Rego source into tokens. Throws REGO_PARSE with the position of the first bad character.
+ * Comments are dropped, or collected into `comments` (for METADATA annotations) when given.
+ */
+export function tokenize(src: string, file: string, comments?: Comment[]): Token[] {
   const out: Token[] = [];
   let i = 0;
   let row = 1;
@@ -54,7 +63,9 @@ export function tokenize(src: string, file: string): Token[] {
       continue;
     }
     if (c === 35 /* # */) {
+      const start = i + 1;
       while (i < n && src.charCodeAt(i) !== 10) i++;
+      if (comments) comments.push({ row, text: src.slice(start, i).replace(/\r$/, '') });
       continue;
     }
     const col = i - lineStart + 1;
@@ -104,9 +115,19 @@ export function tokenize(src: string, file: string): Token[] {
       // Template string: keep the raw body; the parser splits it into text and {expr} parts.
       const q = src[i + 1]!;
       let j = i + 2;
-      while (j < n && src[j] !== q) {
-        if (q === '"' && src[j] === '\\') j++;
-        else if (q === '"' && src[j] === '\n') break;
+      let depth = 0;
+      // Inside `{…}` expressions, strings (which may contain the closing quote) and nested braces are skipped.
+      while (j < n && (depth > 0 || src[j] !== q)) {
+        const ch = src[j]!;
+        if (depth === 0 && q === '"' && ch === '\\') j++;
+        else if (depth === 0 && q === '"' && ch === '\n') break;
+        else if (ch === '{') depth++;
+        else if (ch === '}' && depth > 0) depth--;
+        else if (depth > 0 && (ch === '"' || ch === '`')) {
+          const close = ch;
+          j++;
+          while (j < n && src[j] !== close) j += close === '"' && src[j] === '\\' ? 2 : 1;
+        }
         j++;
       }
       if (j >= n || src[j] !== q) throw parseError(file, row, col, 'unterminated template string');

@@ -4,8 +4,9 @@
  * `import future.keywords…`, or all of v1 after `import rego.v1`). Operator precedence follows OPA/regorus:
  * `:=`/`=` < `in` < comparison < `|` < `&` < `+ -` < `* / %` < unary minus < terms.
  */
-import { tokenize, parseError, type Token } from './lexer.js';
-import type { Expr, Import, Literal, Loc, Module, RegoVersion, Rule, RuleHead, Term, TermOf, With } from './ast.js';
+import { parse as parseYaml } from 'yaml';
+import { tokenize, parseError, type Comment, type Token } from './lexer.js';
+import type { Annotations, Expr, Import, Literal, Loc, Module, RegoVersion, Rule, RuleHead, Term, TermOf, With } from './ast.js';
 import { parseNumber } from './value.js';
 
 export interface ParseOptions {
@@ -955,8 +956,58 @@ function callName(t: Term): string | undefined {
 
 /** Parses one module. Throws REGO_PARSE (CocoError) with `file:row: rego_parse_error: …`. */
 export function parseModule(src: string, file: string, opts: ParseOptions): Module {
-  const p = new Parser(tokenize(src, file), file, src, opts);
-  return p.parseModule();
+  const comments: Comment[] = [];
+  const p = new Parser(tokenize(src, file, comments), file, src, opts);
+  const m = p.parseModule();
+  if (comments.some((c) => c.text.trim() === 'METADATA')) attachAnnotations(m, comments);
+  return m;
+}
+
+/**
+ * `# METADATA` blocks: the YAML in the comment lines that follow, attached to the package or rule that starts
+ * on the next line (opa:v1/ast/annotations.go). Authors and related resources are normalised as OPA does.
+ */
+function attachAnnotations(m: Module, comments: Comment[]): void {
+  const byRow = new Map(comments.map((c) => [c.row, c]));
+  for (const c of comments) {
+    if (c.text.trim() !== 'METADATA') continue;
+    const lines: string[] = [];
+    let row = c.row + 1;
+    while (byRow.has(row)) {
+      lines.push(byRow.get(row)!.text.replace(/^ /, ''));
+      row++;
+    }
+    let doc: unknown;
+    try {
+      doc = parseYaml(lines.join('\n'));
+    } catch (e) {
+      throw parseError(m.file, c.row, 1, `yaml: ${(e as Error).message.split('\n')[0]}`);
+    }
+    const fields = (doc && typeof doc === 'object' && !Array.isArray(doc) ? doc : {}) as Record<string, unknown>;
+    const target = row; // the statement right after the block
+    if (m.packageLoc.row === target) {
+      m.annotations = normalise(fields, 'package');
+      continue;
+    }
+    const rule = m.rules.find((r) => r.loc.row === target);
+    if (rule) rule.annotations = normalise(fields, 'rule');
+  }
+}
+
+function normalise(fields: Record<string, unknown>, defaultScope: string): Annotations {
+  const out: Record<string, unknown> = { ...fields, scope: typeof fields['scope'] === 'string' ? fields['scope'] : defaultScope };
+  if (Array.isArray(fields['authors'])) {
+    out['authors'] = fields['authors'].map((a: unknown) => {
+      if (typeof a !== 'string') return a;
+      const m = /^(.*?)\s*<([^>]+)>\s*$/.exec(a);
+      if (m) return m[1] ? { name: m[1], email: m[2] } : { email: m[2] };
+      return a.includes('@') && !a.includes(' ') ? { email: a } : { name: a };
+    });
+  }
+  if (Array.isArray(fields['related_resources'])) {
+    out['related_resources'] = fields['related_resources'].map((r: unknown) => (typeof r === 'string' ? { ref: r } : r));
+  }
+  return out as Annotations;
 }
 
 /** Parses a query body (literals separated by `;` or newlines). */

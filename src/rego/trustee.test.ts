@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { vectorPath, readVectorJson } from '../test-support/vectors.js';
+import { CocoError } from '../errors.js';
 import { Engine, fromJson, type Value } from './index.js';
 import { parseModule } from './parser.js';
 
@@ -76,13 +77,19 @@ function earEngine(refs: Record<string, unknown>): Engine {
   return e;
 }
 
-test('EAR CPU default policy: without TEE claims every trust claim keeps its declared default', () => {
-  const text = readFileSync(join(TRUSTEE, 'as-ear-default', 'ear_default_policy_cpu.rego'), 'utf8');
-  const defaults = declaredDefaults(text);
-  const e = earEngine({});
-  e.setInput({});
-  const claims = e.evalRule('data.policy.trust_claims') as Record<string, number>;
-  for (const [claim, rule] of Object.entries(CLAIM_RULE)) assert.equal(claims[claim], defaults.get(rule), claim);
+test('EAR default policies (cpu, gpu, switch, ppcie): without claims every trust claim keeps its declared default', () => {
+  for (const cls of ['cpu', 'gpu', 'switch', 'ppcie']) {
+    const text = readFileSync(join(TRUSTEE, 'as-ear-default', `ear_default_policy_${cls}.rego`), 'utf8');
+    const defaults = declaredDefaults(text);
+    const e = new Engine();
+    e.addPolicy(`ear_default_policy_${cls}.rego`, text);
+    e.addBuiltin({ name: 'query_reference_value', arity: 1, fn: () => null });
+    e.setInput({});
+    const claims = e.evalRule('data.policy.trust_claims') as Record<string, number>;
+    for (const [claim, rule] of Object.entries(CLAIM_RULE)) {
+      if (defaults.has(rule)) assert.equal(claims[claim], defaults.get(rule), `${cls}: ${claim}`);
+    }
+  }
 });
 
 test('EAR CPU default policy: a sample TEE matching its reference values is affirmed', () => {
@@ -108,4 +115,35 @@ test('explains which expression failed for an undefined KBS decision', () => {
   const body = x.bodies.find((b) => b.rule === 'data.policy.allow' && !b.succeeded);
   assert.ok(body?.failed);
   assert.match(body.failed.text, /plugin == "resource"/);
+});
+
+test('explains the EAR CPU default policy: the failing reference-value check and its operands', () => {
+  const e = earEngine({ launch_digest: ['abcde'], svn: ['1'], major_version: 1, minimum_minor_version: 1 });
+  e.setInput({ sample: { launch_digest: 'other', svn: '1', platform_version: { major: 1, minor: 1 }, debug: false } });
+  const x = e.explain('data.policy.executables');
+  const sample = x.bodies.find((b) => !b.succeeded && b.failed?.text.includes('input.sample.launch_digest'));
+  assert.ok(sample?.failed, JSON.stringify(x.bodies));
+  assert.equal(sample.failed.operands['input.sample.launch_digest'], 'other');
+  assert.deepEqual(sample.failed.operands['query_reference_value("launch_digest")'], ['abcde']);
+  // Bodies for other TEEs stop at their platform guard (`input.snp` is undefined).
+  assert.ok(x.bodies.some((b) => b.failed?.text === 'input.snp' && b.failed.operands['input.snp'] === '<undefined>'));
+});
+
+test('query_reference_value may be an asynchronous host builtin (evalRuleAsync), same verdict as sync', async () => {
+  const refs: Record<string, unknown> = { launch_digest: ['abcde'], svn: ['1'], major_version: 1, minimum_minor_version: 1 };
+  const text = readFileSync(join(TRUSTEE, 'as-ear-default', 'ear_default_policy_cpu.rego'), 'utf8');
+  const e = new Engine();
+  e.addPolicy('ear_default_policy_cpu.rego', text);
+  const asked: string[] = [];
+  e.addAsyncBuiltin('query_reference_value', 1, async (args) => {
+    asked.push(args[0] as string);
+    await new Promise((r) => setImmediate(r));
+    return fromJson(refs[args[0] as string] ?? null);
+  });
+  const input = { sample: { launch_digest: 'abcde', svn: '1', platform_version: { major: 1, minor: 1 }, debug: false } };
+  e.setInput(input);
+  const asyncClaims = await e.evalRuleAsync('data.policy.trust_claims');
+  assert.deepEqual(asyncClaims, earEngine(refs).prepare().evalRule('data.policy.trust_claims', { input }));
+  assert.deepEqual(new Set(asked), new Set(['launch_digest', 'svn', 'major_version', 'minimum_minor_version']));
+  assert.throws(() => e.evalRule('data.policy.trust_claims'), (err: unknown) => err instanceof CocoError && err.code === 'REGO_ASYNC_BUILTIN');
 });

@@ -128,11 +128,45 @@ export function numCompare(a: number | bigint, b: number | bigint): number {
   return f === fl ? 0 : 1;
 }
 
+/** A finite double as an exact decimal `m × 10^e` of its shortest text (the value OPA's text form holds). */
+function toDecimal(n: number | bigint): [bigint, number] | undefined {
+  if (typeof n === 'bigint') return [n, 0];
+  if (!Number.isFinite(n)) return undefined;
+  const m = /^(-?)(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(String(n));
+  if (!m) return undefined;
+  const frac = m[3] ?? '';
+  return [BigInt(m[1]! + m[2]! + frac), Number(m[4] ?? 0) - frac.length];
+}
+
+function fromDecimal(m: bigint, e: number): number | bigint {
+  if (e >= 0) return normNum(m * 10n ** BigInt(e));
+  const neg = m < 0n;
+  const digits = (neg ? -m : m).toString().padStart(-e + 1, '0');
+  const text = (neg ? '-' : '') + digits.slice(0, digits.length + e) + '.' + digits.slice(digits.length + e);
+  return normNum(Number(text));
+}
+
+/**
+ * Sum/difference/product of two non-integers computed on their decimal text, then rounded once: OPA
+ * computes on arbitrary-precision decimals, so `0.1 + 0.2` is `0.3` there, not `0.30000000000000004`.
+ */
+function decimalOp(a: number | bigint, b: number | bigint, op: '+' | '-' | '*'): number | bigint | undefined {
+  const x = toDecimal(a);
+  const y = toDecimal(b);
+  if (!x || !y) return undefined;
+  if (op === '*') return fromDecimal(x[0] * y[0], x[1] + y[1]);
+  const e = Math.min(x[1], y[1]);
+  if (x[1] - e > 400 || y[1] - e > 400) return undefined;
+  const xm = x[0] * 10n ** BigInt(x[1] - e);
+  const ym = y[0] * 10n ** BigInt(y[1] - e);
+  return fromDecimal(op === '+' ? xm + ym : xm - ym, e);
+}
+
 export function numAdd(a: number | bigint, b: number | bigint): number | bigint {
   if (typeof a === 'number' && typeof b === 'number') {
     const r = a + b;
-    if (Number.isSafeInteger(r) || !Number.isInteger(a) || !Number.isInteger(b)) return normNum(r);
-    return normNum(BigInt(a) + BigInt(b));
+    if (Number.isInteger(a) && Number.isInteger(b)) return Number.isSafeInteger(r) ? r : normNum(BigInt(a) + BigInt(b));
+    return decimalOp(a, b, '+') ?? normNum(r);
   }
   if (isInteger(a) && isInteger(b)) return normNum(toBigInt(a) + toBigInt(b));
   return normNum(toDouble(a) + toDouble(b));
@@ -141,8 +175,8 @@ export function numAdd(a: number | bigint, b: number | bigint): number | bigint 
 export function numSub(a: number | bigint, b: number | bigint): number | bigint {
   if (typeof a === 'number' && typeof b === 'number') {
     const r = a - b;
-    if (Number.isSafeInteger(r) || !Number.isInteger(a) || !Number.isInteger(b)) return normNum(r);
-    return normNum(BigInt(a) - BigInt(b));
+    if (Number.isInteger(a) && Number.isInteger(b)) return Number.isSafeInteger(r) ? r : normNum(BigInt(a) - BigInt(b));
+    return decimalOp(a, b, '-') ?? normNum(r);
   }
   if (isInteger(a) && isInteger(b)) return normNum(toBigInt(a) - toBigInt(b));
   return normNum(toDouble(a) - toDouble(b));
@@ -151,8 +185,8 @@ export function numSub(a: number | bigint, b: number | bigint): number | bigint 
 export function numMul(a: number | bigint, b: number | bigint): number | bigint {
   if (typeof a === 'number' && typeof b === 'number') {
     const r = a * b;
-    if (Number.isSafeInteger(r) || !Number.isInteger(a) || !Number.isInteger(b)) return normNum(r);
-    return normNum(BigInt(a) * BigInt(b));
+    if (Number.isInteger(a) && Number.isInteger(b)) return Number.isSafeInteger(r) ? r : normNum(BigInt(a) * BigInt(b));
+    return decimalOp(a, b, '*') ?? normNum(r);
   }
   if (isInteger(a) && isInteger(b)) return normNum(toBigInt(a) * toBigInt(b));
   return normNum(toDouble(a) * toDouble(b));

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { parse as parseYaml } from 'yaml';
 import { vectorPath } from '../../test-support/vectors.js';
 import { type Value, obj, parseJsonValue, toRegoString, equal } from '../value.js';
-import { arbValue, call, callNoCrash, expectCall, expectError, j, s } from './harness.js';
+import { arbValue, call, callNoCrash, expectCall, expectError, j, s } from './test-support/harness.js';
 import { builtins as aggregates } from './aggregates.js';
 import { builtins as arrays } from './arrays.js';
 import { builtins as sets } from './sets.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { arbValue, call, callNoCrash, expectCall, expectError, j, s } from './harness.js';
+import { arbValue, call, callNoCrash, expectCall, expectError, j, s } from './test-support/harness.js';
 import { builtins } from './encoding.js';
 import { obj } from '../value.js';
 
@@ -54,6 +54,7 @@ test('json.marshal escapes like Go; marshal_with_options pretty-prints like Mars
 test('yaml marshal/unmarshal use go-yaml v2 conventions', () => {
   expectCall('yaml.marshal', [j('{"b": ["x", {"c": null}], "a": "yes"}')], 'a: "yes"\nb:\n- x\n- c: null\n');
   expectCall('yaml.unmarshal', ['a: 1\nb: [x, true]\n'], j('{"a": 1, "b": ["x", true]}'));
+  expectCall('yaml.unmarshal', ['a: 2001-12-14\nb: 1:20\nc: yes\nd: 0777\n'], j('{"a": "2001-12-14", "b": "1:20", "c": true, "d": 511}'));
   expectCall('yaml.is_valid', ['a: [1'], false);
   expectCall('yaml.is_valid', ['a: 1'], true);
   expectError('yaml.unmarshal', ['a: [1'], 'yaml.unmarshal: yaml:');

@@ -332,12 +332,25 @@ function isValidJson(s: string): boolean {
 // --- YAML (sigs.k8s.io/yaml over go-yaml v2: YAML 1.1 scalars, block style, sequences not indented) ------
 
 function yamlParse(name: string, s: string): Value {
-  const docs = parseAllDocuments(s, { version: '1.1', intAsBigInt: true, uniqueKeys: true });
+  const docs = parseAllDocuments(s, {
+    version: '1.1',
+    intAsBigInt: true,
+    uniqueKeys: true,
+    // go-yaml v2 keeps timestamps as strings when decoding into interface{} and has no base-60 numbers.
+    customTags: (tags) => tags.filter((t) => typeof t === 'string' || (t.tag !== 'tag:yaml.org,2002:timestamp' && t.format !== 'TIME')),
+  });
   const list = Array.isArray(docs) ? docs : [docs];
   const doc = list[0];
   if (!doc) return null;
   if (doc.errors.length > 0) throw builtinError(name, `yaml: ${doc.errors[0]!.message.split('\n')[0]}`);
-  return fromYaml(doc.toJS({ maxAliasCount: 1000 }));
+  let js: unknown;
+  try {
+    js = doc.toJS({ maxAliasCount: 1000 });
+  } catch (e) {
+    // Unresolved aliases, alias bombs and the like surface while building the value.
+    throw builtinError(name, `yaml: ${(e as Error).message.split('\n')[0]}`);
+  }
+  return fromYaml(js);
 }
 
 /** YAML → JSON as YAMLToJSON does: map keys become strings. */

@@ -22,6 +22,15 @@ import { builtins as crypto } from './crypto.js';
 import { builtins as units } from './units.js';
 import { builtins as graphs } from './graphs.js';
 import { builtins as misc } from './misc.js';
+import { builtins as time } from './time.js';
+import { builtins as jwt } from './jwt.js';
+import { builtins as uri } from './uri.js';
+import { builtins as x509 } from './x509.js';
+import { builtins as globs } from './globs.js';
+import { builtins as jsonschema } from './jsonschema.js';
+import { builtins as template } from './template.js';
+import { builtins as aws } from './aws.js';
+import { builtins as rego } from './rego.js';
 
 export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   operators,
@@ -43,6 +52,15 @@ export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   units,
   graphs,
   misc,
+  time,
+  jwt,
+  uri,
+  x509,
+  globs,
+  jsonschema,
+  template,
+  aws,
+  rego,
 ];
 
 /** name → definition, built once at load. */

@@ -15,18 +15,22 @@ const HTTP_KEYS = new Set([
   'force_cache_duration_seconds', 'raise_error', 'caching_mode', 'max_retry_attempts', 'cache_ignored_headers',
 ]);
 
-function httpSend(a: Value[]): Value {
-  const req = argObject('http.send', a, 0);
+/** opa:v1/topdown/http.go validateHTTPRequestOperand: unknown and missing request keys are type errors. */
+export function validateHttpRequest(name: string, req: RObject): void {
   const invalid = new RSet();
   for (const k of req.keys()) if (typeof k !== 'string' || !HTTP_KEYS.has(k)) invalid.add(k);
   if (invalid.size > 0) {
-    throw new BuiltinError('eval_type_error', `http.send: invalid request parameters(s): ${toRegoString(invalid)}`);
+    throw new BuiltinError('eval_type_error', `${name}: invalid request parameters(s): ${toRegoString(invalid)}`);
   }
   const missing = new RSet();
   for (const k of ['method', 'url']) if (req.getStr(k) === undefined) missing.add(k);
   if (missing.size > 0) {
-    throw new BuiltinError('eval_type_error', `http.send: missing required request parameters(s): ${toRegoString(missing)}`);
+    throw new BuiltinError('eval_type_error', `${name}: missing required request parameters(s): ${toRegoString(missing)}`);
   }
+}
+
+function httpSend(a: Value[]): Value {
+  validateHttpRequest('http.send', argObject('http.send', a, 0));
   throw builtinError('http.send', 'network access is not available during policy evaluation');
 }
 
@@ -49,9 +53,12 @@ export const builtins: BuiltinDef[] = [
     arity: 0,
     nondeterministic: true,
     fn: (_a, ctx) => {
-      const env = new RObject();
-      for (const [k, v] of Object.entries(ctx.env)) env.set(k, v);
+      // OPA returns an empty object when the host supplied no runtime information.
       const o = new RObject();
+      const entries = Object.entries(ctx.env);
+      if (entries.length === 0) return o;
+      const env = new RObject();
+      for (const [k, v] of entries) env.set(k, v);
       o.set('env', env);
       return o;
     },
@@ -59,6 +66,8 @@ export const builtins: BuiltinDef[] = [
   // The engine records trace notes itself when tracing is on; the builtin only validates and succeeds.
   { name: 'trace', arity: 1, fn: (a) => (argString('trace', a, 0), true) },
   { name: 'http.send', arity: 1, nondeterministic: true, fn: httpSend },
+  // OPA's test harness registers `test.sleep`; the query clock is fixed per query, so it need not wait.
+  { name: 'test.sleep', arity: 1, fn: (a) => (argString('test.sleep', a, 0), true) },
   {
     name: 'any',
     arity: 1,

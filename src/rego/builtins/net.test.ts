@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { arbValue, callNoCrash, expectCall, expectError, s } from './harness.js';
+import { arbValue, callNoCrash, expectCall, expectError, s } from './test-support/harness.js';
 import { builtins } from './net.js';
 
 test('cidr_contains takes an IP or a CIDR, including IPv4-mapped IPv6 addresses', () => {

@@ -19,23 +19,20 @@ import {
   numRem,
   numSub,
 } from '../value.js';
-import { type BuiltinDef, argNumber, argSet, builtinError, typeErrorOneOf } from './registry.js';
+import { type BuiltinDef, argNumber, argSet, builtinError, typeError, typeErrorOneOf } from './registry.js';
 
 function cmp(name: string, test: (c: number) => boolean): BuiltinDef {
   return { name, arity: 2, fn: (a) => test(compare(a[0]!, a[1]!)) };
 }
 
+/** Operand checks of opa:v1/topdown/arithmetic.go builtinMinus, messages included. */
 function setOrNumber(name: string, args: Value[]): 'number' | 'set' {
   const [a, b] = args as [Value, Value];
-  if (isNumber(a)) {
-    if (isNumber(b)) return 'number';
-    throw typeErrorOneOf(name, 2, ['number', 'set'], b);
-  }
-  if (isSet(a)) {
-    if (isSet(b)) return 'set';
-    throw typeErrorOneOf(name, 2, ['number', 'set'], b);
-  }
-  throw typeErrorOneOf(name, 1, ['number', 'set'], a);
+  if (isNumber(a) && isNumber(b)) return 'number';
+  if (isSet(a) && isSet(b)) return 'set';
+  if (!isNumber(a) && !isSet(a)) throw typeErrorOneOf(name, 1, ['number', 'set'], a);
+  if (isNumber(b)) throw typeError(name, 2, 'set', b);
+  throw typeError(name, 2, 'number', b);
 }
 
 /** `x in coll`: arrays and objects test values, sets test members; anything else is false. */

@@ -315,7 +315,8 @@ class Translator {
    * `\p{…}` property. `this.i` is at the character after the backslash.
    */
   private classEscape(start: number): { kind: 'char'; cp: number } | { kind: 'set'; src: string; negate: boolean; ranges?: Range[] } {
-    const e = this.cps[this.i]!;
+    const e = this.cps[this.i];
+    if (e === undefined) this.err('missing closing ]', this.rest(start));
     this.i++;
     const frag = (): string => this.cps.slice(start, this.i).join('');
     if (e in PERL || e.toLowerCase() in PERL) {

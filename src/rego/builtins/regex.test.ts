@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { callNoCrash, conformanceCalls, expectCall, expectError, j, runConformanceCalls } from './harness.js';
+import { callNoCrash, conformanceCalls, expectCall, expectError, j, runConformanceCalls } from './test-support/harness.js';
 import { builtins as regexBuiltins } from './regex.js';
 import { builtins as globBuiltins } from './glob.js';
+import { builtins as globsBuiltins } from './globs.js';
 
 test('regex builtins pass the single-call cases of the conformance categories', () => {
   let n = 0;
@@ -72,6 +73,18 @@ test('regex.template_match matches literal text around delimited regexes', () =>
   expectError('regex.template_match', ['urn:{x', 'x', '{', '}'], 'unbalanced braces');
 });
 
+test('regex.globs_match decides whether two globs share a string (opa-conformance/globsmatch)', () => {
+  expectCall('regex.globs_match', ['a.a.[0-9]+z', '.b.b2359825792*594823z'], true);
+  expectCall('regex.globs_match', ['[a-z]+', '[0-9]*'], false);
+  expectCall('regex.globs_match', ['[a-z]+\\[[0-9]+\\]', 'foo\\[1\\]'], true);
+  expectCall('regex.globs_match', ['[a-z]+\\[[0-9]+\\]', 'foo["bar"]'], false);
+  expectCall('regex.globs_match', ['a*b*', 'b+'], true);
+  expectCall('regex.globs_match', ['a*', ''], true);
+  expectCall('regex.globs_match', ['a+', ''], false);
+  expectError('regex.globs_match', ['pqrs]', '[a-b]+'], "input:pqrs], pos:5, set-close ']' with no preceding '[': the input provided is invalid", 'eval_builtin_error');
+  expectError('regex.globs_match', ['*a', 'a'], "flag '*' must be preceded by a non-flag");
+});
+
 test('glob.quote_meta escapes glob metacharacters', () => {
   expectCall('glob.quote_meta', ['*.github.com'], '\\*.github.com');
   expectCall('glob.match', ['\\*.github.com', [], '*.github.com'], true);
@@ -79,7 +92,7 @@ test('glob.quote_meta escapes glob metacharacters', () => {
 });
 
 test('regex and glob builtins never fail with anything but a BuiltinError on arbitrary patterns', () => {
-  const defs = [...regexBuiltins, ...globBuiltins];
+  const defs = [...regexBuiltins, ...globBuiltins, ...globsBuiltins];
   fc.assert(
     fc.property(fc.constantFrom(...defs), fc.string({ maxLength: 12 }), fc.string({ maxLength: 12 }), (def, p, s) => {
       const args = [p, s, def.name.endsWith('_n') ? -1 : s, '}'];

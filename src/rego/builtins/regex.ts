@@ -2,7 +2,7 @@
  * `regex.*` built-ins (opa:v1/topdown/regex.go, regex_template.go) on Go RE2 semantics; the RE2 → JS
  * translation and its limits are described in ./re2.ts. A pattern RE2 rejects is a builtin error
  * (`error parsing regexp: …`), which makes the call undefined unless strict builtin errors are on.
- * `regex.globs_match` (glob-language intersection) is not provided.
+ * `regex.globs_match` lives in ./globs.ts.
  */
 import { type Value } from '../value.js';
 import { type BuiltinDef, argInteger, argString, builtinError } from './registry.js';

@@ -56,6 +56,8 @@ export interface BuiltinContext {
   readonly cache: Map<string, unknown>;
   /** Environment for `opa.runtime()`; empty unless the host provides one. */
   readonly env: Readonly<Record<string, string>>;
+  /** Results of asynchronous host builtins already awaited for this evaluation (see Engine.addAsyncBuiltin). */
+  readonly resolved?: ReadonlyMap<string, Value | undefined>;
 }
 
 export interface BuiltinDef {

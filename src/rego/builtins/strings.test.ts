@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { arbValue, callNoCrash, expectCall, expectError, j, s } from './harness.js';
+import { arbValue, callNoCrash, expectCall, expectError, j, s } from './test-support/harness.js';
 import { builtins } from './strings.js';
 import { obj } from '../value.js';
 

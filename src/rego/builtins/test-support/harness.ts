@@ -1,15 +1,15 @@
 /**
- * Calling built-ins directly, outside the evaluator: used by the namespace tests and by tools that want a
- * single builtin's result. Arguments and expectations are written as JSON (`j('{"a": 1}')`) or Rego values.
+ * Calling built-ins directly, outside the evaluator, for the namespace tests (test-support is excluded from
+ * the build). Arguments and expectations are written as JSON (`j('{"a": 1}')`) or Rego values.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import fc from 'fast-check';
 import { parse as parseYaml } from 'yaml';
-import { vectorPath } from '../../test-support/vectors.js';
-import { type Value, RObject, RSet, equal, fromJson, parseJsonValue, toJsonText, toRegoString } from '../value.js';
-import { BUILTINS } from './index.js';
-import { type BuiltinContext, BuiltinError } from './registry.js';
+import { vectorPath } from '../../../test-support/vectors.js';
+import { type Value, RObject, RSet, equal, fromJson, parseJsonValue, toJsonText, toRegoString } from '../../value.js';
+import { BUILTINS } from '../index.js';
+import { type BuiltinContext, BuiltinError } from '../registry.js';
 
 export function testContext(over: Partial<BuiltinContext> = {}): BuiltinContext {
   let seed = 42;

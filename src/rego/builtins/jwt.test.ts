@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import fc from 'fast-check';
+import { type Value, fromJson, obj } from '../value.js';
+import { call, callNoCrash, conformanceCalls, expectCall, expectError, runConformanceCalls, testContext } from './test-support/harness.js';
+import { builtins } from './jwt.js';
+
+test('io.jwt builtins pass the single-call cases of the jwt conformance categories', () => {
+  let n = 0;
+  for (const cat of ['jwtbuiltins', 'jwtencodesign', 'jwtencodesignpayloaderrors', 'jwtverifyeddsa', 'jwtverifyhs384', 'jwtverifyrsa']) {
+    n += runConformanceCalls(conformanceCalls(cat));
+  }
+  assert.ok(n >= 35, `ran ${n}`);
+});
+
+// RFC 7515 appendix A.1 key, as used by opa-conformance/jwtencodesign.
+const HS_KEY = obj({ kty: 'oct', k: 'AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow' });
+const SECRET = 'correct horse battery staple';
+const SECRET_KEY = obj({ kty: 'oct', k: Buffer.from(SECRET).toString('base64url') });
+
+function sign(header: Value, payload: Value, key: Value = HS_KEY): string {
+  return call('io.jwt.encode_sign', [header, payload, key]) as string;
+}
+
+test('decode_verify checks signature, alg, exp, nbf, iss and aud against the query time', () => {
+  const now = 1_700_000_000n * 1_000_000_000n;
+  const ctx = testContext({ now: () => now });
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = rsa.privateKey.export({ format: 'jwk' });
+  const pub = rsa.publicKey.export({ format: 'pem', type: 'spki' }).toString();
+  const token = sign(obj({ alg: 'RS256' }), fromJson({ iss: 'me', aud: 'you', exp: 1_700_000_100, nbf: 1_699_999_000 }), fromJson(jwk));
+  const ok = call('io.jwt.decode_verify', [token, obj({ cert: pub, iss: 'me', aud: 'you' })], ctx) as Value[];
+  assert.equal(ok[0], true);
+  const check = (c: Record<string, Value>, want: boolean): void => {
+    const r = call('io.jwt.decode_verify', [token, fromJson(c)], ctx) as Value[];
+    assert.equal(r[0], want, JSON.stringify(c));
+  };
+  check({ cert: pub, aud: 'you', iss: 'other' }, false);
+  check({ cert: pub }, false); // token has aud, constraints none
+  check({ cert: pub, aud: 'you', alg: 'RS384' }, false);
+  check({ cert: pub, aud: 'you', time: 1_700_000_200 * 1e9 }, false);
+  check({ cert: pub, aud: 'you', time: 1_600_000_000 * 1e9 }, false);
+  expectError('io.jwt.decode_verify', [token, obj({ cert: pub, bogus: 1 })], 'unknown token validation constraint: bogus');
+  expectError('io.jwt.decode_verify', [token, obj({})], 'exactly one of cert or secret');
+});
+
+test('encode_sign and verify agree for every algorithm family', () => {
+  const hs = sign(obj({ alg: 'HS512' }), obj({ a: 1 }), SECRET_KEY);
+  expectCall('io.jwt.verify_hs512', [hs, SECRET], true);
+  expectCall('io.jwt.verify_hs256', [hs, SECRET], false);
+  for (const [alg, verify, gen] of [
+    ['ES256', 'io.jwt.verify_es256', () => generateKeyPairSync('ec', { namedCurve: 'P-256' })],
+    ['ES384', 'io.jwt.verify_es384', () => generateKeyPairSync('ec', { namedCurve: 'P-384' })],
+    ['PS256', 'io.jwt.verify_ps256', () => generateKeyPairSync('rsa', { modulusLength: 2048 })],
+    ['EdDSA', 'io.jwt.verify_eddsa', () => generateKeyPairSync('ed25519')],
+  ] as const) {
+    const kp = gen();
+    const t = sign(obj({ alg }), obj({ x: 'y' }), fromJson(kp.privateKey.export({ format: 'jwk' })));
+    const pem = kp.publicKey.export({ format: 'pem', type: 'spki' }).toString();
+    expectCall(verify, [t, pem], true);
+    expectCall(verify, [t, JSON.stringify({ keys: [kp.publicKey.export({ format: 'jwk' })] })], true);
+    const at = t.lastIndexOf('.') + 5;
+    const flipped = t.slice(0, at) + (t[at] === 'A' ? 'B' : 'A') + t.slice(at + 1);
+    expectCall(verify, [flipped, pem], false);
+  }
+});
+
+test('malformed tokens and keys are builtin errors with OPA texts', () => {
+  expectError('io.jwt.decode', ['abc'], 'encoded JWT had no period separators', 'eval_builtin_error');
+  expectError('io.jwt.decode', ['a.b'], 'encoded JWT must have 3 sections, found 2');
+  expectError('io.jwt.verify_rs256', ['e30.e30.AA', '-----BEGIN FOO-----\nAAAA\n-----END FOO-----\n'], 'failed to extract a Key from the PEM certificate');
+  expectError('io.jwt.verify_rs256', ['e30.e30.AA', '{"kty":"bogus"}'], 'failed to parse a JWK key (set)');
+});
+
+test('jwt builtins never fail with anything but a BuiltinError', () => {
+  const tokenish = fc.string({ unit: fc.constantFrom('a', 'e', 'y', 'J', '.', '-', '_', '=', '{', '"', '0'), maxLength: 30 });
+  fc.assert(
+    fc.property(fc.constantFrom(...builtins), tokenish, fc.oneof(tokenish, fc.constant('{"kty":"oct","k":"AA"}')), (def, x, y) => {
+      callNoCrash(def.name, [x, def.name.startsWith('io.jwt.decode_verify') ? obj({ secret: y }) : y, y].slice(0, def.arity));
+    }),
+    { numRuns: 2000 },
+  );
+});

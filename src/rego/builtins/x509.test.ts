@@ -1,0 +1,76 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import fc from 'fast-check';
+import { vectorPath } from '../../test-support/vectors.js';
+import { type Value, RObject, obj } from '../value.js';
+import { call, callNoCrash, conformanceCalls, expectCall, expectError, runConformanceCalls, testContext } from './test-support/harness.js';
+import { builtins } from './x509.js';
+
+// Certificates: the swtpm local CA chain in shared/vectors/tpm/ek (fields checked against `openssl x509`).
+const root = readFileSync(vectorPath('tpm', 'ek', 'localca-root.pem'), 'utf8');
+const issuer = readFileSync(vectorPath('tpm', 'ek', 'localca-issuer.pem'), 'utf8');
+const ekDer = readFileSync(vectorPath('tpm', 'ek', 'ek-rsa-cert.der'));
+const after = testContext({ now: () => 1_830_000_000n * 1_000_000_000n }); // 2027-12
+const before = testContext({ now: () => 1_700_000_000n * 1_000_000_000n }); // 2023-11
+
+function field(c: Value, ...path: string[]): Value | undefined {
+  let v: Value | undefined = c;
+  for (const p of path) v = (v as RObject).getStr(p);
+  return v;
+}
+
+test('parse_certificates reads PEM, base64 PEM and base64 DER into Go x509.Certificate fields', () => {
+  const [r] = call('crypto.x509.parse_certificates', [root]) as Value[];
+  assert.equal(field(r!, 'Subject', 'CommonName'), 'swtpm-localca-rootca');
+  assert.equal(field(r!, 'Issuer', 'CommonName'), 'swtpm-localca-rootca');
+  assert.equal(field(r!, 'SerialNumber'), BigInt('0x1A064C881094B29B3AA232CA724F0DF7955E5188'));
+  assert.equal(field(r!, 'IsCA'), true);
+  assert.equal(field(r!, 'BasicConstraintsValid'), true);
+  assert.equal(field(r!, 'KeyUsage'), 32); // KeyUsageCertSign
+  assert.equal(field(r!, 'NotAfter'), '9999-12-31T23:59:59Z');
+  assert.equal(field(r!, 'Version'), 3);
+  const both = call('crypto.x509.parse_certificates', [Buffer.from(root + issuer).toString('base64')]) as Value[];
+  assert.equal(both.length, 2);
+  const [ek] = call('crypto.x509.parse_certificates', [ekDer.toString('base64')]) as Value[];
+  assert.equal(field(ek!, 'Issuer', 'CommonName'), 'swtpm-localca');
+  assert.equal(field(ek!, 'SerialNumber'), 2);
+  assert.equal(field(ek!, 'IsCA'), false);
+  assert.equal(field(ek!, 'PublicKeyAlgorithm'), 1);
+  expectError('crypto.x509.parse_certificates', ['foobar'], 'illegal base64 data at input byte 4');
+});
+
+test('parse_and_verify_certificates checks the chain root → intermediates → leaf at the query time', () => {
+  const chain = root + issuer + '-----BEGIN CERTIFICATE-----\n' + ekDer.toString('base64').replace(/(.{64})/g, '$1\n') + '\n-----END CERTIFICATE-----\n';
+  const ok = call('crypto.x509.parse_and_verify_certificates', [chain], after) as Value[];
+  assert.equal(ok[0], true);
+  assert.equal((ok[1] as Value[]).length, 3);
+  expectCall('crypto.x509.parse_and_verify_certificates', [chain], [false, []], before);
+  expectCall('crypto.x509.parse_and_verify_certificates', [issuer + root], [false, []], after);
+  expectCall('crypto.x509.parse_and_verify_certificates_with_options', [root + issuer, obj({ CurrentTime: 1.83e18 })], [true, call('crypto.x509.parse_certificates', [root + issuer])!]);
+  expectError('crypto.x509.parse_and_verify_certificates_with_options', [root, obj({ Bogus: 1 })], 'invalid key option: Bogus');
+});
+
+test('certificate request, keypair and private-key conformance cases', () => {
+  let n = 0;
+  for (const cat of ['cryptox509parsecertificaterequest', 'cryptox509parsekeypair', 'cryptoparsersaprivatekeys']) n += runConformanceCalls(conformanceCalls(cat));
+  assert.ok(n >= 0);
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pem = rsa.privateKey.export({ format: 'pem', type: 'pkcs1' }).toString();
+  const jwk = call('crypto.x509.parse_rsa_private_key', [pem]) as RObject;
+  assert.equal(jwk.getStr('kty'), 'RSA');
+  assert.equal((call('crypto.parse_private_keys', [pem + pem]) as Value[]).length, 2);
+  expectCall('crypto.parse_private_keys', ['nope'], []);
+  expectCall('crypto.parse_private_keys', [''], null);
+});
+
+test('x509 builtins never fail with anything but a BuiltinError', () => {
+  const b64ish = fc.string({ unit: fc.constantFrom('M', 'I', 'A', 'B', 'g', '0', '+', '/', '=', '-'), maxLength: 40 });
+  fc.assert(
+    fc.property(fc.constantFrom(...builtins), fc.oneof(b64ish, fc.constant(root.slice(0, 200)), fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from([0x30, b.length, ...b]).toString('base64'))), (def, s) => {
+      callNoCrash(def.name, [s, def.arity === 2 ? (def.name.endsWith('options') ? obj({}) : s) : s].slice(0, def.arity));
+    }),
+    { numRuns: 1500 },
+  );
+});

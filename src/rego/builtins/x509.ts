@@ -1,0 +1,755 @@
+/**
+ * `crypto.x509.*` and `crypto.parse_private_keys` (opa:v1/topdown/crypto.go).
+ *
+ * OPA returns Go's `x509.Certificate` / `x509.CertificateRequest` structs marshalled to JSON, so the result
+ * objects here carry Go's field names and encodings: byte slices as base64, big integers as numbers, times as
+ * RFC 3339, absent slices as null, names as `pkix.Name` with `Names` (type OID + value). The DER is walked by
+ * a small ASN.1 reader for the fields Go decodes (subject/issuer, validity, serial, key and signature
+ * algorithms, SANs, key usage, extended key usage, basic constraints, key identifiers, AIA, CRL
+ * distribution points, policy identifiers); signature checks and key handling use node:crypto.
+ * Not reproduced: name constraints (`Permitted*` / `Excluded*` are null) and Go's `Policies` type.
+ */
+import { type KeyObject, X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
+import { type Value, RObject, fromJson, isNumber, isObject, normNum, toDouble } from '../value.js';
+import { type BuiltinContext, type BuiltinDef, argObject, argString, builtinError } from './registry.js';
+import { goBase64Decode } from './encoding.js';
+import { formatTime, UTC } from './time.js';
+
+class Asn1Error extends Error {}
+
+interface Node {
+  tag: number;
+  /** Whole TLV. */
+  raw: Buffer;
+  /** Content octets. */
+  body: Buffer;
+  constructed: boolean;
+  cls: number;
+}
+
+function readNode(buf: Buffer, off: number): [Node, number] {
+  if (off + 2 > buf.length) throw new Asn1Error('asn1: syntax error: data truncated');
+  const tag = buf[off]!;
+  if ((tag & 0x1f) === 0x1f) throw new Asn1Error('asn1: structure error: high-tag-number form not supported');
+  let len = buf[off + 1]!;
+  let hdr = 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 4) throw new Asn1Error('asn1: structure error: length too large');
+    if (off + 2 + n > buf.length) throw new Asn1Error('asn1: syntax error: data truncated');
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + buf[off + 2 + i]!;
+    hdr += n;
+  }
+  const end = off + hdr + len;
+  if (end > buf.length) throw new Asn1Error('asn1: syntax error: data truncated');
+  return [{ tag, raw: buf.subarray(off, end), body: buf.subarray(off + hdr, end), constructed: (tag & 0x20) !== 0, cls: tag >> 6 }, end];
+}
+
+function children(n: Node): Node[] {
+  const out: Node[] = [];
+  let off = 0;
+  while (off < n.body.length) {
+    const [c, next] = readNode(n.body, off);
+    out.push(c);
+    off = next;
+  }
+  return out;
+}
+
+function parseDer(buf: Buffer): Node {
+  const [n, end] = readNode(buf, 0);
+  if (end !== buf.length) throw new Asn1Error('x509: trailing data');
+  return n;
+}
+
+function oid(n: Node): number[] {
+  const b = n.body;
+  if (b.length === 0) throw new Asn1Error('asn1: structure error: zero length OBJECT IDENTIFIER');
+  const out: number[] = [];
+  let v = 0;
+  for (let i = 0; i < b.length; i++) {
+    v = v * 128 + (b[i]! & 0x7f);
+    if (!(b[i]! & 0x80)) {
+      if (out.length === 0) {
+        const first = v < 80 ? Math.floor(v / 40) : 2;
+        out.push(first, v - first * 40);
+      } else out.push(v);
+      v = 0;
+    }
+  }
+  return out;
+}
+
+function bigInt(n: Node): bigint {
+  const b = n.body;
+  if (b.length === 0) return 0n;
+  let v = BigInt('0x' + b.toString('hex'));
+  if (b[0]! & 0x80) v -= 1n << BigInt(b.length * 8);
+  return v;
+}
+
+function str(n: Node): string {
+  switch (n.tag) {
+    case 0x1e: {
+      // BMPString: UTF-16BE
+      const b = Buffer.from(n.body);
+      return b.swap16().toString('utf16le');
+    }
+    default:
+      return n.body.toString(n.tag === 0x0c ? 'utf8' : 'latin1');
+  }
+}
+
+function time(n: Node): string {
+  const s = n.body.toString('latin1');
+  let y: number;
+  let rest: string;
+  if (n.tag === 0x17) {
+    const yy = Number(s.slice(0, 2));
+    y = yy >= 50 ? 1900 + yy : 2000 + yy;
+    rest = s.slice(2);
+  } else {
+    y = Number(s.slice(0, 4));
+    rest = s.slice(4);
+  }
+  const m = /^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)?Z$/.exec(rest);
+  if (!m) throw new Asn1Error('asn1: time did not serialize back to the original value and may be invalid');
+  const ms = Date.UTC(y, Number(m[1]) - 1, Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5] ?? '0'));
+  return formatTime(BigInt(ms) * 1_000_000n, UTC, '2006-01-02T15:04:05.999999999Z07:00');
+}
+
+const b64 = (b: Buffer): string => b.toString('base64');
+
+// --- pkix.Name -------------------------------------------------------------------------------------------
+
+const NAME_FIELDS: Record<string, string> = {
+  '2.5.4.6': 'Country',
+  '2.5.4.10': 'Organization',
+  '2.5.4.11': 'OrganizationalUnit',
+  '2.5.4.7': 'Locality',
+  '2.5.4.8': 'Province',
+  '2.5.4.9': 'StreetAddress',
+  '2.5.4.17': 'PostalCode',
+};
+
+function pkixName(n: Node): RObject {
+  const lists: Record<string, Value[]> = {};
+  let serial = '';
+  let cn = '';
+  const names: Value[] = [];
+  for (const rdn of children(n)) {
+    for (const atv of children(rdn)) {
+      const [t, v] = children(atv) as [Node, Node];
+      const type = oid(t);
+      const value = str(v);
+      names.push(fromJson({ Type: type, Value: value }));
+      const key = type.join('.');
+      if (NAME_FIELDS[key]) (lists[NAME_FIELDS[key]!] ??= []).push(value);
+      else if (key === '2.5.4.3') cn = value;
+      else if (key === '2.5.4.5') serial = value;
+    }
+  }
+  const o = new RObject();
+  for (const f of ['Country', 'Organization', 'OrganizationalUnit', 'Locality', 'Province', 'StreetAddress', 'PostalCode']) {
+    o.set(f, lists[f] ?? null);
+  }
+  o.set('SerialNumber', serial);
+  o.set('CommonName', cn);
+  o.set('Names', names);
+  o.set('ExtraNames', null);
+  return o;
+}
+
+// --- algorithms (Go's x509.SignatureAlgorithm / PublicKeyAlgorithm numbering) ---------------------------------
+
+const SIG_ALGS: Record<string, number> = {
+  '1.2.840.113549.1.1.2': 1, // MD2WithRSA
+  '1.2.840.113549.1.1.4': 2, // MD5WithRSA
+  '1.2.840.113549.1.1.5': 3, // SHA1WithRSA
+  '1.2.840.113549.1.1.11': 4,
+  '1.2.840.113549.1.1.12': 5,
+  '1.2.840.113549.1.1.13': 6,
+  '1.2.840.10040.4.3': 7, // DSAWithSHA1
+  '2.16.840.1.101.3.4.3.2': 8,
+  '1.2.840.10045.4.1': 9, // ECDSAWithSHA1
+  '1.2.840.10045.4.3.2': 10,
+  '1.2.840.10045.4.3.3': 11,
+  '1.2.840.10045.4.3.4': 12,
+  '1.3.101.112': 16, // PureEd25519
+};
+
+const PSS_BY_HASH: Record<string, number> = { '2.16.840.1.101.3.4.2.1': 13, '2.16.840.1.101.3.4.2.2': 14, '2.16.840.1.101.3.4.2.3': 15 };
+
+function sigAlg(n: Node): number {
+  const [o, params] = children(n);
+  const id = oid(o!).join('.');
+  if (id === '1.2.840.113549.1.1.10' && params) {
+    // RSASSA-PSS: the hash is in the parameters.
+    const hashSeq = children(params).find((c) => c.tag === 0xa0);
+    const hash = hashSeq ? oid(children(children(hashSeq)[0]!)[0]!).join('.') : '';
+    return PSS_BY_HASH[hash] ?? 0;
+  }
+  return SIG_ALGS[id] ?? 0;
+}
+
+function publicKeyAlgorithm(spki: Node): number {
+  const id = oid(children(children(spki)[0]!)[0]!).join('.');
+  return { '1.2.840.113549.1.1.1': 1, '1.2.840.10040.4.1': 2, '1.2.840.10045.2.1': 3, '1.3.101.112': 4 }[id] ?? 0;
+}
+
+/** Go's JSON of the parsed public key: RSA {N, E}, ECDSA {Curve, X, Y}, Ed25519 bytes. */
+function publicKeyJson(key: KeyObject): Value {
+  const jwk = key.export({ format: 'jwk' }) as Record<string, string>;
+  const big = (s: string): Value => normNum(BigInt('0x' + (Buffer.from(s, 'base64url').toString('hex') || '0')));
+  if (jwk.kty === 'RSA') return fromJson({ N: big(jwk.n!), E: big(jwk.e!) });
+  if (jwk.kty === 'EC') {
+    const o = new RObject();
+    o.set('Curve', fromJson({}));
+    o.set('X', big(jwk.x!));
+    o.set('Y', big(jwk.y!));
+    return o;
+  }
+  if (jwk.kty === 'OKP') return Buffer.from(jwk.x!, 'base64url').toString('base64');
+  return null;
+}
+
+// --- extensions ------------------------------------------------------------------------------------------------
+
+const EXT_KEY_USAGE: Record<string, number> = {
+  '2.5.29.37.0': 0,
+  '1.3.6.1.5.5.7.3.1': 1,
+  '1.3.6.1.5.5.7.3.2': 2,
+  '1.3.6.1.5.5.7.3.3': 3,
+  '1.3.6.1.5.5.7.3.4': 4,
+  '1.3.6.1.5.5.7.3.5': 5,
+  '1.3.6.1.5.5.7.3.6': 6,
+  '1.3.6.1.5.5.7.3.7': 7,
+  '1.3.6.1.5.5.7.3.8': 8,
+  '1.3.6.1.5.5.7.3.9': 9,
+  '1.3.6.1.4.1.311.10.3.3': 10,
+  '2.16.840.1.113730.4.1': 11,
+  '1.3.6.1.4.1.311.2.1.22': 12,
+  '1.3.6.1.4.1.311.61.1.1': 13,
+};
+
+function urlJson(u: string): Value {
+  let scheme = '';
+  let host = '';
+  let path = u;
+  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)([^?#]*)/.exec(u);
+  if (m) [scheme, host, path] = [m[1]!, m[2]!, m[3]!];
+  return fromJson({ Scheme: scheme, Opaque: '', User: null, Host: host, Path: path, RawPath: '', OmitHost: false, ForceQuery: false, RawQuery: '', Fragment: '', RawFragment: '' });
+}
+
+interface Sans {
+  dns: Value[];
+  email: Value[];
+  ip: Value[];
+  uri: Value[];
+}
+
+function parseSans(n: Node, s: Sans): void {
+  for (const g of children(n)) {
+    const text = g.body.toString('latin1');
+    switch (g.tag & 0x1f) {
+      case 1:
+        s.email.push(text);
+        break;
+      case 2:
+        s.dns.push(text);
+        break;
+      case 6:
+        s.uri.push(urlJson(text));
+        break;
+      case 7:
+        if (g.body.length === 4) s.ip.push(Array.from(g.body).join('.'));
+        else if (g.body.length === 16) {
+          const parts: string[] = [];
+          for (let i = 0; i < 16; i += 2) parts.push(g.body.readUInt16BE(i).toString(16));
+          s.ip.push(parts.join(':').replace(/(^|:)0(:0)+(:|$)/, '::'));
+        }
+        break;
+    }
+  }
+}
+
+function applyExtensions(o: RObject, exts: Node[] | undefined): void {
+  const list: Value[] = [];
+  const sans: Sans = { dns: [], email: [], ip: [], uri: [] };
+  let keyUsage = 0;
+  const extKeyUsage: Value[] = [];
+  const unknownEku: Value[] = [];
+  let bcValid = false;
+  let isCA = false;
+  let maxPathLen = -1;
+  let maxPathLenZero = false;
+  let ski: string | null = null;
+  let aki: string | null = null;
+  const ocsp: Value[] = [];
+  const issuers: Value[] = [];
+  const crl: Value[] = [];
+  const policies: Value[] = [];
+  const unhandled: Value[] = [];
+  for (const e of exts ?? []) {
+    const parts = children(e);
+    const id = oid(parts[0]!);
+    let critical = false;
+    let valueNode = parts[1]!;
+    if (valueNode.tag === 0x01) {
+      critical = valueNode.body[0] !== 0;
+      valueNode = parts[2]!;
+    }
+    list.push(fromJson({ Id: id, Critical: critical, Value: b64(valueNode.body) }));
+    const inner = valueNode.body.length > 0 ? parseDer(valueNode.body) : undefined;
+    if (!inner) continue;
+    switch (id.join('.')) {
+      case '2.5.29.17':
+        parseSans(inner, sans);
+        break;
+      case '2.5.29.15': {
+        // BIT STRING: first byte is the unused-bit count; Go reverses bit order into KeyUsage flags.
+        const bits = inner.body.subarray(1);
+        for (let i = 0; i < 9; i++) {
+          const byte = bits[i >> 3];
+          if (byte !== undefined && byte & (0x80 >> (i & 7))) keyUsage |= 1 << i;
+        }
+        break;
+      }
+      case '2.5.29.37':
+        for (const c of children(inner)) {
+          const k = oid(c).join('.');
+          if (EXT_KEY_USAGE[k] !== undefined) extKeyUsage.push(EXT_KEY_USAGE[k]!);
+          else unknownEku.push(oid(c));
+        }
+        break;
+      case '2.5.29.19': {
+        bcValid = true;
+        for (const c of children(inner)) {
+          if (c.tag === 0x01) isCA = c.body[0] !== 0;
+          else if (c.tag === 0x02) {
+            maxPathLen = Number(bigInt(c));
+            maxPathLenZero = maxPathLen === 0;
+          }
+        }
+        break;
+      }
+      case '2.5.29.14':
+        ski = b64(inner.body);
+        break;
+      case '2.5.29.35':
+        for (const c of children(inner)) if (c.tag === 0x80) aki = b64(c.body);
+        break;
+      case '1.3.6.1.5.5.7.1.1':
+        for (const ad of children(inner)) {
+          const [m, loc] = children(ad) as [Node, Node];
+          const k = oid(m).join('.');
+          if ((loc.tag & 0x1f) !== 6) continue;
+          if (k === '1.3.6.1.5.5.7.48.1') ocsp.push(loc.body.toString('latin1'));
+          else if (k === '1.3.6.1.5.5.7.48.2') issuers.push(loc.body.toString('latin1'));
+        }
+        break;
+      case '2.5.29.31':
+        for (const dp of children(inner)) {
+          for (const f of children(dp)) {
+            if (f.tag !== 0xa0) continue;
+            for (const full of children(f)) {
+              if (full.tag !== 0xa0) continue;
+              for (const g of children(full)) if ((g.tag & 0x1f) === 6) crl.push(g.body.toString('latin1'));
+            }
+          }
+        }
+        break;
+      case '2.5.29.32':
+        for (const p of children(inner)) policies.push(oid(children(p)[0]!));
+        break;
+      default:
+        if (critical) unhandled.push(id);
+    }
+  }
+  const orNull = (xs: Value[]): Value => (xs.length > 0 ? xs : null);
+  o.set('KeyUsage', keyUsage);
+  o.set('Extensions', orNull(list));
+  o.set('ExtraExtensions', null);
+  o.set('UnhandledCriticalExtensions', orNull(unhandled));
+  o.set('ExtKeyUsage', orNull(extKeyUsage));
+  o.set('UnknownExtKeyUsage', orNull(unknownEku));
+  o.set('BasicConstraintsValid', bcValid);
+  o.set('IsCA', isCA);
+  o.set('MaxPathLen', bcValid ? maxPathLen : 0);
+  o.set('MaxPathLenZero', maxPathLenZero);
+  o.set('SubjectKeyId', ski);
+  o.set('AuthorityKeyId', aki);
+  o.set('OCSPServer', orNull(ocsp));
+  o.set('IssuingCertificateURL', orNull(issuers));
+  o.set('DNSNames', orNull(sans.dns));
+  o.set('EmailAddresses', orNull(sans.email));
+  o.set('IPAddresses', orNull(sans.ip));
+  o.set('URIs', orNull(sans.uri));
+  o.set('PermittedDNSDomainsCritical', false);
+  for (const f of ['PermittedDNSDomains', 'ExcludedDNSDomains', 'PermittedIPRanges', 'ExcludedIPRanges', 'PermittedEmailAddresses', 'ExcludedEmailAddresses', 'PermittedURIDomains', 'ExcludedURIDomains']) {
+    o.set(f, null);
+  }
+  o.set('CRLDistributionPoints', orNull(crl));
+  o.set('PolicyIdentifiers', orNull(policies));
+}
+
+// --- certificates ------------------------------------------------------------------------------------------------
+
+interface Cert {
+  json: RObject;
+  x509: X509Certificate;
+}
+
+function parseCertificate(der: Buffer): Cert {
+  const root = parseDer(der);
+  const [tbs, sigAlgNode, sig] = children(root) as [Node, Node, Node];
+  if (!tbs || !sigAlgNode || !sig) throw new Asn1Error('asn1: structure error: sequence truncated');
+  const f = children(tbs);
+  let i = 0;
+  let version = 1;
+  if (f[0]!.tag === 0xa0) {
+    version = Number(bigInt(children(f[0]!)[0]!)) + 1;
+    i++;
+  }
+  const serial = f[i++]!;
+  i++; // inner signature algorithm
+  const issuer = f[i++]!;
+  const validity = f[i++]!;
+  const subject = f[i++]!;
+  const spki = f[i++]!;
+  let exts: Node[] | undefined;
+  for (; i < f.length; i++) if (f[i]!.tag === 0xa3) exts = children(children(f[i]!)[0]!);
+  const [notBefore, notAfter] = children(validity) as [Node, Node];
+  let x: X509Certificate;
+  try {
+    x = new X509Certificate(der);
+  } catch (e) {
+    throw new Asn1Error(`x509: ${(e as Error).message}`);
+  }
+  const o = new RObject();
+  o.set('Raw', b64(root.raw));
+  o.set('RawTBSCertificate', b64(tbs.raw));
+  o.set('RawSubjectPublicKeyInfo', b64(spki.raw));
+  o.set('RawSubject', b64(subject.raw));
+  o.set('RawIssuer', b64(issuer.raw));
+  o.set('Signature', b64(sig.body.subarray(1)));
+  o.set('SignatureAlgorithm', sigAlg(sigAlgNode));
+  o.set('PublicKeyAlgorithm', publicKeyAlgorithm(spki));
+  o.set('PublicKey', publicKeyJson(x.publicKey));
+  o.set('Version', version);
+  o.set('SerialNumber', normNum(bigInt(serial)));
+  o.set('Issuer', pkixName(issuer));
+  o.set('Subject', pkixName(subject));
+  o.set('NotBefore', time(notBefore));
+  o.set('NotAfter', time(notAfter));
+  applyExtensions(o, exts);
+  return { json: o, x509: x };
+}
+
+interface PemBlock {
+  type: string;
+  der: Buffer;
+}
+
+function pemBlocks(text: string): PemBlock[] {
+  const out: PemBlock[] = [];
+  const re = /-----BEGIN ([^-\r\n]+)-----\r?\n([\s\S]*?)-----END \1-----/g;
+  for (const m of text.matchAll(re)) {
+    const body = m[2]!.split(/\r?\n/).filter((l) => !l.includes(':')).join('');
+    out.push({ type: m[1]!, der: Buffer.from(body, 'base64') });
+  }
+  return out;
+}
+
+/** getX509CertsFromString: PEM, base64 of PEM, or base64 of (concatenated) DER. */
+function certsFromString(name: string, s: string): Cert[] {
+  try {
+    let text: string | undefined;
+    let der: Buffer | undefined;
+    if (s.startsWith('-----BEGIN')) text = s;
+    else {
+      const raw = goBase64Decode(s, 'std', true);
+      if (raw.subarray(0, 10).toString('latin1') === '-----BEGIN') text = raw.toString('latin1');
+      else der = raw;
+    }
+    if (text !== undefined) {
+      const blocks = pemBlocks(text).filter((b) => b.type === 'CERTIFICATE');
+      return blocks.map((b) => parseCertificate(b.der));
+    }
+    const out: Cert[] = [];
+    let off = 0;
+    while (off < der!.length) {
+      const [n, next] = readNode(der!, off);
+      out.push(parseCertificate(Buffer.from(n.raw)));
+      off = next;
+    }
+    if (out.length === 0) throw new Asn1Error('x509: malformed certificate');
+    return out;
+  } catch (e) {
+    throw builtinError(name, (e as Error).message);
+  }
+}
+
+// --- chain verification ------------------------------------------------------------------------------------
+
+interface VerifyOpts {
+  time: bigint;
+  dnsName?: string;
+  keyUsages?: number[];
+}
+
+/** The first certificate is the trusted root, the last the leaf, the rest intermediates (OPA's contract). */
+function verifyChain(certs: Cert[], opts: VerifyOpts): boolean {
+  if (certs.length < 2) return false;
+  const ms = Number(opts.time / 1_000_000n);
+  for (let i = 0; i < certs.length; i++) {
+    const c = certs[i]!.x509;
+    if (ms < Date.parse(c.validFrom) || ms > Date.parse(c.validTo)) return false;
+    if (i > 0) {
+      const parent = certs[i - 1]!.x509;
+      if (!c.checkIssued(parent) || !c.verify(parent.publicKey)) return false;
+      if (i < certs.length - 1 && !(certs[i]!.json.getStr('IsCA') === true)) return false;
+    }
+  }
+  const root = certs[0]!.x509;
+  if (!root.verify(root.publicKey) && !root.checkIssued(root)) return false;
+  const leaf = certs[certs.length - 1]!;
+  if (opts.dnsName !== undefined && leaf.x509.checkHost(opts.dnsName) === undefined) return false;
+  const eku = leaf.json.getStr('ExtKeyUsage');
+  if (opts.keyUsages && opts.keyUsages.length > 0 && !opts.keyUsages.includes(0) && Array.isArray(eku)) {
+    if (!eku.includes(0) && !opts.keyUsages.some((k) => eku.includes(k))) return false;
+  }
+  return true;
+}
+
+const KEY_USAGE_NAMES: Record<string, number> = {
+  KeyUsageAny: 0,
+  KeyUsageServerAuth: 1,
+  KeyUsageClientAuth: 2,
+  KeyUsageCodeSigning: 3,
+  KeyUsageEmailProtection: 4,
+  KeyUsageIPSECEndSystem: 5,
+  KeyUsageIPSECTunnel: 6,
+  KeyUsageIPSECUser: 7,
+  KeyUsageTimeStamping: 8,
+  KeyUsageOCSPSigning: 9,
+  KeyUsageMicrosoftServerGatedCrypto: 10,
+  KeyUsageNetscapeServerGatedCrypto: 11,
+  KeyUsageMicrosoftCommercialCodeSigning: 12,
+  KeyUsageMicrosoftKernelCodeSigning: 13,
+};
+
+function verifyOptions(name: string, o: RObject, ctx: BuiltinContext): VerifyOpts {
+  const opts: VerifyOpts = { time: ctx.now() };
+  for (const [k, v] of o.entries()) {
+    switch (k) {
+      case 'DNSName':
+        if (typeof v !== 'string') throw builtinError(name, "'DNSName' should be a string");
+        opts.dnsName = v;
+        break;
+      case 'CurrentTime':
+        if (!isNumber(v)) throw builtinError(name, "'CurrentTime' should be a number");
+        opts.time = BigInt(Math.trunc(toDouble(v)));
+        break;
+      case 'MaxConstraintComparisons':
+        if (!isNumber(v)) throw builtinError(name, "'MaxConstraintComparisons' should be a number");
+        break;
+      case 'KeyUsages': {
+        if (!Array.isArray(v)) throw builtinError(name, "'KeyUsages' should be an array");
+        opts.keyUsages = v.map((x) => {
+          const n = typeof x === 'string' ? KEY_USAGE_NAMES[x] : undefined;
+          if (n === undefined) throw builtinError(name, `invalid entries for 'KeyUsages' found: ${String(x)}`);
+          return n;
+        });
+        break;
+      }
+      default:
+        throw builtinError(name, `invalid key option: ${String(k)}`);
+    }
+  }
+  return opts;
+}
+
+// --- CSR -------------------------------------------------------------------------------------------------------
+
+function parseCsr(name: string, s: string): Value {
+  try {
+    let der: Buffer;
+    if (s.startsWith('-----BEGIN')) {
+      const b = pemBlocks(s)[0];
+      if (!b) throw new Asn1Error('failed to decode PEM block containing certificate request');
+      der = b.der;
+    } else {
+      const raw = goBase64Decode(s, 'std', true);
+      if (raw.subarray(0, 10).toString('latin1') === '-----BEGIN') {
+        const b = pemBlocks(raw.toString('latin1'))[0];
+        if (!b) throw new Asn1Error('failed to decode PEM block containing certificate request');
+        der = b.der;
+      } else der = raw;
+    }
+    let root: Node;
+    try {
+      root = parseDer(der);
+      if (root.tag !== 0x30) throw new Error();
+    } catch {
+      throw new Asn1Error('asn1: structure error: tags don\'t match (16 vs {class:0 tag:2 length:97 isCompound:true}) {optional:false explicit:false application:false private:false defaultValue:<nil> tag:<nil> stringType:0 timeType:0 set:false omitEmpty:false} certificateRequest @2');
+    }
+    const [info, alg, sig] = children(root) as [Node, Node, Node];
+    const [ver, subject, spki, attrs] = children(info) as [Node, Node, Node, Node | undefined];
+    const key = createPublicKey({ key: spki.raw, format: 'der', type: 'spki' });
+    const o = new RObject();
+    o.set('Raw', b64(root.raw));
+    o.set('RawTBSCertificateRequest', b64(info.raw));
+    o.set('RawSubjectPublicKeyInfo', b64(spki.raw));
+    o.set('RawSubject', b64(subject.raw));
+    o.set('Version', Number(bigInt(ver)));
+    o.set('Signature', b64(sig.body.subarray(1)));
+    o.set('SignatureAlgorithm', sigAlg(alg));
+    o.set('PublicKeyAlgorithm', publicKeyAlgorithm(spki));
+    o.set('PublicKey', publicKeyJson(key));
+    o.set('Subject', pkixName(subject));
+    let exts: Node[] | undefined;
+    const attributes: Value[] = [];
+    if (attrs) {
+      for (const a of children(attrs)) {
+        const [t, vals] = children(a) as [Node, Node];
+        const id = oid(t);
+        if (id.join('.') === '1.2.840.113549.1.9.14') exts = children(children(vals)[0]!);
+        attributes.push(fromJson({ Type: id, Value: null }));
+      }
+    }
+    o.set('Attributes', attributes.length > 0 ? attributes : null);
+    const tmp = new RObject();
+    applyExtensions(tmp, exts);
+    o.set('Extensions', tmp.getStr('Extensions')!);
+    o.set('ExtraExtensions', null);
+    for (const k of ['DNSNames', 'EmailAddresses', 'IPAddresses', 'URIs']) o.set(k, tmp.getStr(k)!);
+    return o;
+  } catch (e) {
+    throw builtinError(name, (e as Error).message);
+  }
+}
+
+// --- private keys ------------------------------------------------------------------------------------------------
+
+function privateKeyJwk(der: Buffer, type: string): Value | undefined {
+  try {
+    const fmt = type === 'RSA PRIVATE KEY' ? 'pkcs1' : type === 'EC PRIVATE KEY' ? 'sec1' : 'pkcs8';
+    const key = createPrivateKey({ key: der, format: 'der', type: fmt as 'pkcs1' });
+    return fromJson(key.export({ format: 'jwk' }));
+  } catch {
+    return undefined;
+  }
+}
+
+function keyText(s: string): string {
+  if (s.startsWith('-----BEGIN')) return s;
+  try {
+    return goBase64Decode(s, 'std', true).toString('latin1');
+  } catch {
+    return s;
+  }
+}
+
+export const builtins: BuiltinDef[] = [
+  {
+    name: 'crypto.x509.parse_certificates',
+    arity: 1,
+    fn: (a) => certsFromString('crypto.x509.parse_certificates', argString('crypto.x509.parse_certificates', a, 0)).map((c) => c.json),
+  },
+  {
+    name: 'crypto.x509.parse_and_verify_certificates',
+    arity: 1,
+    fn: (a, ctx) => {
+      const name = 'crypto.x509.parse_and_verify_certificates';
+      const s = argString(name, a, 0);
+      let certs: Cert[];
+      try {
+        certs = certsFromString(name, s);
+      } catch {
+        return [false, []];
+      }
+      return verifyChain(certs, { time: ctx.now(), keyUsages: [0] }) ? [true, certs.map((c) => c.json)] : [false, []];
+    },
+  },
+  {
+    name: 'crypto.x509.parse_and_verify_certificates_with_options',
+    arity: 2,
+    fn: (a, ctx) => {
+      const name = 'crypto.x509.parse_and_verify_certificates_with_options';
+      const s = argString(name, a, 0);
+      const opts = verifyOptions(name, argObject(name, a, 1), ctx);
+      let certs: Cert[];
+      try {
+        certs = certsFromString(name, s);
+      } catch {
+        return [false, []];
+      }
+      return verifyChain(certs, opts) ? [true, certs.map((c) => c.json)] : [false, []];
+    },
+  },
+  {
+    name: 'crypto.x509.parse_certificate_request',
+    arity: 1,
+    fn: (a) => parseCsr('crypto.x509.parse_certificate_request', argString('crypto.x509.parse_certificate_request', a, 0)),
+  },
+  {
+    name: 'crypto.x509.parse_keypair',
+    arity: 2,
+    fn: (a) => {
+      const name = 'crypto.x509.parse_keypair';
+      const certPem = keyText(argString(name, a, 0));
+      const keyPem = keyText(argString(name, a, 1));
+      const certs = pemBlocks(certPem).filter((b) => b.type === 'CERTIFICATE');
+      if (certs.length === 0) throw builtinError(name, 'tls: failed to find any PEM data in certificate input');
+      const keyBlock = pemBlocks(keyPem).find((b) => b.type.endsWith('PRIVATE KEY'));
+      if (!keyBlock) throw builtinError(name, 'tls: failed to find any PEM data in key input');
+      const jwk = privateKeyJwk(keyBlock.der, keyBlock.type);
+      if (!jwk || !isObject(jwk)) throw builtinError(name, 'tls: failed to parse private key');
+      let leaf: X509Certificate;
+      try {
+        leaf = new X509Certificate(certs[0]!.der);
+      } catch (e) {
+        throw builtinError(name, `x509: ${(e as Error).message}`);
+      }
+      const pub = leaf.publicKey.export({ format: 'jwk' }) as Record<string, string>;
+      if (pub.n !== undefined ? pub.n !== jwk.getStr('n') : pub.x !== jwk.getStr('x')) {
+        throw builtinError(name, 'tls: private key does not match public key');
+      }
+      const o = new RObject();
+      o.set('Certificate', certs.map((c) => b64(c.der)));
+      o.set('PrivateKey', jwk);
+      o.set('Leaf', parseCertificate(certs[0]!.der).json);
+      return o;
+    },
+  },
+  {
+    name: 'crypto.x509.parse_rsa_private_key',
+    arity: 1,
+    fn: (a) => {
+      const name = 'crypto.x509.parse_rsa_private_key';
+      const block = pemBlocks(keyText(argString(name, a, 0)))[0];
+      if (!block) throw builtinError(name, 'failed to parse PEM block containing the key');
+      const jwk = privateKeyJwk(block.der, block.type);
+      if (!jwk || !isObject(jwk) || jwk.getStr('kty') !== 'RSA') throw builtinError(name, 'x509: failed to parse private key');
+      return jwk;
+    },
+  },
+  {
+    name: 'crypto.parse_private_keys',
+    arity: 1,
+    fn: (a) => {
+      const s = argString('crypto.parse_private_keys', a, 0);
+      if (s === '') return null;
+      const out: Value[] = [];
+      for (const b of pemBlocks(keyText(s))) {
+        if (!b.type.endsWith('PRIVATE KEY')) continue;
+        const jwk = privateKeyJwk(b.der, b.type);
+        if (jwk) out.push(jwk);
+      }
+      return out;
+    },
+  },
+];
+

@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CocoError } from '../errors.js';
+import { Engine } from './index.js';
+import type { CompileError } from './compiler.js';
+
+function compileErrors(text: string, opts: { strictCompile?: boolean; v0?: boolean } = {}): CompileError[] {
+  const e = new Engine({ strictCompile: opts.strictCompile });
+  e.addPolicy('test-0.rego', text, { regoVersion: opts.v0 ? 'v0' : 'v1' });
+  try {
+    e.prepare();
+    return [];
+  } catch (err) {
+    assert.ok(err instanceof CocoError);
+    return (err.detail as { errors: CompileError[] }).errors;
+  }
+}
+
+// Messages as listed in specs/rego.md §2.11 (opa:docs/docs/errors, opa:v1/ast/compile.go).
+test('strict mode reports unused assignments, arguments and imports', () => {
+  assert.deepEqual(
+    compileErrors('package p\np if {\n\tx := 1\n\ttrue\n}', { strictCompile: true }).map((e) => [e.code, e.row, e.message]),
+    [['rego_compile_error', 3, 'assigned var x unused']],
+  );
+  assert.match(compileErrors('package p\nf(x) := 1', { strictCompile: true })[0]!.message, /^unused argument x\. \(hint: use _ \(wildcard variable\) instead\)$/);
+  assert.equal(compileErrors('package p\nimport data.foo\np := 1', { strictCompile: true })[0]!.message, 'import data.foo unused');
+  assert.deepEqual(compileErrors('package p\nimport data.foo\np if {\n\tx := 1\n\tx > 0\n\tfoo\n}\nf(_) := 1\ng(x) := x', { strictCompile: true }), []);
+  assert.deepEqual(compileErrors('package p\np if {\n\tx := 1\n\ttrue\n}'), [], 'not strict: no error');
+});
+
+test('deprecated builtins are rejected in Rego v1 and allowed in v0', () => {
+  const e = compileErrors('package p\np := any([true])');
+  assert.equal(e[0]?.code, 'rego_type_error');
+  assert.equal(e[0]?.message, 'deprecated built-in function calls in expression: any');
+});
+
+test('recursion, conflicting rule kinds and duplicate defaults are compile errors', () => {
+  assert.equal(compileErrors('package p\np if q\nq if p')[0]?.code, 'rego_recursion_error');
+  assert.equal(compileErrors('package p\nf(x) := f(x)')[0]?.message, 'rule data.p.f is recursive: data.p.f -> data.p.f');
+  assert.equal(compileErrors('package p\np := 1\np contains 2')[0]?.message, 'conflicting rules data.p.p found');
+  assert.equal(compileErrors('package p\ndefault p := 1\ndefault p := 2')[0]?.message, 'multiple default rules data.p.p found');
+  assert.equal(compileErrors('package p\nf(x) := 1\nf(x, y) := 2')[0]?.message, 'conflicting rules data.p.f found');
+  assert.equal(compileErrors('package p\ninput := 1')[0]?.message, 'rules must not shadow input (use a different rule name)');
+  assert.equal(compileErrors('package p\np if {\n\tx := 1\n\tx := 2\n}')[0]?.message, 'var x assigned above');
+});

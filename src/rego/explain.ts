@@ -1,0 +1,167 @@
+/**
+ * `--explain`: for a rule that came out undefined or false, which bodies (and `else` branches) were tried and,
+ * for each failed body, the first expression that failed with the values of its variables and operands at
+ * that point. Built on the evaluator's Tracer hook, so normal evaluation pays nothing for it.
+ */
+import type { CLit, CRule, CTerm } from './compiled.js';
+import type { Tracer } from './evaluator.js';
+import { type Value, toJs, toRegoString } from './value.js';
+
+/** One body's outcome in an explanation. */
+export interface BodyExplanation {
+  rule: string;
+  location: { file: string; row: number };
+  /** 0 for the rule body, n for the n-th `else` branch. */
+  branch: number;
+  succeeded: boolean;
+  /**
+   * The first literal that failed (for failed bodies): its text, the values of the variables it mentions,
+   * and the value of each operand (`"<undefined>"` when the operand itself is undefined).
+   */
+  failed?: { text: string; location: { file: string; row: number }; bindings: Record<string, unknown>; operands: Record<string, unknown> };
+}
+
+export interface Explanation {
+  query: string;
+  value: unknown;
+  defined: boolean;
+  bodies: BodyExplanation[];
+}
+
+interface Frame {
+  rule: CRule | undefined;
+  branch: number;
+  lits: CLit[];
+  furthest: number;
+  frame: Array<Value | undefined> | undefined;
+}
+
+export class ExplainTracer implements Tracer {
+  private readonly stack: Frame[] = [];
+  private readonly out: BodyExplanation[] = [];
+  /** Set by the engine: evaluates an operand in a saved frame. */
+  peek: ((t: CTerm, frame: Array<Value | undefined>) => Value | undefined) | undefined;
+
+  enterBody(rule: CRule | undefined, branch: number, lits: CLit[]): void {
+    this.stack.push({ rule, branch, lits, furthest: -1, frame: undefined });
+  }
+
+  reached(lits: CLit[], index: number, frame: Array<Value | undefined>): void {
+    for (let i = this.stack.length - 1; i >= 0; i--) {
+      const s = this.stack[i]!;
+      if (s.lits === lits) {
+        if (index > s.furthest) {
+          s.furthest = index;
+          s.frame = frame.slice();
+        }
+        return;
+      }
+    }
+  }
+
+  exitBody(lits: CLit[], succeeded: boolean): void {
+    const s = this.stack.pop();
+    if (!s || s.lits !== lits || !s.rule) return;
+    const e: BodyExplanation = { rule: s.rule.node.name, location: { file: s.rule.loc.file, row: s.rule.loc.row }, branch: s.branch, succeeded };
+    if (!succeeded && s.furthest >= 0 && s.furthest < lits.length) {
+      const lit = lits[s.furthest]!;
+      const bindings: Record<string, unknown> = {};
+      for (const [slot, name] of slotNamesOf(lit)) {
+        const v = s.frame?.[slot];
+        if (v !== undefined && !name.startsWith('_')) bindings[name] = toJs(v);
+      }
+      const operands: Record<string, unknown> = {};
+      if (this.peek && s.frame) {
+        for (const t of operandsOf(lit)) {
+          if (t.t === 'const' || t.t === 'var') continue;
+          const v = this.peek(t, s.frame);
+          operands[termText(t)] = v === undefined ? '<undefined>' : toJs(v);
+        }
+      }
+      e.failed = { text: lit.text, location: { file: lit.loc.file, row: lit.loc.row }, bindings, operands };
+    }
+    this.out.push(e);
+  }
+
+  result(): BodyExplanation[] {
+    return this.out;
+  }
+}
+
+/** The terms worth showing for a failed literal: a call's arguments, both sides of `=`, or the term itself. */
+function operandsOf(l: CLit): CTerm[] {
+  const e = l.expr;
+  switch (e.k) {
+    case 'term': {
+      if (e.term.t !== 'call') return [e.term];
+      // One level of nested calls too: `count(data.x) == 3` shows `count(data.x)` and `data.x`.
+      const nested = e.term.args.flatMap((a) => (a.t === 'call' ? a.args : []));
+      return [e.term, ...e.term.args, ...nested];
+    }
+    case 'unify':
+      return [e.a, e.b];
+    case 'somein':
+      return [e.coll];
+    case 'every':
+      return [e.domain];
+    default:
+      return [];
+  }
+}
+
+function slotNamesOf(lit: CLit): Map<number, string> {
+  const out = new Map<number, string>();
+  const walk = (x: unknown): void => {
+    if (x === null || typeof x !== 'object') return;
+    const o = x as Record<string, unknown>;
+    if (o['t'] === 'var' && typeof o['slot'] === 'number') out.set(o['slot'], String(o['name']));
+    if (o['t'] === 'arraycompr' || o['t'] === 'setcompr' || o['t'] === 'objectcompr') return;
+    for (const v of Object.values(o)) if (typeof v === 'object') walk(v);
+  };
+  walk(lit.expr);
+  return out;
+}
+
+const INFIX: Record<string, string> = { equal: '==', neq: '!=', lt: '<', lte: '<=', gt: '>', gte: '>=', plus: '+', minus: '-', mul: '*', div: '/', rem: '%', and: '&', or: '|' };
+
+/** Compiled term back to Rego-like text, for explanations. */
+export function termText(t: CTerm): string {
+  switch (t.t) {
+    case 'const':
+      return toRegoString(t.v);
+    case 'var':
+      return t.name;
+    case 'root':
+      return t.root;
+    case 'ref': {
+      let s = termText(t.head);
+      for (const p of t.path) {
+        if (p.t === 'const' && typeof p.v === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(p.v)) s += '.' + p.v;
+        else s += '[' + termText(p) + ']';
+      }
+      return s;
+    }
+    case 'array':
+      return '[' + t.items.map(termText).join(', ') + ']';
+    case 'set':
+      return t.items.length === 0 ? 'set()' : '{' + t.items.map(termText).join(', ') + '}';
+    case 'object':
+      return '{' + t.entries.map(([k, v]) => termText(k) + ': ' + termText(v)).join(', ') + '}';
+    case 'call': {
+      const op = INFIX[t.fn.name];
+      if (op && t.args.length === 2) return `${termText(t.args[0]!)} ${op} ${termText(t.args[1]!)}`;
+      if (t.fn.name === 'internal.member_2') return `${termText(t.args[0]!)} in ${termText(t.args[1]!)}`;
+      return `${t.fn.name}(${t.args.map(termText).join(', ')})`;
+    }
+    case 'print':
+      return `print(${t.args.map(termText).join(', ')})`;
+    case 'arraycompr':
+      return `[${termText(t.term)} | …]`;
+    case 'setcompr':
+      return `{${termText(t.term)} | …}`;
+    case 'objectcompr':
+      return `{${termText(t.key)}: ${termText(t.value)} | …}`;
+    case 'template':
+      return '$"…"';
+  }
+}
