@@ -6,6 +6,7 @@
  * digests in place into a shared ring (verity-level0-shared.ts); the calling thread hashes runs too and hands
  * the finished ones to the tree builder in order, as views of the ring: no digest is copied between threads.
  */
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { closeSync, openSync } from 'node:fs';
 import { CocoError } from '../errors.js';
@@ -45,6 +46,35 @@ const waitAsync = (Atomics as unknown as {
 /** Ring slots: runs that may be hashed ahead of the one the tree builder takes next (64 MiB of data at 4 MiB runs). */
 const RING_RUNS = 16;
 
+/**
+ * One hashing thread per core, but no more than one per 16 MiB of data: starting a worker costs about as
+ * much as hashing a few MiB, so small images are hashed on the calling thread alone.
+ */
+export function defaultThreads(dataBytes: number): number {
+  return Math.max(1, Math.min(availableParallelism(), Math.floor(dataBytes / (16 << 20))));
+}
+
+/** Workers started ahead of a level-0 pass (prestartWorkers), waiting for its shared memory. */
+const prestarted: Worker[] = [];
+
+/**
+ * Starts `threads − 1` hashing workers now, before the pass that will use them: a worker takes tens of
+ * milliseconds to boot, which can then overlap the caller's own start-up (loading the tree code, reading
+ * the parameters). The next level-0 pass takes them; `releasePrestarted` ends any it did not take.
+ */
+export function prestartWorkers(threads: number): void {
+  while (prestarted.length < threads - 1) {
+    const w = startWorker(undefined);
+    // An unused prestarted worker must not keep the process alive.
+    w.unref();
+    prestarted.push(w);
+  }
+}
+
+export function releasePrestarted(): void {
+  for (const w of prestarted.splice(0)) void w.terminate();
+}
+
 export function level0Digests(opts: Level0Options): AsyncGenerator<Level0Run> {
   const runBlocks = Math.max(1, opts.runBlocks ?? Math.floor(RUN_BYTES / opts.blockSize));
   return opts.threads > 1 ? viaWorkers(opts, runBlocks) : inThread(opts, runBlocks);
@@ -67,7 +97,8 @@ async function* inThread(opts: Level0Options, runBlocks: number): AsyncGenerator
   }
 }
 
-function startWorker(workerData: VerityWorkerData): Worker {
+/** A worker with its job, or (`undefined`) one that waits for the job as its first message. */
+function startWorker(workerData: VerityWorkerData | undefined): Worker {
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./verity-worker.js', import.meta.url), { workerData });
   // Run from source (tests, `npm run cocokit`): the worker is TypeScript too. Workers do not take the
   // parent's loader hooks, so a one-line entry registers tsx and then imports the .ts worker.
@@ -93,7 +124,14 @@ async function* viaWorkers(opts: Level0Options, runBlocks: number): AsyncGenerat
   // Workers start first so they boot while this thread opens the data and hashes the first runs; `threads`
   // hashers are this thread plus threads − 1 workers.
   const data: VerityWorkerData = { ...shared, path: opts.path, nodeName: opts.nodeName, hashType: opts.hashType, salt: opts.salt, blockSize: opts.blockSize };
-  const workers = Array.from({ length: Math.min(opts.threads - 1, totalRuns - 1) }, () => startWorker(data));
+  const wanted = Math.min(opts.threads - 1, totalRuns - 1);
+  const workers = prestarted.splice(0, wanted);
+  releasePrestarted();
+  for (const w of workers) {
+    w.ref();
+    w.postMessage(data);
+  }
+  while (workers.length < wanted) workers.push(startWorker(data));
   let failure: CocoError | undefined;
   let wake: (() => void) | undefined;
   const fail = (e: CocoError): void => {

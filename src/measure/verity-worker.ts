@@ -5,7 +5,7 @@
  * messages but a failure, so a worker never waits for the main thread to hand out work — which matters
  * when other processes share the cores and the main thread is not scheduled for a while.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { closeSync, openSync } from 'node:fs';
 import { DataRunHasher } from './verity-digest.js';
 import { claimRun, STATE, type Level0Shared } from './verity-level0-shared.js';
@@ -23,9 +23,14 @@ export interface VerityWorkerFailure {
   error: string;
 }
 
-const data = workerData as VerityWorkerData;
 const port = parentPort;
 if (port) {
+  // Started with its job, or prestarted (verity-level0.ts prestartWorkers): then the job is the first message.
+  if (workerData) hashRuns(port, workerData as VerityWorkerData);
+  else port.once('message', (data: VerityWorkerData) => hashRuns(port, data));
+}
+
+function hashRuns(port: MessagePort, data: VerityWorkerData): void {
   const state = new Int32Array(data.state);
   const digests = Buffer.from(data.digests);
   let fd: number | undefined;

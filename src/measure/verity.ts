@@ -7,14 +7,13 @@
  * level keeps one hash block in memory — so memory does not grow with the image.
  */
 import { closeSync, constants as fsConstants, existsSync, fstatSync, ftruncateSync, fsyncSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { CocoError } from '../errors.js';
 import { bytesEqual, toHex } from '../formats/bytes.js';
 import { check, type Check } from '../formats/check.js';
 import { ByteReader } from '../formats/reader.js';
 import { blockDigest, digestSize, nodeHashName, type BlockDigest } from './verity-digest.js';
-import { level0Digests } from './verity-level0.js';
+import { defaultThreads, level0Digests } from './verity-level0.js';
 
 export const VERITY_SUPERBLOCK_SIZE = 512;
 export const VERITY_MAX_SALT_SIZE = 256;
@@ -380,14 +379,6 @@ function openOrFail(path: string, flags: number, mode?: number): number {
   } catch (e) {
     throw new CocoError('VERITY_IO', `Cannot open device ${path}: ${(e as Error).message}`, { kind: 'unavailable', cause: e, detail: { path } });
   }
-}
-
-/**
- * One hashing thread per core, but no more than one per 16 MiB of data: starting a worker costs about as
- * much as hashing a few MiB, so small images are hashed on the calling thread alone.
- */
-function defaultThreads(dataBytes: number): number {
-  return Math.max(1, Math.min(availableParallelism(), Math.floor(dataBytes / (16 << 20))));
 }
 
 /** Level-0 pass shared by format and verify: feeds every data-block digest into the builder. */
