@@ -142,6 +142,10 @@ async function* viaWorkers(opts: Level0Options, runBlocks: number): AsyncGenerat
   for (const w of workers) {
     w.on('message', (m: VerityWorkerFailure) => fail(new CocoError('VERITY_IO', m.error, { kind: 'input' })));
     w.on('error', (e) => fail(new CocoError('VERITY_WORKER', `hashing worker failed: ${e.message}`, { kind: 'internal', cause: e })));
+    // A worker that dies without an error event (killed, out of memory) would leave its run undone.
+    w.on('exit', (code) => {
+      if (code !== 0) fail(new CocoError('VERITY_WORKER', `hashing worker exited with code ${code}`, { kind: 'internal' }));
+    });
   }
 
   const own = new DataRunHasher(opts.nodeName, opts.hashType, opts.salt, opts.blockSize, Math.min(runBlocks, opts.blocks));
