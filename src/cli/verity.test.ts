@@ -5,10 +5,13 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { run } from './program.js';
+import { verityFormat } from '../measure/verity.js';
+import { toHex } from '../formats/bytes.js';
 import { bufferIO } from './io.js';
 import { toolMissing } from '../test-support/vectors.js';
 import { generateData, tempDir, verityCases, veritysetup, writeData } from '../measure/test-support/verity.js';
 
+const UUID = '11111111-2222-3333-4444-555555555555';
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 async function cocokit(argv: string[], cwd: string): Promise<{ code: number; out: string; err: string }> {
@@ -290,6 +293,25 @@ test('--json prints the parameters and the root hash', async () => {
     assert.equal(r.code, 0, r.err);
     const j = JSON.parse(r.out);
     assert.deepEqual([j.rootHash, j.dataBlocks, j.hashBlocks, j.salt, j.uuid], [c.expected.root_hash, c.expected.data_blocks, c.expected.hash_blocks, c.params.salt, c.params.uuid]);
+  } finally {
+    cleanup();
+  }
+});
+
+test('format with --threads hashes through prestarted workers and gives the one-thread tree', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    // Three 4 MiB runs and a partial one, so the prestarted workers are handed the pass.
+    writeData(dir, 'data.img', generateData({ generator: 'sha256ctr', seed: 'threads', size: 12 * 1024 * 1024 + 3 * 4096 }));
+    const one = await verityFormat({ data: join(dir, 'data.img'), hash: join(dir, 'one.img'), salt: Uint8Array.of(1, 2, 3), uuid: UUID, threads: 1 });
+    const r = await cocokit(['verity', 'format', '--threads=3', '--salt=010203', `--uuid=${UUID}`, 'data.img', 'many.img'], dir);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(fields(r.out)['Root hash'], toHex(one.rootHash));
+    assert.equal(sha256(readFileSync(join(dir, 'many.img'))), sha256(readFileSync(join(dir, 'one.img'))));
+    // Failing before the pass ends the prestarted workers and still reports the usual error.
+    const bad = await cocokit(['verity', 'format', '--threads=2', '--hash=nope', 'data.img', 'bad.img'], dir);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.err, /VERITY_HASH_ALGORITHM/);
   } finally {
     cleanup();
   }

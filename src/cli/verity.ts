@@ -2,21 +2,20 @@
  * `cocokit verity format|verify|dump`: dm-verity hash trees with veritysetup's flags and report
  * (specs/measured-boot.md §1). A drop-in for `veritysetup format|verify|dump` on image files.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { CocoError } from '../errors.js';
 import { fromHex, toHex } from '../formats/bytes.js';
-import {
-  readVeritySuperblockFile,
-  verityFormat,
-  verityGeometry,
-  verityReport,
-  verityVerify,
-  type VerityParams,
-  type VerityRunOptions,
-} from '../measure/verity.js';
+import type { VerityParams, VerityRunOptions } from '../measure/verity.js';
+import { defaultThreads, prestartWorkers, releasePrestarted } from '../measure/verity-level0.js';
 import type { CliIO } from './io.js';
+
+/**
+ * The tree code is loaded when a command runs, not with the group: `format` first starts its hashing workers,
+ * whose boot then overlaps the loading (the data size is all the thread count needs).
+ */
+const treeCode = () => import('../measure/verity.js');
 
 /** The page size the kernel's dm-verity needs data blocks to fit in (x86-64, arm64 with 4K pages). */
 const PAGE_SIZE = 4096;
@@ -108,6 +107,14 @@ export function register(program: Command, io: CliIO): void {
     .option('--threads <n>', 'hashing threads, this one included (default: one per core, at most one per 16 MiB)', integer('threads'))
     .option('--json', 'print the parameters as JSON')
     .action(async (data: string, hash: string, f: TreeFlags & { uuid?: string }) => {
+      let dataBytes = 0;
+      try {
+        dataBytes = statSync(path(data)).size;
+      } catch {
+        // verityFormat reports a missing or unreadable image.
+      }
+      prestartWorkers(f.threads ?? defaultThreads(dataBytes));
+      const { verityFormat, verityReport } = await treeCode();
       if ((f.dataBlockSize ?? 4096) > PAGE_SIZE) {
         io.stderr(`WARNING: Kernel cannot activate device if data block size exceeds page size (${PAGE_SIZE}).\n`);
       }
@@ -131,6 +138,7 @@ export function register(program: Command, io: CliIO): void {
         });
       } finally {
         progress.stop();
+        releasePrestarted();
       }
       if (f.rootHashFile) writeFileSync(path(f.rootHashFile), toHex(r.rootHash), { mode: 0o600 });
       // veritysetup echoes the UUID as it was given; dump shows the stored bytes' canonical form.
@@ -148,6 +156,7 @@ export function register(program: Command, io: CliIO): void {
         throw new CocoError('VERITY_USAGE', 'give the root hash either as an argument or with --root-hash-file', { kind: 'usage' });
       }
       const rootHash = root !== undefined ? fromHexStrict(root) : readRootHashFile(path(f.rootHashFile!));
+      const { verityVerify } = await treeCode();
       const progress = await withProgress(io, 'verifying');
       let r;
       try {
@@ -182,7 +191,8 @@ export function register(program: Command, io: CliIO): void {
     .description('print the superblock of a hash device')
     .option('--hash-offset <bytes>', 'superblock position on the hash device', integer('hash-offset'))
     .option('--json', 'print the superblock as JSON')
-    .action((hash: string, f: { hashOffset?: number; json?: boolean }) => {
+    .action(async (hash: string, f: { hashOffset?: number; json?: boolean }) => {
+      const { readVeritySuperblockFile, verityGeometry, verityReport } = await treeCode();
       const sb = readVeritySuperblockFile(path(hash), f.hashOffset ?? 0);
       const p: VerityParams = { ...sb, hashAlgorithm: sb.algorithm, hashOffset: f.hashOffset ?? 0, superblock: true };
       const geo = verityGeometry(p);

@@ -118,8 +118,11 @@ export class DataRunHasher {
     }
   }
 
-  /** Digests of blocks `first … first+count-1` of `fd`, back to back. */
-  hashRun(fd: number, first: number, count: number, path: string): Buffer {
+  /**
+   * Digests of blocks `first … first+count-1` of `fd`, back to back, written at `out[outOffset…]` (a Buffer,
+   * possibly over shared memory, so a worker's digests land where the tree builder reads them).
+   */
+  hashRun(fd: number, first: number, count: number, path: string, out: Buffer, outOffset: number): void {
     const b = this.blockSize;
     let done = 0;
     while (done < count) {
@@ -135,8 +138,7 @@ export class DataRunHasher {
       readFully(fd, this.iov[done].subarray(partial), b - partial, (first + done) * b + partial, path);
       done++;
     }
-    const out = Buffer.alloc(count * this.size);
-    for (let i = 0; i < count; i++) out.write(oneShotHash(this.nodeName, this.slots[i], 'binary'), i * this.size, this.size, 'latin1');
-    return out;
+    const { nodeName, slots, size } = this;
+    for (let i = 0; i < count; i++) out.write(oneShotHash(nodeName, slots[i], 'binary'), outOffset + i * size, size, 'latin1');
   }
 }

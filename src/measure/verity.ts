@@ -7,14 +7,13 @@
  * level keeps one hash block in memory — so memory does not grow with the image.
  */
 import { closeSync, constants as fsConstants, existsSync, fstatSync, ftruncateSync, fsyncSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { CocoError } from '../errors.js';
 import { bytesEqual, toHex } from '../formats/bytes.js';
 import { check, type Check } from '../formats/check.js';
 import { ByteReader } from '../formats/reader.js';
 import { blockDigest, digestSize, nodeHashName, type BlockDigest } from './verity-digest.js';
-import { level0Digests } from './verity-level0.js';
+import { defaultThreads, level0Digests } from './verity-level0.js';
 
 export const VERITY_SUPERBLOCK_SIZE = 512;
 export const VERITY_MAX_SALT_SIZE = 256;
@@ -271,8 +270,11 @@ export function verityGeometry(p: VerityParams): VerityGeometry {
 
 // ───────────────────────────── tree building ─────────────────────────────
 
-/** What a finished hash block is handed to: written (format) or compared with the stored one (verify). */
-type BlockSink = (level: number, index: number, block: Uint8Array) => void;
+/**
+ * What finished hash blocks are handed to: written (format) or compared with the stored ones (verify).
+ * `blocks` holds one or more consecutive hash blocks of `level`, the first being block `index` of the level.
+ */
+type BlockSink = (level: number, index: number, blocks: Uint8Array) => void;
 
 /**
  * Builds the tree bottom-up as level-0 digests arrive in data order. Each level holds one hash block; when
@@ -307,7 +309,30 @@ class TreeBuilder {
       this.root = digests.slice(0, d);
       return;
     }
-    for (let off = 0; off < digests.length; off += d) this.add(0, digests.subarray(off, off + d));
+    let off = 0;
+    // When digests fill hash blocks exactly (sha256 in 4 KiB blocks: 128 × 32 bytes, no padding), whole level-0
+    // blocks are the digests as they come: they go to the sink in one piece and are hashed where they lie.
+    const span = this.geo.perBlock * d;
+    if (this.geo.digestSlot === d && span === this.hashBlockSize) {
+      while (off < digests.length && this.fill[0] !== 0) {
+        this.add(0, digests.subarray(off, off + d));
+        off += d;
+      }
+      const whole = Math.floor((digests.length - off) / span);
+      if (whole > 0) {
+        this.sink(0, this.emitted[0], digests.subarray(off, off + whole * span));
+        this.emitted[0] += whole;
+        for (let b = 0; b < whole; b++, off += span) this.up(0, digests.subarray(off, off + span));
+      }
+    }
+    for (; off < digests.length; off += d) this.add(0, digests.subarray(off, off + d));
+  }
+
+  /** Hashes a finished block of `level` into the level above (or the root). */
+  private up(level: number, block: Uint8Array): void {
+    this.digestHashBlock(block, this.scratch, 0);
+    if (level === this.bufs.length - 1) this.root = this.scratch.slice();
+    else this.add(level + 1, this.scratch);
   }
 
   private add(level: number, digest: Uint8Array): void {
@@ -318,11 +343,9 @@ class TreeBuilder {
   private emit(level: number): void {
     const buf = this.bufs[level];
     this.sink(level, this.emitted[level]++, buf);
-    this.digestHashBlock(buf, this.scratch, 0);
-    buf.fill(0);
     this.fill[level] = 0;
-    if (level === this.bufs.length - 1) this.root = this.scratch.slice();
-    else this.add(level + 1, this.scratch);
+    this.up(level, buf);
+    buf.fill(0);
   }
 
   finish(): Uint8Array {
@@ -356,14 +379,6 @@ function openOrFail(path: string, flags: number, mode?: number): number {
   } catch (e) {
     throw new CocoError('VERITY_IO', `Cannot open device ${path}: ${(e as Error).message}`, { kind: 'unavailable', cause: e, detail: { path } });
   }
-}
-
-/**
- * One hashing thread per core, but no more than one per 16 MiB of data: starting a worker costs about as
- * much as hashing a few MiB, so small images are hashed on the calling thread alone.
- */
-function defaultThreads(dataBytes: number): number {
-  return Math.max(1, Math.min(availableParallelism(), Math.floor(dataBytes / (16 << 20))));
 }
 
 /** Level-0 pass shared by format and verify: feeds every data-block digest into the builder. */
@@ -444,8 +459,8 @@ export async function verityFormat(o: VerityFormatOptions): Promise<VerityFormat
   const hashFd = openOrFail(o.hash, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o600);
   try {
     const hashBlockDigest = blockDigest(nodeHashName(p.hashAlgorithm), p.hashType, p.salt, p.hashBlockSize);
-    const builder = new TreeBuilder(geo, p.hashBlockSize, hashBlockDigest, (level, index, block) => {
-      writeSync(hashFd, block, 0, block.length, (geo.levelStart[level] + index) * p.hashBlockSize);
+    const builder = new TreeBuilder(geo, p.hashBlockSize, hashBlockDigest, (level, index, blocks) => {
+      writeFully(hashFd, blocks, (geo.levelStart[level] + index) * p.hashBlockSize);
     });
     await hashData(p, o.data, builder, o, () => false);
     const rootHash = builder.finish();
@@ -460,6 +475,10 @@ export async function verityFormat(o: VerityFormatOptions): Promise<VerityFormat
   } finally {
     closeSync(hashFd);
   }
+}
+
+function writeFully(fd: number, bytes: Uint8Array, position: number): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
 }
 
 function sameFile(a: string, b: string): boolean {
@@ -582,13 +601,16 @@ export async function verityVerify(o: VerityVerifyOptions): Promise<VerityVerify
     }
     let failure: VerityFailure | undefined;
     const stored = new Uint8Array(p.hashBlockSize);
-    const builder = new TreeBuilder(geo, p.hashBlockSize, blockDigest(nodeHashName(p.hashAlgorithm), p.hashType, p.salt, p.hashBlockSize), (level, index, block) => {
-      // A failure at a lower level is what cryptsetup reports first (it verifies level by level).
-      if (failure && failure.level <= level) return;
-      const hashBlock = geo.levelStart[level] + index;
-      readSync(hashFd, stored, 0, stored.length, hashBlock * p.hashBlockSize);
-      if (bytesEqual(stored, block)) return;
-      failure = locateFailure(p, geo, level, index, stored, block);
+    const builder = new TreeBuilder(geo, p.hashBlockSize, blockDigest(nodeHashName(p.hashAlgorithm), p.hashType, p.salt, p.hashBlockSize), (level, index, blocks) => {
+      for (let i = 0; i * p.hashBlockSize < blocks.length; i++) {
+        // A failure at a lower level is what cryptsetup reports first (it verifies level by level).
+        if (failure && failure.level <= level) return;
+        const block = blocks.subarray(i * p.hashBlockSize, (i + 1) * p.hashBlockSize);
+        const hashBlock = geo.levelStart[level] + index + i;
+        readSync(hashFd, stored, 0, stored.length, hashBlock * p.hashBlockSize);
+        if (bytesEqual(stored, block)) continue;
+        failure = locateFailure(p, geo, level, index + i, stored, block);
+      }
     });
     await hashData(p, o.data, builder, o, () => failure?.level === 0);
     // Partly filled blocks reach the sink only when the tree is finished.
