@@ -37,7 +37,8 @@ export async function buildProgram(io: CliIO, argv: readonly string[] = []): Pro
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   const first = argv.find((a) => !a.startsWith('-'));
-  const names = first !== undefined && first in GROUPS ? [first] : Object.keys(GROUPS);
+  const versionOnly = first === undefined && argv.some((a) => a === '--version' || a === '-V');
+  const names = versionOnly ? [] : first !== undefined && first in GROUPS ? [first] : Object.keys(GROUPS);
   for (const name of names) await (await GROUPS[name]()).register(program, io);
   return program;
 }
