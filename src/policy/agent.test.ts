@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
+import { parse as parseToml } from 'smol-toml';
+import { vectorPath } from '../test-support/vectors.js';
 import { CocoError } from '../errors.js';
 import { AgentPolicy } from './agent.js';
 
@@ -212,4 +215,53 @@ test('fuzz: random request inputs give a decision or a CocoError, and a denial n
     { numRuns: 300 },
   );
   assert.ok(typeof (p.state() as Record<string, unknown>).sandbox_name === 'string');
+});
+
+// --- The agent policies carried by the init-data vectors (kata docs, CAA docs) ----------------------------
+
+function vectorPolicy(file: string): string {
+  const doc = parseToml(readFileSync(vectorPath('initdata', file), 'utf8')) as { data: Record<string, string> };
+  return doc.data['policy.rego']!;
+}
+
+/** `default X := true|false` declarations of endpoints that have no rule body besides the default. */
+function defaultOnly(text: string): Array<[string, boolean]> {
+  const out: Array<[string, boolean]> = [];
+  for (const m of text.matchAll(/^default ([A-Za-z]+) := (true|false)$/gm)) {
+    const body = new RegExp(`^${m[1]}\\s*(:=|=|if|\\{)`, 'm');
+    if (!body.test(text)) out.push([m[1]!, m[2] === 'true']);
+  }
+  return out;
+}
+
+for (const file of ['kata-doc-allow-all-except-exec.toml', 'caa-doc-initdata.toml']) {
+  test(`vector policy ${file}: endpoints with only a default get that default`, () => {
+    const text = vectorPolicy(file);
+    const p = new AgentPolicy(text);
+    const eps = defaultOnly(text);
+    assert.ok(eps.length >= 15, `${eps.length} default-only endpoints`);
+    for (const [ep, want] of eps) {
+      if (ep === 'AllowRequestsFailingPolicy') {
+        assert.equal(p.allowFailures, want);
+        continue;
+      }
+      const d = p.evaluate(ep, {});
+      assert.equal(d.allowed, want, ep);
+      assert.deepEqual(d.ops, []);
+      if (!want) assert.equal(d.reason, `${ep} is blocked by policy: ${d.prints.join(' ')}`);
+    }
+    assert.deepEqual(p.state(), {});
+  });
+}
+
+test('kata docs policy allows everything except ExecProcessRequest', () => {
+  const p = new AgentPolicy(vectorPolicy('kata-doc-allow-all-except-exec.toml'));
+  assert.deepEqual(p.evaluate('ExecProcessRequest', exec(ID1, ['sh'])), {
+    endpoint: 'ExecProcessRequest',
+    allowed: false,
+    prints: [],
+    ops: [],
+    reason: 'ExecProcessRequest is blocked by policy: ',
+  });
+  assert.equal(p.evaluate('CreateContainerRequest', create(ID1, 'pause', ['/pause'])).allowed, true);
 });
