@@ -4,6 +4,9 @@
  *   OPA's `opa eval` JSON (`{"result": [{"expressions": […], "bindings": {…}}]}`, `{}` when undefined);
  *   `print` output goes to stderr as `file:row: text`.
  * - `policy conformance DIR [--json]` runs an OPA YAML conformance suite directory (specs/rego.md §1).
+ * - `policy agent -d agent-policy.rego [--requests policy.jsonl] [--request Endpoint=input.json …] [--json]`
+ *   evaluates a sequence of Kata agent requests the way the agent does (specs/rego.md §3.4), the policy state
+ *   (`data.pstate`) carried from one request to the next.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -11,7 +14,8 @@ import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { CocoError } from '../errors.js';
 import { knownGap, runSuite } from '../rego/conformance.js';
-import { Engine, type Explanation, parseJsonValue } from '../rego/index.js';
+import { AgentPolicy, type AgentDecision } from '../policy/agent.js';
+import { Engine, type Explanation, parseJsonValue, toJs } from '../rego/index.js';
 import type { CliIO } from './io.js';
 
 function readText(io: CliIO, file: string): string {
@@ -114,5 +118,69 @@ export function register(program: Command, io: CliIO): void {
         io.stdout(JSON.stringify({ total: report.total, passed: report.passed, failed: report.failed, categories: report.categories }) + '\n');
       }
       if (report.failed > 0) io.exitCode = 1;
+    });
+
+  policy
+    .command('agent')
+    .description("evaluate Kata agent requests in order with the agent's policy semantics (state carried across requests)")
+    .requiredOption('-d, --data <file>', 'the agent policy (.rego; package agent_policy)')
+    .option('--request <endpoint=file>', 'a request: endpoint name and its JSON input file (repeatable, in order)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--requests <file>', "requests in the agent's policy.jsonl debug format, one {\"kind\", \"request\"} per line (evaluated before any --request)")
+    .option('--v0', 'parse the policy as Rego v0', false)
+    .option('--json', 'print {"allowFailures", "decisions", "state"} as JSON instead of one line per request', false)
+    .action((opts: { data: string; request: string[]; requests?: string; v0: boolean; json: boolean }) => {
+      const requests: Array<{ endpoint: string; run: (p: AgentPolicy) => AgentDecision }> = [];
+      if (opts.requests) {
+        readText(io, opts.requests)
+          .split('\n')
+          .forEach((line, i) => {
+            if (line.trim() === '') return;
+            const where = `${opts.requests}:${i + 1}`;
+            let v: unknown;
+            try {
+              v = toJs(parseJsonValue(line));
+            } catch (e) {
+              throw new CocoError('CLI_AGENT_REQUESTS', `${where}: ${(e as Error).message}`, { kind: 'input', cause: e });
+            }
+            const rec = v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+            const kind = rec.kind;
+            const request = rec.request;
+            if (typeof kind !== 'string' || request === undefined) {
+              throw new CocoError('CLI_AGENT_REQUESTS', `${where}: expected {"kind": "<Endpoint>", "request": {…}}`, { kind: 'input' });
+            }
+            requests.push({ endpoint: kind, run: (p) => p.evaluate(kind, request) });
+          });
+      }
+      for (const r of opts.request) {
+        const eq = r.indexOf('=');
+        if (eq <= 0) throw new CocoError('CLI_USAGE', `--request wants Endpoint=input.json, got ${JSON.stringify(r)}`, { kind: 'usage' });
+        const endpoint = r.slice(0, eq);
+        const text = readText(io, r.slice(eq + 1));
+        requests.push({ endpoint, run: (p) => p.evaluateJson(endpoint, text) });
+      }
+      const agent = new AgentPolicy(readText(io, opts.data), { regoVersion: opts.v0 ? 'v0' : 'v1' });
+      const decisions: Array<Partial<AgentDecision> & { endpoint: string; error?: { code: string; message: string } }> = [];
+      let errorExit: number | undefined;
+      let denied = false;
+      requests.forEach(({ endpoint, run }, i) => {
+        let line: string;
+        try {
+          const d = run(agent);
+          decisions.push(d);
+          if (!d.allowed) denied = true;
+          const ops = d.ops.length > 0 ? ` (${d.ops.length} state op${d.ops.length === 1 ? '' : 's'})` : '';
+          line = d.allowed ? `allowed${ops}${d.warning ? ` (warning: ${d.warning})` : ''}` : `denied: ${d.reason}`;
+        } catch (e) {
+          if (!(e instanceof CocoError)) throw e;
+          decisions.push({ endpoint, allowed: false, error: { code: e.code, message: e.message } });
+          errorExit ??= e.exitCode;
+          line = `error: ${e.code}: ${e.message}`;
+        }
+        if (!opts.json) io.stdout(`${i + 1} ${endpoint}: ${line}\n`);
+      });
+      if (opts.json) io.stdout(json({ allowFailures: agent.allowFailures, decisions, state: agent.state() }).replace(/\n\s*/g, ' ') + '\n');
+      // Exit status: the first error's, else the policy-denial status (6) if any request was denied, else 0.
+      const exit = errorExit ?? (denied ? new CocoError('POLICY_AGENT_DENIED', 'denied', { kind: 'policy' }).exitCode : 0);
+      if (exit !== 0) io.exitCode = exit;
     });
 }

@@ -24,6 +24,7 @@ import type { Explanation } from './explain.js';
 import { Compiler } from './compiler.js';
 import { Evaluator, Suspend, type Tracer } from './evaluator.js';
 import { ExplainTracer } from './explain.js';
+import { applyJsonPatch } from './json-patch.js';
 
 const STANDARD: ReadonlyMap<string, BuiltinDef> = BUILTINS;
 import { parseModule, parseQuery, parseTerm } from './parser.js';
@@ -33,6 +34,7 @@ export type { Value } from './value.js';
 export type { BuiltinDef, BuiltinContext } from './builtins/registry.js';
 export { BuiltinError, typeError, builtinError } from './builtins/registry.js';
 export { fromJson, toJs, toJsonText, parseJsonValue, toRegoString } from './value.js';
+export { applyJsonPatch, parsePointer, type JsonPatchOperation, type JsonValue } from './json-patch.js';
 
 export interface EngineOptions {
   /** Strict built-in errors: a failing builtin halts evaluation instead of making the call undefined. */
@@ -70,9 +72,30 @@ export class PreparedPolicy {
   constructor(
     private readonly compiler: Compiler,
     private readonly builtins: ReadonlyMap<string, BuiltinDef>,
-    private readonly data: Value,
+    private data: Value,
     private readonly options: EngineOptions,
   ) {}
+
+  /** The `data` document evaluations use when none is passed (base documents only, no rules). */
+  dataDocument(): Value {
+    return this.data;
+  }
+
+  /**
+   * Applies an RFC 6902 JSON Patch to this policy's `data` document, as the Kata agent does with a decision's
+   * `ops` (specs/rego.md §3.4: serialize data → patch → replace data). Atomic: on a CocoError
+   * `REGO_JSON_PATCH` (or `REGO_DATA` when the result is not an object) the data is unchanged. Compiled
+   * rules are kept; later evaluations see the new data.
+   */
+  patchData(ops: unknown): void {
+    this.data = patchedData(this.data, ops);
+  }
+
+  /** Replaces the `data` document (an object) without recompiling. */
+  replaceData(data: Value): void {
+    if (!(data instanceof RObject)) throw new CocoError('REGO_DATA', 'data must be a JSON object', { kind: 'usage' });
+    this.data = data;
+  }
 
   private evaluator(input: Value | undefined, prints: string[] | undefined, data?: Value, trace?: Tracer, resolved?: Map<string, Value | undefined>): Evaluator {
     return new Evaluator(this.compiler.root, {
@@ -182,6 +205,12 @@ export class PreparedPolicy {
   }
 }
 
+function patchedData(data: Value, ops: unknown): RObject {
+  const out = fromJson(applyJsonPatch(toJs(data), ops));
+  if (!(out instanceof RObject)) throw new CocoError('REGO_DATA', 'a JSON patch of data must leave an object at the root', { kind: 'input' });
+  return out;
+}
+
 /** `data.a.b["c"]` → ['a', 'b', 'c']. */
 function rulePath(path: string): Value[] {
   const t = parseTerm(path, { version: 'v1' }, 'rule path');
@@ -222,6 +251,21 @@ export class Engine {
     if (!(v instanceof RObject)) throw new CocoError('REGO_DATA', 'data must be a JSON object', { kind: 'usage' });
     this.data = mergeObjects(this.data, v);
     this.prepared = undefined;
+  }
+
+  /**
+   * Applies an RFC 6902 JSON Patch to the whole `data` document (the Kata agent's `ops`, specs/rego.md §3.4).
+   * Atomic: a failing patch throws CocoError `REGO_JSON_PATCH` and leaves data unchanged. A prepared form
+   * is updated in place rather than recompiled.
+   */
+  patchData(ops: unknown): void {
+    this.data = patchedData(this.data, ops);
+    this.prepared?.replaceData(this.data);
+  }
+
+  /** The current `data` document (base documents added with addData / patchData) as plain JSON. */
+  dataJson(): unknown {
+    return toJs(this.data);
   }
 
   setInput(json: unknown): void {

@@ -9,6 +9,7 @@
 import { type Value, RObject, RSet, compare, equal, isObject, isSet, typeName } from '../value.js';
 import { type BuiltinDef, BuiltinError, argArray, argObject, typeErrorOneOf } from './registry.js';
 import { elementError } from './aggregates.js';
+import { isArrayIndexToken, unescapePointerToken } from '../json-patch.js';
 
 /** Keys named by an array, set or object (its keys) — getObjectKeysParam. */
 function keysParam(name: string, v: Value): RSet {
@@ -112,7 +113,7 @@ function parsePath(p: Value): Value[] {
     return p
       .replace(/^\/+/, '')
       .split('/')
-      .map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'));
+      .map(unescapePointerToken);
   }
   if (Array.isArray(p)) return p;
   throw new BuiltinError(
@@ -179,6 +180,9 @@ function jsonRemove(a: Value, b: Value | undefined): Value | undefined {
 }
 
 // --- json.patch (RFC 6902 over Rego values, sets included) -------------------------------------------
+// Pointer tokens and array indices follow the shared rules of ../json-patch.ts (which the Kata agent's `ops`
+// use); this variant works on Rego values so that it can also address set members, and keeps OPA's
+// leniencies (optional leading '/', array-of-segment paths) and its undefined-on-failure result.
 
 class PatchError extends Error {}
 
@@ -186,7 +190,7 @@ function arrayIndex(seg: Value, len: number, forInsert: boolean): number {
   if (forInsert && seg === '-') return len;
   let n: number | undefined;
   if (typeof seg === 'number' && Number.isInteger(seg)) n = seg;
-  else if (typeof seg === 'string' && /^(0|[1-9][0-9]*)$/.test(seg)) n = Number(seg);
+  else if (typeof seg === 'string' && isArrayIndexToken(seg)) n = Number(seg);
   if (n === undefined || n < 0 || n > len || (!forInsert && n === len)) throw new PatchError(`invalid array index ${String(seg)}`);
   return n;
 }
