@@ -234,7 +234,7 @@ function defaultOnly(text: string): Array<[string, boolean]> {
   return out;
 }
 
-for (const file of ['kata-doc-allow-all-except-exec.toml', 'caa-doc-initdata.toml']) {
+for (const file of ['kata-doc-allow-all-except-exec.toml', 'caa-doc-initdata.toml', 'trustee-init-data-with-policy.toml']) {
   test(`vector policy ${file}: endpoints with only a default get that default`, () => {
     const text = vectorPolicy(file);
     const p = new AgentPolicy(text);

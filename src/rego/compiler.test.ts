@@ -43,3 +43,25 @@ test('recursion, conflicting rule kinds and duplicate defaults are compile error
   assert.equal(compileErrors('package p\ninput := 1')[0]?.message, 'rules must not shadow input (use a different rule name)');
   assert.equal(compileErrors('package p\np if {\n\tx := 1\n\tx := 2\n}')[0]?.message, 'var x assigned above');
 });
+
+test('each else body has its own locals: a := declared in the main body may be declared again', () => {
+  const engine = new Engine();
+  engine.addPolicy(
+    'else.rego',
+    [
+      'package p',
+      'f(t) := r if { t == "a"; r := "x" } else := r if { r := t }',
+      'g(t) := r if { r := 1; t == "a" } else := r if { r := 2 }',
+      'a := f("a")',
+      'b := f("b")',
+      'c := g("z")',
+    ].join('\n'),
+  );
+  assert.deepEqual([engine.evalRule('data.p.a'), engine.evalRule('data.p.b'), engine.evalRule('data.p.c')], ['x', 'b', 2]);
+  // Within one body, a second := of the same name is still an error.
+  const twice = new Engine();
+  assert.throws(() => {
+    twice.addPolicy('twice.rego', 'package q\nh(t) := r if { r := 1; r := t }');
+    twice.evalRule('data.q.h');
+  }, /var r assigned above/);
+});

@@ -252,6 +252,7 @@ export class Compiler {
       params = r.head.args.map((a) => this.term(ctx, scope, a));
       for (const p of params) for (const s of termSlots(p)) bound.add(s);
     }
+    const paramVars = new Map(scope.vars);
     for (const t of headTerms) collectUsed(t, scope.used);
     for (const lit of r.body) collectUsedLit(lit, scope.used);
     for (const e of r.elseChain) for (const lit of e.body) collectUsedLit(lit, scope.used);
@@ -268,8 +269,11 @@ export class Compiler {
     const value: CTerm = r.head.value ? this.term(ctx, scope, r.head.value) : { t: 'const', v: true };
     checkHeadSafe(ctx, [...restC, ...(key ? [key] : []), value], headBound, r.loc);
     const elseChain: CElse[] = r.elseChain.map((e) => {
-      const eb = this.body(ctx, scope, e.body, bound);
-      const ev: CTerm = e.value ? this.term(ctx, scope, e.value) : { t: 'const', v: true };
+      // Each `else` is a body of its own: it sees the function's arguments, not the locals of the bodies
+      // before it, so `r := …` may be declared again (genpolicy's rules do this).
+      const es: Scope = { id: scope.id, parent: undefined, vars: new Map(paramVars), used: scope.used };
+      const eb = this.body(ctx, es, e.body, bound);
+      const ev: CTerm = e.value ? this.term(ctx, es, e.value) : { t: 'const', v: true };
       const eBound = new Set(bound);
       for (const l of eb) for (const s of litBinds(l)) eBound.add(s);
       checkHeadSafe(ctx, [ev], eBound, e.loc);
