@@ -66,6 +66,8 @@ test('parse_query reports syntax errors in gqlparser words with OPA location suf
     ['fragment on on on { on }', 'Unexpected Name "on" in GraphQL string at location 1:10'],
     ['{ ...on }', 'Expected Name, found } in GraphQL string at location 1:9'],
     ['type Query { a: Int }', 'Unexpected Name "type" in GraphQL string at location 1:1'],
+    ['{__typename{...}}', 'Expected {, found } in GraphQL string at location 1:16'],
+    ['{...{__typename{...{}}}}', 'expected at least one definition, found } in GraphQL string at location 1:21'],
   ];
   for (const [gql, msg] of cases) fails('graphql.parse_query', [gql], `graphql.parse_query: ${msg}`);
   assert.throws(() => call('graphql.parse_query', 1), (e: unknown) => e instanceof BuiltinError && e.code === 'eval_type_error');
@@ -94,6 +96,11 @@ test('parse_schema reports gqlparser errors', () => {
     ['extend schema', 'Unexpected <EOF> in GraphQL string at location 1:14'],
     ['\n   "Description"\n   extend type Hello { world: String }', 'Unexpected String "Description" in GraphQL string at location 2:4'],
     ['\n   extend "Description" type Hello { world: String }', 'Unexpected String "Description" in GraphQL string at location 2:11'],
+    ['union Hello = Wo || Rld', 'Expected Name, found | in GraphQL string at location 1:19'],
+    ['\n  input Hello {\n    world(foo: Int): String\n  }\n', 'Expected :, found ( in GraphQL string at location 3:10'],
+    ['directive @foo on FIELD | INCORRECT_LOCATION', 'Unexpected Name "INCORRECT_LOCATION" in GraphQL string at location 1:27'],
+    ['type o{d(g:[', 'Expected Name, found <EOF> in GraphQL string at location 1:13'],
+    ['"""\r', 'Unexpected <Invalid> in GraphQL string at location 2:1'],
   ];
   for (const [gql, msg] of cases) fails('graphql.parse_schema', [gql], `graphql.parse_schema: ${msg}`);
 });

@@ -10,7 +10,8 @@
  *
  * Where graphql-js and gqlparser differ, gqlparser's behaviour is followed:
  * - Error texts: graphql-js's `Syntax Error: … "}".` becomes gqlparser's `… }` (no prefix, punctuators
- *   unquoted, no final period), and an empty `{}`/`()` list reports `expected at least one definition, found }`.
+ *   unquoted, no final period), an empty `{}`/`()` list reports `expected at least one definition, found }`
+ *   and an unterminated string `Unexpected <Invalid>`; other lexer messages are graphql-js's.
  *   OPA appends ` in GraphQL string at location L:C` (parse) or ` in GraphQL query string at location L:C`
  *   (validation). Validation message texts are graphql-js's, which gqlparser mostly shares.
  * - An empty (or comment-only) document parses to an empty document instead of failing.
@@ -102,6 +103,8 @@ function syntaxError(e: GraphQLError, text: string): GqlError {
   msg = msg.replace(/"([^"\s]{1,3})"/g, (m, p: string) => (PUNCTUATORS.has(p) ? p : m));
   // graphql-js words these two in its own way; gqlparser names the offending token.
   if (/^Unexpected variable "\$/.test(msg)) msg = 'Unexpected $';
+  // gqlparser's lexer yields an invalid token for a string running into the end of input.
+  else if (/^Unterminated string/.test(msg)) msg = 'Unexpected <Invalid>';
   else if (/^Unexpected description/.test(msg)) msg = `Unexpected ${tokenAt(text, e.positions?.[0] ?? -1) ?? 'String'}`;
   const found = /^Expected [^,]+, found ([})\]])$/.exec(msg);
   if (found && e.positions?.[0] !== undefined) {
