@@ -173,3 +173,10 @@ test('random text and random AST-shaped objects only ever fail with BuiltinError
     { numRuns: 1500 },
   );
 });
+
+test('deeply nested documents fail as builtin errors or invalid results, not stack overflows', () => {
+  const deep = '{a'.repeat(20000) + '}'.repeat(20000);
+  assert.throws(() => call('graphql.parse_query', deep), (e: unknown) => e instanceof BuiltinError);
+  assert.equal(call('graphql.is_valid', deep, 'type Query { a: Int }'), false);
+  assertAst(call('graphql.parse_and_verify', deep, 'type Query { a: Int }'), '[false, {}, {}]');
+});

@@ -692,7 +692,27 @@ function succeeds(f: () => unknown): boolean {
   }
 }
 
-export const builtins: BuiltinDef[] = [
+/** Deeply nested input can exhaust the stack in the converters; that is a failure of this input, not a crash. */
+function bounded(def: BuiltinDef): BuiltinDef {
+  const { fn } = def;
+  return {
+    ...def,
+    fn: (args, ctx) => {
+      try {
+        return fn(args, ctx);
+      } catch (e) {
+        if (e instanceof RangeError) {
+          if (def.name === 'graphql.is_valid' || def.name === 'graphql.schema_is_valid') return false;
+          if (def.name === 'graphql.parse_and_verify') return [false, fromJson({}), fromJson({})];
+          throw builtinError(def.name, e.message);
+        }
+        throw e;
+      }
+    },
+  };
+}
+
+const defs: BuiltinDef[] = [
   {
     name: 'graphql.parse_query',
     arity: 1,
@@ -754,3 +774,5 @@ export const builtins: BuiltinDef[] = [
     },
   },
 ];
+
+export const builtins: BuiltinDef[] = defs.map(bounded);
