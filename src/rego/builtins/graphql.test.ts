@@ -120,6 +120,10 @@ test('is_valid follows gqlparser validation, with strings or AST objects', () =>
   const badQuery = JSON.parse(EMPLOYEE_QUERY_AST) as { Operations: Array<{ SelectionSet: Array<{ SelectionSet: Array<{ Alias: string; Name: string }> }> }> };
   badQuery.Operations[0]!.SelectionSet[0]!.SelectionSet[0] = { Alias: 'bonus', Name: 'bonus' };
   assert.equal(call('graphql.is_valid', fromJson(badQuery), fromJson(JSON.parse(EMPLOYEE_SCHEMA_AST))), false);
+  // A name that is not a GraphQL name cannot smuggle extra structure into the document.
+  const spliced = JSON.parse(EMPLOYEE_QUERY_AST) as typeof badQuery;
+  spliced.Operations[0]!.SelectionSet[0]!.SelectionSet[0] = { Alias: 'salary', Name: 'salary id' };
+  assert.equal(call('graphql.is_valid', fromJson(spliced), fromJson(JSON.parse(EMPLOYEE_SCHEMA_AST))), false);
   assert.equal(call('graphql.is_valid', 1, EMPLOYEE_SCHEMA), false);
   assert.equal(call('graphql.is_valid', '{ x }', 'type Query { x: Int'), false);
 });

@@ -409,6 +409,31 @@ function str(o: unknown, key: string): string {
   return v;
 }
 
+const NAME = /^[_A-Za-z][_0-9A-Za-z]*$/;
+
+/**
+ * A name field. It must be a GraphQL name (or empty, for optional names) so that the rendered text has the
+ * structure of the object; anything else could never pass gqlparser's validation either.
+ */
+function ident(o: unknown, key: string): string {
+  return identText(str(o, key));
+}
+
+function identText(v: unknown): string {
+  if (typeof v !== 'string') throw new DecodeError(`json: cannot unmarshal ${goType(v)} into Go value of type string`);
+  if (v !== '' && !NAME.test(v)) throw new DecodeError(`invalid GraphQL name ${q(v)}`);
+  return v;
+}
+
+const RAW: Record<number, RegExp> = {
+  0: NAME,
+  1: /^-?(0|[1-9][0-9]*)$/,
+  2: /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/,
+  5: /^(true|false)$/,
+  6: /^null$/,
+  7: NAME,
+};
+
 function bool(o: unknown, key: string): boolean {
   const v = field(o, key);
   if (v === undefined || v === null) return false;
@@ -450,6 +475,9 @@ function pValue(v: object | undefined): string {
   const kind = field(v, 'Kind') ?? 0;
   if (typeof kind !== 'number') throw new DecodeError(`json: cannot unmarshal ${goType(kind)} into Go struct field Value.Kind of type ast.ValueKind`);
   const children = list(v, 'Children').map(elem);
+  const shape = RAW[kind];
+  if (![0, 1, 2, 3, 4, 5, 6, 7, 8, 9].includes(kind)) throw new DecodeError(`unknown value kind ${kind}`);
+  if (shape && !shape.test(raw)) throw new DecodeError(`invalid raw value ${q(raw)} for value kind ${kind}`);
   switch (kind) {
     case 0:
       return `$${raw}`;
@@ -459,7 +487,7 @@ function pValue(v: object | undefined): string {
     case 8:
       return `[${children.map((c) => pValue(obj(c, 'Value'))).join(', ')}]`;
     case 9:
-      return `{${children.map((c) => `${str(c, 'Name')}: ${pValue(obj(c, 'Value'))}`).join(', ')}}`;
+      return `{${children.map((c) => `${ident(c, 'Name')}: ${pValue(obj(c, 'Value'))}`).join(', ')}}`;
     default:
       return raw;
   }
@@ -468,19 +496,19 @@ function pValue(v: object | undefined): string {
 function pType(t: object | undefined): string {
   if (!t) return '';
   const inner = obj(t, 'Elem');
-  const base = inner ? `[${pType(inner)}]` : str(t, 'NamedType');
+  const base = inner ? `[${pType(inner)}]` : ident(t, 'NamedType');
   return bool(t, 'NonNull') ? `${base}!` : base;
 }
 
 const pArgs = (o: object): string => {
   const args = list(o, 'Arguments').map(elem);
-  return args.length ? `(${args.map((a) => `${str(a, 'Name')}: ${pValue(obj(a, 'Value'))}`).join(', ')})` : '';
+  return args.length ? `(${args.map((a) => `${ident(a, 'Name')}: ${pValue(obj(a, 'Value'))}`).join(', ')})` : '';
 };
 
 const pDirectives = (o: object): string =>
   list(o, 'Directives')
     .map(elem)
-    .map((d) => ` @${str(d, 'Name')}${pArgs(d)}`)
+    .map((d) => ` @${ident(d, 'Name')}${pArgs(d)}`)
     .join('');
 
 const pVarDefs = (vs: unknown[]): string =>
@@ -489,7 +517,7 @@ const pVarDefs = (vs: unknown[]): string =>
         .map(elem)
         .map((v) => {
           const dv = obj(v, 'DefaultValue');
-          return `$${str(v, 'Variable')}: ${pType(obj(v, 'Type'))}${dv ? ` = ${pValue(dv)}` : ''}${pDirectives(v)}`;
+          return `$${ident(v, 'Variable')}: ${pType(obj(v, 'Type'))}${dv ? ` = ${pValue(dv)}` : ''}${pDirectives(v)}`;
         })
         .join(', ')})`
     : '';
@@ -500,15 +528,15 @@ function pSelections(o: object): string {
   const parts = sels.map((s) => {
     const has = (k: string): boolean => field(s, k) !== undefined;
     if (has('TypeCondition') || (!has('Name') && !has('Alias'))) {
-      const tc = str(s, 'TypeCondition');
+      const tc = ident(s, 'TypeCondition');
       return `...${tc ? ` on ${tc}` : ''}${pDirectives(s)} ${pSelections(s) || '{}'}`;
     }
     if (has('Alias') || has('Arguments') || has('SelectionSet')) {
-      const alias = str(s, 'Alias');
-      const name = str(s, 'Name');
+      const alias = ident(s, 'Alias');
+      const name = ident(s, 'Name');
       return `${alias && alias !== name ? `${alias}: ` : ''}${name}${pArgs(s)}${pDirectives(s)} ${pSelections(s)}`;
     }
-    return `...${str(s, 'Name')}${pDirectives(s)}`;
+    return `...${ident(s, 'Name')}${pDirectives(s)}`;
   });
   return `{ ${parts.join(' ')} }`;
 }
@@ -517,12 +545,12 @@ function queryText(o: object): string {
   const out: string[] = [];
   for (const op of list(o, 'Operations').map(elem)) {
     out.push(
-      `${str(op, 'Operation') || 'query'} ${str(op, 'Name')}${pVarDefs(list(op, 'VariableDefinitions'))}${pDirectives(op)} ${pSelections(op) || '{}'}`,
+      `${ident(op, 'Operation') || 'query'} ${ident(op, 'Name')}${pVarDefs(list(op, 'VariableDefinitions'))}${pDirectives(op)} ${pSelections(op) || '{}'}`,
     );
   }
   for (const f of list(o, 'Fragments').map(elem)) {
     out.push(
-      `fragment ${str(f, 'Name')}${pVarDefs(list(f, 'VariableDefinition'))} on ${str(f, 'TypeCondition')}${pDirectives(f)} ${pSelections(f) || '{}'}`,
+      `fragment ${ident(f, 'Name')}${pVarDefs(list(f, 'VariableDefinition'))} on ${ident(f, 'TypeCondition')}${pDirectives(f)} ${pSelections(f) || '{}'}`,
     );
   }
   return out.join('\n');
@@ -540,7 +568,7 @@ const pArgDefs = (o: object): string => {
 
 function pInputValue(a: object): string {
   const dv = obj(a, 'DefaultValue');
-  return `${desc(a)}${str(a, 'Name')}${pArgDefs(a)}: ${pType(obj(a, 'Type'))}${dv ? ` = ${pValue(dv)}` : ''}${pDirectives(a)}`;
+  return `${desc(a)}${ident(a, 'Name')}${pArgDefs(a)}: ${pType(obj(a, 'Type'))}${dv ? ` = ${pValue(dv)}` : ''}${pDirectives(a)}`;
 }
 
 const KEYWORD: Record<string, string> = {
@@ -556,22 +584,22 @@ function pDefinition(d: object, extend: boolean): string {
   const kind = str(d, 'Kind');
   const kw = KEYWORD[kind];
   if (!kw) throw new DecodeError(`unknown definition kind ${q(kind)}`);
-  let s = `${extend ? 'extend ' : desc(d)}${kw} ${str(d, 'Name')}`;
-  const ifaces = list(d, 'Interfaces').map((i) => (typeof i === 'string' ? i : ''));
+  let s = `${extend ? 'extend ' : desc(d)}${kw} ${ident(d, 'Name')}`;
+  const ifaces = list(d, 'Interfaces').map((i) => identText(i));
   if (ifaces.length) s += ` implements ${ifaces.join(' & ')}`;
   s += pDirectives(d);
-  const types = list(d, 'Types').map((i) => (typeof i === 'string' ? i : ''));
+  const types = list(d, 'Types').map((i) => identText(i));
   if (types.length) s += ` = ${types.join(' | ')}`;
   const fields = list(d, 'Fields').map(elem);
   if (fields.length) s += ` { ${fields.map((f) => pInputValue(f)).join(' ')} }`;
   const values = list(d, 'EnumValues').map(elem);
-  if (values.length) s += ` { ${values.map((v) => `${desc(v)}${str(v, 'Name')}${pDirectives(v)}`).join(' ')} }`;
+  if (values.length) s += ` { ${values.map((v) => `${desc(v)}${ident(v, 'Name')}${pDirectives(v)}`).join(' ')} }`;
   return s;
 }
 
 function pSchemaDef(s: object, extend: boolean): string {
   const ops = list(s, 'OperationTypes').map(elem);
-  const body = ops.length ? ` { ${ops.map((o) => `${str(o, 'Operation')}: ${str(o, 'Type')}`).join(' ')} }` : '';
+  const body = ops.length ? ` { ${ops.map((o) => `${ident(o, 'Operation')}: ${ident(o, 'Type')}`).join(' ')} }` : '';
   return `${extend ? 'extend ' : desc(s)}schema${pDirectives(s)}${body}`;
 }
 
@@ -580,8 +608,8 @@ function schemaText(o: object): string {
   for (const s of list(o, 'Schema').map(elem)) out.push(pSchemaDef(s, false));
   for (const s of list(o, 'SchemaExtension').map(elem)) out.push(pSchemaDef(s, true));
   for (const d of list(o, 'Directives').map(elem)) {
-    const locs = list(d, 'Locations').map((l) => (typeof l === 'string' ? l : ''));
-    out.push(`${desc(d)}directive @${str(d, 'Name')}${pArgDefs(d)}${bool(d, 'IsRepeatable') ? ' repeatable' : ''} on ${locs.join(' | ')}`);
+    const locs = list(d, 'Locations').map((l) => identText(l));
+    out.push(`${desc(d)}directive @${ident(d, 'Name')}${pArgDefs(d)}${bool(d, 'IsRepeatable') ? ' repeatable' : ''} on ${locs.join(' | ')}`);
   }
   for (const d of list(o, 'Definitions').map(elem)) out.push(pDefinition(d, false));
   for (const d of list(o, 'Extensions').map(elem)) out.push(pDefinition(d, true));
