@@ -66,6 +66,7 @@ test('parse_query reports syntax errors in gqlparser words with OPA location suf
     ['fragment on on on { on }', 'Unexpected Name "on" in GraphQL string at location 1:10'],
     ['{ ...on }', 'Expected Name, found } in GraphQL string at location 1:9'],
     ['type Query { a: Int }', 'Unexpected Name "type" in GraphQL string at location 1:1'],
+    ['"doc" type Query { a: Int }', 'Unexpected String "doc" in GraphQL string at location 1:1'],
     ['{__typename{...}}', 'Expected {, found } in GraphQL string at location 1:16'],
     ['{...{__typename{...{}}}}', 'expected at least one definition, found } in GraphQL string at location 1:21'],
   ];

@@ -127,8 +127,11 @@ function parseText(text: string): DocumentNode {
 
 function unexpected(def: DefinitionNode): GqlError {
   const tok = def.loc?.startToken;
-  const desc = tok ? (tok.kind === TokenKind.NAME ? `Name "${tok.value}"` : tok.kind) : def.kind;
-  return new GqlError(`Unexpected ${desc}`, tok?.line ?? 1, tok?.column ?? 1);
+  if (!tok) return new GqlError(`Unexpected ${def.kind}`, 1, 1);
+  let desc: string = tok.kind;
+  if (tok.kind === TokenKind.NAME) desc = `Name "${tok.value}"`;
+  else if (tok.kind === TokenKind.STRING || tok.kind === TokenKind.BLOCK_STRING) desc = `String "${tok.value}"`;
+  return new GqlError(`Unexpected ${desc}`, tok.line, tok.column);
 }
 
 const EXECUTABLE = new Set<string>([Kind.OPERATION_DEFINITION, Kind.FRAGMENT_DEFINITION]);
