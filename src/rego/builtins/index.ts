@@ -31,6 +31,7 @@ import { builtins as jsonschema } from './jsonschema.js';
 import { builtins as template } from './template.js';
 import { builtins as aws } from './aws.js';
 import { builtins as rego } from './rego.js';
+import { builtins as graphql } from './graphql.js';
 
 export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   operators,
@@ -61,6 +62,7 @@ export const NAMESPACES: ReadonlyArray<readonly BuiltinDef[]> = [
   template,
   aws,
   rego,
+  graphql,
 ];
 
 /** name → definition, built once at load. */
