@@ -1,4 +1,4 @@
-export * from './runtime-data.js';
+export * from '../formats/runtime-data.js';
 export * from './init-data.js';
 export * from './verifiers.js';
 export * from './ear.js';

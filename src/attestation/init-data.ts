@@ -6,7 +6,7 @@
 import { parse as parseToml } from 'smol-toml';
 import { CocoError } from '../errors.js';
 import { isRecord } from '../formats/json.js';
-import { digest, isHashAlgorithm, type HashAlgorithm } from './runtime-data.js';
+import { digest, isHashAlgorithm, type HashAlgorithm } from '../formats/runtime-data.js';
 import { agentPolicyData, initDataClaims as sharedInitDataClaims } from '../measure/initdata.js';
 
 export interface InitDataMessage {

@@ -5,7 +5,7 @@ import { readVectorJson, vectorPath } from '../test-support/vectors.js';
 import { toHex } from '../formats/bytes.js';
 import { canonicalize } from '../formats/jcs.js';
 import { CocoError } from '../errors.js';
-import { deviceRuntimeData, primaryRuntimeData, regularize, runtimeDataDigest } from './runtime-data.js';
+import { deviceRuntimeData, primaryRuntimeData, regularize, runtimeDataDigest } from '../formats/runtime-data.js';
 import { agentPolicyClaims, evaluateInitData } from './init-data.js';
 
 const R = readVectorJson('trustee', 'generated', 'rcar-sample-0.4.0.json');

@@ -11,7 +11,7 @@ import type { AttestationPolicyEvaluator } from '../policy/types.js';
 import type { TeeClass } from '../tee/verifier.js';
 import { earClaims, extensionsFrom, statusOf, trustVectorFrom, DEFAULT_BROKER, type Appraisal, type BrokerSettings } from './ear.js';
 import { evaluateInitData, type InitDataMessage } from './init-data.js';
-import { deviceRuntimeData, primaryRuntimeData, runtimeDataDigest, type HashAlgorithm } from './runtime-data.js';
+import { deviceRuntimeData, primaryRuntimeData, runtimeDataDigest, type HashAlgorithm } from '../formats/runtime-data.js';
 import type { TokenSigner } from './signer.js';
 import type { VerifierRegistry } from './verifiers.js';
 

@@ -8,7 +8,7 @@ import { utf8 } from '../formats/bytes.js';
 import { isRecord, parseJson } from '../formats/json.js';
 import { decryptWithTeeKey, parseFlattenedJwe } from '../formats/jwe.js';
 import { generateTeeKeyPair, type TeeKeyAlgorithm, type TeeKeyPair } from '../formats/jwk.js';
-import { deviceRuntimeData, isHashAlgorithm, primaryRuntimeData, runtimeDataDigest, type HashAlgorithm } from '../attestation/runtime-data.js';
+import { deviceRuntimeData, isHashAlgorithm, primaryRuntimeData, runtimeDataDigest, type HashAlgorithm } from '../formats/runtime-data.js';
 import type { Attester } from '../tee/verifier.js';
 import { httpError, request } from './http.js';
 

@@ -9,7 +9,7 @@ import { KbsClient } from '../client/kbs-client.js';
 import { KbsAdminClient, signAdminToken } from '../client/admin-client.js';
 import { SampleAttester } from '../tee/sample/attester.js';
 import { generateTeeKeyPair } from '../formats/jwk.js';
-import { primaryRuntimeData, runtimeDataDigest } from '../attestation/runtime-data.js';
+import { primaryRuntimeData, runtimeDataDigest } from '../formats/runtime-data.js';
 import { utf8, toBase64 } from '../formats/bytes.js';
 import { startKbs, type Harness } from './test-harness.js';
 

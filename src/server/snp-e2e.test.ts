@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { KbsClient } from '../client/kbs-client.js';
 import { KbsAdminClient } from '../client/admin-client.js';
 import { toHex, utf8 } from '../formats/bytes.js';
-import { regularize, digest } from '../attestation/runtime-data.js';
+import { regularize, digest } from '../formats/runtime-data.js';
 import { VerifierRegistry } from '../attestation/verifiers.js';
 import { createSnpVerifier } from '../tee/snp/verifier.js';
 import { createTestRoot, type TestChip, type TestRoot } from '../tee/snp/test-root.js';

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { fromBase64, fromHex, toHex } from '../formats/bytes.js';
 import { decryptWithTeeKey } from '../formats/jwe.js';
 import { generateTeeKeyPair } from '../formats/jwk.js';
-import { primaryRuntimeData, regularize, runtimeDataDigest } from '../attestation/runtime-data.js';
+import { primaryRuntimeData, regularize, runtimeDataDigest } from '../formats/runtime-data.js';
 import { VerifierRegistry } from '../attestation/verifiers.js';
 import { freshnessHash, hostDataForUuid } from '../attestation/workload.js';
 import { policyEvaluators } from '../policy/index.js';

@@ -5,8 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { CocoError } from '../errors.js';
-import { canonicalize } from '../formats/jcs.js';
-import { utf8 } from '../formats/bytes.js';
+import { canonicalize } from './jcs.js';
+import { utf8 } from './bytes.js';
 
 export type HashAlgorithm = 'sha256' | 'sha384' | 'sha512' | 'sm3';
 export const HASH_ALGORITHMS: readonly HashAlgorithm[] = ['sha256', 'sha384', 'sha512', 'sm3'];
