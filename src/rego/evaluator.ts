@@ -12,6 +12,7 @@ import { BuiltinError, type BuiltinContext, type BuiltinDef } from './builtins/r
 import type { CExpr, CLit, CQuery, CRule, CTerm, CWith, FnRef } from './compiled.js';
 import { RuleNode } from './compiled.js';
 import { argOrder } from './compiler.js';
+import { failedGuard, guardsOf } from './rule-index.js';
 import { type Value, RObject, RSet, equal, keyOf, toRegoString } from './value.js';
 
 type K = () => boolean;
@@ -59,6 +60,8 @@ export interface EvalOptions {
   trace?: Tracer;
   /** Awaited results of asynchronous builtins; when given, a pending call throws `Suspend` out of evaluation. */
   resolved?: Map<string, Value | undefined>;
+  /** Skip rule bodies whose `input.<path> == <constant>` literals cannot hold (rule-index.ts); default on. */
+  ruleIndex?: boolean;
 }
 
 /** Records, per rule body, how far evaluation got: for `--explain`. */
@@ -107,6 +110,9 @@ export class Evaluator {
   private steps = 0;
   private readonly maxDepth: number;
   private readonly maxSteps: number;
+  private readonly indexing: boolean;
+  /** Rule bodies the rule index ruled out without evaluating them. */
+  bodiesSkipped = 0;
 
   constructor(
     private readonly root: RuleNode,
@@ -135,6 +141,7 @@ export class Evaluator {
     this.maxDepth = opts.maxDepth ?? 2000;
     this.tracer = opts.trace;
     this.maxSteps = opts.maxSteps ?? 50_000_000;
+    this.indexing = opts.ruleIndex ?? true;
   }
 
   // ------------------------------------------------------------------------------------------ entry points
@@ -850,6 +857,7 @@ export class Evaluator {
         });
       } else if (rule.kind === 'multi') {
         const frame: Array<Value | undefined> = new Array(rule.nslots);
+        if (this.ruledOut(rule, 0, rule.body, frame)) continue;
         this.traced(rule, 0, rule.body, () =>
           this.body(rule.body, 0, frame, () =>
             this.term(rule.key!, frame, (m) => {
@@ -861,6 +869,7 @@ export class Evaluator {
         );
       } else {
         const frame: Array<Value | undefined> = new Array(rule.nslots);
+        if (this.ruledOut(rule, 0, rule.body, frame)) continue;
         this.traced(rule, 0, rule.body, () =>
           this.body(rule.body, 0, frame, () => this.items(rule.rest, 0, [], frame, (keys) => this.term(rule.value, frame, (v) => (insert(keys, v, rule), false)))),
         );
@@ -900,6 +909,27 @@ export class Evaluator {
     return complete;
   }
 
+  /**
+   * True when the rule index rules out a body for the current input (rule-index.ts): one of its guards reads
+   * an undefined or different `input` document, so the body would fail at that literal. A tracer sees the
+   * body tried and failed at that literal.
+   */
+  private ruledOut(rule: CRule, branch: number, lits: CLit[], frame: Array<Value | undefined>): boolean {
+    if (!this.indexing) return false;
+    const guards = guardsOf(lits);
+    if (guards.length === 0) return false;
+    const g = failedGuard(guards, this.ctx.input, this.ctx.fns?.has('equal') ?? false);
+    if (!g) return false;
+    this.bodiesSkipped++;
+    const tr = this.tracer;
+    if (tr) {
+      tr.enterBody(rule, branch, lits);
+      tr.reached(lits, g.lit, frame);
+      tr.exitBody(lits, false);
+    }
+    return true;
+  }
+
   private traced(rule: CRule | undefined, branch: number, lits: CLit[], run: () => boolean): boolean {
     const tr = this.tracer;
     if (!tr) return run();
@@ -919,20 +949,23 @@ export class Evaluator {
     let found = false;
     const tr = this.tracer;
     let stop = false;
-    if (tr) tr.enterBody(rule, 0, rule.body);
-    try {
-      stop = this.body(rule.body, 0, frame, () =>
-        this.term(rule.value, frame, (v) => {
-          found = true;
-          return emit(v) && rule.value.t === 'const';
-        }),
-      );
-    } finally {
-      if (tr) tr.exitBody(rule.body, found);
+    if (!this.ruledOut(rule, 0, rule.body, frame)) {
+      if (tr) tr.enterBody(rule, 0, rule.body);
+      try {
+        stop = this.body(rule.body, 0, frame, () =>
+          this.term(rule.value, frame, (v) => {
+            found = true;
+            return emit(v) && rule.value.t === 'const';
+          }),
+        );
+      } finally {
+        if (tr) tr.exitBody(rule.body, found);
+      }
+      if (found || stop) return stop;
     }
-    if (found || stop) return stop;
     for (let j = 0; j < rule.elseChain.length; j++) {
       const e = rule.elseChain[j]!;
+      if (this.ruledOut(rule, j + 1, e.body, frame)) continue;
       if (tr) tr.enterBody(rule, j + 1, e.body);
       try {
         stop = this.body(e.body, 0, frame, () =>

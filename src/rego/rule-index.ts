@@ -1,0 +1,88 @@
+/**
+ * Rule indexing (like OPA's topdown rule index, opa:v1/ast/index.go): a rule body that requires
+ * `input.<const path> == <constant>` cannot succeed when that input document is undefined or different, so
+ * the evaluator skips it without running its other literals. A policy such as the Kata agent's, with dozens
+ * of bodies per rule name each starting with `input.kind == "…"`-style conditions, then only evaluates the
+ * bodies that can match the current input.
+ *
+ * A guard is taken only from a top-level, non-negated literal without `with` modifiers (a `with` only changes
+ * the context of its own literal, so every other literal of the body sees the input the body started with)
+ * whose operands are `input` or a ref rooted at `input` with constant segments and a ground constant, joined by `==`
+ * (the `equal` builtin) or `=` (unification). Rego equality is `value.ts` `equal` (1 == 1.0), which is what
+ * both `equal` and unification with a constant use.
+ */
+import type { CLit, CTerm } from './compiled.js';
+import { index } from './evaluator.js';
+import { type Value, equal } from './value.js';
+
+export interface Guard {
+  /** Index of the literal in the body (explanations report the skipped body as failed there). */
+  lit: number;
+  /** Constant path under `input`. */
+  path: Value[];
+  value: Value;
+  /** The literal calls the `equal` builtin (which a `with equal as …` mock would replace). */
+  viaEqual: boolean;
+}
+
+const cache = new WeakMap<CLit[], Guard[]>();
+
+/** The guards of a compiled body (computed once per body). */
+export function guardsOf(lits: CLit[]): Guard[] {
+  let g = cache.get(lits);
+  if (!g) cache.set(lits, (g = findGuards(lits)));
+  return g;
+}
+
+function findGuards(lits: CLit[]): Guard[] {
+  const out: Guard[] = [];
+  lits.forEach((l, i) => {
+    if (l.negated || l.notBody || l.withs.length > 0) return;
+    const e = l.expr;
+    let a: CTerm;
+    let b: CTerm;
+    let viaEqual = false;
+    if (e.k === 'unify') {
+      a = e.a;
+      b = e.b;
+    } else if (e.k === 'term' && e.term.t === 'call' && e.term.fn.kind === 'builtin' && e.term.fn.name === 'equal' && !e.term.out && e.term.args.length === 2) {
+      a = e.term.args[0]!;
+      b = e.term.args[1]!;
+      viaEqual = true;
+    } else return;
+    const g = guardOf(a, b) ?? guardOf(b, a);
+    if (g) out.push({ lit: i, path: g.path, value: g.value, viaEqual });
+  });
+  return out;
+}
+
+function guardOf(ref: CTerm, c: CTerm): { path: Value[]; value: Value } | undefined {
+  if (c.t !== 'const') return undefined;
+  if (ref.t === 'root' && ref.root === 'input') return { path: [], value: c.v };
+  if (ref.t !== 'ref' || ref.head.t !== 'root' || ref.head.root !== 'input') return undefined;
+  const path: Value[] = [];
+  for (const seg of ref.path) {
+    if (seg.t !== 'const') return undefined;
+    path.push(seg.v);
+  }
+  return { path, value: c.v };
+}
+
+/**
+ * The first guard of `guards` that `input` fails (its document is undefined or unequal), or undefined when
+ * the body may match. Guards through `equal` are ignored when that builtin is mocked.
+ */
+export function failedGuard(guards: Guard[], input: Value | undefined, equalMocked: boolean): Guard | undefined {
+  for (const g of guards) {
+    if (equalMocked && g.viaEqual) continue;
+    if (input === undefined) return g;
+    let v: Value | undefined = input;
+    // The same walk as the evaluator's `input` refs with constant segments (evaluator.ts `path`).
+    for (const key of g.path) {
+      v = index(v, key);
+      if (v === undefined) break;
+    }
+    if (v === undefined || !equal(v, g.value)) return g;
+  }
+  return undefined;
+}
