@@ -12,11 +12,14 @@ import { BuiltinError, type BuiltinContext, type BuiltinDef } from './builtins/r
 import type { CExpr, CLit, CQuery, CRule, CTerm, CWith, FnRef } from './compiled.js';
 import { RuleNode } from './compiled.js';
 import { argOrder } from './compiler.js';
-import { failedGuard, guardsOf } from './rule-index.js';
+import { type Guard, type GroupIndex, failedGuard, groupCandidates, groupIndexOf, guardsOf } from './rule-index.js';
 import { type Value, RObject, RSet, equal, keyOf, toRegoString } from './value.js';
 
 type K = () => boolean;
 type KV = (v: Value) => boolean;
+
+/** A group index and the rules it admits for the current input. */
+type Admission = { ix: GroupIndex; hits: ReadonlySet<CRule> } | undefined;
 
 type FnOverride = { kind: 'value'; value: Value } | { kind: 'fn'; fn: FnRef };
 
@@ -766,12 +769,18 @@ export class Evaluator {
   /** The common case: a node with only complete definitions (plus an optional default). */
   private completeValue(node: RuleNode): Value | undefined {
     let complete: Value | undefined;
+    const adm = this.admission(node.rules);
     for (const rule of node.rules) {
-      this.ruleValues(rule, (v) => {
-        if (complete === undefined) complete = v;
-        else if (!equal(complete, v)) throw evalError('eval_conflict_error', rule.loc, 'complete rules must not produce multiple outputs');
-        return true;
-      });
+      this.ruleValues(
+        rule,
+        (v) => {
+          if (complete === undefined) complete = v;
+          else if (!equal(complete, v)) throw evalError('eval_conflict_error', rule.loc, 'complete rules must not produce multiple outputs');
+          return true;
+        },
+        undefined,
+        adm,
+      );
     }
     if (complete === undefined && node.defaultRule) {
       const d = node.defaultRule;
@@ -844,20 +853,26 @@ export class Evaluator {
       s2.add(v);
       insert(keys, s2, rule);
     };
+    const adm = this.admission(node.rules);
     for (const rule of node.rules) {
       if (rule.kind === 'complete') {
-        this.ruleValues(rule, (v) => {
-          if (complete === undefined) {
-            complete = v;
-            completeRule = rule;
-          } else if (!equal(complete, v)) {
-            throw evalError('eval_conflict_error', rule.loc, 'complete rules must not produce multiple outputs');
-          }
-          return true;
-        });
+        this.ruleValues(
+          rule,
+          (v) => {
+            if (complete === undefined) {
+              complete = v;
+              completeRule = rule;
+            } else if (!equal(complete, v)) {
+              throw evalError('eval_conflict_error', rule.loc, 'complete rules must not produce multiple outputs');
+            }
+            return true;
+          },
+          undefined,
+          adm,
+        );
       } else if (rule.kind === 'multi') {
         const frame: Array<Value | undefined> = new Array(rule.nslots);
-        if (this.ruledOut(rule, 0, rule.body, frame)) continue;
+        if (this.ruledOut(rule, 0, rule.body, frame, adm)) continue;
         this.traced(rule, 0, rule.body, () =>
           this.body(rule.body, 0, frame, () =>
             this.term(rule.key!, frame, (m) => {
@@ -869,7 +884,7 @@ export class Evaluator {
         );
       } else {
         const frame: Array<Value | undefined> = new Array(rule.nslots);
-        if (this.ruledOut(rule, 0, rule.body, frame)) continue;
+        if (this.ruledOut(rule, 0, rule.body, frame, adm)) continue;
         this.traced(rule, 0, rule.body, () =>
           this.body(rule.body, 0, frame, () => this.items(rule.rest, 0, [], frame, (keys) => this.term(rule.value, frame, (v) => (insert(keys, v, rule), false)))),
         );
@@ -914,12 +929,19 @@ export class Evaluator {
    * an undefined or different `input` document, so the body would fail at that literal. A tracer sees the
    * body tried and failed at that literal.
    */
-  private ruledOut(rule: CRule, branch: number, lits: CLit[], frame: Array<Value | undefined>): boolean {
+  private ruledOut(rule: CRule, branch: number, lits: CLit[], frame: Array<Value | undefined>, adm?: Admission): boolean {
     if (!this.indexing) return false;
-    const guards = guardsOf(lits);
-    if (guards.length === 0) return false;
-    const g = failedGuard(guards, this.ctx.input, this.ctx.fns?.has('equal') ?? false);
-    if (!g) return false;
+    let g: Guard | undefined;
+    if (adm && branch === 0) {
+      const pg = adm.ix.guarded.get(rule);
+      if (pg && !adm.hits.has(rule)) g = pg;
+    }
+    if (!g) {
+      const guards = guardsOf(lits);
+      if (guards.length === 0) return false;
+      g = failedGuard(guards, this.ctx.input, this.ctx.fns?.has('equal') ?? false);
+      if (!g) return false;
+    }
     this.bodiesSkipped++;
     const tr = this.tracer;
     if (tr) {
@@ -928,6 +950,15 @@ export class Evaluator {
       tr.exitBody(lits, false);
     }
     return true;
+  }
+
+  /** The group index of a node's rules or functions and what it admits for the current input. */
+  private admission(rules: CRule[]): Admission {
+    if (!this.indexing) return undefined;
+    const ix = groupIndexOf(rules);
+    if (!ix) return undefined;
+    const hits = groupCandidates(ix, this.ctx.input, this.ctx.fns?.has('equal') ?? false);
+    return hits ? { ix, hits } : undefined;
   }
 
   private traced(rule: CRule | undefined, branch: number, lits: CLit[], run: () => boolean): boolean {
@@ -945,11 +976,11 @@ export class Evaluator {
   }
 
   /** Emits the value of each solution of a complete rule or function body (with its `else` chain). */
-  private ruleValues(rule: CRule, emit: KV, frame: Array<Value | undefined> = new Array(rule.nslots)): boolean {
+  private ruleValues(rule: CRule, emit: KV, frame: Array<Value | undefined> = new Array(rule.nslots), adm?: Admission): boolean {
     let found = false;
     const tr = this.tracer;
     let stop = false;
-    if (!this.ruledOut(rule, 0, rule.body, frame)) {
+    if (!this.ruledOut(rule, 0, rule.body, frame, adm)) {
       if (tr) tr.enterBody(rule, 0, rule.body);
       try {
         stop = this.body(rule.body, 0, frame, () =>
@@ -1055,6 +1086,7 @@ export class Evaluator {
     else {
       if (++this.depth > this.maxDepth) throw new CocoError('REGO_LIMIT', `function calls nested deeper than ${this.maxDepth} (recursive function ${node.name}?)`, { kind: 'limit' });
       try {
+        const adm = this.admission(node.funcs);
         for (const rule of node.funcs) {
           const frame: Array<Value | undefined> = new Array(rule.nslots);
           this.bindItems(rule.params!, args, 0, frame, () =>
@@ -1066,6 +1098,7 @@ export class Evaluator {
                 return true;
               },
               frame,
+              adm,
             ),
           );
         }

@@ -146,17 +146,25 @@ test('rule index: negated literals, literals with `with` and refs with variables
 
 test('rule index: explain reports a skipped body as failed at its indexed literal with the operand value', () => {
   const e = new Engine();
-  e.addPolicy('p.rego', 'package p\nallow if { input.user == "admin"; input.kind == "A" }\nallow if { input.kind == "B" }');
+  e.addPolicy('p.rego', 'package p\nallow if { input.user == "admin"; input.kind == "A" }\nallow if { input.kind == "B" }\nallow if { input.user == "admin"; input.kind == "C" }');
   e.setInput({ user: 'bob', kind: 'C' });
   const ex = e.explain('data.p.allow');
   assert.equal(ex.defined, false);
-  // The first body fails at its first literal whether or not it is skipped; the second is skipped by the index
-  // and explained as failing at its guard, with the input value it read.
+  // Bodies 1 and 2 are skipped by the index and explained as failing at their guard, with the input value it
+  // read; body 3 can match, runs, and fails at its first literal.
   assert.deepEqual(
     ex.bodies.map((b) => [b.location.row, b.succeeded, b.failed?.text.replace(/\s*}$/, ''), b.failed?.operands]),
     [
-      [2, false, 'input.user == "admin"', { 'input.user': 'bob', 'input.user == "admin"': false }],
+      [2, false, 'input.kind == "A"', { 'input.kind': 'C', 'input.kind == "A"': false }],
       [3, false, 'input.kind == "B"', { 'input.kind': 'C', 'input.kind == "B"': false }],
+      [4, false, 'input.user == "admin"', { 'input.user': 'bob', 'input.user == "admin"': false }],
     ],
   );
+});
+
+test('rule index: a `with equal as …` mock turns off guards that call equal, keeping unification guards', () => {
+  const c = compile('package p\nr contains 1 if input.k == "a"\nr contains 2 if input.k == "b"\nr contains 3 if input.k = "c"\nyes(_, _) := true');
+  const input = fromJson({ k: 'a' });
+  assert.deepEqual(same(c, 'x := data.p.r', input), { rows: [[1]], skipped: 2 });
+  assert.deepEqual(same(c, 'x := data.p.r with equal as data.p.yes', input), { rows: [[1, 2]], skipped: 1 });
 });

@@ -11,9 +11,9 @@
  * (the `equal` builtin) or `=` (unification). Rego equality is `value.ts` `equal` (1 == 1.0), which is what
  * both `equal` and unification with a constant use.
  */
-import type { CLit, CTerm } from './compiled.js';
+import type { CLit, CRule, CTerm } from './compiled.js';
 import { index } from './evaluator.js';
-import { type Value, equal } from './value.js';
+import { type Value, equal, keyOf } from './value.js';
 
 export interface Guard {
   /** Index of the literal in the body (explanations report the skipped body as failed there). */
@@ -85,4 +85,73 @@ export function failedGuard(guards: Guard[], input: Value | undefined, equalMock
     if (v === undefined || !equal(v, g.value)) return g;
   }
   return undefined;
+}
+
+/**
+ * A hash index over the bodies of one rule group (a node's rules or functions), like OPA's trie: the input
+ * path that most main bodies guard, and for each constant the rules whose main body requires it, so a
+ * group of hundreds of `input.kind == "…"` bodies finds its candidates with one lookup. `else` branches and
+ * any other guards are still checked body by body.
+ */
+export interface GroupIndex {
+  path: Value[];
+  /** Rules whose main body guards `path`, with that guard. */
+  guarded: Map<CRule, Guard>;
+  /** keyOf(constant) → rules requiring it (keyOf hashes 1 and 1.0 alike). */
+  byValue: Map<string, Set<CRule>>;
+  /** Some of the guards call `equal` (a `with equal as …` mock disables the group index). */
+  viaEqual: boolean;
+}
+
+const groupCache = new WeakMap<CRule[], GroupIndex | null>();
+
+export function groupIndexOf(rules: CRule[]): GroupIndex | undefined {
+  let ix = groupCache.get(rules);
+  if (ix === undefined) groupCache.set(rules, (ix = buildGroupIndex(rules)));
+  return ix ?? undefined;
+}
+
+function buildGroupIndex(rules: CRule[]): GroupIndex | null {
+  if (rules.length < 2) return null;
+  const counts = new Map<string, { path: Value[]; n: number }>();
+  for (const r of rules) {
+    const seen = new Set<string>();
+    for (const g of guardsOf(r.body)) {
+      const k = keyOf(g.path);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      const c = counts.get(k);
+      if (c) c.n++;
+      else counts.set(k, { path: g.path, n: 1 });
+    }
+  }
+  let best: { path: Value[]; n: number } | undefined;
+  for (const c of counts.values()) if (!best || c.n > best.n) best = c;
+  if (!best || best.n < 2) return null;
+  const pk = keyOf(best.path);
+  const ix: GroupIndex = { path: best.path, guarded: new Map(), byValue: new Map(), viaEqual: false };
+  for (const r of rules) {
+    const g = guardsOf(r.body).find((x) => keyOf(x.path) === pk);
+    if (!g) continue;
+    ix.guarded.set(r, g);
+    if (g.viaEqual) ix.viaEqual = true;
+    const vk = keyOf(g.value);
+    let s = ix.byValue.get(vk);
+    if (!s) ix.byValue.set(vk, (s = new Set()));
+    s.add(r);
+  }
+  return ix;
+}
+
+const NONE: ReadonlySet<CRule> = new Set();
+
+/** The rules of a group index whose guard on its path holds for `input` (undefined: index not usable). */
+export function groupCandidates(ix: GroupIndex, input: Value | undefined, equalMocked: boolean): ReadonlySet<CRule> | undefined {
+  if (equalMocked && ix.viaEqual) return undefined;
+  let v: Value | undefined = input;
+  for (const key of ix.path) {
+    if (v === undefined) break;
+    v = index(v, key);
+  }
+  return v === undefined ? NONE : (ix.byValue.get(keyOf(v)) ?? NONE);
 }
