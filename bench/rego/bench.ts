@@ -94,3 +94,29 @@ bench(`parse+compile ${texts.length} modules (${(chars / 1024).toFixed(0)} KiB)`
   }
 });
 bench('parse+compile Trustee EAR cpu policy', 500, () => engine().prepare());
+
+// Rule indexing (rule-index.ts): 200 bodies of one rule, each guarded by `input.kind == "K<i>"`, evaluated with
+// the index and without it (the evaluator's `ruleIndex: false`), for an input that matches one body and one
+// that matches none.
+const base = (process.env['REGO_ENGINE'] ?? '../../src/rego/index.js').replace(/index\.js$/, '');
+const { Compiler } = (await import(base + 'compiler.js')) as typeof import('../../src/rego/compiler.js');
+const { Evaluator } = (await import(base + 'evaluator.js')) as typeof import('../../src/rego/evaluator.js');
+const { parseModule } = (await import(base + 'parser.js')) as typeof import('../../src/rego/parser.js');
+const { BUILTINS } = (await import(base + 'builtins/index.js')) as typeof import('../../src/rego/builtins/index.js');
+const many = ['package kinds', 'default allow := false'];
+for (let i = 0; i < 200; i++) many.push(`allow if {\n\tinput.kind == "K${i}"\n\tinput.user == "u${i % 7}"\n\tcount(input.items) > ${i % 3}\n}`);
+const compiler = new Compiler(BUILTINS, false);
+compiler.compile([parseModule(many.join('\n'), 'kinds.rego', { version: 'v1' })]);
+const emptyData = fromJson({});
+for (const [label, json] of [
+  ['one body matches', { kind: 'K150', user: 'u3', items: [1, 2, 3] }],
+  ['no body matches', { kind: 'other', user: 'u3', items: [1] }],
+] as const) {
+  const inp = fromJson(json);
+  for (const ruleIndex of [false, true]) {
+    const evalOnce = (): Value | undefined =>
+      new Evaluator(compiler.root, { input: inp, data: emptyData, strict: false, prints: undefined, now: () => 0n, random: Math.random, env: {}, ruleIndex }).document(['kinds', 'allow']);
+    const v = evalOnce();
+    bench(`200-body allow, ${label} (=${String(v)}), index ${ruleIndex ? 'on' : 'off'}`, 5000, evalOnce);
+  }
+}

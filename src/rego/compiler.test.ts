@@ -65,3 +65,11 @@ test('each else body has its own locals: a := declared in the main body may be d
     twice.evalRule('data.q.h');
   }, /var r assigned above/);
 });
+
+test('an unsafe variable in a function call argument is reported (the rule tree behind a call is cyclic)', () => {
+  // From the fuzz suite: a mutated conformance module (withkeyword) whose `g() := f(x)` has an unbound x.
+  assert.deepEqual(
+    compileErrors('package test\n\nf(x) := 2\n\ng() := f(x)\n\np := y if y := f(1) with f as g\n').map((e) => [e.code, e.row, e.message]),
+    [['rego_unsafe_var_error', 5, 'var x is unsafe']],
+  );
+});

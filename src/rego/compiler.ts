@@ -1436,7 +1436,8 @@ function varLoc(t: CTerm, slot: number): Loc | undefined {
       found = o['loc'] as Loc | undefined;
       return;
     }
-    for (const v of Object.values(o)) if (typeof v === 'object') walk(v);
+    // `fn` of a call leads into the rule tree (a user function's node and its bodies), which is cyclic.
+    for (const [key, v] of Object.entries(o)) if (key !== 'fn' && typeof v === 'object') walk(v);
   };
   walk(t);
   return found;

@@ -12,10 +12,14 @@ import { BuiltinError, type BuiltinContext, type BuiltinDef } from './builtins/r
 import type { CExpr, CLit, CQuery, CRule, CTerm, CWith, FnRef } from './compiled.js';
 import { RuleNode } from './compiled.js';
 import { argOrder } from './compiler.js';
+import { type Guard, type GroupIndex, failedGuard, groupCandidates, groupIndexOf, guardsOf } from './rule-index.js';
 import { type Value, RObject, RSet, equal, keyOf, toRegoString } from './value.js';
 
 type K = () => boolean;
 type KV = (v: Value) => boolean;
+
+/** A group index and the rules it admits for the current input. */
+type Admission = { ix: GroupIndex; hits: ReadonlySet<CRule> } | undefined;
 
 type FnOverride = { kind: 'value'; value: Value } | { kind: 'fn'; fn: FnRef };
 
@@ -59,6 +63,8 @@ export interface EvalOptions {
   trace?: Tracer;
   /** Awaited results of asynchronous builtins; when given, a pending call throws `Suspend` out of evaluation. */
   resolved?: Map<string, Value | undefined>;
+  /** Skip rule bodies whose `input.<path> == <constant>` literals cannot hold (rule-index.ts); default on. */
+  ruleIndex?: boolean;
 }
 
 /** Records, per rule body, how far evaluation got: for `--explain`. */
@@ -107,6 +113,9 @@ export class Evaluator {
   private steps = 0;
   private readonly maxDepth: number;
   private readonly maxSteps: number;
+  private readonly indexing: boolean;
+  /** Rule bodies the rule index ruled out without evaluating them. */
+  bodiesSkipped = 0;
 
   constructor(
     private readonly root: RuleNode,
@@ -135,6 +144,7 @@ export class Evaluator {
     this.maxDepth = opts.maxDepth ?? 2000;
     this.tracer = opts.trace;
     this.maxSteps = opts.maxSteps ?? 50_000_000;
+    this.indexing = opts.ruleIndex ?? true;
   }
 
   // ------------------------------------------------------------------------------------------ entry points
@@ -759,12 +769,18 @@ export class Evaluator {
   /** The common case: a node with only complete definitions (plus an optional default). */
   private completeValue(node: RuleNode): Value | undefined {
     let complete: Value | undefined;
+    const adm = this.admission(node.rules);
     for (const rule of node.rules) {
-      this.ruleValues(rule, (v) => {
-        if (complete === undefined) complete = v;
-        else if (!equal(complete, v)) throw evalError('eval_conflict_error', rule.loc, 'complete rules must not produce multiple outputs');
-        return true;
-      });
+      this.ruleValues(
+        rule,
+        (v) => {
+          if (complete === undefined) complete = v;
+          else if (!equal(complete, v)) throw evalError('eval_conflict_error', rule.loc, 'complete rules must not produce multiple outputs');
+          return true;
+        },
+        undefined,
+        adm,
+      );
     }
     if (complete === undefined && node.defaultRule) {
       const d = node.defaultRule;
@@ -837,19 +853,26 @@ export class Evaluator {
       s2.add(v);
       insert(keys, s2, rule);
     };
+    const adm = this.admission(node.rules);
     for (const rule of node.rules) {
       if (rule.kind === 'complete') {
-        this.ruleValues(rule, (v) => {
-          if (complete === undefined) {
-            complete = v;
-            completeRule = rule;
-          } else if (!equal(complete, v)) {
-            throw evalError('eval_conflict_error', rule.loc, 'complete rules must not produce multiple outputs');
-          }
-          return true;
-        });
+        this.ruleValues(
+          rule,
+          (v) => {
+            if (complete === undefined) {
+              complete = v;
+              completeRule = rule;
+            } else if (!equal(complete, v)) {
+              throw evalError('eval_conflict_error', rule.loc, 'complete rules must not produce multiple outputs');
+            }
+            return true;
+          },
+          undefined,
+          adm,
+        );
       } else if (rule.kind === 'multi') {
         const frame: Array<Value | undefined> = new Array(rule.nslots);
+        if (this.ruledOut(rule, 0, rule.body, frame, adm)) continue;
         this.traced(rule, 0, rule.body, () =>
           this.body(rule.body, 0, frame, () =>
             this.term(rule.key!, frame, (m) => {
@@ -861,6 +884,7 @@ export class Evaluator {
         );
       } else {
         const frame: Array<Value | undefined> = new Array(rule.nslots);
+        if (this.ruledOut(rule, 0, rule.body, frame, adm)) continue;
         this.traced(rule, 0, rule.body, () =>
           this.body(rule.body, 0, frame, () => this.items(rule.rest, 0, [], frame, (keys) => this.term(rule.value, frame, (v) => (insert(keys, v, rule), false)))),
         );
@@ -900,6 +924,43 @@ export class Evaluator {
     return complete;
   }
 
+  /**
+   * True when the rule index rules out a body for the current input (rule-index.ts): one of its guards reads
+   * an undefined or different `input` document, so the body would fail at that literal. A tracer sees the
+   * body tried and failed at that literal.
+   */
+  private ruledOut(rule: CRule, branch: number, lits: CLit[], frame: Array<Value | undefined>, adm?: Admission): boolean {
+    if (!this.indexing) return false;
+    let g: Guard | undefined;
+    if (adm && branch === 0) {
+      const pg = adm.ix.guarded.get(rule);
+      if (pg && !adm.hits.has(rule)) g = pg;
+    }
+    if (!g) {
+      const guards = guardsOf(lits);
+      if (guards.length === 0) return false;
+      g = failedGuard(guards, this.ctx.input, this.ctx.fns?.has('equal') ?? false);
+      if (!g) return false;
+    }
+    this.bodiesSkipped++;
+    const tr = this.tracer;
+    if (tr) {
+      tr.enterBody(rule, branch, lits);
+      tr.reached(lits, g.lit, frame);
+      tr.exitBody(lits, false);
+    }
+    return true;
+  }
+
+  /** The group index of a node's rules or functions and what it admits for the current input. */
+  private admission(rules: CRule[]): Admission {
+    if (!this.indexing) return undefined;
+    const ix = groupIndexOf(rules);
+    if (!ix) return undefined;
+    const hits = groupCandidates(ix, this.ctx.input, this.ctx.fns?.has('equal') ?? false);
+    return hits ? { ix, hits } : undefined;
+  }
+
   private traced(rule: CRule | undefined, branch: number, lits: CLit[], run: () => boolean): boolean {
     const tr = this.tracer;
     if (!tr) return run();
@@ -915,24 +976,27 @@ export class Evaluator {
   }
 
   /** Emits the value of each solution of a complete rule or function body (with its `else` chain). */
-  private ruleValues(rule: CRule, emit: KV, frame: Array<Value | undefined> = new Array(rule.nslots)): boolean {
+  private ruleValues(rule: CRule, emit: KV, frame: Array<Value | undefined> = new Array(rule.nslots), adm?: Admission): boolean {
     let found = false;
     const tr = this.tracer;
     let stop = false;
-    if (tr) tr.enterBody(rule, 0, rule.body);
-    try {
-      stop = this.body(rule.body, 0, frame, () =>
-        this.term(rule.value, frame, (v) => {
-          found = true;
-          return emit(v) && rule.value.t === 'const';
-        }),
-      );
-    } finally {
-      if (tr) tr.exitBody(rule.body, found);
+    if (!this.ruledOut(rule, 0, rule.body, frame, adm)) {
+      if (tr) tr.enterBody(rule, 0, rule.body);
+      try {
+        stop = this.body(rule.body, 0, frame, () =>
+          this.term(rule.value, frame, (v) => {
+            found = true;
+            return emit(v) && rule.value.t === 'const';
+          }),
+        );
+      } finally {
+        if (tr) tr.exitBody(rule.body, found);
+      }
+      if (found || stop) return stop;
     }
-    if (found || stop) return stop;
     for (let j = 0; j < rule.elseChain.length; j++) {
       const e = rule.elseChain[j]!;
+      if (this.ruledOut(rule, j + 1, e.body, frame)) continue;
       if (tr) tr.enterBody(rule, j + 1, e.body);
       try {
         stop = this.body(e.body, 0, frame, () =>
@@ -1022,6 +1086,7 @@ export class Evaluator {
     else {
       if (++this.depth > this.maxDepth) throw new CocoError('REGO_LIMIT', `function calls nested deeper than ${this.maxDepth} (recursive function ${node.name}?)`, { kind: 'limit' });
       try {
+        const adm = this.admission(node.funcs);
         for (const rule of node.funcs) {
           const frame: Array<Value | undefined> = new Array(rule.nslots);
           this.bindItems(rule.params!, args, 0, frame, () =>
@@ -1033,6 +1098,7 @@ export class Evaluator {
                 return true;
               },
               frame,
+              adm,
             ),
           );
         }
