@@ -101,3 +101,27 @@ test('snp test-report and --roots refuse bad input with usage or input errors', 
   assert.match(wrongKey.err, /SNP_TEST_ROOT.*not a P-384 key/);
   assert.notEqual(wrongKey.code, 0);
 });
+
+test('snp verify --crl: a CRL from the ARK that revokes the ASK fails the crl check (exit 2); a clean one passes', async () => {
+  const { createTestRoot, writeTestRoot } = await import('../tee/snp/test-root.js');
+  const root = createTestRoot({ product: 'milan' });
+  const chip = root.createChip();
+  const paths = writeTestRoot(join(dir, 'crl-root'), root, chip);
+  writeFileSync(join(dir, 'crl-report.bin'), root.signReport(chip));
+  const at = '2026-01-01T00:00:00Z';
+  const window = [new Date('2025-12-01T00:00:00Z'), new Date('2026-02-01T00:00:00Z')] as const;
+  writeFileSync(join(dir, 'clean.crl'), root.issueCrl([0x777n], ...window));
+  writeFileSync(join(dir, 'revoking.crl'), root.issueCrl([BigInt(`0x${root.ask.serialNumber}`)], ...window));
+  const base = ['snp', 'verify', 'crl-report.bin', '--roots', paths.roots, '--vcek', paths.vcek, '--at', at, '--json'];
+
+  const clean = await cli([...base, '--crl', 'clean.crl']);
+  assert.equal(clean.code, 0, clean.err);
+  assert.ok(clean.json.checks.some((c: any) => c.id === 'crl' && c.ok));
+
+  const revoked = await cli([...base, '--crl', 'revoking.crl']);
+  assert.equal(revoked.code, 2, revoked.err);
+  assert.deepEqual(failed(revoked), ['crl']);
+
+  const garbage = await cli([...base, '--crl', 'crl-report.bin']);
+  assert.notEqual(garbage.code, 0);
+});
