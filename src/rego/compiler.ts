@@ -782,34 +782,45 @@ function linesOf(m: Module): string[] {
   return l;
 }
 
+/**
+ * Calls `f` on each term directly inside `t` (ref head and path, items, entries, call arguments and output,
+ * print arguments, template parts). Comprehensions are left to the caller: their bodies are scopes of their own.
+ */
+function termChildren(t: CTerm, f: (t: CTerm) => void): void {
+  switch (t.t) {
+    case 'ref':
+      if (t.head.t !== 'root') f(t.head);
+      t.path.forEach(f);
+      break;
+    case 'array':
+    case 'set':
+      t.items.forEach(f);
+      break;
+    case 'object':
+      t.entries.forEach(([k, v]) => {
+        f(k);
+        f(v);
+      });
+      break;
+    case 'call':
+      t.args.forEach(f);
+      if (t.out) f(t.out);
+      break;
+    case 'print':
+      t.args.forEach(f);
+      break;
+    case 'template':
+      t.parts.forEach((p) => typeof p !== 'string' && f(p));
+      break;
+    default:
+      break;
+  }
+}
+
 /** Calls `f` on a term and every term inside it (refs' heads and paths, calls, composites, comprehensions). */
 function forEachTerm(t: CTerm, f: (t: CTerm) => void): void {
   f(t);
   switch (t.t) {
-    case 'ref':
-      if (t.head.t !== 'root') forEachTerm(t.head, f);
-      t.path.forEach((x) => forEachTerm(x, f));
-      break;
-    case 'array':
-    case 'set':
-      t.items.forEach((x) => forEachTerm(x, f));
-      break;
-    case 'object':
-      t.entries.forEach(([k, v]) => {
-        forEachTerm(k, f);
-        forEachTerm(v, f);
-      });
-      break;
-    case 'call':
-      t.args.forEach((x) => forEachTerm(x, f));
-      if (t.out) forEachTerm(t.out, f);
-      break;
-    case 'print':
-      t.args.forEach((x) => forEachTerm(x, f));
-      break;
-    case 'template':
-      t.parts.forEach((p) => typeof p !== 'string' && forEachTerm(p, f));
-      break;
     case 'arraycompr':
     case 'setcompr':
       forEachTerm(t.term, f);
@@ -821,7 +832,7 @@ function forEachTerm(t: CTerm, f: (t: CTerm) => void): void {
       forEachTermIn(t.body, f);
       break;
     default:
-      break;
+      termChildren(t, (x) => forEachTerm(x, f));
   }
 }
 
@@ -1334,30 +1345,6 @@ function reorderNested(ctx: Ctx, l: CLit, bound: Set<number>): void {
   };
   const walk = (t: CTerm): void => {
     switch (t.t) {
-      case 'ref':
-        walk(t.head);
-        t.path.forEach(walk);
-        break;
-      case 'array':
-      case 'set':
-        t.items.forEach(walk);
-        break;
-      case 'object':
-        t.entries.forEach(([k, v]) => {
-          walk(k);
-          walk(v);
-        });
-        break;
-      case 'call':
-        t.args.forEach(walk);
-        if (t.out) walk(t.out);
-        break;
-      case 'print':
-        t.args.forEach(walk);
-        break;
-      case 'template':
-        t.parts.forEach((p) => typeof p !== 'string' && walk(p));
-        break;
       case 'arraycompr':
       case 'setcompr': {
         const body = sub(t.body);
@@ -1376,7 +1363,7 @@ function reorderNested(ctx: Ctx, l: CLit, bound: Set<number>): void {
         break;
       }
       default:
-        break;
+        termChildren(t, walk);
     }
   };
   switch (e.k) {
@@ -1462,25 +1449,12 @@ function checkPrintArgs(ctx: Ctx, l: CLit, bound: Set<number>): void {
           }
         }
         break;
-      case 'ref':
-        walk(t.head);
-        t.path.forEach(walk);
-        break;
-      case 'array':
-      case 'set':
-        t.items.forEach(walk);
-        break;
-      case 'object':
-        t.entries.forEach(([k, v]) => {
-          walk(k);
-          walk(v);
-        });
-        break;
-      case 'call':
-        t.args.forEach(walk);
+      case 'arraycompr':
+      case 'setcompr':
+      case 'objectcompr':
         break;
       default:
-        break;
+        termChildren(t, walk);
     }
   };
   if (l.expr.k === 'term') walk(l.expr.term);
