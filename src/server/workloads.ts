@@ -39,7 +39,7 @@ import {
   type IdentityHint,
   type WorkloadSpec,
 } from '../attestation/workload.js';
-import { DEFAULT_NAMESPACE, type Store, type WorkloadRecord } from '../store/index.js';
+import { DEFAULT_NAMESPACE, type SessionRecord, type Store, type WorkloadRecord } from '../store/index.js';
 import type { AdminAuthorizer } from './admin-auth.js';
 import { ERROR_TYPE_PREFIX } from './errors.js';
 import { teePubkeyFromClaims, type AttestationTokenVerifier } from './token-verifier.js';
@@ -227,6 +227,30 @@ export function cidrMatcher(cidrs: string[]): (ip: string) => boolean {
 export async function authorizeCompatRegistration(ctx: WorkloadContext, cfg: CompatConfig, allowed: (ip: string) => boolean, req: FastifyRequest): Promise<void> {
   if (!allowed(req.ip)) throw workloadError('WORKLOAD_REGISTRATION_ADDRESS', `registration from ${req.ip} is not in registration_cidrs`, 'forbidden');
   if (!cfg.unauthenticated_registration) await ctx.admin.authorize(req.headers.authorization, req.url);
+}
+
+/**
+ * The session a compat dialect stored under its own cookie name; absent, expired or another dialect's
+ * session is an `auth` error.
+ */
+export async function compatSession<D extends { dialect: string }>(
+  ctx: WorkloadContext,
+  req: FastifyRequest,
+  cookieName: string,
+  dialect: D['dialect'],
+): Promise<{ s: SessionRecord; d: D }> {
+  const id = cookie(req, cookieName);
+  if (!id) throw workloadError('WORKLOAD_SESSION_MISSING', `no ${cookieName} cookie`, 'auth');
+  const s = await ctx.store.sessions.get(id);
+  const d = s?.data as unknown as D | undefined;
+  if (!s || !isRecord(d) || d.dialect !== dialect) throw workloadError('WORKLOAD_SESSION_UNKNOWN', 'unknown or expired session', 'auth');
+  return { s, d };
+}
+
+/** A required string member of a compat request body. */
+export function bodyString(o: Record<string, unknown>, k: string, what: string): string {
+  if (typeof o[k] !== 'string') throw workloadError('WORKLOAD_BODY', `${what}: "${k}" must be a string`);
+  return o[k] as string;
 }
 
 // ---------------------------------------------------------------------------------------------------------

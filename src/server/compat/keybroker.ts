@@ -40,8 +40,9 @@ import {
 import type { SessionRecord } from '../../store/index.js';
 import {
   authorizeCompatRegistration,
+  bodyString as str,
   cidrMatcher,
-  cookie,
+  compatSession,
   jsonRequestBody,
   replaceSecrets,
   resourceKey,
@@ -66,18 +67,8 @@ interface KeybrokerSessionData {
   e?: string;
 }
 
-async function session(ctx: WorkloadContext, req: FastifyRequest): Promise<{ s: SessionRecord; d: KeybrokerSessionData }> {
-  const id = cookie(req, COOKIE);
-  if (!id) throw workloadError('WORKLOAD_SESSION_MISSING', `no ${COOKIE} cookie`, 'auth');
-  const s = await ctx.store.sessions.get(id);
-  const d = s?.data as unknown as KeybrokerSessionData | undefined;
-  if (!s || !isRecord(d) || d.dialect !== 'keybroker') throw workloadError('WORKLOAD_SESSION_UNKNOWN', 'unknown or expired session', 'auth');
-  return { s, d };
-}
-
-function str(o: Record<string, unknown>, k: string, what: string): string {
-  if (typeof o[k] !== 'string') throw workloadError('WORKLOAD_BODY', `${what}: "${k}" must be a string`);
-  return o[k] as string;
+function session(ctx: WorkloadContext, req: FastifyRequest): Promise<{ s: SessionRecord; d: KeybrokerSessionData }> {
+  return compatSession<KeybrokerSessionData>(ctx, req, COOKIE, 'keybroker');
 }
 
 export function keybrokerRoutes(ctx: WorkloadContext, cfg: CompatConfig) {

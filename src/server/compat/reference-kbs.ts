@@ -35,8 +35,9 @@ import {
 import type { JsonValue, SessionRecord } from '../../store/index.js';
 import {
   authorizeCompatRegistration,
+  bodyString as str,
   cidrMatcher,
-  cookie,
+  compatSession,
   jsonRequestBody,
   replaceSecrets,
   resourceKey,
@@ -66,18 +67,8 @@ interface RefSessionData {
   kExp?: string;
 }
 
-async function session(ctx: WorkloadContext, req: FastifyRequest): Promise<{ s: SessionRecord; d: RefSessionData }> {
-  const id = cookie(req, COOKIE);
-  if (!id) throw workloadError('WORKLOAD_SESSION_MISSING', `no ${COOKIE} cookie`, 'auth');
-  const s = await ctx.store.sessions.get(id);
-  const d = s?.data as unknown as RefSessionData | undefined;
-  if (!s || !isRecord(d) || d.dialect !== 'reference-kbs') throw workloadError('WORKLOAD_SESSION_UNKNOWN', 'unknown or expired session', 'auth');
-  return { s, d };
-}
-
-function str(o: Record<string, unknown>, k: string, what: string): string {
-  if (typeof o[k] !== 'string') throw workloadError('WORKLOAD_BODY', `${what}: "${k}" must be a string`);
-  return o[k] as string;
+function session(ctx: WorkloadContext, req: FastifyRequest): Promise<{ s: SessionRecord; d: RefSessionData }> {
+  return compatSession<RefSessionData>(ctx, req, COOKIE, 'reference-kbs');
 }
 
 export function referenceKbsRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
