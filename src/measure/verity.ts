@@ -436,18 +436,22 @@ function formatParams(o: VerityFormatOptions, dataSize: number): VerityParams {
   return { hashAlgorithm, hashType, dataBlockSize, hashBlockSize, dataBlocks, salt: Uint8Array.from(salt), hashOffset, superblock, uuid };
 }
 
+/** Size in bytes of the data device or file at `path` (VERITY_IO when it cannot be opened). */
+function dataDeviceSize(path: string): number {
+  const fd = openOrFail(path, fsConstants.O_RDONLY);
+  try {
+    return deviceSize(fd, path);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * `veritysetup format DATA HASH`: writes the hash tree (and superblock) to the hash device and returns the
  * parameters with the root hash. Bytes the tree does not cover are left as they were (a new file has zeros).
  */
 export async function verityFormat(o: VerityFormatOptions): Promise<VerityFormatResult> {
-  const dataFd = openOrFail(o.data, fsConstants.O_RDONLY);
-  let dataSize: number;
-  try {
-    dataSize = deviceSize(dataFd, o.data);
-  } finally {
-    closeSync(dataFd);
-  }
+  const dataSize = dataDeviceSize(o.data);
   const p = formatParams(o, dataSize);
   const geo = verityGeometry(p);
   const sameDevice = existsSync(o.hash) && sameFile(o.data, o.hash);
@@ -578,13 +582,7 @@ function verifyParams(o: VerityVerifyOptions): VerityParams {
  */
 export async function verityVerify(o: VerityVerifyOptions): Promise<VerityVerifyResult> {
   const p = verifyParams(o);
-  const dataFd = openOrFail(o.data, fsConstants.O_RDONLY);
-  let dataSize: number;
-  try {
-    dataSize = deviceSize(dataFd, o.data);
-  } finally {
-    closeSync(dataFd);
-  }
+  const dataSize = dataDeviceSize(o.data);
   if (p.dataBlocks === 0) p.dataBlocks = Math.floor(dataSize / p.dataBlockSize);
   if (p.dataBlocks === 0 || p.dataBlocks * p.dataBlockSize > dataSize) {
     throw new CocoError('VERITY_DATA_TOO_SMALL', `Device ${o.data} is too small: ${dataSize} bytes, ${p.dataBlocks} block(s) of ${p.dataBlockSize} bytes needed.`, { kind: 'input' });
