@@ -3,13 +3,11 @@
  * (`/kbs/v0/workloads`). The Bearer token is signed with the admin key and names the namespace to act in.
  */
 import { readFileSync } from 'node:fs';
-import { createPrivateKey } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { SignJWT } from 'jose';
 import { CocoError } from '../errors.js';
-import { adminKeyAlg } from '../client/admin-client.js';
-import { httpError, request } from '../client/http.js';
+import { parseJson } from '../formats/json.js';
+import { WorkloadAdminClient } from '../client/workload-client.js';
 import type { CliIO } from './io.js';
 
 interface Common {
@@ -17,6 +15,7 @@ interface Common {
   authPrivateKey?: string;
   role: string;
   namespace: string;
+  certFile?: string;
 }
 
 function readText(io: CliIO, file: string, what: string): string {
@@ -27,29 +26,13 @@ function readText(io: CliIO, file: string, what: string): string {
   }
 }
 
-/** An admin token like `kbs config`'s, plus the `namespace` claim the workload API is scoped by. */
-export async function signWorkloadAdminToken(pem: string, role: string, namespace: string, now = new Date()): Promise<string> {
-  let key;
-  try {
-    key = createPrivateKey(pem);
-  } catch (e) {
-    throw new CocoError('KBS_CLIENT_KEY', `admin private key is not a PEM private key: ${(e as Error).message}`, { kind: 'usage', cause: e });
-  }
-  const iat = Math.floor(now.getTime() / 1000);
-  return new SignJWT({ role, namespace }).setProtectedHeader({ alg: adminKeyAlg(key), typ: 'JWT' }).setIssuer('cocokit').setSubject('admin').setAudience(['KBS']).setIssuedAt(iat).setExpirationTime(iat + 300).sign(key);
-}
-
-async function call(io: CliIO, c: Common, method: string, path: string, body?: unknown): Promise<unknown> {
-  const headers: Record<string, string> = {};
-  if (c.authPrivateKey) headers.authorization = `Bearer ${await signWorkloadAdminToken(readText(io, c.authPrivateKey, 'admin key'), c.role, c.namespace)}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const sep = path.includes('?') ? '&' : '?';
-  // Without a key (InsecureAllowAll) the namespace travels as a query parameter.
-  const url = `${c.url.replace(/\/+$/, '')}${path}${c.authPrivateKey ? '' : `${sep}namespace=${encodeURIComponent(c.namespace)}`}`;
-  const res = await request(url, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
-  if (res.status < 200 || res.status > 299) throw httpError(`${method} ${path}`, res);
-  const text = new TextDecoder().decode(res.body);
-  return text ? (JSON.parse(text) as unknown) : undefined;
+function client(io: CliIO, c: Common): WorkloadAdminClient {
+  return new WorkloadAdminClient(c.url, {
+    namespace: c.namespace,
+    role: c.role,
+    privateKeyPem: c.authPrivateKey ? readText(io, c.authPrivateKey, 'admin key') : undefined,
+    ca: c.certFile ? readText(io, c.certFile, 'CA certificate') : undefined,
+  });
 }
 
 /** `name=value`: value as JSON when it parses (numbers, booleans), else the string itself. */
@@ -77,7 +60,8 @@ export function register(program: Command, io: CliIO): void {
     .requiredOption('--url <url>', 'KBS URL')
     .option('--auth-private-key <file>', 'admin private key PEM (Ed25519 or P-256) that signs the Bearer token')
     .option('--role <role>', 'role claim of the admin token', 'admin')
-    .option('--namespace <ns>', 'namespace (tenant) the token names', 'workloads');
+    .option('--namespace <ns>', 'namespace (tenant) the token names', 'workloads')
+    .option('--cert-file <pem>', 'CA certificate of an https:// KBS');
   const common = (cmd: Command): Common => cmd.parent!.opts() as Common;
 
   wl.command('register')
@@ -96,7 +80,7 @@ export function register(program: Command, io: CliIO): void {
       for (const [k, file] of Object.entries(f.resourceFile as Record<string, string>)) resources[k] = readText(io, file, `resource ${k}`);
       let rv = f.referenceValue as Record<string, unknown>;
       if (f.referenceValuesFile) {
-        const parsed = JSON.parse(readText(io, f.referenceValuesFile, 'reference values')) as Record<string, unknown>;
+        const parsed = parseJson(readText(io, f.referenceValuesFile, 'reference values'), 'reference values file') as Record<string, unknown>;
         rv = { ...parsed, ...rv };
       }
       const body = {
@@ -107,25 +91,25 @@ export function register(program: Command, io: CliIO): void {
         ...(f.identify ? { identify: String(f.identify).split(',').map((s) => s.trim()) } : {}),
         ...(f.workloadId ? { workload_id: f.workloadId } : {}),
       };
-      const out = (await call(io, common(this), 'POST', '/kbs/v0/workloads', body)) as { workload_id: string };
+      const out = await client(io, common(this)).register(body);
       io.stdout(`${out.workload_id}\n`);
     });
   wl.command('list')
     .description('workloads of the namespace (never secrets)')
     .action(async function (this: Command) {
-      io.stdout(`${JSON.stringify(await call(io, common(this), 'GET', '/kbs/v0/workloads'), null, 2)}\n`);
+      io.stdout(`${JSON.stringify(await client(io, common(this)).list(), null, 2)}\n`);
     });
   wl.command('show')
     .argument('<id>')
     .description('one workload: reference values, policy, secret names, version')
     .action(async function (this: Command, id: string) {
-      io.stdout(`${JSON.stringify(await call(io, common(this), 'GET', `/kbs/v0/workloads/${encodeURIComponent(id)}`), null, 2)}\n`);
+      io.stdout(`${JSON.stringify(await client(io, common(this)).show(id), null, 2)}\n`);
     });
   wl.command('delete')
     .argument('<id>')
     .description('delete the workload and its secrets')
     .action(async function (this: Command, id: string) {
-      await call(io, common(this), 'DELETE', `/kbs/v0/workloads/${encodeURIComponent(id)}`);
+      await client(io, common(this)).delete(id);
       io.stdout(`deleted ${id}\n`);
     });
 }

@@ -29,7 +29,17 @@ export function adminKeyAlg(key: KeyObject): 'EdDSA' | 'ES256' {
 }
 
 /** A Trustee-style admin token: `{"iss","sub","aud","role","iat","exp"}`. */
-export async function signAdminToken(privateKeyPem: string, role = 'admin', ttlSeconds = 300, now = new Date()): Promise<string> {
+/**
+ * A short-lived admin Bearer JWT. `claims` adds members beside `role` (the workload API reads `namespace`).
+ * @throws CocoError KBS_CLIENT_KEY when the PEM is not a private key
+ */
+export async function signAdminToken(
+  privateKeyPem: string,
+  role = 'admin',
+  ttlSeconds = 300,
+  now = new Date(),
+  claims: Record<string, unknown> = {},
+): Promise<string> {
   let key: KeyObject;
   try {
     key = createPrivateKey(privateKeyPem);
@@ -38,7 +48,7 @@ export async function signAdminToken(privateKeyPem: string, role = 'admin', ttlS
   }
   const alg = adminKeyAlg(key);
   const iat = Math.floor(now.getTime() / 1000);
-  return new SignJWT({ role })
+  return new SignJWT({ ...claims, role })
     .setProtectedHeader({ alg, typ: 'JWT' })
     .setIssuer('cocokit')
     .setSubject('admin')

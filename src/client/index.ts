@@ -2,3 +2,4 @@ export { KbsClient, normalizeResourcePath, KBS_PROTOCOL_VERSION, type KbsClientO
 export { KbsAdminClient, signAdminToken, type AdminClientOptions } from './admin-client.js';
 export { SampleAttester } from '../tee/sample/attester.js';
 export { attesterFor, ATTESTER_NAMES, type AttesterOptions } from './attesters.js';
+export { WorkloadAdminClient, type WorkloadClientOptions, type WorkloadRegistration } from './workload-client.js';

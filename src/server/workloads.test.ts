@@ -17,7 +17,7 @@ import { createSnpVerifier, createTestRoot, evidenceToJson, parseReport, vcekCac
 import { readVector, readVectorJson, toolMissing, vectorPath } from '../test-support/vectors.js';
 import { bufferIO } from '../cli/io.js';
 import { run } from '../cli/program.js';
-import { signWorkloadAdminToken } from '../cli/workload.js';
+import { signAdminToken } from '../client/admin-client.js';
 import { buildahRegistrationBody } from '../cli/krun.js';
 import { configFromToml, defaultConfig } from './config.js';
 import { openKbs, type Kbs } from './kbs.js';
@@ -80,7 +80,7 @@ after(async () => {
 async function http(method: string, path: string, opts: { body?: unknown; raw?: string; token?: string; cookie?: string; ns?: string } = {}) {
   const headers: Record<string, string> = {};
   if (opts.body !== undefined || opts.raw !== undefined) headers['content-type'] = 'application/json';
-  if (opts.ns !== undefined) headers.authorization = `Bearer ${await signWorkloadAdminToken(adminPem, 'admin', opts.ns)}`;
+  if (opts.ns !== undefined) headers.authorization = `Bearer ${await signAdminToken(adminPem, 'admin', 300, new Date(), { namespace: opts.ns })}`;
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   if (opts.cookie) headers.cookie = opts.cookie;
   const res = await fetch(url + path, { method, headers, body: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)) });
@@ -392,6 +392,14 @@ test('cocokit kbs workload register, list, show and delete', async () => {
   assert.equal(await run([...base, 'delete', id], bufferIO()), 0);
   const gone = bufferIO();
   assert.equal(await run([...base, 'show', id], gone), 8);
+  // Bad local input is a clear error before anything is sent.
+  writeFileSync(join(dir, 'rv.json'), '{"measurement": ');
+  const bad = bufferIO();
+  assert.equal(await run([...base, 'register', '--tee', 'snp', '--reference-values-file', join(dir, 'rv.json')], bad), 4);
+  assert.match(bad.err(), /FORMAT_JSON.*reference values file/);
+  const noKey = bufferIO();
+  assert.equal(await run(['kbs', 'workload', '--url', url, '--auth-private-key', join(dir, 'missing.pem'), 'list'], noKey), 4);
+  assert.match(noKey.err(), /WORKLOAD_CLI_FILE/);
 });
 
 test('compat registration needs the explicit setting or an admin token, and honours the CIDR allow-list', async () => {
@@ -420,7 +428,7 @@ test('compat registration needs the explicit setting or an admin token, and hono
     assert.equal(r.status, 401);
     r = await fetch(`${u2}/reference-kbs/kbs/v0/register_workload`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${await signWorkloadAdminToken(adminPem, 'admin', 'x')}` },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await signAdminToken(adminPem, 'admin', 300, new Date(), { namespace: 'x' })}` },
       body,
     });
     assert.equal(r.status, 200);

@@ -1,0 +1,70 @@
+/**
+ * Admin client of the per-workload registration API (`/kbs/v0/workloads`): the Bearer token is the admin
+ * token of `KbsAdminClient` plus the `namespace` claim the API is scoped by. Without a key (an
+ * InsecureAllowAll KBS) the namespace travels as a query parameter.
+ */
+import { parseJson } from '../formats/json.js';
+import { signAdminToken, type AdminClientOptions } from './admin-client.js';
+import { httpError, request } from './http.js';
+
+export interface WorkloadClientOptions extends AdminClientOptions {
+  /** The namespace (tenant) to act in. */
+  namespace: string;
+}
+
+/** The registration body of `POST /kbs/v0/workloads`. */
+export interface WorkloadRegistration {
+  tee: string;
+  reference_values: Record<string, unknown>;
+  resources: Record<string, string>;
+  policy?: string;
+  identify?: string[];
+  workload_id?: string;
+}
+
+export class WorkloadAdminClient {
+  readonly url: string;
+  private readonly opts: WorkloadClientOptions;
+
+  constructor(url: string, opts: WorkloadClientOptions) {
+    this.url = url.replace(/\/+$/, '');
+    this.opts = opts;
+  }
+
+  private async call(method: string, path: string, body?: unknown): Promise<unknown> {
+    const o = this.opts;
+    const headers: Record<string, string> = {};
+    if (o.privateKeyPem) headers.authorization = `Bearer ${await signAdminToken(o.privateKeyPem, o.role, o.ttlSeconds, new Date(), { namespace: o.namespace })}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const query = o.privateKeyPem ? '' : `${path.includes('?') ? '&' : '?'}namespace=${encodeURIComponent(o.namespace)}`;
+    const res = await request(`${this.url}/kbs/v0/workloads${path}${query}`, {
+      method,
+      headers,
+      timeoutMs: o.timeoutMs,
+      ca: o.ca,
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    if (res.status < 200 || res.status > 299) throw httpError(`${method} /kbs/v0/workloads${path}`, res);
+    return res.body.length > 0 ? parseJson(res.body, `answer to ${method} /kbs/v0/workloads${path}`) : undefined;
+  }
+
+  /** Registers a workload; the KBS answers its id (and version). */
+  async register(reg: WorkloadRegistration): Promise<{ workload_id: string; version?: number }> {
+    return (await this.call('POST', '', reg)) as { workload_id: string; version?: number };
+  }
+
+  /** The namespace's workloads, without secrets. */
+  async list(): Promise<unknown> {
+    return this.call('GET', '');
+  }
+
+  /** One workload: reference values, policy, secret names, version. */
+  async show(id: string): Promise<unknown> {
+    return this.call('GET', `/${encodeURIComponent(id)}`);
+  }
+
+  /** Deletes the workload and its secrets. */
+  async delete(id: string): Promise<void> {
+    await this.call('DELETE', `/${encodeURIComponent(id)}`);
+  }
+}
