@@ -3,8 +3,8 @@
  * offline cache in Trustee's layout from AMD KDS). Each command is a library call plus formatting.
  */
 import type { Command } from 'commander';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { CocoError } from '../errors.js';
 import { fromHex, toHex } from '../formats/bytes.js';
 import { renderChecks, type Check } from '../formats/check.js';
@@ -26,11 +26,9 @@ import {
   reportProduct,
   snpClaims,
   validateReport,
-  vcekCachePaths,
-  vcekUrl,
-  vekExtensions,
   verifyReport,
   createTestRoot,
+  fetchVcekToCache,
   evidenceToJson,
   loadTestChip,
   parseReport,
@@ -315,33 +313,7 @@ function testReportCommand(io: CliIO, f: { rootDir: string; measurement?: string
 async function fetchVcekCommand(io: CliIO, file: string, f: { cache: string; kdsUrl?: string; product?: string }): Promise<void> {
   const product = productOption(f.product);
   const { report } = loadReport(readInput(io, file, 'report'), { product });
-  if (decodeKeyInfo(report.keyInfo).signingKey !== 'vcek') {
-    throw new CocoError('SNP_FETCH', 'the report is not VCEK-signed; a VLEK comes from the cloud provider, not from KDS by chip', { kind: 'usage' });
-  }
-  const prod = reportProduct(report) ?? product;
-  if (!prod) throw new CocoError('CLI_USAGE', 'version-2 report: pass --product', { kind: 'usage' });
-  const url = vcekUrl(prod, report.chipId, report.reportedTcb, f.kdsUrl ?? KDS_URL);
-  let res: Response;
-  try {
-    res = await fetch(url, { signal: AbortSignal.timeout(30_000) });
-  } catch (e) {
-    throw new CocoError('SNP_KDS_UNREACHABLE', `KDS request ${url} failed: ${(e as Error).message}`, { kind: 'unavailable', cause: e });
-  }
-  if (!res.ok) throw new CocoError('SNP_KDS_STATUS', `KDS answered ${res.status} for ${url}`, { kind: 'unavailable' });
-  const der = new Uint8Array(await res.arrayBuffer());
-  // What lands in the cache must be the VCEK for this chip and TCB, or the cache would poison later lookups.
-  const cert = loadCertificate(der, `KDS response from ${url}`);
-  const ext = vekExtensions(new Uint8Array(cert.raw));
-  const t = report.reportedTcb;
-  const tcbOk = ext.bootloader === t.bootloader && ext.tee === t.tee && ext.snp === t.snp && ext.microcode === t.microcode && (prod !== 'turin' || ext.fmc === t.fmc);
-  const hwOk = ext.hwId !== null && toHex(ext.hwId) === toHex(report.chipId.subarray(0, ext.hwId.length));
-  if (!tcbOk || !hwOk) {
-    throw new CocoError('SNP_KDS_MISMATCH', `KDS returned a certificate for another ${hwOk ? 'TCB' : 'chip'} (${url})`, { kind: 'crypto' });
-  }
-  const [path] = vcekCachePaths(resolve(io.cwd, f.cache), prod, report.chipId, t);
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, new Uint8Array(cert.raw));
-  io.stdout(`${path}\n`);
+  io.stdout(`${await fetchVcekToCache(report, { cacheDir: resolve(io.cwd, f.cache), product, kdsUrl: f.kdsUrl })}\n`);
 }
 
 export function register(program: Command, io: CliIO): void {

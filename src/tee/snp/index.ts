@@ -10,3 +10,4 @@ export * from './verifier.js';
 export * from './attester.js';
 export * from './test-root.js';
 export * from './tsm-sim.js';
+export * from './kds.js';
