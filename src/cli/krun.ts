@@ -7,27 +7,14 @@
  *   `cocokit measure krun` from the footer's cpus and ram_mib.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { join, posix, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { CocoError } from '../errors.js';
 import { toHex } from '../formats/bytes.js';
 import { readKrunFooterFile, teeDataGeneration, type KrunFooter } from '../formats/krun-footer.js';
 import { findLibkrunfw, krunMeasurements, libraryDirs, readLibkrunfw, type KrunFirmware } from '../measure/krun/index.js';
-import { request } from '../client/http.js';
+import { registerKrunWorkload } from '../client/krun-registration.js';
 import type { CliIO } from './io.js';
-
-/** buildah `internal/mkcw/types/attest.go`: the SEV-policy "bits" it sends as tee_config (§3.6). */
-export const TEE_CONFIG_BITS: Record<'snp' | 'sev' | 'sev_no_es', number> = { snp: 15, sev: 63, sev_no_es: 59 };
-
-/** The body buildah `SendRegistrationRequest` posts: compact JSON in its RegistrationRequest field order. */
-export function buildahRegistrationBody(workloadId: string, measurement: string, passphrase: string, type: keyof typeof TEE_CONFIG_BITS): string {
-  return JSON.stringify({
-    workload_id: workloadId,
-    launch_measurement: measurement,
-    passphrase,
-    tee_config: JSON.stringify({ flags: { bits: TEE_CONFIG_BITS[type] }, minfw: { major: 0, minor: 0 } }),
-  });
-}
 
 function readInput(io: CliIO, file: string, what: string): Uint8Array {
   try {
@@ -102,20 +89,9 @@ async function registerDisk(io: CliIO, disk: string, f: RegisterFlags): Promise<
   // A passphrase file written by `echo` ends in one newline that is not part of the passphrase.
   const passphrase = new TextDecoder().decode(readInput(io, f.passphraseFile, 'passphrase file')).replace(/\r?\n$/, '');
   if (passphrase.length === 0) throw new CocoError('KRUN_USAGE', 'the passphrase file is empty', { kind: 'usage' });
-  // Go path.Join on the URL path: a base path is kept and duplicate slashes collapse.
-  const u = new URL(base);
-  u.pathname = posix.join(u.pathname, 'kbs/v0/register_workload');
-  const body = buildahRegistrationBody(c.workload_id, measurement, passphrase, type);
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (f.authToken) headers.authorization = `Bearer ${new TextDecoder().decode(readInput(io, f.authToken, 'token file')).trim()}`;
-  const res = await request(u.toString(), { method: 'POST', headers, body });
-  // buildah accepts 200 and 202 (§3.6).
-  if (res.status !== 200 && res.status !== 202) {
-    throw new CocoError('KRUN_REGISTER', `registration at ${u} failed (HTTP ${res.status}): ${new TextDecoder().decode(res.body.subarray(0, 500))}`, {
-      kind: res.status === 401 || res.status === 403 ? 'auth' : res.status === 409 ? 'conflict' : 'input',
-    });
-  }
-  io.stdout(`registered workload ${c.workload_id} (${type}, measurement ${measurement}) at ${u}\n`);
+  const authToken = f.authToken ? new TextDecoder().decode(readInput(io, f.authToken, 'token file')).trim() : undefined;
+  const url = await registerKrunWorkload({ baseUrl: base, workloadId: c.workload_id, measurement, passphrase, type, authToken });
+  io.stdout(`registered workload ${c.workload_id} (${type}, measurement ${measurement}) at ${url}\n`);
 }
 
 export function register(program: Command, io: CliIO): void {

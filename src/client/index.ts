@@ -3,3 +3,4 @@ export { KbsAdminClient, signAdminToken, type AdminClientOptions } from './admin
 export { SampleAttester } from '../tee/sample/attester.js';
 export { attesterFor, ATTESTER_NAMES, type AttesterOptions } from './attesters.js';
 export { WorkloadAdminClient, type WorkloadClientOptions, type WorkloadRegistration } from './workload-client.js';
+export { registerKrunWorkload, buildahRegistrationBody, TEE_CONFIG_BITS, type KrunRegistration } from './krun-registration.js';

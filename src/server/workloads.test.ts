@@ -18,7 +18,7 @@ import { readVector, readVectorJson, toolMissing, vectorPath } from '../test-sup
 import { bufferIO } from '../cli/io.js';
 import { run } from '../cli/program.js';
 import { signAdminToken } from '../client/admin-client.js';
-import { buildahRegistrationBody } from '../cli/krun.js';
+import { buildahRegistrationBody } from '../client/krun-registration.js';
 import { configFromToml, defaultConfig } from './config.js';
 import { openKbs, type Kbs } from './kbs.js';
 import { cidrMatcher, workloadsConfigFromToml } from './workloads.js';
