@@ -249,8 +249,14 @@ test('keybroker: /rvp/register raw-text HOST_DATA, handshake, enforced query, RS
   const reg = await http('POST', '/keybroker/rvp/register', { raw: reqText });
   assert.equal(reg.status, 200, reg.text);
   assert.match(reg.text, /^[A-Za-z0-9+/]{22}A{21}=$/);
-  // Identical content → the same registration (keybroker's dedup).
-  assert.equal((await http('POST', '/keybroker/rvp/register', { raw: reqText })).text, reg.text);
+  // Identical content is refused, and so is the same registration with another secret: the answer is the
+  // same whatever the secret value, so it confirms no guess (keybroker answered a correct guess with the id).
+  const dup = await http('POST', '/keybroker/rvp/register', { raw: reqText });
+  const guess = await http('POST', '/keybroker/rvp/register', { raw: reqText.replace(ids.passphrase_plaintext, 'wrong-guess') });
+  assert.equal(dup.status, 400);
+  assert.equal(dup.text, guess.text);
+  assert.match(dup.text, /registration with these queries, reference values and resource names exists/);
+  assert.doesNotMatch(dup.text, /[0-9a-f]{8}-[0-9a-f]{4}/);
   const hostData = fromBase64(reg.text);
   const ok = await keybrokerAttest(hostData);
   assert.equal(ok.at.status, 200, ok.at.text);
@@ -266,8 +272,18 @@ test('keybroker: /rvp/register raw-text HOST_DATA, handshake, enforced query, RS
   assert.match(again.text, /^keybroker error: .*already attested/);
 });
 
+/** The vector registration made distinct by an extra reference value no query reads. */
+async function keybrokerRegister(secret = `kb-${randomUUID()}`) {
+  const body = readVectorJson(...P('keybroker_rvp_register_request.json'));
+  body.reference_values.run = randomUUID();
+  body.resources.passphrase = secret;
+  const reg = await http('POST', '/keybroker/rvp/register', { body });
+  assert.equal(reg.status, 200, reg.text);
+  return reg;
+}
+
 test('keybroker: a false query, unknown HOST_DATA and a missing cookie are denied (keybroker would release)', async () => {
-  const reg = await http('POST', '/keybroker/rvp/register', { raw: readVector(...P('keybroker_rvp_register_request.json')).toString() });
+  const reg = await keybrokerRegister();
   const wrong = await keybrokerAttest(fromBase64(reg.text), OTHER_M);
   assert.equal(wrong.at.status, 400);
   assert.match(wrong.at.text, /keybroker error: .*query "data\.measurement == input\.measurement" is undefined/);
@@ -334,10 +350,15 @@ test('reference-kbs: wrong measurement, debug policy, unregistered id and a re-r
   const unknown = await krunAttest('never-registered');
   assert.equal(unknown.auth.status, 400);
   assert.match(unknown.auth.text, /No TEE config found/);
-  // A session attested before a re-registration gets nothing after it.
+  // Unauthenticated registration may only create: overwriting an existing workload needs an admin token.
   const good = await krunAttest(wid);
   assert.equal(good.at!.text, '');
-  assert.equal((await http('POST', '/reference-kbs/kbs/v0/register_workload', { body: { ...reg, passphrase: 'rotated' } })).status, 200);
+  const takeover = await http('POST', '/reference-kbs/kbs/v0/register_workload', { body: { ...reg, passphrase: 'rotated', launch_measurement: OTHER_M } });
+  assert.equal(takeover.status, 409);
+  assert.match(takeover.text, /already registered; replacing it needs an admin token/);
+  assert.equal((await http('GET', `/reference-kbs/kbs/v0/key/${wid}`, { cookie: good.cookie })).status, 200);
+  // A session attested before a re-registration (by an admin) gets nothing after it.
+  assert.equal((await http('POST', '/reference-kbs/kbs/v0/register_workload', { body: { ...reg, passphrase: 'rotated' }, ns: 'reference-kbs' })).status, 200);
   const stale = await http('GET', `/reference-kbs/kbs/v0/key/${wid}`, { cookie: good.cookie });
   assert.equal(stale.status, 401);
   assert.match(stale.text, /re-registered/);
@@ -361,7 +382,10 @@ test('cocokit krun inspect and register: the footer vector registers like builda
   const pass = join(dir, 'pass');
   writeFileSync(pass, 'from-cli\n');
   const io2 = bufferIO();
-  assert.equal(await run(['krun', 'register', disk, '--url', `${url}/reference-kbs`, '--passphrase-file', pass, '--measurement', M], io2), 0, io2.err());
+  // The vector workload exists already: replacing it takes an admin token.
+  const tokenFile = join(dir, 'krun-token');
+  writeFileSync(tokenFile, await signAdminToken(adminPem, 'admin', 300, new Date(), { namespace: 'reference-kbs' }));
+  assert.equal(await run(['krun', 'register', disk, '--url', `${url}/reference-kbs`, '--passphrase-file', pass, '--measurement', M, '--auth-token', tokenFile], io2), 0, io2.err());
   const s = await krunAttest(ids.workload_id);
   assert.equal(s.at!.text, '');
   const key = await http('GET', `/reference-kbs/kbs/v0/key/${ids.workload_id}`, { cookie: s.cookie });
@@ -491,7 +515,7 @@ test('the vector attestation bodies are accepted on the wire: they fail only at 
 });
 
 test('compat registrations deleted through the admin API give nothing to sessions attested before', async () => {
-  const reg = await http('POST', '/keybroker/rvp/register', { body: { query: ['data.measurement == input.measurement'], reference_values: { measurement: M }, resources: { passphrase: `del-${randomUUID()}` } } });
+  const reg = await keybrokerRegister();
   const hostData = fromBase64(reg.text);
   const s = await keybrokerAttest(hostData);
   assert.equal(s.at.text, '');
@@ -517,7 +541,9 @@ test('krun register computes the launch measurement from the footer like buildah
   writeFileSync(pass, ids.passphrase_plaintext);
   const io = bufferIO();
   // The footer says cpus 2, ram 512: with the synthetic libkrunfw bundles this is the vector SNP digest.
-  assert.equal(await run(['krun', 'register', disk, '--url', `${url}/reference-kbs/`, '--passphrase-file', pass, '--firmware', vectorPath('keybroker', 'measurement')], io), 0, io.err());
+  const tokenFile = join(dir, 'krun-token2');
+  writeFileSync(tokenFile, await signAdminToken(adminPem, 'admin', 300, new Date(), { namespace: 'reference-kbs' }));
+  assert.equal(await run(['krun', 'register', disk, '--url', `${url}/reference-kbs/`, '--passphrase-file', pass, '--firmware', vectorPath('keybroker', 'measurement'), '--auth-token', tokenFile], io), 0, io.err());
   assert.match(io.out(), new RegExp(`measurement ${M}`));
   const s = await krunAttest(ids.workload_id);
   assert.equal(s.at!.text, '');
