@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import fc from 'fast-check';
@@ -85,7 +85,7 @@ async function http(method: string, path: string, opts: { body?: unknown; raw?: 
   if (opts.cookie) headers.cookie = opts.cookie;
   const res = await fetch(url + path, { method, headers, body: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)) });
   const text = await res.text();
-  return { status: res.status, text, json: () => JSON.parse(text), cookie: res.headers.get('set-cookie')?.split(';')[0] };
+  return { status: res.status, text, headers: res.headers, json: () => JSON.parse(text), cookie: res.headers.get('set-cookie')?.split(';')[0] };
 }
 
 /** The certificate table of an extended report, as CoCo attesters send it. */
@@ -271,6 +271,8 @@ test('keybroker: /rvp/register raw-text HOST_DATA, handshake, enforced query, RS
   assert.equal(again.status, 400);
   assert.match(again.text, /^keybroker error: .*already attested/);
 });
+
+const uuidOf = (hostData: Uint8Array): string => [...hostData.subarray(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join('').replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-');
 
 /** The vector registration made distinct by an extra reference value no query reads. */
 async function keybrokerRegister(secret = `kb-${randomUUID()}`) {
@@ -519,7 +521,7 @@ test('compat registrations deleted through the admin API give nothing to session
   const hostData = fromBase64(reg.text);
   const s = await keybrokerAttest(hostData);
   assert.equal(s.at.text, '');
-  const uuid = [...hostData.subarray(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join('').replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-');
+  const uuid = uuidOf(hostData);
   assert.equal((await http('DELETE', `/kbs/v0/workloads/${uuid}`, { ns: 'keybroker' })).status, 200);
   const r = await http('GET', '/keybroker/kbs/v0/resource/passphrase', { cookie: s.cookie });
   assert.match(r.text, /no longer exists/);
@@ -607,4 +609,69 @@ test('native: a host_data reference value is compared with the HOST_DATA of the 
   const r = await http('GET', '/kbs/v0/workload-resource/passphrase', { cookie: bad.cookie });
   assert.equal(r.status, 401);
   assert.match(r.json().detail, new RegExp(`host_data: claim "${wrong}", reference "${hd}"`));
+});
+
+test('a keybroker registration edited through the native PUT keeps its queries: another measurement is still refused', async () => {
+  const reg = await keybrokerRegister('queries-kept');
+  const hostData = fromBase64(reg.text);
+  const id = uuidOf(hostData);
+  const before = (await http('GET', `/kbs/v0/workloads/${id}`, { ns: 'keybroker' })).json();
+  assert.deepEqual(before.queries, ['data.measurement == input.measurement']);
+  // The PUT names neither policy nor queries: what the registration had stays.
+  const put = await http('PUT', `/kbs/v0/workloads/${id}`, { ns: 'keybroker', body: { tee: 'snp', reference_values: before.reference_values, version: before.version } });
+  assert.equal(put.status, 200, put.text);
+  const after = (await http('GET', `/kbs/v0/workloads/${id}`, { ns: 'keybroker' })).json();
+  assert.deepEqual(after.queries, before.queries);
+  assert.deepEqual(after.identify, before.identify);
+  const wrong = await keybrokerAttest(hostData, OTHER_M);
+  assert.equal(wrong.at.status, 400);
+  assert.match(wrong.at.text, /query "data\.measurement == input\.measurement" is undefined/);
+  assert.equal((await http('GET', '/keybroker/kbs/v0/resource/passphrase', { cookie: wrong.cookie })).status, 400);
+  assert.equal((await keybrokerAttest(hostData)).at.status, 200);
+  // An empty query list is refused on both doors: it would decide nothing.
+  const empty = await http('PUT', `/kbs/v0/workloads/${id}`, { ns: 'keybroker', body: { tee: 'snp', reference_values: before.reference_values, queries: [], version: after.version } });
+  assert.equal(empty.status, 400);
+  const kbEmpty = await http('POST', '/keybroker/rvp/register', { body: { query: [], reference_values: { measurement: M, run: randomUUID() }, resources: { passphrase: 'x' } } });
+  assert.equal(kbEmpty.status, 400);
+  assert.match(kbEmpty.text, /at least one query/);
+});
+
+test('a native PUT keeps a custom policy and the identification it leaves out', async () => {
+  const policy = 'package workload\n\ndefault allow := false\n\nallow if {\n\tinput.measurement == data.measurement\n\tinput.policy_debug_allowed == false\n}\n';
+  const id = await registerNative('tenant-put', { tee: 'snp', reference_values: { measurement: M }, identify: ['host_data'], policy, resources: { passphrase: 'p' } });
+  const r = await http('PUT', `/kbs/v0/workloads/${id}`, { ns: 'tenant-put', body: { tee: 'snp', reference_values: { measurement: OTHER_M }, version: 1 } });
+  assert.equal(r.status, 200, r.text);
+  const got = (await http('GET', `/kbs/v0/workloads/${id}`, { ns: 'tenant-put' })).json();
+  assert.equal(got.policy, policy);
+  assert.deepEqual(got.identify, ['host_data']);
+});
+
+test('keybroker registrations keep no digest of their secret values at rest', async () => {
+  const secret = `digest-${randomUUID()}`;
+  const body = readVectorJson(...P('keybroker_rvp_register_request.json'));
+  body.reference_values.run = randomUUID();
+  body.resources.passphrase = secret;
+  assert.equal((await http('POST', '/keybroker/rvp/register', { body })).status, 200);
+  // keybroker's own key: SHA-256 over queries, reference value keys and values, resource keys and values.
+  const digest = createHash('sha256').update(body.query[0]).update('measurement').update('run').update(JSON.stringify(M)).update(JSON.stringify(body.reference_values.run)).update('passphrase').update(JSON.stringify(secret)).digest();
+  const files = readdirSync(join(dir, 'data')).map((f) => join(dir, 'data', f));
+  for (const f of files) {
+    const bytes = readFileSync(f);
+    assert.ok(!bytes.includes(Buffer.from(digest.toString('hex'))) && !bytes.includes(digest), `${f} holds a digest over the secret`);
+  }
+});
+
+test('registration warns when another workload of the namespace has the same reference values', async () => {
+  const ns = `twins-${randomUUID().slice(0, 8)}`;
+  const first = await http('POST', '/kbs/v0/workloads', { ns, body: { tee: 'snp', reference_values: { measurement: M }, resources: { passphrase: '1' } } });
+  assert.equal(first.json().warnings, undefined);
+  const second = await http('POST', '/kbs/v0/workloads', { ns, body: { tee: 'snp', reference_values: { measurement: M }, resources: { passphrase: '2' } } });
+  assert.equal(second.status, 201);
+  assert.match(second.json().warnings[0], new RegExp(`identical to workload\\(s\\) ${first.json().workload_id}`));
+  const other = await http('POST', '/kbs/v0/workloads', { ns, body: { tee: 'snp', reference_values: { measurement: OTHER_M }, resources: { passphrase: '3' } } });
+  assert.equal(other.json().warnings, undefined);
+  const rk = await http('POST', '/reference-kbs/kbs/v0/register_workload', { body: { workload_id: `twin-${randomUUID()}`, launch_measurement: M, passphrase: 'p', tee_config: '{}' } });
+  assert.equal(rk.status, 200);
+  const rk2 = await http('POST', '/reference-kbs/kbs/v0/register_workload', { body: { workload_id: `twin-${randomUUID()}`, launch_measurement: M, passphrase: 'p', tee_config: '{}' } });
+  assert.match(rk2.headers.get('x-cocokit-warning') ?? '', /identical to workload/);
 });
