@@ -204,8 +204,9 @@ export function configFromToml(text: string): KbsConfig {
         const acl = checkTable(e, `admin.authorization.regex_acl.acls[${i}]`, { role: 'string', allowed_endpoints: 'string', namespaces: 'string[]' }) as unknown as AclEntry;
         checkNamespaces(acl.namespaces, `admin.authorization.regex_acl.acls[${i}]`);
         if (typeof acl.role !== 'string' || typeof acl.allowed_endpoints !== 'string') fail(`acl ${i} needs role and allowed_endpoints`);
-        // Trustee requires anchored expressions over the /kbs namespace (§2.1).
-        if (!acl.allowed_endpoints.startsWith('^/kbs') || !acl.allowed_endpoints.endsWith('$')) fail(`acl ${i}: allowed_endpoints must start with ^/kbs and end with $`);
+        // Trustee requires anchored expressions over the /kbs namespace (§2.1); the compat dialects' registration
+        // routes live under their own prefix ([workloads.*] prefix), so any anchored absolute path is accepted.
+        if (!acl.allowed_endpoints.startsWith('^/') || !acl.allowed_endpoints.endsWith('$')) fail(`acl ${i}: allowed_endpoints must start with ^/ and end with $`);
         try {
           new RegExp(acl.allowed_endpoints);
         } catch (err) {
