@@ -158,7 +158,10 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
       trustedCertsPaths: config.attestation_token.trusted_certs_paths,
       clock,
     });
-    const admin = new AdminAuthorizer(config.admin.authorization_mode, config.admin.identity_providers, config.admin.acls, clock);
+    const admin = new AdminAuthorizer(config.admin.authorization_mode, config.admin.identity_providers, config.admin.acls, clock, {
+      maxLifetimeSecs: config.admin.max_token_lifetime_secs,
+      maxClockSkewSecs: config.admin.max_clock_skew_secs,
+    });
     const built = await buildKbsApp({
       tls: loadTls(config),
       store,
@@ -174,6 +177,8 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
       randomNonce: o.randomNonce,
       workloads: config.workloads,
       logger: log,
+      authLimits: { ratePerSec: config.http_server.auth_rate_per_sec, burst: config.http_server.auth_burst, maxPending: config.http_server.max_pending_sessions },
+      timeouts: { headerSecs: config.http_server.header_timeout_secs, requestSecs: config.http_server.request_timeout_secs },
     });
     const sweep = setInterval(() => void store.sweepExpired().catch(() => undefined), 60_000);
     sweep.unref();
