@@ -235,3 +235,42 @@ test('a client trickling its body is answered 408 and disconnected after request
   assert.ok(r.closedAfterMs >= 1900 && r.closedAfterMs < 4500, `closed after ${r.closedAfterMs} ms`);
   assert.match(r.answer, /^HTTP\/1\.1 408/);
 });
+
+// ---- audit retention ------------------------------------------------------------------------------------
+
+test('the server prunes its audit log in the background to [audit] max_rows', async () => {
+  const small = await startKbs((c) => {
+    c.audit.max_rows = 3;
+    c.audit.prune_interval_secs = 0.2;
+  });
+  try {
+    const admin = new KbsAdminClient(small.url, { privateKeyPem: small.adminKeyPem });
+    for (let i = 0; i < 8; i++) await admin.setResource(`audit/key/k${i}`, utf8.encode('v'));
+    const deadline = Date.now() + 5000;
+    let left = await small.kbs.store.audit.list({ limit: 100 });
+    while (left.length > 3 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = await small.kbs.store.audit.list({ limit: 100 });
+    }
+    assert.deepEqual(left.map((e) => e.subject), ['audit/key/k7', 'audit/key/k6', 'audit/key/k5']);
+    assert.match(small.logs.join(''), /audit log pruned/);
+  } finally {
+    await small.stop();
+  }
+});
+
+test('the server prunes audit events older than [audit] max_age_days', async () => {
+  const aged = await startKbs((c) => {
+    c.audit.max_age_days = 1;
+    c.audit.prune_interval_secs = 0.2;
+  });
+  try {
+    await aged.kbs.store.audit.append({ kind: 'k', subject: 'old', outcome: 'ok', time: new Date(aged.clock.now.getTime() - 2 * 86_400_000) });
+    await aged.kbs.store.audit.append({ kind: 'k', subject: 'recent', outcome: 'ok', time: new Date(aged.clock.now.getTime() - 3_600_000) });
+    const deadline = Date.now() + 5000;
+    while ((await aged.kbs.store.audit.list({ subject: 'old' })).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual((await aged.kbs.store.audit.list()).map((e) => e.subject), ['recent']);
+  } finally {
+    await aged.stop();
+  }
+});
