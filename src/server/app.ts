@@ -130,6 +130,39 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
     (req as any).kbsStart = process.hrtime.bigint();
     if (req.url.startsWith('/kbs/')) metrics.activeConnections.inc();
   });
+
+  // Admission control of every route that opens a session (the native `/kbs/v0/auth` and the compat
+  // dialects' under their prefixes), before the body is read. A session is counted as pending from the
+  // auth answer that sets its cookie until the attest answer for that cookie.
+  const limiter = o.authLimits ? new AuthLimiter(o.authLimits, () => clock().getTime()) : undefined;
+  if (limiter) {
+    const endpoint = (req: FastifyRequest) => (req.method === 'POST' ? /\/kbs\/v0\/(auth|attest)$/.exec(req.url.split('?')[0])?.[1] : undefined);
+    app.addHook('onRequest', async (req, reply) => {
+      if (endpoint(req) !== 'auth') return;
+      const admission = limiter.admit(req.ip);
+      if (admission.ok) return;
+      metrics.authRequests.inc();
+      metrics.authRateLimited.inc();
+      const err =
+        admission.reason === 'rate'
+          ? kbsError('KBS_AUTH_RATE', `too many auth requests from this client; retry after ${admission.retryAfterSecs} s`, 'limit')
+          : kbsError('KBS_AUTH_PENDING', `too many sessions await attestation; retry after ${admission.retryAfterSecs} s`, 'limit');
+      reply.header('retry-after', String(admission.retryAfterSecs));
+      await fail(reply, req, err, 'AttestationError');
+      return reply;
+    });
+    app.addHook('onSend', async (req, reply, payload) => {
+      const which = endpoint(req);
+      if (!which || reply.statusCode !== 200) return payload;
+      if (which === 'auth') {
+        const id = /^[^=;]+=([^;]*)/.exec(String(reply.getHeader('set-cookie') ?? ''))?.[1];
+        if (id) limiter.opened(id, clock().getTime() + o.sessionMinutes * 60_000);
+      } else {
+        for (const part of (req.headers.cookie ?? '').split(';')) limiter.settled(part.slice(part.indexOf('=') + 1).trim());
+      }
+      return payload;
+    });
+  }
   app.addHook('onResponse', async (req, reply) => {
     if (!req.url.startsWith('/kbs/')) return;
     metrics.activeConnections.dec();
@@ -172,19 +205,9 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
 
   // ---- protocol ---------------------------------------------------------------------------------------
 
-  const limiter = o.authLimits ? new AuthLimiter(o.authLimits, () => clock().getTime()) : undefined;
-
   async function auth(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     metrics.authRequests.inc();
     try {
-      const admission = limiter?.admit(req.ip) ?? { ok: true };
-      if (!admission.ok) {
-        metrics.authRateLimited.inc();
-        reply.header('retry-after', String(admission.retryAfterSecs));
-        throw admission.reason === 'rate'
-          ? kbsError('KBS_AUTH_RATE', `too many auth requests from this client; retry after ${admission.retryAfterSecs} s`, 'limit')
-          : kbsError('KBS_AUTH_PENDING', `too many sessions await attestation; retry after ${admission.retryAfterSecs} s`, 'limit');
-      }
       const body = jsonBody(req.body, 'auth request');
       const version = field(body, 'version', 'auth request', isString, 'a string');
       if (version !== PROTOCOL_VERSION) {
@@ -207,7 +230,6 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
         expiresAt: new Date(now.getTime() + o.sessionMinutes * 60_000),
       };
       await o.store.sessions.put(session);
-      limiter?.opened(session.id, session.expiresAt.getTime());
       metrics.authSuccesses.inc();
       setSessionCookie(reply, session);
       // `extra-params` is the JSON string "" for every TEE but `se` (§1.3, §7.1).
@@ -256,7 +278,6 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
         policyIds: ['default'],
       });
       await o.store.sessions.put({ ...session, state: 'attested', token: result.token, teePubkey: teePubkey as unknown as JsonValue });
-      limiter?.settled(session.id);
       metrics.attestationSuccesses.labels(tee).inc();
       const statuses = result.appraisals.map((a) => `${a.submod}:${a.status}`);
       log.info({ event: 'attest', tee, statuses }, 'attestation succeeded');

@@ -104,6 +104,24 @@ test('a client past its auth burst is answered 429 with Retry-After; other clien
   assert.match(metrics, /^kbs_auth_rate_limited_total [1-9]/m);
 });
 
+test('the compat dialects\' auth routes share the same per-client bucket', async () => {
+  const compat = await startKbs((c) => {
+    c.http_server.auth_burst = 2;
+    c.workloads.keybroker.enabled = true;
+  });
+  try {
+    const body = JSON.stringify({ version: '0.4.0', tee: 'snp', 'extra-params': '' });
+    const post = (url: string) => compat.kbs.app.inject({ method: 'POST', url, payload: body, remoteAddress: '10.9.9.9', headers: { 'content-type': 'application/json' } });
+    assert.equal((await post('/keybroker/kbs/v0/auth')).statusCode, 200);
+    assert.equal((await post('/kbs/v0/auth')).statusCode, 200);
+    const refused = await post('/keybroker/kbs/v0/auth');
+    assert.equal(refused.statusCode, 429);
+    assert.equal(refused.headers['retry-after'], '1');
+  } finally {
+    await compat.stop();
+  }
+});
+
 test('clients are keyed by IPv4 address and by IPv6 /64', () => {
   assert.equal(clientKey('192.0.2.7'), '192.0.2.7');
   assert.equal(clientKey('::ffff:192.0.2.7'), '192.0.2.7');
