@@ -4,8 +4,8 @@
  * client (`config …`, named after Trustee's `kbs-client config` subcommands). Each command is a library call
  * plus formatting.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
 import type { Command } from 'commander';
 import pino from 'pino';
@@ -20,6 +20,7 @@ import { SnpAttester, TSM_REPORT_PATH, type TsmFs } from '../tee/snp/attester.js
 import { policyEvaluators } from '../policy/index.js';
 import { applyEnv, defaultConfig, loadConfigFile, type KbsConfig } from '../server/config.js';
 import { openKbs, type Kbs } from '../server/kbs.js';
+import { KEK_FILE } from '../store/index.js';
 import type { CliIO } from './io.js';
 
 export const DEMO_RESOURCE = 'default/demo/secret';
@@ -42,7 +43,7 @@ function writeKeyPair(dir: string, alg: 'ed25519' | 'es256'): { privatePath: str
   const privatePath = join(dir, ADMIN_KEY_FILE);
   const publicPath = join(dir, ADMIN_PUBKEY_FILE);
   if (existsSync(privatePath)) throw new CocoError('KBS_KEYGEN_EXISTS', `${privatePath} already exists; not overwriting an admin key`, { kind: 'conflict' });
-  writeFileSync(privatePath, kp.privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+  writeFileSync(privatePath, kp.privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
   writeFileSync(publicPath, kp.publicKey.export({ format: 'pem', type: 'spki' }), { mode: 0o644 });
   return { privatePath, publicPath };
 }
@@ -74,6 +75,18 @@ export function resolveServeConfig(opts: ServeOptions, io: CliIO): { config: Kbs
   return { config, zeroConfig: !file, adminKey };
 }
 
+/**
+ * The key-encryption key file when it sits in the SQLite data directory, beside the database it protects:
+ * one copy of that directory (a backup, a volume snapshot) then holds the sealed secrets and their key.
+ */
+export function kekBesideDatabase(config: KbsConfig, cwd: string): string | undefined {
+  const sb = config.storage_backend;
+  if (sb.storage_type !== 'sqlite') return undefined;
+  const dataDir = resolve(cwd, sb.data_dir);
+  const kek = sb.kek_file ? resolve(cwd, sb.kek_file) : join(dataDir, KEK_FILE);
+  return dirname(kek) === dataDir ? kek : undefined;
+}
+
 function cliCommand(io: CliIO): string {
   if (io.env.COCOKIT_CLI) return io.env.COCOKIT_CLI;
   const script = process.argv[1] ?? 'dist/cli/main.js';
@@ -101,6 +114,15 @@ export async function startServe(opts: ServeOptions, io: CliIO): Promise<{ kbs: 
       `  store: ${config.storage_backend.storage_type === 'sqlite' ? `SQLite in ${config.storage_backend.data_dir}` : 'PostgreSQL'} (resources encrypted at rest)`,
     ];
     if (adminKey) lines.push(`  admin key: ${adminKey} (role "admin"; use with: ${cmd} kbs config --url ${url} --auth-private-key ${adminKey} …)`);
+    const besideKek = kekBesideDatabase(config, io.cwd);
+    if (besideKek) {
+      lines.push(
+        '',
+        `WARNING: the key-encryption key ${besideKek} sits in the data directory beside the database it`,
+        'protects: whoever copies that directory (a backup, a volume snapshot) can decrypt every secret.',
+        'Keep the key on another volume and point COCOKIT_KBS_KEK_FILE (or storage_backend.kek_file) at it.',
+      );
+    }
     if (kbs.developmentMode) {
       lines.push(
         '',
@@ -215,8 +237,12 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
       if (opts.tee === 'auto') io.stderr(`attester: ${attester.tee}${attester.tee === 'sample' ? ' (development mode: no hardware root of trust)' : ''}\n`);
       const client = new KbsClient(opts.url, attester, { teeKeyAlgorithm: opts.teeKeyAlg, initData, ca });
       const secret = await client.getResource(opts.path);
-      if (opts.out) writeFileSync(resolve(io.cwd, opts.out), secret, { mode: 0o600 });
-      else io.stdoutBytes(secret);
+      if (opts.out) {
+        const out = resolve(io.cwd, opts.out);
+        // The mode option applies to a new file only: narrow an existing one before the secret goes in.
+        if (existsSync(out)) chmodSync(out, 0o600);
+        writeFileSync(out, secret, { mode: 0o600 });
+      } else io.stdoutBytes(secret);
     });
 
   kbs

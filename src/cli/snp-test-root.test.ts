@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toHex } from '../formats/bytes.js';
@@ -38,6 +38,10 @@ test('snp test-root writes a non-AMD ARK+ASK bundle, a VCEK and its private key'
   assert.ok(certs.every((c) => c.subject.includes('O=cocokit TEST root (not AMD)')));
   assert.equal(statSync(join(dir, 'genoa-root', 'vcek-key.pem')).mode & 0o777, 0o600);
   assert.ok(existsSync(join(dir, 'genoa-root', 'vcek.pem')));
+  // Written again over a key file someone widened, the key file is narrowed again.
+  chmodSync(join(dir, 'genoa-root', 'vcek-key.pem'), 0o644);
+  assert.equal((await cli(['snp', 'test-root', '--out', 'genoa-root', '--product', 'genoa'])).code, 0);
+  assert.equal(statSync(join(dir, 'genoa-root', 'vcek-key.pem')).mode & 0o777, 0o600);
 });
 
 test('snp test-report signs evidence with the chosen fields that verifies only with --roots', async () => {

@@ -83,3 +83,29 @@ test('a token may narrow the namespaces its provider and role are bound to, neve
   AdminAuthorizer.requireNamespace(undefined, 'x');
   assert.throws(() => AdminAuthorizer.requireNamespace({ role: 'r', namespaces: new Set(['a']) }, 'b'), /may not act in namespace "b"/);
 });
+
+test('an admin token living longer than the configured maximum, or issued in the future, is refused', async () => {
+  const ed = keyPair('ed25519');
+  const now = new Date('2026-01-01T00:00:00Z');
+  const a = new AdminAuthorizer('AuthenticatedAuthorization', [{ public_key_uri: ed.pub }], ACLS, () => now);
+  const ok = (t: string) => a.authorize(`Bearer ${t}`, '/kbs/v0/resources');
+  const sign = (claims: { iat?: number; exp: number }) => {
+    const j = new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'EdDSA' }).setExpirationTime(claims.exp);
+    return (claims.iat === undefined ? j : j.setIssuedAt(claims.iat)).sign(ed.key);
+  };
+  const t = now.getTime() / 1000;
+  // Within the default hour, and a few seconds of clock skew, is fine.
+  assert.equal((await ok(await signAdminToken(ed.pem, 'admin', 3600, now)))?.role, 'admin');
+  assert.equal((await ok(await sign({ iat: t + 30, exp: t + 330 })))?.role, 'admin');
+  // Ten years ahead: by lifetime, by iat and, without iat, by exp alone.
+  const decade = 10 * 365 * 86400;
+  await assert.rejects(ok(await signAdminToken(ed.pem, 'admin', decade, now)), /lifetime/);
+  await assert.rejects(ok(await sign({ iat: t + decade, exp: t + decade + 60 })), /iat.*future/);
+  await assert.rejects(ok(await sign({ exp: t + decade })), /"exp" lies more than 3600 s ahead/);
+  await assert.rejects(ok(await sign({ iat: t - decade, exp: t + decade })), /lifetime/);
+  await assert.rejects(ok(await sign({ iat: t + 120, exp: t + 300 })), /iat.*future/);
+  // The bounds come from configuration.
+  const strict = new AdminAuthorizer('AuthenticatedAuthorization', [{ public_key_uri: ed.pub }], ACLS, () => now, { maxLifetimeSecs: 300, maxClockSkewSecs: 0 });
+  await assert.rejects(strict.authorize(`Bearer ${await signAdminToken(ed.pem, 'admin', 301, now)}`, '/kbs/v0/resources'), /lifetime/);
+  await strict.authorize(`Bearer ${await signAdminToken(ed.pem, 'admin', 300, now)}`, '/kbs/v0/resources');
+});

@@ -7,12 +7,16 @@
  * Tenancy is a property of the identity, not of the token's claims: each provider and each ACL entry may bind
  * the workload namespaces it acts in (`namespaces`, cocokit). A token's `namespace` claim only chooses among
  * them; a claim outside the binding is refused, so holding one tenant's key never reaches another tenant.
+ *
+ * cocokit also bounds how long an admin token may live (`exp` − `iat`, and `exp` − now), and how far in the
+ * future its `iat` may lie: a leaked key must not be able to mint a token that stays valid for years.
  */
 import { readFileSync } from 'node:fs';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { CocoError } from '../errors.js';
 import type { AclEntry, AdminMode, IdentityProvider } from './config.js';
+import { echo } from './echo.js';
 
 /** Every namespace, or exactly these. */
 export type NamespaceGrant = '*' | ReadonlySet<string>;
@@ -48,6 +52,16 @@ function readUri(uri: string, what: string): string {
   }
 }
 
+/** Bounds on admin token lifetimes (`[admin.authentication.bearer_jwt]`, cocokit). */
+export interface AdminTokenLimits {
+  /** Longest accepted `exp` − `iat` (and `exp` − now), in seconds. */
+  maxLifetimeSecs: number;
+  /** How far `iat` may lie ahead of the server clock, in seconds (clocks of admin hosts drift). */
+  maxClockSkewSecs: number;
+}
+
+export const DEFAULT_ADMIN_TOKEN_LIMITS: AdminTokenLimits = { maxLifetimeSecs: 3600, maxClockSkewSecs: 60 };
+
 export interface AdminIdentity {
   role: string;
   sub?: string;
@@ -62,10 +76,12 @@ export class AdminAuthorizer {
   private readonly providers: Provider[];
   private readonly acls: Array<{ role: string; re: RegExp; namespaces: NamespaceGrant }>;
   private readonly clock: () => Date;
+  private readonly limits: AdminTokenLimits;
 
-  constructor(mode: AdminMode, providers: IdentityProvider[], acls: AclEntry[], clock: () => Date = () => new Date()) {
+  constructor(mode: AdminMode, providers: IdentityProvider[], acls: AclEntry[], clock: () => Date = () => new Date(), limits: AdminTokenLimits = DEFAULT_ADMIN_TOKEN_LIMITS) {
     this.mode = mode;
     this.clock = clock;
+    this.limits = limits;
     this.acls = acls.map((a) => ({ role: a.role, re: new RegExp(a.allowed_endpoints), namespaces: grantOf(a.namespaces) }));
     this.providers = providers.map((p) => {
       const out: Provider = { namespaces: grantOf(p.namespaces), issuer: p.issuer, audience: p.audience };
@@ -95,7 +111,7 @@ export class AdminAuthorizer {
     const role = payload.role;
     if (typeof role !== 'string') throw new CocoError('KBS_ADMIN_NO_ROLE', 'admin token has no string "role" claim', { kind: 'auth' });
     const matched = this.acls.filter((a) => a.role === role && a.re.test(uri));
-    if (matched.length === 0) throw new CocoError('KBS_ADMIN_FORBIDDEN', `role "${role}" may not access ${uri.split('?')[0]}`, { kind: 'forbidden' });
+    if (matched.length === 0) throw new CocoError('KBS_ADMIN_FORBIDDEN', `role ${echo(role)} may not access ${echo(uri.split('?')[0], 256)}`, { kind: 'forbidden' });
     const byRole = matched.map((a) => a.namespaces).reduce(union);
     return {
       role,
@@ -115,7 +131,7 @@ export class AdminAuthorizer {
     if (claim !== undefined) {
       if (typeof claim !== 'string') throw new CocoError('KBS_ADMIN_NAMESPACE', 'the admin token\'s "namespace" claim must be a string', { kind: 'forbidden' });
       if (id.namespaces !== '*' && !id.namespaces.has(claim)) {
-        throw new CocoError('KBS_ADMIN_NAMESPACE', `role "${id.role}" may not act in namespace ${JSON.stringify(claim.slice(0, 128))}`, { kind: 'forbidden' });
+        throw new CocoError('KBS_ADMIN_NAMESPACE', `role ${echo(id.role)} may not act in namespace ${echo(claim)}`, { kind: 'forbidden' });
       }
       return claim;
     }
@@ -126,7 +142,7 @@ export class AdminAuthorizer {
   /** Refuses an identity that may not act in `namespace` (a compat dialect's fixed namespace). */
   static requireNamespace(id: AdminIdentity | undefined, namespace: string): void {
     if (id === undefined || id.namespaces === '*' || id.namespaces.has(namespace)) return;
-    throw new CocoError('KBS_ADMIN_NAMESPACE', `role "${id.role}" may not act in namespace ${JSON.stringify(namespace)}`, { kind: 'forbidden' });
+    throw new CocoError('KBS_ADMIN_NAMESPACE', `role ${echo(id.role)} may not act in namespace ${echo(namespace)}`, { kind: 'forbidden' });
   }
 
   private async verifyToken(token: string): Promise<{ payload: JWTPayload; provider: Provider }> {
@@ -136,15 +152,40 @@ export class AdminAuthorizer {
       throw new CocoError('KBS_ADMIN_TOKEN', 'admin token is not a JWT', { kind: 'auth', cause: e });
     }
     const reasons: string[] = [];
+    const now = this.clock();
     for (const p of this.providers) {
-      const opts = { requiredClaims: ['exp'], currentDate: this.clock(), ...(p.issuer ? { issuer: p.issuer } : {}), ...(p.audience ? { audience: p.audience } : {}) };
+      const opts = { requiredClaims: ['exp'], currentDate: now, ...(p.issuer ? { issuer: p.issuer } : {}), ...(p.audience ? { audience: p.audience } : {}) };
+      let payload: JWTPayload | undefined;
       try {
-        if (p.key) return { payload: (await jwtVerify(token, p.key, opts)).payload, provider: p };
-        if (p.jwks) return { payload: (await jwtVerify(token, p.jwks, opts)).payload, provider: p };
+        if (p.key) payload = (await jwtVerify(token, p.key, opts)).payload;
+        else if (p.jwks) payload = (await jwtVerify(token, p.jwks, opts)).payload;
       } catch (e) {
         reasons.push((e as { code?: string }).code === 'ERR_JWT_EXPIRED' ? 'token expired' : (e as Error).message);
       }
+      if (payload) {
+        this.checkLifetime(payload, now);
+        return { payload, provider: p };
+      }
     }
     throw new CocoError('KBS_ADMIN_TOKEN', `admin token rejected: ${[...new Set(reasons)].join('; ')}`, { kind: 'auth' });
+  }
+
+  /** A verified token must also be short-lived: `iat` not ahead of the clock, `exp` within the lifetime bound. */
+  private checkLifetime(payload: JWTPayload, now: Date): void {
+    const { maxLifetimeSecs, maxClockSkewSecs } = this.limits;
+    const nowSecs = now.getTime() / 1000;
+    const exp = payload.exp as number;
+    if (typeof payload.iat === 'number') {
+      if (payload.iat > nowSecs + maxClockSkewSecs) {
+        throw new CocoError('KBS_ADMIN_TOKEN', `admin token rejected: "iat" lies more than ${maxClockSkewSecs} s in the future`, { kind: 'auth' });
+      }
+      if (exp - payload.iat > maxLifetimeSecs) {
+        throw new CocoError('KBS_ADMIN_TOKEN', `admin token rejected: lifetime (exp - iat) exceeds ${maxLifetimeSecs} s`, { kind: 'auth' });
+      }
+    }
+    // Without `iat` (Trustee does not require it), or with a backdated one, the remaining lifetime is bounded too.
+    if (exp - nowSecs > maxLifetimeSecs + maxClockSkewSecs) {
+      throw new CocoError('KBS_ADMIN_TOKEN', `admin token rejected: "exp" lies more than ${maxLifetimeSecs} s ahead`, { kind: 'auth' });
+    }
   }
 }

@@ -57,11 +57,25 @@ export interface KbsConfig {
     certificate?: string;
     /** Request body limit in MiB (Trustee default 2). */
     payload_request_size: number;
+    /** cocokit: seconds a client has to send the request headers (Node's own default is 60). */
+    header_timeout_secs: number;
+    /** cocokit: seconds a client has to send the whole request, body included. */
+    request_timeout_secs: number;
+    /** cocokit: `POST /kbs/v0/auth` requests per second each client address may make, on average. */
+    auth_rate_per_sec: number;
+    /** cocokit: how many `POST /kbs/v0/auth` requests a client address may make at once before the rate applies. */
+    auth_burst: number;
+    /** cocokit: sessions this server holds that have not attested yet; further `auth` requests wait (429). */
+    max_pending_sessions: number;
   };
   admin: {
     authorization_mode: AdminMode;
     identity_providers: IdentityProvider[];
     acls: AclEntry[];
+    /** cocokit (`[admin.authentication.bearer_jwt]`): longest admin token lifetime in seconds. */
+    max_token_lifetime_secs: number;
+    /** cocokit (`[admin.authentication.bearer_jwt]`): how far an admin token's `iat` may lie in the future. */
+    max_clock_skew_secs: number;
   };
   attestation_token: {
     trusted_jwk_sets: string[];
@@ -106,14 +120,35 @@ export interface KbsConfig {
   };
   /** cocokit: per-workload registration, keybroker and reference-kbs dialects (off unless enabled). */
   workloads: WorkloadsConfig;
+  /** cocokit: retention of the audit log, pruned in the background. */
+  audit: AuditRetentionConfig;
+}
+
+/** `[audit]` (cocokit): audit rows older than `max_age_days`, or beyond the newest `max_rows`, are deleted. */
+export interface AuditRetentionConfig {
+  /** Days an audit row is kept; 0 keeps rows regardless of age. */
+  max_age_days: number;
+  /** Rows kept at most (the newest); 0 keeps any number. */
+  max_rows: number;
+  /** Seconds between two prunes. */
+  prune_interval_secs: number;
 }
 
 export const DEFAULT_DATA_DIR = '.kbs-data';
 
 export function defaultConfig(): KbsConfig {
   return {
-    http_server: { sockets: ['127.0.0.1:8080'], insecure_http: true, payload_request_size: 2 },
-    admin: { authorization_mode: 'AuthenticatedAuthorization', identity_providers: [], acls: [] },
+    http_server: {
+      sockets: ['127.0.0.1:8080'],
+      insecure_http: true,
+      payload_request_size: 2,
+      header_timeout_secs: 10,
+      request_timeout_secs: 30,
+      auth_rate_per_sec: 10,
+      auth_burst: 50,
+      max_pending_sessions: 10_000,
+    },
+    admin: { authorization_mode: 'AuthenticatedAuthorization', identity_providers: [], acls: [], max_token_lifetime_secs: 3600, max_clock_skew_secs: 60 },
     attestation_token: { trusted_jwk_sets: [], trusted_certs_paths: [], extra_teekey_paths: [], insecure_header_jwk: false },
     attestation_service: {
       type: 'coco_as_builtin',
@@ -129,6 +164,7 @@ export function defaultConfig(): KbsConfig {
     },
     storage_backend: { storage_type: 'sqlite', data_dir: DEFAULT_DATA_DIR },
     workloads: defaultWorkloadsConfig(),
+    audit: { max_age_days: 90, max_rows: 100_000, prune_interval_secs: 300 },
   };
 }
 
@@ -164,7 +200,7 @@ export function configFromToml(text: string): KbsConfig {
   const c = defaultConfig();
   // As in Trustee, a config file serves HTTPS unless it says insecure_http = true (§2.2).
   c.http_server.insecure_http = false;
-  checkTable(doc, 'root', { http_server: 'table', admin: 'table', attestation_token: 'table', attestation_service: 'table', storage_backend: 'table', plugins: 'table[]', workloads: 'table' });
+  checkTable(doc, 'root', { http_server: 'table', admin: 'table', attestation_token: 'table', attestation_service: 'table', storage_backend: 'table', plugins: 'table[]', workloads: 'table', audit: 'table' });
   if (doc.workloads) c.workloads = workloadsConfigFromToml(doc.workloads);
   for (const [i, p] of ((doc.plugins as unknown[] | undefined) ?? []).entries()) {
     const pl = checkTable(p, `plugins[${i}]`, { name: 'string', type: 'string', storage_backend_type: 'string', dir_path: 'string' });
@@ -175,10 +211,14 @@ export function configFromToml(text: string): KbsConfig {
   if (doc.http_server) {
     const h = checkTable(doc.http_server, 'http_server', {
       sockets: 'string[]', insecure_http: 'boolean', private_key: 'string', certificate: 'string', payload_request_size: 'number', worker_count: 'number',
+      header_timeout_secs: 'number', request_timeout_secs: 'number', auth_rate_per_sec: 'number', auth_burst: 'number', max_pending_sessions: 'number',
     });
     Object.assign(c.http_server, h);
     delete (c.http_server as any).worker_count;
     if (!(c.http_server.payload_request_size > 0)) fail('http_server.payload_request_size must be positive');
+    for (const k of ['header_timeout_secs', 'request_timeout_secs', 'auth_rate_per_sec'] as const) if (!(c.http_server[k] > 0)) fail(`http_server.${k} must be positive`);
+    for (const k of ['auth_burst', 'max_pending_sessions'] as const) if (!Number.isInteger(c.http_server[k]) || c.http_server[k] < 1) fail(`http_server.${k} must be a positive integer`);
+    if (c.http_server.header_timeout_secs > c.http_server.request_timeout_secs) fail('http_server.header_timeout_secs must not exceed request_timeout_secs');
   }
   if (doc.admin) {
     const a = checkTable(doc.admin, 'admin', { authorization_mode: 'string', authentication: 'table', authorization: 'table' });
@@ -188,7 +228,12 @@ export function configFromToml(text: string): KbsConfig {
     }
     if (a.authentication) {
       const au = checkTable(a.authentication, 'admin.authentication', { bearer_jwt: 'table' });
-      const bj = checkTable(au.bearer_jwt ?? {}, 'admin.authentication.bearer_jwt', { identity_providers: 'table[]' });
+      const bj = checkTable(au.bearer_jwt ?? {}, 'admin.authentication.bearer_jwt', { identity_providers: 'table[]', max_token_lifetime_secs: 'number', max_clock_skew_secs: 'number' });
+      for (const k of ['max_token_lifetime_secs', 'max_clock_skew_secs'] as const) {
+        if (bj[k] === undefined) continue;
+        if (!((bj[k] as number) >= 0) || (k === 'max_token_lifetime_secs' && bj[k] === 0)) fail(`admin.authentication.bearer_jwt.${k} must be ${k === 'max_clock_skew_secs' ? 'zero or positive' : 'positive'}`);
+        c.admin[k] = bj[k] as number;
+      }
       c.admin.identity_providers = ((bj.identity_providers as unknown[]) ?? []).map((p, i) => {
         const where = `admin.authentication.bearer_jwt.identity_providers[${i}]`;
         const ip = checkTable(p, where, { issuer: 'string', audience: 'string', public_key_uri: 'string', jwk_set_uri: 'string', namespaces: 'string[]' });
@@ -268,6 +313,13 @@ export function configFromToml(text: string): KbsConfig {
       const { type: _t, policy_dir: _p, ...rest } = b;
       Object.assign(c.attestation_service.attestation_token_broker, rest);
     }
+  }
+  if (doc.audit) {
+    const a = checkTable(doc.audit, 'audit', { max_age_days: 'number', max_rows: 'number', prune_interval_secs: 'number' });
+    Object.assign(c.audit, a);
+    if (!(c.audit.max_age_days >= 0)) fail('audit.max_age_days must be zero (keep) or positive');
+    if (!Number.isInteger(c.audit.max_rows) || c.audit.max_rows < 0) fail('audit.max_rows must be zero (keep) or a positive integer');
+    if (!(c.audit.prune_interval_secs >= 1)) fail('audit.prune_interval_secs must be at least 1');
   }
   if (doc.storage_backend) {
     const s = checkTable(doc.storage_backend, 'storage_backend', { storage_type: 'string', data_dir: 'string', postgres_url: 'string', kek_file: 'string' });

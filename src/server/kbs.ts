@@ -13,7 +13,7 @@ import { TokenSigner } from '../attestation/signer.js';
 import { defaultVerifiers, type VerifierRegistry } from '../attestation/verifiers.js';
 import { DEFAULT_ATTESTATION_POLICIES, RESOURCE_POLICY_ALLOW_ALL, RESOURCE_POLICY_DEFAULT } from '../policy/defaults.js';
 import type { AttestationPolicyEvaluator, ResourcePolicyEvaluator } from '../policy/types.js';
-import { openPostgresStore, openSqliteStore, type Store } from '../store/index.js';
+import { openPostgresStore, openSqliteStore, startAuditRetention, type Store } from '../store/index.js';
 import { AdminAuthorizer } from './admin-auth.js';
 import { buildKbsApp, RESOURCE_POLICY_ID, type KbsApp } from './app.js';
 import { listenAddress, type KbsConfig, type SnpTrustedRoot } from './config.js';
@@ -158,7 +158,10 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
       trustedCertsPaths: config.attestation_token.trusted_certs_paths,
       clock,
     });
-    const admin = new AdminAuthorizer(config.admin.authorization_mode, config.admin.identity_providers, config.admin.acls, clock);
+    const admin = new AdminAuthorizer(config.admin.authorization_mode, config.admin.identity_providers, config.admin.acls, clock, {
+      maxLifetimeSecs: config.admin.max_token_lifetime_secs,
+      maxClockSkewSecs: config.admin.max_clock_skew_secs,
+    });
     const built = await buildKbsApp({
       tls: loadTls(config),
       store,
@@ -174,9 +177,19 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
       randomNonce: o.randomNonce,
       workloads: config.workloads,
       logger: log,
+      authLimits: { ratePerSec: config.http_server.auth_rate_per_sec, burst: config.http_server.auth_burst, maxPending: config.http_server.max_pending_sessions },
+      timeouts: { headerSecs: config.http_server.header_timeout_secs, requestSecs: config.http_server.request_timeout_secs },
     });
     const sweep = setInterval(() => void store.sweepExpired().catch(() => undefined), 60_000);
     sweep.unref();
+    const retention = startAuditRetention(store, {
+      maxAgeMs: config.audit.max_age_days * 86_400_000,
+      maxRows: config.audit.max_rows,
+      intervalMs: Math.round(config.audit.prune_interval_secs * 1000),
+      now: clock,
+      onPruned: (deleted) => log.info({ event: 'audit.retention', deleted }, 'audit log pruned'),
+      onError: (e) => log.error({ code: (e as { code?: string }).code }, 'audit retention failed'),
+    });
     let closed = false;
     return {
       ...built,
@@ -194,6 +207,7 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
         if (closed) return;
         closed = true;
         clearInterval(sweep);
+        retention.stop();
         await built.app.close();
         if (!o.store) await store.close();
       },

@@ -63,6 +63,8 @@ before(async () => {
   config.storage_backend.data_dir = join(dir, 'data');
   config.admin.identity_providers = [{ public_key_uri: join(dir, 'admin.pub.pem') }];
   config.admin.acls = [{ role: 'admin', allowed_endpoints: '^/.*$' }];
+  // The fuzz tests open many sessions from one address; admission control has its own suite (limits.test.ts).
+  config.http_server.auth_burst = 1_000_000;
   config.workloads = workloadsConfigFromToml({
     vcek_cache_dir: cache,
     keybroker: { enabled: true, unauthenticated_registration: true, registration_cidrs: ['127.0.0.0/8', '::1/128'] },
@@ -445,6 +447,8 @@ test('compat registration needs the explicit setting or an admin token, and hono
   config.storage_backend.data_dir = join(dir, 'data2');
   config.admin.identity_providers = [{ public_key_uri: join(dir, 'admin.pub.pem') }];
   config.admin.acls = [{ role: 'admin', allowed_endpoints: '^/.*$' }];
+  // The fuzz tests open many sessions from one address; admission control has its own suite (limits.test.ts).
+  config.http_server.auth_burst = 1_000_000;
   config.workloads = workloadsConfigFromToml({ reference_kbs: { enabled: true }, keybroker: { enabled: true, unauthenticated_registration: true, registration_cidrs: ['10.0.0.0/8'] } });
   const k2 = await openKbs({ config, ...policyEvaluators(), verifiers: new VerifierRegistry([createSnpVerifier({ roots: root.roots })]) });
   try {

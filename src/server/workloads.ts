@@ -46,6 +46,7 @@ import { DEFAULT_NAMESPACE, type JsonValue, type SessionRecord, type Store, type
 import { canonicalize } from '../formats/jcs.js';
 import { AdminAuthorizer } from './admin-auth.js';
 import { ERROR_TYPE_PREFIX } from './errors.js';
+import { bounded, echo, ECHO_CHARS } from './echo.js';
 import { teePubkeyFromClaims, type AttestationTokenVerifier } from './token-verifier.js';
 import { keybrokerRoutes } from './compat/keybroker.js';
 import { referenceKbsRoutes } from './compat/reference-kbs.js';
@@ -169,7 +170,7 @@ export function workloadError(code: string, message: string, kind: CocoError['ki
 function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   const e = asCocoError(err);
   const variant = e.kind === 'policy' || e.kind === 'expectation' ? 'PolicyDeny' : e.kind === 'auth' || e.kind === 'forbidden' ? 'AdminAuthAccess' : 'PluginInternalError';
-  return reply.code(e.status).header('content-type', 'application/json').send(JSON.stringify({ type: ERROR_TYPE_PREFIX + variant, detail: e.message, code: e.code }));
+  return reply.code(e.status).header('content-type', 'application/json').send(JSON.stringify({ type: ERROR_TYPE_PREFIX + variant, detail: bounded(e.message), code: e.code }));
 }
 
 /** The JSON body of a request; the compat dialects also insist on a JSON content type, as actix and Rocket do. */
@@ -304,7 +305,7 @@ async function adminNamespace(ctx: WorkloadContext, req: FastifyRequest): Promis
   } else {
     ns = AdminAuthorizer.namespaceFor(identity);
   }
-  if (typeof ns !== 'string' || !/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/.test(ns)) throw workloadError('WORKLOAD_NAMESPACE', `namespace ${JSON.stringify(ns)?.slice(0, 140)} is not a valid name`, 'forbidden');
+  if (typeof ns !== 'string' || !/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/.test(ns)) throw workloadError('WORKLOAD_NAMESPACE', `namespace ${echo(ns)} is not a valid name`, 'forbidden');
   if (ns === DEFAULT_NAMESPACE) throw workloadError('WORKLOAD_NAMESPACE', 'workloads cannot live in the "default" namespace (it holds the Trustee resource repository)', 'forbidden');
   return ns;
 }
@@ -366,7 +367,7 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
       try {
         const ns = await adminNamespace(ctx, req);
         const body = parseRegistrationBody(jsonRequestBody(req, 'workload registration'), 'create');
-        if (!ctx.attestation.verifiers.has(body.tee)) throw workloadError('WORKLOAD_TEE', `tee "${body.tee}" is not enabled on this KBS`, 'unsupported');
+        if (!ctx.attestation.verifiers.has(body.tee)) throw workloadError('WORKLOAD_TEE', `tee ${echo(body.tee)} is not enabled on this KBS`, 'unsupported');
         if (body.queries) validateQueries(body.queries);
         const policy = body.queries ? queriesPolicyText(body.queries) : (body.policy ?? defaultPolicy(body.referenceValues));
         if (!body.queries) validatePolicy(policy);
@@ -421,7 +422,7 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
         const current = await ownWorkload(ctx, ns, id);
         const body = parseRegistrationBody(jsonRequestBody(req, 'workload update'), 'update');
         if (body.workloadId !== undefined && body.workloadId !== id) throw workloadError('WORKLOAD_BODY', 'workload_id in the body differs from the path');
-        if (body.tee !== current.tee) throw workloadError('WORKLOAD_BODY', `tee cannot change (${current.tee} → ${body.tee}); register a new workload`);
+        if (body.tee !== current.tee) throw workloadError('WORKLOAD_BODY', `tee cannot change (${current.tee} → ${echo(body.tee)}); register a new workload`);
         const currentSpec = specOf(current);
         // What the body leaves out is kept: a PUT through this door never loosens what another door stored.
         const identify = body.identify ?? currentSpec.identify;
@@ -485,7 +486,7 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
         const asked = (req.query as Record<string, unknown> | undefined)?.workload_id;
         const { record, spec, source } = await identifyWorkload(hints, (id) => ctx.store.workloads.get(id));
         subject = record.id;
-        if (asked !== undefined && asked !== record.id) throw workloadError('WORKLOAD_MISMATCH', `this session is attested for workload ${record.id}, not ${String(asked)}`, 'forbidden');
+        if (asked !== undefined && asked !== record.id) throw workloadError('WORKLOAD_MISMATCH', `this session is attested for workload ${record.id}, not ${bounded(String(asked), ECHO_CHARS)}`, 'forbidden');
         if (spec.dialect !== 'native') throw workloadError('WORKLOAD_DIALECT', `workload ${record.id} was registered through ${spec.dialect}; use that route`, 'forbidden');
         if (record.tee !== tee) throw workloadError('WORKLOAD_TEE', `workload ${record.id} is registered for ${record.tee}, the evidence is ${tee}`, 'policy');
         const input = { ...teeClaims, ...(hostData ? { host_data: hostData } : {}), tee };

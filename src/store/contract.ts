@@ -478,6 +478,35 @@ export function storeContract(h: StoreHarness): void {
         await rejectsWith(s.audit.append({ kind: 'k', subject: 's', outcome: 'ok', detail: 'x'.repeat(70_000) }), 'STORE_TOO_LARGE', 'limit');
       }));
 
+    test('audit retention deletes by age and beyond the newest N, in batches, and keeps the rest', () =>
+      withStore(async (s, clock) => {
+        const t0 = clock.now();
+        for (let i = 0; i < 12; i++) {
+          await s.audit.append({ kind: 'k', subject: `e${i}`, outcome: 'ok' });
+          clock.advance(1000);
+        }
+        const subjects = async () => (await s.audit.list({ limit: 1000 })).map((e) => e.subject).reverse();
+        assert.equal(await s.audit.retain({}), 0);
+        // Age: e0..e2 are older than t0 + 3 s. Batches of 2 rows still delete every one of them.
+        assert.equal(await s.audit.retain({ olderThan: new Date(t0.getTime() + 3000), batchRows: 2 }), 3);
+        assert.deepEqual(await subjects(), ['e3', 'e4', 'e5', 'e6', 'e7', 'e8', 'e9', 'e10', 'e11']);
+        // Count: the newest 4 stay, in batches of 2.
+        assert.equal(await s.audit.retain({ keepNewest: 4, batchRows: 2 }), 5);
+        assert.deepEqual(await subjects(), ['e8', 'e9', 'e10', 'e11']);
+        // Both at once: whichever bound is tighter wins; nothing left to cut is a no-op.
+        assert.equal(await s.audit.retain({ olderThan: new Date(t0.getTime() + 10_000), keepNewest: 3 }), 2);
+        assert.deepEqual(await subjects(), ['e10', 'e11']);
+        assert.equal(await s.audit.retain({ keepNewest: 2 }), 0);
+        assert.equal(await s.audit.retain({ keepNewest: 0 }), 2);
+        assert.deepEqual(await subjects(), []);
+        await s.reclaimSpace();
+        await rejectsWith(s.audit.retain({ keepNewest: -1 }), 'STORE_ARGUMENT');
+        await rejectsWith(s.audit.retain({ keepNewest: 1.5 }), 'STORE_ARGUMENT');
+        await rejectsWith(s.audit.retain({ batchRows: 0, keepNewest: 1 }), 'STORE_ARGUMENT');
+        await rejectsWith(s.audit.retain({ olderThan: 'old' as unknown as Date }), 'STORE_ARGUMENT');
+        await rejectsWith(s.audit.retain(null as unknown as object), 'STORE_ARGUMENT');
+      }));
+
     // -- kv ----------------------------------------------------------------------------------------------
 
     test('kv stores bytes and putIfAbsent keeps the first writer across instances', async () => {

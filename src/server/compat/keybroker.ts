@@ -21,6 +21,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { asCocoError } from '../../errors.js';
 import { isRecord, parseJson } from '../../formats/json.js';
+import { bounded, echo } from '../echo.js';
 import {
   appraiseRegistration,
   canonicalIntegerBase64,
@@ -62,7 +63,7 @@ const COOKIE = 'kbs-session-id';
 
 function fail(reply: FastifyReply, e: unknown): FastifyReply {
   const err = asCocoError(e);
-  return reply.code(400).header('content-type', 'text/html').header('x-cocokit-error', err.code).send(`keybroker error: ${err.message}`);
+  return reply.code(400).header('content-type', 'text/html').header('x-cocokit-error', err.code).send(`keybroker error: ${bounded(err.message)}`);
 }
 
 interface KeybrokerSessionData {
@@ -118,7 +119,7 @@ export function keybrokerRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
         const tee = str(body, 'tee', 'auth request');
         // kbs-types 0.5.3: extra-params is a string; keybroker ignores its content.
         str(body, 'extra-params', 'auth request');
-        if (tee !== 'snp') throw workloadError('WORKLOAD_TEE', `unsupported TEE ${JSON.stringify(tee)}`, 'unsupported');
+        if (tee !== 'snp') throw workloadError('WORKLOAD_TEE', `unsupported TEE ${echo(tee)}`, 'unsupported');
         const id = randomUUID();
         const now = ctx.clock();
         const data: KeybrokerSessionData = { dialect: 'keybroker' };
@@ -174,7 +175,7 @@ export function keybrokerRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
         if (rec.version !== d.workloadVersion) throw workloadError('WORKLOAD_CHANGED', `registration ${d.workloadId} changed since this session attested; attest again`, 'auth');
         const name = (req.params as { name: string }).name;
         const value = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/.test(name) ? await ctx.store.resources.get(resourceKey(rec, name)) : undefined;
-        if (value === undefined) throw workloadError('WORKLOAD_RESOURCE_NOT_FOUND', `resource ${JSON.stringify(name)} not found`, 'notfound');
+        if (value === undefined) throw workloadError('WORKLOAD_RESOURCE_NOT_FOUND', `resource ${echo(name)} not found`, 'notfound');
         const ciphertext = rsaPkcs1Hex(rsaPublicKey(d.n, d.e), value);
         await ctx.store.audit.append({ kind: 'keybroker.resource', subject: `${rec.id}/${name}`, outcome: 'ok' });
         return reply.code(200).header('content-type', 'application/json').send(JSON.stringify({ protected: '', encrypted_key: '', iv: '', ciphertext, tag: '' }));

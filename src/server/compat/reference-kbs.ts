@@ -18,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CocoError, asCocoError } from '../../errors.js';
 import { isRecord, parseJson } from '../../formats/json.js';
+import { bounded, echo, ECHO_CHARS } from '../echo.js';
 import {
   appraiseRegistration,
   checkGeneration,
@@ -59,7 +60,7 @@ function fail(reply: FastifyReply, e: unknown, status?: number): FastifyReply {
     .code(status ?? (err.kind === 'auth' ? 401 : err.kind === 'forbidden' ? 403 : err.kind === 'notfound' ? 404 : err.kind === 'conflict' ? 409 : err.kind === 'internal' ? 500 : 400))
     .header('content-type', 'text/plain; charset=utf-8')
     .header('x-cocokit-error', err.code)
-    .send(`${err.code}: ${err.message}`);
+    .send(`${err.code}: ${bounded(err.message)}`);
 }
 
 interface RefSessionData {
@@ -125,12 +126,12 @@ export function referenceKbsRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
         str(body, 'version', 'auth request');
         const tee = str(body, 'tee', 'auth request');
         const extra = str(body, 'extra-params', 'auth request');
-        if (tee !== 'snp') throw workloadError('WORKLOAD_TEE', `tee ${JSON.stringify(tee)} is not supported (snp)`, 'unsupported');
+        if (tee !== 'snp') throw workloadError('WORKLOAD_TEE', `tee ${echo(tee)} is not supported (snp)`, 'unsupported');
         const wid = workloadIdFromExtraParams(extra);
         if (!wid) throw workloadError('WORKLOAD_BODY', 'extra-params must be the JSON text of {"workload_id": "<id>"}');
         const rec = await ctx.store.workloads.get(wid);
         // reference-kbs' wording when no configs row exists (§2.2).
-        if (!rec || rec.namespace !== cfg.namespace || specOf(rec).dialect !== 'reference-kbs') throw workloadError('WORKLOAD_UNKNOWN', `No TEE config found for workload ${JSON.stringify(wid)}`, 'input');
+        if (!rec || rec.namespace !== cfg.namespace || specOf(rec).dialect !== 'reference-kbs') throw workloadError('WORKLOAD_UNKNOWN', `No TEE config found for workload ${echo(wid)}`, 'input');
         const id = randomUUID().replace(/-/g, '');
         const now = ctx.clock();
         const data: RefSessionData = { dialect: 'reference-kbs', workloadId: wid };
@@ -182,7 +183,7 @@ export function referenceKbsRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
         const { s, d } = await session(ctx, req);
         if (s.state !== 'attested' || !d.kMod || !d.kExp) throw workloadError('WORKLOAD_NOT_ATTESTED', 'session is not attested', 'auth');
         const asked = (req.params as { id: string }).id;
-        if (asked !== d.workloadId) throw workloadError('WORKLOAD_MISMATCH', `this session is attested for workload ${d.workloadId}, not ${asked}`, 'forbidden');
+        if (asked !== d.workloadId) throw workloadError('WORKLOAD_MISMATCH', `this session is attested for workload ${d.workloadId}, not ${bounded(String(asked), ECHO_CHARS)}`, 'forbidden');
         const rec = await ctx.store.workloads.get(d.workloadId);
         if (!rec) throw workloadError('WORKLOAD_UNKNOWN', `workload ${d.workloadId} no longer exists`, 'notfound');
         if (rec.version !== d.workloadVersion) throw workloadError('WORKLOAD_CHANGED', `workload ${d.workloadId} was re-registered since this session attested; attest again`, 'auth');
