@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { readVectorJson } from '../test-support/vectors.js';
 import { fromHex, toHex, fromBase64Url, utf8 } from './bytes.js';
 import { concatKdf, decryptWithTeeKey, encryptToTeeKey, parseFlattenedJwe } from './jwe.js';
-import { generateTeeKeyPair, parseTeePubKey } from './jwk.js';
+import { generateTeeKeyPair, parseTeePubKey, publicJwkMembers } from './jwk.js';
 import { CocoError } from '../errors.js';
 
 const V = readVectorJson('trustee', 'generated', 'jwe-resource-responses.json');
@@ -133,4 +133,12 @@ test('random JWE objects never crash the decryptor', () => {
     }),
     { numRuns: 300 },
   );
+});
+
+test('public JWK members read from DER equal the vector TEE keys (EC and RSA)', () => {
+  for (const v of [EC, V.rsa_oaep_256]) {
+    const members = publicJwkMembers(createPublicKey(createPrivateKey(v.tee_private_key_pem)));
+    const { alg: _alg, ...expected } = v.tee_pubkey_jwk;
+    assert.deepEqual({ ...members }, expected);
+  }
 });

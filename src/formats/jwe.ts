@@ -22,7 +22,7 @@ import {
 import { CocoError } from '../errors.js';
 import { concatBytes, fromBase64Url, toBase64Url, utf8 } from './bytes.js';
 import { isRecord, parseJson } from './json.js';
-import { teePubKeyObject, type EcCurve, type TeePubKey } from './jwk.js';
+import { publicJwkMembers, teePubKeyObject, type EcCurve, type TeePubKey } from './jwk.js';
 
 export interface FlattenedJwe {
   protected: string;
@@ -91,11 +91,12 @@ export function encryptToTeeKey(plaintext: Uint8Array, teeKey: TeePubKey, rnd: J
     header = protectedHeader(teeKey);
   } else {
     const eph = rnd.ephemeralKey ?? generateKeyPairSync('ec', { namedCurve: NAMED_CURVE[teeKey.crv] }).privateKey;
-    const ephJwk = createPublicKey(eph).export({ format: 'jwk' });
-    if (ephJwk.crv !== teeKey.crv) throw new CocoError('JWE_PARAMS', `ephemeral key is on ${ephJwk.crv}, TEE key on ${teeKey.crv}`, { kind: 'usage' });
+    // Read from DER, never a JWK export of a freshly generated EC key (see `publicJwkMembers`).
+    const ephJwk = publicJwkMembers(createPublicKey(eph));
+    if (ephJwk.kty !== 'EC' || ephJwk.crv !== teeKey.crv) throw new CocoError('JWE_PARAMS', `ephemeral key is not on ${teeKey.crv} like the TEE key`, { kind: 'usage' });
     const z = new Uint8Array(diffieHellman({ privateKey: eph, publicKey: recipient }));
     encryptedKey = aesKeyWrap(concatKdf(z, 'ECDH-ES+A256KW'), cek);
-    header = protectedHeader(teeKey, { crv: teeKey.crv, x: ephJwk.x!, y: ephJwk.y! });
+    header = protectedHeader(teeKey, { crv: teeKey.crv, x: ephJwk.x, y: ephJwk.y });
   }
   const protectedB64 = toBase64Url(utf8.encode(header));
   const gcm = createCipheriv('aes-256-gcm', cek, iv);

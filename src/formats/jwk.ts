@@ -5,8 +5,9 @@
  */
 import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { CocoError } from '../errors.js';
-import { fromBase64Url } from './bytes.js';
+import { fromBase64Url, toBase64Url } from './bytes.js';
 import { isRecord } from './json.js';
+import { derChildren, readDer } from './x509.js';
 
 export type RsaTeeAlg = 'RSA-OAEP-256' | 'RSA1_5';
 export type EcCurve = 'P-256' | 'P-521';
@@ -61,6 +62,40 @@ export function teePubKeyObject(k: TeePubKey): KeyObject {
   }
 }
 
+const CURVE_NAMES: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
+const CURVE_COORD_BYTES: Record<string, number> = { 'P-256': 32, 'P-384': 48, 'P-521': 66 };
+
+export type PublicJwkMembers = { kty: 'EC'; crv: string; x: string; y: string } | { kty: 'RSA'; n: string; e: string };
+
+/**
+ * The JWK members of an EC or RSA public key, read from its SubjectPublicKeyInfo DER (RFC 5480 §2.2 for the
+ * uncompressed EC point, RFC 8017 A.1.1 for RSAPublicKey) instead of `export({ format: 'jwk' })`: on Node 20
+ * the JWK export of an EC key made by a synchronous key generation holds the key's lock while allocating,
+ * and a garbage collection finalizing that generation job waits on the same lock — the process hangs for good.
+ */
+export function publicJwkMembers(key: KeyObject): PublicJwkMembers {
+  const spki = new Uint8Array(key.export({ format: 'der', type: 'spki' }));
+  const [, bits] = derChildren(readDer(spki));
+  if (bits === undefined || bits.tag !== 0x03 || bits.value[0] !== 0) throw new CocoError('JWK_INVALID', 'public key has no SPKI bit string', { kind: 'input' });
+  const body = bits.value.subarray(1);
+  if (key.asymmetricKeyType === 'ec') {
+    const crv = CURVE_NAMES[key.asymmetricKeyDetails?.namedCurve ?? ''];
+    const len = crv === undefined ? 0 : CURVE_COORD_BYTES[crv];
+    if (crv === undefined || body.length !== 1 + 2 * len || body[0] !== 0x04) {
+      throw new CocoError('JWK_CURVE', `EC public key on ${key.asymmetricKeyDetails?.namedCurve ?? 'an unknown curve'} is not supported`, { kind: 'unsupported' });
+    }
+    return { kty: 'EC', crv, x: toBase64Url(body.subarray(1, 1 + len)), y: toBase64Url(body.subarray(1 + len)) };
+  }
+  if (key.asymmetricKeyType === 'rsa') {
+    const [n, e] = derChildren(readDer(body));
+    if (n?.tag !== 0x02 || e?.tag !== 0x02) throw new CocoError('JWK_INVALID', 'RSA public key is not an RSAPublicKey', { kind: 'input' });
+    // JWK integers are unsigned big-endian without the DER sign octet (RFC 7518 §6.3.1).
+    const unsigned = (v: Uint8Array) => (v.length > 1 && v[0] === 0 ? v.subarray(1) : v);
+    return { kty: 'RSA', n: toBase64Url(unsigned(n.value)), e: toBase64Url(unsigned(e.value)) };
+  }
+  throw new CocoError('JWK_KTY', `${key.asymmetricKeyType ?? 'unknown'} keys have no JWK form here`, { kind: 'unsupported' });
+}
+
 export type TeeKeyAlgorithm = 'ec-p256' | 'ec-p521' | 'rsa';
 
 export interface TeeKeyPair {
@@ -75,13 +110,15 @@ export interface TeeKeyPair {
 export function generateTeeKeyPair(alg: TeeKeyAlgorithm = 'ec-p256'): TeeKeyPair {
   if (alg === 'rsa') {
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const j = publicKey.export({ format: 'jwk' });
-    return { privateKey, publicJwk: { kty: 'RSA', alg: 'RSA-OAEP-256', n: j.n!, e: j.e! } };
+    const j = publicJwkMembers(publicKey);
+    if (j.kty !== 'RSA') throw new CocoError('JWK_KTY', 'generated key is not RSA', { kind: 'internal' });
+    return { privateKey, publicJwk: { kty: 'RSA', alg: 'RSA-OAEP-256', n: j.n, e: j.e } };
   }
   const crv: EcCurve = alg === 'ec-p521' ? 'P-521' : 'P-256';
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: crv === 'P-256' ? 'prime256v1' : 'secp521r1' });
-  const j = publicKey.export({ format: 'jwk' });
-  return { privateKey, publicJwk: { kty: 'EC', crv, alg: 'ECDH-ES+A256KW', x: j.x!, y: j.y! } };
+  const j = publicJwkMembers(publicKey);
+  if (j.kty !== 'EC') throw new CocoError('JWK_KTY', 'generated key is not EC', { kind: 'internal' });
+  return { privateKey, publicJwk: { kty: 'EC', crv, alg: 'ECDH-ES+A256KW', x: j.x, y: j.y } };
 }
 
 export function isTeeKeyAlgorithm(s: string): s is TeeKeyAlgorithm {
