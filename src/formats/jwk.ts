@@ -26,6 +26,22 @@ function b64urlField(obj: Record<string, unknown>, key: string): string {
   return v;
 }
 
+/**
+ * RSA numbers a resource can be encrypted to (RFC 8017 §3.1): JWK integers are minimal big-endian (RFC 7518
+ * §6.3.1, no leading zero octet), the modulus is odd and 2048..8192 bits, and the exponent is odd, at least 3,
+ * at most 64 bits and below the modulus. Anything else makes the encryption fail deep in OpenSSL.
+ */
+function checkRsaNumbers(n: Uint8Array, e: Uint8Array): void {
+  const bad = (msg: string) => new CocoError('JWK_RSA', `tee-pubkey: ${msg}`, { kind: 'input' });
+  if (n[0] === 0) throw bad('RSA modulus has a leading zero octet');
+  const bits = n.length * 8 - Math.clz32(n[0]) + 24;
+  if (bits < 2048 || bits > 8192) throw new CocoError('JWK_SIZE', `tee-pubkey: RSA modulus of ${bits} bits is outside 2048..8192`, { kind: 'input' });
+  if ((n[n.length - 1] & 1) === 0) throw bad('RSA modulus is even');
+  if (e[0] === 0) throw bad('RSA exponent has a leading zero octet');
+  if (e.length > 8) throw bad('RSA exponent is longer than 64 bits');
+  if ((e[e.length - 1] & 1) === 0 || (e.length === 1 && e[0] < 3)) throw bad('RSA exponent must be odd and at least 3');
+}
+
 /** Validates a `tee-pubkey` JSON value and returns it with members in kbs-types order. */
 export function parseTeePubKey(v: unknown): TeePubKey {
   if (!isRecord(v)) throw new CocoError('JWK_INVALID', 'tee-pubkey must be a JSON object', { kind: 'input' });
@@ -34,9 +50,11 @@ export function parseTeePubKey(v: unknown): TeePubKey {
       throw new CocoError('JWK_ALG', `tee-pubkey: RSA key alg must be RSA-OAEP-256 or RSA1_5, got ${JSON.stringify(v.alg)}`, { kind: 'input' });
     }
     const n = b64urlField(v, 'n');
-    const bits = fromBase64Url(n).length * 8;
-    if (bits < 2048 || bits > 8192) throw new CocoError('JWK_SIZE', `tee-pubkey: RSA modulus of ${bits} bits is outside 2048..8192`, { kind: 'input' });
-    return { kty: 'RSA', alg: v.alg, n, e: b64urlField(v, 'e') };
+    const e = b64urlField(v, 'e');
+    checkRsaNumbers(fromBase64Url(n), fromBase64Url(e));
+    const key: TeePubKey = { kty: 'RSA', alg: v.alg, n, e };
+    teePubKeyObject(key);
+    return key;
   }
   if (v.kty === 'EC') {
     if (v.crv !== 'P-256' && v.crv !== 'P-521') throw new CocoError('JWK_CURVE', `tee-pubkey: curve must be P-256 or P-521, got ${JSON.stringify(v.crv)}`, { kind: 'input' });
@@ -47,7 +65,10 @@ export function parseTeePubKey(v: unknown): TeePubKey {
     if (fromBase64Url(x).length !== len || fromBase64Url(y).length !== len) {
       throw new CocoError('JWK_SIZE', `tee-pubkey: ${v.crv} coordinates must be ${len} bytes each`, { kind: 'input' });
     }
-    return { kty: 'EC', crv: v.crv, alg: 'ECDH-ES+A256KW', x, y };
+    const key: TeePubKey = { kty: 'EC', crv: v.crv, alg: 'ECDH-ES+A256KW', x, y };
+    // A point off the curve is refused here, at attestation, not later when a resource is encrypted to it.
+    teePubKeyObject(key);
+    return key;
   }
   throw new CocoError('JWK_KTY', `tee-pubkey: kty must be RSA or EC, got ${JSON.stringify(v.kty)}`, { kind: 'input' });
 }
