@@ -7,6 +7,9 @@ import { ByteWriter } from '../formats/reader.js';
 import { EV_NO_ACTION } from './event-types.js';
 import type { SpecIdEvent } from './parse.js';
 
+/** The header fields a writer needs: the banks (id and digest size), the rest defaulting to a PC Client log. */
+export type SpecIdToWrite = { algorithms: readonly { alg: number; size: number }[] } & Partial<Omit<SpecIdEvent, 'algorithms'>>;
+
 export interface EventToWrite {
   index: number;
   type: number;
@@ -16,7 +19,7 @@ export interface EventToWrite {
 }
 
 /** `TCG_EfiSpecIDEvent` bytes for a crypto-agile header (PFP §10.4.5.1). */
-export function encodeSpecIdEvent(spec: Pick<SpecIdEvent, 'algorithms'> & Partial<SpecIdEvent>): Uint8Array {
+export function encodeSpecIdEvent(spec: SpecIdToWrite): Uint8Array {
   const w = new ByteWriter();
   w.bytes(new TextEncoder().encode('Spec ID Event03\0'));
   w.u32le(spec.platformClass ?? 0).u8(spec.specVersionMinor ?? 0).u8(spec.specVersionMajor ?? 2).u8(spec.specErrata ?? 0).u8(spec.uintnSize ?? 2);
@@ -31,7 +34,7 @@ export function encodeSpecIdEvent(spec: Pick<SpecIdEvent, 'algorithms'> & Partia
  * A crypto-agile log: the Spec ID header record, then one `TCG_PCR_EVENT2` per event.
  * @throws CocoError EVENTLOG_ENCODE (kind `usage`): an event whose digests do not match the header's banks
  */
-export function encodeCryptoAgileLog(spec: Pick<SpecIdEvent, 'algorithms'> & Partial<SpecIdEvent>, events: readonly EventToWrite[]): Uint8Array {
+export function encodeCryptoAgileLog(spec: SpecIdToWrite, events: readonly EventToWrite[]): Uint8Array {
   const w = new ByteWriter();
   const header = encodeSpecIdEvent(spec);
   w.u32le(0).u32le(EV_NO_ACTION).zeros(20).u32le(header.length).bytes(header);
