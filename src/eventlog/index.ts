@@ -10,3 +10,4 @@ export * from './digest-rules.js';
 export * from './replay.js';
 export * from './compare.js';
 export * from './encode.js';
+export * from './report.js';
