@@ -11,3 +11,6 @@ export * from './public.js';
 export * from './quote.js';
 export * from './pcrs-file.js';
 export * from './ek.js';
+export * from './transport.js';
+export * from './client.js';
+export * from './templates.js';
