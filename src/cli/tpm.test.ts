@@ -133,3 +133,32 @@ test('tpm eventlog --replay, --json and --compare name the first divergent event
   assert.equal(garbage.code, 4);
   assert.match(garbage.err, /error\[EVENTLOG_FORMAT\]/);
 });
+
+test('tpm quote and pcrread against a real swtpm write files that tpm checkquote and tpm2_checkquote accept', { skip: toolMissing('swtpm'), timeout: 120_000 }, async () => {
+  const { startSwtpm } = await import('../test-support/swtpm.js');
+  const tpm = await startSwtpm();
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-tpm-'));
+  try {
+    const read = await cli(['tpm', 'pcrread', 'sha256:0,7,11', '-T', tpm.tcti]);
+    assert.equal(read.code, 0, read.err);
+    assert.equal(read.out, `  sha256:\n${[0, 7, 11].map((i) => `    ${String(i).padEnd(2)}: 0x${'00'.repeat(32)}\n`).join('')}`);
+    for (const kind of ['rsa', 'ecc256', 'rsapss']) {
+      const f = (n: string) => join(dir, `${kind}.${n}`);
+      const r = await cli(['tpm', 'quote', '-T', tpm.tcti, '-l', 'sha256:0,7,11+sha1:0', '-G', kind, '-q', 'abcdef0123', '-m', f('msg'), '-s', f('sig'), '-o', f('pcrs'), '-u', f('pub')]);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /^quoted: ff544347/);
+      const args = ['-u', f('pub'), '-m', f('msg'), '-s', f('sig'), '-f', f('pcrs'), '-q', 'abcdef0123'];
+      const ours = await cli(['tpm', 'checkquote', ...args]);
+      assert.equal(ours.code, 0, `${kind}: ${ours.err}`);
+      assert.equal((await cli(['tpm', 'checkquote', ...args.slice(0, -1), 'abcdef0124'])).code, 1);
+      if (kind !== 'rsapss' && !toolMissing('tpm2_checkquote')) {
+        const oracle = spawnSync('tpm2_checkquote', args, { encoding: 'utf8' });
+        assert.equal(oracle.status, 0, `${kind}: ${oracle.stderr}`);
+        assert.equal(ours.out, oracle.stdout);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await tpm.stop();
+  }
+});

@@ -4,7 +4,7 @@
  * formatting.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Scalar, stringify } from 'yaml';
@@ -15,6 +15,13 @@ import { formatPcrRead, parsePcrRead } from '../measure/pcr.js';
 import { compareReplay, eventLogJson, hashAlgorithmByName, hashAlgorithmName, parseEventLog, replayEventLog, tpm2EventlogDocument, type RegisterBanks } from '../eventlog/index.js';
 import {
   TPM_ALG,
+  TPM_RH,
+  TpmClient,
+  akTemplate,
+  encodePcrsFile,
+  formatPcrList,
+  openTransport,
+  srkTemplate,
   attestToJson,
   ecdsaFromDer,
   ecdsaToDer,
@@ -197,6 +204,96 @@ function eventlog(io: CliIO, file: string, f: EventlogFlags): void {
   else io.stdout(`---\n${stringify(tpm2EventlogDocument(log, replay.banks), hexIntegers, { lineWidth: 0 })}`);
 }
 
+function writeOutput(io: CliIO, file: string, bytes: Uint8Array, what: string): void {
+  try {
+    writeFileSync(resolve(io.cwd, file), bytes);
+  } catch (e) {
+    throw new CocoError('CLI_FILE', `cannot write ${what} ${file}: ${(e as Error).message}`, { kind: 'usage', cause: e });
+  }
+}
+
+async function withTpm<T>(tcti: string, f: (c: TpmClient) => Promise<T>): Promise<T> {
+  const client = new TpmClient(await openTransport(tcti));
+  try {
+    return await f(client);
+  } finally {
+    await client.transport.close();
+  }
+}
+
+interface PcrreadFlags {
+  tcti: string;
+  output?: string;
+  json?: boolean;
+}
+
+async function pcrread(io: CliIO, list: string | undefined, f: PcrreadFlags): Promise<void> {
+  await withTpm(f.tcti, async (c) => {
+    const selection = list !== undefined ? parsePcrList(list) : (await c.pcrBanks()).filter((b) => b.pcrs.length > 0);
+    const values = await c.pcrRead(selection);
+    if (f.output !== undefined) writeOutput(io, f.output, encodePcrsFile(values), 'PCR file');
+    if (f.json) io.stdout(`${JSON.stringify(Object.fromEntries([...values].map(([b, m]) => [b, Object.fromEntries([...m].map(([i, v]) => [String(i), toHex(v)]))])))}\n`);
+    else io.stdout(formatPcrRead(values));
+  });
+}
+
+interface QuoteFlags {
+  tcti: string;
+  pcrList: string;
+  keyContext?: string;
+  keyAlgorithm: string;
+  qualification?: string;
+  message?: string;
+  signature?: string;
+  pcr?: string;
+  akPublic?: string;
+}
+
+/** `tpm quote`: tpm2_quote's outputs; the AK is a loaded or persistent handle (-c), or one made for this quote. */
+async function quote(io: CliIO, f: QuoteFlags): Promise<void> {
+  const selection = parsePcrList(f.pcrList);
+  const nonce = qualification(io, f.qualification);
+  await withTpm(f.tcti, async (c) => {
+    const cleanup: number[] = [];
+    try {
+      let ak: number;
+      let publicBytes: Uint8Array;
+      if (f.keyContext !== undefined) {
+        ak = Number(f.keyContext);
+        if (!Number.isInteger(ak) || ak < 0 || ak > 0xffffffff) throw new CocoError('CLI_USAGE', '-c takes a handle, e.g. 0x81010002', { kind: 'usage' });
+        publicBytes = (await c.readPublic(ak)).publicBytes;
+      } else {
+        const kinds = ['rsa', 'rsapss', 'ecc256', 'ecc384'] as const;
+        const kind = kinds.find((k) => k === f.keyAlgorithm);
+        if (kind === undefined) throw new CocoError('CLI_USAGE', `-G must be one of ${kinds.join(', ')}`, { kind: 'usage' });
+        const srk = await c.createPrimary(TPM_RH.OWNER, srkTemplate());
+        cleanup.push(srk.handle);
+        const created = await c.create(srk.handle, akTemplate(kind));
+        const loaded = await c.load(srk.handle, created);
+        cleanup.push(loaded.handle);
+        ak = loaded.handle;
+        publicBytes = created.publicBytes;
+      }
+      const q = await c.quote(ak, nonce, selection);
+      const values = await c.pcrRead(selection);
+      if (f.message !== undefined) writeOutput(io, f.message, q.attest, 'quote message');
+      if (f.signature !== undefined) writeOutput(io, f.signature, q.signatureBytes, 'signature');
+      if (f.pcr !== undefined) writeOutput(io, f.pcr, encodePcrsFile(values), 'PCR file');
+      if (f.akPublic !== undefined) writeOutput(io, f.akPublic, new Uint8Array([publicBytes.length >> 8, publicBytes.length & 0xff, ...publicBytes]), 'AK public');
+      const sig = q.signature;
+      const sigHex = 'sig' in sig ? toHex(sig.sig) : 'r' in sig ? toHex(ecdsaToDer(sig.r, sig.s)) : '';
+      const alg = { [TPM_ALG.RSASSA]: 'rsassa', [TPM_ALG.RSAPSS]: 'rsapss', [TPM_ALG.ECDSA]: 'ecdsa' }[sig.sigAlg as number] ?? String(sig.sigAlg);
+      const pcrDigest = q.parsed.attested.type === 'quote' ? toHex(q.parsed.attested.pcrDigest) : '';
+      io.stdout(`quoted: ${toHex(q.attest)}\nsignature:\n  alg: ${alg}\n  sig: ${sigHex}\npcrs:\n${formatPcrRead(values)}calcDigest: ${pcrDigest}\n`);
+      if (values.size !== selection.length || formatPcrList([...values].map(([bank, m]) => ({ bank, pcrs: [...m.keys()] }))) !== formatPcrList(selection)) {
+        io.stderr('WARN: the PCRs read after the quote do not cover the selection (unallocated bank?)\n');
+      }
+    } finally {
+      for (const h of cleanup.reverse()) await c.flush(h);
+    }
+  });
+}
+
 export function register(program: Command, io: CliIO): void {
   const tpm = program.command('tpm').description('TPM 2.0 quotes and event logs');
   tpm
@@ -223,4 +320,25 @@ export function register(program: Command, io: CliIO): void {
     .option('--compare <pcrs>', 'PCR values (tpm2_pcrread output or a serialized PCR file) to compare the replay with')
     .option('--padding', 'accept erased bytes after the last record (CCEL tables)')
     .action((file: string, f: EventlogFlags) => eventlog(io, file, f));
+  tpm
+    .command('pcrread')
+    .description('read PCRs from a TPM (tpm2_pcrread output)')
+    .argument('[pcr-list]', 'e.g. sha256:0,1,2+sha1:all (default: every allocated PCR)')
+    .option('-T, --tcti <tcti>', 'device:/dev/tpmrm0 or swtpm:host=H,port=P or swtpm:path=SOCKET', 'device:/dev/tpmrm0')
+    .option('-o, --output <file>', 'also write the values in tpm2-tools serialized form')
+    .option('--json', 'print {bank: {pcr: hex}}')
+    .action((list: string | undefined, f: PcrreadFlags) => pcrread(io, list, f));
+  tpm
+    .command('quote')
+    .description('quote PCRs with an attestation key (tpm2_quote output and files)')
+    .requiredOption('-l, --pcr-list <list>', 'PCRs to quote, e.g. sha256:0,7,11')
+    .option('-T, --tcti <tcti>', 'device:/dev/tpmrm0 or swtpm:host=H,port=P or swtpm:path=SOCKET', 'device:/dev/tpmrm0')
+    .option('-c, --key-context <handle>', 'a loaded or persistent AK handle (default: create an AK under a fresh SRK for this quote)')
+    .option('-G, --key-algorithm <kind>', 'kind of AK to create: rsa, rsapss, ecc256, ecc384', 'rsa')
+    .option('-q, --qualification <hex|file>', 'qualifying data (nonce), at most 64 bytes')
+    .option('-m, --message <file>', 'write the quote message (TPMS_ATTEST)')
+    .option('-s, --signature <file>', 'write the signature (TPMT_SIGNATURE)')
+    .option('-o, --pcr <file>', 'write the quoted PCR values (tpm2-tools serialized form)')
+    .option('-u, --ak-public <file>', 'write the AK public area (TPM2B_PUBLIC)')
+    .action((f: QuoteFlags) => quote(io, f));
 }
