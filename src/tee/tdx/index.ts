@@ -1,0 +1,5 @@
+/** Intel TDX: DCAP quote format, PCK extensions, collateral, verification against Intel's roots. */
+export * from './format.js';
+export * from './pck.js';
+export * from './collateral.js';
+export * from './verify.js';
