@@ -3,3 +3,4 @@ export * from './format.js';
 export * from './pck.js';
 export * from './collateral.js';
 export * from './verify.js';
+export * from './test-root.js';
