@@ -45,6 +45,23 @@ export function intelRoot(): TdxRoot {
   return shipped;
 }
 
+/**
+ * A root from PEM (e.g. `cocokit tdx test-root`'s root.pem): exactly one self-signed P-256 CA certificate.
+ * Used only when a caller passes it explicitly.
+ */
+export function loadTdxRoot(pem: string, label = 'custom'): TdxRoot {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length !== 1) throw new CocoError('TDX_ROOT', `a TDX root file holds exactly one certificate, found ${blocks.length}`, { kind: 'input' });
+  let root: X509Certificate;
+  try {
+    root = new X509Certificate(blocks[0]);
+  } catch (e) {
+    throw new CocoError('TDX_ROOT', `not an X.509 certificate: ${(e as Error).message}`, { kind: 'input', cause: e });
+  }
+  if (!root.ca || !isP256(root.publicKey) || !issuedBy(root, root)) throw new CocoError('TDX_ROOT', `${commonName(root.subject)} is not a self-signed P-256 CA`, { kind: 'input' });
+  return { root, label };
+}
+
 /** Final TCB status (§2.3 C): a TCB Info status, a TD relaunch advice, or `NotSupported` (terminal). */
 export type TdxTcbResult = TcbStatus | 'TDRelaunchAdvised' | 'TDRelaunchAdvisedConfigurationNeeded' | 'NotSupported';
 
