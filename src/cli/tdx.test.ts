@@ -136,3 +136,15 @@ test('tdx test-root and test-quote make a lab setup that verifies only under --r
   assert.deepEqual(dbg.json.checks.filter((c: any) => !c.ok).map((c: any) => c.id), ['debug']);
   assert.equal((await cli(['tdx', 'test-quote', '--root-dir', join(dir, 'nope')])).code, 1);
 });
+
+test('tdx verify --ccel replays the log against RTMR0..3 and names a mismatch', async () => {
+  const x = readVectorJson('tdx', 'gotdx-cos113-ccel.expected.json');
+  const base = ['tdx', 'verify', vectorPath('tdx', 'gotdx-cos113-ccel.quote.bin'), '--at', x.verification_time, '--json'];
+  const ok = await cli([...base, '--ccel', vectorPath('tdx', 'gotdx-cos113-ccel.ccel-data.bin')]);
+  assert.equal(ok.code, 0, ok.out);
+  assert.equal(ok.json.checks.filter((c: any) => c.id === 'ccel-replay').length, 4);
+  assert.ok(ok.json.claims.uefi_event_logs.length > 0);
+  const bad = await cli([...base, '--ccel', vectorPath('tdx', 'trustee-ovmf-directboot.ccel-data.bin')]);
+  assert.equal(bad.code, 2);
+  assert.deepEqual([...new Set(bad.json.checks.filter((c: any) => !c.ok).map((c: any) => c.id))], ['ccel-replay']);
+});

@@ -14,7 +14,10 @@ import {
   PCS_URL,
   ROOT_CA_CRL_URL,
   TDX_TEST_ROOT_FILES,
+  checkCcelReplay,
   collateralCachePath,
+  replayCcel,
+  uefiEventLogClaims,
   createTdxTestRoot,
   decodeTdAttributes,
   evidenceFromJson,
@@ -126,6 +129,7 @@ function showText(q: TdxQuote, form: string, ccEventLog: Uint8Array | null): str
 }
 
 interface VerifyFlags {
+  ccel?: string;
   collateral?: string;
   cache?: string;
   root?: string;
@@ -160,7 +164,8 @@ async function verifyCommand(io: CliIO, file: string, f: VerifyFlags): Promise<v
     rtmrs: [f.rtmr0, f.rtmr1, f.rtmr2, f.rtmr3].map((r, i) => hexOption(r, `--rtmr${i}`, 48, true) ?? null),
     debugAllowed: f.debug === false ? false : undefined,
   };
-  const { raw, quote } = loadQuoteInput(readInput(io, file, 'quote'));
+  const { raw, quote, ccEventLog } = loadQuoteInput(readInput(io, file, 'quote'));
+  const log = f.ccel ? readInput(io, f.ccel, 'CCEL log') : ccEventLog;
   const root = f.root ? loadTdxRoot(Buffer.from(readInput(io, f.root, 'root certificate')).toString('utf8'), `${f.root} (not Intel)`) : undefined;
   if (f.root) io.stderr(`warning: verifying against ${f.root} instead of the Intel SGX Root CA\n`);
   let collateral: TdxCollateral | undefined;
@@ -171,11 +176,18 @@ async function verifyCommand(io: CliIO, file: string, f: VerifyFlags): Promise<v
   }
   const v = verifyQuote(quote, { now, raw, root, collateral, allowExpiredCollateral: f.allowExpiredCollateral });
   const expectations = validateQuoteBody(quote.body, exp);
-  const checks = [...v.checks, ...expectations];
+  const claims = tdxClaims(v);
+  let replayChecks: Check[] = [];
+  if (log) {
+    const replay = replayCcel(log);
+    replayChecks = checkCcelReplay(replay, quote.body);
+    claims.uefi_event_logs = uefiEventLogClaims(replay.log);
+  }
+  const checks = [...v.checks, ...replayChecks, ...expectations];
   const valid = checks.every((c) => c.ok);
   io.exitCode = tdxExitCode(checks, expectations);
   if (f.explain || !valid) io.stdout(`${renderChecks(f.explain ? checks : checks.filter((c) => !c.ok))}\n`);
-  if (f.json) io.stdout(`${JSON.stringify({ valid, checks, claims: tdxClaims(v) })}\n`);
+  if (f.json) io.stdout(`${JSON.stringify({ valid, checks, claims })}\n`);
   else if (valid) {
     const tcb = v.tcb ? `TCB ${v.tcb.status}${v.tcb.advisoryIds.length ? ` (${v.tcb.advisoryIds.join(', ')})` : ''}` : 'TCB not evaluated (no collateral)';
     io.stdout(`valid: TD quote v${quote.header.version} signed under the ${root ? root.label : 'Intel'} root, ${tcb}, ${checks.length} checks passed\n`);
@@ -290,6 +302,7 @@ export function register(program: Command, io: CliIO): void {
     .command('verify')
     .description('verify a TD quote against the Intel SGX Root CA and check expectations (exit 0 valid, 2 signature/chain/collateral/TCB, 3 collateral unavailable, 5 expectation)')
     .argument('<quote>', 'quote file (raw, hex or CoCo JSON evidence)')
+    .option('--ccel <file>', 'CCEL log area (/sys/firmware/acpi/tables/data/CCEL) to replay against RTMR0..3; evidence JSON carries its own')
     .option('--collateral <file>', 'collateral bundle (QuoteCollateralV3 JSON)')
     .option('--cache <dir>', 'offline collateral cache (filled by tdx fetch-collateral)')
     .option('--root <pem>', 'root certificate that REPLACES the Intel SGX Root CA (test roots)')

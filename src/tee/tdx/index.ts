@@ -11,3 +11,4 @@ export * from './verifier.js';
 export * from './attester.js';
 export * from './tsm-sim.js';
 export * from './pcs.js';
+export * from './ccel.js';

@@ -8,6 +8,7 @@
 import { X509Certificate } from 'node:crypto';
 import { check, type Check } from '../../formats/check.js';
 import type { TeeVerifier, VerifierResult, VerifyContext } from '../verifier.js';
+import { checkCcelReplay, replayCcel, uefiEventLogClaims } from './ccel.js';
 import { tdxClaims } from './claims.js';
 import { loadCachedCollateral, type TdxCollateral } from './collateral.js';
 import { evidenceFromJson } from './evidence.js';
@@ -54,7 +55,15 @@ export function createTdxVerifier(config: TdxVerifierConfig = {}): TeeVerifier {
       }
       const v = verifyQuote(quote, { now: ctx.now, raw: ev.quote, root: config.root, collateral, allowExpiredCollateral: config.allowExpiredCollateral });
       const expectations = validateQuoteBody(quote.body, { reportData: ctx.expectedReportData, mrConfigId: ctx.expectedInitDataHash });
-      return { checks: [...pre, ...v.checks, ...expectations], claims: tdxClaims(v), teeClass: 'cpu' };
+      const claims = tdxClaims(v);
+      // With an event log, Trustee replays it and requires CC MR 1..4 to equal RTMR0..3 (specs §2.4 item 6).
+      let replayChecks: Check[] = [];
+      if (ev.ccEventLog) {
+        const replay = replayCcel(ev.ccEventLog);
+        replayChecks = checkCcelReplay(replay, quote.body);
+        claims.uefi_event_logs = uefiEventLogClaims(replay.log);
+      }
+      return { checks: [...pre, ...v.checks, ...replayChecks, ...expectations], claims, teeClass: 'cpu' };
     },
   };
 }

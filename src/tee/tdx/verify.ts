@@ -533,4 +533,5 @@ export const CRYPTO_CHECKS: ReadonlySet<string> = new Set([
   'tcb-info-signature',
   'qe-identity-signature',
   'collateral-validity',
+  'ccel-replay',
 ]);
