@@ -1,5 +1,6 @@
 /**
- * `cocokit kbs …`: the Key Broker Service (`serve`, `keygen`), the guest client (`get-resource`) and the admin
+ * `cocokit kbs …`: the Key Broker Service (`serve`, `keygen`), the guest client (`get-resource`,
+ * `get-workload-resource`) and the admin
  * client (`config …`, named after Trustee's `kbs-client config` subcommands). Each command is a library call
  * plus formatting.
  */
@@ -14,7 +15,8 @@ import { isTeeKeyAlgorithm } from '../formats/jwk.js';
 import { KbsClient } from '../client/kbs-client.js';
 import { KbsAdminClient } from '../client/admin-client.js';
 import { attesterFor } from '../client/attesters.js';
-import { TSM_REPORT_PATH, type TsmFs } from '../tee/snp/attester.js';
+import { WORKLOAD_GUEST_DIALECTS, getKeybrokerResource, getKrunPassphrase, getNativeWorkloadResource, type WorkloadGuestDialect } from '../client/workload-guest.js';
+import { SnpAttester, TSM_REPORT_PATH, type TsmFs } from '../tee/snp/attester.js';
 import { policyEvaluators } from '../policy/index.js';
 import { applyEnv, defaultConfig, loadConfigFile, type KbsConfig } from '../server/config.js';
 import { openKbs, type Kbs } from '../server/kbs.js';
@@ -213,6 +215,43 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
       if (opts.tee === 'auto') io.stderr(`attester: ${attester.tee}${attester.tee === 'sample' ? ' (development mode: no hardware root of trust)' : ''}\n`);
       const client = new KbsClient(opts.url, attester, { teeKeyAlgorithm: opts.teeKeyAlg, initData, ca });
       const secret = await client.getResource(opts.path);
+      if (opts.out) writeFileSync(resolve(io.cwd, opts.out), secret, { mode: 0o600 });
+      else io.stdoutBytes(secret);
+    });
+
+  kbs
+    .command('get-workload-resource')
+    .description('attest to a KBS and fetch a per-workload secret: native, keybroker or krun (reference-kbs) dialect')
+    .requiredOption('--url <url>', 'KBS URL; for keybroker and krun include the dialect prefix, e.g. http://kbs:8080/keybroker')
+    .option('--name <name>', 'secret name (native, keybroker); krun always fetches the passphrase', 'passphrase')
+    .option('--dialect <dialect>', `native, keybroker or krun`, 'native')
+    .option('--workload-id <id>', 'workload to name: extra-params.workload_id (native when its registration allows it; required for krun)')
+    .option('--tee <tee>', 'attester: snp, auto, or sample (development; native only)', 'snp')
+    .option('--tsm-path <dir>', `configfs-tsm report directory (also COCOKIT_TSM_PATH; default ${TSM_REPORT_PATH})`)
+    .option('--init-data <file>', 'init-data TOML sent with the evidence (native)')
+    .option('--out <file>', 'write the secret here (mode 0600) instead of stdout')
+    .option('--cert-file <pem>', 'CA certificate of an https:// KBS')
+    .action(async (opts: { url: string; name: string; dialect: string; workloadId?: string; tee: string; tsmPath?: string; initData?: string; out?: string; certFile?: string }) => {
+      if (!(WORKLOAD_GUEST_DIALECTS as readonly string[]).includes(opts.dialect)) {
+        throw new CocoError('CLI_USAGE', `--dialect must be one of ${WORKLOAD_GUEST_DIALECTS.join(', ')}, got ${opts.dialect}`, { kind: 'usage' });
+      }
+      const dialect = opts.dialect as WorkloadGuestDialect;
+      if (dialect === 'krun' && !opts.workloadId) throw new CocoError('CLI_USAGE', '--dialect krun needs --workload-id (the krun guest names its workload)', { kind: 'usage' });
+      const ca = opts.certFile ? readFileArg(opts.certFile, io, 'CA certificate').toString('utf8') : undefined;
+      const tsm = opts.tsmPath ?? io.env.COCOKIT_TSM_PATH;
+      const tsmPath = tsm ? resolve(io.cwd, tsm) : undefined;
+      let secret: Uint8Array;
+      if (dialect === 'native') {
+        const initData = opts.initData ? readFileArg(opts.initData, io, 'init-data').toString('utf8') : undefined;
+        const attester = await attesterFor(opts.tee, { tsmPath, tsmFs: deps.tsmFs });
+        secret = await getNativeWorkloadResource(opts.url, attester, opts.name, { ca, initData, workloadId: opts.workloadId });
+      } else {
+        // Both compat dialects carry a raw SNP report: no other TEE speaks them.
+        if (opts.tee !== 'snp' && opts.tee !== 'auto') throw new CocoError('CLI_USAGE', `--dialect ${dialect} needs an SNP guest (--tee snp), not ${opts.tee}`, { kind: 'usage' });
+        const snp = await attesterFor('snp', { tsmPath, tsmFs: deps.tsmFs });
+        if (!(snp instanceof SnpAttester)) throw new CocoError('KBS_CLIENT_NO_TEE', 'no SEV-SNP attester here', { kind: 'unavailable' });
+        secret = dialect === 'keybroker' ? await getKeybrokerResource(opts.url, snp, opts.name, { ca }) : await getKrunPassphrase(opts.url, snp, { ca, workloadId: opts.workloadId });
+      }
       if (opts.out) writeFileSync(resolve(io.cwd, opts.out), secret, { mode: 0o600 });
       else io.stdoutBytes(secret);
     });

@@ -55,3 +55,31 @@ test('DenyAll refuses everything, InsecureAllowAll allows without a token, and a
   assert.equal(await new AdminAuthorizer('InsecureAllowAll', [], []).authorize(undefined, '/kbs/v0/resources'), undefined);
   assert.throws(() => new AdminAuthorizer('AuthenticatedAuthorization', [], ACLS), /identity provider/);
 });
+
+test('a token may narrow the namespaces its provider and role are bound to, never widen them', async () => {
+  const bound = keyPair('ed25519');
+  const free = keyPair('ed25519');
+  const acls = [
+    { role: 'admin', allowed_endpoints: '^/kbs/v0/.*$' },
+    { role: 'tenant', allowed_endpoints: '^/kbs/v0/workloads$', namespaces: ['ns-t'] },
+    { role: 'tenant', allowed_endpoints: '^/kbs/v0/workloads.*$', namespaces: ['ns-u'] },
+  ];
+  const a = new AdminAuthorizer('AuthenticatedAuthorization', [{ public_key_uri: bound.pub, namespaces: ['ns-a', 'ns-t'] }, { public_key_uri: free.pub }], acls);
+  const ns = async (pem: string, role: string, claims: Record<string, unknown>, uri = '/kbs/v0/workloads') =>
+    AdminAuthorizer.namespaceFor((await a.authorize(`Bearer ${await signAdminToken(pem, role, 300, new Date(), claims)}`, uri))!);
+  assert.equal(await ns(bound.pem, 'admin', { namespace: 'ns-a' }), 'ns-a');
+  await assert.rejects(ns(bound.pem, 'admin', { namespace: 'ns-b' }), /may not act in namespace "ns-b"/);
+  await assert.rejects(ns(bound.pem, 'admin', {}), /names no "namespace"/);
+  // Provider binding ∩ role binding: the matching ACL entries grant ns-t and ns-u, the key ns-a and ns-t.
+  assert.equal(await ns(bound.pem, 'tenant', {}), 'ns-t');
+  await assert.rejects(ns(bound.pem, 'tenant', { namespace: 'ns-u' }), /may not act/);
+  // An unbound provider with an unbound role: any namespace the token names (the single-operator default).
+  assert.equal(await ns(free.pem, 'admin', { namespace: 'anything' }), 'anything');
+  await assert.rejects(ns(free.pem, 'tenant', { namespace: 'ns-a' }), /may not act/);
+  assert.equal(await ns(free.pem, 'tenant', { namespace: 'ns-u' }), 'ns-u');
+  // Only the entries matching this URI count: /kbs/v0/workloads/x matches the ns-u entry alone.
+  assert.equal(await ns(free.pem, 'tenant', {}, '/kbs/v0/workloads/x'), 'ns-u');
+  await assert.rejects(ns(free.pem, 'admin', { namespace: 7 }), /must be a string/);
+  AdminAuthorizer.requireNamespace(undefined, 'x');
+  assert.throws(() => AdminAuthorizer.requireNamespace({ role: 'r', namespaces: new Set(['a']) }, 'b'), /may not act in namespace "b"/);
+});

@@ -3,6 +3,10 @@
  * or `AuthenticatedAuthorization` = a Bearer JWT verified against identity providers (PEM key: EC, RSA or
  * Ed25519; or a JWKS by `kid`), `exp` required, optional `iss`/`aud` checks, a mandatory string `role` claim,
  * and per-role regex ACLs matched against the full request URI (path + query), method ignored.
+ *
+ * Tenancy is a property of the identity, not of the token's claims: each provider and each ACL entry may bind
+ * the workload namespaces it acts in (`namespaces`, cocokit). A token's `namespace` claim only chooses among
+ * them; a claim outside the binding is refused, so holding one tenant's key never reaches another tenant.
  */
 import { readFileSync } from 'node:fs';
 import { createPublicKey, type KeyObject } from 'node:crypto';
@@ -10,7 +14,25 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } 
 import { CocoError } from '../errors.js';
 import type { AclEntry, AdminMode, IdentityProvider } from './config.js';
 
+/** Every namespace, or exactly these. */
+export type NamespaceGrant = '*' | ReadonlySet<string>;
+
+function grantOf(namespaces: string[] | undefined): NamespaceGrant {
+  return namespaces === undefined || namespaces.includes('*') ? '*' : new Set(namespaces);
+}
+
+function intersect(a: NamespaceGrant, b: NamespaceGrant): NamespaceGrant {
+  if (a === '*') return b;
+  if (b === '*') return a;
+  return new Set([...a].filter((n) => b.has(n)));
+}
+
+function union(a: NamespaceGrant, b: NamespaceGrant): NamespaceGrant {
+  return a === '*' || b === '*' ? '*' : new Set([...a, ...b]);
+}
+
 interface Provider {
+  namespaces: NamespaceGrant;
   issuer?: string;
   audience?: string;
   key?: KeyObject;
@@ -29,20 +51,24 @@ function readUri(uri: string, what: string): string {
 export interface AdminIdentity {
   role: string;
   sub?: string;
+  /** The workload namespaces this identity may act in: its provider's binding ∩ its role's ACL bindings. */
+  namespaces: NamespaceGrant;
+  /** The token's `namespace` claim, if it has one (unchecked: see `AdminAuthorizer.namespaceFor`). */
+  claimedNamespace?: unknown;
 }
 
 export class AdminAuthorizer {
   readonly mode: AdminMode;
   private readonly providers: Provider[];
-  private readonly acls: Array<{ role: string; re: RegExp }>;
+  private readonly acls: Array<{ role: string; re: RegExp; namespaces: NamespaceGrant }>;
   private readonly clock: () => Date;
 
   constructor(mode: AdminMode, providers: IdentityProvider[], acls: AclEntry[], clock: () => Date = () => new Date()) {
     this.mode = mode;
     this.clock = clock;
-    this.acls = acls.map((a) => ({ role: a.role, re: new RegExp(a.allowed_endpoints) }));
+    this.acls = acls.map((a) => ({ role: a.role, re: new RegExp(a.allowed_endpoints), namespaces: grantOf(a.namespaces) }));
     this.providers = providers.map((p) => {
-      const out: Provider = { issuer: p.issuer, audience: p.audience };
+      const out: Provider = { namespaces: grantOf(p.namespaces), issuer: p.issuer, audience: p.audience };
       if (p.public_key_uri) {
         try {
           out.key = createPublicKey(readUri(p.public_key_uri, 'admin public key'));
@@ -65,15 +91,45 @@ export class AdminAuthorizer {
     if (this.mode === 'DenyAll') throw new CocoError('KBS_ADMIN_DENIED', 'the admin API is disabled (authorization_mode = DenyAll)', { kind: 'forbidden' });
     const m = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
     if (!m) throw new CocoError('KBS_ADMIN_NO_TOKEN', 'admin request without an Authorization: Bearer token', { kind: 'auth' });
-    const payload = await this.verifyToken(m[1]);
+    const { payload, provider } = await this.verifyToken(m[1]);
     const role = payload.role;
     if (typeof role !== 'string') throw new CocoError('KBS_ADMIN_NO_ROLE', 'admin token has no string "role" claim', { kind: 'auth' });
-    const allowed = this.acls.some((a) => a.role === role && a.re.test(uri));
-    if (!allowed) throw new CocoError('KBS_ADMIN_FORBIDDEN', `role "${role}" may not access ${uri.split('?')[0]}`, { kind: 'forbidden' });
-    return { role, sub: typeof payload.sub === 'string' ? payload.sub : undefined };
+    const matched = this.acls.filter((a) => a.role === role && a.re.test(uri));
+    if (matched.length === 0) throw new CocoError('KBS_ADMIN_FORBIDDEN', `role "${role}" may not access ${uri.split('?')[0]}`, { kind: 'forbidden' });
+    const byRole = matched.map((a) => a.namespaces).reduce(union);
+    return {
+      role,
+      sub: typeof payload.sub === 'string' ? payload.sub : undefined,
+      namespaces: intersect(provider.namespaces, byRole),
+      ...(payload.namespace !== undefined ? { claimedNamespace: payload.namespace } : {}),
+    };
   }
 
-  private async verifyToken(token: string): Promise<JWTPayload> {
+  /**
+   * The one namespace an authorized identity acts in: the token's `namespace` claim when it is inside the
+   * identity's binding, or the binding's only namespace when the token names none. A claim outside the
+   * binding is refused — a claim may narrow what the configuration grants, never widen it.
+   */
+  static namespaceFor(id: AdminIdentity): string {
+    const claim = id.claimedNamespace;
+    if (claim !== undefined) {
+      if (typeof claim !== 'string') throw new CocoError('KBS_ADMIN_NAMESPACE', 'the admin token\'s "namespace" claim must be a string', { kind: 'forbidden' });
+      if (id.namespaces !== '*' && !id.namespaces.has(claim)) {
+        throw new CocoError('KBS_ADMIN_NAMESPACE', `role "${id.role}" may not act in namespace ${JSON.stringify(claim.slice(0, 128))}`, { kind: 'forbidden' });
+      }
+      return claim;
+    }
+    if (id.namespaces !== '*' && id.namespaces.size === 1) return [...id.namespaces][0];
+    throw new CocoError('KBS_ADMIN_NAMESPACE', 'the admin token names no "namespace"; workload registrations are per namespace', { kind: 'forbidden' });
+  }
+
+  /** Refuses an identity that may not act in `namespace` (a compat dialect's fixed namespace). */
+  static requireNamespace(id: AdminIdentity | undefined, namespace: string): void {
+    if (id === undefined || id.namespaces === '*' || id.namespaces.has(namespace)) return;
+    throw new CocoError('KBS_ADMIN_NAMESPACE', `role "${id.role}" may not act in namespace ${JSON.stringify(namespace)}`, { kind: 'forbidden' });
+  }
+
+  private async verifyToken(token: string): Promise<{ payload: JWTPayload; provider: Provider }> {
     try {
       decodeProtectedHeader(token);
     } catch (e) {
@@ -83,8 +139,8 @@ export class AdminAuthorizer {
     for (const p of this.providers) {
       const opts = { requiredClaims: ['exp'], currentDate: this.clock(), ...(p.issuer ? { issuer: p.issuer } : {}), ...(p.audience ? { audience: p.audience } : {}) };
       try {
-        if (p.key) return (await jwtVerify(token, p.key, opts)).payload;
-        if (p.jwks) return (await jwtVerify(token, p.jwks, opts)).payload;
+        if (p.key) return { payload: (await jwtVerify(token, p.key, opts)).payload, provider: p };
+        if (p.jwks) return { payload: (await jwtVerify(token, p.jwks, opts)).payload, provider: p };
       } catch (e) {
         reasons.push((e as { code?: string }).code === 'ERR_JWT_EXPIRED' ? 'token expired' : (e as Error).message);
       }

@@ -56,7 +56,7 @@ test('unknown keys, wrong types, unanchored ACLs and other AS types are rejected
     ['[admin]\nauthorization_mode = "AllowAll"', /authorization_mode/],
     ['[attestation_service]\ntimeout = "5"', /timeout must be a number/],
     ['[attestation_service]\ntype = "coco_as_grpc"', /not supported/],
-    ['[[admin.authorization.regex_acl.acls]]\nrole = "a"\nallowed_endpoints = "/kbs/v0/.*"', /must start with \^\/kbs/],
+    ['[[admin.authorization.regex_acl.acls]]\nrole = "a"\nallowed_endpoints = "/kbs/v0/.*"', /must start with \^\//],
     ['[storage_backend]\nstorage_type = "postgres"', /postgres_url is required/],
     ['[http_server\n', /not valid TOML/],
     ['[[plugins]]\nname = "nebula-ca"', /not available/],
@@ -79,4 +79,25 @@ test('environment variables override single options', () => {
   assert.equal(c.http_server.payload_request_size, 0.5);
   assert.equal(c.storage_backend.storage_type, 'postgres');
   assert.throws(() => applyEnv(defaultConfig(), { COCOKIT_KBS_PAYLOAD_MIB: 'lots' }), CocoError);
+});
+
+test('identity providers and ACL entries bind namespaces; malformed bindings are refused', () => {
+  const c = configFromToml(`
+[admin]
+[[admin.authentication.bearer_jwt.identity_providers]]
+public_key_uri = "/etc/kbs/tenant-a.pub"
+namespaces = ["ns-a"]
+[[admin.authorization.regex_acl.acls]]
+role = "tenant"
+allowed_endpoints = "^/kbs/v0/workloads.*$"
+namespaces = ["*"]
+[[admin.authorization.regex_acl.acls]]
+role = "registrar"
+allowed_endpoints = "^/keybroker/rvp/register$"
+`);
+  assert.deepEqual(c.admin.identity_providers[0].namespaces, ['ns-a']);
+  assert.deepEqual(c.admin.acls[0].namespaces, ['*']);
+  const provider = (ns: string) => `[[admin.authentication.bearer_jwt.identity_providers]]\npublic_key_uri = "/k.pub"\nnamespaces = ${ns}\n`;
+  for (const bad of ['[]', '["*", "ns-a"]', '["../x"]', '"ns-a"', '[1]']) assert.throws(() => configFromToml(provider(bad)), /namespaces/, bad);
+  assert.throws(() => configFromToml('[[admin.authorization.regex_acl.acls]]\nrole = "r"\nallowed_endpoints = "/kbs/v0/.*"\n'), /must start with \^\//);
 });

@@ -25,11 +25,28 @@ export interface IdentityProvider {
   public_key_uri?: string;
   /** JWKS file (path or file:// URI). */
   jwk_set_uri?: string;
+  /**
+   * cocokit: the workload namespaces a token verified by this provider may act in (`["*"]` or absent: any).
+   * A token's `namespace` claim can only pick one of them, never add to them.
+   */
+  namespaces?: string[];
 }
 
 export interface AclEntry {
   role: string;
   allowed_endpoints: string;
+  /** cocokit: the workload namespaces this role may act in through these endpoints (`["*"]` or absent: any). */
+  namespaces?: string[];
+}
+
+/** A namespace binding as the config may write it: names, or `"*"` alone for every namespace. */
+function checkNamespaces(v: unknown, where: string): string[] | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || v.length === 0 || !v.every((n) => typeof n === 'string' && (n === '*' || /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/.test(n)))) {
+    fail(`${where}.namespaces must be a non-empty array of namespace names, or ["*"]`);
+  }
+  if (v.includes('*') && v.length > 1) fail(`${where}.namespaces: "*" stands alone`);
+  return v as string[];
 }
 
 export interface KbsConfig {
@@ -185,8 +202,10 @@ export function configFromToml(text: string): KbsConfig {
       const au = checkTable(a.authentication, 'admin.authentication', { bearer_jwt: 'table' });
       const bj = checkTable(au.bearer_jwt ?? {}, 'admin.authentication.bearer_jwt', { identity_providers: 'table[]' });
       c.admin.identity_providers = ((bj.identity_providers as unknown[]) ?? []).map((p, i) => {
-        const ip = checkTable(p, `admin.authentication.bearer_jwt.identity_providers[${i}]`, { issuer: 'string', audience: 'string', public_key_uri: 'string', jwk_set_uri: 'string' });
+        const where = `admin.authentication.bearer_jwt.identity_providers[${i}]`;
+        const ip = checkTable(p, where, { issuer: 'string', audience: 'string', public_key_uri: 'string', jwk_set_uri: 'string', namespaces: 'string[]' });
         if (!ip.public_key_uri && !ip.jwk_set_uri) fail(`identity provider ${i} needs public_key_uri or jwk_set_uri`);
+        checkNamespaces(ip.namespaces, where);
         return ip as IdentityProvider;
       });
     }
@@ -194,10 +213,12 @@ export function configFromToml(text: string): KbsConfig {
       const az = checkTable(a.authorization, 'admin.authorization', { regex_acl: 'table' });
       const ra = checkTable(az.regex_acl ?? {}, 'admin.authorization.regex_acl', { acls: 'table[]' });
       c.admin.acls = ((ra.acls as unknown[]) ?? []).map((e, i) => {
-        const acl = checkTable(e, `admin.authorization.regex_acl.acls[${i}]`, { role: 'string', allowed_endpoints: 'string' }) as unknown as AclEntry;
+        const acl = checkTable(e, `admin.authorization.regex_acl.acls[${i}]`, { role: 'string', allowed_endpoints: 'string', namespaces: 'string[]' }) as unknown as AclEntry;
+        checkNamespaces(acl.namespaces, `admin.authorization.regex_acl.acls[${i}]`);
         if (typeof acl.role !== 'string' || typeof acl.allowed_endpoints !== 'string') fail(`acl ${i} needs role and allowed_endpoints`);
-        // Trustee requires anchored expressions over the /kbs namespace (§2.1).
-        if (!acl.allowed_endpoints.startsWith('^/kbs') || !acl.allowed_endpoints.endsWith('$')) fail(`acl ${i}: allowed_endpoints must start with ^/kbs and end with $`);
+        // Trustee requires anchored expressions over the /kbs namespace (§2.1); the compat dialects' registration
+        // routes live under their own prefix ([workloads.*] prefix), so any anchored absolute path is accepted.
+        if (!acl.allowed_endpoints.startsWith('^/') || !acl.allowed_endpoints.endsWith('$')) fail(`acl ${i}: allowed_endpoints must start with ^/ and end with $`);
         try {
           new RegExp(acl.allowed_endpoints);
         } catch (err) {

@@ -405,6 +405,48 @@ export function storeContract(h: StoreHarness): void {
       }
     });
 
+    test('a transaction commits every write together, and a throw inside it leaves none', () =>
+      withStore(async (s) => {
+        const w = { id: 'wl-tx', namespace: 'tx', tee: 'snp', referenceValues: {}, policy: 'p' };
+        const key = { namespace: 'tx', repository: 'workload', type: 'wl-tx', tag: 'secret' };
+        const boom = new CocoError('TEST_ABORT', 'abort half-way', { kind: 'input' });
+        await rejectsWith(
+          s.transaction(async (tx) => {
+            await tx.workloads.put(w, 0);
+            await tx.resources.put(key, new Uint8Array([1, 2, 3]));
+            await tx.audit.append({ kind: 'test.tx', subject: 'wl-tx', outcome: 'ok' });
+            throw boom;
+          }),
+          'TEST_ABORT',
+        );
+        assert.equal(await s.workloads.get('wl-tx'), undefined);
+        assert.equal(await s.resources.get(key), undefined);
+        assert.deepEqual(await s.audit.list({ kind: 'test.tx' }), []);
+        const version = await s.transaction(async (tx) => {
+          const rec = await tx.workloads.put(w, 0);
+          await tx.resources.put(key, new Uint8Array([4]));
+          // Reads inside see the transaction's own writes.
+          assert.deepEqual(await tx.resources.get(key), new Uint8Array([4]));
+          return rec.version;
+        });
+        assert.equal(version, 1);
+        assert.deepEqual(await s.resources.get(key), new Uint8Array([4]));
+        // A store-level conflict inside rolls back the writes before it.
+        await rejectsWith(
+          s.transaction(async (tx) => {
+            await tx.resources.delete(key);
+            await tx.workloads.put(w, 0);
+          }),
+          'STORE_CONFLICT',
+          'conflict',
+        );
+        assert.deepEqual(await s.resources.get(key), new Uint8Array([4]));
+        await rejectsWith(
+          s.transaction((tx) => (tx as Store).transaction(async () => undefined)),
+          'STORE_NESTED_TRANSACTION',
+        );
+      }));
+
     // -- audit -------------------------------------------------------------------------------------------
 
     test('the audit log lists newest first with filters, limits and paging', () =>

@@ -30,6 +30,7 @@ import {
   type SessionRecord,
   type SessionStore,
   type Store,
+  type StoreTransaction,
   type SweepResult,
   type WorkloadInput,
   type WorkloadRecord,
@@ -174,14 +175,19 @@ class SqlStore implements Store {
   readonly kv: KvStore;
 
   readonly #db: Kysely<Database>;
+  readonly #options: SqlStoreOptions;
+  /** Set on the view a transaction hands out: nesting is refused, closing is the outer store's business. */
+  readonly #inTransaction: boolean;
   #kek: Uint8Array;
   readonly #now: () => Date;
   readonly #onClose: (() => Promise<void> | void) | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  constructor(o: SqlStoreOptions) {
+  constructor(o: SqlStoreOptions, inTransaction = false) {
     this.backend = o.dialect;
+    this.#options = o;
+    this.#inTransaction = inTransaction;
     this.#db = o.db;
     this.#kek = o.kek;
     this.#now = o.now;
@@ -622,6 +628,16 @@ class SqlStore implements Store {
     const key = checkString(keyArg, 'state key');
     const r = await this.#db.deleteFrom('kv').where('key', '=', key).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
+  }
+
+  // -- transactions ---------------------------------------------------------------------------------------
+
+  transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+    if (this.#inTransaction) return Promise.reject(new CocoError('STORE_NESTED_TRANSACTION', 'transactions do not nest', { kind: 'internal' }));
+    return this.#run('running a transaction', () =>
+      // The view shares this store's key and clock but issues every statement on the transaction's connection.
+      this.#db.transaction().execute((trx) => fn(new SqlStore({ ...this.#options, db: trx, kek: this.#kek }, true))),
+    );
   }
 
   // -- key rotation ---------------------------------------------------------------------------------------

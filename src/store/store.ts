@@ -276,6 +276,9 @@ export interface SweepResult {
   nonces: number;
 }
 
+/** The record stores as seen inside one transaction (see `Store.transaction`). */
+export type StoreTransaction = Pick<Store, 'backend' | 'resources' | 'policies' | 'referenceValues' | 'workloads' | 'audit' | 'kv'>;
+
 export interface Store {
   /** `sqlite` or `postgres`. */
   readonly backend: 'sqlite' | 'postgres';
@@ -287,6 +290,13 @@ export interface Store {
   readonly workloads: WorkloadStore;
   readonly audit: AuditLog;
   readonly kv: KvStore;
+  /**
+   * Runs `fn` in one database transaction: every write made through `tx` is committed together when `fn`
+   * resolves, or none is (`fn` throws, the process dies). Only `tx` may be used inside `fn` — the embedded
+   * backend has one connection, which the transaction holds until it ends. Keep `fn` short: other requests
+   * wait for it.
+   */
+  transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T>;
   /** Deletes sessions and nonces that expired at or before `now` (default: the clock); Trustee sweeps every 60 s. */
   sweepExpired(now?: Date): Promise<SweepResult>;
   /**
