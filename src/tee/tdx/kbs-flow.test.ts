@@ -7,7 +7,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KbsAdminClient } from '../../client/admin-client.js';
@@ -117,4 +117,16 @@ test('a wrong MRTD, a wrong RTMR or the DEBUG attribute is attested but denied b
 test('a quote from another (untrusted) test root is refused for its PCK chain', async () => {
   const rogue = createTdxTestRoot();
   await assert.rejects(guest(trusted.url, rogue).getResource('default/key/disk'), /failed check "pck-chain"/);
+});
+
+test('tdx_verifier config: keys are validated, and an unusable trusted_root stops the KBS at start', async () => {
+  const c = configFromToml('[attestation_service.verifier_config.tdx_verifier]\ncollateral_cache = "/c"\nallow_expired_collateral = true\n');
+  assert.deepEqual([c.attestation_service.tdx_collateral_cache, c.attestation_service.tdx_allow_expired_collateral, c.attestation_service.tdx_trusted_root], ['/c', true, undefined]);
+  assert.throws(() => configFromToml('[attestation_service.verifier_config.tdx_verifier]\npccs = "x"\n'), /unknown key "pccs"/);
+  assert.throws(() => configFromToml('[attestation_service.verifier_config.tdx_verifier]\ncollateral_cache = 5\n'), /must be a string/);
+  assert.throws(() => configFromToml('[attestation_service.verifier_config.tdx_verifier]\ntrusted_root = ""\n'), /must name a PEM file/);
+  const bogus = join(dir, 'bogus.pem');
+  writeFileSync(bogus, readFileSync(join(rootDir, 'certs.pem'))); // three certificates, none of them a root
+  const cfg = configFromToml(`[http_server]\ninsecure_http = true\n[attestation_service.verifier_config.tdx_verifier]\ntrusted_root = ${JSON.stringify(bogus)}\n[storage_backend]\ndata_dir = ${JSON.stringify(mkdtempSync(join(dir, 'kbs-')))}\n`);
+  await assert.rejects(openKbs({ config: cfg, ...policyEvaluators() }), /KBS_CONFIG|tdx_verifier.trusted_root/);
 });
