@@ -221,7 +221,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .description('attest to a KBS and fetch a secret (auth → attest → resource → JWE decryption)')
     .requiredOption('--url <url>', 'KBS URL, e.g. http://127.0.0.1:8080')
     .requiredOption('--path <repo/type/tag>', 'resource path (or kbs:///repo/type/tag)')
-    .option('--tee <tee>', 'attester: sample (development), snp, or auto (the hardware present)', 'sample')
+    .option('--tee <tee>', 'attester: sample (development), snp, tdx, or auto (the hardware present)', 'sample')
     .option('--tsm-path <dir>', `configfs-tsm report directory (also COCOKIT_TSM_PATH; default ${TSM_REPORT_PATH})`)
     .option('--development', 'development mode: let --tee auto fall back to the sample TEE when no hardware TEE is found')
     .option('--init-data <file>', 'init-data TOML sent with the evidence')

@@ -23,6 +23,7 @@ const GROUPS: Record<string, () => Promise<{ register: Register }>> = {
   }),
   krun: () => import('./krun.js'),
   snp: () => import('./snp.js'),
+  tdx: () => import('./tdx.js'),
   policy: () => import('./policy.js'),
   measure: async () => ({ register: (await import('./measure.js')).registerMeasure }),
   verity: () => import('./verity.js'),

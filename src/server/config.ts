@@ -98,6 +98,18 @@ export interface KbsConfig {
      * under it are not from AMD hardware. Never set by default; the KBS warns at start when it is.
      */
     snp_trusted_roots?: SnpTrustedRoot[];
+    /**
+     * cocokit: `[attestation_service.verifier_config.tdx_verifier] collateral_cache = "DIR"` — the offline TDX
+     * collateral cache (`<DIR>/tdx/<fmspc>-<ca>.collateral.json`, filled by `cocokit tdx fetch-collateral`).
+     */
+    tdx_collateral_cache?: string;
+    /**
+     * cocokit: `tdx_verifier.trusted_root = "root.pem"` — a root certificate that REPLACES the Intel SGX Root
+     * CA, e.g. one made by `cocokit tdx test-root`. For tests and labs only; the KBS warns at start when set.
+     */
+    tdx_trusted_root?: string;
+    /** cocokit: `tdx_verifier.allow_expired_collateral` — report expiry as a claim instead of failing (Intel QvE). */
+    tdx_allow_expired_collateral?: boolean;
     attestation_token_broker: {
       duration_min: number;
       issuer_name: string;
@@ -281,7 +293,20 @@ export function configFromToml(text: string): KbsConfig {
       if (r.type !== undefined && r.type !== 'BuiltIn') fail(`attestation_service.rvps_config.type "${r.type}" is not supported (BuiltIn)`);
     }
     if (s.verifier_config) {
-      const v = checkTable(s.verifier_config, 'attestation_service.verifier_config', { snp_verifier: 'table' });
+      const v = checkTable(s.verifier_config, 'attestation_service.verifier_config', { snp_verifier: 'table', tdx_verifier: 'table' });
+      if (v.tdx_verifier) {
+        const where = 'attestation_service.verifier_config.tdx_verifier';
+        const tdx = checkTable(v.tdx_verifier, where, { collateral_cache: 'string', trusted_root: 'string', allow_expired_collateral: 'boolean' });
+        if (tdx.collateral_cache !== undefined) {
+          if (tdx.collateral_cache === '') fail(`${where}.collateral_cache must name a directory`);
+          c.attestation_service.tdx_collateral_cache = tdx.collateral_cache as string;
+        }
+        if (tdx.trusted_root !== undefined) {
+          if (tdx.trusted_root === '') fail(`${where}.trusted_root must name a PEM file`);
+          c.attestation_service.tdx_trusted_root = tdx.trusted_root as string;
+        }
+        if (tdx.allow_expired_collateral !== undefined) c.attestation_service.tdx_allow_expired_collateral = tdx.allow_expired_collateral as boolean;
+      }
       if (v.snp_verifier) {
         const snp = checkTable(v.snp_verifier, 'attestation_service.verifier_config.snp_verifier', { vcek_sources: 'table[]', trusted_roots: 'table[]' });
         if (snp.trusted_roots !== undefined) {

@@ -18,6 +18,7 @@ import { AdminAuthorizer } from './admin-auth.js';
 import { buildKbsApp, RESOURCE_POLICY_ID, type KbsApp } from './app.js';
 import { listenAddress, type KbsConfig, type SnpTrustedRoot } from './config.js';
 import { amdRoots, rootsFromPem, type RootSet } from '../tee/snp/certs.js';
+import { loadTdxRoot, type TdxRoot } from '../tee/tdx/verify.js';
 import { AttestationTokenVerifier } from './token-verifier.js';
 
 export const SIGNER_KV_KEY = 'attestation-service/token-signer.pem';
@@ -42,6 +43,8 @@ export interface Kbs extends KbsApp {
   developmentMode: boolean;
   /** `file (product)` of every configured SNP root that replaces AMD's (`trusted_roots`); empty by default. */
   nonAmdSnpRoots: string[];
+  /** The configured `tdx_verifier.trusted_root` file that replaces Intel's root, or null (Intel only). */
+  nonIntelTdxRoot: string | null;
   /** Listens on the configured socket (or `port` when given; 0 = any free port) and returns the URL. */
   listen(port?: number, host?: string): Promise<string>;
   close(): Promise<void>;
@@ -111,6 +114,16 @@ export function loadSnpRoots(entries: readonly SnpTrustedRoot[] | undefined): Ro
   return Object.assign(set, { label: 'configured' }) as RootSet;
 }
 
+/** The configured TDX trust anchor, or undefined (Intel's). A file that cannot be used stops the start. */
+export function loadConfiguredTdxRoot(path: string | undefined): TdxRoot | undefined {
+  if (!path) return undefined;
+  try {
+    return loadTdxRoot(readFileSync(path, 'utf8'), 'configured (not Intel)');
+  } catch (err) {
+    throw new CocoError('KBS_CONFIG', `tdx_verifier.trusted_root: ${path} is not a usable root certificate: ${(err as Error).message}`, { kind: 'input', cause: err });
+  }
+}
+
 export async function openKbs(o: KbsOptions): Promise<Kbs> {
   const config = o.config;
   const clock = o.clock ?? (() => new Date());
@@ -121,7 +134,16 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
     const trusted = config.attestation_service.snp_trusted_roots ?? [];
     const roots = loadSnpRoots(trusted);
     const nonAmdSnpRoots = trusted.map((t) => `${t.pem} (${t.product})`);
-    const verifiers = o.verifiers ?? defaultVerifiers({ sample: developmentMode, snp: { cacheDir: config.attestation_service.snp_vcek_cache, roots } });
+    const asConfig = config.attestation_service;
+    const tdxRoot = loadConfiguredTdxRoot(asConfig.tdx_trusted_root);
+    const verifiers =
+      o.verifiers ??
+      defaultVerifiers({
+        sample: developmentMode,
+        snp: { cacheDir: asConfig.snp_vcek_cache, roots },
+        tdx: { collateralDir: asConfig.tdx_collateral_cache, root: tdxRoot, allowExpiredCollateral: asConfig.tdx_allow_expired_collateral },
+      });
+    if (tdxRoot) log.warn({ tdx_trusted_root: asConfig.tdx_trusted_root }, `NON-INTEL TDX ROOT TRUSTED: ${asConfig.tdx_trusted_root} replaces the Intel SGX Root CA; quotes signed under it do not come from Intel hardware`);
     if (nonAmdSnpRoots.length) {
       log.warn({ snp_trusted_roots: trusted }, `NON-AMD SNP ROOTS TRUSTED: ${nonAmdSnpRoots.join(', ')} replace the genuine AMD roots; reports signed under them do not come from AMD hardware`);
     }
@@ -198,6 +220,7 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
       config,
       developmentMode,
       nonAmdSnpRoots,
+      nonIntelTdxRoot: asConfig.tdx_trusted_root ?? null,
       async listen(port?: number, host?: string) {
         const addr = listenAddress(config);
         const url = await built.app.listen({ port: port ?? addr.port, host: host ?? addr.host });

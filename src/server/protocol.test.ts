@@ -102,7 +102,7 @@ test('a protocol version other than 0.4.0 is refused with Trustee\'s detail', as
 });
 
 test('a TEE the KBS does not enable is refused at auth', async () => {
-  assertError(await call('POST', '/kbs/v0/auth', authBody({ tee: 'tdx' })), 401, 'AttestationError', /not enabled/);
+  assertError(await call('POST', '/kbs/v0/auth', authBody({ tee: 'cca' })), 401, 'AttestationError', /not enabled/);
   assertError(await call('POST', '/kbs/v0/auth', authBody({ tee: 'nope' })), 401, 'AttestationError', /unknown tee/);
 });
 
