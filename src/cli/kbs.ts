@@ -96,8 +96,9 @@ export async function startServe(opts: ServeOptions, io: CliIO): Promise<{ kbs: 
     const cmd = cliCommand(io);
     const lines = [
       `cocokit KBS (protocol 0.4.0) listening on ${url}`,
-      `  store: ${config.storage_backend.storage_type === 'sqlite' ? `SQLite in ${config.storage_backend.data_dir}` : 'PostgreSQL'} (resources encrypted at rest)`,
+      `  store: ${config.storage_backend.storage_type === 'postgres' ? 'PostgreSQL' : config.storage_backend.ephemeral ? 'SQLite in a fresh temporary directory (Memory: nothing survives a restart)' : `SQLite in ${config.storage_backend.data_dir}`} (resources encrypted at rest)`,
     ];
+    for (const n of config.notices ?? []) lines.push(`  config: ${n}`);
     if (adminKey) lines.push(`  admin key: ${adminKey} (role "admin"; use with: ${cmd} kbs config --url ${url} --auth-private-key ${adminKey} …)`);
     if (kbs.developmentMode) {
       lines.push(
