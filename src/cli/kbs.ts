@@ -3,13 +3,11 @@
  * client (`config …`, named after Trustee's `kbs-client config` subcommands). Each command is a library call
  * plus formatting.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve } from 'node:path';
-import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { isAbsolute, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { CocoError } from '../errors.js';
-import { utf8 } from '../formats/bytes.js';
 import { isTeeKeyAlgorithm } from '../formats/jwk.js';
 import { KbsClient } from '../client/kbs-client.js';
 import { KbsAdminClient } from '../client/admin-client.js';
@@ -18,31 +16,16 @@ import { TSM_REPORT_PATH, type TsmFs } from '../tee/snp/attester.js';
 import { policyEvaluators } from '../policy/index.js';
 import { applyEnv, defaultConfig, loadConfigFile, type KbsConfig } from '../server/config.js';
 import { openKbs, type Kbs } from '../server/kbs.js';
+import { DEMO_RESOURCE, ensureAdminKey, seedDevelopmentData, writeAdminKeyPair } from '../server/development.js';
 import type { CliIO } from './io.js';
 
-export const DEMO_RESOURCE = 'default/demo/secret';
-const DEMO_SECRET = 'Hello from cocokit! This secret was released by the KBS after a sample-TEE attestation.\n';
-/** Reference values that make the sample TEE "affirming" under Trustee's default_cpu policy (§3.4). */
-const SAMPLE_REFERENCE_VALUES = { launch_digest: ['abcde'], svn: ['1'], major_version: 1, minimum_minor_version: 0 };
-export const ADMIN_KEY_FILE = 'admin-key.pem';
-export const ADMIN_PUBKEY_FILE = 'admin-key.pub.pem';
+export { DEMO_RESOURCE, ADMIN_KEY_FILE, ADMIN_PUBKEY_FILE } from '../server/development.js';
 
 export interface ServeOptions {
   config?: string;
   port?: string;
   host?: string;
   dataDir?: string;
-}
-
-function writeKeyPair(dir: string, alg: 'ed25519' | 'es256'): { privatePath: string; publicPath: string } {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const kp = alg === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const privatePath = join(dir, ADMIN_KEY_FILE);
-  const publicPath = join(dir, ADMIN_PUBKEY_FILE);
-  if (existsSync(privatePath)) throw new CocoError('KBS_KEYGEN_EXISTS', `${privatePath} already exists; not overwriting an admin key`, { kind: 'conflict' });
-  writeFileSync(privatePath, kp.privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
-  writeFileSync(publicPath, kp.publicKey.export({ format: 'pem', type: 'spki' }), { mode: 0o644 });
-  return { privatePath, publicPath };
 }
 
 /** Resolves the configuration: a file (flag or `KBS_CONFIG_FILE`), or zero-config development mode. */
@@ -60,15 +43,7 @@ export function resolveServeConfig(opts: ServeOptions, io: CliIO): { config: Kbs
     if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) throw new CocoError('CLI_USAGE', `--port ${port} is not a port number`, { kind: 'usage' });
     config.http_server.sockets = [`${opts.host ?? h0}:${port}`];
   }
-  let adminKey: string | undefined;
-  if (config.admin.authorization_mode === 'AuthenticatedAuthorization' && config.admin.identity_providers.length === 0) {
-    // Secure by default: an Ed25519 admin key pair in the data directory instead of InsecureAllowAll.
-    const dir = config.storage_backend.data_dir;
-    adminKey = join(dir, ADMIN_KEY_FILE);
-    if (!existsSync(adminKey)) writeKeyPair(dir, 'ed25519');
-    config.admin.identity_providers = [{ public_key_uri: join(dir, ADMIN_PUBKEY_FILE) }];
-    if (config.admin.acls.length === 0) config.admin.acls = [{ role: 'admin', allowed_endpoints: '^/kbs/v0/.*$' }];
-  }
+  const adminKey = ensureAdminKey(config);
   return { config, zeroConfig: !file, adminKey };
 }
 
@@ -84,14 +59,7 @@ export async function startServe(opts: ServeOptions, io: CliIO): Promise<{ kbs: 
   const logger = pino({ level: io.env.COCOKIT_LOG_LEVEL ?? 'info' }, pino.destination({ dest: 2, sync: true }));
   const kbs = await openKbs({ config, ...policyEvaluators(), logger });
   try {
-    if (zeroConfig) {
-      if (!(await kbs.store.resources.get({ repository: 'default', type: 'demo', tag: 'secret' }))) {
-        await kbs.store.resources.put({ repository: 'default', type: 'demo', tag: 'secret' }, utf8.encode(DEMO_SECRET));
-      }
-      for (const [name, value] of Object.entries(SAMPLE_REFERENCE_VALUES)) {
-        if (!(await kbs.store.referenceValues.get(name))) await kbs.store.referenceValues.set(name, value);
-      }
-    }
+    if (zeroConfig) await seedDevelopmentData(kbs);
     const url = await kbs.listen();
     const cmd = cliCommand(io);
     const lines = [
@@ -174,7 +142,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .option('--alg <alg>', 'ed25519 or es256', 'ed25519')
     .action((opts: { outDir: string; alg: string }) => {
       if (opts.alg !== 'ed25519' && opts.alg !== 'es256') throw new CocoError('CLI_USAGE', `--alg must be ed25519 or es256, got ${opts.alg}`, { kind: 'usage' });
-      const { privatePath, publicPath } = writeKeyPair(resolve(io.cwd, opts.outDir), opts.alg);
+      const { privatePath, publicPath } = writeAdminKeyPair(resolve(io.cwd, opts.outDir), opts.alg);
       io.stdout(
         [
           `private key: ${privatePath} (keep it secret; pass it as --auth-private-key)`,
