@@ -18,6 +18,7 @@ import { applyEnv, defaultConfig, loadConfigFile, type KbsConfig } from '../serv
 import { openKbs, type Kbs } from '../server/kbs.js';
 import { DEMO_RESOURCE, ensureAdminKey, seedDevelopmentData, writeAdminKeyPair } from '../server/development.js';
 import type { CliIO } from './io.js';
+import { checkOutputPath } from './output-path.js';
 
 export { DEMO_RESOURCE, ADMIN_KEY_FILE, ADMIN_PUBKEY_FILE } from '../server/development.js';
 
@@ -98,7 +99,7 @@ function readFileArg(path: string, io: CliIO, what: string): Buffer {
   try {
     return readFileSync(isAbsolute(path) ? path : resolve(io.cwd, path));
   } catch (e) {
-    throw new CocoError('CLI_FILE', `cannot read ${what} ${path}: ${(e as Error).message}`, { kind: 'usage', cause: e });
+    throw new CocoError('CLI_FILE', `cannot read ${what} ${path}: ${(e as Error).message}`, { kind: 'file', cause: e });
   }
 }
 
@@ -175,6 +176,8 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .option('--cert-file <pem>', 'CA certificate of an https:// KBS')
     .action(async (opts: { url: string; path: string; tee: string; tsmPath?: string; development?: boolean; initData?: string; teeKeyAlg: string; out?: string; certFile?: string }) => {
       if (!isTeeKeyAlgorithm(opts.teeKeyAlg)) throw new CocoError('CLI_USAGE', `--tee-key-alg must be ec-p256, ec-p521 or rsa, got ${opts.teeKeyAlg}`, { kind: 'usage' });
+      // Check where the secret goes before asking the KBS for it.
+      if (opts.out) checkOutputPath(resolve(io.cwd, opts.out));
       const initData = opts.initData ? readFileArg(opts.initData, io, 'init-data').toString('utf8') : undefined;
       const ca = opts.certFile ? readFileArg(opts.certFile, io, 'CA certificate').toString('utf8') : undefined;
       const tsm = opts.tsmPath ?? io.env.COCOKIT_TSM_PATH;
