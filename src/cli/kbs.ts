@@ -4,13 +4,11 @@
  * client (`config …`, named after Trustee's `kbs-client config` subcommands). Each command is a library call
  * plus formatting.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { generateKeyPairSync } from 'node:crypto';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { CocoError } from '../errors.js';
-import { utf8 } from '../formats/bytes.js';
 import { isTeeKeyAlgorithm } from '../formats/jwk.js';
 import { KbsClient } from '../client/kbs-client.js';
 import { KbsAdminClient } from '../client/admin-client.js';
@@ -21,31 +19,17 @@ import { policyEvaluators } from '../policy/index.js';
 import { applyEnv, defaultConfig, loadConfigFile, type KbsConfig } from '../server/config.js';
 import { openKbs, type Kbs } from '../server/kbs.js';
 import { KEK_FILE } from '../store/index.js';
+import { DEMO_RESOURCE, ensureAdminKey, seedDevelopmentData, writeAdminKeyPair } from '../server/development.js';
 import type { CliIO } from './io.js';
+import { checkOutputPath } from './output-path.js';
 
-export const DEMO_RESOURCE = 'default/demo/secret';
-const DEMO_SECRET = 'Hello from cocokit! This secret was released by the KBS after a sample-TEE attestation.\n';
-/** Reference values that make the sample TEE "affirming" under Trustee's default_cpu policy (§3.4). */
-const SAMPLE_REFERENCE_VALUES = { launch_digest: ['abcde'], svn: ['1'], major_version: 1, minimum_minor_version: 0 };
-export const ADMIN_KEY_FILE = 'admin-key.pem';
-export const ADMIN_PUBKEY_FILE = 'admin-key.pub.pem';
+export { DEMO_RESOURCE, ADMIN_KEY_FILE, ADMIN_PUBKEY_FILE } from '../server/development.js';
 
 export interface ServeOptions {
   config?: string;
   port?: string;
   host?: string;
   dataDir?: string;
-}
-
-function writeKeyPair(dir: string, alg: 'ed25519' | 'es256'): { privatePath: string; publicPath: string } {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const kp = alg === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const privatePath = join(dir, ADMIN_KEY_FILE);
-  const publicPath = join(dir, ADMIN_PUBKEY_FILE);
-  if (existsSync(privatePath)) throw new CocoError('KBS_KEYGEN_EXISTS', `${privatePath} already exists; not overwriting an admin key`, { kind: 'conflict' });
-  writeFileSync(privatePath, kp.privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
-  writeFileSync(publicPath, kp.publicKey.export({ format: 'pem', type: 'spki' }), { mode: 0o644 });
-  return { privatePath, publicPath };
 }
 
 /** Resolves the configuration: a file (flag or `KBS_CONFIG_FILE`), or zero-config development mode. */
@@ -63,15 +47,7 @@ export function resolveServeConfig(opts: ServeOptions, io: CliIO): { config: Kbs
     if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) throw new CocoError('CLI_USAGE', `--port ${port} is not a port number`, { kind: 'usage' });
     config.http_server.sockets = [`${opts.host ?? h0}:${port}`];
   }
-  let adminKey: string | undefined;
-  if (config.admin.authorization_mode === 'AuthenticatedAuthorization' && config.admin.identity_providers.length === 0) {
-    // Secure by default: an Ed25519 admin key pair in the data directory instead of InsecureAllowAll.
-    const dir = config.storage_backend.data_dir;
-    adminKey = join(dir, ADMIN_KEY_FILE);
-    if (!existsSync(adminKey)) writeKeyPair(dir, 'ed25519');
-    config.admin.identity_providers = [{ public_key_uri: join(dir, ADMIN_PUBKEY_FILE) }];
-    if (config.admin.acls.length === 0) config.admin.acls = [{ role: 'admin', allowed_endpoints: '^/kbs/v0/.*$' }];
-  }
+  const adminKey = ensureAdminKey(config);
   return { config, zeroConfig: !file, adminKey };
 }
 
@@ -99,20 +75,14 @@ export async function startServe(opts: ServeOptions, io: CliIO): Promise<{ kbs: 
   const logger = pino({ level: io.env.COCOKIT_LOG_LEVEL ?? 'info' }, pino.destination({ dest: 2, sync: true }));
   const kbs = await openKbs({ config, ...policyEvaluators(), logger });
   try {
-    if (zeroConfig) {
-      if (!(await kbs.store.resources.get({ repository: 'default', type: 'demo', tag: 'secret' }))) {
-        await kbs.store.resources.put({ repository: 'default', type: 'demo', tag: 'secret' }, utf8.encode(DEMO_SECRET));
-      }
-      for (const [name, value] of Object.entries(SAMPLE_REFERENCE_VALUES)) {
-        if (!(await kbs.store.referenceValues.get(name))) await kbs.store.referenceValues.set(name, value);
-      }
-    }
+    if (zeroConfig) await seedDevelopmentData(kbs);
     const url = await kbs.listen();
     const cmd = cliCommand(io);
     const lines = [
       `cocokit KBS (protocol 0.4.0) listening on ${url}`,
-      `  store: ${config.storage_backend.storage_type === 'sqlite' ? `SQLite in ${config.storage_backend.data_dir}` : 'PostgreSQL'} (resources encrypted at rest)`,
+      `  store: ${config.storage_backend.storage_type === 'postgres' ? 'PostgreSQL' : config.storage_backend.ephemeral ? 'SQLite in a fresh temporary directory (Memory: nothing survives a restart)' : `SQLite in ${config.storage_backend.data_dir}`} (resources encrypted at rest)`,
     ];
+    for (const n of config.notices ?? []) lines.push(`  config: ${n}`);
     if (adminKey) lines.push(`  admin key: ${adminKey} (role "admin"; use with: ${cmd} kbs config --url ${url} --auth-private-key ${adminKey} …)`);
     const besideKek = kekBesideDatabase(config, io.cwd);
     if (besideKek) {
@@ -153,7 +123,7 @@ function readFileArg(path: string, io: CliIO, what: string): Buffer {
   try {
     return readFileSync(isAbsolute(path) ? path : resolve(io.cwd, path));
   } catch (e) {
-    throw new CocoError('CLI_FILE', `cannot read ${what} ${path}: ${(e as Error).message}`, { kind: 'usage', cause: e });
+    throw new CocoError('CLI_FILE', `cannot read ${what} ${path}: ${(e as Error).message}`, { kind: 'file', cause: e });
   }
 }
 
@@ -197,7 +167,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .option('--alg <alg>', 'ed25519 or es256', 'ed25519')
     .action((opts: { outDir: string; alg: string }) => {
       if (opts.alg !== 'ed25519' && opts.alg !== 'es256') throw new CocoError('CLI_USAGE', `--alg must be ed25519 or es256, got ${opts.alg}`, { kind: 'usage' });
-      const { privatePath, publicPath } = writeKeyPair(resolve(io.cwd, opts.outDir), opts.alg);
+      const { privatePath, publicPath } = writeAdminKeyPair(resolve(io.cwd, opts.outDir), opts.alg);
       io.stdout(
         [
           `private key: ${privatePath} (keep it secret; pass it as --auth-private-key)`,
@@ -230,6 +200,8 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .option('--cert-file <pem>', 'CA certificate of an https:// KBS')
     .action(async (opts: { url: string; path: string; tee: string; tsmPath?: string; development?: boolean; initData?: string; teeKeyAlg: string; out?: string; certFile?: string }) => {
       if (!isTeeKeyAlgorithm(opts.teeKeyAlg)) throw new CocoError('CLI_USAGE', `--tee-key-alg must be ec-p256, ec-p521 or rsa, got ${opts.teeKeyAlg}`, { kind: 'usage' });
+      // Check where the secret goes before asking the KBS for it.
+      if (opts.out) checkOutputPath(resolve(io.cwd, opts.out));
       const initData = opts.initData ? readFileArg(opts.initData, io, 'init-data').toString('utf8') : undefined;
       const ca = opts.certFile ? readFileArg(opts.certFile, io, 'CA certificate').toString('utf8') : undefined;
       const tsm = opts.tsmPath ?? io.env.COCOKIT_TSM_PATH;

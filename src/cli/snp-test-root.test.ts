@@ -87,7 +87,7 @@ test('snp test-report --format raw writes the 1184 ABI bytes that snp show decod
 test('snp test-report and --roots refuse bad input with usage or input errors', async () => {
   assert.equal((await cli(['snp', 'test-root', '--out', 'r2'])).code, 0);
   const missing = await cli(['snp', 'test-report', '--root-dir', 'no-such-dir']);
-  assert.equal(missing.code, 1);
+  assert.equal(missing.code, 11);
   assert.match(missing.err, /snp test-root --out .*no-such-dir/);
   assert.equal((await cli(['snp', 'test-report', '--root-dir', 'r2', '--measurement', 'ab'])).code, 1);
   assert.equal((await cli(['snp', 'test-report', '--root-dir', 'r2', '--report-data', '00'.repeat(65)])).code, 1);

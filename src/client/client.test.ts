@@ -26,7 +26,11 @@ test('KBS error bodies become CocoErrors that keep the variant and detail', () =
   assert.equal(deny.kind, 'policy');
   assert.match(deny.message, /rule x failed/);
   assert.equal(httpError('get', { status: 404, headers: new Headers(), body: body('InvalidRequestPath', 'p') }).kind, 'notfound');
-  assert.equal(httpError('get', { status: 502, headers: new Headers(), body: new Uint8Array([1, 2]) }).kind, 'unavailable');
+  assert.equal(httpError('get', { status: 502, headers: new Headers(), body: new Uint8Array([1, 2]) }).kind, 'server');
+  // Trustee answers 401 for nearly everything: the kind follows the variant, and a 404 is "not found".
+  assert.equal(httpError('get', { status: 401, headers: new Headers(), body: body('AdminAuthAccess', 'no token') }).kind, 'auth');
+  assert.equal(httpError('get', { status: 404, headers: new Headers(), body: body('PluginInternalError', 'resource x does not exist') }).kind, 'notfound');
+  assert.equal(httpError('get', { status: 401, headers: new Headers(), body: body('ParsePolicyError', 'rego') }).kind, 'input');
 });
 
 test('a KBS answering garbage makes the client fail with a CocoError, never a crash', async () => {
@@ -59,8 +63,11 @@ test('a KBS answering garbage makes the client fail with a CocoError, never a cr
   }
 });
 
-test('an unreachable KBS is an unavailable CocoError', async () => {
-  await assert.rejects(new KbsClient('http://127.0.0.1:1', new SampleAttester()).attest(), (e: unknown) => e instanceof CocoError && e.kind === 'unavailable');
+test('an unreachable KBS is an unreachable CocoError that names the cause in one line', async () => {
+  await assert.rejects(
+    new KbsClient('http://127.0.0.1:1', new SampleAttester()).attest(),
+    (e: unknown) => e instanceof CocoError && e.kind === 'unreachable' && /ECONNREFUSED/.test(e.message) && !e.message.includes('\n'),
+  );
 });
 
 test('attester selection: sample on request, SNP for sev_guest and TDX for tdx_guest providers, sample only in development mode', async () => {

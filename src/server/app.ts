@@ -34,6 +34,16 @@ export const KNOWN_TEES = [
   'az-snp-vtpm', 'az-tdx-vtpm', 'nvidia', 'nvidia-dpu', 'sgx', 'snp', 'tdx', 'cca', 'csv', 'se', 'hygondcu', 'tpm', 'sample', 'sampledevice',
 ];
 
+/** HTTPS material and the `http_server.tls_*` settings, in node:tls terms. */
+export interface KbsTls {
+  key: string;
+  cert: string;
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  maxVersion?: 'TLSv1.2' | 'TLSv1.3';
+  ciphers?: string;
+  ecdhCurve?: string;
+}
+
 export interface KbsAppOptions {
   store: Store;
   attestation: AttestationService;
@@ -45,8 +55,8 @@ export interface KbsAppOptions {
   sessionMinutes: number;
   /** Request body limit in bytes. */
   bodyLimit: number;
-  /** PEM key and certificate chain; plain HTTP when absent. */
-  tls?: { key: string; cert: string };
+  /** PEM key and certificate chain (and TLS profile settings); plain HTTP when absent. */
+  tls?: KbsTls;
   extraTeekeyPaths?: string[];
   clock?: () => Date;
   /** 32 random bytes for each challenge nonce (injected for tests). */
@@ -115,7 +125,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       }
     : {};
   const app = Fastify({
-    ...(o.tls ? { https: { key: o.tls.key, cert: o.tls.cert, minVersion: 'TLSv1.2' as const, ...serverTimeouts } } : { http: serverTimeouts }),
+    ...(o.tls ? { https: { minVersion: 'TLSv1.2' as const, ...o.tls, ...serverTimeouts } } : { http: serverTimeouts }),
     ...(o.timeouts ? { requestTimeout: serverTimeouts.requestTimeout } : {}),
     loggerInstance: log as unknown as FastifyBaseLogger,
     bodyLimit: o.bodyLimit,

@@ -8,6 +8,7 @@ import { parse as parseToml } from 'smol-toml';
 import { CocoError } from '../errors.js';
 import { isRecord } from '../formats/json.js';
 import { PRODUCTS, type SnpProduct } from '../tee/snp/format.js';
+import { fromTrusteeLayout } from './trustee-config.js';
 import { defaultWorkloadsConfig, workloadsConfigFromToml, type WorkloadsConfig } from './workloads.js';
 
 /** One `trusted_roots` entry: the product whose AMD roots it replaces and the PEM bundle file. */
@@ -67,6 +68,13 @@ export interface KbsConfig {
     auth_burst: number;
     /** cocokit: sessions this server holds that have not attested yet; further `auth` requests wait (429). */
     max_pending_sessions: number;
+    /** Trustee `tls_profile` / `tls_min_version` / `tls_max_version`: "1.2" or "1.3" (default 1.2 to 1.3). */
+    tls_min_version?: '1.2' | '1.3';
+    tls_max_version?: '1.2' | '1.3';
+    /** Colon-separated OpenSSL cipher list (TLS 1.2 and 1.3 names). */
+    tls_ciphers?: string;
+    /** Colon-separated key-exchange groups; groups this OpenSSL lacks are dropped with a warning at start. */
+    tls_groups?: string;
   };
   admin: {
     authorization_mode: AdminMode;
@@ -129,7 +137,13 @@ export interface KbsConfig {
     postgres_url?: string;
     /** cocokit: key-encryption key file (64 hex chars or base64); default `<data_dir>/kek`. */
     kek_file?: string;
+    /** Trustee `storage_type = "Memory"`: a fresh data directory per start, so nothing survives a restart. */
+    ephemeral?: boolean;
   };
+  /** Trustee `[policy_engine] policy_path`: a resource policy file installed at every start. */
+  resource_policy_file?: string;
+  /** What loading a Trustee layout mapped or accepted without effect (shown at start). */
+  notices?: string[];
   /** cocokit: per-workload registration, keybroker and reference-kbs dialects (off unless enabled). */
   workloads: WorkloadsConfig;
   /** cocokit: retention of the audit log, pruned in the background. */
@@ -209,10 +223,14 @@ export function configFromToml(text: string): KbsConfig {
   } catch (e) {
     throw new CocoError('KBS_CONFIG', `kbs config is not valid TOML: ${(e as Error).message}`, { kind: 'input', cause: e });
   }
+  const mapped = fromTrusteeLayout(doc);
+  doc = mapped.doc;
   const c = defaultConfig();
+  if (mapped.notices.length) c.notices = mapped.notices;
   // As in Trustee, a config file serves HTTPS unless it says insecure_http = true (§2.2).
   c.http_server.insecure_http = false;
-  checkTable(doc, 'root', { http_server: 'table', admin: 'table', attestation_token: 'table', attestation_service: 'table', storage_backend: 'table', plugins: 'table[]', workloads: 'table', audit: 'table' });
+  checkTable(doc, 'root', { http_server: 'table', admin: 'table', attestation_token: 'table', attestation_service: 'table', storage_backend: 'table', plugins: 'table[]', workloads: 'table', audit: 'table', resource_policy_file: 'string' });
+  if (typeof doc.resource_policy_file === 'string') c.resource_policy_file = doc.resource_policy_file;
   if (doc.workloads) c.workloads = workloadsConfigFromToml(doc.workloads);
   for (const [i, p] of ((doc.plugins as unknown[] | undefined) ?? []).entries()) {
     const pl = checkTable(p, `plugins[${i}]`, { name: 'string', type: 'string', storage_backend_type: 'string', dir_path: 'string' });
@@ -224,6 +242,7 @@ export function configFromToml(text: string): KbsConfig {
     const h = checkTable(doc.http_server, 'http_server', {
       sockets: 'string[]', insecure_http: 'boolean', private_key: 'string', certificate: 'string', payload_request_size: 'number', worker_count: 'number',
       header_timeout_secs: 'number', request_timeout_secs: 'number', auth_rate_per_sec: 'number', auth_burst: 'number', max_pending_sessions: 'number',
+      tls_min_version: 'string', tls_max_version: 'string', tls_ciphers: 'string', tls_groups: 'string',
     });
     Object.assign(c.http_server, h);
     delete (c.http_server as any).worker_count;
@@ -347,7 +366,7 @@ export function configFromToml(text: string): KbsConfig {
     if (!(c.audit.prune_interval_secs >= 1)) fail('audit.prune_interval_secs must be at least 1');
   }
   if (doc.storage_backend) {
-    const s = checkTable(doc.storage_backend, 'storage_backend', { storage_type: 'string', data_dir: 'string', postgres_url: 'string', kek_file: 'string' });
+    const s = checkTable(doc.storage_backend, 'storage_backend', { storage_type: 'string', data_dir: 'string', postgres_url: 'string', kek_file: 'string', ephemeral: 'boolean' });
     if (s.storage_type !== undefined && s.storage_type !== 'sqlite' && s.storage_type !== 'postgres') fail(`storage_backend.storage_type "${s.storage_type}" is not sqlite or postgres`);
     Object.assign(c.storage_backend, s);
     if (c.storage_backend.storage_type === 'postgres' && !c.storage_backend.postgres_url) fail('storage_backend.postgres_url is required for postgres');

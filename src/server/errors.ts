@@ -58,6 +58,9 @@ export function statusOf(variant: ErrorVariant, e: CocoError): number {
   if (variant === 'PayloadTooLarge') return 413;
   if (variant === 'MethodNotAllowed') return 405;
   if (variant === 'TooManyRequests') return 429;
+  // A missing resource (after the policy allowed the request) is 404, not Trustee's 401: a 401 makes
+  // clients re-attest and retry for something that does not exist.
+  if (e.kind === 'notfound') return 404;
   if (e.kind === 'internal') return 500;
   return 401;
 }

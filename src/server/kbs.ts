@@ -4,7 +4,9 @@
  * the verifier registry, the policies (Trustee's defaults installed when none is stored) and the HTTP app.
  */
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import pino, { type Logger } from 'pino';
 import { CocoError } from '../errors.js';
 import { utf8 } from '../formats/bytes.js';
@@ -15,7 +17,7 @@ import { DEFAULT_ATTESTATION_POLICIES, RESOURCE_POLICY_ALLOW_ALL, RESOURCE_POLIC
 import type { AttestationPolicyEvaluator, ResourcePolicyEvaluator } from '../policy/types.js';
 import { openPostgresStore, openSqliteStore, startAuditRetention, type Store } from '../store/index.js';
 import { AdminAuthorizer } from './admin-auth.js';
-import { buildKbsApp, RESOURCE_POLICY_ID, type KbsApp } from './app.js';
+import { buildKbsApp, RESOURCE_POLICY_ID, type KbsApp, type KbsTls } from './app.js';
 import { listenAddress, type KbsConfig, type SnpTrustedRoot } from './config.js';
 import { amdRoots, rootsFromPem, type RootSet } from '../tee/snp/certs.js';
 import { loadTdxRoot, type TdxRoot } from '../tee/tdx/verify.js';
@@ -57,7 +59,9 @@ export async function openStore(config: KbsConfig, clock?: () => Date): Promise<
     if (!kek) throw new CocoError('KBS_CONFIG', 'the postgres store needs storage_backend.kek_file (shared by every replica)', { kind: 'usage' });
     return openPostgresStore({ connectionString: sb.postgres_url!, kek, ...(clock ? { now: clock } : {}) });
   }
-  return openSqliteStore({ dataDir: sb.data_dir, ...(kek ? { kek } : {}), ...(clock ? { now: clock } : {}) });
+  // Trustee's Memory backend keeps nothing across restarts: a fresh directory per start keeps that promise.
+  const dataDir = sb.ephemeral ? mkdtempSync(join(tmpdir(), 'cocokit-kbs-')) : sb.data_dir;
+  return openSqliteStore({ dataDir, ...(kek ? { kek } : {}), ...(clock ? { now: clock } : {}) });
 }
 
 async function loadSigner(config: KbsConfig, store: Store): Promise<TokenSigner> {
@@ -72,17 +76,57 @@ async function loadSigner(config: KbsConfig, store: Store): Promise<TokenSigner>
   return TokenSigner.fromPem(utf8.decode(stored));
 }
 
+const TLS_VERSION: Record<'1.2' | '1.3', 'TLSv1.2' | 'TLSv1.3'> = { '1.2': 'TLSv1.2', '1.3': 'TLSv1.3' };
+
+/**
+ * Key-exchange groups this OpenSSL knows, in the configured order. Trustee drops PQC groups its OpenSSL
+ * lacks with a warning rather than refusing to start (kbs/docs/config.md, TLS configuration).
+ */
+function usableGroups(groups: string, log: Logger): string | undefined {
+  const ok = groups.split(':').filter((g) => {
+    try {
+      createSecureContext({ ecdhCurve: g });
+      return true;
+    } catch {
+      log.warn({ group: g }, `http_server.tls_groups: ${g} is not available in this OpenSSL; dropped`);
+      return false;
+    }
+  });
+  if (ok.length === 0) throw new CocoError('KBS_CONFIG', `http_server.tls_groups "${groups}": none of these groups is available in this OpenSSL`, { kind: 'input' });
+  return ok.join(':');
+}
+
 /** Trustee serves HTTPS unless `insecure_http = true`; without a key and certificate it refuses to start (§2.2). */
-function loadTls(config: KbsConfig): { key: string; cert: string } | undefined {
+function loadTls(config: KbsConfig, log: Logger): KbsTls | undefined {
   const h = config.http_server;
   if (h.insecure_http) return undefined;
   if (!h.private_key || !h.certificate) {
     throw new CocoError('KBS_CONFIG', 'http_server: HTTPS needs private_key and certificate (or set insecure_http = true)', { kind: 'usage' });
   }
+  let tls: KbsTls;
   try {
-    return { key: readFileSync(h.private_key, 'utf8'), cert: readFileSync(h.certificate, 'utf8') };
+    tls = { key: readFileSync(h.private_key, 'utf8'), cert: readFileSync(h.certificate, 'utf8') };
   } catch (e) {
     throw new CocoError('KBS_CONFIG', `cannot read the TLS key or certificate: ${(e as Error).message}`, { kind: 'input', cause: e });
+  }
+  if (h.tls_min_version) tls.minVersion = TLS_VERSION[h.tls_min_version];
+  if (h.tls_max_version) tls.maxVersion = TLS_VERSION[h.tls_max_version];
+  if (h.tls_ciphers) tls.ciphers = h.tls_ciphers;
+  if (h.tls_groups) tls.ecdhCurve = usableGroups(h.tls_groups, log);
+  try {
+    createSecureContext(tls);
+  } catch (e) {
+    throw new CocoError('KBS_CONFIG', `http_server TLS settings are not usable: ${(e as Error).message}`, { kind: 'input', cause: e });
+  }
+  return tls;
+}
+
+/** Trustee `[policy_engine] policy_path`: the file is the resource policy at every start. */
+function readResourcePolicyFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new CocoError('KBS_CONFIG', `policy_engine.policy_path: cannot read ${path}: ${(e as Error).message}`, { kind: 'input', cause: e });
   }
 }
 
@@ -152,7 +196,9 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
 
     // Install Trustee's default resource policy when none is stored (§1.9). In development mode the sample TEE
     // would be denied by it, so allow_all is installed instead, and the start-up banner says so.
-    if (!(await store.policies.get('resource', RESOURCE_POLICY_ID))) {
+    if (config.resource_policy_file) {
+      await store.policies.put('resource', RESOURCE_POLICY_ID, readResourcePolicyFile(config.resource_policy_file));
+    } else if (!(await store.policies.get('resource', RESOURCE_POLICY_ID))) {
       await store.policies.put('resource', RESOURCE_POLICY_ID, developmentMode ? RESOURCE_POLICY_ALLOW_ALL : RESOURCE_POLICY_DEFAULT);
     }
 
@@ -185,7 +231,7 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
       maxClockSkewSecs: config.admin.max_clock_skew_secs,
     });
     const built = await buildKbsApp({
-      tls: loadTls(config),
+      tls: loadTls(config, log),
       store,
       attestation,
       attestationPolicy: o.attestationPolicy,

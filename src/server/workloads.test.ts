@@ -426,7 +426,7 @@ test('cocokit kbs workload register, list, show and delete', async () => {
   assert.equal(await run([...base, 'register', '--tee', 'snp', '--reference-values-file', join(dir, 'rv.json')], bad), 4);
   assert.match(bad.err(), /FORMAT_JSON.*reference values file/);
   const noKey = bufferIO();
-  assert.equal(await run(['kbs', 'workload', '--url', url, '--auth-private-key', join(dir, 'missing.pem'), 'list'], noKey), 4);
+  assert.equal(await run(['kbs', 'workload', '--url', url, '--auth-private-key', join(dir, 'missing.pem'), 'list'], noKey), 11);
   assert.match(noKey.err(), /WORKLOAD_CLI_FILE/);
 });
 

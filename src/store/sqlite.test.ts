@@ -77,9 +77,9 @@ test('a database written by a newer schema is refused with STORE_SCHEMA_NEWER', 
   await assert.rejects(openSqliteStore({ dataDir }), { code: 'STORE_SCHEMA_NEWER', kind: 'unsupported' });
 });
 
-test('a data directory that cannot be created is an unavailable CocoError', async () => {
+test('a data directory that cannot be created is a file CocoError', async () => {
   writeFileSync(join(root, 'a-file'), '');
-  await assert.rejects(openSqliteStore({ dataDir: join(root, 'a-file', 'sub') }), { code: 'STORE_DATA_DIR', kind: 'unavailable' });
+  await assert.rejects(openSqliteStore({ dataDir: join(root, 'a-file', 'sub') }), { code: 'STORE_DATA_DIR', kind: 'file' });
   await assert.rejects(openSqliteStore({ dataDir: '' }), { code: 'STORE_ARGUMENT', kind: 'usage' });
 });
 

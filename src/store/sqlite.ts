@@ -79,7 +79,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   try {
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   } catch (e) {
-    throw new CocoError('STORE_DATA_DIR', `cannot create the data directory ${options.dataDir}: ${(e as Error).message}`, { kind: 'unavailable', cause: e });
+    throw new CocoError('STORE_DATA_DIR', `cannot create the data directory ${options.dataDir}: ${(e as Error).message}`, { kind: 'file', cause: e });
   }
   const file = resolve(options.dataDir, SQLITE_FILE);
   const kekFile = join(options.dataDir, KEK_FILE);
@@ -105,7 +105,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     sqlite.pragma('foreign_keys = ON');
     for (const f of [`${file}-wal`, `${file}-shm`]) if (existsSync(f)) ownerOnly(f);
   } catch (e) {
-    throw new CocoError('STORE_OPEN', `cannot open the SQLite store in ${options.dataDir}: ${(e as Error).message}`, { kind: 'unavailable', cause: e });
+    throw new CocoError('STORE_OPEN', `cannot open the SQLite store in ${options.dataDir}: ${(e as Error).message}`, { kind: 'file', cause: e });
   }
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   return openSqlStore({ db, dialect: 'sqlite', kek, now: options.now ?? (() => new Date()), exclusive: exclusiveFor(file), reclaimSpace: () => reclaimSpace(sqlite) });
