@@ -6,6 +6,7 @@
  *
  *   npx tsx bench/kbs/run.ts [--cases sample,snp,bearer] [--concurrency 1,8,64] [--c256] [--seconds 8]
  *                            [--warmup 2] [--postgres-url postgres://…] [--workers N] [--json]
+ *                            [--cpu-prof <dir>]
  *
  * Cases (one "flow" each):
  *   sample  /auth → /attest (sample TEE evidence) → GET resource with the session cookie
@@ -60,6 +61,8 @@ const WARMUP = Number(opt('warmup', '2'));
 const PG_URL = opt('postgres-url', '');
 const WORKERS = opt('workers', '');
 const JSON_OUT = args.includes('--json');
+/** Writes a V8 CPU profile of the server here (node --cpu-prof) for finding what is not cryptography. */
+const CPU_PROF = opt('cpu-prof', '');
 const REQUEST_TIMEOUT_MS = 30_000;
 const RESOURCE = 'default/bench/secret';
 const SECRET = randomBytes(32);
@@ -122,7 +125,7 @@ async function startServer(dir: string, rootsPem: string): Promise<Server> {
   ].join('\n');
   const cfg = join(dir, 'kbs.toml');
   writeFileSync(cfg, toml + '\n');
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repo, 'src/cli/main.ts'), 'kbs', 'serve', '--config', cfg], {
+  const child = spawn(process.execPath, [...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : []), '--import', 'tsx', join(repo, 'src/cli/main.ts'), 'kbs', 'serve', '--config', cfg], {
     cwd: repo,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_ENV: 'production' },

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { CocoError, asCocoError } from '../errors.js';
+import { kyselyHotPath, type HotPath } from './hot-path.js';
 import { kekFingerprint, loadKek, open, seal } from './kek.js';
 import { migrateToLatest, type Database, type Dialect, type Int64 } from './schema.js';
 import {
@@ -57,7 +58,15 @@ export interface SqlStoreOptions {
   onClose?: () => Promise<void> | void;
   /** Wraps the migration, for locks the database alone cannot provide (see sqlite.ts). */
   exclusive?: <T>(fn: () => Promise<T>) => Promise<T>;
+  /**
+   * The request path's statements with relaxed durability (hot-path.ts); opened after the migration, since
+   * its prepared statements need the tables. Default: the same statements on `db`, synced like admin writes.
+   */
+  hotPath?: () => HotPath | Promise<HotPath>;
 }
+
+/** Audit kinds written on the hot path, unsynced: the protocol's own events. Admin events are durable. */
+const HOT_AUDIT_PREFIX = 'kbs.';
 
 const KEK_CHECK_AAD = 'cocokit-kek-check';
 const KEK_CHECK_PLAINTEXT = 'cocokit key-encryption key check v1';
@@ -120,7 +129,14 @@ export async function openSqlStore(options: SqlStoreOptions): Promise<Store> {
     await db.destroy().catch(() => {});
     throw e instanceof CocoError ? e : wrapDbError(e, 'checking the key-encryption key');
   }
-  return new SqlStore(options);
+  let hot: HotPath;
+  try {
+    hot = options.hotPath === undefined ? kyselyHotPath(db) : await options.hotPath();
+  } catch (e) {
+    await db.destroy().catch(() => {});
+    throw wrapDbError(e, 'opening the request-path connection');
+  }
+  return new SqlStore(options, hot);
 }
 
 function kekCheck(kek: Uint8Array): string {
@@ -174,15 +190,17 @@ class SqlStore implements Store {
   readonly kv: KvStore;
 
   readonly #db: Kysely<Database>;
+  readonly #hot: HotPath;
   #kek: Uint8Array;
   readonly #now: () => Date;
   readonly #onClose: (() => Promise<void> | void) | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  constructor(o: SqlStoreOptions) {
+  constructor(o: SqlStoreOptions, hot: HotPath) {
     this.backend = o.dialect;
     this.#db = o.db;
+    this.#hot = hot;
     this.#kek = o.kek;
     this.#now = o.now;
     this.#onClose = o.onClose;
@@ -250,15 +268,8 @@ class SqlStore implements Store {
 
   async #getResource(key: ResourceKey): Promise<Uint8Array | undefined> {
     const k = checkResourceKey(key);
-    const row = await this.#db
-      .selectFrom('resources')
-      .select('value')
-      .where('namespace', '=', k.namespace)
-      .where('repository', '=', k.repository)
-      .where('type', '=', k.type)
-      .where('tag', '=', k.tag)
-      .executeTakeFirst();
-    return row === undefined ? undefined : open(this.#kek, row.value, resourceAad(k));
+    const value = await this.#hot.resourceGet(k);
+    return value === undefined ? undefined : open(this.#kek, value, resourceAad(k));
   }
 
   async #putResource(key: ResourceKey, value: Uint8Array): Promise<void> {
@@ -308,13 +319,13 @@ class SqlStore implements Store {
     // The id comes straight from a client cookie: one `put` could never have stored is simply unknown.
     if (!storableId(idArg)) return undefined;
     const id = idArg;
-    const row = await this.#db.selectFrom('sessions').select(['expires_at', 'body']).where('id', '=', id).executeTakeFirst();
+    const row = await this.#hot.sessionGet(id);
     if (row === undefined) return undefined;
     const now = this.#nowMs();
     if (ms(row.expires_at) <= now) {
       // Trustee deletes an expired session when it is looked up (specs/kbs-protocol.md §1.3). The guard on
       // expires_at keeps a concurrent refresh of the same id from being deleted.
-      await this.#db.deleteFrom('sessions').where('id', '=', id).where('expires_at', '<=', now).execute();
+      await this.#hot.sessionDeleteExpired(id, now);
       return undefined;
     }
     const body = JSON.parse(Buffer.from(open(this.#kek, row.body, `session:${id}`)).toString('utf8')) as SessionBody;
@@ -350,18 +361,13 @@ class SqlStore implements Store {
     if (s.data !== undefined) body.data = s.data;
     const text = toJsonText(body, 'session');
     const sealed = Buffer.from(seal(this.#kek, Buffer.from(text, 'utf8'), `session:${id}`));
-    await this.#db
-      .insertInto('sessions')
-      .values({ id, expires_at: body.expiresAt, body: sealed })
-      .onConflict((oc) => oc.column('id').doUpdateSet({ expires_at: body.expiresAt, body: sealed }))
-      .execute();
+    await this.#hot.sessionPut(id, body.expiresAt, sealed);
   }
 
   async #deleteSession(idArg: string): Promise<boolean> {
     if (!storableId(idArg)) return false;
     const id = idArg;
-    const r = await this.#db.deleteFrom('sessions').where('id', '=', id).executeTakeFirst();
-    return Number(r.numDeletedRows) > 0;
+    return this.#hot.sessionDelete(id);
   }
 
   // -- nonces ---------------------------------------------------------------------------------------------
@@ -373,12 +379,7 @@ class SqlStore implements Store {
     // Keyed by a hash: an SE nonce is a whole attestation-request JSON (specs/kbs-protocol.md §1.3), too long
     // for a btree key. The primary key makes the insert the atomic test-and-set across replicas.
     const nonceHash = createHash('sha256').update(nonce, 'utf8').digest('hex');
-    const r = await this.#db
-      .insertInto('nonces')
-      .values({ nonce_hash: nonceHash, expires_at: expiresAt })
-      .onConflict((oc) => oc.column('nonce_hash').doNothing())
-      .executeTakeFirst();
-    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+    return this.#hot.nonceInsert(nonceHash, expiresAt);
   }
 
   // -- policies -------------------------------------------------------------------------------------------
@@ -386,7 +387,7 @@ class SqlStore implements Store {
   async #getPolicy(kindArg: PolicyKind, idArg: string) {
     const kind = checkPolicyKind(kindArg);
     const id = checkString(idArg, 'policy id');
-    const row = await this.#db.selectFrom('policies').select(['text', 'updated_at']).where('kind', '=', kind).where('id', '=', id).executeTakeFirst();
+    const row = await this.#hot.policyGet(kind, id);
     return row === undefined ? undefined : { kind, id, text: row.text, updatedAt: new Date(ms(row.updated_at)) };
   }
 
@@ -552,8 +553,10 @@ class SqlStore implements Store {
     const subject = checkString(e.subject, 'audit subject', LIMITS.jsonChars, true);
     const outcome = checkString(e.outcome, 'audit outcome');
     const detail = e.detail === undefined ? null : toJsonText(e.detail, 'audit detail', LIMITS.auditDetailChars);
-    const row = await this.#db.insertInto('audit').values({ time, kind, subject, outcome, detail }).returning('id').executeTakeFirstOrThrow();
-    return { id: ms(row.id), time: new Date(time), kind, subject, outcome, detail: detail === null ? null : (JSON.parse(detail) as JsonValue) };
+    const id = kind.startsWith(HOT_AUDIT_PREFIX)
+      ? await this.#hot.auditInsert({ time, kind, subject, outcome, detail })
+      : ms((await this.#db.insertInto('audit').values({ time, kind, subject, outcome, detail }).returning('id').executeTakeFirstOrThrow()).id);
+    return { id, time: new Date(time), kind, subject, outcome, detail: detail === null ? null : (JSON.parse(detail) as JsonValue) };
   }
 
   async #listAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
@@ -683,6 +686,7 @@ class SqlStore implements Store {
   close(): Promise<void> {
     this.#closed = true;
     this.#closing ??= (async () => {
+      await this.#hot.close().catch(() => {});
       await this.#db.destroy();
       await this.#onClose?.();
     })();

@@ -86,6 +86,10 @@ export interface SessionRecord {
   expiresAt: Date;
 }
 
+/**
+ * Sessions and nonces are committed without a disk sync (store/hot-path.ts): they survive a crash of the
+ * process, and a power loss may drop the newest ones, which only makes their guests run `/auth` again.
+ */
 export interface SessionStore {
   /**
    * The session, or `undefined` when absent or expired (an expired one is deleted on the way, as Trustee does).
@@ -239,6 +243,11 @@ export interface AuditQuery {
 }
 
 export interface AuditLog {
+  /**
+   * Appends an event. Events of the attestation protocol (kind `kbs.*`) are committed without a disk sync,
+   * like sessions and nonces (store/hot-path.ts): a power loss may drop the newest of them. Every other kind
+   * (admin operations) is synced before this resolves.
+   */
   append(event: AuditEventInput): Promise<AuditEvent>;
   /** Newest first. */
   list(query?: AuditQuery): Promise<AuditEvent[]>;
