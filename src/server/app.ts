@@ -20,7 +20,7 @@ import type { AdminAuthorizer } from './admin-auth.js';
 import { errorResponse, kbsError, type ErrorVariant } from './errors.js';
 import { KbsMetrics } from './metrics.js';
 import { parseKbsUrl, resourcePath, type KbsRoute } from './resource-path.js';
-import { teePubkeyFromClaims, type AttestationTokenVerifier } from './token-verifier.js';
+import { sessionTokenClaims, teePubkeyFromClaims, type AttestationTokenVerifier } from './token-verifier.js';
 import { workloadRoutes, type WorkloadsConfig } from './workloads.js';
 
 export const PROTOCOL_VERSION = '0.4.0';
@@ -247,7 +247,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
     const id = sessionCookie(req);
     if (id) {
       const s = await o.store.sessions.get(id);
-      if (s?.state === 'attested' && s.token) token = s.token;
+      if (s?.state === 'attested' && s.token) return sessionTokenClaims(s.token, clock()) as Record<string, unknown>;
     }
     if (!token) {
       const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
