@@ -4,7 +4,7 @@
  * correctness across replicas rests on the database's own primary-key and row-level atomicity.
  */
 import { createHash } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { CocoError, asCocoError } from '../errors.js';
 import { kyselyHotPath, type HotPath } from './hot-path.js';
 import { kekFingerprint, loadKek, open, seal } from './kek.js';
@@ -19,6 +19,10 @@ import {
   type JsonValue,
   type KekSource,
   type KvStore,
+  type Page,
+  type PageRequest,
+  type ResourceInfo,
+  PAGE_LIMITS,
   type NonceStore,
   type PolicyKind,
   type PolicyStore,
@@ -178,6 +182,27 @@ function wrapDbError(e: unknown, doing: string): CocoError {
   return new CocoError(out.code, `store error while ${doing}: ${out.message}`, { kind: out.kind, cause: e });
 }
 
+/** A page cursor: base64url of the JSON array of the last item's sort key. Opaque to callers. */
+function encodeCursor(key: string[]): string {
+  return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
+}
+
+function checkPage(page: PageRequest, keyLength: number): { limit: number; after?: string[] } {
+  if (typeof page !== 'object' || page === null) throw new CocoError('STORE_ARGUMENT', 'page request must be an object', { kind: 'input' });
+  const limit = checkLimit(page.limit, PAGE_LIMITS.default, PAGE_LIMITS.max);
+  if (page.cursor === undefined) return { limit };
+  const bad = () => new CocoError('STORE_CURSOR', 'page cursor is not one this store handed out', { kind: 'input' });
+  if (typeof page.cursor !== 'string' || page.cursor.length > 4 * LIMITS.idChars * keyLength || !/^[A-Za-z0-9_-]+$/.test(page.cursor)) throw bad();
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(page.cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw bad();
+  }
+  if (!Array.isArray(key) || key.length !== keyLength || !key.every((k) => typeof k === 'string' && k.length <= LIMITS.idChars)) throw bad();
+  return { limit, after: key as string[] };
+}
+
 class SqlStore implements Store {
   readonly backend: 'sqlite' | 'postgres';
   readonly resources: ResourceStore;
@@ -190,6 +215,7 @@ class SqlStore implements Store {
   readonly kv: KvStore;
 
   readonly #db: Kysely<Database>;
+  readonly #dialect: Dialect;
   readonly #hot: HotPath;
   #kek: Uint8Array;
   readonly #now: () => Date;
@@ -200,6 +226,7 @@ class SqlStore implements Store {
   constructor(o: SqlStoreOptions, hot: HotPath) {
     this.backend = o.dialect;
     this.#db = o.db;
+    this.#dialect = o.dialect;
     this.#hot = hot;
     this.#kek = o.kek;
     this.#now = o.now;
@@ -209,6 +236,7 @@ class SqlStore implements Store {
       put: (k, v) => this.#run('writing a resource', () => this.#putResource(k, v)),
       delete: (k) => this.#run('deleting a resource', () => this.#deleteResource(k)),
       list: (f) => this.#run('listing resources', () => this.#listResources(f)),
+      page: (f, p) => this.#run('listing resources', () => this.#pageResources(f, p)),
     };
     this.sessions = {
       get: (id) => this.#run('reading a session', () => this.#getSession(id)),
@@ -235,6 +263,7 @@ class SqlStore implements Store {
       put: (w, v) => this.#run('writing a workload', () => this.#putWorkload(w, v)),
       delete: (id) => this.#run('deleting a workload', () => this.#deleteWorkload(id)),
       list: (ns) => this.#run('listing workloads', () => this.#listWorkloads(ns)),
+      page: (ns, p) => this.#run('listing workloads', () => this.#pageWorkloads(ns, p)),
     };
     this.audit = {
       append: (e) => this.#run('appending to the audit log', () => this.#appendAudit(e)),
@@ -311,6 +340,35 @@ class SqlStore implements Store {
       size: ms(r.size),
       updatedAt: new Date(ms(r.updated_at)),
     }));
+  }
+
+  /** A column in byte order: SQLite compares text with memcmp already; PostgreSQL needs the "C" collation. */
+  #bytewise(column: string): RawBuilder<unknown> {
+    return this.#dialect === 'postgres' ? sql`${sql.ref(column)} COLLATE "C"` : sql`${sql.ref(column)}`;
+  }
+
+  async #pageResources(filter: ResourceFilter = {}, page: PageRequest = {}): Promise<Page<ResourceInfo>> {
+    if (typeof filter !== 'object' || filter === null) throw new CocoError('STORE_ARGUMENT', 'resource filter must be an object', { kind: 'input' });
+    const { limit, after } = checkPage(page, 4);
+    let q = this.#db.selectFrom('resources').select(['namespace', 'repository', 'type', 'tag', 'size', 'updated_at']);
+    if (filter.namespace !== undefined) q = q.where('namespace', '=', checkSegment(filter.namespace, 'namespace'));
+    if (filter.repository !== undefined) q = q.where('repository', '=', checkSegment(filter.repository, 'resource repository'));
+    if (filter.type !== undefined) q = q.where('type', '=', checkSegment(filter.type, 'resource type'));
+    const cols = ['namespace', 'repository', 'type', 'tag'].map((c) => this.#bytewise(c));
+    // Segments are ASCII ([A-Za-z0-9_.-]), so byte order is the code-unit order `list` promises.
+    if (after) q = q.where(sql<boolean>`(${sql.join(cols)}) > (${sql.join(after)})`);
+    for (const c of cols) q = q.orderBy(c);
+    const rows = await q.limit(limit + 1).execute();
+    const items = rows.slice(0, limit).map((r) => ({
+      namespace: r.namespace,
+      repository: r.repository,
+      type: r.type,
+      tag: r.tag,
+      size: ms(r.size),
+      updatedAt: new Date(ms(r.updated_at)),
+    }));
+    const last = items[items.length - 1];
+    return rows.length > limit ? { items, next: encodeCursor([last.namespace, last.repository, last.type, last.tag]) } : { items };
   }
 
   // -- sessions -------------------------------------------------------------------------------------------
@@ -535,6 +593,17 @@ class SqlStore implements Store {
     const id = checkString(idArg, 'workload id');
     const r = await this.#db.deleteFrom('workloads').where('id', '=', id).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
+  }
+
+  async #pageWorkloads(namespaceArg?: string, page: PageRequest = {}): Promise<Page<WorkloadRecord>> {
+    const { limit, after } = checkPage(page, 1);
+    let q = this.#db.selectFrom('workloads').selectAll();
+    if (namespaceArg !== undefined) q = q.where('namespace', '=', checkSegment(namespaceArg, 'namespace'));
+    const id = this.#bytewise('id');
+    if (after) q = q.where(sql<boolean>`${id} > ${after[0]}`);
+    const rows = await q.orderBy(id).limit(limit + 1).execute();
+    const items = rows.slice(0, limit).map((r) => this.#workloadRecord(r));
+    return rows.length > limit ? { items, next: encodeCursor([items[items.length - 1].id]) } : { items };
   }
 
   async #listWorkloads(namespaceArg?: string) {
