@@ -19,6 +19,7 @@ import { policyEvaluators } from '../policy/index.js';
 import { applyEnv, defaultConfig, loadConfigFile, type KbsConfig } from '../server/config.js';
 import { openKbs, type Kbs } from '../server/kbs.js';
 import type { CliIO } from './io.js';
+import { pageLimit } from './paging.js';
 
 export const DEMO_RESOURCE = 'default/demo/secret';
 const DEMO_SECRET = 'Hello from cocokit! This secret was released by the KBS after a sample-TEE attestation.\n';
@@ -244,9 +245,22 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
       await adminClient(this, io).deleteResource(opts.path);
       io.stdout(`deleted ${opts.path}\n`);
     });
-  config.command('list-resources').description('paths and sizes, never values').action(async function (this: Command) {
-    io.stdout(JSON.stringify(await adminClient(this, io).listResources(), null, 2) + '\n');
-  });
+  config
+    .command('list-resources')
+    .description('paths and sizes, never values (every page, or one page with --limit/--cursor)')
+    .option('--limit <n>', 'one page of at most n resources (the KBS caps it at 1000)')
+    .option('--cursor <cursor>', 'the page after the one that printed this cursor')
+    .action(async function (this: Command, opts: { limit?: string; cursor?: string }) {
+      const client = adminClient(this, io);
+      if (opts.limit === undefined && opts.cursor === undefined) {
+        io.stdout(JSON.stringify(await client.listResources(), null, 2) + '\n');
+        return;
+      }
+      const page = await client.listResourcesPage({ ...(opts.limit !== undefined ? { limit: pageLimit(opts.limit) } : {}), ...(opts.cursor !== undefined ? { cursor: opts.cursor } : {}) });
+      io.stdout(JSON.stringify(page.items, null, 2) + '\n');
+      // The listing stays a plain array on stdout; the cursor of the next page goes to stderr.
+      if (page.next) io.stderr(`next page: --cursor ${page.next}\n`);
+    });
   config.command('get-resource-policy').description('ids of the stored resource policies').action(async function (this: Command) {
     io.stdout(JSON.stringify(await adminClient(this, io).getResourcePolicy()) + '\n');
   });

@@ -19,6 +19,7 @@ import type { JsonValue, SessionRecord, Store } from '../store/index.js';
 import type { AdminAuthorizer } from './admin-auth.js';
 import { errorResponse, kbsError, type ErrorVariant } from './errors.js';
 import { KbsMetrics } from './metrics.js';
+import { NEXT_CURSOR_HEADER, pageQuery } from './page-query.js';
 import { parseKbsUrl, resourcePath, type KbsRoute } from './resource-path.js';
 import { sessionTokenClaims, teePubkeyFromClaims, type AttestationTokenVerifier } from './token-verifier.js';
 import { workloadRoutes, type WorkloadsConfig } from './workloads.js';
@@ -324,8 +325,10 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
         }
         case 'resources':
           if (m === 'GET' && route.path.length === 0) {
-            const list = await o.store.resources.list();
-            return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(list.map((r) => ({ path: `${r.repository}/${r.type}/${r.tag}`, size: r.size, updated: r.updatedAt.toISOString() }))));
+            // One bounded page per request (the body stays Trustee's plain array); `x-next-cursor` says more follow.
+            const page = await o.store.resources.page({}, pageQuery(route.query));
+            if (page.next) reply.header(NEXT_CURSOR_HEADER, page.next);
+            return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(page.items.map((r) => ({ path: `${r.repository}/${r.type}/${r.tag}`, size: r.size, updated: r.updatedAt.toISOString() }))));
           }
           break;
         case 'attestation-policy':
