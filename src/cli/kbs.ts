@@ -15,7 +15,7 @@ import { KbsClient } from '../client/kbs-client.js';
 import { KbsAdminClient } from '../client/admin-client.js';
 import { attesterFor } from '../client/attesters.js';
 import { TSM_REPORT_PATH, type TsmFs } from '../tee/snp/attester.js';
-import { policyEvaluators } from '../policy/index.js';
+import { policyEvaluators } from '../policy/evaluators.js';
 import { applyEnv, defaultConfig, loadConfigFile, type KbsConfig } from '../server/config.js';
 import { openKbs, type Kbs } from '../server/kbs.js';
 import type { CliIO } from './io.js';

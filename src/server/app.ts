@@ -15,7 +15,7 @@ import type { AttestationService } from '../attestation/service.js';
 import { parseInitDataMessage } from '../attestation/init-data.js';
 import type { ResourcePolicyEvaluator } from '../policy/types.js';
 import type { AttestationPolicyEvaluator } from '../policy/types.js';
-import type { JsonValue, SessionRecord, Store } from '../store/index.js';
+import type { JsonValue, SessionRecord, Store } from '../store/store.js';
 import type { AdminAuthorizer } from './admin-auth.js';
 import { errorResponse, kbsError, type ErrorVariant } from './errors.js';
 import { KbsMetrics } from './metrics.js';

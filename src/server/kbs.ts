@@ -13,7 +13,8 @@ import { TokenSigner } from '../attestation/signer.js';
 import { defaultVerifiers, type VerifierRegistry } from '../attestation/verifiers.js';
 import { DEFAULT_ATTESTATION_POLICIES, RESOURCE_POLICY_ALLOW_ALL, RESOURCE_POLICY_DEFAULT } from '../policy/defaults.js';
 import type { AttestationPolicyEvaluator, ResourcePolicyEvaluator } from '../policy/types.js';
-import { openPostgresStore, openSqliteStore, type Store } from '../store/index.js';
+import { openSqliteStore } from '../store/sqlite.js';
+import type { Store } from '../store/store.js';
 import { AdminAuthorizer } from './admin-auth.js';
 import { buildKbsApp, RESOURCE_POLICY_ID, type KbsApp } from './app.js';
 import { listenAddress, type KbsConfig, type SnpTrustedRoot } from './config.js';
@@ -52,6 +53,8 @@ export async function openStore(config: KbsConfig, clock?: () => Date): Promise<
   const kek = sb.kek_file ? { file: sb.kek_file } : undefined;
   if (sb.storage_type === 'postgres') {
     if (!kek) throw new CocoError('KBS_CONFIG', 'the postgres store needs storage_backend.kek_file (shared by every replica)', { kind: 'usage' });
+    // Loaded only when configured: the PostgreSQL driver is a sizeable share of the start-up time.
+    const { openPostgresStore } = await import('../store/postgres.js');
     return openPostgresStore({ connectionString: sb.postgres_url!, kek, ...(clock ? { now: clock } : {}) });
   }
   return openSqliteStore({ dataDir: sb.data_dir, ...(kek ? { kek } : {}), ...(clock ? { now: clock } : {}) });

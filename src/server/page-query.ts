@@ -1,5 +1,5 @@
 /** Paging of the admin listing endpoints: `?limit=&cursor=` in, `x-next-cursor` out (store `PageRequest`). */
-import { PAGE_LIMITS, type PageRequest } from '../store/index.js';
+import { PAGE_LIMITS, type PageRequest } from '../store/store.js';
 import { kbsError } from './errors.js';
 
 /** Response header carrying the cursor of the next page of a listing; absent on the last page. */

@@ -39,7 +39,7 @@ import {
   type IdentityHint,
   type WorkloadSpec,
 } from '../attestation/workload.js';
-import { DEFAULT_NAMESPACE, type SessionRecord, type Store, type WorkloadRecord } from '../store/index.js';
+import { DEFAULT_NAMESPACE, type SessionRecord, type Store, type WorkloadRecord } from '../store/store.js';
 import type { AdminAuthorizer } from './admin-auth.js';
 import { ERROR_TYPE_PREFIX } from './errors.js';
 import { NEXT_CURSOR_HEADER, pageQuery } from './page-query.js';
