@@ -73,6 +73,46 @@ export function resolveServeConfig(opts: ServeOptions, io: CliIO): { config: Kbs
   return { config, zeroConfig: !file, adminKey };
 }
 
+function workerCount(text: string): number {
+  if (!/^[1-9][0-9]{0,2}$/.test(text) || Number(text) > 256) throw new CocoError('CLI_USAGE', `--workers ${text} is not a number from 1 to 256`, { kind: 'usage' });
+  return Number(text);
+}
+
+/**
+ * `kbs serve` as a primary process with `n` workers (node:cluster): the primary prepares the store once (schema,
+ * admin key, token signer, default policies — so workers never race to create them), then forks workers that
+ * each run the whole KBS and share the listening socket; the kernel's connections are handed out round-robin.
+ * Any worker serves any request because every piece of state is in the store. A worker that dies is replaced;
+ * SIGTERM/SIGINT stop the workers and then the primary.
+ */
+async function serveCluster(opts: ServeOptions, io: CliIO, n: number): Promise<void> {
+  const { default: cluster } = await import('node:cluster');
+  const { config } = resolveServeConfig(opts, io);
+  const prep = await openKbs({ config, ...policyEvaluators(), logger: pino({ level: 'silent' }) });
+  await prep.close();
+  let stopping = false;
+  cluster.on('exit', (w, code, signal) => {
+    if (stopping) return;
+    io.stderr(`kbs worker ${w.process.pid} exited (${signal ?? code}); starting another\n`);
+    cluster.fork();
+  });
+  for (let i = 0; i < n; i++) cluster.fork();
+  await new Promise<void>((resolveStop) => {
+    const stop = () => {
+      stopping = true;
+      const alive = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined && !w.isDead());
+      if (alive.length === 0) return resolveStop();
+      let left = alive.length;
+      for (const w of alive) {
+        w!.once('exit', () => --left === 0 && resolveStop());
+        w!.process.kill('SIGTERM');
+      }
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
 function cliCommand(io: CliIO): string {
   if (io.env.COCOKIT_CLI) return io.env.COCOKIT_CLI;
   const script = process.argv[1] ?? 'dist/cli/main.js';
@@ -160,13 +200,21 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .option('--port <port>', 'listen port (default 8080)')
     .option('--host <host>', 'listen address (default 127.0.0.1)')
     .option('--data-dir <dir>', `data directory of the embedded store (default ./.kbs-data)`)
-    .action(async (opts: ServeOptions) => {
-      const { kbs: server } = await startServe(opts, io);
+    .option('--workers <n>', 'worker processes sharing the port and the store (default http_server.worker_count, else 1)')
+    .action(async (opts: ServeOptions & { workers?: string }) => {
+      const { default: cluster } = await import('node:cluster');
+      const workers = cluster.isWorker ? 1 : opts.workers !== undefined ? workerCount(opts.workers) : (resolveServeConfig(opts, io).config.http_server.worker_count ?? 1);
+      if (workers > 1) return serveCluster(opts, io, workers);
+      // A cluster worker: only the first prints the banner.
+      const quiet = cluster.isWorker && cluster.worker?.id !== 1;
+      const { kbs: server } = await startServe(opts, quiet ? { ...io, stdout: () => {} } : io);
       await new Promise<void>((resolveStop) => {
         const stop = () => void server.close().then(resolveStop, resolveStop);
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+      // The channel to the primary would keep a stopped worker alive.
+      if (cluster.isWorker) cluster.worker?.disconnect();
     });
 
   kbs

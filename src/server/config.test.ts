@@ -80,3 +80,11 @@ test('environment variables override single options', () => {
   assert.equal(c.storage_backend.storage_type, 'postgres');
   assert.throws(() => applyEnv(defaultConfig(), { COCOKIT_KBS_PAYLOAD_MIB: 'lots' }), CocoError);
 });
+
+test('http_server.worker_count is kept (1–256 worker processes) and anything else is refused', () => {
+  assert.equal(configFromToml('[http_server]\nworker_count = 4\n').http_server.worker_count, 4);
+  assert.equal(configFromToml('[http_server]\n').http_server.worker_count, undefined);
+  for (const bad of ['0', '-1', '1.5', '257', '"2"']) {
+    assert.throws(() => configFromToml(`[http_server]\nworker_count = ${bad}\n`), (e: CocoError) => e.code === 'KBS_CONFIG' && e.kind === 'input', bad);
+  }
+});

@@ -40,6 +40,11 @@ export interface KbsConfig {
     certificate?: string;
     /** Request body limit in MiB (Trustee default 2). */
     payload_request_size: number;
+    /**
+     * Trustee: HTTP worker count. cocokit: worker processes of `kbs serve` sharing the listening socket and
+     * the store (SQLite in WAL mode, or PostgreSQL), so the request path uses every core; default 1.
+     */
+    worker_count?: number;
   };
   admin: {
     authorization_mode: AdminMode;
@@ -160,7 +165,9 @@ export function configFromToml(text: string): KbsConfig {
       sockets: 'string[]', insecure_http: 'boolean', private_key: 'string', certificate: 'string', payload_request_size: 'number', worker_count: 'number',
     });
     Object.assign(c.http_server, h);
-    delete (c.http_server as any).worker_count;
+    if (h.worker_count !== undefined && !(Number.isInteger(h.worker_count) && (h.worker_count as number) >= 1 && (h.worker_count as number) <= 256)) {
+      fail('http_server.worker_count must be an integer from 1 to 256');
+    }
     if (!(c.http_server.payload_request_size > 0)) fail('http_server.payload_request_size must be positive');
   }
   if (doc.admin) {
