@@ -9,6 +9,7 @@ import { CocoError } from '../errors.js';
 import { parseJson } from '../formats/json.js';
 import { WorkloadAdminClient } from '../client/workload-client.js';
 import type { CliIO } from './io.js';
+import { pageLimit } from './paging.js';
 
 interface Common {
   url: string;
@@ -95,9 +96,18 @@ export function register(program: Command, io: CliIO): void {
       io.stdout(`${out.workload_id}\n`);
     });
   wl.command('list')
-    .description('workloads of the namespace (never secrets)')
-    .action(async function (this: Command) {
-      io.stdout(`${JSON.stringify(await client(io, common(this)).list(), null, 2)}\n`);
+    .description('workloads of the namespace (never secrets); every page, or one page with --limit/--cursor')
+    .option('--limit <n>', 'one page of at most n workloads (the KBS caps it at 1000)')
+    .option('--cursor <cursor>', 'the page after the one that printed this cursor')
+    .action(async function (this: Command, opts: { limit?: string; cursor?: string }) {
+      const c = client(io, common(this));
+      if (opts.limit === undefined && opts.cursor === undefined) {
+        io.stdout(`${JSON.stringify(await c.list(), null, 2)}\n`);
+        return;
+      }
+      const page = await c.listPage({ ...(opts.limit !== undefined ? { limit: pageLimit(opts.limit) } : {}), ...(opts.cursor !== undefined ? { cursor: opts.cursor } : {}) });
+      io.stdout(`${JSON.stringify(page.items, null, 2)}\n`);
+      if (page.next) io.stderr(`next page: --cursor ${page.next}\n`);
     });
   wl.command('show')
     .argument('<id>')

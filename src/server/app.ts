@@ -15,14 +15,15 @@ import type { AttestationService } from '../attestation/service.js';
 import { parseInitDataMessage } from '../attestation/init-data.js';
 import type { ResourcePolicyEvaluator } from '../policy/types.js';
 import type { AttestationPolicyEvaluator } from '../policy/types.js';
-import type { JsonValue, SessionRecord, Store } from '../store/index.js';
+import type { JsonValue, SessionRecord, Store } from '../store/store.js';
 import type { AdminAuthorizer } from './admin-auth.js';
 import { AuthLimiter, type AuthLimits } from './auth-limiter.js';
 import { bounded, echo, ECHO_CHARS } from './echo.js';
 import { errorResponse, kbsError, type ErrorVariant } from './errors.js';
 import { KbsMetrics } from './metrics.js';
+import { NEXT_CURSOR_HEADER, pageQuery } from './page-query.js';
 import { parseKbsUrl, resourcePath, type KbsRoute } from './resource-path.js';
-import { teePubkeyFromClaims, type AttestationTokenVerifier } from './token-verifier.js';
+import { sessionTokenClaims, teePubkeyFromClaims, type AttestationTokenVerifier } from './token-verifier.js';
 import { workloadRoutes, type WorkloadsConfig } from './workloads.js';
 
 export const PROTOCOL_VERSION = '0.4.0';
@@ -317,7 +318,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
     const id = sessionCookie(req);
     if (id) {
       const s = await o.store.sessions.get(id);
-      if (s?.state === 'attested' && s.token) token = s.token;
+      if (s?.state === 'attested' && s.token) return sessionTokenClaims(s.token, clock()) as Record<string, unknown>;
     }
     if (!token) {
       const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
@@ -394,8 +395,10 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
         }
         case 'resources':
           if (m === 'GET' && route.path.length === 0) {
-            const list = await o.store.resources.list();
-            return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(list.map((r) => ({ path: `${r.repository}/${r.type}/${r.tag}`, size: r.size, updated: r.updatedAt.toISOString() }))));
+            // One bounded page per request (the body stays Trustee's plain array); `x-next-cursor` says more follow.
+            const page = await o.store.resources.page({}, pageQuery(route.query));
+            if (page.next) reply.header(NEXT_CURSOR_HEADER, page.next);
+            return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(page.items.map((r) => ({ path: `${r.repository}/${r.type}/${r.tag}`, size: r.size, updated: r.updatedAt.toISOString() }))));
           }
           break;
         case 'attestation-policy':
