@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import fc from 'fast-check';
 import { CocoError } from '../errors.js';
-import { fromBase64, fromHex, utf8 } from '../formats/bytes.js';
+import { fromBase64, fromHex, toHex, utf8 } from '../formats/bytes.js';
 import { hostDataForUuid } from '../attestation/workload.js';
 import { rsaPkcs1v15Decrypt } from '../client/workload-guest.js';
 import { vcekCachePaths } from '../tee/snp/certs.js';
@@ -92,7 +92,15 @@ test('native: a workload registered with cocokit is fetched by its guest, identi
   const reg = await cli([...adminCli, 'register', '--tee', 'snp', '--reference-value', `measurement=${M}`, '--resource', 'passphrase=native-secret']);
   assert.equal(reg.code, 0, reg.err);
   const id = reg.out.trim();
+  // The CLI says which HOST_DATA names the workload; `host-data` prints it again.
+  const hostData = toHex(hostDataForUuid(id));
+  assert.match(reg.err, new RegExp(`launch the guest with HOST_DATA ${hostData}`));
+  assert.equal((await cli([...adminCli, 'host-data', id])).out.trim(), hostData);
   assert.equal(await guest([], { hostData: hostDataForUuid(id) }), 'native-secret');
+  // A host_data reference value under host_data identification needs the id chosen first.
+  const early = await cli([...adminCli, 'register', '--tee', 'snp', '--reference-value', `measurement=${M}`, '--reference-value', `host_data=${hostData}`]);
+  assert.equal(early.code, 1);
+  assert.match(early.err, /needs --workload-id chosen first/);
   // Another image under the same HOST_DATA is refused, with the reason.
   await assert.rejects(guest([], { hostData: hostDataForUuid(id), measurement: fromHex(OTHER_M) }), /policy denied: .*measurement: claim/);
   // A registration that opts in to extra_params identification: the guest names its workload.
