@@ -156,3 +156,44 @@ test('a ciphertext that is not PKCS#1 v1.5 for the guest key is a crypto CocoErr
   const ct = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.from('round trip'));
   assert.equal(utf8.decode(rsaPkcs1v15Decrypt(privateKey, ct)), 'round trip');
 });
+
+test('a KBS answering garbage to the guest client in any dialect gives a CocoError, never a crash', async () => {
+  const { createServer } = await import('node:http');
+  let answer: { status: number; body: Uint8Array } = { status: 200, body: new Uint8Array() };
+  const server = createServer((req, res) => {
+    req.resume();
+    res.writeHead(answer.status, { 'set-cookie': ['kbs-session-id=abc', 'session_id=abc'], 'content-type': 'application/json' });
+    res.end(answer.body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const hostile = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const { getKeybrokerResource, getKrunPassphrase, getNativeWorkloadResource } = await import('../client/workload-guest.js');
+  const { SnpAttester } = await import('../tee/snp/attester.js');
+  const tsm = join(dir, 'tsm-hostile');
+  mkdirSync(tsm);
+  const snp = new SnpAttester({ tsmPath: tsm, fs: tsmSimulator({ signReport: signTestReport }, chip, {}) });
+  const bodies = fc.oneof(
+    fc.uint8Array({ maxLength: 200 }),
+    fc.jsonValue().map((v) => new TextEncoder().encode(JSON.stringify(v))),
+    fc.record({ nonce: fc.oneof(fc.string(), fc.jsonValue()), ciphertext: fc.oneof(fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b).toString('hex')), fc.jsonValue()) }).map((v) => new TextEncoder().encode(JSON.stringify(v))),
+  );
+  try {
+    await fc.assert(
+      fc.asyncProperty(bodies, fc.constantFrom(200, 400, 401, 404, 500), fc.constantFrom('native', 'keybroker', 'krun'), async (body, status, dialect) => {
+        answer = { status, body };
+        try {
+          if (dialect === 'native') await getNativeWorkloadResource(hostile, snp, 'passphrase');
+          else if (dialect === 'keybroker') await getKeybrokerResource(hostile, snp, 'passphrase');
+          else await getKrunPassphrase(hostile, snp, { workloadId: 'w' });
+          assert.fail('a garbage answer was accepted');
+        } catch (e) {
+          assert.ok(e instanceof CocoError, String(e));
+          assert.notEqual(e.kind, 'internal', e.message);
+        }
+      }),
+      { numRuns: 40 },
+    );
+  } finally {
+    server.close();
+  }
+});
