@@ -229,6 +229,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
           'authorization_mode = "AuthenticatedAuthorization"',
           '[[admin.authentication.bearer_jwt.identity_providers]]',
           `public_key_uri = "file://${publicPath}"`,
+          '# namespaces = ["tenant-a"]   # workload namespaces this key may act in (default: all)',
           '[[admin.authorization.regex_acl.acls]]',
           'role = "admin"',
           'allowed_endpoints = "^/kbs/v0/.*$"',

@@ -214,7 +214,7 @@ export async function deleteWorkload(tx: StoreTransaction, rec: WorkloadRecord):
 /**
  * Other workloads of the namespace whose reference values equal these. Appraisal cannot tell such workloads
  * apart: whoever launches the same image with another one's HOST_DATA, or names its id, is judged by the same
- * values — so registration warns (README "Workload registration: reference values must tell workloads apart").
+ * values — so registration warns (README "Reference values must tell workloads apart").
  */
 export async function identicalWorkloads(store: Pick<Store, 'workloads'>, namespace: string, referenceValues: Record<string, JsonValue>, exceptId?: string): Promise<string[]> {
   const mine = canonicalize(referenceValues);
