@@ -136,7 +136,13 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
   // auth answer that sets its cookie until the attest answer for that cookie.
   const limiter = o.authLimits ? new AuthLimiter(o.authLimits, () => clock().getTime()) : undefined;
   if (limiter) {
-    const endpoint = (req: FastifyRequest) => (req.method === 'POST' ? /\/kbs\/v0\/(auth|attest)$/.exec(req.url.split('?')[0])?.[1] : undefined);
+    // By the route that matched, not the raw URL, so a percent-encoded spelling of a compat route is caught too;
+    // the native dispatcher matches `/kbs/v0/*` and routes on the raw path, exactly.
+    const endpoint = (req: FastifyRequest): string | undefined => {
+      if (req.method !== 'POST') return undefined;
+      const pattern = req.routeOptions.url ?? '';
+      return /\/kbs\/v0\/(auth|attest)$/.exec(pattern === '/kbs/v0/*' ? req.url.split('?')[0] : pattern)?.[1];
+    };
     app.addHook('onRequest', async (req, reply) => {
       if (endpoint(req) !== 'auth') return;
       const admission = limiter.admit(req.ip);
@@ -289,7 +295,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       else metrics.attestationErrors.inc();
       if (e instanceof CocoError) {
         const checks = (e.detail as { checks?: unknown } | undefined)?.checks;
-        await audit('kbs.attest', tee, 'denied', { code: e.code, reason: e.message, ...(checks ? { checks } : {}) });
+        await audit('kbs.attest', tee, 'denied', { code: e.code, reason: bounded(e.message), ...(checks ? { checks } : {}) });
       }
       return fail(reply, req, e, 'AttestationError');
     }

@@ -117,6 +117,8 @@ test('the compat dialects\' auth routes share the same per-client bucket', async
     const refused = await post('/keybroker/kbs/v0/auth');
     assert.equal(refused.statusCode, 429);
     assert.equal(refused.headers['retry-after'], '1');
+    // Another spelling of the same route is the same route.
+    assert.equal((await post('/keybroker/kbs/v0/%61uth')).statusCode, 429);
   } finally {
     await compat.stop();
   }
