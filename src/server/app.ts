@@ -115,7 +115,10 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       }
     : {};
   const app = Fastify({
-    ...(o.tls ? { https: { key: o.tls.key, cert: o.tls.cert, minVersion: 'TLSv1.2' as const, ...serverTimeouts } } : { http: serverTimeouts }),
+    // Under TLS the header deadline starts after the handshake, which Node otherwise allows 120 s.
+    ...(o.tls
+      ? { https: { key: o.tls.key, cert: o.tls.cert, minVersion: 'TLSv1.2' as const, ...serverTimeouts, ...(o.timeouts ? { handshakeTimeout: serverTimeouts.headersTimeout } : {}) } }
+      : { http: serverTimeouts }),
     ...(o.timeouts ? { requestTimeout: serverTimeouts.requestTimeout } : {}),
     loggerInstance: log as unknown as FastifyBaseLogger,
     bodyLimit: o.bodyLimit,
