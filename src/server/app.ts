@@ -126,7 +126,10 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       }
     : {};
   const app = Fastify({
-    ...(o.tls ? { https: { minVersion: 'TLSv1.2' as const, ...o.tls, ...serverTimeouts } } : { http: serverTimeouts }),
+    // Under TLS the header deadline starts after the handshake, which Node otherwise allows 120 s.
+    ...(o.tls
+      ? { https: { minVersion: 'TLSv1.2' as const, ...o.tls, ...serverTimeouts, ...(o.timeouts ? { handshakeTimeout: serverTimeouts.headersTimeout } : {}) } }
+      : { http: serverTimeouts }),
     ...(o.timeouts ? { requestTimeout: serverTimeouts.requestTimeout } : {}),
     loggerInstance: log as unknown as FastifyBaseLogger,
     bodyLimit: o.bodyLimit,
@@ -154,19 +157,26 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       const pattern = req.routeOptions.url ?? '';
       return /\/kbs\/v0\/(auth|attest)$/.exec(pattern === '/kbs/v0/*' ? req.url.split('?')[0] : pattern)?.[1];
     };
+    // A flood must not become a flood of warnings too: refusals are counted and summarised every 10 s.
+    const refused = { rate: 0, pending: 0, loggedAtMs: 0 };
     app.addHook('onRequest', async (req, reply) => {
       if (endpoint(req) !== 'auth') return;
       const admission = limiter.admit(req.ip);
       if (admission.ok) return;
       metrics.authRequests.inc();
       metrics.authRateLimited.inc();
+      refused[admission.reason]++;
+      const nowMs = clock().getTime();
+      if (nowMs - refused.loggedAtMs >= 10_000) {
+        log.warn({ event: 'auth.admission', rate: refused.rate, pending: refused.pending }, 'auth requests refused (429) since the last report');
+        Object.assign(refused, { rate: 0, pending: 0, loggedAtMs: nowMs });
+      }
       const err =
         admission.reason === 'rate'
           ? kbsError('KBS_AUTH_RATE', `too many auth requests from this client; retry after ${admission.retryAfterSecs} s`, 'limit')
           : kbsError('KBS_AUTH_PENDING', `too many sessions await attestation; retry after ${admission.retryAfterSecs} s`, 'limit');
-      reply.header('retry-after', String(admission.retryAfterSecs));
-      await fail(reply, req, err, 'AttestationError');
-      return reply;
+      const r = errorResponse(err, 'AttestationError');
+      return reply.code(r.status).header('retry-after', String(admission.retryAfterSecs)).header('content-type', 'application/json').send(JSON.stringify(r.body));
     });
     app.addHook('onSend', async (req, reply, payload) => {
       const which = endpoint(req);
