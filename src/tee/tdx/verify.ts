@@ -315,9 +315,10 @@ function crlNumber(der: Uint8Array): string | null {
 }
 
 const hex2 = (n: number): string => n.toString(16).toUpperCase().padStart(2, '0');
+const hex8 = (n: number): string => n.toString(16).padStart(8, '0');
 
 /** QVL 4.1.2.4.11: the module identity for TEE_TCB_SVN[1] > 0 (`TDX_%02X`), else TCB Info's `tdxModule`. */
-function moduleIdentity(quote: TdxQuote, collateral: TdxCollateral): TdxModuleIdentity | { id: string; mrSigner: Uint8Array; attributes: Uint8Array; attributesMask: Uint8Array; tcbLevels: IsvTcbLevel[] } | null {
+function moduleIdentity(quote: TdxQuote, collateral: TdxCollateral): TdxModuleIdentity | null {
   const info = collateral.tcbInfo.value;
   const major = quote.body.teeTcbSvn[1];
   if (major > 0) return info.tdxModuleIdentities.find((m) => m.id.toUpperCase() === `TDX_${hex2(major)}`) ?? null;
@@ -345,7 +346,7 @@ function verifyTdxModule(quote: TdxQuote, collateral: TdxCollateral, checks: Che
 function verifyQeIdentity(quote: TdxQuote, collateral: TdxCollateral, checks: Check[]): { status: TcbStatus | 'NotSupported'; level: IsvTcbLevel | null } {
   const id = collateral.qeIdentity.value;
   const qe = quote.signatureData.qeReport;
-  checks.push(check('qe-identity', (qe.miscSelect & id.miscSelectMask) >>> 0 === id.miscSelect >>> 0, 'QE MISCSELECT & mask equals the identity', { expected: hex2(id.miscSelect), actual: hex2((qe.miscSelect & id.miscSelectMask) >>> 0) }));
+  checks.push(check('qe-identity', (qe.miscSelect & id.miscSelectMask) >>> 0 === id.miscSelect >>> 0, 'QE MISCSELECT & mask equals the identity', { expected: hex8(id.miscSelect), actual: hex8((qe.miscSelect & id.miscSelectMask) >>> 0) }));
   const masked = qe.attributes.map((b, i) => b & id.attributesMask[i]);
   checks.push(check('qe-identity', bytesEqual(masked, id.attributes), 'QE ATTRIBUTES & mask equal the identity', { expected: toHex(id.attributes), actual: toHex(masked) }));
   checks.push(check('qe-identity', bytesEqual(qe.mrSigner, id.mrSigner), 'QE MRSIGNER equals the identity', { expected: toHex(id.mrSigner), actual: toHex(qe.mrSigner) }));
