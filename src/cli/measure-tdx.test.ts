@@ -27,3 +27,18 @@ test('cocokit measure tdx prints the MRTD of a firmware file, and its sections w
   writeFileSync(join(dir, 'zero.fd'), new Uint8Array(4096));
   assert.equal(await run(['measure', 'tdx', '--firmware', join(dir, 'zero.fd')], bufferIO()), 4);
 });
+
+test('cocokit measure tdx --kernel --initrd --append prints RTMR1 and RTMR2 of the direct boot', async (t) => {
+  const { directBootRtmrs } = await import('../measure/tdx/rtmr.js');
+  const { readVector, vectorPath } = await import('../test-support/vectors.js');
+  const dir = mkdtempSync(join(tmpdir(), 'tdx-direct-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'initrd'), new Uint8Array(100).fill(7));
+  const kernel = vectorPath('uki', 'pe', 'pe-s01.efi');
+  const want = directBootRtmrs(new Uint8Array(readVector('uki', 'pe', 'pe-s01.efi')), new Uint8Array(100).fill(7), 'console=hvc0', { separatorInRtmr1: false });
+  const io = bufferIO();
+  assert.equal(await run(['measure', 'tdx', '--kernel', kernel, '--initrd', join(dir, 'initrd'), '--append', 'console=hvc0', '--no-separator-in-rtmr1', '--json'], io), 0, io.err());
+  assert.deepEqual(JSON.parse(io.out()), { rtmr_1: Buffer.from(want.rtmr1).toString('hex'), rtmr_2: Buffer.from(want.rtmr2).toString('hex') });
+  assert.equal(await run(['measure', 'tdx', '--kernel', kernel], bufferIO()), 1);
+  assert.equal(await run(['measure', 'tdx'], bufferIO()), 1);
+});

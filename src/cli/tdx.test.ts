@@ -148,3 +148,15 @@ test('tdx verify --ccel replays the log against RTMR0..3 and names a mismatch', 
   assert.equal(bad.code, 2);
   assert.deepEqual([...new Set(bad.json.checks.filter((c: any) => !c.ok).map((c: any) => c.id))], ['ccel-replay']);
 });
+
+test('tdx eventlog lists a CCEL log and the RTMRs it replays to, with the ACPI table', async () => {
+  const x = readVectorJson('tdx', 'gotdx-cos113-ccel.ccel-replay.expected.json');
+  const want = Object.values(x.replayed_sha384_registers) as string[];
+  const r = await cli(['tdx', 'eventlog', vectorPath('tdx', 'gotdx-cos113-ccel.ccel-data.bin'), '--table', vectorPath('tdx', 'gotdx-cos113-ccel.ccel-table.bin'), '--json']);
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual([r.json.rtmr_0, r.json.rtmr_1, r.json.rtmr_2, r.json.rtmr_3], want);
+  assert.equal(r.json.table.lasa, '0xbedbf000');
+  const text = await cli(['tdx', 'eventlog', vectorPath('tdx', 'trustee-ovmf-directboot.ccel-data.bin')]);
+  assert.match(text.out, /RTMR2 +EV_EVENT_TAG/);
+  assert.equal((await cli(['tdx', 'eventlog', vectorPath('tdx', 'gotdx-cos113-ccel.ccel-table.bin')])).code, 4);
+});

@@ -15,6 +15,7 @@ import {
   ROOT_CA_CRL_URL,
   TDX_TEST_ROOT_FILES,
   checkCcelReplay,
+  parseCcelTable,
   collateralCachePath,
   replayCcel,
   uefiEventLogClaims,
@@ -43,6 +44,7 @@ import {
   type TdxQuote,
   type TestQuoteFields,
 } from '../tee/tdx/index.js';
+import { eventLogJson } from '../eventlog/index.js';
 import type { CliIO } from './io.js';
 
 function readInput(io: CliIO, file: string, what: string): Uint8Array {
@@ -277,6 +279,24 @@ async function fetchCollateralCommand(io: CliIO, file: string, f: { cache: strin
   io.stdout(`${path}\n`);
 }
 
+function eventlogCommand(io: CliIO, file: string, f: { table?: string; json?: boolean }): void {
+  const table = f.table ? parseCcelTable(readInput(io, f.table, 'CCEL table')) : undefined;
+  if (table && table.ccType !== 2) throw new CocoError('TDX_CCEL', `the CCEL table names CC type ${table.ccType}, not TDX (2)`, { kind: 'input' });
+  const replay = replayCcel(readInput(io, file, 'CCEL log'));
+  const rtmrs = Object.fromEntries(replay.rtmrs.map((v, i) => [`rtmr_${i}`, toHex(v)]));
+  if (f.json) {
+    const tableJson = table ? { ...table, laml: `0x${table.laml.toString(16)}`, lasa: `0x${table.lasa.toString(16)}` } : undefined;
+    io.stdout(`${JSON.stringify({ ...(tableJson ? { table: tableJson } : {}), ...rtmrs, log: eventLogJson(replay.log) })}\n`);
+    return;
+  }
+  if (table) io.stdout(`CCEL table: ${table.oemId.trim()}/${table.oemTableId.trim()} log area 0x${table.lasa.toString(16)} (+0x${table.laml.toString(16)})\n`);
+  for (const e of replay.log.events.slice(1)) {
+    const mr = e.index >= 1 && e.index <= 4 ? `RTMR${e.index - 1}` : `MR${e.index}`;
+    io.stdout(`${String(e.seq).padStart(4)} ${mr.padEnd(5)} ${e.typeName.padEnd(34)} ${e.digests.map((d) => toHex(d.digest).slice(0, 16)).join(' ')}…\n`);
+  }
+  for (const [k, v] of Object.entries(rtmrs)) io.stdout(`${k}: ${v}\n`);
+}
+
 export function register(program: Command, io: CliIO): void {
   const tdx = program.command('tdx').description('Intel TDX DCAP quotes: show, verify, fetch collateral, test roots and synthetic quotes');
   tdx
@@ -329,6 +349,13 @@ export function register(program: Command, io: CliIO): void {
         io.exitCode = e.exitCode;
       }
     });
+  tdx
+    .command('eventlog')
+    .description('list a CCEL event log (/sys/firmware/acpi/tables/data/CCEL) and the RTMR0..3 it replays to')
+    .argument('<ccel>', 'CCEL log area')
+    .option('--table <file>', 'the ACPI CCEL table (/sys/firmware/acpi/tables/CCEL), checked and shown')
+    .option('--json', 'events (decoded) and RTMRs as JSON')
+    .action((file: string, f: { table?: string; json?: boolean }) => eventlogCommand(io, file, f));
   tdx
     .command('fetch-collateral')
     .description("download the quote's TCB Info, QE Identity and CRLs from Intel PCS (or a PCCS) into an offline cache")

@@ -100,7 +100,7 @@ function mapAttestationService(s: Record<string, unknown>, notices: string[]): R
     // Configuration of a verifier cocokit does not have cannot weaken anything: that TEE's evidence is
     // refused at attestation (no verifier registered), so the table is accepted and named at start.
     for (const k of Object.keys(v)) {
-      if (k === 'snp_verifier') continue;
+      if (k === 'snp_verifier' || k === 'tdx_verifier') continue;
       if (k.endsWith('_verifier')) {
         notices.push(`attestation_service.verifier_config.${k} is accepted without effect: cocokit has no such verifier and refuses that TEE's evidence`);
         delete v[k];

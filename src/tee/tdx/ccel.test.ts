@@ -5,7 +5,7 @@ import { CocoError } from '../../errors.js';
 import { toHex } from '../../formats/bytes.js';
 import { failures } from '../../formats/check.js';
 import { readVector, readVectorJson } from '../../test-support/vectors.js';
-import { CC_TYPE_TDX, checkCcelReplay, parseCcelTable, replayCcel, serializeCcelTable, uefiEventLogClaims } from './ccel.js';
+import { CC_TYPE_TDX, checkCcelReplay, devicePathNodes, parseCcelTable, replayCcel, serializeCcelTable, uefiEventLogClaims } from './ccel.js';
 import { parseQuote } from './format.js';
 
 const regs = (x: any): string[] => Object.values(x.replayed_sha384_registers) as string[];
@@ -38,6 +38,9 @@ test("replaying Trustee's OVMF direct-boot CCEL gives Trustee's RTMRs, and its e
   const claims = uefiEventLogClaims(r.log);
   assert.equal(claims.length, x.event_count_excluding_specid_header);
   assert.ok(claims.some((c) => c.type_name === 'EV_EVENT_TAG' && (c.details as any).string === 'LOADED_IMAGE::LoadOptions'));
+  // The kernel's image-load event names its file, as Trustee's default policy expects.
+  const kernel = claims.find((c) => c.type_name === 'EV_EFI_BOOT_SERVICES_APPLICATION') as any;
+  assert.ok(kernel.details.device_paths.includes('File(kernel)'), JSON.stringify(kernel.details));
 });
 
 test('a damaged CCEL log is an input error, never a crash', () => {
@@ -54,5 +57,6 @@ test('a damaged CCEL log is an input error, never a crash', () => {
     }),
     { numRuns: 200 },
   );
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 256 }), (p) => Array.isArray(devicePathNodes(p))), { numRuns: 300 });
   assert.throws(() => parseCcelTable(new Uint8Array(10)), (e: unknown) => e instanceof CocoError && e.kind === 'input');
 });

@@ -9,7 +9,7 @@ import { CocoError } from '../../errors.js';
 import { bytesEqual, toBase64, toHex } from '../../formats/bytes.js';
 import { check, type Check } from '../../formats/check.js';
 import { ByteReader, ByteWriter } from '../../formats/reader.js';
-import { decodeEvent, parseEventLog, replayEventLog, zeroInitialValues, type EventLog } from '../../eventlog/index.js';
+import { decodeEvent, formatGuid, parseEventLog, replayEventLog, zeroInitialValues, type EventLog } from '../../eventlog/index.js';
 import { rtmrs, type TdReportBody } from './format.js';
 
 /** ACPI CCEL table (ACPI 6.5 §5.2.34): the 36-byte ACPI header then CC type, subtype, LAML and LASA. */
@@ -112,6 +112,30 @@ export function checkCcelReplay(replay: CcelReplay, body: TdReportBody): Check[]
   );
 }
 
+/**
+ * The nodes of a UEFI device path as text, enough for policies that look for the loaded image's file name
+ * (Trustee's default policy checks `"File(kernel)" in details.device_paths`): media file paths, vendor
+ * media and firmware-volume nodes by name, others as `Path(type,subtype)`. Stops at the end node or at a
+ * malformed length.
+ */
+export function devicePathNodes(path: Uint8Array): string[] {
+  const out: string[] = [];
+  for (let at = 0; at + 4 <= path.length; ) {
+    const type = path[at];
+    const sub = path[at + 1];
+    const len = path[at + 2] | (path[at + 3] << 8);
+    if (type === 0x7f || len < 4 || at + len > path.length) break;
+    const body = path.subarray(at + 4, at + len);
+    if (type === 4 && sub === 4) out.push(`File(${Buffer.from(body).toString('utf16le').replace(/\0+$/, '')})`);
+    else if (type === 4 && sub === 3 && body.length >= 16) out.push(`VenMedia(${formatGuid(body.subarray(0, 16))})`);
+    else if (type === 4 && sub === 6 && body.length >= 16) out.push(`FvFile(${formatGuid(body.subarray(0, 16))})`);
+    else if (type === 4 && sub === 7 && body.length >= 16) out.push(`Fv(${formatGuid(body.subarray(0, 16))})`);
+    else out.push(`Path(${type},${sub})`);
+    at += len;
+  }
+  return out;
+}
+
 /** Trustee's `uefi_event_logs` claim: every extended event with its SHA-384 digest, data and decoded details. */
 export function uefiEventLogClaims(log: EventLog): Array<Record<string, unknown>> {
   return log.events
@@ -123,6 +147,7 @@ export function uefiEventLogClaims(log: EventLog): Array<Record<string, unknown>
       if (d.kind === 'event-tag' && d.text !== undefined) details.string = d.text;
       if (d.kind === 'firmware-blob' && d.description !== undefined) details.string = d.description;
       if (d.kind === 'efi-variable') details.unicode_name = d.unicodeName;
+      if (d.kind === 'image-load') details.device_paths = devicePathNodes(d.devicePath);
       return {
         index: e.index,
         type_name: e.typeName,

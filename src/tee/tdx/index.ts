@@ -12,3 +12,4 @@ export * from './attester.js';
 export * from './tsm-sim.js';
 export * from './pcs.js';
 export * from './ccel.js';
+export * from './tdreport.js';

@@ -59,3 +59,66 @@ test('a test root written to disk loads back and signs verifiable quotes', () =>
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/**
+ * TCB status convergence (specs §2.3 C.4–C.7) on test-root quotes: the parsed collateral values are edited
+ * after their signatures were checked against the raw text, so only the TCB evaluation sees the change.
+ */
+test('TCB status converges with the TDX module and QE identity statuses, and advises a TD relaunch, as Intel QVL does', () => {
+  const evaluate = (version: 4 | 5, edit: (c: ReturnType<typeof t.collateral>) => void, fields: Record<string, Uint8Array> = {}): string | undefined => {
+    const raw = t.signQuote({ version, ...fields });
+    const c = t.collateral();
+    edit(c);
+    const v = verifyQuote(parseQuote(raw), { now, raw, root: t.root, collateral: c });
+    return v.tcb?.status;
+  };
+  const mod = (c: ReturnType<typeof t.collateral>): NonNullable<ReturnType<typeof t.collateral>['tcbInfo']['value']['tdxModuleIdentities'][0]> => c.tcbInfo.value.tdxModuleIdentities[0];
+  // Module OutOfDate turns UpToDate into OutOfDate and ConfigurationNeeded into OutOfDateConfigurationNeeded.
+  assert.equal(evaluate(4, (c) => (mod(c).tcbLevels[0].tcbStatus = 'OutOfDate')), 'OutOfDate');
+  assert.equal(
+    evaluate(4, (c) => {
+      mod(c).tcbLevels[0].tcbStatus = 'OutOfDate';
+      c.tcbInfo.value.tcbLevels[0].tcbStatus = 'ConfigurationNeeded';
+    }),
+    'OutOfDateConfigurationNeeded',
+  );
+  assert.equal(evaluate(4, (c) => (mod(c).tcbLevels[0].tcbStatus = 'Revoked')), 'Revoked');
+  // A module SVN below every module level: not supported.
+  assert.equal(evaluate(4, (c) => (mod(c).tcbLevels[0].isvSvn = 99)), 'NotSupported');
+  // QE identity OutOfDate / Revoked / no level.
+  assert.equal(evaluate(4, (c) => (c.qeIdentity.value.tcbLevels[0].tcbStatus = 'OutOfDate')), 'OutOfDate');
+  assert.equal(
+    evaluate(4, (c) => {
+      c.qeIdentity.value.tcbLevels[0].tcbStatus = 'OutOfDate';
+      c.tcbInfo.value.tcbLevels[0].tcbStatus = 'SWHardeningNeeded';
+    }),
+    'OutOfDate',
+  );
+  assert.equal(evaluate(4, (c) => (c.qeIdentity.value.tcbLevels[0].tcbStatus = 'Revoked')), 'Revoked');
+  assert.equal(evaluate(4, (c) => (c.qeIdentity.value.tcbLevels[0].isvSvn = 99)), 'NotSupported');
+  // Body type 3: the TD matches an OutOfDate TDX level below the latest (UpToDate) one, its module level is
+  // OutOfDate, but TEE_TCB_SVN2 (the module loaded now) reaches the latest level → relaunch advised.
+  const relaunch = (c: ReturnType<typeof t.collateral>): void => {
+    const levels = c.tcbInfo.value.tcbLevels;
+    const latest = { ...levels[0], tdxComponents: [...levels[0].tdxComponents], tcbStatus: 'UpToDate' as const };
+    latest.tdxComponents[2] += 1;
+    levels[0].tcbStatus = 'OutOfDate';
+    levels.unshift(latest);
+    mod(c).tcbLevels[0].tcbStatus = 'OutOfDate';
+  };
+  const svn2 = (late: number): Uint8Array => new Uint8Array([5, 1, late, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  assert.equal(evaluate(5, relaunch, { teeTcbSvn2: svn2(4) }), 'TDRelaunchAdvised');
+  assert.equal(evaluate(4, relaunch), 'OutOfDate', 'TDX 1.0 bodies carry no TEE_TCB_SVN2');
+  assert.equal(evaluate(5, relaunch, { teeTcbSvn2: svn2(3) }), 'OutOfDate', 'SVN2 below the latest late-microcode level');
+  assert.equal(
+    evaluate(
+      5,
+      (c) => {
+        relaunch(c);
+        c.tcbInfo.value.tcbLevels[1].tcbStatus = 'OutOfDateConfigurationNeeded';
+      },
+      { teeTcbSvn2: svn2(4) },
+    ),
+    'TDRelaunchAdvisedConfigurationNeeded',
+  );
+});

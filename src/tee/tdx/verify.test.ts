@@ -4,7 +4,7 @@ import { readVector, readVectorJson } from '../../test-support/vectors.js';
 import { failures } from '../../formats/check.js';
 import fc from 'fast-check';
 import { CocoError } from '../../errors.js';
-import { QE_REPORT_SIZE, parseQuote, signedLength } from './format.js';
+import { QE_REPORT_SIZE, parseQuote, quotePckChain, signedLength } from './format.js';
 import {
   MAX_COLLATERAL_SIZE,
   collateralFromPcs,
@@ -195,4 +195,35 @@ test('fuzz: damaged collateral bundles and PCS bodies give CocoErrors, never cra
     { numRuns: 300 },
   );
   assert.throws(() => parseCollateralBundle('x'.repeat(MAX_COLLATERAL_SIZE + 1)), (e: unknown) => e instanceof CocoError && e.kind === 'limit');
+});
+
+for (const f of ['tdx_quote_4.dat', 'tdx_quote_5.dat', 'tdx_quote_6.dat']) {
+  test(`Trustee's ${f} passes every collateral-free check inside its PCK validity`, async () => {
+    const { X509Certificate } = await import('node:crypto');
+    const raw = new Uint8Array(readVector('trustee', 'tdx', f));
+    const q = parseQuote(raw);
+    const leaf = new X509Certificate(quotePckChain(q)[0]);
+    const now = new Date(new Date(leaf.validFrom).getTime() + 86_400_000);
+    assert.deepEqual(failures(verifyQuote(q, { now, raw }).checks), []);
+    const after = new Date(new Date(leaf.validTo).getTime() + 1000);
+    assert.deepEqual([...new Set(failures(verifyQuote(q, { now: after, raw }).checks).map((c) => c.id))], ['pck-validity']);
+  });
+}
+
+test("Trustee's raw PCS bodies (tcbInfo.json, enclaveIdentity.json) carry the signed texts the tdx_quote_6 bundle verifies", () => {
+  const bundle = parseCollateralBundle(readVector('tdx', 'trustee-v4-mrconfigid.collateral.json'));
+  const pem = (ders: Uint8Array[]): string => ders.map((d) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(d).toString('base64')}\n-----END CERTIFICATE-----\n`).join('');
+  const c = collateralFromPcs({
+    tcbInfoBody: readVector('trustee', 'tdx', 'tcbInfo.json').toString(),
+    tcbInfoIssuerChain: pem(bundle.tcbInfo.issuerChain),
+    qeIdentityBody: readVector('trustee', 'tdx', 'enclaveIdentity.json').toString(),
+    qeIdentityIssuerChain: pem(bundle.qeIdentity.issuerChain),
+    pckCrl: bundle.pckCrl,
+    pckCrlIssuerChain: pem(bundle.pckCrlIssuerChain),
+    rootCaCrl: bundle.rootCaCrl,
+  });
+  const raw = new Uint8Array(readVector('trustee', 'tdx', 'tdx_quote_6.dat'));
+  const v = verifyQuote(parseQuote(raw), { now: new Date('2025-11-05T00:00:00Z'), raw, collateral: c });
+  assert.deepEqual(failures(v.checks), []);
+  assert.equal(v.tcb?.status, 'OutOfDate');
 });

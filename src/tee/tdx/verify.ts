@@ -107,39 +107,66 @@ export interface TdxVerification {
   collateralInfo: { pckCrlNumber: string | null; rootCaCrlNumber: string | null; earliestIssueDate: Date; latestIssueDate: Date } | null;
 }
 
+// Parsing a certificate or the PCK CRL costs more than a signature check, and the same few certificates and
+// CRLs come with every quote of a platform, so parsed objects are kept by DER hash (bounded, oldest dropped).
+const parsed = new Map<string, X509Certificate | CertificateList>();
+const PARSED_MAX = 1024;
+
+function memoParse<T extends X509Certificate | CertificateList>(kind: string, der: Uint8Array, parse: () => T): T {
+  const key = `${kind}:${createHash('sha256').update(der).digest('hex')}`;
+  const hit = parsed.get(key);
+  if (hit) return hit as T;
+  const value = parse();
+  if (parsed.size >= PARSED_MAX) parsed.delete(parsed.keys().next().value as string);
+  parsed.set(key, value);
+  return value;
+}
+
 function loadCert(der: Uint8Array, what: string): X509Certificate {
-  try {
-    const c = new X509Certificate(Buffer.from(der.buffer, der.byteOffset, der.byteLength));
-    void c.publicKey;
-    return c;
-  } catch (e) {
-    throw new CocoError('TDX_CERT_PARSE', `${what} is not an X.509 certificate: ${(e as Error).message}`, { kind: 'input', cause: e });
-  }
+  return memoParse('cert', der, () => {
+    try {
+      const c = new X509Certificate(Buffer.from(der.buffer, der.byteOffset, der.byteLength));
+      void c.publicKey;
+      return c;
+    } catch (e) {
+      throw new CocoError('TDX_CERT_PARSE', `${what} is not an X.509 certificate: ${(e as Error).message}`, { kind: 'input', cause: e });
+    }
+  });
+}
+
+function loadCrl(der: Uint8Array): CertificateList {
+  return memoParse('crl', der, () => parseCrl(der));
 }
 
 export function commonName(dn: string): string {
   return /(?:^|\n)CN=([^\n]*)/.exec(dn)?.[1] ?? '';
 }
 
-// Chain signatures are deterministic in their inputs and a PCK chain serves every quote of its platform, so
-// a verified (issuer, subject) pair is remembered by DER hash; a busy verifier then pays for the two quote
-// signatures only.
-const chainCache = new Map<string, boolean>();
-const CHAIN_CACHE_MAX = 4096;
+// Certificate, CRL and collateral signatures are deterministic in their inputs, and one PCK chain and one
+// collateral bundle serve every quote of a platform, so a verdict is remembered by the hash of everything it
+// depends on (signer and signed bytes); a busy verifier then pays for the two quote signatures only.
+const verdictCache = new Map<string, boolean>();
+const VERDICT_CACHE_MAX = 4096;
 
-function issuedBy(child: X509Certificate, parent: X509Certificate): boolean {
-  const key = createHash('sha256').update(parent.raw).update(child.raw).digest('hex');
-  const hit = chainCache.get(key);
+function remembered(kind: string, parts: readonly Uint8Array[], compute: () => boolean): boolean {
+  const h = createHash('sha256').update(kind);
+  for (const p of parts) h.update(String(p.length)).update(p);
+  const key = h.digest('hex');
+  const hit = verdictCache.get(key);
   if (hit !== undefined) return hit;
   let ok: boolean;
   try {
-    ok = child.checkIssued(parent) && child.verify(parent.publicKey);
+    ok = compute();
   } catch {
     ok = false;
   }
-  if (chainCache.size >= CHAIN_CACHE_MAX) chainCache.delete(chainCache.keys().next().value as string);
-  chainCache.set(key, ok);
+  if (verdictCache.size >= VERDICT_CACHE_MAX) verdictCache.delete(verdictCache.keys().next().value as string);
+  verdictCache.set(key, ok);
   return ok;
+}
+
+function issuedBy(child: X509Certificate, parent: X509Certificate): boolean {
+  return remembered('cert', [parent.raw, child.raw], () => child.checkIssued(parent) && child.verify(parent.publicKey));
 }
 
 function isP256(k: KeyObject): boolean {
@@ -238,24 +265,21 @@ function verifySignedDoc<T>(id: string, doc: Signed<T>, root: TdxRoot, checks: C
   const pinned = bytesEqual(new Uint8Array(r.raw), new Uint8Array(root.root.raw));
   const chainOk = pinned && issuedBy(signer, root.root) && commonName(signer.subject).includes('TCB Signing');
   checks.push(check(id, chainOk, `${what} signer ${commonName(signer.subject)} is issued by the pinned ${root.label} SGX Root CA`));
-  checks.push(check(id, chainOk && p1363(new TextEncoder().encode(doc.raw), signer.publicKey, doc.signature), `${what} signature by ${commonName(signer.subject)} over the exact JSON text`));
+  const text = new TextEncoder().encode(doc.raw);
+  const signed = chainOk && remembered('doc', [signer.raw, text, doc.signature], () => p1363(text, signer.publicKey, doc.signature));
+  checks.push(check(id, signed, `${what} signature by ${commonName(signer.subject)} over the exact JSON text`));
   return signer;
 }
 
 function verifyCrl(der: Uint8Array, issuer: X509Certificate, what: string, checks: Check[]): CertificateList | null {
   let crl: CertificateList;
   try {
-    crl = parseCrl(der);
+    crl = loadCrl(der);
   } catch (e) {
     checks.push(check('crl', false, `${what}: ${(e as Error).message}`));
     return null;
   }
-  let signed = false;
-  try {
-    signed = cryptoVerify('sha256', crl.tbs, issuer.publicKey, crl.signature);
-  } catch {
-    signed = false;
-  }
+  const signed = remembered('crl', [issuer.raw, crl.tbs, crl.signature], () => cryptoVerify('sha256', crl.tbs, issuer.publicKey, crl.signature));
   const issuerOk = bytesEqual(crl.issuer, names(issuer).subject);
   checks.push(check('crl', signed && issuerOk, `${what} issued and signed by ${commonName(issuer.subject)}`));
   return signed && issuerOk ? crl : null;
@@ -291,9 +315,10 @@ function crlNumber(der: Uint8Array): string | null {
 }
 
 const hex2 = (n: number): string => n.toString(16).toUpperCase().padStart(2, '0');
+const hex8 = (n: number): string => n.toString(16).padStart(8, '0');
 
 /** QVL 4.1.2.4.11: the module identity for TEE_TCB_SVN[1] > 0 (`TDX_%02X`), else TCB Info's `tdxModule`. */
-function moduleIdentity(quote: TdxQuote, collateral: TdxCollateral): TdxModuleIdentity | { id: string; mrSigner: Uint8Array; attributes: Uint8Array; attributesMask: Uint8Array; tcbLevels: IsvTcbLevel[] } | null {
+function moduleIdentity(quote: TdxQuote, collateral: TdxCollateral): TdxModuleIdentity | null {
   const info = collateral.tcbInfo.value;
   const major = quote.body.teeTcbSvn[1];
   if (major > 0) return info.tdxModuleIdentities.find((m) => m.id.toUpperCase() === `TDX_${hex2(major)}`) ?? null;
@@ -321,7 +346,7 @@ function verifyTdxModule(quote: TdxQuote, collateral: TdxCollateral, checks: Che
 function verifyQeIdentity(quote: TdxQuote, collateral: TdxCollateral, checks: Check[]): { status: TcbStatus | 'NotSupported'; level: IsvTcbLevel | null } {
   const id = collateral.qeIdentity.value;
   const qe = quote.signatureData.qeReport;
-  checks.push(check('qe-identity', (qe.miscSelect & id.miscSelectMask) >>> 0 === id.miscSelect >>> 0, 'QE MISCSELECT & mask equals the identity', { expected: hex2(id.miscSelect), actual: hex2((qe.miscSelect & id.miscSelectMask) >>> 0) }));
+  checks.push(check('qe-identity', (qe.miscSelect & id.miscSelectMask) >>> 0 === id.miscSelect >>> 0, 'QE MISCSELECT & mask equals the identity', { expected: hex8(id.miscSelect), actual: hex8((qe.miscSelect & id.miscSelectMask) >>> 0) }));
   const masked = qe.attributes.map((b, i) => b & id.attributesMask[i]);
   checks.push(check('qe-identity', bytesEqual(masked, id.attributes), 'QE ATTRIBUTES & mask equal the identity', { expected: toHex(id.attributes), actual: toHex(masked) }));
   checks.push(check('qe-identity', bytesEqual(qe.mrSigner, id.mrSigner), 'QE MRSIGNER equals the identity', { expected: toHex(id.mrSigner), actual: toHex(qe.mrSigner) }));
@@ -469,7 +494,7 @@ function verifyCollateral(
     [qeId.issueDate, qeId.nextUpdate],
     ...[collateral.pckCrl, collateral.rootCaCrl].flatMap((d): Array<[Date, Date]> => {
       try {
-        const c = parseCrl(d);
+        const c = loadCrl(d);
         return [[c.thisUpdate, c.nextUpdate ?? new Date(8.64e15)]];
       } catch {
         return [];
