@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import pino from 'pino';
 import { CocoError } from '../errors.js';
 import { isTeeKeyAlgorithm } from '../formats/jwk.js';
-import { KbsClient } from '../client/kbs-client.js';
+import { KbsClient, normalizeResourcePath } from '../client/kbs-client.js';
 import { KbsAdminClient } from '../client/admin-client.js';
 import { attesterFor } from '../client/attesters.js';
 import { TSM_REPORT_PATH, type TsmFs } from '../tee/snp/attester.js';
@@ -103,13 +103,69 @@ function readFileArg(path: string, io: CliIO, what: string): Buffer {
   }
 }
 
+/**
+ * An option given on the command or any command above it: Trustee's kbs-client takes `--url` and
+ * `--cert-file` before the subcommand (`kbs-client --url URL config …`), cocokit also after it.
+ */
+function inherited<T>(cmd: Command, name: string): T | undefined {
+  for (let c: Command | null = cmd; c; c = c.parent) {
+    const v = c.opts()[name] as T | undefined;
+    if (v !== undefined) return v;
+  }
+  return undefined;
+}
+
+function kbsUrl(cmd: Command): string {
+  const url = inherited<string>(cmd, 'url');
+  if (!url) throw new CocoError('CLI_USAGE', "required option '--url <url>' not specified (before or after the subcommand)", { kind: 'usage' });
+  return url;
+}
+
+function caOf(cmd: Command, io: CliIO): string | undefined {
+  const file = inherited<string>(cmd, 'certFile');
+  return file ? readFileArg(file, io, 'CA certificate').toString('utf8') : undefined;
+}
+
 function adminClient(cmd: Command, io: CliIO): KbsAdminClient {
-  const o = cmd.parent!.opts() as { url: string; authPrivateKey?: string; role?: string; certFile?: string };
-  return new KbsAdminClient(o.url, {
+  const o = cmd.parent!.opts() as { authPrivateKey?: string; role?: string };
+  return new KbsAdminClient(kbsUrl(cmd), {
     privateKeyPem: o.authPrivateKey ? readFileArg(o.authPrivateKey, io, 'admin private key').toString('utf8') : undefined,
     role: o.role,
-    ca: o.certFile ? readFileArg(o.certFile, io, 'CA certificate').toString('utf8') : undefined,
+    ca: caOf(cmd, io),
   });
+}
+
+interface GuestFlags {
+  url?: string;
+  tee: string;
+  tsmPath?: string;
+  development?: boolean;
+  initData?: string;
+  teeKeyAlg: string;
+  certFile?: string;
+}
+
+/** The guest client a `get-resource` or `attest` command describes. */
+async function guestClient(cmd: Command, opts: GuestFlags, io: CliIO, deps: KbsCliDeps): Promise<KbsClient> {
+  if (!isTeeKeyAlgorithm(opts.teeKeyAlg)) throw new CocoError('CLI_USAGE', `--tee-key-alg must be ec-p256, ec-p521 or rsa, got ${opts.teeKeyAlg}`, { kind: 'usage' });
+  const url = kbsUrl(cmd);
+  const initData = opts.initData ? readFileArg(opts.initData, io, 'init-data').toString('utf8') : undefined;
+  const ca = caOf(cmd, io);
+  const tsm = opts.tsmPath ?? io.env.COCOKIT_TSM_PATH;
+  const attester = await attesterFor(opts.tee, { tsmPath: tsm ? resolve(io.cwd, tsm) : undefined, tsmFs: deps.tsmFs, development: opts.development });
+  if (opts.tee === 'auto') io.stderr(`attester: ${attester.tee}${attester.tee === 'sample' ? ' (development mode: no hardware root of trust)' : ''}\n`);
+  return new KbsClient(url, attester, { teeKeyAlgorithm: opts.teeKeyAlg, initData, ca });
+}
+
+function guestOptions(cmd: Command): Command {
+  return cmd
+    .option('--url <url>', 'KBS URL, e.g. http://127.0.0.1:8080 (also before the subcommand)')
+    .option('--tee <tee>', 'attester: sample (development), snp, or auto (the hardware present)', 'sample')
+    .option('--tsm-path <dir>', `configfs-tsm report directory (also COCOKIT_TSM_PATH; default ${TSM_REPORT_PATH})`)
+    .option('--development', 'development mode: let --tee auto fall back to the sample TEE when no hardware TEE is found')
+    .option('--init-data <file>', 'init-data TOML sent with the evidence')
+    .option('--tee-key-alg <alg>', 'TEE key: ec-p256, ec-p521 or rsa', 'ec-p256')
+    .option('--cert-file <pem>', 'CA certificate of an https:// KBS');
 }
 
 /** What the guest commands reach the TEE through; the real configfs by default (tests pass tsm-sim). */
@@ -118,7 +174,17 @@ export interface KbsCliDeps {
 }
 
 export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): void {
-  const kbs = program.command('kbs').description('Key Broker Service (Trustee KBS protocol 0.4.0): server, guest client, admin client');
+  // `kbs --url A workload --url B …`: options belong to the command they follow. Commander needs this on
+  // every command above as well, the root included (its only options, --help and --version, come first anyway).
+  program.enablePositionalOptions();
+  const kbs = program
+    .command('kbs')
+    .description('Key Broker Service (Trustee KBS protocol 0.4.0): server, guest client, admin client')
+    // Trustee kbs-client's order: `kbs-client --url URL [--cert-file CA] config|get-resource|attest …`.
+    .option('--url <url>', 'KBS URL for the client subcommands (config, get-resource, attest)')
+    .option('--cert-file <pem>', 'CA certificate of an https:// KBS, for the client subcommands')
+    // `kbs --url A workload --url B …`: an option after the subcommand belongs to the subcommand.
+    .enablePositionalOptions();
 
   kbs
     .command('serve')
@@ -162,37 +228,31 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
       );
     });
 
-  kbs
-    .command('get-resource')
+  guestOptions(kbs.command('get-resource'))
     .description('attest to a KBS and fetch a secret (auth → attest → resource → JWE decryption)')
-    .requiredOption('--url <url>', 'KBS URL, e.g. http://127.0.0.1:8080')
     .requiredOption('--path <repo/type/tag>', 'resource path (or kbs:///repo/type/tag)')
-    .option('--tee <tee>', 'attester: sample (development), snp, or auto (the hardware present)', 'sample')
-    .option('--tsm-path <dir>', `configfs-tsm report directory (also COCOKIT_TSM_PATH; default ${TSM_REPORT_PATH})`)
-    .option('--development', 'development mode: let --tee auto fall back to the sample TEE when no hardware TEE is found')
-    .option('--init-data <file>', 'init-data TOML sent with the evidence')
-    .option('--tee-key-alg <alg>', 'TEE key: ec-p256, ec-p521 or rsa', 'ec-p256')
     .option('--out <file>', 'write the secret here (mode 0600) instead of stdout')
-    .option('--cert-file <pem>', 'CA certificate of an https:// KBS')
-    .action(async (opts: { url: string; path: string; tee: string; tsmPath?: string; development?: boolean; initData?: string; teeKeyAlg: string; out?: string; certFile?: string }) => {
-      if (!isTeeKeyAlgorithm(opts.teeKeyAlg)) throw new CocoError('CLI_USAGE', `--tee-key-alg must be ec-p256, ec-p521 or rsa, got ${opts.teeKeyAlg}`, { kind: 'usage' });
-      // Check where the secret goes before asking the KBS for it.
+    .action(async function (this: Command, opts: GuestFlags & { path: string; out?: string }) {
+      // Check the path and where the secret goes before asking the KBS for it.
+      normalizeResourcePath(opts.path);
       if (opts.out) checkOutputPath(resolve(io.cwd, opts.out));
-      const initData = opts.initData ? readFileArg(opts.initData, io, 'init-data').toString('utf8') : undefined;
-      const ca = opts.certFile ? readFileArg(opts.certFile, io, 'CA certificate').toString('utf8') : undefined;
-      const tsm = opts.tsmPath ?? io.env.COCOKIT_TSM_PATH;
-      const attester = await attesterFor(opts.tee, { tsmPath: tsm ? resolve(io.cwd, tsm) : undefined, tsmFs: deps.tsmFs, development: opts.development });
-      if (opts.tee === 'auto') io.stderr(`attester: ${attester.tee}${attester.tee === 'sample' ? ' (development mode: no hardware root of trust)' : ''}\n`);
-      const client = new KbsClient(opts.url, attester, { teeKeyAlgorithm: opts.teeKeyAlg, initData, ca });
+      const client = await guestClient(this, opts, io, deps);
       const secret = await client.getResource(opts.path);
       if (opts.out) writeFileSync(resolve(io.cwd, opts.out), secret, { mode: 0o600 });
       else io.stdoutBytes(secret);
     });
 
+  guestOptions(kbs.command('attest'))
+    .description('attest to a KBS and print the attestation (EAR) token, as Trustee kbs-client attest')
+    .action(async function (this: Command, opts: GuestFlags) {
+      const client = await guestClient(this, opts, io, deps);
+      io.stdout(`${(await client.attest()).token}\n`);
+    });
+
   const config = kbs
     .command('config')
     .description('admin client (Trustee kbs-client config …)')
-    .requiredOption('--url <url>', 'KBS URL')
+    .option('--url <url>', 'KBS URL (also before the subcommand: cocokit kbs --url URL config …)')
     .option('--auth-private-key <file>', 'admin private key PEM (Ed25519 or P-256) that signs the Bearer token')
     .option('--role <role>', 'role claim of the admin token', 'admin')
     .option('--cert-file <pem>', 'CA certificate of an https:// KBS');
@@ -203,6 +263,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .requiredOption('--path <repo/type/tag>', 'resource path')
     .requiredOption('--resource-file <file>', 'file holding the secret bytes')
     .action(async function (this: Command, opts: { path: string; resourceFile: string }) {
+      normalizeResourcePath(opts.path);
       await adminClient(this, io).setResource(opts.path, new Uint8Array(readFileArg(opts.resourceFile, io, 'resource file')));
       io.stdout(`set ${opts.path}\n`);
     });
@@ -211,15 +272,25 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .description('delete the secret at repo/type/tag')
     .requiredOption('--path <repo/type/tag>', 'resource path')
     .action(async function (this: Command, opts: { path: string }) {
+      normalizeResourcePath(opts.path);
       await adminClient(this, io).deleteResource(opts.path);
       io.stdout(`deleted ${opts.path}\n`);
     });
   config.command('list-resources').description('paths and sizes, never values').action(async function (this: Command) {
     io.stdout(JSON.stringify(await adminClient(this, io).listResources(), null, 2) + '\n');
   });
-  config.command('get-resource-policy').description('ids of the stored resource policies').action(async function (this: Command) {
-    io.stdout(JSON.stringify(await adminClient(this, io).getResourcePolicy()) + '\n');
-  });
+  config
+    .command('get-resource-policy')
+    .description('print the resource policy (Rego), as Trustee kbs-client does')
+    .option('--ids', 'print the ids of the stored resource policies instead (what Trustee\'s GET answers)')
+    .action(async function (this: Command, opts: { ids?: boolean }) {
+      const client = adminClient(this, io);
+      if (opts.ids) io.stdout(JSON.stringify(await client.getResourcePolicy()) + '\n');
+      else {
+        const text = await client.getResourcePolicyText();
+        io.stdout(text.endsWith('\n') ? text : `${text}\n`);
+      }
+    });
   config
     .command('set-resource-policy')
     .description('replace the resource policy (checked by the Rego engine before it is stored)')

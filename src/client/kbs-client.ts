@@ -38,8 +38,11 @@ export interface AttestResult {
 export function normalizeResourcePath(p: string): string {
   const s = p.startsWith('kbs:///') ? p.slice('kbs:///'.length) : p.replace(/^\/+/, '');
   const [path] = s.split('?');
-  if (path.split('/').length !== 3 || path.split('/').some((x) => x === '')) {
-    throw new CocoError('KBS_CLIENT_PATH', `resource path must be <repository>/<type>/<tag>, got ${JSON.stringify(p)}`, { kind: 'usage' });
+  // The KBS's own rule (specs/kbs-protocol.md §1.1): three segments, each [A-Za-z0-9_-]+[A-Za-z0-9_.-]*;
+  // checked here so a bad path is a usage error before any network round trip.
+  const segments = path.split('/');
+  if (segments.length !== 3 || !segments.every((x) => /^[A-Za-z0-9_-]+[A-Za-z0-9_.-]*$/.test(x))) {
+    throw new CocoError('KBS_CLIENT_PATH', `resource path must be <repository>/<type>/<tag>, each of letters, digits, _ - and . (not first), got ${JSON.stringify(p)}`, { kind: 'usage' });
   }
   return s;
 }
