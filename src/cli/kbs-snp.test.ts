@@ -96,3 +96,19 @@ test('the sample TEE is refused by this KBS, and --tee snp without configfs-tsm 
     assert.match(r.err, /KBS_CLIENT_NO_TEE.*no-such-tsm/);
   }
 });
+
+test('kbs get-resource --tee snp --test-root runs the SNP flow from the plain CLI, HOST_DATA bound to --init-data', async () => {
+  const io = bufferIO({}, dir);
+  const code = await run(['kbs', 'get-resource', '--url', url, '--path', 'default/key/snp', '--tee', 'snp', '--test-root', 'root', '--init-data', 'init-data.toml'], io);
+  assert.equal(code, 0, io.err());
+  assert.equal(utf8.decode(io.bytes()), SECRET);
+  assert.match(io.err(), /simulated SEV-SNP.*NOT AMD/);
+  // The same through kbs-client's order and an explicit --host-data.
+  const r2 = await cli(['kbs', '--url', url, 'get-resource', '--path', 'default/key/snp', '--tee', 'snp', '--test-root', 'root', '--host-data', bound.out.trim(), '--init-data', 'init-data.toml']);
+  assert.equal(r2.code, 0, r2.err);
+  // A report whose HOST_DATA does not carry the init-data is refused by the KBS.
+  const wrong = await cli(['kbs', 'get-resource', '--url', url, '--path', 'default/key/snp', '--tee', 'snp', '--test-root', 'root', '--host-data', '00'.repeat(32), '--init-data', 'init-data.toml']);
+  assert.equal(wrong.code, 7, wrong.err);
+  assert.equal((await cli(['kbs', 'get-resource', '--url', url, '--path', 'default/key/snp', '--test-root', 'root'])).code, 1);
+  assert.equal((await cli(['kbs', 'get-resource', '--url', url, '--path', 'default/key/snp', '--tee', 'snp', '--test-root', 'no-such-root'])).code, 11);
+});

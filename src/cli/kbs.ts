@@ -3,8 +3,9 @@
  * client (`config …`, named after Trustee's `kbs-client config` subcommands). Each command is a library call
  * plus formatting.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { CocoError } from '../errors.js';
@@ -13,6 +14,10 @@ import { KbsClient, normalizeResourcePath } from '../client/kbs-client.js';
 import { KbsAdminClient } from '../client/admin-client.js';
 import { attesterFor } from '../client/attesters.js';
 import { TSM_REPORT_PATH, type TsmFs } from '../tee/snp/attester.js';
+import { loadTestChip, signTestReport } from '../tee/snp/test-root.js';
+import { tsmSimulator } from '../tee/snp/tsm-sim.js';
+import { fromHex, utf8 } from '../formats/bytes.js';
+import { bindInitData, initDataDigest } from '../measure/initdata.js';
 import { policyEvaluators } from '../policy/index.js';
 import { applyEnv, defaultConfig, loadConfigFile, type KbsConfig } from '../server/config.js';
 import { openKbs, type Kbs } from '../server/kbs.js';
@@ -136,6 +141,8 @@ function adminClient(cmd: Command, io: CliIO): KbsAdminClient {
 }
 
 interface GuestFlags {
+  testRoot?: string;
+  hostData?: string;
   url?: string;
   tee: string;
   tsmPath?: string;
@@ -151,8 +158,21 @@ async function guestClient(cmd: Command, opts: GuestFlags, io: CliIO, deps: KbsC
   const url = kbsUrl(cmd);
   const initData = opts.initData ? readFileArg(opts.initData, io, 'init-data').toString('utf8') : undefined;
   const ca = caOf(cmd, io);
-  const tsm = opts.tsmPath ?? io.env.COCOKIT_TSM_PATH;
-  const attester = await attesterFor(opts.tee, { tsmPath: tsm ? resolve(io.cwd, tsm) : undefined, tsmFs: deps.tsmFs, development: opts.development });
+  let tsm = opts.tsmPath ?? io.env.COCOKIT_TSM_PATH;
+  let tsmFs = deps.tsmFs;
+  if (opts.testRoot !== undefined) {
+    // Labs without SNP hardware: a configfs-tsm simulated in a temporary directory, its "firmware" a chip of
+    // the TEST root (NOT AMD) made by `cocokit snp test-root`. The launch HOST_DATA is what the host would set:
+    // --host-data, or the binding of --init-data (as `cocokit initdata bind --tee snp`).
+    if (opts.tee !== 'snp' && opts.tee !== 'auto') throw new CocoError('CLI_USAGE', '--test-root simulates SEV-SNP: use it with --tee snp', { kind: 'usage' });
+    const chip = loadTestChip(resolve(io.cwd, opts.testRoot));
+    const hostData = opts.hostData !== undefined ? fromHex(opts.hostData, '--host-data') : initData !== undefined ? bindInitData(initDataDigest(utf8.encode(initData)).digest, 'snp').value : undefined;
+    if (hostData !== undefined && hostData.length !== 32) throw new CocoError('CLI_USAGE', `--host-data must be 32 bytes (64 hex digits), got ${hostData.length}`, { kind: 'usage' });
+    tsmFs = tsmSimulator({ signReport: signTestReport }, chip, hostData ? { launch: { hostData } } : {});
+    tsm ??= mkdtempSync(join(tmpdir(), 'cocokit-tsm-'));
+    io.stderr(`attester: simulated SEV-SNP (configfs-tsm in ${tsm}) signed by the TEST root in ${opts.testRoot}: NOT AMD hardware\n`);
+  }
+  const attester = await attesterFor(opts.tee, { tsmPath: tsm ? resolve(io.cwd, tsm) : undefined, tsmFs, development: opts.development });
   if (opts.tee === 'auto') io.stderr(`attester: ${attester.tee}${attester.tee === 'sample' ? ' (development mode: no hardware root of trust)' : ''}\n`);
   return new KbsClient(url, attester, { teeKeyAlgorithm: opts.teeKeyAlg, initData, ca });
 }
@@ -165,7 +185,9 @@ function guestOptions(cmd: Command): Command {
     .option('--development', 'development mode: let --tee auto fall back to the sample TEE when no hardware TEE is found')
     .option('--init-data <file>', 'init-data TOML sent with the evidence')
     .option('--tee-key-alg <alg>', 'TEE key: ec-p256, ec-p521 or rsa', 'ec-p256')
-    .option('--cert-file <pem>', 'CA certificate of an https:// KBS');
+    .option('--cert-file <pem>', 'CA certificate of an https:// KBS')
+    .option('--test-root <dir>', 'lab without SNP hardware: simulate configfs-tsm with a chip of this `cocokit snp test-root` directory (NOT AMD)')
+    .option('--host-data <hex>', 'with --test-root: the launch HOST_DATA (default: the --init-data binding, else zeros)');
 }
 
 /** What the guest commands reach the TEE through; the real configfs by default (tests pass tsm-sim). */
