@@ -9,6 +9,7 @@ import { startServe, DEMO_RESOURCE } from './kbs.js';
 import { startKbs, type Harness } from '../server/test-harness.js';
 import { KbsClient } from '../client/kbs-client.js';
 import { SampleAttester } from '../tee/sample/attester.js';
+import { readVector } from '../test-support/vectors.js';
 
 let h: Harness;
 let dir: string;
@@ -161,5 +162,16 @@ test('set-resource and delete-resource check the path locally, like get-resource
     const r = await cli('kbs', '--url', 'http://127.0.0.1:1', ...argv);
     assert.equal(r.code, 1, `${argv.join(' ')}: ${r.err}`);
     assert.match(r.err, /KBS_CLIENT_PATH/);
+  }
+});
+
+test('krun register against a KBS without the reference-kbs dialect names the config that enables it', async () => {
+  writeFileSync(join(dir, 'disk.img'), readVector('keybroker', 'footer', 'disk_img_with_footer_example.bin'));
+  writeFileSync(join(dir, 'pass'), 'p\n');
+  for (const url of [h.url, `${h.url}/reference-kbs`]) {
+    const r = await cli('krun', 'register', 'disk.img', '--url', url, '--passphrase-file', 'pass', '--measurement', 'ab'.repeat(48));
+    assert.equal(r.code, 8, r.err);
+    assert.match(r.err, /\[workloads\.reference_kbs\] enabled = true/);
+    assert.match(r.err, /--url <kbs>\/reference-kbs/);
   }
 });
