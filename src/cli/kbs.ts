@@ -264,6 +264,19 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
       else io.stdoutBytes(secret);
     });
 
+  guestOptions(kbs.command('get-workload-resource'))
+    .description('attest and fetch a secret of the workload this guest is (registered with cocokit kbs workload register)')
+    .requiredOption('--name <name>', 'resource name given at registration (--resource NAME=…)')
+    .option('--workload-id <id>', 'the workload this guest expects to be (the KBS refuses another)')
+    .option('--out <file>', 'write the secret here (mode 0600) instead of stdout')
+    .action(async function (this: Command, opts: GuestFlags & { name: string; workloadId?: string; out?: string }) {
+      if (opts.out) checkOutputPath(resolve(io.cwd, opts.out));
+      const client = await guestClient(this, opts, io, deps);
+      const secret = await client.getWorkloadResource(opts.name, opts.workloadId);
+      if (opts.out) writeFileSync(resolve(io.cwd, opts.out), secret, { mode: 0o600 });
+      else io.stdoutBytes(secret);
+    });
+
   guestOptions(kbs.command('attest'))
     .description('attest to a KBS and print the attestation (EAR) token, as Trustee kbs-client attest')
     .action(async function (this: Command, opts: GuestFlags) {
