@@ -175,3 +175,28 @@ test('krun register against a KBS without the reference-kbs dialect names the co
     assert.match(r.err, /--url <kbs>\/reference-kbs/);
   }
 });
+
+test('kbs serve takes a Trustee-layout config as is and lists what it mapped in the banner', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'cocokit-trustee-serve-'));
+  try {
+    writeFileSync(
+      join(d, 'kbs-config.toml'),
+      `[http_server]\nsockets = ["127.0.0.1:0"]\ninsecure_http = true\n[attestation_token]\ninsecure_header_jwk = true\n[attestation_service]\ntype = "coco_as_builtin"\n[attestation_service.attestation_token_broker]\nduration_min = 5\n[attestation_service.rvps_config]\ntype = "BuiltIn"\n[admin]\ntype = "InsecureAllowAll"\n[storage_backend]\nstorage_type = "LocalFs"\n[storage_backend.backends.local_fs]\ndir_path = "${join(d, 'storage')}"\n[[plugins]]\nname = "resource"\nstorage_backend_type = "kvstorage"\n`,
+    );
+    const io = bufferIO({ COCOKIT_LOG_LEVEL: 'silent' }, d);
+    const { kbs, url } = await startServe({ config: 'kbs-config.toml' }, io);
+    try {
+      assert.match(io.out(), /store: SQLite in .*storage/);
+      assert.match(io.out(), /config: storage_backend\.storage_type "LocalFs" is served by the encrypted SQLite store/);
+      assert.ok(existsSync(join(d, 'storage', 'cocokit.db')));
+      // InsecureAllowAll, as the file says: the admin API takes no token.
+      writeFileSync(join(d, 'v.txt'), 'v');
+      const set = await cli('kbs', '--url', url, 'config', 'set-resource', '--path', 'default/key/t', '--resource-file', join(d, 'v.txt'));
+      assert.equal(set.code, 0, set.err);
+    } finally {
+      await kbs.close();
+    }
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
