@@ -170,7 +170,7 @@ test('the default policy requires every reference value to equal its claim and s
 });
 
 test('fuzzed registration bodies of all three front doors give CocoErrors, never crashes', () => {
-  const good = { tee: 'snp', reference_values: { measurement: 'aa' }, resources: { passphrase: 'x' } };
+  const good = { tee: 'snp', reference_values: { measurement: 'aa'.repeat(48) }, resources: { passphrase: 'x' } };
   const arb = fc.oneof(
     fc.anything(),
     fc.record({ tee: fc.anything(), reference_values: fc.anything(), resources: fc.anything(), identify: fc.anything(), policy: fc.anything(), workload_id: fc.anything() }, { requiredKeys: [] }),
@@ -237,4 +237,21 @@ test('raw reports are verified as received: a flip in any byte, reserved TCB byt
   } finally {
     rmSync(cache, { recursive: true, force: true });
   }
+});
+
+test('SEV-SNP reference values are checked at registration: lower-case hex of the field length, one value or a list', () => {
+  const body = (rv: Record<string, unknown>) => ({ tee: 'snp', reference_values: rv, resources: { k: 'v' } });
+  const ok = parseRegistrationBody(body({ measurement: 'ab'.repeat(48), init_data: ['00'.repeat(32), '11'.repeat(32)], svn: 3, anything_else: 'AB' }), 'create');
+  assert.equal(ok.referenceValues.measurement, 'ab'.repeat(48));
+  for (const [rv, re] of [
+    [{ measurement: 'ab'.repeat(32) }, /measurement for snp must be 48 bytes .* got 32 bytes/],
+    [{ measurement: 'AB'.repeat(48) }, /upper case/],
+    [{ host_data: 'zz'.repeat(32) }, /host_data .* not hex/],
+    [{ report_data: 7 }, /report_data .* got a number/],
+    [{ init_data: ['00'.repeat(32), 'abc'] }, /init_data/],
+  ] as const) {
+    assert.throws(() => parseRegistrationBody(body(rv), 'create'), (e: unknown) => e instanceof CocoError && e.kind === 'input' && re.test(e.message), JSON.stringify(rv));
+  }
+  // Other TEEs' claims are not known here and pass through.
+  assert.equal(parseRegistrationBody({ ...body({ measurement: 'ab' }), tee: 'tdx' }, 'create').tee, 'tdx');
 });

@@ -11,6 +11,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { constants, createHash, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
 import { CocoError } from '../errors.js';
+import { checkReferenceValueShapes } from './reference-value-shapes.js';
 import { bytesEqual, fromBase64, fromHex, toBase64, toHex } from '../formats/bytes.js';
 import { failures } from '../formats/check.js';
 import { isRecord } from '../formats/json.js';
@@ -106,6 +107,7 @@ export function parseRegistrationBody(body: unknown, mode: 'create' | 'update'):
     if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(k)) bad(`reference value name ${JSON.stringify(k.slice(0, 80))} must be an identifier [A-Za-z_][A-Za-z0-9_]*`);
     if (k === POLICY_PACKAGE) bad(`reference value name "${POLICY_PACKAGE}" is reserved for the policy package`);
   }
+  checkReferenceValueShapes(tee as string, rv);
   if (body.policy !== undefined && (typeof body.policy !== 'string' || body.policy.length === 0 || body.policy.length > 256 * 1024)) bad('"policy" must be Rego text (at most 256 KiB)');
   let queries: string[] | undefined;
   if (body.queries !== undefined) {

@@ -67,6 +67,13 @@ test('local commands: usage 1, missing file 11, directory for a file 11, malform
   writeFileSync(join(dir, 'flipped.bin'), flipped);
   await expectExit(2, [...verify, 'flipped.bin']);
   await expectExit(11, [...verify.slice(0, 4), '--vcek', 'root/missing.pem', 'report.bin'], /missing\.pem/);
+  // AMD KDS unreachable: the cause in one line, not a stack or OpenSSL internals.
+  const closed = createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+  const closedPort = (closed.address() as AddressInfo).port;
+  await new Promise<void>((r) => closed.close(() => r()));
+  const kds = await expectExit(12, ['snp', 'fetch-vcek', 'report.bin', '--cache', 'vcek-cache', '--kds-url', `http://127.0.0.1:${closedPort}`], /ECONNREFUSED/);
+  assert.equal(kds.trim().split('\n').length, 1, kds);
 });
 
 test('KBS commands: policy denial 6, refused credentials 7, missing resource 8 (HTTP 404), unreachable 12, server error 13', async () => {

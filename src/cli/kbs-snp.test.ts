@@ -9,7 +9,10 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { fromHex, utf8 } from '../formats/bytes.js';
+import { randomUUID } from 'node:crypto';
+import { fromHex, toHex, utf8 } from '../formats/bytes.js';
+import { hostDataForUuid } from '../attestation/workload.js';
+import { startKbs } from '../server/test-harness.js';
 import { loadTestChip, signTestReport } from '../tee/snp/test-root.js';
 import { tsmSimulator } from '../tee/snp/tsm-sim.js';
 import { bufferIO } from './io.js';
@@ -94,5 +97,45 @@ test('the sample TEE is refused by this KBS, and --tee snp without configfs-tsm 
     const r = await cli(['kbs', 'get-resource', '--url', url, '--path', 'default/key/snp', '--tee', 'snp', '--tsm-path', join(dir, 'no-such-tsm')]);
     assert.equal(r.code, 3);
     assert.match(r.err, /KBS_CLIENT_NO_TEE.*no-such-tsm/);
+  }
+});
+
+test('kbs get-resource --tee snp --test-root runs the SNP flow from the plain CLI, HOST_DATA bound to --init-data', async () => {
+  const io = bufferIO({}, dir);
+  const code = await run(['kbs', 'get-resource', '--url', url, '--path', 'default/key/snp', '--tee', 'snp', '--test-root', 'root', '--init-data', 'init-data.toml'], io);
+  assert.equal(code, 0, io.err());
+  assert.equal(utf8.decode(io.bytes()), SECRET);
+  assert.match(io.err(), /simulated SEV-SNP.*NOT AMD/);
+  // The same through kbs-client's order and an explicit --host-data.
+  const r2 = await cli(['kbs', '--url', url, 'get-resource', '--path', 'default/key/snp', '--tee', 'snp', '--test-root', 'root', '--host-data', bound.out.trim(), '--init-data', 'init-data.toml']);
+  assert.equal(r2.code, 0, r2.err);
+  // A report whose HOST_DATA does not carry the init-data is refused by the KBS.
+  const wrong = await cli(['kbs', 'get-resource', '--url', url, '--path', 'default/key/snp', '--tee', 'snp', '--test-root', 'root', '--host-data', '00'.repeat(32), '--init-data', 'init-data.toml']);
+  assert.equal(wrong.code, 7, wrong.err);
+  assert.equal((await cli(['kbs', 'get-resource', '--url', url, '--path', 'default/key/snp', '--test-root', 'root'])).code, 1);
+  assert.equal((await cli(['kbs', 'get-resource', '--url', url, '--path', 'default/key/snp', '--tee', 'snp', '--test-root', 'no-such-root'])).code, 11);
+});
+
+test('a guest fetches its workload secret: workload register, then kbs get-workload-resource --test-root', async () => {
+  const h = await startKbs((c) => {
+    c.attestation_service.allow_sample_tee = false;
+    c.attestation_service.snp_trusted_roots = [{ product: 'genoa', pem: join(dir, 'root', 'roots.pem') }];
+  });
+  try {
+    writeFileSync(join(dir, 'wl-admin.pem'), h.adminKeyPem);
+    const id = randomUUID();
+    const hostData = toHex(hostDataForUuid(id));
+    const reg = await cli(['kbs', 'workload', '--url', h.url, '--auth-private-key', 'wl-admin.pem', 'register', '--tee', 'snp', '--workload-id', id, '--reference-value', `measurement=${'00'.repeat(48)}`, '--resource', 'disk=workload secret']);
+    assert.equal(reg.code, 0, reg.err);
+    const io = bufferIO({}, dir);
+    const code = await run(['kbs', 'get-workload-resource', '--url', h.url, '--name', 'disk', '--tee', 'snp', '--test-root', 'root', '--host-data', hostData], io);
+    assert.equal(code, 0, io.err());
+    assert.equal(utf8.decode(io.bytes()), 'workload secret');
+    // Another workload's guest (other HOST_DATA) is not identified as this one.
+    const other = await cli(['kbs', 'get-workload-resource', '--url', h.url, '--name', 'disk', '--tee', 'snp', '--test-root', 'root', '--host-data', toHex(hostDataForUuid(randomUUID()))]);
+    assert.notEqual(other.code, 0);
+    assert.equal((await cli(['kbs', 'get-workload-resource', '--url', h.url, '--name', 'nope', '--tee', 'snp', '--test-root', 'root', '--host-data', hostData])).code, 8);
+  } finally {
+    await h.stop();
   }
 });

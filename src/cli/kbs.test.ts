@@ -9,6 +9,7 @@ import { startServe, DEMO_RESOURCE } from './kbs.js';
 import { startKbs, type Harness } from '../server/test-harness.js';
 import { KbsClient } from '../client/kbs-client.js';
 import { SampleAttester } from '../tee/sample/attester.js';
+import { readVector } from '../test-support/vectors.js';
 
 let h: Harness;
 let dir: string;
@@ -58,7 +59,7 @@ test('admin sets a resource policy that denies one path; the denied path is refu
   assert.equal((await cli(...admin, 'set-resource', '--path', 'default/key/denied', '--resource-file', 'v.txt')).code, 0);
   assert.equal((await cli(...admin, 'set-resource', '--path', 'default/key/allowed', '--resource-file', 'v.txt')).code, 0);
   assert.equal((await cli(...admin, 'set-resource-policy', '--policy-file', 'deny.rego')).code, 0);
-  assert.equal((await cli(...admin, 'get-resource-policy')).out.trim(), '["resource-policy"]');
+  assert.equal((await cli(...admin, 'get-resource-policy', '--ids')).out.trim(), '["resource-policy"]');
   const ok = await cli('kbs', 'get-resource', '--url', h.url, '--path', 'default/key/allowed');
   assert.equal(ok.out, 'visible');
   const denied = await cli('kbs', 'get-resource', '--url', h.url, '--path', 'default/key/denied');
@@ -148,5 +149,80 @@ test('a config file without allow_sample_tee refuses the sample TEE', async () =
   } finally {
     await kbs.close();
     rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test("kbs-client habits: --url before the subcommand, get-resource-policy prints the Rego, attest prints the EAR token", async () => {
+  const policy = 'package policy\n\ndefault allow := false\n\nallow if data.plugin == "resource"\n';
+  writeFileSync(join(dir, 'habit.rego'), policy);
+  const set = await cli('kbs', '--url', h.url, 'config', '--auth-private-key', 'admin.pem', 'set-resource-policy', '--policy-file', 'habit.rego');
+  assert.equal(set.code, 0, set.err);
+  const got = await cli('kbs', '--url', h.url, 'config', '--auth-private-key', 'admin.pem', 'get-resource-policy');
+  assert.equal(got.code, 0, got.err);
+  assert.equal(got.out, policy);
+  writeFileSync(join(dir, 'habit.txt'), 'habit');
+  assert.equal((await cli('kbs', '--url', h.url, 'config', '--auth-private-key', 'admin.pem', 'set-resource', '--path', 'default/key/habit', '--resource-file', 'habit.txt')).code, 0);
+  const fetched = await cli('kbs', '--url', h.url, 'get-resource', '--path', 'default/key/habit');
+  assert.equal(fetched.code, 0, fetched.err);
+  assert.equal(Buffer.from(fetched.bytes).toString(), 'habit');
+
+  const att = await cli('kbs', '--url', h.url, 'attest');
+  assert.equal(att.code, 0, att.err);
+  const token = att.out.trim();
+  assert.equal(token.split('.').length, 3);
+  const [header, payload] = token.split('.').slice(0, 2).map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()));
+  assert.ok(header.alg);
+  assert.equal(payload.eat_profile, 'tag:github.com,2024:confidential-containers/Trustee');
+  assert.ok(payload.submods?.cpu0, JSON.stringify(payload));
+});
+
+test('set-resource and delete-resource check the path locally, like get-resource, before any request', async () => {
+  writeFileSync(join(dir, 'x.txt'), 'x');
+  for (const argv of [
+    ['config', '--auth-private-key', 'admin.pem', 'set-resource', '--path', 'default/key', '--resource-file', 'x.txt'],
+    ['config', '--auth-private-key', 'admin.pem', 'set-resource', '--path', 'default/../etc', '--resource-file', 'x.txt'],
+    ['config', '--auth-private-key', 'admin.pem', 'delete-resource', '--path', 'a/b/c/d'],
+    ['get-resource', '--path', 'default/key/.hidden'],
+  ]) {
+    // An unreachable URL: exit 1 (usage), not 12, shows no request was made.
+    const r = await cli('kbs', '--url', 'http://127.0.0.1:1', ...argv);
+    assert.equal(r.code, 1, `${argv.join(' ')}: ${r.err}`);
+    assert.match(r.err, /KBS_CLIENT_PATH/);
+  }
+});
+
+test('krun register against a KBS without the reference-kbs dialect names the config that enables it', async () => {
+  writeFileSync(join(dir, 'disk.img'), readVector('keybroker', 'footer', 'disk_img_with_footer_example.bin'));
+  writeFileSync(join(dir, 'pass'), 'p\n');
+  for (const url of [h.url, `${h.url}/reference-kbs`]) {
+    const r = await cli('krun', 'register', 'disk.img', '--url', url, '--passphrase-file', 'pass', '--measurement', 'ab'.repeat(48));
+    assert.equal(r.code, 8, r.err);
+    assert.match(r.err, /\[workloads\.reference_kbs\] enabled = true/);
+    assert.match(r.err, /--url <kbs>\/reference-kbs/);
+  }
+});
+
+test('kbs serve takes a Trustee-layout config as is and lists what it mapped in the banner', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'cocokit-trustee-serve-'));
+  try {
+    writeFileSync(
+      join(d, 'kbs-config.toml'),
+      `[http_server]\nsockets = ["127.0.0.1:0"]\ninsecure_http = true\n[attestation_token]\ninsecure_header_jwk = true\n[attestation_service]\ntype = "coco_as_builtin"\n[attestation_service.attestation_token_broker]\nduration_min = 5\n[attestation_service.rvps_config]\ntype = "BuiltIn"\n[admin]\ntype = "InsecureAllowAll"\n[storage_backend]\nstorage_type = "LocalFs"\n[storage_backend.backends.local_fs]\ndir_path = "${join(d, 'storage')}"\n[[plugins]]\nname = "resource"\nstorage_backend_type = "kvstorage"\n`,
+    );
+    const io = bufferIO({ COCOKIT_LOG_LEVEL: 'silent' }, d);
+    const { kbs, url } = await startServe({ config: 'kbs-config.toml' }, io);
+    try {
+      assert.match(io.out(), /store: SQLite in .*storage/);
+      assert.match(io.out(), /config: storage_backend\.storage_type "LocalFs" is served by the encrypted SQLite store/);
+      assert.ok(existsSync(join(d, 'storage', 'cocokit.db')));
+      // InsecureAllowAll, as the file says: the admin API takes no token.
+      writeFileSync(join(d, 'v.txt'), 'v');
+      const set = await cli('kbs', '--url', url, 'config', 'set-resource', '--path', 'default/key/t', '--resource-file', join(d, 'v.txt'));
+      assert.equal(set.code, 0, set.err);
+    } finally {
+      await kbs.close();
+    }
+  } finally {
+    rmSync(d, { recursive: true, force: true });
   }
 });

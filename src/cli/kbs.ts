@@ -4,17 +4,23 @@
  * client (`config …`, named after Trustee's `kbs-client config` subcommands). Each command is a library call
  * plus formatting.
  */
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { CocoError } from '../errors.js';
-import { isTeeKeyAlgorithm } from '../formats/jwk.js';
-import { KbsClient } from '../client/kbs-client.js';
+import { isTeeKeyAlgorithm, type TeeKeyAlgorithm } from '../formats/jwk.js';
+import type { Attester } from '../tee/verifier.js';
+import { KbsClient, normalizeResourcePath } from '../client/kbs-client.js';
 import { KbsAdminClient } from '../client/admin-client.js';
 import { attesterFor } from '../client/attesters.js';
 import { WORKLOAD_GUEST_DIALECTS, getKeybrokerResource, getKrunPassphrase, getNativeWorkloadResource, type WorkloadGuestDialect } from '../client/workload-guest.js';
 import { SnpAttester, TSM_REPORT_PATH, type TsmFs } from '../tee/snp/attester.js';
+import { loadTestChip, signTestReport } from '../tee/snp/test-root.js';
+import { tsmSimulator } from '../tee/snp/tsm-sim.js';
+import { fromHex, utf8 } from '../formats/bytes.js';
+import { bindInitData, initDataDigest } from '../measure/initdata.js';
 import { policyEvaluators } from '../policy/evaluators.js';
 import { applyEnv, defaultConfig, loadConfigFile, type KbsConfig } from '../server/config.js';
 import { openKbs, type Kbs } from '../server/kbs.js';
@@ -170,13 +176,92 @@ function readFileArg(path: string, io: CliIO, what: string): Buffer {
   }
 }
 
+/**
+ * An option given on the command or any command above it: Trustee's kbs-client takes `--url` and
+ * `--cert-file` before the subcommand (`kbs-client --url URL config …`), cocokit also after it.
+ */
+function inherited<T>(cmd: Command, name: string): T | undefined {
+  for (let c: Command | null = cmd; c; c = c.parent) {
+    const v = c.opts()[name] as T | undefined;
+    if (v !== undefined) return v;
+  }
+  return undefined;
+}
+
+function kbsUrl(cmd: Command): string {
+  const url = inherited<string>(cmd, 'url');
+  if (!url) throw new CocoError('CLI_USAGE', "required option '--url <url>' not specified (before or after the subcommand)", { kind: 'usage' });
+  return url;
+}
+
+function caOf(cmd: Command, io: CliIO): string | undefined {
+  const file = inherited<string>(cmd, 'certFile');
+  return file ? readFileArg(file, io, 'CA certificate').toString('utf8') : undefined;
+}
+
 function adminClient(cmd: Command, io: CliIO): KbsAdminClient {
-  const o = cmd.parent!.opts() as { url: string; authPrivateKey?: string; role?: string; certFile?: string };
-  return new KbsAdminClient(o.url, {
+  const o = cmd.parent!.opts() as { authPrivateKey?: string; role?: string };
+  return new KbsAdminClient(kbsUrl(cmd), {
     privateKeyPem: o.authPrivateKey ? readFileArg(o.authPrivateKey, io, 'admin private key').toString('utf8') : undefined,
     role: o.role,
-    ca: o.certFile ? readFileArg(o.certFile, io, 'CA certificate').toString('utf8') : undefined,
+    ca: caOf(cmd, io),
   });
+}
+
+interface GuestFlags {
+  testRoot?: string;
+  hostData?: string;
+  url?: string;
+  tee: string;
+  tsmPath?: string;
+  development?: boolean;
+  initData?: string;
+  teeKeyAlg: string;
+  certFile?: string;
+}
+
+/** The KBS, CA, init-data and attester a guest command describes. */
+async function guestAttester(cmd: Command, opts: GuestFlags, io: CliIO, deps: KbsCliDeps): Promise<{ url: string; ca?: string; initData?: string; attester: Attester; teeKeyAlgorithm: TeeKeyAlgorithm }> {
+  if (!isTeeKeyAlgorithm(opts.teeKeyAlg)) throw new CocoError('CLI_USAGE', `--tee-key-alg must be ec-p256, ec-p521 or rsa, got ${opts.teeKeyAlg}`, { kind: 'usage' });
+  const url = kbsUrl(cmd);
+  const initData = opts.initData ? readFileArg(opts.initData, io, 'init-data').toString('utf8') : undefined;
+  const ca = caOf(cmd, io);
+  let tsm = opts.tsmPath ?? io.env.COCOKIT_TSM_PATH;
+  let tsmFs = deps.tsmFs;
+  if (opts.testRoot !== undefined) {
+    // Labs without SNP hardware: a configfs-tsm simulated in a temporary directory, its "firmware" a chip of
+    // the TEST root (NOT AMD) made by `cocokit snp test-root`. The launch HOST_DATA is what the host would set:
+    // --host-data, or the binding of --init-data (as `cocokit initdata bind --tee snp`).
+    if (opts.tee !== 'snp' && opts.tee !== 'auto') throw new CocoError('CLI_USAGE', '--test-root simulates SEV-SNP: use it with --tee snp', { kind: 'usage' });
+    const chip = loadTestChip(resolve(io.cwd, opts.testRoot));
+    const hostData = opts.hostData !== undefined ? fromHex(opts.hostData, '--host-data') : initData !== undefined ? bindInitData(initDataDigest(utf8.encode(initData)).digest, 'snp').value : undefined;
+    if (hostData !== undefined && hostData.length !== 32) throw new CocoError('CLI_USAGE', `--host-data must be 32 bytes (64 hex digits), got ${hostData.length}`, { kind: 'usage' });
+    tsmFs = tsmSimulator({ signReport: signTestReport }, chip, hostData ? { launch: { hostData } } : {});
+    tsm ??= mkdtempSync(join(tmpdir(), 'cocokit-tsm-'));
+    io.stderr(`attester: simulated SEV-SNP (configfs-tsm in ${tsm}) signed by the TEST root in ${opts.testRoot}: NOT AMD hardware\n`);
+  }
+  const attester = await attesterFor(opts.tee, { tsmPath: tsm ? resolve(io.cwd, tsm) : undefined, tsmFs, development: opts.development });
+  if (opts.tee === 'auto') io.stderr(`attester: ${attester.tee}${attester.tee === 'sample' ? ' (development mode: no hardware root of trust)' : ''}\n`);
+  return { url, ca, initData, attester, teeKeyAlgorithm: opts.teeKeyAlg };
+}
+
+/** The guest client a `get-resource` or `attest` command describes. */
+async function guestClient(cmd: Command, opts: GuestFlags, io: CliIO, deps: KbsCliDeps): Promise<KbsClient> {
+  const g = await guestAttester(cmd, opts, io, deps);
+  return new KbsClient(g.url, g.attester, { teeKeyAlgorithm: g.teeKeyAlgorithm, initData: g.initData, ca: g.ca });
+}
+
+function guestOptions(cmd: Command, defaultTee = 'sample'): Command {
+  return cmd
+    .option('--url <url>', 'KBS URL, e.g. http://127.0.0.1:8080 (also before the subcommand)')
+    .option('--tee <tee>', 'attester: sample (development), snp, tdx, or auto (the hardware present)', defaultTee)
+    .option('--tsm-path <dir>', `configfs-tsm report directory (also COCOKIT_TSM_PATH; default ${TSM_REPORT_PATH})`)
+    .option('--development', 'development mode: let --tee auto fall back to the sample TEE when no hardware TEE is found')
+    .option('--init-data <file>', 'init-data TOML sent with the evidence')
+    .option('--tee-key-alg <alg>', 'TEE key: ec-p256, ec-p521 or rsa', 'ec-p256')
+    .option('--cert-file <pem>', 'CA certificate of an https:// KBS')
+    .option('--test-root <dir>', 'lab without SNP hardware: simulate configfs-tsm with a chip of this `cocokit snp test-root` directory (NOT AMD)')
+    .option('--host-data <hex>', 'with --test-root: the launch HOST_DATA (default: the --init-data binding, else zeros)');
 }
 
 /** What the guest commands reach the TEE through; the real configfs by default (tests pass tsm-sim). */
@@ -185,7 +270,17 @@ export interface KbsCliDeps {
 }
 
 export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): void {
-  const kbs = program.command('kbs').description('Key Broker Service (Trustee KBS protocol 0.4.0): server, guest client, admin client');
+  // `kbs --url A workload --url B …`: options belong to the command they follow. Commander needs this on
+  // every command above as well, the root included (its only options, --help and --version, come first anyway).
+  program.enablePositionalOptions();
+  const kbs = program
+    .command('kbs')
+    .description('Key Broker Service (Trustee KBS protocol 0.4.0): server, guest client, admin client')
+    // Trustee kbs-client's order: `kbs-client --url URL [--cert-file CA] config|get-resource|attest …`.
+    .option('--url <url>', 'KBS URL for the client subcommands (config, get-resource, attest)')
+    .option('--cert-file <pem>', 'CA certificate of an https:// KBS, for the client subcommands')
+    // `kbs --url A workload --url B …`: an option after the subcommand belongs to the subcommand.
+    .enablePositionalOptions();
 
   kbs
     .command('serve')
@@ -238,28 +333,15 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
       );
     });
 
-  kbs
-    .command('get-resource')
+  guestOptions(kbs.command('get-resource'))
     .description('attest to a KBS and fetch a secret (auth → attest → resource → JWE decryption)')
-    .requiredOption('--url <url>', 'KBS URL, e.g. http://127.0.0.1:8080')
     .requiredOption('--path <repo/type/tag>', 'resource path (or kbs:///repo/type/tag)')
-    .option('--tee <tee>', 'attester: sample (development), snp, tdx, or auto (the hardware present)', 'sample')
-    .option('--tsm-path <dir>', `configfs-tsm report directory (also COCOKIT_TSM_PATH; default ${TSM_REPORT_PATH})`)
-    .option('--development', 'development mode: let --tee auto fall back to the sample TEE when no hardware TEE is found')
-    .option('--init-data <file>', 'init-data TOML sent with the evidence')
-    .option('--tee-key-alg <alg>', 'TEE key: ec-p256, ec-p521 or rsa', 'ec-p256')
     .option('--out <file>', 'write the secret here (mode 0600) instead of stdout')
-    .option('--cert-file <pem>', 'CA certificate of an https:// KBS')
-    .action(async (opts: { url: string; path: string; tee: string; tsmPath?: string; development?: boolean; initData?: string; teeKeyAlg: string; out?: string; certFile?: string }) => {
-      if (!isTeeKeyAlgorithm(opts.teeKeyAlg)) throw new CocoError('CLI_USAGE', `--tee-key-alg must be ec-p256, ec-p521 or rsa, got ${opts.teeKeyAlg}`, { kind: 'usage' });
-      // Check where the secret goes before asking the KBS for it.
+    .action(async function (this: Command, opts: GuestFlags & { path: string; out?: string }) {
+      // Check the path and where the secret goes before asking the KBS for it.
+      normalizeResourcePath(opts.path);
       if (opts.out) checkOutputPath(resolve(io.cwd, opts.out));
-      const initData = opts.initData ? readFileArg(opts.initData, io, 'init-data').toString('utf8') : undefined;
-      const ca = opts.certFile ? readFileArg(opts.certFile, io, 'CA certificate').toString('utf8') : undefined;
-      const tsm = opts.tsmPath ?? io.env.COCOKIT_TSM_PATH;
-      const attester = await attesterFor(opts.tee, { tsmPath: tsm ? resolve(io.cwd, tsm) : undefined, tsmFs: deps.tsmFs, development: opts.development });
-      if (opts.tee === 'auto') io.stderr(`attester: ${attester.tee}${attester.tee === 'sample' ? ' (development mode: no hardware root of trust)' : ''}\n`);
-      const client = new KbsClient(opts.url, attester, { teeKeyAlgorithm: opts.teeKeyAlg, initData, ca });
+      const client = await guestClient(this, opts, io, deps);
       const secret = await client.getResource(opts.path);
       if (opts.out) {
         const out = resolve(io.cwd, opts.out);
@@ -269,47 +351,48 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
       } else io.stdoutBytes(secret);
     });
 
-  kbs
-    .command('get-workload-resource')
-    .description('attest to a KBS and fetch a per-workload secret: native, keybroker or krun (reference-kbs) dialect')
-    .requiredOption('--url <url>', 'KBS URL; for keybroker and krun include the dialect prefix, e.g. http://kbs:8080/keybroker')
-    .option('--name <name>', 'secret name (native, keybroker); krun always fetches the passphrase', 'passphrase')
-    .option('--dialect <dialect>', `native, keybroker or krun`, 'native')
-    .option('--workload-id <id>', 'workload to name: extra-params.workload_id (native when its registration allows it; required for krun)')
-    .option('--tee <tee>', 'attester: snp, auto, or sample (development; native only)', 'snp')
-    .option('--tsm-path <dir>', `configfs-tsm report directory (also COCOKIT_TSM_PATH; default ${TSM_REPORT_PATH})`)
-    .option('--init-data <file>', 'init-data TOML sent with the evidence (native)')
+  // Workload secrets are for hardware guests: SNP unless told otherwise.
+  guestOptions(kbs.command('get-workload-resource'), 'snp')
+    .description('attest and fetch a secret of the workload this guest is: native, keybroker or krun (reference-kbs) dialect')
+    .option('--name <name>', 'resource name given at registration (native, keybroker); krun always fetches the passphrase', 'passphrase')
+    .option('--dialect <dialect>', 'native, keybroker or krun; for keybroker and krun the --url includes the dialect prefix, e.g. http://kbs:8080/keybroker', 'native')
+    .option('--workload-id <id>', 'the workload this guest names: extra-params.workload_id (native, when its registration allows it; required for krun)')
     .option('--out <file>', 'write the secret here (mode 0600) instead of stdout')
-    .option('--cert-file <pem>', 'CA certificate of an https:// KBS')
-    .action(async (opts: { url: string; name: string; dialect: string; workloadId?: string; tee: string; tsmPath?: string; initData?: string; out?: string; certFile?: string }) => {
+    .action(async function (this: Command, opts: GuestFlags & { name: string; dialect: string; workloadId?: string; out?: string }) {
       if (!(WORKLOAD_GUEST_DIALECTS as readonly string[]).includes(opts.dialect)) {
         throw new CocoError('CLI_USAGE', `--dialect must be one of ${WORKLOAD_GUEST_DIALECTS.join(', ')}, got ${opts.dialect}`, { kind: 'usage' });
       }
       const dialect = opts.dialect as WorkloadGuestDialect;
       if (dialect === 'krun' && !opts.workloadId) throw new CocoError('CLI_USAGE', '--dialect krun needs --workload-id (the krun guest names its workload)', { kind: 'usage' });
-      const ca = opts.certFile ? readFileArg(opts.certFile, io, 'CA certificate').toString('utf8') : undefined;
-      const tsm = opts.tsmPath ?? io.env.COCOKIT_TSM_PATH;
-      const tsmPath = tsm ? resolve(io.cwd, tsm) : undefined;
+      if (opts.out) checkOutputPath(resolve(io.cwd, opts.out));
+      // Both compat dialects carry a raw SNP report: no other TEE speaks them.
+      if (dialect !== 'native' && opts.tee !== 'snp' && opts.tee !== 'auto') throw new CocoError('CLI_USAGE', `--dialect ${dialect} needs an SNP guest (--tee snp), not ${opts.tee}`, { kind: 'usage' });
+      const g = await guestAttester(this, opts, io, deps);
       let secret: Uint8Array;
       if (dialect === 'native') {
-        const initData = opts.initData ? readFileArg(opts.initData, io, 'init-data').toString('utf8') : undefined;
-        const attester = await attesterFor(opts.tee, { tsmPath, tsmFs: deps.tsmFs });
-        secret = await getNativeWorkloadResource(opts.url, attester, opts.name, { ca, initData, workloadId: opts.workloadId });
+        secret = await getNativeWorkloadResource(g.url, g.attester, opts.name, { ca: g.ca, initData: g.initData, teeKeyAlgorithm: g.teeKeyAlgorithm, workloadId: opts.workloadId });
       } else {
-        // Both compat dialects carry a raw SNP report: no other TEE speaks them.
-        if (opts.tee !== 'snp' && opts.tee !== 'auto') throw new CocoError('CLI_USAGE', `--dialect ${dialect} needs an SNP guest (--tee snp), not ${opts.tee}`, { kind: 'usage' });
-        const snp = await attesterFor('snp', { tsmPath, tsmFs: deps.tsmFs });
-        if (!(snp instanceof SnpAttester)) throw new CocoError('KBS_CLIENT_NO_TEE', 'no SEV-SNP attester here', { kind: 'unavailable' });
-        secret = dialect === 'keybroker' ? await getKeybrokerResource(opts.url, snp, opts.name, { ca }) : await getKrunPassphrase(opts.url, snp, { ca, workloadId: opts.workloadId });
+        if (!(g.attester instanceof SnpAttester)) throw new CocoError('KBS_CLIENT_NO_TEE', 'no SEV-SNP attester here', { kind: 'unavailable' });
+        secret = dialect === 'keybroker' ? await getKeybrokerResource(g.url, g.attester, opts.name, { ca: g.ca }) : await getKrunPassphrase(g.url, g.attester, { ca: g.ca, workloadId: opts.workloadId });
       }
-      if (opts.out) writeFileSync(resolve(io.cwd, opts.out), secret, { mode: 0o600 });
-      else io.stdoutBytes(secret);
+      if (opts.out) {
+        const out = resolve(io.cwd, opts.out);
+        if (existsSync(out)) chmodSync(out, 0o600);
+        writeFileSync(out, secret, { mode: 0o600 });
+      } else io.stdoutBytes(secret);
+    });
+
+  guestOptions(kbs.command('attest'))
+    .description('attest to a KBS and print the attestation (EAR) token, as Trustee kbs-client attest')
+    .action(async function (this: Command, opts: GuestFlags) {
+      const client = await guestClient(this, opts, io, deps);
+      io.stdout(`${(await client.attest()).token}\n`);
     });
 
   const config = kbs
     .command('config')
     .description('admin client (Trustee kbs-client config …)')
-    .requiredOption('--url <url>', 'KBS URL')
+    .option('--url <url>', 'KBS URL (also before the subcommand: cocokit kbs --url URL config …)')
     .option('--auth-private-key <file>', 'admin private key PEM (Ed25519 or P-256) that signs the Bearer token')
     .option('--role <role>', 'role claim of the admin token', 'admin')
     .option('--cert-file <pem>', 'CA certificate of an https:// KBS');
@@ -320,6 +403,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .requiredOption('--path <repo/type/tag>', 'resource path')
     .requiredOption('--resource-file <file>', 'file holding the secret bytes')
     .action(async function (this: Command, opts: { path: string; resourceFile: string }) {
+      normalizeResourcePath(opts.path);
       await adminClient(this, io).setResource(opts.path, new Uint8Array(readFileArg(opts.resourceFile, io, 'resource file')));
       io.stdout(`set ${opts.path}\n`);
     });
@@ -328,6 +412,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .description('delete the secret at repo/type/tag')
     .requiredOption('--path <repo/type/tag>', 'resource path')
     .action(async function (this: Command, opts: { path: string }) {
+      normalizeResourcePath(opts.path);
       await adminClient(this, io).deleteResource(opts.path);
       io.stdout(`deleted ${opts.path}\n`);
     });
@@ -347,9 +432,18 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
       // The listing stays a plain array on stdout; the cursor of the next page goes to stderr.
       if (page.next) io.stderr(`next page: --cursor ${page.next}\n`);
     });
-  config.command('get-resource-policy').description('ids of the stored resource policies').action(async function (this: Command) {
-    io.stdout(JSON.stringify(await adminClient(this, io).getResourcePolicy()) + '\n');
-  });
+  config
+    .command('get-resource-policy')
+    .description('print the resource policy (Rego), as Trustee kbs-client does')
+    .option('--ids', 'print the ids of the stored resource policies instead (what Trustee\'s GET answers)')
+    .action(async function (this: Command, opts: { ids?: boolean }) {
+      const client = adminClient(this, io);
+      if (opts.ids) io.stdout(JSON.stringify(await client.getResourcePolicy()) + '\n');
+      else {
+        const text = await client.getResourcePolicyText();
+        io.stdout(text.endsWith('\n') ? text : `${text}\n`);
+      }
+    });
   config
     .command('set-resource-policy')
     .description('replace the resource policy (checked by the Rego engine before it is stored)')

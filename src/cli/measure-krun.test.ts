@@ -42,3 +42,14 @@ test('measure krun rejects missing firmware, bad counts and unknown TEEs', async
     assert.equal(r.out, '');
   }
 });
+
+test('measure krun without libkrunfw says where it looked and how to point elsewhere (exit 11)', async () => {
+  const io = bufferIO({ LD_LIBRARY_PATH: '/nonexistent-lib' });
+  const code = await run(['measure', 'krun', '--cpus', '1', '--ram-mib', '512', '--tee', 'snp', '--firmware', 'libkrunfw-sev-none.so'], io);
+  assert.equal(code, 11, io.err());
+  assert.match(io.err(), /\/usr\/local\/lib64.*\/nonexistent-lib/);
+  assert.match(io.err(), /--firmware \/path\/to\/libkrunfw-sev\.so, LD_LIBRARY_PATH=DIR/);
+  const help = bufferIO();
+  await run(['measure', 'krun', '--help'], help);
+  assert.match(help.out().replace(/\s+/g, ' '), /searched like buildah in \/usr\/local\/lib64/);
+});

@@ -97,7 +97,7 @@ export function register(measure: Command, io: CliIO): void {
     .requiredOption('-c, --cpus <N>', 'number of guest vCPUs', parsePositive)
     .requiredOption('-m, --ram-mib <M>', 'guest RAM in MiB', parsePositive)
     .addOption(new Option('--tee <tee>', 'print only this digest (default: all three, krunfw_measurement style)').choices(['sev', 'sev-es', 'snp']))
-    .option('--firmware <PATH>', 'libkrunfw-sev library (path or name; default: searched like buildah), or a directory holding qboot.bin, kernel.bin and initrd.bin')
+    .option('--firmware <PATH>', 'libkrunfw-sev library (path or name), or a directory holding qboot.bin, kernel.bin and initrd.bin; default: libkrunfw-sev.so.4/.3/.so searched like buildah in /usr/local/lib64, /usr/local/lib, /lib64, /lib, /usr/lib64, /usr/lib, then LD_LIBRARY_PATH')
     .option('--qboot <FILE>', 'qboot firmware bundle (mapped at 0xFFFF0000)')
     .option('--kernel <FILE>', 'kernel bundle (PT_LOAD segments as libkrunfw lays them out)')
     .option('--initrd <FILE>', 'initrd bundle (mapped at 0xA00000)')

@@ -74,7 +74,7 @@ export function register(measure: Command, io: CliIO): void {
       try {
         bytes = new Uint8Array(readFileSync(path));
       } catch (e) {
-        throw new CocoError('UKI_OPEN', `Failed to open '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { kind: 'notfound', cause: e });
+        throw new CocoError('UKI_OPEN', `Failed to open '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { kind: 'file', cause: e });
       }
       const found = ukiSections(bytes, o.systemd, path);
       Object.assign(sections, found.sections);

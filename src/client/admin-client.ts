@@ -127,6 +127,11 @@ export class KbsAdminClient {
     return parseJson(await this.call('GET', 'resource-policy'), 'resource policy list');
   }
 
+  /** The Rego text of a stored resource policy (cocokit: `GET /kbs/v0/resource-policy/<id>`). */
+  async getResourcePolicyText(id = 'resource-policy'): Promise<string> {
+    return utf8.decode(await this.call('GET', `resource-policy/${encodeURIComponent(id)}`));
+  }
+
   async setAttestationPolicy(rego: string, policyId = 'default_cpu', type = 'rego'): Promise<void> {
     await this.call('POST', 'attestation-policy', JSON.stringify({ type, policy_id: policyId, policy: toBase64Url(utf8.encode(rego)) }));
   }

@@ -40,8 +40,11 @@ export interface AttestResult {
 export function normalizeResourcePath(p: string): string {
   const s = p.startsWith('kbs:///') ? p.slice('kbs:///'.length) : p.replace(/^\/+/, '');
   const [path] = s.split('?');
-  if (path.split('/').length !== 3 || path.split('/').some((x) => x === '')) {
-    throw new CocoError('KBS_CLIENT_PATH', `resource path must be <repository>/<type>/<tag>, got ${JSON.stringify(p)}`, { kind: 'usage' });
+  // The KBS's own rule (specs/kbs-protocol.md §1.1): three segments, each [A-Za-z0-9_-]+[A-Za-z0-9_.-]*;
+  // checked here so a bad path is a usage error before any network round trip.
+  const segments = path.split('/');
+  if (segments.length !== 3 || !segments.every((x) => /^[A-Za-z0-9_-]+[A-Za-z0-9_.-]*$/.test(x))) {
+    throw new CocoError('KBS_CLIENT_PATH', `resource path must be <repository>/<type>/<tag>, each of letters, digits, _ - and . (not first), got ${JSON.stringify(p)}`, { kind: 'usage' });
   }
   return s;
 }
@@ -109,29 +112,32 @@ export class KbsClient {
   /** Fetches and decrypts `repo/type/tag`; on 401 re-attests and retries (§1.11 step 3). */
   async getResource(path: string): Promise<Uint8Array> {
     const p = normalizeResourcePath(path);
+    return this.fetchEncrypted(`resource/${p}`, `KBS get resource ${p}`);
+  }
+
+  /**
+   * Fetches and decrypts a secret of the workload this guest attests as (`GET /kbs/v0/workload-resource/<name>`):
+   * the KBS identifies the workload from the evidence (HOST_DATA, init-data) and checks its reference values.
+   * `workloadId` only asserts which workload the guest expects to be.
+   */
+  async getWorkloadResource(name: string, workloadId?: string): Promise<Uint8Array> {
+    if (!/^[A-Za-z0-9_-]+[A-Za-z0-9_.-]*$/.test(name)) throw new CocoError('KBS_CLIENT_PATH', `workload resource name must be letters, digits, _ - and . (not first), got ${JSON.stringify(name)}`, { kind: 'usage' });
+    const q = workloadId === undefined ? '' : `?workload_id=${encodeURIComponent(workloadId)}`;
+    return this.fetchEncrypted(`workload-resource/${name}${q}`, `KBS get workload resource ${name}`);
+  }
+
+  private async fetchEncrypted(path: string, what: string): Promise<Uint8Array> {
     const attempts = this.opts.maxAttempts ?? 3;
     let last: CocoError | undefined;
     for (let i = 0; i < attempts; i++) {
       const s = i === 0 && this.session ? this.session : await this.attest();
-      const res = await request(`${this.url}/kbs/v0/resource/${p}`, { method: 'GET', headers: { cookie: `kbs-session-id=${s.cookie}` }, timeoutMs: this.opts.timeoutMs, ca: this.opts.ca });
+      const res = await request(`${this.url}/kbs/v0/${path}`, { method: 'GET', headers: { cookie: `kbs-session-id=${s.cookie}` }, timeoutMs: this.opts.timeoutMs, ca: this.opts.ca });
       if (res.status === 200) return decryptWithTeeKey(parseFlattenedJwe(parseJson(res.body, 'KBS resource response')), s.teeKey.privateKey);
-      last = httpError(`KBS get resource ${p}`, res);
+      last = httpError(what, res);
       if (res.status !== 401) break;
       this.session = undefined;
     }
     throw last!;
-  }
-
-  /**
-   * Fetches and decrypts the per-workload secret `name` (`GET /kbs/v0/workload-resource/<name>`): the KBS
-   * picks the workload from the verified evidence; `workloadId` only asks it to refuse any other.
-   */
-  async getWorkloadResource(name: string, workloadId?: string): Promise<Uint8Array> {
-    const s = this.session ?? (await this.attest());
-    const query = workloadId ? `?workload_id=${encodeURIComponent(workloadId)}` : '';
-    const res = await request(`${this.url}/kbs/v0/workload-resource/${encodeURIComponent(name)}${query}`, { method: 'GET', headers: { cookie: `kbs-session-id=${s.cookie}` }, timeoutMs: this.opts.timeoutMs, ca: this.opts.ca });
-    if (res.status !== 200) throw httpError(`KBS get workload resource ${name}`, res);
-    return decryptWithTeeKey(parseFlattenedJwe(parseJson(res.body, 'KBS workload resource response')), s.teeKey.privateKey);
   }
 
   /** The resource as UTF-8 text. */

@@ -44,9 +44,20 @@ export async function registerKrunWorkload(r: KrunRegistration): Promise<string>
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (r.authToken) headers.authorization = `Bearer ${r.authToken}`;
   const res = await request(u.toString(), { method: 'POST', headers, body: buildahRegistrationBody(r.workloadId, r.measurement, r.passphrase, r.type) });
+  if (res.status === 404 || res.status === 405) {
+    // A KBS without buildah's registration route: a cocokit KBS serves it only in the reference-kbs
+    // dialect, which is off unless its config enables it.
+    throw new CocoError(
+      'KRUN_REGISTER_NO_ROUTE',
+      `${u} has no buildah registration endpoint (HTTP ${res.status}). A cocokit KBS serves it with [workloads.reference_kbs] enabled = true ` +
+        `in its config, under its prefix (default /reference-kbs: pass --url <kbs>/reference-kbs); without unauthenticated_registration = true ` +
+        'registration also needs --auth-token',
+      { kind: 'notfound' },
+    );
+  }
   if (res.status !== 200 && res.status !== 202) {
     throw new CocoError('KRUN_REGISTER', `registration at ${u} failed (HTTP ${res.status}): ${new TextDecoder().decode(res.body.subarray(0, 500))}`, {
-      kind: res.status === 401 || res.status === 403 ? 'auth' : res.status === 409 ? 'conflict' : 'input',
+      kind: res.status >= 500 ? 'server' : res.status === 401 || res.status === 403 ? 'auth' : res.status === 409 ? 'conflict' : 'input',
     });
   }
   return u.toString();

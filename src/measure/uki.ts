@@ -228,7 +228,9 @@ export function predictPcr11(req: Pcr11Request): Pcr11Prediction {
 
 function prepare(req: Pcr11Request): { banks: string[]; phases: string[] } {
   if (req.sections['.linux'] === undefined) {
-    throw new CocoError('UKI_NO_LINUX', 'Either --linux= or --current must be specified, refusing.', { kind: 'usage' });
+    // systemd-measure also offers --current (the running system's sections); cocokit does not, so its
+    // message names what it does take.
+    throw new CocoError('UKI_NO_LINUX', 'Either --linux= or --uki= must be specified, refusing.', { kind: 'usage' });
   }
   return { banks: normalizeBanks(req.banks ?? []), phases: normalizePhases(req.phases ?? []) };
 }

@@ -431,6 +431,13 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
           }
           break;
         case 'resource-policy':
+          // cocokit: GET /kbs/v0/resource-policy/<id> answers the policy text, which Trustee's GET (ids
+          // only) no longer gives; Trustee's kbs-client habit is to print the policy.
+          if (m === 'GET' && route.path.length === 1) {
+            const p = await o.store.policies.get('resource', decodeURIComponent(route.path[0]));
+            if (!p) throw kbsError('KBS_POLICY_NOT_FOUND', `resource policy ${JSON.stringify(route.path[0])} does not exist`, 'notfound');
+            return reply.code(200).header('content-type', 'text/plain; charset=utf-8').send(p.text);
+          }
           if (route.path.length !== 0) break;
           if (m === 'POST') {
             const text = decodePolicy(jsonBody(req.body, 'resource policy'));

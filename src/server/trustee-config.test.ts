@@ -125,6 +125,16 @@ test('policy_engine.policy_path becomes the resource policy file; other policy_e
   assert.throws(() => configFromToml('[policy_engine]\npolicy_dir = "/x"\n'), /unknown key "policy_dir"/);
 });
 
+test('resource backends other than the KV store are refused naming the key and kvstorage', () => {
+  for (const backend of ['Vault', 'Aliyun', 'Aws']) {
+    assert.throws(
+      () => configFromToml(`[[plugins]]\nname = "resource"\nstorage_backend_type = "${backend}"\n`),
+      (e: unknown) => e instanceof CocoError && e.kind === 'unsupported' && /plugins\[0\]\.storage_backend_type/.test(e.message) && /"kvstorage"/.test(e.message),
+    );
+  }
+  assert.throws(() => configFromToml('[storage_backend]\nstorage_type = "Vault"\n'), (e: unknown) => e instanceof CocoError && e.kind === 'unsupported');
+});
+
 test('a typo is still an unknown key, Trustee layout or not', () => {
   assert.throws(() => configFromToml('[storage_backend]\nstorage_type = "LocalFs"\n[storage_backend.backends.local_fs]\ndir_path = "/x"\n[[plugins]]\nname = "resource"\nstorage_backend_typ = "kvstorage"\n'), /unknown key "storage_backend_typ"/);
   assert.throws(() => configFromToml('session_storage = "memory"\n'), /unknown key "session_storage"/);

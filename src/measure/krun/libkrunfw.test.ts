@@ -73,8 +73,12 @@ test('the library search follows buildah: absolute path, then directories × .so
   assert.equal(findLibkrunfw(undefined, ['/usr/lib64', '/usr/lib', '/opt/k'], exists), '/usr/lib/libkrunfw-sev.so.3');
   assert.equal(findLibkrunfw('libkrunfw-sev.so.4', ['/usr/lib', '/opt/k'], exists), '/opt/k/libkrunfw-sev.so.4');
   assert.equal(findLibkrunfw('/opt/k/libkrunfw-sev.so.4', [], exists), '/opt/k/libkrunfw-sev.so.4');
-  assert.throws(() => findLibkrunfw('/opt/none.so', ['/usr/lib'], exists), (e: unknown) => e instanceof CocoError && e.kind === 'notfound');
-  assert.throws(() => findLibkrunfw(undefined, ['/opt'], exists), (e: unknown) => e instanceof CocoError && e.kind === 'notfound');
+  assert.throws(() => findLibkrunfw('/opt/none.so', ['/usr/lib'], exists), (e: unknown) => e instanceof CocoError && e.kind === 'file');
+  // The message says where it looked and how to point elsewhere.
+  assert.throws(
+    () => findLibkrunfw(undefined, ['/opt'], exists),
+    (e: unknown) => e instanceof CocoError && e.kind === 'file' && /in \/opt /.test(e.message) && /--firmware/.test(e.message) && /LD_LIBRARY_PATH/.test(e.message),
+  );
 });
 
 test('a library without the bundle symbols, or not an ELF file, is an input error', { skip }, () => {

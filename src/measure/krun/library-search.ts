@@ -17,9 +17,14 @@ export function libraryDirs(ldLibraryPath: string | undefined): string[] {
 export function findLibkrunfw(name: string | undefined, dirs: string[], exists: (p: string) => boolean = existsSync): string {
   if (name !== undefined && isAbsolute(name)) {
     if (exists(name)) return name;
-    throw new CocoError('MEASURE_KRUN_LIBRARY', `${name} does not exist`, { kind: 'notfound' });
+    throw new CocoError('MEASURE_KRUN_LIBRARY', `${name} does not exist`, { kind: 'file' });
   }
   const names = name === undefined ? LIBRARY_NAMES : [name];
   for (const dir of dirs) for (const n of names) if (exists(join(dir, n))) return join(dir, n);
-  throw new CocoError('MEASURE_KRUN_LIBRARY', `cannot find ${names.join(' / ')} in ${dirs.join(':')}`, { kind: 'notfound' });
+  throw new CocoError(
+    'MEASURE_KRUN_LIBRARY',
+    `cannot find ${names.join(' / ')} in ${dirs.join(':')} (buildah's search: these directories, then LD_LIBRARY_PATH). ` +
+      'Point elsewhere with --firmware /path/to/libkrunfw-sev.so, LD_LIBRARY_PATH=DIR, or --firmware DIR holding qboot.bin, kernel.bin and initrd.bin',
+    { kind: 'file' },
+  );
 }
