@@ -3,7 +3,7 @@
  * a command is a library call plus formatting, nothing more.
  */
 import { Command, CommanderError } from 'commander';
-import { CocoError, asCocoError } from '../errors.js';
+import { cliError } from './exit-codes.js';
 import type { CliIO } from './io.js';
 
 export type Register = (program: Command, io: CliIO) => void | Promise<void>;
@@ -32,11 +32,13 @@ export const GROUPS: Record<string, CommandGroup> = {
   },
   krun: { description: 'buildah confidential-workload images for libkrun (KRUN footer, registration)', load: () => import('./krun.js') },
   snp: { description: 'AMD SEV-SNP attestation reports: show, verify, fetch VCEKs, test roots and synthetic reports', load: () => import('./snp.js') },
+  tdx: { description: 'Intel TDX DCAP quotes: show, verify, fetch collateral, test roots and synthetic quotes', load: () => import('./tdx.js') },
   policy: { description: 'evaluate Rego policies and run the OPA conformance suite', load: () => import('./policy.js') },
   measure: { description: 'compute reference values from build artifacts', load: async () => ({ register: (await import('./measure.js')).registerMeasure }) },
   verity: { description: 'dm-verity hash trees (veritysetup format|verify|dump)', load: () => import('./verity.js') },
   initdata: { description: 'CoCo init-data: digest, TEE binding, Kata annotation', load: () => import('./initdata.js') },
   pcr: { description: 'TPM PCR readings', load: () => import('./pcr.js') },
+  tpm: { description: 'TPM 2.0 quotes and event logs', load: () => import('./tpm.js') },
 };
 
 /**
@@ -80,7 +82,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
       return 1;
     }
-    const err = e instanceof CocoError ? e : asCocoError(e);
+    const err = cliError(e);
     io.stderr(`error[${err.code}]: ${err.message}\n`);
     return err.exitCode;
   }

@@ -19,6 +19,8 @@ export interface WorkloadRegistration {
   reference_values: Record<string, unknown>;
   resources: Record<string, string>;
   policy?: string;
+  /** keybroker-style queries that must all be true, instead of `policy`. */
+  queries?: string[];
   identify?: string[];
   workload_id?: string;
 }
@@ -55,8 +57,8 @@ export class WorkloadAdminClient {
   }
 
   /** Registers a workload; the KBS answers its id (and version). */
-  async register(reg: WorkloadRegistration): Promise<{ workload_id: string; version?: number }> {
-    return (await this.call('POST', '', reg)) as { workload_id: string; version?: number };
+  async register(reg: WorkloadRegistration): Promise<{ workload_id: string; version?: number; warnings?: string[] }> {
+    return (await this.call('POST', '', reg)) as { workload_id: string; version?: number; warnings?: string[] };
   }
 
   /** The namespace's workloads, without secrets; fetched page by page. */
