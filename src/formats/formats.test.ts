@@ -47,3 +47,18 @@ test('ByteReader reads what ByteWriter wrote and refuses to read past the end', 
   assert.throws(() => r.u8(), (e: unknown) => e instanceof CocoError && e.code === 'FORMAT_TRUNCATED' && /test struct/.test(e.message));
   assert.throws(() => r.seek(100), CocoError);
 });
+
+test('a TEE key is imported once and then shared; a key off the curve is refused every time and never kept', async () => {
+  const { generateTeeKeyPair, parseTeePubKey, teePubKeyObject } = await import('./jwk.js');
+  const { publicJwk } = generateTeeKeyPair('ec-p256');
+  const a = teePubKeyObject(parseTeePubKey(publicJwk));
+  assert.equal(teePubKeyObject({ ...publicJwk } as typeof publicJwk), a);
+  assert.equal(a.asymmetricKeyDetails?.namedCurve, 'prime256v1');
+  const other = generateTeeKeyPair('ec-p256').publicJwk;
+  assert.notEqual(teePubKeyObject(other), a);
+  // (x, y + 1) is not on P-256.
+  const y = Buffer.from(fromBase64Url(publicJwk.kty === 'EC' ? publicJwk.y : ''));
+  y[31] ^= 1;
+  const bad = { ...publicJwk, y: toBase64Url(y) };
+  for (let i = 0; i < 2; i++) assert.throws(() => parseTeePubKey(bad), (e: CocoError) => e.code === 'JWK_INVALID' && e.kind === 'input');
+});

@@ -73,11 +73,23 @@ export function parseTeePubKey(v: unknown): TeePubKey {
   throw new CocoError('JWK_KTY', `tee-pubkey: kty must be RSA or EC, got ${JSON.stringify(v.kty)}`, { kind: 'input' });
 }
 
+/** Successfully imported TEE keys, oldest first (bounded: each entry is one key of at most a few KB). */
+const RECENT_KEYS = 4096;
+const recentKeys = new Map<string, KeyObject>();
+
 /** The platform key for a validated TEE key; a point off the curve is a CocoError. */
 export function teePubKeyObject(k: TeePubKey): KeyObject {
+  // One TEE key is imported at /attest and again for every resource it fetches; an import (with its point
+  // check) cost as much as the ECDH it precedes. KeyObjects are immutable, so recently used ones are shared.
+  const id = k.kty === 'RSA' ? `RSA.${k.n}.${k.e}` : `EC.${k.crv}.${k.x}.${k.y}`;
+  const hit = recentKeys.get(id);
+  if (hit !== undefined) return hit;
   try {
     const jwk = k.kty === 'RSA' ? { kty: 'RSA', n: k.n, e: k.e } : { kty: 'EC', crv: k.crv, x: k.x, y: k.y };
-    return createPublicKey({ key: jwk, format: 'jwk' });
+    const key = createPublicKey({ key: jwk, format: 'jwk' });
+    if (recentKeys.size >= RECENT_KEYS) recentKeys.delete(recentKeys.keys().next().value!);
+    recentKeys.set(id, key);
+    return key;
   } catch (e) {
     throw new CocoError('JWK_INVALID', `tee-pubkey is not a valid ${k.kty} public key: ${(e as Error).message}`, { kind: 'input', cause: e });
   }
