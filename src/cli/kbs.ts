@@ -22,7 +22,7 @@ import type { CliIO } from './io.js';
 
 export const DEMO_RESOURCE = 'default/demo/secret';
 const DEMO_SECRET = 'Hello from cocokit! This secret was released by the KBS after a sample-TEE attestation.\n';
-/** Reference values that make the sample TEE "affirming" under Trustee's default_cpu policy (§3.4). */
+/** Reference values that make the sample TEE "affirming" under the default_cpu policy (§3.4). */
 const SAMPLE_REFERENCE_VALUES = { launch_digest: ['abcde'], svn: ['1'], major_version: 1, minimum_minor_version: 0 };
 export const ADMIN_KEY_FILE = 'admin-key.pem';
 export const ADMIN_PUBKEY_FILE = 'admin-key.pub.pem';

@@ -28,7 +28,7 @@ test('policy eval prints OPA-style results for a Trustee KBS decision', async ()
 test('policy eval --explain names the failed expression; undefined queries print {}', async () => {
   const io = bufferIO();
   const policy = vectorPath('rego', 'trustee', 'kbs-resource-policy', 'default.rego');
-  assert.equal(await run(['policy', 'eval', '-d', policy, '--explain', 'data.policy.allow'], io), 0);
+  assert.equal(await run(['policy', 'eval', '-d', policy, '--explain=fails', 'data.policy.allow'], io), 0);
   assert.match(io.err(), /data\.policy\.allow: false/);
   assert.match(io.err(), /failed at .*default\.rego:\d+: plugin == "resource"/);
   const io2 = bufferIO();
@@ -36,13 +36,18 @@ test('policy eval --explain names the failed expression; undefined queries print
   assert.equal(io2.out().trim(), '{}');
 });
 
-test('policy eval reports a syntax error as REGO_PARSE with its position', async () => {
+test('policy eval reports a syntax error as opa does: exit 2, rego_parse_error with its position', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cocokit-policy-'));
   try {
     writeFileSync(join(dir, 'bad.rego'), 'package p\nallow if {\n');
     const io = bufferIO({}, dir);
-    assert.equal(await run(['policy', 'eval', '-d', 'bad.rego', 'data.p.allow'], io), 4);
-    assert.match(io.err(), /error\[REGO_PARSE\]: bad\.rego:3: rego_parse_error/);
+    assert.equal(await run(['policy', 'eval', '-d', 'bad.rego', 'data.p.allow'], io), 2);
+    const err = JSON.parse(io.out()).errors[0];
+    assert.equal(err.code, 'rego_parse_error');
+    assert.deepEqual([err.location.file, err.location.row], [join(dir, 'bad.rego'), 3]);
+    const pretty = bufferIO({}, dir);
+    assert.equal(await run(['policy', 'eval', '-f', 'pretty', '-d', 'bad.rego', 'data.p.allow'], pretty), 2);
+    assert.match(pretty.err(), /^1 error occurred: .*bad\.rego:3: rego_parse_error/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
