@@ -5,7 +5,7 @@ import { readVectorJson, vectorPath } from '../test-support/vectors.js';
 import { evaluateInitData } from '../attestation/init-data.js';
 import { trustVectorFrom, statusOf, extensionsFrom } from '../attestation/ear.js';
 import { builtinResourcePolicy, defaultAttestationPolicy } from './builtin.js';
-import { RegoAttestationPolicy, RegoResourcePolicy } from './evaluators.js';
+import { markRegoV0, policyRegoVersion, REGO_V0_MARKER, RegoAttestationPolicy, RegoResourcePolicy } from './evaluators.js';
 
 const rego = (...p: string[]) => readFileSync(vectorPath('rego', 'trustee', ...p), 'utf8');
 const EAR = readVectorJson('trustee', 'generated', 'ear-token-synthetic.json');
@@ -71,4 +71,20 @@ test('Trustee\'s policy-engine evaluation table passes', async () => {
 test('a policy that does not parse is refused by validate', async () => {
   await assert.rejects(new RegoResourcePolicy().validate('package policy\nallow if {'), /REGO|parse|expected/i);
   await assert.rejects(new RegoAttestationPolicy().validate('not rego at all'));
+});
+
+test('a stored policy is Rego v0 only when its first line is the v0 marker', async () => {
+  const v0 = 'package policy\n\ndefault allow = false\n\nallow { data.plugin == "resource" }\n';
+  assert.equal(policyRegoVersion(v0), 'v1');
+  assert.equal(policyRegoVersion(markRegoV0(v0)), 'v0');
+  assert.equal(markRegoV0(markRegoV0(v0)), markRegoV0(v0));
+  assert.equal(policyRegoVersion(`package policy\n${REGO_V0_MARKER}\n`), 'v1');
+  const p = new RegoResourcePolicy();
+  await assert.rejects(p.validate(v0));
+  const data = { plugin: 'resource', 'resource-path': ['a', 'b', 'c'], query: {} };
+  assert.equal((await p.evaluate(markRegoV0(v0), {}, data)).allow, true);
+  // Trustee's pre-1.0 KBS default policy, unmodified after the marker line.
+  const old = markRegoV0(rego('historical', 'v0.14.0', 'kbs-opa', 'default_policy.rego'));
+  assert.equal((await p.evaluate(old, EAR.claims, data)).allow, false);
+  assert.equal((await p.evaluate(old, { submods: { cpu0: { 'ear.veraison.annotated-evidence': { snp: {} } } } }, data)).allow, true);
 });
