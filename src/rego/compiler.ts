@@ -22,6 +22,7 @@ import {
   type WithValue,
 } from './compiled.js';
 import { type Value, RObject, RSet, fromJson, keyOf, toRegoString } from './value.js';
+import { builtinArgTypeError } from './typecheck.js';
 
 export interface CompileError {
   code: string;
@@ -734,6 +735,10 @@ export class Compiler {
         return { t: 'call', fn, args: args.slice(0, arity), out: args[arity], loc: t.loc };
       }
       fail('rego_type_error', t.loc, `${fn.name}: arity mismatch\n\thave: (${args.length} args)\n\twant: (${arity} args)`);
+    }
+    if (fn.kind === 'builtin') {
+      const typeErr = builtinArgTypeError(fn.name, t.args);
+      if (typeErr) fail('rego_type_error', t.loc, typeErr);
     }
     return { t: 'call', fn, args, out: undefined, loc: t.loc };
   }
