@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHmac, generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
 import { type Value, fromJson, obj } from '../value.js';
 import { call, callNoCrash, conformanceCalls, expectCall, expectError, runConformanceCalls, testContext } from './test-support/harness.js';
@@ -94,7 +94,11 @@ test('decode_verify: a critical header parameter it does not understand makes th
   assert.equal((call('io.jwt.decode_verify', [signed({ alg: 'HS256', crit: ['kid'], kid: 'k1' }), secret]) as Value[])[0], true);
   expectError('io.jwt.decode_verify', [signed({ alg: 'HS256', crit: 'b64x' }), secret], 'io.jwt.decode_verify: crit: must be a list');
   expectError('io.jwt.decode_verify', [signed({ alg: 'HS256', crit: [] }), secret], 'crit: must be a nonempty list');
-  expectError('io.jwt.decode_verify', [signed({ alg: 'HS256', kid: 7 }), secret], 'io.jwt.decode_verify: kid: must be a string');
+  // encode_sign refuses a numeric kid, so this token is put together by hand.
+  const b64 = (x: unknown) => Buffer.from(JSON.stringify(x)).toString('base64url');
+  const input = `${b64({ alg: 'HS256', kid: 7 })}.${b64({ sub: 'x' })}`;
+  const handMade = `${input}.${createHmac('sha256', SECRET).update(input).digest('base64url')}`;
+  expectError('io.jwt.decode_verify', [handMade, secret], 'io.jwt.decode_verify: kid: must be a string');
 });
 
 test('decode_verify follows nested tokens (cty: JWT), verifying every level', () => {
@@ -127,4 +131,21 @@ test('decode_verify: iss only checked when present, malformed exp/nbf and non-ob
   expectError('io.jwt.decode_verify', [tok({ nbf: null }), fromJson(secret)], 'nbf: must be a number', undefined, ctx);
   const arrayPayload = call('io.jwt.encode_sign_raw', ['{"alg": "HS256", "typ": "JWT"}', '[1, 2]', JSON.stringify({ kty: 'oct', k: Buffer.from(SECRET).toString('base64url') })]) as string;
   expectError('io.jwt.decode_verify', [arrayPayload, fromJson(secret)], 'decoded JSON type was not an Object');
+});
+
+// io.jwt.encode_sign_raw as OPA's commonBuiltinJWTEncodeSign checks its inputs (the key, the header, then the
+// payload unless typ names another type, then the signer).
+test('encode_sign_raw refuses what OPA refuses, with its texts', () => {
+  const key = JSON.stringify({ kty: 'oct', k: Buffer.from(SECRET).toString('base64url') });
+  const raw = (header: string, payload: string, k = key) => call('io.jwt.encode_sign_raw', [header, payload, k]);
+  expectError('io.jwt.encode_sign_raw', ['{"alg": "XX256"}', '{}', key], 'io.jwt.encode_sign_raw: unknown signature algorithm');
+  expectError('io.jwt.encode_sign_raw', ['{"alg": 5}', '{}', key], 'unknown signature algorithm');
+  expectError('io.jwt.encode_sign_raw', ['{"alg": "none"}', '{}', key], 'failed to create signer: unsupported signature algorithm none');
+  expectError('io.jwt.encode_sign_raw', ['{"typ": "JWT"}', '{}', key], 'failed to create signer: unsupported signature algorithm ');
+  expectError('io.jwt.encode_sign_raw', ['{"alg": "HS256", "typ": 1}', '{}', key], 'json: cannot unmarshal number into Go struct field StandardHeaders.typ of type string');
+  // Without typ the payload must be JSON too; any JSON value will do; another typ lifts the rule.
+  expectError('io.jwt.encode_sign_raw', ['{"alg": "HS256"}', 'not json', key], 'type is JWT but payload is not JSON');
+  assert.equal(typeof raw('{"alg": "HS256"}', '[1, 2]'), 'string');
+  assert.equal(typeof raw('{"alg": "HS256", "typ": "text/plain"}', 'not json'), 'string');
+  expectError('io.jwt.encode_sign_raw', ['{"alg": "HS256"}', '{}', 'not a key'], 'invalid JWK');
 });

@@ -387,35 +387,55 @@ function jwkSign(name: string, alg: string, jwk: Record<string, unknown>, input:
   }
 }
 
+/** The JOSE algorithms OPA's header parser accepts (internal/jwx/jwa signature.go), EdDSA included. */
+const HEADER_ALGS = new Set([...Object.keys(ALGS), 'none']);
+
+/**
+ * io.jwt.encode_sign(_raw) in OPA's order (topdown/tokens.go commonBuiltinJWTEncodeSign): the key, then the
+ * header (an unknown `alg` is "unknown signature algorithm"), then — unless `typ` names another type — the
+ * payload must be JSON, then the signer for `alg` (none has no signer).
+ */
 function signRaw(name: string, headerText: string, payloadText: string, keyText: string): string {
-  let header: unknown;
   let jwk: unknown;
-  try {
-    header = JSON.parse(headerText);
-  } catch {
-    throw builtinError(name, 'invalid JWS header');
-  }
   try {
     jwk = JSON.parse(keyText);
   } catch {
     throw builtinError(name, 'invalid JWK');
   }
-  if (typeof header !== 'object' || header === null) throw builtinError(name, 'invalid JWS header');
-  const h = header as Record<string, unknown>;
-  if (h.typ === 'JWT') {
-    let ok = false;
-    try {
-      const p = JSON.parse(payloadText) as unknown;
-      ok = typeof p === 'object' && p !== null;
-    } catch {
-      ok = false;
-    }
-    if (!ok) throw builtinError(name, 'type is JWT but payload is not JSON');
-  }
-  if (typeof h.alg !== 'string') throw builtinError(name, 'missing alg in the JWS header');
   if (typeof jwk !== 'object' || jwk === null) throw builtinError(name, 'invalid JWK');
+  let header: unknown;
+  try {
+    header = JSON.parse(headerText);
+  } catch {
+    throw builtinError(name, 'invalid JWS header');
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw builtinError(name, 'invalid JWS header');
+  const h = header as Record<string, unknown>;
+  if (h.alg !== undefined && (typeof h.alg !== 'string' || !HEADER_ALGS.has(h.alg))) throw builtinError(name, 'unknown signature algorithm');
+  for (const k of ['typ', 'cty', 'kid', 'jku', 'jwk'] as const) {
+    if (h[k] !== undefined && typeof h[k] !== 'string') {
+      throw builtinError(name, `json: cannot unmarshal ${goJsonKind(h[k])} into Go struct field StandardHeaders.${k} of type string`);
+    }
+  }
+  const typ = (h.typ as string | undefined) ?? '';
+  if (typ === '' || typ === 'JWT') {
+    try {
+      JSON.parse(payloadText);
+    } catch {
+      throw builtinError(name, 'type is JWT but payload is not JSON');
+    }
+  }
+  const alg = (h.alg as string | undefined) ?? '';
+  if (!ALGS[alg]) throw builtinError(name, `failed to create signer: unsupported signature algorithm ${alg}`);
   const input = `${b64url(headerText)}.${b64url(payloadText)}`;
-  return `${input}.${b64url(jwkSign(name, h.alg, jwk as Record<string, unknown>, input))}`;
+  return `${input}.${b64url(jwkSign(name, alg, jwk as Record<string, unknown>, input))}`;
+}
+
+/** The JSON kind Go's encoding/json names in an UnmarshalTypeError. */
+function goJsonKind(v: unknown): string {
+  if (Array.isArray(v)) return 'array';
+  if (v === null) return 'null';
+  return typeof v === 'object' ? 'object' : typeof v === 'boolean' ? 'bool' : typeof v;
 }
 
 /** Sets in the header/payload/key become arrays, as OPA's ast.JSON conversion does. */
