@@ -6,6 +6,7 @@ import { CocoError } from '../errors.js';
 import type { TeeVerifier } from '../tee/verifier.js';
 import { SampleDeviceVerifier, SampleVerifier } from '../tee/sample/verify.js';
 import { createSnpVerifier, type SnpVerifierConfig } from '../tee/snp/verifier.js';
+import { createTdxVerifier, type TdxVerifierConfig } from '../tee/tdx/verifier.js';
 
 export class VerifierRegistry {
   private readonly byTee = new Map<string, TeeVerifier>();
@@ -38,11 +39,12 @@ export interface RegistryOptions {
   /** The sample TEEs have no root of trust; they are registered only when asked for (development mode). */
   sample?: boolean;
   snp?: SnpVerifierConfig;
+  tdx?: TdxVerifierConfig;
 }
 
 /** The verifiers cocokit ships. */
 export function defaultVerifiers(opts: RegistryOptions = {}): VerifierRegistry {
-  const r = new VerifierRegistry([createSnpVerifier(opts.snp)]);
+  const r = new VerifierRegistry([createSnpVerifier(opts.snp), createTdxVerifier(opts.tdx)]);
   if (opts.sample) r.register(new SampleVerifier()).register(new SampleDeviceVerifier());
   return r;
 }

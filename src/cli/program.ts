@@ -3,7 +3,7 @@
  * a command is a library call plus formatting, nothing more.
  */
 import { Command, CommanderError } from 'commander';
-import { CocoError, asCocoError } from '../errors.js';
+import { cliError } from './exit-codes.js';
 import type { CliIO } from './io.js';
 
 export type Register = (program: Command, io: CliIO) => void | Promise<void>;
@@ -23,11 +23,13 @@ const GROUPS: Record<string, () => Promise<{ register: Register }>> = {
   }),
   krun: () => import('./krun.js'),
   snp: () => import('./snp.js'),
+  tdx: () => import('./tdx.js'),
   policy: () => import('./policy.js'),
   measure: async () => ({ register: (await import('./measure.js')).registerMeasure }),
   verity: () => import('./verity.js'),
   initdata: () => import('./initdata.js'),
   pcr: () => import('./pcr.js'),
+  tpm: () => import('./tpm.js'),
 };
 
 export async function buildProgram(io: CliIO, argv: readonly string[] = []): Promise<Command> {
@@ -61,7 +63,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
       return 1;
     }
-    const err = e instanceof CocoError ? e : asCocoError(e);
+    const err = cliError(e);
     io.stderr(`error[${err.code}]: ${err.message}\n`);
     return err.exitCode;
   }

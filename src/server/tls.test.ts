@@ -60,3 +60,41 @@ test('the KBS serves the protocol over TLS with the configured key and certifica
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('Trustee TLS profiles are enforced: modern refuses a TLS 1.2 client, custom groups drop what OpenSSL lacks', { skip: toolMissing('openssl') }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-tls-'));
+  try {
+    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const ca = readFileSync(join(dir, 'cert.pem'));
+    const hello = (url: string, maxVersion: 'TLSv1.2' | 'TLSv1.3'): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const req = https.request(`${url}/kbs/v0/auth`, { method: 'POST', ca, maxVersion, headers: { 'content-type': 'application/json' } }, (m) => {
+          m.resume();
+          m.on('end', () => resolve(m.statusCode!));
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify({ version: '0.4.0', tee: 'sample', 'extra-params': '' }));
+      });
+    const tlsConfig = (extra: string) => {
+      const t = configFromToml(`[http_server]\nprivate_key = ${JSON.stringify(join(dir, 'key.pem'))}\ncertificate = ${JSON.stringify(join(dir, 'cert.pem'))}\n${extra}`);
+      return (c: typeof t) => void Object.assign(c.http_server, t.http_server, { sockets: c.http_server.sockets });
+    };
+    const modern = await startKbs(tlsConfig('tls_profile = "modern"\n'));
+    try {
+      assert.equal(await hello(modern.url, 'TLSv1.3'), 200);
+      await assert.rejects(hello(modern.url, 'TLSv1.2'), /version|alert|protocol/i);
+    } finally {
+      await modern.stop();
+    }
+    const custom = await startKbs(tlsConfig('tls_profile = "custom"\ntls_min_version = "1.2"\ntls_groups = "NoSuchGroup:X25519:secp256r1"\n'));
+    try {
+      assert.equal(await hello(custom.url, 'TLSv1.2'), 200);
+    } finally {
+      await custom.stop();
+    }
+    await assert.rejects(startKbs(tlsConfig('tls_groups = "NoSuchGroup"\n')), /none of these groups/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -405,6 +405,48 @@ export function storeContract(h: StoreHarness): void {
       }
     });
 
+    test('a transaction commits every write together, and a throw inside it leaves none', () =>
+      withStore(async (s) => {
+        const w = { id: 'wl-tx', namespace: 'tx', tee: 'snp', referenceValues: {}, policy: 'p' };
+        const key = { namespace: 'tx', repository: 'workload', type: 'wl-tx', tag: 'secret' };
+        const boom = new CocoError('TEST_ABORT', 'abort half-way', { kind: 'input' });
+        await rejectsWith(
+          s.transaction(async (tx) => {
+            await tx.workloads.put(w, 0);
+            await tx.resources.put(key, new Uint8Array([1, 2, 3]));
+            await tx.audit.append({ kind: 'test.tx', subject: 'wl-tx', outcome: 'ok' });
+            throw boom;
+          }),
+          'TEST_ABORT',
+        );
+        assert.equal(await s.workloads.get('wl-tx'), undefined);
+        assert.equal(await s.resources.get(key), undefined);
+        assert.deepEqual(await s.audit.list({ kind: 'test.tx' }), []);
+        const version = await s.transaction(async (tx) => {
+          const rec = await tx.workloads.put(w, 0);
+          await tx.resources.put(key, new Uint8Array([4]));
+          // Reads inside see the transaction's own writes.
+          assert.deepEqual(await tx.resources.get(key), new Uint8Array([4]));
+          return rec.version;
+        });
+        assert.equal(version, 1);
+        assert.deepEqual(await s.resources.get(key), new Uint8Array([4]));
+        // A store-level conflict inside rolls back the writes before it.
+        await rejectsWith(
+          s.transaction(async (tx) => {
+            await tx.resources.delete(key);
+            await tx.workloads.put(w, 0);
+          }),
+          'STORE_CONFLICT',
+          'conflict',
+        );
+        assert.deepEqual(await s.resources.get(key), new Uint8Array([4]));
+        await rejectsWith(
+          s.transaction((tx) => (tx as Store).transaction(async () => undefined)),
+          'STORE_NESTED_TRANSACTION',
+        );
+      }));
+
     // -- audit -------------------------------------------------------------------------------------------
 
     test('the audit log lists newest first with filters, limits and paging', () =>
@@ -434,6 +476,35 @@ export function storeContract(h: StoreHarness): void {
         assert.deepEqual((await s.audit.list()).map((e) => e.kind).sort(), ['admin.reference-value.put', 'kbs.attest', 'kbs.resource.get']);
         await rejectsWith(s.audit.prune('yesterday' as unknown as Date), 'STORE_ARGUMENT');
         await rejectsWith(s.audit.append({ kind: 'k', subject: 's', outcome: 'ok', detail: 'x'.repeat(70_000) }), 'STORE_TOO_LARGE', 'limit');
+      }));
+
+    test('audit retention deletes by age and beyond the newest N, in batches, and keeps the rest', () =>
+      withStore(async (s, clock) => {
+        const t0 = clock.now();
+        for (let i = 0; i < 12; i++) {
+          await s.audit.append({ kind: 'k', subject: `e${i}`, outcome: 'ok' });
+          clock.advance(1000);
+        }
+        const subjects = async () => (await s.audit.list({ limit: 1000 })).map((e) => e.subject).reverse();
+        assert.equal(await s.audit.retain({}), 0);
+        // Age: e0..e2 are older than t0 + 3 s. Batches of 2 rows still delete every one of them.
+        assert.equal(await s.audit.retain({ olderThan: new Date(t0.getTime() + 3000), batchRows: 2 }), 3);
+        assert.deepEqual(await subjects(), ['e3', 'e4', 'e5', 'e6', 'e7', 'e8', 'e9', 'e10', 'e11']);
+        // Count: the newest 4 stay, in batches of 2.
+        assert.equal(await s.audit.retain({ keepNewest: 4, batchRows: 2 }), 5);
+        assert.deepEqual(await subjects(), ['e8', 'e9', 'e10', 'e11']);
+        // Both at once: whichever bound is tighter wins; nothing left to cut is a no-op.
+        assert.equal(await s.audit.retain({ olderThan: new Date(t0.getTime() + 10_000), keepNewest: 3 }), 2);
+        assert.deepEqual(await subjects(), ['e10', 'e11']);
+        assert.equal(await s.audit.retain({ keepNewest: 2 }), 0);
+        assert.equal(await s.audit.retain({ keepNewest: 0 }), 2);
+        assert.deepEqual(await subjects(), []);
+        await s.reclaimSpace();
+        await rejectsWith(s.audit.retain({ keepNewest: -1 }), 'STORE_ARGUMENT');
+        await rejectsWith(s.audit.retain({ keepNewest: 1.5 }), 'STORE_ARGUMENT');
+        await rejectsWith(s.audit.retain({ batchRows: 0, keepNewest: 1 }), 'STORE_ARGUMENT');
+        await rejectsWith(s.audit.retain({ olderThan: 'old' as unknown as Date }), 'STORE_ARGUMENT');
+        await rejectsWith(s.audit.retain(null as unknown as object), 'STORE_ARGUMENT');
       }));
 
     // -- kv ----------------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ import {
   type AuditEventInput,
   type AuditLog,
   type AuditQuery,
+  type AuditRetention,
+  AUDIT_PRUNE_BATCH,
   type JsonValue,
   type KekSource,
   type KvStore,
@@ -30,6 +32,7 @@ import {
   type SessionRecord,
   type SessionStore,
   type Store,
+  type StoreTransaction,
   type SweepResult,
   type WorkloadInput,
   type WorkloadRecord,
@@ -55,6 +58,8 @@ export interface SqlStoreOptions {
   now: () => Date;
   /** Runs after the database is closed. */
   onClose?: () => Promise<void> | void;
+  /** The adapter's way to give freed space back (`Store.reclaimSpace`); nothing to do when absent. */
+  reclaimSpace?: () => Promise<void> | void;
   /** Wraps the migration, for locks the database alone cannot provide (see sqlite.ts). */
   exclusive?: <T>(fn: () => Promise<T>) => Promise<T>;
 }
@@ -174,18 +179,25 @@ class SqlStore implements Store {
   readonly kv: KvStore;
 
   readonly #db: Kysely<Database>;
+  readonly #options: SqlStoreOptions;
+  /** Set on the view a transaction hands out: nesting is refused, closing is the outer store's business. */
+  readonly #inTransaction: boolean;
   #kek: Uint8Array;
   readonly #now: () => Date;
   readonly #onClose: (() => Promise<void> | void) | undefined;
+  readonly #reclaimSpace: (() => Promise<void> | void) | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  constructor(o: SqlStoreOptions) {
+  constructor(o: SqlStoreOptions, inTransaction = false) {
     this.backend = o.dialect;
+    this.#options = o;
+    this.#inTransaction = inTransaction;
     this.#db = o.db;
     this.#kek = o.kek;
     this.#now = o.now;
     this.#onClose = o.onClose;
+    this.#reclaimSpace = o.reclaimSpace;
     this.resources = {
       get: (k) => this.#run('reading a resource', () => this.#getResource(k)),
       put: (k, v) => this.#run('writing a resource', () => this.#putResource(k, v)),
@@ -222,6 +234,7 @@ class SqlStore implements Store {
       append: (e) => this.#run('appending to the audit log', () => this.#appendAudit(e)),
       list: (q) => this.#run('reading the audit log', () => this.#listAudit(q)),
       prune: (before) => this.#run('pruning the audit log', () => this.#pruneAudit(before)),
+      retain: (policy) => this.#run('pruning the audit log', () => this.#retainAudit(policy)),
     };
     this.kv = {
       get: (k) => this.#run('reading server state', () => this.#getKv(k)),
@@ -587,6 +600,41 @@ class SqlStore implements Store {
     return Number(r.numDeletedRows);
   }
 
+  async #retainAudit(policy: AuditRetention): Promise<number> {
+    if (typeof policy !== 'object' || policy === null) throw new CocoError('STORE_ARGUMENT', 'audit retention must be an object', { kind: 'input' });
+    const before = policy.olderThan === undefined ? undefined : checkDate(policy.olderThan, 'audit retention time').getTime();
+    const keep = policy.keepNewest;
+    if (keep !== undefined && (typeof keep !== 'number' || !Number.isInteger(keep) || keep < 0)) {
+      throw new CocoError('STORE_ARGUMENT', 'audit keepNewest must be a non-negative integer', { kind: 'input' });
+    }
+    // Everything at or below this id is beyond the newest `keep` events; it is fixed once so appends during
+    // the prune are not counted against the events being kept.
+    let lastDroppedId: number | undefined;
+    if (keep !== undefined) {
+      const row = await this.#db.selectFrom('audit').select('id').orderBy('id', 'desc').limit(1).offset(keep).executeTakeFirst();
+      if (row) lastDroppedId = ms(row.id);
+    }
+    const batch = policy.batchRows ?? AUDIT_PRUNE_BATCH;
+    if (typeof batch !== 'number' || !Number.isInteger(batch) || batch < 1) throw new CocoError('STORE_ARGUMENT', 'audit batchRows must be a positive integer', { kind: 'input' });
+    if (before === undefined && lastDroppedId === undefined) return 0;
+    let deleted = 0;
+    for (;;) {
+      const doomed = this.#db.selectFrom('audit').where((eb) =>
+        eb.or([...(before === undefined ? [] : [eb('time', '<', before)]), ...(lastDroppedId === undefined ? [] : [eb('id', '<=', lastDroppedId)])]),
+      );
+      // The id ending this batch; none means the rest fits in one statement.
+      const edge = await doomed.select('id').orderBy('id', 'asc').limit(1).offset(batch - 1).executeTakeFirst();
+      let q = this.#db.deleteFrom('audit').where((eb) =>
+        eb.or([...(before === undefined ? [] : [eb('time', '<', before)]), ...(lastDroppedId === undefined ? [] : [eb('id', '<=', lastDroppedId)])]),
+      );
+      if (edge) q = q.where('id', '<=', ms(edge.id));
+      deleted += Number((await q.executeTakeFirst()).numDeletedRows);
+      if (!edge) return deleted;
+      // Let requests in between batches (better-sqlite3 runs each statement on the event loop).
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
   // -- kv -------------------------------------------------------------------------------------------------
 
   async #getKv(keyArg: string) {
@@ -622,6 +670,16 @@ class SqlStore implements Store {
     const key = checkString(keyArg, 'state key');
     const r = await this.#db.deleteFrom('kv').where('key', '=', key).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
+  }
+
+  // -- transactions ---------------------------------------------------------------------------------------
+
+  transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+    if (this.#inTransaction) return Promise.reject(new CocoError('STORE_NESTED_TRANSACTION', 'transactions do not nest', { kind: 'internal' }));
+    return this.#run('running a transaction', () =>
+      // The view shares this store's key and clock but issues every statement on the transaction's connection.
+      this.#db.transaction().execute((trx) => fn(new SqlStore({ ...this.#options, db: trx, kek: this.#kek }, true))),
+    );
   }
 
   // -- key rotation ---------------------------------------------------------------------------------------
@@ -678,6 +736,13 @@ class SqlStore implements Store {
       const n = await this.#db.deleteFrom('nonces').where('expires_at', '<=', now).executeTakeFirst();
       return { sessions: Number(s.numDeletedRows), nonces: Number(n.numDeletedRows) };
     });
+  }
+
+  reclaimSpace(): Promise<void> {
+    const reclaim = this.#reclaimSpace;
+    if (!reclaim) return this.#run('reclaiming free space', async () => {});
+    // Holding the connection: the adapter's raw statements must not land inside another caller's transaction.
+    return this.#run('reclaiming free space', () => this.#db.connection().execute(async () => reclaim()));
   }
 
   close(): Promise<void> {

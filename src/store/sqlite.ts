@@ -3,7 +3,7 @@
  * beside the writer, and a busy timeout lets two processes on one data directory (a CLI beside a running
  * server) take turns instead of failing.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Sqlite from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
@@ -46,6 +46,32 @@ function exclusiveFor(file: string): <T>(fn: () => Promise<T>) => Promise<T> {
   };
 }
 
+/**
+ * The database holds sealed secrets, session tokens and the audit log: it is created 0600 (SQLite would use
+ * 0644 less the umask), and an existing file readable by others is narrowed. SQLite gives its -wal and -shm
+ * files the mode of the database file.
+ */
+function ownerOnly(path: string): void {
+  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+  if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+}
+
+/**
+ * Deleted rows leave free pages that SQLite keeps for reuse; give them back to the file system. `exec` steps
+ * the pragma to completion (a prepared `run()` frees one page per step). Only a full VACUUM switches an older
+ * file to incremental vacuum (sqlite.org/pragma.html#pragma_auto_vacuum); it runs once.
+ */
+function reclaimSpace(sqlite: Sqlite.Database): void {
+  if (sqlite.pragma('auto_vacuum', { simple: true }) !== 2) {
+    sqlite.pragma('auto_vacuum = INCREMENTAL');
+    sqlite.exec('VACUUM');
+  } else {
+    sqlite.exec('PRAGMA incremental_vacuum');
+  }
+  // The vacuum went to the WAL: checkpoint it into the database and cut the WAL file back to zero.
+  sqlite.pragma('wal_checkpoint(TRUNCATE)');
+}
+
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<Store> {
   if (typeof options !== 'object' || options === null || typeof options.dataDir !== 'string' || options.dataDir === '') {
     throw new CocoError('STORE_ARGUMENT', 'openSqliteStore needs a dataDir', { kind: 'usage' });
@@ -53,7 +79,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   try {
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   } catch (e) {
-    throw new CocoError('STORE_DATA_DIR', `cannot create the data directory ${options.dataDir}: ${(e as Error).message}`, { kind: 'unavailable', cause: e });
+    throw new CocoError('STORE_DATA_DIR', `cannot create the data directory ${options.dataDir}: ${(e as Error).message}`, { kind: 'file', cause: e });
   }
   const file = resolve(options.dataDir, SQLITE_FILE);
   const kekFile = join(options.dataDir, KEK_FILE);
@@ -66,17 +92,21 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   const kek = options.kek === undefined ? loadOrCreateKekFile(kekFile) : loadKek(options.kek);
   let sqlite: Sqlite.Database;
   try {
+    ownerOnly(file);
     sqlite = new Sqlite(file);
     // The busy timeout first: switching a fresh file to WAL needs a lock another process may be holding.
     sqlite.pragma('busy_timeout = 5000');
+    // Takes effect on a new file (no tables yet); an older file is converted by the first reclaimSpace().
+    sqlite.pragma('auto_vacuum = INCREMENTAL');
     sqlite.pragma('journal_mode = WAL');
     // FULL: a secret the admin API acknowledged, or a nonce recorded as used, survives a power loss too
     // (NORMAL would only survive a process crash). KBS write rates make the extra fsync cheap.
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma('foreign_keys = ON');
+    for (const f of [`${file}-wal`, `${file}-shm`]) if (existsSync(f)) ownerOnly(f);
   } catch (e) {
-    throw new CocoError('STORE_OPEN', `cannot open the SQLite store in ${options.dataDir}: ${(e as Error).message}`, { kind: 'unavailable', cause: e });
+    throw new CocoError('STORE_OPEN', `cannot open the SQLite store in ${options.dataDir}: ${(e as Error).message}`, { kind: 'file', cause: e });
   }
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-  return openSqlStore({ db, dialect: 'sqlite', kek, now: options.now ?? (() => new Date()), exclusive: exclusiveFor(file) });
+  return openSqlStore({ db, dialect: 'sqlite', kek, now: options.now ?? (() => new Date()), exclusive: exclusiveFor(file), reclaimSpace: () => reclaimSpace(sqlite) });
 }

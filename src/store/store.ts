@@ -244,7 +244,23 @@ export interface AuditLog {
   list(query?: AuditQuery): Promise<AuditEvent[]>;
   /** Deletes events older than `before` (retention) and returns how many. */
   prune(before: Date): Promise<number>;
+  /**
+   * Retention by age and by count: deletes events older than `olderThan` and every event but the newest
+   * `keepNewest`, at most `batchRows` rows per statement so a long backlog never holds the database
+   * (or, on SQLite, the event loop) for long. Returns how many were deleted.
+   */
+  retain(policy: AuditRetention): Promise<number>;
 }
+
+export interface AuditRetention {
+  olderThan?: Date;
+  keepNewest?: number;
+  /** Rows per delete statement; default `AUDIT_PRUNE_BATCH`. */
+  batchRows?: number;
+}
+
+/** Rows one retention statement deletes at most. */
+export const AUDIT_PRUNE_BATCH = 2000;
 
 // ---------------------------------------------------------------------------------------------------------
 // Key-value server state (encrypted with the KEK)
@@ -276,6 +292,9 @@ export interface SweepResult {
   nonces: number;
 }
 
+/** The record stores as seen inside one transaction (see `Store.transaction`). */
+export type StoreTransaction = Pick<Store, 'backend' | 'resources' | 'policies' | 'referenceValues' | 'workloads' | 'audit' | 'kv'>;
+
 export interface Store {
   /** `sqlite` or `postgres`. */
   readonly backend: 'sqlite' | 'postgres';
@@ -287,8 +306,22 @@ export interface Store {
   readonly workloads: WorkloadStore;
   readonly audit: AuditLog;
   readonly kv: KvStore;
+  /**
+   * Runs `fn` in one database transaction: every write made through `tx` is committed together when `fn`
+   * resolves, or none is (`fn` throws, the process dies). Only `tx` may be used inside `fn` — the embedded
+   * backend has one connection, which the transaction holds until it ends. Keep `fn` short: other requests
+   * wait for it.
+   */
+  transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T>;
   /** Deletes sessions and nonces that expired at or before `now` (default: the clock); Trustee sweeps every 60 s. */
   sweepExpired(now?: Date): Promise<SweepResult>;
+  /**
+   * Gives the space of deleted rows back to the file system where the database leaves that to its user.
+   * SQLite: an incremental vacuum, then a WAL checkpoint that truncates the WAL file (a store made before
+   * incremental vacuum was enabled is converted once, by a full VACUUM). PostgreSQL: nothing, autovacuum
+   * reuses the space.
+   */
+  reclaimSpace(): Promise<void>;
   /**
    * Re-encrypts every sealed value (resources, sessions, kv) under a new key-encryption key in one
    * transaction and switches this instance to it. Every other instance on the same database must be stopped

@@ -1,0 +1,164 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { toolMissing, readVectorJson, vectorPath } from '../test-support/vectors.js';
+import { bufferIO } from './io.js';
+import { run } from './program.js';
+
+const cases = readVectorJson('tpm', 'cases.json').cases as any[];
+const q = (p: string) => vectorPath('tpm', p);
+
+async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const io = bufferIO();
+  const code = await run(argv, io);
+  return { code, out: io.out(), err: io.err() };
+}
+const checkquoteArgs = (c: any) => ['-u', q(c.ak_files.tpm2b_public), '-m', q(c.files.attest), '-s', q(c.files.signature_tss), '-f', q(c.files.pcrs_serialized), '-g', 'sha256'];
+// The vectors' verifier nonce for t02 differs from the qualification the quote was made with.
+const nonceOf = (c: any) => (c.tamper?.kind === 'wrong-nonce' ? 'c0c1c2c3c4c5c6c7' : c.nonce);
+
+for (const c of cases) {
+  test(`tpm checkquote gives ${c.id} its verdict (${c.valid ? 'valid' : c.tamper.kind})`, async () => {
+    const r = await cli(['tpm', 'checkquote', ...checkquoteArgs(c), '-q', nonceOf(c), '--json']);
+    const out = JSON.parse(r.out);
+    const valid = c.valid;
+    assert.equal(out.valid, valid, r.out + r.err);
+    assert.equal(r.code, valid ? 0 : 1);
+    if (!valid) assert.equal(out.checks.find((x: any) => !x.ok).id, { 'flip-attest-byte': 'signature', 'wrong-nonce': 'nonce', 'wrong-pcr-values': 'pcr-digest' }[c.tamper.kind as string]);
+  });
+}
+
+test('tpm checkquote -f -l reads bare PCR values; an altered value fails pcr-digest (t03)', async () => {
+  const c = cases.find((x) => x.id === 't03');
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-tpm-'));
+  try {
+    const values = Buffer.concat(['4', '11'].map((i) => Buffer.from(c.expected_pcrs.sha256[i], 'hex')));
+    writeFileSync(join(dir, 'values'), values);
+    const r = await cli(['tpm', 'checkquote', '-u', q(c.ak_files.pem), '-m', q(c.files.attest), '-s', q(c.files.signature_tss), '-f', join(dir, 'values'), '-l', 'sha256:4,11', '-q', c.nonce, '--explain']);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /ERROR: pcr-digest/);
+    assert.match(r.out, /FAIL pcr-digest/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('tpm checkquote verifies plain signatures, and replays an event log against the quoted PCRs', async () => {
+  for (const c of cases.filter((x) => x.valid)) {
+    // A plain RSA signature's scheme comes from the AK's public area (a PEM key means RSASSA, as for tpm2_checkquote).
+    const key = c.ak === 'ak-rsapss' ? c.ak_files.tpm2b_public : c.ak_files.pem;
+    const r = await cli(['tpm', 'checkquote', '-u', q(key), '-m', q(c.files.attest_for_plain_signature), '-s', q(c.files.signature_plain), '-F', 'plain', '-q', c.nonce]);
+    assert.equal(r.code, 0, `${c.id}: ${r.err}`);
+  }
+  const q02 = cases.find((x) => x.id === 'q02');
+  const ok = await cli(['tpm', 'checkquote', ...checkquoteArgs(q02), '-q', q02.nonce, '-e', q('eventlog.bin'), '--json']);
+  assert.equal(JSON.parse(ok.out).checks.at(-1).id, 'eventlog');
+  assert.equal(ok.code, 0, ok.out);
+  // A log from another machine does not replay to these PCRs.
+  const bad = await cli(['tpm', 'checkquote', ...checkquoteArgs(q02), '-q', q02.nonce, '-e', q('eventlogs/event-sd-boot-fedora37.bin')]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /ERROR: eventlog: the event log does not replay to sha256:0/);
+});
+
+test('tpm checkquote without -q expects empty qualifying data, like tpm2_checkquote', async () => {
+  const c = cases.find((x) => x.id === 'q01');
+  const r = await cli(['tpm', 'checkquote', ...checkquoteArgs(c)]);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /ERROR: nonce/);
+});
+
+test('tpm checkquote prints what tpm2_checkquote prints and exits as it does, except on libtpms RSA-PSS quotes', { skip: toolMissing('tpm2_checkquote') }, async () => {
+  for (const c of cases) {
+    const args = [...checkquoteArgs(c), '-q', nonceOf(c)];
+    const oracle = spawnSync('tpm2_checkquote', args, { encoding: 'utf8' });
+    const ours = await cli(['tpm', 'checkquote', ...args]);
+    if (c.id === 'q03') {
+      // tpm2-tools 5.4 expects the maximum PSS salt; libtpms uses salt = digest length (specs/measured-boot.md §3.3).
+      assert.deepEqual([oracle.status, ours.code], [1, 0]);
+      continue;
+    }
+    assert.equal(ours.code, oracle.status, `${c.id}: ${ours.err} / ${oracle.stderr}`);
+    if (oracle.status === 0) assert.equal(ours.out, oracle.stdout, c.id);
+  }
+});
+
+test('tpm eventlog prints the structure tpm2_eventlog prints, with the same replayed PCRs', { skip: toolMissing('tpm2_eventlog') }, async () => {
+  for (const f of ['event-sd-boot-fedora37.bin', 'event-gce-ubuntu-2104-log.bin', 'crypto_agile_eventlog']) {
+    const path = q(`eventlogs/${f}`);
+    const oracle = parse(spawnSync('tpm2_eventlog', [path], { encoding: 'utf8' }).stdout, { intAsBigInt: true });
+    const r = await cli(['tpm', 'eventlog', path]);
+    assert.equal(r.code, 0);
+    const ours = parse(r.out, { intAsBigInt: true });
+    assert.equal(ours.events.length, oracle.events.length);
+    const head = (e: any) => ({ n: e.EventNum, pcr: e.PCRIndex, type: e.EventType, digests: e.Digests, size: e.EventSize });
+    assert.deepEqual(ours.events.map(head), oracle.events.map(head), f);
+    for (const [i, e] of oracle.events.entries()) {
+      // Variables, actions, separators and firmware blobs decode to the same fields.
+      if (['EV_EFI_VARIABLE_DRIVER_CONFIG', 'EV_EFI_VARIABLE_BOOT', 'EV_EFI_ACTION', 'EV_SEPARATOR', 'EV_EFI_PLATFORM_FIRMWARE_BLOB'].includes(e.EventType)) {
+        assert.deepEqual(ours.events[i].Event, e.Event, `${f} event ${i}`);
+      }
+    }
+    assert.deepEqual(ours.pcrs, oracle.pcrs, f);
+  }
+});
+
+test('tpm eventlog --replay, --json and --compare name the first divergent event', async () => {
+  const replay = await cli(['tpm', 'eventlog', q('eventlog.bin'), '--replay']);
+  assert.match(replay.out, /^ {2}sha1:\n {4}0 : 0x273DFD4FCF4B63486DBC747BC56748E14769B2D4\n/);
+  const json = JSON.parse((await cli(['tpm', 'eventlog', q('eventlog.bin'), '--json'])).out);
+  assert.equal(json.format, 'crypto-agile');
+  assert.equal(json.events[3].decoded.unicodeName, 'SecureBoot');
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-tpm-'));
+  try {
+    // The swtpm's PCRs, as tpm2_pcrread prints them, with the sha256 PCR 7 changed.
+    const pcrs = readVectorJson('tpm', 'cases.json').tpm_pcrs;
+    const text = (bank: string, p7?: string) => `  ${bank}:\n${Object.entries<string>(pcrs[bank]).map(([i, v]) => `    ${i} : 0x${i === '7' && p7 ? p7 : v}\n`).join('')}`;
+    writeFileSync(join(dir, 'good'), text('sha256'));
+    writeFileSync(join(dir, 'bad'), text('sha256', '00'.repeat(32)));
+    assert.equal((await cli(['tpm', 'eventlog', q('eventlog.bin'), '--compare', join(dir, 'good')])).code, 0);
+    const bad = await cli(['tpm', 'eventlog', q('eventlog.bin'), '--compare', join(dir, 'bad'), '--json']);
+    assert.equal(bad.code, 5);
+    const out = JSON.parse(bad.out);
+    assert.deepEqual(out.registers.filter((r: any) => !r.ok).map((r: any) => r.pcr), [7]);
+    // Serialized PCR files work as the reference too.
+    assert.equal((await cli(['tpm', 'eventlog', q('eventlog.bin'), '--compare', q('quotes/q01.pcrs')])).code, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const garbage = await cli(['tpm', 'eventlog', q('quotes/q01.sig')]);
+  assert.equal(garbage.code, 4);
+  assert.match(garbage.err, /error\[EVENTLOG_FORMAT\]/);
+});
+
+test('tpm quote and pcrread against a real swtpm write files that tpm checkquote and tpm2_checkquote accept', { skip: toolMissing('swtpm'), timeout: 120_000 }, async () => {
+  const { startSwtpm } = await import('../test-support/swtpm.js');
+  const tpm = await startSwtpm();
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-tpm-'));
+  try {
+    const read = await cli(['tpm', 'pcrread', 'sha256:0,7,11', '-T', tpm.tcti]);
+    assert.equal(read.code, 0, read.err);
+    assert.equal(read.out, `  sha256:\n${[0, 7, 11].map((i) => `    ${String(i).padEnd(2)}: 0x${'00'.repeat(32)}\n`).join('')}`);
+    for (const kind of ['rsa', 'ecc256', 'rsapss']) {
+      const f = (n: string) => join(dir, `${kind}.${n}`);
+      const r = await cli(['tpm', 'quote', '-T', tpm.tcti, '-l', 'sha256:0,7,11+sha1:0', '-G', kind, '-q', 'abcdef0123', '-m', f('msg'), '-s', f('sig'), '-o', f('pcrs'), '-u', f('pub')]);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /^quoted: ff544347/);
+      const args = ['-u', f('pub'), '-m', f('msg'), '-s', f('sig'), '-f', f('pcrs'), '-q', 'abcdef0123'];
+      const ours = await cli(['tpm', 'checkquote', ...args]);
+      assert.equal(ours.code, 0, `${kind}: ${ours.err}`);
+      assert.equal((await cli(['tpm', 'checkquote', ...args.slice(0, -1), 'abcdef0124'])).code, 1);
+      if (kind !== 'rsapss' && !toolMissing('tpm2_checkquote')) {
+        const oracle = spawnSync('tpm2_checkquote', args, { encoding: 'utf8' });
+        assert.equal(oracle.status, 0, `${kind}: ${oracle.stderr}`);
+        assert.equal(ours.out, oracle.stdout);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await tpm.stop();
+  }
+});

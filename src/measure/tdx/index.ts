@@ -1,0 +1,2 @@
+/** TDX reference values: MRTD from TDVF firmware metadata. */
+export * from './tdvf.js';
