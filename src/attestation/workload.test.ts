@@ -20,6 +20,7 @@ import {
   hostDataForUuid,
   keybrokerClaims,
   keybrokerDuplicateKey,
+  validateQueries,
   parseKeybrokerRegistration,
   parseRefKbsRegistration,
   parseRegistrationBody,
@@ -118,6 +119,9 @@ test('keybroker queries are enforced against the vector claims: true releases, f
   assert.match(wrong.reason, /data\.measurement == input\.measurement/);
   assert.equal(appraiseQueries(['data.nothing == input.measurement'], reg.reference_values, claims).allow, false);
   assert.equal(appraiseQueries(['input.policy_debug_allowed == "false"'], {}, claims).allow, true);
+  // No query decides nothing, and nothing decided denies (keybroker released on an empty list).
+  assert.equal(appraiseQueries([], reg.reference_values, claims).allow, false);
+  assert.throws(() => validateQueries([]), /at least one query/);
 });
 
 test('the buildah registration and krun messages parse; the krun key binds to the report it carries', () => {

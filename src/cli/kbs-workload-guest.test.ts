@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import fc from 'fast-check';
 import { CocoError } from '../errors.js';
-import { fromBase64, fromHex, utf8 } from '../formats/bytes.js';
+import { fromBase64, fromHex, toHex, utf8 } from '../formats/bytes.js';
 import { hostDataForUuid } from '../attestation/workload.js';
 import { rsaPkcs1v15Decrypt } from '../client/workload-guest.js';
 import { vcekCachePaths } from '../tee/snp/certs.js';
@@ -92,7 +92,15 @@ test('native: a workload registered with cocokit is fetched by its guest, identi
   const reg = await cli([...adminCli, 'register', '--tee', 'snp', '--reference-value', `measurement=${M}`, '--resource', 'passphrase=native-secret']);
   assert.equal(reg.code, 0, reg.err);
   const id = reg.out.trim();
+  // The CLI says which HOST_DATA names the workload; `host-data` prints it again.
+  const hostData = toHex(hostDataForUuid(id));
+  assert.match(reg.err, new RegExp(`launch the guest with HOST_DATA ${hostData}`));
+  assert.equal((await cli([...adminCli, 'host-data', id])).out.trim(), hostData);
   assert.equal(await guest([], { hostData: hostDataForUuid(id) }), 'native-secret');
+  // A host_data reference value under host_data identification needs the id chosen first.
+  const early = await cli([...adminCli, 'register', '--tee', 'snp', '--reference-value', `measurement=${M}`, '--reference-value', `host_data=${hostData}`]);
+  assert.equal(early.code, 1);
+  assert.match(early.err, /needs --workload-id chosen first/);
   // Another image under the same HOST_DATA is refused, with the reason.
   await assert.rejects(guest([], { hostData: hostDataForUuid(id), measurement: fromHex(OTHER_M) }), /policy denied: .*measurement: claim/);
   // A registration that opts in to extra_params identification: the guest names its workload.
@@ -147,4 +155,45 @@ test('a ciphertext that is not PKCS#1 v1.5 for the guest key is a crypto CocoErr
   const { publicEncrypt, constants } = await import('node:crypto');
   const ct = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.from('round trip'));
   assert.equal(utf8.decode(rsaPkcs1v15Decrypt(privateKey, ct)), 'round trip');
+});
+
+test('a KBS answering garbage to the guest client in any dialect gives a CocoError, never a crash', async () => {
+  const { createServer } = await import('node:http');
+  let answer: { status: number; body: Uint8Array } = { status: 200, body: new Uint8Array() };
+  const server = createServer((req, res) => {
+    req.resume();
+    res.writeHead(answer.status, { 'set-cookie': ['kbs-session-id=abc', 'session_id=abc'], 'content-type': 'application/json' });
+    res.end(answer.body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const hostile = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const { getKeybrokerResource, getKrunPassphrase, getNativeWorkloadResource } = await import('../client/workload-guest.js');
+  const { SnpAttester } = await import('../tee/snp/attester.js');
+  const tsm = join(dir, 'tsm-hostile');
+  mkdirSync(tsm);
+  const snp = new SnpAttester({ tsmPath: tsm, fs: tsmSimulator({ signReport: signTestReport }, chip, {}) });
+  const bodies = fc.oneof(
+    fc.uint8Array({ maxLength: 200 }),
+    fc.jsonValue().map((v) => new TextEncoder().encode(JSON.stringify(v))),
+    fc.record({ nonce: fc.oneof(fc.string(), fc.jsonValue()), ciphertext: fc.oneof(fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b).toString('hex')), fc.jsonValue()) }).map((v) => new TextEncoder().encode(JSON.stringify(v))),
+  );
+  try {
+    await fc.assert(
+      fc.asyncProperty(bodies, fc.constantFrom(200, 400, 401, 404, 500), fc.constantFrom('native', 'keybroker', 'krun'), async (body, status, dialect) => {
+        answer = { status, body };
+        try {
+          if (dialect === 'native') await getNativeWorkloadResource(hostile, snp, 'passphrase');
+          else if (dialect === 'keybroker') await getKeybrokerResource(hostile, snp, 'passphrase');
+          else await getKrunPassphrase(hostile, snp, { workloadId: 'w' });
+          assert.fail('a garbage answer was accepted');
+        } catch (e) {
+          assert.ok(e instanceof CocoError, String(e));
+          assert.notEqual(e.kind, 'internal', e.message);
+        }
+      }),
+      { numRuns: 40 },
+    );
+  } finally {
+    server.close();
+  }
 });

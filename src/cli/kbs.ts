@@ -15,13 +15,14 @@ import { KbsAdminClient } from '../client/admin-client.js';
 import { attesterFor } from '../client/attesters.js';
 import { WORKLOAD_GUEST_DIALECTS, getKeybrokerResource, getKrunPassphrase, getNativeWorkloadResource, type WorkloadGuestDialect } from '../client/workload-guest.js';
 import { SnpAttester, TSM_REPORT_PATH, type TsmFs } from '../tee/snp/attester.js';
-import { markRegoV0, policyEvaluators } from '../policy/index.js';
+import { markRegoV0, policyEvaluators } from '../policy/evaluators.js';
 import { applyEnv, defaultConfig, loadConfigFile, type KbsConfig } from '../server/config.js';
 import { openKbs, type Kbs } from '../server/kbs.js';
-import { KEK_FILE } from '../store/index.js';
+import { KEK_FILE } from '../store/sqlite.js';
 import { DEMO_RESOURCE, ensureAdminKey, seedDevelopmentData, writeAdminKeyPair } from '../server/development.js';
 import type { CliIO } from './io.js';
 import { checkOutputPath } from './output-path.js';
+import { pageLimit } from './paging.js';
 
 export { DEMO_RESOURCE, ADMIN_KEY_FILE, ADMIN_PUBKEY_FILE } from '../server/development.js';
 
@@ -63,6 +64,46 @@ export function kekBesideDatabase(config: KbsConfig, cwd: string): string | unde
   return dirname(kek) === dataDir ? kek : undefined;
 }
 
+function workerCount(text: string): number {
+  if (!/^[1-9][0-9]{0,2}$/.test(text) || Number(text) > 256) throw new CocoError('CLI_USAGE', `--workers ${text} is not a number from 1 to 256`, { kind: 'usage' });
+  return Number(text);
+}
+
+/**
+ * `kbs serve` as a primary process with `n` workers (node:cluster): the primary prepares the store once (schema,
+ * admin key, token signer, default policies — so workers never race to create them), then forks workers that
+ * each run the whole KBS and share the listening socket; the kernel's connections are handed out round-robin.
+ * Any worker serves any request because every piece of state is in the store. A worker that dies is replaced;
+ * SIGTERM/SIGINT stop the workers and then the primary.
+ */
+async function serveCluster(opts: ServeOptions, io: CliIO, n: number): Promise<void> {
+  const { default: cluster } = await import('node:cluster');
+  const { config } = resolveServeConfig(opts, io);
+  const prep = await openKbs({ config, ...policyEvaluators(), logger: pino({ level: 'silent' }) });
+  await prep.close();
+  let stopping = false;
+  cluster.on('exit', (w, code, signal) => {
+    if (stopping) return;
+    io.stderr(`kbs worker ${w.process.pid} exited (${signal ?? code}); starting another\n`);
+    cluster.fork();
+  });
+  for (let i = 0; i < n; i++) cluster.fork();
+  await new Promise<void>((resolveStop) => {
+    const stop = () => {
+      stopping = true;
+      const alive = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined && !w.isDead());
+      if (alive.length === 0) return resolveStop();
+      let left = alive.length;
+      for (const w of alive) {
+        w!.once('exit', () => --left === 0 && resolveStop());
+        w!.process.kill('SIGTERM');
+      }
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
 function cliCommand(io: CliIO): string {
   if (io.env.COCOKIT_CLI) return io.env.COCOKIT_CLI;
   const script = process.argv[1] ?? 'dist/cli/main.js';
@@ -72,7 +113,9 @@ function cliCommand(io: CliIO): string {
 /** Starts the KBS, seeds the development demo, prints the banner; the caller decides when to close. */
 export async function startServe(opts: ServeOptions, io: CliIO): Promise<{ kbs: Kbs; url: string }> {
   const { config, zeroConfig, adminKey } = resolveServeConfig(opts, io);
-  const logger = pino({ level: io.env.COCOKIT_LOG_LEVEL ?? 'info' }, pino.destination({ dest: 2, sync: true }));
+  // Asynchronous writes: a synchronous write(2) per log line cost the request path more than its SQL did.
+  // pino flushes what is buffered when the process exits.
+  const logger = pino({ level: io.env.COCOKIT_LOG_LEVEL ?? 'info' }, pino.destination({ dest: 2, sync: false }));
   const kbs = await openKbs({ config, ...policyEvaluators(), logger });
   try {
     if (zeroConfig) await seedDevelopmentData(kbs);
@@ -151,13 +194,21 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .option('--port <port>', 'listen port (default 8080)')
     .option('--host <host>', 'listen address (default 127.0.0.1)')
     .option('--data-dir <dir>', `data directory of the embedded store (default ./.kbs-data)`)
-    .action(async (opts: ServeOptions) => {
-      const { kbs: server } = await startServe(opts, io);
+    .option('--workers <n>', 'worker processes sharing the port and the store (default http_server.worker_count, else 1)')
+    .action(async (opts: ServeOptions & { workers?: string }) => {
+      const { default: cluster } = await import('node:cluster');
+      const workers = cluster.isWorker ? 1 : opts.workers !== undefined ? workerCount(opts.workers) : (resolveServeConfig(opts, io).config.http_server.worker_count ?? 1);
+      if (workers > 1) return serveCluster(opts, io, workers);
+      // A cluster worker: only the first prints the banner.
+      const quiet = cluster.isWorker && cluster.worker?.id !== 1;
+      const { kbs: server } = await startServe(opts, quiet ? { ...io, stdout: () => {} } : io);
       await new Promise<void>((resolveStop) => {
         const stop = () => void server.close().then(resolveStop, resolveStop);
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+      // The channel to the primary would keep a stopped worker alive.
+      if (cluster.isWorker) cluster.worker?.disconnect();
     });
 
   kbs
@@ -178,6 +229,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
           'authorization_mode = "AuthenticatedAuthorization"',
           '[[admin.authentication.bearer_jwt.identity_providers]]',
           `public_key_uri = "file://${publicPath}"`,
+          '# namespaces = ["tenant-a"]   # workload namespaces this key may act in (default: all)',
           '[[admin.authorization.regex_acl.acls]]',
           'role = "admin"',
           'allowed_endpoints = "^/kbs/v0/.*$"',
@@ -279,9 +331,22 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
       await adminClient(this, io).deleteResource(opts.path);
       io.stdout(`deleted ${opts.path}\n`);
     });
-  config.command('list-resources').description('paths and sizes, never values').action(async function (this: Command) {
-    io.stdout(JSON.stringify(await adminClient(this, io).listResources(), null, 2) + '\n');
-  });
+  config
+    .command('list-resources')
+    .description('paths and sizes, never values (every page, or one page with --limit/--cursor)')
+    .option('--limit <n>', 'one page of at most n resources (the KBS caps it at 1000)')
+    .option('--cursor <cursor>', 'the page after the one that printed this cursor')
+    .action(async function (this: Command, opts: { limit?: string; cursor?: string }) {
+      const client = adminClient(this, io);
+      if (opts.limit === undefined && opts.cursor === undefined) {
+        io.stdout(JSON.stringify(await client.listResources(), null, 2) + '\n');
+        return;
+      }
+      const page = await client.listResourcesPage({ ...(opts.limit !== undefined ? { limit: pageLimit(opts.limit) } : {}), ...(opts.cursor !== undefined ? { cursor: opts.cursor } : {}) });
+      io.stdout(JSON.stringify(page.items, null, 2) + '\n');
+      // The listing stays a plain array on stdout; the cursor of the next page goes to stderr.
+      if (page.next) io.stderr(`next page: --cursor ${page.next}\n`);
+    });
   config.command('get-resource-policy').description('ids of the stored resource policies').action(async function (this: Command) {
     io.stdout(JSON.stringify(await adminClient(this, io).getResourcePolicy()) + '\n');
   });

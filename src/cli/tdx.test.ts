@@ -134,7 +134,7 @@ test('tdx test-root and test-quote make a lab setup that verifies only under --r
   const dbg = await cli(['tdx', 'verify', join(dir, 'debug.json'), '--root', join(rootDir, 'root.pem'), '--cache', cache, '--no-debug', '--json']);
   assert.equal(dbg.code, 5);
   assert.deepEqual(dbg.json.checks.filter((c: any) => !c.ok).map((c: any) => c.id), ['debug']);
-  assert.equal((await cli(['tdx', 'test-quote', '--root-dir', join(dir, 'nope')])).code, 1);
+  assert.equal((await cli(['tdx', 'test-quote', '--root-dir', join(dir, 'nope')])).code, 11, 'a missing root directory is a file error');
 });
 
 test('tdx verify --ccel replays the log against RTMR0..3 and names a mismatch', async () => {

@@ -15,14 +15,15 @@ import type { AttestationService } from '../attestation/service.js';
 import { parseInitDataMessage } from '../attestation/init-data.js';
 import type { ResourcePolicyEvaluator } from '../policy/types.js';
 import type { AttestationPolicyEvaluator } from '../policy/types.js';
-import type { JsonValue, SessionRecord, Store } from '../store/index.js';
+import type { JsonValue, SessionRecord, Store } from '../store/store.js';
 import type { AdminAuthorizer } from './admin-auth.js';
 import { AuthLimiter, type AuthLimits } from './auth-limiter.js';
 import { bounded, echo, ECHO_CHARS } from './echo.js';
 import { errorResponse, kbsError, type ErrorVariant } from './errors.js';
 import { KbsMetrics } from './metrics.js';
+import { NEXT_CURSOR_HEADER, pageQuery } from './page-query.js';
 import { parseKbsUrl, resourcePath, type KbsRoute } from './resource-path.js';
-import { teePubkeyFromClaims, type AttestationTokenVerifier } from './token-verifier.js';
+import { sessionTokenClaims, teePubkeyFromClaims, type AttestationTokenVerifier } from './token-verifier.js';
 import { workloadRoutes, type WorkloadsConfig } from './workloads.js';
 
 export const PROTOCOL_VERSION = '0.4.0';
@@ -125,7 +126,10 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       }
     : {};
   const app = Fastify({
-    ...(o.tls ? { https: { minVersion: 'TLSv1.2' as const, ...o.tls, ...serverTimeouts } } : { http: serverTimeouts }),
+    // Under TLS the header deadline starts after the handshake, which Node otherwise allows 120 s.
+    ...(o.tls
+      ? { https: { minVersion: 'TLSv1.2' as const, ...o.tls, ...serverTimeouts, ...(o.timeouts ? { handshakeTimeout: serverTimeouts.headersTimeout } : {}) } }
+      : { http: serverTimeouts }),
     ...(o.timeouts ? { requestTimeout: serverTimeouts.requestTimeout } : {}),
     loggerInstance: log as unknown as FastifyBaseLogger,
     bodyLimit: o.bodyLimit,
@@ -153,19 +157,26 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       const pattern = req.routeOptions.url ?? '';
       return /\/kbs\/v0\/(auth|attest)$/.exec(pattern === '/kbs/v0/*' ? req.url.split('?')[0] : pattern)?.[1];
     };
+    // A flood must not become a flood of warnings too: refusals are counted and summarised every 10 s.
+    const refused = { rate: 0, pending: 0, loggedAtMs: 0 };
     app.addHook('onRequest', async (req, reply) => {
       if (endpoint(req) !== 'auth') return;
       const admission = limiter.admit(req.ip);
       if (admission.ok) return;
       metrics.authRequests.inc();
       metrics.authRateLimited.inc();
+      refused[admission.reason]++;
+      const nowMs = clock().getTime();
+      if (nowMs - refused.loggedAtMs >= 10_000) {
+        log.warn({ event: 'auth.admission', rate: refused.rate, pending: refused.pending }, 'auth requests refused (429) since the last report');
+        Object.assign(refused, { rate: 0, pending: 0, loggedAtMs: nowMs });
+      }
       const err =
         admission.reason === 'rate'
           ? kbsError('KBS_AUTH_RATE', `too many auth requests from this client; retry after ${admission.retryAfterSecs} s`, 'limit')
           : kbsError('KBS_AUTH_PENDING', `too many sessions await attestation; retry after ${admission.retryAfterSecs} s`, 'limit');
-      reply.header('retry-after', String(admission.retryAfterSecs));
-      await fail(reply, req, err, 'AttestationError');
-      return reply;
+      const r = errorResponse(err, 'AttestationError');
+      return reply.code(r.status).header('retry-after', String(admission.retryAfterSecs)).header('content-type', 'application/json').send(JSON.stringify(r.body));
     });
     app.addHook('onSend', async (req, reply, payload) => {
       const which = endpoint(req);
@@ -317,7 +328,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
     const id = sessionCookie(req);
     if (id) {
       const s = await o.store.sessions.get(id);
-      if (s?.state === 'attested' && s.token) token = s.token;
+      if (s?.state === 'attested' && s.token) return sessionTokenClaims(s.token, clock()) as Record<string, unknown>;
     }
     if (!token) {
       const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
@@ -394,8 +405,10 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
         }
         case 'resources':
           if (m === 'GET' && route.path.length === 0) {
-            const list = await o.store.resources.list();
-            return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(list.map((r) => ({ path: `${r.repository}/${r.type}/${r.tag}`, size: r.size, updated: r.updatedAt.toISOString() }))));
+            // One bounded page per request (the body stays Trustee's plain array); `x-next-cursor` says more follow.
+            const page = await o.store.resources.page({}, pageQuery(route.query));
+            if (page.next) reply.header(NEXT_CURSOR_HEADER, page.next);
+            return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(page.items.map((r) => ({ path: `${r.repository}/${r.type}/${r.tag}`, size: r.size, updated: r.updatedAt.toISOString() }))));
           }
           break;
         case 'attestation-policy':

@@ -140,3 +140,11 @@ prune_interval_secs = 60
     assert.throws(() => configFromToml(toml), (e: unknown) => e instanceof CocoError && re.test(e.message), toml);
   }
 });
+
+test('http_server.worker_count is kept (1–256 worker processes) and anything else is refused', () => {
+  assert.equal(configFromToml('[http_server]\nworker_count = 4\n').http_server.worker_count, 4);
+  assert.equal(configFromToml('[http_server]\n').http_server.worker_count, undefined);
+  for (const bad of ['0', '-1', '1.5', '257', '"2"']) {
+    assert.throws(() => configFromToml(`[http_server]\nworker_count = ${bad}\n`), (e: CocoError) => e.code === 'KBS_CONFIG' && e.kind === 'input', bad);
+  }
+});

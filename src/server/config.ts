@@ -75,6 +75,11 @@ export interface KbsConfig {
     tls_ciphers?: string;
     /** Colon-separated key-exchange groups; groups this OpenSSL lacks are dropped with a warning at start. */
     tls_groups?: string;
+    /**
+     * Trustee: HTTP worker count. cocokit: worker processes of `kbs serve` sharing the listening socket and
+     * the store (SQLite in WAL mode, or PostgreSQL), so the request path uses every core; default 1.
+     */
+    worker_count?: number;
   };
   admin: {
     authorization_mode: AdminMode;
@@ -245,7 +250,9 @@ export function configFromToml(text: string): KbsConfig {
       tls_min_version: 'string', tls_max_version: 'string', tls_ciphers: 'string', tls_groups: 'string',
     });
     Object.assign(c.http_server, h);
-    delete (c.http_server as any).worker_count;
+    if (h.worker_count !== undefined && !(Number.isInteger(h.worker_count) && (h.worker_count as number) >= 1 && (h.worker_count as number) <= 256)) {
+      fail('http_server.worker_count must be an integer from 1 to 256');
+    }
     if (!(c.http_server.payload_request_size > 0)) fail('http_server.payload_request_size must be positive');
     for (const k of ['header_timeout_secs', 'request_timeout_secs', 'auth_rate_per_sec'] as const) if (!(c.http_server[k] > 0)) fail(`http_server.${k} must be positive`);
     for (const k of ['auth_burst', 'max_pending_sessions'] as const) if (!Number.isInteger(c.http_server[k]) || c.http_server[k] < 1) fail(`http_server.${k} must be a positive integer`);

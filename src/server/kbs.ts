@@ -15,7 +15,9 @@ import { TokenSigner } from '../attestation/signer.js';
 import { defaultVerifiers, type VerifierRegistry } from '../attestation/verifiers.js';
 import { builtinResourcePolicy, defaultAttestationPolicy } from '../policy/builtin.js';
 import type { AttestationPolicyEvaluator, ResourcePolicyEvaluator } from '../policy/types.js';
-import { openPostgresStore, openSqliteStore, startAuditRetention, type Store } from '../store/index.js';
+import { startAuditRetention } from '../store/open.js';
+import { openSqliteStore } from '../store/sqlite.js';
+import type { Store } from '../store/store.js';
 import { AdminAuthorizer } from './admin-auth.js';
 import { buildKbsApp, RESOURCE_POLICY_ID, type KbsApp, type KbsTls } from './app.js';
 import { listenAddress, type KbsConfig, type SnpTrustedRoot } from './config.js';
@@ -57,6 +59,8 @@ export async function openStore(config: KbsConfig, clock?: () => Date): Promise<
   const kek = sb.kek_file ? { file: sb.kek_file } : undefined;
   if (sb.storage_type === 'postgres') {
     if (!kek) throw new CocoError('KBS_CONFIG', 'the postgres store needs storage_backend.kek_file (shared by every replica)', { kind: 'usage' });
+    // Loaded only when configured: the PostgreSQL driver is a sizeable share of the start-up time.
+    const { openPostgresStore } = await import('../store/postgres.js');
     return openPostgresStore({ connectionString: sb.postgres_url!, kek, ...(clock ? { now: clock } : {}) });
   }
   // Trustee's Memory backend keeps nothing across restarts: a fresh directory per start keeps that promise.

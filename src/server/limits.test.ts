@@ -210,6 +210,8 @@ test('a normal guest is served while another address floods /auth over real sock
   assert.ok(statuses.filter((s) => s === 429).length >= 17);
   assert.deepEqual([...new Set(statuses)].sort(), [200, 429]);
   assert.equal(retryAfterMissing, 0);
+  // Hundreds of refusals, one summary line (the clock stands still).
+  assert.ok(h.logs.filter((l) => l.includes('auth requests refused')).length <= 2);
 });
 
 // ---- slow clients ---------------------------------------------------------------------------------------
@@ -220,10 +222,10 @@ function slowClient(head: string, drip: string, giveUpMs: number): Promise<{ clo
   return new Promise((resolve, reject) => {
     const start = Date.now();
     const chunks: Buffer[] = [];
-    const s = net.connect({ host: u.hostname, port: Number(u.port) }, () => s.write(head));
+    const s = net.connect({ host: u.hostname, port: Number(u.port) }, () => head && s.write(head));
     let i = 0;
     const dripper = setInterval(() => {
-      if (!s.destroyed && s.writable) s.write(drip[i++ % drip.length]);
+      if (drip && !s.destroyed && s.writable) s.write(drip[i++ % drip.length]);
     }, 200);
     const giveUp = setTimeout(() => {
       s.destroy();
@@ -246,6 +248,12 @@ test('the defaults cut slow clients off well before Node\'s 60 s', () => {
 
 test('a client trickling its headers is answered 408 and disconnected after header_timeout_secs', async () => {
   const r = await slowClient('GET /healthz HTTP/1.1\r\nHost: kbs\r\n', 'X-Slow: a\r\n', 6000);
+  assert.ok(r.closedAfterMs >= 900 && r.closedAfterMs < 3000, `closed after ${r.closedAfterMs} ms`);
+  assert.match(r.answer, /^HTTP\/1\.1 408/);
+});
+
+test('a client that connects and never sends a byte is answered 408 and disconnected after header_timeout_secs', async () => {
+  const r = await slowClient('', '', 6000);
   assert.ok(r.closedAfterMs >= 900 && r.closedAfterMs < 3000, `closed after ${r.closedAfterMs} ms`);
   assert.match(r.answer, /^HTTP\/1\.1 408/);
 });

@@ -219,7 +219,7 @@ test('native admin API: namespaced, GET never returns secrets, versioned updates
 
 test('fuzzed registration bodies on all three front doors give 4xx errors, never 500', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.oneof(fc.jsonValue(), fc.record({ tee: fc.jsonValue(), reference_values: fc.jsonValue(), resources: fc.jsonValue(), query: fc.jsonValue() }, { requiredKeys: [] })), async (body) => {
+    fc.asyncProperty(fc.oneof(fc.jsonValue(), fc.record({ tee: fc.jsonValue(), reference_values: fc.jsonValue(), resources: fc.jsonValue(), query: fc.jsonValue(), queries: fc.jsonValue(), identify: fc.jsonValue() }, { requiredKeys: [] })), async (body) => {
       for (const [path, ns] of [['/kbs/v0/workloads', 'tenant-f'], ['/keybroker/rvp/register', undefined], ['/reference-kbs/kbs/v0/register_workload', undefined]] as const) {
         const r = await http('POST', path, { raw: JSON.stringify(body), ...(ns ? { ns } : {}) });
         assert.ok(r.status < 500, `${path}: ${r.status} ${r.text}`);
@@ -229,6 +229,21 @@ test('fuzzed registration bodies on all three front doors give 4xx errors, never
   );
   const r = await http('POST', '/kbs/v0/workloads', { ns: 'tenant-f', raw: '{"tee":' });
   assert.equal(r.status, 400);
+  // Updates too, including a keybroker registration edited natively (queries, identify, policy fields).
+  const kb = uuidOf(fromBase64((await keybrokerRegister()).text));
+  const native = await registerNative('tenant-f', { tee: 'snp', reference_values: { measurement: M }, resources: { passphrase: 'f' } });
+  await fc.assert(
+    fc.asyncProperty(
+      fc.record({ tee: fc.constant('snp'), reference_values: fc.oneof(fc.jsonValue(), fc.constant({ measurement: M, run: 'fuzzed' })), version: fc.oneof(fc.constant(1), fc.jsonValue()), queries: fc.jsonValue(), policy: fc.jsonValue(), identify: fc.jsonValue() }, { requiredKeys: ['tee'] }),
+      async (body) => {
+        for (const [id, ns] of [[kb, 'keybroker'], [native, 'tenant-f']]) {
+          const u = await http('PUT', `/kbs/v0/workloads/${id}`, { ns, body });
+          assert.ok(u.status < 500, `PUT ${ns}: ${u.status} ${u.text}`);
+        }
+      },
+    ),
+    { numRuns: 30 },
+  );
 });
 
 // ---- keybroker ---------------------------------------------------------------------------------------

@@ -42,11 +42,12 @@ import {
   type IdentityHint,
   type WorkloadSpec,
 } from '../attestation/workload.js';
-import { DEFAULT_NAMESPACE, type JsonValue, type SessionRecord, type Store, type StoreTransaction, type WorkloadRecord } from '../store/index.js';
+import { DEFAULT_NAMESPACE, type JsonValue, type SessionRecord, type Store, type StoreTransaction, type WorkloadRecord } from '../store/store.js';
 import { canonicalize } from '../formats/jcs.js';
 import { AdminAuthorizer } from './admin-auth.js';
 import { ERROR_TYPE_PREFIX } from './errors.js';
 import { bounded, echo, ECHO_CHARS } from './echo.js';
+import { NEXT_CURSOR_HEADER, pageQuery } from './page-query.js';
 import { teePubkeyFromClaims, type AttestationTokenVerifier } from './token-verifier.js';
 import { keybrokerRoutes } from './compat/keybroker.js';
 import { referenceKbsRoutes } from './compat/reference-kbs.js';
@@ -213,7 +214,7 @@ export async function deleteWorkload(tx: StoreTransaction, rec: WorkloadRecord):
 /**
  * Other workloads of the namespace whose reference values equal these. Appraisal cannot tell such workloads
  * apart: whoever launches the same image with another one's HOST_DATA, or names its id, is judged by the same
- * values — so registration warns (README "Workload registration: reference values must tell workloads apart").
+ * values — so registration warns (README "Reference values must tell workloads apart").
  */
 export async function identicalWorkloads(store: Pick<Store, 'workloads'>, namespace: string, referenceValues: Record<string, JsonValue>, exceptId?: string): Promise<string[]> {
   const mine = canonicalize(referenceValues);
@@ -396,9 +397,12 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
     app.get('/kbs/v0/workloads', async (req, reply) => {
       try {
         const ns = await adminNamespace(ctx, req);
-        const list = await ctx.store.workloads.list(ns);
+        // One bounded page per request; `x-next-cursor` names the next one (`?cursor=…&limit=…`).
+        const q = Object.fromEntries(Object.entries((req.query ?? {}) as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string'));
+        const page = await ctx.store.workloads.page(ns, pageQuery(q));
+        if (page.next) reply.header(NEXT_CURSOR_HEADER, page.next);
         const out = [];
-        for (const rec of list) out.push(await describeWorkload(ctx.store, rec));
+        for (const rec of page.items) out.push(await describeWorkload(ctx.store, rec));
         return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(out));
       } catch (e) {
         return sendError(reply, e);

@@ -4,12 +4,15 @@
  * server) take turns instead of failing.
  */
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Sqlite from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { CocoError } from '../errors.js';
 import { loadKek, loadOrCreateKekFile } from './kek.js';
 import type { Database } from './schema.js';
+import { sqliteHotPath, type HotPath } from './hot-path.js';
 import { openSqlStore } from './sql-store.js';
 import type { KekSource, Store } from './store.js';
 
@@ -108,5 +111,53 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     throw new CocoError('STORE_OPEN', `cannot open the SQLite store in ${options.dataDir}: ${(e as Error).message}`, { kind: 'file', cause: e });
   }
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-  return openSqlStore({ db, dialect: 'sqlite', kek, now: options.now ?? (() => new Date()), exclusive: exclusiveFor(file), reclaimSpace: () => reclaimSpace(sqlite) });
+  return openSqlStore({ db, dialect: 'sqlite', kek, now: options.now ?? (() => new Date()), exclusive: exclusiveFor(file), reclaimSpace: () => reclaimSpace(sqlite), hotPath: () => openHotPath(file) });
 }
+
+/** How often the checkpoint worker moves the WAL into the database file. */
+const CHECKPOINT_INTERVAL_MS = 250;
+
+/**
+ * The request path's connection (hot-path.ts): `synchronous = NORMAL`, so a commit appends to the WAL without
+ * an fsync, and no automatic checkpoints, whose syncs would run on this (the event loop's) thread. A worker
+ * thread with its own connection checkpoints instead; a passive checkpoint never blocks a writer, and once the
+ * WAL is fully checkpointed the next writer starts it over, so it stays bounded.
+ */
+function openHotPath(file: string): HotPath {
+  const conn = new Sqlite(file);
+  let worker: Worker | undefined;
+  try {
+    conn.pragma('busy_timeout = 5000');
+    conn.pragma('synchronous = NORMAL');
+    conn.pragma('wal_autocheckpoint = 0');
+    conn.pragma('foreign_keys = ON');
+    worker = new Worker(CHECKPOINT_WORKER, { eval: true, workerData: { file, driver: createRequire(import.meta.url).resolve('better-sqlite3'), interval: CHECKPOINT_INTERVAL_MS } });
+    worker.unref();
+    // A failing checkpointer must not take the server down; the admin connection still checkpoints itself.
+    worker.on('error', () => {});
+    const hot = sqliteHotPath(conn);
+    const w = worker;
+    return {
+      ...hot,
+      async close() {
+        await w.terminate().catch(() => {});
+        await hot.close();
+      },
+    };
+  } catch (e) {
+    void worker?.terminate();
+    conn.close();
+    throw e;
+  }
+}
+
+const CHECKPOINT_WORKER = `
+const { workerData } = require('node:worker_threads');
+const Sqlite = require(workerData.driver);
+const db = new Sqlite(workerData.file);
+db.pragma('busy_timeout = 1000');
+db.pragma('synchronous = FULL');
+setInterval(() => {
+  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
+}, workerData.interval);
+`;

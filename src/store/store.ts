@@ -54,6 +54,22 @@ export interface ResourceFilter {
   type?: string;
 }
 
+/** One page of a listing: at most `limit` items and, when more follow, the cursor of the next page. */
+export interface PageRequest {
+  /** Items per page: default `PAGE_LIMITS.default`, at most `PAGE_LIMITS.max`. */
+  limit?: number;
+  /** `next` of the previous page; absent for the first page. */
+  cursor?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Present when more items follow: pass it as `cursor` for the next page. */
+  next?: string;
+}
+
+export const PAGE_LIMITS = { default: 100, max: 1000 } as const;
+
 export interface ResourceStore {
   /** The decrypted value, or `undefined` when absent. A wrong key or tampered row → `STORE_DECRYPT` (crypto). */
   get(key: ResourceKey): Promise<Uint8Array | undefined>;
@@ -62,6 +78,12 @@ export interface ResourceStore {
   delete(key: ResourceKey): Promise<boolean>;
   /** Sorted by namespace, repository, type, tag (code-unit order on every backend). Never returns values. */
   list(filter?: ResourceFilter): Promise<ResourceInfo[]>;
+  /**
+   * The same listing one bounded page at a time (keyset paging: each page is one index range scan, whatever
+   * the table size). The cursor names the last item returned, so writes between pages neither repeat nor skip
+   * the items that stay; an item added behind the cursor appears on a later page.
+   */
+  page(filter?: ResourceFilter, page?: PageRequest): Promise<Page<ResourceInfo>>;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -86,6 +108,10 @@ export interface SessionRecord {
   expiresAt: Date;
 }
 
+/**
+ * Sessions and nonces are committed without a disk sync (store/hot-path.ts): they survive a crash of the
+ * process, and a power loss may drop the newest ones, which only makes their guests run `/auth` again.
+ */
 export interface SessionStore {
   /**
    * The session, or `undefined` when absent or expired (an expired one is deleted on the way, as Trustee does).
@@ -198,6 +224,8 @@ export interface WorkloadStore {
   delete(id: string): Promise<boolean>;
   /** Sorted by id; all namespaces unless one is given. */
   list(namespace?: string): Promise<WorkloadRecord[]>;
+  /** The same one bounded page at a time, sorted by id in UTF-8 byte order (keyset paging as `resources.page`). */
+  page(namespace?: string, page?: PageRequest): Promise<Page<WorkloadRecord>>;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -239,6 +267,11 @@ export interface AuditQuery {
 }
 
 export interface AuditLog {
+  /**
+   * Appends an event. Events of the attestation protocol (kind `kbs.*`) are committed without a disk sync,
+   * like sessions and nonces (store/hot-path.ts): a power loss may drop the newest of them. Every other kind
+   * (admin operations) is synced before this resolves.
+   */
   append(event: AuditEventInput): Promise<AuditEvent>;
   /** Newest first. */
   list(query?: AuditQuery): Promise<AuditEvent[]>;
