@@ -5,7 +5,7 @@ import { decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import { readVectorJson } from '../test-support/vectors.js';
 import { CocoError } from '../errors.js';
 import { fromHex, toBase64 } from '../formats/bytes.js';
-import { DEFAULT_ATTESTATION_POLICIES } from '../policy/defaults.js';
+import { defaultAttestationPolicy } from '../policy/builtin.js';
 import { policyEvaluators } from '../policy/evaluators.js';
 import { AttestationService } from './service.js';
 import { TokenSigner } from './signer.js';
@@ -15,7 +15,7 @@ import { statusOf, tierOf } from './ear.js';
 const R = readVectorJson('trustee', 'generated', 'rcar-sample-0.4.0.json');
 const now = new Date('2026-03-01T00:00:00Z');
 
-function service(rvs: Record<string, unknown> = {}, policyText: (id: string) => Promise<string | undefined> = async (id) => DEFAULT_ATTESTATION_POLICIES[id]): AttestationService {
+function service(rvs: Record<string, unknown> = {}, policyText: (id: string) => Promise<string | undefined> = async (id) => defaultAttestationPolicy(id)): AttestationService {
   return new AttestationService({
     verifiers: defaultVerifiers({ sample: true }),
     policy: policyEvaluators().attestationPolicy,
@@ -47,7 +47,7 @@ test('the vector attestation yields an ES256 EAR token with the jwk header and t
   assert.equal(ae.report_data, R.attest_request_body['tee-evidence'].primary_evidence.report_data);
   assert.equal(payload.exp, Math.floor(now.getTime() / 1000) + 300);
   assert.equal((payload as any)['ear.verifier-id'].developer, 'https://confidentialcontainers.org');
-  // Trustee's default_cpu without reference values: the synthetic EAR vector's trust vector and status.
+  // The default_cpu policy without reference values: the synthetic EAR vector's trust vector and status.
   const ear = readVectorJson('trustee', 'generated', 'ear-token-synthetic.json').claims.submods.cpu0;
   assert.deepEqual((payload as any).submods.cpu0['ear.trustworthiness-vector'], ear['ear.trustworthiness-vector']);
   assert.equal((payload as any).submods.cpu0['ear.status'], ear['ear.status']);

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /** Where CLI output goes; tests pass buffers, the real binary passes the process streams. */
 export interface CliIO {
   stdout: (s: string) => void;
@@ -7,6 +9,8 @@ export interface CliIO {
   isTTY: boolean;
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** The whole of standard input as text (commands that read a document or query from it). */
+  readStdin?: () => string;
   /** Set by a command that finished without an exception but must exit non-zero (e.g. `verify` → 5). */
   exitCode?: number;
 }
@@ -16,6 +20,7 @@ export function processIO(): CliIO {
     stdout: (s) => void process.stdout.write(s),
     stderr: (s) => void process.stderr.write(s),
     stdoutBytes: (b) => void process.stdout.write(b),
+    readStdin: () => readFileSync(0, 'utf8'),
     isTTY: Boolean(process.stdout.isTTY),
     env: process.env,
     cwd: process.cwd(),
@@ -23,7 +28,7 @@ export function processIO(): CliIO {
 }
 
 /** Collects output in memory, for in-process CLI tests. */
-export function bufferIO(env: NodeJS.ProcessEnv = {}, cwd = process.cwd()): CliIO & { out: () => string; err: () => string; bytes: () => Uint8Array } {
+export function bufferIO(env: NodeJS.ProcessEnv = {}, cwd = process.cwd(), stdin?: string): CliIO & { out: () => string; err: () => string; bytes: () => Uint8Array } {
   const out: string[] = [];
   const err: string[] = [];
   const bin: Uint8Array[] = [];
@@ -34,6 +39,7 @@ export function bufferIO(env: NodeJS.ProcessEnv = {}, cwd = process.cwd()): CliI
       bin.push(b);
       out.push(Buffer.from(b).toString('utf8'));
     },
+    ...(stdin === undefined ? {} : { readStdin: () => stdin }),
     isTTY: false,
     env,
     cwd,

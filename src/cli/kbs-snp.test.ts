@@ -56,6 +56,17 @@ after(async () => {
 });
 
 const chip = loadTestChip(join(dir, 'root'));
+// The guest's launch measurement (the simulator launches with an all-zero one) and the chip's TCB as reference
+// values: unrecognised, the guest would be appraised contraindicated and refused by the default resource policy.
+for (const [name, value] of Object.entries({
+  snp_launch_measurement: ['00'.repeat(48)],
+  snp_bootloader: [chip.tcb.bootloader],
+  snp_microcode: [chip.tcb.microcode],
+  snp_snp_svn: [chip.tcb.snp],
+  snp_tee_svn: [chip.tcb.tee],
+})) {
+  await kbs.store.referenceValues.set(name, value);
+}
 
 /** Runs `cocokit kbs …` with configfs-tsm reached through the simulator (a guest launched with `hostData`). */
 async function guestCli(argv: string[], hostData: Uint8Array, env: NodeJS.ProcessEnv = {}): Promise<{ secret: string; err: string }> {

@@ -103,7 +103,7 @@ test('zero-config serve starts in development mode, seeds a demo secret and prin
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /Hello from cocokit/);
     assert.match(banner, /admin key: .*admin-key\.pem/);
-    // The seeded sample reference values make Trustee's default_cpu affirm the sample TEE.
+    // The seeded sample reference values make the default_cpu policy affirm the sample TEE.
     const url = /listening on (\S+)/.exec(banner)![1];
     const { token } = await new KbsClient(url, new SampleAttester()).attest();
     assert.equal(JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).submods.cpu0['ear.status'], 'affirming');
@@ -224,5 +224,34 @@ test('kbs serve takes a Trustee-layout config as is and lists what it mapped in 
     }
   } finally {
     rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('set-resource-policy and set-attestation-policy --v0 store Rego v0 policies, which then decide', async () => {
+  const admin = ['kbs', 'config', '--url', h.url, '--auth-private-key', 'admin.pem'];
+  writeFileSync(join(dir, 'v0-resource.rego'), 'package policy\n\ndefault allow = false\n\nallow {\n\tdata["resource-path"][2] == "v0ok"\n}\n');
+  writeFileSync(
+    join(dir, 'v0-attestation.rego'),
+    'package policy\n\ndefault executables = 33\n\nexecutables = 3 { input.sample }\n\ntrust_claims = {"executables": executables, "hardware": 2}\n',
+  );
+  writeFileSync(join(dir, 'v.txt'), 'v0 secret');
+  assert.equal((await cli(...admin, 'set-resource', '--path', 'default/key/v0ok', '--resource-file', 'v.txt')).code, 0);
+  assert.equal((await cli(...admin, 'set-resource', '--path', 'default/key/v0no', '--resource-file', 'v.txt')).code, 0);
+  // As Rego v1 these do not parse, and the KBS refuses them.
+  const refused = await cli(...admin, 'set-resource-policy', '--policy-file', 'v0-resource.rego');
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.err, /resource policy does not compile/);
+  assert.notEqual((await cli(...admin, 'set-attestation-policy', '--policy-file', 'v0-attestation.rego')).code, 0);
+  try {
+    const set = await cli(...admin, 'set-resource-policy', '--v0', '--policy-file', 'v0-resource.rego');
+    assert.equal(set.code, 0, set.err);
+    assert.equal((await cli(...admin, 'set-attestation-policy', '--v0', '--policy-file', 'v0-attestation.rego', '--id', 'default_cpu')).code, 0);
+    assert.equal((await cli('kbs', 'get-resource', '--url', h.url, '--path', 'default/key/v0ok')).out, 'v0 secret');
+    assert.equal((await cli('kbs', 'get-resource', '--url', h.url, '--path', 'default/key/v0no')).code, 6);
+    const { token } = await new KbsClient(h.url, new SampleAttester()).attest();
+    assert.deepEqual(JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).submods.cpu0['ear.trustworthiness-vector'].executables, 3);
+  } finally {
+    writeFileSync(join(dir, 'allow.rego'), 'package policy\n\nallow if true\n');
+    await cli(...admin, 'set-resource-policy', '--policy-file', 'allow.rego');
   }
 });

@@ -21,7 +21,7 @@ import { loadTestChip, signTestReport } from '../tee/snp/test-root.js';
 import { tsmSimulator } from '../tee/snp/tsm-sim.js';
 import { fromHex, utf8 } from '../formats/bytes.js';
 import { bindInitData, initDataDigest } from '../measure/initdata.js';
-import { policyEvaluators } from '../policy/evaluators.js';
+import { markRegoV0, policyEvaluators } from '../policy/evaluators.js';
 import { applyEnv, defaultConfig, loadConfigFile, type KbsConfig } from '../server/config.js';
 import { openKbs, type Kbs } from '../server/kbs.js';
 import { KEK_FILE } from '../store/sqlite.js';
@@ -448,8 +448,10 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .command('set-resource-policy')
     .description('replace the resource policy (checked by the Rego engine before it is stored)')
     .requiredOption('--policy-file <file>', 'Rego resource policy (package policy, rule allow)')
-    .action(async function (this: Command, opts: { policyFile: string }) {
-      await adminClient(this, io).setResourcePolicy(readFileArg(opts.policyFile, io, 'policy file').toString('utf8'));
+    .option('--v0', 'the policy is Rego v0 (pre-1.0 syntax); it is stored marked as such', false)
+    .action(async function (this: Command, opts: { policyFile: string; v0: boolean }) {
+      const text = readFileArg(opts.policyFile, io, 'policy file').toString('utf8');
+      await adminClient(this, io).setResourcePolicy(opts.v0 ? markRegoV0(text) : text);
       io.stdout('resource policy set\n');
     });
   config
@@ -458,8 +460,10 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .requiredOption('--policy-file <file>', 'Rego attestation policy (rules trust_claims, extensions)')
     .option('--type <type>', 'policy type', 'rego')
     .option('--id <id>', 'policy id', 'default_cpu')
-    .action(async function (this: Command, opts: { policyFile: string; type: string; id: string }) {
-      await adminClient(this, io).setAttestationPolicy(readFileArg(opts.policyFile, io, 'policy file').toString('utf8'), opts.id, opts.type);
+    .option('--v0', 'the policy is Rego v0 (pre-1.0 syntax); it is stored marked as such', false)
+    .action(async function (this: Command, opts: { policyFile: string; type: string; id: string; v0: boolean }) {
+      const text = readFileArg(opts.policyFile, io, 'policy file').toString('utf8');
+      await adminClient(this, io).setAttestationPolicy(opts.v0 ? markRegoV0(text) : text, opts.id, opts.type);
       io.stdout(`attestation policy ${opts.id} set\n`);
     });
   config

@@ -28,7 +28,7 @@ test('policy eval prints OPA-style results for a Trustee KBS decision', async ()
 test('policy eval --explain names the failed expression; undefined queries print {}', async () => {
   const io = bufferIO();
   const policy = vectorPath('rego', 'trustee', 'kbs-resource-policy', 'default.rego');
-  assert.equal(await run(['policy', 'eval', '-d', policy, '--explain', 'data.policy.allow'], io), 0);
+  assert.equal(await run(['policy', 'eval', '-d', policy, '--explain=fails', 'data.policy.allow'], io), 0);
   assert.match(io.err(), /data\.policy\.allow: false/);
   assert.match(io.err(), /failed at .*default\.rego:\d+: plugin == "resource"/);
   const io2 = bufferIO();
@@ -36,13 +36,18 @@ test('policy eval --explain names the failed expression; undefined queries print
   assert.equal(io2.out().trim(), '{}');
 });
 
-test('policy eval reports a syntax error as REGO_PARSE with its position', async () => {
+test('policy eval reports a syntax error as opa does: exit 2, rego_parse_error with its position', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cocokit-policy-'));
   try {
     writeFileSync(join(dir, 'bad.rego'), 'package p\nallow if {\n');
     const io = bufferIO({}, dir);
-    assert.equal(await run(['policy', 'eval', '-d', 'bad.rego', 'data.p.allow'], io), 4);
-    assert.match(io.err(), /error\[REGO_PARSE\]: bad\.rego:3: rego_parse_error/);
+    assert.equal(await run(['policy', 'eval', '-d', 'bad.rego', 'data.p.allow'], io), 2);
+    const err = JSON.parse(io.out()).errors[0];
+    assert.equal(err.code, 'rego_parse_error');
+    assert.deepEqual([err.location.file, err.location.row], [join(dir, 'bad.rego'), 3]);
+    const pretty = bufferIO({}, dir);
+    assert.equal(await run(['policy', 'eval', '-f', 'pretty', '-d', 'bad.rego', 'data.p.allow'], pretty), 2);
+    assert.match(pretty.err(), /^1 error occurred: .*bad\.rego:3: rego_parse_error/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -61,6 +66,50 @@ test('policy conformance --json summarises any directory of the suite layout', a
     assert.equal(last.passed + last.failed, 4);
     assert.deepEqual(Object.keys(last.categories).sort(), ['helloworld', 'v0/helloworld']);
     assert.equal(code, last.failed === 0 ? 0 : 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('policy conformance runs a damaged or newer copy of the suite to the end, counting what it cannot read as failures', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-conf-'));
+  try {
+    cpSync(vectorPath('rego', 'opa-conformance', 'helloworld'), join(dir, 'v1', 'helloworld'), { recursive: true });
+    mkdirSync(join(dir, 'v1', 'odd', 'deeper'), { recursive: true });
+    writeFileSync(join(dir, 'v1', 'odd', 'broken.yaml'), 'cases: [\n  - note: x\n');
+    writeFileSync(join(dir, 'v1', 'odd', 'not-a-list.yaml'), 'cases: 5\n');
+    writeFileSync(join(dir, 'v1', 'odd', 'README.md'), '# not a case file\n');
+    writeFileSync(join(dir, 'v1', 'odd', 'deeper', 'shapes.yaml'), [
+      'cases:',
+      '  - 7',
+      '  - note: no query',
+      '  - note: want_result not a list',
+      '    query: x = 1',
+      '    want_result: "x"',
+      '  - note: modules not a list',
+      '    query: data.p.x = y',
+      '    modules: 3',
+      '    want_result: []',
+      '  - note: a new field this runner does not know',
+      '    query: x = 1',
+      '    some_future_field: {a: 1}',
+      '    want_result: [{x: 1}]',
+      '',
+    ].join('\n'));
+    writeFileSync(join(dir, 'v1', 'odd', 'empty.yaml'), '');
+    const io = bufferIO();
+    const code = await run(['policy', 'conformance', dir, '--json'], io);
+    const last = JSON.parse(io.out().trim().split('\n').pop()!) as { total: number; passed: number; failed: number; categories: Record<string, { total: number; passed: number }> };
+    assert.equal(code, 1);
+    assert.equal(last.categories['helloworld']!.passed, last.categories['helloworld']!.total);
+    // broken.yaml, not-a-list.yaml, and four unusable cases fail; the case with an unknown field passes.
+    assert.deepEqual(last.categories['odd'], { total: 7, passed: 1 });
+    const text = bufferIO();
+    await run(['policy', 'conformance', dir], text);
+    assert.match(text.out(), /FAIL odd \| v1\/odd\/broken\.yaml \| not a YAML test file/);
+    assert.match(text.out(), /FAIL odd \| modules not a list \| "modules" is not a list of strings/);
+    assert.match(text.out(), /FAIL odd \| want_result not a list \| "want_result" is not a list/);
+    assert.notEqual(await run(['policy', 'conformance', join(dir, 'missing')], bufferIO()), 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

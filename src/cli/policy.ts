@@ -1,8 +1,7 @@
 /**
  * `cocokit policy …`: the Rego engine from the command line.
- * - `policy eval -d policy.rego [-d data.json] [-i input.json] [--v0] [--strict] [--explain] QUERY` prints
- *   OPA's `opa eval` JSON (`{"result": [{"expressions": […], "bindings": {…}}]}`, `{}` when undefined);
- *   `print` output goes to stderr as `file:row: text`.
+ * - `policy eval [-d PATH]… [-i input.json] [--format …] [--fail|--fail-defined] [--explain[=mode]] QUERY`
+ *   behaves as `opa eval` (policy-eval.ts); `print` output goes to stderr as `file:row: text`.
  * - `policy conformance DIR [--json]` runs an OPA YAML conformance suite directory (specs/rego.md §1).
  * - `policy agent -d agent-policy.rego [--requests policy.jsonl] [--request Endpoint=input.json …] [--json]`
  *   evaluates a sequence of Kata agent requests the way the agent does (specs/rego.md §3.4), the policy state
@@ -11,11 +10,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { parse as parseYaml } from 'yaml';
 import { CocoError } from '../errors.js';
 import { knownGap, runSuite } from '../rego/conformance.js';
 import { AgentPolicy, type AgentDecision } from '../policy/agent.js';
-import { Engine, type Explanation, parseJsonValue, toJs } from '../rego/index.js';
+import { parseJsonValue, toJs } from '../rego/index.js';
+import { registerEval } from './policy-eval.js';
 import type { CliIO } from './io.js';
 
 function readText(io: CliIO, file: string): string {
@@ -26,71 +25,14 @@ function readText(io: CliIO, file: string): string {
   }
 }
 
-function readDoc(io: CliIO, file: string): unknown {
-  const text = readText(io, file);
-  if (/\.ya?ml$/i.test(file)) {
-    try {
-      return parseYaml(text, { intAsBigInt: true });
-    } catch (e) {
-      throw new CocoError('CLI_YAML', `${file}: ${(e as Error).message}`, { kind: 'input', cause: e });
-    }
-  }
-  return parseJsonValue(text);
-}
-
 function json(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `__big__${x}` : x), 2).replace(/"__big__(-?\d+)"/g, '$1');
-}
-
-export function formatExplanation(e: Explanation): string {
-  const lines = [`${e.query}: ${e.defined ? json(e.value) : 'undefined'}`];
-  for (const b of e.bodies) {
-    const where = `${b.location.file}:${b.location.row}`;
-    const branch = b.branch === 0 ? 'body' : `else #${b.branch}`;
-    if (b.succeeded) lines.push(`  ${b.rule} (${where}) ${branch}: succeeded`);
-    else if (b.failed) {
-      const show = (v: unknown): string => (v === '<undefined>' ? 'undefined' : JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)));
-      lines.push(`  ${b.rule} (${where}) ${branch}: failed at ${b.failed.location.file}:${b.failed.location.row}: ${b.failed.text}`);
-      for (const [k, v] of Object.entries(b.failed.operands)) lines.push(`      ${k} = ${show(v)}`);
-      for (const [k, v] of Object.entries(b.failed.bindings)) lines.push(`      ${k} = ${show(v)}`);
-    } else lines.push(`  ${b.rule} (${where}) ${branch}: failed`);
-  }
-  return lines.join('\n') + '\n';
 }
 
 export function register(program: Command, io: CliIO): void {
   const policy = program.command('policy').description('evaluate Rego policies and run the OPA conformance suite');
 
-  policy
-    .command('eval')
-    .description('evaluate a Rego query (OPA-style JSON output)')
-    .argument('<query>', 'Rego query, e.g. data.policy.allow')
-    .option('-d, --data <file>', '.rego policy or .json/.yaml data file (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('-i, --input <file>', 'input document (JSON or YAML)')
-    .option('--v0', 'parse policies as Rego v0', false)
-    .option('--strict', 'strict builtin errors', false)
-    .option('--explain', 'explain why a rule is undefined or false', false)
-    .action((query: string, opts: { data: string[]; input?: string; v0: boolean; strict: boolean; explain: boolean }) => {
-      const engine = new Engine({ strict: opts.strict });
-      for (const f of opts.data) {
-        if (f.endsWith('.rego')) engine.addPolicy(f, readText(io, f), { regoVersion: opts.v0 ? 'v0' : 'v1' });
-        else engine.addData(readDoc(io, f));
-      }
-      if (opts.input) engine.setInput(readDoc(io, opts.input));
-      let result: ReturnType<Engine['evalQuery']>;
-      try {
-        result = engine.evalQuery(query);
-      } finally {
-        for (const p of engine.takePrints()) io.stderr(p + '\n');
-      }
-      io.stdout(json(result.result.length > 0 ? result : {}) + '\n');
-      if (opts.explain) {
-        if (!/^data(\.[A-Za-z_][A-Za-z0-9_]*|\[[^\]]+\])*$/.test(query.trim())) {
-          throw new CocoError('CLI_EXPLAIN', '--explain needs a query that is a rule reference such as data.policy.allow', { kind: 'usage' });
-        }
-        io.stderr(formatExplanation(engine.explain(query.trim())));
-      }
-    });
+  registerEval(policy, io);
 
   policy
     .command('conformance')

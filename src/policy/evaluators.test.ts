@@ -4,22 +4,17 @@ import { readFileSync } from 'node:fs';
 import { readVectorJson, vectorPath } from '../test-support/vectors.js';
 import { evaluateInitData } from '../attestation/init-data.js';
 import { trustVectorFrom, statusOf, extensionsFrom } from '../attestation/ear.js';
-import * as D from './defaults.js';
-import { RegoAttestationPolicy, RegoResourcePolicy } from './evaluators.js';
+import { builtinResourcePolicy, defaultAttestationPolicy } from './builtin.js';
+import { markRegoV0, policyRegoVersion, REGO_V0_MARKER, RegoAttestationPolicy, RegoResourcePolicy } from './evaluators.js';
 
 const rego = (...p: string[]) => readFileSync(vectorPath('rego', 'trustee', ...p), 'utf8');
 const EAR = readVectorJson('trustee', 'generated', 'ear-token-synthetic.json');
 const annotated = EAR.claims.submods.cpu0['ear.veraison.annotated-evidence'];
 
-test('the built-in policies are Trustee\'s, byte for byte', () => {
-  assert.equal(D.DEFAULT_CPU_POLICY, rego('as-ear-default', 'ear_default_policy_cpu.rego'));
-  assert.equal(D.DEFAULT_GPU_POLICY, rego('as-ear-default', 'ear_default_policy_gpu.rego'));
-  assert.equal(D.RESOURCE_POLICY_DEFAULT, rego('kbs-resource-policy', 'default.rego'));
-  assert.equal(D.RESOURCE_POLICY_ALLOW_ALL, rego('kbs-resource-policy', 'allow_all.rego'));
-});
+const DEFAULT_CPU = defaultAttestationPolicy('default_cpu')!;
 
 test('default_cpu over sample claims without reference values gives the vector trust vector (contraindicated)', async () => {
-  const out = await new RegoAttestationPolicy().evaluate(D.DEFAULT_CPU_POLICY, 'default_cpu', annotated, () => null);
+  const out = await new RegoAttestationPolicy().evaluate(DEFAULT_CPU, 'default_cpu', annotated, () => null);
   const tv = trustVectorFrom(out.trustClaims, 'default_cpu');
   assert.deepEqual(tv, EAR.claims.submods.cpu0['ear.trustworthiness-vector']);
   assert.equal(statusOf(tv), EAR.claims.submods.cpu0['ear.status']);
@@ -27,7 +22,7 @@ test('default_cpu over sample claims without reference values gives the vector t
 
 test('default_cpu over sample claims with matching reference values is affirming', async () => {
   const rvs: Record<string, unknown> = { launch_digest: ['abcde'], svn: ['1'], major_version: 1, minimum_minor_version: 0 };
-  const out = await new RegoAttestationPolicy().evaluate(D.DEFAULT_CPU_POLICY, 'default_cpu', annotated, (id) => rvs[id] ?? null);
+  const out = await new RegoAttestationPolicy().evaluate(DEFAULT_CPU, 'default_cpu', annotated, (id) => rvs[id] ?? null);
   const tv = trustVectorFrom(out.trustClaims, 'default_cpu');
   assert.equal(tv.executables, 3);
   assert.equal(tv.hardware, 2);
@@ -38,20 +33,30 @@ test('default_cpu over sample claims with matching reference values is affirming
 test('default_cpu derives the validated identifiers from a real init-data agent policy', async () => {
   const body = readFileSync(vectorPath('trustee', 'initdata', 'init-data-with-policy.toml'), 'utf8');
   const input = { ...annotated, init_data: 'x', init_data_claims: evaluateInitData({ format: 'toml', body }).claims };
-  const out = await new RegoAttestationPolicy().evaluate(D.DEFAULT_CPU_POLICY, 'default_cpu', input, () => null);
+  const out = await new RegoAttestationPolicy().evaluate(DEFAULT_CPU, 'default_cpu', input, () => null);
   const ext = extensionsFrom(out.extensions, 'default_cpu');
   const ids = ext.find((e) => e.name === 'ear.trustee.identifiers');
   assert.deepEqual((ids?.value as any).validated, { container_images: ['bitnami/nginx:latest'], container_uids: [65535, 1001] });
 });
 
-test('Trustee\'s default resource policy denies the sample token and allow_all allows it', async () => {
+test('Trustee\'s resource policy files, loaded unmodified: default denies the sample token, allow_all allows it', async () => {
   const p = new RegoResourcePolicy();
   const data = EAR.resource_policy_data_example;
-  const deny = await p.evaluate(D.RESOURCE_POLICY_DEFAULT, EAR.claims, data);
+  const deny = await p.evaluate(rego('kbs-resource-policy', 'default.rego'), EAR.claims, data);
   assert.equal(deny.allow, false);
   assert.match(deny.reason, /rule data.policy.allow .*failed at `not input\["submods"\]\["cpu0"\]\["ear.veraison.annotated-evidence"\]\["sample"\]`/);
-  assert.equal((await p.evaluate(D.RESOURCE_POLICY_ALLOW_ALL, EAR.claims, data)).allow, true);
-  assert.equal((await p.evaluate(D.RESOURCE_POLICY_DENY_ALL, EAR.claims, data)).allow, false);
+  assert.equal((await p.evaluate(rego('kbs-resource-policy', 'allow_all.rego'), EAR.claims, data)).allow, true);
+  assert.equal((await p.evaluate(rego('kbs-resource-policy', 'deny_all.rego'), EAR.claims, data)).allow, false);
+});
+
+test('cocokit\'s default resource policy denies the sample token, naming the sample check; allow_all allows it', async () => {
+  const p = new RegoResourcePolicy();
+  const data = EAR.resource_policy_data_example;
+  const deny = await p.evaluate(builtinResourcePolicy('default'), EAR.claims, data);
+  assert.equal(deny.allow, false);
+  assert.match(deny.reason, /rule data.policy.allow .*failed at `not sample_tee`/);
+  assert.equal((await p.evaluate(builtinResourcePolicy('allow_all'), EAR.claims, data)).allow, true);
+  assert.equal((await p.evaluate(builtinResourcePolicy('deny_all'), EAR.claims, data)).allow, false);
 });
 
 test('Trustee\'s policy-engine evaluation table passes', async () => {
@@ -66,4 +71,20 @@ test('Trustee\'s policy-engine evaluation table passes', async () => {
 test('a policy that does not parse is refused by validate', async () => {
   await assert.rejects(new RegoResourcePolicy().validate('package policy\nallow if {'), /REGO|parse|expected/i);
   await assert.rejects(new RegoAttestationPolicy().validate('not rego at all'));
+});
+
+test('a stored policy is Rego v0 only when its first line is the v0 marker', async () => {
+  const v0 = 'package policy\n\ndefault allow = false\n\nallow { data.plugin == "resource" }\n';
+  assert.equal(policyRegoVersion(v0), 'v1');
+  assert.equal(policyRegoVersion(markRegoV0(v0)), 'v0');
+  assert.equal(markRegoV0(markRegoV0(v0)), markRegoV0(v0));
+  assert.equal(policyRegoVersion(`package policy\n${REGO_V0_MARKER}\n`), 'v1');
+  const p = new RegoResourcePolicy();
+  await assert.rejects(p.validate(v0));
+  const data = { plugin: 'resource', 'resource-path': ['a', 'b', 'c'], query: {} };
+  assert.equal((await p.evaluate(markRegoV0(v0), {}, data)).allow, true);
+  // Trustee's pre-1.0 KBS default policy, unmodified after the marker line.
+  const old = markRegoV0(rego('historical', 'v0.14.0', 'kbs-opa', 'default_policy.rego'));
+  assert.equal((await p.evaluate(old, EAR.claims, data)).allow, false);
+  assert.equal((await p.evaluate(old, { submods: { cpu0: { 'ear.veraison.annotated-evidence': { snp: {} } } } }, data)).allow, true);
 });

@@ -12,6 +12,24 @@ import type { AttestationPolicyEvaluator, AttestationPolicyOutput, ReferenceValu
 
 const CACHE_SIZE = 32;
 
+/**
+ * A stored KBS policy is Rego v1 unless its first line is this comment: Trustee deployments also carry
+ * pre-1.0 (v0) policies, and the store keeps only the text, so the text says which syntax it is in.
+ * `kbs config set-resource-policy --v0` (and `set-attestation-policy --v0`) adds the line.
+ */
+export const REGO_V0_MARKER = '# rego-version: v0';
+
+/** The Rego version a stored policy text is written in (see REGO_V0_MARKER). */
+export function policyRegoVersion(text: string): 'v0' | 'v1' {
+  const nl = text.indexOf('\n');
+  return (nl < 0 ? text : text.slice(0, nl)).trim() === REGO_V0_MARKER ? 'v0' : 'v1';
+}
+
+/** Marks a policy text as Rego v0 (idempotent). */
+export function markRegoV0(text: string): string {
+  return policyRegoVersion(text) === 'v0' ? text : `${REGO_V0_MARKER}\n${text}`;
+}
+
 class PolicyCache {
   private readonly map = new Map<string, PreparedPolicy>();
 
@@ -35,7 +53,7 @@ export class RegoAttestationPolicy implements AttestationPolicyEvaluator {
 
   private compile(text: string): PreparedPolicy {
     const engine = new Engine();
-    engine.addPolicy('attestation-policy.rego', text);
+    engine.addPolicy('attestation-policy.rego', text, { regoVersion: policyRegoVersion(text) });
     engine.addBuiltin({
       name: 'query_reference_value',
       arity: 1,
@@ -74,7 +92,7 @@ export class RegoAttestationPolicy implements AttestationPolicyEvaluator {
 export class RegoResourcePolicy implements ResourcePolicyEvaluator {
   private readonly cache = new PolicyCache((text) => {
     const engine = new Engine();
-    engine.addPolicy('resource-policy.rego', text);
+    engine.addPolicy('resource-policy.rego', text, { regoVersion: policyRegoVersion(text) });
     return engine.prepare();
   });
 
@@ -96,7 +114,7 @@ function denialReason(policyText: string, input: unknown, data: ResourcePolicyDa
   let ex: Explanation;
   try {
     const engine = new Engine();
-    engine.addPolicy('resource-policy.rego', policyText);
+    engine.addPolicy('resource-policy.rego', policyText, { regoVersion: policyRegoVersion(policyText) });
     engine.addData(data);
     engine.setInput(input);
     ex = engine.explain('data.policy.allow');

@@ -1,4 +1,4 @@
 export * from './types.js';
-export * from './defaults.js';
-export { policyEvaluators, RegoAttestationPolicy, RegoResourcePolicy } from './evaluators.js';
+export * from './builtin.js';
+export { policyEvaluators, RegoAttestationPolicy, RegoResourcePolicy, REGO_V0_MARKER, policyRegoVersion, markRegoV0 } from './evaluators.js';
 export { AgentPolicy, AGENT_POLICY_MODULE, type AgentDecision, type AgentPolicyOptions } from './agent.js';

@@ -22,6 +22,7 @@ import {
   type WithValue,
 } from './compiled.js';
 import { type Value, RObject, RSet, fromJson, keyOf, toRegoString } from './value.js';
+import { builtinArgTypeError } from './typecheck.js';
 
 export interface CompileError {
   code: string;
@@ -259,7 +260,8 @@ export class Compiler {
     // Names declared with `:=`/`some` are not captured by comprehensions that come before the declaration.
     for (const lit of [...r.body, ...r.elseChain.flatMap((e) => e.body)]) for (const n of declaredNames(lit)) scope.used.delete(n);
     if (r.isDefault) {
-      if (r.head.value && !isGroundAst(r.head.value)) fail('rego_compile_error', r.loc, 'default rule value cannot contain variables');
+      // A comprehension is a closed term: its variables are its own, so OPA accepts one as a default value.
+      if (r.head.value && !isGroundAst(r.head.value, true)) fail('rego_compile_error', r.loc, 'default rule value cannot contain variables');
     }
     const body = this.body(ctx, scope, r.body, bound);
     const headBound = new Set(bound);
@@ -734,6 +736,10 @@ export class Compiler {
       }
       fail('rego_type_error', t.loc, `${fn.name}: arity mismatch\n\thave: (${args.length} args)\n\twant: (${arity} args)`);
     }
+    if (fn.kind === 'builtin') {
+      const typeErr = builtinArgTypeError(fn.name, t.args);
+      if (typeErr) fail('rego_type_error', t.loc, typeErr);
+    }
     return { t: 'call', fn, args, out: undefined, loc: t.loc };
   }
 }
@@ -928,15 +934,19 @@ function refNames(t: Term): string[] | undefined {
   return out;
 }
 
-function isGroundAst(t: Term): boolean {
+function isGroundAst(t: Term, comprehensions = false): boolean {
   switch (t.type) {
     case 'scalar':
       return true;
     case 'array':
     case 'set':
-      return t.items.every(isGroundAst);
+      return t.items.every((x) => isGroundAst(x, comprehensions));
     case 'object':
-      return t.entries.every(([k, v]) => isGroundAst(k) && isGroundAst(v));
+      return t.entries.every(([k, v]) => isGroundAst(k, comprehensions) && isGroundAst(v, comprehensions));
+    case 'arraycompr':
+    case 'setcompr':
+    case 'objectcompr':
+      return comprehensions;
     default:
       return false;
   }

@@ -47,27 +47,74 @@ export interface ConformanceReport {
   failures: CaseOutcome[];
 }
 
-/** Loads every case below `dir` with its category and Rego version. */
-export function loadSuite(dir: string): Array<{ c: ConformanceCase; category: string; file: string; version: RegoVersion }> {
-  const out: Array<{ c: ConformanceCase; category: string; file: string; version: RegoVersion }> = [];
+export interface SuiteEntry {
+  c: ConformanceCase;
+  category: string;
+  file: string;
+  version: RegoVersion;
+  /** Set when the file or case could not be read as a test case; the entry then counts as a failure. */
+  loadError?: string;
+}
+
+/**
+ * Loads every case below `dir` with its category and Rego version. A file that is not valid YAML, or a case
+ * that is not shaped like one, becomes a failing entry instead of stopping the run: any copy of the suite,
+ * newer or damaged, is run to the end.
+ */
+export function loadSuite(dir: string): SuiteEntry[] {
+  const out: SuiteEntry[] = [];
+  try {
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
+  } catch (e) {
+    throw new CocoError('REGO_CONFORMANCE_DIR', `${dir}: ${(e as Error).message}`, { kind: 'usage' });
+  }
+  const broken = (file: string, category: string, version: RegoVersion, note: string, why: string): void => {
+    out.push({ c: { note, query: '' }, category, file, version, loadError: why });
+  };
   const walk = (d: string, version: RegoVersion, prefix: string): void => {
-    for (const name of readdirSync(d).sort()) {
+    let names: string[];
+    try {
+      names = readdirSync(d).sort();
+    } catch (e) {
+      broken(relative(dir, d), prefix.replace(/\/$/, '') || 'root', version, relative(dir, d), `cannot read directory: ${(e as Error).message}`);
+      return;
+    }
+    for (const name of names) {
       const p = join(d, name);
-      if (statSync(p).isDirectory()) {
+      let isDir: boolean;
+      try {
+        isDir = statSync(p).isDirectory();
+      } catch {
+        continue; // a dangling link
+      }
+      if (isDir) {
         if (name === 'v0' && prefix === '') walk(p, 'v0', 'v0/');
         else if (name === 'v1' && prefix === '') walk(p, 'v1', '');
         else walk(p, version, prefix === '' || prefix === 'v0/' ? prefix + name + '/' : prefix);
         continue;
       }
       if (!name.endsWith('.yaml') && !name.endsWith('.yml')) continue;
-      let doc: { cases?: ConformanceCase[] } | null;
-      try {
-        doc = parseYaml(readFileSync(p, 'utf8'), { intAsBigInt: true }) as { cases?: ConformanceCase[] } | null;
-      } catch (e) {
-        throw new CocoError('REGO_CONFORMANCE_YAML', `${p}: ${(e as Error).message}`, { kind: 'input' });
-      }
       const category = prefix.replace(/\/$/, '') || 'root';
-      for (const c of doc?.cases ?? []) out.push({ c, category, file: relative(dir, p), version });
+      const file = relative(dir, p);
+      let doc: unknown;
+      try {
+        doc = parseYaml(readFileSync(p, 'utf8'), { intAsBigInt: true });
+      } catch (e) {
+        broken(file, category, version, file, `not a YAML test file: ${(e as Error).message}`);
+        continue;
+      }
+      if (doc === null || doc === undefined) continue;
+      const cases = (doc as { cases?: unknown }).cases;
+      if (cases === undefined) continue;
+      if (!Array.isArray(cases)) {
+        broken(file, category, version, file, '"cases" is not a list');
+        continue;
+      }
+      cases.forEach((c: unknown, i) => {
+        const note = c !== null && typeof c === 'object' && typeof (c as { note?: unknown }).note === 'string' ? (c as { note: string }).note : `${file}#${i}`;
+        if (c === null || typeof c !== 'object' || typeof (c as { query?: unknown }).query !== 'string') broken(file, category, version, note, 'case without a string "query"');
+        else out.push({ c: { ...(c as ConformanceCase), note }, category, file, version });
+      });
     }
   };
   walk(dir, 'v1', '');
@@ -86,6 +133,9 @@ function sortArray(v: Value): Value {
 /** Runs one case; never throws. */
 export function runCase(c: ConformanceCase, version: RegoVersion): { passed: boolean; reason?: string } {
   let rows: Array<Map<string, Value>>;
+  if (c.modules !== undefined && c.modules !== null && !(Array.isArray(c.modules) && c.modules.every((m) => typeof m === 'string'))) {
+    return { passed: false, reason: '"modules" is not a list of strings' };
+  }
   try {
     const engine = new Engine({ strict: c.strict_error ?? false, experimental: c.experimental_keywords ?? false, printing: false, env: c.env, maxSteps: 20_000_000 });
     (c.modules ?? []).forEach((m, i) => engine.addPolicy(`test-${i}.rego`, m, { regoVersion: version }));
@@ -110,6 +160,15 @@ export function runCase(c: ConformanceCase, version: RegoVersion): { passed: boo
     if (c.want_result === undefined) return { passed: false, reason: `want error ${c.want_error_code ?? c.want_error}, got ${rows.length} result(s)` };
   }
   if (c.want_result === undefined) return { passed: false, reason: 'case has no expectation' };
+  if (!Array.isArray(c.want_result)) return { passed: false, reason: '"want_result" is not a list' };
+  try {
+    return compareRows(c, rows);
+  } catch (e) {
+    return { passed: false, reason: `cannot compare results: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
+function compareRows(c: ConformanceCase, rows: Array<Map<string, Value>>): { passed: boolean; reason?: string } {
   const actual = new Map<string, Value>();
   for (const row of rows) {
     const o = new RObject();
@@ -122,7 +181,7 @@ export function runCase(c: ConformanceCase, version: RegoVersion): { passed: boo
     actual.set(keyOf(o), o);
   }
   const expected = new Map<string, Value>();
-  for (const row of c.want_result) {
+  for (const row of c.want_result!) {
     const o = fromJson(row);
     let r = o;
     if (c.sort_bindings && o instanceof RObject) {
@@ -153,9 +212,9 @@ export function knownGap(category: string): string | undefined {
 
 export function runSuite(dir: string, filter?: (note: string, category: string) => boolean): ConformanceReport {
   const report: ConformanceReport = { total: 0, passed: 0, failed: 0, categories: {}, failures: [] };
-  for (const { c, category, file, version } of loadSuite(dir)) {
+  for (const { c, category, file, version, loadError } of loadSuite(dir)) {
     if (filter && !filter(c.note, category)) continue;
-    const r = runCase(c, version);
+    const r = loadError === undefined ? runCase(c, version) : { passed: false, reason: loadError };
     report.total++;
     const cat = (report.categories[category] ??= { total: 0, passed: 0 });
     cat.total++;

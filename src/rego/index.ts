@@ -156,10 +156,11 @@ export class PreparedPolicy {
 
   /** Compiles (and caches) a query. */
   compileQuery(text: string, version: RegoVersion = 'v1'): CQuery {
-    let q = this.queries.get(text);
+    const key = version === 'v1' ? text : `${version}\0${text}`;
+    let q = this.queries.get(key);
     if (!q) {
       q = this.compiler.compileQuery(parseQuery(text, { version, experimental: this.options.experimental }), [], text);
-      this.queries.set(text, q);
+      this.queries.set(key, q);
     }
     return q;
   }
@@ -171,8 +172,8 @@ export class PreparedPolicy {
   }
 
   /** OPA-shaped query result: expression values (`true` for non-term expressions) and bindings. */
-  evalQuery(text: string, opts: { input?: Value; prints?: string[] } = {}): QueryResult {
-    const q = this.compileQuery(text);
+  evalQuery(text: string, opts: { input?: Value; prints?: string[]; version?: RegoVersion } = {}): QueryResult {
+    const q = this.compileQuery(text, opts.version);
     const ev = this.evaluator(opts.input, opts.prints);
     const rows = ev.queryWithExpressions(q);
     return {
@@ -321,8 +322,8 @@ export class Engine {
     return this.prepare().evalRuleValue(path, { input: this.input, prints: this.printSink() });
   }
 
-  evalQuery(text: string): QueryResult {
-    return this.prepare().evalQuery(text, { input: this.input, prints: this.printSink() });
+  evalQuery(text: string, version: RegoVersion = 'v1'): QueryResult {
+    return this.prepare().evalQuery(text, { input: this.input, prints: this.printSink(), version });
   }
 
   queryRows(text: string, version: RegoVersion = 'v1'): Array<Map<string, Value>> {

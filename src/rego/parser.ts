@@ -219,7 +219,8 @@ class Parser {
       const all = kw === undefined;
       const known = ['in', 'every', 'contains', 'if', 'not', 'and', 'or'];
       if (!all && !known.includes(kw)) this.fail(`unexpected keyword, must be one of [contains every if in]`, t);
-      if (all || kw === 'in') this.kwIn = true;
+      // Importing `every` imports `in` as well, as OPA's parser does: `every x in xs` cannot be written without it.
+      if (all || kw === 'in' || kw === 'every') this.kwIn = true;
       if (all || kw === 'every') this.kwEvery = true;
       if (all || kw === 'contains') this.kwContains = true;
       if (all || kw === 'if') this.kwIf = true;

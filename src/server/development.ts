@@ -2,7 +2,7 @@
  * The development KBS: what `cocokit kbs serve` runs without a config file and what a library user gets from
  * `openDevelopmentKbs()`. The sample TEE is on (no hardware root of trust), Trustee's `allow_all` resource
  * policy is installed, a demo secret and the reference values that make the sample TEE affirming under
- * Trustee's default_cpu policy are stored, and the admin API trusts an Ed25519 key kept in the data directory.
+ * the default_cpu policy are stored, and the admin API trusts an Ed25519 key kept in the data directory.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -16,7 +16,7 @@ import { openKbs, type Kbs } from './kbs.js';
 
 export const DEMO_RESOURCE = 'default/demo/secret';
 export const DEMO_SECRET = 'Hello from cocokit! This secret was released by the KBS after a sample-TEE attestation.\n';
-/** Reference values that make the sample TEE "affirming" under Trustee's default_cpu policy (§3.4). */
+/** Reference values that make the sample TEE "affirming" under the default_cpu policy (§3.4). */
 export const SAMPLE_REFERENCE_VALUES = { launch_digest: ['abcde'], svn: ['1'], major_version: 1, minimum_minor_version: 0 };
 export const ADMIN_KEY_FILE = 'admin-key.pem';
 export const ADMIN_PUBKEY_FILE = 'admin-key.pub.pem';

@@ -1,9 +1,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { KbsClient } from '../client/kbs-client.js';
 import { KbsAdminClient } from '../client/admin-client.js';
 import { SampleAttester } from '../tee/sample/attester.js';
-import { readVectorJson } from '../test-support/vectors.js';
+import { readVectorJson, vectorPath } from '../test-support/vectors.js';
 import { utf8 } from '../formats/bytes.js';
 import { startKbs, type Harness } from './test-harness.js';
 
@@ -62,13 +63,12 @@ test('the body limit is configurable', async () => {
   await assert.rejects(admin.setResource('default/key/big', new Uint8Array(1025)), /HTTP 413 PayloadTooLarge/);
 });
 
-test('under Trustee\'s default resource policy the sample TEE is denied, naming the rule', async () => {
+test('Trustee\'s default resource policy file, set unmodified, denies the sample TEE naming the rule', async () => {
   const h = await kbs((c) => {
     c.attestation_service.allow_sample_tee = true;
   });
   const admin = new KbsAdminClient(h.url, { privateKeyPem: h.adminKeyPem });
   await admin.setResource('default/key/one', utf8.encode('x'));
-  const { RESOURCE_POLICY_DEFAULT } = await import('../policy/defaults.js');
-  await admin.setResourcePolicy(RESOURCE_POLICY_DEFAULT);
+  await admin.setResourcePolicy(readFileSync(vectorPath('rego', 'trustee', 'kbs-resource-policy', 'default.rego'), 'utf8'));
   await assert.rejects(new KbsClient(h.url, new SampleAttester(), { maxAttempts: 1 }).getResource('default/key/one'), /PolicyDeny.*ear.veraison.annotated-evidence.*sample/);
 });

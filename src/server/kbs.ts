@@ -1,7 +1,7 @@
 /**
  * Assembles a KBS from its configuration: the store (SQLite in the data directory by default), the token
  * signer (persisted in the store's encrypted key-value area so tokens verify across restarts and replicas),
- * the verifier registry, the policies (Trustee's defaults installed when none is stored) and the HTTP app.
+ * the verifier registry, the policies (the built-in defaults installed when none is stored) and the HTTP app.
  */
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,7 @@ import { utf8 } from '../formats/bytes.js';
 import { AttestationService } from '../attestation/service.js';
 import { TokenSigner } from '../attestation/signer.js';
 import { defaultVerifiers, type VerifierRegistry } from '../attestation/verifiers.js';
-import { DEFAULT_ATTESTATION_POLICIES, RESOURCE_POLICY_ALLOW_ALL, RESOURCE_POLICY_DEFAULT } from '../policy/defaults.js';
+import { builtinResourcePolicy, defaultAttestationPolicy } from '../policy/builtin.js';
 import type { AttestationPolicyEvaluator, ResourcePolicyEvaluator } from '../policy/types.js';
 import { startAuditRetention } from '../store/open.js';
 import { openSqliteStore } from '../store/sqlite.js';
@@ -198,19 +198,19 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
     if (developmentMode) log.warn({ tees: verifiers.tees() }, 'development mode: the sample TEE is enabled and has no hardware root of trust');
     const signer = await loadSigner(config, store);
 
-    // Install Trustee's default resource policy when none is stored (§1.9). In development mode the sample TEE
+    // Install the default resource policy when none is stored (§1.9). In development mode the sample TEE
     // would be denied by it, so allow_all is installed instead, and the start-up banner says so.
     if (config.resource_policy_file) {
       await store.policies.put('resource', RESOURCE_POLICY_ID, readResourcePolicyFile(config.resource_policy_file));
     } else if (!(await store.policies.get('resource', RESOURCE_POLICY_ID))) {
-      await store.policies.put('resource', RESOURCE_POLICY_ID, developmentMode ? RESOURCE_POLICY_ALLOW_ALL : RESOURCE_POLICY_DEFAULT);
+      await store.policies.put('resource', RESOURCE_POLICY_ID, builtinResourcePolicy(developmentMode ? 'allow_all' : 'default'));
     }
 
     const broker = config.attestation_service.attestation_token_broker;
     const attestation = new AttestationService({
       verifiers,
       policy: o.attestationPolicy,
-      policyText: async (id) => (await store.policies.get('attestation', id))?.text ?? DEFAULT_ATTESTATION_POLICIES[id],
+      policyText: async (id) => (await store.policies.get('attestation', id))?.text ?? defaultAttestationPolicy(id),
       referenceValues: async () => Object.fromEntries((await store.referenceValues.list()).map((r) => [r.name, r.value])),
       signer,
       clock,

@@ -36,7 +36,7 @@ let h: Harness;
 before(async () => {
   root = createTestRoot({ product: 'genoa' });
   chip = root.createChip();
-  // A production configuration: no sample TEE, Trustee's default resource policy.
+  // A production configuration: no sample TEE, the default resource policy.
   h = await startKbs(
     (c) => {
       c.attestation_service.allow_sample_tee = false;
@@ -49,10 +49,10 @@ after(async () => {
   await h.stop();
 });
 
-test('an SNP guest with bound init-data gets a secret under Trustee\'s default resource policy', async () => {
+test('an SNP guest with bound init-data but no reference values is appraised contraindicated and refused by the default resource policy', async () => {
   const hostData = regularize(digest('sha384', I.toml), 32);
-  const c = new KbsClient(h.url, new TestSnpAttester(root, chip, hostData), { initData: I.toml });
-  assert.equal(await c.getResourceText('default/key/snp'), 'released to SNP');
+  const c = new KbsClient(h.url, new TestSnpAttester(root, chip, hostData), { initData: I.toml, maxAttempts: 1 });
+  await assert.rejects(c.getResourceText('default/key/snp'), /PolicyDeny.*not contraindicated/);
   const { token } = await c.attest();
   const ae = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).submods.cpu0['ear.veraison.annotated-evidence'];
   assert.equal(ae.init_data, toHex(hostData));
@@ -79,4 +79,6 @@ test('reference values for the launch measurement and TCB make default_cpu recog
   const tv = JSON.parse(Buffer.from((await new KbsClient(h.url, new TestSnpAttester(root, chip)).attest()).token.split('.')[1], 'base64url').toString()).submods.cpu0['ear.trustworthiness-vector'];
   assert.equal(tv.executables, 3);
   assert.equal(tv.hardware, 2);
+  // Recognised, the guest is no longer contraindicated and the default resource policy releases the secret.
+  assert.equal(await new KbsClient(h.url, new TestSnpAttester(root, chip)).getResourceText('default/key/snp'), 'released to SNP');
 });

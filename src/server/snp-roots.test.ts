@@ -49,6 +49,17 @@ async function open(text: string): Promise<{ kbs: Kbs; url: string; logs: string
   const sink = new Writable({ write: (c, _e, cb) => void (logs.push(c.toString()), cb()) });
   const kbs = await openKbs({ config: configFromToml(text), ...policyEvaluators(), logger: pino({ level: 'info' }, sink) });
   await kbs.store.resources.put({ repository: 'default', type: 'key', tag: 'snp' }, utf8.encode(SECRET));
+  // The guest's launch measurement (all zero in the simulator) and the chip's TCB as reference values: an
+  // unrecognised guest is appraised contraindicated, which the default resource policy refuses.
+  for (const [name, value] of Object.entries({
+    snp_launch_measurement: ['00'.repeat(48)],
+    snp_bootloader: [chip.tcb.bootloader],
+    snp_microcode: [chip.tcb.microcode],
+    snp_snp_svn: [chip.tcb.snp],
+    snp_tee_svn: [chip.tcb.tee],
+  })) {
+    await kbs.store.referenceValues.set(name, value);
+  }
   return { kbs, url: await kbs.listen(), logs };
 }
 

@@ -191,3 +191,10 @@ test('collection builtins never fail with anything but a BuiltinError', () => {
     { numRuns: 1000 },
   );
 });
+
+test('json.remove and json.filter name themselves in a bad-path error, as OPA prefixes operand errors', () => {
+  for (const name of ['json.remove', 'json.filter']) {
+    expectError(name, [obj({ a: 1 }), [1]], `${name}: operand 2 must be one of {set, array} containing string paths or array of path segments but got number`, 'eval_type_error');
+    expectError(name, [obj({ a: 1 }), obj({ x: 1 })], `${name}: operand 2 must be one of {set, array} but got object`, 'eval_type_error');
+  }
+});

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHmac, generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
 import { type Value, fromJson, obj } from '../value.js';
 import { call, callNoCrash, conformanceCalls, expectCall, expectError, runConformanceCalls, testContext } from './test-support/harness.js';
@@ -81,4 +81,71 @@ test('jwt builtins never fail with anything but a BuiltinError', () => {
     }),
     { numRuns: 2000 },
   );
+});
+
+// io.jwt.decode_verify as OPA's topdown/tokens.go runs it: header parameters typed, RFC 7515 §4.1.11 `crit`,
+// nested tokens (`cty: JWT`) verified level by level, registered claims checked only when present.
+test('decode_verify: a critical header parameter it does not understand makes the token unverified', () => {
+  const secret = obj({ secret: SECRET });
+  const signed = (header: Record<string, unknown>) => sign(fromJson(header), obj({ sub: 'x' }), SECRET_KEY);
+  assert.equal((call('io.jwt.decode_verify', [signed({ alg: 'HS256' }), secret]) as Value[])[0], true);
+  assert.equal((call('io.jwt.decode_verify', [signed({ alg: 'HS256', crit: ['b64x'], b64x: true }), secret]) as Value[])[0], false);
+  // Listing a parameter that is understood (or absent) is fine.
+  assert.equal((call('io.jwt.decode_verify', [signed({ alg: 'HS256', crit: ['kid'], kid: 'k1' }), secret]) as Value[])[0], true);
+  expectError('io.jwt.decode_verify', [signed({ alg: 'HS256', crit: 'b64x' }), secret], 'io.jwt.decode_verify: crit: must be a list');
+  expectError('io.jwt.decode_verify', [signed({ alg: 'HS256', crit: [] }), secret], 'crit: must be a nonempty list');
+  // encode_sign refuses a numeric kid, so this token is put together by hand.
+  const b64 = (x: unknown) => Buffer.from(JSON.stringify(x)).toString('base64url');
+  const input = `${b64({ alg: 'HS256', kid: 7 })}.${b64({ sub: 'x' })}`;
+  const handMade = `${input}.${createHmac('sha256', SECRET).update(input).digest('base64url')}`;
+  expectError('io.jwt.decode_verify', [handMade, secret], 'io.jwt.decode_verify: kid: must be a string');
+});
+
+test('decode_verify follows nested tokens (cty: JWT), verifying every level', () => {
+  const secret = obj({ secret: SECRET });
+  const inner = sign(obj({ alg: 'HS256' }), obj({ sub: 'inner', aud: 'svc' }), SECRET_KEY);
+  const outerKey = JSON.stringify({ kty: 'oct', k: Buffer.from(SECRET).toString('base64url') });
+  const wrap = (payload: string) => call('io.jwt.encode_sign_raw', ['{"alg": "HS256", "typ": "JOSE", "cty": "jwt"}', payload, outerKey]) as string;
+  const nested = wrap(inner);
+  const r = call('io.jwt.decode_verify', [nested, obj({ secret: SECRET, aud: 'svc' })]) as Value[];
+  assert.equal(r[0], true);
+  assert.equal((r[2] as any).get('sub'), 'inner');
+  assert.equal((r[1] as any).get('cty'), undefined, 'the innermost header is returned');
+  // An inner token signed with another key fails even though the outer signature is good.
+  const otherKey = obj({ kty: 'oct', k: Buffer.from('another secret').toString('base64url') });
+  const badInner = sign(obj({ alg: 'HS256' }), obj({ sub: 'inner' }), otherKey);
+  assert.equal((call('io.jwt.decode_verify', [wrap(badInner), secret]) as Value[])[0], false);
+  // A nested payload that is not a token is a decoding error.
+  expectError('io.jwt.decode_verify', [wrap('not a token'), secret], 'encoded JWT had no period separators');
+});
+
+test('decode_verify: iss only checked when present, malformed exp/nbf and non-object payloads are errors', () => {
+  const secret = { secret: SECRET };
+  const tok = (payload: Record<string, unknown>) => sign(obj({ alg: 'HS256' }), fromJson(payload), SECRET_KEY);
+  const ctx = testContext({ now: () => 1_700_000_000n * 1_000_000_000n });
+  assert.equal((call('io.jwt.decode_verify', [tok({ sub: 'x' }), fromJson({ ...secret, iss: 'me' })], ctx) as Value[])[0], true);
+  assert.equal((call('io.jwt.decode_verify', [tok({ iss: 'you' }), fromJson({ ...secret, iss: 'me' })], ctx) as Value[])[0], false);
+  assert.equal((call('io.jwt.decode_verify', [tok({ exp: 1_700_000_000 }), fromJson(secret)], ctx) as Value[])[0], false, 'exp equal to now has expired');
+  assert.equal((call('io.jwt.decode_verify', [tok({ nbf: 1_700_000_000.5 }), fromJson(secret)], ctx) as Value[])[0], false);
+  expectError('io.jwt.decode_verify', [tok({ exp: '1700000100' }), fromJson(secret)], 'io.jwt.decode_verify: exp: must be a number', undefined, ctx);
+  expectError('io.jwt.decode_verify', [tok({ nbf: null }), fromJson(secret)], 'nbf: must be a number', undefined, ctx);
+  const arrayPayload = call('io.jwt.encode_sign_raw', ['{"alg": "HS256", "typ": "JWT"}', '[1, 2]', JSON.stringify({ kty: 'oct', k: Buffer.from(SECRET).toString('base64url') })]) as string;
+  expectError('io.jwt.decode_verify', [arrayPayload, fromJson(secret)], 'decoded JSON type was not an Object');
+});
+
+// io.jwt.encode_sign_raw as OPA's commonBuiltinJWTEncodeSign checks its inputs (the key, the header, then the
+// payload unless typ names another type, then the signer).
+test('encode_sign_raw refuses what OPA refuses, with its texts', () => {
+  const key = JSON.stringify({ kty: 'oct', k: Buffer.from(SECRET).toString('base64url') });
+  const raw = (header: string, payload: string, k = key) => call('io.jwt.encode_sign_raw', [header, payload, k]);
+  expectError('io.jwt.encode_sign_raw', ['{"alg": "XX256"}', '{}', key], 'io.jwt.encode_sign_raw: unknown signature algorithm');
+  expectError('io.jwt.encode_sign_raw', ['{"alg": 5}', '{}', key], 'unknown signature algorithm');
+  expectError('io.jwt.encode_sign_raw', ['{"alg": "none"}', '{}', key], 'failed to create signer: unsupported signature algorithm none');
+  expectError('io.jwt.encode_sign_raw', ['{"typ": "JWT"}', '{}', key], 'failed to create signer: unsupported signature algorithm ');
+  expectError('io.jwt.encode_sign_raw', ['{"alg": "HS256", "typ": 1}', '{}', key], 'json: cannot unmarshal number into Go struct field StandardHeaders.typ of type string');
+  // Without typ the payload must be JSON too; any JSON value will do; another typ lifts the rule.
+  expectError('io.jwt.encode_sign_raw', ['{"alg": "HS256"}', 'not json', key], 'type is JWT but payload is not JSON');
+  assert.equal(typeof raw('{"alg": "HS256"}', '[1, 2]'), 'string');
+  assert.equal(typeof raw('{"alg": "HS256", "typ": "text/plain"}', 'not json'), 'string');
+  expectError('io.jwt.encode_sign_raw', ['{"alg": "HS256"}', '{}', 'not a key'], 'invalid JWK');
 });

@@ -262,6 +262,48 @@ function constraints(name: string, o: RObject, ctx: BuiltinContext): Constraints
   return c;
 }
 
+/** The JOSE header parameters decode_verify reads (OPA topdown/tokens.go parseTokenHeader). */
+interface TokenHeader {
+  alg: string;
+  kid: string;
+  cty: string;
+  crit: Set<string>;
+  unknown: string[];
+}
+
+function tokenHeader(header: RObject): TokenHeader {
+  const h: TokenHeader = { alg: '', kid: '', cty: '', crit: new Set(), unknown: [] };
+  for (const [k, v] of header.entries()) {
+    switch (k) {
+      case 'alg':
+      case 'kid':
+      case 'typ':
+      case 'cty':
+        if (typeof v !== 'string') throw new JwtError(`${k}: must be a string`);
+        if (k !== 'typ') h[k] = v;
+        break;
+      case 'crit':
+        if (!Array.isArray(v)) throw new JwtError('crit: must be a list');
+        // OPA stops collecting at the first non-string element and only then checks for emptiness.
+        for (const x of v) {
+          if (typeof x !== 'string') break;
+          h.crit.add(x);
+        }
+        if (h.crit.size === 0) throw new JwtError('crit: must be a nonempty list');
+        break;
+      default:
+        if (typeof k === 'string') h.unknown.push(k);
+    }
+  }
+  return h;
+}
+
+/**
+ * io.jwt.decode_verify, step by step as OPA's builtinJWTDecodeVerify (RFC 7519 §7.2): every level of a nested
+ * token (`cty: JWT`, any case) must carry a valid header and verify under the constraints; a header naming a
+ * critical parameter this code does not understand (RFC 7515 §4.1.11) makes the token unverified. Malformed
+ * tokens are errors; tokens that fail a check are `[false, {}, {}]`.
+ */
 function decodeVerify(a: Value[], ctx: BuiltinContext): Value {
   const name = 'io.jwt.decode_verify';
   const token = argString(name, a, 0);
@@ -269,34 +311,51 @@ function decodeVerify(a: Value[], ctx: BuiltinContext): Value {
   const invalid = [false, new RObject(), new RObject()];
   return jwtWrap(name, () => {
     const c = constraints(name, o, ctx);
-    const d = decodeToken(token);
-    const algName = d.header.getStr('alg');
-    if (typeof algName !== 'string') return invalid;
-    if (c.alg !== undefined && c.alg !== algName) return invalid;
-    const alg = ALGS[algName];
-    if (!alg) return invalid;
-    const keys = c.secret !== undefined ? [createSecretKey(Buffer.from(c.secret, 'utf8'))] : c.keys!;
-    if (!keys.some((k) => verifyWith(alg, k, d.signingInput, d.outerSignature))) return invalid;
-    if (!isObject(d.payload)) return invalid;
-    const p = d.payload;
-    const exp = p.getStr('exp');
-    if (exp !== undefined) {
-      if (!isNumber(exp)) return invalid;
-      if (c.time >= toDouble(exp) * 1e9) return invalid;
+    let text = token;
+    let header: RObject;
+    let payloadBytes: Buffer;
+    for (;;) {
+      const [h, p, s] = splitToken(text);
+      const decoded = parseObject(b64urlDecode(h, 'header'), 'header');
+      if (!isObject(decoded)) throw new JwtError('JWT header was not a JSON object');
+      if (decoded.getStr('enc') !== undefined) throw new JwtError('JWT is a JWE object, which is not supported');
+      header = decoded;
+      const th = tokenHeader(header);
+      if (th.alg === '' || th.unknown.some((u) => th.crit.has(u))) return invalid;
+      if (c.alg !== undefined && c.alg !== th.alg) return invalid;
+      const sig = b64urlDecode(s, 'signature');
+      const alg = ALGS[th.alg];
+      if (!alg) return invalid;
+      const keys = c.secret !== undefined ? [createSecretKey(Buffer.from(c.secret, 'utf8'))] : c.keys!;
+      if (!keys.some((k) => verifyWith(alg, k, `${h}.${p}`, sig))) return invalid;
+      payloadBytes = b64urlDecode(p, 'payload');
+      if (th.cty.toUpperCase() !== 'JWT') break;
+      // A nested token: its compact form is the payload, verified again with the same constraints.
+      text = bytesToString(payloadBytes);
     }
-    const nbf = p.getStr('nbf');
-    if (nbf !== undefined) {
-      if (!isNumber(nbf)) return invalid;
-      if (c.time < toDouble(nbf) * 1e9) return invalid;
-    }
-    if (c.iss !== undefined && p.getStr('iss') !== c.iss) return invalid;
-    const aud = p.getStr('aud');
+    const payload = parseObject(payloadBytes, 'payload');
+    if (!isObject(payload)) throw new JwtError('decoded JSON type was not an Object');
+    // iss is compared only when the token has one (as OPA does).
+    const iss = payload.getStr('iss');
+    if (c.iss !== undefined && iss !== undefined && iss !== c.iss) return invalid;
+    const aud = payload.getStr('aud');
     if (aud !== undefined) {
       if (c.aud === undefined) return invalid;
       const list = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
       if (!list.includes(c.aud)) return invalid;
     } else if (c.aud !== undefined) return invalid;
-    return [true, d.header, p];
+    // exp and nbf are NumericDates (RFC 7519 §2): anything else is a malformed token, not an expired one.
+    const exp = payload.getStr('exp');
+    if (exp !== undefined) {
+      if (!isNumber(exp)) throw new JwtError('exp: must be a number');
+      if (c.time / 1e9 >= toDouble(exp)) return invalid;
+    }
+    const nbf = payload.getStr('nbf');
+    if (nbf !== undefined) {
+      if (!isNumber(nbf)) throw new JwtError('nbf: must be a number');
+      if (c.time / 1e9 < toDouble(nbf)) return invalid;
+    }
+    return [true, header, payload];
   });
 }
 
@@ -328,35 +387,55 @@ function jwkSign(name: string, alg: string, jwk: Record<string, unknown>, input:
   }
 }
 
+/** The JOSE algorithms OPA's header parser accepts (internal/jwx/jwa signature.go), EdDSA included. */
+const HEADER_ALGS = new Set([...Object.keys(ALGS), 'none']);
+
+/**
+ * io.jwt.encode_sign(_raw) in OPA's order (topdown/tokens.go commonBuiltinJWTEncodeSign): the key, then the
+ * header (an unknown `alg` is "unknown signature algorithm"), then — unless `typ` names another type — the
+ * payload must be JSON, then the signer for `alg` (none has no signer).
+ */
 function signRaw(name: string, headerText: string, payloadText: string, keyText: string): string {
-  let header: unknown;
   let jwk: unknown;
-  try {
-    header = JSON.parse(headerText);
-  } catch {
-    throw builtinError(name, 'invalid JWS header');
-  }
   try {
     jwk = JSON.parse(keyText);
   } catch {
     throw builtinError(name, 'invalid JWK');
   }
-  if (typeof header !== 'object' || header === null) throw builtinError(name, 'invalid JWS header');
-  const h = header as Record<string, unknown>;
-  if (h.typ === 'JWT') {
-    let ok = false;
-    try {
-      const p = JSON.parse(payloadText) as unknown;
-      ok = typeof p === 'object' && p !== null;
-    } catch {
-      ok = false;
-    }
-    if (!ok) throw builtinError(name, 'type is JWT but payload is not JSON');
-  }
-  if (typeof h.alg !== 'string') throw builtinError(name, 'missing alg in the JWS header');
   if (typeof jwk !== 'object' || jwk === null) throw builtinError(name, 'invalid JWK');
+  let header: unknown;
+  try {
+    header = JSON.parse(headerText);
+  } catch {
+    throw builtinError(name, 'invalid JWS header');
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw builtinError(name, 'invalid JWS header');
+  const h = header as Record<string, unknown>;
+  if (h.alg !== undefined && (typeof h.alg !== 'string' || !HEADER_ALGS.has(h.alg))) throw builtinError(name, 'unknown signature algorithm');
+  for (const k of ['typ', 'cty', 'kid', 'jku', 'jwk'] as const) {
+    if (h[k] !== undefined && typeof h[k] !== 'string') {
+      throw builtinError(name, `json: cannot unmarshal ${goJsonKind(h[k])} into Go struct field StandardHeaders.${k} of type string`);
+    }
+  }
+  const typ = (h.typ as string | undefined) ?? '';
+  if (typ === '' || typ === 'JWT') {
+    try {
+      JSON.parse(payloadText);
+    } catch {
+      throw builtinError(name, 'type is JWT but payload is not JSON');
+    }
+  }
+  const alg = (h.alg as string | undefined) ?? '';
+  if (!ALGS[alg]) throw builtinError(name, `failed to create signer: unsupported signature algorithm ${alg}`);
   const input = `${b64url(headerText)}.${b64url(payloadText)}`;
-  return `${input}.${b64url(jwkSign(name, h.alg, jwk as Record<string, unknown>, input))}`;
+  return `${input}.${b64url(jwkSign(name, alg, jwk as Record<string, unknown>, input))}`;
+}
+
+/** The JSON kind Go's encoding/json names in an UnmarshalTypeError. */
+function goJsonKind(v: unknown): string {
+  if (Array.isArray(v)) return 'array';
+  if (v === null) return 'null';
+  return typeof v === 'object' ? 'object' : typeof v === 'boolean' ? 'bool' : typeof v;
 }
 
 /** Sets in the header/payload/key become arrays, as OPA's ast.JSON conversion does. */

@@ -107,7 +107,7 @@ function arraySetSubset(sup: Value[], sub: RSet): boolean {
 
 // --- json paths ---------------------------------------------------------------------------------------
 
-function parsePath(p: Value): Value[] {
+function parsePath(name: string, p: Value): Value[] {
   if (typeof p === 'string') {
     if (p === '') return [];
     return p
@@ -116,15 +116,16 @@ function parsePath(p: Value): Value[] {
       .map(unescapePointerToken);
   }
   if (Array.isArray(p)) return p;
+  // OPA's handleBuiltinErr puts the builtin's name before an operand error (topdown/builtins.go).
   throw new BuiltinError(
     'eval_type_error',
-    `operand 2 must be one of {set, array} containing string paths or array of path segments but got ${typeName(p)}`,
+    `${name}: operand 2 must be one of {set, array} containing string paths or array of path segments but got ${typeName(p)}`,
   );
 }
 
 function jsonPaths(name: string, v: Value): Value[][] {
-  if (Array.isArray(v)) return v.map(parsePath);
-  if (isSet(v)) return v.values().map(parsePath);
+  if (Array.isArray(v)) return v.map((p) => parsePath(name, p));
+  if (isSet(v)) return v.values().map((p) => parsePath(name, p));
   throw typeErrorOneOf(name, 2, ['set', 'array'], v);
 }
 
@@ -286,7 +287,7 @@ function applyPatches(doc: Value, ops: Value[]): Value {
     };
     const op = attr('op');
     if (typeof op !== 'string') throw new PatchError("attribute 'op' must be a string");
-    const path = parsePath(attr('path'));
+    const path = parsePath('json.patch', attr('path'));
     switch (op) {
       case 'add':
         cur = patchAdd(cur, path, attr('value'));
@@ -298,13 +299,13 @@ function applyPatches(doc: Value, ops: Value[]): Value {
         cur = path.length === 0 ? attr('value') : patchAdd(patchRemove(cur, path), path, attr('value'));
         break;
       case 'move': {
-        const from = parsePath(attr('from'));
+        const from = parsePath('json.patch', attr('from'));
         const chunk = getAt(cur, from);
         cur = patchAdd(patchRemove(cur, from), path, chunk);
         break;
       }
       case 'copy': {
-        const chunk = getAt(cur, parsePath(attr('from')));
+        const chunk = getAt(cur, parsePath('json.patch', attr('from')));
         cur = patchAdd(cur, path, chunk);
         break;
       }

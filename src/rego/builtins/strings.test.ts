@@ -110,6 +110,13 @@ test('to_number parses Go float syntax and rejects the rest', () => {
   expectError('to_number', ['0x10'], 'invalid syntax');
 });
 
+test('to_number refuses infinities and NaN with OPA\'s type error, whatever their case and signs', () => {
+  for (const s of ['nan', 'NaN', 'inf', '-Inf', '+infinity', 'INFINITY', '+-inf']) {
+    expectError('to_number', [s], 'to_number: operand 1 must be valid number string but got string', 'eval_type_error');
+  }
+  expectError('to_number', ['infinite'], 'to_number: strconv.ParseFloat: parsing "infinite": invalid syntax');
+});
+
 test('string builtins never fail with anything but a BuiltinError', () => {
   fc.assert(
     fc.property(fc.constantFrom(...builtins), fc.array(arbValue(), { minLength: 3, maxLength: 3 }), (def, args) => {

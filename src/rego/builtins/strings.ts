@@ -196,6 +196,9 @@ function toNumber(args: Value[]): Value {
   if (typeof v === 'string') {
     // OPA accepts what Go's json.Number / strconv.ParseFloat accept; reject hex, inf and nan spellings.
     const t = v;
+    // OPA (topdown/casts.go) refuses the spellings ParseFloat would read as infinities or NaN with a type
+    // error, after stripping every leading sign and ignoring case.
+    if (/^(inf|infinity|nan)$/i.test(t.replace(/^[+-]+/, ''))) throw typeError(name, 1, 'valid number string', v);
     if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t)) {
       if (/^[+-]?\d+$/.test(t)) return normNum(BigInt(t));
       const f = Number(t);

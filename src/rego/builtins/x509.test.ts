@@ -1,10 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
-import { vectorPath } from '../../test-support/vectors.js';
-import { type Value, RObject, obj } from '../value.js';
+import { toolMissing, vectorPath } from '../../test-support/vectors.js';
+import { type Value, RObject, obj, toJs } from '../value.js';
 import { call, callNoCrash, conformanceCalls, expectCall, expectError, runConformanceCalls, testContext } from './test-support/harness.js';
 import { builtins } from './x509.js';
 
@@ -48,8 +51,26 @@ test('parse_and_verify_certificates checks the chain root → intermediates → 
   assert.equal((ok[1] as Value[]).length, 3);
   expectCall('crypto.x509.parse_and_verify_certificates', [chain], [false, []], before);
   expectCall('crypto.x509.parse_and_verify_certificates', [issuer + root], [false, []], after);
-  expectCall('crypto.x509.parse_and_verify_certificates_with_options', [root + issuer, obj({ CurrentTime: 1.83e18 })], [true, call('crypto.x509.parse_certificates', [root + issuer])!]);
+  const [rootJson, issuerJson] = call('crypto.x509.parse_certificates', [root + issuer]) as Value[];
+  expectCall('crypto.x509.parse_and_verify_certificates_with_options', [root + issuer, obj({ CurrentTime: 1.83e18 })], [true, [issuerJson!, rootJson!]]);
   expectError('crypto.x509.parse_and_verify_certificates_with_options', [root, obj({ Bogus: 1 })], 'invalid key option: Bogus');
+});
+
+// OPA returns the chain Go's x509 Verify built: leaf first, up to the trust anchor, intermediates given in any
+// order and those the chain does not need left out (topdown/crypto.go verifyX509CertificateChain).
+test('parse_and_verify_certificates returns the verified chain leaf first, without unused intermediates', () => {
+  const ekPem = '-----BEGIN CERTIFICATE-----\n' + ekDer.toString('base64').replace(/(.{64})/g, '$1\n') + '\n-----END CERTIFICATE-----\n';
+  const cn = (r: Value): string[] => ((r as Value[])[1] as Value[]).map((c) => field(c, 'Subject', 'CommonName') as string);
+  const ok = call('crypto.x509.parse_and_verify_certificates', [root + issuer + ekPem], after) as Value[];
+  assert.equal(ok[0], true);
+  assert.deepEqual(cn(ok), [field((call('crypto.x509.parse_certificates', [ekPem]) as Value[])[0]!, 'Subject', 'CommonName'), 'swtpm-localca', 'swtpm-localca-rootca']);
+  // AMD's ARK and ASK as extra, unrelated intermediates: still verified, and not part of the chain.
+  const amd = readFileSync(vectorPath('trustee', 'amd-roots', 'milan_ask_ark_asvk.pem'), 'utf8');
+  const withExtra = call('crypto.x509.parse_and_verify_certificates', [root + amd + issuer + ekPem], after) as Value[];
+  assert.equal(withExtra[0], true);
+  assert.equal(cn(withExtra).length, 3);
+  // Without the issuing intermediate there is no chain.
+  assert.deepEqual(call('crypto.x509.parse_and_verify_certificates', [root + amd + ekPem], after), [false, []]);
 });
 
 test('certificate request, keypair and private-key conformance cases', () => {
@@ -73,4 +94,25 @@ test('x509 builtins never fail with anything but a BuiltinError', () => {
     }),
     { numRuns: 1500 },
   );
+});
+
+// URI subject alternative names are *url.URL values in Go's x509.Certificate; OPA returns their JSON form.
+// The certificate is made by openssl (the oracle for what the extension holds), the fields are net/url's.
+test('parse_certificates returns URI SANs as Go url.URL objects', { skip: toolMissing('openssl') }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-x509-'));
+  try {
+    const san = 'subjectAltName=URI:spiffe://example.org/ns/default/sa/web,URI:https://user@h.example:8443/p%20q?x=1\\#fr%41g,URI:urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66,DNS:a.example';
+    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=uri-san', '-addext', san, '-days', '1', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const [cert] = call('crypto.x509.parse_certificates', [readFileSync(join(dir, 'c.pem'), 'utf8')]) as Value[];
+    const url = (fields: Record<string, unknown>) => ({ Scheme: '', Opaque: '', User: null, Host: '', Path: '', RawPath: '', OmitHost: false, ForceQuery: false, RawQuery: '', Fragment: '', RawFragment: '', ...fields });
+    assert.deepEqual(toJs(field(cert!, 'URIs')!), [
+      url({ Scheme: 'spiffe', Host: 'example.org', Path: '/ns/default/sa/web' }),
+      url({ Scheme: 'https', User: {}, Host: 'h.example:8443', Path: '/p q', RawQuery: 'x=1', Fragment: 'frAg', RawFragment: 'fr%41g' }),
+      url({ Scheme: 'urn', Opaque: 'uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66' }),
+    ]);
+    assert.deepEqual(toJs(field(cert!, 'DNSNames')!), ['a.example']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

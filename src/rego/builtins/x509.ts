@@ -233,13 +233,73 @@ const EXT_KEY_USAGE: Record<string, number> = {
   '1.3.6.1.4.1.311.61.1.1': 13,
 };
 
-function urlJson(u: string): Value {
+/** Go's url.PathUnescape-style decoding; undefined for a malformed escape (Go's url.Parse then fails). */
+function unescapeUrl(s: string): string | undefined {
+  if (/%(?![0-9a-fA-F]{2})/.test(s)) return undefined;
+  try {
+    return Buffer.from(s.replace(/%([0-9a-fA-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Go's shouldEscape for paths: what url.URL.EscapedPath would percent-encode. */
+function escapeUrlPath(s: string): string {
+  return [...Buffer.from(s, 'utf8')].map((b) => (/[A-Za-z0-9\-_.~$&+,/:;=@]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : '%' + b.toString(16).toUpperCase().padStart(2, '0'))).join('');
+}
+
+/**
+ * A URI SAN as Go's x509 package keeps it, a *url.URL, in its JSON form (encoding/json of net/url.URL):
+ * userinfo marshals as `{}` (its fields are unexported), path and fragment are decoded with their raw forms
+ * kept only when the default encoding would differ. Undefined when Go's url.Parse would refuse the text.
+ */
+function urlJson(u: string): Value | undefined {
+  let rest = u;
+  let fragment = '';
+  let rawFragment = '';
+  const hash = rest.indexOf('#');
+  if (hash >= 0) {
+    const f = rest.slice(hash + 1);
+    const d = unescapeUrl(f);
+    if (d === undefined) return undefined;
+    fragment = d;
+    rawFragment = escapeUrlPath(d) === f ? '' : f;
+    rest = rest.slice(0, hash);
+  }
   let scheme = '';
+  const sm = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(rest);
+  if (sm) {
+    scheme = sm[1]!.toLowerCase();
+    rest = rest.slice(sm[0].length);
+  }
+  let rawQuery = '';
+  let forceQuery = false;
+  const q = rest.indexOf('?');
+  if (q >= 0) {
+    rawQuery = rest.slice(q + 1);
+    forceQuery = rawQuery === '';
+    rest = rest.slice(0, q);
+  }
+  let opaque = '';
+  let user: Value = null;
   let host = '';
-  let path = u;
-  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)([^?#]*)/.exec(u);
-  if (m) [scheme, host, path] = [m[1]!, m[2]!, m[3]!];
-  return fromJson({ Scheme: scheme, Opaque: '', User: null, Host: host, Path: path, RawPath: '', OmitHost: false, ForceQuery: false, RawQuery: '', Fragment: '', RawFragment: '' });
+  if (scheme !== '' && !rest.startsWith('/')) {
+    opaque = rest;
+    rest = '';
+  } else if (rest.startsWith('//')) {
+    const end = rest.indexOf('/', 2);
+    const authority = end < 0 ? rest.slice(2) : rest.slice(2, end);
+    rest = end < 0 ? '' : rest.slice(end);
+    const at = authority.lastIndexOf('@');
+    if (at >= 0) user = new RObject();
+    host = at >= 0 ? authority.slice(at + 1) : authority;
+  }
+  const path = unescapeUrl(rest);
+  if (path === undefined) return undefined;
+  const rawPath = escapeUrlPath(path) === rest ? '' : rest;
+  const o = fromJson({ Scheme: scheme, Opaque: opaque, User: null, Host: host, Path: path, RawPath: rawPath, OmitHost: false, ForceQuery: forceQuery, RawQuery: rawQuery, Fragment: fragment, RawFragment: rawFragment }) as RObject;
+  o.set('User', user);
+  return o;
 }
 
 interface Sans {
@@ -260,7 +320,12 @@ function parseSans(n: Node, s: Sans): void {
         s.dns.push(text);
         break;
       case 6:
-        s.uri.push(urlJson(text));
+        {
+          // Go's x509 parses each URI SAN with url.Parse and refuses the certificate when it cannot.
+          const u = urlJson(text);
+          if (u === undefined) throw new Asn1Error(`x509: cannot parse URI ${JSON.stringify(text)}: invalid URL escape`);
+          s.uri.push(u);
+        }
         break;
       case 7:
         if (g.body.length === 4) s.ip.push(Array.from(g.body).join('.'));
@@ -499,28 +564,43 @@ interface VerifyOpts {
   keyUsages?: number[];
 }
 
-/** The first certificate is the trusted root, the last the leaf, the rest intermediates (OPA's contract). */
-function verifyChain(certs: Cert[], opts: VerifyOpts): boolean {
-  if (certs.length < 2) return false;
+/**
+ * OPA's contract (topdown/crypto.go verifyX509CertificateChain): the first certificate is the trust anchor,
+ * the last the leaf, the ones between a pool of intermediates in any order. Like Go's x509 Verify, a chain
+ * is built from the leaf up through intermediates (CA, in validity, signature checked) to the anchor, and
+ * returned leaf first; intermediates the chain does not use are left out. Undefined when no chain exists.
+ */
+function verifyChain(certs: Cert[], opts: VerifyOpts): Cert[] | undefined {
+  if (certs.length < 2) return undefined;
   const ms = Number(opts.time / 1_000_000n);
-  for (let i = 0; i < certs.length; i++) {
-    const c = certs[i]!.x509;
-    if (ms < Date.parse(c.validFrom) || ms > Date.parse(c.validTo)) return false;
-    if (i > 0) {
-      const parent = certs[i - 1]!.x509;
-      if (!c.checkIssued(parent) || !c.verify(parent.publicKey)) return false;
-      if (i < certs.length - 1 && !(certs[i]!.json.getStr('IsCA') === true)) return false;
-    }
-  }
-  const root = certs[0]!.x509;
-  if (!root.verify(root.publicKey) && !root.checkIssued(root)) return false;
+  const valid = (c: Cert): boolean => ms >= Date.parse(c.x509.validFrom) && ms <= Date.parse(c.x509.validTo);
+  const issuedBy = (child: Cert, parent: Cert): boolean => child.x509.checkIssued(parent.x509) && child.x509.verify(parent.x509.publicKey);
+  const anchor = certs[0]!;
+  const intermediates = certs.slice(1, -1);
   const leaf = certs[certs.length - 1]!;
-  if (opts.dnsName !== undefined && leaf.x509.checkHost(opts.dnsName) === undefined) return false;
+  if (!valid(leaf) || !valid(anchor)) return undefined;
+  // Go's default limit on intermediates in a chain.
+  const MAX_DEPTH = 10;
+  const extend = (path: Cert[]): Cert[] | undefined => {
+    const top = path[path.length - 1]!;
+    if (top.x509.raw.equals(anchor.x509.raw)) return path;
+    if (issuedBy(top, anchor)) return [...path, anchor];
+    if (path.length > MAX_DEPTH) return undefined;
+    for (const c of intermediates) {
+      if (path.includes(c) || !valid(c) || c.json.getStr('IsCA') !== true || !issuedBy(top, c)) continue;
+      const found = extend([...path, c]);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  const chain = extend([leaf]);
+  if (!chain) return undefined;
+  if (opts.dnsName !== undefined && leaf.x509.checkHost(opts.dnsName) === undefined) return undefined;
   const eku = leaf.json.getStr('ExtKeyUsage');
   if (opts.keyUsages && opts.keyUsages.length > 0 && !opts.keyUsages.includes(0) && Array.isArray(eku)) {
-    if (!eku.includes(0) && !opts.keyUsages.some((k) => eku.includes(k))) return false;
+    if (!eku.includes(0) && !opts.keyUsages.some((k) => eku.includes(k))) return undefined;
   }
-  return true;
+  return chain;
 }
 
 const KEY_USAGE_NAMES: Record<string, number> = {
@@ -670,7 +750,8 @@ export const builtins: BuiltinDef[] = [
       } catch {
         return [false, []];
       }
-      return verifyChain(certs, { time: ctx.now(), keyUsages: [0] }) ? [true, certs.map((c) => c.json)] : [false, []];
+      const chain = verifyChain(certs, { time: ctx.now(), keyUsages: [0] });
+      return chain ? [true, chain.map((c) => c.json)] : [false, []];
     },
   },
   {
@@ -686,7 +767,8 @@ export const builtins: BuiltinDef[] = [
       } catch {
         return [false, []];
       }
-      return verifyChain(certs, opts) ? [true, certs.map((c) => c.json)] : [false, []];
+      const chain = verifyChain(certs, opts);
+      return chain ? [true, chain.map((c) => c.json)] : [false, []];
     },
   },
   {

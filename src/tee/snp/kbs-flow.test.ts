@@ -1,6 +1,6 @@
 /**
  * The whole RCAR flow with SNP evidence: a guest attesting through (simulated) configfs-tsm, a KBS whose SNP
- * verifier trusts the generated test root because it was configured to, Trustee's default CPU policy with
+ * verifier trusts the generated test root because it was configured to, the default CPU policy with
  * reference values, and an "affirming" resource policy. Only evidence from the trusted root, with the
  * expected measurement and init-data, gets the secret.
  */
@@ -14,7 +14,7 @@ import { defaultVerifiers } from '../../attestation/verifiers.js';
 import { KbsAdminClient } from '../../client/admin-client.js';
 import { KbsClient } from '../../client/kbs-client.js';
 import { toHex, utf8 } from '../../formats/bytes.js';
-import { RESOURCE_POLICY_AFFIRMING } from '../../policy/defaults.js';
+import { builtinResourcePolicy } from '../../policy/builtin.js';
 import { policyEvaluators } from '../../policy/index.js';
 import { defaultConfig } from '../../server/config.js';
 import { openKbs, type Kbs } from '../../server/kbs.js';
@@ -49,9 +49,9 @@ async function startKbs(opts: { trustTestRoot: boolean }): Promise<{ kbs: Kbs; u
   const url = await kbs.listen(0, '127.0.0.1');
   const admin = new KbsAdminClient(url, { privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() });
   await admin.setResource('default/key/disk', utf8.encode(SECRET));
-  await admin.setResourcePolicy(RESOURCE_POLICY_AFFIRMING);
+  await admin.setResourcePolicy(builtinResourcePolicy('affirming'));
   const t = chip.tcb;
-  // Reference values Trustee's default_cpu policy reads for SNP (policy/defaults.ts).
+  // Reference values the default_cpu policy reads for SNP (policy/attestation/default_cpu.rego).
   await admin.setReferenceValues({
     snp_launch_measurement: [toHex(MEASUREMENT)],
     snp_bootloader: [t.bootloader],
@@ -96,7 +96,7 @@ test('evidence from another (untrusted) test root is refused for its chain', asy
 });
 
 test('a guest launched with another measurement is attested but denied by the affirming resource policy', async () => {
-  await assert.rejects(guest(trusted.url, root, chip, { measurement: new Uint8Array(48).fill(0x43) }).getResource('default/key/disk'), /PolicyDeny.*not any_not_affirming/);
+  await assert.rejects(guest(trusted.url, root, chip, { measurement: new Uint8Array(48).fill(0x43) }).getResource('default/key/disk'), /PolicyDeny.*not some_appraisal_not_affirming/);
 });
 
 test('HOST_DATA that is not the init-data digest is refused with the host-data check', async () => {

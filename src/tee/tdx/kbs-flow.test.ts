@@ -1,7 +1,7 @@
 /**
  * The whole RCAR flow with TDX evidence: a guest attesting through (simulated) configfs-tsm, a KBS whose TDX
  * verifier trusts a generated test root because its config names it (`tdx_verifier.trusted_root`) and reads
- * collateral from an offline cache (`collateral_cache`), Trustee's default CPU policy with reference values,
+ * collateral from an offline cache (`collateral_cache`), the default CPU policy with reference values,
  * and an "affirming" resource policy. Only the TD launched as expected gets the secret.
  */
 import { test, after } from 'node:test';
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { KbsAdminClient } from '../../client/admin-client.js';
 import { KbsClient } from '../../client/kbs-client.js';
 import { toHex, utf8 } from '../../formats/bytes.js';
-import { RESOURCE_POLICY_AFFIRMING } from '../../policy/defaults.js';
+import { builtinResourcePolicy } from '../../policy/builtin.js';
 import { policyEvaluators } from '../../policy/index.js';
 import { configFromToml } from '../../server/config.js';
 import { openKbs, type Kbs } from '../../server/kbs.js';
@@ -64,8 +64,8 @@ data_dir = ${JSON.stringify(data)}
   const url = await kbs.listen(0, '127.0.0.1');
   const admin = new KbsAdminClient(url, { privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() });
   await admin.setResource('default/key/disk', utf8.encode(SECRET));
-  await admin.setResourcePolicy(RESOURCE_POLICY_AFFIRMING);
-  // Reference values Trustee's default_cpu policy reads for TDX (policy/defaults.ts).
+  await admin.setResourcePolicy(builtinResourcePolicy('affirming'));
+  // Reference values the default_cpu policy reads for TDX (policy/attestation/default_cpu.rego).
   await admin.setReferenceValues({
     mr_td: [toHex(LAUNCH.mrTd!)],
     rtmr_1: [toHex(LAUNCH.rtmr1!)],
@@ -110,7 +110,7 @@ test('a wrong MRTD, a wrong RTMR or the DEBUG attribute is attested but denied b
     { rtmr2: new Uint8Array(48) },
     { tdAttributes: new Uint8Array([1, 0, 0, 0x10, 0, 0, 0, 0]) },
   ]) {
-    await assert.rejects(guest(trusted.url, root, launch).getResource('default/key/disk'), /PolicyDeny.*not any_not_affirming/, JSON.stringify(Object.keys(launch)));
+    await assert.rejects(guest(trusted.url, root, launch).getResource('default/key/disk'), /PolicyDeny.*not some_appraisal_not_affirming/, JSON.stringify(Object.keys(launch)));
   }
 });
 

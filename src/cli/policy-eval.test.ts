@@ -1,0 +1,164 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { run } from './program.js';
+import { bufferIO } from './io.js';
+
+// Behaviour of `opa eval` as its documentation and cmd/eval.go describe it: data directories, output formats,
+// --fail / --fail-defined and exit codes (2 on error), --explain modes, v0 modules, input and query on stdin.
+
+const dir = mkdtempSync(join(tmpdir(), 'cocokit-eval-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function files(root: string, tree: Record<string, string>): string {
+  const base = join(dir, root);
+  for (const [p, text] of Object.entries(tree)) {
+    mkdirSync(join(base, p, '..'), { recursive: true });
+    writeFileSync(join(base, p), text);
+  }
+  return base;
+}
+
+async function evalCli(args: string[], stdin?: string): Promise<{ code: number; out: string; err: string }> {
+  const io = bufferIO({}, dir, stdin);
+  const code = await run(['policy', 'eval', ...args], io);
+  return { code, out: io.out(), err: io.err() };
+}
+
+const POLICY = files('pol', {
+  'policy.rego': 'package app\n\nallow if input.user in data.users.admins\n\nnames contains n if some n in data.users.admins\n\ngreeting := data.config.greeting\n',
+  'users/data.json': '{"admins": ["alice", "bob"]}',
+  'config/settings.yaml': 'greeting: hello\n',
+  'notes.txt': 'not loaded',
+});
+
+test('-d DIR loads every .rego, .json and .yaml below it, data rooted at its directory path', async () => {
+  const r = await evalCli(['-d', POLICY, '--format', 'raw', 'data.app.greeting']);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.out, 'hello\n');
+  const users = await evalCli(['-d', POLICY, '-f', 'values', 'data.users; data.config']);
+  assert.deepEqual(JSON.parse(users.out), [{ admins: ['alice', 'bob'] }, { greeting: 'hello' }]);
+});
+
+test('-b DIR loads a bundle: only data files named data.json or data.yaml', async () => {
+  const r = await evalCli(['-b', POLICY, '-f', 'values', 'data']);
+  assert.equal(r.code, 0, r.err);
+  const data = JSON.parse(r.out)[0];
+  assert.deepEqual(data.users, { admins: ['alice', 'bob'] });
+  assert.equal(data.config, undefined);
+  assert.deepEqual(data.app.names, ['alice', 'bob']);
+});
+
+test('--format json, values, bindings, raw and pretty print what opa prints', async () => {
+  const q = 'x := data.users.admins[i]; startswith(x, "a")';
+  const json = JSON.parse((await evalCli(['-d', POLICY, q])).out);
+  assert.deepEqual(json.result.map((r: any) => r.bindings), [{ x: 'alice', i: 0 }]);
+  assert.deepEqual(json.result[0].expressions.map((e: any) => [e.value, e.text]), [[true, 'x := data.users.admins[i]'], [true, 'startswith(x, "a")']]);
+  assert.deepEqual(JSON.parse((await evalCli(['-d', POLICY, '-f', 'bindings', q])).out), { x: 'alice', i: 0 });
+  assert.equal((await evalCli(['-d', POLICY, '-f', 'raw', 'data.users.admins[_]'])).out, 'alice\nbob\n');
+  assert.equal((await evalCli(['-d', POLICY, '-f', 'raw', 'data.users.admins'])).out, '["alice","bob"]\n');
+  assert.equal((await evalCli(['-d', POLICY, '-f', 'pretty', 'data.users.admins'])).out, '[\n  "alice",\n  "bob"\n]\n');
+  assert.equal((await evalCli(['-d', POLICY, '-f', 'pretty', 'data.nothing'])).out, 'undefined\n');
+  const t = (await evalCli(['-d', POLICY, '-f', 'pretty', 'x := data.users.admins[i]'])).out.split('\n');
+  assert.match(t[1]!, /^\| i \| x +\|$/);
+  assert.match(t[3]!, /^\| 0 \| "alice" \|$/);
+  assert.match(t[4]!, /^\| 1 \| "bob" +\|$/);
+  // Undefined: json prints {}, values/bindings/raw print nothing.
+  assert.equal((await evalCli(['-d', POLICY, 'data.nothing'])).out.trim(), '{}');
+  assert.equal((await evalCli(['-d', POLICY, '-f', 'values', 'data.nothing'])).out, '');
+});
+
+test('--fail exits 1 on an undefined result, --fail-defined on a defined one, errors exit 2', async () => {
+  const input = files('in', { 'alice.json': '{"user": "alice"}', 'eve.json': '{"user": "eve"}' });
+  assert.equal((await evalCli(['-d', POLICY, '-i', join(input, 'alice.json'), '--fail', 'data.app.allow'])).code, 0);
+  assert.equal((await evalCli(['-d', POLICY, '-i', join(input, 'eve.json'), '--fail', 'data.app.allow'])).code, 1);
+  assert.equal((await evalCli(['-d', POLICY, '-i', join(input, 'eve.json'), '--fail-defined', 'data.app.allow'])).code, 0);
+  assert.equal((await evalCli(['-d', POLICY, '-i', join(input, 'alice.json'), '--fail-defined', 'data.app.allow'])).code, 1);
+  // A false value is defined: opa's --fail looks at definedness, not truth.
+  assert.equal((await evalCli(['--fail', '1 == 2'])).code, 1);
+  assert.equal((await evalCli(['--fail', 'x := 1 == 2'])).code, 0);
+  const conflict = files('conflict', { 'p.rego': 'package c\n\nv := 1\n\nv := 2 if true\n' });
+  assert.equal((await evalCli(['-d', conflict, '--fail', 'data.c.v'])).code, 2);
+  assert.equal((await evalCli(['-d', conflict, '--fail-defined', 'data.c.v'])).code, 2);
+  const both = await evalCli(['--fail', '--fail-defined', 'true']);
+  assert.notEqual(both.code, 0);
+  assert.match(both.err, /specify --fail or --fail-defined but not both/);
+});
+
+test('evaluation errors are printed as opa prints them: an errors array in JSON, "1 error occurred" otherwise', async () => {
+  const strict = files('strict', { 'p.rego': 'package s\n\nx := to_number("abc")\n' });
+  const r = await evalCli(['-d', strict, '--strict-builtin-errors', 'data.s.x']);
+  assert.equal(r.code, 2);
+  assert.match(JSON.parse(r.out).errors[0].message, /to_number/);
+  const p = await evalCli(['-d', strict, '--strict-builtin-errors', '-f', 'pretty', 'data.s.x']);
+  assert.equal(p.code, 2);
+  assert.match(p.err, /^1 error occurred: .*to_number/);
+  // Without strict builtin errors the call is undefined, as in opa.
+  assert.equal((await evalCli(['-d', strict, 'data.s.x'])).out.trim(), '{}');
+});
+
+test('--explain=fails names the failing expression, full also lists bodies that succeeded, notes shows trace()', async () => {
+  const p = files('explain', {
+    'p.rego': 'package e\n\nallow if {\n\tinput.role == "admin"\n}\n\nallow if {\n\ttrace("checking owner")\n\tinput.owner == input.user\n}\n\nok if input.role == "user"\n',
+  });
+  writeFileSync(join(p, 'input.json'), '{"role": "user", "owner": "a", "user": "b"}');
+  const fails = await evalCli(['-d', join(p, 'p.rego'), '-i', join(p, 'input.json'), '--explain', 'fails', 'data.e.allow']);
+  assert.equal(fails.code, 0);
+  assert.match(fails.err, /data\.e\.allow \(.*p\.rego:3\) body: failed at .*p\.rego:4: input\.role == "admin"/);
+  assert.match(fails.err, /input\.role = "user"/);
+  assert.match(fails.err, /failed at .*p\.rego:9: input\.owner == input\.user/);
+  const full = await evalCli(['-d', join(p, 'p.rego'), '-i', join(p, 'input.json'), '--explain=full', 'data.e.ok']);
+  assert.match(full.err, /data\.e\.ok \(.*p\.rego:12\) body: succeeded/);
+  assert.doesNotMatch((await evalCli(['-d', join(p, 'p.rego'), '-i', join(p, 'input.json'), '--explain=fails', 'data.e.ok'])).err, /succeeded/);
+  const notes = await evalCli(['-d', join(p, 'p.rego'), '-i', join(p, 'input.json'), '--explain=notes', '-f', 'pretty', 'data.e.allow']);
+  assert.equal(notes.out, 'Note "checking owner"\nundefined\n');
+  assert.match((await evalCli(['--explain=loud', 'true'])).err, /--explain: want one of/);
+});
+
+test('--v0-compatible (and --v0) parse modules as Rego v0; in v1 they are a parse error', async () => {
+  const p = files('v0', { 'p.rego': 'package old\n\nallow { input.x == 1 }\n\ndeny[msg] { msg := "no" }\n' });
+  const input = join(p, 'input.json');
+  writeFileSync(input, '{"x": 1}');
+  for (const flag of ['--v0-compatible', '--v0']) {
+    const r = await evalCli(['-d', join(p, 'p.rego'), '-i', input, flag, '-f', 'values', 'data.old.allow; data.old.deny']);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(JSON.parse(r.out), [true, ['no']]);
+  }
+  const v1 = await evalCli(['-d', join(p, 'p.rego'), 'data.old.allow']);
+  assert.equal(v1.code, 2);
+  assert.equal(JSON.parse(v1.out).errors[0].code, 'rego_parse_error');
+});
+
+test('--stdin-input reads the input and --stdin the query from standard input', async () => {
+  const r = await evalCli(['-d', POLICY, '--stdin-input', '-f', 'raw', 'data.app.allow'], '{"user": "bob"}');
+  assert.equal(r.out, 'true\n');
+  const y = await evalCli(['-d', POLICY, '-I', '-f', 'raw', 'input.user'], 'user: carol\n');
+  assert.equal(y.out, 'carol\n');
+  const q = await evalCli(['-d', POLICY, '--stdin', '-f', 'values'], 'x := count(data.users.admins)\nx > 1\n');
+  assert.deepEqual(JSON.parse(q.out), [true, true]);
+  assert.match((await evalCli(['--stdin', 'true'], '')).err, /query argument or --stdin but not both/);
+  assert.match((await evalCli(['--stdin', '--stdin-input'], '')).err, /--stdin or --stdin-input but not both/);
+});
+
+test('bad data and policy files give exit 2 with an error, never a crash', async () => {
+  const p = files('bad', { 'data.json': '{"a": ', 'list.json': '[1]', 'x.yaml': 'a: [\n' });
+  for (const f of ['data.json', 'x.yaml', 'list.json']) {
+    const r = await evalCli(['-d', join(p, f), 'data']);
+    assert.equal(r.code, 2, f);
+    assert.ok(JSON.parse(r.out).errors[0].message.length > 0, f);
+  }
+  assert.equal((await evalCli(['-d', join(p, 'missing'), 'data'])).code, 2);
+  await fc.assert(
+    fc.asyncProperty(fc.constantFrom('data.json', 'p.rego', 'd.yaml'), fc.uint8Array({ maxLength: 200 }), async (name, bytes) => {
+      const f = join(dir, 'fuzz', name);
+      mkdirSync(join(dir, 'fuzz'), { recursive: true });
+      writeFileSync(f, bytes);
+      const r = await evalCli(['-d', f, 'data']);
+      assert.ok(r.code === 0 || r.code === 2, `exit ${r.code}: ${r.out} ${r.err}`);
+    }),
+    { numRuns: 150 },
+  );
+});

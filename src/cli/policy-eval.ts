@@ -1,0 +1,285 @@
+/**
+ * `cocokit policy eval`, with `opa eval`'s habits (OPA cmd/eval.go, internal/presentation):
+ * - `-d PATH` loads a file or, for a directory, every `.rego`, `.json`, `.yaml`/`.yml` below it; a data file
+ *   is rooted at its directory's path relative to PATH (`-d dir` with `dir/a/b/x.json` → `data.a.b`).
+ *   `-b DIR` loads a bundle directory: `.rego` files and only data files named `data.json`/`data.yaml`.
+ * - `--format json|values|bindings|raw|pretty`: json is `{"result": [...]}` (`{}` when undefined); values one
+ *   JSON array of expression values per result; bindings one JSON object per result; raw each result's
+ *   values on a line, strings unquoted; pretty the single value, or a table of bindings and values.
+ * - Exit codes as opa: 2 when evaluation or loading fails, 1 for `--fail` on an undefined result or
+ *   `--fail-defined` on a defined one, else 0.
+ * - `--explain=fails|full|notes`: why each rule body failed (fails), every body tried (full), or the
+ *   `trace(...)` notes made during evaluation (notes).
+ * - `--v0-compatible` (or `--v0`) parses modules and the query as Rego v0; `--stdin` reads the query and
+ *   `--stdin-input` (`-I`) the input from standard input. A query may hold several expressions (`;` or
+ *   newlines); each gets its own entry in `expressions`.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve, sep } from 'node:path';
+import type { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { CocoError } from '../errors.js';
+import { Engine, type Explanation, parseJsonValue } from '../rego/index.js';
+import type { CliIO } from './io.js';
+
+const FORMATS = ['json', 'values', 'bindings', 'raw', 'pretty'] as const;
+const EXPLAIN = ['off', 'fails', 'full', 'notes'] as const;
+
+interface EvalOptions {
+  data: string[];
+  bundle: string[];
+  input?: string;
+  stdin: boolean;
+  stdinInput: boolean;
+  format: string;
+  fail: boolean;
+  failDefined: boolean;
+  explain?: string;
+  v0: boolean;
+  v0Compatible: boolean;
+  strict: boolean;
+  strictBuiltinErrors: boolean;
+}
+
+function usage(message: string): CocoError {
+  return new CocoError('CLI_USAGE', message, { kind: 'usage' });
+}
+
+function stringify(v: unknown, indent?: number): string {
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `__big__${x}` : x), indent).replace(/"__big__(-?\d+)"/g, '$1');
+}
+
+function parseDoc(text: string, file: string): unknown {
+  if (/\.ya?ml$/i.test(file)) {
+    try {
+      return parseYaml(text, { intAsBigInt: true }) ?? {};
+    } catch (e) {
+      throw new CocoError('REGO_DATA', `${file}: ${(e as Error).message}`, { kind: 'input', cause: e });
+    }
+  }
+  return parseJsonValue(text);
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CocoError('CLI_FILE', `cannot read ${file}: ${(e as Error).message}`, { kind: 'input', cause: e });
+  }
+}
+
+/** The input document: JSON, or YAML (opa unmarshals input of either kind whatever the file is called). */
+function parseInput(text: string, name: string): unknown {
+  try {
+    return parseJsonValue(text);
+  } catch (e) {
+    if (!(e instanceof CocoError)) throw e;
+    try {
+      return parseYaml(text, { intAsBigInt: true });
+    } catch {
+      throw new CocoError(e.code, `${name}: ${e.message}`, { kind: 'input', cause: e });
+    }
+  }
+}
+
+/** Wraps `doc` under the path segments of the directory it was found in. */
+function rooted(segments: string[], doc: unknown): unknown {
+  return segments.reduceRight<unknown>((acc, k) => ({ [k]: acc }), doc);
+}
+
+/** Loads one `-d`/`-b` argument into the engine, as opa's loader does. */
+function load(engine: Engine, root: string, opts: { bundle: boolean; version: 'v0' | 'v1' }): void {
+  let st;
+  try {
+    st = statSync(root);
+  } catch (e) {
+    throw new CocoError('CLI_FILE', `cannot read ${root}: ${(e as Error).message}`, { kind: 'input', cause: e });
+  }
+  const addFile = (file: string, segments: string[]): void => {
+    const name = file.split(sep).pop()!;
+    if (name.endsWith('.rego')) engine.addPolicy(file, readText(file), { regoVersion: opts.version });
+    else if (/\.(json|ya?ml)$/i.test(name)) {
+      if (opts.bundle && !/^data\.(json|ya?ml)$/i.test(name)) return;
+      const doc = parseDoc(readText(file), file);
+      if (segments.length === 0 && (doc === null || typeof doc !== 'object' || Array.isArray(doc))) {
+        throw new CocoError('REGO_DATA', `${file}: a data file at the root must hold an object`, { kind: 'input' });
+      }
+      engine.addData(rooted(segments, doc));
+    }
+  };
+  if (!st.isDirectory()) {
+    if (!/\.(rego|json|ya?ml)$/i.test(root)) throw usage(`${root}: -d wants a .rego, .json or .yaml file, or a directory`);
+    addFile(root, []);
+    return;
+  }
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir).sort()) {
+      const p = join(dir, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else addFile(p, relative(root, dir).split(sep).filter((s) => s !== ''));
+    }
+  };
+  walk(root);
+}
+
+/** The OPA error code in an engine message (`rego_parse_error`, `eval_conflict_error`, …), if it names one. */
+function opaCode(e: CocoError): string | undefined {
+  return /\b(rego_[a-z_]+_error|eval_[a-z_]+_error)\b/.exec(e.message)?.[1];
+}
+
+function errorJson(e: CocoError): unknown {
+  const loc = /^([^:\s]+):(\d+)(?::(\d+))?:/.exec(e.message);
+  const code = opaCode(e);
+  return {
+    errors: [
+      {
+        message: e.message.replace(/^[^:\s]+:\d+(?::\d+)?:\s*/, '').replace(/^(rego|eval)_[a-z_]+_error:\s*/, ''),
+        ...(code ? { code } : {}),
+        ...(loc ? { location: { file: loc[1], row: Number(loc[2]), col: Number(loc[3] ?? 1) } } : {}),
+      },
+    ],
+  };
+}
+
+type Result = ReturnType<Engine['evalQuery']>['result'];
+
+function renderCell(v: unknown): string {
+  return stringify(v);
+}
+
+/** A plain ASCII table: one column per binding, then one per expression that is not a plain assignment. */
+function table(rows: Result): string {
+  const bindingKeys = [...new Set(rows.flatMap((r) => Object.keys(r.bindings)))];
+  const exprs = rows[0]?.expressions.filter((x) => !/^[A-Za-z_][A-Za-z0-9_]*\s*:?=/.test(x.text)) ?? [];
+  const keys = [...bindingKeys, ...exprs.map((x) => x.text)];
+  const body = rows.map((r) => [...bindingKeys.map((k) => (k in r.bindings ? renderCell(r.bindings[k]) : '')), ...r.expressions.filter((x) => exprs.some((e) => e.text === x.text)).map((x) => renderCell(x.value))]);
+  const widths = keys.map((k, i) => Math.max(k.length, ...body.map((b) => b[i]!.length)));
+  const line = '+' + widths.map((w) => '-'.repeat(w + 2)).join('+') + '+';
+  const row = (cells: string[]) => '|' + cells.map((c, i) => ` ${c.padEnd(widths[i]!)} `).join('|') + '|';
+  return [line, row(keys), line, ...body.map(row), line].join('\n') + '\n';
+}
+
+function render(format: string, result: Result): string {
+  switch (format) {
+    case 'values':
+      return result.map((r) => stringify(r.expressions.map((x) => x.value), 2) + '\n').join('');
+    case 'bindings':
+      return result.map((r) => stringify(r.bindings, 2) + '\n').join('');
+    case 'raw':
+      return result.map((r) => r.expressions.map((x) => (typeof x.value === 'string' ? x.value : stringify(x.value))).join(' ') + '\n').join('');
+    case 'pretty': {
+      if (result.length === 0) return 'undefined\n';
+      const only = result[0]!;
+      if (result.length === 1 && Object.keys(only.bindings).length === 0 && (only.expressions.length === 1 || only.expressions.every((x) => typeof x.value === 'boolean'))) {
+        return stringify(only.expressions[0]!.value, 2) + '\n';
+      }
+      return table(result);
+    }
+    default:
+      return stringify(result.length > 0 ? { result } : {}, 2) + '\n';
+  }
+}
+
+export function formatExplanation(e: Explanation, mode: 'fails' | 'full' = 'fails'): string {
+  const show = (v: unknown): string => (v === '<undefined>' ? 'undefined' : stringify(v));
+  const lines = [`${e.query}: ${e.defined ? stringify(e.value, 2) : 'undefined'}`];
+  for (const b of e.bodies) {
+    if (mode === 'fails' && b.succeeded) continue;
+    const where = `${b.location.file}:${b.location.row}`;
+    const branch = b.branch === 0 ? 'body' : `else #${b.branch}`;
+    if (b.succeeded) lines.push(`  ${b.rule} (${where}) ${branch}: succeeded`);
+    else if (b.failed) {
+      lines.push(`  ${b.rule} (${where}) ${branch}: failed at ${b.failed.location.file}:${b.failed.location.row}: ${b.failed.text}`);
+      for (const [k, v] of Object.entries(b.failed.operands)) lines.push(`      ${k} = ${show(v)}`);
+      for (const [k, v] of Object.entries(b.failed.bindings)) lines.push(`      ${k} = ${show(v)}`);
+    } else lines.push(`  ${b.rule} (${where}) ${branch}: failed`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+function explainMode(v: string | undefined): (typeof EXPLAIN)[number] {
+  if (v === undefined) return 'off';
+  if (!(EXPLAIN as readonly string[]).includes(v)) throw usage(`--explain: want one of ${EXPLAIN.join(', ')}, got ${JSON.stringify(v)}`);
+  return v as (typeof EXPLAIN)[number];
+}
+
+/** Runs one `policy eval`; returns the exit status opa would give. */
+export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptions): number {
+  if (!(FORMATS as readonly string[]).includes(opts.format)) throw usage(`--format: want one of ${FORMATS.join(', ')}, got ${JSON.stringify(opts.format)}`);
+  if (opts.fail && opts.failDefined) throw usage('specify --fail or --fail-defined but not both');
+  if (opts.stdin && queryArg !== undefined) throw usage('specify query argument or --stdin but not both');
+  if (!opts.stdin && queryArg === undefined) throw usage('specify query argument or --stdin');
+  if (opts.stdin && opts.stdinInput) throw usage('specify --stdin or --stdin-input but not both');
+  if (opts.stdinInput && opts.input !== undefined) throw usage('specify --stdin-input or --input but not both');
+  const mode = explainMode(opts.explain);
+  const readStdin = (): string => {
+    if (!io.readStdin) throw usage('standard input is not available');
+    return io.readStdin();
+  };
+  const query = opts.stdin ? readStdin() : queryArg!;
+  const version = opts.v0 || opts.v0Compatible ? 'v0' : 'v1';
+
+  const notes: string[] = [];
+  const engine = new Engine({ strict: opts.strict || opts.strictBuiltinErrors, strictCompile: opts.strict });
+  let result: Result;
+  try {
+    if (mode === 'notes') {
+      // `trace(note)` records its note, as opa's notes explanation shows them.
+      engine.addBuiltin({ name: 'trace', arity: 1, fn: (args) => (typeof args[0] === 'string' ? (notes.push(args[0]), true) : undefined) });
+    }
+    for (const d of opts.data) load(engine, resolve(io.cwd, d), { bundle: false, version });
+    for (const b of opts.bundle) load(engine, resolve(io.cwd, b), { bundle: true, version });
+    if (opts.stdinInput) engine.setInput(parseInput(readStdin(), '<stdin>'));
+    else if (opts.input) engine.setInput(parseInput(readText(resolve(io.cwd, opts.input)), opts.input));
+    try {
+      result = engine.evalQuery(query, version).result;
+    } finally {
+      for (const p of engine.takePrints()) io.stderr(p + '\n');
+    }
+  } catch (e) {
+    if (!(e instanceof CocoError) || e.kind === 'usage') throw e;
+    if (opts.format === 'json') io.stdout(stringify(errorJson(e), 2) + '\n');
+    else io.stderr(`1 error occurred: ${e.message}\n`);
+    return 2;
+  }
+
+  const explanation: string[] = [];
+  if (mode === 'notes') explanation.push(...notes.map((n) => `Note ${JSON.stringify(n)}\n`));
+  else if (mode !== 'off') {
+    if (!/^data(\.[A-Za-z_][A-Za-z0-9_]*|\[[^\]]+\])*$/.test(query.trim())) {
+      throw usage(`--explain=${mode} needs a query that is a rule reference such as data.policy.allow`);
+    }
+    explanation.push(formatExplanation(engine.explain(query.trim()), mode));
+  }
+  // opa prints the explanation before the result in pretty output; beside JSON it goes to stderr.
+  if (opts.format === 'pretty') io.stdout(explanation.join(''));
+  else io.stderr(explanation.join(''));
+  io.stdout(render(opts.format, result));
+
+  const defined = result.length > 0;
+  return (opts.fail && !defined) || (opts.failDefined && defined) ? 1 : 0;
+}
+
+export function registerEval(policy: Command, io: CliIO): void {
+  policy
+    .command('eval')
+    .description('evaluate a Rego query, as opa eval (formats, --fail/--fail-defined, --explain, directories)')
+    .argument('[query]', 'Rego query, e.g. data.policy.allow (several expressions separated by ; or newlines)')
+    .option('-d, --data <path>', '.rego, .json or .yaml file, or a directory loaded recursively (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('-b, --bundle <dir>', 'bundle directory: .rego files and data.json/data.yaml data (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('-i, --input <file>', 'input document (JSON or YAML)')
+    .option('-I, --stdin-input', 'read the input document from standard input', false)
+    .option('--stdin', 'read the query from standard input', false)
+    .option('-f, --format <format>', `output format: ${FORMATS.join(', ')}`, 'json')
+    .option('--fail', 'exit 1 when the result is undefined (errors exit 2)', false)
+    .option('--fail-defined', 'exit 1 when the result is defined (errors exit 2)', false)
+    .option('--explain <mode>', `explain the result: ${EXPLAIN.join(', ')}`)
+    .option('--v0-compatible', 'parse modules and query as Rego v0', false)
+    .option('--v0', 'same as --v0-compatible', false)
+    .option('-S, --strict', 'strict compiler checks (and strict builtin errors)', false)
+    .option('--strict-builtin-errors', 'a failing builtin halts evaluation', false)
+    .action((query: string | undefined, opts: EvalOptions) => {
+      const code = runEval(io, query, opts);
+      if (code !== 0) io.exitCode = code;
+    });
+}

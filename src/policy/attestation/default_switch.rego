@@ -1,0 +1,78 @@
+# cocokit default attestation policy for NVIDIA NVSwitch evidence (policy id `default_switch`).
+#
+# Input: the claims of one NVSwitch submodule as NRAS reports them, under `nvidia` (specs/kbs-protocol.md
+# §3.3). Reference value: `allowed_switch_bios_versions`. Output: the AR4SI trust vector (`trust_claims`,
+# draft-ietf-rats-ar4si §2.3), with the claim values of Trustee's default switch policy.
+
+package policy
+
+import rego.v1
+
+default hardware := 97 # unrecognized hardware
+default executables := 33 # unrecognized runtime
+default configuration := 36 # unavailable config
+default file_system := 0
+default instance_identity := 0
+default runtime_opaque := 0
+default storage_opaque := 0
+default sourced_data := 0
+
+trust_claims := {
+	"executables": executables,
+	"hardware": hardware,
+	"configuration": configuration,
+	"file-system": file_system,
+	"instance-identity": instance_identity,
+	"runtime-opaque": runtime_opaque,
+	"storage-opaque": storage_opaque,
+	"sourced-data": sourced_data,
+}
+
+# A certificate chain NRAS validated and found unrevoked by OCSP.
+chain_good(name) if {
+	input.nvidia[name]["x-nvidia-cert-ocsp-status"] == "good"
+	input.nvidia[name]["x-nvidia-cert-status"] == "valid"
+}
+
+# Every named NRAS result is true.
+all_true(names) if every name in names { input.nvidia[name] }
+
+# Genuine hardware (2): the switch's attestation report chain is valid, its FWID matches, it parsed, its
+# signature verified and the architecture is the expected one.
+hardware := 2 if {
+	input.nvidia
+	chain_good("x-nvidia-switch-attestation-report-cert-chain")
+	all_true([
+		"x-nvidia-switch-attestation-report-cert-chain-fwid-match",
+		"x-nvidia-switch-attestation-report-parsed",
+		"x-nvidia-switch-attestation-report-signature-verified",
+		"x-nvidia-switch-arch-check",
+	])
+}
+
+# The sample device, recognised only when the embedder supplies `data.reference.device_svn`.
+hardware := 2 if input.sampledevice.svn in data.reference.device_svn
+
+# Secure boot on and debugging off: no known vulnerability (3); with a BIOS version that is a reference value
+# as well: an approved configuration (2).
+configuration := 2 if {
+	switch_locked_down
+	input.nvidia["x-nvidia-switch-bios-version"] in query_reference_value("allowed_switch_bios_versions")
+} else := 3 if {
+	switch_locked_down
+}
+
+switch_locked_down if {
+	input.nvidia.secboot
+	input.nvidia.dbgstat == "disabled"
+}
+
+# Approved boot (3): the BIOS reference integrity manifest was fetched, is signed, valid and of the right
+# version, and the measurements NRAS compared against it matched.
+executables := 3 if {
+	chain_good("x-nvidia-switch-bios-rim-cert-chain")
+	all_true([sprintf("x-nvidia-switch-bios-rim-%s", [check]) |
+		some check in ["fetched", "measurements-available", "schema-validated", "signature-verified", "version-match"]
+	])
+	input.nvidia.measres == "success"
+}
