@@ -57,7 +57,7 @@ export function isArrayIndexToken(token: string): boolean {
 /** Deepest nesting of arrays and objects a patch operates on. */
 export const MAX_PATCH_DEPTH = 1000;
 /** Values one patch may copy, summed over its operations. */
-export const MAX_PATCH_NODES = 1_000_000;
+export const MAX_PATCH_NODES = 200_000;
 
 class Failure extends Error {}
 class LimitFailure extends Failure {}
