@@ -73,3 +73,20 @@ test('an unsafe variable in a function call argument is reported (the rule tree 
     [['rego_unsafe_var_error', 5, 'var x is unsafe']],
   );
 });
+
+test('a function head whose argument is a reference, call or comprehension is a compile error, not an internal one', () => {
+  for (const [text, what] of [
+    ['package test\nf(input.s)\np { f(1) }', 'reference'],
+    ['package test\nf([x, data.y]) = x\np { f([1, 2]) }', 'reference'],
+    ['package test\ng(x) = x\nf(g(1)) = 1\np { f(1) }', 'call'],
+    ['package test\nf([x | x := 1]) = 1\np { f([1]) }', 'comprehension'],
+  ] as const) {
+    const errs = compileErrors(text, { v0: true });
+    assert.deepEqual(
+      errs.map((e) => [e.code, e.message]),
+      [['rego_compile_error', `function argument must not contain a ${what}`]],
+      text,
+    );
+  }
+  assert.deepEqual(compileErrors('package test\nf([x, {"a": y}], 1) = x\np { f([1, {"a": 2}], 1) }', { v0: true }), []);
+});

@@ -243,6 +243,10 @@ export class Compiler {
     const bound = new Set<number>();
     if (r.head.args) {
       for (const a of r.head.args) {
+        // Arguments are patterns matched against the call's values; a reference, call or comprehension there
+        // has no value to match until the body runs, so it is refused here rather than failing at evaluation.
+        const computed = computedIn(a);
+        if (computed) fail('rego_compile_error', a.loc, `function argument must not contain a ${computed}`);
         for (const v of varsIn(a)) {
           if (v === '_') continue;
           if (version1 && (v === 'input' || v === 'data')) fail('rego_compile_error', a.loc, `args must not shadow ${v} (use a different variable name)`);
@@ -943,6 +947,34 @@ function isGroundAst(t: Term): boolean {
 }
 
 /** Variable names in a pattern (not descending into comprehensions). */
+/** The first term kind inside `t` that needs evaluation (a reference, call or comprehension), if any. */
+function computedIn(t: Term): string | undefined {
+  switch (t.type) {
+    case 'ref':
+      return 'reference';
+    case 'call':
+      return 'call';
+    case 'array':
+    case 'set':
+      for (const x of t.items) {
+        const c = computedIn(x);
+        if (c) return c;
+      }
+      return undefined;
+    case 'object':
+      for (const [k, v] of t.entries) {
+        const c = computedIn(k) ?? computedIn(v);
+        if (c) return c;
+      }
+      return undefined;
+    case 'var':
+    case 'scalar':
+      return undefined;
+    default:
+      return 'comprehension';
+  }
+}
+
 function varsIn(t: Term): string[] {
   const out: string[] = [];
   const walk = (x: Term): void => {
