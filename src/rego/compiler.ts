@@ -52,6 +52,9 @@ function fail(code: string, loc: Loc, message: string): never {
   throw new Fail({ code, message, file: loc.file, row: loc.row, col: loc.col });
 }
 
+/** Longest package-plus-rule path (`data.a.b.c…`) a rule may define. */
+const MAX_RULE_PATH = 256;
+
 const DEPRECATED = new Set(['any', 'all', 're_match', 'set_diff', 'net.cidr_overlap', 'cast_array', 'cast_set', 'cast_string', 'cast_boolean', 'cast_null', 'cast_object']);
 
 // ---------------------------------------------------------------------------------------------------------
@@ -126,7 +129,13 @@ export class Compiler {
       }
     }
     // Every package exists as a document, even one without rules (`data.pkg` is then `{}`).
-    for (const m of modules) this.nodeAt(m.package, true);
+    for (const m of modules) {
+      guard(() => {
+        if (m.package.length > MAX_RULE_PATH) fail('rego_compile_error', m.packageLoc, `package path is longer than ${MAX_RULE_PATH} segments`);
+        this.nodeAt(m.package, true);
+      });
+    }
+    if (errors.length > 0) throw compileError(errors);
     const shells: Array<{ m: Module; r: Rule; node: RuleNode; kind: RuleKind; rest: Term[] }> = [];
     for (const m of modules) {
       for (const r of m.rules) guard(() => shells.push({ m, r, ...this.place(m, r) }));
@@ -176,6 +185,8 @@ export class Compiler {
       if (t.type !== 'scalar') break;
       path.push(t.value);
     }
+    // Every rule-tree node keeps its path and name, so path length bounds both memory and tree depth.
+    if (path.length > MAX_RULE_PATH) fail('rego_compile_error', r.loc, `rule path is longer than ${MAX_RULE_PATH} segments`);
     const rest = ref.slice(i);
     let kind: RuleKind;
     if (r.head.args !== undefined) {
