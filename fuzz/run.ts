@@ -178,7 +178,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     findings: arg('findings', join(HERE, 'findings')),
   };
   const t0 = Date.now();
-  const rows = await runCampaign(o, (s) => console.error(`${s.target}: ${s.inputs} inputs, ${s.violations + s.slow + s.killed} findings`));
+  const rows = await runCampaign(o, (s) => console.error(`${s.target}: ${s.inputs} inputs, ${s.violations} non-CocoError/500, ${s.slow} over 1 s, ${s.killed} hung/died, max RSS ${s.maxRssMb} MB, ${s.seconds.toFixed(0)} s`));
   console.log(summaryTable(rows));
   console.log(`seed ${o.seed}, ${((Date.now() - t0) / 1000).toFixed(0)} s wall`);
   const findings = rows.flatMap((r) => r.findings);
