@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every *.test.ts under src/ (and test/) with Node's own test runner, TypeScript loaded through tsx.
+// Runs every *.test.ts under src/ and fuzz/ (and test/) with Node's own test runner, TypeScript loaded through tsx.
 // Extra arguments narrow the run to files whose path contains one of them: `npm test -- src/rego snp`.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync, existsSync } from 'node:fs';
@@ -20,7 +20,7 @@ function walk(dir, out) {
   return out;
 }
 
-const files = ['src', 'test']
+const files = ['src', 'test', 'fuzz']
   .filter((d) => existsSync(join(root, d)))
   .flatMap((d) => walk(join(root, d), []))
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))

@@ -73,3 +73,34 @@ test('an unsafe variable in a function call argument is reported (the rule tree 
     [['rego_unsafe_var_error', 5, 'var x is unsafe']],
   );
 });
+
+test('a function head whose argument is a reference, call or comprehension is a compile error, not an internal one', () => {
+  for (const [text, what] of [
+    ['package test\nf(input.s)\np { f(1) }', 'reference'],
+    ['package test\nf([x, data.y]) = x\np { f([1, 2]) }', 'reference'],
+    ['package test\ng(x) = x\nf(g(1)) = 1\np { f(1) }', 'call'],
+    ['package test\nf([x | x := 1]) = 1\np { f([1]) }', 'comprehension'],
+  ] as const) {
+    const errs = compileErrors(text, { v0: true });
+    assert.deepEqual(
+      errs.map((e) => [e.code, e.message]),
+      [['rego_compile_error', `function argument must not contain a ${what}`]],
+      text,
+    );
+  }
+  assert.deepEqual(compileErrors('package test\nf([x, {"a": y}], 1) = x\np { f([1, {"a": 2}], 1) }', { v0: true }), []);
+});
+
+test('long dotted references parse and compile in linear time; over-long rule paths are compile errors', () => {
+  const t0 = performance.now();
+  assert.deepEqual(
+    compileErrors(`package policy\nallow${'x.'.repeat(10_000)}x if { true }`).map((e) => [e.code, e.message]),
+    [['rego_compile_error', 'rule path is longer than 256 segments']],
+  );
+  assert.deepEqual(compileErrors(`package ${'p.'.repeat(300)}q\nallow := 1`).map((e) => e.message), ['package path is longer than 256 segments']);
+  const e = new Engine();
+  e.addPolicy('p.rego', `package policy\nallow if { input.${'x.'.repeat(20_000)}x == 1 }\nshort${'.y'.repeat(200)} := 2`);
+  const p = e.prepare();
+  assert.equal(p.evalRule('data.policy.allow', { input: {} }), undefined);
+  assert.ok(performance.now() - t0 < 5000, `took ${performance.now() - t0} ms`);
+});

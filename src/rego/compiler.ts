@@ -53,6 +53,9 @@ function fail(code: string, loc: Loc, message: string): never {
   throw new Fail({ code, message, file: loc.file, row: loc.row, col: loc.col });
 }
 
+/** Longest package-plus-rule path (`data.a.b.c…`) a rule may define. */
+const MAX_RULE_PATH = 256;
+
 const DEPRECATED = new Set(['any', 'all', 're_match', 'set_diff', 'net.cidr_overlap', 'cast_array', 'cast_set', 'cast_string', 'cast_boolean', 'cast_null', 'cast_object']);
 
 // ---------------------------------------------------------------------------------------------------------
@@ -127,7 +130,13 @@ export class Compiler {
       }
     }
     // Every package exists as a document, even one without rules (`data.pkg` is then `{}`).
-    for (const m of modules) this.nodeAt(m.package, true);
+    for (const m of modules) {
+      guard(() => {
+        if (m.package.length > MAX_RULE_PATH) fail('rego_compile_error', m.packageLoc, `package path is longer than ${MAX_RULE_PATH} segments`);
+        this.nodeAt(m.package, true);
+      });
+    }
+    if (errors.length > 0) throw compileError(errors);
     const shells: Array<{ m: Module; r: Rule; node: RuleNode; kind: RuleKind; rest: Term[] }> = [];
     for (const m of modules) {
       for (const r of m.rules) guard(() => shells.push({ m, r, ...this.place(m, r) }));
@@ -177,6 +186,8 @@ export class Compiler {
       if (t.type !== 'scalar') break;
       path.push(t.value);
     }
+    // Every rule-tree node keeps its path and name, so path length bounds both memory and tree depth.
+    if (path.length > MAX_RULE_PATH) fail('rego_compile_error', r.loc, `rule path is longer than ${MAX_RULE_PATH} segments`);
     const rest = ref.slice(i);
     let kind: RuleKind;
     if (r.head.args !== undefined) {
@@ -244,6 +255,10 @@ export class Compiler {
     const bound = new Set<number>();
     if (r.head.args) {
       for (const a of r.head.args) {
+        // Arguments are patterns matched against the call's values; a reference, call or comprehension there
+        // has no value to match until the body runs, so it is refused here rather than failing at evaluation.
+        const computed = computedIn(a);
+        if (computed) fail('rego_compile_error', a.loc, `function argument must not contain a ${computed}`);
         for (const v of varsIn(a)) {
           if (v === '_') continue;
           if (version1 && (v === 'input' || v === 'data')) fail('rego_compile_error', a.loc, `args must not shadow ${v} (use a different variable name)`);
@@ -953,6 +968,34 @@ function isGroundAst(t: Term, comprehensions = false): boolean {
 }
 
 /** Variable names in a pattern (not descending into comprehensions). */
+/** The first term kind inside `t` that needs evaluation (a reference, call or comprehension), if any. */
+function computedIn(t: Term): string | undefined {
+  switch (t.type) {
+    case 'ref':
+      return 'reference';
+    case 'call':
+      return 'call';
+    case 'array':
+    case 'set':
+      for (const x of t.items) {
+        const c = computedIn(x);
+        if (c) return c;
+      }
+      return undefined;
+    case 'object':
+      for (const [k, v] of t.entries) {
+        const c = computedIn(k) ?? computedIn(v);
+        if (c) return c;
+      }
+      return undefined;
+    case 'var':
+    case 'scalar':
+      return undefined;
+    default:
+      return 'comprehension';
+  }
+}
+
 function varsIn(t: Term): string[] {
   const out: string[] = [];
   const walk = (x: Term): void => {

@@ -655,18 +655,26 @@ export class Evaluator {
 
   /** Calls `g(key, value)` for each element in Rego order; stops when `g` returns true. */
   private iterate(v: Value, g: (key: Value, val: Value) => boolean): boolean {
+    // Each element is a step: chained iterations inside one expression (`a[_] == a[_] == …`) multiply
+    // without passing through a body literal, and must still meet the step bound.
     if (Array.isArray(v)) {
-      for (let j = 0; j < v.length; j++) if (g(j, v[j]!)) return true;
+      for (let j = 0; j < v.length; j++) if (this.step() || g(j, v[j]!)) return true;
       return false;
     }
     if (v instanceof RObject) {
-      for (const [key, val] of v.entries()) if (g(key, val)) return true;
+      for (const [key, val] of v.entries()) if (this.step() || g(key, val)) return true;
       return false;
     }
     if (v instanceof RSet) {
-      for (const x of v.values()) if (g(x, x)) return true;
+      for (const x of v.values()) if (this.step() || g(x, x)) return true;
       return false;
     }
+    return false;
+  }
+
+  /** Counts one evaluation step; throws past the bound (returns false so it can lead a condition). */
+  private step(): false {
+    if (++this.steps > this.maxSteps) throw new CocoError('REGO_LIMIT', `evaluation exceeded ${this.maxSteps} steps`, { kind: 'limit' });
     return false;
   }
 

@@ -84,3 +84,12 @@ test('deep recursion and runaway iteration end in CocoErrors (REGO_LIMIT or a re
   r.addPolicy('r.rego', 'package r\np if q\nq if p');
   assert.throws(() => r.evalRule('data.r.p'), (err: unknown) => err instanceof CocoError);
 });
+
+test('chained iterations inside one expression meet the step bound (found by the fuzz campaign)', () => {
+  const e = new Engine({ maxSteps: 100_000 });
+  e.addPolicy('p.rego', `package policy\nallow if {\n  ${Array(17).fill('input.a[_]').join(' == ')} == 2\n}\n`);
+  e.setInput({ a: [1, 2, { b: 'c' }] });
+  const t0 = performance.now();
+  assert.throws(() => e.queryRows('x = data'), (err: unknown) => err instanceof CocoError && err.kind === 'limit' && /exceeded 100000 steps/.test(err.message));
+  assert.ok(performance.now() - t0 < 5000, `took ${performance.now() - t0} ms`);
+});

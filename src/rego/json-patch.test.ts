@@ -224,3 +224,38 @@ test('Engine.patchData patches the whole data document and keeps the prepared fo
   prepared.patchData([{ op: 'remove', path: '/pstate/c1' }]);
   assert.equal(prepared.evalRule('data.p.n'), 0);
 });
+
+function nested(depth: number): unknown {
+  let v: unknown = 1;
+  for (let i = 0; i < depth; i++) v = [v];
+  return v;
+}
+
+test('a deeply nested op value is a limit CocoError, not a stack overflow', () => {
+  for (const op of [
+    { op: 'add', path: '/b', value: nested(5000) },
+    { op: 'replace', path: '/a', value: nested(100_000) },
+    { op: 'test', path: '/a', value: nested(100_000) },
+  ]) {
+    assert.throws(
+      () => applyJsonPatch({ a: 1 }, [op]),
+      (e: unknown) => e instanceof CocoError && e.code === 'REGO_JSON_PATCH' && (e.kind === 'limit' || e.kind === 'input'),
+      op.op,
+    );
+  }
+  assert.throws(() => applyJsonPatch(nested(5000), []), (e: unknown) => e instanceof CocoError && e.kind === 'limit');
+  assert.throws(() => applyJsonPatch({ a: nested(5000) }, [{ op: 'add', path: '/b', value: 1 }]), (e: unknown) => e instanceof CocoError && e.kind === 'limit');
+});
+
+test('repeated copies of the root are bounded in work and size', () => {
+  const ops = Array.from({ length: 30 }, (_, i) => ({ op: 'copy', from: '', path: `/k${i}` }));
+  const t0 = performance.now();
+  assert.throws(
+    () => applyJsonPatch({ a: 'x' }, ops),
+    (e: unknown) => e instanceof CocoError && e.kind === 'limit' && /more than/.test(e.message),
+  );
+  assert.ok(performance.now() - t0 < 10_000, `took ${performance.now() - t0} ms`);
+  // A few doublings stay within the bound and give the exact document.
+  const small = applyJsonPatch({ a: 'x' }, ops.slice(0, 2)) as Record<string, unknown>;
+  assert.deepEqual(small, { a: 'x', k0: { a: 'x' }, k1: { a: 'x', k0: { a: 'x' } } });
+});

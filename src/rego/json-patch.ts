@@ -12,6 +12,11 @@
  *   `~1` → `/`, any other `~` escape is an error). Array indices are `0` or digits without a leading zero;
  *   `-` names the position after the last element and is only valid where a value is inserted (RFC 6902 §4.1).
  *
+ * - Work is bounded: values nest at most `MAX_PATCH_DEPTH` deep, and one patch copies at most
+ *   `MAX_PATCH_NODES` values in total (`add`, `replace` and `copy` values), so a short patch cannot grow the
+ *   document exponentially (each `copy` of the root doubles it). Beyond either bound the patch fails with a
+ *   CocoError of kind `limit`.
+ *
  * The `json.patch` Rego builtin (builtins/objects.ts) shares the pointer-token rules below; it keeps OPA's
  * leniencies (optional leading `/`, array-of-segment paths, sets) and turns failures into an undefined call.
  */
@@ -49,7 +54,18 @@ export function isArrayIndexToken(token: string): boolean {
   return INDEX.test(token);
 }
 
+/** Deepest nesting of arrays and objects a patch operates on. */
+export const MAX_PATCH_DEPTH = 1000;
+/** Values one patch may copy, summed over its operations. */
+export const MAX_PATCH_NODES = 200_000;
+
 class Failure extends Error {}
+class LimitFailure extends Failure {}
+
+/** Remaining copy work of one patch. */
+interface Budget {
+  nodes: number;
+}
 
 /** Splits an RFC 6901 pointer into decoded tokens. */
 export function parsePointer(pointer: string): string[] {
@@ -71,8 +87,12 @@ function isPlainObject(v: unknown): v is { [key: string]: JsonValue } {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** A deep copy that also validates that `v` is JSON (own enumerable keys only; no functions, undefined, NaN). */
-function clone(v: unknown, where: string): JsonValue {
+/**
+ * A deep copy that also validates that `v` is JSON (own enumerable keys only; no functions, undefined, NaN).
+ * Each copied value spends one unit of `budget`; nesting deeper than `MAX_PATCH_DEPTH` fails.
+ */
+function clone(v: unknown, where: string, budget: Budget, depth = 0): JsonValue {
+  if (--budget.nodes < 0) throw new LimitFailure(`the patch copies more than ${MAX_PATCH_NODES} values`);
   switch (typeof v) {
     case 'string':
     case 'boolean':
@@ -83,11 +103,12 @@ function clone(v: unknown, where: string): JsonValue {
       return v;
     case 'object': {
       if (v === null) return null;
-      if (Array.isArray(v)) return v.map((x, i) => clone(x, `${where}/${i}`));
+      if (depth >= MAX_PATCH_DEPTH) throw new LimitFailure(`${where} nests deeper than ${MAX_PATCH_DEPTH}`);
+      if (Array.isArray(v)) return v.map((x, i) => clone(x, `${where}/${i}`, budget, depth + 1));
       const proto = Object.getPrototypeOf(v) as unknown;
       if (proto !== Object.prototype && proto !== null) throw new Failure(`${where} is not a plain JSON object`);
       const out: { [key: string]: JsonValue } = {};
-      for (const k of Object.keys(v)) setOwn(out, k, clone((v as Record<string, unknown>)[k], `${where}/${encodePointerToken(k)}`));
+      for (const k of Object.keys(v)) setOwn(out, k, clone((v as Record<string, unknown>)[k], `${where}/${encodePointerToken(k)}`, budget, depth + 1));
       return out;
     }
     default:
@@ -104,19 +125,32 @@ function hasOwn(o: object, k: string): boolean {
   return Object.prototype.hasOwnProperty.call(o, k);
 }
 
-/** Deep JSON equality (RFC 6902 §4.6): object member order does not matter; 1 and 1n are equal numbers. */
+/**
+ * Deep JSON equality (RFC 6902 §4.6): object member order does not matter; 1 and 1n are equal numbers.
+ * Values nesting deeper than `MAX_PATCH_DEPTH` on both sides fail with a CocoError of kind `limit`.
+ */
 export function jsonEqual(a: unknown, b: unknown): boolean {
+  try {
+    return equalAt(a, b, 0);
+  } catch (e) {
+    if (e instanceof LimitFailure) throw new CocoError('REGO_JSON_PATCH', e.message, { kind: 'limit', cause: e });
+    throw e;
+  }
+}
+
+function equalAt(a: unknown, b: unknown, depth: number): boolean {
   if ((typeof a === 'number' || typeof a === 'bigint') && (typeof b === 'number' || typeof b === 'bigint')) {
     return a == b;
   }
   if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return a === b;
+  if (depth >= MAX_PATCH_DEPTH) throw new LimitFailure(`compared values nest deeper than ${MAX_PATCH_DEPTH}`);
   if (Array.isArray(a) || Array.isArray(b)) {
     if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
-    return a.every((x, i) => jsonEqual(x, b[i]));
+    return a.every((x, i) => equalAt(x, b[i], depth + 1));
   }
   const ka = Object.keys(a);
   if (ka.length !== Object.keys(b).length) return false;
-  return ka.every((k) => hasOwn(b, k) && jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+  return ka.every((k) => hasOwn(b, k) && equalAt((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], depth + 1));
 }
 
 /** The container holding the last token of `tokens`, walking from `doc`. */
@@ -195,10 +229,12 @@ function pointerField(op: Record<string, unknown>, name: 'path' | 'from'): strin
 export function applyJsonPatch(doc: unknown, ops: unknown): JsonValue {
   let root: JsonValue;
   try {
-    root = clone(doc, 'document');
+    // The document is the caller's own data: its copy is depth-bounded but not charged to the patch.
+    root = clone(doc, 'document', { nodes: Number.POSITIVE_INFINITY });
   } catch (e) {
-    throw new CocoError('REGO_JSON_PATCH', `JSON patch target: ${(e as Error).message}`, { kind: 'input', cause: e });
+    throw new CocoError('REGO_JSON_PATCH', `JSON patch target: ${(e as Error).message}`, { kind: e instanceof LimitFailure ? 'limit' : 'input', cause: e });
   }
+  const budget: Budget = { nodes: MAX_PATCH_NODES };
   if (!Array.isArray(ops)) throw new CocoError('REGO_JSON_PATCH', `a JSON patch must be an array of operations, got ${ops === null ? 'null' : typeof ops}`, { kind: 'input' });
   for (let index = 0; index < ops.length; index++) {
     const raw: unknown = ops[index];
@@ -214,13 +250,13 @@ export function applyJsonPatch(doc: unknown, ops: unknown): JsonValue {
       const tokens = parsePointer(pathText);
       switch (opName) {
         case 'add':
-          root = addAt(root, tokens, pathText, clone(field(op, 'value'), 'value'));
+          root = addAt(root, tokens, pathText, clone(field(op, 'value'), 'value', budget));
           break;
         case 'remove':
           removeAt(root, tokens, pathText);
           break;
         case 'replace': {
-          const value = clone(field(op, 'value'), 'value');
+          const value = clone(field(op, 'value'), 'value', budget);
           if (tokens.length === 0) root = value;
           else {
             removeAt(root, tokens, pathText);
@@ -245,14 +281,14 @@ export function applyJsonPatch(doc: unknown, ops: unknown): JsonValue {
         }
         case 'copy': {
           const fromText = pointerField(op, 'from');
-          const v = clone(getAt(root, parsePointer(fromText), fromText), 'from');
+          const v = clone(getAt(root, parsePointer(fromText), fromText), 'from', budget);
           root = addAt(root, tokens, pathText, v);
           break;
         }
         case 'test': {
           const expected = field(op, 'value');
           const actual = getAt(root, tokens, pathText);
-          if (!jsonEqual(actual, expected)) throw new Failure(`test failed: ${pathText} is ${short(actual)}, expected ${short(expected)}`);
+          if (!equalAt(actual, expected, 0)) throw new Failure(`test failed: ${pathText} is ${short(actual)}, expected ${short(expected)}`);
           break;
         }
         default:
@@ -263,7 +299,7 @@ export function applyJsonPatch(doc: unknown, ops: unknown): JsonValue {
       const shownOp = typeof opName === 'string' ? opName : '?';
       const shownPath = typeof path === 'string' ? path : '?';
       throw new CocoError('REGO_JSON_PATCH', `JSON patch operation ${index} (${shownOp} ${shownPath}): ${e.message}`, {
-        kind: 'input',
+        kind: e instanceof LimitFailure ? 'limit' : 'input',
         detail: { index, op: shownOp, path: shownPath },
       });
     }
@@ -272,6 +308,11 @@ export function applyJsonPatch(doc: unknown, ops: unknown): JsonValue {
 }
 
 function short(v: unknown): string {
-  const s = JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)) ?? String(v);
+  let s: string;
+  try {
+    s = JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)) ?? String(v);
+  } catch {
+    s = Array.isArray(v) ? 'an array' : typeof v; // too deep (or cyclic) to show
+  }
   return s.length > 80 ? s.slice(0, 77) + '...' : s;
 }

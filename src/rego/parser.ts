@@ -716,6 +716,9 @@ class Parser {
 
   private parsePostfixFrom(base: Term): Term {
     let t = base;
+    // Once this loop has made the ref, later segments are appended in place: copying the path per segment
+    // made `x.x.x…` quadratic in its length.
+    let owned = false;
     for (;;) {
       const tok = this.tok;
       if (tok.nl) break;
@@ -723,12 +726,14 @@ class Parser {
         this.next();
         if (this.tok.kind !== 'ident' || this.tok.nl) this.unexpected('expected ident');
         const s = this.next();
-        t = appendRef(t, { type: 'scalar', value: s.text, loc: this.loc(s) });
+        t = appendRef(t, { type: 'scalar', value: s.text, loc: this.loc(s) }, owned);
+        owned = true;
       } else if (this.isP('[')) {
         this.next();
         const key = this.bracketed(() => this.parseInTerm());
         this.expectP(']');
-        t = appendRef(t, key);
+        t = appendRef(t, key, owned);
+        owned = true;
       } else if (this.isP('(')) {
         const name = callName(t);
         if (name === undefined) break;
@@ -736,6 +741,7 @@ class Parser {
         const args = this.bracketed(() => this.parseTermList(')'));
         if (name === 'set' && args.length === 0) t = { type: 'set', items: [], loc: t.loc };
         else t = { type: 'call', name, args, loc: t.loc };
+        owned = false;
       } else break;
     }
     return t;
@@ -936,7 +942,11 @@ function shiftLoc(t: Term, loc: Loc): Term {
   return { ...t, loc };
 }
 
-function appendRef(t: Term, seg: Term): Term {
+function appendRef(t: Term, seg: Term, inPlace = false): Term {
+  if (t.type === 'ref' && inPlace) {
+    t.path.push(seg);
+    return t;
+  }
   if (t.type === 'ref') return { type: 'ref', head: t.head, path: [...t.path, seg], loc: t.loc };
   return { type: 'ref', head: t, path: [seg], loc: t.loc };
 }

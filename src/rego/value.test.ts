@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RSet, compare, equal, keyOf, obj, parseJsonValue, parseNumber, toJsonText, toRegoString, numAdd, numMul, set } from './value.js';
+import { type Value, MAX_VALUE_DEPTH, RSet, compare, equal, fromJson, keyOf, obj, parseJsonValue, parseNumber, toJs, toJsonText, toRegoString, numAdd, numMul, set } from './value.js';
+import { CocoError } from '../errors.js';
+import { Engine } from './index.js';
 import fc from 'fast-check';
 
 test('orders values across types as OPA does: null < boolean < number < string < array < object < set', () => {
@@ -40,4 +42,30 @@ test('exact JSON parser agrees with JSON.parse on random documents', () => {
       assert.ok(equal(viaExact[0] as never, parseJsonValue(text)));
     }),
   );
+});
+
+test('JSON conversions of values nested deeper than the bound are limit CocoErrors, not stack overflows', () => {
+  const depth = 20_000;
+  let js: unknown = 1;
+  for (let i = 0; i < depth; i++) js = [js];
+  let v: Value = 1;
+  for (let i = 0; i < depth; i++) v = [v];
+  const isLimit = (e: unknown) => e instanceof CocoError && e.kind === 'limit' && /exceeded max depth/.test(e.message);
+  assert.throws(() => fromJson(js), isLimit);
+  assert.throws(() => toJs(v), isLimit);
+  assert.throws(() => toJsonText(v), isLimit);
+  assert.throws(() => toRegoString(v), isLimit);
+  assert.throws(() => parseJsonValue('['.repeat(depth) + '12345678901234567' + ']'.repeat(depth)), isLimit);
+  let ok: Value = 1;
+  for (let i = 0; i < MAX_VALUE_DEPTH; i++) ok = [ok];
+  assert.equal(toJsonText(fromJson(toJs(ok))), '['.repeat(MAX_VALUE_DEPTH) + '1' + ']'.repeat(MAX_VALUE_DEPTH));
+});
+
+test('json.unmarshal of a too-deep document is undefined; a document within the bound round-trips', () => {
+  const engine = new Engine();
+  engine.addPolicy('p.rego', 'package policy\nx := json.marshal(json.unmarshal(input.s))\n');
+  const policy = engine.prepare();
+  const prepared = (s: string) => policy.evalRule('data.policy.x', { input: { s } });
+  assert.equal(prepared('['.repeat(5000) + ']'.repeat(5000)), undefined);
+  assert.equal(prepared('['.repeat(500) + ']'.repeat(500)), '['.repeat(500) + ']'.repeat(500));
 });

@@ -484,8 +484,19 @@ export function equal(a: Value, b: Value): boolean {
 // ---------------------------------------------------------------------------------------------------------
 // JSON conversion
 
+/**
+ * Deepest nesting of arrays, objects and sets the JSON conversions below accept. Go's encoding/json, which
+ * OPA decodes with, refuses documents nested deeper than 10000 (`exceeded max depth`); this engine's
+ * evaluator already uses part of the stack when a builtin converts a value, so it stops earlier.
+ */
+export const MAX_VALUE_DEPTH = 1000;
+
+function tooDeep(): CocoError {
+  return new CocoError('REGO_VALUE_DEPTH', `exceeded max depth: value nests deeper than ${MAX_VALUE_DEPTH}`, { kind: 'limit' });
+}
+
 /** Converts parsed JSON (or YAML) to a Rego value; `bigint`s (from big-number-aware parsers) stay exact. */
-export function fromJson(x: unknown): Value {
+export function fromJson(x: unknown, depth = 0): Value {
   if (x === null || x === undefined) return null;
   switch (typeof x) {
     case 'string':
@@ -496,15 +507,22 @@ export function fromJson(x: unknown): Value {
       return normNum(x);
     case 'object': {
       if (x instanceof RObject || x instanceof RSet) return x;
-      if (Array.isArray(x)) return x.map(fromJson);
+      if (depth >= MAX_VALUE_DEPTH) throw tooDeep();
+      const d = depth + 1;
+      if (Array.isArray(x)) {
+        // Loops rather than map callbacks: one stack frame per nesting level.
+        const out: Value[] = new Array<Value>(x.length);
+        for (let i = 0; i < x.length; i++) out[i] = fromJson(x[i], d);
+        return out;
+      }
       if (x instanceof Map) {
         const o = new RObject();
-        for (const [k, v] of x) o.set(fromJson(k), fromJson(v));
+        for (const [k, v] of x) o.set(fromJson(k, d), fromJson(v, d));
         return o;
       }
-      if (x instanceof Set) return RSet.from([...x].map(fromJson));
+      if (x instanceof Set) return RSet.from([...x].map((e) => fromJson(e, d)));
       const o = new RObject();
-      for (const k of Object.keys(x)) o.set(k, fromJson((x as Record<string, unknown>)[k]));
+      for (const k of Object.keys(x)) o.set(k, fromJson((x as Record<string, unknown>)[k], d));
       return o;
     }
     default:
@@ -521,21 +539,27 @@ function jsonKey(k: Value): string {
  * Converts a value to plain JS data (sets → arrays in Rego order, non-string object keys → their JSON text).
  * Integers beyond the safe range stay `bigint`; use `toJsonText` to serialise.
  */
-export function toJs(v: Value): unknown {
+export function toJs(v: Value, depth = 0): unknown {
   if (v === null || typeof v !== 'object') return v;
-  if (Array.isArray(v)) return v.map(toJs);
-  if (v instanceof RSet) return v.values().map(toJs);
+  if (depth >= MAX_VALUE_DEPTH) throw tooDeep();
+  const d = depth + 1;
+  if (Array.isArray(v) || v instanceof RSet) {
+    const xs = Array.isArray(v) ? v : v.values();
+    const out: unknown[] = new Array<unknown>(xs.length);
+    for (let i = 0; i < xs.length; i++) out[i] = toJs(xs[i]!, d);
+    return out;
+  }
   const out: Record<string, unknown> = {};
-  for (const [k, val] of v.entries()) out[jsonKey(k)] = toJs(val);
+  for (const [k, val] of v.entries()) out[jsonKey(k)] = toJs(val, d);
   return out;
 }
 
 /** Compact JSON text (keys in Rego order), exact for big integers. `indent` pretty-prints like JSON.stringify. */
 export function toJsonText(v: Value, indent = 0): string {
-  return writeJson(v, indent, '');
+  return writeJson(v, indent, '', 0);
 }
 
-function writeJson(v: Value, indent: number, pad: string): string {
+function writeJson(v: Value, indent: number, pad: string, depth: number): string {
   switch (typeof v) {
     case 'string':
       return JSON.stringify(v);
@@ -547,6 +571,7 @@ function writeJson(v: Value, indent: number, pad: string): string {
       return v ? 'true' : 'false';
     default: {
       if (v === null) return 'null';
+      if (depth >= MAX_VALUE_DEPTH) throw tooDeep();
       const inner = pad + ' '.repeat(indent);
       const nl = indent ? '\n' : '';
       const sep = indent ? ': ' : ':';
@@ -555,11 +580,12 @@ function writeJson(v: Value, indent: number, pad: string): string {
       let close: string;
       if (Array.isArray(v) || v instanceof RSet) {
         const xs = Array.isArray(v) ? v : v.values();
-        items = xs.map((x) => writeJson(x, indent, inner));
+        items = new Array<string>(xs.length);
+        for (let i = 0; i < xs.length; i++) items[i] = writeJson(xs[i]!, indent, inner, depth + 1);
         open = '[';
         close = ']';
       } else {
-        items = v.entries().map(([k, x]) => JSON.stringify(jsonKey(k)) + sep + writeJson(x, indent, inner));
+        items = v.entries().map(([k, x]) => JSON.stringify(jsonKey(k)) + sep + writeJson(x, indent, inner, depth + 1));
         open = '{';
         close = '}';
       }
@@ -601,7 +627,7 @@ class ExactJson {
   }
 
   value(depth: number): Value {
-    if (depth > 10000) this.fail('nesting too deep');
+    if (depth >= MAX_VALUE_DEPTH) throw tooDeep();
     this.ws();
     const c = this.s[this.i];
     if (c === '{') {
@@ -672,7 +698,8 @@ class ExactJson {
 // Rego literal syntax (print, sprintf %v, error messages)
 
 /** A value in Rego literal syntax: `{"a": 1, "b": [true, null]}`, sets `{1, 2}`, the empty set `set()`. */
-export function toRegoString(v: Value): string {
+export function toRegoString(v: Value, depth = 0): string {
+  const d = depth + 1;
   switch (typeof v) {
     case 'string':
       return JSON.stringify(v);
@@ -683,9 +710,10 @@ export function toRegoString(v: Value): string {
       return v ? 'true' : 'false';
     default:
       if (v === null) return 'null';
-      if (Array.isArray(v)) return '[' + v.map(toRegoString).join(', ') + ']';
-      if (v instanceof RSet) return v.size === 0 ? 'set()' : '{' + v.values().map(toRegoString).join(', ') + '}';
-      return '{' + v.entries().map(([k, x]) => toRegoString(k) + ': ' + toRegoString(x)).join(', ') + '}';
+      if (depth >= MAX_VALUE_DEPTH) throw tooDeep();
+      if (Array.isArray(v)) return '[' + v.map((x) => toRegoString(x, d)).join(', ') + ']';
+      if (v instanceof RSet) return v.size === 0 ? 'set()' : '{' + v.values().map((x) => toRegoString(x, d)).join(', ') + '}';
+      return '{' + v.entries().map(([k, x]) => toRegoString(k, d) + ': ' + toRegoString(x, d)).join(', ') + '}';
   }
 }
 

@@ -332,3 +332,16 @@ test('the audit log records attestations and resource decisions without secrets,
   const all = JSON.stringify(events);
   for (const s of [SECRET, token, cookie]) assert.ok(!all.includes(s));
 });
+
+test('attest with an RSA TEE key that cannot be encrypted to is refused at attestation, never a 500 later', async () => {
+  const ok = readVectorJson('trustee', 'generated', 'jwe-resource-responses.json').rsa_oaep_256.tee_pubkey_jwk;
+  const n = Buffer.from(ok.n, 'base64url');
+  n[n.length - 1] &= 0xfe;
+  const s = await authed();
+  const key = { privateKey: undefined as never, publicJwk: { ...ok, n: n.toString('base64url') } };
+  const r = await call('POST', '/kbs/v0/attest', await attestBody(s.nonce, key), { cookie: `kbs-session-id=${s.cookie}` });
+  assert.ok(r.status >= 400 && r.status < 500, `${r.status} ${r.body}`);
+  assert.match(r.body, /modulus is even/);
+  const get = await call('GET', '/kbs/v0/resource/default/key/one', undefined, { cookie: `kbs-session-id=${s.cookie}` });
+  assert.ok(get.status >= 400 && get.status < 500, `${get.status} ${get.body}`);
+});

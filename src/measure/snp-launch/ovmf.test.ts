@@ -123,3 +123,19 @@ test('fuzz: random bytes and random mutations of real firmware parse or fail wit
     { numRuns: 500 },
   );
 });
+
+test('metadata sections asking to measure gigabytes are a limit error before any page is measured', () => {
+  const start = metadataStart(amdSev);
+  const n = Buffer.from(amdSev.buffer, amdSev.byteOffset).readUInt32LE(start + 12);
+  const img = Uint8Array.from(amdSev);
+  const b = Buffer.from(img.buffer);
+  for (let i = 0; i < n; i++) {
+    b.writeUInt32LE(0, start + 16 + i * 12);
+    b.writeUInt32LE(0xffff_f000, start + 16 + i * 12 + 4);
+    b.writeUInt32LE(SectionType.SNP_SEC_MEM, start + 16 + i * 12 + 8);
+  }
+  const t0 = performance.now();
+  assert.throws(() => snpLaunchDigest({ ovmf: img, vcpus: 1, vcpuSig: 0x800f12 }), (e: unknown) => e instanceof CocoError && e.kind === 'limit');
+  assert.ok(performance.now() - t0 < 500, `took ${performance.now() - t0} ms`);
+  assert.ok(parseOvmf(amdSev).sections.length === n);
+});

@@ -42,6 +42,8 @@ export interface OvmfImage {
 
 const ENTRY_HEADER = 18; // u16 length + 16-byte GUID
 const FOOTER_TAIL = 32; // the table ends 32 bytes before the end of the image
+/** Most guest memory the SEV metadata sections of one firmware image may describe, all sections together. */
+export const MAX_METADATA_BYTES = 64 * 2 ** 20;
 const META_HEADER = 16; // "ASEV", u32 size, u32 version, u32 num_items
 const META_DESC = 12; // u32 gpa, u32 size, u32 type
 
@@ -106,11 +108,18 @@ function parseSevMetadata(data: Uint8Array, table: Map<string, Uint8Array>): Sev
     throw bad(`SEV metadata declares ${numItems} sections but its size ${size} holds ${Math.floor((size - META_HEADER) / META_DESC)}`);
   }
   const sections: SevMetadataSection[] = [];
+  let total = 0;
   for (let i = 0; i < numItems; i++) {
     const off = start + META_HEADER + i * META_DESC;
     const section = { gpa: dv.getUint32(off, true), size: dv.getUint32(off + 4, true), sectionType: dv.getUint32(off + 8, true) };
     // GPAs are 32-bit in this table: a section reaching past 4 GiB cannot describe real firmware memory.
     if (section.gpa + section.size > FOUR_GB) throw bad(`SEV metadata section ${i} [0x${section.gpa.toString(16)}, +0x${section.size.toString(16)}) runs past 4 GiB`);
+    // Each section is measured page by page (zero, secrets, CPUID or unmeasured pages); real firmware
+    // describes a few hundred KiB, so a table asking for more is refused before any page is measured.
+    total += section.size;
+    if (total > MAX_METADATA_BYTES) {
+      throw new CocoError('MEASURE_OVMF_LIMIT', `SEV metadata sections cover more than ${MAX_METADATA_BYTES / 2 ** 20} MiB of guest memory (section ${i})`, { kind: 'limit' });
+    }
     sections.push(section);
   }
   return sections;

@@ -17,6 +17,20 @@ test('glob.match passes the single-call cases of opa-conformance/globmatch', () 
   assert.ok(n >= 25, `ran ${n}`);
 });
 
+test('glob.match runs in linear time where a backtracking matcher explodes', () => {
+  const t0 = performance.now();
+  expectCall('glob.match', ['*a*a*a*a*a*a*b', [], 'a'.repeat(120)], false);
+  expectCall('glob.match', ['**a**a**a**a**a**a**a**b', null, 'a'.repeat(5000)], false);
+  expectCall('glob.match', ['{*a,*b}{*a,*b}{*a,*b}{*a,*b}c', null, 'ab'.repeat(2000)], false);
+  expectCall('glob.match', ['*a*a*a*a*a*a*b', [], 'a'.repeat(120) + 'b'], true);
+  assert.ok(performance.now() - t0 < 2000, `took ${performance.now() - t0} ms`);
+  expectCall('glob.match', ['*.{com,org}', [], 'www.example.com'], false);
+  expectCall('glob.match', ['*.{com,org}', [], 'example.com'], true);
+  expectCall('glob.match', ['**.{com,org}', [], 'www.example.org'], true);
+  expectCall('glob.match', ['a?[!x-z][b-c]\\*', null, 'a.yc*'], false);
+  expectCall('glob.match', ['a?[!x-z][b-c]\\*', null, 'a.wc*'], true);
+});
+
 test('RE2 syntax that JS spells differently is translated', () => {
   expectCall('regex.match', ['(?i)^abc$', 'ABC'], true);
   expectCall('regex.match', ['a(?i:b)c', 'aBc'], true);

@@ -48,10 +48,10 @@ export function s(...xs: Value[]): RSet {
 export function expectCall(name: string, args: Value[], want: Value | undefined, ctx?: BuiltinContext): void {
   const got = call(name, args, ctx);
   if (want === undefined || got === undefined) {
-    assert.equal(got, want, `${name}(${args.map(toRegoString).join(', ')})`);
+    assert.equal(got, want, `${name}(${args.map((a) => toRegoString(a)).join(', ')})`);
     return;
   }
-  assert.ok(equal(got, want), `${name}(${args.map(toRegoString).join(', ')}) = ${toRegoString(got)}, want ${toRegoString(want)}`);
+  assert.ok(equal(got, want), `${name}(${args.map((a) => toRegoString(a)).join(', ')}) = ${toRegoString(got)}, want ${toRegoString(want)}`);
 }
 
 /** Asserts a builtin fails with a BuiltinError whose message contains `text` (and has `code` when given). */
@@ -177,7 +177,7 @@ export function runConformanceCalls(calls: ConformanceCall[], ctx?: BuiltinConte
   for (const c0 of calls) {
     const c = { ...c0 };
     const def = BUILTINS.get(c.name);
-    const label = `${c.note}: ${c.name}(${c.args.map(toRegoString).join(', ')})`.slice(0, 300);
+    const label = `${c.note}: ${c.name}(${c.args.map((a) => toRegoString(a)).join(', ')})`.slice(0, 300);
     if (!def) throw new Error(`${label}: no such builtin`);
     if (c.mode === 'test' && def.arity >= 0 && c.args.length === def.arity + 1) {
       // `p if { f(args, out) }`: the last argument is the expected output.
