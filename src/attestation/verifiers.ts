@@ -6,6 +6,9 @@ import { CocoError } from '../errors.js';
 import type { TeeVerifier } from '../tee/verifier.js';
 import { SampleDeviceVerifier, SampleVerifier } from '../tee/sample/verify.js';
 import { createSnpVerifier, type SnpVerifierConfig } from '../tee/snp/verifier.js';
+import { createTpmVerifier, type TpmVerifierConfig } from '../tee/tpm/verifier.js';
+import { createAzSnpVtpmVerifier } from '../tee/az-snp-vtpm/verifier.js';
+import { createAzTdxVtpmVerifier, type AzTdxVtpmVerifierConfig } from '../tee/az-tdx-vtpm/verifier.js';
 
 export class VerifierRegistry {
   private readonly byTee = new Map<string, TeeVerifier>();
@@ -38,11 +41,21 @@ export interface RegistryOptions {
   /** The sample TEEs have no root of trust; they are registered only when asked for (development mode). */
   sample?: boolean;
   snp?: SnpVerifierConfig;
+  /** The generic `tpm` verifier (its AKs anchored by fingerprint, or left to policy). */
+  tpm?: TpmVerifierConfig;
+  /** `az-tdx-vtpm`: the TD quote verifier, once one is available. */
+  azTdxVtpm?: AzTdxVtpmVerifierConfig;
 }
 
 /** The verifiers cocokit ships. */
 export function defaultVerifiers(opts: RegistryOptions = {}): VerifierRegistry {
-  const r = new VerifierRegistry([createSnpVerifier(opts.snp)]);
+  const r = new VerifierRegistry([
+    createSnpVerifier(opts.snp),
+    createTpmVerifier(opts.tpm),
+    // Azure SNP VMs chain to the same AMD roots as bare SNP ones (and to the same test roots in a lab).
+    createAzSnpVtpmVerifier(opts.snp?.roots ? { roots: opts.snp.roots } : {}),
+    createAzTdxVtpmVerifier(opts.azTdxVtpm),
+  ]);
   if (opts.sample) r.register(new SampleVerifier()).register(new SampleDeviceVerifier());
   return r;
 }

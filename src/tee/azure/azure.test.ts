@@ -1,0 +1,136 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import fc from 'fast-check';
+import { CocoError } from '../../errors.js';
+import { allOk, failures } from '../../formats/check.js';
+import { toBase64Url } from '../../formats/bytes.js';
+import { readVector, readVectorJson } from '../../test-support/vectors.js';
+import { createAzSnpVtpmVerifier } from '../az-snp-vtpm/verifier.js';
+import { createAzTdxVtpmVerifier } from '../az-tdx-vtpm/verifier.js';
+import { pcr8ForInitData } from '../tpm/pcr8.js';
+import { azureEvidenceFromJson, hclAkPublic, parseHclReport } from './index.js';
+
+const expected = readVectorJson('azure', 'expected.json');
+const snp = createAzSnpVtpmVerifier();
+const tdx = createAzTdxVtpmVerifier();
+
+/** A time inside the VCEK's validity (the samples record none; the VCEK bounds when they could be verified). */
+function vcekTime(vcekPem: string): Date {
+  const c = new X509Certificate(vcekPem.slice(0, vcekPem.indexOf('-----END CERTIFICATE-----') + 25));
+  return new Date(new Date(c.validFrom).getTime() + 86400_000);
+}
+function timeFor(evidence: any): Date {
+  if (typeof evidence.vcek === 'string' && evidence.vcek.includes('BEGIN')) return vcekTime(evidence.vcek);
+  const der = Buffer.from(evidence.vcek.replace(/=+$/, ''), 'base64url');
+  return new Date(new Date(new X509Certificate(der).validFrom).getTime() + 86400_000);
+}
+
+for (const [file, want] of Object.entries<any>(expected.evidence)) {
+  const tee = file.includes('az-tdx-vtpm') ? 'az-tdx-vtpm' : 'az-snp-vtpm';
+  test(`${tee} verifies ${file} with its expected report data, and claims Trustee's values`, async () => {
+    const evidence = readVectorJson('azure', ...file.split('/'));
+    const reportData = Buffer.from(want.expected_report_data_hex, 'hex');
+    const v = tee === 'az-snp-vtpm' ? snp : tdx;
+    const now = tee === 'az-snp-vtpm' ? timeFor(evidence) : new Date();
+    const r = await v.verify(evidence, { expectedReportData: reportData, now });
+    const bad = failures(r.checks).map((c) => c.id);
+    // TDX: everything but the DCAP verification of the TD quote itself.
+    assert.deepEqual(bad, tee === 'az-tdx-vtpm' ? ['td-quote'] : [], JSON.stringify(failures(r.checks)));
+    const ids = new Set(r.checks.map((c) => c.id));
+    for (const id of ['signature', 'nonce', 'pcr-digest', 'runtime-data']) assert.ok(ids.has(id), id);
+    if (want.evidence_format_version === 2) assert.ok(ids.has('user-data'));
+    if (tee === 'az-snp-vtpm') for (const id of ['chain', 'signature', 'tcb', 'vmpl']) assert.ok(ids.has(id), id);
+    else assert.ok(ids.has('td-quote-report-data'));
+    const claims = r.claims as any;
+    assert.equal(claims.tpm.pcr00, want.expected_claims_subset['tpm.pcr00']);
+    assert.equal(claims.tpm.pcr08, want.expected_claims_subset['tpm.pcr08 (init_data PCR)']);
+    assert.equal(claims.report_data, want.expected_claims_subset.report_data);
+    assert.equal(claims.init_data, want.expected_claims_subset['tpm.pcr08 (init_data PCR)']);
+    if (tee === 'az-snp-vtpm') {
+      assert.equal(Buffer.from(claims.measurement, 'base64').toString('hex'), want.snp.measurement);
+      assert.equal(typeof claims.reported_tcb_snp, 'string');
+    }
+    // Another nonce (a replay of this evidence to a new session) fails the nonce check only.
+    const replay = await v.verify(evidence, { expectedReportData: Buffer.from('another nonce'), now });
+    assert.ok(failures(replay.checks).some((c) => c.id === 'nonce'));
+  });
+}
+
+test('the negative recipes from Trustee\'s tests fail the check they target', async () => {
+  const evidence = readVectorJson('azure', 'trustee', 'az-snp-vtpm', 'evidence-v1.json');
+  const now = timeFor(evidence);
+  const nonce = Buffer.from('challenge');
+  const hcl = new Uint8Array(Buffer.from(evidence.hcl_report.replace(/=+$/, ''), 'base64url'));
+  const withHcl = (mutate: (b: Uint8Array) => void) => {
+    const b = hcl.slice();
+    mutate(b);
+    return { ...evidence, hcl_report: toBase64Url(b) };
+  };
+  const failed = async (ev: unknown, reportData: Uint8Array = nonce) => failures((await snp.verify(ev, { expectedReportData: reportData, now })).checks).map((c) => c.id);
+  assert.ok((await failed(withHcl((b) => (b[0x1a6] = 0)))).includes('tcb'), 'SNP version mismatch');
+  assert.ok((await failed(withHcl((b) => (b[0x6e0] += 1)))).includes('runtime-data'), 'var data digest');
+  await assert.rejects(snp.verify(withHcl((b) => (b[0x540] = 0)), { expectedReportData: nonce, now }), (e: CocoError) => e.kind === 'input');
+  const sig = evidence.tpm_quote.signature;
+  const flipped = { ...evidence, tpm_quote: { ...evidence.tpm_quote, signature: (parseInt(sig[0], 16) ^ 1).toString(16) + sig.slice(1) } };
+  assert.deepEqual(await failed(flipped), ['signature']);
+  assert.deepEqual(await failed(evidence, Buffer.from('challenge').reverse()), ['nonce']);
+  const pcrs = [...evidence.tpm_quote.pcrs];
+  pcrs[0] = (parseInt(pcrs[0][0], 16) ^ 1).toString(16) + pcrs[0].slice(1);
+  assert.deepEqual(await failed({ ...evidence, tpm_quote: { ...evidence.tpm_quote, pcrs } }), ['pcr-digest']);
+  // An init-data digest the PCR 8 does not carry fails init-data; Trustee's PCR 8 vector holds.
+  assert.deepEqual(failures((await snp.verify(evidence, { expectedReportData: nonce, expectedInitDataHash: new Uint8Array(32).fill(1), now })).checks).map((c) => c.id), ['init-data']);
+  assert.equal(
+    Buffer.from(pcr8ForInitData(Buffer.from('8505e4e25e50a27c5dc8147af88efbece627fbea55291911eff832d9ee127781', 'hex'))).toString('hex'),
+    'bddaccb9c52249e97a31baea61b7d91be8221a16e703d92148d04fb8e9c1dfdd',
+  );
+  // Verified at a time outside the VCEK's validity, the chain's validity check fails.
+  const early = await snp.verify(evidence, { expectedReportData: nonce, now: new Date('2000-01-01T00:00:00Z') });
+  assert.ok(failures(early.checks).some((c) => c.id === 'validity'));
+});
+
+test('HCL reports parse: SNP and TDX, the AK JWK, the runtime data bound in REPORT_DATA', () => {
+  for (const [f, type] of [['hcl-report-snp.bin', 'snp'], ['hcl-report-tdx.bin', 'tdx']] as const) {
+    const r = parseHclReport(new Uint8Array(readVector('azure', 'azure-cvm-tooling', f)));
+    assert.equal(r.reportType, type);
+    assert.equal(r.igvm.variableDataSize, expected.azure_cvm_tooling[f].var_data_size);
+    assert.equal(hclAkPublic(r).asymmetricKeyType, 'rsa');
+  }
+  const bytes = new Uint8Array(readVector('azure', 'trustee', 'az-snp-vtpm', 'hcl-report.bin'));
+  const isInput = (e: unknown) => e instanceof CocoError && e.kind === 'input';
+  for (let n = 0; n < 0x4d4 + 10; n += 7) assert.throws(() => parseHclReport(bytes.subarray(0, n)), isInput);
+  const badMagic = bytes.slice();
+  badMagic[0] = 0;
+  assert.throws(() => parseHclReport(badMagic), (e: CocoError) => e.code === 'HCL_REPORT' && /HCLA/.test(e.message));
+  const bigVar = bytes.slice();
+  new DataView(bigVar.buffer).setUint32(0x4d0, 0xffffffff, true);
+  assert.throws(() => parseHclReport(bigVar), (e: CocoError) => e.code === 'HCL_REPORT' && /does not fit/.test(e.message));
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 0x4d4 + 700 }), fc.integer({ min: 1, max: 255 }), (i, x) => {
+      const b = bytes.slice();
+      b[i] ^= x;
+      try {
+        hclAkPublic(parseHclReport(b));
+      } catch (e) {
+        assert.ok(isInput(e), String(e));
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('malformed Azure evidence JSON is an AZ_EVIDENCE input error', () => {
+  const v1 = readVectorJson('azure', 'trustee', 'az-snp-vtpm', 'evidence-v1.json');
+  const bads: unknown[] = [null, [], 'x', {}, { version: 3 }, { ...v1, tpm_quote: { ...v1.tpm_quote, pcrs: v1.tpm_quote.pcrs.slice(1) } }, { ...v1, tpm_quote: { ...v1.tpm_quote, signature: 'zz' } }, { ...v1, hcl_report: '***' }, { quote: { signature: [256], message: [], pcrs: [] } }];
+  for (const b of bads) assert.throws(() => azureEvidenceFromJson(b, 'snp'), (e: CocoError) => e.code === 'AZ_EVIDENCE' && e.kind === 'input', JSON.stringify(b)?.slice(0, 60));
+  fc.assert(
+    fc.property(fc.jsonValue({ maxDepth: 3 }), (j) => {
+      try {
+        azureEvidenceFromJson(j, 'tdx');
+      } catch (e) {
+        assert.ok(e instanceof CocoError && e.kind === 'input');
+      }
+    }),
+    { numRuns: 200 },
+  );
+});

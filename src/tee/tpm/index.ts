@@ -1,0 +1,3 @@
+export * from './evidence.js';
+export * from './pcr8.js';
+export * from './verifier.js';
