@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import fc from 'fast-check';
 import { CocoError } from '../../errors.js';
-import { allOk, failures } from '../../formats/check.js';
+import { failures } from '../../formats/check.js';
 import { toBase64Url } from '../../formats/bytes.js';
 import { readVector, readVectorJson } from '../../test-support/vectors.js';
 import { createAzSnpVtpmVerifier } from '../az-snp-vtpm/verifier.js';
