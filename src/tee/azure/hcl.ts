@@ -121,6 +121,29 @@ export function hclAkPublic(report: Pick<HclReport, 'runtime'>): KeyObject {
   }
 }
 
+/**
+ * Builds an HCL report (the inverse of `parseHclReport`): for labs and tests that provision a vTPM the way
+ * Azure's paravisor does. The hardware report's REPORT_DATA must already hold SHA-256(variableData).
+ */
+export function encodeHclReport(f: { reportType: HclReportType; hwReport: Uint8Array; variableData: Uint8Array; version?: number; size?: number }): Uint8Array {
+  const size = f.size ?? VAR_DATA_OFFSET + f.variableData.length;
+  if (size < VAR_DATA_OFFSET + f.variableData.length) throw new CocoError('HCL_REPORT', `an HCL report of ${size} bytes cannot hold ${f.variableData.length} bytes of runtime data`, { kind: 'usage' });
+  const out = new Uint8Array(size);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, 0x414c4348, true);
+  v.setUint32(4, f.version ?? 2, true);
+  v.setUint32(8, 0x20 + HW_REPORT_SIZE + 20 + f.variableData.length, true);
+  v.setUint32(12, 2, true);
+  out.set(f.hwReport.subarray(0, HW_REPORT_SIZE), HW_REPORT_OFFSET);
+  v.setUint32(IGVM_OFFSET, 20 + f.variableData.length, true);
+  v.setUint32(IGVM_OFFSET + 4, 1, true);
+  v.setUint32(IGVM_OFFSET + 8, f.reportType === 'snp' ? 2 : 4, true);
+  v.setUint32(IGVM_OFFSET + 12, 1, true);
+  v.setUint32(IGVM_OFFSET + 16, f.variableData.length, true);
+  out.set(f.variableData, VAR_DATA_OFFSET);
+  return out;
+}
+
 /** REPORT_DATA of the embedded hardware report: SNP offset 0x50 (64 bytes), TDREPORT offset 128 (64 bytes). */
 export function hwReportData(report: Pick<HclReport, 'reportType' | 'hwReport'>): Uint8Array {
   return report.reportType === 'snp' ? report.hwReport.subarray(0x50, 0x90) : report.hwReport.subarray(128, 192);
