@@ -22,6 +22,12 @@ import type { CliIO } from './io.js';
 
 export const DEMO_RESOURCE = 'default/demo/secret';
 const DEMO_SECRET = 'Hello from cocokit! This secret was released by the KBS after a sample-TEE attestation.\n';
+/** A certificate file as DER, whether it holds DER or one PEM certificate. */
+function derOrPem(b: Buffer): Uint8Array {
+  const m = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/.exec(b.toString('latin1'));
+  return new Uint8Array(m ? Buffer.from(m[1].replace(/\s+/g, ''), 'base64') : b);
+}
+
 /** Reference values that make the sample TEE "affirming" under Trustee's default_cpu policy (§3.4). */
 const SAMPLE_REFERENCE_VALUES = { launch_digest: ['abcde'], svn: ['1'], major_version: 1, minimum_minor_version: 0 };
 export const ADMIN_KEY_FILE = 'admin-key.pem';
@@ -197,19 +203,22 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .description('attest to a KBS and fetch a secret (auth → attest → resource → JWE decryption)')
     .requiredOption('--url <url>', 'KBS URL, e.g. http://127.0.0.1:8080')
     .requiredOption('--path <repo/type/tag>', 'resource path (or kbs:///repo/type/tag)')
-    .option('--tee <tee>', 'attester: sample (development), snp, or auto (the hardware present)', 'sample')
+    .option('--tee <tee>', 'attester: sample (development), snp, tpm, az-snp-vtpm, or auto (the hardware present)', 'sample')
     .option('--tsm-path <dir>', `configfs-tsm report directory (also COCOKIT_TSM_PATH; default ${TSM_REPORT_PATH})`)
+    .option('--tcti <tcti>', 'TPM of --tee tpm / az-snp-vtpm: device:/dev/tpmrm0 (default), swtpm:host=H,port=P or swtpm:path=SOCKET')
+    .option('--vcek <file>', '--tee az-snp-vtpm: the VCEK (DER or PEM) instead of fetching it from Azure IMDS')
     .option('--development', 'development mode: let --tee auto fall back to the sample TEE when no hardware TEE is found')
     .option('--init-data <file>', 'init-data TOML sent with the evidence')
     .option('--tee-key-alg <alg>', 'TEE key: ec-p256, ec-p521 or rsa', 'ec-p256')
     .option('--out <file>', 'write the secret here (mode 0600) instead of stdout')
     .option('--cert-file <pem>', 'CA certificate of an https:// KBS')
-    .action(async (opts: { url: string; path: string; tee: string; tsmPath?: string; development?: boolean; initData?: string; teeKeyAlg: string; out?: string; certFile?: string }) => {
+    .action(async (opts: { url: string; path: string; tee: string; tsmPath?: string; tcti?: string; vcek?: string; development?: boolean; initData?: string; teeKeyAlg: string; out?: string; certFile?: string }) => {
       if (!isTeeKeyAlgorithm(opts.teeKeyAlg)) throw new CocoError('CLI_USAGE', `--tee-key-alg must be ec-p256, ec-p521 or rsa, got ${opts.teeKeyAlg}`, { kind: 'usage' });
       const initData = opts.initData ? readFileArg(opts.initData, io, 'init-data').toString('utf8') : undefined;
       const ca = opts.certFile ? readFileArg(opts.certFile, io, 'CA certificate').toString('utf8') : undefined;
       const tsm = opts.tsmPath ?? io.env.COCOKIT_TSM_PATH;
-      const attester = await attesterFor(opts.tee, { tsmPath: tsm ? resolve(io.cwd, tsm) : undefined, tsmFs: deps.tsmFs, development: opts.development });
+      const vcek = opts.vcek ? derOrPem(readFileArg(opts.vcek, io, 'VCEK')) : undefined;
+      const attester = await attesterFor(opts.tee, { tsmPath: tsm ? resolve(io.cwd, tsm) : undefined, tsmFs: deps.tsmFs, development: opts.development, ...(opts.tcti ? { tcti: opts.tcti } : {}), ...(vcek ? { vcek } : {}) });
       if (opts.tee === 'auto') io.stderr(`attester: ${attester.tee}${attester.tee === 'sample' ? ' (development mode: no hardware root of trust)' : ''}\n`);
       const client = new KbsClient(opts.url, attester, { teeKeyAlgorithm: opts.teeKeyAlg, initData, ca });
       const secret = await client.getResource(opts.path);

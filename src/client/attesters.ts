@@ -7,8 +7,10 @@ import { CocoError } from '../errors.js';
 import type { Attester } from '../tee/verifier.js';
 import { SampleAttester } from '../tee/sample/attester.js';
 import { SnpAttester, TSM_REPORT_PATH, type TsmFs } from '../tee/snp/attester.js';
+import { TpmAttester } from '../tee/tpm/attester.js';
+import { AzSnpVtpmAttester } from '../tee/az-snp-vtpm/attester.js';
 
-export const ATTESTER_NAMES = ['sample', 'snp', 'auto'] as const;
+export const ATTESTER_NAMES = ['sample', 'snp', 'tpm', 'az-snp-vtpm', 'auto'] as const;
 
 export interface AttesterOptions {
   /** configfs-tsm report directory (default `/sys/kernel/config/tsm/report`). */
@@ -17,6 +19,10 @@ export interface AttesterOptions {
   devicePath?: string;
   /** The file operations configfs-tsm is reached through (node:fs by default; tests pass a simulator). */
   tsmFs?: TsmFs;
+  /** TPM for `tpm` and `az-snp-vtpm` (TCTI string, default `device:/dev/tpmrm0`). */
+  tcti?: string;
+  /** `az-snp-vtpm`: the VCEK (DER) instead of fetching it from Azure IMDS. */
+  vcek?: Uint8Array;
   /** Development mode: `auto` may fall back to the sample TEE when no hardware TEE is found. */
   development?: boolean;
 }
@@ -35,6 +41,10 @@ export async function attesterFor(tee: string, opts: AttesterOptions = {}): Prom
       if (a.available()) return a;
       throw noTee(`no SEV-SNP guest interface here (${opts.tsmPath ?? TSM_REPORT_PATH} or /dev/sev-guest)`);
     }
+    case 'tpm':
+      return new TpmAttester({ ...(opts.tcti ? { tcti: opts.tcti } : {}) });
+    case 'az-snp-vtpm':
+      return new AzSnpVtpmAttester({ ...(opts.tcti ? { tcti: opts.tcti } : {}), ...(opts.vcek ? { vcek: opts.vcek } : {}) });
     case 'auto': {
       const a = snp();
       const provider = await a.tsmProvider();

@@ -109,6 +109,11 @@ test('seed 004 with swtpm: reference PCRs from two boots, then the KBS releases 
     const guest = (a: Attester, initData = INIT_DATA) => new KbsClient(url, a, { initData, maxAttempts: 1 }).getResource('default/key/disk');
 
     assert.equal(utf8.decode(await guest(cloud.attester)), SECRET);
+    // The same through the CLI on the guest: cocokit kbs get-resource --tee tpm --tcti ….
+    writeFileSync(join(dir, 'init-data.toml'), INIT_DATA);
+    const got = await cli(['kbs', 'get-resource', '--url', url, '--path', 'default/key/disk', '--tee', 'tpm', '--tcti', cloud.tpm.tcti, '--init-data', join(dir, 'init-data.toml')]);
+    assert.equal(got.code, 0, got.err);
+    assert.equal(got.out, SECRET);
 
     // A VM booted with another UKI: PCR 11 differs from the reference value.
     const otherUki = await boot([{ index: 11, fill: 0x11 }]);
