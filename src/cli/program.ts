@@ -29,6 +29,7 @@ const GROUPS: Record<string, () => Promise<{ register: Register }>> = {
   initdata: () => import('./initdata.js'),
   pcr: () => import('./pcr.js'),
   tpm: () => import('./tpm.js'),
+  azure: () => import('./azure.js'),
 };
 
 export async function buildProgram(io: CliIO, argv: readonly string[] = []): Promise<Command> {
