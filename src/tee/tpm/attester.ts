@@ -45,6 +45,18 @@ export class TpmAttester implements Attester {
     await this.withTpm((c) => c.pcrExtend(8, [{ alg: 0x000b, digest }]));
   }
 
+  /** The AK this attester quotes with, as `ak_public` carries it (std base64 DER SPKI) — for `trusted_aks`. */
+  async akPublic(): Promise<string> {
+    return this.withTpm(async (c) => {
+      const ak = await c.createPrimary(TPM_RH.ENDORSEMENT, akTemplate(this.opts.ak ?? 'rsa'));
+      try {
+        return Buffer.from(publicKeyObject(ak.public).export({ type: 'spki', format: 'der' })).toString('base64');
+      } finally {
+        await c.flush(ak.handle);
+      }
+    });
+  }
+
   async getEvidence(reportData: Uint8Array): Promise<unknown> {
     return this.withTpm(async (c) => {
       const ak = await c.createPrimary(TPM_RH.ENDORSEMENT, akTemplate(this.opts.ak ?? 'rsa'));
