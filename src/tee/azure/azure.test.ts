@@ -9,7 +9,9 @@ import { readVector, readVectorJson } from '../../test-support/vectors.js';
 import { createAzSnpVtpmVerifier } from '../az-snp-vtpm/verifier.js';
 import { createAzTdxVtpmVerifier } from '../az-tdx-vtpm/verifier.js';
 import { pcr8ForInitData } from '../tpm/pcr8.js';
-import { azureEvidenceFromJson, hclAkPublic, parseHclReport } from './index.js';
+import { azureEvidenceFromJson, hclAkPublic, parseBincodeQuote, parseHclReport } from './index.js';
+import { createPublicKey } from 'node:crypto';
+import { verifyQuote } from '../../tpm/quote.js';
 
 const expected = readVectorJson('azure', 'expected.json');
 const snp = createAzSnpVtpmVerifier();
@@ -133,4 +135,35 @@ test('malformed Azure evidence JSON is an AZ_EVIDENCE input error', () => {
     }),
     { numRuns: 200 },
   );
+});
+
+test('bincode quotes verify with the AK of their HCL report (or akpub.pem), over the nonce "challenge"', () => {
+  const nonce = Buffer.from('challenge');
+  const cases: [Uint8Array, ReturnType<typeof hclAkPublic>][] = [
+    [new Uint8Array(readVector('azure', 'trustee', 'az-snp-vtpm', 'quote.bin')), hclAkPublic(parseHclReport(new Uint8Array(readVector('azure', 'trustee', 'az-snp-vtpm', 'hcl-report.bin'))))],
+    [new Uint8Array(readVector('azure', 'trustee', 'az-tdx-vtpm', 'quote.bin')), hclAkPublic(parseHclReport(new Uint8Array(readVector('azure', 'trustee', 'az-tdx-vtpm', 'hcl-report.bin'))))],
+    [new Uint8Array(readVector('azure', 'azure-cvm-tooling', 'quote.bin')), createPublicKey(readVector('azure', 'azure-cvm-tooling', 'akpub.pem'))],
+  ];
+  for (const [bytes, ak] of cases) {
+    const q = parseBincodeQuote(bytes);
+    const pcrs = new Map([['sha256', new Map(q.pcrs.map((p, i) => [i, p] as const))]]);
+    const v = verifyQuote({ attest: q.message, signature: { sigAlg: 0x0014, hash: 0x000b, sig: q.signature }, ak, nonce, pcrs });
+    assert.deepEqual(failures(v.checks), []);
+    for (let n = 0; n < bytes.length; n += 97) assert.throws(() => parseBincodeQuote(bytes.subarray(0, n)), (e: CocoError) => e.code === 'AZ_EVIDENCE');
+  }
+  // The azure-cvm-tooling quote comes from another VM than its HCL reports: their AK does not verify it.
+  const other = hclAkPublic(parseHclReport(new Uint8Array(readVector('azure', 'azure-cvm-tooling', 'hcl-report-snp.bin'))));
+  const q = parseBincodeQuote(new Uint8Array(readVector('azure', 'azure-cvm-tooling', 'quote.bin')));
+  assert.deepEqual(failures(verifyQuote({ attest: q.message, signature: { sigAlg: 0x0014, hash: 0x000b, sig: q.signature }, ak: other }).checks).map((c) => c.id), ['signature']);
+});
+
+test('the HCL report and tpm-quote-v1.json pair verifies together; tpm-quote.msg parses but no sample AK signs it', () => {
+  const hcl = parseHclReport(new Uint8Array(readVector('azure', 'trustee', 'az-snp-vtpm', 'hcl-report.bin')));
+  const q = readVectorJson('azure', 'trustee', 'az-snp-vtpm', 'tpm-quote-v1.json');
+  const pcrs = new Map([['sha256', new Map((q.pcrs as string[]).map((p, i) => [i, new Uint8Array(Buffer.from(p, 'hex'))] as const))]]);
+  const v = verifyQuote({ attest: Buffer.from(q.message, 'hex'), signature: { sigAlg: 0x0014, hash: 0x000b, sig: Buffer.from(q.signature, 'hex') }, ak: hclAkPublic(hcl), nonce: Buffer.from('challenge'), pcrs });
+  assert.deepEqual(failures(v.checks), []);
+  const msg = new Uint8Array(readVector('azure', 'trustee', 'az-snp-vtpm', 'tpm-quote.msg'));
+  const orphan = verifyQuote({ attest: msg, signature: { sigAlg: 0x0014, hash: 0x000b, sig: new Uint8Array(readVector('azure', 'trustee', 'az-snp-vtpm', 'tpm-quote.sig')) }, ak: hclAkPublic(hcl), nonce: Buffer.from('challenge') });
+  assert.deepEqual(failures(orphan.checks).map((c) => c.id), ['signature']);
 });

@@ -87,3 +87,28 @@ export function azureEvidenceFromJson(json: unknown, kind: 'snp' | 'tdx'): Azure
   }
   return { version: 0, quote, hclReport: bytesArray(json.hcl_report, 'hcl_report'), tdQuote: bytesArray(json.td_quote, 'td_quote') };
 }
+
+/**
+ * az-cvm-vtpm's bincode `Quote` (`quote.bin` in its tests and Trustee's): u64le length + signature, u64le
+ * length + message (TPMS_ATTEST), u64le count + count × 32-byte SHA-256 PCRs.
+ * @throws CocoError AZ_EVIDENCE (kind `input`)
+ */
+export function parseBincodeQuote(bytes: Uint8Array): AzureVtpmQuote {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 0;
+  const len = (unit: number, what: string): number => {
+    if (at + 8 > bytes.length) bad(what, 'present (the quote is truncated)');
+    const n = v.getBigUint64(at, true);
+    at += 8;
+    if (n * BigInt(unit) > BigInt(bytes.length - at)) bad(what, `at most the ${bytes.length - at} bytes left`);
+    return Number(n);
+  };
+  const take = (n: number) => bytes.subarray(at, (at += n));
+  const signature = take(len(1, 'signature length'));
+  const message = take(len(1, 'message length'));
+  const count = len(32, 'PCR count');
+  if (count !== 24) bad('PCR count', '24');
+  const pcrs = Array.from({ length: count }, () => take(32));
+  if (at !== bytes.length) bad('quote', `exactly its ${at} bytes`);
+  return { signature, message, pcrs };
+}
