@@ -121,7 +121,11 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
     const trusted = config.attestation_service.snp_trusted_roots ?? [];
     const roots = loadSnpRoots(trusted);
     const nonAmdSnpRoots = trusted.map((t) => `${t.pem} (${t.product})`);
-    const verifiers = o.verifiers ?? defaultVerifiers({ sample: developmentMode, snp: { cacheDir: config.attestation_service.snp_vcek_cache, roots } });
+    const verifiers = o.verifiers ?? defaultVerifiers({
+        sample: developmentMode,
+        snp: { cacheDir: config.attestation_service.snp_vcek_cache, roots },
+        tpm: { trustedAks: config.attestation_service.tpm_trusted_aks ?? [] },
+      });
     if (nonAmdSnpRoots.length) {
       log.warn({ snp_trusted_roots: trusted }, `NON-AMD SNP ROOTS TRUSTED: ${nonAmdSnpRoots.join(', ')} replace the genuine AMD roots; reports signed under them do not come from AMD hardware`);
     }
