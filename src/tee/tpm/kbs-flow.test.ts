@@ -136,6 +136,10 @@ test('seed 004 with swtpm: reference PCRs from two boots, then the KBS releases 
       toBase64(encodeCryptoAgileLog({ algorithms: [{ alg: 0x000b, size: 32 }] }, bootLog.events.slice(1).map((e) => ({ index: e.index, type: e.type, digests: [{ alg: 0x000b, digest: e.index === 11 && e.type !== 0x3 ? new Uint8Array(32).fill(fill) : (e.digests.find((d) => d.alg === 0x000b) as { digest: Uint8Array }).digest }], data: e.data }))));
     const withLog = (event_log: string): Attester => ({ tee: 'tpm', getEvidence: async (rd) => ({ ...((await cloud.attester.getEvidence(rd)) as object), event_log }) });
     await assert.rejects(guest(withLog(log(0x99))), /failed check "eventlog"/);
+    // Malformed evidence is a client error (HTTP 4xx), never a server error.
+    for (const bad of [{}, { ak_public: 'AAAA', tpm_quote: {} }, { ...((await cloud.attester.getEvidence(new Uint8Array(32))) as object), event_log: 'AAAAAAAA' }]) {
+      await assert.rejects(guest({ tee: 'tpm', getEvidence: async () => bad }), (e: Error) => /HTTP 4\d\d/.test(e.message) && !/HTTP 5/.test(e.message));
+    }
   } finally {
     await kbs.close();
   }
