@@ -20,6 +20,9 @@ export type ErrorKind =
   | 'conflict'
   | 'limit' // too large, too many, too deep
   | 'unsupported'
+  | 'file' // a local file or directory is missing, unreadable, not writable, or of the wrong type
+  | 'unreachable' // a server (KBS, AMD KDS) could not be reached: refused, unresolved, timed out, TLS failed
+  | 'server' // the server was reached and answered with a server error (HTTP 5xx)
   | 'internal';
 
 const HTTP_STATUS: Record<ErrorKind, number> = {
@@ -35,12 +38,16 @@ const HTTP_STATUS: Record<ErrorKind, number> = {
   conflict: 409,
   limit: 413,
   unsupported: 501,
+  file: 500,
+  unreachable: 502,
+  server: 502,
   internal: 500,
 };
 
 /**
- * CLI exit codes, following go-sev-guest's `check` tool: a bad signature, a missing certificate and a failed
- * expectation are told apart by the exit code alone.
+ * CLI exit codes (the README's exit-code table), following go-sev-guest's `check` tool: a bad signature, a
+ * missing certificate and a failed expectation are told apart by the exit code alone. One table for every
+ * command; only `cocokit verity verify` answers with veritysetup's own codes, as its drop-in.
  */
 const EXIT_CODE: Record<ErrorKind, number> = {
   usage: 1,
@@ -55,8 +62,30 @@ const EXIT_CODE: Record<ErrorKind, number> = {
   conflict: 9,
   limit: 4,
   unsupported: 10,
+  file: 11,
+  unreachable: 12,
+  server: 13,
   internal: 70,
 };
+
+/** The exit-code table, one row per code, in the README's words. */
+export const EXIT_CODE_TABLE: ReadonlyArray<{ code: number; kinds: readonly ErrorKind[]; meaning: string }> = [
+  { code: 0, kinds: [], meaning: 'success (for verify commands: every check passed)' },
+  { code: 1, kinds: ['usage'], meaning: 'usage: unknown command or flag, bad or missing option value, port in use' },
+  { code: 2, kinds: ['crypto'], meaning: 'verification failure: a signature, certificate chain or MAC did not verify' },
+  { code: 3, kinds: ['unavailable'], meaning: 'a certificate or collateral needed to verify could not be found' },
+  { code: 4, kinds: ['input', 'limit'], meaning: 'malformed input (bytes, JSON, TOML, Rego, config) or input over a limit' },
+  { code: 5, kinds: ['expectation'], meaning: 'expectation failure: verified, but a value differs from the expected one' },
+  { code: 6, kinds: ['policy'], meaning: 'policy denial' },
+  { code: 7, kinds: ['auth', 'forbidden'], meaning: 'refused by the KBS: attestation rejected, or the admin key, token or session not accepted' },
+  { code: 8, kinds: ['notfound'], meaning: 'not found on the server (resource, workload, reference value)' },
+  { code: 9, kinds: ['conflict'], meaning: 'conflict: already exists' },
+  { code: 10, kinds: ['unsupported'], meaning: 'unsupported feature or config key' },
+  { code: 11, kinds: ['file'], meaning: 'a file or directory is missing, unreadable, not writable, or a directory was given for a file' },
+  { code: 12, kinds: ['unreachable'], meaning: 'network: the server could not be reached (refused, DNS, timeout, TLS)' },
+  { code: 13, kinds: ['server'], meaning: 'server error: the server answered HTTP 5xx' },
+  { code: 70, kinds: ['internal'], meaning: 'internal error: a bug in cocokit' },
+];
 
 export interface CocoErrorOptions {
   kind?: ErrorKind;
@@ -104,4 +133,32 @@ export function asCocoError(e: unknown, code = 'INTERNAL', kind: ErrorKind = 'in
 
 export function exitCodeOf(kind: ErrorKind): number {
   return EXIT_CODE[kind];
+}
+
+const TLS_CODES: Record<string, string> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'the server certificate is self-signed and not trusted (pass its CA with --cert-file)',
+  SELF_SIGNED_CERT_IN_CHAIN: 'the server certificate chains to an untrusted self-signed CA (pass it with --cert-file)',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the server certificate is not trusted (pass its CA with --cert-file)',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the server certificate is not trusted (pass its CA with --cert-file)',
+  CERT_HAS_EXPIRED: 'the server certificate has expired',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'the server certificate is not for this host name',
+  EPROTO: 'TLS handshake failed (is the URL https:// for a plain-HTTP server, or the reverse?)',
+  ERR_SSL_WRONG_VERSION_NUMBER: 'TLS handshake failed: the server does not speak TLS (use http://)',
+};
+
+/**
+ * One line that names the cause of a failed connection (ECONNREFUSED, a DNS failure, a TLS mismatch) rather
+ * than OpenSSL's internals.
+ */
+export function networkCause(e: unknown): string {
+  const err = e as NodeJS.ErrnoException & { reason?: string };
+  const code = err?.code ?? '';
+  if (code === 'ECONNREFUSED') return 'connection refused (ECONNREFUSED): nothing listens there';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `host name not found (${code})`;
+  if (code === 'ECONNRESET') return 'connection reset by the server (ECONNRESET)';
+  if (code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return `no route or no answer (${code})`;
+  if (TLS_CODES[code]) return `${TLS_CODES[code]} (${code})`;
+  if (/wrong version number|packet length too long|http request/i.test(err?.message ?? '')) return `${TLS_CODES.ERR_SSL_WRONG_VERSION_NUMBER} (${code || 'TLS'})`;
+  const first = String(err?.message ?? e).split('\n')[0].replace(/^[0-9A-F]+:error:[0-9A-F]+:SSL routines:[^:]*:/i, '');
+  return code ? `${first} (${code})` : first;
 }

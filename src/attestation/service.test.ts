@@ -81,7 +81,7 @@ test('init-data is hashed, reported as init_data and parsed into init_data_claim
 });
 
 test('an unknown TEE, a missing policy and undecodable additional evidence are CocoErrors', async () => {
-  await assert.rejects(service().evaluate({ ...request(), tee: 'tdx' }), /no verifier for tee "tdx"/);
+  await assert.rejects(service().evaluate({ ...request(), tee: 'cca' }), /no verifier for tee "cca"/);
   await assert.rejects(service({}, async () => undefined).evaluate(request()), /attestation policy "default_cpu" does not exist/);
   await assert.rejects(service().evaluate({ ...request(), additionalEvidence: '{' }), CocoError);
 });

@@ -5,6 +5,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { CocoError } from '../errors.js';
+import { publicJwkMembers } from '../formats/jwk.js';
 
 export interface SignerJwk {
   kty: 'EC';
@@ -20,10 +21,14 @@ export class TokenSigner {
   readonly jwk: SignerJwk;
 
   constructor(privateKey: KeyObject, x5c?: string[]) {
-    const pub = createPublicKey(privateKey).export({ format: 'jwk' });
+    if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+      throw new CocoError('AS_SIGNER_KEY', 'the token signer key must be EC P-256', { kind: 'usage' });
+    }
+    // DER, not a JWK export: see `publicJwkMembers` (a generated key's JWK export can hang Node 20).
+    const pub = publicJwkMembers(createPublicKey(privateKey));
     if (pub.kty !== 'EC' || pub.crv !== 'P-256') throw new CocoError('AS_SIGNER_KEY', 'the token signer key must be EC P-256', { kind: 'usage' });
     this.privateKey = privateKey;
-    this.jwk = { kty: 'EC', crv: 'P-256', x: pub.x!, y: pub.y!, alg: 'ES256', ...(x5c?.length ? { x5c } : {}) };
+    this.jwk = { kty: 'EC', crv: 'P-256', x: pub.x, y: pub.y, alg: 'ES256', ...(x5c?.length ? { x5c } : {}) };
   }
 
   static fromPem(pem: string | Uint8Array, x5c?: string[]): TokenSigner {

@@ -9,6 +9,7 @@ import { createSnpVerifier, type SnpVerifierConfig } from '../tee/snp/verifier.j
 import { createTpmVerifier, type TpmVerifierConfig } from '../tee/tpm/verifier.js';
 import { createAzSnpVtpmVerifier } from '../tee/az-snp-vtpm/verifier.js';
 import { createAzTdxVtpmVerifier, type AzTdxVtpmVerifierConfig } from '../tee/az-tdx-vtpm/verifier.js';
+import { createTdxVerifier, type TdxVerifierConfig } from '../tee/tdx/verifier.js';
 
 export class VerifierRegistry {
   private readonly byTee = new Map<string, TeeVerifier>();
@@ -45,12 +46,14 @@ export interface RegistryOptions {
   tpm?: TpmVerifierConfig;
   /** `az-tdx-vtpm`: the TD quote verifier, once one is available. */
   azTdxVtpm?: AzTdxVtpmVerifierConfig;
+  tdx?: TdxVerifierConfig;
 }
 
 /** The verifiers cocokit ships. */
 export function defaultVerifiers(opts: RegistryOptions = {}): VerifierRegistry {
   const r = new VerifierRegistry([
     createSnpVerifier(opts.snp),
+    createTdxVerifier(opts.tdx),
     createTpmVerifier(opts.tpm),
     // Azure SNP VMs chain to the same AMD roots as bare SNP ones (and to the same test roots in a lab).
     createAzSnpVtpmVerifier(opts.snp?.roots ? { roots: opts.snp.roots } : {}),

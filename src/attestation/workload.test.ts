@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import fc from 'fast-check';
 import { CocoError } from '../errors.js';
 import { fromHex, toHex } from '../formats/bytes.js';
@@ -19,7 +19,8 @@ import {
   freshnessHash,
   hostDataForUuid,
   keybrokerClaims,
-  keybrokerRegistrationHash,
+  keybrokerDuplicateKey,
+  validateQueries,
   parseKeybrokerRegistration,
   parseRefKbsRegistration,
   parseRegistrationBody,
@@ -94,25 +95,19 @@ test('rvp/register response and HOST_DATA come from the registration UUID', () =
   assert.deepEqual(hostDataForUuid(ids.keybroker_registration_uuid), new Uint8Array(readVector(...P('keybroker_host_data.bin'))));
 });
 
-test('the keybroker registration request parses; its dedup hash depends on every piece and not on key order', () => {
+test('the keybroker registration request parses; its duplicate key ignores secret values and key order', () => {
   const req = readVectorJson(...P('keybroker_rvp_register_request.json'));
   const reg = parseKeybrokerRegistration(req);
   assert.deepEqual(reg.query, ['data.measurement == input.measurement']);
-  const h = toHex(keybrokerRegistrationHash(reg));
-  // The keys are hashed sorted (serde_json BTreeMap), so insertion order does not matter …
+  const key = (r: typeof reg) => keybrokerDuplicateKey({ queries: r.query, referenceValues: r.reference_values }, Object.keys(r.resources));
+  const k = key(reg);
   const reordered = parseKeybrokerRegistration({ resources: req.resources, reference_values: req.reference_values, query: req.query });
-  assert.equal(toHex(keybrokerRegistrationHash(reordered)), h);
-  // … and the hash is over query ‖ keys ‖ compact values ‖ resource keys ‖ resource values, no separators (§1.2).
-  const manual = createHash('sha256')
-    .update(req.query[0])
-    .update('measurement')
-    .update(JSON.stringify(req.reference_values.measurement))
-    .update('passphrase')
-    .update(JSON.stringify(req.resources.passphrase))
-    .digest('hex');
-  assert.equal(h, manual);
-  const changed = parseKeybrokerRegistration({ ...req, resources: { passphrase: 'other' } });
-  assert.notEqual(toHex(keybrokerRegistrationHash(changed)), h);
+  assert.equal(key(reordered), k);
+  // A different secret value is the same registration: nothing derived from the secret is kept or compared.
+  assert.equal(key(parseKeybrokerRegistration({ ...req, resources: { passphrase: 'other' } })), k);
+  assert.ok(!k.includes(req.resources.passphrase));
+  assert.notEqual(key(parseKeybrokerRegistration({ ...req, resources: { other: 'x' } })), k);
+  assert.notEqual(key(parseKeybrokerRegistration({ ...req, query: ['true'] })), k);
 });
 
 test('keybroker queries are enforced against the vector claims: true releases, false and undefined deny', () => {
@@ -124,6 +119,9 @@ test('keybroker queries are enforced against the vector claims: true releases, f
   assert.match(wrong.reason, /data\.measurement == input\.measurement/);
   assert.equal(appraiseQueries(['data.nothing == input.measurement'], reg.reference_values, claims).allow, false);
   assert.equal(appraiseQueries(['input.policy_debug_allowed == "false"'], {}, claims).allow, true);
+  // No query decides nothing, and nothing decided denies (keybroker released on an empty list).
+  assert.equal(appraiseQueries([], reg.reference_values, claims).allow, false);
+  assert.throws(() => validateQueries([]), /at least one query/);
 });
 
 test('the buildah registration and krun messages parse; the krun key binds to the report it carries', () => {
@@ -195,7 +193,7 @@ test('fuzzed registration bodies of all three front doors give CocoErrors, never
     }),
     { numRuns: 400 },
   );
-  assert.equal(parseRegistrationBody(good, 'create').identify.join(','), 'host_data,init_data');
+  assert.equal(parseRegistrationBody(good, 'create').identify!.join(','), 'host_data,init_data');
   assert.throws(() => parseRegistrationBody({ ...good, workload_id: 'not-a-uuid' }, 'create'), /UUID/);
   assert.throws(() => parseRegistrationBody({ ...good, reference_values: { workload: 1 } }, 'create'), /reserved/);
   assert.throws(() => parseRegistrationBody({ ...good, resources: { '../x': 'y' } }, 'create'), /resource name/);

@@ -14,6 +14,7 @@ import { CocoError } from '../errors.js';
 import { bytesEqual, fromBase64, fromHex, toBase64, toHex } from '../formats/bytes.js';
 import { failures } from '../formats/check.js';
 import { isRecord } from '../formats/json.js';
+import { canonicalize } from '../formats/jcs.js';
 import { Engine, fromJson, type Explanation } from '../rego/index.js';
 import type { JsonValue, WorkloadRecord } from '../store/index.js';
 import { evidenceFromJson, evidenceToJson } from '../tee/snp/evidence.js';
@@ -81,7 +82,10 @@ export interface RegistrationBody {
   tee: string;
   referenceValues: Record<string, JsonValue>;
   policy?: string;
-  identify: IdentificationSource[];
+  /** keybroker-style queries that must all be true (instead of `policy`). */
+  queries?: string[];
+  /** Absent when the body does not say: a create uses `DEFAULT_IDENTIFICATION`, an update keeps the stored one. */
+  identify?: IdentificationSource[];
   /** Secret values by resource name; absent on an update that keeps the stored secrets. */
   resources?: Record<string, Uint8Array>;
   /** Required for updates: the version the caller last read. */
@@ -90,7 +94,7 @@ export interface RegistrationBody {
 
 export function parseRegistrationBody(body: unknown, mode: 'create' | 'update'): RegistrationBody {
   if (!isRecord(body)) bad('registration body must be a JSON object');
-  const known = new Set(['workload_id', 'tee', 'reference_values', 'policy', 'identify', 'resources', 'version']);
+  const known = new Set(['workload_id', 'tee', 'reference_values', 'policy', 'queries', 'identify', 'resources', 'version']);
   for (const k of Object.keys(body)) if (!known.has(k)) bad(`unknown field ${JSON.stringify(k)} (known: ${[...known].join(', ')})`);
   const tee = body.tee;
   if (typeof tee !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(tee)) bad('"tee" must be a kbs-types TEE name such as "snp"');
@@ -103,7 +107,12 @@ export function parseRegistrationBody(body: unknown, mode: 'create' | 'update'):
     if (k === POLICY_PACKAGE) bad(`reference value name "${POLICY_PACKAGE}" is reserved for the policy package`);
   }
   if (body.policy !== undefined && (typeof body.policy !== 'string' || body.policy.length === 0 || body.policy.length > 256 * 1024)) bad('"policy" must be Rego text (at most 256 KiB)');
-  let identify = [...DEFAULT_IDENTIFICATION];
+  let queries: string[] | undefined;
+  if (body.queries !== undefined) {
+    if (body.policy !== undefined) bad('give "policy" or "queries", not both');
+    queries = checkQueries(body.queries);
+  }
+  let identify: IdentificationSource[] | undefined = mode === 'create' ? [...DEFAULT_IDENTIFICATION] : undefined;
   if (body.identify !== undefined) {
     const ids = body.identify;
     if (!Array.isArray(ids) || ids.length === 0 || !ids.every((s) => typeof s === 'string' && (IDENTIFICATION_SOURCES as string[]).includes(s))) {
@@ -112,7 +121,7 @@ export function parseRegistrationBody(body: unknown, mode: 'create' | 'update'):
     identify = [...new Set(ids as IdentificationSource[])];
   }
   const workloadId = body.workload_id === undefined ? undefined : checkWorkloadId(body.workload_id);
-  if (workloadId !== undefined && identify.includes('host_data') && !isUuid(workloadId)) {
+  if (workloadId !== undefined && identify?.includes('host_data') && !isUuid(workloadId)) {
     bad('a workload identified by host_data needs a lower-case hyphenated UUID id (HOST_DATA[0..16] are its bytes)');
   }
   let resources: Record<string, Uint8Array> | undefined;
@@ -137,7 +146,36 @@ export function parseRegistrationBody(body: unknown, mode: 'create' | 'update'):
     version = body.version;
   }
   if (mode === 'update' && version === undefined) bad('an update needs the "version" it replaces (from GET)', 'WORKLOAD_VERSION_REQUIRED');
-  return { workloadId, tee: tee as string, referenceValues: rv as Record<string, JsonValue>, policy: body.policy as string | undefined, identify, resources, version };
+  return { workloadId, tee: tee as string, referenceValues: rv as Record<string, JsonValue>, policy: body.policy as string | undefined, queries, identify, resources, version };
+}
+
+/** keybroker-style queries: 1..64 strings of at most 16 KiB (an empty list would decide nothing, so it is refused). */
+function checkQueries(q: unknown): string[] {
+  if (!Array.isArray(q) || !q.every((x) => typeof x === 'string' && x.length > 0)) bad('"queries" must be an array of Rego query strings');
+  if (q.length === 0) bad('"queries" must hold at least one query: an empty list would allow every measurement', 'WORKLOAD_POLICY');
+  if (q.length > 64 || q.some((x) => (x as string).length > 16 * 1024)) throw new CocoError('WORKLOAD_LIMIT', 'at most 64 queries of at most 16 KiB', { kind: 'limit' });
+  return q as string[];
+}
+
+/**
+ * The policy part of a registration after an edit: what the body gives, else what was stored. A stored
+ * default policy is regenerated for the new reference values (it is derived from their names); custom Rego
+ * and keybroker queries are kept as they are, whichever front door made them.
+ */
+export function editedPolicy(
+  current: { spec: WorkloadSpec; policy: string },
+  body: Pick<RegistrationBody, 'policy' | 'queries' | 'referenceValues'>,
+): { policy: string; queries?: string[] } {
+  if (body.policy !== undefined) return { policy: body.policy };
+  if (body.queries !== undefined) return { policy: queriesPolicyText(body.queries), queries: body.queries };
+  if (current.spec.queries !== undefined) return { policy: current.policy, queries: current.spec.queries };
+  if (current.policy === defaultPolicy(current.spec.referenceValues)) return { policy: defaultPolicy(body.referenceValues) };
+  return { policy: current.policy };
+}
+
+/** The stored policy text of a query registration: the queries, one a line, for reading back. */
+export function queriesPolicyText(queries: string[]): string {
+  return queries.join('\n');
 }
 
 /** Reads the envelope back from a stored record; records not written by this module are refused. */
@@ -236,6 +274,8 @@ export function appraise(policy: string, referenceValues: Record<string, JsonVal
  * expression is `true`. keybroker only printed "FALSE" and released anyway.
  */
 export function appraiseQueries(queries: string[], referenceValues: Record<string, JsonValue>, claims: Record<string, unknown>): Appraisal {
+  // No query decides nothing; nothing decided is a denial (keybroker released on an empty list).
+  if (queries.length === 0) return { allow: false, reason: 'the registration has no queries; an empty policy denies' };
   for (const q of queries) {
     try {
       const engine = new Engine({ maxSteps: 1_000_000 });
@@ -251,7 +291,17 @@ export function appraiseQueries(queries: string[], referenceValues: Record<strin
   return { allow: true, reason: `${queries.length} queries true` };
 }
 
+/**
+ * A registration's verdict, the same on every route: its queries when it has them (keybroker-style), else
+ * its Rego policy. Which front door created or last edited it makes no difference.
+ */
+export function appraiseRegistration(rec: Pick<WorkloadRecord, 'policy'>, spec: WorkloadSpec, claims: Record<string, unknown>): Appraisal {
+  if (spec.queries !== undefined) return appraiseQueries(spec.queries, spec.referenceValues, claims);
+  return appraise(rec.policy, spec.referenceValues, claims);
+}
+
 export function validateQueries(queries: string[]): void {
+  if (queries.length === 0) bad('at least one query is needed: an empty list would allow every measurement', 'WORKLOAD_POLICY');
   const engine = new Engine();
   for (const q of queries) {
     try {
@@ -378,18 +428,6 @@ export function keybrokerClaims(report: SnpReport): Record<string, string> {
   };
 }
 
-/** serde_json's compact serialization with sorted object keys (its default BTreeMap), as keybroker hashes it. */
-function serdeJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(serdeJson).join(',')}]`;
-  if (isRecord(v)) {
-    return `{${Object.keys(v)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${serdeJson(v[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
-
 export interface KeybrokerRegistration {
   query: string[];
   reference_values: Record<string, JsonValue>;
@@ -418,19 +456,12 @@ export function parseKeybrokerRegistration(body: unknown): KeybrokerRegistration
 }
 
 /**
- * keybroker's dedup key (§1.2): SHA-256 over each query, then each reference-value key, then each value
- * (compact serde_json), then each resource key, then each resource value — keys sorted, no separators.
+ * What makes two keybroker registrations duplicates: queries, reference values and resource *names* — never
+ * the secret values, so neither a stored digest nor the answer to a duplicate can confirm a guessed secret.
+ * (keybroker itself deduplicates on a SHA-256 that includes the secrets, §1.2.)
  */
-export function keybrokerRegistrationHash(r: KeybrokerRegistration): Uint8Array {
-  const h = createHash('sha256');
-  for (const q of r.query) h.update(q, 'utf8');
-  const rvKeys = Object.keys(r.reference_values).sort();
-  for (const k of rvKeys) h.update(k, 'utf8');
-  for (const k of rvKeys) h.update(serdeJson(r.reference_values[k]), 'utf8');
-  const resKeys = Object.keys(r.resources).sort();
-  for (const k of resKeys) h.update(k, 'utf8');
-  for (const k of resKeys) h.update(serdeJson(r.resources[k]), 'utf8');
-  return new Uint8Array(h.digest());
+export function keybrokerDuplicateKey(r: Pick<WorkloadSpec, 'queries' | 'referenceValues'>, resourceNames: string[]): string {
+  return canonicalize({ queries: r.queries ?? [], reference_values: r.referenceValues, resources: [...resourceNames].sort() });
 }
 
 /** The raw-text `/rvp/register` response: base64(UUID bytes ‖ 16 zero bytes), the HOST_DATA to launch with. */

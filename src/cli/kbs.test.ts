@@ -1,6 +1,6 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, statSync, existsSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bufferIO } from './io.js';
@@ -37,6 +37,9 @@ test('kbs config set-resource then kbs get-resource returns the bytes, for every
     assert.equal(r.code, 0, r.err);
     assert.deepEqual([...r.bytes], [0, 1, 2, 255, 10]);
   }
+  // An older, world-readable file at --out is narrowed before the secret is written into it.
+  writeFileSync(join(dir, 'got.bin'), 'old', { mode: 0o644 });
+  chmodSync(join(dir, 'got.bin'), 0o644);
   const out = await cli('kbs', 'get-resource', '--url', h.url, '--path', 'kbs:///default/key/bin', '--out', 'got.bin');
   assert.equal(out.code, 0, out.err);
   assert.deepEqual([...readFileSync(join(dir, 'got.bin'))], [0, 1, 2, 255, 10]);
@@ -106,6 +109,29 @@ test('zero-config serve starts in development mode, seeds a demo secret and prin
   } finally {
     await kbs.close();
     rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('the banner warns when the key-encryption key sits beside the database, and not when it is elsewhere', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'cocokit-kbs-kek-'));
+  try {
+    const dataDir = join(root, 'data');
+    const beside = bufferIO({ COCOKIT_LOG_LEVEL: 'silent' }, root);
+    const first = await startServe({ port: '0', dataDir }, beside);
+    await first.kbs.close();
+    assert.match(beside.out(), new RegExp(`WARNING: the key-encryption key ${join(dataDir, 'kek')} sits in the data directory`));
+    assert.match(beside.out(), /COCOKIT_KBS_KEK_FILE/);
+    for (const f of ['kek', 'cocokit.db', 'admin-key.pem']) assert.equal(statSync(join(dataDir, f)).mode & 0o777, 0o600, f);
+    const keys = join(root, 'keys');
+    mkdirSync(keys);
+    writeFileSync(join(keys, 'kek'), readFileSync(join(dataDir, 'kek')), { mode: 0o600 });
+    const apart = bufferIO({ COCOKIT_LOG_LEVEL: 'silent', COCOKIT_KBS_KEK_FILE: join(keys, 'kek') }, root);
+    const second = await startServe({ port: '0', dataDir }, apart);
+    await second.kbs.close();
+    assert.match(apart.out(), /listening on/);
+    assert.doesNotMatch(apart.out(), /key-encryption key/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });
 

@@ -1,54 +1,42 @@
 /**
- * `cocokit kbs …`: the Key Broker Service (`serve`, `keygen`), the guest client (`get-resource`) and the admin
+ * `cocokit kbs …`: the Key Broker Service (`serve`, `keygen`), the guest client (`get-resource`,
+ * `get-workload-resource`) and the admin
  * client (`config …`, named after Trustee's `kbs-client config` subcommands). Each command is a library call
  * plus formatting.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve } from 'node:path';
-import { generateKeyPairSync } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { CocoError } from '../errors.js';
-import { utf8 } from '../formats/bytes.js';
 import { isTeeKeyAlgorithm } from '../formats/jwk.js';
 import { KbsClient } from '../client/kbs-client.js';
 import { KbsAdminClient } from '../client/admin-client.js';
 import { attesterFor } from '../client/attesters.js';
-import { TSM_REPORT_PATH, type TsmFs } from '../tee/snp/attester.js';
-import { policyEvaluators } from '../policy/index.js';
+import { WORKLOAD_GUEST_DIALECTS, getKeybrokerResource, getKrunPassphrase, getNativeWorkloadResource, type WorkloadGuestDialect } from '../client/workload-guest.js';
+import { SnpAttester, TSM_REPORT_PATH, type TsmFs } from '../tee/snp/attester.js';
+import { policyEvaluators } from '../policy/evaluators.js';
 import { applyEnv, defaultConfig, loadConfigFile, type KbsConfig } from '../server/config.js';
 import { openKbs, type Kbs } from '../server/kbs.js';
+import { KEK_FILE } from '../store/sqlite.js';
+import { DEMO_RESOURCE, ensureAdminKey, seedDevelopmentData, writeAdminKeyPair } from '../server/development.js';
 import type { CliIO } from './io.js';
+import { checkOutputPath } from './output-path.js';
+import { pageLimit } from './paging.js';
 
-export const DEMO_RESOURCE = 'default/demo/secret';
-const DEMO_SECRET = 'Hello from cocokit! This secret was released by the KBS after a sample-TEE attestation.\n';
+export { DEMO_RESOURCE, ADMIN_KEY_FILE, ADMIN_PUBKEY_FILE } from '../server/development.js';
+
 /** A certificate file as DER, whether it holds DER or one PEM certificate. */
 function derOrPem(b: Buffer): Uint8Array {
   const m = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/.exec(b.toString('latin1'));
   return new Uint8Array(m ? Buffer.from(m[1].replace(/\s+/g, ''), 'base64') : b);
 }
 
-/** Reference values that make the sample TEE "affirming" under Trustee's default_cpu policy (§3.4). */
-const SAMPLE_REFERENCE_VALUES = { launch_digest: ['abcde'], svn: ['1'], major_version: 1, minimum_minor_version: 0 };
-export const ADMIN_KEY_FILE = 'admin-key.pem';
-export const ADMIN_PUBKEY_FILE = 'admin-key.pub.pem';
-
 export interface ServeOptions {
   config?: string;
   port?: string;
   host?: string;
   dataDir?: string;
-}
-
-function writeKeyPair(dir: string, alg: 'ed25519' | 'es256'): { privatePath: string; publicPath: string } {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const kp = alg === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const privatePath = join(dir, ADMIN_KEY_FILE);
-  const publicPath = join(dir, ADMIN_PUBKEY_FILE);
-  if (existsSync(privatePath)) throw new CocoError('KBS_KEYGEN_EXISTS', `${privatePath} already exists; not overwriting an admin key`, { kind: 'conflict' });
-  writeFileSync(privatePath, kp.privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
-  writeFileSync(publicPath, kp.publicKey.export({ format: 'pem', type: 'spki' }), { mode: 0o644 });
-  return { privatePath, publicPath };
 }
 
 /** Resolves the configuration: a file (flag or `KBS_CONFIG_FILE`), or zero-config development mode. */
@@ -66,16 +54,60 @@ export function resolveServeConfig(opts: ServeOptions, io: CliIO): { config: Kbs
     if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) throw new CocoError('CLI_USAGE', `--port ${port} is not a port number`, { kind: 'usage' });
     config.http_server.sockets = [`${opts.host ?? h0}:${port}`];
   }
-  let adminKey: string | undefined;
-  if (config.admin.authorization_mode === 'AuthenticatedAuthorization' && config.admin.identity_providers.length === 0) {
-    // Secure by default: an Ed25519 admin key pair in the data directory instead of InsecureAllowAll.
-    const dir = config.storage_backend.data_dir;
-    adminKey = join(dir, ADMIN_KEY_FILE);
-    if (!existsSync(adminKey)) writeKeyPair(dir, 'ed25519');
-    config.admin.identity_providers = [{ public_key_uri: join(dir, ADMIN_PUBKEY_FILE) }];
-    if (config.admin.acls.length === 0) config.admin.acls = [{ role: 'admin', allowed_endpoints: '^/kbs/v0/.*$' }];
-  }
+  const adminKey = ensureAdminKey(config);
   return { config, zeroConfig: !file, adminKey };
+}
+
+/**
+ * The key-encryption key file when it sits in the SQLite data directory, beside the database it protects:
+ * one copy of that directory (a backup, a volume snapshot) then holds the sealed secrets and their key.
+ */
+export function kekBesideDatabase(config: KbsConfig, cwd: string): string | undefined {
+  const sb = config.storage_backend;
+  if (sb.storage_type !== 'sqlite') return undefined;
+  const dataDir = resolve(cwd, sb.data_dir);
+  const kek = sb.kek_file ? resolve(cwd, sb.kek_file) : join(dataDir, KEK_FILE);
+  return dirname(kek) === dataDir ? kek : undefined;
+}
+
+function workerCount(text: string): number {
+  if (!/^[1-9][0-9]{0,2}$/.test(text) || Number(text) > 256) throw new CocoError('CLI_USAGE', `--workers ${text} is not a number from 1 to 256`, { kind: 'usage' });
+  return Number(text);
+}
+
+/**
+ * `kbs serve` as a primary process with `n` workers (node:cluster): the primary prepares the store once (schema,
+ * admin key, token signer, default policies — so workers never race to create them), then forks workers that
+ * each run the whole KBS and share the listening socket; the kernel's connections are handed out round-robin.
+ * Any worker serves any request because every piece of state is in the store. A worker that dies is replaced;
+ * SIGTERM/SIGINT stop the workers and then the primary.
+ */
+async function serveCluster(opts: ServeOptions, io: CliIO, n: number): Promise<void> {
+  const { default: cluster } = await import('node:cluster');
+  const { config } = resolveServeConfig(opts, io);
+  const prep = await openKbs({ config, ...policyEvaluators(), logger: pino({ level: 'silent' }) });
+  await prep.close();
+  let stopping = false;
+  cluster.on('exit', (w, code, signal) => {
+    if (stopping) return;
+    io.stderr(`kbs worker ${w.process.pid} exited (${signal ?? code}); starting another\n`);
+    cluster.fork();
+  });
+  for (let i = 0; i < n; i++) cluster.fork();
+  await new Promise<void>((resolveStop) => {
+    const stop = () => {
+      stopping = true;
+      const alive = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined && !w.isDead());
+      if (alive.length === 0) return resolveStop();
+      let left = alive.length;
+      for (const w of alive) {
+        w!.once('exit', () => --left === 0 && resolveStop());
+        w!.process.kill('SIGTERM');
+      }
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
 }
 
 function cliCommand(io: CliIO): string {
@@ -87,24 +119,29 @@ function cliCommand(io: CliIO): string {
 /** Starts the KBS, seeds the development demo, prints the banner; the caller decides when to close. */
 export async function startServe(opts: ServeOptions, io: CliIO): Promise<{ kbs: Kbs; url: string }> {
   const { config, zeroConfig, adminKey } = resolveServeConfig(opts, io);
-  const logger = pino({ level: io.env.COCOKIT_LOG_LEVEL ?? 'info' }, pino.destination({ dest: 2, sync: true }));
+  // Asynchronous writes: a synchronous write(2) per log line cost the request path more than its SQL did.
+  // pino flushes what is buffered when the process exits.
+  const logger = pino({ level: io.env.COCOKIT_LOG_LEVEL ?? 'info' }, pino.destination({ dest: 2, sync: false }));
   const kbs = await openKbs({ config, ...policyEvaluators(), logger });
   try {
-    if (zeroConfig) {
-      if (!(await kbs.store.resources.get({ repository: 'default', type: 'demo', tag: 'secret' }))) {
-        await kbs.store.resources.put({ repository: 'default', type: 'demo', tag: 'secret' }, utf8.encode(DEMO_SECRET));
-      }
-      for (const [name, value] of Object.entries(SAMPLE_REFERENCE_VALUES)) {
-        if (!(await kbs.store.referenceValues.get(name))) await kbs.store.referenceValues.set(name, value);
-      }
-    }
+    if (zeroConfig) await seedDevelopmentData(kbs);
     const url = await kbs.listen();
     const cmd = cliCommand(io);
     const lines = [
       `cocokit KBS (protocol 0.4.0) listening on ${url}`,
-      `  store: ${config.storage_backend.storage_type === 'sqlite' ? `SQLite in ${config.storage_backend.data_dir}` : 'PostgreSQL'} (resources encrypted at rest)`,
+      `  store: ${config.storage_backend.storage_type === 'postgres' ? 'PostgreSQL' : config.storage_backend.ephemeral ? 'SQLite in a fresh temporary directory (Memory: nothing survives a restart)' : `SQLite in ${config.storage_backend.data_dir}`} (resources encrypted at rest)`,
     ];
+    for (const n of config.notices ?? []) lines.push(`  config: ${n}`);
     if (adminKey) lines.push(`  admin key: ${adminKey} (role "admin"; use with: ${cmd} kbs config --url ${url} --auth-private-key ${adminKey} …)`);
+    const besideKek = kekBesideDatabase(config, io.cwd);
+    if (besideKek) {
+      lines.push(
+        '',
+        `WARNING: the key-encryption key ${besideKek} sits in the data directory beside the database it`,
+        'protects: whoever copies that directory (a backup, a volume snapshot) can decrypt every secret.',
+        'Keep the key on another volume and point COCOKIT_KBS_KEK_FILE (or storage_backend.kek_file) at it.',
+      );
+    }
     if (kbs.developmentMode) {
       lines.push(
         '',
@@ -135,7 +172,7 @@ function readFileArg(path: string, io: CliIO, what: string): Buffer {
   try {
     return readFileSync(isAbsolute(path) ? path : resolve(io.cwd, path));
   } catch (e) {
-    throw new CocoError('CLI_FILE', `cannot read ${what} ${path}: ${(e as Error).message}`, { kind: 'usage', cause: e });
+    throw new CocoError('CLI_FILE', `cannot read ${what} ${path}: ${(e as Error).message}`, { kind: 'file', cause: e });
   }
 }
 
@@ -163,13 +200,21 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .option('--port <port>', 'listen port (default 8080)')
     .option('--host <host>', 'listen address (default 127.0.0.1)')
     .option('--data-dir <dir>', `data directory of the embedded store (default ./.kbs-data)`)
-    .action(async (opts: ServeOptions) => {
-      const { kbs: server } = await startServe(opts, io);
+    .option('--workers <n>', 'worker processes sharing the port and the store (default http_server.worker_count, else 1)')
+    .action(async (opts: ServeOptions & { workers?: string }) => {
+      const { default: cluster } = await import('node:cluster');
+      const workers = cluster.isWorker ? 1 : opts.workers !== undefined ? workerCount(opts.workers) : (resolveServeConfig(opts, io).config.http_server.worker_count ?? 1);
+      if (workers > 1) return serveCluster(opts, io, workers);
+      // A cluster worker: only the first prints the banner.
+      const quiet = cluster.isWorker && cluster.worker?.id !== 1;
+      const { kbs: server } = await startServe(opts, quiet ? { ...io, stdout: () => {} } : io);
       await new Promise<void>((resolveStop) => {
         const stop = () => void server.close().then(resolveStop, resolveStop);
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+      // The channel to the primary would keep a stopped worker alive.
+      if (cluster.isWorker) cluster.worker?.disconnect();
     });
 
   kbs
@@ -179,7 +224,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .option('--alg <alg>', 'ed25519 or es256', 'ed25519')
     .action((opts: { outDir: string; alg: string }) => {
       if (opts.alg !== 'ed25519' && opts.alg !== 'es256') throw new CocoError('CLI_USAGE', `--alg must be ed25519 or es256, got ${opts.alg}`, { kind: 'usage' });
-      const { privatePath, publicPath } = writeKeyPair(resolve(io.cwd, opts.outDir), opts.alg);
+      const { privatePath, publicPath } = writeAdminKeyPair(resolve(io.cwd, opts.outDir), opts.alg);
       io.stdout(
         [
           `private key: ${privatePath} (keep it secret; pass it as --auth-private-key)`,
@@ -190,6 +235,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
           'authorization_mode = "AuthenticatedAuthorization"',
           '[[admin.authentication.bearer_jwt.identity_providers]]',
           `public_key_uri = "file://${publicPath}"`,
+          '# namespaces = ["tenant-a"]   # workload namespaces this key may act in (default: all)',
           '[[admin.authorization.regex_acl.acls]]',
           'role = "admin"',
           'allowed_endpoints = "^/kbs/v0/.*$"',
@@ -203,7 +249,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .description('attest to a KBS and fetch a secret (auth → attest → resource → JWE decryption)')
     .requiredOption('--url <url>', 'KBS URL, e.g. http://127.0.0.1:8080')
     .requiredOption('--path <repo/type/tag>', 'resource path (or kbs:///repo/type/tag)')
-    .option('--tee <tee>', 'attester: sample (development), snp, tpm, az-snp-vtpm, or auto (the hardware present)', 'sample')
+    .option('--tee <tee>', 'attester: sample (development), snp, tdx, tpm, az-snp-vtpm, or auto (the hardware present)', 'sample')
     .option('--tsm-path <dir>', `configfs-tsm report directory (also COCOKIT_TSM_PATH; default ${TSM_REPORT_PATH})`)
     .option('--tcti <tcti>', 'TPM of --tee tpm / az-snp-vtpm: device:/dev/tpmrm0 (default), swtpm:host=H,port=P or swtpm:path=SOCKET')
     .option('--vcek <file>', '--tee az-snp-vtpm: the VCEK (DER or PEM) instead of fetching it from Azure IMDS')
@@ -214,6 +260,8 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .option('--cert-file <pem>', 'CA certificate of an https:// KBS')
     .action(async (opts: { url: string; path: string; tee: string; tsmPath?: string; tcti?: string; vcek?: string; development?: boolean; initData?: string; teeKeyAlg: string; out?: string; certFile?: string }) => {
       if (!isTeeKeyAlgorithm(opts.teeKeyAlg)) throw new CocoError('CLI_USAGE', `--tee-key-alg must be ec-p256, ec-p521 or rsa, got ${opts.teeKeyAlg}`, { kind: 'usage' });
+      // Check where the secret goes before asking the KBS for it.
+      if (opts.out) checkOutputPath(resolve(io.cwd, opts.out));
       const initData = opts.initData ? readFileArg(opts.initData, io, 'init-data').toString('utf8') : undefined;
       const ca = opts.certFile ? readFileArg(opts.certFile, io, 'CA certificate').toString('utf8') : undefined;
       const tsm = opts.tsmPath ?? io.env.COCOKIT_TSM_PATH;
@@ -222,6 +270,47 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
       if (opts.tee === 'auto') io.stderr(`attester: ${attester.tee}${attester.tee === 'sample' ? ' (development mode: no hardware root of trust)' : ''}\n`);
       const client = new KbsClient(opts.url, attester, { teeKeyAlgorithm: opts.teeKeyAlg, initData, ca });
       const secret = await client.getResource(opts.path);
+      if (opts.out) {
+        const out = resolve(io.cwd, opts.out);
+        // The mode option applies to a new file only: narrow an existing one before the secret goes in.
+        if (existsSync(out)) chmodSync(out, 0o600);
+        writeFileSync(out, secret, { mode: 0o600 });
+      } else io.stdoutBytes(secret);
+    });
+
+  kbs
+    .command('get-workload-resource')
+    .description('attest to a KBS and fetch a per-workload secret: native, keybroker or krun (reference-kbs) dialect')
+    .requiredOption('--url <url>', 'KBS URL; for keybroker and krun include the dialect prefix, e.g. http://kbs:8080/keybroker')
+    .option('--name <name>', 'secret name (native, keybroker); krun always fetches the passphrase', 'passphrase')
+    .option('--dialect <dialect>', `native, keybroker or krun`, 'native')
+    .option('--workload-id <id>', 'workload to name: extra-params.workload_id (native when its registration allows it; required for krun)')
+    .option('--tee <tee>', 'attester: snp, auto, or sample (development; native only)', 'snp')
+    .option('--tsm-path <dir>', `configfs-tsm report directory (also COCOKIT_TSM_PATH; default ${TSM_REPORT_PATH})`)
+    .option('--init-data <file>', 'init-data TOML sent with the evidence (native)')
+    .option('--out <file>', 'write the secret here (mode 0600) instead of stdout')
+    .option('--cert-file <pem>', 'CA certificate of an https:// KBS')
+    .action(async (opts: { url: string; name: string; dialect: string; workloadId?: string; tee: string; tsmPath?: string; initData?: string; out?: string; certFile?: string }) => {
+      if (!(WORKLOAD_GUEST_DIALECTS as readonly string[]).includes(opts.dialect)) {
+        throw new CocoError('CLI_USAGE', `--dialect must be one of ${WORKLOAD_GUEST_DIALECTS.join(', ')}, got ${opts.dialect}`, { kind: 'usage' });
+      }
+      const dialect = opts.dialect as WorkloadGuestDialect;
+      if (dialect === 'krun' && !opts.workloadId) throw new CocoError('CLI_USAGE', '--dialect krun needs --workload-id (the krun guest names its workload)', { kind: 'usage' });
+      const ca = opts.certFile ? readFileArg(opts.certFile, io, 'CA certificate').toString('utf8') : undefined;
+      const tsm = opts.tsmPath ?? io.env.COCOKIT_TSM_PATH;
+      const tsmPath = tsm ? resolve(io.cwd, tsm) : undefined;
+      let secret: Uint8Array;
+      if (dialect === 'native') {
+        const initData = opts.initData ? readFileArg(opts.initData, io, 'init-data').toString('utf8') : undefined;
+        const attester = await attesterFor(opts.tee, { tsmPath, tsmFs: deps.tsmFs });
+        secret = await getNativeWorkloadResource(opts.url, attester, opts.name, { ca, initData, workloadId: opts.workloadId });
+      } else {
+        // Both compat dialects carry a raw SNP report: no other TEE speaks them.
+        if (opts.tee !== 'snp' && opts.tee !== 'auto') throw new CocoError('CLI_USAGE', `--dialect ${dialect} needs an SNP guest (--tee snp), not ${opts.tee}`, { kind: 'usage' });
+        const snp = await attesterFor('snp', { tsmPath, tsmFs: deps.tsmFs });
+        if (!(snp instanceof SnpAttester)) throw new CocoError('KBS_CLIENT_NO_TEE', 'no SEV-SNP attester here', { kind: 'unavailable' });
+        secret = dialect === 'keybroker' ? await getKeybrokerResource(opts.url, snp, opts.name, { ca }) : await getKrunPassphrase(opts.url, snp, { ca, workloadId: opts.workloadId });
+      }
       if (opts.out) writeFileSync(resolve(io.cwd, opts.out), secret, { mode: 0o600 });
       else io.stdoutBytes(secret);
     });
@@ -251,9 +340,22 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
       await adminClient(this, io).deleteResource(opts.path);
       io.stdout(`deleted ${opts.path}\n`);
     });
-  config.command('list-resources').description('paths and sizes, never values').action(async function (this: Command) {
-    io.stdout(JSON.stringify(await adminClient(this, io).listResources(), null, 2) + '\n');
-  });
+  config
+    .command('list-resources')
+    .description('paths and sizes, never values (every page, or one page with --limit/--cursor)')
+    .option('--limit <n>', 'one page of at most n resources (the KBS caps it at 1000)')
+    .option('--cursor <cursor>', 'the page after the one that printed this cursor')
+    .action(async function (this: Command, opts: { limit?: string; cursor?: string }) {
+      const client = adminClient(this, io);
+      if (opts.limit === undefined && opts.cursor === undefined) {
+        io.stdout(JSON.stringify(await client.listResources(), null, 2) + '\n');
+        return;
+      }
+      const page = await client.listResourcesPage({ ...(opts.limit !== undefined ? { limit: pageLimit(opts.limit) } : {}), ...(opts.cursor !== undefined ? { cursor: opts.cursor } : {}) });
+      io.stdout(JSON.stringify(page.items, null, 2) + '\n');
+      // The listing stays a plain array on stdout; the cursor of the next page goes to stderr.
+      if (page.next) io.stderr(`next page: --cursor ${page.next}\n`);
+    });
   config.command('get-resource-policy').description('ids of the stored resource policies').action(async function (this: Command) {
     io.stdout(JSON.stringify(await adminClient(this, io).getResourcePolicy()) + '\n');
   });

@@ -34,7 +34,7 @@ test('the binary formats like the in-process CLI and exits, also when the image 
     assert.equal(/Root hash:\s+([0-9a-f]{64})/.exec(ok.stdout)?.[1], want);
 
     const missing = cocokit(['verity', 'format', join(dir, 'nope.img'), join(dir, 'c.hash')]);
-    assert.equal(missing.status, 3, missing.stderr);
+    assert.equal(missing.status, 4, missing.stderr);
     assert.match(missing.stderr, /VERITY_IO/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -9,6 +9,7 @@ const SUBCOMMANDS: Array<() => Promise<{ register: SubRegister }>> = [
   () => import('./measure-uki.js'),
   () => import('./measure-snp.js'),
   () => import('./measure-krun.js'),
+  () => import('./measure-tdx.js'),
 ];
 
 export async function registerMeasure(program: Command, io: CliIO): Promise<void> {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { run, VERSION } from './program.js';
+import { CommanderError } from 'commander';
+import { buildProgram, GROUPS, run, VERSION, type CommandGroup } from './program.js';
 import { bufferIO } from './io.js';
 
 test('prints its version', async () => {
@@ -42,4 +43,33 @@ test('every command and subcommand prints its help', async () => {
     assert.equal(await run([...path, '--help'], io), 0, `${path.join(' ')} --help: ${io.err()}`);
     assert.match(io.out(), new RegExp(`Usage: cocokit ${path.join(' ')}`));
   }
+});
+
+test('top-level help lists every group with its description without loading any group', async () => {
+  const loaded: string[] = [];
+  const spies: Record<string, CommandGroup> = Object.fromEntries(
+    Object.entries(GROUPS).map(([name, g]) => [name, { description: g.description, load: async () => (loaded.push(name), g.load()) }]),
+  );
+  for (const argv of [['--help'], ['-h'], [], ['help'], ['--version'], ['no-such-group']]) {
+    const io = bufferIO();
+    const program = await buildProgram(io, argv, spies);
+    await program.parseAsync(argv, { from: 'user' }).catch((e) => assert.ok(e instanceof CommanderError, String(e)));
+    if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h') {
+      // Without arguments commander prints the same help on stderr.
+      const help = io.out() + io.err();
+      for (const [name, g] of Object.entries(GROUPS)) assert.ok(help.includes(`  ${name}`) && help.replace(/\s+/g, ' ').includes(g.description.split(' ').slice(0, 4).join(' ')), `${name} missing from help`);
+    }
+  }
+  assert.deepEqual(loaded, []);
+  await buildProgram(bufferIO(), ['help', 'pcr'], spies);
+  await buildProgram(bufferIO(), ['verity', '--help'], spies);
+  assert.deepEqual(loaded, ['pcr', 'verity'], 'a named group, and only it, is loaded');
+});
+
+test('each group description printed by top-level help is the one the loaded group registers', async () => {
+  const root = await buildProgram(bufferIO());
+  assert.deepEqual(
+    root.commands.filter((c) => c.name() !== 'help').map((c) => [c.name(), c.description()]),
+    Object.entries(GROUPS).map(([name, g]) => [name, g.description]),
+  );
 });

@@ -3,45 +3,65 @@
  * a command is a library call plus formatting, nothing more.
  */
 import { Command, CommanderError } from 'commander';
-import { CocoError, asCocoError } from '../errors.js';
+import { cliError } from './exit-codes.js';
 import type { CliIO } from './io.js';
 
 export type Register = (program: Command, io: CliIO) => void | Promise<void>;
 
+export interface CommandGroup {
+  /** The group's one-line description, as its `register` sets it (top-level help prints it without loading). */
+  description: string;
+  load: () => Promise<{ register: Register }>;
+}
+
 /**
  * Command groups by name, in help order; each file exports `register`. Only the group named on the command
- * line is loaded (a group may pull in a server or a worker pool), so `cocokit verity …` pays for verity alone;
- * `--help` and unknown names load them all.
+ * line is loaded (a group may pull in a server, a policy engine or a worker pool), so `cocokit verity …` pays
+ * for verity alone, and top-level help loads none: it is printed from the names and descriptions here.
  */
-const GROUPS: Record<string, () => Promise<{ register: Register }>> = {
+export const GROUPS: Record<string, CommandGroup> = {
   // `kbs workload …` lives in its own file and attaches to the kbs command.
-  kbs: async () => ({
-    register: async (program, io) => {
-      await (await import('./kbs.js')).register(program, io);
-      await (await import('./workload.js')).register(program, io);
-    },
-  }),
-  krun: () => import('./krun.js'),
-  snp: () => import('./snp.js'),
-  policy: () => import('./policy.js'),
-  measure: async () => ({ register: (await import('./measure.js')).registerMeasure }),
-  verity: () => import('./verity.js'),
-  initdata: () => import('./initdata.js'),
-  pcr: () => import('./pcr.js'),
-  tpm: () => import('./tpm.js'),
-  azure: () => import('./azure.js'),
+  kbs: {
+    description: 'Key Broker Service (Trustee KBS protocol 0.4.0): server, guest client, admin client',
+    load: async () => ({
+      register: async (program, io) => {
+        await (await import('./kbs.js')).register(program, io);
+        await (await import('./workload.js')).register(program, io);
+      },
+    }),
+  },
+  krun: { description: 'buildah confidential-workload images for libkrun (KRUN footer, registration)', load: () => import('./krun.js') },
+  snp: { description: 'AMD SEV-SNP attestation reports: show, verify, fetch VCEKs, test roots and synthetic reports', load: () => import('./snp.js') },
+  tdx: { description: 'Intel TDX DCAP quotes: show, verify, fetch collateral, test roots and synthetic quotes', load: () => import('./tdx.js') },
+  policy: { description: 'evaluate Rego policies and run the OPA conformance suite', load: () => import('./policy.js') },
+  measure: { description: 'compute reference values from build artifacts', load: async () => ({ register: (await import('./measure.js')).registerMeasure }) },
+  verity: { description: 'dm-verity hash trees (veritysetup format|verify|dump)', load: () => import('./verity.js') },
+  initdata: { description: 'CoCo init-data: digest, TEE binding, Kata annotation', load: () => import('./initdata.js') },
+  pcr: { description: 'TPM PCR readings', load: () => import('./pcr.js') },
+  tpm: { description: 'TPM 2.0 quotes and event logs', load: () => import('./tpm.js') },
+  azure: { description: 'Azure confidential VMs (SEV-SNP or TDX under a paravisor vTPM)', load: () => import('./azure.js') },
 };
 
-export async function buildProgram(io: CliIO, argv: readonly string[] = []): Promise<Command> {
+/**
+ * The command tree for `argv`: the group it names (also `help <group>`), or — when it names none — a
+ * placeholder per group carrying its name and description, enough for top-level help, `--version` and
+ * "unknown command" suggestions. Without `argv`, every group is loaded (the whole tree, for tests and docs).
+ */
+export async function buildProgram(io: CliIO, argv?: readonly string[], groups: Record<string, CommandGroup> = GROUPS): Promise<Command> {
   const program = new Command('cocokit')
     .description('Confidential Containers attestation: KBS, TEE verifiers, reference values, Rego policy')
     .version(VERSION)
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
-  const first = argv.find((a) => !a.startsWith('-'));
-  const versionOnly = first === undefined && argv.some((a) => a === '--version' || a === '-V');
-  const names = versionOnly ? [] : first !== undefined && first in GROUPS ? [first] : Object.keys(GROUPS);
-  for (const name of names) await (await GROUPS[name]()).register(program, io);
+  const words = (argv ?? []).filter((a) => !a.startsWith('-'));
+  const named = words[0] === 'help' ? words[1] : words[0];
+  if (argv === undefined) {
+    for (const g of Object.values(groups)) await (await g.load()).register(program, io);
+  } else if (named !== undefined && Object.hasOwn(groups, named)) {
+    await (await groups[named].load()).register(program, io);
+  } else {
+    for (const [name, g] of Object.entries(groups)) program.command(name).description(g.description);
+  }
   return program;
 }
 
@@ -63,7 +83,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
       return 1;
     }
-    const err = e instanceof CocoError ? e : asCocoError(e);
+    const err = cliError(e);
     io.stderr(`error[${err.code}]: ${err.message}\n`);
     return err.exitCode;
   }

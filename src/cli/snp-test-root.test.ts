@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toHex } from '../formats/bytes.js';
@@ -38,6 +38,10 @@ test('snp test-root writes a non-AMD ARK+ASK bundle, a VCEK and its private key'
   assert.ok(certs.every((c) => c.subject.includes('O=cocokit TEST root (not AMD)')));
   assert.equal(statSync(join(dir, 'genoa-root', 'vcek-key.pem')).mode & 0o777, 0o600);
   assert.ok(existsSync(join(dir, 'genoa-root', 'vcek.pem')));
+  // Written again over a key file someone widened, the key file is narrowed again.
+  chmodSync(join(dir, 'genoa-root', 'vcek-key.pem'), 0o644);
+  assert.equal((await cli(['snp', 'test-root', '--out', 'genoa-root', '--product', 'genoa'])).code, 0);
+  assert.equal(statSync(join(dir, 'genoa-root', 'vcek-key.pem')).mode & 0o777, 0o600);
 });
 
 test('snp test-report signs evidence with the chosen fields that verifies only with --roots', async () => {
@@ -83,7 +87,7 @@ test('snp test-report --format raw writes the 1184 ABI bytes that snp show decod
 test('snp test-report and --roots refuse bad input with usage or input errors', async () => {
   assert.equal((await cli(['snp', 'test-root', '--out', 'r2'])).code, 0);
   const missing = await cli(['snp', 'test-report', '--root-dir', 'no-such-dir']);
-  assert.equal(missing.code, 1);
+  assert.equal(missing.code, 11);
   assert.match(missing.err, /snp test-root --out .*no-such-dir/);
   assert.equal((await cli(['snp', 'test-report', '--root-dir', 'r2', '--measurement', 'ab'])).code, 1);
   assert.equal((await cli(['snp', 'test-report', '--root-dir', 'r2', '--report-data', '00'.repeat(65)])).code, 1);

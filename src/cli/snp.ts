@@ -44,6 +44,7 @@ import {
   type RootSet,
 } from '../tee/snp/index.js';
 import type { CliIO } from './io.js';
+import { cliError } from './exit-codes.js';
 
 function readInput(io: CliIO, file: string, what: string): Uint8Array {
   try {
@@ -356,9 +357,10 @@ export function register(program: Command, io: CliIO): void {
       } catch (e) {
         // With --json a script still gets its one-object last line, carrying the error instead of checks.
         if (!f.json || !(e instanceof CocoError) || e.kind === 'usage') throw e;
-        io.stderr(`error[${e.code}]: ${e.message}\n`);
-        io.stdout(`${JSON.stringify({ valid: false, checks: [], claims: {}, error: e.toJSON() })}\n`);
-        io.exitCode = e.exitCode;
+        const err = cliError(e);
+        io.stderr(`error[${err.code}]: ${err.message}\n`);
+        io.stdout(`${JSON.stringify({ valid: false, checks: [], claims: {}, error: err.toJSON() })}\n`);
+        io.exitCode = err.exitCode;
       }
     });
   snp

@@ -199,7 +199,8 @@ test('verify agrees with veritysetup on a good image and finds the same first co
       const p = veritysetup(['verify', 'data.img', 'hash.img', root], dir);
       const r = await cocokit(['verity', 'verify', 'data.img', 'hash.img', root], dir);
       assert.notEqual(p.status, 0);
-      assert.equal(r.code, 5, r.err);
+      // veritysetup's exit code, as a script checking it expects (2: corruption, 1: wrong root hash).
+      assert.equal(r.code, p.status, r.err);
       const peerLine = p.stderr.split('\n')[0];
       assert.match(peerLine, /^(Verification failed at position \d+\.|Spare area is not zeroed at position \d+\.|Verification of root hash failed\.)$/);
       assert.ok(r.err.includes(peerLine.replace(/\.$/, '')), `cocokit said ${r.err.trim()} where veritysetup said ${peerLine}`);
@@ -219,10 +220,26 @@ test('verify agrees with veritysetup on a good image and finds the same first co
     })();
     assert.match(data241.err, /Data block 241 is corrupted/);
     const failedJson = await cocokit(['verity', 'verify', '--json', 'bad.img', 'hash.img', root], dir);
-    assert.equal(failedJson.code, 5);
+    assert.equal(failedJson.code, 2);
     const j = JSON.parse(failedJson.out);
     assert.equal(j.verified, false);
+    assert.deepEqual(j.checks.map((c: { id: string; ok: boolean }) => [c.id, c.ok]), [['verity.tree', false]]);
     assert.deepEqual([j.error.code, j.error.detail.childBlock, j.error.detail.position], ['VERITY_CORRUPTED', 241, 241 * 4096]);
+
+    // Wrong root hash, missing devices: veritysetup's exit codes (1, 4); -v, -q and --batch-mode are accepted.
+    const wrong = '00'.repeat(32);
+    const peerWrong = veritysetup(['verify', 'data.img', 'hash.img', wrong], dir);
+    const wrongJson = await cocokit(['verity', 'verify', '-v', '-q', '--json', 'data.img', 'hash.img', wrong], dir);
+    assert.equal(wrongJson.code, peerWrong.status);
+    assert.equal(wrongJson.code, 1);
+    assert.deepEqual(JSON.parse(wrongJson.out).checks.map((c: { id: string; ok: boolean }) => [c.id, c.ok]), [['verity.tree', true], ['verity.root-hash', false]]);
+    for (const argv of [['nope.img', 'hash.img', root], ['data.img', 'nope.img', root]]) {
+      const peer = veritysetup(['verify', ...argv], dir);
+      const r = await cocokit(['verity', 'verify', '--batch-mode', '--verbose', ...argv], dir);
+      assert.equal(peer.status, 4);
+      assert.equal(r.code, peer.status, r.err);
+      assert.match(r.err, /nope\.img/);
+    }
   } finally {
     cleanup();
   }
@@ -239,8 +256,8 @@ test('verify of a --no-superblock tree takes the tree parameters from flags, lik
     assert.equal(ok.code, 0, ok.err);
     // Without the salt the tree cannot match, for either tool.
     const bad = await cocokit(['verity', 'verify', ...flags.filter((x) => !x.startsWith('--salt')), 'data.img', 'hash.img', root], dir);
-    assert.equal(bad.code, 5);
-    assert.notEqual(veritysetup(['verify', ...flags.filter((x) => !x.startsWith('--salt')), 'data.img', 'hash.img', root], dir).status, 0);
+    assert.equal(bad.code, veritysetup(['verify', ...flags.filter((x) => !x.startsWith('--salt')), 'data.img', 'hash.img', root], dir).status);
+    assert.notEqual(bad.code, 0);
   } finally {
     cleanup();
   }
@@ -259,13 +276,16 @@ test('bad command lines and inputs exit with a CocoError code and message', asyn
       [['format', '--hash-block-size=65', 'data.img', 'h.img'], 1, /VERITY_BLOCK_SIZE/],
       [['format', '--data-block-size=-1', 'data.img', 'h.img'], 1, /VERITY_USAGE/],
       [['format', '--hash-offset=100', 'data.img', 'h.img'], 1, /VERITY_HASH_OFFSET/],
-      [['format', '--format=2', 'data.img', 'h.img'], 10, /VERITY_HASH_TYPE/],
-      [['format', '--hash=md99', 'data.img', 'h.img'], 10, /VERITY_HASH_ALGORITHM/],
+      [['format', '--format=2', 'data.img', 'h.img'], 1, /VERITY_HASH_TYPE/],
+      [['format', '--hash=md99', 'data.img', 'h.img'], 1, /VERITY_HASH_ALGORITHM/],
       [['format', '--uuid=nope', 'data.img', 'h.img'], 1, /VERITY_UUID/],
-      [['format', 'odd.img', 'h.img'], 4, /VERITY_DATA_TOO_SMALL/],
-      [['format', 'missing.img', 'h.img'], 3, /VERITY_IO/],
-      [['dump', 'junk.img'], 4, /VERITY_SUPERBLOCK.*not a valid VERITY device/],
-      [['dump', 'odd.img'], 4, /VERITY_SUPERBLOCK/],
+      [['format', 'odd.img', 'h.img'], 1, /VERITY_DATA_TOO_SMALL/],
+      [['format', 'missing.img', 'h.img'], 4, /VERITY_IO/],
+      [['dump', 'junk.img'], 1, /VERITY_SUPERBLOCK.*not a valid VERITY device/],
+      [['dump', 'odd.img'], 1, /VERITY_SUPERBLOCK/],
+      [['dump', 'missing.img'], 4, /missing\.img/],
+      [['format', '--fec-device=fec.img', 'data.img', 'h.img'], 1, /VERITY_FEC.*not supported/],
+      [['verify', '--fec-roots=2', 'data.img', 'h.img', '00'], 1, /VERITY_FEC/],
       [['verify', 'data.img', 'junk.img', 'zz'], 1, /VERITY_ROOT_HASH_FORMAT/],
       [['verify', 'data.img', 'junk.img'], 1, /VERITY_USAGE/],
     ];

@@ -7,9 +7,11 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { CocoError } from '../errors.js';
 import { fromHex, toHex } from '../formats/bytes.js';
+import { check, type Check } from '../formats/check.js';
 import type { VerityParams, VerityRunOptions } from '../measure/verity.js';
 import { defaultThreads, prestartWorkers, releasePrestarted } from '../measure/verity-level0.js';
 import type { CliIO } from './io.js';
+import { cliError } from './exit-codes.js';
 
 /**
  * The tree code is loaded when a command runs, not with the group: `format` first starts its hashing workers,
@@ -53,8 +55,57 @@ interface TreeFlags {
   json?: boolean;
 }
 
-function treeOptions(cmd: Command): Command {
+/**
+ * veritysetup's exit codes (cryptsetup `translate_errno`), kept by the drop-in so scripts that branch on them
+ * work unchanged: 1 wrong parameters or wrong root hash, 2 corruption found, 4 device missing or unreadable.
+ * Only a bug in cocokit leaves the table (70).
+ */
+export function veritysetupExitCode(e: CocoError): number {
+  if (e.code === 'VERITY_CORRUPTED') return 2;
+  if (e.kind === 'file' || (e.code === 'VERITY_IO' && e.kind === 'unavailable')) return 4;
+  if (e.kind === 'internal') return 70;
+  return 1;
+}
+
+/** veritysetup's common flags: accepted everywhere, as its scripts pass them. */
+function commonOptions(cmd: Command): Command {
   return cmd
+    .option('-v, --verbose', 'on failure, also print the error detail')
+    .option('-q, --batch-mode', 'do not ask for confirmation (cocokit never asks)')
+    .option('--debug', 'same as --verbose')
+    .option('--fec-device <path>', 'forward error correction device: not supported (refused)')
+    .option('--fec-roots <bytes>', 'FEC parity bytes: not supported (refused)')
+    .option('--fec-offset <bytes>', 'FEC offset: not supported (refused)');
+}
+
+interface CommonFlags {
+  verbose?: boolean;
+  debug?: boolean;
+  fecDevice?: string;
+  fecRoots?: string;
+  fecOffset?: string;
+}
+
+/** Runs a verity command with veritysetup's exit codes and error lines. */
+function verityAction<A extends unknown[]>(io: CliIO, fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    const flags = args.find((a): a is CommonFlags => typeof a === 'object' && a !== null && !(a instanceof Command)) ?? {};
+    try {
+      if (flags.fecDevice !== undefined || flags.fecRoots !== undefined || flags.fecOffset !== undefined) {
+        throw new CocoError('VERITY_FEC', 'forward error correction (--fec-device, --fec-roots, --fec-offset) is not supported by cocokit verity; use veritysetup for FEC images', { kind: 'unsupported' });
+      }
+      await fn(...args);
+    } catch (e) {
+      const err = cliError(e);
+      io.stderr(`error[${err.code}]: ${err.message}\n`);
+      if ((flags.verbose || flags.debug) && err.detail !== undefined) io.stderr(`detail: ${JSON.stringify(err.detail)}\n`);
+      io.exitCode = veritysetupExitCode(err);
+    }
+  };
+}
+
+function treeOptions(cmd: Command): Command {
+  return commonOptions(cmd)
     .option('--hash <algorithm>', 'hash algorithm (sha256, sha1, sha512, …)')
     .option('--format <type>', 'hash type: 1 = normal, 0 = Chrome OS', integer('format'))
     .option('--data-block-size <bytes>', 'data block size', integer('data-block-size'))
@@ -106,7 +157,7 @@ export function register(program: Command, io: CliIO): void {
     .option('--uuid <uuid>', 'UUID stored in the superblock (default: random)')
     .option('--threads <n>', 'hashing threads, this one included (default: one per core, at most one per 16 MiB)', integer('threads'))
     .option('--json', 'print the parameters as JSON')
-    .action(async (data: string, hash: string, f: TreeFlags & { uuid?: string }) => {
+    .action(verityAction(io, async (data: string, hash: string, f: TreeFlags & { uuid?: string }) => {
       let dataBytes = 0;
       try {
         dataBytes = statSync(path(data)).size;
@@ -145,13 +196,13 @@ export function register(program: Command, io: CliIO): void {
       const shown = { ...r, uuid: f.uuid ?? r.uuid };
       if (f.json) io.stdout(JSON.stringify(jsonOf(shown, r.rootHash), null, 2) + '\n');
       else io.stdout(verityReport(hash, shown, r, r.rootHash));
-    });
+    }));
 
   treeOptions(verity.command('verify').argument('<data>', 'data image').argument('<hash>', 'hash device').argument('[root]', 'expected root hash (hex)'))
     .description('check DATA and HASH against the root hash; report the first corrupted block')
     .option('--threads <n>', 'hashing threads', integer('threads'))
     .option('--json', 'print the result as JSON')
-    .action(async (data: string, hash: string, root: string | undefined, f: TreeFlags) => {
+    .action(verityAction(io, async (data: string, hash: string, root: string | undefined, f: TreeFlags) => {
       if ((root === undefined) === (f.rootHashFile === undefined)) {
         throw new CocoError('VERITY_USAGE', 'give the root hash either as an argument or with --root-hash-file', { kind: 'usage' });
       }
@@ -175,30 +226,41 @@ export function register(program: Command, io: CliIO): void {
         // With --json a failed verification is still a JSON answer (with the failure's detail), and the exit
         // code says how it failed.
         if (!f.json || !(e instanceof CocoError) || e.kind !== 'expectation') throw e;
-        io.stdout(JSON.stringify({ verified: false, error: e.toJSON() }, null, 2) + '\n');
-        io.exitCode = e.exitCode;
+        io.stdout(JSON.stringify({ verified: false, checks: failedChecks(e), error: e.toJSON() }, null, 2) + '\n');
+        io.stderr(`error[${e.code}]: ${e.message}\n`);
+        io.exitCode = veritysetupExitCode(e);
         return;
       } finally {
         progress.stop();
       }
       if (f.json) io.stdout(JSON.stringify({ verified: true, ...jsonOf(r, r.rootHash), checks: r.checks }, null, 2) + '\n');
       else io.stdout(`Root hash ${toHex(r.rootHash)} verified: ${r.dataBlocks} data blocks, ${r.hashBlocks} hash blocks.\n`);
-    });
+    }));
 
-  verity
-    .command('dump')
+  commonOptions(verity.command('dump'))
     .argument('<hash>', 'hash device')
     .description('print the superblock of a hash device')
     .option('--hash-offset <bytes>', 'superblock position on the hash device', integer('hash-offset'))
     .option('--json', 'print the superblock as JSON')
-    .action(async (hash: string, f: { hashOffset?: number; json?: boolean }) => {
+    .action(verityAction(io, async (hash: string, f: { hashOffset?: number; json?: boolean }) => {
       const { readVeritySuperblockFile, verityGeometry, verityReport } = await treeCode();
       const sb = readVeritySuperblockFile(path(hash), f.hashOffset ?? 0);
       const p: VerityParams = { ...sb, hashAlgorithm: sb.algorithm, hashOffset: f.hashOffset ?? 0, superblock: true };
       const geo = verityGeometry(p);
       if (f.json) io.stdout(JSON.stringify(jsonOf({ ...p, ...geo }), null, 2) + '\n');
       else io.stdout(verityReport(hash, p, geo));
-    });
+    }));
+}
+
+/** The `checks` of a failed verification: which of the two checks failed, with the failure's detail. */
+function failedChecks(e: CocoError): Check[] {
+  if (e.code === 'VERITY_ROOT_HASH') {
+    return [
+      check('verity.tree', true, 'every data and hash block matches the digest stored above it'),
+      check('verity.root-hash', false, e.message, e.detail as Record<string, unknown>),
+    ];
+  }
+  return [check('verity.tree', false, e.message, e.detail as Record<string, unknown>)];
 }
 
 function fromHexStrict(text: string): Uint8Array {

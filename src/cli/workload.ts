@@ -7,8 +7,11 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CocoError } from '../errors.js';
 import { parseJson } from '../formats/json.js';
+import { toHex } from '../formats/bytes.js';
+import { hostDataForUuid, isUuid } from '../attestation/workload.js';
 import { WorkloadAdminClient } from '../client/workload-client.js';
 import type { CliIO } from './io.js';
+import { pageLimit } from './paging.js';
 
 interface Common {
   url: string;
@@ -83,6 +86,12 @@ export function register(program: Command, io: CliIO): void {
         const parsed = parseJson(readText(io, f.referenceValuesFile, 'reference values'), 'reference values file') as Record<string, unknown>;
         rv = { ...parsed, ...rv };
       }
+      const identify = f.identify ? String(f.identify).split(',').map((s) => s.trim()) : ['host_data', 'init_data'];
+      // Under host_data identification HOST_DATA is the id's bytes, so a host_data reference value can only be
+      // written for an id chosen up front.
+      if ('host_data' in rv && identify.includes('host_data') && !f.workloadId) {
+        throw new CocoError('WORKLOAD_CLI_USAGE', 'a host_data reference value needs --workload-id chosen first: HOST_DATA is that UUID\'s 16 bytes followed by 16 zero bytes (print it with: cocokit kbs workload host-data <uuid>)', { kind: 'usage' });
+      }
       const body = {
         tee: f.tee,
         reference_values: rv,
@@ -93,11 +102,28 @@ export function register(program: Command, io: CliIO): void {
       };
       const out = await client(io, common(this)).register(body);
       io.stdout(`${out.workload_id}\n`);
+      if (identify.includes('host_data') && isUuid(out.workload_id)) io.stderr(`launch the guest with HOST_DATA ${toHex(hostDataForUuid(out.workload_id))}\n`);
+      for (const w of out.warnings ?? []) io.stderr(`warning: ${w}\n`);
+    });
+  wl.command('host-data')
+    .argument('<uuid>')
+    .description('the HOST_DATA (hex) that names a workload registered with host_data identification')
+    .action((id: string) => {
+      io.stdout(`${toHex(hostDataForUuid(id))}\n`);
     });
   wl.command('list')
-    .description('workloads of the namespace (never secrets)')
-    .action(async function (this: Command) {
-      io.stdout(`${JSON.stringify(await client(io, common(this)).list(), null, 2)}\n`);
+    .description('workloads of the namespace (never secrets); every page, or one page with --limit/--cursor')
+    .option('--limit <n>', 'one page of at most n workloads (the KBS caps it at 1000)')
+    .option('--cursor <cursor>', 'the page after the one that printed this cursor')
+    .action(async function (this: Command, opts: { limit?: string; cursor?: string }) {
+      const c = client(io, common(this));
+      if (opts.limit === undefined && opts.cursor === undefined) {
+        io.stdout(`${JSON.stringify(await c.list(), null, 2)}\n`);
+        return;
+      }
+      const page = await c.listPage({ ...(opts.limit !== undefined ? { limit: pageLimit(opts.limit) } : {}), ...(opts.cursor !== undefined ? { cursor: opts.cursor } : {}) });
+      io.stdout(`${JSON.stringify(page.items, null, 2)}\n`);
+      if (page.next) io.stderr(`next page: --cursor ${page.next}\n`);
     });
   wl.command('show')
     .argument('<id>')

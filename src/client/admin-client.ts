@@ -8,7 +8,13 @@ import { SignJWT } from 'jose';
 import { CocoError } from '../errors.js';
 import { toBase64, toBase64Url, utf8 } from '../formats/bytes.js';
 import { parseJson } from '../formats/json.js';
-import { httpError, request } from './http.js';
+import { httpError, request, type HttpResponse } from './http.js';
+
+export interface ResourceListing {
+  path: string;
+  size: number;
+  updated: string;
+}
 import { normalizeResourcePath } from './kbs-client.js';
 
 export interface AdminClientOptions {
@@ -68,12 +74,16 @@ export class KbsAdminClient {
   }
 
   private async call(method: string, path: string, body?: Uint8Array | string, contentType = 'application/json'): Promise<Uint8Array> {
+    return (await this.exchange(method, path, body, contentType)).body;
+  }
+
+  private async exchange(method: string, path: string, body?: Uint8Array | string, contentType = 'application/json'): Promise<HttpResponse> {
     const headers: Record<string, string> = {};
     if (this.opts.privateKeyPem) headers.authorization = `Bearer ${await signAdminToken(this.opts.privateKeyPem, this.opts.role, this.opts.ttlSeconds)}`;
     if (body !== undefined) headers['content-type'] = contentType;
     const res = await request(`${this.url}/kbs/v0/${path}`, { method, headers, body, timeoutMs: this.opts.timeoutMs, ca: this.opts.ca });
-    if (res.status !== 200) throw httpError(`${method} /kbs/v0/${path}`, res);
-    return res.body;
+    if (res.status !== 200) throw httpError(`${method} /kbs/v0/${path.split('?')[0]}`, res);
+    return res;
   }
 
   async setResource(path: string, value: Uint8Array): Promise<void> {
@@ -84,9 +94,28 @@ export class KbsAdminClient {
     await this.call('DELETE', `resource/${normalizeResourcePath(path)}`);
   }
 
-  /** Paths and sizes only, never values. */
-  async listResources(): Promise<Array<{ path: string; size: number; updated: string }>> {
-    return parseJson(await this.call('GET', 'resources'), 'resource list') as any;
+  /** Every resource: paths and sizes only, never values; fetched page by page. */
+  async listResources(): Promise<ResourceListing[]> {
+    const out: ResourceListing[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.listResourcesPage({ limit: 1000, ...(cursor ? { cursor } : {}) });
+      out.push(...page.items);
+      cursor = page.next;
+    } while (cursor);
+    return out;
+  }
+
+  /** One page of the resource listing (the KBS caps `limit` at 1000); `next` is absent on the last page. */
+  async listResourcesPage(page: { limit?: number; cursor?: string } = {}): Promise<{ items: ResourceListing[]; next?: string }> {
+    const q = new URLSearchParams();
+    if (page.limit !== undefined) q.set('limit', String(page.limit));
+    if (page.cursor !== undefined) q.set('cursor', page.cursor);
+    const res = await this.exchange('GET', `resources${q.size ? `?${q}` : ''}`);
+    const items = parseJson(res.body, 'resource list');
+    if (!Array.isArray(items)) throw new CocoError('KBS_CLIENT_PROTOCOL', 'resource list is not a JSON array', { kind: 'input' });
+    const next = res.headers.get('x-next-cursor');
+    return next ? { items: items as ResourceListing[], next } : { items: items as ResourceListing[] };
   }
 
   async setResourcePolicy(rego: string): Promise<void> {

@@ -1,16 +1,18 @@
 /**
- * Attester selection for the guest client: `sample` (development, no hardware) or `snp` (configfs-tsm or
- * /dev/sev-guest). `auto` asks configfs-tsm which TEE this guest is (its `provider` attribute) and picks SNP
- * for `sev_guest`; it falls back to `sample` only when development mode is asked for, never silently.
+ * Attester selection for the guest client: `sample` (development, no hardware), `snp` (configfs-tsm or
+ * /dev/sev-guest) or `tdx` (configfs-tsm). `auto` asks configfs-tsm which TEE this guest is (its `provider`
+ * attribute) and picks SNP for `sev_guest`, TDX for `tdx_guest`; it falls back to `sample` only when
+ * development mode is asked for, never silently.
  */
 import { CocoError } from '../errors.js';
 import type { Attester } from '../tee/verifier.js';
 import { SampleAttester } from '../tee/sample/attester.js';
 import { SnpAttester, TSM_REPORT_PATH, type TsmFs } from '../tee/snp/attester.js';
+import { TdxAttester } from '../tee/tdx/attester.js';
 import { TpmAttester } from '../tee/tpm/attester.js';
 import { AzSnpVtpmAttester } from '../tee/az-snp-vtpm/attester.js';
 
-export const ATTESTER_NAMES = ['sample', 'snp', 'tpm', 'az-snp-vtpm', 'auto'] as const;
+export const ATTESTER_NAMES = ['sample', 'snp', 'tdx', 'tpm', 'az-snp-vtpm', 'auto'] as const;
 
 export interface AttesterOptions {
   /** configfs-tsm report directory (default `/sys/kernel/config/tsm/report`). */
@@ -23,6 +25,8 @@ export interface AttesterOptions {
   tcti?: string;
   /** `az-snp-vtpm`: the VCEK (DER) instead of fetching it from Azure IMDS. */
   vcek?: Uint8Array;
+  /** CCEL log area the TDX attester sends (default `/sys/firmware/acpi/tables/data/CCEL`). */
+  ccelPath?: string;
   /** Development mode: `auto` may fall back to the sample TEE when no hardware TEE is found. */
   development?: boolean;
 }
@@ -33,6 +37,7 @@ function noTee(message: string): CocoError {
 
 export async function attesterFor(tee: string, opts: AttesterOptions = {}): Promise<Attester> {
   const snp = (): SnpAttester => new SnpAttester({ tsmPath: opts.tsmPath, devicePath: opts.devicePath, fs: opts.tsmFs });
+  const tdx = (): TdxAttester => new TdxAttester({ tsmPath: opts.tsmPath, ccelPath: opts.ccelPath, fs: opts.tsmFs });
   switch (tee) {
     case 'sample':
       return new SampleAttester();
@@ -45,10 +50,16 @@ export async function attesterFor(tee: string, opts: AttesterOptions = {}): Prom
       return new TpmAttester({ ...(opts.tcti ? { tcti: opts.tcti } : {}) });
     case 'az-snp-vtpm':
       return new AzSnpVtpmAttester({ ...(opts.tcti ? { tcti: opts.tcti } : {}), ...(opts.vcek ? { vcek: opts.vcek } : {}) });
+    case 'tdx': {
+      const a = tdx();
+      if (a.available()) return a;
+      throw noTee(`no TDX guest interface here (${opts.tsmPath ?? TSM_REPORT_PATH})`);
+    }
     case 'auto': {
       const a = snp();
       const provider = await a.tsmProvider();
       if (provider === 'sev_guest') return a;
+      if (provider === 'tdx_guest') return tdx();
       if (provider === null && a.hasDevice()) return a;
       if (opts.development) return new SampleAttester();
       const found = provider === null ? 'no configfs-tsm and no /dev/sev-guest' : `configfs-tsm provider ${JSON.stringify(provider)} has no attester here`;

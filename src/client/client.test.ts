@@ -26,7 +26,11 @@ test('KBS error bodies become CocoErrors that keep the variant and detail', () =
   assert.equal(deny.kind, 'policy');
   assert.match(deny.message, /rule x failed/);
   assert.equal(httpError('get', { status: 404, headers: new Headers(), body: body('InvalidRequestPath', 'p') }).kind, 'notfound');
-  assert.equal(httpError('get', { status: 502, headers: new Headers(), body: new Uint8Array([1, 2]) }).kind, 'unavailable');
+  assert.equal(httpError('get', { status: 502, headers: new Headers(), body: new Uint8Array([1, 2]) }).kind, 'server');
+  // Trustee answers 401 for nearly everything: the kind follows the variant, and a 404 is "not found".
+  assert.equal(httpError('get', { status: 401, headers: new Headers(), body: body('AdminAuthAccess', 'no token') }).kind, 'auth');
+  assert.equal(httpError('get', { status: 404, headers: new Headers(), body: body('PluginInternalError', 'resource x does not exist') }).kind, 'notfound');
+  assert.equal(httpError('get', { status: 401, headers: new Headers(), body: body('ParsePolicyError', 'rego') }).kind, 'input');
 });
 
 test('a KBS answering garbage makes the client fail with a CocoError, never a crash', async () => {
@@ -59,17 +63,21 @@ test('a KBS answering garbage makes the client fail with a CocoError, never a cr
   }
 });
 
-test('an unreachable KBS is an unavailable CocoError', async () => {
-  await assert.rejects(new KbsClient('http://127.0.0.1:1', new SampleAttester()).attest(), (e: unknown) => e instanceof CocoError && e.kind === 'unavailable');
+test('an unreachable KBS is an unreachable CocoError that names the cause in one line', async () => {
+  await assert.rejects(
+    new KbsClient('http://127.0.0.1:1', new SampleAttester()).attest(),
+    (e: unknown) => e instanceof CocoError && e.kind === 'unreachable' && /ECONNREFUSED/.test(e.message) && !e.message.includes('\n'),
+  );
 });
 
-test('attester selection: sample on request, SNP when configfs-tsm says sev_guest, sample only in development mode', async () => {
+test('attester selection: sample on request, SNP for sev_guest and TDX for tdx_guest providers, sample only in development mode', async () => {
   const { attesterFor } = await import('./attesters.js');
   const dir = mkdtempSync(join(tmpdir(), 'attesters-'));
   try {
     const none = { tsmPath: join(dir, 'no-tsm'), devicePath: join(dir, 'no-dev') };
     assert.equal((await attesterFor('sample')).tee, 'sample');
-    await assert.rejects(attesterFor('tdx'), /no attester for tee "tdx"/);
+    await assert.rejects(attesterFor('cca'), /no attester for tee "cca"/);
+    await assert.rejects(attesterFor('tdx', none), (e: unknown) => e instanceof CocoError && e.kind === 'unavailable');
     await assert.rejects(attesterFor('snp', none), (e: unknown) => e instanceof CocoError && e.kind === 'unavailable');
     await assert.rejects(attesterFor('auto', none), /no configfs-tsm and no \/dev\/sev-guest.*--development/);
     assert.equal((await attesterFor('auto', { ...none, development: true })).tee, 'sample');
@@ -82,8 +90,11 @@ test('attester selection: sample on request, SNP when configfs-tsm says sev_gues
     assert.equal((await attesterFor('auto', sev)).tee, 'snp');
     assert.equal((await attesterFor('auto', { ...sev, development: true })).tee, 'snp', 'hardware wins over development mode');
     const tdx = { ...sev, tsmFs: tsmSimulator(root, chip, { provider: 'tdx_guest' }) };
-    await assert.rejects(attesterFor('auto', tdx), /provider "tdx_guest" has no attester/);
-    assert.equal((await attesterFor('auto', { ...tdx, development: true })).tee, 'sample');
+    assert.equal((await attesterFor('auto', tdx)).tee, 'tdx');
+    assert.equal((await attesterFor('auto', { ...tdx, development: true })).tee, 'tdx', 'hardware wins over development mode');
+    const cca = { ...sev, tsmFs: tsmSimulator(root, chip, { provider: 'arm_cca_guest' }) };
+    await assert.rejects(attesterFor('auto', cca), /provider "arm_cca_guest" has no attester/);
+    assert.equal((await attesterFor('auto', { ...cca, development: true })).tee, 'sample');
     assert.deepEqual(readdirSync(tsm), [], 'the probe entry is removed');
 
     // Without configfs-tsm, /dev/sev-guest still makes this an SNP guest.

@@ -5,7 +5,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
-import { CocoError, type ErrorKind } from '../errors.js';
+import { CocoError, networkCause, type ErrorKind } from '../errors.js';
 
 export const USER_AGENT = 'cocokit-kbs-client/0.1.0';
 const MAX_RESPONSE = 64 * 1024 * 1024;
@@ -67,7 +67,7 @@ export function request(url: string, init: RequestOptions): Promise<HttpResponse
         res.on('error', (e) => reject(wrap(url, e)));
       },
     );
-    req.on('timeout', () => req.destroy(new CocoError('KBS_CLIENT_TIMEOUT', `no answer from ${url} within ${init.timeoutMs ?? 60_000} ms`, { kind: 'unavailable' })));
+    req.on('timeout', () => req.destroy(new CocoError('KBS_CLIENT_TIMEOUT', `no answer from ${url} within ${init.timeoutMs ?? 60_000} ms`, { kind: 'unreachable' })));
     req.on('error', (e) => reject(wrap(url, e)));
     req.end(body);
   });
@@ -75,8 +75,9 @@ export function request(url: string, init: RequestOptions): Promise<HttpResponse
 
 function wrap(url: string, e: unknown): CocoError {
   if (e instanceof CocoError) return e;
-  return new CocoError('KBS_CLIENT_CONNECT', `cannot reach ${url}: ${(e as Error).message}`, { kind: 'unavailable', cause: e });
+  return new CocoError('KBS_CLIENT_CONNECT', `cannot reach ${url}: ${networkCause(e)}`, { kind: 'unreachable', cause: e });
 }
+
 
 /** The variant name of a KBS error body, or undefined. */
 export function errorVariant(body: Uint8Array): { variant?: string; detail?: string } {
@@ -91,12 +92,17 @@ export function errorVariant(body: Uint8Array): { variant?: string; detail?: str
 
 export function httpError(what: string, res: HttpResponse): CocoError {
   const { variant, detail } = errorVariant(res.body);
+  // The kind (and so the CLI exit code) follows what failed, read from the Trustee error variant; the
+  // HTTP status alone cannot tell, since Trustee answers 401 for nearly every failure (§1.10).
   const kind: ErrorKind =
-    variant === 'PolicyDeny' ? 'policy'
+    res.status >= 500 ? 'server'
+    : variant === 'PolicyDeny' ? 'policy'
+    : variant === 'AttestationError' || variant === 'AdminAuthAccess' || variant === 'TokenNotFound' || variant === 'TokenVerifierError' ? 'auth'
+    : variant === 'PayloadTooLarge' || res.status === 413 ? 'limit'
+    : variant === 'ParsePolicyError' || variant === 'SerdeError' || variant === 'JweError' ? 'input'
     : res.status === 404 ? 'notfound'
-    : res.status === 413 ? 'limit'
+    : res.status === 409 ? 'conflict'
     : res.status === 401 || res.status === 403 ? 'auth'
-    : res.status >= 500 ? 'unavailable'
     : 'input';
   const text = detail ?? new TextDecoder().decode(res.body.subarray(0, 500));
   return new CocoError(`KBS_CLIENT_${(variant ?? `HTTP_${res.status}`).replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase()}`, `${what} failed (HTTP ${res.status}${variant ? ` ${variant}` : ''}): ${text}`, {

@@ -4,3 +4,13 @@ export { SampleAttester } from '../tee/sample/attester.js';
 export { attesterFor, ATTESTER_NAMES, type AttesterOptions } from './attesters.js';
 export { WorkloadAdminClient, type WorkloadClientOptions, type WorkloadRegistration } from './workload-client.js';
 export { registerKrunWorkload, buildahRegistrationBody, TEE_CONFIG_BITS, type KrunRegistration } from './krun-registration.js';
+export {
+  getNativeWorkloadResource,
+  getKeybrokerResource,
+  getKrunPassphrase,
+  rsaPkcs1v15Decrypt,
+  WORKLOAD_GUEST_DIALECTS,
+  type WorkloadGuestDialect,
+  type WorkloadGuestOptions,
+  type RawSnpAttester,
+} from './workload-guest.js';

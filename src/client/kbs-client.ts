@@ -26,6 +26,8 @@ export interface KbsClientOptions {
   timeoutMs?: number;
   /** PEM CA certificate for an https:// KBS (Trustee kbs-client `--cert-file`). */
   ca?: string;
+  /** Members added to the `/auth` request's `extra-params` (e.g. `workload_id` for per-workload secrets). */
+  extraParams?: Record<string, unknown>;
 }
 
 export interface AttestResult {
@@ -62,7 +64,7 @@ export class KbsClient {
     const authRes = await request(`${this.url}/kbs/v0/auth`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ version: KBS_PROTOCOL_VERSION, tee: this.attester.tee, 'extra-params': { 'supported-hash-algorithms': SUPPORTED_HASHES } }),
+      body: JSON.stringify({ version: KBS_PROTOCOL_VERSION, tee: this.attester.tee, 'extra-params': { ...this.opts.extraParams, 'supported-hash-algorithms': SUPPORTED_HASHES } }),
       timeoutMs: t,
       ca: this.opts.ca,
     });
@@ -118,6 +120,18 @@ export class KbsClient {
       this.session = undefined;
     }
     throw last!;
+  }
+
+  /**
+   * Fetches and decrypts the per-workload secret `name` (`GET /kbs/v0/workload-resource/<name>`): the KBS
+   * picks the workload from the verified evidence; `workloadId` only asks it to refuse any other.
+   */
+  async getWorkloadResource(name: string, workloadId?: string): Promise<Uint8Array> {
+    const s = this.session ?? (await this.attest());
+    const query = workloadId ? `?workload_id=${encodeURIComponent(workloadId)}` : '';
+    const res = await request(`${this.url}/kbs/v0/workload-resource/${encodeURIComponent(name)}${query}`, { method: 'GET', headers: { cookie: `kbs-session-id=${s.cookie}` }, timeoutMs: this.opts.timeoutMs, ca: this.opts.ca });
+    if (res.status !== 200) throw httpError(`KBS get workload resource ${name}`, res);
+    return decryptWithTeeKey(parseFlattenedJwe(parseJson(res.body, 'KBS workload resource response')), s.teeKey.privateKey);
   }
 
   /** The resource as UTF-8 text. */

@@ -5,3 +5,4 @@ export * from './check.js';
 export * from './json.js';
 export { CocoError, isCocoError, asCocoError } from '../errors.js';
 export type { ErrorKind } from '../errors.js';
+export * from './authenticode.js';

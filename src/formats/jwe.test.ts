@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { readVectorJson } from '../test-support/vectors.js';
 import { fromHex, toHex, fromBase64Url, utf8 } from './bytes.js';
 import { concatKdf, decryptWithTeeKey, encryptToTeeKey, parseFlattenedJwe } from './jwe.js';
-import { generateTeeKeyPair, parseTeePubKey } from './jwk.js';
+import { generateTeeKeyPair, parseTeePubKey, publicJwkMembers } from './jwk.js';
 import { CocoError } from '../errors.js';
 
 const V = readVectorJson('trustee', 'generated', 'jwe-resource-responses.json');
@@ -132,5 +132,58 @@ test('random JWE objects never crash the decryptor', () => {
       }
     }),
     { numRuns: 300 },
+  );
+});
+
+test('public JWK members read from DER equal the vector TEE keys (EC and RSA)', () => {
+  for (const v of [EC, V.rsa_oaep_256]) {
+    const members = publicJwkMembers(createPublicKey(createPrivateKey(v.tee_private_key_pem)));
+    const { alg: _alg, ...expected } = v.tee_pubkey_jwk;
+    assert.deepEqual({ ...members }, expected);
+  }
+});
+
+test('RSA TEE keys that cannot be encrypted to are refused at parse time with an input CocoError', () => {
+  const ok = V.rsa_oaep_256.tee_pubkey_jwk;
+  const n = fromBase64Url(ok.n);
+  const even = Uint8Array.from(n);
+  even[even.length - 1] &= 0xfe;
+  const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64url');
+  for (const bad of [
+    { ...ok, n: b64(even) },
+    { ...ok, n: b64(new Uint8Array(256)) },
+    { ...ok, n: b64(Uint8Array.from([0, ...n])) },
+    { ...ok, e: ok.n },
+    { ...ok, e: 'AAEAAQ' },
+    { ...ok, e: 'AQ' },
+    { ...ok, e: 'AQAA' },
+  ]) {
+    assert.throws(
+      () => parseTeePubKey(bad),
+      (e: unknown) => e instanceof CocoError && e.kind === 'input',
+      JSON.stringify({ n: bad.n.slice(0, 8), e: bad.e.slice(0, 8) }),
+    );
+  }
+  assert.equal(parseTeePubKey(ok).kty, 'RSA');
+});
+
+test('encrypting to an unusable TEE key is an input CocoError, not an OpenSSL error', () => {
+  const ok = V.rsa_oaep_256.tee_pubkey_jwk;
+  const even = fromBase64Url(ok.n);
+  even[even.length - 1] &= 0xfe;
+  const key = { kty: 'RSA' as const, alg: 'RSA-OAEP-256' as const, n: Buffer.from(even).toString('base64url'), e: ok.e };
+  assert.throws(
+    () => encryptToTeeKey(utf8.encode('x'), key),
+    (e: unknown) => e instanceof CocoError && e.kind === 'input',
+  );
+});
+
+test('an EC TEE key off its curve is refused at parse time', () => {
+  const ok = EC.tee_pubkey_jwk;
+  const y = fromBase64Url(ok.y);
+  y[31] ^= 1;
+  assert.throws(
+    () => parseTeePubKey({ ...ok, y: Buffer.from(y).toString('base64url') }),
+    (e: unknown) => e instanceof CocoError && e.kind === 'input',
   );
 });

@@ -22,7 +22,7 @@ import {
 import { CocoError } from '../errors.js';
 import { concatBytes, fromBase64Url, toBase64Url, utf8 } from './bytes.js';
 import { isRecord, parseJson } from './json.js';
-import { teePubKeyObject, type EcCurve, type TeePubKey } from './jwk.js';
+import { publicJwkMembers, teePubKeyObject, type EcCurve, type TeePubKey } from './jwk.js';
 
 export interface FlattenedJwe {
   protected: string;
@@ -87,15 +87,25 @@ export function encryptToTeeKey(plaintext: Uint8Array, teeKey: TeePubKey, rnd: J
   let encryptedKey: Uint8Array;
   if (teeKey.kty === 'RSA') {
     const padding = teeKey.alg === 'RSA-OAEP-256' ? constants.RSA_PKCS1_OAEP_PADDING : constants.RSA_PKCS1_PADDING;
-    encryptedKey = new Uint8Array(publicEncrypt({ key: recipient, padding, ...(teeKey.alg === 'RSA-OAEP-256' ? { oaepHash: 'sha256' } : {}) }, cek));
+    try {
+      encryptedKey = new Uint8Array(publicEncrypt({ key: recipient, padding, ...(teeKey.alg === 'RSA-OAEP-256' ? { oaepHash: 'sha256' } : {}) }, cek));
+    } catch (e) {
+      throw new CocoError('JWE_TEE_KEY', `cannot encrypt to the ${teeKey.alg} TEE key: ${(e as Error).message}`, { kind: 'input', cause: e });
+    }
     header = protectedHeader(teeKey);
   } else {
     const eph = rnd.ephemeralKey ?? generateKeyPairSync('ec', { namedCurve: NAMED_CURVE[teeKey.crv] }).privateKey;
-    const ephJwk = createPublicKey(eph).export({ format: 'jwk' });
-    if (ephJwk.crv !== teeKey.crv) throw new CocoError('JWE_PARAMS', `ephemeral key is on ${ephJwk.crv}, TEE key on ${teeKey.crv}`, { kind: 'usage' });
-    const z = new Uint8Array(diffieHellman({ privateKey: eph, publicKey: recipient }));
+    // Read from DER, never a JWK export of a freshly generated EC key (see `publicJwkMembers`).
+    const ephJwk = publicJwkMembers(createPublicKey(eph));
+    if (ephJwk.kty !== 'EC' || ephJwk.crv !== teeKey.crv) throw new CocoError('JWE_PARAMS', `ephemeral key is not on ${teeKey.crv} like the TEE key`, { kind: 'usage' });
+    let z: Uint8Array;
+    try {
+      z = new Uint8Array(diffieHellman({ privateKey: eph, publicKey: recipient }));
+    } catch (e) {
+      throw new CocoError('JWE_TEE_KEY', `ECDH with the ${teeKey.crv} TEE key failed: ${(e as Error).message}`, { kind: 'input', cause: e });
+    }
     encryptedKey = aesKeyWrap(concatKdf(z, 'ECDH-ES+A256KW'), cek);
-    header = protectedHeader(teeKey, { crv: teeKey.crv, x: ephJwk.x!, y: ephJwk.y! });
+    header = protectedHeader(teeKey, { crv: teeKey.crv, x: ephJwk.x, y: ephJwk.y });
   }
   const protectedB64 = toBase64Url(utf8.encode(header));
   const gcm = createCipheriv('aes-256-gcm', cek, iv);

@@ -5,3 +5,4 @@ export * from './uki.js';
 export * from './initdata.js';
 export * from './pcr.js';
 export * from './verity.js';
+export * from './tdx/index.js';

@@ -55,3 +55,57 @@ test('DenyAll refuses everything, InsecureAllowAll allows without a token, and a
   assert.equal(await new AdminAuthorizer('InsecureAllowAll', [], []).authorize(undefined, '/kbs/v0/resources'), undefined);
   assert.throws(() => new AdminAuthorizer('AuthenticatedAuthorization', [], ACLS), /identity provider/);
 });
+
+test('a token may narrow the namespaces its provider and role are bound to, never widen them', async () => {
+  const bound = keyPair('ed25519');
+  const free = keyPair('ed25519');
+  const acls = [
+    { role: 'admin', allowed_endpoints: '^/kbs/v0/.*$' },
+    { role: 'tenant', allowed_endpoints: '^/kbs/v0/workloads$', namespaces: ['ns-t'] },
+    { role: 'tenant', allowed_endpoints: '^/kbs/v0/workloads.*$', namespaces: ['ns-u'] },
+  ];
+  const a = new AdminAuthorizer('AuthenticatedAuthorization', [{ public_key_uri: bound.pub, namespaces: ['ns-a', 'ns-t'] }, { public_key_uri: free.pub }], acls);
+  const ns = async (pem: string, role: string, claims: Record<string, unknown>, uri = '/kbs/v0/workloads') =>
+    AdminAuthorizer.namespaceFor((await a.authorize(`Bearer ${await signAdminToken(pem, role, 300, new Date(), claims)}`, uri))!);
+  assert.equal(await ns(bound.pem, 'admin', { namespace: 'ns-a' }), 'ns-a');
+  await assert.rejects(ns(bound.pem, 'admin', { namespace: 'ns-b' }), /may not act in namespace "ns-b"/);
+  await assert.rejects(ns(bound.pem, 'admin', {}), /names no "namespace"/);
+  // Provider binding ∩ role binding: the matching ACL entries grant ns-t and ns-u, the key ns-a and ns-t.
+  assert.equal(await ns(bound.pem, 'tenant', {}), 'ns-t');
+  await assert.rejects(ns(bound.pem, 'tenant', { namespace: 'ns-u' }), /may not act/);
+  // An unbound provider with an unbound role: any namespace the token names (the single-operator default).
+  assert.equal(await ns(free.pem, 'admin', { namespace: 'anything' }), 'anything');
+  await assert.rejects(ns(free.pem, 'tenant', { namespace: 'ns-a' }), /may not act/);
+  assert.equal(await ns(free.pem, 'tenant', { namespace: 'ns-u' }), 'ns-u');
+  // Only the entries matching this URI count: /kbs/v0/workloads/x matches the ns-u entry alone.
+  assert.equal(await ns(free.pem, 'tenant', {}, '/kbs/v0/workloads/x'), 'ns-u');
+  await assert.rejects(ns(free.pem, 'admin', { namespace: 7 }), /must be a string/);
+  AdminAuthorizer.requireNamespace(undefined, 'x');
+  assert.throws(() => AdminAuthorizer.requireNamespace({ role: 'r', namespaces: new Set(['a']) }, 'b'), /may not act in namespace "b"/);
+});
+
+test('an admin token living longer than the configured maximum, or issued in the future, is refused', async () => {
+  const ed = keyPair('ed25519');
+  const now = new Date('2026-01-01T00:00:00Z');
+  const a = new AdminAuthorizer('AuthenticatedAuthorization', [{ public_key_uri: ed.pub }], ACLS, () => now);
+  const ok = (t: string) => a.authorize(`Bearer ${t}`, '/kbs/v0/resources');
+  const sign = (claims: { iat?: number; exp: number }) => {
+    const j = new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'EdDSA' }).setExpirationTime(claims.exp);
+    return (claims.iat === undefined ? j : j.setIssuedAt(claims.iat)).sign(ed.key);
+  };
+  const t = now.getTime() / 1000;
+  // Within the default hour, and a few seconds of clock skew, is fine.
+  assert.equal((await ok(await signAdminToken(ed.pem, 'admin', 3600, now)))?.role, 'admin');
+  assert.equal((await ok(await sign({ iat: t + 30, exp: t + 330 })))?.role, 'admin');
+  // Ten years ahead: by lifetime, by iat and, without iat, by exp alone.
+  const decade = 10 * 365 * 86400;
+  await assert.rejects(ok(await signAdminToken(ed.pem, 'admin', decade, now)), /lifetime/);
+  await assert.rejects(ok(await sign({ iat: t + decade, exp: t + decade + 60 })), /iat.*future/);
+  await assert.rejects(ok(await sign({ exp: t + decade })), /"exp" lies more than 3600 s ahead/);
+  await assert.rejects(ok(await sign({ iat: t - decade, exp: t + decade })), /lifetime/);
+  await assert.rejects(ok(await sign({ iat: t + 120, exp: t + 300 })), /iat.*future/);
+  // The bounds come from configuration.
+  const strict = new AdminAuthorizer('AuthenticatedAuthorization', [{ public_key_uri: ed.pub }], ACLS, () => now, { maxLifetimeSecs: 300, maxClockSkewSecs: 0 });
+  await assert.rejects(strict.authorize(`Bearer ${await signAdminToken(ed.pem, 'admin', 301, now)}`, '/kbs/v0/resources'), /lifetime/);
+  await strict.authorize(`Bearer ${await signAdminToken(ed.pem, 'admin', 300, now)}`, '/kbs/v0/resources');
+});

@@ -15,12 +15,15 @@ import type { AttestationService } from '../attestation/service.js';
 import { parseInitDataMessage } from '../attestation/init-data.js';
 import type { ResourcePolicyEvaluator } from '../policy/types.js';
 import type { AttestationPolicyEvaluator } from '../policy/types.js';
-import type { JsonValue, SessionRecord, Store } from '../store/index.js';
+import type { JsonValue, SessionRecord, Store } from '../store/store.js';
 import type { AdminAuthorizer } from './admin-auth.js';
+import { AuthLimiter, type AuthLimits } from './auth-limiter.js';
+import { bounded, echo, ECHO_CHARS } from './echo.js';
 import { errorResponse, kbsError, type ErrorVariant } from './errors.js';
 import { KbsMetrics } from './metrics.js';
+import { NEXT_CURSOR_HEADER, pageQuery } from './page-query.js';
 import { parseKbsUrl, resourcePath, type KbsRoute } from './resource-path.js';
-import { teePubkeyFromClaims, type AttestationTokenVerifier } from './token-verifier.js';
+import { sessionTokenClaims, teePubkeyFromClaims, type AttestationTokenVerifier } from './token-verifier.js';
 import { workloadRoutes, type WorkloadsConfig } from './workloads.js';
 
 export const PROTOCOL_VERSION = '0.4.0';
@@ -31,6 +34,16 @@ export const RESOURCE_POLICY_ID = 'resource-policy';
 export const KNOWN_TEES = [
   'az-snp-vtpm', 'az-tdx-vtpm', 'nvidia', 'nvidia-dpu', 'sgx', 'snp', 'tdx', 'cca', 'csv', 'se', 'hygondcu', 'tpm', 'sample', 'sampledevice',
 ];
+
+/** HTTPS material and the `http_server.tls_*` settings, in node:tls terms. */
+export interface KbsTls {
+  key: string;
+  cert: string;
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  maxVersion?: 'TLSv1.2' | 'TLSv1.3';
+  ciphers?: string;
+  ecdhCurve?: string;
+}
 
 export interface KbsAppOptions {
   store: Store;
@@ -43,8 +56,8 @@ export interface KbsAppOptions {
   sessionMinutes: number;
   /** Request body limit in bytes. */
   bodyLimit: number;
-  /** PEM key and certificate chain; plain HTTP when absent. */
-  tls?: { key: string; cert: string };
+  /** PEM key and certificate chain (and TLS profile settings); plain HTTP when absent. */
+  tls?: KbsTls;
   extraTeekeyPaths?: string[];
   clock?: () => Date;
   /** 32 random bytes for each challenge nonce (injected for tests). */
@@ -54,6 +67,10 @@ export interface KbsAppOptions {
   version?: string;
   /** Per-workload registration and the keybroker / reference-kbs dialects (`[workloads]`). */
   workloads?: WorkloadsConfig;
+  /** Admission control of `POST /kbs/v0/auth` (`[http_server]` auth_rate_per_sec, auth_burst, max_pending_sessions); none when absent. */
+  authLimits?: AuthLimits;
+  /** Seconds a client has for its request headers and for its whole request (`[http_server]`); Node's defaults when absent. */
+  timeouts?: { headerSecs: number; requestSecs: number };
 }
 
 export interface KbsApp {
@@ -90,12 +107,30 @@ function field<T>(obj: Record<string, unknown>, key: string, what: string, test:
 }
 const isString = (v: unknown): v is string => typeof v === 'string';
 
+/** The path of a request as logged: no query string, and no more of it than a log line should hold. */
+function logPath(req: FastifyRequest): string {
+  return bounded(req.url.split('?')[0], 256);
+}
+
 export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
   const clock = o.clock ?? (() => new Date());
   const log = o.logger ?? pino({ level: 'silent' });
   const metrics = o.metrics ?? new KbsMetrics(o.version ?? '0.1.0');
+  // Node checks header and request deadlines only every `connectionsCheckingInterval` (30 s by default), so a
+  // slow client would keep its socket far past the configured timeout; check often enough to honour it.
+  const serverTimeouts = o.timeouts
+    ? {
+        headersTimeout: Math.round(o.timeouts.headerSecs * 1000),
+        requestTimeout: Math.round(o.timeouts.requestSecs * 1000),
+        connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.round((o.timeouts.headerSecs * 1000) / 4))),
+      }
+    : {};
   const app = Fastify({
-    ...(o.tls ? { https: { key: o.tls.key, cert: o.tls.cert, minVersion: 'TLSv1.2' as const } } : {}),
+    // Under TLS the header deadline starts after the handshake, which Node otherwise allows 120 s.
+    ...(o.tls
+      ? { https: { minVersion: 'TLSv1.2' as const, ...o.tls, ...serverTimeouts, ...(o.timeouts ? { handshakeTimeout: serverTimeouts.headersTimeout } : {}) } }
+      : { http: serverTimeouts }),
+    ...(o.timeouts ? { requestTimeout: serverTimeouts.requestTimeout } : {}),
     loggerInstance: log as unknown as FastifyBaseLogger,
     bodyLimit: o.bodyLimit,
     // Request ids are not needed and the default request log would include the query string only.
@@ -109,6 +144,52 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
     (req as any).kbsStart = process.hrtime.bigint();
     if (req.url.startsWith('/kbs/')) metrics.activeConnections.inc();
   });
+
+  // Admission control of every route that opens a session (the native `/kbs/v0/auth` and the compat
+  // dialects' under their prefixes), before the body is read. A session is counted as pending from the
+  // auth answer that sets its cookie until the attest answer for that cookie.
+  const limiter = o.authLimits ? new AuthLimiter(o.authLimits, () => clock().getTime()) : undefined;
+  if (limiter) {
+    // By the route that matched, not the raw URL, so a percent-encoded spelling of a compat route is caught too;
+    // the native dispatcher matches `/kbs/v0/*` and routes on the raw path, exactly.
+    const endpoint = (req: FastifyRequest): string | undefined => {
+      if (req.method !== 'POST') return undefined;
+      const pattern = req.routeOptions.url ?? '';
+      return /\/kbs\/v0\/(auth|attest)$/.exec(pattern === '/kbs/v0/*' ? req.url.split('?')[0] : pattern)?.[1];
+    };
+    // A flood must not become a flood of warnings too: refusals are counted and summarised every 10 s.
+    const refused = { rate: 0, pending: 0, loggedAtMs: 0 };
+    app.addHook('onRequest', async (req, reply) => {
+      if (endpoint(req) !== 'auth') return;
+      const admission = limiter.admit(req.ip);
+      if (admission.ok) return;
+      metrics.authRequests.inc();
+      metrics.authRateLimited.inc();
+      refused[admission.reason]++;
+      const nowMs = clock().getTime();
+      if (nowMs - refused.loggedAtMs >= 10_000) {
+        log.warn({ event: 'auth.admission', rate: refused.rate, pending: refused.pending }, 'auth requests refused (429) since the last report');
+        Object.assign(refused, { rate: 0, pending: 0, loggedAtMs: nowMs });
+      }
+      const err =
+        admission.reason === 'rate'
+          ? kbsError('KBS_AUTH_RATE', `too many auth requests from this client; retry after ${admission.retryAfterSecs} s`, 'limit')
+          : kbsError('KBS_AUTH_PENDING', `too many sessions await attestation; retry after ${admission.retryAfterSecs} s`, 'limit');
+      const r = errorResponse(err, 'AttestationError');
+      return reply.code(r.status).header('retry-after', String(admission.retryAfterSecs)).header('content-type', 'application/json').send(JSON.stringify(r.body));
+    });
+    app.addHook('onSend', async (req, reply, payload) => {
+      const which = endpoint(req);
+      if (!which || reply.statusCode !== 200) return payload;
+      if (which === 'auth') {
+        const id = /^[^=;]+=([^;]*)/.exec(String(reply.getHeader('set-cookie') ?? ''))?.[1];
+        if (id) limiter.opened(id, clock().getTime() + o.sessionMinutes * 60_000);
+      } else {
+        for (const part of (req.headers.cookie ?? '').split(';')) limiter.settled(part.slice(part.indexOf('=') + 1).trim());
+      }
+      return payload;
+    });
+  }
   app.addHook('onResponse', async (req, reply) => {
     if (!req.url.startsWith('/kbs/')) return;
     metrics.activeConnections.dec();
@@ -117,7 +198,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
     metrics.requestSize.observe(Number(req.headers['content-length'] ?? 0));
     metrics.responseSize.observe(Number(reply.getHeader('content-length') ?? 0));
     // Method, path and status only: never query strings, headers, cookies, bodies, nonces or tokens.
-    log.info({ method: req.method, path: req.url.split('?')[0], status: reply.statusCode }, 'request');
+    log.info({ method: req.method, path: logPath(req), status: reply.statusCode }, 'request');
   });
 
   app.setErrorHandler((err, req, reply) => {
@@ -126,7 +207,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
     if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = kbsError('KBS_BODY_LIMIT', `request body larger than ${o.bodyLimit} bytes`, 'limit');
     else if (typeof code === 'string' && code.startsWith('FST_')) e = kbsError('KBS_SERDE', (err as Error).message);
     const r = errorResponse(e, 'AttestationError');
-    if (r.status === 500) log.error({ code: r.error.code, path: req.url.split('?')[0] }, r.error.message);
+    if (r.status === 500) log.error({ code: r.error.code, path: logPath(req) }, r.body.detail);
     void reply.code(r.status).header('content-type', 'application/json').send(JSON.stringify(r.body));
   });
 
@@ -141,7 +222,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
 
   async function fail(reply: FastifyReply, req: FastifyRequest, err: unknown, fallback: ErrorVariant): Promise<FastifyReply> {
     const r = errorResponse(err, fallback);
-    log.warn({ path: req.url.split('?')[0], code: r.error.code, variant: r.variant, status: r.status }, r.error.message);
+    log.warn({ path: logPath(req), code: r.error.code, variant: r.variant, status: r.status }, r.body.detail);
     return reply.code(r.status).header('content-type', 'application/json').send(JSON.stringify(r.body));
   }
 
@@ -158,10 +239,10 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       const version = field(body, 'version', 'auth request', isString, 'a string');
       if (version !== PROTOCOL_VERSION) {
         // Trustee's exact wording (§1.2), so existing tooling recognises it.
-        throw kbsError('KBS_VERSION_MISMATCH', `Attestation error: RCAR handshake Auth failed: KBS Client Protocol Version Mismatch: expect =${PROTOCOL_VERSION} while the request is ${version}`);
+        throw kbsError('KBS_VERSION_MISMATCH', `Attestation error: RCAR handshake Auth failed: KBS Client Protocol Version Mismatch: expect =${PROTOCOL_VERSION} while the request is ${bounded(version, ECHO_CHARS)}`);
       }
       const tee = field(body, 'tee', 'auth request', isString, 'a string');
-      if (!KNOWN_TEES.includes(tee)) throw kbsError('KBS_TEE_UNKNOWN', `auth request: unknown tee ${JSON.stringify(tee)}`);
+      if (!KNOWN_TEES.includes(tee)) throw kbsError('KBS_TEE_UNKNOWN', `auth request: unknown tee ${echo(tee)}`);
       if (!o.attestation.verifiers.has(tee)) throw kbsError('KBS_TEE_DISABLED', `tee "${tee}" is not enabled on this KBS (enabled: ${o.attestation.verifiers.tees().join(', ') || 'none'})`, 'unsupported');
       if (!('extra-params' in body)) throw kbsError('KBS_BODY_SHAPE', 'auth request: "extra-params" is missing');
       const now = clock();
@@ -235,7 +316,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       else metrics.attestationErrors.inc();
       if (e instanceof CocoError) {
         const checks = (e.detail as { checks?: unknown } | undefined)?.checks;
-        await audit('kbs.attest', tee, 'denied', { code: e.code, reason: e.message, ...(checks ? { checks } : {}) });
+        await audit('kbs.attest', tee, 'denied', { code: e.code, reason: bounded(e.message), ...(checks ? { checks } : {}) });
       }
       return fail(reply, req, e, 'AttestationError');
     }
@@ -247,7 +328,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
     const id = sessionCookie(req);
     if (id) {
       const s = await o.store.sessions.get(id);
-      if (s?.state === 'attested' && s.token) token = s.token;
+      if (s?.state === 'attested' && s.token) return sessionTokenClaims(s.token, clock()) as Record<string, unknown>;
     }
     if (!token) {
       const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
@@ -283,7 +364,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       const [repository, type, tag] = path;
       const value = await o.store.resources.get({ repository, type, tag });
       if (value === undefined) throw kbsError('KBS_RESOURCE_NOT_FOUND', `resource ${path.join('/')} does not exist`, 'notfound');
-      metrics.resourceReads.labels(path.join('/')).inc();
+      metrics.resourceReads.inc();
       await audit('kbs.resource.get', path.join('/'), 'ok');
       const jwe = encryptToTeeKey(value, teeKey);
       return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(jwe));
@@ -309,14 +390,14 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
           if (m === 'POST') {
             const body = req.body instanceof Buffer ? req.body : Buffer.alloc(0);
             await o.store.resources.put({ repository, type, tag }, new Uint8Array(body));
-            metrics.resourceWrites.labels(key).inc();
+            metrics.resourceWrites.inc();
             await o.store.audit.append({ kind: 'admin.resource.put', subject: key, outcome: 'ok', detail: { size: body.length } });
             return reply.code(200).send('');
           }
           if (m === 'DELETE') {
             const deleted = await o.store.resources.delete({ repository, type, tag });
             if (!deleted) throw kbsError('KBS_RESOURCE_NOT_FOUND', `resource ${key} does not exist`, 'notfound');
-            metrics.resourceWrites.labels(key).inc();
+            metrics.resourceWrites.inc();
             await o.store.audit.append({ kind: 'admin.resource.delete', subject: key, outcome: 'ok' });
             return reply.code(200).send('');
           }
@@ -324,8 +405,10 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
         }
         case 'resources':
           if (m === 'GET' && route.path.length === 0) {
-            const list = await o.store.resources.list();
-            return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(list.map((r) => ({ path: `${r.repository}/${r.type}/${r.tag}`, size: r.size, updated: r.updatedAt.toISOString() }))));
+            // One bounded page per request (the body stays Trustee's plain array); `x-next-cursor` says more follow.
+            const page = await o.store.resources.page({}, pageQuery(route.query));
+            if (page.next) reply.header(NEXT_CURSOR_HEADER, page.next);
+            return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(page.items.map((r) => ({ path: `${r.repository}/${r.type}/${r.tag}`, size: r.size, updated: r.updatedAt.toISOString() }))));
           }
           break;
         case 'attestation-policy':
@@ -377,7 +460,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
             }
             const id = route.path.map((s) => decodeURIComponent(s)).join('/');
             const rv = await o.store.referenceValues.get(id);
-            if (!rv) throw kbsError('KBS_RVPS_NOT_FOUND', `reference value ${JSON.stringify(id)} does not exist`, 'notfound');
+            if (!rv) throw kbsError('KBS_RVPS_NOT_FOUND', `reference value ${echo(id)} does not exist`, 'notfound');
             return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(rv.value));
           }
           break;
@@ -435,8 +518,8 @@ function decodePolicy(body: Record<string, unknown>): string {
  * {name: value}>"}`; each entry is stored under its name with a 12-month expiration.
  */
 export async function registerReferenceValues(store: Store, msg: Record<string, unknown>, now: Date): Promise<string[]> {
-  if (msg.version !== '0.1.0') throw kbsError('KBS_RVPS_VERSION', `reference value message version must be "0.1.0", got ${JSON.stringify(msg.version)}`);
-  if (msg.type !== 'sample') throw kbsError('KBS_RVPS_TYPE', `reference value message type ${JSON.stringify(msg.type)} is not supported (sample)`, 'unsupported');
+  if (msg.version !== '0.1.0') throw kbsError('KBS_RVPS_VERSION', `reference value message version must be "0.1.0", got ${echo(msg.version)}`);
+  if (msg.type !== 'sample') throw kbsError('KBS_RVPS_TYPE', `reference value message type ${echo(msg.type)} is not supported (sample)`, 'unsupported');
   if (typeof msg.payload !== 'string') throw kbsError('KBS_RVPS_PAYLOAD', 'reference value message: "payload" must be a base64 string');
   let values: unknown;
   try {

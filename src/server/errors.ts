@@ -2,10 +2,12 @@
  * Trustee-style error responses (specs/kbs-protocol.md §1.10): body
  * `{"type":"https://github.com/confidential-containers/kbs/errors/<Variant>","detail":"…"}`, status 404 only for
  * an invalid path or unknown plugin, 401 for everything else (clients re-attest on 401). cocokit adds 413
- * for an oversize body (Trustee's HTTP layer answers that before any handler) and 405 for a wrong method.
+ * for an oversize body (Trustee's HTTP layer answers that before any handler), 405 for a wrong method and 429
+ * (with `Retry-After`) when `/auth` is rate limited.
  * Unlike Trustee, the `detail` says what was wrong (which check, which rule, which value).
  */
 import { CocoError, asCocoError } from '../errors.js';
+import { bounded } from './echo.js';
 
 export type ErrorVariant =
   | 'AdminAuthAccess'
@@ -22,7 +24,8 @@ export type ErrorVariant =
   | 'TokenNotFound'
   | 'TokenVerifierError'
   | 'PayloadTooLarge'
-  | 'MethodNotAllowed';
+  | 'MethodNotAllowed'
+  | 'TooManyRequests';
 
 export const ERROR_TYPE_PREFIX = 'https://github.com/confidential-containers/kbs/errors/';
 
@@ -32,6 +35,7 @@ const RULES: Array<[RegExp, ErrorVariant]> = [
   [/^KBS_PLUGIN_NOT_FOUND/, 'PluginNotFound'],
   [/^KBS_METHOD/, 'MethodNotAllowed'],
   [/^KBS_BODY_LIMIT/, 'PayloadTooLarge'],
+  [/^KBS_AUTH_(RATE|PENDING)$/, 'TooManyRequests'],
   [/^KBS_ADMIN/, 'AdminAuthAccess'],
   [/^KBS_POLICY_DENY/, 'PolicyDeny'],
   [/^(KBS_POLICY_PARSE|REGO_)/, 'ParsePolicyError'],
@@ -53,6 +57,10 @@ export function statusOf(variant: ErrorVariant, e: CocoError): number {
   if (variant === 'InvalidRequestPath' || variant === 'PluginNotFound') return 404;
   if (variant === 'PayloadTooLarge') return 413;
   if (variant === 'MethodNotAllowed') return 405;
+  if (variant === 'TooManyRequests') return 429;
+  // A missing resource (after the policy allowed the request) is 404, not Trustee's 401: a 401 makes
+  // clients re-attest and retry for something that does not exist.
+  if (e.kind === 'notfound') return 404;
   if (e.kind === 'internal') return 500;
   return 401;
 }
@@ -65,7 +73,7 @@ export interface ErrorBody {
 export function errorResponse(err: unknown, fallback: ErrorVariant): { status: number; body: ErrorBody; error: CocoError; variant: ErrorVariant } {
   const e = asCocoError(err);
   const variant = variantOf(e, fallback);
-  return { status: statusOf(variant, e), body: { type: ERROR_TYPE_PREFIX + variant, detail: e.message }, error: e, variant };
+  return { status: statusOf(variant, e), body: { type: ERROR_TYPE_PREFIX + variant, detail: bounded(e.message) }, error: e, variant };
 }
 
 export function kbsError(code: string, message: string, kind: CocoError['kind'] = 'input', detail?: unknown): CocoError {

@@ -6,3 +6,4 @@ export { AdminAuthorizer } from './admin-auth.js';
 export { AttestationTokenVerifier, teePubkeyFromClaims } from './token-verifier.js';
 export { KbsMetrics } from './metrics.js';
 export { errorResponse, ERROR_TYPE_PREFIX, type ErrorVariant } from './errors.js';
+export { openDevelopmentKbs, developmentConfig, DEMO_RESOURCE, type DevelopmentKbs, type DevelopmentKbsOptions } from './development.js';

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { vectorPath } from '../test-support/vectors.js';
 import { CocoError } from '../errors.js';
 import { parsePemCertificates, verifyJwkEndorsement } from './jwk-endorsement.js';
+import { derChildren, readDer } from '../formats/x509.js';
 
 // Trustee's test_verify_jwk_endorsement_scenarios: 01, 05, 06, 07 pass; 02 (leaf key ≠ jwk), 03 (no x5c),
 // 04 (wrong anchor) fail. The certificates are valid from 2026-04-15 for ten years.
@@ -23,4 +24,27 @@ test('an endorsed JWK is rejected outside the certificate validity', () => {
   const jwk = JSON.parse(readFileSync(vectorPath('trustee', 'kbs-jwk', 'scenario01-jwk.json'), 'utf8'));
   const trust = parsePemCertificates(readFileSync(vectorPath('trustee', 'kbs-jwk', 'scenario01-trust.pem'), 'utf8'), 'trust');
   assert.throws(() => verifyJwkEndorsement(jwk, trust, new Date('2026-01-01T00:00:00Z')), /not valid at/);
+});
+
+test('an x5c leaf with a corrupted SubjectPublicKeyInfo is an auth CocoError, never an OpenSSL error', () => {
+  const jwk = JSON.parse(readFileSync(vectorPath('trustee', 'kbs-jwk', 'scenario01-jwk.json'), 'utf8'));
+  const trust = parsePemCertificates(readFileSync(vectorPath('trustee', 'kbs-jwk', 'scenario01-trust.pem'), 'utf8'), 'trust');
+  const der = new Uint8Array(Buffer.from(jwk.x5c[0], 'base64'));
+  // Certificate → TBSCertificate → [version, serial, signature, issuer, validity, subject, SPKI, …]
+  const spki = derChildren(derChildren(readDer(der))[0])[6];
+  const base = derChildren(readDer(der))[0].value.byteOffset - der.byteOffset;
+  let rejected = 0;
+  for (let i = spki.start; i < spki.end; i++) {
+    for (const mask of [0x01, 0xff]) {
+      const bad = Uint8Array.from(der);
+      bad[base + i] ^= mask;
+      assert.throws(
+        () => verifyJwkEndorsement({ ...jwk, x5c: [Buffer.from(bad).toString('base64'), ...jwk.x5c.slice(1)] }, trust, at),
+        (e: unknown) => e instanceof CocoError && e.kind === 'auth',
+        `byte ${i} ^ ${mask}`,
+      );
+      rejected++;
+    }
+  }
+  assert.ok(rejected > 80);
 });

@@ -7,6 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import { CocoError } from '../errors.js';
 import { isRecord } from '../formats/json.js';
+import { publicJwkMembers, type PublicJwkMembers } from '../formats/jwk.js';
 
 const MAX_DEPTH = 10;
 
@@ -27,9 +28,24 @@ export function parsePemCertificates(pem: string, what: string): X509Certificate
 }
 
 function sameKey(cert: X509Certificate, jwk: Record<string, unknown>): boolean {
-  const k = cert.publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
+  // A certificate whose SubjectPublicKeyInfo OpenSSL cannot decode endorses nothing.
+  let k: PublicJwkMembers;
+  try {
+    k = publicJwkMembers(cert.publicKey);
+  } catch {
+    fail('the x5c leaf certificate holds an unreadable public key');
+  }
   if (k.kty !== jwk.kty) return false;
   return k.kty === 'RSA' ? k.n === jwk.n && k.e === jwk.e : k.crv === jwk.crv && k.x === jwk.x && k.y === jwk.y;
+}
+
+/** Whether `issuer` signed `c`; an issuer whose public key OpenSSL cannot decode signed nothing. */
+function issuedBy(c: X509Certificate, issuer: X509Certificate): boolean {
+  try {
+    return c.checkIssued(issuer) && c.verify(issuer.publicKey);
+  } catch {
+    return false;
+  }
 }
 
 function validAt(c: X509Certificate, now: Date): boolean {
@@ -56,7 +72,7 @@ export function verifyJwkEndorsement(jwk: unknown, trusted: readonly X509Certifi
   for (let depth = 0; depth < MAX_DEPTH; depth++) {
     if (!validAt(current, now)) fail(`certificate ${current.subject.replace(/\n/g, ', ')} is not valid at ${now.toISOString()}`);
     if (isTrusted(current)) return;
-    const issuer = pool.find((c) => c.fingerprint256 !== current.fingerprint256 && current.checkIssued(c) && current.verify(c.publicKey));
+    const issuer = pool.find((c) => c.fingerprint256 !== current.fingerprint256 && issuedBy(current, c));
     if (!issuer) fail(`no trusted issuer for ${current.subject.replace(/\n/g, ', ')}`);
     current = issuer;
   }

@@ -4,7 +4,9 @@
  * the verifier registry, the policies (Trustee's defaults installed when none is stored) and the HTTP app.
  */
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import pino, { type Logger } from 'pino';
 import { CocoError } from '../errors.js';
 import { utf8 } from '../formats/bytes.js';
@@ -13,11 +15,14 @@ import { TokenSigner } from '../attestation/signer.js';
 import { defaultVerifiers, type VerifierRegistry } from '../attestation/verifiers.js';
 import { DEFAULT_ATTESTATION_POLICIES, RESOURCE_POLICY_ALLOW_ALL, RESOURCE_POLICY_DEFAULT } from '../policy/defaults.js';
 import type { AttestationPolicyEvaluator, ResourcePolicyEvaluator } from '../policy/types.js';
-import { openPostgresStore, openSqliteStore, type Store } from '../store/index.js';
+import { startAuditRetention } from '../store/open.js';
+import { openSqliteStore } from '../store/sqlite.js';
+import type { Store } from '../store/store.js';
 import { AdminAuthorizer } from './admin-auth.js';
-import { buildKbsApp, RESOURCE_POLICY_ID, type KbsApp } from './app.js';
+import { buildKbsApp, RESOURCE_POLICY_ID, type KbsApp, type KbsTls } from './app.js';
 import { listenAddress, type KbsConfig, type SnpTrustedRoot } from './config.js';
 import { amdRoots, rootsFromPem, type RootSet } from '../tee/snp/certs.js';
+import { loadTdxRoot, type TdxRoot } from '../tee/tdx/verify.js';
 import { AttestationTokenVerifier } from './token-verifier.js';
 
 export const SIGNER_KV_KEY = 'attestation-service/token-signer.pem';
@@ -42,6 +47,8 @@ export interface Kbs extends KbsApp {
   developmentMode: boolean;
   /** `file (product)` of every configured SNP root that replaces AMD's (`trusted_roots`); empty by default. */
   nonAmdSnpRoots: string[];
+  /** The configured `tdx_verifier.trusted_root` file that replaces Intel's root, or null (Intel only). */
+  nonIntelTdxRoot: string | null;
   /** Listens on the configured socket (or `port` when given; 0 = any free port) and returns the URL. */
   listen(port?: number, host?: string): Promise<string>;
   close(): Promise<void>;
@@ -52,9 +59,13 @@ export async function openStore(config: KbsConfig, clock?: () => Date): Promise<
   const kek = sb.kek_file ? { file: sb.kek_file } : undefined;
   if (sb.storage_type === 'postgres') {
     if (!kek) throw new CocoError('KBS_CONFIG', 'the postgres store needs storage_backend.kek_file (shared by every replica)', { kind: 'usage' });
+    // Loaded only when configured: the PostgreSQL driver is a sizeable share of the start-up time.
+    const { openPostgresStore } = await import('../store/postgres.js');
     return openPostgresStore({ connectionString: sb.postgres_url!, kek, ...(clock ? { now: clock } : {}) });
   }
-  return openSqliteStore({ dataDir: sb.data_dir, ...(kek ? { kek } : {}), ...(clock ? { now: clock } : {}) });
+  // Trustee's Memory backend keeps nothing across restarts: a fresh directory per start keeps that promise.
+  const dataDir = sb.ephemeral ? mkdtempSync(join(tmpdir(), 'cocokit-kbs-')) : sb.data_dir;
+  return openSqliteStore({ dataDir, ...(kek ? { kek } : {}), ...(clock ? { now: clock } : {}) });
 }
 
 async function loadSigner(config: KbsConfig, store: Store): Promise<TokenSigner> {
@@ -69,17 +80,57 @@ async function loadSigner(config: KbsConfig, store: Store): Promise<TokenSigner>
   return TokenSigner.fromPem(utf8.decode(stored));
 }
 
+const TLS_VERSION: Record<'1.2' | '1.3', 'TLSv1.2' | 'TLSv1.3'> = { '1.2': 'TLSv1.2', '1.3': 'TLSv1.3' };
+
+/**
+ * Key-exchange groups this OpenSSL knows, in the configured order. Trustee drops PQC groups its OpenSSL
+ * lacks with a warning rather than refusing to start (kbs/docs/config.md, TLS configuration).
+ */
+function usableGroups(groups: string, log: Logger): string | undefined {
+  const ok = groups.split(':').filter((g) => {
+    try {
+      createSecureContext({ ecdhCurve: g });
+      return true;
+    } catch {
+      log.warn({ group: g }, `http_server.tls_groups: ${g} is not available in this OpenSSL; dropped`);
+      return false;
+    }
+  });
+  if (ok.length === 0) throw new CocoError('KBS_CONFIG', `http_server.tls_groups "${groups}": none of these groups is available in this OpenSSL`, { kind: 'input' });
+  return ok.join(':');
+}
+
 /** Trustee serves HTTPS unless `insecure_http = true`; without a key and certificate it refuses to start (§2.2). */
-function loadTls(config: KbsConfig): { key: string; cert: string } | undefined {
+function loadTls(config: KbsConfig, log: Logger): KbsTls | undefined {
   const h = config.http_server;
   if (h.insecure_http) return undefined;
   if (!h.private_key || !h.certificate) {
     throw new CocoError('KBS_CONFIG', 'http_server: HTTPS needs private_key and certificate (or set insecure_http = true)', { kind: 'usage' });
   }
+  let tls: KbsTls;
   try {
-    return { key: readFileSync(h.private_key, 'utf8'), cert: readFileSync(h.certificate, 'utf8') };
+    tls = { key: readFileSync(h.private_key, 'utf8'), cert: readFileSync(h.certificate, 'utf8') };
   } catch (e) {
     throw new CocoError('KBS_CONFIG', `cannot read the TLS key or certificate: ${(e as Error).message}`, { kind: 'input', cause: e });
+  }
+  if (h.tls_min_version) tls.minVersion = TLS_VERSION[h.tls_min_version];
+  if (h.tls_max_version) tls.maxVersion = TLS_VERSION[h.tls_max_version];
+  if (h.tls_ciphers) tls.ciphers = h.tls_ciphers;
+  if (h.tls_groups) tls.ecdhCurve = usableGroups(h.tls_groups, log);
+  try {
+    createSecureContext(tls);
+  } catch (e) {
+    throw new CocoError('KBS_CONFIG', `http_server TLS settings are not usable: ${(e as Error).message}`, { kind: 'input', cause: e });
+  }
+  return tls;
+}
+
+/** Trustee `[policy_engine] policy_path`: the file is the resource policy at every start. */
+function readResourcePolicyFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new CocoError('KBS_CONFIG', `policy_engine.policy_path: cannot read ${path}: ${(e as Error).message}`, { kind: 'input', cause: e });
   }
 }
 
@@ -111,6 +162,16 @@ export function loadSnpRoots(entries: readonly SnpTrustedRoot[] | undefined): Ro
   return Object.assign(set, { label: 'configured' }) as RootSet;
 }
 
+/** The configured TDX trust anchor, or undefined (Intel's). A file that cannot be used stops the start. */
+export function loadConfiguredTdxRoot(path: string | undefined): TdxRoot | undefined {
+  if (!path) return undefined;
+  try {
+    return loadTdxRoot(readFileSync(path, 'utf8'), 'configured (not Intel)');
+  } catch (err) {
+    throw new CocoError('KBS_CONFIG', `tdx_verifier.trusted_root: ${path} is not a usable root certificate: ${(err as Error).message}`, { kind: 'input', cause: err });
+  }
+}
+
 export async function openKbs(o: KbsOptions): Promise<Kbs> {
   const config = o.config;
   const clock = o.clock ?? (() => new Date());
@@ -121,11 +182,17 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
     const trusted = config.attestation_service.snp_trusted_roots ?? [];
     const roots = loadSnpRoots(trusted);
     const nonAmdSnpRoots = trusted.map((t) => `${t.pem} (${t.product})`);
-    const verifiers = o.verifiers ?? defaultVerifiers({
+    const asConfig = config.attestation_service;
+    const tdxRoot = loadConfiguredTdxRoot(asConfig.tdx_trusted_root);
+    const verifiers =
+      o.verifiers ??
+      defaultVerifiers({
         sample: developmentMode,
-        snp: { cacheDir: config.attestation_service.snp_vcek_cache, roots },
-        tpm: { trustedAks: config.attestation_service.tpm_trusted_aks ?? [] },
+        snp: { cacheDir: asConfig.snp_vcek_cache, roots },
+        tdx: { collateralDir: asConfig.tdx_collateral_cache, root: tdxRoot, allowExpiredCollateral: asConfig.tdx_allow_expired_collateral },
+        tpm: { trustedAks: asConfig.tpm_trusted_aks ?? [] },
       });
+    if (tdxRoot) log.warn({ tdx_trusted_root: asConfig.tdx_trusted_root }, `NON-INTEL TDX ROOT TRUSTED: ${asConfig.tdx_trusted_root} replaces the Intel SGX Root CA; quotes signed under it do not come from Intel hardware`);
     if (nonAmdSnpRoots.length) {
       log.warn({ snp_trusted_roots: trusted }, `NON-AMD SNP ROOTS TRUSTED: ${nonAmdSnpRoots.join(', ')} replace the genuine AMD roots; reports signed under them do not come from AMD hardware`);
     }
@@ -134,7 +201,9 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
 
     // Install Trustee's default resource policy when none is stored (§1.9). In development mode the sample TEE
     // would be denied by it, so allow_all is installed instead, and the start-up banner says so.
-    if (!(await store.policies.get('resource', RESOURCE_POLICY_ID))) {
+    if (config.resource_policy_file) {
+      await store.policies.put('resource', RESOURCE_POLICY_ID, readResourcePolicyFile(config.resource_policy_file));
+    } else if (!(await store.policies.get('resource', RESOURCE_POLICY_ID))) {
       await store.policies.put('resource', RESOURCE_POLICY_ID, developmentMode ? RESOURCE_POLICY_ALLOW_ALL : RESOURCE_POLICY_DEFAULT);
     }
 
@@ -162,9 +231,12 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
       trustedCertsPaths: config.attestation_token.trusted_certs_paths,
       clock,
     });
-    const admin = new AdminAuthorizer(config.admin.authorization_mode, config.admin.identity_providers, config.admin.acls, clock);
+    const admin = new AdminAuthorizer(config.admin.authorization_mode, config.admin.identity_providers, config.admin.acls, clock, {
+      maxLifetimeSecs: config.admin.max_token_lifetime_secs,
+      maxClockSkewSecs: config.admin.max_clock_skew_secs,
+    });
     const built = await buildKbsApp({
-      tls: loadTls(config),
+      tls: loadTls(config, log),
       store,
       attestation,
       attestationPolicy: o.attestationPolicy,
@@ -178,9 +250,19 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
       randomNonce: o.randomNonce,
       workloads: config.workloads,
       logger: log,
+      authLimits: { ratePerSec: config.http_server.auth_rate_per_sec, burst: config.http_server.auth_burst, maxPending: config.http_server.max_pending_sessions },
+      timeouts: { headerSecs: config.http_server.header_timeout_secs, requestSecs: config.http_server.request_timeout_secs },
     });
     const sweep = setInterval(() => void store.sweepExpired().catch(() => undefined), 60_000);
     sweep.unref();
+    const retention = startAuditRetention(store, {
+      maxAgeMs: config.audit.max_age_days * 86_400_000,
+      maxRows: config.audit.max_rows,
+      intervalMs: Math.round(config.audit.prune_interval_secs * 1000),
+      now: clock,
+      onPruned: (deleted) => log.info({ event: 'audit.retention', deleted }, 'audit log pruned'),
+      onError: (e) => log.error({ code: (e as { code?: string }).code }, 'audit retention failed'),
+    });
     let closed = false;
     return {
       ...built,
@@ -189,6 +271,7 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
       config,
       developmentMode,
       nonAmdSnpRoots,
+      nonIntelTdxRoot: asConfig.tdx_trusted_root ?? null,
       async listen(port?: number, host?: string) {
         const addr = listenAddress(config);
         const url = await built.app.listen({ port: port ?? addr.port, host: host ?? addr.host });
@@ -198,6 +281,7 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
         if (closed) return;
         closed = true;
         clearInterval(sweep);
+        retention.stop();
         await built.app.close();
         if (!o.store) await store.close();
       },

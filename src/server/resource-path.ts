@@ -5,6 +5,7 @@
  * match Trustee's `[A-Za-z0-9_-]+[A-Za-z0-9_.-]*`.
  */
 import { kbsError } from './errors.js';
+import { echo } from './echo.js';
 
 export const PREFIX = '/kbs/v0/';
 const SEGMENT = /^[A-Za-z0-9_-]+[A-Za-z0-9_.-]*$/;
@@ -20,11 +21,11 @@ export function parseKbsUrl(rawUrl: string): KbsRoute {
   if (rawUrl.length > MAX_URL) throw kbsError('KBS_PATH', `request URI longer than ${MAX_URL} characters`);
   const q = rawUrl.indexOf('?');
   const pathPart = q < 0 ? rawUrl : rawUrl.slice(0, q);
-  if (!pathPart.startsWith(PREFIX)) throw kbsError('KBS_PATH', `path ${pathPart} is not under ${PREFIX}`);
+  if (!pathPart.startsWith(PREFIX)) throw kbsError('KBS_PATH', `path ${echo(pathPart)} is not under ${PREFIX}`);
   const segments = pathPart.slice(PREFIX.length).split('/');
   const plugin = segments[0];
   if (!plugin) throw kbsError('KBS_PATH', 'no plugin name after /kbs/v0/');
-  if (!SEGMENT.test(plugin)) throw kbsError('KBS_PATH', `invalid plugin name ${JSON.stringify(plugin)}`);
+  if (!SEGMENT.test(plugin)) throw kbsError('KBS_PATH', `invalid plugin name ${echo(plugin)}`);
   const query: Record<string, string> = {};
   if (q >= 0) {
     for (const [k, v] of new URLSearchParams(rawUrl.slice(q + 1))) query[k] = v;
@@ -36,7 +37,7 @@ export function parseKbsUrl(rawUrl: string): KbsRoute {
 export function resourcePath(path: string[]): [string, string, string] {
   if (path.length !== 3) throw kbsError('KBS_PATH', `a resource path has exactly 3 segments <repository>/<type>/<tag>, got ${path.length}`);
   for (const s of path) {
-    if (!SEGMENT.test(s)) throw kbsError('KBS_PATH', `invalid resource path segment ${JSON.stringify(s)}: must match [A-Za-z0-9_-]+[A-Za-z0-9_.-]*`);
+    if (!SEGMENT.test(s)) throw kbsError('KBS_PATH', `invalid resource path segment ${echo(s)}: must match [A-Za-z0-9_-]+[A-Za-z0-9_.-]*`);
   }
   return path as [string, string, string];
 }

@@ -34,6 +34,9 @@ export async function startKbs(tweak: (c: KbsConfig) => void = () => {}, opts: {
   config.attestation_service.allow_sample_tee = true;
   config.admin.identity_providers = [{ public_key_uri: pubPath }];
   config.admin.acls = [{ role: 'admin', allowed_endpoints: '^/kbs/v0/.*$' }];
+  // The test clock stands still unless a test moves it, so no auth bucket would ever refill: suites that are
+  // not about admission control get room for every request they make (limits.test.ts tightens these).
+  config.http_server.auth_burst = 1_000_000;
   tweak(config);
   const clock = { now: new Date() };
   const logs: string[] = [];

@@ -8,7 +8,7 @@ import { SignJWT } from 'jose';
 import { readVectorJson } from '../test-support/vectors.js';
 import { CocoError } from '../errors.js';
 import { TokenSigner } from '../attestation/signer.js';
-import { AttestationTokenVerifier, jsonPointer, teePubkeyFromClaims } from './token-verifier.js';
+import { AttestationTokenVerifier, jsonPointer, sessionTokenClaims, teePubkeyFromClaims } from './token-verifier.js';
 
 const EAR = readVectorJson('trustee', 'generated', 'ear-token-synthetic.json');
 const atIssue = () => new Date((EAR.claims.iat + 10) * 1000);
@@ -48,4 +48,19 @@ test('a token without a header jwk verifies by kid against a trusted JWKS file',
 
 test('a KBS without any trust source refuses to start', () => {
   assert.throws(() => new AttestationTokenVerifier({}), /no attestation token trust source/);
+});
+
+test('a token kept in an attested session gives its claims while within its lifetime (60 s leeway), then is refused as expired', () => {
+  assert.deepEqual(sessionTokenClaims(EAR.token, atIssue()), EAR.claims);
+  assert.deepEqual(sessionTokenClaims(EAR.token, new Date((EAR.claims.exp + 59) * 1000)), EAR.claims);
+  assert.throws(() => sessionTokenClaims(EAR.token, new Date((EAR.claims.exp + 60) * 1000)), (e: CocoError) => e.code === 'KBS_TOKEN_INVALID' && e.kind === 'auth');
+  assert.throws(() => sessionTokenClaims('garbage', atIssue()), (e: CocoError) => e.code === 'KBS_TOKEN_FORMAT' && e.kind === 'auth');
+});
+
+test('the own signer\'s tokens keep verifying after the first (its key is imported once), a foreign header key still fails', async () => {
+  const signer = TokenSigner.generate();
+  const v = new AttestationTokenVerifier({ ownSigner: signer.jwk });
+  const exp = Math.floor(Date.now() / 1000) + 300;
+  for (let i = 0; i < 3; i++) assert.equal((await v.verify(await signer.sign({ exp, i })))!.i, i);
+  await assert.rejects(v.verify(await TokenSigner.generate().sign({ exp })), /not a trusted signer/);
 });

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
-import { createLocalJWKSet, decodeProtectedHeader, importJWK, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, importJWK, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { CocoError } from '../errors.js';
 import { isRecord } from '../formats/json.js';
 import type { SignerJwk } from '../attestation/signer.js';
@@ -39,6 +39,8 @@ export class AttestationTokenVerifier {
   private readonly opts: TokenVerifierOptions;
   private readonly jwks?: ReturnType<typeof createLocalJWKSet>;
   private readonly trustedCerts: X509Certificate[];
+  /** The own signer's key, imported once: importing a JWK per request cost as much as the signature check. */
+  private ownKey?: ReturnType<typeof importJWK>;
 
   constructor(opts: TokenVerifierOptions) {
     this.opts = opts;
@@ -86,7 +88,9 @@ export class AttestationTokenVerifier {
           verifyJwkEndorsement(header.jwk, this.trustedCerts, now);
         }
         const alg = typeof header.jwk.alg === 'string' ? header.jwk.alg : header.alg;
-        const key = await importJWK({ ...(header.jwk as object), alg } as any, alg);
+        const key = await (isOwn && alg === own.alg
+          ? (this.ownKey ??= importJWK({ kty: own.kty, crv: own.crv, x: own.x, y: own.y, alg: own.alg }, own.alg))
+          : importJWK({ ...(header.jwk as object), alg } as any, alg));
         return (await jwtVerify(token, key, { ...verifyOpts, algorithms: alg ? [alg] : undefined })).payload;
       }
       if (this.jwks && header.kid) return (await jwtVerify(token, this.jwks, verifyOpts)).payload;
@@ -98,6 +102,24 @@ export class AttestationTokenVerifier {
       throw new CocoError('KBS_TOKEN_INVALID', msg, { kind: 'auth', cause: e });
     }
   }
+}
+
+/**
+ * The claims of a token this KBS issued and kept in an attested session. The session row is sealed under the
+ * key-encryption key with its id as associated data (store/kek.ts), so the token in it is the one `/attest`
+ * signed and needs no second signature check; only its lifetime is checked, as `verify` would (60 s leeway).
+ */
+export function sessionTokenClaims(token: string, now: Date): JWTPayload {
+  let claims: JWTPayload;
+  try {
+    claims = decodeJwt(token);
+  } catch (e) {
+    throw new CocoError('KBS_TOKEN_FORMAT', `session token is not a JWT: ${(e as Error).message}`, { kind: 'auth', cause: e });
+  }
+  if (typeof claims.exp !== 'number' || claims.exp + 60 <= now.getTime() / 1000) {
+    throw new CocoError('KBS_TOKEN_INVALID', 'attestation token has expired', { kind: 'auth' });
+  }
+  return claims;
 }
 
 /** The TEE key for the JWE: the first configured or default JSON pointer that exists in the claims (§1.7). */

@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import fc from 'fast-check';
@@ -63,6 +63,8 @@ before(async () => {
   config.storage_backend.data_dir = join(dir, 'data');
   config.admin.identity_providers = [{ public_key_uri: join(dir, 'admin.pub.pem') }];
   config.admin.acls = [{ role: 'admin', allowed_endpoints: '^/.*$' }];
+  // The fuzz tests open many sessions from one address; admission control has its own suite (limits.test.ts).
+  config.http_server.auth_burst = 1_000_000;
   config.workloads = workloadsConfigFromToml({
     vcek_cache_dir: cache,
     keybroker: { enabled: true, unauthenticated_registration: true, registration_cidrs: ['127.0.0.0/8', '::1/128'] },
@@ -85,7 +87,7 @@ async function http(method: string, path: string, opts: { body?: unknown; raw?: 
   if (opts.cookie) headers.cookie = opts.cookie;
   const res = await fetch(url + path, { method, headers, body: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)) });
   const text = await res.text();
-  return { status: res.status, text, json: () => JSON.parse(text), cookie: res.headers.get('set-cookie')?.split(';')[0] };
+  return { status: res.status, text, headers: res.headers, json: () => JSON.parse(text), cookie: res.headers.get('set-cookie')?.split(';')[0] };
 }
 
 /** The certificate table of an extended report, as CoCo attesters send it. */
@@ -217,7 +219,7 @@ test('native admin API: namespaced, GET never returns secrets, versioned updates
 
 test('fuzzed registration bodies on all three front doors give 4xx errors, never 500', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.oneof(fc.jsonValue(), fc.record({ tee: fc.jsonValue(), reference_values: fc.jsonValue(), resources: fc.jsonValue(), query: fc.jsonValue() }, { requiredKeys: [] })), async (body) => {
+    fc.asyncProperty(fc.oneof(fc.jsonValue(), fc.record({ tee: fc.jsonValue(), reference_values: fc.jsonValue(), resources: fc.jsonValue(), query: fc.jsonValue(), queries: fc.jsonValue(), identify: fc.jsonValue() }, { requiredKeys: [] })), async (body) => {
       for (const [path, ns] of [['/kbs/v0/workloads', 'tenant-f'], ['/keybroker/rvp/register', undefined], ['/reference-kbs/kbs/v0/register_workload', undefined]] as const) {
         const r = await http('POST', path, { raw: JSON.stringify(body), ...(ns ? { ns } : {}) });
         assert.ok(r.status < 500, `${path}: ${r.status} ${r.text}`);
@@ -227,6 +229,21 @@ test('fuzzed registration bodies on all three front doors give 4xx errors, never
   );
   const r = await http('POST', '/kbs/v0/workloads', { ns: 'tenant-f', raw: '{"tee":' });
   assert.equal(r.status, 400);
+  // Updates too, including a keybroker registration edited natively (queries, identify, policy fields).
+  const kb = uuidOf(fromBase64((await keybrokerRegister()).text));
+  const native = await registerNative('tenant-f', { tee: 'snp', reference_values: { measurement: M }, resources: { passphrase: 'f' } });
+  await fc.assert(
+    fc.asyncProperty(
+      fc.record({ tee: fc.constant('snp'), reference_values: fc.oneof(fc.jsonValue(), fc.constant({ measurement: M, run: 'fuzzed' })), version: fc.oneof(fc.constant(1), fc.jsonValue()), queries: fc.jsonValue(), policy: fc.jsonValue(), identify: fc.jsonValue() }, { requiredKeys: ['tee'] }),
+      async (body) => {
+        for (const [id, ns] of [[kb, 'keybroker'], [native, 'tenant-f']]) {
+          const u = await http('PUT', `/kbs/v0/workloads/${id}`, { ns, body });
+          assert.ok(u.status < 500, `PUT ${ns}: ${u.status} ${u.text}`);
+        }
+      },
+    ),
+    { numRuns: 30 },
+  );
 });
 
 // ---- keybroker ---------------------------------------------------------------------------------------
@@ -249,8 +266,14 @@ test('keybroker: /rvp/register raw-text HOST_DATA, handshake, enforced query, RS
   const reg = await http('POST', '/keybroker/rvp/register', { raw: reqText });
   assert.equal(reg.status, 200, reg.text);
   assert.match(reg.text, /^[A-Za-z0-9+/]{22}A{21}=$/);
-  // Identical content → the same registration (keybroker's dedup).
-  assert.equal((await http('POST', '/keybroker/rvp/register', { raw: reqText })).text, reg.text);
+  // Identical content is refused, and so is the same registration with another secret: the answer is the
+  // same whatever the secret value, so it confirms no guess (keybroker answered a correct guess with the id).
+  const dup = await http('POST', '/keybroker/rvp/register', { raw: reqText });
+  const guess = await http('POST', '/keybroker/rvp/register', { raw: reqText.replace(ids.passphrase_plaintext, 'wrong-guess') });
+  assert.equal(dup.status, 400);
+  assert.equal(dup.text, guess.text);
+  assert.match(dup.text, /registration with these queries, reference values and resource names exists/);
+  assert.doesNotMatch(dup.text, /[0-9a-f]{8}-[0-9a-f]{4}/);
   const hostData = fromBase64(reg.text);
   const ok = await keybrokerAttest(hostData);
   assert.equal(ok.at.status, 200, ok.at.text);
@@ -266,8 +289,20 @@ test('keybroker: /rvp/register raw-text HOST_DATA, handshake, enforced query, RS
   assert.match(again.text, /^keybroker error: .*already attested/);
 });
 
+const uuidOf = (hostData: Uint8Array): string => [...hostData.subarray(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join('').replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-');
+
+/** The vector registration made distinct by an extra reference value no query reads. */
+async function keybrokerRegister(secret = `kb-${randomUUID()}`) {
+  const body = readVectorJson(...P('keybroker_rvp_register_request.json'));
+  body.reference_values.run = randomUUID();
+  body.resources.passphrase = secret;
+  const reg = await http('POST', '/keybroker/rvp/register', { body });
+  assert.equal(reg.status, 200, reg.text);
+  return reg;
+}
+
 test('keybroker: a false query, unknown HOST_DATA and a missing cookie are denied (keybroker would release)', async () => {
-  const reg = await http('POST', '/keybroker/rvp/register', { raw: readVector(...P('keybroker_rvp_register_request.json')).toString() });
+  const reg = await keybrokerRegister();
   const wrong = await keybrokerAttest(fromBase64(reg.text), OTHER_M);
   assert.equal(wrong.at.status, 400);
   assert.match(wrong.at.text, /keybroker error: .*query "data\.measurement == input\.measurement" is undefined/);
@@ -334,10 +369,15 @@ test('reference-kbs: wrong measurement, debug policy, unregistered id and a re-r
   const unknown = await krunAttest('never-registered');
   assert.equal(unknown.auth.status, 400);
   assert.match(unknown.auth.text, /No TEE config found/);
-  // A session attested before a re-registration gets nothing after it.
+  // Unauthenticated registration may only create: overwriting an existing workload needs an admin token.
   const good = await krunAttest(wid);
   assert.equal(good.at!.text, '');
-  assert.equal((await http('POST', '/reference-kbs/kbs/v0/register_workload', { body: { ...reg, passphrase: 'rotated' } })).status, 200);
+  const takeover = await http('POST', '/reference-kbs/kbs/v0/register_workload', { body: { ...reg, passphrase: 'rotated', launch_measurement: OTHER_M } });
+  assert.equal(takeover.status, 409);
+  assert.match(takeover.text, /already registered; replacing it needs an admin token/);
+  assert.equal((await http('GET', `/reference-kbs/kbs/v0/key/${wid}`, { cookie: good.cookie })).status, 200);
+  // A session attested before a re-registration (by an admin) gets nothing after it.
+  assert.equal((await http('POST', '/reference-kbs/kbs/v0/register_workload', { body: { ...reg, passphrase: 'rotated' }, ns: 'reference-kbs' })).status, 200);
   const stale = await http('GET', `/reference-kbs/kbs/v0/key/${wid}`, { cookie: good.cookie });
   assert.equal(stale.status, 401);
   assert.match(stale.text, /re-registered/);
@@ -361,7 +401,10 @@ test('cocokit krun inspect and register: the footer vector registers like builda
   const pass = join(dir, 'pass');
   writeFileSync(pass, 'from-cli\n');
   const io2 = bufferIO();
-  assert.equal(await run(['krun', 'register', disk, '--url', `${url}/reference-kbs`, '--passphrase-file', pass, '--measurement', M], io2), 0, io2.err());
+  // The vector workload exists already: replacing it takes an admin token.
+  const tokenFile = join(dir, 'krun-token');
+  writeFileSync(tokenFile, await signAdminToken(adminPem, 'admin', 300, new Date(), { namespace: 'reference-kbs' }));
+  assert.equal(await run(['krun', 'register', disk, '--url', `${url}/reference-kbs`, '--passphrase-file', pass, '--measurement', M, '--auth-token', tokenFile], io2), 0, io2.err());
   const s = await krunAttest(ids.workload_id);
   assert.equal(s.at!.text, '');
   const key = await http('GET', `/reference-kbs/kbs/v0/key/${ids.workload_id}`, { cookie: s.cookie });
@@ -398,7 +441,7 @@ test('cocokit kbs workload register, list, show and delete', async () => {
   assert.equal(await run([...base, 'register', '--tee', 'snp', '--reference-values-file', join(dir, 'rv.json')], bad), 4);
   assert.match(bad.err(), /FORMAT_JSON.*reference values file/);
   const noKey = bufferIO();
-  assert.equal(await run(['kbs', 'workload', '--url', url, '--auth-private-key', join(dir, 'missing.pem'), 'list'], noKey), 4);
+  assert.equal(await run(['kbs', 'workload', '--url', url, '--auth-private-key', join(dir, 'missing.pem'), 'list'], noKey), 11);
   assert.match(noKey.err(), /WORKLOAD_CLI_FILE/);
 });
 
@@ -419,6 +462,8 @@ test('compat registration needs the explicit setting or an admin token, and hono
   config.storage_backend.data_dir = join(dir, 'data2');
   config.admin.identity_providers = [{ public_key_uri: join(dir, 'admin.pub.pem') }];
   config.admin.acls = [{ role: 'admin', allowed_endpoints: '^/.*$' }];
+  // The fuzz tests open many sessions from one address; admission control has its own suite (limits.test.ts).
+  config.http_server.auth_burst = 1_000_000;
   config.workloads = workloadsConfigFromToml({ reference_kbs: { enabled: true }, keybroker: { enabled: true, unauthenticated_registration: true, registration_cidrs: ['10.0.0.0/8'] } });
   const k2 = await openKbs({ config, ...policyEvaluators(), verifiers: new VerifierRegistry([createSnpVerifier({ roots: root.roots })]) });
   try {
@@ -491,11 +536,11 @@ test('the vector attestation bodies are accepted on the wire: they fail only at 
 });
 
 test('compat registrations deleted through the admin API give nothing to sessions attested before', async () => {
-  const reg = await http('POST', '/keybroker/rvp/register', { body: { query: ['data.measurement == input.measurement'], reference_values: { measurement: M }, resources: { passphrase: `del-${randomUUID()}` } } });
+  const reg = await keybrokerRegister();
   const hostData = fromBase64(reg.text);
   const s = await keybrokerAttest(hostData);
   assert.equal(s.at.text, '');
-  const uuid = [...hostData.subarray(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join('').replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-');
+  const uuid = uuidOf(hostData);
   assert.equal((await http('DELETE', `/kbs/v0/workloads/${uuid}`, { ns: 'keybroker' })).status, 200);
   const r = await http('GET', '/keybroker/kbs/v0/resource/passphrase', { cookie: s.cookie });
   assert.match(r.text, /no longer exists/);
@@ -517,7 +562,9 @@ test('krun register computes the launch measurement from the footer like buildah
   writeFileSync(pass, ids.passphrase_plaintext);
   const io = bufferIO();
   // The footer says cpus 2, ram 512: with the synthetic libkrunfw bundles this is the vector SNP digest.
-  assert.equal(await run(['krun', 'register', disk, '--url', `${url}/reference-kbs/`, '--passphrase-file', pass, '--firmware', vectorPath('keybroker', 'measurement')], io), 0, io.err());
+  const tokenFile = join(dir, 'krun-token2');
+  writeFileSync(tokenFile, await signAdminToken(adminPem, 'admin', 300, new Date(), { namespace: 'reference-kbs' }));
+  assert.equal(await run(['krun', 'register', disk, '--url', `${url}/reference-kbs/`, '--passphrase-file', pass, '--firmware', vectorPath('keybroker', 'measurement'), '--auth-token', tokenFile], io), 0, io.err());
   assert.match(io.out(), new RegExp(`measurement ${M}`));
   const s = await krunAttest(ids.workload_id);
   assert.equal(s.at!.text, '');
@@ -581,4 +628,69 @@ test('native: a host_data reference value is compared with the HOST_DATA of the 
   const r = await http('GET', '/kbs/v0/workload-resource/passphrase', { cookie: bad.cookie });
   assert.equal(r.status, 401);
   assert.match(r.json().detail, new RegExp(`host_data: claim "${wrong}", reference "${hd}"`));
+});
+
+test('a keybroker registration edited through the native PUT keeps its queries: another measurement is still refused', async () => {
+  const reg = await keybrokerRegister('queries-kept');
+  const hostData = fromBase64(reg.text);
+  const id = uuidOf(hostData);
+  const before = (await http('GET', `/kbs/v0/workloads/${id}`, { ns: 'keybroker' })).json();
+  assert.deepEqual(before.queries, ['data.measurement == input.measurement']);
+  // The PUT names neither policy nor queries: what the registration had stays.
+  const put = await http('PUT', `/kbs/v0/workloads/${id}`, { ns: 'keybroker', body: { tee: 'snp', reference_values: before.reference_values, version: before.version } });
+  assert.equal(put.status, 200, put.text);
+  const after = (await http('GET', `/kbs/v0/workloads/${id}`, { ns: 'keybroker' })).json();
+  assert.deepEqual(after.queries, before.queries);
+  assert.deepEqual(after.identify, before.identify);
+  const wrong = await keybrokerAttest(hostData, OTHER_M);
+  assert.equal(wrong.at.status, 400);
+  assert.match(wrong.at.text, /query "data\.measurement == input\.measurement" is undefined/);
+  assert.equal((await http('GET', '/keybroker/kbs/v0/resource/passphrase', { cookie: wrong.cookie })).status, 400);
+  assert.equal((await keybrokerAttest(hostData)).at.status, 200);
+  // An empty query list is refused on both doors: it would decide nothing.
+  const empty = await http('PUT', `/kbs/v0/workloads/${id}`, { ns: 'keybroker', body: { tee: 'snp', reference_values: before.reference_values, queries: [], version: after.version } });
+  assert.equal(empty.status, 400);
+  const kbEmpty = await http('POST', '/keybroker/rvp/register', { body: { query: [], reference_values: { measurement: M, run: randomUUID() }, resources: { passphrase: 'x' } } });
+  assert.equal(kbEmpty.status, 400);
+  assert.match(kbEmpty.text, /at least one query/);
+});
+
+test('a native PUT keeps a custom policy and the identification it leaves out', async () => {
+  const policy = 'package workload\n\ndefault allow := false\n\nallow if {\n\tinput.measurement == data.measurement\n\tinput.policy_debug_allowed == false\n}\n';
+  const id = await registerNative('tenant-put', { tee: 'snp', reference_values: { measurement: M }, identify: ['host_data'], policy, resources: { passphrase: 'p' } });
+  const r = await http('PUT', `/kbs/v0/workloads/${id}`, { ns: 'tenant-put', body: { tee: 'snp', reference_values: { measurement: OTHER_M }, version: 1 } });
+  assert.equal(r.status, 200, r.text);
+  const got = (await http('GET', `/kbs/v0/workloads/${id}`, { ns: 'tenant-put' })).json();
+  assert.equal(got.policy, policy);
+  assert.deepEqual(got.identify, ['host_data']);
+});
+
+test('keybroker registrations keep no digest of their secret values at rest', async () => {
+  const secret = `digest-${randomUUID()}`;
+  const body = readVectorJson(...P('keybroker_rvp_register_request.json'));
+  body.reference_values.run = randomUUID();
+  body.resources.passphrase = secret;
+  assert.equal((await http('POST', '/keybroker/rvp/register', { body })).status, 200);
+  // keybroker's own key: SHA-256 over queries, reference value keys and values, resource keys and values.
+  const digest = createHash('sha256').update(body.query[0]).update('measurement').update('run').update(JSON.stringify(M)).update(JSON.stringify(body.reference_values.run)).update('passphrase').update(JSON.stringify(secret)).digest();
+  const files = readdirSync(join(dir, 'data')).map((f) => join(dir, 'data', f));
+  for (const f of files) {
+    const bytes = readFileSync(f);
+    assert.ok(!bytes.includes(Buffer.from(digest.toString('hex'))) && !bytes.includes(digest), `${f} holds a digest over the secret`);
+  }
+});
+
+test('registration warns when another workload of the namespace has the same reference values', async () => {
+  const ns = `twins-${randomUUID().slice(0, 8)}`;
+  const first = await http('POST', '/kbs/v0/workloads', { ns, body: { tee: 'snp', reference_values: { measurement: M }, resources: { passphrase: '1' } } });
+  assert.equal(first.json().warnings, undefined);
+  const second = await http('POST', '/kbs/v0/workloads', { ns, body: { tee: 'snp', reference_values: { measurement: M }, resources: { passphrase: '2' } } });
+  assert.equal(second.status, 201);
+  assert.match(second.json().warnings[0], new RegExp(`identical to workload\\(s\\) ${first.json().workload_id}`));
+  const other = await http('POST', '/kbs/v0/workloads', { ns, body: { tee: 'snp', reference_values: { measurement: OTHER_M }, resources: { passphrase: '3' } } });
+  assert.equal(other.json().warnings, undefined);
+  const rk = await http('POST', '/reference-kbs/kbs/v0/register_workload', { body: { workload_id: `twin-${randomUUID()}`, launch_measurement: M, passphrase: 'p', tee_config: '{}' } });
+  assert.equal(rk.status, 200);
+  const rk2 = await http('POST', '/reference-kbs/kbs/v0/register_workload', { body: { workload_id: `twin-${randomUUID()}`, launch_measurement: M, passphrase: 'p', tee_config: '{}' } });
+  assert.match(rk2.headers.get('x-cocokit-warning') ?? '', /identical to workload/);
 });

@@ -17,7 +17,6 @@
 import { randomUUID } from 'node:crypto';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { decodeJwt } from 'jose';
 import { CocoError, asCocoError } from '../errors.js';
 import { isRecord, parseJson } from '../formats/json.js';
 import { encryptToTeeKey } from '../formats/jwe.js';
@@ -25,12 +24,16 @@ import { parseTeePubKey } from '../formats/jwk.js';
 import type { AttestationService } from '../attestation/service.js';
 import {
   WORKLOAD_REPOSITORY,
-  appraise,
   checkResourceName,
   defaultPolicy,
   envelope,
+  DEFAULT_IDENTIFICATION,
+  appraiseRegistration,
+  editedPolicy,
   identifyWorkload,
   isUuid,
+  queriesPolicyText,
+  validateQueries,
   parseRegistrationBody,
   specOf,
   uuidFromHostData,
@@ -39,9 +42,12 @@ import {
   type IdentityHint,
   type WorkloadSpec,
 } from '../attestation/workload.js';
-import { DEFAULT_NAMESPACE, type SessionRecord, type Store, type WorkloadRecord } from '../store/index.js';
-import type { AdminAuthorizer } from './admin-auth.js';
+import { DEFAULT_NAMESPACE, type JsonValue, type SessionRecord, type Store, type StoreTransaction, type WorkloadRecord } from '../store/store.js';
+import { canonicalize } from '../formats/jcs.js';
+import { AdminAuthorizer } from './admin-auth.js';
 import { ERROR_TYPE_PREFIX } from './errors.js';
+import { bounded, echo, ECHO_CHARS } from './echo.js';
+import { NEXT_CURSOR_HEADER, pageQuery } from './page-query.js';
 import { teePubkeyFromClaims, type AttestationTokenVerifier } from './token-verifier.js';
 import { keybrokerRoutes } from './compat/keybroker.js';
 import { referenceKbsRoutes } from './compat/reference-kbs.js';
@@ -165,7 +171,7 @@ export function workloadError(code: string, message: string, kind: CocoError['ki
 function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   const e = asCocoError(err);
   const variant = e.kind === 'policy' || e.kind === 'expectation' ? 'PolicyDeny' : e.kind === 'auth' || e.kind === 'forbidden' ? 'AdminAuthAccess' : 'PluginInternalError';
-  return reply.code(e.status).header('content-type', 'application/json').send(JSON.stringify({ type: ERROR_TYPE_PREFIX + variant, detail: e.message, code: e.code }));
+  return reply.code(e.status).header('content-type', 'application/json').send(JSON.stringify({ type: ERROR_TYPE_PREFIX + variant, detail: bounded(e.message), code: e.code }));
 }
 
 /** The JSON body of a request; the compat dialects also insist on a JSON content type, as actix and Rocket do. */
@@ -190,19 +196,46 @@ export function resourceKey(rec: Pick<WorkloadRecord, 'id' | 'namespace'>, name:
   return { namespace: rec.namespace, repository: WORKLOAD_REPOSITORY, type: rec.id, tag: name };
 }
 
-export async function secretNames(store: Store, rec: Pick<WorkloadRecord, 'id' | 'namespace'>): Promise<string[]> {
+export async function secretNames(store: Pick<Store, 'resources'>, rec: Pick<WorkloadRecord, 'id' | 'namespace'>): Promise<string[]> {
   return (await store.resources.list({ namespace: rec.namespace, repository: WORKLOAD_REPOSITORY, type: rec.id })).filter((r) => r.type === rec.id).map((r) => r.tag);
 }
 
-/** Replaces the workload's secrets with `resources`. */
-export async function replaceSecrets(store: Store, rec: Pick<WorkloadRecord, 'id' | 'namespace'>, resources: Record<string, Uint8Array>): Promise<void> {
-  for (const name of await secretNames(store, rec)) if (!(name in resources)) await store.resources.delete(resourceKey(rec, name));
-  for (const [name, value] of Object.entries(resources)) await store.resources.put(resourceKey(rec, name), value);
+/** Replaces the workload's secrets with `resources` (inside the caller's transaction). */
+export async function replaceSecrets(tx: StoreTransaction, rec: Pick<WorkloadRecord, 'id' | 'namespace'>, resources: Record<string, Uint8Array>): Promise<void> {
+  for (const name of await secretNames(tx, rec)) if (!(name in resources)) await tx.resources.delete(resourceKey(rec, name));
+  for (const [name, value] of Object.entries(resources)) await tx.resources.put(resourceKey(rec, name), value);
 }
 
-export async function deleteWorkload(store: Store, rec: WorkloadRecord): Promise<void> {
-  await store.workloads.delete(rec.id);
-  for (const name of await secretNames(store, rec)) await store.resources.delete(resourceKey(rec, name));
+export async function deleteWorkload(tx: StoreTransaction, rec: WorkloadRecord): Promise<void> {
+  await tx.workloads.delete(rec.id);
+  for (const name of await secretNames(tx, rec)) await tx.resources.delete(resourceKey(rec, name));
+}
+
+/**
+ * Other workloads of the namespace whose reference values equal these. Appraisal cannot tell such workloads
+ * apart: whoever launches the same image with another one's HOST_DATA, or names its id, is judged by the same
+ * values — so registration warns (README "Reference values must tell workloads apart").
+ */
+export async function identicalWorkloads(store: Pick<Store, 'workloads'>, namespace: string, referenceValues: Record<string, JsonValue>, exceptId?: string): Promise<string[]> {
+  const mine = canonicalize(referenceValues);
+  const out: string[] = [];
+  for (const rec of await store.workloads.list(namespace)) {
+    if (rec.id === exceptId) continue;
+    let theirs: string;
+    try {
+      theirs = canonicalize(specOf(rec).referenceValues);
+    } catch {
+      continue;
+    }
+    if (theirs === mine) out.push(rec.id);
+  }
+  return out;
+}
+
+export function identicalWarning(ids: string[]): string[] {
+  if (ids.length === 0) return [];
+  const shown = ids.slice(0, 5).join(', ') + (ids.length > 5 ? ` and ${ids.length - 5} more` : '');
+  return [`reference values identical to workload(s) ${shown} in this namespace: the evidence of one also satisfies the other, so only the identifying HOST_DATA, init-data or extra-params tells them apart`];
 }
 
 /** `registration_cidrs` as a matcher; an empty list allows every address. */
@@ -222,11 +255,16 @@ export function cidrMatcher(cidrs: string[]): (ip: string) => boolean {
 
 /**
  * Who may register through a compat route: the caller's address must be in `registration_cidrs`, and unless
- * `unauthenticated_registration` is set, the request needs an admin token like the native API.
+ * `unauthenticated_registration` is set, the request needs an admin token like the native API, whose
+ * identity may act in the dialect's namespace. With the setting, a request that carries a token is still
+ * checked as one. Returns whether the caller is an authorized admin (only an admin may replace a
+ * registration, specs/keybroker.md §2.1: reference-kbs' `REPLACE INTO` let anyone overwrite any workload).
  */
-export async function authorizeCompatRegistration(ctx: WorkloadContext, cfg: CompatConfig, allowed: (ip: string) => boolean, req: FastifyRequest): Promise<void> {
+export async function authorizeCompatRegistration(ctx: WorkloadContext, cfg: CompatConfig, allowed: (ip: string) => boolean, req: FastifyRequest): Promise<{ admin: boolean }> {
   if (!allowed(req.ip)) throw workloadError('WORKLOAD_REGISTRATION_ADDRESS', `registration from ${req.ip} is not in registration_cidrs`, 'forbidden');
-  if (!cfg.unauthenticated_registration) await ctx.admin.authorize(req.headers.authorization, req.url);
+  if (cfg.unauthenticated_registration && req.headers.authorization === undefined) return { admin: ctx.admin.mode === 'InsecureAllowAll' };
+  AdminAuthorizer.requireNamespace(await ctx.admin.authorize(req.headers.authorization, req.url), cfg.namespace);
+  return { admin: true };
 }
 
 /**
@@ -256,19 +294,19 @@ export function bodyString(o: Record<string, unknown>, k: string, what: string):
 // ---------------------------------------------------------------------------------------------------------
 // Native routes
 
-/** The namespace an admin request acts in: the token's `namespace` claim (query `namespace` without auth). */
+/**
+ * The namespace an admin request acts in: bound by the admin identity's configured namespaces, chosen among
+ * them by the token's `namespace` claim (query `namespace` without auth).
+ */
 async function adminNamespace(ctx: WorkloadContext, req: FastifyRequest): Promise<string> {
-  await ctx.admin.authorize(req.headers.authorization, req.url);
+  const identity = await ctx.admin.authorize(req.headers.authorization, req.url);
   let ns: unknown;
-  if (ctx.admin.mode === 'InsecureAllowAll') {
+  if (identity === undefined) {
     ns = (req.query as Record<string, unknown> | undefined)?.namespace ?? DEFAULT_WORKLOAD_NAMESPACE;
   } else {
-    // authorize() has verified the signature; the claim is read from the verified token.
-    const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
-    ns = decodeJwt(token).namespace;
-    if (ns === undefined) throw workloadError('WORKLOAD_NAMESPACE', 'the admin token names no "namespace"; workload registrations are per namespace', 'forbidden');
+    ns = AdminAuthorizer.namespaceFor(identity);
   }
-  if (typeof ns !== 'string' || !/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/.test(ns)) throw workloadError('WORKLOAD_NAMESPACE', `namespace ${JSON.stringify(ns)} is not a valid name`, 'forbidden');
+  if (typeof ns !== 'string' || !/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/.test(ns)) throw workloadError('WORKLOAD_NAMESPACE', `namespace ${echo(ns)} is not a valid name`, 'forbidden');
   if (ns === DEFAULT_NAMESPACE) throw workloadError('WORKLOAD_NAMESPACE', 'workloads cannot live in the "default" namespace (it holds the Trustee resource repository)', 'forbidden');
   return ns;
 }
@@ -330,18 +368,27 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
       try {
         const ns = await adminNamespace(ctx, req);
         const body = parseRegistrationBody(jsonRequestBody(req, 'workload registration'), 'create');
-        if (!ctx.attestation.verifiers.has(body.tee)) throw workloadError('WORKLOAD_TEE', `tee "${body.tee}" is not enabled on this KBS`, 'unsupported');
-        const policy = body.policy ?? defaultPolicy(body.referenceValues);
-        validatePolicy(policy);
+        if (!ctx.attestation.verifiers.has(body.tee)) throw workloadError('WORKLOAD_TEE', `tee ${echo(body.tee)} is not enabled on this KBS`, 'unsupported');
+        if (body.queries) validateQueries(body.queries);
+        const policy = body.queries ? queriesPolicyText(body.queries) : (body.policy ?? defaultPolicy(body.referenceValues));
+        if (!body.queries) validatePolicy(policy);
         const id = body.workloadId ?? randomUUID();
-        const spec: WorkloadSpec = { referenceValues: body.referenceValues, identify: body.identify, dialect: 'native' };
-        const rec = await ctx.store.workloads.put({ id, namespace: ns, tee: body.tee, referenceValues: envelope(spec), policy }, 0).catch((e) => {
-          if (e instanceof CocoError && e.code === 'STORE_CONFLICT') throw workloadError('WORKLOAD_EXISTS', `workload ${id} already exists`, 'conflict');
-          throw e;
-        });
-        await replaceSecrets(ctx.store, rec, body.resources ?? {});
-        await audit('admin.workload.create', id, 'ok', { namespace: ns });
-        return reply.code(201).header('content-type', 'application/json').send(JSON.stringify({ workload_id: id, version: rec.version }));
+        const spec: WorkloadSpec = { referenceValues: body.referenceValues, identify: body.identify ?? [...DEFAULT_IDENTIFICATION], dialect: 'native', ...(body.queries ? { queries: body.queries } : {}) };
+        const warnings = identicalWarning(await identicalWorkloads(ctx.store, ns, body.referenceValues));
+        // One transaction: a crash never leaves a registration without its secrets or its audit row.
+        const rec = await ctx.store
+          .transaction(async (tx) => {
+            const rec = await tx.workloads.put({ id, namespace: ns, tee: body.tee, referenceValues: envelope(spec), policy }, 0);
+            await replaceSecrets(tx, rec, body.resources ?? {});
+            await tx.audit.append({ kind: 'admin.workload.create', subject: id, outcome: 'ok', detail: { namespace: ns, ...(warnings.length ? { warning: 'identical reference values' } : {}) } });
+            return rec;
+          })
+          .catch((e) => {
+            if (e instanceof CocoError && e.code === 'STORE_CONFLICT') throw workloadError('WORKLOAD_EXISTS', `workload ${id} already exists`, 'conflict');
+            throw e;
+          });
+        for (const w of warnings) req.log.warn({ workload: id, namespace: ns }, w);
+        return reply.code(201).header('content-type', 'application/json').send(JSON.stringify({ workload_id: id, version: rec.version, ...(warnings.length ? { warnings } : {}) }));
       } catch (e) {
         return sendError(reply, e);
       }
@@ -350,9 +397,12 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
     app.get('/kbs/v0/workloads', async (req, reply) => {
       try {
         const ns = await adminNamespace(ctx, req);
-        const list = await ctx.store.workloads.list(ns);
+        // One bounded page per request; `x-next-cursor` names the next one (`?cursor=…&limit=…`).
+        const q = Object.fromEntries(Object.entries((req.query ?? {}) as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string'));
+        const page = await ctx.store.workloads.page(ns, pageQuery(q));
+        if (page.next) reply.header(NEXT_CURSOR_HEADER, page.next);
         const out = [];
-        for (const rec of list) out.push(await describeWorkload(ctx.store, rec));
+        for (const rec of page.items) out.push(await describeWorkload(ctx.store, rec));
         return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(out));
       } catch (e) {
         return sendError(reply, e);
@@ -376,18 +426,29 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
         const current = await ownWorkload(ctx, ns, id);
         const body = parseRegistrationBody(jsonRequestBody(req, 'workload update'), 'update');
         if (body.workloadId !== undefined && body.workloadId !== id) throw workloadError('WORKLOAD_BODY', 'workload_id in the body differs from the path');
-        if (body.tee !== current.tee) throw workloadError('WORKLOAD_BODY', `tee cannot change (${current.tee} → ${body.tee}); register a new workload`);
-        if (body.identify.includes('host_data') && !isUuid(id)) throw workloadError('WORKLOAD_BODY', 'host_data identification needs a UUID workload id');
-        const policy = body.policy ?? defaultPolicy(body.referenceValues);
-        validatePolicy(policy);
-        const spec: WorkloadSpec = { referenceValues: body.referenceValues, identify: body.identify, dialect: specOf(current).dialect };
-        const rec = await ctx.store.workloads.put({ id, namespace: ns, tee: body.tee, referenceValues: envelope(spec), policy }, body.version).catch((e) => {
-          if (e instanceof CocoError && e.code === 'STORE_CONFLICT') throw workloadError('WORKLOAD_VERSION', `workload ${id} is not at version ${body.version} any more; GET it and retry`, 'conflict');
-          throw e;
-        });
-        if (body.resources) await replaceSecrets(ctx.store, rec, body.resources);
-        await audit('admin.workload.update', id, 'ok', { namespace: ns, version: String(rec.version) });
-        return reply.code(200).header('content-type', 'application/json').send(JSON.stringify({ workload_id: id, version: rec.version }));
+        if (body.tee !== current.tee) throw workloadError('WORKLOAD_BODY', `tee cannot change (${current.tee} → ${echo(body.tee)}); register a new workload`);
+        const currentSpec = specOf(current);
+        // What the body leaves out is kept: a PUT through this door never loosens what another door stored.
+        const identify = body.identify ?? currentSpec.identify;
+        if (identify.includes('host_data') && !isUuid(id)) throw workloadError('WORKLOAD_BODY', 'host_data identification needs a UUID workload id');
+        if (body.queries) validateQueries(body.queries);
+        const { policy, queries } = editedPolicy({ spec: currentSpec, policy: current.policy }, body);
+        if (!queries) validatePolicy(policy);
+        const spec: WorkloadSpec = { referenceValues: body.referenceValues, identify, dialect: currentSpec.dialect, ...(queries ? { queries } : {}) };
+        const warnings = identicalWarning(await identicalWorkloads(ctx.store, ns, body.referenceValues, id));
+        const rec = await ctx.store
+          .transaction(async (tx) => {
+            const rec = await tx.workloads.put({ id, namespace: ns, tee: body.tee, referenceValues: envelope(spec), policy }, body.version);
+            if (body.resources) await replaceSecrets(tx, rec, body.resources);
+            await tx.audit.append({ kind: 'admin.workload.update', subject: id, outcome: 'ok', detail: { namespace: ns, version: String(rec.version) } });
+            return rec;
+          })
+          .catch((e) => {
+            if (e instanceof CocoError && e.code === 'STORE_CONFLICT') throw workloadError('WORKLOAD_VERSION', `workload ${id} is not at version ${body.version} any more; GET it and retry`, 'conflict');
+            throw e;
+          });
+        for (const w of warnings) req.log.warn({ workload: id, namespace: ns }, w);
+        return reply.code(200).header('content-type', 'application/json').send(JSON.stringify({ workload_id: id, version: rec.version, ...(warnings.length ? { warnings } : {}) }));
       } catch (e) {
         return sendError(reply, e);
       }
@@ -397,8 +458,10 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
       try {
         const ns = await adminNamespace(ctx, req);
         const rec = await ownWorkload(ctx, ns, (req.params as { id: string }).id);
-        await deleteWorkload(ctx.store, rec);
-        await audit('admin.workload.delete', rec.id, 'ok', { namespace: ns });
+        await ctx.store.transaction(async (tx) => {
+          await deleteWorkload(tx, rec);
+          await tx.audit.append({ kind: 'admin.workload.delete', subject: rec.id, outcome: 'ok', detail: { namespace: ns } });
+        });
         return reply.code(200).send('');
       } catch (e) {
         return sendError(reply, e);
@@ -427,11 +490,11 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
         const asked = (req.query as Record<string, unknown> | undefined)?.workload_id;
         const { record, spec, source } = await identifyWorkload(hints, (id) => ctx.store.workloads.get(id));
         subject = record.id;
-        if (asked !== undefined && asked !== record.id) throw workloadError('WORKLOAD_MISMATCH', `this session is attested for workload ${record.id}, not ${String(asked)}`, 'forbidden');
+        if (asked !== undefined && asked !== record.id) throw workloadError('WORKLOAD_MISMATCH', `this session is attested for workload ${record.id}, not ${bounded(String(asked), ECHO_CHARS)}`, 'forbidden');
         if (spec.dialect !== 'native') throw workloadError('WORKLOAD_DIALECT', `workload ${record.id} was registered through ${spec.dialect}; use that route`, 'forbidden');
         if (record.tee !== tee) throw workloadError('WORKLOAD_TEE', `workload ${record.id} is registered for ${record.tee}, the evidence is ${tee}`, 'policy');
         const input = { ...teeClaims, ...(hostData ? { host_data: hostData } : {}), tee };
-        const verdict = appraise(record.policy, spec.referenceValues, input);
+        const verdict = appraiseRegistration(record, spec, input);
         if (!verdict.allow) throw workloadError('WORKLOAD_POLICY_DENY', `workload ${record.id} policy denied: ${verdict.reason}`, 'policy');
         const value = await ctx.store.resources.get(resourceKey(record, name));
         if (value === undefined) throw workloadError('WORKLOAD_RESOURCE_NOT_FOUND', `workload ${record.id} has no resource ${name}`, 'notfound');

@@ -387,6 +387,71 @@ export function storeContract(h: StoreHarness): void {
         await rejectsWith(s.workloads.put(w, -1), 'STORE_ARGUMENT');
       }));
 
+    test('resources page in list order with bounded pages; the cursor holds across writes between pages', () =>
+      withStore(async (s) => {
+        const tags = ['A', 'B', 'a-1', 'a_1', 'b', 'z.9', '0', 'Z'];
+        for (const ns of ['default', 'tenant-a']) for (const repo of ['r1', 'R2']) for (const tag of tags) await s.resources.put({ namespace: ns, repository: repo, type: 't', tag }, new Uint8Array([1]));
+        const all = await s.resources.list();
+        const key = (r: { namespace: string; repository: string; type: string; tag: string }) => `${r.namespace}/${r.repository}/${r.type}/${r.tag}`;
+        const walked: string[] = [];
+        let cursor: string | undefined;
+        let pages = 0;
+        do {
+          const p = await s.resources.page({}, { limit: 5, ...(cursor ? { cursor } : {}) });
+          assert.ok(p.items.length <= 5 && p.items.length > 0);
+          walked.push(...p.items.map(key));
+          cursor = p.next;
+          pages++;
+        } while (cursor);
+        assert.deepEqual(walked, all.map(key));
+        assert.equal(pages, Math.ceil(all.length / 5));
+        assert.deepEqual((await s.resources.page({ namespace: 'tenant-a', repository: 'r1' }, { limit: 100 })).items.map((r) => r.tag), [...tags].sort());
+        assert.equal((await s.resources.page({}, { limit: all.length })).next, undefined, 'an exactly full last page has no next');
+
+        // Between pages: the item the cursor names is deleted, one is added before it and one after it.
+        const first = await s.resources.page({ namespace: 'default', repository: 'R2' }, { limit: 3 });
+        assert.deepEqual(first.items.map((r) => r.tag), ['0', 'A', 'B']);
+        await s.resources.delete({ repository: 'R2', type: 't', tag: 'B' });
+        await s.resources.put({ repository: 'R2', type: 't', tag: '1' }, new Uint8Array([2]));
+        await s.resources.put({ repository: 'R2', type: 't', tag: 'Y' }, new Uint8Array([2]));
+        const rest = await s.resources.page({ namespace: 'default', repository: 'R2' }, { limit: 100, cursor: first.next! });
+        assert.deepEqual(rest.items.map((r) => r.tag), ['Y', 'Z', 'a-1', 'a_1', 'b', 'z.9']);
+        assert.equal(rest.next, undefined);
+        assert.equal((await s.resources.page({}, { limit: 1_000_000 })).items.length, Math.min(1000, all.length + 1), 'the limit is capped');
+      }));
+
+    test('workloads page by id; bad limits and cursors are input errors, never crashes', () =>
+      withStore(async (s) => {
+        for (const id of ['w-b', 'w-a', 'W-c', 'w-é', 'w-0']) await s.workloads.put({ id, namespace: 'ns', tee: 'snp', referenceValues: [], policy: '' });
+        const ids: string[] = [];
+        let cursor: string | undefined;
+        do {
+          const p = await s.workloads.page('ns', { limit: 2, ...(cursor ? { cursor } : {}) });
+          assert.ok(p.items.length <= 2);
+          ids.push(...p.items.map((w) => w.id));
+          cursor = p.next;
+        } while (cursor);
+        // UTF-8 byte order on every backend.
+        assert.deepEqual(ids, ['W-c', 'w-0', 'w-a', 'w-b', 'w-é']);
+        assert.deepEqual((await s.workloads.page('other')).items, []);
+        for (const limit of [0, -1, 1.5, '10', null]) await rejectsWith(s.resources.page({}, { limit: limit as number }), 'STORE_ARGUMENT', 'input');
+        const other = (await s.resources.page({}, { limit: 1 })).next;
+        for (const cursor of ['', '!!', 'e30', Buffer.from('["a"]').toString('base64url'), Buffer.from('[1,2,3,4]').toString('base64url'), 'A'.repeat(10_000)]) {
+          await rejectsWith(s.resources.page({}, { cursor }), 'STORE_CURSOR', 'input');
+        }
+        if (other !== undefined) await rejectsWith(s.workloads.page(undefined, { cursor: other }), 'STORE_CURSOR', 'input');
+        await fc.assert(
+          fc.asyncProperty(fc.oneof(fc.string(), fc.base64String(), fc.json().map((j) => Buffer.from(j).toString('base64url'))), async (cursor) => {
+            try {
+              await s.resources.page({}, { cursor, limit: 3 });
+            } catch (e) {
+              assert.ok(e instanceof CocoError && e.kind === 'input', String(e));
+            }
+          }),
+          { numRuns: 60 },
+        );
+      }));
+
     test('two instances updating a workload from the same version: exactly one wins', async () => {
       const loc = await h.location();
       const a = await h.open(loc, { kek });
@@ -404,6 +469,48 @@ export function storeContract(h: StoreHarness): void {
         await b.close();
       }
     });
+
+    test('a transaction commits every write together, and a throw inside it leaves none', () =>
+      withStore(async (s) => {
+        const w = { id: 'wl-tx', namespace: 'tx', tee: 'snp', referenceValues: {}, policy: 'p' };
+        const key = { namespace: 'tx', repository: 'workload', type: 'wl-tx', tag: 'secret' };
+        const boom = new CocoError('TEST_ABORT', 'abort half-way', { kind: 'input' });
+        await rejectsWith(
+          s.transaction(async (tx) => {
+            await tx.workloads.put(w, 0);
+            await tx.resources.put(key, new Uint8Array([1, 2, 3]));
+            await tx.audit.append({ kind: 'test.tx', subject: 'wl-tx', outcome: 'ok' });
+            throw boom;
+          }),
+          'TEST_ABORT',
+        );
+        assert.equal(await s.workloads.get('wl-tx'), undefined);
+        assert.equal(await s.resources.get(key), undefined);
+        assert.deepEqual(await s.audit.list({ kind: 'test.tx' }), []);
+        const version = await s.transaction(async (tx) => {
+          const rec = await tx.workloads.put(w, 0);
+          await tx.resources.put(key, new Uint8Array([4]));
+          // Reads inside see the transaction's own writes.
+          assert.deepEqual(await tx.resources.get(key), new Uint8Array([4]));
+          return rec.version;
+        });
+        assert.equal(version, 1);
+        assert.deepEqual(await s.resources.get(key), new Uint8Array([4]));
+        // A store-level conflict inside rolls back the writes before it.
+        await rejectsWith(
+          s.transaction(async (tx) => {
+            await tx.resources.delete(key);
+            await tx.workloads.put(w, 0);
+          }),
+          'STORE_CONFLICT',
+          'conflict',
+        );
+        assert.deepEqual(await s.resources.get(key), new Uint8Array([4]));
+        await rejectsWith(
+          s.transaction((tx) => (tx as Store).transaction(async () => undefined)),
+          'STORE_NESTED_TRANSACTION',
+        );
+      }));
 
     // -- audit -------------------------------------------------------------------------------------------
 
@@ -434,6 +541,35 @@ export function storeContract(h: StoreHarness): void {
         assert.deepEqual((await s.audit.list()).map((e) => e.kind).sort(), ['admin.reference-value.put', 'kbs.attest', 'kbs.resource.get']);
         await rejectsWith(s.audit.prune('yesterday' as unknown as Date), 'STORE_ARGUMENT');
         await rejectsWith(s.audit.append({ kind: 'k', subject: 's', outcome: 'ok', detail: 'x'.repeat(70_000) }), 'STORE_TOO_LARGE', 'limit');
+      }));
+
+    test('audit retention deletes by age and beyond the newest N, in batches, and keeps the rest', () =>
+      withStore(async (s, clock) => {
+        const t0 = clock.now();
+        for (let i = 0; i < 12; i++) {
+          await s.audit.append({ kind: 'k', subject: `e${i}`, outcome: 'ok' });
+          clock.advance(1000);
+        }
+        const subjects = async () => (await s.audit.list({ limit: 1000 })).map((e) => e.subject).reverse();
+        assert.equal(await s.audit.retain({}), 0);
+        // Age: e0..e2 are older than t0 + 3 s. Batches of 2 rows still delete every one of them.
+        assert.equal(await s.audit.retain({ olderThan: new Date(t0.getTime() + 3000), batchRows: 2 }), 3);
+        assert.deepEqual(await subjects(), ['e3', 'e4', 'e5', 'e6', 'e7', 'e8', 'e9', 'e10', 'e11']);
+        // Count: the newest 4 stay, in batches of 2.
+        assert.equal(await s.audit.retain({ keepNewest: 4, batchRows: 2 }), 5);
+        assert.deepEqual(await subjects(), ['e8', 'e9', 'e10', 'e11']);
+        // Both at once: whichever bound is tighter wins; nothing left to cut is a no-op.
+        assert.equal(await s.audit.retain({ olderThan: new Date(t0.getTime() + 10_000), keepNewest: 3 }), 2);
+        assert.deepEqual(await subjects(), ['e10', 'e11']);
+        assert.equal(await s.audit.retain({ keepNewest: 2 }), 0);
+        assert.equal(await s.audit.retain({ keepNewest: 0 }), 2);
+        assert.deepEqual(await subjects(), []);
+        await s.reclaimSpace();
+        await rejectsWith(s.audit.retain({ keepNewest: -1 }), 'STORE_ARGUMENT');
+        await rejectsWith(s.audit.retain({ keepNewest: 1.5 }), 'STORE_ARGUMENT');
+        await rejectsWith(s.audit.retain({ batchRows: 0, keepNewest: 1 }), 'STORE_ARGUMENT');
+        await rejectsWith(s.audit.retain({ olderThan: 'old' as unknown as Date }), 'STORE_ARGUMENT');
+        await rejectsWith(s.audit.retain(null as unknown as object), 'STORE_ARGUMENT');
       }));
 
     // -- kv ----------------------------------------------------------------------------------------------

@@ -3,4 +3,4 @@ export * from './store.js';
 export { openSqliteStore, SQLITE_FILE, KEK_FILE, type SqliteStoreOptions } from './sqlite.js';
 export { openPostgresStore, type PostgresStoreOptions } from './postgres.js';
 export { loadKek, loadOrCreateKekFile, parseKekText, kekFingerprint, KEK_BYTES } from './kek.js';
-export { openStore, startExpirySweep, type StoreConfig, type ExpirySweep } from './open.js';
+export { openStore, startExpirySweep, startAuditRetention, type StoreConfig, type ExpirySweep, type AuditRetentionOptions } from './open.js';

@@ -68,7 +68,7 @@ export function loadOrCreateKekFile(path: string): Uint8Array {
       writeSync(fd, key.toString('hex') + '\n');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new CocoError('STORE_KEK_CREATE', `cannot create the key-encryption key file ${path}: ${(e as Error).message}`, { kind: 'unavailable', cause: e });
+        throw new CocoError('STORE_KEK_CREATE', `cannot create the key-encryption key file ${path}: ${(e as Error).message}`, { kind: 'file', cause: e });
       }
     } finally {
       if (fd !== undefined) closeSync(fd);

@@ -1,6 +1,6 @@
 /**
- * Opening a store from configuration (the KBS `--data-dir` / `--database-url` flags or config file), and the
- * periodic sweep of expired sessions and nonces.
+ * Opening a store from configuration (the KBS `--data-dir` / `--database-url` flags or config file), the
+ * periodic sweep of expired sessions and nonces, and the periodic retention of the audit log.
  */
 import { CocoError } from '../errors.js';
 import { openPostgresStore, type PostgresStoreOptions } from './postgres.js';
@@ -41,6 +41,53 @@ export function startExpirySweep(store: Store, options: { intervalMs?: number; o
         running = false;
       });
   }, intervalMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
+
+export interface AuditRetentionOptions {
+  /** Events older than this many milliseconds are deleted; 0 or absent keeps them regardless of age. */
+  maxAgeMs?: number;
+  /** Only the newest this many events are kept; 0 or absent keeps any number. */
+  maxRows?: number;
+  intervalMs: number;
+  /** The clock; default `() => new Date()`. */
+  now?: () => Date;
+  /** After every prune that deleted rows (the space is already given back). */
+  onPruned?: (deleted: number) => void;
+  onError?: (e: unknown) => void;
+}
+
+/**
+ * Prunes the audit log every `intervalMs` by age and by count, and when rows went gives their space back
+ * (`store.reclaimSpace()`). The timer does not keep the process alive; runs never overlap.
+ */
+export function startAuditRetention(store: Store, o: AuditRetentionOptions): ExpirySweep {
+  if (!Number.isInteger(o.intervalMs) || o.intervalMs < 1) throw new CocoError('STORE_ARGUMENT', 'audit retention interval must be a positive integer of milliseconds', { kind: 'usage' });
+  const now = o.now ?? (() => new Date());
+  const policy = () => ({
+    ...(o.maxAgeMs ? { olderThan: new Date(now().getTime() - o.maxAgeMs) } : {}),
+    ...(o.maxRows ? { keepNewest: o.maxRows } : {}),
+  });
+  if (!o.maxAgeMs && !o.maxRows) return { stop: () => {} };
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    void (async () => {
+      try {
+        const deleted = await store.audit.retain(policy());
+        if (deleted > 0) {
+          await store.reclaimSpace();
+          o.onPruned?.(deleted);
+        }
+      } catch (e) {
+        o.onError?.(e);
+      } finally {
+        running = false;
+      }
+    })();
+  }, o.intervalMs);
   timer.unref();
   return { stop: () => clearInterval(timer) };
 }

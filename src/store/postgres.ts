@@ -8,6 +8,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import { CocoError } from '../errors.js';
 import { loadKek } from './kek.js';
 import type { Database } from './schema.js';
+import { kyselyHotPath } from './hot-path.js';
 import { openSqlStore } from './sql-store.js';
 import type { KekSource, Store } from './store.js';
 
@@ -33,5 +34,18 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   // An idle client losing its connection (server restart) must not crash the process; the next query reconnects.
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return openSqlStore({ db, dialect: 'postgres', kek, now: options.now ?? (() => new Date()) });
+  // The request path (sessions, nonces, protocol audit rows) on a pool whose commits do not wait for the WAL
+  // flush (hot-path.ts): still atomic and at once visible to every replica; admin writes stay on `pool`.
+  const openHot = () => {
+    const relaxed = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.maxConnections ?? 10,
+      connectionTimeoutMillis: 10_000,
+      options: '-c synchronous_commit=off',
+    });
+    relaxed.on('error', () => {});
+    const hotDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: relaxed }) });
+    return kyselyHotPath(hotDb, () => hotDb.destroy());
+  };
+  return openSqlStore({ db, dialect: 'postgres', kek, now: options.now ?? (() => new Date()), hotPath: openHot });
 }

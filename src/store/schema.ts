@@ -123,6 +123,13 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0002_drop_keybroker_secret_digests': {
+      // Earlier versions kept keybroker's dedup key under these names: an unsalted SHA-256 over a registration
+      // including its secret values, in plain text — an offline guessing oracle. Nothing reads them any more.
+      async up(db: Kysely<any>) {
+        await db.deleteFrom('kv').where('key', 'like', 'workloads/keybroker/registration/%').execute();
+      },
+    },
   };
 }
 

@@ -4,8 +4,9 @@
  * correctness across replicas rests on the database's own primary-key and row-level atomicity.
  */
 import { createHash } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { CocoError, asCocoError } from '../errors.js';
+import { kyselyHotPath, type HotPath } from './hot-path.js';
 import { kekFingerprint, loadKek, open, seal } from './kek.js';
 import { migrateToLatest, type Database, type Dialect, type Int64 } from './schema.js';
 import {
@@ -15,9 +16,15 @@ import {
   type AuditEventInput,
   type AuditLog,
   type AuditQuery,
+  type AuditRetention,
+  AUDIT_PRUNE_BATCH,
   type JsonValue,
   type KekSource,
   type KvStore,
+  type Page,
+  type PageRequest,
+  type ResourceInfo,
+  PAGE_LIMITS,
   type NonceStore,
   type PolicyKind,
   type PolicyStore,
@@ -30,6 +37,7 @@ import {
   type SessionRecord,
   type SessionStore,
   type Store,
+  type StoreTransaction,
   type SweepResult,
   type WorkloadInput,
   type WorkloadRecord,
@@ -55,9 +63,19 @@ export interface SqlStoreOptions {
   now: () => Date;
   /** Runs after the database is closed. */
   onClose?: () => Promise<void> | void;
+  /** The adapter's way to give freed space back (`Store.reclaimSpace`); nothing to do when absent. */
+  reclaimSpace?: () => Promise<void> | void;
   /** Wraps the migration, for locks the database alone cannot provide (see sqlite.ts). */
   exclusive?: <T>(fn: () => Promise<T>) => Promise<T>;
+  /**
+   * The request path's statements with relaxed durability (hot-path.ts); opened after the migration, since
+   * its prepared statements need the tables. Default: the same statements on `db`, synced like admin writes.
+   */
+  hotPath?: () => HotPath | Promise<HotPath>;
 }
+
+/** Audit kinds written on the hot path, unsynced: the protocol's own events. Admin events are durable. */
+const HOT_AUDIT_PREFIX = 'kbs.';
 
 const KEK_CHECK_AAD = 'cocokit-kek-check';
 const KEK_CHECK_PLAINTEXT = 'cocokit key-encryption key check v1';
@@ -120,7 +138,14 @@ export async function openSqlStore(options: SqlStoreOptions): Promise<Store> {
     await db.destroy().catch(() => {});
     throw e instanceof CocoError ? e : wrapDbError(e, 'checking the key-encryption key');
   }
-  return new SqlStore(options);
+  let hot: HotPath;
+  try {
+    hot = options.hotPath === undefined ? kyselyHotPath(db) : await options.hotPath();
+  } catch (e) {
+    await db.destroy().catch(() => {});
+    throw wrapDbError(e, 'opening the request-path connection');
+  }
+  return new SqlStore(options, hot);
 }
 
 function kekCheck(kek: Uint8Array): string {
@@ -162,6 +187,27 @@ function wrapDbError(e: unknown, doing: string): CocoError {
   return new CocoError(out.code, `store error while ${doing}: ${out.message}`, { kind: out.kind, cause: e });
 }
 
+/** A page cursor: base64url of the JSON array of the last item's sort key. Opaque to callers. */
+function encodeCursor(key: string[]): string {
+  return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
+}
+
+function checkPage(page: PageRequest, keyLength: number): { limit: number; after?: string[] } {
+  if (typeof page !== 'object' || page === null) throw new CocoError('STORE_ARGUMENT', 'page request must be an object', { kind: 'input' });
+  const limit = checkLimit(page.limit, PAGE_LIMITS.default, PAGE_LIMITS.max);
+  if (page.cursor === undefined) return { limit };
+  const bad = () => new CocoError('STORE_CURSOR', 'page cursor is not one this store handed out', { kind: 'input' });
+  if (typeof page.cursor !== 'string' || page.cursor.length > 4 * LIMITS.idChars * keyLength || !/^[A-Za-z0-9_-]+$/.test(page.cursor)) throw bad();
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(page.cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw bad();
+  }
+  if (!Array.isArray(key) || key.length !== keyLength || !key.every((k) => typeof k === 'string' && k.length <= LIMITS.idChars)) throw bad();
+  return { limit, after: key as string[] };
+}
+
 class SqlStore implements Store {
   readonly backend: 'sqlite' | 'postgres';
   readonly resources: ResourceStore;
@@ -174,23 +220,35 @@ class SqlStore implements Store {
   readonly kv: KvStore;
 
   readonly #db: Kysely<Database>;
+  readonly #options: SqlStoreOptions;
+  /** Set on the view a transaction hands out: nesting is refused, closing is the outer store's business. */
+  readonly #inTransaction: boolean;
+  readonly #dialect: Dialect;
+  readonly #hot: HotPath;
   #kek: Uint8Array;
   readonly #now: () => Date;
   readonly #onClose: (() => Promise<void> | void) | undefined;
+  readonly #reclaimSpace: (() => Promise<void> | void) | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  constructor(o: SqlStoreOptions) {
+  constructor(o: SqlStoreOptions, hot: HotPath, inTransaction = false) {
     this.backend = o.dialect;
+    this.#options = o;
+    this.#inTransaction = inTransaction;
     this.#db = o.db;
+    this.#dialect = o.dialect;
+    this.#hot = hot;
     this.#kek = o.kek;
     this.#now = o.now;
     this.#onClose = o.onClose;
+    this.#reclaimSpace = o.reclaimSpace;
     this.resources = {
       get: (k) => this.#run('reading a resource', () => this.#getResource(k)),
       put: (k, v) => this.#run('writing a resource', () => this.#putResource(k, v)),
       delete: (k) => this.#run('deleting a resource', () => this.#deleteResource(k)),
       list: (f) => this.#run('listing resources', () => this.#listResources(f)),
+      page: (f, p) => this.#run('listing resources', () => this.#pageResources(f, p)),
     };
     this.sessions = {
       get: (id) => this.#run('reading a session', () => this.#getSession(id)),
@@ -217,11 +275,13 @@ class SqlStore implements Store {
       put: (w, v) => this.#run('writing a workload', () => this.#putWorkload(w, v)),
       delete: (id) => this.#run('deleting a workload', () => this.#deleteWorkload(id)),
       list: (ns) => this.#run('listing workloads', () => this.#listWorkloads(ns)),
+      page: (ns, p) => this.#run('listing workloads', () => this.#pageWorkloads(ns, p)),
     };
     this.audit = {
       append: (e) => this.#run('appending to the audit log', () => this.#appendAudit(e)),
       list: (q) => this.#run('reading the audit log', () => this.#listAudit(q)),
       prune: (before) => this.#run('pruning the audit log', () => this.#pruneAudit(before)),
+      retain: (policy) => this.#run('pruning the audit log', () => this.#retainAudit(policy)),
     };
     this.kv = {
       get: (k) => this.#run('reading server state', () => this.#getKv(k)),
@@ -250,15 +310,8 @@ class SqlStore implements Store {
 
   async #getResource(key: ResourceKey): Promise<Uint8Array | undefined> {
     const k = checkResourceKey(key);
-    const row = await this.#db
-      .selectFrom('resources')
-      .select('value')
-      .where('namespace', '=', k.namespace)
-      .where('repository', '=', k.repository)
-      .where('type', '=', k.type)
-      .where('tag', '=', k.tag)
-      .executeTakeFirst();
-    return row === undefined ? undefined : open(this.#kek, row.value, resourceAad(k));
+    const value = await this.#hot.resourceGet(k);
+    return value === undefined ? undefined : open(this.#kek, value, resourceAad(k));
   }
 
   async #putResource(key: ResourceKey, value: Uint8Array): Promise<void> {
@@ -302,19 +355,48 @@ class SqlStore implements Store {
     }));
   }
 
+  /** A column in byte order: SQLite compares text with memcmp already; PostgreSQL needs the "C" collation. */
+  #bytewise(column: string): RawBuilder<unknown> {
+    return this.#dialect === 'postgres' ? sql`${sql.ref(column)} COLLATE "C"` : sql`${sql.ref(column)}`;
+  }
+
+  async #pageResources(filter: ResourceFilter = {}, page: PageRequest = {}): Promise<Page<ResourceInfo>> {
+    if (typeof filter !== 'object' || filter === null) throw new CocoError('STORE_ARGUMENT', 'resource filter must be an object', { kind: 'input' });
+    const { limit, after } = checkPage(page, 4);
+    let q = this.#db.selectFrom('resources').select(['namespace', 'repository', 'type', 'tag', 'size', 'updated_at']);
+    if (filter.namespace !== undefined) q = q.where('namespace', '=', checkSegment(filter.namespace, 'namespace'));
+    if (filter.repository !== undefined) q = q.where('repository', '=', checkSegment(filter.repository, 'resource repository'));
+    if (filter.type !== undefined) q = q.where('type', '=', checkSegment(filter.type, 'resource type'));
+    const cols = ['namespace', 'repository', 'type', 'tag'].map((c) => this.#bytewise(c));
+    // Segments are ASCII ([A-Za-z0-9_.-]), so byte order is the code-unit order `list` promises.
+    if (after) q = q.where(sql<boolean>`(${sql.join(cols)}) > (${sql.join(after)})`);
+    for (const c of cols) q = q.orderBy(c);
+    const rows = await q.limit(limit + 1).execute();
+    const items = rows.slice(0, limit).map((r) => ({
+      namespace: r.namespace,
+      repository: r.repository,
+      type: r.type,
+      tag: r.tag,
+      size: ms(r.size),
+      updatedAt: new Date(ms(r.updated_at)),
+    }));
+    const last = items[items.length - 1];
+    return rows.length > limit ? { items, next: encodeCursor([last.namespace, last.repository, last.type, last.tag]) } : { items };
+  }
+
   // -- sessions -------------------------------------------------------------------------------------------
 
   async #getSession(idArg: string): Promise<SessionRecord | undefined> {
     // The id comes straight from a client cookie: one `put` could never have stored is simply unknown.
     if (!storableId(idArg)) return undefined;
     const id = idArg;
-    const row = await this.#db.selectFrom('sessions').select(['expires_at', 'body']).where('id', '=', id).executeTakeFirst();
+    const row = await this.#hot.sessionGet(id);
     if (row === undefined) return undefined;
     const now = this.#nowMs();
     if (ms(row.expires_at) <= now) {
       // Trustee deletes an expired session when it is looked up (specs/kbs-protocol.md §1.3). The guard on
       // expires_at keeps a concurrent refresh of the same id from being deleted.
-      await this.#db.deleteFrom('sessions').where('id', '=', id).where('expires_at', '<=', now).execute();
+      await this.#hot.sessionDeleteExpired(id, now);
       return undefined;
     }
     const body = JSON.parse(Buffer.from(open(this.#kek, row.body, `session:${id}`)).toString('utf8')) as SessionBody;
@@ -350,18 +432,13 @@ class SqlStore implements Store {
     if (s.data !== undefined) body.data = s.data;
     const text = toJsonText(body, 'session');
     const sealed = Buffer.from(seal(this.#kek, Buffer.from(text, 'utf8'), `session:${id}`));
-    await this.#db
-      .insertInto('sessions')
-      .values({ id, expires_at: body.expiresAt, body: sealed })
-      .onConflict((oc) => oc.column('id').doUpdateSet({ expires_at: body.expiresAt, body: sealed }))
-      .execute();
+    await this.#hot.sessionPut(id, body.expiresAt, sealed);
   }
 
   async #deleteSession(idArg: string): Promise<boolean> {
     if (!storableId(idArg)) return false;
     const id = idArg;
-    const r = await this.#db.deleteFrom('sessions').where('id', '=', id).executeTakeFirst();
-    return Number(r.numDeletedRows) > 0;
+    return this.#hot.sessionDelete(id);
   }
 
   // -- nonces ---------------------------------------------------------------------------------------------
@@ -373,12 +450,7 @@ class SqlStore implements Store {
     // Keyed by a hash: an SE nonce is a whole attestation-request JSON (specs/kbs-protocol.md §1.3), too long
     // for a btree key. The primary key makes the insert the atomic test-and-set across replicas.
     const nonceHash = createHash('sha256').update(nonce, 'utf8').digest('hex');
-    const r = await this.#db
-      .insertInto('nonces')
-      .values({ nonce_hash: nonceHash, expires_at: expiresAt })
-      .onConflict((oc) => oc.column('nonce_hash').doNothing())
-      .executeTakeFirst();
-    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+    return this.#hot.nonceInsert(nonceHash, expiresAt);
   }
 
   // -- policies -------------------------------------------------------------------------------------------
@@ -386,7 +458,7 @@ class SqlStore implements Store {
   async #getPolicy(kindArg: PolicyKind, idArg: string) {
     const kind = checkPolicyKind(kindArg);
     const id = checkString(idArg, 'policy id');
-    const row = await this.#db.selectFrom('policies').select(['text', 'updated_at']).where('kind', '=', kind).where('id', '=', id).executeTakeFirst();
+    const row = await this.#hot.policyGet(kind, id);
     return row === undefined ? undefined : { kind, id, text: row.text, updatedAt: new Date(ms(row.updated_at)) };
   }
 
@@ -536,6 +608,17 @@ class SqlStore implements Store {
     return Number(r.numDeletedRows) > 0;
   }
 
+  async #pageWorkloads(namespaceArg?: string, page: PageRequest = {}): Promise<Page<WorkloadRecord>> {
+    const { limit, after } = checkPage(page, 1);
+    let q = this.#db.selectFrom('workloads').selectAll();
+    if (namespaceArg !== undefined) q = q.where('namespace', '=', checkSegment(namespaceArg, 'namespace'));
+    const id = this.#bytewise('id');
+    if (after) q = q.where(sql<boolean>`${id} > ${after[0]}`);
+    const rows = await q.orderBy(id).limit(limit + 1).execute();
+    const items = rows.slice(0, limit).map((r) => this.#workloadRecord(r));
+    return rows.length > limit ? { items, next: encodeCursor([items[items.length - 1].id]) } : { items };
+  }
+
   async #listWorkloads(namespaceArg?: string) {
     let q = this.#db.selectFrom('workloads').selectAll();
     if (namespaceArg !== undefined) q = q.where('namespace', '=', checkSegment(namespaceArg, 'namespace'));
@@ -552,8 +635,10 @@ class SqlStore implements Store {
     const subject = checkString(e.subject, 'audit subject', LIMITS.jsonChars, true);
     const outcome = checkString(e.outcome, 'audit outcome');
     const detail = e.detail === undefined ? null : toJsonText(e.detail, 'audit detail', LIMITS.auditDetailChars);
-    const row = await this.#db.insertInto('audit').values({ time, kind, subject, outcome, detail }).returning('id').executeTakeFirstOrThrow();
-    return { id: ms(row.id), time: new Date(time), kind, subject, outcome, detail: detail === null ? null : (JSON.parse(detail) as JsonValue) };
+    const id = kind.startsWith(HOT_AUDIT_PREFIX)
+      ? await this.#hot.auditInsert({ time, kind, subject, outcome, detail })
+      : ms((await this.#db.insertInto('audit').values({ time, kind, subject, outcome, detail }).returning('id').executeTakeFirstOrThrow()).id);
+    return { id, time: new Date(time), kind, subject, outcome, detail: detail === null ? null : (JSON.parse(detail) as JsonValue) };
   }
 
   async #listAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
@@ -585,6 +670,41 @@ class SqlStore implements Store {
     const before = checkDate(beforeArg, 'audit prune time').getTime();
     const r = await this.#db.deleteFrom('audit').where('time', '<', before).executeTakeFirst();
     return Number(r.numDeletedRows);
+  }
+
+  async #retainAudit(policy: AuditRetention): Promise<number> {
+    if (typeof policy !== 'object' || policy === null) throw new CocoError('STORE_ARGUMENT', 'audit retention must be an object', { kind: 'input' });
+    const before = policy.olderThan === undefined ? undefined : checkDate(policy.olderThan, 'audit retention time').getTime();
+    const keep = policy.keepNewest;
+    if (keep !== undefined && (typeof keep !== 'number' || !Number.isInteger(keep) || keep < 0)) {
+      throw new CocoError('STORE_ARGUMENT', 'audit keepNewest must be a non-negative integer', { kind: 'input' });
+    }
+    // Everything at or below this id is beyond the newest `keep` events; it is fixed once so appends during
+    // the prune are not counted against the events being kept.
+    let lastDroppedId: number | undefined;
+    if (keep !== undefined) {
+      const row = await this.#db.selectFrom('audit').select('id').orderBy('id', 'desc').limit(1).offset(keep).executeTakeFirst();
+      if (row) lastDroppedId = ms(row.id);
+    }
+    const batch = policy.batchRows ?? AUDIT_PRUNE_BATCH;
+    if (typeof batch !== 'number' || !Number.isInteger(batch) || batch < 1) throw new CocoError('STORE_ARGUMENT', 'audit batchRows must be a positive integer', { kind: 'input' });
+    if (before === undefined && lastDroppedId === undefined) return 0;
+    let deleted = 0;
+    for (;;) {
+      const doomed = this.#db.selectFrom('audit').where((eb) =>
+        eb.or([...(before === undefined ? [] : [eb('time', '<', before)]), ...(lastDroppedId === undefined ? [] : [eb('id', '<=', lastDroppedId)])]),
+      );
+      // The id ending this batch; none means the rest fits in one statement.
+      const edge = await doomed.select('id').orderBy('id', 'asc').limit(1).offset(batch - 1).executeTakeFirst();
+      let q = this.#db.deleteFrom('audit').where((eb) =>
+        eb.or([...(before === undefined ? [] : [eb('time', '<', before)]), ...(lastDroppedId === undefined ? [] : [eb('id', '<=', lastDroppedId)])]),
+      );
+      if (edge) q = q.where('id', '<=', ms(edge.id));
+      deleted += Number((await q.executeTakeFirst()).numDeletedRows);
+      if (!edge) return deleted;
+      // Let requests in between batches (better-sqlite3 runs each statement on the event loop).
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   // -- kv -------------------------------------------------------------------------------------------------
@@ -622,6 +742,16 @@ class SqlStore implements Store {
     const key = checkString(keyArg, 'state key');
     const r = await this.#db.deleteFrom('kv').where('key', '=', key).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
+  }
+
+  // -- transactions ---------------------------------------------------------------------------------------
+
+  transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+    if (this.#inTransaction) return Promise.reject(new CocoError('STORE_NESTED_TRANSACTION', 'transactions do not nest', { kind: 'internal' }));
+    return this.#run('running a transaction', () =>
+      // The view shares this store's key and clock but issues every statement on the transaction's connection.
+      this.#db.transaction().execute((trx) => fn(new SqlStore({ ...this.#options, db: trx, kek: this.#kek }, kyselyHotPath(trx), true))),
+    );
   }
 
   // -- key rotation ---------------------------------------------------------------------------------------
@@ -680,9 +810,17 @@ class SqlStore implements Store {
     });
   }
 
+  reclaimSpace(): Promise<void> {
+    const reclaim = this.#reclaimSpace;
+    if (!reclaim) return this.#run('reclaiming free space', async () => {});
+    // Holding the connection: the adapter's raw statements must not land inside another caller's transaction.
+    return this.#run('reclaiming free space', () => this.#db.connection().execute(async () => reclaim()));
+  }
+
   close(): Promise<void> {
     this.#closed = true;
     this.#closing ??= (async () => {
+      await this.#hot.close().catch(() => {});
       await this.#db.destroy();
       await this.#onClose?.();
     })();

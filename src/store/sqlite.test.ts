@@ -2,7 +2,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listFilesRecursive, storeContract } from './contract.js';
@@ -77,9 +77,9 @@ test('a database written by a newer schema is refused with STORE_SCHEMA_NEWER', 
   await assert.rejects(openSqliteStore({ dataDir }), { code: 'STORE_SCHEMA_NEWER', kind: 'unsupported' });
 });
 
-test('a data directory that cannot be created is an unavailable CocoError', async () => {
+test('a data directory that cannot be created is a file CocoError', async () => {
   writeFileSync(join(root, 'a-file'), '');
-  await assert.rejects(openSqliteStore({ dataDir: join(root, 'a-file', 'sub') }), { code: 'STORE_DATA_DIR', kind: 'unavailable' });
+  await assert.rejects(openSqliteStore({ dataDir: join(root, 'a-file', 'sub') }), { code: 'STORE_DATA_DIR', kind: 'file' });
   await assert.rejects(openSqliteStore({ dataDir: '' }), { code: 'STORE_ARGUMENT', kind: 'usage' });
 });
 
@@ -125,4 +125,59 @@ test('two processes on one fresh data directory migrate once and consume each no
   // Both got through (neither failed on a lock), and together they consumed every nonce exactly once.
   const all = [...a, ...b].sort((x, y) => x - y);
   assert.deepEqual(all, Array.from({ length: 300 }, (_, i) => i));
+});
+
+test('audit retention gives the space back: the WAL is truncated and freed pages leave the file', async () => {
+  const dataDir = join(root, 'reclaim');
+  const s = await openSqliteStore({ dataDir });
+  const size = (f: string) => (existsSync(join(dataDir, f)) ? statSync(join(dataDir, f)).size : 0);
+  const onDisk = () => size(SQLITE_FILE) + size(`${SQLITE_FILE}-wal`);
+  const detail = 'd'.repeat(16 * 1024);
+  for (let i = 0; i < 200; i++) await s.audit.append({ kind: 'k', subject: `e${i}`, outcome: 'ok', detail });
+  await s.reclaimSpace();
+  const full = onDisk();
+  assert.ok(full > 200 * 16 * 1024, `${full} bytes for 3 MiB of audit details`);
+  assert.equal(await s.audit.retain({ keepNewest: 5 }), 195);
+  await s.reclaimSpace();
+  assert.equal(size(`${SQLITE_FILE}-wal`), 0);
+  assert.ok(onDisk() < full / 10, `${onDisk()} bytes left of ${full}`);
+  assert.equal((await s.audit.list()).length, 5);
+  await s.close();
+});
+
+test('a store made without incremental vacuum is converted by its first reclaimSpace', async () => {
+  const dataDir = join(root, 'old-vacuum');
+  const before = await openSqliteStore({ dataDir });
+  await before.close();
+  const raw = new Sqlite(join(dataDir, SQLITE_FILE));
+  raw.pragma('auto_vacuum = NONE');
+  raw.exec('VACUUM');
+  assert.equal(raw.pragma('auto_vacuum', { simple: true }), 0);
+  raw.close();
+  const s = await openSqliteStore({ dataDir });
+  await s.audit.append({ kind: 'k', subject: 's', outcome: 'ok' });
+  await s.reclaimSpace();
+  await s.close();
+  const check = new Sqlite(join(dataDir, SQLITE_FILE), { readonly: true });
+  assert.equal(check.pragma('auto_vacuum', { simple: true }), 2);
+  check.close();
+});
+
+test('cocokit.db, its WAL and the key file are owner-only even under a permissive umask, and an open world-readable database is narrowed', async () => {
+  const dataDir = join(root, 'modes');
+  const old = process.umask(0o000);
+  try {
+    const s = await openSqliteStore({ dataDir });
+    await s.resources.put({ repository: 'r', type: 't', tag: 'g' }, Buffer.from('secret'));
+    for (const f of [SQLITE_FILE, `${SQLITE_FILE}-wal`, `${SQLITE_FILE}-shm`, KEK_FILE]) {
+      assert.equal(statSync(join(dataDir, f)).mode & 0o777, 0o600, f);
+    }
+    await s.close();
+    chmodSync(join(dataDir, SQLITE_FILE), 0o644);
+    const again = await openSqliteStore({ dataDir });
+    assert.equal(statSync(join(dataDir, SQLITE_FILE)).mode & 0o777, 0o600);
+    await again.close();
+  } finally {
+    process.umask(old);
+  }
 });

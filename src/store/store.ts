@@ -54,6 +54,22 @@ export interface ResourceFilter {
   type?: string;
 }
 
+/** One page of a listing: at most `limit` items and, when more follow, the cursor of the next page. */
+export interface PageRequest {
+  /** Items per page: default `PAGE_LIMITS.default`, at most `PAGE_LIMITS.max`. */
+  limit?: number;
+  /** `next` of the previous page; absent for the first page. */
+  cursor?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Present when more items follow: pass it as `cursor` for the next page. */
+  next?: string;
+}
+
+export const PAGE_LIMITS = { default: 100, max: 1000 } as const;
+
 export interface ResourceStore {
   /** The decrypted value, or `undefined` when absent. A wrong key or tampered row → `STORE_DECRYPT` (crypto). */
   get(key: ResourceKey): Promise<Uint8Array | undefined>;
@@ -62,6 +78,12 @@ export interface ResourceStore {
   delete(key: ResourceKey): Promise<boolean>;
   /** Sorted by namespace, repository, type, tag (code-unit order on every backend). Never returns values. */
   list(filter?: ResourceFilter): Promise<ResourceInfo[]>;
+  /**
+   * The same listing one bounded page at a time (keyset paging: each page is one index range scan, whatever
+   * the table size). The cursor names the last item returned, so writes between pages neither repeat nor skip
+   * the items that stay; an item added behind the cursor appears on a later page.
+   */
+  page(filter?: ResourceFilter, page?: PageRequest): Promise<Page<ResourceInfo>>;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -86,6 +108,10 @@ export interface SessionRecord {
   expiresAt: Date;
 }
 
+/**
+ * Sessions and nonces are committed without a disk sync (store/hot-path.ts): they survive a crash of the
+ * process, and a power loss may drop the newest ones, which only makes their guests run `/auth` again.
+ */
 export interface SessionStore {
   /**
    * The session, or `undefined` when absent or expired (an expired one is deleted on the way, as Trustee does).
@@ -198,6 +224,8 @@ export interface WorkloadStore {
   delete(id: string): Promise<boolean>;
   /** Sorted by id; all namespaces unless one is given. */
   list(namespace?: string): Promise<WorkloadRecord[]>;
+  /** The same one bounded page at a time, sorted by id in UTF-8 byte order (keyset paging as `resources.page`). */
+  page(namespace?: string, page?: PageRequest): Promise<Page<WorkloadRecord>>;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -239,12 +267,33 @@ export interface AuditQuery {
 }
 
 export interface AuditLog {
+  /**
+   * Appends an event. Events of the attestation protocol (kind `kbs.*`) are committed without a disk sync,
+   * like sessions and nonces (store/hot-path.ts): a power loss may drop the newest of them. Every other kind
+   * (admin operations) is synced before this resolves.
+   */
   append(event: AuditEventInput): Promise<AuditEvent>;
   /** Newest first. */
   list(query?: AuditQuery): Promise<AuditEvent[]>;
   /** Deletes events older than `before` (retention) and returns how many. */
   prune(before: Date): Promise<number>;
+  /**
+   * Retention by age and by count: deletes events older than `olderThan` and every event but the newest
+   * `keepNewest`, at most `batchRows` rows per statement so a long backlog never holds the database
+   * (or, on SQLite, the event loop) for long. Returns how many were deleted.
+   */
+  retain(policy: AuditRetention): Promise<number>;
 }
+
+export interface AuditRetention {
+  olderThan?: Date;
+  keepNewest?: number;
+  /** Rows per delete statement; default `AUDIT_PRUNE_BATCH`. */
+  batchRows?: number;
+}
+
+/** Rows one retention statement deletes at most. */
+export const AUDIT_PRUNE_BATCH = 2000;
 
 // ---------------------------------------------------------------------------------------------------------
 // Key-value server state (encrypted with the KEK)
@@ -276,6 +325,9 @@ export interface SweepResult {
   nonces: number;
 }
 
+/** The record stores as seen inside one transaction (see `Store.transaction`). */
+export type StoreTransaction = Pick<Store, 'backend' | 'resources' | 'policies' | 'referenceValues' | 'workloads' | 'audit' | 'kv'>;
+
 export interface Store {
   /** `sqlite` or `postgres`. */
   readonly backend: 'sqlite' | 'postgres';
@@ -287,8 +339,22 @@ export interface Store {
   readonly workloads: WorkloadStore;
   readonly audit: AuditLog;
   readonly kv: KvStore;
+  /**
+   * Runs `fn` in one database transaction: every write made through `tx` is committed together when `fn`
+   * resolves, or none is (`fn` throws, the process dies). Only `tx` may be used inside `fn` — the embedded
+   * backend has one connection, which the transaction holds until it ends. Keep `fn` short: other requests
+   * wait for it.
+   */
+  transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T>;
   /** Deletes sessions and nonces that expired at or before `now` (default: the clock); Trustee sweeps every 60 s. */
   sweepExpired(now?: Date): Promise<SweepResult>;
+  /**
+   * Gives the space of deleted rows back to the file system where the database leaves that to its user.
+   * SQLite: an incremental vacuum, then a WAL checkpoint that truncates the WAL file (a store made before
+   * incremental vacuum was enabled is converted once, by a full VACUUM). PostgreSQL: nothing, autovacuum
+   * reuses the space.
+   */
+  reclaimSpace(): Promise<void>;
   /**
    * Re-encrypts every sealed value (resources, sessions, kv) under a new key-encryption key in one
    * transaction and switches this instance to it. Every other instance on the same database must be stopped

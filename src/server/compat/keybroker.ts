@@ -2,7 +2,10 @@
  * The keybroker dialect (tylerfanelli/keybroker main, specs/keybroker.md §1), mounted under its prefix:
  *
  * - `POST /rvp/register` `{query[], reference_values{}, resources{}}` → raw text base64(UUID ‖ 16 zero bytes),
- *   the HOST_DATA to launch the guest with; identical content gets the same UUID (keybroker's SHA-256 dedup);
+ *   the HOST_DATA to launch the guest with. keybroker answered identical content with the same UUID, keyed by
+ *   a SHA-256 over the secrets too — an oracle for them. Here a registration whose queries, reference values
+ *   and resource names equal an existing one is refused (409) whatever its secret values, and no digest of a
+ *   secret is kept;
  * - `POST /kbs/v0/auth` kbs-types 0.5.3 Request → Challenge with nonce = the hyphenated session UUID, cookie
  *   `kbs-session-id`;
  * - `POST /kbs/v0/attest` `{tee-pubkey:{kty,alg,n,e}, tee-evidence:"{report,gen}"}`: SNP chain and signature,
@@ -18,16 +21,18 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { asCocoError } from '../../errors.js';
 import { isRecord, parseJson } from '../../formats/json.js';
-import { toHex } from '../../formats/bytes.js';
+import { bounded, echo } from '../echo.js';
 import {
-  appraiseQueries,
+  appraiseRegistration,
   canonicalIntegerBase64,
   checkGeneration,
   envelope,
   freshnessHash,
   identifyWorkload,
   keybrokerClaims,
-  keybrokerRegistrationHash,
+  keybrokerDuplicateKey,
+  queriesPolicyText,
+  specOf,
   parseKeybrokerRegistration,
   rsaPkcs1Hex,
   rsaPublicKey,
@@ -43,7 +48,10 @@ import {
   bodyString as str,
   cidrMatcher,
   compatSession,
+  identicalWarning,
+  identicalWorkloads,
   jsonRequestBody,
+  secretNames,
   replaceSecrets,
   resourceKey,
   workloadError,
@@ -52,11 +60,10 @@ import {
 } from '../workloads.js';
 
 const COOKIE = 'kbs-session-id';
-const KV_PREFIX = 'workloads/keybroker/registration/';
 
 function fail(reply: FastifyReply, e: unknown): FastifyReply {
   const err = asCocoError(e);
-  return reply.code(400).header('content-type', 'text/html').header('x-cocokit-error', err.code).send(`keybroker error: ${err.message}`);
+  return reply.code(400).header('content-type', 'text/html').header('x-cocokit-error', err.code).send(`keybroker error: ${bounded(err.message)}`);
 }
 
 interface KeybrokerSessionData {
@@ -79,18 +86,25 @@ export function keybrokerRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
         await authorizeCompatRegistration(ctx, cfg, allowed, req);
         const reg = parseKeybrokerRegistration(jsonRequestBody(req, 'rvp registration', true));
         validateQueries(reg.query);
-        const hashKey = KV_PREFIX + toHex(keybrokerRegistrationHash(reg));
-        const known = await ctx.store.kv.get(hashKey);
-        if (known) {
-          const id = new TextDecoder().decode(known);
-          if (await ctx.store.workloads.get(id)) return reply.code(200).header('content-type', 'text/plain').send(rvpRegisterResponse(id));
-        }
-        const id = randomUUID();
         const spec: WorkloadSpec = { referenceValues: reg.reference_values, identify: ['host_data'], dialect: 'keybroker', queries: reg.query };
-        const rec = await ctx.store.workloads.put({ id, namespace: cfg.namespace, tee: 'snp', referenceValues: envelope(spec), policy: reg.query.join('\n') }, 0);
-        await replaceSecrets(ctx.store, rec, Object.fromEntries(Object.entries(reg.resources).map(([k, v]) => [k, new TextEncoder().encode(v)])));
-        await ctx.store.kv.put(hashKey, new TextEncoder().encode(id));
-        await ctx.store.audit.append({ kind: 'keybroker.register', subject: id, outcome: 'ok', detail: { namespace: cfg.namespace } });
+        const key = keybrokerDuplicateKey(spec, Object.keys(reg.resources));
+        for (const rec of await ctx.store.workloads.list(cfg.namespace)) {
+          const other = specOf(rec);
+          if (other.dialect === 'keybroker' && keybrokerDuplicateKey(other, await secretNames(ctx.store, rec)) === key) {
+            // The same answer whatever the secret values: it confirms nothing about them.
+            throw workloadError('WORKLOAD_EXISTS', 'a registration with these queries, reference values and resource names exists; change or delete it through the admin API', 'conflict');
+          }
+        }
+        const warnings = identicalWarning(await identicalWorkloads(ctx.store, cfg.namespace, reg.reference_values));
+        const id = randomUUID();
+        // One transaction: a crash never leaves a registration without its secrets or its audit row.
+        await ctx.store.transaction(async (tx) => {
+          const rec = await tx.workloads.put({ id, namespace: cfg.namespace, tee: 'snp', referenceValues: envelope(spec), policy: queriesPolicyText(reg.query) }, 0);
+          await replaceSecrets(tx, rec, Object.fromEntries(Object.entries(reg.resources).map(([k, v]) => [k, new TextEncoder().encode(v)])));
+          await tx.audit.append({ kind: 'keybroker.register', subject: id, outcome: 'ok', detail: { namespace: cfg.namespace } });
+        });
+        for (const w of warnings) req.log.warn({ workload: id, namespace: cfg.namespace }, w);
+        if (warnings.length) reply.header('x-cocokit-warning', warnings[0]);
         return reply.code(200).header('content-type', 'text/plain').send(rvpRegisterResponse(id));
       } catch (e) {
         return fail(reply, e);
@@ -105,7 +119,7 @@ export function keybrokerRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
         const tee = str(body, 'tee', 'auth request');
         // kbs-types 0.5.3: extra-params is a string; keybroker ignores its content.
         str(body, 'extra-params', 'auth request');
-        if (tee !== 'snp') throw workloadError('WORKLOAD_TEE', `unsupported TEE ${JSON.stringify(tee)}`, 'unsupported');
+        if (tee !== 'snp') throw workloadError('WORKLOAD_TEE', `unsupported TEE ${echo(tee)}`, 'unsupported');
         const id = randomUUID();
         const now = ctx.clock();
         const data: KeybrokerSessionData = { dialect: 'keybroker' };
@@ -140,7 +154,7 @@ export function keybrokerRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
         const { report } = await verifyRawSnpReport(verifier, reportHex, expected, ctx.clock(), { vcekCacheDir: ctx.vcekCacheDir, gen });
         const { record, spec } = await identifyWorkload([{ source: 'host_data', id: uuidFromHostData(report.hostData) }], (id) => ctx.store.workloads.get(id));
         if (spec.dialect !== 'keybroker' || record.namespace !== cfg.namespace) throw workloadError('WORKLOAD_DIALECT', `registration ${record.id} was not made through /rvp/register`, 'forbidden');
-        const verdict = appraiseQueries(spec.queries ?? [], spec.referenceValues, keybrokerClaims(report));
+        const verdict = appraiseRegistration(record, spec, keybrokerClaims(report));
         if (!verdict.allow) throw workloadError('WORKLOAD_POLICY_DENY', `registration ${record.id}: ${verdict.reason}`, 'policy');
         const data: KeybrokerSessionData = { dialect: 'keybroker', workloadId: record.id, workloadVersion: record.version, n, e };
         await ctx.store.sessions.put({ ...s, state: 'attested', teePubkey: { kty: 'RSA', n, e }, data: { ...data } });
@@ -161,7 +175,7 @@ export function keybrokerRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
         if (rec.version !== d.workloadVersion) throw workloadError('WORKLOAD_CHANGED', `registration ${d.workloadId} changed since this session attested; attest again`, 'auth');
         const name = (req.params as { name: string }).name;
         const value = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/.test(name) ? await ctx.store.resources.get(resourceKey(rec, name)) : undefined;
-        if (value === undefined) throw workloadError('WORKLOAD_RESOURCE_NOT_FOUND', `resource ${JSON.stringify(name)} not found`, 'notfound');
+        if (value === undefined) throw workloadError('WORKLOAD_RESOURCE_NOT_FOUND', `resource ${echo(name)} not found`, 'notfound');
         const ciphertext = rsaPkcs1Hex(rsaPublicKey(d.n, d.e), value);
         await ctx.store.audit.append({ kind: 'keybroker.resource', subject: `${rec.id}/${name}`, outcome: 'ok' });
         return reply.code(200).header('content-type', 'application/json').send(JSON.stringify({ protected: '', encrypted_key: '', iv: '', ciphertext, tag: '' }));

@@ -3,7 +3,8 @@
  * registers with and the libkrun guest init attests to. Mounted under its prefix:
  *
  * - `POST /kbs/v0/register_workload` `{workload_id, launch_measurement, tee_config, passphrase}` → empty 200
- *   (re-registration replaces, as reference-kbs' `REPLACE INTO` — but only a registration made here);
+ *   (re-registration replaces, as reference-kbs' `REPLACE INTO` — but only a registration made here, and
+ *   only for an admin: unauthenticated registration may create, never overwrite);
  * - `POST /kbs/v0/auth` kbs-types 0.2.0 Request with `extra-params` = JSON text `{"workload_id"}` → cookie
  *   `session_id=<32 hex>`, `{"nonce":"<same>","extra-params":""}`;
  * - `POST /kbs/v0/attest` `{tee-pubkey:{alg,k-mod,k-exp}, tee-evidence:"{gen,report,cert_chain}"}`:
@@ -17,8 +18,9 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CocoError, asCocoError } from '../../errors.js';
 import { isRecord, parseJson } from '../../formats/json.js';
+import { bounded, echo, ECHO_CHARS } from '../echo.js';
 import {
-  appraise,
+  appraiseRegistration,
   checkGeneration,
   defaultPolicy,
   envelope,
@@ -38,6 +40,8 @@ import {
   bodyString as str,
   cidrMatcher,
   compatSession,
+  identicalWarning,
+  identicalWorkloads,
   jsonRequestBody,
   replaceSecrets,
   resourceKey,
@@ -56,7 +60,7 @@ function fail(reply: FastifyReply, e: unknown, status?: number): FastifyReply {
     .code(status ?? (err.kind === 'auth' ? 401 : err.kind === 'forbidden' ? 403 : err.kind === 'notfound' ? 404 : err.kind === 'conflict' ? 409 : err.kind === 'internal' ? 500 : 400))
     .header('content-type', 'text/plain; charset=utf-8')
     .header('x-cocokit-error', err.code)
-    .send(`${err.code}: ${err.message}`);
+    .send(`${err.code}: ${bounded(err.message)}`);
 }
 
 interface RefSessionData {
@@ -78,7 +82,7 @@ export function referenceKbsRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
 
     app.post('/kbs/v0/register_workload', async (req, reply) => {
       try {
-        await authorizeCompatRegistration(ctx, cfg, allowed, req);
+        const { admin } = await authorizeCompatRegistration(ctx, cfg, allowed, req);
         const r = parseRefKbsRegistration(jsonRequestBody(req, 'register_workload', true));
         const tee = r.launch_measurement.length === 96 ? 'snp' : 'sev';
         if (tee !== 'snp') throw workloadError('WORKLOAD_TEE', 'only SNP workloads (96-hex launch_measurement) are supported; SEV pre-attestation is not', 'unsupported');
@@ -86,19 +90,29 @@ export function referenceKbsRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
         if (existing && (existing.namespace !== cfg.namespace || specOf(existing).dialect !== 'reference-kbs')) {
           throw workloadError('WORKLOAD_EXISTS', `workload ${r.workload_id} exists and was not registered through register_workload`, 'conflict');
         }
+        // Otherwise anyone allowed to register could take over a running workload's passphrase and policy.
+        if (existing && !admin) throw workloadError('WORKLOAD_EXISTS', `workload ${r.workload_id} is already registered; replacing it needs an admin token`, 'conflict');
         // Beyond reference-kbs: a debuggable guest never gets the passphrase. buildah's tee_config "bits" are an
         // SEV policy leftover with no SNP meaning (§3.6), so they are kept but not interpreted.
         const referenceValues: Record<string, JsonValue> = { measurement: r.launch_measurement.toLowerCase(), policy_debug_allowed: false };
         const spec: WorkloadSpec = { referenceValues, identify: ['extra_params'], dialect: 'reference-kbs' };
-        const rec = await ctx.store.workloads.put(
-          { id: r.workload_id, namespace: cfg.namespace, tee, referenceValues: envelope(spec), policy: defaultPolicy(referenceValues) },
-          existing?.version ?? 0,
-        ).catch((e) => {
-          if (e instanceof CocoError && e.code === 'STORE_CONFLICT') throw workloadError('WORKLOAD_EXISTS', `workload ${r.workload_id} was registered concurrently; retry`, 'conflict');
-          throw e;
-        });
-        await replaceSecrets(ctx.store, rec, { [PASSPHRASE_RESOURCE]: new TextEncoder().encode(r.passphrase) });
-        await ctx.store.audit.append({ kind: 'reference-kbs.register', subject: rec.id, outcome: 'ok', detail: { namespace: cfg.namespace, tee_config: r.tee_config, version: rec.version } });
+        const warnings = identicalWarning(await identicalWorkloads(ctx.store, cfg.namespace, referenceValues, r.workload_id));
+        // One transaction: a crash never leaves a registration without its passphrase or its audit row.
+        await ctx.store
+          .transaction(async (tx) => {
+            const rec = await tx.workloads.put(
+              { id: r.workload_id, namespace: cfg.namespace, tee, referenceValues: envelope(spec), policy: defaultPolicy(referenceValues) },
+              existing?.version ?? 0,
+            );
+            await replaceSecrets(tx, rec, { [PASSPHRASE_RESOURCE]: new TextEncoder().encode(r.passphrase) });
+            await tx.audit.append({ kind: 'reference-kbs.register', subject: rec.id, outcome: 'ok', detail: { namespace: cfg.namespace, tee_config: r.tee_config, version: rec.version } });
+          })
+          .catch((e) => {
+            if (e instanceof CocoError && e.code === 'STORE_CONFLICT') throw workloadError('WORKLOAD_EXISTS', `workload ${r.workload_id} was registered concurrently; retry`, 'conflict');
+            throw e;
+          });
+        for (const w of warnings) req.log.warn({ workload: r.workload_id, namespace: cfg.namespace }, w);
+        if (warnings.length) reply.header('x-cocokit-warning', warnings[0]);
         return reply.code(200).send('');
       } catch (e) {
         return fail(reply, e);
@@ -112,12 +126,12 @@ export function referenceKbsRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
         str(body, 'version', 'auth request');
         const tee = str(body, 'tee', 'auth request');
         const extra = str(body, 'extra-params', 'auth request');
-        if (tee !== 'snp') throw workloadError('WORKLOAD_TEE', `tee ${JSON.stringify(tee)} is not supported (snp)`, 'unsupported');
+        if (tee !== 'snp') throw workloadError('WORKLOAD_TEE', `tee ${echo(tee)} is not supported (snp)`, 'unsupported');
         const wid = workloadIdFromExtraParams(extra);
         if (!wid) throw workloadError('WORKLOAD_BODY', 'extra-params must be the JSON text of {"workload_id": "<id>"}');
         const rec = await ctx.store.workloads.get(wid);
         // reference-kbs' wording when no configs row exists (§2.2).
-        if (!rec || rec.namespace !== cfg.namespace || specOf(rec).dialect !== 'reference-kbs') throw workloadError('WORKLOAD_UNKNOWN', `No TEE config found for workload ${JSON.stringify(wid)}`, 'input');
+        if (!rec || rec.namespace !== cfg.namespace || specOf(rec).dialect !== 'reference-kbs') throw workloadError('WORKLOAD_UNKNOWN', `No TEE config found for workload ${echo(wid)}`, 'input');
         const id = randomUUID().replace(/-/g, '');
         const now = ctx.clock();
         const data: RefSessionData = { dialect: 'reference-kbs', workloadId: wid };
@@ -152,7 +166,7 @@ export function referenceKbsRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
         const { claims } = await verifyRawSnpReport(ctx.attestation.verifiers.get('snp'), reportHex, expected, ctx.clock(), { vcekCacheDir: ctx.vcekCacheDir, gen });
         const { record, spec } = await identifyWorkload([{ source: 'extra_params', id: d.workloadId }], (id) => ctx.store.workloads.get(id));
         if (spec.dialect !== 'reference-kbs' || record.namespace !== cfg.namespace) throw workloadError('WORKLOAD_DIALECT', `workload ${record.id} was not registered through register_workload`, 'forbidden');
-        const verdict = appraise(record.policy, spec.referenceValues, claims);
+        const verdict = appraiseRegistration(record, spec, claims);
         if (!verdict.allow) throw workloadError('WORKLOAD_POLICY_DENY', `workload ${record.id}: ${verdict.reason}`, 'policy');
         const data: RefSessionData = { ...d, workloadVersion: record.version, kMod, kExp };
         await ctx.store.sessions.put({ ...s, state: 'attested', teePubkey: { kty: 'RSA', n: kMod, e: kExp }, data: { ...data } });
@@ -169,7 +183,7 @@ export function referenceKbsRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
         const { s, d } = await session(ctx, req);
         if (s.state !== 'attested' || !d.kMod || !d.kExp) throw workloadError('WORKLOAD_NOT_ATTESTED', 'session is not attested', 'auth');
         const asked = (req.params as { id: string }).id;
-        if (asked !== d.workloadId) throw workloadError('WORKLOAD_MISMATCH', `this session is attested for workload ${d.workloadId}, not ${asked}`, 'forbidden');
+        if (asked !== d.workloadId) throw workloadError('WORKLOAD_MISMATCH', `this session is attested for workload ${d.workloadId}, not ${bounded(String(asked), ECHO_CHARS)}`, 'forbidden');
         const rec = await ctx.store.workloads.get(d.workloadId);
         if (!rec) throw workloadError('WORKLOAD_UNKNOWN', `workload ${d.workloadId} no longer exists`, 'notfound');
         if (rec.version !== d.workloadVersion) throw workloadError('WORKLOAD_CHANGED', `workload ${d.workloadId} was re-registered since this session attested; attest again`, 'auth');

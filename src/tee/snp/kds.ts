@@ -4,7 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { CocoError } from '../../errors.js';
+import { CocoError, networkCause } from '../../errors.js';
 import { toHex } from '../../formats/bytes.js';
 import { KDS_URL, loadCertificate, vcekCachePaths, vcekUrl, vekExtensions } from './certs.js';
 import { decodeKeyInfo, reportProduct, type SnpProduct, type SnpReport } from './format.js';
@@ -34,7 +34,7 @@ export async function fetchVcekToCache(report: SnpReport, o: FetchVcekOptions): 
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(o.timeoutMs ?? 30_000) });
   } catch (e) {
-    throw new CocoError('SNP_KDS_UNREACHABLE', `KDS request ${url} failed: ${(e as Error).message}`, { kind: 'unavailable', cause: e });
+    throw new CocoError('SNP_KDS_UNREACHABLE', `KDS request ${url} failed: ${networkCause((e as Error).cause ?? e)}`, { kind: 'unreachable', cause: e });
   }
   if (!res.ok) throw new CocoError('SNP_KDS_STATUS', `KDS answered ${res.status} for ${url}`, { kind: 'unavailable' });
   const der = new Uint8Array(await res.arrayBuffer());

@@ -7,7 +7,7 @@
  * (`createSnpVerifier({ roots })`). Its certificates say `O=cocokit TEST root (not AMD)`.
  */
 import { constants, createPrivateKey, generateKeyPairSync, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bitString, explicit, extension, ia5String, integer, name, nullValue, oid, seq, time, boolean } from '../../formats/x509-build.js';
 import { CocoError } from '../../errors.js';
@@ -239,6 +239,8 @@ export function writeTestRoot(dir: string, root: TestRoot, chip: TestChip): { ro
   const paths = { roots: join(dir, TEST_ROOT_FILES.roots), vcek: join(dir, TEST_ROOT_FILES.vcek), vcekKey: join(dir, TEST_ROOT_FILES.vcekKey) };
   writeFileSync(paths.roots, pemOf(root.ark) + pemOf(root.ask));
   writeFileSync(paths.vcek, pemOf(chip.vcek));
+  // The mode option applies to a new file only: narrow an existing one before the key goes in.
+  if (existsSync(paths.vcekKey)) chmodSync(paths.vcekKey, 0o600);
   writeFileSync(paths.vcekKey, chip.key.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   return paths;
 }

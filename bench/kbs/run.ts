@@ -1,0 +1,435 @@
+/**
+ * KBS load benchmark: starts a KBS (`cocokit kbs serve`, SQLite by default, PostgreSQL with --postgres-url),
+ * runs N concurrent guests for a fixed time after a warm-up, and prints per case and concurrency the flows/s,
+ * p50/p99 latency, errors, the server's CPU per flow (user + system of the whole server process tree, read
+ * from /proc), the cryptography floor measured in the same run, and the ratio CPU / floor.
+ *
+ *   npx tsx bench/kbs/run.ts [--cases sample,snp,bearer] [--concurrency 1,8,64] [--c256] [--seconds 8]
+ *                            [--warmup 2] [--postgres-url postgres://…] [--workers N] [--json]
+ *                            [--cpu-prof <dir>]
+ *
+ * Cases (one "flow" each):
+ *   sample  /auth → /attest (sample TEE evidence) → GET resource with the session cookie
+ *   snp     the same with SNP evidence signed under a generated test root the server is configured to trust
+ *   bearer  GET resource with `Authorization: Bearer <attestation token>` (the token fetched once per guest)
+ *
+ * The floor is what no implementation can avoid per flow, timed on this process's CPU with node:crypto:
+ *   sample = ES256 sign (token) + ECDH-ES+A256KW JWE (ephemeral P-256 keygen, ECDH, Concat-KDF, AES-KW, GCM)
+ *   snp    = sample + one ECDSA P-384 verify (report signature; the VCEK chain is verified once and cached)
+ *   bearer = ES256 verify (token) + JWE
+ * The load generator runs beside the server on the same cores, so flows/s depends on the machine's other load;
+ * CPU per flow and its ratio to the floor do not. Not part of `npm test`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import {
+  createCipheriv,
+  createHash,
+  diffieHellman,
+  generateKeyPair as generateKeyPairCb,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { KbsAdminClient } from '../../src/client/admin-client.js';
+import { toBase64 } from '../../src/formats/bytes.js';
+import { decryptWithTeeKey, parseFlattenedJwe } from '../../src/formats/jwe.js';
+import { primaryRuntimeData, regularize, runtimeDataDigest } from '../../src/formats/runtime-data.js';
+import { evidenceToJson } from '../../src/tee/snp/evidence.js';
+import { parseReport, SIGNED_LENGTH } from '../../src/tee/snp/format.js';
+import { reportSignatureP1363 } from '../../src/tee/snp/verify.js';
+import { createTestRoot, type TestChip, type TestRoot } from '../../src/tee/snp/test-root.js';
+
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string): string => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : dflt;
+};
+const CASES = opt('cases', 'sample,snp,bearer').split(',') as CaseName[];
+const CONC = opt('concurrency', '1,8,64').split(',').map(Number);
+if (args.includes('--c256') && !CONC.includes(256)) CONC.push(256);
+const SECONDS = Number(opt('seconds', '8'));
+const WARMUP = Number(opt('warmup', '2'));
+const PG_URL = opt('postgres-url', '');
+const WORKERS = opt('workers', '');
+const JSON_OUT = args.includes('--json');
+/** Writes a V8 CPU profile of the server here (node --cpu-prof) for finding what is not cryptography. */
+const CPU_PROF = opt('cpu-prof', '');
+const REQUEST_TIMEOUT_MS = 30_000;
+const RESOURCE = 'default/bench/secret';
+const SECRET = randomBytes(32);
+
+type CaseName = 'sample' | 'snp' | 'bearer';
+
+// ---- server ------------------------------------------------------------------------------------------------
+
+const CLK_TCK = 100;
+
+/** utime + stime (seconds) of `pid` and every process below it. */
+function treeCpuSeconds(pid: number): number {
+  const stats = new Map<number, { ppid: number; ticks: number }>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const s = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      // fields after "(comm)": state(0) ppid(1) … utime(11) stime(12)
+      stats.set(Number(d), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+    } catch {
+      // raced with an exiting process
+    }
+  }
+  const inTree = (p: number): boolean => {
+    for (let q = p, hops = 0; q > 1 && hops < 64; q = stats.get(q)?.ppid ?? 0, hops++) if (q === pid) return true;
+    return false;
+  };
+  let ticks = 0;
+  for (const [p, s] of stats) if (inTree(p)) ticks += s.ticks;
+  return ticks / CLK_TCK;
+}
+
+interface Server {
+  child: ChildProcess;
+  url: string;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+async function startServer(dir: string, rootsPem: string): Promise<Server> {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const dataDir = join(dir, 'data');
+  const kekFile = join(dir, 'kek');
+  writeFileSync(kekFile, randomBytes(32).toString('hex'), { mode: 0o600 });
+  const toml = [
+    '[http_server]',
+    `sockets = ["127.0.0.1:${port}"]`,
+    'insecure_http = true',
+    ...(WORKERS ? [`worker_count = ${Number(WORKERS)}`] : []),
+    '[attestation_service]',
+    'allow_sample_tee = true',
+    '[attestation_service.verifier_config.snp_verifier]',
+    `trusted_roots = [{ product = "genoa", pem = "${rootsPem}" }]`,
+    '[storage_backend]',
+    PG_URL ? 'storage_type = "postgres"' : 'storage_type = "sqlite"',
+    `data_dir = "${dataDir}"`,
+    `kek_file = "${kekFile}"`,
+    ...(PG_URL ? [`postgres_url = "${PG_URL}"`] : []),
+  ].join('\n');
+  const cfg = join(dir, 'kbs.toml');
+  writeFileSync(cfg, toml + '\n');
+  const child = spawn(process.execPath, [...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : []), '--import', 'tsx', join(repo, 'src/cli/main.ts'), 'kbs', 'serve', '--config', cfg], {
+    cwd: repo,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+    if (err.length > 1e6) err = err.slice(-1e5);
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`server did not start:\n${out}\n${err}`)), 30_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(t);
+        resolve(m[1]);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`server exited (${code}):\n${out}\n${err}`)));
+  });
+  return {
+    child,
+    url,
+    dataDir,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+        child.once('exit', () => {
+          clearTimeout(kill);
+          resolve();
+        });
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+// ---- HTTP --------------------------------------------------------------------------------------------------
+
+interface Res {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+function call(agent: Agent, url: string, method: string, headers: Record<string, string>, body?: string): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, agent, headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`${method} ${url}: no answer in ${REQUEST_TIMEOUT_MS} ms`)));
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+// ---- guests ------------------------------------------------------------------------------------------------
+
+const generateKeyPair = promisify(generateKeyPairCb);
+
+interface Guest {
+  privateKey: KeyObject;
+  jwk: { kty: 'EC'; crv: 'P-256'; alg: 'ECDH-ES+A256KW'; x: string; y: string };
+  token?: string;
+  checked: boolean;
+}
+
+async function newGuest(): Promise<Guest> {
+  // Async keygen: the synchronous EC keygen followed by a JWK export can deadlock Node 20 under GC pressure.
+  const { privateKey, publicKey } = await generateKeyPair('ec', { namedCurve: 'prime256v1' });
+  const j = publicKey.export({ format: 'jwk' });
+  return { privateKey, jwk: { kty: 'EC', crv: 'P-256', alg: 'ECDH-ES+A256KW', x: j.x!, y: j.y! }, checked: false };
+}
+
+class FlowError extends Error {}
+
+function expectStatus(what: string, r: Res): void {
+  if (r.status !== 200) throw new FlowError(`${what}: HTTP ${r.status} ${r.body.toString('utf8').slice(0, 300)}`);
+}
+
+interface Ctx {
+  agent: Agent;
+  url: string;
+  root: TestRoot;
+  chip: TestChip;
+}
+
+/** auth → attest → GET resource with the cookie; returns the token. */
+async function attestFlow(ctx: Ctx, g: Guest, tee: 'sample' | 'snp', fetchResource: boolean): Promise<string> {
+  const a = await call(ctx.agent, `${ctx.url}/kbs/v0/auth`, 'POST', { 'content-type': 'application/json' }, JSON.stringify({ version: '0.4.0', tee, 'extra-params': '' }));
+  expectStatus('auth', a);
+  const cookie = /kbs-session-id=([^;,\s]+)/.exec(String(a.headers['set-cookie'] ?? ''))?.[1];
+  if (!cookie) throw new FlowError('auth: no session cookie');
+  const nonce = (JSON.parse(a.body.toString('utf8')) as { nonce: string }).nonce;
+  const rd = runtimeDataDigest(primaryRuntimeData(nonce, g.jwk, ''), 'sha384');
+  const evidence =
+    tee === 'sample'
+      ? { svn: '1', report_data: toBase64(rd) }
+      : evidenceToJson(parseReport(ctx.root.signReport(ctx.chip, { reportData: regularize(rd, 64) })), [{ type: 'VCEK', data: new Uint8Array(ctx.chip.vcek.raw) }]);
+  const body = JSON.stringify({ 'init-data': null, 'runtime-data': { nonce, 'tee-pubkey': g.jwk }, 'tee-evidence': { primary_evidence: evidence, additional_evidence: '' } });
+  const t = await call(ctx.agent, `${ctx.url}/kbs/v0/attest`, 'POST', { 'content-type': 'application/json', cookie: `kbs-session-id=${cookie}` }, body);
+  expectStatus('attest', t);
+  const token = (JSON.parse(t.body.toString('utf8')) as { token: string }).token;
+  if (fetchResource) await getResource(ctx, g, { cookie: `kbs-session-id=${cookie}` });
+  return token;
+}
+
+async function getResource(ctx: Ctx, g: Guest, headers: Record<string, string>): Promise<void> {
+  const r = await call(ctx.agent, `${ctx.url}/kbs/v0/resource/${RESOURCE}`, 'GET', headers);
+  expectStatus('resource', r);
+  const jwe = parseFlattenedJwe(JSON.parse(r.body.toString('utf8')));
+  // Decrypting costs the generator CPU the server does not spend: check the first answer of every guest.
+  if (!g.checked) {
+    if (!Buffer.from(decryptWithTeeKey(jwe, g.privateKey)).equals(SECRET)) throw new FlowError('resource: decrypted value differs from the stored secret');
+    g.checked = true;
+  }
+}
+
+interface CaseResult {
+  case: CaseName;
+  store: string;
+  concurrency: number;
+  flows: number;
+  seconds: number;
+  flowsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  firstError?: string;
+  serverCpuMsPerFlow: number;
+  serverCores: number;
+  /** CPU cores the load generator (this process) used meanwhile: near 1, it and not the server is the limit. */
+  generatorCores: number;
+  floorMs: number;
+  ratio: number;
+  hung: boolean;
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+async function runCase(ctx: Ctx, server: Server, name: CaseName, concurrency: number, floors: Record<CaseName, number>): Promise<CaseResult> {
+  const guests = await Promise.all(Array.from({ length: concurrency }, () => newGuest()));
+  if (name === 'bearer') for (const g of guests) g.token = await attestFlow(ctx, g, 'sample', false);
+  const flow = (g: Guest): Promise<unknown> =>
+    name === 'bearer' ? getResource(ctx, g, { authorization: `Bearer ${g.token}` }) : attestFlow(ctx, g, name, true);
+
+  let measuring = false;
+  let stop = false;
+  const latencies: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  const loop = async (g: Guest): Promise<void> => {
+    while (!stop) {
+      const t0 = performance.now();
+      try {
+        await flow(g);
+        if (measuring) latencies.push(performance.now() - t0);
+      } catch (e) {
+        if (measuring) {
+          errors++;
+          firstError ??= (e as Error).message;
+        }
+      }
+    }
+  };
+  const loops = guests.map(loop);
+  await sleep(WARMUP * 1000);
+  measuring = true;
+  const cpu0 = treeCpuSeconds(server.child.pid!);
+  const gen0 = process.cpuUsage();
+  const t0 = performance.now();
+  await sleep(SECONDS * 1000);
+  const cpu1 = treeCpuSeconds(server.child.pid!);
+  const gen = process.cpuUsage(gen0);
+  const elapsed = (performance.now() - t0) / 1000;
+  const flows = latencies.length;
+  measuring = false;
+  stop = true;
+  // A flow in flight finishes (or times out); a server that stopped answering shows up as a hang.
+  const hung = await Promise.race([Promise.all(loops).then(() => false), sleep(REQUEST_TIMEOUT_MS + 5000).then(() => true)]);
+  latencies.sort((a, b) => a - b);
+  const cpuMs = ((cpu1 - cpu0) * 1000) / Math.max(1, flows);
+  return {
+    case: name,
+    store: PG_URL ? 'postgres' : 'sqlite',
+    concurrency,
+    flows,
+    seconds: round(elapsed, 2),
+    flowsPerSecond: round(flows / elapsed, 1),
+    p50Ms: round(quantile(latencies, 0.5), 2),
+    p99Ms: round(quantile(latencies, 0.99), 2),
+    errors,
+    ...(firstError ? { firstError } : {}),
+    serverCpuMsPerFlow: round(cpuMs, 3),
+    serverCores: round((cpu1 - cpu0) / elapsed, 2),
+    generatorCores: round((gen.user + gen.system) / 1e6 / elapsed, 2),
+    floorMs: round(floors[name], 3),
+    ratio: round(cpuMs / floors[name], 2),
+    hung,
+  };
+}
+
+// ---- the crypto floor --------------------------------------------------------------------------------------
+
+/** CPU milliseconds per call of `fn` on this process (user + system), after a warm-up. */
+function cpuMsPerOp(fn: () => unknown, ms = 600): number {
+  for (let i = 0; i < 50; i++) fn();
+  let n = 0;
+  const c0 = process.cpuUsage();
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    for (let i = 0; i < 20; i++) fn();
+    n += 20;
+  }
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000 / n;
+}
+
+function measureFloor(chip: TestChip, root: TestRoot): { parts: Record<string, number>; floors: Record<CaseName, number> } {
+  const es = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const claims = Buffer.from('x'.repeat(900));
+  const sig = sign('sha256', claims, { key: es.privateKey, dsaEncoding: 'ieee-p1363' });
+  const tee = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const report = root.signReport(chip, { reportData: new Uint8Array(64) });
+  const signed = report.subarray(0, SIGNED_LENGTH);
+  const p1363 = reportSignatureP1363(parseReport(report))!;
+  const vcekKey = chip.vcek.publicKey;
+  if (!verify('sha384', signed, { key: vcekKey, dsaEncoding: 'ieee-p1363' }, p1363)) throw new Error('floor: the test report signature does not verify');
+  const jwe = (): void => {
+    const eph = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    eph.publicKey.export({ format: 'der', type: 'spki' });
+    const z = diffieHellman({ privateKey: eph.privateKey, publicKey: tee.publicKey });
+    const kek = createHash('sha256').update(z).digest();
+    const cek = randomBytes(32);
+    const kw = createCipheriv('id-aes256-wrap', kek, Buffer.from('a6a6a6a6a6a6a6a6', 'hex'));
+    Buffer.concat([kw.update(cek), kw.final()]);
+    const g = createCipheriv('aes-256-gcm', cek, randomBytes(12));
+    g.setAAD(Buffer.from('header'));
+    Buffer.concat([g.update(SECRET), g.final()]);
+    g.getAuthTag();
+  };
+  const parts = {
+    es256Sign: cpuMsPerOp(() => sign('sha256', claims, { key: es.privateKey, dsaEncoding: 'ieee-p1363' })),
+    es256Verify: cpuMsPerOp(() => verify('sha256', claims, { key: es.publicKey, dsaEncoding: 'ieee-p1363' }, sig)),
+    p384Verify: cpuMsPerOp(() => verify('sha384', signed, { key: vcekKey, dsaEncoding: 'ieee-p1363' }, p1363)),
+    jwe: cpuMsPerOp(jwe),
+  };
+  const sample = parts.es256Sign + parts.jwe;
+  return { parts, floors: { sample, snp: sample + parts.p384Verify, bearer: parts.es256Verify + parts.jwe } };
+}
+
+// ---- main --------------------------------------------------------------------------------------------------
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-bench-kbs-'));
+  const root = createTestRoot({ product: 'genoa', rsaBits: 4096 });
+  const chip = root.createChip();
+  const rootsPem = join(dir, 'roots.pem');
+  writeFileSync(rootsPem, root.ark.toString() + root.ask.toString());
+  const server = await startServer(dir, rootsPem);
+  const results: CaseResult[] = [];
+  try {
+    const admin = new KbsAdminClient(server.url, { privateKeyPem: readFileSync(join(server.dataDir, 'admin-key.pem'), 'utf8') });
+    await admin.setResource(RESOURCE, SECRET);
+    await admin.setReferenceValues({ launch_digest: ['abcde'], svn: ['1'], major_version: 1, minimum_minor_version: 0 });
+    const { parts, floors } = measureFloor(chip, root);
+    const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`;
+    if (!JSON_OUT) {
+      console.log(`# machine: ${machine}; node ${process.version}; store ${PG_URL ? 'postgres' : 'sqlite'}${WORKERS ? `; ${WORKERS} workers` : ''}`);
+      console.log(`# floor (ms CPU): ${Object.entries(parts).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
+      console.log('case    conc  flows/s    p50ms    p99ms  errors  cpu-ms/flow  cores  gen-cores  floor-ms  ratio');
+    }
+    const agent = new Agent({ keepAlive: true, maxSockets: 512 });
+    const ctx: Ctx = { agent, url: server.url, root, chip };
+    for (const name of CASES) {
+      for (const c of CONC) {
+        const r = await runCase(ctx, server, name, c, floors);
+        results.push(r);
+        if (!JSON_OUT) {
+          console.log(
+            `${r.case.padEnd(7)} ${String(c).padStart(4)} ${r.flowsPerSecond.toFixed(1).padStart(8)} ${r.p50Ms.toFixed(2).padStart(8)} ${r.p99Ms.toFixed(2).padStart(8)} ${String(r.errors).padStart(7)} ${r.serverCpuMsPerFlow.toFixed(3).padStart(12)} ${r.serverCores.toFixed(2).padStart(6)} ${r.generatorCores.toFixed(2).padStart(10)} ${r.floorMs.toFixed(3).padStart(9)} ${r.ratio.toFixed(2).padStart(6)}${r.hung ? '  HUNG' : ''}${r.firstError ? `  first error: ${r.firstError}` : ''}`,
+          );
+        }
+        if (r.hung) throw new Error(`the server stopped answering during ${name} at concurrency ${c}`);
+      }
+    }
+    agent.destroy();
+    if (JSON_OUT) console.log(JSON.stringify({ machine, node: process.version, floorPartsMs: parts, results }, null, 2));
+  } finally {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

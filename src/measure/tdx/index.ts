@@ -1,0 +1,3 @@
+/** TDX reference values: MRTD from TDVF firmware metadata. */
+export * from './tdvf.js';
+export * from './rtmr.js';

@@ -1,0 +1,131 @@
+/**
+ * The statements every attestation request runs: session reads and writes, the nonce test-and-set, audit rows
+ * of the protocol (`kbs.*`), and the resource and policy reads of a resource GET.
+ *
+ * They run on their own connection(s) with relaxed durability — committed, atomic and visible to every other
+ * connection and replica at once, but not synced to disk before the request is answered:
+ * - SQLite: a second connection with `synchronous = NORMAL` (in WAL mode a commit only appends to the WAL;
+ *   the sync happens at checkpoints, which a worker thread runs, see sqlite.ts), with statements prepared once;
+ * - PostgreSQL: a pool whose sessions run with `synchronous_commit = off`.
+ * A crash of the KBS process loses nothing; a power loss may lose the last fraction of a second of sessions,
+ * nonce records and protocol audit rows — never an admin write, which stays on the durable connection and is
+ * synced before it is acknowledged. Losing a session only forces the guest to run `/auth` again. Losing a nonce
+ * record is harmless for the same reason: a WAL is replayed as a prefix, so the session update that followed
+ * the nonce is lost with it, and a nonce is only accepted together with the session that issued it.
+ */
+import type { Kysely } from 'kysely';
+import type Sqlite from 'better-sqlite3';
+import type { Database, Int64 } from './schema.js';
+
+export interface HotResourceKey {
+  namespace: string;
+  repository: string;
+  type: string;
+  tag: string;
+}
+
+export interface HotAuditRow {
+  time: number;
+  kind: string;
+  subject: string;
+  outcome: string;
+  detail: string | null;
+}
+
+export interface HotPath {
+  sessionGet(id: string): Promise<{ expires_at: Int64; body: Uint8Array } | undefined>;
+  sessionPut(id: string, expiresAt: number, body: Uint8Array): Promise<void>;
+  /** Deletes the session only while it is still expired at `now` (a concurrent refresh wins). */
+  sessionDeleteExpired(id: string, now: number): Promise<void>;
+  sessionDelete(id: string): Promise<boolean>;
+  /** Inserts the nonce record; true when this call inserted it (the primary key is the atomic test-and-set). */
+  nonceInsert(nonceHash: string, expiresAt: number): Promise<boolean>;
+  auditInsert(row: HotAuditRow): Promise<number>;
+  resourceGet(k: HotResourceKey): Promise<Uint8Array | undefined>;
+  policyGet(kind: string, id: string): Promise<{ text: string; updated_at: Int64 } | undefined>;
+  close(): Promise<void>;
+}
+
+/** The hot path over any kysely database (PostgreSQL's relaxed pool; SQLite uses prepared statements). */
+export function kyselyHotPath(db: Kysely<Database>, close: () => Promise<void> = async () => {}): HotPath {
+  return {
+    sessionGet: (id) => db.selectFrom('sessions').select(['expires_at', 'body']).where('id', '=', id).executeTakeFirst(),
+    async sessionPut(id, expiresAt, body) {
+      const b = Buffer.from(body);
+      await db
+        .insertInto('sessions')
+        .values({ id, expires_at: expiresAt, body: b })
+        .onConflict((oc) => oc.column('id').doUpdateSet({ expires_at: expiresAt, body: b }))
+        .execute();
+    },
+    async sessionDeleteExpired(id, now) {
+      await db.deleteFrom('sessions').where('id', '=', id).where('expires_at', '<=', now).execute();
+    },
+    async sessionDelete(id) {
+      const r = await db.deleteFrom('sessions').where('id', '=', id).executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    },
+    async nonceInsert(nonceHash, expiresAt) {
+      const r = await db
+        .insertInto('nonces')
+        .values({ nonce_hash: nonceHash, expires_at: expiresAt })
+        .onConflict((oc) => oc.column('nonce_hash').doNothing())
+        .executeTakeFirst();
+      return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+    },
+    async auditInsert(row) {
+      const r = await db.insertInto('audit').values(row).returning('id').executeTakeFirstOrThrow();
+      return Number(r.id);
+    },
+    async resourceGet(k) {
+      const row = await db
+        .selectFrom('resources')
+        .select('value')
+        .where('namespace', '=', k.namespace)
+        .where('repository', '=', k.repository)
+        .where('type', '=', k.type)
+        .where('tag', '=', k.tag)
+        .executeTakeFirst();
+      return row?.value;
+    },
+    policyGet: (kind, id) => db.selectFrom('policies').select(['text', 'updated_at']).where('kind', '=', kind).where('id', '=', id).executeTakeFirst(),
+    close,
+  };
+}
+
+/**
+ * The hot path on a dedicated better-sqlite3 connection: statements prepared once (no query building per
+ * call), and `synchronous = NORMAL` on this connection only — SQLite keeps the setting per connection, so the
+ * admin connection beside it still syncs every commit.
+ */
+export function sqliteHotPath(conn: Sqlite.Database): HotPath {
+  const s = {
+    sessionGet: conn.prepare<[string], { expires_at: number; body: Buffer }>('SELECT expires_at, body FROM sessions WHERE id = ?'),
+    sessionPut: conn.prepare('INSERT INTO sessions (id, expires_at, body) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, body = excluded.body'),
+    sessionDeleteExpired: conn.prepare('DELETE FROM sessions WHERE id = ? AND expires_at <= ?'),
+    sessionDelete: conn.prepare('DELETE FROM sessions WHERE id = ?'),
+    nonceInsert: conn.prepare('INSERT INTO nonces (nonce_hash, expires_at) VALUES (?, ?) ON CONFLICT (nonce_hash) DO NOTHING'),
+    auditInsert: conn.prepare('INSERT INTO audit (time, kind, subject, outcome, detail) VALUES (?, ?, ?, ?, ?)'),
+    resourceGet: conn.prepare<[string, string, string, string], { value: Buffer }>(
+      'SELECT value FROM resources WHERE namespace = ? AND repository = ? AND type = ? AND tag = ?',
+    ),
+    policyGet: conn.prepare<[string, string], { text: string; updated_at: number }>('SELECT text, updated_at FROM policies WHERE kind = ? AND id = ?'),
+  };
+  return {
+    sessionGet: async (id) => s.sessionGet.get(id),
+    async sessionPut(id, expiresAt, body) {
+      s.sessionPut.run(id, expiresAt, Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+    },
+    async sessionDeleteExpired(id, now) {
+      s.sessionDeleteExpired.run(id, now);
+    },
+    sessionDelete: async (id) => s.sessionDelete.run(id).changes > 0,
+    nonceInsert: async (hash, expiresAt) => s.nonceInsert.run(hash, expiresAt).changes === 1,
+    auditInsert: async (r) => Number(s.auditInsert.run(r.time, r.kind, r.subject, r.outcome, r.detail).lastInsertRowid),
+    resourceGet: async (k) => s.resourceGet.get(k.namespace, k.repository, k.type, k.tag)?.value,
+    policyGet: async (kind, id) => s.policyGet.get(kind, id),
+    async close() {
+      if (conn.open) conn.close();
+    },
+  };
+}

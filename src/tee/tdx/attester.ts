@@ -1,0 +1,102 @@
+/**
+ * Guest side of `tee: "tdx"`: obtains a DCAP quote through configfs-tsm (Linux ≥ 6.7, specs/tdx-initdata.md
+ * §5.1) — mkdir a report entry, check `provider` is `tdx_guest`, write the 64-byte REPORTDATA to `inblob`,
+ * read the quote from `outblob`, check `generation`, rmdir — and collects the CCEL event log as Trustee's
+ * attester does (`/sys/firmware/acpi/tables/data/CCEL`). Returns the CoCo evidence JSON (§2.4 item 1).
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import { join } from 'node:path';
+import { CocoError } from '../../errors.js';
+import { bytesEqual } from '../../formats/bytes.js';
+import { regularize } from '../../formats/runtime-data.js';
+import type { Attester } from '../verifier.js';
+import { evidenceToJson } from './evidence.js';
+import { parseQuote, type TdxQuote } from './format.js';
+
+export const TSM_REPORT_PATH = '/sys/kernel/config/tsm/report';
+/** The CCEL log area as Linux exposes it (§4.2); the ACPI table itself is `/sys/firmware/acpi/tables/CCEL`. */
+export const CCEL_DATA_PATH = '/sys/firmware/acpi/tables/data/CCEL';
+
+/** The file operations the configfs protocol needs; node:fs/promises by default. */
+export interface TsmFs {
+  mkdir(path: string): Promise<unknown>;
+  rmdir(path: string): Promise<unknown>;
+  writeFile(path: string, data: Uint8Array): Promise<unknown>;
+  readFile(path: string): Promise<Uint8Array>;
+}
+
+export interface TdxAttesterOptions {
+  /** configfs-tsm report directory (default `/sys/kernel/config/tsm/report`). */
+  tsmPath?: string;
+  /** CCEL log area (default `/sys/firmware/acpi/tables/data/CCEL`); absent → `cc_eventlog: null`. */
+  ccelPath?: string;
+  fs?: TsmFs;
+}
+
+const nodeFs: TsmFs = {
+  mkdir: (p) => fsp.mkdir(p),
+  rmdir: (p) => fsp.rmdir(p),
+  writeFile: (p, d) => fsp.writeFile(p, d),
+  readFile: async (p) => new Uint8Array(await fsp.readFile(p)),
+};
+
+function tsmError(message: string, cause?: unknown): CocoError {
+  return new CocoError('TDX_TSM', `configfs-tsm: ${message}`, { kind: 'unavailable', cause });
+}
+
+export class TdxAttester implements Attester {
+  readonly tee = 'tdx';
+  private readonly tsmPath: string;
+  private readonly ccelPath: string;
+  private readonly fs: TsmFs;
+
+  constructor(opts: TdxAttesterOptions = {}) {
+    this.tsmPath = opts.tsmPath ?? TSM_REPORT_PATH;
+    this.ccelPath = opts.ccelPath ?? CCEL_DATA_PATH;
+    this.fs = opts.fs ?? nodeFs;
+  }
+
+  available(): boolean {
+    return existsSync(this.tsmPath);
+  }
+
+  async getEvidence(reportData: Uint8Array): Promise<unknown> {
+    const { raw } = await this.attest(reportData);
+    let log: Uint8Array | null = null;
+    try {
+      log = await this.fs.readFile(this.ccelPath);
+    } catch {
+      log = null; // firmware without CCEL (or not readable): Trustee then skips the replay
+    }
+    return evidenceToJson({ quote: raw, ccEventLog: log });
+  }
+
+  /** REPORTDATA is the runtime-data digest zero-padded to 64 bytes; more than 64 bytes is an error. */
+  async attest(reportData: Uint8Array): Promise<{ raw: Uint8Array; quote: TdxQuote }> {
+    if (reportData.length > 64) throw new CocoError('TDX_REPORT_DATA', `report data is ${reportData.length} bytes, at most 64 fit`, { kind: 'usage' });
+    const data = regularize(reportData, 64);
+    if (!existsSync(this.tsmPath)) throw new CocoError('TDX_NO_TSM', `${this.tsmPath} does not exist: no configfs-tsm in this guest`, { kind: 'unavailable' });
+    const entry = join(this.tsmPath, `cocokit-${randomBytes(8).toString('hex')}`);
+    try {
+      await this.fs.mkdir(entry);
+    } catch (e) {
+      throw tsmError(`cannot create ${entry}: ${(e as Error).message}`, e);
+    }
+    try {
+      const provider = Buffer.from(await this.fs.readFile(join(entry, 'provider'))).toString('utf8').trim();
+      if (provider !== 'tdx_guest') throw tsmError(`provider is ${JSON.stringify(provider)}, not tdx_guest`);
+      await this.fs.writeFile(join(entry, 'inblob'), data);
+      const raw = await this.fs.readFile(join(entry, 'outblob'));
+      // generation counts attribute writes; more than our one means another process used the entry.
+      const generation = Number(Buffer.from(await this.fs.readFile(join(entry, 'generation'))).toString('utf8').trim());
+      if (generation !== 1) throw tsmError(`generation is ${generation} after 1 write: the entry was used concurrently`);
+      const quote = parseQuote(raw);
+      if (!bytesEqual(quote.body.reportData, data)) throw tsmError('the quote does not carry the REPORTDATA that was written');
+      return { raw, quote };
+    } finally {
+      await this.fs.rmdir(entry).catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,37 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fromHex } from '../../formats/bytes.js';
+import { failures } from '../../formats/check.js';
+import { readVector, readVectorJson } from '../../test-support/vectors.js';
+import { collateralCachePath, serializeCollateralBundle } from './collateral.js';
+import { evidenceToJson } from './evidence.js';
+import { createTdxTestRoot } from './test-root.js';
+import { createTdxVerifier } from './verifier.js';
+
+test('the tdx verifier replays cc_eventlog against the quote RTMRs and emits uefi_event_logs', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tdx-ver-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const root = createTdxTestRoot();
+  const now = new Date('2025-01-10T00:00:00Z');
+  const path = collateralCachePath(dir, root.platform.fmspc, 'platform');
+  mkdirSync(join(dir, 'tdx'));
+  writeFileSync(path, serializeCollateralBundle(root.collateral()));
+  const verifier = createTdxVerifier({ root: root.root, collateralDir: dir });
+  const x = readVectorJson('tdx', 'trustee-ovmf-directboot.expected.json').upstream_expected;
+  const log = new Uint8Array(readVector('tdx', 'trustee-ovmf-directboot.ccel-data.bin'));
+  // A synthetic TD whose RTMRs are what OVMF measured in Trustee's direct-boot log.
+  const quote = root.signQuote({ rtmr0: fromHex(x.rtmr0), rtmr1: fromHex(x.rtmr1), rtmr2: fromHex(x.rtmr2) });
+  const r = await verifier.verify(evidenceToJson({ quote, ccEventLog: log }), { now });
+  assert.deepEqual(failures(r.checks), []);
+  assert.equal((r.claims.uefi_event_logs as unknown[]).length, 20);
+  const tampered = new Uint8Array(log);
+  tampered[0x400] ^= 1; // a byte of a logged SHA-384 digest: the RTMRs no longer replay
+  const bad = await verifier.verify(evidenceToJson({ quote, ccEventLog: tampered }), { now });
+  assert.ok(failures(bad.checks).length > 0);
+  assert.ok(failures(bad.checks).every((c) => c.id === 'ccel-replay'));
+  const none = await createTdxVerifier({ root: root.root }).verify(evidenceToJson({ quote, ccEventLog: null }), { now });
+  assert.deepEqual(failures(none.checks).map((c) => c.id), ['collateral']);
+});
