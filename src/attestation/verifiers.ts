@@ -8,7 +8,7 @@ import { SampleDeviceVerifier, SampleVerifier } from '../tee/sample/verify.js';
 import { createSnpVerifier, type SnpVerifierConfig } from '../tee/snp/verifier.js';
 import { createTpmVerifier, type TpmVerifierConfig } from '../tee/tpm/verifier.js';
 import { createAzSnpVtpmVerifier } from '../tee/az-snp-vtpm/verifier.js';
-import { createAzTdxVtpmVerifier, type AzTdxVtpmVerifierConfig } from '../tee/az-tdx-vtpm/verifier.js';
+import { createAzTdxVtpmVerifier, tdxQuoteVerification, type AzTdxVtpmVerifierConfig } from '../tee/az-tdx-vtpm/verifier.js';
 import { createTdxVerifier, type TdxVerifierConfig } from '../tee/tdx/verifier.js';
 
 export class VerifierRegistry {
@@ -44,7 +44,7 @@ export interface RegistryOptions {
   snp?: SnpVerifierConfig;
   /** The generic `tpm` verifier (its AKs anchored by fingerprint, or left to policy). */
   tpm?: TpmVerifierConfig;
-  /** `az-tdx-vtpm`: the TD quote verifier, once one is available. */
+  /** `az-tdx-vtpm`: how its TD quote is verified (default: as `tdx` verifies quotes, with `tdx`'s options). */
   azTdxVtpm?: AzTdxVtpmVerifierConfig;
   tdx?: TdxVerifierConfig;
 }
@@ -57,7 +57,8 @@ export function defaultVerifiers(opts: RegistryOptions = {}): VerifierRegistry {
     createTpmVerifier(opts.tpm),
     // Azure SNP VMs chain to the same AMD roots as bare SNP ones (and to the same test roots in a lab).
     createAzSnpVtpmVerifier(opts.snp?.roots ? { roots: opts.snp.roots } : {}),
-    createAzTdxVtpmVerifier(opts.azTdxVtpm),
+    // Azure TDX VMs' TD quotes go through the same TDX verification (roots, collateral) as bare TDX ones.
+    createAzTdxVtpmVerifier(opts.azTdxVtpm ?? { verifyTdQuote: tdxQuoteVerification(opts.tdx) }),
   ]);
   if (opts.sample) r.register(new SampleVerifier()).register(new SampleDeviceVerifier());
   return r;

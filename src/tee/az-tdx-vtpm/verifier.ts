@@ -1,14 +1,20 @@
 /**
  * `tee: "az-tdx-vtpm"` (specs/measured-boot.md §4.6–§4.7): an Azure TDX confidential VM's vTPM quote, bound
- * through the HCL report's TDREPORT to the runtime data holding the AK. The TD quote itself — Intel's DCAP
- * chain over the TDREPORT — is not verified by this verifier yet: its `td-quote` check says so and fails,
- * so no policy can mistake this evidence for verified hardware until TDX quote verification is wired in.
+ * through the HCL report's TDREPORT to the runtime data holding the AK. The TD quote itself (Intel's DCAP
+ * chain over the TDREPORT) is verified by the `tee/tdx` verification when one is configured
+ * (`tdxQuoteVerification`); without it the `td-quote` check fails, so no policy can mistake this evidence
+ * for verified hardware.
  */
 import { check, type Check } from '../../formats/check.js';
 import { bytesEqual, toHex } from '../../formats/bytes.js';
 import { azureEvidenceFromJson } from '../azure/evidence.js';
 import { verifyAzureVtpm } from '../azure/vtpm.js';
 import type { TeeVerifier, VerifierResult, VerifyContext } from '../verifier.js';
+import { tdxClaims } from '../tdx/claims.js';
+import { loadCachedCollateral, type TdxCollateral } from '../tdx/collateral.js';
+import { parseQuote } from '../tdx/format.js';
+import { quotePlatform, type TdxVerifierConfig } from '../tdx/verifier.js';
+import { verifyQuote as verifyTdxQuote } from '../tdx/verify.js';
 
 export interface AzTdxVtpmVerifierConfig {
   /**
@@ -48,3 +54,24 @@ export function createAzTdxVtpmVerifier(config: AzTdxVtpmVerifierConfig = {}): T
 }
 
 export const azTdxVtpmVerifier: TeeVerifier = createAzTdxVtpmVerifier();
+
+/**
+ * The TD quote verified as `tee/tdx` verifies one (Intel chain, signature, TCB from cached collateral), its
+ * REPORTDATA compared with the HCL report's TDREPORT: the `verifyTdQuote` of a deployment that has the TDX
+ * verifier configured.
+ */
+export function tdxQuoteVerification(config: TdxVerifierConfig = {}): NonNullable<AzTdxVtpmVerifierConfig['verifyTdQuote']> {
+  return async (tdQuote, tdReport, ctx) => {
+    const quote = parseQuote(tdQuote);
+    const pre: Check[] = [];
+    let collateral: TdxCollateral | undefined;
+    if (config.collateralDir) {
+      const p = quotePlatform(quote);
+      collateral = loadCachedCollateral(config.collateralDir, p.fmspc, p.ca);
+    } else {
+      pre.push(check('collateral', false, 'no TDX collateral cache configured (tdx_verifier.collateral_cache)'));
+    }
+    const v = verifyTdxQuote(quote, { now: ctx.now, raw: tdQuote, root: config.root, collateral, allowExpiredCollateral: config.allowExpiredCollateral });
+    return { checks: [...pre, ...v.checks], claims: tdxClaims(v) };
+  };
+}

@@ -167,3 +167,16 @@ test('the HCL report and tpm-quote-v1.json pair verifies together; tpm-quote.msg
   const orphan = verifyQuote({ attest: msg, signature: { sigAlg: 0x0014, hash: 0x000b, sig: new Uint8Array(readVector('azure', 'trustee', 'az-snp-vtpm', 'tpm-quote.sig')) }, ak: hclAkPublic(hcl), nonce: Buffer.from('challenge') });
   assert.deepEqual(failures(orphan.checks).map((c) => c.id), ['signature']);
 });
+
+test('with the TDX verification wired in (the default registry), Azure TDX evidence fails only for want of collateral', async () => {
+  const { defaultVerifiers } = await import('../../attestation/verifiers.js');
+  const v = defaultVerifiers().get('az-tdx-vtpm');
+  for (const f of ['evidence-v0.json', 'evidence-v1.json']) {
+    const r = await v.verify(readVectorJson('azure', 'trustee', 'az-tdx-vtpm', f), { expectedReportData: Buffer.from('challenge'), now: new Date('2025-06-01T00:00:00Z') });
+    assert.deepEqual(failures(r.checks).map((c) => c.id), ['collateral'], f);
+    const ids = new Set(r.checks.map((c) => c.id));
+    for (const id of ['td-quote-report-data', 'pck-chain', 'qe-report-signature', 'quote-signature', 'signature', 'runtime-data']) assert.ok(ids.has(id), id);
+    // The vTPM side's report_data (the quote nonce) overrides the TD quote's, as in Trustee.
+    assert.equal((r.claims as any).report_data, Buffer.from('challenge').toString('hex'));
+  }
+});
