@@ -40,7 +40,8 @@ function allOptions(cmd: Command): Option[] {
 /** Walks a `cocokit …` line through the command tree; returns what does not exist. */
 function checkLine(program: Command, line: string): string[] {
   const problems: string[] = [];
-  const tokens = line.replace(/[[\]]/g, ' ').split(/\s+/).filter(Boolean).slice(1);
+  // A command substitution ($(…), without nested parentheses) is another program's line: one opaque word here.
+  const tokens = line.replace(/\$\([^()]*\)/g, 'X').replace(/[[\]]/g, ' ').split(/\s+/).filter(Boolean).slice(1);
   let cmd = program;
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i];

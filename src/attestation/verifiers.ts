@@ -6,6 +6,9 @@ import { CocoError } from '../errors.js';
 import type { TeeVerifier } from '../tee/verifier.js';
 import { SampleDeviceVerifier, SampleVerifier } from '../tee/sample/verify.js';
 import { createSnpVerifier, type SnpVerifierConfig } from '../tee/snp/verifier.js';
+import { createTpmVerifier, type TpmVerifierConfig } from '../tee/tpm/verifier.js';
+import { createAzSnpVtpmVerifier } from '../tee/az-snp-vtpm/verifier.js';
+import { createAzTdxVtpmVerifier, tdxQuoteVerification, type AzTdxVtpmVerifierConfig } from '../tee/az-tdx-vtpm/verifier.js';
 import { createTdxVerifier, type TdxVerifierConfig } from '../tee/tdx/verifier.js';
 
 export class VerifierRegistry {
@@ -39,12 +42,24 @@ export interface RegistryOptions {
   /** The sample TEEs have no root of trust; they are registered only when asked for (development mode). */
   sample?: boolean;
   snp?: SnpVerifierConfig;
+  /** The generic `tpm` verifier (its AKs anchored by fingerprint, or left to policy). */
+  tpm?: TpmVerifierConfig;
+  /** `az-tdx-vtpm`: how its TD quote is verified (default: as `tdx` verifies quotes, with `tdx`'s options). */
+  azTdxVtpm?: AzTdxVtpmVerifierConfig;
   tdx?: TdxVerifierConfig;
 }
 
 /** The verifiers cocokit ships. */
 export function defaultVerifiers(opts: RegistryOptions = {}): VerifierRegistry {
-  const r = new VerifierRegistry([createSnpVerifier(opts.snp), createTdxVerifier(opts.tdx)]);
+  const r = new VerifierRegistry([
+    createSnpVerifier(opts.snp),
+    createTdxVerifier(opts.tdx),
+    createTpmVerifier(opts.tpm),
+    // Azure SNP VMs chain to the same AMD roots as bare SNP ones (and to the same test roots in a lab).
+    createAzSnpVtpmVerifier(opts.snp?.roots ? { roots: opts.snp.roots } : {}),
+    // Azure TDX VMs' TD quotes go through the same TDX verification (roots, collateral) as bare TDX ones.
+    createAzTdxVtpmVerifier(opts.azTdxVtpm ?? { verifyTdQuote: tdxQuoteVerification(opts.tdx) }),
+  ]);
   if (opts.sample) r.register(new SampleVerifier()).register(new SampleDeviceVerifier());
   return r;
 }

@@ -32,6 +32,12 @@ import { pageLimit } from './paging.js';
 
 export { DEMO_RESOURCE, ADMIN_KEY_FILE, ADMIN_PUBKEY_FILE } from '../server/development.js';
 
+/** A certificate file as DER, whether it holds DER or one PEM certificate. */
+function derOrPem(b: Buffer): Uint8Array {
+  const m = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/.exec(b.toString('latin1'));
+  return new Uint8Array(m ? Buffer.from(m[1].replace(/\s+/g, ''), 'base64') : b);
+}
+
 export interface ServeOptions {
   config?: string;
   port?: string;
@@ -209,6 +215,8 @@ function adminClient(cmd: Command, io: CliIO): KbsAdminClient {
 }
 
 interface GuestFlags {
+  tcti?: string;
+  vcek?: string;
   testRoot?: string;
   hostData?: string;
   url?: string;
@@ -240,7 +248,8 @@ async function guestAttester(cmd: Command, opts: GuestFlags, io: CliIO, deps: Kb
     tsm ??= mkdtempSync(join(tmpdir(), 'cocokit-tsm-'));
     io.stderr(`attester: simulated SEV-SNP (configfs-tsm in ${tsm}) signed by the TEST root in ${opts.testRoot}: NOT AMD hardware\n`);
   }
-  const attester = await attesterFor(opts.tee, { tsmPath: tsm ? resolve(io.cwd, tsm) : undefined, tsmFs, development: opts.development });
+  const vcek = opts.vcek ? derOrPem(readFileArg(opts.vcek, io, 'VCEK')) : undefined;
+  const attester = await attesterFor(opts.tee, { tsmPath: tsm ? resolve(io.cwd, tsm) : undefined, tsmFs, development: opts.development, ...(opts.tcti ? { tcti: opts.tcti } : {}), ...(vcek ? { vcek } : {}) });
   if (opts.tee === 'auto') io.stderr(`attester: ${attester.tee}${attester.tee === 'sample' ? ' (development mode: no hardware root of trust)' : ''}\n`);
   return { url, ca, initData, attester, teeKeyAlgorithm: opts.teeKeyAlg };
 }
@@ -254,8 +263,10 @@ async function guestClient(cmd: Command, opts: GuestFlags, io: CliIO, deps: KbsC
 function guestOptions(cmd: Command, defaultTee = 'sample'): Command {
   return cmd
     .option('--url <url>', 'KBS URL, e.g. http://127.0.0.1:8080 (also before the subcommand)')
-    .option('--tee <tee>', 'attester: sample (development), snp, tdx, or auto (the hardware present)', defaultTee)
+    .option('--tee <tee>', 'attester: sample (development), snp, tdx, tpm, az-snp-vtpm, or auto (the hardware present)', defaultTee)
     .option('--tsm-path <dir>', `configfs-tsm report directory (also COCOKIT_TSM_PATH; default ${TSM_REPORT_PATH})`)
+    .option('--tcti <tcti>', 'TPM of --tee tpm / az-snp-vtpm: device:/dev/tpmrm0 (default), swtpm:host=H,port=P or swtpm:path=SOCKET')
+    .option('--vcek <file>', '--tee az-snp-vtpm: the VCEK (DER or PEM) instead of fetching it from Azure IMDS')
     .option('--development', 'development mode: let --tee auto fall back to the sample TEE when no hardware TEE is found')
     .option('--init-data <file>', 'init-data TOML sent with the evidence')
     .option('--tee-key-alg <alg>', 'TEE key: ec-p256, ec-p521 or rsa', 'ec-p256')

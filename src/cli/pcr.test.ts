@@ -98,3 +98,24 @@ test('fuzz: the tpm2_pcrread parser gives banks or a CocoError', () => {
     { numRuns: 1000 },
   );
 });
+
+test('pcr common reads event logs (replayed), serialized PCR files and vTPM evidence as readings', async () => {
+  const tpm = (p: string) => join(VECTORS, 'tpm', p);
+  // The synthetic log replays to the values the swtpm quoted in q01 (sha256 PCRs 0–7, 11, 12).
+  const io = bufferIO();
+  assert.equal(await run(['pcr', 'common', tpm('eventlog.bin'), tpm('quotes/q01.pcrs'), '--json'], io), 0, io.err());
+  const common = JSON.parse(io.out());
+  assert.deepEqual(Object.keys(common.sha256).map(Number), [0, 1, 2, 3, 4, 5, 6, 7, 11, 12]);
+  assert.match(io.err(), /sha256: 10 of 10 PCRs agree/);
+  // Azure evidence v0 and v1 come from the same VM boot: all 24 PCRs agree; v2 is another VM.
+  const az = (f: string) => join(VECTORS, 'azure', 'trustee', 'az-snp-vtpm', f);
+  const same = bufferIO();
+  assert.equal(await run(['pcr', 'common', az('evidence-v0.json'), az('evidence-v1.json'), '--rvps'], same), 0, same.err());
+  assert.equal(Object.keys(JSON.parse(same.out())).length, 24);
+  const other = bufferIO();
+  assert.equal(await run(['pcr', 'common', az('evidence-v1.json'), join(VECTORS, 'trustee', 'tpm', 'tpm_evidence.json')], other), 0, other.err());
+  assert.match(other.err(), /sha256: \d+ of 24 PCRs agree; differ:/);
+  const bad = bufferIO();
+  assert.equal(await run(['pcr', 'common', tpm('quotes/q01.sig'), tpm('quotes/q01.pcrs')], bad), 4);
+  assert.match(bad.err(), /error\[EVENTLOG_FORMAT\]/);
+});

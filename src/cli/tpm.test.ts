@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,6 +143,18 @@ test('tpm quote and pcrread against a real swtpm write files that tpm checkquote
     const read = await cli(['tpm', 'pcrread', 'sha256:0,7,11', '-T', tpm.tcti]);
     assert.equal(read.code, 0, read.err);
     assert.equal(read.out, `  sha256:\n${[0, 7, 11].map((i) => `    ${String(i).padEnd(2)}: 0x${'00'.repeat(32)}\n`).join('')}`);
+    // A "boot": the synthetic log extended into the TPM, then init-data into PCR 8; the log replays to the TPM.
+    const ext = await cli(['tpm', 'extend', '-T', tpm.tcti, '--eventlog', q('eventlog.bin'), `8:sha256=${'ab'.repeat(32)}`]);
+    assert.equal(ext.code, 0, ext.err);
+    writeFileSync(join(dir, 'booted.pcrs'), (await cli(['tpm', 'pcrread', 'sha256:0,1,2,3,4,5,6,7,11,12+sha1:0,7', '-T', tpm.tcti])).out);
+    assert.equal((await cli(['tpm', 'eventlog', q('eventlog.bin'), '--compare', join(dir, 'booted.pcrs')])).code, 0);
+    const pcr8 = (await cli(['tpm', 'pcrread', 'sha256:8', '-T', tpm.tcti, '--json'])).out;
+    assert.equal(JSON.parse(pcr8).sha256['8'], createHash('sha256').update(Buffer.alloc(32)).update(Buffer.alloc(32, 0xab)).digest('hex'));
+    for (const bad of ['8:sha256=ab', '24:sha256=' + 'ab'.repeat(32), '8:md5=' + 'ab'.repeat(16)]) assert.equal((await cli(['tpm', 'extend', '-T', tpm.tcti, bad])).code, 1, bad);
+    // The AK `tpm ak` prints is the one the tpm attester quotes with.
+    const ak = (await cli(['tpm', 'ak', '-T', tpm.tcti])).out.trim();
+    const { TpmAttester } = await import('../tee/tpm/attester.js');
+    assert.equal(((await new TpmAttester({ tcti: tpm.tcti }).getEvidence(new Uint8Array(32))) as { ak_public: string }).ak_public, ak);
     for (const kind of ['rsa', 'ecc256', 'rsapss']) {
       const f = (n: string) => join(dir, `${kind}.${n}`);
       const r = await cli(['tpm', 'quote', '-T', tpm.tcti, '-l', 'sha256:0,7,11+sha1:0', '-G', kind, '-q', 'abcdef0123', '-m', f('msg'), '-s', f('sig'), '-o', f('pcrs'), '-u', f('pub')]);

@@ -33,6 +33,7 @@ import {
   type TpmSignature,
   type TpmtPublic,
 } from '../tpm/index.js';
+import { TpmAttester } from '../tee/tpm/attester.js';
 import type { CliIO } from './io.js';
 
 function readInput(io: CliIO, file: string, what: string): Uint8Array {
@@ -294,6 +295,41 @@ async function quote(io: CliIO, f: QuoteFlags): Promise<void> {
   });
 }
 
+/** `PCR:bank=hex` as tpm2_pcrextend takes it (several banks joined by `,`). */
+function parseExtend(spec: string): { pcr: number; digests: { alg: number; digest: Uint8Array }[] } {
+  const m = /^(\d{1,2}):(.+)$/.exec(spec);
+  const bad = () => new CocoError('CLI_USAGE', `${spec}: expected PCR:bank=hex[,bank=hex…], e.g. 8:sha256=ab…`, { kind: 'usage' });
+  if (m === null || Number(m[1]) > 23) throw bad();
+  const digests = m[2].split(',').map((part) => {
+    const [bank, hex] = part.split('=', 2);
+    const alg = hashAlgorithmByName(bank ?? '');
+    if (alg === undefined || hex === undefined || !/^[0-9a-fA-F]+$/.test(hex) || hex.length !== alg.size * 2) throw bad();
+    return { alg: alg.id, digest: fromHex(hex) };
+  });
+  return { pcr: Number(m[1]), digests };
+}
+
+async function extend(io: CliIO, specs: string[], f: { tcti: string; eventlog?: string }): Promise<void> {
+  const steps: { pcr: number; digests: { alg: number; digest: Uint8Array }[] }[] = [];
+  if (f.eventlog !== undefined) {
+    const log = parseEventLog(readInput(io, f.eventlog, 'event log'), { what: f.eventlog });
+    for (const e of log.format === 'crypto-agile' ? log.events.slice(1) : log.events) {
+      // PFP §10.4.1: EV_NO_ACTION events are logged but never extended.
+      if (e.type !== 0x3 && e.index <= 23) steps.push({ pcr: e.index, digests: e.digests.map((d) => ({ alg: d.alg, digest: d.digest })) });
+    }
+  }
+  steps.push(...specs.map(parseExtend));
+  if (steps.length === 0) throw new CocoError('CLI_USAGE', 'nothing to extend: give PCR:bank=hex arguments or --eventlog', { kind: 'usage' });
+  await withTpm(f.tcti, async (c) => {
+    const allocated = new Set((await c.pcrBanks()).filter((b) => b.pcrs.length > 0).map((b) => b.hash));
+    for (const s of steps) {
+      const digests = s.digests.filter((d) => allocated.has(d.alg));
+      if (digests.length > 0) await c.pcrExtend(s.pcr, digests);
+    }
+  });
+  io.stderr(`extended ${steps.length} time(s)\n`);
+}
+
 export function register(program: Command, io: CliIO): void {
   const tpm = program.command('tpm').description('TPM 2.0 quotes and event logs');
   tpm
@@ -341,4 +377,16 @@ export function register(program: Command, io: CliIO): void {
     .option('-o, --pcr <file>', 'write the quoted PCR values (tpm2-tools serialized form)')
     .option('-u, --ak-public <file>', 'write the AK public area (TPM2B_PUBLIC)')
     .action((f: QuoteFlags) => quote(io, f));
+  tpm
+    .command('extend')
+    .description('extend PCRs (tpm2_pcrextend), or replay a whole event log into a TPM (to stand in for a boot)')
+    .argument('[pcr-digests...]', 'PCR:bank=hex[,bank=hex], e.g. 8:sha256=<init-data digest>')
+    .option('-T, --tcti <tcti>', 'device:/dev/tpmrm0 or swtpm:host=H,port=P or swtpm:path=SOCKET', 'device:/dev/tpmrm0')
+    .option('--eventlog <file>', "extend every event of this log (banks the TPM has not allocated are skipped), before the arguments")
+    .action((specs: string[], f: { tcti: string; eventlog?: string }) => extend(io, specs, f));
+  tpm
+    .command('ak')
+    .description("print the attestation key `kbs get-resource --tee tpm` quotes with (std base64 DER SPKI, for the trusted_aks reference value)")
+    .option('-T, --tcti <tcti>', 'device:/dev/tpmrm0 or swtpm:host=H,port=P or swtpm:path=SOCKET', 'device:/dev/tpmrm0')
+    .action(async (f: { tcti: string }) => io.stdout(`${await new TpmAttester({ tcti: f.tcti }).akPublic()}\n`));
 }

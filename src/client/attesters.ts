@@ -9,8 +9,10 @@ import type { Attester } from '../tee/verifier.js';
 import { SampleAttester } from '../tee/sample/attester.js';
 import { SnpAttester, TSM_REPORT_PATH, type TsmFs } from '../tee/snp/attester.js';
 import { TdxAttester } from '../tee/tdx/attester.js';
+import { TpmAttester } from '../tee/tpm/attester.js';
+import { AzSnpVtpmAttester } from '../tee/az-snp-vtpm/attester.js';
 
-export const ATTESTER_NAMES = ['sample', 'snp', 'tdx', 'auto'] as const;
+export const ATTESTER_NAMES = ['sample', 'snp', 'tdx', 'tpm', 'az-snp-vtpm', 'auto'] as const;
 
 export interface AttesterOptions {
   /** configfs-tsm report directory (default `/sys/kernel/config/tsm/report`). */
@@ -19,6 +21,10 @@ export interface AttesterOptions {
   devicePath?: string;
   /** The file operations configfs-tsm is reached through (node:fs by default; tests pass a simulator). */
   tsmFs?: TsmFs;
+  /** TPM for `tpm` and `az-snp-vtpm` (TCTI string, default `device:/dev/tpmrm0`). */
+  tcti?: string;
+  /** `az-snp-vtpm`: the VCEK (DER) instead of fetching it from Azure IMDS. */
+  vcek?: Uint8Array;
   /** CCEL log area the TDX attester sends (default `/sys/firmware/acpi/tables/data/CCEL`). */
   ccelPath?: string;
   /** Development mode: `auto` may fall back to the sample TEE when no hardware TEE is found. */
@@ -40,6 +46,10 @@ export async function attesterFor(tee: string, opts: AttesterOptions = {}): Prom
       if (a.available()) return a;
       throw noTee(`no SEV-SNP guest interface here (${opts.tsmPath ?? TSM_REPORT_PATH} or /dev/sev-guest)`);
     }
+    case 'tpm':
+      return new TpmAttester({ ...(opts.tcti ? { tcti: opts.tcti } : {}) });
+    case 'az-snp-vtpm':
+      return new AzSnpVtpmAttester({ ...(opts.tcti ? { tcti: opts.tcti } : {}), ...(opts.vcek ? { vcek: opts.vcek } : {}) });
     case 'tdx': {
       const a = tdx();
       if (a.available()) return a;

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { CocoError } from '../errors.js';
+import { readVectorJson } from '../test-support/vectors.js';
 import { applyEnv, configFromToml, defaultConfig, listenAddress } from './config.js';
 
 test('a Trustee-style kbs-config maps onto the same options', () => {
@@ -70,6 +72,18 @@ test('the SNP offline VCEK store maps to the verifier cache; network sources and
   assert.equal(c.attestation_service.snp_vcek_cache, '/var/cache/vcek');
   assert.throws(() => configFromToml('[[attestation_service.verifier_config.snp_verifier.vcek_sources]]\ntype = "KDS"\n'), /OfflineStore/);
   assert.throws(() => configFromToml('[attestation_service.rvps_config]\ntype = "GrpcRemote"\n'), /BuiltIn/);
+});
+
+test('tpm_verifier trusted_aks take SHA-256 fingerprints or base64 SPKI keys (as cocokit tpm ak prints them)', () => {
+  const ak = readVectorJson('trustee', 'tpm', 'tpm_evidence.json').ak_public as string;
+  const fp = createHash('sha256').update(Buffer.from(ak, 'base64')).digest('hex');
+  const c = configFromToml(`[attestation_service.verifier_config.tpm_verifier]\ntrusted_aks = ["${ak}", "${'AB'.repeat(32)}"]\n`);
+  assert.deepEqual(c.attestation_service.tpm_trusted_aks, [fp, 'ab'.repeat(32)]);
+  assert.throws(() => configFromToml('[attestation_service.verifier_config.tpm_verifier]\ntrusted_aks = ["bm90IGEga2V5"]\n'), /trusted_aks\[0\] is neither/);
+  assert.throws(() => configFromToml('[attestation_service.verifier_config.tpm_verifier]\ntrusted_aks = "x"\n'), (e: unknown) => e instanceof CocoError);
+  // Trustee's own tpm_verifier options are accepted and named, without effect.
+  const other = configFromToml('[attestation_service.verifier_config.tpm_verifier]\nsome_trustee_option = 1\n');
+  assert.ok(other.notices?.some((n) => /tpm_verifier\.some_trustee_option is accepted without effect/.test(n)));
 });
 
 test('environment variables override single options', () => {

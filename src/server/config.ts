@@ -3,6 +3,7 @@
  * mean the same, plus environment overrides. Options cocokit adds are marked as such. Unknown sections or
  * keys are rejected so a typo never silently weakens a deployment (Trustee rejects unknown `[admin]` fields).
  */
+import { createHash, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { CocoError } from '../errors.js';
@@ -123,6 +124,12 @@ export interface KbsConfig {
     tdx_trusted_root?: string;
     /** cocokit: `tdx_verifier.allow_expired_collateral` — report expiry as a claim instead of failing (Intel QvE). */
     tdx_allow_expired_collateral?: boolean;
+    /**
+     * cocokit: `[attestation_service.verifier_config.tpm_verifier] trusted_aks = [...]` — the AKs the `tpm`
+     * verifier anchors, as SHA-256 fingerprints (hex) of their DER SPKI; given as such or as the std-base64
+     * SPKI `cocokit tpm ak` prints. Unlisted AKs are reported with `ak_anchored: false`.
+     */
+    tpm_trusted_aks?: string[];
     attestation_token_broker: {
       duration_min: number;
       issuer_name: string;
@@ -319,7 +326,19 @@ export function configFromToml(text: string): KbsConfig {
       if (r.type !== undefined && r.type !== 'BuiltIn') fail(`attestation_service.rvps_config.type "${r.type}" is not supported (BuiltIn)`);
     }
     if (s.verifier_config) {
-      const v = checkTable(s.verifier_config, 'attestation_service.verifier_config', { snp_verifier: 'table', tdx_verifier: 'table' });
+      const v = checkTable(s.verifier_config, 'attestation_service.verifier_config', { snp_verifier: 'table', tdx_verifier: 'table', tpm_verifier: 'table' });
+      if (v.tpm_verifier) {
+        const t = checkTable(v.tpm_verifier, 'attestation_service.verifier_config.tpm_verifier', { trusted_aks: 'string[]' });
+        c.attestation_service.tpm_trusted_aks = ((t.trusted_aks as string[] | undefined) ?? []).map((ak, i) => {
+          if (/^[0-9a-fA-F]{64}$/.test(ak)) return ak.toLowerCase();
+          try {
+            createPublicKey({ key: Buffer.from(ak, 'base64'), format: 'der', type: 'spki' });
+          } catch {
+            fail(`attestation_service.verifier_config.tpm_verifier.trusted_aks[${i}] is neither a SHA-256 fingerprint (hex) nor a base64 DER public key`);
+          }
+          return createHash('sha256').update(Buffer.from(ak, 'base64')).digest('hex');
+        });
+      }
       if (v.tdx_verifier) {
         const where = 'attestation_service.verifier_config.tdx_verifier';
         const tdx = checkTable(v.tdx_verifier, where, { collateral_cache: 'string', trusted_root: 'string', allow_expired_collateral: 'boolean' });

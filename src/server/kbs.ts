@@ -190,6 +190,7 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
         sample: developmentMode,
         snp: { cacheDir: asConfig.snp_vcek_cache, roots },
         tdx: { collateralDir: asConfig.tdx_collateral_cache, root: tdxRoot, allowExpiredCollateral: asConfig.tdx_allow_expired_collateral },
+        tpm: { trustedAks: asConfig.tpm_trusted_aks ?? [] },
       });
     if (tdxRoot) log.warn({ tdx_trusted_root: asConfig.tdx_trusted_root }, `NON-INTEL TDX ROOT TRUSTED: ${asConfig.tdx_trusted_root} replaces the Intel SGX Root CA; quotes signed under it do not come from Intel hardware`);
     if (nonAmdSnpRoots.length) {

@@ -101,6 +101,17 @@ function mapAttestationService(s: Record<string, unknown>, notices: string[]): R
     // refused at attestation (no verifier registered), so the table is accepted and named at start.
     for (const k of Object.keys(v)) {
       if (k === 'snp_verifier' || k === 'tdx_verifier') continue;
+      if (k === 'tpm_verifier') {
+        // cocokit reads `trusted_aks` only; Trustee's own TPM verifier options have no effect here.
+        const t = { ...table(v[k], 'attestation_service.verifier_config.tpm_verifier') };
+        for (const key of Object.keys(t)) {
+          if (key === 'trusted_aks') continue;
+          notices.push(`attestation_service.verifier_config.tpm_verifier.${key} is accepted without effect: cocokit's tpm verifier reads trusted_aks only`);
+          delete t[key];
+        }
+        v[k] = t;
+        continue;
+      }
       if (k.endsWith('_verifier')) {
         notices.push(`attestation_service.verifier_config.${k} is accepted without effect: cocokit has no such verifier and refuses that TEE's evidence`);
         delete v[k];

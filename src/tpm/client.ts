@@ -32,6 +32,7 @@ export const TPM_CC = {
   PCR_Read: 0x17e,
   PCR_Extend: 0x182,
   NV_UndefineSpace: 0x122,
+  EvictControl: 0x120,
   GetCapability: 0x17a,
 } as const;
 
@@ -320,6 +321,19 @@ export class TpmClient {
       const part = data.subarray(off, off + chunk);
       await this.call({ code: TPM_CC.NV_Write, name: 'NV_Write', handles: [{ handle: index, auth: true }, { handle: index }], params: (w) => w.tpm2b(part).u16be(off) });
     }
+  }
+
+  /** TPM2_NV_UndefineSpace (owner authorization). */
+  async nvUndefine(index: number): Promise<void> {
+    await this.call({ code: TPM_CC.NV_UndefineSpace, name: 'NV_UndefineSpace', handles: [{ handle: TPM_RH.OWNER, auth: true }, { handle: index }] });
+  }
+
+  /**
+   * TPM2_EvictControl (owner authorization): makes a loaded object persistent at `persistent`
+   * (0x81xxxxxx), or evicts the persistent object when `object` is that handle.
+   */
+  async evictControl(object: number, persistent: number): Promise<void> {
+    await this.call({ code: TPM_CC.EvictControl, name: 'EvictControl', handles: [{ handle: TPM_RH.OWNER, auth: true }, { handle: object }], params: (w) => w.u32be(persistent) });
   }
 
   /** Hash algorithms (PCR banks) the TPM has allocated, with the PCRs selected in each. */

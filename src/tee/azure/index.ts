@@ -1,0 +1,3 @@
+export * from './hcl.js';
+export * from './evidence.js';
+export * from './vtpm.js';
