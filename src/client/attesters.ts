@@ -1,8 +1,8 @@
 /**
  * Attester selection for the guest client: `sample` (development, no hardware), `snp` (configfs-tsm or
- * /dev/sev-guest) or `tdx` (configfs-tsm). `auto` asks configfs-tsm which TEE this guest is (its `provider`
- * attribute) and picks SNP for `sev_guest`, TDX for `tdx_guest`; it falls back to `sample` only when
- * development mode is asked for, never silently.
+ * /dev/sev-guest) or `tdx` (configfs-tsm or /dev/tdx_guest). `auto` asks configfs-tsm which TEE this guest is
+ * (its `provider` attribute) and picks SNP for `sev_guest`, TDX for `tdx_guest`, else whichever legacy device
+ * exists; it falls back to `sample` only when development mode is asked for, never silently.
  */
 import { CocoError } from '../errors.js';
 import type { Attester } from '../tee/verifier.js';
@@ -19,6 +19,10 @@ export interface AttesterOptions {
   tsmPath?: string;
   /** SEV guest device for the SNP fallback (default `/dev/sev-guest`). */
   devicePath?: string;
+  /** TDX guest device for the TDX fallback (default `/dev/tdx_guest`). */
+  tdxDevicePath?: string;
+  /** go-tdx-guest's `attest` tool for the `/dev/tdx_guest` fallback (default `attest` on PATH). */
+  tdxAttestTool?: string;
   /** The file operations configfs-tsm is reached through (node:fs by default; tests pass a simulator). */
   tsmFs?: TsmFs;
   /** TPM for `tpm` and `az-snp-vtpm` (TCTI string, default `device:/dev/tpmrm0`). */
@@ -37,7 +41,7 @@ function noTee(message: string): CocoError {
 
 export async function attesterFor(tee: string, opts: AttesterOptions = {}): Promise<Attester> {
   const snp = (): SnpAttester => new SnpAttester({ tsmPath: opts.tsmPath, devicePath: opts.devicePath, fs: opts.tsmFs });
-  const tdx = (): TdxAttester => new TdxAttester({ tsmPath: opts.tsmPath, ccelPath: opts.ccelPath, fs: opts.tsmFs });
+  const tdx = (): TdxAttester => new TdxAttester({ tsmPath: opts.tsmPath, ccelPath: opts.ccelPath, fs: opts.tsmFs, devicePath: opts.tdxDevicePath, attestTool: opts.tdxAttestTool });
   switch (tee) {
     case 'sample':
       return new SampleAttester();
@@ -53,7 +57,7 @@ export async function attesterFor(tee: string, opts: AttesterOptions = {}): Prom
     case 'tdx': {
       const a = tdx();
       if (a.available()) return a;
-      throw noTee(`no TDX guest interface here (${opts.tsmPath ?? TSM_REPORT_PATH})`);
+      throw noTee(`no TDX guest interface here (${opts.tsmPath ?? TSM_REPORT_PATH} or ${opts.tdxDevicePath ?? '/dev/tdx_guest'})`);
     }
     case 'auto': {
       const a = snp();
@@ -61,8 +65,9 @@ export async function attesterFor(tee: string, opts: AttesterOptions = {}): Prom
       if (provider === 'sev_guest') return a;
       if (provider === 'tdx_guest') return tdx();
       if (provider === null && a.hasDevice()) return a;
+      if (provider === null && tdx().available()) return tdx();
       if (opts.development) return new SampleAttester();
-      const found = provider === null ? 'no configfs-tsm and no /dev/sev-guest' : `configfs-tsm provider ${JSON.stringify(provider)} has no attester here`;
+      const found = provider === null ? 'no configfs-tsm, no /dev/sev-guest and no /dev/tdx_guest' : `configfs-tsm provider ${JSON.stringify(provider)} has no attester here`;
       throw noTee(`no TEE attester is available on this machine (${found}); use --tee sample or --development for development`);
     }
     default:

@@ -74,12 +74,12 @@ test('attester selection: sample on request, SNP for sev_guest and TDX for tdx_g
   const { attesterFor } = await import('./attesters.js');
   const dir = mkdtempSync(join(tmpdir(), 'attesters-'));
   try {
-    const none = { tsmPath: join(dir, 'no-tsm'), devicePath: join(dir, 'no-dev') };
+    const none = { tsmPath: join(dir, 'no-tsm'), devicePath: join(dir, 'no-dev'), tdxDevicePath: join(dir, 'no-tdx-dev') };
     assert.equal((await attesterFor('sample')).tee, 'sample');
     await assert.rejects(attesterFor('cca'), /no attester for tee "cca"/);
     await assert.rejects(attesterFor('tdx', none), (e: unknown) => e instanceof CocoError && e.kind === 'unavailable');
     await assert.rejects(attesterFor('snp', none), (e: unknown) => e instanceof CocoError && e.kind === 'unavailable');
-    await assert.rejects(attesterFor('auto', none), /no configfs-tsm and no \/dev\/sev-guest.*--development/);
+    await assert.rejects(attesterFor('auto', none), /no configfs-tsm, no \/dev\/sev-guest and no \/dev\/tdx_guest.*--development/);
     assert.equal((await attesterFor('auto', { ...none, development: true })).tee, 'sample');
 
     const tsm = join(dir, 'tsm');
@@ -100,6 +100,10 @@ test('attester selection: sample on request, SNP for sev_guest and TDX for tdx_g
     // Without configfs-tsm, /dev/sev-guest still makes this an SNP guest.
     writeFileSync(join(dir, 'sev-guest'), '');
     assert.equal((await attesterFor('auto', { ...none, devicePath: join(dir, 'sev-guest') })).tee, 'snp');
+    // …and /dev/tdx_guest a TDX guest.
+    writeFileSync(join(dir, 'tdx_guest'), '');
+    assert.equal((await attesterFor('auto', { ...none, tdxDevicePath: join(dir, 'tdx_guest') })).tee, 'tdx');
+    assert.equal((await attesterFor('tdx', { ...none, tdxDevicePath: join(dir, 'tdx_guest') })).tee, 'tdx');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

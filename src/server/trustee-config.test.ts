@@ -170,3 +170,27 @@ test('random and mistyped Trustee-layout documents fail as input or unsupported 
     { numRuns: 300 },
   );
 });
+
+test("Trustee's dcap_verifier (QCNL) is turned into the fetch-collateral command for the offline TDX cache", () => {
+  const c = configFromToml(
+    '[attestation_service]\ntype = "coco_as_builtin"\n[attestation_service.verifier_config.tdx_verifier]\ncollateral_cache = "/var/lib/kbs/collateral"\n' +
+      '[attestation_service.verifier_config.dcap_verifier]\ncollateral_service = "https://pccs.example:8081/sgx/certification/v4/"\nuse_secure_cert = false\ntcb_update_type = "standard"\n',
+  );
+  assert.equal(c.attestation_service.tdx_collateral_cache, '/var/lib/kbs/collateral');
+  assert.ok(
+    c.notices?.some((n) => n.includes('cocokit tdx fetch-collateral QUOTE --cache /var/lib/kbs/collateral --pcs-url https://pccs.example:8081 --update standard')),
+    JSON.stringify(c.notices),
+  );
+  assert.ok(c.notices?.some((n) => n.includes('use_secure_cert is accepted without effect')));
+  const noCache = configFromToml('[attestation_service]\ntype = "coco_as_builtin"\n[attestation_service.verifier_config.dcap_verifier]\ncollateral_service = "https://api.trustedservices.intel.com/sgx/certification/v4/"\n');
+  assert.ok(noCache.notices?.some((n) => n.includes('--pcs-url https://api.trustedservices.intel.com')));
+  assert.ok(noCache.notices?.some((n) => n.includes('every TDX quote fails its collateral check')));
+  assert.equal(noCache.attestation_service.tdx_collateral_cache, undefined);
+  for (const bad of ['tcb_update_type = "late"', 'use_secure_cert = "yes"', 'collateral_service = 5', 'pccs_url = "x"']) {
+    assert.throws(
+      () => configFromToml(`[attestation_service]\ntype = "coco_as_builtin"\n[attestation_service.verifier_config.dcap_verifier]\n${bad}\n`),
+      (e: unknown) => e instanceof CocoError && e.kind === 'input' && /dcap_verifier/.test(e.message),
+      bad,
+    );
+  }
+});

@@ -97,6 +97,10 @@ function mapAttestationService(s: Record<string, unknown>, notices: string[]): R
   }
   if (out.verifier_config !== undefined) {
     const v = { ...table(out.verifier_config, 'attestation_service.verifier_config') };
+    if (v.dcap_verifier !== undefined) {
+      mapDcapVerifier(table(v.dcap_verifier, 'attestation_service.verifier_config.dcap_verifier'), v.tdx_verifier, notices);
+      delete v.dcap_verifier;
+    }
     // Configuration of a verifier cocokit does not have cannot weaken anything: that TEE's evidence is
     // refused at attestation (no verifier registered), so the table is accepted and named at start.
     for (const k of Object.keys(v)) {
@@ -120,6 +124,31 @@ function mapAttestationService(s: Record<string, unknown>, notices: string[]): R
     out.verifier_config = v;
   }
   return out;
+}
+
+/**
+ * Trustee's `[attestation_service.verifier_config.dcap_verifier]` is Intel's QCNL configuration: where the
+ * DCAP library fetches collateral during verification. cocokit never fetches at attestation time: TDX
+ * collateral comes from `tdx_verifier.collateral_cache`, filled beforehand by `cocokit tdx fetch-collateral`,
+ * which takes the same service and TCB update type as flags. So the table is accepted and its values are
+ * turned into that command; nothing it says can loosen verification (without collateral a quote fails).
+ */
+function mapDcapVerifier(d: Record<string, unknown>, tdx: unknown, notices: string[]): void {
+  const where = 'attestation_service.verifier_config.dcap_verifier';
+  for (const k of Object.keys(d)) {
+    if (k !== 'collateral_service' && k !== 'use_secure_cert' && k !== 'tcb_update_type') throw new CocoError('KBS_CONFIG', `kbs config: ${where}: unknown key "${k}"`, { kind: 'input' });
+  }
+  const service = str(d.collateral_service, `${where}.collateral_service`);
+  const update = str(d.tcb_update_type, `${where}.tcb_update_type`);
+  if (update !== undefined && update !== 'early' && update !== 'standard') throw new CocoError('KBS_CONFIG', `kbs config: ${where}.tcb_update_type must be "early" or "standard"`, { kind: 'input' });
+  if (d.use_secure_cert !== undefined && typeof d.use_secure_cert !== 'boolean') throw new CocoError('KBS_CONFIG', `kbs config: ${where}.use_secure_cert must be a boolean`, { kind: 'input' });
+  // QCNL names the SGX certification root of the service; fetch-collateral takes the service's base URL.
+  const base = service?.replace(/\/(sgx|tdx)\/certification\/v\d+\/?$/, '').replace(/\/$/, '');
+  const cache = isRecord(tdx) && typeof tdx.collateral_cache === 'string' ? tdx.collateral_cache : 'DIR';
+  const command = `cocokit tdx fetch-collateral QUOTE --cache ${cache}${base ? ` --pcs-url ${base}` : ''}${update ? ` --update ${update}` : ''}`;
+  notices.push(`${where} is not contacted at attestation: TDX collateral is read from tdx_verifier.collateral_cache; fill it with \`${command}\``);
+  if (cache === 'DIR') notices.push(`${where}: set [attestation_service.verifier_config.tdx_verifier] collateral_cache, or every TDX quote fails its collateral check`);
+  if (d.use_secure_cert !== undefined) notices.push(`${where}.use_secure_cert is accepted without effect: nothing is fetched at attestation`);
 }
 
 /** `[storage_backend]` with Trustee's `storage_type` and `backends.*` tables → cocokit's store options. */

@@ -1,3 +1,4 @@
 /** TDX reference values: MRTD from TDVF firmware metadata. */
 export * from './tdvf.js';
 export * from './rtmr.js';
+export * from './rtmr0.js';

@@ -53,3 +53,31 @@ test('evidence JSON of the wrong shape gives CocoErrors, never crashes', () => {
     { numRuns: 300 },
   );
 });
+
+test("without configfs-tsm, /dev/tdx_guest is used through go-tdx-guest's attest tool; its failures are unavailable errors", async () => {
+  const d = mkdtempSync(join(dir, 'dev-'));
+  writeFileSync(join(d, 'tdx_guest'), '');
+  const reportData = new Uint8Array(64).fill(0x5a);
+  writeFileSync(join(d, 'quote.bin'), root.signQuote({ reportData }));
+  writeFileSync(join(d, 'other.bin'), root.signQuote({ reportData: new Uint8Array(64) }));
+  // A stand-in for the tool with its command line: it records its arguments and writes the quote to -out.
+  const tool = (quote: string): string => {
+    const p = join(d, `attest-${quote}`);
+    writeFileSync(p, `#!/bin/sh\necho "$@" > ${d}/args\nwhile [ $# -gt 0 ]; do [ "$1" = -out ] && cp ${d}/${quote} "$2"; shift; done\n`, { mode: 0o755 });
+    return p;
+  };
+  const a = new TdxAttester({ tsmPath: join(d, 'no-tsm'), devicePath: join(d, 'tdx_guest'), attestTool: tool('quote.bin'), ccelPath: join(d, 'no-ccel') });
+  assert.equal(a.available(), true);
+  const ev = evidenceFromJson(await a.getEvidence(reportData));
+  assert.equal(toHex(parseQuote(ev.quote).body.reportData), '5a'.repeat(64));
+  assert.equal(ev.ccEventLog, null);
+  const { readFileSync } = await import('node:fs');
+  assert.match(readFileSync(join(d, 'args'), 'utf8'), new RegExp(`^-inform hex -in ${'5a'.repeat(64)} -outform bin -out \\S+quote\\.bin\\n$`));
+  const unavailable = (e: unknown): boolean => e instanceof CocoError && e.kind === 'unavailable';
+  // A quote for other REPORTDATA, a missing tool, and a guest with neither interface.
+  await assert.rejects(new TdxAttester({ tsmPath: join(d, 'no-tsm'), devicePath: join(d, 'tdx_guest'), attestTool: tool('other.bin') }).getEvidence(reportData), unavailable);
+  await assert.rejects(new TdxAttester({ tsmPath: join(d, 'no-tsm'), devicePath: join(d, 'tdx_guest'), attestTool: join(d, 'no-such-tool') }).getEvidence(reportData), unavailable);
+  const none = new TdxAttester({ tsmPath: join(d, 'no-tsm'), devicePath: join(d, 'no-device') });
+  assert.equal(none.available(), false);
+  await assert.rejects(none.getEvidence(reportData), /not a TDX guest/);
+});

@@ -3,9 +3,15 @@
  * §5.1) — mkdir a report entry, check `provider` is `tdx_guest`, write the 64-byte REPORTDATA to `inblob`,
  * read the quote from `outblob`, check `generation`, rmdir — and collects the CCEL event log as Trustee's
  * attester does (`/sys/firmware/acpi/tables/data/CCEL`). Returns the CoCo evidence JSON (§2.4 item 1).
+ *
+ * Kernels before configfs-tsm expose only `/dev/tdx_guest` (§5.2), whose quote path is an ioctl Node cannot
+ * issue; there the quote is obtained through go-tdx-guest's `attest` tool (`-inform hex -outform bin`).
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import { CocoError } from '../../errors.js';
@@ -18,6 +24,7 @@ import { parseQuote, type TdxQuote } from './format.js';
 export const TSM_REPORT_PATH = '/sys/kernel/config/tsm/report';
 /** The CCEL log area as Linux exposes it (§4.2); the ACPI table itself is `/sys/firmware/acpi/tables/CCEL`. */
 export const CCEL_DATA_PATH = '/sys/firmware/acpi/tables/data/CCEL';
+export const TDX_GUEST_DEVICE = '/dev/tdx_guest';
 
 /** The file operations the configfs protocol needs; node:fs/promises by default. */
 export interface TsmFs {
@@ -33,6 +40,10 @@ export interface TdxAttesterOptions {
   /** CCEL log area (default `/sys/firmware/acpi/tables/data/CCEL`); absent → `cc_eventlog: null`. */
   ccelPath?: string;
   fs?: TsmFs;
+  /** TDX guest device for the fallback (default `/dev/tdx_guest`). */
+  devicePath?: string;
+  /** go-tdx-guest's `attest` binary for the `/dev/tdx_guest` fallback (default: `attest` on PATH). */
+  attestTool?: string;
 }
 
 const nodeFs: TsmFs = {
@@ -52,14 +63,19 @@ export class TdxAttester implements Attester {
   private readonly ccelPath: string;
   private readonly fs: TsmFs;
 
+  private readonly devicePath: string;
+  private readonly attestTool: string;
+
   constructor(opts: TdxAttesterOptions = {}) {
     this.tsmPath = opts.tsmPath ?? TSM_REPORT_PATH;
     this.ccelPath = opts.ccelPath ?? CCEL_DATA_PATH;
     this.fs = opts.fs ?? nodeFs;
+    this.devicePath = opts.devicePath ?? TDX_GUEST_DEVICE;
+    this.attestTool = opts.attestTool ?? 'attest';
   }
 
   available(): boolean {
-    return existsSync(this.tsmPath);
+    return existsSync(this.tsmPath) || existsSync(this.devicePath);
   }
 
   async getEvidence(reportData: Uint8Array): Promise<unknown> {
@@ -77,7 +93,10 @@ export class TdxAttester implements Attester {
   async attest(reportData: Uint8Array): Promise<{ raw: Uint8Array; quote: TdxQuote }> {
     if (reportData.length > 64) throw new CocoError('TDX_REPORT_DATA', `report data is ${reportData.length} bytes, at most 64 fit`, { kind: 'usage' });
     const data = regularize(reportData, 64);
-    if (!existsSync(this.tsmPath)) throw new CocoError('TDX_NO_TSM', `${this.tsmPath} does not exist: no configfs-tsm in this guest`, { kind: 'unavailable' });
+    if (!existsSync(this.tsmPath)) {
+      if (!existsSync(this.devicePath)) throw new CocoError('TDX_NO_TSM', `neither ${this.tsmPath} nor ${this.devicePath} exists: not a TDX guest`, { kind: 'unavailable' });
+      return this.viaDevice(data);
+    }
     const entry = join(this.tsmPath, `cocokit-${randomBytes(8).toString('hex')}`);
     try {
       await this.fs.mkdir(entry);
@@ -97,6 +116,26 @@ export class TdxAttester implements Attester {
       return { raw, quote };
     } finally {
       await this.fs.rmdir(entry).catch(() => undefined);
+    }
+  }
+
+  private async viaDevice(data: Uint8Array): Promise<{ raw: Uint8Array; quote: TdxQuote }> {
+    const dir = mkdtempSync(join(tmpdir(), 'cocokit-tdx-'));
+    try {
+      const out = join(dir, 'quote.bin');
+      const args = ['-inform', 'hex', '-in', Buffer.from(data).toString('hex'), '-outform', 'bin', '-out', out];
+      try {
+        await promisify(execFile)(this.attestTool, args, { timeout: 60_000 });
+      } catch (e) {
+        const err = e as Error & { stderr?: string };
+        throw new CocoError('TDX_DEVICE', `${this.attestTool} (for ${this.devicePath}) failed: ${(err.stderr ?? '').trim() || err.message}`, { kind: 'unavailable', cause: e });
+      }
+      const raw = new Uint8Array(await fsp.readFile(out));
+      const quote = parseQuote(raw);
+      if (!bytesEqual(quote.body.reportData, data)) throw new CocoError('TDX_DEVICE', 'the quote does not carry the REPORTDATA that was asked for', { kind: 'unavailable' });
+      return { raw, quote };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   }
 }

@@ -60,3 +60,18 @@ test('a damaged CCEL log is an input error, never a crash', () => {
   fc.assert(fc.property(fc.uint8Array({ maxLength: 256 }), (p) => Array.isArray(devicePathNodes(p))), { numRuns: 300 });
   assert.throws(() => parseCcelTable(new Uint8Array(10)), (e: unknown) => e instanceof CocoError && e.kind === 'input');
 });
+
+test("digest_matches_event is Trustee's for every event of its CCEL logs", () => {
+  // (CCEL_data_csv is a Hygon CSV log with an SM3 bank only: not a TDX log.)
+  for (const name of ['CCEL_data', 'CCEL_data_ovmf', 'CCEL_data_grub', 'CCEL_data_grub_gke', 'CCEL_AAEL_alibabacloud']) {
+    const want = (readVectorJson('trustee', 'eventlog', `${name}_out.json`) as { uefi_event_logs: { type_name: string; digest_matches_event: boolean }[] }).uefi_event_logs;
+    const claims = uefiEventLogClaims(replayCcel(new Uint8Array(readVector('trustee', 'eventlog', name))).log);
+    assert.deepEqual(
+      claims.map((c) => [c.type_name, c.digest_matches_event]),
+      // Trustee also lists EV_NO_ACTION events after the header (e.g. StartupLocality); cocokit leaves them out.
+      want.filter((e) => e.type_name !== 'EV_NO_ACTION').map((e) => [e.type_name, e.digest_matches_event]),
+      name,
+    );
+    assert.ok(want.some((e) => e.digest_matches_event) && want.some((e) => !e.digest_matches_event), `${name} has both kinds`);
+  }
+});

@@ -9,7 +9,7 @@ import { CocoError } from '../../errors.js';
 import { bytesEqual, toBase64, toHex } from '../../formats/bytes.js';
 import { check, type Check } from '../../formats/check.js';
 import { ByteReader, ByteWriter } from '../../formats/reader.js';
-import { decodeEvent, formatGuid, parseEventLog, replayEventLog, zeroInitialValues, type EventLog } from '../../eventlog/index.js';
+import { decodeEvent, digestWith, formatGuid, hashAlgorithmById, parseEventLog, replayEventLog, zeroInitialValues, type EventLog } from '../../eventlog/index.js';
 import { rtmrs, type TdReportBody } from './format.js';
 
 /** ACPI CCEL table (ACPI 6.5 §5.2.34): the 36-byte ACPI header then CC type, subtype, LAML and LASA. */
@@ -137,6 +137,11 @@ export function devicePathNodes(path: Uint8Array): string[] {
 }
 
 /** Trustee's `uefi_event_logs` claim: every extended event with its SHA-384 digest, data and decoded details. */
+function digestOf(algId: number, data: Uint8Array, digest: Uint8Array): boolean {
+  const alg = hashAlgorithmById(algId);
+  return alg?.node !== undefined && bytesEqual(digestWith(alg, data), digest);
+}
+
 export function uefiEventLogClaims(log: EventLog): Array<Record<string, unknown>> {
   return log.events
     .filter((e) => e.index >= 1 && e.index <= 4 && e.typeName !== 'EV_NO_ACTION')
@@ -148,9 +153,13 @@ export function uefiEventLogClaims(log: EventLog): Array<Record<string, unknown>
       if (d.kind === 'firmware-blob' && d.description !== undefined) details.string = d.description;
       if (d.kind === 'efi-variable') details.unicode_name = d.unicodeName;
       if (d.kind === 'image-load') details.device_paths = devicePathNodes(d.devicePath);
+      // Trustee's flag for events whose digest is the hash of their own data (actions, separators, driver-config
+      // variables), i.e. whose logged data can be trusted as what was measured; every logged bank must agree.
+      const digestMatchesEvent = e.digests.length > 0 && e.digests.every((g) => digestOf(g.alg, e.data, g.digest));
       return {
         index: e.index,
         type_name: e.typeName,
+        digest_matches_event: digestMatchesEvent,
         digests: e.digests.map((g) => ({ alg: g.name === 'sha384' ? 'SHA-384' : g.name.toUpperCase(), digest: toHex(g.digest) })),
         event: toBase64(e.data),
         details,

@@ -8,6 +8,7 @@
  * them, so the raw text is kept beside the parsed object (§2.2 "Signature over collateral JSON").
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CocoError } from '../../errors.js';
 import { fromHex, toHex } from '../../formats/bytes.js';
@@ -416,4 +417,37 @@ export function loadCachedCollateral(dir: string, fmspc: Uint8Array, ca: 'platfo
     });
   }
   return parseCollateralBundle(readFileSync(p));
+}
+
+/**
+ * A reader of the offline collateral cache for a server: files are read asynchronously (the event loop never
+ * waits on the disk during an attestation) and parsed once per change — an entry is reused while the file's
+ * mtime and size are unchanged, so `cocokit tdx fetch-collateral` can refresh the cache under a running KBS.
+ */
+export class CollateralCache {
+  private readonly entries = new Map<string, { mtimeMs: number; size: number; collateral: TdxCollateral }>();
+  /** Files read and parsed so far (for tests and metrics). */
+  loads = 0;
+
+  constructor(private readonly dir: string) {}
+
+  async get(fmspc: Uint8Array, ca: 'platform' | 'processor'): Promise<TdxCollateral> {
+    const p = collateralCachePath(this.dir, fmspc, ca);
+    let st;
+    try {
+      st = await stat(p);
+    } catch {
+      this.entries.delete(p);
+      throw new CocoError('TDX_COLLATERAL_UNAVAILABLE', `no TDX collateral for FMSPC ${toHex(fmspc)} (${ca} CA) in ${this.dir}; fill it with \`cocokit tdx fetch-collateral\``, {
+        kind: 'unavailable',
+        detail: { path: p },
+      });
+    }
+    const hit = this.entries.get(p);
+    if (hit && hit.mtimeMs === st.mtimeMs && hit.size === st.size) return hit.collateral;
+    const collateral = parseCollateralBundle(await readFile(p));
+    this.loads++;
+    this.entries.set(p, { mtimeMs: st.mtimeMs, size: st.size, collateral });
+    return collateral;
+  }
 }

@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromHex } from '../../formats/bytes.js';
 import { failures } from '../../formats/check.js';
 import { readVector, readVectorJson } from '../../test-support/vectors.js';
-import { collateralCachePath, serializeCollateralBundle } from './collateral.js';
+import { CocoError } from '../../errors.js';
+import { CollateralCache, collateralCachePath, serializeCollateralBundle } from './collateral.js';
 import { evidenceToJson } from './evidence.js';
 import { createTdxTestRoot } from './test-root.js';
 import { createTdxVerifier } from './verifier.js';
@@ -34,4 +35,29 @@ test('the tdx verifier replays cc_eventlog against the quote RTMRs and emits uef
   assert.ok(failures(bad.checks).every((c) => c.id === 'ccel-replay'));
   const none = await createTdxVerifier({ root: root.root }).verify(evidenceToJson({ quote, ccEventLog: null }), { now });
   assert.deepEqual(failures(none.checks).map((c) => c.id), ['collateral']);
+});
+
+test('the collateral cache is read once per file change, asynchronously, and a refreshed file is picked up', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tdx-cache-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const root = createTdxTestRoot();
+  const cache = new CollateralCache(dir);
+  await assert.rejects(cache.get(root.platform.fmspc, 'platform'), (e: unknown) => e instanceof CocoError && e.kind === 'unavailable');
+  const path = collateralCachePath(dir, root.platform.fmspc, 'platform');
+  mkdirSync(join(dir, 'tdx'));
+  const bundle = serializeCollateralBundle(root.collateral());
+  writeFileSync(path, bundle);
+  const first = await cache.get(root.platform.fmspc, 'platform');
+  assert.equal(await cache.get(root.platform.fmspc, 'platform'), first, 'unchanged file: the parsed collateral is reused');
+  assert.equal(cache.loads, 1);
+  // fetch-collateral rewrites the file: a later mtime makes the next attestation read it again.
+  writeFileSync(path, bundle);
+  utimesSync(path, new Date(), new Date(Date.now() + 5000));
+  const second = await cache.get(root.platform.fmspc, 'platform');
+  assert.notEqual(second, first);
+  assert.equal(cache.loads, 2);
+  writeFileSync(path, '{"not":"collateral"}');
+  await assert.rejects(cache.get(root.platform.fmspc, 'platform'), (e: unknown) => e instanceof CocoError && e.kind !== 'internal');
+  rmSync(path);
+  await assert.rejects(cache.get(root.platform.fmspc, 'platform'), /no TDX collateral/);
 });

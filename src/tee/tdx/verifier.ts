@@ -10,7 +10,7 @@ import { check, type Check } from '../../formats/check.js';
 import type { TeeVerifier, VerifierResult, VerifyContext } from '../verifier.js';
 import { checkCcelReplay, replayCcel, uefiEventLogClaims } from './ccel.js';
 import { tdxClaims } from './claims.js';
-import { loadCachedCollateral, type TdxCollateral } from './collateral.js';
+import { CollateralCache, type TdxCollateral } from './collateral.js';
 import { evidenceFromJson } from './evidence.js';
 import { parseQuote, quotePckChain, type TdxQuote } from './format.js';
 import { pckExtensions } from './pck.js';
@@ -39,6 +39,7 @@ export function quotePlatform(q: TdxQuote): { fmspc: Uint8Array; ca: 'platform' 
 }
 
 export function createTdxVerifier(config: TdxVerifierConfig = {}): TeeVerifier {
+  const cache = config.collateralDir ? new CollateralCache(config.collateralDir) : undefined;
   return {
     tee: 'tdx',
     async verify(evidence: unknown, ctx: VerifyContext): Promise<VerifierResult> {
@@ -46,9 +47,9 @@ export function createTdxVerifier(config: TdxVerifierConfig = {}): TeeVerifier {
       const quote = parseQuote(ev.quote);
       const pre: Check[] = [];
       let collateral: TdxCollateral | undefined;
-      if (config.collateralDir) {
+      if (cache) {
         const p = quotePlatform(quote);
-        collateral = loadCachedCollateral(config.collateralDir, p.fmspc, p.ca);
+        collateral = await cache.get(p.fmspc, p.ca);
       } else {
         // Trustee always evaluates the TCB; without collateral there is no TCB status to give the policy.
         pre.push(check('collateral', false, 'no TDX collateral cache configured (tdx_verifier.collateral_cache)'));
