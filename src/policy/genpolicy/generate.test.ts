@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import fc from 'fast-check';
 import { vectorPath } from '../../test-support/vectors.js';
+import { writeLayout } from '../../test-support/oci-layout.js';
 import { CocoError } from '../../errors.js';
 import { extractPolicyData } from '../agent-rules.js';
 import { generatePolicyData, podTemplates, type ImageConfig } from './generate.js';
@@ -19,23 +19,6 @@ type Json = Record<string, any>;
 
 const GENPOLICY = vectorPath('rego', 'kata', 'genpolicy');
 const SETTINGS = loadSettings(join(GENPOLICY, 'genpolicy-settings.json'));
-
-/** Writes an OCI image layout holding one image (config + empty layer list) named `ref`; returns the config digest. */
-export function writeLayout(dir: string, ref: string, config: ImageConfig): string {
-  const blobs = join(dir, 'blobs', 'sha256');
-  mkdirSync(blobs, { recursive: true });
-  const put = (obj: unknown): { digest: string; size: number } => {
-    const bytes = Buffer.from(JSON.stringify(obj));
-    const hex = createHash('sha256').update(bytes).digest('hex');
-    writeFileSync(join(blobs, hex), bytes);
-    return { digest: `sha256:${hex}`, size: bytes.length };
-  };
-  const cfg = put({ architecture: 'amd64', os: 'linux', config, rootfs: { type: 'layers', diff_ids: [] } });
-  const manifest = put({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...cfg }, layers: [] });
-  writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': ref } }] }));
-  return cfg.digest;
-}
 
 const tmp = mkdtempSync(join(tmpdir(), 'cocokit-genpolicy-'));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -57,6 +57,8 @@ export interface GenerateOptions {
   settings: Json;
   images: ImageSource;
   maxAnnotationBytes?: number;
+  /** More YAML texts whose ConfigMaps and Secrets the pods may refer to (not part of the output). */
+  configYaml?: string[];
 }
 
 function configMapsOf(docs: Json[]): Map<string, Record<string, string>> {
@@ -72,24 +74,30 @@ function configMapsOf(docs: Json[]): Map<string, Record<string, string>> {
   return out;
 }
 
+function parseDocs(text: string): Json[] {
+  const values: Json[] = [];
+  for (const d of parseAllDocuments(text)) {
+    if (!(d instanceof Document)) continue;
+    if (d.errors.length > 0) throw new CocoError('GENPOLICY_YAML', `YAML: ${d.errors[0]!.message}`, { kind: 'input' });
+    try {
+      values.push(d.toJS({ maxAliasCount: 100 }) as Json);
+    } catch (e) {
+      throw new CocoError('GENPOLICY_YAML', `YAML: ${(e as Error).message}`, { kind: 'input', cause: e });
+    }
+  }
+  return values;
+}
+
 export function initDataToml(policy: string): string {
   return stringifyToml({ version: '0.1.0', algorithm: 'sha256', data: { 'policy.rego': policy } });
 }
 
 /** Generates and sets the init-data annotation of every pod template in `yamlText`; returns the new YAML. */
 export function generateForYaml(yamlText: string, opts: GenerateOptions): { yaml: string; pods: GeneratedPod[] } {
-  const docs = parseAllDocuments(yamlText);
-  const values: Json[] = [];
-  for (const d of docs) {
-    if (d instanceof Document && d.errors.length > 0) throw new CocoError('GENPOLICY_YAML', `YAML: ${d.errors[0]!.message}`, { kind: 'input' });
-    try {
-      values.push((d as Document).toJS({ maxAliasCount: 100 }) as Json);
-    } catch (e) {
-      throw new CocoError('GENPOLICY_YAML', `YAML: ${(e as Error).message}`, { kind: 'input', cause: e });
-    }
-  }
-  const configMaps = configMapsOf(values);
+  const values = parseDocs(yamlText);
+  const configMaps = configMapsOf([...values, ...(opts.configYaml ?? []).flatMap(parseDocs)]);
   const pods: GeneratedPod[] = [];
+
   const max = opts.maxAnnotationBytes ?? DEFAULT_MAX_ANNOTATION_BYTES;
   values.forEach((value, i) => {
     for (const t of podTemplates(value)) {
