@@ -10,14 +10,55 @@ CreateContainerRequest := {"allowed": true, "ops": ops} if {
 	explain_no_match(matching)
 	count(matching) > 0
 
-	# Remember which policy container this one is, for its later ExecProcessRequests (§3.4 state).
-	ops := [{"op": "add", "path": concat("/", ["/pstate", pointer_token(input.container_id)]), "value": matching[0]}]
+	# Remember which policy container this one is, for its later ExecProcessRequests, and the sandbox's name
+	# and namespace, which every later container must share (§3.4 state).
+	ops := array.concat(pin_ops, [{"op": "add", "path": concat("/", ["/pstate", pointer_token(input.container_id)]), "value": matching[0]}])
+}
+
+pin_ops := [{"op": "add", "path": concat("/", ["/pstate", k]), "value": v} |
+	some [k, v] in [["sandbox_name", i_sandbox_name], ["namespace", i_sandbox_namespace]]
+	not data.pstate[k]
+]
+
+request_problems contains sprintf("%s: the sandbox's is %v, request %v", [k, data.pstate[k], v]) if {
+	some [k, v] in [["sandbox_name", i_sandbox_name], ["namespace", i_sandbox_namespace]]
+	data.pstate[k] != v
 }
 
 # Hooks run host-chosen binaries in the guest and seccomp profiles are not part of the generated spec.
 request_problems contains "OCI.Hooks must be null" if not is_null(input.OCI.Hooks)
 
 request_problems contains "OCI.Linux.Seccomp must be null" if not is_null(input.OCI.Linux.Seccomp)
+
+# Fields of the request the generated spec never sets: host-chosen mounts shared into the guest, a user
+# name to resolve in the guest, other platforms' sections, id mappings, SELinux labels, rootfs propagation
+# and resource controls the runtime has no reason to send.
+request_problems contains sprintf("%s must be empty, request %v", [name, v]) if {
+	some [name, v] in [
+		["shared_mounts", object.get(input, "shared_mounts", [])],
+		["OCI.Linux.GIDMappings", object.get(input.OCI.Linux, "GIDMappings", [])],
+		["OCI.Linux.UIDMappings", object.get(input.OCI.Linux, "UIDMappings", [])],
+		["OCI.Linux.MountLabel", object.get(input.OCI.Linux, "MountLabel", "")],
+		["OCI.Linux.RootfsPropagation", object.get(input.OCI.Linux, "RootfsPropagation", "")],
+		["OCI.Linux.Resources.Devices", object.get(input.OCI.Linux, ["Resources", "Devices"], [])],
+		["OCI.Process.SelinuxLabel", object.get(input.OCI.Process, "SelinuxLabel", "")],
+		["OCI.Process.User.Username", object.get(input.OCI.Process, ["User", "Username"], "")],
+	]
+	count(v) > 0
+}
+
+request_problems contains sprintf("%s must be null, request %v", [name, v]) if {
+	some [name, v] in [
+		["string_user", object.get(input, "string_user", null)],
+		["OCI.Solaris", object.get(input.OCI, "Solaris", null)],
+		["OCI.Windows", object.get(input.OCI, "Windows", null)],
+		["OCI.Linux.IntelRdt", object.get(input.OCI.Linux, "IntelRdt", null)],
+		["OCI.Linux.Resources.BlockIO", object.get(input.OCI.Linux, ["Resources", "BlockIO"], null)],
+		["OCI.Linux.Resources.Network", object.get(input.OCI.Linux, ["Resources", "Network"], null)],
+		["OCI.Linux.Resources.Pids", object.get(input.OCI.Linux, ["Resources", "Pids"], null)],
+	]
+	not is_null(v)
+}
 
 explain_no_match(matching) if count(matching) > 0
 
@@ -110,7 +151,7 @@ annotation_problems(pa) := (((((unexpected | typed) | sandbox_name) | namespace)
 		not sandbox_name_ok(pa)
 	}
 	namespace := {sprintf("OCI.Annotations[%v]: policy %v, request %v", [k_sandbox_namespace, object.get(pa, k_sandbox_namespace, null), i_sandbox_namespace]) |
-		not value_or_regex_ok(object.get(pa, k_sandbox_namespace, null), i_sandbox_namespace)
+		not namespace_ok(object.get(pa, k_sandbox_namespace, null))
 	}
 	sandbox_id := {sprintf("OCI.Annotations[%v]: %v does not match %v", [k_sandbox_id, i_sandbox_id, object.get(pa, k_sandbox_id, null)]) |
 		not regex.match(pa[k_sandbox_id], i_sandbox_id)
@@ -127,6 +168,11 @@ sandbox_name_ok(pa) if not pa[k_sandbox_name]
 sandbox_name_ok(pa) if contains(pa[k_sandbox_name], "$(generated-name)")
 
 sandbox_name_ok(pa) if value_or_regex_ok(pa[k_sandbox_name], i_sandbox_name)
+
+# A pod spec without a namespace leaves it to the cluster: any namespace, the same for the whole sandbox.
+namespace_ok(p) if p == ""
+
+namespace_ok(p) if value_or_regex_ok(p, i_sandbox_namespace)
 
 value_or_regex_ok(p, i) if p == i
 
