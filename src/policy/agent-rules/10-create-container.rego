@@ -98,11 +98,12 @@ k_bundle_path := "io.katacontainers.pkg.oci.bundle_path"
 
 k_image := "io.kubernetes.cri.image-name"
 
-i_annotations := object.get(input.OCI, "Annotations", {})
+i_annotations := object.get(input, ["OCI", "Annotations"], {})
 
-i_sandbox_name := object.get(i_annotations, k_sandbox_name, "")
+# Requests after CreateContainerRequest (exec) carry no annotations: the sandbox's pinned values stand in.
+i_sandbox_name := object.get(i_annotations, k_sandbox_name, object.get(data.pstate, "sandbox_name", ""))
 
-i_sandbox_namespace := object.get(i_annotations, k_sandbox_namespace, "")
+i_sandbox_namespace := object.get(i_annotations, k_sandbox_namespace, object.get(data.pstate, "namespace", ""))
 
 i_sandbox_id := object.get(i_annotations, k_sandbox_id, "")
 
@@ -115,7 +116,7 @@ i_bundle_id := id if {
 # A JSON Pointer token (RFC 6901 §3) for a map key.
 pointer_token(key) := replace(replace(key, "~", "~0"), "/", "~1")
 
-container_problems(p) := (((((((differs("sandbox_pidns", p.sandbox_pidns, input.sandbox_pidns) |
+container_problems(p) := ((((((((differs("sandbox_pidns", p.sandbox_pidns, input.sandbox_pidns) |
 	differs("OCI.Version", p.OCI.Version, input.OCI.Version)) |
 	differs("OCI.Root.Readonly", p.OCI.Root.Readonly, input.OCI.Root.Readonly)) |
 	differs("OCI.Root.Path", expand_path(p.OCI.Root.Path), input.OCI.Root.Path)) |
@@ -123,6 +124,7 @@ container_problems(p) := (((((((differs("sandbox_pidns", p.sandbox_pidns, input.
 	linux_problems(p.OCI.Linux, input.OCI.Linux)) |
 	process_problems(p.OCI.Process, input.OCI.Process)) |
 	mount_problems(p.OCI.Mounts)) |
+	device_problems(object.get(p, "devices", []))) |
 	storage_problems(p.storages, input.storages)
 
 # {"<field>: policy <v>, request <v>"} when the values differ, {} when they are equal.
@@ -134,6 +136,12 @@ expand_path(p) := r if {
 	r1 := replace(p, "$(root_path)", object.get(policy_data.common, "root_path", "$(root_path)"))
 	r2 := replace(r1, "$(cpath)", policy_data.common.cpath)
 	r := replace(r2, "$(bundle-id)", i_bundle_id)
+}
+
+# Block devices of the pod's volumeDevices: only at the container paths the policy lists.
+device_problems(p_devices) := {sprintf("devices: %v is not a device path of the policy", [d.container_path]) |
+	some d in object.get(input, "devices", [])
+	not d.container_path in {pd.container_path | some pd in p_devices}
 }
 
 ######################################################################

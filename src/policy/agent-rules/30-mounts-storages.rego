@@ -36,11 +36,23 @@ expand_source(p, placeholder, value) := r if {
 	r := replace(r2, placeholder, value)
 }
 
-storage_problems(ps, is) := {sprintf("storages: policy has %d, request %d", [count(ps), count(is)])} if {
-	count(ps) != count(is)
+# With guest pull the guest fetches and verifies the image itself: the request then also carries one
+# image_guest_pull storage, the container's root overlay, which the policy does not list.
+storage_problems(ps, is) := {sprintf("storages: policy has %d, request %d (besides image_guest_pull)", [count(ps), count(listed)])} if {
+	listed := [s | some s in is; s.driver != "image_guest_pull"]
+	count(ps) != count(listed)
 } else := {sprintf("storages: no policy storage allows %v", [s]) |
 	some s in is
 	not storage_allowed(ps, s)
+}
+
+storage_allowed(_, s) if {
+	s.driver == "image_guest_pull"
+	s.fstype == "overlay"
+	is_null(s.fs_group)
+	object.get(s, "shared", false) == false
+	count(s.options) == 0
+	s.mount_point == replace(policy_data.common.root_path, "$(bundle-id)", i_bundle_id)
 }
 
 # The image layers, from the policy's overlay storage: its two options are the layer ids and the dm-verity

@@ -288,5 +288,7 @@ export function generatePolicyData(input: GenerateInput): Json {
     common: settings.common,
     sandbox: settings.sandbox ?? { storages: [] },
     request_defaults: settings.request_defaults,
+    ...(settings.devices === undefined ? {} : { devices: settings.devices }),
+    ...(settings.cluster_config === undefined ? {} : { cluster_config: { cgroup_mount_extras_allowed: settings.cluster_config.cgroup_mount_extras_allowed ?? [] } }),
   };
 }
