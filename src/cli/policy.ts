@@ -19,6 +19,24 @@ import { Engine, type Explanation, parseJsonValue, toJs } from '../rego/index.js
 import type { CliIO } from './io.js';
 import { loadSettings } from '../policy/genpolicy/settings.js';
 import { generateForYaml, localImages } from '../policy/genpolicy/pod.js';
+import { diffPolicyData } from '../policy/genpolicy/diff.js';
+import { extractPolicyData } from '../policy/agent-rules.js';
+import { INITDATA_ANNOTATION, decodeInitDataAnnotation, parseInitData } from '../measure/initdata.js';
+
+/** policy_data from a policy text, an init-data TOML holding one, or the first annotated pod of a YAML. */
+function policyDataOf(io: CliIO, file: string): Record<string, unknown> {
+  const text = readText(io, file);
+  if (/^\s*policy_data\s*:?=/m.test(text) && !/^\s*\[data\]/m.test(text)) return extractPolicyData(text);
+  let initData: Uint8Array = new TextEncoder().encode(text);
+  if (/\.ya?ml$/i.test(file)) {
+    const m = new RegExp(`${INITDATA_ANNOTATION.replace(/\./g, '\\.')}["']?\\s*:\\s*["']?([A-Za-z0-9+/=]+)`).exec(text);
+    if (!m) throw new CocoError('CLI_POLICY_DIFF', `${file} has no ${INITDATA_ANNOTATION} annotation`, { kind: 'input' });
+    initData = decodeInitDataAnnotation(m[1]!);
+  }
+  const policy = parseInitData(initData).data['policy.rego'];
+  if (typeof policy !== 'string') throw new CocoError('CLI_POLICY_DIFF', `${file}: the init-data has no policy.rego`, { kind: 'input' });
+  return extractPolicyData(policy);
+}
 
 function readText(io: CliIO, file: string): string {
   try {
@@ -174,6 +192,17 @@ export function register(program: Command, io: CliIO): void {
         }
       },
     );
+
+  policy
+    .command('diff')
+    .description('what changed between two generated agent policies (containers, images, args, env, mounts)')
+    .argument('<old>', 'a policy (.rego with policy_data), an init-data TOML, or an annotated pod YAML')
+    .argument('<new>', 'the same for the re-generated policy')
+    .action((oldFile: string, newFile: string) => {
+      const lines = diffPolicyData(policyDataOf(io, oldFile), policyDataOf(io, newFile));
+      io.stdout(lines.length === 0 ? 'no changes\n' : `${lines.join('\n')}\n`);
+      if (lines.length > 0) io.exitCode = 1;
+    });
 
   policy
     .command('agent')
