@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { createRequire } from 'node:module';
 import { REPO_ROOT } from './test-support/vectors.js';
+import { AGENT_RULE_FILES } from './policy/agent-rules.js';
 
 interface PackageJson {
   name: string;
@@ -49,7 +50,7 @@ function ensureBuilt(): void {
   } catch {
     // not built yet
   }
-  const source = newestMtime(join(REPO_ROOT, 'src'), (p) => p.endsWith('.ts') && !p.endsWith('.test.ts'));
+  const source = newestMtime(join(REPO_ROOT, 'src'), (p) => (p.endsWith('.ts') && !p.endsWith('.test.ts')) || p.endsWith('.rego'));
   if (built < source) run('npm', ['run', 'build', '--silent'], REPO_ROOT);
 }
 
@@ -71,6 +72,8 @@ test('the packed tarball installs into an empty project offline; its bin, every 
       assert.ok(files.includes(must.replace(/^\.\//, '')), `tarball lacks ${must}`);
     }
     assert.ok(files.some((f) => f.startsWith('assets/amd/')), 'the AMD roots ship');
+    // The Rego rule files the modules read at run time ship beside the compiled modules.
+    for (const name of AGENT_RULE_FILES) assert.ok(files.includes(`dist/policy/agent-rules/${name}`), `tarball lacks dist/policy/agent-rules/${name}`);
     // Nothing for tests, and no source maps pointing at the unshipped src/.
     assert.deepEqual(files.filter((f) => /\.map$|\.test\.|test-support|test-harness|^src\//.test(f)), []);
     assert.match(readFileSync(join(REPO_ROOT, 'LICENSE'), 'utf8'), /Apache License\s+Version 2\.0/);
@@ -103,6 +106,9 @@ test('the packed tarball installs into an empty project offline; its bin, every 
     const entries = Object.keys(pkg.exports).map((k) => (k === '.' ? 'cocokit' : `cocokit/${k.slice(2)}`));
     writeFileSync(join(app, 'exports.mjs'), `for (const m of ${JSON.stringify(entries)}) { const ns = await import(m); if (Object.keys(ns).length === 0) throw new Error(m + ' exports nothing'); }\nconsole.log('ok');\n`);
     assert.equal(run(process.execPath, ['exports.mjs'], app).stdout.trim(), 'ok');
+
+    writeFileSync(join(app, 'agent-rules.mjs'), `const { agentRulesText } = await import('cocokit/policy'); console.log(agentRulesText().match(/^package agent_policy$/gm).length);\n`);
+    assert.equal(run(process.execPath, ['agent-rules.mjs'], app).stdout.trim(), '1');
 
     writeFileSync(join(app, 'readme-example.mjs'), readmeLibraryExample());
     const out = run(process.execPath, ['readme-example.mjs'], app).stdout;

@@ -16,6 +16,26 @@ import { AgentPolicy, type AgentDecision } from '../policy/agent.js';
 import { parseJsonValue, toJs } from '../rego/index.js';
 import { registerEval } from './policy-eval.js';
 import type { CliIO } from './io.js';
+import { loadSettings } from '../policy/genpolicy/settings.js';
+import { generateForYaml, localImages } from '../policy/genpolicy/pod.js';
+import { diffPolicyData } from '../policy/genpolicy/diff.js';
+import { extractPolicyData } from '../policy/agent-rules.js';
+import { INITDATA_ANNOTATION, decodeInitDataAnnotation, parseInitData } from '../measure/initdata.js';
+
+/** policy_data from a policy text, an init-data TOML holding one, or the first annotated pod of a YAML. */
+function policyDataOf(io: CliIO, file: string): Record<string, unknown> {
+  const text = readText(io, file);
+  if (/^\s*policy_data\s*:?=/m.test(text) && !/^\s*\[data\]/m.test(text)) return extractPolicyData(text);
+  let initData: Uint8Array = new TextEncoder().encode(text);
+  if (/\.ya?ml$/i.test(file)) {
+    const m = new RegExp(`${INITDATA_ANNOTATION.replace(/\./g, '\\.')}["']?\\s*:\\s*["']?([A-Za-z0-9+/=]+)`).exec(text);
+    if (!m) throw new CocoError('CLI_POLICY_DIFF', `${file} has no ${INITDATA_ANNOTATION} annotation`, { kind: 'input' });
+    initData = decodeInitDataAnnotation(m[1]!);
+  }
+  const policy = parseInitData(initData).data['policy.rego'];
+  if (typeof policy !== 'string') throw new CocoError('CLI_POLICY_DIFF', `${file}: the init-data has no policy.rego`, { kind: 'input' });
+  return extractPolicyData(policy);
+}
 
 function readText(io: CliIO, file: string): string {
   try {
@@ -60,6 +80,70 @@ export function register(program: Command, io: CliIO): void {
         io.stdout(JSON.stringify({ total: report.total, passed: report.passed, failed: report.failed, categories: report.categories }) + '\n');
       }
       if (report.failed > 0) io.exitCode = 1;
+    });
+
+  policy
+    .command('generate')
+    .description('Kata agent policy for the pods of a Kubernetes YAML: cocokit rules over policy_data from each pod spec, set as the init-data annotation')
+    .requiredOption('-y, --yaml-file <file>', 'Kubernetes YAML (Pod, workloads, CronJob, List; several documents)')
+    .requiredOption('-j, --json-settings-path <path>', 'genpolicy-settings.json, or a directory with it and genpolicy-settings.d/*.json drop-ins')
+    .option('--config-file <file>', 'more YAML documents (ConfigMaps, Secrets) the pods refer to (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--image-map <ref=oci:dir[:name]>', 'use a local OCI image layout for an image the pod names (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--no-verify-digest', 'accept a local copy whose manifest digest differs from a digest-pinned reference')
+    .option('-r, --raw-out', 'print each generated policy instead of writing the YAML', false)
+    .option('-b, --base64-out', 'print each annotation value instead of writing the YAML', false)
+    .option('-o, --output <file>', 'write the annotated YAML here (default: back to --yaml-file)')
+    .option('--max-annotation-bytes <n>', 'fail when a pod’s annotations would exceed this many bytes', (v: string) => Number(v), 256 * 1024)
+    .option('-v, --verbose', 'report each pod’s policy and annotation sizes on stderr', false)
+    .action(
+      (opts: {
+        yamlFile: string;
+        jsonSettingsPath: string;
+        configFile: string[];
+        imageMap: string[];
+        verifyDigest: boolean;
+        rawOut: boolean;
+        base64Out: boolean;
+        output?: string;
+        maxAnnotationBytes: number;
+        verbose: boolean;
+      }) => {
+        if (!Number.isSafeInteger(opts.maxAnnotationBytes) || opts.maxAnnotationBytes <= 0) {
+          throw new CocoError('CLI_USAGE', '--max-annotation-bytes wants a positive integer', { kind: 'usage' });
+        }
+        const map = new Map<string, string>();
+        for (const m of opts.imageMap) {
+          const eq = m.indexOf('=');
+          if (eq <= 0) throw new CocoError('CLI_USAGE', `--image-map wants REF=oci:DIR, got ${JSON.stringify(m)}`, { kind: 'usage' });
+          map.set(m.slice(0, eq), m.slice(eq + 1));
+        }
+        const extra = opts.configFile.map((f) => readText(io, f));
+        const main = readText(io, opts.yamlFile);
+        const settings = loadSettings(resolve(io.cwd, opts.jsonSettingsPath));
+        const { yaml, pods } = generateForYaml(main, {
+          settings,
+          configYaml: extra,
+          images: localImages(map, io.cwd, opts.verifyDigest),
+          maxAnnotationBytes: opts.maxAnnotationBytes,
+        });
+        if (opts.verbose) for (const p of pods) io.stderr(`${p.kind} ${p.name}: policy ${p.sizes.policy} bytes, init-data ${p.sizes.initData} bytes, annotation ${p.sizes.annotation} bytes\n`);
+        if (opts.rawOut) for (const p of pods) io.stdout(p.policy);
+        if (opts.base64Out) for (const p of pods) io.stdout(`${p.annotation}\n`);
+        if (!opts.rawOut && !opts.base64Out) {
+          writeFileSync(resolve(io.cwd, opts.output ?? opts.yamlFile), yaml);
+        }
+      },
+    );
+
+  policy
+    .command('diff')
+    .description('what changed between two generated agent policies (containers, images, args, env, mounts)')
+    .argument('<old>', 'a policy (.rego with policy_data), an init-data TOML, or an annotated pod YAML')
+    .argument('<new>', 'the same for the re-generated policy')
+    .action((oldFile: string, newFile: string) => {
+      const lines = diffPolicyData(policyDataOf(io, oldFile), policyDataOf(io, newFile));
+      io.stdout(lines.length === 0 ? 'no changes\n' : `${lines.join('\n')}\n`);
+      if (lines.length > 0) io.exitCode = 1;
     });
 
   policy

@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { run } from './program.js';
+import { bufferIO } from './io.js';
+import { vectorPath } from '../test-support/vectors.js';
+import { writeLayout } from '../test-support/oci-layout.js';
+import { INITDATA_ANNOTATION, decodeInitDataAnnotation, parseInitData } from '../measure/initdata.js';
+import { AgentPolicy } from '../policy/agent.js';
+
+const GENPOLICY = vectorPath('rego', 'kata', 'genpolicy');
+
+test('policy generate writes the sample pod back with an init-data annotation holding a working agent policy', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-generate-'));
+  try {
+    cpSync(join(GENPOLICY, 'samples', 'pod-one-container.yaml'), join(dir, 'pod.yaml'));
+    writeLayout(join(dir, 'busybox'), 'latest', { Env: ['PATH=/bin'], Cmd: ['sh'] });
+    const io = bufferIO({}, dir);
+    const args = ['policy', 'generate', '-y', 'pod.yaml', '-j', join(GENPOLICY, 'genpolicy-settings.json'), '--image-map', 'quay.io/prometheus/busybox:latest=oci:busybox:latest', '-v'];
+    assert.equal(await run(args, io), 0, io.err());
+    assert.match(io.err(), /Pod one-container: policy \d+ bytes, init-data \d+ bytes, annotation \d+ bytes/);
+    const doc = parseAllDocuments(readFileSync(join(dir, 'pod.yaml'), 'utf8'))[0]!.toJS() as { metadata: { annotations: Record<string, string> } };
+    const initData = parseInitData(decodeInitDataAnnotation(doc.metadata.annotations[INITDATA_ANNOTATION]!));
+    const agent = new AgentPolicy(initData.data['policy.rego']!);
+    assert.equal(agent.evaluate('SetPolicyRequest', {}).allowed, false);
+
+    const raw = bufferIO({}, dir);
+    assert.equal(await run([...args.slice(0, -1), '-r'], raw), 0, raw.err());
+    assert.equal(raw.out(), initData.data['policy.rego']);
+
+    const bad = bufferIO({}, dir);
+    assert.equal(await run(['policy', 'generate', '-y', 'pod.yaml', '-j', join(GENPOLICY, 'genpolicy-settings.json'), '--image-map', 'nonsense'], bad), 1);
+    const unknown = bufferIO({}, dir);
+    assert.notEqual(await run(['policy', 'generate', '-y', 'pod.yaml', '-j', join(GENPOLICY, 'genpolicy-settings.json')], unknown), 0);
+    assert.match(unknown.err(), /no local copy of quay\.io\/prometheus\/busybox:latest/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('policy diff reports what a re-generation changed, from policies or annotated YAML', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-diff-'));
+  try {
+    writeLayout(join(dir, 'img'), '1', { Env: ['PATH=/bin'], Cmd: ['sh'] });
+    const pod = (env: string, image = 'oci:img:1'): string => `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: app, image: "${image}", env: [{name: MODE, value: ${env}}]}]\n`;
+    writeFileSync(join(dir, 'old.yaml'), pod('fast'));
+    writeFileSync(join(dir, 'new.yaml'), pod('slow'));
+    const settings = join(GENPOLICY, 'genpolicy-settings.json');
+    for (const f of ['old.yaml', 'new.yaml']) {
+      const io = bufferIO({}, dir);
+      assert.equal(await run(['policy', 'generate', '-y', f, '-j', settings], io), 0, io.err());
+    }
+    const io = bufferIO({}, dir);
+    assert.equal(await run(['policy', 'diff', 'old.yaml', 'new.yaml'], io), 1, io.err());
+    assert.equal(io.out(), '~ container app\n  - env MODE=fast\n  + env MODE=slow\n');
+    const same = bufferIO({}, dir);
+    assert.equal(await run(['policy', 'diff', 'old.yaml', 'old.yaml'], same), 0, same.err());
+    assert.equal(same.out(), 'no changes\n');
+    writeFileSync(join(dir, 'plain.yaml'), 'kind: Pod\n');
+    const bad = bufferIO({}, dir);
+    assert.notEqual(await run(['policy', 'diff', 'old.yaml', 'plain.yaml'], bad), 0);
+    assert.match(bad.err(), /has no io\.katacontainers\.config\.hypervisor\.cc_init_data annotation/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,118 @@
+/**
+ * cocokit's Kata agent rules (agent-rules/*.rego beside this module, package `agent_policy`, Rego v1) and the
+ * policy a pod gets: the rules followed by `policy_data := <JSON>` (specs/rego.md §3.4–3.6). The build copies
+ * the .rego files next to the compiled module (scripts/copy-assets.mjs), so the same relative path works from
+ * the sources and from the installed package.
+ */
+import { readFileSync } from 'node:fs';
+import { CocoError } from '../errors.js';
+
+/** The rule files, in the order they are joined. */
+export const AGENT_RULE_FILES = ['00-requests.rego', '10-create-container.rego', '20-process.rego', '30-mounts-storages.rego', '40-exec.rego'] as const;
+
+let rulesCache: string | undefined;
+
+/**
+ * The rules as one module text: the agent loads a single policy document (§3.4), so the files are joined
+ * with the package clause kept once.
+ */
+export function agentRulesText(): string {
+  if (rulesCache === undefined) {
+    const parts = AGENT_RULE_FILES.map((name, i) => {
+      const text = readFileSync(new URL(`./agent-rules/${name}`, import.meta.url), 'utf8');
+      return i === 0 ? text : text.replace(/^package agent_policy\s*$/m, '');
+    });
+    rulesCache = parts.join('\n');
+  }
+  return rulesCache;
+}
+
+/** A complete agent policy: cocokit's rules over this `policy_data`. */
+export function agentPolicyText(policyData: unknown): string {
+  if (policyData === null || typeof policyData !== 'object' || Array.isArray(policyData)) {
+    throw new CocoError('AGENT_POLICY_DATA', 'policy_data must be a JSON object', { kind: 'input' });
+  }
+  return `${agentRulesText()}\npolicy_data := ${JSON.stringify(policyData, null, 2)}\n`;
+}
+
+/**
+ * Extracts the `policy_data := {...}` document a generated policy ends with (genpolicy writes it as JSON after
+ * the rules).
+ */
+export function extractPolicyData(policyText: string): Record<string, unknown> {
+  const m = /^policy_data\s*:?=\s*/m.exec(policyText);
+  if (!m) throw new CocoError('AGENT_POLICY_DATA', 'the policy has no "policy_data :=" document', { kind: 'input' });
+  const body = policyText.slice(m.index + m[0].length);
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch (e) {
+    throw new CocoError('AGENT_POLICY_DATA', `policy_data is not a JSON document: ${(e as Error).message}`, { kind: 'input', cause: e });
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new CocoError('AGENT_POLICY_DATA', 'policy_data must be a JSON object', { kind: 'input' });
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * The upgrade step from the older genpolicy schema to the one cocokit's rules read:
+ *
+ * - `common.svc_name` became `common.svc_name_downward_env`, and the env regexes name it so;
+ * - `request_defaults.ExecProcessRequest.commands` (command lines) became `allowed_commands`; command lines are
+ *   kept as strings, which the rules compare with the arguments joined by spaces (an argument vector cannot be
+ *   recovered from a line whose arguments contain spaces);
+ * - network requests were allowed without settings; the current settings' request defaults for
+ *   UpdateInterfaceRequest / UpdateRoutesRequest / AddARPNeighborsRequest are filled in when absent;
+ * - UpdateEphemeralMountsRequest was allowed by the older rules unless the settings said otherwise; an
+ *   absent setting becomes `true`;
+ * - with `sharedFs` (a policy generated for a configuration whose container images are pulled on the host
+ *   and shared with the guest over virtio-fs, and whose rules did not check storages): the image-layer
+ *   storages (the tar layers and their overlay) are dropped from each container, since no such storage is
+ *   sent; `sandbox.storages` becomes `sharedFs.sandboxStorages` when the policy has none; and emptyDir
+ *   ("local") volumes live under the shared sandbox rootfs (`$(sandbox-id)/rootfs/local/`, as the current
+ *   settings say) rather than `$(sandbox-id)/local/`.
+ *
+ * The input is not modified.
+ */
+export function upgradePolicyData(
+  old: Record<string, unknown>,
+  options: { networkDefaults?: Record<string, unknown>; sharedFs?: { sandboxStorages: unknown[] } } = {},
+): Record<string, unknown> {
+  const networkDefaults = options.networkDefaults ?? NETWORK_DEFAULTS;
+  const pd = structuredClone(old) as Record<string, any>;
+  const common = (pd.common ??= {});
+  if (common.svc_name !== undefined && common.svc_name_downward_env === undefined) {
+    common.svc_name_downward_env = common.svc_name;
+    delete common.svc_name;
+  }
+  const rd = (pd.request_defaults ??= {});
+  const envRegex = rd.CreateContainerRequest?.allow_env_regex;
+  if (Array.isArray(envRegex)) {
+    rd.CreateContainerRequest.allow_env_regex = envRegex.map((r: unknown) => (typeof r === 'string' ? r.split('$(svc_name)').join('$(svc_name_downward_env)') : r));
+  }
+  const exec = rd.ExecProcessRequest;
+  if (exec && typeof exec === 'object' && exec.allowed_commands === undefined && Array.isArray(exec.commands)) {
+    exec.allowed_commands = exec.commands;
+    delete exec.commands;
+  }
+  for (const [k, v] of Object.entries(networkDefaults)) rd[k] ??= structuredClone(v);
+  rd.UpdateEphemeralMountsRequest ??= true;
+  if (options.sharedFs) {
+    for (const c of Array.isArray(pd.containers) ? pd.containers : []) {
+      if (!Array.isArray(c?.storages)) continue;
+      c.storages = c.storages
+        .filter((s: any) => !(s?.driver === 'overlayfs' || (s?.driver === 'blk' && s?.fstype === 'tar')))
+        .map((s: any) => (s?.driver === 'local' && typeof s.mount_point === 'string' ? { ...s, mount_point: s.mount_point.replace('$(sandbox-id)/local/', '$(sandbox-id)/rootfs/local/') } : s));
+    }
+    pd.sandbox ??= { storages: structuredClone(options.sharedFs.sandboxStorages) };
+  }
+  return pd;
+}
+
+/** genpolicy-settings.json's request defaults for the network requests (the values its current settings ship). */
+export const NETWORK_DEFAULTS: Record<string, unknown> = {
+  UpdateInterfaceRequest: { allow_raw_flags: 128, forbidden_names: ['lo'], forbidden_hw_addrs: ['00:00:00:00:00:00'] },
+  UpdateRoutesRequest: { forbidden_device_names: ['lo'], forbidden_source_regex: ['^(?:0{0,4}:){0,7}0{0,3}1$', '^127\\.(?:[0-9]{1,3}\\.){2}[0-9]{1,3}$'] },
+  AddARPNeighborsRequest: { forbidden_device_names: ['lo'], forbidden_cidrs_regex: ['^127\\.(?:[0-9]{1,3}\\.){2}[0-9]{1,3}$'], allowed_states: [2, 128] },
+};

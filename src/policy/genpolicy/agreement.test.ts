@@ -1,0 +1,205 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { vectorPath } from '../../test-support/vectors.js';
+import { writeLayout } from '../../test-support/oci-layout.js';
+import { AgentPolicy } from '../agent.js';
+import { loadSettings } from './settings.js';
+import { generateForYaml, localImages } from './pod.js';
+
+// For pods the suite generates, cocokit's rules and genpolicy's current rules.rego (from the vectors, over the
+// same policy_data) must decide alike: requests built the way kata-agent receives them are allowed by both,
+// and mutations that must be denied are denied by both.
+
+type Json = Record<string, any>;
+
+const GENPOLICY = vectorPath('rego', 'kata', 'genpolicy');
+const SETTINGS = loadSettings(join(GENPOLICY, 'genpolicy-settings.json'));
+const GENPOLICY_RULES = readFileSync(join(GENPOLICY, 'rules.rego'), 'utf8');
+
+const tmp = mkdtempSync(join(tmpdir(), 'cocokit-agree-'));
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+writeLayout(join(tmp, 'app'), '1', { Env: ['PATH=/usr/bin:/bin'], Entrypoint: ['/app'], Cmd: ['--serve'], User: '1000:1000', WorkingDir: '/srv' });
+
+const POD = `apiVersion: v1
+kind: Pod
+metadata: {name: web-0, namespace: shop}
+spec:
+  containers:
+    - name: web
+      image: registry.example/app:1
+      env:
+        - {name: MODE, value: fast}
+        - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+        - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+      readinessProbe: {exec: {command: [cat, /tmp/ready]}}
+    - name: sidecar
+      image: registry.example/app:1
+      command: [/bin/sh, -c, 'echo $(MODE)']
+      env: [{name: MODE, value: slow}]
+`;
+
+const SANDBOX_ID = 'a1'.repeat(32);
+const hex64 = (n: number): string => n.toString(16).padStart(2, '0').repeat(32);
+
+/** Turns a policy container into the CreateContainerRequest the agent would receive for it. */
+function createRequest(pd: Json, idx: number, name: string, namespace: string): Json {
+  const c = pd.containers[idx];
+  const bundle = idx === 0 ? SANDBOX_ID : hex64(idx + 16);
+  const common = pd.common;
+  const cpath = '/run/kata-containers/shared/containers';
+  const expand = (s: string): string => s.replace('$(root_path)', common.root_path).replace('$(bundle-id)', bundle).replace('$(cpath)', cpath);
+  const annotations: Json = {};
+  for (const [k, v] of Object.entries(c.OCI.Annotations as Record<string, string>)) {
+    if (k === 'io.kubernetes.cri.sandbox-name') annotations[k] = name;
+    else if (k === 'io.kubernetes.cri.sandbox-namespace') annotations[k] = namespace;
+    else if (k === 'io.kubernetes.cri.sandbox-id') annotations[k] = SANDBOX_ID;
+    else if (k === 'io.kubernetes.cri.sandbox-log-directory') annotations[k] = `/var/log/pods/${namespace}_${name}_12345678-1234-1234-1234-123456789abc`;
+    else if (k === 'nerdctl/network-namespace') annotations[k] = '/var/run/netns/cni-12345678-1234-1234-1234-123456789abc';
+    else annotations[k] = expand(v);
+  }
+  const caps = (set: string[]): string[] => (set[0] === '$(default_caps)' ? common.default_caps : set[0] === '$(privileged_caps)' ? common.privileged_caps : set);
+  const p = c.OCI.Process;
+  const env = (p.Env as string[]).map((e) =>
+    e.replace('$(sandbox-name)', name).replace('$(sandbox-namespace)', namespace).replace('$(pod-ip)', '10.0.0.7').replace('$(host-name)', name),
+  );
+  const mounts = (c.OCI.Mounts as Json[]).map((m) => ({
+    ...m,
+    source: m.source.startsWith('$(sfprefix)') ? `${cpath}/${bundle}-0123456789abcdef-${m.source.slice('$(sfprefix)'.length, -1)}` : m.source,
+  }));
+  return structuredClone({
+    container_id: bundle,
+    exec_id: bundle,
+    string_user: null,
+    devices: [],
+    storages: idx === 0 ? [] : [{ driver: 'image_guest_pull', driver_options: [], source: 'registry.example/app:1', fstype: 'overlay', options: [], mount_point: expand('$(root_path)'), fs_group: null, shared: false }],
+    sandbox_pidns: false,
+    shared_mounts: [],
+    OCI: {
+      Version: c.OCI.Version,
+      Process: {
+        Terminal: p.Terminal,
+        ConsoleSize: null,
+        User: { ...p.User, Username: '' },
+        Args: (p.Args as string[]).map((a) => a.replace('$(sandbox-name)', name)),
+        Env: env,
+        Cwd: p.Cwd,
+        Capabilities: Object.fromEntries(Object.entries(p.Capabilities as Record<string, string[]>).map(([k, v]) => [k, caps(v)])),
+        Rlimits: [],
+        NoNewPrivileges: p.NoNewPrivileges,
+        ApparmorProfile: '',
+        OOMScoreAdj: 1000,
+        SelinuxLabel: '',
+      },
+      Root: { Path: expand(c.OCI.Root.Path), Readonly: c.OCI.Root.Readonly },
+      Hostname: '',
+      Mounts: mounts,
+      Hooks: null,
+      Annotations: annotations,
+      Linux: {
+        UIDMappings: [],
+        GIDMappings: [],
+        Sysctl: c.OCI.Linux.Sysctl,
+        Resources: { Devices: [], Memory: null, CPU: null, Pids: null, BlockIO: null, HugepageLimits: [], Network: null },
+        CgroupsPath: '',
+        Namespaces: c.OCI.Linux.Namespaces,
+        Devices: [],
+        Seccomp: null,
+        RootfsPropagation: '',
+        MaskedPaths: c.OCI.Linux.MaskedPaths,
+        ReadonlyPaths: c.OCI.Linux.ReadonlyPaths,
+        MountLabel: '',
+        IntelRdt: null,
+      },
+      Solaris: null,
+      Windows: null,
+    },
+  });
+}
+
+const { pods } = generateForYaml(POD, { settings: SETTINGS, images: localImages(new Map([['registry.example/app:1', `oci:${join(tmp, 'app')}:1`]]), tmp) });
+const pd = pods[0]!.policyData;
+const cocokitPolicy = (): AgentPolicy => new AgentPolicy(pods[0]!.policy);
+const genpolicyPolicy = (): AgentPolicy => new AgentPolicy(`${GENPOLICY_RULES}\npolicy_data := ${JSON.stringify(pd)}\n`);
+
+interface Step {
+  endpoint: string;
+  input: Json;
+}
+
+function corpus(): Step[] {
+  const steps: Step[] = [
+    { endpoint: 'CreateSandboxRequest', input: { hostname: '', dns: [], storages: pd.sandbox.storages, sandbox_pidns: false, sandbox_id: SANDBOX_ID, guest_hook_path: '', kernel_modules: [] } },
+  ];
+  for (let i = 0; i < pd.containers.length; i++) steps.push({ endpoint: 'CreateContainerRequest', input: createRequest(pd, i, 'web-0', 'shop') });
+  steps.push({ endpoint: 'ExecProcessRequest', input: { container_id: hex64(17), exec_id: 'e1', string_user: null, process: { ...steps[2]!.input.OCI.Process, Capabilities: null, Args: ['cat', '/tmp/ready'] } } });
+  return steps;
+}
+
+function decideAll(policy: AgentPolicy, steps: Step[]): boolean[] {
+  return steps.map((s) => policy.evaluate(s.endpoint, s.input).allowed);
+}
+
+test('the generated pod\'s requests are allowed by cocokit\'s rules and by genpolicy\'s rules alike', () => {
+  const steps = corpus();
+  const ours = decideAll(cocokitPolicy(), steps);
+  const theirs = decideAll(genpolicyPolicy(), steps);
+  assert.deepEqual(ours, theirs, JSON.stringify({ ours, theirs }));
+  assert.deepEqual(ours, steps.map(() => true));
+});
+
+const MUTATIONS: [string, (i: Json) => void, RegExp][] = [
+  ['an extra env variable', (i) => i.OCI.Process.Env.push('LD_PRELOAD=/x.so'), /OCI\.Process\.Env: LD_PRELOAD/],
+  ['a changed env value', (i) => (i.OCI.Process.Env[2] = 'MODE=slow'), /OCI\.Process\.Env: MODE=slow/],
+  ['an extra mount', (i) => i.OCI.Mounts.push({ destination: '/host', source: '/', type_: 'bind', options: ['rbind', 'rw'] }), /OCI\.Mounts/],
+  ['changed args', (i) => (i.OCI.Process.Args = ['/bin/sh']), /OCI\.Process\.Args/],
+  ['an added capability', (i) => i.OCI.Process.Capabilities.Permitted.push('CAP_SYS_ADMIN'), /Capabilities\.Permitted/],
+  ['privileged capabilities', (i) => {
+    for (const k of ['Bounding', 'Effective', 'Permitted']) i.OCI.Process.Capabilities[k] = pd.common.privileged_caps;
+  }, /Capabilities/],
+  ['a shared mount', (i) => (i.shared_mounts = [{ src_ctr: 'a', src_path: '/', dst_ctr: 'b', dst_path: '/x' }]), /shared_mounts/],
+];
+
+for (const [what, mutate, explanation] of MUTATIONS) {
+  test(`both rule sets deny the web container with ${what}; cocokit says which field`, () => {
+    const steps = corpus().slice(0, 2);
+    const web = createRequest(pd, 1, 'web-0', 'shop');
+    mutate(web);
+    for (const [who, p] of [['cocokit', cocokitPolicy()], ['genpolicy', genpolicyPolicy()]] as const) {
+      for (const s of steps) assert.equal(p.evaluate(s.endpoint, s.input).allowed, true, `${who}: ${s.endpoint}`);
+      const d = p.evaluate('CreateContainerRequest', web);
+      assert.equal(d.allowed, false, `${who} allowed it`);
+      if (who === 'cocokit') assert.match(d.reason, explanation);
+    }
+  });
+}
+
+// Where the rule sets differ on purpose: genpolicy's rules do not compare the image-name annotation (with
+// guest pull the guest fetches whatever the runtime names); cocokit's rules hold the container to the image
+// the policy was generated for.
+test('another image: cocokit denies it and names the field; genpolicy\'s rules allow it', () => {
+  const steps = corpus().slice(0, 2);
+  const web = createRequest(pd, 1, 'web-0', 'shop');
+  web.OCI.Annotations['io.kubernetes.cri.image-name'] = 'registry.example/evil:1';
+  const ours = cocokitPolicy();
+  const theirs = genpolicyPolicy();
+  decideAll(ours, steps);
+  decideAll(theirs, steps);
+  const d = ours.evaluate('CreateContainerRequest', web);
+  assert.equal(d.allowed, false);
+  assert.match(d.reason, /io\.kubernetes\.cri\.image-name\]: policy registry\.example\/app:1, request registry\.example\/evil:1/);
+  assert.equal(theirs.evaluate('CreateContainerRequest', web).allowed, true);
+});
+
+test('both rule sets deny exec of a command the pod does not list', () => {
+  const steps = corpus();
+  const exec = structuredClone(steps[steps.length - 1]!);
+  exec.input.process.Args = ['/bin/sh', '-c', 'id'];
+  for (const p of [cocokitPolicy(), genpolicyPolicy()]) {
+    decideAll(p, steps.slice(0, -1));
+    assert.equal(p.evaluate(exec.endpoint, exec.input).allowed, false);
+    assert.equal(p.evaluate(steps[steps.length - 1]!.endpoint, steps[steps.length - 1]!.input).allowed, true);
+  }
+});

@@ -1,0 +1,235 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import fc from 'fast-check';
+import { vectorPath } from '../../test-support/vectors.js';
+import { writeLayout } from '../../test-support/oci-layout.js';
+import { CocoError } from '../../errors.js';
+import { extractPolicyData } from '../agent-rules.js';
+import { generatePolicyData, podTemplates, type ImageConfig } from './generate.js';
+import { loadSettings } from './settings.js';
+import { readLayoutImage } from './oci-layout.js';
+import { generateForYaml, localImages } from './pod.js';
+import { INITDATA_ANNOTATION, decodeInitDataAnnotation, parseInitData } from '../../measure/initdata.js';
+
+type Json = Record<string, any>;
+
+const GENPOLICY = vectorPath('rego', 'kata', 'genpolicy');
+const SETTINGS = loadSettings(join(GENPOLICY, 'genpolicy-settings.json'));
+
+const tmp = mkdtempSync(join(tmpdir(), 'cocokit-genpolicy-'));
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+
+// The sample pod names quay.io/prometheus/busybox:latest; the suite builds an image with a busybox-like config.
+const BUSYBOX: ImageConfig = { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['sh'] };
+const busyboxDir = join(tmp, 'busybox');
+const busyboxDigest = writeLayout(busyboxDir, 'latest', BUSYBOX);
+
+function samplePod(): Json {
+  const docs = parseAllDocuments(readFileSync(join(GENPOLICY, 'samples', 'pod-one-container.yaml'), 'utf8')).map((d) => d.toJS() as Json);
+  return docs[0]!;
+}
+
+const SAMPLE_POLICY_DATA = extractPolicyData(readFileSync(join(GENPOLICY, 'samples', 'pod-one-container.decoded-policy.rego'), 'utf8')) as Json;
+
+test('an OCI image layout built by the suite reads back with its digests checked', () => {
+  const img = readLayoutImage(busyboxDir, 'latest');
+  assert.equal(img.configDigest, busyboxDigest);
+  assert.deepEqual(img.config.Env, BUSYBOX.Env);
+  assert.deepEqual(img.config.Cmd, ['sh']);
+  assert.throws(() => readLayoutImage(busyboxDir, 'other'), (e: unknown) => e instanceof CocoError && e.kind === 'input');
+  // A flipped byte in the config blob is caught.
+  const broken = join(tmp, 'broken');
+  cpSync(busyboxDir, broken, { recursive: true });
+  const blob = join(broken, 'blobs', 'sha256', busyboxDigest.slice(7));
+  const bytes = readFileSync(blob);
+  bytes[5] ^= 1;
+  writeFileSync(blob, bytes);
+  assert.throws(() => readLayoutImage(broken, 'latest'), /does not match its digest/);
+});
+
+test('random index.json contents are refused with an input error', () => {
+  const dir = join(tmp, 'fuzz');
+  mkdirSync(dir, { recursive: true });
+  fc.assert(
+    fc.property(fc.oneof(fc.string(), fc.json()), (s) => {
+      writeFileSync(join(dir, 'index.json'), s);
+      try {
+        readLayoutImage(dir);
+        assert.fail('accepted');
+      } catch (e) {
+        assert.ok(e instanceof CocoError && e.kind === 'input', String(e));
+      }
+    }),
+    { numRuns: 100 },
+  );
+});
+
+test('a settings directory applies genpolicy-settings.d drop-ins in name order', () => {
+  const dir = join(tmp, 'settings');
+  mkdirSync(join(dir, 'genpolicy-settings.d'), { recursive: true });
+  cpSync(join(GENPOLICY, 'genpolicy-settings.json'), join(dir, 'genpolicy-settings.json'));
+  cpSync(join(GENPOLICY, 'drop-in-examples', '10-non-coco-drop-in.json'), join(dir, 'genpolicy-settings.d', '10-non-coco-drop-in.json'));
+  writeFileSync(join(dir, 'genpolicy-settings.d', '90-local.json'), JSON.stringify([{ op: 'replace', path: '/cluster_config/guest_pull', value: true }]));
+  const s = loadSettings(dir) as Json;
+  assert.equal(s.cluster_config.emptydir_type, 'shared-fs');
+  assert.equal(s.cluster_config.guest_pull, true, '90-local applies after 10-non-coco');
+  assert.equal(s.request_defaults.UpdateEphemeralMountsRequest, true);
+  writeFileSync(join(dir, 'genpolicy-settings.d', '95-bad.json'), JSON.stringify([{ op: 'replace', path: '/no/such', value: 1 }]));
+  assert.throws(() => loadSettings(dir), /settings drop-in 95-bad\.json/);
+});
+
+test('the sample pod\'s busybox container: process, mounts, annotations and namespaces as genpolicy generated them', () => {
+  const [t] = podTemplates(samplePod());
+  const pd = generatePolicyData({ template: t!, settings: SETTINGS, images: new Map([['quay.io/prometheus/busybox:latest', BUSYBOX]]) }) as Json;
+  assert.equal(pd.containers.length, 2);
+  const [pause, box] = pd.containers;
+  const [samplePause, sampleBox] = SAMPLE_POLICY_DATA.containers;
+  for (const [field, mine, theirs] of [
+    ['Process', box.OCI.Process, sampleBox.OCI.Process],
+    ['Linux.Namespaces', box.OCI.Linux.Namespaces, sampleBox.OCI.Linux.Namespaces],
+    ['Linux.MaskedPaths', box.OCI.Linux.MaskedPaths, sampleBox.OCI.Linux.MaskedPaths],
+    ['Mounts', box.OCI.Mounts, sampleBox.OCI.Mounts],
+    ['Root', box.OCI.Root, sampleBox.OCI.Root],
+    ['pause Process', pause.OCI.Process, samplePause.OCI.Process],
+    ['pause Mounts', pause.OCI.Mounts, samplePause.OCI.Mounts],
+    ['pause Linux', pause.OCI.Linux, samplePause.OCI.Linux],
+  ] as const) {
+    assert.deepEqual(mine, theirs, field);
+  }
+  // The sample was generated without a namespace by an older generator that left it empty; the current
+  // settings say "default".
+  const strip = (a: Json): Json => Object.fromEntries(Object.entries(a).filter(([k]) => k !== 'io.kubernetes.cri.sandbox-namespace'));
+  assert.deepEqual(strip(box.OCI.Annotations), strip(sampleBox.OCI.Annotations));
+  assert.deepEqual(strip(pause.OCI.Annotations), strip(samplePause.OCI.Annotations));
+  assert.equal(box.OCI.Annotations['io.kubernetes.cri.sandbox-namespace'], 'default');
+  assert.deepEqual(pd.sandbox, SAMPLE_POLICY_DATA.sandbox);
+});
+
+// --- Whole documents: every workload kind gets its pod template annotated -----------------------------------
+
+const WORKLOADS = `apiVersion: v1
+kind: ConfigMap
+metadata: {name: app-config}
+data: {GREETING: hello, MODE: fast}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: app-secret}
+data: {TOKEN: c2VjcmV0}
+---
+${['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet', 'Job', 'ReplicationController']
+  .map(
+    (kind) => `apiVersion: apps/v1
+kind: ${kind}
+metadata: {name: ${kind.toLowerCase()}-app}
+spec:
+  template:
+    metadata: {labels: {app: x}}
+    spec:
+      runtimeClassName: kata-cc
+      containers:
+        - name: app
+          image: registry.example/app:1
+          envFrom: [{configMapRef: {name: app-config}}]
+          env:
+            - {name: TOKEN, valueFrom: {secretKeyRef: {name: app-secret, key: TOKEN}}}
+          readinessProbe: {exec: {command: [cat, /tmp/ready]}}
+`,
+  )
+  .join('---\n')}---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: nightly}
+spec:
+  schedule: "0 0 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers: [{name: job, image: registry.example/app:1, command: [/bin/run]}]
+---
+apiVersion: v1
+kind: List
+items:
+  - apiVersion: v1
+    kind: Pod
+    metadata: {name: listed, namespace: team-a}
+    spec:
+      containers: [{name: one, image: registry.example/app:1}]
+`;
+
+const APP: ImageConfig = { Env: ['PATH=/bin'], Entrypoint: ['/app'], Cmd: ['--serve'], User: '1000:1000', WorkingDir: '/srv' };
+const appDir = join(tmp, 'app');
+writeLayout(appDir, '1', APP);
+
+test('generate: every workload kind, CronJob and List items get the init-data annotation; ConfigMaps and Secrets feed env', () => {
+  const { yaml, pods } = generateForYaml(WORKLOADS, { settings: SETTINGS, images: localImages(new Map([['registry.example/app:1', `oci:${appDir}:1`]]), tmp) });
+  assert.deepEqual(
+    pods.map((p) => p.kind),
+    ['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet', 'Job', 'ReplicationController', 'CronJob', 'Pod'],
+  );
+  const docs = parseAllDocuments(yaml).map((d) => d.toJS() as Json);
+  const annotated = (o: Json): string | undefined => o?.metadata?.annotations?.[INITDATA_ANNOTATION];
+  assert.equal(annotated(docs[2].spec.template), pods[0]!.annotation);
+  assert.equal(annotated(docs[8].spec.jobTemplate.spec.template), pods[6]!.annotation);
+  assert.equal(annotated(docs[9].items[0]), pods[7]!.annotation);
+  // The annotation decodes to an init-data document whose policy is cocokit's rules over the policy_data.
+  const toml = new TextDecoder().decode(decodeInitDataAnnotation(pods[0]!.annotation));
+  const initData = parseInitData(new TextEncoder().encode(toml));
+  assert.equal(initData.data['policy.rego'], pods[0]!.policy);
+  assert.deepEqual(extractPolicyData(pods[0]!.policy), JSON.parse(JSON.stringify(pods[0]!.policyData)));
+  const app = pods[0]!.policyData.containers[1].OCI.Process;
+  assert.deepEqual(app.Args, ['/app', '--serve']);
+  assert.deepEqual(app.Env, ['PATH=/bin', 'HOSTNAME=$(host-name)', 'GREETING=hello', 'MODE=fast', 'TOKEN=secret']);
+  assert.equal(app.Cwd, '/srv');
+  assert.equal(app.User.UID, 1000);
+  assert.deepEqual(pods[0]!.policyData.containers[1].exec_commands, [['cat', '/tmp/ready']]);
+  assert.deepEqual(pods[6]!.policyData.containers[1].OCI.Process.Args, ['/bin/run'], 'a command alone drops the image cmd');
+  assert.equal(pods[7]!.policyData.containers[1].OCI.Annotations['io.kubernetes.cri.sandbox-namespace'], 'team-a');
+  assert.match(pods[0]!.policyData.containers[0].OCI.Annotations['io.kubernetes.cri.sandbox-name'], /\$\(generated-name\)/);
+  for (const p of pods) assert.ok(p.sizes.annotation > 0 && p.sizes.annotation < p.sizes.policy, 'gzip makes the annotation smaller than the policy');
+});
+
+test('generate: a digest-pinned image must be the local copy; an unknown image or a missing ConfigMap is an input error', () => {
+  const pinned = `registry.example/app@sha256:${'0'.repeat(64)}`;
+  const pod = `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: "${pinned}"}]\n`;
+  const isInput = (e: unknown): boolean => e instanceof CocoError && e.kind === 'input';
+  assert.throws(() => generateForYaml(pod, { settings: SETTINGS, images: localImages(new Map([[pinned, `oci:${appDir}:1`]]), tmp) }), /pins sha256:0{64} but the local copy/);
+  const lenient = generateForYaml(pod, { settings: SETTINGS, images: localImages(new Map([[pinned, `oci:${appDir}:1`]]), tmp, false) });
+  assert.equal(lenient.pods.length, 1);
+  assert.throws(() => generateForYaml(pod, { settings: SETTINGS, images: localImages(new Map(), tmp) }), isInput);
+  const missing = `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: "oci:${appDir}:1", envFrom: [{configMapRef: {name: nope}}]}]\n`;
+  assert.throws(() => generateForYaml(missing, { settings: SETTINGS, images: localImages(new Map(), tmp) }), /envFrom names "nope"/);
+});
+
+test('generate: over --max-annotation-bytes fails and names the biggest contributors', () => {
+  const pod = `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: big, image: "oci:${appDir}:1", env: [{name: BLOB, value: "${'x'.repeat(3000)}"}]}]\n`;
+  assert.throws(
+    () => generateForYaml(pod, { settings: SETTINGS, images: localImages(new Map(), tmp), maxAnnotationBytes: 2000 }),
+    (e: unknown) => e instanceof CocoError && e.kind === 'input' && /over the limit of 2000; biggest contributors: containers\[1\] big: \d+ bytes/.test(e.message),
+  );
+});
+
+test('generate: malformed or hostile YAML is an input error, never a crash', () => {
+  for (const text of ['kind: Pod\nspec: [1]\n', 'a: &a [*a, *a]\nb: [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n', ': : :\n  - x', 'kind: Deployment\nspec: {template: {}}\n']) {
+    try {
+      generateForYaml(text, { settings: SETTINGS, images: localImages(new Map(), tmp) });
+    } catch (e) {
+      assert.ok(e instanceof CocoError && e.kind === 'input', `${JSON.stringify(text)}: ${String(e)}`);
+    }
+  }
+  fc.assert(
+    fc.property(fc.string({ maxLength: 300 }), (s) => {
+      try {
+        generateForYaml(s, { settings: SETTINGS, images: localImages(new Map(), tmp) });
+      } catch (e) {
+        assert.ok(e instanceof CocoError && e.kind === 'input', String(e));
+      }
+    }),
+    { numRuns: 200 },
+  );
+});

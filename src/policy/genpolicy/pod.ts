@@ -1,0 +1,142 @@
+/**
+ * A policy for every pod template of a multi-document Kubernetes YAML: policy_data generated from each pod
+ * spec (generate.ts), cocokit's agent rules over it, wrapped in an init-data document and set as the pod
+ * template's `io.katacontainers.config.hypervisor.cc_init_data` annotation (gzip + base64 of the TOML, as
+ * `cocokit initdata annotate` writes it).
+ */
+import { gzipSync } from 'node:zlib';
+import { Document, parseAllDocuments, stringify as stringifyYaml } from 'yaml';
+import { stringify as stringifyToml } from 'smol-toml';
+import { CocoError } from '../../errors.js';
+import { INITDATA_ANNOTATION, encodeInitDataAnnotation } from '../../measure/initdata.js';
+import { agentPolicyText } from '../agent-rules.js';
+import { generatePolicyData, podTemplates, type ImageConfig } from './generate.js';
+import { readLayoutImage } from './oci-layout.js';
+
+type Json = Record<string, any>;
+
+/** Kubernetes' limit on the total size of an object's annotations (256 KiB). */
+export const DEFAULT_MAX_ANNOTATION_BYTES = 256 * 1024;
+
+export interface ImageSource {
+  /** Resolves the image a pod names to its config; throws a CocoError when it cannot. */
+  (ref: string): ImageConfig;
+}
+
+/**
+ * Images from local copies: `oci:DIR[:NAME]` references, and registry references mapped to such a copy.
+ * A reference that pins a digest (`…@sha256:…`) must name the copy's manifest, unless `verifyDigest` is false.
+ */
+export function localImages(map: Map<string, string>, baseDir: string, verifyDigest = true): ImageSource {
+  return (ref: string) => {
+    const local = map.get(ref) ?? ref;
+    const m = /^oci:([^:]+)(?::(.+))?$/.exec(local);
+    if (!m) throw new CocoError('GENPOLICY_IMAGE', `no local copy of ${ref} (map it with --image-map ${ref}=oci:DIR)`, { kind: 'input' });
+    const dir = m[1]!.startsWith('/') ? m[1]! : `${baseDir}/${m[1]}`;
+    const img = readLayoutImage(dir, m[2]);
+    const pinned = /@(sha256:[0-9a-f]{64})$/.exec(ref)?.[1];
+    if (verifyDigest && pinned !== undefined && pinned !== img.manifestDigest) {
+      throw new CocoError('GENPOLICY_IMAGE_DIGEST', `${ref} pins ${pinned} but the local copy ${local} is ${img.manifestDigest}`, { kind: 'input' });
+    }
+    return img.config;
+  };
+}
+
+export interface GeneratedPod {
+  kind: string;
+  name: string;
+  policyData: Json;
+  policy: string;
+  initData: string;
+  annotation: string;
+  /** Sizes in bytes: the policy text, the init-data document, the annotation value. */
+  sizes: { policy: number; initData: number; annotation: number };
+}
+
+export interface GenerateOptions {
+  settings: Json;
+  images: ImageSource;
+  maxAnnotationBytes?: number;
+  /** More YAML texts whose ConfigMaps and Secrets the pods may refer to (not part of the output). */
+  configYaml?: string[];
+}
+
+function configMapsOf(docs: Json[]): Map<string, Record<string, string>> {
+  const out = new Map<string, Record<string, string>>();
+  for (const d of docs) {
+    if ((d?.kind === 'ConfigMap' || d?.kind === 'Secret') && typeof d.metadata?.name === 'string') {
+      const data: Record<string, string> = {};
+      for (const [k, v] of Object.entries(d.data ?? {})) data[k] = d.kind === 'Secret' ? Buffer.from(String(v), 'base64').toString('utf8') : String(v);
+      for (const [k, v] of Object.entries(d.stringData ?? {})) data[k] = String(v);
+      out.set(d.metadata.name, data);
+    }
+  }
+  return out;
+}
+
+function parseDocs(text: string): Json[] {
+  const values: Json[] = [];
+  for (const d of parseAllDocuments(text)) {
+    if (!(d instanceof Document)) continue;
+    if (d.errors.length > 0) throw new CocoError('GENPOLICY_YAML', `YAML: ${d.errors[0]!.message}`, { kind: 'input' });
+    try {
+      values.push(d.toJS({ maxAliasCount: 100 }) as Json);
+    } catch (e) {
+      throw new CocoError('GENPOLICY_YAML', `YAML: ${(e as Error).message}`, { kind: 'input', cause: e });
+    }
+  }
+  return values;
+}
+
+export function initDataToml(policy: string): string {
+  return stringifyToml({ version: '0.1.0', algorithm: 'sha256', data: { 'policy.rego': policy } });
+}
+
+/** Generates and sets the init-data annotation of every pod template in `yamlText`; returns the new YAML. */
+export function generateForYaml(yamlText: string, opts: GenerateOptions): { yaml: string; pods: GeneratedPod[] } {
+  const values = parseDocs(yamlText);
+  const configMaps = configMapsOf([...values, ...(opts.configYaml ?? []).flatMap(parseDocs)]);
+  const pods: GeneratedPod[] = [];
+
+  const max = opts.maxAnnotationBytes ?? DEFAULT_MAX_ANNOTATION_BYTES;
+  values.forEach((value, i) => {
+    for (const t of podTemplates(value)) {
+      const containers = [...(t.spec.initContainers ?? []), ...(t.spec.containers ?? [])] as Json[];
+      const images = new Map<string, ImageConfig>();
+      for (const c of containers) if (typeof c?.image === 'string' && !images.has(c.image)) images.set(c.image, opts.images(c.image));
+      let policyData: Json;
+      try {
+        policyData = generatePolicyData({ template: t, settings: opts.settings, images, configMaps });
+      } catch (e) {
+        // A field of the wrong type deep in a pod spec (a string where a list belongs …) surfaces here.
+        if (e instanceof CocoError || !(e instanceof TypeError)) throw e;
+        throw new CocoError('GENPOLICY_INPUT', `${t.kind} ${String(t.metadata.name)}: malformed pod spec: ${e.message}`, { kind: 'input', cause: e });
+      }
+      const policy = agentPolicyText(policyData);
+      const initData = initDataToml(policy);
+      const annotation = encodeInitDataAnnotation(new TextEncoder().encode(initData));
+      const existing = Object.entries((t.annotate.metadata?.annotations ?? {}) as Record<string, string>).filter(([k]) => k !== INITDATA_ANNOTATION);
+      const total = annotation.length + INITDATA_ANNOTATION.length + existing.reduce((n, [k, v]) => n + k.length + String(v).length, 0);
+      const name = String(t.metadata.name ?? `document ${i + 1}`);
+      if (total > max) {
+        const biggest = (policyData.containers as Json[])
+          .map((c, idx) => ({ idx, name: c.OCI.Annotations['io.kubernetes.cri.container-name'] ?? '(pause)', bytes: JSON.stringify(c).length }))
+          .sort((a, b) => b.bytes - a.bytes)
+          .slice(0, 3)
+          .map((c) => `containers[${c.idx}] ${c.name}: ${c.bytes} bytes of policy_data`);
+        throw new CocoError('GENPOLICY_TOO_BIG', `${t.kind} ${name}: the annotations would take ${total} bytes, over the limit of ${max}; biggest contributors: ${biggest.join('; ')}`, {
+          kind: 'input',
+        });
+      }
+      t.annotate.metadata ??= {};
+      t.annotate.metadata.annotations = { ...(t.annotate.metadata.annotations ?? {}), [INITDATA_ANNOTATION]: annotation };
+      pods.push({ kind: t.kind, name, policyData, policy, initData, annotation, sizes: { policy: policy.length, initData: initData.length, annotation: annotation.length } });
+    }
+  });
+  return { yaml: values.map((v) => stringifyYaml(v, { lineWidth: 0 })).join('---\n'), pods };
+}
+
+/** gzip size of a text (what the annotation carries before base64). */
+export function gzippedSize(text: string): number {
+  return gzipSync(Buffer.from(text)).length;
+}
