@@ -202,9 +202,7 @@ function compareRows(c: ConformanceCase, rows: Array<Map<string, Value>>): { pas
  * Why a known gap exists, by category (the file of exceptions records this next to the runner's message).
  * Categories not listed here have no known gap: a failure there is a regression.
  */
-export const KNOWN_GAPS: Record<string, string> = {
-  strings: 'sprintf of 2e308: a number literal beyond float64 range is not representable in the value model (non-integers are doubles; OPA keeps the literal text)',
-};
+export const KNOWN_GAPS: Record<string, string> = {};
 
 export function knownGap(category: string): string | undefined {
   return KNOWN_GAPS[category.replace(/^v0\//, '')];

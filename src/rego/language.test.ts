@@ -73,3 +73,20 @@ test('unifying composites with references on both sides binds the variables with
   assert.equal(evalRule(m('p := x if { [x, 2] = data.arr; [1, x] = data.arr }'), 'data.t.p', { data }), undefined);
   assert.equal(evalRule({ 't.rego': 'package t\np = x { [x, y] = data.arr; y == 2 }\n' }, 'data.t.p', { v0: true, data }), 1);
 });
+
+test('number literals beyond double range keep their text and compute exactly', () => {
+  const mod = {
+    'a.rego': `package t
+s := sprintf("hi %v", [2e308])
+j := json.marshal([2e308, -1.5e400])
+bigger if 2e308 > 1e308
+sum_ok if 2e308 + 1 - 1 == 2e308
+twice := sprintf("%d", [2e308 * 0 + 7])
+`,
+  };
+  assert.equal(evalRule(mod, 'data.t.s'), 'hi 2e308');
+  assert.equal(evalRule(mod, 'data.t.j'), '[2e308,-1.5e400]');
+  assert.equal(evalRule(mod, 'data.t.bigger'), true);
+  assert.equal(evalRule(mod, 'data.t.sum_ok'), true);
+  assert.equal(evalRule(mod, 'data.t.twice'), '7');
+});

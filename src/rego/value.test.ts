@@ -69,3 +69,24 @@ test('json.unmarshal of a too-deep document is undefined; a document within the 
   assert.equal(prepared('['.repeat(5000) + ']'.repeat(5000)), undefined);
   assert.equal(prepared('['.repeat(500) + ']'.repeat(500)), '['.repeat(500) + ']'.repeat(500));
 });
+
+test('a number beyond double range is held exactly and keeps its literal text', () => {
+  const big = parseNumber('2e308')!;
+  assert.equal(big, 2n * 10n ** 308n);
+  assert.equal(toJsonText(big), '2e308');
+  assert.equal(toRegoString(parseNumber('-1.5e400')!), '-1.5e400');
+  assert.equal(parseNumber('-1.5e400'), -15n * 10n ** 399n);
+  assert.ok(compare(big, 1.7976931348623157e308) > 0);
+  assert.ok(compare(parseNumber('-1.5e400')!, -1.7976931348623157e308) < 0);
+  // the same text through either JSON path
+  assert.equal(toJsonText(parseJsonValue('{"n": 2e308, "m": [3E+309]}')), '{"m":[3E+309],"n":2e308}');
+  assert.ok(equal(parseJsonValue('[2e308]'), [big]));
+  // equality and hashing are by value, not text
+  assert.ok(equal(parseNumber('20e307')!, big));
+  assert.equal(keyOf(parseNumber('20e307')!), keyOf(big));
+});
+
+test('a number literal with an exponent past the bound stays an overflowed double instead of allocating', () => {
+  assert.equal(parseNumber('1e100000000'), Infinity);
+  assert.equal(parseNumber('-1e5000'), -Infinity);
+});

@@ -77,12 +77,45 @@ export function parseNumber(text: string): number | bigint | undefined {
   if (!/^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/.test(t)) return undefined;
   if (/^-?[0-9]+$/.test(t)) return normNum(BigInt(t));
   const f = Number(t);
+  if (!Number.isFinite(f)) return beyondDouble(t) ?? f;
   return normNum(f);
+}
+
+/**
+ * OPA numbers are arbitrary-precision decimals that keep their literal text (json.Number,
+ * opa:v1/ast/term.go `Number`), so `2e308` is a number there and prints as `2e308` (opa:v1/topdown/strings.go
+ * sprintf falls back to the number's text when it fits neither an integer nor a float64). Here a literal whose
+ * magnitude overflows a double is necessarily integral, so it is held exactly as a bigint — equality, order
+ * and arithmetic stay exact — and its text is remembered for output (`literalText`). The text belongs to the
+ * value: an equal bigint computed otherwise prints the same way.
+ *
+ * Bounded so a literal cannot make the engine allocate without limit: exponents up to `MAX_LITERAL_EXP` only
+ * (beyond that the literal stays the overflowed double, as before), and at most `MAX_LITERAL_TEXTS` texts kept.
+ */
+const MAX_LITERAL_EXP = 4096;
+const MAX_LITERAL_TEXTS = 1024;
+const literalTexts = new Map<bigint, string>();
+
+function beyondDouble(t: string): bigint | undefined {
+  const m = /^(-?)([0-9]+)(?:\.([0-9]+))?[eE]([+-]?[0-9]+)$/.exec(t);
+  if (!m) return undefined;
+  const frac = m[3] ?? '';
+  const exp = Number(m[4]) - frac.length;
+  if (!Number.isSafeInteger(exp) || exp < 0 || exp > MAX_LITERAL_EXP) return undefined;
+  let n = BigInt(m[2]! + frac) * 10n ** BigInt(exp);
+  if (m[1] === '-') n = -n;
+  if (literalTexts.size < MAX_LITERAL_TEXTS || literalTexts.has(n)) literalTexts.set(n, t);
+  return n;
+}
+
+/** The literal text of a number parsed beyond double range (see `beyondDouble`), if it is one. */
+export function literalText(n: number | bigint): string | undefined {
+  return typeof n === 'bigint' ? literalTexts.get(n) : undefined;
 }
 
 /** The decimal text of a number (integers without `.0`, like OPA's JSON output). */
 export function numText(n: number | bigint): string {
-  if (typeof n === 'bigint') return n.toString();
+  if (typeof n === 'bigint') return literalTexts.get(n) ?? n.toString();
   if (Number.isInteger(n)) return String(n);
   if (!Number.isFinite(n)) return String(n);
   return String(n);
@@ -566,7 +599,7 @@ function writeJson(v: Value, indent: number, pad: string, depth: number): string
     case 'number':
       return Number.isFinite(v) ? numText(v) : 'null';
     case 'bigint':
-      return v.toString();
+      return numText(v);
     case 'boolean':
       return v ? 'true' : 'false';
     default: {
@@ -596,11 +629,12 @@ function writeJson(v: Value, indent: number, pad: string, depth: number): string
 }
 
 /**
- * Parses JSON text into a Rego value with exact big integers. Texts without long digit runs go through
- * `JSON.parse`; others through a small exact parser (Node 20's reviver gets no source text).
+ * Parses JSON text into a Rego value with exact big integers. Texts without long digit runs or three-digit
+ * exponents go through `JSON.parse`; others through a small exact parser (Node 20's reviver gets no source
+ * text), so numbers beyond double range get `parseNumber`'s treatment on either path.
  */
 export function parseJsonValue(text: string): Value {
-  if (!/[0-9]{16}/.test(text)) {
+  if (!/[0-9]{16}|[eE][+-]?[0-9]{3}/.test(text)) {
     try {
       return fromJson(JSON.parse(text));
     } catch (e) {

@@ -28,6 +28,12 @@ test('sign_req validates its operands like OPA', () => {
   const req = obj({ method: 'GET', url: 'https://example.com/' });
   expectError('providers.aws.sign_req', [req, obj({ aws_service: 's3' }), 0], 'missing required AWS config parameters(s)', 'eval_type_error');
   expectError('providers.aws.sign_req', [obj({ url: 'x' }), obj({ aws_service: 's3', aws_access_key: 'a', aws_secret_access_key: 'b', aws_region: 'r' }), 0], 'missing required request parameters(s): {"method"}');
+  const cfg = obj({ aws_service: 's3', aws_access_key: 'a', aws_secret_access_key: 'b', aws_region: 'r' });
+  // OPA's position numbers for the config and timestamp type errors (both "operand 1")
+  expectError('providers.aws.sign_req', [req, 'cfg', 0], 'providers.aws.sign_req: operand 1 must be object but got string', 'eval_type_error');
+  expectError('providers.aws.sign_req', [req, cfg, '2024'], 'providers.aws.sign_req: operand 1 must be number but got string', 'eval_type_error');
+  expectError('providers.aws.sign_req', [req, cfg, 1.5], 'providers.aws.sign_req: operand 3 could not convert time_ns value into a unix timestamp', 'eval_type_error');
+  expectError('providers.aws.sign_req', [req, cfg, 2n ** 63n], 'operand 3 could not convert time_ns value into a unix timestamp', 'eval_type_error');
   const s3 = call('providers.aws.sign_req', [req, obj({ aws_service: 's3', aws_access_key: 'a', aws_secret_access_key: 'b', aws_region: 'r', aws_session_token: 't' }), 0]) as RObject;
   const h = s3.getStr('headers') as RObject;
   assert.equal(h.getStr('x-amz-content-sha256'), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');

@@ -40,7 +40,11 @@ function urlParts(u: string): { host: string; path: string; query: string } {
 
 function signReq(a: Value[]): Value {
   const req = argObject(NAME, a, 0);
-  const cfg = argObject(NAME, a, 1);
+  // OPA names the config object and the timestamp "operand 1" in their type errors (it passes position 1
+  // for both: opa:v1/topdown/providers.go builtinAWSSigV4SignReq, ObjectOperand(operands[1], 1) and
+  // NumberOperand(operands[2], 1)); the messages match it.
+  if (!isObject(a[1]!)) throw typeError(NAME, 1, 'object', a[1]!);
+  const cfg = a[1];
   const missing = REQUIRED.filter((k) => cfg.getStr(k) === undefined);
   if (missing.length > 0) {
     throw new BuiltinError('eval_type_error', `${NAME}: operand 2 missing required AWS config parameters(s): ${toRegoString(toSet(missing))}`);
@@ -50,7 +54,7 @@ function signReq(a: Value[]): Value {
     throw new BuiltinError('eval_type_error', `${NAME}: operand 2 invalid values for required AWS config parameters(s): ${toRegoString(toSet(invalid))}`);
   }
   const t = a[2]!;
-  if (!isNumber(t)) throw typeError(NAME, 3, 'number', t);
+  if (!isNumber(t)) throw typeError(NAME, 1, 'number', t);
   const ns = typeof t === 'bigint' ? t : Number.isInteger(t) ? BigInt(t) : undefined;
   if (ns === undefined || ns < -(2n ** 63n) || ns >= 2n ** 63n) {
     throw new BuiltinError('eval_type_error', `${NAME}: operand 3 could not convert time_ns value into a unix timestamp`);

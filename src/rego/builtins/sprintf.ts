@@ -8,7 +8,7 @@
  * verbs, flags, width and precision of Go's fmt for those three kinds, including Go's error annotations
  * (`%!verb(type=value)`, `%!verb(MISSING)`, `%!(EXTRA …)`, `%!(NOVERB)`).
  */
-import { type Value, isInteger, toBigInt, toRegoString } from '../value.js';
+import { type Value, isInteger, literalText, toBigInt, toRegoString } from '../value.js';
 
 type GoArg = { k: 'int'; v: bigint; big: boolean } | { k: 'float'; v: number } | { k: 'string'; v: string };
 
@@ -17,6 +17,10 @@ const INT64_MAX = 2n ** 63n - 1n;
 
 export function toGoArg(v: Value): GoArg {
   if (typeof v === 'number' || typeof v === 'bigint') {
+    // A literal beyond float64 range formats as its text, as OPA's sprintf does when a number fits
+    // neither an integer parse of its text nor a float64 (opa:v1/topdown/strings.go).
+    const text = literalText(v);
+    if (text !== undefined) return { k: 'string', v: text };
     if (isInteger(v)) {
       const b = toBigInt(v);
       return { k: 'int', v: b, big: b < INT64_MIN || b > INT64_MAX };

@@ -13,8 +13,16 @@ test('render_template substitutes fields (OPA documentation example) and follows
   expectCall('strings.render_template', ['{{$v := .x}}{{$v}}{{$v = "y"}}{{$v}}{{.x | html}}', j('{"x": "<b>"}')], '<b>y&lt;b&gt;');
 });
 
-test('render_template errors: missing keys (missingkey=error), bad syntax, unsupported actions', () => {
-  expectError('strings.render_template', ['{{.missing}}', j('{}')], 'map has no entry for key "missing"', 'eval_builtin_error');
+test('render_template renders a key the variables lack as <undefined> (OPA rendertemplate/missingkey cases)', () => {
+  expectCall('strings.render_template', ['{{.testvarnotprovided}}', j('{"test": "hello world"}')], '<undefined>');
+  expectCall('strings.render_template', ['test {{.foo}} {{.bar}} {{.baz}}', j('{"baz": 1}')], 'test <undefined> <undefined> 1');
+  expectCall('strings.render_template', ['{{.a.b.c}}|{{.a.x}}|{{.n}}', j('{"a": {"b": {}}, "n": null}')], '<undefined>|<undefined>|<no value>');
+  expectCall('strings.render_template', ['{{if .nope}}yes{{else}}no{{end}}{{with .nope}}w{{end}}', j('{}')], 'no');
+  expectCall('strings.render_template', ['{{printf "%s!" .nope}}', j('{}')], '<undefined>!');
+  expectCall('strings.render_template', ['{{.toString}}', j('{}')], '<undefined>');
+});
+
+test('render_template errors: bad syntax, unsupported actions', () => {
   expectError('strings.render_template', ['{{.x', j('{}')], 'unclosed action');
   expectError('strings.render_template', ['{{if .x}}a', j('{"x": 1}')], 'unexpected EOF');
   expectError('strings.render_template', ['{{template "t"}}', j('{}')], 'not supported');

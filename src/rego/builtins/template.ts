@@ -1,6 +1,10 @@
 /**
- * `strings.render_template` (opa:v1/topdown/template.go): Go `text/template` with `missingkey=error`,
- * executed over the variables object converted to plain JSON.
+ * `strings.render_template` (opa:v1/topdown/template.go): Go `text/template` executed over the variables
+ * object converted to plain JSON. A field naming a key the map lacks renders as `<undefined>` rather than
+ * failing the call (OPA's conformance cases rendertemplate/missingkey and rendertemplate/missingmultiplekeys,
+ * opa:v1/test/cases/testdata/v1/rendertemplate/rendertemplate.yaml: `test {{.foo}} {{.bar}} {{.baz}}` over
+ * `{"baz": 1}` gives `test <undefined> <undefined> 1`; earlier OPA releases used `missingkey=error` there).
+ * A missing key is false in `if`/`with`, and a field of it is a missing key again.
  *
  * Supported: text and `{{…}}` actions with `{{-`/`-}}` trimming and `{{/* comments *\/}}`; pipelines of field
  * chains (`.a.b`, `$`, `$x.a`), string/number/bool/nil literals, parenthesised pipelines and `|`;
@@ -133,11 +137,16 @@ function lookupVar(scope: Scope, name: string, line: number): unknown {
   throw new TemplateError(`template: template:${line}: undefined variable "${name}"`);
 }
 
+/** The value of a field chain that names a key its map lacks; prints as `<undefined>`. */
+class Missing {}
+const MISSING = Object.freeze(new Missing());
+
 function field(v: unknown, path: string[], line: number): unknown {
   let cur = v;
   for (const p of path) {
+    if (cur === MISSING) return MISSING;
     if (cur !== null && typeof cur === 'object' && !Array.isArray(cur)) {
-      if (!(p in (cur as object))) throw new TemplateError(`template: template:${line}: executing "template" at <.${path.join('.')}>: map has no entry for key "${p}"`);
+      if (!Object.prototype.hasOwnProperty.call(cur, p)) return MISSING;
       cur = (cur as Record<string, unknown>)[p];
     } else if (cur === null || cur === undefined) return undefined;
     else throw new TemplateError(`template: template:${line}: executing "template" at <.${path.join('.')}>: can't evaluate field ${p} in type ${goType(cur)}`);
@@ -154,6 +163,7 @@ function goType(v: unknown): string {
 }
 
 function truth(v: unknown): boolean {
+  if (v === MISSING) return false;
   if (v === null || v === undefined || v === false || v === '' || v === 0 || v === 0n) return false;
   if (Array.isArray(v)) return v.length > 0;
   if (typeof v === 'object') return Object.keys(v as object).length > 0;
@@ -162,6 +172,7 @@ function truth(v: unknown): boolean {
 
 /** fmt's %v of JSON-decoded data. */
 function show(v: unknown): string {
+  if (v === MISSING) return '<undefined>';
   if (v === null || v === undefined) return '<no value>';
   if (typeof v === 'string') return v;
   if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return String(v);
@@ -175,6 +186,7 @@ function showInner(v: unknown): string {
 }
 
 function toRego(v: unknown): Value {
+  if (v === MISSING) return '<undefined>';
   if (v === undefined || v === null) return null;
   if (typeof v === 'string' || typeof v === 'boolean' || typeof v === 'number' || typeof v === 'bigint') return v;
   if (Array.isArray(v)) return v.map(toRego);
