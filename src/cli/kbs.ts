@@ -23,6 +23,7 @@ import { DEMO_RESOURCE, ensureAdminKey, seedDevelopmentData, writeAdminKeyPair }
 import type { CliIO } from './io.js';
 import { checkOutputPath } from './output-path.js';
 import { pageLimit } from './paging.js';
+import { registerAudit } from './kbs-audit.js';
 
 export { DEMO_RESOURCE, ADMIN_KEY_FILE, ADMIN_PUBKEY_FILE } from '../server/development.js';
 
@@ -210,6 +211,8 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
       // The channel to the primary would keep a stopped worker alive.
       if (cluster.isWorker) cluster.worker?.disconnect();
     });
+
+  registerAudit(kbs, io);
 
   kbs
     .command('keygen')
