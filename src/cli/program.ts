@@ -39,6 +39,7 @@ export const GROUPS: Record<string, CommandGroup> = {
   initdata: { description: 'CoCo init-data: digest, TEE binding, Kata annotation', load: () => import('./initdata.js') },
   pcr: { description: 'TPM PCR readings', load: () => import('./pcr.js') },
   tpm: { description: 'TPM 2.0 quotes and event logs', load: () => import('./tpm.js') },
+  inspect: { description: 'annotate every field of an SNP report or EAR token, and verify it where possible', load: () => import('./inspect.js') },
 };
 
 /**
