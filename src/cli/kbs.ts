@@ -24,6 +24,7 @@ import type { CliIO } from './io.js';
 import { checkOutputPath } from './output-path.js';
 import { pageLimit } from './paging.js';
 import { registerAudit } from './kbs-audit.js';
+import { registerConsoleToken } from './kbs-console.js';
 
 export { DEMO_RESOURCE, ADMIN_KEY_FILE, ADMIN_PUBKEY_FILE } from '../server/development.js';
 
@@ -213,6 +214,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     });
 
   registerAudit(kbs, io);
+  registerConsoleToken(kbs, io);
 
   kbs
     .command('keygen')

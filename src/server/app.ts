@@ -27,6 +27,7 @@ import { sessionTokenClaims, teePubkeyFromClaims, type AttestationTokenVerifier 
 import { workloadRoutes, type WorkloadsConfig } from './workloads.js';
 import { DecisionLog } from './decisions.js';
 import { decisionRoutes } from './decision-routes.js';
+import { consoleRoutes } from './console.js';
 
 export const PROTOCOL_VERSION = '0.4.0';
 export const SESSION_COOKIE = 'kbs-session-id';
@@ -506,6 +507,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
 
   await app.register(workloadRoutes(o));
   await app.register(decisionRoutes(o));
+  await app.register(consoleRoutes(o));
 
   app.all('/kbs/v0/*', async (req, reply) => {
     let route: KbsRoute;
