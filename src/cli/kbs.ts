@@ -129,6 +129,9 @@ export async function startServe(opts: ServeOptions, io: CliIO): Promise<{ kbs: 
     ];
     for (const n of config.notices ?? []) lines.push(`  config: ${n}`);
     if (adminKey) lines.push(`  admin key: ${adminKey} (role "admin"; use with: ${cmd} kbs config --url ${url} --auth-private-key ${adminKey} …)`);
+    if (config.admin.authorization_mode !== 'DenyAll') {
+      lines.push(`  console: ${url}/console (sign in with the token from: ${cmd} kbs console-token --auth-private-key ${adminKey ?? '<admin key>'})`);
+    }
     const besideKek = kekBesideDatabase(config, io.cwd);
     if (besideKek) {
       lines.push(
