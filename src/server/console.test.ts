@@ -114,7 +114,7 @@ test('the inspector shows a real SNP report\'s measurement and its chain check',
   const checks = await page.$$eval('#insp-checks li', (lis) => lis.map((li) => li.textContent ?? ''));
   assert.ok(checks.some((c) => /^ok chain: VCEK SEV-VCEK is signed by SEV-Genoa/.test(c)), checks.join('\n'));
   assert.ok(checks.some((c) => /^ok signature: /.test(c)));
-  await page.screenshot({ path: join(ARTIFACTS, 'inspector.png'), fullPage: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'inspector.png') });
 });
 
 test('no errors were logged in the browser console but the two refusals the tests provoked', { skip: missing }, () => {
