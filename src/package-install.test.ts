@@ -71,6 +71,7 @@ test('the packed tarball installs into an empty project offline; its bin, every 
       assert.ok(files.includes(must.replace(/^\.\//, '')), `tarball lacks ${must}`);
     }
     assert.ok(files.some((f) => f.startsWith('assets/amd/')), 'the AMD roots ship');
+    for (const f of ['index.html', 'app.js', 'app.css']) assert.ok(files.includes(`assets/console/${f}`), `the console's ${f} ships`);
     // Nothing for tests, and no source maps pointing at the unshipped src/.
     assert.deepEqual(files.filter((f) => /\.map$|\.test\.|test-support|test-harness|^src\//.test(f)), []);
     assert.match(readFileSync(join(REPO_ROOT, 'LICENSE'), 'utf8'), /Apache License\s+Version 2\.0/);
