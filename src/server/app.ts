@@ -26,6 +26,7 @@ import { parseKbsUrl, resourcePath, type KbsRoute } from './resource-path.js';
 import { sessionTokenClaims, teePubkeyFromClaims, type AttestationTokenVerifier } from './token-verifier.js';
 import { workloadRoutes, type WorkloadsConfig } from './workloads.js';
 import { DecisionLog } from './decisions.js';
+import { DEFAULT_ATTESTATION_POLICIES } from '../policy/defaults.js';
 import { decisionRoutes } from './decision-routes.js';
 import { consoleRoutes } from './console.js';
 
@@ -325,6 +326,9 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       const statuses = result.appraisals.map((a) => `${a.submod}:${a.status}`);
       log.info({ event: 'attest', tee, statuses }, 'attestation succeeded');
       await audit('kbs.attest', tee, 'ok', { statuses });
+      const policyId = result.verified[0] ? `default_${result.verified[0].teeClass}` : undefined;
+      // The text the service evaluated: the stored policy, else the built-in default (server/kbs.ts).
+      const policyText = policyId === undefined ? undefined : ((await o.store.policies.get('attestation', policyId))?.text ?? DEFAULT_ATTESTATION_POLICIES[policyId]);
       await decisions.record({
         type: 'attestation',
         client: req.ip,
@@ -332,7 +336,8 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
         evidence,
         checks: result.verified.map((v) => ({ tee: v.tee, checks: v.checks })),
         claims: result.claims,
-        ...(result.verified[0] ? { policyId: `default_${result.verified[0].teeClass}` } : {}),
+        ...(policyId === undefined ? {} : { policyId }),
+        ...(policyText === undefined ? {} : { policyText }),
         token: result.token,
         verdict: 'allow',
         trace: result.appraisals.map((a) => ({ submod: a.submod, status: a.status, trust_vector: a.trustVector })),

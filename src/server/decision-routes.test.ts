@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { KbsClient } from '../client/kbs-client.js';
 import { KbsAdminClient, signAdminToken } from '../client/admin-client.js';
@@ -7,6 +8,7 @@ import { SampleAttester } from '../tee/sample/attester.js';
 import { utf8 } from '../formats/bytes.js';
 import { startKbs, type Harness } from './test-harness.js';
 import { verifyDecisionChain } from './decisions.js';
+import { DEFAULT_ATTESTATION_POLICIES } from '../policy/defaults.js';
 
 const SECRET = 'decision-log-secret-7Yq';
 const DENY_ALL = 'package policy\n\ndefault allow := false\n';
@@ -57,6 +59,8 @@ test('every attestation and release is recorded, newest first, without the secre
   assert.ok(attested.evidence_bytes > 0);
   assert.match(attested.token_id, /^[0-9a-f]{32}$/);
   assert.equal(attested.policy_id, 'default_cpu');
+  const evaluated = (await h.kbs.store.policies.get('attestation', 'default_cpu'))?.text ?? DEFAULT_ATTESTATION_POLICIES.default_cpu;
+  assert.equal(attested.policy_hash, createHash('sha256').update(evaluated).digest('hex'));
   assert.ok(Array.isArray(attested.checks) && attested.checks.length > 0);
   const text = r.body;
   assert.ok(!text.includes(SECRET));
