@@ -5,3 +5,4 @@ export { KbsClient, KbsAdminClient, SampleAttester } from './client/index.js';
 export { AttestationService, defaultVerifiers, VerifierRegistry, TokenSigner } from './attestation/index.js';
 export { policyEvaluators, RegoAttestationPolicy, RegoResourcePolicy } from './policy/index.js';
 export type { TeeVerifier, Attester, VerifyContext, VerifierResult } from './tee/verifier.js';
+export { inspect, type Inspection, type InspectedField } from './inspect/inspect.js';

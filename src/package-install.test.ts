@@ -74,6 +74,7 @@ test('the packed tarball installs into an empty project offline; its bin, every 
     assert.ok(files.some((f) => f.startsWith('assets/amd/')), 'the AMD roots ship');
     // The Rego rule files the modules read at run time ship beside the compiled modules.
     for (const name of AGENT_RULE_FILES) assert.ok(files.includes(`dist/policy/agent-rules/${name}`), `tarball lacks dist/policy/agent-rules/${name}`);
+    for (const f of ['index.html', 'app.js', 'app.css']) assert.ok(files.includes(`assets/console/${f}`), `the console's ${f} ships`);
     // Nothing for tests, and no source maps pointing at the unshipped src/.
     assert.deepEqual(files.filter((f) => /\.map$|\.test\.|test-support|test-harness|^src\//.test(f)), []);
     assert.match(readFileSync(join(REPO_ROOT, 'LICENSE'), 'utf8'), /Apache License\s+Version 2\.0/);

@@ -29,6 +29,8 @@ import { DEMO_RESOURCE, ensureAdminKey, seedDevelopmentData, writeAdminKeyPair }
 import type { CliIO } from './io.js';
 import { checkOutputPath } from './output-path.js';
 import { pageLimit } from './paging.js';
+import { registerAudit } from './kbs-audit.js';
+import { registerConsoleToken } from './kbs-console.js';
 
 export { DEMO_RESOURCE, ADMIN_KEY_FILE, ADMIN_PUBKEY_FILE } from '../server/development.js';
 
@@ -139,6 +141,9 @@ export async function startServe(opts: ServeOptions, io: CliIO): Promise<{ kbs: 
     ];
     for (const n of config.notices ?? []) lines.push(`  config: ${n}`);
     if (adminKey) lines.push(`  admin key: ${adminKey} (role "admin"; use with: ${cmd} kbs config --url ${url} --auth-private-key ${adminKey} …)`);
+    if (config.admin.authorization_mode !== 'DenyAll') {
+      lines.push(`  console: ${url}/console (sign in with the token from: ${cmd} kbs console-token --auth-private-key ${adminKey ?? '<admin key>'})`);
+    }
     const besideKek = kekBesideDatabase(config, io.cwd);
     if (besideKek) {
       lines.push(
@@ -316,6 +321,9 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
       // The channel to the primary would keep a stopped worker alive.
       if (cluster.isWorker) cluster.worker?.disconnect();
     });
+
+  registerAudit(kbs, io);
+  registerConsoleToken(kbs, io);
 
   kbs
     .command('keygen')

@@ -25,6 +25,10 @@ import { NEXT_CURSOR_HEADER, pageQuery } from './page-query.js';
 import { parseKbsUrl, resourcePath, type KbsRoute } from './resource-path.js';
 import { sessionTokenClaims, teePubkeyFromClaims, type AttestationTokenVerifier } from './token-verifier.js';
 import { workloadRoutes, type WorkloadsConfig } from './workloads.js';
+import { DecisionLog } from './decisions.js';
+import { defaultAttestationPolicy } from '../policy/builtin.js';
+import { decisionRoutes } from './decision-routes.js';
+import { consoleRoutes } from './console.js';
 
 export const PROTOCOL_VERSION = '0.4.0';
 export const SESSION_COOKIE = 'kbs-session-id';
@@ -71,6 +75,8 @@ export interface KbsAppOptions {
   authLimits?: AuthLimits;
   /** Seconds a client has for its request headers and for its whole request (`[http_server]`); Node's defaults when absent. */
   timeouts?: { headerSecs: number; requestSecs: number };
+  /** Bytes of evidence a decision record keeps a copy of (its digest is always kept); decisions.ts default when absent. */
+  decisionEvidenceBytes?: number;
 }
 
 export interface KbsApp {
@@ -91,6 +97,13 @@ function sessionCookie(req: FastifyRequest): string | undefined {
 /** `Set-Cookie` exactly as Trustee writes it: name=value and `Expires` only (§1.3). */
 function setSessionCookie(reply: FastifyReply, s: SessionRecord): void {
   reply.header('set-cookie', `${SESSION_COOKIE}=${s.id}; Expires=${s.expiresAt.toUTCString()}`);
+}
+
+/** The TEE a token's claims were issued for: the first EAR submodule's annotated-evidence key. */
+function teeOfClaims(claims: Record<string, unknown>): string {
+  const sub = isRecord(claims.submods) ? Object.values(claims.submods)[0] : undefined;
+  const ae = isRecord(sub) ? sub['ear.veraison.annotated-evidence'] : undefined;
+  return isRecord(ae) ? (Object.keys(ae)[0] ?? 'unknown') : 'unknown';
 }
 
 function jsonBody(body: unknown, what: string): Record<string, unknown> {
@@ -220,6 +233,8 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
     }
   }
 
+  const decisions = new DecisionLog(o.store, { logger: log, clock, ...(o.decisionEvidenceBytes === undefined ? {} : { evidenceMaxBytes: o.decisionEvidenceBytes }) });
+
   async function fail(reply: FastifyReply, req: FastifyRequest, err: unknown, fallback: ErrorVariant): Promise<FastifyReply> {
     const r = errorResponse(err, fallback);
     log.warn({ path: logPath(req), code: r.error.code, variant: r.variant, status: r.status }, r.body.detail);
@@ -270,6 +285,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
   async function attest(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     metrics.attestationRequests.inc();
     let tee = 'unknown';
+    let evidence: unknown;
     try {
       const id = sessionCookie(req);
       if (!id) throw kbsError('KBS_SESSION_MISSING', `attest request without a ${SESSION_COOKIE} cookie; call /kbs/v0/auth first`, 'auth');
@@ -287,6 +303,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       const teePubkey = parseTeePubKey(rd['tee-pubkey']);
       const ev = field(body, 'tee-evidence', 'attestation', isRecord, 'an object {primary_evidence, additional_evidence}');
       if (!('primary_evidence' in ev)) throw kbsError('KBS_BODY_SHAPE', 'attestation tee-evidence: "primary_evidence" is missing');
+      evidence = ev.primary_evidence;
       const additional = ev.additional_evidence ?? '';
       if (typeof additional !== 'string') throw kbsError('KBS_BODY_SHAPE', 'attestation tee-evidence: "additional_evidence" must be a string');
       const initData = parseInitDataMessage(body['init-data']);
@@ -309,6 +326,22 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       const statuses = result.appraisals.map((a) => `${a.submod}:${a.status}`);
       log.info({ event: 'attest', tee, statuses }, 'attestation succeeded');
       await audit('kbs.attest', tee, 'ok', { statuses });
+      const policyId = result.verified[0] ? `default_${result.verified[0].teeClass}` : undefined;
+      // The text the service evaluated: the stored policy, else the built-in default (server/kbs.ts).
+      const policyText = policyId === undefined ? undefined : ((await o.store.policies.get('attestation', policyId))?.text ?? defaultAttestationPolicy(policyId));
+      await decisions.record({
+        type: 'attestation',
+        client: req.ip,
+        tee,
+        evidence,
+        checks: result.verified.map((v) => ({ tee: v.tee, checks: v.checks })),
+        claims: result.claims,
+        ...(policyId === undefined ? {} : { policyId }),
+        ...(policyText === undefined ? {} : { policyText }),
+        token: result.token,
+        verdict: 'allow',
+        trace: result.appraisals.map((a) => ({ submod: a.submod, status: a.status, trust_vector: a.trustVector })),
+      });
       setSessionCookie(reply, session);
       return reply.code(200).header('content-type', 'application/json').send(JSON.stringify({ token: result.token }));
     } catch (e) {
@@ -317,6 +350,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       if (e instanceof CocoError) {
         const checks = (e.detail as { checks?: unknown } | undefined)?.checks;
         await audit('kbs.attest', tee, 'denied', { code: e.code, reason: bounded(e.message), ...(checks ? { checks } : {}) });
+        await decisions.record({ type: 'attestation', client: req.ip, tee, evidence, ...(checks ? { checks } : {}), verdict: 'deny', code: e.code, reason: bounded(e.message) });
       }
       return fail(reply, req, e, 'AttestationError');
     }
@@ -348,6 +382,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       const policy = await o.store.policies.get('resource', RESOURCE_POLICY_ID);
       if (!policy) throw kbsError('KBS_POLICY_DENY', 'no resource policy is installed', 'policy');
       metrics.policyEvaluations.inc();
+      const release = { type: 'release' as const, client: req.ip, tee: teeOfClaims(claims), claims, policyId: RESOURCE_POLICY_ID, policyText: policy.text, resource: path.join('/') };
       let decision;
       try {
         decision = await o.resourcePolicy.evaluate(policy.text, claims, { plugin: 'resource', 'resource-path': path, query: route.query });
@@ -358,6 +393,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       if (!decision.allow) {
         metrics.policyViolations.inc();
         await audit('kbs.resource.get', path.join('/'), 'denied', { reason: decision.reason });
+        await decisions.record({ ...release, verdict: 'deny', code: 'KBS_POLICY_DENY', reason: decision.reason, trace: { rule: decision.reason } });
         throw kbsError('KBS_POLICY_DENY', `resource policy denied ${path.join('/')}: ${decision.reason}`, 'policy');
       }
       metrics.policyApprovals.inc();
@@ -366,6 +402,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       if (value === undefined) throw kbsError('KBS_RESOURCE_NOT_FOUND', `resource ${path.join('/')} does not exist`, 'notfound');
       metrics.resourceReads.inc();
       await audit('kbs.resource.get', path.join('/'), 'ok');
+      await decisions.record({ ...release, verdict: 'allow', reason: decision.reason, trace: { rule: decision.reason } });
       const jwe = encryptToTeeKey(value, teeKey);
       return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(jwe));
     } catch (e) {
@@ -481,6 +518,8 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
   const ADMIN_PLUGINS = new Set(['resources', 'attestation-policy', 'resource-policy', 'reference-value']);
 
   await app.register(workloadRoutes(o));
+  await app.register(decisionRoutes(o));
+  await app.register(consoleRoutes(o));
 
   app.all('/kbs/v0/*', async (req, reply) => {
     let route: KbsRoute;

@@ -1,0 +1,241 @@
+/* global document, sessionStorage, confirm, btoa, FileReader, URLSearchParams */
+// The console's only script (the page's CSP allows no other). Every call is an ordinary admin API call on
+// this origin with the operator's admin token; values of resources are never fetched. Text from the server is
+// always set as textContent, never parsed as HTML.
+
+const $ = (id) => document.getElementById(id);
+const TOKEN_KEY = 'cocokit-admin-token';
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+
+async function api(method, path, body, type = 'application/json') {
+  const headers = { authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) ?? ''}` };
+  if (body !== undefined) headers['content-type'] = type;
+  const r = await fetch(path, { method, headers, body, cache: 'no-store' });
+  const text = await r.text();
+  let json;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  if (!r.ok) {
+    const err = new Error(json?.detail ?? `HTTP ${r.status}`);
+    err.status = r.status;
+    throw err;
+  }
+  return { json, headers: r.headers };
+}
+
+function show(page) {
+  for (const p of ['decisions', 'resources', 'inspector']) $(`page-${p}`).hidden = p !== page;
+  for (const b of document.querySelectorAll('nav [data-page]')) b.setAttribute('aria-current', b.dataset.page === page ? 'page' : 'false');
+  if (page === 'decisions') void loadDecisions();
+  if (page === 'resources') void loadResources();
+}
+
+function signedIn(yes) {
+  $('signin').hidden = yes;
+  $('nav').hidden = !yes;
+  if (yes) show('decisions');
+  else for (const p of ['decisions', 'resources', 'inspector']) $(`page-${p}`).hidden = true;
+}
+
+async function signIn() {
+  const token = $('token').value.trim();
+  $('signin-error').textContent = '';
+  sessionStorage.setItem(TOKEN_KEY, token);
+  try {
+    await api('GET', '/kbs/v0/decisions?limit=1');
+    $('token').value = '';
+    signedIn(true);
+  } catch (e) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    $('signin-error').textContent = `Not signed in: ${e.message}`;
+  }
+}
+
+// ---- decisions ------------------------------------------------------------------------------------------
+
+let current;
+
+async function loadDecisions() {
+  const q = new URLSearchParams({ limit: '100' });
+  if ($('f-verdict').value) q.set('verdict', $('f-verdict').value);
+  if ($('f-type').value) q.set('type', $('f-type').value);
+  const { json } = await api('GET', `/kbs/v0/decisions?${q}`);
+  const body = $('decisions').tBodies[0];
+  body.replaceChildren();
+  for (const d of json) {
+    const tr = el('tr', undefined, 'clickable');
+    tr.tabIndex = 0;
+    tr.dataset.id = d.id;
+    for (const v of [d.id, d.time, d.type, d.tee, d.resource ?? '', d.verdict, d.reason ?? '']) tr.append(el('td', v));
+    tr.cells[5].className = `verdict-${d.verdict}`;
+    const open = () => void openDecision(d.id);
+    tr.addEventListener('click', open);
+    tr.addEventListener('keydown', (e) => (e.key === 'Enter' || e.key === ' ') && open());
+    body.append(tr);
+  }
+}
+
+function renderChecks(list, checks) {
+  list.replaceChildren();
+  for (const c of checks) {
+    const li = el('li', `${c.ok ? 'ok' : 'FAIL'} ${c.id}: ${c.detail}${c.expected !== undefined ? ` (expected ${c.expected}, actual ${c.actual})` : ''}`, c.ok ? 'ok' : 'fail');
+    list.append(li);
+  }
+}
+
+/** The reason with the deciding rule marked, so a denial shows at a glance which rule and values failed. */
+function reasonWithRule(target, prefix, reason, failing) {
+  target.replaceChildren(el('span', prefix));
+  target.append(failing ? el('mark', reason, 'failing-rule') : el('span', reason));
+}
+
+async function openDecision(id) {
+  const { json: d } = await api('GET', `/kbs/v0/decisions/${id}`);
+  current = d;
+  $('decision-detail').hidden = false;
+  $('decision-title').textContent = `Decision ${d.id}: ${d.type} ${d.resource ?? d.tee} — ${d.verdict}`;
+  reasonWithRule($('decision-reason'), 'Reason: ', d.reason ?? '(none)', d.verdict !== 'allow');
+  const checks = Array.isArray(d.checks) ? d.checks.flatMap((c) => (Array.isArray(c.checks) ? c.checks : [c])) : [];
+  renderChecks($('decision-checks'), checks);
+  $('decision-trace').textContent = JSON.stringify(d.trace ?? null, null, 2);
+  $('decision-claims').textContent = JSON.stringify(d.claims ?? null, null, 2);
+  $('dry-result').replaceChildren();
+  $('dry-error').textContent = '';
+}
+
+async function dryRun() {
+  $('dry-error').textContent = '';
+  $('dry-result').replaceChildren();
+  try {
+    const body = JSON.stringify({ kind: $('dry-kind').value, policy: $('dry-policy').value });
+    const { json: r } = await api('POST', `/kbs/v0/decisions/${current.id}/dry-run`, body);
+    const p = el('p');
+    p.append(el('span', `Was ${r.was.verdict}; with this policy: `), el('span', r.verdict, `verdict-${r.verdict}`));
+    $('dry-result').append(p);
+    if (r.trace?.reason !== undefined) {
+      const t = el('p');
+      reasonWithRule(t, 'Deciding rule: ', r.trace.reason, r.verdict !== 'allow');
+      $('dry-result').append(t);
+    } else {
+      $('dry-result').append(el('pre', JSON.stringify(r.trace, null, 2)));
+    }
+  } catch (e) {
+    $('dry-error').textContent = e.message;
+  }
+}
+
+async function savePolicy() {
+  $('dry-error').textContent = '';
+  try {
+    const policy = btoa(String.fromCharCode(...new TextEncoder().encode($('dry-policy').value))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    await api('POST', '/kbs/v0/resource-policy', JSON.stringify({ policy }));
+    $('dry-result').replaceChildren(el('p', 'Saved as the resource policy.', 'ok'));
+  } catch (e) {
+    $('dry-error').textContent = e.message;
+  }
+}
+
+// ---- resources ------------------------------------------------------------------------------------------
+
+async function loadResources() {
+  const { json } = await api('GET', '/kbs/v0/resources?limit=1000');
+  const body = $('resources').tBodies[0];
+  body.replaceChildren();
+  for (const r of json) {
+    const tr = el('tr');
+    tr.append(el('td', r.path), el('td', `${r.size} bytes`), el('td', r.updated));
+    const del = el('button', 'Delete');
+    del.type = 'button';
+    del.setAttribute('aria-label', `Delete ${r.path}`);
+    del.addEventListener('click', async () => {
+      if (!confirm(`Delete ${r.path}? Guests will no longer get it.`)) return;
+      try {
+        await api('DELETE', `/kbs/v0/resource/${r.path}`);
+        await loadResources();
+      } catch (e) {
+        $('res-error').textContent = e.message;
+      }
+    });
+    const td = el('td');
+    td.append(del);
+    tr.append(td);
+    body.append(tr);
+  }
+}
+
+function readFile(file) {
+  return new Promise((resolve, reject) => {
+    const fr = new FileReader();
+    fr.onload = () => resolve(new Uint8Array(fr.result));
+    fr.onerror = () => reject(fr.error);
+    fr.readAsArrayBuffer(file);
+  });
+}
+
+async function upload() {
+  $('res-error').textContent = '';
+  const path = $('res-path').value.trim();
+  const file = $('res-file').files[0];
+  if (!/^[^/]+\/[^/]+\/[^/]+$/.test(path)) return void ($('res-error').textContent = 'Path must be repository/type/tag.');
+  if (!file) return void ($('res-error').textContent = 'Choose a file.');
+  try {
+    await api('POST', `/kbs/v0/resource/${path}`, await readFile(file), 'application/octet-stream');
+    $('res-file').value = '';
+    await loadResources();
+  } catch (e) {
+    $('res-error').textContent = e.message;
+  }
+}
+
+// ---- inspector ------------------------------------------------------------------------------------------
+
+async function inspectFile() {
+  $('insp-error').textContent = '';
+  const file = $('insp-file').files[0];
+  if (!file) return;
+  const body = $('insp-fields').tBodies[0];
+  body.replaceChildren();
+  try {
+    const { json: r } = await api('POST', '/kbs/v0/inspect', await readFile(file), 'application/octet-stream');
+    $('insp-title').textContent = r.title;
+    renderChecks($('insp-checks'), r.checks);
+    $('insp-notes').replaceChildren(...r.notes.map((n) => el('li', n)));
+    for (const f of r.fields) {
+      const tr = el('tr');
+      tr.append(el('td', f.offset === undefined ? '' : `0x${f.offset.toString(16).padStart(3, '0')}`), el('td', f.name), el('td', f.value, 'value'));
+      const m = el('td', f.meaning);
+      if (f.flags) m.append(el('div', Object.entries(f.flags).map(([k, v]) => `${k}=${v}`).join(' '), 'flags'));
+      tr.append(m);
+      body.append(tr);
+    }
+  } catch (e) {
+    $('insp-error').textContent = e.message;
+  }
+}
+
+// ---- wiring ---------------------------------------------------------------------------------------------
+
+$('signin-button').addEventListener('click', () => void signIn());
+$('signout').addEventListener('click', () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  signedIn(false);
+});
+for (const b of document.querySelectorAll('nav [data-page]')) b.addEventListener('click', () => show(b.dataset.page));
+$('decision-filter').addEventListener('submit', (e) => {
+  e.preventDefault();
+  void loadDecisions();
+});
+$('dry-run').addEventListener('click', () => void dryRun());
+$('save-policy').addEventListener('click', () => void savePolicy());
+$('res-upload').addEventListener('click', () => void upload());
+$('insp-file').addEventListener('change', () => void inspectFile());
+if (sessionStorage.getItem(TOKEN_KEY)) signedIn(true);

@@ -1,0 +1,41 @@
+/**
+ * What the evidence inspector returns for any artifact: every field with where it sits, what it means and its
+ * decoded flags, and the verification checks made (the same `Check` list `--explain` renders). The terminal
+ * (`cocokit inspect`) and the web console both render this data; neither decodes anything itself.
+ */
+import type { Check } from '../formats/check.js';
+
+export interface InspectedField {
+  /** Name as the specification spells it, e.g. `MEASUREMENT`. */
+  name: string;
+  /** Byte offset in the artifact (binary formats only). */
+  offset?: number;
+  size?: number;
+  /** The value as text: hex for bytes, decimal or 0x-hex for integers. */
+  value: string;
+  /** One line of what the field is for. */
+  meaning: string;
+  /** Decoded bit fields, e.g. `{ debug: false, smt: true }`. */
+  flags?: Record<string, string | number | boolean>;
+}
+
+export interface Inspection {
+  /** What the artifact is, e.g. `snp-report`, `ear-token`. */
+  format: string;
+  /** How it was encoded, e.g. `raw`, `hex`, `json`, `hcl`. */
+  form: string;
+  /** One-line summary. */
+  title: string;
+  fields: InspectedField[];
+  /** Verification checks, when the artifact could be verified (possibly none). */
+  checks: Check[];
+  /** Why verification was not done or is incomplete. */
+  notes: string[];
+}
+
+export interface InspectOptions {
+  /** Verification time (certificate validity); defaults to now. */
+  now?: Date;
+  /** An endorsement certificate (SNP VCEK/VLEK, DER or PEM) to verify the artifact with. */
+  endorsement?: Uint8Array;
+}

@@ -1,0 +1,163 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
+import { KbsClient } from '../client/kbs-client.js';
+import { KbsAdminClient, signAdminToken } from '../client/admin-client.js';
+import { SampleAttester } from '../tee/sample/attester.js';
+import { utf8 } from '../formats/bytes.js';
+import { startKbs, type Harness } from './test-harness.js';
+import { verifyDecisionChain } from './decisions.js';
+import { defaultAttestationPolicy } from '../policy/builtin.js';
+
+const SECRET = 'decision-log-secret-7Yq';
+const DENY_ALL = 'package policy\n\ndefault allow := false\n';
+const ALLOW_ALL = 'package policy\n\ndefault allow := true\n';
+let h: Harness;
+let token: string;
+
+async function call(method: 'GET' | 'POST', url: string, body?: unknown, auth = true) {
+  const r = await h.kbs.app.inject({
+    method,
+    url,
+    ...(body === undefined ? {} : { payload: typeof body === 'string' ? body : JSON.stringify(body) }),
+    headers: { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${token}` } : {}) },
+  });
+  let json: any;
+  try {
+    json = JSON.parse(r.body);
+  } catch {}
+  return { status: r.statusCode, json, body: r.body, next: r.headers['x-next-cursor'] as string | undefined };
+}
+
+before(async () => {
+  h = await startKbs();
+  token = await signAdminToken(h.adminKeyPem, 'admin', 3600, h.clock.now);
+  const admin = new KbsAdminClient(h.url, { privateKeyPem: h.adminKeyPem });
+  await admin.setResource('default/key/one', utf8.encode(SECRET));
+  // One allowed release, then one denied.
+  assert.equal(await new KbsClient(h.url, new SampleAttester()).getResourceText('default/key/one'), SECRET);
+  await admin.setResourcePolicy(DENY_ALL);
+  await assert.rejects(new KbsClient(h.url, new SampleAttester(), { maxAttempts: 1 }).getResource('default/key/one'), /PolicyDeny/);
+});
+after(async () => {
+  await h.stop();
+});
+
+test('every attestation and release is recorded, newest first, without the secret, nonce or token', async () => {
+  const r = await call('GET', '/kbs/v0/decisions');
+  assert.equal(r.status, 200, r.body);
+  const summary = r.json.map((d: any) => `${d.type}:${d.verdict}`);
+  assert.deepEqual(summary, ['release:deny', 'attestation:allow', 'release:allow', 'attestation:allow']);
+  const [denied, , allowed, attested] = r.json;
+  assert.equal(denied.resource, 'default/key/one');
+  assert.equal(denied.tee, 'sample');
+  assert.equal(denied.client, '127.0.0.1');
+  assert.match(denied.policy_hash, /^[0-9a-f]{64}$/);
+  assert.notEqual(denied.policy_hash, allowed.policy_hash);
+  assert.match(attested.evidence_digest, /^[0-9a-f]{64}$/);
+  assert.ok(attested.evidence_bytes > 0);
+  assert.match(attested.token_id, /^[0-9a-f]{32}$/);
+  assert.equal(attested.policy_id, 'default_cpu');
+  const evaluated = (await h.kbs.store.policies.get('attestation', 'default_cpu'))?.text ?? defaultAttestationPolicy('default_cpu')!;
+  assert.equal(attested.policy_hash, createHash('sha256').update(evaluated).digest('hex'));
+  assert.ok(Array.isArray(attested.checks) && attested.checks.length > 0);
+  const text = r.body;
+  assert.ok(!text.includes(SECRET));
+  // The nonce appears in the claims only as redacted.
+  assert.doesNotMatch(text, /"nonce":"(?!\[redacted\])/);
+  assert.doesNotMatch(text, /eyJ[A-Za-z0-9_-]+\.eyJ/);
+});
+
+test('filters by verdict, type and resource, and pages with x-next-cursor', async () => {
+  assert.deepEqual((await call('GET', '/kbs/v0/decisions?verdict=deny')).json.map((d: any) => d.type), ['release']);
+  assert.equal((await call('GET', '/kbs/v0/decisions?type=attestation')).json.length, 2);
+  assert.equal((await call('GET', '/kbs/v0/decisions?resource=default/key/none')).json.length, 0);
+  assert.equal((await call('GET', '/kbs/v0/decisions?tee=sample&type=release')).json.length, 2);
+  const seen: number[] = [];
+  let url = '/kbs/v0/decisions?limit=1';
+  for (let i = 0; i < 10; i++) {
+    const r = await call('GET', url);
+    seen.push(...r.json.map((d: any) => d.id));
+    if (!r.next) break;
+    url = `/kbs/v0/decisions?limit=1&cursor=${r.next}`;
+  }
+  assert.equal(seen.length, 4);
+  assert.deepEqual([...seen].sort((a, b) => b - a), seen);
+});
+
+test('one decision is fetched with its trace; an unknown one is 404', async () => {
+  const [denied] = (await call('GET', '/kbs/v0/decisions?verdict=deny')).json;
+  const r = await call('GET', `/kbs/v0/decisions/${denied.id}`);
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.json, denied);
+  assert.equal(typeof r.json.trace.rule, 'string');
+  assert.equal((await call('GET', '/kbs/v0/decisions/999999')).status, 404);
+  assert.equal((await call('GET', '/kbs/v0/decisions/abc')).status, 404);
+});
+
+test('dry-run gives the candidate policy\'s verdict and changes nothing', async () => {
+  const [denied] = (await call('GET', '/kbs/v0/decisions?verdict=deny')).json;
+  const before = { decisions: (await call('GET', '/kbs/v0/decisions?limit=500')).body, policy: (await h.kbs.store.policies.get('resource', 'resource-policy'))?.text, audit: (await h.kbs.store.audit.list({ limit: 10_000 })).length };
+  const allow = await call('POST', `/kbs/v0/decisions/${denied.id}/dry-run`, { kind: 'resource', policy: ALLOW_ALL });
+  assert.equal(allow.status, 200, allow.body);
+  assert.equal(allow.json.verdict, 'allow');
+  assert.equal(allow.json.was.verdict, 'deny');
+  const deny = await call('POST', `/kbs/v0/decisions/${denied.id}/dry-run`, { kind: 'resource', policy: 'package policy\n\ndefault allow := false\nallow if input.nope == 1\n' });
+  assert.equal(deny.json.verdict, 'deny');
+  assert.equal(typeof deny.json.trace.reason, 'string');
+  const [attested] = (await call('GET', '/kbs/v0/decisions?type=attestation&limit=1')).json;
+  const att = await call('POST', `/kbs/v0/decisions/${attested.id}/dry-run`, { kind: 'attestation', policy: 'package policy\n\ntrust_claims := {"executables": 3}\n' });
+  assert.equal(att.status, 200, att.body);
+  assert.equal(att.json.trace.trust_vector.executables, 3);
+  assert.equal(att.json.status, 'affirming');
+  const afterState = { decisions: (await call('GET', '/kbs/v0/decisions?limit=500')).body, policy: (await h.kbs.store.policies.get('resource', 'resource-policy'))?.text, audit: (await h.kbs.store.audit.list({ limit: 10_000 })).length };
+  assert.deepEqual(afterState, before);
+  assert.equal(afterState.policy, DENY_ALL);
+});
+
+test('dry-run of a policy with a syntax error says where, as a client error', async () => {
+  const [d] = (await call('GET', '/kbs/v0/decisions?limit=1')).json;
+  const r = await call('POST', `/kbs/v0/decisions/${d.id}/dry-run`, { kind: 'resource', policy: 'package policy\n\nallow if {{{\n' });
+  assert.equal(r.status, 401);
+  assert.match(r.json.type, /ParsePolicyError$/);
+  assert.match(r.json.detail, /does not compile/);
+});
+
+test('the decision API needs an admin token', async () => {
+  assert.equal((await call('GET', '/kbs/v0/decisions', undefined, false)).status, 401);
+  assert.equal((await call('GET', '/kbs/v0/decisions/1', undefined, false)).status, 401);
+  assert.equal((await call('POST', '/kbs/v0/decisions/1/dry-run', { kind: 'resource', policy: ALLOW_ALL }, false)).status, 401);
+});
+
+test('bad query parameters and dry-run bodies are refused as client errors, never a 500', async () => {
+  for (const q of ['verdict=maybe', 'type=x', 'limit=0', 'limit=-1', 'cursor=abc', 'since=yesterday', `tee=${'x'.repeat(600)}`]) {
+    const r = await call('GET', `/kbs/v0/decisions?${q}`);
+    assert.ok(r.status >= 400 && r.status < 500, `${q}: ${r.status}`);
+  }
+  const [d] = (await call('GET', '/kbs/v0/decisions?limit=1')).json;
+  for (const body of ['', '{', '[]', '{"kind":"resource"}', '{"kind":"x","policy":"p"}', '{"kind":"resource","policy":7}']) {
+    const r = await call('POST', `/kbs/v0/decisions/${d.id}/dry-run`, body);
+    assert.ok(r.status >= 400 && r.status < 500, `${body}: ${r.status} ${r.body}`);
+  }
+  await fc.assert(
+    fc.asyncProperty(fc.dictionary(fc.constantFrom('type', 'tee', 'verdict', 'resource', 'since', 'until', 'limit', 'cursor'), fc.string({ maxLength: 40 })), async (q) => {
+      const r = await call('GET', `/kbs/v0/decisions?${new URLSearchParams(q)}`);
+      assert.ok(r.status < 500, `${JSON.stringify(q)}: ${r.status}`);
+    }),
+    { numRuns: 60 },
+  );
+  await fc.assert(
+    fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), async (bytes) => {
+      const r = await h.kbs.app.inject({ method: 'POST', url: `/kbs/v0/decisions/${d.id}/dry-run`, payload: Buffer.from(bytes), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
+      assert.ok(r.statusCode < 500, `${r.statusCode} ${r.body}`);
+    }),
+    { numRuns: 60 },
+  );
+});
+
+test('the served log verifies as one chain', async () => {
+  const r = await verifyDecisionChain(h.kbs.store);
+  assert.equal(r.ok, true, JSON.stringify(r.problems));
+  assert.ok(r.records >= 4);
+});

@@ -1,0 +1,227 @@
+/**
+ * Admin API of the decision log (decisions.ts):
+ *
+ * - `GET /kbs/v0/decisions?type=&tee=&verdict=&resource=&workload=&since=&until=&limit=&cursor=` — newest
+ *   first, one bounded page per request; `x-next-cursor` names the next page.
+ * - `GET /kbs/v0/decisions/<id>` — one record with its checks, claims and trace.
+ * - `POST /kbs/v0/decisions/<id>/dry-run` `{"kind":"resource"|"attestation","policy":"<rego>","resource":"a/b/c"?}`
+ *   — the verdict a candidate policy would give on that record's claims. Nothing is stored, nothing is logged.
+ *
+ * The log spans every tenant, so only an admin identity bound to all namespaces may read it.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { statusOf, trustVectorFrom } from '../attestation/ear.js';
+import { CocoError } from '../errors.js';
+import { isRecord, parseJson } from '../formats/json.js';
+import type { AttestationPolicyEvaluator, ResourcePolicyEvaluator } from '../policy/types.js';
+import type { Store } from '../store/store.js';
+import type { AdminAuthorizer } from './admin-auth.js';
+import { DECISION_KIND, decisionFromEvent, type Decision } from './decisions.js';
+import { echo } from './echo.js';
+import { errorResponse, kbsError } from './errors.js';
+import { NEXT_CURSOR_HEADER } from './page-query.js';
+
+export interface DecisionRoutesOptions {
+  store: Store;
+  admin: AdminAuthorizer;
+  attestationPolicy: AttestationPolicyEvaluator;
+  resourcePolicy: ResourcePolicyEvaluator;
+}
+
+/** Rows one listing request reads at most while filtering, so a selective filter cannot scan the whole log. */
+const SCAN_ROWS = 5000;
+const MAX_PAGE = 500;
+
+export interface DecisionFilter {
+  type?: string;
+  tee?: string;
+  verdict?: string;
+  resource?: string;
+  workload?: string;
+  since?: Date;
+  until?: Date;
+}
+
+function send(reply: FastifyReply, status: number, body: unknown): FastifyReply {
+  return reply.code(status).header('content-type', 'application/json').header('cache-control', 'no-store').send(JSON.stringify(body));
+}
+
+function sendError(reply: FastifyReply, err: unknown): FastifyReply {
+  const r = errorResponse(err, 'PluginInternalError');
+  return send(reply, r.status, r.body);
+}
+
+async function requireGlobalAdmin(admin: AdminAuthorizer, req: FastifyRequest): Promise<void> {
+  const id = await admin.authorize(req.headers.authorization, req.url);
+  if (id && id.namespaces !== '*') throw new CocoError('KBS_ADMIN_NAMESPACE', `role ${echo(id.role)} is bound to namespaces; the decision log spans all of them`, { kind: 'forbidden' });
+}
+
+function queryString(q: Record<string, unknown>, key: string, max = 512): string | undefined {
+  const v = q[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v.length === 0 || v.length > max) throw kbsError('KBS_QUERY', `${key} must be a non-empty string of at most ${max} characters`);
+  return v;
+}
+
+function queryTime(q: Record<string, unknown>, key: string): Date | undefined {
+  const v = queryString(q, key, 64);
+  if (v === undefined) return undefined;
+  const d = new Date(v);
+  if (!/^\d{4}-\d\d-\d\d/.test(v) || Number.isNaN(d.getTime())) throw kbsError('KBS_QUERY', `${key} must be an ISO 8601 time, got ${echo(v)}`);
+  return d;
+}
+
+/** The listing's query parameters, validated. */
+export function decisionQuery(q: Record<string, unknown>): { filter: DecisionFilter; limit: number; beforeId?: number } {
+  const filter: DecisionFilter = {};
+  const type = queryString(q, 'type');
+  if (type !== undefined && type !== 'attestation' && type !== 'release') throw kbsError('KBS_QUERY', 'type must be attestation or release');
+  if (type) filter.type = type;
+  const verdict = queryString(q, 'verdict');
+  if (verdict !== undefined && !['allow', 'deny', 'error'].includes(verdict)) throw kbsError('KBS_QUERY', 'verdict must be allow, deny or error');
+  if (verdict) filter.verdict = verdict;
+  for (const k of ['tee', 'resource', 'workload'] as const) {
+    const v = queryString(q, k);
+    if (v !== undefined) filter[k] = v;
+  }
+  const since = queryTime(q, 'since');
+  const until = queryTime(q, 'until');
+  if (since) filter.since = since;
+  if (until) filter.until = until;
+  let limit = 50;
+  const l = queryString(q, 'limit', 8);
+  if (l !== undefined) {
+    if (!/^[1-9][0-9]{0,5}$/.test(l)) throw kbsError('KBS_QUERY', 'limit must be a positive integer');
+    limit = Math.min(Number(l), MAX_PAGE);
+  }
+  const c = queryString(q, 'cursor', 20);
+  let beforeId: number | undefined;
+  if (c !== undefined) {
+    if (!/^[1-9][0-9]{0,15}$/.test(c)) throw kbsError('KBS_QUERY', 'cursor is not one this server handed out');
+    beforeId = Number(c);
+  }
+  return { filter, limit, ...(beforeId === undefined ? {} : { beforeId }) };
+}
+
+function matches(d: Decision, f: DecisionFilter): boolean {
+  if (f.type && d.type !== f.type) return false;
+  if (f.tee && d.tee !== f.tee) return false;
+  if (f.resource && d.resource !== f.resource) return false;
+  if (f.workload && d.workload !== f.workload) return false;
+  if (f.until && new Date(d.time) >= f.until) return false;
+  return true;
+}
+
+/**
+ * One page of decisions, newest first (keyset paging on the record id). Filters the store cannot apply are
+ * applied while reading at most `SCAN_ROWS` rows; `next` is then where the scan stopped, so a client keeps
+ * paging until `next` is absent.
+ */
+export async function listDecisions(store: Store, filter: DecisionFilter, limit: number, beforeId?: number): Promise<{ items: Decision[]; next?: string }> {
+  const items: Decision[] = [];
+  let cursor = beforeId;
+  let scanned = 0;
+  for (;;) {
+    const batch = Math.min(1000, SCAN_ROWS - scanned);
+    const page = await store.audit.list({
+      kind: DECISION_KIND,
+      limit: batch,
+      ...(filter.verdict ? { outcome: filter.verdict } : {}),
+      ...(filter.since ? { since: filter.since } : {}),
+      ...(cursor === undefined ? {} : { beforeId: cursor }),
+    });
+    for (const ev of page) {
+      scanned++;
+      cursor = ev.id;
+      const d = decisionFromEvent(ev);
+      if (d && matches(d, filter)) items.push(d);
+      if (items.length === limit) return { items, ...(ev.id > 1 ? { next: String(ev.id) } : {}) };
+    }
+    if (page.length < batch) return { items };
+    if (scanned >= SCAN_ROWS) return { items, next: String(cursor) };
+  }
+}
+
+async function getDecision(store: Store, idText: string): Promise<Decision> {
+  if (!/^[1-9][0-9]{0,15}$/.test(idText)) throw kbsError('KBS_DECISION_NOT_FOUND', `decision ${echo(idText)} does not exist`, 'notfound');
+  const id = Number(idText);
+  const [ev] = await store.audit.list({ kind: DECISION_KIND, beforeId: id + 1, limit: 1 });
+  const d = ev && ev.id === id ? decisionFromEvent(ev) : undefined;
+  if (!d) throw kbsError('KBS_DECISION_NOT_FOUND', `decision ${id} does not exist`, 'notfound');
+  return d;
+}
+
+/** The annotated evidence an attestation policy was given, from a record's EAR claims (verbose tokens). */
+function annotatedEvidence(d: Decision): unknown {
+  const claims = d.claims;
+  const sub = isRecord(claims) && isRecord(claims.submods) ? Object.values(claims.submods)[0] : undefined;
+  const ae = isRecord(sub) ? sub['ear.veraison.annotated-evidence'] : undefined;
+  if (!isRecord(ae)) throw kbsError('KBS_DRY_RUN', `decision ${d.id} holds no annotated evidence to evaluate an attestation policy on`);
+  return ae;
+}
+
+/** Evaluates a candidate policy against a stored decision; reads only. */
+export async function dryRun(o: DecisionRoutesOptions, d: Decision, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const kind = body.kind;
+  const policy = body.policy;
+  if (kind !== 'resource' && kind !== 'attestation') throw kbsError('KBS_DRY_RUN', '"kind" must be "resource" or "attestation"');
+  if (typeof policy !== 'string' || policy.length === 0) throw kbsError('KBS_DRY_RUN', '"policy" must be the Rego text of the candidate policy');
+  const was = { verdict: d.verdict, ...(d.reason ? { reason: d.reason } : {}) };
+  if (kind === 'resource') {
+    const path = body.resource ?? d.resource;
+    if (typeof path !== 'string' || !/^[^/]+\/[^/]+\/[^/]+$/.test(path)) throw kbsError('KBS_DRY_RUN', '"resource" must be a repository/type/tag path (the record names none)');
+    if (!isRecord(d.claims)) throw kbsError('KBS_DRY_RUN', `decision ${d.id} holds no claims`);
+    await o.resourcePolicy.validate(policy).catch((e) => {
+      throw kbsError('KBS_POLICY_PARSE', `candidate resource policy does not compile: ${(e as Error).message}`);
+    });
+    const r = await o.resourcePolicy.evaluate(policy, d.claims, { plugin: 'resource', 'resource-path': path.split('/'), query: {} });
+    return { decision: d.id, kind, was, verdict: r.allow ? 'allow' : 'deny', trace: { reason: r.reason } };
+  }
+  const input = annotatedEvidence(d);
+  await o.attestationPolicy.validate(policy).catch((e) => {
+    throw kbsError('KBS_POLICY_PARSE', `candidate attestation policy does not compile: ${(e as Error).message}`);
+  });
+  const rvs = Object.fromEntries((await o.store.referenceValues.list()).map((r) => [r.name, r.value]));
+  const out = await o.attestationPolicy.evaluate(policy, d.policy_id ?? 'default_cpu', input, (id) => rvs[id] ?? null);
+  // The attestation service issues a token whatever the status; the resource policy decides on it (§3.3).
+  const tv = trustVectorFrom(out.trustClaims, d.policy_id ?? 'default_cpu');
+  return { decision: d.id, kind, was, verdict: 'allow', status: statusOf(tv), trace: { trust_vector: tv } };
+}
+
+export function decisionRoutes(o: DecisionRoutesOptions) {
+  return async (app: FastifyInstance): Promise<void> => {
+    app.get('/kbs/v0/decisions', async (req, reply) => {
+      try {
+        await requireGlobalAdmin(o.admin, req);
+        const { filter, limit, beforeId } = decisionQuery((req.query ?? {}) as Record<string, unknown>);
+        const page = await listDecisions(o.store, filter, limit, beforeId);
+        if (page.next) reply.header(NEXT_CURSOR_HEADER, page.next);
+        return send(reply, 200, page.items);
+      } catch (e) {
+        return sendError(reply, e);
+      }
+    });
+
+    app.get('/kbs/v0/decisions/:id', async (req, reply) => {
+      try {
+        await requireGlobalAdmin(o.admin, req);
+        return send(reply, 200, await getDecision(o.store, (req.params as { id: string }).id));
+      } catch (e) {
+        return sendError(reply, e);
+      }
+    });
+
+    app.post('/kbs/v0/decisions/:id/dry-run', async (req, reply) => {
+      try {
+        await requireGlobalAdmin(o.admin, req);
+        const d = await getDecision(o.store, (req.params as { id: string }).id);
+        if (!(req.body instanceof Buffer) || req.body.length === 0) throw kbsError('KBS_BODY_MISSING', 'dry-run: request body is empty');
+        const body = parseJson(req.body, 'dry-run request');
+        if (!isRecord(body)) throw kbsError('KBS_BODY_SHAPE', 'dry-run: body must be a JSON object');
+        return send(reply, 200, await dryRun(o, d, body));
+      } catch (e) {
+        return sendError(reply, e);
+      }
+    });
+  };
+}

@@ -1,0 +1,192 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Store } from '../store/store.js';
+import { openSqliteStore } from '../store/sqlite.js';
+import { SQLITE_FILE } from '../store/sqlite.js';
+import { openPostgresStore } from '../store/postgres.js';
+import { postgresMissing, startPostgres, type PostgresCluster } from '../test-support/postgres.js';
+import { DecisionLog, GENESIS, decisionBody, redactClaims, verifyDecisionChain, type Decision } from './decisions.js';
+
+interface Backend {
+  store: Store;
+  /** Runs one statement on the store's own tables, behind the store's back. */
+  exec(sqlText: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function writeFive(store: Store): Promise<Decision[]> {
+  const log = new DecisionLog(store);
+  const out: Decision[] = [];
+  for (let i = 0; i < 5; i++) {
+    const d = await log.record({ type: i % 2 ? 'release' : 'attestation', client: '10.0.0.' + i, tee: 'sample', verdict: i === 2 ? 'deny' : 'allow', resource: 'default/key/a', reason: `r${i}` });
+    assert.ok(d);
+    out.push(d);
+  }
+  return out;
+}
+
+function chainSuite(name: string, skip: false | string, open: () => Promise<Backend>): void {
+  describe(`decision chain on ${name}`, { skip }, () => {
+    test('an untouched log verifies, each record linking to the one before', async () => {
+      const b = await open();
+      try {
+        const ds = await writeFive(b.store);
+        assert.equal(ds[0].prev, GENESIS);
+        for (let i = 1; i < ds.length; i++) assert.equal(ds[i].prev, ds[i - 1].digest);
+        const r = await verifyDecisionChain(b.store);
+        assert.deepEqual(r, { ok: true, records: 5, truncatedBefore: false, problems: [], firstId: ds[0].id, lastId: ds[4].id });
+      } finally {
+        await b.close();
+      }
+    });
+
+    test('a log reopened continues the chain from its newest record', async () => {
+      const b = await open();
+      try {
+        const ds = await writeFive(b.store);
+        const more = await new DecisionLog(b.store).record({ type: 'attestation', client: 'x', tee: 'sample', verdict: 'allow' });
+        assert.equal(more?.prev, ds[4].digest);
+        assert.equal((await verifyDecisionChain(b.store)).ok, true);
+      } finally {
+        await b.close();
+      }
+    });
+
+    test('detects an edited verdict', async () => {
+      const b = await open();
+      try {
+        const ds = await writeFive(b.store);
+        await b.exec(`update audit set outcome = 'allow', detail = replace(detail, '"verdict":"deny"', '"verdict":"allow"') where id = ${ds[2].id}`);
+        const r = await verifyDecisionChain(b.store);
+        assert.equal(r.ok, false);
+        assert.deepEqual(r.problems, [{ id: ds[2].id, problem: 'content does not match its digest (edited)' }]);
+      } finally {
+        await b.close();
+      }
+    });
+
+    test('detects an edited time', async () => {
+      const b = await open();
+      try {
+        const ds = await writeFive(b.store);
+        await b.exec(`update audit set time = time + 1 where id = ${ds[1].id}`);
+        const r = await verifyDecisionChain(b.store);
+        assert.deepEqual(r.problems.map((p) => p.id), [ds[1].id]);
+      } finally {
+        await b.close();
+      }
+    });
+
+    test('detects a deleted record in the middle', async () => {
+      const b = await open();
+      try {
+        const ds = await writeFive(b.store);
+        await b.exec(`delete from audit where id = ${ds[2].id}`);
+        const r = await verifyDecisionChain(b.store);
+        assert.equal(r.ok, false);
+        assert.equal(r.records, 4);
+        assert.deepEqual(r.problems, [{ id: ds[3].id, problem: `does not follow record ${ds[1].id}: a record between them was removed, or records were reordered` }]);
+      } finally {
+        await b.close();
+      }
+    });
+
+    test('detects two records swapped', async () => {
+      const b = await open();
+      try {
+        const ds = await writeFive(b.store);
+        const [x, y] = [ds[1].id, ds[3].id];
+        // Swap the rows' contents: each keeps a valid digest, only their order in the log changes.
+        const cols = 'time, subject, outcome, detail';
+        await b.exec(`insert into audit (time, kind, subject, outcome, detail) select time, 'swap', subject, outcome, detail from audit where id = ${y}`);
+        await b.exec(`update audit set (${cols}) = (select ${cols} from audit a2 where a2.id = ${x}) where id = ${y}`);
+        await b.exec(`update audit set (${cols}) = (select ${cols} from audit a2 where a2.kind = 'swap') where id = ${x}`);
+        await b.exec(`delete from audit where kind = 'swap'`);
+        const r = await verifyDecisionChain(b.store);
+        assert.equal(r.ok, false);
+        assert.ok(r.problems.every((p) => /does not follow/.test(p.problem)), JSON.stringify(r.problems));
+        assert.ok(r.problems.length >= 2);
+      } finally {
+        await b.close();
+      }
+    });
+
+    test('retention pruning the oldest records leaves a chain that verifies, marked truncated', async () => {
+      const b = await open();
+      try {
+        const ds = await writeFive(b.store);
+        assert.equal(await b.store.audit.retain({ keepNewest: 3 }), 2);
+        const r = await verifyDecisionChain(b.store);
+        assert.equal(r.ok, true);
+        assert.equal(r.truncatedBefore, true);
+        assert.equal(r.firstId, ds[2].id);
+      } finally {
+        await b.close();
+      }
+    });
+  });
+}
+
+chainSuite('SQLite', false, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-decisions-'));
+  const store = await openSqliteStore({ dataDir: dir });
+  const raw = new Database(join(dir, SQLITE_FILE));
+  raw.pragma('busy_timeout = 5000');
+  return {
+    store,
+    exec: async (s) => void raw.prepare(s).run(),
+    close: async () => {
+      raw.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+const pgSkip = postgresMissing();
+let cluster: PostgresCluster | undefined;
+let schemas = 0;
+if (pgSkip === false) {
+  before(async () => {
+    cluster = await startPostgres();
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+}
+chainSuite('PostgreSQL', pgSkip, async () => {
+  const schema = `decisions_${schemas++}`;
+  const store = await openPostgresStore({ connectionString: await cluster!.createSchema(schema), kek: new Uint8Array(32).fill(3) });
+  return {
+    store,
+    exec: async (s) => void (await cluster!.query(s.replace(/\baudit\b/g, `${schema}.audit`))),
+    close: () => store.close(),
+  };
+});
+
+test('claims keep no nonce, token or secret-named value', () => {
+  const claims = { submods: { cpu0: { 'ear.veraison.annotated-evidence': { runtime_data_claims: { nonce: 'n0nce', 'tee-pubkey': { kty: 'EC' } } } } }, access_token: 't0ken', client_secret: 's3cret' };
+  const text = JSON.stringify(redactClaims(claims));
+  for (const s of ['n0nce', 't0ken', 's3cret']) assert.ok(!text.includes(s), text);
+  assert.ok(text.includes('"kty":"EC"'));
+});
+
+test('evidence beyond the bound is kept as its digest and size only', () => {
+  const big = decisionBody({ type: 'attestation', client: 'c', tee: 'sample', evidence: 'x'.repeat(2000), verdict: 'allow' }, 1000);
+  assert.equal(big.evidence, undefined);
+  assert.equal(big.evidence_bytes, 2000);
+  assert.match(big.evidence_digest!, /^[0-9a-f]{64}$/);
+  assert.deepEqual(big.omitted, ['evidence']);
+  const small = decisionBody({ type: 'attestation', client: 'c', tee: 'sample', evidence: { quote: 'AAAA' }, verdict: 'allow' }, 1000);
+  assert.deepEqual(small.evidence, { quote: 'AAAA' });
+});
+
+test('a record too large for one audit row drops its largest parts and names them', () => {
+  const body = decisionBody({ type: 'attestation', client: 'c', tee: 'sample', evidence: 'e'.repeat(40_000), claims: { big: 'c'.repeat(70_000) }, verdict: 'allow' }, 1 << 20);
+  assert.deepEqual(body.omitted, ['evidence', 'claims']);
+  assert.ok(JSON.stringify(body).length < 64 * 1024);
+});

@@ -1,0 +1,299 @@
+/**
+ * The decision log: one record per attestation and per secret release, saying what was presented (the
+ * evidence digest and, size permitting, the evidence), what the verifiers found, which policy decided and
+ * why. Records live in the audit log (kind `kbs.decision`, so they take the request path's unsynced writes
+ * like the protocol's other events) and are hash-chained: each record's `digest` covers its time, subject,
+ * outcome and body including `prev`, the digest of the record before it. Editing, deleting or reordering a
+ * record breaks the chain at that point; `verifyDecisionChain` finds where.
+ *
+ * A record never holds a secret value, a nonce or a token: claims are redacted (`redactClaims`) and a token
+ * is named by the digest of its signature only.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { AuditEvent, JsonValue, Store } from '../store/store.js';
+import { LIMITS } from '../store/store.js';
+
+export const DECISION_KIND = 'kbs.decision';
+
+/** `prev` of the first record ever written. */
+export const GENESIS = '0'.repeat(64);
+
+/** Default bound of the evidence copy kept in a record (its digest is always kept). */
+export const DEFAULT_EVIDENCE_BYTES = 16 * 1024;
+
+/** A record must fit one audit row (`LIMITS.auditDetailChars`); this leaves room for the chain fields. */
+const RECORD_BUDGET = LIMITS.auditDetailChars - 1024;
+
+export type DecisionType = 'attestation' | 'release';
+export type Verdict = 'allow' | 'deny' | 'error';
+
+export interface DecisionInput {
+  type: DecisionType;
+  /** The client's address as the server saw it. */
+  client: string;
+  tee: string;
+  /** `tee-evidence.primary_evidence` as received (attestation only). */
+  evidence?: unknown;
+  /** Verifier checks, per claim set. */
+  checks?: unknown;
+  /** Verified claims (attestation: the EAR claims; release: the caller's token claims). Redacted before storing. */
+  claims?: unknown;
+  policyId?: string;
+  /** Text of the deciding policy; only its SHA-256 is kept. */
+  policyText?: string;
+  /** Names and update times of the reference values consulted. */
+  referenceValues?: Record<string, string>;
+  /** The EAR token issued or presented; only the digest of its signature is kept. */
+  token?: string;
+  verdict: Verdict;
+  /** Error code of a denial. */
+  code?: string;
+  /** Why, in the words the client was told. */
+  reason?: string;
+  /** How the deciding policy reached its verdict (rule, appraisal statuses). */
+  trace?: unknown;
+  /** Resource path of a release. */
+  resource?: string;
+  workload?: string;
+}
+
+/** The stored body of a record (the audit event's `detail`). */
+export interface DecisionBody {
+  v: 1;
+  type: DecisionType;
+  client: string;
+  tee: string;
+  resource?: string;
+  workload?: string;
+  evidence_digest?: string;
+  evidence_bytes?: number;
+  evidence?: JsonValue;
+  checks?: JsonValue;
+  claims?: JsonValue;
+  policy_id?: string;
+  policy_hash?: string;
+  reference_values?: Record<string, string>;
+  token_id?: string;
+  verdict: Verdict;
+  code?: string;
+  reason?: string;
+  trace?: JsonValue;
+  /** Parts left out to keep the record within one audit row. */
+  omitted?: string[];
+  prev: string;
+  digest: string;
+}
+
+export interface Decision extends DecisionBody {
+  id: number;
+  time: string;
+}
+
+const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
+
+/** JSON with object keys sorted at every level, so a digest does not depend on how a backend reorders keys. */
+export function canonicalJson(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  const keys = Object.keys(v as Record<string, unknown>)
+    .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+    .sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+}
+
+/** The digest a record must carry: over its time, subject, outcome and body without `digest`. */
+export function recordDigest(timeMs: number, subject: string, outcome: string, body: Omit<DecisionBody, 'digest'> & { digest?: string }): string {
+  const { digest: _omit, ...rest } = body;
+  return sha256(canonicalJson({ time: timeMs, subject, outcome, body: rest }));
+}
+
+/** Keys whose values are nonces, tokens or secrets wherever they appear in claims. */
+const REDACTED_KEY = /nonce|token|secret|password|private|challenge/i;
+
+/** A copy of `v` with nonce-, token- and secret-named values replaced, so claims can be logged. */
+export function redactClaims(v: unknown, depth = 0): JsonValue {
+  if (depth > 32) return '[too deep]';
+  if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
+  if (Array.isArray(v)) return v.map((x) => redactClaims(x, depth + 1));
+  if (typeof v === 'object') {
+    const out: Record<string, JsonValue> = {};
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      if (x === undefined) continue;
+      out[k] = REDACTED_KEY.test(k) ? '[redacted]' : redactClaims(x, depth + 1);
+    }
+    return out;
+  }
+  return null;
+}
+
+function toJson(v: unknown): JsonValue {
+  return v === undefined ? null : (JSON.parse(JSON.stringify(v) ?? 'null') as JsonValue);
+}
+
+/** A JWS is named by the digest of its signature part: unique per token, and useless to replay. */
+export function tokenId(token: string): string {
+  return sha256(token.split('.').pop() ?? token).slice(0, 32);
+}
+
+function subjectOf(b: { type: DecisionType; tee: string; resource?: string }): string {
+  return b.type === 'release' ? `release:${b.resource ?? ''}` : `attestation:${b.tee}`;
+}
+
+/** The record body (without chain fields) for `input`, bounded to one audit row. */
+export function decisionBody(input: DecisionInput, evidenceMaxBytes: number): Omit<DecisionBody, 'prev' | 'digest'> {
+  const b: Omit<DecisionBody, 'prev' | 'digest'> = { v: 1, type: input.type, client: input.client, tee: input.tee, verdict: input.verdict };
+  if (input.resource !== undefined) b.resource = input.resource;
+  if (input.workload !== undefined) b.workload = input.workload;
+  const omitted: string[] = [];
+  if (input.evidence !== undefined) {
+    const text = typeof input.evidence === 'string' ? input.evidence : JSON.stringify(input.evidence) ?? 'null';
+    const bytes = Buffer.byteLength(text);
+    b.evidence_digest = sha256(text);
+    b.evidence_bytes = bytes;
+    if (bytes <= evidenceMaxBytes) b.evidence = toJson(input.evidence);
+    else omitted.push('evidence');
+  }
+  if (input.checks !== undefined) b.checks = toJson(input.checks);
+  if (input.claims !== undefined) b.claims = redactClaims(input.claims);
+  if (input.policyId !== undefined) b.policy_id = input.policyId;
+  if (input.policyText !== undefined) b.policy_hash = sha256(input.policyText);
+  if (input.referenceValues !== undefined) b.reference_values = input.referenceValues;
+  if (input.token !== undefined) b.token_id = tokenId(input.token);
+  if (input.code !== undefined) b.code = input.code;
+  if (input.reason !== undefined) b.reason = input.reason.slice(0, 4096);
+  if (input.trace !== undefined) b.trace = toJson(input.trace);
+  // Largest first, until the record fits one row; what was dropped is named.
+  for (const part of ['evidence', 'claims', 'trace', 'checks'] as const) {
+    if (JSON.stringify({ ...b, omitted }).length <= RECORD_BUDGET) break;
+    if (b[part] !== undefined) {
+      delete b[part];
+      omitted.push(part);
+    }
+  }
+  if (omitted.length) b.omitted = omitted;
+  return b;
+}
+
+export interface DecisionLogOptions {
+  evidenceMaxBytes?: number;
+  logger?: Logger;
+  clock?: () => Date;
+}
+
+/**
+ * Appends decision records in chain order. Appends from this process are serialised so each links to the
+ * one before; the head is read from the store on first use.
+ */
+export class DecisionLog {
+  readonly #store: Store;
+  readonly #evidenceMax: number;
+  readonly #log?: Logger;
+  readonly #clock: () => Date;
+  #head: string | undefined;
+  #tail: Promise<unknown> = Promise.resolve();
+
+  constructor(store: Store, o: DecisionLogOptions = {}) {
+    this.#store = store;
+    this.#evidenceMax = o.evidenceMaxBytes ?? DEFAULT_EVIDENCE_BYTES;
+    this.#log = o.logger;
+    this.#clock = o.clock ?? (() => new Date());
+  }
+
+  /** Appends one record; a failing write is logged and answered with undefined, never thrown at the request. */
+  record(input: DecisionInput): Promise<Decision | undefined> {
+    const run = this.#tail.then(() => this.#append(input));
+    this.#tail = run.catch(() => {});
+    return run.catch((e: unknown) => {
+      // The head may now be stale (another writer, a failed insert): read it again next time.
+      this.#head = undefined;
+      this.#log?.error({ code: (e as { code?: string }).code }, 'decision record write failed');
+      return undefined;
+    });
+  }
+
+  async #append(input: DecisionInput): Promise<Decision> {
+    if (this.#head === undefined) {
+      const [last] = await this.#store.audit.list({ kind: DECISION_KIND, limit: 1 });
+      this.#head = last ? (decisionFromEvent(last)?.digest ?? GENESIS) : GENESIS;
+    }
+    const time = new Date(Math.floor(this.#clock().getTime()));
+    const body = { ...decisionBody(input, this.#evidenceMax), prev: this.#head };
+    const subject = subjectOf(body);
+    const digest = recordDigest(time.getTime(), subject, body.verdict, body);
+    const full: DecisionBody = { ...body, digest };
+    const ev = await this.#store.audit.append({ time, kind: DECISION_KIND, subject, outcome: body.verdict, detail: full as unknown as JsonValue });
+    this.#head = digest;
+    return { ...full, id: ev.id, time: ev.time.toISOString() };
+  }
+}
+
+/** The decision an audit event holds, or undefined when it is not one. */
+export function decisionFromEvent(ev: AuditEvent): Decision | undefined {
+  const d = ev.detail;
+  if (ev.kind !== DECISION_KIND || d === null || typeof d !== 'object' || Array.isArray(d)) return undefined;
+  if (typeof d.digest !== 'string' || typeof d.prev !== 'string' || d.v !== 1) return undefined;
+  return { ...(d as unknown as DecisionBody), id: ev.id, time: ev.time.toISOString() };
+}
+
+export interface ChainProblem {
+  id: number;
+  problem: string;
+}
+
+export interface ChainReport {
+  ok: boolean;
+  records: number;
+  /** Id of the oldest record kept and whether records before it were removed (by retention, or by hand). */
+  firstId?: number;
+  lastId?: number;
+  truncatedBefore: boolean;
+  problems: ChainProblem[];
+}
+
+/** Rows read per query while walking the chain. */
+const VERIFY_PAGE = 1000;
+
+/**
+ * Walks the decision records newest to oldest and checks that each one's digest is what its content hashes
+ * to and is the `prev` of the record after it. The oldest record kept may point at a record that retention
+ * removed; that is reported as `truncatedBefore`, not as a problem. Removing the newest records leaves no
+ * trace in the log itself.
+ */
+export async function verifyDecisionChain(store: Store, maxProblems = 100): Promise<ChainReport> {
+  const report: ChainReport = { ok: true, records: 0, truncatedBefore: false, problems: [] };
+  const problem = (id: number, text: string) => {
+    report.ok = false;
+    if (report.problems.length < maxProblems) report.problems.push({ id, problem: text });
+  };
+  let expectNext: { digest: string; id: number } | undefined;
+  let oldest: Decision | undefined;
+  let beforeId: number | undefined;
+  for (;;) {
+    const page = await store.audit.list({ kind: DECISION_KIND, limit: VERIFY_PAGE, ...(beforeId === undefined ? {} : { beforeId }) });
+    for (const ev of page) {
+      report.records++;
+      report.lastId ??= ev.id;
+      const d = decisionFromEvent(ev);
+      if (!d) {
+        problem(ev.id, 'not a decision record (fields missing or of the wrong type)');
+        expectNext = undefined;
+        continue;
+      }
+      const { id: _id, time: _time, ...body } = d;
+      if (recordDigest(ev.time.getTime(), ev.subject, ev.outcome, body) !== d.digest) problem(ev.id, 'content does not match its digest (edited)');
+      if (expectNext && expectNext.digest !== d.digest) {
+        problem(expectNext.id, `does not follow record ${ev.id}: a record between them was removed, or records were reordered`);
+      }
+      expectNext = { digest: d.prev, id: ev.id };
+      oldest = d;
+    }
+    if (page.length < VERIFY_PAGE) break;
+    beforeId = page[page.length - 1].id;
+  }
+  if (oldest) {
+    report.firstId = oldest.id;
+    report.truncatedBefore = oldest.prev !== GENESIS;
+  }
+  return report;
+}
