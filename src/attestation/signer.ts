@@ -2,10 +2,10 @@
  * The attestation-token signer: ES256 over P-256 only (Trustee rejects other signer keys, specs/kbs-protocol.md
  * §2.2), header `{"typ":"JWT","alg":"ES256","jwk":{…}}` with the public key (and `x5c` when a chain is given).
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { CocoError } from '../errors.js';
-import { publicJwkMembers } from '../formats/jwk.js';
+import { generateEcKey, publicJwkMembers } from '../formats/jwk.js';
 
 export interface SignerJwk {
   kty: 'EC';
@@ -41,7 +41,7 @@ export class TokenSigner {
   }
 
   static generate(): TokenSigner {
-    return new TokenSigner(generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey);
+    return new TokenSigner(generateEcKey('P-256').privateKey);
   }
 
   pem(): string {

@@ -13,7 +13,6 @@ import {
   createHash,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
   privateDecrypt,
   publicEncrypt,
   randomBytes,
@@ -22,7 +21,7 @@ import {
 import { CocoError } from '../errors.js';
 import { concatBytes, fromBase64Url, toBase64Url, utf8 } from './bytes.js';
 import { isRecord, parseJson } from './json.js';
-import { publicJwkMembers, teePubKeyObject, type EcCurve, type TeePubKey } from './jwk.js';
+import { generateEcKey, publicJwkMembers, teePubKeyObject, type EcCurve, type TeePubKey } from './jwk.js';
 
 export interface FlattenedJwe {
   protected: string;
@@ -42,7 +41,6 @@ export interface JweRandomness {
 }
 
 const AES_KW_IV = Buffer.from('a6a6a6a6a6a6a6a6', 'hex');
-const NAMED_CURVE: Record<EcCurve, string> = { 'P-256': 'prime256v1', 'P-521': 'secp521r1' };
 
 function u32be(n: number): Uint8Array {
   const b = new Uint8Array(4);
@@ -94,7 +92,7 @@ export function encryptToTeeKey(plaintext: Uint8Array, teeKey: TeePubKey, rnd: J
     }
     header = protectedHeader(teeKey);
   } else {
-    const eph = rnd.ephemeralKey ?? generateKeyPairSync('ec', { namedCurve: NAMED_CURVE[teeKey.crv] }).privateKey;
+    const eph = rnd.ephemeralKey ?? generateEcKey(teeKey.crv).privateKey;
     // Read from DER, never a JWK export of a freshly generated EC key (see `publicJwkMembers`).
     const ephJwk = publicJwkMembers(createPublicKey(eph));
     if (ephJwk.kty !== 'EC' || ephJwk.crv !== teeKey.crv) throw new CocoError('JWE_PARAMS', `ephemeral key is not on ${teeKey.crv} like the TEE key`, { kind: 'usage' });

@@ -3,7 +3,7 @@
  * JWK tagged by `kty`, members in the order kbs-types serializes them. The same key decides the JWE key
  * management of the resource response (§1.8), so only the combinations Trustee accepts are accepted here.
  */
-import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createECDH, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { CocoError } from '../errors.js';
 import { fromBase64Url, toBase64Url } from './bytes.js';
 import { isRecord } from './json.js';
@@ -129,6 +129,27 @@ export function publicJwkMembers(key: KeyObject): PublicJwkMembers {
   throw new CocoError('JWK_KTY', `${key.asymmetricKeyType ?? 'unknown'} keys have no JWK form here`, { kind: 'unsupported' });
 }
 
+const OPENSSL_CURVE: Record<EcCurve, string> = { 'P-256': 'prime256v1', 'P-521': 'secp521r1' };
+
+/**
+ * A fresh EC key pair, made through ECDH and imported, never through `generateKeyPairSync('ec')`: on Node 20 a
+ * garbage collection that destroys a finished EC key-generation job can wait forever on a lock an export of
+ * that key holds (seen under allocation pressure with JWK and DER exports alike). Importing a key made by
+ * ECDH involves no key-generation job. The public coordinates come back with the key.
+ */
+export function generateEcKey(crv: EcCurve): { privateKey: KeyObject; x: string; y: string } {
+  const len = CURVE_COORD_BYTES[crv];
+  const ecdh = createECDH(OPENSSL_CURVE[crv]);
+  const point = ecdh.generateKeys();
+  const raw = ecdh.getPrivateKey();
+  const d = new Uint8Array(len);
+  d.set(raw.subarray(Math.max(0, raw.length - len)), len - Math.min(len, raw.length));
+  const x = toBase64Url(point.subarray(1, 1 + len));
+  const y = toBase64Url(point.subarray(1 + len));
+  const privateKey = createPrivateKey({ key: { kty: 'EC', crv, d: toBase64Url(d), x, y }, format: 'jwk' });
+  return { privateKey, x, y };
+}
+
 export type TeeKeyAlgorithm = 'ec-p256' | 'ec-p521' | 'rsa';
 
 export interface TeeKeyPair {
@@ -148,10 +169,8 @@ export function generateTeeKeyPair(alg: TeeKeyAlgorithm = 'ec-p256'): TeeKeyPair
     return { privateKey, publicJwk: { kty: 'RSA', alg: 'RSA-OAEP-256', n: j.n, e: j.e } };
   }
   const crv: EcCurve = alg === 'ec-p521' ? 'P-521' : 'P-256';
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: crv === 'P-256' ? 'prime256v1' : 'secp521r1' });
-  const j = publicJwkMembers(publicKey);
-  if (j.kty !== 'EC') throw new CocoError('JWK_KTY', 'generated key is not EC', { kind: 'internal' });
-  return { privateKey, publicJwk: { kty: 'EC', crv, alg: 'ECDH-ES+A256KW', x: j.x, y: j.y } };
+  const { privateKey, x, y } = generateEcKey(crv);
+  return { privateKey, publicJwk: { kty: 'EC', crv, alg: 'ECDH-ES+A256KW', x, y } };
 }
 
 export function isTeeKeyAlgorithm(s: string): s is TeeKeyAlgorithm {
