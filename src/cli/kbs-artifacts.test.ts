@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import { CocoError } from '../errors.js';
 import { fromHex, toHex, utf8 } from '../formats/bytes.js';
 import { hostDataForUuid } from '../attestation/workload.js';
 import { snpLaunchDigest } from '../measure/snp-launch/index.js';
@@ -54,7 +55,8 @@ trusted_roots = [{ product = "milan", pem = ${JSON.stringify(join(dir, 'root', '
 );
 const { kbs, url } = await startServe({ config: 'kbs.toml' }, bufferIO({ COCOKIT_LOG_LEVEL: 'silent' }, dir));
 after(async () => {
-  await kbs.close();
+  // The restart test closes it first; a second close is harmless.
+  await kbs.close().catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -80,8 +82,16 @@ test('register --from-artifacts: the guest launched from those artifacts gets th
   assert.equal(reg.code, 0, reg.err);
   const id = reg.out.trim();
   assert.match(reg.err, new RegExp(`"measurement":"${S04}"`));
-  const shown = JSON.parse((await cli([...adminCli, 'show', id])).out) as { reference_values: Record<string, unknown> };
+  const shown = JSON.parse((await cli([...adminCli, 'show', id])).out) as { reference_values: Record<string, unknown>; provenance: Record<string, Record<string, unknown>> };
   assert.equal(shown.reference_values.measurement, S04);
+  // Provenance through the admin API: algorithm, parameters, input digests, who, when, version.
+  const p = shown.provenance.measurement;
+  assert.equal(p.algorithm, 'snp-launch-digest');
+  assert.deepEqual(p.parameters, { vcpus: 4, vcpuType: 'EPYC-Milan', vmmType: 'QEMU', guestFeatures: '0x21', kernelHashes: false });
+  assert.deepEqual(p.inputs, { ovmf: createHash('sha256').update(readVector('snp', 'ovmf', 'OVMF.fd')).digest('hex') });
+  assert.equal(p.registered_by, 'role=admin sub=admin');
+  assert.ok(Math.abs(Date.parse(String(p.registered_at)) - Date.now()) < 60_000);
+  assert.equal(p.version, 1);
   const hostData = hostDataForUuid(id);
   assert.equal(await guest({ hostData, measurement: fromHex(S04) }), 'from-artifacts');
   const twoVcpus = snpLaunchDigest({ ovmf: readVector('snp', 'ovmf', 'OVMF.fd'), vcpus: 2, vcpuType: 'EPYC-Milan', guestFeatures: 0x21n });
@@ -139,5 +149,47 @@ test('kbs config set-reference-value --from-artifacts stores the computed measur
     assert.match(noClaim.err, /not computed from these artifacts/);
   } finally {
     await h.stop();
+  }
+});
+
+test('provenance survives a restart of the KBS and is kept for unchanged values on update', async () => {
+  const reg = await cli([...adminCli, 'register', '--tee', 'snp', '--from-artifacts', ...launchFlags, '--reference-value', 'policy_svn=3', '--resource', 'k=v']);
+  assert.equal(reg.code, 0, reg.err);
+  const id = reg.out.trim();
+  const before = (await cli([...adminCli, 'show', id])).out;
+  await kbs.close();
+  const again = await startServe({ config: 'kbs.toml' }, bufferIO({ COCOKIT_LOG_LEVEL: 'silent' }, dir));
+  const url2 = again.url;
+  try {
+    const cli2 = ['kbs', 'workload', '--url', url2, '--auth-private-key', 'admin.pem', '--namespace', 'tenant-x'];
+    const after = JSON.parse((await cli([...cli2, 'show', id])).out) as { provenance: Record<string, unknown>; version: number };
+    assert.deepEqual(after.provenance, (JSON.parse(before) as { provenance: unknown }).provenance);
+    // An update changing policy_svn keeps the measurement's provenance; one changing the measurement drops it.
+    const put = async (rv: Record<string, unknown>, version: number) => {
+      const { WorkloadAdminClient } = await import('../client/workload-client.js');
+      const c = new WorkloadAdminClient(url2, { namespace: 'tenant-x', role: 'admin', privateKeyPem: readFileSync(join(dir, 'admin.pem'), 'utf8') });
+      return c.update(id, { tee: 'snp', reference_values: rv, version });
+    };
+    await put({ measurement: S04, policy_svn: 4 }, after.version);
+    const kept = JSON.parse((await cli([...cli2, 'show', id])).out) as { provenance: Record<string, unknown>; version: number };
+    assert.deepEqual(kept.provenance, after.provenance);
+    await put({ measurement: 'ab'.repeat(48), policy_svn: 4 }, kept.version);
+    const dropped = JSON.parse((await cli([...cli2, 'show', id])).out) as Record<string, unknown>;
+    assert.equal(dropped.provenance, undefined);
+    // Malformed provenance is a 400 with the field named, never stored.
+    for (const [provenance, re] of [
+      [[], /must be an object/],
+      [{ nope: { algorithm: 'x', parameters: {}, inputs: {} } }, /not a reference value/],
+      [{ measurement: { algorithm: 'x', parameters: {}, inputs: { ovmf: 'zz' } } }, /SHA-256 hex/],
+      [{ measurement: { algorithm: 'x', parameters: {}, inputs: {}, expires: 'soon' } }, /RFC 3339/],
+      [{ measurement: { algorithm: 'x', parameters: {}, inputs: {}, extra: 1 } }, /unknown field/],
+      [{ measurement: { algorithm: 'x', parameters: { big: 'a'.repeat(70_000) }, inputs: {} } }, /larger than/],
+    ] as const) {
+      const { WorkloadAdminClient } = await import('../client/workload-client.js');
+      const c = new WorkloadAdminClient(url2, { namespace: 'tenant-x', role: 'admin', privateKeyPem: readFileSync(join(dir, 'admin.pem'), 'utf8') });
+      await assert.rejects(c.register({ tee: 'snp', reference_values: { measurement: S04 }, resources: {}, provenance: provenance as unknown as Record<string, unknown> }), (e: unknown) => e instanceof CocoError && e.kind !== 'internal' && re.test(e.message));
+    }
+  } finally {
+    await again.kbs.close();
   }
 });

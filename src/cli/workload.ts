@@ -85,6 +85,7 @@ export function register(program: Command, io: CliIO): void {
       const resources: Record<string, string> = { ...(f.resource as Record<string, string>) };
       for (const [k, file] of Object.entries(f.resourceFile as Record<string, string>)) resources[k] = readText(io, file, `resource ${k}`);
       let rv = f.referenceValue as Record<string, unknown>;
+      let provenance: Record<string, unknown> | undefined;
       if (f.referenceValuesFile) {
         const parsed = parseJson(readText(io, f.referenceValuesFile, 'reference values'), 'reference values file') as Record<string, unknown>;
         rv = { ...parsed, ...rv };
@@ -96,6 +97,7 @@ export function register(program: Command, io: CliIO): void {
           if (k in rv && rv[k] !== computed.values[k]) throw new CocoError('WORKLOAD_CLI_USAGE', `--reference-value ${k} contradicts the value computed from the artifacts`, { kind: 'usage' });
         }
         rv = { ...rv, ...computed.values };
+        provenance = { ...computed.provenance };
         io.stderr(`reference values from artifacts: ${JSON.stringify(computed)}\n`);
       }
       const identify = f.identify ? String(f.identify).split(',').map((s) => s.trim()) : ['host_data', 'init_data'];
@@ -111,6 +113,7 @@ export function register(program: Command, io: CliIO): void {
         ...(f.policyFile ? { policy: readText(io, f.policyFile, 'policy') } : {}),
         ...(f.identify ? { identify: String(f.identify).split(',').map((s) => s.trim()) } : {}),
         ...(f.workloadId ? { workload_id: f.workloadId } : {}),
+        ...(provenance ? { provenance } : {}),
       };
       const out = await client(io, common(this)).register(body);
       io.stdout(`${out.workload_id}\n`);
