@@ -95,12 +95,23 @@ test('register --from-artifacts: the guest launched from those artifacts gets th
   const hostData = hostDataForUuid(id);
   assert.equal(await guest({ hostData, measurement: fromHex(S04) }), 'from-artifacts');
   const twoVcpus = snpLaunchDigest({ ovmf: readVector('snp', 'ovmf', 'OVMF.fd'), vcpus: 2, vcpuType: 'EPYC-Milan', guestFeatures: 0x21n });
-  await assert.rejects(guest({ hostData, measurement: twoVcpus }), /policy denied: .*measurement/);
+  // The denial shows how the registered value was computed and the command that explains the difference.
+  await assert.rejects(guest({ hostData, measurement: twoVcpus }), (e: unknown) => {
+    const m = String((e as Error).message);
+    assert.match(m, /policy denied: .*measurement.*registered measurement computed by snp-launch-digest with \{"vcpus":4,/);
+    assert.ok(m.includes(`--reported ${toHex(twoVcpus)}`), m);
+    return true;
+  });
   const why = await cli([...adminCli, 'explain', ...launchFlags, '--reported', toHex(twoVcpus)]);
   assert.equal(why.code, 0, why.err);
   assert.equal(why.out.trim(), 'matches with --vcpus 2; registered with 4');
   const same = await cli([...adminCli, 'explain', ...launchFlags, '--reported', S04]);
   assert.match(same.out, /matches the artifacts as registered/);
+  // A reference value whose provenance has expired releases nothing.
+  const { WorkloadAdminClient } = await import('../client/workload-client.js');
+  const c = new WorkloadAdminClient(url, { namespace: 'tenant-x', role: 'admin', privateKeyPem: readFileSync(join(dir, 'admin.pem'), 'utf8') });
+  const old = await c.register({ tee: 'snp', reference_values: { measurement: S04 }, resources: { passphrase: 'stale' }, provenance: { measurement: { algorithm: 'snp-launch-digest', parameters: {}, inputs: {}, expires: '2020-01-01T00:00:00Z' } } });
+  await assert.rejects(guest({ hostData: hostDataForUuid(old.workload_id), measurement: fromHex(S04) }), /reference value measurement expired at 2020-01-01T00:00:00.000Z/);
   const none = await cli([...adminCli, 'explain', ...launchFlags, '--reported', 'ab'.repeat(48)]);
   assert.equal(none.code, 5);
   assert.match(none.err, /no single launch parameter change/);

@@ -340,6 +340,26 @@ function updatedProvenance(current: WorkloadSpec, body: { referenceValues: Recor
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
+/** The first reference value whose recorded provenance has expired, as a denial reason. */
+function expiredProvenance(spec: WorkloadSpec, now: Date): string | undefined {
+  for (const [claim, e] of Object.entries(spec.provenance ?? {})) {
+    const exp = isRecord(e) && typeof e.expires === 'string' ? Date.parse(e.expires) : NaN;
+    if (!Number.isNaN(exp) && exp <= now.getTime()) return `reference value ${claim} expired at ${new Date(exp).toISOString()}`;
+  }
+  return undefined;
+}
+
+/**
+ * For a denial: how the registered measurement was computed, and the command that searches the parameters
+ * next to it for the reported one (the artifacts stay with the operator, so the search runs where they are).
+ */
+function provenanceHint(spec: WorkloadSpec, input: Record<string, unknown>): string {
+  const p = spec.provenance?.measurement;
+  if (!isRecord(p) || !isRecord(p.parameters)) return '';
+  const reported = typeof input.measurement === 'string' && /^[0-9a-f]{96}$/.test(input.measurement) ? input.measurement : undefined;
+  return `; registered measurement computed by ${String(p.algorithm)} with ${JSON.stringify(p.parameters)} from ${JSON.stringify(p.inputs)}${reported ? `; explain with: cocokit kbs workload explain --from-artifacts … --reported ${reported}` : ''}`;
+}
+
 async function ownWorkload(ctx: WorkloadContext, ns: string, id: string): Promise<WorkloadRecord> {
   const rec = await ctx.store.workloads.get(id);
   // Another namespace's workload is reported exactly like a missing one.
@@ -531,8 +551,10 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
         if (spec.dialect !== 'native') throw workloadError('WORKLOAD_DIALECT', `workload ${record.id} was registered through ${spec.dialect}; use that route`, 'forbidden');
         if (record.tee !== tee) throw workloadError('WORKLOAD_TEE', `workload ${record.id} is registered for ${record.tee}, the evidence is ${tee}`, 'policy');
         const input = { ...teeClaims, ...(hostData ? { host_data: hostData } : {}), tee };
+        const expired = expiredProvenance(spec, ctx.clock());
+        if (expired) throw workloadError('WORKLOAD_RV_EXPIRED', `workload ${record.id}: ${expired}`, 'policy');
         const verdict = appraiseRegistration(record, spec, input);
-        if (!verdict.allow) throw workloadError('WORKLOAD_POLICY_DENY', `workload ${record.id} policy denied: ${verdict.reason}`, 'policy');
+        if (!verdict.allow) throw workloadError('WORKLOAD_POLICY_DENY', `workload ${record.id} policy denied: ${verdict.reason}${provenanceHint(spec, input)}`, 'policy');
         const value = await ctx.store.resources.get(resourceKey(record, name));
         if (value === undefined) throw workloadError('WORKLOAD_RESOURCE_NOT_FOUND', `workload ${record.id} has no resource ${name}`, 'notfound');
         const teeKey = parseTeePubKey(teePubkeyFromClaims(claims, o.extraTeekeyPaths));
