@@ -45,6 +45,8 @@ export interface WorkloadSpec {
   dialect: WorkloadDialect;
   /** keybroker registrations: the Rego queries that must all be true (§1.2). */
   queries?: string[];
+  /** Where each reference value came from, by claim name (absent for values pasted by hand). */
+  provenance?: Record<string, JsonValue>;
 }
 
 /** The resource repository workload secrets live under, inside the workload's namespace. */
@@ -91,11 +93,37 @@ export interface RegistrationBody {
   resources?: Record<string, Uint8Array>;
   /** Required for updates: the version the caller last read. */
   version?: number;
+  /** Provenance of reference values, by claim name, as the client computed it (see `checkProvenance`). */
+  provenance?: Record<string, Record<string, JsonValue>>;
+}
+
+const MAX_PROVENANCE_BYTES = 64 * 1024;
+
+/**
+ * Provenance the client states for its reference values: `{claim: {algorithm, parameters, inputs, expires?}}`,
+ * `inputs` the SHA-256 (hex) of each input artifact. Only claims the registration has may carry one.
+ */
+function checkProvenance(p: unknown, rv: Record<string, unknown>): Record<string, Record<string, JsonValue>> {
+  if (!isRecord(p)) bad('"provenance" must be an object {claim: {algorithm, parameters, inputs}}');
+  if (JSON.stringify(p).length > MAX_PROVENANCE_BYTES) throw new CocoError('WORKLOAD_LIMIT', `"provenance" is larger than ${MAX_PROVENANCE_BYTES} bytes`, { kind: 'limit' });
+  const out: Record<string, Record<string, JsonValue>> = {};
+  for (const [claim, e] of Object.entries(p)) {
+    if (!(claim in rv)) bad(`provenance for ${JSON.stringify(claim.slice(0, 80))}, which is not a reference value of this registration`);
+    if (!isRecord(e)) bad(`provenance of ${claim} must be an object`);
+    if (typeof e.algorithm !== 'string' || !/^[a-z0-9][a-z0-9.-]{0,63}$/.test(e.algorithm)) bad(`provenance of ${claim}: "algorithm" must be a short lower-case name`);
+    if (!isRecord(e.parameters)) bad(`provenance of ${claim}: "parameters" must be an object`);
+    if (!isRecord(e.inputs) || !Object.values(e.inputs).every((d) => typeof d === 'string' && /^[0-9a-f]{64}$/.test(d))) bad(`provenance of ${claim}: "inputs" must map artifact names to SHA-256 hex digests`);
+    if (e.expires !== undefined && (typeof e.expires !== 'string' || Number.isNaN(Date.parse(e.expires)))) bad(`provenance of ${claim}: "expires" must be an RFC 3339 time`);
+    const known = new Set(['algorithm', 'parameters', 'inputs', 'expires']);
+    for (const k of Object.keys(e)) if (!known.has(k)) bad(`provenance of ${claim}: unknown field ${JSON.stringify(k.slice(0, 40))}`);
+    out[claim] = e as Record<string, JsonValue>;
+  }
+  return out;
 }
 
 export function parseRegistrationBody(body: unknown, mode: 'create' | 'update'): RegistrationBody {
   if (!isRecord(body)) bad('registration body must be a JSON object');
-  const known = new Set(['workload_id', 'tee', 'reference_values', 'policy', 'queries', 'identify', 'resources', 'version']);
+  const known = new Set(['workload_id', 'tee', 'reference_values', 'policy', 'queries', 'identify', 'resources', 'version', 'provenance']);
   for (const k of Object.keys(body)) if (!known.has(k)) bad(`unknown field ${JSON.stringify(k)} (known: ${[...known].join(', ')})`);
   const tee = body.tee;
   if (typeof tee !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(tee)) bad('"tee" must be a kbs-types TEE name such as "snp"');
@@ -148,7 +176,8 @@ export function parseRegistrationBody(body: unknown, mode: 'create' | 'update'):
     version = body.version;
   }
   if (mode === 'update' && version === undefined) bad('an update needs the "version" it replaces (from GET)', 'WORKLOAD_VERSION_REQUIRED');
-  return { workloadId, tee: tee as string, referenceValues: rv as Record<string, JsonValue>, policy: body.policy as string | undefined, queries, identify, resources, version };
+  const provenance = body.provenance === undefined ? undefined : checkProvenance(body.provenance, rv as Record<string, unknown>);
+  return { workloadId, tee: tee as string, referenceValues: rv as Record<string, JsonValue>, policy: body.policy as string | undefined, queries, identify, resources, version, ...(provenance ? { provenance } : {}) };
 }
 
 /** keybroker-style queries: 1..64 strings of at most 16 KiB (an empty list would decide nothing, so it is refused). */
@@ -191,6 +220,7 @@ export function specOf(rec: WorkloadRecord): WorkloadSpec {
     identify: rv.identify as IdentificationSource[],
     dialect: rv.dialect as WorkloadDialect,
     ...(Array.isArray(rv.queries) ? { queries: rv.queries as string[] } : {}),
+    ...(isRecord(rv.provenance) ? { provenance: rv.provenance as Record<string, JsonValue> } : {}),
   };
 }
 
@@ -200,6 +230,7 @@ export function envelope(spec: WorkloadSpec): JsonValue {
     identify: spec.identify,
     dialect: spec.dialect,
     ...(spec.queries ? { queries: spec.queries } : {}),
+    ...(spec.provenance ? { provenance: spec.provenance } : {}),
   };
 }
 

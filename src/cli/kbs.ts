@@ -31,6 +31,8 @@ import { checkOutputPath } from './output-path.js';
 import { pageLimit } from './paging.js';
 import { registerAudit } from './kbs-audit.js';
 import { registerConsoleToken } from './kbs-console.js';
+import { type ArtifactFlags, addArtifactOptions, readArtifacts } from './from-artifacts.js';
+import { snpReferenceValuesFromArtifacts } from '../measure/from-artifacts.js';
 
 export { DEMO_RESOURCE, ADMIN_KEY_FILE, ADMIN_PUBKEY_FILE } from '../server/development.js';
 
@@ -485,16 +487,28 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
       await adminClient(this, io).setAttestationPolicy(opts.v0 ? markRegoV0(text) : text, opts.id, opts.type);
       io.stdout(`attestation policy ${opts.id} set\n`);
     });
-  config
+  const setRv = config
     .command('set-reference-value')
     .alias('set-sample-reference-value')
     .description('register a reference value (RVPS sample extractor; a one-element array unless --as-single-value)')
     .argument('<name>')
-    .argument('<value>')
+    .argument('[value]', 'the value (omit with --from-artifacts)')
     .option('--as-integer', 'the value is an integer')
     .option('--as-bool', 'the value is a boolean')
     .option('--as-single-value', 'store the value itself, not a one-element array')
-    .action(async function (this: Command, name: string, value: string, opts: { asInteger?: boolean; asBool?: boolean; asSingleValue?: boolean }) {
+    .option('--claim <claim>', 'with --from-artifacts: which computed value to store (measurement or host_data)', 'measurement');
+  addArtifactOptions(setRv).action(async function (this: Command, name: string, value: string | undefined, opts: ArtifactFlags & { asInteger?: boolean; asBool?: boolean; asSingleValue?: boolean; claim: string }) {
+      if (opts.fromArtifacts) {
+        if (value !== undefined) throw new CocoError('CLI_USAGE', 'give either a value or --from-artifacts, not both', { kind: 'usage' });
+        const computed = snpReferenceValuesFromArtifacts(readArtifacts(io, opts));
+        const v = computed.values[opts.claim];
+        if (v === undefined) throw new CocoError('CLI_USAGE', `--claim ${opts.claim} is not computed from these artifacts (computed: ${Object.keys(computed.values).join(', ')})`, { kind: 'usage' });
+        await adminClient(this, io).setReferenceValues({ [name]: opts.asSingleValue ? v : [v] });
+        io.stderr(`provenance: ${JSON.stringify(computed.provenance[opts.claim])}\n`);
+        io.stdout(`reference value ${name} set\n`);
+        return;
+      }
+      if (value === undefined) throw new CocoError('CLI_USAGE', 'set-reference-value needs a value or --from-artifacts', { kind: 'usage' });
       let v: unknown = value;
       if (opts.asInteger) {
         if (!/^-?\d+$/.test(value)) throw new CocoError('CLI_USAGE', `${value} is not an integer`, { kind: 'usage' });

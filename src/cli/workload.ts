@@ -12,6 +12,9 @@ import { hostDataForUuid, isUuid } from '../attestation/workload.js';
 import { WorkloadAdminClient } from '../client/workload-client.js';
 import type { CliIO } from './io.js';
 import { pageLimit } from './paging.js';
+import { type ArtifactFlags, addArtifactOptions, readArtifacts } from './from-artifacts.js';
+import { explainSnpMismatch, snpReferenceValuesFromArtifacts } from '../measure/from-artifacts.js';
+import { fromHex } from '../formats/bytes.js';
 
 interface Common {
   url: string;
@@ -67,7 +70,7 @@ export function register(program: Command, io: CliIO): void {
     .option('--cert-file <pem>', 'CA certificate of an https:// KBS');
   const common = (cmd: Command): Common => cmd.parent!.opts() as Common;
 
-  wl.command('register')
+  addArtifactOptions(wl.command('register'))
     .description('register a workload; prints its workload_id')
     .requiredOption('--tee <tee>', 'TEE of the workload, e.g. snp')
     .option('--reference-value <name=value>', 'expected claim (repeatable; JSON values allowed)', (v, acc: Record<string, unknown>) => keyValue(v, acc, true), {})
@@ -82,9 +85,20 @@ export function register(program: Command, io: CliIO): void {
       const resources: Record<string, string> = { ...(f.resource as Record<string, string>) };
       for (const [k, file] of Object.entries(f.resourceFile as Record<string, string>)) resources[k] = readText(io, file, `resource ${k}`);
       let rv = f.referenceValue as Record<string, unknown>;
+      let provenance: Record<string, unknown> | undefined;
       if (f.referenceValuesFile) {
         const parsed = parseJson(readText(io, f.referenceValuesFile, 'reference values'), 'reference values file') as Record<string, unknown>;
         rv = { ...parsed, ...rv };
+      }
+      if (f.fromArtifacts) {
+        if (f.tee !== 'snp') throw new CocoError('WORKLOAD_CLI_USAGE', '--from-artifacts computes SNP reference values: use it with --tee snp', { kind: 'usage' });
+        const computed = snpReferenceValuesFromArtifacts(readArtifacts(io, f as ArtifactFlags));
+        for (const k of Object.keys(computed.values)) {
+          if (k in rv && rv[k] !== computed.values[k]) throw new CocoError('WORKLOAD_CLI_USAGE', `--reference-value ${k} contradicts the value computed from the artifacts`, { kind: 'usage' });
+        }
+        rv = { ...rv, ...computed.values };
+        provenance = { ...computed.provenance };
+        io.stderr(`reference values from artifacts: ${JSON.stringify(computed)}\n`);
       }
       const identify = f.identify ? String(f.identify).split(',').map((s) => s.trim()) : ['host_data', 'init_data'];
       // Under host_data identification HOST_DATA is the id's bytes, so a host_data reference value can only be
@@ -99,11 +113,29 @@ export function register(program: Command, io: CliIO): void {
         ...(f.policyFile ? { policy: readText(io, f.policyFile, 'policy') } : {}),
         ...(f.identify ? { identify: String(f.identify).split(',').map((s) => s.trim()) } : {}),
         ...(f.workloadId ? { workload_id: f.workloadId } : {}),
+        ...(provenance ? { provenance } : {}),
       };
       const out = await client(io, common(this)).register(body);
       io.stdout(`${out.workload_id}\n`);
       if (identify.includes('host_data') && isUuid(out.workload_id)) io.stderr(`launch the guest with HOST_DATA ${toHex(hostDataForUuid(out.workload_id))}\n`);
       for (const w of out.warnings ?? []) io.stderr(`warning: ${w}\n`);
+    });
+  addArtifactOptions(wl.command('explain'))
+    .description('name the launch parameter change that reproduces a reported SNP measurement, given the registered artifacts')
+    .requiredOption('--reported <hex>', 'the MEASUREMENT of the refused report (48 bytes, hex)')
+    .action(async function (this: Command) {
+      const f = this.opts();
+      const reported = fromHex(String(f.reported));
+      if (reported.length !== 48) throw new CocoError('WORKLOAD_CLI_USAGE', '--reported must be 48 bytes of hex', { kind: 'usage' });
+      const artifacts = readArtifacts(io, f as ArtifactFlags);
+      const { values } = snpReferenceValuesFromArtifacts(artifacts);
+      if (values.measurement === toHex(reported)) {
+        io.stdout('the reported measurement matches the artifacts as registered\n');
+        return;
+      }
+      const why = await explainSnpMismatch(artifacts, reported);
+      if (why === undefined) throw new CocoError('WORKLOAD_EXPLAIN_NONE', 'no single launch parameter change reproduces the reported measurement (different firmware, kernel, initrd or command line?)', { kind: 'expectation' });
+      io.stdout(`${why.hint}\n`);
     });
   wl.command('host-data')
     .argument('<uuid>')

@@ -23,6 +23,8 @@ export interface WorkloadRegistration {
   queries?: string[];
   identify?: string[];
   workload_id?: string;
+  /** Where reference values came from, by claim: `{algorithm, parameters, inputs, expires?}`. */
+  provenance?: Record<string, unknown>;
 }
 
 export class WorkloadAdminClient {
@@ -59,6 +61,11 @@ export class WorkloadAdminClient {
   /** Registers a workload; the KBS answers its id (and version). */
   async register(reg: WorkloadRegistration): Promise<{ workload_id: string; version?: number; warnings?: string[] }> {
     return (await this.call('POST', '', reg)) as { workload_id: string; version?: number; warnings?: string[] };
+  }
+
+  /** Replaces a registration; `version` is the one last read (what the body leaves out is kept). */
+  async update(id: string, reg: Partial<WorkloadRegistration> & { tee: string; reference_values: Record<string, unknown>; version: number }): Promise<{ workload_id: string; version?: number }> {
+    return (await this.call('PUT', `/${encodeURIComponent(id)}`, reg)) as { workload_id: string; version?: number };
   }
 
   /** The namespace's workloads, without secrets; fetched page by page. */

@@ -6,3 +6,4 @@ export * from './initdata.js';
 export * from './pcr.js';
 export * from './verity.js';
 export * from './tdx/index.js';
+export * from './from-artifacts.js';

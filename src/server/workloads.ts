@@ -299,7 +299,17 @@ export function bodyString(o: Record<string, unknown>, k: string, what: string):
  * them by the token's `namespace` claim (query `namespace` without auth).
  */
 async function adminNamespace(ctx: WorkloadContext, req: FastifyRequest): Promise<string> {
+  return (await adminActor(ctx, req)).ns;
+}
+
+/** The namespace, and who acts in it as provenance names them: the token's role and subject, or the open door. */
+async function adminActor(ctx: WorkloadContext, req: FastifyRequest): Promise<{ ns: string; who: string }> {
   const identity = await ctx.admin.authorize(req.headers.authorization, req.url);
+  const who = identity === undefined ? 'unauthenticated' : `role=${identity.role}${identity.sub !== undefined ? ` sub=${identity.sub}` : ''}`;
+  return { ns: namespaceOf(identity, req), who };
+}
+
+function namespaceOf(identity: Awaited<ReturnType<WorkloadContext['admin']['authorize']>>, req: FastifyRequest): string {
   let ns: unknown;
   if (identity === undefined) {
     ns = (req.query as Record<string, unknown> | undefined)?.namespace ?? DEFAULT_WORKLOAD_NAMESPACE;
@@ -309,6 +319,45 @@ async function adminNamespace(ctx: WorkloadContext, req: FastifyRequest): Promis
   if (typeof ns !== 'string' || !/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/.test(ns)) throw workloadError('WORKLOAD_NAMESPACE', `namespace ${echo(ns)} is not a valid name`, 'forbidden');
   if (ns === DEFAULT_NAMESPACE) throw workloadError('WORKLOAD_NAMESPACE', 'workloads cannot live in the "default" namespace (it holds the Trustee resource repository)', 'forbidden');
   return ns;
+}
+
+/** Provenance as stored: what the client stated, plus who registered it, when, and at which workload version. */
+function stampProvenance(p: Record<string, Record<string, JsonValue>>, who: string, version: number): Record<string, JsonValue> {
+  const at = new Date().toISOString();
+  return Object.fromEntries(Object.entries(p).map(([claim, e]) => [claim, { ...e, registered_by: who, registered_at: at, version }]));
+}
+
+/**
+ * An update's provenance: what the body states, else the stored record of every reference value the update
+ * leaves unchanged (a changed value no longer comes from the recorded artifacts).
+ */
+function updatedProvenance(current: WorkloadSpec, body: { referenceValues: Record<string, JsonValue>; provenance?: Record<string, Record<string, JsonValue>> }, who: string, version: number): Record<string, JsonValue> | undefined {
+  const kept: Record<string, JsonValue> = {};
+  for (const [claim, e] of Object.entries(current.provenance ?? {})) {
+    if (claim in body.referenceValues && canonicalize(body.referenceValues[claim]) === canonicalize(current.referenceValues[claim])) kept[claim] = e;
+  }
+  const out = { ...kept, ...(body.provenance ? stampProvenance(body.provenance, who, version) : {}) };
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** The first reference value whose recorded provenance has expired, as a denial reason. */
+function expiredProvenance(spec: WorkloadSpec, now: Date): string | undefined {
+  for (const [claim, e] of Object.entries(spec.provenance ?? {})) {
+    const exp = isRecord(e) && typeof e.expires === 'string' ? Date.parse(e.expires) : NaN;
+    if (!Number.isNaN(exp) && exp <= now.getTime()) return `reference value ${claim} expired at ${new Date(exp).toISOString()}`;
+  }
+  return undefined;
+}
+
+/**
+ * For a denial: how the registered measurement was computed, and the command that searches the parameters
+ * next to it for the reported one (the artifacts stay with the operator, so the search runs where they are).
+ */
+function provenanceHint(spec: WorkloadSpec, input: Record<string, unknown>): string {
+  const p = spec.provenance?.measurement;
+  if (!isRecord(p) || !isRecord(p.parameters)) return '';
+  const reported = typeof input.measurement === 'string' && /^[0-9a-f]{96}$/.test(input.measurement) ? input.measurement : undefined;
+  return `; registered measurement computed by ${String(p.algorithm)} with ${JSON.stringify(p.parameters)} from ${JSON.stringify(p.inputs)}${reported ? `; explain with: cocokit kbs workload explain --from-artifacts … --reported ${reported}` : ''}`;
 }
 
 async function ownWorkload(ctx: WorkloadContext, ns: string, id: string): Promise<WorkloadRecord> {
@@ -327,6 +376,7 @@ async function describeWorkload(store: Store, rec: WorkloadRecord): Promise<Reco
     dialect: spec.dialect,
     identify: spec.identify,
     reference_values: spec.referenceValues,
+    ...(spec.provenance ? { provenance: spec.provenance } : {}),
     ...(spec.queries ? { queries: spec.queries } : { policy: rec.policy }),
     resources: await secretNames(store, rec),
     version: rec.version,
@@ -366,14 +416,20 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
 
     app.post('/kbs/v0/workloads', async (req, reply) => {
       try {
-        const ns = await adminNamespace(ctx, req);
+        const { ns, who } = await adminActor(ctx, req);
         const body = parseRegistrationBody(jsonRequestBody(req, 'workload registration'), 'create');
         if (!ctx.attestation.verifiers.has(body.tee)) throw workloadError('WORKLOAD_TEE', `tee ${echo(body.tee)} is not enabled on this KBS`, 'unsupported');
         if (body.queries) validateQueries(body.queries);
         const policy = body.queries ? queriesPolicyText(body.queries) : (body.policy ?? defaultPolicy(body.referenceValues));
         if (!body.queries) validatePolicy(policy);
         const id = body.workloadId ?? randomUUID();
-        const spec: WorkloadSpec = { referenceValues: body.referenceValues, identify: body.identify ?? [...DEFAULT_IDENTIFICATION], dialect: 'native', ...(body.queries ? { queries: body.queries } : {}) };
+        const spec: WorkloadSpec = {
+          referenceValues: body.referenceValues,
+          identify: body.identify ?? [...DEFAULT_IDENTIFICATION],
+          dialect: 'native',
+          ...(body.queries ? { queries: body.queries } : {}),
+          ...(body.provenance ? { provenance: stampProvenance(body.provenance, who, 1) } : {}),
+        };
         const warnings = identicalWarning(await identicalWorkloads(ctx.store, ns, body.referenceValues));
         // One transaction: a crash never leaves a registration without its secrets or its audit row.
         const rec = await ctx.store
@@ -421,7 +477,7 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
 
     app.put('/kbs/v0/workloads/:id', async (req, reply) => {
       try {
-        const ns = await adminNamespace(ctx, req);
+        const { ns, who } = await adminActor(ctx, req);
         const id = (req.params as { id: string }).id;
         const current = await ownWorkload(ctx, ns, id);
         const body = parseRegistrationBody(jsonRequestBody(req, 'workload update'), 'update');
@@ -434,7 +490,8 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
         if (body.queries) validateQueries(body.queries);
         const { policy, queries } = editedPolicy({ spec: currentSpec, policy: current.policy }, body);
         if (!queries) validatePolicy(policy);
-        const spec: WorkloadSpec = { referenceValues: body.referenceValues, identify, dialect: currentSpec.dialect, ...(queries ? { queries } : {}) };
+        const provenance = updatedProvenance(currentSpec, body, who, current.version + 1);
+        const spec: WorkloadSpec = { referenceValues: body.referenceValues, identify, dialect: currentSpec.dialect, ...(queries ? { queries } : {}), ...(provenance ? { provenance } : {}) };
         const warnings = identicalWarning(await identicalWorkloads(ctx.store, ns, body.referenceValues, id));
         const rec = await ctx.store
           .transaction(async (tx) => {
@@ -494,8 +551,10 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
         if (spec.dialect !== 'native') throw workloadError('WORKLOAD_DIALECT', `workload ${record.id} was registered through ${spec.dialect}; use that route`, 'forbidden');
         if (record.tee !== tee) throw workloadError('WORKLOAD_TEE', `workload ${record.id} is registered for ${record.tee}, the evidence is ${tee}`, 'policy');
         const input = { ...teeClaims, ...(hostData ? { host_data: hostData } : {}), tee };
+        const expired = expiredProvenance(spec, ctx.clock());
+        if (expired) throw workloadError('WORKLOAD_RV_EXPIRED', `workload ${record.id}: ${expired}`, 'policy');
         const verdict = appraiseRegistration(record, spec, input);
-        if (!verdict.allow) throw workloadError('WORKLOAD_POLICY_DENY', `workload ${record.id} policy denied: ${verdict.reason}`, 'policy');
+        if (!verdict.allow) throw workloadError('WORKLOAD_POLICY_DENY', `workload ${record.id} policy denied: ${verdict.reason}${provenanceHint(spec, input)}`, 'policy');
         const value = await ctx.store.resources.get(resourceKey(record, name));
         if (value === undefined) throw workloadError('WORKLOAD_RESOURCE_NOT_FOUND', `workload ${record.id} has no resource ${name}`, 'notfound');
         const teeKey = parseTeePubKey(teePubkeyFromClaims(claims, o.extraTeekeyPaths));

@@ -1,0 +1,206 @@
+/**
+ * From build artifacts to a released secret: `cocokit kbs workload register --from-artifacts` computes the
+ * SNP measurement a guest built from the shared OVMF will report; a guest under a `cocokit snp test-root`
+ * chip launched with it gets the secret, one launched with another vCPU count is refused and
+ * `kbs workload explain` names the slip. `kbs config set-reference-value --from-artifacts` stores the same value.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { CocoError } from '../errors.js';
+import { fromHex, toHex, utf8 } from '../formats/bytes.js';
+import { hostDataForUuid } from '../attestation/workload.js';
+import { snpLaunchDigest } from '../measure/snp-launch/index.js';
+import { bindInitData } from '../measure/initdata.js';
+import { loadTestChip, signTestReport } from '../tee/snp/test-root.js';
+import { tsmSimulator } from '../tee/snp/tsm-sim.js';
+import { startKbs } from '../server/test-harness.js';
+import { readVector, readVectorJson, vectorPath } from '../test-support/vectors.js';
+import { bufferIO } from './io.js';
+import { register, startServe } from './kbs.js';
+import { run } from './program.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'kbs-artifacts-'));
+async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const io = bufferIO({}, dir);
+  const code = await run(argv, io);
+  return { code, out: io.out(), err: io.err() };
+}
+
+assert.equal((await cli(['snp', 'test-root', '--out', 'root', '--product', 'milan'])).code, 0);
+const chip = loadTestChip(join(dir, 'root'));
+const admin = generateKeyPairSync('ed25519');
+writeFileSync(join(dir, 'admin.pem'), admin.privateKey.export({ format: 'pem', type: 'pkcs8' }));
+writeFileSync(join(dir, 'admin.pub.pem'), admin.publicKey.export({ format: 'pem', type: 'spki' }));
+writeFileSync(
+  join(dir, 'kbs.toml'),
+  `[http_server]
+insecure_http = true
+sockets = ["127.0.0.1:0"]
+[[admin.authentication.bearer_jwt.identity_providers]]
+public_key_uri = ${JSON.stringify(join(dir, 'admin.pub.pem'))}
+namespaces = ["tenant-x"]
+[[admin.authorization.regex_acl.acls]]
+role = "admin"
+allowed_endpoints = "^/kbs/v0/workloads.*$"
+[storage_backend]
+data_dir = ${JSON.stringify(join(dir, 'kbs-data'))}
+[attestation_service.verifier_config.snp_verifier]
+trusted_roots = [{ product = "milan", pem = ${JSON.stringify(join(dir, 'root', 'roots.pem'))} }]
+`,
+);
+const { kbs, url } = await startServe({ config: 'kbs.toml' }, bufferIO({ COCOKIT_LOG_LEVEL: 'silent' }, dir));
+after(async () => {
+  // The restart test closes it first; a second close is harmless.
+  await kbs.close().catch(() => undefined);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+let tsmN = 0;
+async function guest(launch: { hostData: Uint8Array; measurement: Uint8Array }): Promise<string> {
+  const io = bufferIO({}, dir);
+  const program = new Command('cocokit').exitOverride();
+  register(program, io, { tsmFs: tsmSimulator({ signReport: signTestReport }, chip, { launch }) });
+  const tsm = join(dir, `tsm-${tsmN++}`);
+  mkdirSync(tsm);
+  await program.parseAsync(['kbs', 'get-workload-resource', '--url', url, '--tsm-path', tsm], { from: 'user' });
+  return utf8.decode(io.bytes());
+}
+
+const OVMF = vectorPath('snp', 'ovmf', 'OVMF.fd');
+// sev-snp-measure's value for these flags (shared/vectors/snp/measure-cases.json, case s04).
+const S04 = readVectorJson<{ cases: { id: string; expected: string }[] }>('snp', 'measure-cases.json').cases.find((c) => c.id === 's04-debian-4-milan-gf21')!.expected;
+const launchFlags = ['--ovmf', OVMF, '--vcpus', '4', '--vcpu-type', 'EPYC-Milan', '--guest-features', '0x21'];
+const adminCli = ['kbs', 'workload', '--url', url, '--auth-private-key', 'admin.pem', '--namespace', 'tenant-x'];
+
+test('register --from-artifacts: the guest launched from those artifacts gets the secret; a 2-vCPU launch is refused and explained', async () => {
+  const reg = await cli([...adminCli, 'register', '--tee', 'snp', '--from-artifacts', ...launchFlags, '--resource', 'passphrase=from-artifacts']);
+  assert.equal(reg.code, 0, reg.err);
+  const id = reg.out.trim();
+  assert.match(reg.err, new RegExp(`"measurement":"${S04}"`));
+  const shown = JSON.parse((await cli([...adminCli, 'show', id])).out) as { reference_values: Record<string, unknown>; provenance: Record<string, Record<string, unknown>> };
+  assert.equal(shown.reference_values.measurement, S04);
+  // Provenance through the admin API: algorithm, parameters, input digests, who, when, version.
+  const p = shown.provenance.measurement;
+  assert.equal(p.algorithm, 'snp-launch-digest');
+  assert.deepEqual(p.parameters, { vcpus: 4, vcpuType: 'EPYC-Milan', vmmType: 'QEMU', guestFeatures: '0x21', kernelHashes: false });
+  assert.deepEqual(p.inputs, { ovmf: createHash('sha256').update(readVector('snp', 'ovmf', 'OVMF.fd')).digest('hex') });
+  assert.equal(p.registered_by, 'role=admin sub=admin');
+  assert.ok(Math.abs(Date.parse(String(p.registered_at)) - Date.now()) < 60_000);
+  assert.equal(p.version, 1);
+  const hostData = hostDataForUuid(id);
+  assert.equal(await guest({ hostData, measurement: fromHex(S04) }), 'from-artifacts');
+  const twoVcpus = snpLaunchDigest({ ovmf: readVector('snp', 'ovmf', 'OVMF.fd'), vcpus: 2, vcpuType: 'EPYC-Milan', guestFeatures: 0x21n });
+  // The denial shows how the registered value was computed and the command that explains the difference.
+  await assert.rejects(guest({ hostData, measurement: twoVcpus }), (e: unknown) => {
+    const m = String((e as Error).message);
+    assert.match(m, /policy denied: .*measurement.*registered measurement computed by snp-launch-digest with \{"vcpus":4,/);
+    assert.ok(m.includes(`--reported ${toHex(twoVcpus)}`), m);
+    return true;
+  });
+  const why = await cli([...adminCli, 'explain', ...launchFlags, '--reported', toHex(twoVcpus)]);
+  assert.equal(why.code, 0, why.err);
+  assert.equal(why.out.trim(), 'matches with --vcpus 2; registered with 4');
+  const same = await cli([...adminCli, 'explain', ...launchFlags, '--reported', S04]);
+  assert.match(same.out, /matches the artifacts as registered/);
+  // A reference value whose provenance has expired releases nothing.
+  const { WorkloadAdminClient } = await import('../client/workload-client.js');
+  const c = new WorkloadAdminClient(url, { namespace: 'tenant-x', role: 'admin', privateKeyPem: readFileSync(join(dir, 'admin.pem'), 'utf8') });
+  const old = await c.register({ tee: 'snp', reference_values: { measurement: S04 }, resources: { passphrase: 'stale' }, provenance: { measurement: { algorithm: 'snp-launch-digest', parameters: {}, inputs: {}, expires: '2020-01-01T00:00:00Z' } } });
+  await assert.rejects(guest({ hostData: hostDataForUuid(old.workload_id), measurement: fromHex(S04) }), /reference value measurement expired at 2020-01-01T00:00:00.000Z/);
+  const none = await cli([...adminCli, 'explain', ...launchFlags, '--reported', 'ab'.repeat(48)]);
+  assert.equal(none.code, 5);
+  assert.match(none.err, /no single launch parameter change/);
+});
+
+test('register --from-artifacts refuses missing, unreadable or contradicting inputs with usage or file errors', async () => {
+  const base = [...adminCli, 'register', '--tee', 'snp', '--from-artifacts'];
+  const noOvmf = await cli([...base, '--vcpus', '1']);
+  assert.equal(noOvmf.code, 1);
+  assert.match(noOvmf.err, /needs --ovmf/);
+  const noVcpus = await cli([...base, '--ovmf', OVMF]);
+  assert.match(noVcpus.err, /needs --vcpus/);
+  const missing = await cli([...base, '--ovmf', 'nope.fd', '--vcpus', '1']);
+  assert.equal(missing.code, 11);
+  const contra = await cli([...base, ...launchFlags, '--reference-value', `measurement=${'00'.repeat(48)}`]);
+  assert.equal(contra.code, 1);
+  assert.match(contra.err, /contradicts the value computed/);
+  const notSnp = await cli([...adminCli, 'register', '--tee', 'tdx', '--from-artifacts', ...launchFlags]);
+  assert.match(notSnp.err, /use it with --tee snp/);
+  const badGf = await cli([...base, '--ovmf', OVMF, '--vcpus', '1', '--guest-features', 'lots']);
+  assert.equal(badGf.code, 1);
+  const garbageFw = join(dir, 'garbage.fd');
+  writeFileSync(garbageFw, new Uint8Array(8192).fill(0x5a));
+  const garbage = await cli([...base, '--ovmf', garbageFw, '--vcpus', '1']);
+  assert.equal(garbage.code, 4, garbage.err);
+});
+
+test('kbs config set-reference-value --from-artifacts stores the computed measurement or host_data', async () => {
+  const h = await startKbs();
+  try {
+    writeFileSync(join(dir, 'rvps-admin.pem'), h.adminKeyPem);
+    writeFileSync(join(dir, 'initdata.toml'), 'version = "0.1.0"\nalgorithm = "sha256"\n[data]\n"aa.toml" = "x"\n');
+    const admin = ['kbs', 'config', '--url', h.url, '--auth-private-key', 'rvps-admin.pem'];
+    const set = await cli([...admin, 'set-reference-value', 'snp_launch_measurement', '--from-artifacts', ...launchFlags]);
+    assert.equal(set.code, 0, set.err);
+    assert.match(set.err, /"algorithm":"snp-launch-digest"/);
+    assert.equal((await cli([...admin, 'get-reference-value', 'snp_launch_measurement'])).out.trim(), JSON.stringify([S04]));
+    const hd = await cli([...admin, 'set-reference-value', 'snp_host_data', '--as-single-value', '--claim', 'host_data', '--from-artifacts', ...launchFlags, '--init-data', 'initdata.toml']);
+    assert.equal(hd.code, 0, hd.err);
+    const stored = JSON.parse((await cli([...admin, 'get-reference-value', 'snp_host_data'])).out) as string;
+    const doc = readFileSync(join(dir, 'initdata.toml'));
+    assert.equal(stored, toHex(bindInitData(createHash('sha256').update(doc).digest(), 'snp').value));
+    const both = await cli([...admin, 'set-reference-value', 'x', 'y', '--from-artifacts', ...launchFlags]);
+    assert.match(both.err, /either a value or --from-artifacts/);
+    const noClaim = await cli([...admin, 'set-reference-value', 'x', '--claim', 'host_data', '--from-artifacts', ...launchFlags]);
+    assert.match(noClaim.err, /not computed from these artifacts/);
+  } finally {
+    await h.stop();
+  }
+});
+
+test('provenance survives a restart of the KBS and is kept for unchanged values on update', async () => {
+  const reg = await cli([...adminCli, 'register', '--tee', 'snp', '--from-artifacts', ...launchFlags, '--reference-value', 'policy_svn=3', '--resource', 'k=v']);
+  assert.equal(reg.code, 0, reg.err);
+  const id = reg.out.trim();
+  const before = (await cli([...adminCli, 'show', id])).out;
+  await kbs.close();
+  const again = await startServe({ config: 'kbs.toml' }, bufferIO({ COCOKIT_LOG_LEVEL: 'silent' }, dir));
+  const url2 = again.url;
+  try {
+    const cli2 = ['kbs', 'workload', '--url', url2, '--auth-private-key', 'admin.pem', '--namespace', 'tenant-x'];
+    const after = JSON.parse((await cli([...cli2, 'show', id])).out) as { provenance: Record<string, unknown>; version: number };
+    assert.deepEqual(after.provenance, (JSON.parse(before) as { provenance: unknown }).provenance);
+    // An update changing policy_svn keeps the measurement's provenance; one changing the measurement drops it.
+    const put = async (rv: Record<string, unknown>, version: number) => {
+      const { WorkloadAdminClient } = await import('../client/workload-client.js');
+      const c = new WorkloadAdminClient(url2, { namespace: 'tenant-x', role: 'admin', privateKeyPem: readFileSync(join(dir, 'admin.pem'), 'utf8') });
+      return c.update(id, { tee: 'snp', reference_values: rv, version });
+    };
+    await put({ measurement: S04, policy_svn: 4 }, after.version);
+    const kept = JSON.parse((await cli([...cli2, 'show', id])).out) as { provenance: Record<string, unknown>; version: number };
+    assert.deepEqual(kept.provenance, after.provenance);
+    await put({ measurement: 'ab'.repeat(48), policy_svn: 4 }, kept.version);
+    const dropped = JSON.parse((await cli([...cli2, 'show', id])).out) as Record<string, unknown>;
+    assert.equal(dropped.provenance, undefined);
+    // Malformed provenance is a 400 with the field named, never stored.
+    for (const [provenance, re] of [
+      [[], /must be an object/],
+      [{ nope: { algorithm: 'x', parameters: {}, inputs: {} } }, /not a reference value/],
+      [{ measurement: { algorithm: 'x', parameters: {}, inputs: { ovmf: 'zz' } } }, /SHA-256 hex/],
+      [{ measurement: { algorithm: 'x', parameters: {}, inputs: {}, expires: 'soon' } }, /RFC 3339/],
+      [{ measurement: { algorithm: 'x', parameters: {}, inputs: {}, extra: 1 } }, /unknown field/],
+      [{ measurement: { algorithm: 'x', parameters: { big: 'a'.repeat(70_000) }, inputs: {} } }, /larger than/],
+    ] as const) {
+      const { WorkloadAdminClient } = await import('../client/workload-client.js');
+      const c = new WorkloadAdminClient(url2, { namespace: 'tenant-x', role: 'admin', privateKeyPem: readFileSync(join(dir, 'admin.pem'), 'utf8') });
+      await assert.rejects(c.register({ tee: 'snp', reference_values: { measurement: S04 }, resources: {}, provenance: provenance as unknown as Record<string, unknown> }), (e: unknown) => e instanceof CocoError && e.kind !== 'internal' && re.test(e.message));
+    }
+  } finally {
+    await again.kbs.close();
+  }
+});
