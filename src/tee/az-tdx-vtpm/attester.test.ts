@@ -72,3 +72,36 @@ test('a swtpm provisioned like an Azure TDX vTPM (AK at 0x81000003, HCL report w
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the az-tdx-vtpm attester refuses a vTPM whose NV holds an SNP HCL report or no HCL report, as CocoErrors', { skip: toolMissing('swtpm'), timeout: 120_000 }, async () => {
+  const tpm = await startSwtpm();
+  try {
+    const c = new TpmClient(await openTransport(tpm.tcti));
+    try {
+      const ak = await c.createPrimary(TPM_RH.ENDORSEMENT, akTemplate('rsa'));
+      await c.evictControl(ak.handle, AZURE_AK_HANDLE);
+      await c.flush(ak.handle);
+      const pub = ak.public as Extract<typeof ak.public, { modulus: Uint8Array }>;
+      const variableData = new TextEncoder().encode(JSON.stringify({ keys: [{ kid: 'HCLAkPub', key_ops: ['sign'], kty: 'RSA', e: 'AQAB', n: toBase64Url(pub.modulus) }] }));
+      const hcl = encodeHclReport({ reportType: 'snp', hwReport: new Uint8Array(1184), variableData, size: 2048 });
+      await c.nvDefine(HCL_REPORT_NV_INDEX, hcl.length);
+      await c.nvWrite(HCL_REPORT_NV_INDEX, hcl);
+    } finally {
+      await c.transport.close();
+    }
+    let asked = 0;
+    const attester = new AzTdxVtpmAttester({ tcti: tpm.tcti, getTdQuote: async () => (asked++, new Uint8Array(0)) });
+    await assert.rejects(attester.getEvidence(new Uint8Array(32)), (e: any) => e.name === 'CocoError' && e.kind === 'unsupported' && /not a TDREPORT/.test(e.message));
+    // Random bytes where the HCL report should be.
+    const c2 = new TpmClient(await openTransport(tpm.tcti));
+    try {
+      await c2.nvWrite(HCL_REPORT_NV_INDEX, new Uint8Array(2048).map((_, i) => (i * 131 + 7) & 0xff));
+    } finally {
+      await c2.transport.close();
+    }
+    await assert.rejects(attester.getEvidence(new Uint8Array(32)), (e: any) => e.name === 'CocoError' && e.kind !== 'internal');
+    assert.equal(asked, 0);
+  } finally {
+    await tpm.stop();
+  }
+});
