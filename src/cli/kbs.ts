@@ -270,9 +270,9 @@ async function guestClient(cmd: Command, opts: GuestFlags, io: CliIO, deps: KbsC
 function guestOptions(cmd: Command, defaultTee = 'sample'): Command {
   return cmd
     .option('--url <url>', 'KBS URL, e.g. http://127.0.0.1:8080 (also before the subcommand)')
-    .option('--tee <tee>', 'attester: sample (development), snp, tdx, tpm, az-snp-vtpm, or auto (the hardware present)', defaultTee)
+    .option('--tee <tee>', 'attester: sample (development), snp, tdx, tpm, az-snp-vtpm, az-tdx-vtpm, or auto (the hardware present)', defaultTee)
     .option('--tsm-path <dir>', `configfs-tsm report directory (also COCOKIT_TSM_PATH; default ${TSM_REPORT_PATH})`)
-    .option('--tcti <tcti>', 'TPM of --tee tpm / az-snp-vtpm: device:/dev/tpmrm0 (default), swtpm:host=H,port=P or swtpm:path=SOCKET')
+    .option('--tcti <tcti>', 'TPM of --tee tpm / az-snp-vtpm / az-tdx-vtpm: device:/dev/tpmrm0 (default), swtpm:host=H,port=P or swtpm:path=SOCKET')
     .option('--vcek <file>', '--tee az-snp-vtpm: the VCEK (DER or PEM) instead of fetching it from Azure IMDS')
     .option('--development', 'development mode: let --tee auto fall back to the sample TEE when no hardware TEE is found')
     .option('--init-data <file>', 'init-data TOML sent with the evidence')

@@ -7,12 +7,11 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { Scalar, stringify } from 'yaml';
 import { CocoError } from '../errors.js';
 import { fromHex, toHex } from '../formats/bytes.js';
 import { allOk, check, renderChecks, type Check } from '../formats/check.js';
 import { formatPcrRead, parsePcrRead } from '../measure/pcr.js';
-import { compareReplay, eventLogJson, hashAlgorithmByName, hashAlgorithmName, parseEventLog, replayEventLog, tpm2EventlogDocument, type RegisterBanks } from '../eventlog/index.js';
+import { compareReplay, eventLogJson, hashAlgorithmByName, hashAlgorithmName, parseEventLog, renderTpm2EventlogYaml, replayEventLog, type RegisterBanks } from '../eventlog/index.js';
 import {
   TPM_ALG,
   TPM_RH,
@@ -166,14 +165,6 @@ function loadPcrs(bytes: Uint8Array, what: string): RegisterBanks {
   return parsePcrsFile(bytes).pcrs;
 }
 
-/** YAML replacer: bigints are addresses, printed as hexadecimal integers as tpm2_eventlog does. */
-function hexIntegers(_key: unknown, value: unknown): unknown {
-  if (typeof value !== 'bigint') return value;
-  const s = new Scalar(value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value);
-  s.format = 'HEX';
-  return s;
-}
-
 interface EventlogFlags {
   json?: boolean;
   replay?: boolean;
@@ -202,7 +193,7 @@ function eventlog(io: CliIO, file: string, f: EventlogFlags): void {
     return;
   }
   if (f.json) io.stdout(`${JSON.stringify(eventLogJson(log))}\n`);
-  else io.stdout(`---\n${stringify(tpm2EventlogDocument(log, replay.banks), hexIntegers, { lineWidth: 0 })}`);
+  else io.stdout(renderTpm2EventlogYaml(log, replay.banks));
 }
 
 function writeOutput(io: CliIO, file: string, bytes: Uint8Array, what: string): void {

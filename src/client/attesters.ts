@@ -11,8 +11,9 @@ import { SnpAttester, TSM_REPORT_PATH, type TsmFs } from '../tee/snp/attester.js
 import { TdxAttester } from '../tee/tdx/attester.js';
 import { TpmAttester } from '../tee/tpm/attester.js';
 import { AzSnpVtpmAttester } from '../tee/az-snp-vtpm/attester.js';
+import { AzTdxVtpmAttester } from '../tee/az-tdx-vtpm/attester.js';
 
-export const ATTESTER_NAMES = ['sample', 'snp', 'tdx', 'tpm', 'az-snp-vtpm', 'auto'] as const;
+export const ATTESTER_NAMES = ['sample', 'snp', 'tdx', 'tpm', 'az-snp-vtpm', 'az-tdx-vtpm', 'auto'] as const;
 
 export interface AttesterOptions {
   /** configfs-tsm report directory (default `/sys/kernel/config/tsm/report`). */
@@ -25,7 +26,7 @@ export interface AttesterOptions {
   tdxAttestTool?: string;
   /** The file operations configfs-tsm is reached through (node:fs by default; tests pass a simulator). */
   tsmFs?: TsmFs;
-  /** TPM for `tpm` and `az-snp-vtpm` (TCTI string, default `device:/dev/tpmrm0`). */
+  /** TPM for `tpm`, `az-snp-vtpm` and `az-tdx-vtpm` (TCTI string, default `device:/dev/tpmrm0`). */
   tcti?: string;
   /** `az-snp-vtpm`: the VCEK (DER) instead of fetching it from Azure IMDS. */
   vcek?: Uint8Array;
@@ -54,6 +55,8 @@ export async function attesterFor(tee: string, opts: AttesterOptions = {}): Prom
       return new TpmAttester({ ...(opts.tcti ? { tcti: opts.tcti } : {}) });
     case 'az-snp-vtpm':
       return new AzSnpVtpmAttester({ ...(opts.tcti ? { tcti: opts.tcti } : {}), ...(opts.vcek ? { vcek: opts.vcek } : {}) });
+    case 'az-tdx-vtpm':
+      return new AzTdxVtpmAttester({ ...(opts.tcti ? { tcti: opts.tcti } : {}) });
     case 'tdx': {
       const a = tdx();
       if (a.available()) return a;

@@ -1,7 +1,6 @@
 /**
- * An event log as the documents tools print: tpm2_eventlog's YAML structure (tpm2-tools `lib/tpm2_eventlog_yaml.c`:
- * `version`, `events[]` with EventNum/PCRIndex/EventType/Digests/EventSize/Event, then `pcrs`) and a JSON form
- * carrying every decoded field. Values only; rendering to text is the caller's.
+ * An event log as tools print it: tpm2_eventlog's YAML text (`version`, `events` with
+ * EventNum/PCRIndex/EventType/Digests/EventSize/Event, then `pcrs`) and a JSON form carrying every decoded field.
  */
 import { toHex } from '../formats/bytes.js';
 import { decodeEvent, type DecodedEvent } from './decode.js';
@@ -9,82 +8,6 @@ import type { EventLog, LogEvent } from './parse.js';
 import type { RegisterBanks } from './replay.js';
 
 const hex0x = (v: bigint | number) => `0x${v.toString(16)}`;
-
-/** The `Event` member of tpm2_eventlog's output for one event. */
-function tpm2Event(e: LogEvent, d: DecodedEvent): unknown {
-  switch (d.kind) {
-    case 'efi-variable':
-      return {
-        VariableName: d.variableName,
-        UnicodeNameLength: d.unicodeName.length,
-        VariableDataLength: d.variableData.length,
-        UnicodeName: d.unicodeName,
-        ...(d.variableData.length > 0 ? { VariableData: toHex(d.variableData) } : {}),
-      };
-    case 'firmware-blob':
-      return { ...(d.description === undefined ? {} : { BlobDescription: d.description }), BlobBase: d.blobBase, BlobLength: d.blobLength };
-    case 'image-load':
-      return {
-        ImageLocationInMemory: d.imageLocationInMemory,
-        ImageLengthInMemory: Number(d.imageLengthInMemory),
-        ImageLinkTimeAddress: d.imageLinkTimeAddress,
-        LengthOfDevicePath: d.devicePath.length,
-        DevicePath: toHex(d.devicePath),
-      };
-    case 'string':
-      // tpm2_eventlog prints EV_IPL under `String:` and action strings bare; other string events as hex.
-      if (e.typeName === 'EV_IPL') return { String: d.text };
-      if (e.typeName === 'EV_EFI_ACTION' || e.typeName === 'EV_ACTION') return d.text;
-      return toHex(e.data);
-    default:
-      return toHex(e.data);
-  }
-}
-
-/**
- * tpm2_eventlog's document for `log`, with `pcrs` from a replay when given. Addresses are bigints, which
- * tpm2_eventlog prints as hexadecimal integers (`BlobBase: 0x820000`).
- */
-export function tpm2EventlogDocument(log: EventLog, pcrs?: RegisterBanks): Record<string, unknown> {
-  const events = log.events.map((e, i) => {
-    const d = decodeEvent(e);
-    if (i === 0 && d.kind === 'spec-id') {
-      const s = d.specId;
-      return {
-        EventNum: e.seq,
-        PCRIndex: e.index,
-        EventType: e.typeName,
-        Digest: toHex(e.digests[0].digest),
-        EventSize: e.data.length,
-        SpecID: [
-          {
-            Signature: s.signature,
-            platformClass: s.platformClass,
-            specVersionMinor: s.specVersionMinor,
-            specVersionMajor: s.specVersionMajor,
-            specErrata: s.specErrata,
-            uintnSize: s.uintnSize,
-            numberOfAlgorithms: s.algorithms.length,
-            Algorithms: s.algorithms.map((a, k) => ({ [`Algorithm[${k}]`]: null, algorithmId: a.name, digestSize: a.size })),
-            vendorInfoSize: s.vendorInfo.length,
-          },
-        ],
-      };
-    }
-    return {
-      EventNum: e.seq,
-      PCRIndex: e.index,
-      EventType: e.typeName,
-      DigestCount: e.digests.length,
-      Digests: e.digests.map((x) => ({ AlgorithmId: x.name, Digest: toHex(x.digest) })),
-      EventSize: e.data.length,
-      Event: tpm2Event(e, d),
-    };
-  });
-  const doc: Record<string, unknown> = { version: 1, events };
-  if (pcrs !== undefined) doc.pcrs = Object.fromEntries([...pcrs].map(([b, m]) => [b, Object.fromEntries([...m].map(([i, v]) => [String(i), BigInt(`0x${toHex(v)}`)]))]));
-  return doc;
-}
 
 function jsonSafe(v: unknown): unknown {
   if (v instanceof Uint8Array) return toHex(v);
@@ -108,4 +31,102 @@ export function eventLogJson(log: EventLog): Record<string, unknown> {
       decoded: jsonSafe(decodeEvent(e)),
     })),
   };
+}
+
+/** tpm2_eventlog's escaping of an EV_IPL line inside its double quotes: C escapes for tabs, quotes, NUL. */
+function ipl(s: string): string {
+  return s.replace(/[\t'\0\r\\]/g, (c) => ({ '\t': '\\t', "'": "\\'", '\0': '\\0', '\r': '\\r', '\\': '\\\\' })[c] ?? c);
+}
+
+function eventLines(e: LogEvent, d: DecodedEvent, out: string[]): void {
+  switch (d.kind) {
+    case 'efi-variable':
+      out.push('  Event:', `    VariableName: ${d.variableName}`, `    UnicodeNameLength: ${d.unicodeName.length}`, `    VariableDataLength: ${d.variableData.length}`, `    UnicodeName: ${d.unicodeName}`);
+      if (d.variableData.length > 0) out.push(`    VariableData: "${toHex(d.variableData)}"`);
+      return;
+    case 'firmware-blob':
+      out.push('  Event:');
+      if (d.description !== undefined) out.push(`    BlobDescription: "${d.description}"`);
+      out.push(`    BlobBase: ${hex0x(d.blobBase)}`, `    BlobLength: ${hex0x(d.blobLength)}`);
+      return;
+    case 'image-load':
+      out.push(
+        '  Event:',
+        `    ImageLocationInMemory: ${hex0x(d.imageLocationInMemory)}`,
+        `    ImageLengthInMemory: ${Number(d.imageLengthInMemory)}`,
+        `    ImageLinkTimeAddress: ${hex0x(d.imageLinkTimeAddress)}`,
+        `    LengthOfDevicePath: ${d.devicePath.length}`,
+        // Every byte after the 32-byte UEFI_IMAGE_LOAD_EVENT header, whatever LengthOfDevicePath declares.
+        `    DevicePath: '${toHex(e.data.subarray(32))}'`,
+      );
+      return;
+    case 'string':
+      if (e.typeName === 'EV_IPL') {
+        // The raw bytes, NUL included, one quoted line per text line.
+        const raw = Buffer.from(e.data).toString('latin1');
+        out.push('  Event:', '    String: |-', ...raw.split('\n').map((l) => `      "${ipl(l)}"`));
+        return;
+      }
+      if (e.typeName === 'EV_EFI_ACTION' || e.typeName === 'EV_ACTION' || e.typeName === 'EV_POST_CODE') {
+        out.push('  Event: |-', `    ${d.text}`);
+        return;
+      }
+      out.push(`  Event: "${toHex(e.data)}"`);
+      return;
+    default:
+      // PFP §10.4.4: a binary EV_POST_CODE (or S-CRTM contents) is a UEFI_PLATFORM_FIRMWARE_BLOB.
+      if ((e.typeName === 'EV_POST_CODE' || e.typeName === 'EV_S_CRTM_CONTENTS') && e.data.length === 16) {
+        const v = new DataView(e.data.buffer, e.data.byteOffset, 16);
+        out.push('  Event:', `    BlobBase: ${hex0x(v.getBigUint64(0, true))}`, `    BlobLength: ${hex0x(v.getBigUint64(8, true))}`);
+        return;
+      }
+      out.push(`  Event: "${toHex(e.data)}"`);
+  }
+}
+
+/**
+ * tpm2_eventlog's YAML text, byte for byte (tpm2-tools 5.x: sequence items at the parent's indentation, digests
+ * and hex data double-quoted, PCR values as fixed-width 0x hex). Legacy SHA-1 logs print without `EventNum` and
+ * item markers, as tpm2_eventlog does.
+ */
+export function renderTpm2EventlogYaml(log: EventLog, pcrs?: RegisterBanks): string {
+  const out: string[] = ['---', 'version: 1', 'events:'];
+  const legacy = log.format !== 'crypto-agile';
+  log.events.forEach((e, i) => {
+    const d = decodeEvent(e);
+    const first = legacy ? '  ' : `- EventNum: ${e.seq}\n  `;
+    if (i === 0 && d.kind === 'spec-id') {
+      const s = d.specId;
+      out.push(
+        `${first}PCRIndex: ${e.index}`,
+        `  EventType: ${e.typeName}`,
+        `  Digest: "${toHex(e.digests[0].digest)}"`,
+        `  EventSize: ${e.data.length}`,
+        '  SpecID:',
+        `  - Signature: ${s.signature}`,
+        `    platformClass: ${s.platformClass}`,
+        `    specVersionMinor: ${s.specVersionMinor}`,
+        `    specVersionMajor: ${s.specVersionMajor}`,
+        `    specErrata: ${s.specErrata}`,
+        `    uintnSize: ${s.uintnSize}`,
+        `    numberOfAlgorithms: ${s.algorithms.length}`,
+        '    Algorithms:',
+        ...s.algorithms.flatMap((a, k) => [`    - Algorithm[${k}]:`, `      algorithmId: ${a.name}`, `      digestSize: ${a.size}`]),
+        `    vendorInfoSize: ${s.vendorInfo.length}`,
+      );
+      return;
+    }
+    out.push(`${first}PCRIndex: ${e.index}`, `  EventType: ${e.typeName}`, `  DigestCount: ${e.digests.length}`, '  Digests:');
+    for (const x of e.digests) out.push(`  - AlgorithmId: ${x.name}`, `    Digest: "${toHex(x.digest)}"`);
+    out.push(`  EventSize: ${e.data.length}`);
+    eventLines(e, d, out);
+  });
+  if (pcrs !== undefined) {
+    out.push('pcrs:');
+    for (const [bank, m] of pcrs) {
+      out.push(`  ${bank}:`);
+      for (const [i, v] of m) out.push(`    ${String(i).padEnd(2)} : 0x${toHex(v)}`);
+    }
+  }
+  return `${out.join('\n')}\n`;
 }

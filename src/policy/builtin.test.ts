@@ -168,7 +168,7 @@ const CPU_PATHS: Record<string, string[][]> = {
   tdx: [['quote', 'body', 'rtmr_1'], ['quote', 'body', 'rtmr_2'], ['quote', 'body', 'mr_td'], ['quote', 'body', 'xfam'], ['quote', 'header', 'tee_type'], ['quote', 'header', 'vendor_id'], ['tcb_status'], ['collateral_expiration_status'], ['td_attributes', 'debug']],
   'az-snp-vtpm': ['measurement', 'reported_tcb_bootloader', 'reported_tcb_microcode', 'reported_tcb_snp', 'reported_tcb_tee', 'platform_smt_enabled', 'platform_tsme_enabled', 'policy_abi_major', 'policy_abi_minor', 'policy_single_socket', 'policy_smt_allowed'].map((k) => [k]).concat([['tpm', 'pcr11']]),
   'az-tdx-vtpm': [['tpm', 'pcr11'], ['quote', 'body', 'mr_td'], ['quote', 'body', 'xfam'], ['quote', 'header', 'tee_type'], ['quote', 'header', 'vendor_id'], ['tcb_status']],
-  tpm: [['pcr11'], ['ak_public']],
+  tpm: [['pcr11'], ['pcr08'], ['ak_public']],
   se: [['image_phkh'], ['attestation_phkh']],
 };
 const NVIDIA_FLAGS = ['gpu', 'switch'].flatMap((d) => [
@@ -237,12 +237,48 @@ const deviceClaimSet = fc.record(
   },
   { requiredKeys: [] },
 );
-/** Reference values over a small pool, so that generated claims sometimes match them. */
+/**
+ * Reference values over a small pool, so that generated claims sometimes match them. The pool leaves out the
+ * PCR 8 ids (`tpm_pcr08`, `snp_pcr08`, `tdx_pcr08`): Trustee's policy has no PCR 8 rule, and cocokit's applies
+ * one only when they are set, so the two agree exactly when they are unset (the PCR 8 rule is tested below).
+ */
 const referenceValues = fc.dictionary(
   fc.constantFrom('launch_digest', 'svn', 'major_version', 'minimum_minor_version', 'snp_launch_measurement', 'snp_bootloader', 'snp_microcode', 'snp_snp_svn', 'snp_tee_svn', 'snp_smt_enabled', 'snp_tsme_enabled', 'snp_guest_abi_major', 'snp_guest_abi_minor', 'snp_single_socket', 'snp_smt_allowed', 'rtmr_1', 'rtmr_2', 'tdvfkernel', 'tdvfkernelparams', 'mr_td', 'xfam', 'measurement', 'snp_pcr11', 'tcb_bootloader', 'tcb_microcode', 'tcb_snp', 'tcb_tee', 'smt_enabled', 'tsme_enabled', 'abi_major', 'abi_minor', 'single_socket', 'smt_allowed', 'tdx_pcr11', 'tpm_pcr11', 'trusted_aks', 'allowed_vbios_versions', 'allowed_driver_versions', 'allowed_switch_bios_versions'),
   fc.oneof({ weight: 3, arbitrary: fc.array(scalar, { maxLength: 3 }) }, scalar),
   { maxKeys: 20 },
 );
+
+test('default_cpu refuses a listed-but-different vTPM PCR 8 and affirms the listed one (tpm, az-snp-vtpm, az-tdx-vtpm)', async () => {
+  const pcr8 = 'e6d4b396b6e3bcb6f3ccaaa18125301c6e63569ff5bcafd3245bedac465e2d39';
+  const pcr11 = 'ab'.repeat(32);
+  const cases: [string, Record<string, unknown>, Record<string, unknown>, string][] = [
+    ['tpm', { tpm: { pcr08: pcr8, pcr11, ak_public: 'AK' } }, { tpm_pcr11: [pcr11], trusted_aks: ['AK'] }, 'tpm_pcr08'],
+    ['az-snp-vtpm', { 'az-snp-vtpm': { measurement: 'm', tpm: { pcr08: pcr8, pcr11 } } }, { measurement: ['m'], snp_pcr11: [pcr11] }, 'snp_pcr08'],
+    ['az-tdx-vtpm', { 'az-tdx-vtpm': { tpm: { pcr08: pcr8, pcr11 } } }, { tdx_pcr11: [pcr11] }, 'tdx_pcr08'],
+  ];
+  for (const [name, input, rvs, id] of cases) {
+    const executables = async (extra: Record<string, unknown>) => {
+      const out = await appraise(defaultAttestationPolicy('default_cpu')!, 'default_cpu', input, { ...rvs, ...extra });
+      assert.ok(out.ok, name);
+      return trustVectorFrom(out.trustClaims, 'default_cpu').executables;
+    };
+    assert.equal(await executables({}), 3, `${name}: no PCR 8 listed`);
+    assert.equal(await executables({ [id]: [pcr8] }), 3, `${name}: PCR 8 listed`);
+    assert.equal(await executables({ [id]: ['00'.repeat(32)] }), 33, `${name}: another PCR 8 listed`);
+    // Evidence without PCR 8 passes only while no PCR 8 is listed.
+    const without = structuredClone(input) as Record<string, any>;
+    delete (name === 'tpm' ? without.tpm : without[name].tpm).pcr08;
+    const executablesWithout = async (extra: Record<string, unknown>) => {
+      const out = await appraise(defaultAttestationPolicy('default_cpu')!, 'default_cpu', without, { ...rvs, ...extra });
+      assert.ok(out.ok, name);
+      return trustVectorFrom(out.trustClaims, 'default_cpu').executables;
+    };
+    assert.equal(await executablesWithout({}), 3, `${name}: no PCR 8 in the evidence, none listed`);
+    assert.equal(await executablesWithout({ [id]: [pcr8] }), 33, `${name}: no PCR 8 in the evidence, one listed`);
+    // PCR 11 still decides: the right PCR 8 does not make up for a wrong PCR 11.
+    assert.equal(await executables({ [id]: [pcr8], [id.replace('08', '11')]: ['11'.repeat(32)] }), 33, `${name}: wrong PCR 11`);
+  }
+});
 
 test('default attestation policies give Trustee\'s appraisal over generated claim sets and reference values', async () => {
   await fc.assert(

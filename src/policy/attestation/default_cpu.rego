@@ -45,6 +45,14 @@ trust_claims := {
 # `value` is one of the values stored under reference value `id`.
 listed(value, id) if value in query_reference_value(id)
 
+# PCR 8 of a (v)TPM holds the init-data binding, SHA-256(32 zero bytes ‖ init_data_digest) (measured-boot.md
+# §4.5). A deployment that lists PCR 8 values refuses any other PCR 8; one that lists none is appraised on
+# the other claims alone, as under Trustee's policy, which has no PCR 8 rule. The argument is the object holding
+# `pcr08` rather than the value, so that evidence without PCR 8 is judged by the rule too.
+pcr8_listed(_, id) if query_reference_value(id) == null
+
+pcr8_listed(pcrs, id) if listed(pcrs.pcr08, id)
+
 # `value` equals the single value stored under reference value `id`.
 equals_reference(value, id) if value == query_reference_value(id)
 
@@ -171,6 +179,7 @@ executables := approved_boot if {
 	input["az-snp-vtpm"]
 	listed(input["az-snp-vtpm"].measurement, "measurement")
 	listed(input["az-snp-vtpm"].tpm.pcr11, "snp_pcr11")
+	pcr8_listed(input["az-snp-vtpm"].tpm, "snp_pcr08")
 }
 
 hardware := genuine if {
@@ -196,6 +205,7 @@ configuration := approved_config if {
 executables := approved_boot if {
 	input["az-tdx-vtpm"]
 	listed(input["az-tdx-vtpm"].tpm.pcr11, "tdx_pcr11")
+	pcr8_listed(input["az-tdx-vtpm"].tpm, "tdx_pcr08")
 }
 
 hardware := genuine if {
@@ -212,14 +222,16 @@ configuration := approved_config if {
 
 # --- TPM ----------------------------------------------------------------------------------------------------
 
-# The verifier has checked the quote against the attestation key; PCR 11 (the UKI) and the key itself must be
-# reference values for the executables claim. The configuration makes no assertion.
+# The verifier has checked the quote against the attestation key; PCR 11 (the UKI), the key itself and, when
+# PCR 8 values are listed, PCR 8 (the init-data) must be reference values for the executables claim. The
+# configuration makes no assertion.
 hardware := genuine if input.tpm
 
 executables := approved_boot if {
 	input.tpm
 	listed(input.tpm.pcr11, "tpm_pcr11")
 	listed(input.tpm.ak_public, "trusted_aks")
+	pcr8_listed(input.tpm, "tpm_pcr08")
 }
 
 configuration := 0 if input.tpm

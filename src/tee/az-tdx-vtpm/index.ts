@@ -1,1 +1,2 @@
 export * from './verifier.js';
+export * from './attester.js';

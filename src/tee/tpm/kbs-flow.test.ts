@@ -115,6 +115,17 @@ test('seed 004 with swtpm: reference PCRs from two boots, then the KBS releases 
     assert.equal(got.code, 0, got.err);
     assert.equal(got.out, SECRET);
 
+    // PCR 8 listed as a reference value: the init-data binding SHA-256(zeros ‖ digest) is affirmed, any other refused.
+    const pcr8 = createHash('sha256').update(new Uint8Array(32)).update(INIT_DIGEST).digest('hex');
+    await admin.setReferenceValues({ tpm_pcr11: rv.tpm_pcr11, trusted_aks: trustedAks, tpm_pcr08: ['00'.repeat(32)] });
+    await assert.rejects(guest(cloud.attester), /PolicyDeny/);
+    await admin.setReferenceValues({ tpm_pcr11: rv.tpm_pcr11, trusted_aks: trustedAks, tpm_pcr08: [pcr8] });
+    assert.equal(utf8.decode(await guest(cloud.attester)), SECRET);
+    // With PCR 8 right, a wrong PCR 11 is still refused.
+    await admin.setReferenceValues({ tpm_pcr11: ['11'.repeat(32)], trusted_aks: trustedAks, tpm_pcr08: [pcr8] });
+    await assert.rejects(guest(cloud.attester), /PolicyDeny/);
+    await admin.setReferenceValues({ tpm_pcr11: rv.tpm_pcr11, trusted_aks: trustedAks });
+
     // A VM booted with another UKI: PCR 11 differs from the reference value.
     const otherUki = await boot([{ index: 11, fill: 0x11 }]);
     await admin.setReferenceValues({ tpm_pcr11: rv.tpm_pcr11, trusted_aks: [...trustedAks, await akOf(otherUki.attester)] });
