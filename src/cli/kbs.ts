@@ -20,6 +20,7 @@ import { SnpAttester, TSM_REPORT_PATH, type TsmFs } from '../tee/snp/attester.js
 import { loadTestChip, signTestReport } from '../tee/snp/test-root.js';
 import { tsmSimulator } from '../tee/snp/tsm-sim.js';
 import { fromHex, utf8 } from '../formats/bytes.js';
+import { pemCertificates } from '../formats/pem.js';
 import { bindInitData, initDataDigest } from '../measure/initdata.js';
 import { markRegoV0, policyEvaluators } from '../policy/evaluators.js';
 import { applyEnv, defaultConfig, loadConfigFile, type KbsConfig } from '../server/config.js';
@@ -38,8 +39,7 @@ export { DEMO_RESOURCE, ADMIN_KEY_FILE, ADMIN_PUBKEY_FILE } from '../server/deve
 
 /** A certificate file as DER, whether it holds DER or one PEM certificate. */
 function derOrPem(b: Buffer): Uint8Array {
-  const m = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/.exec(b.toString('latin1'));
-  return new Uint8Array(m ? Buffer.from(m[1].replace(/\s+/g, ''), 'base64') : b);
+  return pemCertificates(b.toString('latin1'))[0] ?? new Uint8Array(b);
 }
 
 export interface ServeOptions {

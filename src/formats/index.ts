@@ -6,3 +6,4 @@ export * from './json.js';
 export { CocoError, isCocoError, asCocoError } from '../errors.js';
 export type { ErrorKind } from '../errors.js';
 export * from './authenticode.js';
+export * from './pem.js';

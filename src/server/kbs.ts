@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import pino, { type Logger } from 'pino';
 import { CocoError } from '../errors.js';
-import { utf8 } from '../formats/bytes.js';
+import { toBase64, utf8 } from '../formats/bytes.js';
+import { pemCertificates } from '../formats/pem.js';
 import { AttestationService } from '../attestation/service.js';
 import { TokenSigner } from '../attestation/signer.js';
 import { defaultVerifiers, type VerifierRegistry } from '../attestation/verifiers.js';
@@ -71,7 +72,7 @@ export async function openStore(config: KbsConfig, clock?: () => Date): Promise<
 async function loadSigner(config: KbsConfig, store: Store): Promise<TokenSigner> {
   const s = config.attestation_service.attestation_token_broker.signer;
   if (s?.key_path) {
-    const x5c = s.cert_path ? pemCertsToX5c(readFileSync(s.cert_path, 'utf8')) : undefined;
+    const x5c = s.cert_path ? pemCertificates(readFileSync(s.cert_path, 'utf8')).map(toBase64) : undefined;
     return TokenSigner.fromPem(readFileSync(s.key_path, 'utf8'), x5c);
   }
   // Trustee generates an ephemeral key per start; keeping one in the encrypted KV area lets tokens survive a
@@ -134,9 +135,6 @@ function readResourcePolicyFile(path: string): string {
   }
 }
 
-function pemCertsToX5c(pem: string): string[] {
-  return [...pem.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map((m) => m[1].replace(/\s+/g, ''));
-}
 
 /**
  * The SNP trust anchors: AMD's shipped roots, with the products named in `trusted_roots` replaced by the

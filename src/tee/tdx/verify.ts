@@ -9,6 +9,7 @@
  * verifyPlatform → verifyTdxModule → qeTcbStatus → tcbLevels → converge].
  */
 import { X509Certificate, createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { pemCertificates } from '../../formats/pem.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CocoError } from '../../errors.js';
@@ -50,7 +51,7 @@ export function intelRoot(): TdxRoot {
  * Used only when a caller passes it explicitly.
  */
 export function loadTdxRoot(pem: string, label = 'custom'): TdxRoot {
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  const blocks = pemCertificates(pem);
   if (blocks.length !== 1) throw new CocoError('TDX_ROOT', `a TDX root file holds exactly one certificate, found ${blocks.length}`, { kind: 'input' });
   let root: X509Certificate;
   try {
