@@ -9,7 +9,7 @@ import { parse as parseToml } from 'smol-toml';
 import { CocoError } from '../errors.js';
 import { isRecord } from '../formats/json.js';
 import { PRODUCTS, type SnpProduct } from '../tee/snp/format.js';
-import { fromTrusteeLayout } from './trustee-config.js';
+import { fromTrusteeLayout, VERIFIER_TABLES } from './trustee-config.js';
 import { defaultWorkloadsConfig, workloadsConfigFromToml, type WorkloadsConfig } from './workloads.js';
 
 /** One `trusted_roots` entry: the product whose AMD roots it replaces and the PEM bundle file. */
@@ -326,7 +326,7 @@ export function configFromToml(text: string): KbsConfig {
       if (r.type !== undefined && r.type !== 'BuiltIn') fail(`attestation_service.rvps_config.type "${r.type}" is not supported (BuiltIn)`);
     }
     if (s.verifier_config) {
-      const v = checkTable(s.verifier_config, 'attestation_service.verifier_config', { snp_verifier: 'table', tdx_verifier: 'table', tpm_verifier: 'table' });
+      const v = checkTable(s.verifier_config, 'attestation_service.verifier_config', Object.fromEntries(VERIFIER_TABLES.map((k) => [k, 'table'])));
       if (v.tpm_verifier) {
         const t = checkTable(v.tpm_verifier, 'attestation_service.verifier_config.tpm_verifier', { trusted_aks: 'string[]' });
         c.attestation_service.tpm_trusted_aks = ((t.trusted_aks as string[] | undefined) ?? []).map((ak, i) => {

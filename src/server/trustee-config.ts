@@ -104,7 +104,6 @@ function mapAttestationService(s: Record<string, unknown>, notices: string[]): R
     // Configuration of a verifier cocokit does not have cannot weaken anything: that TEE's evidence is
     // refused at attestation (no verifier registered), so the table is accepted and named at start.
     for (const k of Object.keys(v)) {
-      if (k === 'snp_verifier' || k === 'tdx_verifier') continue;
       if (k === 'tpm_verifier') {
         // cocokit reads `trusted_aks` only; Trustee's own TPM verifier options have no effect here.
         const t = { ...table(v[k], 'attestation_service.verifier_config.tpm_verifier') };
@@ -116,7 +115,7 @@ function mapAttestationService(s: Record<string, unknown>, notices: string[]): R
         v[k] = t;
         continue;
       }
-      if (k.endsWith('_verifier')) {
+      if (k.endsWith('_verifier') && !(VERIFIER_TABLES as readonly string[]).includes(k)) {
         notices.push(`attestation_service.verifier_config.${k} is accepted without effect: cocokit has no such verifier and refuses that TEE's evidence`);
         delete v[k];
       }
@@ -246,6 +245,9 @@ function mapHttpServer(h: Record<string, unknown>): Record<string, unknown> {
  * Rewrites a parsed kbs-config from Trustee's layout into cocokit's. Throws `unsupported` for a feature
  * cocokit does not have, naming the key and the alternative.
  */
+/** The `[attestation_service.verifier_config.*]` tables cocokit reads (config.ts checks their keys). */
+export const VERIFIER_TABLES = ['snp_verifier', 'tdx_verifier', 'tpm_verifier'] as const;
+
 export function fromTrusteeLayout(input: Record<string, unknown>): TrusteeMapping {
   const notices: string[] = [];
   const doc: Record<string, unknown> = { ...input };
