@@ -6,7 +6,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { loadTestChip, signTestReport } from '../tee/snp/test-root.js';
 import { tsmSimulator } from '../tee/snp/tsm-sim.js';
 import { startKbs } from '../server/test-harness.js';
 import { readVector, readVectorJson, vectorPath } from '../test-support/vectors.js';
+import { writeTestRootKbsConfig } from '../test-support/test-root-kbs.js';
 import { bufferIO } from './io.js';
 import { register, startServe } from './kbs.js';
 import { run } from './program.js';
@@ -33,26 +34,7 @@ async function cli(argv: string[]): Promise<{ code: number; out: string; err: st
 
 assert.equal((await cli(['snp', 'test-root', '--out', 'root', '--product', 'milan'])).code, 0);
 const chip = loadTestChip(join(dir, 'root'));
-const admin = generateKeyPairSync('ed25519');
-writeFileSync(join(dir, 'admin.pem'), admin.privateKey.export({ format: 'pem', type: 'pkcs8' }));
-writeFileSync(join(dir, 'admin.pub.pem'), admin.publicKey.export({ format: 'pem', type: 'spki' }));
-writeFileSync(
-  join(dir, 'kbs.toml'),
-  `[http_server]
-insecure_http = true
-sockets = ["127.0.0.1:0"]
-[[admin.authentication.bearer_jwt.identity_providers]]
-public_key_uri = ${JSON.stringify(join(dir, 'admin.pub.pem'))}
-namespaces = ["tenant-x"]
-[[admin.authorization.regex_acl.acls]]
-role = "admin"
-allowed_endpoints = "^/kbs/v0/workloads.*$"
-[storage_backend]
-data_dir = ${JSON.stringify(join(dir, 'kbs-data'))}
-[attestation_service.verifier_config.snp_verifier]
-trusted_roots = [{ product = "milan", pem = ${JSON.stringify(join(dir, 'root', 'roots.pem'))} }]
-`,
-);
+writeTestRootKbsConfig(dir);
 const { kbs, url } = await startServe({ config: 'kbs.toml' }, bufferIO({ COCOKIT_LOG_LEVEL: 'silent' }, dir));
 after(async () => {
   // The restart test closes it first; a second close is harmless.

@@ -18,6 +18,7 @@ import { rsaPkcs1v15Decrypt } from '../client/workload-guest.js';
 import { vcekCachePaths } from '../tee/snp/certs.js';
 import { loadTestChip, signTestReport } from '../tee/snp/test-root.js';
 import { tsmSimulator } from '../tee/snp/tsm-sim.js';
+import { writeTestRootKbsConfig } from '../test-support/test-root-kbs.js';
 import { bufferIO } from './io.js';
 import { register, startServe } from './kbs.js';
 import { run } from './program.js';
@@ -38,25 +39,9 @@ const chip = loadTestChip(join(dir, 'root'));
 const vcekPath = vcekCachePaths(join(dir, 'vcek-cache'), 'milan', chip.chipId, { ...chip.tcb, raw: 0n })[0];
 mkdirSync(dirname(vcekPath), { recursive: true });
 writeFileSync(vcekPath, chip.vcek.raw);
-const admin = generateKeyPairSync('ed25519');
-writeFileSync(join(dir, 'admin.pem'), admin.privateKey.export({ format: 'pem', type: 'pkcs8' }));
-writeFileSync(join(dir, 'admin.pub.pem'), admin.publicKey.export({ format: 'pem', type: 'spki' }));
-writeFileSync(
-  join(dir, 'kbs.toml'),
-  `[http_server]
-insecure_http = true
-sockets = ["127.0.0.1:0"]
-[[admin.authentication.bearer_jwt.identity_providers]]
-public_key_uri = ${JSON.stringify(join(dir, 'admin.pub.pem'))}
-namespaces = ["tenant-x"]
-[[admin.authorization.regex_acl.acls]]
-role = "admin"
-allowed_endpoints = "^/kbs/v0/workloads.*$"
-[storage_backend]
-data_dir = ${JSON.stringify(join(dir, 'kbs-data'))}
-[attestation_service.verifier_config.snp_verifier]
-trusted_roots = [{ product = "milan", pem = ${JSON.stringify(join(dir, 'root', 'roots.pem'))} }]
-[workloads]
+writeTestRootKbsConfig(
+  dir,
+  `[workloads]
 vcek_cache_dir = ${JSON.stringify(join(dir, 'vcek-cache'))}
 [workloads.keybroker]
 enabled = true
