@@ -183,6 +183,13 @@ const NATIVE_ROUTES = [
   '/kbs/v0/workloads',
   '/kbs/v0/workloads/id',
   '/kbs/v0/workload-resource/name',
+  '/kbs/v0/resource-policy/id',
+  '/kbs/v0/decisions',
+  '/kbs/v0/decisions/1',
+  '/kbs/v0/decisions/1/dry-run',
+  '/kbs/v0/inspect',
+  '/console',
+  '/console/app.js',
   '/kbs/v0/nope',
   '/healthz',
   '/metrics',
@@ -213,7 +220,10 @@ async function startServer(): Promise<void> {
       reference_kbs: { enabled: true, unauthenticated_registration: true },
     });
   });
-  const adminToken = await signAdminToken(h.adminKeyPem, 'admin', 24 * 3600);
+  // Within the KBS's admin token lifetime bound (1 h by default), or every admin request is refused.
+  const adminToken = await signAdminToken(h.adminKeyPem, 'admin', 3000);
+  const probe = await h.kbs.app.inject({ method: 'GET', url: '/kbs/v0/resources', headers: { authorization: `Bearer ${adminToken}` } });
+  if (probe.statusCode !== 200) throw new Error(`the fuzz admin token is refused (HTTP ${probe.statusCode}): admin routes would go untested`);
   server = { inject: (o) => h.kbs.app.inject(o as never) as never, adminToken, stop: () => h.stop() };
 }
 
