@@ -9,7 +9,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import * as fsp from 'node:fs/promises';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,17 +18,10 @@ import type { Attester } from '../verifier.js';
 import { evidenceToJson } from './evidence.js';
 import { parseCertTable, parseReport, type CertTableEntry, type SnpReport } from './format.js';
 import { regularize } from './validate.js';
+import { nodeTsmFs, TSM_REPORT_PATH, tsmReport, type TsmFs } from '../tsm.js';
 
-export const TSM_REPORT_PATH = '/sys/kernel/config/tsm/report';
+export { TSM_REPORT_PATH, type TsmFs } from '../tsm.js';
 export const SEV_GUEST_DEVICE = '/dev/sev-guest';
-
-/** The file operations the configfs protocol needs; node:fs/promises by default. */
-export interface TsmFs {
-  mkdir(path: string): Promise<unknown>;
-  rmdir(path: string): Promise<unknown>;
-  writeFile(path: string, data: Uint8Array): Promise<unknown>;
-  readFile(path: string): Promise<Uint8Array>;
-}
 
 export interface SnpAttesterOptions {
   /** configfs-tsm report directory (default `/sys/kernel/config/tsm/report`). */
@@ -49,13 +41,6 @@ export interface SnpAttestation {
   certTable: CertTableEntry[] | null;
 }
 
-const nodeFs: TsmFs = {
-  mkdir: (p) => fsp.mkdir(p),
-  rmdir: (p) => fsp.rmdir(p),
-  writeFile: (p, d) => fsp.writeFile(p, d),
-  readFile: async (p) => new Uint8Array(await fsp.readFile(p)),
-};
-
 function tsmError(message: string, cause?: unknown): CocoError {
   return new CocoError('SNP_TSM', `configfs-tsm: ${message}`, { kind: 'unavailable', cause });
 }
@@ -69,7 +54,7 @@ export class SnpAttester implements Attester {
   constructor(private readonly opts: SnpAttesterOptions = {}) {
     this.tsmPath = opts.tsmPath ?? TSM_REPORT_PATH;
     this.devicePath = opts.devicePath ?? SEV_GUEST_DEVICE;
-    this.fs = opts.fs ?? nodeFs;
+    this.fs = opts.fs ?? nodeTsmFs;
   }
 
   /** Whether this guest can produce SNP evidence here (configfs-tsm or the SEV guest device exists). */
@@ -120,36 +105,14 @@ export class SnpAttester implements Attester {
   }
 
   private async viaConfigfs(data: Uint8Array): Promise<{ raw: Uint8Array; certTable: CertTableEntry[] | null }> {
-    const entry = join(this.tsmPath, `cocokit-${randomBytes(8).toString('hex')}`);
-    try {
-      await this.fs.mkdir(entry);
-    } catch (e) {
-      throw tsmError(`cannot create ${entry}: ${(e as Error).message}`, e);
-    }
-    try {
-      const provider = Buffer.from(await this.fs.readFile(join(entry, 'provider'))).toString('utf8').trim();
-      if (provider !== 'sev_guest') throw tsmError(`provider is ${JSON.stringify(provider)}, not sev_guest`);
-      let writes = 0;
-      if (this.opts.privlevel !== undefined) {
-        await this.fs.writeFile(join(entry, 'privlevel'), new Uint8Array(Buffer.from(String(this.opts.privlevel))));
-        writes++;
-      }
-      await this.fs.writeFile(join(entry, 'inblob'), data);
-      writes++;
-      const raw = await this.fs.readFile(join(entry, 'outblob'));
-      let aux: Uint8Array | null = null;
-      try {
-        aux = await this.fs.readFile(join(entry, 'auxblob'));
-      } catch {
-        aux = null; // no certificate table from this host
-      }
-      // generation counts attribute writes; more than ours means another process wrote to the entry.
-      const generation = Number(Buffer.from(await this.fs.readFile(join(entry, 'generation'))).toString('utf8').trim());
-      if (generation !== writes) throw tsmError(`generation is ${generation} after ${writes} write(s): the entry was used concurrently`);
-      return { raw, certTable: aux && aux.length > 0 ? parseCertTable(aux) : null };
-    } finally {
-      await this.fs.rmdir(entry).catch(() => undefined);
-    }
+    const { outblob, auxblob } = await tsmReport(this.fs, this.tsmPath, {
+      provider: 'sev_guest',
+      inblob: data,
+      attributes: this.opts.privlevel === undefined ? [] : [['privlevel', String(this.opts.privlevel)]],
+      auxblob: true, // the host's certificate table, when it supplies one
+      error: tsmError,
+    });
+    return { raw: outblob, certTable: auxblob && auxblob.length > 0 ? parseCertTable(auxblob) : null };
   }
 
   private viaDevice(data: Uint8Array): { raw: Uint8Array; certTable: CertTableEntry[] | null } {

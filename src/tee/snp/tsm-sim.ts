@@ -5,9 +5,10 @@
  * For tests and demos of the guest side without hardware; pass it as `SnpAttester`'s `fs`.
  */
 import * as fsp from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { CocoError } from '../../errors.js';
-import type { TsmFs } from './attester.js';
+import type { TsmFs } from '../tsm.js';
+import { tsmSimFs } from '../tsm-sim.js';
 import { serializeCertTable } from './format.js';
 import type { ReportFields, TestChip, TestRoot } from './test-root.js';
 
@@ -24,31 +25,17 @@ export interface TsmSimOptions {
 
 /** `root` only needs `signReport`: a `TestRoot`, or `{ signReport: signTestReport }` for a chip loaded from disk. */
 export function tsmSimulator(root: Pick<TestRoot, 'signReport'>, chip: TestChip, opts: TsmSimOptions = {}): TsmFs {
-  const bump = async (entry: string): Promise<void> => {
-    const g = Number(await fsp.readFile(join(entry, 'generation'), 'utf8'));
-    await fsp.writeFile(join(entry, 'generation'), `${g + 1}\n`);
-  };
-  return {
-    async mkdir(p) {
-      await fsp.mkdir(p);
-      await fsp.writeFile(join(p, 'provider'), `${opts.provider ?? 'sev_guest'}\n`);
-      await fsp.writeFile(join(p, 'generation'), '0\n');
-      await fsp.writeFile(join(p, 'privlevel_floor'), '0\n');
-    },
-    rmdir: (p) => fsp.rm(p, { recursive: true }),
-    async writeFile(p, data) {
-      const entry = dirname(p);
-      await fsp.writeFile(p, data);
-      await bump(entry);
-      if (basename(p) !== 'inblob') return;
+  return tsmSimFs({
+    provider: opts.provider ?? 'sev_guest',
+    attributes: { privlevel_floor: '0' },
+    async onInblob(entry, data, bump) {
       if (data.length > 64) throw new CocoError('SNP_TSM_SIM', 'inblob takes at most 64 bytes', { kind: 'input' });
       const reportData = new Uint8Array(64);
       reportData.set(data);
       const vmpl = Number((await fsp.readFile(join(entry, 'privlevel'), 'utf8').catch(() => '0')).trim());
       await fsp.writeFile(join(entry, 'outblob'), root.signReport(chip, { ...opts.launch, reportData, vmpl }));
       if (opts.certTable !== false) await fsp.writeFile(join(entry, 'auxblob'), serializeCertTable([{ type: 'VCEK', data: new Uint8Array(chip.vcek.raw) }]));
-      if (opts.concurrentWriter) await bump(entry);
+      if (opts.concurrentWriter) await bump();
     },
-    readFile: async (p) => new Uint8Array(await fsp.readFile(p)),
-  };
+  });
 }

@@ -8,7 +8,6 @@
  * issue; there the quote is obtained through go-tdx-guest's `attest` tool (`-inform hex -outform bin`).
  */
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
@@ -20,19 +19,12 @@ import { regularize } from '../../formats/runtime-data.js';
 import type { Attester } from '../verifier.js';
 import { evidenceToJson } from './evidence.js';
 import { parseQuote, type TdxQuote } from './format.js';
+import { nodeTsmFs, TSM_REPORT_PATH, tsmReport, type TsmFs } from '../tsm.js';
 
-export const TSM_REPORT_PATH = '/sys/kernel/config/tsm/report';
+export { TSM_REPORT_PATH, type TsmFs } from '../tsm.js';
 /** The CCEL log area as Linux exposes it (§4.2); the ACPI table itself is `/sys/firmware/acpi/tables/CCEL`. */
 export const CCEL_DATA_PATH = '/sys/firmware/acpi/tables/data/CCEL';
 export const TDX_GUEST_DEVICE = '/dev/tdx_guest';
-
-/** The file operations the configfs protocol needs; node:fs/promises by default. */
-export interface TsmFs {
-  mkdir(path: string): Promise<unknown>;
-  rmdir(path: string): Promise<unknown>;
-  writeFile(path: string, data: Uint8Array): Promise<unknown>;
-  readFile(path: string): Promise<Uint8Array>;
-}
 
 export interface TdxAttesterOptions {
   /** configfs-tsm report directory (default `/sys/kernel/config/tsm/report`). */
@@ -45,13 +37,6 @@ export interface TdxAttesterOptions {
   /** go-tdx-guest's `attest` binary for the `/dev/tdx_guest` fallback (default: `attest` on PATH). */
   attestTool?: string;
 }
-
-const nodeFs: TsmFs = {
-  mkdir: (p) => fsp.mkdir(p),
-  rmdir: (p) => fsp.rmdir(p),
-  writeFile: (p, d) => fsp.writeFile(p, d),
-  readFile: async (p) => new Uint8Array(await fsp.readFile(p)),
-};
 
 function tsmError(message: string, cause?: unknown): CocoError {
   return new CocoError('TDX_TSM', `configfs-tsm: ${message}`, { kind: 'unavailable', cause });
@@ -69,7 +54,7 @@ export class TdxAttester implements Attester {
   constructor(opts: TdxAttesterOptions = {}) {
     this.tsmPath = opts.tsmPath ?? TSM_REPORT_PATH;
     this.ccelPath = opts.ccelPath ?? CCEL_DATA_PATH;
-    this.fs = opts.fs ?? nodeFs;
+    this.fs = opts.fs ?? nodeTsmFs;
     this.devicePath = opts.devicePath ?? TDX_GUEST_DEVICE;
     this.attestTool = opts.attestTool ?? 'attest';
   }
@@ -97,26 +82,15 @@ export class TdxAttester implements Attester {
       if (!existsSync(this.devicePath)) throw new CocoError('TDX_NO_TSM', `neither ${this.tsmPath} nor ${this.devicePath} exists: not a TDX guest`, { kind: 'unavailable' });
       return this.viaDevice(data);
     }
-    const entry = join(this.tsmPath, `cocokit-${randomBytes(8).toString('hex')}`);
-    try {
-      await this.fs.mkdir(entry);
-    } catch (e) {
-      throw tsmError(`cannot create ${entry}: ${(e as Error).message}`, e);
-    }
-    try {
-      const provider = Buffer.from(await this.fs.readFile(join(entry, 'provider'))).toString('utf8').trim();
-      if (provider !== 'tdx_guest') throw tsmError(`provider is ${JSON.stringify(provider)}, not tdx_guest`);
-      await this.fs.writeFile(join(entry, 'inblob'), data);
-      const raw = await this.fs.readFile(join(entry, 'outblob'));
-      // generation counts attribute writes; more than our one means another process used the entry.
-      const generation = Number(Buffer.from(await this.fs.readFile(join(entry, 'generation'))).toString('utf8').trim());
-      if (generation !== 1) throw tsmError(`generation is ${generation} after 1 write: the entry was used concurrently`);
-      const quote = parseQuote(raw);
-      if (!bytesEqual(quote.body.reportData, data)) throw tsmError('the quote does not carry the REPORTDATA that was written');
-      return { raw, quote };
-    } finally {
-      await this.fs.rmdir(entry).catch(() => undefined);
-    }
+    const { outblob: raw } = await tsmReport(this.fs, this.tsmPath, {
+      provider: 'tdx_guest',
+      inblob: data,
+      error: tsmError,
+      generationMessage: (generation) => `generation is ${generation} after 1 write: the entry was used concurrently`,
+    });
+    const quote = parseQuote(raw);
+    if (!bytesEqual(quote.body.reportData, data)) throw tsmError('the quote does not carry the REPORTDATA that was written');
+    return { raw, quote };
   }
 
   private async viaDevice(data: Uint8Array): Promise<{ raw: Uint8Array; quote: TdxQuote }> {

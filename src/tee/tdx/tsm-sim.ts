@@ -4,9 +4,10 @@
  * `inblob` produces a signed quote in `outblob`. For tests and demos of the guest side without hardware.
  */
 import * as fsp from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { CocoError } from '../../errors.js';
-import type { TsmFs } from './attester.js';
+import type { TsmFs } from '../tsm.js';
+import { tsmSimFs } from '../tsm-sim.js';
 import type { TdxTestRoot, TestQuoteFields } from './test-root.js';
 
 export interface TdxTsmSimOptions {
@@ -17,27 +18,13 @@ export interface TdxTsmSimOptions {
 }
 
 export function tdxTsmSimulator(root: Pick<TdxTestRoot, 'signQuote'>, opts: TdxTsmSimOptions = {}): TsmFs {
-  const bump = async (entry: string): Promise<void> => {
-    const g = Number(await fsp.readFile(join(entry, 'generation'), 'utf8'));
-    await fsp.writeFile(join(entry, 'generation'), `${g + 1}\n`);
-  };
-  return {
-    async mkdir(p) {
-      await fsp.mkdir(p);
-      await fsp.writeFile(join(p, 'provider'), `${opts.provider ?? 'tdx_guest'}\n`);
-      await fsp.writeFile(join(p, 'generation'), '0\n');
-    },
-    rmdir: (p) => fsp.rm(p, { recursive: true }),
-    async writeFile(p, data) {
-      const entry = dirname(p);
-      await fsp.writeFile(p, data);
-      await bump(entry);
-      if (basename(p) !== 'inblob') return;
+  return tsmSimFs({
+    provider: opts.provider ?? 'tdx_guest',
+    async onInblob(entry, data) {
       if (data.length > 64) throw new CocoError('TDX_TSM_SIM', 'inblob takes at most 64 bytes', { kind: 'input' });
       const reportData = new Uint8Array(64);
       reportData.set(data);
       await fsp.writeFile(join(entry, 'outblob'), root.signQuote({ ...opts.launch, reportData }));
     },
-    readFile: async (p) => new Uint8Array(await fsp.readFile(p)),
-  };
+  });
 }
