@@ -2,15 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { failures } from '../../formats/check.js';
-import { toBase64Url } from '../../formats/bytes.js';
 import { toolMissing } from '../../test-support/vectors.js';
 import { startSwtpm } from '../../test-support/swtpm.js';
-import { TpmClient, TPM_RH } from '../../tpm/client.js';
-import { akTemplate } from '../../tpm/templates.js';
-import { openTransport } from '../../tpm/transport.js';
+import { provisionAzureVtpm } from '../../test-support/azure-vtpm.js';
 import { createTestRoot } from '../snp/test-root.js';
-import { encodeHclReport, HCL_REPORT_NV_INDEX } from '../azure/hcl.js';
-import { AZURE_AK_HANDLE, AzSnpVtpmAttester } from './attester.js';
+import { encodeHclReport } from '../azure/hcl.js';
+import { AzSnpVtpmAttester } from './attester.js';
 import { createAzSnpVtpmVerifier } from './verifier.js';
 
 test('a swtpm provisioned like an Azure vTPM (AK at 0x81000003, HCL report in NV) attests to the az-snp-vtpm verifier', { skip: toolMissing('swtpm'), timeout: 120_000 }, async () => {
@@ -19,24 +16,14 @@ test('a swtpm provisioned like an Azure vTPM (AK at 0x81000003, HCL report in NV
   const tpm = await startSwtpm();
   try {
     // Provision: the paravisor's AK, persistent, and an HCL report whose SNP REPORT_DATA commits to it.
-    const c = new TpmClient(await openTransport(tpm.tcti));
-    try {
-      const ak = await c.createPrimary(TPM_RH.ENDORSEMENT, akTemplate('rsa'));
-      await c.evictControl(ak.handle, AZURE_AK_HANDLE);
-      await c.flush(ak.handle);
-      const pub = ak.public as Extract<typeof ak.public, { modulus: Uint8Array }>;
-      const variableData = new TextEncoder().encode(
-        JSON.stringify({ keys: [{ kid: 'HCLAkPub', key_ops: ['sign'], kty: 'RSA', e: 'AQAB', n: toBase64Url(pub.modulus) }], 'vm-configuration': { 'secure-boot': true, 'tpm-enabled': true }, 'user-data': '00'.repeat(64) }),
-      );
-      const reportData = new Uint8Array(64);
-      reportData.set(createHash('sha256').update(variableData).digest());
-      const hcl = encodeHclReport({ reportType: 'snp', hwReport: root.signReport(chip, { reportData }), variableData, size: 2048 });
-      await c.nvDefine(HCL_REPORT_NV_INDEX, hcl.length);
-      await c.nvWrite(HCL_REPORT_NV_INDEX, hcl);
-      await c.pcrExtend(11, [{ alg: 0x000b, digest: new Uint8Array(32).fill(0x11) }]);
-    } finally {
-      await c.transport.close();
-    }
+    await provisionAzureVtpm(tpm.tcti, {
+      hclReport: (variableData) => {
+        const reportData = new Uint8Array(64);
+        reportData.set(createHash('sha256').update(variableData).digest());
+        return encodeHclReport({ reportType: 'snp', hwReport: root.signReport(chip, { reportData }), variableData, size: 2048 });
+      },
+      more: (c) => c.pcrExtend(11, [{ alg: 0x000b, digest: new Uint8Array(32).fill(0x11) }]),
+    });
     const attester = new AzSnpVtpmAttester({ tcti: tpm.tcti, vcek: new Uint8Array(chip.vcek.raw) });
     const nonce = createHash('sha384').update('runtime data').digest();
     const evidence = await attester.getEvidence(nonce);

@@ -7,14 +7,10 @@
  */
 import { CocoError } from '../../errors.js';
 import { toBase64Url } from '../../formats/bytes.js';
-import { TpmClient } from '../../tpm/client.js';
-import { TPM_ALG } from '../../tpm/constants.js';
-import { openTransport } from '../../tpm/transport.js';
-import { HCL_REPORT_NV_INDEX } from '../azure/hcl.js';
+import { AZURE_AK_HANDLE, collectAzureVtpm } from '../azure/collect.js';
 import type { Attester } from '../verifier.js';
 
-/** Azure's vTPM attestation key (az-cvm-vtpm `AK_HANDLE`). */
-export const AZURE_AK_HANDLE = 0x81000003;
+export { AZURE_AK_HANDLE };
 /** Azure IMDS's VCEK endpoint (THIM), reachable from inside the VM only. */
 export const AZURE_THIM_URL = 'http://169.254.169.254/metadata/THIM/amd/certification';
 
@@ -24,8 +20,6 @@ export interface AzSnpVtpmAttesterOptions {
   vcek?: Uint8Array;
   akHandle?: number;
 }
-
-const ALL_SHA256 = [{ hash: 0x000b, pcrs: Array.from({ length: 24 }, (_, i) => i) }];
 
 async function fetchVcek(): Promise<Uint8Array> {
   let body: { vcekCert?: string };
@@ -47,24 +41,12 @@ export class AzSnpVtpmAttester implements Attester {
   constructor(private readonly opts: AzSnpVtpmAttesterOptions = {}) {}
 
   async getEvidence(reportData: Uint8Array): Promise<unknown> {
-    const client = new TpmClient(await openTransport(this.opts.tcti ?? 'device:/dev/tpmrm0'));
-    let hcl: Uint8Array;
-    let quote: Awaited<ReturnType<TpmClient['quote']>>;
-    let pcrs: Uint8Array[];
-    try {
-      hcl = await client.nvRead(HCL_REPORT_NV_INDEX, 'owner');
-      quote = await client.quote(this.opts.akHandle ?? AZURE_AK_HANDLE, reportData, ALL_SHA256);
-      pcrs = [...((await client.pcrRead(ALL_SHA256)).get('sha256') ?? new Map()).values()];
-    } finally {
-      await client.transport.close();
-    }
-    const sig = quote.signature;
-    if (sig.sigAlg !== TPM_ALG.RSASSA) throw new CocoError('AZ_AK', 'the vTPM AK did not sign with RSASSA', { kind: 'unsupported' });
+    const { hclReport, tpmQuote } = await collectAzureVtpm(reportData, this.opts);
     const vcek = this.opts.vcek ?? (await fetchVcek());
     return {
       version: 1,
-      tpm_quote: { signature: Buffer.from(sig.sig).toString('hex'), message: Buffer.from(quote.attest).toString('hex'), pcrs: pcrs.map((p) => Buffer.from(p).toString('hex')) },
-      hcl_report: toBase64Url(hcl),
+      tpm_quote: tpmQuote,
+      hcl_report: toBase64Url(hclReport),
       vcek: toBase64Url(vcek),
     };
   }

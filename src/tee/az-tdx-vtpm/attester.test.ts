@@ -8,13 +8,12 @@ import { failures } from '../../formats/check.js';
 import { toBase64Url } from '../../formats/bytes.js';
 import { toolMissing } from '../../test-support/vectors.js';
 import { startSwtpm } from '../../test-support/swtpm.js';
-import { TpmClient, TPM_RH } from '../../tpm/client.js';
-import { akTemplate } from '../../tpm/templates.js';
+import { provisionAzureVtpm } from '../../test-support/azure-vtpm.js';
+import { TpmClient } from '../../tpm/client.js';
 import { openTransport } from '../../tpm/transport.js';
 import { collateralCachePath, serializeCollateralBundle } from '../tdx/collateral.js';
 import { createTdxTestRoot } from '../tdx/test-root.js';
 import { encodeHclReport, HCL_REPORT_NV_INDEX } from '../azure/hcl.js';
-import { AZURE_AK_HANDLE } from '../az-snp-vtpm/attester.js';
 import { AzTdxVtpmAttester } from './attester.js';
 import { createAzTdxVtpmVerifier, tdxQuoteVerification } from './verifier.js';
 
@@ -25,25 +24,15 @@ test('a swtpm provisioned like an Azure TDX vTPM (AK at 0x81000003, HCL report w
   try {
     // Provision: the paravisor's AK, persistent, and an HCL report whose TDREPORT REPORTDATA commits to it.
     let tdReport = new Uint8Array(0);
-    const c = new TpmClient(await openTransport(tpm.tcti));
-    try {
-      const ak = await c.createPrimary(TPM_RH.ENDORSEMENT, akTemplate('rsa'));
-      await c.evictControl(ak.handle, AZURE_AK_HANDLE);
-      await c.flush(ak.handle);
-      const pub = ak.public as Extract<typeof ak.public, { modulus: Uint8Array }>;
-      const variableData = new TextEncoder().encode(
-        JSON.stringify({ keys: [{ kid: 'HCLAkPub', key_ops: ['sign'], kty: 'RSA', e: 'AQAB', n: toBase64Url(pub.modulus) }], 'vm-configuration': { 'secure-boot': true, 'tpm-enabled': true }, 'user-data': '00'.repeat(64) }),
-      );
-      // TDREPORT (TDX module ABI, REPORTMACSTRUCT.REPORTDATA at offset 128), padded to the HCL hardware-report slot.
-      tdReport = new Uint8Array(1184);
-      tdReport.set(createHash('sha256').update(variableData).digest(), 128);
-      const hcl = encodeHclReport({ reportType: 'tdx', hwReport: tdReport, variableData, size: 2048 });
-      await c.nvDefine(HCL_REPORT_NV_INDEX, hcl.length);
-      await c.nvWrite(HCL_REPORT_NV_INDEX, hcl);
-      await c.pcrExtend(11, [{ alg: 0x000b, digest: new Uint8Array(32).fill(0x11) }]);
-    } finally {
-      await c.transport.close();
-    }
+    await provisionAzureVtpm(tpm.tcti, {
+      hclReport: (variableData) => {
+        // TDREPORT (TDX module ABI, REPORTMACSTRUCT.REPORTDATA at offset 128), padded to the HCL hardware-report slot.
+        tdReport = new Uint8Array(1184);
+        tdReport.set(createHash('sha256').update(variableData).digest(), 128);
+        return encodeHclReport({ reportType: 'tdx', hwReport: tdReport, variableData, size: 2048 });
+      },
+      more: (c) => c.pcrExtend(11, [{ alg: 0x000b, digest: new Uint8Array(32).fill(0x11) }]),
+    });
     // The quoting service's part: a TD quote over the TDREPORT's REPORTDATA, signed under the test root.
     const seen: Uint8Array[] = [];
     const attester = new AzTdxVtpmAttester({ tcti: tpm.tcti, getTdQuote: async (r) => (seen.push(r), root.signQuote({ reportData: r.subarray(128, 192) })) });
@@ -76,19 +65,7 @@ test('a swtpm provisioned like an Azure TDX vTPM (AK at 0x81000003, HCL report w
 test('the az-tdx-vtpm attester refuses a vTPM whose NV holds an SNP HCL report or no HCL report, as CocoErrors', { skip: toolMissing('swtpm'), timeout: 120_000 }, async () => {
   const tpm = await startSwtpm();
   try {
-    const c = new TpmClient(await openTransport(tpm.tcti));
-    try {
-      const ak = await c.createPrimary(TPM_RH.ENDORSEMENT, akTemplate('rsa'));
-      await c.evictControl(ak.handle, AZURE_AK_HANDLE);
-      await c.flush(ak.handle);
-      const pub = ak.public as Extract<typeof ak.public, { modulus: Uint8Array }>;
-      const variableData = new TextEncoder().encode(JSON.stringify({ keys: [{ kid: 'HCLAkPub', key_ops: ['sign'], kty: 'RSA', e: 'AQAB', n: toBase64Url(pub.modulus) }] }));
-      const hcl = encodeHclReport({ reportType: 'snp', hwReport: new Uint8Array(1184), variableData, size: 2048 });
-      await c.nvDefine(HCL_REPORT_NV_INDEX, hcl.length);
-      await c.nvWrite(HCL_REPORT_NV_INDEX, hcl);
-    } finally {
-      await c.transport.close();
-    }
+    await provisionAzureVtpm(tpm.tcti, { runtime: {}, hclReport: (variableData) => encodeHclReport({ reportType: 'snp', hwReport: new Uint8Array(1184), variableData, size: 2048 }) });
     let asked = 0;
     const attester = new AzTdxVtpmAttester({ tcti: tpm.tcti, getTdQuote: async () => (asked++, new Uint8Array(0)) });
     await assert.rejects(attester.getEvidence(new Uint8Array(32)), (e: any) => e.name === 'CocoError' && e.kind === 'unsupported' && /not a TDREPORT/.test(e.message));

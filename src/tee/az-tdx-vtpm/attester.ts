@@ -8,11 +8,8 @@
  */
 import { CocoError } from '../../errors.js';
 import { fromBase64Url, toBase64Url } from '../../formats/bytes.js';
-import { TpmClient } from '../../tpm/client.js';
-import { TPM_ALG } from '../../tpm/constants.js';
-import { openTransport } from '../../tpm/transport.js';
-import { HCL_REPORT_NV_INDEX, parseHclReport } from '../azure/hcl.js';
-import { AZURE_AK_HANDLE } from '../az-snp-vtpm/attester.js';
+import { collectAzureVtpm } from '../azure/collect.js';
+import { parseHclReport } from '../azure/hcl.js';
 import type { Attester } from '../verifier.js';
 
 /** Azure IMDS's TD quoting endpoint, reachable from inside the VM only. */
@@ -24,8 +21,6 @@ export interface AzTdxVtpmAttesterOptions {
   /** Turns the HCL report's TDREPORT into a TD quote; Azure IMDS when absent. */
   getTdQuote?: (tdReport: Uint8Array) => Promise<Uint8Array>;
 }
-
-const ALL_SHA256 = [{ hash: 0x000b, pcrs: Array.from({ length: 24 }, (_, i) => i) }];
 
 async function imdsTdQuote(tdReport: Uint8Array): Promise<Uint8Array> {
   let body: { quote?: unknown };
@@ -50,26 +45,14 @@ export class AzTdxVtpmAttester implements Attester {
   constructor(private readonly opts: AzTdxVtpmAttesterOptions = {}) {}
 
   async getEvidence(reportData: Uint8Array): Promise<unknown> {
-    const client = new TpmClient(await openTransport(this.opts.tcti ?? 'device:/dev/tpmrm0'));
-    let hcl: Uint8Array;
-    let quote: Awaited<ReturnType<TpmClient['quote']>>;
-    let pcrs: Uint8Array[];
-    try {
-      hcl = await client.nvRead(HCL_REPORT_NV_INDEX, 'owner');
-      quote = await client.quote(this.opts.akHandle ?? AZURE_AK_HANDLE, reportData, ALL_SHA256);
-      pcrs = [...((await client.pcrRead(ALL_SHA256)).get('sha256') ?? new Map()).values()];
-    } finally {
-      await client.transport.close();
-    }
-    const sig = quote.signature;
-    if (sig.sigAlg !== TPM_ALG.RSASSA) throw new CocoError('AZ_AK', 'the vTPM AK did not sign with RSASSA', { kind: 'unsupported' });
-    const report = parseHclReport(hcl);
+    const { hclReport, tpmQuote } = await collectAzureVtpm(reportData, this.opts);
+    const report = parseHclReport(hclReport);
     if (report.reportType !== 'tdx') throw new CocoError('AZ_HCL', `the vTPM's HCL report holds a ${report.reportType} report, not a TDREPORT`, { kind: 'unsupported' });
     const tdQuote = await (this.opts.getTdQuote ?? imdsTdQuote)(report.hwReport);
     return {
       version: 1,
-      tpm_quote: { signature: Buffer.from(sig.sig).toString('hex'), message: Buffer.from(quote.attest).toString('hex'), pcrs: pcrs.map((p) => Buffer.from(p).toString('hex')) },
-      hcl_report: toBase64Url(hcl),
+      tpm_quote: tpmQuote,
+      hcl_report: toBase64Url(hclReport),
       td_quote: toBase64Url(tdQuote),
     };
   }
