@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { CocoError } from '../errors.js';
 
 /** Where CLI output goes; tests pass buffers, the real binary passes the process streams. */
 export interface CliIO {
@@ -47,4 +49,13 @@ export function bufferIO(env: NodeJS.ProcessEnv = {}, cwd = process.cwd(), stdin
     err: () => err.join(''),
     bytes: () => Buffer.concat(bin),
   };
+}
+
+/** A file named on the command line, relative to the working directory; `what` names it in the error. */
+export function readInput(io: CliIO, file: string, what: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(resolve(io.cwd, file)));
+  } catch (e) {
+    throw new CocoError('CLI_FILE', `cannot read ${what} ${file}: ${(e as Error).message}`, { kind: 'usage', cause: e });
+  }
 }

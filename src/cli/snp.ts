@@ -3,11 +3,11 @@
  * offline cache in Trustee's layout from AMD KDS). Each command is a library call plus formatting.
  */
 import type { Command } from 'commander';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CocoError } from '../errors.js';
 import { fromHex, toHex } from '../formats/bytes.js';
-import { renderChecks, type Check } from '../formats/check.js';
+import type { Check } from '../formats/check.js';
 import {
   CRYPTO_CHECKS,
   KDS_URL,
@@ -43,16 +43,9 @@ import {
   type TcbVersion,
   type RootSet,
 } from '../tee/snp/index.js';
-import type { CliIO } from './io.js';
+import { readInput, type CliIO } from './io.js';
 import { cliError } from './exit-codes.js';
-
-function readInput(io: CliIO, file: string, what: string): Uint8Array {
-  try {
-    return new Uint8Array(readFileSync(resolve(io.cwd, file)));
-  } catch (e) {
-    throw new CocoError('CLI_FILE', `cannot read ${what} ${file}: ${(e as Error).message}`, { kind: 'usage', cause: e });
-  }
-}
+import { printCheckReport } from './check-report.js';
 
 function productOption(p: string | undefined): SnpProduct | undefined {
   if (p === undefined) return undefined;
@@ -244,11 +237,10 @@ async function verifyCommand(io: CliIO, file: string, f: VerifyFlags): Promise<v
   if (f.vlek && v.signer !== 'vlek') v.checks.push({ id: 'signing-key', ok: false, detail: '--vlek given but the report is VCEK-signed' });
   if (f.vcek && v.signer !== 'vcek') v.checks.push({ id: 'signing-key', ok: false, detail: '--vcek given but the report is VLEK-signed' });
   const checks = [...v.checks, ...validateReport(v.report, exp, v.product)];
-  const valid = checks.every((c) => c.ok);
-  io.exitCode = verdictExitCode(checks);
-  if (f.explain || !valid) io.stdout(`${renderChecks(f.explain ? checks : checks.filter((c) => !c.ok))}\n`);
-  if (f.json) io.stdout(`${JSON.stringify({ valid, checks, claims: snpClaims(v.report, v.product) })}\n`);
-  else io.stdout(valid ? `valid: ${v.product} report signed by ${v.signer.toUpperCase()} (${v.vekSource}), ${checks.length} checks passed\n` : `INVALID: ${checks.filter((c) => !c.ok).length} of ${checks.length} checks failed\n`);
+  printCheckReport(io, checks, verdictExitCode(checks), f, {
+    json: () => ({ claims: snpClaims(v.report, v.product) }),
+    valid: () => `valid: ${v.product} report signed by ${v.signer.toUpperCase()} (${v.vekSource}), ${checks.length} checks passed\n`,
+  });
 }
 
 function testRootCommand(io: CliIO, f: { out: string; product?: string }): void {

@@ -4,11 +4,11 @@
  * command is a library call plus formatting.
  */
 import type { Command } from 'commander';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { CocoError } from '../errors.js';
 import { fromHex, toHex } from '../formats/bytes.js';
-import { renderChecks, type Check } from '../formats/check.js';
+import type { Check } from '../formats/check.js';
 import { parseJson } from '../formats/json.js';
 import {
   PCS_URL,
@@ -45,15 +45,8 @@ import {
   type TestQuoteFields,
 } from '../tee/tdx/index.js';
 import { eventLogJson } from '../eventlog/index.js';
-import type { CliIO } from './io.js';
-
-function readInput(io: CliIO, file: string, what: string): Uint8Array {
-  try {
-    return new Uint8Array(readFileSync(resolve(io.cwd, file)));
-  } catch (e) {
-    throw new CocoError('CLI_FILE', `cannot read ${what} ${file}: ${(e as Error).message}`, { kind: 'usage', cause: e });
-  }
-}
+import { readInput, type CliIO } from './io.js';
+import { printCheckReport } from './check-report.js';
 
 /** A quote file: raw bytes, hex text, or the CoCo evidence JSON (`{"quote", "cc_eventlog"}`). */
 export function loadQuoteInput(bytes: Uint8Array): { raw: Uint8Array; quote: TdxQuote; form: 'raw' | 'hex' | 'evidence'; ccEventLog: Uint8Array | null } {
@@ -186,14 +179,13 @@ async function verifyCommand(io: CliIO, file: string, f: VerifyFlags): Promise<v
     claims.uefi_event_logs = uefiEventLogClaims(replay.log);
   }
   const checks = [...v.checks, ...replayChecks, ...expectations];
-  const valid = checks.every((c) => c.ok);
-  io.exitCode = tdxExitCode(checks, expectations);
-  if (f.explain || !valid) io.stdout(`${renderChecks(f.explain ? checks : checks.filter((c) => !c.ok))}\n`);
-  if (f.json) io.stdout(`${JSON.stringify({ valid, checks, claims })}\n`);
-  else if (valid) {
-    const tcb = v.tcb ? `TCB ${v.tcb.status}${v.tcb.advisoryIds.length ? ` (${v.tcb.advisoryIds.join(', ')})` : ''}` : 'TCB not evaluated (no collateral)';
-    io.stdout(`valid: TD quote v${quote.header.version} signed under the ${root ? root.label : 'Intel'} root, ${tcb}, ${checks.length} checks passed\n`);
-  } else io.stdout(`INVALID: ${checks.filter((c) => !c.ok).length} of ${checks.length} checks failed\n`);
+  printCheckReport(io, checks, tdxExitCode(checks, expectations), f, {
+    json: () => ({ claims }),
+    valid: () => {
+      const tcb = v.tcb ? `TCB ${v.tcb.status}${v.tcb.advisoryIds.length ? ` (${v.tcb.advisoryIds.join(', ')})` : ''}` : 'TCB not evaluated (no collateral)';
+      return `valid: TD quote v${quote.header.version} signed under the ${root ? root.label : 'Intel'} root, ${tcb}, ${checks.length} checks passed\n`;
+    },
+  });
 }
 
 function testRootCommand(io: CliIO, f: { out: string }): void {

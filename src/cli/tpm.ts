@@ -4,7 +4,7 @@
  * formatting.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CocoError } from '../errors.js';
@@ -33,15 +33,7 @@ import {
   type TpmtPublic,
 } from '../tpm/index.js';
 import { TpmAttester } from '../tee/tpm/attester.js';
-import type { CliIO } from './io.js';
-
-function readInput(io: CliIO, file: string, what: string): Uint8Array {
-  try {
-    return new Uint8Array(readFileSync(resolve(io.cwd, file)));
-  } catch (e) {
-    throw new CocoError('CLI_FILE', `cannot read ${what} ${file}: ${(e as Error).message}`, { kind: 'usage', cause: e });
-  }
-}
+import { readInput, type CliIO } from './io.js';
 
 /** `-u`: a PEM public key or a TPM2B_PUBLIC, as tpm2_checkquote accepts. */
 export function loadAkPublic(bytes: Uint8Array): TpmtPublic | KeyObject {
