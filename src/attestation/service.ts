@@ -26,6 +26,11 @@ export interface AttestationRequest {
   initData?: InitDataMessage;
   /** Policy ids; the KBS passes `default`, evaluated as `default_<tee class>` (§3.3). */
   policyIds?: string[];
+  /**
+   * The report data the primary evidence must bind, in place of the runtime-data digest: only for replaying
+   * recorded evidence (server/app.ts `RecordedEvidenceReplay`), never taken from a request.
+   */
+  expectedReportData?: Uint8Array;
 }
 
 export interface VerifiedClaimSet {
@@ -94,8 +99,8 @@ export class AttestationService {
     const now = this.clock();
     const initData = req.initData ? evaluateInitData(req.initData) : undefined;
 
-    const sets: Array<{ tee: string; evidence: unknown; runtimeData: Record<string, unknown>; initData: boolean }> = [
-      { tee: req.tee, evidence: req.evidence, runtimeData: primaryRuntimeData(req.nonce, req.teePubkey, req.additionalEvidence), initData: true },
+    const sets: Array<{ tee: string; evidence: unknown; runtimeData: Record<string, unknown>; initData: boolean; reportData?: Uint8Array }> = [
+      { tee: req.tee, evidence: req.evidence, runtimeData: primaryRuntimeData(req.nonce, req.teePubkey, req.additionalEvidence), initData: true, reportData: req.expectedReportData },
     ];
     if (req.additionalEvidence !== '') {
       const devices = parseJson(req.additionalEvidence, 'additional_evidence', 8 * 1024 * 1024);
@@ -113,7 +118,7 @@ export class AttestationService {
     for (const set of sets) {
       const verifier = this.verifiers.get(set.tee);
       const result = await verifier.verify(set.evidence, {
-        expectedReportData: runtimeDataDigest(set.runtimeData, hash),
+        expectedReportData: set.reportData ?? runtimeDataDigest(set.runtimeData, hash),
         expectedInitDataHash: set.initData ? initData?.digest : undefined,
         now,
       });

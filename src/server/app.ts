@@ -66,6 +66,11 @@ export interface KbsAppOptions {
   clock?: () => Date;
   /** 32 random bytes for each challenge nonce (injected for tests). */
   randomNonce?: () => Uint8Array;
+  /**
+   * Replays recorded evidence (published test vectors) through the whole HTTP path. Library option only: no
+   * configuration key and no request can set it. See {@link RecordedEvidenceReplay}.
+   */
+  recordedEvidence?: RecordedEvidenceReplay;
   logger?: Logger;
   metrics?: KbsMetrics;
   version?: string;
@@ -77,6 +82,20 @@ export interface KbsAppOptions {
   timeouts?: { headerSecs: number; requestSecs: number };
   /** Bytes of evidence a decision record keeps a copy of (its digest is always kept); decisions.ts default when absent. */
   decisionEvidenceBytes?: number;
+}
+
+/**
+ * Recorded evidence was produced for a challenge of its own, and binds that challenge's bytes as its report
+ * data rather than the digest of this KBS's runtime data (`{nonce, tee-pubkey}`, specs/kbs-protocol.md §1.5).
+ * With this replay on, each `/auth` issues `challenge()` as its nonce and the evidence of the session must bind
+ * exactly those bytes. Everything else is unchanged: the session's nonce must be echoed, a challenge is still
+ * consumed by its first attestation (a second session issued the same challenge is refused), and the secret is
+ * still encrypted to the session's `tee-pubkey` — which the recorded evidence does not bind, which is why this
+ * never belongs in a deployment.
+ */
+export interface RecordedEvidenceReplay {
+  /** The challenge bytes for the next `/auth`: the report data the recorded evidence binds. */
+  challenge: () => Uint8Array;
 }
 
 export interface KbsApp {
@@ -129,6 +148,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
   const clock = o.clock ?? (() => new Date());
   const log = o.logger ?? pino({ level: 'silent' });
   const metrics = o.metrics ?? new KbsMetrics(o.version ?? '0.1.0');
+  if (o.recordedEvidence) log.warn('RECORDED EVIDENCE REPLAY: challenges are fixed and evidence does not bind the session key; for test vectors only');
   // Node checks header and request deadlines only every `connectionsCheckingInterval` (30 s by default), so a
   // slow client would keep its socket far past the configured timeout; check often enough to honour it.
   const serverTimeouts = o.timeouts
@@ -261,7 +281,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       if (!o.attestation.verifiers.has(tee)) throw kbsError('KBS_TEE_DISABLED', `tee "${tee}" is not enabled on this KBS (enabled: ${o.attestation.verifiers.tees().join(', ') || 'none'})`, 'unsupported');
       if (!('extra-params' in body)) throw kbsError('KBS_BODY_SHAPE', 'auth request: "extra-params" is missing');
       const now = clock();
-      const nonce = Buffer.from(o.randomNonce ? o.randomNonce() : randomBytes(32)).toString('base64');
+      const nonce = Buffer.from(o.recordedEvidence ? o.recordedEvidence.challenge() : o.randomNonce ? o.randomNonce() : randomBytes(32)).toString('base64');
       const session: SessionRecord = {
         id: randomUUID().replace(/-/g, ''),
         tee,
@@ -320,6 +340,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
         additionalEvidence: additional,
         initData,
         policyIds: ['default'],
+        ...(o.recordedEvidence ? { expectedReportData: fromBase64(nonce) } : {}),
       });
       await o.store.sessions.put({ ...session, state: 'attested', token: result.token, teePubkey: teePubkey as unknown as JsonValue });
       metrics.attestationSuccesses.labels(tee).inc();

@@ -1,6 +1,6 @@
 /** The KBS: `openKbs(options)` assembles store, attestation service, policies and the HTTP app. */
 export { openKbs, openStore, type Kbs, type KbsOptions } from './kbs.js';
-export { buildKbsApp, registerReferenceValues, PROTOCOL_VERSION, SESSION_COOKIE, type KbsAppOptions } from './app.js';
+export { buildKbsApp, registerReferenceValues, PROTOCOL_VERSION, SESSION_COOKIE, type KbsAppOptions, type RecordedEvidenceReplay } from './app.js';
 export { defaultConfig, configFromToml, loadConfigFile, applyEnv, type KbsConfig } from './config.js';
 export { AdminAuthorizer } from './admin-auth.js';
 export { AttestationTokenVerifier, teePubkeyFromClaims } from './token-verifier.js';

@@ -20,7 +20,7 @@ import { startAuditRetention } from '../store/open.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
 import { AdminAuthorizer } from './admin-auth.js';
-import { buildKbsApp, RESOURCE_POLICY_ID, type KbsApp, type KbsTls } from './app.js';
+import { buildKbsApp, RESOURCE_POLICY_ID, type KbsApp, type KbsTls, type RecordedEvidenceReplay } from './app.js';
 import { listenAddress, type KbsConfig, type SnpTrustedRoot } from './config.js';
 import { amdRoots, rootsFromPem, type RootSet } from '../tee/snp/certs.js';
 import { loadTdxRoot, type TdxRoot } from '../tee/tdx/verify.js';
@@ -37,6 +37,8 @@ export interface KbsOptions {
   verifiers?: VerifierRegistry;
   clock?: () => Date;
   randomNonce?: () => Uint8Array;
+  /** Library only (no configuration key sets it): see server/app.ts `RecordedEvidenceReplay`. */
+  recordedEvidence?: RecordedEvidenceReplay;
   logger?: Logger;
 }
 
@@ -246,6 +248,7 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
       extraTeekeyPaths: config.attestation_token.extra_teekey_paths,
       clock,
       randomNonce: o.randomNonce,
+      ...(o.recordedEvidence ? { recordedEvidence: o.recordedEvidence } : {}),
       workloads: config.workloads,
       logger: log,
       authLimits: { ratePerSec: config.http_server.auth_rate_per_sec, burst: config.http_server.auth_burst, maxPending: config.http_server.max_pending_sessions },

@@ -10,6 +10,7 @@ import pino from 'pino';
 import { Writable } from 'node:stream';
 import { defaultConfig, type KbsConfig } from './config.js';
 import { openKbs, type Kbs } from './kbs.js';
+import type { RecordedEvidenceReplay } from './app.js';
 import { policyEvaluators } from '../policy/index.js';
 import type { VerifierRegistry } from '../attestation/verifiers.js';
 
@@ -24,7 +25,7 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startKbs(tweak: (c: KbsConfig) => void = () => {}, opts: { dataDir?: string; verifiers?: VerifierRegistry } = {}): Promise<Harness> {
+export async function startKbs(tweak: (c: KbsConfig) => void = () => {}, opts: { dataDir?: string; verifiers?: VerifierRegistry; recordedEvidence?: RecordedEvidenceReplay } = {}): Promise<Harness> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'cocokit-kbs-'));
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const pubPath = join(dataDir, 'admin.pub.pem');
@@ -46,7 +47,7 @@ export async function startKbs(tweak: (c: KbsConfig) => void = () => {}, opts: {
       cb();
     },
   });
-  const open = async () => openKbs({ config, ...policyEvaluators(), clock: () => clock.now, logger: pino({ level: 'info' }, sink), verifiers: opts.verifiers });
+  const open = async () => openKbs({ config, ...policyEvaluators(), clock: () => clock.now, logger: pino({ level: 'info' }, sink), verifiers: opts.verifiers, ...(opts.recordedEvidence ? { recordedEvidence: opts.recordedEvidence } : {}) });
   let first: Kbs;
   try {
     first = await open();
