@@ -5,7 +5,11 @@ import fc from 'fast-check';
 import { CocoError } from '../../errors.js';
 import { failures } from '../../formats/check.js';
 import { toBase64Url } from '../../formats/bytes.js';
-import { readVector, readVectorJson } from '../../test-support/vectors.js';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readVector, readVectorJson, vectorPath } from '../../test-support/vectors.js';
+import { defaultVerifiers } from '../../attestation/verifiers.js';
 import { createAzSnpVtpmVerifier } from '../az-snp-vtpm/verifier.js';
 import { createAzTdxVtpmVerifier } from '../az-tdx-vtpm/verifier.js';
 import { pcr8ForInitData } from '../tpm/pcr8.js';
@@ -169,7 +173,6 @@ test('the HCL report and tpm-quote-v1.json pair verifies together; tpm-quote.msg
 });
 
 test('with the TDX verification wired in (the default registry), Azure TDX evidence fails only for want of collateral', async () => {
-  const { defaultVerifiers } = await import('../../attestation/verifiers.js');
   const v = defaultVerifiers().get('az-tdx-vtpm');
   for (const f of ['evidence-v0.json', 'evidence-v1.json']) {
     const r = await v.verify(readVectorJson('azure', 'trustee', 'az-tdx-vtpm', f), { expectedReportData: Buffer.from('challenge'), now: new Date('2025-06-01T00:00:00Z') });
@@ -178,5 +181,34 @@ test('with the TDX verification wired in (the default registry), Azure TDX evide
     for (const id of ['td-quote-report-data', 'pck-chain', 'qe-report-signature', 'quote-signature', 'signature', 'runtime-data']) assert.ok(ids.has(id), id);
     // The vTPM side's report_data (the quote nonce) overrides the TD quote's, as in Trustee.
     assert.equal((r.claims as any).report_data, Buffer.from('challenge').toString('hex'));
+  }
+});
+
+test('with its platform\'s collateral (FMSPC 00806f050000 in the TDX vectors) the Azure TD quote verifies completely: TCB OutOfDate', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-az-tdx-'));
+  try {
+    mkdirSync(join(dir, 'tdx'));
+    copyFileSync(vectorPath('tdx', 'gotdx-cos113-ccel.collateral.json'), join(dir, 'tdx', '00806f050000-platform.collateral.json'));
+    const v = defaultVerifiers({ tdx: { collateralDir: dir } }).get('az-tdx-vtpm');
+    const evidence = readVectorJson('azure', 'trustee', 'az-tdx-vtpm', 'evidence-v1.json');
+    const ctx = { expectedReportData: Buffer.from('challenge'), now: new Date('2025-11-01T00:00:00Z') };
+    const r = await v.verify(evidence, ctx);
+    assert.deepEqual(failures(r.checks), []);
+    const ids = new Set(r.checks.map((c) => c.id));
+    for (const id of ['pck-chain', 'qe-report-signature', 'quote-signature', 'td-quote-report-data', 'tcb-status', 'collateral-validity', 'signature', 'nonce', 'runtime-data']) assert.ok(ids.has(id), id);
+    const claims = r.claims as any;
+    assert.equal(claims.tcb_status, 'OutOfDate');
+    assert.deepEqual(claims.advisory_ids, ['INTEL-SA-00960', 'INTEL-SA-00982', 'INTEL-SA-00986']);
+    assert.equal(claims.collateral_expiration_status, '0');
+    // After the bundle's window (TCB Info and QE Identity next updates in November 2025) it is stale.
+    const late = await v.verify(evidence, { ...ctx, now: new Date('2025-12-01T00:00:00Z') });
+    assert.deepEqual(failures(late.checks).map((c) => c.id), ['collateral-validity']);
+    // A flipped byte of the TD quote's body breaks its signature, whatever the collateral.
+    const td = Buffer.from(evidence.td_quote.replace(/=+$/, ''), 'base64url');
+    td[48 + 136] ^= 1;
+    const forged = await v.verify({ ...evidence, td_quote: toBase64Url(td) }, ctx);
+    assert.ok(failures(forged.checks).some((c) => c.id === 'quote-signature'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
