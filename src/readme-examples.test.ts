@@ -6,13 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command, Option } from 'commander';
-import { REPO_ROOT } from './test-support/vectors.js';
+import { REPO_ROOT, toolMissing, vectorPath } from './test-support/vectors.js';
 import { bufferIO } from './cli/io.js';
 import { buildProgram } from './cli/program.js';
 
@@ -134,6 +134,101 @@ test('the README "Try it" block runs line by line in an empty directory', async 
   } finally {
     for (const s of servers) s.kill('SIGTERM');
     await Promise.all(servers.map((s) => new Promise<void>((r) => (s.exitCode !== null ? r() : s.on('exit', () => r())))));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** The commands of a ```sh block: continuation lines joined, comments dropped, a heredoc kept whole. */
+function shellCommands(block: string): string[] {
+  const out: string[] = [];
+  const lines = block.replace(/\\\n\s*/g, ' ').split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].replace(/\s+#\s.*$/, '').replace(/^\s*#.*$/, '').trim();
+    if (!line) continue;
+    const here = /<<'(\w+)'$/.exec(line);
+    if (!here) {
+      out.push(line);
+      continue;
+    }
+    const body = [line];
+    while (++i < lines.length && lines[i] !== here[1]) body.push(lines[i]);
+    out.push([...body, here[1]].join('\n'));
+  }
+  return out;
+}
+
+async function waitForPort(port: number, what: string): Promise<void> {
+  const { connect } = await import('node:net');
+  for (let i = 0; i < 600; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = connect(port, '127.0.0.1', () => {
+        s.destroy();
+        r(true);
+      });
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what}: nothing listens on ${port} after 60 s`);
+}
+
+test('the README "Measured boot with a vTPM" walk-through runs with swtpm', { skip: toolMissing('swtpm'), timeout: 600_000 }, async () => {
+  const start = README.indexOf('### Measured boot with a vTPM');
+  assert.ok(start > 0, 'README has the vTPM walk-through');
+  const from = README.indexOf('```sh', start) + 5;
+  const cmds = shellCommands(README.slice(from, README.indexOf('```', from)));
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-readme-vtpm-'));
+  const bin = join(dir, '.bin');
+  spawnSync('mkdir', [bin]);
+  const loader = pathToFileURL(join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+  writeFileSync(join(bin, 'cocokit'), `#!/bin/sh\nexec "${process.execPath}" --import "${loader}" "${join(REPO_ROOT, 'src', 'cli', 'main.ts')}" "$@"\n`);
+  chmodSync(join(bin, 'cocokit'), 0o755);
+  // The files the walk-through names: the synthetic event log of the TPM vectors, init-data, a secret.
+  copyFileSync(vectorPath('tpm', 'eventlog.bin'), join(dir, 'eventlog.bin'));
+  writeFileSync(join(dir, 'init-data.toml'), 'version = "0.1.0"\nalgorithm = "sha256"\n\n[data]\n"aa.toml" = \'\'\'\n[token_configs]\n\'\'\'\n');
+  writeFileSync(join(dir, 'secret.bin'), 'the disk key');
+  const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, COCOKIT_LOG_LEVEL: 'silent', NODE_ENV: '' };
+  const [kbsPort, tpmPort, ctrlPort] = [await freePort(), await freePort(), await freePort()];
+  const servers: Array<ReturnType<typeof spawn>> = [];
+  let prelude = '';
+  let gets = 0;
+  try {
+    for (const raw of cmds) {
+      const cmd = raw.replaceAll('8080', String(kbsPort)).replaceAll('2321', String(tpmPort)).replaceAll('2322', String(ctrlPort));
+      if (/^[A-Z_]+=/.test(cmd)) {
+        prelude += `${cmd}\n`;
+        continue;
+      }
+      if (cmd.endsWith('&')) {
+        const child = spawn('bash', ['-c', prelude + cmd.slice(0, -1)], { cwd: dir, env, stdio: 'ignore', detached: true });
+        servers.push(child);
+        await waitForPort(/swtpm socket/.test(cmd) ? ctrlPort : kbsPort, cmd);
+        continue;
+      }
+      const r = spawnSync('bash', ['-c', prelude + cmd], { cwd: dir, env, encoding: 'utf8', timeout: 120_000 });
+      if (/kbs get-resource/.test(cmd)) {
+        gets++;
+        // The guest that booted the reference UKI gets the secret; after another UKI it is refused (exit 6).
+        if (gets === 1) assert.equal(r.stdout, 'the disk key', `${cmd}\n${r.stderr}`);
+        else {
+          assert.equal(r.status, 6, `${cmd}\n${r.stdout}\n${r.stderr}`);
+          assert.match(r.stderr, /PolicyDeny/);
+        }
+        continue;
+      }
+      assert.equal(r.status, 0, `${cmd}\n${r.stdout}\n${r.stderr}`);
+    }
+    assert.equal(gets, 2);
+  } finally {
+    for (const s of servers) {
+      try {
+        process.kill(-s.pid!, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+    await Promise.all(servers.map((s) => new Promise<void>((r) => (s.exitCode !== null || s.signalCode !== null ? r() : s.on('exit', () => r())))));
     rmSync(dir, { recursive: true, force: true });
   }
 });
