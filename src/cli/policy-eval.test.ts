@@ -162,3 +162,28 @@ test('bad data and policy files give exit 2 with an error, never a crash', async
     { numRuns: 150 },
   );
 });
+
+test('-d prefix:path roots the data it loads under the prefix, as opa loader paths do', async () => {
+  const base = files('prefixed', {
+    'p.rego': 'package app\nlimit := data.cfg.limits.max\nall := data.cfg\n',
+    'limits.json': '{"max": 3}',
+    'tree/sub/list.yaml': '- 1\n- 2\n',
+    'n.json': '7',
+  });
+  const r = await evalCli(['-d', join(base, 'p.rego'), '-d', `cfg.limits:${join(base, 'limits.json')}`, '--format', 'raw', 'data.app.limit']);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.out.trim(), '3');
+  // A directory under a prefix: each file keeps its own directory path below the prefix.
+  const d = await evalCli(['-d', `x.y:${join(base, 'tree')}`, '--format', 'json', 'data.x']);
+  assert.equal(d.code, 0, d.err);
+  assert.deepEqual(JSON.parse(d.out).result[0].expressions[0].value, { y: { sub: [1, 2] } });
+  // With a prefix a data file need not hold an object.
+  const n = await evalCli(['-d', `num:${join(base, 'n.json')}`, '--format', 'raw', 'data.num']);
+  assert.equal(n.out.trim(), '7');
+  // Without the prefix the same file is refused (the root of data is an object).
+  const bad = await evalCli(['-d', join(base, 'n.json'), 'data']);
+  assert.equal(bad.code, 2);
+  // A path starting with ':' has no prefix.
+  const none = await evalCli(['-d', `:${join(base, 'limits.json')}`, '--format', 'raw', 'data.max']);
+  assert.equal(none.code, 2);
+});

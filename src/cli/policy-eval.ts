@@ -1,7 +1,8 @@
 /**
  * `cocokit policy eval`, with `opa eval`'s habits (OPA cmd/eval.go, internal/presentation):
- * - `-d PATH` loads a file or, for a directory, every `.rego`, `.json`, `.yaml`/`.yml` below it; a data file
+ * - `-d [x.y:]PATH` loads a file or, for a directory, every `.rego`, `.json`, `.yaml`/`.yml` below it; a data file
  *   is rooted at its directory's path relative to PATH (`-d dir` with `dir/a/b/x.json` → `data.a.b`).
+ *   With a prefix (`-d x.y:PATH`) the data read from PATH is rooted under `data.x.y`.
  *   `-b DIR` loads a bundle directory: `.rego` files and only data files named `data.json`/`data.yaml`.
  * - `--format json|values|bindings|raw|pretty`: json is `{"result": [...]}` (`{}` when undefined); values one
  *   JSON array of expression values per result; bindings one JSON object per result; raw each result's
@@ -87,8 +88,19 @@ function rooted(segments: string[], doc: unknown): unknown {
   return segments.reduceRight<unknown>((acc, k) => ({ [k]: acc }), doc);
 }
 
+/**
+ * opa's loader path prefix: `x.y:file.json` roots the data read from the path under `data.x.y` (a `:` with nothing
+ * before it is part of the path).
+ */
+export function splitPrefix(arg: string): { prefix: string[]; path: string } {
+  const i = arg.indexOf(':');
+  if (i <= 0) return { prefix: [], path: arg };
+  return { prefix: arg.slice(0, i).split('.'), path: arg.slice(i + 1) };
+}
+
 /** Loads one `-d`/`-b` argument into the engine, as opa's loader does. */
-function load(engine: Engine, root: string, opts: { bundle: boolean; version: 'v0' | 'v1' }): void {
+function load(engine: Engine, root: string, opts: { bundle: boolean; version: 'v0' | 'v1'; prefix?: string[] }): void {
+  const prefix = opts.prefix ?? [];
   let st;
   try {
     st = statSync(root);
@@ -101,6 +113,7 @@ function load(engine: Engine, root: string, opts: { bundle: boolean; version: 'v
     else if (/\.(json|ya?ml)$/i.test(name)) {
       if (opts.bundle && !/^data\.(json|ya?ml)$/i.test(name)) return;
       const doc = parseDoc(readText(file), file);
+      segments = [...prefix, ...segments];
       if (segments.length === 0 && (doc === null || typeof doc !== 'object' || Array.isArray(doc))) {
         throw new CocoError('REGO_DATA', `${file}: a data file at the root must hold an object`, { kind: 'input' });
       }
@@ -227,7 +240,10 @@ export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptio
       // `trace(note)` records its note, as opa's notes explanation shows them.
       engine.addBuiltin({ name: 'trace', arity: 1, fn: (args) => (typeof args[0] === 'string' ? (notes.push(args[0]), true) : undefined) });
     }
-    for (const d of opts.data) load(engine, resolve(io.cwd, d), { bundle: false, version });
+    for (const d of opts.data) {
+      const { prefix, path } = splitPrefix(d);
+      load(engine, resolve(io.cwd, path), { bundle: false, version, prefix });
+    }
     for (const b of opts.bundle) load(engine, resolve(io.cwd, b), { bundle: true, version });
     if (opts.stdinInput) engine.setInput(parseInput(readStdin(), '<stdin>'));
     else if (opts.input) engine.setInput(parseInput(readText(resolve(io.cwd, opts.input)), opts.input));
