@@ -162,3 +162,77 @@ test('bad data and policy files give exit 2 with an error, never a crash', async
     { numRuns: 150 },
   );
 });
+
+test('-d prefix:path roots the data it loads under the prefix, as opa loader paths do', async () => {
+  const base = files('prefixed', {
+    'p.rego': 'package app\nlimit := data.cfg.limits.max\nall := data.cfg\n',
+    'limits.json': '{"max": 3}',
+    'tree/sub/list.yaml': '- 1\n- 2\n',
+    'n.json': '7',
+  });
+  const r = await evalCli(['-d', join(base, 'p.rego'), '-d', `cfg.limits:${join(base, 'limits.json')}`, '--format', 'raw', 'data.app.limit']);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.out.trim(), '3');
+  // A directory under a prefix: each file keeps its own directory path below the prefix.
+  const d = await evalCli(['-d', `x.y:${join(base, 'tree')}`, '--format', 'json', 'data.x']);
+  assert.equal(d.code, 0, d.err);
+  assert.deepEqual(JSON.parse(d.out).result[0].expressions[0].value, { y: { sub: [1, 2] } });
+  // With a prefix a data file need not hold an object.
+  const n = await evalCli(['-d', `num:${join(base, 'n.json')}`, '--format', 'raw', 'data.num']);
+  assert.equal(n.out.trim(), '7');
+  // Without the prefix the same file is refused (the root of data is an object).
+  const bad = await evalCli(['-d', join(base, 'n.json'), 'data']);
+  assert.equal(bad.code, 2);
+  // A path starting with ':' has no prefix.
+  const none = await evalCli(['-d', `:${join(base, 'limits.json')}`, '--format', 'raw', 'data.max']);
+  assert.equal(none.code, 2);
+});
+
+test('-b bundle.tar.gz loads the archive opa build writes: policies, data files by directory, manifest roots', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const tgz = (name: string, tree: Record<string, string>): string => {
+    const src = files(`${name}-src`, tree);
+    const out = join(dir, `${name}.tar.gz`);
+    execFileSync('tar', ['-czf', out, '-C', src, '.']);
+    return out;
+  };
+  const good = tgz('bundle-ok', {
+    '.manifest': '{"roots": ["app", "cfg"]}',
+    'app/policy.rego': 'package app\nallow if input.user in data.cfg.admins\n',
+    'cfg/data.json': '{"admins": ["alice"]}',
+    'cfg/other.json': '{"ignored": true}',
+  });
+  const r = await evalCli(['-b', good, '--input', join(files('bundle-in', { 'i.json': '{"user": "alice"}' }), 'i.json'), '--format', 'raw', 'data.app.allow']);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.out.trim(), 'true');
+  const only = await evalCli(['-b', good, '--format', 'json', 'data.cfg']);
+  assert.deepEqual(JSON.parse(only.out).result[0].expressions[0].value, { admins: ['alice'] });
+  // A package outside the manifest's roots is refused, and so is data.
+  const pkgOut = tgz('bundle-pkg', { '.manifest': '{"roots": ["app"]}', 'x/p.rego': 'package other\np := 1\n' });
+  const e1 = await evalCli(['-b', pkgOut, 'data']);
+  assert.equal(e1.code, 2);
+  assert.match(e1.out + e1.err, /manifest roots \[app\] do not permit 'package other'/);
+  const dataOut = tgz('bundle-data', { '.manifest': '{"roots": ["app"]}', 'cfg/data.json': '{"a": 1}' });
+  const e2 = await evalCli(['-b', dataOut, 'data']);
+  assert.equal(e2.code, 2);
+  assert.match(e2.out + e2.err, /do not permit data at path '\/cfg'/);
+  // Damaged archives are clear errors: not gzip, truncated, random bytes.
+  const raw = join(dir, 'not-gzip.tar.gz');
+  writeFileSync(raw, 'plain text');
+  assert.equal((await evalCli(['-b', raw, 'data'])).code, 2);
+  const { readFileSync } = await import('node:fs');
+  const { gzipSync, gunzipSync } = await import('node:zlib');
+  const whole = gunzipSync(readFileSync(good));
+  const cut = join(dir, 'cut.tar.gz');
+  writeFileSync(cut, gzipSync(whole.subarray(0, 700)));
+  assert.equal((await evalCli(['-b', cut, 'data'])).code, 2);
+  await fc.assert(
+    fc.asyncProperty(fc.uint8Array({ maxLength: 2048 }), async (bytes) => {
+      const f = join(dir, 'fuzz.tar.gz');
+      writeFileSync(f, gzipSync(Buffer.from(bytes)));
+      const res = await evalCli(['-b', f, 'data']);
+      assert.ok(res.code === 0 || res.code === 2);
+    }),
+    { numRuns: 50 },
+  );
+});

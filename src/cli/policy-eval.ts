@@ -1,8 +1,10 @@
 /**
  * `cocokit policy eval`, with `opa eval`'s habits (OPA cmd/eval.go, internal/presentation):
- * - `-d PATH` loads a file or, for a directory, every `.rego`, `.json`, `.yaml`/`.yml` below it; a data file
+ * - `-d [x.y:]PATH` loads a file or, for a directory, every `.rego`, `.json`, `.yaml`/`.yml` below it; a data file
  *   is rooted at its directory's path relative to PATH (`-d dir` with `dir/a/b/x.json` → `data.a.b`).
- *   `-b DIR` loads a bundle directory: `.rego` files and only data files named `data.json`/`data.yaml`.
+ *   With a prefix (`-d x.y:PATH`) the data read from PATH is rooted under `data.x.y`.
+ *   `-b DIR` loads a bundle directory, `-b FILE.tar.gz` a bundle archive: `.rego` files and only data files named
+ *   `data.json`/`data.yaml`; an archive's `.manifest` roots bound its packages and data.
  * - `--format json|values|bindings|raw|pretty`: json is `{"result": [...]}` (`{}` when undefined); values one
  *   JSON array of expression values per result; bindings one JSON object per result; raw each result's
  *   values on a line, strings unquoted; pretty the single value, or a table of bindings and values.
@@ -21,6 +23,7 @@ import { parse as parseYaml } from 'yaml';
 import { CocoError } from '../errors.js';
 import { Engine, type Explanation, parseJsonValue } from '../rego/index.js';
 import type { CliIO } from './io.js';
+import { readTarGz } from './tarball.js';
 
 const FORMATS = ['json', 'values', 'bindings', 'raw', 'pretty'] as const;
 const EXPLAIN = ['off', 'fails', 'full', 'notes'] as const;
@@ -87,8 +90,80 @@ function rooted(segments: string[], doc: unknown): unknown {
   return segments.reduceRight<unknown>((acc, k) => ({ [k]: acc }), doc);
 }
 
+/**
+ * opa's loader path prefix: `x.y:file.json` roots the data read from the path under `data.x.y` (a `:` with nothing
+ * before it is part of the path).
+ */
+export function splitPrefix(arg: string): { prefix: string[]; path: string } {
+  const i = arg.indexOf(':');
+  if (i <= 0) return { prefix: [], path: arg };
+  return { prefix: arg.slice(0, i).split('.'), path: arg.slice(i + 1) };
+}
+
+/** Whether `path` (segments) lies under one of a manifest's roots (an empty root holds everything). */
+function underRoots(roots: string[], path: string[]): boolean {
+  return roots.some((r) => {
+    const rs = r.split('/').filter((x) => x !== '');
+    return rs.every((x, i) => path[i] === x);
+  });
+}
+
+/**
+ * `-b bundle.tar.gz`: the archive `opa build` writes. `.rego` files anywhere, data only from files named
+ * `data.json`/`data.yaml` (rooted at their directory), and the `.manifest`'s `roots` bound where packages and
+ * data may live, as opa checks when it activates a bundle.
+ */
+function loadBundleArchive(engine: Engine, file: string, version: 'v0' | 'v1'): void {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(file);
+  } catch (e) {
+    throw new CocoError('CLI_FILE', `cannot read ${file}: ${(e as Error).message}`, { kind: 'input', cause: e });
+  }
+  const entries = readTarGz(buf).map((e) => ({ parts: e.path.split('/').filter((x) => x !== '' && x !== '.'), data: e.data }));
+  let roots: string[] | undefined;
+  const manifest = entries.find((e) => e.parts.length === 1 && e.parts[0] === '.manifest');
+  if (manifest) {
+    let m: { roots?: unknown };
+    try {
+      m = JSON.parse(manifest.data.toString('utf8')) as { roots?: unknown };
+    } catch (e) {
+      throw new CocoError('BUNDLE_FORMAT', `${file}: .manifest is not JSON: ${(e as Error).message}`, { kind: 'input', cause: e });
+    }
+    if (m && typeof m === 'object' && m.roots !== undefined) {
+      if (!Array.isArray(m.roots) || m.roots.some((r) => typeof r !== 'string')) {
+        throw new CocoError('BUNDLE_FORMAT', `${file}: .manifest roots must be an array of strings`, { kind: 'input' });
+      }
+      roots = m.roots as string[];
+    }
+  }
+  for (const e of entries) {
+    const name = e.parts[e.parts.length - 1] ?? '';
+    const where = `${file}/${e.parts.join('/')}`;
+    if (name.endsWith('.rego')) {
+      const text = e.data.toString('utf8');
+      const pkg = /^\s*package\s+([\w.]+)/m.exec(text)?.[1];
+      if (roots && pkg && !underRoots(roots, pkg.split('.'))) {
+        throw new CocoError('BUNDLE_FORMAT', `manifest roots [${roots.join(' ')}] do not permit 'package ${pkg}' in module '${where}'`, { kind: 'input' });
+      }
+      engine.addPolicy(where, text, { regoVersion: version });
+    } else if (/^data\.(json|ya?ml)$/i.test(name)) {
+      const segments = e.parts.slice(0, -1);
+      if (roots && !underRoots(roots, segments) && !roots.some((r) => r.split('/').filter((x) => x !== '').every((x, i) => i >= segments.length || segments[i] === x))) {
+        throw new CocoError('BUNDLE_FORMAT', `manifest roots [${roots.join(' ')}] do not permit data at path '/${segments.join('/')}'`, { kind: 'input' });
+      }
+      const doc = parseDoc(e.data.toString('utf8'), where);
+      if (segments.length === 0 && (doc === null || typeof doc !== 'object' || Array.isArray(doc))) {
+        throw new CocoError('REGO_DATA', `${where}: a data file at the root must hold an object`, { kind: 'input' });
+      }
+      engine.addData(rooted(segments, doc));
+    }
+  }
+}
+
 /** Loads one `-d`/`-b` argument into the engine, as opa's loader does. */
-function load(engine: Engine, root: string, opts: { bundle: boolean; version: 'v0' | 'v1' }): void {
+function load(engine: Engine, root: string, opts: { bundle: boolean; version: 'v0' | 'v1'; prefix?: string[] }): void {
+  const prefix = opts.prefix ?? [];
   let st;
   try {
     st = statSync(root);
@@ -101,12 +176,17 @@ function load(engine: Engine, root: string, opts: { bundle: boolean; version: 'v
     else if (/\.(json|ya?ml)$/i.test(name)) {
       if (opts.bundle && !/^data\.(json|ya?ml)$/i.test(name)) return;
       const doc = parseDoc(readText(file), file);
+      segments = [...prefix, ...segments];
       if (segments.length === 0 && (doc === null || typeof doc !== 'object' || Array.isArray(doc))) {
         throw new CocoError('REGO_DATA', `${file}: a data file at the root must hold an object`, { kind: 'input' });
       }
       engine.addData(rooted(segments, doc));
     }
   };
+  if (opts.bundle && !st.isDirectory()) {
+    loadBundleArchive(engine, root, opts.version);
+    return;
+  }
   if (!st.isDirectory()) {
     if (!/\.(rego|json|ya?ml)$/i.test(root)) throw usage(`${root}: -d wants a .rego, .json or .yaml file, or a directory`);
     addFile(root, []);
@@ -227,7 +307,10 @@ export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptio
       // `trace(note)` records its note, as opa's notes explanation shows them.
       engine.addBuiltin({ name: 'trace', arity: 1, fn: (args) => (typeof args[0] === 'string' ? (notes.push(args[0]), true) : undefined) });
     }
-    for (const d of opts.data) load(engine, resolve(io.cwd, d), { bundle: false, version });
+    for (const d of opts.data) {
+      const { prefix, path } = splitPrefix(d);
+      load(engine, resolve(io.cwd, path), { bundle: false, version, prefix });
+    }
     for (const b of opts.bundle) load(engine, resolve(io.cwd, b), { bundle: true, version });
     if (opts.stdinInput) engine.setInput(parseInput(readStdin(), '<stdin>'));
     else if (opts.input) engine.setInput(parseInput(readText(resolve(io.cwd, opts.input)), opts.input));
@@ -265,8 +348,8 @@ export function registerEval(policy: Command, io: CliIO): void {
     .command('eval')
     .description('evaluate a Rego query, as opa eval (formats, --fail/--fail-defined, --explain, directories)')
     .argument('[query]', 'Rego query, e.g. data.policy.allow (several expressions separated by ; or newlines)')
-    .option('-d, --data <path>', '.rego, .json or .yaml file, or a directory loaded recursively (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('-b, --bundle <dir>', 'bundle directory: .rego files and data.json/data.yaml data (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('-d, --data <path>', '.rego, .json or .yaml file, or a directory loaded recursively; x.y:PATH roots its data under data.x.y (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('-b, --bundle <path>', 'bundle directory or .tar.gz archive: .rego files and data.json/data.yaml data (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('-i, --input <file>', 'input document (JSON or YAML)')
     .option('-I, --stdin-input', 'read the input document from standard input', false)
     .option('--stdin', 'read the query from standard input', false)

@@ -93,6 +93,8 @@ export class RuleNode {
   defaultFunc: CRule | undefined;
   /** Arity of the functions at this node. */
   arity = -1;
+  /** Some rule (of any kind) is defined exactly at this node. */
+  declared = false;
   /** Evaluation shape, computed on first use: only complete definitions and no children. */
   simple: boolean | undefined;
 

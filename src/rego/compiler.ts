@@ -93,7 +93,6 @@ export class Compiler {
   readonly root = new RuleNode(null, [], 'data');
   private readonly packages = new Map<string, Set<string>>();
   private modules: Module[] = [];
-  private readonly pending: Array<() => void> = [];
 
   /** Imports referenced by some rule (for the strict unused-import check). */
   private readonly usedImports = new Set<Term>();
@@ -143,7 +142,6 @@ export class Compiler {
     }
     // Pass 2: bodies.
     for (const s of shells) guard(() => this.compileRule(s.m, s.r, s.node, s.kind, s.rest));
-    for (const p of this.pending) guard(p);
     guard(() => this.checkTree(this.root));
     for (const m of modules) guard(() => this.checkImports(m));
     if (errors.length === 0) guard(() => this.checkRecursion());
@@ -200,6 +198,7 @@ export class Compiler {
       fail('rego_parse_error', r.loc, kind === 'multi' ? 'else keyword cannot be used on multi-value rules' : 'else keyword cannot be used on rules with variables in head');
     }
     const node = this.nodeAt(path, true)!;
+    node.declared = true;
     if (kind === 'func') {
       const arity = r.head.args!.length;
       if (node.arity >= 0 && node.arity !== arity) fail('rego_type_error', r.loc, `conflicting rules ${node.name} found`);
@@ -427,7 +426,6 @@ export class Compiler {
     const scope = newScope(ctx, undefined);
     for (const lit of lits) collectUsedLit(lit, scope.used);
     try {
-      for (const p of this.pending.splice(0)) p();
       const body = this.body(ctx, scope, lits, new Set());
       const vars: Array<[string, number]> = [];
       for (const [name, slot] of scope.vars) if (name !== '_' && !name.includes('$')) vars.push([name, slot]);
@@ -464,10 +462,13 @@ export class Compiler {
   private expr(ctx: Ctx, scope: Scope, e: Expr, l: Literal): CExpr {
     switch (e.kind) {
       case 'term':
-        return { k: 'term', term: this.term(ctx, scope, e.term) };
+        return { k: 'term', term: e.term.type === 'call' ? this.call(ctx, scope, e.term, true) : this.term(ctx, scope, e.term) };
       case 'unify':
+        // A rule of this package named `eq` (or `assign`) shadows the operator: the expression calls that rule.
+        if (ctx.ruleNames.has('eq')) return this.expr(ctx, scope, { kind: 'term', term: { type: 'call', name: 'eq', args: [e.a, e.b], loc: l.loc } }, l);
         return unifyExpr(this.term(ctx, scope, e.a), this.term(ctx, scope, e.b));
       case 'assign': {
+        if (ctx.ruleNames.has('assign')) return this.expr(ctx, scope, { kind: 'term', term: { type: 'call', name: 'assign', args: [e.a, e.b], loc: l.loc } }, l);
         const version1 = ctx.module ? ctx.module.version === 'v1' || ctx.module.regoV1 : true;
         // `:=` declares every variable of its left side in this scope.
         const b = this.term(ctx, scope, e.b);
@@ -720,7 +721,8 @@ export class Compiler {
     return a ? fromJson(a) : new RObject();
   }
 
-  private call(ctx: Ctx, scope: Scope, t: Extract<Term, { type: 'call' }>): CTerm {
+  /** `stmt`: the call is a whole body expression (it may then take one output argument beyond the arity). */
+  private call(ctx: Ctx, scope: Scope, t: Extract<Term, { type: 'call' }>, stmt = false): CTerm {
     if (t.name === 'print') {
       return { t: 'print', args: t.args.map((a) => this.term(ctx, scope, a)), loc: t.loc };
     }
@@ -735,14 +737,13 @@ export class Compiler {
     else {
       arity = fn.node.arity;
       if (arity < 0) {
-        // Not a function (every function's arity is known from the first pass): report it after all rules.
-        const node = fn.node;
+        // Not a function (every function's arity is known from the first pass). A rule that is not a function has
+        // arity 0 to OPA (a rule named like a builtin shadows it within its package), and OPA checks calls before
+        // safety: a call in a value position takes exactly the arity, a whole expression one output more; a call
+        // whose count fits is an undefined function.
         const n = args.length;
-        this.pending.push(() => {
-          if (!node.isFunction) fail('rego_type_error', t.loc, `${fn.name} is not a function`);
-          if (n !== node.arity && n !== node.arity + 1) fail('rego_type_error', t.loc, `function ${fn.name} has arity ${node.arity}, got ${n} arguments`);
-        });
-        return { t: 'call', fn, args, out: undefined, loc: t.loc };
+        if (fn.node.declared && n !== 0 && (!stmt || n !== 1)) fail('rego_type_error', t.loc, `function ${fn.name} has arity 0, got ${n} argument${n === 1 ? '' : 's'}`);
+        fail('rego_type_error', t.loc, `undefined function ${fn.name}`);
       }
     }
     if (arity >= 0 && args.length !== arity) {

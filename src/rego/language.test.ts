@@ -90,3 +90,26 @@ twice := sprintf("%d", [2e308 * 0 + 7])
   assert.equal(evalRule(mod, 'data.t.sum_ok'), true);
   assert.equal(evalRule(mod, 'data.t.twice'), '7');
 });
+
+test('a rule named like a builtin or operator shadows it within its package, as OPA resolves names', () => {
+  const m = (body: string) => ({ 't.rego': `package t\n${body}\n` });
+  const typeError = (text: string) => (e: unknown) => e instanceof CocoError && e.message.includes(`rego_type_error: ${text}`);
+  // OPA's compiler resolves an operator's name like any other: a rule of the package wins, and a rule that is not a
+  // function has arity 0 (opa issue "shadowing built-in functions with rules breaks in hard to understand ways").
+  assert.throws(() => evalRule(m('gt if 2 > 1'), 'data.t.gt'), typeError('function data.t.gt has arity 0, got 2 arguments'));
+  assert.throws(() => evalRule(m('plus := 3\nq := 1 + 2'), 'data.t.q'), typeError('function data.t.plus has arity 0, got 2 arguments'));
+  assert.throws(() => evalRule(m('equal := 1\nq if 1 == 1'), 'data.t.q'), typeError('function data.t.equal has arity 0, got 2 arguments'));
+  assert.throws(() => evalRule(m('eq := 1\nq if { x = 1; x > 0 }'), 'data.t.q'), typeError('function data.t.eq has arity 0, got 2 arguments'));
+  assert.throws(() => evalRule(m('assign := 1\nq if { x := 1; x > 0 }'), 'data.t.q'), typeError('function data.t.assign has arity 0, got 2 arguments'));
+  assert.throws(() => evalRule(m('count if true\np := count([])'), 'data.t.p'), typeError('function data.t.count has arity 0, got 1 argument'));
+  // As a whole expression a call may take one output more than the arity: then the rule is no function at all.
+  assert.throws(() => evalRule(m('count if true\np if count([])'), 'data.t.p'), typeError('undefined function data.t.count'));
+  // A rule that is not called is fine, and so is one with the builtin's name in another package.
+  assert.equal(evalRule(m('plus := 3\ndouble := plus * 2'), 'data.t.double'), 6);
+  assert.equal(evalRule({ 'a.rego': 'package a\ngt := "mine"\n', 'b.rego': 'package b\nq if 2 > 1\n' }, 'data.b.q'), true);
+  // A function of the operator's arity takes the operator's place.
+  const fn = m('gt(a, b) := a < b\nq if 1 > 2\nr if 2 > 1\neq(a, b) if a == b + 1\ns if 3 = 2\nu if 3 = 3');
+  assert.deepEqual(['q', 'r', 's', 'u'].map((r) => evalRule(fn, `data.t.${r}`)), [true, undefined, true, undefined]);
+  // A local variable named like a builtin does not reach the package's callers.
+  assert.equal(evalRule(m('p := n if { count := 2; n := count + 1 }\nq := count([1])'), 'data.t.q'), 1);
+});

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { arbValue, call, callNoCrash, expectCall, expectError, j, s } from './test-support/harness.js';
 import { builtins } from './encoding.js';
@@ -67,4 +68,60 @@ test('encoding builtins never fail with anything but a BuiltinError', () => {
     }),
     { numRuns: 1000 },
   );
+});
+
+test("json.unmarshal reports syntax errors in Go encoding/json's words, reading the input as OPA's decoder does", () => {
+  // OPA: util.UnmarshalJSON decodes the first value with a json.Decoder, then looks at one more token.
+  const cases: Array<[string, string]> = [
+    ['', 'EOF'],
+    ['  \n', 'EOF'],
+    ['{', 'unexpected EOF'],
+    ['"abc', 'unexpected EOF'],
+    ['tru', 'unexpected EOF'],
+    ['1.', 'unexpected EOF'],
+    ['x', "invalid character 'x' looking for beginning of value"],
+    ["'a'", "invalid character '\\'' looking for beginning of value"],
+    ['é', "invalid character 'Ã' looking for beginning of value"],
+    ['[1,]', "invalid character ']' looking for beginning of value"],
+    ['{"a" 1}', "invalid character '1' after object key"],
+    ['{"a":1 "b":2}', 'invalid character \'"\' after object key:value pair'],
+    ['{"a":1,}', "invalid character '}' looking for beginning of object key string"],
+    ['{1:2}', "invalid character '1' looking for beginning of object key string"],
+    ['[1 2]', "invalid character '2' after array element"],
+    ['"a\tb"', "invalid character '\\t' in string literal"],
+    ['"\\x"', "invalid character 'x' in string escape code"],
+    ['"\\u12g4"', "invalid character 'g' in \\u hexadecimal character escape"],
+    ['-a', "invalid character 'a' in numeric literal"],
+    ['1.e5', "invalid character 'e' after decimal point in numeric literal"],
+    ['1e+x', "invalid character 'x' in exponent of numeric literal"],
+    ['trUe', "invalid character 'U' in literal true (expecting 'u')"],
+    ['nulL', "invalid character 'L' in literal null (expecting 'l')"],
+    // After the first value: one more token is read.
+    ['1x', "invalid character 'x' looking for beginning of value"],
+    ['1 }', "invalid character '}' looking for beginning of value"],
+    ['1 2', "error: invalid character '2' after top-level value"],
+    ['01', "error: invalid character '1' after top-level value"],
+    ['[1] [2]', "error: invalid character '[' after top-level value"],
+    ['1 "a\\u0041"', "error: invalid character 'aA' after top-level value"],
+    ['1 true', "error: invalid character '%!s(bool=true)' after top-level value"],
+  ];
+  for (const [text, want] of cases) {
+    assert.throws(
+      () => call('json.unmarshal', [text]),
+      (e: unknown) => e instanceof Error && e.message === `json.unmarshal: ${want}`,
+      `json.unmarshal(${JSON.stringify(text)})`,
+    );
+  }
+  // A trailing null token is the one OPA lets through: the first value is the result.
+  expectCall('json.unmarshal', ['{"a": [1]} null'], j('{"a": [1]}'));
+  expectCall('json.unmarshal', ['1 null 2'], 1);
+  expectCall('json.is_valid', ['1 null'], false);
+  fc.assert(fc.property(fc.string(), (t) => callNoCrash('json.unmarshal', [t])));
+});
+
+test('json.unmarshal of nesting beyond the engine limit is a builtin error', () => {
+  expectError('json.unmarshal', ['['.repeat(20000) + ']'.repeat(20000)], 'json.unmarshal: exceeded max depth');
+  // Within Go's limit: a value, or this engine's own nesting limit as a builtin error, never a crash.
+  callNoCrash('json.unmarshal', ['['.repeat(9999) + ']'.repeat(9999)]);
+  callNoCrash('json.unmarshal', ['{"a":'.repeat(9999) + '1' + '}'.repeat(9999) + ' null']);
 });

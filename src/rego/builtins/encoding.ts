@@ -10,6 +10,8 @@
 import { parseAllDocuments, stringify as yamlStringify } from 'yaml';
 import { type Value, RObject, fromJson, isObject, isSet, parseJsonValue, toJs, toJsonText } from '../value.js';
 import { type BuiltinDef, BuiltinError, argObject, argString, builtinError, typeError } from './registry.js';
+import { firstValueText, goJsonError } from './gojson.js';
+import { CocoError } from '../../errors.js';
 
 /** Go's string(bytes) as seen through utf8.DecodeRune: every byte of an invalid sequence is one U+FFFD. */
 export function bytesToString(b: Uint8Array): string {
@@ -450,7 +452,16 @@ export const builtins: BuiltinDef[] = [
       try {
         return parseJsonValue(s);
       } catch (e) {
-        throw builtinError('json.unmarshal', (e as Error).message);
+        if (!(e instanceof CocoError)) throw e;
+        // Worded as Go's decoder words it; OPA accepts a value followed by `null` (it checks one more token).
+        const goErr = goJsonError(s);
+        if (goErr !== undefined) throw builtinError('json.unmarshal', goErr);
+        try {
+          return parseJsonValue(firstValueText(s));
+        } catch (e2) {
+          // Valid to Go but beyond this engine's limits (nesting depth).
+          throw builtinError('json.unmarshal', (e2 as Error).message);
+        }
       }
     },
   },
