@@ -17,7 +17,9 @@ import { parseJsonValue, toJs } from '../rego/index.js';
 import { registerEval } from './policy-eval.js';
 import type { CliIO } from './io.js';
 import { loadSettings } from '../policy/genpolicy/settings.js';
-import { generateForYaml, localImages } from '../policy/genpolicy/pod.js';
+import { generateForYaml } from '../policy/genpolicy/pod.js';
+import { imageRefsOf, parseImageMap, resolveImages } from '../policy/genpolicy/image-source.js';
+import { LayerCache } from '../policy/genpolicy/layers.js';
 import { diffPolicyData } from '../policy/genpolicy/diff.js';
 import { extractPolicyData } from '../policy/agent-rules.js';
 import { INITDATA_ANNOTATION, decodeInitDataAnnotation, parseInitData } from '../measure/initdata.js';
@@ -88,20 +90,35 @@ export function register(program: Command, io: CliIO): void {
     .requiredOption('-y, --yaml-file <file>', 'Kubernetes YAML (Pod, workloads, CronJob, List; several documents)')
     .requiredOption('-j, --json-settings-path <path>', 'genpolicy-settings.json, or a directory with it and genpolicy-settings.d/*.json drop-ins')
     .option('--config-file <file>', 'more YAML documents (ConfigMaps, Secrets) the pods refer to (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--image-map <ref=oci:dir[:name]>', 'use a local OCI image layout for an image the pod names (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--no-verify-digest', 'accept a local copy whose manifest digest differs from a digest-pinned reference')
+    .option(
+      '--image-map <ref=source|file.json>',
+      'use a local copy (oci:DIR[:NAME] or docker-archive:PATH[:NAME:TAG]) for an image the pod names, or a JSON file of {"REF": "SOURCE"} (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
+    .option('--no-verify-digest', 'accept a local copy whose digests differ from a digest-pinned reference')
+    .option('--insecure-registry <host>', 'reach this registry (host[:port]) over plain http (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--offline', 'never reach a registry: every image needs a local copy', false)
+    .option('--platform <os/arch[/variant]>', 'the platform to pick from multi-platform images', 'linux/amd64')
+    .option('-u, --use-cached-files', 'use and update the layer cache (./layers-cache.json unless --layers-cache-file-path names another)', false)
+    .option('--layers-cache-file-path [path]', 'the layer cache file (layers by diff_id with their dm-verity root hashes; default ./layers-cache.json)')
     .option('-r, --raw-out', 'print each generated policy instead of writing the YAML', false)
     .option('-b, --base64-out', 'print each annotation value instead of writing the YAML', false)
     .option('-o, --output <file>', 'write the annotated YAML here (default: back to --yaml-file)')
     .option('--max-annotation-bytes <n>', 'fail when a pod’s annotations would exceed this many bytes', (v: string) => Number(v), 256 * 1024)
     .option('-v, --verbose', 'report each pod’s policy and annotation sizes on stderr', false)
     .action(
-      (opts: {
+      async (opts: {
         yamlFile: string;
         jsonSettingsPath: string;
         configFile: string[];
         imageMap: string[];
         verifyDigest: boolean;
+        insecureRegistry: string[];
+        offline: boolean;
+        platform: string;
+        useCachedFiles: boolean;
+        layersCacheFilePath?: string | true;
         rawOut: boolean;
         base64Out: boolean;
         output?: string;
@@ -111,19 +128,32 @@ export function register(program: Command, io: CliIO): void {
         if (!Number.isSafeInteger(opts.maxAnnotationBytes) || opts.maxAnnotationBytes <= 0) {
           throw new CocoError('CLI_USAGE', '--max-annotation-bytes wants a positive integer', { kind: 'usage' });
         }
-        const map = new Map<string, string>();
-        for (const m of opts.imageMap) {
-          const eq = m.indexOf('=');
-          if (eq <= 0) throw new CocoError('CLI_USAGE', `--image-map wants REF=oci:DIR, got ${JSON.stringify(m)}`, { kind: 'usage' });
-          map.set(m.slice(0, eq), m.slice(eq + 1));
-        }
+        const [os, architecture, variant, more] = opts.platform.split('/');
+        if (!os || !architecture || more !== undefined) throw new CocoError('CLI_USAGE', `--platform wants os/arch[/variant], got ${JSON.stringify(opts.platform)}`, { kind: 'usage' });
+        const map = parseImageMap(opts.imageMap, io.cwd);
         const extra = opts.configFile.map((f) => readText(io, f));
         const main = readText(io, opts.yamlFile);
         const settings = loadSettings(resolve(io.cwd, opts.jsonSettingsPath));
+        // Layer root hashes are pinned only when the guest does not pull images itself.
+        const withLayers = (settings as { cluster_config?: { guest_pull?: unknown } }).cluster_config?.guest_pull === false;
+        const cachePath = typeof opts.layersCacheFilePath === 'string' ? opts.layersCacheFilePath : opts.layersCacheFilePath === true || opts.useCachedFiles ? 'layers-cache.json' : undefined;
+        const cache = new LayerCache(cachePath === undefined ? undefined : resolve(io.cwd, cachePath));
+        const resolved = await resolveImages(imageRefsOf(main), {
+          map,
+          baseDir: io.cwd,
+          verifyDigest: opts.verifyDigest,
+          registry: opts.offline ? undefined : { insecureRegistries: opts.insecureRegistry, platform: { os, architecture, variant }, env: io.env, home: io.env.HOME },
+          layers: withLayers ? { cache } : undefined,
+        });
+        cache.save();
         const { yaml, pods } = generateForYaml(main, {
           settings,
           configYaml: extra,
-          images: localImages(map, io.cwd, opts.verifyDigest),
+          images: (ref) => {
+            const r = resolved.get(ref);
+            if (!r) throw new CocoError('GENPOLICY_IMAGE', `no image config for ${ref}`, { kind: 'input' });
+            return r.config;
+          },
           maxAnnotationBytes: opts.maxAnnotationBytes,
         });
         if (opts.verbose) for (const p of pods) io.stderr(`${p.kind} ${p.name}: policy ${p.sizes.policy} bytes, init-data ${p.sizes.initData} bytes, annotation ${p.sizes.annotation} bytes\n`);

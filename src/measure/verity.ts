@@ -481,6 +481,19 @@ export async function verityFormat(o: VerityFormatOptions): Promise<VerityFormat
   }
 }
 
+/**
+ * The root hash alone, for a tree nobody stores (what a policy pins for a layer): the tree is built with
+ * one hash block per level in memory and nothing is written. Same parameters and refusals as `verityFormat`
+ * without a hash device.
+ */
+export async function verityRootHash(o: Omit<VerityFormatOptions, 'hash' | 'superblock' | 'uuid' | 'hashOffset'>): Promise<Uint8Array> {
+  const p = formatParams({ ...o, hash: '', superblock: false, salt: o.salt ?? new Uint8Array(0) }, dataDeviceSize(o.data));
+  const geo = verityGeometry(p);
+  const builder = new TreeBuilder(geo, p.hashBlockSize, blockDigest(nodeHashName(p.hashAlgorithm), p.hashType, p.salt, p.hashBlockSize), () => {});
+  await hashData(p, o.data, builder, o, () => false);
+  return builder.finish();
+}
+
 function writeFully(fd: number, bytes: Uint8Array, position: number): void {
   for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
 }

@@ -9,6 +9,7 @@
  * $(sfprefix), $(bundle-id), $(sandbox-id), $(default_caps), $(privileged_caps).
  */
 import { CocoError } from '../../errors.js';
+import { layerStorages } from './layers.js';
 
 type Json = Record<string, any>;
 
@@ -19,6 +20,8 @@ export interface ImageConfig {
   Entrypoint?: string[] | null;
   Cmd?: string[] | null;
   WorkingDir?: string;
+  /** The image's layers (bottom first) with their dm-verity root hashes, when the guest does not pull images. */
+  layers?: Array<{ diff_id: string; verity_hash: string }>;
 }
 
 /** One pod template found in a workload document: its metadata and spec, and where it sits in the document. */
@@ -268,7 +271,7 @@ function appContainer(t: PodTemplate, c: Json, input: GenerateInput): Json {
         Sysctl: settings.other_container.Linux.Sysctl,
       },
     },
-    storages: [],
+    storages: image.layers ? layerStorages(image.layers, String(settings.other_container.Root.Path).replace('$(root_path)', settings.common.root_path)) : [],
     devices: [],
     sandbox_pidns: t.spec.shareProcessNamespace === true,
     exec_commands: execCommands(c),

@@ -13,7 +13,7 @@ const MAX_JSON_BLOB = 4 * 1024 * 1024;
 const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
 const REF_ANNOTATION = 'org.opencontainers.image.ref.name';
 
-interface Descriptor {
+export interface Descriptor {
   mediaType: string;
   digest: string;
   size: number;
@@ -25,10 +25,10 @@ function bad(msg: string, cause?: unknown): CocoError {
   return new CocoError('OCI_LAYOUT', msg, { kind: 'input', cause });
 }
 
-function readBlob(dir: string, d: Descriptor): Buffer {
+function readBlob(dir: string, d: Descriptor, limit = MAX_JSON_BLOB): Buffer {
   const m = /^(sha256|sha512):([0-9a-f]+)$/.exec(typeof d?.digest === 'string' ? d.digest : '');
   if (!m || m[2]!.length !== (m[1] === 'sha256' ? 64 : 128)) throw bad(`bad descriptor digest ${JSON.stringify(d?.digest)}`);
-  if (!Number.isSafeInteger(d.size) || d.size < 0 || d.size > MAX_JSON_BLOB) throw bad(`descriptor ${d.digest}: size ${JSON.stringify(d.size)} is not accepted (limit ${MAX_JSON_BLOB})`);
+  if (!Number.isSafeInteger(d.size) || d.size < 0 || d.size > limit) throw bad(`descriptor ${d.digest}: size ${JSON.stringify(d.size)} is not accepted (limit ${limit})`);
   const path = join(dir, 'blobs', m[1]!, m[2]!);
   let bytes: Buffer;
   try {
@@ -55,8 +55,19 @@ function parseJson(bytes: Buffer, what: string): Record<string, unknown> {
 
 export interface LayoutImage {
   manifestDigest: string;
+  /** Digests of the indexes walked to reach the manifest (outermost first). */
+  indexDigests: string[];
   configDigest: string;
   config: ImageConfig;
+  /** The config's rootfs.diff_ids. */
+  diffIds: string[];
+  /** The manifest's layer descriptors. */
+  layers: Descriptor[];
+}
+
+/** A blob of the layout at `dir`, checked against its descriptor (layers: up to `limit` bytes). */
+export function readLayoutBlob(dir: string, d: Descriptor, limit: number): Buffer {
+  return readBlob(dir, d, limit);
 }
 
 /**
@@ -75,9 +86,11 @@ export function readLayoutImage(dir: string, ref?: string, platform = { os: 'lin
   const candidates = ref === undefined ? manifests : manifests.filter((d) => d?.annotations?.[REF_ANNOTATION] === ref);
   if (candidates.length !== 1) throw bad(ref === undefined ? `${dir}: index.json lists ${candidates.length} images; name one` : `${dir}: no single image named ${JSON.stringify(ref)}`);
   let desc = candidates[0]!;
+  const indexDigests: string[] = [];
   for (let depth = 0; INDEX_TYPES.has(desc.mediaType); depth++) {
     if (depth > 2) throw bad('nested indexes are too deep');
     const inner = parseJson(readBlob(dir, desc), `index ${desc.digest}`);
+    indexDigests.push(desc.digest);
     const list = Array.isArray(inner.manifests) ? (inner.manifests as Descriptor[]) : [];
     const match = list.find((d) => d?.platform?.os === platform.os && d?.platform?.architecture === platform.architecture);
     if (!match) throw bad(`index ${desc.digest} has no manifest for ${platform.os}/${platform.architecture}`);
@@ -89,8 +102,13 @@ export function readLayoutImage(dir: string, ref?: string, platform = { os: 'lin
   const config = parseJson(readBlob(dir, configDesc), `config ${configDesc.digest}`);
   const c = (config.config ?? {}) as Record<string, unknown>;
   const strings = (v: unknown): string[] | undefined => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined);
+  const rootfs = (config.rootfs ?? {}) as Record<string, unknown>;
+  const layers = Array.isArray(manifest.layers) ? (manifest.layers as Descriptor[]) : [];
   return {
     manifestDigest: desc.digest,
+    indexDigests,
+    diffIds: strings(rootfs.diff_ids) ?? [],
+    layers,
     configDigest: configDesc.digest,
     config: {
       User: typeof c.User === 'string' ? c.User : undefined,
