@@ -480,3 +480,40 @@ export function generatePolicyData(input: GenerateInput): Json {
     ...(settings.cluster_config === undefined ? {} : { cluster_config: { cgroup_mount_extras_allowed: settings.cluster_config.cgroup_mount_extras_allowed ?? [] } }),
   };
 }
+
+// Fields of a pod spec the generator reads, or that do not change what the agent is asked for. Anything else
+// (host namespaces, block devices, ephemeral containers, SELinux or AppArmor settings, sysctls …) would reach
+// the guest without the policy describing it.
+const KNOWN_POD_FIELDS = new Set([
+  'containers', 'initContainers', 'volumes', 'securityContext', 'serviceAccountName', 'serviceAccount', 'automountServiceAccountToken',
+  'shareProcessNamespace', 'runtimeClassName', 'restartPolicy', 'nodeSelector', 'nodeName', 'affinity', 'tolerations',
+  'terminationGracePeriodSeconds', 'activeDeadlineSeconds', 'imagePullSecrets', 'hostname', 'subdomain', 'hostAliases', 'dnsPolicy', 'dnsConfig',
+  'priorityClassName', 'priority', 'preemptionPolicy', 'schedulerName', 'topologySpreadConstraints', 'enableServiceLinks', 'readinessGates',
+  'overhead', 'setHostnameAsFQDN', 'os', 'schedulingGates',
+]);
+const KNOWN_CONTAINER_FIELDS = new Set([
+  'name', 'image', 'command', 'args', 'env', 'envFrom', 'workingDir', 'ports', 'resources', 'resizePolicy', 'volumeMounts', 'livenessProbe',
+  'readinessProbe', 'startupProbe', 'lifecycle', 'securityContext', 'tty', 'stdin', 'stdinOnce', 'imagePullPolicy', 'terminationMessagePath',
+  'terminationMessagePolicy', 'restartPolicy',
+]);
+const KNOWN_CONTAINER_SC_FIELDS = new Set(['privileged', 'capabilities', 'runAsUser', 'runAsGroup', 'runAsNonRoot', 'allowPrivilegeEscalation', 'readOnlyRootFilesystem', 'seccompProfile']);
+const KNOWN_POD_SC_FIELDS = new Set(['runAsUser', 'runAsGroup', 'runAsNonRoot', 'fsGroup', 'fsGroupChangePolicy', 'supplementalGroups', 'supplementalGroupsPolicy', 'seccompProfile']);
+
+/** The paths of the fields of a pod spec the generated policy would not describe (`spec.hostPID`, …). */
+export function unsupportedFields(spec: Json): string[] {
+  const out: string[] = [];
+  const check = (obj: unknown, known: Set<string>, path: string): void => {
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return;
+    for (const k of Object.keys(obj)) if (!known.has(k)) out.push(`${path}.${k}`);
+  };
+  check(spec, KNOWN_POD_FIELDS, 'spec');
+  check(spec.securityContext, KNOWN_POD_SC_FIELDS, 'spec.securityContext');
+  for (const list of ['initContainers', 'containers']) {
+    if (!Array.isArray(spec[list])) continue;
+    (spec[list] as unknown[]).forEach((c, i) => {
+      check(c, KNOWN_CONTAINER_FIELDS, `spec.${list}[${i}]`);
+      check((c as Json)?.securityContext, KNOWN_CONTAINER_SC_FIELDS, `spec.${list}[${i}].securityContext`);
+    });
+  }
+  return out;
+}
