@@ -347,3 +347,76 @@ test('block-encrypted emptyDir: a mount from a path no block storage is mounted 
     if (who === 'cocokit') assert.match(d.reason, /OCI\.Mounts: no policy mount allows .*\/scratch/);
   }
 });
+
+// --- CopyFile, network and exec requests -------------------------------------------------------------------
+
+const BUNDLE = hex64(17);
+const SHARED = `/run/kata-containers/shared/containers/${BUNDLE}-0123456789abcdef`;
+const copy = (path: string, file_type: string, symlink_target = ''): Json => ({ path, file_size: 10, file_mode: 0o100644, dir_mode: 0o40755, uid: 0, gid: 0, offset: 0, data: [], file_type, symlink_target });
+const iface = (over: Json): Json => ({ interface: { device: '', name: 'eth0', IPAddresses: [{ family: 0, address: '10.0.0.7', mask: '24' }], mtu: 1500, hwAddr: '0a:58:0a:00:00:07', pciPath: '', type: '', raw_flags: 0, ...over } });
+const routes = (...rs: Json[]): Json => ({ routes: { Routes: rs.map((r) => ({ dest: '', gateway: '10.0.0.1', device: 'eth0', source: '', scope: 0, family: 0, flags: 0, ...r })) } });
+const neighbor = (over: Json): Json => ({ neighbors: { ARPNeighbors: [{ toIPAddress: { family: 0, address: '10.0.0.1', mask: '' }, device: 'eth0', lladdr: '0a:58:0a:00:00:01', state: 128, flags: 0, ...over }] } });
+
+// [what, endpoint, input, whether kata-agent's request must be allowed]
+const REQUESTS: [string, string, Json, boolean][] = [
+  ['a regular file into the shared directory', 'CopyFileRequest', copy(`${SHARED}-hosts`, 'Regular'), true],
+  ['a directory of a projected volume', 'CopyFileRequest', copy(`${SHARED}-serviceaccount`, 'Directory'), true],
+  ['a relative symlink inside a volume', 'CopyFileRequest', copy(`${SHARED}-serviceaccount/token`, 'Symlink', '..data/token'), true],
+  ['a file outside the shared directory', 'CopyFileRequest', copy('/etc/passwd', 'Regular'), false],
+  ['a path climbing out with ..', 'CopyFileRequest', copy(`${SHARED}-hosts/../../../../etc/passwd`, 'Regular'), false],
+  ['a symlink at the top of the shared directory', 'CopyFileRequest', copy(`${SHARED}-token`, 'Symlink', 'x'), false],
+  ['a symlink to an absolute path', 'CopyFileRequest', copy(`${SHARED}-serviceaccount/token`, 'Symlink', '/etc/shadow'), false],
+  ['a symlink climbing out', 'CopyFileRequest', copy(`${SHARED}-serviceaccount/token`, 'Symlink', '../../../etc/shadow'), false],
+  ['a file type other than file, directory or link', 'CopyFileRequest', copy(`${SHARED}-hosts`, 'Fifo'), false],
+  ['the pod interface', 'UpdateInterfaceRequest', iface({}), true],
+  ['the pod interface with IFF_NOARP', 'UpdateInterfaceRequest', iface({ raw_flags: 128 }), true],
+  ['the loopback interface', 'UpdateInterfaceRequest', iface({ name: 'lo' }), false],
+  ['an interface flag other than IFF_NOARP', 'UpdateInterfaceRequest', iface({ raw_flags: 129 }), false],
+  ['an all-zero hardware address', 'UpdateInterfaceRequest', iface({ hwAddr: '00:00:00:00:00:00' }), false],
+  ['the pod routes', 'UpdateRoutesRequest', routes({}, { dest: '10.0.0.0/24', gateway: '', source: '10.0.0.7', scope: 253 }), true],
+  ['a route through the loopback device', 'UpdateRoutesRequest', routes({}, { device: 'lo' }), false],
+  ['a route from an IPv4 loopback source', 'UpdateRoutesRequest', routes({ source: '127.0.0.1' }), false],
+  ['a route from the IPv6 loopback source', 'UpdateRoutesRequest', routes({ source: '::1' }), false],
+  ['the gateway neighbor', 'AddARPNeighborsRequest', neighbor({}), true],
+  ['a permanent proxy neighbor', 'AddARPNeighborsRequest', neighbor({ flags: 8 }), true],
+  ['a loopback neighbor', 'AddARPNeighborsRequest', neighbor({ toIPAddress: { family: 0, address: '127.0.0.5', mask: '' } }), false],
+  ['a neighbor on the loopback device', 'AddARPNeighborsRequest', neighbor({ device: 'lo' }), false],
+  ['a neighbor in a state not allowed', 'AddARPNeighborsRequest', neighbor({ state: 4 }), false],
+  ['a neighbor with a flag not allowed', 'AddARPNeighborsRequest', neighbor({ flags: 1 }), false],
+  ['a neighbor with a prefix mask', 'AddARPNeighborsRequest', neighbor({ toIPAddress: { family: 0, address: '10.0.0.1', mask: '24' } }), false],
+];
+
+test('CopyFile and network requests of the generated pod: both rule sets decide each as kata-agent\'s policy must', () => {
+  const ours = cocokitPolicy();
+  const theirs = genpolicyPolicy();
+  decideAll(ours, corpus());
+  decideAll(theirs, corpus());
+  const wrong: string[] = [];
+  for (const [what, endpoint, input, allowed] of REQUESTS) {
+    const a = ours.evaluate(endpoint, input).allowed;
+    const b = theirs.evaluate(endpoint, input).allowed;
+    if (a !== allowed || b !== allowed) wrong.push(`${what}: cocokit ${a}, genpolicy ${b}, want ${allowed}`);
+  }
+  assert.deepEqual(wrong, []);
+});
+
+test('exec: a probe command runs as its container; another command, a capability or another user is denied by both', () => {
+  const steps = corpus();
+  const probe = steps[steps.length - 1]!;
+  const variants: [string, (p: Json) => void, boolean][] = [
+    ['the readiness probe', () => {}, true],
+    ['the probe with capabilities', (p) => (p.process.Capabilities = { Ambient: [], Bounding: ['CAP_SYS_ADMIN'], Effective: [], Inheritable: [], Permitted: [] }), false],
+    ['the probe as root', (p) => (p.process.User.UID = 0), false],
+    ['the probe in another directory', (p) => (p.process.Cwd = '/'), false],
+    ['the probe with an extra env variable', (p) => p.process.Env.push('LD_PRELOAD=/x.so'), false],
+    ['another command', (p) => (p.process.Args = ['cat', '/etc/shadow']), false],
+  ];
+  for (const p of [cocokitPolicy(), genpolicyPolicy()]) {
+    decideAll(p, steps.slice(0, -1));
+    for (const [what, mutate, allowed] of variants) {
+      const input = structuredClone(probe.input);
+      mutate(input);
+      assert.equal(p.evaluate('ExecProcessRequest', input).allowed, allowed, what);
+    }
+  }
+});
