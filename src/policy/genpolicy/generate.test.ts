@@ -345,3 +345,16 @@ test('volumes and securityContext: a missing volume, an unsupported volume type 
     assert.throws(() => volumePod(sharedFs, yaml), (e: unknown) => e instanceof CocoError && e.kind === 'input' && msg.test(e.message), String(msg));
   }
 });
+
+test('size: a 20-container pod of alike containers costs little more annotation than one container', () => {
+  const pod = (n: number): string =>
+    `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  volumes: [{name: v, configMap: {name: x}}]\n  containers:\n${Array.from({ length: n }, (_, i) => `    - {name: c${i}, image: "oci:app:1", env: [{name: A, value: b}], volumeMounts: [{name: v, mountPath: /v}]}`).join('\n')}\n`;
+  const size = (n: number): { policy: number; annotation: number } => generateForYaml(pod(n), { settings: SETTINGS, images: localImages(new Map(), tmp) }).pods[0]!.sizes;
+  const one = size(1);
+  const twenty = size(20);
+  // The policy text repeats each container's fragment; gzip in the annotation shares the repeats, so the
+  // annotation grows by a small fraction while the text grows several times over.
+  assert.ok(twenty.policy > 3 * one.policy, `policy ${one.policy} -> ${twenty.policy}`);
+  assert.ok(twenty.annotation < 1.25 * one.annotation, `annotation ${one.annotation} -> ${twenty.annotation}`);
+  assert.ok(twenty.annotation < 32 * 1024, `annotation ${twenty.annotation} bytes`);
+});
