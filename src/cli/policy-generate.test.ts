@@ -67,3 +67,50 @@ test('policy diff reports what a re-generation changed, from policies or annotat
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('policy generate: unsupported fields fail unless -s; --runtime-class-names picks pods; --initdata-path keeps the user document', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-generate-flags-'));
+  try {
+    writeLayout(join(dir, 'img'), '1', { Env: ['PATH=/bin'], Cmd: ['sh'] });
+    const pod = (name: string, extra: string, rc = 'kata-cc'): string =>
+      `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}}\nspec:\n  runtimeClassName: ${rc}\n${extra}  containers: [{name: app, image: "oci:img:1"}]\n`;
+    const settings = join(GENPOLICY, 'genpolicy-settings.json');
+    writeFileSync(join(dir, 'host.yaml'), pod('host', '  hostPID: true\n  securityContext: {sysctls: [{name: kernel.shm_rmid_forced, value: "1"}]}\n'));
+    const refused = bufferIO({}, dir);
+    assert.equal(await run(['policy', 'generate', '-y', 'host.yaml', '-j', settings], refused), 4, 'an input error');
+    assert.match(refused.err(), /Pod host: unsupported fields spec\.hostPID, spec\.securityContext\.sysctls .*--silent-unsupported-fields/);
+    const silent = bufferIO({}, dir);
+    assert.equal(await run(['policy', 'generate', '-y', 'host.yaml', '-j', settings, '-s', '-b'], silent), 0, silent.err());
+    assert.ok(silent.out().length > 100);
+
+    writeFileSync(join(dir, 'two.yaml'), `${pod('cc', '')}---\n${pod('plain', '', 'runc')}`);
+    const picked = bufferIO({}, dir);
+    assert.equal(await run(['policy', 'generate', '-y', 'two.yaml', '-j', settings, '--runtime-class-names', 'kata', 'other'], picked), 0, picked.err());
+    const docs = parseAllDocuments(readFileSync(join(dir, 'two.yaml'), 'utf8')).map((d) => d.toJS() as { metadata: { annotations?: Record<string, string> } });
+    assert.ok(docs[0]!.metadata.annotations?.[INITDATA_ANNOTATION], 'the kata-cc pod has a policy');
+    assert.equal(docs[1]!.metadata.annotations, undefined, 'the runc pod is left alone');
+
+    writeFileSync(join(dir, 'user.toml'), 'version = "0.1.0"\nalgorithm = "sha384"\n\n[data]\n"aa.toml" = \'\'\'\n[token_configs.kbs]\nurl = "https://kbs.example:8080"\n\'\'\'\n');
+    writeFileSync(join(dir, 'one.yaml'), pod('one', ''));
+    const merged = bufferIO({}, dir);
+    assert.equal(await run(['policy', 'generate', '-y', 'one.yaml', '-j', settings, '--initdata-path', 'user.toml'], merged), 0, merged.err());
+    const one = parseAllDocuments(readFileSync(join(dir, 'one.yaml'), 'utf8'))[0]!.toJS() as { metadata: { annotations: Record<string, string> } };
+    const initData = parseInitData(decodeInitDataAnnotation(one.metadata.annotations[INITDATA_ANNOTATION]!));
+    assert.equal(initData.algorithm, 'sha384');
+    assert.equal(initData.data['aa.toml'], '[token_configs.kbs]\nurl = "https://kbs.example:8080"\n');
+    assert.equal(new AgentPolicy(initData.data['policy.rego']!).evaluate('SetPolicyRequest', {}).allowed, false);
+
+    for (const [text, msg] of [
+      ['version = "0.1.0"\nalgorithm = "sha256"\n[data]\n"policy.rego" = "package x"\n', /already has a data\."policy\.rego" entry/],
+      ['version = "0.1.0"\nalgorithm = "md5"\n', /algorithm/i],
+      ['not toml = = =', /TOML/i],
+    ] as const) {
+      writeFileSync(join(dir, 'bad.toml'), text);
+      const bad = bufferIO({}, dir);
+      assert.equal(await run(['policy', 'generate', '-y', 'one.yaml', '-j', settings, '--initdata-path', 'bad.toml'], bad), 4);
+      assert.match(bad.err(), msg);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -106,6 +106,9 @@ export function register(program: Command, io: CliIO): void {
     .option('-b, --base64-out', 'print each annotation value instead of writing the YAML', false)
     .option('-o, --output <file>', 'write the annotated YAML here (default: back to --yaml-file)')
     .option('--max-annotation-bytes <n>', 'fail when a pod’s annotations would exceed this many bytes', (v: string) => Number(v), 256 * 1024)
+    .option('-s, --silent-unsupported-fields', 'generate even when a pod uses fields the policy cannot describe (they are left out)', false)
+    .option('--runtime-class-names <prefix...>', 'only pods whose runtimeClassName starts with one of these get a policy')
+    .option('--initdata-path <file>', 'an init-data TOML whose version, algorithm and other data entries the generated init-data keeps')
     .option('-v, --verbose', 'report each pod’s policy and annotation sizes on stderr', false)
     .action(
       async (opts: {
@@ -123,6 +126,9 @@ export function register(program: Command, io: CliIO): void {
         base64Out: boolean;
         output?: string;
         maxAnnotationBytes: number;
+        silentUnsupportedFields: boolean;
+        runtimeClassNames?: string[];
+        initdataPath?: string;
         verbose: boolean;
       }) => {
         if (!Number.isSafeInteger(opts.maxAnnotationBytes) || opts.maxAnnotationBytes <= 0) {
@@ -155,7 +161,11 @@ export function register(program: Command, io: CliIO): void {
             return r.config;
           },
           maxAnnotationBytes: opts.maxAnnotationBytes,
+          silentUnsupportedFields: opts.silentUnsupportedFields,
+          runtimeClassNames: opts.runtimeClassNames,
+          initData: opts.initdataPath === undefined ? undefined : readText(io, opts.initdataPath),
         });
+        if (opts.verbose && opts.runtimeClassNames && pods.length === 0) io.stderr(`no pod has a runtimeClassName starting with ${opts.runtimeClassNames.join(', ')}\n`);
         if (opts.verbose) for (const p of pods) io.stderr(`${p.kind} ${p.name}: policy ${p.sizes.policy} bytes, init-data ${p.sizes.initData} bytes, annotation ${p.sizes.annotation} bytes\n`);
         if (opts.rawOut) for (const p of pods) io.stdout(p.policy);
         if (opts.base64Out) for (const p of pods) io.stdout(`${p.annotation}\n`);

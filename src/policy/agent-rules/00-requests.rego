@@ -150,17 +150,22 @@ expand_copy_pattern(p) := r if {
 	r := replace(r2, "$(bundle-id)", "[a-z0-9]{64}")
 }
 
-symlink_target_ok if not input.symlink_src
+# The link's target: `symlink_target` in current agents' requests, `symlink_src` in older ones; both are
+# checked when both are present.
+symlink_targets := [t | some k in ["symlink_target", "symlink_src"]; t := object.get(input, k, ""); count(t) > 0]
 
 symlink_target_ok if {
-	count(input.symlink_src) == 0
+	not symlink_without_target
+	every t in symlink_targets {
+		not startswith(t, "/")
+		no_traversal(t)
+	}
 }
 
-symlink_target_ok if {
-	src := input.symlink_src
-	count(src) > 0
-	not startswith(src, "/")
-	no_traversal(src)
+# A symlink always names its target.
+symlink_without_target if {
+	input.file_type == "Symlink"
+	count(symlink_targets) == 0
 }
 
 no_traversal(p) if {

@@ -13,9 +13,10 @@ process_problems(pp, ip) := ((((((differs("OCI.Process.Terminal", pp.Terminal, i
 # The group ids are not compared: the runtime may start a container with a primary group other than the
 # image's (the pause image runs with gid 0) and supplementary groups depend on the image's /etc/group.
 
+# Each set is compared as a set: the runtime may list the capabilities in another order than the settings.
 caps_problems(pc, ic) := {sprintf("OCI.Process.Capabilities.%s: policy %v, request %v", [set_name, expand_caps(object.get(pc, set_name, [])), object.get(ic, set_name, [])]) |
 	some set_name in ["Ambient", "Bounding", "Effective", "Inheritable", "Permitted"]
-	expand_caps(object.get(pc, set_name, [])) != object.get(ic, set_name, [])
+	{c | some c in expand_caps(object.get(pc, set_name, []))} != {c | some c in object.get(ic, set_name, [])}
 }
 
 # A capability set written as the single placeholder $(default_caps) or $(privileged_caps) stands for the

@@ -15,7 +15,21 @@ mount_allowed(p_mounts, m) if {
 	p.destination == m.destination
 	p.type_ == m.type_
 	p.options == m.options
+	p.source != ""
 	mount_source_ok(p.source, m.source)
+}
+
+# A policy mount without a source is a block-device emptyDir: its source is where the request's block storage
+# (a virtio-blk or SCSI device the runtime attached for it) is mounted.
+mount_allowed(p_mounts, m) if {
+	some p in p_mounts
+	p.source == ""
+	p.destination == m.destination
+	p.type_ == m.type_
+	p.options == m.options
+	some s in input.storages
+	s.driver in {"blk", "scsi"}
+	s.mount_point == m.source
 }
 
 mount_source_ok(p, i) if regex.match(expand_source(p, "$(bundle-id)", i_bundle_id), i)
@@ -74,8 +88,36 @@ storage_allowed(ps, s) if {
 	p.driver == s.driver
 	p.driver_options == s.driver_options
 	p.fs_group == s.fs_group
+	object.get(p, "shared", false) == object.get(s, "shared", false)
 	storage_options_ok(ps, p, s)
 	mount_point_ok(ps, p, s)
+}
+
+# A block-device emptyDir (encrypted or plain): the runtime picks the device, so the policy leaves driver and
+# source empty; the request names a virtio-blk PCI path or a SCSI address and mounts it under the storage
+# directory at the base64url of that name, with the policy's filesystem, options and driver options.
+storage_allowed(ps, s) if {
+	some p in ps
+	p.driver == ""
+	p.source == ""
+	contains(p.mount_point, "$(b64_device_id)")
+	device_source_ok(s)
+	p.driver_options == s.driver_options
+	p.fs_group == s.fs_group
+	p.fstype == s.fstype
+	p.options == s.options
+	object.get(p, "shared", false) == object.get(s, "shared", false)
+	s.mount_point == replace(replace(p.mount_point, "$(spath)", policy_data.common.spath), "$(b64_device_id)", base64url.encode(s.source))
+}
+
+device_source_ok(s) if {
+	s.driver == "blk"
+	regex.match(`^[0-9a-f]{2}(/[0-9a-f]{2})?$`, s.source)
+}
+
+device_source_ok(s) if {
+	s.driver == "scsi"
+	regex.match(`^[0-9]+:[0-9]+$`, s.source)
 }
 
 storage_options_ok(_, p, s) if {

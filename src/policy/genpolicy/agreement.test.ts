@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { vectorPath } from '../../test-support/vectors.js';
 import { writeLayout } from '../../test-support/oci-layout.js';
 import { AgentPolicy } from '../agent.js';
-import { loadSettings } from './settings.js';
+import { applyDropIns, loadSettings } from './settings.js';
 import { generateForYaml, localImages } from './pod.js';
 
 // For pods the suite generates, cocokit's rules and genpolicy's current rules.rego (from the vectors, over the
@@ -44,6 +44,17 @@ spec:
 const SANDBOX_ID = 'a1'.repeat(32);
 const hex64 = (n: number): string => n.toString(16).padStart(2, '0').repeat(32);
 
+/** A path the runtime would choose for a policy source or mount-point pattern. */
+function instantiate(pattern: string, bundle: string, cpath: string): string {
+  const s = pattern
+    .replace('$(sfprefix)', `${cpath}/${bundle}-0123456789abcdef-`)
+    .replace('$(cpath)', cpath)
+    .replace('$(sandbox-id)', SANDBOX_ID)
+    .replace(/^\^/, '')
+    .replace(/\$$/, '');
+  return s.replace(/\\(.)/g, '$1');
+}
+
 /** Turns a policy container into the CreateContainerRequest the agent would receive for it. */
 function createRequest(pd: Json, idx: number, name: string, namespace: string): Json {
   const c = pd.containers[idx];
@@ -65,16 +76,23 @@ function createRequest(pd: Json, idx: number, name: string, namespace: string): 
   const env = (p.Env as string[]).map((e) =>
     e.replace('$(sandbox-name)', name).replace('$(sandbox-namespace)', namespace).replace('$(pod-ip)', '10.0.0.7').replace('$(host-name)', name),
   );
-  const mounts = (c.OCI.Mounts as Json[]).map((m) => ({
-    ...m,
-    source: m.source.startsWith('$(sfprefix)') ? `${cpath}/${bundle}-0123456789abcdef-${m.source.slice('$(sfprefix)'.length, -1)}` : m.source,
-  }));
+  // The storages of the pod's volumes as the runtime sends them: guest-made volumes at the paths the policy's
+  // patterns describe, block-device emptyDirs on a virtio-blk device the runtime attached, mounted at the
+  // padded base64url of its PCI path.
+  const volumeStorages = (c.storages as Json[]).map((st, n): Json =>
+    st.driver === ''
+      ? { ...st, driver: 'blk', source: `0${n + 1}/00`, mount_point: `${common.spath}/${Buffer.from(`0${n + 1}/00`).toString('base64').replace(/\+/g, '-').replace(/\//g, '_')}` }
+      : { ...st, source: instantiate(st.source, bundle, cpath), mount_point: instantiate(st.mount_point, bundle, cpath) },
+  );
+  const blockMounts = (c.OCI.Mounts as Json[]).filter((m) => m.source === '').map((m) => m.destination as string);
+  const blockFor = (dest: string): string => volumeStorages.filter((st) => st.driver === 'blk')[blockMounts.indexOf(dest)]!.mount_point;
+  const mounts = (c.OCI.Mounts as Json[]).map((m) => ({ ...m, source: m.source === '' ? blockFor(m.destination) : instantiate(m.source, bundle, cpath) }));
   return structuredClone({
     container_id: bundle,
     exec_id: bundle,
     string_user: null,
     devices: [],
-    storages: idx === 0 ? [] : [{ driver: 'image_guest_pull', driver_options: [], source: 'registry.example/app:1', fstype: 'overlay', options: [], mount_point: expand('$(root_path)'), fs_group: null, shared: false }],
+    storages: idx === 0 ? [] : [{ driver: 'image_guest_pull', driver_options: [], source: 'registry.example/app:1', fstype: 'overlay', options: [], mount_point: expand('$(root_path)'), fs_group: null, shared: false }, ...volumeStorages],
     sandbox_pidns: false,
     shared_mounts: [],
     OCI: {
@@ -201,5 +219,204 @@ test('both rule sets deny exec of a command the pod does not list', () => {
     decideAll(p, steps.slice(0, -1));
     assert.equal(p.evaluate(exec.endpoint, exec.input).allowed, false);
     assert.equal(p.evaluate(steps[steps.length - 1]!.endpoint, steps[steps.length - 1]!.input).allowed, true);
+  }
+});
+
+// --- Volumes and security contexts -----------------------------------------------------------------------
+
+const VOLUME_POD = `apiVersion: v1
+kind: Pod
+metadata: {name: vols, namespace: shop}
+spec:
+  securityContext: {runAsUser: 2000, runAsGroup: 3000, fsGroup: 4000, supplementalGroups: [5000]}
+  volumes:
+    - {name: scratch, emptyDir: {}}
+    - {name: cache, emptyDir: {medium: Memory}}
+    - {name: settings, configMap: {name: app-config}}
+    - {name: creds, secret: {secretName: app-secret}}
+    - name: token
+      projected:
+        sources:
+          - serviceAccountToken: {path: token, expirationSeconds: 3600}
+          - downwardAPI: {items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}]}
+    - {name: podinfo, downwardAPI: {items: [{path: name, fieldRef: {fieldPath: metadata.name}}]}}
+    - {name: serial, hostPath: {path: /dev/ttyS0}}
+    - {name: results, hostPath: {path: /tmp/results}}
+    - {name: data, persistentVolumeClaim: {claimName: data-claim}}
+  containers:
+    - name: app
+      image: registry.example/app:1
+      securityContext:
+        runAsUser: 1001
+        capabilities: {drop: [NET_RAW, MKNOD], add: [NET_ADMIN]}
+        allowPrivilegeEscalation: false
+        readOnlyRootFilesystem: true
+      volumeMounts:
+        - {name: scratch, mountPath: /scratch}
+        - {name: scratch, mountPath: /scratch-logs, subPath: logs}
+        - {name: cache, mountPath: /cache}
+        - {name: settings, mountPath: /etc/app, readOnly: true}
+        - {name: creds, mountPath: /etc/creds, readOnly: true}
+        - {name: token, mountPath: /var/run/secrets/tokens}
+        - {name: podinfo, mountPath: /etc/podinfo}
+        - {name: serial, mountPath: /dev/ttyS0}
+        - {name: results, mountPath: /results, readOnly: true}
+        - {name: data, mountPath: /data}
+    - name: admin
+      image: registry.example/app:1
+      securityContext: {privileged: true}
+    - name: minimal
+      image: registry.example/app:1
+      securityContext: {capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}}
+`;
+
+function generateWith(settings: Json, yaml: string): Json {
+  return generateForYaml(yaml, { settings, images: localImages(new Map([['registry.example/app:1', `oci:${join(tmp, 'app')}:1`]]), tmp) }).pods[0]!;
+}
+
+const SHARED_FS_SETTINGS = applyDropIns(structuredClone(SETTINGS), [{ name: 'shared-fs', patch: [{ op: 'replace', path: '/cluster_config/emptydir_type', value: 'shared-fs' }] }]);
+
+for (const [label, settings] of [
+  ['block-encrypted emptyDir (the default settings)', SETTINGS],
+  ['shared-fs emptyDir', SHARED_FS_SETTINGS],
+] as const) {
+  // A subPath of a block-device emptyDir is left out: the policy can only name the device's own mount point.
+  const pod = generateWith(settings, settings === SETTINGS ? VOLUME_POD.replace(/^.*subPath: logs.*\n/m, '') : VOLUME_POD);
+  const vpd = pod.policyData;
+  const ours = (): AgentPolicy => new AgentPolicy(pod.policy);
+  const theirs = (): AgentPolicy => new AgentPolicy(`${GENPOLICY_RULES}\npolicy_data := ${JSON.stringify(vpd)}\n`);
+  const steps = (): Step[] => [
+    { endpoint: 'CreateSandboxRequest', input: { hostname: '', dns: [], storages: vpd.sandbox.storages, sandbox_pidns: false, sandbox_id: SANDBOX_ID, guest_hook_path: '', kernel_modules: [] } },
+    ...vpd.containers.map((_: unknown, i: number) => ({ endpoint: 'CreateContainerRequest', input: createRequest(vpd, i, 'vols', 'shop') })),
+  ];
+
+  test(`${label}: every volume type and security context is allowed by both rule sets`, () => {
+    const s = steps();
+    for (const [who, p] of [['cocokit', ours()], ['genpolicy', theirs()]] as const) {
+      for (const st of s) {
+        const d = p.evaluate(st.endpoint, st.input);
+        assert.equal(d.allowed, true, `${who}: ${st.endpoint} ${st.input.OCI?.Annotations?.['io.kubernetes.cri.container-name'] ?? ''}: ${d.reason}`);
+      }
+    }
+  });
+
+  const VOLUME_MUTATIONS: [string, (i: Json) => void, RegExp][] = [
+    ['a read-only volume mounted read-write', (i) => (mountAt(i, '/etc/app').options = ['rbind', 'rprivate', 'rw']), /OCI\.Mounts.*\/etc\/app/],
+    ['another shared file behind a configMap mount', (i) => (mountAt(i, '/etc/app').source = mountAt(i, '/etc/app').source.replace(/app$/, 'creds')), /OCI\.Mounts.*\/etc\/app/],
+    ['a host device other than the hostPath volume\'s', (i) => (mountAt(i, '/dev/ttyS0').source = '/dev/mem'), /OCI\.Mounts.*\/dev\/ttyS0/],
+    ['an emptyDir mount from another volume\'s directory', (i) => (mountAt(i, '/scratch').source = mountAt(i, '/cache').source), /OCI\.Mounts.*\/scratch/],
+    ['a volume storage dropped', (i) => i.storages.pop(), /storages: policy has \d+, request \d+/],
+    ['a volume storage with other options', (i) => (i.storages[1].options = [...i.storages[1].options, 'exec']), /storages: no policy storage allows/],
+    ['a volume mounted somewhere else', (i) => (mountAt(i, '/data').destination = '/etc'), /OCI\.Mounts/],
+    ['a capability the pod did not add', (i) => i.OCI.Process.Capabilities.Effective.push('CAP_SYS_ADMIN'), /Capabilities\.Effective/],
+    ['a dropped capability back', (i) => i.OCI.Process.Capabilities.Bounding.push('CAP_NET_RAW'), /Capabilities\.Bounding/],
+    ['another user', (i) => (i.OCI.Process.User.UID = 0), /OCI\.Process\.User\.UID: policy 1001, request 0/],
+    ['privilege escalation allowed', (i) => (i.OCI.Process.NoNewPrivileges = false), /NoNewPrivileges/],
+    ['a writable root filesystem', (i) => (i.OCI.Root.Readonly = false), /OCI\.Root\.Readonly/],
+  ];
+  for (const [what, mutate, explanation] of VOLUME_MUTATIONS) {
+    test(`${label}: both rule sets deny the app container with ${what}; cocokit says which field`, () => {
+      for (const [who, p] of [['cocokit', ours()], ['genpolicy', theirs()]] as const) {
+        const s = steps();
+        for (const st of s.slice(0, 2)) assert.equal(p.evaluate(st.endpoint, st.input).allowed, true, `${who}: ${st.endpoint}`);
+        const app = s[2]!.input;
+        mutate(app);
+        const d = p.evaluate('CreateContainerRequest', app);
+        assert.equal(d.allowed, false, `${who} allowed it`);
+        if (who === 'cocokit') assert.match(d.reason, explanation);
+      }
+    });
+  }
+}
+
+function mountAt(i: Json, destination: string): Json {
+  const m = (i.OCI.Mounts as Json[]).find((x) => x.destination === destination);
+  assert.ok(m, `no mount at ${destination}`);
+  return m;
+}
+
+test('block-encrypted emptyDir: a mount from a path no block storage is mounted at is denied by both rule sets', () => {
+  const pod = generateWith(SETTINGS, VOLUME_POD.replace(/^.*subPath: logs.*\n/m, ''));
+  for (const [who, p] of [['cocokit', new AgentPolicy(pod.policy)], ['genpolicy', new AgentPolicy(`${GENPOLICY_RULES}\npolicy_data := ${JSON.stringify(pod.policyData)}\n`)]] as const) {
+    p.evaluate('CreateSandboxRequest', { hostname: '', dns: [], storages: pod.policyData.sandbox.storages, sandbox_pidns: false, sandbox_id: SANDBOX_ID, guest_hook_path: '', kernel_modules: [] });
+    assert.equal(p.evaluate('CreateContainerRequest', createRequest(pod.policyData, 0, 'vols', 'shop')).allowed, true, who);
+    const app = createRequest(pod.policyData, 1, 'vols', 'shop');
+    mountAt(app, '/scratch').source = '/run/kata-containers/sandbox/storage/other';
+    const d = p.evaluate('CreateContainerRequest', app);
+    assert.equal(d.allowed, false, `${who} allowed it`);
+    if (who === 'cocokit') assert.match(d.reason, /OCI\.Mounts: no policy mount allows .*\/scratch/);
+  }
+});
+
+// --- CopyFile, network and exec requests -------------------------------------------------------------------
+
+const BUNDLE = hex64(17);
+const SHARED = `/run/kata-containers/shared/containers/${BUNDLE}-0123456789abcdef`;
+const copy = (path: string, file_type: string, symlink_target = ''): Json => ({ path, file_size: 10, file_mode: 0o100644, dir_mode: 0o40755, uid: 0, gid: 0, offset: 0, data: [], file_type, symlink_target });
+const iface = (over: Json): Json => ({ interface: { device: '', name: 'eth0', IPAddresses: [{ family: 0, address: '10.0.0.7', mask: '24' }], mtu: 1500, hwAddr: '0a:58:0a:00:00:07', pciPath: '', type: '', raw_flags: 0, ...over } });
+const routes = (...rs: Json[]): Json => ({ routes: { Routes: rs.map((r) => ({ dest: '', gateway: '10.0.0.1', device: 'eth0', source: '', scope: 0, family: 0, flags: 0, ...r })) } });
+const neighbor = (over: Json): Json => ({ neighbors: { ARPNeighbors: [{ toIPAddress: { family: 0, address: '10.0.0.1', mask: '' }, device: 'eth0', lladdr: '0a:58:0a:00:00:01', state: 128, flags: 0, ...over }] } });
+
+// [what, endpoint, input, whether kata-agent's request must be allowed]
+const REQUESTS: [string, string, Json, boolean][] = [
+  ['a regular file into the shared directory', 'CopyFileRequest', copy(`${SHARED}-hosts`, 'Regular'), true],
+  ['a directory of a projected volume', 'CopyFileRequest', copy(`${SHARED}-serviceaccount`, 'Directory'), true],
+  ['a relative symlink inside a volume', 'CopyFileRequest', copy(`${SHARED}-serviceaccount/token`, 'Symlink', '..data/token'), true],
+  ['a file outside the shared directory', 'CopyFileRequest', copy('/etc/passwd', 'Regular'), false],
+  ['a path climbing out with ..', 'CopyFileRequest', copy(`${SHARED}-hosts/../../../../etc/passwd`, 'Regular'), false],
+  ['a symlink at the top of the shared directory', 'CopyFileRequest', copy(`${SHARED}-token`, 'Symlink', 'x'), false],
+  ['a symlink to an absolute path', 'CopyFileRequest', copy(`${SHARED}-serviceaccount/token`, 'Symlink', '/etc/shadow'), false],
+  ['a symlink climbing out', 'CopyFileRequest', copy(`${SHARED}-serviceaccount/token`, 'Symlink', '../../../etc/shadow'), false],
+  ['a file type other than file, directory or link', 'CopyFileRequest', copy(`${SHARED}-hosts`, 'Fifo'), false],
+  ['the pod interface', 'UpdateInterfaceRequest', iface({}), true],
+  ['the pod interface with IFF_NOARP', 'UpdateInterfaceRequest', iface({ raw_flags: 128 }), true],
+  ['the loopback interface', 'UpdateInterfaceRequest', iface({ name: 'lo' }), false],
+  ['an interface flag other than IFF_NOARP', 'UpdateInterfaceRequest', iface({ raw_flags: 129 }), false],
+  ['an all-zero hardware address', 'UpdateInterfaceRequest', iface({ hwAddr: '00:00:00:00:00:00' }), false],
+  ['the pod routes', 'UpdateRoutesRequest', routes({}, { dest: '10.0.0.0/24', gateway: '', source: '10.0.0.7', scope: 253 }), true],
+  ['a route through the loopback device', 'UpdateRoutesRequest', routes({}, { device: 'lo' }), false],
+  ['a route from an IPv4 loopback source', 'UpdateRoutesRequest', routes({ source: '127.0.0.1' }), false],
+  ['a route from the IPv6 loopback source', 'UpdateRoutesRequest', routes({ source: '::1' }), false],
+  ['the gateway neighbor', 'AddARPNeighborsRequest', neighbor({}), true],
+  ['a permanent proxy neighbor', 'AddARPNeighborsRequest', neighbor({ flags: 8 }), true],
+  ['a loopback neighbor', 'AddARPNeighborsRequest', neighbor({ toIPAddress: { family: 0, address: '127.0.0.5', mask: '' } }), false],
+  ['a neighbor on the loopback device', 'AddARPNeighborsRequest', neighbor({ device: 'lo' }), false],
+  ['a neighbor in a state not allowed', 'AddARPNeighborsRequest', neighbor({ state: 4 }), false],
+  ['a neighbor with a flag not allowed', 'AddARPNeighborsRequest', neighbor({ flags: 1 }), false],
+  ['a neighbor with a prefix mask', 'AddARPNeighborsRequest', neighbor({ toIPAddress: { family: 0, address: '10.0.0.1', mask: '24' } }), false],
+];
+
+test('CopyFile and network requests of the generated pod: both rule sets decide each as kata-agent\'s policy must', () => {
+  const ours = cocokitPolicy();
+  const theirs = genpolicyPolicy();
+  decideAll(ours, corpus());
+  decideAll(theirs, corpus());
+  const wrong: string[] = [];
+  for (const [what, endpoint, input, allowed] of REQUESTS) {
+    const a = ours.evaluate(endpoint, input).allowed;
+    const b = theirs.evaluate(endpoint, input).allowed;
+    if (a !== allowed || b !== allowed) wrong.push(`${what}: cocokit ${a}, genpolicy ${b}, want ${allowed}`);
+  }
+  assert.deepEqual(wrong, []);
+});
+
+test('exec: a probe command runs as its container; another command, a capability or another user is denied by both', () => {
+  const steps = corpus();
+  const probe = steps[steps.length - 1]!;
+  const variants: [string, (p: Json) => void, boolean][] = [
+    ['the readiness probe', () => {}, true],
+    ['the probe with capabilities', (p) => (p.process.Capabilities = { Ambient: [], Bounding: ['CAP_SYS_ADMIN'], Effective: [], Inheritable: [], Permitted: [] }), false],
+    ['the probe as root', (p) => (p.process.User.UID = 0), false],
+    ['the probe in another directory', (p) => (p.process.Cwd = '/'), false],
+    ['the probe with an extra env variable', (p) => p.process.Env.push('LD_PRELOAD=/x.so'), false],
+    ['another command', (p) => (p.process.Args = ['cat', '/etc/shadow']), false],
+  ];
+  for (const p of [cocokitPolicy(), genpolicyPolicy()]) {
+    decideAll(p, steps.slice(0, -1));
+    for (const [what, mutate, allowed] of variants) {
+      const input = structuredClone(probe.input);
+      mutate(input);
+      assert.equal(p.evaluate('ExecProcessRequest', input).allowed, allowed, what);
+    }
   }
 });

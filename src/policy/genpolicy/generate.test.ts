@@ -10,7 +10,7 @@ import { writeLayout } from '../../test-support/oci-layout.js';
 import { CocoError } from '../../errors.js';
 import { extractPolicyData } from '../agent-rules.js';
 import { generatePolicyData, podTemplates, type ImageConfig } from './generate.js';
-import { loadSettings } from './settings.js';
+import { applyDropIns, loadSettings } from './settings.js';
 import { readLayoutImage } from './oci-layout.js';
 import { generateForYaml, localImages } from './pod.js';
 import { INITDATA_ANNOTATION, decodeInitDataAnnotation, parseInitData } from '../../measure/initdata.js';
@@ -232,4 +232,129 @@ test('generate: malformed or hostile YAML is an input error, never a crash', () 
     }),
     { numRuns: 200 },
   );
+});
+
+// --- Volumes and security contexts --------------------------------------------------------------------------
+
+const VOLUMES_POD = `apiVersion: v1
+kind: Pod
+metadata: {name: vols}
+spec:
+  securityContext: {runAsUser: 2000, runAsGroup: 3000, fsGroup: 4000, supplementalGroups: [5000, 3000]}
+  volumes:
+    - {name: scratch, emptyDir: {}}
+    - {name: cache, emptyDir: {medium: Memory}}
+    - {name: settings, configMap: {name: app-config}}
+    - {name: creds, secret: {secretName: app-secret}}
+    - {name: token, projected: {sources: [{serviceAccountToken: {path: token}}]}}
+    - {name: podinfo, downwardAPI: {items: [{path: name, fieldRef: {fieldPath: metadata.name}}]}}
+    - {name: serial, hostPath: {path: /dev/ttyS0}}
+    - {name: results, hostPath: {path: /tmp/results}}
+    - {name: shared, hostPath: {path: /mnt/shared}}
+    - {name: data, persistentVolumeClaim: {claimName: data-claim}}
+  containers:
+    - name: app
+      image: "oci:app:1"
+      terminationMessagePath: /tmp/term
+      securityContext: {runAsUser: 1001, capabilities: {drop: [NET_RAW], add: [NET_ADMIN]}}
+      volumeMounts:
+        - {name: scratch, mountPath: /scratch}
+        - {name: scratch, mountPath: /scratch-logs, subPath: logs.d}
+        - {name: cache, mountPath: /cache}
+        - {name: settings, mountPath: /etc/app.d, readOnly: true}
+        - {name: creds, mountPath: /etc/creds}
+        - {name: token, mountPath: /var/run/secrets/kubernetes.io/serviceaccount}
+        - {name: podinfo, mountPath: /etc/podinfo}
+        - {name: serial, mountPath: /dev/ttyS0}
+        - {name: results, mountPath: /results, readOnly: true}
+        - {name: shared, mountPath: /shared, mountPropagation: Bidirectional}
+        - {name: data, mountPath: /data}
+    - {name: all, image: "oci:app:1", securityContext: {privileged: true, capabilities: {add: [SYS_ADMIN]}}}
+    - {name: none, image: "oci:app:1", securityContext: {capabilities: {drop: [ALL]}}}
+    - {name: same, image: "oci:app:1", securityContext: {capabilities: {drop: [KILL], add: [KILL]}}}
+`;
+
+const sharedFs = applyDropIns(structuredClone(SETTINGS), [{ name: 'x', patch: [{ op: 'replace', path: '/cluster_config/emptydir_type', value: 'shared-fs' }] }]) as Json;
+
+function volumePod(settings: Json, yaml = VOLUMES_POD): Json {
+  return generateForYaml(yaml, { settings, images: localImages(new Map(), tmp) }).pods[0]!.policyData;
+}
+
+test('volumes: each volume type becomes the mount (and storage) the runtime sends for it', () => {
+  const app = volumePod(sharedFs).containers[1];
+  const byDest = (d: string): Json => (app.OCI.Mounts as Json[]).find((m) => m.destination === d)!;
+  const bind = (src: string, opts: string[]): Json => ({ source: src, type_: 'bind', options: opts });
+  const expected: [string, Json][] = [
+    ['/scratch', { source: '^$(cpath)/$(sandbox-id)/rootfs/local/scratch$', type_: 'local', options: ['rbind', 'rprivate', 'rw'] }],
+    ['/scratch-logs', { source: '^$(cpath)/$(sandbox-id)/rootfs/local/scratch/logs\\.d$', type_: 'local', options: ['rbind', 'rprivate', 'rw'] }],
+    ['/cache', { source: '^/run/kata-containers/sandbox/ephemeral/cache$', type_: 'bind', options: ['rbind', 'rprivate', 'rw'] }],
+    ['/etc/app.d', bind('$(sfprefix)app\\.d$', ['rbind', 'rprivate', 'ro'])],
+    ['/etc/creds', bind('$(sfprefix)creds$', ['rbind', 'rprivate', 'ro'])],
+    ['/var/run/secrets/kubernetes.io/serviceaccount', bind('$(sfprefix)serviceaccount$', ['rbind', 'rprivate', 'ro'])],
+    ['/etc/podinfo', bind('$(sfprefix)podinfo$', ['rbind', 'rprivate', 'ro'])],
+    ['/dev/ttyS0', bind('/dev/ttyS0', ['rbind', 'rprivate', 'rw'])],
+    ['/results', bind('$(sfprefix)results$', ['rbind', 'rprivate', 'ro'])],
+    ['/shared', bind('$(sfprefix)shared$', ['rbind', 'rshared', 'rw'])],
+    ['/data', bind('$(sfprefix)data$', ['rbind', 'rprivate', 'rw'])],
+    ['/tmp/term', bind('$(sfprefix)termination-log$', ['rbind', 'rprivate', 'rw'])],
+  ];
+  for (const [dest, m] of expected) assert.deepEqual(byDest(dest), { destination: dest, ...m }, dest);
+  assert.equal(byDest('/dev/termination-log'), undefined, 'the termination log moves to terminationMessagePath');
+  assert.equal((app.OCI.Mounts as Json[]).filter((m) => m.destination === '/var/run/secrets/kubernetes.io/serviceaccount').length, 1, 'the projected token replaces the default mount');
+  // Storages: the emptyDir root (with the pod's fsGroup) and the in-memory emptyDir; the subPath mount reuses the root's.
+  assert.deepEqual(app.storages, [
+    { driver: 'local', driver_options: [], source: 'local', fstype: 'local', options: ['mode=0777', 'fsgid=4000'], mount_point: '^$(cpath)/$(sandbox-id)/rootfs/local/scratch$', fs_group: null, shared: false },
+    { driver: 'ephemeral', driver_options: [], source: 'tmpfs', fstype: 'tmpfs', options: ['fsgid=4000'], mount_point: '^/run/kata-containers/sandbox/ephemeral/cache$', fs_group: null, shared: false },
+  ]);
+});
+
+test('volumes: emptyDir on an encrypted block device by default; configMap storages when the settings enable them', () => {
+  const app = volumePod(SETTINGS).containers[1];
+  assert.deepEqual(app.storages[0], { driver: '', driver_options: ['encryption_key=ephemeral', 'create_filesystem'], source: '', fstype: 'ext4', options: [], mount_point: '$(spath)/$(b64_device_id)', fs_group: null, shared: true });
+  assert.deepEqual((app.OCI.Mounts as Json[]).find((m) => m.destination === '/scratch'), { destination: '/scratch', source: '', type_: 'bind', options: ['rbind', 'rprivate', 'rw'] });
+  const withStorages = applyDropIns(structuredClone(sharedFs), [{ name: 'y', patch: [{ op: 'replace', path: '/kata_config/enable_configmap_secret_storages', value: true }] }]) as Json;
+  const cm = (volumePod(withStorages).containers[1].storages as Json[]).filter((s) => s.fstype === 'bind');
+  assert.deepEqual(cm.map((s) => s.mount_point), ['$(sfprefix)app\\.d$', '$(sfprefix)creds$']);
+});
+
+test('securityContext: user and groups from pod and container, capabilities added and dropped, privileged', () => {
+  const pd = volumePod(sharedFs);
+  const [, app, all, none, same] = pd.containers;
+  assert.deepEqual(app.OCI.Process.User, { UID: 1001, GID: 3000, AdditionalGids: [3000, 4000, 5000], Username: '' });
+  assert.equal(all.OCI.Process.User.UID, 2000, 'the pod runAsUser applies when the container sets none');
+  const defaults = (SETTINGS as Json).common.default_caps as string[];
+  const appCaps = [...defaults.filter((c) => c !== 'CAP_NET_RAW'), 'CAP_NET_ADMIN'];
+  assert.deepEqual(app.OCI.Process.Capabilities, { Ambient: [], Bounding: appCaps, Effective: appCaps, Inheritable: [], Permitted: appCaps });
+  assert.deepEqual(all.OCI.Process.Capabilities.Bounding, ['$(privileged_caps)'], 'privileged: every capability');
+  assert.deepEqual(all.OCI.Linux.MaskedPaths, []);
+  assert.deepEqual(none.OCI.Process.Capabilities.Permitted, []);
+  assert.deepEqual(same.OCI.Process.Capabilities.Effective, ['$(default_caps)'], 'a set equal to the defaults is written as the placeholder');
+});
+
+test('volumes and securityContext: a missing volume, an unsupported volume type or a wrongly typed field is an input error naming it', () => {
+  const cases: [string, RegExp][] = [
+    [VOLUMES_POD.replace('{name: data, persistentVolumeClaim: {claimName: data-claim}}', '{name: other, emptyDir: {}}'), /volumeMount \/data names volume "data", which the pod does not define/],
+    [VOLUMES_POD.replace('persistentVolumeClaim: {claimName: data-claim}', 'iscsi: {targetPortal: x}'), /volume data: unsupported volume type iscsi/],
+    [VOLUMES_POD.replace('runAsUser: 1001', 'runAsUser: root'), /securityContext\.runAsUser must be an id/],
+    [VOLUMES_POD.replace('add: [NET_ADMIN]', 'add: NET_ADMIN'), /capabilities\.add must be a list/],
+    [VOLUMES_POD.replace('supplementalGroups: [5000, 3000]', 'supplementalGroups: [-1]'), /supplementalGroups must be an id/],
+    [VOLUMES_POD.replace('mountPath: /data}', 'mountPath: data}'), /mountPath must be an absolute path/],
+    [VOLUMES_POD.replace('{name: scratch, mountPath: /scratch}', '{name: 7, mountPath: /scratch}'), /volumeMounts\[0\]\.name must be a non-empty string/],
+  ];
+  for (const [yaml, msg] of cases) {
+    assert.throws(() => volumePod(sharedFs, yaml), (e: unknown) => e instanceof CocoError && e.kind === 'input' && msg.test(e.message), String(msg));
+  }
+});
+
+test('size: a 20-container pod of alike containers costs little more annotation than one container', () => {
+  const pod = (n: number): string =>
+    `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  volumes: [{name: v, configMap: {name: x}}]\n  containers:\n${Array.from({ length: n }, (_, i) => `    - {name: c${i}, image: "oci:app:1", env: [{name: A, value: b}], volumeMounts: [{name: v, mountPath: /v}]}`).join('\n')}\n`;
+  const size = (n: number): { policy: number; annotation: number } => generateForYaml(pod(n), { settings: SETTINGS, images: localImages(new Map(), tmp) }).pods[0]!.sizes;
+  const one = size(1);
+  const twenty = size(20);
+  // The policy text repeats each container's fragment; gzip in the annotation shares the repeats, so the
+  // annotation grows by a small fraction while the text grows several times over.
+  assert.ok(twenty.policy > 3 * one.policy, `policy ${one.policy} -> ${twenty.policy}`);
+  assert.ok(twenty.annotation < 1.25 * one.annotation, `annotation ${one.annotation} -> ${twenty.annotation}`);
+  assert.ok(twenty.annotation < 32 * 1024, `annotation ${twenty.annotation} bytes`);
 });

@@ -193,17 +193,196 @@ function execCommands(c: Json): string[][] {
   return out;
 }
 
+function objectField(v: unknown, what: string): Json {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) throw new CocoError('GENPOLICY_INPUT', `${what} must be an object`, { kind: 'input' });
+  return v as Json;
+}
+
+function listField(v: unknown, what: string): unknown[] {
+  if (!Array.isArray(v)) throw new CocoError('GENPOLICY_INPUT', `${what} must be a list`, { kind: 'input' });
+  return v;
+}
+
+function intField(v: unknown, what: string): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > 0xffffffff) throw new CocoError('GENPOLICY_INPUT', `${what} must be an id from 0 to 4294967295`, { kind: 'input' });
+  return v;
+}
+
+function stringField(v: unknown, what: string): string {
+  if (typeof v !== 'string' || v.length === 0) throw new CocoError('GENPOLICY_INPUT', `${what} must be a non-empty string`, { kind: 'input' });
+  return v;
+}
+
+/**
+ * The capability sets of a container process: the runtime's default set (or, privileged, every capability),
+ * less `capabilities.drop` ("ALL" drops them all) plus `capabilities.add`, names taking the "CAP_" prefix.
+ * A set holding exactly the default or the privileged capabilities is written as that list's placeholder.
+ */
+function containerCaps(common: Json, privileged: boolean, capabilities: unknown, container: string): Json {
+  if (privileged) return caps(true);
+  const yc = objectField(capabilities, `container ${container}: securityContext.capabilities`);
+  const names = (v: unknown, what: string): string[] =>
+    v === undefined || v === null ? [] : listField(v, `container ${container}: securityContext.capabilities.${what}`).map((x) => stringField(x, `container ${container}: securityContext.capabilities.${what}[]`));
+  const drop = names(yc.drop, 'drop');
+  const add = names(yc.add, 'add');
+  if (drop.length === 0 && add.length === 0) return caps(false);
+  let set: string[] = [...(common.default_caps as string[])];
+  for (const d of drop) set = d === 'ALL' ? [] : set.filter((x) => x !== `CAP_${d}`);
+  for (const a of add) if (!set.includes(`CAP_${a}`)) set.push(`CAP_${a}`);
+  // Both rule sets compare capability sets, so a set equal to a known list in another order still compresses.
+  const same = (a: string[], b: string[]): boolean => a.length === new Set(b).size && a.every((x) => b.includes(x));
+  const compressed = same(set, common.default_caps) ? ['$(default_caps)'] : same(set, common.privileged_caps) ? ['$(privileged_caps)'] : set;
+  return { Ambient: [], Bounding: compressed, Effective: compressed, Inheritable: [], Permitted: compressed };
+}
+
+interface VolumeMount {
+  name: string;
+  mountPath: string;
+  readOnly: boolean;
+  subPath?: string;
+  subPathExpr?: string;
+  mountPropagation?: string;
+}
+
+function containerVolumeMounts(c: Json): VolumeMount[] {
+  if (c.volumeMounts === undefined || c.volumeMounts === null) return [];
+  return listField(c.volumeMounts, `container ${c.name}: volumeMounts`).map((v, i) => {
+    const vm = objectField(v, `container ${c.name}: volumeMounts[${i}]`);
+    const what = `container ${c.name}: volumeMounts[${i}]`;
+    const opt = (k: string): string | undefined => (vm[k] === undefined || vm[k] === null ? undefined : stringField(vm[k], `${what}.${k}`));
+    const mountPath = stringField(vm.mountPath, `${what}.mountPath`);
+    if (!mountPath.startsWith('/')) throw new CocoError('GENPOLICY_INPUT', `${what}.mountPath must be an absolute path`, { kind: 'input' });
+    return { name: stringField(vm.name, `${what}.name`), mountPath, readOnly: vm.readOnly === true, subPath: opt('subPath'), subPathExpr: opt('subPathExpr'), mountPropagation: opt('mountPropagation') };
+  });
+}
+
+/** The last component of a path (what the runtime names a shared file after). */
+function baseName(path: string): string {
+  return path.split('/').filter(Boolean).pop() ?? '';
+}
+
+/** Adds a mount, or replaces the one at the same destination (a volume mounted over a default mount). */
+function upsertMount(mounts: Json[], m: Json): void {
+  const i = mounts.findIndex((x) => x.destination === m.destination);
+  if (i >= 0) mounts[i] = m;
+  else mounts.push(m);
+}
+
+/** A volume shared from the host through the per-container shared directory. */
+function sharedBindMount(vm: VolumeMount, mounts: Json[], propagation: string, access: string): void {
+  upsertMount(mounts, { destination: vm.mountPath, source: `$(sfprefix)${regexEscape(baseName(vm.mountPath))}$`, type_: 'bind', options: ['rbind', propagation, access] });
+}
+
+const VOLUME_TYPES = ['emptyDir', 'persistentVolumeClaim', 'azureFile', 'hostPath', 'configMap', 'secret', 'projected', 'downwardAPI'];
+
+/**
+ * The OCI mount (and, for volumes the guest creates itself, the storage) kata-agent receives for one
+ * volumeMount: emptyDir (in the guest's memory with medium Memory; otherwise a shared-fs directory or an
+ * encrypted or plain block device, as `cluster_config.emptydir_type` says), configMap and secret (bind mounts
+ * of the shared files, plus storages when `kata_config.enable_configmap_secret_storages`), projected and
+ * downwardAPI (read-only shared binds), hostPath (a shared bind, or the guest's own /dev or /sys path) and
+ * persistentVolumeClaim / azureFile (read-write shared binds).
+ */
+function volumeMountAndStorage(t: PodTemplate, settings: Json, vm: VolumeMount, mounts: Json[], storages: Json[], podSc: Json): void {
+  const volumes = t.spec.volumes === undefined ? [] : listField(t.spec.volumes, 'pod volumes');
+  const volume = volumes.find((v) => (v as Json)?.name === vm.name) as Json | undefined;
+  if (!volume) throw new CocoError('GENPOLICY_INPUT', `volumeMount ${vm.mountPath} names volume ${JSON.stringify(vm.name)}, which the pod does not define`, { kind: 'input' });
+  const type = VOLUME_TYPES.find((k) => volume[k] !== undefined && volume[k] !== null);
+  if (!type) {
+    const keys = Object.keys(volume).filter((k) => k !== 'name');
+    throw new CocoError('GENPOLICY_UNSUPPORTED', `volume ${vm.name}: unsupported volume type ${keys.length > 0 ? keys.join(', ') : '(none given)'}`, { kind: 'input' });
+  }
+  const access = vm.readOnly ? 'ro' : 'rw';
+  const sv = objectField(settings.volumes, 'settings volumes');
+  switch (type) {
+    case 'emptyDir': {
+      const ed = objectField(volume.emptyDir, `volume ${vm.name}: emptyDir`);
+      const kind = ed.medium === 'Memory' ? 'emptyDir_memory' : ({ 'block-encrypted': 'emptyDir_encrypted', 'block-plain': 'emptyDir_plain' } as Record<string, string>)[settings.cluster_config?.emptydir_type] ?? 'emptyDir';
+      const s = objectField(sv[kind], `settings volumes.${kind}`);
+      if (s.driver === undefined) throw new CocoError('GENPOLICY_SETTINGS', `the settings have no volumes.${kind}`, { kind: 'input' });
+      const block = kind === 'emptyDir_encrypted' || kind === 'emptyDir_plain';
+      const fsGroup = intField(podSc.fsGroup, 'pod securityContext.fsGroup');
+      // The runtime creates the volume with the root of the mount only: a subPath mount reuses it.
+      if (vm.subPath === undefined && vm.subPathExpr === undefined) {
+        const options = [...(s.options ?? [])];
+        if (!block && fsGroup !== undefined && fsGroup !== 0) options.push(`fsgid=${fsGroup}`);
+        storages.push({
+          driver: s.driver,
+          driver_options: [...(s.driver_options ?? [])],
+          source: s.source ?? '',
+          fstype: s.fstype,
+          options,
+          mount_point: block ? s.mount_point : `${s.mount_point}${regexEscape(vm.name)}$`,
+          fs_group: null,
+          shared: s.shared === true,
+        });
+      }
+      let source: string;
+      if (block) source = '';
+      else if (vm.subPathExpr !== undefined) source = `${sv.configMap?.mount_source ?? '$(sfprefix)'}${regexEscape(baseName(vm.mountPath))}$`;
+      else if (vm.subPath !== undefined) source = `${s.mount_source}${regexEscape(vm.name)}/${regexEscape(vm.subPath)}$`;
+      else source = `${s.mount_source}${regexEscape(vm.name)}$`;
+      mounts.push({ destination: vm.mountPath, source, type_: s.mount_type, options: ['rbind', 'rprivate', access] });
+      return;
+    }
+    case 'persistentVolumeClaim':
+    case 'azureFile':
+      sharedBindMount(vm, mounts, 'rprivate', access);
+      return;
+    case 'hostPath': {
+      const path = stringField(objectField(volume.hostPath, `volume ${vm.name}: hostPath`).path, `volume ${vm.name}: hostPath.path`);
+      const propagation = vm.mountPropagation === 'Bidirectional' ? 'rshared' : 'rprivate';
+      // Device and sysfs paths are the guest's own; anything else is shared from the host.
+      if (path.startsWith('/dev/') || path.startsWith('/sys/')) upsertMount(mounts, { destination: vm.mountPath, source: path, type_: 'bind', options: ['rbind', propagation, access] });
+      else sharedBindMount(vm, mounts, propagation, access);
+      return;
+    }
+    case 'configMap':
+    case 'secret': {
+      const s = objectField(sv.configMap, 'settings volumes.configMap');
+      const name = regexEscape(baseName(vm.mountPath));
+      if (settings.kata_config?.enable_configmap_secret_storages === true) {
+        storages.push({
+          driver: s.driver,
+          driver_options: [],
+          source: `${s.mount_source}${name}$`,
+          fstype: s.fstype,
+          options: [...(s.options ?? [])],
+          mount_point: `${s.mount_point}${name}$`,
+          fs_group: null,
+          shared: s.shared === true,
+        });
+      }
+      mounts.push({ destination: vm.mountPath, source: `${s.mount_point}${name}$`, type_: s.mount_type, options: [...(s.options ?? [])] });
+      return;
+    }
+    default:
+      // projected (service-account tokens, downward API, config maps) and downwardAPI: read-only files
+      sharedBindMount(vm, mounts, 'rprivate', 'ro');
+  }
+}
+
 function appContainer(t: PodTemplate, c: Json, input: GenerateInput): Json {
   const { settings } = input;
   if (typeof c.name !== 'string' || typeof c.image !== 'string') throw new CocoError('GENPOLICY_INPUT', 'every container needs a name and an image', { kind: 'input' });
   const image = input.images.get(c.image);
   if (!image) throw new CocoError('GENPOLICY_IMAGE', `no image config for ${c.image}`, { kind: 'input' });
-  const sc = { ...(t.spec.securityContext ?? {}), ...(c.securityContext ?? {}) };
+  const sc: Json = objectField(c.securityContext, `container ${c.name}: securityContext`);
+  const podSc: Json = objectField(t.spec.securityContext, 'pod securityContext');
   const privileged = sc.privileged === true;
   const ro = sc.readOnlyRootFilesystem === true;
   const user = parseUser(image.User);
-  const uid = typeof sc.runAsUser === 'number' ? sc.runAsUser : user.uid;
-  const gid = typeof sc.runAsGroup === 'number' ? sc.runAsGroup : user.gid;
+  // runAsUser and runAsGroup of the container win over the pod's; the pod's fsGroup and supplementalGroups
+  // join the process's additional groups.
+  const runAsUser = intField(sc.runAsUser, 'securityContext.runAsUser') ?? intField(podSc.runAsUser, 'pod securityContext.runAsUser');
+  const runAsGroup = intField(sc.runAsGroup, 'securityContext.runAsGroup') ?? intField(podSc.runAsGroup, 'pod securityContext.runAsGroup');
+  const uid = runAsUser ?? user.uid;
+  const gid = runAsGroup ?? user.gid;
+  const fsGroup = intField(podSc.fsGroup, 'pod securityContext.fsGroup');
+  const supplemental = podSc.supplementalGroups === undefined ? [] : listField(podSc.supplementalGroups, 'pod securityContext.supplementalGroups').map((g) => intField(g, 'pod securityContext.supplementalGroups')!);
+  const additionalGids = [...new Set([gid, ...supplemental, ...(fsGroup === undefined ? [] : [fsGroup])])].sort((a, b) => a - b);
 
   // Environment: the image's, then the runtime's HOSTNAME, then the pod spec's (envFrom before env).
   const env: string[] = [...(image.Env ?? []), 'HOSTNAME=$(host-name)'];
@@ -242,22 +421,31 @@ function appContainer(t: PodTemplate, c: Json, input: GenerateInput): Json {
   const shm = settings.other_container.Mounts.filter((m: Json) => m.destination === '/dev/shm').map((m: Json) => settingsMount(m, 'rw'));
   mounts.splice(3, 0, ...shm);
   const automount = c.automountServiceAccountToken ?? t.spec.automountServiceAccountToken;
+  const volumeMounts = containerVolumeMounts(c);
+  const keep = Array.isArray(settings.mount_destinations) ? new Set<string>(settings.mount_destinations) : undefined;
   for (const m of settings.other_container.Mounts as Json[]) {
     if (m.destination === '/dev/shm') continue;
     if (automount === false && m.destination === '/var/run/secrets/kubernetes.io/serviceaccount') continue;
-    mounts.push(settingsMount(m, ro ? 'ro' : 'rw'));
+    // A settings mount is kept when the settings list its destination or the pod mounts a volume there.
+    if (keep && !keep.has(m.destination) && !volumeMounts.some((vm) => vm.mountPath === m.destination)) continue;
+    const mount = settingsMount(m, ro ? 'ro' : 'rw');
+    // The runtime bind-mounts the termination log at the container's terminationMessagePath.
+    if (m.destination === '/dev/termination-log' && typeof c.terminationMessagePath === 'string') mount.destination = c.terminationMessagePath;
+    mounts.push(mount);
   }
+  const storages: Json[] = [];
+  for (const vm of volumeMounts) volumeMountAndStorage(t, settings, vm, mounts, storages, podSc);
   const p = settings.pause_container.Linux;
   return {
     OCI: {
       Version: settings.kata_config.oci_version,
       Process: {
         Terminal: c.tty === true,
-        User: { UID: uid, GID: gid, AdditionalGids: [gid], Username: '' },
+        User: { UID: uid, GID: gid, AdditionalGids: additionalGids, Username: '' },
         Args: argv,
         Env: env,
         Cwd: typeof c.workingDir === 'string' ? c.workingDir : image.WorkingDir || '/',
-        Capabilities: caps(privileged),
+        Capabilities: containerCaps(settings.common, privileged, sc.capabilities, c.name),
         NoNewPrivileges: !privileged && sc.allowPrivilegeEscalation === false,
       },
       Root: { Path: settings.other_container.Root.Path, Readonly: ro },
@@ -271,7 +459,11 @@ function appContainer(t: PodTemplate, c: Json, input: GenerateInput): Json {
         Sysctl: settings.other_container.Linux.Sysctl,
       },
     },
-    storages: image.layers ? layerStorages(image.layers, String(settings.other_container.Root.Path).replace('$(root_path)', settings.common.root_path)) : [],
+    // Image layer storages (guest pull off) come first, then the volumes' storages.
+    storages: [
+      ...(image.layers ? layerStorages(image.layers, String(settings.other_container.Root.Path).replace('$(root_path)', settings.common.root_path)) : []),
+      ...storages,
+    ],
     devices: [],
     sandbox_pidns: t.spec.shareProcessNamespace === true,
     exec_commands: execCommands(c),
@@ -294,4 +486,41 @@ export function generatePolicyData(input: GenerateInput): Json {
     ...(settings.devices === undefined ? {} : { devices: settings.devices }),
     ...(settings.cluster_config === undefined ? {} : { cluster_config: { cgroup_mount_extras_allowed: settings.cluster_config.cgroup_mount_extras_allowed ?? [] } }),
   };
+}
+
+// Fields of a pod spec the generator reads, or that do not change what the agent is asked for. Anything else
+// (host namespaces, block devices, ephemeral containers, SELinux or AppArmor settings, sysctls …) would reach
+// the guest without the policy describing it.
+const KNOWN_POD_FIELDS = new Set([
+  'containers', 'initContainers', 'volumes', 'securityContext', 'serviceAccountName', 'serviceAccount', 'automountServiceAccountToken',
+  'shareProcessNamespace', 'runtimeClassName', 'restartPolicy', 'nodeSelector', 'nodeName', 'affinity', 'tolerations',
+  'terminationGracePeriodSeconds', 'activeDeadlineSeconds', 'imagePullSecrets', 'hostname', 'subdomain', 'hostAliases', 'dnsPolicy', 'dnsConfig',
+  'priorityClassName', 'priority', 'preemptionPolicy', 'schedulerName', 'topologySpreadConstraints', 'enableServiceLinks', 'readinessGates',
+  'overhead', 'setHostnameAsFQDN', 'os', 'schedulingGates',
+]);
+const KNOWN_CONTAINER_FIELDS = new Set([
+  'name', 'image', 'command', 'args', 'env', 'envFrom', 'workingDir', 'ports', 'resources', 'resizePolicy', 'volumeMounts', 'livenessProbe',
+  'readinessProbe', 'startupProbe', 'lifecycle', 'securityContext', 'tty', 'stdin', 'stdinOnce', 'imagePullPolicy', 'terminationMessagePath',
+  'terminationMessagePolicy', 'restartPolicy',
+]);
+const KNOWN_CONTAINER_SC_FIELDS = new Set(['privileged', 'capabilities', 'runAsUser', 'runAsGroup', 'runAsNonRoot', 'allowPrivilegeEscalation', 'readOnlyRootFilesystem', 'seccompProfile']);
+const KNOWN_POD_SC_FIELDS = new Set(['runAsUser', 'runAsGroup', 'runAsNonRoot', 'fsGroup', 'fsGroupChangePolicy', 'supplementalGroups', 'supplementalGroupsPolicy', 'seccompProfile']);
+
+/** The paths of the fields of a pod spec the generated policy would not describe (`spec.hostPID`, …). */
+export function unsupportedFields(spec: Json): string[] {
+  const out: string[] = [];
+  const check = (obj: unknown, known: Set<string>, path: string): void => {
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return;
+    for (const k of Object.keys(obj)) if (!known.has(k)) out.push(`${path}.${k}`);
+  };
+  check(spec, KNOWN_POD_FIELDS, 'spec');
+  check(spec.securityContext, KNOWN_POD_SC_FIELDS, 'spec.securityContext');
+  for (const list of ['initContainers', 'containers']) {
+    if (!Array.isArray(spec[list])) continue;
+    (spec[list] as unknown[]).forEach((c, i) => {
+      check(c, KNOWN_CONTAINER_FIELDS, `spec.${list}[${i}]`);
+      check((c as Json)?.securityContext, KNOWN_CONTAINER_SC_FIELDS, `spec.${list}[${i}].securityContext`);
+    });
+  }
+  return out;
 }

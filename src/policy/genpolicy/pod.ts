@@ -8,9 +8,9 @@ import { gzipSync } from 'node:zlib';
 import { Document, parseAllDocuments, stringify as stringifyYaml } from 'yaml';
 import { stringify as stringifyToml } from 'smol-toml';
 import { CocoError } from '../../errors.js';
-import { INITDATA_ANNOTATION, encodeInitDataAnnotation } from '../../measure/initdata.js';
+import { INITDATA_ANNOTATION, encodeInitDataAnnotation, parseInitData, type InitData } from '../../measure/initdata.js';
 import { agentPolicyText } from '../agent-rules.js';
-import { generatePolicyData, podTemplates, type ImageConfig } from './generate.js';
+import { generatePolicyData, podTemplates, unsupportedFields, type ImageConfig } from './generate.js';
 import { readLayoutImage } from './oci-layout.js';
 
 type Json = Record<string, any>;
@@ -59,6 +59,21 @@ export interface GenerateOptions {
   maxAnnotationBytes?: number;
   /** More YAML texts whose ConfigMaps and Secrets the pods may refer to (not part of the output). */
   configYaml?: string[];
+  /** Generate even when a pod uses fields the generator does not derive (they are left out of the policy). */
+  silentUnsupportedFields?: boolean;
+  /** Only pods whose runtimeClassName starts with one of these get a policy (all pods when absent or empty). */
+  runtimeClassNames?: string[];
+  /** A user init-data document (TOML): its version, algorithm and other data entries are kept, policy.rego set. */
+  initData?: string;
+}
+
+/** Parses a user init-data document for `initdata-path`, refusing one that already holds a policy. */
+export function parseUserInitData(text: string): InitData {
+  const doc = parseInitData(new TextEncoder().encode(text), 'toml');
+  if (doc.data['policy.rego'] !== undefined) {
+    throw new CocoError('GENPOLICY_INITDATA', 'the init-data document already has a data."policy.rego" entry; the generated policy would replace it', { kind: 'input' });
+  }
+  return doc;
 }
 
 function configMapsOf(docs: Json[]): Map<string, Record<string, string>> {
@@ -88,8 +103,8 @@ function parseDocs(text: string): Json[] {
   return values;
 }
 
-export function initDataToml(policy: string): string {
-  return stringifyToml({ version: '0.1.0', algorithm: 'sha256', data: { 'policy.rego': policy } });
+export function initDataToml(policy: string, base?: InitData): string {
+  return stringifyToml({ version: base?.version ?? '0.1.0', algorithm: base?.algorithm ?? 'sha256', data: { ...(base?.data ?? {}), 'policy.rego': policy } });
 }
 
 /** Generates and sets the init-data annotation of every pod template in `yamlText`; returns the new YAML. */
@@ -99,8 +114,22 @@ export function generateForYaml(yamlText: string, opts: GenerateOptions): { yaml
   const pods: GeneratedPod[] = [];
 
   const max = opts.maxAnnotationBytes ?? DEFAULT_MAX_ANNOTATION_BYTES;
+  const base = opts.initData === undefined ? undefined : parseUserInitData(opts.initData);
+  const classes = opts.runtimeClassNames ?? [];
   values.forEach((value, i) => {
     for (const t of podTemplates(value)) {
+      const rc = t.spec.runtimeClassName;
+      if (classes.length > 0 && !(typeof rc === 'string' && classes.some((c) => rc.startsWith(c)))) continue;
+      if (opts.silentUnsupportedFields !== true) {
+        const unsupported = unsupportedFields(t.spec);
+        if (unsupported.length > 0) {
+          throw new CocoError(
+            'GENPOLICY_UNSUPPORTED',
+            `${t.kind} ${String(t.metadata.name ?? `document ${i + 1}`)}: unsupported field${unsupported.length > 1 ? 's' : ''} ${unsupported.join(', ')} (the policy would not describe ${unsupported.length > 1 ? 'them' : 'it'}; -s/--silent-unsupported-fields generates without)`,
+            { kind: 'input' },
+          );
+        }
+      }
       const containers = [...(t.spec.initContainers ?? []), ...(t.spec.containers ?? [])] as Json[];
       const images = new Map<string, ImageConfig>();
       for (const c of containers) if (typeof c?.image === 'string' && !images.has(c.image)) images.set(c.image, opts.images(c.image));
@@ -113,7 +142,7 @@ export function generateForYaml(yamlText: string, opts: GenerateOptions): { yaml
         throw new CocoError('GENPOLICY_INPUT', `${t.kind} ${String(t.metadata.name)}: malformed pod spec: ${e.message}`, { kind: 'input', cause: e });
       }
       const policy = agentPolicyText(policyData);
-      const initData = initDataToml(policy);
+      const initData = initDataToml(policy, base);
       const annotation = encodeInitDataAnnotation(new TextEncoder().encode(initData));
       const existing = Object.entries((t.annotate.metadata?.annotations ?? {}) as Record<string, string>).filter(([k]) => k !== INITDATA_ANNOTATION);
       const total = annotation.length + INITDATA_ANNOTATION.length + existing.reduce((n, [k, v]) => n + k.length + String(v).length, 0);
