@@ -38,16 +38,27 @@ export function register(program: Command, io: CliIO): void {
   program
     .command('inspect')
     .description(INSPECT_DESCRIPTION)
-    .argument('<file>', 'the artifact: SNP report (raw, hex, CoCo JSON evidence, Azure HCL), TDX quote (raw, hex, CoCo JSON evidence) or EAR token')
+    .argument(
+      '<file>',
+      'the artifact: SNP report, TDX quote, TPM quote or evidence, TCG/CCEL event log, EAR token, init-data (TOML, JSON, Kata annotation, image), Kata agent policy, dm-verity hash device, UKI',
+    )
     .option('--vcek <file>', 'VCEK/VLEK certificate (DER or PEM) to verify an SNP report with')
+    .option('--signature <file>', 'TPMT_SIGNATURE of a TPM quote (TPMS_ATTEST) to verify it with')
+    .option('--ak <file>', 'AK public key of a TPM quote (PEM or TPM2B_PUBLIC)')
     .option('--at <iso8601>', 'verification time for certificate validity (default: now)')
     .option('--reference-values <file>', 'reference values ({name: value | [values]} as the KBS stores them, or an RVPS sample message): mark each measurement matched or not')
     .option('--json', 'print the inspection as JSON')
-    .action((file: string, f: { vcek?: string; at?: string; json?: boolean; referenceValues?: string }) => {
+    .action((file: string, f: { vcek?: string; signature?: string; ak?: string; at?: string; json?: boolean; referenceValues?: string }) => {
       const now = f.at === undefined ? new Date() : new Date(f.at);
       if (Number.isNaN(now.getTime())) throw new CocoError('CLI_USAGE', `--at ${f.at} is not an ISO 8601 time`, { kind: 'usage' });
       const referenceValues = f.referenceValues === undefined ? undefined : parseReferenceValues(read(io, f.referenceValues));
-      const r = inspect(read(io, file), { now, ...(f.vcek ? { endorsement: read(io, f.vcek) } : {}), ...(referenceValues ? { referenceValues } : {}) });
+      if ((f.signature === undefined) !== (f.ak === undefined)) throw new CocoError('CLI_USAGE', '--signature and --ak go together', { kind: 'usage' });
+      const r = inspect(read(io, file), {
+        now,
+        ...(f.vcek ? { endorsement: read(io, f.vcek) } : {}),
+        ...(f.signature && f.ak ? { signature: read(io, f.signature), key: read(io, f.ak) } : {}),
+        ...(referenceValues ? { referenceValues } : {}),
+      });
       io.stdout(f.json ? `${JSON.stringify(r)}\n` : renderInspection(r));
       // Like `snp verify`: a failed check, or a measurement no reference value accepts, is a failed command.
       if (r.checks.some((c) => !c.ok) || r.fields.some((x) => x.reference?.status === 'not-matched')) io.exitCode = 2;

@@ -53,6 +53,10 @@ export interface InspectOptions {
   now?: Date;
   /** An endorsement certificate (SNP VCEK/VLEK, DER or PEM) to verify the artifact with. */
   endorsement?: Uint8Array;
+  /** A detached signature over the artifact (TPM: the quote's TPMT_SIGNATURE). */
+  signature?: Uint8Array;
+  /** The public key that signed it (TPM: the AK as PEM or TPM2B_PUBLIC). */
+  key?: Uint8Array;
   /**
    * Reference values by name, as the KBS store holds them (`{name: value | [values]}`, the RVPS sample
    * payload): each measurement field is marked matched / not matched / no reference.
