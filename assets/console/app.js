@@ -214,6 +214,11 @@ async function inspectFile() {
       tr.append(el('td', f.offset === undefined ? '' : `0x${f.offset.toString(16).padStart(3, '0')}`), el('td', f.name), el('td', f.value, 'value'));
       const m = el('td', f.meaning);
       if (f.flags) m.append(el('div', Object.entries(f.flags).map(([k, v]) => `${k}=${v}`).join(' '), 'flags'));
+      if (f.reference) {
+        const ref = f.reference;
+        const text = ref.status === 'matched' ? `matched reference value ${ref.name}` : ref.status === 'not-matched' ? `does not match reference value ${ref.name}` : 'no reference value';
+        m.append(el('div', text, `reference ref-${ref.status}`));
+      }
       tr.append(m);
       body.append(tr);
     }

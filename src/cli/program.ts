@@ -40,7 +40,7 @@ export const GROUPS: Record<string, CommandGroup> = {
   pcr: { description: 'TPM PCR readings', load: () => import('./pcr.js') },
   tpm: { description: 'TPM 2.0 quotes and event logs', load: () => import('./tpm.js') },
   azure: { description: 'Azure confidential VMs (SEV-SNP or TDX under a paravisor vTPM)', load: () => import('./azure.js') },
-  inspect: { description: 'annotate every field of an SNP report or EAR token, and verify it where possible', load: () => import('./inspect.js') },
+  inspect: { description: 'annotate every field of attestation evidence or a launch artifact, and verify it where possible', load: () => import('./inspect.js') },
 };
 
 /**

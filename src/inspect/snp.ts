@@ -48,6 +48,16 @@ const MEANING: Record<string, [string, string]> = {
   signatureS: ['SIGNATURE.S', 'ECDSA P-384 signature s, little-endian'],
 };
 
+/** Reference value names each measurement is looked up under: Trustee's default policy names, then the workload claim names. */
+const REFERENCES: Record<string, string[]> = {
+  measurement: ['snp_launch_measurement', 'measurement', 'launch_digest'],
+  hostData: ['snp_host_data', 'host_data'],
+  familyId: ['snp_family_id', 'family_id'],
+  imageId: ['snp_image_id', 'image_id'],
+  idKeyDigest: ['snp_id_key_digest', 'id_key_digest'],
+  authorKeyDigest: ['snp_author_key_digest', 'author_key_digest'],
+};
+
 const FIRMWARE: Record<string, ['current' | 'committed', 'build' | 'minor' | 'major']> = {
   currentBuild: ['current', 'build'],
   currentMinor: ['current', 'minor'],
@@ -120,7 +130,8 @@ export function inspectSnpReport(bytes: Uint8Array, o: InspectOptions = {}): Ins
     if (!f.name) continue;
     const [name, meaning] = MEANING[f.name] ?? [f.name, ''];
     const flags = flagsOf(f.name, report);
-    fields.push({ name, offset: base + f.off, size: f.size, value: valueOf(f.name, report), meaning, ...(flags ? { flags } : {}) });
+    const references = REFERENCES[f.name];
+    fields.push({ name, offset: base + f.off, size: f.size, value: valueOf(f.name, report), meaning, ...(flags ? { flags } : {}), ...(references ? { references } : {}) });
   }
   const notes: string[] = [];
   let checks: Inspection['checks'] = [];

@@ -17,6 +17,21 @@ export interface InspectedField {
   meaning: string;
   /** Decoded bit fields, e.g. `{ debug: false, smt: true }`. */
   flags?: Record<string, string | number | boolean>;
+  /**
+   * Reference value names this field is a measurement for (Trustee's RVPS / the KBS store names, e.g.
+   * `snp_launch_measurement`, `mr_td`), in the order they are looked up.
+   */
+  references?: string[];
+  /** Set when reference values were given: whether this measurement matched one. */
+  reference?: ReferenceMatch;
+}
+
+export interface ReferenceMatch {
+  status: 'matched' | 'not-matched' | 'no-reference';
+  /** The reference value name that was compared (absent for `no-reference`). */
+  name?: string;
+  /** The accepted values, as the reference value store holds them. */
+  expected?: string[];
 }
 
 export interface Inspection {
@@ -38,4 +53,13 @@ export interface InspectOptions {
   now?: Date;
   /** An endorsement certificate (SNP VCEK/VLEK, DER or PEM) to verify the artifact with. */
   endorsement?: Uint8Array;
+  /** A detached signature over the artifact (TPM: the quote's TPMT_SIGNATURE). */
+  signature?: Uint8Array;
+  /** The public key that signed it (TPM: the AK as PEM or TPM2B_PUBLIC). */
+  key?: Uint8Array;
+  /**
+   * Reference values by name, as the KBS store holds them (`{name: value | [values]}`, the RVPS sample
+   * payload): each measurement field is marked matched / not matched / no reference.
+   */
+  referenceValues?: Record<string, unknown>;
 }

@@ -117,6 +117,24 @@ test('the inspector shows a real SNP report\'s measurement and its chain check',
   await page.screenshot({ path: join(ARTIFACTS, 'inspector.png') });
 });
 
+test('the inspector shows a TDX quote and which measurement matched the server\'s reference values', { skip: missing }, async () => {
+  const x = JSON.parse(readVector('tdx', 'gotdx-v4-spr-e4.expected.json').toString('utf8'));
+  const admin = new KbsAdminClient(h.url, { privateKeyPem: h.adminKeyPem });
+  await admin.setReferenceValues({ mr_td: [x.body.mrtd], rtmr_1: ['00'.repeat(48)] });
+  await page.click('nav [data-page="inspector"]');
+  await page.setInputFiles('#insp-file', vectorPath('tdx', 'gotdx-v4-spr-e4.quote.bin'));
+  await page.waitForSelector('#insp-title:has-text("Intel TDX quote v4")');
+  assert.equal(await page.textContent('#insp-fields tr:has(td:text-is("MRTD")) td.value'), x.body.mrtd);
+  assert.equal(await page.textContent('#insp-fields tr:has(td:text-is("MRTD")) .ref-matched'), 'matched reference value mr_td');
+  assert.equal(await page.textContent('#insp-fields tr:has(td:text-is("RTMR1")) .ref-not-matched'), 'does not match reference value rtmr_1');
+  assert.equal(await page.textContent('#insp-fields tr:has(td:text-is("RTMR0")) .ref-no-reference'), 'no reference value');
+  assert.match(await page.textContent('#insp-fields tr:has(td:text-is("TD_ATTRIBUTES"))') ?? '', /debug=false/);
+  const checks = await page.$$eval('#insp-checks li', (lis) => lis.map((li) => li.textContent ?? ''));
+  assert.ok(checks.some((c) => /^ok quote-signature: /.test(c)), checks.join('\n'));
+  assert.match(await page.textContent('#insp-notes') ?? '', /TCB status not evaluated/);
+  await page.screenshot({ path: join(ARTIFACTS, 'inspector-tdx.png'), fullPage: true });
+});
+
 test('no errors were logged in the browser console but the two refusals the tests provoked', { skip: missing }, () => {
   // The bad sign-in token and the policy with a syntax error: the browser logs each refused request.
   assert.deepEqual(consoleErrors, Array(2).fill('Failed to load resource: the server responded with a status of 401 (Unauthorized)'));

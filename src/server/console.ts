@@ -5,11 +5,13 @@
  * call it makes is an ordinary admin API call, authorised as any other. Off when the admin API is off.
  *
  * `POST /kbs/v0/inspect` runs the evidence inspector (src/inspect) on an uploaded artifact for the console's
- * inspector page; it reads no server state and is admin-authenticated like the rest of the admin API.
+ * inspector page, marking each measurement against the server's reference values; it is admin-authenticated
+ * like the rest of the admin API and changes nothing.
  */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { inspect } from '../inspect/inspect.js';
+import type { Store } from '../store/store.js';
 import type { AdminAuthorizer } from './admin-auth.js';
 import { errorResponse, kbsError } from './errors.js';
 
@@ -21,6 +23,8 @@ const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 't
 
 export interface ConsoleOptions {
   admin: AdminAuthorizer;
+  /** Where the reference values the inspector compares measurements with are kept. */
+  store?: Pick<Store, 'referenceValues'>;
 }
 
 function assetDir(): URL {
@@ -55,7 +59,8 @@ export function consoleRoutes(o: ConsoleOptions) {
       try {
         await o.admin.authorize(req.headers.authorization, req.url);
         if (!(req.body instanceof Buffer) || req.body.length === 0) throw kbsError('KBS_BODY_MISSING', 'inspect: request body is empty');
-        const r = inspect(new Uint8Array(req.body));
+        const referenceValues = o.store ? Object.fromEntries((await o.store.referenceValues.list()).map((rv) => [rv.name, rv.value])) : undefined;
+        const r = inspect(new Uint8Array(req.body), referenceValues ? { referenceValues } : {});
         return reply.code(200).header('content-type', 'application/json').header('cache-control', 'no-store').send(JSON.stringify(r));
       } catch (e) {
         const r = errorResponse(e, 'PluginInternalError');

@@ -225,7 +225,10 @@ function verifyPckChain(quote: TdxQuote, root: TdxRoot, now: Date, checks: Check
   checks.push(check('pck-chain', leafOk, `${commonName(leaf.subject)} is a P-256 PCK certificate issued by ${interCn}`, { expected: interCn, actual: commonName(leaf.issuer) }));
   for (const c of [root.root, inter, leaf]) {
     const w = certWindow(c);
-    checks.push(check('pck-validity', within(now, w), `${commonName(c.subject)} valid ${w[0].toISOString()} .. ${w[1].toISOString()}`, { actual: now.toISOString() }));
+    // A certificate whose validity dates do not parse is never valid (and must not throw while reporting it).
+    const dated = w.every((d) => !Number.isNaN(d.getTime()));
+    const when = (d: Date): string => (Number.isNaN(d.getTime()) ? '(unreadable date)' : d.toISOString());
+    checks.push(check('pck-validity', dated && within(now, w), `${commonName(c.subject)} valid ${when(w[0])} .. ${when(w[1])}`, { actual: now.toISOString() }));
   }
   return { leaf, intermediate: inter, extensions: pckExtensions(new Uint8Array(leaf.raw)), ca };
 }
