@@ -39,6 +39,8 @@ export interface AttestationResult {
   claims: Record<string, unknown>;
   appraisals: Appraisal[];
   verified: VerifiedClaimSet[];
+  /** Ids the attestation policies asked `query_reference_value` for, in first-asked order. */
+  referenceValuesConsulted: string[];
 }
 
 export interface AttestationServiceOptions {
@@ -104,7 +106,11 @@ export class AttestationService {
     }
 
     const rvs = await this.opts.referenceValues();
-    const lookup = (id: string): unknown => (Object.prototype.hasOwnProperty.call(rvs, id) ? rvs[id] : null);
+    const consulted = new Set<string>();
+    const lookup = (id: string): unknown => {
+      consulted.add(id);
+      return Object.prototype.hasOwnProperty.call(rvs, id) ? rvs[id] : null;
+    };
     const basePolicy = req.policyIds?.[0] ?? 'default';
     const counters: Record<string, number> = {};
     const appraisals: Appraisal[] = [];
@@ -145,6 +151,6 @@ export class AttestationService {
     }
 
     const claims = earClaims(appraisals, this.broker, now);
-    return { token: await this.opts.signer.sign(claims), claims, appraisals, verified };
+    return { token: await this.opts.signer.sign(claims), claims, appraisals, verified, referenceValuesConsulted: [...consulted] };
   }
 }

@@ -161,3 +161,21 @@ test('the served log verifies as one chain', async () => {
   assert.equal(r.ok, true, JSON.stringify(r.problems));
   assert.ok(r.records >= 4);
 });
+
+test('records name the reference values compared and carry the deciding policy\'s explain trace', async () => {
+  const [denied] = (await call('GET', '/kbs/v0/decisions?verdict=deny&limit=1')).json;
+  const [attested] = (await call('GET', '/kbs/v0/decisions?type=attestation&limit=1')).json;
+  // The built-in sample policy asks for these; none is set on this KBS, and the record says so.
+  assert.equal(attested.reference_values.svn, 'absent');
+  assert.equal(attested.reference_values.launch_digest, 'absent');
+  await h.kbs.store.referenceValues.set('svn', [1]);
+  await new KbsClient(h.url, new SampleAttester()).attest();
+  const [again] = (await call('GET', '/kbs/v0/decisions?type=attestation&limit=1')).json;
+  const svn = await h.kbs.store.referenceValues.get('svn');
+  assert.equal(again.reference_values.svn, `updated ${svn!.updatedAt.toISOString()}`);
+  await h.kbs.store.referenceValues.delete('svn');
+  // The denial's trace is the explainer's account of data.policy.allow: no body, so the default decided.
+  assert.equal(denied.trace.explanation.query, 'data.policy.allow');
+  assert.equal(denied.trace.explanation.value, false);
+  assert.deepEqual(denied.trace.explanation.bodies, []);
+});
