@@ -77,6 +77,8 @@ export interface KbsAppOptions {
   timeouts?: { headerSecs: number; requestSecs: number };
   /** Bytes of evidence a decision record keeps a copy of (its digest is always kept); decisions.ts default when absent. */
   decisionEvidenceBytes?: number;
+  /** The store backend's name, shown on the console's overview (`sqlite`, `postgres`, …). */
+  storeKind?: string;
 }
 
 export interface KbsApp {
