@@ -32,7 +32,7 @@ async function api(method, path, body, type = 'application/json') {
   return { json, headers: r.headers };
 }
 
-const PAGES = ['overview', 'decisions', 'resources', 'workloads', 'inspector'];
+const PAGES = ['overview', 'decisions', 'resources', 'policies', 'workloads', 'inspector'];
 
 function show(page) {
   for (const p of PAGES) $(`page-${p}`).hidden = p !== page;
@@ -40,6 +40,7 @@ function show(page) {
   if (page === 'decisions') void loadDecisions();
   if (page === 'resources') void loadResources();
   if (page === 'overview') void loadOverview();
+  if (page === 'policies') void loadPolicy().catch((e) => void ($('pol-error').textContent = e.message));
   if (page === 'workloads') void loadWorkloads().catch((e) => void ($('wl-error').textContent = e.message));
 }
 
@@ -114,6 +115,59 @@ async function loadOverview() {
     const tr = el('tr');
     tr.append(el('td', d.id), el('td', d.time), el('td', d.type), el('td', d.resource ?? d.tee), el('td', d.reason ?? ''));
     dbody.append(tr);
+  }
+}
+
+// ---- policies -------------------------------------------------------------------------------------------
+
+async function loadPolicy() {
+  const r = await fetch('/kbs/v0/resource-policy/resource-policy', { headers: { authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) ?? ''}` }, cache: 'no-store' });
+  $('pol-text').value = r.ok ? await r.text() : '';
+  $('pol-error').textContent = '';
+  $('pol-result').replaceChildren();
+}
+
+/** A compile error names `<file>.rego:<line>:`; the editor selects that line so the error sits where it is. */
+function policyError(message) {
+  $('pol-error').textContent = message;
+  const m = /\.rego:(\d+):/.exec(message);
+  if (!m) return;
+  const lines = $('pol-text').value.split('\n');
+  const row = Math.min(Number(m[1]), lines.length);
+  const start = lines.slice(0, row - 1).reduce((n, l) => n + l.length + 1, 0);
+  $('pol-error').textContent = `Line ${row}: ${message}`;
+  $('pol-error').dataset.line = String(row);
+  $('pol-text').focus();
+  $('pol-text').setSelectionRange(start, start + lines[row - 1].length);
+}
+
+async function policyDryRun() {
+  $('pol-error').textContent = '';
+  delete $('pol-error').dataset.line;
+  $('pol-result').replaceChildren();
+  const id = $('pol-decision').value.trim();
+  if (!/^[1-9][0-9]*$/.test(id)) return void ($('pol-error').textContent = 'Enter the id of a decision from the Decisions page.');
+  try {
+    const { json: r } = await api('POST', `/kbs/v0/decisions/${id}/dry-run`, JSON.stringify({ kind: 'resource', policy: $('pol-text').value }));
+    const p = el('p');
+    p.append(el('span', `Decision ${id} was ${r.was.verdict}; with this policy: `), el('span', r.verdict, `verdict-${r.verdict}`));
+    const t = el('p');
+    reasonWithRule(t, 'Deciding rule: ', r.trace.reason, r.verdict !== 'allow');
+    $('pol-result').append(p, t);
+  } catch (e) {
+    policyError(e.message);
+  }
+}
+
+async function policySave() {
+  $('pol-error').textContent = '';
+  delete $('pol-error').dataset.line;
+  try {
+    const policy = btoa(String.fromCharCode(...new TextEncoder().encode($('pol-text').value))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    await api('POST', '/kbs/v0/resource-policy', JSON.stringify({ policy }));
+    $('pol-result').replaceChildren(el('p', 'Saved.', 'ok'));
+  } catch (e) {
+    policyError(e.message);
   }
 }
 
@@ -343,6 +397,8 @@ $('dry-run').addEventListener('click', () => void dryRun());
 $('save-policy').addEventListener('click', () => void savePolicy());
 $('res-upload').addEventListener('click', () => void upload());
 $('ov-refresh').addEventListener('click', () => void loadOverview());
+$('pol-dry-run').addEventListener('click', () => void policyDryRun());
+$('pol-save').addEventListener('click', () => void policySave());
 $('wl-register').addEventListener('click', () => void registerWorkload());
 $('insp-file').addEventListener('change', () => void inspectFile());
 if (sessionStorage.getItem(TOKEN_KEY)) signedIn(true);
