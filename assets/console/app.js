@@ -32,7 +32,7 @@ async function api(method, path, body, type = 'application/json') {
   return { json, headers: r.headers };
 }
 
-const PAGES = ['overview', 'decisions', 'resources', 'policies', 'workloads', 'inspector'];
+const PAGES = ['overview', 'decisions', 'resources', 'policies', 'rvs', 'workloads', 'inspector'];
 
 function show(page) {
   for (const p of PAGES) $(`page-${p}`).hidden = p !== page;
@@ -41,6 +41,7 @@ function show(page) {
   if (page === 'resources') void loadResources();
   if (page === 'overview') void loadOverview();
   if (page === 'policies') void loadPolicy().catch((e) => void ($('pol-error').textContent = e.message));
+  if (page === 'rvs') void loadRvs().catch((e) => void ($('rv-error').textContent = e.message));
   if (page === 'workloads') void loadWorkloads().catch((e) => void ($('wl-error').textContent = e.message));
 }
 
@@ -168,6 +169,40 @@ async function policySave() {
     $('pol-result').replaceChildren(el('p', 'Saved.', 'ok'));
   } catch (e) {
     policyError(e.message);
+  }
+}
+
+// ---- reference values -----------------------------------------------------------------------------------
+
+async function loadRvs() {
+  const { json } = await api('GET', '/kbs/v0/reference-value');
+  const body = $('rvs').tBodies[0];
+  body.replaceChildren();
+  for (const [name, value] of Object.entries(json)) {
+    const tr = el('tr');
+    tr.append(el('td', name), el('td', JSON.stringify(value), 'value'));
+    body.append(tr);
+  }
+}
+
+async function setRv() {
+  $('rv-error').textContent = '';
+  const name = $('rv-name').value.trim();
+  if (!name) return void ($('rv-error').textContent = 'Enter a name.');
+  let value;
+  try {
+    value = JSON.parse($('rv-value').value);
+  } catch (e) {
+    $('rv-value').focus();
+    return void ($('rv-error').textContent = `Value is not JSON: ${e.message}`);
+  }
+  // An RVPS message of type "sample": the payload is the standard base64 of {name: value}.
+  const payload = btoa(String.fromCharCode(...new TextEncoder().encode(JSON.stringify({ [name]: value }))));
+  try {
+    await api('POST', '/kbs/v0/reference-value', JSON.stringify({ version: '0.1.0', type: 'sample', payload }));
+    await loadRvs();
+  } catch (e) {
+    $('rv-error').textContent = e.message;
   }
 }
 
@@ -399,6 +434,7 @@ $('res-upload').addEventListener('click', () => void upload());
 $('ov-refresh').addEventListener('click', () => void loadOverview());
 $('pol-dry-run').addEventListener('click', () => void policyDryRun());
 $('pol-save').addEventListener('click', () => void policySave());
+$('rv-set').addEventListener('click', () => void setRv());
 $('wl-register').addEventListener('click', () => void registerWorkload());
 $('insp-file').addEventListener('change', () => void inspectFile());
 if (sessionStorage.getItem(TOKEN_KEY)) signedIn(true);
