@@ -188,6 +188,8 @@ const NATIVE_ROUTES = [
   '/kbs/v0/decisions/1',
   '/kbs/v0/decisions/1/dry-run',
   '/kbs/v0/inspect',
+  '/kbs/v0/dry-run',
+  '/kbs/v0/status',
   '/console',
   '/console/app.js',
   '/kbs/v0/nope',

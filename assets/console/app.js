@@ -32,18 +32,24 @@ async function api(method, path, body, type = 'application/json') {
   return { json, headers: r.headers };
 }
 
+const PAGES = ['overview', 'decisions', 'resources', 'policies', 'rvs', 'workloads', 'inspector'];
+
 function show(page) {
-  for (const p of ['decisions', 'resources', 'inspector']) $(`page-${p}`).hidden = p !== page;
+  for (const p of PAGES) $(`page-${p}`).hidden = p !== page;
   for (const b of document.querySelectorAll('nav [data-page]')) b.setAttribute('aria-current', b.dataset.page === page ? 'page' : 'false');
   if (page === 'decisions') void loadDecisions();
   if (page === 'resources') void loadResources();
+  if (page === 'overview') void loadOverview();
+  if (page === 'policies') void loadPolicy().catch((e) => void ($('pol-error').textContent = e.message));
+  if (page === 'rvs') void loadRvs().catch((e) => void ($('rv-error').textContent = e.message));
+  if (page === 'workloads') void loadWorkloads().catch((e) => void ($('wl-error').textContent = e.message));
 }
 
 function signedIn(yes) {
   $('signin').hidden = yes;
   $('nav').hidden = !yes;
-  if (yes) show('decisions');
-  else for (const p of ['decisions', 'resources', 'inspector']) $(`page-${p}`).hidden = true;
+  if (yes) show('overview');
+  else for (const p of PAGES) $(`page-${p}`).hidden = true;
 }
 
 async function signIn() {
@@ -57,6 +63,194 @@ async function signIn() {
   } catch (e) {
     sessionStorage.removeItem(TOKEN_KEY);
     $('signin-error').textContent = `Not signed in: ${e.message}`;
+  }
+}
+
+// ---- overview -------------------------------------------------------------------------------------------
+
+/** Counters of /metrics the overview shows, summed over their labels. */
+const COUNTERS = [
+  ['kbs_attestation_requests_total', 'attestation requests'],
+  ['kbs_attestation_successes_total', 'attestations passed'],
+  ['kbs_attestation_failures_total', 'attestations failed'],
+  ['kbs_policy_approvals_total', 'releases approved'],
+  ['kbs_policy_violations_total', 'releases denied'],
+  ['kbs_resource_reads_total', 'resources read'],
+  ['kbs_resource_writes_total', 'resources written'],
+];
+let firstSample;
+
+/** Sums of each counter in Prometheus text exposition. */
+function parseMetrics(text) {
+  const sums = {};
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)(?:\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
+    if (m) sums[m[1]] = (sums[m[1]] ?? 0) + Number(m[2]);
+  }
+  return sums;
+}
+
+async function loadOverview() {
+  const health = await fetch('/healthz', { cache: 'no-store' });
+  $('ov-health').textContent = health.ok ? 'ok' : `HTTP ${health.status}`;
+  const { json: st } = await api('GET', '/kbs/v0/status');
+  $('ov-store').textContent = st.store;
+  $('ov-tees').textContent = st.tees.join(', ') || 'none';
+  const sums = parseMetrics(await (await fetch('/metrics', { cache: 'no-store' })).text());
+  const now = Date.now();
+  firstSample ??= { at: now, sums };
+  const minutes = (now - firstSample.at) / 60000;
+  const body = $('ov-counts').tBodies[0];
+  body.replaceChildren();
+  for (const [name, label] of COUNTERS) {
+    const tr = el('tr');
+    tr.dataset.metric = name;
+    const rate = minutes > 0 ? ((sums[name] ?? 0) - (firstSample.sums[name] ?? 0)) / minutes : 0;
+    tr.append(el('td', label), el('td', sums[name] ?? 0, 'count'), el('td', rate.toFixed(1)));
+    body.append(tr);
+  }
+  const { json: denials } = await api('GET', '/kbs/v0/decisions?verdict=deny&limit=5');
+  const dbody = $('ov-denials').tBodies[0];
+  dbody.replaceChildren();
+  for (const d of denials) {
+    const tr = el('tr');
+    tr.append(el('td', d.id), el('td', d.time), el('td', d.type), el('td', d.resource ?? d.tee), el('td', d.reason ?? ''));
+    dbody.append(tr);
+  }
+}
+
+// ---- policies -------------------------------------------------------------------------------------------
+
+async function loadPolicy() {
+  const r = await fetch('/kbs/v0/resource-policy/resource-policy', { headers: { authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) ?? ''}` }, cache: 'no-store' });
+  $('pol-text').value = r.ok ? await r.text() : '';
+  $('pol-error').textContent = '';
+  $('pol-result').replaceChildren();
+}
+
+/** A compile error names `<file>.rego:<line>:`; the editor selects that line so the error sits where it is. */
+function policyError(message) {
+  $('pol-error').textContent = message;
+  const m = /\.rego:(\d+):/.exec(message);
+  if (!m) return;
+  const lines = $('pol-text').value.split('\n');
+  const row = Math.min(Number(m[1]), lines.length);
+  const start = lines.slice(0, row - 1).reduce((n, l) => n + l.length + 1, 0);
+  $('pol-error').textContent = `Line ${row}: ${message}`;
+  $('pol-error').dataset.line = String(row);
+  $('pol-text').focus();
+  $('pol-text').setSelectionRange(start, start + lines[row - 1].length);
+}
+
+async function policyDryRun() {
+  $('pol-error').textContent = '';
+  delete $('pol-error').dataset.line;
+  $('pol-result').replaceChildren();
+  const id = $('pol-decision').value.trim();
+  if (!/^[1-9][0-9]*$/.test(id)) return void ($('pol-error').textContent = 'Enter the id of a decision from the Decisions page.');
+  try {
+    const { json: r } = await api('POST', `/kbs/v0/decisions/${id}/dry-run`, JSON.stringify({ kind: 'resource', policy: $('pol-text').value }));
+    const p = el('p');
+    p.append(el('span', `Decision ${id} was ${r.was.verdict}; with this policy: `), el('span', r.verdict, `verdict-${r.verdict}`));
+    const t = el('p');
+    reasonWithRule(t, 'Deciding rule: ', r.trace.reason, r.verdict !== 'allow');
+    $('pol-result').append(p, t);
+  } catch (e) {
+    policyError(e.message);
+  }
+}
+
+async function policySave() {
+  $('pol-error').textContent = '';
+  delete $('pol-error').dataset.line;
+  try {
+    const policy = btoa(String.fromCharCode(...new TextEncoder().encode($('pol-text').value))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    await api('POST', '/kbs/v0/resource-policy', JSON.stringify({ policy }));
+    $('pol-result').replaceChildren(el('p', 'Saved.', 'ok'));
+  } catch (e) {
+    policyError(e.message);
+  }
+}
+
+// ---- reference values -----------------------------------------------------------------------------------
+
+async function loadRvs() {
+  const { json } = await api('GET', '/kbs/v0/reference-value');
+  const body = $('rvs').tBodies[0];
+  body.replaceChildren();
+  for (const [name, value] of Object.entries(json)) {
+    const tr = el('tr');
+    tr.append(el('td', name), el('td', JSON.stringify(value), 'value'));
+    body.append(tr);
+  }
+}
+
+async function setRv() {
+  $('rv-error').textContent = '';
+  const name = $('rv-name').value.trim();
+  if (!name) return void ($('rv-error').textContent = 'Enter a name.');
+  let value;
+  try {
+    value = JSON.parse($('rv-value').value);
+  } catch (e) {
+    $('rv-value').focus();
+    return void ($('rv-error').textContent = `Value is not JSON: ${e.message}`);
+  }
+  // An RVPS message of type "sample": the payload is the standard base64 of {name: value}.
+  const payload = btoa(String.fromCharCode(...new TextEncoder().encode(JSON.stringify({ [name]: value }))));
+  try {
+    await api('POST', '/kbs/v0/reference-value', JSON.stringify({ version: '0.1.0', type: 'sample', payload }));
+    await loadRvs();
+  } catch (e) {
+    $('rv-error').textContent = e.message;
+  }
+}
+
+// ---- workloads ------------------------------------------------------------------------------------------
+
+async function loadWorkloads() {
+  const { json } = await api('GET', '/kbs/v0/workloads?limit=1000');
+  const body = $('workloads').tBodies[0];
+  body.replaceChildren();
+  for (const w of json) {
+    const tr = el('tr');
+    tr.append(el('td', w.workload_id), el('td', w.tee), el('td', w.version), el('td', w.updated), el('td', JSON.stringify(w.reference_values), 'value'), el('td', w.resources.join(', ')));
+    const del = el('button', 'Delete');
+    del.type = 'button';
+    del.setAttribute('aria-label', `Delete workload ${w.workload_id}`);
+    del.addEventListener('click', async () => {
+      if (!confirm(`Delete workload ${w.workload_id} and its secrets? Its guests will no longer get them.`)) return;
+      try {
+        await api('DELETE', `/kbs/v0/workloads/${encodeURIComponent(w.workload_id)}`);
+        await loadWorkloads();
+      } catch (e) {
+        $('wl-error').textContent = e.message;
+      }
+    });
+    const td = el('td');
+    td.append(del);
+    tr.append(td);
+    body.append(tr);
+  }
+}
+
+async function registerWorkload() {
+  $('wl-error').textContent = '';
+  $('wl-result').textContent = '';
+  let body;
+  try {
+    body = JSON.parse($('wl-json').value);
+  } catch (e) {
+    $('wl-error').textContent = `Not JSON: ${e.message}`;
+    $('wl-json').focus();
+    return;
+  }
+  try {
+    const { json: r } = await api('POST', '/kbs/v0/workloads', JSON.stringify(body));
+    $('wl-result').textContent = `Registered ${r.workload_id} (version ${r.version}).${r.warnings ? ` ${r.warnings.join(' ')}` : ''}`;
+    await loadWorkloads();
+  } catch (e) {
+    $('wl-error').textContent = e.message;
   }
 }
 
@@ -242,5 +436,10 @@ $('decision-filter').addEventListener('submit', (e) => {
 $('dry-run').addEventListener('click', () => void dryRun());
 $('save-policy').addEventListener('click', () => void savePolicy());
 $('res-upload').addEventListener('click', () => void upload());
+$('ov-refresh').addEventListener('click', () => void loadOverview());
+$('pol-dry-run').addEventListener('click', () => void policyDryRun());
+$('pol-save').addEventListener('click', () => void policySave());
+$('rv-set').addEventListener('click', () => void setRv());
+$('wl-register').addEventListener('click', () => void registerWorkload());
 $('insp-file').addEventListener('change', () => void inspectFile());
 if (sessionStorage.getItem(TOKEN_KEY)) signedIn(true);

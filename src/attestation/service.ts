@@ -44,6 +44,8 @@ export interface AttestationResult {
   claims: Record<string, unknown>;
   appraisals: Appraisal[];
   verified: VerifiedClaimSet[];
+  /** Ids the attestation policies asked `query_reference_value` for, in first-asked order. */
+  referenceValuesConsulted: string[];
 }
 
 export interface AttestationServiceOptions {
@@ -109,7 +111,11 @@ export class AttestationService {
     }
 
     const rvs = await this.opts.referenceValues();
-    const lookup = (id: string): unknown => (Object.prototype.hasOwnProperty.call(rvs, id) ? rvs[id] : null);
+    const consulted = new Set<string>();
+    const lookup = (id: string): unknown => {
+      consulted.add(id);
+      return Object.prototype.hasOwnProperty.call(rvs, id) ? rvs[id] : null;
+    };
     const basePolicy = req.policyIds?.[0] ?? 'default';
     const counters: Record<string, number> = {};
     const appraisals: Appraisal[] = [];
@@ -150,6 +156,48 @@ export class AttestationService {
     }
 
     const claims = earClaims(appraisals, this.broker, now);
-    return { token: await this.opts.signer.sign(claims), claims, appraisals, verified };
+    return { token: await this.opts.signer.sign(claims), claims, appraisals, verified, referenceValuesConsulted: [...consulted] };
   }
+
+  /**
+   * What `evaluate` would conclude on one piece of evidence presented outside a handshake (a dry-run): the
+   * verifier's checks with no runtime-data or init-data binding (there is no challenge to bind to), then the
+   * attestation policy — `candidatePolicy` when given, else the stored one — and the EAR claims a token would
+   * carry, unsigned. Reads only; nothing is stored or issued.
+   */
+  async appraiseEvidence(tee: string, evidence: unknown, candidatePolicy?: string): Promise<EvidenceAppraisal> {
+    const verifier = this.verifiers.get(tee);
+    const now = this.clock();
+    const result = await verifier.verify(evidence, { now });
+    const failed = failures(result.checks);
+    const policyId = `default_${result.teeClass}`;
+    const base = { tee, teeClass: result.teeClass, checks: result.checks, policyId };
+    if (failed.length > 0) return { ...base, failed, referenceValuesConsulted: [] };
+    const text = candidatePolicy ?? (await this.opts.policyText(policyId));
+    if (text === undefined) throw new CocoError('AS_POLICY_NOT_FOUND', `attestation policy "${policyId}" does not exist`, { kind: 'notfound' });
+    const rvs = await this.opts.referenceValues();
+    const consulted = new Set<string>();
+    const lookup = (id: string): unknown => {
+      consulted.add(id);
+      return Object.prototype.hasOwnProperty.call(rvs, id) ? rvs[id] : null;
+    };
+    const annotated = annotate(tee, result.claims, {}, undefined, this.broker.verbose);
+    const out = await this.opts.policy.evaluate(text, policyId, annotated, lookup);
+    const tv = trustVectorFrom(out.trustClaims, policyId);
+    const appraisal: Appraisal = { submod: `${result.teeClass}0`, status: statusOf(tv), trustVector: tv, policyId: 'default', annotatedEvidence: annotated, extensions: extensionsFrom(out.extensions, policyId) };
+    return { ...base, failed, policyText: text, appraisal, claims: earClaims([appraisal], this.broker, now), referenceValuesConsulted: [...consulted] };
+  }
+}
+
+/** `appraiseEvidence`'s answer: the checks, and when they all pass, the appraisal and the claims. */
+export interface EvidenceAppraisal {
+  tee: string;
+  teeClass: TeeClass;
+  checks: Check[];
+  failed: Check[];
+  policyId: string;
+  policyText?: string;
+  appraisal?: Appraisal;
+  claims?: Record<string, unknown>;
+  referenceValuesConsulted: string[];
 }

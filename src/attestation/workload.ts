@@ -264,6 +264,8 @@ export function validatePolicy(text: string): void {
 export interface Appraisal {
   allow: boolean;
   reason: string;
+  /** How the policy decided: the explainer's account of each `allow` body, or each query's outcome. */
+  trace?: { explanation?: Explanation; queries?: Array<{ query: string; result: 'true' | 'false' | 'undefined' | 'error' }> };
 }
 
 function describe(ex: Explanation): string {
@@ -294,9 +296,9 @@ export function appraise(policy: string, referenceValues: Record<string, JsonVal
     engine.addData(referenceValues);
     const prepared = engine.prepare();
     const ex = prepared.explain(`data.${POLICY_PACKAGE}.allow`, { input: fromJson(claims) });
-    if (ex.value === true) return { allow: true, reason: 'policy allowed' };
+    if (ex.value === true) return { allow: true, reason: 'policy allowed', trace: { explanation: ex } };
     const diff = mismatches(referenceValues, claims);
-    return { allow: false, reason: `${describe(ex)}${diff.length ? ` [${diff.join('; ')}]` : ''}` };
+    return { allow: false, reason: `${describe(ex)}${diff.length ? ` [${diff.join('; ')}]` : ''}`, trace: { explanation: ex } };
   } catch (e) {
     return { allow: false, reason: `policy evaluation failed: ${(e as Error).message}` };
   }
@@ -309,6 +311,7 @@ export function appraise(policy: string, referenceValues: Record<string, JsonVal
 export function appraiseQueries(queries: string[], referenceValues: Record<string, JsonValue>, claims: Record<string, unknown>): Appraisal {
   // No query decides nothing; nothing decided is a denial (keybroker released on an empty list).
   if (queries.length === 0) return { allow: false, reason: 'the registration has no queries; an empty policy denies' };
+  const trace: NonNullable<Appraisal['trace']> = { queries: [] };
   for (const q of queries) {
     try {
       const engine = new Engine({ maxSteps: 1_000_000 });
@@ -316,12 +319,15 @@ export function appraiseQueries(queries: string[], referenceValues: Record<strin
       engine.setInput(claims);
       const r = engine.evalQuery(q);
       const ok = r.result.length > 0 && r.result.every((row) => row.expressions.every((x) => x.value === true));
-      if (!ok) return { allow: false, reason: `query ${JSON.stringify(q)} is ${r.result.length === 0 ? 'undefined' : 'false'}` };
+      const result = ok ? 'true' : r.result.length === 0 ? 'undefined' : 'false';
+      trace.queries!.push({ query: q, result });
+      if (!ok) return { allow: false, reason: `query ${JSON.stringify(q)} is ${result}`, trace };
     } catch (e) {
-      return { allow: false, reason: `query ${JSON.stringify(q)} failed: ${(e as Error).message}` };
+      trace.queries!.push({ query: q, result: 'error' });
+      return { allow: false, reason: `query ${JSON.stringify(q)} failed: ${(e as Error).message}`, trace };
     }
   }
-  return { allow: true, reason: `${queries.length} queries true` };
+  return { allow: true, reason: `${queries.length} queries true`, trace };
 }
 
 /**

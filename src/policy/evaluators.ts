@@ -105,12 +105,12 @@ export class RegoResourcePolicy implements ResourcePolicyEvaluator {
     const v = prepared.evalRuleValue('data.policy.allow', { input: fromJson(input), data: fromJson(data) });
     // Undefined or non-boolean ⇒ deny (§1.9).
     if (v === true) return { allow: true, reason: 'data.policy.allow is true' };
-    return { allow: false, reason: denialReason(policyText, input, data, v === undefined ? 'undefined' : JSON.stringify(v)) };
+    return denial(policyText, input, data, v === undefined ? 'undefined' : JSON.stringify(v));
   }
 }
 
 /** Re-evaluates with the explainer to say which `allow` bodies failed and on which literal. */
-function denialReason(policyText: string, input: unknown, data: ResourcePolicyData, value: string): string {
+function denial(policyText: string, input: unknown, data: ResourcePolicyData, value: string): ResourcePolicyDecision {
   let ex: Explanation;
   try {
     const engine = new Engine();
@@ -119,15 +119,15 @@ function denialReason(policyText: string, input: unknown, data: ResourcePolicyDa
     engine.setInput(input);
     ex = engine.explain('data.policy.allow');
   } catch {
-    return `data.policy.allow is ${value}`;
+    return { allow: false, reason: `data.policy.allow is ${value}` };
   }
   const failed = ex.bodies.filter((b) => !b.succeeded && b.failed);
-  if (failed.length === 0) return `data.policy.allow is ${value} (no allow rule applies)`;
+  if (failed.length === 0) return { allow: false, reason: `data.policy.allow is ${value} (no allow rule applies)`, explanation: ex };
   const parts = failed.map((b) => {
     const vals = Object.entries(b.failed!.bindings).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ');
     return `rule ${b.rule} (line ${b.location.row}) failed at \`${b.failed!.text}\`${vals ? ` with ${vals}` : ''}`;
   });
-  return `data.policy.allow is ${value}: ${parts.join('; ')}`;
+  return { allow: false, reason: `data.policy.allow is ${value}: ${parts.join('; ')}`, explanation: ex };
 }
 
 export function policyEvaluators(): { attestationPolicy: AttestationPolicyEvaluator; resourcePolicy: ResourcePolicyEvaluator } {

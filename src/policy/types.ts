@@ -1,3 +1,5 @@
+import type { Explanation } from '../rego/explain.js';
+
 /**
  * The two policy decisions of the KBS, behind small interfaces so the attestation service and the server do
  * not depend on how a policy is evaluated (specs/kbs-protocol.md §1.9, §3.3–§3.4).
@@ -33,6 +35,8 @@ export interface ResourcePolicyDecision {
   allow: boolean;
   /** Why: the rule that decided, or what was undefined. Safe to show the client. */
   reason: string;
+  /** On a denial: the explainer's account of every `allow` body tried (for the decision log, not the client). */
+  explanation?: Explanation;
 }
 
 export interface ResourcePolicyEvaluator {

@@ -82,6 +82,8 @@ export interface KbsAppOptions {
   timeouts?: { headerSecs: number; requestSecs: number };
   /** Bytes of evidence a decision record keeps a copy of (its digest is always kept); decisions.ts default when absent. */
   decisionEvidenceBytes?: number;
+  /** The store backend's name, shown on the console's overview (`sqlite`, `postgres`, …). */
+  storeKind?: string;
 }
 
 /**
@@ -350,11 +352,18 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       const policyId = result.verified[0] ? `default_${result.verified[0].teeClass}` : undefined;
       // The text the service evaluated: the stored policy, else the built-in default (server/kbs.ts).
       const policyText = policyId === undefined ? undefined : ((await o.store.policies.get('attestation', policyId))?.text ?? defaultAttestationPolicy(policyId));
+      // Which reference values the policy compared with, at which update: their names and times, never values.
+      const referenceValues: Record<string, string> = {};
+      for (const name of result.referenceValuesConsulted.slice(0, 64)) {
+        const rv = await o.store.referenceValues.get(name);
+        referenceValues[name] = rv ? `updated ${rv.updatedAt.toISOString()}` : 'absent';
+      }
       await decisions.record({
         type: 'attestation',
         client: req.ip,
         tee,
         evidence,
+        referenceValues,
         checks: result.verified.map((v) => ({ tee: v.tee, checks: v.checks })),
         claims: result.claims,
         ...(policyId === undefined ? {} : { policyId }),
@@ -414,7 +423,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       if (!decision.allow) {
         metrics.policyViolations.inc();
         await audit('kbs.resource.get', path.join('/'), 'denied', { reason: decision.reason });
-        await decisions.record({ ...release, verdict: 'deny', code: 'KBS_POLICY_DENY', reason: decision.reason, trace: { rule: decision.reason } });
+        await decisions.record({ ...release, verdict: 'deny', code: 'KBS_POLICY_DENY', reason: decision.reason, trace: { rule: decision.reason, ...(decision.explanation ? { explanation: decision.explanation } : {}) } });
         throw kbsError('KBS_POLICY_DENY', `resource policy denied ${path.join('/')}: ${decision.reason}`, 'policy');
       }
       metrics.policyApprovals.inc();
@@ -538,7 +547,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
 
   const ADMIN_PLUGINS = new Set(['resources', 'attestation-policy', 'resource-policy', 'reference-value']);
 
-  await app.register(workloadRoutes(o));
+  await app.register(workloadRoutes({ ...o, decisions }));
   await app.register(decisionRoutes(o));
   await app.register(consoleRoutes(o));
 

@@ -13,6 +13,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { inspect } from '../inspect/inspect.js';
 import type { Store } from '../store/store.js';
 import type { AdminAuthorizer } from './admin-auth.js';
+import type { AttestationService } from '../attestation/service.js';
 import { errorResponse, kbsError } from './errors.js';
 
 /** No inline script or style, nothing from another origin, no framing (the console handles admin tokens). */
@@ -25,6 +26,8 @@ export interface ConsoleOptions {
   admin: AdminAuthorizer;
   /** Where the reference values the inspector compares measurements with are kept. */
   store?: Pick<Store, 'referenceValues'>;
+  attestation: AttestationService;
+  storeKind?: string;
 }
 
 function assetDir(): URL {
@@ -54,6 +57,18 @@ export function consoleRoutes(o: ConsoleOptions) {
     app.get('/console/app.css', async (_req, reply) => serve(reply, 'app.css'));
     // Browsers ask for it on every page; an empty answer keeps 404s out of their consoles.
     app.get('/favicon.ico', async (_req, reply) => reply.code(204).send());
+
+    // The overview's facts that no other admin route states: the store backend and the enabled TEEs.
+    app.get('/kbs/v0/status', async (req, reply) => {
+      try {
+        await o.admin.authorize(req.headers.authorization, req.url);
+        const body = { store: o.storeKind ?? 'unknown', tees: o.attestation.verifiers.tees() };
+        return reply.code(200).header('content-type', 'application/json').header('cache-control', 'no-store').send(JSON.stringify(body));
+      } catch (e) {
+        const r = errorResponse(e, 'PluginInternalError');
+        return reply.code(r.status).header('content-type', 'application/json').send(JSON.stringify(r.body));
+      }
+    });
 
     app.post('/kbs/v0/inspect', async (req, reply) => {
       try {

@@ -161,3 +161,74 @@ test('the served log verifies as one chain', async () => {
   assert.equal(r.ok, true, JSON.stringify(r.problems));
   assert.ok(r.records >= 4);
 });
+
+test('records name the reference values compared and carry the deciding policy\'s explain trace', async () => {
+  const [denied] = (await call('GET', '/kbs/v0/decisions?verdict=deny&limit=1')).json;
+  const [attested] = (await call('GET', '/kbs/v0/decisions?type=attestation&limit=1')).json;
+  // The built-in sample policy asks for these; none is set on this KBS, and the record says so.
+  assert.equal(attested.reference_values.svn, 'absent');
+  assert.equal(attested.reference_values.launch_digest, 'absent');
+  await h.kbs.store.referenceValues.set('svn', [1]);
+  await new KbsClient(h.url, new SampleAttester()).attest();
+  const [again] = (await call('GET', '/kbs/v0/decisions?type=attestation&limit=1')).json;
+  const svn = await h.kbs.store.referenceValues.get('svn');
+  assert.equal(again.reference_values.svn, `updated ${svn!.updatedAt.toISOString()}`);
+  await h.kbs.store.referenceValues.delete('svn');
+  // The denial's trace is the explainer's account of data.policy.allow: no body, so the default decided.
+  assert.equal(denied.trace.explanation.query, 'data.policy.allow');
+  assert.equal(denied.trace.explanation.value, false);
+  assert.deepEqual(denied.trace.explanation.bodies, []);
+});
+
+test('dry-run on uploaded evidence: verifier, claims, candidate policy, verdict and trace; the store is unchanged', async () => {
+  const snapshot = async () => ({
+    audit: (await h.kbs.store.audit.list({ limit: 10_000 })).map((e) => e.id),
+    policies: [(await h.kbs.store.policies.get('resource', 'resource-policy'))?.text, (await h.kbs.store.policies.get('attestation', 'default_cpu'))?.text],
+    rvs: await h.kbs.store.referenceValues.list(),
+    resources: (await h.kbs.store.resources.list({})).map((r) => `${r.repository}/${r.type}/${r.tag}`),
+  });
+  const before = await snapshot();
+  const evidence = await new SampleAttester().getEvidence(new Uint8Array(32).fill(7));
+  const att = await call('POST', '/kbs/v0/dry-run', { tee: 'sample', evidence, kind: 'attestation', policy: 'package policy\n\ntrust_claims := {"executables": 3}\n' });
+  assert.equal(att.status, 200, att.body);
+  assert.equal(att.json.verdict, 'allow');
+  assert.equal(att.json.status, 'affirming');
+  assert.equal(att.json.trace.trust_vector.executables, 3);
+  assert.ok(att.json.checks.length > 0 && att.json.checks.every((c: { ok: boolean }) => c.ok));
+  const denyPolicy = 'package policy\n\ndefault allow := false\n\nallow if {\n\tinput.submods.cpu0["ear.status"] == "affirming"\n}\n';
+  const res = await call('POST', '/kbs/v0/dry-run', { tee: 'sample', evidence, kind: 'resource', resource: 'default/key/one', policy: denyPolicy });
+  assert.equal(res.status, 200, res.body);
+  // The stored default attestation policy gives the sample evidence no affirming status, so the rule fails.
+  assert.equal(res.json.verdict, 'deny');
+  assert.notEqual(res.json.status, 'affirming');
+  assert.equal(res.json.trace.explanation.bodies[0].failed.text, 'input.submods.cpu0["ear.status"] == "affirming"');
+  assert.match(res.json.trace.reason, /rule data.policy.allow \(line 5\) failed/);
+  const allow = await call('POST', '/kbs/v0/dry-run', { tee: 'sample', evidence, kind: 'resource', resource: 'default/key/one', policy: ALLOW_ALL });
+  assert.equal(allow.json.verdict, 'allow');
+  assert.doesNotMatch(allow.body, /"nonce":"(?!\[redacted\])/);
+  assert.deepEqual(await snapshot(), before);
+});
+
+test('dry-run on uploaded evidence refuses bad input as a client error', async () => {
+  const evidence = await new SampleAttester().getEvidence(new Uint8Array(32));
+  const good = { tee: 'sample', evidence, kind: 'attestation', policy: ALLOW_ALL };
+  for (const body of ['', '{', '[]', { ...good, tee: 'nope' }, { ...good, tee: 7 }, { ...good, evidence: '' }, { ...good, kind: 'x' }, { ...good, policy: 7 }, { ...good, policy: 'package policy\n\nallow if {{{\n' }, { ...good, kind: 'resource' }, { ...good, evidence: { svn: 7 } }, { ...good, evidence: 'garbage' }]) {
+    const r = await call('POST', '/kbs/v0/dry-run', body);
+    assert.ok(r.status >= 400 && r.status < 500, `${JSON.stringify(body)}: ${r.status} ${r.body}`);
+  }
+  assert.equal((await call('POST', '/kbs/v0/dry-run', good, false)).status, 401);
+  await fc.assert(
+    fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), async (bytes) => {
+      const r = await h.kbs.app.inject({ method: 'POST', url: '/kbs/v0/dry-run', payload: Buffer.from(bytes), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
+      assert.ok(r.statusCode < 500, `${r.statusCode} ${r.body}`);
+    }),
+    { numRuns: 60 },
+  );
+  await fc.assert(
+    fc.asyncProperty(fc.jsonValue(), async (ev) => {
+      const r = await call('POST', '/kbs/v0/dry-run', { ...good, evidence: ev });
+      assert.ok(r.status < 500, `${JSON.stringify(ev)}: ${r.status} ${r.body}`);
+    }),
+    { numRuns: 60 },
+  );
+});

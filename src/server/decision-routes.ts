@@ -6,23 +6,28 @@
  * - `GET /kbs/v0/decisions/<id>` — one record with its checks, claims and trace.
  * - `POST /kbs/v0/decisions/<id>/dry-run` `{"kind":"resource"|"attestation","policy":"<rego>","resource":"a/b/c"?}`
  *   — the verdict a candidate policy would give on that record's claims. Nothing is stored, nothing is logged.
+ * - `POST /kbs/v0/dry-run` `{"tee":"snp","evidence":…,"kind":…,"policy":"<rego>","resource":"a/b/c"?}` — the same
+ *   on uploaded evidence: verifier checks → claims → candidate policy (a candidate resource policy is given the
+ *   claims the stored attestation policy yields) → verdict and trace. Reads only.
  *
  * The log spans every tenant, so only an admin identity bound to all namespaces may read it.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { statusOf, trustVectorFrom } from '../attestation/ear.js';
+import type { AttestationService } from '../attestation/service.js';
 import { CocoError } from '../errors.js';
 import { isRecord, parseJson } from '../formats/json.js';
 import type { AttestationPolicyEvaluator, ResourcePolicyEvaluator } from '../policy/types.js';
 import type { Store } from '../store/store.js';
 import type { AdminAuthorizer } from './admin-auth.js';
-import { DECISION_KIND, decisionFromEvent, type Decision } from './decisions.js';
+import { DECISION_KIND, decisionFromEvent, redactClaims, type Decision } from './decisions.js';
 import { echo } from './echo.js';
 import { errorResponse, kbsError } from './errors.js';
 import { NEXT_CURSOR_HEADER } from './page-query.js';
 
 export interface DecisionRoutesOptions {
   store: Store;
+  attestation: AttestationService;
   admin: AdminAuthorizer;
   attestationPolicy: AttestationPolicyEvaluator;
   resourcePolicy: ResourcePolicyEvaluator;
@@ -175,7 +180,7 @@ export async function dryRun(o: DecisionRoutesOptions, d: Decision, body: Record
       throw kbsError('KBS_POLICY_PARSE', `candidate resource policy does not compile: ${(e as Error).message}`);
     });
     const r = await o.resourcePolicy.evaluate(policy, d.claims, { plugin: 'resource', 'resource-path': path.split('/'), query: {} });
-    return { decision: d.id, kind, was, verdict: r.allow ? 'allow' : 'deny', trace: { reason: r.reason } };
+    return { decision: d.id, kind, was, verdict: r.allow ? 'allow' : 'deny', trace: resourceTrace(r) };
   }
   const input = annotatedEvidence(d);
   await o.attestationPolicy.validate(policy).catch((e) => {
@@ -186,6 +191,49 @@ export async function dryRun(o: DecisionRoutesOptions, d: Decision, body: Record
   // The attestation service issues a token whatever the status; the resource policy decides on it (§3.3).
   const tv = trustVectorFrom(out.trustClaims, d.policy_id ?? 'default_cpu');
   return { decision: d.id, kind, was, verdict: 'allow', status: statusOf(tv), trace: { trust_vector: tv } };
+}
+
+function resourceTrace(r: { reason: string; explanation?: unknown }): Record<string, unknown> {
+  return { reason: r.reason, ...(r.explanation ? { explanation: redactClaims(r.explanation) } : {}) };
+}
+
+async function compiles(ev: { validate(text: string): Promise<void> }, kind: string, policy: string): Promise<void> {
+  await ev.validate(policy).catch((e) => {
+    throw kbsError('KBS_POLICY_PARSE', `candidate ${kind} policy does not compile: ${(e as Error).message}`);
+  });
+}
+
+/**
+ * A candidate policy on uploaded evidence. Evidence that fails a verifier check is denied before any policy
+ * runs, as the attestation service would; the answer then names the failing checks.
+ */
+export async function evidenceDryRun(o: DecisionRoutesOptions, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const { tee, evidence, kind, policy } = body;
+  if (typeof tee !== 'string' || !o.attestation.verifiers.has(tee)) throw kbsError('KBS_DRY_RUN', `"tee" must be a TEE enabled on this KBS (${o.attestation.verifiers.tees().join(', ') || 'none'})`);
+  if (evidence === undefined || evidence === null || evidence === '') throw kbsError('KBS_DRY_RUN', '"evidence" must be the primary evidence as a guest sends it');
+  if (kind !== 'resource' && kind !== 'attestation') throw kbsError('KBS_DRY_RUN', '"kind" must be "resource" or "attestation"');
+  if (typeof policy !== 'string' || policy.length === 0) throw kbsError('KBS_DRY_RUN', '"policy" must be the Rego text of the candidate policy');
+  const path = body.resource;
+  if (kind === 'resource' && (typeof path !== 'string' || !/^[^/]+\/[^/]+\/[^/]+$/.test(path))) throw kbsError('KBS_DRY_RUN', '"resource" must be a repository/type/tag path');
+  await compiles(kind === 'resource' ? o.resourcePolicy : o.attestationPolicy, kind, policy);
+  let a;
+  try {
+    a = await o.attestation.appraiseEvidence(tee, evidence, kind === 'attestation' ? policy : undefined);
+  } catch (e) {
+    // Evidence the verifier cannot read at all is the caller's input error, whatever the verifier called it.
+    if (e instanceof CocoError && e.kind !== 'internal' && e.kind !== 'notfound') throw kbsError('KBS_DRY_RUN', `evidence: ${e.message}`);
+    throw e;
+  }
+  const base = { tee, kind, checks: a.checks, policy_id: a.policyId, reference_values: a.referenceValuesConsulted };
+  if (a.failed.length > 0 || !a.appraisal || !a.claims) {
+    const f = a.failed[0];
+    return { ...base, verdict: 'deny', reason: f ? `evidence failed check "${f.id}": ${f.detail}` : 'evidence was not appraised' };
+  }
+  if (kind === 'attestation') {
+    return { ...base, verdict: 'allow', status: a.appraisal.status, claims: redactClaims(a.claims), trace: { trust_vector: a.appraisal.trustVector } };
+  }
+  const r = await o.resourcePolicy.evaluate(policy, a.claims, { plugin: 'resource', 'resource-path': (path as string).split('/'), query: {} });
+  return { ...base, verdict: r.allow ? 'allow' : 'deny', status: a.appraisal.status, claims: redactClaims(a.claims), trace: resourceTrace(r) };
 }
 
 export function decisionRoutes(o: DecisionRoutesOptions) {
@@ -206,6 +254,18 @@ export function decisionRoutes(o: DecisionRoutesOptions) {
       try {
         await requireGlobalAdmin(o.admin, req);
         return send(reply, 200, await getDecision(o.store, (req.params as { id: string }).id));
+      } catch (e) {
+        return sendError(reply, e);
+      }
+    });
+
+    app.post('/kbs/v0/dry-run', async (req, reply) => {
+      try {
+        await requireGlobalAdmin(o.admin, req);
+        if (!(req.body instanceof Buffer) || req.body.length === 0) throw kbsError('KBS_BODY_MISSING', 'dry-run: request body is empty');
+        const body = parseJson(req.body, 'dry-run request');
+        if (!isRecord(body)) throw kbsError('KBS_BODY_SHAPE', 'dry-run: body must be a JSON object');
+        return send(reply, 200, await evidenceDryRun(o, body));
       } catch (e) {
         return sendError(reply, e);
       }

@@ -162,7 +162,8 @@ export function decisionBody(input: DecisionInput, evidenceMaxBytes: number): Om
   if (input.token !== undefined) b.token_id = tokenId(input.token);
   if (input.code !== undefined) b.code = input.code;
   if (input.reason !== undefined) b.reason = input.reason.slice(0, 4096);
-  if (input.trace !== undefined) b.trace = toJson(input.trace);
+  // Traces hold the values a policy compared (claims among them): redacted like the claims.
+  if (input.trace !== undefined) b.trace = redactClaims(toJson(input.trace));
   // Largest first, until the record fits one row; what was dropped is named.
   for (const part of ['evidence', 'claims', 'trace', 'checks'] as const) {
     if (JSON.stringify({ ...b, omitted }).length <= RECORD_BUDGET) break;

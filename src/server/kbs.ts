@@ -236,6 +236,7 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
       maxClockSkewSecs: config.admin.max_clock_skew_secs,
     });
     const built = await buildKbsApp({
+      storeKind: o.store ? 'embedded' : config.storage_backend.storage_type,
       tls: loadTls(config, log),
       store,
       attestation,

@@ -22,6 +22,8 @@ import { buildahRegistrationBody } from '../client/krun-registration.js';
 import { configFromToml, defaultConfig } from './config.js';
 import { openKbs, type Kbs } from './kbs.js';
 import { cidrMatcher, workloadsConfigFromToml } from './workloads.js';
+import { listDecisions } from './decision-routes.js';
+import { verifyDecisionChain, type Decision } from './decisions.js';
 
 const P = (f: string) => ['keybroker', 'protocol', f];
 const ids = readVectorJson(...P('freshness_and_ids.json'));
@@ -693,4 +695,71 @@ test('registration warns when another workload of the namespace has the same ref
   assert.equal(rk.status, 200);
   const rk2 = await http('POST', '/reference-kbs/kbs/v0/register_workload', { body: { workload_id: `twin-${randomUUID()}`, launch_measurement: M, passphrase: 'p', tee_config: '{}' } });
   assert.match(rk2.headers.get('x-cocokit-warning') ?? '', /identical to workload/);
+});
+
+// ---- decision records --------------------------------------------------------------------------------
+
+/** The decision records of one workload, oldest first. */
+async function workloadDecisions(workloadId: string): Promise<Decision[]> {
+  const page = await listDecisions(kbs.store, { workload: workloadId }, 100);
+  return page.items.reverse();
+}
+
+test('every workload verdict on the three doors is a decision record: registration version, trace, no secret or nonce', async () => {
+  // Native: one release allowed, one denied on the measurement.
+  const secret = `native-${randomUUID()}`;
+  const id = await registerNative('tenant-d', { tee: 'snp', reference_values: { measurement: M }, resources: { passphrase: secret } });
+  const ok = await attestNative({ hostData: hostDataForUuid(id) });
+  assert.equal((await http('GET', '/kbs/v0/workload-resource/passphrase', { cookie: ok.cookie })).status, 200);
+  const bad = await attestNative({ measurement: OTHER_M, hostData: hostDataForUuid(id) });
+  assert.equal((await http('GET', '/kbs/v0/workload-resource/passphrase', { cookie: bad.cookie })).status, 401);
+  const rec = (await kbs.store.workloads.get(id))!;
+  const native = await workloadDecisions(id);
+  assert.deepEqual(native.map((d) => `${d.type}:${d.verdict}:${d.resource}`), [`release:allow:workload/${id}/passphrase`, `release:deny:workload/${id}/passphrase`]);
+  for (const d of native) {
+    assert.deepEqual(d.reference_values, { [`workload/${id}`]: `version 1, updated ${rec.updatedAt.toISOString()}` });
+    assert.equal(d.policy_id, `workload/${id}`);
+    assert.equal(d.policy_hash, createHash('sha256').update(rec.policy).digest('hex'));
+    assert.equal(d.tee, 'snp');
+  }
+  // The trace is the explainer's: the deny names the failing literal with the claim it compared.
+  const denied = native[1]!;
+  assert.equal(denied.code, 'WORKLOAD_POLICY_DENY');
+  const bodies = (denied.trace as { explanation: { bodies: Array<{ succeeded: boolean; failed?: { text: string; bindings: Record<string, unknown>; operands: Record<string, unknown> } }> } }).explanation.bodies;
+  assert.equal(bodies[0]!.succeeded, false);
+  assert.equal(bodies[0]!.failed!.text, 'input["measurement"] == data["measurement"]');
+  assert.deepEqual(bodies[0]!.failed!.operands, { 'input.measurement': OTHER_M, 'data.measurement': M, 'input.measurement == data.measurement': false });
+  assert.equal((native[0]!.trace as { explanation: { value: unknown } }).explanation.value, true);
+
+  // keybroker: the attestation (queries as the trace) and the release.
+  const kb = await keybrokerRegister();
+  const kbId = uuidOf(fromBase64(kb.text));
+  const at = await keybrokerAttest(fromBase64(kb.text));
+  assert.equal(at.at.status, 200, at.at.text);
+  assert.equal((await http('GET', '/keybroker/kbs/v0/resource/passphrase', { cookie: at.cookie })).status, 200);
+  const wrong = await keybrokerAttest(fromBase64(kb.text), OTHER_M);
+  assert.equal(wrong.at.status, 400);
+  const kbd = await workloadDecisions(kbId);
+  assert.deepEqual(kbd.map((d) => `${d.type}:${d.verdict}`), ['attestation:allow', 'release:allow', 'attestation:deny']);
+  assert.deepEqual((kbd[0]!.trace as { queries: unknown }).queries, [{ query: 'data.measurement == input.measurement', result: 'true' }]);
+  assert.deepEqual((kbd[2]!.trace as { queries: unknown }).queries, [{ query: 'data.measurement == input.measurement', result: 'undefined' }]);
+  assert.match(kbd[0]!.evidence_digest!, /^[0-9a-f]{64}$/);
+  assert.match(Object.values(kbd[0]!.reference_values!)[0]!, /^version 1, updated /);
+
+  // reference-kbs: attestation denied on the measurement, then allowed, then the key released.
+  const wid = `wl-${randomUUID()}`;
+  const reg = { workload_id: wid, launch_measurement: M, passphrase: `pass-${randomUUID()}`, tee_config: '{"flags":{"bits":15},"minfw":{"major":0,"minor":0}}' };
+  assert.equal((await http('POST', '/reference-kbs/kbs/v0/register_workload', { body: reg })).status, 200);
+  assert.equal((await krunAttest(wid, { measurement: OTHER_M })).at!.status, 400);
+  const good = await krunAttest(wid);
+  assert.equal(good.at!.text, '');
+  assert.equal((await http('GET', `/reference-kbs/kbs/v0/key/${wid}`, { cookie: good.cookie })).status, 200);
+  const rk = await workloadDecisions(wid);
+  assert.deepEqual(rk.map((d) => `${d.type}:${d.verdict}:${d.resource ?? ''}`), ['attestation:deny:', 'attestation:allow:', `release:allow:workload/${wid}/passphrase`]);
+  assert.equal((rk[0]!.trace as { dialect: string }).dialect, 'reference-kbs');
+
+  // Never a secret, a session nonce or a cookie; and the chain still verifies.
+  const all = JSON.stringify([...native, ...kbd, ...rk]);
+  for (const s of [secret, reg.passphrase, ids.passphrase_plaintext, at.cookie.split('=')[1]!, good.cookie!.split('=')[1]!]) assert.ok(!all.includes(s), s);
+  assert.equal((await verifyDecisionChain(kbs.store)).ok, true);
 });

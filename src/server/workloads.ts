@@ -39,6 +39,7 @@ import {
   uuidFromHostData,
   validatePolicy,
   workloadIdFromExtraParams,
+  type Appraisal,
   type IdentityHint,
   type WorkloadSpec,
 } from '../attestation/workload.js';
@@ -50,6 +51,7 @@ import { bounded, echo, ECHO_CHARS } from './echo.js';
 import { NEXT_CURSOR_HEADER, pageQuery } from './page-query.js';
 import { teePubkeyFromClaims, type AttestationTokenVerifier } from './token-verifier.js';
 import { keybrokerRoutes } from './compat/keybroker.js';
+import type { DecisionLog, DecisionType } from './decisions.js';
 import { referenceKbsRoutes } from './compat/reference-kbs.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -152,6 +154,8 @@ export interface WorkloadRoutesOptions {
   extraTeekeyPaths?: string[];
   clock?: () => Date;
   workloads?: WorkloadsConfig;
+  /** Where every appraisal and release of a workload is recorded (decisions.ts); none in unit setups. */
+  decisions?: DecisionLog;
 }
 
 export interface WorkloadContext {
@@ -161,6 +165,37 @@ export interface WorkloadContext {
   sessionMinutes: number;
   clock: () => Date;
   vcekCacheDir?: string;
+  decisions?: DecisionLog;
+}
+
+/** Which registration, at which version, a verdict compared the claims with: the decision's reference values. */
+export function registrationVersion(rec: Pick<WorkloadRecord, 'id' | 'version' | 'updatedAt'>): Record<string, string> {
+  return { [`workload/${rec.id}`]: `version ${rec.version}, updated ${rec.updatedAt.toISOString()}` };
+}
+
+/**
+ * Records one workload decision; the registration (when identified) supplies the reference-value version and
+ * the policy hash. An error is recorded with its code and message; a write failure never reaches the guest.
+ */
+export async function recordWorkloadDecision(
+  ctx: WorkloadContext,
+  req: FastifyRequest,
+  d: { type: DecisionType; tee: string; dialect: string; record?: WorkloadRecord; resource?: string; evidence?: unknown; claims?: unknown; appraisal?: Appraisal; error?: unknown },
+): Promise<void> {
+  if (!ctx.decisions) return;
+  const err = d.error === undefined ? undefined : asCocoError(d.error);
+  await ctx.decisions.record({
+    type: d.type,
+    client: req.ip,
+    tee: d.tee,
+    ...(d.evidence === undefined ? {} : { evidence: d.evidence }),
+    ...(d.claims === undefined ? {} : { claims: d.claims }),
+    ...(d.record ? { workload: d.record.id, policyId: `workload/${d.record.id}`, policyText: d.record.policy, referenceValues: registrationVersion(d.record) } : {}),
+    ...(d.resource === undefined ? {} : { resource: d.resource }),
+    verdict: err ? (err.kind === 'internal' ? 'error' : 'deny') : 'allow',
+    ...(err ? { code: err.code, reason: bounded(err.message) } : d.appraisal ? { reason: d.appraisal.reason } : {}),
+    trace: { dialect: d.dialect, ...(d.appraisal ? { rule: d.appraisal.reason, ...d.appraisal.trace } : {}) },
+  });
 }
 
 export function workloadError(code: string, message: string, kind: CocoError['kind'] = 'input'): CocoError {
@@ -527,11 +562,15 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
 
     app.get('/kbs/v0/workload-resource/:name', async (req, reply) => {
       let subject = 'unknown';
+      // What the decision record says, filled in as the request gets that far.
+      const seen: { tee: string; record?: WorkloadRecord; resource?: string; claims?: unknown; appraisal?: Appraisal } = { tee: 'unknown' };
       try {
         const name = checkResourceName((req.params as { name: string }).name);
         const { claims, extraParams } = await guestClaims(o, req);
+        seen.claims = claims;
         const ae = annotatedEvidence(claims);
         const tee = ['snp', 'tdx', 'sample', 'az-snp-vtpm', 'az-tdx-vtpm', 'cca', 'sgx', 'se', 'csv'].find((t) => isRecord(ae[t]));
+        if (tee) seen.tee = tee;
         if (!tee) throw workloadError('WORKLOAD_CLAIMS', 'the attestation token names no TEE claims', 'policy');
         const teeClaims = ae[tee] as Record<string, unknown>;
         // SNP's HOST_DATA is the `init_data` claim of Trustee's SNP verifier (kbs-protocol.md §3.2).
@@ -547,6 +586,8 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
         const asked = (req.query as Record<string, unknown> | undefined)?.workload_id;
         const { record, spec, source } = await identifyWorkload(hints, (id) => ctx.store.workloads.get(id));
         subject = record.id;
+        seen.record = record;
+        seen.resource = `workload/${record.id}/${name}`;
         if (asked !== undefined && asked !== record.id) throw workloadError('WORKLOAD_MISMATCH', `this session is attested for workload ${record.id}, not ${bounded(String(asked), ECHO_CHARS)}`, 'forbidden');
         if (spec.dialect !== 'native') throw workloadError('WORKLOAD_DIALECT', `workload ${record.id} was registered through ${spec.dialect}; use that route`, 'forbidden');
         if (record.tee !== tee) throw workloadError('WORKLOAD_TEE', `workload ${record.id} is registered for ${record.tee}, the evidence is ${tee}`, 'policy');
@@ -554,14 +595,17 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
         const expired = expiredProvenance(spec, ctx.clock());
         if (expired) throw workloadError('WORKLOAD_RV_EXPIRED', `workload ${record.id}: ${expired}`, 'policy');
         const verdict = appraiseRegistration(record, spec, input);
+        seen.appraisal = verdict;
         if (!verdict.allow) throw workloadError('WORKLOAD_POLICY_DENY', `workload ${record.id} policy denied: ${verdict.reason}${provenanceHint(spec, input)}`, 'policy');
         const value = await ctx.store.resources.get(resourceKey(record, name));
         if (value === undefined) throw workloadError('WORKLOAD_RESOURCE_NOT_FOUND', `workload ${record.id} has no resource ${name}`, 'notfound');
         const teeKey = parseTeePubKey(teePubkeyFromClaims(claims, o.extraTeekeyPaths));
         await audit('kbs.workload.resource', `${record.id}/${name}`, 'ok', { identified_by: source });
+        await recordWorkloadDecision(ctx, req, { type: 'release', dialect: 'native', ...seen });
         return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(encryptToTeeKey(value, teeKey)));
       } catch (e) {
         await audit('kbs.workload.resource', subject, 'denied', { reason: asCocoError(e).message.slice(0, 500) }).catch(() => undefined);
+        await recordWorkloadDecision(ctx, req, { type: 'release', dialect: 'native', ...seen, error: e });
         return sendError(reply, e);
       }
     });
@@ -571,7 +615,15 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
 /** The fastify plugin: native routes always, compat dialects when enabled. */
 export function workloadRoutes(o: WorkloadRoutesOptions) {
   const cfg = o.workloads ?? defaultWorkloadsConfig();
-  const ctx: WorkloadContext = { store: o.store, attestation: o.attestation, admin: o.admin, sessionMinutes: o.sessionMinutes, clock: o.clock ?? (() => new Date()), vcekCacheDir: cfg.vcek_cache_dir };
+  const ctx: WorkloadContext = {
+    store: o.store,
+    attestation: o.attestation,
+    admin: o.admin,
+    sessionMinutes: o.sessionMinutes,
+    clock: o.clock ?? (() => new Date()),
+    vcekCacheDir: cfg.vcek_cache_dir,
+    ...(o.decisions ? { decisions: o.decisions } : {}),
+  };
   return async (app: FastifyInstance): Promise<void> => {
     await native(o, ctx)(app);
     if (cfg.keybroker.enabled) await app.register(keybrokerRoutes(ctx, cfg.keybroker), { prefix: cfg.keybroker.prefix });

@@ -40,9 +40,10 @@ import {
   uuidFromHostData,
   validateQueries,
   verifyRawSnpReport,
+  type Appraisal,
   type WorkloadSpec,
 } from '../../attestation/workload.js';
-import type { SessionRecord } from '../../store/index.js';
+import type { SessionRecord, WorkloadRecord } from '../../store/index.js';
 import {
   authorizeCompatRegistration,
   bodyString as str,
@@ -51,6 +52,7 @@ import {
   identicalWarning,
   identicalWorkloads,
   jsonRequestBody,
+  recordWorkloadDecision,
   secretNames,
   replaceSecrets,
   resourceKey,
@@ -132,6 +134,7 @@ export function keybrokerRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
 
     app.post('/kbs/v0/attest', async (req, reply) => {
       let subject = 'unknown';
+      const seen: { record?: WorkloadRecord; evidence?: unknown; claims?: unknown; appraisal?: Appraisal } = {};
       try {
         const { s } = await session(ctx, req);
         subject = s.id;
@@ -145,6 +148,7 @@ export function keybrokerRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
         const ev = parseJson(str(body, 'tee-evidence', 'attestation'), 'tee-evidence');
         if (!isRecord(ev)) throw workloadError('WORKLOAD_BODY', 'tee-evidence must be the JSON text of {report, gen}');
         const reportHex = str(ev, 'report', 'tee-evidence');
+        seen.evidence = reportHex;
         const gen = checkGeneration(ev.gen);
         rsaPublicKey(n, e); // a malformed key fails before the nonce is spent
         // A nonce is good for one attempt, successful or not.
@@ -152,34 +156,46 @@ export function keybrokerRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
         const expected = freshnessHash(s.nonce, canonicalIntegerBase64(n, 'n'), canonicalIntegerBase64(e, 'e'));
         const verifier = ctx.attestation.verifiers.get('snp');
         const { report } = await verifyRawSnpReport(verifier, reportHex, expected, ctx.clock(), { vcekCacheDir: ctx.vcekCacheDir, gen });
+        const claims = keybrokerClaims(report);
+        seen.claims = claims;
         const { record, spec } = await identifyWorkload([{ source: 'host_data', id: uuidFromHostData(report.hostData) }], (id) => ctx.store.workloads.get(id));
+        seen.record = record;
         if (spec.dialect !== 'keybroker' || record.namespace !== cfg.namespace) throw workloadError('WORKLOAD_DIALECT', `registration ${record.id} was not made through /rvp/register`, 'forbidden');
-        const verdict = appraiseRegistration(record, spec, keybrokerClaims(report));
+        const verdict = appraiseRegistration(record, spec, claims);
+        seen.appraisal = verdict;
         if (!verdict.allow) throw workloadError('WORKLOAD_POLICY_DENY', `registration ${record.id}: ${verdict.reason}`, 'policy');
         const data: KeybrokerSessionData = { dialect: 'keybroker', workloadId: record.id, workloadVersion: record.version, n, e };
         await ctx.store.sessions.put({ ...s, state: 'attested', teePubkey: { kty: 'RSA', n, e }, data: { ...data } });
         await ctx.store.audit.append({ kind: 'keybroker.attest', subject: record.id, outcome: 'ok' });
+        await recordWorkloadDecision(ctx, req, { type: 'attestation', tee: 'snp', dialect: 'keybroker', ...seen });
         return reply.code(200).header('set-cookie', `${COOKIE}=${s.id}`).send('');
       } catch (e) {
         await ctx.store.audit.append({ kind: 'keybroker.attest', subject, outcome: 'denied', detail: { reason: asCocoError(e).message.slice(0, 500) } }).catch(() => undefined);
+        await recordWorkloadDecision(ctx, req, { type: 'attestation', tee: 'snp', dialect: 'keybroker', ...seen, error: e });
         return fail(reply, e);
       }
     });
 
     app.get('/kbs/v0/resource/:name', async (req, reply) => {
+      let seen: { record?: WorkloadRecord; resource?: string } | undefined;
       try {
         const { s, d } = await session(ctx, req);
+        seen = {};
         if (s.state !== 'attested' || !d.workloadId || !d.n || !d.e) throw workloadError('WORKLOAD_NOT_ATTESTED', 'session is not attested', 'auth');
         const rec = await ctx.store.workloads.get(d.workloadId);
         if (!rec) throw workloadError('WORKLOAD_UNKNOWN', `registration ${d.workloadId} no longer exists`, 'notfound');
-        if (rec.version !== d.workloadVersion) throw workloadError('WORKLOAD_CHANGED', `registration ${d.workloadId} changed since this session attested; attest again`, 'auth');
         const name = (req.params as { name: string }).name;
+        seen = { record: rec, resource: `workload/${rec.id}/${bounded(name, 128)}` };
+        if (rec.version !== d.workloadVersion) throw workloadError('WORKLOAD_CHANGED', `registration ${d.workloadId} changed since this session attested; attest again`, 'auth');
         const value = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/.test(name) ? await ctx.store.resources.get(resourceKey(rec, name)) : undefined;
         if (value === undefined) throw workloadError('WORKLOAD_RESOURCE_NOT_FOUND', `resource ${echo(name)} not found`, 'notfound');
         const ciphertext = rsaPkcs1Hex(rsaPublicKey(d.n, d.e), value);
         await ctx.store.audit.append({ kind: 'keybroker.resource', subject: `${rec.id}/${name}`, outcome: 'ok' });
+        await recordWorkloadDecision(ctx, req, { type: 'release', tee: 'snp', dialect: 'keybroker', ...seen });
         return reply.code(200).header('content-type', 'application/json').send(JSON.stringify({ protected: '', encrypted_key: '', iv: '', ciphertext, tag: '' }));
       } catch (e) {
+        // Only a request on a known session is a decision; one without is a protocol error.
+        if (seen) await recordWorkloadDecision(ctx, req, { type: 'release', tee: 'snp', dialect: 'keybroker', ...seen, error: e });
         return fail(reply, e);
       }
     });

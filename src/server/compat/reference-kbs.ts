@@ -32,9 +32,10 @@ import {
   specOf,
   verifyRawSnpReport,
   workloadIdFromExtraParams,
+  type Appraisal,
   type WorkloadSpec,
 } from '../../attestation/workload.js';
-import type { JsonValue, SessionRecord } from '../../store/index.js';
+import type { JsonValue, SessionRecord, WorkloadRecord } from '../../store/index.js';
 import {
   authorizeCompatRegistration,
   bodyString as str,
@@ -43,6 +44,7 @@ import {
   identicalWarning,
   identicalWorkloads,
   jsonRequestBody,
+  recordWorkloadDecision,
   replaceSecrets,
   resourceKey,
   workloadError,
@@ -144,6 +146,7 @@ export function referenceKbsRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
 
     app.post('/kbs/v0/attest', async (req, reply) => {
       let subject = 'unknown';
+      const seen: { record?: WorkloadRecord; evidence?: unknown; claims?: unknown; appraisal?: Appraisal } = {};
       try {
         const { s, d } = await session(ctx, req);
         subject = d.workloadId;
@@ -157,6 +160,7 @@ export function referenceKbsRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
         const ev = parseJson(str(body, 'tee-evidence', 'attestation'), 'tee-evidence');
         if (!isRecord(ev)) throw workloadError('WORKLOAD_BODY', 'tee-evidence must be the JSON text of {report, cert_chain, gen}');
         const reportHex = str(ev, 'report', 'tee-evidence');
+        seen.evidence = reportHex;
         str(ev, 'cert_chain', 'tee-evidence');
         const gen = checkGeneration(ev.gen);
         rsaPublicKey(kMod, kExp); // a malformed key fails before the nonce is spent
@@ -164,35 +168,45 @@ export function referenceKbsRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
         // reference-kbs hashes the strings exactly as received (§2.3 step 1).
         const expected = freshnessHash(s.nonce, kMod, kExp);
         const { claims } = await verifyRawSnpReport(ctx.attestation.verifiers.get('snp'), reportHex, expected, ctx.clock(), { vcekCacheDir: ctx.vcekCacheDir, gen });
+        seen.claims = claims;
         const { record, spec } = await identifyWorkload([{ source: 'extra_params', id: d.workloadId }], (id) => ctx.store.workloads.get(id));
+        seen.record = record;
         if (spec.dialect !== 'reference-kbs' || record.namespace !== cfg.namespace) throw workloadError('WORKLOAD_DIALECT', `workload ${record.id} was not registered through register_workload`, 'forbidden');
         const verdict = appraiseRegistration(record, spec, claims);
+        seen.appraisal = verdict;
         if (!verdict.allow) throw workloadError('WORKLOAD_POLICY_DENY', `workload ${record.id}: ${verdict.reason}`, 'policy');
         const data: RefSessionData = { ...d, workloadVersion: record.version, kMod, kExp };
         await ctx.store.sessions.put({ ...s, state: 'attested', teePubkey: { kty: 'RSA', n: kMod, e: kExp }, data: { ...data } });
         await ctx.store.audit.append({ kind: 'reference-kbs.attest', subject: record.id, outcome: 'ok' });
+        await recordWorkloadDecision(ctx, req, { type: 'attestation', tee: 'snp', dialect: 'reference-kbs', ...seen });
         return reply.code(200).send('');
       } catch (e) {
         await ctx.store.audit.append({ kind: 'reference-kbs.attest', subject, outcome: 'denied', detail: { reason: asCocoError(e).message.slice(0, 500) } }).catch(() => undefined);
+        await recordWorkloadDecision(ctx, req, { type: 'attestation', tee: 'snp', dialect: 'reference-kbs', ...seen, error: e });
         return fail(reply, e, asCocoError(e).kind === 'auth' ? 401 : 400);
       }
     });
 
     app.get('/kbs/v0/key/:id', async (req, reply) => {
+      let seen: { record?: WorkloadRecord; resource?: string } | undefined;
       try {
         const { s, d } = await session(ctx, req);
+        seen = {};
         if (s.state !== 'attested' || !d.kMod || !d.kExp) throw workloadError('WORKLOAD_NOT_ATTESTED', 'session is not attested', 'auth');
         const asked = (req.params as { id: string }).id;
         if (asked !== d.workloadId) throw workloadError('WORKLOAD_MISMATCH', `this session is attested for workload ${d.workloadId}, not ${bounded(String(asked), ECHO_CHARS)}`, 'forbidden');
         const rec = await ctx.store.workloads.get(d.workloadId);
         if (!rec) throw workloadError('WORKLOAD_UNKNOWN', `workload ${d.workloadId} no longer exists`, 'notfound');
+        seen = { record: rec, resource: `workload/${rec.id}/${PASSPHRASE_RESOURCE}` };
         if (rec.version !== d.workloadVersion) throw workloadError('WORKLOAD_CHANGED', `workload ${d.workloadId} was re-registered since this session attested; attest again`, 'auth');
         const value = await ctx.store.resources.get(resourceKey(rec, PASSPHRASE_RESOURCE));
         if (value === undefined) throw workloadError('WORKLOAD_RESOURCE_NOT_FOUND', `workload ${rec.id} has no passphrase`, 'notfound');
         const hex = rsaPkcs1Hex(rsaPublicKey(d.kMod, d.kExp), value);
         await ctx.store.audit.append({ kind: 'reference-kbs.key', subject: rec.id, outcome: 'ok' });
+        await recordWorkloadDecision(ctx, req, { type: 'release', tee: 'snp', dialect: 'reference-kbs', ...seen });
         return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(hex));
       } catch (e) {
+        if (seen) await recordWorkloadDecision(ctx, req, { type: 'release', tee: 'snp', dialect: 'reference-kbs', ...seen, error: e });
         return fail(reply, e);
       }
     });
