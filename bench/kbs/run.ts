@@ -6,7 +6,10 @@
  *
  *   npx tsx bench/kbs/run.ts [--cases sample,snp,bearer] [--concurrency 1,8,64] [--c256] [--seconds 8]
  *                            [--warmup 2] [--postgres-url postgres://…] [--workers N] [--json]
- *                            [--cpu-prof <dir>]
+ *                            [--cpu-prof <dir>] [--src] [--no-build]
+ *
+ * The server is what users run: `npm run build` first, then `node dist/cli/main.js kbs serve` (`--no-build`
+ * reuses an existing dist/; `--src` runs src/ through tsx instead, which adds the loader's cost to the figures).
  *
  * Cases (one "flow" each):
  *   sample  /auth → /attest (sample TEE evidence) → GET resource with the session cookie
@@ -20,7 +23,7 @@
  * The load generator runs beside the server on the same cores, so flows/s depends on the machine's other load;
  * CPU per flow and its ratio to the floor do not. Not part of `npm test`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import {
   createCipheriv,
   createHash,
@@ -32,7 +35,7 @@ import {
   verify,
   type KeyObject,
 } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +66,8 @@ const WORKERS = opt('workers', '');
 const JSON_OUT = args.includes('--json');
 /** Writes a V8 CPU profile of the server here (node --cpu-prof) for finding what is not cryptography. */
 const CPU_PROF = opt('cpu-prof', '');
+const FROM_SRC = args.includes('--src');
+const BUILD = !FROM_SRC && !args.includes('--no-build');
 const REQUEST_TIMEOUT_MS = 30_000;
 const RESOURCE = 'default/bench/secret';
 const SECRET = randomBytes(32);
@@ -128,7 +133,8 @@ async function startServer(dir: string, rootsPem: string): Promise<Server> {
   ].join('\n');
   const cfg = join(dir, 'kbs.toml');
   writeFileSync(cfg, toml + '\n');
-  const child = spawn(process.execPath, [...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : []), '--import', 'tsx', join(repo, 'src/cli/main.ts'), 'kbs', 'serve', '--config', cfg], {
+  const entry = FROM_SRC ? ['--import', 'tsx', join(repo, 'src/cli/main.ts')] : [join(repo, 'dist/cli/main.js')];
+  const child = spawn(process.execPath, [...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : []), ...entry, 'kbs', 'serve', '--config', cfg], {
     cwd: repo,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_ENV: 'production' },
@@ -395,6 +401,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
 
 async function main(): Promise<void> {
+  if (BUILD) execFileSync('npm', ['run', 'build', '--silent'], { cwd: repo, stdio: ['ignore', 'ignore', 'inherit'] });
+  else if (!FROM_SRC && !existsSync(join(repo, 'dist/cli/main.js'))) throw new Error('dist/cli/main.js is missing: run `npm run build` (or drop --no-build)');
   const dir = mkdtempSync(join(tmpdir(), 'cocokit-bench-kbs-'));
   const root = createTestRoot({ product: 'genoa', rsaBits: 4096 });
   const chip = root.createChip();
@@ -409,7 +417,7 @@ async function main(): Promise<void> {
     const { parts, floors } = measureFloor(chip, root);
     const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`;
     if (!JSON_OUT) {
-      console.log(`# machine: ${machine}; node ${process.version}; store ${PG_URL ? 'postgres' : 'sqlite'}${WORKERS ? `; ${WORKERS} workers` : ''}`);
+      console.log(`# machine: ${machine}; node ${process.version}; store ${PG_URL ? 'postgres' : 'sqlite'}${WORKERS ? `; ${WORKERS} workers` : ''}; server ${FROM_SRC ? 'src via tsx' : 'dist'}`);
       console.log(`# floor (ms CPU): ${Object.entries(parts).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
       console.log('case    conc  flows/s    p50ms    p99ms  errors  cpu-ms/flow  cores  gen-cores  floor-ms  ratio');
     }

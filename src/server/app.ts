@@ -255,7 +255,9 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
     }
   }
 
+  // Records are written in batches off the request path; closing the app writes what is still queued.
   const decisions = new DecisionLog(o.store, { logger: log, clock, ...(o.decisionEvidenceBytes === undefined ? {} : { evidenceMaxBytes: o.decisionEvidenceBytes }) });
+  app.addHook('onClose', () => decisions.close());
 
   async function fail(reply: FastifyReply, req: FastifyRequest, err: unknown, fallback: ErrorVariant): Promise<FastifyReply> {
     const r = errorResponse(err, fallback);
@@ -358,7 +360,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
         const rv = await o.store.referenceValues.get(name);
         referenceValues[name] = rv ? `updated ${rv.updatedAt.toISOString()}` : 'absent';
       }
-      await decisions.record({
+      await decisions.submit({
         type: 'attestation',
         client: req.ip,
         tee,
@@ -380,7 +382,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       if (e instanceof CocoError) {
         const checks = (e.detail as { checks?: unknown } | undefined)?.checks;
         await audit('kbs.attest', tee, 'denied', { code: e.code, reason: bounded(e.message), ...(checks ? { checks } : {}) });
-        await decisions.record({ type: 'attestation', client: req.ip, tee, evidence, ...(checks ? { checks } : {}), verdict: 'deny', code: e.code, reason: bounded(e.message) });
+        await decisions.submit({ type: 'attestation', client: req.ip, tee, evidence, ...(checks ? { checks } : {}), verdict: 'deny', code: e.code, reason: bounded(e.message) });
       }
       return fail(reply, req, e, 'AttestationError');
     }
@@ -423,7 +425,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       if (!decision.allow) {
         metrics.policyViolations.inc();
         await audit('kbs.resource.get', path.join('/'), 'denied', { reason: decision.reason });
-        await decisions.record({ ...release, verdict: 'deny', code: 'KBS_POLICY_DENY', reason: decision.reason, trace: { rule: decision.reason, ...(decision.explanation ? { explanation: decision.explanation } : {}) } });
+        await decisions.submit({ ...release, verdict: 'deny', code: 'KBS_POLICY_DENY', reason: decision.reason, trace: { rule: decision.reason, ...(decision.explanation ? { explanation: decision.explanation } : {}) } });
         throw kbsError('KBS_POLICY_DENY', `resource policy denied ${path.join('/')}: ${decision.reason}`, 'policy');
       }
       metrics.policyApprovals.inc();
@@ -432,7 +434,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       if (value === undefined) throw kbsError('KBS_RESOURCE_NOT_FOUND', `resource ${path.join('/')} does not exist`, 'notfound');
       metrics.resourceReads.inc();
       await audit('kbs.resource.get', path.join('/'), 'ok');
-      await decisions.record({ ...release, verdict: 'allow', reason: decision.reason, trace: { rule: decision.reason } });
+      await decisions.submit({ ...release, verdict: 'allow', reason: decision.reason, trace: { rule: decision.reason } });
       const jwe = encryptToTeeKey(value, teeKey);
       return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(jwe));
     } catch (e) {
@@ -548,7 +550,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
   const ADMIN_PLUGINS = new Set(['resources', 'attestation-policy', 'resource-policy', 'reference-value']);
 
   await app.register(workloadRoutes({ ...o, decisions }));
-  await app.register(decisionRoutes(o));
+  await app.register(decisionRoutes({ ...o, decisionsWritten: () => decisions.flush() }));
   await app.register(consoleRoutes(o));
 
   app.all('/kbs/v0/*', async (req, reply) => {

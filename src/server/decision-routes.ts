@@ -31,6 +31,8 @@ export interface DecisionRoutesOptions {
   admin: AdminAuthorizer;
   attestationPolicy: AttestationPolicyEvaluator;
   resourcePolicy: ResourcePolicyEvaluator;
+  /** Resolves once the decisions queued so far are written (decisions.ts), so a listing shows every one of them. */
+  decisionsWritten?: () => Promise<void>;
 }
 
 /** Rows one listing request reads at most while filtering, so a selective filter cannot scan the whole log. */
@@ -242,6 +244,7 @@ export function decisionRoutes(o: DecisionRoutesOptions) {
       try {
         await requireGlobalAdmin(o.admin, req);
         const { filter, limit, beforeId } = decisionQuery((req.query ?? {}) as Record<string, unknown>);
+        await o.decisionsWritten?.();
         const page = await listDecisions(o.store, filter, limit, beforeId);
         if (page.next) reply.header(NEXT_CURSOR_HEADER, page.next);
         return send(reply, 200, page.items);
@@ -253,6 +256,7 @@ export function decisionRoutes(o: DecisionRoutesOptions) {
     app.get('/kbs/v0/decisions/:id', async (req, reply) => {
       try {
         await requireGlobalAdmin(o.admin, req);
+        await o.decisionsWritten?.();
         return send(reply, 200, await getDecision(o.store, (req.params as { id: string }).id));
       } catch (e) {
         return sendError(reply, e);
@@ -274,6 +278,7 @@ export function decisionRoutes(o: DecisionRoutesOptions) {
     app.post('/kbs/v0/decisions/:id/dry-run', async (req, reply) => {
       try {
         await requireGlobalAdmin(o.admin, req);
+        await o.decisionsWritten?.();
         const d = await getDecision(o.store, (req.params as { id: string }).id);
         if (!(req.body instanceof Buffer) || req.body.length === 0) throw kbsError('KBS_BODY_MISSING', 'dry-run: request body is empty');
         const body = parseJson(req.body, 'dry-run request');

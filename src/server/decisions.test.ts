@@ -1,8 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import type { Store } from '../store/store.js';
 import { openSqliteStore } from '../store/sqlite.js';
@@ -15,6 +17,8 @@ interface Backend {
   store: Store;
   /** Runs one statement on the store's own tables, behind the store's back. */
   exec(sqlText: string): Promise<void>;
+  /** Another store on the same database, as a second process or replica would open it. */
+  openAnother(): Promise<Store>;
   close(): Promise<void>;
 }
 
@@ -51,6 +55,42 @@ function chainSuite(name: string, skip: false | string, open: () => Promise<Back
         const more = await new DecisionLog(b.store).record({ type: 'attestation', client: 'x', tee: 'sample', verdict: 'allow' });
         assert.equal(more?.prev, ds[4].digest);
         assert.equal((await verifyDecisionChain(b.store)).ok, true);
+      } finally {
+        await b.close();
+      }
+    });
+
+    test('two stores on one database appending at once keep one chain', async () => {
+      const b = await open();
+      const other = await b.openAnother();
+      try {
+        const logs = [new DecisionLog(b.store), new DecisionLog(other)];
+        const written = await Promise.all(
+          Array.from({ length: 120 }, (_, i) => logs[i % 2].record({ type: 'attestation', client: `10.0.${i % 2}.${i}`, tee: 'sample', verdict: 'allow' })),
+        );
+        assert.ok(written.every((d) => d !== undefined));
+        const r = await verifyDecisionChain(b.store);
+        assert.deepEqual({ ok: r.ok, records: r.records, problems: r.problems }, { ok: true, records: 120, problems: [] });
+        // Every record links to a distinct predecessor: no two were appended after the same head.
+        assert.equal(new Set(written.map((d) => d!.prev)).size, 120);
+      } finally {
+        await other.close();
+        await b.close();
+      }
+    });
+
+    test('records queued by submit are written by close, and a full queue makes the caller wait', async () => {
+      const b = await open();
+      try {
+        const log = new DecisionLog(b.store, { queueBound: 3 });
+        const waits = Array.from({ length: 6 }, (_, i) => log.submit({ type: 'release', client: 'c', tee: 'sample', verdict: 'allow', resource: `default/key/${i}` }));
+        assert.deepEqual(waits.map((w) => w === undefined), [true, true, true, false, false, false]);
+        assert.equal(log.pending, 6);
+        await Promise.all(waits);
+        await log.close();
+        assert.equal(log.pending, 0);
+        const r = await verifyDecisionChain(b.store);
+        assert.deepEqual({ ok: r.ok, records: r.records }, { ok: true, records: 6 });
       } finally {
         await b.close();
       }
@@ -139,12 +179,52 @@ chainSuite('SQLite', false, async () => {
   return {
     store,
     exec: async (s) => void raw.prepare(s).run(),
+    openAnother: () => openSqliteStore({ dataDir: dir }),
     close: async () => {
       raw.close();
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+});
+
+test('two processes appending to one SQLite database keep one chain', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-decisions-'));
+  try {
+    (await openSqliteStore({ dataDir: dir })).close();
+    const script = join(dir, 'append.mts');
+    const here = (f: string) => JSON.stringify(fileURLToPath(new URL(f, import.meta.url)));
+    writeFileSync(
+      script,
+      [
+        `import { openSqliteStore } from ${here('../store/sqlite.ts')};`,
+        `import { DecisionLog } from ${here('./decisions.ts')};`,
+        `const store = await openSqliteStore({ dataDir: ${JSON.stringify(dir)} });`,
+        'const log = new DecisionLog(store);',
+        'for (let round = 0; round < 10; round++) {',
+        "  const ds = await Promise.all(Array.from({ length: 20 }, (_, i) => log.record({ type: 'attestation', client: `${process.pid}/${round}/${i}`, tee: 'sample', verdict: 'allow' })));",
+        "  if (ds.some((d) => d === undefined)) throw new Error('a record was not written');",
+        '}',
+        'await store.close();',
+      ].join('\n'),
+    );
+    const run = () =>
+      new Promise<number | null>((resolve, reject) => {
+        const c = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'inherit', 'inherit'] });
+        c.on('error', reject);
+        c.on('exit', resolve);
+      });
+    assert.deepEqual(await Promise.all([run(), run()]), [0, 0]);
+    const store = await openSqliteStore({ dataDir: dir });
+    try {
+      const r = await verifyDecisionChain(store);
+      assert.deepEqual({ ok: r.ok, records: r.records, problems: r.problems }, { ok: true, records: 400, problems: [] });
+    } finally {
+      await store.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 const pgSkip = postgresMissing();
@@ -160,9 +240,11 @@ if (pgSkip === false) {
 }
 chainSuite('PostgreSQL', pgSkip, async () => {
   const schema = `decisions_${schemas++}`;
-  const store = await openPostgresStore({ connectionString: await cluster!.createSchema(schema), kek: new Uint8Array(32).fill(3) });
+  const url = await cluster!.createSchema(schema);
+  const store = await openPostgresStore({ connectionString: url, kek: new Uint8Array(32).fill(3) });
   return {
     store,
+    openAnother: () => openPostgresStore({ connectionString: url, kek: new Uint8Array(32).fill(3) }),
     exec: async (s) => void (await cluster!.query(s.replace(/\baudit\b/g, `${schema}.audit`))),
     close: () => store.close(),
   };

@@ -95,11 +95,19 @@ const sha256 = (data: string | Uint8Array): string => createHash('sha256').updat
 /** JSON with object keys sorted at every level, so a digest does not depend on how a backend reorders keys. */
 export function canonicalJson(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  const keys = Object.keys(v as Record<string, unknown>)
-    .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
-    .sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  if (Array.isArray(v)) {
+    let out = '[';
+    for (let i = 0; i < v.length; i++) out += (i ? ',' : '') + canonicalJson(v[i]);
+    return out + ']';
+  }
+  const o = v as Record<string, unknown>;
+  let out = '{';
+  for (const k of Object.keys(o).sort()) {
+    const x = o[k];
+    if (x === undefined) continue;
+    out += (out.length > 1 ? ',' : '') + JSON.stringify(k) + ':' + canonicalJson(x);
+  }
+  return out + '}';
 }
 
 /** The digest a record must carry: over its time, subject, outcome and body without `digest`. */
@@ -180,53 +188,128 @@ export interface DecisionLogOptions {
   evidenceMaxBytes?: number;
   logger?: Logger;
   clock?: () => Date;
+  /** Records waiting to be written beyond which `submit` asks its caller to wait (default `DEFAULT_QUEUE_BOUND`). */
+  queueBound?: number;
+}
+
+/** Records written per transaction. */
+const BATCH = 64;
+
+/** Default bound of the queue of records not yet written. */
+export const DEFAULT_QUEUE_BOUND = 4096;
+
+interface Pending {
+  input: DecisionInput;
+  time: number;
+  resolve: (d: Decision | undefined) => void;
+  /** Set while a batch is built: what was written, for the resolver. */
+  full?: DecisionBody;
 }
 
 /**
- * Appends decision records in chain order. Appends from this process are serialised so each links to the
- * one before; the head is read from the store on first use.
+ * Appends decision records in chain order, off the request path: `record` queues a record and the queue is
+ * written in batches, each in one store transaction that reads the chain's head and appends after it under
+ * the database's write lock (`AuditLog.appendChain`), so several processes or replicas writing one database
+ * keep one chain. A record's time is taken when it is queued; its body, digest and link are made when its
+ * batch is written. `close` writes what is still queued.
  */
 export class DecisionLog {
   readonly #store: Store;
   readonly #evidenceMax: number;
   readonly #log?: Logger;
   readonly #clock: () => Date;
-  #head: string | undefined;
-  #tail: Promise<unknown> = Promise.resolve();
+  readonly #bound: number;
+  #queue: Pending[] = [];
+  #writing: Promise<void> | undefined;
+  #drained: (() => void)[] = [];
 
   constructor(store: Store, o: DecisionLogOptions = {}) {
     this.#store = store;
     this.#evidenceMax = o.evidenceMaxBytes ?? DEFAULT_EVIDENCE_BYTES;
     this.#log = o.logger;
     this.#clock = o.clock ?? (() => new Date());
+    this.#bound = o.queueBound ?? DEFAULT_QUEUE_BOUND;
   }
 
-  /** Appends one record; a failing write is logged and answered with undefined, never thrown at the request. */
+  /**
+   * Queues one record; resolves once it is written, with the record, or with undefined when the write failed
+   * (which is logged, never thrown at the request).
+   */
   record(input: DecisionInput): Promise<Decision | undefined> {
-    const run = this.#tail.then(() => this.#append(input));
-    this.#tail = run.catch(() => {});
-    return run.catch((e: unknown) => {
-      // The head may now be stale (another writer, a failed insert): read it again next time.
-      this.#head = undefined;
-      this.#log?.error({ code: (e as { code?: string }).code }, 'decision record write failed');
-      return undefined;
+    return new Promise((resolve) => {
+      this.#queue.push({ input, time: Math.floor(this.#clock().getTime()), resolve });
+      this.#writing ??= this.#drain();
     });
   }
 
-  async #append(input: DecisionInput): Promise<Decision> {
-    if (this.#head === undefined) {
-      const [last] = await this.#store.audit.list({ kind: DECISION_KIND, limit: 1 });
-      this.#head = last ? (decisionFromEvent(last)?.digest ?? GENESIS) : GENESIS;
-    }
-    const time = new Date(Math.floor(this.#clock().getTime()));
-    const body = { ...decisionBody(input, this.#evidenceMax), prev: this.#head };
-    const subject = subjectOf(body);
-    const digest = recordDigest(time.getTime(), subject, body.verdict, body);
-    const full: DecisionBody = { ...body, digest };
-    const ev = await this.#store.audit.append({ time, kind: DECISION_KIND, subject, outcome: body.verdict, detail: full as unknown as JsonValue });
-    this.#head = digest;
-    return { ...full, id: ev.id, time: ev.time.toISOString() };
+  /**
+   * Queues one record for a request that does not wait for it: undefined while the queue is within its bound,
+   * else a promise that resolves once the queue is back under it (the caller waits, so a store slower than the
+   * request rate slows the requests instead of growing the queue without end).
+   */
+  submit(input: DecisionInput): Promise<void> | undefined {
+    void this.record(input);
+    if (this.#queue.length <= this.#bound) return undefined;
+    return new Promise((resolve) => this.#drained.push(resolve));
   }
+
+  /** Records queued and not yet written. */
+  get pending(): number {
+    return this.#queue.length;
+  }
+
+  /** Resolves once every record queued so far is written (or failed). */
+  async flush(): Promise<void> {
+    while (this.#writing) await this.#writing;
+  }
+
+  /** Writes what is queued; for shutdown. */
+  close(): Promise<void> {
+    return this.flush();
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      // A tick first, so the records of the requests in flight go into one batch.
+      await new Promise<void>((r) => setImmediate(r));
+      while (this.#queue.length) {
+        const batch = this.#queue.splice(0, BATCH);
+        await this.#write(batch);
+        if (this.#queue.length <= this.#bound && this.#drained.length) for (const wake of this.#drained.splice(0)) wake();
+      }
+    } finally {
+      this.#writing = undefined;
+      for (const wake of this.#drained.splice(0)) wake();
+    }
+  }
+
+  async #write(batch: Pending[]): Promise<void> {
+    let ids: number[];
+    try {
+      ids = await this.#store.audit.appendChain(DECISION_KIND, (head) => {
+        let prev = headDigest(head);
+        return batch.map((p) => {
+          const body = { ...decisionBody(p.input, this.#evidenceMax), prev };
+          const subject = subjectOf(body);
+          const digest = recordDigest(p.time, subject, body.verdict, body);
+          p.full = { ...body, digest };
+          prev = digest;
+          return { time: new Date(p.time), subject, outcome: body.verdict, detail: JSON.stringify(p.full) };
+        });
+      });
+    } catch (e) {
+      this.#log?.error({ code: (e as { code?: string }).code, records: batch.length }, 'decision record write failed');
+      for (const p of batch) p.resolve(undefined);
+      return;
+    }
+    batch.forEach((p, i) => p.resolve({ ...p.full!, id: ids[i], time: new Date(p.time).toISOString() }));
+  }
+}
+
+/** The digest of the chain head an audit detail holds; the genesis value when there is none. */
+function headDigest(head: JsonValue | null): string {
+  if (head === null || typeof head !== 'object' || Array.isArray(head)) return GENESIS;
+  return typeof head.digest === 'string' && head.v === 1 ? head.digest : GENESIS;
 }
 
 /** The decision an audit event holds, or undefined when it is not one. */

@@ -13,7 +13,7 @@
  * record is harmless for the same reason: a WAL is replayed as a prefix, so the session update that followed
  * the nonce is lost with it, and a nonce is only accepted together with the session that issued it.
  */
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type Sqlite from 'better-sqlite3';
 import type { Database, Int64 } from './schema.js';
 
@@ -41,13 +41,37 @@ export interface HotPath {
   /** Inserts the nonce record; true when this call inserted it (the primary key is the atomic test-and-set). */
   nonceInsert(nonceHash: string, expiresAt: number): Promise<boolean>;
   auditInsert(row: HotAuditRow): Promise<number>;
+  /**
+   * Appends rows that extend a chain, under the database's write lock from reading the head to the commit:
+   * `link` gets the detail of the newest row of `kind` (null when there is none) and returns the rows to append
+   * after it, in order. Returns their ids in order.
+   */
+  auditAppendChain(kind: string, link: (head: string | null) => HotAuditRow[]): Promise<number[]>;
   resourceGet(k: HotResourceKey): Promise<Uint8Array | undefined>;
   policyGet(kind: string, id: string): Promise<{ text: string; updated_at: Int64 } | undefined>;
   close(): Promise<void>;
 }
 
-/** The hot path over any kysely database (PostgreSQL's relaxed pool; SQLite uses prepared statements). */
-export function kyselyHotPath(db: Kysely<Database>, close: () => Promise<void> = async () => {}): HotPath {
+/** Key of the PostgreSQL advisory lock that serialises chain appends across replicas (any fixed number). */
+const CHAIN_LOCK_KEY = 0x636f636f;
+
+/**
+ * The hot path over any kysely database: PostgreSQL's relaxed pool, and the view a store transaction hands out
+ * (SQLite's own hot path uses prepared statements).
+ */
+export function kyselyHotPath(db: Kysely<Database>, close: () => Promise<void> = async () => {}, dialect: 'sqlite' | 'postgres' = 'postgres'): HotPath {
+  const appendChain = async (trx: Kysely<Database>, kind: string, link: (head: string | null) => HotAuditRow[]): Promise<number[]> => {
+    // PostgreSQL: the lock is held until the transaction ends, so no other replica reads the head meanwhile.
+    // SQLite (a store transaction): the transaction already holds the only connection of this store.
+    if (dialect === 'postgres') await sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`.execute(trx);
+    const head = await trx.selectFrom('audit').select('detail').where('kind', '=', kind).orderBy('id', 'desc').limit(1).executeTakeFirst();
+    const rows = link(head?.detail ?? null);
+    if (rows.length === 0) return [];
+    // One row per statement keeps the ids in the order of the rows.
+    const ids: number[] = [];
+    for (const r of rows) ids.push(Number((await trx.insertInto('audit').values(r).returning('id').executeTakeFirstOrThrow()).id));
+    return ids;
+  };
   return {
     sessionGet: (id) => db.selectFrom('sessions').select(['expires_at', 'body']).where('id', '=', id).executeTakeFirst(),
     async sessionPut(id, expiresAt, body) {
@@ -77,6 +101,7 @@ export function kyselyHotPath(db: Kysely<Database>, close: () => Promise<void> =
       const r = await db.insertInto('audit').values(row).returning('id').executeTakeFirstOrThrow();
       return Number(r.id);
     },
+    auditAppendChain: (kind, link) => (db.isTransaction ? appendChain(db, kind, link) : db.transaction().execute((trx) => appendChain(trx, kind, link))),
     async resourceGet(k) {
       const row = await db
         .selectFrom('resources')
@@ -110,7 +135,14 @@ export function sqliteHotPath(conn: Sqlite.Database): HotPath {
       'SELECT value FROM resources WHERE namespace = ? AND repository = ? AND type = ? AND tag = ?',
     ),
     policyGet: conn.prepare<[string, string], { text: string; updated_at: number }>('SELECT text, updated_at FROM policies WHERE kind = ? AND id = ?'),
+    auditHead: conn.prepare<[string], { detail: string | null }>('SELECT detail FROM audit WHERE kind = ? ORDER BY id DESC LIMIT 1'),
   };
+  // BEGIN IMMEDIATE takes the database's write lock before the head is read: another process appending to the
+  // same chain waits (busy_timeout) instead of linking to the same head.
+  const appendChain = conn.transaction((kind: string, link: (head: string | null) => HotAuditRow[]): number[] => {
+    const rows = link(s.auditHead.get(kind)?.detail ?? null);
+    return rows.map((r) => Number(s.auditInsert.run(r.time, r.kind, r.subject, r.outcome, r.detail).lastInsertRowid));
+  });
   return {
     sessionGet: async (id) => s.sessionGet.get(id),
     async sessionPut(id, expiresAt, body) {
@@ -122,6 +154,7 @@ export function sqliteHotPath(conn: Sqlite.Database): HotPath {
     sessionDelete: async (id) => s.sessionDelete.run(id).changes > 0,
     nonceInsert: async (hash, expiresAt) => s.nonceInsert.run(hash, expiresAt).changes === 1,
     auditInsert: async (r) => Number(s.auditInsert.run(r.time, r.kind, r.subject, r.outcome, r.detail).lastInsertRowid),
+    auditAppendChain: async (kind, link) => appendChain.immediate(kind, link),
     resourceGet: async (k) => s.resourceGet.get(k.namespace, k.repository, k.type, k.tag)?.value,
     policyGet: async (kind, id) => s.policyGet.get(kind, id),
     async close() {

@@ -14,6 +14,7 @@ import {
   LIMITS,
   type AuditEvent,
   type AuditEventInput,
+  type ChainedEventInput,
   type AuditLog,
   type AuditQuery,
   type AuditRetention,
@@ -279,6 +280,7 @@ class SqlStore implements Store {
     };
     this.audit = {
       append: (e) => this.#run('appending to the audit log', () => this.#appendAudit(e)),
+      appendChain: (kind, link) => this.#run('appending to the audit log', () => this.#appendChain(kind, link)),
       list: (q) => this.#run('reading the audit log', () => this.#listAudit(q)),
       prune: (before) => this.#run('pruning the audit log', () => this.#pruneAudit(before)),
       retain: (policy) => this.#run('pruning the audit log', () => this.#retainAudit(policy)),
@@ -641,6 +643,30 @@ class SqlStore implements Store {
     return { id, time: new Date(time), kind, subject, outcome, detail: detail === null ? null : (JSON.parse(detail) as JsonValue) };
   }
 
+  async #appendChain(kindArg: string, link: (head: JsonValue | null) => ChainedEventInput[]): Promise<number[]> {
+    const kind = checkString(kindArg, 'audit kind');
+    if (!kind.startsWith(HOT_AUDIT_PREFIX)) throw new CocoError('STORE_ARGUMENT', `only ${HOT_AUDIT_PREFIX}* events form chains, not ${kind}`, { kind: 'input' });
+    if (typeof link !== 'function') throw new CocoError('STORE_ARGUMENT', 'audit chain link must be a function', { kind: 'input' });
+    return this.#hot.auditAppendChain(kind, (head) => {
+      const events = link(head === null ? null : (JSON.parse(head) as JsonValue));
+      if (!Array.isArray(events)) throw new CocoError('STORE_ARGUMENT', 'audit chain link must return an array', { kind: 'input' });
+      return events.map((e) => {
+        if (typeof e !== 'object' || e === null) throw new CocoError('STORE_ARGUMENT', 'chained audit event must be an object', { kind: 'input' });
+        if (typeof e.detail !== 'string') throw new CocoError('STORE_ARGUMENT', 'chained audit detail must be JSON text', { kind: 'input' });
+        if (e.detail.length > LIMITS.auditDetailChars) {
+          throw new CocoError('STORE_TOO_LARGE', `audit detail is ${e.detail.length} characters of JSON, more than ${LIMITS.auditDetailChars}`, { kind: 'limit' });
+        }
+        return {
+          time: checkDate(e.time, 'audit time').getTime(),
+          kind,
+          subject: checkString(e.subject, 'audit subject', LIMITS.jsonChars, true),
+          outcome: checkString(e.outcome, 'audit outcome'),
+          detail: e.detail,
+        };
+      });
+    });
+  }
+
   async #listAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
     if (typeof query !== 'object' || query === null) throw new CocoError('STORE_ARGUMENT', 'audit query must be an object', { kind: 'input' });
     const limit = checkLimit(query.limit, 100, 10_000);
@@ -750,7 +776,7 @@ class SqlStore implements Store {
     if (this.#inTransaction) return Promise.reject(new CocoError('STORE_NESTED_TRANSACTION', 'transactions do not nest', { kind: 'internal' }));
     return this.#run('running a transaction', () =>
       // The view shares this store's key and clock but issues every statement on the transaction's connection.
-      this.#db.transaction().execute((trx) => fn(new SqlStore({ ...this.#options, db: trx, kek: this.#kek }, kyselyHotPath(trx), true))),
+      this.#db.transaction().execute((trx) => fn(new SqlStore({ ...this.#options, db: trx, kek: this.#kek }, kyselyHotPath(trx, undefined, this.#dialect), true))),
     );
   }
 

@@ -254,6 +254,15 @@ export interface AuditEvent {
   detail: JsonValue | null;
 }
 
+/** An event of a chain (`AuditLog.appendChain`); its detail is JSON text the caller serialised once. */
+export interface ChainedEventInput {
+  time: Date;
+  subject: string;
+  outcome: string;
+  /** JSON text of at most `LIMITS.auditDetailChars` characters. */
+  detail: string;
+}
+
 export interface AuditQuery {
   /** At most this many events (default 100, at most 10 000). */
   limit?: number;
@@ -273,6 +282,15 @@ export interface AuditLog {
    * (admin operations) is synced before this resolves.
    */
   append(event: AuditEventInput): Promise<AuditEvent>;
+  /**
+   * Appends events that extend a hash chain of `kind` (a protocol kind, `kbs.*`, committed like `append`
+   * commits those). The database's write lock is held from reading the chain's head to the commit (SQLite
+   * `BEGIN IMMEDIATE`, PostgreSQL an advisory transaction lock), so processes and replicas appending to one
+   * database never link two events to the same head. `link` gets the detail of the newest event of `kind`
+   * (null when there is none) and returns the events to append after it, in order; it must not await.
+   * Returns their ids, in order.
+   */
+  appendChain(kind: string, link: (head: JsonValue | null) => ChainedEventInput[]): Promise<number[]>;
   /** Newest first. */
   list(query?: AuditQuery): Promise<AuditEvent[]>;
   /** Deletes events older than `before` (retention) and returns how many. */
