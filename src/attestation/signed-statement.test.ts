@@ -4,7 +4,7 @@ import { createHash, generateKeyPair, sign, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { CocoError } from '../errors.js';
-import { COCOKIT_PREDICATE, CYCLONEDX_PREDICATE, INTOTO_PAYLOAD_TYPE, dssePae, importDsseStatement, keyIdentity, trustedKey } from './signed-statement.js';
+import { COCOKIT_PREDICATE, CYCLONEDX_PREDICATE, SLSA_PREDICATES, SPDX_PREDICATE, INTOTO_PAYLOAD_TYPE, dssePae, importDsseStatement, keyIdentity, trustedKey } from './signed-statement.js';
 
 const gen = promisify(generateKeyPair);
 type Pair = { publicKey: KeyObject; privateKey: KeyObject };
@@ -61,6 +61,35 @@ test('a CycloneDX SBOM with measurement properties yields values and its compone
   const got = importDsseStatement(envelope(bom, keys.ed25519, 'ed25519'), [keys.ed25519.publicKey]);
   assert.deepEqual(got.values, { snp_launch_measurement: [MEASUREMENT] });
   assert.deepEqual(got.components, ['ovmf@2024.02', 'openssl@3.0.13']);
+});
+
+test('an SPDX SBOM with measurement annotations and a SLSA provenance with measured subjects yield values', () => {
+  const spdx = statement(SPDX_PREDICATE, {
+    spdxVersion: 'SPDX-2.3',
+    packages: [
+      { SPDXID: 'SPDXRef-ovmf', name: 'ovmf', versionInfo: '2024.02', annotations: [{ annotationType: 'OTHER', comment: `cocokit:reference-value:snp_launch_measurement=${MEASUREMENT}` }] },
+      { SPDXID: 'SPDXRef-kernel', name: 'linux', versionInfo: '6.8' },
+    ],
+  });
+  const a = importDsseStatement(envelope(spdx, keys.rsa, 'rsa'), [keys.rsa.publicKey]);
+  assert.deepEqual(a.values, { snp_launch_measurement: [MEASUREMENT] });
+  assert.deepEqual(a.components, ['ovmf@2024.02', 'linux@6.8']);
+  const slsa = {
+    _type: 'https://in-toto.io/Statement/v1',
+    subject: [
+      { name: 'guest.img', digest: { sha256: 'cd'.repeat(32) } },
+      { name: 'cocokit:reference-value:snp_launch_measurement', digest: { sha384: MEASUREMENT } },
+    ],
+    predicateType: SLSA_PREDICATES[0],
+    predicate: { buildDefinition: { buildType: 'https://example.com/build' }, runDetails: { builder: { id: 'https://example.com/builder' } } },
+  };
+  const b = importDsseStatement(envelope(slsa, keys.p256, 'p256'), [keys.p256.publicKey]);
+  assert.deepEqual(b.values, { snp_launch_measurement: [MEASUREMENT] });
+  assert.equal(b.subjects.length, 2);
+  const noMeasured = { ...slsa, subject: [slsa.subject[0]] };
+  assert.throws(() => importDsseStatement(envelope(noMeasured, keys.p256, 'p256'), [keys.p256.publicKey]), (e: unknown) => e instanceof CocoError && e.code === 'RV_STATEMENT_PREDICATE');
+  const badSpdx = statement(SPDX_PREDICATE, { packages: [{ name: 'x', annotations: [{ comment: 'cocokit:reference-value:novalue' }] }] });
+  assert.throws(() => importDsseStatement(envelope(badSpdx, keys.p256, 'p256'), [keys.p256.publicKey]), (e: unknown) => e instanceof CocoError && e.code === 'RV_STATEMENT_PREDICATE');
 });
 
 test('untrusted signer, tampered payload, wrong type and bad predicates are refused with the check named', () => {

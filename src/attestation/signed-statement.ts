@@ -8,6 +8,10 @@
  * - `https://cocokit.dev/expected-measurements/v1` — `{ "reference_values": { "<id>": "<hex>" | ["<hex>", …] } }`
  * - CycloneDX (`https://cyclonedx.org/bom`): each component property `cocokit:reference-value:<id>` = hex,
  *   and the component list (name@version) as provenance claims.
+ * - SPDX (`https://spdx.dev/Document`, 2.x JSON): each package annotation whose comment is
+ *   `cocokit:reference-value:<id>=<hex>`, and the package list (name@versionInfo).
+ * - SLSA provenance (`https://slsa.dev/provenance/v1`, `/v0.2`): the Statement's subjects are the measured
+ *   artifacts, a subject named `cocokit:reference-value:<id>` gives its sha256/sha384/sha512 digest as value.
  * Every failure names the check that failed: `envelope`, `signature`, `statement`, `predicate`.
  */
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
@@ -15,6 +19,8 @@ import { CocoError } from '../errors.js';
 
 export const COCOKIT_PREDICATE = 'https://cocokit.dev/expected-measurements/v1';
 export const CYCLONEDX_PREDICATE = 'https://cyclonedx.org/bom';
+export const SPDX_PREDICATE = 'https://spdx.dev/Document';
+export const SLSA_PREDICATES = ['https://slsa.dev/provenance/v1', 'https://slsa.dev/provenance/v0.2'];
 export const INTOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 const STATEMENT_TYPES = ['https://in-toto.io/Statement/v1', 'https://in-toto.io/Statement/v0.1'];
 const MAX_ENVELOPE = 4 * 1024 * 1024;
@@ -89,9 +95,36 @@ function hexValue(v: unknown, where: string): string {
   return v;
 }
 
-function predicateValues(type: string, p: unknown): { values: Record<string, string[]>; components?: string[] } {
+function predicateValues(type: string, p: unknown, subjects: { name: string; digest: Record<string, string> }[]): { values: Record<string, string[]>; components?: string[] } {
   if (!isObj(p)) throw fail('predicate', 'the predicate is not an object');
   const values: Record<string, string[]> = {};
+  if (SLSA_PREDICATES.includes(type)) {
+    for (const s of subjects) {
+      if (!s.name.startsWith(CYCLONEDX_PROPERTY)) continue;
+      const id = s.name.slice(CYCLONEDX_PROPERTY.length);
+      const d = s.digest.sha384 ?? s.digest.sha512 ?? s.digest.sha256;
+      if (id === '' || d === undefined) throw fail('predicate', `subject ${s.name} names no reference value or has no sha256/sha384/sha512 digest`);
+      (values[id] ??= []).push(hexValue(d, `subject ${s.name}`));
+    }
+    if (Object.keys(values).length === 0) throw fail('predicate', `no subject is named ${CYCLONEDX_PROPERTY}<id>`);
+    return { values };
+  }
+  if (type === SPDX_PREDICATE) {
+    if (!Array.isArray(p.packages)) throw fail('predicate', 'the SPDX document has no packages list');
+    const components: string[] = [];
+    for (const [i, pkg] of p.packages.entries()) {
+      if (!isObj(pkg) || typeof pkg.name !== 'string') throw fail('predicate', `packages[${i}] has no name`);
+      components.push(typeof pkg.versionInfo === 'string' ? `${pkg.name}@${pkg.versionInfo}` : pkg.name);
+      for (const a of Array.isArray(pkg.annotations) ? pkg.annotations : []) {
+        if (!isObj(a) || typeof a.comment !== 'string' || !a.comment.startsWith(CYCLONEDX_PROPERTY)) continue;
+        const m = /^([^=]+)=(.*)$/.exec(a.comment.slice(CYCLONEDX_PROPERTY.length));
+        if (!m) throw fail('predicate', `packages[${i}] annotation ${JSON.stringify(a.comment.slice(0, 80))} is not ${CYCLONEDX_PROPERTY}<id>=<hex>`);
+        (values[m[1]] ??= []).push(hexValue(m[2], `packages[${i}] annotation ${m[1]}`));
+      }
+    }
+    if (Object.keys(values).length === 0) throw fail('predicate', `no package carries a ${CYCLONEDX_PROPERTY}<id>=<hex> annotation`);
+    return { values, components };
+  }
   if (type === COCOKIT_PREDICATE) {
     const rv = p.reference_values;
     if (!isObj(rv)) throw fail('predicate', 'reference_values must be an object of id → hex or [hex]');
@@ -114,7 +147,7 @@ function predicateValues(type: string, p: unknown): { values: Record<string, str
     if (Object.keys(values).length === 0) throw fail('predicate', `no component carries a ${CYCLONEDX_PROPERTY}<id> property`);
     return { values, components };
   } else {
-    throw fail('predicate', `predicate type ${JSON.stringify(type)} carries no measurements cocokit reads (${COCOKIT_PREDICATE}, ${CYCLONEDX_PREDICATE})`);
+    throw fail('predicate', `predicate type ${JSON.stringify(type)} carries no measurements cocokit reads (${[COCOKIT_PREDICATE, CYCLONEDX_PREDICATE, SPDX_PREDICATE, ...SLSA_PREDICATES].join(', ')})`);
   }
   if (Object.keys(values).length === 0) throw fail('predicate', 'the predicate lists no reference value');
   return { values };
@@ -163,6 +196,6 @@ export function importDsseStatement(envelopeBytes: Uint8Array, trusted: readonly
     return { name: x.name, digest: x.digest as Record<string, string> };
   });
   if (typeof st.predicateType !== 'string') throw fail('statement', 'the Statement has no predicateType');
-  const { values, components } = predicateValues(st.predicateType, st.predicate);
+  const { values, components } = predicateValues(st.predicateType, st.predicate, subjects);
   return { values, signer, statementDigest: createHash('sha256').update(payload).digest('hex'), predicateType: st.predicateType, subjects, ...(components ? { components } : {}) };
 }
