@@ -1,14 +1,18 @@
 /**
  * The `--from-artifacts` flags shared by `kbs workload register`, `kbs workload explain` and
- * `kbs config set-reference-value`: sev-snp-measure's launch flags (specs/snp.md §4.9) plus `--init-data`.
+ * `kbs config set-reference-value`: sev-snp-measure's launch flags (specs/snp.md §4.9), `--init-data`, and
+ * the other measured artifacts: a rootfs image (dm-verity root hash), a UKI (PCR 11), libkrun's firmware
+ * with `--cpus` / `--ram-mib`, a TDX firmware (MRTD, with `--kernel` / `--initrd` / `--append` RTMR1-2).
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CocoError } from '../errors.js';
-import type { SnpArtifacts } from '../measure/from-artifacts.js';
+import type { BuildArtifacts, SnpArtifacts } from '../measure/from-artifacts.js';
 import type { VmmType } from '../measure/snp-launch/index.js';
+import { fromHex } from '../formats/bytes.js';
 import type { CliIO } from './io.js';
+import { loadKrunFirmware } from './measure-krun.js';
 import { parseAutoBaseInt } from './measure-snp.js';
 
 export interface ArtifactFlags {
@@ -22,6 +26,15 @@ export interface ArtifactFlags {
   vmmType?: string;
   guestFeatures?: string;
   initData?: string;
+  rootfs?: string;
+  verityHashDevice?: string;
+  veritySalt?: string;
+  uki?: string;
+  krunFirmware?: string;
+  cpus?: string;
+  ramMib?: string;
+  tdxFirmware?: string;
+  tdxPageAddOrder?: string;
 }
 
 export function addArtifactOptions(cmd: Command): Command {
@@ -35,7 +48,63 @@ export function addArtifactOptions(cmd: Command): Command {
     .option('--vcpu-type <type>', 'QEMU vCPU model, e.g. EPYC-Milan')
     .option('--vmm-type <type>', 'QEMU, ec2 or gce', 'QEMU')
     .option('--guest-features <value>', 'SEV_FEATURES of the VMSAs', '0x1')
-    .option('--init-data <file>', 'init-data document (TOML or JSON): its digest becomes host_data');
+    .option('--init-data <file>', 'init-data document (TOML or JSON): host_data, mr_config_id and (sha256 documents) tpm_pcr08')
+    .option('--rootfs <image>', 'rootfs image: its dm-verity root hash becomes rootfs_root_hash')
+    .option('--verity-hash-device <file>', 'the rootfs hash device (its superblock gives salt and tree parameters)')
+    .option('--verity-salt <hex>', 'without a hash device: the verity salt (- for none), sha256 4K/4K tree')
+    .option('--uki <file>', 'unified kernel image: tpm_pcr11')
+    .option('--krun-firmware <path>', 'libkrunfw-sev library or a directory of qboot.bin, kernel.bin, initrd.bin: measurement of a libkrun guest')
+    .option('--cpus <n>', 'libkrun vCPUs')
+    .option('--ram-mib <n>', 'libkrun guest RAM in MiB')
+    .option('--tdx-firmware <file>', 'TDX firmware: mr_td (with --kernel, --initrd, --append: rtmr_1, rtmr_2)')
+    .option('--tdx-page-add-order <order>', 'single-pass or two-pass', 'single-pass');
+}
+
+function positive(v: string | undefined, flag: string): number {
+  if (v === undefined || !/^\d+$/.test(v)) throw new CocoError('RV_ARTIFACTS_USAGE', `${flag} needs a positive integer`, { kind: 'usage' });
+  return Number(v);
+}
+
+/**
+ * Every artifact the flags name, read from disk, for `referenceValuesFromArtifacts`. `--kernel`, `--initrd`
+ * and `--append` belong to the OVMF (SNP) launch when `--ovmf` is given, else to the TDX direct boot.
+ */
+export function readBuildArtifacts(io: CliIO, f: ArtifactFlags): BuildArtifacts {
+  const out: BuildArtifacts = {};
+  if (f.ovmf !== undefined || f.vcpus !== undefined) {
+    const { initData: _, ...snp } = readArtifacts(io, f);
+    out.snp = snp;
+  }
+  if (f.krunFirmware !== undefined) {
+    out.krun = { ...loadKrunFirmware({ firmware: f.krunFirmware }, io), cpus: positive(f.cpus, '--cpus'), ramMib: positive(f.ramMib, '--ram-mib') };
+  } else if (f.cpus !== undefined || f.ramMib !== undefined) {
+    throw new CocoError('RV_ARTIFACTS_USAGE', '--cpus and --ram-mib measure a libkrun guest: give --krun-firmware', { kind: 'usage' });
+  }
+  if (f.tdxFirmware !== undefined) {
+    const order = f.tdxPageAddOrder ?? 'single-pass';
+    if (order !== 'single-pass' && order !== 'two-pass') throw new CocoError('RV_ARTIFACTS_USAGE', '--tdx-page-add-order is single-pass or two-pass', { kind: 'usage' });
+    out.tdx = {
+      firmware: readArtifact(io, f.tdxFirmware, 'TDX firmware'),
+      pageAddOrder: order,
+      ...(f.ovmf === undefined && f.kernel !== undefined ? { kernel: readArtifact(io, f.kernel, 'kernel') } : {}),
+      ...(f.ovmf === undefined && f.initrd !== undefined ? { initrd: readArtifact(io, f.initrd, 'initrd') } : {}),
+      ...(f.ovmf === undefined && f.append !== undefined ? { append: f.append } : {}),
+    };
+  }
+  if (f.uki !== undefined) out.uki = readArtifact(io, f.uki, 'UKI');
+  if (f.initData !== undefined) out.initData = readArtifact(io, f.initData, 'init-data');
+  if (f.rootfs !== undefined) {
+    let salt: Uint8Array | undefined;
+    if (f.veritySalt !== undefined) {
+      if (f.veritySalt !== '-' && (!/^([0-9a-fA-F]{2})+$/.test(f.veritySalt) || f.veritySalt.length > 512)) throw new CocoError('RV_ARTIFACTS_USAGE', '--verity-salt is hex (at most 256 bytes) or -', { kind: 'usage' });
+      salt = f.veritySalt === '-' ? new Uint8Array(0) : fromHex(f.veritySalt);
+    }
+    out.rootfs = { image: resolve(io.cwd, f.rootfs), ...(f.verityHashDevice !== undefined ? { hashDevice: resolve(io.cwd, f.verityHashDevice) } : {}), ...(salt ? { salt } : {}) };
+  } else if (f.verityHashDevice !== undefined || f.veritySalt !== undefined) {
+    throw new CocoError('RV_ARTIFACTS_USAGE', '--verity-hash-device and --verity-salt need --rootfs', { kind: 'usage' });
+  }
+  if (Object.keys(out).length === 0) throw new CocoError('RV_ARTIFACTS_USAGE', '--from-artifacts needs artifacts: --ovmf, --krun-firmware, --tdx-firmware, --uki, --init-data or --rootfs', { kind: 'usage' });
+  return out;
 }
 
 function readArtifact(io: CliIO, file: string, what: string): Uint8Array {

@@ -145,6 +145,63 @@ test('kbs config set-reference-value --from-artifacts stores the computed measur
   }
 });
 
+test('register --from-artifacts with libkrun firmware: the krun guest of that --cpus / --ram-mib gets the secret', async () => {
+  const krunDir = vectorPath('keybroker', 'measurement');
+  const kv = readVectorJson<{ cases: { cpus: number; ram_mib: number; SNP: string }[] }>('keybroker', 'measurement', 'krunfw_measurement_vectors.json');
+  const c = kv.cases[0];
+  const reg = await cli([...adminCli, 'register', '--tee', 'snp', '--from-artifacts', '--krun-firmware', krunDir, '--cpus', String(c.cpus), '--ram-mib', String(c.ram_mib), '--resource', 'passphrase=krun']);
+  assert.equal(reg.code, 0, reg.err);
+  const id = reg.out.trim();
+  const shown = JSON.parse((await cli([...adminCli, 'show', id])).out) as { reference_values: Record<string, unknown>; provenance: Record<string, Record<string, unknown>> };
+  assert.equal(shown.reference_values.measurement, c.SNP);
+  assert.equal(shown.provenance.measurement.algorithm, 'krun-launch-digest');
+  assert.equal(await guest({ hostData: hostDataForUuid(id), measurement: fromHex(c.SNP) }), 'krun');
+  const other = kv.cases.find((x) => x.SNP !== c.SNP)!;
+  await assert.rejects(guest({ hostData: hostDataForUuid(id), measurement: fromHex(other.SNP) }), /policy denied/);
+  const noCpus = await cli([...adminCli, 'register', '--tee', 'snp', '--from-artifacts', '--krun-firmware', krunDir, '--ram-mib', '512']);
+  assert.equal(noCpus.code, 1);
+  assert.match(noCpus.err, /--cpus needs a positive integer/);
+  const noLaunch = await cli([...adminCli, 'register', '--tee', 'snp', '--from-artifacts', '--uki', vectorPath('uki', 'pe', 'pe-s01.efi')]);
+  assert.match(noLaunch.err, /needs the launch artifacts/);
+});
+
+test('kbs config set-reference-value --from-artifacts: UKI PCR 11, init-data PCR 8, rootfs root hash, TDX MRCONFIGID', async () => {
+  const h = await startKbs();
+  try {
+    writeFileSync(join(dir, 'rvps-admin2.pem'), h.adminKeyPem);
+    const admin = ['kbs', 'config', '--url', h.url, '--auth-private-key', 'rvps-admin2.pem'];
+    const get = async (name: string): Promise<unknown> => JSON.parse((await cli([...admin, 'get-reference-value', name])).out);
+    const uki = readVectorJson<{ pe_cases: { pe_file: string; expected: { sha256: Record<string, string> } }[] }>('uki', 'cases.json').pe_cases[0];
+    const pcr11 = await cli([...admin, 'set-reference-value', 'tpm_pcr11', '--claim', 'tpm_pcr11', '--from-artifacts', '--uki', vectorPath('uki', uki.pe_file)]);
+    assert.equal(pcr11.code, 0, pcr11.err);
+    assert.deepEqual(await get('tpm_pcr11'), [uki.expected.sha256['enter-initrd:leave-initrd:sysinit:ready']]);
+    const digests = readVectorJson<Record<string, Record<string, string>>>('initdata', 'expected-digests.json');
+    const doc = vectorPath('initdata', 'kata-default-initdata.toml');
+    assert.equal((await cli([...admin, 'set-reference-value', 'tpm_pcr08', '--claim', 'tpm_pcr08', '--from-artifacts', '--init-data', doc])).code, 0);
+    assert.deepEqual(await get('tpm_pcr08'), [digests['kata-default-initdata.toml'].tpm_pcr8_sha256_after_single_extend_from_zero_hex]);
+    assert.equal((await cli([...admin, 'set-reference-value', 'mr_config_id', '--claim', 'mr_config_id', '--from-artifacts', '--init-data', doc])).code, 0);
+    assert.deepEqual(await get('mr_config_id'), [digests['kata-default-initdata.toml'].tdx_mrconfigid_hex]);
+    // veritysetup's root hash for case s01 of the shared verity vectors, with its salt.
+    const { generateData, verityCases } = await import('../measure/test-support/verity.js');
+    const vc = verityCases().find((x) => x.id === 's01')!;
+    writeFileSync(join(dir, 'rootfs.img'), generateData(vc.data));
+    const root = await cli([...admin, 'set-reference-value', 'rootfs_root_hash', '--claim', 'rootfs_root_hash', '--from-artifacts', '--rootfs', 'rootfs.img', '--verity-salt', vc.params.salt]);
+    assert.equal(root.code, 0, root.err);
+    assert.deepEqual(await get('rootfs_root_hash'), [vc.expected.root_hash]);
+    const noSalt = await cli([...admin, 'set-reference-value', 'r', '--claim', 'rootfs_root_hash', '--from-artifacts', '--rootfs', 'rootfs.img']);
+    assert.equal(noSalt.code, 1);
+    assert.match(noSalt.err, /salt/);
+    const badSalt = await cli([...admin, 'set-reference-value', 'r', '--from-artifacts', '--rootfs', 'rootfs.img', '--verity-salt', 'xyz']);
+    assert.equal(badSalt.code, 1);
+    const nothing = await cli([...admin, 'set-reference-value', 'r', '--from-artifacts']);
+    assert.match(nothing.err, /needs artifacts/);
+    const notUki = await cli([...admin, 'set-reference-value', 'r', '--claim', 'tpm_pcr11', '--from-artifacts', '--uki', 'rootfs.img']);
+    assert.equal(notUki.code, 4, notUki.err);
+  } finally {
+    await h.stop();
+  }
+});
+
 test('provenance survives a restart of the KBS and is kept for unchanged values on update', async () => {
   const reg = await cli([...adminCli, 'register', '--tee', 'snp', '--from-artifacts', ...launchFlags, '--reference-value', 'policy_svn=3', '--resource', 'k=v']);
   assert.equal(reg.code, 0, reg.err);

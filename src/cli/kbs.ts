@@ -32,8 +32,8 @@ import { checkOutputPath } from './output-path.js';
 import { pageLimit } from './paging.js';
 import { registerAudit } from './kbs-audit.js';
 import { registerConsoleToken } from './kbs-console.js';
-import { type ArtifactFlags, addArtifactOptions, readArtifacts } from './from-artifacts.js';
-import { snpReferenceValuesFromArtifacts } from '../measure/from-artifacts.js';
+import { type ArtifactFlags, addArtifactOptions, readBuildArtifacts } from './from-artifacts.js';
+import { referenceValuesFromArtifacts } from '../measure/from-artifacts.js';
 
 export { DEMO_RESOURCE, ADMIN_KEY_FILE, ADMIN_PUBKEY_FILE } from '../server/development.js';
 
@@ -496,11 +496,11 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .option('--as-integer', 'the value is an integer')
     .option('--as-bool', 'the value is a boolean')
     .option('--as-single-value', 'store the value itself, not a one-element array')
-    .option('--claim <claim>', 'with --from-artifacts: which computed value to store (measurement or host_data)', 'measurement');
+    .option('--claim <claim>', 'with --from-artifacts: which computed value to store (measurement, host_data, mr_td, rtmr_1, rtmr_2, mr_config_id, tpm_pcr11, tpm_pcr08, rootfs_root_hash)', 'measurement');
   addArtifactOptions(setRv).action(async function (this: Command, name: string, value: string | undefined, opts: ArtifactFlags & { asInteger?: boolean; asBool?: boolean; asSingleValue?: boolean; claim: string }) {
       if (opts.fromArtifacts) {
         if (value !== undefined) throw new CocoError('CLI_USAGE', 'give either a value or --from-artifacts, not both', { kind: 'usage' });
-        const computed = snpReferenceValuesFromArtifacts(readArtifacts(io, opts));
+        const computed = await referenceValuesFromArtifacts(readBuildArtifacts(io, opts));
         const v = computed.values[opts.claim];
         if (v === undefined) throw new CocoError('CLI_USAGE', `--claim ${opts.claim} is not computed from these artifacts (computed: ${Object.keys(computed.values).join(', ')})`, { kind: 'usage' });
         await adminClient(this, io).setReferenceValues({ [name]: opts.asSingleValue ? v : [v] });

@@ -59,7 +59,7 @@ function isDirectory(path: string): boolean {
  * The firmware: bundle files given one by one or in a directory (qboot.bin, kernel.bin, initrd.bin), or the
  * libkrunfw-sev library itself, found the way buildah finds it.
  */
-function loadFirmware(f: KrunFlags, io: CliIO): KrunFirmware {
+export function loadKrunFirmware(f: Pick<KrunFlags, 'firmware' | 'qboot' | 'kernel' | 'initrd' | 'kernelLoadAddr'>, io: CliIO): KrunFirmware {
   const dir = f.firmware === undefined ? undefined : resolve(io.cwd, f.firmware);
   if ((dir !== undefined && isDirectory(dir)) || f.qboot !== undefined || f.kernel !== undefined || f.initrd !== undefined) {
     const bundle = (path: string | undefined, name: string, flag: string): Uint8Array => {
@@ -81,7 +81,7 @@ function loadFirmware(f: KrunFlags, io: CliIO): KrunFirmware {
 }
 
 export function measureKrun(f: KrunFlags, io: CliIO): void {
-  const m = krunMeasurements({ ...loadFirmware(f, io), cpus: f.cpus, ramMib: f.ramMib });
+  const m = krunMeasurements({ ...loadKrunFirmware(f, io), cpus: f.cpus, ramMib: f.ramMib });
   if (f.tee === undefined) {
     // krunfw_measurement's own output, which buildah scans for the "SNP:" / "SEV-ES:" / "SEV:" prefix.
     io.stdout(`SEV:\t${toHex(m.sev)}\nSEV-ES:\t${toHex(m.sevEs)}\nSNP:\t${toHex(m.snp)}\n`);

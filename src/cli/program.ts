@@ -37,6 +37,7 @@ export const GROUPS: Record<string, CommandGroup> = {
   measure: { description: 'compute reference values from build artifacts', load: async () => ({ register: (await import('./measure.js')).registerMeasure }) },
   verity: { description: 'dm-verity hash trees (veritysetup format|verify|dump)', load: () => import('./verity.js') },
   initdata: { description: 'CoCo init-data: digest, TEE binding, Kata annotation', load: () => import('./initdata.js') },
+  rv: { description: 'reference values: import signed statements of expected measurements', load: () => import('./rv.js') },
   pcr: { description: 'TPM PCR readings', load: () => import('./pcr.js') },
   tpm: { description: 'TPM 2.0 quotes and event logs', load: () => import('./tpm.js') },
   azure: { description: 'Azure confidential VMs (SEV-SNP or TDX under a paravisor vTPM)', load: () => import('./azure.js') },

@@ -12,9 +12,13 @@ import { hostDataForUuid, isUuid } from '../attestation/workload.js';
 import { WorkloadAdminClient } from '../client/workload-client.js';
 import type { CliIO } from './io.js';
 import { pageLimit } from './paging.js';
-import { type ArtifactFlags, addArtifactOptions, readArtifacts } from './from-artifacts.js';
-import { explainSnpMismatch, snpReferenceValuesFromArtifacts } from '../measure/from-artifacts.js';
+import { type ArtifactFlags, addArtifactOptions, readArtifacts, readBuildArtifacts } from './from-artifacts.js';
+import { explainSnpMismatch, referenceValuesFromArtifacts, snpReferenceValuesFromArtifacts } from '../measure/from-artifacts.js';
+
 import { fromHex } from '../formats/bytes.js';
+
+const SNP_CLAIMS = ['measurement', 'host_data'];
+const pick = <T>(o: Record<string, T>, keys: readonly string[]): Record<string, T> => Object.fromEntries(Object.entries(o).filter(([k]) => keys.includes(k)));
 
 interface Common {
   url: string;
@@ -92,7 +96,10 @@ export function register(program: Command, io: CliIO): void {
       }
       if (f.fromArtifacts) {
         if (f.tee !== 'snp') throw new CocoError('WORKLOAD_CLI_USAGE', '--from-artifacts computes SNP reference values: use it with --tee snp', { kind: 'usage' });
-        const computed = snpReferenceValuesFromArtifacts(readArtifacts(io, f as ArtifactFlags));
+        const all = await referenceValuesFromArtifacts(readBuildArtifacts(io, f as ArtifactFlags));
+        // A registration compares SNP report claims: keep the values an SNP guest reports.
+        const computed = { values: pick(all.values, SNP_CLAIMS), provenance: pick(all.provenance, SNP_CLAIMS) };
+        if (computed.values.measurement === undefined) throw new CocoError('WORKLOAD_CLI_USAGE', '--from-artifacts with --tee snp needs the launch artifacts: --ovmf or --krun-firmware', { kind: 'usage' });
         for (const k of Object.keys(computed.values)) {
           if (k in rv && rv[k] !== computed.values[k]) throw new CocoError('WORKLOAD_CLI_USAGE', `--reference-value ${k} contradicts the value computed from the artifacts`, { kind: 'usage' });
         }

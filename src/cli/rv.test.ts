@@ -1,0 +1,77 @@
+/** `cocokit rv import`: a signed statement of expected measurements lands in the RVPS; untrusted or altered ones do not. */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPair, sign, type KeyObject } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { COCOKIT_PREDICATE, INTOTO_PAYLOAD_TYPE, dssePae, keyIdentity } from '../attestation/signed-statement.js';
+import { startKbs } from '../server/test-harness.js';
+import { bufferIO } from './io.js';
+import { run } from './program.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'rv-import-'));
+const h = await startKbs();
+after(async () => {
+  await h.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+writeFileSync(join(dir, 'admin.pem'), h.adminKeyPem);
+
+async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const io = bufferIO({}, dir);
+  const code = await run(argv, io);
+  return { code, out: io.out(), err: io.err() };
+}
+
+type Pair = { publicKey: KeyObject; privateKey: KeyObject };
+const build = (await promisify(generateKeyPair)('ec', { namedCurve: 'P-384' })) as Pair;
+const other = (await promisify(generateKeyPair)('ed25519')) as Pair;
+writeFileSync(join(dir, 'build.pub'), build.publicKey.export({ type: 'spki', format: 'pem' }));
+writeFileSync(join(dir, 'other.pub'), other.publicKey.export({ type: 'spki', format: 'pem' }));
+
+const MEASUREMENT = '5a'.repeat(48);
+const payload = Buffer.from(
+  JSON.stringify({
+    _type: 'https://in-toto.io/Statement/v1',
+    subject: [{ name: 'guest-image', digest: { sha256: '11'.repeat(32) } }],
+    predicateType: COCOKIT_PREDICATE,
+    predicate: { reference_values: { snp_launch_measurement: [MEASUREMENT] } },
+  }),
+);
+const sig = sign('sha384', dssePae(INTOTO_PAYLOAD_TYPE, payload), build.privateKey).toString('base64');
+writeFileSync(join(dir, 'stmt.dsse.json'), JSON.stringify({ payloadType: INTOTO_PAYLOAD_TYPE, payload: payload.toString('base64'), signatures: [{ keyid: '', sig }] }));
+
+test('rv import verifies the statement, registers its values and prints signer and digest', async () => {
+  const r = await cli(['rv', 'import', 'stmt.dsse.json', '--trusted-key', 'other.pub', '--trusted-key', 'build.pub', '--url', h.url, '--auth-private-key', 'admin.pem']);
+  assert.equal(r.code, 0, r.err);
+  const out = JSON.parse(r.out) as { reference_values: unknown; provenance: Record<string, unknown> };
+  assert.deepEqual(out.reference_values, { snp_launch_measurement: [MEASUREMENT] });
+  assert.equal(out.provenance.signer, keyIdentity(build.publicKey));
+  assert.equal(out.provenance.statement_sha256, (await import('node:crypto')).createHash('sha256').update(payload).digest('hex'));
+  const got = await cli(['kbs', 'config', '--url', h.url, '--auth-private-key', 'admin.pem', 'get-reference-value', 'snp_launch_measurement']);
+  assert.deepEqual(JSON.parse(got.out), [MEASUREMENT]);
+});
+
+test('an untrusted signer or an altered payload is refused, the check named, nothing registered', async () => {
+  const untrusted = await cli(['rv', 'import', 'stmt.dsse.json', '--trusted-key', 'other.pub', '--url', h.url, '--auth-private-key', 'admin.pem']);
+  assert.notEqual(untrusted.code, 0);
+  assert.match(untrusted.err, /signature check failed/);
+  const evil = Buffer.from(payload.toString().replace(MEASUREMENT, '00'.repeat(48)));
+  writeFileSync(join(dir, 'evil.json'), JSON.stringify({ payloadType: INTOTO_PAYLOAD_TYPE, payload: evil.toString('base64'), signatures: [{ keyid: '', sig }] }));
+  const tampered = await cli(['rv', 'import', 'evil.json', '--trusted-key', 'build.pub', '--url', h.url, '--auth-private-key', 'admin.pem']);
+  assert.notEqual(tampered.code, 0);
+  assert.match(tampered.err, /signature check failed/);
+  const got = await cli(['kbs', 'config', '--url', h.url, '--auth-private-key', 'admin.pem', 'get-reference-value', 'snp_launch_measurement']);
+  assert.ok(!got.out.includes('00'.repeat(48)));
+  const noKey = await cli(['rv', 'import', 'stmt.dsse.json', '--dry-run']);
+  assert.equal(noKey.code, 1);
+  assert.match(noKey.err, /needs --trusted-key/);
+  const notJson = await cli(['rv', 'import', 'build.pub', '--trusted-key', 'build.pub', '--dry-run']);
+  assert.match(notJson.err, /envelope check failed/);
+  const missing = await cli(['rv', 'import', 'nope.json', '--trusted-key', 'build.pub', '--dry-run']);
+  assert.equal(missing.code, 11);
+  const dry = await cli(['rv', 'import', 'stmt.dsse.json', '--trusted-key', 'build.pub', '--dry-run']);
+  assert.equal(dry.code, 0, dry.err);
+});
