@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CocoError } from '../../errors.js';
-import { withTarFile, type ReadAt, type TarEntry, tarEntries } from './tar.js';
+import { withTarFile, type ReadAt, type TarEntry, tarEntries } from '../../formats/tar.js';
 
 const MAX_JSON = 8 * 1024 * 1024;
 

@@ -11,7 +11,7 @@ import { CocoError } from '../../errors.js';
 import { toolMissing } from '../../test-support/vectors.js';
 import { buildTar } from '../../test-support/tar-build.js';
 import { LayerCache, appendTarIndex, computeLayers, deviceRootHash, layerStorages, layerVerity } from './layers.js';
-import { tarEntries, bytesReader } from './tar.js';
+import { tarEntries, bytesReader } from '../../formats/tar.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cocokit-layers-'));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -17,7 +17,7 @@ import { gunzipSync } from 'node:zlib';
 import { CocoError } from '../../errors.js';
 import { toHex } from '../../formats/bytes.js';
 import { verityRootHash } from '../../measure/verity.js';
-import { fdReader, tarEntries, type ReadAt } from './tar.js';
+import { fdReader, tarEntries, type ReadAt } from '../../formats/tar.js';
 
 /** One cached layer, as the cache file stores it. */
 export interface LayerRecord {

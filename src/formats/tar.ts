@@ -5,7 +5,7 @@
  * a layer without extracting it.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { CocoError } from '../../errors.js';
+import { CocoError } from '../errors.js';
 
 export const BLOCK = 512;
 
@@ -172,6 +172,7 @@ export function* tarEntries(read: ReadAt, size: number, what = 'tar archive'): G
     longName = longLink = pax = undefined;
     off = next;
   }
+  if (off < size) throw bad(what, `archive ends inside a header at offset ${off}`);
 }
 
 /** A ReadAt over an open file descriptor. */
