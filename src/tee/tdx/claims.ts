@@ -83,10 +83,12 @@ export function tdxClaims(v: TdxVerification): Record<string, unknown> {
     });
   }
   if (v.collateralInfo && v.validity) {
+    // Dates that did not parse (the collateral-validity check failed on them) are claimed as empty strings.
+    const iso = (d: Date): string => (Number.isNaN(d.getTime()) ? '' : d.toISOString());
     Object.assign(claims, {
-      earliest_issue_date: v.collateralInfo.earliestIssueDate.toISOString(),
-      latest_issue_date: v.collateralInfo.latestIssueDate.toISOString(),
-      earliest_expiration_date: v.validity.to.toISOString(),
+      earliest_issue_date: iso(v.collateralInfo.earliestIssueDate),
+      latest_issue_date: iso(v.collateralInfo.latestIssueDate),
+      earliest_expiration_date: iso(v.validity.to),
       pck_crl_num: v.collateralInfo.pckCrlNumber,
       root_ca_crl_num: v.collateralInfo.rootCaCrlNumber,
     });

@@ -227,3 +227,11 @@ test("Trustee's raw PCS bodies (tcbInfo.json, enclaveIdentity.json) carry the si
   assert.deepEqual(failures(v.checks), []);
   assert.equal(v.tcb?.status, 'OutOfDate');
 });
+
+test('a collateral certificate whose validity dates do not parse fails collateral-validity instead of throwing', () => {
+  // A two-character edit inside the TCB info issuer chain's notBefore field (found by the fuzz test above).
+  const text = readVector('tdx', v5.collateral_file).toString();
+  const damaged = text.slice(0, 1242) + '+A' + text.slice(1244);
+  const ids = verdict(v5raw, v5now, parseCollateralBundle(damaged));
+  assert.ok(ids.includes('collateral-validity'), ids.join(','));
+});

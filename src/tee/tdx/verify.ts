@@ -508,10 +508,13 @@ function verifyCollateral(
   ];
   const from = new Date(Math.max(...windows.map((w) => w[0].getTime())));
   const to = new Date(Math.min(...windows.map((w) => w[1].getTime())));
-  const expired = !within(now, [from, to]);
+  // A certificate or CRL whose dates do not parse leaves the window undated: never valid, and reported, not thrown.
+  const dated = !Number.isNaN(from.getTime()) && !Number.isNaN(to.getTime());
+  const expired = !dated || !within(now, [from, to]);
+  const when = (d: Date): string => (Number.isNaN(d.getTime()) ? '(unreadable date)' : d.toISOString());
   checks.push(
-    check('collateral-validity', !expired || opts.allowExpiredCollateral === true, `collateral valid ${from.toISOString()} .. ${to.toISOString()}${expired && opts.allowExpiredCollateral ? ' (expired, allowed)' : ''}`, {
-      expected: `${from.toISOString()}..${to.toISOString()}`,
+    check('collateral-validity', dated && (!expired || opts.allowExpiredCollateral === true), `collateral valid ${when(from)} .. ${when(to)}${expired && dated && opts.allowExpiredCollateral ? ' (expired, allowed)' : ''}`, {
+      expected: `${when(from)}..${when(to)}`,
       actual: now.toISOString(),
     }),
   );
