@@ -73,6 +73,17 @@ function checkLine(program: Command, line: string): string[] {
   return problems;
 }
 
+/** An empty directory with `.bin/cocokit` in it, a script that runs this checkout's CLI (put `bin` on PATH). */
+function scratchWithCli(prefix: string): { dir: string; bin: string } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const bin = join(dir, '.bin');
+  spawnSync('mkdir', [bin]);
+  const loader = pathToFileURL(join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+  writeFileSync(join(bin, 'cocokit'), `#!/bin/sh\nexec "${process.execPath}" --import "${loader}" "${join(REPO_ROOT, 'src', 'cli', 'main.ts')}" "$@"\n`);
+  chmodSync(join(bin, 'cocokit'), 0o755);
+  return { dir, bin };
+}
+
 test('every cocokit line in the README names commands and flags the CLI has', async () => {
   const program = await buildProgram(bufferIO());
   const lines = shellLines(README).filter((l) => l.startsWith('cocokit '));
@@ -94,13 +105,7 @@ test('the README "Try it" block runs line by line in an empty directory', async 
   assert.ok(start > 0, 'README has a "Try it" block');
   const lines = shellLines(README.slice(start, README.indexOf('```', README.indexOf('```sh', start) + 5) + 3));
   assert.ok(lines.length >= 8);
-  const dir = mkdtempSync(join(tmpdir(), 'cocokit-readme-'));
-  const bin = join(dir, '.bin');
-  spawnSync('mkdir', [bin]);
-  // `cocokit` on PATH runs this checkout's CLI.
-  const loader = pathToFileURL(join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
-  writeFileSync(join(bin, 'cocokit'), `#!/bin/sh\nexec "${process.execPath}" --import "${loader}" "${join(REPO_ROOT, 'src', 'cli', 'main.ts')}" "$@"\n`);
-  chmodSync(join(bin, 'cocokit'), 0o755);
+  const { dir, bin } = scratchWithCli('cocokit-readme-');
   const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, COCOKIT_LOG_LEVEL: 'silent', NODE_ENV: '' };
   const port = String(await freePort());
   const servers: Array<ReturnType<typeof spawn>> = [];
@@ -178,12 +183,7 @@ test('the README "Measured boot with a vTPM" walk-through runs with swtpm', { sk
   assert.ok(start > 0, 'README has the vTPM walk-through');
   const from = README.indexOf('```sh', start) + 5;
   const cmds = shellCommands(README.slice(from, README.indexOf('```', from)));
-  const dir = mkdtempSync(join(tmpdir(), 'cocokit-readme-vtpm-'));
-  const bin = join(dir, '.bin');
-  spawnSync('mkdir', [bin]);
-  const loader = pathToFileURL(join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
-  writeFileSync(join(bin, 'cocokit'), `#!/bin/sh\nexec "${process.execPath}" --import "${loader}" "${join(REPO_ROOT, 'src', 'cli', 'main.ts')}" "$@"\n`);
-  chmodSync(join(bin, 'cocokit'), 0o755);
+  const { dir, bin } = scratchWithCli('cocokit-readme-vtpm-');
   // The files the walk-through names: the synthetic event log of the TPM vectors, init-data, a secret.
   copyFileSync(vectorPath('tpm', 'eventlog.bin'), join(dir, 'eventlog.bin'));
   writeFileSync(join(dir, 'init-data.toml'), 'version = "0.1.0"\nalgorithm = "sha256"\n\n[data]\n"aa.toml" = \'\'\'\n[token_configs]\n\'\'\'\n');
