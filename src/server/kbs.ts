@@ -3,6 +3,7 @@
  * signer (persisted in the store's encrypted key-value area so tokens verify across restarts and replicas),
  * the verifier registry, the policies (the built-in defaults installed when none is stored) and the HTTP app.
  */
+import cluster from 'node:cluster';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { TokenSigner } from '../attestation/signer.js';
 import { defaultVerifiers, type VerifierRegistry } from '../attestation/verifiers.js';
 import { builtinResourcePolicy, defaultAttestationPolicy } from '../policy/builtin.js';
 import type { AttestationPolicyEvaluator, ResourcePolicyEvaluator } from '../policy/types.js';
+import { MemorySessionStore, withMemorySessions } from '../store/memory-sessions.js';
 import { startAuditRetention } from '../store/open.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
@@ -40,6 +42,12 @@ export interface KbsOptions {
   /** Library only (no configuration key sets it): see server/app.ts `RecordedEvidenceReplay`. */
   recordedEvidence?: RecordedEvidenceReplay;
   logger?: Logger;
+  /**
+   * Where sessions live: `memory` (this process only) or `store` (shared with every process on the store).
+   * Default: `memory` for a store opened here on SQLite by a process that is not a `--workers` worker, `store`
+   * otherwise (PostgreSQL replicas, workers, a store handed in).
+   */
+  sessions?: 'memory' | 'store';
 }
 
 export interface Kbs extends KbsApp {
@@ -176,7 +184,9 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
   const config = o.config;
   const clock = o.clock ?? (() => new Date());
   const log = o.logger ?? pino({ level: 'silent' });
-  const store = o.store ?? (await openStore(config, clock));
+  const opened = o.store ?? (await openStore(config, clock));
+  const inProcess = o.sessions ? o.sessions === 'memory' : !o.store && config.storage_backend.storage_type === 'sqlite' && !cluster.isWorker;
+  const store = inProcess ? withMemorySessions(opened, new MemorySessionStore({ now: clock })) : opened;
   try {
     const developmentMode = config.attestation_service.allow_sample_tee;
     const trusted = config.attestation_service.snp_trusted_roots ?? [];
