@@ -19,6 +19,7 @@ import { builtinResourcePolicy, defaultAttestationPolicy } from '../policy/built
 import type { AttestationPolicyEvaluator, ResourcePolicyEvaluator } from '../policy/types.js';
 import { MemorySessionStore, withMemorySessions } from '../store/memory-sessions.js';
 import { startAuditRetention } from '../store/open.js';
+import { withReadCache } from '../store/read-cache.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
 import { AdminAuthorizer } from './admin-auth.js';
@@ -45,7 +46,8 @@ export interface KbsOptions {
   /**
    * Where sessions live: `memory` (this process only) or `store` (shared with every process on the store).
    * Default: `memory` for a store opened here on SQLite by a process that is not a `--workers` worker, `store`
-   * otherwise (PostgreSQL replicas, workers, a store handed in).
+   * otherwise (PostgreSQL replicas, workers, a store handed in). With `memory` this process is taken to be the
+   * store's only writer, and policies and reference values are also read once and kept until it writes them.
    */
   sessions?: 'memory' | 'store';
 }
@@ -186,7 +188,9 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
   const log = o.logger ?? pino({ level: 'silent' });
   const opened = o.store ?? (await openStore(config, clock));
   const inProcess = o.sessions ? o.sessions === 'memory' : !o.store && config.storage_backend.storage_type === 'sqlite' && !cluster.isWorker;
-  const store = inProcess ? withMemorySessions(opened, new MemorySessionStore({ now: clock })) : opened;
+  // The only process on its store is also its only writer: policies and reference values are read once and
+  // read again only after a write (store/read-cache.ts).
+  const store = inProcess ? withReadCache(withMemorySessions(opened, new MemorySessionStore({ now: clock }))) : opened;
   try {
     const developmentMode = config.attestation_service.allow_sample_tee;
     const trusted = config.attestation_service.snp_trusted_roots ?? [];

@@ -1,0 +1,79 @@
+/**
+ * Policies and reference values read once and then served from the process: every attestation reads its
+ * attestation policy and the reference values, and every resource GET the resource policy, while they change
+ * only by an admin write. Only for a process that is the one writer of its store (the lone KBS of
+ * server/kbs.ts, whose sessions are in the process too): every write goes through this wrapper, which drops
+ * what it cached. Processes sharing a store read it every time, since another one may have written.
+ *
+ * A generation counter, moved at the start and at the end of every write, keeps a read that raced with a write
+ * from caching what it read before that write.
+ */
+import type { PolicyKind, PolicyRecord, ReferenceValueRecord, Store, StoreTransaction } from './store.js';
+
+function copyRv(r: ReferenceValueRecord): ReferenceValueRecord {
+  return structuredClone(r);
+}
+
+export function withReadCache(store: Store): Store {
+  let generation = 0;
+  const policies = new Map<string, PolicyRecord | undefined>();
+  let rvs: Map<string, ReferenceValueRecord> | undefined;
+  const drop = (): void => {
+    generation++;
+    policies.clear();
+    rvs = undefined;
+  };
+  const writing = async <T>(fn: () => Promise<T>): Promise<T> => {
+    drop();
+    try {
+      return await fn();
+    } finally {
+      drop();
+    }
+  };
+  const target = store;
+  const policyStore: Store['policies'] = {
+    async get(kind: PolicyKind, id: string) {
+      const key = `${String(kind)}\u0000${String(id)}`;
+      if (typeof kind === 'string' && typeof id === 'string' && policies.has(key)) {
+        const p = policies.get(key);
+        return p && { ...p, updatedAt: new Date(p.updatedAt) };
+      }
+      const g = generation;
+      const p = await target.policies.get(kind, id);
+      if (g === generation && typeof kind === 'string' && typeof id === 'string') policies.set(key, p && { ...p, updatedAt: new Date(p.updatedAt) });
+      return p;
+    },
+    put: (kind, id, text) => writing(() => target.policies.put(kind, id, text)),
+    delete: (kind, id) => writing(() => target.policies.delete(kind, id)),
+    list: (kind) => target.policies.list(kind),
+  };
+  const allRvs = async (): Promise<Map<string, ReferenceValueRecord>> => {
+    if (rvs) return rvs;
+    const g = generation;
+    const m = new Map((await target.referenceValues.list()).map((r) => [r.name, copyRv(r)]));
+    if (g === generation) rvs = m;
+    return m;
+  };
+  const rvStore: Store['referenceValues'] = {
+    async get(name: string) {
+      const r = typeof name === 'string' ? (await allRvs()).get(name) : undefined;
+      // A name not held is asked of the store, which also refuses names no record could have.
+      return r ? copyRv(r) : target.referenceValues.get(name);
+    },
+    set: (name, value, exp) => writing(() => target.referenceValues.set(name, value, exp)),
+    delete: (name) => writing(() => target.referenceValues.delete(name)),
+    list: async () => [...(await allRvs()).values()].map(copyRv),
+  };
+  return new Proxy(store, {
+    get(t, prop) {
+      if (prop === 'policies') return policyStore;
+      if (prop === 'referenceValues') return rvStore;
+      if (prop === 'transaction') return <T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T> => writing(() => t.transaction(fn));
+      if (prop === 'rotateKek') return (k: Parameters<Store['rotateKek']>[0]) => writing(() => t.rotateKek(k));
+      const v: unknown = Reflect.get(t, prop, t);
+      // The store's methods use private fields: call them on the store itself, not on the proxy.
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+    },
+  });
+}
