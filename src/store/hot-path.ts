@@ -143,6 +143,31 @@ export function sqliteHotPath(conn: Sqlite.Database): HotPath {
     const rows = link(s.auditHead.get(kind)?.detail ?? null);
     return rows.map((r) => Number(s.auditInsert.run(r.time, r.kind, r.subject, r.outcome, r.detail).lastInsertRowid));
   });
+  // Audit rows of requests answered in the same turn of the event loop are committed together: one WAL
+  // append for all of them instead of one per request. Each caller still gets its row's id once it is committed.
+  const insertRows = conn.transaction((rows: HotAuditRow[]): number[] => rows.map((r) => Number(s.auditInsert.run(r.time, r.kind, r.subject, r.outcome, r.detail).lastInsertRowid)));
+  let queued: Array<{ row: HotAuditRow; resolve: (id: number) => void; reject: (e: unknown) => void }> = [];
+  const flushAudit = (): void => {
+    const batch = queued;
+    queued = [];
+    if (batch.length === 0 || !conn.open) {
+      for (const q of batch) q.reject(new TypeError('The database connection is not open'));
+      return;
+    }
+    try {
+      const ids = insertRows(batch.map((q) => q.row));
+      batch.forEach((q, i) => q.resolve(ids[i]));
+    } catch {
+      // One row the database refuses must not fail the others: each on its own, with its own error.
+      for (const q of batch) {
+        try {
+          q.resolve(Number(s.auditInsert.run(q.row.time, q.row.kind, q.row.subject, q.row.outcome, q.row.detail).lastInsertRowid));
+        } catch (e) {
+          q.reject(e);
+        }
+      }
+    }
+  };
   return {
     sessionGet: async (id) => s.sessionGet.get(id),
     async sessionPut(id, expiresAt, body) {
@@ -153,11 +178,20 @@ export function sqliteHotPath(conn: Sqlite.Database): HotPath {
     },
     sessionDelete: async (id) => s.sessionDelete.run(id).changes > 0,
     nonceInsert: async (hash, expiresAt) => s.nonceInsert.run(hash, expiresAt).changes === 1,
-    auditInsert: async (r) => Number(s.auditInsert.run(r.time, r.kind, r.subject, r.outcome, r.detail).lastInsertRowid),
-    auditAppendChain: async (kind, link) => appendChain.immediate(kind, link),
+    auditInsert: (row) =>
+      new Promise<number>((resolve, reject) => {
+        queued.push({ row, resolve, reject });
+        if (queued.length === 1) setImmediate(flushAudit);
+      }),
+    auditAppendChain: async (kind, link) => {
+      // Rows queued before this chain append keep their place before it.
+      flushAudit();
+      return appendChain.immediate(kind, link);
+    },
     resourceGet: async (k) => s.resourceGet.get(k.namespace, k.repository, k.type, k.tag)?.value,
     policyGet: async (kind, id) => s.policyGet.get(kind, id),
     async close() {
+      flushAudit();
       if (conn.open) conn.close();
     },
   };

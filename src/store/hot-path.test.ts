@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import Sqlite from 'better-sqlite3';
+import { sqliteHotPath, type HotAuditRow } from './hot-path.js';
+
+/** The tables the hot path's statements name; the audit table refuses subjects longer than 8 characters. */
+function database(): Sqlite.Database {
+  const conn = new Sqlite(':memory:');
+  conn.exec(`
+    CREATE TABLE sessions (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, body BLOB NOT NULL);
+    CREATE TABLE nonces (nonce_hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+    CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL CHECK (length(subject) <= 8), outcome TEXT NOT NULL, detail TEXT);
+    CREATE TABLE resources (namespace TEXT, repository TEXT, type TEXT, tag TEXT, value BLOB, PRIMARY KEY (namespace, repository, type, tag));
+    CREATE TABLE policies (kind TEXT, id TEXT, text TEXT, updated_at INTEGER, PRIMARY KEY (kind, id));
+  `);
+  return conn;
+}
+
+const row = (subject: string, detail: string | null = null): HotAuditRow => ({ time: 1, kind: 'kbs.test', subject, outcome: 'ok', detail });
+const subjects = (conn: Sqlite.Database) => (conn.prepare('SELECT id, subject FROM audit ORDER BY id').all() as Array<{ id: number; subject: string }>);
+
+test('audit rows of one turn are committed together; each caller gets its own id, in order', async () => {
+  const conn = database();
+  const hot = sqliteHotPath(conn);
+  try {
+    const pending = ['a', 'b', 'c', 'd'].map((x) => hot.auditInsert(row(x)));
+    assert.equal(subjects(conn).length, 0, 'nothing written before the turn ends');
+    const ids = await Promise.all(pending);
+    assert.deepEqual(subjects(conn), ids.map((id, i) => ({ id, subject: 'abcd'[i] })));
+    assert.deepEqual(ids, [...ids].sort((x, y) => x - y));
+    assert.equal(new Set(ids).size, 4);
+    // The next turn's rows follow.
+    const later = await hot.auditInsert(row('e'));
+    assert.ok(later > ids[3]);
+  } finally {
+    await hot.close();
+  }
+});
+
+test('a row the database refuses fails alone; the rows batched with it are written', async () => {
+  const conn = database();
+  const hot = sqliteHotPath(conn);
+  try {
+    const results = await Promise.allSettled([hot.auditInsert(row('ok1')), hot.auditInsert(row('far too long a subject')), hot.auditInsert(row('ok2'))]);
+    assert.equal(results[0].status, 'fulfilled');
+    assert.equal(results[1].status, 'rejected');
+    assert.match(String((results[1] as PromiseRejectedResult).reason), /CHECK constraint/);
+    assert.equal(results[2].status, 'fulfilled');
+    assert.deepEqual(subjects(conn).map((r) => r.subject), ['ok1', 'ok2']);
+  } finally {
+    await hot.close();
+  }
+});
+
+test('a chain append and closing the connection write the rows queued before them first', async () => {
+  const conn = database();
+  const hot = sqliteHotPath(conn);
+  const first = hot.auditInsert(row('before'));
+  const chain = await hot.auditAppendChain('kbs.chain', (head) => [{ ...row('link'), kind: 'kbs.chain', detail: head }]);
+  const firstId = await first;
+  assert.ok(firstId < chain[0], 'the queued row keeps its place before the chain row');
+  const last = hot.auditInsert(row('at-close'));
+  await hot.close();
+  assert.ok((await last) > chain[0]);
+  // After close nothing more is accepted.
+  await assert.rejects(hot.auditInsert(row('late')));
+});
