@@ -68,13 +68,17 @@ test('kbs serve --workers 2 runs two worker processes on one port and store; bot
     const c = new KbsClient(url, new SampleAttester());
     assert.match(utf8.decode(await c.getResource('default/demo/secret')), /Hello from cocokit/);
     for (let i = 0; i < 16; i++) assert.equal(await authOnNewConnection(url), 200);
-    const servedBy = new Set(
-      err
-        .split('\n')
-        .filter((l) => l.includes('"path":"/kbs/v0/auth"'))
-        .map((l) => (JSON.parse(l) as { pid: number }).pid),
-    );
-    assert.deepEqual([...servedBy].sort(), [...workers].sort(), 'both workers answered');
+    // Log lines are written in batches at least every 250 ms: wait a little for the last ones.
+    const servedBy = () =>
+      new Set(
+        err
+          .split('\n')
+          // Whole lines only: the last one may still be arriving.
+          .filter((l) => l.includes('"path":"/kbs/v0/auth"') && l.endsWith('}'))
+          .map((l) => (JSON.parse(l) as { pid: number }).pid),
+      );
+    for (const until = Date.now() + 5000; servedBy().size < 2 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual([...servedBy()].sort(), [...workers].sort(), 'both workers answered');
   } finally {
     child.kill('SIGTERM');
   }
