@@ -89,7 +89,10 @@ type StoreName = 'sqlite' | 'postgres';
 
 const CLK_TCK = 100;
 
-/** utime + stime (seconds) of `pid` and every process below it. */
+/**
+ * CPU seconds of `pid` and every process below it: utime + stime of the live ones, plus cutime + cstime, the
+ * CPU of their children that have exited since (PostgreSQL backends come and go with the pool's connections).
+ */
 function treeCpuSeconds(pid: number): number {
   const stats = new Map<number, { ppid: number; ticks: number }>();
   for (const d of readdirSync('/proc')) {
@@ -97,8 +100,8 @@ function treeCpuSeconds(pid: number): number {
     try {
       const s = readFileSync(`/proc/${d}/stat`, 'utf8');
       const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      // fields after "(comm)": state(0) ppid(1) … utime(11) stime(12)
-      stats.set(Number(d), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+      // fields after "(comm)": state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14)
+      stats.set(Number(d), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) });
     } catch {
       // raced with an exiting process
     }
