@@ -1,12 +1,19 @@
 /**
- * KBS load benchmark: starts a KBS (`cocokit kbs serve`, SQLite by default, PostgreSQL with --postgres-url),
+ * KBS load benchmark: starts a KBS (`cocokit kbs serve`, SQLite by default, PostgreSQL with --postgres-url or
+ * --postgres, both one after the other with --stores sqlite,postgres),
  * runs N concurrent guests for a fixed time after a warm-up, and prints per case and concurrency the flows/s,
  * p50/p99 latency, errors, the server's CPU per flow (user + system of the whole server process tree, read
  * from /proc), the cryptography floor measured in the same run, and the ratio CPU / floor.
  *
  *   npx tsx bench/kbs/run.ts [--cases sample,snp,bearer] [--concurrency 1,8,64] [--c256] [--seconds 8]
- *                            [--warmup 2] [--postgres-url postgres://…] [--workers N] [--json]
- *                            [--cpu-prof <dir>] [--src] [--no-build]
+ *                            [--warmup 2] [--postgres-url postgres://…] [--postgres] [--stores sqlite,postgres]
+ *                            [--workers N] [--json] [--cpu-prof <dir>] [--src] [--no-build]
+ *
+ * PostgreSQL without --postgres-url: a throwaway cluster is started for the run (initdb in a temporary
+ * directory, Unix socket only — the helper the store's tests use) and its server processes' CPU is read too:
+ * `pg-ms` is the PostgreSQL server's CPU per flow, so KBS + PostgreSQL is `cpu-ms/flow` + `pg-ms`. Goals on
+ * the store are judged on the KBS process's CPU (`cpu-ms/flow`); with both stores the run ends with a table of
+ * PostgreSQL over SQLite per case and concurrency.
  *
  * The server is what users run: `npm run build` first, then `node dist/cli/main.js kbs serve` (`--no-build`
  * reuses an existing dist/; `--src` runs src/ through tsx instead, which adds the loader's cost to the figures).
@@ -35,7 +42,7 @@ import {
   verify,
   type KeyObject,
 } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,6 +56,7 @@ import { evidenceToJson } from '../../src/tee/snp/evidence.js';
 import { parseReport, SIGNED_LENGTH } from '../../src/tee/snp/format.js';
 import { reportSignatureP1363 } from '../../src/tee/snp/verify.js';
 import { createTestRoot, type TestChip, type TestRoot } from '../../src/tee/snp/test-root.js';
+import { startPostgres, type PostgresCluster } from '../../src/test-support/postgres.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const args = process.argv.slice(2);
@@ -62,6 +70,8 @@ if (args.includes('--c256') && !CONC.includes(256)) CONC.push(256);
 const SECONDS = Number(opt('seconds', '8'));
 const WARMUP = Number(opt('warmup', '2'));
 const PG_URL = opt('postgres-url', '');
+const STORES = opt('stores', PG_URL !== '' || args.includes('--postgres') ? 'postgres' : 'sqlite').split(',') as StoreName[];
+for (const st of STORES) if (st !== 'sqlite' && st !== 'postgres') throw new Error(`--stores: unknown store ${st}`);
 const WORKERS = opt('workers', '');
 const JSON_OUT = args.includes('--json');
 /** Writes a V8 CPU profile of the server here (node --cpu-prof) for finding what is not cryptography. */
@@ -73,12 +83,16 @@ const RESOURCE = 'default/bench/secret';
 const SECRET = randomBytes(32);
 
 type CaseName = 'sample' | 'snp' | 'bearer';
+type StoreName = 'sqlite' | 'postgres';
 
 // ---- server ------------------------------------------------------------------------------------------------
 
 const CLK_TCK = 100;
 
-/** utime + stime (seconds) of `pid` and every process below it. */
+/**
+ * CPU seconds of `pid` and every process below it: utime + stime of the live ones, plus cutime + cstime, the
+ * CPU of their children that have exited since (PostgreSQL backends come and go with the pool's connections).
+ */
 function treeCpuSeconds(pid: number): number {
   const stats = new Map<number, { ppid: number; ticks: number }>();
   for (const d of readdirSync('/proc')) {
@@ -86,8 +100,8 @@ function treeCpuSeconds(pid: number): number {
     try {
       const s = readFileSync(`/proc/${d}/stat`, 'utf8');
       const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      // fields after "(comm)": state(0) ppid(1) … utime(11) stime(12)
-      stats.set(Number(d), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+      // fields after "(comm)": state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14)
+      stats.set(Number(d), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) });
     } catch {
       // raced with an exiting process
     }
@@ -108,8 +122,15 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function startServer(dir: string, rootsPem: string): Promise<Server> {
+/** The PostgreSQL server the KBS uses: its URL, and the postmaster's pid when this run started it. */
+interface Pg {
+  url: string;
+  pid?: number;
+}
+
+async function startServer(dir: string, rootsPem: string, pg: Pg | undefined): Promise<Server> {
   const port = 20000 + Math.floor(Math.random() * 20000);
+  mkdirSync(dir, { recursive: true });
   const dataDir = join(dir, 'data');
   const kekFile = join(dir, 'kek');
   writeFileSync(kekFile, randomBytes(32).toString('hex'), { mode: 0o600 });
@@ -126,10 +147,10 @@ async function startServer(dir: string, rootsPem: string): Promise<Server> {
     '[attestation_service.verifier_config.snp_verifier]',
     `trusted_roots = [{ product = "genoa", pem = "${rootsPem}" }]`,
     '[storage_backend]',
-    PG_URL ? 'storage_type = "postgres"' : 'storage_type = "sqlite"',
+    pg ? 'storage_type = "postgres"' : 'storage_type = "sqlite"',
     `data_dir = "${dataDir}"`,
     `kek_file = "${kekFile}"`,
-    ...(PG_URL ? [`postgres_url = "${PG_URL}"`] : []),
+    ...(pg ? [`postgres_url = "${pg.url}"`] : []),
   ].join('\n');
   const cfg = join(dir, 'kbs.toml');
   writeFileSync(cfg, toml + '\n');
@@ -271,6 +292,8 @@ interface CaseResult {
   errors: number;
   firstError?: string;
   serverCpuMsPerFlow: number;
+  /** The PostgreSQL server's CPU per flow (its postmaster and backends), when this run started it. */
+  postgresCpuMsPerFlow?: number;
   serverCores: number;
   /** CPU cores the load generator (this process) used meanwhile: near 1, it and not the server is the limit. */
   generatorCores: number;
@@ -284,7 +307,7 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
-async function runCase(ctx: Ctx, server: Server, name: CaseName, concurrency: number, floors: Record<CaseName, number>): Promise<CaseResult> {
+async function runCase(ctx: Ctx, server: Server, pg: Pg | undefined, name: CaseName, concurrency: number, floors: Record<CaseName, number>): Promise<CaseResult> {
   const guests = await Promise.all(Array.from({ length: concurrency }, () => newGuest()));
   if (name === 'bearer') for (const g of guests) g.token = await attestFlow(ctx, g, 'sample', false);
   const flow = (g: Guest): Promise<unknown> =>
@@ -312,11 +335,14 @@ async function runCase(ctx: Ctx, server: Server, name: CaseName, concurrency: nu
   const loops = guests.map(loop);
   await sleep(WARMUP * 1000);
   measuring = true;
+  const pgPid = pg?.pid;
   const cpu0 = treeCpuSeconds(server.child.pid!);
+  const pg0 = pgPid === undefined ? 0 : treeCpuSeconds(pgPid);
   const gen0 = process.cpuUsage();
   const t0 = performance.now();
   await sleep(SECONDS * 1000);
   const cpu1 = treeCpuSeconds(server.child.pid!);
+  const pg1 = pgPid === undefined ? 0 : treeCpuSeconds(pgPid);
   const gen = process.cpuUsage(gen0);
   const elapsed = (performance.now() - t0) / 1000;
   const flows = latencies.length;
@@ -328,7 +354,7 @@ async function runCase(ctx: Ctx, server: Server, name: CaseName, concurrency: nu
   const cpuMs = ((cpu1 - cpu0) * 1000) / Math.max(1, flows);
   return {
     case: name,
-    store: PG_URL ? 'postgres' : 'sqlite',
+    store: pg ? 'postgres' : 'sqlite',
     concurrency,
     flows,
     seconds: round(elapsed, 2),
@@ -338,6 +364,7 @@ async function runCase(ctx: Ctx, server: Server, name: CaseName, concurrency: nu
     errors,
     ...(firstError ? { firstError } : {}),
     serverCpuMsPerFlow: round(cpuMs, 3),
+    ...(pgPid === undefined ? {} : { postgresCpuMsPerFlow: round(((pg1 - pg0) * 1000) / Math.max(1, flows), 3) }),
     serverCores: round((cpu1 - cpu0) / elapsed, 2),
     generatorCores: round((gen.user + gen.system) / 1e6 / elapsed, 2),
     floorMs: round(floors[name], 3),
@@ -400,45 +427,89 @@ function measureFloor(chip: TestChip, root: TestRoot): { parts: Record<string, n
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
 
+function resultLine(r: CaseResult): string {
+  const pgCol = r.postgresCpuMsPerFlow === undefined ? '' : ` ${r.postgresCpuMsPerFlow.toFixed(3).padStart(7)}`;
+  return (
+    `${r.case.padEnd(7)} ${String(r.concurrency).padStart(4)} ${r.flowsPerSecond.toFixed(1).padStart(8)} ${r.p50Ms.toFixed(2).padStart(8)} ${r.p99Ms.toFixed(2).padStart(8)} ` +
+    `${String(r.errors).padStart(7)} ${r.serverCpuMsPerFlow.toFixed(3).padStart(12)}${pgCol} ${r.serverCores.toFixed(2).padStart(6)} ${r.generatorCores.toFixed(2).padStart(10)} ` +
+    `${r.floorMs.toFixed(3).padStart(9)} ${r.ratio.toFixed(2).padStart(6)}${r.hung ? '  HUNG' : ''}${r.firstError ? `  first error: ${r.firstError}` : ''}`
+  );
+}
+
+/** PostgreSQL over SQLite per case and concurrency: KBS CPU alone (the goal) and KBS + PostgreSQL server. */
+function comparison(results: CaseResult[]): string[] {
+  const lines = ['# PostgreSQL / SQLite, server CPU per flow (goal: KBS process <= 1.5x)', 'case    conc  sqlite-ms  pg-kbs-ms  kbs-ratio  pg-kbs+pg-ms  kbs+pg-ratio'];
+  for (const p of results.filter((r) => r.store === 'postgres')) {
+    const q = results.find((r) => r.store === 'sqlite' && r.case === p.case && r.concurrency === p.concurrency);
+    if (q === undefined) continue;
+    const both = p.postgresCpuMsPerFlow === undefined ? undefined : p.serverCpuMsPerFlow + p.postgresCpuMsPerFlow;
+    lines.push(
+      `${p.case.padEnd(7)} ${String(p.concurrency).padStart(4)} ${q.serverCpuMsPerFlow.toFixed(3).padStart(10)} ${p.serverCpuMsPerFlow.toFixed(3).padStart(10)} ` +
+        `${(p.serverCpuMsPerFlow / q.serverCpuMsPerFlow).toFixed(2).padStart(10)} ${both === undefined ? '         n/a' : both.toFixed(3).padStart(13)} ` +
+        `${both === undefined ? '         n/a' : (both / q.serverCpuMsPerFlow).toFixed(2).padStart(13)}`,
+    );
+  }
+  return lines;
+}
+
 async function main(): Promise<void> {
   if (BUILD) execFileSync('npm', ['run', 'build', '--silent'], { cwd: repo, stdio: ['ignore', 'ignore', 'inherit'] });
   else if (!FROM_SRC && !existsSync(join(repo, 'dist/cli/main.js'))) throw new Error('dist/cli/main.js is missing: run `npm run build` (or drop --no-build)');
   const dir = mkdtempSync(join(tmpdir(), 'cocokit-bench-kbs-'));
-  const root = createTestRoot({ product: 'genoa', rsaBits: 4096 });
-  const chip = root.createChip();
-  const rootsPem = join(dir, 'roots.pem');
-  writeFileSync(rootsPem, root.ark.toString() + root.ask.toString());
-  const server = await startServer(dir, rootsPem);
+  let cluster: PostgresCluster | undefined;
   const results: CaseResult[] = [];
   try {
-    const admin = new KbsAdminClient(server.url, { privateKeyPem: readFileSync(join(server.dataDir, 'admin-key.pem'), 'utf8') });
-    await admin.setResource(RESOURCE, SECRET);
-    await admin.setReferenceValues({ launch_digest: ['abcde'], svn: ['1'], major_version: 1, minimum_minor_version: 0 });
+    const root = createTestRoot({ product: 'genoa', rsaBits: 4096 });
+    const chip = root.createChip();
+    const rootsPem = join(dir, 'roots.pem');
+    writeFileSync(rootsPem, root.ark.toString() + root.ask.toString());
     const { parts, floors } = measureFloor(chip, root);
     const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`;
     if (!JSON_OUT) {
-      console.log(`# machine: ${machine}; node ${process.version}; store ${PG_URL ? 'postgres' : 'sqlite'}${WORKERS ? `; ${WORKERS} workers` : ''}; server ${FROM_SRC ? 'src via tsx' : 'dist'}`);
+      console.log(`# machine: ${machine}; node ${process.version}${WORKERS ? `; ${WORKERS} workers` : ''}; server ${FROM_SRC ? 'src via tsx' : 'dist'}`);
       console.log(`# floor (ms CPU): ${Object.entries(parts).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
-      console.log('case    conc  flows/s    p50ms    p99ms  errors  cpu-ms/flow  cores  gen-cores  floor-ms  ratio');
     }
-    const agent = new Agent({ keepAlive: true, maxSockets: 512 });
-    const ctx: Ctx = { agent, url: server.url, root, chip };
-    for (const name of CASES) {
-      for (const c of CONC) {
-        const r = await runCase(ctx, server, name, c, floors);
-        results.push(r);
-        if (!JSON_OUT) {
-          console.log(
-            `${r.case.padEnd(7)} ${String(c).padStart(4)} ${r.flowsPerSecond.toFixed(1).padStart(8)} ${r.p50Ms.toFixed(2).padStart(8)} ${r.p99Ms.toFixed(2).padStart(8)} ${String(r.errors).padStart(7)} ${r.serverCpuMsPerFlow.toFixed(3).padStart(12)} ${r.serverCores.toFixed(2).padStart(6)} ${r.generatorCores.toFixed(2).padStart(10)} ${r.floorMs.toFixed(3).padStart(9)} ${r.ratio.toFixed(2).padStart(6)}${r.hung ? '  HUNG' : ''}${r.firstError ? `  first error: ${r.firstError}` : ''}`,
-          );
+    for (const [i, store] of STORES.entries()) {
+      let pg: Pg | undefined;
+      if (store === 'postgres') {
+        if (PG_URL !== '') pg = { url: PG_URL };
+        else {
+          cluster ??= await startPostgres();
+          const pidLine = readFileSync(join(cluster.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0];
+          pg = { url: await cluster.createDatabase(`bench_${i}`), pid: Number(pidLine) };
         }
-        if (r.hung) throw new Error(`the server stopped answering during ${name} at concurrency ${c}`);
+      }
+      const server = await startServer(join(dir, String(i)), rootsPem, pg);
+      try {
+        const admin = new KbsAdminClient(server.url, { privateKeyPem: readFileSync(join(server.dataDir, 'admin-key.pem'), 'utf8') });
+        await admin.setResource(RESOURCE, SECRET);
+        await admin.setReferenceValues({ launch_digest: ['abcde'], svn: ['1'], major_version: 1, minimum_minor_version: 0 });
+        if (!JSON_OUT) {
+          console.log(`# store ${store}${pg ? (pg.pid === undefined ? ' (external server, its CPU not measured)' : ' (throwaway local cluster; pg-ms = its CPU per flow)') : ''}`);
+          console.log(`case    conc  flows/s    p50ms    p99ms  errors  cpu-ms/flow${pg?.pid === undefined ? '' : '   pg-ms'}  cores  gen-cores  floor-ms  ratio`);
+        }
+        const agent = new Agent({ keepAlive: true, maxSockets: 512 });
+        const ctx: Ctx = { agent, url: server.url, root, chip };
+        try {
+          for (const name of CASES) {
+            for (const c of CONC) {
+              const r = await runCase(ctx, server, pg, name, c, floors);
+              results.push(r);
+              if (!JSON_OUT) console.log(resultLine(r));
+              if (r.hung) throw new Error(`the server stopped answering during ${name} at concurrency ${c} (${store})`);
+            }
+          }
+        } finally {
+          agent.destroy();
+        }
+      } finally {
+        await server.stop();
       }
     }
-    agent.destroy();
+    if (!JSON_OUT && STORES.length > 1) for (const l of comparison(results)) console.log(l);
     if (JSON_OUT) console.log(JSON.stringify({ machine, node: process.version, floorPartsMs: parts, results }, null, 2));
   } finally {
-    await server.stop();
+    await cluster?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

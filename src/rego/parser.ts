@@ -4,7 +4,8 @@
  * `import future.keywords…`, or all of v1 after `import rego.v1`). Operator precedence follows OPA/regorus:
  * `:=`/`=` < `in` < comparison < `|` < `&` < `+ -` < `* / %` < unary minus < terms.
  */
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
 import { tokenize, parseError, type Comment, type Token } from './lexer.js';
 import type { Annotations, Expr, Import, Literal, Loc, Module, RegoVersion, Rule, RuleHead, Term, TermOf, With } from './ast.js';
 import { parseNumber } from './value.js';
@@ -990,7 +991,7 @@ function attachAnnotations(m: Module, comments: Comment[]): void {
     }
     let doc: unknown;
     try {
-      doc = parseYaml(lines.join('\n'));
+      doc = yaml().parse(lines.join('\n'));
     } catch (e) {
       throw parseError(m.file, c.row, 1, `yaml: ${(e as Error).message.split('\n')[0]}`);
     }
@@ -1034,4 +1035,10 @@ export function parseTerm(src: string, opts: ParseOptions, file = 'term'): Term 
   const t = p.parseExprTerm();
   p.expectEof();
   return t;
+}
+
+/** The YAML package, loaded by the first call that needs it rather than with the Rego engine. */
+let yamlModule: typeof Yaml | undefined;
+function yaml(): typeof Yaml {
+  return (yamlModule ??= createRequire(import.meta.url)('yaml') as typeof Yaml);
 }

@@ -10,7 +10,6 @@
  */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { inspect } from '../inspect/inspect.js';
 import type { Store } from '../store/store.js';
 import type { AdminAuthorizer } from './admin-auth.js';
 import type { AttestationService } from '../attestation/service.js';
@@ -75,6 +74,8 @@ export function consoleRoutes(o: ConsoleOptions) {
         await o.admin.authorize(req.headers.authorization, req.url);
         if (!(req.body instanceof Buffer) || req.body.length === 0) throw kbsError('KBS_BODY_MISSING', 'inspect: request body is empty');
         const referenceValues = o.store ? Object.fromEntries((await o.store.referenceValues.list()).map((rv) => [rv.name, rv.value])) : undefined;
+        // The inspector knows every evidence format: loaded by the first inspection, not at server start.
+        const { inspect } = await import('../inspect/inspect.js');
         const r = inspect(new Uint8Array(req.body), referenceValues ? { referenceValues } : {});
         return reply.code(200).header('content-type', 'application/json').header('cache-control', 'no-store').send(JSON.stringify(r));
       } catch (e) {

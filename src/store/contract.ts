@@ -543,6 +543,55 @@ export function storeContract(h: StoreHarness): void {
         await rejectsWith(s.audit.append({ kind: 'k', subject: 's', outcome: 'ok', detail: 'x'.repeat(70_000) }), 'STORE_TOO_LARGE', 'limit');
       }));
 
+    test('chained audit events link to the head under the write lock, across instances; a failing link appends nothing', async () => {
+      const loc = await h.location();
+      const clock = manualClock();
+      const a = await h.open(loc, { kek, now: clock.now });
+      const b = await h.open(loc, { kek, now: clock.now });
+      try {
+        const kind = 'kbs.chain-test';
+        const ev = (seq: number, prev: number) => ({ time: clock.now(), subject: `s${seq}`, outcome: 'ok', detail: JSON.stringify({ seq, prev }) });
+        const seqOf = (head: JsonValue | null) => (head === null ? 0 : (head as { seq: number }).seq);
+        // Two instances (replicas) appending concurrently: every event names the one before it, none is skipped.
+        const appends = Array.from({ length: 24 }, (_, i) =>
+          (i % 2 === 0 ? a : b).audit.appendChain(kind, (head) => {
+            const s = seqOf(head);
+            return i % 3 === 0 ? [ev(s + 1, s), ev(s + 2, s + 1)] : [ev(s + 1, s)];
+          }),
+        );
+        const ids = (await Promise.all(appends)).flat();
+        assert.equal(ids.length, 32);
+        for (const batch of await Promise.all(appends)) for (let j = 1; j < batch.length; j++) assert.ok(batch[j] > batch[j - 1], 'ids in the order of the rows');
+        const chain = (await a.audit.list({ kind, limit: 100 })).reverse();
+        assert.deepEqual(
+          chain.map((e) => e.detail),
+          chain.map((_, i) => ({ seq: i + 1, prev: i })),
+        );
+        assert.deepEqual(chain.map((e) => e.id).sort((x, y) => x - y), [...ids].sort((x, y) => x - y));
+        // A throwing link and a malformed event abort the append and leave the chain and the store usable.
+        for (let i = 0; i < 12; i++) {
+          await assert.rejects(
+            a.audit.appendChain(kind, () => {
+              throw new Error('link failed');
+            }),
+            /link failed/,
+          );
+          await rejectsWith(b.audit.appendChain(kind, (head) => [ev(seqOf(head) + 1, seqOf(head)), { time: clock.now(), subject: 's', outcome: 'ok', detail: 7 as unknown as string }]), 'STORE_ARGUMENT');
+        }
+        await rejectsWith(a.audit.appendChain('admin.x', () => []), 'STORE_ARGUMENT');
+        assert.deepEqual(await a.audit.appendChain(kind, () => []), []);
+        const [next] = await b.audit.appendChain(kind, (head) => [ev(seqOf(head) + 1, seqOf(head))]);
+        const newest = await a.audit.list({ kind, limit: 1 });
+        assert.equal(newest[0].id, next);
+        assert.deepEqual(newest[0].detail, { seq: 33, prev: 32 });
+        // Sessions and nonces still go through after the failed appends (no connection left mid-transaction).
+        assert.equal(await a.nonces.consume('after-chain', new Date(clock.now().getTime() + MIN)), true);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
     test('audit retention deletes by age and beyond the newest N, in batches, and keeps the rest', () =>
       withStore(async (s, clock) => {
         const t0 = clock.now();

@@ -6,7 +6,8 @@
  * connection and replica at once, but not synced to disk before the request is answered:
  * - SQLite: a second connection with `synchronous = NORMAL` (in WAL mode a commit only appends to the WAL;
  *   the sync happens at checkpoints, which a worker thread runs, see sqlite.ts), with statements prepared once;
- * - PostgreSQL: a pool whose sessions run with `synchronous_commit = off`.
+ * - PostgreSQL: a pool whose sessions run with `synchronous_commit = off`, with named statements prepared once
+ *   per connection (postgres-hot-path.ts).
  * A crash of the KBS process loses nothing; a power loss may lose the last fraction of a second of sessions,
  * nonce records and protocol audit rows — never an admin write, which stays on the durable connection and is
  * synced before it is acknowledged. Losing a session only forces the guest to run `/auth` again. Losing a nonce
@@ -56,8 +57,8 @@ export interface HotPath {
 const CHAIN_LOCK_KEY = 0x636f636f;
 
 /**
- * The hot path over any kysely database: PostgreSQL's relaxed pool, and the view a store transaction hands out
- * (SQLite's own hot path uses prepared statements).
+ * The hot path over any kysely database: the view a store transaction hands out (SQLite's and PostgreSQL's
+ * own hot paths use prepared statements, sqliteHotPath below and postgres-hot-path.ts).
  */
 export function kyselyHotPath(db: Kysely<Database>, close: () => Promise<void> = async () => {}, dialect: 'sqlite' | 'postgres' = 'postgres'): HotPath {
   const appendChain = async (trx: Kysely<Database>, kind: string, link: (head: string | null) => HotAuditRow[]): Promise<number[]> => {

@@ -3,7 +3,7 @@
  * periodic sweep of expired sessions and nonces, and the periodic retention of the audit log.
  */
 import { CocoError } from '../errors.js';
-import { openPostgresStore, type PostgresStoreOptions } from './postgres.js';
+import type { PostgresStoreOptions } from './postgres.js';
 import { openSqliteStore, type SqliteStoreOptions } from './sqlite.js';
 import type { Store } from './store.js';
 
@@ -12,7 +12,8 @@ export type StoreConfig = ({ type: 'sqlite' } & SqliteStoreOptions) | ({ type: '
 export function openStore(config: StoreConfig): Promise<Store> {
   if (typeof config === 'object' && config !== null) {
     if (config.type === 'sqlite') return openSqliteStore(config);
-    if (config.type === 'postgres') return openPostgresStore(config);
+    // The PostgreSQL driver is loaded only by a process that uses it (a SQLite KBS starts without it).
+    if (config.type === 'postgres') return import('./postgres.js').then((m) => m.openPostgresStore(config));
   }
   return Promise.reject(new CocoError('STORE_ARGUMENT', 'store type must be "sqlite" or "postgres"', { kind: 'usage' }));
 }

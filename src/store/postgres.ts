@@ -8,7 +8,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import { CocoError } from '../errors.js';
 import { loadKek } from './kek.js';
 import type { Database } from './schema.js';
-import { kyselyHotPath } from './hot-path.js';
+import { postgresHotPath } from './postgres-hot-path.js';
 import { openSqlStore } from './sql-store.js';
 import type { KekSource, Store } from './store.js';
 
@@ -35,7 +35,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   // The request path (sessions, nonces, protocol audit rows) on a pool whose commits do not wait for the WAL
-  // flush (hot-path.ts): still atomic and at once visible to every replica; admin writes stay on `pool`.
+  // flush (hot-path.ts), as statements prepared once per connection (postgres-hot-path.ts): still atomic and at
+  // once visible to every replica; admin writes stay on `pool`.
   const openHot = () => {
     const relaxed = new pg.Pool({
       connectionString: options.connectionString,
@@ -44,8 +45,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
       options: '-c synchronous_commit=off',
     });
     relaxed.on('error', () => {});
-    const hotDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: relaxed }) });
-    return kyselyHotPath(hotDb, () => hotDb.destroy());
+    return postgresHotPath(relaxed);
   };
   return openSqlStore({ db, dialect: 'postgres', kek, now: options.now ?? (() => new Date()), hotPath: openHot });
 }

@@ -7,7 +7,8 @@
  * U+FFFD), so `count(base64.decode(x))` counts what Go counts. Decoding errors reproduce Go's texts
  * (`illegal base64 data at input byte 13`, `encoding/hex: invalid byte: U+0067 'g'`), which the suite checks.
  */
-import { parseAllDocuments, stringify as yamlStringify } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
 import { type Value, RObject, fromJson, isObject, isSet, parseJsonValue, toJs, toJsonText } from '../value.js';
 import { type BuiltinDef, BuiltinError, argObject, argString, builtinError, typeError } from './registry.js';
 import { firstValueText, goJsonError } from './gojson.js';
@@ -334,7 +335,7 @@ function isValidJson(s: string): boolean {
 // --- YAML (sigs.k8s.io/yaml over go-yaml v2: YAML 1.1 scalars, block style, sequences not indented) ------
 
 function yamlParse(name: string, s: string): Value {
-  const docs = parseAllDocuments(s, {
+  const docs = yaml().parseAllDocuments(s, {
     version: '1.1',
     intAsBigInt: true,
     uniqueKeys: true,
@@ -376,7 +377,7 @@ function fromYaml(x: unknown): Value {
 function yamlMarshal(v: Value): string {
   if (isObject(v) && v.size === 0) return '{}\n';
   if ((Array.isArray(v) && v.length === 0) || (isSet(v) && v.size === 0)) return '[]\n';
-  return yamlStringify(toJs(v), { version: '1.1', indentSeq: false, lineWidth: 0 });
+  return yaml().stringify(toJs(v), { version: '1.1', indentSeq: false, lineWidth: 0 });
 }
 
 export const builtins: BuiltinDef[] = [
@@ -483,3 +484,9 @@ export const builtins: BuiltinDef[] = [
     },
   },
 ];
+
+/** The YAML package, loaded by the first call that needs it rather than with the Rego engine. */
+let yamlModule: typeof Yaml | undefined;
+function yaml(): typeof Yaml {
+  return (yamlModule ??= createRequire(import.meta.url)('yaml') as typeof Yaml);
+}

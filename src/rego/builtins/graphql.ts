@@ -25,34 +25,36 @@
  *   reparsed; unknown keys are ignored and missing keys take Go zero values, like Go's json.Unmarshal into
  *   gqlparser's structs. A wrongly typed field is an error (`graphql.parse`) or an invalid result.
  */
-import {
-  type ASTNode,
-  type ArgumentNode,
-  type ConstDirectiveNode,
-  type DefinitionNode,
-  type DirectiveNode,
-  type DocumentNode,
-  type FieldDefinitionNode,
-  type GraphQLError,
-  type GraphQLSchema,
-  type InputValueDefinitionNode,
-  type SelectionNode,
-  type TypeNode,
-  type ValidationContext,
-  type ValueNode,
-  type VariableDefinitionNode,
-  Kind,
-  Lexer,
-  Source,
-  TokenKind,
-  buildASTSchema,
-  parse,
-  specifiedRules,
-  validate,
-  validateSchema,
+import { createRequire } from 'node:module';
+import type {
+  ASTNode,
+  ArgumentNode,
+  ConstDirectiveNode,
+  DefinitionNode,
+  DirectiveNode,
+  DocumentNode,
+  FieldDefinitionNode,
+  GraphQLError,
+  GraphQLSchema,
+  InputValueDefinitionNode,
+  SelectionNode,
+  TypeNode,
+  ValidationContext,
+  ValueNode,
+  VariableDefinitionNode,
 } from 'graphql';
+import type * as GraphQL from 'graphql';
 import { type Value, fromJson, isObject, toJs } from '../value.js';
 import { type BuiltinDef, BuiltinError, builtinError, typeError, typeErrorOneOf } from './registry.js';
+
+/**
+ * graphql-js, loaded by the first graphql.* call: most policies never use these builtins, and the package
+ * is a large share of what a process using the Rego engine would otherwise load at start.
+ */
+let graphqlModule: typeof GraphQL | undefined;
+function gql(): typeof GraphQL {
+  return (graphqlModule ??= createRequire(import.meta.url)('graphql') as typeof GraphQL);
+}
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type JObj = { [k: string]: Json };
@@ -73,7 +75,7 @@ const CLOSERS: Record<string, string> = { '}': '{', ')': '(', ']': '[' };
 
 function isEmptyDocument(text: string): boolean {
   try {
-    return new Lexer(new Source(text)).advance().kind === TokenKind.EOF;
+    return new (gql().Lexer)(new (gql().Source)(text)).advance().kind === gql().TokenKind.EOF;
   } catch {
     return false;
   }
@@ -82,11 +84,11 @@ function isEmptyDocument(text: string): boolean {
 /** The gqlparser description of the token starting at `pos` (`String "text"`, `Name "x"`). */
 function tokenAt(text: string, pos: number): string | undefined {
   try {
-    const lexer = new Lexer(new Source(text));
-    for (let tok = lexer.advance(); tok.kind !== TokenKind.EOF; tok = lexer.advance()) {
+    const lexer = new (gql().Lexer)(new (gql().Source)(text));
+    for (let tok = lexer.advance(); tok.kind !== gql().TokenKind.EOF; tok = lexer.advance()) {
       if (tok.start === pos) {
-        if (tok.kind === TokenKind.STRING || tok.kind === TokenKind.BLOCK_STRING) return `String "${tok.value}"`;
-        return tok.kind === TokenKind.NAME ? `Name "${tok.value}"` : tok.kind;
+        if (tok.kind === gql().TokenKind.STRING || tok.kind === gql().TokenKind.BLOCK_STRING) return `String "${tok.value}"`;
+        return tok.kind === gql().TokenKind.NAME ? `Name "${tok.value}"` : tok.kind;
       }
       if (tok.start > pos) break;
     }
@@ -116,9 +118,9 @@ function syntaxError(e: GraphQLError, text: string): GqlError {
 }
 
 function parseText(text: string): DocumentNode {
-  if (isEmptyDocument(text)) return { kind: Kind.DOCUMENT, definitions: [] };
+  if (isEmptyDocument(text)) return { kind: gql().Kind.DOCUMENT, definitions: [] };
   try {
-    return parse(text, { allowLegacyFragmentVariables: true });
+    return gql().parse(text, { allowLegacyFragmentVariables: true });
   } catch (e) {
     if (e instanceof Error && 'locations' in e) throw syntaxError(e as GraphQLError, text);
     throw new GqlError(e instanceof Error ? e.message : String(e), 1, 1);
@@ -129,28 +131,28 @@ function unexpected(def: DefinitionNode): GqlError {
   const tok = def.loc?.startToken;
   if (!tok) return new GqlError(`Unexpected ${def.kind}`, 1, 1);
   let desc: string = tok.kind;
-  if (tok.kind === TokenKind.NAME) desc = `Name "${tok.value}"`;
-  else if (tok.kind === TokenKind.STRING || tok.kind === TokenKind.BLOCK_STRING) desc = `String "${tok.value}"`;
+  if (tok.kind === gql().TokenKind.NAME) desc = `Name "${tok.value}"`;
+  else if (tok.kind === gql().TokenKind.STRING || tok.kind === gql().TokenKind.BLOCK_STRING) desc = `String "${tok.value}"`;
   return new GqlError(`Unexpected ${desc}`, tok.line, tok.column);
 }
 
-const EXECUTABLE = new Set<string>([Kind.OPERATION_DEFINITION, Kind.FRAGMENT_DEFINITION]);
+const EXECUTABLE = new Set<string>([gql().Kind.OPERATION_DEFINITION, gql().Kind.FRAGMENT_DEFINITION]);
 const TYPE_SYSTEM = new Set<string>([
-  Kind.SCHEMA_DEFINITION,
-  Kind.SCHEMA_EXTENSION,
-  Kind.DIRECTIVE_DEFINITION,
-  Kind.SCALAR_TYPE_DEFINITION,
-  Kind.OBJECT_TYPE_DEFINITION,
-  Kind.INTERFACE_TYPE_DEFINITION,
-  Kind.UNION_TYPE_DEFINITION,
-  Kind.ENUM_TYPE_DEFINITION,
-  Kind.INPUT_OBJECT_TYPE_DEFINITION,
-  Kind.SCALAR_TYPE_EXTENSION,
-  Kind.OBJECT_TYPE_EXTENSION,
-  Kind.INTERFACE_TYPE_EXTENSION,
-  Kind.UNION_TYPE_EXTENSION,
-  Kind.ENUM_TYPE_EXTENSION,
-  Kind.INPUT_OBJECT_TYPE_EXTENSION,
+  gql().Kind.SCHEMA_DEFINITION,
+  gql().Kind.SCHEMA_EXTENSION,
+  gql().Kind.DIRECTIVE_DEFINITION,
+  gql().Kind.SCALAR_TYPE_DEFINITION,
+  gql().Kind.OBJECT_TYPE_DEFINITION,
+  gql().Kind.INTERFACE_TYPE_DEFINITION,
+  gql().Kind.UNION_TYPE_DEFINITION,
+  gql().Kind.ENUM_TYPE_DEFINITION,
+  gql().Kind.INPUT_OBJECT_TYPE_DEFINITION,
+  gql().Kind.SCALAR_TYPE_EXTENSION,
+  gql().Kind.OBJECT_TYPE_EXTENSION,
+  gql().Kind.INTERFACE_TYPE_EXTENSION,
+  gql().Kind.UNION_TYPE_EXTENSION,
+  gql().Kind.ENUM_TYPE_EXTENSION,
+  gql().Kind.INPUT_OBJECT_TYPE_EXTENSION,
 ]);
 
 function parseQueryDoc(text: string): DocumentNode {
@@ -170,43 +172,43 @@ function parseSchemaDoc(text: string): DocumentNode {
 // ---- graphql-js AST → gqlparser JSON ----
 
 const VALUE_KIND: Record<string, number> = {
-  [Kind.VARIABLE]: 0,
-  [Kind.INT]: 1,
-  [Kind.FLOAT]: 2,
-  [Kind.STRING]: 3,
-  [Kind.BOOLEAN]: 5,
-  [Kind.NULL]: 6,
-  [Kind.ENUM]: 7,
-  [Kind.LIST]: 8,
-  [Kind.OBJECT]: 9,
+  [gql().Kind.VARIABLE]: 0,
+  [gql().Kind.INT]: 1,
+  [gql().Kind.FLOAT]: 2,
+  [gql().Kind.STRING]: 3,
+  [gql().Kind.BOOLEAN]: 5,
+  [gql().Kind.NULL]: 6,
+  [gql().Kind.ENUM]: 7,
+  [gql().Kind.LIST]: 8,
+  [gql().Kind.OBJECT]: 9,
 };
 
 function jValue(v: ValueNode | undefined): Json {
   if (!v) return null;
   const out: JObj = { Kind: VALUE_KIND[v.kind]!, Raw: '', ExpectedTypeHasDefault: false };
   switch (v.kind) {
-    case Kind.VARIABLE:
+    case gql().Kind.VARIABLE:
       out.Raw = v.name.value;
       break;
-    case Kind.INT:
-    case Kind.FLOAT:
-    case Kind.ENUM:
+    case gql().Kind.INT:
+    case gql().Kind.FLOAT:
+    case gql().Kind.ENUM:
       out.Raw = v.value;
       break;
-    case Kind.STRING:
+    case gql().Kind.STRING:
       out.Raw = v.value;
       if (v.block) out.Kind = 4;
       break;
-    case Kind.BOOLEAN:
+    case gql().Kind.BOOLEAN:
       out.Raw = v.value ? 'true' : 'false';
       break;
-    case Kind.NULL:
+    case gql().Kind.NULL:
       out.Raw = 'null';
       break;
-    case Kind.LIST:
+    case gql().Kind.LIST:
       out.Children = v.values.map((c) => ({ Name: '', Value: jValue(c) }));
       break;
-    case Kind.OBJECT:
+    case gql().Kind.OBJECT:
       out.Children = v.fields.map((f) => ({ Name: f.name.value, Value: jValue(f.value) }));
       break;
   }
@@ -215,9 +217,9 @@ function jValue(v: ValueNode | undefined): Json {
 
 function jType(t: TypeNode): JObj {
   switch (t.kind) {
-    case Kind.NON_NULL_TYPE:
+    case gql().Kind.NON_NULL_TYPE:
       return { ...jType(t.type), NonNull: true };
-    case Kind.LIST_TYPE:
+    case gql().Kind.LIST_TYPE:
       return { NamedType: '', Elem: jType(t.type), NonNull: false };
     default:
       return { NamedType: t.name.value, NonNull: false };
@@ -242,7 +244,7 @@ const jVarDefs = (vs: readonly VariableDefinitionNode[] | undefined): Json[] =>
 function jSelections(sel: { selections: readonly SelectionNode[] } | undefined): Json[] {
   return (sel?.selections ?? []).map((s): Json => {
     switch (s.kind) {
-      case Kind.FIELD:
+      case gql().Kind.FIELD:
         return {
           Alias: (s.alias ?? s.name).value,
           Name: s.name.value,
@@ -250,7 +252,7 @@ function jSelections(sel: { selections: readonly SelectionNode[] } | undefined):
           Directives: jDirectives(s.directives),
           SelectionSet: jSelections(s.selectionSet),
         };
-      case Kind.FRAGMENT_SPREAD:
+      case gql().Kind.FRAGMENT_SPREAD:
         return { Name: s.name.value, Directives: jDirectives(s.directives) };
       default:
         return {
@@ -266,7 +268,7 @@ function queryJson(doc: DocumentNode): JObj {
   const Operations: Json[] = [];
   const Fragments: Json[] = [];
   for (const d of doc.definitions) {
-    if (d.kind === Kind.OPERATION_DEFINITION) {
+    if (d.kind === gql().Kind.OPERATION_DEFINITION) {
       Operations.push({
         Operation: d.operation,
         Name: d.name?.value ?? '',
@@ -274,7 +276,7 @@ function queryJson(doc: DocumentNode): JObj {
         Directives: jDirectives(d.directives),
         SelectionSet: jSelections(d.selectionSet),
       });
-    } else if (d.kind === Kind.FRAGMENT_DEFINITION) {
+    } else if (d.kind === gql().Kind.FRAGMENT_DEFINITION) {
       Fragments.push({
         Name: d.name.value,
         VariableDefinition: jVarDefs(d.variableDefinitions),
@@ -319,15 +321,15 @@ function schemaJson(doc: DocumentNode): JObj {
   const out: { [k: string]: Json[] } = { Schema: [], SchemaExtension: [], Directives: [], Definitions: [], Extensions: [] };
   for (const d of doc.definitions) {
     switch (d.kind) {
-      case Kind.SCHEMA_DEFINITION:
-      case Kind.SCHEMA_EXTENSION:
-        (d.kind === Kind.SCHEMA_DEFINITION ? out.Schema : out.SchemaExtension)!.push({
-          Description: d.kind === Kind.SCHEMA_DEFINITION ? (d.description?.value ?? '') : '',
+      case gql().Kind.SCHEMA_DEFINITION:
+      case gql().Kind.SCHEMA_EXTENSION:
+        (d.kind === gql().Kind.SCHEMA_DEFINITION ? out.Schema : out.SchemaExtension)!.push({
+          Description: d.kind === gql().Kind.SCHEMA_DEFINITION ? (d.description?.value ?? '') : '',
           Directives: jDirectives(d.directives),
           OperationTypes: (d.operationTypes ?? []).map((o) => ({ Operation: o.operation, Type: o.type.name.value })),
         });
         break;
-      case Kind.DIRECTIVE_DEFINITION:
+      case gql().Kind.DIRECTIVE_DEFINITION:
         out.Directives!.push({
           Description: d.description?.value ?? '',
           Name: d.name.value,
@@ -644,21 +646,21 @@ function buildSchema(doc: DocumentNode): GraphQLSchema {
   const merged = promoteOrphanExtensions(doc);
   let schema: GraphQLSchema;
   try {
-    schema = buildASTSchema(merged);
+    schema = gql().buildASTSchema(merged);
   } catch (e) {
     const first = (e as { locations?: unknown }).locations ? (e as GraphQLError) : undefined;
     throw first ? located(first) : new GqlError(e instanceof Error ? e.message.split('\n')[0]! : String(e), 0, 0);
   }
-  const errors = validateSchema(schema).filter((err) => !/^Query root type must be provided/.test(err.message));
+  const errors = gql().validateSchema(schema).filter((err) => !/^Query root type must be provided/.test(err.message));
   if (errors.length) throw located(errors[0]!);
-  return buildASTSchema(merged, { assumeValid: true, assumeValidSDL: true });
+  return gql().buildASTSchema(merged, { assumeValid: true, assumeValidSDL: true });
 }
 
 /** gqlparser's KnownRootType rule. */
 function knownRootType(ctx: ValidationContext) {
   return {
     OperationDefinition(node: ASTNode) {
-      if (node.kind !== Kind.OPERATION_DEFINITION) return;
+      if (node.kind !== gql().Kind.OPERATION_DEFINITION) return;
       if (!ctx.getSchema().getRootType(node.operation)) {
         ctx.reportError(
           Object.assign(new Error(`Schema does not support operation type "${node.operation}"`), {
@@ -671,7 +673,7 @@ function knownRootType(ctx: ValidationContext) {
 }
 
 function validateQuery(schema: GraphQLSchema, doc: DocumentNode): GqlError | undefined {
-  const errors = validate(schema, doc, [knownRootType, ...specifiedRules]);
+  const errors = gql().validate(schema, doc, [knownRootType, ...gql().specifiedRules]);
   return errors.length ? located(errors[0]!) : undefined;
 }
 

@@ -1,0 +1,202 @@
+/**
+ * `cocokit kbs serve`: configuration, the start-up banner, and the worker cluster. Kept apart from the
+ * client and admin commands of kbs.ts so that starting a server loads the server alone (program.ts registers
+ * only this file for `cocokit kbs serve …`).
+ */
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import type { Command } from 'commander';
+import pino from 'pino';
+import { CocoError } from '../errors.js';
+import { policyEvaluators } from '../policy/evaluators.js';
+import { applyEnv, defaultConfig, loadConfigFile, type KbsConfig } from '../server/config.js';
+import { openKbs, type Kbs } from '../server/kbs.js';
+import { KEK_FILE } from '../store/sqlite.js';
+import { DEMO_RESOURCE, ensureAdminKey, seedDevelopmentData } from '../server/development.js';
+import type { CliIO } from './io.js';
+
+export interface ServeOptions {
+  config?: string;
+  port?: string;
+  host?: string;
+  dataDir?: string;
+}
+
+/** Resolves the configuration: a file (flag or `KBS_CONFIG_FILE`), or zero-config development mode. */
+export function resolveServeConfig(opts: ServeOptions, io: CliIO): { config: KbsConfig; zeroConfig: boolean; adminKey?: string } {
+  const file = opts.config ?? io.env.KBS_CONFIG_FILE;
+  const config = file ? loadConfigFile(isAbsolute(file) ? file : resolve(io.cwd, file)) : defaultConfig();
+  // Without a config file cocokit starts as a development KBS: the sample TEE is on, and says so loudly.
+  if (!file) config.attestation_service.allow_sample_tee = true;
+  applyEnv(config, io.env);
+  if (opts.dataDir) config.storage_backend.data_dir = opts.dataDir;
+  config.storage_backend.data_dir = resolve(io.cwd, config.storage_backend.data_dir);
+  if (opts.port !== undefined || opts.host !== undefined) {
+    const [h0, p0] = (config.http_server.sockets[0] ?? '127.0.0.1:8080').split(/:(?=\d+$)/);
+    const port = opts.port ?? p0;
+    if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) throw new CocoError('CLI_USAGE', `--port ${port} is not a port number`, { kind: 'usage' });
+    config.http_server.sockets = [`${opts.host ?? h0}:${port}`];
+  }
+  const adminKey = ensureAdminKey(config);
+  return { config, zeroConfig: !file, adminKey };
+}
+
+/**
+ * The key-encryption key file when it sits in the SQLite data directory, beside the database it protects:
+ * one copy of that directory (a backup, a volume snapshot) then holds the sealed secrets and their key.
+ */
+export function kekBesideDatabase(config: KbsConfig, cwd: string): string | undefined {
+  const sb = config.storage_backend;
+  if (sb.storage_type !== 'sqlite') return undefined;
+  const dataDir = resolve(cwd, sb.data_dir);
+  const kek = sb.kek_file ? resolve(cwd, sb.kek_file) : join(dataDir, KEK_FILE);
+  return dirname(kek) === dataDir ? kek : undefined;
+}
+
+function workerCount(text: string): number {
+  if (!/^[1-9][0-9]{0,2}$/.test(text) || Number(text) > 256) throw new CocoError('CLI_USAGE', `--workers ${text} is not a number from 1 to 256`, { kind: 'usage' });
+  return Number(text);
+}
+
+/**
+ * `kbs serve` as a primary process with `n` workers (node:cluster): the primary prepares the store once (schema,
+ * admin key, token signer, default policies — so workers never race to create them), then forks workers that
+ * each run the whole KBS and share the listening socket; the kernel's connections are handed out round-robin.
+ * Any worker serves any request because every piece of state is in the store. A worker that dies is replaced;
+ * SIGTERM/SIGINT stop the workers and then the primary.
+ */
+async function serveCluster(opts: ServeOptions, io: CliIO, n: number): Promise<void> {
+  const { default: cluster } = await import('node:cluster');
+  const { config } = resolveServeConfig(opts, io);
+  const prep = await openKbs({ config, ...policyEvaluators(), logger: pino({ level: 'silent' }) });
+  await prep.close();
+  let stopping = false;
+  cluster.on('exit', (w, code, signal) => {
+    if (stopping) return;
+    io.stderr(`kbs worker ${w.process.pid} exited (${signal ?? code}); starting another\n`);
+    cluster.fork();
+  });
+  for (let i = 0; i < n; i++) cluster.fork();
+  await new Promise<void>((resolveStop) => {
+    const stop = () => {
+      stopping = true;
+      const alive = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined && !w.isDead());
+      if (alive.length === 0) return resolveStop();
+      let left = alive.length;
+      for (const w of alive) {
+        w!.once('exit', () => --left === 0 && resolveStop());
+        w!.process.kill('SIGTERM');
+      }
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
+function cliCommand(io: CliIO): string {
+  if (io.env.COCOKIT_CLI) return io.env.COCOKIT_CLI;
+  const script = process.argv[1] ?? 'dist/cli/main.js';
+  return script.endsWith('main.js') ? `node ${relative(io.cwd, script) || script}` : 'cocokit';
+}
+
+/** Starts the KBS, seeds the development demo, prints the banner; the caller decides when to close. */
+export async function startServe(opts: ServeOptions, io: CliIO): Promise<{ kbs: Kbs; url: string }> {
+  const { config, zeroConfig, adminKey } = resolveServeConfig(opts, io);
+  // Asynchronous writes: a synchronous write(2) per log line cost the request path more than its SQL did.
+  // Lines are gathered into writes of 4 KiB, and whatever is gathered is written at least every 250 ms;
+  // pino flushes what is buffered when the process exits.
+  const logger = pino({ level: io.env.COCOKIT_LOG_LEVEL ?? 'info' }, pino.destination({ dest: 2, sync: false, minLength: 4096, periodicFlush: 250 }));
+  const kbs = await openKbs({ config, ...policyEvaluators(), logger });
+  try {
+    if (zeroConfig) await seedDevelopmentData(kbs);
+    const url = await kbs.listen();
+    const cmd = cliCommand(io);
+    const lines = [
+      `cocokit KBS (protocol 0.4.0) listening on ${url}`,
+      `  store: ${config.storage_backend.storage_type === 'postgres' ? 'PostgreSQL' : config.storage_backend.ephemeral ? 'SQLite in a fresh temporary directory (Memory: nothing survives a restart)' : `SQLite in ${config.storage_backend.data_dir}`} (resources encrypted at rest)`,
+    ];
+    for (const n of config.notices ?? []) lines.push(`  config: ${n}`);
+    if (adminKey) lines.push(`  admin key: ${adminKey} (role "admin"; use with: ${cmd} kbs config --url ${url} --auth-private-key ${adminKey} …)`);
+    if (config.admin.authorization_mode !== 'DenyAll') {
+      lines.push(`  console: ${url}/console (sign in with the token from: ${cmd} kbs console-token --auth-private-key ${adminKey ?? '<admin key>'})`);
+    }
+    const besideKek = kekBesideDatabase(config, io.cwd);
+    if (besideKek) {
+      lines.push(
+        '',
+        `WARNING: the key-encryption key ${besideKek} sits in the data directory beside the database it`,
+        'protects: whoever copies that directory (a backup, a volume snapshot) can decrypt every secret.',
+        'Keep the key on another volume and point COCOKIT_KBS_KEK_FILE (or storage_backend.kek_file) at it.',
+      );
+    }
+    if (kbs.developmentMode) {
+      lines.push(
+        '',
+        'WARNING: DEVELOPMENT MODE. The "sample" TEE is enabled: it has no hardware root of trust, so any',
+        'client can pass attestation. Never use this mode for real secrets.',
+      );
+    }
+    if (kbs.nonAmdSnpRoots.length) {
+      lines.push(
+        '',
+        'WARNING: NON-AMD SNP ROOTS ARE TRUSTED. [attestation_service.verifier_config.snp_verifier] trusted_roots',
+        `replaces the genuine AMD roots with: ${kbs.nonAmdSnpRoots.join(', ')}.`,
+        'SNP reports signed under these roots do not come from AMD hardware. Never use this for real secrets.',
+      );
+    }
+    if (zeroConfig) {
+      lines.push('', `A demo secret is stored at ${DEMO_RESOURCE}. Fetch it with:`, '', `  ${cmd} kbs get-resource --url ${url} --path ${DEMO_RESOURCE}`, '');
+    }
+    io.stdout(lines.join('\n') + '\n');
+    return { kbs, url };
+  } catch (e) {
+    await kbs.close();
+    throw e;
+  }
+}
+
+
+/** Adds `serve` to the `kbs` command. */
+export function registerServe(kbs: Command, io: CliIO): void {
+  kbs
+    .command('serve')
+    .description('run a KBS; without --config a development KBS with the sample TEE and a demo secret')
+    .option('-c, --config <file>', 'KBS config TOML (Trustee kbs-config layout); also KBS_CONFIG_FILE')
+    .option('--port <port>', 'listen port (default 8080)')
+    .option('--host <host>', 'listen address (default 127.0.0.1)')
+    .option('--data-dir <dir>', `data directory of the embedded store (default ./.kbs-data)`)
+    .option('--workers <n>', 'worker processes sharing the port and the store (default http_server.worker_count, else 1)')
+    .action(async (opts: ServeOptions & { workers?: string }) => {
+      const { default: cluster } = await import('node:cluster');
+      const workers = cluster.isWorker ? 1 : opts.workers !== undefined ? workerCount(opts.workers) : (resolveServeConfig(opts, io).config.http_server.worker_count ?? 1);
+      if (workers > 1) return serveCluster(opts, io, workers);
+      // A cluster worker: only the first prints the banner.
+      const quiet = cluster.isWorker && cluster.worker?.id !== 1;
+      const { kbs: server } = await startServe(opts, quiet ? { ...io, stdout: () => {} } : io);
+      await new Promise<void>((resolveStop) => {
+        const stop = () => void server.close().then(resolveStop, resolveStop);
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      // The channel to the primary would keep a stopped worker alive.
+      if (cluster.isWorker) cluster.worker?.disconnect();
+    });
+}
+
+/**
+ * The `kbs` command with `serve` alone, for `cocokit kbs serve …`: the same options on `kbs` as kbs.ts gives
+ * it, so the same command lines parse, without loading the client side.
+ */
+export function registerServeOnly(program: Command, io: CliIO): void {
+  program.enablePositionalOptions();
+  const kbs = program
+    .command('kbs')
+    .description(KBS_DESCRIPTION)
+    .option('--url <url>', KBS_URL_HELP)
+    .option('--cert-file <pem>', KBS_CERT_FILE_HELP)
+    .enablePositionalOptions();
+  registerServe(kbs, io);
+}
+
+export const KBS_DESCRIPTION = 'Key Broker Service (Trustee KBS protocol 0.4.0): server, guest client, admin client';
+export const KBS_URL_HELP = 'KBS URL for the client subcommands (config, get-resource, attest)';
+export const KBS_CERT_FILE_HELP = 'CA certificate of an https:// KBS, for the client subcommands';

@@ -1,0 +1,144 @@
+/**
+ * Start-up guards for the binary: what `cocokit --help` and `cocokit kbs serve` load before they answer, and a
+ * generous CPU bound on `--help`. The goals themselves (≤ 0.2 s for `--help`, ≤ 0.5 s from `kbs serve` to
+ * `/healthz`, built dist) are measured by bench/startup; this test only catches a module graph that grew back.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { REPO_ROOT } from '../test-support/vectors.js';
+
+const MAIN = join(REPO_ROOT, 'src/cli/main.ts');
+
+/** A `--import` module recording every module URL the process resolves (ESM graph) into `$IMPORT_LOG`. */
+function importRecorder(dir: string): string {
+  const hooks = join(dir, 'hooks.mjs');
+  writeFileSync(
+    hooks,
+    [
+      "import { appendFileSync } from 'node:fs';",
+      'export async function resolve(spec, ctx, next) {',
+      '  const r = await next(spec, ctx);',
+      "  if (process.env.IMPORT_LOG) appendFileSync(process.env.IMPORT_LOG, r.url + '\\n');",
+      '  return r;',
+      '}',
+    ].join('\n'),
+  );
+  const entry = join(dir, 'record.mjs');
+  writeFileSync(entry, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+  return entry;
+}
+
+/** Repository-relative paths (`src/…`, `node_modules/<pkg>`) of what was loaded. */
+function loaded(log: string): Set<string> {
+  const out = new Set<string>();
+  for (const url of readFileSync(log, 'utf8').split('\n')) {
+    if (!url.startsWith('file://')) continue;
+    const path = decodeURIComponent(new URL(url).pathname);
+    const pkg = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(path);
+    if (pkg) out.add(`node_modules/${pkg[1]}`);
+    else if (path.startsWith(REPO_ROOT)) out.add(path.slice(REPO_ROOT.length).replace(/^\//, ''));
+  }
+  return out;
+}
+
+/** CPU time (user + system, ms) of the children this process has waited for. */
+function childrenCpuMs(): number {
+  const s = readFileSync('/proc/self/stat', 'utf8');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) * 10;
+}
+
+test('cocokit --help loads the command table alone and stays well inside a second of CPU', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-startup-'));
+  try {
+    const recorder = importRecorder(dir);
+    const log = join(dir, 'imports.log');
+    // The bound is on cocokit's own start: the TypeScript loader's cost is measured on an empty module and
+    // taken off (the lower of two runs each, the first also warming the loader's cache).
+    const empty = join(dir, 'empty.ts');
+    writeFileSync(empty, 'export {};\n');
+    const cpuOf = (args: string[]) => {
+      const cpu0 = childrenCpuMs();
+      const r = spawnSync(process.execPath, ['--import', 'tsx', ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+      return { r, cpuMs: childrenCpuMs() - cpu0 };
+    };
+    const loaderMs = Math.min(cpuOf([empty]).cpuMs, cpuOf([empty]).cpuMs);
+    const runs = [cpuOf([MAIN, '--help']), cpuOf([MAIN, '--help'])];
+    const r = runs[1].r;
+    const cpuMs = Math.min(runs[0].cpuMs, runs[1].cpuMs) - loaderMs;
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /Usage: cocokit/);
+    assert.match(r.stdout, /kbs\s+Key Broker Service/);
+    assert.ok(cpuMs < 1000, `cocokit --help used ${cpuMs} ms of CPU beyond the TypeScript loader's ${loaderMs} ms`);
+
+    const traced = spawnSync(process.execPath, ['--import', 'tsx', '--import', recorder, MAIN, '--help'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, IMPORT_LOG: log },
+    });
+    assert.equal(traced.status, 0, traced.stderr);
+    const mods = loaded(log);
+    assert.ok(mods.has('src/cli/program.ts'), `the recorder saw the CLI load: ${[...mods].join(', ')}`);
+    const ours = [...mods].filter((m) => m.startsWith('src/') && !m.startsWith('src/cli/') && m !== 'src/errors.ts');
+    assert.deepEqual(ours, [], 'top-level help loads no command group');
+    const packages = [...mods].filter((m) => m.startsWith('node_modules/') && m !== 'node_modules/commander' && m !== 'node_modules/tsx');
+    assert.deepEqual(packages, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('kbs serve answers /healthz without loading the client side, the PostgreSQL driver, the inspector or graphql/yaml', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-startup-'));
+  const recorder = importRecorder(dir);
+  const log = join(dir, 'imports.log');
+  const child = spawn(process.execPath, ['--import', 'tsx', '--import', recorder, MAIN, 'kbs', 'serve', '--data-dir', join(dir, 'data'), '--port', '0'], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, IMPORT_LOG: log, COCOKIT_LOG_LEVEL: 'warn' },
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no banner in 60 s:\n${out}\n${err}`)), 60_000);
+      child.stdout.on('data', () => {
+        const m = /listening on (http:\/\/\S+)/.exec(out);
+        if (m) {
+          clearTimeout(t);
+          resolve(m[1]);
+        }
+      });
+      child.on('exit', (code) => reject(new Error(`kbs serve exited (${code}):\n${out}\n${err}`)));
+    });
+    const health = await fetch(`${url}/healthz`);
+    assert.equal(health.status, 200);
+    const mods = loaded(log);
+    assert.ok(mods.has('src/server/app.ts') && mods.has('src/cli/kbs-serve.ts'), `the recorder saw the server load: ${[...mods].join(', ')}`);
+    const unwanted = [...mods].filter(
+      (m) =>
+        /^src\/(client|inspect)\//.test(m) ||
+        m === 'src/cli/kbs.ts' ||
+        m === 'src/cli/workload.ts' ||
+        m === 'src/store/postgres.ts' ||
+        /^node_modules\/(pg|graphql|yaml)$/.test(m),
+    );
+    assert.deepEqual(unwanted, []);
+  } finally {
+    await new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+    });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
