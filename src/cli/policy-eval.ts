@@ -21,7 +21,7 @@ import { join, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { CocoError } from '../errors.js';
-import { Engine, type Explanation, parseJsonValue } from '../rego/index.js';
+import { BigNum, Engine, type Explanation, numText, parseJsonValue } from '../rego/index.js';
 import type { CliIO } from './io.js';
 import { readTarGz } from './tarball.js';
 
@@ -49,7 +49,7 @@ function usage(message: string): CocoError {
 }
 
 function stringify(v: unknown, indent?: number): string {
-  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `__big__${x}` : x), indent).replace(/"__big__(-?\d+)"/g, '$1');
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `__big__${numText(x)}` : x instanceof BigNum ? `__big__${x.text}` : x), indent).replace(/"__big__(-?[0-9][0-9.eE+-]*)"/g, '$1');
 }
 
 function parseDoc(text: string, file: string): unknown {

@@ -33,7 +33,7 @@ import { type Value, RObject, fromJson, keyOf, toJs, toRegoString } from './valu
 export type { Value } from './value.js';
 export type { BuiltinDef, BuiltinContext } from './builtins/registry.js';
 export { BuiltinError, typeError, builtinError } from './builtins/registry.js';
-export { fromJson, toJs, toJsonText, parseJsonValue, toRegoString } from './value.js';
+export { BigNum, fromJson, numText, toJs, toJsonText, parseJsonValue, toRegoString } from './value.js';
 export { applyJsonPatch, parsePointer, type JsonPatchOperation, type JsonValue } from './json-patch.js';
 
 export interface EngineOptions {
