@@ -216,6 +216,45 @@ test('-b bundle.tar.gz loads the archive opa build writes: policies, data files 
   const e2 = await evalCli(['-b', dataOut, 'data']);
   assert.equal(e2.code, 2);
   assert.match(e2.out + e2.err, /do not permit data at path '\/cfg'/);
+  // opa's bundle package wording (opa:v1/bundle/bundle_test.go cases), one archive per rule.
+  const bundleErr = async (name: string, tree: Record<string, string>): Promise<string> => {
+    const res = await evalCli(['-b', tgz(name, tree), '--format', 'json', 'data']);
+    assert.equal(res.code, 2, `${name}: ${res.out}`);
+    return (JSON.parse(res.out) as { errors: Array<{ message: string }> }).errors[0]!.message;
+  };
+  assert.equal(await bundleErr('b-overlap', { '.manifest': '{"revision": "abcd", "roots": ["a/b", "a"]}' }), "manifest has overlapped roots: 'a/b' and 'a'");
+  assert.equal(await bundleErr('b-overlap-empty', { '.manifest': '{"roots": ["x", ""]}' }), "manifest has overlapped roots: 'x' and ''");
+  assert.equal(
+    await bundleErr('b-pkg', { '.manifest': '{"revision": "abcd", "roots": ["a", "b", "c/d"]}', 'a.rego': 'package b.c\n', 'x.rego': 'package c.e\n' }),
+    "manifest roots [a b c/d] do not permit 'package c.e' in module '/x.rego'",
+  );
+  assert.equal(await bundleErr('b-empty', { '.manifest': '{"revision": "abcd", "roots": []}', 'x.rego': 'package foo\n' }), "manifest roots [] do not permit 'package foo' in module '/x.rego'");
+  assert.equal(
+    await bundleErr('b-data', { '.manifest': '{"revision": "abcd", "roots": ["a", "b", "c/d"]}', 'data.json': '{"a": 1}', 'c/e/data.json': '"bad bad bad"' }),
+    "manifest roots [a b c/d] do not permit data at path '/c/e' (hint: check bundle directory structure)",
+  );
+  // Data at the top of the bundle is walked too: a key outside every root is refused.
+  assert.equal(await bundleErr('b-data-root', { '.manifest': '{"roots": ["a"]}', 'data.json': '{"a": 1, "z": {"k": 2}}' }), "manifest roots [a] do not permit data at path '/z' (hint: check bundle directory structure)");
+  // Roots are standardised without leading or trailing slashes, in checks and messages.
+  assert.equal(await bundleErr('b-slash', { '.manifest': '{"roots": ["/a/"]}', 'x.rego': 'package b\n' }), "manifest roots [a] do not permit 'package b' in module '/x.rego'");
+  const slashOk = await evalCli(['-b', tgz('b-slash-ok', { '.manifest': '{"roots": ["/a/b/"]}', 'a/b/data.json': '{"k": 1}', 'p.rego': 'package a.b.c\nv := data.a.b.k\n' }), '--format', 'raw', 'data.a.b.c.v']);
+  assert.equal(slashOk.code, 0, slashOk.out + slashOk.err);
+  assert.equal(slashOk.out.trim(), '1');
+  // An invalid manifest.
+  assert.match(await bundleErr('b-manifest-json', { '.manifest': '{"roots": [' }), /^bundle load failed on manifest decode: /);
+  assert.equal(
+    await bundleErr('b-manifest-roots', { '.manifest': '{"roots": "a"}' }),
+    'bundle load failed on manifest decode: json: cannot unmarshal string into Go struct field Manifest.roots of type []string',
+  );
+  assert.equal(
+    await bundleErr('b-manifest-root', { '.manifest': '{"roots": ["a", 7]}' }),
+    'bundle load failed on manifest decode: json: cannot unmarshal number into Go struct field Manifest.roots of type string',
+  );
+  // A manifest without roots holds everything; a root that only shares a name prefix does not overlap.
+  const defaults = await evalCli(['-b', tgz('b-default', { '.manifest': '{"revision": "abcd"}', 'data.json': '{"a": 1}', 'x.rego': 'package foo\np := data.a\n' }), '--format', 'raw', 'data.foo.p']);
+  assert.equal(defaults.out.trim(), '1');
+  const prefixOnly = await evalCli(['-b', tgz('b-prefix', { '.manifest': '{"roots": ["a", "another_root"]}' }), '--format', 'raw', 'data']);
+  assert.equal(prefixOnly.code, 0, prefixOnly.out + prefixOnly.err);
   // Damaged archives are clear errors: not gzip, truncated, random bytes.
   const raw = join(dir, 'not-gzip.tar.gz');
   writeFileSync(raw, 'plain text');

@@ -21,7 +21,7 @@ import { join, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { CocoError } from '../errors.js';
-import { BigNum, Engine, type Explanation, numText, parseJsonValue } from '../rego/index.js';
+import { BigNum, Engine, type Explanation, fromJson, numText, parseJsonValue, toJs } from '../rego/index.js';
 import type { CliIO } from './io.js';
 import { readTarGz } from './tarball.js';
 
@@ -100,12 +100,90 @@ export function splitPrefix(arg: string): { prefix: string[]; path: string } {
   return { prefix: arg.slice(0, i).split('.'), path: arg.slice(i + 1) };
 }
 
-/** Whether `path` (segments) lies under one of a manifest's roots (an empty root holds everything). */
-function underRoots(roots: string[], path: string[]): boolean {
-  return roots.some((r) => {
-    const rs = r.split('/').filter((x) => x !== '');
-    return rs.every((x, i) => path[i] === x);
-  });
+/**
+ * Bundle roots as opa's bundle package compares them (opa:v1/bundle/bundle.go RootPathsContain /
+ * RootPathsOverlap): `/`-separated segments, where the empty root holds everything.
+ */
+function rootContains(root: string[], other: string[]): boolean {
+  if (root.length === 1 && root[0] === '') return true;
+  if (root.length > other.length) return false;
+  return root.every((x, i) => other[i] === x);
+}
+
+function rootsContain(roots: string[], path: string): boolean {
+  const segments = path.split('/');
+  return roots.some((r) => rootContains(r.split('/'), segments));
+}
+
+function bundleError(message: string): CocoError {
+  return new CocoError('BUNDLE_FORMAT', message, { kind: 'input' });
+}
+
+/** The manifest's `roots`, as opa decodes `.manifest` into its Manifest (absent: the one empty root). */
+function manifestRoots(data: Buffer): string[] {
+  let m: unknown;
+  try {
+    m = JSON.parse(data.toString('utf8'));
+  } catch (e) {
+    throw new CocoError('BUNDLE_FORMAT', `bundle load failed on manifest decode: ${(e as Error).message}`, { kind: 'input', cause: e });
+  }
+  const goType = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'boolean' ? 'bool' : typeof v);
+  if (m === null) return [''];
+  if (typeof m !== 'object' || Array.isArray(m)) {
+    throw bundleError(`bundle load failed on manifest decode: json: cannot unmarshal ${goType(m)} into Go value of type bundle.Manifest`);
+  }
+  const roots = (m as { roots?: unknown }).roots;
+  if (roots === undefined || roots === null) return [''];
+  if (!Array.isArray(roots)) {
+    throw bundleError(`bundle load failed on manifest decode: json: cannot unmarshal ${goType(roots)} into Go struct field Manifest.roots of type []string`);
+  }
+  const bad = roots.find((r) => typeof r !== 'string');
+  if (bad !== undefined) {
+    throw bundleError(`bundle load failed on manifest decode: json: cannot unmarshal ${goType(bad)} into Go struct field Manifest.roots of type string`);
+  }
+  // Standardised as opa does: no leading or trailing slash.
+  return (roots as string[]).map((r) => r.replace(/^\/+|\/+$/g, ''));
+}
+
+/**
+ * The checks opa makes when it activates a bundle (opa:v1/bundle/bundle.go validateAndInjectDefaults), with its
+ * messages: no two roots overlap, every module's package lies under a root, and every piece of data does — a
+ * walk of the bundle's data that descends into objects only while a root lies deeper.
+ */
+function checkRoots(roots: string[], modules: Array<{ pkg: string | undefined; path: string }>, data: Record<string, unknown>): void {
+  const shown = `[${roots.join(' ')}]`;
+  for (let i = 0; i < roots.length - 1; i++) {
+    for (let j = i + 1; j < roots.length; j++) {
+      const a = roots[i]!.split('/');
+      const b = roots[j]!.split('/');
+      if (rootContains(a, b) || rootContains(b, a)) throw bundleError(`manifest has overlapped roots: '${roots[i]}' and '${roots[j]}'`);
+    }
+  }
+  for (const m of modules) {
+    if (m.pkg === undefined || !rootsContain(roots, m.pkg.split('.').join('/'))) {
+      throw bundleError(`manifest roots ${shown} do not permit 'package ${m.pkg ?? ''}' in module '${m.path}'`);
+    }
+  }
+  const walk = (node: unknown, path: string): void => {
+    if (rootsContain(roots, path)) return;
+    if (node !== null && typeof node === 'object' && !Array.isArray(node) && roots.some((r) => rootContains(path.split('/'), r.split('/')))) {
+      for (const k of Object.keys(node as object).sort()) walk((node as Record<string, unknown>)[k], path === '' ? k : `${path}/${k}`);
+      return;
+    }
+    throw bundleError(`manifest roots ${shown} do not permit data at path '/${path}' (hint: check bundle directory structure)`);
+  };
+  walk(data, '');
+}
+
+/** Deep merge of plain objects (a bundle's data files into one document). */
+function mergeInto(into: Record<string, unknown>, doc: unknown): void {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return;
+  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+    const cur = into[k];
+    if (cur !== null && typeof cur === 'object' && !Array.isArray(cur) && v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      mergeInto(cur as Record<string, unknown>, v);
+    } else Object.defineProperty(into, k, { value: v, enumerable: true, writable: true, configurable: true });
+  }
 }
 
 /**
@@ -121,44 +199,30 @@ function loadBundleArchive(engine: Engine, file: string, version: 'v0' | 'v1'): 
     throw new CocoError('CLI_FILE', `cannot read ${file}: ${(e as Error).message}`, { kind: 'input', cause: e });
   }
   const entries = readTarGz(buf).map((e) => ({ parts: e.path.split('/').filter((x) => x !== '' && x !== '.'), data: e.data }));
-  let roots: string[] | undefined;
   const manifest = entries.find((e) => e.parts.length === 1 && e.parts[0] === '.manifest');
-  if (manifest) {
-    let m: { roots?: unknown };
-    try {
-      m = JSON.parse(manifest.data.toString('utf8')) as { roots?: unknown };
-    } catch (e) {
-      throw new CocoError('BUNDLE_FORMAT', `${file}: .manifest is not JSON: ${(e as Error).message}`, { kind: 'input', cause: e });
-    }
-    if (m && typeof m === 'object' && m.roots !== undefined) {
-      if (!Array.isArray(m.roots) || m.roots.some((r) => typeof r !== 'string')) {
-        throw new CocoError('BUNDLE_FORMAT', `${file}: .manifest roots must be an array of strings`, { kind: 'input' });
-      }
-      roots = m.roots as string[];
-    }
-  }
+  const roots = manifest ? manifestRoots(manifest.data) : [''];
+  const modules: Array<{ pkg: string | undefined; path: string; where: string; text: string }> = [];
+  const docs: Array<{ segments: string[]; doc: unknown }> = [];
+  const data: Record<string, unknown> = {};
   for (const e of entries) {
     const name = e.parts[e.parts.length - 1] ?? '';
     const where = `${file}/${e.parts.join('/')}`;
     if (name.endsWith('.rego')) {
       const text = e.data.toString('utf8');
-      const pkg = /^\s*package\s+([\w.]+)/m.exec(text)?.[1];
-      if (roots && pkg && !underRoots(roots, pkg.split('.'))) {
-        throw new CocoError('BUNDLE_FORMAT', `manifest roots [${roots.join(' ')}] do not permit 'package ${pkg}' in module '${where}'`, { kind: 'input' });
-      }
-      engine.addPolicy(where, text, { regoVersion: version });
+      modules.push({ pkg: /^\s*package\s+([\w.]+)/m.exec(text)?.[1], path: '/' + e.parts.join('/'), where, text });
     } else if (/^data\.(json|ya?ml)$/i.test(name)) {
       const segments = e.parts.slice(0, -1);
-      if (roots && !underRoots(roots, segments) && !roots.some((r) => r.split('/').filter((x) => x !== '').every((x, i) => i >= segments.length || segments[i] === x))) {
-        throw new CocoError('BUNDLE_FORMAT', `manifest roots [${roots.join(' ')}] do not permit data at path '/${segments.join('/')}'`, { kind: 'input' });
-      }
       const doc = parseDoc(e.data.toString('utf8'), where);
       if (segments.length === 0 && (doc === null || typeof doc !== 'object' || Array.isArray(doc))) {
         throw new CocoError('REGO_DATA', `${where}: a data file at the root must hold an object`, { kind: 'input' });
       }
-      engine.addData(rooted(segments, doc));
+      docs.push({ segments, doc });
+      mergeInto(data, rooted(segments, toJs(fromJson(doc))));
     }
   }
+  checkRoots(roots, modules, data);
+  for (const m of modules) engine.addPolicy(m.where, m.text, { regoVersion: version });
+  for (const d of docs) engine.addData(rooted(d.segments, d.doc));
 }
 
 /** Loads one `-d`/`-b` argument into the engine, as opa's loader does. */
