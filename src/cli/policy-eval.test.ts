@@ -275,3 +275,56 @@ test('-b bundle.tar.gz loads the archive opa build writes: policies, data files 
     { numRuns: 50 },
   );
 });
+
+test('--profile counts each expression\'s evaluations and redos, sorted and limited as opa eval does', async () => {
+  const base = files('profile', {
+    'p.rego': 'package t\n\nxs := [1, 2, 3, 4, 5]\n\nbig contains x if {\n\tsome x in xs\n\tx > 2\n}\n\nn := count(big)\n',
+  });
+  const r = await evalCli(['-d', join(base, 'p.rego'), '--profile', '--profile-sort', 'line_asc', '--format', 'json', 'data.t.n']);
+  assert.equal(r.code, 0, r.err);
+  const out = JSON.parse(r.out) as { result: unknown[]; metrics: Record<string, number>; profile: Array<Record<string, unknown>> };
+  assert.equal(out.result.length, 1);
+  assert.ok(out.metrics.timer_rego_query_eval_ns! > 0 && out.metrics.timer_rego_load_files_ns! >= 0);
+  const byRow = new Map(out.profile.filter((p) => (p.location as { file: string }).file.endsWith('p.rego')).map((p) => [(p.location as { row: number }).row, p]));
+  // `some x in xs` is entered once and comes back for each of the 5 elements; `x > 2` is evaluated for
+  // each element and holds (so evaluation comes back to it) for 3, 4 and 5.
+  assert.deepEqual(
+    { eval: byRow.get(6)!.num_eval, redo: byRow.get(6)!.num_redo, gen: byRow.get(6)!.num_gen_expr },
+    { eval: 1, redo: 5, gen: 1 },
+  );
+  assert.deepEqual({ eval: byRow.get(7)!.num_eval, redo: byRow.get(7)!.num_redo }, { eval: 5, redo: 3 });
+  for (const p of out.profile) {
+    assert.deepEqual(Object.keys(p).sort(), ['location', 'num_eval', 'num_gen_expr', 'num_redo', 'total_time_ns']);
+    assert.ok(Number.isInteger(p.total_time_ns) && (p.total_time_ns as number) >= 0);
+  }
+  // The query itself has no file: its location prints as row:col.
+  assert.ok(out.profile.some((p) => (p.location as { file: string; row: number }).file === '' && (p.location as { row: number }).row === 1));
+  // line_asc orders by row; --profile-limit cuts the list; num_eval sorts descending.
+  const rows = out.profile.map((p) => (p.location as { row: number }).row);
+  assert.deepEqual(rows, [...rows].sort((a, b) => a - b));
+  const one = JSON.parse((await evalCli(['-d', join(base, 'p.rego'), '--profile', '--profile-limit', '1', '--profile-sort', 'num_eval', 'data.t.n'])).out) as { profile: Array<{ num_eval: number }> };
+  assert.deepEqual(one.profile.map((p) => p.num_eval), [5]);
+  // Pretty output: the result, the metrics table, then opa's profile table.
+  const pretty = await evalCli(['-d', join(base, 'p.rego'), '--profile', '--profile-sort', 'line', '--format', 'pretty', 'data.t.n']);
+  assert.equal(pretty.code, 0, pretty.err);
+  const lines = pretty.out.split('\n');
+  assert.equal(lines[0], '3');
+  assert.ok(lines.some((l) => /^\|\s+METRIC\s+\|\s+VALUE\s+\|$/.test(l)));
+  assert.ok(lines.some((l) => /^\|\s+TIME\s+\|\s+NUM EVAL\s+\|\s+NUM REDO\s+\|\s+NUM GEN EXPR\s+\|\s+LOCATION\s+\|$/.test(l)));
+  const row7 = lines.find((l) => l.includes('p.rego:7'))!;
+  assert.match(row7, /^\| [0-9.]+(ns|µs|ms|s) +\| 5 +\| 3 +\| 1 +\| .*p\.rego:7 +\|$/);
+  // --metrics alone adds the timers without a profile; a bad sort key or limit is a usage error.
+  const m = JSON.parse((await evalCli(['-d', join(base, 'p.rego'), '--metrics', 'data.t.n'])).out) as Record<string, unknown>;
+  assert.ok('metrics' in m && !('profile' in m));
+  assert.notEqual((await evalCli(['-d', join(base, 'p.rego'), '--profile-sort', 'bogus', 'data.t.n'])).code, 0);
+  assert.notEqual((await evalCli(['-d', join(base, 'p.rego'), '--profile', '--profile-limit', 'x', 'data.t.n'])).code, 0);
+});
+
+test('Go duration text for profile times', async () => {
+  const { goDuration } = await import('../rego/index.js');
+  assert.equal(goDuration(0), '0s');
+  assert.equal(goDuration(999), '999ns');
+  assert.equal(goDuration(20291), '20.291µs');
+  assert.equal(goDuration(1500000), '1.5ms');
+  assert.equal(goDuration(2000000000), '2s');
+});

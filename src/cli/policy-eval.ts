@@ -21,7 +21,7 @@ import { join, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { CocoError } from '../errors.js';
-import { BigNum, Engine, type Explanation, fromJson, numText, parseJsonValue, toJs } from '../rego/index.js';
+import { BigNum, Engine, type ExprStats, type Explanation, PROFILE_SORTS, type ProfileSort, Profiler, fromJson, goDuration, numText, parseJsonValue, toJs } from '../rego/index.js';
 import type { CliIO } from './io.js';
 import { readTarGz } from './tarball.js';
 
@@ -38,6 +38,10 @@ interface EvalOptions {
   fail: boolean;
   failDefined: boolean;
   explain?: string;
+  profile?: boolean;
+  profileSort?: string[];
+  profileLimit?: string;
+  metrics?: boolean;
   v0: boolean;
   v0Compatible: boolean;
   strict: boolean;
@@ -303,6 +307,36 @@ function table(rows: Result): string {
   return [line, row(keys), line, ...body.map(row), line].join('\n') + '\n';
 }
 
+/** opa's pretty tables: upper-case centred headers, left-aligned cells. */
+function prettyTable(header: string[], rows: string[][]): string {
+  if (rows.length === 0) return '';
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = '+' + widths.map((w) => '-'.repeat(w + 2)).join('+') + '+';
+  const centre = (h: string, w: number): string => {
+    const left = Math.ceil((w - h.length) / 2);
+    return ' '.repeat(left) + h + ' '.repeat(w - h.length - left);
+  };
+  const head = '|' + header.map((h, i) => ` ${centre(h.toUpperCase(), widths[i]!)} `).join('|') + '|';
+  const body = rows.map((r) => '|' + r.map((c, i) => ` ${c.padEnd(widths[i]!)} `).join('|') + '|');
+  return [line, head, line, ...body, line].join('\n') + '\n';
+}
+
+function metricsTable(m: Record<string, number>): string {
+  return prettyTable(['metric', 'value'], Object.keys(m).sort().map((k) => [k, String(m[k])]));
+}
+
+/** A location as opa's Location.String prints it: `file:row`, or `row:col` for the query. */
+function locationText(l: ExprStats['location']): string {
+  return l.file !== '' ? `${l.file}:${l.row}` : `${l.row}:${l.col}`;
+}
+
+function profileTable(p: ExprStats[]): string {
+  return prettyTable(
+    ['time', 'num eval', 'num redo', 'num gen expr', 'location'],
+    p.map((s) => [goDuration(s.total_time_ns), String(s.num_eval), String(s.num_redo), String(s.num_gen_expr), locationText(s.location)]),
+  );
+}
+
 function render(format: string, result: Result): string {
   switch (format) {
     case 'values':
@@ -356,6 +390,12 @@ export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptio
   if (opts.stdin && opts.stdinInput) throw usage('specify --stdin or --stdin-input but not both');
   if (opts.stdinInput && opts.input !== undefined) throw usage('specify --stdin-input or --input but not both');
   const mode = explainMode(opts.explain);
+  const sorts = (opts.profileSort ?? []).flatMap((x) => x.split(',')).map((x) => x.trim()).filter((x) => x !== '');
+  for (const x of sorts) if (!(PROFILE_SORTS as readonly string[]).includes(x)) throw usage(`--profile-sort: want ${PROFILE_SORTS.join(', ')}, got ${JSON.stringify(x)}`);
+  const limit = opts.profileLimit === undefined ? 10 : Number(opts.profileLimit);
+  if (!Number.isSafeInteger(limit)) throw usage(`--profile-limit: want an integer, got ${JSON.stringify(opts.profileLimit)}`);
+  const profiler = opts.profile || sorts.length > 0 ? new Profiler() : undefined;
+  const metrics: Record<string, number> | undefined = opts.metrics || profiler ? {} : undefined;
   const readStdin = (): string => {
     if (!io.readStdin) throw usage('standard input is not available');
     return io.readStdin();
@@ -371,6 +411,7 @@ export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptio
       // `trace(note)` records its note, as opa's notes explanation shows them.
       engine.addBuiltin({ name: 'trace', arity: 1, fn: (args) => (typeof args[0] === 'string' ? (notes.push(args[0]), true) : undefined) });
     }
+    const loadStart = process.hrtime.bigint();
     for (const d of opts.data) {
       const { prefix, path } = splitPrefix(d);
       load(engine, resolve(io.cwd, path), { bundle: false, version, prefix });
@@ -378,8 +419,11 @@ export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptio
     for (const b of opts.bundle) load(engine, resolve(io.cwd, b), { bundle: true, version });
     if (opts.stdinInput) engine.setInput(parseInput(readStdin(), '<stdin>'));
     else if (opts.input) engine.setInput(parseInput(readText(resolve(io.cwd, opts.input)), opts.input));
+    const evalStart = process.hrtime.bigint();
+    if (metrics) metrics.timer_rego_load_files_ns = Number(evalStart - loadStart);
     try {
-      result = engine.evalQuery(query, version).result;
+      result = engine.evalQuery(query, version, profiler).result;
+      if (metrics) metrics.timer_rego_query_eval_ns = Number(process.hrtime.bigint() - evalStart);
     } finally {
       for (const p of engine.takePrints()) io.stderr(p + '\n');
     }
@@ -401,7 +445,17 @@ export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptio
   // opa prints the explanation before the result in pretty output; beside JSON it goes to stderr.
   if (opts.format === 'pretty') io.stdout(explanation.join(''));
   else io.stderr(explanation.join(''));
-  io.stdout(render(opts.format, result));
+  // The query's expressions have no file in opa's locations.
+  const profile = profiler
+    ?.report(sorts.length > 0 ? (sorts as ProfileSort[]) : undefined, limit)
+    .map((x) => (x.location.file === 'query' ? { ...x, location: { ...x.location, file: '' } } : x));
+  if (opts.format === 'json' && (metrics || profile)) {
+    io.stdout(stringify({ ...(result.length > 0 ? { result } : {}), ...(metrics ? { metrics } : {}), ...(profile ? { profile } : {}) }, 2) + '\n');
+  } else {
+    io.stdout(render(opts.format, result));
+    if (opts.format === 'pretty' && metrics) io.stdout(metricsTable(metrics));
+    if (opts.format === 'pretty' && profile) io.stdout(profileTable(profile));
+  }
 
   const defined = result.length > 0;
   return (opts.fail && !defined) || (opts.failDefined && defined) ? 1 : 0;
@@ -425,6 +479,10 @@ export function registerEval(policy: Command, io: CliIO): void {
     .option('--v0', 'same as --v0-compatible', false)
     .option('-S, --strict', 'strict compiler checks (and strict builtin errors)', false)
     .option('--strict-builtin-errors', 'a failing builtin halts evaluation', false)
+    .option('--profile', 'report per-expression evaluation counts and times (with metrics)', false)
+    .option('--profile-sort <criteria>', `sort the profile by ${PROFILE_SORTS.join(', ')} (repeatable or comma-separated)`, (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--profile-limit <n>', 'number of profile entries to show (0: all)', '10')
+    .option('--metrics', 'report evaluation timers', false)
     .action((query: string | undefined, opts: EvalOptions) => {
       const code = runEval(io, query, opts);
       if (code !== 0) io.exitCode = code;
