@@ -55,6 +55,7 @@ test('division is exact for dividing integers and otherwise a 64-bit quotient', 
   assert.equal(json('p := 10 / 5'), '2');
   assert.equal(json('p := 7 / 2'), '3.5');
   assert.equal(json('p := 10 / 4'), '2.5');
+  assert.equal(json('p := [1 / 8, 1 / 5, -3 / 4, 0 / 5]'), '[0.125,0.2,-0.75,0]');
   assert.equal(json('p := 1 / 3'), '0.33333333333333333334');
   assert.equal(json('p := 2 / 3'), '0.6666666666666666667');
   assert.equal(json('p := 1 / 7'), '0.14285714285714285714');

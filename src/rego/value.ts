@@ -321,7 +321,12 @@ export function numMul(a: Num, b: Num): Num {
  */
 export function numDiv(a: Num, b: Num): Num {
   if (typeof a === 'number' && typeof b === 'number' && Number.isInteger(a) && Number.isInteger(b) && a !== 0) {
-    if (a % b === 0 && Number.isSafeInteger(a / b)) return normNum(a / b);
+    const q = a / b;
+    if (a % b === 0 && Number.isSafeInteger(q)) return normNum(q);
+    // Integer operands are exact at 64 bits, so when the quotient is a short exact decimal (7 / 2, 1 / 8)
+    // OPA's correctly rounded quotient reads back as that decimal: the double holds it.
+    const d = toDecimal(q);
+    if (d && d[1] < 0 && (d[0] < 0n ? -d[0] : d[0]) < 10n ** 15n && d[0] * BigInt(b) === BigInt(a) * pow10(-d[1])) return q;
   }
   return viaFloat(a, b, '/');
 }
