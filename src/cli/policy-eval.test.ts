@@ -216,6 +216,45 @@ test('-b bundle.tar.gz loads the archive opa build writes: policies, data files 
   const e2 = await evalCli(['-b', dataOut, 'data']);
   assert.equal(e2.code, 2);
   assert.match(e2.out + e2.err, /do not permit data at path '\/cfg'/);
+  // opa's bundle package wording (opa:v1/bundle/bundle_test.go cases), one archive per rule.
+  const bundleErr = async (name: string, tree: Record<string, string>): Promise<string> => {
+    const res = await evalCli(['-b', tgz(name, tree), '--format', 'json', 'data']);
+    assert.equal(res.code, 2, `${name}: ${res.out}`);
+    return (JSON.parse(res.out) as { errors: Array<{ message: string }> }).errors[0]!.message;
+  };
+  assert.equal(await bundleErr('b-overlap', { '.manifest': '{"revision": "abcd", "roots": ["a/b", "a"]}' }), "manifest has overlapped roots: 'a/b' and 'a'");
+  assert.equal(await bundleErr('b-overlap-empty', { '.manifest': '{"roots": ["x", ""]}' }), "manifest has overlapped roots: 'x' and ''");
+  assert.equal(
+    await bundleErr('b-pkg', { '.manifest': '{"revision": "abcd", "roots": ["a", "b", "c/d"]}', 'a.rego': 'package b.c\n', 'x.rego': 'package c.e\n' }),
+    "manifest roots [a b c/d] do not permit 'package c.e' in module '/x.rego'",
+  );
+  assert.equal(await bundleErr('b-empty', { '.manifest': '{"revision": "abcd", "roots": []}', 'x.rego': 'package foo\n' }), "manifest roots [] do not permit 'package foo' in module '/x.rego'");
+  assert.equal(
+    await bundleErr('b-data', { '.manifest': '{"revision": "abcd", "roots": ["a", "b", "c/d"]}', 'data.json': '{"a": 1}', 'c/e/data.json': '"bad bad bad"' }),
+    "manifest roots [a b c/d] do not permit data at path '/c/e' (hint: check bundle directory structure)",
+  );
+  // Data at the top of the bundle is walked too: a key outside every root is refused.
+  assert.equal(await bundleErr('b-data-root', { '.manifest': '{"roots": ["a"]}', 'data.json': '{"a": 1, "z": {"k": 2}}' }), "manifest roots [a] do not permit data at path '/z' (hint: check bundle directory structure)");
+  // Roots are standardised without leading or trailing slashes, in checks and messages.
+  assert.equal(await bundleErr('b-slash', { '.manifest': '{"roots": ["/a/"]}', 'x.rego': 'package b\n' }), "manifest roots [a] do not permit 'package b' in module '/x.rego'");
+  const slashOk = await evalCli(['-b', tgz('b-slash-ok', { '.manifest': '{"roots": ["/a/b/"]}', 'a/b/data.json': '{"k": 1}', 'p.rego': 'package a.b.c\nv := data.a.b.k\n' }), '--format', 'raw', 'data.a.b.c.v']);
+  assert.equal(slashOk.code, 0, slashOk.out + slashOk.err);
+  assert.equal(slashOk.out.trim(), '1');
+  // An invalid manifest.
+  assert.match(await bundleErr('b-manifest-json', { '.manifest': '{"roots": [' }), /^bundle load failed on manifest decode: /);
+  assert.equal(
+    await bundleErr('b-manifest-roots', { '.manifest': '{"roots": "a"}' }),
+    'bundle load failed on manifest decode: json: cannot unmarshal string into Go struct field Manifest.roots of type []string',
+  );
+  assert.equal(
+    await bundleErr('b-manifest-root', { '.manifest': '{"roots": ["a", 7]}' }),
+    'bundle load failed on manifest decode: json: cannot unmarshal number into Go struct field Manifest.roots of type string',
+  );
+  // A manifest without roots holds everything; a root that only shares a name prefix does not overlap.
+  const defaults = await evalCli(['-b', tgz('b-default', { '.manifest': '{"revision": "abcd"}', 'data.json': '{"a": 1}', 'x.rego': 'package foo\np := data.a\n' }), '--format', 'raw', 'data.foo.p']);
+  assert.equal(defaults.out.trim(), '1');
+  const prefixOnly = await evalCli(['-b', tgz('b-prefix', { '.manifest': '{"roots": ["a", "another_root"]}' }), '--format', 'raw', 'data']);
+  assert.equal(prefixOnly.code, 0, prefixOnly.out + prefixOnly.err);
   // Damaged archives are clear errors: not gzip, truncated, random bytes.
   const raw = join(dir, 'not-gzip.tar.gz');
   writeFileSync(raw, 'plain text');
@@ -235,4 +274,57 @@ test('-b bundle.tar.gz loads the archive opa build writes: policies, data files 
     }),
     { numRuns: 50 },
   );
+});
+
+test('--profile counts each expression\'s evaluations and redos, sorted and limited as opa eval does', async () => {
+  const base = files('profile', {
+    'p.rego': 'package t\n\nxs := [1, 2, 3, 4, 5]\n\nbig contains x if {\n\tsome x in xs\n\tx > 2\n}\n\nn := count(big)\n',
+  });
+  const r = await evalCli(['-d', join(base, 'p.rego'), '--profile', '--profile-sort', 'line_asc', '--format', 'json', 'data.t.n']);
+  assert.equal(r.code, 0, r.err);
+  const out = JSON.parse(r.out) as { result: unknown[]; metrics: Record<string, number>; profile: Array<Record<string, unknown>> };
+  assert.equal(out.result.length, 1);
+  assert.ok(out.metrics.timer_rego_query_eval_ns! > 0 && out.metrics.timer_rego_load_files_ns! >= 0);
+  const byRow = new Map(out.profile.filter((p) => (p.location as { file: string }).file.endsWith('p.rego')).map((p) => [(p.location as { row: number }).row, p]));
+  // `some x in xs` is entered once and comes back for each of the 5 elements; `x > 2` is evaluated for
+  // each element and holds (so evaluation comes back to it) for 3, 4 and 5.
+  assert.deepEqual(
+    { eval: byRow.get(6)!.num_eval, redo: byRow.get(6)!.num_redo, gen: byRow.get(6)!.num_gen_expr },
+    { eval: 1, redo: 5, gen: 1 },
+  );
+  assert.deepEqual({ eval: byRow.get(7)!.num_eval, redo: byRow.get(7)!.num_redo }, { eval: 5, redo: 3 });
+  for (const p of out.profile) {
+    assert.deepEqual(Object.keys(p).sort(), ['location', 'num_eval', 'num_gen_expr', 'num_redo', 'total_time_ns']);
+    assert.ok(Number.isInteger(p.total_time_ns) && (p.total_time_ns as number) >= 0);
+  }
+  // The query itself has no file: its location prints as row:col.
+  assert.ok(out.profile.some((p) => (p.location as { file: string; row: number }).file === '' && (p.location as { row: number }).row === 1));
+  // line_asc orders by row; --profile-limit cuts the list; num_eval sorts descending.
+  const rows = out.profile.map((p) => (p.location as { row: number }).row);
+  assert.deepEqual(rows, [...rows].sort((a, b) => a - b));
+  const one = JSON.parse((await evalCli(['-d', join(base, 'p.rego'), '--profile', '--profile-limit', '1', '--profile-sort', 'num_eval', 'data.t.n'])).out) as { profile: Array<{ num_eval: number }> };
+  assert.deepEqual(one.profile.map((p) => p.num_eval), [5]);
+  // Pretty output: the result, the metrics table, then opa's profile table.
+  const pretty = await evalCli(['-d', join(base, 'p.rego'), '--profile', '--profile-sort', 'line', '--format', 'pretty', 'data.t.n']);
+  assert.equal(pretty.code, 0, pretty.err);
+  const lines = pretty.out.split('\n');
+  assert.equal(lines[0], '3');
+  assert.ok(lines.some((l) => /^\|\s+METRIC\s+\|\s+VALUE\s+\|$/.test(l)));
+  assert.ok(lines.some((l) => /^\|\s+TIME\s+\|\s+NUM EVAL\s+\|\s+NUM REDO\s+\|\s+NUM GEN EXPR\s+\|\s+LOCATION\s+\|$/.test(l)));
+  const row7 = lines.find((l) => l.includes('p.rego:7'))!;
+  assert.match(row7, /^\| [0-9.]+(ns|µs|ms|s) +\| 5 +\| 3 +\| 1 +\| .*p\.rego:7 +\|$/);
+  // --metrics alone adds the timers without a profile; a bad sort key or limit is a usage error.
+  const m = JSON.parse((await evalCli(['-d', join(base, 'p.rego'), '--metrics', 'data.t.n'])).out) as Record<string, unknown>;
+  assert.ok('metrics' in m && !('profile' in m));
+  assert.notEqual((await evalCli(['-d', join(base, 'p.rego'), '--profile-sort', 'bogus', 'data.t.n'])).code, 0);
+  assert.notEqual((await evalCli(['-d', join(base, 'p.rego'), '--profile', '--profile-limit', 'x', 'data.t.n'])).code, 0);
+});
+
+test('Go duration text for profile times', async () => {
+  const { goDuration } = await import('../rego/index.js');
+  assert.equal(goDuration(0), '0s');
+  assert.equal(goDuration(999), '999ns');
+  assert.equal(goDuration(20291), '20.291µs');
+  assert.equal(goDuration(1500000), '1.5ms');
+  assert.equal(goDuration(2000000000), '2s');
 });

@@ -21,7 +21,7 @@ import { join, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { CocoError } from '../errors.js';
-import { Engine, type Explanation, parseJsonValue } from '../rego/index.js';
+import { BigNum, Engine, type ExprStats, type Explanation, PROFILE_SORTS, type ProfileSort, Profiler, fromJson, goDuration, numText, parseJsonValue, toJs } from '../rego/index.js';
 import type { CliIO } from './io.js';
 import { readTarGz } from './tarball.js';
 
@@ -38,6 +38,10 @@ interface EvalOptions {
   fail: boolean;
   failDefined: boolean;
   explain?: string;
+  profile?: boolean;
+  profileSort?: string[];
+  profileLimit?: string;
+  metrics?: boolean;
   v0: boolean;
   v0Compatible: boolean;
   strict: boolean;
@@ -49,7 +53,7 @@ function usage(message: string): CocoError {
 }
 
 function stringify(v: unknown, indent?: number): string {
-  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `__big__${x}` : x), indent).replace(/"__big__(-?\d+)"/g, '$1');
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `__big__${numText(x)}` : x instanceof BigNum ? `__big__${x.text}` : x), indent).replace(/"__big__(-?[0-9][0-9.eE+-]*)"/g, '$1');
 }
 
 function parseDoc(text: string, file: string): unknown {
@@ -100,12 +104,90 @@ export function splitPrefix(arg: string): { prefix: string[]; path: string } {
   return { prefix: arg.slice(0, i).split('.'), path: arg.slice(i + 1) };
 }
 
-/** Whether `path` (segments) lies under one of a manifest's roots (an empty root holds everything). */
-function underRoots(roots: string[], path: string[]): boolean {
-  return roots.some((r) => {
-    const rs = r.split('/').filter((x) => x !== '');
-    return rs.every((x, i) => path[i] === x);
-  });
+/**
+ * Bundle roots as opa's bundle package compares them (opa:v1/bundle/bundle.go RootPathsContain /
+ * RootPathsOverlap): `/`-separated segments, where the empty root holds everything.
+ */
+function rootContains(root: string[], other: string[]): boolean {
+  if (root.length === 1 && root[0] === '') return true;
+  if (root.length > other.length) return false;
+  return root.every((x, i) => other[i] === x);
+}
+
+function rootsContain(roots: string[], path: string): boolean {
+  const segments = path.split('/');
+  return roots.some((r) => rootContains(r.split('/'), segments));
+}
+
+function bundleError(message: string): CocoError {
+  return new CocoError('BUNDLE_FORMAT', message, { kind: 'input' });
+}
+
+/** The manifest's `roots`, as opa decodes `.manifest` into its Manifest (absent: the one empty root). */
+function manifestRoots(data: Buffer): string[] {
+  let m: unknown;
+  try {
+    m = JSON.parse(data.toString('utf8'));
+  } catch (e) {
+    throw new CocoError('BUNDLE_FORMAT', `bundle load failed on manifest decode: ${(e as Error).message}`, { kind: 'input', cause: e });
+  }
+  const goType = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'boolean' ? 'bool' : typeof v);
+  if (m === null) return [''];
+  if (typeof m !== 'object' || Array.isArray(m)) {
+    throw bundleError(`bundle load failed on manifest decode: json: cannot unmarshal ${goType(m)} into Go value of type bundle.Manifest`);
+  }
+  const roots = (m as { roots?: unknown }).roots;
+  if (roots === undefined || roots === null) return [''];
+  if (!Array.isArray(roots)) {
+    throw bundleError(`bundle load failed on manifest decode: json: cannot unmarshal ${goType(roots)} into Go struct field Manifest.roots of type []string`);
+  }
+  const bad = roots.find((r) => typeof r !== 'string');
+  if (bad !== undefined) {
+    throw bundleError(`bundle load failed on manifest decode: json: cannot unmarshal ${goType(bad)} into Go struct field Manifest.roots of type string`);
+  }
+  // Standardised as opa does: no leading or trailing slash.
+  return (roots as string[]).map((r) => r.replace(/^\/+|\/+$/g, ''));
+}
+
+/**
+ * The checks opa makes when it activates a bundle (opa:v1/bundle/bundle.go validateAndInjectDefaults), with its
+ * messages: no two roots overlap, every module's package lies under a root, and every piece of data does — a
+ * walk of the bundle's data that descends into objects only while a root lies deeper.
+ */
+function checkRoots(roots: string[], modules: Array<{ pkg: string | undefined; path: string }>, data: Record<string, unknown>): void {
+  const shown = `[${roots.join(' ')}]`;
+  for (let i = 0; i < roots.length - 1; i++) {
+    for (let j = i + 1; j < roots.length; j++) {
+      const a = roots[i]!.split('/');
+      const b = roots[j]!.split('/');
+      if (rootContains(a, b) || rootContains(b, a)) throw bundleError(`manifest has overlapped roots: '${roots[i]}' and '${roots[j]}'`);
+    }
+  }
+  for (const m of modules) {
+    if (m.pkg === undefined || !rootsContain(roots, m.pkg.split('.').join('/'))) {
+      throw bundleError(`manifest roots ${shown} do not permit 'package ${m.pkg ?? ''}' in module '${m.path}'`);
+    }
+  }
+  const walk = (node: unknown, path: string): void => {
+    if (rootsContain(roots, path)) return;
+    if (node !== null && typeof node === 'object' && !Array.isArray(node) && roots.some((r) => rootContains(path.split('/'), r.split('/')))) {
+      for (const k of Object.keys(node as object).sort()) walk((node as Record<string, unknown>)[k], path === '' ? k : `${path}/${k}`);
+      return;
+    }
+    throw bundleError(`manifest roots ${shown} do not permit data at path '/${path}' (hint: check bundle directory structure)`);
+  };
+  walk(data, '');
+}
+
+/** Deep merge of plain objects (a bundle's data files into one document). */
+function mergeInto(into: Record<string, unknown>, doc: unknown): void {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return;
+  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+    const cur = into[k];
+    if (cur !== null && typeof cur === 'object' && !Array.isArray(cur) && v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      mergeInto(cur as Record<string, unknown>, v);
+    } else Object.defineProperty(into, k, { value: v, enumerable: true, writable: true, configurable: true });
+  }
 }
 
 /**
@@ -121,44 +203,30 @@ function loadBundleArchive(engine: Engine, file: string, version: 'v0' | 'v1'): 
     throw new CocoError('CLI_FILE', `cannot read ${file}: ${(e as Error).message}`, { kind: 'input', cause: e });
   }
   const entries = readTarGz(buf).map((e) => ({ parts: e.path.split('/').filter((x) => x !== '' && x !== '.'), data: e.data }));
-  let roots: string[] | undefined;
   const manifest = entries.find((e) => e.parts.length === 1 && e.parts[0] === '.manifest');
-  if (manifest) {
-    let m: { roots?: unknown };
-    try {
-      m = JSON.parse(manifest.data.toString('utf8')) as { roots?: unknown };
-    } catch (e) {
-      throw new CocoError('BUNDLE_FORMAT', `${file}: .manifest is not JSON: ${(e as Error).message}`, { kind: 'input', cause: e });
-    }
-    if (m && typeof m === 'object' && m.roots !== undefined) {
-      if (!Array.isArray(m.roots) || m.roots.some((r) => typeof r !== 'string')) {
-        throw new CocoError('BUNDLE_FORMAT', `${file}: .manifest roots must be an array of strings`, { kind: 'input' });
-      }
-      roots = m.roots as string[];
-    }
-  }
+  const roots = manifest ? manifestRoots(manifest.data) : [''];
+  const modules: Array<{ pkg: string | undefined; path: string; where: string; text: string }> = [];
+  const docs: Array<{ segments: string[]; doc: unknown }> = [];
+  const data: Record<string, unknown> = {};
   for (const e of entries) {
     const name = e.parts[e.parts.length - 1] ?? '';
     const where = `${file}/${e.parts.join('/')}`;
     if (name.endsWith('.rego')) {
       const text = e.data.toString('utf8');
-      const pkg = /^\s*package\s+([\w.]+)/m.exec(text)?.[1];
-      if (roots && pkg && !underRoots(roots, pkg.split('.'))) {
-        throw new CocoError('BUNDLE_FORMAT', `manifest roots [${roots.join(' ')}] do not permit 'package ${pkg}' in module '${where}'`, { kind: 'input' });
-      }
-      engine.addPolicy(where, text, { regoVersion: version });
+      modules.push({ pkg: /^\s*package\s+([\w.]+)/m.exec(text)?.[1], path: '/' + e.parts.join('/'), where, text });
     } else if (/^data\.(json|ya?ml)$/i.test(name)) {
       const segments = e.parts.slice(0, -1);
-      if (roots && !underRoots(roots, segments) && !roots.some((r) => r.split('/').filter((x) => x !== '').every((x, i) => i >= segments.length || segments[i] === x))) {
-        throw new CocoError('BUNDLE_FORMAT', `manifest roots [${roots.join(' ')}] do not permit data at path '/${segments.join('/')}'`, { kind: 'input' });
-      }
       const doc = parseDoc(e.data.toString('utf8'), where);
       if (segments.length === 0 && (doc === null || typeof doc !== 'object' || Array.isArray(doc))) {
         throw new CocoError('REGO_DATA', `${where}: a data file at the root must hold an object`, { kind: 'input' });
       }
-      engine.addData(rooted(segments, doc));
+      docs.push({ segments, doc });
+      mergeInto(data, rooted(segments, toJs(fromJson(doc))));
     }
   }
+  checkRoots(roots, modules, data);
+  for (const m of modules) engine.addPolicy(m.where, m.text, { regoVersion: version });
+  for (const d of docs) engine.addData(rooted(d.segments, d.doc));
 }
 
 /** Loads one `-d`/`-b` argument into the engine, as opa's loader does. */
@@ -239,6 +307,36 @@ function table(rows: Result): string {
   return [line, row(keys), line, ...body.map(row), line].join('\n') + '\n';
 }
 
+/** opa's pretty tables: upper-case centred headers, left-aligned cells. */
+function prettyTable(header: string[], rows: string[][]): string {
+  if (rows.length === 0) return '';
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = '+' + widths.map((w) => '-'.repeat(w + 2)).join('+') + '+';
+  const centre = (h: string, w: number): string => {
+    const left = Math.ceil((w - h.length) / 2);
+    return ' '.repeat(left) + h + ' '.repeat(w - h.length - left);
+  };
+  const head = '|' + header.map((h, i) => ` ${centre(h.toUpperCase(), widths[i]!)} `).join('|') + '|';
+  const body = rows.map((r) => '|' + r.map((c, i) => ` ${c.padEnd(widths[i]!)} `).join('|') + '|');
+  return [line, head, line, ...body, line].join('\n') + '\n';
+}
+
+function metricsTable(m: Record<string, number>): string {
+  return prettyTable(['metric', 'value'], Object.keys(m).sort().map((k) => [k, String(m[k])]));
+}
+
+/** A location as opa's Location.String prints it: `file:row`, or `row:col` for the query. */
+function locationText(l: ExprStats['location']): string {
+  return l.file !== '' ? `${l.file}:${l.row}` : `${l.row}:${l.col}`;
+}
+
+function profileTable(p: ExprStats[]): string {
+  return prettyTable(
+    ['time', 'num eval', 'num redo', 'num gen expr', 'location'],
+    p.map((s) => [goDuration(s.total_time_ns), String(s.num_eval), String(s.num_redo), String(s.num_gen_expr), locationText(s.location)]),
+  );
+}
+
 function render(format: string, result: Result): string {
   switch (format) {
     case 'values':
@@ -292,6 +390,12 @@ export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptio
   if (opts.stdin && opts.stdinInput) throw usage('specify --stdin or --stdin-input but not both');
   if (opts.stdinInput && opts.input !== undefined) throw usage('specify --stdin-input or --input but not both');
   const mode = explainMode(opts.explain);
+  const sorts = (opts.profileSort ?? []).flatMap((x) => x.split(',')).map((x) => x.trim()).filter((x) => x !== '');
+  for (const x of sorts) if (!(PROFILE_SORTS as readonly string[]).includes(x)) throw usage(`--profile-sort: want ${PROFILE_SORTS.join(', ')}, got ${JSON.stringify(x)}`);
+  const limit = opts.profileLimit === undefined ? 10 : Number(opts.profileLimit);
+  if (!Number.isSafeInteger(limit)) throw usage(`--profile-limit: want an integer, got ${JSON.stringify(opts.profileLimit)}`);
+  const profiler = opts.profile || sorts.length > 0 ? new Profiler() : undefined;
+  const metrics: Record<string, number> | undefined = opts.metrics || profiler ? {} : undefined;
   const readStdin = (): string => {
     if (!io.readStdin) throw usage('standard input is not available');
     return io.readStdin();
@@ -307,6 +411,7 @@ export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptio
       // `trace(note)` records its note, as opa's notes explanation shows them.
       engine.addBuiltin({ name: 'trace', arity: 1, fn: (args) => (typeof args[0] === 'string' ? (notes.push(args[0]), true) : undefined) });
     }
+    const loadStart = process.hrtime.bigint();
     for (const d of opts.data) {
       const { prefix, path } = splitPrefix(d);
       load(engine, resolve(io.cwd, path), { bundle: false, version, prefix });
@@ -314,8 +419,11 @@ export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptio
     for (const b of opts.bundle) load(engine, resolve(io.cwd, b), { bundle: true, version });
     if (opts.stdinInput) engine.setInput(parseInput(readStdin(), '<stdin>'));
     else if (opts.input) engine.setInput(parseInput(readText(resolve(io.cwd, opts.input)), opts.input));
+    const evalStart = process.hrtime.bigint();
+    if (metrics) metrics.timer_rego_load_files_ns = Number(evalStart - loadStart);
     try {
-      result = engine.evalQuery(query, version).result;
+      result = engine.evalQuery(query, version, profiler).result;
+      if (metrics) metrics.timer_rego_query_eval_ns = Number(process.hrtime.bigint() - evalStart);
     } finally {
       for (const p of engine.takePrints()) io.stderr(p + '\n');
     }
@@ -337,7 +445,17 @@ export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptio
   // opa prints the explanation before the result in pretty output; beside JSON it goes to stderr.
   if (opts.format === 'pretty') io.stdout(explanation.join(''));
   else io.stderr(explanation.join(''));
-  io.stdout(render(opts.format, result));
+  // The query's expressions have no file in opa's locations.
+  const profile = profiler
+    ?.report(sorts.length > 0 ? (sorts as ProfileSort[]) : undefined, limit)
+    .map((x) => (x.location.file === 'query' ? { ...x, location: { ...x.location, file: '' } } : x));
+  if (opts.format === 'json' && (metrics || profile)) {
+    io.stdout(stringify({ ...(result.length > 0 ? { result } : {}), ...(metrics ? { metrics } : {}), ...(profile ? { profile } : {}) }, 2) + '\n');
+  } else {
+    io.stdout(render(opts.format, result));
+    if (opts.format === 'pretty' && metrics) io.stdout(metricsTable(metrics));
+    if (opts.format === 'pretty' && profile) io.stdout(profileTable(profile));
+  }
 
   const defined = result.length > 0;
   return (opts.fail && !defined) || (opts.failDefined && defined) ? 1 : 0;
@@ -361,6 +479,10 @@ export function registerEval(policy: Command, io: CliIO): void {
     .option('--v0', 'same as --v0-compatible', false)
     .option('-S, --strict', 'strict compiler checks (and strict builtin errors)', false)
     .option('--strict-builtin-errors', 'a failing builtin halts evaluation', false)
+    .option('--profile', 'report per-expression evaluation counts and times (with metrics)', false)
+    .option('--profile-sort <criteria>', `sort the profile by ${PROFILE_SORTS.join(', ')} (repeatable or comma-separated)`, (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--profile-limit <n>', 'number of profile entries to show (0: all)', '10')
+    .option('--metrics', 'report evaluation timers', false)
     .action((query: string | undefined, opts: EvalOptions) => {
       const code = runEval(io, query, opts);
       if (code !== 0) io.exitCode = code;

@@ -13,7 +13,7 @@ import type { Command } from 'commander';
 import { CocoError } from '../errors.js';
 import { knownGap, runSuite } from '../rego/conformance.js';
 import { AgentPolicy, type AgentDecision } from '../policy/agent.js';
-import { parseJsonValue, toJs } from '../rego/index.js';
+import { BigNum, numText, parseJsonValue, toJs } from '../rego/index.js';
 import { registerEval } from './policy-eval.js';
 import type { CliIO } from './io.js';
 import { loadSettings } from '../policy/genpolicy/settings.js';
@@ -48,7 +48,7 @@ function readText(io: CliIO, file: string): string {
 }
 
 function json(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `__big__${x}` : x), 2).replace(/"__big__(-?\d+)"/g, '$1');
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `__big__${numText(x)}` : x instanceof BigNum ? `__big__${x.text}` : x), 2).replace(/"__big__(-?[0-9][0-9.eE+-]*)"/g, '$1');
 }
 
 export function register(program: Command, io: CliIO): void {

@@ -12,6 +12,7 @@ import { BuiltinError, type BuiltinContext, type BuiltinDef } from './builtins/r
 import type { CExpr, CLit, CQuery, CRule, CTerm, CWith, FnRef } from './compiled.js';
 import { RuleNode } from './compiled.js';
 import { argOrder } from './compiler.js';
+import type { Profiler } from './profile.js';
 import { type Guard, type GroupIndex, failedGuard, groupCandidates, groupIndexOf, guardsOf } from './rule-index.js';
 import { type Value, RObject, RSet, equal, keyOf, toRegoString } from './value.js';
 
@@ -61,6 +62,8 @@ export interface EvalOptions {
   /** Bounds the work of one evaluation (number of literal evaluations); exceeded → REGO_LIMIT. */
   maxSteps?: number;
   trace?: Tracer;
+  /** Per-expression statistics for `--profile`. */
+  profiler?: Profiler;
   /** Awaited results of asynchronous builtins; when given, a pending call throws `Suspend` out of evaluation. */
   resolved?: Map<string, Value | undefined>;
   /** Skip rule bodies whose `input.<path> == <constant>` literals cannot hold (rule-index.ts); default on. */
@@ -143,6 +146,7 @@ export class Evaluator {
     };
     this.maxDepth = opts.maxDepth ?? 2000;
     this.tracer = opts.trace;
+    this.profiler = opts.profiler;
     this.maxSteps = opts.maxSteps ?? 50_000_000;
     this.indexing = opts.ruleIndex ?? true;
   }
@@ -198,6 +202,7 @@ export class Evaluator {
 
   private exprHook: ((l: CLit, v: Value) => void) | undefined;
   private tracer: Tracer | undefined;
+  private readonly profiler: Profiler | undefined;
 
   /** The first value of a term in a frame, or undefined (errors included); no tracing. For explanations. */
   peek(t: CTerm, frame: Array<Value | undefined>): Value | undefined {
@@ -256,6 +261,11 @@ export class Evaluator {
     const tr = this.tracer;
     if (tr) tr.reached(lits, i, f);
     if (++this.steps > this.maxSteps) throw new CocoError('REGO_LIMIT', `evaluation exceeded ${this.maxSteps} steps`, { kind: 'limit' });
+    const pr = this.profiler;
+    if (pr) {
+      const l = lits[i]!;
+      return pr.literal(l, () => this.literal(l, f, () => pr.redo(l, () => this.body(lits, i + 1, f, k))));
+    }
     return this.literal(lits[i]!, f, () => this.body(lits, i + 1, f, k));
   }
 

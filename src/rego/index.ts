@@ -28,13 +28,15 @@ import { applyJsonPatch } from './json-patch.js';
 
 const STANDARD: ReadonlyMap<string, BuiltinDef> = BUILTINS;
 import { parseModule, parseQuery, parseTerm } from './parser.js';
+import { Profiler } from './profile.js';
 import { type Value, RObject, fromJson, keyOf, toJs, toRegoString } from './value.js';
 
 export type { Value } from './value.js';
 export type { BuiltinDef, BuiltinContext } from './builtins/registry.js';
 export { BuiltinError, typeError, builtinError } from './builtins/registry.js';
-export { fromJson, toJs, toJsonText, parseJsonValue, toRegoString } from './value.js';
+export { BigNum, fromJson, numText, toJs, toJsonText, parseJsonValue, toRegoString } from './value.js';
 export { applyJsonPatch, parsePointer, type JsonPatchOperation, type JsonValue } from './json-patch.js';
+export { Profiler, PROFILE_SORTS, type ProfileSort, type ExprStats, goDuration } from './profile.js';
 
 export interface EngineOptions {
   /** Strict built-in errors: a failing builtin halts evaluation instead of making the call undefined. */
@@ -97,8 +99,9 @@ export class PreparedPolicy {
     this.data = data;
   }
 
-  private evaluator(input: Value | undefined, prints: string[] | undefined, data?: Value, trace?: Tracer, resolved?: Map<string, Value | undefined>): Evaluator {
+  private evaluator(input: Value | undefined, prints: string[] | undefined, data?: Value, trace?: Tracer, resolved?: Map<string, Value | undefined>, profiler?: Profiler): Evaluator {
     return new Evaluator(this.compiler.root, {
+      profiler,
       resolved,
       input,
       data: data ?? this.data,
@@ -172,9 +175,9 @@ export class PreparedPolicy {
   }
 
   /** OPA-shaped query result: expression values (`true` for non-term expressions) and bindings. */
-  evalQuery(text: string, opts: { input?: Value; prints?: string[]; version?: RegoVersion } = {}): QueryResult {
+  evalQuery(text: string, opts: { input?: Value; prints?: string[]; version?: RegoVersion; profiler?: Profiler } = {}): QueryResult {
     const q = this.compileQuery(text, opts.version);
-    const ev = this.evaluator(opts.input, opts.prints);
+    const ev = this.evaluator(opts.input, opts.prints, undefined, undefined, undefined, opts.profiler);
     const rows = ev.queryWithExpressions(q);
     return {
       result: rows.map(({ bindings, values }) => ({
@@ -322,8 +325,8 @@ export class Engine {
     return this.prepare().evalRuleValue(path, { input: this.input, prints: this.printSink() });
   }
 
-  evalQuery(text: string, version: RegoVersion = 'v1'): QueryResult {
-    return this.prepare().evalQuery(text, { input: this.input, prints: this.printSink(), version });
+  evalQuery(text: string, version: RegoVersion = 'v1', profiler?: Profiler): QueryResult {
+    return this.prepare().evalQuery(text, { input: this.input, prints: this.printSink(), version, profiler });
   }
 
   queryRows(text: string, version: RegoVersion = 'v1'): Array<Map<string, Value>> {

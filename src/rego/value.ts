@@ -16,8 +16,32 @@
  * building a value and must not be called after it has been shared.
  */
 import { CocoError } from '../errors.js';
+import { type Decimal, cmpDecimal, floatFold, floatOp, floatText, normalize, parseDecimal, pow10 } from './bigfloat.js';
 
-export type Value = null | boolean | number | bigint | string | Value[] | RObject | RSet;
+export type Value = null | boolean | number | bigint | BigNum | string | Value[] | RObject | RSet;
+
+/** Any Rego number: see `normNum` and `BigNum` for which representation a value takes. */
+export type Num = number | bigint | BigNum;
+
+/**
+ * A non-integer number no double holds: OPA numbers are decimal texts of any size and precision
+ * (opa:v1/ast/term.go `Number`), so `1e-400`, `0.10000000000000000001` or the quotient `1/3` computed at
+ * Go's 64-bit float precision (`0.33333333333333333334`) are numbers there. `d` is the exact value (for
+ * equality, order and hashing), `text` the text OPA prints for it. Integers are never a BigNum (they are a
+ * `number` or a `bigint`), and a value a double holds exactly as its shortest text is always a `number`, so
+ * every number has one representation.
+ */
+export class BigNum {
+  constructor(
+    readonly d: Decimal,
+    readonly text: string,
+  ) {}
+
+  /** The canonical key text: `<mantissa>e<exponent>` of the normalised decimal. */
+  key(): string {
+    return `${this.d.m}e${this.d.e}`;
+  }
+}
 
 /** OPA's type names (`type_name` builtin and error messages). */
 export type TypeName = 'null' | 'boolean' | 'number' | 'string' | 'array' | 'object' | 'set';
@@ -46,6 +70,7 @@ function ser(v: Value): string {
       return v ? 't' : 'f';
     default:
       if (v === null) return 'n';
+      if (v instanceof BigNum) return '#' + v.key();
       if (Array.isArray(v)) {
         let s = '[';
         for (let i = 0; i < v.length; i++) s += (i ? ',' : '') + ser(v[i]!);
@@ -64,7 +89,11 @@ export function normNum(n: number | bigint): number | bigint {
     return n >= -9007199254740991n && n <= 9007199254740991n ? Number(n) : n;
   }
   if (Object.is(n, -0)) return 0;
-  if (Number.isInteger(n) && !Number.isSafeInteger(n)) return BigInt(n);
+  if (Number.isInteger(n) && !Number.isSafeInteger(n)) {
+    // The integer OPA reads from the double's text (`4.3e+34` is 43 × 10^33, not the double's binary value).
+    const d = toDecimal(n);
+    return d ? d[0] * pow10(d[1]) : BigInt(n);
+  }
   return n;
 }
 
@@ -72,13 +101,44 @@ export function normNum(n: number | bigint): number | bigint {
  * Parses a JSON number text: plain integer digits exactly (any size), anything with a fraction or exponent as a
  * double (so the same text gives the same value whichever JSON path parsed it).
  */
-export function parseNumber(text: string): number | bigint | undefined {
+export function parseNumber(text: string): Num | undefined {
   const t = text.trim();
   if (!/^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/.test(t)) return undefined;
   if (/^-?[0-9]+$/.test(t)) return normNum(BigInt(t));
   const f = Number(t);
   if (!Number.isFinite(f)) return beyondDouble(t) ?? f;
-  return normNum(f);
+  return numFromText(t, f);
+}
+
+/** Exponents beyond this (either way) are not kept exactly: the text reads as the double it rounds to. */
+const MAX_DECIMAL_EXP = 4096;
+
+/**
+ * The number a decimal text denotes, in its one representation: an integer as `number`/`bigint`, a non-integer
+ * as the double whose shortest text has the same value, else as a `BigNum` keeping the text. `f` is the text
+ * read as a double, when the caller has it.
+ */
+export function numFromText(t: string, f = Number(t)): Num {
+  const d = parseDecimal(t);
+  if (!d || Math.abs(d.e) > MAX_DECIMAL_EXP) return normNum(f);
+  if (d.e >= 0) return normNum(d.m * pow10(d.e));
+  if (Number.isFinite(f) && f !== 0) {
+    const back = toDecimal(f);
+    if (back && sameDecimal(back, d)) return f;
+  }
+  return new BigNum(d, /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/.test(t) ? t : decimalText(d));
+}
+
+/** Plain decimal text of a non-integer decimal (`-0.0125`). */
+function decimalText(d: Decimal): string {
+  const neg = d.m < 0n;
+  const digits = (neg ? -d.m : d.m).toString().padStart(-d.e + 1, '0');
+  return (neg ? '-' : '') + digits.slice(0, digits.length + d.e) + '.' + digits.slice(digits.length + d.e);
+}
+
+function sameDecimal(x: [bigint, number], d: Decimal): boolean {
+  const n = normalize(x[0], x[1]);
+  return n.m === d.m && n.e === d.e;
 }
 
 /**
@@ -109,20 +169,21 @@ function beyondDouble(t: string): bigint | undefined {
 }
 
 /** The literal text of a number parsed beyond double range (see `beyondDouble`), if it is one. */
-export function literalText(n: number | bigint): string | undefined {
+export function literalText(n: Num): string | undefined {
   return typeof n === 'bigint' ? literalTexts.get(n) : undefined;
 }
 
 /** The decimal text of a number (integers without `.0`, like OPA's JSON output). */
-export function numText(n: number | bigint): string {
+export function numText(n: Num): string {
+  if (n instanceof BigNum) return n.text;
   if (typeof n === 'bigint') return literalTexts.get(n) ?? n.toString();
   if (Number.isInteger(n)) return String(n);
   if (!Number.isFinite(n)) return String(n);
   return String(n);
 }
 
-export function isNumber(v: Value): v is number | bigint {
-  return typeof v === 'number' || typeof v === 'bigint';
+export function isNumber(v: Value): v is Num {
+  return typeof v === 'number' || typeof v === 'bigint' || v instanceof BigNum;
 }
 
 export function isInteger(v: Value): v is number | bigint {
@@ -136,8 +197,9 @@ export function toBigInt(v: number | bigint): bigint {
   return BigInt(v);
 }
 
-/** A number as a JS double (may lose precision for bigints). */
-export function toDouble(v: number | bigint): number {
+/** A number as a JS double (may lose precision for bigints and BigNums; a BigNum beyond range is ±Infinity or 0). */
+export function toDouble(v: Num): number {
+  if (v instanceof BigNum) return Number(v.text);
   return typeof v === 'bigint' ? Number(v) : v;
 }
 
@@ -146,8 +208,10 @@ export function toSafeInt(v: Value): number | undefined {
   return typeof v === 'number' && Number.isInteger(v) ? v : undefined;
 }
 
-export function numCompare(a: number | bigint, b: number | bigint): number {
+export function numCompare(a: Num, b: Num): number {
   if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : a > b ? 1 : 0;
+  // OPA compares number texts as exact rationals (opa:v1/ast/term.go Number.Compare).
+  if (a instanceof BigNum || b instanceof BigNum) return cmpDecimal(decimalOf(a), decimalOf(b));
   if (typeof a === 'bigint' && typeof b === 'bigint') return a < b ? -1 : a > b ? 1 : 0;
   // Mixed: one is a bigint (|x| > 2^53), compare exactly against the double.
   if (typeof a === 'bigint') return -numCompare(b, a);
@@ -161,6 +225,13 @@ export function numCompare(a: number | bigint, b: number | bigint): number {
   return f === fl ? 0 : 1;
 }
 
+/** The exact decimal value of a number as OPA's text of it holds it (a double: its shortest text). */
+export function decimalOf(n: Num): Decimal {
+  if (n instanceof BigNum) return n.d;
+  const x = toDecimal(n);
+  return x ? normalize(x[0], x[1]) : { m: 0n, e: 0 };
+}
+
 /** A finite double as an exact decimal `m × 10^e` of its shortest text (the value OPA's text form holds). */
 function toDecimal(n: number | bigint): [bigint, number] | undefined {
   if (typeof n === 'bigint') return [n, 0];
@@ -171,68 +242,108 @@ function toDecimal(n: number | bigint): [bigint, number] | undefined {
   return [BigInt(m[1]! + m[2]! + frac), Number(m[4] ?? 0) - frac.length];
 }
 
-function fromDecimal(m: bigint, e: number): number | bigint {
-  if (e >= 0) return normNum(m * 10n ** BigInt(e));
-  const neg = m < 0n;
-  const digits = (neg ? -m : m).toString().padStart(-e + 1, '0');
-  const text = (neg ? '-' : '') + digits.slice(0, digits.length + e) + '.' + digits.slice(digits.length + e);
-  return normNum(Number(text));
+/**
+ * OPA's float path (../bigfloat.ts) for operations that are not both on integers: every operand at Go's 64-bit
+ * float precision, the result as the shortest text of that precision, read back into its one representation.
+ */
+function viaFloat(a: Num, b: Num, op: '+' | '-' | '*' | '/'): Num {
+  return numFromText(floatOp(decimalOf(a), decimalOf(b), op));
 }
 
 /**
- * Sum/difference/product of two non-integers computed on their decimal text, then rounded once: OPA
- * computes on arbitrary-precision decimals, so `0.1 + 0.2` is `0.3` there, not `0.30000000000000004`.
+ * Sum/difference/product of two doubles computed on their decimal text, then rounded once: OPA computes on
+ * arbitrary-precision floats, so `0.1 + 0.2` is `0.3` there, not `0.30000000000000004`. The result stays a
+ * double when the exact decimal result has at most 15 significant digits and fits one (then OPA's 64-bit
+ * result reads back as that same short decimal); anything longer takes OPA's float path.
  */
-function decimalOp(a: number | bigint, b: number | bigint, op: '+' | '-' | '*'): number | bigint | undefined {
+function decimalOp(a: number, b: number, op: '+' | '-' | '*'): Num {
   const x = toDecimal(a);
   const y = toDecimal(b);
-  if (!x || !y) return undefined;
-  if (op === '*') return fromDecimal(x[0] * y[0], x[1] + y[1]);
-  const e = Math.min(x[1], y[1]);
-  if (x[1] - e > 400 || y[1] - e > 400) return undefined;
-  const xm = x[0] * 10n ** BigInt(x[1] - e);
-  const ym = y[0] * 10n ** BigInt(y[1] - e);
-  return fromDecimal(op === '+' ? xm + ym : xm - ym, e);
+  if (x && y) {
+    let m: bigint;
+    let e: number;
+    if (op === '*') {
+      m = x[0] * y[0];
+      e = x[1] + y[1];
+    } else {
+      e = Math.min(x[1], y[1]);
+      if (x[1] - e <= 40 && y[1] - e <= 40) {
+        const xm = x[0] * pow10(x[1] - e);
+        const ym = y[0] * pow10(y[1] - e);
+        m = op === '+' ? xm + ym : xm - ym;
+      } else return viaFloat(a, b, op);
+    }
+    const n = normalize(m, e);
+    if (n.e >= 0) return normNum(n.m * pow10(n.e));
+    const digits = (n.m < 0n ? -n.m : n.m).toString();
+    if (digits.length <= 15) {
+      const r = Number(`${n.m}e${n.e}`);
+      if (Number.isFinite(r) && r !== 0) return normNum(r);
+    }
+  }
+  return viaFloat(a, b, op);
 }
 
-export function numAdd(a: number | bigint, b: number | bigint): number | bigint {
+export function numAdd(a: Num, b: Num): Num {
   if (typeof a === 'number' && typeof b === 'number') {
     const r = a + b;
     if (Number.isInteger(a) && Number.isInteger(b)) return Number.isSafeInteger(r) ? r : normNum(BigInt(a) + BigInt(b));
-    return decimalOp(a, b, '+') ?? normNum(r);
+    return decimalOp(a, b, '+');
   }
   if (isInteger(a) && isInteger(b)) return normNum(toBigInt(a) + toBigInt(b));
-  return normNum(toDouble(a) + toDouble(b));
+  return viaFloat(a, b, '+');
 }
 
-export function numSub(a: number | bigint, b: number | bigint): number | bigint {
+export function numSub(a: Num, b: Num): Num {
   if (typeof a === 'number' && typeof b === 'number') {
     const r = a - b;
     if (Number.isInteger(a) && Number.isInteger(b)) return Number.isSafeInteger(r) ? r : normNum(BigInt(a) - BigInt(b));
-    return decimalOp(a, b, '-') ?? normNum(r);
+    return decimalOp(a, b, '-');
   }
   if (isInteger(a) && isInteger(b)) return normNum(toBigInt(a) - toBigInt(b));
-  return normNum(toDouble(a) - toDouble(b));
+  return viaFloat(a, b, '-');
 }
 
-export function numMul(a: number | bigint, b: number | bigint): number | bigint {
+export function numMul(a: Num, b: Num): Num {
   if (typeof a === 'number' && typeof b === 'number') {
     const r = a * b;
     if (Number.isInteger(a) && Number.isInteger(b)) return Number.isSafeInteger(r) ? r : normNum(BigInt(a) * BigInt(b));
-    return decimalOp(a, b, '*') ?? normNum(r);
+    return decimalOp(a, b, '*');
   }
   if (isInteger(a) && isInteger(b)) return normNum(toBigInt(a) * toBigInt(b));
-  return normNum(toDouble(a) * toDouble(b));
+  return viaFloat(a, b, '*');
 }
 
-/** Division; the caller rejects a zero divisor ("divide by zero"). Exact when both are integers and it divides. */
-export function numDiv(a: number | bigint, b: number | bigint): number | bigint {
-  if (isInteger(a) && isInteger(b) && (typeof a === 'bigint' || typeof b === 'bigint')) {
-    const x = toBigInt(a);
-    const y = toBigInt(b);
-    if (x % y === 0n) return normNum(x / y);
+/**
+ * Division; the caller rejects a zero divisor ("divide by zero"). As OPA (opa:v1/topdown/arithmetic.go
+ * opDivide): exact when both are integers of the int32 window and the divisor divides a non-zero dividend,
+ * otherwise a float quotient at 64 bits — so `1 / 3` is `0.33333333333333333334`.
+ */
+export function numDiv(a: Num, b: Num): Num {
+  if (typeof a === 'number' && typeof b === 'number' && Number.isInteger(a) && Number.isInteger(b) && a !== 0) {
+    const q = a / b;
+    if (a % b === 0 && Number.isSafeInteger(q)) return normNum(q);
+    // Integer operands are exact at 64 bits, so when the quotient is a short exact decimal (7 / 2, 1 / 8)
+    // OPA's correctly rounded quotient reads back as that decimal: the double holds it.
+    const d = toDecimal(q);
+    if (d && d[1] < 0 && (d[0] < 0n ? -d[0] : d[0]) < 10n ** 15n && d[0] * BigInt(b) === BigInt(a) * pow10(-d[1])) return q;
   }
-  return normNum(toDouble(a) / toDouble(b));
+  return viaFloat(a, b, '/');
+}
+
+/** `sum` of numbers that are not all integers: OPA's running 64-bit float sum. */
+export function floatSum(xs: readonly Num[]): Num {
+  return numFromText(floatFold(xs.map(decimalOf), '+'));
+}
+
+/** `product` of numbers that are not all integers: OPA's running product at 53 bits. */
+export function floatProduct(xs: readonly Num[]): Num {
+  return numFromText(floatFold(xs.map(decimalOf), '*'));
+}
+
+/** A number read at OPA's 64-bit float precision and written back (`abs` of a number beyond the fast path). */
+export function viaFloatText(a: Num): Num {
+  return numFromText(floatText(decimalOf(a)));
 }
 
 /** Remainder of integers with Go's truncated semantics (the sign follows the dividend). */
@@ -241,7 +352,8 @@ export function numRem(a: number | bigint, b: number | bigint): number | bigint 
   return normNum(toBigInt(a) % toBigInt(b));
 }
 
-export function isZero(n: number | bigint): boolean {
+export function isZero(n: Num): boolean {
+  if (n instanceof BigNum) return false;
   return typeof n === 'bigint' ? n === 0n : n === 0;
 }
 
@@ -410,6 +522,7 @@ export function typeName(v: Value): TypeName {
     default:
       if (v === null) return 'null';
       if (Array.isArray(v)) return 'array';
+      if (v instanceof BigNum) return 'number';
       return v instanceof RSet ? 'set' : 'object';
   }
 }
@@ -449,7 +562,7 @@ export function compare(a: Value, b: Value): number {
     case 'boolean':
       return a === b ? 0 : a ? 1 : -1;
     case 'number':
-      return numCompare(a as number | bigint, b as number | bigint);
+      return numCompare(a as Num, b as Num);
     case 'string':
       return compareStrings(a as string, b as string);
     case 'array': {
@@ -493,6 +606,7 @@ export function equal(a: Value, b: Value): boolean {
   if (ta === 'string' || ta === 'boolean' || typeof b === 'string' || typeof b === 'boolean') return false;
   if (ta === 'number' || ta === 'bigint') return isNumber(b) && numCompare(a as number | bigint, b) === 0;
   if (a === null || b === null) return false;
+  if (a instanceof BigNum || b instanceof BigNum) return isNumber(a) && isNumber(b) && numCompare(a, b) === 0;
   if (Array.isArray(a)) {
     if (!Array.isArray(b) || a.length !== b.length) return false;
     for (let i = 0; i < a.length; i++) if (!equal(a[i]!, b[i]!)) return false;
@@ -539,7 +653,7 @@ export function fromJson(x: unknown, depth = 0): Value {
     case 'bigint':
       return normNum(x);
     case 'object': {
-      if (x instanceof RObject || x instanceof RSet) return x;
+      if (x instanceof RObject || x instanceof RSet || x instanceof BigNum) return x;
       if (depth >= MAX_VALUE_DEPTH) throw tooDeep();
       const d = depth + 1;
       if (Array.isArray(x)) {
@@ -573,7 +687,7 @@ function jsonKey(k: Value): string {
  * Integers beyond the safe range stay `bigint`; use `toJsonText` to serialise.
  */
 export function toJs(v: Value, depth = 0): unknown {
-  if (v === null || typeof v !== 'object') return v;
+  if (v === null || typeof v !== 'object' || v instanceof BigNum) return v;
   if (depth >= MAX_VALUE_DEPTH) throw tooDeep();
   const d = depth + 1;
   if (Array.isArray(v) || v instanceof RSet) {
@@ -604,6 +718,7 @@ function writeJson(v: Value, indent: number, pad: string, depth: number): string
       return v ? 'true' : 'false';
     default: {
       if (v === null) return 'null';
+      if (v instanceof BigNum) return v.text;
       if (depth >= MAX_VALUE_DEPTH) throw tooDeep();
       const inner = pad + ' '.repeat(indent);
       const nl = indent ? '\n' : '';
@@ -744,6 +859,7 @@ export function toRegoString(v: Value, depth = 0): string {
       return v ? 'true' : 'false';
     default:
       if (v === null) return 'null';
+      if (v instanceof BigNum) return v.text;
       if (depth >= MAX_VALUE_DEPTH) throw tooDeep();
       if (Array.isArray(v)) return '[' + v.map((x) => toRegoString(x, d)).join(', ') + ']';
       if (v instanceof RSet) return v.size === 0 ? 'set()' : '{' + v.values().map((x) => toRegoString(x, d)).join(', ') + '}';

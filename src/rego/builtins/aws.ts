@@ -55,7 +55,7 @@ function signReq(a: Value[]): Value {
   }
   const t = a[2]!;
   if (!isNumber(t)) throw typeError(NAME, 1, 'number', t);
-  const ns = typeof t === 'bigint' ? t : Number.isInteger(t) ? BigInt(t) : undefined;
+  const ns = typeof t === 'bigint' ? t : typeof t === 'number' && Number.isInteger(t) ? BigInt(t) : undefined;
   if (ns === undefined || ns < -(2n ** 63n) || ns >= 2n ** 63n) {
     throw new BuiltinError('eval_type_error', `${NAME}: operand 3 could not convert time_ns value into a unix timestamp`);
   }

@@ -9,7 +9,7 @@
  * `$ref` is a schema error, as there is no network at evaluation time. Formats checked: date-time, date,
  * time, email, hostname, ipv4, ipv6, uri, uuid, regex.
  */
-import { type Value, RObject, compare, equal, isInteger, isNumber, isObject, isSet, numText, parseJsonValue, toDouble, toRegoString } from '../value.js';
+import { type Num, type Value, RObject, compare, equal, isInteger, isNumber, isObject, isSet, numText, parseJsonValue, toDouble, toRegoString } from '../value.js';
 import { type BuiltinDef, builtinError, typeErrorOneOf } from './registry.js';
 import { Re2Error, compileRe2, findAll } from './re2.js';
 import { parseIP } from './net.js';
@@ -80,7 +80,7 @@ function ok(f: () => unknown): boolean {
   }
 }
 
-function isNum(x: Value | undefined): x is number | bigint {
+function isNum(x: Value | undefined): x is Num {
   return x !== undefined && isNumber(x);
 }
 
@@ -191,7 +191,7 @@ class Validator {
     if (typeof fmt === 'string' && FORMATS[fmt] && !FORMATS[fmt](v)) out.push({ type: 'format', field, desc: `Does not match format '${fmt}'` });
   }
 
-  private number(s: RObject, v: number | bigint, field: string, out: Issue[]): void {
+  private number(s: RObject, v: Num, field: string, out: Issue[]): void {
     const cmp = (x: Value): number => compare(v, x);
     const min = s.getStr('minimum');
     const max = s.getStr('maximum');

@@ -2,19 +2,26 @@
  * Number built-ins (opa:v1/topdown/numbers.go, arithmetic.go): `abs`, `ceil`, `floor`, `round`,
  * `numbers.range`, `numbers.range_step`, `rand.intn`. Integers stay exact at any size (../value.ts).
  */
-import { type Value, isInteger, normNum, toBigInt } from '../value.js';
-import { type BuiltinDef, argInteger, argNumber, argString, builtinError } from './registry.js';
+import { floatInt } from '../bigfloat.js';
+import { type Value, BigNum, decimalOf, normNum, toBigInt, viaFloatText } from '../value.js';
+import { type BuiltinDef, argInteger, argNum, argString, builtinError } from './registry.js';
 
 /** Results longer than this would exhaust memory long before OPA's own limits matter. */
 const MAX_RANGE = 10_000_000n;
 
-function rounding(name: string, f: (x: number) => number): BuiltinDef {
+/**
+ * Doubles and safe integers round on doubles; integers beyond the safe range and BigNums take OPA's float
+ * path (the operand read at 64 bits, ../bigfloat.ts), so a bigint wider than 64 bits comes back rounded to
+ * 64 significant bits, as OPA gives it.
+ */
+function rounding(name: 'round' | 'ceil' | 'floor', f: (x: number) => number): BuiltinDef {
   return {
     name,
     arity: 1,
     fn: (a) => {
-      const x = argNumber(name, a, 0);
-      return isInteger(x) ? x : normNum(f(x as number));
+      const x = argNum(name, a, 0);
+      if (typeof x === 'number') return Number.isInteger(x) ? x : normNum(f(x));
+      return normNum(floatInt(decimalOf(x), name));
     },
   };
 }
@@ -33,8 +40,11 @@ export const builtins: BuiltinDef[] = [
     name: 'abs',
     arity: 1,
     fn: (a) => {
-      const x = argNumber('abs', a, 0);
-      return typeof x === 'bigint' ? (x < 0n ? -x : x) : normNum(Math.abs(x));
+      const x = argNum('abs', a, 0);
+      if (typeof x === 'number') return normNum(Math.abs(x));
+      // OPA's float path: the magnitude read at 64 bits and written back.
+      const d = decimalOf(x);
+      return viaFloatText(x instanceof BigNum ? new BigNum({ m: d.m < 0n ? -d.m : d.m, e: d.e }, x.text.replace(/^-/, '')) : x < 0n ? -x : x);
     },
   },
   rounding('ceil', Math.ceil),

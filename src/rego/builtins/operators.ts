@@ -4,6 +4,7 @@
  * sets,aggregates}.go. `=`/`:=` (unification) and `print` are evaluated by the engine itself.
  */
 import {
+  type Num,
   type Value,
   RSet,
   compare,
@@ -19,7 +20,7 @@ import {
   numRem,
   numSub,
 } from '../value.js';
-import { type BuiltinDef, argNumber, argSet, builtinError, typeError, typeErrorOneOf } from './registry.js';
+import { type BuiltinDef, argNum, argSet, builtinError, typeError, typeErrorOneOf } from './registry.js';
 
 function cmp(name: string, test: (c: number) => boolean): BuiltinDef {
   return { name, arity: 2, fn: (a) => test(compare(a[0]!, a[1]!)) };
@@ -73,13 +74,13 @@ export const builtins: BuiltinDef[] = [
   {
     name: 'plus',
     arity: 2,
-    fn: (a) => numAdd(argNumber('plus', a, 0), argNumber('plus', a, 1)),
+    fn: (a) => numAdd(argNum('plus', a, 0), argNum('plus', a, 1)),
   },
   {
     name: 'minus',
     arity: 2,
     fn: (a) => {
-      if (setOrNumber('minus', a) === 'number') return numSub(a[0] as number, a[1] as number);
+      if (setOrNumber('minus', a) === 'number') return numSub(a[0] as Num, a[1] as Num);
       const x = a[0] as RSet;
       const y = a[1] as RSet;
       const out = new RSet();
@@ -90,14 +91,14 @@ export const builtins: BuiltinDef[] = [
   {
     name: 'mul',
     arity: 2,
-    fn: (a) => numMul(argNumber('mul', a, 0), argNumber('mul', a, 1)),
+    fn: (a) => numMul(argNum('mul', a, 0), argNum('mul', a, 1)),
   },
   {
     name: 'div',
     arity: 2,
     fn: (a) => {
-      const x = argNumber('div', a, 0);
-      const y = argNumber('div', a, 1);
+      const x = argNum('div', a, 0);
+      const y = argNum('div', a, 1);
       if (isZero(y)) throw builtinError('div', 'divide by zero');
       return numDiv(x, y);
     },
@@ -106,8 +107,8 @@ export const builtins: BuiltinDef[] = [
     name: 'rem',
     arity: 2,
     fn: (a) => {
-      const x = argNumber('rem', a, 0);
-      const y = argNumber('rem', a, 1);
+      const x = argNum('rem', a, 0);
+      const y = argNum('rem', a, 1);
       if (!isInteger(x) || !isInteger(y)) throw builtinError('rem', 'modulo on floating-point number');
       if (isZero(y)) throw builtinError('rem', 'modulo by zero');
       return numRem(x, y);

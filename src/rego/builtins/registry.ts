@@ -24,10 +24,13 @@ import {
   type RSet,
   type Value,
   type TypeName,
+  type Num,
+  BigNum,
   isInteger,
   isNumber,
   isObject,
   isSet,
+  toDouble,
   typeName,
 } from '../value.js';
 
@@ -103,7 +106,17 @@ export function argString(name: string, args: Value[], i: number): string {
   return v;
 }
 
+/**
+ * A number for built-ins that compute on doubles or integers: a `BigNum` (a non-integer no double holds, see
+ * ../value.ts) comes as its nearest double. Arithmetic that must keep such numbers exactly uses `argNum`.
+ */
 export function argNumber(name: string, args: Value[], i: number): number | bigint {
+  const v = argNum(name, args, i);
+  return v instanceof BigNum ? toDouble(v) : v;
+}
+
+/** A number in any representation. */
+export function argNum(name: string, args: Value[], i: number): Num {
   const v = args[i]!;
   if (!isNumber(v)) throw typeError(name, i + 1, 'number', v);
   return v;
@@ -111,7 +124,7 @@ export function argNumber(name: string, args: Value[], i: number): number | bigi
 
 /** An integral number; a float gets OPA's `operand 1 must be integer number but got floating-point number`. */
 export function argInteger(name: string, args: Value[], i: number): number | bigint {
-  const v = argNumber(name, args, i);
+  const v = argNum(name, args, i);
   if (!isInteger(v)) {
     throw new BuiltinError('eval_type_error', `${name}: operand ${i + 1} must be integer number but got floating-point number`);
   }

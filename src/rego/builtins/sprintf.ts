@@ -8,7 +8,7 @@
  * verbs, flags, width and precision of Go's fmt for those three kinds, including Go's error annotations
  * (`%!verb(type=value)`, `%!verb(MISSING)`, `%!(EXTRA …)`, `%!(NOVERB)`).
  */
-import { type Value, isInteger, literalText, toBigInt, toRegoString } from '../value.js';
+import { type Value, BigNum, isInteger, literalText, toBigInt, toDouble, toRegoString } from '../value.js';
 
 type GoArg = { k: 'int'; v: bigint; big: boolean } | { k: 'float'; v: number } | { k: 'string'; v: string };
 
@@ -27,6 +27,8 @@ export function toGoArg(v: Value): GoArg {
     }
     return { k: 'float', v: v as number };
   }
+  // A non-integer no double holds formats as the float64 its text parses to, as OPA's does.
+  if (v instanceof BigNum) return { k: 'float', v: toDouble(v) };
   if (typeof v === 'string') return { k: 'string', v };
   return { k: 'string', v: toRegoString(v) };
 }

@@ -7,7 +7,7 @@
  * Go's `unicode.IsSpace`, `upper`/`lower` map code point by code point (no `ß` → `SS` expansion), and
  * `strings.replace_n` follows `strings.NewReplacer` (leftmost match, ties to the first pattern in key order).
  */
-import { type Value, isInteger, isNumber, isSet, normNum, toBigInt, toDouble, typeName } from '../value.js';
+import { type Value, isInteger, isNumber, isSet, normNum, numFromText, toBigInt, toDouble, typeName } from '../value.js';
 import {
   type BuiltinDef,
   BuiltinError,
@@ -203,7 +203,8 @@ function toNumber(args: Value[]): Value {
       if (/^[+-]?\d+$/.test(t)) return normNum(BigInt(t));
       const f = Number(t);
       if (!Number.isFinite(f)) throw builtinError(name, `strconv.ParseFloat: parsing ${JSON.stringify(t)}: value out of range`);
-      return normNum(f);
+      // The number is the text itself (OPA keeps json.Number(t)): exact beyond a double's precision.
+      return numFromText(t.replace(/^\+/, ''), f);
     }
     throw builtinError(name, `strconv.ParseFloat: parsing ${JSON.stringify(t)}: invalid syntax`);
   }

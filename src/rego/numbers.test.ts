@@ -1,0 +1,170 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { Engine } from './index.js';
+import { floatOp, parseDecimal } from './bigfloat.js';
+import { BigNum, type Value, compare, equal, keyOf, numFromText, parseJsonValue, toJsonText } from './value.js';
+
+// Numbers as OPA holds them: decimal texts of any size (opa:v1/ast/term.go `Number`), compared as exact
+// rationals, with arithmetic that is exact on integers and otherwise runs on Go's big.Float at its default
+// 64-bit mantissa, the result written back as the shortest text of that precision
+// (opa:v1/topdown/arithmetic.go, opa:v1/topdown/builtins/builtins.go FloatToNumber). The expected texts of the
+// float path below were computed independently at 64-bit binary precision (round to nearest even, then the
+// shortest decimal that reads back to the same value).
+
+/** The value of `p` in a module `package t` with the given body, and its JSON output text. */
+function value(body: string): Value | undefined {
+  const e = new Engine();
+  e.addPolicy('t.rego', `package t\n${body}\n`);
+  return e.evalRuleValue('data.t.p');
+}
+
+function json(body: string): string {
+  const v = value(body);
+  assert.ok(v !== undefined, `${body}: undefined`);
+  return toJsonText(v);
+}
+
+test('huge integers stay exact through arithmetic, comparison and output', () => {
+  assert.equal(json('p := 18446744073709551617 * 18446744073709551617'), '340282366920938463500268095579187314689');
+  assert.equal(json('p := 1e400 * 10 - 10 * 1e400'), '0');
+  assert.equal(json('p := (1e400 + 1) - 1e400'), '1');
+  assert.equal(json('p := 1e400 == 1e400'), 'true');
+  assert.equal(json('p := 1e400 == 10 * 1e399'), 'true');
+  assert.equal(json('p := 1e400 > 1e399'), 'true');
+  assert.equal(json('p := -1e400 < -1.5'), 'true');
+  assert.equal(json('p := 1e400 > 1.7976931348623157e308'), 'true');
+  // A literal beyond double range prints as written, like OPA's json.Number.
+  assert.equal(json('p := [1e400, -2e308]'), '[1e400,-2e308]');
+});
+
+test('a huge number plus a fraction takes the float path: a result, not undefined or null', () => {
+  // 10^400 + 0.5 rounds to 10^400 at 64 bits; OPA prints it as an integer.
+  assert.equal(json('p := (1e400 + 0.5) == 1e400'), 'true');
+  assert.equal(json('p := (1e400 + 0.5) - 1e400'), '0');
+  assert.equal(json('p := 1e400 + 0.5 > 1e399'), 'true');
+  assert.equal(json('p := 1e400 / 3'), '3333333333333333333400000000000000000000' + '0'.repeat(360));
+  assert.equal(json('p := 1e400 / 1e399'), '10');
+  assert.equal(json('p := 1 / 1e-400 == 1e400'), 'true');
+  assert.equal(json('p := 1e-400 * 3'), '3e-400');
+  assert.equal(json('p := 1.5e-300 * 1e-300'), '1.5e-600');
+  assert.equal(json('p := 1e-400 + 1'), '1');
+});
+
+test('division is exact for dividing integers and otherwise a 64-bit quotient', () => {
+  assert.equal(json('p := 10 / 5'), '2');
+  assert.equal(json('p := 7 / 2'), '3.5');
+  assert.equal(json('p := 10 / 4'), '2.5');
+  assert.equal(json('p := [1 / 8, 1 / 5, -3 / 4, 0 / 5]'), '[0.125,0.2,-0.75,0]');
+  assert.equal(json('p := 1 / 3'), '0.33333333333333333334');
+  assert.equal(json('p := 2 / 3'), '0.6666666666666666667');
+  assert.equal(json('p := 1 / 7'), '0.14285714285714285714');
+  assert.equal(json('p := -10 / 3'), '-3.3333333333333333333');
+  assert.equal(json('p := (1 / 3) * 3'), '1');
+  assert.equal(json('p := 1 / 3 == 0.33333333333333333334'), 'true');
+  assert.equal(json('p := 1 / 3 == 0.3333333333333333'), 'false');
+  assert.equal(json('p := 1 / 3 > 0.3333333333333333'), 'true');
+  // Big integers divide on the float path too (opa:v1/topdown/arithmetic.go opDivide): 2^64 + 1 is read at 64 bits.
+  assert.equal(json('p := 18446744073709551617 / 2'), '9223372036854775808');
+  assert.equal(json('p := 0.1 + 0.2'), '0.3');
+});
+
+test('tiny and long decimals are numbers of their own, not rounded to doubles', () => {
+  assert.equal(json('p := 1e-400'), '1e-400');
+  assert.equal(json('p := 1e-400 > 0'), 'true');
+  assert.equal(json('p := 1e-400 < 1e-399'), 'true');
+  assert.equal(json('p := 1e-400 == 0.1e-399'), 'true');
+  assert.equal(json('p := 0.10000000000000000001 == 0.1'), 'false');
+  assert.equal(json('p := 0.10000000000000000001 > 0.1'), 'true');
+  assert.equal(json('p := 0.10000000000000000001 + 0'), '0.10000000000000000001');
+  assert.equal(json('p := to_number("0.10000000000000000001")'), '0.10000000000000000001');
+  assert.equal(json('p := to_number("1e-400") > 0'), 'true');
+  // From JSON input as well.
+  const fromInput = new Engine();
+  fromInput.addPolicy('t.rego', 'package t\np := input.x > 0\nq := input.x\n');
+  fromInput.setInputValue(parseJsonValue('{"x": 1e-400}'));
+  assert.equal(fromInput.evalRuleValue('data.t.p'), true);
+  assert.equal(toJsonText(fromInput.evalRuleValue('data.t.q')!), '1e-400');
+});
+
+test('set members and object keys: equal huge or tiny numbers are one key whatever their text', () => {
+  assert.equal(json('p := count({1e400, 10 * 1e399, 1e-400, 0.1e-399, 0.00001e-395})'), '2');
+  assert.equal(json('p := {1e400: "big", 1e-400: "tiny"}[10 * 1e399]'), '"big"');
+  assert.equal(json('p := {1e400: "big", 1e-400: "tiny"}[0.1e-399]'), '"tiny"');
+  assert.equal(json('p := {1e-400, 1} - {0.1e-399}'), '[1]');
+  assert.equal(json('p := {1 / 3: 1}[0.33333333333333333334]'), '1');
+  assert.equal(json('p := 1e-400 in [0.1e-399]'), 'true');
+});
+
+test('order: sort, max and min place huge and tiny numbers exactly', () => {
+  assert.equal(json('p := sort([1e400, 1e-400, 0.5, -1e400, 0, 1 / 3])'), '[-1e400,0,1e-400,0.33333333333333333334,0.5,1e400]');
+  assert.equal(json('p := max([1e-400, 0])'), '1e-400');
+  assert.equal(json('p := min([1e-400, -1e-400, 0])'), '-1e-400');
+  assert.equal(json('p := max({1e400, 1e399 * 11})'), '11' + '0'.repeat(399));
+  assert.equal(json('p := 0.33333333333333333334 < 0.33333333333333333335'), 'true');
+});
+
+test('round, ceil, floor and abs of numbers beyond doubles', () => {
+  assert.equal(json('p := round(0.10000000000000000001)'), '0');
+  assert.equal(json('p := ceil(0.10000000000000000001)'), '1');
+  assert.equal(json('p := floor(-0.10000000000000000001)'), '-1');
+  assert.equal(json('p := ceil(1e-400)'), '1');
+  assert.equal(json('p := floor(1e-400)'), '0');
+  assert.equal(json('p := round(2 / 3)'), '1');
+  assert.equal(json('p := abs(-1e-400)'), '1e-400');
+  assert.equal(json('p := abs(-1 / 3)'), '0.33333333333333333334');
+  // An integer outside the int32 window is rounded on the float path: 10^400 read at 64 bits is the binary
+  // integer 1000000000000000000028188068394751...; OPA returns that integer exactly.
+  assert.equal(json('p := round(1e400) == 1e400'), 'false');
+  assert.ok(json('p := round(1e400)').startsWith('100000000000000000002818806839475'));
+  assert.equal(json('p := round(1e400) == ceil(1e400)'), 'true');
+  assert.equal(json('p := round(9007199254740993)'), '9007199254740993');
+  assert.equal(json('p := round(2.5)'), '3');
+  assert.equal(json('p := round(-2.5)'), '-3');
+});
+
+test('sum and product: exact on integers, float path otherwise; range needs integers', () => {
+  assert.equal(json('p := sum([18446744073709551617, 1])'), '18446744073709551618');
+  assert.equal(json('p := sum([0.1, 0.2])'), '0.3');
+  assert.equal(json('p := sum([0.1, 0.7])'), '0.8');
+  assert.equal(json('p := sum([1e400, 0.5]) == 1e400'), 'true');
+  assert.equal(json('p := sum([1e-400, 1e-400])'), '2e-400');
+  // product's accumulator starts as big.NewFloat(1), which carries 53 bits: float64 results.
+  assert.equal(json('p := product([0.1, 3])'), '0.30000000000000004');
+  assert.equal(json('p := product([1e-400, 2])'), '2e-400');
+  const e = new Engine({ strict: true });
+  e.addPolicy('t.rego', 'package t\np := numbers.range(1e-400, 2)\n');
+  assert.throws(() => e.evalRuleValue('data.t.p'), /numbers.range: operand 1 must be integer number but got floating-point number/);
+});
+
+test('JSON text of big numbers: exact parser, output and round trip', () => {
+  const v = parseJsonValue('[1e-400, 0.10000000000000000001, 1e400, 12345678901234567890123, 4.5e+34]');
+  assert.equal(toJsonText(v), '[1e-400,0.10000000000000000001,1e400,12345678901234567890123,45000000000000000000000000000000000]');
+  assert.ok(equal(parseJsonValue(toJsonText(v)), v));
+  // A double's own text does not become a BigNum: one representation per value.
+  assert.equal(typeof numFromText('0.5'), 'number');
+  assert.equal(typeof numFromText('1.5e300'), 'bigint');
+  assert.ok(numFromText('1e-400') instanceof BigNum);
+  assert.equal(keyOf(numFromText('1e-400')), keyOf(numFromText('0.0001e-396')));
+});
+
+test('random decimals: one representation, a total order consistent with equality and keys, no crash', () => {
+  const decimal = fc
+    .tuple(fc.boolean(), fc.bigInt({ min: 0n, max: 10n ** 30n }), fc.integer({ min: -500, max: 500 }))
+    .map(([neg, m, e]) => `${neg ? '-' : ''}${m}e${e}`);
+  fc.assert(
+    fc.property(decimal, decimal, (a, b) => {
+      const x = numFromText(a);
+      const y = numFromText(b);
+      const c = compare(x, y);
+      assert.equal(c, -compare(y, x));
+      assert.equal(c === 0, equal(x, y));
+      assert.equal(c === 0, keyOf(x) === keyOf(y));
+      // The float path always answers with a number text.
+      for (const op of ['+', '-', '*'] as const) assert.ok(parseDecimal(floatOp(parseDecimal(a)!, parseDecimal(b)!, op)));
+      if (!equal(y, 0)) assert.ok(parseDecimal(floatOp(parseDecimal(a)!, parseDecimal(b)!, '/')));
+    }),
+    { numRuns: 300 },
+  );
+  for (const bad of ['', '-', '1e', '.', 'e5', '1.2.3', '0x10', 'NaN', '1e+-3']) assert.equal(parseDecimal(bad), undefined, bad);
+});
