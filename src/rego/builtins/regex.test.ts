@@ -17,6 +17,33 @@ test('glob.match passes the single-call cases of opa-conformance/globmatch', () 
   assert.ok(n >= 25, `ran ${n}`);
 });
 
+test("glob.match: malformed patterns fail with gobwas/glob's lexer and parser texts; what it tolerates matches", () => {
+  // gobwas/glob v0.2.3: a lexer error replaces every token of its item; parserRange checks lo/hi/chars.
+  const errors: Array<[string, string]> = [
+    ['[a', 'unexpected end of input'],
+    ['[a-', 'unexpected end of input'],
+    ['[a-]', 'unexpected end of input'],
+    ['x[a-b', 'unexpected end of input'],
+    ['[a-bc]', 'expected close range character'],
+    ['[]', 'could not parse range'],
+    ['[!]', 'could not parse range'],
+    ['[z-a]', "hi character 'a' should be greater than lo 'z'"],
+    ['[a-]]', "hi character ']' should be greater than lo 'a'"],
+  ];
+  for (const [pattern, text] of errors) {
+    expectError('glob.match', [pattern, [], 'a'], `glob.match: ${text}`, 'eval_builtin_error');
+  }
+  expectCall('glob.match', ['a\\', [], 'a'], true); // a trailing backslash escapes nothing
+  expectCall('glob.match', ['{a,b', [], 'b'], true); // alternatives left open end with the pattern
+  expectCall('glob.match', ['}', [], '}'], true);
+  expectCall('glob.match', ['[\\]]', [], ']'], true);
+  expectCall('glob.match', ['[[:alpha:]]', [], 'a]'], true); // no POSIX classes: a list `[:alph` then `]`
+  expectCall('glob.match', ['[[:alpha:]]', [], 'a'], false);
+  expectError('glob.match', ['a', ['ab'], 'a'], 'glob.match: operand 2 must be array of runes but got array containing string', 'eval_type_error');
+  expectError('glob.match', ['a', [1], 'a'], 'glob.match: operand 2 must be array of strings but got array containing number', 'eval_type_error');
+  expectError('glob.match', ['a', 'x', 'a'], 'glob.match: operand 2 must be one of {array, null} but got string', 'eval_type_error');
+});
+
 test('glob.match runs in linear time where a backtracking matcher explodes', () => {
   const t0 = performance.now();
   expectCall('glob.match', ['*a*a*a*a*a*a*b', [], 'a'.repeat(120)], false);
