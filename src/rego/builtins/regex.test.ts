@@ -107,6 +107,52 @@ test('what RE2 rejects is invalid here too, with Go error texts', () => {
   expectError('regex.match', ['*', 'x'], 'missing argument to repetition operator: `*`');
 });
 
+test("regex builtins word bad patterns as Go's regexp/syntax does (error code, then the offending fragment)", () => {
+  const cases: Array<[string, string]> = [
+    ['[z-a]', 'invalid character class range: `z-a`'],
+    ['[[:foo:]]', 'invalid character class range: `[:foo:]`'],
+    ['\\pX', 'invalid character class range: `\\pX`'],
+    ['\\q', 'invalid escape sequence: `\\q`'],
+    ['\\8', 'invalid escape sequence: `\\8`'],
+    ['\\C', 'invalid escape sequence: `\\C`'],
+    ['\\x{110000}', 'invalid escape sequence: `\\x{110000}`'],
+    ['a\\', 'trailing backslash at end of expression: ``'],
+    ['(?P<>a)', 'invalid named capture: `(?P<>`'],
+    ['(?<a b>x)', 'invalid named capture: `(?<a b>`'],
+    ['(?<=a)', 'invalid named capture: `(?<=a)`'],
+    ['(?=a)', 'invalid or unsupported Perl syntax: `(?=`'],
+    ['(?P=n)', 'invalid or unsupported Perl syntax: `(?P`'],
+    ['(?z)', 'invalid or unsupported Perl syntax: `(?z`'],
+    ['(?i', 'invalid or unsupported Perl syntax: `(?i`'],
+    ['(?im', 'invalid or unsupported Perl syntax: `(?im`'],
+    ['(?i-:a)', 'invalid or unsupported Perl syntax: `(?i-:`'],
+    ['(?-)', 'invalid or unsupported Perl syntax: `(?-)`'],
+    ['(?--i)', 'invalid or unsupported Perl syntax: `(?--`'],
+    ['a**', 'invalid nested repetition operator: `**`'],
+    ['a++', 'invalid nested repetition operator: `++`'],
+    ['x{2}{3}', 'invalid nested repetition operator: `{2}{3}`'],
+    ['a{1001}', 'invalid repeat count: `{1001}`'],
+    ['x{1,1001}', 'invalid repeat count: `{1,1001}`'],
+    ['a{2,1}', 'invalid repeat count: `{2,1}`'],
+    ['*a', 'missing argument to repetition operator: `*`'],
+    ['??', 'missing argument to repetition operator: `??`'],
+    ['|*', 'missing argument to repetition operator: `*`'],
+    ['(*)', 'missing argument to repetition operator: `*`'],
+    ['[a', 'missing closing ]: `[a`'],
+    ['(a', 'missing closing ): `(a`'],
+    ['a)', 'unexpected ): `a)`'],
+  ];
+  for (const [pattern, text] of cases) {
+    expectError('regex.match', [pattern, 'x'], `regex.match: error parsing regexp: ${text}`, 'eval_builtin_error');
+    expectCall('regex.is_valid', [pattern], false);
+  }
+  // Valid in RE2 though a JS RegExp would refuse them: quantified empty-width assertions, empty flag groups,
+  // a capture name used twice (it names the leftmost group).
+  for (const p of ['\\b*x', '^*a', '\\A*a', '(?)a', '(?i-s:a)', '(?P<n>a)(?P<n>b)', '(?<n>a)']) expectCall('regex.is_valid', [p], true);
+  expectCall('regex.match', ['\\b*x$', 'x'], true);
+  expectCall('regex.replace', ['ab', '(?P<n>a)(?P<n>b)', '[${n}]'], '[a]');
+});
+
 test('regex.template_match matches literal text around delimited regexes', () => {
   expectCall('regex.template_match', ['urn:foo:{.*}', 'urn:foo:bar:baz', '{', '}'], true);
   expectCall('regex.template_match', ['urn:foo.bar:{[0-9]{2}}', 'urn:foo.bar:42', '{', '}'], true);
