@@ -49,6 +49,13 @@ test('uuid.rfc4122 draws a version-4 UUID from the injected randomness; uuid.par
   assert.match(u, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   expectCall('uuid.parse', [u], j('{"variant": "RFC4122", "version": 4}'));
   expectCall('uuid.parse', ['not-a-uuid'], undefined);
+  // uuid.parse makes a bad string undefined, not an error; only a non-string operand is a type error.
+  for (const bad of ['', 'xyz', '{6ba7b810-9dad-11d1-80b4-00c04fd430c8', '6ba7b810-9dad-11d1-80b4-00c04fd430cz', 'urn:uuid:6ba7b8109dad11d180b400c04fd430c8']) {
+    expectCall('uuid.parse', [bad], undefined);
+  }
+  expectError('uuid.parse', [1], 'uuid.parse: operand 1 must be string but got number', 'eval_type_error');
+  // uuid.rfc4122's argument is only a key: any value is accepted at run time, as OPA hashes it.
+  assert.match(call('uuid.rfc4122', [1]) as string, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
 });
 
 test('http.send validates the request and then refuses network access; opa.runtime exposes the host env', () => {
