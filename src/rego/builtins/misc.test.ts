@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { obj } from '../value.js';
+import { Engine } from '../index.js';
 import { call, expectCall, expectError, j, s, testContext } from './test-support/harness.js';
 
 test('digests and HMACs match the published test vectors (FIPS 180, RFC 1321, RFC 4231)', () => {
@@ -61,7 +62,23 @@ test('uuid.rfc4122 draws a version-4 UUID from the injected randomness; uuid.par
 test('http.send validates the request and then refuses network access; opa.runtime exposes the host env', () => {
   expectError('http.send', [j('{"bad_key": 1, "method": "get", "url": "http://x"}')], 'invalid request parameters(s): {"bad_key"}', 'eval_type_error');
   expectError('http.send', [j('{"method": "get"}')], 'missing required request parameters(s): {"url"}', 'eval_type_error');
-  expectError('http.send', [j('{"method": "get", "url": "http://x"}')], 'network access is not available', 'eval_builtin_error');
+  // No host is allowed: OPA's text for a host that allow_net does not list (the host without its port).
+  expectError('http.send', [j('{"method": "get", "url": "http://x"}')], 'http.send: unallowed host: x', 'eval_builtin_error');
+  expectError('http.send', [j('{"method": "get", "url": "https://u:p@example.com:8443/a?b"}')], 'http.send: unallowed host: example.com', 'eval_builtin_error');
+  expectError('http.send', [j('{"method": "get", "url": "http://x", "raise_error": "no"}')], 'http.send: invalid value for raise_error field', 'eval_builtin_error');
+  // raise_error false: a response object with status 0 and the full topdown error text at the call's location.
+  expectCall('http.send', [j('{"method": "get", "url": "http://127.0.0.1:1/", "raise_error": false}')], j(
+    '{"status_code": 0, "error": {"code": "eval_http_send_internal_error", "message": "p.rego:3: eval_builtin_error: http.send: unallowed host: 127.0.0.1"}}',
+  ), testContext({ location: 'p.rego:3' }));
+  expectCall('http.send', [j('{"method": "get", "raise_error": false}')], j(
+    '{"status_code": 0, "error": {"code": "eval_http_send_internal_error", "message": "eval_type_error: http.send: missing required request parameters(s): {\\"url\\"}"}}',
+  ));
+  const engine = new Engine();
+  engine.addPolicy('p.rego', 'package p\n\nr := http.send({"method": "get", "url": "http://example.com", "raise_error": false})\n');
+  assert.deepEqual(engine.evalRule('data.p.r'), {
+    error: { code: 'eval_http_send_internal_error', message: 'p.rego:3: eval_builtin_error: http.send: unallowed host: example.com' },
+    status_code: 0,
+  });
   expectCall('opa.runtime', [], obj({}));
   expectCall('opa.runtime', [], obj({ env: obj({ A: 'b' }) }), testContext({ env: { A: 'b' } }));
 });
