@@ -198,3 +198,25 @@ test('json.remove and json.filter name themselves in a bad-path error, as OPA pr
     expectError(name, [obj({ a: 1 }), obj({ x: 1 })], `${name}: operand 2 must be one of {set, array} but got object`, 'eval_type_error');
   }
 });
+
+test("object.* and array.* operand errors carry OPA's texts", () => {
+  const cases: Array<[string, Value[], string]> = [
+    ['object.union', [1, j('{}')], 'operand 1 must be object but got number'],
+    ['object.union', [j('{}'), []], 'operand 2 must be object but got array'],
+    ['object.union_n', [j('{}')], 'operand 1 must be array but got object'],
+    ['object.union_n', [[j('{}'), 1]], 'operand 1 must be array of objects but got array containing number'],
+    ['object.remove', [[], []], 'operand 1 must be object but got array'],
+    ['object.remove', [j('{}'), 1], 'operand 2 must be one of {object, set, array} but got number'],
+    ['object.filter', [j('{}'), 'a'], 'operand 2 must be one of {object, set, array} but got string'],
+    ['object.get', [1, 'a', 1], 'operand 1 must be object but got number'],
+    ['object.keys', [[]], 'operand 1 must be object but got array'],
+    ['object.subset', [j('{}'), []], 'both arguments object.subset must be of the same type or array and set'],
+    ['array.concat', [1, []], 'operand 1 must be array but got number'],
+    ['array.concat', [[], j('{}')], 'operand 2 must be array but got object'],
+    ['array.slice', [[1], 1.5, 2], 'operand 2 must be integer number but got floating-point number'],
+    ['array.slice', [[1], 0, 'a'], 'operand 3 must be number but got string'],
+    ['array.reverse', ['ab'], 'operand 1 must be array but got string'],
+    ['json.patch', [j('{}'), j('{}')], 'operand 2 must be array but got object'],
+  ];
+  for (const [name, args, text] of cases) expectError(name, args, `${name}: ${text}`, 'eval_type_error');
+});
