@@ -1076,6 +1076,7 @@ export class Evaluator {
     if (ndKey !== undefined && this.ndCache.has(ndKey)) r = this.ndCache.get(ndKey);
     else {
       try {
+        this.bctx.location = loc ? (loc.file ? `${loc.file}:${loc.row}` : `${loc.row}:${loc.col}`) : undefined;
         r = def.fn(args, this.bctx);
       } catch (e) {
         if (e instanceof BuiltinError) {

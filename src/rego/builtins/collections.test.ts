@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { vectorPath } from '../../test-support/vectors.js';
 import { type Value, obj, parseJsonValue, toRegoString, equal } from '../value.js';
 import { arbValue, call, callNoCrash, expectCall, expectError, j, s } from './test-support/harness.js';
+import { BuiltinError } from './registry.js';
 import { builtins as aggregates } from './aggregates.js';
 import { builtins as arrays } from './arrays.js';
 import { builtins as sets } from './sets.js';
@@ -110,7 +111,14 @@ test('json.patch passes the json-patch-tests carried by the conformance suite', 
     for (const { raw, v } of cases) {
       if (raw.opa_disabled === true) continue;
       const o = v as import('../value.js').RObject;
-      const got = call('json.patch', [o.getStr('doc')!, o.getStr('patch')!]);
+      // A failed patch is an undefined call in OPA's default mode: a builtin error or no result.
+      let got: Value | undefined;
+      try {
+        got = call('json.patch', [o.getStr('doc')!, o.getStr('patch')!]);
+      } catch (e) {
+        if (!(e instanceof BuiltinError)) throw e;
+        got = undefined;
+      }
       const label = String(raw.comment ?? JSON.stringify(raw.patch));
       if (raw.error !== undefined) assert.equal(got, undefined, `${label}: expected failure, got ${got === undefined ? '' : toRegoString(got)}`);
       else if (raw.expected !== undefined) assert.ok(got !== undefined && equal(got, o.getStr('expected')!), `${label}: got ${got === undefined ? 'undefined' : toRegoString(got)}`);
@@ -200,4 +208,45 @@ test('json.remove and json.filter name themselves in a bad-path error, as OPA pr
     expectError(name, [obj({ a: 1 }), [1]], `${name}: operand 2 must be one of {set, array} containing string paths or array of path segments but got number`, 'eval_type_error');
     expectError(name, [obj({ a: 1 }), obj({ x: 1 })], `${name}: operand 2 must be one of {set, array} but got object`, 'eval_type_error');
   }
+});
+
+test("object.* and array.* operand errors carry OPA's texts", () => {
+  const cases: Array<[string, Value[], string]> = [
+    ['object.union', [1, j('{}')], 'operand 1 must be object but got number'],
+    ['object.union', [j('{}'), []], 'operand 2 must be object but got array'],
+    ['object.union_n', [j('{}')], 'operand 1 must be array but got object'],
+    ['object.union_n', [[j('{}'), 1]], 'operand 1 must be array of objects but got array containing number'],
+    ['object.remove', [[], []], 'operand 1 must be object but got array'],
+    ['object.remove', [j('{}'), 1], 'operand 2 must be one of {object, set, array} but got number'],
+    ['object.filter', [j('{}'), 'a'], 'operand 2 must be one of {object, set, array} but got string'],
+    ['object.get', [1, 'a', 1], 'operand 1 must be object but got number'],
+    ['object.keys', [[]], 'operand 1 must be object but got array'],
+    ['object.subset', [j('{}'), []], 'both arguments object.subset must be of the same type or array and set'],
+    ['array.concat', [1, []], 'operand 1 must be array but got number'],
+    ['array.concat', [[], j('{}')], 'operand 2 must be array but got object'],
+    ['array.slice', [[1], 1.5, 2], 'operand 2 must be integer number but got floating-point number'],
+    ['array.slice', [[1], 0, 'a'], 'operand 3 must be number but got string'],
+    ['array.reverse', ['ab'], 'operand 1 must be array but got string'],
+    ['json.patch', [j('{}'), j('{}')], 'operand 2 must be array but got object'],
+  ];
+  for (const [name, args, text] of cases) expectError(name, args, `${name}: ${text}`, 'eval_type_error');
+});
+
+test("json.patch: malformed operations fail with OPA's applyPatches texts, in OPA's order", () => {
+  const cases: Array<[string, string]> = [
+    ['[1]', 'must be an array of JSON-Patch objects, but at least one element is not an object'],
+    ['[{"op": "add"}]', "missing required attribute 'path'"],
+    ['[{"path": "/a"}]', "missing required attribute 'op'"],
+    ['[{"op": 1, "path": "/a"}]', "attribute 'op' must be a string but found: number"],
+    ['[{"op": "add", "path": "/a"}]', "missing required attribute 'value'"],
+    ['[{"op": "copy", "path": "/a"}]', "missing required attribute 'from'"],
+    ['[{"op": "move", "path": "/a"}]', "missing required attribute 'from'"],
+    ['[{"op": "test", "path": "/a"}]', "missing required attribute 'value'"],
+    ['[{"op": "bad", "path": "/a"}]', "unrecognized op: 'bad'"],
+    ['[{"op": "test", "path": "/a", "value": 2}]', 'value from EditTree != patch value.\n\nExpected: 2\n\nFound: 1'],
+  ];
+  for (const [ops, text] of cases) expectError('json.patch', [j('{"a": 1}'), j(ops)], `json.patch: ${text}`, 'eval_builtin_error');
+  expectError('json.patch', [j('{"a": 1}'), j('[{"op": "add", "path": 1, "value": 1}]')], 'json.patch: operand 2 must be one of {set, array} containing string paths', 'eval_type_error');
+  // A path the document lacks stays a failed (undefined) patch.
+  expectCall('json.patch', [j('{"a": 1}'), j('[{"op": "remove", "path": "/b"}]')], undefined);
 });

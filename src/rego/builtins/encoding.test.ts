@@ -58,7 +58,70 @@ test('yaml marshal/unmarshal use go-yaml v2 conventions', () => {
   expectCall('yaml.unmarshal', ['a: 2001-12-14\nb: 1:20\nc: yes\nd: 0777\n'], j('{"a": "2001-12-14", "b": "1:20", "c": true, "d": 511}'));
   expectCall('yaml.is_valid', ['a: [1'], false);
   expectCall('yaml.is_valid', ['a: 1'], true);
-  expectError('yaml.unmarshal', ['a: [1'], 'yaml.unmarshal: yaml:');
+  expectError('yaml.unmarshal', ['a: [1'], "yaml.unmarshal: yaml: line 1: did not find expected ',' or ']'");
+});
+
+test("yaml.unmarshal words malformed input as go-yaml v2 does (scanner lines 1-based, parser lines go-yaml's 0-based)", () => {
+  // OPA: yaml.YAMLToJSON (sigs.k8s.io/yaml over go-yaml v2) returns go-yaml's error unwrapped; topdown prefixes
+  // the builtin's name. go-yaml's parser.fail leaves out `line N:` when the line it would print is 0.
+  const cases: Array<[string, string]> = [
+    // unclosed flow collections: the parser meets STREAM-END, or a value indicator whose key spans lines
+    ['a: [1', "yaml: line 1: did not find expected ',' or ']'"],
+    ['a: [1\n', "yaml: line 1: did not find expected ',' or ']'"],
+    ['a: {b: 1', "yaml: line 1: did not find expected ',' or '}'"],
+    ['x: 1\na: [1,\n  2\n', "yaml: line 3: did not find expected ',' or ']'"],
+    ['x: 1\na: [1, 2\nb: 3\n', "yaml: line 2: did not find expected ',' or ']'"],
+    ['a: {b: 1\nc: 2', "yaml: line 1: did not find expected ',' or '}'"],
+    // unclosed quotes: a scanner error at the end of the stream
+    ['a: "abc', 'yaml: found unexpected end of stream'],
+    ['a: "abc\n', 'yaml: line 2: found unexpected end of stream'],
+    ["a: 'abc\nb: 1\n", 'yaml: line 3: found unexpected end of stream'],
+    // mapping values not allowed
+    ['a: b: c', 'yaml: mapping values are not allowed in this context'],
+    ['x: 1\na: b: c', 'yaml: line 2: mapping values are not allowed in this context'],
+    ['a: 1\n  b: 2', 'yaml: line 2: mapping values are not allowed in this context'],
+    ['a:\n  b: 1\n   c: 2', 'yaml: line 3: mapping values are not allowed in this context'],
+    // bad indentation
+    ['a:\n  b: 1\n c: 2', 'yaml: line 2: did not find expected key'],
+    ['a: 1\n- b', 'yaml: line 1: did not find expected key'],
+    ['- a\nb: 1', "yaml: line 1: did not find expected '-' indicator"],
+    ['- a\n- b\nc: 1', "yaml: line 2: did not find expected '-' indicator"],
+    ['a:\n  - b\n  c: 1', "yaml: line 2: did not find expected '-' indicator"],
+    // tabs where go-yaml's scanner looks for a token
+    ['a:\n\tb: 1', 'yaml: line 2: found character that cannot start any token'],
+    ['key:\tvalue', 'yaml: found character that cannot start any token'],
+    ['a: 1\nkey: \tvalue', 'yaml: line 2: found character that cannot start any token'],
+    ['- \tb', 'yaml: found character that cannot start any token'],
+    ['a: |\n  x\ty\n\tz: 1\n', 'yaml: line 3: found character that cannot start any token'],
+    ['x: 1\n\ty: 2', 'yaml: line 2: mapping values are not allowed in this context'],
+    // reserved indicators, stray closers, aliases
+    ['a: @b', 'yaml: found character that cannot start any token'],
+    ['a: 1\nb: `c', 'yaml: line 2: found character that cannot start any token'],
+    ['[1, 2]]', 'yaml: did not find expected <document start>'],
+    ['a: ]', 'yaml: did not find expected node content'],
+    ['a: 1\nb: }', 'yaml: line 1: did not find expected node content'],
+    ['a: *x', "yaml: unknown anchor 'x' referenced"],
+  ];
+  for (const [text, want] of cases) {
+    assert.throws(
+      () => call('yaml.unmarshal', [text]),
+      (e: unknown) => {
+        assert.equal((e as Error).message, `yaml.unmarshal: ${want}`, JSON.stringify(text));
+        return true;
+      },
+    );
+    expectCall('yaml.is_valid', [text], false);
+  }
+});
+
+test('yaml.unmarshal accepts what go-yaml v2 accepts: repeated keys (last wins), tabs inside scalars and after values', () => {
+  expectCall('yaml.unmarshal', ['a: 1\na: 2'], j('{"a": 2}'));
+  expectCall('yaml.unmarshal', ['a: "x\ty"\nb: c\t# note\nc: |\n  d\te\n'], j('{"a": "x\\ty", "b": "c", "c": "d\\te\\n"}'));
+  expectCall('yaml.unmarshal', ['a: b\n  \tc'], j('{"a": "b c"}'));
+  expectCall('yaml.unmarshal', ['a: 1\n\t\nb: 2'], j('{"a": 1, "b": 2}'));
+  expectCall('yaml.unmarshal', ['a: [1,\n  2]\n'], j('{"a": [1, 2]}'));
+  expectCall('yaml.unmarshal', ['a: 1\n---\nb: ['], j('{"a": 1}'));
+  expectCall('yaml.is_valid', ['a: 1\na: 2'], true);
 });
 
 test('encoding builtins never fail with anything but a BuiltinError', () => {

@@ -9,6 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as Yaml from 'yaml';
+import { goYamlAliasError, goYamlSyntaxError, goYamlTabError } from './goyaml.js';
 import { type Value, RObject, fromJson, isObject, isSet, parseJsonValue, toJs, toJsonText } from '../value.js';
 import { type BuiltinDef, BuiltinError, argObject, argString, builtinError, typeError } from './registry.js';
 import { firstValueText, goJsonError } from './gojson.js';
@@ -338,22 +339,32 @@ function yamlParse(name: string, s: string): Value {
   const docs = yaml().parseAllDocuments(s, {
     version: '1.1',
     intAsBigInt: true,
-    uniqueKeys: true,
+    // go-yaml v2 decodes non-strictly: a repeated key is no error, its last value wins.
+    uniqueKeys: false,
     // go-yaml v2 keeps timestamps as strings when decoding into interface{} and has no base-60 numbers.
     customTags: (tags) => tags.filter((t) => typeof t === 'string' || (t.tag !== 'tag:yaml.org,2002:timestamp' && t.format !== 'TIME')),
   });
   const list = Array.isArray(docs) ? docs : [docs];
   const doc = list[0];
   if (!doc) return null;
-  if (doc.errors.length > 0) throw builtinError(name, `yaml: ${doc.errors[0]!.message.split('\n')[0]}`);
+  // Whichever go-yaml meets first: a tab it cannot skip, or the problem the parser here found.
+  const tab = goYamlTabError(s);
+  const problem = doc.errors[0];
+  if (tab !== undefined && (!problem || tab.line <= lineBefore(s, problem.pos[0]))) throw builtinError(name, tab.message);
+  if (problem) throw builtinError(name, goYamlSyntaxError(s, { code: problem.code, message: problem.message, offset: problem.pos[0] }));
   let js: unknown;
   try {
     js = doc.toJS({ maxAliasCount: 1000 });
   } catch (e) {
     // Unresolved aliases, alias bombs and the like surface while building the value.
-    throw builtinError(name, `yaml: ${(e as Error).message.split('\n')[0]}`);
+    const msg = (e as Error).message;
+    throw builtinError(name, goYamlAliasError(msg) ?? `yaml: ${msg.split('\n')[0]}`);
   }
   return fromYaml(js);
+}
+
+function lineBefore(s: string, offset: number): number {
+  return (s.slice(0, offset).match(/\r\n|\r|\n/g) ?? []).length;
 }
 
 /** YAML → JSON as YAMLToJSON does: map keys become strings. */

@@ -1,11 +1,12 @@
 /**
  * `glob.match` and `glob.quote_meta` with gobwas/glob semantics (opa:v1/topdown/glob.go):
  * `*` any run of non-delimiter characters, `**` any run, `?` one non-delimiter character, `[abc]`/`[a-z]`
- * and negations `[!…]` (any character, delimiters included), `{a,b}` alternatives (nestable), `\` escapes.
+ * and negations `[!…]` (any character, delimiters included), `{a,b}` alternatives (nestable), `\` escapes;
+ * malformed patterns fail with gobwas/glob's lexer and parser messages.
  * Delimiters: `null` means none, an empty array means `["."]`. The glob is compiled to an NFA matched in
  * time linear in the text (see `Nfa`), so no pattern can make a match backtrack.
  */
-import { type Value } from '../value.js';
+import { type Value, typeName } from '../value.js';
 import { type BuiltinDef, BuiltinError, argString, builtinError, typeErrorOneOf } from './registry.js';
 
 class GlobError extends Error {}
@@ -25,77 +26,216 @@ interface Nfa {
   start: number;
 }
 
+type Token =
+  | { t: 'text'; s: number[] }
+  | { t: 'any' | 'super' | 'single' | 'rangeOpen' | 'not' | 'between' | 'rangeClose' | 'termsOpen' | 'sep' | 'termsClose' | 'eof' }
+  | { t: 'lo' | 'hi'; cp: number };
+
+/**
+ * gobwas/glob's lexer (v0.2.3, the version OPA builds with). Tokens are produced one item at a time, and once
+ * an item fails the error is all the parser sees from then on, even tokens of that item queued before the
+ * failure: `[a-]` is `unexpected end of input`, not a range. A trailing `\` escapes nothing and is dropped;
+ * `{` left open simply ends the alternatives at the end of the pattern.
+ */
+class GlobLexer {
+  private pos = 0;
+  private readonly queue: Token[] = [];
+  private err: string | undefined;
+  private termsLevel = 0;
+  constructor(private readonly cps: number[]) {}
+
+  next(): Token | { t: 'error'; msg: string } {
+    for (;;) {
+      if (this.err !== undefined) return { t: 'error', msg: this.err };
+      const tok = this.queue.shift();
+      if (tok) return tok;
+      this.fetchItem();
+    }
+  }
+
+  private read(): number | undefined {
+    return this.cps[this.pos++];
+  }
+
+  private fetchItem(): void {
+    const r = this.read();
+    if (r === undefined) {
+      this.pos = this.cps.length;
+      this.queue.push({ t: 'eof' });
+    } else if (r === 0x7b /* { */) {
+      this.termsLevel++;
+      this.queue.push({ t: 'termsOpen' });
+    } else if (r === 0x2c /* , */ && this.termsLevel > 0) {
+      this.queue.push({ t: 'sep' });
+    } else if (r === 0x7d /* } */ && this.termsLevel > 0) {
+      this.queue.push({ t: 'termsClose' });
+      this.termsLevel--;
+    } else if (r === 0x5b /* [ */) {
+      this.queue.push({ t: 'rangeOpen' });
+      this.fetchRange();
+    } else if (r === 0x3f /* ? */) {
+      this.queue.push({ t: 'single' });
+    } else if (r === 0x2a /* * */) {
+      if (this.cps[this.pos] === 0x2a) {
+        this.pos++;
+        this.queue.push({ t: 'super' });
+      } else this.queue.push({ t: 'any' });
+    } else {
+      this.pos--;
+      this.fetchText(this.termsLevel > 0 ? [0x3f, 0x2a, 0x5b, 0x7b, 0x7d, 0x2c] : [0x3f, 0x2a, 0x5b, 0x7b]);
+    }
+  }
+
+  private fetchRange(): void {
+    let wantHi = false;
+    let wantClose = false;
+    let seenNot = false;
+    for (;;) {
+      const r = this.read();
+      if (r === undefined) {
+        this.err = 'unexpected end of input';
+        return;
+      }
+      if (wantClose) {
+        if (r !== 0x5d /* ] */) this.err = 'expected close range character';
+        else this.queue.push({ t: 'rangeClose' });
+        return;
+      }
+      if (wantHi) {
+        this.queue.push({ t: 'hi', cp: r });
+        wantClose = true;
+        continue;
+      }
+      if (!seenNot && r === 0x21 /* ! */) {
+        this.queue.push({ t: 'not' });
+        seenNot = true;
+        continue;
+      }
+      if (this.cps[this.pos] === 0x2d /* - */) {
+        this.pos++;
+        this.queue.push({ t: 'lo', cp: r }, { t: 'between' });
+        wantHi = true;
+        continue;
+      }
+      this.pos--;
+      this.fetchText([0x5d]);
+      wantClose = true;
+    }
+  }
+
+  private fetchText(breakers: number[]): void {
+    const data: number[] = [];
+    let escaped = false;
+    while (this.pos < this.cps.length) {
+      const r = this.cps[this.pos++]!;
+      if (!escaped) {
+        if (r === 0x5c /* \ */) {
+          escaped = true;
+          continue;
+        }
+        if (breakers.includes(r)) {
+          this.pos--;
+          break;
+        }
+      }
+      escaped = false;
+      data.push(r);
+    }
+    if (data.length > 0) this.queue.push({ t: 'text', s: data });
+  }
+}
+
+/** gobwas/glob's parser over the lexer's tokens, building the elements the NFA is compiled from. */
 function parseGlob(pattern: string, delims: string[]): Elem[] {
-  const cps = Array.from(pattern);
-  let i = 0;
+  const lex = new GlobLexer(Array.from(pattern, (c) => c.codePointAt(0)!));
   const sep = new Set(delims.map((d) => d.codePointAt(0)!));
   const notSep: Test = (cp) => !sep.has(cp);
   const any: Test = () => true;
-
-  const seq = (inTerms: boolean): Elem[] => {
-    const out: Elem[] = [];
-    while (i < cps.length) {
-      const c = cps[i]!;
-      if (inTerms && (c === ',' || c === '}')) return out;
-      i++;
-      switch (c) {
-        case '*':
-          if (cps[i] === '*') {
-            while (cps[i] === '*') i++;
-            out.push({ k: 'run', test: any });
-          } else out.push({ k: 'run', test: notSep });
-          break;
-        case '?':
-          out.push({ k: 'one', test: notSep });
-          break;
-        case '\\': {
-          if (i >= cps.length) throw new GlobError('unexpected end of input');
-          const lit = cps[i++]!.codePointAt(0)!;
-          out.push({ k: 'one', test: (cp) => cp === lit });
-          break;
-        }
-        case '[': {
-          let neg = false;
-          if (cps[i] === '!') {
-            neg = true;
-            i++;
-          }
-          const ranges: Array<[number, number]> = [];
-          while (i < cps.length && cps[i] !== ']') {
-            const lo = cps[i++]!.codePointAt(0)!;
-            if (cps[i] === '-' && cps[i + 1] !== undefined && cps[i + 1] !== ']') {
-              const hi = cps[i + 1]!.codePointAt(0)!;
-              i += 2;
-              if (hi < lo) throw new GlobError(`hi character '${String.fromCodePoint(hi)}' should be greater than lo '${String.fromCodePoint(lo)}'`);
-              ranges.push([lo, hi]);
-            } else ranges.push([lo, lo]);
-          }
-          if (i >= cps.length) throw new GlobError('unexpected end of input');
-          i++; // ]
-          if (ranges.length === 0) throw new GlobError('unexpected length of lo character');
-          out.push({ k: 'one', test: (cp) => ranges.some(([lo, hi]) => cp >= lo && cp <= hi) !== neg });
-          break;
-        }
-        case '{': {
-          const alts: Elem[][] = [];
-          for (;;) {
-            alts.push(seq(true));
-            if (i >= cps.length) throw new GlobError('unexpected end of input');
-            if (cps[i++] === '}') break;
-          }
-          out.push({ k: 'alt', alts });
-          break;
-        }
-        default: {
-          const lit = c.codePointAt(0)!;
-          out.push({ k: 'one', test: (cp) => cp === lit });
-        }
+  const root: Elem[] = [];
+  // The open alternatives: each entry is the `alt` element and the pattern being filled.
+  const stack: Array<{ alt: { k: 'alt'; alts: Elem[][] }; parent: Elem[] }> = [];
+  let current = root;
+  for (;;) {
+    const tok = lex.next();
+    switch (tok.t) {
+      case 'eof':
+        return root;
+      case 'error':
+        throw new GlobError(tok.msg);
+      case 'text':
+        for (const cp of tok.s) current.push({ k: 'one', test: (x) => x === cp });
+        break;
+      case 'any':
+        current.push({ k: 'run', test: notSep });
+        break;
+      case 'super':
+        current.push({ k: 'run', test: any });
+        break;
+      case 'single':
+        current.push({ k: 'one', test: notSep });
+        break;
+      case 'termsOpen': {
+        const alt = { k: 'alt' as const, alts: [[] as Elem[]] };
+        current.push(alt);
+        stack.push({ alt, parent: current });
+        current = alt.alts[0]!;
+        break;
       }
+      case 'sep': {
+        const top = stack[stack.length - 1]!;
+        current = [];
+        top.alt.alts.push(current);
+        break;
+      }
+      case 'termsClose':
+        current = stack.pop()!.parent;
+        break;
+      case 'rangeOpen':
+        current.push(parseRange(lex));
+        break;
+      default:
+        throw new GlobError(`unexpected token: ${tok.t}`);
     }
-    if (inTerms) throw new GlobError('unexpected end of input');
-    return out;
-  };
-  return seq(false);
+  }
+}
+
+/** A `[…]` item: one `lo-hi` range or a list of characters, `!` negating either. */
+function parseRange(lex: GlobLexer): Elem {
+  let not = false;
+  let lo = 0;
+  let hi = 0;
+  let chars: number[] = [];
+  for (;;) {
+    const tok = lex.next();
+    switch (tok.t) {
+      case 'eof':
+        throw new GlobError('unexpected end');
+      case 'error':
+        throw new GlobError(tok.msg);
+      case 'not':
+        not = true;
+        break;
+      case 'lo':
+        lo = tok.cp;
+        break;
+      case 'hi':
+        hi = tok.cp;
+        if (hi < lo) throw new GlobError(`hi character '${String.fromCodePoint(hi)}' should be greater than lo '${String.fromCodePoint(lo)}'`);
+        break;
+      case 'text':
+        chars = tok.s;
+        break;
+      case 'rangeClose': {
+        const isRange = lo !== 0 && hi !== 0;
+        if ((chars.length > 0) === isRange) throw new GlobError('could not parse range');
+        const set = chars;
+        const [l, h] = [lo, hi];
+        return { k: 'one', test: isRange ? (cp) => (cp >= l && cp <= h) !== not : (cp) => set.includes(cp) !== not };
+      }
+      default:
+        break;
+    }
+  }
 }
 
 function compileGlob(pattern: string, delims: string[]): Nfa {
@@ -175,10 +315,10 @@ export const builtins: BuiltinDef[] = [
       let delims: string[];
       if (d === null) delims = [];
       else if (Array.isArray(d)) {
+        // builtins.RuneSliceOperand: every element a string of exactly one rune.
         delims = d.map((x) => {
-          if (typeof x !== 'string' || Array.from(x).length !== 1) {
-            throw new BuiltinError('eval_type_error', `${name}: operand 2 must be array of single-character strings`);
-          }
+          if (typeof x !== 'string') throw new BuiltinError('eval_type_error', `${name}: operand 2 must be array of strings but got array containing ${typeName(x)}`);
+          if (Array.from(x).length !== 1) throw new BuiltinError('eval_type_error', `${name}: operand 2 must be array of runes but got array containing string`);
           return x;
         });
         if (delims.length === 0) delims = ['.'];

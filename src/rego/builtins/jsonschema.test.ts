@@ -37,6 +37,42 @@ test('the common keywords validate as JSON Schema specifies', () => {
   expectCall('json.match_schema', [5, j('{"oneOf": [{"type": "integer"}, {"minimum": 3}]}')], j('[false, [{"desc": "Must validate one and only one schema (oneOf)", "error": "(root): Must validate one and only one schema (oneOf)", "field": "(root)", "type": "number_one_of"}]]'));
 });
 
+test("match_schema's error objects carry gojsonschema's type names, fields and locale texts", () => {
+  // gojsonschema locale.go (DefaultLocale) texts; field is the dotted context without its `(root).` prefix.
+  const cases: Array<[string, string, string, string, string]> = [
+    ['{"a": "x"}', '{"properties": {"a": {"enum": ["b", "c"]}}}', 'a', 'enum', 'a must be one of the following: "b", "c"'],
+    ['{"a": "x"}', '{"properties": {"a": {"const": "b"}}}', 'a', 'const', 'a does not match: "b"'],
+    ['{"a": 1, "b": 2}', '{"properties": {"a": {}}, "additionalProperties": false}', '(root)', 'additional_property_not_allowed', 'Additional property b is not allowed'],
+    ['{"a": "x"}', '{"properties": {"a": {"minLength": 2}}}', 'a', 'string_gte', 'String length must be greater than or equal to 2'],
+    ['{"a": "xyz"}', '{"properties": {"a": {"maxLength": 2}}}', 'a', 'string_lte', 'String length must be less than or equal to 2'],
+    ['{"a": "x"}', '{"properties": {"a": {"pattern": "^y"}}}', 'a', 'pattern', "Does not match pattern '^y'"],
+    ['{"a": 1}', '{"properties": {"a": {"minimum": 2}}}', 'a', 'number_gte', 'Must be greater than or equal to 2'],
+    ['{"a": 1}', '{"properties": {"a": {"exclusiveMinimum": 1}}}', 'a', 'number_gt', 'Must be greater than 1'],
+    ['{"a": 3}', '{"properties": {"a": {"maximum": 2}}}', 'a', 'number_lte', 'Must be less than or equal to 2'],
+    ['{"a": 3}', '{"properties": {"a": {"multipleOf": 2}}}', 'a', 'multiple_of', 'Must be a multiple of 2'],
+    ['{"a": []}', '{"properties": {"a": {"minItems": 1}}}', 'a', 'array_min_items', 'Array must have at least 1 items'],
+    ['{"a": [1, 2]}', '{"properties": {"a": {"maxItems": 1}}}', 'a', 'array_max_items', 'Array must have at most 1 items'],
+    ['{"a": [1, 1]}', '{"properties": {"a": {"uniqueItems": true}}}', 'a', 'unique', 'array items[0,1] must be unique'],
+    ['{"a": "x"}', '{"properties": {"a": {"format": "ipv4"}}}', 'a', 'format', "Does not match format 'ipv4'"],
+    ['{"a": [1, "x"]}', '{"properties": {"a": {"items": {"type": "integer"}}}}', 'a.1', 'invalid_type', 'Invalid type. Expected: integer, given: string'],
+    ['{"a": {"b": 1}}', '{"properties": {"a": {"properties": {"b": {"type": "string"}}}}}', 'a.b', 'invalid_type', 'Invalid type. Expected: string, given: integer'],
+    ['{}', '{"minProperties": 1}', '(root)', 'array_min_properties', 'Must have at least 1 properties'],
+    ['1', '{"anyOf": [{"type": "string"}, {"type": "boolean"}]}', '(root)', 'number_any_of', 'Must validate at least one schema (anyOf)'],
+    ['1', '{"not": {"type": "integer"}}', '(root)', 'number_not', 'Must not validate the schema (not)'],
+    ['[1]', '{"contains": {"type": "string"}}', '(root)', 'contains', 'At least one of the items must match'],
+    ['{"a": 1}', '{"dependencies": {"a": ["b"]}}', '(root)', 'missing_dependency', 'Has a dependency on b'],
+    ['[1, 2]', '{"items": [{"type": "integer"}], "additionalItems": false}', '(root)', 'array_no_additional_items', 'No additional items allowed on array'],
+  ];
+  for (const [doc, schema, field, type, desc] of cases) {
+    const want = j(JSON.stringify([false, [{ desc, error: `${field}: ${desc}`, field, type }]]));
+    expectCall('json.match_schema', [j(doc), j(schema)], want);
+  }
+  // Composite keywords report the inner failure first, then their own.
+  expectCall('json.match_schema', [1, j('{"if": {"type": "integer"}, "then": {"minimum": 5}}')], j(`[false, [
+    {"desc": "Must be greater than or equal to 5", "error": "(root): Must be greater than or equal to 5", "field": "(root)", "type": "number_gte"},
+    {"desc": "Must validate \\"then\\" as \\"if\\" was valid", "error": "(root): Must validate \\"then\\" as \\"if\\" was valid", "field": "(root)", "type": "condition_then"}]]`));
+});
+
 test('verify_schema accepts schemas and reports invalid ones', () => {
   expectCall('json.verify_schema', [j('{"type": "string"}')], [true, null]);
   expectCall('json.verify_schema', ['{"type": "str"}'], [false, 'has a primitive type that is NOT VALID -- given: /str/ Expected valid values are:/array/ /boolean/ /integer/ /number/ /null/ /object/ /string/']);

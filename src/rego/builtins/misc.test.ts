@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { obj } from '../value.js';
+import { Engine } from '../index.js';
 import { call, expectCall, expectError, j, s, testContext } from './test-support/harness.js';
 
 test('digests and HMACs match the published test vectors (FIPS 180, RFC 1321, RFC 4231)', () => {
@@ -49,12 +50,35 @@ test('uuid.rfc4122 draws a version-4 UUID from the injected randomness; uuid.par
   assert.match(u, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   expectCall('uuid.parse', [u], j('{"variant": "RFC4122", "version": 4}'));
   expectCall('uuid.parse', ['not-a-uuid'], undefined);
+  // uuid.parse makes a bad string undefined, not an error; only a non-string operand is a type error.
+  for (const bad of ['', 'xyz', '{6ba7b810-9dad-11d1-80b4-00c04fd430c8', '6ba7b810-9dad-11d1-80b4-00c04fd430cz', 'urn:uuid:6ba7b8109dad11d180b400c04fd430c8']) {
+    expectCall('uuid.parse', [bad], undefined);
+  }
+  expectError('uuid.parse', [1], 'uuid.parse: operand 1 must be string but got number', 'eval_type_error');
+  // uuid.rfc4122's argument is only a key: any value is accepted at run time, as OPA hashes it.
+  assert.match(call('uuid.rfc4122', [1]) as string, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
 });
 
 test('http.send validates the request and then refuses network access; opa.runtime exposes the host env', () => {
   expectError('http.send', [j('{"bad_key": 1, "method": "get", "url": "http://x"}')], 'invalid request parameters(s): {"bad_key"}', 'eval_type_error');
   expectError('http.send', [j('{"method": "get"}')], 'missing required request parameters(s): {"url"}', 'eval_type_error');
-  expectError('http.send', [j('{"method": "get", "url": "http://x"}')], 'network access is not available', 'eval_builtin_error');
+  // No host is allowed: OPA's text for a host that allow_net does not list (the host without its port).
+  expectError('http.send', [j('{"method": "get", "url": "http://x"}')], 'http.send: unallowed host: x', 'eval_builtin_error');
+  expectError('http.send', [j('{"method": "get", "url": "https://u:p@example.com:8443/a?b"}')], 'http.send: unallowed host: example.com', 'eval_builtin_error');
+  expectError('http.send', [j('{"method": "get", "url": "http://x", "raise_error": "no"}')], 'http.send: invalid value for raise_error field', 'eval_builtin_error');
+  // raise_error false: a response object with status 0 and the full topdown error text at the call's location.
+  expectCall('http.send', [j('{"method": "get", "url": "http://127.0.0.1:1/", "raise_error": false}')], j(
+    '{"status_code": 0, "error": {"code": "eval_http_send_internal_error", "message": "p.rego:3: eval_builtin_error: http.send: unallowed host: 127.0.0.1"}}',
+  ), testContext({ location: 'p.rego:3' }));
+  expectCall('http.send', [j('{"method": "get", "raise_error": false}')], j(
+    '{"status_code": 0, "error": {"code": "eval_http_send_internal_error", "message": "eval_type_error: http.send: missing required request parameters(s): {\\"url\\"}"}}',
+  ));
+  const engine = new Engine();
+  engine.addPolicy('p.rego', 'package p\n\nr := http.send({"method": "get", "url": "http://example.com", "raise_error": false})\n');
+  assert.deepEqual(engine.evalRule('data.p.r'), {
+    error: { code: 'eval_http_send_internal_error', message: 'p.rego:3: eval_builtin_error: http.send: unallowed host: example.com' },
+    status_code: 0,
+  });
   expectCall('opa.runtime', [], obj({}));
   expectCall('opa.runtime', [], obj({ env: obj({ A: 'b' }) }), testContext({ env: { A: 'b' } }));
 });

@@ -1,10 +1,10 @@
 /**
  * Runtime and compatibility built-ins: `opa.runtime`, `trace`, `http.send` (request validation only: there is
- * no network at verification time, so a valid request is a builtin error), `time.now_ns` lives in time.ts;
+ * no network at verification time, so every host is refused as OPA refuses one `allow_net` does not list), `time.now_ns` lives in time.ts;
  * and the Rego v0 deprecated `any`, `all`, `cast_*`, `set_diff` (opa:v1/topdown/{runtime,trace,http,casts}.go).
  */
-import { type Value, RObject, RSet, isObject, isSet, toRegoString } from '../value.js';
-import { type BuiltinDef, BuiltinError, argArrayOrSet, argObject, argSet, argString, builtinError, typeError, typeErrorOneOf } from './registry.js';
+import { type Value, RObject, RSet, isObject, isSet, obj, toRegoString } from '../value.js';
+import { type BuiltinContext, type BuiltinDef, BuiltinError, argArrayOrSet, argObject, argSet, argString, builtinError, typeError, typeErrorOneOf } from './registry.js';
 
 /** opa:v1/topdown/http.go allowedKeyNames. */
 const HTTP_KEYS = new Set([
@@ -29,9 +29,37 @@ export function validateHttpRequest(name: string, req: RObject): void {
   }
 }
 
-function httpSend(a: Value[]): Value {
-  validateHttpRequest('http.send', argObject('http.send', a, 0));
-  throw builtinError('http.send', 'network access is not available during policy evaluation');
+/**
+ * There is no network during evaluation: every host is refused as OPA refuses one its capabilities' `allow_net`
+ * does not list (`unallowed host: …`). With `raise_error: false` OPA answers with a response object instead,
+ * `status_code` 0 and the error (code `eval_http_send_internal_error`, message the full topdown error text).
+ */
+function httpSend(a: Value[], ctx: BuiltinContext): Value {
+  const name = 'http.send';
+  const req = argObject(name, a, 0);
+  const re = req.getStr('raise_error');
+  if (re !== undefined && typeof re !== 'boolean') throw builtinError(name, 'invalid value for raise_error field');
+  const raise = re !== false;
+  let err: BuiltinError;
+  try {
+    validateHttpRequest(name, req);
+    const url = req.getStr('url');
+    err = builtinError(name, `unallowed host: ${urlHost(typeof url === 'string' ? url : '')}`);
+  } catch (e) {
+    if (!(e instanceof BuiltinError)) throw e;
+    err = e;
+  }
+  if (raise) throw err;
+  const full = `${ctx.location ? ctx.location + ': ' : ''}${err.code}: ${err.message}`;
+  return obj({ status_code: 0, error: obj({ code: 'eval_http_send_internal_error', message: full }) });
+}
+
+/** The host part of a URL as OPA's verifyURLHost takes it: url.Parse's Host, cut at the first `:`. */
+function urlHost(raw: string): string {
+  const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(raw);
+  if (!m) return '';
+  const authority = m[1]!.replace(/^.*@/, '');
+  return authority.split(':')[0]!;
 }
 
 function cast(name: string, f: (v: Value) => Value | undefined, expected: string): BuiltinDef {

@@ -27,7 +27,7 @@ test('cidr_is_valid follows net.ParseCIDR', () => {
 test('lookup_ip_addr resolves literals and localhost offline, nothing else', () => {
   expectCall('net.lookup_ip_addr', ['127.0.0.1'], s('127.0.0.1'));
   expectCall('net.lookup_ip_addr', ['localhost'], s('127.0.0.1', '::1'));
-  expectError('net.lookup_ip_addr', ['example.com'], 'not available offline');
+  expectError('net.lookup_ip_addr', ['example.com'], 'net.lookup_ip_addr: unallowed host: example.com', 'eval_builtin_error');
 });
 
 test('net builtins never fail with anything but a BuiltinError', () => {

@@ -4,8 +4,9 @@
  * follows Go (longest zero run compressed, lower case), and `net.cidr_merge` ports OPA's netaddr-derived
  * range merge, including classful default masks for bare IPv4 addresses.
  *
- * `net.lookup_ip_addr` answers offline only for IP literals and `localhost`; any other name is a builtin error,
- * because the verifier never resolves names at evaluation time (ARCHITECTURE.md: no network at verification).
+ * `net.lookup_ip_addr` answers offline only for IP literals and `localhost`; any other name is refused with the
+ * error OPA gives for a host its capabilities' `allow_net` does not list (`unallowed host: NAME`), because the
+ * verifier never resolves names at evaluation time (ARCHITECTURE.md: no network at verification).
  */
 import { type Value, RSet, isObject, isSet } from '../value.js';
 import { type BuiltinDef, argString, builtinError } from './registry.js';
@@ -377,7 +378,7 @@ export const builtins: BuiltinDef[] = [
       const ip = parseIP(name);
       if (ip) return RSet.from([ipString(ip)]);
       if (name === 'localhost') return RSet.from(['127.0.0.1', '::1']);
-      throw builtinError('net.lookup_ip_addr', `name resolution is not available offline: ${name}`);
+      throw builtinError('net.lookup_ip_addr', `unallowed host: ${name}`);
     },
   },
 ];

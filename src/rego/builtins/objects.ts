@@ -6,8 +6,8 @@
  * `/` is optional) or arrays of segments. A string segment indexes an array when it is a decimal index, as in
  * OPA where `a/0/b` is `{"a": {"0": {"b": null}}}` after `pathsToObject`.
  */
-import { type Value, RObject, RSet, compare, equal, isObject, isSet, typeName } from '../value.js';
-import { type BuiltinDef, BuiltinError, argArray, argObject, typeErrorOneOf } from './registry.js';
+import { type Value, RObject, RSet, compare, equal, isObject, isSet, toRegoString, typeName } from '../value.js';
+import { type BuiltinDef, BuiltinError, argArray, argObject, builtinError, typeErrorOneOf } from './registry.js';
 import { elementError } from './aggregates.js';
 import { isArrayIndexToken, unescapePointerToken } from '../json-patch.js';
 
@@ -276,44 +276,58 @@ function patchRemove(doc: Value, path: Value[]): Value {
   });
 }
 
+/**
+ * OPA's applyPatches (v1/topdown/json.go): a malformed operation is a builtin error with OPA's text, checked in
+ * OPA's order; a path the document does not have is a failed patch (PatchError, an undefined call).
+ */
 function applyPatches(doc: Value, ops: Value[]): Value {
+  const name = 'json.patch';
   let cur = doc;
   for (const opv of ops) {
-    if (!isObject(opv)) throw new PatchError('must be an array of JSON-Patch objects');
-    const attr = (k: string): Value => {
+    if (!isObject(opv)) throw builtinError(name, 'must be an array of JSON-Patch objects, but at least one element is not an object');
+    const required = (k: string): Value => {
       const v = opv.getStr(k);
-      if (v === undefined) throw new PatchError(`missing '${k}' attribute`);
+      if (v === undefined) throw builtinError(name, `missing required attribute '${k}'`);
       return v;
     };
-    const op = attr('op');
-    if (typeof op !== 'string') throw new PatchError("attribute 'op' must be a string");
-    const path = parsePath('json.patch', attr('path'));
+    required('path');
+    const op = required('op');
+    if (typeof op !== 'string') throw builtinError(name, `attribute 'op' must be a string but found: ${typeName(op)}`);
+    const path = parsePath(name, required('path'));
     switch (op) {
       case 'add':
-        cur = patchAdd(cur, path, attr('value'));
+        cur = patchAdd(cur, path, required('value'));
         break;
       case 'remove':
         cur = patchRemove(cur, path);
         break;
-      case 'replace':
-        cur = path.length === 0 ? attr('value') : patchAdd(patchRemove(cur, path), path, attr('value'));
+      case 'replace': {
+        const removed = path.length === 0 ? cur : patchRemove(cur, path);
+        const value = required('value');
+        cur = path.length === 0 ? value : patchAdd(removed, path, value);
         break;
+      }
       case 'move': {
-        const from = parsePath('json.patch', attr('from'));
+        const from = parsePath(name, required('from'));
         const chunk = getAt(cur, from);
         cur = patchAdd(patchRemove(cur, from), path, chunk);
         break;
       }
       case 'copy': {
-        const chunk = getAt(cur, parsePath('json.patch', attr('from')));
+        const chunk = getAt(cur, parsePath(name, required('from')));
         cur = patchAdd(cur, path, chunk);
         break;
       }
-      case 'test':
-        if (!equal(getAt(cur, path), attr('value'))) throw new PatchError('test failed');
+      case 'test': {
+        const actual = getAt(cur, path);
+        const value = required('value');
+        if (!equal(actual, value)) {
+          throw builtinError(name, `value from EditTree != patch value.\n\nExpected: ${toRegoString(value)}\n\nFound: ${toRegoString(actual)}`);
+        }
         break;
+      }
       default:
-        throw new PatchError(`unrecognized op '${op}'`);
+        throw builtinError(name, `unrecognized op: '${op}'`);
     }
   }
   return cur;
@@ -428,8 +442,8 @@ export const builtins: BuiltinDef[] = [
       try {
         return applyPatches(a[0]!, ops);
       } catch (e) {
-        // OPA makes a failed patch an undefined call, never an error.
-        if (e instanceof PatchError || e instanceof BuiltinError) return undefined;
+        // A path the document lacks: undefined (OPA's EditTree errors are not reproduced here).
+        if (e instanceof PatchError) return undefined;
         throw e;
       }
     },

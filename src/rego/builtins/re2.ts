@@ -12,7 +12,9 @@
  *   translation (Node 20 has no inline modifiers): case-insensitivity expands letters and class ranges into
  *   their case variants, `U` swaps greedy and lazy quantifiers.
  * - `(?P<name>…)` and `(?<name>…)` become JS named groups; group numbers are preserved (the translation only
- *   adds non-capturing constructs).
+ *   adds non-capturing constructs). A name RE2 accepts but JS cannot carry (repeated, non-ASCII) becomes a
+ *   plain group; a repeated name refers to its leftmost group, as in Go.
+ * - Empty-width assertions (`^ $ \A \z \b \B`) are emitted inside `(?:…)`, since RE2 lets them be quantified.
  * - `\d \w \s \b` are ASCII in Go (`\s` is `[\t\n\f\r ]`, no `\v`); POSIX classes `[[:alpha:]]` and their
  *   negations, `\pL`, `\p{Greek}`, `\PL`, `\p{^Greek}` (scripts become `Script=…`), `\Q…\E`, `\x{10FFFF}` and
  *   octal `\123` are translated.
@@ -105,6 +107,7 @@ class Translator {
   private i = 0;
   private readonly cps: string[];
   private groups = 0;
+  private readonly names = new Set<string>();
 
   constructor(private readonly pat: string) {
     this.cps = Array.from(pat);
@@ -204,24 +207,45 @@ class Translator {
     this.i++; // (
     if (this.peek() === '?') {
       const r = this.rest(this.i);
-      const named = /^\?P?<([A-Za-z0-9_]+)>/.exec(r);
-      if (named) {
-        this.i += named[0].length;
+      if (r.startsWith('?P<') || r.startsWith('?<')) {
+        // Go's parsePerlFlags: the name runs to the first `>`; without one the whole rest is quoted, with an
+        // invalid name the `(?P<name>` part. A name may repeat (it then refers to its leftmost group).
+        const s0 = this.rest(start);
+        const close = s0.indexOf('>');
+        if (close < 0) this.err('invalid named capture', s0);
+        const capture = s0.slice(0, close + 1);
+        const name = capture.slice(r.startsWith('?P<') ? 4 : 3, -1);
+        if (!/^[\p{L}\p{Nd}_]+$/u.test(name)) this.err('invalid named capture', capture);
+        this.i = start + Array.from(capture).length;
         this.groups++;
         const inner = this.alternation(flags, depth + 1);
         this.close(start);
-        return `(?<${named[1]}>${inner})`;
+        const jsName = /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !this.names.has(name) ? name : undefined;
+        this.names.add(name);
+        return jsName ? `(?<${jsName}>${inner})` : `(${inner})`;
       }
-      if (r.startsWith('?P<') || r.startsWith('?P=') || r.startsWith('?P>')) this.err('invalid named capture', this.rest(start));
-      const fm = /^\?([imsU]*)(?:-([imsU]*))?([:)])/.exec(r);
-      if (!fm || (fm[1] === '' && fm[2] === '' && fm[3] === ')') || fm[2] === '') {
-        this.err('invalid or unsupported Perl syntax', this.cps.slice(start, Math.min(this.cps.length, this.i + 2)).join(''));
-      }
-      this.i += fm[0].length;
+      // Flags: `(?flags)` or `(?flags:re)`, flags from `imsU`, at most one `-` followed by at least one flag.
       const nf: Flags = { ...flags };
-      for (const f of fm[1]!) nf[f as keyof Flags] = true;
-      for (const f of fm[2] ?? '') nf[f as keyof Flags] = false;
-      if (fm[3] === ')') {
+      let j = this.i + 1;
+      let sign = 1;
+      let sawFlag = false;
+      let end: string | undefined;
+      for (; j < this.cps.length; j++) {
+        const c = this.cps[j]!;
+        if ('imsU'.includes(c)) {
+          nf[c as keyof Flags] = sign > 0;
+          sawFlag = true;
+        } else if (c === '-' && sign > 0) {
+          sign = -1;
+          sawFlag = false;
+        } else if ((c === ':' || c === ')') && (sign > 0 || sawFlag)) {
+          end = c;
+          break;
+        } else break;
+      }
+      if (end === undefined) this.err('invalid or unsupported Perl syntax', this.cps.slice(start, Math.min(j + 1, this.cps.length)).join(''));
+      this.i = j + 1;
+      if (end === ')') {
         Object.assign(flags, nf);
         return null;
       }
@@ -256,10 +280,10 @@ class Translator {
         return flags.s ? '[\\s\\S]' : '[^\\n]';
       case '^':
         this.i++;
-        return flags.m ? '(?<![^\\n])' : '(?<![\\s\\S])';
+        return flags.m ? '(?:(?<![^\\n]))' : '(?:(?<![\\s\\S]))';
       case '$':
         this.i++;
-        return flags.m ? '(?![^\\n])' : '(?![\\s\\S])';
+        return flags.m ? '(?:(?![^\\n]))' : '(?:(?![\\s\\S]))';
       case '[':
         return this.cls(flags);
       case '\\':
@@ -277,18 +301,19 @@ class Translator {
     const e = this.peek();
     if (e === undefined) this.err('trailing backslash at end of expression', '');
     switch (e) {
+      // Empty-width assertions are atoms in RE2 (`\\b*` is valid); JS quantifies them only inside a group.
       case 'A':
         this.i++;
-        return '(?<![\\s\\S])';
+        return '(?:(?<![\\s\\S]))';
       case 'z':
         this.i++;
-        return '(?![\\s\\S])';
+        return '(?:(?![\\s\\S]))';
       case 'b':
         this.i++;
-        return '\\b';
+        return '(?:\\b)';
       case 'B':
         this.i++;
-        return '\\B';
+        return '(?:\\B)';
       case 'Q': {
         this.i++;
         let out = '';
@@ -618,7 +643,8 @@ function groupNames(pattern: string): Map<string, number> {
     const m = /^\(\?P?<([A-Za-z0-9_]+)>/.exec(cps.slice(i, i + 40).join(''));
     if (m) {
       n++;
-      names.set(m[1]!, n);
+      // A name used twice refers to its leftmost group (Go's SubexpIndex).
+      if (!names.has(m[1]!)) names.set(m[1]!, n);
     }
   }
   return names;

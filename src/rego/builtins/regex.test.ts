@@ -17,6 +17,33 @@ test('glob.match passes the single-call cases of opa-conformance/globmatch', () 
   assert.ok(n >= 25, `ran ${n}`);
 });
 
+test("glob.match: malformed patterns fail with gobwas/glob's lexer and parser texts; what it tolerates matches", () => {
+  // gobwas/glob v0.2.3: a lexer error replaces every token of its item; parserRange checks lo/hi/chars.
+  const errors: Array<[string, string]> = [
+    ['[a', 'unexpected end of input'],
+    ['[a-', 'unexpected end of input'],
+    ['[a-]', 'unexpected end of input'],
+    ['x[a-b', 'unexpected end of input'],
+    ['[a-bc]', 'expected close range character'],
+    ['[]', 'could not parse range'],
+    ['[!]', 'could not parse range'],
+    ['[z-a]', "hi character 'a' should be greater than lo 'z'"],
+    ['[a-]]', "hi character ']' should be greater than lo 'a'"],
+  ];
+  for (const [pattern, text] of errors) {
+    expectError('glob.match', [pattern, [], 'a'], `glob.match: ${text}`, 'eval_builtin_error');
+  }
+  expectCall('glob.match', ['a\\', [], 'a'], true); // a trailing backslash escapes nothing
+  expectCall('glob.match', ['{a,b', [], 'b'], true); // alternatives left open end with the pattern
+  expectCall('glob.match', ['}', [], '}'], true);
+  expectCall('glob.match', ['[\\]]', [], ']'], true);
+  expectCall('glob.match', ['[[:alpha:]]', [], 'a]'], true); // no POSIX classes: a list `[:alph` then `]`
+  expectCall('glob.match', ['[[:alpha:]]', [], 'a'], false);
+  expectError('glob.match', ['a', ['ab'], 'a'], 'glob.match: operand 2 must be array of runes but got array containing string', 'eval_type_error');
+  expectError('glob.match', ['a', [1], 'a'], 'glob.match: operand 2 must be array of strings but got array containing number', 'eval_type_error');
+  expectError('glob.match', ['a', 'x', 'a'], 'glob.match: operand 2 must be one of {array, null} but got string', 'eval_type_error');
+});
+
 test('glob.match runs in linear time where a backtracking matcher explodes', () => {
   const t0 = performance.now();
   expectCall('glob.match', ['*a*a*a*a*a*a*b', [], 'a'.repeat(120)], false);
@@ -78,6 +105,52 @@ test('what RE2 rejects is invalid here too, with Go error texts', () => {
   expectError('regex.match', ['[', 'x'], 'error parsing regexp: missing closing ]: `[`', 'eval_builtin_error');
   expectError('regex.match', ['a**', 'x'], 'invalid nested repetition operator: `**`');
   expectError('regex.match', ['*', 'x'], 'missing argument to repetition operator: `*`');
+});
+
+test("regex builtins word bad patterns as Go's regexp/syntax does (error code, then the offending fragment)", () => {
+  const cases: Array<[string, string]> = [
+    ['[z-a]', 'invalid character class range: `z-a`'],
+    ['[[:foo:]]', 'invalid character class range: `[:foo:]`'],
+    ['\\pX', 'invalid character class range: `\\pX`'],
+    ['\\q', 'invalid escape sequence: `\\q`'],
+    ['\\8', 'invalid escape sequence: `\\8`'],
+    ['\\C', 'invalid escape sequence: `\\C`'],
+    ['\\x{110000}', 'invalid escape sequence: `\\x{110000}`'],
+    ['a\\', 'trailing backslash at end of expression: ``'],
+    ['(?P<>a)', 'invalid named capture: `(?P<>`'],
+    ['(?<a b>x)', 'invalid named capture: `(?<a b>`'],
+    ['(?<=a)', 'invalid named capture: `(?<=a)`'],
+    ['(?=a)', 'invalid or unsupported Perl syntax: `(?=`'],
+    ['(?P=n)', 'invalid or unsupported Perl syntax: `(?P`'],
+    ['(?z)', 'invalid or unsupported Perl syntax: `(?z`'],
+    ['(?i', 'invalid or unsupported Perl syntax: `(?i`'],
+    ['(?im', 'invalid or unsupported Perl syntax: `(?im`'],
+    ['(?i-:a)', 'invalid or unsupported Perl syntax: `(?i-:`'],
+    ['(?-)', 'invalid or unsupported Perl syntax: `(?-)`'],
+    ['(?--i)', 'invalid or unsupported Perl syntax: `(?--`'],
+    ['a**', 'invalid nested repetition operator: `**`'],
+    ['a++', 'invalid nested repetition operator: `++`'],
+    ['x{2}{3}', 'invalid nested repetition operator: `{2}{3}`'],
+    ['a{1001}', 'invalid repeat count: `{1001}`'],
+    ['x{1,1001}', 'invalid repeat count: `{1,1001}`'],
+    ['a{2,1}', 'invalid repeat count: `{2,1}`'],
+    ['*a', 'missing argument to repetition operator: `*`'],
+    ['??', 'missing argument to repetition operator: `??`'],
+    ['|*', 'missing argument to repetition operator: `*`'],
+    ['(*)', 'missing argument to repetition operator: `*`'],
+    ['[a', 'missing closing ]: `[a`'],
+    ['(a', 'missing closing ): `(a`'],
+    ['a)', 'unexpected ): `a)`'],
+  ];
+  for (const [pattern, text] of cases) {
+    expectError('regex.match', [pattern, 'x'], `regex.match: error parsing regexp: ${text}`, 'eval_builtin_error');
+    expectCall('regex.is_valid', [pattern], false);
+  }
+  // Valid in RE2 though a JS RegExp would refuse them: quantified empty-width assertions, empty flag groups,
+  // a capture name used twice (it names the leftmost group).
+  for (const p of ['\\b*x', '^*a', '\\A*a', '(?)a', '(?i-s:a)', '(?P<n>a)(?P<n>b)', '(?<n>a)']) expectCall('regex.is_valid', [p], true);
+  expectCall('regex.match', ['\\b*x$', 'x'], true);
+  expectCall('regex.replace', ['ab', '(?P<n>a)(?P<n>b)', '[${n}]'], '[a]');
 });
 
 test('regex.template_match matches literal text around delimited regexes', () => {

@@ -61,6 +61,8 @@ export interface BuiltinContext {
   readonly env: Readonly<Record<string, string>>;
   /** Results of asynchronous host builtins already awaited for this evaluation (see Engine.addAsyncBuiltin). */
   readonly resolved?: ReadonlyMap<string, Value | undefined>;
+  /** The current call's location as OPA prints it (`file:row`), for texts that embed it (`http.send`). */
+  location?: string;
 }
 
 export interface BuiltinDef {

@@ -212,6 +212,69 @@ function fmtFloat(f: number, verb: string, sp: Spec): string {
   return pad(s, sp, true);
 }
 
+/**
+ * strconv.FormatFloat(f, 'x', prec): `0x1.8p+01`, the mantissa's hex digits after the point (shortest when
+ * `prec` is undefined, else rounded half-to-even to `prec` digits) and a binary exponent of at least 2 digits.
+ */
+export function hexFloat(f: number, prec: number | undefined): string {
+  if (Number.isNaN(f)) return 'NaN';
+  if (!Number.isFinite(f)) return f > 0 ? '+Inf' : '-Inf';
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, f);
+  const bits = view.getBigUint64(0);
+  const neg = bits >> 63n === 1n;
+  let exp = Number((bits >> 52n) & 0x7ffn);
+  let mant = bits & ((1n << 52n) - 1n);
+  if (exp === 0 && mant === 0n) {
+    exp = 0;
+  } else if (exp === 0) {
+    // Subnormal: shift the leading 1 into the implicit bit's place.
+    exp = -1022;
+    while ((mant & (1n << 52n)) === 0n) {
+      mant <<= 1n;
+      exp--;
+    }
+    mant &= (1n << 52n) - 1n;
+  } else {
+    exp -= 1023;
+  }
+  let lead = f === 0 ? 0n : 1n;
+  let digits: string;
+  if (prec === undefined) {
+    digits = mant.toString(16).padStart(13, '0').replace(/0+$/, '');
+  } else {
+    // Keep prec hex digits (4 bits each) of the 52-bit fraction, rounding half to even on the whole mantissa.
+    const keep = BigInt(Math.min(prec, 13) * 4);
+    const drop = 52n - keep;
+    const full = (lead << 52n) | mant;
+    let q = full >> drop;
+    const rem = full & ((1n << drop) - 1n);
+    const half = drop > 0n ? 1n << (drop - 1n) : 0n;
+    if (drop > 0n && (rem > half || (rem === half && (q & 1n) === 1n))) q++;
+    if (q >> keep === 2n) {
+      // Rounded up past 0x1.ff…: renormalised to 0x1.00…p+(e+1).
+      q = 1n << keep;
+      exp++;
+    }
+    lead = q >> keep;
+    const frac = q & ((1n << keep) - 1n);
+    digits = keep > 0n ? frac.toString(16).padStart(Number(keep / 4n), '0') : '';
+    if (prec > 13) digits += '0'.repeat(prec - 13);
+  }
+  const e = Math.abs(exp).toString().padStart(2, '0');
+  return `${neg ? '-' : ''}0x${lead}${digits ? '.' + digits : ''}p${exp < 0 ? '-' : '+'}${e}`;
+}
+
+function fmtHexFloat(f: number, verb: string, sp: Spec): string {
+  let s = hexFloat(f, sp.prec);
+  if (verb === 'X') s = s.toUpperCase().replace('INF', 'Inf').replace('NAN', 'NaN');
+  if (!s.startsWith('-') && !s.startsWith('+')) {
+    if (sp.plus) s = '+' + s;
+    else if (sp.space) s = ' ' + s;
+  } else if (s.startsWith('+') && !sp.plus) s = s.slice(1);
+  return pad(s, Number.isFinite(f) ? sp : { ...sp, zero: false }, Number.isFinite(f));
+}
+
 function goQuote(s: string): string {
   let out = '"';
   for (const ch of s) {
@@ -236,15 +299,20 @@ function fmtString(s: string, verb: string, sp: Spec): string | undefined {
   if (sp.prec !== undefined && (verb === 's' || verb === 'v' || verb === 'q')) t = [...t].slice(0, sp.prec).join('');
   switch (verb) {
     case 's':
-    case 'v':
       return pad(t, sp, false);
+    case 'v':
+      return pad(sp.sharp ? goQuote(t) : t, sp, false); // %#v is Go syntax: a quoted string
     case 'q':
       return pad(sp.sharp && !/[`\u0000-\u001f\u007f]/.test(t) ? '`' + t + '`' : goQuote(t), sp, false);
     case 'x':
     case 'X': {
-      let h = Buffer.from(s, 'utf8').toString('hex');
+      // fmtSbx: `#` prefixes 0x (0X) once, or before every byte when the space flag separates them.
+      let bytes = [...Buffer.from(s, 'utf8')];
+      if (sp.prec !== undefined) bytes = bytes.slice(0, sp.prec);
+      const digits = bytes.map((b) => b.toString(16).padStart(2, '0'));
+      const prefix = sp.sharp ? '0x' : '';
+      let h = sp.space ? digits.map((d) => prefix + d).join(' ') : (digits.length > 0 ? prefix : '') + digits.join('');
       if (verb === 'X') h = h.toUpperCase();
-      if (sp.prec !== undefined) h = h.slice(0, sp.prec * 2);
       return pad(h, sp, false);
     }
     default:
@@ -270,16 +338,36 @@ function formatOne(verb: string, sp: Spec, a: GoArg): string {
   }
   if (a.k === 'float') {
     if ('veEfFgG'.includes(verb)) return fmtFloat(a.v, verb, sp);
+    if (verb === 'x' || verb === 'X') return fmtHexFloat(a.v, verb, sp);
     return bad(verb, a);
   }
   const r = fmtString(a.v, verb, sp);
   return r ?? bad(verb, a);
 }
 
-/** Go's fmt.Sprintf over already-converted arguments. */
+/** fmt's parseArgNumber on `[n]` at the start of `s`: the 0-based index, the bytes used, and whether it parsed. */
+function parseArgNumber(s: string): { index: number; width: number; ok: boolean } {
+  if (s.length < 3) return { index: 0, width: 1, ok: false };
+  const close = s.indexOf(']', 1);
+  if (close < 0) return { index: 0, width: 1, ok: false };
+  const digits = s.slice(1, close);
+  if (!/^\d+$/.test(digits) || digits.length > 7) return { index: 0, width: close + 1, ok: false };
+  return { index: Number(digits) - 1, width: close + 1, ok: true };
+}
+
+/** fmt's intFromArg: only an `int` within ±1e6 is a width or precision. */
+function intFromArg(args: GoArg[], argNum: number): { num: number; ok: boolean; next: number } {
+  if (argNum >= args.length) return { num: 0, ok: false, next: argNum };
+  const a = args[argNum]!;
+  if (a.k !== 'int' || a.big || a.v > 1_000_000n || a.v < -1_000_000n) return { num: 0, ok: false, next: argNum + 1 };
+  return { num: Number(a.v), ok: true, next: argNum + 1 };
+}
+
+/** Go's fmt.Sprintf over already-converted arguments (fmt's doPrintf, explicit `[n]` argument indexes included). */
 export function goSprintf(format: string, args: GoArg[]): string {
   let out = '';
-  let argi = 0;
+  let argNum = 0;
+  let reordered = false;
   const n = format.length;
   let i = 0;
   while (i < n) {
@@ -290,6 +378,24 @@ export function goSprintf(format: string, args: GoArg[]): string {
       continue;
     }
     i++;
+    let goodArgNum = true;
+    let afterIndex = false;
+    const argIndex = (): void => {
+      if (format[i] !== '[') {
+        afterIndex = false;
+        return;
+      }
+      reordered = true;
+      const r = parseArgNumber(format.slice(i));
+      i += r.width;
+      if (r.ok && r.index >= 0 && r.index < args.length) {
+        argNum = r.index;
+        afterIndex = true;
+        return;
+      }
+      goodArgNum = false;
+      afterIndex = r.ok;
+    };
     const sp: Spec = { minus: false, plus: false, sharp: false, space: false, zero: false, width: undefined, prec: undefined };
     for (; i < n; i++) {
       const f = format[i]!;
@@ -300,36 +406,43 @@ export function goSprintf(format: string, args: GoArg[]): string {
       else if (f === '0') sp.zero = !sp.minus;
       else break;
     }
+    argIndex();
     if (format[i] === '*') {
       i++;
-      const a = args[argi++];
-      if (a && a.k === 'int' && !a.big) {
-        sp.width = Number(a.v);
-        if (sp.width < 0) {
-          sp.minus = true;
-          sp.width = -sp.width;
-        }
-      } else out += '%!(BADWIDTH)';
+      const r = intFromArg(args, argNum);
+      argNum = r.next;
+      if (!r.ok) out += '%!(BADWIDTH)';
+      else {
+        sp.width = Math.abs(r.num);
+        if (r.num < 0) sp.minus = true;
+      }
+      afterIndex = false;
     } else {
       const m = /^\d+/.exec(format.slice(i));
       if (m) {
         sp.width = Number(m[0]);
         i += m[0].length;
+        if (afterIndex) goodArgNum = false; // "%[3]2d"
       }
     }
-    if (format[i] === '.') {
+    if (i + 1 < n && format[i] === '.') {
       i++;
+      if (afterIndex) goodArgNum = false; // "%[3].2d"
+      argIndex();
       if (format[i] === '*') {
         i++;
-        const a = args[argi++];
-        if (a && a.k === 'int' && !a.big && a.v >= 0n) sp.prec = Number(a.v);
+        const r = intFromArg(args, argNum);
+        argNum = r.next;
+        if (r.ok && r.num >= 0) sp.prec = r.num;
         else out += '%!(BADPREC)';
+        afterIndex = false;
       } else {
         const m = /^\d+/.exec(format.slice(i));
         sp.prec = m ? Number(m[0]) : 0;
         if (m) i += m[0].length;
       }
     }
+    if (!afterIndex) argIndex();
     if (sp.minus) sp.zero = false;
     if (i >= n) {
       out += '%!(NOVERB)';
@@ -341,16 +454,20 @@ export function goSprintf(format: string, args: GoArg[]): string {
       out += '%';
       continue;
     }
-    const a = args[argi];
+    if (!goodArgNum) {
+      out += `%!${verb}(BADINDEX)`;
+      continue;
+    }
+    const a = args[argNum];
     if (a === undefined) {
       out += `%!${verb}(MISSING)`;
       continue;
     }
-    argi++;
-    out += formatOne(verb, sp, a);
+    argNum++;
+    out += verb === 'T' ? pad(goTypeName(a), sp, false) : formatOne(verb, sp, a);
   }
-  if (argi < args.length) {
-    out += '%!(EXTRA ' + args.slice(argi).map((a) => `${goTypeName(a)}=${plainV(a)}`).join(', ') + ')';
+  if (!reordered && argNum < args.length) {
+    out += '%!(EXTRA ' + args.slice(argNum).map((a) => `${goTypeName(a)}=${plainV(a)}`).join(', ') + ')';
   }
   return out;
 }

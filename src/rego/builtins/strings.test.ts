@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { arbValue, callNoCrash, expectCall, expectError, j, s } from './test-support/harness.js';
 import { builtins } from './strings.js';
-import { obj } from '../value.js';
+import { type Value, obj } from '../value.js';
 
 // Expected values are those of opa-conformance/v1/strings, replacen, trim*, sprintf.
 
@@ -28,6 +28,65 @@ test('sprintf reproduces Go fmt annotations for wrong, missing and extra argumen
   expectCall('sprintf', ['%v %v %e %g %g', [2.5e-7, 0.00001, 1234.5678, 123456.5, 1234567.5]], '2.5e-07 1e-05 1.234568e+03 123456.5 1.2345675e+06');
   expectCall('sprintf', ['%-5d|%5s|%+d|%x|%q', [42, 'ab', 3, 'hi', 'a"b']], '42   |   ab|+3|6869|"a\\"b"');
   expectCall('sprintf', ['%v', [obj({ a: s(1, 2) })]], '{"a": {1, 2}}');
+});
+
+test("sprintf: Go fmt's explicit argument indexes, widths and precisions from arguments, %T, %x of floats and strings", () => {
+  // Go fmt (doPrintf, argNumber, intFromArg, fmtSbx, strconv 'x' format); OPA hands every argument to fmt.Sprintf.
+  const cases: Array<[string, Value[], string]> = [
+    ['%[2]d %[1]d', [1, 2], '2 1'],
+    ['%[1]d %d', [1, 2], '1 2'],
+    ['%s %[1]s', ['a'], 'a a'],
+    ['%[3]*.[2]*[1]f', [12.5, 2, 6], ' 12.50'],
+    ['%d %d %[1]d', [1], '1 %!d(MISSING) 1'],
+    ['%[1]d', [1, 2], '1'], // reordered: no EXTRA report
+    ['%[5]d', [1, 2], '%!d(BADINDEX)'],
+    ['%[0]d', [1], '%!d(BADINDEX)'],
+    ['%[x]d', [1], '%!d(BADINDEX)'],
+    ['%[1]2d', [1], '%!d(BADINDEX)'],
+    ['%*d', [5, 3], '    3'],
+    ['%*d', [-5, 3], '3    '],
+    ['%*d', ['a', 3], '%!(BADWIDTH)3'],
+    ['%*d', [2000000, 3], '%!(BADWIDTH)3'],
+    ['%.*f', [2, 3.14159], '3.14'],
+    ['%.*d', [-1, 3], '%!(BADPREC)3'],
+    ['%', [], '%!(NOVERB)'],
+    ['%5.', [], '%!.(MISSING)'],
+    ['%!', [1], '%!!(int=1)'],
+    ['%z', [1], '%!z(int=1)'],
+    ['%e %f', [1, 1], '%!e(int=1) %!f(int=1)'],
+    ['%d %s', [1.5, 1.5], '%!d(float64=1.5) %!s(float64=1.5)'],
+    ['%d %t', [true, true], '%!d(string=true) %!t(string=true)'],
+    ['%c %c', [65, 'a'], 'A %!c(string=a)'],
+    ['%q %U', [65, 65], "'A' U+0041"],
+    ['%p', [1], '%!p(int=1)'],
+    ['%T %T %T %T', [1, 'a', 1.5, j('123456789012345678901234567890')], 'int string float64 *big.Int'],
+    ['%7T|', [true], ' string|'],
+    ['%x %X %x', [1.5, -2.5, 0.1], '0x1.8p+00 -0X1.4P+01 0x1.999999999999ap-04'],
+    ['%.1x %.0x %x', [1.96875, 1.5, 5e-324], '0x1.0p+01 0x1p+01 0x1p-1074'],
+    ['%#x|% x|% #x|%X', ['hi', 'hi', 'hi', 'hi'], '0x6869|68 69|0x68 0x69|6869'],
+    ['%#v %v', ['a', 'a'], '"a" a'],
+    ['%b %o %O %#o %x', [5, 8, 8, 8, -255], '101 10 0o10 010 -ff'],
+    ['%08.3f|%+d|%-5d|%.2s|%5s', [-3.14159, 5, 3, 'abc', 'ab'], '-003.142|+5|3    |ab|   ab'],
+    ['%d%%', [5], '5%'],
+  ];
+  for (const [format, args, want] of cases) expectCall('sprintf', [format, args], want);
+});
+
+test("string builtins' errors carry OPA's texts", () => {
+  expectError('indexof', ['abc', ''], 'indexof: empty search character', 'eval_builtin_error');
+  expectError('indexof_n', ['abc', ''], 'indexof_n: empty search character', 'eval_builtin_error');
+  expectError('strings.reverse', [1], 'strings.reverse: operand 1 must be string but got number', 'eval_type_error');
+  expectError('substring', ['abc', -1, 1], 'substring: negative offset', 'eval_builtin_error');
+  expectError('substring', ['abc', 1.5, 1], 'substring: operand 2 must be integer number but got floating-point number', 'eval_type_error');
+  expectError('format_int', [10, 3], 'format_int: operand 2 must be one of {2, 8, 10, 16}', 'eval_type_error');
+  expectError('concat', [',', [1]], 'concat: operand 2 must be array of strings but got array containing number', 'eval_type_error');
+  expectError('concat', [',', j('{"a": 1}')], 'concat: operand 2 must be one of {set, array} but got object', 'eval_type_error');
+  expectError('strings.any_prefix_match', [1, 'a'], 'strings.any_prefix_match: operand 1 must be one of {string, set, array} but got number');
+  expectError('strings.any_suffix_match', ['a', s(1)], 'strings.any_suffix_match: operand 2 must be set of strings but got set containing number');
+  expectError('strings.replace_n', [j('{"a": 1}'), 'x'], 'strings.replace_n: operand 1 non-string value found in pattern object', 'eval_type_error');
+  expectError('strings.replace_n', [j('{"a": "b"}'), 1], 'strings.replace_n: operand 2 must be string but got number', 'eval_type_error');
+  expectError('sprintf', ['%d', j('{}')], 'sprintf: operand 2 must be array but got object', 'eval_type_error');
+  expectError('replace', ['a', 'b', 1], 'replace: operand 3 must be string but got number', 'eval_type_error');
 });
 
 test('format_int truncates toward zero and prints big integers exactly in every base', () => {

@@ -178,7 +178,7 @@ function indexofN(args: Value[]): Value {
   const s = argString(name, args, 0);
   const needle = argString(name, args, 1);
   const out: Value[] = [];
-  if (needle === '') return out;
+  if (needle === '') throw builtinError(name, 'empty search character');
   let u = s.indexOf(needle);
   while (u >= 0) {
     out.push(cps(s.slice(0, u)).length);
@@ -246,7 +246,11 @@ export const builtins: BuiltinDef[] = [
   str2('startswith', (s, p) => s.startsWith(p)),
   str2('endswith', (s, p) => s.endsWith(p)),
   { name: 'format_int', arity: 2, fn: formatInt },
-  str2('indexof', (s, sub) => (sub === '' ? 0 : cpIndexOf(s, sub))),
+  str2('indexof', (s, sub) => {
+    // OPA refuses an empty needle rather than answering 0 (v1/topdown/strings.go builtinIndexOf).
+    if (sub === '') throw builtinError('indexof', 'empty search character');
+    return cpIndexOf(s, sub);
+  }),
   { name: 'indexof_n', arity: 2, fn: indexofN },
   str1('lower', (s) => mapCodePoints(s, (c) => c.toLowerCase())),
   str1('upper', (s) => mapCodePoints(s, (c) => c.toUpperCase())),
@@ -282,7 +286,7 @@ export const builtins: BuiltinDef[] = [
     name: 'strings.reverse',
     arity: 1,
     // OPA reports this builtin as `reverse` in its operand errors.
-    fn: (a) => cps(argString('reverse', a, 0)).reverse().join(''),
+    fn: (a) => cps(argString('strings.reverse', a, 0)).reverse().join(''),
   },
   str2('strings.count', (s, sub) => goCount(s, sub)),
   anyMatch('strings.any_prefix_match', (s, p) => s.startsWith(p)),

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { arbValue, callNoCrash, expectCall, expectError, j } from './test-support/harness.js';
 import { builtins } from './time.js';
+import { type Value } from '../value.js';
 
 // Values from opa-conformance/v1/time and Go's time package documentation.
 
@@ -72,4 +73,29 @@ test('time builtins never fail with anything but a BuiltinError', () => {
     }),
     { numRuns: 2000 },
   );
+});
+
+test("time builtins' errors carry OPA's texts (tzTime reports every timestamp operand as operand 1)", () => {
+  const EITHER = 'operand 1 must be either number (ns) or [number (ns), string (tz)]';
+  const cases: Array<[string, Value[], string, 'eval_type_error' | 'eval_builtin_error']> = [
+    ['time.weekday', ['x'], `${EITHER} but got string`, 'eval_type_error'],
+    ['time.weekday', [[]], `${EITHER} but got array`, 'eval_type_error'],
+    ['time.weekday', [['a']], 'operand 1 must be number but got string', 'eval_type_error'],
+    ['time.weekday', [[1, 2]], 'operand 1 must be string but got number', 'eval_type_error'],
+    ['time.weekday', [[0, 'Bad/TZ']], 'unknown time zone Bad/TZ', 'eval_builtin_error'],
+    ['time.weekday', [1.5], 'timestamp too big', 'eval_builtin_error'],
+    ['time.format', [[1, 'UTC', 5]], 'operand 1 must be string but got number', 'eval_type_error'],
+    ['time.diff', [1, 'a'], `${EITHER} but got string`, 'eval_type_error'],
+    ['time.add_date', [0, 1.5, 0, 0], 'operand 2 must be integer number but got floating-point number', 'eval_type_error'],
+    ['time.add_date', [0, 0, 'a', 0], 'operand 3 must be number but got string', 'eval_type_error'],
+    ['time.add_date', [0, 300, 0, 0], 'time outside of valid range', 'eval_builtin_error'],
+    ['time.add_date', [0, -300, 0, 0], 'time outside of valid range', 'eval_builtin_error'],
+    ['time.parse_duration_ns', ['x'], 'time: invalid duration "x"', 'eval_builtin_error'],
+    ['time.parse_duration_ns', ['1'], 'time: missing unit in duration "1"', 'eval_builtin_error'],
+    ['time.parse_duration_ns', ['1x'], 'time: unknown unit "x" in duration "1x"', 'eval_builtin_error'],
+    ['time.parse_duration_ns', ['9999999h'], 'time: invalid duration "9999999h"', 'eval_builtin_error'],
+    ['time.parse_ns', ['2006', 'x'], 'parsing time "x" as "2006": cannot parse "x" as "2006"', 'eval_builtin_error'],
+    ['time.parse_rfc3339_ns', ['3000-01-01T00:00:00Z'], 'time outside of valid range', 'eval_builtin_error'],
+  ];
+  for (const [name, args, text, code] of cases) expectError(name, args, `${name}: ${text}`, code);
 });

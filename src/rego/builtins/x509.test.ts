@@ -86,6 +86,23 @@ test('certificate request, keypair and private-key conformance cases', () => {
   expectCall('crypto.parse_private_keys', [''], null);
 });
 
+test("private-key and keypair parsing fail as OPA's crypto.go does", () => {
+  const name = 'crypto.x509.parse_rsa_private_key';
+  expectError(name, [''], `${name}: input PEM data was empty`, 'eval_builtin_error');
+  expectError(name, ['bad'], `${name}: illegal base64 data at input byte 0`, 'eval_builtin_error');
+  expectError(name, ['notpem'], `${name}: illegal base64 data at input byte 4`, 'eval_builtin_error');
+  expectCall(name, ['aGVsbG8='], null); // base64 of text without a private-key block: no key, null
+  expectCall(name, ['-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'], null);
+  // Base64 of a PEM private key is decoded first (a PKCS #8 block here).
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  assert.equal((call(name, [Buffer.from(rsa).toString('base64')]) as RObject).getStr('kty'), 'RSA');
+  const kp = 'crypto.x509.parse_keypair';
+  expectError(kp, ['a', 'b'], `${kp}: illegal base64 data at input byte 0`, 'eval_builtin_error');
+  expectError(kp, ['aGVsbG8=', 1], `${kp}: operand 1 must be string but got number`, 'eval_type_error');
+  expectError(kp, ['aGVsbG8=', 'aGVsbG8='], `${kp}: tls: failed to parse private key`, 'eval_builtin_error');
+  expectError('crypto.x509.parse_certificates', ['notpem'], 'crypto.x509.parse_certificates: illegal base64 data at input byte 4', 'eval_builtin_error');
+});
+
 test('x509 builtins never fail with anything but a BuiltinError', () => {
   const b64ish = fc.string({ unit: fc.constantFrom('M', 'I', 'A', 'B', 'g', '0', '+', '/', '=', '-'), maxLength: 40 });
   fc.assert(

@@ -11,7 +11,7 @@
  */
 import { type KeyObject, X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { type Value, RObject, fromJson, isNumber, isObject, normNum, toDouble } from '../value.js';
-import { type BuiltinContext, type BuiltinDef, argObject, argString, builtinError } from './registry.js';
+import { type BuiltinContext, type BuiltinDef, argObject, argString, builtinError, typeError } from './registry.js';
 import { goBase64Decode } from './encoding.js';
 import { formatTime, UTC } from './time.js';
 
@@ -723,6 +723,20 @@ function privateKeyJwk(der: Buffer, type: string): Value | undefined {
   }
 }
 
+/** Base64 text decoded as Go's StdEncoding.DecodeString does, its error worded as Go words it. */
+function goBase64Text(name: string, s: string): string {
+  try {
+    return goBase64Decode(s, 'std', true).toString('latin1');
+  } catch (e) {
+    throw builtinError(name, (e as Error).message);
+  }
+}
+
+/** getPrivateKeysFromPEMData: base64 input decoded when it decodes, then the private-key PEM blocks in order. */
+function privateKeyBlocks(s: string): Array<{ type: string; der: Buffer }> {
+  return pemBlocks(keyText(s)).filter((b) => b.type === 'RSA PRIVATE KEY' || b.type === 'PRIVATE KEY' || b.type === 'EC PRIVATE KEY');
+}
+
 function keyText(s: string): string {
   if (s.startsWith('-----BEGIN')) return s;
   try {
@@ -781,11 +795,21 @@ export const builtins: BuiltinDef[] = [
     arity: 2,
     fn: (a) => {
       const name = 'crypto.x509.parse_keypair';
-      const certPem = keyText(argString(name, a, 0));
-      const keyPem = keyText(argString(name, a, 1));
-      const certs = pemBlocks(certPem).filter((b) => b.type === 'CERTIFICATE');
+      // getTLSx509KeyPairFromString: input not starting with `-----BEGIN ` must be base64 (OPA checks the key
+      // operand's type as operand 1 too).
+      const certIn = argString(name, a, 0);
+      const keyIn = a[1]!;
+      if (typeof keyIn !== 'string') throw typeError(name, 1, 'string', keyIn);
+      const certPem = certIn.startsWith('-----BEGIN ') ? certIn : goBase64Text(name, certIn);
+      const keyPem = keyIn.startsWith('-----BEGIN ') ? keyIn : goBase64Text(name, keyIn);
+      // Decoded bytes that are not PEM are taken for DER: a CERTIFICATE and a (PKCS #8) PRIVATE KEY block.
+      const certs = certPem.startsWith('-----BEGIN ')
+        ? pemBlocks(certPem).filter((b) => b.type === 'CERTIFICATE')
+        : [{ type: 'CERTIFICATE', der: Buffer.from(certPem, 'latin1') }];
       if (certs.length === 0) throw builtinError(name, 'tls: failed to find any PEM data in certificate input');
-      const keyBlock = pemBlocks(keyPem).find((b) => b.type.endsWith('PRIVATE KEY'));
+      const keyBlock = keyPem.startsWith('-----BEGIN')
+        ? pemBlocks(keyPem).find((b) => b.type.endsWith('PRIVATE KEY'))
+        : { type: 'PRIVATE KEY', der: Buffer.from(keyPem, 'latin1') };
       if (!keyBlock) throw builtinError(name, 'tls: failed to find any PEM data in key input');
       const jwk = privateKeyJwk(keyBlock.der, keyBlock.type);
       if (!jwk || !isObject(jwk)) throw builtinError(name, 'tls: failed to parse private key');
@@ -810,11 +834,16 @@ export const builtins: BuiltinDef[] = [
     name: 'crypto.x509.parse_rsa_private_key',
     arity: 1,
     fn: (a) => {
+      // OPA's builtinCryptoJWKFromPrivateKey: empty input is an error, text that is not PEM must be base64,
+      // no private-key block at all is null, and the first key found (RSA, PKCS #8 or EC) is the JWK.
       const name = 'crypto.x509.parse_rsa_private_key';
-      const block = pemBlocks(keyText(argString(name, a, 0)))[0];
-      if (!block) throw builtinError(name, 'failed to parse PEM block containing the key');
-      const jwk = privateKeyJwk(block.der, block.type);
-      if (!jwk || !isObject(jwk) || jwk.getStr('kty') !== 'RSA') throw builtinError(name, 'x509: failed to parse private key');
+      let text = argString(name, a, 0);
+      if (text === '') throw builtinError(name, 'input PEM data was empty');
+      if (!text.startsWith('-----BEGIN')) text = goBase64Text(name, text);
+      const keys = privateKeyBlocks(text);
+      if (keys.length === 0) return null;
+      const jwk = privateKeyJwk(keys[0]!.der, keys[0]!.type);
+      if (!jwk) throw builtinError(name, 'x509: failed to parse private key');
       return jwk;
     },
   },
