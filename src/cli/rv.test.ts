@@ -49,7 +49,7 @@ test('rv import verifies the statement, registers its values and prints signer a
   const out = JSON.parse(r.out) as { reference_values: unknown; provenance: Record<string, unknown> };
   assert.deepEqual(out.reference_values, { snp_launch_measurement: [MEASUREMENT] });
   assert.equal(out.provenance.signer, keyIdentity(build.publicKey));
-  assert.equal(out.provenance.statement_sha256, (await import('node:crypto')).createHash('sha256').update(payload).digest('hex'));
+  assert.deepEqual(out.provenance.inputs, { statement: (await import('node:crypto')).createHash('sha256').update(payload).digest('hex') });
   const got = await cli(['kbs', 'config', '--url', h.url, '--auth-private-key', 'admin.pem', 'get-reference-value', 'snp_launch_measurement']);
   assert.deepEqual(JSON.parse(got.out), [MEASUREMENT]);
 });
