@@ -22,6 +22,7 @@ import { evidenceFromJson, evidenceToJson } from '../tee/snp/evidence.js';
 import { REPORT_SIZE, decodePolicy, parseReport, reportProduct, serializeReport, type SnpReport } from '../tee/snp/format.js';
 import { vcekCachePaths } from '../tee/snp/certs.js';
 import type { TeeVerifier } from '../tee/verifier.js';
+import { checkPredictedRegister } from '../measure/explain-events.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Registration model
@@ -114,7 +115,14 @@ function checkProvenance(p: unknown, rv: Record<string, unknown>): Record<string
     if (!isRecord(e.parameters)) bad(`provenance of ${claim}: "parameters" must be an object`);
     if (!isRecord(e.inputs) || !Object.values(e.inputs).every((d) => typeof d === 'string' && /^[0-9a-f]{64}$/.test(d))) bad(`provenance of ${claim}: "inputs" must map artifact names to SHA-256 hex digests`);
     if (e.expires !== undefined && (typeof e.expires !== 'string' || Number.isNaN(Date.parse(e.expires)))) bad(`provenance of ${claim}: "expires" must be an RFC 3339 time`);
-    const known = new Set(['algorithm', 'parameters', 'inputs', 'expires']);
+    if (e.events !== undefined) {
+      try {
+        checkPredictedRegister(e.events, `provenance of ${claim}`);
+      } catch (err) {
+        bad((err as Error).message);
+      }
+    }
+    const known = new Set(['algorithm', 'parameters', 'inputs', 'events', 'expires']);
     for (const k of Object.keys(e)) if (!known.has(k)) bad(`provenance of ${claim}: unknown field ${JSON.stringify(k.slice(0, 40))}`);
     out[claim] = e as Record<string, JsonValue>;
   }

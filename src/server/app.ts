@@ -29,7 +29,7 @@ import { DecisionLog } from './decisions.js';
 import { defaultAttestationPolicy } from '../policy/builtin.js';
 import { decisionRoutes } from './decision-routes.js';
 import { consoleRoutes } from './console.js';
-import { adminActorName, describeReferenceValue, referenceValueNote, registerReferenceValues } from './reference-values.js';
+import { adminActorName, describeReferenceValue, explainMismatches, referenceValueNote, registerReferenceValues } from './reference-values.js';
 
 export const PROTOCOL_VERSION = '0.4.0';
 export const SESSION_COOKIE = 'kbs-session-id';
@@ -357,13 +357,16 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       const policyText = policyId === undefined ? undefined : ((await o.store.policies.get('attestation', policyId))?.text ?? defaultAttestationPolicy(policyId));
       // Which reference values the policy compared with, at which update: their names and times, never values.
       const referenceValues: Record<string, string> = {};
-      for (const name of result.referenceValuesConsulted.slice(0, 64)) referenceValues[name] = referenceValueNote(await o.store.referenceValues.get(name));
+      const consulted = await Promise.all(result.referenceValuesConsulted.slice(0, 64).map((name) => o.store.referenceValues.get(name)));
+      result.referenceValuesConsulted.slice(0, 64).forEach((name, i) => (referenceValues[name] = referenceValueNote(consulted[i])));
+      const explanations = explainMismatches(tee, evidence, consulted);
       await decisions.submit({
         type: 'attestation',
         client: req.ip,
         tee,
         evidence,
         referenceValues,
+        explanations,
         checks: result.verified.map((v) => ({ tee: v.tee, checks: v.checks })),
         claims: result.claims,
         ...(policyId === undefined ? {} : { policyId }),

@@ -8,6 +8,7 @@
  * - `algorithm` (required): the computation (`snp-launch-digest`, `uki-pcr11`, `tdx-direct-boot-rtmr`, …) or
  *   `signed-statement` for a value imported from a signed statement;
  * - `parameters`: the computation's parameters; `inputs`: `{artifact: sha256 hex}` of every input artifact;
+ *   `events`: for a PCR or RTMR, the events the artifacts predict in it (a mismatch is explained with them);
  * - `signer`, `statement_sha256`, `predicate_type`, `subjects`, `components`: an imported statement's signer
  *   identity, digest, predicate, subjects and SBOM components;
  * - `expires`: an RFC 3339 time after which the value is refused (an attestation that consults it is denied).
@@ -17,6 +18,9 @@
  * it), and keeps the stamped record with the value.
  */
 import { fromBase64 } from '../formats/bytes.js';
+import { checkPredictedRegister, explainEventLog, predictedRegisterOf, type PredictedRegister } from '../measure/explain-events.js';
+import { tpmEvidenceFromJson } from '../tee/tpm/evidence.js';
+import { evidenceFromJson } from '../tee/tdx/evidence.js';
 import { isRecord, parseJson } from '../formats/json.js';
 import type { JsonValue, ReferenceValueRecord, Store } from '../store/store.js';
 import type { AdminIdentity } from './admin-auth.js';
@@ -31,6 +35,8 @@ export interface ReferenceValueProvenanceInput {
   algorithm: string;
   parameters?: Record<string, JsonValue>;
   inputs?: Record<string, string>;
+  /** For a PCR / RTMR: the events the artifacts predict in it (`measure/explain-events.ts`). */
+  events?: PredictedRegister;
   signer?: string;
   statement_sha256?: string;
   predicate_type?: string;
@@ -53,7 +59,7 @@ export interface ReferenceValueRegistration {
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
-const STATED = new Set(['algorithm', 'parameters', 'inputs', 'signer', 'statement_sha256', 'predicate_type', 'subjects', 'components', 'expires']);
+const STATED = new Set(['algorithm', 'parameters', 'inputs', 'events', 'signer', 'statement_sha256', 'predicate_type', 'subjects', 'components', 'expires']);
 
 function bad(message: string): never {
   throw kbsError('KBS_RVPS_PROVENANCE', `reference value provenance: ${message}`);
@@ -67,6 +73,13 @@ function checkEntry(name: string, e: unknown): ReferenceValueProvenanceInput {
   if (e.parameters !== undefined && !isRecord(e.parameters)) bad(`"parameters" ${where} must be an object`);
   if (e.inputs !== undefined && (!isRecord(e.inputs) || !Object.values(e.inputs).every((d) => typeof d === 'string' && HEX64.test(d)))) {
     bad(`"inputs" ${where} must map artifact names to SHA-256 hex digests`);
+  }
+  if (e.events !== undefined) {
+    try {
+      checkPredictedRegister(e.events, `provenance ${where}`);
+    } catch (err) {
+      bad((err as Error).message);
+    }
   }
   if (e.signer !== undefined && (typeof e.signer !== 'string' || e.signer.length === 0 || e.signer.length > 1024)) bad(`"signer" ${where} must be a non-empty string`);
   if (e.statement_sha256 !== undefined && (typeof e.statement_sha256 !== 'string' || !HEX64.test(e.statement_sha256))) bad(`"statement_sha256" ${where} must be 64 lower-case hex digits`);
@@ -182,4 +195,37 @@ export function referenceValueNote(r: ReferenceValueRecord | undefined): string 
     if (typeof p.expires === 'string') note += `, expires ${p.expires}`;
   }
   return note;
+}
+
+/**
+ * For each consulted value whose provenance predicts a register's events (a UKI's PCR 11, a direct boot's
+ * RTMRs): when the evidence's event log extends that register to none of the value's entries, the first
+ * event that differs from the prediction. Evidence without a log, or a log that cannot be read, explains
+ * nothing (the verifier has judged the evidence already).
+ */
+export function explainMismatches(tee: string, evidence: unknown, records: ReadonlyArray<ReferenceValueRecord | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (tee !== 'tpm' && tee !== 'tdx') return out;
+  let log: Uint8Array | null | undefined;
+  try {
+    log = tee === 'tpm' ? tpmEvidenceFromJson(evidence).eventLog : evidenceFromJson(evidence).ccEventLog;
+  } catch {
+    return out;
+  }
+  if (!log) return out;
+  for (const r of records) {
+    if (!r) continue;
+    const predicted = predictedRegisterOf(r.provenance);
+    if (!predicted) continue;
+    try {
+      const m = explainEventLog(tee, log, predicted);
+      if (m === undefined) continue;
+      const accepted = (Array.isArray(r.value) ? r.value : [r.value]).filter((x): x is string => typeof x === 'string').map((x) => x.toLowerCase());
+      if (accepted.includes(m.replayed)) continue;
+      out[r.name] = m.message;
+    } catch {
+      continue;
+    }
+  }
+  return out;
 }
