@@ -22,6 +22,7 @@ import { evidenceFromJson, evidenceToJson } from '../tee/snp/evidence.js';
 import { REPORT_SIZE, decodePolicy, parseReport, reportProduct, serializeReport, type SnpReport } from '../tee/snp/format.js';
 import { vcekCachePaths } from '../tee/snp/certs.js';
 import type { TeeVerifier } from '../tee/verifier.js';
+import { checkPredictedRegister } from '../measure/explain-events.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Registration model
@@ -119,7 +120,14 @@ function checkProvenance(p: unknown, rv: Record<string, unknown>): Record<string
     if (e.signer !== undefined && (typeof e.signer !== 'string' || e.signer.length === 0 || e.signer.length > 1024)) bad(`provenance of ${claim}: "signer" must be a non-empty string`);
     if (e.signer_issuer !== undefined && (typeof e.signer_issuer !== 'string' || e.signer_issuer.length > 1024)) bad(`provenance of ${claim}: "signer_issuer" must be a string`);
     if (e.components !== undefined && (!Array.isArray(e.components) || !e.components.every((c) => typeof c === 'string' && c.length <= 512))) bad(`provenance of ${claim}: "components" must be a list of name@version strings`);
-    const known = new Set(['algorithm', 'parameters', 'inputs', 'expires', 'signer', 'signer_issuer', 'components']);
+    if (e.events !== undefined) {
+      try {
+        checkPredictedRegister(e.events, `provenance of ${claim}`);
+      } catch (err) {
+        bad((err as Error).message);
+      }
+    }
+    const known = new Set(['algorithm', 'parameters', 'inputs', 'events', 'expires', 'signer', 'signer_issuer', 'components']);
     for (const k of Object.keys(e)) if (!known.has(k)) bad(`provenance of ${claim}: unknown field ${JSON.stringify(k.slice(0, 40))}`);
     out[claim] = e as Record<string, JsonValue>;
   }
