@@ -2,7 +2,7 @@
  * `cocokit rv import FILE`: verifies a signed in-toto Statement of expected measurements — a DSSE envelope
  * against `--trusted-key`s, or a Sigstore bundle against `--trusted-root` and the signer named by
  * `--certificate-identity` / `--certificate-oidc-issuer` — and registers its reference values: in the KBS's
- * RVPS (`--url`), or in a workload registration with their provenance (`--url --workload ID`).
+ * RVPS (`--url`) or in a workload registration (`--url --workload ID`), with their provenance.
  * The signer identity, statement digest, predicate type, subjects and SBOM components are the provenance.
  */
 import { readFileSync } from 'node:fs';
@@ -74,6 +74,19 @@ export function statementProvenance(st: ImportedStatement): Record<string, unkno
   };
 }
 
+/** The same provenance as an RVPS record states it (`server/reference-values.ts`). */
+export function rvpsProvenance(st: ImportedStatement): Record<string, unknown> {
+  return {
+    algorithm: 'signed-statement',
+    signer: st.signer,
+    ...(st.signerIssuer !== undefined ? { signer_issuer: st.signerIssuer } : {}),
+    statement_sha256: st.statementDigest,
+    predicate_type: st.predicateType,
+    subjects: st.subjects,
+    ...(st.components ? { components: st.components } : {}),
+  };
+}
+
 /**
  * A workload registration compares one expected value per claim: a statement value list of one becomes
  * that value, a longer list is refused rather than silently narrowed.
@@ -138,7 +151,8 @@ export function register(program: Command, io: CliIO): void {
           });
           io.stderr(`workload ${o.workload} now at version ${out.version}\n`);
         } else {
-          await new KbsAdminClient(o.url, auth).setReferenceValues(st.values);
+          const p = rvpsProvenance(st);
+          await new KbsAdminClient(o.url, auth).setReferenceValues(st.values, Object.fromEntries(Object.keys(st.values).map((k) => [k, p])));
         }
       }
       io.stdout(`${JSON.stringify({ reference_values: st.values, provenance })}\n`);

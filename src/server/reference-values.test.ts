@@ -173,6 +173,7 @@ test('malformed provenance is refused with KBS_RVPS_PROVENANCE and stores nothin
     [{ victim: { algorithm: 'a', statement_sha256: 'ab' } }, /statement_sha256/],
     [{ victim: { algorithm: 'a', components: [1] } }, /components/],
     [{ victim: { algorithm: 'a', signer: '' } }, /signer/],
+    [{ victim: { algorithm: 'a', signer_issuer: 7 } }, /signer_issuer/],
     // The stamp is the KBS's: a client cannot state who registered a value or its version.
     [{ victim: { algorithm: 'a', registered_by: 'someone else' } }, /unknown field "registered_by"/],
     [{ victim: { algorithm: 'a', version: 99 } }, /unknown field "version"/],

@@ -9,8 +9,9 @@
  *   `signed-statement` for a value imported from a signed statement;
  * - `parameters`: the computation's parameters; `inputs`: `{artifact: sha256 hex}` of every input artifact;
  *   `events`: for a PCR or RTMR, the events the artifacts predict in it (a mismatch is explained with them);
- * - `signer`, `statement_sha256`, `predicate_type`, `subjects`, `components`: an imported statement's signer
- *   identity, digest, predicate, subjects and SBOM components;
+ * - `signer`, `signer_issuer`, `statement_sha256`, `predicate_type`, `subjects`, `components`: an imported
+ *   statement's signer identity (and a Sigstore certificate's OIDC issuer), digest, predicate, subjects and
+ *   SBOM components;
  * - `expires`: an RFC 3339 time after which the value is refused (an attestation that consults it is denied).
  *
  * The KBS stamps every registered value, with or without a stated provenance, with `registered_by` (the admin
@@ -38,6 +39,8 @@ export interface ReferenceValueProvenanceInput {
   /** For a PCR / RTMR: the events the artifacts predict in it (`measure/explain-events.ts`). */
   events?: PredictedRegister;
   signer?: string;
+  /** A Sigstore signer: the OIDC issuer its certificate names. */
+  signer_issuer?: string;
   statement_sha256?: string;
   predicate_type?: string;
   subjects?: JsonValue[];
@@ -59,7 +62,7 @@ export interface ReferenceValueRegistration {
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
-const STATED = new Set(['algorithm', 'parameters', 'inputs', 'events', 'signer', 'statement_sha256', 'predicate_type', 'subjects', 'components', 'expires']);
+const STATED = new Set(['algorithm', 'parameters', 'inputs', 'events', 'signer', 'signer_issuer', 'statement_sha256', 'predicate_type', 'subjects', 'components', 'expires']);
 
 function bad(message: string): never {
   throw kbsError('KBS_RVPS_PROVENANCE', `reference value provenance: ${message}`);
@@ -82,6 +85,7 @@ function checkEntry(name: string, e: unknown): ReferenceValueProvenanceInput {
     }
   }
   if (e.signer !== undefined && (typeof e.signer !== 'string' || e.signer.length === 0 || e.signer.length > 1024)) bad(`"signer" ${where} must be a non-empty string`);
+  if (e.signer_issuer !== undefined && (typeof e.signer_issuer !== 'string' || e.signer_issuer.length === 0 || e.signer_issuer.length > 1024)) bad(`"signer_issuer" ${where} must be a non-empty string`);
   if (e.statement_sha256 !== undefined && (typeof e.statement_sha256 !== 'string' || !HEX64.test(e.statement_sha256))) bad(`"statement_sha256" ${where} must be 64 lower-case hex digits`);
   if (e.predicate_type !== undefined && (typeof e.predicate_type !== 'string' || e.predicate_type.length === 0)) bad(`"predicate_type" ${where} must be a non-empty string`);
   if (e.subjects !== undefined && !Array.isArray(e.subjects)) bad(`"subjects" ${where} must be an array`);
