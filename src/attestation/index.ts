@@ -4,3 +4,5 @@ export * from './verifiers.js';
 export * from './ear.js';
 export * from './signer.js';
 export * from './service.js';
+export * from './signed-statement.js';
+export * from './sigstore-bundle.js';

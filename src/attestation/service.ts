@@ -54,7 +54,12 @@ export interface AttestationServiceOptions {
   /** The text of attestation policy `id` (stored, else built in); undefined when there is none. */
   policyText: (id: string) => Promise<string | undefined>;
   /** All reference values, read once per attestation (the Rego builtin is synchronous). */
-  referenceValues: () => Promise<Record<string, unknown>>;
+  referenceValues?: () => Promise<Record<string, unknown>>;
+  /**
+   * Instead of `referenceValues`: the values and, apart, those whose registration has expired. A policy that
+   * consults an expired value denies the attestation, naming it.
+   */
+  referenceValueSnapshot?: () => Promise<ReferenceValueSnapshot>;
   signer: TokenSigner;
   clock?: () => Date;
   broker?: Partial<BrokerSettings>;
@@ -83,6 +88,33 @@ function annotate(
   return out;
 }
 
+/** The reference values an attestation reads: the valid ones, and the expired ones with their expiry. */
+export interface ReferenceValueSnapshot {
+  values: Record<string, unknown>;
+  expired: Record<string, Date>;
+}
+
+/** A lookup for the policy's `query_reference_value`, remembering what it was asked for. */
+function referenceLookup(snap: ReferenceValueSnapshot) {
+  const consulted = new Set<string>();
+  const lookup = (id: string): unknown => {
+    consulted.add(id);
+    return Object.prototype.hasOwnProperty.call(snap.values, id) ? snap.values[id] : null;
+  };
+  /** Throws when the policy consulted a value whose registration has expired. */
+  const checkExpiry = (): void => {
+    const expired = [...consulted].filter((id) => Object.prototype.hasOwnProperty.call(snap.expired, id)).map((id): [string, Date] => [id, snap.expired[id]]);
+    if (expired.length === 0) return;
+    const [name, at] = expired[0];
+    const more = expired.length > 1 ? ` (and ${expired.length - 1} more)` : '';
+    throw new CocoError('AS_REFERENCE_VALUE_EXPIRED', `reference value ${JSON.stringify(name.slice(0, 128))} expired at ${at.toISOString()}${more}; register it again`, {
+      kind: 'expectation',
+      detail: { expired: Object.fromEntries(expired.map(([n, d]) => [n, d.toISOString()])) },
+    });
+  };
+  return { consulted, lookup, checkExpiry };
+}
+
 export class AttestationService {
   readonly verifiers: VerifierRegistry;
   private readonly opts: AttestationServiceOptions;
@@ -94,6 +126,12 @@ export class AttestationService {
     this.verifiers = opts.verifiers;
     this.broker = { ...DEFAULT_BROKER, ...opts.broker };
     this.clock = opts.clock ?? (() => new Date());
+    if (!opts.referenceValues && !opts.referenceValueSnapshot) throw new CocoError('AS_CONFIG', 'the attestation service needs a reference value source', { kind: 'internal' });
+  }
+
+  private async snapshot(): Promise<ReferenceValueSnapshot> {
+    if (this.opts.referenceValueSnapshot) return this.opts.referenceValueSnapshot();
+    return { values: await this.opts.referenceValues!(), expired: {} };
   }
 
   async evaluate(req: AttestationRequest): Promise<AttestationResult> {
@@ -110,12 +148,7 @@ export class AttestationService {
       for (const [tee, evidence] of Object.entries(devices)) sets.push({ tee, evidence, runtimeData: deviceRuntimeData(req.nonce, req.teePubkey), initData: false });
     }
 
-    const rvs = await this.opts.referenceValues();
-    const consulted = new Set<string>();
-    const lookup = (id: string): unknown => {
-      consulted.add(id);
-      return Object.prototype.hasOwnProperty.call(rvs, id) ? rvs[id] : null;
-    };
+    const { consulted, lookup, checkExpiry } = referenceLookup(await this.snapshot());
     const basePolicy = req.policyIds?.[0] ?? 'default';
     const counters: Record<string, number> = {};
     const appraisals: Appraisal[] = [];
@@ -155,6 +188,7 @@ export class AttestationService {
       });
     }
 
+    checkExpiry();
     const claims = earClaims(appraisals, this.broker, now);
     return { token: await this.opts.signer.sign(claims), claims, appraisals, verified, referenceValuesConsulted: [...consulted] };
   }
@@ -175,14 +209,10 @@ export class AttestationService {
     if (failed.length > 0) return { ...base, failed, referenceValuesConsulted: [] };
     const text = candidatePolicy ?? (await this.opts.policyText(policyId));
     if (text === undefined) throw new CocoError('AS_POLICY_NOT_FOUND', `attestation policy "${policyId}" does not exist`, { kind: 'notfound' });
-    const rvs = await this.opts.referenceValues();
-    const consulted = new Set<string>();
-    const lookup = (id: string): unknown => {
-      consulted.add(id);
-      return Object.prototype.hasOwnProperty.call(rvs, id) ? rvs[id] : null;
-    };
+    const { consulted, lookup, checkExpiry } = referenceLookup(await this.snapshot());
     const annotated = annotate(tee, result.claims, {}, undefined, this.broker.verbose);
     const out = await this.opts.policy.evaluate(text, policyId, annotated, lookup);
+    checkExpiry();
     const tv = trustVectorFrom(out.trustClaims, policyId);
     const appraisal: Appraisal = { submod: `${result.teeClass}0`, status: statusOf(tv), trustVector: tv, policyId: 'default', annotatedEvidence: annotated, extensions: extensionsFrom(out.extensions, policyId) };
     return { ...base, failed, policyText: text, appraisal, claims: earClaims([appraisal], this.broker, now), referenceValuesConsulted: [...consulted] };

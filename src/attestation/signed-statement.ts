@@ -29,8 +29,13 @@ const CYCLONEDX_PROPERTY = 'cocokit:reference-value:';
 export interface ImportedStatement {
   /** Reference value id → accepted values (hex). */
   values: Record<string, string[]>;
-  /** Signer identity: `key:sha256:<hex of the SubjectPublicKeyInfo DER>`. */
+  /**
+   * Signer identity: `key:sha256:<hex of the SubjectPublicKeyInfo DER>` for a trusted key, the certificate's
+   * subject alternative name for a Sigstore bundle.
+   */
   signer: string;
+  /** Sigstore bundles: the OIDC issuer the signing certificate names (Fulcio issuer extension). */
+  signerIssuer?: string;
   /** SHA-256 (hex) of the signed payload: the Statement's digest. */
   statementDigest: string;
   predicateType: string;
@@ -181,8 +186,16 @@ export function importDsseStatement(envelopeBytes: Uint8Array, trusted: readonly
     }
   }
   if (signer === undefined) throw fail('signature', 'no signature verifies under a trusted key (untrusted signer or altered payload)', 'crypto');
-  // Only the signed bytes are read from here on.
-  if (env.payloadType !== INTOTO_PAYLOAD_TYPE) throw fail('statement', `payloadType ${JSON.stringify(env.payloadType)} is not ${INTOTO_PAYLOAD_TYPE}`);
+  return readStatement(env.payloadType, payload, signer);
+}
+
+/**
+ * The expected measurements of a Statement whose signature has been verified: only the signed bytes (payload
+ * type and payload) are read.
+ * @throws CocoError RV_STATEMENT_STATEMENT / _PREDICATE
+ */
+export function readStatement(payloadType: string, payload: Buffer, signer: string): ImportedStatement {
+  if (payloadType !== INTOTO_PAYLOAD_TYPE) throw fail('statement', `payloadType ${JSON.stringify(payloadType)} is not ${INTOTO_PAYLOAD_TYPE}`);
   let st: unknown;
   try {
     st = JSON.parse(payload.toString('utf8'));

@@ -14,6 +14,7 @@ import { readVector, readVectorJson, toolMissing } from '../test-support/vectors
 import {
   appraise,
   appraiseQueries,
+  appraiseRegistration,
   canonicalIntegerBase64,
   defaultPolicy,
   freshnessHash,
@@ -254,4 +255,23 @@ test('SEV-SNP reference values are checked at registration: lower-case hex of th
   }
   // Other TEEs' claims are not known here and pass through.
   assert.equal(parseRegistrationBody({ ...body({ measurement: 'ab' }), tee: 'tdx' }, 'create').tee, 'tdx');
+});
+
+test('signed-statement provenance: signer, issuer and components are checked, then reach the registration policy as input.provenance', () => {
+  const base = { tee: 'snp', reference_values: { measurement: 'ab'.repeat(48) }, resources: {} };
+  const p = { algorithm: 'signed-statement', parameters: { predicate_type: 'https://cyclonedx.org/bom' }, inputs: { statement: 'cd'.repeat(32) }, signer: 'https://ci.example/build', signer_issuer: 'https://issuer.example', components: ['openssl@3.0.13'] };
+  assert.deepEqual(parseRegistrationBody({ ...base, provenance: { measurement: p } }, 'create').provenance, { measurement: p });
+  for (const bad of [{ signer: 7 }, { signer: '' }, { signer: 'x'.repeat(1025) }, { signer_issuer: {} }, { components: 'openssl' }, { components: [1] }, { signed_by: 'x' }]) {
+    assert.throws(() => parseRegistrationBody({ ...base, provenance: { measurement: { ...p, ...bad } } }, 'create'), (e: unknown) => e instanceof CocoError && e.code === 'WORKLOAD_BODY');
+  }
+  const policy = `package workload\n\ndefault allow := false\n\nallow if {\n\tinput.measurement == data.measurement\n\tinput.provenance.measurement.signer == "https://ci.example/build"\n\t"openssl@3.0.13" in input.provenance.measurement.components\n}\n`;
+  const spec = { referenceValues: base.reference_values, identify: ['host_data' as const], dialect: 'native' as const, provenance: { measurement: p } };
+  const claims = { measurement: 'ab'.repeat(48) };
+  assert.equal(appraiseRegistration({ policy }, spec, claims).allow, true);
+  assert.equal(appraiseRegistration({ policy }, { ...spec, provenance: { measurement: { ...p, signer: 'https://ci.example/other' } } }, claims).allow, false);
+  assert.equal(appraiseRegistration({ policy }, { ...spec, provenance: { measurement: { ...p, components: ['openssl@1.1.1'] } } }, claims).allow, false);
+  // Evidence cannot stand in for the registration's provenance.
+  assert.equal(appraiseRegistration({ policy }, { ...spec, provenance: undefined }, { ...claims, provenance: { measurement: p } }).allow, false);
+  // keybroker-style queries read it too.
+  assert.equal(appraiseRegistration({ policy: '' }, { ...spec, queries: ['input.provenance.measurement.signer == "https://ci.example/build"'] }, claims).allow, true);
 });

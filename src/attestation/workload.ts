@@ -22,6 +22,7 @@ import { evidenceFromJson, evidenceToJson } from '../tee/snp/evidence.js';
 import { REPORT_SIZE, decodePolicy, parseReport, reportProduct, serializeReport, type SnpReport } from '../tee/snp/format.js';
 import { vcekCachePaths } from '../tee/snp/certs.js';
 import type { TeeVerifier } from '../tee/verifier.js';
+import { checkPredictedRegister } from '../measure/explain-events.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Registration model
@@ -114,7 +115,19 @@ function checkProvenance(p: unknown, rv: Record<string, unknown>): Record<string
     if (!isRecord(e.parameters)) bad(`provenance of ${claim}: "parameters" must be an object`);
     if (!isRecord(e.inputs) || !Object.values(e.inputs).every((d) => typeof d === 'string' && /^[0-9a-f]{64}$/.test(d))) bad(`provenance of ${claim}: "inputs" must map artifact names to SHA-256 hex digests`);
     if (e.expires !== undefined && (typeof e.expires !== 'string' || Number.isNaN(Date.parse(e.expires)))) bad(`provenance of ${claim}: "expires" must be an RFC 3339 time`);
-    const known = new Set(['algorithm', 'parameters', 'inputs', 'expires']);
+    // A value from a signed statement also names its signer (certificate SAN or key digest), the OIDC issuer
+    // of a Sigstore certificate and, for an SBOM, its components: what resource policies ask about.
+    if (e.signer !== undefined && (typeof e.signer !== 'string' || e.signer.length === 0 || e.signer.length > 1024)) bad(`provenance of ${claim}: "signer" must be a non-empty string`);
+    if (e.signer_issuer !== undefined && (typeof e.signer_issuer !== 'string' || e.signer_issuer.length > 1024)) bad(`provenance of ${claim}: "signer_issuer" must be a string`);
+    if (e.components !== undefined && (!Array.isArray(e.components) || !e.components.every((c) => typeof c === 'string' && c.length <= 512))) bad(`provenance of ${claim}: "components" must be a list of name@version strings`);
+    if (e.events !== undefined) {
+      try {
+        checkPredictedRegister(e.events, `provenance of ${claim}`);
+      } catch (err) {
+        bad((err as Error).message);
+      }
+    }
+    const known = new Set(['algorithm', 'parameters', 'inputs', 'events', 'expires', 'signer', 'signer_issuer', 'components']);
     for (const k of Object.keys(e)) if (!known.has(k)) bad(`provenance of ${claim}: unknown field ${JSON.stringify(k.slice(0, 40))}`);
     out[claim] = e as Record<string, JsonValue>;
   }
@@ -335,8 +348,11 @@ export function appraiseQueries(queries: string[], referenceValues: Record<strin
  * its Rego policy. Which front door created or last edited it makes no difference.
  */
 export function appraiseRegistration(rec: Pick<WorkloadRecord, 'policy'>, spec: WorkloadSpec, claims: Record<string, unknown>): Appraisal {
-  if (spec.queries !== undefined) return appraiseQueries(spec.queries, spec.referenceValues, claims);
-  return appraise(rec.policy, spec.referenceValues, claims);
+  // The registration's provenance joins the input, after the claims so evidence can never stand in for it:
+  // a policy can ask who signed the statement a value came from, or which components its SBOM lists.
+  const input = { ...claims, provenance: spec.provenance ?? {} };
+  if (spec.queries !== undefined) return appraiseQueries(spec.queries, spec.referenceValues, input);
+  return appraise(rec.policy, spec.referenceValues, input);
 }
 
 export function validateQueries(queries: string[]): void {

@@ -333,15 +333,18 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .option('--as-integer', 'the value is an integer')
     .option('--as-bool', 'the value is a boolean')
     .option('--as-single-value', 'store the value itself, not a one-element array')
-    .option('--claim <claim>', 'with --from-artifacts: which computed value to store (measurement, host_data, mr_td, rtmr_1, rtmr_2, mr_config_id, tpm_pcr11, tpm_pcr08, rootfs_root_hash)', 'measurement');
-  addArtifactOptions(setRv).action(async function (this: Command, name: string, value: string | undefined, opts: ArtifactFlags & { asInteger?: boolean; asBool?: boolean; asSingleValue?: boolean; claim: string }) {
+    .option('--claim <claim>', 'with --from-artifacts: which computed value to store (measurement, host_data, mr_td, rtmr_1, rtmr_2, mr_config_id, tpm_pcr11, tpm_pcr08, rootfs_root_hash)', 'measurement')
+    .option('--expires <time>', 'RFC 3339 time after which an attestation consulting the value is denied (kept in its provenance)');
+  addArtifactOptions(setRv).action(async function (this: Command, name: string, value: string | undefined, opts: ArtifactFlags & { asInteger?: boolean; asBool?: boolean; asSingleValue?: boolean; claim: string; expires?: string }) {
+      const expires = opts.expires === undefined ? undefined : rfc3339(opts.expires, '--expires');
       if (opts.fromArtifacts) {
         if (value !== undefined) throw new CocoError('CLI_USAGE', 'give either a value or --from-artifacts, not both', { kind: 'usage' });
         const computed = await referenceValuesFromArtifacts(readBuildArtifacts(io, opts));
         const v = computed.values[opts.claim];
         if (v === undefined) throw new CocoError('CLI_USAGE', `--claim ${opts.claim} is not computed from these artifacts (computed: ${Object.keys(computed.values).join(', ')})`, { kind: 'usage' });
-        await adminClient(this, io).setReferenceValues({ [name]: opts.asSingleValue ? v : [v] });
-        io.stderr(`provenance: ${JSON.stringify(computed.provenance[opts.claim])}\n`);
+        const provenance = { ...computed.provenance[opts.claim], ...(expires ? { expires } : {}) };
+        await adminClient(this, io).setReferenceValues({ [name]: opts.asSingleValue ? v : [v] }, { [name]: provenance });
+        io.stderr(`provenance: ${JSON.stringify(provenance)}\n`);
         io.stdout(`reference value ${name} set\n`);
         return;
       }
@@ -354,14 +357,30 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
         if (value !== 'true' && value !== 'false') throw new CocoError('CLI_USAGE', `${value} is not true or false`, { kind: 'usage' });
         v = value === 'true';
       }
-      await adminClient(this, io).setReferenceValues({ [name]: opts.asSingleValue ? v : [v] });
+      await adminClient(this, io).setReferenceValues({ [name]: opts.asSingleValue ? v : [v] }, expires ? { [name]: { algorithm: 'operator-supplied', expires } } : undefined);
       io.stdout(`reference value ${name} set\n`);
     });
   config
     .command('get-reference-value')
-    .description('the stored value of a reference value id')
+    .description('the stored value of a reference value id (--provenance: the whole record, with its provenance)')
     .argument('<id>')
-    .action(async function (this: Command, id: string) {
-      io.stdout(JSON.stringify(await adminClient(this, io).getReferenceValue(id)) + '\n');
+    .option('--provenance', 'print the record: value, update and expiration times, and provenance (who registered it, when, version, algorithm, inputs)')
+    .action(async function (this: Command, id: string, opts: { provenance?: boolean }) {
+      const client = adminClient(this, io);
+      if (opts.provenance) io.stdout(JSON.stringify(await client.getReferenceValueRecord(id), null, 2) + '\n');
+      else io.stdout(JSON.stringify(await client.getReferenceValue(id)) + '\n');
     });
+  config
+    .command('list-reference-values')
+    .description('every stored reference value with its provenance')
+    .action(async function (this: Command) {
+      io.stdout(JSON.stringify(await adminClient(this, io).listReferenceValueRecords(), null, 2) + '\n');
+    });
+}
+
+/** An RFC 3339 time given on the command line, normalized. */
+function rfc3339(text: string, flag: string): string {
+  const t = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(text) ? Date.parse(text) : NaN;
+  if (Number.isNaN(t)) throw new CocoError('CLI_USAGE', `${flag} must be an RFC 3339 time (2027-01-31T00:00:00Z), got ${JSON.stringify(text)}`, { kind: 'usage' });
+  return new Date(t).toISOString();
 }

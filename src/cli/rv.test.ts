@@ -49,7 +49,7 @@ test('rv import verifies the statement, registers its values and prints signer a
   const out = JSON.parse(r.out) as { reference_values: unknown; provenance: Record<string, unknown> };
   assert.deepEqual(out.reference_values, { snp_launch_measurement: [MEASUREMENT] });
   assert.equal(out.provenance.signer, keyIdentity(build.publicKey));
-  assert.equal(out.provenance.statement_sha256, (await import('node:crypto')).createHash('sha256').update(payload).digest('hex'));
+  assert.deepEqual(out.provenance.inputs, { statement: (await import('node:crypto')).createHash('sha256').update(payload).digest('hex') });
   const got = await cli(['kbs', 'config', '--url', h.url, '--auth-private-key', 'admin.pem', 'get-reference-value', 'snp_launch_measurement']);
   assert.deepEqual(JSON.parse(got.out), [MEASUREMENT]);
 });
@@ -74,4 +74,32 @@ test('an untrusted signer or an altered payload is refused, the check named, not
   assert.equal(missing.code, 11);
   const dry = await cli(['rv', 'import', 'stmt.dsse.json', '--trusted-key', 'build.pub', '--dry-run']);
   assert.equal(dry.code, 0, dry.err);
+});
+
+test('a Sigstore bundle lands in the RVPS with its signer, issuer, statement digest and components as the record\'s provenance', async () => {
+  const { makeBundle, makeDeployment } = await import('../test-support/sigstore-root.js');
+  const d = await makeDeployment();
+  const who = { san: 'mailto:release@example.com', issuer: 'https://accounts.example.com' };
+  const statement = {
+    _type: 'https://in-toto.io/Statement/v1',
+    subject: [{ name: 'guest.efi', digest: { sha256: '22'.repeat(32) } }],
+    predicateType: 'https://cyclonedx.org/bom',
+    predicate: { components: [{ name: 'kernel', version: '6.8', properties: [{ name: 'cocokit:reference-value:tpm_pcr11', value: '6b'.repeat(32) }] }] },
+  };
+  writeFileSync(join(dir, 'trusted_root.json'), JSON.stringify(d.trustedRoot));
+  writeFileSync(join(dir, 'uki.sigstore.json'), JSON.stringify(await makeBundle(d, { statement, who })));
+  const r = await cli(['rv', 'import', 'uki.sigstore.json', '--trusted-root', 'trusted_root.json', '--certificate-identity', who.san, '--certificate-oidc-issuer', who.issuer, '--url', h.url, '--auth-private-key', 'admin.pem']);
+  assert.equal(r.code, 0, r.err);
+  const { KbsAdminClient } = await import('../client/admin-client.js');
+  const rec = await new KbsAdminClient(h.url, { privateKeyPem: h.adminKeyPem }).getReferenceValueRecord('tpm_pcr11');
+  assert.deepEqual(rec.value, ['6b'.repeat(32)]);
+  const p = rec.provenance as Record<string, unknown>;
+  assert.equal(p.algorithm, 'signed-statement');
+  assert.equal(p.signer, who.san);
+  assert.equal(p.signer_issuer, who.issuer);
+  assert.equal(p.statement_sha256, (await import('node:crypto')).createHash('sha256').update(JSON.stringify(statement)).digest('hex'));
+  assert.deepEqual(p.components, ['kernel@6.8']);
+  // A keyed statement's record names the key.
+  const keyed = await new KbsAdminClient(h.url, { privateKeyPem: h.adminKeyPem }).getReferenceValueRecord('snp_launch_measurement');
+  assert.equal((keyed.provenance as Record<string, unknown>).signer, keyIdentity(build.publicKey));
 });

@@ -1,14 +1,19 @@
 /**
- * `cocokit rv import FILE --trusted-key KEY`: verifies a signed in-toto Statement of expected measurements
- * (DSSE envelope) against the operator's trusted keys and registers its reference values in the KBS's RVPS.
- * The signer identity and the statement digest are printed as the values' provenance.
+ * `cocokit rv import FILE`: verifies a signed in-toto Statement of expected measurements — a DSSE envelope
+ * against `--trusted-key`s, or a Sigstore bundle against `--trusted-root` and the signer named by
+ * `--certificate-identity` / `--certificate-oidc-issuer` — and registers its reference values: in the KBS's
+ * RVPS (`--url`) or in a workload registration (`--url --workload ID`), with their provenance.
+ * The signer identity, statement digest, predicate type, subjects and SBOM components are the provenance.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CocoError } from '../errors.js';
+import { isRecord } from '../formats/json.js';
 import { KbsAdminClient } from '../client/admin-client.js';
-import { importDsseStatement, trustedKey } from '../attestation/signed-statement.js';
+import { WorkloadAdminClient } from '../client/workload-client.js';
+import { importDsseStatement, trustedKey, type ImportedStatement } from '../attestation/signed-statement.js';
+import { importSigstoreBundle, isSigstoreBundle, parseTrustedRoot } from '../attestation/sigstore-bundle.js';
 import type { CliIO } from './io.js';
 
 function readArg(io: CliIO, file: string, what: string): Buffer {
@@ -19,36 +24,136 @@ function readArg(io: CliIO, file: string, what: string): Buffer {
   }
 }
 
+/** The trust flags of a signed statement, shared by `rv import` and `kbs workload register --statement`. */
+export interface StatementTrustFlags {
+  trustedKey: string[];
+  trustedRoot?: string;
+  certificateIdentity?: string;
+  certificateIdentityRegexp?: string;
+  certificateOidcIssuer?: string;
+  certificateOidcIssuerRegexp?: string;
+}
+
+export function addStatementTrustOptions(cmd: Command): Command {
+  return cmd
+    .option('--trusted-key <pem>', 'PEM public key of a trusted signer of DSSE envelopes (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--trusted-root <file>', 'Sigstore trusted_root.json (certificate authorities, Rekor keys) for Sigstore bundles')
+    .option('--certificate-identity <san>', 'Sigstore bundles: the signing certificate\'s SAN (exact)')
+    .option('--certificate-identity-regexp <re>', 'Sigstore bundles: the SAN as a regular expression')
+    .option('--certificate-oidc-issuer <url>', 'Sigstore bundles: the OIDC issuer in the certificate (exact)')
+    .option('--certificate-oidc-issuer-regexp <re>', 'Sigstore bundles: the OIDC issuer as a regular expression');
+}
+
+/** Verifies a statement file (DSSE envelope or Sigstore bundle, told apart by the bundle media type). */
+export function verifyStatementFile(io: CliIO, file: string, o: StatementTrustFlags): ImportedStatement {
+  const bytes = readArg(io, file, 'statement');
+  if (isSigstoreBundle(bytes)) {
+    if (o.trustedRoot === undefined) throw new CocoError('CLI_USAGE', `${file} is a Sigstore bundle: verify it with --trusted-root and --certificate-identity / --certificate-oidc-issuer`, { kind: 'usage' });
+    const trust = parseTrustedRoot(readArg(io, o.trustedRoot, 'trusted root'));
+    return importSigstoreBundle(bytes, trust, o);
+  }
+  if (o.trustedKey.length === 0) {
+    throw new CocoError('CLI_USAGE', o.trustedRoot !== undefined ? `${file} is not a Sigstore bundle: a DSSE envelope needs --trusted-key` : 'a signed statement needs --trusted-key or --trusted-root (it is only as good as its signer)', { kind: 'usage' });
+  }
+  return importDsseStatement(bytes, o.trustedKey.map((k) => trustedKey(readArg(io, k, 'trusted key').toString('utf8'))));
+}
+
+/**
+ * The provenance a statement gives each of its reference values, in the registration's provenance shape:
+ * the statement's digest is the input, its predicate type and subjects the parameters; the signer (and the
+ * SBOM's components) beside them for policies to read.
+ */
+export function statementProvenance(st: ImportedStatement): Record<string, unknown> {
+  return {
+    algorithm: 'signed-statement',
+    parameters: { predicate_type: st.predicateType, subjects: st.subjects },
+    inputs: { statement: st.statementDigest },
+    signer: st.signer,
+    ...(st.signerIssuer !== undefined ? { signer_issuer: st.signerIssuer } : {}),
+    ...(st.components ? { components: st.components } : {}),
+  };
+}
+
+/** The same provenance as an RVPS record states it (`server/reference-values.ts`). */
+export function rvpsProvenance(st: ImportedStatement): Record<string, unknown> {
+  return {
+    algorithm: 'signed-statement',
+    signer: st.signer,
+    ...(st.signerIssuer !== undefined ? { signer_issuer: st.signerIssuer } : {}),
+    statement_sha256: st.statementDigest,
+    predicate_type: st.predicateType,
+    subjects: st.subjects,
+    ...(st.components ? { components: st.components } : {}),
+  };
+}
+
+/**
+ * A workload registration compares one expected value per claim: a statement value list of one becomes
+ * that value, a longer list is refused rather than silently narrowed.
+ */
+export function workloadValues(st: ImportedStatement): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [claim, list] of Object.entries(st.values)) {
+    if (list.length !== 1) throw new CocoError('CLI_USAGE', `the statement lists ${list.length} values for ${claim}; a workload registration holds one per claim (register the others as separate workloads)`, { kind: 'usage' });
+    out[claim] = list[0];
+  }
+  return out;
+}
+
+interface ImportFlags extends StatementTrustFlags {
+  url?: string;
+  authPrivateKey?: string;
+  certFile?: string;
+  dryRun?: boolean;
+  workload?: string;
+  namespace: string;
+  role: string;
+}
+
 export function register(program: Command, io: CliIO): void {
   const rv = program.command('rv').description('reference values: import signed statements of expected measurements');
-  rv.command('import')
-    .description('verify a DSSE-signed in-toto Statement (cocokit or CycloneDX predicate) and register its reference values')
-    .argument('<file>', 'DSSE envelope (JSON)')
-    .option('--trusted-key <pem>', 'PEM public key of a trusted signer (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  addStatementTrustOptions(
+    rv
+      .command('import')
+      .description('verify a signed in-toto Statement (DSSE envelope or Sigstore bundle) and register its reference values')
+      .argument('<file>', 'DSSE envelope or Sigstore bundle (JSON)'),
+  )
     .option('--url <url>', 'KBS URL (omit with --dry-run)')
     .option('--auth-private-key <file>', 'admin private key (PEM)')
     .option('--cert-file <file>', 'CA certificate of an HTTPS KBS')
+    .option('--workload <id>', 'register into this workload registration (with provenance) instead of the RVPS')
+    .option('--namespace <ns>', 'with --workload: namespace (tenant) the admin token names', 'workloads')
+    .option('--role <role>', 'with --workload: role claim of the admin token', 'admin')
     .option('--dry-run', 'verify and print, register nothing')
-    .action(async (file: string, o: { trustedKey: string[]; url?: string; authPrivateKey?: string; certFile?: string; dryRun?: boolean }) => {
-      if (o.trustedKey.length === 0) throw new CocoError('CLI_USAGE', 'rv import needs --trusted-key (a statement is only as good as its signer)', { kind: 'usage' });
-      const keys = o.trustedKey.map((k) => trustedKey(readArg(io, k, 'trusted key').toString('utf8')));
-      const st = importDsseStatement(readArg(io, file, 'statement'), keys);
-      const provenance = {
-        algorithm: 'signed-statement',
-        signer: st.signer,
-        statement_sha256: st.statementDigest,
-        predicate_type: st.predicateType,
-        subjects: st.subjects,
-        ...(st.components ? { components: st.components } : {}),
-      };
-      io.stderr(`verified: signer ${st.signer}, statement sha256 ${st.statementDigest}\n`);
+    .action(async (file: string, o: ImportFlags) => {
+      const st = verifyStatementFile(io, file, o);
+      const provenance = statementProvenance(st);
+      io.stderr(`verified: signer ${st.signer}${st.signerIssuer ? ` (issuer ${st.signerIssuer})` : ''}, statement sha256 ${st.statementDigest}\n`);
       if (!o.dryRun) {
         if (o.url === undefined) throw new CocoError('CLI_USAGE', "required option '--url <url>' not specified (or --dry-run)", { kind: 'usage' });
-        const client = new KbsAdminClient(o.url, {
+        const auth = {
           privateKeyPem: o.authPrivateKey ? readArg(io, o.authPrivateKey, 'admin private key').toString('utf8') : undefined,
           ca: o.certFile ? readArg(io, o.certFile, 'CA certificate').toString('utf8') : undefined,
-        });
-        await client.setReferenceValues(st.values);
+        };
+        if (o.workload !== undefined) {
+          const values = workloadValues(st);
+          const client = new WorkloadAdminClient(o.url, { ...auth, namespace: o.namespace, role: o.role });
+          const current = await client.show(o.workload);
+          if (!isRecord(current) || typeof current.tee !== 'string' || !isRecord(current.reference_values) || typeof current.version !== 'number') {
+            throw new CocoError('RV_WORKLOAD', `the KBS answered an unexpected workload description for ${o.workload}`, { kind: 'input' });
+          }
+          // The statement's claims replace those of the same name; the others (and their provenance) stay.
+          const out = await client.update(o.workload, {
+            tee: current.tee,
+            reference_values: { ...current.reference_values, ...values },
+            provenance: Object.fromEntries(Object.keys(values).map((k) => [k, provenance])),
+            version: current.version,
+          });
+          io.stderr(`workload ${o.workload} now at version ${out.version}\n`);
+        } else {
+          const p = rvpsProvenance(st);
+          await new KbsAdminClient(o.url, auth).setReferenceValues(st.values, Object.fromEntries(Object.keys(st.values).map((k) => [k, p])));
+        }
       }
       io.stdout(`${JSON.stringify({ reference_values: st.values, provenance })}\n`);
     });

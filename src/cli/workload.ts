@@ -13,6 +13,7 @@ import { WorkloadAdminClient } from '../client/workload-client.js';
 import type { CliIO } from './io.js';
 import { pageLimit } from './paging.js';
 import { type ArtifactFlags, addArtifactOptions, readArtifacts, readBuildArtifacts } from './from-artifacts.js';
+import { addStatementTrustOptions, statementProvenance, verifyStatementFile, workloadValues, type StatementTrustFlags } from './rv.js';
 import { explainSnpMismatch, referenceValuesFromArtifacts, snpReferenceValuesFromArtifacts } from '../measure/from-artifacts.js';
 
 import { fromHex } from '../formats/bytes.js';
@@ -74,7 +75,8 @@ export function register(program: Command, io: CliIO): void {
     .option('--cert-file <pem>', 'CA certificate of an https:// KBS');
   const common = (cmd: Command): Common => cmd.parent!.opts() as Common;
 
-  addArtifactOptions(wl.command('register'))
+  addStatementTrustOptions(addArtifactOptions(wl.command('register')))
+    .option('--statement <file>', 'take reference values and their provenance from a signed statement (DSSE envelope with --trusted-key, Sigstore bundle with --trusted-root)')
     .description('register a workload; prints its workload_id')
     .requiredOption('--tee <tee>', 'TEE of the workload, e.g. snp')
     .option('--reference-value <name=value>', 'expected claim (repeatable; JSON values allowed)', (v, acc: Record<string, unknown>) => keyValue(v, acc, true), {})
@@ -106,6 +108,17 @@ export function register(program: Command, io: CliIO): void {
         rv = { ...rv, ...computed.values };
         provenance = { ...computed.provenance };
         io.stderr(`reference values from artifacts: ${JSON.stringify(computed)}\n`);
+      }
+      if (f.statement) {
+        const st = verifyStatementFile(io, String(f.statement), f as StatementTrustFlags);
+        const values = workloadValues(st);
+        for (const k of Object.keys(values)) {
+          if (k in rv && rv[k] !== values[k]) throw new CocoError('WORKLOAD_CLI_USAGE', `${k} from the signed statement contradicts the value given or computed for it`, { kind: 'usage' });
+        }
+        rv = { ...rv, ...values };
+        const p = statementProvenance(st);
+        provenance = { ...provenance, ...Object.fromEntries(Object.keys(values).map((k) => [k, p])) };
+        io.stderr(`verified statement: signer ${st.signer}${st.signerIssuer ? ` (issuer ${st.signerIssuer})` : ''}, statement sha256 ${st.statementDigest}\n`);
       }
       const identify = f.identify ? String(f.identify).split(',').map((s) => s.trim()) : ['host_data', 'init_data'];
       // Under host_data identification HOST_DATA is the id's bytes, so a host_data reference value can only be

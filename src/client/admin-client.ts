@@ -136,13 +136,27 @@ export class KbsAdminClient {
     await this.call('POST', 'attestation-policy', JSON.stringify({ type, policy_id: policyId, policy: toBase64Url(utf8.encode(rego)) }));
   }
 
-  /** Registers `{name: value}` through the RVPS `sample` extractor (§4). */
-  async setReferenceValues(values: Record<string, unknown>): Promise<void> {
+  /**
+   * Registers `{name: value}` through the RVPS `sample` extractor (§4); `provenance` (cocokit) says where each
+   * value came from, `{name: {algorithm, parameters?, inputs?, signer?, statement_sha256?, …, expires?}}`, and
+   * the KBS stamps it with the admin identity, time and version.
+   */
+  async setReferenceValues(values: Record<string, unknown>, provenance?: Record<string, Record<string, unknown>>): Promise<void> {
     const payload = toBase64(utf8.encode(JSON.stringify(values)));
-    await this.call('POST', 'reference-value', JSON.stringify({ version: '0.1.0', type: 'sample', payload }));
+    await this.call('POST', 'reference-value', JSON.stringify({ version: '0.1.0', type: 'sample', payload, ...(provenance ? { provenance } : {}) }));
   }
 
   async getReferenceValue(id: string): Promise<unknown> {
     return parseJson(await this.call('GET', `reference-value/${id.split('/').map(encodeURIComponent).join('/')}`), 'reference value');
+  }
+
+  /** One stored record: `{name, value, updated, expiration?, provenance?}`. */
+  async getReferenceValueRecord(id: string): Promise<Record<string, unknown>> {
+    return parseJson(await this.call('GET', `reference-value/${id.split('/').map(encodeURIComponent).join('/')}?detail=true`), 'reference value') as Record<string, unknown>;
+  }
+
+  /** Every stored record, sorted by name. */
+  async listReferenceValueRecords(): Promise<Array<Record<string, unknown>>> {
+    return parseJson(await this.call('GET', 'reference-value?detail=true'), 'reference value list') as Array<Record<string, unknown>>;
   }
 }

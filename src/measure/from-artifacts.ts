@@ -16,6 +16,8 @@ import { CPU_SIGS, VMM_TYPES, type VmmType, snpLaunchDigest, snpOvmfHash, vcpuTy
 import { directBootRtmrs, tdvfMrtd, type PageAddOrder } from './tdx/index.js';
 import { DEFAULT_PHASES, predictPcr11, ukiSections } from './uki.js';
 import { readVeritySuperblockFile, verityFormat } from './verity.js';
+import { directBootRtmr1Events, directBootRtmr2Events, ukiPcr11Events, type PredictedRegister } from './explain-events.js';
+import { authenticodeDigest } from '../formats/authenticode.js';
 
 export interface SnpArtifacts {
   ovmf: Uint8Array;
@@ -59,6 +61,8 @@ export interface ReferenceValueProvenance {
   parameters: Record<string, unknown>;
   /** SHA-256 (hex) of each input artifact, by role. */
   inputs: Record<string, string>;
+  /** For a PCR or RTMR: the events the artifacts put in it, so a log that differs can be explained. */
+  events?: PredictedRegister;
 }
 
 export interface ArtifactReferenceValues {
@@ -315,19 +319,25 @@ export async function referenceValuesFromArtifacts(a: BuildArtifacts): Promise<A
       const r = directBootRtmrs(t.kernel, initrd, t.append ?? '', { separatorInRtmr1: t.separatorInRtmr1 });
       const p: ReferenceValueProvenance = {
         algorithm: 'tdx-direct-boot-rtmr',
-        parameters: { append: t.append ?? '', separatorInRtmr1: t.separatorInRtmr1 ?? false },
+        parameters: { append: t.append ?? '', separatorInRtmr1: t.separatorInRtmr1 ?? true },
         inputs: { kernel: sha256Hex(t.kernel), initrd: sha256Hex(initrd) },
       };
-      put('rtmr_1', toHex(r.rtmr1), p);
-      put('rtmr_2', toHex(r.rtmr2), p);
+      put('rtmr_1', toHex(r.rtmr1), { ...p, events: directBootRtmr1Events(authenticodeDigest(t.kernel, 'sha384'), t.separatorInRtmr1 ?? true) });
+      put('rtmr_2', toHex(r.rtmr2), { ...p, events: directBootRtmr2Events(t.append ?? '', initrd) });
     } else if (t.initrd !== undefined || t.append !== undefined) {
       throw usage('the TDX initrd and command line need the TDX kernel');
     }
   }
   if (a.uki !== undefined) {
-    const prediction = predictPcr11({ sections: ukiSections(a.uki).sections, banks: ['sha256'], phases: [PCR11_PHASE] });
+    const sections = ukiSections(a.uki).sections;
+    const prediction = predictPcr11({ sections, banks: ['sha256'], phases: [PCR11_PHASE] });
     const v = prediction.values.find((x) => x.phase === PCR11_PHASE && x.bank === 'sha256')!;
-    put('tpm_pcr11', toHex(v.hash), { algorithm: 'uki-pcr11', parameters: { bank: 'sha256', phase: PCR11_PHASE, rules: 'systemd 252' }, inputs: { uki: sha256Hex(a.uki) } });
+    put('tpm_pcr11', toHex(v.hash), {
+      algorithm: 'uki-pcr11',
+      parameters: { bank: 'sha256', phase: PCR11_PHASE, rules: 'systemd 252' },
+      inputs: { uki: sha256Hex(a.uki) },
+      events: ukiPcr11Events(sections, PCR11_PHASE),
+    });
   }
   if (a.initData !== undefined) {
     const d = initDataDigest(a.initData, sniffInitDataFormat(a.initData));

@@ -29,6 +29,7 @@ import { DecisionLog } from './decisions.js';
 import { defaultAttestationPolicy } from '../policy/builtin.js';
 import { decisionRoutes } from './decision-routes.js';
 import { consoleRoutes } from './console.js';
+import { adminActorName, describeReferenceValue, explainMismatches, referenceValueNote, registerReferenceValues } from './reference-values.js';
 
 export const PROTOCOL_VERSION = '0.4.0';
 export const SESSION_COOKIE = 'kbs-session-id';
@@ -356,16 +357,16 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       const policyText = policyId === undefined ? undefined : ((await o.store.policies.get('attestation', policyId))?.text ?? defaultAttestationPolicy(policyId));
       // Which reference values the policy compared with, at which update: their names and times, never values.
       const referenceValues: Record<string, string> = {};
-      for (const name of result.referenceValuesConsulted.slice(0, 64)) {
-        const rv = await o.store.referenceValues.get(name);
-        referenceValues[name] = rv ? `updated ${rv.updatedAt.toISOString()}` : 'absent';
-      }
+      const consulted = await Promise.all(result.referenceValuesConsulted.slice(0, 64).map((name) => o.store.referenceValues.get(name)));
+      result.referenceValuesConsulted.slice(0, 64).forEach((name, i) => (referenceValues[name] = referenceValueNote(consulted[i])));
+      const explanations = explainMismatches(tee, evidence, consulted);
       await decisions.submit({
         type: 'attestation',
         client: req.ip,
         tee,
         evidence,
         referenceValues,
+        explanations,
         checks: result.verified.map((v) => ({ tee: v.tee, checks: v.checks })),
         claims: result.claims,
         ...(policyId === undefined ? {} : { policyId }),
@@ -445,8 +446,9 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
   // ---- admin ------------------------------------------------------------------------------------------
 
   async function admin(req: FastifyRequest, reply: FastifyReply, route: KbsRoute): Promise<FastifyReply> {
+    let who: string;
     try {
-      await o.admin.authorize(req.headers.authorization, req.url);
+      who = adminActorName(await o.admin.authorize(req.headers.authorization, req.url));
     } catch (e) {
       return fail(reply, req, e, 'AdminAuthAccess');
     }
@@ -525,19 +527,24 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
           break;
         case 'reference-value':
           if (m === 'POST' && route.path.length === 0) {
-            const n = await registerReferenceValues(o.store, jsonBody(req.body, 'reference value message'), clock());
+            const n = await registerReferenceValues(o.store, jsonBody(req.body, 'reference value message'), clock(), who);
             await o.store.audit.append({ kind: 'admin.reference-value.put', subject: n.join(','), outcome: 'ok' });
             return reply.code(200).send('');
           }
           if (m === 'GET') {
+            // cocokit: `?detail=true` answers the records (value, update and expiration times, provenance)
+            // instead of Trustee's bare values.
+            const detail = route.query.detail === 'true';
+            if (route.query.detail !== undefined && !detail && route.query.detail !== 'false') throw kbsError('KBS_SERDE', `reference value query: detail must be true or false, got ${echo(route.query.detail)}`);
             if (route.path.length === 0) {
               const list = await o.store.referenceValues.list();
-              return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(Object.fromEntries(list.map((r) => [r.name, r.value]))));
+              const body = detail ? list.map(describeReferenceValue) : Object.fromEntries(list.map((r) => [r.name, r.value]));
+              return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(body));
             }
             const id = route.path.map((s) => decodeURIComponent(s)).join('/');
             const rv = await o.store.referenceValues.get(id);
             if (!rv) throw kbsError('KBS_RVPS_NOT_FOUND', `reference value ${echo(id)} does not exist`, 'notfound');
-            return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(rv.value));
+            return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(detail ? describeReferenceValue(rv) : rv.value));
           }
           break;
       }
@@ -589,25 +596,4 @@ function decodePolicy(body: Record<string, unknown>): string {
     throw kbsError('KBS_SERDE', (e as Error).message);
   }
   return utf8.decode(bytes);
-}
-
-/**
- * RVPS registration (specs/kbs-protocol.md §4): `{"version":"0.1.0","type":"sample","payload":"<std base64 of
- * {name: value}>"}`; each entry is stored under its name with a 12-month expiration.
- */
-export async function registerReferenceValues(store: Store, msg: Record<string, unknown>, now: Date): Promise<string[]> {
-  if (msg.version !== '0.1.0') throw kbsError('KBS_RVPS_VERSION', `reference value message version must be "0.1.0", got ${echo(msg.version)}`);
-  if (msg.type !== 'sample') throw kbsError('KBS_RVPS_TYPE', `reference value message type ${echo(msg.type)} is not supported (sample)`, 'unsupported');
-  if (typeof msg.payload !== 'string') throw kbsError('KBS_RVPS_PAYLOAD', 'reference value message: "payload" must be a base64 string');
-  let values: unknown;
-  try {
-    values = parseJson(fromBase64(msg.payload, 'payload'), 'reference value payload');
-  } catch (e) {
-    throw kbsError('KBS_RVPS_PAYLOAD', `reference value payload: ${(e as Error).message}`);
-  }
-  if (!isRecord(values)) throw kbsError('KBS_RVPS_PAYLOAD', 'reference value payload must be a JSON object {name: value}');
-  const expires = new Date(now);
-  expires.setUTCFullYear(expires.getUTCFullYear() + 1);
-  for (const [name, value] of Object.entries(values)) await store.referenceValues.set(name, value as JsonValue, expires);
-  return Object.keys(values);
 }

@@ -44,6 +44,11 @@ export interface DecisionInput {
   policyText?: string;
   /** Names and update times of the reference values consulted. */
   referenceValues?: Record<string, string>;
+  /**
+   * Why a consulted reference value computed from artifacts does not match: its name → the first event of the
+   * evidence's log that differs from what the artifacts predict.
+   */
+  explanations?: Record<string, string>;
   /** The EAR token issued or presented; only the digest of its signature is kept. */
   token?: string;
   verdict: Verdict;
@@ -74,6 +79,7 @@ export interface DecisionBody {
   policy_id?: string;
   policy_hash?: string;
   reference_values?: Record<string, string>;
+  explanations?: Record<string, string>;
   token_id?: string;
   verdict: Verdict;
   code?: string;
@@ -167,6 +173,7 @@ export function decisionBody(input: DecisionInput, evidenceMaxBytes: number): Om
   if (input.policyId !== undefined) b.policy_id = input.policyId;
   if (input.policyText !== undefined) b.policy_hash = sha256(input.policyText);
   if (input.referenceValues !== undefined) b.reference_values = input.referenceValues;
+  if (input.explanations !== undefined && Object.keys(input.explanations).length > 0) b.explanations = input.explanations;
   if (input.token !== undefined) b.token_id = tokenId(input.token);
   if (input.code !== undefined) b.code = input.code;
   if (input.reason !== undefined) b.reason = input.reason.slice(0, 4096);

@@ -28,6 +28,7 @@ import { listenAddress, type KbsConfig, type SnpTrustedRoot } from './config.js'
 import { amdRoots, rootsFromPem, type RootSet } from '../tee/snp/certs.js';
 import { loadTdxRoot, type TdxRoot } from '../tee/tdx/verify.js';
 import { AttestationTokenVerifier } from './token-verifier.js';
+import { referenceValueSnapshot } from './reference-values.js';
 
 export const SIGNER_KV_KEY = 'attestation-service/token-signer.pem';
 
@@ -226,7 +227,7 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
       verifiers,
       policy: o.attestationPolicy,
       policyText: async (id) => (await store.policies.get('attestation', id))?.text ?? defaultAttestationPolicy(id),
-      referenceValues: async () => Object.fromEntries((await store.referenceValues.list()).map((r) => [r.name, r.value])),
+      referenceValueSnapshot: async () => referenceValueSnapshot(await store.referenceValues.list(), clock()),
       signer,
       clock,
       broker: {

@@ -53,6 +53,7 @@ import { teePubkeyFromClaims, type AttestationTokenVerifier } from './token-veri
 import { keybrokerRoutes } from './compat/keybroker.js';
 import type { DecisionLog, DecisionType } from './decisions.js';
 import { referenceKbsRoutes } from './compat/reference-kbs.js';
+import { adminActorName } from './reference-values.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Configuration: `[workloads.keybroker]` and `[workloads.reference_kbs]`
@@ -340,7 +341,7 @@ async function adminNamespace(ctx: WorkloadContext, req: FastifyRequest): Promis
 /** The namespace, and who acts in it as provenance names them: the token's role and subject, or the open door. */
 async function adminActor(ctx: WorkloadContext, req: FastifyRequest): Promise<{ ns: string; who: string }> {
   const identity = await ctx.admin.authorize(req.headers.authorization, req.url);
-  const who = identity === undefined ? 'unauthenticated' : `role=${identity.role}${identity.sub !== undefined ? ` sub=${identity.sub}` : ''}`;
+  const who = adminActorName(identity);
   return { ns: namespaceOf(identity, req), who };
 }
 

@@ -364,6 +364,36 @@ export function storeContract(h: StoreHarness): void {
         await rejectsWith(s.referenceValues.set('x', new Map() as unknown as JsonValue), 'STORE_ARGUMENT');
       }));
 
+    test('a reference value keeps its provenance across close and reopen; an overwrite without one clears it', async () => {
+      const loc = await h.location();
+      const clock = manualClock();
+      const provenance = {
+        algorithm: 'snp-launch-digest',
+        parameters: { vcpus: 4, vmmType: 'QEMU' },
+        inputs: { ovmf: 'ab'.repeat(32) },
+        registered_by: 'role=admin sub=ops',
+        registered_at: clock.now().toISOString(),
+        version: 3,
+        expires: '2027-03-01T00:00:00.000Z',
+      };
+      const a = await h.open(loc, { kek, now: clock.now });
+      await a.referenceValues.set('snp_launch_measurement', ['cd'.repeat(48)], new Date('2027-03-01T00:00:00.000Z'), provenance);
+      await a.referenceValues.set('bare', [1]);
+      await a.close();
+      const b = await h.open(loc, { kek, now: clock.now });
+      try {
+        const got = await b.referenceValues.get('snp_launch_measurement');
+        assert.deepEqual(got, { name: 'snp_launch_measurement', value: ['cd'.repeat(48)], expiresAt: new Date('2027-03-01T00:00:00.000Z'), updatedAt: clock.now(), provenance });
+        assert.equal((await b.referenceValues.get('bare'))!.provenance, undefined);
+        assert.deepEqual((await b.referenceValues.list()).map((r) => [r.name, r.provenance !== undefined]), [['bare', false], ['snp_launch_measurement', true]]);
+        await b.referenceValues.set('snp_launch_measurement', ['ef'.repeat(48)]);
+        assert.equal((await b.referenceValues.get('snp_launch_measurement'))!.provenance, undefined);
+        await rejectsWith(b.referenceValues.set('x', [1], undefined, Number.NaN), 'STORE_ARGUMENT');
+      } finally {
+        await b.close();
+      }
+    });
+
     // -- workloads ---------------------------------------------------------------------------------------
 
     test('workload versions count updates and guard concurrent writers', () =>

@@ -25,7 +25,7 @@ export interface Database {
   sessions: { id: string; expires_at: Int64; body: Uint8Array };
   nonces: { nonce_hash: string; expires_at: Int64 };
   policies: { kind: string; id: string; text: string; updated_at: Int64 };
-  reference_values: { name: string; value: string; expires_at: Int64 | null; updated_at: Int64 };
+  reference_values: { name: string; value: string; expires_at: Int64 | null; updated_at: Int64; provenance: string | null };
   workloads: {
     id: string;
     namespace: string;
@@ -128,6 +128,12 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       // including its secret values, in plain text — an offline guessing oracle. Nothing reads them any more.
       async up(db: Kysely<any>) {
         await db.deleteFrom('kv').where('key', 'like', 'workloads/keybroker/registration/%').execute();
+      },
+    },
+    '0003_reference_value_provenance': {
+      // JSON text of the record's provenance; null for values registered without one.
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('reference_values').addColumn('provenance', 'text').execute();
       },
     },
   };

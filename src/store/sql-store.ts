@@ -267,7 +267,7 @@ class SqlStore implements Store {
     };
     this.referenceValues = {
       get: (name) => this.#run('reading a reference value', () => this.#getRv(name)),
-      set: (name, value, exp) => this.#run('writing a reference value', () => this.#setRv(name, value, exp)),
+      set: (name, value, exp, prov) => this.#run('writing a reference value', () => this.#setRv(name, value, exp, prov)),
       delete: (name) => this.#run('deleting a reference value', () => this.#deleteRv(name)),
       list: () => this.#run('listing reference values', () => this.#listRv()),
     };
@@ -492,9 +492,10 @@ class SqlStore implements Store {
 
   // -- reference values -----------------------------------------------------------------------------------
 
-  #rvRecord(r: { name: string; value: string; expires_at: Int64 | null; updated_at: Int64 }): ReferenceValueRecord {
+  #rvRecord(r: Database['reference_values']): ReferenceValueRecord {
     const out: ReferenceValueRecord = { name: r.name, value: JSON.parse(r.value) as JsonValue, updatedAt: new Date(ms(r.updated_at)) };
     if (r.expires_at !== null) out.expiresAt = new Date(ms(r.expires_at));
+    if (r.provenance !== null) out.provenance = JSON.parse(r.provenance) as JsonValue;
     return out;
   }
 
@@ -504,16 +505,17 @@ class SqlStore implements Store {
     return row === undefined ? undefined : this.#rvRecord(row);
   }
 
-  async #setRv(nameArg: string, value: JsonValue, expiresAtArg?: Date): Promise<void> {
+  async #setRv(nameArg: string, value: JsonValue, expiresAtArg?: Date, provenanceArg?: JsonValue): Promise<void> {
     const name = checkString(nameArg, 'reference value name');
     if (value === undefined) throw new CocoError('STORE_ARGUMENT', 'reference value must be a JSON value, got undefined', { kind: 'input' });
     const text = toJsonText(value, `reference value ${name}`);
     const expiresAt = expiresAtArg === undefined ? null : checkDate(expiresAtArg, 'reference value expiresAt').getTime();
+    const provenance = provenanceArg === undefined ? null : toJsonText(provenanceArg, `provenance of reference value ${name}`);
     const now = this.#nowMs();
     await this.#db
       .insertInto('reference_values')
-      .values({ name, value: text, expires_at: expiresAt, updated_at: now })
-      .onConflict((oc) => oc.column('name').doUpdateSet({ value: text, expires_at: expiresAt, updated_at: now }))
+      .values({ name, value: text, expires_at: expiresAt, updated_at: now, provenance })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ value: text, expires_at: expiresAt, updated_at: now, provenance }))
       .execute();
   }
 

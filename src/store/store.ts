@@ -178,12 +178,19 @@ export interface ReferenceValueRecord {
   /** RVPS records carry an expiration (now + 12 months for `sample`); Trustee does not enforce it on read. */
   expiresAt?: Date;
   updatedAt: Date;
+  /**
+   * Where the value came from, as the KBS stamped it at registration (server/reference-values.ts): the
+   * algorithm, parameters and input digests (or the signer and statement digest of an imported statement), who
+   * registered it, when, at which version, and an optional expiry. Absent for values written straight to the
+   * store (development seeds) or before provenance was kept.
+   */
+  provenance?: JsonValue;
 }
 
 export interface ReferenceValueStore {
   get(name: string): Promise<ReferenceValueRecord | undefined>;
-  /** Creates or overwrites (RVPS registration overwrites, §4). */
-  set(name: string, value: JsonValue, expiresAt?: Date): Promise<void>;
+  /** Creates or overwrites (RVPS registration overwrites, §4); an overwrite without provenance clears it. */
+  set(name: string, value: JsonValue, expiresAt?: Date, provenance?: JsonValue): Promise<void>;
   delete(name: string): Promise<boolean>;
   /** Sorted by name. */
   list(): Promise<ReferenceValueRecord[]>;

@@ -1,0 +1,235 @@
+/**
+ * The reference value store (RVPS) of the KBS with provenance (specs/kbs-protocol.md §4).
+ *
+ * Trustee's registration message `{"version":"0.1.0","type":"sample","payload":"<std base64 of {name: value}>"}`
+ * is accepted unchanged. cocokit reads one optional member more, `provenance`: `{name: entry}` for names of the
+ * payload, each entry saying where the value came from —
+ *
+ * - `algorithm` (required): the computation (`snp-launch-digest`, `uki-pcr11`, `tdx-direct-boot-rtmr`, …) or
+ *   `signed-statement` for a value imported from a signed statement;
+ * - `parameters`: the computation's parameters; `inputs`: `{artifact: sha256 hex}` of every input artifact;
+ *   `events`: for a PCR or RTMR, the events the artifacts predict in it (a mismatch is explained with them);
+ * - `signer`, `signer_issuer`, `statement_sha256`, `predicate_type`, `subjects`, `components`: an imported
+ *   statement's signer identity (and a Sigstore certificate's OIDC issuer), digest, predicate, subjects and
+ *   SBOM components;
+ * - `expires`: an RFC 3339 time after which the value is refused (an attestation that consults it is denied).
+ *
+ * The KBS stamps every registered value, with or without a stated provenance, with `registered_by` (the admin
+ * token's role and subject), `registered_at` and `version` (1 for a new name, one more on each registration of
+ * it), and keeps the stamped record with the value.
+ */
+import { fromBase64 } from '../formats/bytes.js';
+import { checkPredictedRegister, explainEventLog, predictedRegisterOf, type PredictedRegister } from '../measure/explain-events.js';
+import { tpmEvidenceFromJson } from '../tee/tpm/evidence.js';
+import { evidenceFromJson } from '../tee/tdx/evidence.js';
+import { isRecord, parseJson } from '../formats/json.js';
+import type { JsonValue, ReferenceValueRecord, Store } from '../store/store.js';
+import type { AdminIdentity } from './admin-auth.js';
+import { echo } from './echo.js';
+import { kbsError } from './errors.js';
+
+/** The largest `provenance` member of one registration message. */
+export const MAX_RV_PROVENANCE_BYTES = 64 * 1024;
+
+/** Provenance fields a registration may state; the KBS adds the `registered_*` stamp and `version`. */
+export interface ReferenceValueProvenanceInput {
+  algorithm: string;
+  parameters?: Record<string, JsonValue>;
+  inputs?: Record<string, string>;
+  /** For a PCR / RTMR: the events the artifacts predict in it (`measure/explain-events.ts`). */
+  events?: PredictedRegister;
+  signer?: string;
+  /** A Sigstore signer: the OIDC issuer its certificate names. */
+  signer_issuer?: string;
+  statement_sha256?: string;
+  predicate_type?: string;
+  subjects?: JsonValue[];
+  components?: string[];
+  expires?: string;
+}
+
+/** A stored provenance record: what was stated plus the KBS's stamp. */
+export interface StampedProvenance extends Partial<ReferenceValueProvenanceInput> {
+  registered_by: string;
+  registered_at: string;
+  version: number;
+}
+
+/** A parsed registration message. */
+export interface ReferenceValueRegistration {
+  values: Record<string, JsonValue>;
+  provenance: Record<string, ReferenceValueProvenanceInput>;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const STATED = new Set(['algorithm', 'parameters', 'inputs', 'events', 'signer', 'signer_issuer', 'statement_sha256', 'predicate_type', 'subjects', 'components', 'expires']);
+
+function bad(message: string): never {
+  throw kbsError('KBS_RVPS_PROVENANCE', `reference value provenance: ${message}`);
+}
+
+function checkEntry(name: string, e: unknown): ReferenceValueProvenanceInput {
+  const where = `of ${echo(name)}`;
+  if (!isRecord(e)) bad(`the entry ${where} must be an object {algorithm, parameters, inputs, …}`);
+  for (const k of Object.keys(e)) if (!STATED.has(k)) bad(`unknown field ${echo(k, 40)} ${where} (known: ${[...STATED].join(', ')})`);
+  if (typeof e.algorithm !== 'string' || !/^[a-z0-9][a-z0-9.-]{0,63}$/.test(e.algorithm)) bad(`"algorithm" ${where} must be a short lower-case name`);
+  if (e.parameters !== undefined && !isRecord(e.parameters)) bad(`"parameters" ${where} must be an object`);
+  if (e.inputs !== undefined && (!isRecord(e.inputs) || !Object.values(e.inputs).every((d) => typeof d === 'string' && HEX64.test(d)))) {
+    bad(`"inputs" ${where} must map artifact names to SHA-256 hex digests`);
+  }
+  if (e.events !== undefined) {
+    try {
+      checkPredictedRegister(e.events, `provenance ${where}`);
+    } catch (err) {
+      bad((err as Error).message);
+    }
+  }
+  if (e.signer !== undefined && (typeof e.signer !== 'string' || e.signer.length === 0 || e.signer.length > 1024)) bad(`"signer" ${where} must be a non-empty string`);
+  if (e.signer_issuer !== undefined && (typeof e.signer_issuer !== 'string' || e.signer_issuer.length === 0 || e.signer_issuer.length > 1024)) bad(`"signer_issuer" ${where} must be a non-empty string`);
+  if (e.statement_sha256 !== undefined && (typeof e.statement_sha256 !== 'string' || !HEX64.test(e.statement_sha256))) bad(`"statement_sha256" ${where} must be 64 lower-case hex digits`);
+  if (e.predicate_type !== undefined && (typeof e.predicate_type !== 'string' || e.predicate_type.length === 0)) bad(`"predicate_type" ${where} must be a non-empty string`);
+  if (e.subjects !== undefined && !Array.isArray(e.subjects)) bad(`"subjects" ${where} must be an array`);
+  if (e.components !== undefined && (!Array.isArray(e.components) || !e.components.every((c) => typeof c === 'string'))) bad(`"components" ${where} must be an array of strings`);
+  if (e.expires !== undefined && (typeof e.expires !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(e.expires) || Number.isNaN(Date.parse(e.expires)))) {
+    bad(`"expires" ${where} must be an RFC 3339 time`);
+  }
+  return e as unknown as ReferenceValueProvenanceInput;
+}
+
+/**
+ * Reads a registration message: Trustee's fields as §4 defines them, and the optional `provenance`.
+ * @throws CocoError `KBS_RVPS_*` (input / unsupported / limit) naming what is wrong
+ */
+export function parseReferenceValueMessage(msg: Record<string, unknown>): ReferenceValueRegistration {
+  if (msg.version !== '0.1.0') throw kbsError('KBS_RVPS_VERSION', `reference value message version must be "0.1.0", got ${echo(msg.version)}`);
+  if (msg.type !== 'sample') throw kbsError('KBS_RVPS_TYPE', `reference value message type ${echo(msg.type)} is not supported (sample)`, 'unsupported');
+  if (typeof msg.payload !== 'string') throw kbsError('KBS_RVPS_PAYLOAD', 'reference value message: "payload" must be a base64 string');
+  let values: unknown;
+  try {
+    values = parseJson(fromBase64(msg.payload, 'payload'), 'reference value payload');
+  } catch (e) {
+    throw kbsError('KBS_RVPS_PAYLOAD', `reference value payload: ${(e as Error).message}`);
+  }
+  if (!isRecord(values)) throw kbsError('KBS_RVPS_PAYLOAD', 'reference value payload must be a JSON object {name: value}');
+  const provenance: Record<string, ReferenceValueProvenanceInput> = {};
+  if (msg.provenance !== undefined) {
+    const p = msg.provenance;
+    if (!isRecord(p)) bad('"provenance" must be an object {name: {algorithm, parameters, inputs, …}}');
+    if (JSON.stringify(p).length > MAX_RV_PROVENANCE_BYTES) throw kbsError('KBS_RVPS_PROVENANCE', `reference value provenance is larger than ${MAX_RV_PROVENANCE_BYTES} bytes`, 'limit');
+    for (const [name, e] of Object.entries(p)) {
+      if (!Object.prototype.hasOwnProperty.call(values, name)) bad(`provenance for ${echo(name)}, which the payload does not register`);
+      provenance[name] = checkEntry(name, e);
+    }
+  }
+  return { values: values as Record<string, JsonValue>, provenance };
+}
+
+/** Who acts, as provenance and audit name them: the admin token's role and subject, or the open door. */
+export function adminActorName(identity: AdminIdentity | undefined): string {
+  return identity === undefined ? 'unauthenticated' : `role=${identity.role}${identity.sub !== undefined ? ` sub=${identity.sub}` : ''}`;
+}
+
+/** The registration version a stored record carries (0 for none). */
+function versionOf(rec: ReferenceValueRecord | undefined): number {
+  const p = rec?.provenance;
+  return isRecord(p) && typeof p.version === 'number' && Number.isSafeInteger(p.version) && p.version > 0 ? p.version : 0;
+}
+
+/**
+ * Registers the message's values, each stamped with its provenance, in one transaction. The record keeps
+ * Trustee's 12-month expiration unless the provenance states an earlier or later `expires`.
+ * @returns the registered names
+ */
+export async function registerReferenceValues(store: Pick<Store, 'transaction'>, msg: Record<string, unknown>, now: Date, who = 'unauthenticated'): Promise<string[]> {
+  const reg = parseReferenceValueMessage(msg);
+  const defaultExpiry = new Date(now);
+  defaultExpiry.setUTCFullYear(defaultExpiry.getUTCFullYear() + 1);
+  await store.transaction(async (tx) => {
+    for (const [name, value] of Object.entries(reg.values)) {
+      const stated = reg.provenance[name];
+      const version = versionOf(await tx.referenceValues.get(name)) + 1;
+      const stamped: StampedProvenance = { ...(stated ?? {}), registered_by: who, registered_at: now.toISOString(), version };
+      const expires = stated?.expires !== undefined ? new Date(Date.parse(stated.expires)) : defaultExpiry;
+      await tx.referenceValues.set(name, value, expires, stamped as unknown as JsonValue);
+    }
+  });
+  return Object.keys(reg.values);
+}
+
+/** When the record's provenance says the value stops being valid; undefined when it states no expiry. */
+export function provenanceExpiry(rec: Pick<ReferenceValueRecord, 'provenance'>): Date | undefined {
+  const p = rec.provenance;
+  if (!isRecord(p) || typeof p.expires !== 'string') return undefined;
+  const t = Date.parse(p.expires);
+  return Number.isNaN(t) ? undefined : new Date(t);
+}
+
+/** The values an attestation may consult, and those whose stated expiry has passed (never consulted). */
+export function referenceValueSnapshot(records: ReferenceValueRecord[], now: Date): { values: Record<string, JsonValue>; expired: Record<string, Date> } {
+  const values: Record<string, JsonValue> = {};
+  const expired: Record<string, Date> = {};
+  for (const r of records) {
+    const exp = provenanceExpiry(r);
+    if (exp !== undefined && exp.getTime() <= now.getTime()) expired[r.name] = exp;
+    else values[r.name] = r.value;
+  }
+  return { values, expired };
+}
+
+/** The admin API's view of one record (`GET /kbs/v0/reference-value/<id>?detail=true`). */
+export function describeReferenceValue(r: ReferenceValueRecord): Record<string, JsonValue> {
+  return {
+    name: r.name,
+    value: r.value,
+    updated: r.updatedAt.toISOString(),
+    ...(r.expiresAt ? { expiration: r.expiresAt.toISOString() } : {}),
+    ...(r.provenance !== undefined ? { provenance: r.provenance } : {}),
+  };
+}
+
+/** What a decision record says of one consulted value: when it was updated, at which version, by whom. */
+export function referenceValueNote(r: ReferenceValueRecord | undefined): string {
+  if (!r) return 'absent';
+  const p = r.provenance;
+  let note = `updated ${r.updatedAt.toISOString()}`;
+  if (isRecord(p)) {
+    if (typeof p.version === 'number') note += `, version ${p.version}`;
+    if (typeof p.algorithm === 'string') note += `, ${p.algorithm}`;
+    if (typeof p.signer === 'string') note += ` signed by ${p.signer}`;
+    if (typeof p.expires === 'string') note += `, expires ${p.expires}`;
+  }
+  return note;
+}
+
+/**
+ * For each consulted value whose provenance predicts a register's events (a UKI's PCR 11, a direct boot's
+ * RTMRs): when the evidence's event log extends that register to none of the value's entries, the first
+ * event that differs from the prediction. Evidence without a log, or a log that cannot be read, explains
+ * nothing (the verifier has judged the evidence already).
+ */
+export function explainMismatches(tee: string, evidence: unknown, records: ReadonlyArray<ReferenceValueRecord | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (tee !== 'tpm' && tee !== 'tdx') return out;
+  let log: Uint8Array | null | undefined;
+  try {
+    log = tee === 'tpm' ? tpmEvidenceFromJson(evidence).eventLog : evidenceFromJson(evidence).ccEventLog;
+  } catch {
+    return out;
+  }
+  if (!log) return out;
+  for (const r of records) {
+    if (!r) continue;
+    const predicted = predictedRegisterOf(r.provenance);
+    if (!predicted) continue;
+    try {
+      const m = explainEventLog(tee, log, predicted);
+      if (m === undefined) continue;
+      const accepted = (Array.isArray(r.value) ? r.value : [r.value]).filter((x): x is string => typeof x === 'string').map((x) => x.toLowerCase());
+      if (accepted.includes(m.replayed)) continue;
+      out[r.name] = m.message;
+    } catch {
+      continue;
+    }
+  }
+  return out;
+}
