@@ -232,3 +232,59 @@ test('the README "Measured boot with a vTPM" walk-through runs with swtpm', { sk
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the README walk-through "From build artifacts to a released secret" runs command by command', { timeout: 300_000 }, async () => {
+  const start = README.indexOf('#### From build artifacts to a released secret');
+  assert.ok(start > 0, 'README has the artifacts walk-through');
+  const from = README.indexOf('```sh', start) + 5;
+  const cmds = shellCommands(README.slice(from, README.indexOf('```', from)));
+  const { dir, bin } = scratchWithCli('cocokit-readme-artifacts-');
+  copyFileSync(vectorPath('snp', 'ovmf', 'OVMF.fd'), join(dir, 'OVMF.fd'));
+  const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, COCOKIT_LOG_LEVEL: 'silent', NODE_ENV: '' };
+  const port = await freePort();
+  const servers: Array<ReturnType<typeof spawn>> = [];
+  const seen: string[] = [];
+  try {
+    for (const raw of cmds) {
+      const cmd = raw.replaceAll('8080', String(port));
+      if (cmd.endsWith('&')) {
+        const child = spawn('bash', ['-c', cmd.slice(0, -1)], { cwd: dir, env, stdio: 'ignore', detached: true });
+        servers.push(child);
+        await waitForPort(port, cmd);
+        continue;
+      }
+      const r = spawnSync('bash', ['-c', cmd], { cwd: dir, env, encoding: 'utf8', timeout: 120_000 });
+      const what = `${cmd}\n${r.stdout}\n${r.stderr}`;
+      if (/get-workload-resource/.test(cmd) && /--vcpus 4/.test(cmd)) {
+        assert.equal(r.status, 0, what);
+        assert.equal(r.stdout, 'opened-from-artifacts');
+        seen.push('released');
+      } else if (/get-workload-resource/.test(cmd)) {
+        assert.equal(r.status, 6, what);
+        assert.match(r.stderr, /registered measurement computed by snp-launch-digest with \{"vcpus":4,/);
+        seen.push('denied');
+      } else if (/ explain /.test(cmd)) {
+        assert.equal(r.status, 0, what);
+        assert.equal(r.stdout.trim(), 'matches with --vcpus 2; registered with 4');
+        seen.push('explained');
+      } else if (/ show /.test(cmd)) {
+        assert.equal(r.status, 0, what);
+        const shown = JSON.parse(r.stdout) as { provenance: { measurement: { algorithm: string; parameters: { vcpus: number } } } };
+        assert.equal(shown.provenance.measurement.algorithm, 'snp-launch-digest');
+        assert.equal(shown.provenance.measurement.parameters.vcpus, 4);
+        seen.push('shown');
+      } else assert.equal(r.status, 0, what);
+    }
+    assert.deepEqual(seen, ['shown', 'released', 'denied', 'explained']);
+  } finally {
+    for (const s of servers) {
+      try {
+        process.kill(-s.pid!, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+    await Promise.all(servers.map((s) => new Promise<void>((r) => (s.exitCode !== null || s.signalCode !== null ? r() : s.on('exit', () => r())))));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -112,7 +112,9 @@ test('register --from-artifacts refuses missing, unreadable or contradicting inp
   assert.equal(contra.code, 1);
   assert.match(contra.err, /contradicts the value computed/);
   const notSnp = await cli([...adminCli, 'register', '--tee', 'tdx', '--from-artifacts', ...launchFlags]);
-  assert.match(notSnp.err, /use it with --tee snp/);
+  assert.match(notSnp.err, /--tee tdx needs the TD firmware: --tdx-firmware/);
+  const tpm = await cli([...adminCli, 'register', '--tee', 'tpm', '--from-artifacts', ...launchFlags]);
+  assert.match(tpm.err, /use it with --tee snp or --tee tdx/);
   const badGf = await cli([...base, '--ovmf', OVMF, '--vcpus', '1', '--guest-features', 'lots']);
   assert.equal(badGf.code, 1);
   const garbageFw = join(dir, 'garbage.fd');

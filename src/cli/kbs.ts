@@ -85,6 +85,7 @@ interface GuestFlags {
   vcek?: string;
   testRoot?: string;
   hostData?: string;
+  launchMeasurement?: string;
   url?: string;
   tee: string;
   tsmPath?: string;
@@ -110,7 +111,9 @@ async function guestAttester(cmd: Command, opts: GuestFlags, io: CliIO, deps: Kb
     const chip = loadTestChip(resolve(io.cwd, opts.testRoot));
     const hostData = opts.hostData !== undefined ? fromHex(opts.hostData, '--host-data') : initData !== undefined ? bindInitData(initDataDigest(utf8.encode(initData)).digest, 'snp').value : undefined;
     if (hostData !== undefined && hostData.length !== 32) throw new CocoError('CLI_USAGE', `--host-data must be 32 bytes (64 hex digits), got ${hostData.length}`, { kind: 'usage' });
-    tsmFs = tsmSimulator({ signReport: signTestReport }, chip, hostData ? { launch: { hostData } } : {});
+    const measurement = opts.launchMeasurement !== undefined ? fromHex(opts.launchMeasurement, '--launch-measurement') : undefined;
+    if (measurement !== undefined && measurement.length !== 48) throw new CocoError('CLI_USAGE', `--launch-measurement must be 48 bytes (96 hex digits), got ${measurement.length}`, { kind: 'usage' });
+    tsmFs = tsmSimulator({ signReport: signTestReport }, chip, hostData || measurement ? { launch: { ...(hostData ? { hostData } : {}), ...(measurement ? { measurement } : {}) } } : {});
     tsm ??= mkdtempSync(join(tmpdir(), 'cocokit-tsm-'));
     io.stderr(`attester: simulated SEV-SNP (configfs-tsm in ${tsm}) signed by the TEST root in ${opts.testRoot}: NOT AMD hardware\n`);
   }
@@ -138,7 +141,8 @@ function guestOptions(cmd: Command, defaultTee = 'sample'): Command {
     .option('--tee-key-alg <alg>', 'TEE key: ec-p256, ec-p521 or rsa', 'ec-p256')
     .option('--cert-file <pem>', 'CA certificate of an https:// KBS')
     .option('--test-root <dir>', 'lab without SNP hardware: simulate configfs-tsm with a chip of this `cocokit snp test-root` directory (NOT AMD)')
-    .option('--host-data <hex>', 'with --test-root: the launch HOST_DATA (default: the --init-data binding, else zeros)');
+    .option('--host-data <hex>', 'with --test-root: the launch HOST_DATA (default: the --init-data binding, else zeros)')
+    .option('--launch-measurement <hex>', 'with --test-root: the launch MEASUREMENT the simulated firmware reports (e.g. the output of cocokit measure snp)');
 }
 
 /** What the guest commands reach the TEE through; the real configfs by default (tests pass tsm-sim). */

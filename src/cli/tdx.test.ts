@@ -160,3 +160,38 @@ test('tdx eventlog lists a CCEL log and the RTMRs it replays to, with the ACPI t
   assert.match(text.out, /RTMR2 +EV_EVENT_TAG/);
   assert.equal((await cli(['tdx', 'eventlog', vectorPath('tdx', 'gotdx-cos113-ccel.ccel-table.bin')])).code, 4);
 });
+
+test('tdx verify --reference-provenance replays the CCEL against the RTMR events a registration predicts', async () => {
+  const { writeFileSync } = await import('node:fs');
+  const { parseEventLog } = await import('../eventlog/index.js');
+  const { loggedEvents } = await import('../measure/explain-events.js');
+  const { referenceValuesFromArtifacts } = await import('../measure/from-artifacts.js');
+  const { tinyFirmware } = await import('../measure/test-support/tdvf.js');
+  const { authenticodeDigest } = await import('../formats/authenticode.js');
+  const { toHex } = await import('../formats/bytes.js');
+  const x = readVectorJson('tdx', 'gotdx-cos113-ccel.expected.json');
+  const ccel = vectorPath('tdx', 'gotdx-cos113-ccel.ccel-data.bin');
+  const dir = mkdtempSync(join(tmpdir(), 'tdx-refprov-'));
+  try {
+    const kernel = new Uint8Array(readVector('uki', 'pe', 'pe-s01.efi'));
+    const rv = await referenceValuesFromArtifacts({ tdx: { firmware: tinyFirmware(), kernel, initrd: new Uint8Array(8), append: 'console=hvc0' } });
+    // A record as `kbs config get-reference-value NAME --provenance` prints it.
+    writeFileSync(join(dir, 'rtmr1.json'), JSON.stringify({ name: 'rtmr_1', value: [rv.values.rtmr_1], provenance: rv.provenance.rtmr_1 }));
+    const base = ['tdx', 'verify', vectorPath('tdx', 'gotdx-cos113-ccel.quote.bin'), '--collateral', vectorPath('tdx', x.collateral_file), '--at', x.verification_time, '--ccel', ccel];
+    const measured = loggedEvents(parseEventLog(new Uint8Array(readFileSync(ccel)), { trailing: 'padding' }), 2, 'sha384');
+    const r = await cli([...base, '--reference-provenance', join(dir, 'rtmr1.json'), '--explain']);
+    assert.equal(r.code, 5, r.out + r.err);
+    assert.ok(r.out.includes(`FAIL reference-events: RTMR1 event 1 (kernel (Authenticode)) differs: expected sha384 ${toHex(authenticodeDigest(kernel, 'sha384'))}, measured ${measured[0].digest}`), r.out);
+    // Provenance whose events are the log's own: the check passes.
+    writeFileSync(join(dir, 'own.json'), JSON.stringify({ algorithm: 'tdx-direct-boot-rtmr', events: { register: 'RTMR1', bank: 'sha384', events: measured.map((e, i) => ({ description: `event ${i + 1}`, digest: e.digest })) } }));
+    const same = await cli([...base, '--reference-provenance', join(dir, 'own.json'), '--explain']);
+    assert.equal(same.code, 0, same.out + same.err);
+    assert.match(same.out, /^ok {3}reference-events: the log's RTMR1 events are the ones the artifacts predict/m);
+    writeFileSync(join(dir, 'none.json'), JSON.stringify({ algorithm: 'x' }));
+    const none = await cli([...base, '--reference-provenance', join(dir, 'none.json')]);
+    assert.equal(none.code, 1);
+    assert.match(none.err, /no predicted events/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

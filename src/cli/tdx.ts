@@ -8,8 +8,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { CocoError } from '../errors.js';
 import { fromHex, toHex } from '../formats/bytes.js';
-import type { Check } from '../formats/check.js';
-import { parseJson } from '../formats/json.js';
+import { check, type Check } from '../formats/check.js';
+import { isRecord, parseJson } from '../formats/json.js';
+import { explainEventLog, predictedRegisterOf } from '../measure/explain-events.js';
 import {
   PCS_URL,
   ROOT_CA_CRL_URL,
@@ -140,6 +141,7 @@ interface VerifyFlags {
   debug?: boolean;
   json?: boolean;
   explain?: boolean;
+  referenceProvenance?: string;
 }
 
 /** Exit code of a finished verification: 2 when authenticity or the platform TCB failed, 5 when only an expectation did. */
@@ -178,6 +180,7 @@ async function verifyCommand(io: CliIO, file: string, f: VerifyFlags): Promise<v
     replayChecks = checkCcelReplay(replay, quote.body);
     claims.uefi_event_logs = uefiEventLogClaims(replay.log);
   }
+  if (f.referenceProvenance !== undefined) expectations.push(referenceEventsCheck(io, f.referenceProvenance, log));
   const checks = [...v.checks, ...replayChecks, ...expectations];
   printCheckReport(io, checks, tdxExitCode(checks, expectations), f, {
     json: () => ({ claims }),
@@ -328,6 +331,7 @@ export function register(program: Command, io: CliIO): void {
     .option('--rtmr2 <hex>', 'expected RTMR2 (48 bytes)')
     .option('--rtmr3 <hex>', 'expected RTMR3 (48 bytes)')
     .option('--no-debug', 'require the DEBUG attribute (and every other TUD bit) to be clear')
+    .option('--reference-provenance <file>', 'a reference value record (kbs config get-reference-value NAME --provenance) whose predicted RTMR events the log is replayed against')
     .option('--json', 'print {"valid","checks","claims"} as the last line')
     .option('--explain', 'print every check made, passed or not')
     .action(async (file: string, f: VerifyFlags) => {
@@ -381,3 +385,16 @@ export function register(program: Command, io: CliIO): void {
     .action((f: Omit<TestQuoteFlags, 'version'> & { quoteVersion: string }) => testQuoteCommand(io, { ...f, version: f.quoteVersion }));
 }
 
+/**
+ * `--reference-provenance`: the log replayed against the RTMR events a reference value's provenance predicts;
+ * the check names the first event that differs.
+ */
+function referenceEventsCheck(io: CliIO, file: string, log: Uint8Array | null | undefined): Check {
+  const doc = parseJson(readInput(io, file, 'reference provenance'), file);
+  const provenance = isRecord(doc) && isRecord(doc.provenance) ? doc.provenance : doc;
+  const predicted = predictedRegisterOf(provenance);
+  if (predicted === undefined) throw new CocoError('CLI_USAGE', `${file}: no predicted events (provenance "events") in it; register the value --from-artifacts with a kernel`, { kind: 'usage' });
+  if (!log) return check('reference-events', false, `no event log to replay against the ${predicted.register} events of ${file} (give --ccel)`);
+  const m = explainEventLog('tdx', log, predicted);
+  return check('reference-events', m === undefined, m === undefined ? `the log's ${predicted.register} events are the ones the artifacts predict` : m.message);
+}

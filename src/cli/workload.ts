@@ -19,6 +19,8 @@ import { explainSnpMismatch, referenceValuesFromArtifacts, snpReferenceValuesFro
 import { fromHex } from '../formats/bytes.js';
 
 const SNP_CLAIMS = ['measurement', 'host_data'];
+/** The TD quote body fields a TDX registration compares (`quote.body` of the TDX claims). */
+const TDX_CLAIMS = ['mr_td', 'rtmr_1', 'rtmr_2', 'mr_config_id'];
 const pick = <T>(o: Record<string, T>, keys: readonly string[]): Record<string, T> => Object.fromEntries(Object.entries(o).filter(([k]) => keys.includes(k)));
 
 interface Common {
@@ -97,11 +99,13 @@ export function register(program: Command, io: CliIO): void {
         rv = { ...parsed, ...rv };
       }
       if (f.fromArtifacts) {
-        if (f.tee !== 'snp') throw new CocoError('WORKLOAD_CLI_USAGE', '--from-artifacts computes SNP reference values: use it with --tee snp', { kind: 'usage' });
+        if (f.tee !== 'snp' && f.tee !== 'tdx') throw new CocoError('WORKLOAD_CLI_USAGE', '--from-artifacts computes SNP and TDX reference values: use it with --tee snp or --tee tdx', { kind: 'usage' });
         const all = await referenceValuesFromArtifacts(readBuildArtifacts(io, f as ArtifactFlags));
-        // A registration compares SNP report claims: keep the values an SNP guest reports.
-        const computed = { values: pick(all.values, SNP_CLAIMS), provenance: pick(all.provenance, SNP_CLAIMS) };
-        if (computed.values.measurement === undefined) throw new CocoError('WORKLOAD_CLI_USAGE', '--from-artifacts with --tee snp needs the launch artifacts: --ovmf or --krun-firmware', { kind: 'usage' });
+        // A registration compares the claims of its TEE: keep the values that TEE's guest reports.
+        const claims = f.tee === 'snp' ? SNP_CLAIMS : TDX_CLAIMS;
+        const computed = { values: pick(all.values, claims), provenance: pick(all.provenance, claims) };
+        if (f.tee === 'snp' && computed.values.measurement === undefined) throw new CocoError('WORKLOAD_CLI_USAGE', '--from-artifacts with --tee snp needs the launch artifacts: --ovmf or --krun-firmware', { kind: 'usage' });
+        if (f.tee === 'tdx' && computed.values.mr_td === undefined) throw new CocoError('WORKLOAD_CLI_USAGE', '--from-artifacts with --tee tdx needs the TD firmware: --tdx-firmware (with --kernel, --initrd, --append for RTMR1/RTMR2)', { kind: 'usage' });
         for (const k of Object.keys(computed.values)) {
           if (k in rv && rv[k] !== computed.values[k]) throw new CocoError('WORKLOAD_CLI_USAGE', `--reference-value ${k} contradicts the value computed from the artifacts`, { kind: 'usage' });
         }

@@ -7,3 +7,4 @@ export * from './pcr.js';
 export * from './verity.js';
 export * from './tdx/index.js';
 export * from './from-artifacts.js';
+export * from './explain-events.js';

@@ -592,7 +592,9 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
         if (asked !== undefined && asked !== record.id) throw workloadError('WORKLOAD_MISMATCH', `this session is attested for workload ${record.id}, not ${bounded(String(asked), ECHO_CHARS)}`, 'forbidden');
         if (spec.dialect !== 'native') throw workloadError('WORKLOAD_DIALECT', `workload ${record.id} was registered through ${spec.dialect}; use that route`, 'forbidden');
         if (record.tee !== tee) throw workloadError('WORKLOAD_TEE', `workload ${record.id} is registered for ${record.tee}, the evidence is ${tee}`, 'policy');
-        const input = { ...teeClaims, ...(hostData ? { host_data: hostData } : {}), tee };
+        // TDX measurements live in the quote body (`quote.body.mr_td`, …): a registration names them directly.
+        const quote = tee === 'tdx' && isRecord(teeClaims.quote) && isRecord(teeClaims.quote.body) ? teeClaims.quote.body : {};
+        const input = { ...quote, ...teeClaims, ...(hostData ? { host_data: hostData } : {}), tee };
         const expired = expiredProvenance(spec, ctx.clock());
         if (expired) throw workloadError('WORKLOAD_RV_EXPIRED', `workload ${record.id}: ${expired}`, 'policy');
         const verdict = appraiseRegistration(record, spec, input);
