@@ -140,6 +140,10 @@ function field<T>(obj: Record<string, unknown>, key: string, what: string, test:
   return v;
 }
 const isString = (v: unknown): v is string => typeof v === 'string';
+const hasKeys = (o: object): boolean => {
+  for (const _k in o) return true;
+  return false;
+};
 
 /** The path of a request as logged: no query string, and no more of it than a log line should hold. */
 function logPath(req: FastifyRequest): string {
@@ -414,7 +418,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       const policy = await o.store.policies.get('resource', RESOURCE_POLICY_ID);
       if (!policy) throw kbsError('KBS_POLICY_DENY', 'no resource policy is installed', 'policy');
       metrics.policyEvaluations.inc();
-      const release = { type: 'release' as const, client: req.ip, tee: teeOfClaims(claims), claims, policyId: RESOURCE_POLICY_ID, policyText: policy.text, resource: path.join('/') };
+      const release = { type: 'release' as const, client: req.ip, tee: teeOfClaims(claims), claims, policyId: RESOURCE_POLICY_ID, policyText: policy.text, resource: path.join('/'), ...(hasKeys(route.query) ? { query: route.query } : {}) };
       let decision;
       try {
         decision = await o.resourcePolicy.evaluate(policy.text, claims, { plugin: 'resource', 'resource-path': path, query: route.query });
