@@ -288,3 +288,35 @@ test('an allowed release fetched later shows its deciding policy\'s full trace, 
   assert.equal(a.explain, undefined);
   assert.equal((await h.kbs.store.audit.list({ kind: DECISION_KIND, limit: 1 }))[0].id, denied.id);
 });
+
+test('attestation policies are read by id (stored, else built-in) and a refused one says its line and column', async () => {
+  const builtin = await call('GET', '/kbs/v0/attestation-policy/default_cpu');
+  assert.equal(builtin.status, 200);
+  assert.equal(builtin.body, defaultAttestationPolicy('default_cpu'));
+  for (const [id, status] of [['nope', 404], ['%ff', 404], ['a%2Fb', 404], ['x'.repeat(600), 404]] as const) {
+    const r = await call('GET', `/kbs/v0/attestation-policy/${id}`);
+    assert.ok(r.status === status || (r.status >= 400 && r.status < 500), `${id}: ${r.status} ${r.body}`);
+  }
+  assert.equal((await call('GET', '/kbs/v0/attestation-policy/default_cpu', undefined, false)).status, 401);
+  const status = await call('GET', '/kbs/v0/status');
+  assert.deepEqual(status.json.attestation_policies, ['default_cpu', 'default_gpu', 'default_ppcie', 'default_switch']);
+
+  const policy = (text: string) => Buffer.from(text).toString('base64url');
+  const bad = await call('POST', '/kbs/v0/attestation-policy', { policy_id: 'custom', policy: policy('package policy\n\ntrust_claims := {"executables": 3 ]\n') });
+  assert.equal(bad.status, 401);
+  assert.match(bad.json.type, /ParsePolicyError$/);
+  assert.deepEqual(bad.json.location, { file: 'attestation-policy.rego', row: 3, col: 35 });
+  const unsafe = await call('POST', '/kbs/v0/resource-policy', { policy: policy('package policy\n\nallow if { x }\n') });
+  assert.deepEqual(unsafe.json.location, { file: 'resource-policy.rego', row: 3, col: 12 });
+  const [d] = (await call('GET', '/kbs/v0/decisions?limit=1')).json;
+  const dry = await call('POST', `/kbs/v0/decisions/${d.id}/dry-run`, { kind: 'resource', policy: 'package policy\n\nallow if ) {\n' });
+  assert.deepEqual(dry.json.location, { file: 'resource-policy.rego', row: 3, col: 10 });
+  // Other refusals carry no location.
+  assert.equal((await call('POST', `/kbs/v0/decisions/${d.id}/dry-run`, { kind: 'x', policy: 'p' })).json.location, undefined);
+
+  const text = 'package policy\n\ntrust_claims := {"executables": 3}\n';
+  assert.equal((await call('POST', '/kbs/v0/attestation-policy', { policy_id: 'custom', policy: policy(text) })).status, 200);
+  assert.equal((await call('GET', '/kbs/v0/attestation-policy/custom')).body, text);
+  assert.ok((await call('GET', '/kbs/v0/status')).json.attestation_policies.includes('custom'));
+  await h.kbs.store.policies.delete('attestation', 'custom');
+});

@@ -25,7 +25,7 @@ import type { Store } from '../store/store.js';
 import type { AdminAuthorizer } from './admin-auth.js';
 import { DECISION_KIND, decisionFromEvent, policyVersion, redactClaims, type Decision } from './decisions.js';
 import { echo } from './echo.js';
-import { errorResponse, kbsError } from './errors.js';
+import { errorResponse, kbsError, policyParseError } from './errors.js';
 import { NEXT_CURSOR_HEADER } from './page-query.js';
 
 export interface DecisionRoutesOptions {
@@ -210,16 +210,12 @@ export async function dryRun(o: DecisionRoutesOptions, d: Decision, body: Record
     const path = body.resource ?? d.resource;
     if (typeof path !== 'string' || !/^[^/]+\/[^/]+\/[^/]+$/.test(path)) throw kbsError('KBS_DRY_RUN', '"resource" must be a repository/type/tag path (the record names none)');
     if (!isRecord(d.claims)) throw kbsError('KBS_DRY_RUN', `decision ${d.id} holds no claims`);
-    await o.resourcePolicy.validate(policy).catch((e) => {
-      throw kbsError('KBS_POLICY_PARSE', `candidate resource policy does not compile: ${(e as Error).message}`);
-    });
+    await compiles(o.resourcePolicy, 'resource', policy);
     const r = await o.resourcePolicy.evaluate(policy, d.claims, { plugin: 'resource', 'resource-path': path.split('/'), query: {} });
     return { decision: d.id, kind, was, verdict: r.allow ? 'allow' : 'deny', trace: resourceTrace(r) };
   }
   const input = annotatedEvidence(d);
-  await o.attestationPolicy.validate(policy).catch((e) => {
-    throw kbsError('KBS_POLICY_PARSE', `candidate attestation policy does not compile: ${(e as Error).message}`);
-  });
+  await compiles(o.attestationPolicy, 'attestation', policy);
   const rvs = Object.fromEntries((await o.store.referenceValues.list()).map((r) => [r.name, r.value]));
   const out = await o.attestationPolicy.evaluate(policy, d.policy_id ?? 'default_cpu', input, (id) => rvs[id] ?? null);
   // The attestation service issues a token whatever the status; the resource policy decides on it (§3.3).
@@ -233,7 +229,7 @@ function resourceTrace(r: { reason: string; explanation?: unknown }): Record<str
 
 async function compiles(ev: { validate(text: string): Promise<void> }, kind: string, policy: string): Promise<void> {
   await ev.validate(policy).catch((e) => {
-    throw kbsError('KBS_POLICY_PARSE', `candidate ${kind} policy does not compile: ${(e as Error).message}`);
+    throw policyParseError(`candidate ${kind} policy`, e);
   });
 }
 
