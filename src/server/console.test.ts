@@ -25,6 +25,9 @@ let h: Harness;
 let browser: Browser;
 let page: Page;
 const consoleErrors: string[] = [];
+/** Confirmation dialogs the pages opened, and whether the next one is answered "Cancel". */
+const dialogs: string[] = [];
+let cancelNext = false;
 
 before(async () => {
   if (missing) return;
@@ -40,7 +43,11 @@ before(async () => {
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
-  page.on('dialog', (d) => void d.accept());
+  page.on('dialog', (d) => {
+    dialogs.push(d.message());
+    void (cancelNext ? d.dismiss() : d.accept());
+    cancelNext = false;
+  });
 });
 after(async () => {
   await browser?.close();
@@ -123,6 +130,14 @@ test('uploads a resource from a file and lists it without its value', { skip: mi
   assert.equal(utf8.decode((await h.kbs.store.resources.get({ repository: 'default', type: 'key', tag: 'uploaded' }))!), SECRET);
   assert.ok(!(await page.content()).includes(SECRET));
   assert.match(await page.textContent('#resources') ?? '', new RegExp(`default/key/uploaded${SECRET.length} bytes`));
+  // Delete asks first; "Cancel" keeps the resource.
+  cancelNext = true;
+  await Promise.all([page.waitForEvent('dialog'), page.click('button[aria-label="Delete default/key/uploaded"]')]);
+  assert.equal(dialogs.at(-1), 'Delete default/key/uploaded? Guests will no longer get it.');
+  await page.click('nav [data-page="overview"]');
+  await page.click('nav [data-page="resources"]');
+  await page.waitForSelector('#resources td:text-is("default/key/uploaded")');
+  assert.ok(await h.kbs.store.resources.get({ repository: 'default', type: 'key', tag: 'uploaded' }));
   await page.click('button[aria-label="Delete default/key/uploaded"]');
   await page.waitForSelector('#resources td:text-is("default/key/uploaded")', { state: 'detached' });
 });
@@ -229,7 +244,35 @@ test('an allowed release opens to its deciding policy\'s full trace: the body th
   await page.waitForSelector('#decision-title:has-text("deny")');
   await page.waitForSelector('#decision-bodies li.body-failed');
   assert.equal(await page.textContent('#decision-bodies li.body-failed mark.failing-rule'), 'data["resource-path"][2] != "one"');
-  await page.screenshot({ path: join(ARTIFACTS, 'decision-trace.png'), fullPage: true });
+  // The README's picture of the decisions page (docs/console-decisions.png) is this view.
+  await page.screenshot({ path: join(ARTIFACTS, 'decision-trace.png') });
+});
+
+test('the console works from the keyboard: every control is labelled, pages and decisions open with Tab and Enter', { skip: missing }, async () => {
+  await page.click('nav [data-page="overview"]');
+  const unlabelled = await page.$$eval('input, select, textarea', (els) =>
+    els.filter((e) => !(e as unknown as { labels: ArrayLike<unknown> }).labels.length && !e.getAttribute('aria-label')).map((e) => e.id));
+  assert.deepEqual(unlabelled, []);
+  const focused = async () => ((await page.$(':focus')) ? page.$eval(':focus', (a) => `${a.tagName}:${a.getAttribute('data-page') ?? a.getAttribute('data-id') ?? a.id}`) : '');
+  await page.focus('nav [data-page="overview"]');
+  await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'BUTTON:decisions');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#decisions tbody tr');
+  assert.equal(await page.isVisible('#page-overview'), false);
+  // Past the filter's two selects and its button, the first row; Enter opens it.
+  const seen: string[] = [];
+  for (let i = 0; i < 10 && !(await focused()).startsWith('TR:'); i++) {
+    await page.keyboard.press('Tab');
+    seen.push(await focused());
+  }
+  const first = await page.$eval('#decisions tbody tr', (tr) => tr.getAttribute('data-id'));
+  assert.equal(seen.at(-1), `TR:${first}`, seen.join(' '));
+  await page.keyboard.press('Enter');
+  await page.waitForSelector(`#decision-title:has-text("Decision ${first}:")`);
+  // A visible focus ring on the focused row (the stylesheet's :focus-visible outline).
+  const outline = await page.$eval(`#decisions tbody tr[data-id="${first}"]`, (tr) => (globalThis as unknown as { getComputedStyle(e: unknown): { outlineStyle: string } }).getComputedStyle(tr).outlineStyle);
+  assert.equal(outline, 'solid');
 });
 
 test('the policies page edits an attestation policy: a syntax error shown at its line and column, a dry-run, then save', { skip: missing }, async () => {
@@ -286,6 +329,7 @@ test('the reference values page lists them and sets one from a name and a JSON v
 });
 
 test('no errors were logged in the browser console but the four refusals the tests provoked', { skip: missing }, () => {
+  assert.deepEqual(dialogs.map((d) => d.split('?')[0]), ['Delete workload 5f0c8a8e-3c1b-4d7e-9a55-2b7c1e0f6a11 and its secrets', 'Delete default/key/uploaded', 'Delete default/key/uploaded']);
   // The bad sign-in token and the three saves of a policy with a syntax error: the browser logs each refused request.
   assert.deepEqual(consoleErrors, Array(4).fill('Failed to load resource: the server responded with a status of 401 (Unauthorized)'));
 });
