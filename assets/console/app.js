@@ -504,13 +504,20 @@ async function upload() {
 // ---- inspector ------------------------------------------------------------------------------------------
 
 async function inspectFile() {
-  $('insp-error').textContent = '';
   const file = $('insp-file').files[0];
-  if (!file) return;
+  if (file) await inspectBytes(() => readFile(file));
+}
+
+/** Inspects what `bytes()` gives: a chosen, dropped or pasted artifact. */
+async function inspectBytes(bytes) {
+  $('insp-error').textContent = '';
   const body = $('insp-fields').tBodies[0];
   body.replaceChildren();
+  $('insp-title').textContent = '';
+  $('insp-checks').replaceChildren();
+  $('insp-notes').replaceChildren();
   try {
-    const { json: r } = await api('POST', '/kbs/v0/inspect', await readFile(file), 'application/octet-stream');
+    const { json: r } = await api('POST', '/kbs/v0/inspect', await bytes(), 'application/octet-stream');
     $('insp-title').textContent = r.title;
     renderChecks($('insp-checks'), r.checks);
     $('insp-notes').replaceChildren(...r.notes.map((n) => el('li', n)));
@@ -556,4 +563,20 @@ $('apol-save').addEventListener('click', () => void attestationSave());
 $('rv-set').addEventListener('click', () => void setRv());
 $('wl-register').addEventListener('click', () => void registerWorkload());
 $('insp-file').addEventListener('change', () => void inspectFile());
+$('insp-paste-go').addEventListener('click', () => {
+  const text = $('insp-paste').value.trim();
+  if (!text) return void ($('insp-error').textContent = 'Paste an artifact first.');
+  void inspectBytes(async () => new TextEncoder().encode(text));
+});
+$('insp-drop').addEventListener('dragover', (e) => {
+  e.preventDefault();
+  $('insp-drop').classList.add('over');
+});
+$('insp-drop').addEventListener('dragleave', () => $('insp-drop').classList.remove('over'));
+$('insp-drop').addEventListener('drop', (e) => {
+  e.preventDefault();
+  $('insp-drop').classList.remove('over');
+  const file = e.dataTransfer?.files[0];
+  if (file) void inspectBytes(() => readFile(file));
+});
 if (sessionStorage.getItem(TOKEN_KEY)) signedIn(true);
