@@ -178,6 +178,7 @@ const NATIVE_ROUTES = [
   '/kbs/v0/resource/a/b',
   '/kbs/v0/resource-policy',
   '/kbs/v0/attestation-policy',
+  '/kbs/v0/attestation-policy/default_cpu',
   '/kbs/v0/reference-value',
   '/kbs/v0/resources',
   '/kbs/v0/workloads',

@@ -7,11 +7,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { createRequire } from 'node:module';
 import { REPO_ROOT } from './test-support/vectors.js';
+import { ensureBuilt } from './test-support/built-package.js';
 import { AGENT_RULE_FILES } from './policy/agent-rules.js';
 
 interface PackageJson {
@@ -29,29 +30,6 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = 
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, NODE_ENV: '', npm_config_update_notifier: 'false', ...env }, timeout: 180_000 });
   assert.equal(r.status, 0, `${cmd} ${args.join(' ')}\n${r.stdout}\n${r.stderr}`);
   return r;
-}
-
-function newestMtime(dir: string, keep: (p: string) => boolean): number {
-  let newest = 0;
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const s = statSync(p);
-    if (s.isDirectory()) newest = Math.max(newest, newestMtime(p, keep));
-    else if (keep(p)) newest = Math.max(newest, s.mtimeMs);
-  }
-  return newest;
-}
-
-/** `npm ci` builds dist/ (the `prepare` script); a developer's stale dist/ is rebuilt first. */
-function ensureBuilt(): void {
-  let built = 0;
-  try {
-    built = statSync(join(REPO_ROOT, 'dist', 'cli', 'main.js')).mtimeMs;
-  } catch {
-    // not built yet
-  }
-  const source = newestMtime(join(REPO_ROOT, 'src'), (p) => (p.endsWith('.ts') && !p.endsWith('.test.ts')) || p.endsWith('.rego'));
-  if (built < source) run('npm', ['run', 'build', '--silent'], REPO_ROOT);
 }
 
 /** The README's library example (the ```js block that opens a development KBS). */

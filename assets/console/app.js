@@ -27,6 +27,8 @@ async function api(method, path, body, type = 'application/json') {
   if (!r.ok) {
     const err = new Error(json?.detail ?? `HTTP ${r.status}`);
     err.status = r.status;
+    // A refused policy names where its parser or compiler stopped.
+    if (json?.location) err.location = json.location;
     throw err;
   }
   return { json, headers: r.headers };
@@ -40,7 +42,10 @@ function show(page) {
   if (page === 'decisions') void loadDecisions();
   if (page === 'resources') void loadResources();
   if (page === 'overview') void loadOverview();
-  if (page === 'policies') void loadPolicy().catch((e) => void ($('pol-error').textContent = e.message));
+  if (page === 'policies') {
+    void loadPolicy().catch((e) => void ($('pol-error').textContent = e.message));
+    void loadAttestationPolicies().catch((e) => void ($('apol-error').textContent = e.message));
+  }
   if (page === 'rvs') void loadRvs().catch((e) => void ($('rv-error').textContent = e.message));
   if (page === 'workloads') void loadWorkloads().catch((e) => void ($('wl-error').textContent = e.message));
 }
@@ -124,27 +129,58 @@ async function loadOverview() {
 async function loadPolicy() {
   const r = await fetch('/kbs/v0/resource-policy/resource-policy', { headers: { authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) ?? ''}` }, cache: 'no-store' });
   $('pol-text').value = r.ok ? await r.text() : '';
-  $('pol-error').textContent = '';
+  clearPolicyError('pol');
   $('pol-result').replaceChildren();
 }
 
-/** A compile error names `<file>.rego:<line>:`; the editor selects that line so the error sits where it is. */
-function policyError(message) {
-  $('pol-error').textContent = message;
-  const m = /\.rego:(\d+):/.exec(message);
-  if (!m) return;
-  const lines = $('pol-text').value.split('\n');
-  const row = Math.min(Number(m[1]), lines.length);
+/** The ids of one editor's parts: `<p>-text`, `<p>-error`, `<p>-error-at`. */
+function clearPolicyError(p) {
+  $(`${p}-error`).textContent = '';
+  delete $(`${p}-error`).dataset.line;
+  delete $(`${p}-error`).dataset.col;
+  $(`${p}-error-at`).hidden = true;
+  $(`${p}-error-at`).textContent = '';
+}
+
+/**
+ * Shows a refused policy's error where it is: the message with its line and column, the line itself with a
+ * caret under the column, and the editor's cursor on that spot (from the column to the end of the line
+ * selected). The server gives the location; an older message naming only `<file>.rego:<line>:` still places
+ * the line.
+ */
+function showPolicyError(p, textId, err) {
+  const box = $(`${p}-error`);
+  box.textContent = err.message;
+  let loc = err.location;
+  if (!loc) {
+    const m = /\.rego:(\d+):/.exec(err.message);
+    if (m) loc = { row: Number(m[1]) };
+  }
+  if (!loc) return;
+  const editor = $(textId);
+  const lines = editor.value.split('\n');
+  const row = Math.max(1, Math.min(loc.row, lines.length));
+  const line = lines[row - 1];
+  const col = loc.col === undefined ? 1 : Math.max(1, Math.min(loc.col, line.length + 1));
+  box.textContent = loc.col === undefined ? `Line ${row}: ${err.message}` : `Line ${row}, column ${col}: ${err.message}`;
+  box.dataset.line = String(row);
+  if (loc.col !== undefined) {
+    box.dataset.col = String(col);
+    // Tabs are kept so the caret sits under the column however wide the browser draws them.
+    $(`${p}-error-at`).textContent = `${line}\n${line.slice(0, col - 1).replace(/[^\t]/g, ' ')}^`;
+    $(`${p}-error-at`).hidden = false;
+  }
   const start = lines.slice(0, row - 1).reduce((n, l) => n + l.length + 1, 0);
-  $('pol-error').textContent = `Line ${row}: ${message}`;
-  $('pol-error').dataset.line = String(row);
-  $('pol-text').focus();
-  $('pol-text').setSelectionRange(start, start + lines[row - 1].length);
+  editor.focus();
+  editor.setSelectionRange(start + col - 1, start + line.length);
+}
+
+function base64url(text) {
+  return btoa(String.fromCharCode(...new TextEncoder().encode(text))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
 async function policyDryRun() {
-  $('pol-error').textContent = '';
-  delete $('pol-error').dataset.line;
+  clearPolicyError('pol');
   $('pol-result').replaceChildren();
   const id = $('pol-decision').value.trim();
   if (!/^[1-9][0-9]*$/.test(id)) return void ($('pol-error').textContent = 'Enter the id of a decision from the Decisions page.');
@@ -156,19 +192,63 @@ async function policyDryRun() {
     reasonWithRule(t, 'Deciding rule: ', r.trace.reason, r.verdict !== 'allow');
     $('pol-result').append(p, t);
   } catch (e) {
-    policyError(e.message);
+    showPolicyError('pol', 'pol-text', e);
   }
 }
 
 async function policySave() {
-  $('pol-error').textContent = '';
-  delete $('pol-error').dataset.line;
+  clearPolicyError('pol');
   try {
-    const policy = btoa(String.fromCharCode(...new TextEncoder().encode($('pol-text').value))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-    await api('POST', '/kbs/v0/resource-policy', JSON.stringify({ policy }));
+    await api('POST', '/kbs/v0/resource-policy', JSON.stringify({ policy: base64url($('pol-text').value) }));
     $('pol-result').replaceChildren(el('p', 'Saved.', 'ok'));
   } catch (e) {
-    policyError(e.message);
+    showPolicyError('pol', 'pol-text', e);
+  }
+}
+
+/** The attestation policy ids in force (stored and built-in), then the text of the one selected. */
+async function loadAttestationPolicies() {
+  const { json: st } = await api('GET', '/kbs/v0/status');
+  const sel = $('apol-id');
+  const keep = sel.value || 'default_cpu';
+  sel.replaceChildren(...st.attestation_policies.map((id) => el('option', id)));
+  sel.value = st.attestation_policies.includes(keep) ? keep : (st.attestation_policies[0] ?? '');
+  await loadAttestationPolicy();
+}
+
+async function loadAttestationPolicy() {
+  clearPolicyError('apol');
+  $('apol-result').replaceChildren();
+  const id = $('apol-id').value;
+  if (!id) return;
+  const r = await fetch(`/kbs/v0/attestation-policy/${encodeURIComponent(id)}`, { headers: { authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) ?? ''}` }, cache: 'no-store' });
+  $('apol-text').value = r.ok ? await r.text() : '';
+  $('apol-text').dataset.loaded = id;
+}
+
+async function attestationDryRun() {
+  clearPolicyError('apol');
+  $('apol-result').replaceChildren();
+  const id = $('apol-decision').value.trim();
+  if (!/^[1-9][0-9]*$/.test(id)) return void ($('apol-error').textContent = 'Enter the id of an attestation decision from the Decisions page.');
+  try {
+    const { json: r } = await api('POST', `/kbs/v0/decisions/${id}/dry-run`, JSON.stringify({ kind: 'attestation', policy: $('apol-text').value }));
+    const p = el('p');
+    p.append(el('span', `Decision ${id} with this policy: status `), el('span', r.status, `status-${r.status}`));
+    $('apol-result').append(p, el('pre', JSON.stringify(r.trace.trust_vector, null, 2)));
+  } catch (e) {
+    showPolicyError('apol', 'apol-text', e);
+  }
+}
+
+async function attestationSave() {
+  clearPolicyError('apol');
+  const id = $('apol-id').value;
+  try {
+    await api('POST', '/kbs/v0/attestation-policy', JSON.stringify({ policy_id: id, policy: base64url($('apol-text').value) }));
+    $('apol-result').replaceChildren(el('p', `Saved as ${id}.`, 'ok'));
+  } catch (e) {
+    showPolicyError('apol', 'apol-text', e);
   }
 }
 
@@ -300,14 +380,46 @@ async function openDecision(id) {
   reasonWithRule($('decision-reason'), 'Reason: ', d.reason ?? '(none)', d.verdict !== 'allow');
   const checks = Array.isArray(d.checks) ? d.checks.flatMap((c) => (Array.isArray(c.checks) ? c.checks : [c])) : [];
   renderChecks($('decision-checks'), checks);
-  $('decision-trace').textContent = JSON.stringify(d.trace ?? null, null, 2);
+  renderTrace(d);
   $('decision-claims').textContent = JSON.stringify(d.claims ?? null, null, 2);
   $('dry-result').replaceChildren();
-  $('dry-error').textContent = '';
+  clearPolicyError('dry');
+}
+
+/**
+ * The deciding policy's trace: for a release, the explanation the server recomputed from the policy version
+ * that decided (every `allow` body tried, the failed ones with the expression and values that stopped them);
+ * otherwise the trace the record holds.
+ */
+function renderTrace(d) {
+  const ex = d.explain;
+  const bodies = $('decision-bodies');
+  bodies.replaceChildren();
+  $('decision-rule').replaceChildren();
+  if (ex?.available) {
+    reasonWithRule($('decision-rule'), `Policy ${ex.policy_id ?? ''} (sha256 ${ex.policy_hash.slice(0, 12)}…): `, ex.reason, ex.verdict !== 'allow');
+    for (const b of ex.explanation?.bodies ?? []) {
+      const li = el('li', undefined, b.succeeded ? 'body-succeeded' : 'body-failed');
+      li.dataset.row = String(b.location.row);
+      li.append(el('span', `${b.rule} (line ${b.location.row}${b.branch ? `, else branch ${b.branch}` : ''}): `));
+      if (b.succeeded) li.append(el('span', 'succeeded'));
+      else if (b.failed) {
+        li.append(el('span', 'failed at '), el('mark', b.failed.text, 'failing-rule'));
+        const ops = Object.entries(b.failed.operands ?? {}).map(([k, v]) => `${k} = ${JSON.stringify(v)}`);
+        if (ops.length) li.append(el('div', ops.join('; '), 'flags'));
+      } else li.append(el('span', 'failed'));
+      bodies.append(li);
+    }
+    if (ex.note) $('decision-rule').append(el('div', ex.note, 'flags'));
+    $('decision-trace').textContent = JSON.stringify(ex.explanation ?? null, null, 2);
+  } else {
+    if (ex?.note) $('decision-rule').append(el('span', ex.note, 'flags'));
+    $('decision-trace').textContent = JSON.stringify(d.trace ?? null, null, 2);
+  }
 }
 
 async function dryRun() {
-  $('dry-error').textContent = '';
+  clearPolicyError('dry');
   $('dry-result').replaceChildren();
   try {
     const body = JSON.stringify({ kind: $('dry-kind').value, policy: $('dry-policy').value });
@@ -323,18 +435,17 @@ async function dryRun() {
       $('dry-result').append(el('pre', JSON.stringify(r.trace, null, 2)));
     }
   } catch (e) {
-    $('dry-error').textContent = e.message;
+    showPolicyError('dry', 'dry-policy', e);
   }
 }
 
 async function savePolicy() {
-  $('dry-error').textContent = '';
+  clearPolicyError('dry');
   try {
-    const policy = btoa(String.fromCharCode(...new TextEncoder().encode($('dry-policy').value))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-    await api('POST', '/kbs/v0/resource-policy', JSON.stringify({ policy }));
+    await api('POST', '/kbs/v0/resource-policy', JSON.stringify({ policy: base64url($('dry-policy').value) }));
     $('dry-result').replaceChildren(el('p', 'Saved as the resource policy.', 'ok'));
   } catch (e) {
-    $('dry-error').textContent = e.message;
+    showPolicyError('dry', 'dry-policy', e);
   }
 }
 
@@ -393,13 +504,20 @@ async function upload() {
 // ---- inspector ------------------------------------------------------------------------------------------
 
 async function inspectFile() {
-  $('insp-error').textContent = '';
   const file = $('insp-file').files[0];
-  if (!file) return;
+  if (file) await inspectBytes(() => readFile(file));
+}
+
+/** Inspects what `bytes()` gives: a chosen, dropped or pasted artifact. */
+async function inspectBytes(bytes) {
+  $('insp-error').textContent = '';
   const body = $('insp-fields').tBodies[0];
   body.replaceChildren();
+  $('insp-title').textContent = '';
+  $('insp-checks').replaceChildren();
+  $('insp-notes').replaceChildren();
   try {
-    const { json: r } = await api('POST', '/kbs/v0/inspect', await readFile(file), 'application/octet-stream');
+    const { json: r } = await api('POST', '/kbs/v0/inspect', await bytes(), 'application/octet-stream');
     $('insp-title').textContent = r.title;
     renderChecks($('insp-checks'), r.checks);
     $('insp-notes').replaceChildren(...r.notes.map((n) => el('li', n)));
@@ -439,7 +557,26 @@ $('res-upload').addEventListener('click', () => void upload());
 $('ov-refresh').addEventListener('click', () => void loadOverview());
 $('pol-dry-run').addEventListener('click', () => void policyDryRun());
 $('pol-save').addEventListener('click', () => void policySave());
+$('apol-id').addEventListener('change', () => void loadAttestationPolicy().catch((e) => void ($('apol-error').textContent = e.message)));
+$('apol-dry-run').addEventListener('click', () => void attestationDryRun());
+$('apol-save').addEventListener('click', () => void attestationSave());
 $('rv-set').addEventListener('click', () => void setRv());
 $('wl-register').addEventListener('click', () => void registerWorkload());
 $('insp-file').addEventListener('change', () => void inspectFile());
+$('insp-paste-go').addEventListener('click', () => {
+  const text = $('insp-paste').value.trim();
+  if (!text) return void ($('insp-error').textContent = 'Paste an artifact first.');
+  void inspectBytes(async () => new TextEncoder().encode(text));
+});
+$('insp-drop').addEventListener('dragover', (e) => {
+  e.preventDefault();
+  $('insp-drop').classList.add('over');
+});
+$('insp-drop').addEventListener('dragleave', () => $('insp-drop').classList.remove('over'));
+$('insp-drop').addEventListener('drop', (e) => {
+  e.preventDefault();
+  $('insp-drop').classList.remove('over');
+  const file = e.dataTransfer?.files[0];
+  if (file) void inspectBytes(() => readFile(file));
+});
 if (sessionStorage.getItem(TOKEN_KEY)) signedIn(true);

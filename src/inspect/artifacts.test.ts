@@ -147,7 +147,7 @@ test('Kata\'s built-in allow-all policy has no container list; a policy with a s
 
 const cases = verityCases().filter((c) => !c.params.no_superblock && c.params.hash_offset === 0 && !c.params.same_device).slice(0, 4);
 for (const c of cases) {
-  test(`dm-verity ${c.id}: the superblock veritysetup wrote, and the root hash from its top hash block`, { skip: toolMissing('veritysetup') }, () => {
+  test(`dm-verity ${c.id}: the superblock veritysetup wrote, and the root hash from its top hash block`, { skip: toolMissing('veritysetup') }, async () => {
     const t = tempDir();
     try {
       writeData(t.dir, 'data.img', generateData(c.data));
@@ -157,6 +157,9 @@ for (const c of cases) {
       assert.equal(createHash('sha256').update(hash).digest('hex'), c.expected.hash_device_sha256);
       const r = inspect(hash);
       assert.equal(r.format, 'verity-superblock');
+      const o = bufferIO();
+      await run(['inspect', join(t.dir, c.expected.hash_device_file)], o);
+      assert.match(o.out(), new RegExp(`^dm-verity hash device: ${c.params.hash}, ${c.expected.data_blocks} × ${c.params.data_block_size}-byte data blocks`), o.err());
       assert.equal(field(r, 'ALGORITHM').value, c.params.hash);
       assert.equal(field(r, 'HASH_TYPE').value, String(c.params.format));
       assert.equal(field(r, 'DATA_BLOCK_SIZE').value, String(c.params.data_block_size));
@@ -324,9 +327,23 @@ test('cocokit inspect verifies a TPM quote with --signature and --ak, and reads 
     [vectorPath('uki', uki.pe_cases[0].pe_file), /^Unified Kernel Image/],
     [vectorPath('rego', 'kata', 'kata-opa', 'allow-all.rego'), /^Kata agent policy/],
     [vectorPath('tdx', 'trustee-ovmf-directboot.ccel-data.bin'), /^TDX CC event log/],
+    [vectorPath('initdata', 'kata-default-initdata.toml'), /^CoCo init-data 0\.1\.0 \(sha256\)/],
+    [vectorPath('trustee', 'tpm', 'tpm_evidence.json'), /^TPM TPM_ST_ATTEST_QUOTE over sha256:/],
+    [vectorPath('tpm', 'eventlog.bin'), /^TCG PC Client event log, crypto-agile, 26 records/],
   ] as const) {
     const o = bufferIO();
     await run(['inspect', p], o);
     assert.match(o.out(), title, o.err());
+  }
+  // An EAR token, as a file holding the compact JWS.
+  const t = tempDir();
+  try {
+    const ear = readVectorJson<{ token: string }>('trustee', 'generated', 'ear-token-synthetic.json');
+    writeData(t.dir, 'token.jwt', enc(ear.token));
+    const o = bufferIO();
+    await run(['inspect', join(t.dir, 'token.jwt')], o);
+    assert.match(o.out(), /^EAR attestation token \(cpu0: contraindicated\)/, o.err());
+  } finally {
+    t.cleanup();
   }
 });

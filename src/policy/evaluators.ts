@@ -107,17 +107,30 @@ export class RegoResourcePolicy implements ResourcePolicyEvaluator {
     if (v === true) return { allow: true, reason: 'data.policy.allow is true' };
     return denial(policyText, input, data, v === undefined ? 'undefined' : JSON.stringify(v));
   }
+
+  async explain(policyText: string, input: unknown, data: ResourcePolicyData): Promise<ResourcePolicyDecision> {
+    const v = this.cache.get(policyText).evalRuleValue('data.policy.allow', { input: fromJson(input), data: fromJson(data) });
+    if (v !== true) return denial(policyText, input, data, v === undefined ? 'undefined' : JSON.stringify(v));
+    const ex = explainAllow(policyText, input, data);
+    const won = ex.bodies.find((b) => b.succeeded);
+    const reason = won ? `data.policy.allow is true: rule ${won.rule} (line ${won.location.row}) succeeded` : 'data.policy.allow is true';
+    return { allow: true, reason, explanation: ex };
+  }
+}
+
+function explainAllow(policyText: string, input: unknown, data: ResourcePolicyData): Explanation {
+  const engine = new Engine();
+  engine.addPolicy('resource-policy.rego', policyText, { regoVersion: policyRegoVersion(policyText) });
+  engine.addData(data);
+  engine.setInput(input);
+  return engine.explain('data.policy.allow');
 }
 
 /** Re-evaluates with the explainer to say which `allow` bodies failed and on which literal. */
 function denial(policyText: string, input: unknown, data: ResourcePolicyData, value: string): ResourcePolicyDecision {
   let ex: Explanation;
   try {
-    const engine = new Engine();
-    engine.addPolicy('resource-policy.rego', policyText, { regoVersion: policyRegoVersion(policyText) });
-    engine.addData(data);
-    engine.setInput(input);
-    ex = engine.explain('data.policy.allow');
+    ex = explainAllow(policyText, input, data);
   } catch {
     return { allow: false, reason: `data.policy.allow is ${value}` };
   }

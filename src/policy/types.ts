@@ -35,12 +35,17 @@ export interface ResourcePolicyDecision {
   allow: boolean;
   /** Why: the rule that decided, or what was undefined. Safe to show the client. */
   reason: string;
-  /** On a denial: the explainer's account of every `allow` body tried (for the decision log, not the client). */
+  /** On a denial (and from `explain`): the explainer's account of every `allow` body tried (for the decision log, not the client). */
   explanation?: Explanation;
 }
 
 export interface ResourcePolicyEvaluator {
   /** `input` = the verified token claims, `data` = the request (§1.9); rule `data.policy.allow`. */
   evaluate(policyText: string, input: unknown, data: ResourcePolicyData): Promise<ResourcePolicyDecision>;
+  /**
+   * The same decision with the explainer's account whatever the verdict (an allow names the body that
+   * succeeded): slower than `evaluate`, for reading a decision afterwards, never for the request path.
+   */
+  explain?(policyText: string, input: unknown, data: ResourcePolicyData): Promise<ResourcePolicyDecision>;
   validate(policyText: string): Promise<void>;
 }

@@ -19,7 +19,7 @@ import type { JsonValue, SessionRecord, Store } from '../store/store.js';
 import type { AdminAuthorizer } from './admin-auth.js';
 import { AuthLimiter, type AuthLimits } from './auth-limiter.js';
 import { bounded, echo, ECHO_CHARS } from './echo.js';
-import { errorResponse, kbsError, type ErrorVariant } from './errors.js';
+import { errorResponse, kbsError, policyParseError, type ErrorVariant } from './errors.js';
 import { KbsMetrics } from './metrics.js';
 import { NEXT_CURSOR_HEADER, pageQuery } from './page-query.js';
 import { parseKbsUrl, resourcePath, type KbsRoute } from './resource-path.js';
@@ -141,6 +141,10 @@ function field<T>(obj: Record<string, unknown>, key: string, what: string, test:
   return v;
 }
 const isString = (v: unknown): v is string => typeof v === 'string';
+const hasKeys = (o: object): boolean => {
+  for (const _k in o) return true;
+  return false;
+};
 
 /** The path of a request as logged: no query string, and no more of it than a log line should hold. */
 function logPath(req: FastifyRequest): string {
@@ -415,7 +419,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       const policy = await o.store.policies.get('resource', RESOURCE_POLICY_ID);
       if (!policy) throw kbsError('KBS_POLICY_DENY', 'no resource policy is installed', 'policy');
       metrics.policyEvaluations.inc();
-      const release = { type: 'release' as const, client: req.ip, tee: teeOfClaims(claims), claims, policyId: RESOURCE_POLICY_ID, policyText: policy.text, resource: path.join('/') };
+      const release = { type: 'release' as const, client: req.ip, tee: teeOfClaims(claims), claims, policyId: RESOURCE_POLICY_ID, policyText: policy.text, resource: path.join('/'), ...(hasKeys(route.query) ? { query: route.query } : {}) };
       let decision;
       try {
         decision = await o.resourcePolicy.evaluate(policy.text, claims, { plugin: 'resource', 'resource-path': path, query: route.query });
@@ -483,6 +487,14 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
           }
           break;
         case 'attestation-policy':
+          // cocokit: GET /kbs/v0/attestation-policy/<id> answers the text in force: the stored policy, else
+          // the built-in default of that id.
+          if (m === 'GET' && route.path.length === 1) {
+            const id = decodeURIComponent(route.path[0]);
+            const text = (await o.store.policies.get('attestation', id))?.text ?? defaultAttestationPolicy(id);
+            if (text === undefined) throw kbsError('KBS_POLICY_NOT_FOUND', `attestation policy ${echo(id)} does not exist`, 'notfound');
+            return reply.code(200).header('content-type', 'text/plain; charset=utf-8').send(text);
+          }
           if (route.path.length !== 0) break;
           if (m === 'POST') {
             const body = jsonBody(req.body, 'attestation policy');
@@ -490,7 +502,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
             if (typeof id !== 'string' || !/^[A-Za-z0-9_.-]{1,128}$/.test(id)) throw kbsError('KBS_SERDE', 'attestation policy: "policy_id" must match [A-Za-z0-9_.-]{1,128}');
             const text = decodePolicy(body);
             await o.attestationPolicy.validate(text).catch((e) => {
-              throw kbsError('KBS_POLICY_PARSE', `attestation policy ${id} does not compile: ${(e as Error).message}`);
+              throw policyParseError(`attestation policy ${id}`, e);
             });
             await o.store.policies.put('attestation', id, text);
             await o.store.audit.append({ kind: 'admin.attestation-policy.put', subject: id, outcome: 'ok' });
@@ -513,7 +525,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
           if (m === 'POST') {
             const text = decodePolicy(jsonBody(req.body, 'resource policy'));
             await o.resourcePolicy.validate(text).catch((e) => {
-              throw kbsError('KBS_POLICY_PARSE', `resource policy does not compile: ${(e as Error).message}`);
+              throw policyParseError('resource policy', e);
             });
             await o.store.policies.put('resource', RESOURCE_POLICY_ID, text);
             await o.store.audit.append({ kind: 'admin.resource-policy.put', subject: RESOURCE_POLICY_ID, outcome: 'ok' });

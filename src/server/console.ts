@@ -10,6 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { DEFAULT_ATTESTATION_POLICY_IDS } from '../policy/builtin.js';
 import type { Store } from '../store/store.js';
 import type { AdminAuthorizer } from './admin-auth.js';
 import type { AttestationService } from '../attestation/service.js';
@@ -24,7 +25,7 @@ const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 't
 export interface ConsoleOptions {
   admin: AdminAuthorizer;
   /** Where the reference values the inspector compares measurements with are kept. */
-  store?: Pick<Store, 'referenceValues'>;
+  store?: Pick<Store, 'referenceValues' | 'policies'>;
   attestation: AttestationService;
   storeKind?: string;
 }
@@ -57,11 +58,14 @@ export function consoleRoutes(o: ConsoleOptions) {
     // Browsers ask for it on every page; an empty answer keeps 404s out of their consoles.
     app.get('/favicon.ico', async (_req, reply) => reply.code(204).send());
 
-    // The overview's facts that no other admin route states: the store backend and the enabled TEEs.
+    // The facts that no other admin route states: the store backend, the enabled TEEs, and the attestation
+    // policy ids in force (stored ones and the built-in defaults, which Trustee's listing leaves out).
     app.get('/kbs/v0/status', async (req, reply) => {
       try {
         await o.admin.authorize(req.headers.authorization, req.url);
-        const body = { store: o.storeKind ?? 'unknown', tees: o.attestation.verifiers.tees() };
+        const stored = o.store ? (await o.store.policies.list('attestation')).map((p) => p.id) : [];
+        const attestationPolicies = [...new Set([...DEFAULT_ATTESTATION_POLICY_IDS, ...stored])].sort();
+        const body = { store: o.storeKind ?? 'unknown', tees: o.attestation.verifiers.tees(), attestation_policies: attestationPolicies };
         return reply.code(200).header('content-type', 'application/json').header('cache-control', 'no-store').send(JSON.stringify(body));
       } catch (e) {
         const r = errorResponse(e, 'PluginInternalError');

@@ -7,7 +7,7 @@ import { KbsAdminClient, signAdminToken } from '../client/admin-client.js';
 import { SampleAttester } from '../tee/sample/attester.js';
 import { utf8 } from '../formats/bytes.js';
 import { startKbs, type Harness } from './test-harness.js';
-import { verifyDecisionChain } from './decisions.js';
+import { DECISION_KIND, verifyDecisionChain } from './decisions.js';
 import { defaultAttestationPolicy } from '../policy/builtin.js';
 
 const SECRET = 'decision-log-secret-7Yq';
@@ -90,7 +90,11 @@ test('one decision is fetched with its trace; an unknown one is 404', async () =
   const [denied] = (await call('GET', '/kbs/v0/decisions?verdict=deny')).json;
   const r = await call('GET', `/kbs/v0/decisions/${denied.id}`);
   assert.equal(r.status, 200);
-  assert.deepEqual(r.json, denied);
+  // The record as stored, and beside it the trace recomputed from the policy version it names.
+  const { explain, ...record } = r.json;
+  assert.deepEqual(record, denied);
+  assert.equal(explain.policy_hash, denied.policy_hash);
+  assert.equal(explain.verdict, 'deny');
   assert.equal(typeof r.json.trace.rule, 'string');
   assert.equal((await call('GET', '/kbs/v0/decisions/999999')).status, 404);
   assert.equal((await call('GET', '/kbs/v0/decisions/abc')).status, 404);
@@ -231,4 +235,88 @@ test('dry-run on uploaded evidence refuses bad input as a client error', async (
     }),
     { numRuns: 60 },
   );
+});
+
+test('an allowed release fetched later shows its deciding policy\'s full trace, from the policy version it was decided by', async () => {
+  const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+  const admin = new KbsAdminClient(h.url, { privateKeyPem: h.adminKeyPem });
+  // Two allow bodies: the first fails on a claim the sample TEE does not have, the second allows.
+  const two = 'package policy\n\ndefault allow := false\n\nallow if {\n\tinput.submods.cpu0["ear.veraison.annotated-evidence"].nothing == "x"\n}\n\nallow if {\n\tdata["resource-path"][2] == "one"\n}\n';
+  await admin.setResourcePolicy(two);
+  assert.equal(await new KbsClient(h.url, new SampleAttester()).getResourceText('default/key/one'), SECRET);
+  const [allowed] = (await call('GET', '/kbs/v0/decisions?type=release&verdict=allow&limit=1')).json;
+  assert.equal(allowed.policy_hash, sha(two));
+  const first = await call('GET', `/kbs/v0/decisions/${allowed.id}`);
+  assert.equal(first.status, 200, first.body);
+  const ex = first.json.explain;
+  assert.equal(ex.available, true);
+  assert.equal(ex.verdict, 'allow');
+  assert.equal(ex.reason, 'data.policy.allow is true: rule data.policy.allow (line 9) succeeded');
+  assert.deepEqual(ex.explanation.bodies.map((b: any) => [b.location.row, b.succeeded]), [[5, false], [9, true]]);
+  assert.equal(ex.explanation.bodies[0].failed.text, 'input.submods.cpu0["ear.veraison.annotated-evidence"].nothing == "x"');
+  assert.equal(ex.explanation.bodies[0].failed.operands['input.submods.cpu0["ear.veraison.annotated-evidence"].nothing'], '<undefined>');
+  // The record keeps its chain fields and the chain still verifies.
+  assert.match(first.json.digest, /^[0-9a-f]{64}$/);
+  assert.match(first.json.prev, /^[0-9a-f]{64}$/);
+  assert.equal((await verifyDecisionChain(h.kbs.store)).ok, true);
+
+  // The policy changes afterwards; the old decision is still explained by the version that made it.
+  await admin.setResourcePolicy(DENY_ALL);
+  await assert.rejects(new KbsClient(h.url, new SampleAttester(), { maxAttempts: 1 }).getResource('default/key/one'), /PolicyDeny/);
+  const later = await call('GET', `/kbs/v0/decisions/${allowed.id}`);
+  assert.deepEqual(later.json, first.json);
+  const [denied] = (await call('GET', '/kbs/v0/decisions?type=release&verdict=deny&limit=1')).json;
+  assert.ok(denied.id > allowed.id);
+  const deniedEx = (await call('GET', `/kbs/v0/decisions/${denied.id}`)).json.explain;
+  assert.deepEqual([deniedEx.policy_hash, deniedEx.verdict, deniedEx.explanation.value], [sha(DENY_ALL), 'deny', false]);
+
+  // A policy version whose text is gone, or whose kept text does not hash to its name, is said so.
+  const key = `policy-version/${sha(two)}`;
+  const kept = (await h.kbs.store.kv.get(key))!;
+  assert.equal(utf8.decode(kept), two);
+  await h.kbs.store.kv.put(key, utf8.encode(ALLOW_ALL));
+  const forged = (await call('GET', `/kbs/v0/decisions/${allowed.id}`)).json;
+  assert.deepEqual([forged.explain.available, forged.trace], [false, allowed.trace]);
+  await h.kbs.store.kv.delete(key);
+  const gone = (await call('GET', `/kbs/v0/decisions/${allowed.id}`)).json;
+  assert.equal(gone.explain.available, false);
+  assert.match(gone.explain.note, /not kept/);
+  await h.kbs.store.kv.put(key, kept);
+  // Attestation records are returned as stored, with the trust vectors they recorded.
+  const [attested] = (await call('GET', '/kbs/v0/decisions?type=attestation&limit=1')).json;
+  const a = (await call('GET', `/kbs/v0/decisions/${attested.id}`)).json;
+  assert.equal(a.explain, undefined);
+  assert.equal((await h.kbs.store.audit.list({ kind: DECISION_KIND, limit: 1 }))[0].id, denied.id);
+});
+
+test('attestation policies are read by id (stored, else built-in) and a refused one says its line and column', async () => {
+  const builtin = await call('GET', '/kbs/v0/attestation-policy/default_cpu');
+  assert.equal(builtin.status, 200);
+  assert.equal(builtin.body, defaultAttestationPolicy('default_cpu'));
+  for (const [id, status] of [['nope', 404], ['%ff', 404], ['a%2Fb', 404], ['x'.repeat(600), 404]] as const) {
+    const r = await call('GET', `/kbs/v0/attestation-policy/${id}`);
+    assert.ok(r.status === status || (r.status >= 400 && r.status < 500), `${id}: ${r.status} ${r.body}`);
+  }
+  assert.equal((await call('GET', '/kbs/v0/attestation-policy/default_cpu', undefined, false)).status, 401);
+  const status = await call('GET', '/kbs/v0/status');
+  assert.deepEqual(status.json.attestation_policies, ['default_cpu', 'default_gpu', 'default_ppcie', 'default_switch']);
+
+  const policy = (text: string) => Buffer.from(text).toString('base64url');
+  const bad = await call('POST', '/kbs/v0/attestation-policy', { policy_id: 'custom', policy: policy('package policy\n\ntrust_claims := {"executables": 3 ]\n') });
+  assert.equal(bad.status, 401);
+  assert.match(bad.json.type, /ParsePolicyError$/);
+  assert.deepEqual(bad.json.location, { file: 'attestation-policy.rego', row: 3, col: 35 });
+  const unsafe = await call('POST', '/kbs/v0/resource-policy', { policy: policy('package policy\n\nallow if { x }\n') });
+  assert.deepEqual(unsafe.json.location, { file: 'resource-policy.rego', row: 3, col: 12 });
+  const [d] = (await call('GET', '/kbs/v0/decisions?limit=1')).json;
+  const dry = await call('POST', `/kbs/v0/decisions/${d.id}/dry-run`, { kind: 'resource', policy: 'package policy\n\nallow if ) {\n' });
+  assert.deepEqual(dry.json.location, { file: 'resource-policy.rego', row: 3, col: 10 });
+  // Other refusals carry no location.
+  assert.equal((await call('POST', `/kbs/v0/decisions/${d.id}/dry-run`, { kind: 'x', policy: 'p' })).json.location, undefined);
+
+  const text = 'package policy\n\ntrust_claims := {"executables": 3}\n';
+  assert.equal((await call('POST', '/kbs/v0/attestation-policy', { policy_id: 'custom', policy: policy(text) })).status, 200);
+  assert.equal((await call('GET', '/kbs/v0/attestation-policy/custom')).body, text);
+  assert.ok((await call('GET', '/kbs/v0/status')).json.attestation_policies.includes('custom'));
+  await h.kbs.store.policies.delete('attestation', 'custom');
 });

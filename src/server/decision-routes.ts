@@ -3,7 +3,10 @@
  *
  * - `GET /kbs/v0/decisions?type=&tee=&verdict=&resource=&workload=&since=&until=&limit=&cursor=` — newest
  *   first, one bounded page per request; `x-next-cursor` names the next page.
- * - `GET /kbs/v0/decisions/<id>` — one record with its checks, claims and trace.
+ * - `GET /kbs/v0/decisions/<id>` — one record with its checks, claims and trace, and for a release, `explain`:
+ *   the resource policy's full explain trace (the body that allowed, or each body that failed and where),
+ *   computed now by evaluating the policy version the record names by hash on the record's claims and
+ *   request. The record itself is returned as stored, chain fields included.
  * - `POST /kbs/v0/decisions/<id>/dry-run` `{"kind":"resource"|"attestation","policy":"<rego>","resource":"a/b/c"?}`
  *   — the verdict a candidate policy would give on that record's claims. Nothing is stored, nothing is logged.
  * - `POST /kbs/v0/dry-run` `{"tee":"snp","evidence":…,"kind":…,"policy":"<rego>","resource":"a/b/c"?}` — the same
@@ -20,9 +23,9 @@ import { isRecord, parseJson } from '../formats/json.js';
 import type { AttestationPolicyEvaluator, ResourcePolicyEvaluator } from '../policy/types.js';
 import type { Store } from '../store/store.js';
 import type { AdminAuthorizer } from './admin-auth.js';
-import { DECISION_KIND, decisionFromEvent, redactClaims, type Decision } from './decisions.js';
+import { DECISION_KIND, decisionFromEvent, policyVersion, redactClaims, type Decision } from './decisions.js';
 import { echo } from './echo.js';
-import { errorResponse, kbsError } from './errors.js';
+import { errorResponse, kbsError, policyParseError } from './errors.js';
 import { NEXT_CURSOR_HEADER } from './page-query.js';
 
 export interface DecisionRoutesOptions {
@@ -158,6 +161,35 @@ async function getDecision(store: Store, idText: string): Promise<Decision> {
   return d;
 }
 
+/**
+ * The explain trace of a release's deciding policy, recomputed from the record: the policy version it names
+ * by hash, its (redacted) claims, resource path and query. Off the request path: releases record only what
+ * this needs. Undefined for a record that is not a release or names no policy.
+ */
+export async function explainDecision(o: Pick<DecisionRoutesOptions, 'store' | 'resourcePolicy'>, d: Decision): Promise<Record<string, unknown> | undefined> {
+  if (d.type !== 'release' || !d.policy_hash || !d.resource) return undefined;
+  const base = { policy_id: d.policy_id, policy_hash: d.policy_hash };
+  const text = await policyVersion(o.store, d.policy_hash);
+  if (text === undefined) return { ...base, available: false, note: 'the text of this policy version is not kept; the trace is the one recorded' };
+  if (!isRecord(d.claims) || !o.resourcePolicy.explain) return { ...base, available: false, note: 'the record holds no claims to evaluate the policy on' };
+  const query = isRecord(d.query) ? Object.fromEntries(Object.entries(d.query).filter((e): e is [string, string] => typeof e[1] === 'string')) : {};
+  try {
+    const r = await o.resourcePolicy.explain(text, d.claims, { plugin: 'resource', 'resource-path': d.resource.split('/'), query });
+    const verdict = r.allow ? 'allow' : 'deny';
+    return {
+      ...base,
+      available: true,
+      verdict,
+      reason: r.reason,
+      ...(r.explanation ? { explanation: redactClaims(r.explanation) } : {}),
+      // Claims are stored redacted: a policy that read a redacted value can come out differently now.
+      ...(verdict !== d.verdict ? { note: `re-evaluated on the recorded (redacted) claims the policy says ${verdict}; the recorded verdict is ${d.verdict}` } : {}),
+    };
+  } catch (e) {
+    return { ...base, available: false, note: `the policy could not be evaluated again: ${(e as Error).message}` };
+  }
+}
+
 /** The annotated evidence an attestation policy was given, from a record's EAR claims (verbose tokens). */
 function annotatedEvidence(d: Decision): unknown {
   const claims = d.claims;
@@ -178,16 +210,12 @@ export async function dryRun(o: DecisionRoutesOptions, d: Decision, body: Record
     const path = body.resource ?? d.resource;
     if (typeof path !== 'string' || !/^[^/]+\/[^/]+\/[^/]+$/.test(path)) throw kbsError('KBS_DRY_RUN', '"resource" must be a repository/type/tag path (the record names none)');
     if (!isRecord(d.claims)) throw kbsError('KBS_DRY_RUN', `decision ${d.id} holds no claims`);
-    await o.resourcePolicy.validate(policy).catch((e) => {
-      throw kbsError('KBS_POLICY_PARSE', `candidate resource policy does not compile: ${(e as Error).message}`);
-    });
+    await compiles(o.resourcePolicy, 'resource', policy);
     const r = await o.resourcePolicy.evaluate(policy, d.claims, { plugin: 'resource', 'resource-path': path.split('/'), query: {} });
     return { decision: d.id, kind, was, verdict: r.allow ? 'allow' : 'deny', trace: resourceTrace(r) };
   }
   const input = annotatedEvidence(d);
-  await o.attestationPolicy.validate(policy).catch((e) => {
-    throw kbsError('KBS_POLICY_PARSE', `candidate attestation policy does not compile: ${(e as Error).message}`);
-  });
+  await compiles(o.attestationPolicy, 'attestation', policy);
   const rvs = Object.fromEntries((await o.store.referenceValues.list()).map((r) => [r.name, r.value]));
   const out = await o.attestationPolicy.evaluate(policy, d.policy_id ?? 'default_cpu', input, (id) => rvs[id] ?? null);
   // The attestation service issues a token whatever the status; the resource policy decides on it (§3.3).
@@ -201,7 +229,7 @@ function resourceTrace(r: { reason: string; explanation?: unknown }): Record<str
 
 async function compiles(ev: { validate(text: string): Promise<void> }, kind: string, policy: string): Promise<void> {
   await ev.validate(policy).catch((e) => {
-    throw kbsError('KBS_POLICY_PARSE', `candidate ${kind} policy does not compile: ${(e as Error).message}`);
+    throw policyParseError(`candidate ${kind} policy`, e);
   });
 }
 
@@ -257,7 +285,9 @@ export function decisionRoutes(o: DecisionRoutesOptions) {
       try {
         await requireGlobalAdmin(o.admin, req);
         await o.decisionsWritten?.();
-        return send(reply, 200, await getDecision(o.store, (req.params as { id: string }).id));
+        const d = await getDecision(o.store, (req.params as { id: string }).id);
+        const explain = await explainDecision(o, d);
+        return send(reply, 200, explain ? { ...d, explain } : d);
       } catch (e) {
         return sendError(reply, e);
       }

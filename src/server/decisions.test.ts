@@ -272,3 +272,9 @@ test('a record too large for one audit row drops its largest parts and names the
   assert.deepEqual(body.omitted, ['evidence', 'claims']);
   assert.ok(JSON.stringify(body).length < 64 * 1024);
 });
+
+test('a release keeps its request query, redacted like claims', () => {
+  const body = decisionBody({ type: 'release', client: 'c', tee: 'sample', resource: 'a/b/c', query: { version: '2', token: 'tok-Z9' }, verdict: 'allow' }, 1000);
+  assert.deepEqual(body.query, { version: '2', token: '[redacted]' });
+  assert.equal(decisionBody({ type: 'release', client: 'c', tee: 'sample', verdict: 'allow' }, 1000).query, undefined);
+});

@@ -8,6 +8,10 @@
  *
  * A record never holds a secret value, a nonce or a token: claims are redacted (`redactClaims`) and a token
  * is named by the digest of its signature only.
+ *
+ * A record names its deciding policy by id and SHA-256; the text of every policy version a record names is
+ * kept by that hash (`policyVersion`), so the decision can be explained again later with exactly the policy
+ * that made it, after the policy has changed.
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -60,6 +64,8 @@ export interface DecisionInput {
   trace?: unknown;
   /** Resource path of a release. */
   resource?: string;
+  /** Query parameters of a release request (the resource policy's `data.query`), when there were any. */
+  query?: Record<string, string>;
   workload?: string;
 }
 
@@ -70,6 +76,7 @@ export interface DecisionBody {
   client: string;
   tee: string;
   resource?: string;
+  query?: JsonValue;
   workload?: string;
   evidence_digest?: string;
   evidence_bytes?: number;
@@ -97,6 +104,19 @@ export interface Decision extends DecisionBody {
 }
 
 const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
+
+/** Key-value key under which the text of the policy version with SHA-256 `hash` is kept. */
+const policyVersionKey = (hash: string): string => `policy-version/${hash}`;
+
+/** The text of the policy version a record names by `policy_hash`, or undefined when it is not kept. */
+export async function policyVersion(store: Pick<Store, 'kv'>, hash: string): Promise<string | undefined> {
+  if (!/^[0-9a-f]{64}$/.test(hash)) return undefined;
+  const bytes = await store.kv.get(policyVersionKey(hash));
+  if (bytes === undefined) return undefined;
+  const text = Buffer.from(bytes).toString('utf8');
+  // The key is the content's digest: a value that does not hash to it is not that version.
+  return sha256(text) === hash ? text : undefined;
+}
 
 /** JSON with object keys sorted at every level, so a digest does not depend on how a backend reorders keys. */
 export function canonicalJson(v: unknown): string {
@@ -158,6 +178,7 @@ function subjectOf(b: { type: DecisionType; tee: string; resource?: string }): s
 export function decisionBody(input: DecisionInput, evidenceMaxBytes: number): Omit<DecisionBody, 'prev' | 'digest'> {
   const b: Omit<DecisionBody, 'prev' | 'digest'> = { v: 1, type: input.type, client: input.client, tee: input.tee, verdict: input.verdict };
   if (input.resource !== undefined) b.resource = input.resource;
+  if (input.query !== undefined) b.query = redactClaims(input.query);
   if (input.workload !== undefined) b.workload = input.workload;
   const omitted: string[] = [];
   if (input.evidence !== undefined) {
@@ -227,6 +248,8 @@ export class DecisionLog {
   readonly #clock: () => Date;
   readonly #bound: number;
   #queue: Pending[] = [];
+  /** Hashes of the policy versions this process has already made sure are kept. */
+  readonly #keptPolicies = new Set<string>();
   #writing: Promise<void> | undefined;
   #drained: (() => void)[] = [];
 
@@ -290,7 +313,25 @@ export class DecisionLog {
     }
   }
 
+  /** Keeps the text of each policy version the batch names, once per version and process. */
+  async #keepPolicies(batch: Pending[]): Promise<void> {
+    for (const p of batch) {
+      const text = p.input.policyText;
+      if (text === undefined) continue;
+      const hash = sha256(text);
+      if (this.#keptPolicies.has(hash)) continue;
+      try {
+        await this.#store.kv.putIfAbsent(policyVersionKey(hash), Buffer.from(text, 'utf8'));
+        this.#keptPolicies.add(hash);
+      } catch (e) {
+        // The record is still written; only its later explanation needs the text.
+        this.#log?.error({ code: (e as { code?: string }).code, policy_hash: hash }, 'policy version could not be kept');
+      }
+    }
+  }
+
   async #write(batch: Pending[]): Promise<void> {
+    await this.#keepPolicies(batch);
     let ids: number[];
     try {
       ids = await this.#store.audit.appendChain(DECISION_KIND, (head) => {

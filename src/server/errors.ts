@@ -68,12 +68,43 @@ export function statusOf(variant: ErrorVariant, e: CocoError): number {
 export interface ErrorBody {
   type: string;
   detail: string;
+  /** cocokit: where in a refused policy text the parser or compiler stopped (1-based line and column). */
+  location?: PolicyLocation;
+}
+
+export interface PolicyLocation {
+  file: string;
+  row: number;
+  col: number;
+}
+
+/** The source location a Rego parse or compile error carries, if any. */
+function locationOf(e: CocoError): PolicyLocation | undefined {
+  let d = e.detail as { file?: unknown; row?: unknown; col?: unknown; errors?: unknown } | undefined;
+  if (!d || typeof d !== 'object') return undefined;
+  // A compile error lists its errors (the first is reported); a parse error is one location.
+  if (Array.isArray(d.errors)) d = d.errors[0] as typeof d;
+  if (!d || typeof d !== 'object') return undefined;
+  const { file, row, col } = d;
+  if (typeof file !== 'string' || !Number.isSafeInteger(row) || !Number.isSafeInteger(col) || (row as number) < 1 || (col as number) < 1) return undefined;
+  return { file: bounded(file, 256), row: row as number, col: col as number };
+}
+
+/**
+ * A policy text that does not compile, refused as the caller's error; the engine's location (line and
+ * column) is kept so the answer can point at it.
+ */
+export function policyParseError(what: string, err: unknown): CocoError {
+  const e = asCocoError(err);
+  const location = locationOf(e);
+  return new CocoError('KBS_POLICY_PARSE', `${what} does not compile: ${e.message}`, { kind: 'input', cause: e, ...(location ? { detail: location } : {}) });
 }
 
 export function errorResponse(err: unknown, fallback: ErrorVariant): { status: number; body: ErrorBody; error: CocoError; variant: ErrorVariant } {
   const e = asCocoError(err);
   const variant = variantOf(e, fallback);
-  return { status: statusOf(variant, e), body: { type: ERROR_TYPE_PREFIX + variant, detail: bounded(e.message) }, error: e, variant };
+  const location = e.code === 'KBS_POLICY_PARSE' ? locationOf(e) : undefined;
+  return { status: statusOf(variant, e), body: { type: ERROR_TYPE_PREFIX + variant, detail: bounded(e.message), ...(location ? { location } : {}) }, error: e, variant };
 }
 
 export function kbsError(code: string, message: string, kind: CocoError['kind'] = 'input', detail?: unknown): CocoError {
