@@ -64,6 +64,10 @@ export function extractPolicyData(policyText: string): Record<string, unknown> {
  *   recovered from a line whose arguments contain spaces);
  * - network requests were allowed without settings; the current settings' request defaults for
  *   UpdateInterfaceRequest / UpdateRoutesRequest / AddARPNeighborsRequest are filled in when absent;
+ * - a container user with no `AdditionalGids` is the older generator's (the current one always lists the primary
+ *   group there), which derived neither the additional groups nor a primary group the runtime keeps (its rules
+ *   compared the uid only: the pause image ran with gid 0 whatever its config said): its `GID` and
+ *   `AdditionalGids` are dropped, so that the rules compare the uid alone there too;
  * - UpdateEphemeralMountsRequest was allowed by the older rules unless the settings said otherwise; an
  *   absent setting becomes `true`;
  * - with `sharedFs` (a policy generated for a configuration whose container images are pulled on the host
@@ -98,6 +102,13 @@ export function upgradePolicyData(
   }
   for (const [k, v] of Object.entries(networkDefaults)) rd[k] ??= structuredClone(v);
   rd.UpdateEphemeralMountsRequest ??= true;
+  for (const c of Array.isArray(pd.containers) ? pd.containers : []) {
+    const user = c?.OCI?.Process?.User;
+    if (user && typeof user === 'object' && !(Array.isArray(user.AdditionalGids) && user.AdditionalGids.length > 0)) {
+      delete user.GID;
+      delete user.AdditionalGids;
+    }
+  }
   if (options.sharedFs) {
     for (const c of Array.isArray(pd.containers) ? pd.containers : []) {
       if (!Array.isArray(c?.storages)) continue;

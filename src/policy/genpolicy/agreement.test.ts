@@ -311,6 +311,9 @@ for (const [label, settings] of [
     ['a capability the pod did not add', (i) => i.OCI.Process.Capabilities.Effective.push('CAP_SYS_ADMIN'), /Capabilities\.Effective/],
     ['a dropped capability back', (i) => i.OCI.Process.Capabilities.Bounding.push('CAP_NET_RAW'), /Capabilities\.Bounding/],
     ['another user', (i) => (i.OCI.Process.User.UID = 0), /OCI\.Process\.User\.UID: policy 1001, request 0/],
+    ['another runAsGroup', (i) => (i.OCI.Process.User.GID = 3001), /OCI\.Process\.User\.GID: policy 3000, request 3001/],
+    ['an additional group the pod did not give', (i) => i.OCI.Process.User.AdditionalGids.push(0), /OCI\.Process\.User\.AdditionalGids: policy \[3000, 4000, 5000\], request \[0, 3000, 4000, 5000\]/],
+    ['the fsGroup left out', (i) => (i.OCI.Process.User.AdditionalGids = [3000, 5000]), /OCI\.Process\.User\.AdditionalGids/],
     ['privilege escalation allowed', (i) => (i.OCI.Process.NoNewPrivileges = false), /NoNewPrivileges/],
     ['a writable root filesystem', (i) => (i.OCI.Root.Readonly = false), /OCI\.Root\.Readonly/],
   ];
@@ -407,6 +410,7 @@ test('exec: a probe command runs as its container; another command, a capability
     ['the readiness probe', () => {}, true],
     ['the probe with capabilities', (p) => (p.process.Capabilities = { Ambient: [], Bounding: ['CAP_SYS_ADMIN'], Effective: [], Inheritable: [], Permitted: [] }), false],
     ['the probe as root', (p) => (p.process.User.UID = 0), false],
+    ['the probe in the root group', (p) => (p.process.User.GID = 0), false],
     ['the probe in another directory', (p) => (p.process.Cwd = '/'), false],
     ['the probe with an extra env variable', (p) => p.process.Env.push('LD_PRELOAD=/x.so'), false],
     ['another command', (p) => (p.process.Args = ['cat', '/etc/shadow']), false],
