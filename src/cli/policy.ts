@@ -17,7 +17,7 @@ import { parseJsonValue, toJs } from '../rego/index.js';
 import { registerEval } from './policy-eval.js';
 import type { CliIO } from './io.js';
 import { loadSettings } from '../policy/genpolicy/settings.js';
-import { generateForYaml } from '../policy/genpolicy/pod.js';
+import { generateForYaml, pauseImageRef } from '../policy/genpolicy/pod.js';
 import { imageRefsOf, parseImageMap, resolveImages } from '../policy/genpolicy/image-source.js';
 import { LayerCache } from '../policy/genpolicy/layers.js';
 import { diffPolicyData } from '../policy/genpolicy/diff.js';
@@ -144,7 +144,10 @@ export function register(program: Command, io: CliIO): void {
         const withLayers = (settings as { cluster_config?: { guest_pull?: unknown } }).cluster_config?.guest_pull === false;
         const cachePath = typeof opts.layersCacheFilePath === 'string' ? opts.layersCacheFilePath : opts.layersCacheFilePath === true || opts.useCachedFiles ? 'layers-cache.json' : undefined;
         const cache = new LayerCache(cachePath === undefined ? undefined : resolve(io.cwd, cachePath));
-        const resolved = await resolveImages(imageRefsOf(main), {
+        const pause = pauseImageRef(settings);
+        const refs = imageRefsOf(main);
+        if (pause !== undefined && !refs.includes(pause)) refs.push(pause);
+        const resolved = await resolveImages(refs, {
           map,
           baseDir: io.cwd,
           verifyDigest: opts.verifyDigest,

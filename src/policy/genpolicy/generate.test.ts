@@ -13,6 +13,7 @@ import { generatePolicyData, podTemplates, type ImageConfig } from './generate.j
 import { applyDropIns, loadSettings } from './settings.js';
 import { readLayoutImage } from './oci-layout.js';
 import { generateForYaml, localImages } from './pod.js';
+import { usersFiles } from './image-source.js';
 import { INITDATA_ANNOTATION, decodeInitDataAnnotation, parseInitData } from '../../measure/initdata.js';
 
 type Json = Record<string, any>;
@@ -357,4 +358,71 @@ test('size: a 20-container pod of alike containers costs little more annotation 
   assert.ok(twenty.policy > 3 * one.policy, `policy ${one.policy} -> ${twenty.policy}`);
   assert.ok(twenty.annotation < 1.25 * one.annotation, `annotation ${one.annotation} -> ${twenty.annotation}`);
   assert.ok(twenty.annotation < 32 * 1024, `annotation ${twenty.annotation} bytes`);
+});
+
+// --- Image users --------------------------------------------------------------------------------------------
+
+const PASSWD = 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\nweb:x:33:33::/var/www:/bin/false\nbroken line\n';
+const GROUP = 'root:x:0:\napp:x:1001:app\nstaff:x:50:app,web\nvideo:x:44:web\nwww:x:82:\n';
+const HOST_PULL = applyDropIns(structuredClone(SETTINGS), [{ name: 'host-pull', patch: [{ op: 'replace', path: '/cluster_config/guest_pull', value: false }] }]);
+
+function userOf(image: ImageConfig, opts: { settings?: Json; securityContext?: Json; podSecurityContext?: Json } = {}): Json {
+  const template = podTemplates({
+    kind: 'Pod',
+    metadata: { name: 'u' },
+    spec: { securityContext: opts.podSecurityContext, containers: [{ name: 'c', image: 'img', securityContext: opts.securityContext }] },
+  })[0]!;
+  return generatePolicyData({ template, settings: opts.settings ?? HOST_PULL, images: new Map([['img', image]]) }).containers[1].OCI.Process.User;
+}
+
+test('image users: names and groups resolve in the image\'s /etc/passwd and /etc/group as the runtime does', () => {
+  const withFiles = (User: string | undefined): ImageConfig => ({ User, passwd: PASSWD, group: GROUP });
+  const cases: [string | undefined, Json][] = [
+    [undefined, { UID: 0, GID: 0, AdditionalGids: [0] }],
+    ['', { UID: 0, GID: 0, AdditionalGids: [0] }],
+    ['app', { UID: 1000, GID: 1001, AdditionalGids: [50, 1001] }],
+    ['web', { UID: 33, GID: 33, AdditionalGids: [33, 44, 50] }],
+    ['app:www', { UID: 1000, GID: 82, AdditionalGids: [50, 82] }],
+    ['app:7', { UID: 1000, GID: 7, AdditionalGids: [7, 50] }],
+    ['33', { UID: 33, GID: 33, AdditionalGids: [33, 44, 50] }],
+    ['33:0', { UID: 33, GID: 0, AdditionalGids: [0, 44, 50] }],
+    ['4242', { UID: 4242, GID: 0, AdditionalGids: [0] }],
+  ];
+  for (const [user, want] of cases) assert.deepEqual(userOf(withFiles(user)), { ...want, Username: '' }, String(user));
+  // A runAsUser takes its primary group from /etc/passwd; runAsGroup wins over it.
+  assert.deepEqual(userOf(withFiles('app'), { securityContext: { runAsUser: 33 } }), { UID: 33, GID: 33, AdditionalGids: [33, 44, 50], Username: '' });
+  assert.deepEqual(userOf(withFiles('app'), { securityContext: { runAsUser: 33, runAsGroup: 9 } }), { UID: 33, GID: 9, AdditionalGids: [9, 44, 50], Username: '' });
+  assert.deepEqual(userOf(withFiles('app'), { podSecurityContext: { runAsUser: 4242 } }), { UID: 4242, GID: 1001, AdditionalGids: [1001], Username: '' });
+});
+
+test('image users: without the image\'s files (guest pull) a name is uid 0; with them an unknown name or group is an error', () => {
+  // The guest pulls the image: the host has no /etc/passwd and the runtime starts a named user as uid 0.
+  assert.deepEqual(userOf({ User: 'app', passwd: PASSWD, group: GROUP }, { settings: SETTINGS }), { UID: 0, GID: 0, AdditionalGids: [0], Username: '' });
+  assert.deepEqual(userOf({ User: 'app:staff' }, { settings: SETTINGS }), { UID: 0, GID: 0, AdditionalGids: [0], Username: '' });
+  assert.deepEqual(userOf({ User: '1000:1000' }, { settings: SETTINGS }), { UID: 1000, GID: 1000, AdditionalGids: [1000], Username: '' });
+  const err = (re: RegExp) => (e: unknown): boolean => e instanceof CocoError && e.code === 'GENPOLICY_IMAGE_USER' && re.test(e.message);
+  assert.throws(() => userOf({ User: 'nobody', passwd: PASSWD, group: GROUP }), err(/image img: User "nobody": no user "nobody" in the image's \/etc\/passwd/));
+  assert.throws(() => userOf({ User: 'app:wheel', passwd: PASSWD, group: GROUP }), err(/no group "wheel" in the image's \/etc\/group/));
+  // An image without /etc/passwd (or one a layer deleted) has no names.
+  assert.throws(() => userOf({ User: 'app', passwd: '', group: '' }), err(/no user "app"/));
+  for (const bad of ['a:b:c', ':5']) assert.throws(() => userOf({ User: bad, passwd: PASSWD, group: GROUP }), err(/is not user\[:group\]/));
+});
+
+test('image users: the topmost layer with /etc/passwd or /etc/group wins; a whiteout deletes it', () => {
+  assert.deepEqual(usersFiles([]), { passwd: '', group: '' });
+  assert.deepEqual(
+    usersFiles([
+      { passwd: 'a', group: 'g1' },
+      { passwd: '', group: '' },
+      { passwd: 'b', group: 'WHITEOUT' },
+    ]),
+    { passwd: 'b', group: '' },
+  );
+  assert.deepEqual(
+    usersFiles([
+      { passwd: 'WHITEOUT', group: 'g1' },
+      { passwd: 'c', group: '' },
+    ]),
+    { passwd: 'c', group: 'g1' },
+  );
 });

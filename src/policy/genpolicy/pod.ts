@@ -76,6 +76,19 @@ export function parseUserInitData(text: string): InitData {
   return doc;
 }
 
+/**
+ * The pause image the policy needs, when the guest does not pull images (its layers become the pause
+ * container's storages): `cluster_config.pause_container_image` of the settings.
+ */
+export function pauseImageRef(settings: Json): string | undefined {
+  const cc = settings?.cluster_config;
+  if (cc?.guest_pull !== false) return undefined;
+  if (typeof cc.pause_container_image !== 'string' || cc.pause_container_image === '') {
+    throw new CocoError('GENPOLICY_SETTINGS', 'guest pull is off but the settings name no cluster_config.pause_container_image', { kind: 'input' });
+  }
+  return cc.pause_container_image;
+}
+
 function configMapsOf(docs: Json[]): Map<string, Record<string, string>> {
   const out = new Map<string, Record<string, string>>();
   for (const d of docs) {
@@ -135,7 +148,8 @@ export function generateForYaml(yamlText: string, opts: GenerateOptions): { yaml
       for (const c of containers) if (typeof c?.image === 'string' && !images.has(c.image)) images.set(c.image, opts.images(c.image));
       let policyData: Json;
       try {
-        policyData = generatePolicyData({ template: t, settings: opts.settings, images, configMaps });
+        const pauseImage = pauseImageRef(opts.settings);
+        policyData = generatePolicyData({ template: t, settings: opts.settings, images, configMaps, pauseImage: pauseImage === undefined ? undefined : opts.images(pauseImage) });
       } catch (e) {
         // A field of the wrong type deep in a pod spec (a string where a list belongs …) surfaces here.
         if (e instanceof CocoError || !(e instanceof TypeError)) throw e;
