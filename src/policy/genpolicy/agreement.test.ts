@@ -556,3 +556,67 @@ for (const [what, idx, mutate, explanation] of LAYER_MUTATIONS) {
     assert.equal(tarfsStoragesAllowed(pd, idx, req), false, 'the tarfs-era rules allowed it');
   });
 }
+
+// --- Where cocokit's generator differs from genpolicy's on purpose -----------------------------------------
+//
+// A persistentVolumeClaim mounted readOnly: the runtime sends the mount read-only, and the policy says "ro"
+// (genpolicy writes "rw" for every claim, which would deny that request and allow a writable one). Names in
+// source patterns are regex-escaped: genpolicy's unescaped "app.conf" also matches another shared file
+// "appXconf", and a "+" in a name keeps its pattern from matching the name at all.
+
+const DEVIATIONS_POD = `apiVersion: v1
+kind: Pod
+metadata: {name: devs, namespace: shop}
+spec:
+  volumes:
+    - {name: data, persistentVolumeClaim: {claimName: data-claim}}
+    - {name: settings, configMap: {name: app-config}}
+  containers:
+    - name: app
+      image: registry.example/app:1
+      volumeMounts:
+        - {name: data, mountPath: /srv/data+1, readOnly: true}
+        - {name: settings, mountPath: /etc/app.conf}
+`;
+
+test('a readOnly claim is mounted "ro" and names are escaped in patterns: both rule sets allow what the runtime sends and deny the rest', () => {
+  const pod = generateWith(SETTINGS, DEVIATIONS_POD);
+  const dpd = pod.policyData;
+  const app = dpd.containers[1];
+  assert.deepEqual(mountAtPolicy(app, '/srv/data+1'), { destination: '/srv/data+1', source: '$(sfprefix)data\\+1$', type_: 'bind', options: ['rbind', 'rprivate', 'ro'] });
+  assert.equal(mountAtPolicy(app, '/etc/app.conf').source, '$(sfprefix)app\\.conf$');
+  const ours = (): AgentPolicy => new AgentPolicy(pod.policy);
+  const theirs = (pd: Json = dpd): AgentPolicy => new AgentPolicy(`${GENPOLICY_RULES}\npolicy_data := ${JSON.stringify(pd)}\n`);
+  const decide = (p: AgentPolicy, mutate: (i: Json) => void = () => {}): { allowed: boolean; reason: string } => {
+    p.evaluate('CreateSandboxRequest', sandboxStep(dpd).input);
+    assert.equal(p.evaluate('CreateContainerRequest', createRequest(dpd, 0, 'devs', 'shop')).allowed, true);
+    const req = createRequest(dpd, 1, 'devs', 'shop');
+    mutate(req);
+    return p.evaluate('CreateContainerRequest', req);
+  };
+  for (const p of [ours(), theirs()]) assert.equal(decide(p).allowed, true);
+  const writable = (i: Json): void => void (mountAt(i, '/srv/data+1').options = ['rbind', 'rprivate', 'rw']);
+  const otherFile = (i: Json): void => void (mountAt(i, '/etc/app.conf').source = mountAt(i, '/etc/app.conf').source.replace(/app\.conf$/, 'appXconf'));
+  for (const [what, mutate] of [['the claim mounted read-write', writable], ['another shared file', otherFile]] as const) {
+    const d = decide(ours(), mutate);
+    assert.equal(d.allowed, false, `cocokit allowed ${what}`);
+    assert.match(d.reason, /OCI\.Mounts: no policy mount allows/);
+    assert.equal(decide(theirs(), mutate).allowed, false, `genpolicy's rules allowed ${what}`);
+  }
+  // The patterns genpolicy itself would write: "rw" for the claim, the names unescaped.
+  const unescaped = structuredClone(dpd);
+  mountAtPolicy(unescaped.containers[1], '/srv/data+1').options = ['rbind', 'rprivate', 'rw'];
+  mountAtPolicy(unescaped.containers[1], '/srv/data+1').source = '$(sfprefix)data+1$';
+  mountAtPolicy(unescaped.containers[1], '/etc/app.conf').source = '$(sfprefix)app.conf$';
+  assert.equal(decide(theirs(unescaped)).allowed, false, 'the read-only claim the runtime sends, which genpolicy\'s data denies');
+  assert.equal(decide(theirs(unescaped), writable).allowed, false, 'its "+" pattern matches no "data+1"');
+  const looseOnly = structuredClone(dpd);
+  mountAtPolicy(looseOnly.containers[1], '/etc/app.conf').source = '$(sfprefix)app.conf$';
+  assert.equal(decide(theirs(looseOnly), otherFile).allowed, true, 'its unescaped "." lets another file through');
+});
+
+function mountAtPolicy(c: Json, destination: string): Json {
+  const m = (c.OCI.Mounts as Json[]).find((x) => x.destination === destination);
+  assert.ok(m, `no policy mount at ${destination}`);
+  return m;
+}

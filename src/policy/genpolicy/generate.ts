@@ -69,8 +69,14 @@ function requireObject(v: unknown, what: string): void {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new CocoError('GENPOLICY_INPUT', `${what} must be an object`, { kind: 'input' });
 }
 
+/**
+ * A name as a literal inside a policy pattern, its regex metacharacters escaped (the set the agent's regex
+ * engine defines, "-", "#", "&" and "~" among them). genpolicy escapes the pod name so, but writes volume and
+ * file names into mount and storage patterns unescaped: there a "." matches any character, and a "+" or "("
+ * keeps the pattern from matching the name itself. cocokit escapes them too.
+ */
 function regexEscape(s: string): string {
-  return s.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
+  return s.replace(/[\\.+*?()|[\]{}^$#&~-]/g, '\\$&');
 }
 
 /** The value of an env variable as the policy states it (fieldRef values become placeholders). */
@@ -379,7 +385,8 @@ const VOLUME_TYPES = ['emptyDir', 'persistentVolumeClaim', 'azureFile', 'hostPat
  * encrypted or plain block device, as `cluster_config.emptydir_type` says), configMap and secret (bind mounts
  * of the shared files, plus storages when `kata_config.enable_configmap_secret_storages`), projected and
  * downwardAPI (read-only shared binds), hostPath (a shared bind, or the guest's own /dev or /sys path) and
- * persistentVolumeClaim / azureFile (read-write shared binds).
+ * persistentVolumeClaim / azureFile (shared binds, read-only when the volumeMount says readOnly: the runtime
+ * then mounts them read-only, where genpolicy writes "rw" for every claim).
  */
 function volumeMountAndStorage(t: PodTemplate, settings: Json, vm: VolumeMount, mounts: Json[], storages: Json[], podSc: Json): void {
   const volumes = t.spec.volumes === undefined ? [] : listField(t.spec.volumes, 'pod volumes');
