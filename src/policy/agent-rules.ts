@@ -27,12 +27,15 @@ export function agentRulesText(): string {
   return rulesCache;
 }
 
-/** A complete agent policy: cocokit's rules over this `policy_data`. */
+/**
+ * A complete agent policy: cocokit's rules over this `policy_data`, written as compact JSON (the annotation
+ * carries it gzipped; `cocokit policy diff` or any JSON tool shows it indented).
+ */
 export function agentPolicyText(policyData: unknown): string {
   if (policyData === null || typeof policyData !== 'object' || Array.isArray(policyData)) {
     throw new CocoError('AGENT_POLICY_DATA', 'policy_data must be a JSON object', { kind: 'input' });
   }
-  return `${agentRulesText()}\npolicy_data := ${JSON.stringify(policyData, null, 2)}\n`;
+  return `${agentRulesText()}\npolicy_data := ${JSON.stringify(policyData)}\n`;
 }
 
 /**
