@@ -406,6 +406,7 @@ test('image users: without the image\'s files (guest pull) a name is uid 0; with
   // An image without /etc/passwd (or one a layer deleted) has no names.
   assert.throws(() => userOf({ User: 'app', passwd: '', group: '' }), err(/no user "app"/));
   for (const bad of ['a:b:c', ':5']) assert.throws(() => userOf({ User: bad, passwd: PASSWD, group: GROUP }), err(/is not user\[:group\]/));
+  for (const bad of ['4294967296', '1:99999999999999999999']) assert.throws(() => userOf({ User: bad }, { settings: SETTINGS }), err(/is not an id from 0 to 4294967295/));
 });
 
 test('image users: the topmost layer with /etc/passwd or /etc/group wins; a whiteout deletes it', () => {
@@ -424,5 +425,20 @@ test('image users: the topmost layer with /etc/passwd or /etc/group wins; a whit
       { passwd: 'c', group: '' },
     ]),
     { passwd: 'c', group: 'g1' },
+  );
+});
+
+test('image users: arbitrary /etc/passwd, /etc/group and User values give a user or a CocoError, never a crash', () => {
+  const text = fc.array(fc.oneof(fc.constantFrom('app', 'root', '0', '1000', ':', '\n', 'x', ',', '::', '-1', '99999999999999999999'), fc.string({ maxLength: 6 })), { maxLength: 20 }).map((a) => a.join(''));
+  fc.assert(
+    fc.property(fc.option(text, { nil: undefined }), text, text, fc.boolean(), (User, passwd, group, hostPull) => {
+      try {
+        const u = userOf({ User, passwd, group }, { settings: hostPull ? HOST_PULL : SETTINGS });
+        assert.ok(Number.isSafeInteger(u.UID) && Number.isSafeInteger(u.GID) && u.AdditionalGids.includes(u.GID));
+      } catch (e) {
+        assert.ok(e instanceof CocoError && e.kind === 'input', String(e));
+      }
+    }),
+    { numRuns: 300 },
   );
 });

@@ -122,13 +122,22 @@ interface GroupEntry {
   members: string[];
 }
 
+/** A decimal uid or gid (0 to 4294967295), or undefined. */
+function idOf(s: string | undefined): number | undefined {
+  if (s === undefined || !/^\d{1,10}$/.test(s)) return undefined;
+  const n = Number(s);
+  return n <= 0xffffffff ? n : undefined;
+}
+
 /** The records of an /etc/passwd (name:password:uid:gid:gecos:home:shell); malformed lines are skipped. */
 function passwdEntries(text: string): PasswdEntry[] {
   const out: PasswdEntry[] = [];
   for (const line of text.split('\n')) {
     const f = line.split(':');
-    if (f.length !== 7 || !/^\d+$/.test(f[2]!) || !/^\d+$/.test(f[3]!)) continue;
-    out.push({ name: f[0]!, uid: Number(f[2]), gid: Number(f[3]) });
+    const uid = idOf(f[2]);
+    const gid = idOf(f[3]);
+    if (f.length !== 7 || uid === undefined || gid === undefined) continue;
+    out.push({ name: f[0]!, uid, gid });
   }
   return out;
 }
@@ -138,8 +147,9 @@ function groupEntries(text: string): GroupEntry[] {
   const out: GroupEntry[] = [];
   for (const line of text.split('\n')) {
     const f = line.split(':');
-    if (f.length !== 4 || !/^\d+$/.test(f[2]!)) continue;
-    out.push({ name: f[0]!, gid: Number(f[2]), members: f[3] === '' ? [] : f[3]!.split(',') });
+    const gid = idOf(f[2]);
+    if (f.length !== 4 || gid === undefined) continue;
+    out.push({ name: f[0]!, gid, members: f[3] === '' ? [] : f[3]!.split(',') });
   }
   return out;
 }
@@ -170,8 +180,15 @@ function resolveImageUser(user: string | undefined, users: ImageUsers, ref: stri
   const parts = user.split(':');
   if (parts.length > 2 || parts[0] === '') throw new CocoError('GENPOLICY_IMAGE_USER', `image ${ref}: User ${JSON.stringify(user)} is not user[:group]`, { kind: 'input' });
   const [u, g] = parts as [string, string | undefined];
+  const numeric = (v: string): number | undefined => {
+    if (!/^\d+$/.test(v)) return undefined;
+    const id = idOf(v);
+    if (id === undefined) throw new CocoError('GENPOLICY_IMAGE_USER', `image ${ref}: User ${JSON.stringify(user)}: ${v} is not an id from 0 to 4294967295`, { kind: 'input' });
+    return id;
+  };
   let uid: number;
-  if (/^\d+$/.test(u)) uid = Number(u);
+  const uidNumber = numeric(u);
+  if (uidNumber !== undefined) uid = uidNumber;
   else if (!users.known) uid = 0;
   else {
     const rec = users.passwd.find((r) => r.name === u);
@@ -179,8 +196,9 @@ function resolveImageUser(user: string | undefined, users: ImageUsers, ref: stri
     uid = rec.uid;
   }
   let gid: number;
+  const gidNumber = g === undefined ? undefined : numeric(g);
   if (g === undefined || g === '') gid = users.passwd.find((r) => r.uid === uid)?.gid ?? 0;
-  else if (/^\d+$/.test(g)) gid = Number(g);
+  else if (gidNumber !== undefined) gid = gidNumber;
   else if (!users.known) gid = 0;
   else {
     const rec = users.group.find((r) => r.name === g);
