@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { CocoError } from '../errors.js';
+import { fragmentJson, readPolicyDataDocument } from './policy-fragments.js';
 
 /** The rule files, in the order they are joined. */
 export const AGENT_RULE_FILES = ['00-requests.rego', '10-create-container.rego', '20-process.rego', '30-mounts-storages.rego', '40-exec.rego'] as const;
@@ -29,29 +30,26 @@ export function agentRulesText(): string {
 
 /**
  * A complete agent policy: cocokit's rules over this `policy_data`, written as compact JSON (the annotation
- * carries it gzipped; `cocokit policy diff` or any JSON tool shows it indented).
+ * carries it gzipped; `cocokit policy diff` or any JSON tool shows it indented). Objects and arrays the
+ * document repeats (containers' mounts, env, capability sets, storages …) are written once each as
+ * `policy_fragment_N := <JSON>` before it and named where they occur, unless `fragments` is false; the value
+ * `policy_data` takes is the same either way.
  */
-export function agentPolicyText(policyData: unknown): string {
+export function agentPolicyText(policyData: unknown, options: { fragments?: boolean } = {}): string {
   if (policyData === null || typeof policyData !== 'object' || Array.isArray(policyData)) {
     throw new CocoError('AGENT_POLICY_DATA', 'policy_data must be a JSON object', { kind: 'input' });
   }
-  return `${agentRulesText()}\npolicy_data := ${JSON.stringify(policyData)}\n`;
+  if (options.fragments === false) return `${agentRulesText()}\npolicy_data := ${JSON.stringify(policyData)}\n`;
+  const { fragments, body } = fragmentJson(policyData);
+  return `${agentRulesText()}\n${fragments.map(([name, text]) => `${name} := ${text}\n`).join('')}policy_data := ${body}\n`;
 }
 
 /**
- * Extracts the `policy_data := {...}` document a generated policy ends with (genpolicy writes it as JSON after
- * the rules).
+ * Reads the `policy_data := {...}` document a generated policy ends with (genpolicy writes it as JSON after
+ * the rules; cocokit may name shared fragments defined before it, which are substituted).
  */
 export function extractPolicyData(policyText: string): Record<string, unknown> {
-  const m = /^policy_data\s*:?=\s*/m.exec(policyText);
-  if (!m) throw new CocoError('AGENT_POLICY_DATA', 'the policy has no "policy_data :=" document', { kind: 'input' });
-  const body = policyText.slice(m.index + m[0].length);
-  let value: unknown;
-  try {
-    value = JSON.parse(body);
-  } catch (e) {
-    throw new CocoError('AGENT_POLICY_DATA', `policy_data is not a JSON document: ${(e as Error).message}`, { kind: 'input', cause: e });
-  }
+  const value = readPolicyDataDocument(policyText);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new CocoError('AGENT_POLICY_DATA', 'policy_data must be a JSON object', { kind: 'input' });
   }

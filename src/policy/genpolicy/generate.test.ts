@@ -8,11 +8,13 @@ import fc from 'fast-check';
 import { vectorPath } from '../../test-support/vectors.js';
 import { writeLayout } from '../../test-support/oci-layout.js';
 import { CocoError } from '../../errors.js';
-import { extractPolicyData } from '../agent-rules.js';
+import { agentPolicyText, agentRulesText, extractPolicyData } from '../agent-rules.js';
+import { AGENT_POLICY_MODULE } from '../agent.js';
+import { Engine } from '../../rego/index.js';
 import { generatePolicyData, podTemplates, type ImageConfig } from './generate.js';
 import { applyDropIns, loadSettings } from './settings.js';
 import { readLayoutImage } from './oci-layout.js';
-import { generateForYaml, localImages } from './pod.js';
+import { generateForYaml, localImages, type GeneratedPod } from './pod.js';
 import { usersFiles } from './image-source.js';
 import { INITDATA_ANNOTATION, decodeInitDataAnnotation, parseInitData } from '../../measure/initdata.js';
 
@@ -347,17 +349,30 @@ test('volumes and securityContext: a missing volume, an unsupported volume type 
   }
 });
 
-test('size: a 20-container pod of alike containers costs little more annotation than one container', () => {
+test('size: shared fragments keep a 20-container pod\'s policy text small, with the same policy_data', () => {
   const pod = (n: number): string =>
     `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  volumes: [{name: v, configMap: {name: x}}]\n  containers:\n${Array.from({ length: n }, (_, i) => `    - {name: c${i}, image: "oci:app:1", env: [{name: A, value: b}], volumeMounts: [{name: v, mountPath: /v}]}`).join('\n')}\n`;
-  const size = (n: number): { policy: number; annotation: number } => generateForYaml(pod(n), { settings: SETTINGS, images: localImages(new Map(), tmp) }).pods[0]!.sizes;
-  const one = size(1);
-  const twenty = size(20);
-  // The policy text repeats each container's fragment; gzip in the annotation shares the repeats, so the
-  // annotation grows by a small fraction while the text grows several times over.
-  assert.ok(twenty.policy > 2 * one.policy, `policy ${one.policy} -> ${twenty.policy}`);
-  assert.ok(twenty.annotation < 1.25 * one.annotation, `annotation ${one.annotation} -> ${twenty.annotation}`);
-  assert.ok(twenty.annotation < 32 * 1024, `annotation ${twenty.annotation} bytes`);
+  const gen = (n: number): GeneratedPod => generateForYaml(pod(n), { settings: SETTINGS, images: localImages(new Map(), tmp) }).pods[0]!;
+  const one = gen(1);
+  const twenty = gen(20);
+  const plain = agentPolicyText(twenty.policyData, { fragments: false });
+  const rules = agentRulesText().length;
+  // Without fragments each container adds its whole expected spec to the text; with them, a container
+  // alike to another adds little more than its name and the fragments' names.
+  assert.ok(twenty.policy.length < 0.6 * plain.length, `policy text ${plain.length} -> ${twenty.policy.length}`);
+  assert.ok(twenty.policy.length - rules < 0.35 * (plain.length - rules), `policy_data text ${plain.length - rules} -> ${twenty.policy.length - rules}`);
+  assert.ok(twenty.policy.length < 1.5 * one.policy.length, `policy ${one.policy.length} -> ${twenty.policy.length}`);
+  assert.equal(twenty.sizes.policy, twenty.policy.length);
+  assert.match(twenty.policy, /^policy_fragment_1 := /m);
+  // The document reads back, and cocokit's Rego engine evaluates it, as the generated policy_data.
+  const expected = JSON.parse(JSON.stringify(twenty.policyData)) as Json;
+  assert.deepEqual(extractPolicyData(twenty.policy), expected);
+  const engine = new Engine({ strict: false });
+  engine.addPolicy(AGENT_POLICY_MODULE, twenty.policy, { regoVersion: 'v1' });
+  assert.deepEqual(engine.evalQuery(`data.${AGENT_POLICY_MODULE}.policy_data`).result[0]!.expressions[0]!.value, expected);
+  // gzip in the annotation shares repeats either way.
+  assert.ok(twenty.sizes.annotation < 1.25 * one.sizes.annotation, `annotation ${one.sizes.annotation} -> ${twenty.sizes.annotation}`);
+  assert.ok(twenty.sizes.annotation < 32 * 1024, `annotation ${twenty.sizes.annotation} bytes`);
 });
 
 // --- Image users --------------------------------------------------------------------------------------------
