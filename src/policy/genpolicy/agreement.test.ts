@@ -8,6 +8,7 @@ import { writeBuiltLayout, writeLayout } from '../../test-support/oci-layout.js'
 import { buildImage } from '../../test-support/oci-registry.js';
 import { buildTar } from '../../test-support/tar-build.js';
 import { AgentPolicy } from '../agent.js';
+import { agentPolicyText } from '../agent-rules.js';
 import { applyDropIns, loadSettings } from './settings.js';
 import { generateForYaml, localImages } from './pod.js';
 import { resolveImages } from './image-source.js';
@@ -224,6 +225,62 @@ test('both rule sets deny exec of a command the pod does not list', () => {
     assert.equal(p.evaluate(exec.endpoint, exec.input).allowed, false);
     assert.equal(p.evaluate(steps[steps.length - 1]!.endpoint, steps[steps.length - 1]!.input).allowed, true);
   }
+});
+
+// --- A 20-container pod, whose policy names shared fragments ---------------------------------------------
+
+const BIG_POD = `apiVersion: v1
+kind: Pod
+metadata: {name: big-0, namespace: shop}
+spec:
+  volumes: [{name: conf, configMap: {name: conf}}, {name: scratch, emptyDir: {}}]
+  containers:
+${Array.from({ length: 20 }, (_, i) =>
+  i % 2 === 0
+    ? `    - {name: w${i}, image: registry.example/app:1, env: [{name: MODE, value: fast}, {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}], volumeMounts: [{name: conf, mountPath: /conf}]}`
+    : `    - {name: s${i}, image: registry.example/app:1, command: [/bin/sh, -c, 'echo ${i}'], env: [{name: MODE, value: slow}], volumeMounts: [{name: scratch, mountPath: /scratch}, {name: conf, mountPath: /conf}]}`,
+).join('\n')}
+`;
+
+test('a 20-container pod: requests and mutations decide alike under the policy with fragments, without them, and under genpolicy\'s rules', () => {
+  const big = generateForYaml(BIG_POD, { settings: SETTINGS, images: localImages(new Map([['registry.example/app:1', `oci:${join(tmp, 'app')}:1`]]), tmp) }).pods[0]!;
+  const bpd = big.policyData;
+  assert.equal(bpd.containers.length, 21);
+  const plain = agentPolicyText(bpd, { fragments: false });
+  assert.match(big.policy, /^policy_fragment_1 := /m);
+  assert.ok(big.policy.length < 0.6 * plain.length, `${plain.length} -> ${big.policy.length}`);
+  const policies: [string, () => AgentPolicy][] = [
+    ['cocokit with fragments', () => new AgentPolicy(big.policy)],
+    ['cocokit without', () => new AgentPolicy(plain)],
+    ['genpolicy', () => new AgentPolicy(`${GENPOLICY_RULES}\npolicy_data := ${JSON.stringify(bpd)}\n`)],
+  ];
+  const sandbox: Step = { endpoint: 'CreateSandboxRequest', input: { hostname: '', dns: [], storages: bpd.sandbox.storages, sandbox_pidns: false, sandbox_id: SANDBOX_ID, guest_hook_path: '', kernel_modules: [] } };
+  const steps = [sandbox, ...bpd.containers.map((_: unknown, i: number): Step => ({ endpoint: 'CreateContainerRequest', input: createRequest(bpd, i, 'big-0', 'shop') }))];
+  const mutations: [string, (i: Json) => void][] = [
+    ['extra env', (i) => i.OCI.Process.Env.push('LD_PRELOAD=/x.so')],
+    ['extra mount', (i) => i.OCI.Mounts.push({ destination: '/host', source: '/', type_: 'bind', options: ['rbind', 'rw'] })],
+    ['changed args', (i) => (i.OCI.Process.Args = ['/bin/sh'])],
+    ['added capability', (i) => i.OCI.Process.Capabilities.Permitted.push('CAP_SYS_ADMIN')],
+    ['another container\'s env', (i) => (i.OCI.Process.Env = i.OCI.Process.Env.map((e: string) => (e === 'MODE=fast' ? 'MODE=slow' : e === 'MODE=slow' ? 'MODE=fast' : e)))],
+  ];
+  // Sandbox and pause container, then every mutation (a denial records nothing), then the other containers.
+  const decisions = policies.map(([, make]) => {
+    const p = make();
+    const allowed = decideAll(p, steps.slice(0, 2));
+    const denied: boolean[] = [];
+    for (const idx of [1, 2, 10, 19, 20]) {
+      for (const [, mutate] of mutations) {
+        const r = createRequest(bpd, idx, 'big-0', 'shop');
+        mutate(r);
+        denied.push(p.evaluate('CreateContainerRequest', r).allowed);
+      }
+    }
+    allowed.push(...decideAll(p, steps.slice(2)));
+    return { allowed, denied };
+  });
+  assert.deepEqual(decisions[0]!.allowed, steps.map(() => true));
+  assert.deepEqual(decisions[0]!.denied, decisions[0]!.denied.map(() => false));
+  for (const [i, [who]] of policies.entries()) assert.deepEqual(decisions[i], decisions[0], who);
 });
 
 // --- Volumes and security contexts -----------------------------------------------------------------------
