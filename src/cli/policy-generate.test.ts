@@ -8,7 +8,7 @@ import { run } from './program.js';
 import { bufferIO } from './io.js';
 import { vectorPath } from '../test-support/vectors.js';
 import { writeLayout } from '../test-support/oci-layout.js';
-import { INITDATA_ANNOTATION, decodeInitDataAnnotation, parseInitData } from '../measure/initdata.js';
+import { INITDATA_ANNOTATION, agentPolicyData, decodeInitDataAnnotation, parseInitData } from '../measure/initdata.js';
 import { AgentPolicy } from '../policy/agent.js';
 import { agentPolicyText, extractPolicyData } from '../policy/agent-rules.js';
 
@@ -57,6 +57,13 @@ test('policy diff: a policy naming shared fragments and the same policy written 
     writeFileSync(join(dir, 'fragments.rego'), policy);
     writeFileSync(join(dir, 'plain.rego'), agentPolicyText(extractPolicyData(policy), { fragments: false }));
     assert.doesNotMatch(readFileSync(join(dir, 'plain.rego'), 'utf8'), /policy_fragment_/);
+    // --no-policy-fragments writes that plain form, whose policy_data a reader of the JSON after
+    // "policy_data := " (Trustee's agent_policy_claims) can take.
+    const plainGen = bufferIO({}, dir);
+    assert.equal(await run(['policy', 'generate', '-y', 'pod.yaml', '-j', join(GENPOLICY, 'genpolicy-settings.json'), '-r', '--no-policy-fragments'], plainGen), 0, plainGen.err());
+    assert.equal(plainGen.out(), readFileSync(join(dir, 'plain.rego'), 'utf8'));
+    assert.deepEqual(agentPolicyData(plainGen.out()), extractPolicyData(policy));
+    assert.equal(agentPolicyData(policy), undefined);
     for (const [a, b] of [['fragments.rego', 'plain.rego'], ['plain.rego', 'fragments.rego'], ['pod.yaml', 'plain.rego']]) {
       const io = bufferIO({}, dir);
       assert.equal(await run(['policy', 'diff', a!, b!], io), 0, io.err());

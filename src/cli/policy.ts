@@ -110,6 +110,7 @@ export function register(program: Command, io: CliIO): void {
     .option('--runtime-class-names <prefix...>', 'only pods whose runtimeClassName starts with one of these get a policy')
     .option('--initdata-path <file>', 'an init-data TOML whose version, algorithm and other data entries the generated init-data keeps')
     .option('-v, --verbose', 'report each pod’s policy and annotation sizes on stderr', false)
+    .option('--no-policy-fragments', 'write policy_data as one JSON document, without naming its repeated parts (for attestation policies that read it as agent_policy_claims)')
     .action(
       async (opts: {
         yamlFile: string;
@@ -130,6 +131,7 @@ export function register(program: Command, io: CliIO): void {
         runtimeClassNames?: string[];
         initdataPath?: string;
         verbose: boolean;
+        policyFragments: boolean;
       }) => {
         if (!Number.isSafeInteger(opts.maxAnnotationBytes) || opts.maxAnnotationBytes <= 0) {
           throw new CocoError('CLI_USAGE', '--max-annotation-bytes wants a positive integer', { kind: 'usage' });
@@ -167,6 +169,7 @@ export function register(program: Command, io: CliIO): void {
           silentUnsupportedFields: opts.silentUnsupportedFields,
           runtimeClassNames: opts.runtimeClassNames,
           initData: opts.initdataPath === undefined ? undefined : readText(io, opts.initdataPath),
+          policyFragments: opts.policyFragments,
         });
         if (opts.verbose && opts.runtimeClassNames && pods.length === 0) io.stderr(`no pod has a runtimeClassName starting with ${opts.runtimeClassNames.join(', ')}\n`);
         if (opts.verbose) for (const p of pods) io.stderr(`${p.kind} ${p.name}: policy ${p.sizes.policy} bytes, init-data ${p.sizes.initData} bytes, annotation ${p.sizes.annotation} bytes\n`);
