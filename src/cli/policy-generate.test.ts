@@ -49,18 +49,18 @@ test('policy diff: a policy naming shared fragments and the same policy written 
     const containers = Array.from({ length: 5 }, (_, i) => `{name: c${i}, image: "oci:img:1", env: [{name: MODE, value: fast}]}`).join(', ');
     writeFileSync(join(dir, 'pod.yaml'), `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [${containers}]\n`);
     const annotate = bufferIO({}, dir);
-    assert.equal(await run(['policy', 'generate', '-y', 'pod.yaml', '-j', join(GENPOLICY, 'genpolicy-settings.json')], annotate), 0, annotate.err());
+    assert.equal(await run(['policy', 'generate', '-y', 'pod.yaml', '-j', join(GENPOLICY, 'genpolicy-settings.json'), '--policy-fragments'], annotate), 0, annotate.err());
     const gen = bufferIO({}, dir);
-    assert.equal(await run(['policy', 'generate', '-y', 'pod.yaml', '-j', join(GENPOLICY, 'genpolicy-settings.json'), '-r'], gen), 0, gen.err());
+    assert.equal(await run(['policy', 'generate', '-y', 'pod.yaml', '-j', join(GENPOLICY, 'genpolicy-settings.json'), '-r', '--policy-fragments'], gen), 0, gen.err());
     const policy = gen.out().slice(gen.out().indexOf('package agent_policy'));
     assert.match(policy, /^policy_fragment_1 := /m);
     writeFileSync(join(dir, 'fragments.rego'), policy);
     writeFileSync(join(dir, 'plain.rego'), agentPolicyText(extractPolicyData(policy), { fragments: false }));
     assert.doesNotMatch(readFileSync(join(dir, 'plain.rego'), 'utf8'), /policy_fragment_/);
-    // --no-policy-fragments writes that plain form, whose policy_data a reader of the JSON after
+    // Without --policy-fragments the generator writes that plain form, whose policy_data a reader of the JSON after
     // "policy_data := " (Trustee's agent_policy_claims) can take.
     const plainGen = bufferIO({}, dir);
-    assert.equal(await run(['policy', 'generate', '-y', 'pod.yaml', '-j', join(GENPOLICY, 'genpolicy-settings.json'), '-r', '--no-policy-fragments'], plainGen), 0, plainGen.err());
+    assert.equal(await run(['policy', 'generate', '-y', 'pod.yaml', '-j', join(GENPOLICY, 'genpolicy-settings.json'), '-r'], plainGen), 0, plainGen.err());
     assert.equal(plainGen.out(), readFileSync(join(dir, 'plain.rego'), 'utf8'));
     assert.deepEqual(agentPolicyData(plainGen.out()), extractPolicyData(policy));
     assert.equal(agentPolicyData(policy), undefined);

@@ -110,7 +110,7 @@ export function register(program: Command, io: CliIO): void {
     .option('--runtime-class-names <prefix...>', 'only pods whose runtimeClassName starts with one of these get a policy')
     .option('--initdata-path <file>', 'an init-data TOML whose version, algorithm and other data entries the generated init-data keeps')
     .option('-v, --verbose', 'report each pod’s policy and annotation sizes on stderr', false)
-    .option('--no-policy-fragments', 'write policy_data as one JSON document, without naming its repeated parts (for attestation policies that read it as agent_policy_claims)')
+    .option('--policy-fragments', 'name the parts policy_data repeats once, as policy_fragment_N rules (smaller text; attestation policies reading the JSON after "policy_data :=", as Trustee\'s agent_policy_claims, then see no containers)', false)
     .action(
       async (opts: {
         yamlFile: string;

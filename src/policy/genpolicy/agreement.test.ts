@@ -243,7 +243,7 @@ ${Array.from({ length: 20 }, (_, i) =>
 `;
 
 test('a 20-container pod: requests and mutations decide alike under the policy with fragments, without them, and under genpolicy\'s rules', () => {
-  const big = generateForYaml(BIG_POD, { settings: SETTINGS, images: localImages(new Map([['registry.example/app:1', `oci:${join(tmp, 'app')}:1`]]), tmp) }).pods[0]!;
+  const big = generateForYaml(BIG_POD, { settings: SETTINGS, images: localImages(new Map([['registry.example/app:1', `oci:${join(tmp, 'app')}:1`]]), tmp), policyFragments: true }).pods[0]!;
   const bpd = big.policyData;
   assert.equal(bpd.containers.length, 21);
   const plain = agentPolicyText(bpd, { fragments: false });

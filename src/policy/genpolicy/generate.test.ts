@@ -352,7 +352,7 @@ test('volumes and securityContext: a missing volume, an unsupported volume type 
 test('size: shared fragments keep a 20-container pod\'s policy text small, with the same policy_data', () => {
   const pod = (n: number): string =>
     `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  volumes: [{name: v, configMap: {name: x}}]\n  containers:\n${Array.from({ length: n }, (_, i) => `    - {name: c${i}, image: "oci:app:1", env: [{name: A, value: b}], volumeMounts: [{name: v, mountPath: /v}]}`).join('\n')}\n`;
-  const gen = (n: number): GeneratedPod => generateForYaml(pod(n), { settings: SETTINGS, images: localImages(new Map(), tmp) }).pods[0]!;
+  const gen = (n: number): GeneratedPod => generateForYaml(pod(n), { settings: SETTINGS, images: localImages(new Map(), tmp), policyFragments: true }).pods[0]!;
   const one = gen(1);
   const twenty = gen(20);
   const plain = agentPolicyText(twenty.policyData, { fragments: false });

@@ -66,7 +66,7 @@ export interface GenerateOptions {
   /** A user init-data document (TOML): its version, algorithm and other data entries are kept, policy.rego set. */
   initData?: string;
   /**
-   * Name repeated parts of policy_data as shared fragments (default true). Without them policy_data is one
+   * Name repeated parts of policy_data as shared fragments (default false). Without them policy_data is one
    * JSON document, which an attestation service reading the policy's JSON (Trustee's `agent_policy_claims`)
    * can parse.
    */
@@ -161,7 +161,7 @@ export function generateForYaml(yamlText: string, opts: GenerateOptions): { yaml
         if (e instanceof CocoError || !(e instanceof TypeError)) throw e;
         throw new CocoError('GENPOLICY_INPUT', `${t.kind} ${String(t.metadata.name)}: malformed pod spec: ${e.message}`, { kind: 'input', cause: e });
       }
-      const policy = agentPolicyText(policyData, { fragments: opts.policyFragments !== false });
+      const policy = agentPolicyText(policyData, { fragments: opts.policyFragments === true });
       const initData = initDataToml(policy, base);
       const annotation = encodeInitDataAnnotation(new TextEncoder().encode(initData));
       const existing = Object.entries((t.annotate.metadata?.annotations ?? {}) as Record<string, string>).filter(([k]) => k !== INITDATA_ANNOTATION);
