@@ -8,8 +8,9 @@ import { run } from './program.js';
 import { bufferIO } from './io.js';
 import { vectorPath } from '../test-support/vectors.js';
 import { writeLayout } from '../test-support/oci-layout.js';
-import { INITDATA_ANNOTATION, decodeInitDataAnnotation, parseInitData } from '../measure/initdata.js';
+import { INITDATA_ANNOTATION, agentPolicyData, decodeInitDataAnnotation, parseInitData } from '../measure/initdata.js';
 import { AgentPolicy } from '../policy/agent.js';
+import { agentPolicyText, extractPolicyData } from '../policy/agent-rules.js';
 
 const GENPOLICY = vectorPath('rego', 'kata', 'genpolicy');
 
@@ -36,6 +37,43 @@ test('policy generate writes the sample pod back with an init-data annotation ho
     const unknown = bufferIO({}, dir);
     assert.notEqual(await run(['policy', 'generate', '-y', 'pod.yaml', '-j', join(GENPOLICY, 'genpolicy-settings.json'), '--offline'], unknown), 0);
     assert.match(unknown.err(), /quay\.io\/prometheus\/busybox:latest: no local copy and no registry access/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('policy diff: a policy naming shared fragments and the same policy written plainly show no changes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-diff-'));
+  try {
+    writeLayout(join(dir, 'img'), '1', { Env: ['PATH=/bin'], Cmd: ['sh'] });
+    const containers = Array.from({ length: 5 }, (_, i) => `{name: c${i}, image: "oci:img:1", env: [{name: MODE, value: fast}]}`).join(', ');
+    writeFileSync(join(dir, 'pod.yaml'), `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [${containers}]\n`);
+    const annotate = bufferIO({}, dir);
+    assert.equal(await run(['policy', 'generate', '-y', 'pod.yaml', '-j', join(GENPOLICY, 'genpolicy-settings.json'), '--policy-fragments'], annotate), 0, annotate.err());
+    const gen = bufferIO({}, dir);
+    assert.equal(await run(['policy', 'generate', '-y', 'pod.yaml', '-j', join(GENPOLICY, 'genpolicy-settings.json'), '-r', '--policy-fragments'], gen), 0, gen.err());
+    const policy = gen.out().slice(gen.out().indexOf('package agent_policy'));
+    assert.match(policy, /^policy_fragment_1 := /m);
+    writeFileSync(join(dir, 'fragments.rego'), policy);
+    writeFileSync(join(dir, 'plain.rego'), agentPolicyText(extractPolicyData(policy), { fragments: false }));
+    assert.doesNotMatch(readFileSync(join(dir, 'plain.rego'), 'utf8'), /policy_fragment_/);
+    // Without --policy-fragments the generator writes that plain form, whose policy_data a reader of the JSON after
+    // "policy_data := " (Trustee's agent_policy_claims) can take.
+    const plainGen = bufferIO({}, dir);
+    assert.equal(await run(['policy', 'generate', '-y', 'pod.yaml', '-j', join(GENPOLICY, 'genpolicy-settings.json'), '-r'], plainGen), 0, plainGen.err());
+    assert.equal(plainGen.out(), readFileSync(join(dir, 'plain.rego'), 'utf8'));
+    assert.deepEqual(agentPolicyData(plainGen.out()), extractPolicyData(policy));
+    assert.equal(agentPolicyData(policy), undefined);
+    for (const [a, b] of [['fragments.rego', 'plain.rego'], ['plain.rego', 'fragments.rego'], ['pod.yaml', 'plain.rego']]) {
+      const io = bufferIO({}, dir);
+      assert.equal(await run(['policy', 'diff', a!, b!], io), 0, io.err());
+      assert.equal(io.out(), 'no changes\n', `${a} ${b}`);
+    }
+    // A fragment that differs is a change in every container naming it.
+    writeFileSync(join(dir, 'changed.rego'), policy.replace(/^(policy_fragment_\d+ := .*)"MODE=fast"/m, '$1"MODE=slow"'));
+    const changed = bufferIO({}, dir);
+    assert.equal(await run(['policy', 'diff', 'fragments.rego', 'changed.rego'], changed), 1, changed.err());
+    assert.equal(changed.out().match(/\+ env MODE=slow/g)?.length, 5, changed.out());
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -17,7 +17,7 @@ import { BigNum, numText, parseJsonValue, toJs } from '../rego/index.js';
 import { registerEval } from './policy-eval.js';
 import type { CliIO } from './io.js';
 import { loadSettings } from '../policy/genpolicy/settings.js';
-import { generateForYaml } from '../policy/genpolicy/pod.js';
+import { generateForYaml, pauseImageRef } from '../policy/genpolicy/pod.js';
 import { imageRefsOf, parseImageMap, resolveImages } from '../policy/genpolicy/image-source.js';
 import { LayerCache } from '../policy/genpolicy/layers.js';
 import { diffPolicyData } from '../policy/genpolicy/diff.js';
@@ -110,6 +110,7 @@ export function register(program: Command, io: CliIO): void {
     .option('--runtime-class-names <prefix...>', 'only pods whose runtimeClassName starts with one of these get a policy')
     .option('--initdata-path <file>', 'an init-data TOML whose version, algorithm and other data entries the generated init-data keeps')
     .option('-v, --verbose', 'report each pod’s policy and annotation sizes on stderr', false)
+    .option('--policy-fragments', 'name the parts policy_data repeats once, as policy_fragment_N rules (smaller text; attestation policies reading the JSON after "policy_data :=", as Trustee\'s agent_policy_claims, then see no containers)', false)
     .action(
       async (opts: {
         yamlFile: string;
@@ -130,6 +131,7 @@ export function register(program: Command, io: CliIO): void {
         runtimeClassNames?: string[];
         initdataPath?: string;
         verbose: boolean;
+        policyFragments: boolean;
       }) => {
         if (!Number.isSafeInteger(opts.maxAnnotationBytes) || opts.maxAnnotationBytes <= 0) {
           throw new CocoError('CLI_USAGE', '--max-annotation-bytes wants a positive integer', { kind: 'usage' });
@@ -144,7 +146,10 @@ export function register(program: Command, io: CliIO): void {
         const withLayers = (settings as { cluster_config?: { guest_pull?: unknown } }).cluster_config?.guest_pull === false;
         const cachePath = typeof opts.layersCacheFilePath === 'string' ? opts.layersCacheFilePath : opts.layersCacheFilePath === true || opts.useCachedFiles ? 'layers-cache.json' : undefined;
         const cache = new LayerCache(cachePath === undefined ? undefined : resolve(io.cwd, cachePath));
-        const resolved = await resolveImages(imageRefsOf(main), {
+        const pause = pauseImageRef(settings);
+        const refs = imageRefsOf(main);
+        if (pause !== undefined && !refs.includes(pause)) refs.push(pause);
+        const resolved = await resolveImages(refs, {
           map,
           baseDir: io.cwd,
           verifyDigest: opts.verifyDigest,
@@ -164,6 +169,7 @@ export function register(program: Command, io: CliIO): void {
           silentUnsupportedFields: opts.silentUnsupportedFields,
           runtimeClassNames: opts.runtimeClassNames,
           initData: opts.initdataPath === undefined ? undefined : readText(io, opts.initdataPath),
+          policyFragments: opts.policyFragments,
         });
         if (opts.verbose && opts.runtimeClassNames && pods.length === 0) io.stderr(`no pod has a runtimeClassName starting with ${opts.runtimeClassNames.join(', ')}\n`);
         if (opts.verbose) for (const p of pods) io.stderr(`${p.kind} ${p.name}: policy ${p.sizes.policy} bytes, init-data ${p.sizes.initData} bytes, annotation ${p.sizes.annotation} bytes\n`);

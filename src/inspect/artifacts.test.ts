@@ -11,6 +11,7 @@ import { generateData, tempDir, verityCases, veritysetup, writeData } from '../m
 import { bufferIO } from '../cli/io.js';
 import { run } from '../cli/program.js';
 import { inspect } from './inspect.js';
+import { agentPolicyText } from '../policy/agent-rules.js';
 import type { Inspection } from './types.js';
 
 const field = (r: Inspection, name: string) => {
@@ -131,6 +132,17 @@ test('a genpolicy agent policy: containers with their images, request defaults, 
   assert.ok(defaults.length > 20);
   for (const [, name, v] of defaults) assert.equal(field(r, `default.${name}`).value, v === 'true' ? 'allowed' : 'blocked');
   assert.deepEqual(r.checks.map((c) => [c.id, c.ok]), [['rego-load', true], ['allow-failing-requests', true]]);
+});
+
+test('an agent policy naming shared policy_data fragments shows the same containers as the policy written plainly', () => {
+  const text = readVector('rego', 'kata', 'genpolicy', 'samples', 'pod-one-container.decoded-policy.rego').toString('utf8');
+  const data = JSON.parse(text.slice(text.indexOf('policy_data := ') + 'policy_data := '.length)) as Record<string, unknown>;
+  const named = agentPolicyText(data);
+  assert.match(named, /^policy_fragment_1 := /m);
+  const fields = (t: string): unknown => inspect(new TextEncoder().encode(t)).fields.filter((f) => f.name.startsWith('containers[') || f.name.startsWith('request_defaults.'));
+  const plain = fields(agentPolicyText(data, { fragments: false }));
+  assert.ok((plain as unknown[]).length > 2);
+  assert.deepEqual(fields(named), plain);
 });
 
 test('Kata\'s built-in allow-all policy has no container list; a policy with a syntax error fails rego-load', () => {

@@ -9,6 +9,7 @@ import { CocoError } from '../errors.js';
 import { check, type Check } from '../formats/check.js';
 import { isRecord } from '../formats/json.js';
 import { agentPolicyData } from '../measure/initdata.js';
+import { readPolicyDataDocument } from '../policy/policy-fragments.js';
 import { AgentPolicy } from '../policy/agent.js';
 import type { InspectedField, Inspection } from './types.js';
 
@@ -25,6 +26,17 @@ function defaults(text: string): Array<[string, boolean]> {
   return [...text.matchAll(DEFAULT_RULE)].map((m) => [m[1], m[2] === 'true']);
 }
 
+/** policy_data as the agent's engine sees it: plain JSON or naming shared `policy_fragment_N` constants. */
+function policyData(text: string): Record<string, unknown> | undefined {
+  try {
+    const v = readPolicyDataDocument(text);
+    return isRecord(v) ? v : undefined;
+  } catch (e) {
+    if (!(e instanceof CocoError)) throw e;
+    return agentPolicyData(text);
+  }
+}
+
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const rec = (v: unknown): Record<string, unknown> => (isRecord(v) ? v : {});
 
@@ -37,7 +49,7 @@ function image(c: Record<string, unknown>): string {
 
 /** The few facts of an agent policy worth showing next to an init-data entry. */
 export function agentPolicySummary(text: string): Record<string, string | number> {
-  const data = agentPolicyData(text);
+  const data = policyData(text);
   const containers = list(data?.containers).filter(isRecord);
   return {
     containers: containers.length,
@@ -65,7 +77,7 @@ export function inspectAgentPolicy(bytes: Uint8Array): Inspection {
   for (const [name, allowed] of defaults(text)) {
     fields.push({ name: `default.${name}`, value: allowed ? 'allowed' : 'blocked', meaning: allowed ? 'allowed unless a rule says otherwise' : 'blocked unless a rule allows it' });
   }
-  const data = agentPolicyData(text);
+  const data = policyData(text);
   const notes: string[] = [];
   if (!data) notes.push('no policy_data document: the policy carries no container list (a hand-written or default policy)');
   else {

@@ -4,7 +4,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import fc from 'fast-check';
 import { vectorPath } from '../test-support/vectors.js';
 import { CocoError } from '../errors.js';
-import { AgentPolicy } from './agent.js';
+import { AGENT_POLICY_MODULE, AgentPolicy } from './agent.js';
+import { Engine } from '../rego/index.js';
 import { AGENT_RULE_FILES, agentPolicyText, agentRulesText, extractPolicyData, upgradePolicyData } from './agent-rules.js';
 
 // regorus' Kata vectors: 12 genpolicy-generated policies (older rules and schema) with the kata-agent requests
@@ -64,6 +65,21 @@ test('cocokit rules decide all 442 recorded kata-agent requests as recorded, ove
     }
   }
   assert.equal(total, 442);
+});
+
+test('each recorded pod\'s policy names its shared fragments, and cocokit\'s Rego engine evaluates policy_data as the document', () => {
+  let named = 0;
+  for (const c of cases) {
+    const text = agentPolicyText(c.policyData);
+    if (/^policy_fragment_1 := /m.test(text)) named++;
+    assert.ok(text.length <= agentPolicyText(c.policyData, { fragments: false }).length, c.name);
+    const engine = new Engine({ strict: false });
+    engine.addData({ pstate: {} });
+    engine.addPolicy(AGENT_POLICY_MODULE, text, { regoVersion: 'v1' });
+    assert.deepEqual(engine.evalQuery(`data.${AGENT_POLICY_MODULE}.policy_data`).result[0]!.expressions[0]!.value, JSON.parse(JSON.stringify(c.policyData)), c.name);
+    assert.deepEqual(extractPolicyData(text), JSON.parse(JSON.stringify(c.policyData)), c.name);
+  }
+  assert.equal(named, cases.length, 'every recorded pod repeats some part of its policy_data');
 });
 
 // --- Mutations of recorded requests that must be denied, each explained -----------------------------------

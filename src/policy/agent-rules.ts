@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { CocoError } from '../errors.js';
+import { fragmentJson, readPolicyDataDocument } from './policy-fragments.js';
 
 /** The rule files, in the order they are joined. */
 export const AGENT_RULE_FILES = ['00-requests.rego', '10-create-container.rego', '20-process.rego', '30-mounts-storages.rego', '40-exec.rego'] as const;
@@ -27,28 +28,28 @@ export function agentRulesText(): string {
   return rulesCache;
 }
 
-/** A complete agent policy: cocokit's rules over this `policy_data`. */
-export function agentPolicyText(policyData: unknown): string {
+/**
+ * A complete agent policy: cocokit's rules over this `policy_data`, written as compact JSON (the annotation
+ * carries it gzipped; `cocokit policy diff` or any JSON tool shows it indented). Objects and arrays the
+ * document repeats (containers' mounts, env, capability sets, storages …) are written once each as
+ * `policy_fragment_N := <JSON>` before it and named where they occur, unless `fragments` is false; the value
+ * `policy_data` takes is the same either way.
+ */
+export function agentPolicyText(policyData: unknown, options: { fragments?: boolean } = {}): string {
   if (policyData === null || typeof policyData !== 'object' || Array.isArray(policyData)) {
     throw new CocoError('AGENT_POLICY_DATA', 'policy_data must be a JSON object', { kind: 'input' });
   }
-  return `${agentRulesText()}\npolicy_data := ${JSON.stringify(policyData, null, 2)}\n`;
+  if (options.fragments === false) return `${agentRulesText()}\npolicy_data := ${JSON.stringify(policyData)}\n`;
+  const { fragments, body } = fragmentJson(policyData);
+  return `${agentRulesText()}\n${fragments.map(([name, text]) => `${name} := ${text}\n`).join('')}policy_data := ${body}\n`;
 }
 
 /**
- * Extracts the `policy_data := {...}` document a generated policy ends with (genpolicy writes it as JSON after
- * the rules).
+ * Reads the `policy_data := {...}` document a generated policy ends with (genpolicy writes it as JSON after
+ * the rules; cocokit may name shared fragments defined before it, which are substituted).
  */
 export function extractPolicyData(policyText: string): Record<string, unknown> {
-  const m = /^policy_data\s*:?=\s*/m.exec(policyText);
-  if (!m) throw new CocoError('AGENT_POLICY_DATA', 'the policy has no "policy_data :=" document', { kind: 'input' });
-  const body = policyText.slice(m.index + m[0].length);
-  let value: unknown;
-  try {
-    value = JSON.parse(body);
-  } catch (e) {
-    throw new CocoError('AGENT_POLICY_DATA', `policy_data is not a JSON document: ${(e as Error).message}`, { kind: 'input', cause: e });
-  }
+  const value = readPolicyDataDocument(policyText);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new CocoError('AGENT_POLICY_DATA', 'policy_data must be a JSON object', { kind: 'input' });
   }
@@ -64,6 +65,10 @@ export function extractPolicyData(policyText: string): Record<string, unknown> {
  *   recovered from a line whose arguments contain spaces);
  * - network requests were allowed without settings; the current settings' request defaults for
  *   UpdateInterfaceRequest / UpdateRoutesRequest / AddARPNeighborsRequest are filled in when absent;
+ * - a container user with no `AdditionalGids` is the older generator's (the current one always lists the primary
+ *   group there), which derived neither the additional groups nor a primary group the runtime keeps (its rules
+ *   compared the uid only: the pause image ran with gid 0 whatever its config said): its `GID` and
+ *   `AdditionalGids` are dropped, so that the rules compare the uid alone there too;
  * - UpdateEphemeralMountsRequest was allowed by the older rules unless the settings said otherwise; an
  *   absent setting becomes `true`;
  * - with `sharedFs` (a policy generated for a configuration whose container images are pulled on the host
@@ -98,6 +103,13 @@ export function upgradePolicyData(
   }
   for (const [k, v] of Object.entries(networkDefaults)) rd[k] ??= structuredClone(v);
   rd.UpdateEphemeralMountsRequest ??= true;
+  for (const c of Array.isArray(pd.containers) ? pd.containers : []) {
+    const user = c?.OCI?.Process?.User;
+    if (user && typeof user === 'object' && !(Array.isArray(user.AdditionalGids) && user.AdditionalGids.length > 0)) {
+      delete user.GID;
+      delete user.AdditionalGids;
+    }
+  }
   if (options.sharedFs) {
     for (const c of Array.isArray(pd.containers) ? pd.containers : []) {
       if (!Array.isArray(c?.storages)) continue;

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ImageConfig } from '../policy/genpolicy/generate.js';
+import type { BuiltImage } from './oci-registry.js';
 
 /** Writes an OCI image layout holding one image (config + empty layer list) named `ref`; returns the config digest. */
 export function writeLayout(dir: string, ref: string, config: ImageConfig): string {
@@ -19,4 +20,16 @@ export function writeLayout(dir: string, ref: string, config: ImageConfig): stri
   writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': ref } }] }));
   return cfg.digest;
+}
+
+/** Writes an OCI image layout holding a built image (its manifest, config and gzip layer blobs) named `ref`. */
+export function writeBuiltLayout(dir: string, ref: string, image: BuiltImage): void {
+  const blobs = join(dir, 'blobs', 'sha256');
+  mkdirSync(blobs, { recursive: true });
+  for (const b of [image.manifest, image.config, ...image.layers.map((l) => l.blob)]) writeFileSync(join(blobs, b.digest.slice('sha256:'.length)), b.bytes);
+  writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  writeFileSync(
+    join(dir, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: image.mediaType, digest: image.manifest.digest, size: image.manifest.size, annotations: { 'org.opencontainers.image.ref.name': ref } }] }),
+  );
 }

@@ -5,13 +5,28 @@ package agent_policy
 process_problems(pp, ip) := ((((((differs("OCI.Process.Terminal", pp.Terminal, ip.Terminal) |
 	differs("OCI.Process.Cwd", pp.Cwd, ip.Cwd)) |
 	differs("OCI.Process.NoNewPrivileges", pp.NoNewPrivileges, ip.NoNewPrivileges)) |
-	differs("OCI.Process.User.UID", pp.User.UID, ip.User.UID)) |
+	user_problems("OCI.Process.User", pp.User, ip.User)) |
 	caps_problems(pp.Capabilities, ip.Capabilities)) |
 	args_problems(pp, ip)) |
 	env_problems(pp, ip))
 
-# The group ids are not compared: the runtime may start a container with a primary group other than the
-# image's (the pause image runs with gid 0) and supplementary groups depend on the image's /etc/group.
+# The user: uid, primary gid, and the additional gids compared as a set (the runtime lists them in its own
+# order, the primary group among them). A policy user without a GID or AdditionalGids field (the older
+# generator's schema, see upgradePolicyData) leaves that field unchecked.
+user_problems(field, pu, iu) := (differs(sprintf("%s.UID", [field]), pu.UID, iu.UID) |
+	gid_problems(field, pu, iu)) |
+	gids_problems(field, pu, iu)
+
+gid_problems(field, pu, iu) := differs(sprintf("%s.GID", [field]), pu.GID, object.get(iu, "GID", null)) if "GID" in object.keys(pu)
+
+else := set()
+
+gids_problems(field, pu, iu) := {sprintf("%s.AdditionalGids: policy %v, request %v", [field, sort(p), sort(i)])} if {
+	"AdditionalGids" in object.keys(pu)
+	p := {g | some g in pu.AdditionalGids}
+	i := {g | some g in object.get(iu, "AdditionalGids", [])}
+	p != i
+} else := set()
 
 # Each set is compared as a set: the runtime may list the capabilities in another order than the settings.
 caps_problems(pc, ic) := {sprintf("OCI.Process.Capabilities.%s: policy %v, request %v", [set_name, expand_caps(object.get(pc, set_name, [])), object.get(ic, set_name, [])]) |

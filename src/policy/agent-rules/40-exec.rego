@@ -35,7 +35,7 @@ exec_process_ok(same_terminal) if {
 	ip := input.process
 	problems := ((((differs("process.Cwd", pp.Cwd, ip.Cwd) |
 		differs("process.NoNewPrivileges", pp.NoNewPrivileges, ip.NoNewPrivileges)) |
-		differs("process.User.UID", pp.User.UID, ip.User.UID)) |
+		user_problems("process.User", pp.User, ip.User)) |
 		env_problems(pp, ip)) |
 		exec_caps_problems(ip)) |
 		terminal_problems(same_terminal, pp, ip)

@@ -4,10 +4,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { vectorPath } from '../../test-support/vectors.js';
-import { writeLayout } from '../../test-support/oci-layout.js';
+import { writeBuiltLayout, writeLayout } from '../../test-support/oci-layout.js';
+import { buildImage } from '../../test-support/oci-registry.js';
+import { buildTar } from '../../test-support/tar-build.js';
 import { AgentPolicy } from '../agent.js';
+import { agentPolicyText } from '../agent-rules.js';
 import { applyDropIns, loadSettings } from './settings.js';
 import { generateForYaml, localImages } from './pod.js';
+import { resolveImages } from './image-source.js';
+import { LayerCache } from './layers.js';
 
 // For pods the suite generates, cocokit's rules and genpolicy's current rules.rego (from the vectors, over the
 // same policy_data) must decide alike: requests built the way kata-agent receives them are allowed by both,
@@ -222,6 +227,62 @@ test('both rule sets deny exec of a command the pod does not list', () => {
   }
 });
 
+// --- A 20-container pod, whose policy names shared fragments ---------------------------------------------
+
+const BIG_POD = `apiVersion: v1
+kind: Pod
+metadata: {name: big-0, namespace: shop}
+spec:
+  volumes: [{name: conf, configMap: {name: conf}}, {name: scratch, emptyDir: {}}]
+  containers:
+${Array.from({ length: 20 }, (_, i) =>
+  i % 2 === 0
+    ? `    - {name: w${i}, image: registry.example/app:1, env: [{name: MODE, value: fast}, {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}], volumeMounts: [{name: conf, mountPath: /conf}]}`
+    : `    - {name: s${i}, image: registry.example/app:1, command: [/bin/sh, -c, 'echo ${i}'], env: [{name: MODE, value: slow}], volumeMounts: [{name: scratch, mountPath: /scratch}, {name: conf, mountPath: /conf}]}`,
+).join('\n')}
+`;
+
+test('a 20-container pod: requests and mutations decide alike under the policy with fragments, without them, and under genpolicy\'s rules', () => {
+  const big = generateForYaml(BIG_POD, { settings: SETTINGS, images: localImages(new Map([['registry.example/app:1', `oci:${join(tmp, 'app')}:1`]]), tmp), policyFragments: true }).pods[0]!;
+  const bpd = big.policyData;
+  assert.equal(bpd.containers.length, 21);
+  const plain = agentPolicyText(bpd, { fragments: false });
+  assert.match(big.policy, /^policy_fragment_1 := /m);
+  assert.ok(big.policy.length < 0.6 * plain.length, `${plain.length} -> ${big.policy.length}`);
+  const policies: [string, () => AgentPolicy][] = [
+    ['cocokit with fragments', () => new AgentPolicy(big.policy)],
+    ['cocokit without', () => new AgentPolicy(plain)],
+    ['genpolicy', () => new AgentPolicy(`${GENPOLICY_RULES}\npolicy_data := ${JSON.stringify(bpd)}\n`)],
+  ];
+  const sandbox: Step = { endpoint: 'CreateSandboxRequest', input: { hostname: '', dns: [], storages: bpd.sandbox.storages, sandbox_pidns: false, sandbox_id: SANDBOX_ID, guest_hook_path: '', kernel_modules: [] } };
+  const steps = [sandbox, ...bpd.containers.map((_: unknown, i: number): Step => ({ endpoint: 'CreateContainerRequest', input: createRequest(bpd, i, 'big-0', 'shop') }))];
+  const mutations: [string, (i: Json) => void][] = [
+    ['extra env', (i) => i.OCI.Process.Env.push('LD_PRELOAD=/x.so')],
+    ['extra mount', (i) => i.OCI.Mounts.push({ destination: '/host', source: '/', type_: 'bind', options: ['rbind', 'rw'] })],
+    ['changed args', (i) => (i.OCI.Process.Args = ['/bin/sh'])],
+    ['added capability', (i) => i.OCI.Process.Capabilities.Permitted.push('CAP_SYS_ADMIN')],
+    ['another container\'s env', (i) => (i.OCI.Process.Env = i.OCI.Process.Env.map((e: string) => (e === 'MODE=fast' ? 'MODE=slow' : e === 'MODE=slow' ? 'MODE=fast' : e)))],
+  ];
+  // Sandbox and pause container, then every mutation (a denial records nothing), then the other containers.
+  const decisions = policies.map(([, make]) => {
+    const p = make();
+    const allowed = decideAll(p, steps.slice(0, 2));
+    const denied: boolean[] = [];
+    for (const idx of [1, 2, 10, 19, 20]) {
+      for (const [, mutate] of mutations) {
+        const r = createRequest(bpd, idx, 'big-0', 'shop');
+        mutate(r);
+        denied.push(p.evaluate('CreateContainerRequest', r).allowed);
+      }
+    }
+    allowed.push(...decideAll(p, steps.slice(2)));
+    return { allowed, denied };
+  });
+  assert.deepEqual(decisions[0]!.allowed, steps.map(() => true));
+  assert.deepEqual(decisions[0]!.denied, decisions[0]!.denied.map(() => false));
+  for (const [i, [who]] of policies.entries()) assert.deepEqual(decisions[i], decisions[0], who);
+});
+
 // --- Volumes and security contexts -----------------------------------------------------------------------
 
 const VOLUME_POD = `apiVersion: v1
@@ -311,6 +372,9 @@ for (const [label, settings] of [
     ['a capability the pod did not add', (i) => i.OCI.Process.Capabilities.Effective.push('CAP_SYS_ADMIN'), /Capabilities\.Effective/],
     ['a dropped capability back', (i) => i.OCI.Process.Capabilities.Bounding.push('CAP_NET_RAW'), /Capabilities\.Bounding/],
     ['another user', (i) => (i.OCI.Process.User.UID = 0), /OCI\.Process\.User\.UID: policy 1001, request 0/],
+    ['another runAsGroup', (i) => (i.OCI.Process.User.GID = 3001), /OCI\.Process\.User\.GID: policy 3000, request 3001/],
+    ['an additional group the pod did not give', (i) => i.OCI.Process.User.AdditionalGids.push(0), /OCI\.Process\.User\.AdditionalGids: policy \[3000, 4000, 5000\], request \[0, 3000, 4000, 5000\]/],
+    ['the fsGroup left out', (i) => (i.OCI.Process.User.AdditionalGids = [3000, 5000]), /OCI\.Process\.User\.AdditionalGids/],
     ['privilege escalation allowed', (i) => (i.OCI.Process.NoNewPrivileges = false), /NoNewPrivileges/],
     ['a writable root filesystem', (i) => (i.OCI.Root.Readonly = false), /OCI\.Root\.Readonly/],
   ];
@@ -407,6 +471,7 @@ test('exec: a probe command runs as its container; another command, a capability
     ['the readiness probe', () => {}, true],
     ['the probe with capabilities', (p) => (p.process.Capabilities = { Ambient: [], Bounding: ['CAP_SYS_ADMIN'], Effective: [], Inheritable: [], Permitted: [] }), false],
     ['the probe as root', (p) => (p.process.User.UID = 0), false],
+    ['the probe in the root group', (p) => (p.process.User.GID = 0), false],
     ['the probe in another directory', (p) => (p.process.Cwd = '/'), false],
     ['the probe with an extra env variable', (p) => p.process.Env.push('LD_PRELOAD=/x.so'), false],
     ['another command', (p) => (p.process.Args = ['cat', '/etc/shadow']), false],
@@ -420,3 +485,195 @@ test('exec: a probe command runs as its container; another command, a capability
     }
   }
 });
+
+// --- Guest pull off: image layers as dm-verity protected tar devices ----------------------------------------
+//
+// The layer storages (one read-only tar block device per layer, its root hash pinned, and the overlay over
+// them) of an application container and of the pause container. genpolicy's current rules.rego no longer
+// knows tar layers (it dropped that mode, so it denies every such request); the oracle for these storages is
+// the tarfs-era genpolicy rules shipped inside regorus' generated policies, whose allow_storages is evaluated
+// on the same policy storages and request storages.
+
+const HOST_PULL = applyDropIns(structuredClone(SETTINGS), [{ name: 'host-pull', patch: [{ op: 'replace', path: '/cluster_config/guest_pull', value: false }] }]);
+const PAUSE_REF = (HOST_PULL as Json).cluster_config.pause_container_image as string;
+const TARFS_RULES = ((): string => {
+  const text = readFileSync(vectorPath('rego', 'kata', 'regorus-kata-tests', 'pod-many-layers', 'policy.rego'), 'utf8');
+  return text.slice(0, /^policy_data\s*:?=/m.exec(text)!.index);
+})();
+
+const LAYER_POD = `apiVersion: v1
+kind: Pod
+metadata: {name: layered, namespace: shop}
+spec:
+  containers:
+    - {name: web, image: registry.example/layered:1}
+`;
+
+const layered = (async () => {
+  const base = buildTar([
+    { path: 'etc/', type: 'dir' },
+    { path: 'etc/passwd', content: 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n' },
+    { path: 'etc/group', content: 'root:x:0:\napp:x:1001:app\nstaff:x:50:app\nvideo:x:44:root,app\n' },
+  ]);
+  const app = buildTar([{ path: 'srv/', type: 'dir' }, { path: 'srv/app', content: Buffer.alloc(6000, 'a'), mode: 0o755 }]);
+  writeBuiltLayout(join(tmp, 'layered'), '1', buildImage({ User: 'app', Entrypoint: ['/srv/app'], Env: ['PATH=/bin'] }, [base, app]));
+  writeBuiltLayout(join(tmp, 'pause'), '1', buildImage({ User: '65535:65535', Entrypoint: ['/pause'] }, [buildTar([{ path: 'pause', content: Buffer.alloc(3000, 'p'), mode: 0o755 }])]));
+  const map = new Map([
+    ['registry.example/layered:1', `oci:${join(tmp, 'layered')}:1`],
+    [PAUSE_REF, `oci:${join(tmp, 'pause')}:1`],
+  ]);
+  const resolved = await resolveImages([...map.keys()], { map, baseDir: tmp, layers: { cache: new LayerCache() } });
+  const pod = generateForYaml(LAYER_POD, { settings: HOST_PULL, images: (ref) => resolved.get(ref)!.config }).pods[0]!;
+  return { pod, hashes: { app: resolved.get('registry.example/layered:1')!.config.layers!.map((l) => l.verity_hash), pause: resolved.get(PAUSE_REF)!.config.layers!.map((l) => l.verity_hash) } };
+})();
+
+/** The layer storages the runtime sends for policy container `idx` (tardev snapshotter, virtio-blk devices). */
+function layerRequestStorages(pd: Json, idx: number, bundle: string): Json[] {
+  const overlay = (pd.containers[idx].storages as Json[]).find((s) => s.driver === 'overlayfs')!;
+  const ids = (overlay.options[0] as string).split(':');
+  const hashes = (overlay.options[1] as string).split(':');
+  const layerOpts = (h: string): string[] => ['ro', 'io.katacontainers.fs-opt.block_device=file', 'io.katacontainers.fs-opt.is-layer', `io.katacontainers.fs-opt.root-hash=${h}`];
+  return [
+    ...ids.map((id, k) => ({ driver: 'blk', driver_options: [], source: `0001:00:0${k + 1}.0`, fstype: 'tar', options: layerOpts(hashes[k]!), mount_point: `/run/kata-containers/sandbox/layers/${id}`, fs_group: null })),
+    {
+      driver: 'overlayfs',
+      driver_options: [],
+      source: 'none',
+      fstype: 'fuse3.kata-overlay',
+      options: [
+        'io.katacontainers.fs-opt.layer-src-prefix=/var/lib/containerd/io.containerd.snapshotter.v1.tardev/layers',
+        ...ids.map((id, k) => `io.katacontainers.fs-opt.layer=${Buffer.from(`${id},tar,${layerOpts(hashes[k]!).join(',')}`).toString('base64')}`),
+        'io.katacontainers.fs-opt.overlay-rw',
+        `lowerdir=${ids.join(':')}`,
+      ],
+      mount_point: (pd.common.root_path as string).replace('$(bundle-id)', bundle),
+      fs_group: null,
+    },
+  ];
+}
+
+function layeredRequest(pd: Json, idx: number): Json {
+  const r = createRequest(pd, idx, 'layered', 'shop');
+  r.storages = layerRequestStorages(pd, idx, r.container_id);
+  return r;
+}
+
+/** The tarfs-era genpolicy rules' verdict on a request's storages against policy container `idx`'s. */
+function tarfsStoragesAllowed(pd: Json, idx: number, request: Json): boolean {
+  const p = new AgentPolicy(`${TARFS_RULES}\npolicy_data := ${JSON.stringify(pd)}\n\ndefault StoragesCheck = false\nStoragesCheck {\n    allow_storages(input.p, input.i, input.bundle_id, input.sandbox_id)\n}\n`, { regoVersion: 'v0' });
+  return p.evaluate('StoragesCheck', { p: pd.containers[idx].storages, i: request.storages, bundle_id: request.container_id, sandbox_id: SANDBOX_ID }).allowed;
+}
+
+const sandboxStep = (pd: Json): Step => ({ endpoint: 'CreateSandboxRequest', input: { hostname: '', dns: [], storages: pd.sandbox.storages, sandbox_pidns: false, sandbox_id: SANDBOX_ID, guest_hook_path: '', kernel_modules: [] } });
+
+test('guest pull off: the pause and app containers\' layer storages pin each layer\'s root hash, and both are allowed', async () => {
+  const { pod, hashes } = await layered;
+  const pd = pod.policyData;
+  // The pause container's storages are the pause image's layer and overlay; the app's its two layers and overlay.
+  assert.deepEqual(pd.containers[0].storages.map((s: Json) => s.driver), ['blk', 'overlayfs']);
+  assert.equal(pd.containers[0].storages[1].options[1], hashes.pause.join(':'));
+  assert.deepEqual(pd.containers[1].storages.map((s: Json) => s.driver), ['blk', 'blk', 'overlayfs']);
+  assert.equal(pd.containers[1].storages[2].options[1], [...hashes.app].reverse().join(':'));
+  // The image's User is a name: uid and primary group from its /etc/passwd, the groups /etc/group makes it a
+  // member of (not the one named after it) among the additional groups.
+  assert.deepEqual(pd.containers[1].OCI.Process.User, { UID: 1000, GID: 1001, AdditionalGids: [44, 50, 1001], Username: '' });
+  const ours = new AgentPolicy(pod.policy);
+  const theirs = new AgentPolicy(`${GENPOLICY_RULES}\npolicy_data := ${JSON.stringify(pd)}\n`);
+  for (const p of [ours, theirs]) assert.equal(p.evaluate('CreateSandboxRequest', sandboxStep(pd).input).allowed, true);
+  for (const idx of [0, 1]) {
+    const req = layeredRequest(pd, idx);
+    const d = ours.evaluate('CreateContainerRequest', req);
+    assert.equal(d.allowed, true, `cocokit, container ${idx}: ${d.reason}`);
+    assert.equal(tarfsStoragesAllowed(pd, idx, req), true, `tarfs-era rules, container ${idx}`);
+    // genpolicy's current rules have no tar-layer storages any more.
+    assert.equal(theirs.evaluate('CreateContainerRequest', req).allowed, false);
+  }
+});
+
+const LAYER_MUTATIONS: [string, number, (s: Json[], pd: Json, bundle: string) => void, RegExp][] = [
+  ['a layer device with another root hash', 1, (s) => (s[0]!.options[3] = `io.katacontainers.fs-opt.root-hash=${'0'.repeat(64)}`), /storages: no policy storage allows .*root-hash=0{64}/],
+  ['an overlay naming another root hash for a layer', 1, (s) => (s[2]!.options[1] = `io.katacontainers.fs-opt.layer=${Buffer.from(`${'1'.repeat(64)},tar,ro`).toString('base64')}`), /storages: no policy storage allows .*overlayfs/],
+  ['a layer left out', 1, (s) => s.splice(1, 1), /storages: policy has 3, request 2/],
+  ['an extra layer', 1, (s) => s.unshift({ ...s[0]!, source: '0001:00:09.0', options: [...s[0]!.options.slice(0, 3), `io.katacontainers.fs-opt.root-hash=${'2'.repeat(64)}`], mount_point: `/run/kata-containers/sandbox/layers/${'3'.repeat(64)}` }), /storages: policy has 3, request 4/],
+  ['the layers in another order', 1, (s) => (s[2]!.options[4] = `lowerdir=${s[2]!.options[4].slice('lowerdir='.length).split(':').reverse().join(':')}`), /storages: no policy storage allows .*lowerdir/],
+  ['the pause container on the app image\'s layers', 0, (s, pd, bundle) => s.splice(0, s.length, ...layerRequestStorages(pd, 1, bundle)), /storages: policy has 2, request 3/],
+];
+
+for (const [what, idx, mutate, explanation] of LAYER_MUTATIONS) {
+  test(`guest pull off: ${what} is denied by cocokit (naming the storages) and by the tarfs-era rules`, async () => {
+    const { pod } = await layered;
+    const pd = pod.policyData;
+    const req = layeredRequest(pd, idx);
+    mutate(req.storages, pd, req.container_id);
+    const ours = new AgentPolicy(pod.policy);
+    ours.evaluate('CreateSandboxRequest', sandboxStep(pd).input);
+    const d = ours.evaluate('CreateContainerRequest', req);
+    assert.equal(d.allowed, false, 'cocokit allowed it');
+    assert.match(d.reason, explanation);
+    assert.equal(tarfsStoragesAllowed(pd, idx, req), false, 'the tarfs-era rules allowed it');
+  });
+}
+
+// --- Where cocokit's generator differs from genpolicy's on purpose -----------------------------------------
+//
+// A persistentVolumeClaim mounted readOnly: the runtime sends the mount read-only, and the policy says "ro"
+// (genpolicy writes "rw" for every claim, which would deny that request and allow a writable one). Names in
+// source patterns are regex-escaped: genpolicy's unescaped "app.conf" also matches another shared file
+// "appXconf", and a "+" in a name keeps its pattern from matching the name at all.
+
+const DEVIATIONS_POD = `apiVersion: v1
+kind: Pod
+metadata: {name: devs, namespace: shop}
+spec:
+  volumes:
+    - {name: data, persistentVolumeClaim: {claimName: data-claim}}
+    - {name: settings, configMap: {name: app-config}}
+  containers:
+    - name: app
+      image: registry.example/app:1
+      volumeMounts:
+        - {name: data, mountPath: /srv/data+1, readOnly: true}
+        - {name: settings, mountPath: /etc/app.conf}
+`;
+
+test('a readOnly claim is mounted "ro" and names are escaped in patterns: both rule sets allow what the runtime sends and deny the rest', () => {
+  const pod = generateWith(SETTINGS, DEVIATIONS_POD);
+  const dpd = pod.policyData;
+  const app = dpd.containers[1];
+  assert.deepEqual(mountAtPolicy(app, '/srv/data+1'), { destination: '/srv/data+1', source: '$(sfprefix)data\\+1$', type_: 'bind', options: ['rbind', 'rprivate', 'ro'] });
+  assert.equal(mountAtPolicy(app, '/etc/app.conf').source, '$(sfprefix)app\\.conf$');
+  const ours = (): AgentPolicy => new AgentPolicy(pod.policy);
+  const theirs = (pd: Json = dpd): AgentPolicy => new AgentPolicy(`${GENPOLICY_RULES}\npolicy_data := ${JSON.stringify(pd)}\n`);
+  const decide = (p: AgentPolicy, mutate: (i: Json) => void = () => {}): { allowed: boolean; reason: string } => {
+    p.evaluate('CreateSandboxRequest', sandboxStep(dpd).input);
+    assert.equal(p.evaluate('CreateContainerRequest', createRequest(dpd, 0, 'devs', 'shop')).allowed, true);
+    const req = createRequest(dpd, 1, 'devs', 'shop');
+    mutate(req);
+    return p.evaluate('CreateContainerRequest', req);
+  };
+  for (const p of [ours(), theirs()]) assert.equal(decide(p).allowed, true);
+  const writable = (i: Json): void => void (mountAt(i, '/srv/data+1').options = ['rbind', 'rprivate', 'rw']);
+  const otherFile = (i: Json): void => void (mountAt(i, '/etc/app.conf').source = mountAt(i, '/etc/app.conf').source.replace(/app\.conf$/, 'appXconf'));
+  for (const [what, mutate] of [['the claim mounted read-write', writable], ['another shared file', otherFile]] as const) {
+    const d = decide(ours(), mutate);
+    assert.equal(d.allowed, false, `cocokit allowed ${what}`);
+    assert.match(d.reason, /OCI\.Mounts: no policy mount allows/);
+    assert.equal(decide(theirs(), mutate).allowed, false, `genpolicy's rules allowed ${what}`);
+  }
+  // The patterns genpolicy itself would write: "rw" for the claim, the names unescaped.
+  const unescaped = structuredClone(dpd);
+  mountAtPolicy(unescaped.containers[1], '/srv/data+1').options = ['rbind', 'rprivate', 'rw'];
+  mountAtPolicy(unescaped.containers[1], '/srv/data+1').source = '$(sfprefix)data+1$';
+  mountAtPolicy(unescaped.containers[1], '/etc/app.conf').source = '$(sfprefix)app.conf$';
+  assert.equal(decide(theirs(unescaped)).allowed, false, 'the read-only claim the runtime sends, which genpolicy\'s data denies');
+  assert.equal(decide(theirs(unescaped), writable).allowed, false, 'its "+" pattern matches no "data+1"');
+  const looseOnly = structuredClone(dpd);
+  mountAtPolicy(looseOnly.containers[1], '/etc/app.conf').source = '$(sfprefix)app.conf$';
+  assert.equal(decide(theirs(looseOnly), otherFile).allowed, true, 'its unescaped "." lets another file through');
+});
+
+function mountAtPolicy(c: Json, destination: string): Json {
+  const m = (c.OCI.Mounts as Json[]).find((x) => x.destination === destination);
+  assert.ok(m, `no policy mount at ${destination}`);
+  return m;
+}

@@ -8,11 +8,14 @@ import fc from 'fast-check';
 import { vectorPath } from '../../test-support/vectors.js';
 import { writeLayout } from '../../test-support/oci-layout.js';
 import { CocoError } from '../../errors.js';
-import { extractPolicyData } from '../agent-rules.js';
+import { agentPolicyText, agentRulesText, extractPolicyData } from '../agent-rules.js';
+import { AGENT_POLICY_MODULE } from '../agent.js';
+import { Engine } from '../../rego/index.js';
 import { generatePolicyData, podTemplates, type ImageConfig } from './generate.js';
 import { applyDropIns, loadSettings } from './settings.js';
 import { readLayoutImage } from './oci-layout.js';
-import { generateForYaml, localImages } from './pod.js';
+import { generateForYaml, localImages, type GeneratedPod } from './pod.js';
+import { usersFiles } from './image-source.js';
 import { INITDATA_ANNOTATION, decodeInitDataAnnotation, parseInitData } from '../../measure/initdata.js';
 
 type Json = Record<string, any>;
@@ -346,15 +349,111 @@ test('volumes and securityContext: a missing volume, an unsupported volume type 
   }
 });
 
-test('size: a 20-container pod of alike containers costs little more annotation than one container', () => {
+test('size: shared fragments keep a 20-container pod\'s policy text small, with the same policy_data', () => {
   const pod = (n: number): string =>
     `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  volumes: [{name: v, configMap: {name: x}}]\n  containers:\n${Array.from({ length: n }, (_, i) => `    - {name: c${i}, image: "oci:app:1", env: [{name: A, value: b}], volumeMounts: [{name: v, mountPath: /v}]}`).join('\n')}\n`;
-  const size = (n: number): { policy: number; annotation: number } => generateForYaml(pod(n), { settings: SETTINGS, images: localImages(new Map(), tmp) }).pods[0]!.sizes;
-  const one = size(1);
-  const twenty = size(20);
-  // The policy text repeats each container's fragment; gzip in the annotation shares the repeats, so the
-  // annotation grows by a small fraction while the text grows several times over.
-  assert.ok(twenty.policy > 3 * one.policy, `policy ${one.policy} -> ${twenty.policy}`);
-  assert.ok(twenty.annotation < 1.25 * one.annotation, `annotation ${one.annotation} -> ${twenty.annotation}`);
-  assert.ok(twenty.annotation < 32 * 1024, `annotation ${twenty.annotation} bytes`);
+  const gen = (n: number): GeneratedPod => generateForYaml(pod(n), { settings: SETTINGS, images: localImages(new Map(), tmp), policyFragments: true }).pods[0]!;
+  const one = gen(1);
+  const twenty = gen(20);
+  const plain = agentPolicyText(twenty.policyData, { fragments: false });
+  const rules = agentRulesText().length;
+  // Without fragments each container adds its whole expected spec to the text; with them, a container
+  // alike to another adds little more than its name and the fragments' names.
+  assert.ok(twenty.policy.length < 0.6 * plain.length, `policy text ${plain.length} -> ${twenty.policy.length}`);
+  assert.ok(twenty.policy.length - rules < 0.35 * (plain.length - rules), `policy_data text ${plain.length - rules} -> ${twenty.policy.length - rules}`);
+  assert.ok(twenty.policy.length < 1.5 * one.policy.length, `policy ${one.policy.length} -> ${twenty.policy.length}`);
+  assert.equal(twenty.sizes.policy, twenty.policy.length);
+  assert.match(twenty.policy, /^policy_fragment_1 := /m);
+  // The document reads back, and cocokit's Rego engine evaluates it, as the generated policy_data.
+  const expected = JSON.parse(JSON.stringify(twenty.policyData)) as Json;
+  assert.deepEqual(extractPolicyData(twenty.policy), expected);
+  const engine = new Engine({ strict: false });
+  engine.addPolicy(AGENT_POLICY_MODULE, twenty.policy, { regoVersion: 'v1' });
+  assert.deepEqual(engine.evalQuery(`data.${AGENT_POLICY_MODULE}.policy_data`).result[0]!.expressions[0]!.value, expected);
+  // gzip in the annotation shares repeats either way.
+  assert.ok(twenty.sizes.annotation < 1.25 * one.sizes.annotation, `annotation ${one.sizes.annotation} -> ${twenty.sizes.annotation}`);
+  assert.ok(twenty.sizes.annotation < 32 * 1024, `annotation ${twenty.sizes.annotation} bytes`);
+});
+
+// --- Image users --------------------------------------------------------------------------------------------
+
+const PASSWD = 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\nweb:x:33:33::/var/www:/bin/false\nbroken line\n';
+const GROUP = 'root:x:0:\napp:x:1001:app\nstaff:x:50:app,web\nvideo:x:44:web\nwww:x:82:\n';
+const HOST_PULL = applyDropIns(structuredClone(SETTINGS), [{ name: 'host-pull', patch: [{ op: 'replace', path: '/cluster_config/guest_pull', value: false }] }]);
+
+function userOf(image: ImageConfig, opts: { settings?: Json; securityContext?: Json; podSecurityContext?: Json } = {}): Json {
+  const template = podTemplates({
+    kind: 'Pod',
+    metadata: { name: 'u' },
+    spec: { securityContext: opts.podSecurityContext, containers: [{ name: 'c', image: 'img', securityContext: opts.securityContext }] },
+  })[0]!;
+  return generatePolicyData({ template, settings: opts.settings ?? HOST_PULL, images: new Map([['img', image]]) }).containers[1].OCI.Process.User;
+}
+
+test('image users: names and groups resolve in the image\'s /etc/passwd and /etc/group as the runtime does', () => {
+  const withFiles = (User: string | undefined): ImageConfig => ({ User, passwd: PASSWD, group: GROUP });
+  const cases: [string | undefined, Json][] = [
+    [undefined, { UID: 0, GID: 0, AdditionalGids: [0] }],
+    ['', { UID: 0, GID: 0, AdditionalGids: [0] }],
+    ['app', { UID: 1000, GID: 1001, AdditionalGids: [50, 1001] }],
+    ['web', { UID: 33, GID: 33, AdditionalGids: [33, 44, 50] }],
+    ['app:www', { UID: 1000, GID: 82, AdditionalGids: [50, 82] }],
+    ['app:7', { UID: 1000, GID: 7, AdditionalGids: [7, 50] }],
+    ['33', { UID: 33, GID: 33, AdditionalGids: [33, 44, 50] }],
+    ['33:0', { UID: 33, GID: 0, AdditionalGids: [0, 44, 50] }],
+    ['4242', { UID: 4242, GID: 0, AdditionalGids: [0] }],
+  ];
+  for (const [user, want] of cases) assert.deepEqual(userOf(withFiles(user)), { ...want, Username: '' }, String(user));
+  // A runAsUser takes its primary group from /etc/passwd; runAsGroup wins over it.
+  assert.deepEqual(userOf(withFiles('app'), { securityContext: { runAsUser: 33 } }), { UID: 33, GID: 33, AdditionalGids: [33, 44, 50], Username: '' });
+  assert.deepEqual(userOf(withFiles('app'), { securityContext: { runAsUser: 33, runAsGroup: 9 } }), { UID: 33, GID: 9, AdditionalGids: [9, 44, 50], Username: '' });
+  assert.deepEqual(userOf(withFiles('app'), { podSecurityContext: { runAsUser: 4242 } }), { UID: 4242, GID: 1001, AdditionalGids: [1001], Username: '' });
+});
+
+test('image users: without the image\'s files (guest pull) a name is uid 0; with them an unknown name or group is an error', () => {
+  // The guest pulls the image: the host has no /etc/passwd and the runtime starts a named user as uid 0.
+  assert.deepEqual(userOf({ User: 'app', passwd: PASSWD, group: GROUP }, { settings: SETTINGS }), { UID: 0, GID: 0, AdditionalGids: [0], Username: '' });
+  assert.deepEqual(userOf({ User: 'app:staff' }, { settings: SETTINGS }), { UID: 0, GID: 0, AdditionalGids: [0], Username: '' });
+  assert.deepEqual(userOf({ User: '1000:1000' }, { settings: SETTINGS }), { UID: 1000, GID: 1000, AdditionalGids: [1000], Username: '' });
+  const err = (re: RegExp) => (e: unknown): boolean => e instanceof CocoError && e.code === 'GENPOLICY_IMAGE_USER' && re.test(e.message);
+  assert.throws(() => userOf({ User: 'nobody', passwd: PASSWD, group: GROUP }), err(/image img: User "nobody": no user "nobody" in the image's \/etc\/passwd/));
+  assert.throws(() => userOf({ User: 'app:wheel', passwd: PASSWD, group: GROUP }), err(/no group "wheel" in the image's \/etc\/group/));
+  // An image without /etc/passwd (or one a layer deleted) has no names.
+  assert.throws(() => userOf({ User: 'app', passwd: '', group: '' }), err(/no user "app"/));
+  for (const bad of ['a:b:c', ':5']) assert.throws(() => userOf({ User: bad, passwd: PASSWD, group: GROUP }), err(/is not user\[:group\]/));
+  for (const bad of ['4294967296', '1:99999999999999999999']) assert.throws(() => userOf({ User: bad }, { settings: SETTINGS }), err(/is not an id from 0 to 4294967295/));
+});
+
+test('image users: the topmost layer with /etc/passwd or /etc/group wins; a whiteout deletes it', () => {
+  assert.deepEqual(usersFiles([]), { passwd: '', group: '' });
+  assert.deepEqual(
+    usersFiles([
+      { passwd: 'a', group: 'g1' },
+      { passwd: '', group: '' },
+      { passwd: 'b', group: 'WHITEOUT' },
+    ]),
+    { passwd: 'b', group: '' },
+  );
+  assert.deepEqual(
+    usersFiles([
+      { passwd: 'WHITEOUT', group: 'g1' },
+      { passwd: 'c', group: '' },
+    ]),
+    { passwd: 'c', group: 'g1' },
+  );
+});
+
+test('image users: arbitrary /etc/passwd, /etc/group and User values give a user or a CocoError, never a crash', () => {
+  const text = fc.array(fc.oneof(fc.constantFrom('app', 'root', '0', '1000', ':', '\n', 'x', ',', '::', '-1', '99999999999999999999'), fc.string({ maxLength: 6 })), { maxLength: 20 }).map((a) => a.join(''));
+  fc.assert(
+    fc.property(fc.option(text, { nil: undefined }), text, text, fc.boolean(), (User, passwd, group, hostPull) => {
+      try {
+        const u = userOf({ User, passwd, group }, { settings: hostPull ? HOST_PULL : SETTINGS });
+        assert.ok(Number.isSafeInteger(u.UID) && Number.isSafeInteger(u.GID) && u.AdditionalGids.includes(u.GID));
+      } catch (e) {
+        assert.ok(e instanceof CocoError && e.kind === 'input', String(e));
+      }
+    }),
+    { numRuns: 300 },
+  );
 });

@@ -22,6 +22,12 @@ export interface ImageConfig {
   WorkingDir?: string;
   /** The image's layers (bottom first) with their dm-verity root hashes, when the guest does not pull images. */
   layers?: Array<{ diff_id: string; verity_hash: string }>;
+  /**
+   * The image's /etc/passwd and /etc/group as its layers leave them (the topmost layer holding one wins, a
+   * whiteout deletes it), when its layers were read: "" when the image has none.
+   */
+  passwd?: string;
+  group?: string;
 }
 
 /** One pod template found in a workload document: its metadata and spec, and where it sits in the document. */
@@ -63,8 +69,14 @@ function requireObject(v: unknown, what: string): void {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new CocoError('GENPOLICY_INPUT', `${what} must be an object`, { kind: 'input' });
 }
 
+/**
+ * A name as a literal inside a policy pattern, its regex metacharacters escaped (the set the agent's regex
+ * engine defines, "-", "#", "&" and "~" among them). genpolicy escapes the pod name so, but writes volume and
+ * file names into mount and storage patterns unescaped: there a "." matches any character, and a "+" or "("
+ * keeps the pattern from matching the name itself. cocokit escapes them too.
+ */
 function regexEscape(s: string): string {
-  return s.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
+  return s.replace(/[\\.+*?()|[\]{}^$#&~-]/g, '\\$&');
 }
 
 /** The value of an env variable as the policy states it (fieldRef values become placeholders). */
@@ -98,11 +110,112 @@ function expandRefs(arg: string, vars: Map<string, string>): string {
   });
 }
 
-function parseUser(user: string | undefined): { uid: number; gid: number } {
-  const [u, g] = (user ?? '').split(':');
-  const uid = /^\d+$/.test(u ?? '') ? Number(u) : 0;
-  const gid = /^\d+$/.test(g ?? '') ? Number(g) : uid;
+interface PasswdEntry {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+interface GroupEntry {
+  name: string;
+  gid: number;
+  members: string[];
+}
+
+/** A decimal uid or gid (0 to 4294967295), or undefined. */
+function idOf(s: string | undefined): number | undefined {
+  if (s === undefined || !/^\d{1,10}$/.test(s)) return undefined;
+  const n = Number(s);
+  return n <= 0xffffffff ? n : undefined;
+}
+
+/** The records of an /etc/passwd (name:password:uid:gid:gecos:home:shell); malformed lines are skipped. */
+function passwdEntries(text: string): PasswdEntry[] {
+  const out: PasswdEntry[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    const uid = idOf(f[2]);
+    const gid = idOf(f[3]);
+    if (f.length !== 7 || uid === undefined || gid === undefined) continue;
+    out.push({ name: f[0]!, uid, gid });
+  }
+  return out;
+}
+
+/** The records of an /etc/group (name:password:gid:member,member…); malformed lines are skipped. */
+function groupEntries(text: string): GroupEntry[] {
+  const out: GroupEntry[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    const gid = idOf(f[2]);
+    if (f.length !== 4 || gid === undefined) continue;
+    out.push({ name: f[0]!, gid, members: f[3] === '' ? [] : f[3]!.split(',') });
+  }
+  return out;
+}
+
+/** What the generator knows of an image's users: its /etc/passwd and /etc/group, when its layers were read. */
+interface ImageUsers {
+  /** False when the image's files are not known (the guest pulls the image): names then resolve to 0. */
+  known: boolean;
+  passwd: PasswdEntry[];
+  group: GroupEntry[];
+}
+
+function imageUsers(image: ImageConfig, guestPull: boolean): ImageUsers {
+  const known = !guestPull && image.passwd !== undefined;
+  return { known, passwd: known ? passwdEntries(image.passwd ?? '') : [], group: known ? groupEntries(image.group ?? '') : [] };
+}
+
+/**
+ * The uid and gid of the image config's `User` (empty, uid, uid:gid, name or name:group), as the runtime
+ * resolves them in the image's /etc/passwd and /etc/group: a name takes its uid from /etc/passwd, the
+ * primary group is the explicit group when one is given and otherwise the passwd record's gid for the uid
+ * (0 without one). When the guest pulls the image the host has no /etc/passwd to read and a name resolves
+ * to uid 0, as genpolicy has it; when the files are known a name they do not hold is an error (the runtime
+ * could not start such a container, and a policy for uid 0 would only let another process run as root).
+ */
+function resolveImageUser(user: string | undefined, users: ImageUsers, ref: string): { uid: number; gid: number } {
+  if (user === undefined || user === '') return { uid: 0, gid: 0 };
+  const parts = user.split(':');
+  if (parts.length > 2 || parts[0] === '') throw new CocoError('GENPOLICY_IMAGE_USER', `image ${ref}: User ${JSON.stringify(user)} is not user[:group]`, { kind: 'input' });
+  const [u, g] = parts as [string, string | undefined];
+  const numeric = (v: string): number | undefined => {
+    if (!/^\d+$/.test(v)) return undefined;
+    const id = idOf(v);
+    if (id === undefined) throw new CocoError('GENPOLICY_IMAGE_USER', `image ${ref}: User ${JSON.stringify(user)}: ${v} is not an id from 0 to 4294967295`, { kind: 'input' });
+    return id;
+  };
+  let uid: number;
+  const uidNumber = numeric(u);
+  if (uidNumber !== undefined) uid = uidNumber;
+  else if (!users.known) uid = 0;
+  else {
+    const rec = users.passwd.find((r) => r.name === u);
+    if (!rec) throw new CocoError('GENPOLICY_IMAGE_USER', `image ${ref}: User ${JSON.stringify(user)}: no user ${JSON.stringify(u)} in the image's /etc/passwd`, { kind: 'input' });
+    uid = rec.uid;
+  }
+  let gid: number;
+  const gidNumber = g === undefined ? undefined : numeric(g);
+  if (g === undefined || g === '') gid = users.passwd.find((r) => r.uid === uid)?.gid ?? 0;
+  else if (gidNumber !== undefined) gid = gidNumber;
+  else if (!users.known) gid = 0;
+  else {
+    const rec = users.group.find((r) => r.name === g);
+    if (!rec) throw new CocoError('GENPOLICY_IMAGE_USER', `image ${ref}: User ${JSON.stringify(user)}: no group ${JSON.stringify(g)} in the image's /etc/group`, { kind: 'input' });
+    gid = rec.gid;
+  }
   return { uid, gid };
+}
+
+/**
+ * The groups /etc/group lists the user of `uid` as a member of (a group named after the user itself is left
+ * out, as the runtime leaves it out).
+ */
+function memberGroups(uid: number, users: ImageUsers): number[] {
+  const name = users.passwd.find((r) => r.uid === uid)?.name;
+  if (name === undefined) return [];
+  return users.group.filter((g) => g.members.includes(name) && g.name !== name).map((g) => g.gid);
 }
 
 export interface GenerateInput {
@@ -112,6 +225,8 @@ export interface GenerateInput {
   images: Map<string, ImageConfig>;
   /** ConfigMaps and Secrets of the same documents, by name, for env valueFrom / envFrom. */
   configMaps?: Map<string, Record<string, string>>;
+  /** The pause image's config, with its layers, when the guest does not pull images. */
+  pauseImage?: ImageConfig;
 }
 
 const BASE_MOUNTS = (ro: boolean, privileged: boolean): Json[] => [
@@ -148,7 +263,12 @@ function sandboxAnnotations(t: PodTemplate, settings: Json, base: Json): Json {
   return a;
 }
 
-function pauseContainer(t: PodTemplate, settings: Json): Json {
+/**
+ * The sandbox's pause container, from the settings' `pause_container` (its process, mounts, annotations and
+ * Linux fields); when the guest does not pull images, its storages are the layers of the pause image
+ * (`cluster_config.pause_container_image`), as for any other container.
+ */
+function pauseContainer(t: PodTemplate, settings: Json, image: ImageConfig | undefined): Json {
   const p = settings.pause_container;
   const annotations = sandboxAnnotations(t, settings, p.Annotations);
   annotations['nerdctl/network-namespace'] = '^/var/run/netns/cni-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
@@ -172,7 +292,7 @@ function pauseContainer(t: PodTemplate, settings: Json): Json {
       Annotations: annotations,
       Linux: { Namespaces: NAMESPACES, MaskedPaths: p.Linux.MaskedPaths, ReadonlyPaths: p.Linux.ReadonlyPaths, Devices: [], Sysctl: p.Linux.Sysctl },
     },
-    storages: [],
+    storages: image?.layers ? layerStorages(image.layers, String(p.Root.Path).replace('$(root_path)', settings.common.root_path)) : [],
     devices: [],
     sandbox_pidns: false,
     exec_commands: [],
@@ -283,7 +403,8 @@ const VOLUME_TYPES = ['emptyDir', 'persistentVolumeClaim', 'azureFile', 'hostPat
  * encrypted or plain block device, as `cluster_config.emptydir_type` says), configMap and secret (bind mounts
  * of the shared files, plus storages when `kata_config.enable_configmap_secret_storages`), projected and
  * downwardAPI (read-only shared binds), hostPath (a shared bind, or the guest's own /dev or /sys path) and
- * persistentVolumeClaim / azureFile (read-write shared binds).
+ * persistentVolumeClaim / azureFile (shared binds, read-only when the volumeMount says readOnly: the runtime
+ * then mounts them read-only, where genpolicy writes "rw" for every claim).
  */
 function volumeMountAndStorage(t: PodTemplate, settings: Json, vm: VolumeMount, mounts: Json[], storages: Json[], podSc: Json): void {
   const volumes = t.spec.volumes === undefined ? [] : listField(t.spec.volumes, 'pod volumes');
@@ -373,16 +494,18 @@ function appContainer(t: PodTemplate, c: Json, input: GenerateInput): Json {
   const podSc: Json = objectField(t.spec.securityContext, 'pod securityContext');
   const privileged = sc.privileged === true;
   const ro = sc.readOnlyRootFilesystem === true;
-  const user = parseUser(image.User);
-  // runAsUser and runAsGroup of the container win over the pod's; the pod's fsGroup and supplementalGroups
-  // join the process's additional groups.
+  const users = imageUsers(image, settings.cluster_config?.guest_pull !== false);
+  const user = resolveImageUser(image.User, users, c.image);
+  // runAsUser and runAsGroup of the container win over the pod's. A runAsUser takes its primary group from
+  // the image's /etc/passwd when it lists the uid (runAsGroup wins over both); the groups /etc/group makes the
+  // user a member of, and the pod's fsGroup and supplementalGroups, join the process's additional groups.
   const runAsUser = intField(sc.runAsUser, 'securityContext.runAsUser') ?? intField(podSc.runAsUser, 'pod securityContext.runAsUser');
   const runAsGroup = intField(sc.runAsGroup, 'securityContext.runAsGroup') ?? intField(podSc.runAsGroup, 'pod securityContext.runAsGroup');
   const uid = runAsUser ?? user.uid;
-  const gid = runAsGroup ?? user.gid;
+  const gid = runAsGroup ?? (runAsUser === undefined ? user.gid : (users.passwd.find((r) => r.uid === runAsUser)?.gid ?? user.gid));
   const fsGroup = intField(podSc.fsGroup, 'pod securityContext.fsGroup');
   const supplemental = podSc.supplementalGroups === undefined ? [] : listField(podSc.supplementalGroups, 'pod securityContext.supplementalGroups').map((g) => intField(g, 'pod securityContext.supplementalGroups')!);
-  const additionalGids = [...new Set([gid, ...supplemental, ...(fsGroup === undefined ? [] : [fsGroup])])].sort((a, b) => a - b);
+  const additionalGids = [...new Set([gid, ...memberGroups(uid, users), ...supplemental, ...(fsGroup === undefined ? [] : [fsGroup])])].sort((a, b) => a - b);
 
   // Environment: the image's, then the runtime's HOSTNAME, then the pod spec's (envFrom before env).
   const env: string[] = [...(image.Env ?? []), 'HOSTNAME=$(host-name)'];
@@ -479,7 +602,7 @@ export function generatePolicyData(input: GenerateInput): Json {
   const containers = [...(Array.isArray(t.spec.initContainers) ? t.spec.initContainers : []), ...(Array.isArray(t.spec.containers) ? t.spec.containers : [])];
   if (containers.length === 0) throw new CocoError('GENPOLICY_INPUT', 'the pod has no containers', { kind: 'input' });
   return {
-    containers: [pauseContainer(t, settings), ...containers.map((c: Json) => appContainer(t, c, input))],
+    containers: [pauseContainer(t, settings, input.pauseImage), ...containers.map((c: Json) => appContainer(t, c, input))],
     common: settings.common,
     sandbox: settings.sandbox ?? { storages: [] },
     request_defaults: settings.request_defaults,

@@ -21,6 +21,8 @@ test.after(() => rmSync(tmp, { recursive: true, force: true }));
 const GENPOLICY = vectorPath('rego', 'kata', 'genpolicy');
 
 const TAR = buildTar([{ path: 'app/', type: 'dir' }, { path: 'app/run', content: Buffer.alloc(9000, 'r'), mode: 0o755 }]);
+const PAUSE_TAR = buildTar([{ path: 'pause', content: Buffer.alloc(5000, 'p'), mode: 0o755 }]);
+const PAUSE = buildImage({ User: '65535:65535', Entrypoint: ['/pause'] }, [PAUSE_TAR]);
 const IMAGE = buildImage({ Env: ['PATH=/bin', 'FROM=archive'], Entrypoint: ['/app/run'], WorkingDir: '/app' }, [TAR]);
 
 /** A `docker save` archive of IMAGE tagged `tags` (legacy layout: <hex>.json, <id>/layer.tar). */
@@ -112,7 +114,15 @@ test('policy generate from a loopback registry with guest pull off: layer storag
     const dir = join(tmp, 'cli');
     mkdirSync(join(dir, 'settings', 'genpolicy-settings.d'), { recursive: true });
     cpSync(join(GENPOLICY, 'genpolicy-settings.json'), join(dir, 'settings', 'genpolicy-settings.json'));
-    writeFileSync(join(dir, 'settings', 'genpolicy-settings.d', '50-host-pull.json'), JSON.stringify([{ op: 'replace', path: '/cluster_config/guest_pull', value: false }]));
+    // The pause image comes from the same registry: with guest pull off its layers are the pause container's storages.
+    reg.push('pause', '3.6', PAUSE);
+    writeFileSync(
+      join(dir, 'settings', 'genpolicy-settings.d', '50-host-pull.json'),
+      JSON.stringify([
+        { op: 'replace', path: '/cluster_config/guest_pull', value: false },
+        { op: 'replace', path: '/cluster_config/pause_container_image', value: `${reg.host}/pause:3.6` },
+      ]),
+    );
     mkdirSync(join(dir, '.docker'));
     writeFileSync(join(dir, '.docker', 'config.json'), JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from('u:p').toString('base64') } } }));
     const pod = `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: app, image: "${reg.host}/team/app:1"}]\n`;
@@ -127,8 +137,16 @@ test('policy generate from a loopback registry with guest pull off: layer storag
     const overlay = pd.containers[1]!.storages.find((s) => s.driver === 'overlayfs')!;
     assert.equal(overlay.options[1], expected);
     assert.deepEqual(pd.containers[1]!.storages[0]!.options, ['$(hash0)']);
+    const pauseHash = (await layerVerity(PAUSE_TAR, PAUSE.layers[0]!.diffId)).verity_hash;
+    assert.equal(pd.containers[0]!.storages.find((s) => s.driver === 'overlayfs')!.options[1], pauseHash);
     const cache = JSON.parse(readFileSync(join(dir, 'layers-cache.json'), 'utf8'));
-    assert.deepEqual(cache.map((r: { diff_id: string; verity_hash: string }) => [r.diff_id, r.verity_hash]), [[IMAGE.layers[0]!.diffId, expected]]);
+    assert.deepEqual(
+      cache.map((r: { diff_id: string; verity_hash: string }) => [r.diff_id, r.verity_hash]).sort(),
+      [
+        [IMAGE.layers[0]!.diffId, expected],
+        [PAUSE.layers[0]!.diffId, pauseHash],
+      ].sort(),
+    );
     // Regenerating: the layer comes from the cache (no blob request), fast.
     const again = bufferIO(env, dir);
     const t0 = performance.now();

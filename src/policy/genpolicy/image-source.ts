@@ -222,10 +222,27 @@ export async function resolveImages(refs: string[], o: ImageSourceOptions): Prom
   }
   found.forEach((f, i) => {
     const config = configOf(f.raw);
-    if (o.layers) config.layers = records.slice(offsets[i], offsets[i]! + f.layers.length).map((r) => ({ diff_id: r.diff_id, verity_hash: r.verity_hash }));
+    if (o.layers) {
+      const mine = records.slice(offsets[i], offsets[i]! + f.layers.length);
+      config.layers = mine.map((r) => ({ diff_id: r.diff_id, verity_hash: r.verity_hash }));
+      Object.assign(config, usersFiles(mine));
+    }
     out.set(refs[i]!, { source: f.source, configDigest: f.configDigest, config });
   });
   return out;
+}
+
+/** The /etc/passwd and /etc/group the layers (bottom first) leave: the topmost one wins, a whiteout deletes. */
+export function usersFiles(layers: Array<Pick<LayerRecord, 'passwd' | 'group'>>): { passwd: string; group: string } {
+  let passwd = '';
+  let group = '';
+  for (const l of layers) {
+    if (l.passwd === 'WHITEOUT') passwd = '';
+    else if (l.passwd !== '') passwd = l.passwd;
+    if (l.group === 'WHITEOUT') group = '';
+    else if (l.group !== '') group = l.group;
+  }
+  return { passwd, group };
 }
 
 function layerSources(ref: string, names: string[], diffIds: string[], fetch: (i: number) => Uint8Array | Promise<Uint8Array>): LayerSource[] {

@@ -65,6 +65,12 @@ export interface GenerateOptions {
   runtimeClassNames?: string[];
   /** A user init-data document (TOML): its version, algorithm and other data entries are kept, policy.rego set. */
   initData?: string;
+  /**
+   * Name repeated parts of policy_data as shared fragments (default false). Without them policy_data is one
+   * JSON document, which an attestation service reading the policy's JSON (Trustee's `agent_policy_claims`)
+   * can parse.
+   */
+  policyFragments?: boolean;
 }
 
 /** Parses a user init-data document for `initdata-path`, refusing one that already holds a policy. */
@@ -74,6 +80,19 @@ export function parseUserInitData(text: string): InitData {
     throw new CocoError('GENPOLICY_INITDATA', 'the init-data document already has a data."policy.rego" entry; the generated policy would replace it', { kind: 'input' });
   }
   return doc;
+}
+
+/**
+ * The pause image the policy needs, when the guest does not pull images (its layers become the pause
+ * container's storages): `cluster_config.pause_container_image` of the settings.
+ */
+export function pauseImageRef(settings: Json): string | undefined {
+  const cc = settings?.cluster_config;
+  if (cc?.guest_pull !== false) return undefined;
+  if (typeof cc.pause_container_image !== 'string' || cc.pause_container_image === '') {
+    throw new CocoError('GENPOLICY_SETTINGS', 'guest pull is off but the settings name no cluster_config.pause_container_image', { kind: 'input' });
+  }
+  return cc.pause_container_image;
 }
 
 function configMapsOf(docs: Json[]): Map<string, Record<string, string>> {
@@ -135,13 +154,14 @@ export function generateForYaml(yamlText: string, opts: GenerateOptions): { yaml
       for (const c of containers) if (typeof c?.image === 'string' && !images.has(c.image)) images.set(c.image, opts.images(c.image));
       let policyData: Json;
       try {
-        policyData = generatePolicyData({ template: t, settings: opts.settings, images, configMaps });
+        const pauseImage = pauseImageRef(opts.settings);
+        policyData = generatePolicyData({ template: t, settings: opts.settings, images, configMaps, pauseImage: pauseImage === undefined ? undefined : opts.images(pauseImage) });
       } catch (e) {
         // A field of the wrong type deep in a pod spec (a string where a list belongs …) surfaces here.
         if (e instanceof CocoError || !(e instanceof TypeError)) throw e;
         throw new CocoError('GENPOLICY_INPUT', `${t.kind} ${String(t.metadata.name)}: malformed pod spec: ${e.message}`, { kind: 'input', cause: e });
       }
-      const policy = agentPolicyText(policyData);
+      const policy = agentPolicyText(policyData, { fragments: opts.policyFragments === true });
       const initData = initDataToml(policy, base);
       const annotation = encodeInitDataAnnotation(new TextEncoder().encode(initData));
       const existing = Object.entries((t.annotate.metadata?.annotations ?? {}) as Record<string, string>).filter(([k]) => k !== INITDATA_ANNOTATION);
