@@ -9,8 +9,8 @@
  * on this table: `/attest` consumes the nonce in the store's nonce table, which outlives the process.
  */
 import { CocoError } from '../errors.js';
-import { LIMITS, type JsonValue, type SessionRecord, type SessionStore, type Store, type SweepResult } from './store.js';
-import { checkDate, checkString, toJsonText } from './validate.js';
+import { LIMITS, type SessionRecord, type SessionStore, type Store, type SweepResult } from './store.js';
+import { type SessionBody, checkSession, checkString, sessionFromBody } from './validate.js';
 
 /** Sessions held at once when no bound is given; each is a few kilobytes at most (the token dominates). */
 export const DEFAULT_MAX_SESSIONS = 100_000;
@@ -27,16 +27,6 @@ interface Entry {
   text: string;
 }
 
-interface SessionBody {
-  tee: string;
-  nonce: string;
-  state: 'authed' | 'attested';
-  teePubkey?: JsonValue;
-  token?: string;
-  data?: JsonValue;
-  createdAt: number;
-  expiresAt: number;
-}
 
 /** Whether `checkString` would accept `v` as an id; a wrong type is still an input error. */
 function storableId(v: unknown): v is string {
@@ -72,31 +62,11 @@ export class MemorySessionStore implements SessionStore {
       this.#table.delete(id);
       return undefined;
     }
-    const b = JSON.parse(e.text) as SessionBody;
-    const out: SessionRecord = { id, tee: b.tee, nonce: b.nonce, state: b.state, createdAt: new Date(b.createdAt), expiresAt: new Date(b.expiresAt) };
-    if (b.teePubkey !== undefined) out.teePubkey = b.teePubkey;
-    if (b.token !== undefined) out.token = b.token;
-    if (b.data !== undefined) out.data = b.data;
-    return out;
+    return sessionFromBody(id, JSON.parse(e.text) as SessionBody);
   }
 
   async put(s: SessionRecord): Promise<void> {
-    if (typeof s !== 'object' || s === null) throw new CocoError('STORE_ARGUMENT', 'session must be an object', { kind: 'input' });
-    const id = checkString(s.id, 'session id');
-    if (s.state !== 'authed' && s.state !== 'attested') {
-      throw new CocoError('STORE_ARGUMENT', 'session state must be "authed" or "attested"', { kind: 'input' });
-    }
-    const body: SessionBody = {
-      tee: checkString(s.tee, 'session tee'),
-      nonce: checkString(s.nonce, 'session nonce', LIMITS.jsonChars),
-      state: s.state,
-      createdAt: checkDate(s.createdAt, 'session createdAt').getTime(),
-      expiresAt: checkDate(s.expiresAt, 'session expiresAt').getTime(),
-    };
-    if (s.teePubkey !== undefined) body.teePubkey = s.teePubkey;
-    if (s.token !== undefined) body.token = checkString(s.token, 'session token', LIMITS.jsonChars);
-    if (s.data !== undefined) body.data = s.data;
-    const text = toJsonText(body, 'session');
+    const { id, body, text } = checkSession(s);
     if (!this.#table.has(id) && this.#table.size >= this.maxSessions) this.#makeRoom();
     this.#table.set(id, { expiresAt: body.expiresAt, text });
   }

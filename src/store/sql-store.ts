@@ -52,9 +52,12 @@ import {
   checkPolicyKind,
   checkResourceKey,
   checkSegment,
+  checkSession,
   checkString,
+  sessionFromBody,
   toJsonText,
   type CheckedResourceKey,
+  type SessionBody,
 } from './validate.js';
 
 export interface SqlStoreOptions {
@@ -108,17 +111,6 @@ function resourceAad(k: CheckedResourceKey): string {
   return `resource:${k.namespace}/${k.repository}/${k.type}/${k.tag}`;
 }
 
-/** Stored session body: everything but the id, times as milliseconds. */
-interface SessionBody {
-  tee: string;
-  nonce: string;
-  state: 'authed' | 'attested';
-  teePubkey?: JsonValue;
-  token?: string;
-  data?: JsonValue;
-  createdAt: number;
-  expiresAt: number;
-}
 
 /**
  * Opens the store on a migrated database: migrates, then checks the KEK against the stored key check so a
@@ -401,38 +393,11 @@ class SqlStore implements Store {
       await this.#hot.sessionDeleteExpired(id, now);
       return undefined;
     }
-    const body = JSON.parse(Buffer.from(open(this.#kek, row.body, `session:${id}`)).toString('utf8')) as SessionBody;
-    const out: SessionRecord = {
-      id,
-      tee: body.tee,
-      nonce: body.nonce,
-      state: body.state,
-      createdAt: new Date(body.createdAt),
-      expiresAt: new Date(body.expiresAt),
-    };
-    if (body.teePubkey !== undefined) out.teePubkey = body.teePubkey;
-    if (body.token !== undefined) out.token = body.token;
-    if (body.data !== undefined) out.data = body.data;
-    return out;
+    return sessionFromBody(id, JSON.parse(Buffer.from(open(this.#kek, row.body, `session:${id}`)).toString('utf8')) as SessionBody);
   }
 
   async #putSession(s: SessionRecord): Promise<void> {
-    if (typeof s !== 'object' || s === null) throw new CocoError('STORE_ARGUMENT', 'session must be an object', { kind: 'input' });
-    const id = checkString(s.id, 'session id');
-    if (s.state !== 'authed' && s.state !== 'attested') {
-      throw new CocoError('STORE_ARGUMENT', 'session state must be "authed" or "attested"', { kind: 'input' });
-    }
-    const body: SessionBody = {
-      tee: checkString(s.tee, 'session tee'),
-      nonce: checkString(s.nonce, 'session nonce', LIMITS.jsonChars),
-      state: s.state,
-      createdAt: checkDate(s.createdAt, 'session createdAt').getTime(),
-      expiresAt: checkDate(s.expiresAt, 'session expiresAt').getTime(),
-    };
-    if (s.teePubkey !== undefined) body.teePubkey = s.teePubkey;
-    if (s.token !== undefined) body.token = checkString(s.token, 'session token', LIMITS.jsonChars);
-    if (s.data !== undefined) body.data = s.data;
-    const text = toJsonText(body, 'session');
+    const { id, body, text } = checkSession(s);
     const sealed = Buffer.from(seal(this.#kek, Buffer.from(text, 'utf8'), `session:${id}`));
     await this.#hot.sessionPut(id, body.expiresAt, sealed);
   }

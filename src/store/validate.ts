@@ -3,7 +3,7 @@
  * every argument is checked at run time and a wrong type or size is a CocoError, never a driver exception.
  */
 import { CocoError } from '../errors.js';
-import { DEFAULT_NAMESPACE, LIMITS, POLICY_KINDS, type JsonValue, type PolicyKind, type ResourceKey } from './store.js';
+import { DEFAULT_NAMESPACE, LIMITS, POLICY_KINDS, type JsonValue, type PolicyKind, type ResourceKey, type SessionRecord } from './store.js';
 
 /** Trustee's resource path segment (TR `plugins/implementations/resource/backend.rs`). */
 const SEGMENT_RE = /^[A-Za-z0-9_-]+[A-Za-z0-9_.-]*$/;
@@ -98,4 +98,45 @@ export function checkLimit(v: unknown, dflt: number, max: number): number {
   if (v === undefined) return dflt;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw bad('limit', 'must be a positive integer');
   return Math.min(v, max);
+}
+
+/** A session as the stores keep it: everything but the id, times as milliseconds. */
+export interface SessionBody {
+  tee: string;
+  nonce: string;
+  state: 'authed' | 'attested';
+  teePubkey?: JsonValue;
+  token?: string;
+  data?: JsonValue;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** Checks a session a caller hands to a store: its id, its body and the body's JSON text. */
+export function checkSession(s: SessionRecord): { id: string; body: SessionBody; text: string } {
+  if (typeof s !== 'object' || s === null) throw new CocoError('STORE_ARGUMENT', 'session must be an object', { kind: 'input' });
+  const id = checkString(s.id, 'session id');
+  if (s.state !== 'authed' && s.state !== 'attested') {
+    throw new CocoError('STORE_ARGUMENT', 'session state must be "authed" or "attested"', { kind: 'input' });
+  }
+  const body: SessionBody = {
+    tee: checkString(s.tee, 'session tee'),
+    nonce: checkString(s.nonce, 'session nonce', LIMITS.jsonChars),
+    state: s.state,
+    createdAt: checkDate(s.createdAt, 'session createdAt').getTime(),
+    expiresAt: checkDate(s.expiresAt, 'session expiresAt').getTime(),
+  };
+  if (s.teePubkey !== undefined) body.teePubkey = s.teePubkey;
+  if (s.token !== undefined) body.token = checkString(s.token, 'session token', LIMITS.jsonChars);
+  if (s.data !== undefined) body.data = s.data;
+  return { id, body, text: toJsonText(body, 'session') };
+}
+
+/** The session record a stored body stands for. */
+export function sessionFromBody(id: string, b: SessionBody): SessionRecord {
+  const out: SessionRecord = { id, tee: b.tee, nonce: b.nonce, state: b.state, createdAt: new Date(b.createdAt), expiresAt: new Date(b.expiresAt) };
+  if (b.teePubkey !== undefined) out.teePubkey = b.teePubkey;
+  if (b.token !== undefined) out.token = b.token;
+  if (b.data !== undefined) out.data = b.data;
+  return out;
 }
