@@ -183,18 +183,24 @@ export function registerServe(kbs: Command, io: CliIO): void {
 }
 
 /**
- * The `kbs` command with `serve` alone, for `cocokit kbs serve …`: the same options on `kbs` as kbs.ts gives
- * it, so the same command lines parse, without loading the client side.
+ * The `kbs` command and its own options (Trustee kbs-client's order: `kbs-client --url URL [--cert-file CA]
+ * config|get-resource|attest …`), without subcommands. `kbs --url A workload --url B …`: an option after a
+ * subcommand belongs to that subcommand; commander needs positional options on every command above as well, the
+ * root included (its only options, --help and --version, come first anyway).
  */
-export function registerServeOnly(program: Command, io: CliIO): void {
+export function addKbsCommand(program: Command): Command {
   program.enablePositionalOptions();
-  const kbs = program
+  return program
     .command('kbs')
     .description(KBS_DESCRIPTION)
     .option('--url <url>', KBS_URL_HELP)
     .option('--cert-file <pem>', KBS_CERT_FILE_HELP)
     .enablePositionalOptions();
-  registerServe(kbs, io);
+}
+
+/** The `kbs` command with `serve` alone, for `cocokit kbs serve …`: the same command lines parse, without loading the client side. */
+export function registerServeOnly(program: Command, io: CliIO): void {
+  registerServe(addKbsCommand(program), io);
 }
 
 export const KBS_DESCRIPTION = 'Key Broker Service (Trustee KBS protocol 0.4.0): server, guest client, admin client';

@@ -23,7 +23,7 @@ import { pemCertificates } from '../formats/pem.js';
 import { bindInitData, initDataDigest } from '../measure/initdata.js';
 import { markRegoV0 } from '../policy/evaluators.js';
 import { writeAdminKeyPair } from '../server/development.js';
-import { KBS_CERT_FILE_HELP, KBS_DESCRIPTION, KBS_URL_HELP, registerServe } from './kbs-serve.js';
+import { addKbsCommand, registerServe } from './kbs-serve.js';
 import type { CliIO } from './io.js';
 import { checkOutputPath } from './output-path.js';
 import { pageLimit } from './paging.js';
@@ -151,17 +151,7 @@ export interface KbsCliDeps {
 }
 
 export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): void {
-  // `kbs --url A workload --url B …`: options belong to the command they follow. Commander needs this on
-  // every command above as well, the root included (its only options, --help and --version, come first anyway).
-  program.enablePositionalOptions();
-  const kbs = program
-    .command('kbs')
-    .description(KBS_DESCRIPTION)
-    // Trustee kbs-client's order: `kbs-client --url URL [--cert-file CA] config|get-resource|attest …`.
-    .option('--url <url>', KBS_URL_HELP)
-    .option('--cert-file <pem>', KBS_CERT_FILE_HELP)
-    // `kbs --url A workload --url B …`: an option after the subcommand belongs to the subcommand.
-    .enablePositionalOptions();
+  const kbs = addKbsCommand(program);
 
   registerServe(kbs, io);
 
