@@ -4,54 +4,23 @@
  * chip launched with it gets the secret, one launched with another vCPU count is refused and
  * `kbs workload explain` names the slip. `kbs config set-reference-value --from-artifacts` stores the same value.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { CocoError } from '../errors.js';
-import { fromHex, toHex, utf8 } from '../formats/bytes.js';
+import { fromHex, toHex } from '../formats/bytes.js';
 import { hostDataForUuid } from '../attestation/workload.js';
 import { snpLaunchDigest } from '../measure/snp-launch/index.js';
 import { bindInitData } from '../measure/initdata.js';
-import { loadTestChip, signTestReport } from '../tee/snp/test-root.js';
-import { tsmSimulator } from '../tee/snp/tsm-sim.js';
 import { startKbs } from '../server/test-harness.js';
 import { readVector, readVectorJson, vectorPath } from '../test-support/vectors.js';
-import { writeTestRootKbsConfig } from '../test-support/test-root-kbs.js';
+import { startTestRootSetting } from '../test-support/test-root-guest.js';
 import { bufferIO } from './io.js';
-import { register, startServe } from './kbs.js';
-import { run } from './program.js';
+import { startServe } from './kbs.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'kbs-artifacts-'));
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = bufferIO({}, dir);
-  const code = await run(argv, io);
-  return { code, out: io.out(), err: io.err() };
-}
-
-assert.equal((await cli(['snp', 'test-root', '--out', 'root', '--product', 'milan'])).code, 0);
-const chip = loadTestChip(join(dir, 'root'));
-writeTestRootKbsConfig(dir);
-const { kbs, url } = await startServe({ config: 'kbs.toml' }, bufferIO({ COCOKIT_LOG_LEVEL: 'silent' }, dir));
-after(async () => {
-  // The restart test closes it first; a second close is harmless.
-  await kbs.close().catch(() => undefined);
-  rmSync(dir, { recursive: true, force: true });
-});
-
-let tsmN = 0;
-async function guest(launch: { hostData: Uint8Array; measurement: Uint8Array }): Promise<string> {
-  const io = bufferIO({}, dir);
-  const program = new Command('cocokit').exitOverride();
-  register(program, io, { tsmFs: tsmSimulator({ signReport: signTestReport }, chip, { launch }) });
-  const tsm = join(dir, `tsm-${tsmN++}`);
-  mkdirSync(tsm);
-  await program.parseAsync(['kbs', 'get-workload-resource', '--url', url, '--tsm-path', tsm], { from: 'user' });
-  return utf8.decode(io.bytes());
-}
+const { dir, url, kbs, cli, guest } = await startTestRootSetting('kbs-artifacts-');
 
 const OVMF = vectorPath('snp', 'ovmf', 'OVMF.fd');
 // sev-snp-measure's value for these flags (shared/vectors/snp/measure-cases.json, case s04).

@@ -5,51 +5,21 @@
  * the build identity signed it, so a guest launched with that measurement under a `cocokit snp test-root`
  * chip gets the secret, and the same measurement signed by another identity releases nothing.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from 'commander';
-import { fromHex, utf8 } from '../formats/bytes.js';
+import { fromHex } from '../formats/bytes.js';
 import { hostDataForUuid } from '../attestation/workload.js';
 import { CYCLONEDX_PREDICATE } from '../attestation/signed-statement.js';
-import { loadTestChip, signTestReport } from '../tee/snp/test-root.js';
-import { tsmSimulator } from '../tee/snp/tsm-sim.js';
 import { readVectorJson } from '../test-support/vectors.js';
-import { writeTestRootKbsConfig } from '../test-support/test-root-kbs.js';
+import { startTestRootSetting } from '../test-support/test-root-guest.js';
 import { makeBundle, makeDeployment } from '../test-support/sigstore-root.js';
-import { bufferIO } from './io.js';
-import { register, startServe } from './kbs.js';
-import { run } from './program.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'rv-sigstore-'));
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = bufferIO({}, dir);
-  const code = await run(argv, io);
-  return { code, out: io.out(), err: io.err() };
-}
 
-assert.equal((await cli(['snp', 'test-root', '--out', 'root', '--product', 'milan'])).code, 0);
-const chip = loadTestChip(join(dir, 'root'));
-writeTestRootKbsConfig(dir);
-const { kbs, url } = await startServe({ config: 'kbs.toml' }, bufferIO({ COCOKIT_LOG_LEVEL: 'silent' }, dir));
-after(async () => {
-  await kbs.close().catch(() => undefined);
-  rmSync(dir, { recursive: true, force: true });
-});
 
-let tsmN = 0;
-async function guest(launch: { hostData: Uint8Array; measurement: Uint8Array }): Promise<string> {
-  const io = bufferIO({}, dir);
-  const program = new Command('cocokit').exitOverride();
-  register(program, io, { tsmFs: tsmSimulator({ signReport: signTestReport }, chip, { launch }) });
-  const tsm = join(dir, `tsm-${tsmN++}`);
-  mkdirSync(tsm);
-  await program.parseAsync(['kbs', 'get-workload-resource', '--url', url, '--tsm-path', tsm], { from: 'user' });
-  return utf8.decode(io.bytes());
-}
+const { dir, url, cli, guest } = await startTestRootSetting('rv-sigstore-');
 
 // sev-snp-measure's value for the shared OVMF, 4 EPYC-Milan vCPUs, features 0x21 (measure-cases.json, s04).
 const S04 = readVectorJson<{ cases: { id: string; expected: string }[] }>('snp', 'measure-cases.json').cases.find((c) => c.id === 's04-debian-4-milan-gf21')!.expected;
