@@ -102,9 +102,11 @@ function cliCommand(io: CliIO): string {
 export async function startServe(opts: ServeOptions, io: CliIO): Promise<{ kbs: Kbs; url: string }> {
   const { config, zeroConfig, adminKey } = resolveServeConfig(opts, io);
   // Asynchronous writes: a synchronous write(2) per log line cost the request path more than its SQL did.
-  // Lines are gathered into writes of 4 KiB, and whatever is gathered is written at least every 250 ms;
-  // pino flushes what is buffered when the process exits.
-  const logger = pino({ level: io.env.COCOKIT_LOG_LEVEL ?? 'info' }, pino.destination({ dest: 2, sync: false, minLength: 4096, periodicFlush: 250 }));
+  // pino flushes what is pending when the process exits. Lines are not held back to gather larger writes: the
+  // exit flush retries a failed write without end, so a line still held when stderr's reader is gone (a closed
+  // pipe) would keep the process from exiting; a line written at once meets the closed pipe while the server
+  // runs, and pino then stops logging.
+  const logger = pino({ level: io.env.COCOKIT_LOG_LEVEL ?? 'info' }, pino.destination({ dest: 2, sync: false }));
   const kbs = await openKbs({ config, ...policyEvaluators(), logger });
   try {
     if (zeroConfig) await seedDevelopmentData(kbs);
