@@ -60,6 +60,24 @@ function ownerOnly(path: string): void {
 }
 
 /**
+ * A pragma that may meet SQLITE_BUSY without SQLite calling the busy handler: switching a fresh file to WAL
+ * while another process opening the same file is switching or recovering it. Retried for up to 5 s; this runs
+ * once, when the store opens, before the server listens.
+ */
+function pragmaWhenFree(sqlite: Sqlite.Database, text: string): void {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      sqlite.pragma(text);
+      return;
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10 + Math.floor(Math.random() * 20));
+    }
+  }
+}
+
+/**
  * Deleted rows leave free pages that SQLite keeps for reuse; give them back to the file system. `exec` steps
  * the pragma to completion (a prepared `run()` frees one page per step). Only a full VACUUM switches an older
  * file to incremental vacuum (sqlite.org/pragma.html#pragma_auto_vacuum); it runs once.
@@ -100,8 +118,8 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     // The busy timeout first: switching a fresh file to WAL needs a lock another process may be holding.
     sqlite.pragma('busy_timeout = 5000');
     // Takes effect on a new file (no tables yet); an older file is converted by the first reclaimSpace().
-    sqlite.pragma('auto_vacuum = INCREMENTAL');
-    sqlite.pragma('journal_mode = WAL');
+    pragmaWhenFree(sqlite, 'auto_vacuum = INCREMENTAL');
+    pragmaWhenFree(sqlite, 'journal_mode = WAL');
     // FULL: a secret the admin API acknowledged, or a nonce recorded as used, survives a power loss too
     // (NORMAL would only survive a process crash). KBS write rates make the extra fsync cheap.
     sqlite.pragma('synchronous = FULL');
