@@ -6,26 +6,14 @@ import fc from 'fast-check';
 import { CocoError } from '../errors.js';
 import { COCOKIT_PREDICATE, CYCLONEDX_PREDICATE } from './signed-statement.js';
 import { importSigstoreBundle, isSigstoreBundle, parseTrustedRoot, type SignerPolicy } from './sigstore-bundle.js';
-import { makeBundle, makeCa, makeDeployment } from '../test-support/sigstore-root.js';
+import { cycloneDxStatement, makeBundle, makeCa, makeDeployment } from '../test-support/sigstore-root.js';
 
 const d = await makeDeployment();
 const trust = parseTrustedRoot(Buffer.from(JSON.stringify(d.trustedRoot)));
 const BUILDER = { san: 'https://github.com/acme/guest-image/.github/workflows/release.yml@refs/heads/main', issuer: 'https://token.actions.githubusercontent.com' };
 const POLICY: SignerPolicy = { certificateIdentity: BUILDER.san, certificateOidcIssuer: BUILDER.issuer };
 const MEASUREMENT = '7c'.repeat(48);
-const statement = {
-  _type: 'https://in-toto.io/Statement/v1',
-  subject: [{ name: 'guest.qcow2', digest: { sha256: '31'.repeat(32) } }],
-  predicateType: CYCLONEDX_PREDICATE,
-  predicate: {
-    bomFormat: 'CycloneDX',
-    specVersion: '1.5',
-    components: [
-      { name: 'guest-firmware', version: '2024.05', properties: [{ name: 'cocokit:reference-value:measurement', value: MEASUREMENT }] },
-      { name: 'openssl', version: '3.0.13' },
-    ],
-  },
-};
+const statement = cycloneDxStatement({ name: 'guest-firmware', version: '2024.05' }, MEASUREMENT);
 const bytes = (o: unknown): Buffer => Buffer.from(JSON.stringify(o));
 
 function refused(f: () => unknown, code: string, check: RegExp): void {

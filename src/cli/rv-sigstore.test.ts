@@ -15,7 +15,7 @@ import { hostDataForUuid } from '../attestation/workload.js';
 import { CYCLONEDX_PREDICATE } from '../attestation/signed-statement.js';
 import { readVectorJson } from '../test-support/vectors.js';
 import { startTestRootSetting } from '../test-support/test-root-guest.js';
-import { makeBundle, makeDeployment } from '../test-support/sigstore-root.js';
+import { cycloneDxStatement, makeBundle, makeDeployment } from '../test-support/sigstore-root.js';
 
 
 
@@ -25,19 +25,7 @@ const { dir, url, cli, guest } = await startTestRootSetting('rv-sigstore-');
 const S04 = readVectorJson<{ cases: { id: string; expected: string }[] }>('snp', 'measure-cases.json').cases.find((c) => c.id === 's04-debian-4-milan-gf21')!.expected;
 const BUILDER = { san: 'https://github.com/acme/guest-image/.github/workflows/release.yml@refs/heads/main', issuer: 'https://token.actions.githubusercontent.com' };
 const OTHER = { san: 'https://github.com/acme/guest-image/.github/workflows/experiment.yml@refs/heads/wip', issuer: BUILDER.issuer };
-const statement = {
-  _type: 'https://in-toto.io/Statement/v1',
-  subject: [{ name: 'guest.qcow2', digest: { sha256: '31'.repeat(32) } }],
-  predicateType: CYCLONEDX_PREDICATE,
-  predicate: {
-    bomFormat: 'CycloneDX',
-    specVersion: '1.5',
-    components: [
-      { name: 'ovmf', version: 'edk2-stable202405', properties: [{ name: 'cocokit:reference-value:measurement', value: S04 }] },
-      { name: 'openssl', version: '3.0.13' },
-    ],
-  },
-};
+const statement = cycloneDxStatement({ name: 'ovmf', version: 'edk2-stable202405' }, S04);
 const statementSha256 = createHash('sha256').update(JSON.stringify(statement)).digest('hex');
 
 const d = await makeDeployment();

@@ -12,7 +12,7 @@ import { createHash, generateKeyPair, sign, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { canonicalize } from '../formats/jcs.js';
 import { bitString, boolean, der, explicit, extension, integer, name, oid, seq, time, utf8String } from '../formats/x509-build.js';
-import { INTOTO_PAYLOAD_TYPE, dssePae } from '../attestation/signed-statement.js';
+import { CYCLONEDX_PREDICATE, INTOTO_PAYLOAD_TYPE, dssePae } from '../attestation/signed-statement.js';
 
 const ECDSA_SHA256 = seq(oid('1.2.840.10045.4.3.2'));
 const FULCIO_ISSUER_V2 = '1.3.6.1.4.1.57264.1.8';
@@ -192,5 +192,25 @@ export async function makeBundle(d: SigstoreDeployment, o: BundleOptions): Promi
       timestampVerificationData: { rfc3161Timestamps: [] },
     },
     dsseEnvelope: { payload: shipped.toString('base64'), payloadType: INTOTO_PAYLOAD_TYPE, signatures: [{ sig: sig.toString('base64'), keyid: '' }] },
+  };
+}
+
+/**
+ * An in-toto statement over `guest.qcow2` whose CycloneDX SBOM lists `firmware` (name, version) carrying the
+ * expected SNP measurement as a property, and openssl beside it: what a build signs in the suites.
+ */
+export function cycloneDxStatement(firmware: { name: string; version: string }, measurement: string) {
+  return {
+    _type: 'https://in-toto.io/Statement/v1',
+    subject: [{ name: 'guest.qcow2', digest: { sha256: '31'.repeat(32) } }],
+    predicateType: CYCLONEDX_PREDICATE,
+    predicate: {
+      bomFormat: 'CycloneDX',
+      specVersion: '1.5',
+      components: [
+        { ...firmware, properties: [{ name: 'cocokit:reference-value:measurement', value: measurement }] },
+        { name: 'openssl', version: '3.0.13' },
+      ],
+    },
   };
 }
