@@ -6,8 +6,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KbsAdminClient, signAdminToken } from '../../client/admin-client.js';
@@ -17,15 +16,13 @@ import { authenticodeDigest } from '../../formats/authenticode.js';
 import { parseEventLog } from '../../eventlog/index.js';
 import { builtinResourcePolicy } from '../../policy/builtin.js';
 import { policyEvaluators } from '../../policy/index.js';
-import { configFromToml } from '../../server/config.js';
 import { openKbs } from '../../server/kbs.js';
 import { referenceValuesFromArtifacts } from '../../measure/from-artifacts.js';
 import { directBootRtmr1Events, loggedEvents } from '../../measure/explain-events.js';
 import { tinyFirmware } from '../../measure/test-support/tdvf.js';
+import { writeTdxTestKbsConfig } from '../../test-support/tdx-test-kbs.js';
 import { readVector, readVectorJson } from '../../test-support/vectors.js';
 import { TdxAttester } from './attester.js';
-import { collateralCachePath, serializeCollateralBundle } from './collateral.js';
-import { createTdxTestRoot, writeTdxTestRoot } from './test-root.js';
 import { tdxTsmSimulator } from './tsm-sim.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tdx-explain-'));
@@ -40,29 +37,11 @@ writeFileSync(ccelPath, ccel);
 const LAUNCH = { mrTd: new Uint8Array(48).fill(0x11), rtmr0: fromHex(x.rtmr0), rtmr1: fromHex(x.rtmr1), rtmr2: fromHex(x.rtmr2), rtmr3: fromHex(x.rtmr3) };
 
 test('a TD booted with another kernel than the registered one: denied, and the decision record names the RTMR1 kernel event', async () => {
-  const root = createTdxTestRoot();
-  writeTdxTestRoot(join(dir, 'root'), root);
-  const cache = join(dir, 'collateral');
-  mkdirSync(join(cache, 'tdx'), { recursive: true });
-  writeFileSync(collateralCachePath(cache, root.platform.fmspc, 'platform'), serializeCollateralBundle(root.collateral({ issued: new Date(Date.now() - 86_400_000) })));
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  writeFileSync(join(dir, 'admin.pub.pem'), publicKey.export({ format: 'pem', type: 'spki' }));
-  const config = configFromToml(`
-[http_server]
-insecure_http = true
-[attestation_service.verifier_config.tdx_verifier]
-collateral_cache = ${JSON.stringify(cache)}
-trusted_root = ${JSON.stringify(join(dir, 'root', 'root.pem'))}
-[storage_backend]
-data_dir = ${JSON.stringify(join(dir, 'data'))}
-`);
-  config.admin.identity_providers = [{ public_key_uri: join(dir, 'admin.pub.pem') }];
-  config.admin.acls = [{ role: 'admin', allowed_endpoints: '^/kbs/v0/.*$' }];
+  const { root, config, adminKeyPem } = writeTdxTestKbsConfig(dir, { allowedEndpoints: '^/kbs/v0/.*$' });
   const kbs = await openKbs({ config, ...policyEvaluators() });
   try {
     const url = await kbs.listen(0, '127.0.0.1');
-    const adminKey = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-    const admin = new KbsAdminClient(url, { privateKeyPem: adminKey });
+    const admin = new KbsAdminClient(url, { privateKeyPem: adminKeyPem });
     await admin.setResource('default/key/disk', utf8.encode(SECRET));
     await admin.setResourcePolicy(builtinResourcePolicy('affirming'));
     // RTMR1/RTMR2 computed from artifacts: a kernel that is not the one this TD booted.
@@ -76,7 +55,7 @@ data_dir = ${JSON.stringify(join(dir, 'data'))}
       return new KbsClient(url, new TdxAttester({ tsmPath: tsm, ccelPath, fs: tdxTsmSimulator(root, { launch: LAUNCH }) }), { maxAttempts: 1 });
     };
     await assert.rejects(guest().getResource('default/key/disk'), /PolicyDeny/);
-    const token = await signAdminToken(adminKey);
+    const token = await signAdminToken(adminKeyPem);
     const records = async () => JSON.parse((await kbs.app.inject({ method: 'GET', url: '/kbs/v0/decisions?type=attestation&limit=1', headers: { authorization: `Bearer ${token}` } })).body);
     const [attested] = await records();
     const logged = loggedEvents(parseEventLog(ccel, { trailing: 'padding' }), 2, 'sha384');

@@ -6,8 +6,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KbsClient } from '../../client/kbs-client.js';
@@ -15,43 +14,19 @@ import { fromHex, utf8 } from '../../formats/bytes.js';
 import { bufferIO } from '../../cli/io.js';
 import { run } from '../../cli/program.js';
 import { policyEvaluators } from '../../policy/index.js';
-import { configFromToml } from '../../server/config.js';
 import { openKbs } from '../../server/kbs.js';
 import { referenceValuesFromArtifacts } from '../../measure/from-artifacts.js';
 import { tinyFirmware } from '../../measure/test-support/tdvf.js';
+import { writeTdxTestKbsConfig } from '../../test-support/tdx-test-kbs.js';
 import { readVector, vectorPath } from '../../test-support/vectors.js';
 import { TdxAttester } from './attester.js';
-import { collateralCachePath, serializeCollateralBundle } from './collateral.js';
-import { createTdxTestRoot, writeTdxTestRoot } from './test-root.js';
 import { tdxTsmSimulator } from './tsm-sim.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tdx-workload-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('register --tee tdx --from-artifacts: the TD launched from those artifacts gets the secret; another command line is refused', async () => {
-  const root = createTdxTestRoot();
-  writeTdxTestRoot(join(dir, 'root'), root);
-  const cache = join(dir, 'collateral');
-  mkdirSync(join(cache, 'tdx'), { recursive: true });
-  writeFileSync(collateralCachePath(cache, root.platform.fmspc, 'platform'), serializeCollateralBundle(root.collateral({ issued: new Date(Date.now() - 86_400_000) })));
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  writeFileSync(join(dir, 'admin.pem'), privateKey.export({ format: 'pem', type: 'pkcs8' }));
-  writeFileSync(join(dir, 'admin.pub.pem'), publicKey.export({ format: 'pem', type: 'spki' }));
-  const config = configFromToml(`
-[http_server]
-insecure_http = true
-[[admin.authentication.bearer_jwt.identity_providers]]
-public_key_uri = ${JSON.stringify(join(dir, 'admin.pub.pem'))}
-namespaces = ["tenant-x"]
-[[admin.authorization.regex_acl.acls]]
-role = "admin"
-allowed_endpoints = "^/kbs/v0/workloads.*$"
-[attestation_service.verifier_config.tdx_verifier]
-collateral_cache = ${JSON.stringify(cache)}
-trusted_root = ${JSON.stringify(join(dir, 'root', 'root.pem'))}
-[storage_backend]
-data_dir = ${JSON.stringify(join(dir, 'data'))}
-`);
+  const { root, config, adminKeyPem } = writeTdxTestKbsConfig(dir, { allowedEndpoints: '^/kbs/v0/workloads.*$', namespaces: ['tenant-x'] });
   const kbs = await openKbs({ config, ...policyEvaluators() });
   try {
     const url = await kbs.listen(0, '127.0.0.1');
@@ -73,7 +48,7 @@ data_dir = ${JSON.stringify(join(dir, 'data'))}
     assert.equal(code, 0, io.err());
     const id = io.out().trim();
     const computed = await referenceValuesFromArtifacts({ tdx: { firmware, kernel: new Uint8Array(readVector('uki', 'pe', 'pe-s01.efi')), initrd: new Uint8Array(4096).fill(7), append }, initData: utf8.encode(initData) });
-    const shown = new (await import('../../client/workload-client.js')).WorkloadAdminClient(url, { namespace: 'tenant-x', role: 'admin', privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() });
+    const shown = new (await import('../../client/workload-client.js')).WorkloadAdminClient(url, { namespace: 'tenant-x', role: 'admin', privateKeyPem: adminKeyPem });
     const rec = (await shown.show(id)) as { reference_values: Record<string, string>; provenance: Record<string, { algorithm: string; events?: unknown }> };
     assert.deepEqual(rec.reference_values, { mr_td: computed.values.mr_td, rtmr_1: computed.values.rtmr_1, rtmr_2: computed.values.rtmr_2, mr_config_id: computed.values.mr_config_id });
     assert.equal(rec.provenance.rtmr_1.algorithm, 'tdx-direct-boot-rtmr');
