@@ -22,8 +22,8 @@ import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { CocoError } from '../errors.js';
 import { BigNum, Engine, type ExprStats, type Explanation, PROFILE_SORTS, type ProfileSort, Profiler, fromJson, goDuration, numText, parseJsonValue, toJs } from '../rego/index.js';
+import { readTarGz } from '../policy/bundle-archive.js';
 import type { CliIO } from './io.js';
-import { readTarGz } from './tarball.js';
 
 const FORMATS = ['json', 'values', 'bindings', 'raw', 'pretty'] as const;
 const EXPLAIN = ['off', 'fails', 'full', 'notes'] as const;

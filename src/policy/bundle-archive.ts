@@ -1,5 +1,5 @@
 /**
- * Reading a gzipped tar archive (a policy bundle, `opa build`'s output) into its regular files, through the
+ * Reading a policy bundle archive (`opa build`'s output, a gzipped tar) into its regular files, through the
  * project's tar reader (ustar, GNU long names, PAX `path` records). Directories, links and other entries are
  * skipped.
  */
@@ -13,12 +13,12 @@ export interface TarEntry {
 }
 
 /** Largest archive content accepted once decompressed. */
-const MAX_TAR_BYTES = 256 * 1024 * 1024;
+export const MAX_BUNDLE_TAR_BYTES = 256 * 1024 * 1024;
 
-export function readTarGz(gz: Buffer): TarEntry[] {
+export function readTarGz(gz: Buffer, maxTarBytes = MAX_BUNDLE_TAR_BYTES): TarEntry[] {
   let tar: Buffer;
   try {
-    tar = gunzipSync(gz, { maxOutputLength: MAX_TAR_BYTES });
+    tar = gunzipSync(gz, { maxOutputLength: maxTarBytes });
   } catch (e) {
     throw new CocoError('BUNDLE_FORMAT', `bundle archive: not a gzip stream or too large: ${(e as Error).message}`, { kind: 'input' });
   }
