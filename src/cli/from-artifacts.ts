@@ -12,52 +12,37 @@ import type { BuildArtifacts, SnpArtifacts } from '../measure/from-artifacts.js'
 import type { VmmType } from '../measure/snp-launch/index.js';
 import { fromHex } from '../formats/bytes.js';
 import type { CliIO } from './io.js';
+import { addOptions, type OptionSpec, type OptionValues } from './options.js';
 import { loadKrunFirmware } from './measure-krun.js';
 import { parseAutoBaseInt } from './measure-snp.js';
 
-export interface ArtifactFlags {
-  fromArtifacts?: boolean;
-  ovmf?: string;
-  kernel?: string;
-  initrd?: string;
-  append?: string;
-  vcpus?: string;
-  vcpuType?: string;
-  vmmType?: string;
-  guestFeatures?: string;
-  initData?: string;
-  rootfs?: string;
-  verityHashDevice?: string;
-  veritySalt?: string;
-  uki?: string;
-  krunFirmware?: string;
-  cpus?: string;
-  ramMib?: string;
-  tdxFirmware?: string;
-  tdxPageAddOrder?: string;
-}
+/** The artifact flags, in help order. */
+export const ARTIFACT_OPTIONS = [
+  ['--from-artifacts', 'compute the reference values from build artifacts (the flags below)'],
+  ['--ovmf <file>', 'OVMF firmware image'],
+  ['--kernel <file>', 'kernel (measured through the SEV hashes table)'],
+  ['--initrd <file>', 'initrd'],
+  ['--append <cmdline>', 'kernel command line'],
+  ['--vcpus <n>', 'number of vCPUs'],
+  ['--vcpu-type <type>', 'QEMU vCPU model, e.g. EPYC-Milan'],
+  ['--vmm-type <type>', 'QEMU, ec2 or gce', 'QEMU'],
+  ['--guest-features <value>', 'SEV_FEATURES of the VMSAs', '0x1'],
+  ['--init-data <file>', 'init-data document (TOML or JSON): host_data, mr_config_id and (sha256 documents) tpm_pcr08'],
+  ['--rootfs <image>', 'rootfs image: its dm-verity root hash becomes rootfs_root_hash'],
+  ['--verity-hash-device <file>', 'the rootfs hash device (its superblock gives salt and tree parameters)'],
+  ['--verity-salt <hex>', 'without a hash device: the verity salt (- for none), sha256 4K/4K tree'],
+  ['--uki <file>', 'unified kernel image: tpm_pcr11'],
+  ['--krun-firmware <path>', 'libkrunfw-sev library or a directory of qboot.bin, kernel.bin, initrd.bin: measurement of a libkrun guest'],
+  ['--cpus <n>', 'libkrun vCPUs'],
+  ['--ram-mib <n>', 'libkrun guest RAM in MiB'],
+  ['--tdx-firmware <file>', 'TDX firmware: mr_td (with --kernel, --initrd, --append: rtmr_1, rtmr_2)'],
+  ['--tdx-page-add-order <order>', 'single-pass or two-pass', 'single-pass'],
+] as const satisfies readonly OptionSpec[];
+
+export type ArtifactFlags = OptionValues<typeof ARTIFACT_OPTIONS>;
 
 export function addArtifactOptions(cmd: Command): Command {
-  return cmd
-    .option('--from-artifacts', 'compute the reference values from build artifacts (the flags below)')
-    .option('--ovmf <file>', 'OVMF firmware image')
-    .option('--kernel <file>', 'kernel (measured through the SEV hashes table)')
-    .option('--initrd <file>', 'initrd')
-    .option('--append <cmdline>', 'kernel command line')
-    .option('--vcpus <n>', 'number of vCPUs')
-    .option('--vcpu-type <type>', 'QEMU vCPU model, e.g. EPYC-Milan')
-    .option('--vmm-type <type>', 'QEMU, ec2 or gce', 'QEMU')
-    .option('--guest-features <value>', 'SEV_FEATURES of the VMSAs', '0x1')
-    .option('--init-data <file>', 'init-data document (TOML or JSON): host_data, mr_config_id and (sha256 documents) tpm_pcr08')
-    .option('--rootfs <image>', 'rootfs image: its dm-verity root hash becomes rootfs_root_hash')
-    .option('--verity-hash-device <file>', 'the rootfs hash device (its superblock gives salt and tree parameters)')
-    .option('--verity-salt <hex>', 'without a hash device: the verity salt (- for none), sha256 4K/4K tree')
-    .option('--uki <file>', 'unified kernel image: tpm_pcr11')
-    .option('--krun-firmware <path>', 'libkrunfw-sev library or a directory of qboot.bin, kernel.bin, initrd.bin: measurement of a libkrun guest')
-    .option('--cpus <n>', 'libkrun vCPUs')
-    .option('--ram-mib <n>', 'libkrun guest RAM in MiB')
-    .option('--tdx-firmware <file>', 'TDX firmware: mr_td (with --kernel, --initrd, --append: rtmr_1, rtmr_2)')
-    .option('--tdx-page-add-order <order>', 'single-pass or two-pass', 'single-pass');
+  return addOptions(cmd, ARTIFACT_OPTIONS);
 }
 
 function positive(v: string | undefined, flag: string): number {

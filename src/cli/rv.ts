@@ -15,6 +15,7 @@ import { WorkloadAdminClient } from '../client/workload-client.js';
 import { importDsseStatement, trustedKey, type ImportedStatement } from '../attestation/signed-statement.js';
 import { importSigstoreBundle, isSigstoreBundle, parseTrustedRoot } from '../attestation/sigstore-bundle.js';
 import type { CliIO } from './io.js';
+import { addOptions, type OptionSpec, type OptionValues } from './options.js';
 
 function readArg(io: CliIO, file: string, what: string): Buffer {
   try {
@@ -25,23 +26,19 @@ function readArg(io: CliIO, file: string, what: string): Buffer {
 }
 
 /** The trust flags of a signed statement, shared by `rv import` and `kbs workload register --statement`. */
-export interface StatementTrustFlags {
-  trustedKey: string[];
-  trustedRoot?: string;
-  certificateIdentity?: string;
-  certificateIdentityRegexp?: string;
-  certificateOidcIssuer?: string;
-  certificateOidcIssuerRegexp?: string;
-}
+export const STATEMENT_TRUST_OPTIONS = [
+  ['--trusted-key <pem>', 'PEM public key of a trusted signer of DSSE envelopes (repeatable)', []],
+  ['--trusted-root <file>', 'Sigstore trusted_root.json (certificate authorities, Rekor keys) for Sigstore bundles'],
+  ['--certificate-identity <san>', "Sigstore bundles: the signing certificate's SAN (exact)"],
+  ['--certificate-identity-regexp <re>', 'Sigstore bundles: the SAN as a regular expression'],
+  ['--certificate-oidc-issuer <url>', 'Sigstore bundles: the OIDC issuer in the certificate (exact)'],
+  ['--certificate-oidc-issuer-regexp <re>', 'Sigstore bundles: the OIDC issuer as a regular expression'],
+] as const satisfies readonly OptionSpec[];
+
+export type StatementTrustFlags = OptionValues<typeof STATEMENT_TRUST_OPTIONS>;
 
 export function addStatementTrustOptions(cmd: Command): Command {
-  return cmd
-    .option('--trusted-key <pem>', 'PEM public key of a trusted signer of DSSE envelopes (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--trusted-root <file>', 'Sigstore trusted_root.json (certificate authorities, Rekor keys) for Sigstore bundles')
-    .option('--certificate-identity <san>', 'Sigstore bundles: the signing certificate\'s SAN (exact)')
-    .option('--certificate-identity-regexp <re>', 'Sigstore bundles: the SAN as a regular expression')
-    .option('--certificate-oidc-issuer <url>', 'Sigstore bundles: the OIDC issuer in the certificate (exact)')
-    .option('--certificate-oidc-issuer-regexp <re>', 'Sigstore bundles: the OIDC issuer as a regular expression');
+  return addOptions(cmd, STATEMENT_TRUST_OPTIONS);
 }
 
 /** Verifies a statement file (DSSE envelope or Sigstore bundle, told apart by the bundle media type). */
@@ -100,31 +97,28 @@ export function workloadValues(st: ImportedStatement): Record<string, string> {
   return out;
 }
 
-interface ImportFlags extends StatementTrustFlags {
-  url?: string;
-  authPrivateKey?: string;
-  certFile?: string;
-  dryRun?: boolean;
-  workload?: string;
-  namespace: string;
-  role: string;
-}
+/** Where `rv import` registers what it verified. */
+const IMPORT_OPTIONS = [
+  ['--url <url>', 'KBS URL (omit with --dry-run)'],
+  ['--auth-private-key <file>', 'admin private key (PEM)'],
+  ['--cert-file <file>', 'CA certificate of an HTTPS KBS'],
+  ['--workload <id>', 'register into this workload registration (with provenance) instead of the RVPS'],
+  ['--namespace <ns>', 'with --workload: namespace (tenant) the admin token names', 'workloads'],
+  ['--role <role>', 'with --workload: role claim of the admin token', 'admin'],
+  ['--dry-run', 'verify and print, register nothing'],
+] as const satisfies readonly OptionSpec[];
+
+type ImportFlags = StatementTrustFlags & OptionValues<typeof IMPORT_OPTIONS>;
 
 export function register(program: Command, io: CliIO): void {
   const rv = program.command('rv').description('reference values: import signed statements of expected measurements');
-  addStatementTrustOptions(
+  addOptions(
     rv
       .command('import')
       .description('verify a signed in-toto Statement (DSSE envelope or Sigstore bundle) and register its reference values')
       .argument('<file>', 'DSSE envelope or Sigstore bundle (JSON)'),
+    [...STATEMENT_TRUST_OPTIONS, ...IMPORT_OPTIONS],
   )
-    .option('--url <url>', 'KBS URL (omit with --dry-run)')
-    .option('--auth-private-key <file>', 'admin private key (PEM)')
-    .option('--cert-file <file>', 'CA certificate of an HTTPS KBS')
-    .option('--workload <id>', 'register into this workload registration (with provenance) instead of the RVPS')
-    .option('--namespace <ns>', 'with --workload: namespace (tenant) the admin token names', 'workloads')
-    .option('--role <role>', 'with --workload: role claim of the admin token', 'admin')
-    .option('--dry-run', 'verify and print, register nothing')
     .action(async (file: string, o: ImportFlags) => {
       const st = verifyStatementFile(io, file, o);
       const provenance = statementProvenance(st);
