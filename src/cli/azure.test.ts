@@ -4,15 +4,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readVector, readVectorJson, vectorPath } from '../test-support/vectors.js';
-import { bufferIO } from './io.js';
-import { run } from './program.js';
+import { runCli, type CliRun } from '../test-support/cli-run.js';
 
 const expected = readVectorJson('azure', 'expected.json');
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = bufferIO();
-  const code = await run(argv, io);
-  return { code, out: io.out(), err: io.err() };
+function cli(argv: string[]): Promise<CliRun> {
+  return runCli(argv);
 }
 
 test('azure show decodes the HCL report of every evidence version and shows the REPORT_DATA binding', async () => {

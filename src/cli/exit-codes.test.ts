@@ -8,8 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { EXIT_CODE_TABLE, exitCodeOf, type ErrorKind } from '../errors.js';
 import { REPO_ROOT } from '../test-support/vectors.js';
 import { startKbs, type Harness } from '../server/test-harness.js';
-import { bufferIO } from './io.js';
-import { run } from './program.js';
+import { runCli, type CliRun } from '../test-support/cli-run.js';
 
 let dir: string;
 let h: Harness;
@@ -23,10 +22,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = bufferIO({ COCOKIT_LOG_LEVEL: 'silent' }, dir);
-  const code = await run(argv, io);
-  return { code, out: io.out(), err: io.err() };
+function cli(...argv: string[]): Promise<CliRun> {
+  return runCli(argv, { cwd: dir, env: { COCOKIT_LOG_LEVEL: 'silent' } });
 }
 
 async function expectExit(code: number, argv: string[], message?: RegExp): Promise<string> {

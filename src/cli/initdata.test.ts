@@ -4,9 +4,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { run } from './program.js';
-import { bufferIO } from './io.js';
 import { readVector, readVectorJson, vectorPath } from '../test-support/vectors.js';
+import { runCli, type CliRun } from '../test-support/cli-run.js';
 
 interface Expected {
   algorithm?: string;
@@ -24,10 +23,8 @@ const documents = Object.entries(expected).filter(([, e]) => e.initdata_digest_h
 const dir = vectorPath('initdata');
 const tmp = mkdtempSync(join(tmpdir(), 'cocokit-initdata-'));
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string; bytes: Uint8Array }> {
-  const io = bufferIO({}, dir);
-  const code = await run(['initdata', ...argv], io);
-  return { code, out: io.out(), err: io.err(), bytes: io.bytes() };
+function cli(...argv: string[]): Promise<CliRun> {
+  return runCli(['initdata', ...argv], { cwd: dir });
 }
 
 function tmpFile(name: string, content: string | Uint8Array): string {

@@ -4,15 +4,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { bufferIO } from './io.js';
-import { run } from './program.js';
 import { openSqliteStore, SQLITE_FILE } from '../store/sqlite.js';
 import { DecisionLog } from '../server/decisions.js';
+import { runCli, type CliRun } from '../test-support/cli-run.js';
 
-async function cli(cwd: string, ...argv: string[]) {
-  const io = bufferIO({}, cwd);
-  const code = await run(argv, io);
-  return { code, out: io.out(), err: io.err() };
+function cli(cwd: string, ...argv: string[]): Promise<CliRun> {
+  return runCli(argv, { cwd });
 }
 
 test('kbs audit verify passes an intact decision log and exits 2 naming the edited record', async () => {

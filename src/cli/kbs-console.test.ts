@@ -6,19 +6,16 @@ import { chromium } from 'playwright-core';
 import { REPO_ROOT } from '../test-support/vectors.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bufferIO } from './io.js';
-import { run } from './program.js';
 import { DEMO_RESOURCE } from './kbs.js';
 import { ensureBuilt } from '../test-support/built-package.js';
+import { runCli, type CliRun } from '../test-support/cli-run.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const noChromium = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium)`;
 if (noChromium && process.env.CI === 'true') throw new Error(`${noChromium}, but CI=true requires the console flow`);
 
-async function cli(cwd: string, ...argv: string[]) {
-  const io = bufferIO({ COCOKIT_CLI: 'cocokit' }, cwd);
-  const code = await run(argv, io);
-  return { code, out: io.out(), err: io.err() };
+function cli(cwd: string, ...argv: string[]): Promise<CliRun> {
+  return runCli(argv, { cwd, env: { COCOKIT_CLI: 'cocokit' } });
 }
 
 /** The command `npm start` runs once it has built the package. */

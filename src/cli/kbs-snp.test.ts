@@ -18,15 +18,14 @@ import { tsmSimulator } from '../tee/snp/tsm-sim.js';
 import { bufferIO } from './io.js';
 import { register, startServe } from './kbs.js';
 import { run } from './program.js';
+import { runCli, type CliRun } from '../test-support/cli-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kbs-snp-cli-'));
 const SECRET = 'disk key for the SNP guest';
 const INIT_DATA = 'version = "0.1.0"\nalgorithm = "sha384"\n\n[data]\n"aa.toml" = \'\'\'\n[token_configs]\n[token_configs.kbs]\nurl = "http://127.0.0.1"\n\'\'\'\n';
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = bufferIO({}, dir);
-  const code = await run(argv, io);
-  return { code, out: io.out(), err: io.err() };
+function cli(argv: string[]): Promise<CliRun> {
+  return runCli(argv, { cwd: dir });
 }
 
 assert.equal((await cli(['snp', 'test-root', '--out', 'root', '--product', 'genoa'])).code, 0);

@@ -21,16 +21,14 @@ import { tsmSimulator } from '../tee/snp/tsm-sim.js';
 import { writeTestRootKbsConfig } from '../test-support/test-root-kbs.js';
 import { bufferIO } from './io.js';
 import { register, startServe } from './kbs.js';
-import { run } from './program.js';
+import { runCli, type CliRun } from '../test-support/cli-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kbs-wl-guest-'));
 const M = 'cd'.repeat(48);
 const OTHER_M = 'ef'.repeat(48);
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = bufferIO({}, dir);
-  const code = await run(argv, io);
-  return { code, out: io.out(), err: io.err() };
+function cli(argv: string[]): Promise<CliRun> {
+  return runCli(argv, { cwd: dir });
 }
 
 assert.equal((await cli(['snp', 'test-root', '--out', 'root', '--product', 'milan'])).code, 0);

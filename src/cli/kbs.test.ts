@@ -4,12 +4,12 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bufferIO } from './io.js';
-import { run } from './program.js';
 import { startServe, DEMO_RESOURCE } from './kbs.js';
 import { startKbs, type Harness } from '../server/test-harness.js';
 import { KbsClient } from '../client/kbs-client.js';
 import { SampleAttester } from '../tee/sample/attester.js';
 import { readVector } from '../test-support/vectors.js';
+import { runCli, type CliRun } from '../test-support/cli-run.js';
 
 let h: Harness;
 let dir: string;
@@ -23,10 +23,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string; bytes: Uint8Array }> {
-  const io = bufferIO({}, dir);
-  const code = await run(argv, io);
-  return { code, out: io.out(), err: io.err(), bytes: io.bytes() };
+function cli(...argv: string[]): Promise<CliRun> {
+  return runCli(argv, { cwd: dir });
 }
 
 test('kbs config set-resource then kbs get-resource returns the bytes, for every --tee-key-alg', async () => {

@@ -9,6 +9,7 @@ import { bufferIO } from './io.js';
 import { VECTORS } from '../test-support/vectors.js';
 import { CocoError } from '../errors.js';
 import { parsePcrRead } from '../measure/pcr.js';
+import { runCli, type CliRun } from '../test-support/cli-run.js';
 
 // Seed 004 shows `tpm2_pcrread sha256:0,…,11` on a reference machine and on an Azure CVM, then the PCRs
 // both agree on (`grep -F -x -f pcr_reference.txt pcr_cloud.txt`).
@@ -31,10 +32,8 @@ function file(name: string, lines: string[]): string {
   return name;
 }
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = bufferIO({}, dir);
-  const code = await run(['pcr', ...argv], io);
-  return { code, out: io.out(), err: io.err() };
+function cli(...argv: string[]): Promise<CliRun> {
+  return runCli(['pcr', ...argv], { cwd: dir });
 }
 
 test('the seed holds two 12-PCR readings and the 4 PCRs they share', () => {

@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { COCOKIT_PREDICATE, INTOTO_PAYLOAD_TYPE, dssePae, keyIdentity } from '../attestation/signed-statement.js';
 import { startKbs } from '../server/test-harness.js';
-import { bufferIO } from './io.js';
-import { run } from './program.js';
+import { runCli, type CliRun } from '../test-support/cli-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rv-import-'));
 const h = await startKbs();
@@ -19,10 +18,8 @@ after(async () => {
 });
 writeFileSync(join(dir, 'admin.pem'), h.adminKeyPem);
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = bufferIO({}, dir);
-  const code = await run(argv, io);
-  return { code, out: io.out(), err: io.err() };
+function cli(argv: string[]): Promise<CliRun> {
+  return runCli(argv, { cwd: dir });
 }
 
 type Pair = { publicKey: KeyObject; privateKey: KeyObject };

@@ -6,21 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toHex } from '../formats/bytes.js';
 import { certRole, loadPemBundle } from '../tee/snp/certs.js';
-import { bufferIO } from './io.js';
-import { run } from './program.js';
+import { runCli, type CliRun } from '../test-support/cli-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'snp-test-root-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string; json: any }> {
-  const io = bufferIO({}, dir);
-  const code = await run(argv, io);
-  const lines = io.out().trim().split('\n');
-  let json: any;
-  try {
-    json = JSON.parse(lines[lines.length - 1]);
-  } catch {}
-  return { code, out: io.out(), err: io.err(), json };
+function cli(argv: string[]): Promise<CliRun> {
+  return runCli(argv, { cwd: dir });
 }
 
 const M = 'ab'.repeat(48);

@@ -6,8 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { readVector, readVectorJson, vectorPath } from '../test-support/vectors.js';
-import { bufferIO } from './io.js';
-import { run } from './program.js';
+import { runCli, type CliRun } from '../test-support/cli-run.js';
 
 const index = readVectorJson<{ vectors: any[] }>('snp', 'reports', 'index.json');
 const byId = (id: string): any => index.vectors.find((v) => v.id === id);
@@ -15,15 +14,8 @@ const chainPath = (p: string): string => vectorPath(p.replace(/^shared\/vectors\
 const timeOf = (v: any): string =>
   v.suggested_verification_time ?? index.vectors.find((x) => !x.negative && (x.report === v.report || x.report === v.report.replace('.tampered', ''))).suggested_verification_time;
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string; json: any }> {
-  const io = bufferIO();
-  const code = await run(argv, io);
-  const lines = io.out().trim().split('\n');
-  let json: any;
-  try {
-    json = JSON.parse(lines[lines.length - 1]);
-  } catch {}
-  return { code, out: io.out(), err: io.err(), json };
+function cli(argv: string[]): Promise<CliRun> {
+  return runCli(argv);
 }
 
 for (const v of index.vectors) {

@@ -6,18 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { readVector, readVectorJson, vectorPath } from '../test-support/vectors.js';
-import { bufferIO } from './io.js';
-import { run } from './program.js';
+import { runCli, type CliRun } from '../test-support/cli-run.js';
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string; json: any }> {
-  const io = bufferIO();
-  const code = await run(argv, io);
-  const lines = io.out().trim().split('\n');
-  let json: any;
-  try {
-    json = JSON.parse(lines[lines.length - 1]);
-  } catch {}
-  return { code, out: io.out(), err: io.err(), json };
+function cli(argv: string[]): Promise<CliRun> {
+  return runCli(argv);
 }
 
 const VECTORS = ['gotdx-v4-spr-e4', 'gotdx-v5-tdx15', 'gotdx-cos113-ccel', 'dcapqvl-v4-uptodate', 'dcapqvl-v5-notsupported', 'trustee-v4-mrconfigid'];

@@ -6,16 +6,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toolMissing, readVectorJson, vectorPath } from '../test-support/vectors.js';
-import { bufferIO } from './io.js';
-import { run } from './program.js';
+import { runCli, type CliRun } from '../test-support/cli-run.js';
 
 const cases = readVectorJson('tpm', 'cases.json').cases as any[];
 const q = (p: string) => vectorPath('tpm', p);
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = bufferIO();
-  const code = await run(argv, io);
-  return { code, out: io.out(), err: io.err() };
+function cli(argv: string[]): Promise<CliRun> {
+  return runCli(argv);
 }
 const checkquoteArgs = (c: any) => ['-u', q(c.ak_files.tpm2b_public), '-m', q(c.files.attest), '-s', q(c.files.signature_tss), '-f', q(c.files.pcrs_serialized), '-g', 'sha256'];
 // The vectors' verifier nonce for t02 differs from the qualification the quote was made with.

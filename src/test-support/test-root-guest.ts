@@ -15,7 +15,7 @@ import { loadTestChip, signTestReport } from '../tee/snp/test-root.js';
 import { tsmSimulator } from '../tee/snp/tsm-sim.js';
 import { bufferIO } from '../cli/io.js';
 import { register, startServe } from '../cli/kbs.js';
-import { run } from '../cli/program.js';
+import { runCli, type CliRun } from './cli-run.js';
 import { writeTestRootKbsConfig } from './test-root-kbs.js';
 
 export interface TestRootSetting {
@@ -23,17 +23,13 @@ export interface TestRootSetting {
   url: string;
   kbs: Awaited<ReturnType<typeof startServe>>['kbs'];
   chip: ReturnType<typeof loadTestChip>;
-  cli(argv: string[]): Promise<{ code: number; out: string; err: string }>;
+  cli(argv: string[]): Promise<CliRun>;
   guest(launch: { hostData: Uint8Array; measurement: Uint8Array }): Promise<string>;
 }
 
 export async function startTestRootSetting(prefix: string): Promise<TestRootSetting> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  const cli = async (argv: string[]): Promise<{ code: number; out: string; err: string }> => {
-    const io = bufferIO({}, dir);
-    const code = await run(argv, io);
-    return { code, out: io.out(), err: io.err() };
-  };
+  const cli = (argv: string[]): Promise<CliRun> => runCli(argv, { cwd: dir });
   assert.equal((await cli(['snp', 'test-root', '--out', 'root', '--product', 'milan'])).code, 0);
   const chip = loadTestChip(join(dir, 'root'));
   writeTestRootKbsConfig(dir);

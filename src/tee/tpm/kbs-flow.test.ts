@@ -13,8 +13,6 @@ import { join } from 'node:path';
 import { defaultVerifiers } from '../../attestation/verifiers.js';
 import { KbsAdminClient } from '../../client/admin-client.js';
 import { KbsClient } from '../../client/kbs-client.js';
-import { bufferIO } from '../../cli/io.js';
-import { run } from '../../cli/program.js';
 import { toBase64, utf8 } from '../../formats/bytes.js';
 import { formatPcrRead } from '../../measure/pcr.js';
 import { parseEventLog, encodeCryptoAgileLog } from '../../eventlog/index.js';
@@ -29,6 +27,7 @@ import { openTransport } from '../../tpm/transport.js';
 import { parsePcrList } from '../../tpm/pcr-selection.js';
 import type { Attester } from '../verifier.js';
 import { TpmAttester } from './attester.js';
+import { runCli, type CliRun } from '../../test-support/cli-run.js';
 
 const skip = toolMissing('swtpm');
 const INIT_DATA = 'version = "0.1.0"\nalgorithm = "sha256"\n\n[data]\n"aa.toml" = \'\'\'\n[token_configs]\n\'\'\'\n';
@@ -68,10 +67,8 @@ async function boot(extra: { index: number; fill: number }[] = [], initData = tr
   return { tpm, attester, pcrs: formatPcrRead(await withClient((c) => c.pcrRead(parsePcrList('sha256:0,1,2,3,4,5,6,7,11,12')))) };
 }
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = bufferIO();
-  const code = await run(argv, io);
-  return { code, out: io.out(), err: io.err() };
+function cli(argv: string[]): Promise<CliRun> {
+  return runCli(argv);
 }
 
 async function akOf(attester: TpmAttester): Promise<string> {
