@@ -237,8 +237,10 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
     metrics.httpDuration.observe(Number(process.hrtime.bigint() - (req as any).kbsStart) / 1e9);
     metrics.requestSize.observe(Number(req.headers['content-length'] ?? 0));
     metrics.responseSize.observe(Number(reply.getHeader('content-length') ?? 0));
-    // Method, path and status only: never query strings, headers, cookies, bodies, nonces or tokens.
-    log.info({ method: req.method, path: logPath(req), status: reply.statusCode }, 'request');
+    // Method, path and status only: never query strings, headers, cookies, bodies, nonces or tokens. At debug:
+    // at info a flow logs its outcomes only (an attestation, a release, a refusal at warn), one line each, since
+    // a line per request cost a flow more than its SQL did.
+    if (log.isLevelEnabled('debug')) log.debug({ method: req.method, path: logPath(req), status: reply.statusCode }, 'request');
   });
 
   app.setErrorHandler((err, req, reply) => {
@@ -441,6 +443,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       await audit('kbs.resource.get', path.join('/'), 'ok');
       await decisions.submit({ ...release, verdict: 'allow', reason: decision.reason, trace: { rule: decision.reason } });
       const jwe = encryptToTeeKey(value, teeKey);
+      log.info({ event: 'release', tee: release.tee, path: logPath(req) }, 'resource released');
       return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(jwe));
     } catch (e) {
       return fail(reply, req, e, 'PluginInternalError');
