@@ -357,7 +357,6 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       metrics.attestationSuccesses.labels(tee).inc();
       const statuses = result.appraisals.map((a) => `${a.submod}:${a.status}`);
       log.info({ event: 'attest', tee, statuses }, 'attestation succeeded');
-      await audit('kbs.attest', tee, 'ok', { statuses });
       const policyId = result.verified[0] ? `default_${result.verified[0].teeClass}` : undefined;
       // The text the service evaluated: the stored policy, else the built-in default (server/kbs.ts).
       const policyText = policyId === undefined ? undefined : ((await o.store.policies.get('attestation', policyId))?.text ?? defaultAttestationPolicy(policyId));
@@ -381,6 +380,8 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
         verdict: 'allow',
         trace: result.appraisals.map((a) => ({ submod: a.submod, status: a.status, trust_vector: a.trustVector })),
       });
+      // After the decision is queued, so the audit row and the decision record are committed together.
+      await audit('kbs.attest', tee, 'ok', { statuses });
       setSessionCookie(reply, session);
       return reply.code(200).header('content-type', 'application/json').send(JSON.stringify({ token: result.token }));
     } catch (e) {
@@ -388,8 +389,8 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       else metrics.attestationErrors.inc();
       if (e instanceof CocoError) {
         const checks = (e.detail as { checks?: unknown } | undefined)?.checks;
-        await audit('kbs.attest', tee, 'denied', { code: e.code, reason: bounded(e.message), ...(checks ? { checks } : {}) });
         await decisions.submit({ type: 'attestation', client: req.ip, tee, evidence, ...(checks ? { checks } : {}), verdict: 'deny', code: e.code, reason: bounded(e.message) });
+        await audit('kbs.attest', tee, 'denied', { code: e.code, reason: bounded(e.message), ...(checks ? { checks } : {}) });
       }
       return fail(reply, req, e, 'AttestationError');
     }
@@ -431,8 +432,8 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       }
       if (!decision.allow) {
         metrics.policyViolations.inc();
-        await audit('kbs.resource.get', path.join('/'), 'denied', { reason: decision.reason });
         await decisions.submit({ ...release, verdict: 'deny', code: 'KBS_POLICY_DENY', reason: decision.reason, trace: { rule: decision.reason, ...(decision.explanation ? { explanation: decision.explanation } : {}) } });
+        await audit('kbs.resource.get', path.join('/'), 'denied', { reason: decision.reason });
         throw kbsError('KBS_POLICY_DENY', `resource policy denied ${path.join('/')}: ${decision.reason}`, 'policy');
       }
       metrics.policyApprovals.inc();
@@ -440,8 +441,8 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       const value = await o.store.resources.get({ repository, type, tag });
       if (value === undefined) throw kbsError('KBS_RESOURCE_NOT_FOUND', `resource ${path.join('/')} does not exist`, 'notfound');
       metrics.resourceReads.inc();
-      await audit('kbs.resource.get', path.join('/'), 'ok');
       await decisions.submit({ ...release, verdict: 'allow', reason: decision.reason, trace: { rule: decision.reason } });
+      await audit('kbs.resource.get', path.join('/'), 'ok');
       const jwe = encryptToTeeKey(value, teeKey);
       log.info({ event: 'release', tee: release.tee, path: logPath(req) }, 'resource released');
       return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(jwe));
