@@ -180,9 +180,12 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  app.addHook('onRequest', async (req) => {
+  // The hooks that run on every request take fastify's callback form: an async hook costs each request a
+  // promise and its settling for work that never waits.
+  app.addHook('onRequest', (req, _reply, done) => {
     (req as any).kbsStart = process.hrtime.bigint();
     if (req.url.startsWith('/kbs/')) metrics.activeConnections.inc();
+    done();
   });
 
   // Admission control of every route that opens a session (the native `/kbs/v0/auth` and the compat
@@ -199,10 +202,10 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
     };
     // A flood must not become a flood of warnings too: refusals are counted and summarised every 10 s.
     const refused = { rate: 0, pending: 0, loggedAtMs: 0 };
-    app.addHook('onRequest', async (req, reply) => {
-      if (endpoint(req) !== 'auth') return;
+    app.addHook('onRequest', (req, reply, done) => {
+      if (endpoint(req) !== 'auth') return done();
       const admission = limiter.admit(req.ip);
-      if (admission.ok) return;
+      if (admission.ok) return done();
       metrics.authRequests.inc();
       metrics.authRateLimited.inc();
       refused[admission.reason]++;
@@ -216,22 +219,23 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
           ? kbsError('KBS_AUTH_RATE', `too many auth requests from this client; retry after ${admission.retryAfterSecs} s`, 'limit')
           : kbsError('KBS_AUTH_PENDING', `too many sessions await attestation; retry after ${admission.retryAfterSecs} s`, 'limit');
       const r = errorResponse(err, 'AttestationError');
-      return reply.code(r.status).header('retry-after', String(admission.retryAfterSecs)).header('content-type', 'application/json').send(JSON.stringify(r.body));
+      // Answered here: the request goes no further (done is not called).
+      void reply.code(r.status).header('retry-after', String(admission.retryAfterSecs)).header('content-type', 'application/json').send(JSON.stringify(r.body));
     });
-    app.addHook('onSend', async (req, reply, payload) => {
+    app.addHook('onSend', (req, reply, payload, done) => {
       const which = endpoint(req);
-      if (!which || reply.statusCode !== 200) return payload;
+      if (!which || reply.statusCode !== 200) return done(null, payload);
       if (which === 'auth') {
         const id = /^[^=;]+=([^;]*)/.exec(String(reply.getHeader('set-cookie') ?? ''))?.[1];
         if (id) limiter.opened(id, clock().getTime() + o.sessionMinutes * 60_000);
       } else {
         for (const part of (req.headers.cookie ?? '').split(';')) limiter.settled(part.slice(part.indexOf('=') + 1).trim());
       }
-      return payload;
+      done(null, payload);
     });
   }
-  app.addHook('onResponse', async (req, reply) => {
-    if (!req.url.startsWith('/kbs/')) return;
+  app.addHook('onResponse', (req, reply, done) => {
+    if (!req.url.startsWith('/kbs/')) return done();
     metrics.activeConnections.dec();
     metrics.httpRequests.inc();
     metrics.httpDuration.observe(Number(process.hrtime.bigint() - (req as any).kbsStart) / 1e9);
@@ -241,6 +245,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
     // at info a flow logs its outcomes only (an attestation, a release, a refusal at warn), one line each, since
     // a line per request cost a flow more than its SQL did.
     if (log.isLevelEnabled('debug')) log.debug({ method: req.method, path: logPath(req), status: reply.statusCode }, 'request');
+    done();
   });
 
   app.setErrorHandler((err, req, reply) => {
