@@ -2,8 +2,7 @@
  * The attestation-token signer: ES256 over P-256 only (Trustee rejects other signer keys, specs/kbs-protocol.md
  * §2.2), header `{"typ":"JWT","alg":"ES256","jwk":{…}}` with the public key (and `x5c` when a chain is given).
  */
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { SignJWT } from 'jose';
+import { createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { CocoError } from '../errors.js';
 import { generateEcKey, publicJwkMembers } from '../formats/jwk.js';
 
@@ -19,6 +18,8 @@ export interface SignerJwk {
 export class TokenSigner {
   readonly privateKey: KeyObject;
   readonly jwk: SignerJwk;
+  /** The base64url protected header with its trailing dot: the same for every token of this signer. */
+  readonly #headerPart: string;
 
   constructor(privateKey: KeyObject, x5c?: string[]) {
     if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
@@ -29,6 +30,7 @@ export class TokenSigner {
     if (pub.kty !== 'EC' || pub.crv !== 'P-256') throw new CocoError('AS_SIGNER_KEY', 'the token signer key must be EC P-256', { kind: 'usage' });
     this.privateKey = privateKey;
     this.jwk = { kty: 'EC', crv: 'P-256', x: pub.x, y: pub.y, alg: 'ES256', ...(x5c?.length ? { x5c } : {}) };
+    this.#headerPart = `${Buffer.from(JSON.stringify({ typ: 'JWT', alg: 'ES256', jwk: this.jwk })).toString('base64url')}.`;
   }
 
   static fromPem(pem: string | Uint8Array, x5c?: string[]): TokenSigner {
@@ -48,7 +50,14 @@ export class TokenSigner {
     return this.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
   }
 
+  /**
+   * The compact JWS (RFC 7515 §7.1) of `claims`: the fixed header, the claims as JSON, and the ES256 signature
+   * in its JWS form (r ‖ s, RFC 7518 §3.4), made with the key object held since construction.
+   */
   async sign(claims: Record<string, unknown>): Promise<string> {
-    return new SignJWT(claims).setProtectedHeader({ typ: 'JWT', alg: 'ES256', jwk: this.jwk as any }).sign(this.privateKey);
+    if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) throw new CocoError('AS_CLAIMS', 'token claims must be a JSON object', { kind: 'internal' });
+    const input = this.#headerPart + Buffer.from(JSON.stringify(claims)).toString('base64url');
+    const sig = sign('sha256', Buffer.from(input, 'ascii'), { key: this.privateKey, dsaEncoding: 'ieee-p1363' });
+    return `${input}.${sig.toString('base64url')}`;
   }
 }

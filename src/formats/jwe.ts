@@ -10,6 +10,7 @@ import {
   constants,
   createCipheriv,
   createDecipheriv,
+  createECDH,
   createHash,
   createPublicKey,
   diffieHellman,
@@ -21,7 +22,7 @@ import {
 import { CocoError } from '../errors.js';
 import { concatBytes, fromBase64Url, toBase64Url, utf8 } from './bytes.js';
 import { isRecord, parseJson } from './json.js';
-import { generateEcKey, publicJwkMembers, teePubKeyObject, type EcCurve, type TeePubKey } from './jwk.js';
+import { EC_COORD_BYTES, publicJwkMembers, teePubKeyObject, type EcCurve, type TeePubKey } from './jwk.js';
 
 export interface FlattenedJwe {
   protected: string;
@@ -75,6 +76,50 @@ function protectedHeader(k: TeePubKey, epk?: { crv: EcCurve; x: string; y: strin
   return `{"alg":"ECDH-ES+A256KW","enc":"A256GCM","epk":{"crv":"${epk!.crv}","kty":"EC","x":"${epk!.x}","y":"${epk!.y}"}}`;
 }
 
+type EcTeeKey = Extract<TeePubKey, { kty: 'EC' }>;
+type Agreement = { z: Uint8Array; epk: { crv: EcCurve; x: string; y: string } };
+
+const OPENSSL_CURVE: Record<EcCurve, string> = { 'P-256': 'prime256v1', 'P-521': 'secp521r1' };
+
+function ecdhFailed(k: EcTeeKey, e: unknown): CocoError {
+  return new CocoError('JWE_TEE_KEY', `ECDH with the ${k.crv} TEE key failed: ${(e as Error).message}`, { kind: 'input', cause: e });
+}
+
+/**
+ * ECDH with a fresh ephemeral key held by an ECDH object: no key object is made for it (an import of the
+ * ephemeral key and an export of its public half cost as much as the agreement itself), and no key-generation
+ * job either (see `generateEcKey` in jwk.ts). The TEE key's point was checked on the curve when it was parsed,
+ * and the agreement checks it again.
+ */
+function agreeEphemeral(k: EcTeeKey): Agreement {
+  const len = EC_COORD_BYTES[k.crv];
+  const ecdh = createECDH(OPENSSL_CURVE[k.crv]);
+  const point = ecdh.generateKeys();
+  const peer = Buffer.alloc(1 + 2 * len);
+  peer[0] = 0x04;
+  peer.set(fromBase64Url(k.x), 1);
+  peer.set(fromBase64Url(k.y), 1 + len);
+  let z: Uint8Array;
+  try {
+    z = new Uint8Array(ecdh.computeSecret(peer));
+  } catch (e) {
+    throw ecdhFailed(k, e);
+  }
+  return { z, epk: { crv: k.crv, x: toBase64Url(point.subarray(1, 1 + len)), y: toBase64Url(point.subarray(1 + len)) } };
+}
+
+/** ECDH with a given ephemeral private key (reproducible output for tests). */
+function agreeWithKey(eph: KeyObject, k: EcTeeKey, recipient: KeyObject): Agreement {
+  // Read from DER, never a JWK export of a freshly generated EC key (see `publicJwkMembers`).
+  const ephJwk = publicJwkMembers(createPublicKey(eph));
+  if (ephJwk.kty !== 'EC' || ephJwk.crv !== k.crv) throw new CocoError('JWE_PARAMS', `ephemeral key is not on ${k.crv} like the TEE key`, { kind: 'usage' });
+  try {
+    return { z: new Uint8Array(diffieHellman({ privateKey: eph, publicKey: recipient })), epk: { crv: k.crv, x: ephJwk.x, y: ephJwk.y } };
+  } catch (e) {
+    throw ecdhFailed(k, e);
+  }
+}
+
 /** Encrypts `plaintext` to the TEE key as the KBS resource response. */
 export function encryptToTeeKey(plaintext: Uint8Array, teeKey: TeePubKey, rnd: JweRandomness = {}): FlattenedJwe {
   const cek = rnd.cek ?? new Uint8Array(randomBytes(32));
@@ -92,18 +137,9 @@ export function encryptToTeeKey(plaintext: Uint8Array, teeKey: TeePubKey, rnd: J
     }
     header = protectedHeader(teeKey);
   } else {
-    const eph = rnd.ephemeralKey ?? generateEcKey(teeKey.crv).privateKey;
-    // Read from DER, never a JWK export of a freshly generated EC key (see `publicJwkMembers`).
-    const ephJwk = publicJwkMembers(createPublicKey(eph));
-    if (ephJwk.kty !== 'EC' || ephJwk.crv !== teeKey.crv) throw new CocoError('JWE_PARAMS', `ephemeral key is not on ${teeKey.crv} like the TEE key`, { kind: 'usage' });
-    let z: Uint8Array;
-    try {
-      z = new Uint8Array(diffieHellman({ privateKey: eph, publicKey: recipient }));
-    } catch (e) {
-      throw new CocoError('JWE_TEE_KEY', `ECDH with the ${teeKey.crv} TEE key failed: ${(e as Error).message}`, { kind: 'input', cause: e });
-    }
+    const { z, epk } = rnd.ephemeralKey ? agreeWithKey(rnd.ephemeralKey, teeKey, recipient) : agreeEphemeral(teeKey);
     encryptedKey = aesKeyWrap(concatKdf(z, 'ECDH-ES+A256KW'), cek);
-    header = protectedHeader(teeKey, { crv: teeKey.crv, x: ephJwk.x, y: ephJwk.y });
+    header = protectedHeader(teeKey, epk);
   }
   const protectedB64 = toBase64Url(utf8.encode(header));
   const gcm = createCipheriv('aes-256-gcm', cek, iv);

@@ -180,9 +180,12 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  app.addHook('onRequest', async (req) => {
+  // The hooks that run on every request take fastify's callback form: an async hook costs each request a
+  // promise and its settling for work that never waits.
+  app.addHook('onRequest', (req, _reply, done) => {
     (req as any).kbsStart = process.hrtime.bigint();
     if (req.url.startsWith('/kbs/')) metrics.activeConnections.inc();
+    done();
   });
 
   // Admission control of every route that opens a session (the native `/kbs/v0/auth` and the compat
@@ -199,10 +202,10 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
     };
     // A flood must not become a flood of warnings too: refusals are counted and summarised every 10 s.
     const refused = { rate: 0, pending: 0, loggedAtMs: 0 };
-    app.addHook('onRequest', async (req, reply) => {
-      if (endpoint(req) !== 'auth') return;
+    app.addHook('onRequest', (req, reply, done) => {
+      if (endpoint(req) !== 'auth') return done();
       const admission = limiter.admit(req.ip);
-      if (admission.ok) return;
+      if (admission.ok) return done();
       metrics.authRequests.inc();
       metrics.authRateLimited.inc();
       refused[admission.reason]++;
@@ -216,29 +219,33 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
           ? kbsError('KBS_AUTH_RATE', `too many auth requests from this client; retry after ${admission.retryAfterSecs} s`, 'limit')
           : kbsError('KBS_AUTH_PENDING', `too many sessions await attestation; retry after ${admission.retryAfterSecs} s`, 'limit');
       const r = errorResponse(err, 'AttestationError');
-      return reply.code(r.status).header('retry-after', String(admission.retryAfterSecs)).header('content-type', 'application/json').send(JSON.stringify(r.body));
+      // Answered here: the request goes no further (done is not called).
+      void reply.code(r.status).header('retry-after', String(admission.retryAfterSecs)).header('content-type', 'application/json').send(JSON.stringify(r.body));
     });
-    app.addHook('onSend', async (req, reply, payload) => {
+    app.addHook('onSend', (req, reply, payload, done) => {
       const which = endpoint(req);
-      if (!which || reply.statusCode !== 200) return payload;
+      if (!which || reply.statusCode !== 200) return done(null, payload);
       if (which === 'auth') {
         const id = /^[^=;]+=([^;]*)/.exec(String(reply.getHeader('set-cookie') ?? ''))?.[1];
         if (id) limiter.opened(id, clock().getTime() + o.sessionMinutes * 60_000);
       } else {
         for (const part of (req.headers.cookie ?? '').split(';')) limiter.settled(part.slice(part.indexOf('=') + 1).trim());
       }
-      return payload;
+      done(null, payload);
     });
   }
-  app.addHook('onResponse', async (req, reply) => {
-    if (!req.url.startsWith('/kbs/')) return;
+  app.addHook('onResponse', (req, reply, done) => {
+    if (!req.url.startsWith('/kbs/')) return done();
     metrics.activeConnections.dec();
     metrics.httpRequests.inc();
     metrics.httpDuration.observe(Number(process.hrtime.bigint() - (req as any).kbsStart) / 1e9);
     metrics.requestSize.observe(Number(req.headers['content-length'] ?? 0));
     metrics.responseSize.observe(Number(reply.getHeader('content-length') ?? 0));
-    // Method, path and status only: never query strings, headers, cookies, bodies, nonces or tokens.
-    log.info({ method: req.method, path: logPath(req), status: reply.statusCode }, 'request');
+    // Method, path and status only: never query strings, headers, cookies, bodies, nonces or tokens. At debug:
+    // at info a flow logs its outcomes only (an attestation, a release, a refusal at warn), one line each, since
+    // a line per request cost a flow more than its SQL did.
+    if (log.isLevelEnabled('debug')) log.debug({ method: req.method, path: logPath(req), status: reply.statusCode }, 'request');
+    done();
   });
 
   app.setErrorHandler((err, req, reply) => {
@@ -355,7 +362,6 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       metrics.attestationSuccesses.labels(tee).inc();
       const statuses = result.appraisals.map((a) => `${a.submod}:${a.status}`);
       log.info({ event: 'attest', tee, statuses }, 'attestation succeeded');
-      await audit('kbs.attest', tee, 'ok', { statuses });
       const policyId = result.verified[0] ? `default_${result.verified[0].teeClass}` : undefined;
       // The text the service evaluated: the stored policy, else the built-in default (server/kbs.ts).
       const policyText = policyId === undefined ? undefined : ((await o.store.policies.get('attestation', policyId))?.text ?? defaultAttestationPolicy(policyId));
@@ -379,6 +385,8 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
         verdict: 'allow',
         trace: result.appraisals.map((a) => ({ submod: a.submod, status: a.status, trust_vector: a.trustVector })),
       });
+      // After the decision is queued, so the audit row and the decision record are committed together.
+      await audit('kbs.attest', tee, 'ok', { statuses });
       setSessionCookie(reply, session);
       return reply.code(200).header('content-type', 'application/json').send(JSON.stringify({ token: result.token }));
     } catch (e) {
@@ -386,8 +394,8 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       else metrics.attestationErrors.inc();
       if (e instanceof CocoError) {
         const checks = (e.detail as { checks?: unknown } | undefined)?.checks;
-        await audit('kbs.attest', tee, 'denied', { code: e.code, reason: bounded(e.message), ...(checks ? { checks } : {}) });
         await decisions.submit({ type: 'attestation', client: req.ip, tee, evidence, ...(checks ? { checks } : {}), verdict: 'deny', code: e.code, reason: bounded(e.message) });
+        await audit('kbs.attest', tee, 'denied', { code: e.code, reason: bounded(e.message), ...(checks ? { checks } : {}) });
       }
       return fail(reply, req, e, 'AttestationError');
     }
@@ -429,8 +437,8 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       }
       if (!decision.allow) {
         metrics.policyViolations.inc();
-        await audit('kbs.resource.get', path.join('/'), 'denied', { reason: decision.reason });
         await decisions.submit({ ...release, verdict: 'deny', code: 'KBS_POLICY_DENY', reason: decision.reason, trace: { rule: decision.reason, ...(decision.explanation ? { explanation: decision.explanation } : {}) } });
+        await audit('kbs.resource.get', path.join('/'), 'denied', { reason: decision.reason });
         throw kbsError('KBS_POLICY_DENY', `resource policy denied ${path.join('/')}: ${decision.reason}`, 'policy');
       }
       metrics.policyApprovals.inc();
@@ -438,9 +446,10 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       const value = await o.store.resources.get({ repository, type, tag });
       if (value === undefined) throw kbsError('KBS_RESOURCE_NOT_FOUND', `resource ${path.join('/')} does not exist`, 'notfound');
       metrics.resourceReads.inc();
-      await audit('kbs.resource.get', path.join('/'), 'ok');
       await decisions.submit({ ...release, verdict: 'allow', reason: decision.reason, trace: { rule: decision.reason } });
+      await audit('kbs.resource.get', path.join('/'), 'ok');
       const jwe = encryptToTeeKey(value, teeKey);
+      log.info({ event: 'release', tee: release.tee, path: logPath(req) }, 'resource released');
       return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(jwe));
     } catch (e) {
       return fail(reply, req, e, 'PluginInternalError');

@@ -105,6 +105,18 @@ export interface Decision extends DecisionBody {
 
 const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
+/** Digests of the policy texts seen lately: every record names its policy by hash, and the texts are few. */
+const policyHashes = new Map<string, string>();
+
+function policyHash(text: string): string {
+  let h = policyHashes.get(text);
+  if (h === undefined) {
+    if (policyHashes.size >= 64) policyHashes.clear();
+    policyHashes.set(text, (h = sha256(text)));
+  }
+  return h;
+}
+
 /** Key-value key under which the text of the policy version with SHA-256 `hash` is kept. */
 const policyVersionKey = (hash: string): string => `policy-version/${hash}`;
 
@@ -186,13 +198,14 @@ export function decisionBody(input: DecisionInput, evidenceMaxBytes: number): Om
     const bytes = Buffer.byteLength(text);
     b.evidence_digest = sha256(text);
     b.evidence_bytes = bytes;
-    if (bytes <= evidenceMaxBytes) b.evidence = toJson(input.evidence);
+    // A copy read back from the text just hashed: the same value toJson would give, for one serialization less.
+    if (bytes <= evidenceMaxBytes) b.evidence = typeof input.evidence === 'string' ? input.evidence : (JSON.parse(text) as JsonValue);
     else omitted.push('evidence');
   }
   if (input.checks !== undefined) b.checks = toJson(input.checks);
   if (input.claims !== undefined) b.claims = redactClaims(input.claims);
   if (input.policyId !== undefined) b.policy_id = input.policyId;
-  if (input.policyText !== undefined) b.policy_hash = sha256(input.policyText);
+  if (input.policyText !== undefined) b.policy_hash = policyHash(input.policyText);
   if (input.referenceValues !== undefined) b.reference_values = input.referenceValues;
   if (input.explanations !== undefined && Object.keys(input.explanations).length > 0) b.explanations = input.explanations;
   if (input.token !== undefined) b.token_id = tokenId(input.token);
@@ -318,7 +331,7 @@ export class DecisionLog {
     for (const p of batch) {
       const text = p.input.policyText;
       if (text === undefined) continue;
-      const hash = sha256(text);
+      const hash = policyHash(text);
       if (this.#keptPolicies.has(hash)) continue;
       try {
         await this.#store.kv.putIfAbsent(policyVersionKey(hash), Buffer.from(text, 'utf8'));

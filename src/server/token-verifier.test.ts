@@ -64,3 +64,38 @@ test('the own signer\'s tokens keep verifying after the first (its key is import
   for (let i = 0; i < 3; i++) assert.equal((await v.verify(await signer.sign({ exp, i })))!.i, i);
   await assert.rejects(v.verify(await TokenSigner.generate().sign({ exp })), /not a trusted signer/);
 });
+
+test('the own signer\'s tokens are refused when expired, not yet valid, re-signed payloads, non-object claims or bent signatures', async () => {
+  const signer = TokenSigner.generate();
+  const now = new Date('2030-01-01T00:00:00Z');
+  const t = Math.floor(now.getTime() / 1000);
+  const v = new AttestationTokenVerifier({ ownSigner: signer.jwk, clock: () => now });
+  const refused = async (token: string, why: RegExp) =>
+    assert.rejects(v.verify(token), (e: unknown) => e instanceof CocoError && e.code === 'KBS_TOKEN_INVALID' && e.kind === 'auth' && why.test(e.message));
+  // 60 s of leeway on both ends, as jose's check gives the tokens of other signers.
+  assert.equal((await v.verify(await signer.sign({ exp: t - 59 }))).exp, t - 59);
+  await refused(await signer.sign({ exp: t - 60 }), /expired/);
+  assert.equal((await v.verify(await signer.sign({ exp: t + 300, nbf: t + 60 }))).nbf, t + 60);
+  await refused(await signer.sign({ exp: t + 300, nbf: t + 61 }), /nbf/);
+  await refused(await signer.sign({}), /exp/);
+  await refused(await signer.sign({ exp: String(t + 300) }), /exp/);
+  await refused(await signer.sign({ exp: t + 300, iat: 'now' }), /iat/);
+  const good = await signer.sign({ exp: t + 300, role: 'guest' });
+  const [h, p, s] = good.split('.');
+  const other = (await signer.sign({ exp: t + 300, role: 'admin' })).split('.')[1];
+  await refused(`${h}.${other}.${s}`, /signature/);
+  const sig = Buffer.from(s, 'base64url');
+  sig[40] ^= 1;
+  await refused(`${h}.${p}.${sig.toString('base64url')}`, /signature/);
+  await refused(`${h}.${p}.${s}A`, /signature/);
+  await assert.rejects(v.verify(`${h}.${p}.${s}.x`), (e: unknown) => e instanceof CocoError && e.code === 'KBS_TOKEN_FORMAT' && e.kind === 'auth');
+  await refused(`${h}.${p}.${s.slice(0, -1)}*`, /base64url/);
+  // A payload the signer never writes (an array) is refused even under a valid signature.
+  const { sign } = await import('node:crypto');
+  const arr = Buffer.from('[1]').toString('base64url');
+  const arrSig = sign('sha256', Buffer.from(`${h}.${arr}`), { key: signer.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+  await refused(`${h}.${arr}.${arrSig}`, /object/);
+  const junk = Buffer.from('{"exp":').toString('base64url');
+  const junkSig = sign('sha256', Buffer.from(`${h}.${junk}`), { key: signer.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+  await refused(`${h}.${junk}.${junkSig}`, /JSON/);
+});

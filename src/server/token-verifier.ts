@@ -5,9 +5,10 @@
  * configured JWKS file. `exp` is required and checked with 60 s leeway; the algorithm comes from the key.
  */
 import { readFileSync } from 'node:fs';
-import { X509Certificate } from 'node:crypto';
+import { createPublicKey, verify as verifySignature, X509Certificate, type KeyObject } from 'node:crypto';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, importJWK, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { CocoError } from '../errors.js';
+import { fromBase64Url } from '../formats/bytes.js';
 import { isRecord } from '../formats/json.js';
 import type { SignerJwk } from '../attestation/signer.js';
 import { parsePemCertificates, verifyJwkEndorsement } from './jwk-endorsement.js';
@@ -40,7 +41,7 @@ export class AttestationTokenVerifier {
   private readonly jwks?: ReturnType<typeof createLocalJWKSet>;
   private readonly trustedCerts: X509Certificate[];
   /** The own signer's key, imported once: importing a JWK per request cost as much as the signature check. */
-  private ownKey?: ReturnType<typeof importJWK>;
+  private ownKey?: KeyObject;
 
   constructor(opts: TokenVerifierOptions) {
     this.opts = opts;
@@ -78,7 +79,7 @@ export class AttestationTokenVerifier {
       throw new CocoError('KBS_TOKEN_FORMAT', `attestation token is not a JWS: ${(e as Error).message}`, { kind: 'auth', cause: e });
     }
     const now = (this.opts.clock ?? (() => new Date()))();
-    const verifyOpts = { clockTolerance: 60, requiredClaims: ['exp'], currentDate: now };
+    const verifyOpts = { clockTolerance: CLOCK_TOLERANCE, requiredClaims: ['exp'], currentDate: now };
     try {
       if (isRecord(header.jwk)) {
         const own = this.opts.ownSigner;
@@ -88,9 +89,13 @@ export class AttestationTokenVerifier {
           verifyJwkEndorsement(header.jwk, this.trustedCerts, now);
         }
         const alg = typeof header.jwk.alg === 'string' ? header.jwk.alg : header.alg;
-        const key = await (isOwn && alg === own.alg
-          ? (this.ownKey ??= importJWK({ kty: own.kty, crv: own.crv, x: own.x, y: own.y, alg: own.alg }, own.alg))
-          : importJWK({ ...(header.jwk as object), alg } as any, alg));
+        // The own signer's tokens, in the one form it issues, are checked here with its key object; any other
+        // header (extensions, unencoded payloads, another algorithm) takes the general path below.
+        if (isOwn && alg === own.alg && header.alg === own.alg && header.crit === undefined && header.b64 === undefined) {
+          this.ownKey ??= createPublicKey({ key: { kty: own.kty, crv: own.crv, x: own.x, y: own.y }, format: 'jwk' });
+          return verifyEs256Jwt(token, this.ownKey, now);
+        }
+        const key = await importJWK({ ...(header.jwk as object), alg } as any, alg);
         return (await jwtVerify(token, key, { ...verifyOpts, algorithms: alg ? [alg] : undefined })).payload;
       }
       if (this.jwks && header.kid) return (await jwtVerify(token, this.jwks, verifyOpts)).payload;
@@ -102,6 +107,48 @@ export class AttestationTokenVerifier {
       throw new CocoError('KBS_TOKEN_INVALID', msg, { kind: 'auth', cause: e });
     }
   }
+}
+
+/** Seconds of clock skew allowed on `exp` and `nbf`. */
+const CLOCK_TOLERANCE = 60;
+
+function invalid(msg: string): CocoError {
+  return new CocoError('KBS_TOKEN_INVALID', `attestation token verification failed: ${msg}`, { kind: 'auth' });
+}
+
+/**
+ * A compact ES256 JWS (RFC 7515 §7.1) over a JWT claims set: the signature (r ‖ s, RFC 7518 §3.4) over the
+ * first two parts under `key`, then the claims as jose's JWT verification checks them (RFC 7519 §4.1): a
+ * JSON object, `exp` required and numeric, `nbf` and `iat` numeric when present, with 60 s leeway.
+ */
+function verifyEs256Jwt(token: string, key: KeyObject, now: Date): JWTPayload {
+  const parts = token.split('.');
+  if (parts.length !== 3) throw invalid('Invalid Compact JWS');
+  const b64 = (text: string, what: string): Uint8Array => {
+    try {
+      return fromBase64Url(text, what);
+    } catch {
+      throw invalid(`${what} is not base64url`);
+    }
+  };
+  const sig = b64(parts[2], 'signature');
+  const signed = Buffer.from(`${parts[0]}.${parts[1]}`, 'ascii');
+  if (sig.length !== 64 || !verifySignature('sha256', signed, { key, dsaEncoding: 'ieee-p1363' }, sig)) throw invalid('signature verification failed');
+  let claims: unknown;
+  try {
+    claims = JSON.parse(Buffer.from(b64(parts[1], 'payload')).toString('utf8'));
+  } catch (e) {
+    if (e instanceof CocoError) throw e;
+    throw invalid(`JWT Claims Set is not JSON: ${(e as Error).message}`);
+  }
+  if (!isRecord(claims)) throw invalid('JWT Claims Set must be a top-level JSON object');
+  const t = Math.floor(now.getTime() / 1000);
+  if (typeof claims.exp !== 'number') throw invalid(claims.exp === undefined ? 'missing required "exp" claim' : '"exp" claim must be a number');
+  if (claims.nbf !== undefined && typeof claims.nbf !== 'number') throw invalid('"nbf" claim must be a number');
+  if (claims.iat !== undefined && typeof claims.iat !== 'number') throw invalid('"iat" claim must be a number');
+  if (typeof claims.nbf === 'number' && claims.nbf > t + CLOCK_TOLERANCE) throw invalid('"nbf" claim timestamp check failed');
+  if (claims.exp <= t - CLOCK_TOLERANCE) throw new CocoError('KBS_TOKEN_INVALID', 'attestation token has expired', { kind: 'auth' });
+  return claims as JWTPayload;
 }
 
 /**

@@ -65,3 +65,50 @@ test('a chain append and closing the connection write the rows queued before the
   // After close nothing more is accepted.
   await assert.rejects(hot.auditInsert(row('late')));
 });
+
+test('nonce records of one turn are written in one transaction with the audit rows; each test-and-set answers for itself', async () => {
+  const conn = database();
+  const hot = sqliteHotPath(conn);
+  try {
+    const pending = [hot.nonceInsert('n1', 10), hot.auditInsert(row('a')), hot.nonceInsert('n1', 10), hot.nonceInsert('n2', 10)];
+    assert.equal((conn.prepare('SELECT COUNT(*) AS n FROM nonces').get() as { n: number }).n, 0, 'nothing written before the turn ends');
+    const [first, id, again, other] = await Promise.all(pending);
+    assert.deepEqual([first, again, other], [true, false, true]);
+    assert.equal(typeof id, 'number');
+    assert.equal(await hot.nonceInsert('n2', 10), false, 'a nonce of an earlier turn stays used');
+  } finally {
+    await hot.close();
+  }
+});
+
+test('a chain append commits the writes queued before it in its own transaction, and they survive a link that throws', async () => {
+  const conn = database();
+  const hot = sqliteHotPath(conn);
+  try {
+    const statements: string[] = [];
+    const nonce = hot.nonceInsert('n', 10);
+    const audit = hot.auditInsert(row('queued'));
+    // The queued writes are not committed before the chain's transaction starts: the link sees them.
+    const ids = await hot.auditAppendChain('kbs.chain', (head) => {
+      statements.push(String((conn.prepare('SELECT COUNT(*) AS n FROM nonces').get() as { n: number }).n));
+      return [{ ...row('link'), kind: 'kbs.chain', detail: head }];
+    });
+    assert.deepEqual(statements, ['1'], 'the nonce was written inside the chain transaction, before its link ran');
+    assert.equal(await nonce, true);
+    assert.ok((await audit) < ids[0]);
+    // A link that fails leaves the writes queued before it written, each with its own answer.
+    const next = hot.auditInsert(row('kept'));
+    const used = hot.nonceInsert('n', 10);
+    await assert.rejects(
+      hot.auditAppendChain('kbs.chain', () => {
+        throw new Error('link failed');
+      }),
+      /link failed/,
+    );
+    assert.equal(typeof (await next), 'number');
+    assert.equal(await used, false);
+    assert.deepEqual(subjects(conn).map((r) => r.subject), ['queued', 'link', 'kept']);
+  } finally {
+    await hot.close();
+  }
+});

@@ -138,37 +138,53 @@ export function sqliteHotPath(conn: Sqlite.Database): HotPath {
     policyGet: conn.prepare<[string, string], { text: string; updated_at: number }>('SELECT text, updated_at FROM policies WHERE kind = ? AND id = ?'),
     auditHead: conn.prepare<[string], { detail: string | null }>('SELECT detail FROM audit WHERE kind = ? ORDER BY id DESC LIMIT 1'),
   };
+  // The writes of requests answered in the same turn of the event loop — audit rows and nonce records — are
+  // committed together: one WAL append for all of them instead of one per request. Each caller gets its
+  // statement's result once it is committed.
+  type Op = { run: () => unknown; resolve: (v: never) => void; reject: (e: unknown) => void };
+  let queued: Op[] = [];
+  const runAll = (ops: Op[]): unknown[] => ops.map((o) => o.run());
+  const insertRow = (r: HotAuditRow): number => Number(s.auditInsert.run(r.time, r.kind, r.subject, r.outcome, r.detail).lastInsertRowid);
+  const chainRows = (kind: string, link: (head: string | null) => HotAuditRow[]): number[] => link(s.auditHead.get(kind)?.detail ?? null).map(insertRow);
+  const batch = conn.transaction(runAll);
   // BEGIN IMMEDIATE takes the database's write lock before the head is read: another process appending to the
-  // same chain waits (busy_timeout) instead of linking to the same head.
-  const appendChain = conn.transaction((kind: string, link: (head: string | null) => HotAuditRow[]): number[] => {
-    const rows = link(s.auditHead.get(kind)?.detail ?? null);
-    return rows.map((r) => Number(s.auditInsert.run(r.time, r.kind, r.subject, r.outcome, r.detail).lastInsertRowid));
-  });
-  // Audit rows of requests answered in the same turn of the event loop are committed together: one WAL
-  // append for all of them instead of one per request. Each caller still gets its row's id once it is committed.
-  const insertRows = conn.transaction((rows: HotAuditRow[]): number[] => rows.map((r) => Number(s.auditInsert.run(r.time, r.kind, r.subject, r.outcome, r.detail).lastInsertRowid)));
-  let queued: Array<{ row: HotAuditRow; resolve: (id: number) => void; reject: (e: unknown) => void }> = [];
-  const flushAudit = (): void => {
-    const batch = queued;
-    queued = [];
-    if (batch.length === 0 || !conn.open) {
-      for (const q of batch) q.reject(new TypeError('The database connection is not open'));
-      return;
-    }
-    try {
-      const ids = insertRows(batch.map((q) => q.row));
-      batch.forEach((q, i) => q.resolve(ids[i]));
-    } catch {
-      // One row the database refuses must not fail the others: each on its own, with its own error.
-      for (const q of batch) {
-        try {
-          q.resolve(Number(s.auditInsert.run(q.row.time, q.row.kind, q.row.subject, q.row.outcome, q.row.detail).lastInsertRowid));
-        } catch (e) {
-          q.reject(e);
-        }
+  // same chain waits (busy_timeout) instead of linking to the same head. The writes queued before the chain
+  // append go into its transaction, ahead of it.
+  const appendChain = conn.transaction((ops: Op[], kind: string, link: (head: string | null) => HotAuditRow[]) => ({ results: runAll(ops), ids: chainRows(kind, link) }));
+  const settle = (ops: Op[], results: unknown[]): void => ops.forEach((o, i) => o.resolve(results[i] as never));
+  /** One statement the database refuses must not fail the others: each on its own, with its own error. */
+  const runAlone = (ops: Op[]): void => {
+    for (const o of ops) {
+      try {
+        o.resolve(o.run() as never);
+      } catch (e) {
+        o.reject(e);
       }
     }
   };
+  const take = (): Op[] => {
+    const ops = queued;
+    queued = [];
+    return ops;
+  };
+  const flush = (): void => {
+    const ops = take();
+    if (ops.length === 0) return;
+    if (!conn.open) {
+      for (const o of ops) o.reject(new TypeError('The database connection is not open'));
+      return;
+    }
+    try {
+      settle(ops, batch(ops));
+    } catch {
+      runAlone(ops);
+    }
+  };
+  const enqueue = <T>(run: () => T): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      queued.push({ run, resolve: resolve as (v: never) => void, reject });
+      if (queued.length === 1) setImmediate(flush);
+    });
   return {
     sessionGet: async (id) => s.sessionGet.get(id),
     async sessionPut(id, expiresAt, body) {
@@ -178,21 +194,31 @@ export function sqliteHotPath(conn: Sqlite.Database): HotPath {
       s.sessionDeleteExpired.run(id, now);
     },
     sessionDelete: async (id) => s.sessionDelete.run(id).changes > 0,
-    nonceInsert: async (hash, expiresAt) => s.nonceInsert.run(hash, expiresAt).changes === 1,
-    auditInsert: (row) =>
-      new Promise<number>((resolve, reject) => {
-        queued.push({ row, resolve, reject });
-        if (queued.length === 1) setImmediate(flushAudit);
-      }),
+    nonceInsert: (hash, expiresAt) => enqueue(() => s.nonceInsert.run(hash, expiresAt).changes === 1),
+    auditInsert: (row) => enqueue(() => insertRow(row)),
     auditAppendChain: async (kind, link) => {
-      // Rows queued before this chain append keep their place before it.
-      flushAudit();
-      return appendChain.immediate(kind, link);
+      // Writes queued before this chain append keep their place before it, in its transaction.
+      const ops = take();
+      if (ops.length === 0 || !conn.open) {
+        queued = ops;
+        flush();
+        return appendChain.immediate([], kind, link).ids;
+      }
+      let out: { results: unknown[]; ids: number[] };
+      try {
+        out = appendChain.immediate(ops, kind, link);
+      } catch {
+        // The queued writes on their own, then the chain alone, with its own error if it fails again.
+        runAlone(ops);
+        return appendChain.immediate([], kind, link).ids;
+      }
+      settle(ops, out.results);
+      return out.ids;
     },
     resourceGet: async (k) => s.resourceGet.get(k.namespace, k.repository, k.type, k.tag)?.value,
     policyGet: async (kind, id) => s.policyGet.get(kind, id),
     async close() {
-      flushAudit();
+      flush();
       if (conn.open) conn.close();
     },
   };

@@ -48,9 +48,10 @@ test('reference values are listed once and served by name from the list until a 
     assert.deepEqual((await cached.referenceValues.list()).map((r) => [r.name, r.value]), [['a', ['1']], ['b', ['2']]]);
     await db.referenceValues.set('a', ['changed']);
     assert.deepEqual((await cached.referenceValues.get('a'))!.value, ['1']);
-    // What a caller gets is its own copy.
+    // What a caller gets is its own record with its own dates; the value is shared and frozen, so no caller
+    // can change what the next one reads.
     const got = (await cached.referenceValues.get('b'))!;
-    (got.value as string[]).push('x');
+    assert.throws(() => (got.value as string[]).push('x'), TypeError);
     got.updatedAt.setTime(0);
     assert.deepEqual((await cached.referenceValues.get('b'))!.value, ['2']);
     assert.notEqual((await cached.referenceValues.get('b'))!.updatedAt.getTime(), 0);

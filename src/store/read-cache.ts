@@ -10,8 +10,28 @@
  */
 import type { PolicyKind, PolicyRecord, ReferenceValueRecord, Store, StoreTransaction } from './store.js';
 
+/** Freezes a JSON value in place, all the way down; it is the cache's own copy, shared by every reader. */
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
+}
+
+/** The cache's copy of a record: its value and provenance cloned once and frozen. */
+function holdRv(r: ReferenceValueRecord): ReferenceValueRecord {
+  return deepFreeze(structuredClone(r));
+}
+
+/**
+ * What a reader gets: the frozen value and provenance themselves (every attestation reads every value, and a
+ * deep copy per read cost more than the read), in a record of its own with its own dates.
+ */
 function copyRv(r: ReferenceValueRecord): ReferenceValueRecord {
-  return structuredClone(r);
+  const out: ReferenceValueRecord = { ...r, updatedAt: new Date(r.updatedAt) };
+  if (r.expiresAt !== undefined) out.expiresAt = new Date(r.expiresAt);
+  return out;
 }
 
 export function withReadCache(store: Store): Store {
@@ -51,7 +71,7 @@ export function withReadCache(store: Store): Store {
   const allRvs = async (): Promise<Map<string, ReferenceValueRecord>> => {
     if (rvs) return rvs;
     const g = generation;
-    const m = new Map((await target.referenceValues.list()).map((r) => [r.name, copyRv(r)]));
+    const m = new Map((await target.referenceValues.list()).map((r) => [r.name, holdRv(r)]));
     if (g === generation) rvs = m;
     return m;
   };
