@@ -76,10 +76,8 @@ export class RegoAttestationPolicy implements AttestationPolicyEvaluator {
     // Evaluation is synchronous, so the lookup cannot leak between concurrent calls.
     this.lookup = referenceValue;
     try {
-      return {
-        trustClaims: prepared.evalRule('data.policy.trust_claims', { input }),
-        extensions: prepared.evalRule('data.policy.extensions', { input }),
-      };
+      const [trustClaims, extensions] = prepared.evalRules(['data.policy.trust_claims', 'data.policy.extensions'], { input });
+      return { trustClaims, extensions };
     } catch (e) {
       if (e instanceof CocoError) throw new CocoError('POLICY_ATTESTATION_EVAL', `attestation policy ${policyId}: ${e.message}`, { kind: e.kind, detail: e.detail, cause: e });
       throw e;
