@@ -209,9 +209,9 @@ export class PreparedPolicy {
    * Explains the value of a rule: for every body (and `else` branch) evaluated, whether it succeeded and,
    * if not, the first literal that failed with the values of its variables at that point.
    */
-  explain(path: string, opts: { input?: Value } = {}): Explanation {
+  explain(path: string, opts: { input?: Value; data?: Value } = {}): Explanation {
     const tracer = new ExplainTracer();
-    const ev = this.evaluator(opts.input, undefined, undefined, tracer);
+    const ev = this.evaluator(opts.input, undefined, opts.data, tracer);
     tracer.peek = (t, f) => ev.peek(t, f);
     const v = ev.document(rulePath(path));
     return { query: path, value: v === undefined ? undefined : toJs(v), defined: v !== undefined, bodies: tracer.result() };
