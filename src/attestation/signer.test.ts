@@ -38,3 +38,25 @@ test('only P-256 keys can sign attestation tokens', async () => {
   assert.throws(() => new TokenSigner(generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey), CocoError);
   assert.throws(() => TokenSigner.fromPem('not a key'), CocoError);
 });
+
+test('tokens verify with jose and carry exactly the claims given, for any claims set', async () => {
+  const s = TokenSigner.generate();
+  const key = await importJWK(s.jwk, 'ES256');
+  const sets: Array<Record<string, unknown>> = [{}, E.claims, { a: 'é\u2028\ud83d\ude00', n: [1, 2.5, -0], nested: { deep: [null, true, { x: '' }] } }];
+  for (const claims of sets) {
+    const token = await s.sign(claims);
+    const [h, p] = token.split('.');
+    assert.deepEqual(JSON.parse(Buffer.from(h, 'base64url').toString('utf8')), { typ: 'JWT', alg: 'ES256', jwk: s.jwk });
+    assert.equal(Buffer.from(p, 'base64url').toString('utf8'), JSON.stringify(claims));
+    const { payload } = await jwtVerify(token, key, { currentDate: new Date(((claims.iat as number | undefined) ?? 0) * 1000 + 1000) });
+    assert.deepEqual(payload, JSON.parse(JSON.stringify(claims)));
+  }
+  // A flipped byte anywhere in the signed part or the signature no longer verifies.
+  const token = await s.sign(E.claims);
+  for (const at of [3, token.indexOf('.') + 5, token.length - 3]) {
+    const c = token[at] === 'A' ? 'B' : 'A';
+    const bad = token.slice(0, at) + c + token.slice(at + 1);
+    await assert.rejects(jwtVerify(bad, key, { currentDate: new Date(E.claims.iat * 1000) }));
+  }
+  await assert.rejects(s.sign([] as unknown as Record<string, unknown>), CocoError);
+});

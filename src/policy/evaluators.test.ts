@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { readVectorJson, vectorPath } from '../test-support/vectors.js';
+import { Engine } from '../rego/index.js';
 import { evaluateInitData } from '../attestation/init-data.js';
 import { trustVectorFrom, statusOf, extensionsFrom } from '../attestation/ear.js';
 import { builtinResourcePolicy, defaultAttestationPolicy } from './builtin.js';
@@ -57,6 +58,44 @@ test('cocokit\'s default resource policy denies the sample token, naming the sam
   assert.match(deny.reason, /rule data.policy.allow .*failed at `not sample_tee`/);
   assert.equal((await p.evaluate(builtinResourcePolicy('allow_all'), EAR.claims, data)).allow, true);
   assert.equal((await p.evaluate(builtinResourcePolicy('deny_all'), EAR.claims, data)).allow, false);
+});
+
+test('a denial is explained by the compiled policy exactly as a freshly parsed one explains it, call after call', async () => {
+  const p = new RegoResourcePolicy();
+  const fresh = (text: string, input: unknown, data: unknown) => {
+    const e = new Engine();
+    e.addPolicy('resource-policy.rego', text);
+    e.addData(data);
+    e.setInput(input);
+    return e.explain('data.policy.allow');
+  };
+  const base = EAR.resource_policy_data_example;
+  const contraindicated = structuredClone(EAR.claims);
+  delete contraindicated.submods.cpu0['ear.veraison.annotated-evidence'].sample;
+  contraindicated.submods.cpu0['ear.status'] = 'contraindicated';
+  const warning = structuredClone(contraindicated);
+  warning.submods.cpu0['ear.status'] = 'warning';
+  const cases: Array<[string, unknown, unknown]> = [
+    [builtinResourcePolicy('default'), EAR.claims, base],
+    [builtinResourcePolicy('default'), contraindicated, base],
+    [builtinResourcePolicy('default'), warning, { ...base, plugin: 'other' }],
+    [builtinResourcePolicy('affirming'), warning, base],
+    [rego('kbs-resource-policy', 'default.rego'), EAR.claims, base],
+    [builtinResourcePolicy('default'), EAR.claims, base],
+  ];
+  for (const [text, input, data] of cases) {
+    const d = await p.evaluate(text, input, data as typeof base);
+    assert.equal(d.allow, false);
+    assert.deepEqual(d.explanation, fresh(text, input, data));
+    assert.deepEqual((await p.explain(text, input, data as typeof base)).explanation, d.explanation);
+  }
+  // Each denial names its own request's values: the plugin of the third case, the status of the fourth.
+  assert.match((await p.evaluate(builtinResourcePolicy('default'), warning, { ...base, plugin: 'other' })).reason, /data.plugin == "resource"/);
+  assert.match((await p.evaluate(builtinResourcePolicy('affirming'), warning, base)).reason, /some_appraisal_not_affirming/);
+  // An allowed request is explained by its succeeding rule, again as a fresh engine explains it.
+  const allowed = await p.explain(builtinResourcePolicy('default'), warning, base);
+  assert.equal(allowed.allow, true);
+  assert.deepEqual(allowed.explanation, fresh(builtinResourcePolicy('default'), warning, base));
 });
 
 test('Trustee\'s policy-engine evaluation table passes', async () => {

@@ -76,10 +76,8 @@ export class RegoAttestationPolicy implements AttestationPolicyEvaluator {
     // Evaluation is synchronous, so the lookup cannot leak between concurrent calls.
     this.lookup = referenceValue;
     try {
-      return {
-        trustClaims: prepared.evalRule('data.policy.trust_claims', { input }),
-        extensions: prepared.evalRule('data.policy.extensions', { input }),
-      };
+      const [trustClaims, extensions] = prepared.evalRules(['data.policy.trust_claims', 'data.policy.extensions'], { input });
+      return { trustClaims, extensions };
     } catch (e) {
       if (e instanceof CocoError) throw new CocoError('POLICY_ATTESTATION_EVAL', `attestation policy ${policyId}: ${e.message}`, { kind: e.kind, detail: e.detail, cause: e });
       throw e;
@@ -105,32 +103,30 @@ export class RegoResourcePolicy implements ResourcePolicyEvaluator {
     const v = prepared.evalRuleValue('data.policy.allow', { input: fromJson(input), data: fromJson(data) });
     // Undefined or non-boolean ⇒ deny (§1.9).
     if (v === true) return { allow: true, reason: 'data.policy.allow is true' };
-    return denial(policyText, input, data, v === undefined ? 'undefined' : JSON.stringify(v));
+    return denial(prepared, input, data, v === undefined ? 'undefined' : JSON.stringify(v));
   }
 
   async explain(policyText: string, input: unknown, data: ResourcePolicyData): Promise<ResourcePolicyDecision> {
-    const v = this.cache.get(policyText).evalRuleValue('data.policy.allow', { input: fromJson(input), data: fromJson(data) });
-    if (v !== true) return denial(policyText, input, data, v === undefined ? 'undefined' : JSON.stringify(v));
-    const ex = explainAllow(policyText, input, data);
+    const prepared = this.cache.get(policyText);
+    const v = prepared.evalRuleValue('data.policy.allow', { input: fromJson(input), data: fromJson(data) });
+    if (v !== true) return denial(prepared, input, data, v === undefined ? 'undefined' : JSON.stringify(v));
+    const ex = explainAllow(prepared, input, data);
     const won = ex.bodies.find((b) => b.succeeded);
     const reason = won ? `data.policy.allow is true: rule ${won.rule} (line ${won.location.row}) succeeded` : 'data.policy.allow is true';
     return { allow: true, reason, explanation: ex };
   }
 }
 
-function explainAllow(policyText: string, input: unknown, data: ResourcePolicyData): Explanation {
-  const engine = new Engine();
-  engine.addPolicy('resource-policy.rego', policyText, { regoVersion: policyRegoVersion(policyText) });
-  engine.addData(data);
-  engine.setInput(input);
-  return engine.explain('data.policy.allow');
+/** The explainer on the compiled (cached) policy: a denial costs an evaluation, not a parse and compile. */
+function explainAllow(prepared: PreparedPolicy, input: unknown, data: ResourcePolicyData): Explanation {
+  return prepared.explain('data.policy.allow', { input: fromJson(input), data: fromJson(data) });
 }
 
 /** Re-evaluates with the explainer to say which `allow` bodies failed and on which literal. */
-function denial(policyText: string, input: unknown, data: ResourcePolicyData, value: string): ResourcePolicyDecision {
+function denial(prepared: PreparedPolicy, input: unknown, data: ResourcePolicyData, value: string): ResourcePolicyDecision {
   let ex: Explanation;
   try {
-    ex = explainAllow(policyText, input, data);
+    ex = explainAllow(prepared, input, data);
   } catch {
     return { allow: false, reason: `data.policy.allow is ${value}` };
   }

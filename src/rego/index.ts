@@ -157,6 +157,20 @@ export class PreparedPolicy {
     return v === undefined ? undefined : toJs(v);
   }
 
+  /**
+   * Several rules of one package over one input, as one evaluation: the input is converted once and a rule
+   * both depend on is computed once. Each answer is plain JSON, or undefined, in the order of `paths`.
+   */
+  evalRules(paths: readonly string[], opts: { input?: unknown } = {}): unknown[] {
+    const ev = this.evaluator(opts.input === undefined ? undefined : fromJson(opts.input), undefined);
+    return paths.map((path) => {
+      let p = this.paths.get(path);
+      if (!p) this.paths.set(path, (p = rulePath(path)));
+      const v = ev.document(p);
+      return v === undefined ? undefined : toJs(v);
+    });
+  }
+
   /** Compiles (and caches) a query. */
   compileQuery(text: string, version: RegoVersion = 'v1'): CQuery {
     const key = version === 'v1' ? text : `${version}\0${text}`;
@@ -195,9 +209,9 @@ export class PreparedPolicy {
    * Explains the value of a rule: for every body (and `else` branch) evaluated, whether it succeeded and,
    * if not, the first literal that failed with the values of its variables at that point.
    */
-  explain(path: string, opts: { input?: Value } = {}): Explanation {
+  explain(path: string, opts: { input?: Value; data?: Value } = {}): Explanation {
     const tracer = new ExplainTracer();
-    const ev = this.evaluator(opts.input, undefined, undefined, tracer);
+    const ev = this.evaluator(opts.input, undefined, opts.data, tracer);
     tracer.peek = (t, f) => ev.peek(t, f);
     const v = ev.document(rulePath(path));
     return { query: path, value: v === undefined ? undefined : toJs(v), defined: v !== undefined, bodies: tracer.result() };

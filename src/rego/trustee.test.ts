@@ -105,6 +105,26 @@ test('EAR CPU default policy: a sample TEE matching its reference values is affi
   assert.equal((e.evalRule('data.policy.trust_claims') as Record<string, number>)['executables'], declaredDefaults(readFileSync(join(TRUSTEE, 'as-ear-default', 'ear_default_policy_cpu.rego'), 'utf8')).get('executables'));
 });
 
+test('evalRules answers several rules of one evaluation as evalRule answers each, asking a shared rule once', () => {
+  const refs = { launch_digest: ['abcde'], svn: ['1'], major_version: 1, minimum_minor_version: 1 };
+  let asked = 0;
+  const e = new Engine();
+  e.addPolicy('p.rego', 'package policy\nimport rego.v1\nshared := query_reference_value("svn")\na := count(shared)\nb := [x | some x in shared]\n');
+  e.addBuiltin({ name: 'query_reference_value', arity: 1, fn: (args) => (asked++, fromJson(refs[args[0] as keyof typeof refs] ?? null) as Value) });
+  const p = e.prepare();
+  assert.deepEqual(p.evalRules(['data.policy.a', 'data.policy.b', 'data.policy.missing'], { input: {} }), [1, ['1'], undefined]);
+  assert.equal(asked, 1);
+  // Trustee's EAR CPU policy: the same trust claims either way, for a matching and a mismatching sample TEE.
+  const ear = earEngine(refs).prepare();
+  for (const digest of ['abcde', 'other']) {
+    const input = { sample: { launch_digest: digest, svn: '1', platform_version: { major: 1, minor: 1 }, debug: false } };
+    const [claims, missing] = ear.evalRules(['data.policy.trust_claims', 'data.policy.no_such_rule'], { input });
+    assert.deepEqual(claims, ear.evalRule('data.policy.trust_claims', { input }));
+    assert.equal(missing, undefined);
+    assert.equal((claims as Record<string, number>).executables, digest === 'abcde' ? 3 : declaredDefaults(readFileSync(join(TRUSTEE, 'as-ear-default', 'ear_default_policy_cpu.rego'), 'utf8')).get('executables'));
+  }
+});
+
 test('explains which expression failed for an undefined KBS decision', () => {
   const e = new Engine();
   e.addPolicy('default.rego', readFileSync(join(TRUSTEE, 'kbs-resource-policy', 'default.rego'), 'utf8'));

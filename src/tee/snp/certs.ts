@@ -106,8 +106,20 @@ export function commonName(dn: string): string | null {
 
 export type AmdCertRole = 'ark' | 'ask' | 'asvk' | 'vcek' | 'vlek';
 
-/** Role and product of an AMD certificate from its subject CN (`ARK-Milan`, `SEV-Milan`, `SEV-VLEK-Milan`, `SEV-VCEK`). */
+const roles = new WeakMap<X509Certificate, { role: AmdCertRole; product: SnpProduct | null } | null>();
+
+/**
+ * Role and product of an AMD certificate from its subject CN (`ARK-Milan`, `SEV-Milan`, `SEV-VLEK-Milan`,
+ * `SEV-VCEK`). Memoized per certificate object: a certificate's names never change, and the verifier asks
+ * for the roles of the same cached certificates on every report.
+ */
 export function certRole(cert: X509Certificate): { role: AmdCertRole; product: SnpProduct | null } | null {
+  let r = roles.get(cert);
+  if (r === undefined) roles.set(cert, (r = roleOf(cert)));
+  return r;
+}
+
+function roleOf(cert: X509Certificate): { role: AmdCertRole; product: SnpProduct | null } | null {
   const cn = commonName(cert.subject) ?? '';
   const prod = (name: string): SnpProduct | null => PRODUCTS.find((p) => kdsProductName(p) === name) ?? null;
   if (cn === 'SEV-VCEK') return { role: 'vcek', product: productFromIssuer(cert) };
@@ -118,8 +130,16 @@ export function certRole(cert: X509Certificate): { role: AmdCertRole; product: S
   return null;
 }
 
-/** Product named by a VEK's issuer CN (`SEV-Milan` / `SEV-VLEK-Milan`). */
+const issuerProducts = new WeakMap<X509Certificate, SnpProduct | null>();
+
+/** Product named by a VEK's issuer CN (`SEV-Milan` / `SEV-VLEK-Milan`); memoized per certificate object. */
 export function productFromIssuer(cert: X509Certificate): SnpProduct | null {
+  let p = issuerProducts.get(cert);
+  if (p === undefined) issuerProducts.set(cert, (p = issuerProduct(cert)));
+  return p;
+}
+
+function issuerProduct(cert: X509Certificate): SnpProduct | null {
   const cn = commonName(cert.issuer) ?? '';
   const name = cn.startsWith('SEV-VLEK-') ? cn.slice(9) : cn.startsWith('SEV-') ? cn.slice(4) : '';
   return PRODUCTS.find((p) => kdsProductName(p) === name) ?? null;

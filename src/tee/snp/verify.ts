@@ -123,6 +123,20 @@ function parsedVek(der: Uint8Array, what: string): { cert: X509Certificate; ext:
   return entry;
 }
 
+// Extended reports usually carry the ASK and ARK too; they are parsed once per DER, like VEKs.
+const chainCertCache = new Map<string, X509Certificate>();
+const CHAIN_CERT_CACHE_MAX = 256;
+
+function parsedChainCert(der: Uint8Array, what: string): X509Certificate {
+  const key = createHash('sha256').update(der).digest('hex');
+  const hit = chainCertCache.get(key);
+  if (hit) return hit;
+  const cert = loadCertificate(der, what);
+  if (chainCertCache.size >= CHAIN_CERT_CACHE_MAX) chainCertCache.delete(chainCertCache.keys().next().value as string);
+  chainCertCache.set(key, cert);
+  return cert;
+}
+
 interface ResolvedVek {
   cert: X509Certificate;
   ext: VekExtensions;
@@ -180,18 +194,47 @@ function resolveProduct(report: SnpReport, vek: X509Certificate, ext: VekExtensi
   return product;
 }
 
+/** Supplied chain certificates: from --cert-chain and from the evidence table (the ASK GUID also carries the ASVK). */
+function suppliedChain(opts: SnpVerifyOptions): X509Certificate[] {
+  const supplied: X509Certificate[] = [...(opts.chain ?? [])];
+  for (const e of opts.certTable ?? []) if (e.type === 'ARK' || e.type === 'ASK') supplied.push(parsedChainCert(e.data, `certificate table ${e.type}`));
+  return supplied;
+}
+
+/**
+ * The chain's findings depend only on the certificates (the trust anchors, the supplied ones and the VEK,
+ * all named by DER hash in the key) and on the product and signer type, never on the report or the time:
+ * they are computed once per such combination. Validity at the verification time, CRLs, the signature, the
+ * TCB and the chip binding are checked on every report.
+ */
+const chainVerdicts = new Map<string, { checks: readonly Check[]; certs: X509Certificate[] }>();
+const CHAIN_VERDICTS_MAX = 1024;
+
+function verifyChainOnce(product: SnpProduct, signer: 'vcek' | 'vlek', vek: X509Certificate, supplied: X509Certificate[], roots: RootSet, checks: Check[]): X509Certificate[] {
+  const root = roots[product];
+  if (!root) return verifyChain(product, signer, vek, supplied, roots, checks);
+  const key = [product, signer, roots.label ?? '', sha256Der(root.ark), sha256Der(root.ask), root.asvk ? sha256Der(root.asvk) : '-', ...supplied.map(sha256Der), 'vek', sha256Der(vek)].join('|');
+  let verdict = chainVerdicts.get(key);
+  if (!verdict) {
+    const found: Check[] = [];
+    const certs = verifyChain(product, signer, vek, supplied, roots, found);
+    verdict = { checks: found, certs };
+    if (chainVerdicts.size >= CHAIN_VERDICTS_MAX) chainVerdicts.delete(chainVerdicts.keys().next().value as string);
+    chainVerdicts.set(key, verdict);
+  }
+  // Callers own the checks they get: copies, so no caller can alter a cached finding.
+  for (const c of verdict.checks) checks.push({ ...c });
+  return verdict.certs;
+}
+
 /** Chain: pinned ARK (self-signed) → ASK/ASVK → VEK, each with names and RSASSA-PSS signatures (§2.1, §2.3 item 4). */
-function verifyChain(product: SnpProduct, signer: 'vcek' | 'vlek', vek: X509Certificate, opts: SnpVerifyOptions, checks: Check[]): X509Certificate[] {
-  const roots = opts.roots ?? amdRoots();
+function verifyChain(product: SnpProduct, signer: 'vcek' | 'vlek', vek: X509Certificate, supplied: X509Certificate[], roots: RootSet, checks: Check[]): X509Certificate[] {
   const root = roots[product];
   const P = kdsProductName(product);
   if (!root) {
     checks.push(check('chain', false, `no ${roots.label ?? ''} root of trust configured for ${P}`.replace(/\s+/g, ' ')));
     return [];
   }
-  // Supplied chain certificates: from --cert-chain and from the evidence table (the ASK GUID also carries the ASVK).
-  const supplied: X509Certificate[] = [...(opts.chain ?? [])];
-  for (const e of opts.certTable ?? []) if (e.type === 'ARK' || e.type === 'ASK') supplied.push(loadCertificate(e.data, `certificate table ${e.type}`));
   const interRole = signer === 'vcek' ? 'ask' : 'asvk';
   const ofRole = (r: string): X509Certificate | undefined => supplied.find((c) => certRole(c)?.role === r);
   const ark = ofRole('ark') ?? root.ark;
@@ -232,20 +275,21 @@ function certTime(s: string): Date {
   return d;
 }
 
-const validityOf = new WeakMap<X509Certificate, [Date, Date]>();
+/** A certificate's validity window and the words of its check, read once per certificate object. */
+const validityOf = new WeakMap<X509Certificate, { from: number; to: number; detail: string; expected: string }>();
 
 function verifyValidity(certs: X509Certificate[], now: Date, checks: Check[]): void {
+  const t = now.getTime();
+  const actual = now.toISOString();
   for (const c of certs) {
-    let window = validityOf.get(c);
-    if (!window) validityOf.set(c, (window = [certTime(c.validFrom), certTime(c.validTo)]));
-    const [from, to] = window;
-    const ok = from.getTime() <= now.getTime() && now.getTime() <= to.getTime();
-    checks.push(
-      check('validity', ok, `${commonName(c.subject)} valid ${from.toISOString()} .. ${to.toISOString()}`, {
-        expected: `${from.toISOString()}..${to.toISOString()}`,
-        actual: now.toISOString(),
-      }),
-    );
+    let w = validityOf.get(c);
+    if (!w) {
+      const from = certTime(c.validFrom);
+      const to = certTime(c.validTo);
+      w = { from: from.getTime(), to: to.getTime(), detail: `${commonName(c.subject)} valid ${from.toISOString()} .. ${to.toISOString()}`, expected: `${from.toISOString()}..${to.toISOString()}` };
+      validityOf.set(c, w);
+    }
+    checks.push(check('validity', w.from <= t && t <= w.to, w.detail, { expected: w.expected, actual }));
   }
 }
 
@@ -382,7 +426,7 @@ export function verifyReport(parsed: SnpReport, opts: SnpVerifyOptions): SnpVeri
       launchTcb: decodeTcb(report.launchTcb.raw, layout),
     };
   }
-  const [ark, inter] = verifyChain(product, signer, vek, opts, checks);
+  const [ark, inter] = verifyChainOnce(product, signer, vek, suppliedChain(opts), opts.roots ?? amdRoots(), checks);
   verifyValidity([ark, inter, vek].filter((c): c is X509Certificate => c !== undefined), opts.now, checks);
   if (opts.crls?.length && ark) verifyCrls(opts.crls, ark, [inter, vek].filter((c): c is X509Certificate => c !== undefined), opts.now, checks);
   verifySignature(report, opts.raw ?? serializeReport(report), vek, checks);
