@@ -138,6 +138,16 @@ export function predictedRegisterOf(provenance: unknown): PredictedRegister | un
   return { register: r.register, bank: r.bank, events };
 }
 
+/**
+ * The predicted register of a reference value record as the CLI prints it (`kbs config get-reference-value
+ * NAME --provenance`: `{name, value, …, provenance}`), or of a bare provenance entry; undefined when neither
+ * carries `events`.
+ */
+export function predictedRegisterOfRecord(doc: unknown): PredictedRegister | undefined {
+  const inner = typeof doc === 'object' && doc !== null ? (doc as Record<string, unknown>).provenance : undefined;
+  return predictedRegisterOf(typeof inner === 'object' && inner !== null ? inner : doc);
+}
+
 /** Checks a stated `events` provenance member (admin input). */
 export function checkPredictedRegister(v: unknown, where: string): PredictedRegister {
   const p = predictedRegisterOf({ events: v });
