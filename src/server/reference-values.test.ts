@@ -117,11 +117,16 @@ test('a signed-statement provenance keeps its signer and statement digest', asyn
     { tpm_pcr11: ['ee'.repeat(32)] },
     { tpm_pcr11: { algorithm: 'signed-statement', signer: 'key:sha256:' + '01'.repeat(32), statement_sha256: statement, predicate_type: 'https://cocokit.dev/expected-measurements/v1', subjects: [{ name: 'guest.efi', digest: { sha256: '02'.repeat(32) } }], components: ['kernel@6.8'] } },
   );
+  // Stated in the earlier flat members, stored and shown in the one shape a workload registration uses too.
   const p = (await admin.getReferenceValueRecord('tpm_pcr11')).provenance as Record<string, unknown>;
   assert.equal(p.signer, 'key:sha256:' + '01'.repeat(32));
-  assert.equal(p.statement_sha256, statement);
+  assert.deepEqual(p.inputs, { statement });
+  assert.deepEqual(p.parameters, { predicate_type: 'https://cocokit.dev/expected-measurements/v1', subjects: [{ name: 'guest.efi', digest: { sha256: '02'.repeat(32) } }] });
+  assert.equal(p.statement_sha256, undefined);
   assert.deepEqual(p.components, ['kernel@6.8']);
   assert.equal(p.version, 1);
+  const stored = (await h.kbs.store.referenceValues.get('tpm_pcr11'))!.provenance as Record<string, unknown>;
+  assert.deepEqual(stored.inputs, { statement });
 });
 
 test('a value past its stated expiry denies the attestation that consults it, and the decision record says why', async () => {

@@ -7,18 +7,23 @@
  *
  * - `algorithm` (required): the computation (`snp-launch-digest`, `uki-pcr11`, `tdx-direct-boot-rtmr`, …) or
  *   `signed-statement` for a value imported from a signed statement;
- * - `parameters`: the computation's parameters; `inputs`: `{artifact: sha256 hex}` of every input artifact;
- *   `events`: for a PCR or RTMR, the events the artifacts predict in it (a mismatch is explained with them);
- * - `signer`, `signer_issuer`, `statement_sha256`, `predicate_type`, `subjects`, `components`: an imported
- *   statement's signer identity (and a Sigstore certificate's OIDC issuer), digest, predicate, subjects and
- *   SBOM components;
+ * - `parameters`: the computation's parameters (a statement's `predicate_type` and `subjects`); `inputs`:
+ *   `{artifact: sha256 hex}` of every input artifact (a statement's digest as `statement`); `events`: for a
+ *   PCR or RTMR, the events the artifacts predict in it (a mismatch is explained with them);
+ * - `signer`, `signer_issuer`, `components`: an imported statement's signer identity (and a Sigstore
+ *   certificate's OIDC issuer) and SBOM components;
  * - `expires`: an RFC 3339 time after which the value is refused (an attestation that consults it is denied).
+ *
+ * This is the one provenance entry shape, the same in a workload registration (one entry per claim). Records
+ * written before it carried a statement's `statement_sha256`, `predicate_type` and `subjects` at the top
+ * level; those are still accepted and read, and shown in this shape (`normalizeProvenance`).
  *
  * The KBS stamps every registered value, with or without a stated provenance, with `registered_by` (the admin
  * token's role and subject), `registered_at` and `version` (1 for a new name, one more on each registration of
  * it), and keeps the stamped record with the value.
  */
 import { fromBase64 } from '../formats/bytes.js';
+import { LEGACY_PROVENANCE_FIELDS as LEGACY, normalizeProvenance } from '../attestation/provenance.js';
 import { checkPredictedRegister, explainMeasured, measuredEvents, measuredEventsOfClaims, predictedRegisterOf, type PredictedRegister } from '../measure/explain-events.js';
 import { tpmEvidenceFromJson } from '../tee/tpm/evidence.js';
 import { evidenceFromJson } from '../tee/tdx/evidence.js';
@@ -41,12 +46,11 @@ export interface ReferenceValueProvenanceInput {
   signer?: string;
   /** A Sigstore signer: the OIDC issuer its certificate names. */
   signer_issuer?: string;
-  statement_sha256?: string;
-  predicate_type?: string;
-  subjects?: JsonValue[];
   components?: string[];
   expires?: string;
 }
+
+export { normalizeProvenance };
 
 /** A stored provenance record: what was stated plus the KBS's stamp. */
 export interface StampedProvenance extends Partial<ReferenceValueProvenanceInput> {
@@ -62,7 +66,7 @@ export interface ReferenceValueRegistration {
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
-const STATED = new Set(['algorithm', 'parameters', 'inputs', 'events', 'signer', 'signer_issuer', 'statement_sha256', 'predicate_type', 'subjects', 'components', 'expires']);
+const STATED = new Set(['algorithm', 'parameters', 'inputs', 'events', 'signer', 'signer_issuer', 'components', 'expires', ...LEGACY]);
 
 function bad(message: string): never {
   throw kbsError('KBS_RVPS_PROVENANCE', `reference value provenance: ${message}`);
@@ -93,7 +97,7 @@ function checkEntry(name: string, e: unknown): ReferenceValueProvenanceInput {
   if (e.expires !== undefined && (typeof e.expires !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(e.expires) || Number.isNaN(Date.parse(e.expires)))) {
     bad(`"expires" ${where} must be an RFC 3339 time`);
   }
-  return e as unknown as ReferenceValueProvenanceInput;
+  return normalizeProvenance(e) as unknown as ReferenceValueProvenanceInput;
 }
 
 /**
@@ -183,7 +187,7 @@ export function describeReferenceValue(r: ReferenceValueRecord): Record<string, 
     value: r.value,
     updated: r.updatedAt.toISOString(),
     ...(r.expiresAt ? { expiration: r.expiresAt.toISOString() } : {}),
-    ...(r.provenance !== undefined ? { provenance: r.provenance } : {}),
+    ...(r.provenance !== undefined ? { provenance: normalizeProvenance(r.provenance) } : {}),
   };
 }
 
