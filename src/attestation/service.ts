@@ -94,6 +94,18 @@ export interface ReferenceValueSnapshot {
   expired: Record<string, Date>;
 }
 
+/** The error of an attestation whose policy consulted expired values; undefined when none expired. */
+export function expiredReferenceValueError(expiredValues: Record<string, Date>): CocoError | undefined {
+  const expired = Object.entries(expiredValues);
+  if (expired.length === 0) return undefined;
+  const [name, at] = expired[0];
+  const more = expired.length > 1 ? ` (and ${expired.length - 1} more)` : '';
+  return new CocoError('AS_REFERENCE_VALUE_EXPIRED', `reference value ${JSON.stringify(name.slice(0, 128))} expired at ${at.toISOString()}${more}; register it again`, {
+    kind: 'expectation',
+    detail: { expired: Object.fromEntries(expired.map(([n, d]) => [n, d.toISOString()])) },
+  });
+}
+
 /** A lookup for the policy's `query_reference_value`, remembering what it was asked for. */
 function referenceLookup(snap: ReferenceValueSnapshot) {
   const consulted = new Set<string>();
@@ -101,18 +113,14 @@ function referenceLookup(snap: ReferenceValueSnapshot) {
     consulted.add(id);
     return Object.prototype.hasOwnProperty.call(snap.values, id) ? snap.values[id] : null;
   };
+  /** The consulted values whose registration has expired, in first-asked order. */
+  const expiredConsulted = (): Record<string, Date> => Object.fromEntries([...consulted].filter((id) => Object.prototype.hasOwnProperty.call(snap.expired, id)).map((id): [string, Date] => [id, snap.expired[id]]));
   /** Throws when the policy consulted a value whose registration has expired. */
   const checkExpiry = (): void => {
-    const expired = [...consulted].filter((id) => Object.prototype.hasOwnProperty.call(snap.expired, id)).map((id): [string, Date] => [id, snap.expired[id]]);
-    if (expired.length === 0) return;
-    const [name, at] = expired[0];
-    const more = expired.length > 1 ? ` (and ${expired.length - 1} more)` : '';
-    throw new CocoError('AS_REFERENCE_VALUE_EXPIRED', `reference value ${JSON.stringify(name.slice(0, 128))} expired at ${at.toISOString()}${more}; register it again`, {
-      kind: 'expectation',
-      detail: { expired: Object.fromEntries(expired.map(([n, d]) => [n, d.toISOString()])) },
-    });
+    const e = expiredReferenceValueError(expiredConsulted());
+    if (e) throw e;
   };
-  return { consulted, lookup, checkExpiry };
+  return { consulted, lookup, checkExpiry, expiredConsulted };
 }
 
 export class AttestationService {
@@ -197,7 +205,8 @@ export class AttestationService {
    * What `evaluate` would conclude on one piece of evidence presented outside a handshake (a dry-run): the
    * verifier's checks with no runtime-data or init-data binding (there is no challenge to bind to), then the
    * attestation policy — `candidatePolicy` when given, else the stored one — and the EAR claims a token would
-   * carry, unsigned. Reads only; nothing is stored or issued.
+   * carry, unsigned. A consulted value whose registration has expired is reported in `expiredReferenceValues`
+   * (an attestation would be denied for it) rather than thrown. Reads only; nothing is stored or issued.
    */
   async appraiseEvidence(tee: string, evidence: unknown, candidatePolicy?: string): Promise<EvidenceAppraisal> {
     const verifier = this.verifiers.get(tee);
@@ -209,13 +218,12 @@ export class AttestationService {
     if (failed.length > 0) return { ...base, failed, referenceValuesConsulted: [] };
     const text = candidatePolicy ?? (await this.opts.policyText(policyId));
     if (text === undefined) throw new CocoError('AS_POLICY_NOT_FOUND', `attestation policy "${policyId}" does not exist`, { kind: 'notfound' });
-    const { consulted, lookup, checkExpiry } = referenceLookup(await this.snapshot());
+    const { consulted, lookup, expiredConsulted } = referenceLookup(await this.snapshot());
     const annotated = annotate(tee, result.claims, {}, undefined, this.broker.verbose);
     const out = await this.opts.policy.evaluate(text, policyId, annotated, lookup);
-    checkExpiry();
     const tv = trustVectorFrom(out.trustClaims, policyId);
     const appraisal: Appraisal = { submod: `${result.teeClass}0`, status: statusOf(tv), trustVector: tv, policyId: 'default', annotatedEvidence: annotated, extensions: extensionsFrom(out.extensions, policyId) };
-    return { ...base, failed, policyText: text, appraisal, claims: earClaims([appraisal], this.broker, now), referenceValuesConsulted: [...consulted] };
+    return { ...base, failed, policyText: text, appraisal, claims: earClaims([appraisal], this.broker, now), referenceValuesConsulted: [...consulted], expiredReferenceValues: expiredConsulted() };
   }
 }
 
@@ -230,4 +238,6 @@ export interface EvidenceAppraisal {
   appraisal?: Appraisal;
   claims?: Record<string, unknown>;
   referenceValuesConsulted: string[];
+  /** Consulted values whose registration has expired (an attestation would be denied for them). */
+  expiredReferenceValues?: Record<string, Date>;
 }

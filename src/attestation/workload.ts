@@ -23,6 +23,7 @@ import { REPORT_SIZE, decodePolicy, parseReport, reportProduct, serializeReport,
 import { vcekCachePaths } from '../tee/snp/certs.js';
 import type { TeeVerifier } from '../tee/verifier.js';
 import { checkPredictedRegister } from '../measure/explain-events.js';
+import { normalizeProvenance } from './provenance.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Registration model
@@ -108,9 +109,14 @@ function checkProvenance(p: unknown, rv: Record<string, unknown>): Record<string
   if (!isRecord(p)) bad('"provenance" must be an object {claim: {algorithm, parameters, inputs}}');
   if (JSON.stringify(p).length > MAX_PROVENANCE_BYTES) throw new CocoError('WORKLOAD_LIMIT', `"provenance" is larger than ${MAX_PROVENANCE_BYTES} bytes`, { kind: 'limit' });
   const out: Record<string, Record<string, JsonValue>> = {};
-  for (const [claim, e] of Object.entries(p)) {
+  for (const [claim, stated] of Object.entries(p)) {
     if (!(claim in rv)) bad(`provenance for ${JSON.stringify(claim.slice(0, 80))}, which is not a reference value of this registration`);
-    if (!isRecord(e)) bad(`provenance of ${claim} must be an object`);
+    if (!isRecord(stated)) bad(`provenance of ${claim} must be an object`);
+    // The earlier RVPS members of a statement's provenance are read into the one shape first.
+    if (stated.subjects !== undefined && !Array.isArray(stated.subjects)) bad(`provenance of ${claim}: "subjects" must be an array`);
+    if (stated.statement_sha256 !== undefined && (typeof stated.statement_sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(stated.statement_sha256))) bad(`provenance of ${claim}: "statement_sha256" must be 64 lower-case hex digits`);
+    if (stated.predicate_type !== undefined && (typeof stated.predicate_type !== 'string' || stated.predicate_type.length === 0)) bad(`provenance of ${claim}: "predicate_type" must be a non-empty string`);
+    const e = normalizeProvenance(stated) as Record<string, unknown>;
     if (typeof e.algorithm !== 'string' || !/^[a-z0-9][a-z0-9.-]{0,63}$/.test(e.algorithm)) bad(`provenance of ${claim}: "algorithm" must be a short lower-case name`);
     if (!isRecord(e.parameters)) bad(`provenance of ${claim}: "parameters" must be an object`);
     if (!isRecord(e.inputs) || !Object.values(e.inputs).every((d) => typeof d === 'string' && /^[0-9a-f]{64}$/.test(d))) bad(`provenance of ${claim}: "inputs" must map artifact names to SHA-256 hex digests`);
@@ -233,7 +239,8 @@ export function specOf(rec: WorkloadRecord): WorkloadSpec {
     identify: rv.identify as IdentificationSource[],
     dialect: rv.dialect as WorkloadDialect,
     ...(Array.isArray(rv.queries) ? { queries: rv.queries as string[] } : {}),
-    ...(isRecord(rv.provenance) ? { provenance: rv.provenance as Record<string, JsonValue> } : {}),
+    // Entries written in the earlier RVPS shape are read into the one shape (attestation/provenance.ts).
+    ...(isRecord(rv.provenance) ? { provenance: Object.fromEntries(Object.entries(rv.provenance).map(([k, e]) => [k, normalizeProvenance(e)])) as Record<string, JsonValue> } : {}),
   };
 }
 

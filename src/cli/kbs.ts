@@ -82,6 +82,7 @@ function adminClient(cmd: Command, io: CliIO): KbsAdminClient {
 
 interface GuestFlags {
   tcti?: string;
+  tpmEventLog?: string;
   vcek?: string;
   testRoot?: string;
   hostData?: string;
@@ -118,7 +119,7 @@ async function guestAttester(cmd: Command, opts: GuestFlags, io: CliIO, deps: Kb
     io.stderr(`attester: simulated SEV-SNP (configfs-tsm in ${tsm}) signed by the TEST root in ${opts.testRoot}: NOT AMD hardware\n`);
   }
   const vcek = opts.vcek ? derOrPem(readFileArg(opts.vcek, io, 'VCEK')) : undefined;
-  const attester = await attesterFor(opts.tee, { tsmPath: tsm ? resolve(io.cwd, tsm) : undefined, tsmFs, development: opts.development, ...(opts.tcti ? { tcti: opts.tcti } : {}), ...(vcek ? { vcek } : {}) });
+  const attester = await attesterFor(opts.tee, { tsmPath: tsm ? resolve(io.cwd, tsm) : undefined, tsmFs, development: opts.development, ...(opts.tcti ? { tcti: opts.tcti } : {}), ...(opts.tpmEventLog ? { tpmEventLog: resolve(io.cwd, opts.tpmEventLog) } : {}), ...(vcek ? { vcek } : {}) });
   if (opts.tee === 'auto') io.stderr(`attester: ${attester.tee}${attester.tee === 'sample' ? ' (development mode: no hardware root of trust)' : ''}\n`);
   return { url, ca, initData, attester, teeKeyAlgorithm: opts.teeKeyAlg };
 }
@@ -135,6 +136,7 @@ function guestOptions(cmd: Command, defaultTee = 'sample'): Command {
     .option('--tee <tee>', 'attester: sample (development), snp, tdx, tpm, az-snp-vtpm, az-tdx-vtpm, or auto (the hardware present)', defaultTee)
     .option('--tsm-path <dir>', `configfs-tsm report directory (also COCOKIT_TSM_PATH; default ${TSM_REPORT_PATH})`)
     .option('--tcti <tcti>', 'TPM of --tee tpm / az-snp-vtpm / az-tdx-vtpm: device:/dev/tpmrm0 (default), swtpm:host=H,port=P or swtpm:path=SOCKET')
+    .option('--tpm-event-log <file>', '--tee tpm: a TCG event log sent with the quote (e.g. /sys/kernel/security/tpm0/binary_bios_measurements)')
     .option('--vcek <file>', '--tee az-snp-vtpm: the VCEK (DER or PEM) instead of fetching it from Azure IMDS')
     .option('--development', 'development mode: let --tee auto fall back to the sample TEE when no hardware TEE is found')
     .option('--init-data <file>', 'init-data TOML sent with the evidence')

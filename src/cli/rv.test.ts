@@ -94,7 +94,9 @@ test('a Sigstore bundle lands in the RVPS with its signer, issuer, statement dig
   assert.equal(p.algorithm, 'signed-statement');
   assert.equal(p.signer, who.san);
   assert.equal(p.signer_issuer, who.issuer);
-  assert.equal(p.statement_sha256, (await import('node:crypto')).createHash('sha256').update(JSON.stringify(statement)).digest('hex'));
+  // The one provenance shape, as a workload registration keeps it: the statement is the input.
+  assert.deepEqual(p.inputs, { statement: (await import('node:crypto')).createHash('sha256').update(JSON.stringify(statement)).digest('hex') });
+  assert.deepEqual(p.parameters, { predicate_type: 'https://cyclonedx.org/bom', subjects: statement.subject });
   assert.deepEqual(p.components, ['kernel@6.8']);
   // A keyed statement's record names the key.
   const keyed = await new KbsAdminClient(h.url, { privateKeyPem: h.adminKeyPem }).getReferenceValueRecord('snp_launch_measurement');

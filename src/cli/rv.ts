@@ -56,9 +56,9 @@ export function verifyStatementFile(io: CliIO, file: string, o: StatementTrustFl
 }
 
 /**
- * The provenance a statement gives each of its reference values, in the registration's provenance shape:
- * the statement's digest is the input, its predicate type and subjects the parameters; the signer (and the
- * SBOM's components) beside them for policies to read.
+ * The provenance a statement gives each of its reference values, in the one provenance shape of RVPS records
+ * and workload registrations: the statement's digest is the input, its predicate type and subjects the
+ * parameters; the signer (and the SBOM's components) beside them for policies to read.
  */
 export function statementProvenance(st: ImportedStatement): Record<string, unknown> {
   return {
@@ -67,19 +67,6 @@ export function statementProvenance(st: ImportedStatement): Record<string, unkno
     inputs: { statement: st.statementDigest },
     signer: st.signer,
     ...(st.signerIssuer !== undefined ? { signer_issuer: st.signerIssuer } : {}),
-    ...(st.components ? { components: st.components } : {}),
-  };
-}
-
-/** The same provenance as an RVPS record states it (`server/reference-values.ts`). */
-export function rvpsProvenance(st: ImportedStatement): Record<string, unknown> {
-  return {
-    algorithm: 'signed-statement',
-    signer: st.signer,
-    ...(st.signerIssuer !== undefined ? { signer_issuer: st.signerIssuer } : {}),
-    statement_sha256: st.statementDigest,
-    predicate_type: st.predicateType,
-    subjects: st.subjects,
     ...(st.components ? { components: st.components } : {}),
   };
 }
@@ -145,8 +132,7 @@ export function register(program: Command, io: CliIO): void {
           });
           io.stderr(`workload ${o.workload} now at version ${out.version}\n`);
         } else {
-          const p = rvpsProvenance(st);
-          await new KbsAdminClient(o.url, auth).setReferenceValues(st.values, Object.fromEntries(Object.keys(st.values).map((k) => [k, p])));
+          await new KbsAdminClient(o.url, auth).setReferenceValues(st.values, Object.fromEntries(Object.keys(st.values).map((k) => [k, provenance])));
         }
       }
       io.stdout(`${JSON.stringify({ reference_values: st.values, provenance })}\n`);

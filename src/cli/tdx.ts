@@ -9,8 +9,8 @@ import { dirname, resolve } from 'node:path';
 import { CocoError } from '../errors.js';
 import { fromHex, toHex } from '../formats/bytes.js';
 import { check, type Check } from '../formats/check.js';
-import { isRecord, parseJson } from '../formats/json.js';
-import { explainEventLog, predictedRegisterOf } from '../measure/explain-events.js';
+import { parseJson } from '../formats/json.js';
+import { explainEventLog, predictedRegisterOfRecord } from '../measure/explain-events.js';
 import {
   PCS_URL,
   ROOT_CA_CRL_URL,
@@ -391,8 +391,7 @@ export function register(program: Command, io: CliIO): void {
  */
 function referenceEventsCheck(io: CliIO, file: string, log: Uint8Array | null | undefined): Check {
   const doc = parseJson(readInput(io, file, 'reference provenance'), file);
-  const provenance = isRecord(doc) && isRecord(doc.provenance) ? doc.provenance : doc;
-  const predicted = predictedRegisterOf(provenance);
+  const predicted = predictedRegisterOfRecord(doc);
   if (predicted === undefined) throw new CocoError('CLI_USAGE', `${file}: no predicted events (provenance "events") in it; register the value --from-artifacts with a kernel`, { kind: 'usage' });
   if (!log) return check('reference-events', false, `no event log to replay against the ${predicted.register} events of ${file} (give --ccel)`);
   const m = explainEventLog('tdx', log, predicted);

@@ -5,8 +5,11 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { toolMissing, readVectorJson, vectorPath } from '../test-support/vectors.js';
+import { toolMissing, readVector, readVectorJson, vectorPath } from '../test-support/vectors.js';
 import { runCli, type CliRun } from '../test-support/cli-run.js';
+import { parseEventLog } from '../eventlog/index.js';
+import { loggedEvents } from '../measure/explain-events.js';
+import { referenceValuesFromArtifacts } from '../measure/from-artifacts.js';
 
 const cases = readVectorJson('tpm', 'cases.json').cases as any[];
 const q = (p: string) => vectorPath('tpm', p);
@@ -59,6 +62,48 @@ test('tpm checkquote verifies plain signatures, and replays an event log against
   const bad = await cli(['tpm', 'checkquote', ...checkquoteArgs(q02), '-q', q02.nonce, '-e', q('eventlogs/event-sd-boot-fedora37.bin')]);
   assert.equal(bad.code, 1);
   assert.match(bad.err, /ERROR: eventlog: the event log does not replay to sha256:0/);
+});
+
+test('tpm checkquote --reference-provenance names the first PCR 11 event that differs from what a UKI predicts', async () => {
+  const q02 = cases.find((x) => x.id === 'q02');
+  const ukiCase = readVectorJson<{ pe_cases: { pe_file: string }[] }>('uki', 'cases.json').pe_cases[0];
+  const computed = await referenceValuesFromArtifacts({ uki: new Uint8Array(readVector('uki', ukiCase.pe_file)) });
+  const predicted = computed.provenance.tpm_pcr11.events!;
+  const logged = loggedEvents(parseEventLog(new Uint8Array(readVector('tpm', 'eventlog.bin'))), 11, 'sha256');
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-tpm-'));
+  try {
+    // The record as `kbs config get-reference-value NAME --provenance` prints it.
+    const record = join(dir, 'record.json');
+    writeFileSync(record, JSON.stringify({ name: 'tpm_pcr11', value: [computed.values.tpm_pcr11], provenance: { ...computed.provenance.tpm_pcr11, registered_by: 'role=admin', registered_at: '2026-01-01T00:00:00.000Z', version: 1 } }));
+    const args = [...checkquoteArgs(q02), '-q', q02.nonce, '-e', q('eventlog.bin'), '--reference-provenance', record];
+    const r = await cli(['tpm', 'checkquote', ...args, '--explain']);
+    assert.equal(r.code, 1, r.err);
+    const sentence = `PCR 11 event 2 (.linux section) differs: expected sha256 ${predicted.events[1].digest}, measured ${logged[1].digest}`;
+    assert.ok(r.err.includes(`ERROR: reference-events: ${sentence}`), r.err);
+    assert.match(r.out, /FAIL reference-events/);
+    assert.ok(r.out.includes(sentence), r.out);
+    // The quote itself is fine: only the reference check fails.
+    const json = JSON.parse((await cli(['tpm', 'checkquote', ...args, '--json'])).out);
+    assert.deepEqual(json.checks.filter((c: { ok: boolean }) => !c.ok).map((c: { id: string }) => c.id), ['reference-events']);
+    // A bare provenance whose events are the log's own: the check passes.
+    writeFileSync(record, JSON.stringify({ algorithm: 'uki-pcr11', events: { register: 'PCR 11', bank: 'sha256', events: logged.map((e, i) => ({ description: `event ${i + 1}`, digest: e.digest })) } }));
+    const ok = await cli(['tpm', 'checkquote', ...args, '--explain']);
+    assert.equal(ok.code, 0, ok.err);
+    assert.match(ok.out, /ok {3}reference-events|ok\s+reference-events/);
+    // Without a log there is nothing to replay; a record without events, or with an RTMR's, is a usage error.
+    const nolog = await cli(['tpm', 'checkquote', ...checkquoteArgs(q02), '-q', q02.nonce, '--reference-provenance', record]);
+    assert.equal(nolog.code, 1);
+    assert.match(nolog.err, /reference-events: no event log to replay/);
+    for (const bad of [{ algorithm: 'snp-launch-digest' }, { events: { register: 'RTMR1', bank: 'sha384', events: [] } }, 'not json']) {
+      writeFileSync(record, typeof bad === 'string' ? bad : JSON.stringify(bad));
+      const r2 = await cli(['tpm', 'checkquote', ...args]);
+      assert.notEqual(r2.code, 0);
+      assert.match(r2.err, /^error\[(CLI_USAGE|FORMAT_JSON)\]/m, r2.err);
+      assert.doesNotMatch(r2.err, /reference-events/);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('tpm checkquote without -q expects empty qualifying data, like tpm2_checkquote', async () => {

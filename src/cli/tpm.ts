@@ -33,6 +33,8 @@ import {
   type TpmtPublic,
 } from '../tpm/index.js';
 import { TpmAttester } from '../tee/tpm/attester.js';
+import { explainEventLog, predictedRegisterOfRecord } from '../measure/explain-events.js';
+import { parseJson } from '../formats/json.js';
 import { readInput, type CliIO } from './io.js';
 
 /** `-u`: a PEM public key or a TPM2B_PUBLIC, as tpm2_checkquote accepts. */
@@ -109,6 +111,20 @@ interface CheckquoteFlags {
   eventlog?: string;
   json?: boolean;
   explain?: boolean;
+  referenceProvenance?: string;
+}
+
+/**
+ * `--reference-provenance`: the event log replayed against the PCR events a reference value's provenance
+ * predicts (a UKI's PCR 11, …); the check names the first event that differs, as the KBS's decision record does.
+ */
+function referenceEventsCheck(io: CliIO, file: string, log: Uint8Array | undefined): Check {
+  const predicted = predictedRegisterOfRecord(parseJson(readInput(io, file, 'reference provenance'), file));
+  if (predicted === undefined) throw new CocoError('CLI_USAGE', `${file}: no predicted events (provenance "events") in it; register the value --from-artifacts with a UKI`, { kind: 'usage' });
+  if (!predicted.register.startsWith('PCR ')) throw new CocoError('CLI_USAGE', `${file}: its events are for ${predicted.register}, not a PCR (verify a TD quote with cocokit tdx verify)`, { kind: 'usage' });
+  if (log === undefined) return check('reference-events', false, `no event log to replay against the ${predicted.register} events of ${file} (give -e)`);
+  const m = explainEventLog('tpm', log, predicted);
+  return check('reference-events', m === undefined, m === undefined ? `the log's ${predicted.register} events are the ones the artifacts predict` : m.message);
 }
 
 function checkquote(io: CliIO, f: CheckquoteFlags): void {
@@ -128,13 +144,15 @@ function checkquote(io: CliIO, f: CheckquoteFlags): void {
   } else if (f.eventlog !== undefined) throw new CocoError('CLI_USAGE', '-e needs the quoted PCR values (-f)', { kind: 'usage' });
   const v = verifyQuote({ attest: readInput(io, f.message, 'quote message'), signature, ak, nonce: qualification(io, f.qualification), ...(pcrs === undefined ? {} : { pcrs }) });
   const checks: Check[] = [...v.checks];
-  if (f.eventlog !== undefined && v.quoted !== undefined) {
-    const log = parseEventLog(readInput(io, f.eventlog, 'event log'));
+  const logBytes = f.eventlog === undefined ? undefined : readInput(io, f.eventlog, 'event log');
+  if (logBytes !== undefined && v.quoted !== undefined) {
+    const log = parseEventLog(logBytes);
     const cmp = compareReplay(log, replayEventLog(log), v.quoted);
     const bad = cmp.registers.filter((r) => !r.ok);
     const where = cmp.firstDivergent === undefined ? '' : `; first divergent event ${cmp.firstDivergent.seq} (${cmp.firstDivergent.typeName} in PCR ${cmp.firstDivergent.index}): ${cmp.firstDivergent.reason}`;
     checks.push(check('eventlog', cmp.ok, cmp.ok ? 'the event log replays to the quoted PCR values' : `the event log does not replay to ${bad.map((r) => `${r.bank}:${r.register}`).join(', ')}${where}`));
   }
+  if (f.referenceProvenance !== undefined) checks.push(referenceEventsCheck(io, f.referenceProvenance, logBytes));
   const valid = allOk(checks);
   if (f.json) {
     io.stdout(`${JSON.stringify({ valid, checks, attest: attestToJson(v.attest), ...(v.quoted ? { pcrs: Object.fromEntries([...v.quoted].map(([b, m]) => [b, Object.fromEntries([...m].map(([i, x]) => [String(i), toHex(x)]))])) } : {}) })}\n`);
@@ -327,6 +345,7 @@ export function register(program: Command, io: CliIO): void {
     .option('-g, --hash-algorithm <alg>', 'hash of a plain signature (default sha256)')
     .option('-q, --qualification <hex|file>', 'expected qualifying data (nonce); absent means empty')
     .option('-e, --eventlog <file>', 'event log to replay against the quoted PCRs')
+    .option('--reference-provenance <file>', 'a reference value record (kbs config get-reference-value NAME --provenance) whose predicted PCR events the -e log is replayed against')
     .option('--json', 'print {"valid","checks","attest","pcrs"}')
     .option('--explain', 'print every check made, passed or not')
     .action((f: CheckquoteFlags) => checkquote(io, f));

@@ -138,7 +138,7 @@ export class KbsAdminClient {
 
   /**
    * Registers `{name: value}` through the RVPS `sample` extractor (§4); `provenance` (cocokit) says where each
-   * value came from, `{name: {algorithm, parameters?, inputs?, signer?, statement_sha256?, …, expires?}}`, and
+   * value came from, `{name: {algorithm, parameters?, inputs?, events?, signer?, …, expires?}}` (server/reference-values.ts), and
    * the KBS stamps it with the admin identity, time and version.
    */
   async setReferenceValues(values: Record<string, unknown>, provenance?: Record<string, Record<string, unknown>>): Promise<void> {

@@ -28,6 +28,8 @@ export interface AttesterOptions {
   tsmFs?: TsmFs;
   /** TPM for `tpm`, `az-snp-vtpm` and `az-tdx-vtpm` (TCTI string, default `device:/dev/tpmrm0`). */
   tcti?: string;
+  /** `tpm`: a TCG event log file sent along with the quote. */
+  tpmEventLog?: string;
   /** `az-snp-vtpm`: the VCEK (DER) instead of fetching it from Azure IMDS. */
   vcek?: Uint8Array;
   /** CCEL log area the TDX attester sends (default `/sys/firmware/acpi/tables/data/CCEL`). */
@@ -52,7 +54,7 @@ export async function attesterFor(tee: string, opts: AttesterOptions = {}): Prom
       throw noTee(`no SEV-SNP guest interface here (${opts.tsmPath ?? TSM_REPORT_PATH} or /dev/sev-guest)`);
     }
     case 'tpm':
-      return new TpmAttester({ ...(opts.tcti ? { tcti: opts.tcti } : {}) });
+      return new TpmAttester({ ...(opts.tcti ? { tcti: opts.tcti } : {}), ...(opts.tpmEventLog ? { eventLogPath: opts.tpmEventLog } : {}) });
     case 'az-snp-vtpm':
       return new AzSnpVtpmAttester({ ...(opts.tcti ? { tcti: opts.tcti } : {}), ...(opts.vcek ? { vcek: opts.vcek } : {}) });
     case 'az-tdx-vtpm':

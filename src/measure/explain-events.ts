@@ -138,6 +138,16 @@ export function predictedRegisterOf(provenance: unknown): PredictedRegister | un
   return { register: r.register, bank: r.bank, events };
 }
 
+/**
+ * The predicted register of a reference value record as the CLI prints it (`kbs config get-reference-value
+ * NAME --provenance`: `{name, value, …, provenance}`), or of a bare provenance entry; undefined when neither
+ * carries `events`.
+ */
+export function predictedRegisterOfRecord(doc: unknown): PredictedRegister | undefined {
+  const inner = typeof doc === 'object' && doc !== null ? (doc as Record<string, unknown>).provenance : undefined;
+  return predictedRegisterOf(typeof inner === 'object' && inner !== null ? inner : doc);
+}
+
 /** Checks a stated `events` provenance member (admin input). */
 export function checkPredictedRegister(v: unknown, where: string): PredictedRegister {
   const p = predictedRegisterOf({ events: v });
@@ -156,16 +166,46 @@ function logIndex(register: string): number {
   throw new CocoError('RV_EVENTS', `unknown register ${JSON.stringify(register)}`, { kind: 'input' });
 }
 
+/** The events a TPM event log (`tee` tpm) or a TD's CCEL (`tee` tdx) extended into a predicted register. */
+export function measuredEvents(tee: 'tpm' | 'tdx', log: Uint8Array, predicted: Pick<PredictedRegister, 'register' | 'bank'>): Array<{ digest: string; typeName: string }> {
+  const parsed = parseEventLog(log, { what: tee === 'tdx' ? 'CCEL log' : 'event log', ...(tee === 'tdx' ? { trailing: 'padding' as const } : {}) });
+  return loggedEvents(parsed, logIndex(predicted.register), predicted.bank);
+}
+
+/**
+ * The same from a TD's `uefi_event_logs` claim (Trustee's shape: `{index, type_name, digests: [{alg, digest}]}`
+ * in CCEL numbering), for a holder of the verified claims without the log; undefined when the claim is absent
+ * or not of that shape.
+ */
+export function measuredEventsOfClaims(uefiEventLogs: unknown, predicted: Pick<PredictedRegister, 'register' | 'bank'>): Array<{ digest: string; typeName: string }> | undefined {
+  if (!Array.isArray(uefiEventLogs)) return undefined;
+  const index = logIndex(predicted.register);
+  const alg = predicted.bank === 'sha384' ? 'SHA-384' : 'SHA256';
+  const out: Array<{ digest: string; typeName: string }> = [];
+  for (const e of uefiEventLogs) {
+    if (typeof e !== 'object' || e === null) return undefined;
+    const r = e as Record<string, unknown>;
+    if (r.index !== index) continue;
+    if (!Array.isArray(r.digests)) return undefined;
+    const d = (r.digests as unknown[]).find((x): x is { alg: string; digest: string } => typeof x === 'object' && x !== null && (x as { alg?: unknown }).alg === alg && typeof (x as { digest?: unknown }).digest === 'string');
+    if (d) out.push({ digest: d.digest.toLowerCase(), typeName: typeof r.type_name === 'string' ? r.type_name : 'event' });
+  }
+  return out;
+}
+
+/** The first event of `measured` that departs from the prediction, with the value `measured` replays to. */
+export function explainMeasured(predicted: PredictedRegister, measured: ReadonlyArray<{ digest: string; typeName?: string }>): (EventMismatch & { replayed: string }) | undefined {
+  const m = firstEventMismatch(predicted, measured);
+  return m === undefined ? undefined : { ...m, replayed: replayDigests(predicted.bank, measured.map((e) => e.digest)) };
+}
+
 /**
  * Replays the evidence's event log against the prediction: a TPM event log (`tee` tpm) or a TD's CCEL
  * (`tee` tdx). Undefined when the evidence carries no log or the log agrees with the prediction.
  * @throws CocoError (input) for a malformed log
  */
 export function explainEventLog(tee: 'tpm' | 'tdx', log: Uint8Array, predicted: PredictedRegister): (EventMismatch & { replayed: string }) | undefined {
-  const parsed = parseEventLog(log, { what: tee === 'tdx' ? 'CCEL log' : 'event log', ...(tee === 'tdx' ? { trailing: 'padding' as const } : {}) });
-  const measured = loggedEvents(parsed, logIndex(predicted.register), predicted.bank);
-  const m = firstEventMismatch(predicted, measured);
-  return m === undefined ? undefined : { ...m, replayed: replayDigests(predicted.bank, measured.map((e) => e.digest)) };
+  return explainMeasured(predicted, measuredEvents(tee, log, predicted));
 }
 
 /** A register extended with `digests` from zero (PCR 11 and the RTMRs start at zero). */

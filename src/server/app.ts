@@ -369,7 +369,8 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       const referenceValues: Record<string, string> = {};
       const consulted = await Promise.all(result.referenceValuesConsulted.slice(0, 64).map((name) => o.store.referenceValues.get(name)));
       result.referenceValuesConsulted.slice(0, 64).forEach((name, i) => (referenceValues[name] = referenceValueNote(consulted[i])));
-      const explanations = explainMismatches(tee, evidence, consulted);
+      const teeClaims = result.appraisals[0]?.annotatedEvidence[tee];
+      const explanations = explainMismatches(tee, evidence, consulted, isRecord(teeClaims) ? teeClaims : undefined);
       await decisions.submit({
         type: 'attestation',
         client: req.ip,

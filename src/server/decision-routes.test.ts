@@ -320,3 +320,62 @@ test('attestation policies are read by id (stored, else built-in) and a refused 
   assert.ok((await call('GET', '/kbs/v0/status')).json.attestation_policies.includes('custom'));
   await h.kbs.store.policies.delete('attestation', 'custom');
 });
+
+test('dry-run flags the reference values it relies on that are expired now, and with expiring_before those about to expire', async () => {
+  const admin = new KbsAdminClient(h.url, { privateKeyPem: h.adminKeyPem });
+  const now = h.clock.now.getTime();
+  const soon = new Date(now + 1_800_000).toISOString();
+  const later = new Date(now + 30 * 86_400_000).toISOString();
+  // The built-in sample policy consults svn and launch_digest.
+  await admin.setReferenceValues({ svn: [1], launch_digest: ['abc'] }, { svn: { algorithm: 'operator-supplied', expires: soon }, launch_digest: { algorithm: 'operator-supplied', expires: later } });
+  try {
+    const evidence = await new SampleAttester().getEvidence(new Uint8Array(32).fill(7));
+    const upload = (extra: Record<string, unknown> = {}) => call('POST', '/kbs/v0/dry-run', { tee: 'sample', evidence, kind: 'resource', resource: 'default/key/one', policy: ALLOW_ALL, ...extra });
+    // Nothing expired, nothing asked about: no flags, the candidate decides.
+    let r = await upload();
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.json.verdict, 'allow');
+    assert.equal(r.json.expired_reference_values, undefined);
+    assert.equal(r.json.expiring_reference_values, undefined);
+    // Expiring within a day: svn only (launch_digest lasts 30 days).
+    r = await upload({ expiring_before: new Date(now + 86_400_000).toISOString() });
+    assert.deepEqual(r.json.expiring_reference_values, { svn: soon });
+    assert.equal(r.json.verdict, 'allow');
+    r = await upload({ expiring_before: new Date(now + 60 * 86_400_000).toISOString() });
+    assert.deepEqual(r.json.expiring_reference_values, { svn: soon, launch_digest: later });
+
+    // Forty minutes on, svn has expired: the attestation would be denied, and the dry-run says so and why.
+    h.clock.now = new Date(now + 2_400_000);
+    r = await upload({ expiring_before: new Date(now + 86_400_000).toISOString() });
+    assert.equal(r.status, 200, r.body);
+    assert.deepEqual(r.json.expired_reference_values, { svn: soon });
+    assert.equal(r.json.expiring_reference_values, undefined);
+    assert.equal(r.json.verdict, 'deny');
+    assert.equal(r.json.reason, `reference value "svn" expired at ${soon}; register it again`);
+    const att = await call('POST', '/kbs/v0/dry-run', { tee: 'sample', evidence, kind: 'attestation', policy: defaultAttestationPolicy('default_cpu')! });
+    assert.equal(att.json.verdict, 'deny');
+    assert.deepEqual(att.json.expired_reference_values, { svn: soon });
+
+    // On a recorded decision: its attestation compared svn and launch_digest.
+    const [attested] = (await call('GET', '/kbs/v0/decisions?type=attestation&limit=1')).json;
+    const onRecord = await call('POST', `/kbs/v0/decisions/${attested.id}/dry-run`, { kind: 'attestation', policy: defaultAttestationPolicy('default_cpu')!, expiring_before: new Date(now + 60 * 86_400_000).toISOString() });
+    assert.equal(onRecord.status, 200, onRecord.body);
+    assert.equal(onRecord.json.verdict, 'deny');
+    assert.deepEqual(onRecord.json.expired_reference_values, { svn: soon });
+    assert.deepEqual(onRecord.json.expiring_reference_values, { launch_digest: later });
+    const [release] = (await call('GET', '/kbs/v0/decisions?type=release&limit=1')).json;
+    const resource = await call('POST', `/kbs/v0/decisions/${release.id}/dry-run`, { kind: 'resource', policy: ALLOW_ALL });
+    assert.equal(resource.json.verdict, 'allow');
+    // A release record names no reference values of its own; its claims came from an earlier attestation.
+    assert.equal(resource.json.expired_reference_values, undefined);
+    for (const bad of ['tomorrow', 7, '2027-13-45T00:00:00Z', '']) {
+      const e = await upload({ expiring_before: bad });
+      assert.ok(e.status >= 400 && e.status < 500, `${JSON.stringify(bad)}: ${e.status} ${e.body}`);
+      assert.match(e.json.detail, /expiring_before/);
+    }
+  } finally {
+    h.clock.now = new Date(now);
+    await h.kbs.store.referenceValues.delete('svn');
+    await h.kbs.store.referenceValues.delete('launch_digest');
+  }
+});

@@ -9,6 +9,10 @@
  *   request. The record itself is returned as stored, chain fields included.
  * - `POST /kbs/v0/decisions/<id>/dry-run` `{"kind":"resource"|"attestation","policy":"<rego>","resource":"a/b/c"?}`
  *   — the verdict a candidate policy would give on that record's claims. Nothing is stored, nothing is logged.
+ *   Reference values the verdict relies on whose stated `expires` has passed are listed in
+ *   `expired_reference_values` (an attestation consulting one is denied, and so is the dry-run's); with
+ *   `"expiring_before": "<RFC 3339>"`, those that are still valid but expire before it in
+ *   `expiring_reference_values`. The same on the evidence dry-run below.
  * - `POST /kbs/v0/dry-run` `{"tee":"snp","evidence":…,"kind":…,"policy":"<rego>","resource":"a/b/c"?}` — the same
  *   on uploaded evidence: verifier checks → claims → candidate policy (a candidate resource policy is given the
  *   claims the stored attestation policy yields) → verdict and trace. Reads only.
@@ -17,7 +21,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { statusOf, trustVectorFrom } from '../attestation/ear.js';
-import type { AttestationService } from '../attestation/service.js';
+import { expiredReferenceValueError, type AttestationService } from '../attestation/service.js';
 import { CocoError } from '../errors.js';
 import { isRecord, parseJson } from '../formats/json.js';
 import type { AttestationPolicyEvaluator, ResourcePolicyEvaluator } from '../policy/types.js';
@@ -26,6 +30,7 @@ import type { AdminAuthorizer } from './admin-auth.js';
 import { DECISION_KIND, decisionFromEvent, policyVersion, redactClaims, type Decision } from './decisions.js';
 import { echo } from './echo.js';
 import { errorResponse, kbsError, policyParseError } from './errors.js';
+import { provenanceExpiry } from './reference-values.js';
 import { NEXT_CURSOR_HEADER } from './page-query.js';
 
 export interface DecisionRoutesOptions {
@@ -36,6 +41,8 @@ export interface DecisionRoutesOptions {
   resourcePolicy: ResourcePolicyEvaluator;
   /** Resolves once the decisions queued so far are written (decisions.ts), so a listing shows every one of them. */
   decisionsWritten?: () => Promise<void>;
+  /** The KBS's clock: which reference values a dry-run finds expired. */
+  clock?: () => Date;
 }
 
 /** Rows one listing request reads at most while filtering, so a selective filter cannot scan the whole log. */
@@ -199,12 +206,50 @@ function annotatedEvidence(d: Decision): unknown {
   return ae;
 }
 
+/** A dry-run body's `expiring_before`: an RFC 3339 time, or absent. */
+function expiringBefore(body: Record<string, unknown>): Date | undefined {
+  const v = body.expiring_before;
+  if (v === undefined) return undefined;
+  const t = typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(v) ? Date.parse(v) : NaN;
+  if (Number.isNaN(t)) throw kbsError('KBS_DRY_RUN', `"expiring_before" must be an RFC 3339 time (2027-01-31T00:00:00Z), got ${echo(v)}`);
+  return new Date(t);
+}
+
+/**
+ * The expiry of the reference values a verdict relies on, as of `now`: `expired_reference_values` (an
+ * attestation consulting them is denied), and with `before`, `expiring_reference_values` — those still valid
+ * now whose stated `expires` comes before it. Names of no RVPS record (a workload registration) are skipped.
+ */
+async function referenceValueExpiry(store: Store, names: readonly string[], now: Date, before?: Date): Promise<Record<string, Record<string, string>>> {
+  const expired: Record<string, string> = {};
+  const expiring: Record<string, string> = {};
+  for (const name of names.slice(0, 256)) {
+    const rec = await store.referenceValues.get(name);
+    const at = rec ? provenanceExpiry(rec) : undefined;
+    if (at === undefined) continue;
+    if (at.getTime() <= now.getTime()) expired[name] = at.toISOString();
+    else if (before !== undefined && at.getTime() < before.getTime()) expiring[name] = at.toISOString();
+  }
+  return {
+    ...(Object.keys(expired).length > 0 ? { expired_reference_values: expired } : {}),
+    ...(Object.keys(expiring).length > 0 ? { expiring_reference_values: expiring } : {}),
+  };
+}
+
+/** The reason an attestation gives for expired values, as a dry-run verdict's. */
+function expiredReason(expired: Record<string, string> | undefined): string | undefined {
+  if (expired === undefined) return undefined;
+  return expiredReferenceValueError(Object.fromEntries(Object.entries(expired).map(([k, v]) => [k, new Date(v)])))?.message;
+}
+
 /** Evaluates a candidate policy against a stored decision; reads only. */
 export async function dryRun(o: DecisionRoutesOptions, d: Decision, body: Record<string, unknown>): Promise<Record<string, unknown>> {
   const kind = body.kind;
   const policy = body.policy;
   if (kind !== 'resource' && kind !== 'attestation') throw kbsError('KBS_DRY_RUN', '"kind" must be "resource" or "attestation"');
   if (typeof policy !== 'string' || policy.length === 0) throw kbsError('KBS_DRY_RUN', '"policy" must be the Rego text of the candidate policy');
+  const before = expiringBefore(body);
+  const now = (o.clock ?? (() => new Date()))();
   const was = { verdict: d.verdict, ...(d.reason ? { reason: d.reason } : {}) };
   if (kind === 'resource') {
     const path = body.resource ?? d.resource;
@@ -212,15 +257,25 @@ export async function dryRun(o: DecisionRoutesOptions, d: Decision, body: Record
     if (!isRecord(d.claims)) throw kbsError('KBS_DRY_RUN', `decision ${d.id} holds no claims`);
     await compiles(o.resourcePolicy, 'resource', policy);
     const r = await o.resourcePolicy.evaluate(policy, d.claims, { plugin: 'resource', 'resource-path': path.split('/'), query: {} });
-    return { decision: d.id, kind, was, verdict: r.allow ? 'allow' : 'deny', trace: resourceTrace(r) };
+    // The claims came from an attestation that compared these values: flagged, the verdict left to the policy.
+    const expiry = await referenceValueExpiry(o.store, Object.keys(d.reference_values ?? {}), now, before);
+    return { decision: d.id, kind, was, verdict: r.allow ? 'allow' : 'deny', trace: resourceTrace(r), ...expiry };
   }
   const input = annotatedEvidence(d);
   await compiles(o.attestationPolicy, 'attestation', policy);
   const rvs = Object.fromEntries((await o.store.referenceValues.list()).map((r) => [r.name, r.value]));
-  const out = await o.attestationPolicy.evaluate(policy, d.policy_id ?? 'default_cpu', input, (id) => rvs[id] ?? null);
+  const consulted = new Set<string>();
+  const out = await o.attestationPolicy.evaluate(policy, d.policy_id ?? 'default_cpu', input, (id) => {
+    consulted.add(id);
+    return rvs[id] ?? null;
+  });
+  const expiry = await referenceValueExpiry(o.store, [...consulted], now, before);
+  const expired = expiredReason(expiry.expired_reference_values);
+  // An attestation consulting an expired value is denied (AS_REFERENCE_VALUE_EXPIRED); the dry-run says so.
+  if (expired !== undefined) return { decision: d.id, kind, was, verdict: 'deny', reason: expired, reference_values: [...consulted], ...expiry };
   // The attestation service issues a token whatever the status; the resource policy decides on it (§3.3).
   const tv = trustVectorFrom(out.trustClaims, d.policy_id ?? 'default_cpu');
-  return { decision: d.id, kind, was, verdict: 'allow', status: statusOf(tv), trace: { trust_vector: tv } };
+  return { decision: d.id, kind, was, verdict: 'allow', status: statusOf(tv), trace: { trust_vector: tv }, reference_values: [...consulted], ...expiry };
 }
 
 function resourceTrace(r: { reason: string; explanation?: unknown }): Record<string, unknown> {
@@ -245,6 +300,7 @@ export async function evidenceDryRun(o: DecisionRoutesOptions, body: Record<stri
   if (typeof policy !== 'string' || policy.length === 0) throw kbsError('KBS_DRY_RUN', '"policy" must be the Rego text of the candidate policy');
   const path = body.resource;
   if (kind === 'resource' && (typeof path !== 'string' || !/^[^/]+\/[^/]+\/[^/]+$/.test(path))) throw kbsError('KBS_DRY_RUN', '"resource" must be a repository/type/tag path');
+  const before = expiringBefore(body);
   await compiles(kind === 'resource' ? o.resourcePolicy : o.attestationPolicy, kind, policy);
   let a;
   try {
@@ -254,11 +310,15 @@ export async function evidenceDryRun(o: DecisionRoutesOptions, body: Record<stri
     if (e instanceof CocoError && e.kind !== 'internal' && e.kind !== 'notfound') throw kbsError('KBS_DRY_RUN', `evidence: ${e.message}`);
     throw e;
   }
-  const base = { tee, kind, checks: a.checks, policy_id: a.policyId, reference_values: a.referenceValuesConsulted };
+  const expiry = await referenceValueExpiry(o.store, a.referenceValuesConsulted, (o.clock ?? (() => new Date()))(), before);
+  const base = { tee, kind, checks: a.checks, policy_id: a.policyId, reference_values: a.referenceValuesConsulted, ...expiry };
   if (a.failed.length > 0 || !a.appraisal || !a.claims) {
     const f = a.failed[0];
     return { ...base, verdict: 'deny', reason: f ? `evidence failed check "${f.id}": ${f.detail}` : 'evidence was not appraised' };
   }
+  // Expired at dry-run time: the attestation would be denied before any resource policy ran.
+  const expired = expiredReason(expiry.expired_reference_values);
+  if (expired !== undefined) return { ...base, verdict: 'deny', reason: expired, status: a.appraisal.status };
   if (kind === 'attestation') {
     return { ...base, verdict: 'allow', status: a.appraisal.status, claims: redactClaims(a.claims), trace: { trust_vector: a.appraisal.trustVector } };
   }

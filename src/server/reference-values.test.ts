@@ -18,7 +18,7 @@ import { readVector, readVectorJson, vectorPath } from '../test-support/vectors.
 import { bufferIO } from '../cli/io.js';
 import { run } from '../cli/program.js';
 import { startKbs, type Harness } from './test-harness.js';
-import { parseReferenceValueMessage, referenceValueSnapshot } from './reference-values.js';
+import { explainMismatches, explainReferenceValue, parseReferenceValueMessage, referenceValueSnapshot } from './reference-values.js';
 
 let h: Harness;
 let token: string;
@@ -117,11 +117,16 @@ test('a signed-statement provenance keeps its signer and statement digest', asyn
     { tpm_pcr11: ['ee'.repeat(32)] },
     { tpm_pcr11: { algorithm: 'signed-statement', signer: 'key:sha256:' + '01'.repeat(32), statement_sha256: statement, predicate_type: 'https://cocokit.dev/expected-measurements/v1', subjects: [{ name: 'guest.efi', digest: { sha256: '02'.repeat(32) } }], components: ['kernel@6.8'] } },
   );
+  // Stated in the earlier flat members, stored and shown in the one shape a workload registration uses too.
   const p = (await admin.getReferenceValueRecord('tpm_pcr11')).provenance as Record<string, unknown>;
   assert.equal(p.signer, 'key:sha256:' + '01'.repeat(32));
-  assert.equal(p.statement_sha256, statement);
+  assert.deepEqual(p.inputs, { statement });
+  assert.deepEqual(p.parameters, { predicate_type: 'https://cocokit.dev/expected-measurements/v1', subjects: [{ name: 'guest.efi', digest: { sha256: '02'.repeat(32) } }] });
+  assert.equal(p.statement_sha256, undefined);
   assert.deepEqual(p.components, ['kernel@6.8']);
   assert.equal(p.version, 1);
+  const stored = (await h.kbs.store.referenceValues.get('tpm_pcr11'))!.provenance as Record<string, unknown>;
+  assert.deepEqual(stored.inputs, { statement });
 });
 
 test('a value past its stated expiry denies the attestation that consults it, and the decision record says why', async () => {
@@ -225,4 +230,35 @@ test('random provenance and random bodies get a 4xx or a registration, never a c
     { numRuns: 200 },
   );
   await h.kbs.store.referenceValues.delete('fuzzed');
+});
+
+test('explainMismatches: an SNP launch measurement from artifacts is explained from the claims; matches, statements and odd input explain nothing', () => {
+  const M = 'ab'.repeat(48);
+  const OTHER = 'cd'.repeat(48);
+  const rec = (name: string, value: unknown, provenance: unknown) => ({ name, value, provenance, updatedAt: new Date(0) }) as unknown as Parameters<typeof explainMismatches>[2][number];
+  const computed = { algorithm: 'snp-launch-digest', parameters: { vcpus: 4 }, inputs: { ovmf: '0f'.repeat(32) } };
+  const records = [rec('snp_launch_measurement', [M], computed), rec('other', [M], { algorithm: 'signed-statement', signer: 's' }), rec('svn', [1], undefined)];
+  assert.deepEqual(explainMismatches('snp', {}, records, { measurement: OTHER }), {
+    snp_launch_measurement: `registered snp_launch_measurement computed by snp-launch-digest with {"vcpus":4} from {"ovmf":"${'0f'.repeat(32)}"}; explain with: cocokit kbs workload explain --from-artifacts … --reported ${OTHER}`,
+  });
+  assert.deepEqual(explainMismatches('snp', {}, records, { measurement: M.toUpperCase() }), {});
+  assert.deepEqual(explainMismatches('snp', {}, records), {});
+  // A value computed by another algorithm names its computation and the reported value.
+  assert.equal(
+    explainReferenceValue('host_data', 'aa'.repeat(32), { algorithm: 'initdata-host-data', parameters: { digestAlgorithm: 'sha256' } }, { tee: 'snp' }, 'bb'.repeat(32)),
+    `registered host_data computed by initdata-host-data with {"digestAlgorithm":"sha256"}; reported ${'bb'.repeat(32)}`,
+  );
+  // Predicted RTMR events against a TD's uefi_event_logs claim, without the log itself.
+  const events = { register: 'RTMR2', bank: 'sha384', events: [{ description: 'load options (kernel command line)', digest: '11'.repeat(48) }] };
+  const claims = { uefi_event_logs: [{ index: 3, type_name: 'EV_EVENT_TAG', digests: [{ alg: 'SHA-384', digest: '22'.repeat(48) }] }] };
+  assert.equal(explainReferenceValue('rtmr_2', ['00'.repeat(48)], { algorithm: 'tdx-direct-boot-rtmr', events }, { tee: 'tdx', claims }), `RTMR2 event 1 (load options (kernel command line)) differs: expected sha384 ${'11'.repeat(48)}, measured ${'22'.repeat(48)}`);
+  // Random provenance, values and claims never throw.
+  fc.assert(
+    fc.property(fc.jsonValue(), fc.jsonValue(), fc.jsonValue(), fc.constantFrom('snp', 'tdx', 'tpm', 'sample'), (value, provenance, claims, tee) => {
+      const out = explainReferenceValue('x', value, provenance, { tee, ...(claims !== null && typeof claims === 'object' && !Array.isArray(claims) ? { claims: claims as Record<string, unknown> } : {}) });
+      assert.ok(out === undefined || typeof out === 'string');
+      assert.equal(typeof explainMismatches(tee, claims, [rec('x', value, provenance)]), 'object');
+    }),
+    { numRuns: 300 },
+  );
 });

@@ -7,19 +7,24 @@
  *
  * - `algorithm` (required): the computation (`snp-launch-digest`, `uki-pcr11`, `tdx-direct-boot-rtmr`, …) or
  *   `signed-statement` for a value imported from a signed statement;
- * - `parameters`: the computation's parameters; `inputs`: `{artifact: sha256 hex}` of every input artifact;
- *   `events`: for a PCR or RTMR, the events the artifacts predict in it (a mismatch is explained with them);
- * - `signer`, `signer_issuer`, `statement_sha256`, `predicate_type`, `subjects`, `components`: an imported
- *   statement's signer identity (and a Sigstore certificate's OIDC issuer), digest, predicate, subjects and
- *   SBOM components;
+ * - `parameters`: the computation's parameters (a statement's `predicate_type` and `subjects`); `inputs`:
+ *   `{artifact: sha256 hex}` of every input artifact (a statement's digest as `statement`); `events`: for a
+ *   PCR or RTMR, the events the artifacts predict in it (a mismatch is explained with them);
+ * - `signer`, `signer_issuer`, `components`: an imported statement's signer identity (and a Sigstore
+ *   certificate's OIDC issuer) and SBOM components;
  * - `expires`: an RFC 3339 time after which the value is refused (an attestation that consults it is denied).
+ *
+ * This is the one provenance entry shape, the same in a workload registration (one entry per claim). Records
+ * written before it carried a statement's `statement_sha256`, `predicate_type` and `subjects` at the top
+ * level; those are still accepted and read, and shown in this shape (`normalizeProvenance`).
  *
  * The KBS stamps every registered value, with or without a stated provenance, with `registered_by` (the admin
  * token's role and subject), `registered_at` and `version` (1 for a new name, one more on each registration of
  * it), and keeps the stamped record with the value.
  */
 import { fromBase64 } from '../formats/bytes.js';
-import { checkPredictedRegister, explainEventLog, predictedRegisterOf, type PredictedRegister } from '../measure/explain-events.js';
+import { LEGACY_PROVENANCE_FIELDS as LEGACY, normalizeProvenance } from '../attestation/provenance.js';
+import { checkPredictedRegister, explainMeasured, measuredEvents, measuredEventsOfClaims, predictedRegisterOf, type PredictedRegister } from '../measure/explain-events.js';
 import { tpmEvidenceFromJson } from '../tee/tpm/evidence.js';
 import { evidenceFromJson } from '../tee/tdx/evidence.js';
 import { isRecord, parseJson } from '../formats/json.js';
@@ -41,12 +46,11 @@ export interface ReferenceValueProvenanceInput {
   signer?: string;
   /** A Sigstore signer: the OIDC issuer its certificate names. */
   signer_issuer?: string;
-  statement_sha256?: string;
-  predicate_type?: string;
-  subjects?: JsonValue[];
   components?: string[];
   expires?: string;
 }
+
+export { normalizeProvenance };
 
 /** A stored provenance record: what was stated plus the KBS's stamp. */
 export interface StampedProvenance extends Partial<ReferenceValueProvenanceInput> {
@@ -62,7 +66,7 @@ export interface ReferenceValueRegistration {
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
-const STATED = new Set(['algorithm', 'parameters', 'inputs', 'events', 'signer', 'signer_issuer', 'statement_sha256', 'predicate_type', 'subjects', 'components', 'expires']);
+const STATED = new Set(['algorithm', 'parameters', 'inputs', 'events', 'signer', 'signer_issuer', 'components', 'expires', ...LEGACY]);
 
 function bad(message: string): never {
   throw kbsError('KBS_RVPS_PROVENANCE', `reference value provenance: ${message}`);
@@ -93,7 +97,7 @@ function checkEntry(name: string, e: unknown): ReferenceValueProvenanceInput {
   if (e.expires !== undefined && (typeof e.expires !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(e.expires) || Number.isNaN(Date.parse(e.expires)))) {
     bad(`"expires" ${where} must be an RFC 3339 time`);
   }
-  return e as unknown as ReferenceValueProvenanceInput;
+  return normalizeProvenance(e) as unknown as ReferenceValueProvenanceInput;
 }
 
 /**
@@ -183,7 +187,7 @@ export function describeReferenceValue(r: ReferenceValueRecord): Record<string, 
     value: r.value,
     updated: r.updatedAt.toISOString(),
     ...(r.expiresAt ? { expiration: r.expiresAt.toISOString() } : {}),
-    ...(r.provenance !== undefined ? { provenance: r.provenance } : {}),
+    ...(r.provenance !== undefined ? { provenance: normalizeProvenance(r.provenance) } : {}),
   };
 }
 
@@ -201,35 +205,81 @@ export function referenceValueNote(r: ReferenceValueRecord | undefined): string 
   return note;
 }
 
+/** What the evidence says, as far as explaining a reference value needs. */
+export interface MeasuredEvidence {
+  tee: string;
+  /** The TPM event log or the TD's CCEL, when the evidence carries one. */
+  log?: Uint8Array;
+  /** The TEE's verified claims; a TD's `uefi_event_logs` stand in for its CCEL, an SNP report's `measurement` is read. */
+  claims?: Record<string, unknown>;
+}
+
+/** Launch digests whose artifacts `cocokit kbs workload explain` searches the parameters around. */
+const SEARCHABLE = new Set(['snp-launch-digest']);
+/** Launch digests that are an SNP report's MEASUREMENT. */
+const SNP_MEASUREMENT = new Set(['snp-launch-digest', 'krun-launch-digest']);
+
+function acceptedValues(value: unknown): string[] {
+  return (Array.isArray(value) ? value : [value]).filter((x): x is string => typeof x === 'string').map((x) => x.toLowerCase());
+}
+
 /**
- * For each consulted value whose provenance predicts a register's events (a UKI's PCR 11, a direct boot's
- * RTMRs): when the evidence's event log extends that register to none of the value's entries, the first
- * event that differs from the prediction. Evidence without a log, or a log that cannot be read, explains
- * nothing (the verifier has judged the evidence already).
+ * Why the evidence does not match one reference value, from the value's provenance — the same sentence
+ * wherever the value is registered (RVPS record or workload registration):
+ *
+ * - a PCR or RTMR whose provenance predicts its events: the first event of the evidence's log (or of a TD's
+ *   `uefi_event_logs` claim) that differs, when the log extends the register to none of the accepted values;
+ * - an SNP launch measurement computed from artifacts: the registered computation (algorithm, parameters,
+ *   input digests) and, for firmware launches, the command that names the parameter change reproducing the
+ *   reported measurement;
+ * - any other value computed from artifacts: the registered computation and the reported value.
+ *
+ * `reported` is the claim the value is compared with, when the caller knows it (a workload registration
+ * compares each value with the claim of its name). Undefined when the evidence matches or nothing can be
+ * said; a log that cannot be read explains nothing (the verifier has judged the evidence already).
  */
-export function explainMismatches(tee: string, evidence: unknown, records: ReadonlyArray<ReferenceValueRecord | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (tee !== 'tpm' && tee !== 'tdx') return out;
-  let log: Uint8Array | null | undefined;
-  try {
-    log = tee === 'tpm' ? tpmEvidenceFromJson(evidence).eventLog : evidenceFromJson(evidence).ccEventLog;
-  } catch {
-    return out;
-  }
-  if (!log) return out;
-  for (const r of records) {
-    if (!r) continue;
-    const predicted = predictedRegisterOf(r.provenance);
-    if (!predicted) continue;
+export function explainReferenceValue(name: string, value: unknown, provenance: unknown, ev: MeasuredEvidence, reported?: unknown): string | undefined {
+  const accepted = acceptedValues(value);
+  const predicted = predictedRegisterOf(provenance);
+  if (predicted) {
+    let measured: Array<{ digest: string; typeName: string }> | undefined;
     try {
-      const m = explainEventLog(tee, log, predicted);
-      if (m === undefined) continue;
-      const accepted = (Array.isArray(r.value) ? r.value : [r.value]).filter((x): x is string => typeof x === 'string').map((x) => x.toLowerCase());
-      if (accepted.includes(m.replayed)) continue;
-      out[r.name] = m.message;
+      if (ev.log && (ev.tee === 'tpm' || ev.tee === 'tdx')) measured = measuredEvents(ev.tee, ev.log, predicted);
+      else if (ev.tee === 'tdx') measured = measuredEventsOfClaims(ev.claims?.uefi_event_logs, predicted);
     } catch {
-      continue;
+      return undefined;
     }
+    if (measured === undefined) return undefined;
+    const m = explainMeasured(predicted, measured);
+    return m === undefined || accepted.includes(m.replayed) ? undefined : m.message;
+  }
+  if (!isRecord(provenance) || typeof provenance.algorithm !== 'string' || provenance.algorithm === 'signed-statement') return undefined;
+  const algorithm = provenance.algorithm;
+  const claim = reported ?? (SNP_MEASUREMENT.has(algorithm) && ev.tee === 'snp' ? ev.claims?.measurement : undefined);
+  if (typeof claim !== 'string' || !/^[0-9a-fA-F]{1,256}$/.test(claim) || accepted.includes(claim.toLowerCase())) return undefined;
+  const computed = `registered ${name} computed by ${algorithm}${provenance.parameters !== undefined ? ` with ${JSON.stringify(provenance.parameters)}` : ''}${provenance.inputs !== undefined ? ` from ${JSON.stringify(provenance.inputs)}` : ''}`;
+  const hex = claim.toLowerCase();
+  if (SEARCHABLE.has(algorithm) && /^[0-9a-f]{96}$/.test(hex)) return `${computed}; explain with: cocokit kbs workload explain --from-artifacts … --reported ${hex}`;
+  return `${computed}; reported ${hex}`;
+}
+
+/**
+ * For each consulted RVPS value computed from artifacts that the evidence does not match, why
+ * (`explainReferenceValue`): the decision record's `explanations`.
+ */
+export function explainMismatches(tee: string, evidence: unknown, records: ReadonlyArray<ReferenceValueRecord | undefined>, claims?: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  let log: Uint8Array | undefined;
+  try {
+    if (tee === 'tpm') log = tpmEvidenceFromJson(evidence).eventLog;
+    else if (tee === 'tdx') log = evidenceFromJson(evidence).ccEventLog ?? undefined;
+  } catch {
+    log = undefined;
+  }
+  for (const r of records) {
+    if (!r || r.provenance === undefined) continue;
+    const why = explainReferenceValue(r.name, r.value, r.provenance, { tee, ...(log ? { log } : {}), ...(claims ? { claims } : {}) });
+    if (why !== undefined) out[r.name] = why;
   }
   return out;
 }

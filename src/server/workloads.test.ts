@@ -24,6 +24,7 @@ import { openKbs, type Kbs } from './kbs.js';
 import { cidrMatcher, workloadsConfigFromToml } from './workloads.js';
 import { listDecisions } from './decision-routes.js';
 import { verifyDecisionChain, type Decision } from './decisions.js';
+import { explainReferenceValue } from './reference-values.js';
 
 const P = (f: string) => ['keybroker', 'protocol', f];
 const ids = readVectorJson(...P('freshness_and_ids.json'));
@@ -762,4 +763,36 @@ test('every workload verdict on the three doors is a decision record: registrati
   const all = JSON.stringify([...native, ...kbd, ...rk]);
   for (const s of [secret, reg.passphrase, ids.passphrase_plaintext, at.cookie.split('=')[1]!, good.cookie!.split('=')[1]!]) assert.ok(!all.includes(s), s);
   assert.equal((await verifyDecisionChain(kbs.store)).ok, true);
+});
+
+test('a denial on the native and keybroker doors explains the measurement from its provenance, in the words of an RVPS value', async () => {
+  const provenance = { algorithm: 'snp-launch-digest', parameters: { vcpus: 4, vcpuType: 'EPYC-Milan' }, inputs: { ovmf: createHash('sha256').update(readVector('snp', 'ovmf', 'OVMF.fd')).digest('hex') } };
+  const sentence = `registered measurement computed by snp-launch-digest with {"vcpus":4,"vcpuType":"EPYC-Milan"} from {"ovmf":"${provenance.inputs.ovmf}"}; explain with: cocokit kbs workload explain --from-artifacts … --reported ${OTHER_M}`;
+  // The same sentence the RVPS path puts in an attestation's decision record for that provenance.
+  assert.equal(explainReferenceValue('measurement', [M], provenance, { tee: 'snp', claims: { measurement: OTHER_M } }), sentence);
+  assert.equal(explainReferenceValue('measurement', [M], provenance, { tee: 'snp', claims: { measurement: M } }), undefined);
+
+  const id = await registerNative('tenant-e', { tee: 'snp', reference_values: { measurement: M }, resources: { passphrase: 'x' }, provenance: { measurement: provenance } });
+  const bad = await attestNative({ measurement: OTHER_M, hostData: hostDataForUuid(id) });
+  const r = await http('GET', '/kbs/v0/workload-resource/passphrase', { cookie: bad.cookie });
+  assert.equal(r.status, 401);
+  assert.ok(String(r.json().detail).endsWith(`; measurement: ${sentence}`), r.json().detail);
+  const [denied] = (await workloadDecisions(id)).slice(-1);
+  assert.deepEqual(denied!.explanations, { measurement: sentence });
+  // Another reason to deny (the measurement matches): nothing to explain.
+  const ok = await attestNative({ hostData: hostDataForUuid(id) });
+  assert.equal((await http('GET', '/kbs/v0/workload-resource/passphrase', { cookie: ok.cookie })).status, 200);
+  assert.equal((await workloadDecisions(id)).at(-1)!.explanations, undefined);
+
+  // A keybroker registration given provenance through the native API: its denial explains alike.
+  const reg = await keybrokerRegister();
+  const hostData = fromBase64(reg.text);
+  const kbId = uuidOf(hostData);
+  const current = (await http('GET', `/kbs/v0/workloads/${kbId}`, { ns: 'keybroker' })).json();
+  const put = await http('PUT', `/kbs/v0/workloads/${kbId}`, { ns: 'keybroker', body: { tee: 'snp', reference_values: current.reference_values, version: current.version, provenance: { measurement: provenance } } });
+  assert.equal(put.status, 200, put.text);
+  const wrong = await keybrokerAttest(hostData, OTHER_M);
+  assert.equal(wrong.at.status, 400);
+  assert.ok(wrong.at.text.includes(`; measurement: ${sentence}`), wrong.at.text);
+  assert.deepEqual((await workloadDecisions(kbId)).at(-1)!.explanations, { measurement: sentence });
 });

@@ -53,7 +53,7 @@ import { teePubkeyFromClaims, type AttestationTokenVerifier } from './token-veri
 import { keybrokerRoutes } from './compat/keybroker.js';
 import type { DecisionLog, DecisionType } from './decisions.js';
 import { referenceKbsRoutes } from './compat/reference-kbs.js';
-import { adminActorName } from './reference-values.js';
+import { adminActorName, explainReferenceValue } from './reference-values.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Configuration: `[workloads.keybroker]` and `[workloads.reference_kbs]`
@@ -181,7 +181,7 @@ export function registrationVersion(rec: Pick<WorkloadRecord, 'id' | 'version' |
 export async function recordWorkloadDecision(
   ctx: WorkloadContext,
   req: FastifyRequest,
-  d: { type: DecisionType; tee: string; dialect: string; record?: WorkloadRecord; resource?: string; evidence?: unknown; claims?: unknown; appraisal?: Appraisal; error?: unknown },
+  d: { type: DecisionType; tee: string; dialect: string; record?: WorkloadRecord; resource?: string; evidence?: unknown; claims?: unknown; appraisal?: Appraisal; explanations?: Record<string, string>; error?: unknown },
 ): Promise<void> {
   if (!ctx.decisions) return;
   const err = d.error === undefined ? undefined : asCocoError(d.error);
@@ -193,6 +193,7 @@ export async function recordWorkloadDecision(
     ...(d.claims === undefined ? {} : { claims: d.claims }),
     ...(d.record ? { workload: d.record.id, policyId: `workload/${d.record.id}`, policyText: d.record.policy, referenceValues: registrationVersion(d.record) } : {}),
     ...(d.resource === undefined ? {} : { resource: d.resource }),
+    ...(d.explanations && Object.keys(d.explanations).length > 0 ? { explanations: d.explanations } : {}),
     verdict: err ? (err.kind === 'internal' ? 'error' : 'deny') : 'allow',
     ...(err ? { code: err.code, reason: bounded(err.message) } : d.appraisal ? { reason: d.appraisal.reason } : {}),
     trace: { dialect: d.dialect, ...(d.appraisal ? { rule: d.appraisal.reason, ...d.appraisal.trace } : {}) },
@@ -386,14 +387,25 @@ function expiredProvenance(spec: WorkloadSpec, now: Date): string | undefined {
 }
 
 /**
- * For a denial: how the registered measurement was computed, and the command that searches the parameters
- * next to it for the reported one (the artifacts stay with the operator, so the search runs where they are).
+ * For a denial: why each reference value of the registration that the evidence does not match differs, from
+ * its provenance — the first differing event of a PCR or RTMR, the registered computation of an SNP
+ * measurement and the command that searches the parameters next to it (the artifacts stay with the
+ * operator) — in the words an RVPS value's explanation uses (`explainReferenceValue`).
  */
-function provenanceHint(spec: WorkloadSpec, input: Record<string, unknown>): string {
-  const p = spec.provenance?.measurement;
-  if (!isRecord(p) || !isRecord(p.parameters)) return '';
-  const reported = typeof input.measurement === 'string' && /^[0-9a-f]{96}$/.test(input.measurement) ? input.measurement : undefined;
-  return `; registered measurement computed by ${String(p.algorithm)} with ${JSON.stringify(p.parameters)} from ${JSON.stringify(p.inputs)}${reported ? `; explain with: cocokit kbs workload explain --from-artifacts … --reported ${reported}` : ''}`;
+export function registrationExplanations(spec: WorkloadSpec, tee: string, claims: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [claim, provenance] of Object.entries(spec.provenance ?? {})) {
+    if (!(claim in spec.referenceValues)) continue;
+    const why = explainReferenceValue(claim, spec.referenceValues[claim], provenance, { tee, claims }, claims[claim]);
+    if (why !== undefined) out[claim] = why;
+  }
+  return out;
+}
+
+/** A registration's policy denial, its explanations appended to the reason (the decision record keeps them apart). */
+export function registrationDenial(what: string, verdict: Appraisal, explanations: Record<string, string>): CocoError {
+  const why = Object.entries(explanations).map(([k, v]) => `; ${k}: ${v}`).join('');
+  return workloadError('WORKLOAD_POLICY_DENY', `${what}: ${verdict.reason}${why}`, 'policy');
 }
 
 async function ownWorkload(ctx: WorkloadContext, ns: string, id: string): Promise<WorkloadRecord> {
@@ -564,7 +576,7 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
     app.get('/kbs/v0/workload-resource/:name', async (req, reply) => {
       let subject = 'unknown';
       // What the decision record says, filled in as the request gets that far.
-      const seen: { tee: string; record?: WorkloadRecord; resource?: string; claims?: unknown; appraisal?: Appraisal } = { tee: 'unknown' };
+      const seen: { tee: string; record?: WorkloadRecord; resource?: string; claims?: unknown; appraisal?: Appraisal; explanations?: Record<string, string> } = { tee: 'unknown' };
       try {
         const name = checkResourceName((req.params as { name: string }).name);
         const { claims, extraParams } = await guestClaims(o, req);
@@ -599,7 +611,10 @@ export function native(o: WorkloadRoutesOptions, ctx: WorkloadContext) {
         if (expired) throw workloadError('WORKLOAD_RV_EXPIRED', `workload ${record.id}: ${expired}`, 'policy');
         const verdict = appraiseRegistration(record, spec, input);
         seen.appraisal = verdict;
-        if (!verdict.allow) throw workloadError('WORKLOAD_POLICY_DENY', `workload ${record.id} policy denied: ${verdict.reason}${provenanceHint(spec, input)}`, 'policy');
+        if (!verdict.allow) {
+          seen.explanations = registrationExplanations(spec, tee, input);
+          throw registrationDenial(`workload ${record.id} policy denied`, verdict, seen.explanations);
+        }
         const value = await ctx.store.resources.get(resourceKey(record, name));
         if (value === undefined) throw workloadError('WORKLOAD_RESOURCE_NOT_FOUND', `workload ${record.id} has no resource ${name}`, 'notfound');
         const teeKey = parseTeePubKey(teePubkeyFromClaims(claims, o.extraTeekeyPaths));

@@ -56,6 +56,8 @@ import {
   secretNames,
   replaceSecrets,
   resourceKey,
+  registrationDenial,
+  registrationExplanations,
   workloadError,
   type CompatConfig,
   type WorkloadContext,
@@ -134,7 +136,7 @@ export function keybrokerRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
 
     app.post('/kbs/v0/attest', async (req, reply) => {
       let subject = 'unknown';
-      const seen: { record?: WorkloadRecord; evidence?: unknown; claims?: unknown; appraisal?: Appraisal } = {};
+      const seen: { record?: WorkloadRecord; evidence?: unknown; claims?: unknown; appraisal?: Appraisal; explanations?: Record<string, string> } = {};
       try {
         const { s } = await session(ctx, req);
         subject = s.id;
@@ -163,7 +165,10 @@ export function keybrokerRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
         if (spec.dialect !== 'keybroker' || record.namespace !== cfg.namespace) throw workloadError('WORKLOAD_DIALECT', `registration ${record.id} was not made through /rvp/register`, 'forbidden');
         const verdict = appraiseRegistration(record, spec, claims);
         seen.appraisal = verdict;
-        if (!verdict.allow) throw workloadError('WORKLOAD_POLICY_DENY', `registration ${record.id}: ${verdict.reason}`, 'policy');
+        if (!verdict.allow) {
+          seen.explanations = registrationExplanations(spec, 'snp', claims);
+          throw registrationDenial(`registration ${record.id}`, verdict, seen.explanations);
+        }
         const data: KeybrokerSessionData = { dialect: 'keybroker', workloadId: record.id, workloadVersion: record.version, n, e };
         await ctx.store.sessions.put({ ...s, state: 'attested', teePubkey: { kty: 'RSA', n, e }, data: { ...data } });
         await ctx.store.audit.append({ kind: 'keybroker.attest', subject: record.id, outcome: 'ok' });

@@ -47,6 +47,8 @@ import {
   recordWorkloadDecision,
   replaceSecrets,
   resourceKey,
+  registrationDenial,
+  registrationExplanations,
   workloadError,
   type CompatConfig,
   type WorkloadContext,
@@ -146,7 +148,7 @@ export function referenceKbsRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
 
     app.post('/kbs/v0/attest', async (req, reply) => {
       let subject = 'unknown';
-      const seen: { record?: WorkloadRecord; evidence?: unknown; claims?: unknown; appraisal?: Appraisal } = {};
+      const seen: { record?: WorkloadRecord; evidence?: unknown; claims?: unknown; appraisal?: Appraisal; explanations?: Record<string, string> } = {};
       try {
         const { s, d } = await session(ctx, req);
         subject = d.workloadId;
@@ -174,7 +176,10 @@ export function referenceKbsRoutes(ctx: WorkloadContext, cfg: CompatConfig) {
         if (spec.dialect !== 'reference-kbs' || record.namespace !== cfg.namespace) throw workloadError('WORKLOAD_DIALECT', `workload ${record.id} was not registered through register_workload`, 'forbidden');
         const verdict = appraiseRegistration(record, spec, claims);
         seen.appraisal = verdict;
-        if (!verdict.allow) throw workloadError('WORKLOAD_POLICY_DENY', `workload ${record.id}: ${verdict.reason}`, 'policy');
+        if (!verdict.allow) {
+          seen.explanations = registrationExplanations(spec, 'snp', claims);
+          throw registrationDenial(`workload ${record.id}`, verdict, seen.explanations);
+        }
         const data: RefSessionData = { ...d, workloadVersion: record.version, kMod, kExp };
         await ctx.store.sessions.put({ ...s, state: 'attested', teePubkey: { kty: 'RSA', n: kMod, e: kExp }, data: { ...data } });
         await ctx.store.audit.append({ kind: 'reference-kbs.attest', subject: record.id, outcome: 'ok' });

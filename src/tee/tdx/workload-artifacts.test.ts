@@ -10,6 +10,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KbsClient } from '../../client/kbs-client.js';
+import { signAdminToken } from '../../client/admin-client.js';
+import { encodeCryptoAgileLog } from '../../eventlog/index.js';
 import { fromHex, utf8 } from '../../formats/bytes.js';
 import { bufferIO } from '../../cli/io.js';
 import { run } from '../../cli/program.js';
@@ -23,10 +25,11 @@ import { TdxAttester } from './attester.js';
 import { tdxTsmSimulator } from './tsm-sim.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tdx-workload-'));
+const EV_IPL = 0xd;
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('register --tee tdx --from-artifacts: the TD launched from those artifacts gets the secret; another command line is refused', async () => {
-  const { root, config, adminKeyPem } = writeTdxTestKbsConfig(dir, { allowedEndpoints: '^/kbs/v0/workloads.*$', namespaces: ['tenant-x'] });
+  const { root, config, adminKeyPem } = writeTdxTestKbsConfig(dir, { allowedEndpoints: '^/kbs/v0/.*$' });
   const kbs = await openKbs({ config, ...policyEvaluators() });
   try {
     const url = await kbs.listen(0, '127.0.0.1');
@@ -64,6 +67,31 @@ test('register --tee tdx --from-artifacts: the TD launched from those artifacts 
     // Launched with another command line: RTMR2 differs, the registration refuses it.
     const other = await referenceValuesFromArtifacts({ tdx: { firmware, kernel: new Uint8Array(readVector('uki', 'pe', 'pe-s01.efi')), initrd: new Uint8Array(4096).fill(7), append: 'console=hvc0 root=/dev/vda2' } });
     await assert.rejects(td({ ...launch, rtmr2: fromHex(other.values.rtmr_2) }).getWorkloadResource('passphrase'), /policy denied: .*rtmr_2/);
+
+    // The same TD with its CCEL: the denial, and its decision record, name the RTMR2 event that differs from
+    // what the registered command line predicts — the sentence an RVPS value's decision record gives.
+    const ccel = encodeCryptoAgileLog({ algorithms: [{ alg: 0x000c, size: 48 }] }, [
+      ...computed.provenance.rtmr_1.events!.events.map((e) => ({ index: 2, type: EV_IPL, digests: [{ alg: 0x000c, digest: fromHex(e.digest) }], data: new Uint8Array(0) })),
+      ...other.provenance.rtmr_2.events!.events.map((e) => ({ index: 3, type: EV_IPL, digests: [{ alg: 0x000c, digest: fromHex(e.digest) }], data: new Uint8Array(0) })),
+    ]);
+    writeFileSync(join(dir, 'ccel.bin'), ccel);
+    const sentence = `RTMR2 event 1 (load options (kernel command line)) differs: expected sha384 ${computed.provenance.rtmr_2.events!.events[0].digest}, measured ${other.provenance.rtmr_2.events!.events[0].digest}`;
+    const withLog = () => {
+      const tsm = mkdtempSync(join(dir, 'tsm-'));
+      const attester = new TdxAttester({ tsmPath: tsm, ccelPath: join(dir, 'ccel.bin'), fs: tdxTsmSimulator(root, { launch: { ...launch, rtmr2: fromHex(other.values.rtmr_2) } }) });
+      return new KbsClient(url, attester, { initData, extraParams: { workload_id: id }, maxAttempts: 1 });
+    };
+    await assert.rejects(withLog().getWorkloadResource('passphrase'), (e: unknown) => {
+      const m = String((e as Error).message);
+      assert.ok(m.includes(`; rtmr_2: ${sentence}`), m);
+      assert.ok(!m.includes('rtmr_1:'), m);
+      return true;
+    });
+    const token = await signAdminToken(adminKeyPem);
+    const [release] = JSON.parse((await kbs.app.inject({ method: 'GET', url: '/kbs/v0/decisions?type=release&limit=1', headers: { authorization: `Bearer ${token}` } })).body);
+    assert.equal(release.workload, id);
+    assert.equal(release.verdict, 'deny');
+    assert.deepEqual(release.explanations, { rtmr_2: sentence });
   } finally {
     await kbs.close();
   }

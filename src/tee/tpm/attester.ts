@@ -5,6 +5,7 @@
  * relying party can list it in `trusted_aks`. The quote's qualifying data is the runtime-data digest
  * resized to 32 bytes (specs/kbs-protocol.md §1.5), over all 24 SHA-256 PCRs.
  */
+import { readFileSync } from 'node:fs';
 import { CocoError } from '../../errors.js';
 import { TpmClient, TPM_RH } from '../../tpm/client.js';
 import { publicKeyObject } from '../../tpm/public.js';
@@ -19,6 +20,20 @@ export interface TpmAttesterOptions {
   tcti?: string;
   /** AK kind (default RSA 2048 / RSASSA-SHA256, the only scheme Trustee's verifier takes). */
   ak?: AkKind;
+  /**
+   * A TCG event log sent along as `event_log` (`/sys/kernel/security/tpm0/binary_bios_measurements`): the
+   * verifier replays it against the quoted PCRs, and a KBS explains a PCR that differs from a reference
+   * value registered from artifacts by the first event that differs.
+   */
+  eventLogPath?: string;
+}
+
+function readEventLog(path: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw new CocoError('TPM_EVENT_LOG', `cannot read the event log ${path}: ${(e as Error).message}`, { kind: 'file', cause: e });
+  }
 }
 
 const ALL_SHA256 = [{ hash: 0x000b, pcrs: Array.from({ length: 24 }, (_, i) => i) }];
@@ -65,7 +80,7 @@ export class TpmAttester implements Attester {
         const pcrs = await c.pcrRead(ALL_SHA256);
         const values = [...(pcrs.get('sha256') ?? new Map()).values()];
         const der = new Uint8Array(publicKeyObject(ak.public).export({ type: 'spki', format: 'der' }));
-        return tpmEvidenceToJson({ akPublicDer: der, message: q.attest, signature: q.signatureBytes, pcrs: values });
+        return tpmEvidenceToJson({ akPublicDer: der, message: q.attest, signature: q.signatureBytes, pcrs: values, ...(this.opts.eventLogPath === undefined ? {} : { eventLog: readEventLog(this.opts.eventLogPath) }) });
       } finally {
         await c.flush(ak.handle);
       }
