@@ -122,7 +122,8 @@ export function numFromText(t: string, f = Number(t)): Num {
   const d = parseDecimal(t);
   if (!d || Math.abs(d.e) > MAX_DECIMAL_EXP) return normNum(f);
   if (d.e >= 0) return normNum(d.m * pow10(d.e));
-  if (Number.isFinite(f) && f !== 0) {
+  // A double's shortest text has at most 17 digits.
+  if (Number.isFinite(f) && f !== 0 && (d.m < 0n ? -d.m : d.m) < 100000000000000000n) {
     const back = toDecimal(f);
     if (back && sameDecimal(back, d)) return f;
   }
@@ -320,15 +321,48 @@ export function numMul(a: Num, b: Num): Num {
  * otherwise a float quotient at 64 bits — so `1 / 3` is `0.33333333333333333334`.
  */
 export function numDiv(a: Num, b: Num): Num {
-  if (typeof a === 'number' && typeof b === 'number' && Number.isInteger(a) && Number.isInteger(b) && a !== 0) {
+  if (typeof a === 'number' && typeof b === 'number' && a !== 0) {
     const q = a / b;
-    if (a % b === 0 && Number.isSafeInteger(q)) return normNum(q);
-    // Integer operands are exact at 64 bits, so when the quotient is a short exact decimal (7 / 2, 1 / 8)
-    // OPA's correctly rounded quotient reads back as that decimal: the double holds it.
-    const d = toDecimal(q);
-    if (d && d[1] < 0 && (d[0] < 0n ? -d[0] : d[0]) < 10n ** 15n && d[0] * BigInt(b) === BigInt(a) * pow10(-d[1])) return q;
+    if (Number.isInteger(a) && Number.isInteger(b) && a % b === 0 && Number.isSafeInteger(q)) return normNum(q);
+    // Operands whose text is exactly their double are exact at 64 bits; when their quotient is a double
+    // exactly (q × b = a with no rounding) and its shortest text is exact too, OPA's quotient is that
+    // double and its text the same digits (7 / 2, 1 / 8, 2.5 / 0.5, 1234567.5 / 0.25).
+    if (exactDouble(a) && exactDouble(b) && exactDouble(q) && exactProduct(q, b, a)) return normNum(q);
   }
   return viaFloat(a, b, '/');
+}
+
+/** Whether a finite double's shortest text is its exact binary value (integers within the safe range, `0.375`). */
+function exactDouble(v: number): boolean {
+  if (Number.isInteger(v)) return Number.isSafeInteger(v);
+  if (!Number.isFinite(v)) return false;
+  // v = n / 2^k with n odd has exactly k decimals; its shortest text must have as many.
+  let t = v;
+  let k = 0;
+  while (!Number.isInteger(t)) {
+    t *= 2;
+    if (++k > 64) return false;
+  }
+  const s = String(v);
+  const e = s.indexOf('e');
+  const mant = e < 0 ? s : s.slice(0, e);
+  const dot = mant.indexOf('.');
+  const frac = (dot < 0 ? 0 : mant.length - dot - 1) - (e < 0 ? 0 : Number(s.slice(e + 1)));
+  return frac === k;
+}
+
+/** Whether `q × b` is exactly `a` (Dekker's error-free product: the rounded product and its error). */
+function exactProduct(q: number, b: number, a: number): boolean {
+  const p = q * b;
+  if (p !== a || Math.abs(q) > 1e290 || Math.abs(b) > 1e290) return false;
+  const SPLIT = 134217729; // 2^27 + 1
+  const cq = SPLIT * q;
+  const qh = cq - (cq - q);
+  const ql = q - qh;
+  const cb = SPLIT * b;
+  const bh = cb - (cb - b);
+  const bl = b - bh;
+  return qh * bh - p + qh * bl + ql * bh + ql * bl === 0;
 }
 
 /** `sum` of numbers that are not all integers: OPA's running 64-bit float sum. */
