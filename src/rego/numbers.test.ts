@@ -168,3 +168,45 @@ test('random decimals: one representation, a total order consistent with equalit
   );
   for (const bad of ['', '-', '1e', '.', 'e5', '1.2.3', '0x10', 'NaN', '1e+-3']) assert.equal(parseDecimal(bad), undefined, bad);
 });
+
+// A float-path result OPA writes with big.Float's Text('g', -1) (opa:v1/topdown/builtins FloatToNumber): the
+// shortest digits, in exponent form once the decimal exponent is below -4 or at least 6 (Go's `%g` with the
+// shortest precision decides on 6), the exponent with two digits at least; integral results in `%f` form. A
+// literal keeps its own text.
+test('float-path results print in Go %g form; literals keep theirs', () => {
+  const cases: [string, string][] = [
+    ['p := 2469135 / 2', '1.2345675e+06'],
+    ['p := 1234567.5 * 1', '1.2345675e+06'],
+    ['p := 1234567.5 + 0', '1.2345675e+06'],
+    ['p := -1234567.5 - 0', '-1.2345675e+06'],
+    ['p := 0.00001 * 1', '1e-05'],
+    ['p := -0.00001 * 1', '-1e-05'],
+    ['p := 1e-7 * 3', '3e-07'],
+    ['p := 0.0001 * 1', '0.0001'],
+    ['p := 999999.5 * 1', '999999.5'],
+    ['p := 1 / 8', '0.125'],
+    ['p := 1 / 1024', '0.0009765625'],
+    ['p := 1 / 32768', '3.0517578125e-05'],
+    ['p := sum([1234567.25, 0.25])', '1.2345675e+06'],
+    ['p := product([1234567.5, 1])', '1.2345675e+06'],
+    ['p := abs(-1234567.5)', '1.2345675e+06'],
+    ['p := (2469135 / 2) * 2', '2469135'],
+    ['p := 1 / 3 * 10000000', '3.3333333333333333335e+06'],
+    ['p := 1234567.5', '1234567.5'],
+    ['p := 0.00001', '0.00001'],
+    ['p := json.marshal([2469135 / 2, 3 / 100000])', '"[1.2345675e+06,3e-05]"'],
+    ['p := sprintf("%v %v", [2469135 / 2, 3 / 100000])', '"1.2345675e+06 3e-05"'],
+  ];
+  for (const [body, want] of cases) assert.equal(json(body), want, body);
+});
+
+test('a float-path result equals, orders and keys like the same number written as a literal', () => {
+  assert.equal(value('p := 2469135 / 2 == 1234567.5'), true);
+  assert.equal(value('p := 2469135 / 2 < 1234567.6'), true);
+  assert.equal(json('p := count({2469135 / 2, 1234567.5, 0.00001 * 1, 0.00001})'), '2');
+  assert.equal(json('p := {1234567.5: "a"}[2469135 / 2]'), '"a"');
+  assert.equal(json('p := [x | x := [1234567.5][_]; x == 2469135 / 2]'), '[1234567.5]');
+  assert.equal(json('p := floor(2469135 / 2)'), '1234567');
+  assert.equal(json('p := to_number(json.marshal(2469135 / 2)) + 0.5'), '1234568');
+  assert.equal(json('p := format_int(2469135 / 2, 10)'), '"1234567"');
+});

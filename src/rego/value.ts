@@ -35,12 +35,43 @@ export class BigNum {
   constructor(
     readonly d: Decimal,
     readonly text: string,
+    /**
+     * The double of the same value, for a result of OPA's float path that a double holds but that OPA
+     * writes in Go's `%g` form (`1.2345675e+06`, `1e-05`) where the double's own text differs: the number
+     * keeps OPA's text for output and is the double for keys, arithmetic and the JS API (`floatResult`).
+     */
+    readonly alias?: number,
   ) {}
 
-  /** The canonical key text: `<mantissa>e<exponent>` of the normalised decimal. */
+  /** The canonical key text: `<mantissa>e<exponent>` of the normalised decimal (the double's for an alias). */
   key(): string {
-    return `${this.d.m}e${this.d.e}`;
+    return this.alias !== undefined ? String(this.alias) : `${this.d.m}e${this.d.e}`;
   }
+}
+
+/**
+ * A non-integer double computed on OPA's float path, as OPA writes it (opa:v1/topdown/builtins FloatToNumber:
+ * `big.Float.Text('g', -1)`, Go's shortest `%g`): an exponent form once the decimal exponent is below -4 or at
+ * least 6 (`1.2345675e+06`, `1e-05`, two exponent digits at least). Inside that window the text is the
+ * double's own and the double is returned as is.
+ */
+export function floatResult(r: number): Num {
+  if (Number.isInteger(r) || !Number.isFinite(r)) return normNum(r);
+  const a = Math.abs(r);
+  if (a >= 1e-4 && a < 1e6) return r;
+  const d = toDecimal(r);
+  if (!d) return r;
+  const n = normalize(d[0], d[1]);
+  const digits = (n.m < 0n ? -n.m : n.m).toString();
+  const exp = digits.length + n.e - 1;
+  const ae = Math.abs(exp);
+  const text = `${r < 0 ? '-' : ''}${digits[0]}${digits.length > 1 ? '.' + digits.slice(1) : ''}e${exp < 0 ? '-' : '+'}${ae < 10 ? '0' : ''}${ae}`;
+  return new BigNum(n, text, r);
+}
+
+/** An aliased BigNum as its double (see `BigNum.alias`); any other number unchanged. */
+function unalias(n: Num): Num {
+  return n instanceof BigNum && n.alias !== undefined ? n.alias : n;
 }
 
 /** OPA's type names (`type_name` builtin and error messages). */
@@ -200,7 +231,7 @@ export function toBigInt(v: number | bigint): bigint {
 
 /** A number as a JS double (may lose precision for bigints and BigNums; a BigNum beyond range is ±Infinity or 0). */
 export function toDouble(v: Num): number {
-  if (v instanceof BigNum) return Number(v.text);
+  if (v instanceof BigNum) return v.alias ?? Number(v.text);
   return typeof v === 'bigint' ? Number(v) : v;
 }
 
@@ -248,7 +279,13 @@ function toDecimal(n: number | bigint): [bigint, number] | undefined {
  * float precision, the result as the shortest text of that precision, read back into its one representation.
  */
 function viaFloat(a: Num, b: Num, op: '+' | '-' | '*' | '/'): Num {
-  return numFromText(floatOp(decimalOf(a), decimalOf(b), op));
+  return floatNum(floatOp(decimalOf(a), decimalOf(b), op));
+}
+
+/** A float-path result text as a number: a double it reads back to keeps that text (see `floatResult`). */
+function floatNum(t: string): Num {
+  const n = numFromText(t);
+  return typeof n === 'number' && !Number.isInteger(n) && t !== String(n) ? new BigNum(decimalOf(n), t, n) : n;
 }
 
 /**
@@ -279,13 +316,15 @@ function decimalOp(a: number, b: number, op: '+' | '-' | '*'): Num {
     const digits = (n.m < 0n ? -n.m : n.m).toString();
     if (digits.length <= 15) {
       const r = Number(`${n.m}e${n.e}`);
-      if (Number.isFinite(r) && r !== 0) return normNum(r);
+      if (Number.isFinite(r) && r !== 0) return floatResult(r);
     }
   }
   return viaFloat(a, b, op);
 }
 
 export function numAdd(a: Num, b: Num): Num {
+  a = unalias(a);
+  b = unalias(b);
   if (typeof a === 'number' && typeof b === 'number') {
     const r = a + b;
     if (Number.isInteger(a) && Number.isInteger(b)) return Number.isSafeInteger(r) ? r : normNum(BigInt(a) + BigInt(b));
@@ -296,6 +335,8 @@ export function numAdd(a: Num, b: Num): Num {
 }
 
 export function numSub(a: Num, b: Num): Num {
+  a = unalias(a);
+  b = unalias(b);
   if (typeof a === 'number' && typeof b === 'number') {
     const r = a - b;
     if (Number.isInteger(a) && Number.isInteger(b)) return Number.isSafeInteger(r) ? r : normNum(BigInt(a) - BigInt(b));
@@ -306,6 +347,8 @@ export function numSub(a: Num, b: Num): Num {
 }
 
 export function numMul(a: Num, b: Num): Num {
+  a = unalias(a);
+  b = unalias(b);
   if (typeof a === 'number' && typeof b === 'number') {
     const r = a * b;
     if (Number.isInteger(a) && Number.isInteger(b)) return Number.isSafeInteger(r) ? r : normNum(BigInt(a) * BigInt(b));
@@ -321,13 +364,15 @@ export function numMul(a: Num, b: Num): Num {
  * otherwise a float quotient at 64 bits — so `1 / 3` is `0.33333333333333333334`.
  */
 export function numDiv(a: Num, b: Num): Num {
+  a = unalias(a);
+  b = unalias(b);
   if (typeof a === 'number' && typeof b === 'number' && a !== 0) {
     const q = a / b;
     if (Number.isInteger(a) && Number.isInteger(b) && a % b === 0 && Number.isSafeInteger(q)) return normNum(q);
     // Operands whose text is exactly their double are exact at 64 bits; when their quotient is a double
     // exactly (q × b = a with no rounding) and its shortest text is exact too, OPA's quotient is that
     // double and its text the same digits (7 / 2, 1 / 8, 2.5 / 0.5, 1234567.5 / 0.25).
-    if (exactDouble(a) && exactDouble(b) && exactDouble(q) && exactProduct(q, b, a)) return normNum(q);
+    if (exactDouble(a) && exactDouble(b) && exactDouble(q) && exactProduct(q, b, a)) return floatResult(q);
   }
   return viaFloat(a, b, '/');
 }
@@ -367,17 +412,17 @@ function exactProduct(q: number, b: number, a: number): boolean {
 
 /** `sum` of numbers that are not all integers: OPA's running 64-bit float sum. */
 export function floatSum(xs: readonly Num[]): Num {
-  return numFromText(floatFold(xs.map(decimalOf), '+'));
+  return floatNum(floatFold(xs.map(decimalOf), '+'));
 }
 
 /** `product` of numbers that are not all integers: OPA's running product at 53 bits. */
 export function floatProduct(xs: readonly Num[]): Num {
-  return numFromText(floatFold(xs.map(decimalOf), '*'));
+  return floatNum(floatFold(xs.map(decimalOf), '*'));
 }
 
 /** A number read at OPA's 64-bit float precision and written back (`abs` of a number beyond the fast path). */
 export function viaFloatText(a: Num): Num {
-  return numFromText(floatText(decimalOf(a)));
+  return floatNum(floatText(decimalOf(a)));
 }
 
 /** Remainder of integers with Go's truncated semantics (the sign follows the dividend). */
