@@ -341,8 +341,9 @@ function trunc(f: BinFloat): [bigint, boolean] {
  * the operand at 64 bits; `round` adds ±0.5 at that precision and truncates (half away from zero), `ceil` and
  * `floor` move a truncated non-integer one step up or down.
  */
-export function floatInt(d: Decimal, mode: 'round' | 'ceil' | 'floor'): bigint {
+export function floatInt(d: Decimal, mode: 'round' | 'ceil' | 'floor' | 'trunc'): bigint {
   const f = fromDecimal(d);
+  if (mode === 'trunc') return trunc(f)[0];
   if (mode === 'round') {
     const half: BinFloat = { m: (f.m < 0n ? -1n : 1n) << BigInt(PREC - 1), x: -PREC, p: PREC };
     return trunc(add(f, half, PREC))[0];

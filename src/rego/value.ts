@@ -40,10 +40,13 @@ export class BigNum {
      * writes in Go's `%g` form (`1.2345675e+06`, `1e-05`) where the double's own text differs: the number
      * keeps OPA's text for output and is the double for keys, arithmetic and the JS API (`floatResult`).
      */
-    readonly alias?: number,
+    readonly alias?: number | bigint,
   ) {}
 
-  /** The canonical key text: `<mantissa>e<exponent>` of the normalised decimal (the double's for an alias). */
+  /**
+   * The canonical key text: `<mantissa>e<exponent>` of the normalised decimal, or for an alias the key text
+   * of the double or integer it stands for (so `12.0` and `12` are one key).
+   */
   key(): string {
     return this.alias !== undefined ? String(this.alias) : `${this.d.m}e${this.d.e}`;
   }
@@ -69,9 +72,27 @@ export function floatResult(r: number): Num {
   return new BigNum(n, text, r);
 }
 
-/** An aliased BigNum as its double (see `BigNum.alias`); any other number unchanged. */
+/**
+ * An aliased BigNum as its double when that is a non-integer (arithmetic on it is the float path either way);
+ * an integer written otherwise (`12.0`, `1e21`) stays a BigNum, so arithmetic takes OPA's float path as OPA
+ * does for a number whose text is not an integer's.
+ */
 function unalias(n: Num): Num {
-  return n instanceof BigNum && n.alias !== undefined ? n.alias : n;
+  return n instanceof BigNum && typeof n.alias === 'number' && !Number.isInteger(n.alias) ? n.alias : n;
+}
+
+/**
+ * A number literal of a policy: its value, keeping the literal's text when that is not the value's own
+ * (opa:v1/ast/parser.go keeps a number's source text: `12.0`, `1e21` and `1.50` print as written and format
+ * in `sprintf` as the float64 their text is). A literal beyond double range keeps its text as `parseNumber`
+ * describes.
+ */
+export function parseLiteral(text: string): Num | undefined {
+  const n = parseNumber(text);
+  if (n === undefined || n instanceof BigNum || literalText(n) !== undefined) return n;
+  if (typeof n === 'number' && !Number.isFinite(n)) return n;
+  if (numText(n) === text) return n;
+  return new BigNum(decimalOf(n), text, n);
 }
 
 /** OPA's type names (`type_name` builtin and error messages). */
@@ -231,7 +252,7 @@ export function toBigInt(v: number | bigint): bigint {
 
 /** A number as a JS double (may lose precision for bigints and BigNums; a BigNum beyond range is ±Infinity or 0). */
 export function toDouble(v: Num): number {
-  if (v instanceof BigNum) return v.alias ?? Number(v.text);
+  if (v instanceof BigNum) return v.alias !== undefined ? Number(v.alias) : Number(v.text);
   return typeof v === 'bigint' ? Number(v) : v;
 }
 
@@ -432,7 +453,7 @@ export function numRem(a: number | bigint, b: number | bigint): number | bigint 
 }
 
 export function isZero(n: Num): boolean {
-  if (n instanceof BigNum) return false;
+  if (n instanceof BigNum) return n.alias !== undefined && isZero(n.alias);
   return typeof n === 'bigint' ? n === 0n : n === 0;
 }
 
