@@ -25,8 +25,24 @@ interface BinFloat {
 /** Go's precision for a float read from text or combined with one (`big.Float` at precision 0 becomes 64). */
 const PREC = 64;
 
+const TWO32 = 4294967296;
+
+/** Number of bits of |n| (0 for zero): from the double nearest n, corrected by one comparison. */
 function bitLen(n: bigint): number {
-  return n === 0n ? 0 : n.toString(2).length;
+  if (n < 0n) n = -n;
+  if (n < 0x20000000000000n) {
+    const v = Number(n);
+    if (v < TWO32) return 32 - Math.clz32(v);
+    return 64 - Math.clz32(Math.floor(v / TWO32));
+  }
+  const v = Number(n);
+  if (v === Infinity) {
+    const h = n.toString(16);
+    return 4 * (h.length - 1) + 32 - Math.clz32(parseInt(h[0]!, 16));
+  }
+  // v may have rounded up to the next power of two.
+  const b = Math.floor(Math.log2(v)) + 1;
+  return 1n << BigInt(b - 1) > n ? b - 1 : b;
 }
 
 const pow10Cache = new Map<number, bigint>();
@@ -38,6 +54,17 @@ export function pow10(k: number): bigint {
   }
   return p;
 }
+
+const pow5Cache = new Map<number, bigint>();
+function pow5(k: number): bigint {
+  let p = pow5Cache.get(k);
+  if (p === undefined) {
+    p = 5n ** BigInt(k);
+    if (pow5Cache.size < 512) pow5Cache.set(k, p);
+  }
+  return p;
+}
+
 
 /** Rounds `sign × num / den × 2^x` (num ≥ 0, den > 0) to p bits, to nearest even. */
 function round(neg: boolean, num: bigint, den: bigint, x: number, p: number): BinFloat {
@@ -110,76 +137,94 @@ interface Digits {
   exp: number;
 }
 
-/** The exact decimal digits of `mag × 2^x` (mag > 0). */
-function digitsOf(mag: bigint, x: number): Digits {
-  let s: string;
-  let point: number;
-  if (x >= 0) {
-    s = (mag << BigInt(x)).toString();
-    point = s.length;
-  } else {
-    s = (mag * 5n ** BigInt(-x)).toString();
-    point = s.length + x;
-  }
-  const t = s.replace(/0+$/, '');
-  return { d: t, exp: point };
-}
-
-function roundUp(ds: Digits, n: number): void {
-  let i = n - 1;
-  while (i >= 0 && ds.d[i] === '9') i--;
-  if (i < 0) {
-    ds.d = '1';
-    ds.exp += 1;
-    return;
-  }
-  ds.d = ds.d.slice(0, i) + String.fromCharCode(ds.d.charCodeAt(i) + 1);
-}
-
-function roundDown(ds: Digits, n: number): void {
-  ds.d = ds.d.slice(0, n).replace(/0+$/, '');
-}
-
-function roundNearest(ds: Digits, n: number): void {
-  const c = ds.d[n];
-  if (c === undefined) return;
-  const up = c === '5' && n + 1 === ds.d.length ? n > 0 && (ds.d.charCodeAt(n - 1) - 48) % 2 === 1 : c >= '5';
-  if (up) roundUp(ds, n);
-  else roundDown(ds, n);
-}
-
-/** The shortest digits that identify `f` among floats of its precision (Go's math/big roundShortest). */
+/**
+ * The shortest digits that identify `f` among floats of its precision — the digits Go's math/big
+ * `roundShortest` chooses, computed on scaled integers instead of digit strings. With `mant` the mantissa
+ * extended by one bit (its lowest bit is half an ulp, unit 2^x), the value is `mant` units and the interval
+ * that reads back to `f` is `mant ± 1` units (its ends included when f's mantissa is even). Both are scaled
+ * to a decimal fixed point (`W` and `H`, value = W / 10^S). The answer keeps the fewest digits: the largest
+ * power 10^j for which W truncated or rounded up to a multiple of 10^j stays in the interval (validity only
+ * grows as j falls, so j is found by bisection), then the nearer of the two, a tie going to the even digit.
+ */
 function shortest(f: BinFloat): Digits {
   const mag = f.m < 0n ? -f.m : f.m;
-  const ds = digitsOf(mag, f.x);
-  // mant has p + 1 bits, its lowest bit is half an ulp.
   const s = bitLen(mag) - f.p;
   const mant = s <= 0 ? mag << BigInt(1 - s) : mag >> BigInt(s - 1);
   const x = f.x + s - 1;
-  const lower = digitsOf(mant - 1n, x);
-  const upper = digitsOf(mant + 1n, x);
-  const inclusive = (mant & 2n) === 0n;
-  const at = (g: Digits, i: number): string => g.d[i] ?? '0';
-  for (let i = 0; i < ds.d.length; i++) {
-    const m = ds.d[i]!;
-    const l = at(lower, i);
-    const u = at(upper, i);
-    const okdown = l !== m || (inclusive && i + 1 === lower.d.length);
-    const okup = m !== u && (inclusive || m.charCodeAt(0) + 1 < u.charCodeAt(0) || i + 1 < upper.d.length);
-    if (okdown && okup) {
-      roundNearest(ds, i + 1);
-      break;
-    }
-    if (okdown) {
-      roundDown(ds, i + 1);
-      break;
-    }
-    if (okup) {
-      roundUp(ds, i + 1);
-      break;
-    }
+  let W: bigint;
+  let H: bigint;
+  let S: number;
+  if (x >= 0) {
+    H = 1n << BigInt(x);
+    W = mant * H;
+    S = 0;
+  } else {
+    H = pow5(-x);
+    W = mant * H;
+    S = -x;
   }
-  return ds;
+  const inclusive = (mant & 2n) === 0n;
+  const lo = W - H;
+  const hi = W + H;
+  // Go compares digit by digit: when the upper end is itself a short decimal U = 10^T·k and rounding W up at
+  // 10^T gives exactly U (excluded), the walk passes U's last digit and never rounds up afterwards, even where
+  // rounding up at a lower power would stay inside. (Only possible for x ≥ 0: otherwise U is odd.)
+  let noUp = false;
+  if (!inclusive && x >= 0) {
+    let T = 0;
+    while (hi % pow10(T + 1) === 0n) T++;
+    noUp = T > 0 && pow10(T) >= H;
+  }
+  const fits = (j: number): boolean => fitsAt(W, lo, hi, inclusive, noUp, pow10(j));
+  // 10^jlo ≤ H always fits; 10^jhi is beyond W's leading digit and cannot fit. The answer is usually one or
+  // two powers above jlo, so those are tried first; bisection takes the rest (round values).
+  const LOG10_2 = 0.30102999566398114;
+  let jlo = Math.floor((bitLen(H) - 1) * LOG10_2);
+  let jhi = Math.floor(bitLen(W) * LOG10_2) + 2;
+  for (let k = 0; k < 2 && jhi - jlo > 1; k++) {
+    if (fits(jlo + 1)) jlo += 1;
+    else jhi = jlo + 1;
+  }
+  while (jhi - jlo > 1) {
+    const mid = (jlo + jhi) >> 1;
+    if (fits(mid)) jlo = mid;
+    else jhi = mid;
+  }
+  const j = jlo;
+  const p = pow10(j);
+  const r = W % p;
+  const t = W - r;
+  const downOk = t > lo || (inclusive && t === lo);
+  const upOk = !noUp && (t + p < hi || (inclusive && t + p === hi));
+  let D = t / p;
+  let up: boolean;
+  if (downOk && upOk) {
+    const twice = 2n * r;
+    up = twice > p || (twice === p && (D & 1n) === 1n);
+  } else up = !downOk;
+  if (up) D += 1n;
+  if (D === 0n) return { d: '0', exp: 1 };
+  let e = j - S;
+  while (D % 10n === 0n) {
+    D /= 10n;
+    e += 1;
+  }
+  const d = D.toString();
+  return { d, exp: d.length + e };
+}
+
+/** Whether W truncated or (unless `noUp`) rounded up to a multiple of p stays within lo … hi. */
+function fitsAt(W: bigint, lo: bigint, hi: bigint, inclusive: boolean, noUp: boolean, p: bigint): boolean {
+  const t = W - (W % p);
+  if (t > lo || (inclusive && t === lo)) return true;
+  if (noUp) return false;
+  const u = t + p;
+  return u < hi || (inclusive && u === hi);
+}
+
+/** The shortest digits of the p-bit float `m × 2^x` (m ≠ 0 with exactly p bits): `0.d × 10^exp`. */
+export function shortestDigits(m: bigint, x: number, p: number): { d: string; exp: number } {
+  return shortest({ m, x, p });
 }
 
 /** The text OPA gives a float result (builtins.FloatToNumber): `%f` when integral, else shortest `%g`. */
@@ -296,8 +341,9 @@ function trunc(f: BinFloat): [bigint, boolean] {
  * the operand at 64 bits; `round` adds ±0.5 at that precision and truncates (half away from zero), `ceil` and
  * `floor` move a truncated non-integer one step up or down.
  */
-export function floatInt(d: Decimal, mode: 'round' | 'ceil' | 'floor'): bigint {
+export function floatInt(d: Decimal, mode: 'round' | 'ceil' | 'floor' | 'trunc'): bigint {
   const f = fromDecimal(d);
+  if (mode === 'trunc') return trunc(f)[0];
   if (mode === 'round') {
     const half: BinFloat = { m: (f.m < 0n ? -1n : 1n) << BigInt(PREC - 1), x: -PREC, p: PREC };
     return trunc(add(f, half, PREC))[0];

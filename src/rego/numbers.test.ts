@@ -168,3 +168,94 @@ test('random decimals: one representation, a total order consistent with equalit
   );
   for (const bad of ['', '-', '1e', '.', 'e5', '1.2.3', '0x10', 'NaN', '1e+-3']) assert.equal(parseDecimal(bad), undefined, bad);
 });
+
+// A float-path result OPA writes with big.Float's Text('g', -1) (opa:v1/topdown/builtins FloatToNumber): the
+// shortest digits, in exponent form once the decimal exponent is below -4 or at least 6 (Go's `%g` with the
+// shortest precision decides on 6), the exponent with two digits at least; integral results in `%f` form. A
+// literal keeps its own text.
+test('float-path results print in Go %g form; literals keep theirs', () => {
+  const cases: [string, string][] = [
+    ['p := 2469135 / 2', '1.2345675e+06'],
+    ['p := 1234567.5 * 1', '1.2345675e+06'],
+    ['p := 1234567.5 + 0', '1.2345675e+06'],
+    ['p := -1234567.5 - 0', '-1.2345675e+06'],
+    ['p := 0.00001 * 1', '1e-05'],
+    ['p := -0.00001 * 1', '-1e-05'],
+    ['p := 1e-7 * 3', '3e-07'],
+    ['p := 0.0001 * 1', '0.0001'],
+    ['p := 999999.5 * 1', '999999.5'],
+    ['p := 1 / 8', '0.125'],
+    ['p := 1 / 1024', '0.0009765625'],
+    ['p := 1 / 32768', '3.0517578125e-05'],
+    ['p := sum([1234567.25, 0.25])', '1.2345675e+06'],
+    ['p := product([1234567.5, 1])', '1.2345675e+06'],
+    ['p := abs(-1234567.5)', '1.2345675e+06'],
+    ['p := (2469135 / 2) * 2', '2469135'],
+    ['p := 1 / 3 * 10000000', '3.3333333333333333335e+06'],
+    ['p := 1234567.5', '1234567.5'],
+    ['p := 0.00001', '0.00001'],
+    ['p := json.marshal([2469135 / 2, 3 / 100000])', '"[1.2345675e+06,3e-05]"'],
+    ['p := sprintf("%v %v", [2469135 / 2, 3 / 100000])', '"1.2345675e+06 3e-05"'],
+  ];
+  for (const [body, want] of cases) assert.equal(json(body), want, body);
+});
+
+test('a float-path result equals, orders and keys like the same number written as a literal', () => {
+  assert.equal(value('p := 2469135 / 2 == 1234567.5'), true);
+  assert.equal(value('p := 2469135 / 2 < 1234567.6'), true);
+  assert.equal(json('p := count({2469135 / 2, 1234567.5, 0.00001 * 1, 0.00001})'), '2');
+  assert.equal(json('p := {1234567.5: "a"}[2469135 / 2]'), '"a"');
+  assert.equal(json('p := [x | x := [1234567.5][_]; x == 2469135 / 2]'), '[1234567.5]');
+  assert.equal(json('p := floor(2469135 / 2)'), '1234567');
+  assert.equal(json('p := to_number(json.marshal(2469135 / 2)) + 0.5'), '1234568');
+  assert.equal(json('p := format_int(2469135 / 2, 10)'), '"1234567"');
+});
+
+// A number literal keeps its source text (opa:v1/ast/parser.go parseNumber stores the literal as written):
+// `12.0` prints as `12.0`, is not an integer where OPA wants one (`Number.Int` parses the text), and takes the
+// float path in arithmetic. sprintf (opa:v1/topdown/strings.go) passes a number to Go's fmt as an int64 or a
+// big.Int when its text parses as one, else as the float64 it reads as, else as its text — so `1e21` is
+// `1e+21` under `%v` and `%d` of `12.0` is `%!d(float64=12)`. format_int prints an integer exactly (the
+// suite's bignum case) and truncates a fraction, one no double holds read into a 64-bit big.Float
+// (builtins.NumberToFloat, big.Float.Int): 2.99999999999999999999 is 3 at 64 bits.
+test('number literals keep their text: output, sprintf, keys, arithmetic and format_int', () => {
+  const cases: [string, string][] = [
+    ['p := 12.0', '12.0'],
+    ['p := 1.50', '1.50'],
+    ['p := 1e21', '1e21'],
+    ['p := -1E3', '-1E3'],
+    ['p := 12', '12'],
+    ['p := 1.5', '1.5'],
+    ['p := json.marshal([12.0, 1e21, 1.50, 7])', '"[12.0,1e21,1.50,7]"'],
+    ['p := sprintf("%v", [12.0])', '"12"'],
+    ['p := sprintf("%v %v %v", [1e21, 1.5e300, -1e21])', '"1e+21 1.5e+300 -1e+21"'],
+    ['p := sprintf("%v", [2e308])', '"2e308"'],
+    ['p := sprintf("%v", [123456789012345678901234567890])', '"123456789012345678901234567890"'],
+    ['p := sprintf("%d", [12.0])', '"%!d(float64=12)"'],
+    ['p := sprintf("%d", [1e21])', '"%!d(float64=1e+21)"'],
+    ['p := sprintf("%d", [12])', '"12"'],
+    ['p := sprintf("%.2f", [12.0])', '"12.00"'],
+    ['p := 12.0 + 1', '13'],
+    ['p := 1e21 + 1', '1000000000000000000000'],
+    ['p := 1e21 * 2', '2000000000000000000000'],
+    ['p := 12.0 == 12', 'true'],
+    ['p := {12.0: "a"}[12]', '"a"'],
+    ['p := count({12.0, 12, 1e1 + 2})', '1'],
+    ['p := format_int(12.0, 10)', '"12"'],
+    ['p := format_int(-12.9, 10)', '"-12"'],
+    ['p := format_int(1e21, 10)', '"1000000000000000000000"'],
+    ['p := format_int(0.10000000000000000001e1, 10)', '"1"'],
+    ['p := format_int(2.99999999999999999999, 10)', '"3"'],
+  ];
+  for (const [body, want] of cases) assert.equal(json(body), want, body);
+  // An array index must be an integer's text (ast.Array.Get parses it): `[1, 2][1.0]` is undefined.
+  assert.equal(value('p := [1, 2][1.0]'), undefined);
+  assert.equal(value('p := [1, 2][1]'), 2);
+});
+
+test('format_int matches the base by its text: 16.0 is not a base', () => {
+  const e = new Engine({ strict: true });
+  e.addPolicy('t.rego', 'package t\np := format_int(255, 16.0)\n');
+  assert.throws(() => e.evalRuleValue('data.t.p'), /format_int: operand 2 must be one of \{2, 8, 10, 16\}/);
+  assert.equal(json('p := format_int(255, 8 * 2)'), '"ff"');
+});

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import type * as Yaml from 'yaml';
 import { tokenize, parseError, type Comment, type Token } from './lexer.js';
 import type { Annotations, Expr, Import, Literal, Loc, Module, RegoVersion, Rule, RuleHead, Term, TermOf, With } from './ast.js';
-import { parseNumber } from './value.js';
+import { parseLiteral } from './value.js';
 
 export interface ParseOptions {
   version: RegoVersion;
@@ -689,7 +689,7 @@ class Parser {
       const t = this.next();
       if (this.tok.kind === 'number' && this.tok.pos === t.pos + 1) {
         const n = this.next();
-        const value = parseNumber('-' + n.text);
+        const value = parseLiteral('-' + n.text);
         if (value === undefined) this.fail('invalid number', n);
         return this.parsePostfixFrom({ type: 'scalar', value, loc: this.loc(t) });
       }
@@ -764,7 +764,7 @@ class Parser {
     switch (t.kind) {
       case 'number': {
         this.next();
-        const value = parseNumber(t.text);
+        const value = parseLiteral(t.text);
         if (value === undefined) this.fail('invalid number', t);
         return { type: 'scalar', value, loc };
       }

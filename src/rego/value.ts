@@ -35,12 +35,64 @@ export class BigNum {
   constructor(
     readonly d: Decimal,
     readonly text: string,
+    /**
+     * The double of the same value, for a result of OPA's float path that a double holds but that OPA
+     * writes in Go's `%g` form (`1.2345675e+06`, `1e-05`) where the double's own text differs: the number
+     * keeps OPA's text for output and is the double for keys, arithmetic and the JS API (`floatResult`).
+     */
+    readonly alias?: number | bigint,
   ) {}
 
-  /** The canonical key text: `<mantissa>e<exponent>` of the normalised decimal. */
+  /**
+   * The canonical key text: `<mantissa>e<exponent>` of the normalised decimal, or for an alias the key text
+   * of the double or integer it stands for (so `12.0` and `12` are one key).
+   */
   key(): string {
-    return `${this.d.m}e${this.d.e}`;
+    return this.alias !== undefined ? String(this.alias) : `${this.d.m}e${this.d.e}`;
   }
+}
+
+/**
+ * A non-integer double computed on OPA's float path, as OPA writes it (opa:v1/topdown/builtins FloatToNumber:
+ * `big.Float.Text('g', -1)`, Go's shortest `%g`): an exponent form once the decimal exponent is below -4 or at
+ * least 6 (`1.2345675e+06`, `1e-05`, two exponent digits at least). Inside that window the text is the
+ * double's own and the double is returned as is.
+ */
+export function floatResult(r: number): Num {
+  if (Number.isInteger(r) || !Number.isFinite(r)) return normNum(r);
+  const a = Math.abs(r);
+  if (a >= 1e-4 && a < 1e6) return r;
+  const d = toDecimal(r);
+  if (!d) return r;
+  const n = normalize(d[0], d[1]);
+  const digits = (n.m < 0n ? -n.m : n.m).toString();
+  const exp = digits.length + n.e - 1;
+  const ae = Math.abs(exp);
+  const text = `${r < 0 ? '-' : ''}${digits[0]}${digits.length > 1 ? '.' + digits.slice(1) : ''}e${exp < 0 ? '-' : '+'}${ae < 10 ? '0' : ''}${ae}`;
+  return new BigNum(n, text, r);
+}
+
+/**
+ * An aliased BigNum as its double when that is a non-integer (arithmetic on it is the float path either way);
+ * an integer written otherwise (`12.0`, `1e21`) stays a BigNum, so arithmetic takes OPA's float path as OPA
+ * does for a number whose text is not an integer's.
+ */
+function unalias(n: Num): Num {
+  return n instanceof BigNum && typeof n.alias === 'number' && !Number.isInteger(n.alias) ? n.alias : n;
+}
+
+/**
+ * A number literal of a policy: its value, keeping the literal's text when that is not the value's own
+ * (opa:v1/ast/parser.go keeps a number's source text: `12.0`, `1e21` and `1.50` print as written and format
+ * in `sprintf` as the float64 their text is). A literal beyond double range keeps its text as `parseNumber`
+ * describes.
+ */
+export function parseLiteral(text: string): Num | undefined {
+  const n = parseNumber(text);
+  if (n === undefined || n instanceof BigNum || literalText(n) !== undefined) return n;
+  if (typeof n === 'number' && !Number.isFinite(n)) return n;
+  if (numText(n) === text) return n;
+  return new BigNum(decimalOf(n), text, n);
 }
 
 /** OPA's type names (`type_name` builtin and error messages). */
@@ -122,7 +174,8 @@ export function numFromText(t: string, f = Number(t)): Num {
   const d = parseDecimal(t);
   if (!d || Math.abs(d.e) > MAX_DECIMAL_EXP) return normNum(f);
   if (d.e >= 0) return normNum(d.m * pow10(d.e));
-  if (Number.isFinite(f) && f !== 0) {
+  // A double's shortest text has at most 17 digits.
+  if (Number.isFinite(f) && f !== 0 && (d.m < 0n ? -d.m : d.m) < 100000000000000000n) {
     const back = toDecimal(f);
     if (back && sameDecimal(back, d)) return f;
   }
@@ -199,7 +252,7 @@ export function toBigInt(v: number | bigint): bigint {
 
 /** A number as a JS double (may lose precision for bigints and BigNums; a BigNum beyond range is ±Infinity or 0). */
 export function toDouble(v: Num): number {
-  if (v instanceof BigNum) return Number(v.text);
+  if (v instanceof BigNum) return v.alias !== undefined ? Number(v.alias) : Number(v.text);
   return typeof v === 'bigint' ? Number(v) : v;
 }
 
@@ -247,7 +300,13 @@ function toDecimal(n: number | bigint): [bigint, number] | undefined {
  * float precision, the result as the shortest text of that precision, read back into its one representation.
  */
 function viaFloat(a: Num, b: Num, op: '+' | '-' | '*' | '/'): Num {
-  return numFromText(floatOp(decimalOf(a), decimalOf(b), op));
+  return floatNum(floatOp(decimalOf(a), decimalOf(b), op));
+}
+
+/** A float-path result text as a number: a double it reads back to keeps that text (see `floatResult`). */
+function floatNum(t: string): Num {
+  const n = numFromText(t);
+  return typeof n === 'number' && !Number.isInteger(n) && t !== String(n) ? new BigNum(decimalOf(n), t, n) : n;
 }
 
 /**
@@ -278,13 +337,15 @@ function decimalOp(a: number, b: number, op: '+' | '-' | '*'): Num {
     const digits = (n.m < 0n ? -n.m : n.m).toString();
     if (digits.length <= 15) {
       const r = Number(`${n.m}e${n.e}`);
-      if (Number.isFinite(r) && r !== 0) return normNum(r);
+      if (Number.isFinite(r) && r !== 0) return floatResult(r);
     }
   }
   return viaFloat(a, b, op);
 }
 
 export function numAdd(a: Num, b: Num): Num {
+  a = unalias(a);
+  b = unalias(b);
   if (typeof a === 'number' && typeof b === 'number') {
     const r = a + b;
     if (Number.isInteger(a) && Number.isInteger(b)) return Number.isSafeInteger(r) ? r : normNum(BigInt(a) + BigInt(b));
@@ -295,6 +356,8 @@ export function numAdd(a: Num, b: Num): Num {
 }
 
 export function numSub(a: Num, b: Num): Num {
+  a = unalias(a);
+  b = unalias(b);
   if (typeof a === 'number' && typeof b === 'number') {
     const r = a - b;
     if (Number.isInteger(a) && Number.isInteger(b)) return Number.isSafeInteger(r) ? r : normNum(BigInt(a) - BigInt(b));
@@ -305,6 +368,8 @@ export function numSub(a: Num, b: Num): Num {
 }
 
 export function numMul(a: Num, b: Num): Num {
+  a = unalias(a);
+  b = unalias(b);
   if (typeof a === 'number' && typeof b === 'number') {
     const r = a * b;
     if (Number.isInteger(a) && Number.isInteger(b)) return Number.isSafeInteger(r) ? r : normNum(BigInt(a) * BigInt(b));
@@ -320,30 +385,65 @@ export function numMul(a: Num, b: Num): Num {
  * otherwise a float quotient at 64 bits — so `1 / 3` is `0.33333333333333333334`.
  */
 export function numDiv(a: Num, b: Num): Num {
-  if (typeof a === 'number' && typeof b === 'number' && Number.isInteger(a) && Number.isInteger(b) && a !== 0) {
+  a = unalias(a);
+  b = unalias(b);
+  if (typeof a === 'number' && typeof b === 'number' && a !== 0) {
     const q = a / b;
-    if (a % b === 0 && Number.isSafeInteger(q)) return normNum(q);
-    // Integer operands are exact at 64 bits, so when the quotient is a short exact decimal (7 / 2, 1 / 8)
-    // OPA's correctly rounded quotient reads back as that decimal: the double holds it.
-    const d = toDecimal(q);
-    if (d && d[1] < 0 && (d[0] < 0n ? -d[0] : d[0]) < 10n ** 15n && d[0] * BigInt(b) === BigInt(a) * pow10(-d[1])) return q;
+    if (Number.isInteger(a) && Number.isInteger(b) && a % b === 0 && Number.isSafeInteger(q)) return normNum(q);
+    // Operands whose text is exactly their double are exact at 64 bits; when their quotient is a double
+    // exactly (q × b = a with no rounding) and its shortest text is exact too, OPA's quotient is that
+    // double and its text the same digits (7 / 2, 1 / 8, 2.5 / 0.5, 1234567.5 / 0.25).
+    if (exactDouble(a) && exactDouble(b) && exactDouble(q) && exactProduct(q, b, a)) return floatResult(q);
   }
   return viaFloat(a, b, '/');
 }
 
+/** Whether a finite double's shortest text is its exact binary value (integers within the safe range, `0.375`). */
+function exactDouble(v: number): boolean {
+  if (Number.isInteger(v)) return Number.isSafeInteger(v);
+  if (!Number.isFinite(v)) return false;
+  // v = n / 2^k with n odd has exactly k decimals; its shortest text must have as many.
+  let t = v;
+  let k = 0;
+  while (!Number.isInteger(t)) {
+    t *= 2;
+    if (++k > 64) return false;
+  }
+  const s = String(v);
+  const e = s.indexOf('e');
+  const mant = e < 0 ? s : s.slice(0, e);
+  const dot = mant.indexOf('.');
+  const frac = (dot < 0 ? 0 : mant.length - dot - 1) - (e < 0 ? 0 : Number(s.slice(e + 1)));
+  return frac === k;
+}
+
+/** Whether `q × b` is exactly `a` (Dekker's error-free product: the rounded product and its error). */
+function exactProduct(q: number, b: number, a: number): boolean {
+  const p = q * b;
+  if (p !== a || Math.abs(q) > 1e290 || Math.abs(b) > 1e290) return false;
+  const SPLIT = 134217729; // 2^27 + 1
+  const cq = SPLIT * q;
+  const qh = cq - (cq - q);
+  const ql = q - qh;
+  const cb = SPLIT * b;
+  const bh = cb - (cb - b);
+  const bl = b - bh;
+  return qh * bh - p + qh * bl + ql * bh + ql * bl === 0;
+}
+
 /** `sum` of numbers that are not all integers: OPA's running 64-bit float sum. */
 export function floatSum(xs: readonly Num[]): Num {
-  return numFromText(floatFold(xs.map(decimalOf), '+'));
+  return floatNum(floatFold(xs.map(decimalOf), '+'));
 }
 
 /** `product` of numbers that are not all integers: OPA's running product at 53 bits. */
 export function floatProduct(xs: readonly Num[]): Num {
-  return numFromText(floatFold(xs.map(decimalOf), '*'));
+  return floatNum(floatFold(xs.map(decimalOf), '*'));
 }
 
 /** A number read at OPA's 64-bit float precision and written back (`abs` of a number beyond the fast path). */
 export function viaFloatText(a: Num): Num {
-  return numFromText(floatText(decimalOf(a)));
+  return floatNum(floatText(decimalOf(a)));
 }
 
 /** Remainder of integers with Go's truncated semantics (the sign follows the dividend). */
@@ -353,7 +453,7 @@ export function numRem(a: number | bigint, b: number | bigint): number | bigint 
 }
 
 export function isZero(n: Num): boolean {
-  if (n instanceof BigNum) return false;
+  if (n instanceof BigNum) return n.alias !== undefined && isZero(n.alias);
   return typeof n === 'bigint' ? n === 0n : n === 0;
 }
 

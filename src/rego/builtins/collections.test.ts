@@ -7,6 +7,7 @@ import { vectorPath } from '../../test-support/vectors.js';
 import { type Value, obj, parseJsonValue, toRegoString, equal } from '../value.js';
 import { arbValue, call, callNoCrash, expectCall, expectError, j, s } from './test-support/harness.js';
 import { BuiltinError } from './registry.js';
+import { Engine } from '../index.js';
 import { builtins as aggregates } from './aggregates.js';
 import { builtins as arrays } from './arrays.js';
 import { builtins as sets } from './sets.js';
@@ -133,8 +134,8 @@ test('json.patch on sets: add needs key == value, remove/move by element', () =>
   const doc = obj({ foo: s('a', 'b', 'c') });
   expectCall('json.patch', [doc, j('[{"op": "remove", "path": "foo/b"}]')], obj({ foo: s('a', 'c') }));
   expectCall('json.patch', [doc, j('[{"op": "add", "path": "foo/d", "value": "d"}]')], obj({ foo: s('a', 'b', 'c', 'd') }));
-  expectCall('json.patch', [doc, j('[{"op": "add", "path": "foo/d", "value": "e"}]')], undefined);
-  expectCall('json.patch', [[1, 2, 3], j('[{"op": "add", "path": "1.2", "value": "foo"}]')], undefined);
+  expectError('json.patch', [doc, j('[{"op": "add", "path": "foo/d", "value": "e"}]')], 'json.patch: set key "d" does not equal value to be inserted "e"');
+  expectError('json.patch', [[1, 2, 3], j('[{"op": "add", "path": "1.2", "value": "foo"}]')], 'json.patch: invalid string for indexing');
   expectCall(
     'json.patch',
     [obj({ foo: s('a', 'b'), bar: s('c', 'd') }), j('[{"op": "move", "from": "foo/a", "path": "bar/a"}]')],
@@ -247,6 +248,46 @@ test("json.patch: malformed operations fail with OPA's applyPatches texts, in OP
   ];
   for (const [ops, text] of cases) expectError('json.patch', [j('{"a": 1}'), j(ops)], `json.patch: ${text}`, 'eval_builtin_error');
   expectError('json.patch', [j('{"a": 1}'), j('[{"op": "add", "path": 1, "value": 1}]')], 'json.patch: operand 2 must be one of {set, array} containing string paths', 'eval_type_error');
-  // A path the document lacks stays a failed (undefined) patch.
-  expectCall('json.patch', [j('{"a": 1}'), j('[{"op": "remove", "path": "/b"}]')], undefined);
+  // A path the document lacks is an edit tree error (below): undefined in a policy unless errors are strict.
+  const policy = 'package t\np := json.patch({"a": 1}, [{"op": "remove", "path": "/b"}])\n';
+  const lax = new Engine();
+  lax.addPolicy('t.rego', policy);
+  assert.equal(lax.evalRuleValue('data.t.p'), undefined);
+  const strict = new Engine({ strict: true });
+  strict.addPolicy('t.rego', policy);
+  assert.throws(() => strict.evalRuleValue('data.t.p'), /json\.patch: cannot delete child key "b" that does not exist/);
+});
+
+// A path the document does not have fails with the texts of OPA's edit tree (opa:internal/edittree Unfold,
+// Insert, Delete and toIndex; v1/topdown/json.go applyPatches passes them on), each a builtin error: an
+// undefined call outside strict mode, the text under strict-builtin-errors.
+test('json.patch: missing paths and bad indexes fail with the edit tree texts', () => {
+  const cases: Array<[Value, string, string]> = [
+    [j('{"a": 1}'), '[{"op": "add", "path": "/b/c", "value": 1}]', 'path "b" does not exist in object term {"a": 1}'],
+    [j('{"a": 1}'), '[{"op": "remove", "path": "/b"}]', 'cannot delete child key "b" that does not exist'],
+    [j('{"a": 1}'), '[{"op": "replace", "path": "/b", "value": 2}]', 'cannot delete child key "b" that does not exist'],
+    [j('{"a": 1}'), '[{"op": "add", "path": "/a/b", "value": 1}]', 'expected composite type, found value: 1 (type: ast.Number)'],
+    [j('{"a": "x"}'), '[{"op": "add", "path": "/a/b/c", "value": 1}]', 'expected composite type for path "b", found value: "x" (type: ast.String)'],
+    [j('{"a": null}'), '[{"op": "remove", "path": "/a/b"}]', 'expected composite type, found value: null (type: ast.Null)'],
+    [j('{"a": true}'), '[{"op": "test", "path": "/a/b", "value": 1}]', 'expected composite type for path "b", found value: true (type: ast.Boolean)'],
+    [j('[1, 2]'), '[{"op": "add", "path": "/5", "value": 1}]', 'index for array insertion out of bounds'],
+    [j('[1, 2]'), '[{"op": "add", "path": "/-1", "value": 1}]', 'index for array insertion out of bounds'],
+    [j('[1, 2]'), '[{"op": "remove", "path": "/2"}]', 'index for array delete out of bounds'],
+    [j('[1, 2]'), '[{"op": "remove", "path": "/-"}]', 'index for array delete out of bounds'],
+    [j('[1, 2]'), '[{"op": "add", "path": "/01", "value": 1}]', 'leading zeros are not allowed in JSON paths'],
+    [j('[1, 2]'), '[{"op": "add", "path": "/x", "value": 1}]', 'invalid string for indexing'],
+    [j('[1, 2]'), '[{"op": "add", "path": "/99999999999999999999", "value": 1}]', 'invalid string for indexing'],
+    [j('[[1], 2]'), '[{"op": "add", "path": "/3/0", "value": 1}]', 'path 3 does not exist in array term [[1], 2]'],
+    [j('[[1], 2]'), '[{"op": "copy", "from": "/5", "path": "/0"}]', 'path 5 does not exist in array term [[1], 2]'],
+    [j('{"a": [1]}'), '[{"op": "move", "from": "/b", "path": "/c"}]', 'path "b" does not exist in object term {"a": [1]}'],
+    [j('[1, 2]'), '[{"op": "add", "path": [1.5], "value": 1}]', 'invalid number type for indexing'],
+    [j('[1, 2]'), '[{"op": "add", "path": [true], "value": 1}]', 'invalid type for indexing'],
+  ];
+  for (const [doc, ops, text] of cases) expectError('json.patch', [doc, j(ops)], `json.patch: ${text}`);
+  const set = obj({ s: s('a') });
+  expectError('json.patch', [set, j('[{"op": "add", "path": "/s/b/c", "value": 1}]')], 'json.patch: path "b" does not exist in set term {"a"}');
+  expectError('json.patch', [set, j('[{"op": "remove", "path": "/s/b"}]')], 'json.patch: cannot delete child key "b" that does not exist');
+  // Numeric segments index arrays as OPA's toIndex does; "-" appends.
+  expectCall('json.patch', [j('[1, 2]'), j('[{"op": "add", "path": [1], "value": 9}]')], j('[1, 9, 2]'));
+  expectCall('json.patch', [j('[1, 2]'), j('[{"op": "add", "path": "/-", "value": 9}]')], j('[1, 2, 9]'));
 });

@@ -72,6 +72,20 @@ test("yaml.unmarshal words malformed input as go-yaml v2 does (scanner lines 1-b
     ['x: 1\na: [1,\n  2\n', "yaml: line 3: did not find expected ',' or ']'"],
     ['x: 1\na: [1, 2\nb: 3\n', "yaml: line 2: did not find expected ',' or ']'"],
     ['a: {b: 1\nc: 2', "yaml: line 1: did not find expected ',' or '}'"],
+    // a root flow collection left open: the parser meets STREAM-END
+    ['[1, 2', "yaml: line 1: did not find expected ',' or ']'"],
+    ['{a: 1', "yaml: line 1: did not find expected ',' or '}'"],
+    ['[1,\n2\n', "yaml: line 2: did not find expected ',' or ']'"],
+    // the quoted scalar scanner: escapes go-yaml does not know, \x \u \U without hex digits
+    ['a: "\\q"', 'yaml: found unknown escape character'],
+    ['x: 1\na: "\\q"', 'yaml: line 2: found unknown escape character'],
+    ['a: "ab\\xZZ"', 'yaml: did not find expected hexdecimal number'],
+    ['x: 1\na: "\\u12G4"', 'yaml: line 2: did not find expected hexdecimal number'],
+    // anchors, aliases and verbatim tags without a name or end
+    ['a: & 1', 'yaml: did not find expected alphabetic or numeric character'],
+    ['a: *', 'yaml: did not find expected alphabetic or numeric character'],
+    ['x: 1\nb: &', 'yaml: line 2: did not find expected alphabetic or numeric character'],
+    ['a: !<x 1', "yaml: did not find the expected '>'"],
     // unclosed quotes: a scanner error at the end of the stream
     ['a: "abc', 'yaml: found unexpected end of stream'],
     ['a: "abc\n', 'yaml: line 2: found unexpected end of stream'],

@@ -8,7 +8,8 @@
  * module turns the first problem it reports into go-yaml's problem text and line for the common malformed
  * inputs: unclosed flow collections and quotes, `mapping values are not allowed in this context`, tabs where
  * go-yaml takes them for a token, bad indentation of mapping keys and sequence entries, stray closing
- * brackets, reserved indicators and unknown aliases. Anything else keeps the parser's own text behind the
+ * brackets, reserved indicators, unknown aliases, unknown escapes in double-quoted scalars, empty anchor and
+ * alias names and unterminated verbatim tags. Anything else keeps the parser's own text behind the
  * same `yaml: line N:` prefix.
  *
  * go-yaml v2 also differs from the YAML spec in what it accepts: duplicate mapping keys are not an error
@@ -89,6 +90,26 @@ export interface YamlProblem {
   offset: number;
 }
 
+/**
+ * An unclosed flow collection: the parser wants `,` or the closer and meets either a value indicator whose key
+ * spans lines (go-yaml drops such a key, leaving a bare VALUE token) or, failing that, STREAM-END.
+ */
+function unclosedFlow(text: string, all: string[], closer: string): string {
+  const open = text.lastIndexOf(closer === ']' ? '[' : '{');
+  const from = lineOf(text, open);
+  let prev = all[from]!.trimEnd();
+  for (let i = from + 1; i < all.length; i++) {
+    const l = all[i]!;
+    const colon = nextValueIndicator(l, 0);
+    if (colon >= 0) {
+      const keyOnLine = /[,[{]\s*$/.test(prev) || /[,[{]/.test(l.slice(0, colon));
+      if (!keyOnLine) return goYamlMessage('parser', i, i, `did not find expected ',' or '${closer}'`);
+    }
+    if (isContent(l)) prev = l.trimEnd();
+  }
+  return goYamlMessage('parser', streamEndLine(text), 0, `did not find expected ',' or '${closer}'`);
+}
+
 /** go-yaml's message for the first problem the `yaml` package found in `text`. */
 export function goYamlSyntaxError(text: string, p: YamlProblem): string {
   const all = lines(text);
@@ -103,26 +124,28 @@ export function goYamlSyntaxError(text: string, p: YamlProblem): string {
       if (/Implicit map keys need to be followed by map values/.test(p.message)) {
         return goYamlMessage('parser', line, line, expectedAt(all, line));
       }
+      {
+        const flow = /^Flow (sequence|map) must end with a ([\]}])/.exec(first);
+        if (flow) return unclosedFlow(text, all, flow[2]!);
+      }
+      break;
+    case 'BAD_DQ_ESCAPE': {
+      // go-yaml's quoted scalar scanner: an escape it does not know, or \x, \u, \U without their hex digits;
+      // the context is the scalar, from its opening quote.
+      const esc = /Invalid escape sequence \\(.)/.exec(first)?.[1];
+      const quote = lineOf(text, text.lastIndexOf('"', p.offset - 1));
+      const problem = esc === 'x' || esc === 'u' || esc === 'U' ? 'did not find expected hexdecimal number' : 'found unknown escape character';
+      return goYamlMessage('scanner', line, quote, problem);
+    }
+    case 'BAD_ALIAS':
+      if (/(Anchor|Alias) cannot be an empty string/.test(first)) return goYamlMessage('scanner', line, line, 'did not find expected alphabetic or numeric character');
+      break;
+    case 'TAG_RESOLVE_FAILED':
+      if (/Verbatim tags must end with a >/.test(first)) return goYamlMessage('scanner', line, line, "did not find the expected '>'");
       break;
     case 'BAD_INDENT': {
       const flow = /^Flow (sequence|map) in block collection must be sufficiently indented and end with a ([\]}])/.exec(first);
-      if (flow) {
-        // Unclosed: the parser wants `,` or the closer and meets either a value indicator whose key spans lines
-        // (go-yaml drops such a key, leaving a bare VALUE token) or, failing that, STREAM-END.
-        const open = text.lastIndexOf(flow[2] === ']' ? '[' : '{');
-        const from = lineOf(text, open);
-        let prev = all[from]!.trimEnd();
-        for (let i = from + 1; i < all.length; i++) {
-          const l = all[i]!;
-          const colon = nextValueIndicator(l, 0);
-          if (colon >= 0) {
-            const keyOnLine = /[,[{]\s*$/.test(prev) || /[,[{]/.test(l.slice(0, colon));
-            if (!keyOnLine) return goYamlMessage('parser', i, i, `did not find expected ',' or '${flow[2]}'`);
-          }
-          if (isContent(l)) prev = l.trimEnd();
-        }
-        return goYamlMessage('parser', streamEndLine(text), 0, `did not find expected ',' or '${flow[2]}'`);
-      }
+      if (flow) return unclosedFlow(text, all, flow[2]!);
       if (/All (mapping|sequence) items must start at the same column/.test(first)) {
         return goYamlMessage('parser', line, line, expectedAt(all, line));
       }

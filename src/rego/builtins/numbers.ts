@@ -3,7 +3,7 @@
  * `numbers.range`, `numbers.range_step`, `rand.intn`. Integers stay exact at any size (../value.ts).
  */
 import { floatInt } from '../bigfloat.js';
-import { type Value, BigNum, decimalOf, normNum, toBigInt, viaFloatText } from '../value.js';
+import { type Value, BigNum, decimalOf, floatResult, normNum, toBigInt, viaFloatText } from '../value.js';
 import { type BuiltinDef, argInteger, argNum, argString, builtinError } from './registry.js';
 
 /** Results longer than this would exhaust memory long before OPA's own limits matter. */
@@ -41,7 +41,7 @@ export const builtins: BuiltinDef[] = [
     arity: 1,
     fn: (a) => {
       const x = argNum('abs', a, 0);
-      if (typeof x === 'number') return normNum(Math.abs(x));
+      if (typeof x === 'number') return floatResult(Math.abs(x));
       // OPA's float path: the magnitude read at 64 bits and written back.
       const d = decimalOf(x);
       return viaFloatText(x instanceof BigNum ? new BigNum({ m: d.m < 0n ? -d.m : d.m, e: d.e }, x.text.replace(/^-/, '')) : x < 0n ? -x : x);

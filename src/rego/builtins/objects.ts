@@ -6,10 +6,10 @@
  * `/` is optional) or arrays of segments. A string segment indexes an array when it is a decimal index, as in
  * OPA where `a/0/b` is `{"a": {"0": {"b": null}}}` after `pathsToObject`.
  */
-import { type Value, RObject, RSet, compare, equal, isObject, isSet, toRegoString, typeName } from '../value.js';
+import { type Value, RObject, RSet, compare, equal, isInteger, isNumber, isObject, isSet, literalText, toBigInt, toRegoString, typeName } from '../value.js';
 import { type BuiltinDef, BuiltinError, argArray, argObject, builtinError, typeErrorOneOf } from './registry.js';
 import { elementError } from './aggregates.js';
-import { isArrayIndexToken, unescapePointerToken } from '../json-patch.js';
+import { unescapePointerToken } from '../json-patch.js';
 
 /** Keys named by an array, set or object (its keys) — getObjectKeysParam. */
 function keysParam(name: string, v: Value): RSet {
@@ -181,34 +181,70 @@ function jsonRemove(a: Value, b: Value | undefined): Value | undefined {
 }
 
 // --- json.patch (RFC 6902 over Rego values, sets included) -------------------------------------------
-// Pointer tokens and array indices follow the shared rules of ../json-patch.ts (which the Kata agent's `ops`
-// use); this variant works on Rego values so that it can also address set members, and keeps OPA's
-// leniencies (optional leading '/', array-of-segment paths) and its undefined-on-failure result.
+// This variant works on Rego values so that it can also address set members, and keeps OPA's leniencies
+// (optional leading '/', array-of-segment paths). A path the document does not have fails with the text of
+// OPA's edit tree (internal/edittree: Unfold, Insert, Delete, toIndex), a builtin error — so an undefined
+// call outside strict mode, as in OPA.
 
+/** Removing the whole document: OPA renders no value, an undefined call. */
 class PatchError extends Error {}
 
-function arrayIndex(seg: Value, len: number, forInsert: boolean): number {
-  if (forInsert && seg === '-') return len;
-  let n: number | undefined;
-  if (typeof seg === 'number' && Number.isInteger(seg)) n = seg;
-  else if (typeof seg === 'string' && isArrayIndexToken(seg)) n = Number(seg);
-  if (n === undefined || n < 0 || n > len || (!forInsert && n === len)) throw new PatchError(`invalid array index ${String(seg)}`);
-  return n;
+function patchFail(msg: string): BuiltinError {
+  return builtinError('json.patch', msg);
+}
+
+/** Go's `%T` of an OPA scalar value. */
+function goScalarType(v: Value): string {
+  if (v === null) return 'ast.Null';
+  if (typeof v === 'boolean') return 'ast.Boolean';
+  if (typeof v === 'string') return 'ast.String';
+  return 'ast.Number';
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** edittree toIndex: a number whose text is an int64, or a string that parses as one (no leading zeros), or "-". */
+function toIndex(len: number, seg: Value): number {
+  if (isNumber(seg)) {
+    if (!isInteger(seg) || literalText(seg) !== undefined) throw patchFail('invalid number type for indexing');
+    const b = toBigInt(seg);
+    if (b < INT64_MIN || b > INT64_MAX) throw patchFail('invalid number type for indexing');
+    return Number(b);
+  }
+  if (typeof seg === 'string') {
+    if (seg === '-') return len;
+    if (!/^[+-]?[0-9]+$/.test(seg)) throw patchFail('invalid string for indexing');
+    const b = BigInt(seg);
+    if (b < INT64_MIN || b > INT64_MAX) throw patchFail('invalid string for indexing');
+    if (seg !== '0' && seg.startsWith('0')) throw patchFail('leading zeros are not allowed in JSON paths');
+    return Number(b);
+  }
+  throw patchFail('invalid type for indexing');
+}
+
+/** One step of edittree Unfold: the child at `seg`, or OPA's error for a path the value does not have. */
+function childAt(cur: Value, seg: Value): Value {
+  if (isObject(cur)) {
+    const v = cur.get(seg);
+    if (v === undefined) throw patchFail(`path ${toRegoString(seg)} does not exist in object term ${toRegoString(cur)}`);
+    return v;
+  }
+  if (isSet(cur)) {
+    if (!cur.has(seg)) throw patchFail(`path ${toRegoString(seg)} does not exist in set term ${toRegoString(cur)}`);
+    return seg;
+  }
+  if (Array.isArray(cur)) {
+    const i = toIndex(cur.length, seg);
+    if (i < 0 || i >= cur.length) throw patchFail(`path ${i} does not exist in array term ${toRegoString(cur)}`);
+    return cur[i]!;
+  }
+  throw patchFail(`expected composite type for path ${toRegoString(seg)}, found value: ${toRegoString(cur)} (type: ${goScalarType(cur)})`);
 }
 
 function getAt(doc: Value, path: Value[]): Value {
   let cur = doc;
-  for (const seg of path) {
-    if (isObject(cur)) {
-      const v = cur.get(seg);
-      if (v === undefined) throw new PatchError('path not found');
-      cur = v;
-    } else if (Array.isArray(cur)) cur = cur[arrayIndex(seg, cur.length, false)]!;
-    else if (isSet(cur)) {
-      if (!cur.has(seg)) throw new PatchError('path not found');
-      cur = seg;
-    } else throw new PatchError('path through a scalar');
-  }
+  for (const seg of path) cur = childAt(cur, seg);
   return cur;
 }
 
@@ -216,25 +252,22 @@ function getAt(doc: Value, path: Value[]): Value {
 function update(doc: Value, path: Value[], f: (parent: Value, last: Value) => Value): Value {
   if (path.length === 1) return f(doc, path[0]!);
   const [seg, ...rest] = path as [Value, ...Value[]];
-  if (isObject(doc)) {
-    const child = doc.get(seg);
-    if (child === undefined) throw new PatchError('path not found');
-    return doc.copy().set(seg, update(child, rest, f));
-  }
+  const child = childAt(doc, seg);
+  if (isObject(doc)) return doc.copy().set(seg, update(child, rest, f));
   if (Array.isArray(doc)) {
-    const i = arrayIndex(seg, doc.length, false);
     const out = [...doc];
-    out[i] = update(doc[i]!, rest, f);
+    out[toIndex(doc.length, seg)] = update(child, rest, f);
     return out;
   }
-  if (isSet(doc)) {
-    if (!doc.has(seg)) throw new PatchError('path not found');
-    const nv = update(seg, rest, f);
-    const out = RSet.from(doc.values().filter((x) => !equal(x, seg)));
-    out.add(nv);
-    return out;
-  }
-  throw new PatchError('path through a scalar');
+  const set = doc as RSet;
+  const nv = update(seg, rest, f);
+  const out = RSet.from(set.values().filter((x) => !equal(x, seg)));
+  out.add(nv);
+  return out;
+}
+
+function scalarTarget(x: Value): BuiltinError {
+  return patchFail(`expected composite type, found value: ${toRegoString(x)} (type: ${goScalarType(x)})`);
 }
 
 function patchAdd(doc: Value, path: Value[], value: Value): Value {
@@ -242,37 +275,39 @@ function patchAdd(doc: Value, path: Value[], value: Value): Value {
   return update(doc, path, (parent, last) => {
     if (isObject(parent)) return parent.copy().set(last, value);
     if (Array.isArray(parent)) {
-      const i = arrayIndex(last, parent.length, true);
+      const i = toIndex(parent.length, last);
+      if (i < 0 || i > parent.length) throw patchFail('index for array insertion out of bounds');
       return [...parent.slice(0, i), value, ...parent.slice(i)];
     }
     if (isSet(parent)) {
-      if (!equal(last, value)) throw new PatchError('set key and value differ');
+      if (!equal(last, value)) throw patchFail(`set key ${toRegoString(last)} does not equal value to be inserted ${toRegoString(value)}`);
       const out = parent.copy();
       out.add(value);
       return out;
     }
-    throw new PatchError('path through a scalar');
+    throw scalarTarget(parent);
   });
 }
 
 function patchRemove(doc: Value, path: Value[]): Value {
-  if (path.length === 0) throw new PatchError('cannot remove the root');
+  if (path.length === 0) throw new PatchError('the document was removed');
   return update(doc, path, (parent, last) => {
     if (isObject(parent)) {
-      if (!parent.has(last)) throw new PatchError('path not found');
+      if (!parent.has(last)) throw patchFail(`cannot delete child key ${toRegoString(last)} that does not exist`);
       const out = parent.copy();
       out.delete(last);
       return out;
     }
     if (Array.isArray(parent)) {
-      const i = arrayIndex(last, parent.length, false);
+      const i = toIndex(parent.length, last);
+      if (i < 0 || i > parent.length - 1) throw patchFail('index for array delete out of bounds');
       return [...parent.slice(0, i), ...parent.slice(i + 1)];
     }
     if (isSet(parent)) {
-      if (!parent.has(last)) throw new PatchError('path not found');
+      if (!parent.has(last)) throw patchFail(`cannot delete child key ${toRegoString(last)} that does not exist`);
       return RSet.from(parent.values().filter((x) => !equal(x, last)));
     }
-    throw new PatchError('path through a scalar');
+    throw scalarTarget(parent);
   });
 }
 
@@ -442,7 +477,7 @@ export const builtins: BuiltinDef[] = [
       try {
         return applyPatches(a[0]!, ops);
       } catch (e) {
-        // A path the document lacks: undefined (OPA's EditTree errors are not reproduced here).
+        // The whole document removed: OPA renders no value.
         if (e instanceof PatchError) return undefined;
         throw e;
       }

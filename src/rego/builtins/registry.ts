@@ -109,12 +109,14 @@ export function argString(name: string, args: Value[], i: number): string {
 }
 
 /**
- * A number for built-ins that compute on doubles or integers: a `BigNum` (a non-integer no double holds, see
- * ../value.ts) comes as its nearest double. Arithmetic that must keep such numbers exactly uses `argNum`.
+ * A number for built-ins that compute on doubles or integers: a `BigNum` (a non-integer no double holds, or a
+ * number written otherwise than its value's own text, see ../value.ts) comes as its nearest double, or as the
+ * integer it is. Arithmetic that must keep such numbers exactly uses `argNum`.
  */
 export function argNumber(name: string, args: Value[], i: number): number | bigint {
   const v = argNum(name, args, i);
-  return v instanceof BigNum ? toDouble(v) : v;
+  if (v instanceof BigNum) return typeof v.alias === 'bigint' ? v.alias : toDouble(v);
+  return v;
 }
 
 /** A number in any representation. */

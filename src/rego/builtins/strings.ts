@@ -7,12 +7,13 @@
  * Go's `unicode.IsSpace`, `upper`/`lower` map code point by code point (no `ß` → `SS` expansion), and
  * `strings.replace_n` follows `strings.NewReplacer` (leftmost match, ties to the first pattern in key order).
  */
-import { type Value, isInteger, isNumber, isSet, normNum, numFromText, toBigInt, toDouble, typeName } from '../value.js';
+import { floatInt } from '../bigfloat.js';
+import { type Value, BigNum, decimalOf, isInteger, isNumber, isSet, normNum, numFromText, numText, toBigInt, typeName } from '../value.js';
 import {
   type BuiltinDef,
   BuiltinError,
   argInteger,
-  argNumber,
+  argNum,
   argObject,
   argString,
   builtinError,
@@ -104,13 +105,19 @@ export function stringsOperand(name: string, args: Value[], i: number): string[]
 
 function formatInt(args: Value[]): Value {
   const name = 'format_int';
-  const n = argNumber(name, args, 0);
-  const base = argNumber(name, args, 1);
-  const b = toDouble(base);
-  if (![2, 8, 10, 16].includes(b)) throw new BuiltinError('eval_type_error', `${name}: operand 2 must be one of {2, 8, 10, 16}`);
-  // big.Float.Int truncates toward zero.
-  const i = isInteger(n) ? toBigInt(n) : BigInt(Math.trunc(n as number));
-  return i.toString(b);
+  const n = argNum(name, args, 0);
+  const base = argNum(name, args, 1);
+  // OPA matches the base's text ("2", "8", "10", "16"), so `16.0` is refused like 17.
+  const bt = numText(base);
+  if (bt !== '2' && bt !== '8' && bt !== '10' && bt !== '16') throw new BuiltinError('eval_type_error', `${name}: operand 2 must be one of {2, 8, 10, 16}`);
+  // An integer prints exactly in every base (a literal written otherwise, `12.0` or `1e21`, as the integer it
+  // is); a fraction is truncated toward zero (big.Float.Int), a non-integer no double holds read at 64 bits.
+  const int = n instanceof BigNum && n.alias !== undefined && isInteger(n.alias) ? n.alias : n;
+  let i: bigint;
+  if (isInteger(int)) i = toBigInt(int);
+  else if (typeof int === 'number') i = BigInt(Math.trunc(int));
+  else i = floatInt(decimalOf(int), 'trunc');
+  return i.toString(Number(bt));
 }
 
 function substring(args: Value[]): Value {

@@ -133,3 +133,45 @@ test('parse_certificates returns URI SANs as Go url.URL objects', { skip: toolMi
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// Malformed DER gets the text of the stage of Go's crypto/x509 parseCertificate that fails (cryptobyte reads,
+// stage by stage), as OPA passes it on from x509.ParseCertificates.
+test('parse_certificates: malformed DER fails with Go x509 parser texts, stage by stage', () => {
+  const name = 'crypto.x509.parse_certificates';
+  const der = Buffer.from(ekDer);
+  const b64 = (b: Buffer) => b.toString('base64');
+  // Offsets in the EK certificate: outer SEQUENCE header, then the TBS SEQUENCE header.
+  assert.equal(der[0], 0x30);
+  const outerHdr = der[1]! & 0x80 ? 2 + (der[1]! & 0x7f) : 2;
+  const tbsAt = outerHdr;
+  assert.equal(der[tbsAt], 0x30);
+  const tbsHdr = der[tbsAt + 1]! & 0x80 ? 2 + (der[tbsAt + 1]! & 0x7f) : 2;
+  const inTbs = tbsAt + tbsHdr;
+  const patch = (at: number, v: number) => {
+    const b = Buffer.from(der);
+    b[at] = v;
+    return b;
+  };
+  // Version [0] { INTEGER 2 } comes first in the TBS, then the serial INTEGER.
+  assert.equal(der[inTbs], 0xa0);
+  const serialAt = inTbs + 2 + der[inTbs + 1]!;
+  assert.equal(der[serialAt], 0x02);
+  const cases: Array<[string, Buffer]> = [
+    ['x509: malformed certificate', der.subarray(0, der.length - 1)],
+    ['x509: malformed certificate', der.subarray(0, 1)],
+    ['x509: malformed certificate', patch(0, 0x31)],
+    ['x509: malformed certificate', Buffer.concat([der, Buffer.from([0x00])])],
+    ['x509: malformed certificate', Buffer.concat([der, der.subarray(0, 10)])],
+    ['x509: malformed tbs certificate', patch(tbsAt, 0x31)],
+    ['x509: malformed version', patch(inTbs + 2, 0x04)],
+    ['x509: invalid version', patch(inTbs + 4, 0x05)],
+    ['x509: malformed serial number', patch(serialAt, 0x04)],
+    ['x509: negative serial number', patch(serialAt + 2, 0x82)],
+  ];
+  for (const [text, bytes] of cases) expectError(name, [b64(bytes)], `${name}: ${text}`, 'eval_builtin_error');
+  // A certificate followed by another parses as two; the same bytes as PEM blocks are joined the same way.
+  assert.equal((call(name, [b64(Buffer.concat([der, der]))]) as Value[]).length, 2);
+  const pem = (b: Buffer) => `-----BEGIN CERTIFICATE-----\n${b64(b).replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
+  expectError(name, [pem(Buffer.concat([der, Buffer.from([0x05, 0x00])]))], `${name}: x509: malformed certificate`);
+  expectError(name, [pem(patch(tbsAt, 0x31))], `${name}: x509: malformed tbs certificate`);
+});

@@ -459,6 +459,133 @@ function applyExtensions(o: RObject, exts: Node[] | undefined): void {
   o.set('PolicyIdentifiers', orNull(policies));
 }
 
+// --- the structure checks of Go's certificate parser --------------------------------------------------------
+// crypto/x509 parseCertificate reads a certificate with cryptobyte, stage by stage, and names the first
+// stage that fails ("x509: malformed tbs certificate", "x509: malformed serial number", …). These checks run
+// those stages, with cryptobyte's DER rules (short-form lengths below 128, no leading zero length octets, no
+// indefinite length, at most 4 length octets, minimal integers), before the certificate's fields are read.
+
+interface Cursor {
+  b: Buffer;
+  off: number;
+  end: number;
+}
+
+/** cryptobyte ReadASN1 of one element with `tag`; the cursor advances past it. Undefined when it fails. */
+function cbRead(s: Cursor, tag: number): Cursor | undefined {
+  if (s.end - s.off < 2) return undefined;
+  const t = s.b[s.off]!;
+  if ((t & 0x1f) === 0x1f || t !== tag) return undefined;
+  const l0 = s.b[s.off + 1]!;
+  let len: number;
+  let hdr = 2;
+  if ((l0 & 0x80) === 0) len = l0;
+  else {
+    const n = l0 & 0x7f;
+    if (n === 0 || n > 4 || s.end - s.off < 2 + n) return undefined;
+    len = 0;
+    for (let k = 0; k < n; k++) len = len * 256 + s.b[s.off + 2 + k]!;
+    if (len < 128 || s.b[s.off + 2]! === 0) return undefined;
+    hdr += n;
+  }
+  if (len > s.end - s.off - hdr) return undefined;
+  const out = { b: s.b, off: s.off + hdr, end: s.off + hdr + len };
+  s.off = out.end;
+  return out;
+}
+
+function cbPeek(s: Cursor): number | undefined {
+  return s.end - s.off >= 1 ? s.b[s.off]! : undefined;
+}
+
+/** cryptobyte ReadASN1Integer: a minimal two's-complement INTEGER. */
+function cbInteger(s: Cursor): bigint | undefined {
+  const c = cbRead(s, 0x02);
+  if (!c) return undefined;
+  const n = c.end - c.off;
+  if (n === 0) return undefined;
+  const b0 = c.b[c.off]!;
+  if (n > 1) {
+    const b1 = c.b[c.off + 1]!;
+    if ((b0 === 0 && (b1 & 0x80) === 0) || (b0 === 0xff && (b1 & 0x80) === 0x80)) return undefined;
+  }
+  let v = 0n;
+  for (let k = c.off; k < c.end; k++) v = (v << 8n) | BigInt(c.b[k]!);
+  return b0 & 0x80 ? v - (1n << BigInt(8 * n)) : v;
+}
+
+/** x509 parseAI: an OBJECT IDENTIFIER, then optional parameters of any tag. */
+function cbAlgorithm(c: Cursor): void {
+  const o = cbRead(c, 0x06);
+  if (!o || o.end === o.off || (o.b[o.end - 1]! & 0x80) !== 0) throw new Asn1Error('x509: malformed OID');
+  for (let k = o.off; k < o.end; k++) if (o.b[k] === 0x80 && (k === o.off || (o.b[k - 1]! & 0x80) === 0)) throw new Asn1Error('x509: malformed OID');
+  if (c.off === c.end) return;
+  const t = cbPeek(c)!;
+  if (!cbRead(c, t)) throw new Asn1Error('x509: malformed parameters');
+}
+
+/** x509 parseTime: a UTCTime or GeneralizedTime. */
+function cbTime(c: Cursor): void {
+  const t = cbPeek(c);
+  if (t === 0x17) {
+    const e = cbRead(c, 0x17);
+    if (!e || !/^[0-9]{12}Z$/.test(e.b.toString('latin1', e.off, e.end))) throw new Asn1Error('x509: malformed UTCTime');
+  } else if (t === 0x18) {
+    const e = cbRead(c, 0x18);
+    if (!e || !/^[0-9]{14}Z$/.test(e.b.toString('latin1', e.off, e.end))) throw new Asn1Error('x509: malformed GeneralizedTime');
+  } else throw new Asn1Error('x509: unsupported time format');
+}
+
+/**
+ * Go's parseCertificate stages on the certificate starting at `off` (the first element of what is left, as
+ * x509.ParseCertificates reads a concatenation), up to the subject public key; returns where it ends.
+ */
+function checkCertificate(der: Buffer, off: number): number {
+  const input: Cursor = { b: der, off, end: der.length };
+  const outer = cbRead(input, 0x30);
+  if (!outer) throw new Asn1Error('x509: malformed certificate');
+  const tbs = cbRead(outer, 0x30);
+  if (!tbs) throw new Asn1Error('x509: malformed tbs certificate');
+  let version = 0n;
+  if (cbPeek(tbs) === 0xa0) {
+    const v = cbRead(tbs, 0xa0);
+    const n = v ? cbInteger(v) : undefined;
+    if (!v || n === undefined || v.off !== v.end || n < -(2n ** 63n) || n >= 2n ** 63n) throw new Asn1Error('x509: malformed version');
+    version = n;
+  }
+  if (version < 0n) throw new Asn1Error('x509: malformed version');
+  if (version + 1n > 3n) throw new Asn1Error('x509: invalid version');
+  const serial = cbInteger(tbs);
+  if (serial === undefined) throw new Asn1Error('x509: malformed serial number');
+  if (serial < 0n) throw new Asn1Error('x509: negative serial number');
+  const sigAI = cbRead(tbs, 0x30);
+  if (!sigAI) throw new Asn1Error('x509: malformed signature algorithm identifier');
+  const outerAI = cbRead(outer, 0x30);
+  if (!outerAI) throw new Asn1Error('x509: malformed algorithm identifier');
+  if (!der.subarray(sigAI.off, sigAI.end).equals(der.subarray(outerAI.off, outerAI.end))) {
+    throw new Asn1Error("x509: inner and outer signature algorithm identifiers don't match");
+  }
+  cbAlgorithm({ ...sigAI });
+  if (!cbRead(tbs, 0x30)) throw new Asn1Error('x509: malformed issuer');
+  const validity = cbRead(tbs, 0x30);
+  if (!validity) throw new Asn1Error('x509: malformed validity');
+  cbTime(validity);
+  cbTime(validity);
+  // Go reports a subject it cannot read with the issuer's text.
+  if (!cbRead(tbs, 0x30)) throw new Asn1Error('x509: malformed issuer');
+  const spkiEl = cbRead(tbs, 0x30);
+  if (!spkiEl) throw new Asn1Error('x509: malformed spki');
+  const pkAI = cbRead(spkiEl, 0x30);
+  if (!pkAI) throw new Asn1Error('x509: malformed public key algorithm identifier');
+  cbAlgorithm(pkAI);
+  const bits = cbRead(spkiEl, 0x03);
+  const pad = bits && bits.end > bits.off ? bits.b[bits.off]! : undefined;
+  if (!bits || pad === undefined || pad > 7 || (bits.end - bits.off === 1 && pad !== 0) || (pad > 0 && (bits.b[bits.end - 1]! & ((1 << pad) - 1)) !== 0)) {
+    throw new Asn1Error('x509: malformed subjectPublicKey');
+  }
+  return outer.end;
+}
+
 // --- certificates ------------------------------------------------------------------------------------------------
 
 interface Cert {
@@ -538,18 +665,17 @@ function certsFromString(name: string, s: string): Cert[] {
       if (raw.subarray(0, 10).toString('latin1') === '-----BEGIN') text = raw.toString('latin1');
       else der = raw;
     }
-    if (text !== undefined) {
-      const blocks = pemBlocks(text).filter((b) => b.type === 'CERTIFICATE');
-      return blocks.map((b) => parseCertificate(b.der));
-    }
+    // OPA joins the certificate blocks' DER and reads it with x509.ParseCertificates: one certificate after
+    // another, so bytes after the last one are a certificate that is malformed.
+    if (text !== undefined) der = Buffer.concat(pemBlocks(text).filter((b) => b.type === 'CERTIFICATE').map((b) => b.der));
     const out: Cert[] = [];
     let off = 0;
     while (off < der!.length) {
-      const [n, next] = readNode(der!, off);
-      out.push(parseCertificate(Buffer.from(n.raw)));
+      const next = checkCertificate(der!, off);
+      out.push(parseCertificate(Buffer.from(der!.subarray(off, next))));
       off = next;
     }
-    if (out.length === 0) throw new Asn1Error('x509: malformed certificate');
+    if (out.length === 0 && text === undefined) throw new Asn1Error('x509: malformed certificate');
     return out;
   } catch (e) {
     throw builtinError(name, (e as Error).message);
