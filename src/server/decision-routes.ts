@@ -23,7 +23,9 @@ import { isRecord, parseJson } from '../formats/json.js';
 import type { AttestationPolicyEvaluator, ResourcePolicyEvaluator } from '../policy/types.js';
 import type { Store } from '../store/store.js';
 import type { AdminAuthorizer } from './admin-auth.js';
-import { DECISION_KIND, decisionFromEvent, policyVersion, redactClaims, type Decision } from './decisions.js';
+import { DECISION_KIND, decisionFromEvent, redactClaims, type Decision } from './decisions.js';
+import { explainAttestation, redactionReport } from './decision-recompute.js';
+import { keptPolicyVersion } from './decision-versions.js';
 import { echo } from './echo.js';
 import { errorResponse, kbsError, policyParseError } from './errors.js';
 import { NEXT_CURSOR_HEADER } from './page-query.js';
@@ -166,11 +168,14 @@ async function getDecision(store: Store, idText: string): Promise<Decision> {
  * by hash, its (redacted) claims, resource path and query. Off the request path: releases record only what
  * this needs. Undefined for a record that is not a release or names no policy.
  */
-export async function explainDecision(o: Pick<DecisionRoutesOptions, 'store' | 'resourcePolicy'>, d: Decision): Promise<Record<string, unknown> | undefined> {
+export async function explainDecision(o: Pick<DecisionRoutesOptions, 'store' | 'resourcePolicy' | 'attestationPolicy'>, d: Decision): Promise<Record<string, unknown> | undefined> {
+  if (d.type === 'attestation') return explainAttestation(o, d);
   if (d.type !== 'release' || !d.policy_hash || !d.resource) return undefined;
   const base = { policy_id: d.policy_id, policy_hash: d.policy_hash };
-  const text = await policyVersion(o.store, d.policy_hash);
-  if (text === undefined) return { ...base, available: false, note: 'the text of this policy version is not kept; the trace is the one recorded' };
+  const kept = await keptPolicyVersion(o.store, d.policy_hash);
+  if (kept.state === 'missing') return { ...base, available: false, note: 'the text of this policy version is not kept; the trace is the one recorded' };
+  if (kept.state === 'altered') return { ...base, available: false, note: 'the text of this policy version is kept altered: it does not hash to its name; the trace is the one recorded' };
+  const text = kept.text;
   if (!isRecord(d.claims) || !o.resourcePolicy.explain) return { ...base, available: false, note: 'the record holds no claims to evaluate the policy on' };
   const query = isRecord(d.query) ? Object.fromEntries(Object.entries(d.query).filter((e): e is [string, string] => typeof e[1] === 'string')) : {};
   try {
@@ -183,6 +188,7 @@ export async function explainDecision(o: Pick<DecisionRoutesOptions, 'store' | '
       reason: r.reason,
       ...(r.explanation ? { explanation: redactClaims(r.explanation) } : {}),
       // Claims are stored redacted: a policy that read a redacted value can come out differently now.
+      redaction: redactionReport(text, d.claims),
       ...(verdict !== d.verdict ? { note: `re-evaluated on the recorded (redacted) claims the policy says ${verdict}; the recorded verdict is ${d.verdict}` } : {}),
     };
   } catch (e) {
