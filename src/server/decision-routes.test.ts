@@ -361,6 +361,9 @@ test('an attestation fetched later recomputes its policy trace from the policy a
   assert.notEqual(third.rv_set_hash, first.rv_set_hash);
   assert.equal(third.claims.submods.cpu0['ear.trustworthiness-vector'].hardware, 2);
   assert.deepEqual((await call('GET', `/kbs/v0/decisions/${first.id}`)).json, got.json);
+  // A dry-run of an attestation policy on the first record uses the set that record names, not today's values.
+  const dry = await call('POST', `/kbs/v0/decisions/${first.id}/dry-run`, { kind: 'attestation', policy: defaultAttestationPolicy('default_cpu') });
+  assert.deepEqual([dry.json.trace.trust_vector.hardware, dry.json.reference_values], [97, `recorded set ${first.rv_set_hash}`]);
   const now = (await call('GET', `/kbs/v0/decisions/${third.id}`)).json.explain;
   assert.deepEqual([now.appraisals[0].trust_vector.hardware, now.appraisals[0].failing.some((f: any) => f.claim === 'hardware')], [2, false]);
 

@@ -3,12 +3,14 @@
  *
  * - `GET /kbs/v0/decisions?type=&tee=&verdict=&resource=&workload=&since=&until=&limit=&cursor=` — newest
  *   first, one bounded page per request; `x-next-cursor` names the next page.
- * - `GET /kbs/v0/decisions/<id>` — one record with its checks, claims and trace, and for a release, `explain`:
+ * - `GET /kbs/v0/decisions/<id>` — one record with its checks, claims and trace, and `explain`: for a release
  *   the resource policy's full explain trace (the body that allowed, or each body that failed and where),
  *   computed now by evaluating the policy version the record names by hash on the record's claims and
- *   request. The record itself is returned as stored, chain fields included.
+ *   request; for an attestation the attestation policy's, from the policy and reference-value set versions
+ *   it names (decision-recompute.ts). The record itself is returned as stored, chain fields included.
  * - `POST /kbs/v0/decisions/<id>/dry-run` `{"kind":"resource"|"attestation","policy":"<rego>","resource":"a/b/c"?}`
- *   — the verdict a candidate policy would give on that record's claims. Nothing is stored, nothing is logged.
+ *   — the verdict a candidate policy would give on that record's claims (an attestation policy with the
+ *   reference-value set the record names, when it is kept). Nothing is stored, nothing is logged.
  * - `POST /kbs/v0/dry-run` `{"tee":"snp","evidence":…,"kind":…,"policy":"<rego>","resource":"a/b/c"?}` — the same
  *   on uploaded evidence: verifier checks → claims → candidate policy (a candidate resource policy is given the
  *   claims the stored attestation policy yields) → verdict and trace. Reads only.
@@ -25,7 +27,7 @@ import type { Store } from '../store/store.js';
 import type { AdminAuthorizer } from './admin-auth.js';
 import { DECISION_KIND, decisionFromEvent, redactClaims, type Decision } from './decisions.js';
 import { explainAttestation, redactionReport } from './decision-recompute.js';
-import { keptPolicyVersion } from './decision-versions.js';
+import { keptPolicyVersion, keptReferenceValueSet } from './decision-versions.js';
 import { echo } from './echo.js';
 import { errorResponse, kbsError, policyParseError } from './errors.js';
 import { NEXT_CURSOR_HEADER } from './page-query.js';
@@ -222,11 +224,14 @@ export async function dryRun(o: DecisionRoutesOptions, d: Decision, body: Record
   }
   const input = annotatedEvidence(d);
   await compiles(o.attestationPolicy, 'attestation', policy);
-  const rvs = Object.fromEntries((await o.store.referenceValues.list()).map((r) => [r.name, r.value]));
-  const out = await o.attestationPolicy.evaluate(policy, d.policy_id ?? 'default_cpu', input, (id) => rvs[id] ?? null);
+  // The reference values the decision was made with, when the record names a set still kept; else today's.
+  const recorded = d.rv_set_hash ? await keptReferenceValueSet(o.store, d.rv_set_hash) : undefined;
+  const rvs: Record<string, unknown> = recorded?.state === 'kept' ? recorded.values : Object.fromEntries((await o.store.referenceValues.list()).map((r) => [r.name, r.value]));
+  const out = await o.attestationPolicy.evaluate(policy, d.policy_id ?? 'default_cpu', input, (id) => (Object.prototype.hasOwnProperty.call(rvs, id) ? rvs[id] : null));
   // The attestation service issues a token whatever the status; the resource policy decides on it (§3.3).
   const tv = trustVectorFrom(out.trustClaims, d.policy_id ?? 'default_cpu');
-  return { decision: d.id, kind, was, verdict: 'allow', status: statusOf(tv), trace: { trust_vector: tv } };
+  const referenceValues = recorded?.state === 'kept' ? `recorded set ${d.rv_set_hash}` : 'current';
+  return { decision: d.id, kind, was, verdict: 'allow', status: statusOf(tv), reference_values: referenceValues, trace: { trust_vector: tv } };
 }
 
 function resourceTrace(r: { reason: string; explanation?: unknown }): Record<string, unknown> {
