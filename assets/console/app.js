@@ -387,15 +387,16 @@ async function openDecision(id) {
 }
 
 /**
- * The deciding policy's trace: for a release, the explanation the server recomputed from the policy version
- * that decided (every `allow` body tried, the failed ones with the expression and values that stopped them);
- * otherwise the trace the record holds.
+ * The deciding policy's trace: the explanation the server recomputed from the policy version that decided
+ * (for a release every `allow` body tried, the failed ones with the expression and values that stopped them;
+ * for an attestation see renderAttestationTrace); otherwise the trace the record holds.
  */
 function renderTrace(d) {
   const ex = d.explain;
   const bodies = $('decision-bodies');
   bodies.replaceChildren();
   $('decision-rule').replaceChildren();
+  if (Array.isArray(ex?.appraisals)) return renderAttestationTrace(ex);
   if (ex?.available) {
     reasonWithRule($('decision-rule'), `Policy ${ex.policy_id ?? ''} (sha256 ${ex.policy_hash.slice(0, 12)}…): `, ex.reason, ex.verdict !== 'allow');
     for (const b of ex.explanation?.bodies ?? []) {
@@ -416,6 +417,59 @@ function renderTrace(d) {
     if (ex?.note) $('decision-rule').append(el('span', ex.note, 'flags'));
     $('decision-trace').textContent = JSON.stringify(d.trace ?? null, null, 2);
   }
+}
+
+/** A failed body: the rule and line, then the expression that stopped it, marked, and its operands' values. */
+function failedBody(b) {
+  const li = el('li', undefined, 'body-failed');
+  li.dataset.row = String(b.location.row);
+  li.append(el('span', `${b.rule} (line ${b.location.row}): failed at `), el('mark', b.failed.text, 'failing-rule'));
+  const ops = Object.entries(b.failed.operands ?? {}).map(([k, v]) => `${k} = ${JSON.stringify(v)}`);
+  if (ops.length) li.append(el('div', ops.join('; '), 'flags'));
+  return li;
+}
+
+/**
+ * An attestation's trace, recomputed by the server from the policy version and reference-value set the
+ * record names: per appraisal its status and trust vector (beside the recorded ones), the trust claims that
+ * came out worse than affirming with the rule bodies that failed, and whether redacted claims were read.
+ */
+function renderAttestationTrace(ex) {
+  const set = ex.rv_set_hash ? `, reference values ${ex.rv_set_hash.slice(0, 12)}…` : '';
+  $('decision-rule').append(el('span', `Policy ${ex.policy_id ?? ''} (sha256 ${ex.policy_hash.slice(0, 12)}…${set}), evaluated again:`));
+  if (ex.note) $('decision-rule').append(el('div', ex.note, 'flags'));
+  const bodies = $('decision-bodies');
+  for (const a of ex.appraisals) {
+    const li = el('li', undefined, 'appraisal');
+    li.dataset.submod = a.submod;
+    if (!a.available) {
+      li.append(el('span', `${a.submod}: ${a.note}`, 'flags'));
+      bodies.append(li);
+      continue;
+    }
+    const head = el('div');
+    head.append(el('span', `${a.submod}: `), el('span', a.status, `status-${a.status}`));
+    if (a.recorded_status) head.append(el('span', ` (recorded ${a.recorded_status}${a.same_as_recorded ? ', same trust vector' : ', other trust vector'})`, 'flags'));
+    li.append(head);
+    const tv = Object.entries(a.trust_vector).map(([k, v]) => `${k} ${v}`).join(', ');
+    li.append(el('div', `trust vector: ${tv}`, 'flags'));
+    const failing = el('ul', undefined, 'failing');
+    for (const f of a.failing) {
+      const fi = el('li', undefined, 'failing-claim');
+      fi.dataset.claim = f.claim;
+      fi.append(el('mark', `${f.rule} = ${f.value} (${f.tier})`, 'failing-rule'));
+      if (f.bodies.length === 0) fi.append(el('span', ' — no body applied; the default decided', 'flags'));
+      if (f.not_applicable) fi.append(el('span', ` — ${f.not_applicable} bodies for other platforms did not apply`, 'flags'));
+      const ul = el('ul');
+      for (const b of f.bodies) ul.append(failedBody(b));
+      fi.append(ul);
+      failing.append(fi);
+    }
+    li.append(failing);
+    if (a.redaction) li.append(el('div', `Redacted claims: ${a.redaction.redacted.join(', ') || 'none'}. ${a.redaction.note}`, a.redaction.may_differ ? 'redaction may-differ' : 'redaction flags'));
+    bodies.append(li);
+  }
+  $('decision-trace').textContent = JSON.stringify(ex.appraisals.map((a) => a.explanation ?? null), null, 2);
 }
 
 async function dryRun() {

@@ -46,6 +46,8 @@ export interface AttestationResult {
   verified: VerifiedClaimSet[];
   /** Ids the attestation policies asked `query_reference_value` for, in first-asked order. */
   referenceValuesConsulted: string[];
+  /** The version of the reference-value set the policies read, when the snapshot source names one. */
+  referenceValueSet?: { hash: string; text: string };
 }
 
 export interface AttestationServiceOptions {
@@ -92,6 +94,8 @@ function annotate(
 export interface ReferenceValueSnapshot {
   values: Record<string, unknown>;
   expired: Record<string, Date>;
+  /** The version of `values` as a set (server/decision-versions.ts): its hash and canonical text. */
+  version?: { hash: string; text: string };
 }
 
 /** The error of an attestation whose policy consulted expired values; undefined when none expired. */
@@ -156,7 +160,8 @@ export class AttestationService {
       for (const [tee, evidence] of Object.entries(devices)) sets.push({ tee, evidence, runtimeData: deviceRuntimeData(req.nonce, req.teePubkey), initData: false });
     }
 
-    const { consulted, lookup, checkExpiry } = referenceLookup(await this.snapshot());
+    const snap = await this.snapshot();
+    const { consulted, lookup, checkExpiry } = referenceLookup(snap);
     const basePolicy = req.policyIds?.[0] ?? 'default';
     const counters: Record<string, number> = {};
     const appraisals: Appraisal[] = [];
@@ -198,7 +203,7 @@ export class AttestationService {
 
     checkExpiry();
     const claims = earClaims(appraisals, this.broker, now);
-    return { token: await this.opts.signer.sign(claims), claims, appraisals, verified, referenceValuesConsulted: [...consulted] };
+    return { token: await this.opts.signer.sign(claims), claims, appraisals, verified, referenceValuesConsulted: [...consulted], ...(snap.version ? { referenceValueSet: snap.version } : {}) };
   }
 
   /**

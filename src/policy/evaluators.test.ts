@@ -127,3 +127,21 @@ test('a stored policy is Rego v0 only when its first line is the v0 marker', asy
   assert.equal((await p.evaluate(old, EAR.claims, data)).allow, false);
   assert.equal((await p.evaluate(old, { submods: { cpu0: { 'ear.veraison.annotated-evidence': { snp: {} } } } }, data)).allow, true);
 });
+
+test('the attestation policy explained: a failed call of a user function is shown, not followed round', async () => {
+  const text = 'package policy\n\nimport rego.v1\n\ndefault x := 1\n\nlisted(value, id) if value in query_reference_value(id)\n\nx := 3 if {\n\tinput.sample\n\tlisted(input.sample.svn, "svn")\n}\n\ntrust_claims := {"executables": x}\n';
+  const p = new RegoAttestationPolicy();
+  for (const [rv, executables] of [[null, 1], [['1'], 3]] as const) {
+    const out = await p.explain(text, 'default_cpu', { sample: { svn: '1' } }, (id) => (id === 'svn' ? rv : null));
+    assert.deepEqual(out.trustClaims, { executables });
+    // The explanation's value is what evaluate gives.
+    assert.deepEqual((await p.evaluate(text, 'default_cpu', { sample: { svn: '1' } }, (id) => (id === 'svn' ? rv : null))).trustClaims, out.trustClaims);
+    if (rv === null) {
+      const x = out.explanation.bodies.find((b) => b.rule === 'data.policy.x')!;
+      assert.equal(x.failed!.text, 'listed(input.sample.svn, "svn")');
+      assert.deepEqual(x.failed!.operands, { 'data.policy.listed(input.sample.svn, "svn")': '<undefined>', 'input.sample.svn': '1' });
+      // The call evaluated for the account adds no body of its own: `listed` appears once, as evaluation ran it.
+      assert.equal(out.explanation.bodies.filter((b) => b.rule === 'data.policy.listed').length, 1);
+    }
+  }
+});

@@ -85,6 +85,25 @@ export class RegoAttestationPolicy implements AttestationPolicyEvaluator {
       this.lookup = () => null;
     }
   }
+
+  async explain(policyText: string, policyId: string, input: unknown, referenceValue: ReferenceValueLookup): Promise<AttestationPolicyOutput & { explanation: Explanation }> {
+    // A policy of its own, so the explainer's pass cannot disturb the cached ones the request path uses.
+    const engine = new Engine();
+    engine.addPolicy('attestation-policy.rego', policyText, { regoVersion: policyRegoVersion(policyText) });
+    engine.addBuiltin({
+      name: 'query_reference_value',
+      arity: 1,
+      fn: (args) => (typeof args[0] === 'string' ? fromJson(referenceValue(args[0]) ?? null) : undefined),
+    });
+    engine.setInput(input);
+    try {
+      const explanation = engine.explain('data.policy.trust_claims');
+      return { trustClaims: explanation.value, extensions: engine.evalRule('data.policy.extensions'), explanation };
+    } catch (e) {
+      if (e instanceof CocoError) throw new CocoError('POLICY_ATTESTATION_EVAL', `attestation policy ${policyId}: ${e.message}`, { kind: e.kind, detail: e.detail, cause: e });
+      throw e;
+    }
+  }
 }
 
 export class RegoResourcePolicy implements ResourcePolicyEvaluator {

@@ -21,6 +21,12 @@ export interface AttestationPolicyEvaluator {
    * evidence of one claim set. A policy that fails to parse or evaluate is a CocoError.
    */
   evaluate(policyText: string, policyId: string, input: unknown, referenceValue: ReferenceValueLookup): Promise<AttestationPolicyOutput>;
+  /**
+   * The same evaluation with the explainer's account of `data.policy.trust_claims`: every rule body tried,
+   * and for each that failed the literal that stopped it with its values. Slower than `evaluate`, for reading
+   * a decision afterwards, never for the request path.
+   */
+  explain?(policyText: string, policyId: string, input: unknown, referenceValue: ReferenceValueLookup): Promise<AttestationPolicyOutput & { explanation: Explanation }>;
   /** Parses and compiles a policy before it is stored, so a broken upload is refused at once (TR #1567). */
   validate(policyText: string): Promise<void>;
 }

@@ -41,12 +41,19 @@ export class ExplainTracer implements Tracer {
   private readonly out: BodyExplanation[] = [];
   /** Set by the engine: evaluates an operand in a saved frame. */
   peek: ((t: CTerm, frame: Array<Value | undefined>) => Value | undefined) | undefined;
+  /**
+   * True while an operand is evaluated for the account: a call of a user function in it runs bodies too,
+   * which are not part of the evaluation explained (and whose failures would be peeked at in turn).
+   */
+  private peeking = false;
 
   enterBody(rule: CRule | undefined, branch: number, lits: CLit[]): void {
+    if (this.peeking) return;
     this.stack.push({ rule, branch, lits, furthest: -1, frame: undefined });
   }
 
   reached(lits: CLit[], index: number, frame: Array<Value | undefined>): void {
+    if (this.peeking) return;
     for (let i = this.stack.length - 1; i >= 0; i--) {
       const s = this.stack[i]!;
       if (s.lits === lits) {
@@ -60,6 +67,7 @@ export class ExplainTracer implements Tracer {
   }
 
   exitBody(lits: CLit[], succeeded: boolean): void {
+    if (this.peeking) return;
     const s = this.stack.pop();
     if (!s || s.lits !== lits || !s.rule) return;
     const e: BodyExplanation = { rule: s.rule.node.name, location: { file: s.rule.loc.file, row: s.rule.loc.row }, branch: s.branch, succeeded };
@@ -72,10 +80,15 @@ export class ExplainTracer implements Tracer {
       }
       const operands: Record<string, unknown> = {};
       if (this.peek && s.frame) {
-        for (const t of operandsOf(lit)) {
-          if (t.t === 'const' || t.t === 'var') continue;
-          const v = this.peek(t, s.frame);
-          operands[termText(t)] = v === undefined ? '<undefined>' : toJs(v);
+        this.peeking = true;
+        try {
+          for (const t of operandsOf(lit)) {
+            if (t.t === 'const' || t.t === 'var') continue;
+            const v = this.peek(t, s.frame);
+            operands[termText(t)] = v === undefined ? '<undefined>' : toJs(v);
+          }
+        } finally {
+          this.peeking = false;
         }
       }
       e.failed = { text: lit.text, location: { file: lit.loc.file, row: lit.loc.row }, bindings, operands };
@@ -111,12 +124,18 @@ function operandsOf(l: CLit): CTerm[] {
 
 function slotNamesOf(lit: CLit): Map<number, string> {
   const out = new Map<number, string>();
+  const seen = new Set<object>();
   const walk = (x: unknown): void => {
-    if (x === null || typeof x !== 'object') return;
+    if (x === null || typeof x !== 'object' || seen.has(x)) return;
+    seen.add(x);
     const o = x as Record<string, unknown>;
     if (o['t'] === 'var' && typeof o['slot'] === 'number') out.set(o['slot'], String(o['name']));
     if (o['t'] === 'arraycompr' || o['t'] === 'setcompr' || o['t'] === 'objectcompr') return;
-    for (const v of Object.values(o)) if (typeof v === 'object') walk(v);
+    for (const [k, v] of Object.entries(o)) {
+      // A call's function reference leads into the called rule (and, for a recursive reference, round again).
+      if (k === 'fn' && o['t'] === 'call') continue;
+      if (typeof v === 'object') walk(v);
+    }
   };
   walk(lit.expr);
   return out;

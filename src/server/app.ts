@@ -104,6 +104,8 @@ export interface RecordedEvidenceReplay {
 export interface KbsApp {
   app: FastifyInstance;
   metrics: KbsMetrics;
+  /** The decision log this app writes (decisions.ts). */
+  decisions: DecisionLog;
 }
 
 function sessionCookie(req: FastifyRequest): string | undefined {
@@ -377,6 +379,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
         tee,
         evidence,
         referenceValues,
+        ...(result.referenceValueSet ? { referenceValueSet: result.referenceValueSet } : {}),
         explanations,
         checks: result.verified.map((v) => ({ tee: v.tee, checks: v.checks })),
         claims: result.claims,
@@ -604,7 +607,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
     return fail(reply, req, kbsError('KBS_PLUGIN_NOT_FOUND', `no plugin "${route.plugin}"`), 'PluginNotFound');
   });
 
-  return { app, metrics };
+  return { app, metrics, decisions };
 }
 
 /** `policy` is base64url without padding (§1.1); standard base64 is accepted too, as older clients sent it. */

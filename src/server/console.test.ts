@@ -271,6 +271,26 @@ test('an allowed release opens to its deciding policy\'s full trace: the body th
   await page.screenshot({ path: join(ARTIFACTS, 'decision-trace.png') });
 });
 
+test('an attestation opens to its policy trace, evaluated again from the versions it names, the failing rules marked', { skip: missing }, async () => {
+  await page.click('nav [data-page="overview"]');
+  await page.click('nav [data-page="decisions"]');
+  await page.waitForSelector('#decisions tbody tr');
+  await page.click('#decisions tbody tr:has(td:text-is("attestation"))');
+  await page.waitForSelector('#decision-title:has-text("attestation sample")');
+  await page.waitForSelector('#decision-bodies li.appraisal');
+  // No reference value is set on this KBS: the sample policy recognises neither the launch digest nor the svn.
+  assert.equal(await page.textContent('#decision-bodies li.appraisal .status-contraindicated'), 'contraindicated');
+  assert.match(await page.textContent('#decision-rule') ?? '', /^Policy default_cpu \(sha256 [0-9a-f]{12}…, reference values [0-9a-f]{12}…\), evaluated again:/);
+  const claim = (c: string) => `#decision-bodies li.failing-claim[data-claim="${c}"]`;
+  assert.equal(await page.textContent(`${claim('hardware')} > mark.failing-rule`), 'data.policy.hardware = 97 (contraindicated)');
+  assert.equal(await page.textContent(`${claim('hardware')} li.body-failed mark.failing-rule`), 'listed(input.sample.svn, "svn")');
+  assert.equal(await page.textContent(`${claim('executables')} > mark.failing-rule`), 'data.policy.executables = 33 (warning)');
+  assert.equal(await page.textContent(`${claim('executables')} li.body-failed mark.failing-rule`), 'listed(input.sample.launch_digest, "launch_digest")');
+  assert.equal(await page.$(claim('configuration')), null);
+  assert.match(await page.textContent('#decision-bodies li.appraisal .redaction') ?? '', /^Redacted claims: runtime_data_claims\.nonce\. the policy reads none of the redacted claims/);
+  await page.screenshot({ path: join(ARTIFACTS, 'attestation-trace.png'), fullPage: true });
+});
+
 test('the console works from the keyboard: every control is labelled, pages and decisions open with Tab and Enter', { skip: missing }, async () => {
   await page.click('nav [data-page="overview"]');
   const unlabelled = await page.$$eval('input, select, textarea', (els) =>

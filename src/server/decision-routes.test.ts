@@ -7,7 +7,7 @@ import { KbsAdminClient, signAdminToken } from '../client/admin-client.js';
 import { SampleAttester } from '../tee/sample/attester.js';
 import { utf8 } from '../formats/bytes.js';
 import { startKbs, type Harness } from './test-harness.js';
-import { DECISION_KIND, verifyDecisionChain } from './decisions.js';
+import { DECISION_KIND, canonicalJson, verifyDecisionChain } from './decisions.js';
 import { defaultAttestationPolicy } from '../policy/builtin.js';
 
 const SECRET = 'decision-log-secret-7Yq';
@@ -282,10 +282,6 @@ test('an allowed release fetched later shows its deciding policy\'s full trace, 
   assert.equal(gone.explain.available, false);
   assert.match(gone.explain.note, /not kept/);
   await h.kbs.store.kv.put(key, kept);
-  // Attestation records are returned as stored, with the trust vectors they recorded.
-  const [attested] = (await call('GET', '/kbs/v0/decisions?type=attestation&limit=1')).json;
-  const a = (await call('GET', `/kbs/v0/decisions/${attested.id}`)).json;
-  assert.equal(a.explain, undefined);
   assert.equal((await h.kbs.store.audit.list({ kind: DECISION_KIND, limit: 1 }))[0].id, denied.id);
 });
 
@@ -377,5 +373,99 @@ test('dry-run flags the reference values it relies on that are expired now, and 
     h.clock.now = new Date(now);
     await h.kbs.store.referenceValues.delete('svn');
     await h.kbs.store.referenceValues.delete('launch_digest');
+  }
+});
+
+test('an attestation fetched later recomputes its policy trace from the policy and reference-value set versions it names', async () => {
+  const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+  const rvKeys = async () => (await h.kbs.store.kv.keys('rv-set/')).length;
+  const admin = new KbsAdminClient(h.url, { privateKeyPem: h.adminKeyPem });
+  // The sample TEE reports platform version 1.4: a minimum minor version of 5 leaves `hardware` unrecognised.
+  await admin.setReferenceValues({ launch_digest: ['abcde'], svn: ['1'], major_version: 1, minimum_minor_version: 5 });
+  await new KbsClient(h.url, new SampleAttester()).attest();
+  const [first] = (await call('GET', '/kbs/v0/decisions?type=attestation&limit=1')).json;
+  const values = Object.fromEntries((await h.kbs.store.referenceValues.list()).map((r) => [r.name, r.value]));
+  assert.equal(first.rv_set_hash, sha(canonicalJson(values)));
+  const sets = await rvKeys();
+  // The same set for every further attestation: one kept row, whatever the number of decisions.
+  await new KbsClient(h.url, new SampleAttester()).attest();
+  const [second] = (await call('GET', '/kbs/v0/decisions?type=attestation&limit=1')).json;
+  assert.equal(second.rv_set_hash, first.rv_set_hash);
+  assert.equal(await rvKeys(), sets);
+
+  const got = await call('GET', `/kbs/v0/decisions/${first.id}`);
+  assert.equal(got.status, 200, got.body);
+  const ex = got.json.explain;
+  assert.deepEqual([ex.available, ex.policy_id, ex.policy_hash, ex.rv_set_hash], [true, 'default_cpu', first.policy_hash, first.rv_set_hash]);
+  const [cpu0] = ex.appraisals;
+  assert.equal(cpu0.submod, 'cpu0');
+  assert.deepEqual([cpu0.status, cpu0.recorded_status, cpu0.same_as_recorded], ['contraindicated', 'contraindicated', true]);
+  assert.deepEqual(cpu0.trust_vector, first.claims.submods.cpu0['ear.trustworthiness-vector']);
+  assert.deepEqual([cpu0.trust_vector.hardware, cpu0.trust_vector.executables], [97, 3]);
+  // The failing rule: `hardware`'s body stopped at the minor-version comparison, with both values.
+  assert.deepEqual(cpu0.failing.map((f: any) => [f.claim, f.value, f.tier, f.rule]), [['hardware', 97, 'contraindicated', 'data.policy.hardware']]);
+  const hw = cpu0.failing.find((f: any) => f.claim === 'hardware');
+  assert.equal(hw.bodies.length, 1);
+  assert.equal(hw.bodies[0].failed.text, 'input.sample.platform_version.minor >= query_reference_value("minimum_minor_version")');
+  assert.deepEqual(Object.values(hw.bodies[0].failed.operands).slice(-2), [4, 5]);
+  assert.equal(cpu0.reference_values.minimum_minor_version, 5);
+  assert.deepEqual(cpu0.redaction.redacted, ['runtime_data_claims.nonce']);
+  assert.equal(cpu0.redaction.may_differ, false);
+  assert.equal(ex.note, undefined);
+
+  // The values change; the new attestation names a new set and the old one is still explained by its own.
+  await admin.setReferenceValues({ minimum_minor_version: 4 });
+  await new KbsClient(h.url, new SampleAttester()).attest();
+  const [third] = (await call('GET', '/kbs/v0/decisions?type=attestation&limit=1')).json;
+  assert.notEqual(third.rv_set_hash, first.rv_set_hash);
+  assert.equal(third.claims.submods.cpu0['ear.trustworthiness-vector'].hardware, 2);
+  assert.deepEqual((await call('GET', `/kbs/v0/decisions/${first.id}`)).json, got.json);
+  // A dry-run of an attestation policy on the first record uses the set that record names, not today's values.
+  const dry = await call('POST', `/kbs/v0/decisions/${first.id}/dry-run`, { kind: 'attestation', policy: defaultAttestationPolicy('default_cpu') });
+  assert.deepEqual([dry.json.trace.trust_vector.hardware, dry.json.reference_value_set], [97, `recorded set ${first.rv_set_hash}`]);
+  const now = (await call('GET', `/kbs/v0/decisions/${third.id}`)).json.explain;
+  assert.deepEqual([now.appraisals[0].trust_vector.hardware, now.appraisals[0].failing.some((f: any) => f.claim === 'hardware')], [2, false]);
+
+  // A set whose kept text is gone, or does not hash to its name, is said so; so is such a policy version.
+  const key = `rv-set/${first.rv_set_hash}`;
+  const kept = (await h.kbs.store.kv.get(key))!;
+  await h.kbs.store.kv.put(key, utf8.encode('{"minimum_minor_version":0}'));
+  const altered = (await call('GET', `/kbs/v0/decisions/${first.id}`)).json.explain;
+  assert.deepEqual([altered.available, altered.note], [false, 'this reference-value set version is kept altered: its text does not hash to its name; the trace is the one recorded']);
+  await h.kbs.store.kv.delete(key);
+  assert.match((await call('GET', `/kbs/v0/decisions/${first.id}`)).json.explain.note, /^this reference-value set version is not kept/);
+  await h.kbs.store.kv.put(key, kept);
+  const pkey = `policy-version/${first.policy_hash}`;
+  const ptext = (await h.kbs.store.kv.get(pkey))!;
+  await h.kbs.store.kv.put(pkey, utf8.encode(ALLOW_ALL));
+  assert.match((await call('GET', `/kbs/v0/decisions/${first.id}`)).json.explain.note, /^the text of this policy version is kept altered/);
+  await h.kbs.store.kv.put(pkey, ptext);
+  assert.deepEqual((await call('GET', `/kbs/v0/decisions/${first.id}`)).json, got.json);
+});
+
+test('a recomputed attestation trace says which claims were redacted and whether the policy read them', async () => {
+  const admin = new KbsAdminClient(h.url, { privateKeyPem: h.adminKeyPem });
+  // The nonce is 32 bytes in base64 (44 characters) at the request; the record keeps "[redacted]".
+  const reads = 'package policy\n\nimport rego.v1\n\ndefault executables := 33\n\nexecutables := 3 if count(input.runtime_data_claims.nonce) == 44\n\ntrust_claims := {"executables": executables}\n';
+  await admin.setAttestationPolicy(reads);
+  try {
+    await new KbsClient(h.url, new SampleAttester()).attest();
+    const [d] = (await call('GET', '/kbs/v0/decisions?type=attestation&limit=1')).json;
+    assert.equal(d.claims.submods.cpu0['ear.trustworthiness-vector'].executables, 3);
+    const ex = (await call('GET', `/kbs/v0/decisions/${d.id}`)).json.explain;
+    const [cpu0] = ex.appraisals;
+    assert.deepEqual([cpu0.trust_vector.executables, cpu0.same_as_recorded], [33, false]);
+    assert.deepEqual(cpu0.redaction.read, [{ claim: 'runtime_data_claims.nonce', ref: 'input.runtime_data_claims.nonce', line: 7 }]);
+    assert.equal(cpu0.redaction.may_differ, true);
+    assert.match(cpu0.redaction.note, /^re-run may differ: the policy reads redacted claims \(runtime_data_claims\.nonce\)/);
+    assert.match(ex.note, /trust vector other than the one recorded/);
+    // A policy that reads the document holding the nonce may read the nonce too.
+    await admin.setAttestationPolicy('package policy\n\nimport rego.v1\n\nrd := input.runtime_data_claims\n\ntrust_claims := {"executables": count(rd)}\n');
+    await new KbsClient(h.url, new SampleAttester()).attest();
+    const [d2] = (await call('GET', '/kbs/v0/decisions?type=attestation&limit=1')).json;
+    const r2 = (await call('GET', `/kbs/v0/decisions/${d2.id}`)).json.explain.appraisals[0].redaction;
+    assert.deepEqual([r2.may_differ, r2.read[0].ref], [true, 'input.runtime_data_claims']);
+  } finally {
+    await h.kbs.store.policies.delete('attestation', 'default_cpu');
   }
 });

@@ -3,13 +3,15 @@
  *
  * - `GET /kbs/v0/decisions?type=&tee=&verdict=&resource=&workload=&since=&until=&limit=&cursor=` — newest
  *   first, one bounded page per request; `x-next-cursor` names the next page.
- * - `GET /kbs/v0/decisions/<id>` — one record with its checks, claims and trace, and for a release, `explain`:
+ * - `GET /kbs/v0/decisions/<id>` — one record with its checks, claims and trace, and `explain`: for a release
  *   the resource policy's full explain trace (the body that allowed, or each body that failed and where),
  *   computed now by evaluating the policy version the record names by hash on the record's claims and
- *   request. The record itself is returned as stored, chain fields included.
+ *   request; for an attestation the attestation policy's, from the policy and reference-value set versions
+ *   it names (decision-recompute.ts). The record itself is returned as stored, chain fields included.
  * - `POST /kbs/v0/decisions/<id>/dry-run` `{"kind":"resource"|"attestation","policy":"<rego>","resource":"a/b/c"?}`
- *   — the verdict a candidate policy would give on that record's claims. Nothing is stored, nothing is logged.
- *   Reference values the verdict relies on whose stated `expires` has passed are listed in
+ *   — the verdict a candidate policy would give on that record's claims (an attestation policy with the
+ *   reference-value set the record names, when it is kept; `reference_value_set` says which). Nothing is stored,
+ *   nothing is logged. Reference values the verdict relies on whose stated `expires` has passed are listed in
  *   `expired_reference_values` (an attestation consulting one is denied, and so is the dry-run's); with
  *   `"expiring_before": "<RFC 3339>"`, those that are still valid but expire before it in
  *   `expiring_reference_values`. The same on the evidence dry-run below.
@@ -27,7 +29,9 @@ import { isRecord, parseJson } from '../formats/json.js';
 import type { AttestationPolicyEvaluator, ResourcePolicyEvaluator } from '../policy/types.js';
 import type { Store } from '../store/store.js';
 import type { AdminAuthorizer } from './admin-auth.js';
-import { DECISION_KIND, decisionFromEvent, policyVersion, redactClaims, type Decision } from './decisions.js';
+import { DECISION_KIND, decisionFromEvent, redactClaims, type Decision } from './decisions.js';
+import { explainAttestation, redactionReport } from './decision-recompute.js';
+import { keptPolicyVersion, keptReferenceValueSet } from './decision-versions.js';
 import { echo } from './echo.js';
 import { errorResponse, kbsError, policyParseError } from './errors.js';
 import { provenanceExpiry } from './reference-values.js';
@@ -173,11 +177,14 @@ async function getDecision(store: Store, idText: string): Promise<Decision> {
  * by hash, its (redacted) claims, resource path and query. Off the request path: releases record only what
  * this needs. Undefined for a record that is not a release or names no policy.
  */
-export async function explainDecision(o: Pick<DecisionRoutesOptions, 'store' | 'resourcePolicy'>, d: Decision): Promise<Record<string, unknown> | undefined> {
+export async function explainDecision(o: Pick<DecisionRoutesOptions, 'store' | 'resourcePolicy' | 'attestationPolicy'>, d: Decision): Promise<Record<string, unknown> | undefined> {
+  if (d.type === 'attestation') return explainAttestation(o, d);
   if (d.type !== 'release' || !d.policy_hash || !d.resource) return undefined;
   const base = { policy_id: d.policy_id, policy_hash: d.policy_hash };
-  const text = await policyVersion(o.store, d.policy_hash);
-  if (text === undefined) return { ...base, available: false, note: 'the text of this policy version is not kept; the trace is the one recorded' };
+  const kept = await keptPolicyVersion(o.store, d.policy_hash);
+  if (kept.state === 'missing') return { ...base, available: false, note: 'the text of this policy version is not kept; the trace is the one recorded' };
+  if (kept.state === 'altered') return { ...base, available: false, note: 'the text of this policy version is kept altered: it does not hash to its name; the trace is the one recorded' };
+  const text = kept.text;
   if (!isRecord(d.claims) || !o.resourcePolicy.explain) return { ...base, available: false, note: 'the record holds no claims to evaluate the policy on' };
   const query = isRecord(d.query) ? Object.fromEntries(Object.entries(d.query).filter((e): e is [string, string] => typeof e[1] === 'string')) : {};
   try {
@@ -190,6 +197,7 @@ export async function explainDecision(o: Pick<DecisionRoutesOptions, 'store' | '
       reason: r.reason,
       ...(r.explanation ? { explanation: redactClaims(r.explanation) } : {}),
       // Claims are stored redacted: a policy that read a redacted value can come out differently now.
+      redaction: redactionReport(text, d.claims),
       ...(verdict !== d.verdict ? { note: `re-evaluated on the recorded (redacted) claims the policy says ${verdict}; the recorded verdict is ${d.verdict}` } : {}),
     };
   } catch (e) {
@@ -263,19 +271,23 @@ export async function dryRun(o: DecisionRoutesOptions, d: Decision, body: Record
   }
   const input = annotatedEvidence(d);
   await compiles(o.attestationPolicy, 'attestation', policy);
-  const rvs = Object.fromEntries((await o.store.referenceValues.list()).map((r) => [r.name, r.value]));
+  // The reference values the decision was made with, when the record names a set still kept; else today's.
+  const recorded = d.rv_set_hash ? await keptReferenceValueSet(o.store, d.rv_set_hash) : undefined;
+  const rvs: Record<string, unknown> = recorded?.state === 'kept' ? recorded.values : Object.fromEntries((await o.store.referenceValues.list()).map((r) => [r.name, r.value]));
+  const referenceValueSet = recorded?.state === 'kept' ? `recorded set ${d.rv_set_hash}` : 'current';
   const consulted = new Set<string>();
   const out = await o.attestationPolicy.evaluate(policy, d.policy_id ?? 'default_cpu', input, (id) => {
     consulted.add(id);
-    return rvs[id] ?? null;
+    return Object.prototype.hasOwnProperty.call(rvs, id) ? rvs[id] : null;
   });
   const expiry = await referenceValueExpiry(o.store, [...consulted], now, before);
   const expired = expiredReason(expiry.expired_reference_values);
+  const used = { reference_values: [...consulted], reference_value_set: referenceValueSet };
   // An attestation consulting an expired value is denied (AS_REFERENCE_VALUE_EXPIRED); the dry-run says so.
-  if (expired !== undefined) return { decision: d.id, kind, was, verdict: 'deny', reason: expired, reference_values: [...consulted], ...expiry };
+  if (expired !== undefined) return { decision: d.id, kind, was, verdict: 'deny', reason: expired, ...used, ...expiry };
   // The attestation service issues a token whatever the status; the resource policy decides on it (§3.3).
   const tv = trustVectorFrom(out.trustClaims, d.policy_id ?? 'default_cpu');
-  return { decision: d.id, kind, was, verdict: 'allow', status: statusOf(tv), trace: { trust_vector: tv }, reference_values: [...consulted], ...expiry };
+  return { decision: d.id, kind, was, verdict: 'allow', status: statusOf(tv), trace: { trust_vector: tv }, ...used, ...expiry };
 }
 
 function resourceTrace(r: { reason: string; explanation?: unknown }): Record<string, unknown> {

@@ -9,9 +9,10 @@
  * A record never holds a secret value, a nonce or a token: claims are redacted (`redactClaims`) and a token
  * is named by the digest of its signature only.
  *
- * A record names its deciding policy by id and SHA-256; the text of every policy version a record names is
- * kept by that hash (`policyVersion`), so the decision can be explained again later with exactly the policy
- * that made it, after the policy has changed.
+ * A record names its deciding policy by id and SHA-256, and an attestation the set of reference values its
+ * policy read by SHA-256; the text of every version a record names is kept by that hash (decision-versions.ts),
+ * so the decision can be explained again later with exactly the policy and values that made it, after they
+ * have changed.
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -48,6 +49,11 @@ export interface DecisionInput {
   policyText?: string;
   /** Names and update times of the reference values consulted. */
   referenceValues?: Record<string, string>;
+  /**
+   * The set of reference values the attestation policy could consult (decision-versions.ts): its hash is
+   * kept in the record, its text by that hash.
+   */
+  referenceValueSet?: { hash: string; text: string };
   /**
    * Why a consulted reference value computed from artifacts does not match: its name → the first event of the
    * evidence's log that differs from what the artifacts predict.
@@ -86,6 +92,8 @@ export interface DecisionBody {
   policy_id?: string;
   policy_hash?: string;
   reference_values?: Record<string, string>;
+  /** SHA-256 of the reference-value set the attestation policy read (decision-versions.ts). */
+  rv_set_hash?: string;
   explanations?: Record<string, string>;
   token_id?: string;
   verdict: Verdict;
@@ -117,18 +125,13 @@ function policyHash(text: string): string {
   return h;
 }
 
-/** Key-value key under which the text of the policy version with SHA-256 `hash` is kept. */
-const policyVersionKey = (hash: string): string => `policy-version/${hash}`;
+export const POLICY_VERSION_PREFIX = 'policy-version/';
+export const RV_SET_PREFIX = 'rv-set/';
 
-/** The text of the policy version a record names by `policy_hash`, or undefined when it is not kept. */
-export async function policyVersion(store: Pick<Store, 'kv'>, hash: string): Promise<string | undefined> {
-  if (!/^[0-9a-f]{64}$/.test(hash)) return undefined;
-  const bytes = await store.kv.get(policyVersionKey(hash));
-  if (bytes === undefined) return undefined;
-  const text = Buffer.from(bytes).toString('utf8');
-  // The key is the content's digest: a value that does not hash to it is not that version.
-  return sha256(text) === hash ? text : undefined;
-}
+/** Key-value key under which the text of the policy version with SHA-256 `hash` is kept. */
+export const policyVersionKey = (hash: string): string => POLICY_VERSION_PREFIX + hash;
+/** Key-value key under which the canonical JSON of the reference-value set with SHA-256 `hash` is kept. */
+export const rvSetKey = (hash: string): string => RV_SET_PREFIX + hash;
 
 /** JSON with object keys sorted at every level, so a digest does not depend on how a backend reorders keys. */
 export function canonicalJson(v: unknown): string {
@@ -207,6 +210,7 @@ export function decisionBody(input: DecisionInput, evidenceMaxBytes: number): Om
   if (input.policyId !== undefined) b.policy_id = input.policyId;
   if (input.policyText !== undefined) b.policy_hash = policyHash(input.policyText);
   if (input.referenceValues !== undefined) b.reference_values = input.referenceValues;
+  if (input.referenceValueSet !== undefined) b.rv_set_hash = input.referenceValueSet.hash;
   if (input.explanations !== undefined && Object.keys(input.explanations).length > 0) b.explanations = input.explanations;
   if (input.token !== undefined) b.token_id = tokenId(input.token);
   if (input.code !== undefined) b.code = input.code;
@@ -236,6 +240,12 @@ export interface DecisionLogOptions {
 /** Records written per transaction. */
 const BATCH = 64;
 
+/**
+ * How long this process trusts that a version it kept is still there: version retention
+ * (decision-versions.ts) may delete one no record named, and a later batch naming it keeps it again.
+ */
+const KEEP_RECHECK_MS = 60_000;
+
 /** Default bound of the queue of records not yet written. */
 export const DEFAULT_QUEUE_BOUND = 4096;
 
@@ -261,8 +271,8 @@ export class DecisionLog {
   readonly #clock: () => Date;
   readonly #bound: number;
   #queue: Pending[] = [];
-  /** Hashes of the policy versions this process has already made sure are kept. */
-  readonly #keptPolicies = new Set<string>();
+  /** Keys of the versions this process made sure are kept, and when. */
+  readonly #kept = new Map<string, number>();
   #writing: Promise<void> | undefined;
   #drained: (() => void)[] = [];
 
@@ -296,6 +306,11 @@ export class DecisionLog {
     return new Promise((resolve) => this.#drained.push(resolve));
   }
 
+  /** Forgets that these version keys were kept (version retention deleted them): a later batch keeps them again. */
+  forget(keys: Iterable<string>): void {
+    for (const k of keys) this.#kept.delete(k);
+  }
+
   /** Records queued and not yet written. */
   get pending(): number {
     return this.#queue.length;
@@ -326,25 +341,33 @@ export class DecisionLog {
     }
   }
 
-  /** Keeps the text of each policy version the batch names, once per version and process. */
-  async #keepPolicies(batch: Pending[]): Promise<void> {
+  /**
+   * Keeps the text of each policy version and reference-value set the batch's records name, one row per
+   * version. Run after the records are appended, so version retention, which reads the records before it
+   * deletes, either sees a record naming a version or has deleted it before this puts it back.
+   */
+  async #keepVersions(batch: Pending[]): Promise<void> {
+    const now = Date.now();
+    const wanted = new Map<string, string>();
     for (const p of batch) {
-      const text = p.input.policyText;
-      if (text === undefined) continue;
-      const hash = policyHash(text);
-      if (this.#keptPolicies.has(hash)) continue;
+      const { policyText, referenceValueSet } = p.input;
+      if (policyText !== undefined) wanted.set(policyVersionKey(policyHash(policyText)), policyText);
+      if (referenceValueSet !== undefined) wanted.set(rvSetKey(referenceValueSet.hash), referenceValueSet.text);
+    }
+    for (const [key, text] of wanted) {
+      const at = this.#kept.get(key);
+      if (at !== undefined && now - at < KEEP_RECHECK_MS) continue;
       try {
-        await this.#store.kv.putIfAbsent(policyVersionKey(hash), Buffer.from(text, 'utf8'));
-        this.#keptPolicies.add(hash);
+        await this.#store.kv.putIfAbsent(key, Buffer.from(text, 'utf8'));
+        this.#kept.set(key, now);
       } catch (e) {
         // The record is still written; only its later explanation needs the text.
-        this.#log?.error({ code: (e as { code?: string }).code, policy_hash: hash }, 'policy version could not be kept');
+        this.#log?.error({ code: (e as { code?: string }).code, version: key }, 'decision version could not be kept');
       }
     }
   }
 
   async #write(batch: Pending[]): Promise<void> {
-    await this.#keepPolicies(batch);
     let ids: number[];
     try {
       ids = await this.#store.audit.appendChain(DECISION_KIND, (head) => {
@@ -363,6 +386,7 @@ export class DecisionLog {
       for (const p of batch) p.resolve(undefined);
       return;
     }
+    await this.#keepVersions(batch);
     batch.forEach((p, i) => p.resolve({ ...p.full!, id: ids[i], time: new Date(p.time).toISOString() }));
   }
 }

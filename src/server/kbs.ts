@@ -20,6 +20,7 @@ import type { AttestationPolicyEvaluator, ResourcePolicyEvaluator } from '../pol
 import { MemorySessionStore, withMemorySessions } from '../store/memory-sessions.js';
 import { startAuditRetention } from '../store/open.js';
 import { withReadCache } from '../store/read-cache.js';
+import { ReferenceValueSets, pruneDecisionVersions } from './decision-versions.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
 import { AdminAuthorizer } from './admin-auth.js';
@@ -28,7 +29,6 @@ import { listenAddress, type KbsConfig, type SnpTrustedRoot } from './config.js'
 import { amdRoots, rootsFromPem, type RootSet } from '../tee/snp/certs.js';
 import { loadTdxRoot, type TdxRoot } from '../tee/tdx/verify.js';
 import { AttestationTokenVerifier } from './token-verifier.js';
-import { referenceValueSnapshot } from './reference-values.js';
 
 export const SIGNER_KV_KEY = 'attestation-service/token-signer.pem';
 
@@ -191,7 +191,10 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
   const inProcess = o.sessions ? o.sessions === 'memory' : !o.store && config.storage_backend.storage_type === 'sqlite' && !cluster.isWorker;
   // The only process on its store is also its only writer: policies and reference values are read once and
   // read again only after a write (store/read-cache.ts).
-  const store = inProcess ? withReadCache(withMemorySessions(opened, new MemorySessionStore({ now: clock }))) : opened;
+  // The reference-value set an attestation reads is versioned by hash for its decision record; the one writer
+  // of its store keeps the set and its hash until a reference value is written (server/decision-versions.ts).
+  const rvSets = new ReferenceValueSets({ clock, cache: inProcess });
+  const store = rvSets.track(inProcess ? withReadCache(withMemorySessions(opened, new MemorySessionStore({ now: clock }))) : opened);
   try {
     const developmentMode = config.attestation_service.allow_sample_tee;
     const trusted = config.attestation_service.snp_trusted_roots ?? [];
@@ -227,7 +230,7 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
       verifiers,
       policy: o.attestationPolicy,
       policyText: async (id) => (await store.policies.get('attestation', id))?.text ?? defaultAttestationPolicy(id),
-      referenceValueSnapshot: async () => referenceValueSnapshot(await store.referenceValues.list(), clock()),
+      referenceValueSnapshot: () => rvSets.snapshot(),
       signer,
       clock,
       broker: {
@@ -278,6 +281,12 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
       intervalMs: Math.round(config.audit.prune_interval_secs * 1000),
       now: clock,
       onPruned: (deleted) => log.info({ event: 'audit.retention', deleted }, 'audit log pruned'),
+      // Policy versions and reference-value sets no remaining decision names go with the records.
+      afterPrune: async () => {
+        const pruned = await pruneDecisionVersions(store, { referenceValueSet: async () => (await rvSets.snapshot()).version.hash });
+        built.decisions.forget(pruned.keys);
+        if (pruned.keys.length > 0) log.info({ event: 'audit.retention', policies: pruned.policies, reference_value_sets: pruned.referenceValueSets }, 'decision versions pruned');
+      },
       onError: (e) => log.error({ code: (e as { code?: string }).code }, 'audit retention failed'),
     });
     let closed = false;

@@ -675,6 +675,17 @@ export function storeContract(h: StoreHarness): void {
       }
     });
 
+    test('kv lists the keys under a prefix, sorted, without values', () =>
+      withStore(async (s) => {
+        for (const k of ['v/b', 'v/a', 'v', 'w/a', 'v/\u00e9', 'V/x']) await s.kv.put(k, Buffer.from('x'));
+        assert.deepEqual(await s.kv.keys('v/'), ['v/a', 'v/b', 'v/\u00e9']);
+        assert.deepEqual(await s.kv.keys('v'), ['v', 'v/a', 'v/b', 'v/\u00e9']);
+        assert.deepEqual(await s.kv.keys('%'), []);
+        assert.deepEqual(await s.kv.keys('nothing/'), []);
+        await rejectsWith(s.kv.keys(''), 'STORE_ARGUMENT');
+        await rejectsWith(s.kv.keys(3 as unknown as string), 'STORE_ARGUMENT');
+      }));
+
     // -- robustness --------------------------------------------------------------------------------------
 
     test('arbitrary wrong-typed arguments give a CocoError, never a crash', () =>

@@ -56,6 +56,8 @@ export interface AuditRetentionOptions {
   now?: () => Date;
   /** After every prune that deleted rows (the space is already given back). */
   onPruned?: (deleted: number) => void;
+  /** After every prune that deleted rows: what else goes with them (the versions only they named). */
+  afterPrune?: () => Promise<void>;
   onError?: (e: unknown) => void;
 }
 
@@ -79,6 +81,8 @@ export function startAuditRetention(store: Store, o: AuditRetentionOptions): Exp
       try {
         const deleted = await store.audit.retain(policy());
         if (deleted > 0) {
+          // A failure here is reported and leaves the space reclaim and the report of the prune to run.
+          await o.afterPrune?.().catch((e: unknown) => o.onError?.(e));
           await store.reclaimSpace();
           o.onPruned?.(deleted);
         }

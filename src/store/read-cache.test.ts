@@ -89,3 +89,10 @@ test('a transaction through the cache drops it, and a read that raced with a wri
     await cached.resources.put({ repository: 'r', type: 't', tag: 'k' }, Buffer.from('v'));
     assert.deepEqual(Buffer.from((await db.resources.get({ repository: 'r', type: 't', tag: 'k' }))!), Buffer.from('v'));
   }));
+
+test('a reference value written through the cache keeps its provenance', () =>
+  withStores(async (db, cached) => {
+    await cached.referenceValues.set('m', ['x'], undefined, { algorithm: 'test', version: 1 });
+    assert.deepEqual((await db.referenceValues.get('m'))!.provenance, { algorithm: 'test', version: 1 });
+    assert.deepEqual((await cached.referenceValues.get('m'))!.provenance, { algorithm: 'test', version: 1 });
+  }));

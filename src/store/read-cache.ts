@@ -81,7 +81,7 @@ export function withReadCache(store: Store): Store {
       // A name not held is asked of the store, which also refuses names no record could have.
       return r ? copyRv(r) : target.referenceValues.get(name);
     },
-    set: (name, value, exp) => writing(() => target.referenceValues.set(name, value, exp)),
+    set: (name, value, exp, prov) => writing(() => target.referenceValues.set(name, value, exp, prov)),
     delete: (name) => writing(() => target.referenceValues.delete(name)),
     list: async () => [...(await allRvs()).values()].map(copyRv),
   };

@@ -282,6 +282,7 @@ class SqlStore implements Store {
       put: (k, v) => this.#run('writing server state', () => this.#putKv(k, v)),
       putIfAbsent: (k, v) => this.#run('writing server state', () => this.#putKvIfAbsent(k, v)),
       delete: (k) => this.#run('deleting server state', () => this.#deleteKv(k)),
+      keys: (prefix) => this.#run('listing server state', () => this.#kvKeys(prefix)),
     };
   }
 
@@ -735,6 +736,17 @@ class SqlStore implements Store {
     const key = checkString(keyArg, 'state key');
     const r = await this.#db.deleteFrom('kv').where('key', '=', key).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
+  }
+
+  async #kvKeys(prefixArg: string): Promise<string[]> {
+    const prefix = checkString(prefixArg, 'state key prefix');
+    // substr compares code units on both backends, whatever the column's collation.
+    const rows = await this.#db
+      .selectFrom('kv')
+      .select('key')
+      .where(sql<string>`substr(key, 1, ${prefix.length})`, '=', prefix)
+      .execute();
+    return rows.map((r) => r.key).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
   // -- transactions ---------------------------------------------------------------------------------------

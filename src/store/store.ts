@@ -332,6 +332,8 @@ export interface KvStore {
    */
   putIfAbsent(key: string, value: Uint8Array): Promise<Uint8Array>;
   delete(key: string): Promise<boolean>;
+  /** The keys that start with `prefix` (a non-empty string), sorted in code-unit order; never values. */
+  keys(prefix: string): Promise<string[]>;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -1,0 +1,206 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Store } from '../store/store.js';
+import { openSqliteStore } from '../store/sqlite.js';
+import { openPostgresStore } from '../store/postgres.js';
+import { manualClock } from '../store/contract.js';
+import { postgresMissing, startPostgres, type PostgresCluster } from '../test-support/postgres.js';
+import { KbsClient } from '../client/kbs-client.js';
+import { KbsAdminClient } from '../client/admin-client.js';
+import { SampleAttester } from '../tee/sample/attester.js';
+import { utf8 } from '../formats/bytes.js';
+import { startKbs } from './test-harness.js';
+import { DecisionLog, canonicalJson } from './decisions.js';
+import { ReferenceValueSets, keptReferenceValueSet, pruneDecisionVersions, referenceValueSetVersion } from './decision-versions.js';
+
+const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+const P1 = 'package policy\n\ndefault allow := false\n';
+const P2 = 'package policy\n\ndefault allow := true\n';
+const S1 = referenceValueSetVersion({ svn: ['1'] });
+const S2 = referenceValueSetVersion({ svn: ['2'], launch_digest: ['abcde'] });
+
+async function keys(store: Store): Promise<string[]> {
+  return [...(await store.kv.keys('policy-version/')), ...(await store.kv.keys('rv-set/'))];
+}
+
+function pruneSuite(name: string, skip: false | string, open: () => Promise<{ store: Store; close(): Promise<void> }>): void {
+  describe(`decision version retention on ${name}`, { skip }, () => {
+    test('one row per distinct version; a version goes once no retained record names it and it is not current', async () => {
+      const { store, close } = await open();
+      try {
+        const log = new DecisionLog(store);
+        const att = (policyText: string, referenceValueSet: { hash: string; text: string }) =>
+          log.record({ type: 'attestation', client: 'c', tee: 'sample', verdict: 'allow', policyId: 'default_cpu', policyText, referenceValueSet });
+        await Promise.all([att(P1, S1), att(P1, S1), att(P1, S1)]);
+        await att(P2, S2);
+        assert.deepEqual((await keys(store)).sort(), [`policy-version/${sha(P1)}`, `policy-version/${sha(P2)}`, `rv-set/${S1.hash}`, `rv-set/${S2.hash}`].sort());
+        assert.deepEqual(await keptReferenceValueSet(store, S1.hash), { state: 'kept', values: { svn: ['1'] } });
+        assert.equal(S2.hash, sha(canonicalJson({ launch_digest: ['abcde'], svn: ['2'] })));
+
+        const current = { referenceValueSet: async () => S2.hash };
+        // Every version is named by a record: nothing goes.
+        assert.deepEqual(await pruneDecisionVersions(store, current), { policies: 0, referenceValueSets: 0, keys: [] });
+        // Retention leaves only the newest record (P2, S2): P1 and S1 go.
+        assert.equal(await store.audit.retain({ keepNewest: 1 }), 3);
+        const pruned = await pruneDecisionVersions(store, current);
+        assert.deepEqual(pruned, { policies: 1, referenceValueSets: 1, keys: [`policy-version/${sha(P1)}`, `rv-set/${S1.hash}`] });
+        assert.deepEqual((await keys(store)).sort(), [`policy-version/${sha(P2)}`, `rv-set/${S2.hash}`]);
+        // No record left, but P2 is a stored policy and S2 the current set: both stay.
+        await store.policies.put('resource', 'resource-policy', P2);
+        assert.equal(await store.audit.retain({ keepNewest: 0 }), 1);
+        assert.deepEqual(await pruneDecisionVersions(store, current), { policies: 0, referenceValueSets: 0, keys: [] });
+        // Neither current any more: they go too.
+        await store.policies.put('resource', 'resource-policy', P1);
+        const gone = await pruneDecisionVersions(store, { referenceValueSet: async () => S1.hash });
+        assert.deepEqual([gone.policies, gone.referenceValueSets], [1, 1]);
+        assert.deepEqual(await keys(store), []);
+        // A version deleted while this process remembered keeping it is kept again by the next record naming it.
+        log.forget(gone.keys);
+        await att(P2, S2);
+        assert.deepEqual((await keys(store)).sort(), [`policy-version/${sha(P2)}`, `rv-set/${S2.hash}`]);
+        // Other server state under other keys is never touched.
+        await store.kv.put('signer/jwt', Buffer.from('k'));
+        await store.audit.retain({ keepNewest: 0 });
+        await pruneDecisionVersions(store, { referenceValueSet: async () => S1.hash });
+        assert.deepEqual(await keys(store), []);
+        assert.deepEqual(Buffer.from((await store.kv.get('signer/jwt'))!).toString(), 'k');
+      } finally {
+        await close();
+      }
+    });
+  });
+}
+
+pruneSuite('SQLite', false, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-versions-'));
+  const store = await openSqliteStore({ dataDir: dir, kek: new Uint8Array(32).fill(5) });
+  return {
+    store,
+    close: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+const pgSkip = postgresMissing();
+let cluster: PostgresCluster | undefined;
+if (pgSkip === false) {
+  before(async () => {
+    cluster = await startPostgres();
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+}
+pruneSuite('PostgreSQL', pgSkip, async () => {
+  const url = await cluster!.createSchema('versions');
+  const store = await openPostgresStore({ connectionString: url, kek: new Uint8Array(32).fill(5) });
+  return { store, close: () => store.close() };
+});
+
+test('the reference-value set is read and hashed once, and again after a write through the tracked store or an expiry', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-rvsets-'));
+  const clock = manualClock();
+  const base = await openSqliteStore({ dataDir: dir, kek: new Uint8Array(32).fill(6), now: clock.now });
+  try {
+    let lists = 0;
+    const counted: Store = new Proxy(base, {
+      get(t, prop) {
+        if (prop === 'referenceValues') return { ...t.referenceValues, list: () => (lists++, t.referenceValues.list()) };
+        const v: unknown = Reflect.get(t, prop, t);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+      },
+    });
+    const sets = new ReferenceValueSets({ clock: clock.now, cache: true });
+    const store = sets.track(counted);
+    await store.referenceValues.set('svn', ['1']);
+    const a = await sets.snapshot();
+    const b = await sets.snapshot();
+    assert.equal(lists, 1);
+    assert.equal(b, a);
+    assert.deepEqual(a.values, { svn: ['1'] });
+    assert.equal(a.version.hash, sha(canonicalJson({ svn: ['1'] })));
+    // A write through the tracked store (directly, or in a transaction) drops the kept set.
+    await store.referenceValues.set('svn', ['2']);
+    assert.deepEqual((await sets.snapshot()).values, { svn: ['2'] });
+    await store.transaction(async (tx) => tx.referenceValues.set('m', 5));
+    const c = await sets.snapshot();
+    assert.deepEqual(c.values, { m: 5, svn: ['2'] });
+    assert.equal(lists, 3);
+    // A value whose stated expiry comes due leaves the set then, without a write.
+    const expires = new Date(clock.now().getTime() + 60_000).toISOString();
+    await store.referenceValues.set('soon', ['x'], undefined, { expires });
+    assert.deepEqual(Object.keys((await sets.snapshot()).values).sort(), ['m', 'soon', 'svn']);
+    const before = lists;
+    await sets.snapshot();
+    assert.equal(lists, before);
+    clock.advance(60_001);
+    const d = await sets.snapshot();
+    assert.deepEqual(Object.keys(d.values).sort(), ['m', 'svn']);
+    assert.deepEqual(Object.keys(d.expired), ['soon']);
+    assert.equal(d.version.hash, c.version.hash);
+    // Without the cache (a store other processes write too) every snapshot reads the values.
+    const shared = new ReferenceValueSets({ clock: clock.now, cache: false });
+    shared.track(counted);
+    const n = lists;
+    await shared.snapshot();
+    await shared.snapshot();
+    assert.equal(lists, n + 2);
+  } finally {
+    await base.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a kept set that is not a JSON object, or not valid for its name, is reported, never thrown', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-rvsets-'));
+  const store = await openSqliteStore({ dataDir: dir, kek: new Uint8Array(32).fill(7) });
+  try {
+    const arr = '[1,2]';
+    await store.kv.put(`rv-set/${sha(arr)}`, Buffer.from(arr));
+    assert.deepEqual(await keptReferenceValueSet(store, sha(arr)), { state: 'altered' });
+    assert.deepEqual(await keptReferenceValueSet(store, 'not-a-hash'), { state: 'missing' });
+    assert.deepEqual(await keptReferenceValueSet(store, 'f'.repeat(64)), { state: 'missing' });
+    const bad = Buffer.from([0xff, 0xfe, 0x7b]);
+    await store.kv.put(`rv-set/${'e'.repeat(64)}`, bad);
+    assert.deepEqual(await keptReferenceValueSet(store, 'e'.repeat(64)), { state: 'altered' });
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the server prunes, with its audit retention, the policy versions no remaining decision names', async () => {
+  const small = await startKbs((c) => {
+    c.audit.max_rows = 3;
+    c.audit.prune_interval_secs = 0.2;
+  });
+  try {
+    const admin = new KbsAdminClient(small.url, { privateKeyPem: small.adminKeyPem });
+    await admin.setResource('audit/key/secret', utf8.encode('v'));
+    const A = 'package policy\n\nimport rego.v1\n\ndefault allow := false\n\nallow if input.submods.cpu0\n';
+    const B = 'package policy\n\nimport rego.v1\n\ndefault allow := false\n\nallow if input.submods\n';
+    await admin.setResourcePolicy(A);
+    assert.equal(await new KbsClient(small.url, new SampleAttester()).getResourceText('audit/key/secret'), 'v');
+    await admin.setResourcePolicy(B);
+    assert.equal(await new KbsClient(small.url, new SampleAttester()).getResourceText('audit/key/secret'), 'v');
+    await small.kbs.decisions.flush();
+    assert.ok(await small.kbs.store.kv.get(`policy-version/${sha(A)}`));
+    // Admin events push the decisions out of the newest three rows.
+    for (let i = 0; i < 6; i++) await admin.setResource(`audit/key/k${i}`, utf8.encode('v'));
+    const deadline = Date.now() + 5000;
+    while ((await small.kbs.store.kv.get(`policy-version/${sha(A)}`)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await small.kbs.store.kv.get(`policy-version/${sha(A)}`), undefined);
+    // B is the stored resource policy: kept although no decision names it any more; so is the current set.
+    assert.ok(await small.kbs.store.kv.get(`policy-version/${sha(B)}`));
+    assert.equal((await small.kbs.store.kv.keys('rv-set/')).length, 1);
+    assert.match(small.logs.join(''), /decision versions pruned/);
+  } finally {
+    await small.stop();
+  }
+});
