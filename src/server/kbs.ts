@@ -189,9 +189,9 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
   const log = o.logger ?? pino({ level: 'silent' });
   const opened = o.store ?? (await openStore(config, clock));
   const inProcess = o.sessions ? o.sessions === 'memory' : !o.store && config.storage_backend.storage_type === 'sqlite' && !cluster.isWorker;
-  // The only process on its store is also its only writer: policies and reference values are read once and
-  // read again only after a write (store/read-cache.ts).
-  const store = inProcess ? withReadCache(withMemorySessions(opened, new MemorySessionStore({ now: clock }))) : opened;
+  // Policies and reference values are read once and read again only after a write (store/read-cache.ts): the
+  // only process on its store is also its only writer; replicas on PostgreSQL hear of each other's writes.
+  const store = inProcess ? withReadCache(withMemorySessions(opened, new MemorySessionStore({ now: clock }))) : opened.changes ? withReadCache(opened) : opened;
   try {
     const developmentMode = config.attestation_service.allow_sample_tee;
     const trusted = config.attestation_service.snp_trusted_roots ?? [];

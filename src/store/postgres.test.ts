@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listFilesRecursive, storeContract } from './contract.js';
 import { openPostgresStore, type PostgresStoreOptions } from './postgres.js';
+import { withReadCache } from './read-cache.js';
 import { postgresMissing, startPostgres, type PostgresCluster } from '../test-support/postgres.js';
 
 const skip = postgresMissing();
@@ -68,5 +69,92 @@ test('a store keeps working after the server drops its connections', { skip }, a
     assert.equal(Buffer.from((await s.resources.get({ repository: 'r', type: 't', tag: 'g' }))!).toString(), 'before');
   } finally {
     await s.close();
+  }
+});
+
+/** Polls `probe` until it returns true, for up to `ms`. */
+async function eventually(probe: () => Promise<boolean> | boolean, ms = 5000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await probe()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('sessions and nonces are unlogged tables; the data that must survive is logged', { skip }, async () => {
+  const url = await cluster!.createSchema('persistence');
+  const s = await openPostgresStore({ connectionString: url, kek: defaultKek });
+  try {
+    const rows = (await cluster!.query(
+      "SELECT c.relname, c.relpersistence FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'persistence' AND c.relkind = 'r' ORDER BY c.relname",
+    )) as Array<{ relname: string; relpersistence: string }>;
+    const persistence = Object.fromEntries(rows.map((r) => [r.relname, r.relpersistence]));
+    assert.equal(persistence.sessions, 'u');
+    assert.equal(persistence.nonces, 'u');
+    for (const t of ['resources', 'policies', 'reference_values', 'workloads', 'audit', 'kv', 'cocokit_meta', 'cocokit_migration']) assert.equal(persistence[t], 'p', t);
+  } finally {
+    await s.close();
+  }
+});
+
+test('replicas hear of each other\'s policy and reference-value writes: a cached read is dropped at the commit', { skip }, async () => {
+  const url = await cluster!.createSchema('changes');
+  const a = await openPostgresStore({ connectionString: url, kek: defaultKek });
+  const b = await openPostgresStore({ connectionString: url, kek: defaultKek });
+  try {
+    assert.ok(b.changes?.live, 'the feed listens once the store is open');
+    let heard = 0;
+    b.changes!.subscribe(() => heard++);
+    const cached = withReadCache(b);
+    await a.policies.put('resource', 'default', 'package policy\nallow := false\n');
+    await a.referenceValues.set('rv', ['one']);
+    assert.ok(await eventually(() => heard >= 2), `heard ${heard} of 2 writes`);
+    assert.match((await cached.policies.get('resource', 'default'))!.text, /false/);
+    assert.deepEqual((await cached.referenceValues.get('rv'))!.value, ['one']);
+    // Served from the cache now: a write the database takes without an announcement (the trigger removed)
+    // is not seen, which shows the reads above are cached…
+    await cluster!.query('ALTER TABLE changes.policies DISABLE TRIGGER policies_changed');
+    await a.policies.put('resource', 'default', 'package policy\nallow := 1\n');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.match((await cached.policies.get('resource', 'default'))!.text, /false/);
+    await cluster!.query('ALTER TABLE changes.policies ENABLE TRIGGER policies_changed');
+    // …and an announced write from the other replica, inside a transaction too, replaces it.
+    heard = 0;
+    await a.transaction(async (tx) => {
+      await tx.policies.put('resource', 'default', 'package policy\nallow := true\n');
+      await tx.referenceValues.set('rv', ['two'], undefined, { source: 'test' });
+    });
+    assert.ok(await eventually(async () => /true/.test((await cached.policies.get('resource', 'default'))!.text)), 'the new policy is read');
+    assert.ok(await eventually(async () => JSON.stringify((await cached.referenceValues.get('rv'))!.value) === '["two"]'));
+    assert.deepEqual((await cached.referenceValues.get('rv'))!.provenance, { source: 'test' });
+    await a.referenceValues.delete('rv');
+    assert.ok(await eventually(async () => (await cached.referenceValues.get('rv')) === undefined), 'a deleted reference value is gone');
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test('while the change feed is down nothing is cached; it listens again and reports the gap as a change', { skip }, async () => {
+  const url = await cluster!.createSchema('feed_down');
+  const a = await openPostgresStore({ connectionString: url, kek: defaultKek });
+  const b = await openPostgresStore({ connectionString: url, kek: defaultKek });
+  try {
+    const cached = withReadCache(b);
+    await a.policies.put('resource', 'default', 'v1');
+    assert.ok(await eventually(async () => (await cached.policies.get('resource', 'default'))?.text === 'v1'));
+    // Drop every listening connection (the pools' connections may go too; they reconnect on use).
+    await cluster!.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()");
+    assert.ok(await eventually(() => b.changes!.live === false, 2000) || b.changes!.live, 'the feed noticed, or already listens again');
+    // Whether or not the feed is back yet, a read never serves what was cached before the gap.
+    await cluster!.query('ALTER TABLE feed_down.policies DISABLE TRIGGER policies_changed');
+    await a.policies.put('resource', 'default', 'v2');
+    await cluster!.query('ALTER TABLE feed_down.policies ENABLE TRIGGER policies_changed');
+    assert.ok(await eventually(() => b.changes!.live), 'the feed listens again');
+    assert.equal((await cached.policies.get('resource', 'default'))?.text, 'v2');
+  } finally {
+    await a.close();
+    await b.close();
   }
 });

@@ -136,8 +136,39 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('reference_values').addColumn('provenance', 'text').execute();
       },
     },
+    '0004_postgres_ephemeral_tables_and_change_notices': {
+      // PostgreSQL only (nothing to do on SQLite, whose sessions of a lone KBS live in the process):
+      // - sessions and nonces are UNLOGGED: no WAL for the rows every attestation writes. A crash of the
+      //   database server empties both tables together (as does a fail-over to a standby, which never sees
+      //   them): every guest runs /auth again, and a nonce is only accepted with the live session that issued
+      //   it, so a nonce record lost this way can never be used a second time.
+      // - a write to policies or reference values tells every listening replica, at commit, to drop what it
+      //   cached of them (postgres-changes.ts).
+      async up(db: Kysely<any>) {
+        if (dialect !== 'postgres') return;
+        await sql`ALTER TABLE sessions SET UNLOGGED`.execute(db);
+        await sql`ALTER TABLE nonces SET UNLOGGED`.execute(db);
+        await sql
+          .raw(
+            `CREATE FUNCTION cocokit_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('${CHANGE_CHANNEL}', TG_TABLE_NAME);
+  RETURN NULL;
+END $$`,
+          )
+          .execute(db);
+        for (const table of ['policies', 'reference_values']) {
+          await sql
+            .raw(`CREATE TRIGGER ${table}_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION cocokit_notify_change()`)
+            .execute(db);
+        }
+      },
+    },
   };
 }
+
+/** The PostgreSQL notification channel on which writes to policies and reference values are announced. */
+export const CHANGE_CHANNEL = 'cocokit_changes';
 
 /**
  * Brings the schema to the newest version. Each backend's own lock makes concurrent opens safe: SQLite takes
