@@ -32,7 +32,6 @@ const Q = {
     name: 'cocokit_hot_audit_insert_1',
     text: 'INSERT INTO audit (time, kind, subject, outcome, detail) VALUES ($1, $2, $3, $4, $5) RETURNING id',
   },
-  auditHead: { name: 'cocokit_hot_audit_head_1', text: 'SELECT detail FROM audit WHERE kind = $1 ORDER BY id DESC LIMIT 1' },
   resourceGet: {
     name: 'cocokit_hot_resource_get_1',
     text: 'SELECT value FROM resources WHERE namespace = $1 AND repository = $2 AND type = $3 AND tag = $4',
@@ -42,6 +41,24 @@ const Q = {
 
 type Statement = (typeof Q)[keyof typeof Q];
 
+/** Rows written by one multi-row INSERT at most; a larger batch is split. */
+const AUDIT_BATCH_ROWS = 100;
+
+/**
+ * A literal for a statement sent as text (the simple query protocol, which alone lets several statements
+ * share one round trip). NUL cannot be written into PostgreSQL text, and would end the statement early: refused.
+ */
+function literal(client: pg.PoolClient, v: string | null): string {
+  if (v === null) return 'NULL';
+  if (v.includes('\u0000')) throw new Error('audit text must not contain NUL characters');
+  return client.escapeLiteral(v);
+}
+
+function integer(v: number): string {
+  if (!Number.isSafeInteger(v)) throw new Error(`audit time ${String(v)} is not an integer`);
+  return String(v);
+}
+
 export function postgresHotPath(pool: pg.Pool): HotPath {
   const run = <R extends pg.QueryResultRow>(q: Statement, values: unknown[], client: pg.Pool | pg.PoolClient = pool) =>
     client.query<R>({ name: q.name, text: q.text, values });
@@ -49,6 +66,40 @@ export function postgresHotPath(pool: pg.Pool): HotPath {
     const res = await run<{ id: Int64 }>(Q.auditInsert, [r.time, r.kind, r.subject, r.outcome, r.detail], client);
     return Number(res.rows[0].id);
   };
+  /**
+   * Several rows in one INSERT. The ids of one statement are drawn in the order of its VALUES rows, so the
+   * ascending ids belong to the rows in order.
+   */
+  const insertAuditRows = async (rows: HotAuditRow[]): Promise<number[]> => {
+    if (rows.length === 1) return [await insertAudit(pool, rows[0])];
+    const values: unknown[] = [];
+    const tuples = rows.map((r, i) => {
+      values.push(r.time, r.kind, r.subject, r.outcome, r.detail);
+      const b = i * 5;
+      return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5})`;
+    });
+    const res = await pool.query<{ id: Int64 }>(`INSERT INTO audit (time, kind, subject, outcome, detail) VALUES ${tuples.join(', ')} RETURNING id`, values);
+    return res.rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+  };
+
+  // Audit rows of requests answered in the same turn of the event loop go to the database together: one
+  // statement and one commit for all of them. Each caller still gets its row's id once it is committed.
+  let queued: Array<{ row: HotAuditRow; resolve: (id: number) => void; reject: (e: unknown) => void }> = [];
+  const flushAudit = async (): Promise<void> => {
+    const all = queued;
+    queued = [];
+    for (let i = 0; i < all.length; i += AUDIT_BATCH_ROWS) {
+      const batch = all.slice(i, i + AUDIT_BATCH_ROWS);
+      try {
+        const ids = await insertAuditRows(batch.map((q) => q.row));
+        batch.forEach((q, j) => q.resolve(ids[j]));
+      } catch {
+        // One row the database refuses must not fail the others: each on its own, with its own error.
+        await Promise.all(batch.map((q) => insertAudit(pool, q.row).then(q.resolve, q.reject)));
+      }
+    }
+  };
+
   return {
     async sessionGet(id) {
       return (await run<{ expires_at: Int64; body: Uint8Array }>(Q.sessionGet, [id])).rows[0];
@@ -65,22 +116,34 @@ export function postgresHotPath(pool: pg.Pool): HotPath {
     async nonceInsert(nonceHash, expiresAt) {
       return (await run(Q.nonceInsert, [nonceHash, expiresAt])).rowCount === 1;
     },
-    auditInsert: (row) => insertAudit(pool, row),
+    auditInsert: (row) =>
+      new Promise<number>((resolve, reject) => {
+        queued.push({ row, resolve, reject });
+        if (queued.length === 1) setImmediate(() => void flushAudit());
+      }),
     async auditAppendChain(kind, link) {
       const client = await pool.connect();
       let broken: Error | undefined;
       try {
-        // One round trip for both (simple protocol, no parameters). The lock is held until the transaction
-        // ends, so no other replica reads the head meanwhile; the head is read by a later statement, whose
-        // snapshot is taken after the lock was granted.
-        await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`);
-        const head = await run<{ detail: string | null }>(Q.auditHead, [kind], client);
-        const rows = link(head.rows[0]?.detail ?? null);
-        // One row per statement keeps the ids in the order of the rows.
-        const ids: number[] = [];
-        for (const r of rows) ids.push(await insertAudit(client, r));
-        await client.query('COMMIT');
-        return ids;
+        // Two round trips in all. The lock is held until the transaction ends, so no other replica reads the
+        // head meanwhile; the head is read by a later statement, whose snapshot is taken after the lock was
+        // granted. The rows and the commit then go as one text (values written as escaped literals).
+        const opened = (await client.query(
+          `BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY}); SELECT detail FROM audit WHERE kind = ${literal(client, kind)} ORDER BY id DESC LIMIT 1`,
+        )) as unknown as Array<pg.QueryResult<{ detail: string | null }>>;
+        const rows = link(opened[2].rows[0]?.detail ?? null);
+        if (rows.length === 0) {
+          await client.query('COMMIT');
+          return [];
+        }
+        const tuples = rows.map(
+          (r) => `(${integer(r.time)}, ${literal(client, r.kind)}, ${literal(client, r.subject)}, ${literal(client, r.outcome)}, ${literal(client, r.detail)})`,
+        );
+        const done = (await client.query(
+          `INSERT INTO audit (time, kind, subject, outcome, detail) VALUES ${tuples.join(', ')} RETURNING id; COMMIT`,
+        )) as unknown as Array<pg.QueryResult<{ id: Int64 }>>;
+        // Ids of one statement are drawn in the order of its rows.
+        return done[0].rows.map((r) => Number(r.id)).sort((a, b) => a - b);
       } catch (e) {
         // Whatever failed (the link function, a statement, BEGIN itself), the connection goes back to the pool
         // outside any transaction — or not at all when even the rollback fails.
@@ -98,6 +161,9 @@ export function postgresHotPath(pool: pg.Pool): HotPath {
     async policyGet(kind, id) {
       return (await run<{ text: string; updated_at: Int64 }>(Q.policyGet, [kind, id])).rows[0];
     },
-    close: () => pool.end(),
+    async close() {
+      await flushAudit();
+      await pool.end();
+    },
   };
 }

@@ -158,3 +158,36 @@ test('while the change feed is down nothing is cached; it listens again and repo
     await b.close();
   }
 });
+
+test('protocol audit rows appended in one turn share a statement; each caller gets the id of its own row', { skip }, async () => {
+  const s = await openPostgresStore({ connectionString: await cluster!.createSchema('audit_batch'), kek: defaultKek });
+  try {
+    const subjects = Array.from({ length: 250 }, (_, i) => `guest-${i}'"\\; DROP TABLE audit; --`);
+    const events = await Promise.all(subjects.map((subject, i) => s.audit.append({ kind: 'kbs.attest', subject, outcome: 'ok', detail: { i } })));
+    assert.equal(new Set(events.map((e) => e.id)).size, subjects.length);
+    const listed = await s.audit.list({ kind: 'kbs.attest', limit: 1000 });
+    assert.equal(listed.length, subjects.length);
+    for (const e of listed) {
+      const mine = events.find((x) => x.id === e.id)!;
+      assert.equal(e.subject, mine.subject);
+      assert.deepEqual(e.detail, mine.detail);
+    }
+    // Chains written as text keep quotes and backslashes as they are.
+    const ids = await s.audit.appendChain('kbs.decision', (head) => [
+      { time: new Date(), subject: "it's \\ odd", outcome: 'allow', detail: JSON.stringify({ head, q: "'\\" }) },
+      { time: new Date(), subject: 'second', outcome: 'deny', detail: '{"n":2}' },
+    ]);
+    assert.equal(ids.length, 2);
+    assert.ok(ids[0] < ids[1]);
+    const [second, first] = await s.audit.list({ kind: 'kbs.decision' });
+    assert.deepEqual([first.id, first.subject, first.detail], [ids[0], "it's \\ odd", { head: null, q: "'\\" }]);
+    assert.deepEqual([second.id, second.subject], [ids[1], 'second']);
+    await assert.rejects(
+      s.audit.appendChain('kbs.decision', () => [{ time: new Date(), subject: 's', outcome: 'allow', detail: '"\u0000"' }]),
+      (e: unknown) => e instanceof Error && /NUL/.test(e.message),
+    );
+    assert.equal((await s.audit.list({ kind: 'kbs.decision' })).length, 2, 'the refused chain appended nothing');
+  } finally {
+    await s.close();
+  }
+});
