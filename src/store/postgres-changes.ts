@@ -1,7 +1,8 @@
 /**
  * The change feed of a PostgreSQL store: one connection per process that LISTENs on the channel the
- * policies and reference_values triggers notify at commit (schema.ts, migration 0004). Every replica on the
- * database hears every write to those tables, its own included, and drops what it cached of them.
+ * triggers notify at commit (schema.ts, migrations 0004 and 0005) with the table's name: writes to policies
+ * and reference_values, deletions of sessions. Every replica on the database hears of every such write, its
+ * own included, and drops what it cached of them.
  *
  * While the connection is down the feed is not `live` (a notification sent meanwhile is lost, so nothing may
  * be cached); it reconnects with a growing delay, and once listening again it reports a change, since writes
@@ -22,17 +23,17 @@ const RETRY_MAX_MS = 5000;
 
 /** A feed on `connectionString`'s database; not live until `start()` resolves. */
 export function changeFeed(connectionString: string): PostgresChangeFeed {
-  const listeners = new Set<() => void>();
+  const listeners = new Set<(table?: string) => void>();
   let live = false;
   let closed = false;
   let client: pg.Client | undefined;
   let retryMs = RETRY_MIN_MS;
   let retryTimer: NodeJS.Timeout | undefined;
 
-  const changed = (): void => {
+  const changed = (table?: string): void => {
     for (const l of listeners) {
       try {
-        l();
+        l(table);
       } catch {
         // A listener's failure is its own; the others still hear of the change.
       }
@@ -58,7 +59,7 @@ export function changeFeed(connectionString: string): PostgresChangeFeed {
     c.on('error', () => lost(c));
     c.on('end', () => lost(c));
     c.on('notification', (n) => {
-      if (n.channel === CHANGE_CHANNEL) changed();
+      if (n.channel === CHANGE_CHANNEL) changed(n.payload === undefined || n.payload === '' ? undefined : n.payload);
     });
     try {
       await c.connect();

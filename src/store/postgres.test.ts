@@ -191,3 +191,53 @@ test('protocol audit rows appended in one turn share a statement; each caller ge
     await s.close();
   }
 });
+
+test('a replica holds the attested sessions it saw until one is deleted anywhere; authed sessions are always read', { skip }, async () => {
+  const url = await cluster!.createSchema('held_sessions');
+  const t0 = Date.parse('2026-03-01T12:00:00.000Z');
+  let t = t0;
+  const now = () => new Date(t);
+  const a = await openPostgresStore({ connectionString: url, kek: defaultKek, now });
+  const b = await openPostgresStore({ connectionString: url, kek: defaultKek, now });
+  const session = (id: string, state: 'authed' | 'attested', token?: string) => ({
+    id,
+    tee: 'sample',
+    nonce: 'bm9uY2U=',
+    state,
+    ...(token ? { token } : {}),
+    createdAt: new Date(t0),
+    expiresAt: new Date(t0 + 5 * 60_000),
+  });
+  try {
+    // Authed: another replica's attestation is seen at once.
+    await a.sessions.put(session('s1', 'authed'));
+    await b.sessions.put(session('s1', 'attested', 'from-b'));
+    assert.equal((await a.sessions.get('s1'))?.token, 'from-b');
+    // Attested and held: a row changed behind the replica's back (which the KBS never does) is not read again…
+    await b.sessions.put(session('s1', 'attested', 'rewritten'));
+    assert.equal((await a.sessions.get('s1'))?.token, 'from-b');
+    const copy = (await a.sessions.get('s1'))!;
+    copy.token = 'mutated by a caller';
+    assert.equal((await a.sessions.get('s1'))?.token, 'from-b', 'a caller gets its own copy');
+    // …until a deletion anywhere is announced: a sweep that deletes nothing is silent, one that deletes is not.
+    await b.sessions.put({ ...session('short', 'authed'), expiresAt: new Date(t0 + 1000) });
+    assert.deepEqual(await b.sweepExpired(), { sessions: 0, nonces: 0 });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await a.sessions.get('s1'))?.token, 'from-b');
+    t += 2000;
+    assert.deepEqual(await b.sweepExpired(), { sessions: 1, nonces: 0 });
+    assert.ok(await eventually(async () => (await a.sessions.get('s1'))?.token === 'rewritten'), 'the deletion dropped the held session');
+    // A deletion of the held session itself on another replica.
+    assert.equal(await b.sessions.delete('s1'), true);
+    assert.ok(await eventually(async () => (await a.sessions.get('s1')) === undefined), 'the deleted session is gone on the other replica');
+    // A held session expires on its own clock.
+    await a.sessions.put(session('s2', 'attested', 'tok'));
+    assert.equal((await a.sessions.get('s2'))?.token, 'tok');
+    t = t0 + 5 * 60_000;
+    assert.equal(await a.sessions.get('s2'), undefined);
+    assert.equal(await b.sessions.get('s2'), undefined);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});

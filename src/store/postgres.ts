@@ -10,6 +10,7 @@ import { loadKek } from './kek.js';
 import type { Database } from './schema.js';
 import { changeFeed } from './postgres-changes.js';
 import { postgresHotPath } from './postgres-hot-path.js';
+import { withHeldAttestedSessions } from './postgres-sessions.js';
 import { openSqlStore } from './sql-store.js';
 import type { KekSource, Store } from './store.js';
 
@@ -51,12 +52,13 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   // Writes to policies and reference values announced by every replica (postgres-changes.ts), listened for
   // before the store is handed out, so nothing read through it can miss a later write's announcement.
   const changes = changeFeed(options.connectionString);
-  const store = await openSqlStore({ db, dialect: 'postgres', kek, now: options.now ?? (() => new Date()), hotPath: openHot, changes, onClose: () => changes.close() });
+  const now = options.now ?? (() => new Date());
+  const store = await openSqlStore({ db, dialect: 'postgres', kek, now, hotPath: openHot, changes, onClose: () => changes.close() });
   try {
     await changes.start();
   } catch (e) {
     await store.close().catch(() => {});
     throw new CocoError('STORE_BACKEND', `store error while listening for changes: ${(e as Error).message}`, { kind: 'unavailable', cause: e });
   }
-  return store;
+  return withHeldAttestedSessions(store, changes, now);
 }

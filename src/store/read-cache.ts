@@ -34,7 +34,9 @@ export function withReadCache(store: Store): Store {
   };
   const target = store;
   const feed = store.changes;
-  feed?.subscribe(drop);
+  feed?.subscribe((table) => {
+    if (table !== 'sessions') drop();
+  });
   const cacheable = (): boolean => feed === undefined || feed.live;
   const policyStore: Store['policies'] = {
     async get(kind: PolicyKind, id: string) {

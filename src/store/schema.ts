@@ -164,6 +164,27 @@ END $$`,
         }
       },
     },
+    '0005_postgres_session_delete_notices': {
+      // PostgreSQL only: a statement that deletes sessions (or empties the table) tells every listening
+      // replica to drop the attested sessions it holds (postgres-sessions.ts). Statements deleting nothing,
+      // as most sweeps do, stay silent.
+      async up(db: Kysely<any>) {
+        if (dialect !== 'postgres') return;
+        await sql
+          .raw(
+            `CREATE FUNCTION cocokit_notify_sessions_gone() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM gone) THEN
+    PERFORM pg_notify('${CHANGE_CHANNEL}', TG_TABLE_NAME);
+  END IF;
+  RETURN NULL;
+END $$`,
+          )
+          .execute(db);
+        await sql.raw('CREATE TRIGGER sessions_deleted AFTER DELETE ON sessions REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION cocokit_notify_sessions_gone()').execute(db);
+        await sql.raw('CREATE TRIGGER sessions_truncated AFTER TRUNCATE ON sessions FOR EACH STATEMENT EXECUTE FUNCTION cocokit_notify_change()').execute(db);
+      },
+    },
   };
 }
 
