@@ -7,6 +7,7 @@
  */
 import type pg from 'pg';
 import type { HotAuditRow, HotPath } from './hot-path.js';
+import type { ChangeFeed } from './store.js';
 import type { Int64 } from './schema.js';
 
 /** Key of the PostgreSQL advisory lock that serialises chain appends across replicas (same as hot-path.ts). */
@@ -59,7 +60,25 @@ function integer(v: number): string {
   return String(v);
 }
 
-export function postgresHotPath(pool: pg.Pool): HotPath {
+/** Sealed resource values held per replica (postgres.ts passes the change feed): how many, and how large each. */
+const HELD_RESOURCES = 10_000;
+const HELD_RESOURCE_BYTES = 64 * 1024;
+
+/**
+ * With `changes`, resource values are held as the database returned them (sealed: the plaintext is never
+ * kept) until any replica writes the resources table, which the database announces at commit; absent
+ * resources are remembered too. Nothing is held while the feed is down.
+ */
+export function postgresHotPath(pool: pg.Pool, changes?: ChangeFeed): HotPath & { forgetResources(): void } {
+  const heldResources = new Map<string, Uint8Array | undefined>();
+  // Moved at every announcement: a read that raced with a write does not hold what it read before it.
+  let generation = 0;
+  changes?.subscribe((table) => {
+    if (table === undefined || table === 'resources') {
+      generation++;
+      heldResources.clear();
+    }
+  });
   const run = <R extends pg.QueryResultRow>(q: Statement, values: unknown[], client: pg.Pool | pg.PoolClient = pool) =>
     client.query<R>({ name: q.name, text: q.text, values });
   const insertAudit = async (client: pg.Pool | pg.PoolClient, r: HotAuditRow): Promise<number> => {
@@ -101,6 +120,11 @@ export function postgresHotPath(pool: pg.Pool): HotPath {
   };
 
   return {
+    /** Drops every held value: for this replica's own writes, which must not wait for their announcement. */
+    forgetResources() {
+      generation++;
+      heldResources.clear();
+    },
     async sessionGet(id) {
       return (await run<{ expires_at: Int64; body: Uint8Array }>(Q.sessionGet, [id])).rows[0];
     },
@@ -156,7 +180,16 @@ export function postgresHotPath(pool: pg.Pool): HotPath {
       }
     },
     async resourceGet(k) {
-      return (await run<{ value: Uint8Array }>(Q.resourceGet, [k.namespace, k.repository, k.type, k.tag])).rows[0]?.value;
+      const key = `${k.namespace}\u0000${k.repository}\u0000${k.type}\u0000${k.tag}`;
+      const live = changes?.live === true;
+      if (live && heldResources.has(key)) return heldResources.get(key);
+      const g = generation;
+      const value = (await run<{ value: Uint8Array }>(Q.resourceGet, [k.namespace, k.repository, k.type, k.tag])).rows[0]?.value;
+      if (live && changes.live && g === generation && (value === undefined || value.byteLength <= HELD_RESOURCE_BYTES)) {
+        if (heldResources.size >= HELD_RESOURCES) heldResources.delete(heldResources.keys().next().value!);
+        heldResources.set(key, value);
+      }
+      return value;
     },
     async policyGet(kind, id) {
       return (await run<{ text: string; updated_at: Int64 }>(Q.policyGet, [kind, id])).rows[0];

@@ -20,7 +20,12 @@ interface Held {
   text: string;
 }
 
-export function withHeldAttestedSessions(store: Store, feed: ChangeFeed, now: () => Date, max = HELD_SESSIONS): Store {
+/**
+ * `store` with attested sessions held as above; and, since the hot path holds sealed resource values
+ * (postgres-hot-path.ts), this replica's own resource writes, transactions and key rotations drop them
+ * (`forgetResources`) before and after they run instead of waiting for their announcement.
+ */
+export function withReplicaHolds(store: Store, feed: ChangeFeed, now: () => Date, forgetResources: () => void, max = HELD_SESSIONS): Store {
   const held = new Map<string, Held>();
   // Moved at every announced deletion: a read that raced with one does not hold what it read before it.
   let generation = 0;
@@ -69,9 +74,27 @@ export function withHeldAttestedSessions(store: Store, feed: ChangeFeed, now: ()
       return target.delete(id);
     },
   };
+  const writing = async <T>(fn: () => Promise<T>): Promise<T> => {
+    forgetResources();
+    try {
+      return await fn();
+    } finally {
+      forgetResources();
+    }
+  };
+  const resources: Store['resources'] = {
+    get: (k) => store.resources.get(k),
+    put: (k, v) => writing(() => store.resources.put(k, v)),
+    delete: (k) => writing(() => store.resources.delete(k)),
+    list: (f) => store.resources.list(f),
+    page: (f, p) => store.resources.page(f, p),
+  };
   return new Proxy(store, {
     get(t, prop) {
       if (prop === 'sessions') return sessions;
+      if (prop === 'resources') return resources;
+      if (prop === 'transaction') return <T>(fn: Parameters<Store['transaction']>[0]): Promise<T> => writing(() => t.transaction(fn) as Promise<T>);
+      if (prop === 'rotateKek') return (k: Parameters<Store['rotateKek']>[0]) => writing(() => t.rotateKek(k));
       if (prop === 'close') {
         return async () => {
           held.clear();

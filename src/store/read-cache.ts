@@ -35,7 +35,7 @@ export function withReadCache(store: Store): Store {
   const target = store;
   const feed = store.changes;
   feed?.subscribe((table) => {
-    if (table !== 'sessions') drop();
+    if (table === undefined || table === 'policies' || table === 'reference_values') drop();
   });
   const cacheable = (): boolean => feed === undefined || feed.live;
   const policyStore: Store['policies'] = {

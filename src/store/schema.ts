@@ -185,10 +185,20 @@ END $$`,
         await sql.raw('CREATE TRIGGER sessions_truncated AFTER TRUNCATE ON sessions FOR EACH STATEMENT EXECUTE FUNCTION cocokit_notify_change()').execute(db);
       },
     },
+    '0006_postgres_resource_change_notices': {
+      // PostgreSQL only: a write to resources tells every listening replica to drop the sealed values it
+      // holds (postgres-hot-path.ts).
+      async up(db: Kysely<any>) {
+        if (dialect !== 'postgres') return;
+        await sql
+          .raw('CREATE TRIGGER resources_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON resources FOR EACH STATEMENT EXECUTE FUNCTION cocokit_notify_change()')
+          .execute(db);
+      },
+    },
   };
 }
 
-/** The PostgreSQL notification channel on which writes to policies and reference values are announced. */
+/** The PostgreSQL notification channel on which writes to cached tables are announced, with the table's name. */
 export const CHANGE_CHANNEL = 'cocokit_changes';
 
 /**

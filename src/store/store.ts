@@ -360,7 +360,7 @@ export type StoreTransaction = Pick<Store, 'backend' | 'resources' | 'policies' 
 export interface ChangeFeed {
   /**
    * Calls `onChange` after every announced write with the table written (`policies`, `reference_values`,
-   * `sessions` for deletions), and with no table whenever announcements may have been missed.
+   * `resources`, `sessions` for deletions), and with no table whenever announcements may have been missed.
    */
   subscribe(onChange: (table?: string) => void): () => void;
   /** False while announcements may be missed (the listening connection is down): nothing may be cached then. */
