@@ -14,7 +14,10 @@ import { REPO_ROOT } from '../test-support/vectors.js';
 
 const MAIN = join(REPO_ROOT, 'src/cli/main.ts');
 
-/** A `--import` module recording every module URL the process resolves (ESM graph) into `$IMPORT_LOG`. */
+/**
+ * A `--import` module recording every module URL the process resolves into `$IMPORT_LOG`: the ESM graph
+ * through a resolve hook, and what `require` (createRequire included) loads through the CommonJS resolver.
+ */
 function importRecorder(dir: string): string {
   const hooks = join(dir, 'hooks.mjs');
   writeFileSync(
@@ -29,7 +32,22 @@ function importRecorder(dir: string): string {
     ].join('\n'),
   );
   const entry = join(dir, 'record.mjs');
-  writeFileSync(entry, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+  writeFileSync(
+    entry,
+    [
+      "import Module, { register } from 'node:module';",
+      "import { appendFileSync } from 'node:fs';",
+      "import { isAbsolute } from 'node:path';",
+      "import { pathToFileURL } from 'node:url';",
+      `register(${JSON.stringify(pathToFileURL(hooks).href)});`,
+      'const resolveFilename = Module._resolveFilename;',
+      'Module._resolveFilename = function (...args) {',
+      '  const r = resolveFilename.apply(this, args);',
+      "  if (process.env.IMPORT_LOG && isAbsolute(r)) appendFileSync(process.env.IMPORT_LOG, pathToFileURL(r).href + '\\n');",
+      '  return r;',
+      '};',
+    ].join('\n'),
+  );
   return entry;
 }
 

@@ -189,12 +189,12 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
   const log = o.logger ?? pino({ level: 'silent' });
   const opened = o.store ?? (await openStore(config, clock));
   const inProcess = o.sessions ? o.sessions === 'memory' : !o.store && config.storage_backend.storage_type === 'sqlite' && !cluster.isWorker;
-  // The only process on its store is also its only writer: policies and reference values are read once and
-  // read again only after a write (store/read-cache.ts).
+  // Policies and reference values are read once and read again only after a write (store/read-cache.ts): the
+  // only process on its store is also its only writer; replicas on PostgreSQL hear of each other's writes.
   // The reference-value set an attestation reads is versioned by hash for its decision record; the one writer
   // of its store keeps the set and its hash until a reference value is written (server/decision-versions.ts).
   const rvSets = new ReferenceValueSets({ clock, cache: inProcess });
-  const store = rvSets.track(inProcess ? withReadCache(withMemorySessions(opened, new MemorySessionStore({ now: clock }))) : opened);
+  const store = rvSets.track(inProcess ? withReadCache(withMemorySessions(opened, new MemorySessionStore({ now: clock }))) : opened.changes ? withReadCache(opened) : opened);
   try {
     const developmentMode = config.attestation_service.allow_sample_tee;
     const trusted = config.attestation_service.snp_trusted_roots ?? [];

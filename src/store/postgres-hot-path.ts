@@ -7,6 +7,7 @@
  */
 import type pg from 'pg';
 import type { HotAuditRow, HotPath } from './hot-path.js';
+import type { ChangeFeed } from './store.js';
 import type { Int64 } from './schema.js';
 
 /** Key of the PostgreSQL advisory lock that serialises chain appends across replicas (same as hot-path.ts). */
@@ -32,7 +33,6 @@ const Q = {
     name: 'cocokit_hot_audit_insert_1',
     text: 'INSERT INTO audit (time, kind, subject, outcome, detail) VALUES ($1, $2, $3, $4, $5) RETURNING id',
   },
-  auditHead: { name: 'cocokit_hot_audit_head_1', text: 'SELECT detail FROM audit WHERE kind = $1 ORDER BY id DESC LIMIT 1' },
   resourceGet: {
     name: 'cocokit_hot_resource_get_1',
     text: 'SELECT value FROM resources WHERE namespace = $1 AND repository = $2 AND type = $3 AND tag = $4',
@@ -42,14 +42,89 @@ const Q = {
 
 type Statement = (typeof Q)[keyof typeof Q];
 
-export function postgresHotPath(pool: pg.Pool): HotPath {
+/** Rows written by one multi-row INSERT at most; a larger batch is split. */
+const AUDIT_BATCH_ROWS = 100;
+
+/**
+ * A literal for a statement sent as text (the simple query protocol, which alone lets several statements
+ * share one round trip). NUL cannot be written into PostgreSQL text, and would end the statement early: refused.
+ */
+function literal(client: pg.PoolClient, v: string | null): string {
+  if (v === null) return 'NULL';
+  if (v.includes('\u0000')) throw new Error('audit text must not contain NUL characters');
+  return client.escapeLiteral(v);
+}
+
+function integer(v: number): string {
+  if (!Number.isSafeInteger(v)) throw new Error(`audit time ${String(v)} is not an integer`);
+  return String(v);
+}
+
+/** Sealed resource values held per replica (postgres.ts passes the change feed): how many, and how large each. */
+const HELD_RESOURCES = 10_000;
+const HELD_RESOURCE_BYTES = 64 * 1024;
+
+/**
+ * With `changes`, resource values are held as the database returned them (sealed: the plaintext is never
+ * kept) until any replica writes the resources table, which the database announces at commit; absent
+ * resources are remembered too. Nothing is held while the feed is down.
+ */
+export function postgresHotPath(pool: pg.Pool, changes?: ChangeFeed): HotPath & { forgetResources(): void } {
+  const heldResources = new Map<string, Uint8Array | undefined>();
+  // Moved at every announcement: a read that raced with a write does not hold what it read before it.
+  let generation = 0;
+  changes?.subscribe((table) => {
+    if (table === undefined || table === 'resources') {
+      generation++;
+      heldResources.clear();
+    }
+  });
   const run = <R extends pg.QueryResultRow>(q: Statement, values: unknown[], client: pg.Pool | pg.PoolClient = pool) =>
     client.query<R>({ name: q.name, text: q.text, values });
   const insertAudit = async (client: pg.Pool | pg.PoolClient, r: HotAuditRow): Promise<number> => {
     const res = await run<{ id: Int64 }>(Q.auditInsert, [r.time, r.kind, r.subject, r.outcome, r.detail], client);
     return Number(res.rows[0].id);
   };
+  /**
+   * Several rows in one INSERT. The ids of one statement are drawn in the order of its VALUES rows, so the
+   * ascending ids belong to the rows in order.
+   */
+  const insertAuditRows = async (rows: HotAuditRow[]): Promise<number[]> => {
+    if (rows.length === 1) return [await insertAudit(pool, rows[0])];
+    const values: unknown[] = [];
+    const tuples = rows.map((r, i) => {
+      values.push(r.time, r.kind, r.subject, r.outcome, r.detail);
+      const b = i * 5;
+      return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5})`;
+    });
+    const res = await pool.query<{ id: Int64 }>(`INSERT INTO audit (time, kind, subject, outcome, detail) VALUES ${tuples.join(', ')} RETURNING id`, values);
+    return res.rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+  };
+
+  // Audit rows of requests answered in the same turn of the event loop go to the database together: one
+  // statement and one commit for all of them. Each caller still gets its row's id once it is committed.
+  let queued: Array<{ row: HotAuditRow; resolve: (id: number) => void; reject: (e: unknown) => void }> = [];
+  const flushAudit = async (): Promise<void> => {
+    const all = queued;
+    queued = [];
+    for (let i = 0; i < all.length; i += AUDIT_BATCH_ROWS) {
+      const batch = all.slice(i, i + AUDIT_BATCH_ROWS);
+      try {
+        const ids = await insertAuditRows(batch.map((q) => q.row));
+        batch.forEach((q, j) => q.resolve(ids[j]));
+      } catch {
+        // One row the database refuses must not fail the others: each on its own, with its own error.
+        await Promise.all(batch.map((q) => insertAudit(pool, q.row).then(q.resolve, q.reject)));
+      }
+    }
+  };
+
   return {
+    /** Drops every held value: for this replica's own writes, which must not wait for their announcement. */
+    forgetResources() {
+      generation++;
+      heldResources.clear();
+    },
     async sessionGet(id) {
       return (await run<{ expires_at: Int64; body: Uint8Array }>(Q.sessionGet, [id])).rows[0];
     },
@@ -65,22 +140,34 @@ export function postgresHotPath(pool: pg.Pool): HotPath {
     async nonceInsert(nonceHash, expiresAt) {
       return (await run(Q.nonceInsert, [nonceHash, expiresAt])).rowCount === 1;
     },
-    auditInsert: (row) => insertAudit(pool, row),
+    auditInsert: (row) =>
+      new Promise<number>((resolve, reject) => {
+        queued.push({ row, resolve, reject });
+        if (queued.length === 1) setImmediate(() => void flushAudit());
+      }),
     async auditAppendChain(kind, link) {
       const client = await pool.connect();
       let broken: Error | undefined;
       try {
-        // One round trip for both (simple protocol, no parameters). The lock is held until the transaction
-        // ends, so no other replica reads the head meanwhile; the head is read by a later statement, whose
-        // snapshot is taken after the lock was granted.
-        await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`);
-        const head = await run<{ detail: string | null }>(Q.auditHead, [kind], client);
-        const rows = link(head.rows[0]?.detail ?? null);
-        // One row per statement keeps the ids in the order of the rows.
-        const ids: number[] = [];
-        for (const r of rows) ids.push(await insertAudit(client, r));
-        await client.query('COMMIT');
-        return ids;
+        // Two round trips in all. The lock is held until the transaction ends, so no other replica reads the
+        // head meanwhile; the head is read by a later statement, whose snapshot is taken after the lock was
+        // granted. The rows and the commit then go as one text (values written as escaped literals).
+        const opened = (await client.query(
+          `BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY}); SELECT detail FROM audit WHERE kind = ${literal(client, kind)} ORDER BY id DESC LIMIT 1`,
+        )) as unknown as Array<pg.QueryResult<{ detail: string | null }>>;
+        const rows = link(opened[2].rows[0]?.detail ?? null);
+        if (rows.length === 0) {
+          await client.query('COMMIT');
+          return [];
+        }
+        const tuples = rows.map(
+          (r) => `(${integer(r.time)}, ${literal(client, r.kind)}, ${literal(client, r.subject)}, ${literal(client, r.outcome)}, ${literal(client, r.detail)})`,
+        );
+        const done = (await client.query(
+          `INSERT INTO audit (time, kind, subject, outcome, detail) VALUES ${tuples.join(', ')} RETURNING id; COMMIT`,
+        )) as unknown as Array<pg.QueryResult<{ id: Int64 }>>;
+        // Ids of one statement are drawn in the order of its rows.
+        return done[0].rows.map((r) => Number(r.id)).sort((a, b) => a - b);
       } catch (e) {
         // Whatever failed (the link function, a statement, BEGIN itself), the connection goes back to the pool
         // outside any transaction — or not at all when even the rollback fails.
@@ -93,11 +180,23 @@ export function postgresHotPath(pool: pg.Pool): HotPath {
       }
     },
     async resourceGet(k) {
-      return (await run<{ value: Uint8Array }>(Q.resourceGet, [k.namespace, k.repository, k.type, k.tag])).rows[0]?.value;
+      const key = `${k.namespace}\u0000${k.repository}\u0000${k.type}\u0000${k.tag}`;
+      const live = changes?.live === true;
+      if (live && heldResources.has(key)) return heldResources.get(key);
+      const g = generation;
+      const value = (await run<{ value: Uint8Array }>(Q.resourceGet, [k.namespace, k.repository, k.type, k.tag])).rows[0]?.value;
+      if (live && changes.live && g === generation && (value === undefined || value.byteLength <= HELD_RESOURCE_BYTES)) {
+        if (heldResources.size >= HELD_RESOURCES) heldResources.delete(heldResources.keys().next().value!);
+        heldResources.set(key, value);
+      }
+      return value;
     },
     async policyGet(kind, id) {
       return (await run<{ text: string; updated_at: Int64 }>(Q.policyGet, [kind, id])).rows[0];
     },
-    close: () => pool.end(),
+    async close() {
+      await flushAudit();
+      await pool.end();
+    },
   };
 }

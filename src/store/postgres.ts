@@ -8,7 +8,9 @@ import { Kysely, PostgresDialect } from 'kysely';
 import { CocoError } from '../errors.js';
 import { loadKek } from './kek.js';
 import type { Database } from './schema.js';
+import { changeFeed } from './postgres-changes.js';
 import { postgresHotPath } from './postgres-hot-path.js';
+import { withReplicaHolds } from './postgres-sessions.js';
 import { openSqlStore } from './sql-store.js';
 import type { KekSource, Store } from './store.js';
 
@@ -34,9 +36,13 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   // An idle client losing its connection (server restart) must not crash the process; the next query reconnects.
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // Writes to cached tables announced by every replica (postgres-changes.ts), listened for before the store
+  // is handed out, so nothing read through it can miss a later write's announcement.
+  const changes = changeFeed(options.connectionString);
   // The request path (sessions, nonces, protocol audit rows) on a pool whose commits do not wait for the WAL
   // flush (hot-path.ts), as statements prepared once per connection (postgres-hot-path.ts): still atomic and at
   // once visible to every replica; admin writes stay on `pool`.
+  let forgetResources = (): void => {};
   const openHot = () => {
     const relaxed = new pg.Pool({
       connectionString: options.connectionString,
@@ -45,7 +51,17 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
       options: '-c synchronous_commit=off',
     });
     relaxed.on('error', () => {});
-    return postgresHotPath(relaxed);
+    const hot = postgresHotPath(relaxed, changes);
+    forgetResources = () => hot.forgetResources();
+    return hot;
   };
-  return openSqlStore({ db, dialect: 'postgres', kek, now: options.now ?? (() => new Date()), hotPath: openHot });
+  const now = options.now ?? (() => new Date());
+  const store = await openSqlStore({ db, dialect: 'postgres', kek, now, hotPath: openHot, changes, onClose: () => changes.close() });
+  try {
+    await changes.start();
+  } catch (e) {
+    await store.close().catch(() => {});
+    throw new CocoError('STORE_BACKEND', `store error while listening for changes: ${(e as Error).message}`, { kind: 'unavailable', cause: e });
+  }
+  return withReplicaHolds(store, changes, now, () => forgetResources());
 }

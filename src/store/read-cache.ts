@@ -1,12 +1,13 @@
 /**
  * Policies and reference values read once and then served from the process: every attestation reads its
  * attestation policy and the reference values, and every resource GET the resource policy, while they change
- * only by an admin write. Only for a process that is the one writer of its store (the lone KBS of
- * server/kbs.ts, whose sessions are in the process too): every write goes through this wrapper, which drops
- * what it cached. Processes sharing a store read it every time, since another one may have written.
+ * only by an admin write. Every write through this wrapper drops what it cached; writes by other processes
+ * reach it through the store's change feed (`Store.changes`, PostgreSQL: every replica hears every write at
+ * its commit), and while that feed is not live nothing is cached. A store with neither (SQLite) must have
+ * this process as its one writer (the lone KBS of server/kbs.ts, whose sessions are in the process too).
  *
- * A generation counter, moved at the start and at the end of every write, keeps a read that raced with a write
- * from caching what it read before that write.
+ * A generation counter, moved at the start and at the end of every write and at every announced change,
+ * keeps a read that raced with a write from caching what it read before that write.
  */
 import type { PolicyKind, PolicyRecord, ReferenceValueRecord, Store, StoreTransaction } from './store.js';
 
@@ -52,16 +53,21 @@ export function withReadCache(store: Store): Store {
     }
   };
   const target = store;
+  const feed = store.changes;
+  feed?.subscribe((table) => {
+    if (table === undefined || table === 'policies' || table === 'reference_values') drop();
+  });
+  const cacheable = (): boolean => feed === undefined || feed.live;
   const policyStore: Store['policies'] = {
     async get(kind: PolicyKind, id: string) {
       const key = `${String(kind)}\u0000${String(id)}`;
-      if (typeof kind === 'string' && typeof id === 'string' && policies.has(key)) {
+      if (cacheable() && typeof kind === 'string' && typeof id === 'string' && policies.has(key)) {
         const p = policies.get(key);
         return p && { ...p, updatedAt: new Date(p.updatedAt) };
       }
       const g = generation;
       const p = await target.policies.get(kind, id);
-      if (g === generation && typeof kind === 'string' && typeof id === 'string') policies.set(key, p && { ...p, updatedAt: new Date(p.updatedAt) });
+      if (g === generation && cacheable() && typeof kind === 'string' && typeof id === 'string') policies.set(key, p && { ...p, updatedAt: new Date(p.updatedAt) });
       return p;
     },
     put: (kind, id, text) => writing(() => target.policies.put(kind, id, text)),
@@ -69,10 +75,10 @@ export function withReadCache(store: Store): Store {
     list: (kind) => target.policies.list(kind),
   };
   const allRvs = async (): Promise<Map<string, ReferenceValueRecord>> => {
-    if (rvs) return rvs;
+    if (rvs && cacheable()) return rvs;
     const g = generation;
     const m = new Map((await target.referenceValues.list()).map((r) => [r.name, holdRv(r)]));
-    if (g === generation) rvs = m;
+    if (g === generation && cacheable()) rvs = m;
     return m;
   };
   const rvStore: Store['referenceValues'] = {

@@ -136,8 +136,70 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('reference_values').addColumn('provenance', 'text').execute();
       },
     },
+    '0004_postgres_ephemeral_tables_and_change_notices': {
+      // PostgreSQL only (nothing to do on SQLite, whose sessions of a lone KBS live in the process):
+      // - sessions and nonces are UNLOGGED: no WAL for the rows every attestation writes. A crash of the
+      //   database server empties both tables together (as does a fail-over to a standby, which never sees
+      //   them): every guest runs /auth again, and a nonce is only accepted with the live session that issued
+      //   it, so a nonce record lost this way can never be used a second time.
+      // - a write to policies or reference values tells every listening replica, at commit, to drop what it
+      //   cached of them (postgres-changes.ts).
+      async up(db: Kysely<any>) {
+        if (dialect !== 'postgres') return;
+        await sql`ALTER TABLE sessions SET UNLOGGED`.execute(db);
+        await sql`ALTER TABLE nonces SET UNLOGGED`.execute(db);
+        await sql
+          .raw(
+            `CREATE FUNCTION cocokit_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('${CHANGE_CHANNEL}', TG_TABLE_NAME);
+  RETURN NULL;
+END $$`,
+          )
+          .execute(db);
+        for (const table of ['policies', 'reference_values']) {
+          await sql
+            .raw(`CREATE TRIGGER ${table}_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION cocokit_notify_change()`)
+            .execute(db);
+        }
+      },
+    },
+    '0005_postgres_session_delete_notices': {
+      // PostgreSQL only: a statement that deletes sessions (or empties the table) tells every listening
+      // replica to drop the attested sessions it holds (postgres-sessions.ts). Statements deleting nothing,
+      // as most sweeps do, stay silent.
+      async up(db: Kysely<any>) {
+        if (dialect !== 'postgres') return;
+        await sql
+          .raw(
+            `CREATE FUNCTION cocokit_notify_sessions_gone() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM gone) THEN
+    PERFORM pg_notify('${CHANGE_CHANNEL}', TG_TABLE_NAME);
+  END IF;
+  RETURN NULL;
+END $$`,
+          )
+          .execute(db);
+        await sql.raw('CREATE TRIGGER sessions_deleted AFTER DELETE ON sessions REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION cocokit_notify_sessions_gone()').execute(db);
+        await sql.raw('CREATE TRIGGER sessions_truncated AFTER TRUNCATE ON sessions FOR EACH STATEMENT EXECUTE FUNCTION cocokit_notify_change()').execute(db);
+      },
+    },
+    '0006_postgres_resource_change_notices': {
+      // PostgreSQL only: a write to resources tells every listening replica to drop the sealed values it
+      // holds (postgres-hot-path.ts).
+      async up(db: Kysely<any>) {
+        if (dialect !== 'postgres') return;
+        await sql
+          .raw('CREATE TRIGGER resources_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON resources FOR EACH STATEMENT EXECUTE FUNCTION cocokit_notify_change()')
+          .execute(db);
+      },
+    },
   };
 }
+
+/** The PostgreSQL notification channel on which writes to cached tables are announced, with the table's name. */
+export const CHANGE_CHANNEL = 'cocokit_changes';
 
 /**
  * Brings the schema to the newest version. Each backend's own lock makes concurrent opens safe: SQLite takes

@@ -19,6 +19,7 @@ import {
   type AuditQuery,
   type AuditRetention,
   AUDIT_PRUNE_BATCH,
+  type ChangeFeed,
   type JsonValue,
   type KekSource,
   type KvStore,
@@ -76,6 +77,8 @@ export interface SqlStoreOptions {
    * its prepared statements need the tables. Default: the same statements on `db`, synced like admin writes.
    */
   hotPath?: () => HotPath | Promise<HotPath>;
+  /** Announcements of other processes' writes (`Store.changes`); the adapter closes it in `onClose`. */
+  changes?: ChangeFeed;
 }
 
 /** Audit kinds written on the hot path, unsynced: the protocol's own events. Admin events are durable. */
@@ -211,6 +214,7 @@ class SqlStore implements Store {
   readonly workloads: WorkloadStore;
   readonly audit: AuditLog;
   readonly kv: KvStore;
+  readonly changes?: ChangeFeed;
 
   readonly #db: Kysely<Database>;
   readonly #options: SqlStoreOptions;
@@ -227,6 +231,7 @@ class SqlStore implements Store {
 
   constructor(o: SqlStoreOptions, hot: HotPath, inTransaction = false) {
     this.backend = o.dialect;
+    if (o.changes !== undefined && !inTransaction) this.changes = o.changes;
     this.#options = o;
     this.#inTransaction = inTransaction;
     this.#db = o.db;

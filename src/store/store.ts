@@ -355,9 +355,25 @@ export interface SweepResult {
 /** The record stores as seen inside one transaction (see `Store.transaction`). */
 export type StoreTransaction = Pick<Store, 'backend' | 'resources' | 'policies' | 'referenceValues' | 'workloads' | 'audit' | 'kv'>;
 
+/**
+ * Announcements of writes to policies and reference values made by any process on the same database, so a
+ * process may keep them cached between writes (read-cache.ts).
+ */
+export interface ChangeFeed {
+  /**
+   * Calls `onChange` after every announced write with the table written (`policies`, `reference_values`,
+   * `resources`, `sessions` for deletions), and with no table whenever announcements may have been missed.
+   */
+  subscribe(onChange: (table?: string) => void): () => void;
+  /** False while announcements may be missed (the listening connection is down): nothing may be cached then. */
+  readonly live: boolean;
+}
+
 export interface Store {
   /** `sqlite` or `postgres`. */
   readonly backend: 'sqlite' | 'postgres';
+  /** Present where other processes may write the same database and their writes are announced (PostgreSQL). */
+  readonly changes?: ChangeFeed;
   readonly resources: ResourceStore;
   readonly sessions: SessionStore;
   readonly nonces: NonceStore;

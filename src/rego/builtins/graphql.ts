@@ -136,8 +136,11 @@ function unexpected(def: DefinitionNode): GqlError {
   return new GqlError(`Unexpected ${desc}`, tok.line, tok.column);
 }
 
-const EXECUTABLE = new Set<string>([gql().Kind.OPERATION_DEFINITION, gql().Kind.FRAGMENT_DEFINITION]);
-const TYPE_SYSTEM = new Set<string>([
+// Built on first use, like the module they read from.
+let executable: Set<string> | undefined;
+const EXECUTABLE = (): Set<string> => (executable ??= new Set<string>([gql().Kind.OPERATION_DEFINITION, gql().Kind.FRAGMENT_DEFINITION]));
+let typeSystem: Set<string> | undefined;
+const TYPE_SYSTEM = (): Set<string> => (typeSystem ??= new Set<string>([
   gql().Kind.SCHEMA_DEFINITION,
   gql().Kind.SCHEMA_EXTENSION,
   gql().Kind.DIRECTIVE_DEFINITION,
@@ -153,25 +156,26 @@ const TYPE_SYSTEM = new Set<string>([
   gql().Kind.UNION_TYPE_EXTENSION,
   gql().Kind.ENUM_TYPE_EXTENSION,
   gql().Kind.INPUT_OBJECT_TYPE_EXTENSION,
-]);
+]));
 
 function parseQueryDoc(text: string): DocumentNode {
   const doc = parseText(text);
-  const bad = doc.definitions.find((d) => !EXECUTABLE.has(d.kind));
+  const bad = doc.definitions.find((d) => !EXECUTABLE().has(d.kind));
   if (bad) throw unexpected(bad);
   return doc;
 }
 
 function parseSchemaDoc(text: string): DocumentNode {
   const doc = parseText(text);
-  const bad = doc.definitions.find((d) => !TYPE_SYSTEM.has(d.kind));
+  const bad = doc.definitions.find((d) => !TYPE_SYSTEM().has(d.kind));
   if (bad) throw unexpected(bad);
   return doc;
 }
 
 // ---- graphql-js AST → gqlparser JSON ----
 
-const VALUE_KIND: Record<string, number> = {
+let valueKind: Record<string, number> | undefined;
+const VALUE_KIND = (): Record<string, number> => (valueKind ??= {
   [gql().Kind.VARIABLE]: 0,
   [gql().Kind.INT]: 1,
   [gql().Kind.FLOAT]: 2,
@@ -181,11 +185,11 @@ const VALUE_KIND: Record<string, number> = {
   [gql().Kind.ENUM]: 7,
   [gql().Kind.LIST]: 8,
   [gql().Kind.OBJECT]: 9,
-};
+});
 
 function jValue(v: ValueNode | undefined): Json {
   if (!v) return null;
-  const out: JObj = { Kind: VALUE_KIND[v.kind]!, Raw: '', ExpectedTypeHasDefault: false };
+  const out: JObj = { Kind: VALUE_KIND()[v.kind]!, Raw: '', ExpectedTypeHasDefault: false };
   switch (v.kind) {
     case gql().Kind.VARIABLE:
       out.Raw = v.name.value;
