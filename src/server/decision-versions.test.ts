@@ -1,4 +1,4 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -8,7 +8,7 @@ import type { Store } from '../store/store.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import { openPostgresStore } from '../store/postgres.js';
 import { manualClock } from '../store/contract.js';
-import { postgresMissing, startPostgres, type PostgresCluster } from '../test-support/postgres.js';
+import { postgresForFile } from '../test-support/postgres.js';
 import { KbsClient } from '../client/kbs-client.js';
 import { KbsAdminClient } from '../client/admin-client.js';
 import { SampleAttester } from '../tee/sample/attester.js';
@@ -87,18 +87,10 @@ pruneSuite('SQLite', false, async () => {
   };
 });
 
-const pgSkip = postgresMissing();
-let cluster: PostgresCluster | undefined;
-if (pgSkip === false) {
-  before(async () => {
-    cluster = await startPostgres();
-  });
-  after(async () => {
-    await cluster?.stop();
-  });
-}
+const pg = postgresForFile();
+const pgSkip = pg.skip;
 pruneSuite('PostgreSQL', pgSkip, async () => {
-  const url = await cluster!.createSchema('versions');
+  const url = await pg.cluster().createSchema('versions');
   const store = await openPostgresStore({ connectionString: url, kek: new Uint8Array(32).fill(5) });
   return { store, close: () => store.close() };
 });

@@ -1,4 +1,4 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import type { Store } from '../store/store.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import { SQLITE_FILE } from '../store/sqlite.js';
 import { openPostgresStore } from '../store/postgres.js';
-import { postgresMissing, startPostgres, type PostgresCluster } from '../test-support/postgres.js';
+import { postgresForFile } from '../test-support/postgres.js';
 import { DecisionLog, GENESIS, decisionBody, redactClaims, verifyDecisionChain, type Decision } from './decisions.js';
 
 interface Backend {
@@ -227,25 +227,17 @@ test('two processes appending to one SQLite database keep one chain', async () =
   }
 });
 
-const pgSkip = postgresMissing();
-let cluster: PostgresCluster | undefined;
+const pg = postgresForFile();
+const pgSkip = pg.skip;
 let schemas = 0;
-if (pgSkip === false) {
-  before(async () => {
-    cluster = await startPostgres();
-  });
-  after(async () => {
-    await cluster?.stop();
-  });
-}
 chainSuite('PostgreSQL', pgSkip, async () => {
   const schema = `decisions_${schemas++}`;
-  const url = await cluster!.createSchema(schema);
+  const url = await pg.cluster().createSchema(schema);
   const store = await openPostgresStore({ connectionString: url, kek: new Uint8Array(32).fill(3) });
   return {
     store,
     openAnother: () => openPostgresStore({ connectionString: url, kek: new Uint8Array(32).fill(3) }),
-    exec: async (s) => void (await cluster!.query(s.replace(/\baudit\b/g, `${schema}.audit`))),
+    exec: async (s) => void (await pg.cluster().query(s.replace(/\baudit\b/g, `${schema}.audit`))),
     close: () => store.close(),
   };
 });

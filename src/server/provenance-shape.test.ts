@@ -3,7 +3,7 @@
  * through the admin API (`inputs.statement`, `parameters.predicate_type` / `subjects`). Records stored in the
  * earlier RVPS shape (those members at the top level) are read into it, on SQLite and on PostgreSQL.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { policyEvaluators } from '../policy/index.js';
 import { openPostgresStore } from '../store/postgres.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import type { JsonValue, Store } from '../store/store.js';
-import { postgresMissing, startPostgres, type PostgresCluster } from '../test-support/postgres.js';
+import { postgresForFile } from '../test-support/postgres.js';
 import { defaultConfig } from './config.js';
 import { openKbs } from './kbs.js';
 import { normalizeProvenance } from './reference-values.js';
@@ -87,19 +87,11 @@ test('records stored in the earlier shape read in the one shape on SQLite', asyn
   }
 });
 
-const pgSkip = postgresMissing();
-let cluster: PostgresCluster | undefined;
-if (pgSkip === false) {
-  before(async () => {
-    cluster = await startPostgres();
-  });
-  after(async () => {
-    await cluster?.stop();
-  });
-}
+const pg = postgresForFile();
+const pgSkip = pg.skip;
 
 test('records stored in the earlier shape read in the one shape on PostgreSQL', { skip: pgSkip, timeout: 120_000 }, async () => {
-  const store = await openPostgresStore({ connectionString: await cluster!.createSchema('provenance_shape'), kek: new Uint8Array(32).fill(5) });
+  const store = await openPostgresStore({ connectionString: await pg.cluster().createSchema('provenance_shape'), kek: new Uint8Array(32).fill(5) });
   try {
     await readsEarlierShape(store);
   } finally {

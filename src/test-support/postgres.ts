@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import pg from 'pg';
 
 export function postgresBinDir(): string | undefined {
@@ -154,6 +155,30 @@ export async function startPostgres(): Promise<PostgresCluster> {
     async stop() {
       process.removeListener('exit', onExit);
       await stop();
+    },
+  };
+}
+
+/**
+ * One cluster for a test file: started before its first test and stopped after its last when PostgreSQL is
+ * here. `skip` is `postgresMissing()` (tests pass it as their skip option); `cluster()` is the running cluster.
+ */
+export function postgresForFile(): { skip: false | string; cluster(): PostgresCluster } {
+  const skip = postgresMissing();
+  let running: PostgresCluster | undefined;
+  if (skip === false) {
+    before(async () => {
+      running = await startPostgres();
+    });
+    after(async () => {
+      await running?.stop();
+    });
+  }
+  return {
+    skip,
+    cluster() {
+      if (running === undefined) throw new Error('the PostgreSQL cluster of this file is not running');
+      return running;
     },
   };
 }
