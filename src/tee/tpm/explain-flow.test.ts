@@ -7,7 +7,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,8 +21,8 @@ import { loggedEvents } from '../../measure/explain-events.js';
 import { referenceValuesFromArtifacts } from '../../measure/from-artifacts.js';
 import { builtinResourcePolicy } from '../../policy/builtin.js';
 import { policyEvaluators } from '../../policy/index.js';
-import { defaultConfig } from '../../server/config.js';
 import { openKbs } from '../../server/kbs.js';
+import { adminKbsConfig } from '../../test-support/admin-kbs.js';
 import { readVector, readVectorJson, toolMissing, vectorPath } from '../../test-support/vectors.js';
 import { startSwtpm, type Swtpm } from '../../test-support/swtpm.js';
 import { TpmClient } from '../../tpm/client.js';
@@ -72,18 +72,11 @@ test('a vTPM booted with another UKI than the registered one: denied, and the de
   const own = await boot('own', predicted.events.map((e) => ({ index: 11, digest: Buffer.from(e.digest, 'hex') })));
 
   const data = mkdtempSync(join(dir, 'kbs-'));
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const adminKeyPath = join(data, 'admin.pem');
-  writeFileSync(join(data, 'admin.pub.pem'), publicKey.export({ format: 'pem', type: 'spki' }));
-  writeFileSync(adminKeyPath, privateKey.export({ format: 'pem', type: 'pkcs8' }));
-  const config = defaultConfig();
-  config.storage_backend.data_dir = data;
-  config.admin.identity_providers = [{ public_key_uri: join(data, 'admin.pub.pem') }];
-  config.admin.acls = [{ role: 'admin', allowed_endpoints: '^/kbs/v0/.*$' }];
+  const { config, adminKeyPem, adminKeyPath } = adminKbsConfig(data);
   const kbs = await openKbs({ config, ...policyEvaluators(), verifiers: defaultVerifiers() });
   try {
     const url = await kbs.listen(0, '127.0.0.1');
-    const admin = new KbsAdminClient(url, { privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() });
+    const admin = new KbsAdminClient(url, { privateKeyPem: adminKeyPem });
     await admin.setResource('default/key/disk', utf8.encode(SECRET));
     await admin.setResourcePolicy(builtinResourcePolicy('affirming'));
     const akOther = await new TpmAttester({ tcti: other.tpm.tcti }).akPublic();
@@ -99,7 +92,7 @@ test('a vTPM booted with another UKI than the registered one: denied, and the de
     const denied = await guest(other);
     assert.notEqual(denied.code, 0);
     assert.match(denied.err, /PolicyDeny/);
-    const token = await signAdminToken(privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
+    const token = await signAdminToken(adminKeyPem);
     const latest = async () => JSON.parse((await kbs.app.inject({ method: 'GET', url: '/kbs/v0/decisions?type=attestation&limit=1', headers: { authorization: `Bearer ${token}` } })).body)[0];
     const sentence = `PCR 11 event 2 (.linux section) differs: expected sha256 ${predicted.events[1].digest}, measured ${otherUki[1].digest}`;
     const attested = await latest();

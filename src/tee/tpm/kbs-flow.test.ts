@@ -6,7 +6,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,8 +18,8 @@ import { formatPcrRead } from '../../measure/pcr.js';
 import { parseEventLog, encodeCryptoAgileLog } from '../../eventlog/index.js';
 import { builtinResourcePolicy } from '../../policy/builtin.js';
 import { policyEvaluators } from '../../policy/index.js';
-import { defaultConfig } from '../../server/config.js';
 import { openKbs } from '../../server/kbs.js';
+import { adminKbsConfig } from '../../test-support/admin-kbs.js';
 import { readVector, toolMissing } from '../../test-support/vectors.js';
 import { startSwtpm, type Swtpm } from '../../test-support/swtpm.js';
 import { TpmClient } from '../../tpm/client.js';
@@ -88,16 +88,11 @@ test('seed 004 with swtpm: reference PCRs from two boots, then the KBS releases 
   assert.equal(rv.tpm_pcr00, undefined);
 
   const data = mkdtempSync(join(dir, 'kbs-'));
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  writeFileSync(join(data, 'admin.pub.pem'), publicKey.export({ format: 'pem', type: 'spki' }));
-  const config = defaultConfig();
-  config.storage_backend.data_dir = data;
-  config.admin.identity_providers = [{ public_key_uri: join(data, 'admin.pub.pem') }];
-  config.admin.acls = [{ role: 'admin', allowed_endpoints: '^/kbs/v0/.*$' }];
+  const { config, adminKeyPem } = adminKbsConfig(data);
   const kbs = await openKbs({ config, ...policyEvaluators(), verifiers: defaultVerifiers() });
   try {
     const url = await kbs.listen(0, '127.0.0.1');
-    const admin = new KbsAdminClient(url, { privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() });
+    const admin = new KbsAdminClient(url, { privateKeyPem: adminKeyPem });
     await admin.setResource('default/key/disk', utf8.encode(SECRET));
     await admin.setResourcePolicy(builtinResourcePolicy('affirming'));
     // Reference values Trustee's default policy reads for `tpm`: PCR 11 and the AKs this deployment trusts.
