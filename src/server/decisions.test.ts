@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import { openSqliteStore } from '../store/sqlite.js';
 import { SQLITE_FILE } from '../store/sqlite.js';
 import { openPostgresStore } from '../store/postgres.js';
 import { postgresForFile } from '../test-support/postgres.js';
-import { DecisionLog, GENESIS, decisionBody, redactClaims, verifyDecisionChain, type Decision } from './decisions.js';
+import { DecisionLog, GENESIS, canonicalJson, decisionBody, redactClaims, verifyDecisionChain, type Decision } from './decisions.js';
 
 interface Backend {
   store: Store;
@@ -269,4 +270,30 @@ test('a release keeps its request query, redacted like claims', () => {
   const body = decisionBody({ type: 'release', client: 'c', tee: 'sample', resource: 'a/b/c', query: { version: '2', token: 'tok-Z9' }, verdict: 'allow' }, 1000);
   assert.deepEqual(body.query, { version: '2', token: '[redacted]' });
   assert.equal(decisionBody({ type: 'release', client: 'c', tee: 'sample', verdict: 'allow' }, 1000).query, undefined);
+});
+
+/** Keys sorted at every level, element by element: the form record digests are defined over. */
+function sortedJson(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+  if (Array.isArray(v)) return `[${Array.from(v, (x) => sortedJson(x)).join(',')}]`;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o)
+    .filter((k) => o[k] !== undefined)
+    .sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${sortedJson(o[k])}`).join(',')}}`;
+}
+
+test('canonical JSON sorts keys at every level, and arrays of scalars come out as element by element', () => {
+  assert.equal(canonicalJson({ b: [3, 'x', null, true], a: { d: [{ z: 1, y: 2 }], c: undefined } }), '{"a":{"d":[{"y":2,"z":1}]},"b":[3,"x",null,true]}');
+  // Holes, undefined and non-finite numbers in an array are null, as in the element-wise form.
+  // eslint-disable-next-line no-sparse-arrays
+  assert.equal(canonicalJson([1, , undefined, NaN, Infinity, '"q"']), '[1,null,null,null,null,"\\"q\\""]');
+  fc.assert(
+    fc.property(fc.jsonValue(), (v) => canonicalJson(v) === sortedJson(v)),
+    { numRuns: 500 },
+  );
+  fc.assert(
+    fc.property(fc.array(fc.oneof(fc.integer({ min: 0, max: 255 }), fc.string(), fc.constant(null), fc.boolean(), fc.double())), (v) => canonicalJson(v) === sortedJson(v)),
+    { numRuns: 500 },
+  );
 });

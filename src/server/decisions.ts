@@ -137,6 +137,9 @@ export const rvSetKey = (hash: string): string => RV_SET_PREFIX + hash;
 export function canonicalJson(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
   if (Array.isArray(v)) {
+    // An array of scalars (evidence bytes are thousands of numbers) has no keys to sort: JSON.stringify writes
+    // it as the element-wise form would, holes and undefined as null.
+    if (v.every((x) => x === null || typeof x !== 'object')) return JSON.stringify(v);
     let out = '[';
     for (let i = 0; i < v.length; i++) out += (i ? ',' : '') + canonicalJson(v[i]);
     return out + ']';
