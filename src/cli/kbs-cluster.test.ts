@@ -55,7 +55,8 @@ test('kbs serve --workers 2 runs two worker processes on one port and store; bot
   const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
   try {
     const deadline = Date.now() + 90_000;
-    while (childrenOf(child.pid!).length < 2 || (err.match(/Server listening/g) ?? []).length < 2) {
+    // The first worker prints the banner once it listens; stdout may arrive after the log lines on stderr.
+    while (childrenOf(child.pid!).length < 2 || (err.match(/Server listening/g) ?? []).length < 2 || !out.includes('listening on')) {
       assert.ok(Date.now() < deadline, `workers did not come up:\n${out}\n${err}`);
       assert.equal(child.exitCode, null, `serve exited:\n${out}\n${err}`);
       await new Promise((r) => setTimeout(r, 100));
