@@ -162,6 +162,18 @@ function shellCommands(block: string): string[] {
   return out;
 }
 
+/** Ends the process groups started `detached` for background lines (a shell and what it ran) and waits for them. */
+async function stopGroups(servers: Array<ReturnType<typeof spawn>>): Promise<void> {
+  for (const s of servers) {
+    try {
+      process.kill(-s.pid!, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+  await Promise.all(servers.map((s) => new Promise<void>((r) => (s.exitCode !== null || s.signalCode !== null ? r() : s.on('exit', () => r())))));
+}
+
 async function waitForPort(port: number, what: string): Promise<void> {
   const { connect } = await import('node:net');
   for (let i = 0; i < 600; i++) {
@@ -221,14 +233,7 @@ test('the README "Measured boot with a vTPM" walk-through runs with swtpm', { sk
     }
     assert.equal(gets, 2);
   } finally {
-    for (const s of servers) {
-      try {
-        process.kill(-s.pid!, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    }
-    await Promise.all(servers.map((s) => new Promise<void>((r) => (s.exitCode !== null || s.signalCode !== null ? r() : s.on('exit', () => r())))));
+    await stopGroups(servers);
     rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -277,14 +282,7 @@ test('the README walk-through "From build artifacts to a released secret" runs c
     }
     assert.deepEqual(seen, ['shown', 'released', 'denied', 'explained']);
   } finally {
-    for (const s of servers) {
-      try {
-        process.kill(-s.pid!, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    }
-    await Promise.all(servers.map((s) => new Promise<void>((r) => (s.exitCode !== null || s.signalCode !== null ? r() : s.on('exit', () => r())))));
+    await stopGroups(servers);
     rmSync(dir, { recursive: true, force: true });
   }
 });
