@@ -10,6 +10,7 @@
  */
 import { LIMITS, type ChangeFeed, type SessionRecord, type SessionStore, type Store } from './store.js';
 import { type SessionBody, checkSession, sessionFromBody } from './validate.js';
+import { dropAround } from './read-cache.js';
 
 /** Attested sessions held at once; the oldest goes first. */
 export const HELD_SESSIONS = 50_000;
@@ -74,14 +75,7 @@ export function withReplicaHolds(store: Store, feed: ChangeFeed, now: () => Date
       return target.delete(id);
     },
   };
-  const writing = async <T>(fn: () => Promise<T>): Promise<T> => {
-    forgetResources();
-    try {
-      return await fn();
-    } finally {
-      forgetResources();
-    }
-  };
+  const writing = dropAround(forgetResources);
   const resources: Store['resources'] = {
     get: (k) => store.resources.get(k),
     put: (k, v) => writing(() => store.resources.put(k, v)),

@@ -35,6 +35,21 @@ function copyRv(r: ReferenceValueRecord): ReferenceValueRecord {
   return out;
 }
 
+/**
+ * Runs a write with what a cache holds dropped before it starts and again when it ends, so a read that
+ * overlapped the write does not keep what it read before it.
+ */
+export function dropAround(drop: () => void): <T>(fn: () => Promise<T>) => Promise<T> {
+  return async (fn) => {
+    drop();
+    try {
+      return await fn();
+    } finally {
+      drop();
+    }
+  };
+}
+
 export function withReadCache(store: Store): Store {
   let generation = 0;
   const policies = new Map<string, PolicyRecord | undefined>();
@@ -44,14 +59,7 @@ export function withReadCache(store: Store): Store {
     policies.clear();
     rvs = undefined;
   };
-  const writing = async <T>(fn: () => Promise<T>): Promise<T> => {
-    drop();
-    try {
-      return await fn();
-    } finally {
-      drop();
-    }
-  };
+  const writing = dropAround(drop);
   const target = store;
   const feed = store.changes;
   feed?.subscribe((table) => {
