@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import { openSqliteStore } from '../store/sqlite.js';
 import { SQLITE_FILE } from '../store/sqlite.js';
 import { openPostgresStore } from '../store/postgres.js';
 import { postgresForFile } from '../test-support/postgres.js';
-import { DecisionLog, GENESIS, canonicalJson, decisionBody, redactClaims, verifyDecisionChain, type Decision } from './decisions.js';
+import { DecisionLog, GENESIS, canonicalJson, decisionBody, encodeRecord, recordDigest, redactClaims, verifyDecisionChain, type Decision, type DecisionBody } from './decisions.js';
 
 interface Backend {
   store: Store;
@@ -105,6 +106,26 @@ function chainSuite(name: string, skip: false | string, open: () => Promise<Back
         const r = await verifyDecisionChain(b.store);
         assert.equal(r.ok, false);
         assert.deepEqual(r.problems, [{ id: ds[2].id, problem: 'content does not match its digest (edited)' }]);
+      } finally {
+        await b.close();
+      }
+    });
+
+    test('keeps the evidence text it digested, and detects one byte of it changed', async () => {
+      const b = await open();
+      try {
+        const ds = await writeFive(b.store);
+        const ev = { attestation_report: { report_data: [7, 8, 9, 250], vmpl: 0 }, cert_chain: null };
+        const d = await new DecisionLog(b.store).record({ type: 'attestation', client: 'x', tee: 'snp', evidence: ev, verdict: 'allow' });
+        assert.equal(d?.prev, ds[4].digest);
+        const [stored] = await b.store.audit.list({ kind: 'kbs.decision', limit: 1 });
+        const kept = (stored.detail as { evidence_text?: string }).evidence_text;
+        assert.equal(kept, JSON.stringify(ev));
+        assert.equal((stored.detail as { evidence_digest?: string }).evidence_digest, createHash('sha256').update(kept!).digest('hex'));
+        assert.equal((await verifyDecisionChain(b.store)).ok, true);
+        await b.exec(`update audit set detail = replace(detail, '9,250]', '9,251]') where id = ${d!.id}`);
+        const r = await verifyDecisionChain(b.store);
+        assert.deepEqual(r.problems, [{ id: d!.id, problem: 'content does not match its digest (edited)' }]);
       } finally {
         await b.close();
       }
@@ -257,7 +278,61 @@ test('evidence beyond the bound is kept as its digest and size only', () => {
   assert.match(big.evidence_digest!, /^[0-9a-f]{64}$/);
   assert.deepEqual(big.omitted, ['evidence']);
   const small = decisionBody({ type: 'attestation', client: 'c', tee: 'sample', evidence: { quote: 'AAAA' }, verdict: 'allow' }, 1000);
-  assert.deepEqual(small.evidence, { quote: 'AAAA' });
+  assert.equal(small.evidence_text, '{"quote":"AAAA"}');
+});
+
+test('a record keeps the evidence as its JSON text, and digests that text', () => {
+  const ev = { attestation_report: { version: 3, measurement: Array.from({ length: 48 }, (_, i) => i * 5), signature: { r: [1, 2], s: [3] } }, cert_chain: null };
+  const text = JSON.stringify(ev);
+  const b = decisionBody({ type: 'attestation', client: 'c', tee: 'snp', evidence: ev, verdict: 'allow' }, 16 * 1024);
+  assert.equal(b.evidence_text, text);
+  assert.equal(b.evidence_digest, createHash('sha256').update(text).digest('hex'));
+  assert.equal(b.evidence_bytes, Buffer.byteLength(text));
+  assert.equal(b.evidence, undefined);
+  // A string evidence is its own text.
+  const s = decisionBody({ type: 'attestation', client: 'c', tee: 'tdx', evidence: 'BAACAIEAAAAA', verdict: 'allow' }, 1000);
+  assert.equal(s.evidence_text, 'BAACAIEAAAAA');
+  assert.equal(s.evidence_digest, createHash('sha256').update('BAACAIEAAAAA').digest('hex'));
+  // Multi-byte text is bounded by its UTF-8 size.
+  const wide = decisionBody({ type: 'attestation', client: 'c', tee: 'sample', evidence: 'é'.repeat(600), verdict: 'allow' }, 1000);
+  assert.equal(wide.evidence_bytes, 1200);
+  assert.equal(wide.evidence_text, undefined);
+  assert.deepEqual(wide.omitted, ['evidence']);
+});
+
+test('an encoded record reads back as its body, and its digest is the digest of what it holds', () => {
+  const input = fc.record(
+    {
+      type: fc.constantFrom('attestation' as const, 'release' as const),
+      client: fc.string(),
+      tee: fc.string(),
+      evidence: fc.jsonValue(),
+      checks: fc.jsonValue(),
+      claims: fc.jsonValue(),
+      trace: fc.jsonValue(),
+      resource: fc.string(),
+      query: fc.dictionary(fc.string(), fc.string()),
+      policyId: fc.string(),
+      policyText: fc.string(),
+      explanations: fc.dictionary(fc.string(), fc.string()),
+      token: fc.string(),
+      verdict: fc.constantFrom('allow' as const, 'deny' as const, 'error' as const),
+      code: fc.string(),
+      reason: fc.string(),
+    },
+    { requiredKeys: ['type', 'client', 'tee', 'verdict'] },
+  );
+  fc.assert(
+    fc.property(input, fc.integer({ min: 0, max: 2 ** 42 }), fc.stringMatching(/^[0-9a-f]{64}$/), fc.integer({ min: 0, max: 4096 }), (inp, time, prev, max) => {
+      const { body, subject, detail } = encodeRecord(inp, max === 0 ? 1 << 20 : max, time, prev);
+      const read = JSON.parse(detail) as DecisionBody;
+      assert.deepEqual(read, JSON.parse(JSON.stringify(body)));
+      assert.equal(read.prev, prev);
+      assert.equal(body.digest, recordDigest(time, subject, body.verdict, read));
+      assert.deepEqual(body, { ...decisionBody(inp, max === 0 ? 1 << 20 : max), prev, digest: body.digest });
+    }),
+    { numRuns: 300 },
+  );
 });
 
 test('a record too large for one audit row drops its largest parts and names them', () => {

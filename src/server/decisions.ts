@@ -86,6 +86,9 @@ export interface DecisionBody {
   workload?: string;
   evidence_digest?: string;
   evidence_bytes?: number;
+  /** The evidence as text (`evidenceText`), within the configured bound; the SHA-256 of this text is `evidence_digest`. */
+  evidence_text?: string;
+  /** The evidence as a JSON value: records written before `evidence_text`. */
   evidence?: JsonValue;
   checks?: JsonValue;
   claims?: JsonValue;
@@ -192,20 +195,40 @@ function subjectOf(b: { type: DecisionType; tee: string; resource?: string }): s
   return b.type === 'release' ? `release:${b.resource ?? ''}` : `attestation:${b.tee}`;
 }
 
-/** The record body (without chain fields) for `input`, bounded to one audit row. */
-export function decisionBody(input: DecisionInput, evidenceMaxBytes: number): Omit<DecisionBody, 'prev' | 'digest'> {
+/** A record body (without chain fields) and the canonical JSON text of each of its fields. */
+interface BodyParts {
+  body: Omit<DecisionBody, 'prev' | 'digest'>;
+  texts: Map<string, string>;
+}
+
+/** The parts a record too large for one row drops, largest first, under the name `omitted` gives them. */
+const DROPPABLE: ReadonlyArray<readonly ['evidence_text' | 'claims' | 'trace' | 'checks', string]> = [
+  ['evidence_text', 'evidence'],
+  ['claims', 'claims'],
+  ['trace', 'trace'],
+  ['checks', 'checks'],
+];
+
+/**
+ * The evidence as the text a record keeps and digests: a string as it is, any other JSON value as its JSON
+ * text (one serialization; a record never holds the evidence as a value, thousands of byte numbers to walk).
+ */
+export function evidenceText(evidence: unknown): string {
+  return typeof evidence === 'string' ? evidence : (JSON.stringify(evidence) ?? 'null');
+}
+
+function bodyParts(input: DecisionInput, evidenceMaxBytes: number): BodyParts {
   const b: Omit<DecisionBody, 'prev' | 'digest'> = { v: 1, type: input.type, client: input.client, tee: input.tee, verdict: input.verdict };
   if (input.resource !== undefined) b.resource = input.resource;
   if (input.query !== undefined) b.query = redactClaims(input.query);
   if (input.workload !== undefined) b.workload = input.workload;
   const omitted: string[] = [];
   if (input.evidence !== undefined) {
-    const text = typeof input.evidence === 'string' ? input.evidence : JSON.stringify(input.evidence) ?? 'null';
+    const text = evidenceText(input.evidence);
     const bytes = Buffer.byteLength(text);
     b.evidence_digest = sha256(text);
     b.evidence_bytes = bytes;
-    // A copy read back from the text just hashed: the same value toJson would give, for one serialization less.
-    if (bytes <= evidenceMaxBytes) b.evidence = typeof input.evidence === 'string' ? input.evidence : (JSON.parse(text) as JsonValue);
+    if (bytes <= evidenceMaxBytes) b.evidence_text = text;
     else omitted.push('evidence');
   }
   if (input.checks !== undefined) b.checks = toJson(input.checks);
@@ -220,16 +243,58 @@ export function decisionBody(input: DecisionInput, evidenceMaxBytes: number): Om
   if (input.reason !== undefined) b.reason = input.reason.slice(0, 4096);
   // Traces hold the values a policy compared (claims among them): redacted like the claims.
   if (input.trace !== undefined) b.trace = redactClaims(toJson(input.trace));
+  // Each field is serialized once: its text serves the size bound, the digest and the stored row.
+  const texts = new Map<string, string>();
+  let size = 2;
+  for (const [k, v] of Object.entries(b)) {
+    const t = canonicalJson(v);
+    texts.set(k, t);
+    size += k.length + t.length + 4;
+  }
   // Largest first, until the record fits one row; what was dropped is named.
-  for (const part of ['evidence', 'claims', 'trace', 'checks'] as const) {
-    if (JSON.stringify({ ...b, omitted }).length <= RECORD_BUDGET) break;
-    if (b[part] !== undefined) {
-      delete b[part];
+  const omittedSize = (): number => JSON.stringify(omitted).length + 12;
+  for (const [key, part] of DROPPABLE) {
+    if (size + omittedSize() <= RECORD_BUDGET) break;
+    const t = texts.get(key);
+    if (t !== undefined) {
+      delete b[key];
+      texts.delete(key);
+      size -= key.length + t.length + 4;
       omitted.push(part);
     }
   }
-  if (omitted.length) b.omitted = omitted;
-  return b;
+  if (omitted.length) {
+    b.omitted = omitted;
+    texts.set('omitted', JSON.stringify(omitted));
+  }
+  return { body: b, texts };
+}
+
+/** The record body (without chain fields) for `input`, bounded to one audit row. */
+export function decisionBody(input: DecisionInput, evidenceMaxBytes: number): Omit<DecisionBody, 'prev' | 'digest'> {
+  return bodyParts(input, evidenceMaxBytes).body;
+}
+
+/**
+ * A record's digest and its stored text from the fields' canonical texts: the digest is `recordDigest`'s
+ * (canonical JSON of time, subject, outcome and body), assembled from those texts instead of walking the
+ * body again, and the stored text is the body's canonical JSON with `digest` last.
+ */
+function sealRecord(timeMs: number, subject: string, outcome: string, texts: Map<string, string>, prev: string): { digest: string; detail: string } {
+  texts.set('prev', JSON.stringify(prev));
+  let body = '{';
+  for (const k of [...texts.keys()].sort()) body += (body.length > 1 ? ',' : '') + JSON.stringify(k) + ':' + texts.get(k)!;
+  body += '}';
+  const digest = sha256(`{"body":${body},"outcome":${JSON.stringify(outcome)},"subject":${JSON.stringify(subject)},"time":${canonicalJson(timeMs)}}`);
+  return { digest, detail: `${body.slice(0, -1)},"digest":"${digest}"}` };
+}
+
+/** A record as it is chained after `prev`: its body with chain fields, subject, and the audit detail text. */
+export function encodeRecord(input: DecisionInput, evidenceMaxBytes: number, timeMs: number, prev: string): { body: DecisionBody; subject: string; detail: string } {
+  const { body, texts } = bodyParts(input, evidenceMaxBytes);
+  const subject = subjectOf(body);
+  const { digest, detail } = sealRecord(timeMs, subject, body.verdict, texts, prev);
+  return { body: { ...body, prev, digest }, subject, detail };
 }
 
 export interface DecisionLogOptions {
@@ -376,12 +441,10 @@ export class DecisionLog {
       ids = await this.#store.audit.appendChain(DECISION_KIND, (head) => {
         let prev = headDigest(head);
         return batch.map((p) => {
-          const body = { ...decisionBody(p.input, this.#evidenceMax), prev };
-          const subject = subjectOf(body);
-          const digest = recordDigest(p.time, subject, body.verdict, body);
-          p.full = { ...body, digest };
-          prev = digest;
-          return { time: new Date(p.time), subject, outcome: body.verdict, detail: JSON.stringify(p.full) };
+          const { body, subject, detail } = encodeRecord(p.input, this.#evidenceMax, p.time, prev);
+          p.full = body;
+          prev = body.digest;
+          return { time: new Date(p.time), subject, outcome: body.verdict, detail };
         });
       });
     } catch (e) {
