@@ -13,7 +13,7 @@ import { openSqliteStore } from '../store/sqlite.js';
 import { SQLITE_FILE } from '../store/sqlite.js';
 import { openPostgresStore } from '../store/postgres.js';
 import { postgresForFile } from '../test-support/postgres.js';
-import { DecisionLog, GENESIS, canonicalJson, decisionBody, encodeRecord, recordDigest, redactClaims, verifyDecisionChain, type Decision, type DecisionBody } from './decisions.js';
+import { DecisionLog, GENESIS, canonicalJson, decisionBody, encodeRecord, recordDigest, redactClaims, redactedJson, verifyDecisionChain, type Decision, type DecisionBody } from './decisions.js';
 
 interface Backend {
   store: Store;
@@ -324,13 +324,39 @@ test('an encoded record reads back as its body, and its digest is the digest of 
   );
   fc.assert(
     fc.property(input, fc.integer({ min: 0, max: 2 ** 42 }), fc.stringMatching(/^[0-9a-f]{64}$/), fc.integer({ min: 0, max: 4096 }), (inp, time, prev, max) => {
-      const { body, subject, detail } = encodeRecord(inp, max === 0 ? 1 << 20 : max, time, prev);
+      const bound = max === 0 ? 1 << 20 : max;
+      const { digest, subject, outcome, detail } = encodeRecord(inp, bound, time, prev);
       const read = JSON.parse(detail) as DecisionBody;
-      assert.deepEqual(read, JSON.parse(JSON.stringify(body)));
       assert.equal(read.prev, prev);
-      assert.equal(body.digest, recordDigest(time, subject, body.verdict, read));
-      assert.deepEqual(body, { ...decisionBody(inp, max === 0 ? 1 << 20 : max), prev, digest: body.digest });
+      assert.equal(read.digest, digest);
+      assert.equal(outcome, inp.verdict);
+      assert.equal(subject, inp.type === 'release' ? `release:${inp.resource ?? ''}` : `attestation:${inp.tee}`);
+      assert.equal(digest, recordDigest(time, subject, outcome, read));
+      const { prev: _p, digest: _d, ...body } = read;
+      assert.deepEqual(body, decisionBody(inp, bound));
+      // The fields as the input gave them, claims and queries redacted (a copy made by assignment drops a
+      // "__proto__" key, which the record keeps).
+      if (!JSON.stringify(inp).includes('"__proto__"')) {
+        if (inp.claims !== undefined && body.claims !== undefined) assert.deepEqual(body.claims, JSON.parse(JSON.stringify(redactClaims(inp.claims))));
+        if (inp.query !== undefined) assert.deepEqual(body.query, redactClaims(inp.query));
+      }
+      if (inp.reason !== undefined) assert.equal(body.reason, inp.reason.slice(0, 4096));
     }),
+    { numRuns: 300 },
+  );
+});
+
+test('redacted JSON is the canonical JSON of the redacted copy', () => {
+  assert.equal(redactedJson({ b: { nonce: 'n', x: [1, { token: 't' }] }, a: undefined, c: null }), '{"b":{"nonce":"[redacted]","x":[1,{"token":"[redacted]"}]},"c":null}');
+  let deep: unknown = 'bottom';
+  for (let i = 0; i < 40; i++) deep = { d: deep };
+  assert.equal(redactedJson(deep), canonicalJson(redactClaims(deep)));
+  fc.assert(
+    fc.property(fc.anything({ withBoxedValues: false, withMap: false, withSet: false, withObjectString: true, withNullPrototype: true, withSparseArray: true }), (v) => redactedJson(v) === canonicalJson(redactClaims(v))),
+    { numRuns: 500 },
+  );
+  fc.assert(
+    fc.property(fc.jsonValue(), fc.constantFrom('nonce', 'client_secret', 'x', 'accessToken'), (v, k) => redactedJson({ [k]: v, v }) === canonicalJson(redactClaims({ [k]: v, v }))),
     { numRuns: 300 },
   );
 });

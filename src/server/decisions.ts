@@ -195,14 +195,8 @@ function subjectOf(b: { type: DecisionType; tee: string; resource?: string }): s
   return b.type === 'release' ? `release:${b.resource ?? ''}` : `attestation:${b.tee}`;
 }
 
-/** A record body (without chain fields) and the canonical JSON text of each of its fields. */
-interface BodyParts {
-  body: Omit<DecisionBody, 'prev' | 'digest'>;
-  texts: Map<string, string>;
-}
-
 /** The parts a record too large for one row drops, largest first, under the name `omitted` gives them. */
-const DROPPABLE: ReadonlyArray<readonly ['evidence_text' | 'claims' | 'trace' | 'checks', string]> = [
+const DROPPABLE: ReadonlyArray<readonly [string, string]> = [
   ['evidence_text', 'evidence'],
   ['claims', 'claims'],
   ['trace', 'trace'],
@@ -217,84 +211,106 @@ export function evidenceText(evidence: unknown): string {
   return typeof evidence === 'string' ? evidence : (JSON.stringify(evidence) ?? 'null');
 }
 
-function bodyParts(input: DecisionInput, evidenceMaxBytes: number): BodyParts {
-  const b: Omit<DecisionBody, 'prev' | 'digest'> = { v: 1, type: input.type, client: input.client, tee: input.tee, verdict: input.verdict };
-  if (input.resource !== undefined) b.resource = input.resource;
-  if (input.query !== undefined) b.query = redactClaims(input.query);
-  if (input.workload !== undefined) b.workload = input.workload;
+/** `canonicalJson(redactClaims(v))` in one walk, without the redacted copy. */
+export function redactedJson(v: unknown, depth = 0): string {
+  if (depth > 32) return '"[too deep]"';
+  if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return JSON.stringify(v);
+  if (Array.isArray(v)) {
+    let out = '[';
+    for (let i = 0; i < v.length; i++) out += (i ? ',' : '') + redactedJson(v[i], depth + 1);
+    return out + ']';
+  }
+  if (typeof v !== 'object') return 'null';
+  const o = v as Record<string, unknown>;
+  let out = '{';
+  for (const k of Object.keys(o).sort()) {
+    const x = o[k];
+    if (x === undefined) continue;
+    out += (out.length > 1 ? ',' : '') + JSON.stringify(k) + ':' + (REDACTED_KEY.test(k) ? '"[redacted]"' : redactedJson(x, depth + 1));
+  }
+  return out + '}';
+}
+
+/**
+ * The canonical JSON text of each field of the record body for `input` (without chain fields), bounded to
+ * one audit row. Each field is serialized once, from the input: its text serves the size bound, the digest
+ * and the stored row.
+ */
+function bodyTexts(input: DecisionInput, evidenceMaxBytes: number): Map<string, string> {
+  const texts = new Map<string, string>();
+  const put = (k: string, v: unknown): void => {
+    if (v !== undefined) texts.set(k, canonicalJson(v));
+  };
+  put('v', 1);
+  put('type', input.type);
+  put('client', input.client);
+  put('tee', input.tee);
+  put('verdict', input.verdict);
+  put('resource', input.resource);
+  if (input.query !== undefined) texts.set('query', redactedJson(input.query));
+  put('workload', input.workload);
   const omitted: string[] = [];
   if (input.evidence !== undefined) {
     const text = evidenceText(input.evidence);
     const bytes = Buffer.byteLength(text);
-    b.evidence_digest = sha256(text);
-    b.evidence_bytes = bytes;
-    if (bytes <= evidenceMaxBytes) b.evidence_text = text;
+    put('evidence_digest', sha256(text));
+    put('evidence_bytes', bytes);
+    if (bytes <= evidenceMaxBytes) put('evidence_text', text);
     else omitted.push('evidence');
   }
-  if (input.checks !== undefined) b.checks = toJson(input.checks);
-  if (input.claims !== undefined) b.claims = redactClaims(input.claims);
-  if (input.policyId !== undefined) b.policy_id = input.policyId;
-  if (input.policyText !== undefined) b.policy_hash = policyHash(input.policyText);
-  if (input.referenceValues !== undefined) b.reference_values = input.referenceValues;
-  if (input.referenceValueSet !== undefined) b.rv_set_hash = input.referenceValueSet.hash;
-  if (input.explanations !== undefined && Object.keys(input.explanations).length > 0) b.explanations = input.explanations;
-  if (input.token !== undefined) b.token_id = tokenId(input.token);
-  if (input.code !== undefined) b.code = input.code;
-  if (input.reason !== undefined) b.reason = input.reason.slice(0, 4096);
+  if (input.checks !== undefined) put('checks', toJson(input.checks));
+  if (input.claims !== undefined) texts.set('claims', redactedJson(input.claims));
+  put('policy_id', input.policyId);
+  if (input.policyText !== undefined) put('policy_hash', policyHash(input.policyText));
+  put('reference_values', input.referenceValues);
+  put('rv_set_hash', input.referenceValueSet?.hash);
+  if (input.explanations !== undefined && Object.keys(input.explanations).length > 0) put('explanations', input.explanations);
+  if (input.token !== undefined) put('token_id', tokenId(input.token));
+  put('code', input.code);
+  put('reason', input.reason?.slice(0, 4096));
   // Traces hold the values a policy compared (claims among them): redacted like the claims.
-  if (input.trace !== undefined) b.trace = redactClaims(toJson(input.trace));
-  // Each field is serialized once: its text serves the size bound, the digest and the stored row.
-  const texts = new Map<string, string>();
+  if (input.trace !== undefined) texts.set('trace', redactedJson(toJson(input.trace)));
   let size = 2;
-  for (const [k, v] of Object.entries(b)) {
-    const t = canonicalJson(v);
-    texts.set(k, t);
-    size += k.length + t.length + 4;
-  }
+  for (const [k, t] of texts) size += k.length + t.length + 4;
   // Largest first, until the record fits one row; what was dropped is named.
   const omittedSize = (): number => JSON.stringify(omitted).length + 12;
   for (const [key, part] of DROPPABLE) {
     if (size + omittedSize() <= RECORD_BUDGET) break;
     const t = texts.get(key);
     if (t !== undefined) {
-      delete b[key];
       texts.delete(key);
       size -= key.length + t.length + 4;
       omitted.push(part);
     }
   }
-  if (omitted.length) {
-    b.omitted = omitted;
-    texts.set('omitted', JSON.stringify(omitted));
-  }
-  return { body: b, texts };
+  if (omitted.length) texts.set('omitted', JSON.stringify(omitted));
+  return texts;
+}
+
+/** The canonical JSON of an object whose members' canonical texts are `texts`. */
+function joinTexts(texts: Map<string, string>): string {
+  let out = '{';
+  for (const k of [...texts.keys()].sort()) out += (out.length > 1 ? ',' : '') + JSON.stringify(k) + ':' + texts.get(k)!;
+  return out + '}';
 }
 
 /** The record body (without chain fields) for `input`, bounded to one audit row. */
 export function decisionBody(input: DecisionInput, evidenceMaxBytes: number): Omit<DecisionBody, 'prev' | 'digest'> {
-  return bodyParts(input, evidenceMaxBytes).body;
+  return JSON.parse(joinTexts(bodyTexts(input, evidenceMaxBytes))) as Omit<DecisionBody, 'prev' | 'digest'>;
 }
 
 /**
- * A record's digest and its stored text from the fields' canonical texts: the digest is `recordDigest`'s
- * (canonical JSON of time, subject, outcome and body), assembled from those texts instead of walking the
- * body again, and the stored text is the body's canonical JSON with `digest` last.
+ * A record as it is chained after `prev`: its digest, subject and outcome, and the audit detail text. The
+ * digest is `recordDigest`'s (canonical JSON of time, subject, outcome and body), assembled from the fields'
+ * texts instead of walking a body again; the detail is the body's canonical JSON with `digest` last.
  */
-function sealRecord(timeMs: number, subject: string, outcome: string, texts: Map<string, string>, prev: string): { digest: string; detail: string } {
+export function encodeRecord(input: DecisionInput, evidenceMaxBytes: number, timeMs: number, prev: string): { digest: string; subject: string; outcome: Verdict; detail: string } {
+  const texts = bodyTexts(input, evidenceMaxBytes);
   texts.set('prev', JSON.stringify(prev));
-  let body = '{';
-  for (const k of [...texts.keys()].sort()) body += (body.length > 1 ? ',' : '') + JSON.stringify(k) + ':' + texts.get(k)!;
-  body += '}';
-  const digest = sha256(`{"body":${body},"outcome":${JSON.stringify(outcome)},"subject":${JSON.stringify(subject)},"time":${canonicalJson(timeMs)}}`);
-  return { digest, detail: `${body.slice(0, -1)},"digest":"${digest}"}` };
-}
-
-/** A record as it is chained after `prev`: its body with chain fields, subject, and the audit detail text. */
-export function encodeRecord(input: DecisionInput, evidenceMaxBytes: number, timeMs: number, prev: string): { body: DecisionBody; subject: string; detail: string } {
-  const { body, texts } = bodyParts(input, evidenceMaxBytes);
-  const subject = subjectOf(body);
-  const { digest, detail } = sealRecord(timeMs, subject, body.verdict, texts, prev);
-  return { body: { ...body, prev, digest }, subject, detail };
+  const body = joinTexts(texts);
+  const subject = subjectOf(input);
+  const digest = sha256(`{"body":${body},"outcome":${canonicalJson(input.verdict)},"subject":${JSON.stringify(subject)},"time":${canonicalJson(timeMs)}}`);
+  return { digest, subject, outcome: input.verdict, detail: `${body.slice(0, -1)},"digest":"${digest}"}` };
 }
 
 export interface DecisionLogOptions {
@@ -321,8 +337,10 @@ interface Pending {
   input: DecisionInput;
   time: number;
   resolve: (d: Decision | undefined) => void;
-  /** Set while a batch is built: what was written, for the resolver. */
-  full?: DecisionBody;
+  /** False for a record nobody waits for (`submit`): it is not read back from its text. */
+  wanted: boolean;
+  /** Set while a batch is built: the detail text written, for the resolver. */
+  detail?: string;
 }
 
 /**
@@ -357,10 +375,12 @@ export class DecisionLog {
    * (which is logged, never thrown at the request).
    */
   record(input: DecisionInput): Promise<Decision | undefined> {
-    return new Promise((resolve) => {
-      this.#queue.push({ input, time: Math.floor(this.#clock().getTime()), resolve });
-      this.#writing ??= this.#drain();
-    });
+    return new Promise((resolve) => this.#enqueue(input, resolve, true));
+  }
+
+  #enqueue(input: DecisionInput, resolve: (d: Decision | undefined) => void, wanted: boolean): void {
+    this.#queue.push({ input, time: Math.floor(this.#clock().getTime()), resolve, wanted });
+    this.#writing ??= this.#drain();
   }
 
   /**
@@ -369,7 +389,7 @@ export class DecisionLog {
    * request rate slows the requests instead of growing the queue without end).
    */
   submit(input: DecisionInput): Promise<void> | undefined {
-    void this.record(input);
+    this.#enqueue(input, () => {}, false);
     if (this.#queue.length <= this.#bound) return undefined;
     return new Promise((resolve) => this.#drained.push(resolve));
   }
@@ -441,10 +461,10 @@ export class DecisionLog {
       ids = await this.#store.audit.appendChain(DECISION_KIND, (head) => {
         let prev = headDigest(head);
         return batch.map((p) => {
-          const { body, subject, detail } = encodeRecord(p.input, this.#evidenceMax, p.time, prev);
-          p.full = body;
-          prev = body.digest;
-          return { time: new Date(p.time), subject, outcome: body.verdict, detail };
+          const { digest, subject, outcome, detail } = encodeRecord(p.input, this.#evidenceMax, p.time, prev);
+          p.detail = detail;
+          prev = digest;
+          return { time: new Date(p.time), subject, outcome, detail };
         });
       });
     } catch (e) {
@@ -453,7 +473,7 @@ export class DecisionLog {
       return;
     }
     await this.#keepVersions(batch);
-    batch.forEach((p, i) => p.resolve({ ...p.full!, id: ids[i], time: new Date(p.time).toISOString() }));
+    batch.forEach((p, i) => p.resolve(p.wanted ? { ...(JSON.parse(p.detail!) as DecisionBody), id: ids[i], time: new Date(p.time).toISOString() } : undefined));
   }
 }
 
