@@ -32,7 +32,10 @@ export class LogDestination {
   readonly #flushMs: number;
   readonly #chunk: number;
   readonly #max: number;
-  #pending: Buffer[] = [];
+  /** Lines not yet written; what a partial write left over is `#rest`, written before them. */
+  #pending: string[] = [];
+  #rest: Buffer | undefined;
+  /** Characters pending (UTF-16 code units: bounds, not exact byte counts), `#rest` included. */
   #bytes = 0;
   #dropped = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -58,7 +61,7 @@ export class LogDestination {
     return this.#dropped;
   }
 
-  /** Bytes waiting to be written (not counting a write in progress). */
+  /** Characters waiting to be written (not counting a write in progress). */
   get pendingBytes(): number {
     return this.#bytes;
   }
@@ -66,13 +69,12 @@ export class LogDestination {
   /** One log line (pino's stream interface). */
   write(line: string): boolean {
     if (this.#stopped) return true;
-    const b = Buffer.from(line, 'utf8');
-    if (this.#bytes + b.length > this.#max) {
+    if (this.#bytes + line.length > this.#max) {
       this.#dropped++;
       return true;
     }
-    this.#pending.push(b);
-    this.#bytes += b.length;
+    this.#pending.push(line);
+    this.#bytes += line.length;
     if (this.#bytes >= this.#chunk) this.#flush();
     else this.#schedule();
     return true;
@@ -131,14 +133,17 @@ export class LogDestination {
 
   /** The pending bytes as one buffer, with the count of dropped lines first; empties the queue. */
   #take(): Buffer {
-    const parts = this.#pending;
+    let text = this.#pending.join('');
     if (this.#dropped > 0) {
-      parts.unshift(Buffer.from(`${JSON.stringify({ level: 40, time: Date.now(), msg: `${this.#dropped} log lines dropped: the log reader was too slow` })}\n`));
+      text = `${JSON.stringify({ level: 40, time: Date.now(), msg: `${this.#dropped} log lines dropped: the log reader was too slow` })}\n${text}`;
       this.#dropped = 0;
     }
+    const rest = this.#rest;
     this.#pending = [];
+    this.#rest = undefined;
     this.#bytes = 0;
-    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    const data = Buffer.from(text, 'utf8');
+    return rest === undefined ? data : Buffer.concat([rest, data]);
   }
 
   #flush(): void {
@@ -153,6 +158,7 @@ export class LogDestination {
         if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') {
           this.#stopped = true;
           this.#pending = [];
+          this.#rest = undefined;
           this.#bytes = 0;
           return;
         }
@@ -161,7 +167,7 @@ export class LogDestination {
       if (written < data.length) {
         // The rest goes first next time, after the interval: a full pipe needs its reader to catch up.
         const rest = data.subarray(written);
-        this.#pending.unshift(rest);
+        this.#rest = rest;
         this.#bytes += rest.length;
         this.#schedule();
         return;
