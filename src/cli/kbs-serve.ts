@@ -10,6 +10,7 @@ import { CocoError } from '../errors.js';
 import { policyEvaluators } from '../policy/evaluators.js';
 import { applyEnv, defaultConfig, loadConfigFile, type KbsConfig } from '../server/config.js';
 import { openKbs, type Kbs } from '../server/kbs.js';
+import { stderrLog } from '../server/log-destination.js';
 import { KEK_FILE } from '../store/sqlite.js';
 import { DEMO_RESOURCE, ensureAdminKey, seedDevelopmentData } from '../server/development.js';
 import type { CliIO } from './io.js';
@@ -101,12 +102,9 @@ function cliCommand(io: CliIO): string {
 /** Starts the KBS, seeds the development demo, prints the banner; the caller decides when to close. */
 export async function startServe(opts: ServeOptions, io: CliIO): Promise<{ kbs: Kbs; url: string }> {
   const { config, zeroConfig, adminKey } = resolveServeConfig(opts, io);
-  // Asynchronous writes: a synchronous write(2) per log line cost the request path more than its SQL did.
-  // pino flushes what is pending when the process exits. Lines are not held back to gather larger writes: the
-  // exit flush retries a failed write without end, so a line still held when stderr's reader is gone (a closed
-  // pipe) would keep the process from exiting; a line written at once meets the closed pipe while the server
-  // runs, and pino then stops logging.
-  const logger = pino({ level: io.env.COCOKIT_LOG_LEVEL ?? 'info' }, pino.destination({ dest: 2, sync: false }));
+  // Lines are gathered and written a few times a second (server/log-destination.ts): a write per line cost a
+  // flow more CPU than its SQL did. What is pending is written once, without retrying, when the process exits.
+  const logger = pino({ level: io.env.COCOKIT_LOG_LEVEL ?? 'info' }, stderrLog());
   const kbs = await openKbs({ config, ...policyEvaluators(), logger });
   try {
     if (zeroConfig) await seedDevelopmentData(kbs);
