@@ -22,7 +22,7 @@ import {
   type WithValue,
 } from './compiled.js';
 import { type Value, RObject, RSet, fromJson, keyOf, toRegoString } from './value.js';
-import { checkQuery, checkRule, type TypeError } from './typecheck.js';
+import { checkQuery, checkRules, type TypeError } from './typecheck.js';
 
 export interface CompileError {
   code: string;
@@ -149,7 +149,7 @@ export class Compiler {
     if (errors.length === 0) guard(() => this.checkRecursion());
     // Types are checked last, on the reordered bodies, and only when every earlier stage passed (as OPA's
     // CheckTypes stage): all the type errors of all rules are reported together, in source order.
-    if (errors.length === 0) errors.push(...sortErrors(this.compiled.flatMap((r) => checkRule(r).map(typeCompileError))));
+    if (errors.length === 0) errors.push(...sortErrors(checkRules(this.compiled).map(typeCompileError)));
     if (errors.length > 0) throw compileError(errors);
   }
 

@@ -97,6 +97,17 @@ test('types flow through local variables, builtin results, refs and comprehensio
   assert.match(compileError('p := 1 if { false } else := upper(1)')!, /upper: invalid argument/, 'else values are checked');
 });
 
+test('rules and functions have the types of their values, wherever they are referenced', () => {
+  assert.match(compileError('q := 1\np := upper(q)')!, /^t\.rego:3: rego_type_error: upper: invalid argument\(s\)\n\thave: \(number, \?\?\?\)/);
+  assert.match(compileError('p := upper(q)\nq := 1')!, /t\.rego:2: rego_type_error: upper/, 'in dependency order, not source order');
+  assert.match(compileError('p := upper(data.t.q)\nq := [1]')!, /have: \(array<number>, \?\?\?\)/);
+  assert.match(compileError('q := {"a": 1}\np := upper(q.a)')!, /have: \(number, \?\?\?\)/);
+  assert.match(compileError('s contains 1 if input.x\np := upper(s)')!, /have: \(set\[number\], \?\?\?\)/);
+  assert.match(compileError('o[k] := 1 if some k in input\np := upper(o.a)')!, /have: \(number, \?\?\?\)/);
+  assert.match(compileError('f(x) := 1\np := upper(f(2))')!, /have: \(number, \?\?\?\)/);
+  assert.match(compileError('p if { q }\nq := 1 if input.a\nq := true if input.b\nr := upper(q)')!, /have: \(any<boolean, number>, \?\?\?\)/);
+});
+
 test('unification of values whose types cannot meet is a match error', () => {
   assert.equal(compileError('p if { 1 = "a" }'), 't.rego:2: rego_type_error: match error\n\tleft  : number\n\tright : string');
   assert.match(compileError('p if { x := 1; x = "a" }')!, /match error\n\tleft {2}: number\n\tright : string/);
@@ -117,7 +128,10 @@ test('what OPA accepts compiles: unknown types, unions, rebinding in other bodie
     'f(x) := upper(x)\np := f(1)', // function signatures are not inferred here (OPA would refuse this one)
     'f(x) := x\np := upper(f(1))',
     'p if { walk(input, [path, v]); count(path); upper(v) }',
-    'q := 1\np := upper(q)', // rule values are not typed here
+    'q := 1 if input.a\nq := "a" if input.b\np := upper(q)', // a union of the definitions
+    'default q := 1\nq := input.x\np := upper(q)', // any once one definition is any
+    'q := x if { x := input.y }\np := upper(q)',
+    'a.b := 1\na.c := "s"\np := upper(a.c)', // ref heads: each leaf its own type
     'p := count(x) if { x := object.get(input, "a", []) }',
     'p if { x := json.unmarshal("1"); upper(x) }', // declared result any
     'p := [x | x := input[_]; abs(x)]',

@@ -18,8 +18,8 @@
  * so refuses a little more than this checker does.
  */
 import type { Loc } from './ast.js';
-import type { CExpr, CLit, CRule, CTerm } from './compiled.js';
-import { type Value, RObject, RSet, isNumber, compare } from './value.js';
+import type { CExpr, CLit, CRule, CTerm, RuleNode } from './compiled.js';
+import { type Value, RObject, RSet, isNumber, compare, keyOf } from './value.js';
 
 /** An OPA type; `undefined` stands for OPA's unknown (nil) type, printed `???`. */
 export type Ty =
@@ -626,6 +626,8 @@ type Env = Map<number, Ty | undefined>;
 class Checker {
   readonly errors: TypeError[] = [];
 
+  constructor(private readonly world: World | undefined) {}
+
   /** Checks a body in evaluation order; returns the environment after it. */
   body(env: Env, lits: CLit[]): Env {
     for (const l of lits) this.literal(env, l);
@@ -839,7 +841,12 @@ class Checker {
         return ANY;
       case 'ref': {
         let cur = this.typeOf(env, t.head, check);
-        for (const p of t.path) {
+        let path = t.path;
+        if (t.head.t === 'root' && t.head.root === 'data' && this.world) {
+          const found = this.world.document(path);
+          if (found) [cur, path] = [found[0], path.slice(found[1])];
+        }
+        for (const p of path) {
           if (check && p.t !== 'const' && p.t !== 'var') this.typeOf(env, p, check);
           cur = p.t === 'const' && (p.v === null || typeof p.v !== 'object' || isNumber(p.v)) ? select(cur, p.v) : values(cur);
           if (cur === undefined) return undefined;
@@ -899,6 +906,7 @@ class Checker {
     const have = t.args.map((a) => this.type(env, a));
     let result: Ty | undefined;
     const sig = t.fn.kind === 'builtin' ? signature(t.fn.name) : undefined;
+    if (t.fn.kind === 'user') result = this.world ? this.world.nodeType(t.fn.node) : undefined;
     if (sig) {
       const ok = t.args.every((a, i) => i >= sig.args.length || this.fits(env, a, sig.args[i]!)) && (t.out === undefined || sig.result === undefined || this.fitsOut(env, t.out, sig.result));
       if (!ok) {
@@ -932,23 +940,94 @@ function withParams(rule: CRule): Env {
   return env;
 }
 
-/** OPA's type errors of one compiled rule: its body and head, then each `else` body and value. */
-export function checkRule(rule: CRule): TypeError[] {
-  const c = new Checker();
-  const env = c.body(withParams(rule), rule.body);
-  for (const t of rule.rest) c.type(env, t);
-  if (rule.key) c.type(env, rule.key);
-  c.type(env, rule.value);
-  for (const e of rule.elseChain) {
-    const ee = c.body(withParams(rule), e.body);
-    c.type(ee, e.value);
+/**
+ * The rules being compiled, typed on demand (OPA checks rules in dependency order): the type of a rule's
+ * document is the union of its definitions' values — a complete rule's value, `set[key]` for a multi-value
+ * rule, `object[key: value]` for a one-variable object rule, a function's result — and `any` when a
+ * definition has a type error or a shape this checker does not type.
+ */
+class World {
+  private readonly nodes = new Map<string, RuleNode>();
+  private readonly types = new Map<RuleNode, Ty | undefined | 'busy'>();
+  private readonly checked = new Map<CRule, { errors: TypeError[]; type: Ty | undefined }>();
+
+  constructor(private readonly rules: readonly CRule[]) {
+    for (const r of rules) this.nodes.set(keyOf(r.node.path), r.node);
   }
-  return c.errors;
+
+  /** The longest prefix of a `data` path that is a rule's document: its type and length. */
+  document(path: CTerm[]): [Ty, number] | undefined {
+    const consts: Value[] = [];
+    for (const p of path) {
+      if (p.t !== 'const') break;
+      consts.push(p.v);
+    }
+    for (let n = consts.length; n > 0; n--) {
+      const node = this.nodes.get(keyOf(consts.slice(0, n)));
+      if (node) return [this.nodeType(node) ?? ANY, n];
+    }
+    return undefined;
+  }
+
+  nodeType(node: RuleNode): Ty | undefined {
+    const have = this.types.get(node);
+    if (have === 'busy') return ANY;
+    if (have !== undefined || this.types.has(node)) return have;
+    // A document with rules below it as well merges their values in; that is left as `any`.
+    if ([...node.children.values()].some((c) => c.declared)) {
+      this.types.set(node, ANY);
+      return ANY;
+    }
+    this.types.set(node, 'busy');
+    const defs = [...node.rules, ...node.funcs, ...(node.defaultRule ? [node.defaultRule] : []), ...(node.defaultFunc ? [node.defaultFunc] : [])];
+    let t: Ty | undefined;
+    for (const r of defs) {
+      const rt = this.rule(r).type;
+      if (rt === undefined) {
+        t = ANY;
+        break;
+      }
+      t = or(t, rt);
+    }
+    t ??= ANY;
+    this.types.set(node, t);
+    return t;
+  }
+
+  rule(r: CRule): { errors: TypeError[]; type: Ty | undefined } {
+    let done = this.checked.get(r);
+    if (done) return done;
+    const c = new Checker(this);
+    const env = c.body(withParams(r), r.body);
+    const rest = r.rest.map((t) => c.type(env, t));
+    const key = r.key ? c.type(env, r.key) : undefined;
+    let value = c.type(env, r.value);
+    for (const e of r.elseChain) {
+      const ee = c.body(withParams(r), e.body);
+      value = or(value, c.type(ee, e.value)) ?? ANY;
+    }
+    let type: Ty | undefined;
+    if (r.kind === 'complete' || r.kind === 'func') type = value;
+    else if (r.kind === 'multi' && rest.length === 0) type = { k: 'set', of: key };
+    else if (r.kind === 'object' && rest.length === 1) type = { k: 'object', props: [], dyn: [rest[0], value] };
+    done = { errors: c.errors, type: c.errors.length > 0 || isNil(type) ? undefined : type };
+    this.checked.set(r, done);
+    return done;
+  }
+
+  all(): TypeError[] {
+    return this.rules.flatMap((r) => this.rule(r).errors);
+  }
 }
 
-/** OPA's type errors of a query body. */
+/** OPA's type errors of the compiled rules: bodies and heads, `else` bodies and values. */
+export function checkRules(rules: readonly CRule[]): TypeError[] {
+  return new World(rules).all();
+}
+
+/** OPA's type errors of a query body (rules' documents are not typed: `any`). */
 export function checkQuery(body: CLit[]): TypeError[] {
-  const c = new Checker();
+  const c = new Checker(undefined);
   c.body(new Map(), body);
   return c.errors;
 }
