@@ -22,7 +22,7 @@ import {
   type WithValue,
 } from './compiled.js';
 import { type Value, RObject, RSet, fromJson, keyOf, toRegoString } from './value.js';
-import { checkQuery, checkRules, type TypeError } from './typecheck.js';
+import { checkQuery, checkRules, showType, signature, termTypeUntyped, type TypeError } from './typecheck.js';
 
 export interface CompileError {
   code: string;
@@ -755,10 +755,15 @@ export class Compiler {
       }
     }
     if (arity >= 0 && args.length !== arity) {
-      if (args.length === arity + 1) {
+      // Only a call that is a whole expression may add an output argument (OPA's checkUndefinedFuncs).
+      if (args.length === arity + 1 && stmt) {
         return { t: 'call', fn, args: args.slice(0, arity), out: args[arity], loc: t.loc };
       }
-      fail('rego_type_error', t.loc, `${fn.name}: arity mismatch\n\thave: (${args.length} args)\n\twant: (${arity} args)`);
+      const n = args.length;
+      if (fn.kind === 'user') fail('rego_type_error', t.loc, `function ${fn.name} has arity ${arity}, got ${n} argument${n === 1 ? '' : 's'}`);
+      // The operands as OPA types them before any variable has a type (a call's value is unknown: `???`).
+      const have = [...args, ...(stmt ? [] : [undefined])].map((a) => (a ? showType(termTypeUntyped(a)) : '???'));
+      fail('rego_type_error', t.loc, `${fn.name}: arity mismatch\n\thave: (${have.join(', ')})\n\twant: (${signature(fn.name)?.shown.slice(0, arity).join(', ') ?? ''})`);
     }
     return { t: 'call', fn, args, out: undefined, loc: t.loc };
   }

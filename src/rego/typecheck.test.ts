@@ -69,7 +69,7 @@ test('a built-in call with literal arguments of the wrong type: OPA text, output
   assert.match(compileError('p := sprintf("%v", {"a"})')!, /have: \(string, set\[string\], \?\?\?\)\n\twant: \(format: string, values: array\[any\], output: string\)/);
   assert.match(compileError('p := object.get("o", "a", 0)')!, /object\.get: invalid argument\(s\)/);
   assert.match(compileError('p := 1 + "a"')!, /plus: invalid argument\(s\)\n\thave: \(number, string, \?\?\?\)\n\twant: \(x: number, y: number, z: number\)/);
-  assert.match(compileError('p := {"b": 1, "a": "x"} == count({"b": 1, "a": "x"}, "n")')!, /have: \(object<a: string, b: number>, string\)/, 'an explicit output operand is checked too');
+  assert.match(compileError('p if { count({"b": 1, "a": "x"}, "n") }')!, /count: invalid argument\(s\)\n\thave: \(object<a: string, b: number>, string\)/, 'an explicit output operand is checked too');
   assert.match(compileError('p { upper(1) }', true)!, /rego_type_error: upper/, 'v0 modules are checked too');
   assert.match(compileError('p := json.patch({}, [1])')!, /want: \(target: any, patches: array\[object<op: string, path: any>\[any: any\]\], output: any\)/);
   assert.match(compileError('p := time.clock([1, 2])')!, /have: \(array<number, number>, \?\?\?\)\n\twant: \(x: any<number, array<number, string>>, output: array<number, number, number>\)/);
@@ -154,6 +154,17 @@ test('every type error of a module is reported, in source order, with its locati
   }
   // Earlier stages go first: with an unsafe variable the type errors are not reported.
   assert.match(compileError('p := upper(2)\nq if { upper(y) }')!, /^t\.rego:3: rego_unsafe_var_error/);
+});
+
+test('wrong argument counts and unknown functions are OPA type errors', () => {
+  assert.equal(compileError('p := count(1, 2, 3)'), 't.rego:2: rego_type_error: count: arity mismatch\n\thave: (number, number, number, ???)\n\twant: (collection: any<string, array[any], object[any: any], set[any]>)');
+  assert.match(compileError('p if { count([1], 2, 3) }')!, /count: arity mismatch\n\thave: \(array<number>, number, number\)/);
+  assert.match(compileError('p := count()')!, /count: arity mismatch\n\thave: \(\?\?\?\)/);
+  // The output-argument form is for whole expressions only.
+  assert.match(compileError('p if { x := count([1], n) }')!, /count: arity mismatch\n\thave: \(array<number>, \?\?\?, \?\?\?\)/);
+  assert.equal(compileError('p if { count([1], n); n > 0 }'), undefined);
+  assert.equal(compileError('f(x) := x\np := f(1, 2)'), 't.rego:3: rego_type_error: function data.t.f has arity 1, got 2 arguments');
+  assert.equal(compileError('p := foo(1)'), 't.rego:2: rego_type_error: undefined function foo');
 });
 
 test('queries are type-checked too', () => {

@@ -826,6 +826,10 @@ class Checker {
 
   private readonly results = new Map<CTerm, Ty | undefined>();
 
+  peekTerm(t: CTerm): Ty | undefined {
+    return this.peek(new Map(), t);
+  }
+
   /** The type of a term, checking the calls and comprehensions in it (in evaluation order). */
   type(env: Env, t: CTerm): Ty | undefined {
     return this.typeOf(env, t, true);
@@ -1023,6 +1027,11 @@ class World {
 /** OPA's type errors of the compiled rules: bodies and heads, `else` bodies and values. */
 export function checkRules(rules: readonly CRule[]): TypeError[] {
   return new World(rules).all();
+}
+
+/** The type of a term before any variable, rule or call result is typed. */
+export function termTypeUntyped(t: CTerm): Ty | undefined {
+  return new Checker(undefined).peekTerm(t);
 }
 
 /** OPA's type errors of a query body (rules' documents are not typed: `any`). */
