@@ -22,7 +22,7 @@ import {
   type WithValue,
 } from './compiled.js';
 import { type Value, RObject, RSet, fromJson, keyOf, toRegoString } from './value.js';
-import { builtinArgTypeError } from './typecheck.js';
+import { checkQuery, checkRules, showType, signature, termTypeUntyped, type TypeError } from './typecheck.js';
 
 export interface CompileError {
   code: string;
@@ -93,6 +93,8 @@ export class Compiler {
   readonly root = new RuleNode(null, [], 'data');
   private readonly packages = new Map<string, Set<string>>();
   private modules: Module[] = [];
+  /** Every rule compiled so far, in source order (for the type check). */
+  private readonly compiled: CRule[] = [];
 
   /** Imports referenced by some rule (for the strict unused-import check). */
   private readonly usedImports = new Set<Term>();
@@ -145,6 +147,9 @@ export class Compiler {
     guard(() => this.checkTree(this.root));
     for (const m of modules) guard(() => this.checkImports(m));
     if (errors.length === 0) guard(() => this.checkRecursion());
+    // Types are checked last, on the reordered bodies, and only when every earlier stage passed (as OPA's
+    // CheckTypes stage): all the type errors of all rules are reported together, in source order.
+    if (errors.length === 0) errors.push(...sortErrors(checkRules(this.compiled).map(typeCompileError)));
     if (errors.length > 0) throw compileError(errors);
   }
 
@@ -310,6 +315,7 @@ export class Compiler {
       loc: r.loc,
       text: r.text,
     };
+    this.compiled.push(rule);
     if (kind === 'func') {
       if (r.isDefault) {
         if (node.defaultFunc) fail('rego_type_error', r.loc, `multiple default rules ${node.name} found`);
@@ -427,6 +433,8 @@ export class Compiler {
     for (const lit of lits) collectUsedLit(lit, scope.used);
     try {
       const body = this.body(ctx, scope, lits, new Set());
+      const typeErrors = checkQuery(body);
+      if (typeErrors.length > 0) throw compileError(sortErrors(typeErrors.map(typeCompileError)));
       const vars: Array<[string, number]> = [];
       for (const [name, slot] of scope.vars) if (name !== '_' && !name.includes('$')) vars.push([name, slot]);
       vars.sort((a, b) => a[1] - b[1]);
@@ -747,14 +755,15 @@ export class Compiler {
       }
     }
     if (arity >= 0 && args.length !== arity) {
-      if (args.length === arity + 1) {
+      // Only a call that is a whole expression may add an output argument (OPA's checkUndefinedFuncs).
+      if (args.length === arity + 1 && stmt) {
         return { t: 'call', fn, args: args.slice(0, arity), out: args[arity], loc: t.loc };
       }
-      fail('rego_type_error', t.loc, `${fn.name}: arity mismatch\n\thave: (${args.length} args)\n\twant: (${arity} args)`);
-    }
-    if (fn.kind === 'builtin') {
-      const typeErr = builtinArgTypeError(fn.name, t.args);
-      if (typeErr) fail('rego_type_error', t.loc, typeErr);
+      const n = args.length;
+      if (fn.kind === 'user') fail('rego_type_error', t.loc, `function ${fn.name} has arity ${arity}, got ${n} argument${n === 1 ? '' : 's'}`);
+      // The operands as OPA types them before any variable has a type (a call's value is unknown: `???`).
+      const have = [...args, ...(stmt ? [] : [undefined])].map((a) => (a ? showType(termTypeUntyped(a)) : '???'));
+      fail('rego_type_error', t.loc, `${fn.name}: arity mismatch\n\thave: (${have.join(', ')})\n\twant: (${signature(fn.name)?.shown.slice(0, arity).join(', ') ?? ''})`);
     }
     return { t: 'call', fn, args, out: undefined, loc: t.loc };
   }
@@ -773,6 +782,16 @@ export function argOrder(args: CTerm[]): number[] | undefined {
 
 // -----------------------------------------------------------------------------------------------------------
 // helpers
+
+function typeCompileError(e: TypeError): CompileError {
+  return { code: 'rego_type_error', message: e.message, file: e.loc.file, row: e.loc.row, col: e.loc.col };
+}
+
+/** OPA's order of a stage's errors: by location, then by text. */
+function sortErrors(errors: CompileError[]): CompileError[] {
+  const text = (e: CompileError): string => `${e.code}: ${e.message}`;
+  return errors.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.row - b.row || a.col - b.col || (text(a) < text(b) ? -1 : text(a) > text(b) ? 1 : 0)));
+}
 
 /**
  * `{"a": x, …} = {"a": y, …}` with the same constant keys unifies value by value; rewriting it as an array

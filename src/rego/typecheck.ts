@@ -1,325 +1,1042 @@
 /**
- * Compile-time type checks of built-in calls whose arguments are literals (OPA's `rego_type_error`,
- * opa:v1/ast/check.go): `count(1)` or `concat(",", [1])` can never succeed, so OPA refuses the module, with
- * the argument types it has and the signature it wants:
+ * OPA's compile-time type checker (opa:v1/ast/check.go, types/types.go), run after the safety reordering
+ * like OPA's `CheckTypes` stage. Types flow through each body in evaluation order: literals have their
+ * structural types (`[1, "a"]` is `array<number, string>`), a variable takes the type of what it is first
+ * unified with (`x := 1`), a built-in call yields its declared result type, a comprehension its element
+ * type. A built-in argument whose type cannot unify with the declared one is refused as OPA refuses it:
  *
  *     count: invalid argument(s)
- *         have: (number)
- *         want: (any<array[any], object[any: any], set[any], string>)
+ *         have: (number, ???)
+ *         want: (collection: any<string, array[any], object[any: any], set[any]>, n: number)
  *
- * Only literal arguments are typed here (scalars and composites of literals); a variable, reference or call
- * is of unknown type and accepted, so the check never refuses a module OPA would accept for a builtin whose
- * signature is listed below. Builtins not listed are not checked at compile time (their run-time type errors
- * still apply). Signatures follow OPA's builtin declarations (opa:v1/ast/builtins.go).
+ * (the operand list includes the call's output, `???` while it is unbound), and `a = b` whose sides have
+ * types that cannot unify is a `match error`.
+ *
+ * The checker only ever refuses what OPA refuses: whatever it cannot type exactly (input and data refs,
+ * rule and user-function results, variables bound by iteration, function parameters) is `any`, which
+ * unifies with every type. OPA infers some of these more precisely (rule values, function signatures) and
+ * so refuses a little more than this checker does.
  */
-import type { Term } from './ast.js';
-import { type Value, isNumber, typeName } from './value.js';
+import type { Loc } from './ast.js';
+import type { CExpr, CLit, CRule, CTerm, RuleNode } from './compiled.js';
+import { type Value, RObject, RSet, isNumber, compare, keyOf } from './value.js';
 
-type T =
-  | { k: 'any' | 'string' | 'number' | 'boolean' | 'null' }
-  | { k: 'array' | 'set'; of: T }
-  | { k: 'tuple'; items: T[]; rest: T | undefined }
-  | { k: 'object'; key: T; value: T }
-  | { k: 'sobject'; entries: Array<[string, T]>; rest: [T, T] | undefined }
-  | { k: 'union'; of: T[] };
+/** An OPA type; `undefined` stands for OPA's unknown (nil) type, printed `???`. */
+export type Ty =
+  | { k: 'null' | 'boolean' | 'number' | 'string' }
+  | { k: 'array'; items: Array<Ty | undefined>; dyn: Ty | undefined }
+  | { k: 'object'; props: Array<[string | number | boolean | null, Ty | undefined]>; dyn: [Ty | undefined, Ty | undefined] | undefined }
+  | { k: 'set'; of: Ty | undefined }
+  | { k: 'any'; of: Ty[] };
 
-/** The type of a literal argument; undefined when the argument is not a literal. */
-type L =
-  | { k: 'string' | 'number' | 'boolean' | 'null' }
-  | { k: 'array' | 'set'; items: Array<L | undefined> }
-  | { k: 'object'; entries: Array<[L | undefined, L | undefined]> };
+const ANY: Ty = { k: 'any', of: [] };
+const NUM: Ty = { k: 'number' };
+const STR: Ty = { k: 'string' };
+const BOOL: Ty = { k: 'boolean' };
+const NULL: Ty = { k: 'null' };
 
-const any: T = { k: 'any' };
-const str: T = { k: 'string' };
-const num: T = { k: 'number' };
-const bool: T = { k: 'boolean' };
-const nul: T = { k: 'null' };
-const arr = (of: T): T => ({ k: 'array', of });
-const set = (of: T): T => ({ k: 'set', of });
-const obj = (key: T, value: T): T => ({ k: 'object', key, value });
-const union = (...of: T[]): T => ({ k: 'union', of });
-/** An array with a fixed prefix of element types (OPA's `static`), optionally followed by any number of `rest`. */
-const tuple = (items: T[], rest?: T): T => ({ k: 'tuple', items, rest });
-/** An object with named keys of given types (OPA's `static`) and optionally more keys of `key`: `value`. */
-const sobj = (entries: Array<[string, T]>, key?: T, value?: T): T => ({ k: 'sobject', entries, rest: key && value ? [key, value] : undefined });
+// ------------------------------------------------------------------------------------------- notation
 
-/**
- * Argument types of every builtin whose declaration constrains at least one argument (opa:v1/ast/builtins.go;
- * the same declarations OPA publishes as `capabilities.json`). Builtins taking only `any` are left out, as are
- * the infix operators that have no callable name.
- */
-const SIGNATURES: Record<string, T[]> = {
-  abs: [num],
-  all: [union(arr(any), set(any))],
-  and: [set(any), set(any)],
-  any: [union(arr(any), set(any))],
-  'array.concat': [arr(any), arr(any)],
-  'array.flatten': [arr(any)],
-  'array.reverse': [arr(any)],
-  'array.slice': [arr(any), num, num],
-  'base64.decode': [str],
-  'base64.encode': [str],
-  'base64.is_valid': [str],
-  'base64url.decode': [str],
-  'base64url.encode': [str],
-  'base64url.encode_no_pad': [str],
-  'bits.and': [num, num],
-  'bits.lsh': [num, num],
-  'bits.negate': [num],
-  'bits.or': [num, num],
-  'bits.rsh': [num, num],
-  'bits.xor': [num, num],
-  ceil: [num],
-  concat: [str, union(arr(str), set(str))],
-  contains: [str, str],
-  count: [union(str, arr(any), obj(any, any), set(any))],
-  'crypto.hmac.equal': [str, str],
-  'crypto.hmac.md5': [str, str],
-  'crypto.hmac.sha1': [str, str],
-  'crypto.hmac.sha256': [str, str],
-  'crypto.hmac.sha512': [str, str],
-  'crypto.md5': [str],
-  'crypto.parse_private_keys': [str],
-  'crypto.sha1': [str],
-  'crypto.sha256': [str],
-  'crypto.x509.parse_and_verify_certificates': [str],
-  'crypto.x509.parse_and_verify_certificates_with_options': [str, obj(str, any)],
-  'crypto.x509.parse_certificate_request': [str],
-  'crypto.x509.parse_certificates': [str],
-  'crypto.x509.parse_keypair': [str, str],
-  'crypto.x509.parse_rsa_private_key': [str],
-  div: [num, num],
-  endswith: [str, str],
-  floor: [num],
-  format_int: [num, num],
-  'glob.match': [str, union(nul, arr(str)), str],
-  'glob.quote_meta': [str],
-  'graph.reachable': [obj(any, union(arr(any), set(any))), union(arr(any), set(any))],
-  'graph.reachable_paths': [obj(any, union(arr(any), set(any))), union(arr(any), set(any))],
-  'graphql.is_valid': [union(str, obj(any, any)), union(str, obj(any, any))],
-  'graphql.parse': [union(str, obj(any, any)), union(str, obj(any, any))],
-  'graphql.parse_and_verify': [union(str, obj(any, any)), union(str, obj(any, any))],
-  'graphql.parse_query': [str],
-  'graphql.parse_schema': [str],
-  'graphql.schema_is_valid': [union(str, obj(any, any))],
-  'hex.decode': [str],
-  'hex.encode': [str],
-  'http.send': [obj(str, any)],
-  indexof: [str, str],
-  indexof_n: [str, str],
-  'internal.print': [arr(set(any))],
-  'internal.template_string': [arr(any)],
-  'internal.test_case': [arr(any)],
-  intersection: [set(set(any))],
-  'io.jwt.decode': [str],
-  'io.jwt.decode_verify': [str, obj(str, any)],
-  'io.jwt.encode_sign': [obj(str, any), obj(str, any), obj(str, any)],
-  'io.jwt.encode_sign_raw': [str, str, str],
-  'io.jwt.verify_eddsa': [str, str],
-  'io.jwt.verify_es256': [str, str],
-  'io.jwt.verify_es384': [str, str],
-  'io.jwt.verify_es512': [str, str],
-  'io.jwt.verify_hs256': [str, str],
-  'io.jwt.verify_hs384': [str, str],
-  'io.jwt.verify_hs512': [str, str],
-  'io.jwt.verify_ps256': [str, str],
-  'io.jwt.verify_ps384': [str, str],
-  'io.jwt.verify_ps512': [str, str],
-  'io.jwt.verify_rs256': [str, str],
-  'io.jwt.verify_rs384': [str, str],
-  'io.jwt.verify_rs512': [str, str],
-  'json.filter': [obj(any, any), union(arr(union(str, arr(any))), set(union(str, arr(any))))],
-  'json.is_valid': [str],
-  'json.marshal_with_options': [any, sobj([["indent", str], ["prefix", str], ["pretty", bool]], str, any)],
-  'json.match_schema': [union(str, obj(any, any)), union(str, obj(any, any))],
-  'json.patch': [any, arr(sobj([["op", str], ["path", any]], any, any))],
-  'json.remove': [obj(any, any), union(arr(union(str, arr(any))), set(union(str, arr(any))))],
-  'json.unmarshal': [str],
-  'json.verify_schema': [union(str, obj(any, any))],
-  lower: [str],
-  max: [union(arr(any), set(any))],
-  min: [union(arr(any), set(any))],
-  minus: [union(num, set(any)), union(num, set(any))],
-  mul: [num, num],
-  'net.cidr_contains': [str, str],
-  'net.cidr_contains_matches': [union(str, arr(union(str, arr(any))), obj(str, union(str, arr(any))), set(union(str, arr(any)))), union(str, arr(union(str, arr(any))), obj(str, union(str, arr(any))), set(union(str, arr(any))))],
-  'net.cidr_expand': [str],
-  'net.cidr_intersects': [str, str],
-  'net.cidr_is_valid': [str],
-  'net.cidr_merge': [union(arr(union(str)), set(str))],
-  'net.cidr_overlap': [str, str],
-  'net.lookup_ip_addr': [str],
-  'numbers.range': [num, num],
-  'numbers.range_step': [num, num, num],
-  'object.filter': [obj(any, any), union(arr(any), obj(any, any), set(any))],
-  'object.get': [obj(any, any), any, any],
-  'object.keys': [obj(any, any)],
-  'object.remove': [obj(any, any), union(arr(any), obj(any, any), set(any))],
-  'object.subset': [union(arr(any), obj(any, any), set(any)), union(arr(any), obj(any, any), set(any))],
-  'object.union': [obj(any, any), obj(any, any)],
-  'object.union_n': [arr(obj(any, any))],
-  or: [set(any), set(any)],
-  plus: [num, num],
-  product: [union(arr(num), set(num))],
-  'providers.aws.sign_req': [obj(str, any), obj(str, any), num],
-  'rand.intn': [str, num],
-  re_match: [str, str],
-  'regex.find_all_string_submatch_n': [str, str, num],
-  'regex.find_n': [str, str, num],
-  'regex.globs_match': [str, str],
-  'regex.is_valid': [str],
-  'regex.match': [str, str],
-  'regex.replace': [str, str, str],
-  'regex.split': [str, str],
-  'regex.template_match': [str, str, str, str],
-  'rego.parse_module': [str, str],
-  rem: [num, num],
-  replace: [str, str, str],
-  round: [num],
-  'semver.compare': [str, str],
-  set_diff: [set(any), set(any)],
-  sort: [union(arr(any), set(any))],
-  split: [str, str],
-  sprintf: [str, arr(any)],
-  startswith: [str, str],
-  'strings.any_prefix_match': [union(str, arr(str), set(str)), union(str, arr(str), set(str))],
-  'strings.any_suffix_match': [union(str, arr(str), set(str)), union(str, arr(str), set(str))],
-  'strings.count': [str, str],
-  'strings.render_template': [str, obj(str, any)],
-  'strings.replace_n': [obj(str, str), str],
-  'strings.reverse': [str],
-  'strings.split_n': [str, str, num],
-  substring: [str, num, num],
-  sum: [union(arr(num), set(num))],
-  'time.add_date': [num, num, num, num],
-  'time.clock': [union(num, tuple([num, str]))],
-  'time.date': [union(num, tuple([num, str]))],
-  'time.diff': [union(num, tuple([num, str])), union(num, tuple([num, str]))],
-  'time.format': [union(num, tuple([num, str]), tuple([num, str, str]))],
-  'time.parse_duration_ns': [str],
-  'time.parse_ns': [str, str],
-  'time.parse_rfc3339_ns': [str],
-  'time.weekday': [union(num, tuple([num, str]))],
-  to_number: [union(nul, bool, num, str)],
-  trace: [str],
-  trim: [str, str],
-  trim_left: [str, str],
-  trim_prefix: [str, str],
-  trim_right: [str, str],
-  trim_space: [str],
-  trim_suffix: [str, str],
-  union: [set(set(any))],
-  'units.parse': [str],
-  'units.parse_bytes': [str],
-  upper: [str],
-  'uri.is_valid': [str],
-  'uri.parse': [str],
-  'urlquery.decode': [str],
-  'urlquery.decode_object': [str],
-  'urlquery.encode': [str],
-  'urlquery.encode_object': [obj(str, union(str, arr(str), set(str)))],
-  'uuid.parse': [str],
-  'uuid.rfc4122': [str],
-  'yaml.is_valid': [str],
-  'yaml.unmarshal': [str],
-
-};
-
-function scalarType(v: Value): L | undefined {
-  if (v === null) return { k: 'null' };
-  if (typeof v === 'boolean') return { k: 'boolean' };
-  if (typeof v === 'string') return { k: 'string' };
-  if (isNumber(v)) return { k: 'number' };
-  const n = typeName(v);
-  return n === 'string' || n === 'number' || n === 'boolean' || n === 'null' ? { k: n } : undefined;
+/** Parses a type in OPA's notation (`any<string, array[any]>`, `object<op: string>[any: any]`). */
+export function parseType(text: string): Ty {
+  let i = 0;
+  const ws = (): void => {
+    while (text[i] === ' ') i++;
+  };
+  const eat = (s: string): boolean => {
+    ws();
+    if (text.startsWith(s, i)) {
+      i += s.length;
+      return true;
+    }
+    return false;
+  };
+  const expect = (s: string): void => {
+    if (!eat(s)) throw new Error(`type ${text}: expected ${s} at ${i}`);
+  };
+  const list = <T>(item: () => T, close: string): T[] => {
+    const out: T[] = [];
+    do out.push(item());
+    while (eat(','));
+    expect(close);
+    return out;
+  };
+  const type = (): Ty => {
+    ws();
+    const m = /^[a-z]+/.exec(text.slice(i));
+    if (!m) throw new Error(`type ${text}: expected a type at ${i}`);
+    i += m[0].length;
+    switch (m[0]) {
+      case 'null':
+      case 'boolean':
+      case 'number':
+      case 'string':
+        return { k: m[0] };
+      case 'any':
+        return eat('<') ? { k: 'any', of: sortTypes(list(type, '>')) } : ANY;
+      case 'set': {
+        expect('[');
+        const of = type();
+        expect(']');
+        return { k: 'set', of };
+      }
+      case 'array': {
+        const items = eat('<') ? list(type, '>') : [];
+        let dyn: Ty | undefined;
+        if (eat('[')) {
+          dyn = type();
+          expect(']');
+        }
+        return { k: 'array', items, dyn };
+      }
+      case 'object': {
+        const props = eat('<')
+          ? list((): [string, Ty] => {
+              ws();
+              const j = text.indexOf(':', i);
+              const key = text.slice(i, j);
+              i = j + 1;
+              return [key, type()];
+            }, '>')
+          : [];
+        let dyn: [Ty, Ty] | undefined;
+        if (eat('[')) {
+          const k = type();
+          expect(':');
+          dyn = [k, type()];
+          expect(']');
+        }
+        return { k: 'object', props, dyn };
+      }
+      default:
+        throw new Error(`type ${text}: unknown type ${m[0]}`);
+    }
+  };
+  const t = type();
+  if (i !== text.length) throw new Error(`type ${text}: trailing text at ${i}`);
+  return t;
 }
 
-function literalType(t: Term): L | undefined {
-  switch (t.type) {
-    case 'scalar':
-      return scalarType(t.value);
-    case 'array':
-    case 'set':
-      return { k: t.type, items: t.items.map(literalType) };
-    case 'object':
-      return { k: 'object', entries: t.entries.map(([k, v]) => [literalType(k), literalType(v)]) };
-    case 'template':
-      return { k: 'string' };
-    default:
-      return undefined;
-  }
-}
-
-function accepts(want: T, have: L | undefined): boolean {
-  if (have === undefined || want.k === 'any') return true;
-  switch (want.k) {
-    case 'union':
-      return want.of.some((w) => accepts(w, have));
-    case 'array':
-    case 'set':
-      return have.k === want.k && have.items.every((i) => accepts(want.of, i));
-    case 'tuple':
-      // Element types are checked where both sides have them; the length is left to run time (the time.*
-      // builtins take `[ns]` and longer arrays as well as the declared `[ns, tz]`).
-      if (have.k !== 'array') return false;
-      return have.items.every((i, n) => (n < want.items.length ? accepts(want.items[n]!, i) : want.rest === undefined || accepts(want.rest, i)));
-    case 'object':
-      return have.k === 'object' && have.entries.every(([k, v]) => accepts(want.key, k) && accepts(want.value, v));
-    case 'sobject':
-      // Only the kind is checked: which literal keys a static object type admits is left to run time.
-      return have.k === 'object';
-    default:
-      return have.k === want.k;
-  }
-}
-
-function showT(t: T): string {
+/** A type as OPA prints it (types.Sprint). */
+export function showType(t: Ty | undefined): string {
+  if (t === undefined) return '???';
   switch (t.k) {
-    case 'union':
-      return `any<${t.of.map(showT).sort().join(', ')}>`;
-    case 'array':
+    case 'any':
+      return t.of.length === 0 ? 'any' : `any<${t.of.map(showType).join(', ')}>`;
     case 'set':
-      return `${t.k}[${showT(t.of)}]`;
-    case 'tuple':
-      return `array<${t.items.map(showT).join(', ')}>` + (t.rest ? `[${showT(t.rest)}]` : '');
+      return `set[${showType(t.of)}]`;
+    case 'array':
+      return 'array' + (t.items.length ? `<${t.items.map(showType).join(', ')}>` : '') + (t.dyn ? `[${showType(t.dyn)}]` : '');
     case 'object':
-      return `object[${showT(t.key)}: ${showT(t.value)}]`;
-    case 'sobject':
-      return `object<${t.entries.map(([k, v]) => `${k}: ${showT(v)}`).join(', ')}>` + (t.rest ? `[${showT(t.rest[0])}: ${showT(t.rest[1])}]` : '');
+      return (
+        'object' +
+        (t.props.length ? `<${t.props.map(([k, v]) => `${String(k)}: ${showType(v)}`).join(', ')}>` : '') +
+        (t.dyn ? `[${showType(t.dyn[0])}: ${showType(t.dyn[1])}]` : '')
+      );
     default:
       return t.k;
   }
 }
 
-function showL(l: L | undefined): string {
-  if (l === undefined) return 'any';
-  switch (l.k) {
-    case 'array':
-      return l.items.length === 0 ? 'array[any]' : `array<${l.items.map(showL).join(', ')}>`;
-    case 'set': {
-      const kinds = [...new Set(l.items.map(showL))].sort();
-      return kinds.length === 0 ? 'set[any]' : kinds.length === 1 ? `set[${kinds[0]}]` : `set[any<${kinds.join(', ')}>]`;
+// ------------------------------------------------------------------------------------------- algebra
+
+const ORDER = { null: 0, boolean: 1, number: 2, string: 3, array: 4, object: 5, set: 6, any: 7 } as const;
+
+function cmpKey(a: string | number | boolean | null, b: string | number | boolean | null): number {
+  return compare(a, b);
+}
+
+/** OPA's total order of types (types.Compare), which also orders the members of `any<…>`. */
+export function compareTypes(a: Ty | undefined, b: Ty | undefined): number {
+  const x = a === undefined ? -1 : ORDER[a.k];
+  const y = b === undefined ? -1 : ORDER[b.k];
+  if (x !== y) return x < y ? -1 : 1;
+  if (a === undefined || b === undefined) return 0;
+  const slices = (p: Array<Ty | undefined>, q: Array<Ty | undefined>): number => {
+    for (let i = 0; i < Math.min(p.length, q.length); i++) {
+      const c = compareTypes(p[i], q[i]);
+      if (c !== 0) return c;
     }
-    case 'object':
-      return l.entries.length === 0 ? 'object[any: any]' : `object<${l.entries.map(([k, v]) => `${showL(k)}: ${showL(v)}`).join(', ')}>`;
+    return p.length === q.length ? 0 : p.length < q.length ? -1 : 1;
+  };
+  switch (a.k) {
+    case 'array': {
+      const bb = b as Extract<Ty, { k: 'array' }>;
+      if (a.dyn && !bb.dyn) return 1;
+      if (!a.dyn && bb.dyn) return -1;
+      if (a.dyn && bb.dyn) {
+        const c = compareTypes(a.dyn, bb.dyn);
+        if (c !== 0) return c;
+      }
+      return slices(a.items, bb.items);
+    }
+    case 'object': {
+      const bb = b as Extract<Ty, { k: 'object' }>;
+      if (a.dyn && !bb.dyn) return 1;
+      if (!a.dyn && bb.dyn) return -1;
+      if (a.dyn && bb.dyn) {
+        const c = compareTypes(a.dyn[0], bb.dyn[0]) || compareTypes(a.dyn[1], bb.dyn[1]);
+        if (c !== 0) return c;
+      }
+      for (let i = 0; i < Math.min(a.props.length, bb.props.length); i++) {
+        const c = cmpKey(a.props[i]![0], bb.props[i]![0]) || compareTypes(a.props[i]![1], bb.props[i]![1]);
+        if (c !== 0) return c;
+      }
+      return a.props.length === bb.props.length ? 0 : a.props.length < bb.props.length ? -1 : 1;
+    }
+    case 'set': {
+      const bb = b as Extract<Ty, { k: 'set' }>;
+      return compareTypes(a.of, bb.of);
+    }
+    case 'any':
+      return slices(a.of, (b as Extract<Ty, { k: 'any' }>).of);
     default:
-      return l.k;
+      return 0;
+  }
+}
+
+function sortTypes(ts: Ty[]): Ty[] {
+  return [...ts].sort(compareTypes);
+}
+
+function anyContains(a: Extract<Ty, { k: 'any' }>, t: Ty | undefined): boolean {
+  return a.of.length === 0 || a.of.some((x) => compareTypes(x, t) === 0);
+}
+
+/** The union of two types (types.Or). */
+export function or(a: Ty | undefined, b: Ty | undefined): Ty | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  const merge = (x: Extract<Ty, { k: 'any' }>, y: Ty): Ty => {
+    if (y.k === 'any') {
+      if (x.of.length === 0 || y.of.length === 0) return ANY;
+      const out = [...x.of];
+      for (const t of y.of) if (!out.some((o) => compareTypes(o, t) === 0)) out.push(t);
+      return { k: 'any', of: sortTypes(out) };
+    }
+    return anyContains(x, y) ? x : { k: 'any', of: sortTypes([...x.of, y]) };
+  };
+  if (a.k === 'any') return merge(a, b);
+  if (b.k === 'any') return merge(b, a);
+  return compareTypes(a, b) === 0 ? a : { k: 'any', of: sortTypes([a, b]) };
+}
+
+function propKey(v: Value): string | number | boolean | null | undefined {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return v;
+  if (typeof v === 'number') return v;
+  return undefined;
+}
+
+/** The type of the element a constant key selects (types.Select). */
+function select(t: Ty | undefined, key: Value): Ty | undefined {
+  if (t === undefined) return undefined;
+  switch (t.k) {
+    case 'array': {
+      if (!isNumber(key) || typeof key === 'object') return undefined;
+      const n = Number(key);
+      if (!Number.isInteger(n) || n < 0) return undefined;
+      return n < t.items.length ? t.items[n] : t.dyn;
+    }
+    case 'object': {
+      const k = propKey(key);
+      const p = t.props.find(([pk]) => k !== undefined && compare(pk, k) === 0);
+      if (p) return p[1];
+      const dk = t.dyn?.[0];
+      if (t.dyn && (dk === undefined || (dk.k === 'any' ? anyContains(dk, valueType(key)) : compareTypes(dk, valueType(key)) === 0))) return t.dyn[1];
+      return undefined;
+    }
+    case 'set': {
+      const kt = valueType(key);
+      if (compareTypes(t.of, kt) === 0) return t.of;
+      if (t.of?.k === 'any' && anyContains(t.of, kt)) return kt;
+      return undefined;
+    }
+    case 'any': {
+      if (t.of.length === 0) return ANY;
+      let r: Ty | undefined;
+      for (const x of t.of) r = or(select(x, key), r);
+      return r;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** The type of the values a collection enumerates (types.Values). */
+function values(t: Ty | undefined): Ty | undefined {
+  if (t === undefined) return undefined;
+  switch (t.k) {
+    case 'array': {
+      let r: Ty | undefined;
+      for (const x of t.items) r = or(r, x);
+      return or(r, t.dyn);
+    }
+    case 'object': {
+      let r: Ty | undefined;
+      for (const [, v] of t.props) r = or(r, v);
+      return t.dyn ? or(r, t.dyn[1]) : r;
+    }
+    case 'set':
+      return t.of;
+    case 'any': {
+      if (t.of.length === 0) return ANY;
+      let r: Ty | undefined;
+      for (const x of t.of) r = or(values(x), r);
+      return r;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** Some part of the type is unknown (types.Nil). */
+function isNil(t: Ty | undefined): boolean {
+  if (t === undefined) return true;
+  switch (t.k) {
+    case 'array':
+      return t.items.some(isNil) || (t.dyn !== undefined && isNil(t.dyn));
+    case 'object':
+      return t.props.some(([, v]) => isNil(v)) || (t.dyn !== undefined && (isNil(t.dyn[0]) || isNil(t.dyn[1])));
+    case 'set':
+      return isNil(t.of);
+    default:
+      return false;
   }
 }
 
 /**
- * OPA's message for a call of builtin `name` whose literal arguments cannot match its signature, or
- * undefined when the call type-checks (or the builtin is not listed). `args` are the input arguments only.
+ * Two types have a value in common (check.go `unifies`). An unknown part is taken to unify with anything:
+ * it is what this checker could not type, and must not cause a refusal.
  */
-export function builtinArgTypeError(name: string, args: Term[]): string | undefined {
-  const sig = SIGNATURES[name];
-  if (!sig || args.length !== sig.length) return undefined;
-  const have = args.map(literalType);
-  if (have.every((h, i) => accepts(sig[i]!, h))) return undefined;
-  return `${name}: invalid argument(s)\n\thave: (${have.map(showL).join(', ')})\n\twant: (${sig.map(showT).join(', ')})`;
+function unifies(a: Ty | undefined, b: Ty | undefined): boolean {
+  if (a === undefined || b === undefined) return true;
+  return unifiesStrict(a, b);
 }
 
-/** The builtins the compile-time check covers, with their input arity. */
-export function checkedBuiltins(): Array<[string, number]> {
-  return Object.entries(SIGNATURES).map(([name, sig]) => [name, sig.length]);
+function unifiesStrict(a: Ty, b: Ty): boolean {
+  if (a.k === 'any' && (a.of.length === 0 || a.of.some((x) => unifies(x, b)))) return true;
+  if (b.k === 'any' && (b.of.length === 0 || b.of.some((x) => unifies(x, a)))) return true;
+  if (a.k === 'any' || b.k === 'any') return false;
+  if (a.k !== b.k) return false;
+  switch (a.k) {
+    case 'array': {
+      const bb = b as Extract<Ty, { k: 'array' }>;
+      const stat = (p: Extract<Ty, { k: 'array' }>, q: Extract<Ty, { k: 'array' }>): boolean =>
+        p.items.every((x, i) => {
+          const y = i < q.items.length ? q.items[i] : q.dyn;
+          return y !== undefined || i < q.items.length ? unifies(x, y) : false;
+        });
+      if (!stat(a, bb) || !stat(bb, a)) return false;
+      return a.dyn === undefined || bb.dyn === undefined || unifies(a.dyn, bb.dyn);
+    }
+    case 'object': {
+      const bb = b as Extract<Ty, { k: 'object' }>;
+      const stat = (p: Extract<Ty, { k: 'object' }>, q: Extract<Ty, { k: 'object' }>): boolean =>
+        p.props.every(([k, v]) => {
+          const w = select(q, k);
+          if (w === undefined && !(q.props.some(([qk]) => compare(qk, k) === 0) || q.dyn)) return false;
+          return unifies(v, w);
+        });
+      if (!stat(a, bb) || !stat(bb, a)) return false;
+      return a.dyn === undefined || bb.dyn === undefined || unifies(a.dyn[1], bb.dyn[1]);
+    }
+    case 'set':
+      return unifies(a.of, (b as Extract<Ty, { k: 'set' }>).of);
+    default:
+      return true;
+  }
+}
+
+/** The type of a constant value (TypeEnv.GetByValue on a ground term). */
+export function valueType(v: Value): Ty {
+  if (v === null) return NULL;
+  if (typeof v === 'boolean') return BOOL;
+  if (typeof v === 'string') return STR;
+  if (isNumber(v)) return NUM;
+  if (Array.isArray(v)) return v.length === 0 ? { k: 'array', items: [], dyn: ANY } : { k: 'array', items: v.map(valueType), dyn: undefined };
+  if (v instanceof RSet) {
+    let of: Ty | undefined;
+    for (const x of v.values()) of = or(of, valueType(x));
+    return { k: 'set', of: of ?? ANY };
+  }
+  if (v instanceof RObject) {
+    const props: Array<[string | number | boolean | null, Ty]> = [];
+    let dyn: [Ty, Ty] | undefined;
+    for (const [k, x] of v.entries()) {
+      const pk = propKey(k);
+      if (pk !== undefined) props.push([pk, valueType(x)]);
+      else dyn = [valueType(k), valueType(x)];
+    }
+    props.sort((p, q) => cmpKey(p[0], q[0]));
+    return { k: 'object', props, dyn: props.length === 0 && !dyn ? [ANY, ANY] : dyn };
+  }
+  return ANY;
+}
+
+// ------------------------------------------------------------------------------------------- signatures
+
+/**
+ * Every builtin's declaration as OPA publishes it (opa:v1/ast/builtins.go, capabilities.json and the
+ * builtin metadata): `[arguments, result]`, each `name: type` (deprecated builtins have unnamed types).
+ */
+const SIGNATURES: Record<string, [string[], string?]> = {
+  abs: [['x: number'], 'y: number'],
+  all: [['any<array[any], set[any]>'], 'boolean'],
+  and: [['x: set[any]', 'y: set[any]'], 'z: set[any]'],
+  any: [['any<array[any], set[any]>'], 'boolean'],
+  'array.concat': [['x: array[any]', 'y: array[any]'], 'z: array[any]'],
+  'array.flatten': [['arr: array[any]'], 'flattened: array[any]'],
+  'array.reverse': [['arr: array[any]'], 'rev: array[any]'],
+  'array.slice': [['arr: array[any]', 'start: number', 'stop: number'], 'slice: array[any]'],
+  'base64.decode': [['x: string'], 'y: string'],
+  'base64.encode': [['x: string'], 'y: string'],
+  'base64.is_valid': [['x: string'], 'result: boolean'],
+  'base64url.decode': [['x: string'], 'y: string'],
+  'base64url.encode': [['x: string'], 'y: string'],
+  'base64url.encode_no_pad': [['x: string'], 'y: string'],
+  'bits.and': [['x: number', 'y: number'], 'z: number'],
+  'bits.lsh': [['x: number', 's: number'], 'z: number'],
+  'bits.negate': [['x: number'], 'z: number'],
+  'bits.or': [['x: number', 'y: number'], 'z: number'],
+  'bits.rsh': [['x: number', 's: number'], 'z: number'],
+  'bits.xor': [['x: number', 'y: number'], 'z: number'],
+  cast_array: [['any'], 'array[any]'],
+  cast_boolean: [['any'], 'boolean'],
+  cast_null: [['any'], 'null'],
+  cast_object: [['any'], 'object[any: any]'],
+  cast_set: [['any'], 'set[any]'],
+  cast_string: [['any'], 'string'],
+  ceil: [['x: number'], 'y: number'],
+  concat: [['delimiter: string', 'collection: any<array[string], set[string]>'], 'output: string'],
+  contains: [['haystack: string', 'needle: string'], 'result: boolean'],
+  count: [['collection: any<string, array[any], object[any: any], set[any]>'], 'n: number'],
+  'crypto.hmac.equal': [['mac1: string', 'mac2: string'], 'result: boolean'],
+  'crypto.hmac.md5': [['x: string', 'key: string'], 'y: string'],
+  'crypto.hmac.sha1': [['x: string', 'key: string'], 'y: string'],
+  'crypto.hmac.sha256': [['x: string', 'key: string'], 'y: string'],
+  'crypto.hmac.sha512': [['x: string', 'key: string'], 'y: string'],
+  'crypto.md5': [['x: string'], 'y: string'],
+  'crypto.parse_private_keys': [['keys: string'], 'output: array[object[string: any]]'],
+  'crypto.sha1': [['x: string'], 'y: string'],
+  'crypto.sha256': [['x: string'], 'y: string'],
+  'crypto.x509.parse_and_verify_certificates': [['certs: string'], 'output: array<boolean, array[object[string: any]]>'],
+  'crypto.x509.parse_and_verify_certificates_with_options': [['certs: string', 'options: object[string: any]'], 'output: array<boolean, array[object[string: any]]>'],
+  'crypto.x509.parse_certificate_request': [['csr: string'], 'output: object[string: any]'],
+  'crypto.x509.parse_certificates': [['certs: string'], 'output: array[object[string: any]]'],
+  'crypto.x509.parse_keypair': [['cert: string', 'pem: string'], 'output: object[string: any]'],
+  'crypto.x509.parse_rsa_private_key': [['pem: string'], 'output: object[string: any]'],
+  div: [['x: number', 'y: number'], 'z: number'],
+  endswith: [['search: string', 'base: string'], 'result: boolean'],
+  equal: [['x: any', 'y: any'], 'result: boolean'],
+  floor: [['x: number'], 'y: number'],
+  format_int: [['number: number', 'base: number'], 'output: string'],
+  'glob.match': [['pattern: string', 'delimiters: any<null, array[string]>', 'match: string'], 'result: boolean'],
+  'glob.quote_meta': [['pattern: string'], 'output: string'],
+  'graph.reachable': [['graph: object[any: any<array[any], set[any]>]', 'initial: any<array[any], set[any]>'], 'output: set[any]'],
+  'graph.reachable_paths': [['graph: object[any: any<array[any], set[any]>]', 'initial: any<array[any], set[any]>'], 'output: set[array[any]]'],
+  'graphql.is_valid': [['query: any<string, object[any: any]>', 'schema: any<string, object[any: any]>'], 'output: boolean'],
+  'graphql.parse': [['query: any<string, object[any: any]>', 'schema: any<string, object[any: any]>'], 'output: array<object[any: any], object[any: any]>'],
+  'graphql.parse_and_verify': [['query: any<string, object[any: any]>', 'schema: any<string, object[any: any]>'], 'output: array<boolean, object[any: any], object[any: any]>'],
+  'graphql.parse_query': [['query: string'], 'output: object[any: any]'],
+  'graphql.parse_schema': [['schema: string'], 'output: object[any: any]'],
+  'graphql.schema_is_valid': [['schema: any<string, object[any: any]>'], 'output: boolean'],
+  gt: [['x: any', 'y: any'], 'result: boolean'],
+  gte: [['x: any', 'y: any'], 'result: boolean'],
+  'hex.decode': [['x: string'], 'y: string'],
+  'hex.encode': [['x: string'], 'y: string'],
+  'http.send': [['request: object[string: any]'], 'response: object[any: any]'],
+  indexof: [['haystack: string', 'needle: string'], 'output: number'],
+  indexof_n: [['haystack: string', 'needle: string'], 'output: array[number]'],
+  'internal.member_2': [['any', 'any'], 'boolean'],
+  'internal.member_3': [['any', 'any', 'any'], 'boolean'],
+  intersection: [['xs: set[set[any]]'], 'y: set[any]'],
+  'io.jwt.decode': [['jwt: string'], 'output: array<object[any: any], object[any: any], string>'],
+  'io.jwt.decode_verify': [['jwt: string', 'constraints: object[string: any]'], 'output: array<boolean, object[any: any], object[any: any]>'],
+  'io.jwt.encode_sign': [['headers: object[string: any]', 'payload: object[string: any]', 'key: object[string: any]'], 'output: string'],
+  'io.jwt.encode_sign_raw': [['headers: string', 'payload: string', 'key: string'], 'output: string'],
+  'io.jwt.verify_eddsa': [['jwt: string', 'certificate: string'], 'result: boolean'],
+  'io.jwt.verify_es256': [['jwt: string', 'certificate: string'], 'result: boolean'],
+  'io.jwt.verify_es384': [['jwt: string', 'certificate: string'], 'result: boolean'],
+  'io.jwt.verify_es512': [['jwt: string', 'certificate: string'], 'result: boolean'],
+  'io.jwt.verify_hs256': [['jwt: string', 'secret: string'], 'result: boolean'],
+  'io.jwt.verify_hs384': [['jwt: string', 'secret: string'], 'result: boolean'],
+  'io.jwt.verify_hs512': [['jwt: string', 'secret: string'], 'result: boolean'],
+  'io.jwt.verify_ps256': [['jwt: string', 'certificate: string'], 'result: boolean'],
+  'io.jwt.verify_ps384': [['jwt: string', 'certificate: string'], 'result: boolean'],
+  'io.jwt.verify_ps512': [['jwt: string', 'certificate: string'], 'result: boolean'],
+  'io.jwt.verify_rs256': [['jwt: string', 'certificate: string'], 'result: boolean'],
+  'io.jwt.verify_rs384': [['jwt: string', 'certificate: string'], 'result: boolean'],
+  'io.jwt.verify_rs512': [['jwt: string', 'certificate: string'], 'result: boolean'],
+  is_array: [['x: any'], 'result: boolean'],
+  is_boolean: [['x: any'], 'result: boolean'],
+  is_null: [['x: any'], 'result: boolean'],
+  is_number: [['x: any'], 'result: boolean'],
+  is_object: [['x: any'], 'result: boolean'],
+  is_set: [['x: any'], 'result: boolean'],
+  is_string: [['x: any'], 'result: boolean'],
+  'json.filter': [['object: object[any: any]', 'paths: any<array[any<string, array[any]>], set[any<string, array[any]>]>'], 'filtered: object[any: any]'],
+  'json.is_valid': [['x: string'], 'result: boolean'],
+  'json.marshal': [['x: any'], 'y: string'],
+  'json.marshal_with_options': [['x: any', 'opts: object<indent: string, prefix: string, pretty: boolean>[string: any]'], 'y: string'],
+  'json.match_schema': [['document: any<string, object[any: any]>', 'schema: any<string, object[any: any]>'], 'output: array<boolean, array[object<desc: string, error: string, field: string, type: string>]>'],
+  'json.patch': [['target: any', 'patches: array[object<op: string, path: any>[any: any]]'], 'output: any'],
+  'json.remove': [['object: object[any: any]', 'paths: any<array[any<string, array[any]>], set[any<string, array[any]>]>'], 'output: object[any: any]'],
+  'json.unmarshal': [['x: string'], 'y: any'],
+  'json.verify_schema': [['schema: any<string, object[any: any]>'], 'output: array<boolean, any<null, string>>'],
+  lower: [['x: string'], 'y: string'],
+  lt: [['x: any', 'y: any'], 'result: boolean'],
+  lte: [['x: any', 'y: any'], 'result: boolean'],
+  max: [['collection: any<array[any], set[any]>'], 'n: any'],
+  min: [['collection: any<array[any], set[any]>'], 'n: any'],
+  minus: [['x: any<number, set[any]>', 'y: any<number, set[any]>'], 'z: any<number, set[any]>'],
+  mul: [['x: number', 'y: number'], 'z: number'],
+  neq: [['x: any', 'y: any'], 'result: boolean'],
+  'net.cidr_contains': [['cidr: string', 'cidr_or_ip: string'], 'result: boolean'],
+  'net.cidr_contains_matches': [['cidrs: any<string, array[any<string, array[any]>], object[string: any<string, array[any]>], set[any<string, array[any]>]>', 'cidrs_or_ips: any<string, array[any<string, array[any]>], object[string: any<string, array[any]>], set[any<string, array[any]>]>'], 'output: set[array<any, any>]'],
+  'net.cidr_expand': [['cidr: string'], 'hosts: set[string]'],
+  'net.cidr_intersects': [['cidr1: string', 'cidr2: string'], 'result: boolean'],
+  'net.cidr_is_valid': [['cidr: string'], 'result: boolean'],
+  'net.cidr_merge': [['addrs: any<array[any<string>], set[string]>'], 'output: set[string]'],
+  'net.cidr_overlap': [['string', 'string'], 'boolean'],
+  'net.lookup_ip_addr': [['name: string'], 'addrs: set[string]'],
+  'numbers.range': [['a: number', 'b: number'], 'range: array[number]'],
+  'numbers.range_step': [['a: number', 'b: number', 'step: number'], 'range: array[number]'],
+  'object.filter': [['object: object[any: any]', 'keys: any<array[any], object[any: any], set[any]>'], 'filtered: object[any: any]'],
+  'object.get': [['object: object[any: any]', 'key: any', 'default: any'], 'value: any'],
+  'object.keys': [['object: object[any: any]'], 'value: set[any]'],
+  'object.remove': [['object: object[any: any]', 'keys: any<array[any], object[any: any], set[any]>'], 'output: object[any: any]'],
+  'object.subset': [['super: any<array[any], object[any: any], set[any]>', 'sub: any<array[any], object[any: any], set[any]>'], 'result: boolean'],
+  'object.union': [['a: object[any: any]', 'b: object[any: any]'], 'output: object[any: any]'],
+  'object.union_n': [['objects: array[object[any: any]]'], 'output: object[any: any]'],
+  'opa.runtime': [[], 'output: object[string: any]'],
+  or: [['x: set[any]', 'y: set[any]'], 'z: set[any]'],
+  plus: [['x: number', 'y: number'], 'z: number'],
+  product: [['collection: any<array[number], set[number]>'], 'n: number'],
+  'providers.aws.sign_req': [['request: object[string: any]', 'aws_config: object[string: any]', 'time_ns: number'], 'signed_request: object[any: any]'],
+  'rand.intn': [['str: string', 'n: number'], 'y: number'],
+  re_match: [['string', 'string'], 'boolean'],
+  'regex.find_all_string_submatch_n': [['pattern: string', 'value: string', 'number: number'], 'output: array[array[string]]'],
+  'regex.find_n': [['pattern: string', 'value: string', 'number: number'], 'output: array[string]'],
+  'regex.globs_match': [['glob1: string', 'glob2: string'], 'result: boolean'],
+  'regex.is_valid': [['pattern: string'], 'result: boolean'],
+  'regex.match': [['pattern: string', 'value: string'], 'result: boolean'],
+  'regex.replace': [['s: string', 'pattern: string', 'value: string'], 'output: string'],
+  'regex.split': [['pattern: string', 'value: string'], 'output: array[string]'],
+  'regex.template_match': [['template: string', 'value: string', 'delimiter_start: string', 'delimiter_end: string'], 'result: boolean'],
+  'rego.parse_module': [['filename: string', 'rego: string'], 'output: object[string: any]'],
+  rem: [['x: number', 'y: number'], 'z: number'],
+  replace: [['x: string', 'old: string', 'new: string'], 'y: string'],
+  round: [['x: number'], 'y: number'],
+  'semver.compare': [['a: string', 'b: string'], 'result: number'],
+  'semver.is_valid': [['vsn: any'], 'result: boolean'],
+  set_diff: [['set[any]', 'set[any]'], 'set[any]'],
+  sort: [['collection: any<array[any], set[any]>'], 'n: array[any]'],
+  split: [['x: string', 'delimiter: string'], 'ys: array[string]'],
+  sprintf: [['format: string', 'values: array[any]'], 'output: string'],
+  startswith: [['search: string', 'base: string'], 'result: boolean'],
+  'strings.any_prefix_match': [['search: any<string, array[string], set[string]>', 'base: any<string, array[string], set[string]>'], 'result: boolean'],
+  'strings.any_suffix_match': [['search: any<string, array[string], set[string]>', 'base: any<string, array[string], set[string]>'], 'result: boolean'],
+  'strings.count': [['search: string', 'substring: string'], 'output: number'],
+  'strings.render_template': [['value: string', 'vars: object[string: any]'], 'result: string'],
+  'strings.replace_n': [['patterns: object[string: string]', 'value: string'], 'output: string'],
+  'strings.reverse': [['x: string'], 'y: string'],
+  'strings.split_n': [['x: string', 'delimiter: string', 'n: number'], 'ys: array[string]'],
+  substring: [['value: string', 'offset: number', 'length: number'], 'output: string'],
+  sum: [['collection: any<array[number], set[number]>'], 'n: number'],
+  // not an OPA builtin (a test helper): its argument is not declared, so nothing is refused at compile time
+  'test.sleep': [['duration: any']],
+  'time.add_date': [['ns: number', 'years: number', 'months: number', 'days: number'], 'output: number'],
+  'time.clock': [['x: any<number, array<number, string>>'], 'output: array<number, number, number>'],
+  'time.date': [['x: any<number, array<number, string>>'], 'date: array<number, number, number>'],
+  'time.diff': [['ns1: any<number, array<number, string>>', 'ns2: any<number, array<number, string>>'], 'output: array<number, number, number, number, number, number>'],
+  'time.format': [['x: any<number, array<number, string>, array<number, string, string>>'], 'formatted timestamp: string'],
+  'time.now_ns': [[], 'now: number'],
+  'time.parse_duration_ns': [['duration: string'], 'ns: number'],
+  'time.parse_ns': [['layout: string', 'value: string'], 'ns: number'],
+  'time.parse_rfc3339_ns': [['value: string'], 'ns: number'],
+  'time.weekday': [['x: any<number, array<number, string>>'], 'day: string'],
+  to_number: [['value: any<null, boolean, number, string>'], 'num: number'],
+  trace: [['note: string'], 'result: boolean'],
+  trim: [['value: string', 'cutset: string'], 'output: string'],
+  trim_left: [['value: string', 'cutset: string'], 'output: string'],
+  trim_prefix: [['value: string', 'prefix: string'], 'output: string'],
+  trim_right: [['value: string', 'cutset: string'], 'output: string'],
+  trim_space: [['value: string'], 'output: string'],
+  trim_suffix: [['value: string', 'suffix: string'], 'output: string'],
+  type_name: [['x: any'], 'type: string'],
+  union: [['xs: set[set[any]]'], 'y: set[any]'],
+  'units.parse': [['x: string'], 'y: number'],
+  'units.parse_bytes': [['x: string'], 'y: number'],
+  upper: [['x: string'], 'y: string'],
+  'uri.is_valid': [['uri: string'], 'result: boolean'],
+  'uri.parse': [['uri: string'], 'output: object[string: string]'],
+  'urlquery.decode': [['x: string'], 'y: string'],
+  'urlquery.decode_object': [['x: string'], 'object: object[string: array[string]]'],
+  'urlquery.encode': [['x: string'], 'y: string'],
+  'urlquery.encode_object': [['object: object[string: any<string, array[string], set[string]>]'], 'y: string'],
+  'uuid.parse': [['uuid: string'], 'result: object[string: any]'],
+  'uuid.rfc4122': [['k: string'], 'output: string'],
+  walk: [['x: any'], 'output: array<array[any], any>'],
+  'yaml.is_valid': [['x: string'], 'result: boolean'],
+  'yaml.marshal': [['x: any'], 'y: string'],
+  'yaml.unmarshal': [['x: string'], 'y: any'],
+};
+
+interface Sig {
+  /** `name: type` texts as OPA prints them in `want:`. */
+  shown: string[];
+  args: Ty[];
+  result: Ty | undefined;
+}
+
+const parsed = new Map<string, Sig>();
+
+function splitNamed(s: string): Ty {
+  const j = s.indexOf(': ');
+  const name = j < 0 ? '' : s.slice(0, j);
+  return parseType(/[<[]/.test(name) || j < 0 ? s : s.slice(j + 2));
+}
+
+/** The declared signature of builtin `name`, or undefined for a name this table does not list. */
+export function signature(name: string): Sig | undefined {
+  let s = parsed.get(name);
+  if (s) return s;
+  const d = SIGNATURES[name];
+  if (!d) return undefined;
+  const [args, result] = d;
+  s = { shown: [...args, ...(result ? [result] : [])], args: args.map(splitNamed), result: result ? splitNamed(result) : undefined };
+  parsed.set(name, s);
+  return s;
+}
+
+/** The builtins with a declared signature: name → `[argument texts, result text]`. */
+export function signatures(): ReadonlyMap<string, [string[], string | undefined]> {
+  return new Map(Object.entries(SIGNATURES).map(([n, [a, r]]) => [n, [a, r]]));
+}
+
+// ------------------------------------------------------------------------------------------- checker
+
+export interface TypeError {
+  loc: Loc;
+  message: string;
+}
+
+type Env = Map<number, Ty | undefined>;
+
+class Checker {
+  readonly errors: TypeError[] = [];
+
+  constructor(private readonly world: World | undefined) {}
+
+  /** Checks a body in evaluation order; returns the environment after it. */
+  body(env: Env, lits: CLit[]): Env {
+    for (const l of lits) this.literal(env, l);
+    return env;
+  }
+
+  private literal(env: Env, l: CLit): void {
+    if (l.notBody) {
+      this.body(new Map(env), l.notBody);
+      return;
+    }
+    // A builtin replaced with `with` may be given other types; such literals are left alone.
+    if (l.withs.some((w) => w.target.kind === 'fn')) {
+      this.bindRest(env, l);
+      return;
+    }
+    this.expr(env, l.expr, l.loc);
+    this.bindRest(env, l);
+  }
+
+  /** Whatever a literal binds that was not typed precisely is `any` from here on. */
+  private bindRest(env: Env, l: CLit): void {
+    const visit = (t: CTerm): void => {
+      switch (t.t) {
+        case 'var':
+          if (!env.has(t.slot) || env.get(t.slot) === undefined) env.set(t.slot, ANY);
+          break;
+        case 'ref':
+          visit(t.head);
+          t.path.forEach(visit);
+          break;
+        case 'array':
+        case 'set':
+          t.items.forEach(visit);
+          break;
+        case 'object':
+          t.entries.forEach(([k, v]) => (visit(k), visit(v)));
+          break;
+        case 'call':
+          t.args.forEach(visit);
+          if (t.out) visit(t.out);
+          break;
+        default:
+          break;
+      }
+    };
+    const e = l.expr;
+    switch (e.k) {
+      case 'term':
+        visit(e.term);
+        break;
+      case 'unify':
+        visit(e.a);
+        visit(e.b);
+        break;
+      case 'somein':
+        if (e.key) visit(e.key);
+        visit(e.value);
+        visit(e.coll);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private expr(env: Env, e: CExpr, loc: Loc): void {
+    switch (e.k) {
+      case 'term':
+        if (e.term.t === 'call') this.call(env, e.term, true);
+        else this.type(env, e.term);
+        break;
+      case 'unify':
+        this.unify(env, e.a, e.b, loc);
+        break;
+      case 'somein':
+        this.type(env, e.coll);
+        break;
+      case 'every': {
+        this.type(env, e.domain);
+        const inner = new Map(env);
+        for (const t of [e.key, e.value]) if (t?.t === 'var') inner.set(t.slot, ANY);
+        this.body(inner, e.body);
+        break;
+      }
+      case 'logic':
+        this.body(new Map(env), e.a);
+        this.body(new Map(env), e.b);
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** `a = b` (and `:=`): OPA's checkExprEq. */
+  private unify(env: Env, a: CTerm, b: CTerm, loc: Loc): void {
+    const ta = this.type(env, a);
+    const tb = this.type(env, b);
+    if (!this.unify2(env, a, ta, b, tb)) {
+      this.errors.push({ loc, message: `match error\n\tleft  : ${showType(ta)}\n\tright : ${showType(tb)}` });
+    }
+  }
+
+  private unify2(env: Env, a: CTerm, ta: Ty | undefined, b: CTerm, tb: Ty | undefined): boolean {
+    const nilA = isNil(ta);
+    const nilB = isNil(tb);
+    if (nilA && !nilB) return this.unify1(env, a, tb!);
+    if (nilB && !nilA) return this.unify1(env, b, ta!);
+    if (!nilA && !nilB) return unifies(ta, tb);
+    if (a.t === 'array' && b.t === 'array' && a.items.length === b.items.length) {
+      return a.items.every((x, i) => this.unify2(env, x, this.type(env, x), b.items[i]!, this.type(env, b.items[i]!)));
+    }
+    return true;
+  }
+
+  /** Binds the untyped variables of a pattern to the parts of `t`; false when a typed part cannot match. */
+  private unify1(env: Env, term: CTerm, t: Ty): boolean {
+    switch (term.t) {
+      case 'var': {
+        const have = env.get(term.slot);
+        if (have !== undefined) return unifies(have, t);
+        env.set(term.slot, t);
+        return true;
+      }
+      case 'array':
+        if (t.k === 'array') {
+          if (term.items.length !== t.items.length && t.dyn === undefined) return false;
+          return term.items.every((x, i) => this.unify1(env, x, (i < t.items.length ? t.items[i] : t.dyn) ?? ANY));
+        }
+        if (t.k === 'any') return t.of.length === 0 || t.of.some((x) => this.fits(env, term, x));
+        return false;
+      default:
+        return this.fits(env, term, t);
+    }
+  }
+
+  /** A built-in operand can take a value of type `want` (check.go unify1, without binding). */
+  private fits(env: Env, term: CTerm, want: Ty): boolean {
+    if (want.k === 'any' && want.of.length === 0) return true;
+    if (term.t === 'const' && (Array.isArray(term.v) || term.v instanceof RObject || term.v instanceof RSet)) return this.fitsValue(term.v, want);
+    if (term.t === 'array' || term.t === 'set' || term.t === 'object') {
+      if (want.k === 'any') return want.of.some((w) => this.fits(env, term, w));
+      if (term.t === 'array' && want.k === 'array') {
+        if (term.items.length !== want.items.length && want.dyn === undefined) return false;
+        return term.items.every((x, i) => {
+          const w = i < want.items.length ? want.items[i] : want.dyn;
+          return w === undefined || this.fits(env, x, w);
+        });
+      }
+      if (term.t === 'set' && want.k === 'set') {
+        const of = want.of;
+        return of === undefined || term.items.every((x) => this.fits(env, x, of));
+      }
+      if (term.t === 'object' && want.k === 'object') {
+        if (term.entries.length !== want.props.length && want.dyn === undefined) return false;
+        return term.entries.every(([k, v]) => {
+          if (k.t !== 'const') return true;
+          const w = select(want, k.v);
+          return w !== undefined && this.fits(env, v, w);
+        });
+      }
+      return false;
+    }
+    return unifies(this.peek(env, term), want);
+  }
+
+  private fitsValue(v: Value, want: Ty): boolean {
+    if (want.k === 'any') return want.of.length === 0 || want.of.some((w) => this.fitsValue(v, w));
+    if (Array.isArray(v)) {
+      if (want.k !== 'array') return false;
+      if (v.length !== want.items.length && want.dyn === undefined) return false;
+      return v.every((x, i) => {
+        const w = i < want.items.length ? want.items[i] : want.dyn;
+        return w === undefined || this.fitsValue(x, w);
+      });
+    }
+    if (v instanceof RSet) {
+      if (want.k !== 'set') return false;
+      const of = want.of;
+      return of === undefined || v.values().every((x) => this.fitsValue(x, of));
+    }
+    if (v instanceof RObject) {
+      if (want.k !== 'object') return false;
+      if (v.size !== want.props.length && want.dyn === undefined) return false;
+      return v.entries().every(([k, x]) => {
+        const w = select(want, k);
+        return w !== undefined && this.fitsValue(x, w);
+      });
+    }
+    return unifies(valueType(v), want);
+  }
+
+  /** The type of a term already typed (no calls evaluated again). */
+  private peek(env: Env, t: CTerm): Ty | undefined {
+    return t.t === 'call' ? this.results.get(t) : this.typeOf(env, t, false);
+  }
+
+  private readonly results = new Map<CTerm, Ty | undefined>();
+
+  peekTerm(t: CTerm): Ty | undefined {
+    return this.peek(new Map(), t);
+  }
+
+  /** The type of a term, checking the calls and comprehensions in it (in evaluation order). */
+  type(env: Env, t: CTerm): Ty | undefined {
+    return this.typeOf(env, t, true);
+  }
+
+  private typeOf(env: Env, t: CTerm, check: boolean): Ty | undefined {
+    switch (t.t) {
+      case 'const':
+        return valueType(t.v);
+      case 'var':
+        return env.get(t.slot);
+      case 'root':
+        return ANY;
+      case 'ref': {
+        let cur = this.typeOf(env, t.head, check);
+        let path = t.path;
+        if (t.head.t === 'root' && t.head.root === 'data' && this.world) {
+          const found = this.world.document(path);
+          if (found) [cur, path] = [found[0], path.slice(found[1])];
+        }
+        for (const p of path) {
+          if (check && p.t !== 'const' && p.t !== 'var') this.typeOf(env, p, check);
+          cur = p.t === 'const' && (p.v === null || typeof p.v !== 'object' || isNumber(p.v)) ? select(cur, p.v) : values(cur);
+          if (cur === undefined) return undefined;
+        }
+        return cur;
+      }
+      case 'array': {
+        const items = t.items.map((x) => this.typeOf(env, x, check));
+        return items.length === 0 ? { k: 'array', items: [], dyn: ANY } : { k: 'array', items, dyn: undefined };
+      }
+      case 'set': {
+        let of: Ty | undefined;
+        for (const x of t.items) of = or(of, this.typeOf(env, x, check));
+        return { k: 'set', of: t.items.length === 0 ? ANY : of };
+      }
+      case 'object': {
+        const props: Array<[string | number | boolean | null, Ty | undefined]> = [];
+        let dyn: [Ty | undefined, Ty | undefined] | undefined;
+        for (const [k, v] of t.entries) {
+          const kt = this.typeOf(env, k, check);
+          const vt = this.typeOf(env, v, check);
+          const pk = k.t === 'const' ? propKey(k.v) : undefined;
+          if (pk !== undefined) props.push([pk, vt]);
+          else dyn = [kt, vt];
+        }
+        props.sort((p, q) => cmpKey(p[0], q[0]));
+        return { k: 'object', props, dyn: props.length === 0 && !dyn ? [ANY, ANY] : dyn };
+      }
+      case 'arraycompr':
+      case 'setcompr':
+      case 'objectcompr': {
+        const inner = new Map(env);
+        const before = this.errors.length;
+        if (check) this.body(inner, t.body);
+        else return undefined;
+        if (this.errors.length > before) return undefined;
+        if (t.t === 'arraycompr') return { k: 'array', items: [], dyn: this.type(inner, t.term) };
+        if (t.t === 'setcompr') return { k: 'set', of: this.type(inner, t.term) };
+        return { k: 'object', props: [], dyn: [this.type(inner, t.key), this.type(inner, t.value)] };
+      }
+      case 'call':
+        return check ? this.call(env, t, false) : this.results.get(t);
+      case 'template':
+        if (check) for (const p of t.parts) if (typeof p !== 'string') this.typeOf(env, p, check);
+        return STR;
+      case 'print':
+        if (check) for (const a of t.args) this.typeOf(env, a, check);
+        return undefined;
+    }
+  }
+
+  /**
+   * A call: its arguments first (nested calls before the call itself, as OPA rewrites them), then the
+   * arguments against the declaration. `stmt` is a call that is a whole expression (no output operand).
+   */
+  private call(env: Env, t: Extract<CTerm, { t: 'call' }>, stmt: boolean): Ty | undefined {
+    const have = t.args.map((a) => this.type(env, a));
+    let result: Ty | undefined;
+    const sig = t.fn.kind === 'builtin' ? signature(t.fn.name) : undefined;
+    if (t.fn.kind === 'user') result = this.world ? this.world.nodeType(t.fn.node) : undefined;
+    if (sig) {
+      const ok = t.args.every((a, i) => i >= sig.args.length || this.fits(env, a, sig.args[i]!)) && (t.out === undefined || sig.result === undefined || this.fitsOut(env, t.out, sig.result));
+      if (!ok) {
+        const operands = [...have];
+        if (t.out) operands.push(this.peek(env, t.out));
+        else if (!stmt && sig.result) operands.push(undefined);
+        this.errors.push({ loc: t.loc, message: `${t.fn.name}: invalid argument(s)\n\thave: (${operands.map(showType).join(', ')})\n\twant: (${sig.shown.join(', ')})` });
+      } else result = sig.result;
+    }
+    this.results.set(t, result);
+    if (t.out) {
+      if (result !== undefined) this.unify1(env, t.out, result);
+    }
+    return result;
+  }
+
+  private fitsOut(env: Env, out: CTerm, want: Ty): boolean {
+    if (out.t === 'var' && env.get(out.slot) === undefined) return true;
+    return this.fits(env, out, want);
+  }
+}
+
+function withParams(rule: CRule): Env {
+  const env: Env = new Map();
+  const visit = (t: CTerm): void => {
+    if (t.t === 'var') env.set(t.slot, ANY);
+    else if (t.t === 'array' || t.t === 'set') t.items.forEach(visit);
+    else if (t.t === 'object') t.entries.forEach(([k, v]) => (visit(k), visit(v)));
+  };
+  rule.params?.forEach(visit);
+  return env;
+}
+
+/**
+ * The rules being compiled, typed on demand (OPA checks rules in dependency order): the type of a rule's
+ * document is the union of its definitions' values — a complete rule's value, `set[key]` for a multi-value
+ * rule, `object[key: value]` for a one-variable object rule, a function's result — and `any` when a
+ * definition has a type error or a shape this checker does not type.
+ */
+class World {
+  private readonly nodes = new Map<string, RuleNode>();
+  private readonly types = new Map<RuleNode, Ty | undefined | 'busy'>();
+  private readonly checked = new Map<CRule, { errors: TypeError[]; type: Ty | undefined }>();
+
+  constructor(private readonly rules: readonly CRule[]) {
+    for (const r of rules) this.nodes.set(keyOf(r.node.path), r.node);
+  }
+
+  /** The longest prefix of a `data` path that is a rule's document: its type and length. */
+  document(path: CTerm[]): [Ty, number] | undefined {
+    const consts: Value[] = [];
+    for (const p of path) {
+      if (p.t !== 'const') break;
+      consts.push(p.v);
+    }
+    for (let n = consts.length; n > 0; n--) {
+      const node = this.nodes.get(keyOf(consts.slice(0, n)));
+      if (node) return [this.nodeType(node) ?? ANY, n];
+    }
+    return undefined;
+  }
+
+  nodeType(node: RuleNode): Ty | undefined {
+    const have = this.types.get(node);
+    if (have === 'busy') return ANY;
+    if (have !== undefined || this.types.has(node)) return have;
+    // A document with rules below it as well merges their values in; that is left as `any`.
+    if ([...node.children.values()].some((c) => c.declared)) {
+      this.types.set(node, ANY);
+      return ANY;
+    }
+    this.types.set(node, 'busy');
+    const defs = [...node.rules, ...node.funcs, ...(node.defaultRule ? [node.defaultRule] : []), ...(node.defaultFunc ? [node.defaultFunc] : [])];
+    let t: Ty | undefined;
+    for (const r of defs) {
+      const rt = this.rule(r).type;
+      if (rt === undefined) {
+        t = ANY;
+        break;
+      }
+      t = or(t, rt);
+    }
+    t ??= ANY;
+    this.types.set(node, t);
+    return t;
+  }
+
+  rule(r: CRule): { errors: TypeError[]; type: Ty | undefined } {
+    let done = this.checked.get(r);
+    if (done) return done;
+    const c = new Checker(this);
+    const env = c.body(withParams(r), r.body);
+    const rest = r.rest.map((t) => c.type(env, t));
+    const key = r.key ? c.type(env, r.key) : undefined;
+    let value = c.type(env, r.value);
+    for (const e of r.elseChain) {
+      const ee = c.body(withParams(r), e.body);
+      value = or(value, c.type(ee, e.value)) ?? ANY;
+    }
+    let type: Ty | undefined;
+    if (r.kind === 'complete' || r.kind === 'func') type = value;
+    else if (r.kind === 'multi' && rest.length === 0) type = { k: 'set', of: key };
+    else if (r.kind === 'object' && rest.length === 1) type = { k: 'object', props: [], dyn: [rest[0], value] };
+    done = { errors: c.errors, type: c.errors.length > 0 || isNil(type) ? undefined : type };
+    this.checked.set(r, done);
+    return done;
+  }
+
+  all(): TypeError[] {
+    return this.rules.flatMap((r) => this.rule(r).errors);
+  }
+}
+
+/** OPA's type errors of the compiled rules: bodies and heads, `else` bodies and values. */
+export function checkRules(rules: readonly CRule[]): TypeError[] {
+  return new World(rules).all();
+}
+
+/** The type of a term before any variable, rule or call result is typed. */
+export function termTypeUntyped(t: CTerm): Ty | undefined {
+  return new Checker(undefined).peekTerm(t);
+}
+
+/** OPA's type errors of a query body (rules' documents are not typed: `any`). */
+export function checkQuery(body: CLit[]): TypeError[] {
+  const c = new Checker(undefined);
+  c.body(new Map(), body);
+  return c.errors;
 }
