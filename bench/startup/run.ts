@@ -1,6 +1,7 @@
 /**
- * Cold-start benchmark of the built CLI: `cocokit --help`, and `cocokit kbs serve` from process start until
- * `/healthz` answers (SQLite, a fresh data directory, then a second start on that directory). Prints the median
+ * Cold-start benchmark of the built CLI: `cocokit --help`, `cocokit kbs --help`, and `cocokit kbs serve` from
+ * process start until `/healthz` answers (SQLite, a fresh data directory, then a second start on that
+ * directory). Prints the median
  * of N runs of each — wall time and the process's CPU (user + system) — beside the goal, and `node -e 0` as
  * the floor no command can go below on this machine at its current load.
  *
@@ -151,6 +152,7 @@ async function main(): Promise<void> {
   childCpuBase.value = childrenCpuMs();
   rows.push(await measure('node -e 0 (floor)', undefined, () => runToExit(['-e', '0'])));
   rows.push(await measure('cocokit --help', 200, () => runToExit([MAIN, '--help'])));
+  rows.push(await measure('cocokit kbs --help', 200, () => runToExit([MAIN, 'kbs', '--help'])));
   const dirs: string[] = [];
   try {
     rows.push(

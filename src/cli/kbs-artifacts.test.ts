@@ -18,7 +18,7 @@ import { startKbs } from '../server/test-harness.js';
 import { readVector, readVectorJson, vectorPath } from '../test-support/vectors.js';
 import { startTestRootSetting } from '../test-support/test-root-guest.js';
 import { bufferIO } from './io.js';
-import { startServe } from './kbs.js';
+import { startServe } from './kbs-serve.js';
 
 const { dir, url, kbs, cli, guest } = await startTestRootSetting('kbs-artifacts-');
 

@@ -6,9 +6,6 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CocoError } from '../errors.js';
-import { applyEnv, defaultConfig, loadConfigFile } from '../server/config.js';
-import { verifyDecisionChain } from '../server/decisions.js';
-import { openStore } from '../server/kbs.js';
 import type { CliIO } from './io.js';
 
 export function registerAudit(kbs: Command, io: CliIO): void {
@@ -20,6 +17,10 @@ export function registerAudit(kbs: Command, io: CliIO): void {
     .option('--data-dir <dir>', 'data directory of the embedded store (default ./.kbs-data)')
     .option('--json', 'print the report as JSON')
     .action(async (opts: { config?: string; dataDir?: string; json?: boolean }) => {
+      // The server's modules are loaded by the command that uses them, not to register it (`kbs --help`).
+      const { applyEnv, defaultConfig, loadConfigFile } = await import('../server/config.js');
+      const { verifyDecisionChain } = await import('../server/decisions.js');
+      const { openStore } = await import('../server/kbs.js');
       const file = opts.config ?? io.env.KBS_CONFIG_FILE;
       const config = file ? loadConfigFile(isAbsolute(file) ? file : resolve(io.cwd, file)) : defaultConfig();
       applyEnv(config, io.env);

@@ -6,7 +6,7 @@ import { chromium } from 'playwright-core';
 import { REPO_ROOT } from '../test-support/vectors.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEMO_RESOURCE } from './kbs.js';
+import { DEMO_RESOURCE } from '../server/development.js';
 import { ensureBuilt } from '../test-support/built-package.js';
 import { runCli, type CliRun } from '../test-support/cli-run.js';
 

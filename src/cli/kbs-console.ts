@@ -7,7 +7,6 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CocoError } from '../errors.js';
-import { signAdminToken } from '../client/admin-client.js';
 import type { CliIO } from './io.js';
 
 export const CONSOLE_TOKEN_DEFAULT_MINUTES = 15;
@@ -22,6 +21,7 @@ export function registerConsoleToken(kbs: Command, io: CliIO): void {
     .action(async (f: { authPrivateKey: string; minutes: string; role: string }) => {
       if (!/^[1-9][0-9]?$/.test(f.minutes) || Number(f.minutes) > 60) throw new CocoError('CLI_USAGE', '--minutes must be 1..60', { kind: 'usage' });
       const pem = readFileSync(resolve(io.cwd, f.authPrivateKey), 'utf8');
+      const { signAdminToken } = await import('../client/admin-client.js');
       io.stdout(`${await signAdminToken(pem, f.role, Number(f.minutes) * 60)}\n`);
     });
 }

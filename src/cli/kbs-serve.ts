@@ -1,10 +1,9 @@
 /**
- * `cocokit kbs serve`: configuration, the start-up banner, and the worker cluster. Kept apart from the
- * client and admin commands of kbs.ts so that starting a server loads the server alone (program.ts registers
- * only this file for `cocokit kbs serve …`).
+ * `cocokit kbs serve`: configuration, the start-up banner, and the worker cluster. The command itself is
+ * declared in kbs-command.ts, which loads this file when the command runs: registering `kbs` (for its help,
+ * or for a client command) loads no server. Starting a server loads the server alone.
  */
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import type { Command } from 'commander';
 import pino from 'pino';
 import { CocoError } from '../errors.js';
 import { policyEvaluators } from '../policy/evaluators.js';
@@ -53,11 +52,6 @@ export function kekBesideDatabase(config: KbsConfig, cwd: string): string | unde
   return dirname(kek) === dataDir ? kek : undefined;
 }
 
-function workerCount(text: string): number {
-  if (!/^[1-9][0-9]{0,2}$/.test(text) || Number(text) > 256) throw new CocoError('CLI_USAGE', `--workers ${text} is not a number from 1 to 256`, { kind: 'usage' });
-  return Number(text);
-}
-
 /**
  * `kbs serve` as a primary process with `n` workers (node:cluster): the primary prepares the store once (schema,
  * admin key, token signer, default policies — so workers never race to create them), then forks workers that
@@ -65,7 +59,7 @@ function workerCount(text: string): number {
  * Any worker serves any request because every piece of state is in the store. A worker that dies is replaced;
  * SIGTERM/SIGINT stop the workers and then the primary.
  */
-async function serveCluster(opts: ServeOptions, io: CliIO, n: number): Promise<void> {
+export async function serveCluster(opts: ServeOptions, io: CliIO, n: number): Promise<void> {
   const { default: cluster } = await import('node:cluster');
   const { config } = resolveServeConfig(opts, io);
   const prep = await openKbs({ config, ...policyEvaluators(), logger: pino({ level: 'silent' }) });
@@ -153,56 +147,3 @@ export async function startServe(opts: ServeOptions, io: CliIO): Promise<{ kbs: 
     throw e;
   }
 }
-
-
-/** Adds `serve` to the `kbs` command. */
-export function registerServe(kbs: Command, io: CliIO): void {
-  kbs
-    .command('serve')
-    .description('run a KBS; without --config a development KBS with the sample TEE and a demo secret')
-    .option('-c, --config <file>', 'KBS config TOML (Trustee kbs-config layout); also KBS_CONFIG_FILE')
-    .option('--port <port>', 'listen port (default 8080)')
-    .option('--host <host>', 'listen address (default 127.0.0.1)')
-    .option('--data-dir <dir>', `data directory of the embedded store (default ./.kbs-data)`)
-    .option('--workers <n>', 'worker processes sharing the port and the store (default http_server.worker_count, else 1)')
-    .action(async (opts: ServeOptions & { workers?: string }) => {
-      const { default: cluster } = await import('node:cluster');
-      const workers = cluster.isWorker ? 1 : opts.workers !== undefined ? workerCount(opts.workers) : (resolveServeConfig(opts, io).config.http_server.worker_count ?? 1);
-      if (workers > 1) return serveCluster(opts, io, workers);
-      // A cluster worker: only the first prints the banner.
-      const quiet = cluster.isWorker && cluster.worker?.id !== 1;
-      const { kbs: server } = await startServe(opts, quiet ? { ...io, stdout: () => {} } : io);
-      await new Promise<void>((resolveStop) => {
-        const stop = () => void server.close().then(resolveStop, resolveStop);
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
-      // The channel to the primary would keep a stopped worker alive.
-      if (cluster.isWorker) cluster.worker?.disconnect();
-    });
-}
-
-/**
- * The `kbs` command and its own options (Trustee kbs-client's order: `kbs-client --url URL [--cert-file CA]
- * config|get-resource|attest …`), without subcommands. `kbs --url A workload --url B …`: an option after a
- * subcommand belongs to that subcommand; commander needs positional options on every command above as well, the
- * root included (its only options, --help and --version, come first anyway).
- */
-export function addKbsCommand(program: Command): Command {
-  program.enablePositionalOptions();
-  return program
-    .command('kbs')
-    .description(KBS_DESCRIPTION)
-    .option('--url <url>', KBS_URL_HELP)
-    .option('--cert-file <pem>', KBS_CERT_FILE_HELP)
-    .enablePositionalOptions();
-}
-
-/** The `kbs` command with `serve` alone, for `cocokit kbs serve …`: the same command lines parse, without loading the client side. */
-export function registerServeOnly(program: Command, io: CliIO): void {
-  registerServe(addKbsCommand(program), io);
-}
-
-export const KBS_DESCRIPTION = 'Key Broker Service (Trustee KBS protocol 0.4.0): server, guest client, admin client';
-export const KBS_URL_HELP = 'KBS URL for the client subcommands (config, get-resource, attest)';
-export const KBS_CERT_FILE_HELP = 'CA certificate of an https:// KBS, for the client subcommands';

@@ -16,7 +16,8 @@ import { startKbs } from '../server/test-harness.js';
 import { loadTestChip, signTestReport } from '../tee/snp/test-root.js';
 import { tsmSimulator } from '../tee/snp/tsm-sim.js';
 import { bufferIO } from './io.js';
-import { register, startServe } from './kbs.js';
+import { register } from './kbs.js';
+import { startServe } from './kbs-serve.js';
 import { run } from './program.js';
 import { runCli, type CliRun } from '../test-support/cli-run.js';
 

@@ -20,7 +20,8 @@ import { loadTestChip, signTestReport } from '../tee/snp/test-root.js';
 import { tsmSimulator } from '../tee/snp/tsm-sim.js';
 import { writeTestRootKbsConfig } from '../test-support/test-root-kbs.js';
 import { bufferIO } from './io.js';
-import { register, startServe } from './kbs.js';
+import { register } from './kbs.js';
+import { startServe } from './kbs-serve.js';
 import { runCli, type CliRun } from '../test-support/cli-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kbs-wl-guest-'));

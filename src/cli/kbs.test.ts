@@ -4,7 +4,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bufferIO } from './io.js';
-import { startServe, DEMO_RESOURCE } from './kbs.js';
+import { startServe } from './kbs-serve.js';
+import { DEMO_RESOURCE } from '../server/development.js';
 import { startKbs, type Harness } from '../server/test-harness.js';
 import { KbsClient } from '../client/kbs-client.js';
 import { SampleAttester } from '../tee/sample/attester.js';

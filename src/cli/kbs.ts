@@ -9,34 +9,27 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CocoError } from '../errors.js';
-import { isTeeKeyAlgorithm, type TeeKeyAlgorithm } from '../formats/jwk.js';
+import type { TeeKeyAlgorithm } from '../formats/jwk.js';
 import type { Attester } from '../tee/verifier.js';
-import { KbsClient, normalizeResourcePath } from '../client/kbs-client.js';
-import { KbsAdminClient } from '../client/admin-client.js';
-import { attesterFor } from '../client/attesters.js';
-import { WORKLOAD_GUEST_DIALECTS, getKeybrokerResource, getKrunPassphrase, getNativeWorkloadResource, type WorkloadGuestDialect } from '../client/workload-guest.js';
-import { SnpAttester, TSM_REPORT_PATH, type TsmFs } from '../tee/snp/attester.js';
-import { loadTestChip, signTestReport } from '../tee/snp/test-root.js';
-import { tsmSimulator } from '../tee/snp/tsm-sim.js';
-import { fromHex, utf8 } from '../formats/bytes.js';
-import { pemCertificates } from '../formats/pem.js';
-import { bindInitData, initDataDigest } from '../measure/initdata.js';
-import { markRegoV0 } from '../policy/evaluators.js';
-import { writeAdminKeyPair } from '../server/development.js';
-import { addKbsCommand, registerServe } from './kbs-serve.js';
+import type { KbsClient } from '../client/kbs-client.js';
+import type { KbsAdminClient } from '../client/admin-client.js';
+import type { WorkloadGuestDialect } from '../client/workload-guest.js';
+import type { TsmFs } from '../tee/snp/attester.js';
+import { TSM_REPORT_PATH } from '../tee/tsm.js';
+import { addKbsCommand, registerServe } from './kbs-command.js';
 import type { CliIO } from './io.js';
 import { checkOutputPath } from './output-path.js';
 import { pageLimit } from './paging.js';
 import { registerAudit } from './kbs-audit.js';
 import { registerConsoleToken } from './kbs-console.js';
-import { type ArtifactFlags, addArtifactOptions, readBuildArtifacts } from './from-artifacts.js';
-import { referenceValuesFromArtifacts } from '../measure/from-artifacts.js';
+import { type ArtifactFlags, addArtifactOptions } from './artifact-options.js';
 
-export { DEMO_RESOURCE, ADMIN_KEY_FILE, ADMIN_PUBKEY_FILE } from '../server/development.js';
-export { kekBesideDatabase, resolveServeConfig, startServe, type ServeOptions } from './kbs-serve.js';
+// Registering these commands (for help, or to run one of them) loads none of the client, attester, server or
+// measurement modules: each action imports what it uses. `cocokit kbs --help` stays a command table.
 
 /** A certificate file as DER, whether it holds DER or one PEM certificate. */
-function derOrPem(b: Buffer): Uint8Array {
+async function derOrPem(b: Buffer): Promise<Uint8Array> {
+  const { pemCertificates } = await import('../formats/pem.js');
   return pemCertificates(b.toString('latin1'))[0] ?? new Uint8Array(b);
 }
 
@@ -71,7 +64,8 @@ function caOf(cmd: Command, io: CliIO): string | undefined {
   return file ? readFileArg(file, io, 'CA certificate').toString('utf8') : undefined;
 }
 
-function adminClient(cmd: Command, io: CliIO): KbsAdminClient {
+async function adminClient(cmd: Command, io: CliIO): Promise<KbsAdminClient> {
+  const { KbsAdminClient } = await import('../client/admin-client.js');
   const o = cmd.parent!.opts() as { authPrivateKey?: string; role?: string };
   return new KbsAdminClient(kbsUrl(cmd), {
     privateKeyPem: o.authPrivateKey ? readFileArg(o.authPrivateKey, io, 'admin private key').toString('utf8') : undefined,
@@ -98,6 +92,7 @@ interface GuestFlags {
 
 /** The KBS, CA, init-data and attester a guest command describes. */
 async function guestAttester(cmd: Command, opts: GuestFlags, io: CliIO, deps: KbsCliDeps): Promise<{ url: string; ca?: string; initData?: string; attester: Attester; teeKeyAlgorithm: TeeKeyAlgorithm }> {
+  const { isTeeKeyAlgorithm } = await import('../formats/jwk.js');
   if (!isTeeKeyAlgorithm(opts.teeKeyAlg)) throw new CocoError('CLI_USAGE', `--tee-key-alg must be ec-p256, ec-p521 or rsa, got ${opts.teeKeyAlg}`, { kind: 'usage' });
   const url = kbsUrl(cmd);
   const initData = opts.initData ? readFileArg(opts.initData, io, 'init-data').toString('utf8') : undefined;
@@ -109,6 +104,12 @@ async function guestAttester(cmd: Command, opts: GuestFlags, io: CliIO, deps: Kb
     // the TEST root (NOT AMD) made by `cocokit snp test-root`. The launch HOST_DATA is what the host would set:
     // --host-data, or the binding of --init-data (as `cocokit initdata bind --tee snp`).
     if (opts.tee !== 'snp' && opts.tee !== 'auto') throw new CocoError('CLI_USAGE', '--test-root simulates SEV-SNP: use it with --tee snp', { kind: 'usage' });
+    const [{ loadTestChip, signTestReport }, { tsmSimulator }, { fromHex, utf8 }, { bindInitData, initDataDigest }] = await Promise.all([
+      import('../tee/snp/test-root.js'),
+      import('../tee/snp/tsm-sim.js'),
+      import('../formats/bytes.js'),
+      import('../measure/initdata.js'),
+    ]);
     const chip = loadTestChip(resolve(io.cwd, opts.testRoot));
     const hostData = opts.hostData !== undefined ? fromHex(opts.hostData, '--host-data') : initData !== undefined ? bindInitData(initDataDigest(utf8.encode(initData)).digest, 'snp').value : undefined;
     if (hostData !== undefined && hostData.length !== 32) throw new CocoError('CLI_USAGE', `--host-data must be 32 bytes (64 hex digits), got ${hostData.length}`, { kind: 'usage' });
@@ -118,7 +119,8 @@ async function guestAttester(cmd: Command, opts: GuestFlags, io: CliIO, deps: Kb
     tsm ??= mkdtempSync(join(tmpdir(), 'cocokit-tsm-'));
     io.stderr(`attester: simulated SEV-SNP (configfs-tsm in ${tsm}) signed by the TEST root in ${opts.testRoot}: NOT AMD hardware\n`);
   }
-  const vcek = opts.vcek ? derOrPem(readFileArg(opts.vcek, io, 'VCEK')) : undefined;
+  const vcek = opts.vcek ? await derOrPem(readFileArg(opts.vcek, io, 'VCEK')) : undefined;
+  const { attesterFor } = await import('../client/attesters.js');
   const attester = await attesterFor(opts.tee, { tsmPath: tsm ? resolve(io.cwd, tsm) : undefined, tsmFs, development: opts.development, ...(opts.tcti ? { tcti: opts.tcti } : {}), ...(opts.tpmEventLog ? { tpmEventLog: resolve(io.cwd, opts.tpmEventLog) } : {}), ...(vcek ? { vcek } : {}) });
   if (opts.tee === 'auto') io.stderr(`attester: ${attester.tee}${attester.tee === 'sample' ? ' (development mode: no hardware root of trust)' : ''}\n`);
   return { url, ca, initData, attester, teeKeyAlgorithm: opts.teeKeyAlg };
@@ -127,6 +129,7 @@ async function guestAttester(cmd: Command, opts: GuestFlags, io: CliIO, deps: Kb
 /** The guest client a `get-resource` or `attest` command describes. */
 async function guestClient(cmd: Command, opts: GuestFlags, io: CliIO, deps: KbsCliDeps): Promise<KbsClient> {
   const g = await guestAttester(cmd, opts, io, deps);
+  const { KbsClient } = await import('../client/kbs-client.js');
   return new KbsClient(g.url, g.attester, { teeKeyAlgorithm: g.teeKeyAlgorithm, initData: g.initData, ca: g.ca });
 }
 
@@ -165,8 +168,9 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .description('make an admin key pair (Ed25519 by default) and print the [admin] config for it')
     .option('--out-dir <dir>', 'where to write admin-key.pem and admin-key.pub.pem', '.')
     .option('--alg <alg>', 'ed25519 or es256', 'ed25519')
-    .action((opts: { outDir: string; alg: string }) => {
+    .action(async (opts: { outDir: string; alg: string }) => {
       if (opts.alg !== 'ed25519' && opts.alg !== 'es256') throw new CocoError('CLI_USAGE', `--alg must be ed25519 or es256, got ${opts.alg}`, { kind: 'usage' });
+      const { writeAdminKeyPair } = await import('../server/development.js');
       const { privatePath, publicPath } = writeAdminKeyPair(resolve(io.cwd, opts.outDir), opts.alg);
       io.stdout(
         [
@@ -193,7 +197,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .option('--out <file>', 'write the secret here (mode 0600) instead of stdout')
     .action(async function (this: Command, opts: GuestFlags & { path: string; out?: string }) {
       // Check the path and where the secret goes before asking the KBS for it.
-      normalizeResourcePath(opts.path);
+      (await import('../client/kbs-client.js')).normalizeResourcePath(opts.path);
       if (opts.out) checkOutputPath(resolve(io.cwd, opts.out));
       const client = await guestClient(this, opts, io, deps);
       const secret = await client.getResource(opts.path);
@@ -213,6 +217,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .option('--workload-id <id>', 'the workload this guest names: extra-params.workload_id (native, when its registration allows it; required for krun)')
     .option('--out <file>', 'write the secret here (mode 0600) instead of stdout')
     .action(async function (this: Command, opts: GuestFlags & { name: string; dialect: string; workloadId?: string; out?: string }) {
+      const { WORKLOAD_GUEST_DIALECTS, getKeybrokerResource, getKrunPassphrase, getNativeWorkloadResource } = await import('../client/workload-guest.js');
       if (!(WORKLOAD_GUEST_DIALECTS as readonly string[]).includes(opts.dialect)) {
         throw new CocoError('CLI_USAGE', `--dialect must be one of ${WORKLOAD_GUEST_DIALECTS.join(', ')}, got ${opts.dialect}`, { kind: 'usage' });
       }
@@ -222,6 +227,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
       // Both compat dialects carry a raw SNP report: no other TEE speaks them.
       if (dialect !== 'native' && opts.tee !== 'snp' && opts.tee !== 'auto') throw new CocoError('CLI_USAGE', `--dialect ${dialect} needs an SNP guest (--tee snp), not ${opts.tee}`, { kind: 'usage' });
       const g = await guestAttester(this, opts, io, deps);
+      const { SnpAttester } = await import('../tee/snp/attester.js');
       let secret: Uint8Array;
       if (dialect === 'native') {
         secret = await getNativeWorkloadResource(g.url, g.attester, opts.name, { ca: g.ca, initData: g.initData, teeKeyAlgorithm: g.teeKeyAlgorithm, workloadId: opts.workloadId });
@@ -257,8 +263,8 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .requiredOption('--path <repo/type/tag>', 'resource path')
     .requiredOption('--resource-file <file>', 'file holding the secret bytes')
     .action(async function (this: Command, opts: { path: string; resourceFile: string }) {
-      normalizeResourcePath(opts.path);
-      await adminClient(this, io).setResource(opts.path, new Uint8Array(readFileArg(opts.resourceFile, io, 'resource file')));
+      (await import('../client/kbs-client.js')).normalizeResourcePath(opts.path);
+      await (await adminClient(this, io)).setResource(opts.path, new Uint8Array(readFileArg(opts.resourceFile, io, 'resource file')));
       io.stdout(`set ${opts.path}\n`);
     });
   config
@@ -266,8 +272,8 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .description('delete the secret at repo/type/tag')
     .requiredOption('--path <repo/type/tag>', 'resource path')
     .action(async function (this: Command, opts: { path: string }) {
-      normalizeResourcePath(opts.path);
-      await adminClient(this, io).deleteResource(opts.path);
+      (await import('../client/kbs-client.js')).normalizeResourcePath(opts.path);
+      await (await adminClient(this, io)).deleteResource(opts.path);
       io.stdout(`deleted ${opts.path}\n`);
     });
   config
@@ -276,7 +282,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .option('--limit <n>', 'one page of at most n resources (the KBS caps it at 1000)')
     .option('--cursor <cursor>', 'the page after the one that printed this cursor')
     .action(async function (this: Command, opts: { limit?: string; cursor?: string }) {
-      const client = adminClient(this, io);
+      const client = await adminClient(this, io);
       if (opts.limit === undefined && opts.cursor === undefined) {
         io.stdout(JSON.stringify(await client.listResources(), null, 2) + '\n');
         return;
@@ -291,7 +297,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .description('print the resource policy (Rego), as Trustee kbs-client does')
     .option('--ids', 'print the ids of the stored resource policies instead (what Trustee\'s GET answers)')
     .action(async function (this: Command, opts: { ids?: boolean }) {
-      const client = adminClient(this, io);
+      const client = await adminClient(this, io);
       if (opts.ids) io.stdout(JSON.stringify(await client.getResourcePolicy()) + '\n');
       else {
         const text = await client.getResourcePolicyText();
@@ -305,7 +311,8 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .option('--v0', 'the policy is Rego v0 (pre-1.0 syntax); it is stored marked as such', false)
     .action(async function (this: Command, opts: { policyFile: string; v0: boolean }) {
       const text = readFileArg(opts.policyFile, io, 'policy file').toString('utf8');
-      await adminClient(this, io).setResourcePolicy(opts.v0 ? markRegoV0(text) : text);
+      const { markRegoV0 } = await import('../policy/evaluators.js');
+      await (await adminClient(this, io)).setResourcePolicy(opts.v0 ? markRegoV0(text) : text);
       io.stdout('resource policy set\n');
     });
   config
@@ -317,7 +324,8 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .option('--v0', 'the policy is Rego v0 (pre-1.0 syntax); it is stored marked as such', false)
     .action(async function (this: Command, opts: { policyFile: string; type: string; id: string; v0: boolean }) {
       const text = readFileArg(opts.policyFile, io, 'policy file').toString('utf8');
-      await adminClient(this, io).setAttestationPolicy(opts.v0 ? markRegoV0(text) : text, opts.id, opts.type);
+      const { markRegoV0 } = await import('../policy/evaluators.js');
+      await (await adminClient(this, io)).setAttestationPolicy(opts.v0 ? markRegoV0(text) : text, opts.id, opts.type);
       io.stdout(`attestation policy ${opts.id} set\n`);
     });
   const setRv = config
@@ -335,11 +343,13 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
       const expires = opts.expires === undefined ? undefined : rfc3339(opts.expires, '--expires');
       if (opts.fromArtifacts) {
         if (value !== undefined) throw new CocoError('CLI_USAGE', 'give either a value or --from-artifacts, not both', { kind: 'usage' });
+        const { readBuildArtifacts } = await import('./from-artifacts.js');
+        const { referenceValuesFromArtifacts } = await import('../measure/from-artifacts.js');
         const computed = await referenceValuesFromArtifacts(readBuildArtifacts(io, opts));
         const v = computed.values[opts.claim];
         if (v === undefined) throw new CocoError('CLI_USAGE', `--claim ${opts.claim} is not computed from these artifacts (computed: ${Object.keys(computed.values).join(', ')})`, { kind: 'usage' });
         const provenance = { ...computed.provenance[opts.claim], ...(expires ? { expires } : {}) };
-        await adminClient(this, io).setReferenceValues({ [name]: opts.asSingleValue ? v : [v] }, { [name]: provenance });
+        await (await adminClient(this, io)).setReferenceValues({ [name]: opts.asSingleValue ? v : [v] }, { [name]: provenance });
         io.stderr(`provenance: ${JSON.stringify(provenance)}\n`);
         io.stdout(`reference value ${name} set\n`);
         return;
@@ -353,7 +363,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
         if (value !== 'true' && value !== 'false') throw new CocoError('CLI_USAGE', `${value} is not true or false`, { kind: 'usage' });
         v = value === 'true';
       }
-      await adminClient(this, io).setReferenceValues({ [name]: opts.asSingleValue ? v : [v] }, expires ? { [name]: { algorithm: 'operator-supplied', expires } } : undefined);
+      await (await adminClient(this, io)).setReferenceValues({ [name]: opts.asSingleValue ? v : [v] }, expires ? { [name]: { algorithm: 'operator-supplied', expires } } : undefined);
       io.stdout(`reference value ${name} set\n`);
     });
   config
@@ -362,7 +372,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .argument('<id>')
     .option('--provenance', 'print the record: value, update and expiration times, and provenance (who registered it, when, version, algorithm, inputs)')
     .action(async function (this: Command, id: string, opts: { provenance?: boolean }) {
-      const client = adminClient(this, io);
+      const client = await adminClient(this, io);
       if (opts.provenance) io.stdout(JSON.stringify(await client.getReferenceValueRecord(id), null, 2) + '\n');
       else io.stdout(JSON.stringify(await client.getReferenceValue(id)) + '\n');
     });
@@ -370,7 +380,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .command('list-reference-values')
     .description('every stored reference value with its provenance')
     .action(async function (this: Command) {
-      io.stdout(JSON.stringify(await adminClient(this, io).listReferenceValueRecords(), null, 2) + '\n');
+      io.stdout(JSON.stringify(await (await adminClient(this, io)).listReferenceValueRecords(), null, 2) + '\n');
     });
 }
 

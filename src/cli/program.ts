@@ -18,7 +18,7 @@ export interface CommandGroup {
  * Command groups by name, in help order; each file exports `register`. Only the group named on the command
  * line is loaded (a group may pull in a server, a policy engine or a worker pool), so `cocokit verity …` pays
  * for verity alone, and top-level help loads none: it is printed from the names and descriptions here.
- * `cocokit kbs serve …` loads the server's command alone (kbs-serve.ts).
+ * `cocokit kbs serve …` registers the server's command alone (kbs-command.ts).
  */
 export const GROUPS: Record<string, CommandGroup> = {
   // `kbs workload …` lives in its own file and attaches to the kbs command.
@@ -62,7 +62,7 @@ export async function buildProgram(io: CliIO, argv?: readonly string[], groups: 
     for (const g of Object.values(groups)) await (await g.load()).register(program, io);
   } else if (groups === GROUPS && argv[0] === 'kbs' && argv[1] === 'serve') {
     // Starting a server: the `kbs` command with `serve` alone, not the client and admin commands beside it.
-    (await import('./kbs-serve.js')).registerServeOnly(program, io);
+    (await import('./kbs-command.js')).registerServeOnly(program, io);
   } else if (named !== undefined && Object.hasOwn(groups, named)) {
     await (await groups[named].load()).register(program, io);
   } else {

@@ -16,6 +16,7 @@ import { importDsseStatement, trustedKey, type ImportedStatement } from '../atte
 import { importSigstoreBundle, isSigstoreBundle, parseTrustedRoot } from '../attestation/sigstore-bundle.js';
 import type { CliIO } from './io.js';
 import { addOptions, type OptionSpec, type OptionValues } from './options.js';
+import { STATEMENT_TRUST_OPTIONS, type StatementTrustFlags } from './statement-options.js';
 
 function readArg(io: CliIO, file: string, what: string): Buffer {
   try {
@@ -25,21 +26,7 @@ function readArg(io: CliIO, file: string, what: string): Buffer {
   }
 }
 
-/** The trust flags of a signed statement, shared by `rv import` and `kbs workload register --statement`. */
-export const STATEMENT_TRUST_OPTIONS = [
-  ['--trusted-key <pem>', 'PEM public key of a trusted signer of DSSE envelopes (repeatable)', []],
-  ['--trusted-root <file>', 'Sigstore trusted_root.json (certificate authorities, Rekor keys) for Sigstore bundles'],
-  ['--certificate-identity <san>', "Sigstore bundles: the signing certificate's SAN (exact)"],
-  ['--certificate-identity-regexp <re>', 'Sigstore bundles: the SAN as a regular expression'],
-  ['--certificate-oidc-issuer <url>', 'Sigstore bundles: the OIDC issuer in the certificate (exact)'],
-  ['--certificate-oidc-issuer-regexp <re>', 'Sigstore bundles: the OIDC issuer as a regular expression'],
-] as const satisfies readonly OptionSpec[];
-
-export type StatementTrustFlags = OptionValues<typeof STATEMENT_TRUST_OPTIONS>;
-
-export function addStatementTrustOptions(cmd: Command): Command {
-  return addOptions(cmd, STATEMENT_TRUST_OPTIONS);
-}
+export { STATEMENT_TRUST_OPTIONS, addStatementTrustOptions, type StatementTrustFlags } from './statement-options.js';
 
 /** Verifies a statement file (DSSE envelope or Sigstore bundle, told apart by the bundle media type). */
 export function verifyStatementFile(io: CliIO, file: string, o: StatementTrustFlags): ImportedStatement {

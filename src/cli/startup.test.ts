@@ -1,5 +1,5 @@
 /**
- * Start-up guards for the binary: what `cocokit --help` and `cocokit kbs serve` load before they answer, and a
+ * Start-up guards for the binary: what `cocokit --help`, `cocokit kbs --help` and `cocokit kbs serve` load before they answer, and a
  * generous CPU bound on `--help`. The goals themselves (≤ 0.2 s for `--help`, ≤ 0.5 s from `kbs serve` to
  * `/healthz`, built dist) are measured by bench/startup; this test only catches a module graph that grew back.
  */
@@ -105,6 +105,35 @@ test('cocokit --help loads the command table alone and stays well inside a secon
     assert.ok(mods.has('src/cli/program.ts'), `the recorder saw the CLI load: ${[...mods].join(', ')}`);
     const ours = [...mods].filter((m) => m.startsWith('src/') && !m.startsWith('src/cli/') && m !== 'src/errors.ts');
     assert.deepEqual(ours, [], 'top-level help loads no command group');
+    const packages = [...mods].filter((m) => m.startsWith('node_modules/') && m !== 'node_modules/commander' && m !== 'node_modules/tsx');
+    assert.deepEqual(packages, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('cocokit kbs --help registers every kbs command without loading the client, server or measurement code', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-startup-'));
+  try {
+    const recorder = importRecorder(dir);
+    const log = join(dir, 'imports.log');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', recorder, MAIN, 'kbs', '--help'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, IMPORT_LOG: log },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    for (const cmd of ['serve', 'keygen', 'get-resource', 'get-workload-resource', 'attest', 'config', 'audit', 'console-token', 'workload']) {
+      assert.match(r.stdout, new RegExp(`^\\s+${cmd}\\b`, 'm'), `kbs --help lists ${cmd}`);
+    }
+    const mods = loaded(log);
+    assert.ok(mods.has('src/cli/kbs.ts') && mods.has('src/cli/workload.ts'), `the recorder saw the kbs commands load: ${[...mods].join(', ')}`);
+    // Leaf modules the option tables use (constants, byte helpers) are fine; anything that runs a command is not.
+    const light = new Set(['src/errors.ts', 'src/formats/bytes.ts', 'src/formats/json.ts', 'src/tee/tsm.ts']);
+    const ours = [...mods].filter((m) => m.startsWith('src/') && !m.startsWith('src/cli/') && !light.has(m));
+    assert.deepEqual(ours, []);
+    assert.deepEqual([...mods].filter((m) => /^src\/cli\/(kbs-serve|rv|from-artifacts|measure-)/.test(m)), []);
     const packages = [...mods].filter((m) => m.startsWith('node_modules/') && m !== 'node_modules/commander' && m !== 'node_modules/tsx');
     assert.deepEqual(packages, []);
   } finally {

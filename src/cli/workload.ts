@@ -7,16 +7,15 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CocoError } from '../errors.js';
 import { parseJson } from '../formats/json.js';
-import { toHex } from '../formats/bytes.js';
-import { hostDataForUuid, isUuid } from '../attestation/workload.js';
-import { WorkloadAdminClient } from '../client/workload-client.js';
+import { fromHex, toHex } from '../formats/bytes.js';
+import type { WorkloadAdminClient } from '../client/workload-client.js';
 import type { CliIO } from './io.js';
 import { pageLimit } from './paging.js';
-import { type ArtifactFlags, addArtifactOptions, readArtifacts, readBuildArtifacts } from './from-artifacts.js';
-import { addStatementTrustOptions, statementProvenance, verifyStatementFile, workloadValues, type StatementTrustFlags } from './rv.js';
-import { explainSnpMismatch, referenceValuesFromArtifacts, snpReferenceValuesFromArtifacts } from '../measure/from-artifacts.js';
+import { type ArtifactFlags, addArtifactOptions } from './artifact-options.js';
+import { addStatementTrustOptions, type StatementTrustFlags } from './statement-options.js';
 
-import { fromHex } from '../formats/bytes.js';
+// Each action imports the client, measurement and statement code it uses: registering the commands (for
+// `kbs --help`, or to run another `kbs` command) loads none of it.
 
 const SNP_CLAIMS = ['measurement', 'host_data'];
 /** The TD quote body fields a TDX registration compares (`quote.body` of the TDX claims). */
@@ -39,7 +38,8 @@ function readText(io: CliIO, file: string, what: string): string {
   }
 }
 
-function client(io: CliIO, c: Common): WorkloadAdminClient {
+async function client(io: CliIO, c: Common): Promise<WorkloadAdminClient> {
+  const { WorkloadAdminClient } = await import('../client/workload-client.js');
   return new WorkloadAdminClient(c.url, {
     namespace: c.namespace,
     role: c.role,
@@ -100,6 +100,8 @@ export function register(program: Command, io: CliIO): void {
       }
       if (f.fromArtifacts) {
         if (f.tee !== 'snp' && f.tee !== 'tdx') throw new CocoError('WORKLOAD_CLI_USAGE', '--from-artifacts computes SNP and TDX reference values: use it with --tee snp or --tee tdx', { kind: 'usage' });
+        const { readBuildArtifacts } = await import('./from-artifacts.js');
+        const { referenceValuesFromArtifacts } = await import('../measure/from-artifacts.js');
         const all = await referenceValuesFromArtifacts(readBuildArtifacts(io, f as ArtifactFlags));
         // A registration compares the claims of its TEE: keep the values that TEE's guest reports.
         const claims = f.tee === 'snp' ? SNP_CLAIMS : TDX_CLAIMS;
@@ -114,6 +116,7 @@ export function register(program: Command, io: CliIO): void {
         io.stderr(`reference values from artifacts: ${JSON.stringify(computed)}\n`);
       }
       if (f.statement) {
+        const { statementProvenance, verifyStatementFile, workloadValues } = await import('./rv.js');
         const st = verifyStatementFile(io, String(f.statement), f as StatementTrustFlags);
         const values = workloadValues(st);
         for (const k of Object.keys(values)) {
@@ -139,7 +142,8 @@ export function register(program: Command, io: CliIO): void {
         ...(f.workloadId ? { workload_id: f.workloadId } : {}),
         ...(provenance ? { provenance } : {}),
       };
-      const out = await client(io, common(this)).register(body);
+      const out = await (await client(io, common(this))).register(body);
+      const { hostDataForUuid, isUuid } = await import('../attestation/workload.js');
       io.stdout(`${out.workload_id}\n`);
       if (identify.includes('host_data') && isUuid(out.workload_id)) io.stderr(`launch the guest with HOST_DATA ${toHex(hostDataForUuid(out.workload_id))}\n`);
       for (const w of out.warnings ?? []) io.stderr(`warning: ${w}\n`);
@@ -151,6 +155,8 @@ export function register(program: Command, io: CliIO): void {
       const f = this.opts();
       const reported = fromHex(String(f.reported));
       if (reported.length !== 48) throw new CocoError('WORKLOAD_CLI_USAGE', '--reported must be 48 bytes of hex', { kind: 'usage' });
+      const { readArtifacts } = await import('./from-artifacts.js');
+      const { explainSnpMismatch, snpReferenceValuesFromArtifacts } = await import('../measure/from-artifacts.js');
       const artifacts = readArtifacts(io, f as ArtifactFlags);
       const { values } = snpReferenceValuesFromArtifacts(artifacts);
       if (values.measurement === toHex(reported)) {
@@ -164,7 +170,8 @@ export function register(program: Command, io: CliIO): void {
   wl.command('host-data')
     .argument('<uuid>')
     .description('the HOST_DATA (hex) that names a workload registered with host_data identification')
-    .action((id: string) => {
+    .action(async (id: string) => {
+      const { hostDataForUuid } = await import('../attestation/workload.js');
       io.stdout(`${toHex(hostDataForUuid(id))}\n`);
     });
   wl.command('list')
@@ -172,7 +179,7 @@ export function register(program: Command, io: CliIO): void {
     .option('--limit <n>', 'one page of at most n workloads (the KBS caps it at 1000)')
     .option('--cursor <cursor>', 'the page after the one that printed this cursor')
     .action(async function (this: Command, opts: { limit?: string; cursor?: string }) {
-      const c = client(io, common(this));
+      const c = await client(io, common(this));
       if (opts.limit === undefined && opts.cursor === undefined) {
         io.stdout(`${JSON.stringify(await c.list(), null, 2)}\n`);
         return;
@@ -185,13 +192,13 @@ export function register(program: Command, io: CliIO): void {
     .argument('<id>')
     .description('one workload: reference values, policy, secret names, version')
     .action(async function (this: Command, id: string) {
-      io.stdout(`${JSON.stringify(await client(io, common(this)).show(id), null, 2)}\n`);
+      io.stdout(`${JSON.stringify(await (await client(io, common(this))).show(id), null, 2)}\n`);
     });
   wl.command('delete')
     .argument('<id>')
     .description('delete the workload and its secrets')
     .action(async function (this: Command, id: string) {
-      await client(io, common(this)).delete(id);
+      await (await client(io, common(this))).delete(id);
       io.stdout(`deleted ${id}\n`);
     });
 }

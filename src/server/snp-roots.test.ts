@@ -20,7 +20,7 @@ import { encodeTcb, layoutOf } from '../tee/snp/format.js';
 import { createTestRoot, writeTestRoot } from '../tee/snp/test-root.js';
 import { tsmSimulator } from '../tee/snp/tsm-sim.js';
 import { bufferIO } from '../cli/io.js';
-import { startServe } from '../cli/kbs.js';
+import { startServe } from '../cli/kbs-serve.js';
 import { configFromToml } from './config.js';
 import { openKbs, type Kbs } from './kbs.js';
 

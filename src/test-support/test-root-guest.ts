@@ -14,7 +14,8 @@ import { utf8 } from '../formats/bytes.js';
 import { loadTestChip, signTestReport } from '../tee/snp/test-root.js';
 import { tsmSimulator } from '../tee/snp/tsm-sim.js';
 import { bufferIO } from '../cli/io.js';
-import { register, startServe } from '../cli/kbs.js';
+import { register } from '../cli/kbs.js';
+import { startServe } from '../cli/kbs-serve.js';
 import { runCli, type CliRun } from './cli-run.js';
 import { writeTestRootKbsConfig } from './test-root-kbs.js';
 
