@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CocoError } from '../errors.js';
@@ -44,6 +45,23 @@ test('a data directory that cannot be created is an input error naming it, not a
     writeFileSync(join(dir, 'file'), 'x');
     await assert.rejects(openDevelopmentKbs({ dataDir: join(dir, 'file', 'data') }), (e: unknown) => e instanceof CocoError && e.kind !== 'internal' && e.message.includes(join(dir, 'file')));
     assert.throws(() => writeAdminKeyPair(join(dir, 'file'), 'ed25519'), (e: unknown) => e instanceof CocoError && e.kind === 'input');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an es256 admin key pair is a matching P-256 pair in PEM, private key 0600', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-dev-'));
+  try {
+    const { privatePath, publicPath } = writeAdminKeyPair(dir, 'es256');
+    const priv = createPrivateKey(readFileSync(privatePath));
+    const pub = createPublicKey(readFileSync(publicPath));
+    assert.equal(priv.asymmetricKeyType, 'ec');
+    assert.equal(priv.asymmetricKeyDetails?.namedCurve, 'prime256v1');
+    const sig = sign('sha256', Buffer.from('admin'), priv);
+    assert.equal(verify('sha256', Buffer.from('admin'), pub, sig), true);
+    assert.equal(statSync(privatePath).mode & 0o777, 0o600);
+    assert.throws(() => writeAdminKeyPair(dir, 'es256'), (e: unknown) => e instanceof CocoError && e.code === 'KBS_KEYGEN_EXISTS');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
