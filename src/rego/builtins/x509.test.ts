@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
 import { toolMissing, vectorPath } from '../../test-support/vectors.js';
 import { type Value, RObject, obj, toJs } from '../value.js';
@@ -174,4 +174,190 @@ test('parse_certificates: malformed DER fails with Go x509 parser texts, stage b
   const pem = (b: Buffer) => `-----BEGIN CERTIFICATE-----\n${b64(b).replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
   expectError(name, [pem(Buffer.concat([der, Buffer.from([0x05, 0x00])]))], `${name}: x509: malformed certificate`);
   expectError(name, [pem(patch(tbsAt, 0x31))], `${name}: x509: malformed tbs certificate`);
+});
+
+// --- certificates built field by field, one stage of Go's parser broken at a time --------------------------------
+
+/** DER TLV with a definite length (short or long form). */
+function tlv(tag: number, ...parts: Array<Buffer | string | number[]>): Buffer {
+  const body = Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
+  const n = body.length;
+  const len = n < 128 ? [n] : n < 256 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
+  return Buffer.concat([Buffer.from([tag, ...len]), body]);
+}
+const hex = (h: string) => Buffer.from(h, 'hex');
+const OID = {
+  sha256Rsa: hex('2a864886f70d01010b'),
+  rsa: hex('2a864886f70d010101'),
+  ecdsa: hex('2a8648ce3d0201'),
+  p256: hex('2a8648ce3d030107'),
+  ed25519: hex('2b6570'),
+  cn: hex('550403'),
+  keyUsage: hex('551d0f'),
+  basicConstraints: hex('551d13'),
+  san: hex('551d11'),
+  ski: hex('551d0e'),
+  aki: hex('551d23'),
+  eku: hex('551d25'),
+  policies: hex('551d20'),
+  nameConstraints: hex('551d1e'),
+  crlDp: hex('551d1f'),
+  aia: hex('2b06010505070101'),
+};
+const nameOf = (cn: Buffer) => tlv(0x30, tlv(0x31, tlv(0x30, tlv(0x06, OID.cn), cn)));
+const ext = (id: Buffer, value: Buffer, critical?: boolean) => tlv(0x30, tlv(0x06, id), critical === undefined ? [] : tlv(0x01, [critical ? 0xff : 0]), tlv(0x04, value));
+// The EK certificate's RSA key: a real SubjectPublicKeyInfo for the certificates built here.
+const rsaSpki = Buffer.from(new X509Certificate(ekDer).publicKey.export({ type: 'spki', format: 'der' }));
+
+interface CertParts {
+  version: Buffer;
+  serial: Buffer;
+  alg: Buffer;
+  issuer: Buffer;
+  validity: Buffer;
+  subject: Buffer;
+  spki: Buffer;
+  afterSpki: Buffer;
+  extensions: Buffer[] | Buffer;
+  signature: Buffer;
+}
+function buildCert(over: Partial<CertParts> = {}): Buffer {
+  const p: CertParts = {
+    version: tlv(0xa0, tlv(0x02, [2])),
+    serial: tlv(0x02, [0x01, 0x23]),
+    alg: tlv(0x30, tlv(0x06, OID.sha256Rsa), tlv(0x05)),
+    issuer: nameOf(tlv(0x0c, 'issuer')),
+    validity: tlv(0x30, tlv(0x17, '240101000000Z'), tlv(0x18, '20340101000000Z')),
+    subject: nameOf(tlv(0x13, 'subject')),
+    spki: rsaSpki,
+    afterSpki: Buffer.alloc(0),
+    extensions: [ext(OID.keyUsage, tlv(0x03, [0x05, 0xa0]), true), ext(OID.basicConstraints, tlv(0x30))],
+    signature: tlv(0x03, [0x00, 1, 2, 3, 4]),
+    ...over,
+  };
+  const exts = Array.isArray(p.extensions) ? (p.extensions.length ? tlv(0xa3, tlv(0x30, ...p.extensions)) : Buffer.alloc(0)) : p.extensions;
+  const tbs = tlv(0x30, p.version, p.serial, p.alg, p.issuer, p.validity, p.subject, p.spki, p.afterSpki, exts);
+  return tlv(0x30, tbs, p.alg, p.signature);
+}
+const rsaKey = (bits: Buffer, params: Buffer[] = [tlv(0x05)]) => tlv(0x30, tlv(0x30, tlv(0x06, OID.rsa), ...params), tlv(0x03, [0], bits));
+
+/** The exact error a call gives (`eval_builtin_error`, the builtin's name as prefix). */
+function errorOf(name: string, args: Value[]): string {
+  try {
+    call(name, args);
+  } catch (e) {
+    assert.equal((e as { code?: string }).code, 'eval_builtin_error', String(e));
+    return (e as Error).message;
+  }
+  return '<no error>';
+}
+
+test('parse_certificates: a certificate built field by field parses, with the times Go reads', () => {
+  const name = 'crypto.x509.parse_certificates';
+  const [c] = call(name, [buildCert().toString('base64')]) as Value[];
+  assert.equal(field(c!, 'Subject', 'CommonName'), 'subject');
+  assert.equal(field(c!, 'Issuer', 'CommonName'), 'issuer');
+  assert.equal(field(c!, 'NotBefore'), '2024-01-01T00:00:00Z');
+  assert.equal(field(c!, 'NotAfter'), '2034-01-01T00:00:00Z');
+  assert.equal(field(c!, 'KeyUsage'), 5); // digitalSignature | keyEncipherment
+  assert.equal(field(c!, 'SerialNumber'), 0x123);
+  // UTCTime without seconds is accepted (Go's fallback layout); a GeneralizedTime keeps its fraction.
+  const [m] = call(name, [buildCert({ validity: tlv(0x30, tlv(0x17, '2401010930Z'), tlv(0x18, '20340101000000.5Z')) }).toString('base64')]) as Value[];
+  assert.equal(field(m!, 'NotBefore'), '2024-01-01T09:30:00Z');
+  assert.equal(field(m!, 'NotAfter'), '2034-01-01T00:00:00.5Z');
+  // Go ignores what follows the first element of an extension's value.
+  const trailing = buildCert({ extensions: [ext(OID.basicConstraints, Buffer.concat([tlv(0x30, tlv(0x01, [0xff])), hex('0500')]))] });
+  assert.equal(field((call(name, [trailing.toString('base64')]) as Value[])[0]!, 'IsCA'), true);
+});
+
+test('parse_certificates: names, validity, key, unique IDs, extensions and signature fail with Go x509 texts', () => {
+  const name = 'crypto.x509.parse_certificates';
+  const cn = (v: Buffer) => nameOf(v);
+  const cases: Array<[string, Partial<CertParts>]> = [
+    // issuer and subject (x509 parseName)
+    ['x509: malformed issuer', { issuer: tlv(0x31) }],
+    ['x509: invalid RDNSequence', { issuer: tlv(0x30, tlv(0x30)) }],
+    ['x509: invalid RDNSequence: invalid attribute', { issuer: tlv(0x30, tlv(0x31, tlv(0x31))) }],
+    ['x509: invalid RDNSequence: invalid attribute type', { issuer: tlv(0x30, tlv(0x31, tlv(0x30, tlv(0x04, 'x'), tlv(0x0c, 'x')))) }],
+    ['x509: invalid RDNSequence: invalid attribute value: invalid ASN.1 element', { issuer: tlv(0x30, tlv(0x31, tlv(0x30, tlv(0x06, OID.cn)))) }],
+    ['x509: invalid RDNSequence: invalid attribute value: invalid PrintableString', { subject: cn(tlv(0x13, 'a@b')) }],
+    ['x509: invalid RDNSequence: invalid attribute value: invalid UTF-8 string', { subject: cn(tlv(0x0c, [0xc3, 0x28])) }],
+    ['x509: invalid RDNSequence: invalid attribute value: invalid IA5String', { subject: cn(tlv(0x16, [0xe9])) }],
+    ['x509: invalid RDNSequence: invalid attribute value: invalid BMPString', { subject: cn(tlv(0x1e, [0x00, 0x41, 0x00])) }],
+    ['x509: invalid RDNSequence: invalid attribute value: invalid NumericString', { subject: cn(tlv(0x12, '12a')) }],
+    ['x509: invalid RDNSequence: invalid attribute value: invalid ASN.1 integer', { subject: cn(tlv(0x02, [0x00, 0x01])) }],
+    ['x509: malformed issuer', { subject: tlv(0x31) }],
+    // validity (x509 parseValidity / readASN1Time)
+    ['x509: malformed validity', { validity: tlv(0x31) }],
+    ['x509: unsupported time format', { validity: tlv(0x30, tlv(0x04, '240101000000Z'), tlv(0x17, '340101000000Z')) }],
+    ['x509: unsupported time format', { validity: tlv(0x30, tlv(0x17, '240101000000Z')) }],
+    ['x509: malformed UTCTime', { validity: tlv(0x30, tlv(0x17, '241301000000Z'), tlv(0x17, '340101000000Z')) }],
+    ['x509: malformed UTCTime', { validity: tlv(0x30, tlv(0x17, '240101000000+0000'), tlv(0x17, '340101000000Z')) }],
+    ['x509: malformed UTCTime', { validity: tlv(0x30, tlv(0x17, '240101246000Z'), tlv(0x17, '340101000000Z')) }],
+    ['x509: malformed UTCTime', { validity: tlv(0x30, tlv(0x17, '240101000000.5Z'), tlv(0x17, '340101000000Z')) }],
+    ['x509: malformed GeneralizedTime', { validity: tlv(0x30, tlv(0x17, '240101000000Z'), tlv(0x18, '20230229000000Z')) }],
+    ['x509: malformed GeneralizedTime', { validity: tlv(0x30, tlv(0x17, '240101000000Z'), tlv(0x18, '20340101000000.50Z')) }],
+    ['x509: malformed GeneralizedTime', { validity: tlv(0x30, tlv(0x17, '240101000000Z'), tlv(0x18, '340101000000Z')) }],
+    // subject public key (x509 parsePublicKey)
+    ['x509: malformed spki', { spki: tlv(0x31) }],
+    ['x509: malformed public key algorithm identifier', { spki: tlv(0x30, tlv(0x31), tlv(0x03, [0])) }],
+    ['x509: malformed OID', { spki: tlv(0x30, tlv(0x30, tlv(0x06, [0x80, 0x01])), tlv(0x03, [0])) }],
+    ['x509: malformed subjectPublicKey', { spki: tlv(0x30, tlv(0x30, tlv(0x06, OID.rsa), tlv(0x05)), tlv(0x03, [0x08, 0x00])) }],
+    ['x509: RSA key missing NULL parameters', { spki: rsaKey(tlv(0x30, tlv(0x02, [1]), tlv(0x02, [3])), []) }],
+    ['x509: invalid RSA public key', { spki: rsaKey(tlv(0x31)) }],
+    ['x509: invalid RSA modulus', { spki: rsaKey(tlv(0x30, tlv(0x04, [1]))) }],
+    ['x509: invalid RSA public exponent', { spki: rsaKey(tlv(0x30, tlv(0x02, [1]))) }],
+    ['x509: RSA modulus is not a positive number', { spki: rsaKey(tlv(0x30, tlv(0x02, [0]), tlv(0x02, [3]))) }],
+    ['x509: RSA public exponent is not a positive number', { spki: rsaKey(tlv(0x30, tlv(0x02, [1]), tlv(0x02, [0xff]))) }],
+    ['x509: invalid ECDSA parameters', { spki: tlv(0x30, tlv(0x30, tlv(0x06, OID.ecdsa), tlv(0x05)), tlv(0x03, [0, 4])) }],
+    ['x509: unsupported elliptic curve', { spki: tlv(0x30, tlv(0x30, tlv(0x06, OID.ecdsa), tlv(0x06, hex('2b8104000a'))), tlv(0x03, [0, 4])) }],
+    ['x509: failed to unmarshal elliptic curve point', { spki: tlv(0x30, tlv(0x30, tlv(0x06, OID.ecdsa), tlv(0x06, OID.p256)), tlv(0x03, [0, 4], Buffer.alloc(64))) }],
+    ['x509: Ed25519 key encoded with illegal parameters', { spki: tlv(0x30, tlv(0x30, tlv(0x06, OID.ed25519), tlv(0x05)), tlv(0x03, [0], Buffer.alloc(32, 1))) }],
+    ['x509: wrong Ed25519 public key size', { spki: tlv(0x30, tlv(0x30, tlv(0x06, OID.ed25519)), tlv(0x03, [0], Buffer.alloc(31, 1))) }],
+    // unique IDs and the extensions list (a long-form length below 128 is not DER)
+    ['x509: malformed issuerUniqueID', { afterSpki: hex('81810100') }],
+    ['x509: malformed subjectUniqueID', { afterSpki: hex('810100' + '82810100') }],
+    ['x509: malformed extensions', { extensions: tlv(0xa3, tlv(0x31)) }],
+    ['x509: malformed extension', { extensions: [tlv(0x31)] }],
+    ['x509: malformed extension OID field', { extensions: [tlv(0x30, tlv(0x04, 'x'), tlv(0x04, 'x'))] }],
+    ['x509: malformed extension critical field', { extensions: [tlv(0x30, tlv(0x06, OID.keyUsage), tlv(0x01, [0x01]), tlv(0x04, tlv(0x03, [0])))] }],
+    ['x509: malformed extension value field', { extensions: [tlv(0x30, tlv(0x06, OID.keyUsage), tlv(0x03, [0]))] }],
+    ['x509: certificate contains duplicate extension with OID "2.5.29.15"', { extensions: [ext(OID.keyUsage, tlv(0x03, [0])), ext(OID.keyUsage, tlv(0x04))] }],
+    // each extension Go decodes (x509 processExtensions)
+    ['x509: invalid key usage', { extensions: [ext(OID.keyUsage, tlv(0x04, [0]))] }],
+    ['x509: invalid basic constraints', { extensions: [ext(OID.basicConstraints, tlv(0x30, tlv(0x01, [0xff]), tlv(0x02, [0xff])))] }],
+    ['x509: invalid basic constraints', { extensions: [ext(OID.basicConstraints, tlv(0x31))] }],
+    ['x509: invalid subject alternative names', { extensions: [ext(OID.san, tlv(0x31))] }],
+    ['x509: invalid subject alternative name', { extensions: [ext(OID.san, tlv(0x30, hex('82810100')))] }],
+    ['x509: SAN dNSName is malformed', { extensions: [ext(OID.san, tlv(0x30, tlv(0x82, [0xe9])))] }],
+    ['x509: SAN rfc822Name is malformed', { extensions: [ext(OID.san, tlv(0x30, tlv(0x81, [0xe9])))] }],
+    ['x509: SAN uniformResourceIdentifier is malformed', { extensions: [ext(OID.san, tlv(0x30, tlv(0x86, [0xe9])))] }],
+    ['x509: cannot parse URI "https://a..b/": invalid domain', { extensions: [ext(OID.san, tlv(0x30, tlv(0x86, 'https://a..b/')))] }],
+    ['x509: cannot parse IP address of length 5', { extensions: [ext(OID.san, tlv(0x30, tlv(0x87, [1, 2, 3, 4, 5])))] }],
+    ['x509: invalid NameConstraints extension', { extensions: [ext(OID.nameConstraints, tlv(0x31))] }],
+    ['x509: empty name constraints extension', { extensions: [ext(OID.nameConstraints, tlv(0x30))] }],
+    ['x509: empty name constraints subtree sequence', { extensions: [ext(OID.nameConstraints, tlv(0x30, tlv(0xa0)))] }],
+    ['x509: IP constraint contained value of length 4', { extensions: [ext(OID.nameConstraints, tlv(0x30, tlv(0xa0, tlv(0x30, tlv(0x87, [10, 0, 0, 0])))))] }],
+    ['x509: IP constraint contained invalid mask ff00ff00', { extensions: [ext(OID.nameConstraints, tlv(0x30, tlv(0xa0, tlv(0x30, tlv(0x87, [10, 0, 0, 0, 0xff, 0, 0xff, 0])))))] }],
+    ['x509: failed to parse dnsName constraint "a..b"', { extensions: [ext(OID.nameConstraints, tlv(0x30, tlv(0xa1, tlv(0x30, tlv(0x82, 'a..b')))))] }],
+    ['x509: invalid CRL distribution points', { extensions: [ext(OID.crlDp, tlv(0x31))] }],
+    ['x509: invalid CRL distribution point', { extensions: [ext(OID.crlDp, tlv(0x30, tlv(0x31)))] }],
+    ['x509: authority key identifier incorrectly marked critical', { extensions: [ext(OID.aki, tlv(0x30), true)] }],
+    ['x509: invalid authority key identifier', { extensions: [ext(OID.aki, tlv(0x31))] }],
+    ['x509: invalid extended key usages', { extensions: [ext(OID.eku, tlv(0x30, tlv(0x04)))] }],
+    ['x509: subject key identifier incorrectly marked critical', { extensions: [ext(OID.ski, tlv(0x04, [1]), true)] }],
+    ['x509: invalid subject key identifier', { extensions: [ext(OID.ski, tlv(0x03, [0]))] }],
+    ['x509: invalid certificate policies', { extensions: [ext(OID.policies, tlv(0x30, tlv(0x30, tlv(0x06, [0x2a])), tlv(0x30, tlv(0x06, [0x2a]))))] }],
+    ['x509: authority info access incorrectly marked critical', { extensions: [ext(OID.aia, tlv(0x30), true)] }],
+    ['x509: invalid authority info access', { extensions: [ext(OID.aia, tlv(0x30, tlv(0x30, tlv(0x04))))] }],
+    // the signature after the TBS
+    ['x509: malformed signature', { signature: tlv(0x03, [0x08, 0x00]) }],
+    ['x509: malformed signature', { signature: tlv(0x04, [0x00]) }],
+  ];
+  for (const [text, over] of cases) {
+    assert.equal(errorOf(name, [buildCert(over).toString('base64')]), `${name}: ${text}`, text);
+  }
+  // The duplicate is found while the list is read, before an earlier extension's value is decoded.
+  const dupAfterBad = buildCert({ extensions: [ext(OID.keyUsage, tlv(0x04)), ext(OID.keyUsage, tlv(0x04))] });
+  assert.equal(errorOf(name, [dupAfterBad.toString('base64')]), `${name}: x509: certificate contains duplicate extension with OID "2.5.29.15"`);
 });

@@ -101,22 +101,51 @@ function str(n: Node): string {
   }
 }
 
-function time(n: Node): string {
-  const s = n.body.toString('latin1');
-  let y: number;
-  let rest: string;
-  if (n.tag === 0x17) {
-    const yy = Number(s.slice(0, 2));
-    y = yy >= 50 ? 1900 + yy : 2000 + yy;
-    rest = s.slice(2);
-  } else {
-    y = Number(s.slice(0, 4));
-    rest = s.slice(4);
+/**
+ * A UTCTime / GeneralizedTime read as cryptobyte does: Go's time.Parse with `060102150405Z0700` (UTCTime, or
+ * `0601021504Z0700` without seconds) or `20060102150405.999999999Z0700`, and the text must be what formatting
+ * the parsed time with the same layout gives back (no `+0000`, no trailing zeros in the fraction). Undefined
+ * when Go refuses the text. Two-digit years from 50 are the 1900s.
+ */
+function asn1Time(tag: number, text: string): { ns: bigint; offset: number } | undefined {
+  const m =
+    tag === 0x17
+      ? /^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)?()(Z|[+-]\d{4})$/.exec(text)
+      : /^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(?:\.(\d{0,9}))?(Z|[+-]\d{4})$/.exec(text);
+  if (!m) return undefined;
+  let year = Number(m[1]);
+  if (tag === 0x17) year += year >= 50 ? 1900 : 2000;
+  const [month, day, hour, min] = [Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5])];
+  const sec = Number(m[6] ?? '0');
+  const frac = m[7] ?? '';
+  if (tag === 0x18 && text.includes('.') && (frac === '' || frac.endsWith('0'))) return undefined;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const dim = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+  if (dim === undefined || day < 1 || day > dim || hour > 23 || min > 59 || sec > 59) return undefined;
+  let offset = 0;
+  const z = m[8]!;
+  if (z !== 'Z') {
+    const oh = Number(z.slice(1, 3));
+    const om = Number(z.slice(3, 5));
+    if (oh > 24 || om > 59 || oh * 60 + om === 0) return undefined;
+    offset = (z[0] === '-' ? -1 : 1) * (oh * 3600 + om * 60);
   }
-  const m = /^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)?Z$/.exec(rest);
-  if (!m) throw new Asn1Error('asn1: time did not serialize back to the original value and may be invalid');
-  const ms = Date.UTC(y, Number(m[1]) - 1, Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5] ?? '0'));
-  return formatTime(BigInt(ms) * 1_000_000n, UTC, '2006-01-02T15:04:05.999999999Z07:00');
+  // Days since the epoch of a proleptic Gregorian date.
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const days = era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
+  const secs = BigInt(days) * 86400n + BigInt(hour * 3600 + min * 60 + sec - offset);
+  return { ns: secs * 1_000_000_000n + BigInt(frac.padEnd(9, '0') || '0'), offset };
+}
+
+/** A certificate time as Go's time.Time marshals to JSON (RFC 3339 with the zone the text gave). */
+function time(n: Node): string {
+  const t = asn1Time(n.tag, n.body.toString('latin1'));
+  if (!t) throw new Asn1Error(n.tag === 0x17 ? 'x509: malformed UTCTime' : 'x509: malformed GeneralizedTime');
+  const zone = t.offset === 0 ? UTC : { name: '', offset: () => t.offset, abbrev: () => '' };
+  return formatTime(t.ns, zone, '2006-01-02T15:04:05.999999999Z07:00');
 }
 
 const b64 = (b: Buffer): string => b.toString('base64');
@@ -366,7 +395,8 @@ function applyExtensions(o: RObject, exts: Node[] | undefined): void {
       valueNode = parts[2]!;
     }
     list.push(fromJson({ Id: id, Critical: critical, Value: b64(valueNode.body) }));
-    const inner = valueNode.body.length > 0 ? parseDer(valueNode.body) : undefined;
+    // Go reads the first element of the value and ignores what follows it.
+    const inner = valueNode.body.length > 0 ? readNode(valueNode.body, 0)[0] : undefined;
     if (!inner) continue;
     switch (id.join('.')) {
       case '2.5.29.17':
@@ -501,7 +531,11 @@ function cbPeek(s: Cursor): number | undefined {
 /** cryptobyte ReadASN1Integer: a minimal two's-complement INTEGER. */
 function cbInteger(s: Cursor): bigint | undefined {
   const c = cbRead(s, 0x02);
-  if (!c) return undefined;
+  return c ? intContent(c) : undefined;
+}
+
+/** The contents of an INTEGER as cryptobyte accepts them (non-empty, minimal). */
+function intContent(c: Cursor): bigint | undefined {
   const n = c.end - c.off;
   if (n === 0) return undefined;
   const b0 = c.b[c.off]!;
@@ -514,31 +548,396 @@ function cbInteger(s: Cursor): bigint | undefined {
   return b0 & 0x80 ? v - (1n << BigInt(8 * n)) : v;
 }
 
-/** x509 parseAI: an OBJECT IDENTIFIER, then optional parameters of any tag. */
-function cbAlgorithm(c: Cursor): void {
-  const o = cbRead(c, 0x06);
-  if (!o || o.end === o.off || (o.b[o.end - 1]! & 0x80) !== 0) throw new Asn1Error('x509: malformed OID');
-  for (let k = o.off; k < o.end; k++) if (o.b[k] === 0x80 && (k === o.off || (o.b[k - 1]! & 0x80) === 0)) throw new Asn1Error('x509: malformed OID');
-  if (c.off === c.end) return;
-  const t = cbPeek(c)!;
-  if (!cbRead(c, t)) throw new Asn1Error('x509: malformed parameters');
+const isInt64 = (n: bigint | undefined): boolean => n !== undefined && n >= -(2n ** 63n) && n < 2n ** 63n;
+
+/** cryptobyte ReadAnyASN1Element: any tag (low-tag-number form); undefined when the element is malformed. */
+function cbReadAny(s: Cursor): { tag: number; c: Cursor } | undefined {
+  const tag = cbPeek(s);
+  if (tag === undefined) return undefined;
+  const c = cbRead(s, tag);
+  return c ? { tag, c } : undefined;
 }
 
-/** x509 parseTime: a UTCTime or GeneralizedTime. */
+function cbText(c: Cursor): string {
+  return c.b.toString('latin1', c.off, c.end);
+}
+
+/** cryptobyte ReadASN1ObjectIdentifier: minimal base-128 components below 2^31. */
+function cbOid(s: Cursor): boolean {
+  const o = cbRead(s, 0x06);
+  return o !== undefined && oidContentOk(o);
+}
+
+function oidContentOk(o: Cursor): boolean {
+  if (o.end === o.off) return false;
+  let k = o.off;
+  while (k < o.end) {
+    let v = 0;
+    for (let i = 0; ; i++) {
+      if (k >= o.end || i === 5 || v >= 1 << 24) return false;
+      const byte = o.b[k++]!;
+      if (i === 0 && byte === 0x80) return false;
+      v = v * 128 + (byte & 0x7f);
+      if ((byte & 0x80) === 0) break;
+    }
+  }
+  return true;
+}
+
+/** cryptobyte ReadASN1Boolean: one octet, 0x00 or 0xff. */
+function cbBool(s: Cursor): boolean | undefined {
+  const c = cbRead(s, 0x01);
+  if (!c || c.end - c.off !== 1) return undefined;
+  const v = c.b[c.off]!;
+  return v === 0 ? false : v === 0xff ? true : undefined;
+}
+
+/** cryptobyte ReadASN1BitString; the right-aligned bits' bytes. */
+function cbBitString(s: Cursor): Buffer | undefined {
+  const bits = cbRead(s, 0x03);
+  return bits ? bitsContent(bits) : undefined;
+}
+
+function bitsContent(bits: Cursor): Buffer | undefined {
+  if (bits.end === bits.off) return undefined;
+  const pad = bits.b[bits.off]!;
+  if (pad > 7 || (bits.end - bits.off === 1 && pad !== 0) || (pad > 0 && (bits.b[bits.end - 1]! & ((1 << pad) - 1)) !== 0)) return undefined;
+  return bits.b.subarray(bits.off + 1, bits.end);
+}
+
+/** x509 parseAI: an OBJECT IDENTIFIER, then optional parameters of any tag; returns the parameters' TLV. */
+function cbAlgorithm(c: Cursor): Buffer {
+  if (!cbOid(c)) throw new Asn1Error('x509: malformed OID');
+  if (c.off === c.end) return Buffer.alloc(0);
+  const start = c.off;
+  if (!cbReadAny(c)) throw new Asn1Error('x509: malformed parameters');
+  return c.b.subarray(start, c.off);
+}
+
+/** x509 readASN1Time: a UTCTime or GeneralizedTime Go's time.Parse accepts and prints back the same. */
 function cbTime(c: Cursor): void {
   const t = cbPeek(c);
-  if (t === 0x17) {
-    const e = cbRead(c, 0x17);
-    if (!e || !/^[0-9]{12}Z$/.test(e.b.toString('latin1', e.off, e.end))) throw new Asn1Error('x509: malformed UTCTime');
-  } else if (t === 0x18) {
-    const e = cbRead(c, 0x18);
-    if (!e || !/^[0-9]{14}Z$/.test(e.b.toString('latin1', e.off, e.end))) throw new Asn1Error('x509: malformed GeneralizedTime');
-  } else throw new Asn1Error('x509: unsupported time format');
+  if (t !== 0x17 && t !== 0x18) throw new Asn1Error('x509: unsupported time format');
+  const e = cbRead(c, t);
+  if (!e || !asn1Time(t, cbText(e))) throw new Asn1Error(t === 0x17 ? 'x509: malformed UTCTime' : 'x509: malformed GeneralizedTime');
+}
+
+const isIA5 = (b: Buffer): boolean => b.every((x) => x < 0x80);
+
+/** x509 parseASN1String for the string types a name's attribute value may have; its error text or undefined. */
+function asn1StringError(tag: number, v: Buffer): string | undefined {
+  switch (tag) {
+    case 0x13:
+      return v.every((b) => /[a-zA-Z0-9'()+,\-./ :=?*&]/.test(String.fromCharCode(b))) ? undefined : 'invalid PrintableString';
+    case 0x0c:
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(v);
+        return undefined;
+      } catch {
+        return 'invalid UTF-8 string';
+      }
+    case 0x1e: {
+      if (v.length % 2 !== 0) return 'invalid BMPString';
+      for (let i = 0; i < v.length; i += 2) {
+        const p = v.readUInt16BE(i);
+        if (p === 0xfffe || p === 0xffff || (p >= 0xfdd0 && p <= 0xfdef) || (p >= 0xd800 && p <= 0xdfff)) return 'invalid BMPString';
+      }
+      return undefined;
+    }
+    case 0x16:
+      return isIA5(v) ? undefined : 'invalid IA5String';
+    case 0x12:
+      return v.every((b) => (b >= 0x30 && b <= 0x39) || b === 0x20) ? undefined : 'invalid NumericString';
+    default:
+      return undefined;
+  }
+}
+
+/** x509 readASN1Any: an attribute value; its error text or undefined. */
+function asn1AnyError(s: Cursor): string | undefined {
+  const el = cbReadAny(s);
+  if (!el) return 'invalid ASN.1 element';
+  const { tag, c } = el;
+  switch (tag) {
+    case 0x14:
+    case 0x13:
+    case 0x0c:
+    case 0x1e:
+    case 0x16:
+    case 0x12:
+      return asn1StringError(tag, c.b.subarray(c.off, c.end));
+    case 0x02:
+      return isInt64(intContent(c)) ? undefined : 'invalid ASN.1 integer';
+    case 0x03:
+      return bitsContent(c) ? undefined : 'invalid ASN.1 BIT STRING';
+    case 0x06:
+      return oidContentOk(c) ? undefined : 'invalid ASN.1 OBJECT IDENTIFIER';
+    case 0x17:
+    case 0x18:
+      return asn1Time(tag, cbText(c)) ? undefined : tag === 0x17 ? 'x509: malformed UTCTime' : 'x509: malformed GeneralizedTime';
+    case 0x01: {
+      const v = c.b.subarray(c.off, c.end);
+      return v.length === 1 && (v[0] === 0 || v[0] === 0xff) ? undefined : 'invalid ASN.1 BOOLEAN';
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** x509 parseName: a SEQUENCE of SETs of SEQUENCE { type OID, value }. */
+function cbName(seq: Cursor): void {
+  while (seq.off < seq.end) {
+    const set = cbRead(seq, 0x31);
+    if (!set) throw new Asn1Error('x509: invalid RDNSequence');
+    while (set.off < set.end) {
+      const atav = cbRead(set, 0x30);
+      if (!atav) throw new Asn1Error('x509: invalid RDNSequence: invalid attribute');
+      if (!cbOid(atav)) throw new Asn1Error('x509: invalid RDNSequence: invalid attribute type');
+      const err = asn1AnyError(atav);
+      if (err !== undefined) throw new Asn1Error(`x509: invalid RDNSequence: invalid attribute value: ${err}`);
+    }
+  }
+}
+
+const OID_DER = {
+  rsa: '2a864886f70d010101',
+  ecdsa: '2a8648ce3d0201',
+  ed25519: '2b6570',
+  dsa: '2a8648ce380401',
+};
+const CURVES: Record<string, number> = { '2b81040021': 28, '2a8648ce3d030107': 32, '2b81040022': 48, '2b81040023': 66 };
+
+/** x509 parsePublicKey for the algorithms Go knows (RSA, ECDSA, Ed25519, DSA); others are left unparsed. */
+function cbPublicKey(algOid: string, params: Buffer, data: Buffer): void {
+  const whole = (b: Buffer): Cursor => ({ b, off: 0, end: b.length });
+  switch (algOid) {
+    case OID_DER.rsa: {
+      if (!params.equals(Buffer.from([0x05, 0x00]))) throw new Asn1Error('x509: RSA key missing NULL parameters');
+      const seq = cbRead(whole(data), 0x30);
+      if (!seq) throw new Asn1Error('x509: invalid RSA public key');
+      const n = cbInteger(seq);
+      if (n === undefined) throw new Asn1Error('x509: invalid RSA modulus');
+      const e = cbInteger(seq);
+      if (e === undefined || !isInt64(e)) throw new Asn1Error('x509: invalid RSA public exponent');
+      if (n <= 0n) throw new Asn1Error('x509: RSA modulus is not a positive number');
+      if (e <= 0n) throw new Asn1Error('x509: RSA public exponent is not a positive number');
+      return;
+    }
+    case OID_DER.ecdsa: {
+      const p = whole(params);
+      const o = cbRead({ ...p }, 0x06);
+      if (!cbOid(p) || !o) throw new Asn1Error('x509: invalid ECDSA parameters');
+      const size = CURVES[o.b.toString('hex', o.off, o.end)];
+      if (size === undefined) throw new Asn1Error('x509: unsupported elliptic curve');
+      // elliptic.Unmarshal: an uncompressed point on the curve.
+      let onCurve = data.length === 1 + 2 * size && data[0] === 4;
+      if (onCurve) {
+        try {
+          createPublicKey({ key: { kty: 'EC', crv: { 28: 'P-224', 32: 'P-256', 48: 'P-384', 66: 'P-521' }[size]!, x: data.subarray(1, 1 + size).toString('base64url'), y: data.subarray(1 + size).toString('base64url') }, format: 'jwk' });
+        } catch {
+          onCurve = false;
+        }
+      }
+      if (!onCurve) throw new Asn1Error('x509: failed to unmarshal elliptic curve point');
+      return;
+    }
+    case OID_DER.ed25519:
+      if (params.length !== 0) throw new Asn1Error('x509: Ed25519 key encoded with illegal parameters');
+      if (data.length !== 32) throw new Asn1Error('x509: wrong Ed25519 public key size');
+      return;
+    case OID_DER.dsa: {
+      const y = cbInteger(whole(data));
+      if (y === undefined) throw new Asn1Error('x509: invalid DSA public key');
+      const seq = cbRead(whole(params), 0x30);
+      const pqg = seq ? [cbInteger(seq), cbInteger(seq), cbInteger(seq)] : [undefined];
+      if (pqg.some((v) => v === undefined)) throw new Asn1Error('x509: invalid DSA parameters');
+      if (y <= 0n || pqg.some((v) => v! <= 0n)) throw new Asn1Error('x509: zero or negative DSA parameter');
+      return;
+    }
+  }
+}
+
+/** Go's domainNameValid (and the older reverse-label check): no empty label, no trailing dot, printable ASCII. */
+function domainValid(s: string, constraint: boolean): boolean {
+  if (s.length === 0) return true;
+  if (s.endsWith('.')) return false;
+  const d = constraint && s.startsWith('.') ? s.slice(1) : s;
+  return d.split('.').every((l) => l.length > 0 && [...l].every((ch) => ch.charCodeAt(0) >= 33 && ch.charCodeAt(0) <= 126));
+}
+
+/** x509 processExtensions: the structure of each extension Go decodes, with its error texts. */
+function cbExtensionValue(id: string, critical: boolean, value: Buffer): void {
+  const v = (): Cursor => ({ b: value, off: 0, end: value.length });
+  const fail = (text: string): never => {
+    throw new Asn1Error(`x509: ${text}`);
+  };
+  switch (id) {
+    case '2.5.29.15':
+      if (!cbBitString(v())) fail('invalid key usage');
+      return;
+    case '2.5.29.19': {
+      const seq = cbRead(v(), 0x30);
+      if (!seq) return fail('invalid basic constraints');
+      if (cbPeek(seq) === 0x01 && cbBool(seq) === undefined) fail('invalid basic constraints');
+      if (cbPeek(seq) === 0x02) {
+        const n = cbInteger(seq);
+        if (n === undefined || n < 0n || n >= 2n ** 63n) fail('invalid basic constraints');
+      }
+      return;
+    }
+    case '2.5.29.17': {
+      const seq = cbRead(v(), 0x30);
+      if (!seq) return fail('invalid subject alternative names');
+      while (seq.off < seq.end) {
+        const el = cbReadAny(seq);
+        if (!el) return fail('invalid subject alternative name');
+        const data = el.c.b.subarray(el.c.off, el.c.end);
+        const text = data.toString('latin1');
+        switch (el.tag ^ 0x80) {
+          case 1:
+            if (!isIA5(data)) fail('SAN rfc822Name is malformed');
+            break;
+          case 2:
+            if (!isIA5(data)) fail('SAN dNSName is malformed');
+            break;
+          case 6: {
+            if (!isIA5(data)) fail('SAN uniformResourceIdentifier is malformed');
+            const u = urlJson(text);
+            if (u === undefined) fail(`cannot parse URI ${JSON.stringify(text)}: invalid URL escape`);
+            const host = (u as RObject).getStr('Host') as string;
+            if (host.length > 0 && !domainValid(host, false)) fail(`cannot parse URI ${JSON.stringify(text)}: invalid domain`);
+            break;
+          }
+          case 7:
+            if (data.length !== 4 && data.length !== 16) fail(`cannot parse IP address of length ${data.length}`);
+            break;
+        }
+      }
+      return;
+    }
+    case '2.5.29.30': {
+      const outer = v();
+      const top = cbRead(outer, 0x30);
+      const permitted = top && cbPeek(top) === 0xa0 ? cbRead(top, 0xa0) : undefined;
+      const badPermitted = top !== undefined && permitted === undefined && cbPeek(top) === 0xa0;
+      const excluded = top && !badPermitted && cbPeek(top) === 0xa1 ? cbRead(top, 0xa1) : undefined;
+      const badExcluded = top !== undefined && excluded === undefined && cbPeek(top) === 0xa1;
+      if (!top || outer.off !== outer.end || badPermitted || badExcluded || top.off !== top.end) fail('invalid NameConstraints extension');
+      if (!permitted && !excluded) fail('empty name constraints extension');
+      if ((permitted && permitted.off === permitted.end) || (excluded && excluded.off === excluded.end)) fail('empty name constraints subtree sequence');
+      for (const sub of [permitted, excluded]) {
+        while (sub && sub.off < sub.end) {
+          const seq = cbRead(sub, 0x30);
+          const el = seq ? cbReadAny(seq) : undefined;
+          if (!el) return fail('invalid NameConstraints extension');
+          const data = el.c.b.subarray(el.c.off, el.c.end);
+          const text = data.toString('latin1');
+          if (el.tag === 0x82 || el.tag === 0x81 || el.tag === 0x86) {
+            if (!isIA5(data)) fail('invalid constraint value: IA5String contains invalid character');
+            if (el.tag === 0x82 && !domainValid(text, true)) fail(`failed to parse dnsName constraint ${JSON.stringify(text)}`);
+            if (el.tag === 0x81 && !text.includes('@') && !domainValid(text, true)) fail(`failed to parse rfc822Name constraint ${JSON.stringify(text)}`);
+            if (el.tag === 0x86 && !domainValid(text, true)) fail(`failed to parse URI constraint ${JSON.stringify(text)}`);
+          } else if (el.tag === 0x87) {
+            if (data.length !== 8 && data.length !== 32) fail(`IP constraint contained value of length ${data.length}`);
+            const mask = data.subarray(data.length / 2);
+            let zero = false;
+            for (const b of mask) {
+              if (zero ? b !== 0 : ![0x00, 0x80, 0xc0, 0xe0, 0xf0, 0xf8, 0xfc, 0xfe, 0xff].includes(b)) fail(`IP constraint contained invalid mask ${mask.toString('hex')}`);
+              if (b !== 0xff) zero = true;
+            }
+          }
+        }
+      }
+      return;
+    }
+    case '2.5.29.31': {
+      const seq = cbRead(v(), 0x30);
+      if (!seq) return fail('invalid CRL distribution points');
+      while (seq.off < seq.end) {
+        const dp = cbRead(seq, 0x30);
+        if (!dp) return fail('invalid CRL distribution point');
+        if (cbPeek(dp) !== 0xa0) continue;
+        const name = cbRead(dp, 0xa0);
+        const full = name ? cbRead(name, 0xa0) : undefined;
+        if (!full) return fail('invalid CRL distribution point');
+        while (full.off < full.end && cbPeek(full) === 0x86) if (!cbRead(full, 0x86)) fail('invalid CRL distribution point');
+      }
+      return;
+    }
+    case '2.5.29.35': {
+      if (critical) fail('authority key identifier incorrectly marked critical');
+      const seq = cbRead(v(), 0x30);
+      if (!seq || (cbPeek(seq) === 0x80 && !cbRead(seq, 0x80))) fail('invalid authority key identifier');
+      return;
+    }
+    case '2.5.29.36': {
+      const seq = cbRead(v(), 0x30);
+      if (!seq) return fail('invalid policy constraints extension');
+      for (const tag of [0x80, 0x81]) {
+        if (cbPeek(seq) !== tag) continue;
+        const c = cbRead(seq, tag);
+        if (!c || !isInt64(intContent(c))) fail('invalid policy constraints extension');
+      }
+      return;
+    }
+    case '2.5.29.37': {
+      const seq = cbRead(v(), 0x30);
+      if (!seq) return fail('invalid extended key usages');
+      while (seq.off < seq.end) if (!cbOid(seq)) fail('invalid extended key usages');
+      return;
+    }
+    case '2.5.29.14':
+      if (critical) fail('subject key identifier incorrectly marked critical');
+      if (!cbRead(v(), 0x04)) fail('invalid subject key identifier');
+      return;
+    case '2.5.29.32': {
+      const seq = cbRead(v(), 0x30);
+      if (!seq) return fail('invalid certificate policies');
+      const seen = new Set<string>();
+      while (seq.off < seq.end) {
+        const cp = cbRead(seq, 0x30);
+        const o = cp ? cbRead({ ...cp }, 0x06) : undefined;
+        if (!cp || !o || !cbOid(cp)) return fail('invalid certificate policies');
+        const key = o.b.toString('hex', o.off, o.end);
+        if (seen.has(key)) fail('invalid certificate policies');
+        seen.add(key);
+      }
+      return;
+    }
+    case '2.5.29.33': {
+      const seq = cbRead(v(), 0x30);
+      if (!seq) return fail('invalid policy mappings extension');
+      while (seq.off < seq.end) {
+        const m = cbRead(seq, 0x30);
+        if (!m || !cbRead(m, 0x06) || !cbRead(m, 0x06)) fail('invalid policy mappings extension');
+      }
+      return;
+    }
+    case '2.5.29.54':
+      if (cbInteger(v()) === undefined) fail('invalid inhibit any policy extension');
+      return;
+    case '1.3.6.1.5.5.7.1.1': {
+      if (critical) fail('authority info access incorrectly marked critical');
+      const seq = cbRead(v(), 0x30);
+      if (!seq) return fail('invalid authority info access');
+      while (seq.off < seq.end) {
+        const ad = cbRead(seq, 0x30);
+        if (!ad || !cbOid(ad)) return fail('invalid authority info access');
+        if (cbPeek(ad) === 0x86 && !cbRead(ad, 0x86)) fail('invalid authority info access');
+      }
+      return;
+    }
+  }
+}
+
+/** The dotted text of an OBJECT IDENTIFIER cbOid accepted. */
+function oidText(c: Cursor): string {
+  return oid({ tag: 6, raw: c.b.subarray(c.off, c.end), body: c.b.subarray(c.off, c.end), constructed: false, cls: 0 }).join('.');
 }
 
 /**
  * Go's parseCertificate stages on the certificate starting at `off` (the first element of what is left, as
- * x509.ParseCertificates reads a concatenation), up to the subject public key; returns where it ends.
+ * x509.ParseCertificates reads a concatenation), to the signature; returns where it ends.
  */
 function checkCertificate(der: Buffer, off: number): number {
   const input: Cursor = { b: der, off, end: der.length };
@@ -550,7 +949,7 @@ function checkCertificate(der: Buffer, off: number): number {
   if (cbPeek(tbs) === 0xa0) {
     const v = cbRead(tbs, 0xa0);
     const n = v ? cbInteger(v) : undefined;
-    if (!v || n === undefined || v.off !== v.end || n < -(2n ** 63n) || n >= 2n ** 63n) throw new Asn1Error('x509: malformed version');
+    if (!v || n === undefined || v.off !== v.end || !isInt64(n)) throw new Asn1Error('x509: malformed version');
     version = n;
   }
   if (version < 0n) throw new Asn1Error('x509: malformed version');
@@ -566,23 +965,57 @@ function checkCertificate(der: Buffer, off: number): number {
     throw new Asn1Error("x509: inner and outer signature algorithm identifiers don't match");
   }
   cbAlgorithm({ ...sigAI });
-  if (!cbRead(tbs, 0x30)) throw new Asn1Error('x509: malformed issuer');
+  const issuer = cbRead(tbs, 0x30);
+  if (!issuer) throw new Asn1Error('x509: malformed issuer');
+  cbName(issuer);
   const validity = cbRead(tbs, 0x30);
   if (!validity) throw new Asn1Error('x509: malformed validity');
   cbTime(validity);
   cbTime(validity);
   // Go reports a subject it cannot read with the issuer's text.
-  if (!cbRead(tbs, 0x30)) throw new Asn1Error('x509: malformed issuer');
+  const subject = cbRead(tbs, 0x30);
+  if (!subject) throw new Asn1Error('x509: malformed issuer');
+  cbName(subject);
   const spkiEl = cbRead(tbs, 0x30);
   if (!spkiEl) throw new Asn1Error('x509: malformed spki');
   const pkAI = cbRead(spkiEl, 0x30);
   if (!pkAI) throw new Asn1Error('x509: malformed public key algorithm identifier');
-  cbAlgorithm(pkAI);
-  const bits = cbRead(spkiEl, 0x03);
-  const pad = bits && bits.end > bits.off ? bits.b[bits.off]! : undefined;
-  if (!bits || pad === undefined || pad > 7 || (bits.end - bits.off === 1 && pad !== 0) || (pad > 0 && (bits.b[bits.end - 1]! & ((1 << pad) - 1)) !== 0)) {
-    throw new Asn1Error('x509: malformed subjectPublicKey');
+  const algOid = cbRead({ ...pkAI }, 0x06);
+  const params = cbAlgorithm(pkAI);
+  const key = cbBitString(spkiEl);
+  if (!key) throw new Asn1Error('x509: malformed subjectPublicKey');
+  cbPublicKey(algOid!.b.toString('hex', algOid!.off, algOid!.end), params, key);
+  if (version >= 1n) {
+    if (cbPeek(tbs) === 0x81 && !cbRead(tbs, 0x81)) throw new Asn1Error('x509: malformed issuerUniqueID');
+    if (cbPeek(tbs) === 0x82 && !cbRead(tbs, 0x82)) throw new Asn1Error('x509: malformed subjectUniqueID');
+    if (version === 2n && cbPeek(tbs) === 0xa3) {
+      const wrap = cbRead(tbs, 0xa3);
+      const exts = wrap ? cbRead(wrap, 0x30) : undefined;
+      if (!exts) throw new Asn1Error('x509: malformed extensions');
+      const seen = new Set<string>();
+      const list: Array<[string, boolean, Buffer]> = [];
+      while (exts.off < exts.end) {
+        const ext = cbRead(exts, 0x30);
+        if (!ext) throw new Asn1Error('x509: malformed extension');
+        const idEl = cbRead({ ...ext }, 0x06);
+        if (!cbOid(ext)) throw new Asn1Error('x509: malformed extension OID field');
+        let critical = false;
+        if (cbPeek(ext) === 0x01) {
+          const c = cbBool(ext);
+          if (c === undefined) throw new Asn1Error('x509: malformed extension critical field');
+          critical = c;
+        }
+        const value = cbRead(ext, 0x04);
+        if (!value) throw new Asn1Error('x509: malformed extension value field');
+        const id = oidText(idEl!);
+        if (seen.has(id)) throw new Asn1Error(`x509: certificate contains duplicate extension with OID ${JSON.stringify(id)}`);
+        seen.add(id);
+        list.push([id, critical, value.b.subarray(value.off, value.end)]);
+      }
+      for (const [id, critical, value] of list) cbExtensionValue(id, critical, value);
+    }
   }
+  if (!cbBitString(outer)) throw new Asn1Error('x509: malformed signature');
   return outer.end;
 }
 
