@@ -4,11 +4,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { X509Certificate, generateKeyPairSync } from 'node:crypto';
+import { X509Certificate, generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
+import { generateEcKey } from '../../formats/jwk.js';
 import fc from 'fast-check';
 import { toolMissing, vectorPath } from '../../test-support/vectors.js';
 import { type Value, RObject, obj, toJs } from '../value.js';
-import { call, callNoCrash, conformanceCalls, expectCall, expectError, runConformanceCalls, testContext } from './test-support/harness.js';
+import { call, callNoCrash, conformanceCalls, expectCall, expectError, runConformanceCalls, s, testContext } from './test-support/harness.js';
 import { builtins } from './x509.js';
 
 // Certificates: the swtpm local CA chain in shared/vectors/tpm/ek (fields checked against `openssl x509`).
@@ -53,7 +54,7 @@ test('parse_and_verify_certificates checks the chain root → intermediates → 
   expectCall('crypto.x509.parse_and_verify_certificates', [issuer + root], [false, []], after);
   const [rootJson, issuerJson] = call('crypto.x509.parse_certificates', [root + issuer]) as Value[];
   expectCall('crypto.x509.parse_and_verify_certificates_with_options', [root + issuer, obj({ CurrentTime: 1.83e18 })], [true, [issuerJson!, rootJson!]]);
-  expectError('crypto.x509.parse_and_verify_certificates_with_options', [root, obj({ Bogus: 1 })], 'invalid key option: Bogus');
+  expectError('crypto.x509.parse_and_verify_certificates_with_options', [root + issuer, obj({ Bogus: 1 })], 'crypto.x509.parse_and_verify_certificates_with_options: invalid key option');
 });
 
 // OPA returns the chain Go's x509 Verify built: leaf first, up to the trust anchor, intermediates given in any
@@ -99,7 +100,8 @@ test("private-key and keypair parsing fail as OPA's crypto.go does", () => {
   const kp = 'crypto.x509.parse_keypair';
   expectError(kp, ['a', 'b'], `${kp}: illegal base64 data at input byte 0`, 'eval_builtin_error');
   expectError(kp, ['aGVsbG8=', 1], `${kp}: operand 1 must be string but got number`, 'eval_type_error');
-  expectError(kp, ['aGVsbG8=', 'aGVsbG8='], `${kp}: tls: failed to parse private key`, 'eval_builtin_error');
+  // tls.X509KeyPair parses the certificate before the key: "hello" is no certificate.
+  expectError(kp, ['aGVsbG8=', 'aGVsbG8='], `${kp}: x509: malformed certificate`, 'eval_builtin_error');
   expectError('crypto.x509.parse_certificates', ['notpem'], 'crypto.x509.parse_certificates: illegal base64 data at input byte 4', 'eval_builtin_error');
 });
 
@@ -360,4 +362,159 @@ test('parse_certificates: names, validity, key, unique IDs, extensions and signa
   // The duplicate is found while the list is read, before an earlier extension's value is decoded.
   const dupAfterBad = buildCert({ extensions: [ext(OID.keyUsage, tlv(0x04)), ext(OID.keyUsage, tlv(0x04))] });
   assert.equal(errorOf(name, [dupAfterBad.toString('base64')]), `${name}: x509: certificate contains duplicate extension with OID "2.5.29.15"`);
+});
+
+// --- CSRs, private keys and key pairs: OPA's crypto.go over Go's x509 / encoding/asn1 / crypto/tls texts -------
+
+const GO_PARAMS = '{optional:false explicit:false application:false private:false defaultValue:<nil> tag:<nil> stringType:0 timeType:0 set:false omitEmpty:false}';
+const pemOf = (type: string, der: Buffer) => `-----BEGIN ${type}-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END ${type}-----\n`;
+
+function buildCsr(over: { version?: Buffer; subject?: Buffer; spki?: Buffer; attrs?: Buffer } = {}): Buffer {
+  const info = tlv(0x30, over.version ?? tlv(0x02, [0]), over.subject ?? nameOf(tlv(0x0c, 'csr')), over.spki ?? rsaSpki, over.attrs ?? tlv(0xa0));
+  return tlv(0x30, info, tlv(0x30, tlv(0x06, OID.sha256Rsa), tlv(0x05)), tlv(0x03, [0, 1, 2, 3]));
+}
+const extRequest = (...exts: Buffer[]) => tlv(0xa0, tlv(0x30, tlv(0x06, hex('2a864886f70d01090e')), tlv(0x31, tlv(0x30, ...exts))));
+
+test('parse_certificate_request: base64, PEM type, encoding/asn1 and x509 failures carry Go texts', () => {
+  const name = 'crypto.x509.parse_certificate_request';
+  const b64 = (b: Buffer) => b.toString('base64');
+  const [ok] = [call(name, [pemOf('CERTIFICATE REQUEST', buildCsr({ attrs: extRequest(ext(OID.san, tlv(0x30, tlv(0x82, 'a.example')))) }))]) as RObject];
+  assert.equal(field(ok!, 'Subject', 'CommonName'), 'csr');
+  assert.deepEqual(toJs(field(ok!, 'DNSNames')!), ['a.example']);
+  const cases: Array<[string, string]> = [
+    ['illegal base64 data at input byte 3', 'abc!'],
+    ['invalid PEM-encoded certificate signing request', Buffer.from(pemOf('CERTIFICATE', ekDer)).toString('base64')],
+    // Text with the CSR header that holds no PEM block is read as DER: "--" is tag 13, length 45.
+    [`asn1: structure error: tags don't match (16 vs {class:0 tag:13 length:45 isCompound:true}) ${GO_PARAMS} certificateRequest @2`, '-----BEGIN CERTIFICATE REQUEST-----\n!!!'],
+    ['asn1: syntax error: sequence truncated', ''],
+    ['asn1: syntax error: data truncated', b64(buildCsr().subarray(0, 40))],
+    ['asn1: syntax error: trailing data', b64(Buffer.concat([buildCsr(), hex('00')]))],
+    ['asn1: syntax error: indefinite length found (not DER)', b64(hex('3080'))],
+    ['asn1: structure error: non-minimal length', b64(hex('30810100'))],
+    [`asn1: structure error: tags don't match (2 vs {class:0 tag:4 length:1 isCompound:false}) ${GO_PARAMS} int @2`, b64(buildCsr({ version: tlv(0x04, [0]) }))],
+    ['asn1: structure error: integer not minimally-encoded', b64(buildCsr({ version: tlv(0x02, [0, 1]) }))],
+    ['x509: RSA key missing NULL parameters', b64(buildCsr({ spki: rsaKey(tlv(0x30, tlv(0x02, [1]), tlv(0x02, [3])), []) }))],
+    ['asn1: syntax error: PrintableString contains invalid character', b64(buildCsr({ subject: nameOf(tlv(0x13, 'a@b')) }))],
+    ['x509: certificate request contains duplicate requested extensions', b64(buildCsr({ attrs: extRequest(ext(OID.ski, tlv(0x04, [1])), ext(OID.ski, tlv(0x04, [2]))) }))],
+    ['x509: cannot parse IP address of length 3', b64(buildCsr({ attrs: extRequest(ext(OID.san, tlv(0x30, tlv(0x87, [1, 2, 3])))) }))],
+  ];
+  for (const [text, input] of cases) assert.equal(errorOf(name, [input]), `${name}: ${text}`, text);
+  // An attribute that does not parse is ignored, as Go's parseCSRExtensions does.
+  assert.equal(field(call(name, [b64(buildCsr({ attrs: tlv(0xa0, tlv(0x30, tlv(0x04, 'x'))) }))]) as RObject, 'Subject', 'CommonName'), 'csr');
+});
+
+const rsaPair = generateKeyPairSync('rsa', { modulusLength: 1024 });
+const pkcs1Der = rsaPair.privateKey.export({ format: 'der', type: 'pkcs1' });
+const pkcs8Der = rsaPair.privateKey.export({ format: 'der', type: 'pkcs8' });
+const ec = generateEcKey('P-256');
+const sec1Der = ec.privateKey.export({ format: 'der', type: 'sec1' });
+
+test("private keys: each block must parse with Go's x509 parser for its type, else the call fails with its text", () => {
+  const rsaName = 'crypto.x509.parse_rsa_private_key';
+  const keysName = 'crypto.parse_private_keys';
+  const cases: Array<[string, string, Buffer]> = [
+    ['x509: failed to parse private key (use ParseECPrivateKey instead for this key format)', 'RSA PRIVATE KEY', sec1Der],
+    ['x509: failed to parse private key (use ParsePKCS8PrivateKey instead for this key format)', 'RSA PRIVATE KEY', pkcs8Der],
+    ['x509: failed to parse private key (use ParsePKCS1PrivateKey instead for this key format)', 'PRIVATE KEY', pkcs1Der],
+    ['x509: failed to parse private key (use ParseECPrivateKey instead for this key format)', 'PRIVATE KEY', sec1Der],
+    ['x509: failed to parse private key (use ParsePKCS8PrivateKey instead for this key format)', 'EC PRIVATE KEY', pkcs8Der],
+    ['x509: failed to parse private key (use ParsePKCS1PrivateKey instead for this key format)', 'EC PRIVATE KEY', pkcs1Der],
+    [`asn1: structure error: tags don't match (16 vs {class:0 tag:0 length:0 isCompound:false}) ${GO_PARAMS} pkcs1PrivateKey @2`, 'RSA PRIVATE KEY', hex('0000')],
+    [`x509: failed to parse EC private key: asn1: structure error: tags don't match (16 vs {class:0 tag:4 length:0 isCompound:false}) ${GO_PARAMS} ecPrivateKey @2`, 'EC PRIVATE KEY', hex('0400')],
+    ['asn1: syntax error: trailing data', 'RSA PRIVATE KEY', Buffer.concat([pkcs1Der, hex('00')])],
+    ['asn1: syntax error: data truncated', 'PRIVATE KEY', pkcs8Der.subarray(0, 30)],
+    ['x509: unsupported private key version', 'RSA PRIVATE KEY', Buffer.concat([pkcs1Der.subarray(0, 4), hex('020102'), pkcs1Der.subarray(7)])],
+    ['x509: PKCS#8 wrapping contained private key with unknown algorithm: 1.2.3', 'PRIVATE KEY', tlv(0x30, tlv(0x02, [0]), tlv(0x30, tlv(0x06, [0x2a, 0x03])), tlv(0x04, [1]))],
+    ['x509: invalid Ed25519 private key length: 3', 'PRIVATE KEY', tlv(0x30, tlv(0x02, [0]), tlv(0x30, tlv(0x06, OID.ed25519)), tlv(0x04, tlv(0x04, [1, 2, 3])))],
+    ['x509: invalid Ed25519 private key parameters', 'PRIVATE KEY', tlv(0x30, tlv(0x02, [0]), tlv(0x30, tlv(0x06, OID.ed25519), tlv(0x05)), tlv(0x04, tlv(0x04, Buffer.alloc(32))))],
+    [`x509: failed to parse RSA private key embedded in PKCS#8: asn1: structure error: tags don't match (16 vs {class:0 tag:2 length:1 isCompound:false}) ${GO_PARAMS} pkcs1PrivateKey @2`, 'PRIVATE KEY', tlv(0x30, tlv(0x02, [0]), tlv(0x30, tlv(0x06, OID.rsa), tlv(0x05)), tlv(0x04, tlv(0x02, [1])))],
+    ['x509: unknown EC private key version 2', 'EC PRIVATE KEY', Buffer.concat([sec1Der.subarray(0, 2), hex('020102'), sec1Der.subarray(5)])],
+  ];
+  for (const [text, type, der] of cases) {
+    assert.equal(errorOf(rsaName, [pemOf(type, der)]), `${rsaName}: ${text}`, `${type}: ${text}`);
+    // parse_private_keys reads every block: a bad one after a good one still fails the call.
+    assert.equal(errorOf(keysName, [pemOf('RSA PRIVATE KEY', pkcs1Der) + pemOf(type, der)]), `${keysName}: ${text}`);
+  }
+  // The good forms: each block type with its own format, base64 of the PEM text too.
+  for (const [type, der] of [['RSA PRIVATE KEY', pkcs1Der], ['PRIVATE KEY', pkcs8Der], ['EC PRIVATE KEY', sec1Der]] as const) {
+    const jwk = call(rsaName, [pemOf(type, der)]) as RObject;
+    assert.equal(jwk.getStr('kty'), type === 'EC PRIVATE KEY' ? 'EC' : 'RSA');
+  }
+  assert.equal((call(keysName, [Buffer.from(pemOf('EC PRIVATE KEY', sec1Der) + pemOf('PRIVATE KEY', pkcs8Der)).toString('base64')]) as Value[]).length, 2);
+});
+
+/** A self-signed certificate for `key` (signed with sha256WithRSA by node:crypto), built by hand. */
+function signedCert(key: typeof rsaPair, cn: string): Buffer {
+  const alg = tlv(0x30, tlv(0x06, OID.sha256Rsa), tlv(0x05));
+  const spki = key.publicKey.export({ type: 'spki', format: 'der' });
+  const tbs = tlv(0x30, tlv(0xa0, tlv(0x02, [2])), tlv(0x02, [7]), alg, nameOf(tlv(0x0c, cn)), tlv(0x30, tlv(0x17, '240101000000Z'), tlv(0x17, '340101000000Z')), nameOf(tlv(0x0c, cn)), spki);
+  return tlv(0x30, tbs, alg, tlv(0x03, [0], cryptoSign('sha256', tbs, key.privateKey)));
+}
+
+test("parse_keypair: tls.X509KeyPair's texts for missing, switched, unparsable and mismatched inputs", () => {
+  const name = 'crypto.x509.parse_keypair';
+  const cert = pemOf('CERTIFICATE', signedCert(rsaPair, 'pair'));
+  const key = pemOf('RSA PRIVATE KEY', pkcs1Der);
+  const pair = call(name, [cert, key]) as RObject;
+  assert.equal(field(pair, 'Leaf', 'Subject', 'CommonName'), 'pair');
+  assert.equal((pair.getStr('PrivateKey') as RObject).getStr('kty'), 'RSA');
+  // DER (base64) of the certificate and of a PKCS #8 key are taken as PEM blocks.
+  assert.equal(field(call(name, [signedCert(rsaPair, 'der').toString('base64'), pkcs8Der.toString('base64')]) as RObject, 'Leaf', 'Subject', 'CommonName'), 'der');
+  const other = generateKeyPairSync('rsa', { modulusLength: 1024 });
+  const cases: Array<[string, string, string]> = [
+    ['tls: failed to find any PEM data in certificate input', '-----BEGIN nothing', key],
+    ['tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched', key, cert],
+    ['tls: failed to find "CERTIFICATE" PEM block in certificate input after skipping PEM blocks of the following types: [CERTIFICATE REQUEST X]', pemOf('CERTIFICATE REQUEST', buildCsr()) + pemOf('X', hex('00')), key],
+    ['tls: failed to find any PEM data in key input', cert, '-----BEGIN nothing'],
+    ['tls: found a certificate rather than a key in the PEM for the private key', cert, cert],
+    ['tls: failed to find PEM block with type ending in "PRIVATE KEY" in key input after skipping PEM blocks of the following types: [CERTIFICATE PUBLIC KEY]', cert, cert + pemOf('PUBLIC KEY', rsaSpki)],
+    ['x509: malformed tbs certificate', pemOf('CERTIFICATE', tlv(0x30, tlv(0x31))), key],
+    ['x509: trailing data', pemOf('CERTIFICATE', Buffer.concat([signedCert(rsaPair, 'pair'), hex('0500')])), key],
+    ['tls: failed to parse private key', cert, pemOf('RSA PRIVATE KEY', hex('0500'))],
+    ['tls: private key does not match public key', cert, pemOf('RSA PRIVATE KEY', other.privateKey.export({ format: 'der', type: 'pkcs1' }))],
+    ['tls: private key type does not match public key type', cert, pemOf('EC PRIVATE KEY', sec1Der)],
+    ['illegal base64 data at input byte 0', '!', key],
+  ];
+  for (const [text, c, k] of cases) assert.equal(errorOf(name, [c, k]), `${name}: ${text}`, text);
+});
+
+test("parse_and_verify_certificates_with_options: certificates first, then the options with OPA's texts", () => {
+  const name = 'crypto.x509.parse_and_verify_certificates_with_options';
+  const chain = root + issuer;
+  // Input that is no certificate is [false, []] even with options OPA would refuse.
+  expectCall(name, ['not base64!', obj({ Bogus: 1 })], [false, []]);
+  const cases: Array<[string, RObject]> = [
+    ['invalid key option', obj({ Bogus: 1 })],
+    ["'DNSName' should be a string", obj({ DNSName: 1 })],
+    ["'CurrentTime' should be a number", obj({ CurrentTime: '1' })],
+    ["'CurrentTime' should be a valid int64 number", obj({ CurrentTime: 1.5 })],
+    ["'MaxConstraintComparisons' should be a number", obj({ MaxConstraintComparisons: null })],
+    ["'MaxConstraintComparisons' should be a valid number", obj({ MaxConstraintComparisons: 2.5 })],
+    ["'KeyUsages' should be an Array or Set", obj({ KeyUsages: 'KeyUsageAny' })],
+    ["invalid entries for 'KeyUsages' found: [Nope Other]", obj({ KeyUsages: ['KeyUsageAny', 'Nope', 1, 'Other'] })],
+  ];
+  for (const [text, opts] of cases) assert.equal(errorOf(name, [chain, opts]), `${name}: ${text}`, text);
+  // KeyUsages may be a set; strings that are not usage names are the only bad entries.
+  const ok = call(name, [chain, obj({ CurrentTime: 1_830_000_000_000_000_000n, KeyUsages: s('KeyUsageAny') })]) as Value[];
+  assert.equal(ok[0], true);
+});
+
+test('parse_certificates: a PEM block of another type is refused; no certificate at all is null', () => {
+  const name = 'crypto.x509.parse_certificates';
+  assert.equal(errorOf(name, [root + pemOf('RSA PRIVATE KEY', pkcs1Der)]), `${name}: PEM block type is 'RSA PRIVATE KEY', expected CERTIFICATE`);
+  expectCall(name, [''], null);
+  expectCall(name, ['-----BEGIN nothing'], null);
+});
+
+test('CSR and private-key parsing of random and mutated DER never fails with anything but a BuiltinError', () => {
+  const seeds = [buildCsr(), pkcs1Der, pkcs8Der, sec1Der, buildCert()];
+  fc.assert(
+    fc.property(fc.constantFrom(...seeds), fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('CERTIFICATE REQUEST', 'RSA PRIVATE KEY', 'PRIVATE KEY', 'EC PRIVATE KEY', 'CERTIFICATE'), (der, at, byte, type) => {
+      const bad = Buffer.from(der);
+      bad[at % bad.length] = byte;
+      for (const def of ['crypto.x509.parse_certificate_request', 'crypto.x509.parse_rsa_private_key', 'crypto.parse_private_keys', 'crypto.x509.parse_certificates']) callNoCrash(def, [pemOf(type, bad)]);
+      callNoCrash('crypto.x509.parse_keypair', [pemOf('CERTIFICATE', bad), pemOf(type, bad)]);
+    }),
+    { numRuns: 400 },
+  );
 });

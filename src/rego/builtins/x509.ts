@@ -10,9 +10,10 @@
  * Not reproduced: name constraints (`Permitted*` / `Excluded*` are null) and Go's `Policies` type.
  */
 import { type KeyObject, X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { type Value, RObject, fromJson, isNumber, isObject, normNum, toDouble } from '../value.js';
+import { type Value, RObject, fromJson, isInteger, isNumber, isSet, normNum, toBigInt } from '../value.js';
 import { type BuiltinContext, type BuiltinDef, argObject, argString, builtinError, typeError } from './registry.js';
 import { goBase64Decode } from './encoding.js';
+import { SHAPES, unmarshal } from './goasn1.js';
 import { formatTime, UTC } from './time.js';
 
 class Asn1Error extends Error {}
@@ -1100,7 +1101,15 @@ function certsFromString(name: string, s: string): Cert[] {
     }
     // OPA joins the certificate blocks' DER and reads it with x509.ParseCertificates: one certificate after
     // another, so bytes after the last one are a certificate that is malformed.
-    if (text !== undefined) der = Buffer.concat(pemBlocks(text).filter((b) => b.type === 'CERTIFICATE').map((b) => b.der));
+    // A block of another type is refused (getX509CertsFromPem).
+    if (text !== undefined) {
+      der = Buffer.concat(
+        pemBlocks(text).map((b) => {
+          if (b.type !== 'CERTIFICATE') throw new Asn1Error(`PEM block type is '${b.type}', expected CERTIFICATE`);
+          return b.der;
+        }),
+      );
+    }
     const out: Cert[] = [];
     let off = 0;
     while (off < der!.length) {
@@ -1108,7 +1117,6 @@ function certsFromString(name: string, s: string): Cert[] {
       out.push(parseCertificate(Buffer.from(der!.subarray(off, next))));
       off = next;
     }
-    if (out.length === 0 && text === undefined) throw new Asn1Error('x509: malformed certificate');
     return out;
   } catch (e) {
     throw builtinError(name, (e as Error).message);
@@ -1179,32 +1187,48 @@ const KEY_USAGE_NAMES: Record<string, number> = {
   KeyUsageMicrosoftKernelCodeSigning: 13,
 };
 
+/**
+ * OPA's extractVerifyOpts: keys that are not strings are passed over, the values' types checked with its texts
+ * (`'CurrentTime' should be a valid int64 number`), KeyUsages an array or a set whose strings must be names
+ * OPA knows (the unknown ones listed Go-style, `[a b]`), and any other key is `invalid key option`.
+ */
 function verifyOptions(name: string, o: RObject, ctx: BuiltinContext): VerifyOpts {
   const opts: VerifyOpts = { time: ctx.now() };
+  const fail = (text: string): never => {
+    throw builtinError(name, text);
+  };
   for (const [k, v] of o.entries()) {
+    if (typeof k !== 'string') continue;
     switch (k) {
       case 'DNSName':
-        if (typeof v !== 'string') throw builtinError(name, "'DNSName' should be a string");
-        opts.dnsName = v;
+        if (typeof v !== 'string') fail("'DNSName' should be a string");
+        opts.dnsName = (v as string).replace(/^"+|"+$/g, '');
         break;
       case 'CurrentTime':
-        if (!isNumber(v)) throw builtinError(name, "'CurrentTime' should be a number");
-        opts.time = BigInt(Math.trunc(toDouble(v)));
+        if (!isNumber(v)) fail("'CurrentTime' should be a number");
+        if (!isInteger(v) || toBigInt(v as number | bigint) < -(2n ** 63n) || toBigInt(v as number | bigint) >= 2n ** 63n) fail("'CurrentTime' should be a valid int64 number");
+        opts.time = toBigInt(v as number | bigint);
         break;
       case 'MaxConstraintComparisons':
-        if (!isNumber(v)) throw builtinError(name, "'MaxConstraintComparisons' should be a number");
+        if (!isNumber(v)) fail("'MaxConstraintComparisons' should be a number");
+        if (!isInteger(v) || toBigInt(v as number | bigint) < -(2n ** 63n) || toBigInt(v as number | bigint) >= 2n ** 63n) fail("'MaxConstraintComparisons' should be a valid number");
         break;
       case 'KeyUsages': {
-        if (!Array.isArray(v)) throw builtinError(name, "'KeyUsages' should be an array");
-        opts.keyUsages = v.map((x) => {
-          const n = typeof x === 'string' ? KEY_USAGE_NAMES[x] : undefined;
-          if (n === undefined) throw builtinError(name, `invalid entries for 'KeyUsages' found: ${String(x)}`);
-          return n;
-        });
+        const items = Array.isArray(v) ? v : isSet(v) ? [...v.values()] : fail("'KeyUsages' should be an Array or Set");
+        const invalid: string[] = [];
+        opts.keyUsages = [];
+        for (const x of items) {
+          if (typeof x !== 'string') continue;
+          const u = x.replace(/^"+|"+$/g, '');
+          const n = KEY_USAGE_NAMES[u];
+          if (n === undefined) invalid.push(u);
+          else opts.keyUsages.push(n);
+        }
+        if (invalid.length > 0) fail(`invalid entries for 'KeyUsages' found: [${invalid.join(' ')}]`);
         break;
       }
       default:
-        throw builtinError(name, `invalid key option: ${String(k)}`);
+        fail('invalid key option');
     }
   }
   return opts;
@@ -1212,46 +1236,82 @@ function verifyOptions(name: string, o: RObject, ctx: BuiltinContext): VerifyOpt
 
 // --- CSR -------------------------------------------------------------------------------------------------------
 
+/** Go's encoding/pem Decode of the first block in `bytes` (type and DER), or undefined. */
+function pemDecode(bytes: Buffer): PemBlock | undefined {
+  return pemBlocks(bytes.toString('latin1'))[0];
+}
+
+/**
+ * OPA's builtinCryptoX509ParseCertificateRequest: text not starting with the CSR's PEM header must be base64;
+ * a PEM block of another type is refused; then x509.ParseCertificateRequest (encoding/asn1 into Go's structs,
+ * the public key, the subject, the requested extensions), each failure with Go's text.
+ */
 function parseCsr(name: string, s: string): Value {
   try {
-    let der: Buffer;
-    if (s.startsWith('-----BEGIN')) {
-      const b = pemBlocks(s)[0];
-      if (!b) throw new Asn1Error('failed to decode PEM block containing certificate request');
-      der = b.der;
-    } else {
-      const raw = goBase64Decode(s, 'std', true);
-      if (raw.subarray(0, 10).toString('latin1') === '-----BEGIN') {
-        const b = pemBlocks(raw.toString('latin1'))[0];
-        if (!b) throw new Asn1Error('failed to decode PEM block containing certificate request');
-        der = b.der;
-      } else der = raw;
+    let bytes: Buffer = Buffer.from(s, 'utf8');
+    if (!s.startsWith('-----BEGIN CERTIFICATE REQUEST-----')) bytes = goBase64Decode(s, 'std', true);
+    const block = pemDecode(bytes);
+    if (block && block.type !== 'CERTIFICATE REQUEST') throw new Asn1Error('invalid PEM-encoded certificate signing request');
+    const der = block ? block.der : bytes;
+    const top = unmarshal(der, SHAPES.certificateRequest);
+    if (top.error !== undefined) throw new Asn1Error(top.error);
+    if (top.rest !== 0) throw new Asn1Error('asn1: syntax error: trailing data');
+    const root = readNode(der, 0)[0];
+    const [info] = children(root) as [Node];
+    const [, subjectNode, spkiNode, attrsNode] = children(info) as [Node, Node, Node, Node];
+    // The public key of an algorithm Go knows, read as for certificates.
+    const spki: Cursor = { b: spkiNode.raw, off: 0, end: spkiNode.raw.length };
+    const spkiSeq = cbRead(spki, 0x30)!;
+    const pkAI = cbRead(spkiSeq, 0x30)!;
+    const algOid = cbRead({ ...pkAI }, 0x06)!;
+    const params = cbAlgorithm(pkAI);
+    cbPublicKey(algOid.b.toString('hex', algOid.off, algOid.end), params, cbBitString(spkiSeq) ?? Buffer.alloc(0));
+    const subject = unmarshal(subjectNode.raw, SHAPES.rdnSequence);
+    if (subject.error !== undefined) throw new Asn1Error(subject.error);
+    // parseCSRExtensions: attributes that do not parse are ignored; an extension request must parse.
+    const seen = new Set<string>();
+    for (const attr of children(attrsNode)) {
+      const a = unmarshal(attr.raw, SHAPES.pkcs10Attribute);
+      if (a.error !== undefined || a.rest !== 0) continue;
+      const [id, values] = children(attr) as [Node, Node];
+      const first = children(values)[0];
+      if (!first || oid(id).join('.') !== '1.2.840.113549.1.9.14') continue;
+      const exts = unmarshal(first.raw, SHAPES.extensions);
+      if (exts.error !== undefined) throw new Asn1Error(exts.error);
+      for (const e of children(readNode(first.raw, 0)[0])) {
+        const [eid, ...rest] = children(e) as [Node, ...Node[]];
+        const key = oid(eid).join('.');
+        if (seen.has(key)) throw new Asn1Error('x509: certificate request contains duplicate requested extensions');
+        seen.add(key);
+        const value = rest[rest.length - 1]!.body;
+        if (key === '2.5.29.17') cbExtensionValue(key, false, value);
+      }
     }
-    let root: Node;
+    const [, alg, sig] = children(root) as [Node, Node, Node];
+    const [ver, subjectRaw, spkiRaw, attrs] = children(info) as [Node, Node, Node, Node | undefined];
+    let key: KeyObject | undefined;
     try {
-      root = parseDer(der);
-      if (root.tag !== 0x30) throw new Error();
+      key = createPublicKey({ key: spkiRaw.raw, format: 'der', type: 'spki' });
     } catch {
-      throw new Asn1Error('asn1: structure error: tags don\'t match (16 vs {class:0 tag:2 length:97 isCompound:true}) {optional:false explicit:false application:false private:false defaultValue:<nil> tag:<nil> stringType:0 timeType:0 set:false omitEmpty:false} certificateRequest @2');
+      key = undefined;
     }
-    const [info, alg, sig] = children(root) as [Node, Node, Node];
-    const [ver, subject, spki, attrs] = children(info) as [Node, Node, Node, Node | undefined];
-    const key = createPublicKey({ key: spki.raw, format: 'der', type: 'spki' });
     const o = new RObject();
     o.set('Raw', b64(root.raw));
     o.set('RawTBSCertificateRequest', b64(info.raw));
-    o.set('RawSubjectPublicKeyInfo', b64(spki.raw));
-    o.set('RawSubject', b64(subject.raw));
+    o.set('RawSubjectPublicKeyInfo', b64(spkiRaw.raw));
+    o.set('RawSubject', b64(subjectRaw.raw));
     o.set('Version', Number(bigInt(ver)));
     o.set('Signature', b64(sig.body.subarray(1)));
     o.set('SignatureAlgorithm', sigAlg(alg));
-    o.set('PublicKeyAlgorithm', publicKeyAlgorithm(spki));
-    o.set('PublicKey', publicKeyJson(key));
-    o.set('Subject', pkixName(subject));
+    o.set('PublicKeyAlgorithm', publicKeyAlgorithm(spkiRaw));
+    o.set('PublicKey', key ? publicKeyJson(key) : null);
+    o.set('Subject', pkixName(subjectRaw));
     let exts: Node[] | undefined;
     const attributes: Value[] = [];
     if (attrs) {
       for (const a of children(attrs)) {
+        const parsed = unmarshal(a.raw, SHAPES.pkcs10Attribute);
+        if (parsed.error !== undefined || parsed.rest !== 0) continue;
         const [t, vals] = children(a) as [Node, Node];
         const id = oid(t);
         if (id.join('.') === '1.2.840.113549.1.9.14') exts = children(children(vals)[0]!);
@@ -1272,14 +1332,113 @@ function parseCsr(name: string, s: string): Value {
 
 // --- private keys ------------------------------------------------------------------------------------------------
 
-function privateKeyJwk(der: Buffer, type: string): Value | undefined {
-  try {
-    const fmt = type === 'RSA PRIVATE KEY' ? 'pkcs1' : type === 'EC PRIVATE KEY' ? 'sec1' : 'pkcs8';
-    const key = createPrivateKey({ key: der, format: 'der', type: fmt as 'pkcs1' });
-    return fromJson(key.export({ format: 'jwk' }));
-  } catch {
-    return undefined;
+// Go's x509 private-key parsers: encoding/asn1 into Go's structs, a hint when the bytes are another of the
+// three formats, then the checks of the key's values. Each returns the DER format node:crypto reads.
+
+const parses = (der: Buffer, shape: keyof typeof SHAPES): boolean => unmarshal(der, shape === 'pkcs1PrivateKey' ? SHAPES.pkcs1PrivateKey : SHAPES[shape]).error === undefined;
+const USE = (f: string) => new Asn1Error(`x509: failed to parse private key (use ${f} instead for this key format)`);
+
+/** x509.ParsePKCS1PrivateKey. */
+function goPkcs1(der: Buffer): 'pkcs1' {
+  const r = unmarshal(der, SHAPES.pkcs1PrivateKey);
+  if (r.error === undefined && r.rest > 0) throw new Asn1Error('asn1: syntax error: trailing data');
+  if (r.error !== undefined) {
+    if (parses(der, 'ecPrivateKey')) throw USE('ParseECPrivateKey');
+    if (parses(der, 'pkcs8')) throw USE('ParsePKCS8PrivateKey');
+    throw new Asn1Error(r.error);
   }
+  const [version, n, , d, p, q] = children(readNode(der, 0)[0]).map(bigInt);
+  if (version! > 1n) throw new Asn1Error('x509: unsupported private key version');
+  if ([n, d, p, q].some((v) => v! <= 0n)) throw new Asn1Error('x509: private key contains zero or negative value');
+  return 'pkcs1';
+}
+
+const CURVE_OIDS = new Set(['1.3.132.0.33', '1.2.840.10045.3.1.7', '1.3.132.0.34', '1.3.132.0.35']);
+
+/** x509.ParseECPrivateKey (parseECPrivateKey), `curve` given when a PKCS #8 wrapping names it. */
+function goEc(der: Buffer, curve?: string): 'sec1' {
+  const r = unmarshal(der, SHAPES.ecPrivateKey);
+  if (r.error !== undefined) {
+    if (parses(der, 'pkcs8')) throw USE('ParsePKCS8PrivateKey');
+    if (parses(der, 'pkcs1PrivateKey')) throw USE('ParsePKCS1PrivateKey');
+    throw new Asn1Error(`x509: failed to parse EC private key: ${r.error}`);
+  }
+  const [version, , ...rest] = children(readNode(der, 0)[0]);
+  const v = bigInt(version!);
+  if (v !== 1n) throw new Asn1Error(`x509: unknown EC private key version ${v}`);
+  const named = rest.find((n) => n.tag === 0xa0);
+  const id = curve ?? (named ? oid(children(named)[0]!).join('.') : '');
+  if (!CURVE_OIDS.has(id)) throw new Asn1Error('x509: unknown elliptic curve');
+  return 'sec1';
+}
+
+/** x509.ParsePKCS8PrivateKey. */
+function goPkcs8(der: Buffer): 'pkcs8' {
+  const r = unmarshal(der, SHAPES.pkcs8);
+  if (r.error !== undefined) {
+    if (parses(der, 'ecPrivateKey')) throw USE('ParseECPrivateKey');
+    if (parses(der, 'pkcs1PrivateKey')) throw USE('ParsePKCS1PrivateKey');
+    throw new Asn1Error(r.error);
+  }
+  const [, algo, key] = children(readNode(der, 0)[0]) as [Node, Node, Node];
+  const [algOid, params] = children(algo) as [Node, Node | undefined];
+  const alg = oid(algOid).join('.');
+  const embedded = (kind: string, f: () => void): void => {
+    try {
+      f();
+    } catch (e) {
+      throw new Asn1Error(`x509: failed to parse ${kind} private key embedded in PKCS#8: ${(e as Error).message}`);
+    }
+  };
+  switch (alg) {
+    case '1.2.840.113549.1.1.1':
+      embedded('RSA', () => goPkcs1(key.body));
+      break;
+    case '1.2.840.10045.2.1': {
+      let curve: string | undefined;
+      if (params && unmarshal(params.raw, { k: 'oid' }).error === undefined) curve = oid(params).join('.');
+      embedded('EC', () => goEc(key.body, curve));
+      break;
+    }
+    case '1.3.101.112': {
+      if (params) throw new Asn1Error('x509: invalid Ed25519 private key parameters');
+      const seed = unmarshal(key.body, { k: 'bytes' });
+      if (seed.error !== undefined) throw new Asn1Error(`x509: invalid Ed25519 private key: ${seed.error}`);
+      const len = readNode(key.body, 0)[0].body.length;
+      if (len !== 32) throw new Asn1Error(`x509: invalid Ed25519 private key length: ${len}`);
+      break;
+    }
+    default:
+      throw new Asn1Error(`x509: PKCS#8 wrapping contained private key with unknown algorithm: ${alg}`);
+  }
+  return 'pkcs8';
+}
+
+/** A private-key PEM block read as Go does for its type (errors with Go's texts), as a JWK. */
+function goPrivateKey(b: PemBlock): Value {
+  const fmt = b.type === 'RSA PRIVATE KEY' ? goPkcs1(b.der) : b.type === 'EC PRIVATE KEY' ? goEc(b.der) : goPkcs8(b.der);
+  try {
+    return fromJson(createPrivateKey({ key: b.der, format: 'der', type: fmt as 'pkcs1' }).export({ format: 'jwk' }));
+  } catch {
+    throw new Asn1Error('x509: failed to parse private key');
+  }
+}
+
+/** crypto/tls parsePrivateKey: PKCS #1, then PKCS #8 (RSA, ECDSA, Ed25519), then SEC 1. */
+function tlsPrivateKey(der: Buffer): Record<string, string> {
+  for (const [fmt, check] of [['pkcs1', goPkcs1], ['pkcs8', goPkcs8], ['sec1', goEc]] as const) {
+    try {
+      check(der);
+    } catch {
+      continue;
+    }
+    try {
+      return createPrivateKey({ key: der, format: 'der', type: fmt as 'pkcs1' }).export({ format: 'jwk' }) as Record<string, string>;
+    } catch {
+      break;
+    }
+  }
+  throw new Asn1Error('tls: failed to parse private key');
 }
 
 /** Base64 text decoded as Go's StdEncoding.DecodeString does, its error worded as Go words it. */
@@ -1291,13 +1450,18 @@ function goBase64Text(name: string, s: string): string {
   }
 }
 
-/** getPrivateKeysFromPEMData: base64 input decoded when it decodes, then the private-key PEM blocks in order. */
-function privateKeyBlocks(s: string): Array<{ type: string; der: Buffer }> {
-  return pemBlocks(keyText(s)).filter((b) => b.type === 'RSA PRIVATE KEY' || b.type === 'PRIVATE KEY' || b.type === 'EC PRIVATE KEY');
+/** getPrivateKeysFromPEMData: base64 input decoded when it decodes, then each private-key PEM block in order. */
+function privateKeys(name: string, s: string): Value[] {
+  try {
+    return pemBlocks(keyText(s))
+      .filter((b) => b.type === 'RSA PRIVATE KEY' || b.type === 'PRIVATE KEY' || b.type === 'EC PRIVATE KEY')
+      .map(goPrivateKey);
+  } catch (e) {
+    throw builtinError(name, (e as Error).message);
+  }
 }
 
 function keyText(s: string): string {
-  if (s.startsWith('-----BEGIN')) return s;
   try {
     return goBase64Decode(s, 'std', true).toString('latin1');
   } catch {
@@ -1305,11 +1469,26 @@ function keyText(s: string): string {
   }
 }
 
+/** crypto/tls X509KeyPair's search for blocks: those of the wanted type and the types it skipped. */
+function tlsBlocks(pem: string, want: (type: string) => boolean): { found: PemBlock[]; skipped: string[] } {
+  const found: PemBlock[] = [];
+  const skipped: string[] = [];
+  for (const b of pemBlocks(pem)) {
+    if (want(b.type)) found.push(b);
+    else skipped.push(b.type);
+  }
+  return { found, skipped };
+}
+
 export const builtins: BuiltinDef[] = [
   {
     name: 'crypto.x509.parse_certificates',
     arity: 1,
-    fn: (a) => certsFromString('crypto.x509.parse_certificates', argString('crypto.x509.parse_certificates', a, 0)).map((c) => c.json),
+    fn: (a) => {
+      // No certificate at all (empty input, PEM text without blocks) is Go's nil slice: null, as OPA documents.
+      const certs = certsFromString('crypto.x509.parse_certificates', argString('crypto.x509.parse_certificates', a, 0));
+      return certs.length === 0 ? null : certs.map((c) => c.json);
+    },
   },
   {
     name: 'crypto.x509.parse_and_verify_certificates',
@@ -1333,14 +1512,15 @@ export const builtins: BuiltinDef[] = [
     fn: (a, ctx) => {
       const name = 'crypto.x509.parse_and_verify_certificates_with_options';
       const s = argString(name, a, 0);
-      const opts = verifyOptions(name, argObject(name, a, 1), ctx);
+      const options = argObject(name, a, 1);
+      // OPA reads the certificates first: input that does not parse is [false, []] whatever the options.
       let certs: Cert[];
       try {
         certs = certsFromString(name, s);
       } catch {
         return [false, []];
       }
-      const chain = verifyChain(certs, opts);
+      const chain = verifyChain(certs, verifyOptions(name, options, ctx));
       return chain ? [true, chain.map((c) => c.json)] : [false, []];
     },
   },
@@ -1361,31 +1541,51 @@ export const builtins: BuiltinDef[] = [
       if (typeof keyIn !== 'string') throw typeError(name, 1, 'string', keyIn);
       const certPem = certIn.startsWith('-----BEGIN ') ? certIn : goBase64Text(name, certIn);
       const keyPem = keyIn.startsWith('-----BEGIN ') ? keyIn : goBase64Text(name, keyIn);
-      // Decoded bytes that are not PEM are taken for DER: a CERTIFICATE and a (PKCS #8) PRIVATE KEY block.
-      const certs = certPem.startsWith('-----BEGIN ')
-        ? pemBlocks(certPem).filter((b) => b.type === 'CERTIFICATE')
-        : [{ type: 'CERTIFICATE', der: Buffer.from(certPem, 'latin1') }];
-      if (certs.length === 0) throw builtinError(name, 'tls: failed to find any PEM data in certificate input');
-      const keyBlock = keyPem.startsWith('-----BEGIN')
-        ? pemBlocks(keyPem).find((b) => b.type.endsWith('PRIVATE KEY'))
-        : { type: 'PRIVATE KEY', der: Buffer.from(keyPem, 'latin1') };
-      if (!keyBlock) throw builtinError(name, 'tls: failed to find any PEM data in key input');
-      const jwk = privateKeyJwk(keyBlock.der, keyBlock.type);
-      if (!jwk || !isObject(jwk)) throw builtinError(name, 'tls: failed to parse private key');
-      let leaf: X509Certificate;
+      // Decoded bytes that are not PEM are taken for DER: a CERTIFICATE and a PRIVATE KEY block. Then
+      // tls.X509KeyPair: the certificate blocks, the first private-key block, the leaf parsed, the key parsed
+      // and matched with the leaf's public key, each failure with its text.
+      const certBlocks = certPem.startsWith('-----BEGIN ') ? tlsBlocks(certPem, (t) => t === 'CERTIFICATE') : { found: [{ type: 'CERTIFICATE', der: Buffer.from(certPem, 'latin1') }], skipped: [] };
+      const fail = (text: string): never => {
+        throw builtinError(name, text);
+      };
+      if (certBlocks.found.length === 0) {
+        const sk = certBlocks.skipped;
+        if (sk.length === 0) fail('tls: failed to find any PEM data in certificate input');
+        if (sk.length === 1 && sk[0]!.endsWith('PRIVATE KEY')) fail('tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched');
+        fail(`tls: failed to find "CERTIFICATE" PEM block in certificate input after skipping PEM blocks of the following types: [${sk.join(' ')}]`);
+      }
+      const keyBlocks: PemBlock[] = keyPem.startsWith('-----BEGIN') ? pemBlocks(keyPem) : [{ type: 'PRIVATE KEY', der: Buffer.from(keyPem, 'latin1') }];
+      const keyAt = keyBlocks.findIndex((b) => b.type === 'PRIVATE KEY' || b.type.endsWith(' PRIVATE KEY'));
+      if (keyAt < 0) {
+        const sk = keyBlocks.map((b) => b.type);
+        if (sk.length === 0) fail('tls: failed to find any PEM data in key input');
+        if (sk.length === 1 && sk[0] === 'CERTIFICATE') fail('tls: found a certificate rather than a key in the PEM for the private key');
+        fail(`tls: failed to find PEM block with type ending in "PRIVATE KEY" in key input after skipping PEM blocks of the following types: [${sk.join(' ')}]`);
+      }
+      const certs = certBlocks.found;
+      let leafCert: Cert;
       try {
-        leaf = new X509Certificate(certs[0]!.der);
+        // x509.ParseCertificate: one certificate, nothing after it.
+        const der = certs[0]!.der;
+        if (checkCertificate(der, 0) !== der.length) throw new Asn1Error('x509: trailing data');
+        leafCert = parseCertificate(der);
       } catch (e) {
-        throw builtinError(name, `x509: ${(e as Error).message}`);
+        return fail((e as Error).message);
       }
-      const pub = leaf.publicKey.export({ format: 'jwk' }) as Record<string, string>;
-      if (pub.n !== undefined ? pub.n !== jwk.getStr('n') : pub.x !== jwk.getStr('x')) {
-        throw builtinError(name, 'tls: private key does not match public key');
+      let jwk: Record<string, string>;
+      try {
+        jwk = tlsPrivateKey(keyBlocks[keyAt]!.der);
+      } catch (e) {
+        return fail((e as Error).message);
       }
+      const pub = leafCert.x509.publicKey.export({ format: 'jwk' }) as Record<string, string>;
+      if (pub.kty !== 'RSA' && pub.kty !== 'EC' && !(pub.kty === 'OKP' && pub.crv === 'Ed25519')) fail('tls: unknown public key algorithm');
+      if (pub.kty !== jwk.kty || pub.crv !== jwk.crv) fail('tls: private key type does not match public key type');
+      if (pub.kty === 'RSA' ? pub.n !== jwk.n : pub.x !== jwk.x || pub.y !== jwk.y) fail('tls: private key does not match public key');
       const o = new RObject();
       o.set('Certificate', certs.map((c) => b64(c.der)));
-      o.set('PrivateKey', jwk);
-      o.set('Leaf', parseCertificate(certs[0]!.der).json);
+      o.set('PrivateKey', fromJson(jwk));
+      o.set('Leaf', leafCert.json);
       return o;
     },
   },
@@ -1394,31 +1594,24 @@ export const builtins: BuiltinDef[] = [
     arity: 1,
     fn: (a) => {
       // OPA's builtinCryptoJWKFromPrivateKey: empty input is an error, text that is not PEM must be base64,
-      // no private-key block at all is null, and the first key found (RSA, PKCS #8 or EC) is the JWK.
+      // no private-key block at all is null, every private-key block must parse, and the first key found
+      // (RSA, PKCS #8 or EC) is the JWK.
       const name = 'crypto.x509.parse_rsa_private_key';
       let text = argString(name, a, 0);
       if (text === '') throw builtinError(name, 'input PEM data was empty');
       if (!text.startsWith('-----BEGIN')) text = goBase64Text(name, text);
-      const keys = privateKeyBlocks(text);
-      if (keys.length === 0) return null;
-      const jwk = privateKeyJwk(keys[0]!.der, keys[0]!.type);
-      if (!jwk) throw builtinError(name, 'x509: failed to parse private key');
-      return jwk;
+      return privateKeys(name, text)[0] ?? null;
     },
   },
   {
     name: 'crypto.parse_private_keys',
     arity: 1,
     fn: (a) => {
+      // OPA's builtinCryptoParsePrivateKeys: empty input is null; a private-key block that does not parse
+      // fails the call with Go's text.
       const s = argString('crypto.parse_private_keys', a, 0);
       if (s === '') return null;
-      const out: Value[] = [];
-      for (const b of pemBlocks(keyText(s))) {
-        if (!b.type.endsWith('PRIVATE KEY')) continue;
-        const jwk = privateKeyJwk(b.der, b.type);
-        if (jwk) out.push(jwk);
-      }
-      return out;
+      return privateKeys('crypto.parse_private_keys', s);
     },
   },
 ];
