@@ -139,13 +139,32 @@ test('sum and product: exact on integers, float path otherwise; range needs inte
 
 test('JSON text of big numbers: exact parser, output and round trip', () => {
   const v = parseJsonValue('[1e-400, 0.10000000000000000001, 1e400, 12345678901234567890123, 4.5e+34]');
-  assert.equal(toJsonText(v), '[1e-400,0.10000000000000000001,1e400,12345678901234567890123,45000000000000000000000000000000000]');
+  // Each number keeps its JSON text, as OPA's json.Number does.
+  assert.equal(toJsonText(v), '[1e-400,0.10000000000000000001,1e400,12345678901234567890123,4.5e+34]');
   assert.ok(equal(parseJsonValue(toJsonText(v)), v));
   // A double's own text does not become a BigNum: one representation per value.
   assert.equal(typeof numFromText('0.5'), 'number');
   assert.equal(typeof numFromText('1.5e300'), 'bigint');
   assert.ok(numFromText('1e-400') instanceof BigNum);
   assert.equal(keyOf(numFromText('1e-400')), keyOf(numFromText('0.0001e-396')));
+});
+
+// OPA decodes JSON (input, data, json.unmarshal) with UseNumber: a number is its text, json.Number
+// (opa:v1/util/json.go), so `1.0` prints as `1.0` and is no integer where OPA reads one from the text, while
+// comparison and keys go by value.
+test('numbers from JSON text keep their text: 1.0, 1e3, 12345678901234567890', () => {
+  const e = new Engine({ strict: true });
+  e.addPolicy('t.rego', 'package t\nx := input.x\ny := input.y\nz := input.z\neq := input.x == 1\nidx := [10, 20][input.x]\nkey := {1: "one"}[input.x]\nsum := input.x + 1\nm := json.marshal(input)\n');
+  e.setInputValue(parseJsonValue('{"x": 1.0, "y": 12345678901234567890, "z": 1e3}'));
+  assert.equal(toJsonText(e.evalRuleValue('data.t.x')!), '1.0');
+  assert.equal(toJsonText(e.evalRuleValue('data.t.y')!), '12345678901234567890');
+  assert.equal(toJsonText(e.evalRuleValue('data.t.z')!), '1e3');
+  assert.equal(e.evalRuleValue('data.t.eq'), true);
+  assert.equal(e.evalRuleValue('data.t.idx'), undefined);
+  assert.equal(e.evalRuleValue('data.t.key'), 'one');
+  assert.equal(toJsonText(e.evalRuleValue('data.t.sum')!), '2');
+  assert.equal(e.evalRuleValue('data.t.m'), '{"x":1.0,"y":12345678901234567890,"z":1e3}');
+  assert.equal(json('p := json.unmarshal("[1.50, 2]")'), '[1.50,2]');
 });
 
 test('random decimals: one representation, a total order consistent with equality and keys, no crash', () => {

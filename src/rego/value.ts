@@ -849,7 +849,7 @@ function writeJson(v: Value, indent: number, pad: string, depth: number): string
  * text), so numbers beyond double range get `parseNumber`'s treatment on either path.
  */
 export function parseJsonValue(text: string): Value {
-  if (!/[0-9]{16}|[eE][+-]?[0-9]{3}/.test(text)) {
+  if (!numbersKeepText(text)) {
     try {
       return fromJson(JSON.parse(text));
     } catch (e) {
@@ -861,6 +861,19 @@ export function parseJsonValue(text: string): Value {
   p.ws();
   if (p.i !== text.length) p.fail('unexpected trailing text');
   return v;
+}
+
+/**
+ * Whether some number in a JSON text is not the JS text of its value (`1.0`, `1e3`, `-0`, sixteen digits or
+ * more): JSON.parse would lose what OPA keeps, so the exact parser reads the text. Strings are skipped whole.
+ */
+function numbersKeepText(text: string): boolean {
+  for (const m of text.matchAll(/"(?:[^"\\]|\\.)*"|-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/g)) {
+    const t = m[0];
+    if (t.charCodeAt(0) === 34) continue;
+    if (t.length >= 16 || String(Number(t)) !== t) return true;
+  }
+  return false;
 }
 
 class ExactJson {
@@ -928,7 +941,8 @@ class ExactJson {
     const r = m.exec(this.s);
     if (!r || r[0].length === 0) this.fail('unexpected character');
     this.i += r[0].length;
-    const n = parseNumber(r[0]);
+    // OPA decodes JSON numbers as json.Number: the text stays (`1.0` prints as `1.0`, is no integer index).
+    const n = parseLiteral(r[0]);
     if (n === undefined) this.fail('bad number');
     return n;
   }

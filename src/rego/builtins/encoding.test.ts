@@ -115,6 +115,18 @@ test("yaml.unmarshal words malformed input as go-yaml v2 does (scanner lines 1-b
     ['a: ]', 'yaml: did not find expected node content'],
     ['a: 1\nb: }', 'yaml: line 1: did not find expected node content'],
     ['a: *x', "yaml: unknown anchor 'x' referenced"],
+    // escapes across the lines of a double-quoted scalar: the line of the escape itself
+    ['a: "one\n  two \\q"\n', 'yaml: line 2: found unknown escape character'],
+    ['a: "one\n\n  two \\x4"\n', 'yaml: line 3: did not find expected hexdecimal number'],
+    ['a: "one\\\n\n  \\q"\n', 'yaml: line 3: found unknown escape character'],
+    ['k:\n  - "a\n    \\z"\n', 'yaml: line 3: found unknown escape character'],
+    // \u / \U escapes for no character: surrogates, beyond U+10FFFF
+    ['a: "x\\uD800"', 'yaml: found invalid Unicode character escape code'],
+    ['a: "x\\U00110000"', 'yaml: found invalid Unicode character escape code'],
+    ['a: 1\nb: "x\n  \\udfff"', 'yaml: line 3: found invalid Unicode character escape code'],
+    // a named tag handle no %TAG directive declares (a parser error: go-yaml's 0-based line of the tag)
+    ['a: !e!x 1', 'yaml: found undefined tag handle'],
+    ['a: 1\nb: 2\nc: !e!x 1', 'yaml: line 2: found undefined tag handle'],
   ];
   for (const [text, want] of cases) {
     assert.throws(
@@ -136,6 +148,13 @@ test('yaml.unmarshal accepts what go-yaml v2 accepts: repeated keys (last wins),
   expectCall('yaml.unmarshal', ['a: [1,\n  2]\n'], j('{"a": [1, 2]}'));
   expectCall('yaml.unmarshal', ['a: 1\n---\nb: ['], j('{"a": 1}'));
   expectCall('yaml.is_valid', ['a: 1\na: 2'], true);
+  // A redefined anchor: each alias refers to the definition before it (go-yaml keeps the latest).
+  expectCall('yaml.unmarshal', ['a: &x 1\nb: *x\nc: &x 2\nd: *x\n'], j('{"a": 1, "b": 1, "c": 2, "d": 2}'));
+  // An escaped line break joins the lines; the whitespace before it stays, the indentation after it goes.
+  expectCall('yaml.unmarshal', ['a: "one \\\n    two\\tthree\n  four"\n'], j('{"a": "one two\\tthree four"}'));
+  // Declared handles and the primary and secondary handles resolve; a scalar with a tag go-yaml's resolve
+  // does not know stays its text. \u escapes of characters are fine.
+  expectCall('yaml.unmarshal', ['%TAG !e! tag:example.com,2000:\n---\na: !e!x 1\nb: !!str 2\nc: !local 3\nd: "\\u00e9\\U0001F600"\n'], j('{"a": "1", "b": "2", "c": "3", "d": "é😀"}'));
 });
 
 test('encoding builtins never fail with anything but a BuiltinError', () => {

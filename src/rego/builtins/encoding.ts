@@ -9,7 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as Yaml from 'yaml';
-import { goYamlAliasError, goYamlSyntaxError, goYamlTabError } from './goyaml.js';
+import { goYamlAliasError, goYamlSyntaxError, goYamlTabError, goYamlUnicodeEscapeError } from './goyaml.js';
 import { type Value, RObject, fromJson, isObject, isSet, parseJsonValue, toJs, toJsonText } from '../value.js';
 import { type BuiltinDef, BuiltinError, argObject, argString, builtinError, typeError } from './registry.js';
 import { firstValueText, goJsonError } from './gojson.js';
@@ -351,6 +351,15 @@ function yamlParse(name: string, s: string): Value {
   const tab = goYamlTabError(s);
   const problem = doc.errors[0];
   if (tab !== undefined && (!problem || tab.line <= lineBefore(s, problem.pos[0]))) throw builtinError(name, tab.message);
+  // An escape for no character in a double-quoted scalar, when go-yaml's scanner meets it first.
+  let escape: { offset: number; message: string } | undefined;
+  yaml().visit(doc, {
+    Scalar(_key, node) {
+      if (escape || node.type !== 'QUOTE_DOUBLE' || !node.range) return;
+      escape = goYamlUnicodeEscapeError(s, node.range[0], node.range[1]);
+    },
+  });
+  if (escape && (!problem || escape.offset <= problem.pos[0])) throw builtinError(name, escape.message);
   if (problem) throw builtinError(name, goYamlSyntaxError(s, { code: problem.code, message: problem.message, offset: problem.pos[0] }));
   let js: unknown;
   try {

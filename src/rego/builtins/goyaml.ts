@@ -133,6 +133,10 @@ export function goYamlSyntaxError(text: string, p: YamlProblem): string {
       // go-yaml's quoted scalar scanner: an escape it does not know, or \x, \u, \U without their hex digits;
       // the context is the scalar, from its opening quote.
       const esc = /Invalid escape sequence \\(.)/.exec(first)?.[1];
+      const digits = esc === 'x' ? 2 : esc === 'u' ? 4 : esc === 'U' ? 8 : 0;
+      if (digits > 0 && new RegExp(`^[0-9a-fA-F]{${digits}}`).test(text.slice(p.offset + 2))) {
+        return goYamlMessage('scanner', line, lineOf(text, text.lastIndexOf('"', p.offset - 1)), 'found invalid Unicode character escape code');
+      }
       const quote = lineOf(text, text.lastIndexOf('"', p.offset - 1));
       const problem = esc === 'x' || esc === 'u' || esc === 'U' ? 'did not find expected hexdecimal number' : 'found unknown escape character';
       return goYamlMessage('scanner', line, quote, problem);
@@ -142,6 +146,8 @@ export function goYamlSyntaxError(text: string, p: YamlProblem): string {
       break;
     case 'TAG_RESOLVE_FAILED':
       if (/Verbatim tags must end with a >/.test(first)) return goYamlMessage('scanner', line, line, "did not find the expected '>'");
+      // A named handle (`!e!x`) no %TAG directive declared: go-yaml's parser, at the tag, while parsing the node.
+      if (/Could not resolve tag: ![\w-]*!/.test(first)) return goYamlMessage('parser', line, line, 'found undefined tag handle');
       break;
     case 'BAD_INDENT': {
       const flow = /^Flow (sequence|map) in block collection must be sufficiently indented and end with a ([\]}])/.exec(first);
@@ -267,4 +273,26 @@ function balanced(line: string): boolean {
 export function goYamlAliasError(jsMessage: string): string | undefined {
   const m = /Unresolved alias[^:]*: (.*)$/.exec(jsMessage.split('\n')[0]!);
   return m ? `yaml: unknown anchor '${m[1]}' referenced` : undefined;
+}
+
+/**
+ * go-yaml's check of `\u` / `\U` escapes in a double-quoted scalar (`text` from `start` to `end`, the quotes
+ * included): a surrogate or a value beyond U+10FFFF is `found invalid Unicode character escape code`, at the
+ * escape's line, in the context of the scalar's start. Undefined when every escape is a character.
+ */
+export function goYamlUnicodeEscapeError(text: string, start: number, end: number): { offset: number; message: string } | undefined {
+  for (let i = start + 1; i < end; i++) {
+    if (text[i] !== '\\') continue;
+    const e = text[i + 1];
+    const n = e === 'u' ? 4 : e === 'U' ? 8 : 0;
+    const hex = text.slice(i + 2, i + 2 + n);
+    if (n > 0 && hex.length === n && /^[0-9a-fA-F]+$/.test(hex)) {
+      const v = parseInt(hex, 16);
+      if ((v >= 0xd800 && v <= 0xdfff) || v > 0x10ffff) {
+        return { offset: i, message: goYamlMessage('scanner', lineOf(text, i), lineOf(text, start), 'found invalid Unicode character escape code') };
+      }
+    }
+    i++;
+  }
+  return undefined;
 }

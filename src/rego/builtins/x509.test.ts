@@ -4,11 +4,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { X509Certificate, generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
+import { generateEcKey } from '../../formats/jwk.js';
 import fc from 'fast-check';
 import { toolMissing, vectorPath } from '../../test-support/vectors.js';
 import { type Value, RObject, obj, toJs } from '../value.js';
-import { call, callNoCrash, conformanceCalls, expectCall, expectError, runConformanceCalls, testContext } from './test-support/harness.js';
+import { call, callNoCrash, conformanceCalls, expectCall, expectError, runConformanceCalls, s, testContext } from './test-support/harness.js';
 import { builtins } from './x509.js';
 
 // Certificates: the swtpm local CA chain in shared/vectors/tpm/ek (fields checked against `openssl x509`).
@@ -53,7 +54,7 @@ test('parse_and_verify_certificates checks the chain root → intermediates → 
   expectCall('crypto.x509.parse_and_verify_certificates', [issuer + root], [false, []], after);
   const [rootJson, issuerJson] = call('crypto.x509.parse_certificates', [root + issuer]) as Value[];
   expectCall('crypto.x509.parse_and_verify_certificates_with_options', [root + issuer, obj({ CurrentTime: 1.83e18 })], [true, [issuerJson!, rootJson!]]);
-  expectError('crypto.x509.parse_and_verify_certificates_with_options', [root, obj({ Bogus: 1 })], 'invalid key option: Bogus');
+  expectError('crypto.x509.parse_and_verify_certificates_with_options', [root + issuer, obj({ Bogus: 1 })], 'crypto.x509.parse_and_verify_certificates_with_options: invalid key option');
 });
 
 // OPA returns the chain Go's x509 Verify built: leaf first, up to the trust anchor, intermediates given in any
@@ -99,7 +100,8 @@ test("private-key and keypair parsing fail as OPA's crypto.go does", () => {
   const kp = 'crypto.x509.parse_keypair';
   expectError(kp, ['a', 'b'], `${kp}: illegal base64 data at input byte 0`, 'eval_builtin_error');
   expectError(kp, ['aGVsbG8=', 1], `${kp}: operand 1 must be string but got number`, 'eval_type_error');
-  expectError(kp, ['aGVsbG8=', 'aGVsbG8='], `${kp}: tls: failed to parse private key`, 'eval_builtin_error');
+  // tls.X509KeyPair parses the certificate before the key: "hello" is no certificate.
+  expectError(kp, ['aGVsbG8=', 'aGVsbG8='], `${kp}: x509: malformed certificate`, 'eval_builtin_error');
   expectError('crypto.x509.parse_certificates', ['notpem'], 'crypto.x509.parse_certificates: illegal base64 data at input byte 4', 'eval_builtin_error');
 });
 
@@ -174,4 +176,345 @@ test('parse_certificates: malformed DER fails with Go x509 parser texts, stage b
   const pem = (b: Buffer) => `-----BEGIN CERTIFICATE-----\n${b64(b).replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
   expectError(name, [pem(Buffer.concat([der, Buffer.from([0x05, 0x00])]))], `${name}: x509: malformed certificate`);
   expectError(name, [pem(patch(tbsAt, 0x31))], `${name}: x509: malformed tbs certificate`);
+});
+
+// --- certificates built field by field, one stage of Go's parser broken at a time --------------------------------
+
+/** DER TLV with a definite length (short or long form). */
+function tlv(tag: number, ...parts: Array<Buffer | string | number[]>): Buffer {
+  const body = Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
+  const n = body.length;
+  const len = n < 128 ? [n] : n < 256 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
+  return Buffer.concat([Buffer.from([tag, ...len]), body]);
+}
+const hex = (h: string) => Buffer.from(h, 'hex');
+const OID = {
+  sha256Rsa: hex('2a864886f70d01010b'),
+  rsa: hex('2a864886f70d010101'),
+  ecdsa: hex('2a8648ce3d0201'),
+  p256: hex('2a8648ce3d030107'),
+  ed25519: hex('2b6570'),
+  cn: hex('550403'),
+  keyUsage: hex('551d0f'),
+  basicConstraints: hex('551d13'),
+  san: hex('551d11'),
+  ski: hex('551d0e'),
+  aki: hex('551d23'),
+  eku: hex('551d25'),
+  policies: hex('551d20'),
+  nameConstraints: hex('551d1e'),
+  crlDp: hex('551d1f'),
+  aia: hex('2b06010505070101'),
+};
+const nameOf = (cn: Buffer) => tlv(0x30, tlv(0x31, tlv(0x30, tlv(0x06, OID.cn), cn)));
+const ext = (id: Buffer, value: Buffer, critical?: boolean) => tlv(0x30, tlv(0x06, id), critical === undefined ? [] : tlv(0x01, [critical ? 0xff : 0]), tlv(0x04, value));
+// The EK certificate's RSA key: a real SubjectPublicKeyInfo for the certificates built here.
+const rsaSpki = Buffer.from(new X509Certificate(ekDer).publicKey.export({ type: 'spki', format: 'der' }));
+
+interface CertParts {
+  version: Buffer;
+  serial: Buffer;
+  alg: Buffer;
+  issuer: Buffer;
+  validity: Buffer;
+  subject: Buffer;
+  spki: Buffer;
+  afterSpki: Buffer;
+  extensions: Buffer[] | Buffer;
+  signature: Buffer;
+}
+function buildCert(over: Partial<CertParts> = {}): Buffer {
+  const p: CertParts = {
+    version: tlv(0xa0, tlv(0x02, [2])),
+    serial: tlv(0x02, [0x01, 0x23]),
+    alg: tlv(0x30, tlv(0x06, OID.sha256Rsa), tlv(0x05)),
+    issuer: nameOf(tlv(0x0c, 'issuer')),
+    validity: tlv(0x30, tlv(0x17, '240101000000Z'), tlv(0x18, '20340101000000Z')),
+    subject: nameOf(tlv(0x13, 'subject')),
+    spki: rsaSpki,
+    afterSpki: Buffer.alloc(0),
+    extensions: [ext(OID.keyUsage, tlv(0x03, [0x05, 0xa0]), true), ext(OID.basicConstraints, tlv(0x30))],
+    signature: tlv(0x03, [0x00, 1, 2, 3, 4]),
+    ...over,
+  };
+  const exts = Array.isArray(p.extensions) ? (p.extensions.length ? tlv(0xa3, tlv(0x30, ...p.extensions)) : Buffer.alloc(0)) : p.extensions;
+  const tbs = tlv(0x30, p.version, p.serial, p.alg, p.issuer, p.validity, p.subject, p.spki, p.afterSpki, exts);
+  return tlv(0x30, tbs, p.alg, p.signature);
+}
+const rsaKey = (bits: Buffer, params: Buffer[] = [tlv(0x05)]) => tlv(0x30, tlv(0x30, tlv(0x06, OID.rsa), ...params), tlv(0x03, [0], bits));
+
+/** The exact error a call gives (`eval_builtin_error`, the builtin's name as prefix). */
+function errorOf(name: string, args: Value[]): string {
+  try {
+    call(name, args);
+  } catch (e) {
+    assert.equal((e as { code?: string }).code, 'eval_builtin_error', String(e));
+    return (e as Error).message;
+  }
+  return '<no error>';
+}
+
+test('parse_certificates: a certificate built field by field parses, with the times Go reads', () => {
+  const name = 'crypto.x509.parse_certificates';
+  const [c] = call(name, [buildCert().toString('base64')]) as Value[];
+  assert.equal(field(c!, 'Subject', 'CommonName'), 'subject');
+  assert.equal(field(c!, 'Issuer', 'CommonName'), 'issuer');
+  assert.equal(field(c!, 'NotBefore'), '2024-01-01T00:00:00Z');
+  assert.equal(field(c!, 'NotAfter'), '2034-01-01T00:00:00Z');
+  assert.equal(field(c!, 'KeyUsage'), 5); // digitalSignature | keyEncipherment
+  assert.equal(field(c!, 'SerialNumber'), 0x123);
+  // UTCTime without seconds is accepted (Go's fallback layout); a GeneralizedTime keeps its fraction.
+  const [m] = call(name, [buildCert({ validity: tlv(0x30, tlv(0x17, '2401010930Z'), tlv(0x18, '20340101000000.5Z')) }).toString('base64')]) as Value[];
+  assert.equal(field(m!, 'NotBefore'), '2024-01-01T09:30:00Z');
+  assert.equal(field(m!, 'NotAfter'), '2034-01-01T00:00:00.5Z');
+  // Go ignores what follows the first element of an extension's value.
+  const trailing = buildCert({ extensions: [ext(OID.basicConstraints, Buffer.concat([tlv(0x30, tlv(0x01, [0xff])), hex('0500')]))] });
+  assert.equal(field((call(name, [trailing.toString('base64')]) as Value[])[0]!, 'IsCA'), true);
+});
+
+test('parse_certificates: names, validity, key, unique IDs, extensions and signature fail with Go x509 texts', () => {
+  const name = 'crypto.x509.parse_certificates';
+  const cn = (v: Buffer) => nameOf(v);
+  const cases: Array<[string, Partial<CertParts>]> = [
+    // issuer and subject (x509 parseName)
+    ['x509: malformed issuer', { issuer: tlv(0x31) }],
+    ['x509: invalid RDNSequence', { issuer: tlv(0x30, tlv(0x30)) }],
+    ['x509: invalid RDNSequence: invalid attribute', { issuer: tlv(0x30, tlv(0x31, tlv(0x31))) }],
+    ['x509: invalid RDNSequence: invalid attribute type', { issuer: tlv(0x30, tlv(0x31, tlv(0x30, tlv(0x04, 'x'), tlv(0x0c, 'x')))) }],
+    ['x509: invalid RDNSequence: invalid attribute value: invalid ASN.1 element', { issuer: tlv(0x30, tlv(0x31, tlv(0x30, tlv(0x06, OID.cn)))) }],
+    ['x509: invalid RDNSequence: invalid attribute value: invalid PrintableString', { subject: cn(tlv(0x13, 'a@b')) }],
+    ['x509: invalid RDNSequence: invalid attribute value: invalid UTF-8 string', { subject: cn(tlv(0x0c, [0xc3, 0x28])) }],
+    ['x509: invalid RDNSequence: invalid attribute value: invalid IA5String', { subject: cn(tlv(0x16, [0xe9])) }],
+    ['x509: invalid RDNSequence: invalid attribute value: invalid BMPString', { subject: cn(tlv(0x1e, [0x00, 0x41, 0x00])) }],
+    ['x509: invalid RDNSequence: invalid attribute value: invalid NumericString', { subject: cn(tlv(0x12, '12a')) }],
+    ['x509: invalid RDNSequence: invalid attribute value: invalid ASN.1 integer', { subject: cn(tlv(0x02, [0x00, 0x01])) }],
+    ['x509: malformed issuer', { subject: tlv(0x31) }],
+    // validity (x509 parseValidity / readASN1Time)
+    ['x509: malformed validity', { validity: tlv(0x31) }],
+    ['x509: unsupported time format', { validity: tlv(0x30, tlv(0x04, '240101000000Z'), tlv(0x17, '340101000000Z')) }],
+    ['x509: unsupported time format', { validity: tlv(0x30, tlv(0x17, '240101000000Z')) }],
+    ['x509: malformed UTCTime', { validity: tlv(0x30, tlv(0x17, '241301000000Z'), tlv(0x17, '340101000000Z')) }],
+    ['x509: malformed UTCTime', { validity: tlv(0x30, tlv(0x17, '240101000000+0000'), tlv(0x17, '340101000000Z')) }],
+    ['x509: malformed UTCTime', { validity: tlv(0x30, tlv(0x17, '240101246000Z'), tlv(0x17, '340101000000Z')) }],
+    ['x509: malformed UTCTime', { validity: tlv(0x30, tlv(0x17, '240101000000.5Z'), tlv(0x17, '340101000000Z')) }],
+    ['x509: malformed GeneralizedTime', { validity: tlv(0x30, tlv(0x17, '240101000000Z'), tlv(0x18, '20230229000000Z')) }],
+    ['x509: malformed GeneralizedTime', { validity: tlv(0x30, tlv(0x17, '240101000000Z'), tlv(0x18, '20340101000000.50Z')) }],
+    ['x509: malformed GeneralizedTime', { validity: tlv(0x30, tlv(0x17, '240101000000Z'), tlv(0x18, '340101000000Z')) }],
+    // subject public key (x509 parsePublicKey)
+    ['x509: malformed spki', { spki: tlv(0x31) }],
+    ['x509: malformed public key algorithm identifier', { spki: tlv(0x30, tlv(0x31), tlv(0x03, [0])) }],
+    ['x509: malformed OID', { spki: tlv(0x30, tlv(0x30, tlv(0x06, [0x80, 0x01])), tlv(0x03, [0])) }],
+    ['x509: malformed subjectPublicKey', { spki: tlv(0x30, tlv(0x30, tlv(0x06, OID.rsa), tlv(0x05)), tlv(0x03, [0x08, 0x00])) }],
+    ['x509: RSA key missing NULL parameters', { spki: rsaKey(tlv(0x30, tlv(0x02, [1]), tlv(0x02, [3])), []) }],
+    ['x509: invalid RSA public key', { spki: rsaKey(tlv(0x31)) }],
+    ['x509: invalid RSA modulus', { spki: rsaKey(tlv(0x30, tlv(0x04, [1]))) }],
+    ['x509: invalid RSA public exponent', { spki: rsaKey(tlv(0x30, tlv(0x02, [1]))) }],
+    ['x509: RSA modulus is not a positive number', { spki: rsaKey(tlv(0x30, tlv(0x02, [0]), tlv(0x02, [3]))) }],
+    ['x509: RSA public exponent is not a positive number', { spki: rsaKey(tlv(0x30, tlv(0x02, [1]), tlv(0x02, [0xff]))) }],
+    ['x509: invalid ECDSA parameters', { spki: tlv(0x30, tlv(0x30, tlv(0x06, OID.ecdsa), tlv(0x05)), tlv(0x03, [0, 4])) }],
+    ['x509: unsupported elliptic curve', { spki: tlv(0x30, tlv(0x30, tlv(0x06, OID.ecdsa), tlv(0x06, hex('2b8104000a'))), tlv(0x03, [0, 4])) }],
+    ['x509: failed to unmarshal elliptic curve point', { spki: tlv(0x30, tlv(0x30, tlv(0x06, OID.ecdsa), tlv(0x06, OID.p256)), tlv(0x03, [0, 4], Buffer.alloc(64))) }],
+    ['x509: Ed25519 key encoded with illegal parameters', { spki: tlv(0x30, tlv(0x30, tlv(0x06, OID.ed25519), tlv(0x05)), tlv(0x03, [0], Buffer.alloc(32, 1))) }],
+    ['x509: wrong Ed25519 public key size', { spki: tlv(0x30, tlv(0x30, tlv(0x06, OID.ed25519)), tlv(0x03, [0], Buffer.alloc(31, 1))) }],
+    // unique IDs and the extensions list (a long-form length below 128 is not DER)
+    ['x509: malformed issuerUniqueID', { afterSpki: hex('81810100') }],
+    ['x509: malformed subjectUniqueID', { afterSpki: hex('810100' + '82810100') }],
+    ['x509: malformed extensions', { extensions: tlv(0xa3, tlv(0x31)) }],
+    ['x509: malformed extension', { extensions: [tlv(0x31)] }],
+    ['x509: malformed extension OID field', { extensions: [tlv(0x30, tlv(0x04, 'x'), tlv(0x04, 'x'))] }],
+    ['x509: malformed extension critical field', { extensions: [tlv(0x30, tlv(0x06, OID.keyUsage), tlv(0x01, [0x01]), tlv(0x04, tlv(0x03, [0])))] }],
+    ['x509: malformed extension value field', { extensions: [tlv(0x30, tlv(0x06, OID.keyUsage), tlv(0x03, [0]))] }],
+    ['x509: certificate contains duplicate extension with OID "2.5.29.15"', { extensions: [ext(OID.keyUsage, tlv(0x03, [0])), ext(OID.keyUsage, tlv(0x04))] }],
+    // each extension Go decodes (x509 processExtensions)
+    ['x509: invalid key usage', { extensions: [ext(OID.keyUsage, tlv(0x04, [0]))] }],
+    ['x509: invalid basic constraints', { extensions: [ext(OID.basicConstraints, tlv(0x30, tlv(0x01, [0xff]), tlv(0x02, [0xff])))] }],
+    ['x509: invalid basic constraints', { extensions: [ext(OID.basicConstraints, tlv(0x31))] }],
+    ['x509: invalid subject alternative names', { extensions: [ext(OID.san, tlv(0x31))] }],
+    ['x509: invalid subject alternative name', { extensions: [ext(OID.san, tlv(0x30, hex('82810100')))] }],
+    ['x509: SAN dNSName is malformed', { extensions: [ext(OID.san, tlv(0x30, tlv(0x82, [0xe9])))] }],
+    ['x509: SAN rfc822Name is malformed', { extensions: [ext(OID.san, tlv(0x30, tlv(0x81, [0xe9])))] }],
+    ['x509: SAN uniformResourceIdentifier is malformed', { extensions: [ext(OID.san, tlv(0x30, tlv(0x86, [0xe9])))] }],
+    ['x509: cannot parse URI "https://a..b/": invalid domain', { extensions: [ext(OID.san, tlv(0x30, tlv(0x86, 'https://a..b/')))] }],
+    ['x509: cannot parse IP address of length 5', { extensions: [ext(OID.san, tlv(0x30, tlv(0x87, [1, 2, 3, 4, 5])))] }],
+    ['x509: invalid NameConstraints extension', { extensions: [ext(OID.nameConstraints, tlv(0x31))] }],
+    ['x509: empty name constraints extension', { extensions: [ext(OID.nameConstraints, tlv(0x30))] }],
+    ['x509: empty name constraints subtree sequence', { extensions: [ext(OID.nameConstraints, tlv(0x30, tlv(0xa0)))] }],
+    ['x509: IP constraint contained value of length 4', { extensions: [ext(OID.nameConstraints, tlv(0x30, tlv(0xa0, tlv(0x30, tlv(0x87, [10, 0, 0, 0])))))] }],
+    ['x509: IP constraint contained invalid mask ff00ff00', { extensions: [ext(OID.nameConstraints, tlv(0x30, tlv(0xa0, tlv(0x30, tlv(0x87, [10, 0, 0, 0, 0xff, 0, 0xff, 0])))))] }],
+    ['x509: failed to parse dnsName constraint "a..b"', { extensions: [ext(OID.nameConstraints, tlv(0x30, tlv(0xa1, tlv(0x30, tlv(0x82, 'a..b')))))] }],
+    ['x509: invalid CRL distribution points', { extensions: [ext(OID.crlDp, tlv(0x31))] }],
+    ['x509: invalid CRL distribution point', { extensions: [ext(OID.crlDp, tlv(0x30, tlv(0x31)))] }],
+    ['x509: authority key identifier incorrectly marked critical', { extensions: [ext(OID.aki, tlv(0x30), true)] }],
+    ['x509: invalid authority key identifier', { extensions: [ext(OID.aki, tlv(0x31))] }],
+    ['x509: invalid extended key usages', { extensions: [ext(OID.eku, tlv(0x30, tlv(0x04)))] }],
+    ['x509: subject key identifier incorrectly marked critical', { extensions: [ext(OID.ski, tlv(0x04, [1]), true)] }],
+    ['x509: invalid subject key identifier', { extensions: [ext(OID.ski, tlv(0x03, [0]))] }],
+    ['x509: invalid certificate policies', { extensions: [ext(OID.policies, tlv(0x30, tlv(0x30, tlv(0x06, [0x2a])), tlv(0x30, tlv(0x06, [0x2a]))))] }],
+    ['x509: authority info access incorrectly marked critical', { extensions: [ext(OID.aia, tlv(0x30), true)] }],
+    ['x509: invalid authority info access', { extensions: [ext(OID.aia, tlv(0x30, tlv(0x30, tlv(0x04))))] }],
+    // the signature after the TBS
+    ['x509: malformed signature', { signature: tlv(0x03, [0x08, 0x00]) }],
+    ['x509: malformed signature', { signature: tlv(0x04, [0x00]) }],
+  ];
+  for (const [text, over] of cases) {
+    assert.equal(errorOf(name, [buildCert(over).toString('base64')]), `${name}: ${text}`, text);
+  }
+  // The duplicate is found while the list is read, before an earlier extension's value is decoded.
+  const dupAfterBad = buildCert({ extensions: [ext(OID.keyUsage, tlv(0x04)), ext(OID.keyUsage, tlv(0x04))] });
+  assert.equal(errorOf(name, [dupAfterBad.toString('base64')]), `${name}: x509: certificate contains duplicate extension with OID "2.5.29.15"`);
+});
+
+// --- CSRs, private keys and key pairs: OPA's crypto.go over Go's x509 / encoding/asn1 / crypto/tls texts -------
+
+const GO_PARAMS = '{optional:false explicit:false application:false private:false defaultValue:<nil> tag:<nil> stringType:0 timeType:0 set:false omitEmpty:false}';
+const pemOf = (type: string, der: Buffer) => `-----BEGIN ${type}-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END ${type}-----\n`;
+
+function buildCsr(over: { version?: Buffer; subject?: Buffer; spki?: Buffer; attrs?: Buffer } = {}): Buffer {
+  const info = tlv(0x30, over.version ?? tlv(0x02, [0]), over.subject ?? nameOf(tlv(0x0c, 'csr')), over.spki ?? rsaSpki, over.attrs ?? tlv(0xa0));
+  return tlv(0x30, info, tlv(0x30, tlv(0x06, OID.sha256Rsa), tlv(0x05)), tlv(0x03, [0, 1, 2, 3]));
+}
+const extRequest = (...exts: Buffer[]) => tlv(0xa0, tlv(0x30, tlv(0x06, hex('2a864886f70d01090e')), tlv(0x31, tlv(0x30, ...exts))));
+
+test('parse_certificate_request: base64, PEM type, encoding/asn1 and x509 failures carry Go texts', () => {
+  const name = 'crypto.x509.parse_certificate_request';
+  const b64 = (b: Buffer) => b.toString('base64');
+  const [ok] = [call(name, [pemOf('CERTIFICATE REQUEST', buildCsr({ attrs: extRequest(ext(OID.san, tlv(0x30, tlv(0x82, 'a.example')))) }))]) as RObject];
+  assert.equal(field(ok!, 'Subject', 'CommonName'), 'csr');
+  assert.deepEqual(toJs(field(ok!, 'DNSNames')!), ['a.example']);
+  const cases: Array<[string, string]> = [
+    ['illegal base64 data at input byte 3', 'abc!'],
+    ['invalid PEM-encoded certificate signing request', Buffer.from(pemOf('CERTIFICATE', ekDer)).toString('base64')],
+    // Text with the CSR header that holds no PEM block is read as DER: "--" is tag 13, length 45.
+    [`asn1: structure error: tags don't match (16 vs {class:0 tag:13 length:45 isCompound:true}) ${GO_PARAMS} certificateRequest @2`, '-----BEGIN CERTIFICATE REQUEST-----\n!!!'],
+    ['asn1: syntax error: sequence truncated', ''],
+    ['asn1: syntax error: data truncated', b64(buildCsr().subarray(0, 40))],
+    ['asn1: syntax error: trailing data', b64(Buffer.concat([buildCsr(), hex('00')]))],
+    ['asn1: syntax error: indefinite length found (not DER)', b64(hex('3080'))],
+    ['asn1: structure error: non-minimal length', b64(hex('30810100'))],
+    [`asn1: structure error: tags don't match (2 vs {class:0 tag:4 length:1 isCompound:false}) ${GO_PARAMS} int @2`, b64(buildCsr({ version: tlv(0x04, [0]) }))],
+    ['asn1: structure error: integer not minimally-encoded', b64(buildCsr({ version: tlv(0x02, [0, 1]) }))],
+    ['x509: RSA key missing NULL parameters', b64(buildCsr({ spki: rsaKey(tlv(0x30, tlv(0x02, [1]), tlv(0x02, [3])), []) }))],
+    ['asn1: syntax error: PrintableString contains invalid character', b64(buildCsr({ subject: nameOf(tlv(0x13, 'a@b')) }))],
+    ['x509: certificate request contains duplicate requested extensions', b64(buildCsr({ attrs: extRequest(ext(OID.ski, tlv(0x04, [1])), ext(OID.ski, tlv(0x04, [2]))) }))],
+    ['x509: cannot parse IP address of length 3', b64(buildCsr({ attrs: extRequest(ext(OID.san, tlv(0x30, tlv(0x87, [1, 2, 3])))) }))],
+  ];
+  for (const [text, input] of cases) assert.equal(errorOf(name, [input]), `${name}: ${text}`, text);
+  // An attribute that does not parse is ignored, as Go's parseCSRExtensions does.
+  assert.equal(field(call(name, [b64(buildCsr({ attrs: tlv(0xa0, tlv(0x30, tlv(0x04, 'x'))) }))]) as RObject, 'Subject', 'CommonName'), 'csr');
+});
+
+const rsaPair = generateKeyPairSync('rsa', { modulusLength: 1024 });
+const pkcs1Der = rsaPair.privateKey.export({ format: 'der', type: 'pkcs1' });
+const pkcs8Der = rsaPair.privateKey.export({ format: 'der', type: 'pkcs8' });
+const ec = generateEcKey('P-256');
+const sec1Der = ec.privateKey.export({ format: 'der', type: 'sec1' });
+
+test("private keys: each block must parse with Go's x509 parser for its type, else the call fails with its text", () => {
+  const rsaName = 'crypto.x509.parse_rsa_private_key';
+  const keysName = 'crypto.parse_private_keys';
+  const cases: Array<[string, string, Buffer]> = [
+    ['x509: failed to parse private key (use ParseECPrivateKey instead for this key format)', 'RSA PRIVATE KEY', sec1Der],
+    ['x509: failed to parse private key (use ParsePKCS8PrivateKey instead for this key format)', 'RSA PRIVATE KEY', pkcs8Der],
+    ['x509: failed to parse private key (use ParsePKCS1PrivateKey instead for this key format)', 'PRIVATE KEY', pkcs1Der],
+    ['x509: failed to parse private key (use ParseECPrivateKey instead for this key format)', 'PRIVATE KEY', sec1Der],
+    ['x509: failed to parse private key (use ParsePKCS8PrivateKey instead for this key format)', 'EC PRIVATE KEY', pkcs8Der],
+    ['x509: failed to parse private key (use ParsePKCS1PrivateKey instead for this key format)', 'EC PRIVATE KEY', pkcs1Der],
+    [`asn1: structure error: tags don't match (16 vs {class:0 tag:0 length:0 isCompound:false}) ${GO_PARAMS} pkcs1PrivateKey @2`, 'RSA PRIVATE KEY', hex('0000')],
+    [`x509: failed to parse EC private key: asn1: structure error: tags don't match (16 vs {class:0 tag:4 length:0 isCompound:false}) ${GO_PARAMS} ecPrivateKey @2`, 'EC PRIVATE KEY', hex('0400')],
+    ['asn1: syntax error: trailing data', 'RSA PRIVATE KEY', Buffer.concat([pkcs1Der, hex('00')])],
+    ['asn1: syntax error: data truncated', 'PRIVATE KEY', pkcs8Der.subarray(0, 30)],
+    ['x509: unsupported private key version', 'RSA PRIVATE KEY', Buffer.concat([pkcs1Der.subarray(0, 4), hex('020102'), pkcs1Der.subarray(7)])],
+    ['x509: PKCS#8 wrapping contained private key with unknown algorithm: 1.2.3', 'PRIVATE KEY', tlv(0x30, tlv(0x02, [0]), tlv(0x30, tlv(0x06, [0x2a, 0x03])), tlv(0x04, [1]))],
+    ['x509: invalid Ed25519 private key length: 3', 'PRIVATE KEY', tlv(0x30, tlv(0x02, [0]), tlv(0x30, tlv(0x06, OID.ed25519)), tlv(0x04, tlv(0x04, [1, 2, 3])))],
+    ['x509: invalid Ed25519 private key parameters', 'PRIVATE KEY', tlv(0x30, tlv(0x02, [0]), tlv(0x30, tlv(0x06, OID.ed25519), tlv(0x05)), tlv(0x04, tlv(0x04, Buffer.alloc(32))))],
+    [`x509: failed to parse RSA private key embedded in PKCS#8: asn1: structure error: tags don't match (16 vs {class:0 tag:2 length:1 isCompound:false}) ${GO_PARAMS} pkcs1PrivateKey @2`, 'PRIVATE KEY', tlv(0x30, tlv(0x02, [0]), tlv(0x30, tlv(0x06, OID.rsa), tlv(0x05)), tlv(0x04, tlv(0x02, [1])))],
+    ['x509: unknown EC private key version 2', 'EC PRIVATE KEY', Buffer.concat([sec1Der.subarray(0, 2), hex('020102'), sec1Der.subarray(5)])],
+  ];
+  for (const [text, type, der] of cases) {
+    assert.equal(errorOf(rsaName, [pemOf(type, der)]), `${rsaName}: ${text}`, `${type}: ${text}`);
+    // parse_private_keys reads every block: a bad one after a good one still fails the call.
+    assert.equal(errorOf(keysName, [pemOf('RSA PRIVATE KEY', pkcs1Der) + pemOf(type, der)]), `${keysName}: ${text}`);
+  }
+  // The good forms: each block type with its own format, base64 of the PEM text too.
+  for (const [type, der] of [['RSA PRIVATE KEY', pkcs1Der], ['PRIVATE KEY', pkcs8Der], ['EC PRIVATE KEY', sec1Der]] as const) {
+    const jwk = call(rsaName, [pemOf(type, der)]) as RObject;
+    assert.equal(jwk.getStr('kty'), type === 'EC PRIVATE KEY' ? 'EC' : 'RSA');
+  }
+  assert.equal((call(keysName, [Buffer.from(pemOf('EC PRIVATE KEY', sec1Der) + pemOf('PRIVATE KEY', pkcs8Der)).toString('base64')]) as Value[]).length, 2);
+});
+
+/** A self-signed certificate for `key` (signed with sha256WithRSA by node:crypto), built by hand. */
+function signedCert(key: typeof rsaPair, cn: string): Buffer {
+  const alg = tlv(0x30, tlv(0x06, OID.sha256Rsa), tlv(0x05));
+  const spki = key.publicKey.export({ type: 'spki', format: 'der' });
+  const tbs = tlv(0x30, tlv(0xa0, tlv(0x02, [2])), tlv(0x02, [7]), alg, nameOf(tlv(0x0c, cn)), tlv(0x30, tlv(0x17, '240101000000Z'), tlv(0x17, '340101000000Z')), nameOf(tlv(0x0c, cn)), spki);
+  return tlv(0x30, tbs, alg, tlv(0x03, [0], cryptoSign('sha256', tbs, key.privateKey)));
+}
+
+test("parse_keypair: tls.X509KeyPair's texts for missing, switched, unparsable and mismatched inputs", () => {
+  const name = 'crypto.x509.parse_keypair';
+  const cert = pemOf('CERTIFICATE', signedCert(rsaPair, 'pair'));
+  const key = pemOf('RSA PRIVATE KEY', pkcs1Der);
+  const pair = call(name, [cert, key]) as RObject;
+  assert.equal(field(pair, 'Leaf', 'Subject', 'CommonName'), 'pair');
+  assert.equal((pair.getStr('PrivateKey') as RObject).getStr('kty'), 'RSA');
+  // DER (base64) of the certificate and of a PKCS #8 key are taken as PEM blocks.
+  assert.equal(field(call(name, [signedCert(rsaPair, 'der').toString('base64'), pkcs8Der.toString('base64')]) as RObject, 'Leaf', 'Subject', 'CommonName'), 'der');
+  const other = generateKeyPairSync('rsa', { modulusLength: 1024 });
+  const cases: Array<[string, string, string]> = [
+    ['tls: failed to find any PEM data in certificate input', '-----BEGIN nothing', key],
+    ['tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched', key, cert],
+    ['tls: failed to find "CERTIFICATE" PEM block in certificate input after skipping PEM blocks of the following types: [CERTIFICATE REQUEST X]', pemOf('CERTIFICATE REQUEST', buildCsr()) + pemOf('X', hex('00')), key],
+    ['tls: failed to find any PEM data in key input', cert, '-----BEGIN nothing'],
+    ['tls: found a certificate rather than a key in the PEM for the private key', cert, cert],
+    ['tls: failed to find PEM block with type ending in "PRIVATE KEY" in key input after skipping PEM blocks of the following types: [CERTIFICATE PUBLIC KEY]', cert, cert + pemOf('PUBLIC KEY', rsaSpki)],
+    ['x509: malformed tbs certificate', pemOf('CERTIFICATE', tlv(0x30, tlv(0x31))), key],
+    ['x509: trailing data', pemOf('CERTIFICATE', Buffer.concat([signedCert(rsaPair, 'pair'), hex('0500')])), key],
+    ['tls: failed to parse private key', cert, pemOf('RSA PRIVATE KEY', hex('0500'))],
+    ['tls: private key does not match public key', cert, pemOf('RSA PRIVATE KEY', other.privateKey.export({ format: 'der', type: 'pkcs1' }))],
+    ['tls: private key type does not match public key type', cert, pemOf('EC PRIVATE KEY', sec1Der)],
+    ['illegal base64 data at input byte 0', '!', key],
+  ];
+  for (const [text, c, k] of cases) assert.equal(errorOf(name, [c, k]), `${name}: ${text}`, text);
+});
+
+test("parse_and_verify_certificates_with_options: certificates first, then the options with OPA's texts", () => {
+  const name = 'crypto.x509.parse_and_verify_certificates_with_options';
+  const chain = root + issuer;
+  // Input that is no certificate is [false, []] even with options OPA would refuse.
+  expectCall(name, ['not base64!', obj({ Bogus: 1 })], [false, []]);
+  const cases: Array<[string, RObject]> = [
+    ['invalid key option', obj({ Bogus: 1 })],
+    ["'DNSName' should be a string", obj({ DNSName: 1 })],
+    ["'CurrentTime' should be a number", obj({ CurrentTime: '1' })],
+    ["'CurrentTime' should be a valid int64 number", obj({ CurrentTime: 1.5 })],
+    ["'MaxConstraintComparisons' should be a number", obj({ MaxConstraintComparisons: null })],
+    ["'MaxConstraintComparisons' should be a valid number", obj({ MaxConstraintComparisons: 2.5 })],
+    ["'KeyUsages' should be an Array or Set", obj({ KeyUsages: 'KeyUsageAny' })],
+    ["invalid entries for 'KeyUsages' found: [Nope Other]", obj({ KeyUsages: ['KeyUsageAny', 'Nope', 1, 'Other'] })],
+  ];
+  for (const [text, opts] of cases) assert.equal(errorOf(name, [chain, opts]), `${name}: ${text}`, text);
+  // KeyUsages may be a set; strings that are not usage names are the only bad entries.
+  const ok = call(name, [chain, obj({ CurrentTime: 1_830_000_000_000_000_000n, KeyUsages: s('KeyUsageAny') })]) as Value[];
+  assert.equal(ok[0], true);
+});
+
+test('parse_certificates: a PEM block of another type is refused; no certificate at all is null', () => {
+  const name = 'crypto.x509.parse_certificates';
+  assert.equal(errorOf(name, [root + pemOf('RSA PRIVATE KEY', pkcs1Der)]), `${name}: PEM block type is 'RSA PRIVATE KEY', expected CERTIFICATE`);
+  expectCall(name, [''], null);
+  expectCall(name, ['-----BEGIN nothing'], null);
+});
+
+test('CSR and private-key parsing of random and mutated DER never fails with anything but a BuiltinError', () => {
+  const seeds = [buildCsr(), pkcs1Der, pkcs8Der, sec1Der, buildCert()];
+  fc.assert(
+    fc.property(fc.constantFrom(...seeds), fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('CERTIFICATE REQUEST', 'RSA PRIVATE KEY', 'PRIVATE KEY', 'EC PRIVATE KEY', 'CERTIFICATE'), (der, at, byte, type) => {
+      const bad = Buffer.from(der);
+      bad[at % bad.length] = byte;
+      for (const def of ['crypto.x509.parse_certificate_request', 'crypto.x509.parse_rsa_private_key', 'crypto.parse_private_keys', 'crypto.x509.parse_certificates']) callNoCrash(def, [pemOf(type, bad)]);
+      callNoCrash('crypto.x509.parse_keypair', [pemOf('CERTIFICATE', bad), pemOf(type, bad)]);
+    }),
+    { numRuns: 400 },
+  );
 });

@@ -10,9 +10,10 @@
  * Not reproduced: name constraints (`Permitted*` / `Excluded*` are null) and Go's `Policies` type.
  */
 import { type KeyObject, X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { type Value, RObject, fromJson, isNumber, isObject, normNum, toDouble } from '../value.js';
+import { type Value, RObject, fromJson, isInteger, isNumber, isSet, normNum, toBigInt } from '../value.js';
 import { type BuiltinContext, type BuiltinDef, argObject, argString, builtinError, typeError } from './registry.js';
 import { goBase64Decode } from './encoding.js';
+import { SHAPES, unmarshal } from './goasn1.js';
 import { formatTime, UTC } from './time.js';
 
 class Asn1Error extends Error {}
@@ -101,22 +102,51 @@ function str(n: Node): string {
   }
 }
 
-function time(n: Node): string {
-  const s = n.body.toString('latin1');
-  let y: number;
-  let rest: string;
-  if (n.tag === 0x17) {
-    const yy = Number(s.slice(0, 2));
-    y = yy >= 50 ? 1900 + yy : 2000 + yy;
-    rest = s.slice(2);
-  } else {
-    y = Number(s.slice(0, 4));
-    rest = s.slice(4);
+/**
+ * A UTCTime / GeneralizedTime read as cryptobyte does: Go's time.Parse with `060102150405Z0700` (UTCTime, or
+ * `0601021504Z0700` without seconds) or `20060102150405.999999999Z0700`, and the text must be what formatting
+ * the parsed time with the same layout gives back (no `+0000`, no trailing zeros in the fraction). Undefined
+ * when Go refuses the text. Two-digit years from 50 are the 1900s.
+ */
+function asn1Time(tag: number, text: string): { ns: bigint; offset: number } | undefined {
+  const m =
+    tag === 0x17
+      ? /^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)?()(Z|[+-]\d{4})$/.exec(text)
+      : /^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(?:\.(\d{0,9}))?(Z|[+-]\d{4})$/.exec(text);
+  if (!m) return undefined;
+  let year = Number(m[1]);
+  if (tag === 0x17) year += year >= 50 ? 1900 : 2000;
+  const [month, day, hour, min] = [Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5])];
+  const sec = Number(m[6] ?? '0');
+  const frac = m[7] ?? '';
+  if (tag === 0x18 && text.includes('.') && (frac === '' || frac.endsWith('0'))) return undefined;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const dim = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+  if (dim === undefined || day < 1 || day > dim || hour > 23 || min > 59 || sec > 59) return undefined;
+  let offset = 0;
+  const z = m[8]!;
+  if (z !== 'Z') {
+    const oh = Number(z.slice(1, 3));
+    const om = Number(z.slice(3, 5));
+    if (oh > 24 || om > 59 || oh * 60 + om === 0) return undefined;
+    offset = (z[0] === '-' ? -1 : 1) * (oh * 3600 + om * 60);
   }
-  const m = /^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)?Z$/.exec(rest);
-  if (!m) throw new Asn1Error('asn1: time did not serialize back to the original value and may be invalid');
-  const ms = Date.UTC(y, Number(m[1]) - 1, Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5] ?? '0'));
-  return formatTime(BigInt(ms) * 1_000_000n, UTC, '2006-01-02T15:04:05.999999999Z07:00');
+  // Days since the epoch of a proleptic Gregorian date.
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const days = era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
+  const secs = BigInt(days) * 86400n + BigInt(hour * 3600 + min * 60 + sec - offset);
+  return { ns: secs * 1_000_000_000n + BigInt(frac.padEnd(9, '0') || '0'), offset };
+}
+
+/** A certificate time as Go's time.Time marshals to JSON (RFC 3339 with the zone the text gave). */
+function time(n: Node): string {
+  const t = asn1Time(n.tag, n.body.toString('latin1'));
+  if (!t) throw new Asn1Error(n.tag === 0x17 ? 'x509: malformed UTCTime' : 'x509: malformed GeneralizedTime');
+  const zone = t.offset === 0 ? UTC : { name: '', offset: () => t.offset, abbrev: () => '' };
+  return formatTime(t.ns, zone, '2006-01-02T15:04:05.999999999Z07:00');
 }
 
 const b64 = (b: Buffer): string => b.toString('base64');
@@ -366,7 +396,8 @@ function applyExtensions(o: RObject, exts: Node[] | undefined): void {
       valueNode = parts[2]!;
     }
     list.push(fromJson({ Id: id, Critical: critical, Value: b64(valueNode.body) }));
-    const inner = valueNode.body.length > 0 ? parseDer(valueNode.body) : undefined;
+    // Go reads the first element of the value and ignores what follows it.
+    const inner = valueNode.body.length > 0 ? readNode(valueNode.body, 0)[0] : undefined;
     if (!inner) continue;
     switch (id.join('.')) {
       case '2.5.29.17':
@@ -501,7 +532,11 @@ function cbPeek(s: Cursor): number | undefined {
 /** cryptobyte ReadASN1Integer: a minimal two's-complement INTEGER. */
 function cbInteger(s: Cursor): bigint | undefined {
   const c = cbRead(s, 0x02);
-  if (!c) return undefined;
+  return c ? intContent(c) : undefined;
+}
+
+/** The contents of an INTEGER as cryptobyte accepts them (non-empty, minimal). */
+function intContent(c: Cursor): bigint | undefined {
   const n = c.end - c.off;
   if (n === 0) return undefined;
   const b0 = c.b[c.off]!;
@@ -514,31 +549,396 @@ function cbInteger(s: Cursor): bigint | undefined {
   return b0 & 0x80 ? v - (1n << BigInt(8 * n)) : v;
 }
 
-/** x509 parseAI: an OBJECT IDENTIFIER, then optional parameters of any tag. */
-function cbAlgorithm(c: Cursor): void {
-  const o = cbRead(c, 0x06);
-  if (!o || o.end === o.off || (o.b[o.end - 1]! & 0x80) !== 0) throw new Asn1Error('x509: malformed OID');
-  for (let k = o.off; k < o.end; k++) if (o.b[k] === 0x80 && (k === o.off || (o.b[k - 1]! & 0x80) === 0)) throw new Asn1Error('x509: malformed OID');
-  if (c.off === c.end) return;
-  const t = cbPeek(c)!;
-  if (!cbRead(c, t)) throw new Asn1Error('x509: malformed parameters');
+const isInt64 = (n: bigint | undefined): boolean => n !== undefined && n >= -(2n ** 63n) && n < 2n ** 63n;
+
+/** cryptobyte ReadAnyASN1Element: any tag (low-tag-number form); undefined when the element is malformed. */
+function cbReadAny(s: Cursor): { tag: number; c: Cursor } | undefined {
+  const tag = cbPeek(s);
+  if (tag === undefined) return undefined;
+  const c = cbRead(s, tag);
+  return c ? { tag, c } : undefined;
 }
 
-/** x509 parseTime: a UTCTime or GeneralizedTime. */
+function cbText(c: Cursor): string {
+  return c.b.toString('latin1', c.off, c.end);
+}
+
+/** cryptobyte ReadASN1ObjectIdentifier: minimal base-128 components below 2^31. */
+function cbOid(s: Cursor): boolean {
+  const o = cbRead(s, 0x06);
+  return o !== undefined && oidContentOk(o);
+}
+
+function oidContentOk(o: Cursor): boolean {
+  if (o.end === o.off) return false;
+  let k = o.off;
+  while (k < o.end) {
+    let v = 0;
+    for (let i = 0; ; i++) {
+      if (k >= o.end || i === 5 || v >= 1 << 24) return false;
+      const byte = o.b[k++]!;
+      if (i === 0 && byte === 0x80) return false;
+      v = v * 128 + (byte & 0x7f);
+      if ((byte & 0x80) === 0) break;
+    }
+  }
+  return true;
+}
+
+/** cryptobyte ReadASN1Boolean: one octet, 0x00 or 0xff. */
+function cbBool(s: Cursor): boolean | undefined {
+  const c = cbRead(s, 0x01);
+  if (!c || c.end - c.off !== 1) return undefined;
+  const v = c.b[c.off]!;
+  return v === 0 ? false : v === 0xff ? true : undefined;
+}
+
+/** cryptobyte ReadASN1BitString; the right-aligned bits' bytes. */
+function cbBitString(s: Cursor): Buffer | undefined {
+  const bits = cbRead(s, 0x03);
+  return bits ? bitsContent(bits) : undefined;
+}
+
+function bitsContent(bits: Cursor): Buffer | undefined {
+  if (bits.end === bits.off) return undefined;
+  const pad = bits.b[bits.off]!;
+  if (pad > 7 || (bits.end - bits.off === 1 && pad !== 0) || (pad > 0 && (bits.b[bits.end - 1]! & ((1 << pad) - 1)) !== 0)) return undefined;
+  return bits.b.subarray(bits.off + 1, bits.end);
+}
+
+/** x509 parseAI: an OBJECT IDENTIFIER, then optional parameters of any tag; returns the parameters' TLV. */
+function cbAlgorithm(c: Cursor): Buffer {
+  if (!cbOid(c)) throw new Asn1Error('x509: malformed OID');
+  if (c.off === c.end) return Buffer.alloc(0);
+  const start = c.off;
+  if (!cbReadAny(c)) throw new Asn1Error('x509: malformed parameters');
+  return c.b.subarray(start, c.off);
+}
+
+/** x509 readASN1Time: a UTCTime or GeneralizedTime Go's time.Parse accepts and prints back the same. */
 function cbTime(c: Cursor): void {
   const t = cbPeek(c);
-  if (t === 0x17) {
-    const e = cbRead(c, 0x17);
-    if (!e || !/^[0-9]{12}Z$/.test(e.b.toString('latin1', e.off, e.end))) throw new Asn1Error('x509: malformed UTCTime');
-  } else if (t === 0x18) {
-    const e = cbRead(c, 0x18);
-    if (!e || !/^[0-9]{14}Z$/.test(e.b.toString('latin1', e.off, e.end))) throw new Asn1Error('x509: malformed GeneralizedTime');
-  } else throw new Asn1Error('x509: unsupported time format');
+  if (t !== 0x17 && t !== 0x18) throw new Asn1Error('x509: unsupported time format');
+  const e = cbRead(c, t);
+  if (!e || !asn1Time(t, cbText(e))) throw new Asn1Error(t === 0x17 ? 'x509: malformed UTCTime' : 'x509: malformed GeneralizedTime');
+}
+
+const isIA5 = (b: Buffer): boolean => b.every((x) => x < 0x80);
+
+/** x509 parseASN1String for the string types a name's attribute value may have; its error text or undefined. */
+function asn1StringError(tag: number, v: Buffer): string | undefined {
+  switch (tag) {
+    case 0x13:
+      return v.every((b) => /[a-zA-Z0-9'()+,\-./ :=?*&]/.test(String.fromCharCode(b))) ? undefined : 'invalid PrintableString';
+    case 0x0c:
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(v);
+        return undefined;
+      } catch {
+        return 'invalid UTF-8 string';
+      }
+    case 0x1e: {
+      if (v.length % 2 !== 0) return 'invalid BMPString';
+      for (let i = 0; i < v.length; i += 2) {
+        const p = v.readUInt16BE(i);
+        if (p === 0xfffe || p === 0xffff || (p >= 0xfdd0 && p <= 0xfdef) || (p >= 0xd800 && p <= 0xdfff)) return 'invalid BMPString';
+      }
+      return undefined;
+    }
+    case 0x16:
+      return isIA5(v) ? undefined : 'invalid IA5String';
+    case 0x12:
+      return v.every((b) => (b >= 0x30 && b <= 0x39) || b === 0x20) ? undefined : 'invalid NumericString';
+    default:
+      return undefined;
+  }
+}
+
+/** x509 readASN1Any: an attribute value; its error text or undefined. */
+function asn1AnyError(s: Cursor): string | undefined {
+  const el = cbReadAny(s);
+  if (!el) return 'invalid ASN.1 element';
+  const { tag, c } = el;
+  switch (tag) {
+    case 0x14:
+    case 0x13:
+    case 0x0c:
+    case 0x1e:
+    case 0x16:
+    case 0x12:
+      return asn1StringError(tag, c.b.subarray(c.off, c.end));
+    case 0x02:
+      return isInt64(intContent(c)) ? undefined : 'invalid ASN.1 integer';
+    case 0x03:
+      return bitsContent(c) ? undefined : 'invalid ASN.1 BIT STRING';
+    case 0x06:
+      return oidContentOk(c) ? undefined : 'invalid ASN.1 OBJECT IDENTIFIER';
+    case 0x17:
+    case 0x18:
+      return asn1Time(tag, cbText(c)) ? undefined : tag === 0x17 ? 'x509: malformed UTCTime' : 'x509: malformed GeneralizedTime';
+    case 0x01: {
+      const v = c.b.subarray(c.off, c.end);
+      return v.length === 1 && (v[0] === 0 || v[0] === 0xff) ? undefined : 'invalid ASN.1 BOOLEAN';
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** x509 parseName: a SEQUENCE of SETs of SEQUENCE { type OID, value }. */
+function cbName(seq: Cursor): void {
+  while (seq.off < seq.end) {
+    const set = cbRead(seq, 0x31);
+    if (!set) throw new Asn1Error('x509: invalid RDNSequence');
+    while (set.off < set.end) {
+      const atav = cbRead(set, 0x30);
+      if (!atav) throw new Asn1Error('x509: invalid RDNSequence: invalid attribute');
+      if (!cbOid(atav)) throw new Asn1Error('x509: invalid RDNSequence: invalid attribute type');
+      const err = asn1AnyError(atav);
+      if (err !== undefined) throw new Asn1Error(`x509: invalid RDNSequence: invalid attribute value: ${err}`);
+    }
+  }
+}
+
+const OID_DER = {
+  rsa: '2a864886f70d010101',
+  ecdsa: '2a8648ce3d0201',
+  ed25519: '2b6570',
+  dsa: '2a8648ce380401',
+};
+const CURVES: Record<string, number> = { '2b81040021': 28, '2a8648ce3d030107': 32, '2b81040022': 48, '2b81040023': 66 };
+
+/** x509 parsePublicKey for the algorithms Go knows (RSA, ECDSA, Ed25519, DSA); others are left unparsed. */
+function cbPublicKey(algOid: string, params: Buffer, data: Buffer): void {
+  const whole = (b: Buffer): Cursor => ({ b, off: 0, end: b.length });
+  switch (algOid) {
+    case OID_DER.rsa: {
+      if (!params.equals(Buffer.from([0x05, 0x00]))) throw new Asn1Error('x509: RSA key missing NULL parameters');
+      const seq = cbRead(whole(data), 0x30);
+      if (!seq) throw new Asn1Error('x509: invalid RSA public key');
+      const n = cbInteger(seq);
+      if (n === undefined) throw new Asn1Error('x509: invalid RSA modulus');
+      const e = cbInteger(seq);
+      if (e === undefined || !isInt64(e)) throw new Asn1Error('x509: invalid RSA public exponent');
+      if (n <= 0n) throw new Asn1Error('x509: RSA modulus is not a positive number');
+      if (e <= 0n) throw new Asn1Error('x509: RSA public exponent is not a positive number');
+      return;
+    }
+    case OID_DER.ecdsa: {
+      const p = whole(params);
+      const o = cbRead({ ...p }, 0x06);
+      if (!cbOid(p) || !o) throw new Asn1Error('x509: invalid ECDSA parameters');
+      const size = CURVES[o.b.toString('hex', o.off, o.end)];
+      if (size === undefined) throw new Asn1Error('x509: unsupported elliptic curve');
+      // elliptic.Unmarshal: an uncompressed point on the curve.
+      let onCurve = data.length === 1 + 2 * size && data[0] === 4;
+      if (onCurve) {
+        try {
+          createPublicKey({ key: { kty: 'EC', crv: { 28: 'P-224', 32: 'P-256', 48: 'P-384', 66: 'P-521' }[size]!, x: data.subarray(1, 1 + size).toString('base64url'), y: data.subarray(1 + size).toString('base64url') }, format: 'jwk' });
+        } catch {
+          onCurve = false;
+        }
+      }
+      if (!onCurve) throw new Asn1Error('x509: failed to unmarshal elliptic curve point');
+      return;
+    }
+    case OID_DER.ed25519:
+      if (params.length !== 0) throw new Asn1Error('x509: Ed25519 key encoded with illegal parameters');
+      if (data.length !== 32) throw new Asn1Error('x509: wrong Ed25519 public key size');
+      return;
+    case OID_DER.dsa: {
+      const y = cbInteger(whole(data));
+      if (y === undefined) throw new Asn1Error('x509: invalid DSA public key');
+      const seq = cbRead(whole(params), 0x30);
+      const pqg = seq ? [cbInteger(seq), cbInteger(seq), cbInteger(seq)] : [undefined];
+      if (pqg.some((v) => v === undefined)) throw new Asn1Error('x509: invalid DSA parameters');
+      if (y <= 0n || pqg.some((v) => v! <= 0n)) throw new Asn1Error('x509: zero or negative DSA parameter');
+      return;
+    }
+  }
+}
+
+/** Go's domainNameValid (and the older reverse-label check): no empty label, no trailing dot, printable ASCII. */
+function domainValid(s: string, constraint: boolean): boolean {
+  if (s.length === 0) return true;
+  if (s.endsWith('.')) return false;
+  const d = constraint && s.startsWith('.') ? s.slice(1) : s;
+  return d.split('.').every((l) => l.length > 0 && [...l].every((ch) => ch.charCodeAt(0) >= 33 && ch.charCodeAt(0) <= 126));
+}
+
+/** x509 processExtensions: the structure of each extension Go decodes, with its error texts. */
+function cbExtensionValue(id: string, critical: boolean, value: Buffer): void {
+  const v = (): Cursor => ({ b: value, off: 0, end: value.length });
+  const fail = (text: string): never => {
+    throw new Asn1Error(`x509: ${text}`);
+  };
+  switch (id) {
+    case '2.5.29.15':
+      if (!cbBitString(v())) fail('invalid key usage');
+      return;
+    case '2.5.29.19': {
+      const seq = cbRead(v(), 0x30);
+      if (!seq) return fail('invalid basic constraints');
+      if (cbPeek(seq) === 0x01 && cbBool(seq) === undefined) fail('invalid basic constraints');
+      if (cbPeek(seq) === 0x02) {
+        const n = cbInteger(seq);
+        if (n === undefined || n < 0n || n >= 2n ** 63n) fail('invalid basic constraints');
+      }
+      return;
+    }
+    case '2.5.29.17': {
+      const seq = cbRead(v(), 0x30);
+      if (!seq) return fail('invalid subject alternative names');
+      while (seq.off < seq.end) {
+        const el = cbReadAny(seq);
+        if (!el) return fail('invalid subject alternative name');
+        const data = el.c.b.subarray(el.c.off, el.c.end);
+        const text = data.toString('latin1');
+        switch (el.tag ^ 0x80) {
+          case 1:
+            if (!isIA5(data)) fail('SAN rfc822Name is malformed');
+            break;
+          case 2:
+            if (!isIA5(data)) fail('SAN dNSName is malformed');
+            break;
+          case 6: {
+            if (!isIA5(data)) fail('SAN uniformResourceIdentifier is malformed');
+            const u = urlJson(text);
+            if (u === undefined) fail(`cannot parse URI ${JSON.stringify(text)}: invalid URL escape`);
+            const host = (u as RObject).getStr('Host') as string;
+            if (host.length > 0 && !domainValid(host, false)) fail(`cannot parse URI ${JSON.stringify(text)}: invalid domain`);
+            break;
+          }
+          case 7:
+            if (data.length !== 4 && data.length !== 16) fail(`cannot parse IP address of length ${data.length}`);
+            break;
+        }
+      }
+      return;
+    }
+    case '2.5.29.30': {
+      const outer = v();
+      const top = cbRead(outer, 0x30);
+      const permitted = top && cbPeek(top) === 0xa0 ? cbRead(top, 0xa0) : undefined;
+      const badPermitted = top !== undefined && permitted === undefined && cbPeek(top) === 0xa0;
+      const excluded = top && !badPermitted && cbPeek(top) === 0xa1 ? cbRead(top, 0xa1) : undefined;
+      const badExcluded = top !== undefined && excluded === undefined && cbPeek(top) === 0xa1;
+      if (!top || outer.off !== outer.end || badPermitted || badExcluded || top.off !== top.end) fail('invalid NameConstraints extension');
+      if (!permitted && !excluded) fail('empty name constraints extension');
+      if ((permitted && permitted.off === permitted.end) || (excluded && excluded.off === excluded.end)) fail('empty name constraints subtree sequence');
+      for (const sub of [permitted, excluded]) {
+        while (sub && sub.off < sub.end) {
+          const seq = cbRead(sub, 0x30);
+          const el = seq ? cbReadAny(seq) : undefined;
+          if (!el) return fail('invalid NameConstraints extension');
+          const data = el.c.b.subarray(el.c.off, el.c.end);
+          const text = data.toString('latin1');
+          if (el.tag === 0x82 || el.tag === 0x81 || el.tag === 0x86) {
+            if (!isIA5(data)) fail('invalid constraint value: IA5String contains invalid character');
+            if (el.tag === 0x82 && !domainValid(text, true)) fail(`failed to parse dnsName constraint ${JSON.stringify(text)}`);
+            if (el.tag === 0x81 && !text.includes('@') && !domainValid(text, true)) fail(`failed to parse rfc822Name constraint ${JSON.stringify(text)}`);
+            if (el.tag === 0x86 && !domainValid(text, true)) fail(`failed to parse URI constraint ${JSON.stringify(text)}`);
+          } else if (el.tag === 0x87) {
+            if (data.length !== 8 && data.length !== 32) fail(`IP constraint contained value of length ${data.length}`);
+            const mask = data.subarray(data.length / 2);
+            let zero = false;
+            for (const b of mask) {
+              if (zero ? b !== 0 : ![0x00, 0x80, 0xc0, 0xe0, 0xf0, 0xf8, 0xfc, 0xfe, 0xff].includes(b)) fail(`IP constraint contained invalid mask ${mask.toString('hex')}`);
+              if (b !== 0xff) zero = true;
+            }
+          }
+        }
+      }
+      return;
+    }
+    case '2.5.29.31': {
+      const seq = cbRead(v(), 0x30);
+      if (!seq) return fail('invalid CRL distribution points');
+      while (seq.off < seq.end) {
+        const dp = cbRead(seq, 0x30);
+        if (!dp) return fail('invalid CRL distribution point');
+        if (cbPeek(dp) !== 0xa0) continue;
+        const name = cbRead(dp, 0xa0);
+        const full = name ? cbRead(name, 0xa0) : undefined;
+        if (!full) return fail('invalid CRL distribution point');
+        while (full.off < full.end && cbPeek(full) === 0x86) if (!cbRead(full, 0x86)) fail('invalid CRL distribution point');
+      }
+      return;
+    }
+    case '2.5.29.35': {
+      if (critical) fail('authority key identifier incorrectly marked critical');
+      const seq = cbRead(v(), 0x30);
+      if (!seq || (cbPeek(seq) === 0x80 && !cbRead(seq, 0x80))) fail('invalid authority key identifier');
+      return;
+    }
+    case '2.5.29.36': {
+      const seq = cbRead(v(), 0x30);
+      if (!seq) return fail('invalid policy constraints extension');
+      for (const tag of [0x80, 0x81]) {
+        if (cbPeek(seq) !== tag) continue;
+        const c = cbRead(seq, tag);
+        if (!c || !isInt64(intContent(c))) fail('invalid policy constraints extension');
+      }
+      return;
+    }
+    case '2.5.29.37': {
+      const seq = cbRead(v(), 0x30);
+      if (!seq) return fail('invalid extended key usages');
+      while (seq.off < seq.end) if (!cbOid(seq)) fail('invalid extended key usages');
+      return;
+    }
+    case '2.5.29.14':
+      if (critical) fail('subject key identifier incorrectly marked critical');
+      if (!cbRead(v(), 0x04)) fail('invalid subject key identifier');
+      return;
+    case '2.5.29.32': {
+      const seq = cbRead(v(), 0x30);
+      if (!seq) return fail('invalid certificate policies');
+      const seen = new Set<string>();
+      while (seq.off < seq.end) {
+        const cp = cbRead(seq, 0x30);
+        const o = cp ? cbRead({ ...cp }, 0x06) : undefined;
+        if (!cp || !o || !cbOid(cp)) return fail('invalid certificate policies');
+        const key = o.b.toString('hex', o.off, o.end);
+        if (seen.has(key)) fail('invalid certificate policies');
+        seen.add(key);
+      }
+      return;
+    }
+    case '2.5.29.33': {
+      const seq = cbRead(v(), 0x30);
+      if (!seq) return fail('invalid policy mappings extension');
+      while (seq.off < seq.end) {
+        const m = cbRead(seq, 0x30);
+        if (!m || !cbRead(m, 0x06) || !cbRead(m, 0x06)) fail('invalid policy mappings extension');
+      }
+      return;
+    }
+    case '2.5.29.54':
+      if (cbInteger(v()) === undefined) fail('invalid inhibit any policy extension');
+      return;
+    case '1.3.6.1.5.5.7.1.1': {
+      if (critical) fail('authority info access incorrectly marked critical');
+      const seq = cbRead(v(), 0x30);
+      if (!seq) return fail('invalid authority info access');
+      while (seq.off < seq.end) {
+        const ad = cbRead(seq, 0x30);
+        if (!ad || !cbOid(ad)) return fail('invalid authority info access');
+        if (cbPeek(ad) === 0x86 && !cbRead(ad, 0x86)) fail('invalid authority info access');
+      }
+      return;
+    }
+  }
+}
+
+/** The dotted text of an OBJECT IDENTIFIER cbOid accepted. */
+function oidText(c: Cursor): string {
+  return oid({ tag: 6, raw: c.b.subarray(c.off, c.end), body: c.b.subarray(c.off, c.end), constructed: false, cls: 0 }).join('.');
 }
 
 /**
  * Go's parseCertificate stages on the certificate starting at `off` (the first element of what is left, as
- * x509.ParseCertificates reads a concatenation), up to the subject public key; returns where it ends.
+ * x509.ParseCertificates reads a concatenation), to the signature; returns where it ends.
  */
 function checkCertificate(der: Buffer, off: number): number {
   const input: Cursor = { b: der, off, end: der.length };
@@ -550,7 +950,7 @@ function checkCertificate(der: Buffer, off: number): number {
   if (cbPeek(tbs) === 0xa0) {
     const v = cbRead(tbs, 0xa0);
     const n = v ? cbInteger(v) : undefined;
-    if (!v || n === undefined || v.off !== v.end || n < -(2n ** 63n) || n >= 2n ** 63n) throw new Asn1Error('x509: malformed version');
+    if (!v || n === undefined || v.off !== v.end || !isInt64(n)) throw new Asn1Error('x509: malformed version');
     version = n;
   }
   if (version < 0n) throw new Asn1Error('x509: malformed version');
@@ -566,23 +966,57 @@ function checkCertificate(der: Buffer, off: number): number {
     throw new Asn1Error("x509: inner and outer signature algorithm identifiers don't match");
   }
   cbAlgorithm({ ...sigAI });
-  if (!cbRead(tbs, 0x30)) throw new Asn1Error('x509: malformed issuer');
+  const issuer = cbRead(tbs, 0x30);
+  if (!issuer) throw new Asn1Error('x509: malformed issuer');
+  cbName(issuer);
   const validity = cbRead(tbs, 0x30);
   if (!validity) throw new Asn1Error('x509: malformed validity');
   cbTime(validity);
   cbTime(validity);
   // Go reports a subject it cannot read with the issuer's text.
-  if (!cbRead(tbs, 0x30)) throw new Asn1Error('x509: malformed issuer');
+  const subject = cbRead(tbs, 0x30);
+  if (!subject) throw new Asn1Error('x509: malformed issuer');
+  cbName(subject);
   const spkiEl = cbRead(tbs, 0x30);
   if (!spkiEl) throw new Asn1Error('x509: malformed spki');
   const pkAI = cbRead(spkiEl, 0x30);
   if (!pkAI) throw new Asn1Error('x509: malformed public key algorithm identifier');
-  cbAlgorithm(pkAI);
-  const bits = cbRead(spkiEl, 0x03);
-  const pad = bits && bits.end > bits.off ? bits.b[bits.off]! : undefined;
-  if (!bits || pad === undefined || pad > 7 || (bits.end - bits.off === 1 && pad !== 0) || (pad > 0 && (bits.b[bits.end - 1]! & ((1 << pad) - 1)) !== 0)) {
-    throw new Asn1Error('x509: malformed subjectPublicKey');
+  const algOid = cbRead({ ...pkAI }, 0x06);
+  const params = cbAlgorithm(pkAI);
+  const key = cbBitString(spkiEl);
+  if (!key) throw new Asn1Error('x509: malformed subjectPublicKey');
+  cbPublicKey(algOid!.b.toString('hex', algOid!.off, algOid!.end), params, key);
+  if (version >= 1n) {
+    if (cbPeek(tbs) === 0x81 && !cbRead(tbs, 0x81)) throw new Asn1Error('x509: malformed issuerUniqueID');
+    if (cbPeek(tbs) === 0x82 && !cbRead(tbs, 0x82)) throw new Asn1Error('x509: malformed subjectUniqueID');
+    if (version === 2n && cbPeek(tbs) === 0xa3) {
+      const wrap = cbRead(tbs, 0xa3);
+      const exts = wrap ? cbRead(wrap, 0x30) : undefined;
+      if (!exts) throw new Asn1Error('x509: malformed extensions');
+      const seen = new Set<string>();
+      const list: Array<[string, boolean, Buffer]> = [];
+      while (exts.off < exts.end) {
+        const ext = cbRead(exts, 0x30);
+        if (!ext) throw new Asn1Error('x509: malformed extension');
+        const idEl = cbRead({ ...ext }, 0x06);
+        if (!cbOid(ext)) throw new Asn1Error('x509: malformed extension OID field');
+        let critical = false;
+        if (cbPeek(ext) === 0x01) {
+          const c = cbBool(ext);
+          if (c === undefined) throw new Asn1Error('x509: malformed extension critical field');
+          critical = c;
+        }
+        const value = cbRead(ext, 0x04);
+        if (!value) throw new Asn1Error('x509: malformed extension value field');
+        const id = oidText(idEl!);
+        if (seen.has(id)) throw new Asn1Error(`x509: certificate contains duplicate extension with OID ${JSON.stringify(id)}`);
+        seen.add(id);
+        list.push([id, critical, value.b.subarray(value.off, value.end)]);
+      }
+      for (const [id, critical, value] of list) cbExtensionValue(id, critical, value);
+    }
   }
+  if (!cbBitString(outer)) throw new Asn1Error('x509: malformed signature');
   return outer.end;
 }
 
@@ -667,7 +1101,15 @@ function certsFromString(name: string, s: string): Cert[] {
     }
     // OPA joins the certificate blocks' DER and reads it with x509.ParseCertificates: one certificate after
     // another, so bytes after the last one are a certificate that is malformed.
-    if (text !== undefined) der = Buffer.concat(pemBlocks(text).filter((b) => b.type === 'CERTIFICATE').map((b) => b.der));
+    // A block of another type is refused (getX509CertsFromPem).
+    if (text !== undefined) {
+      der = Buffer.concat(
+        pemBlocks(text).map((b) => {
+          if (b.type !== 'CERTIFICATE') throw new Asn1Error(`PEM block type is '${b.type}', expected CERTIFICATE`);
+          return b.der;
+        }),
+      );
+    }
     const out: Cert[] = [];
     let off = 0;
     while (off < der!.length) {
@@ -675,7 +1117,6 @@ function certsFromString(name: string, s: string): Cert[] {
       out.push(parseCertificate(Buffer.from(der!.subarray(off, next))));
       off = next;
     }
-    if (out.length === 0 && text === undefined) throw new Asn1Error('x509: malformed certificate');
     return out;
   } catch (e) {
     throw builtinError(name, (e as Error).message);
@@ -746,32 +1187,48 @@ const KEY_USAGE_NAMES: Record<string, number> = {
   KeyUsageMicrosoftKernelCodeSigning: 13,
 };
 
+/**
+ * OPA's extractVerifyOpts: keys that are not strings are passed over, the values' types checked with its texts
+ * (`'CurrentTime' should be a valid int64 number`), KeyUsages an array or a set whose strings must be names
+ * OPA knows (the unknown ones listed Go-style, `[a b]`), and any other key is `invalid key option`.
+ */
 function verifyOptions(name: string, o: RObject, ctx: BuiltinContext): VerifyOpts {
   const opts: VerifyOpts = { time: ctx.now() };
+  const fail = (text: string): never => {
+    throw builtinError(name, text);
+  };
   for (const [k, v] of o.entries()) {
+    if (typeof k !== 'string') continue;
     switch (k) {
       case 'DNSName':
-        if (typeof v !== 'string') throw builtinError(name, "'DNSName' should be a string");
-        opts.dnsName = v;
+        if (typeof v !== 'string') fail("'DNSName' should be a string");
+        opts.dnsName = (v as string).replace(/^"+|"+$/g, '');
         break;
       case 'CurrentTime':
-        if (!isNumber(v)) throw builtinError(name, "'CurrentTime' should be a number");
-        opts.time = BigInt(Math.trunc(toDouble(v)));
+        if (!isNumber(v)) fail("'CurrentTime' should be a number");
+        if (!isInteger(v) || toBigInt(v as number | bigint) < -(2n ** 63n) || toBigInt(v as number | bigint) >= 2n ** 63n) fail("'CurrentTime' should be a valid int64 number");
+        opts.time = toBigInt(v as number | bigint);
         break;
       case 'MaxConstraintComparisons':
-        if (!isNumber(v)) throw builtinError(name, "'MaxConstraintComparisons' should be a number");
+        if (!isNumber(v)) fail("'MaxConstraintComparisons' should be a number");
+        if (!isInteger(v) || toBigInt(v as number | bigint) < -(2n ** 63n) || toBigInt(v as number | bigint) >= 2n ** 63n) fail("'MaxConstraintComparisons' should be a valid number");
         break;
       case 'KeyUsages': {
-        if (!Array.isArray(v)) throw builtinError(name, "'KeyUsages' should be an array");
-        opts.keyUsages = v.map((x) => {
-          const n = typeof x === 'string' ? KEY_USAGE_NAMES[x] : undefined;
-          if (n === undefined) throw builtinError(name, `invalid entries for 'KeyUsages' found: ${String(x)}`);
-          return n;
-        });
+        const items = Array.isArray(v) ? v : isSet(v) ? [...v.values()] : fail("'KeyUsages' should be an Array or Set");
+        const invalid: string[] = [];
+        opts.keyUsages = [];
+        for (const x of items) {
+          if (typeof x !== 'string') continue;
+          const u = x.replace(/^"+|"+$/g, '');
+          const n = KEY_USAGE_NAMES[u];
+          if (n === undefined) invalid.push(u);
+          else opts.keyUsages.push(n);
+        }
+        if (invalid.length > 0) fail(`invalid entries for 'KeyUsages' found: [${invalid.join(' ')}]`);
         break;
       }
       default:
-        throw builtinError(name, `invalid key option: ${String(k)}`);
+        fail('invalid key option');
     }
   }
   return opts;
@@ -779,46 +1236,82 @@ function verifyOptions(name: string, o: RObject, ctx: BuiltinContext): VerifyOpt
 
 // --- CSR -------------------------------------------------------------------------------------------------------
 
+/** Go's encoding/pem Decode of the first block in `bytes` (type and DER), or undefined. */
+function pemDecode(bytes: Buffer): PemBlock | undefined {
+  return pemBlocks(bytes.toString('latin1'))[0];
+}
+
+/**
+ * OPA's builtinCryptoX509ParseCertificateRequest: text not starting with the CSR's PEM header must be base64;
+ * a PEM block of another type is refused; then x509.ParseCertificateRequest (encoding/asn1 into Go's structs,
+ * the public key, the subject, the requested extensions), each failure with Go's text.
+ */
 function parseCsr(name: string, s: string): Value {
   try {
-    let der: Buffer;
-    if (s.startsWith('-----BEGIN')) {
-      const b = pemBlocks(s)[0];
-      if (!b) throw new Asn1Error('failed to decode PEM block containing certificate request');
-      der = b.der;
-    } else {
-      const raw = goBase64Decode(s, 'std', true);
-      if (raw.subarray(0, 10).toString('latin1') === '-----BEGIN') {
-        const b = pemBlocks(raw.toString('latin1'))[0];
-        if (!b) throw new Asn1Error('failed to decode PEM block containing certificate request');
-        der = b.der;
-      } else der = raw;
+    let bytes: Buffer = Buffer.from(s, 'utf8');
+    if (!s.startsWith('-----BEGIN CERTIFICATE REQUEST-----')) bytes = goBase64Decode(s, 'std', true);
+    const block = pemDecode(bytes);
+    if (block && block.type !== 'CERTIFICATE REQUEST') throw new Asn1Error('invalid PEM-encoded certificate signing request');
+    const der = block ? block.der : bytes;
+    const top = unmarshal(der, SHAPES.certificateRequest);
+    if (top.error !== undefined) throw new Asn1Error(top.error);
+    if (top.rest !== 0) throw new Asn1Error('asn1: syntax error: trailing data');
+    const root = readNode(der, 0)[0];
+    const [info] = children(root) as [Node];
+    const [, subjectNode, spkiNode, attrsNode] = children(info) as [Node, Node, Node, Node];
+    // The public key of an algorithm Go knows, read as for certificates.
+    const spki: Cursor = { b: spkiNode.raw, off: 0, end: spkiNode.raw.length };
+    const spkiSeq = cbRead(spki, 0x30)!;
+    const pkAI = cbRead(spkiSeq, 0x30)!;
+    const algOid = cbRead({ ...pkAI }, 0x06)!;
+    const params = cbAlgorithm(pkAI);
+    cbPublicKey(algOid.b.toString('hex', algOid.off, algOid.end), params, cbBitString(spkiSeq) ?? Buffer.alloc(0));
+    const subject = unmarshal(subjectNode.raw, SHAPES.rdnSequence);
+    if (subject.error !== undefined) throw new Asn1Error(subject.error);
+    // parseCSRExtensions: attributes that do not parse are ignored; an extension request must parse.
+    const seen = new Set<string>();
+    for (const attr of children(attrsNode)) {
+      const a = unmarshal(attr.raw, SHAPES.pkcs10Attribute);
+      if (a.error !== undefined || a.rest !== 0) continue;
+      const [id, values] = children(attr) as [Node, Node];
+      const first = children(values)[0];
+      if (!first || oid(id).join('.') !== '1.2.840.113549.1.9.14') continue;
+      const exts = unmarshal(first.raw, SHAPES.extensions);
+      if (exts.error !== undefined) throw new Asn1Error(exts.error);
+      for (const e of children(readNode(first.raw, 0)[0])) {
+        const [eid, ...rest] = children(e) as [Node, ...Node[]];
+        const key = oid(eid).join('.');
+        if (seen.has(key)) throw new Asn1Error('x509: certificate request contains duplicate requested extensions');
+        seen.add(key);
+        const value = rest[rest.length - 1]!.body;
+        if (key === '2.5.29.17') cbExtensionValue(key, false, value);
+      }
     }
-    let root: Node;
+    const [, alg, sig] = children(root) as [Node, Node, Node];
+    const [ver, subjectRaw, spkiRaw, attrs] = children(info) as [Node, Node, Node, Node | undefined];
+    let key: KeyObject | undefined;
     try {
-      root = parseDer(der);
-      if (root.tag !== 0x30) throw new Error();
+      key = createPublicKey({ key: spkiRaw.raw, format: 'der', type: 'spki' });
     } catch {
-      throw new Asn1Error('asn1: structure error: tags don\'t match (16 vs {class:0 tag:2 length:97 isCompound:true}) {optional:false explicit:false application:false private:false defaultValue:<nil> tag:<nil> stringType:0 timeType:0 set:false omitEmpty:false} certificateRequest @2');
+      key = undefined;
     }
-    const [info, alg, sig] = children(root) as [Node, Node, Node];
-    const [ver, subject, spki, attrs] = children(info) as [Node, Node, Node, Node | undefined];
-    const key = createPublicKey({ key: spki.raw, format: 'der', type: 'spki' });
     const o = new RObject();
     o.set('Raw', b64(root.raw));
     o.set('RawTBSCertificateRequest', b64(info.raw));
-    o.set('RawSubjectPublicKeyInfo', b64(spki.raw));
-    o.set('RawSubject', b64(subject.raw));
+    o.set('RawSubjectPublicKeyInfo', b64(spkiRaw.raw));
+    o.set('RawSubject', b64(subjectRaw.raw));
     o.set('Version', Number(bigInt(ver)));
     o.set('Signature', b64(sig.body.subarray(1)));
     o.set('SignatureAlgorithm', sigAlg(alg));
-    o.set('PublicKeyAlgorithm', publicKeyAlgorithm(spki));
-    o.set('PublicKey', publicKeyJson(key));
-    o.set('Subject', pkixName(subject));
+    o.set('PublicKeyAlgorithm', publicKeyAlgorithm(spkiRaw));
+    o.set('PublicKey', key ? publicKeyJson(key) : null);
+    o.set('Subject', pkixName(subjectRaw));
     let exts: Node[] | undefined;
     const attributes: Value[] = [];
     if (attrs) {
       for (const a of children(attrs)) {
+        const parsed = unmarshal(a.raw, SHAPES.pkcs10Attribute);
+        if (parsed.error !== undefined || parsed.rest !== 0) continue;
         const [t, vals] = children(a) as [Node, Node];
         const id = oid(t);
         if (id.join('.') === '1.2.840.113549.1.9.14') exts = children(children(vals)[0]!);
@@ -839,14 +1332,113 @@ function parseCsr(name: string, s: string): Value {
 
 // --- private keys ------------------------------------------------------------------------------------------------
 
-function privateKeyJwk(der: Buffer, type: string): Value | undefined {
-  try {
-    const fmt = type === 'RSA PRIVATE KEY' ? 'pkcs1' : type === 'EC PRIVATE KEY' ? 'sec1' : 'pkcs8';
-    const key = createPrivateKey({ key: der, format: 'der', type: fmt as 'pkcs1' });
-    return fromJson(key.export({ format: 'jwk' }));
-  } catch {
-    return undefined;
+// Go's x509 private-key parsers: encoding/asn1 into Go's structs, a hint when the bytes are another of the
+// three formats, then the checks of the key's values. Each returns the DER format node:crypto reads.
+
+const parses = (der: Buffer, shape: keyof typeof SHAPES): boolean => unmarshal(der, shape === 'pkcs1PrivateKey' ? SHAPES.pkcs1PrivateKey : SHAPES[shape]).error === undefined;
+const USE = (f: string) => new Asn1Error(`x509: failed to parse private key (use ${f} instead for this key format)`);
+
+/** x509.ParsePKCS1PrivateKey. */
+function goPkcs1(der: Buffer): 'pkcs1' {
+  const r = unmarshal(der, SHAPES.pkcs1PrivateKey);
+  if (r.error === undefined && r.rest > 0) throw new Asn1Error('asn1: syntax error: trailing data');
+  if (r.error !== undefined) {
+    if (parses(der, 'ecPrivateKey')) throw USE('ParseECPrivateKey');
+    if (parses(der, 'pkcs8')) throw USE('ParsePKCS8PrivateKey');
+    throw new Asn1Error(r.error);
   }
+  const [version, n, , d, p, q] = children(readNode(der, 0)[0]).map(bigInt);
+  if (version! > 1n) throw new Asn1Error('x509: unsupported private key version');
+  if ([n, d, p, q].some((v) => v! <= 0n)) throw new Asn1Error('x509: private key contains zero or negative value');
+  return 'pkcs1';
+}
+
+const CURVE_OIDS = new Set(['1.3.132.0.33', '1.2.840.10045.3.1.7', '1.3.132.0.34', '1.3.132.0.35']);
+
+/** x509.ParseECPrivateKey (parseECPrivateKey), `curve` given when a PKCS #8 wrapping names it. */
+function goEc(der: Buffer, curve?: string): 'sec1' {
+  const r = unmarshal(der, SHAPES.ecPrivateKey);
+  if (r.error !== undefined) {
+    if (parses(der, 'pkcs8')) throw USE('ParsePKCS8PrivateKey');
+    if (parses(der, 'pkcs1PrivateKey')) throw USE('ParsePKCS1PrivateKey');
+    throw new Asn1Error(`x509: failed to parse EC private key: ${r.error}`);
+  }
+  const [version, , ...rest] = children(readNode(der, 0)[0]);
+  const v = bigInt(version!);
+  if (v !== 1n) throw new Asn1Error(`x509: unknown EC private key version ${v}`);
+  const named = rest.find((n) => n.tag === 0xa0);
+  const id = curve ?? (named ? oid(children(named)[0]!).join('.') : '');
+  if (!CURVE_OIDS.has(id)) throw new Asn1Error('x509: unknown elliptic curve');
+  return 'sec1';
+}
+
+/** x509.ParsePKCS8PrivateKey. */
+function goPkcs8(der: Buffer): 'pkcs8' {
+  const r = unmarshal(der, SHAPES.pkcs8);
+  if (r.error !== undefined) {
+    if (parses(der, 'ecPrivateKey')) throw USE('ParseECPrivateKey');
+    if (parses(der, 'pkcs1PrivateKey')) throw USE('ParsePKCS1PrivateKey');
+    throw new Asn1Error(r.error);
+  }
+  const [, algo, key] = children(readNode(der, 0)[0]) as [Node, Node, Node];
+  const [algOid, params] = children(algo) as [Node, Node | undefined];
+  const alg = oid(algOid).join('.');
+  const embedded = (kind: string, f: () => void): void => {
+    try {
+      f();
+    } catch (e) {
+      throw new Asn1Error(`x509: failed to parse ${kind} private key embedded in PKCS#8: ${(e as Error).message}`);
+    }
+  };
+  switch (alg) {
+    case '1.2.840.113549.1.1.1':
+      embedded('RSA', () => goPkcs1(key.body));
+      break;
+    case '1.2.840.10045.2.1': {
+      let curve: string | undefined;
+      if (params && unmarshal(params.raw, { k: 'oid' }).error === undefined) curve = oid(params).join('.');
+      embedded('EC', () => goEc(key.body, curve));
+      break;
+    }
+    case '1.3.101.112': {
+      if (params) throw new Asn1Error('x509: invalid Ed25519 private key parameters');
+      const seed = unmarshal(key.body, { k: 'bytes' });
+      if (seed.error !== undefined) throw new Asn1Error(`x509: invalid Ed25519 private key: ${seed.error}`);
+      const len = readNode(key.body, 0)[0].body.length;
+      if (len !== 32) throw new Asn1Error(`x509: invalid Ed25519 private key length: ${len}`);
+      break;
+    }
+    default:
+      throw new Asn1Error(`x509: PKCS#8 wrapping contained private key with unknown algorithm: ${alg}`);
+  }
+  return 'pkcs8';
+}
+
+/** A private-key PEM block read as Go does for its type (errors with Go's texts), as a JWK. */
+function goPrivateKey(b: PemBlock): Value {
+  const fmt = b.type === 'RSA PRIVATE KEY' ? goPkcs1(b.der) : b.type === 'EC PRIVATE KEY' ? goEc(b.der) : goPkcs8(b.der);
+  try {
+    return fromJson(createPrivateKey({ key: b.der, format: 'der', type: fmt as 'pkcs1' }).export({ format: 'jwk' }));
+  } catch {
+    throw new Asn1Error('x509: failed to parse private key');
+  }
+}
+
+/** crypto/tls parsePrivateKey: PKCS #1, then PKCS #8 (RSA, ECDSA, Ed25519), then SEC 1. */
+function tlsPrivateKey(der: Buffer): Record<string, string> {
+  for (const [fmt, check] of [['pkcs1', goPkcs1], ['pkcs8', goPkcs8], ['sec1', goEc]] as const) {
+    try {
+      check(der);
+    } catch {
+      continue;
+    }
+    try {
+      return createPrivateKey({ key: der, format: 'der', type: fmt as 'pkcs1' }).export({ format: 'jwk' }) as Record<string, string>;
+    } catch {
+      break;
+    }
+  }
+  throw new Asn1Error('tls: failed to parse private key');
 }
 
 /** Base64 text decoded as Go's StdEncoding.DecodeString does, its error worded as Go words it. */
@@ -858,13 +1450,18 @@ function goBase64Text(name: string, s: string): string {
   }
 }
 
-/** getPrivateKeysFromPEMData: base64 input decoded when it decodes, then the private-key PEM blocks in order. */
-function privateKeyBlocks(s: string): Array<{ type: string; der: Buffer }> {
-  return pemBlocks(keyText(s)).filter((b) => b.type === 'RSA PRIVATE KEY' || b.type === 'PRIVATE KEY' || b.type === 'EC PRIVATE KEY');
+/** getPrivateKeysFromPEMData: base64 input decoded when it decodes, then each private-key PEM block in order. */
+function privateKeys(name: string, s: string): Value[] {
+  try {
+    return pemBlocks(keyText(s))
+      .filter((b) => b.type === 'RSA PRIVATE KEY' || b.type === 'PRIVATE KEY' || b.type === 'EC PRIVATE KEY')
+      .map(goPrivateKey);
+  } catch (e) {
+    throw builtinError(name, (e as Error).message);
+  }
 }
 
 function keyText(s: string): string {
-  if (s.startsWith('-----BEGIN')) return s;
   try {
     return goBase64Decode(s, 'std', true).toString('latin1');
   } catch {
@@ -872,11 +1469,26 @@ function keyText(s: string): string {
   }
 }
 
+/** crypto/tls X509KeyPair's search for blocks: those of the wanted type and the types it skipped. */
+function tlsBlocks(pem: string, want: (type: string) => boolean): { found: PemBlock[]; skipped: string[] } {
+  const found: PemBlock[] = [];
+  const skipped: string[] = [];
+  for (const b of pemBlocks(pem)) {
+    if (want(b.type)) found.push(b);
+    else skipped.push(b.type);
+  }
+  return { found, skipped };
+}
+
 export const builtins: BuiltinDef[] = [
   {
     name: 'crypto.x509.parse_certificates',
     arity: 1,
-    fn: (a) => certsFromString('crypto.x509.parse_certificates', argString('crypto.x509.parse_certificates', a, 0)).map((c) => c.json),
+    fn: (a) => {
+      // No certificate at all (empty input, PEM text without blocks) is Go's nil slice: null, as OPA documents.
+      const certs = certsFromString('crypto.x509.parse_certificates', argString('crypto.x509.parse_certificates', a, 0));
+      return certs.length === 0 ? null : certs.map((c) => c.json);
+    },
   },
   {
     name: 'crypto.x509.parse_and_verify_certificates',
@@ -900,14 +1512,15 @@ export const builtins: BuiltinDef[] = [
     fn: (a, ctx) => {
       const name = 'crypto.x509.parse_and_verify_certificates_with_options';
       const s = argString(name, a, 0);
-      const opts = verifyOptions(name, argObject(name, a, 1), ctx);
+      const options = argObject(name, a, 1);
+      // OPA reads the certificates first: input that does not parse is [false, []] whatever the options.
       let certs: Cert[];
       try {
         certs = certsFromString(name, s);
       } catch {
         return [false, []];
       }
-      const chain = verifyChain(certs, opts);
+      const chain = verifyChain(certs, verifyOptions(name, options, ctx));
       return chain ? [true, chain.map((c) => c.json)] : [false, []];
     },
   },
@@ -928,31 +1541,51 @@ export const builtins: BuiltinDef[] = [
       if (typeof keyIn !== 'string') throw typeError(name, 1, 'string', keyIn);
       const certPem = certIn.startsWith('-----BEGIN ') ? certIn : goBase64Text(name, certIn);
       const keyPem = keyIn.startsWith('-----BEGIN ') ? keyIn : goBase64Text(name, keyIn);
-      // Decoded bytes that are not PEM are taken for DER: a CERTIFICATE and a (PKCS #8) PRIVATE KEY block.
-      const certs = certPem.startsWith('-----BEGIN ')
-        ? pemBlocks(certPem).filter((b) => b.type === 'CERTIFICATE')
-        : [{ type: 'CERTIFICATE', der: Buffer.from(certPem, 'latin1') }];
-      if (certs.length === 0) throw builtinError(name, 'tls: failed to find any PEM data in certificate input');
-      const keyBlock = keyPem.startsWith('-----BEGIN')
-        ? pemBlocks(keyPem).find((b) => b.type.endsWith('PRIVATE KEY'))
-        : { type: 'PRIVATE KEY', der: Buffer.from(keyPem, 'latin1') };
-      if (!keyBlock) throw builtinError(name, 'tls: failed to find any PEM data in key input');
-      const jwk = privateKeyJwk(keyBlock.der, keyBlock.type);
-      if (!jwk || !isObject(jwk)) throw builtinError(name, 'tls: failed to parse private key');
-      let leaf: X509Certificate;
+      // Decoded bytes that are not PEM are taken for DER: a CERTIFICATE and a PRIVATE KEY block. Then
+      // tls.X509KeyPair: the certificate blocks, the first private-key block, the leaf parsed, the key parsed
+      // and matched with the leaf's public key, each failure with its text.
+      const certBlocks = certPem.startsWith('-----BEGIN ') ? tlsBlocks(certPem, (t) => t === 'CERTIFICATE') : { found: [{ type: 'CERTIFICATE', der: Buffer.from(certPem, 'latin1') }], skipped: [] };
+      const fail = (text: string): never => {
+        throw builtinError(name, text);
+      };
+      if (certBlocks.found.length === 0) {
+        const sk = certBlocks.skipped;
+        if (sk.length === 0) fail('tls: failed to find any PEM data in certificate input');
+        if (sk.length === 1 && sk[0]!.endsWith('PRIVATE KEY')) fail('tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched');
+        fail(`tls: failed to find "CERTIFICATE" PEM block in certificate input after skipping PEM blocks of the following types: [${sk.join(' ')}]`);
+      }
+      const keyBlocks: PemBlock[] = keyPem.startsWith('-----BEGIN') ? pemBlocks(keyPem) : [{ type: 'PRIVATE KEY', der: Buffer.from(keyPem, 'latin1') }];
+      const keyAt = keyBlocks.findIndex((b) => b.type === 'PRIVATE KEY' || b.type.endsWith(' PRIVATE KEY'));
+      if (keyAt < 0) {
+        const sk = keyBlocks.map((b) => b.type);
+        if (sk.length === 0) fail('tls: failed to find any PEM data in key input');
+        if (sk.length === 1 && sk[0] === 'CERTIFICATE') fail('tls: found a certificate rather than a key in the PEM for the private key');
+        fail(`tls: failed to find PEM block with type ending in "PRIVATE KEY" in key input after skipping PEM blocks of the following types: [${sk.join(' ')}]`);
+      }
+      const certs = certBlocks.found;
+      let leafCert: Cert;
       try {
-        leaf = new X509Certificate(certs[0]!.der);
+        // x509.ParseCertificate: one certificate, nothing after it.
+        const der = certs[0]!.der;
+        if (checkCertificate(der, 0) !== der.length) throw new Asn1Error('x509: trailing data');
+        leafCert = parseCertificate(der);
       } catch (e) {
-        throw builtinError(name, `x509: ${(e as Error).message}`);
+        return fail((e as Error).message);
       }
-      const pub = leaf.publicKey.export({ format: 'jwk' }) as Record<string, string>;
-      if (pub.n !== undefined ? pub.n !== jwk.getStr('n') : pub.x !== jwk.getStr('x')) {
-        throw builtinError(name, 'tls: private key does not match public key');
+      let jwk: Record<string, string>;
+      try {
+        jwk = tlsPrivateKey(keyBlocks[keyAt]!.der);
+      } catch (e) {
+        return fail((e as Error).message);
       }
+      const pub = leafCert.x509.publicKey.export({ format: 'jwk' }) as Record<string, string>;
+      if (pub.kty !== 'RSA' && pub.kty !== 'EC' && !(pub.kty === 'OKP' && pub.crv === 'Ed25519')) fail('tls: unknown public key algorithm');
+      if (pub.kty !== jwk.kty || pub.crv !== jwk.crv) fail('tls: private key type does not match public key type');
+      if (pub.kty === 'RSA' ? pub.n !== jwk.n : pub.x !== jwk.x || pub.y !== jwk.y) fail('tls: private key does not match public key');
       const o = new RObject();
       o.set('Certificate', certs.map((c) => b64(c.der)));
-      o.set('PrivateKey', jwk);
-      o.set('Leaf', parseCertificate(certs[0]!.der).json);
+      o.set('PrivateKey', fromJson(jwk));
+      o.set('Leaf', leafCert.json);
       return o;
     },
   },
@@ -961,31 +1594,24 @@ export const builtins: BuiltinDef[] = [
     arity: 1,
     fn: (a) => {
       // OPA's builtinCryptoJWKFromPrivateKey: empty input is an error, text that is not PEM must be base64,
-      // no private-key block at all is null, and the first key found (RSA, PKCS #8 or EC) is the JWK.
+      // no private-key block at all is null, every private-key block must parse, and the first key found
+      // (RSA, PKCS #8 or EC) is the JWK.
       const name = 'crypto.x509.parse_rsa_private_key';
       let text = argString(name, a, 0);
       if (text === '') throw builtinError(name, 'input PEM data was empty');
       if (!text.startsWith('-----BEGIN')) text = goBase64Text(name, text);
-      const keys = privateKeyBlocks(text);
-      if (keys.length === 0) return null;
-      const jwk = privateKeyJwk(keys[0]!.der, keys[0]!.type);
-      if (!jwk) throw builtinError(name, 'x509: failed to parse private key');
-      return jwk;
+      return privateKeys(name, text)[0] ?? null;
     },
   },
   {
     name: 'crypto.parse_private_keys',
     arity: 1,
     fn: (a) => {
+      // OPA's builtinCryptoParsePrivateKeys: empty input is null; a private-key block that does not parse
+      // fails the call with Go's text.
       const s = argString('crypto.parse_private_keys', a, 0);
       if (s === '') return null;
-      const out: Value[] = [];
-      for (const b of pemBlocks(keyText(s))) {
-        if (!b.type.endsWith('PRIVATE KEY')) continue;
-        const jwk = privateKeyJwk(b.der, b.type);
-        if (jwk) out.push(jwk);
-      }
-      return out;
+      return privateKeys('crypto.parse_private_keys', s);
     },
   },
 ];

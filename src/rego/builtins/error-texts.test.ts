@@ -1,0 +1,73 @@
+/**
+ * Builtin error texts checked against OPA's topdown sources, one table per family: the exact message
+ * (`<builtin>: <text>`) and code a bad input gives. Families whose texts come from Go's standard library
+ * (encoding/hex, encoding/base64, net/url, encoding/json through OPA's util.UnmarshalJSON) carry Go's words.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { type Value, fromJson } from '../value.js';
+import { BuiltinError } from './registry.js';
+import { call } from './test-support/harness.js';
+
+type Row = [name: string, args: unknown[], code: BuiltinError['code'], message: string];
+
+function check(rows: Row[]): void {
+  for (const [name, args, code, message] of rows) {
+    assert.throws(
+      () => call(name, args.map((a) => fromJson(a as never) as Value)),
+      (e: unknown) => {
+        assert.ok(e instanceof BuiltinError, `${name}: ${String(e)}`);
+        assert.equal(e.message, message, `${name}(${JSON.stringify(args)})`);
+        assert.equal(e.code, code, message);
+        return true;
+      },
+    );
+  }
+}
+
+// opa:v1/topdown/parse_units.go and parse_bytes.go: the texts carry the builtin's name themselves, and topdown
+// prefixes it once more.
+test('units.parse and units.parse_bytes', () => {
+  check([
+    ['units.parse', [''], 'eval_builtin_error', 'units.parse: units.parse: no amount provided'],
+    ['units.parse', ['K'], 'eval_builtin_error', 'units.parse: units.parse: no amount provided'],
+    ['units.parse', ['1 K'], 'eval_builtin_error', 'units.parse: units.parse: spaces not allowed in resource strings'],
+    ['units.parse', ['1x'], 'eval_builtin_error', 'units.parse: units.parse: unit x not recognized'],
+    ['units.parse', ['1..2'], 'eval_builtin_error', 'units.parse: units.parse: could not parse amount to a number'],
+    ['units.parse', ['1e1234567'], 'eval_builtin_error', 'units.parse: units.parse: exponent too large'],
+    ['units.parse', [1], 'eval_type_error', 'units.parse: operand 1 must be string but got number'],
+    ['units.parse_bytes', [''], 'eval_builtin_error', 'units.parse_bytes: units.parse_bytes: no byte amount provided'],
+    ['units.parse_bytes', ['1 KB'], 'eval_builtin_error', 'units.parse_bytes: units.parse_bytes: spaces not allowed in resource strings'],
+    ['units.parse_bytes', ['1xB'], 'eval_builtin_error', 'units.parse_bytes: units.parse_bytes: byte unit xb not recognized'],
+    ['units.parse_bytes', ['1.2.3'], 'eval_builtin_error', 'units.parse_bytes: units.parse_bytes: could not parse byte amount to a number'],
+    ['units.parse_bytes', ['1e1234567'], 'eval_builtin_error', 'units.parse_bytes: units.parse_bytes: exponent too large'],
+  ]);
+});
+
+// opa:v1/util/json.go unmarshalJSON: a first value, then decoder.Token(); a token is `error: invalid character
+// '%s' after top-level value` (fmt's %s of the token: a bool prints as %!s(bool=true)), a syntax error is Go's.
+test('json.unmarshal: what follows the first value', () => {
+  check([
+    ['json.unmarshal', ['01'], 'eval_builtin_error', "json.unmarshal: error: invalid character '1' after top-level value"],
+    ['json.unmarshal', ['1 "ab"'], 'eval_builtin_error', "json.unmarshal: error: invalid character 'ab' after top-level value"],
+    ['json.unmarshal', ['1 {'], 'eval_builtin_error', "json.unmarshal: error: invalid character '{' after top-level value"],
+    ['json.unmarshal', ['1 true'], 'eval_builtin_error', "json.unmarshal: error: invalid character '%!s(bool=true)' after top-level value"],
+    ['json.unmarshal', ['1 1.50'], 'eval_builtin_error', "json.unmarshal: error: invalid character '1.50' after top-level value"],
+    ['json.unmarshal', ['1 x'], 'eval_builtin_error', "json.unmarshal: invalid character 'x' looking for beginning of value"],
+    ['json.unmarshal', ['1 ]'], 'eval_builtin_error', "json.unmarshal: invalid character ']' looking for beginning of value"],
+    ['json.unmarshal', ['{'], 'eval_builtin_error', 'json.unmarshal: unexpected EOF'],
+    ['json.unmarshal', ['"\\x"'], 'eval_builtin_error', "json.unmarshal: invalid character 'x' in string escape code"],
+  ]);
+});
+
+// opa:v1/topdown/encoding.go: Go's encoding/hex, encoding/base64 and net/url errors; base64url pads as RFC 7515
+// appendix C and refuses a length that padding cannot fix.
+test('hex, base64, base64url and urlquery decoding', () => {
+  check([
+    ['hex.decode', ['zz'], 'eval_builtin_error', "hex.decode: encoding/hex: invalid byte: U+007A 'z'"],
+    ['hex.decode', ['abc'], 'eval_builtin_error', 'hex.decode: encoding/hex: odd length hex string'],
+    ['base64.decode', ['a==='], 'eval_builtin_error', 'base64.decode: illegal base64 data at input byte 1'],
+    ['base64url.decode', ['a'], 'eval_builtin_error', 'base64url.decode: illegal base64url string: a'],
+    ['urlquery.decode', ['%zz'], 'eval_builtin_error', 'urlquery.decode: invalid URL escape "%zz"'],
+  ]);
+});
