@@ -15,7 +15,7 @@ import { SampleAttester } from '../tee/sample/attester.js';
 import { utf8 } from '../formats/bytes.js';
 import { startKbs } from './test-harness.js';
 import { DecisionLog, canonicalJson } from './decisions.js';
-import { ReferenceValueSets, keptReferenceValueSet, pruneDecisionVersions, referenceValueSetVersion } from './decision-versions.js';
+import { ReferenceValueSets, keptPolicyVersion, keptReferenceValueSet, pruneDecisionVersions, referenceValueSetVersion } from './decision-versions.js';
 
 const sha = (t: string) => createHash('sha256').update(t).digest('hex');
 const P1 = 'package policy\n\ndefault allow := false\n';
@@ -58,8 +58,7 @@ function pruneSuite(name: string, skip: false | string, open: () => Promise<{ st
         const gone = await pruneDecisionVersions(store, { referenceValueSet: async () => S1.hash });
         assert.deepEqual([gone.policies, gone.referenceValueSets], [1, 1]);
         assert.deepEqual(await keys(store), []);
-        // A version deleted while this process remembered keeping it is kept again by the next record naming it.
-        log.forget(gone.keys);
+        // A version deleted is kept again by the next record naming it.
         await att(P2, S2);
         assert.deepEqual((await keys(store)).sort(), [`policy-version/${sha(P2)}`, `rv-set/${S2.hash}`]);
         // Other server state under other keys is never touched.
@@ -68,6 +67,59 @@ function pruneSuite(name: string, skip: false | string, open: () => Promise<{ st
         await pruneDecisionVersions(store, { referenceValueSet: async () => S1.hash });
         assert.deepEqual(await keys(store), []);
         assert.deepEqual(Buffer.from((await store.kv.get('signer/jwt'))!).toString(), 'k');
+      } finally {
+        await close();
+      }
+    });
+
+    test('a record appended between the prune\'s last read of the log and its delete keeps the versions it names', async () => {
+      const { store, close } = await open();
+      try {
+        const log = new DecisionLog(store);
+        const att = () => log.record({ type: 'attestation', client: 'c', tee: 'sample', verdict: 'allow', policyId: 'default_cpu', policyText: P1, referenceValueSet: S1 });
+        assert.ok(await att());
+        // Retention drops the only record naming P1 and S1; neither is current.
+        assert.equal(await store.audit.retain({ keepNewest: 0 }), 1);
+        let appended: number | undefined;
+        const pruned = await pruneDecisionVersions(
+          store,
+          { referenceValueSet: async () => S2.hash },
+          {
+            // Runs once the prune has decided what to delete from every read of the log, before it deletes.
+            beforeDelete: async (doomed) => {
+              assert.deepEqual([...doomed].sort(), [`policy-version/${sha(P1)}`, `rv-set/${S1.hash}`]);
+              appended = (await att())?.id;
+            },
+          },
+        );
+        assert.ok(appended !== undefined);
+        assert.deepEqual(pruned, { policies: 0, referenceValueSets: 0, keys: [] });
+        assert.deepEqual(await keptReferenceValueSet(store, S1.hash), { state: 'kept', values: { svn: ['1'] } });
+        assert.deepEqual(await keptPolicyVersion(store, sha(P1)), { state: 'kept', text: P1 });
+        // Once that record is gone too, the next prune deletes them.
+        assert.equal(await store.audit.retain({ keepNewest: 0 }), 1);
+        assert.equal((await pruneDecisionVersions(store, { referenceValueSet: async () => S2.hash })).keys.length, 2);
+      } finally {
+        await close();
+      }
+    });
+
+    test('a writer that kept a version before a prune deleted it writes it again with its next record naming it', async () => {
+      const { store, close } = await open();
+      try {
+        // Two writers on one store, as two processes would be; neither is told what the prune deleted.
+        const a = new DecisionLog(store);
+        const b = new DecisionLog(store);
+        const att = (log: DecisionLog) => log.record({ type: 'attestation', client: 'c', tee: 'sample', verdict: 'allow', policyId: 'default_cpu', policyText: P1, referenceValueSet: S1 });
+        assert.ok(await att(a));
+        assert.ok(await att(b));
+        assert.equal(await store.audit.retain({ keepNewest: 0 }), 2);
+        assert.equal((await pruneDecisionVersions(store, { referenceValueSet: async () => S2.hash })).keys.length, 2);
+        assert.deepEqual(await keys(store), []);
+        const d = await att(b);
+        assert.equal(d?.rv_set_hash, S1.hash);
+        assert.deepEqual(await keptReferenceValueSet(store, S1.hash), { state: 'kept', values: { svn: ['1'] } });
+        assert.deepEqual(await keptPolicyVersion(store, sha(P1)), { state: 'kept', text: P1 });
       } finally {
         await close();
       }
@@ -89,8 +141,9 @@ pruneSuite('SQLite', false, async () => {
 
 const pg = postgresForFile();
 const pgSkip = pg.skip;
+let schemas = 0;
 pruneSuite('PostgreSQL', pgSkip, async () => {
-  const url = await pg.cluster().createSchema('versions');
+  const url = await pg.cluster().createSchema(`versions${++schemas}`);
   const store = await openPostgresStore({ connectionString: url, kek: new Uint8Array(32).fill(5) });
   return { store, close: () => store.close() };
 });

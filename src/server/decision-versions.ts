@@ -7,7 +7,8 @@
  *   `query_reference_value` exactly as the request did.
  *
  * Both live in the store's key-value area, one row per distinct version whatever the number of decisions
- * naming it, written by the decision log's background batches (decisions.ts), never on the request path.
+ * naming it, written by the decision log's background batches (decisions.ts) in the transaction that appends
+ * the records naming them, never on the request path.
  *
  * On the request path an attestation needs only the hash of the current set: `ReferenceValueSets` keeps the
  * set the attestation service reads together with its hash and canonical text, computed once per change of
@@ -165,15 +166,23 @@ function nextExpiry(records: ReferenceValueRecord[], now: number): number {
 /** Records read per query while collecting the versions retained records name. */
 const SCAN_PAGE = 1000;
 
-/** The policy and reference-value set hashes the decision records with an id above `afterId` name. */
-async function namedVersions(store: Store, afterId = 0): Promise<{ names: Set<string>; head: number }> {
+/** The version keys a decision record's body names. */
+function namesIn(detail: JsonValue | null): string[] {
+  if (detail === null || typeof detail !== 'object' || Array.isArray(detail)) return [];
+  const out: string[] = [];
+  if (typeof detail.policy_hash === 'string') out.push(policyVersionKey(detail.policy_hash));
+  if (typeof detail.rv_set_hash === 'string') out.push(rvSetKey(detail.rv_set_hash));
+  return out;
+}
+
+/** The policy and reference-value set hashes the decision records name, and the id of the newest record. */
+async function namedVersions(store: Store): Promise<{ names: Set<string>; head: number }> {
   const names = new Set<string>();
-  let head = afterId;
+  let head = 0;
   let beforeId: number | undefined;
   for (;;) {
     const page = await store.audit.list({ kind: DECISION_KIND, limit: SCAN_PAGE, ...(beforeId === undefined ? {} : { beforeId }) });
     for (const ev of page) {
-      if (ev.id <= afterId) return { names, head };
       head = Math.max(head, ev.id);
       const d = decisionFromEvent(ev);
       if (d?.policy_hash) names.add(policyVersionKey(d.policy_hash));
@@ -182,6 +191,11 @@ async function namedVersions(store: Store, afterId = 0): Promise<{ names: Set<st
     if (page.length < SCAN_PAGE) return { names, head };
     beforeId = page[page.length - 1].id;
   }
+}
+
+export interface PruneHooks {
+  /** Called with the keys about to be deleted, after every read of the log that chose them (tests interleave here). */
+  beforeDelete?: (doomed: readonly string[]) => Promise<void>;
 }
 
 export interface PruneVersionsResult {
@@ -193,12 +207,17 @@ export interface PruneVersionsResult {
 
 /**
  * Deletes the kept policy versions and reference-value sets that no decision record still in the log names
- * and that are not current (a stored policy's text, the current reference-value set). Records appended while
- * the log is read are read too before anything is deleted; a version a record names after that is kept again
- * by the next batch that names it (decisions.ts: the writer in this process is told through `forget`, one in
- * another process checks again within a minute).
+ * and that are not current (a stored policy's text, the current reference-value set). The delete is ordered
+ * against the decision log's appends by the chain's lock (`KvStore.deleteUnchained`): the records appended
+ * since the log was read are read again under it and the versions they name stay, and a batch appended after
+ * the delete writes the versions its records name back in its own transaction (decisions.ts). So a record's
+ * versions are there as long as the record is, on one store or several processes sharing one.
  */
-export async function pruneDecisionVersions(store: Store, current: { referenceValueSet?: () => Promise<string> } = {}): Promise<PruneVersionsResult> {
+export async function pruneDecisionVersions(
+  store: Store,
+  current: { referenceValueSet?: () => Promise<string> } = {},
+  hooks: PruneHooks = {},
+): Promise<PruneVersionsResult> {
   const kept = [...(await store.kv.keys(POLICY_VERSION_PREFIX)), ...(await store.kv.keys(RV_SET_PREFIX))];
   if (kept.length === 0) return { policies: 0, referenceValueSets: 0, keys: [] };
   const { names, head } = await namedVersions(store);
@@ -215,13 +234,14 @@ export async function pruneDecisionVersions(store: Store, current: { referenceVa
     if (text !== undefined) names.add(policyVersionKey(sha256(text)));
   }
   if (current.referenceValueSet) names.add(rvSetKey(await current.referenceValueSet()));
-  let doomed = kept.filter((k) => !names.has(k));
+  const doomed = kept.filter((k) => !names.has(k));
   if (doomed.length === 0) return { policies: 0, referenceValueSets: 0, keys: [] };
-  const late = await namedVersions(store, head);
-  doomed = doomed.filter((k) => !late.names.has(k));
+  if (hooks.beforeDelete) await hooks.beforeDelete(doomed);
+  // The records appended since the scan are read again under the lock chain appends take, and the versions
+  // they name are kept; a record appended after the delete writes the versions it names back with itself.
+  const deleted = new Set(await store.kv.deleteUnchained(doomed, { kind: DECISION_KIND, afterId: head, named: namesIn }));
   const out: PruneVersionsResult = { policies: 0, referenceValueSets: 0, keys: [] };
-  for (const k of doomed) {
-    if (!(await store.kv.delete(k))) continue;
+  for (const k of doomed.filter((d) => deleted.has(d))) {
     out.keys.push(k);
     if (k.startsWith(POLICY_VERSION_PREFIX)) out.policies++;
     else out.referenceValueSets++;

@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AuditEvent, JsonValue, Store } from '../store/store.js';
+import type { AuditEvent, ChainKeep, JsonValue, Store } from '../store/store.js';
 import { LIMITS } from '../store/store.js';
 
 export const DECISION_KIND = 'kbs.decision';
@@ -243,12 +243,6 @@ export interface DecisionLogOptions {
 /** Records written per transaction. */
 const BATCH = 64;
 
-/**
- * How long this process trusts that a version it kept is still there: version retention
- * (decision-versions.ts) may delete one no record named, and a later batch naming it keeps it again.
- */
-const KEEP_RECHECK_MS = 60_000;
-
 /** Default bound of the queue of records not yet written. */
 export const DEFAULT_QUEUE_BOUND = 4096;
 
@@ -274,8 +268,6 @@ export class DecisionLog {
   readonly #clock: () => Date;
   readonly #bound: number;
   #queue: Pending[] = [];
-  /** Keys of the versions this process made sure are kept, and when. */
-  readonly #kept = new Map<string, number>();
   #writing: Promise<void> | undefined;
   #drained: (() => void)[] = [];
 
@@ -309,11 +301,6 @@ export class DecisionLog {
     return new Promise((resolve) => this.#drained.push(resolve));
   }
 
-  /** Forgets that these version keys were kept (version retention deleted them): a later batch keeps them again. */
-  forget(keys: Iterable<string>): void {
-    for (const k of keys) this.#kept.delete(k);
-  }
-
   /** Records queued and not yet written. */
   get pending(): number {
     return this.#queue.length;
@@ -345,29 +332,19 @@ export class DecisionLog {
   }
 
   /**
-   * Keeps the text of each policy version and reference-value set the batch's records name, one row per
-   * version. Run after the records are appended, so version retention, which reads the records before it
-   * deletes, either sees a record naming a version or has deleted it before this puts it back.
+   * The text of each policy version and reference-value set the batch's records name, one row per version,
+   * written with the records in their transaction when it is not there: version retention deletes under the
+   * same lock (decision-versions.ts), so a record never commits naming a version it has deleted.
    */
-  async #keepVersions(batch: Pending[]): Promise<void> {
-    const now = Date.now();
+  static #versions(batch: Pending[]): ChainKeep | undefined {
     const wanted = new Map<string, string>();
     for (const p of batch) {
       const { policyText, referenceValueSet } = p.input;
       if (policyText !== undefined) wanted.set(policyVersionKey(policyHash(policyText)), policyText);
       if (referenceValueSet !== undefined) wanted.set(rvSetKey(referenceValueSet.hash), referenceValueSet.text);
     }
-    for (const [key, text] of wanted) {
-      const at = this.#kept.get(key);
-      if (at !== undefined && now - at < KEEP_RECHECK_MS) continue;
-      try {
-        await this.#store.kv.putIfAbsent(key, Buffer.from(text, 'utf8'));
-        this.#kept.set(key, now);
-      } catch (e) {
-        // The record is still written; only its later explanation needs the text.
-        this.#log?.error({ code: (e as { code?: string }).code, version: key }, 'decision version could not be kept');
-      }
-    }
+    if (wanted.size === 0) return undefined;
+    return { keys: [...wanted.keys()], value: (key) => Buffer.from(wanted.get(key) ?? '', 'utf8') };
   }
 
   async #write(batch: Pending[]): Promise<void> {
@@ -383,13 +360,12 @@ export class DecisionLog {
           prev = digest;
           return { time: new Date(p.time), subject, outcome: body.verdict, detail: JSON.stringify(p.full) };
         });
-      });
+      }, DecisionLog.#versions(batch));
     } catch (e) {
       this.#log?.error({ code: (e as { code?: string }).code, records: batch.length }, 'decision record write failed');
       for (const p of batch) p.resolve(undefined);
       return;
     }
-    await this.#keepVersions(batch);
     batch.forEach((p, i) => p.resolve({ ...p.full!, id: ids[i], time: new Date(p.time).toISOString() }));
   }
 }

@@ -284,7 +284,6 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
       // Policy versions and reference-value sets no remaining decision names go with the records.
       afterPrune: async () => {
         const pruned = await pruneDecisionVersions(store, { referenceValueSet: async () => (await rvSets.snapshot()).version.hash });
-        built.decisions.forget(pruned.keys);
         if (pruned.keys.length > 0) log.info({ event: 'audit.retention', policies: pruned.policies, reference_value_sets: pruned.referenceValueSets }, 'decision versions pruned');
       },
       onError: (e) => log.error({ code: (e as { code?: string }).code }, 'audit retention failed'),
