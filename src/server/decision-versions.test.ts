@@ -202,6 +202,52 @@ test('the reference-value set is read and hashed once, and again after a write t
   }
 });
 
+test('with a change feed the set is kept while the feed is live, and dropped on a reference-value write or a gap', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-rvsets-'));
+  const base = await openSqliteStore({ dataDir: dir, kek: new Uint8Array(32).fill(8) });
+  try {
+    // The feed as a store sharing its database announces it: its listener, and whether it is listening.
+    const listeners = new Set<(table?: string) => void>();
+    const feed = {
+      live: true,
+      subscribe(l: (table?: string) => void) {
+        listeners.add(l);
+        return () => listeners.delete(l);
+      },
+    };
+    const announce = (table?: string) => listeners.forEach((l) => l(table));
+    const sets = new ReferenceValueSets({ cache: false, changes: feed });
+    sets.track(base);
+    // Written behind the tracked store's back, as another replica would.
+    await base.referenceValues.set('svn', ['1']);
+    const a = await sets.snapshot();
+    assert.equal(await sets.snapshot(), a);
+    await base.referenceValues.set('svn', ['2']);
+    announce('policies');
+    assert.equal(await sets.snapshot(), a, 'a write to another table keeps the set');
+    announce('reference_values');
+    const b = await sets.snapshot();
+    assert.deepEqual(b.values, { svn: ['2'] });
+    assert.equal(await sets.snapshot(), b);
+    // While the feed is down nothing is kept, and what was kept is not served.
+    feed.live = false;
+    await base.referenceValues.set('svn', ['3']);
+    const c = await sets.snapshot();
+    assert.deepEqual(c.values, { svn: ['3'] });
+    assert.notEqual(await sets.snapshot(), c);
+    // Back up: a gap is announced with no table, and the set is read again.
+    feed.live = true;
+    await base.referenceValues.set('svn', ['4']);
+    announce();
+    const d = await sets.snapshot();
+    assert.deepEqual(d.values, { svn: ['4'] });
+    assert.equal(await sets.snapshot(), d);
+  } finally {
+    await base.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a kept set that is not a JSON object, or not valid for its name, is reported, never thrown', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cocokit-rvsets-'));
   const store = await openSqliteStore({ dataDir: dir, kek: new Uint8Array(32).fill(7) });

@@ -12,16 +12,17 @@
  *
  * On the request path an attestation needs only the hash of the current set: `ReferenceValueSets` keeps the
  * set the attestation service reads together with its hash and canonical text, computed once per change of
- * the reference values (a write through this process, or an expiry coming due), when this process is the one
- * writer of its store. Processes sharing a store read the values on every attestation anyway and hash what
- * they read.
+ * the reference values (a write through this process, a write by any process announced by the store's change
+ * feed, or an expiry coming due), when this process is the one writer of its store or hears of every other
+ * writer's writes (PostgreSQL replicas). While the feed may miss announcements each attestation reads and
+ * hashes the values.
  *
  * `pruneDecisionVersions` deletes the versions no retained record names and that are not current; it runs
  * after each pass of the audit log's retention (store/open.ts `startAuditRetention`).
  */
 import { createHash } from 'node:crypto';
 import { CocoError } from '../errors.js';
-import type { JsonValue, ReferenceValueRecord, Store, StoreTransaction } from '../store/store.js';
+import type { ChangeFeed, JsonValue, ReferenceValueRecord, Store, StoreTransaction } from '../store/store.js';
 import type { ReferenceValueSnapshot } from '../attestation/service.js';
 import { DECISION_KIND, POLICY_VERSION_PREFIX, RV_SET_PREFIX, canonicalJson, decisionFromEvent, policyVersionKey, rvSetKey } from './decisions.js';
 import { DEFAULT_ATTESTATION_POLICY_IDS, defaultAttestationPolicy } from '../policy/builtin.js';
@@ -81,17 +82,23 @@ export interface ReferenceValueSetsOptions {
   clock?: () => Date;
   /** Keep the set between attestations: only for the one writer of its store (see the module comment). */
   cache: boolean;
+  /**
+   * The store's announcements of every process's writes: with it the set is kept while the feed is live and
+   * dropped on every announced write of the reference values (and whenever announcements may have been missed).
+   */
+  changes?: ChangeFeed;
 }
 
 /**
- * The reference values an attestation reads, with the version of that set. With `cache`, the snapshot is
- * computed once and served until a reference value is written through a store `track` returned or the
- * earliest expiry among the values comes due; a generation counter, moved at the start and end of every write,
+ * The reference values an attestation reads, with the version of that set. With `cache` (or a live change
+ * feed), the snapshot is computed once and served until a reference value is written through a store `track`
+ * returned (or by any process, as the feed announces) or the earliest expiry among the values comes due; a generation counter, moved at the start and end of every write,
  * keeps a read that raced with a write from being kept.
  */
 export class ReferenceValueSets {
   readonly #clock: () => Date;
   readonly #cache: boolean;
+  readonly #changes: ChangeFeed | undefined;
   #source: Pick<Store, 'referenceValues'> | undefined;
   #current: { snap: VersionedSnapshot; until: number } | undefined;
   #generation = 0;
@@ -99,6 +106,15 @@ export class ReferenceValueSets {
   constructor(o: ReferenceValueSetsOptions) {
     this.#clock = o.clock ?? (() => new Date());
     this.#cache = o.cache;
+    this.#changes = o.changes;
+    o.changes?.subscribe((table) => {
+      if (table === undefined || table === 'reference_values') this.invalidate();
+    });
+  }
+
+  /** Whether a set read now may be kept: this process is the one writer, or it hears of every write. */
+  #cacheable(): boolean {
+    return this.#cache || this.#changes?.live === true;
   }
 
   /** Drops the kept set; the next attestation reads the values again. */
@@ -142,13 +158,13 @@ export class ReferenceValueSets {
   async snapshot(): Promise<VersionedSnapshot> {
     const now = this.#clock().getTime();
     const c = this.#current;
-    if (c && now < c.until) return c.snap;
+    if (c && now < c.until && this.#cacheable()) return c.snap;
     if (!this.#source) throw new CocoError('KBS_INTERNAL', 'reference value sets: no store to read from', { kind: 'internal' });
     const g = this.#generation;
     const records = await this.#source.referenceValues.list();
     const { values, expired } = referenceValueSnapshot(records, new Date(now));
     const snap: VersionedSnapshot = { values, expired, version: referenceValueSetVersion(values) };
-    if (this.#cache && g === this.#generation) this.#current = { snap, until: nextExpiry(records, now) };
+    if (this.#cacheable() && g === this.#generation) this.#current = { snap, until: nextExpiry(records, now) };
     return snap;
   }
 }
