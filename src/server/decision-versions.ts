@@ -188,6 +188,10 @@ function namesIn(detail: JsonValue | null): string[] {
   const out: string[] = [];
   if (typeof detail.policy_hash === 'string') out.push(policyVersionKey(detail.policy_hash));
   if (typeof detail.rv_set_hash === 'string') out.push(rvSetKey(detail.rv_set_hash));
+  const ap = detail.appraisal_policies;
+  if (ap !== null && typeof ap === 'object' && !Array.isArray(ap)) {
+    for (const p of Object.values(ap)) if (p !== null && typeof p === 'object' && !Array.isArray(p) && typeof p.hash === 'string') out.push(policyVersionKey(p.hash));
+  }
   return out;
 }
 
@@ -200,9 +204,7 @@ async function namedVersions(store: Store): Promise<{ names: Set<string>; head: 
     const page = await store.audit.list({ kind: DECISION_KIND, limit: SCAN_PAGE, ...(beforeId === undefined ? {} : { beforeId }) });
     for (const ev of page) {
       head = Math.max(head, ev.id);
-      const d = decisionFromEvent(ev);
-      if (d?.policy_hash) names.add(policyVersionKey(d.policy_hash));
-      if (d?.rv_set_hash) names.add(rvSetKey(d.rv_set_hash));
+      if (decisionFromEvent(ev)) for (const k of namesIn(ev.detail)) names.add(k);
     }
     if (page.length < SCAN_PAGE) return { names, head };
     beforeId = page[page.length - 1].id;

@@ -47,6 +47,11 @@ export interface DecisionInput {
   policyId?: string;
   /** Text of the deciding policy; only its SHA-256 is kept. */
   policyText?: string;
+  /**
+   * Attestation: the policy each appraisal was made by, by submodule (`cpu0`, `gpu0`, …): its id and text,
+   * of which only the SHA-256 is kept in the record (and the text by that hash, decision-versions.ts).
+   */
+  appraisalPolicies?: Record<string, { id: string; text: string }>;
   /** Names and update times of the reference values consulted. */
   referenceValues?: Record<string, string>;
   /**
@@ -91,6 +96,8 @@ export interface DecisionBody {
   claims?: JsonValue;
   policy_id?: string;
   policy_hash?: string;
+  /** The attestation policy of each appraisal by submodule: id and SHA-256 (`policy_*` name the first one's). */
+  appraisal_policies?: Record<string, { id: string; hash: string }>;
   reference_values?: Record<string, string>;
   /** SHA-256 of the reference-value set the attestation policy read (decision-versions.ts). */
   rv_set_hash?: string;
@@ -212,6 +219,9 @@ export function decisionBody(input: DecisionInput, evidenceMaxBytes: number): Om
   if (input.claims !== undefined) b.claims = redactClaims(input.claims);
   if (input.policyId !== undefined) b.policy_id = input.policyId;
   if (input.policyText !== undefined) b.policy_hash = policyHash(input.policyText);
+  if (input.appraisalPolicies !== undefined) {
+    b.appraisal_policies = Object.fromEntries(Object.entries(input.appraisalPolicies).map(([submod, p]) => [submod, { id: p.id, hash: policyHash(p.text) }]));
+  }
   if (input.referenceValues !== undefined) b.reference_values = input.referenceValues;
   if (input.referenceValueSet !== undefined) b.rv_set_hash = input.referenceValueSet.hash;
   if (input.explanations !== undefined && Object.keys(input.explanations).length > 0) b.explanations = input.explanations;
@@ -339,8 +349,9 @@ export class DecisionLog {
   static #versions(batch: Pending[]): ChainKeep | undefined {
     const wanted = new Map<string, string>();
     for (const p of batch) {
-      const { policyText, referenceValueSet } = p.input;
+      const { policyText, referenceValueSet, appraisalPolicies } = p.input;
       if (policyText !== undefined) wanted.set(policyVersionKey(policyHash(policyText)), policyText);
+      for (const a of Object.values(appraisalPolicies ?? {})) wanted.set(policyVersionKey(policyHash(a.text)), a.text);
       if (referenceValueSet !== undefined) wanted.set(rvSetKey(referenceValueSet.hash), referenceValueSet.text);
     }
     if (wanted.size === 0) return undefined;
