@@ -430,8 +430,8 @@ function failedBody(b) {
 }
 
 /**
- * An attestation's trace, recomputed by the server from the policy version and reference-value set the
- * record names: per appraisal its status and trust vector (beside the recorded ones), the trust claims that
+ * An attestation's trace, recomputed by the server from the policy versions and reference-value set the
+ * record names: per appraisal (with the policy version it was evaluated with) its status and trust vector (beside the recorded ones), the trust claims that
  * came out worse than affirming with the rule bodies that failed, and whether redacted claims were read.
  */
 function renderAttestationTrace(ex) {
@@ -442,13 +442,17 @@ function renderAttestationTrace(ex) {
   for (const a of ex.appraisals) {
     const li = el('li', undefined, 'appraisal');
     li.dataset.submod = a.submod;
+    // Each appraisal (the CPU's, each device's) names the policy version it was evaluated with.
+    const policy = a.policy_id ? el('span', ` policy ${a.policy_id} (sha256 ${a.policy_hash.slice(0, 12)}…)`, 'appraisal-policy flags') : undefined;
     if (!a.available) {
       li.append(el('span', `${a.submod}: ${a.note}`, 'flags'));
+      if (policy) li.append(policy);
       bodies.append(li);
       continue;
     }
     const head = el('div');
     head.append(el('span', `${a.submod}: `), el('span', a.status, `status-${a.status}`));
+    if (policy) head.append(policy);
     if (a.recorded_status) head.append(el('span', ` (recorded ${a.recorded_status}${a.same_as_recorded ? ', same trust vector' : ', other trust vector'})`, 'flags'));
     li.append(head);
     const tv = Object.entries(a.trust_vector).map(([k, v]) => `${k} ${v}`).join(', ');
