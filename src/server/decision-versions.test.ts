@@ -104,6 +104,38 @@ function pruneSuite(name: string, skip: false | string, open: () => Promise<{ st
       }
     });
 
+    test('the policy of every appraisal a record names is kept with it and pruned after it', async () => {
+      const { store, close } = await open();
+      try {
+        const log = new DecisionLog(store);
+        const d = await log.record({
+          type: 'attestation',
+          client: 'c',
+          tee: 'sample',
+          verdict: 'allow',
+          policyId: 'default_cpu',
+          policyText: P1,
+          appraisalPolicies: { cpu0: { id: 'default_cpu', text: P1 }, gpu0: { id: 'default_gpu', text: P2 } },
+          referenceValueSet: S1,
+        });
+        assert.deepEqual(d?.appraisal_policies, { cpu0: { id: 'default_cpu', hash: sha(P1) }, gpu0: { id: 'default_gpu', hash: sha(P2) } });
+        assert.deepEqual(await keptPolicyVersion(store, sha(P2)), { state: 'kept', text: P2 });
+        // Named by the record alone (its GPU appraisal): kept by the prune, and by the locked re-read too.
+        const current = { referenceValueSet: async () => S1.hash };
+        assert.deepEqual((await pruneDecisionVersions(store, current)).keys, []);
+        assert.equal(await store.audit.retain({ keepNewest: 0 }), 1);
+        let again: number | undefined;
+        const raced = await pruneDecisionVersions(store, current, { beforeDelete: async () => void (again = (await log.record({ type: 'attestation', client: 'c', tee: 'sample', verdict: 'allow', appraisalPolicies: { gpu0: { id: 'default_gpu', text: P2 } } }))?.id) });
+        assert.ok(again !== undefined);
+        assert.deepEqual(raced.keys, [`policy-version/${sha(P1)}`]);
+        assert.deepEqual(await keptPolicyVersion(store, sha(P2)), { state: 'kept', text: P2 });
+        assert.equal(await store.audit.retain({ keepNewest: 0 }), 1);
+        assert.deepEqual((await pruneDecisionVersions(store, current)).keys, [`policy-version/${sha(P2)}`]);
+      } finally {
+        await close();
+      }
+    });
+
     test('a writer that kept a version before a prune deleted it writes it again with its next record naming it', async () => {
       const { store, close } = await open();
       try {
