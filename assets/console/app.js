@@ -43,8 +43,7 @@ function show(page) {
   if (page === 'resources') void loadResources();
   if (page === 'overview') void loadOverview();
   if (page === 'policies') {
-    void loadPolicy().catch((e) => void ($('pol-error').textContent = e.message));
-    void loadAttestationPolicies().catch((e) => void ($('apol-error').textContent = e.message));
+    for (const ed of policyEditors) void ed.load().catch(ed.failed);
   }
   if (page === 'rvs') void loadRvs().catch((e) => void ($('rv-error').textContent = e.message));
   if (page === 'workloads') void loadWorkloads().catch((e) => void ($('wl-error').textContent = e.message));
@@ -126,13 +125,6 @@ async function loadOverview() {
 
 // ---- policies -------------------------------------------------------------------------------------------
 
-async function loadPolicy() {
-  const r = await fetch('/kbs/v0/resource-policy/resource-policy', { headers: { authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) ?? ''}` }, cache: 'no-store' });
-  $('pol-text').value = r.ok ? await r.text() : '';
-  clearPolicyError('pol');
-  $('pol-result').replaceChildren();
-}
-
 /** The ids of one editor's parts: `<p>-text`, `<p>-error`, `<p>-error-at`. */
 function clearPolicyError(p) {
   $(`${p}-error`).textContent = '';
@@ -179,78 +171,104 @@ function base64url(text) {
   return btoa(String.fromCharCode(...new TextEncoder().encode(text))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-async function policyDryRun() {
-  clearPolicyError('pol');
-  $('pol-result').replaceChildren();
-  const id = $('pol-decision').value.trim();
-  if (!/^[1-9][0-9]*$/.test(id)) return void ($('pol-error').textContent = 'Enter the id of a decision from the Decisions page.');
-  try {
-    const { json: r } = await api('POST', `/kbs/v0/decisions/${id}/dry-run`, JSON.stringify({ kind: 'resource', policy: $('pol-text').value }));
-    const p = el('p');
-    p.append(el('span', `Decision ${id} was ${r.was.verdict}; with this policy: `), el('span', r.verdict, `verdict-${r.verdict}`));
-    const t = el('p');
-    reasonWithRule(t, 'Deciding rule: ', r.trace.reason, r.verdict !== 'allow');
-    $('pol-result').append(p, t);
-  } catch (e) {
-    showPolicyError('pol', 'pol-text', e);
-  }
+/**
+ * One policy editor (the page's `policy-editor` template) for one kind of policy: its parts get the ids
+ * `<prefix>-<part>` (`-text`, `-error`, `-error-at`, `-decision`, `-result`, `-id` where a policy id is
+ * chosen). `o` says what differs between kinds: where the text is read and saved, the dry-run's kind, and how
+ * its answer reads.
+ */
+function policyEditor(p, o) {
+  const node = $('policy-editor').content.cloneNode(true);
+  for (const part of node.querySelectorAll('[data-part]')) part.id = `${p}-${part.dataset.part}`;
+  for (const label of node.querySelectorAll('label[data-for]')) label.htmlFor = `${p}-${label.dataset.for}`;
+  node.querySelector('[data-part="title"]').textContent = o.title;
+  if (!o.ids) node.querySelector('[data-part="choose"]').remove();
+  $('page-policies').append(node);
+  $(`${p}-text`).setAttribute('aria-describedby', `${p}-error`);
+  const id = () => (o.ids ? $(`${p}-id`).value : undefined);
+  const failed = (e) => void ($(`${p}-error`).textContent = e.message);
+  const loadText = async () => {
+    clearPolicyError(p);
+    $(`${p}-result`).replaceChildren();
+    const url = o.url(id());
+    if (!url) return;
+    const r = await fetch(url, { headers: { authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) ?? ''}` }, cache: 'no-store' });
+    $(`${p}-text`).value = r.ok ? await r.text() : '';
+  };
+  const dryRun = async () => {
+    clearPolicyError(p);
+    $(`${p}-result`).replaceChildren();
+    const decision = $(`${p}-decision`).value.trim();
+    if (!/^[1-9][0-9]*$/.test(decision)) return void ($(`${p}-error`).textContent = `Enter the id of ${o.decisionKind} from the Decisions page.`);
+    try {
+      const { json: r } = await api('POST', `/kbs/v0/decisions/${decision}/dry-run`, JSON.stringify({ kind: o.kind, policy: $(`${p}-text`).value }));
+      $(`${p}-result`).append(...o.dryRunResult(decision, r));
+    } catch (e) {
+      showPolicyError(p, `${p}-text`, e);
+    }
+  };
+  const save = async () => {
+    clearPolicyError(p);
+    try {
+      await api('POST', o.saveUrl, JSON.stringify({ ...o.saveBody(id()), policy: base64url($(`${p}-text`).value) }));
+      $(`${p}-result`).replaceChildren(el('p', o.saved(id()), 'ok'));
+    } catch (e) {
+      showPolicyError(p, `${p}-text`, e);
+    }
+  };
+  $(`${p}-dry-run`).addEventListener('click', () => void dryRun());
+  $(`${p}-save`).addEventListener('click', () => void save());
+  if (o.ids) $(`${p}-id`).addEventListener('change', () => void loadText().catch(failed));
+  return {
+    /** Reads the policy ids in force (where chosen), then the text of the one selected. */
+    load: async () => {
+      if (o.ids) {
+        const ids = await o.ids();
+        const sel = $(`${p}-id`);
+        const keep = sel.value || o.defaultId;
+        sel.replaceChildren(...ids.map((x) => el('option', x)));
+        sel.value = ids.includes(keep) ? keep : (ids[0] ?? '');
+      }
+      await loadText();
+    },
+    failed,
+  };
 }
 
-async function policySave() {
-  clearPolicyError('pol');
-  try {
-    await api('POST', '/kbs/v0/resource-policy', JSON.stringify({ policy: base64url($('pol-text').value) }));
-    $('pol-result').replaceChildren(el('p', 'Saved.', 'ok'));
-  } catch (e) {
-    showPolicyError('pol', 'pol-text', e);
-  }
-}
-
-/** The attestation policy ids in force (stored and built-in), then the text of the one selected. */
-async function loadAttestationPolicies() {
-  const { json: st } = await api('GET', '/kbs/v0/status');
-  const sel = $('apol-id');
-  const keep = sel.value || 'default_cpu';
-  sel.replaceChildren(...st.attestation_policies.map((id) => el('option', id)));
-  sel.value = st.attestation_policies.includes(keep) ? keep : (st.attestation_policies[0] ?? '');
-  await loadAttestationPolicy();
-}
-
-async function loadAttestationPolicy() {
-  clearPolicyError('apol');
-  $('apol-result').replaceChildren();
-  const id = $('apol-id').value;
-  if (!id) return;
-  const r = await fetch(`/kbs/v0/attestation-policy/${encodeURIComponent(id)}`, { headers: { authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) ?? ''}` }, cache: 'no-store' });
-  $('apol-text').value = r.ok ? await r.text() : '';
-  $('apol-text').dataset.loaded = id;
-}
-
-async function attestationDryRun() {
-  clearPolicyError('apol');
-  $('apol-result').replaceChildren();
-  const id = $('apol-decision').value.trim();
-  if (!/^[1-9][0-9]*$/.test(id)) return void ($('apol-error').textContent = 'Enter the id of an attestation decision from the Decisions page.');
-  try {
-    const { json: r } = await api('POST', `/kbs/v0/decisions/${id}/dry-run`, JSON.stringify({ kind: 'attestation', policy: $('apol-text').value }));
-    const p = el('p');
-    p.append(el('span', `Decision ${id} with this policy: status `), el('span', r.status, `status-${r.status}`));
-    $('apol-result').append(p, el('pre', JSON.stringify(r.trace.trust_vector, null, 2)));
-  } catch (e) {
-    showPolicyError('apol', 'apol-text', e);
-  }
-}
-
-async function attestationSave() {
-  clearPolicyError('apol');
-  const id = $('apol-id').value;
-  try {
-    await api('POST', '/kbs/v0/attestation-policy', JSON.stringify({ policy_id: id, policy: base64url($('apol-text').value) }));
-    $('apol-result').replaceChildren(el('p', `Saved as ${id}.`, 'ok'));
-  } catch (e) {
-    showPolicyError('apol', 'apol-text', e);
-  }
-}
+const policyEditors = [
+  policyEditor('pol', {
+    title: 'Resource policy',
+    kind: 'resource',
+    decisionKind: 'a decision',
+    url: () => '/kbs/v0/resource-policy/resource-policy',
+    saveUrl: '/kbs/v0/resource-policy',
+    saveBody: () => ({}),
+    saved: () => 'Saved.',
+    dryRunResult: (id, r) => {
+      const p = el('p');
+      p.append(el('span', `Decision ${id} was ${r.was.verdict}; with this policy: `), el('span', r.verdict, `verdict-${r.verdict}`));
+      const t = el('p');
+      reasonWithRule(t, 'Deciding rule: ', r.trace.reason, r.verdict !== 'allow');
+      return [p, t];
+    },
+  }),
+  policyEditor('apol', {
+    title: 'Attestation policy',
+    kind: 'attestation',
+    decisionKind: 'an attestation decision',
+    ids: async () => (await api('GET', '/kbs/v0/status')).json.attestation_policies,
+    defaultId: 'default_cpu',
+    url: (id) => (id ? `/kbs/v0/attestation-policy/${encodeURIComponent(id)}` : undefined),
+    saveUrl: '/kbs/v0/attestation-policy',
+    saveBody: (id) => ({ policy_id: id }),
+    saved: (id) => `Saved as ${id}.`,
+    dryRunResult: (id, r) => {
+      const p = el('p');
+      p.append(el('span', `Decision ${id} with this policy: status `), el('span', r.status, `status-${r.status}`));
+      return [p, el('pre', JSON.stringify(r.trace.trust_vector, null, 2))];
+    },
+  }),
+];
 
 // ---- reference values -----------------------------------------------------------------------------------
 
@@ -430,8 +448,8 @@ function failedBody(b) {
 }
 
 /**
- * An attestation's trace, recomputed by the server from the policy version and reference-value set the
- * record names: per appraisal its status and trust vector (beside the recorded ones), the trust claims that
+ * An attestation's trace, recomputed by the server from the policy versions and reference-value set the
+ * record names: per appraisal (with the policy version it was evaluated with) its status and trust vector (beside the recorded ones), the trust claims that
  * came out worse than affirming with the rule bodies that failed, and whether redacted claims were read.
  */
 function renderAttestationTrace(ex) {
@@ -442,13 +460,17 @@ function renderAttestationTrace(ex) {
   for (const a of ex.appraisals) {
     const li = el('li', undefined, 'appraisal');
     li.dataset.submod = a.submod;
+    // Each appraisal (the CPU's, each device's) names the policy version it was evaluated with.
+    const policy = a.policy_id ? el('span', ` policy ${a.policy_id} (sha256 ${a.policy_hash.slice(0, 12)}…)`, 'appraisal-policy flags') : undefined;
     if (!a.available) {
       li.append(el('span', `${a.submod}: ${a.note}`, 'flags'));
+      if (policy) li.append(policy);
       bodies.append(li);
       continue;
     }
     const head = el('div');
     head.append(el('span', `${a.submod}: `), el('span', a.status, `status-${a.status}`));
+    if (policy) head.append(policy);
     if (a.recorded_status) head.append(el('span', ` (recorded ${a.recorded_status}${a.same_as_recorded ? ', same trust vector' : ', other trust vector'})`, 'flags'));
     li.append(head);
     const tv = Object.entries(a.trust_vector).map(([k, v]) => `${k} ${v}`).join(', ');
@@ -609,11 +631,6 @@ $('dry-run').addEventListener('click', () => void dryRun());
 $('save-policy').addEventListener('click', () => void savePolicy());
 $('res-upload').addEventListener('click', () => void upload());
 $('ov-refresh').addEventListener('click', () => void loadOverview());
-$('pol-dry-run').addEventListener('click', () => void policyDryRun());
-$('pol-save').addEventListener('click', () => void policySave());
-$('apol-id').addEventListener('change', () => void loadAttestationPolicy().catch((e) => void ($('apol-error').textContent = e.message)));
-$('apol-dry-run').addEventListener('click', () => void attestationDryRun());
-$('apol-save').addEventListener('click', () => void attestationSave());
 $('rv-set').addEventListener('click', () => void setRv());
 $('wl-register').addEventListener('click', () => void registerWorkload());
 $('insp-file').addEventListener('change', () => void inspectFile());

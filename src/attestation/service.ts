@@ -48,6 +48,8 @@ export interface AttestationResult {
   referenceValuesConsulted: string[];
   /** The version of the reference-value set the policies read, when the snapshot source names one. */
   referenceValueSet?: { hash: string; text: string };
+  /** The attestation policy each appraisal (by submodule, `cpu0`, `gpu0`, …) was made by: its id and text. */
+  policies: Record<string, { id: string; text: string }>;
 }
 
 export interface AttestationServiceOptions {
@@ -166,6 +168,7 @@ export class AttestationService {
     const counters: Record<string, number> = {};
     const appraisals: Appraisal[] = [];
     const verified: VerifiedClaimSet[] = [];
+    const policies: Record<string, { id: string; text: string }> = {};
 
     for (const set of sets) {
       const verifier = this.verifiers.get(set.tee);
@@ -191,6 +194,7 @@ export class AttestationService {
       const tv = trustVectorFrom(out.trustClaims, policyId);
       const index = counters[result.teeClass] ?? 0;
       counters[result.teeClass] = index + 1;
+      policies[`${result.teeClass}${index}`] = { id: policyId, text };
       appraisals.push({
         submod: `${result.teeClass}${index}`,
         status: statusOf(tv),
@@ -203,7 +207,15 @@ export class AttestationService {
 
     checkExpiry();
     const claims = earClaims(appraisals, this.broker, now);
-    return { token: await this.opts.signer.sign(claims), claims, appraisals, verified, referenceValuesConsulted: [...consulted], ...(snap.version ? { referenceValueSet: snap.version } : {}) };
+    return {
+      token: await this.opts.signer.sign(claims),
+      claims,
+      appraisals,
+      verified,
+      referenceValuesConsulted: [...consulted],
+      ...(snap.version ? { referenceValueSet: snap.version } : {}),
+      policies,
+    };
   }
 
   /**

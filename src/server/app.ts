@@ -367,9 +367,11 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       metrics.attestationSuccesses.labels(tee).inc();
       const statuses = result.appraisals.map((a) => `${a.submod}:${a.status}`);
       log.info({ event: 'attest', tee, statuses }, 'attestation succeeded');
-      const policyId = result.verified[0] ? `default_${result.verified[0].teeClass}` : undefined;
-      // The text the service evaluated: the stored policy, else the built-in default (server/kbs.ts).
-      const policyText = policyId === undefined ? undefined : ((await o.store.policies.get('attestation', policyId))?.text ?? defaultAttestationPolicy(policyId));
+      // The policies the service evaluated (the stored one, else the built-in default), per appraisal; the
+      // record's policy_* name the primary evidence's.
+      const primary = result.verified[0] ? result.policies[`${result.verified[0].teeClass}0`] : undefined;
+      const policyId = primary?.id;
+      const policyText = primary?.text;
       // Which reference values the policy compared with, at which update: their names and times, never values.
       const referenceValues: Record<string, string> = {};
       const consulted = await Promise.all(result.referenceValuesConsulted.slice(0, 64).map((name) => o.store.referenceValues.get(name)));
@@ -388,6 +390,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
         claims: result.claims,
         ...(policyId === undefined ? {} : { policyId }),
         ...(policyText === undefined ? {} : { policyText }),
+        appraisalPolicies: result.policies,
         token: result.token,
         verdict: 'allow',
         trace: result.appraisals.map((a) => ({ submod: a.submod, status: a.status, trust_vector: a.trustVector })),

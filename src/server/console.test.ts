@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { KbsClient } from '../client/kbs-client.js';
@@ -289,6 +290,25 @@ test('an attestation opens to its policy trace, evaluated again from the version
   assert.equal(await page.$(claim('configuration')), null);
   assert.match(await page.textContent('#decision-bodies li.appraisal .redaction') ?? '', /^Redacted claims: runtime_data_claims\.nonce\. the policy reads none of the redacted claims/);
   await page.screenshot({ path: join(ARTIFACTS, 'attestation-trace.png'), fullPage: true });
+});
+
+test('an attestation with a device opens to one trace per appraisal, each from its own policy version', { skip: missing }, async () => {
+  await new KbsClient(h.url, new SampleAttester(), { deviceAttesters: [new SampleAttester('sampledevice')] }).attest();
+  await h.kbs.decisions.flush();
+  const [d] = await h.kbs.store.audit.list({ kind: 'kbs.decision', limit: 1 });
+  await page.click('nav [data-page="overview"]');
+  await page.click('nav [data-page="decisions"]');
+  await page.click(`#decisions tbody tr[data-id="${d.id}"]`);
+  await page.waitForSelector(`#decision-title:has-text("Decision ${d.id}:")`);
+  const gpu = '#decision-bodies li.appraisal[data-submod="gpu0"]';
+  await page.waitForSelector(gpu);
+  const hash = (id: string) => createHash('sha256').update(defaultAttestationPolicy(id)!).digest('hex').slice(0, 12);
+  assert.equal(await page.textContent(`${gpu} .appraisal-policy`), ` policy default_gpu (sha256 ${hash('default_gpu')}…)`);
+  assert.equal(await page.textContent('#decision-bodies li.appraisal[data-submod="cpu0"] .appraisal-policy'), ` policy default_cpu (sha256 ${hash('default_cpu')}…)`);
+  // The sample device is no NVIDIA GPU: the GPU policy does not recognise its hardware, and says which rule.
+  assert.equal(await page.textContent(`${gpu} .status-contraindicated`), 'contraindicated');
+  assert.equal(await page.textContent(`${gpu} li.failing-claim[data-claim="hardware"] > mark.failing-rule`), 'data.policy.hardware = 97 (contraindicated)');
+  await page.screenshot({ path: join(ARTIFACTS, 'device-attestation-trace.png'), fullPage: true });
 });
 
 test('the console works from the keyboard: every control is labelled, pages and decisions open with Tab and Enter', { skip: missing }, async () => {

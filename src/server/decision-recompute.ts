@@ -1,6 +1,7 @@
 /**
- * An attestation decision explained again, after the fact: the attestation policy version the record names by
- * hash, evaluated with the explainer on each appraisal's annotated evidence from the record's claims, with
+ * An attestation decision explained again, after the fact: for each appraisal (the CPU's and each device's),
+ * the attestation policy version the record names for it by hash, evaluated with the explainer on the
+ * appraisal's annotated evidence from the record's claims, with
  * `query_reference_value` answered from the reference-value set version the record names by hash
  * (decision-versions.ts). The answer says, per appraisal, the trust vector the re-run gives beside the one
  * recorded, every rule body tried, and the failing ones: those of a trust claim that came out worse than
@@ -188,6 +189,15 @@ export async function explainAttestation(o: { store: Pick<Store, 'kv'>; attestat
   const submods = isRecord(d.claims) && isRecord(d.claims.submods) ? d.claims.submods : undefined;
   if (!submods) return unavailable(d.omitted?.includes('claims') ? 'the claims were left out of the record for size' : 'the record holds no claims to evaluate the policy on');
   const policyId = d.policy_id ?? 'default_cpu';
+  // The policy of each appraisal: as the record names it per submodule, else (records that name one policy)
+  // the record's policy for the appraisals of its class.
+  const named = isRecord(d.appraisal_policies) ? d.appraisal_policies : {};
+  const policyOf = (submod: string): { id: string; hash: string } | undefined => {
+    const p = named[submod];
+    if (isRecord(p)) return typeof p.id === 'string' && typeof p.hash === 'string' ? { id: p.id, hash: p.hash } : undefined;
+    return `default_${submod.replace(/[0-9]+$/, '')}` === policyId ? { id: policyId, hash: d.policy_hash! } : undefined;
+  };
+  const texts = new Map<string, KeptVersion>([[d.policy_hash, policy]]);
   const appraisals: Record<string, unknown>[] = [];
   let differs = false;
   let mayDiffer = false;
@@ -200,12 +210,19 @@ export async function explainAttestation(o: { store: Pick<Store, 'kv'>; attestat
       appraisals.push({ ...head, available: false, note: 'the claims hold no annotated evidence (the token was not verbose)' });
       continue;
     }
-    // Submodule `cpu0` was appraised by `default_cpu`; the record names the version of that one.
-    const own = `default_${submod.replace(/[0-9]+$/, '')}`;
-    if (own !== policyId) {
-      appraisals.push({ ...head, available: false, note: `appraised by ${own}, whose version the record does not name` });
+    const own = policyOf(submod);
+    if (!own) {
+      appraisals.push({ ...head, available: false, note: `appraised by default_${submod.replace(/[0-9]+$/, '')}, whose version the record does not name` });
       continue;
     }
+    let kept = texts.get(own.hash);
+    if (!kept) texts.set(own.hash, (kept = await keptPolicyVersion(o.store, own.hash)));
+    const where = { policy_id: own.id, policy_hash: own.hash };
+    if (kept.state !== 'kept') {
+      appraisals.push({ ...head, ...where, available: false, note: versionNote('the text of this policy version', kept) });
+      continue;
+    }
+    const text = kept.text;
     const consulted: Record<string, unknown> = {};
     const lookup = (id: string): unknown => {
       const v = Object.prototype.hasOwnProperty.call(rvs.values, id) ? rvs.values[id] : null;
@@ -213,15 +230,16 @@ export async function explainAttestation(o: { store: Pick<Store, 'kv'>; attestat
       return v;
     };
     try {
-      const out = await o.attestationPolicy.explain(policy.text, policyId, ae, lookup);
-      const tv = trustVectorFrom(out.trustClaims, policyId);
+      const out = await o.attestationPolicy.explain(text, own.id, ae, lookup);
+      const tv = trustVectorFrom(out.trustClaims, own.id);
       const status = statusOf(tv);
       const same = recorded === undefined || JSON.stringify(sortKeys(tv)) === JSON.stringify(sortKeys(recorded));
       differs ||= !same;
-      const redaction = redactionReport(policy.text, ae);
+      const redaction = redactionReport(text, ae);
       mayDiffer ||= redaction.may_differ;
       appraisals.push({
         ...head,
+        ...where,
         available: true,
         status,
         trust_vector: tv,

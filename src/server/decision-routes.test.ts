@@ -469,3 +469,39 @@ test('a recomputed attestation trace says which claims were redacted and whether
     await h.kbs.store.policies.delete('attestation', 'default_cpu');
   }
 });
+
+test('each appraisal of an attestation with a device is recomputed with its own policy version', async () => {
+  const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+  const admin = new KbsAdminClient(h.url, { privateKeyPem: h.adminKeyPem });
+  // A GPU policy that recognises the device by its SVN among the reference values (the sample device reports "2").
+  const gpu = 'package policy\n\nimport rego.v1\n\ndefault hardware := 97\n\nhardware := 2 if input.sampledevice.svn in query_reference_value("device_svn")\n\ntrust_claims := {"hardware": hardware}\n';
+  await admin.setAttestationPolicy(gpu, 'default_gpu');
+  await admin.setReferenceValues({ device_svn: ['3'] });
+  await new KbsClient(h.url, new SampleAttester(), { deviceAttesters: [new SampleAttester('sampledevice')] }).attest();
+  const [d] = (await call('GET', '/kbs/v0/decisions?type=attestation&limit=1')).json;
+  assert.deepEqual(Object.keys(d.claims.submods).sort(), ['cpu0', 'gpu0']);
+  const cpuText = defaultAttestationPolicy('default_cpu')!;
+  assert.deepEqual(d.appraisal_policies, { cpu0: { id: 'default_cpu', hash: sha(cpuText) }, gpu0: { id: 'default_gpu', hash: sha(gpu) } });
+  assert.deepEqual([d.policy_id, d.policy_hash], ['default_cpu', sha(cpuText)]);
+  assert.equal(d.claims.submods.gpu0['ear.trustworthiness-vector'].hardware, 97);
+  // The GPU policy changes afterwards: the record is still explained by the version that made it.
+  await admin.setAttestationPolicy('package policy\n\nimport rego.v1\n\ntrust_claims := {"hardware": 2}\n', 'default_gpu');
+  const ex = (await call('GET', `/kbs/v0/decisions/${d.id}`)).json.explain;
+  assert.equal(ex.available, true);
+  const byName = Object.fromEntries(ex.appraisals.map((a: any) => [a.submod, a]));
+  assert.deepEqual([byName.cpu0.available, byName.cpu0.policy_id, byName.cpu0.same_as_recorded], [true, 'default_cpu', true]);
+  const g = byName.gpu0;
+  assert.deepEqual([g.available, g.policy_id, g.policy_hash, g.same_as_recorded, g.status], [true, 'default_gpu', sha(gpu), true, d.claims.submods.gpu0['ear.status']]);
+  assert.deepEqual(g.trust_vector, d.claims.submods.gpu0['ear.trustworthiness-vector']);
+  assert.deepEqual(g.reference_values, { device_svn: ['3'] });
+  const hw = g.failing.find((f: any) => f.claim === 'hardware');
+  assert.equal(hw.bodies[0].failed.text, 'input.sampledevice.svn in query_reference_value("device_svn")');
+  // The GPU policy's version gone: that appraisal alone says so.
+  const key = `policy-version/${sha(gpu)}`;
+  const kept = (await h.kbs.store.kv.get(key))!;
+  await h.kbs.store.kv.delete(key);
+  const without = Object.fromEntries((await call('GET', `/kbs/v0/decisions/${d.id}`)).json.explain.appraisals.map((a: any) => [a.submod, a]));
+  assert.deepEqual([without.cpu0.available, without.gpu0.available], [true, false]);
+  assert.match(without.gpu0.note, /^the text of this policy version is not kept/);
+  await h.kbs.store.kv.put(key, kept);
+});

@@ -15,7 +15,7 @@ import { SampleAttester } from '../tee/sample/attester.js';
 import { utf8 } from '../formats/bytes.js';
 import { startKbs } from './test-harness.js';
 import { DecisionLog, canonicalJson } from './decisions.js';
-import { ReferenceValueSets, keptReferenceValueSet, pruneDecisionVersions, referenceValueSetVersion } from './decision-versions.js';
+import { ReferenceValueSets, keptPolicyVersion, keptReferenceValueSet, pruneDecisionVersions, referenceValueSetVersion } from './decision-versions.js';
 
 const sha = (t: string) => createHash('sha256').update(t).digest('hex');
 const P1 = 'package policy\n\ndefault allow := false\n';
@@ -58,8 +58,7 @@ function pruneSuite(name: string, skip: false | string, open: () => Promise<{ st
         const gone = await pruneDecisionVersions(store, { referenceValueSet: async () => S1.hash });
         assert.deepEqual([gone.policies, gone.referenceValueSets], [1, 1]);
         assert.deepEqual(await keys(store), []);
-        // A version deleted while this process remembered keeping it is kept again by the next record naming it.
-        log.forget(gone.keys);
+        // A version deleted is kept again by the next record naming it.
         await att(P2, S2);
         assert.deepEqual((await keys(store)).sort(), [`policy-version/${sha(P2)}`, `rv-set/${S2.hash}`]);
         // Other server state under other keys is never touched.
@@ -68,6 +67,91 @@ function pruneSuite(name: string, skip: false | string, open: () => Promise<{ st
         await pruneDecisionVersions(store, { referenceValueSet: async () => S1.hash });
         assert.deepEqual(await keys(store), []);
         assert.deepEqual(Buffer.from((await store.kv.get('signer/jwt'))!).toString(), 'k');
+      } finally {
+        await close();
+      }
+    });
+
+    test('a record appended between the prune\'s last read of the log and its delete keeps the versions it names', async () => {
+      const { store, close } = await open();
+      try {
+        const log = new DecisionLog(store);
+        const att = () => log.record({ type: 'attestation', client: 'c', tee: 'sample', verdict: 'allow', policyId: 'default_cpu', policyText: P1, referenceValueSet: S1 });
+        assert.ok(await att());
+        // Retention drops the only record naming P1 and S1; neither is current.
+        assert.equal(await store.audit.retain({ keepNewest: 0 }), 1);
+        let appended: number | undefined;
+        const pruned = await pruneDecisionVersions(
+          store,
+          { referenceValueSet: async () => S2.hash },
+          {
+            // Runs once the prune has decided what to delete from every read of the log, before it deletes.
+            beforeDelete: async (doomed) => {
+              assert.deepEqual([...doomed].sort(), [`policy-version/${sha(P1)}`, `rv-set/${S1.hash}`]);
+              appended = (await att())?.id;
+            },
+          },
+        );
+        assert.ok(appended !== undefined);
+        assert.deepEqual(pruned, { policies: 0, referenceValueSets: 0, keys: [] });
+        assert.deepEqual(await keptReferenceValueSet(store, S1.hash), { state: 'kept', values: { svn: ['1'] } });
+        assert.deepEqual(await keptPolicyVersion(store, sha(P1)), { state: 'kept', text: P1 });
+        // Once that record is gone too, the next prune deletes them.
+        assert.equal(await store.audit.retain({ keepNewest: 0 }), 1);
+        assert.equal((await pruneDecisionVersions(store, { referenceValueSet: async () => S2.hash })).keys.length, 2);
+      } finally {
+        await close();
+      }
+    });
+
+    test('the policy of every appraisal a record names is kept with it and pruned after it', async () => {
+      const { store, close } = await open();
+      try {
+        const log = new DecisionLog(store);
+        const d = await log.record({
+          type: 'attestation',
+          client: 'c',
+          tee: 'sample',
+          verdict: 'allow',
+          policyId: 'default_cpu',
+          policyText: P1,
+          appraisalPolicies: { cpu0: { id: 'default_cpu', text: P1 }, gpu0: { id: 'default_gpu', text: P2 } },
+          referenceValueSet: S1,
+        });
+        assert.deepEqual(d?.appraisal_policies, { cpu0: { id: 'default_cpu', hash: sha(P1) }, gpu0: { id: 'default_gpu', hash: sha(P2) } });
+        assert.deepEqual(await keptPolicyVersion(store, sha(P2)), { state: 'kept', text: P2 });
+        // Named by the record alone (its GPU appraisal): kept by the prune, and by the locked re-read too.
+        const current = { referenceValueSet: async () => S1.hash };
+        assert.deepEqual((await pruneDecisionVersions(store, current)).keys, []);
+        assert.equal(await store.audit.retain({ keepNewest: 0 }), 1);
+        let again: number | undefined;
+        const raced = await pruneDecisionVersions(store, current, { beforeDelete: async () => void (again = (await log.record({ type: 'attestation', client: 'c', tee: 'sample', verdict: 'allow', appraisalPolicies: { gpu0: { id: 'default_gpu', text: P2 } } }))?.id) });
+        assert.ok(again !== undefined);
+        assert.deepEqual(raced.keys, [`policy-version/${sha(P1)}`]);
+        assert.deepEqual(await keptPolicyVersion(store, sha(P2)), { state: 'kept', text: P2 });
+        assert.equal(await store.audit.retain({ keepNewest: 0 }), 1);
+        assert.deepEqual((await pruneDecisionVersions(store, current)).keys, [`policy-version/${sha(P2)}`]);
+      } finally {
+        await close();
+      }
+    });
+
+    test('a writer that kept a version before a prune deleted it writes it again with its next record naming it', async () => {
+      const { store, close } = await open();
+      try {
+        // Two writers on one store, as two processes would be; neither is told what the prune deleted.
+        const a = new DecisionLog(store);
+        const b = new DecisionLog(store);
+        const att = (log: DecisionLog) => log.record({ type: 'attestation', client: 'c', tee: 'sample', verdict: 'allow', policyId: 'default_cpu', policyText: P1, referenceValueSet: S1 });
+        assert.ok(await att(a));
+        assert.ok(await att(b));
+        assert.equal(await store.audit.retain({ keepNewest: 0 }), 2);
+        assert.equal((await pruneDecisionVersions(store, { referenceValueSet: async () => S2.hash })).keys.length, 2);
+        assert.deepEqual(await keys(store), []);
+        const d = await att(b);
+        assert.equal(d?.rv_set_hash, S1.hash);
+        assert.deepEqual(await keptReferenceValueSet(store, S1.hash), { state: 'kept', values: { svn: ['1'] } });
+        assert.deepEqual(await keptPolicyVersion(store, sha(P1)), { state: 'kept', text: P1 });
       } finally {
         await close();
       }
@@ -89,8 +173,9 @@ pruneSuite('SQLite', false, async () => {
 
 const pg = postgresForFile();
 const pgSkip = pg.skip;
+let schemas = 0;
 pruneSuite('PostgreSQL', pgSkip, async () => {
-  const url = await pg.cluster().createSchema('versions');
+  const url = await pg.cluster().createSchema(`versions${++schemas}`);
   const store = await openPostgresStore({ connectionString: url, kek: new Uint8Array(32).fill(5) });
   return { store, close: () => store.close() };
 });
@@ -143,6 +228,52 @@ test('the reference-value set is read and hashed once, and again after a write t
     await shared.snapshot();
     await shared.snapshot();
     assert.equal(lists, n + 2);
+  } finally {
+    await base.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('with a change feed the set is kept while the feed is live, and dropped on a reference-value write or a gap', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-rvsets-'));
+  const base = await openSqliteStore({ dataDir: dir, kek: new Uint8Array(32).fill(8) });
+  try {
+    // The feed as a store sharing its database announces it: its listener, and whether it is listening.
+    const listeners = new Set<(table?: string) => void>();
+    const feed = {
+      live: true,
+      subscribe(l: (table?: string) => void) {
+        listeners.add(l);
+        return () => listeners.delete(l);
+      },
+    };
+    const announce = (table?: string) => listeners.forEach((l) => l(table));
+    const sets = new ReferenceValueSets({ cache: false, changes: feed });
+    sets.track(base);
+    // Written behind the tracked store's back, as another replica would.
+    await base.referenceValues.set('svn', ['1']);
+    const a = await sets.snapshot();
+    assert.equal(await sets.snapshot(), a);
+    await base.referenceValues.set('svn', ['2']);
+    announce('policies');
+    assert.equal(await sets.snapshot(), a, 'a write to another table keeps the set');
+    announce('reference_values');
+    const b = await sets.snapshot();
+    assert.deepEqual(b.values, { svn: ['2'] });
+    assert.equal(await sets.snapshot(), b);
+    // While the feed is down nothing is kept, and what was kept is not served.
+    feed.live = false;
+    await base.referenceValues.set('svn', ['3']);
+    const c = await sets.snapshot();
+    assert.deepEqual(c.values, { svn: ['3'] });
+    assert.notEqual(await sets.snapshot(), c);
+    // Back up: a gap is announced with no table, and the set is read again.
+    feed.live = true;
+    await base.referenceValues.set('svn', ['4']);
+    announce();
+    const d = await sets.snapshot();
+    assert.deepEqual(d.values, { svn: ['4'] });
+    assert.equal(await sets.snapshot(), d);
   } finally {
     await base.close();
     rmSync(dir, { recursive: true, force: true });

@@ -7,20 +7,22 @@
  *   `query_reference_value` exactly as the request did.
  *
  * Both live in the store's key-value area, one row per distinct version whatever the number of decisions
- * naming it, written by the decision log's background batches (decisions.ts), never on the request path.
+ * naming it, written by the decision log's background batches (decisions.ts) in the transaction that appends
+ * the records naming them, never on the request path.
  *
  * On the request path an attestation needs only the hash of the current set: `ReferenceValueSets` keeps the
  * set the attestation service reads together with its hash and canonical text, computed once per change of
- * the reference values (a write through this process, or an expiry coming due), when this process is the one
- * writer of its store. Processes sharing a store read the values on every attestation anyway and hash what
- * they read.
+ * the reference values (a write through this process, a write by any process announced by the store's change
+ * feed, or an expiry coming due), when this process is the one writer of its store or hears of every other
+ * writer's writes (PostgreSQL replicas). While the feed may miss announcements each attestation reads and
+ * hashes the values.
  *
  * `pruneDecisionVersions` deletes the versions no retained record names and that are not current; it runs
  * after each pass of the audit log's retention (store/open.ts `startAuditRetention`).
  */
 import { createHash } from 'node:crypto';
 import { CocoError } from '../errors.js';
-import type { JsonValue, ReferenceValueRecord, Store, StoreTransaction } from '../store/store.js';
+import type { ChangeFeed, JsonValue, ReferenceValueRecord, Store, StoreTransaction } from '../store/store.js';
 import type { ReferenceValueSnapshot } from '../attestation/service.js';
 import { DECISION_KIND, POLICY_VERSION_PREFIX, RV_SET_PREFIX, canonicalJson, decisionFromEvent, policyVersionKey, rvSetKey } from './decisions.js';
 import { DEFAULT_ATTESTATION_POLICY_IDS, defaultAttestationPolicy } from '../policy/builtin.js';
@@ -80,17 +82,23 @@ export interface ReferenceValueSetsOptions {
   clock?: () => Date;
   /** Keep the set between attestations: only for the one writer of its store (see the module comment). */
   cache: boolean;
+  /**
+   * The store's announcements of every process's writes: with it the set is kept while the feed is live and
+   * dropped on every announced write of the reference values (and whenever announcements may have been missed).
+   */
+  changes?: ChangeFeed;
 }
 
 /**
- * The reference values an attestation reads, with the version of that set. With `cache`, the snapshot is
- * computed once and served until a reference value is written through a store `track` returned or the
- * earliest expiry among the values comes due; a generation counter, moved at the start and end of every write,
+ * The reference values an attestation reads, with the version of that set. With `cache` (or a live change
+ * feed), the snapshot is computed once and served until a reference value is written through a store `track`
+ * returned (or by any process, as the feed announces) or the earliest expiry among the values comes due; a generation counter, moved at the start and end of every write,
  * keeps a read that raced with a write from being kept.
  */
 export class ReferenceValueSets {
   readonly #clock: () => Date;
   readonly #cache: boolean;
+  readonly #changes: ChangeFeed | undefined;
   #source: Pick<Store, 'referenceValues'> | undefined;
   #current: { snap: VersionedSnapshot; until: number } | undefined;
   #generation = 0;
@@ -98,6 +106,15 @@ export class ReferenceValueSets {
   constructor(o: ReferenceValueSetsOptions) {
     this.#clock = o.clock ?? (() => new Date());
     this.#cache = o.cache;
+    this.#changes = o.changes;
+    o.changes?.subscribe((table) => {
+      if (table === undefined || table === 'reference_values') this.invalidate();
+    });
+  }
+
+  /** Whether a set read now may be kept: this process is the one writer, or it hears of every write. */
+  #cacheable(): boolean {
+    return this.#cache || this.#changes?.live === true;
   }
 
   /** Drops the kept set; the next attestation reads the values again. */
@@ -141,13 +158,13 @@ export class ReferenceValueSets {
   async snapshot(): Promise<VersionedSnapshot> {
     const now = this.#clock().getTime();
     const c = this.#current;
-    if (c && now < c.until) return c.snap;
+    if (c && now < c.until && this.#cacheable()) return c.snap;
     if (!this.#source) throw new CocoError('KBS_INTERNAL', 'reference value sets: no store to read from', { kind: 'internal' });
     const g = this.#generation;
     const records = await this.#source.referenceValues.list();
     const { values, expired } = referenceValueSnapshot(records, new Date(now));
     const snap: VersionedSnapshot = { values, expired, version: referenceValueSetVersion(values) };
-    if (this.#cache && g === this.#generation) this.#current = { snap, until: nextExpiry(records, now) };
+    if (this.#cacheable() && g === this.#generation) this.#current = { snap, until: nextExpiry(records, now) };
     return snap;
   }
 }
@@ -165,23 +182,38 @@ function nextExpiry(records: ReferenceValueRecord[], now: number): number {
 /** Records read per query while collecting the versions retained records name. */
 const SCAN_PAGE = 1000;
 
-/** The policy and reference-value set hashes the decision records with an id above `afterId` name. */
-async function namedVersions(store: Store, afterId = 0): Promise<{ names: Set<string>; head: number }> {
+/** The version keys a decision record's body names. */
+function namesIn(detail: JsonValue | null): string[] {
+  if (detail === null || typeof detail !== 'object' || Array.isArray(detail)) return [];
+  const out: string[] = [];
+  if (typeof detail.policy_hash === 'string') out.push(policyVersionKey(detail.policy_hash));
+  if (typeof detail.rv_set_hash === 'string') out.push(rvSetKey(detail.rv_set_hash));
+  const ap = detail.appraisal_policies;
+  if (ap !== null && typeof ap === 'object' && !Array.isArray(ap)) {
+    for (const p of Object.values(ap)) if (p !== null && typeof p === 'object' && !Array.isArray(p) && typeof p.hash === 'string') out.push(policyVersionKey(p.hash));
+  }
+  return out;
+}
+
+/** The policy and reference-value set hashes the decision records name, and the id of the newest record. */
+async function namedVersions(store: Store): Promise<{ names: Set<string>; head: number }> {
   const names = new Set<string>();
-  let head = afterId;
+  let head = 0;
   let beforeId: number | undefined;
   for (;;) {
     const page = await store.audit.list({ kind: DECISION_KIND, limit: SCAN_PAGE, ...(beforeId === undefined ? {} : { beforeId }) });
     for (const ev of page) {
-      if (ev.id <= afterId) return { names, head };
       head = Math.max(head, ev.id);
-      const d = decisionFromEvent(ev);
-      if (d?.policy_hash) names.add(policyVersionKey(d.policy_hash));
-      if (d?.rv_set_hash) names.add(rvSetKey(d.rv_set_hash));
+      if (decisionFromEvent(ev)) for (const k of namesIn(ev.detail)) names.add(k);
     }
     if (page.length < SCAN_PAGE) return { names, head };
     beforeId = page[page.length - 1].id;
   }
+}
+
+export interface PruneHooks {
+  /** Called with the keys about to be deleted, after every read of the log that chose them (tests interleave here). */
+  beforeDelete?: (doomed: readonly string[]) => Promise<void>;
 }
 
 export interface PruneVersionsResult {
@@ -193,12 +225,17 @@ export interface PruneVersionsResult {
 
 /**
  * Deletes the kept policy versions and reference-value sets that no decision record still in the log names
- * and that are not current (a stored policy's text, the current reference-value set). Records appended while
- * the log is read are read too before anything is deleted; a version a record names after that is kept again
- * by the next batch that names it (decisions.ts: the writer in this process is told through `forget`, one in
- * another process checks again within a minute).
+ * and that are not current (a stored policy's text, the current reference-value set). The delete is ordered
+ * against the decision log's appends by the chain's lock (`KvStore.deleteUnchained`): the records appended
+ * since the log was read are read again under it and the versions they name stay, and a batch appended after
+ * the delete writes the versions its records name back in its own transaction (decisions.ts). So a record's
+ * versions are there as long as the record is, on one store or several processes sharing one.
  */
-export async function pruneDecisionVersions(store: Store, current: { referenceValueSet?: () => Promise<string> } = {}): Promise<PruneVersionsResult> {
+export async function pruneDecisionVersions(
+  store: Store,
+  current: { referenceValueSet?: () => Promise<string> } = {},
+  hooks: PruneHooks = {},
+): Promise<PruneVersionsResult> {
   const kept = [...(await store.kv.keys(POLICY_VERSION_PREFIX)), ...(await store.kv.keys(RV_SET_PREFIX))];
   if (kept.length === 0) return { policies: 0, referenceValueSets: 0, keys: [] };
   const { names, head } = await namedVersions(store);
@@ -215,13 +252,14 @@ export async function pruneDecisionVersions(store: Store, current: { referenceVa
     if (text !== undefined) names.add(policyVersionKey(sha256(text)));
   }
   if (current.referenceValueSet) names.add(rvSetKey(await current.referenceValueSet()));
-  let doomed = kept.filter((k) => !names.has(k));
+  const doomed = kept.filter((k) => !names.has(k));
   if (doomed.length === 0) return { policies: 0, referenceValueSets: 0, keys: [] };
-  const late = await namedVersions(store, head);
-  doomed = doomed.filter((k) => !late.names.has(k));
+  if (hooks.beforeDelete) await hooks.beforeDelete(doomed);
+  // The records appended since the scan are read again under the lock chain appends take, and the versions
+  // they name are kept; a record appended after the delete writes the versions it names back with itself.
+  const deleted = new Set(await store.kv.deleteUnchained(doomed, { kind: DECISION_KIND, afterId: head, named: namesIn }));
   const out: PruneVersionsResult = { policies: 0, referenceValueSets: 0, keys: [] };
-  for (const k of doomed) {
-    if (!(await store.kv.delete(k))) continue;
+  for (const k of doomed.filter((d) => deleted.has(d))) {
     out.keys.push(k);
     if (k.startsWith(POLICY_VERSION_PREFIX)) out.policies++;
     else out.referenceValueSets++;

@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AuditEvent, JsonValue, Store } from '../store/store.js';
+import type { AuditEvent, ChainKeep, JsonValue, Store } from '../store/store.js';
 import { LIMITS } from '../store/store.js';
 
 export const DECISION_KIND = 'kbs.decision';
@@ -47,6 +47,11 @@ export interface DecisionInput {
   policyId?: string;
   /** Text of the deciding policy; only its SHA-256 is kept. */
   policyText?: string;
+  /**
+   * Attestation: the policy each appraisal was made by, by submodule (`cpu0`, `gpu0`, …): its id and text,
+   * of which only the SHA-256 is kept in the record (and the text by that hash, decision-versions.ts).
+   */
+  appraisalPolicies?: Record<string, { id: string; text: string }>;
   /** Names and update times of the reference values consulted. */
   referenceValues?: Record<string, string>;
   /**
@@ -94,6 +99,8 @@ export interface DecisionBody {
   claims?: JsonValue;
   policy_id?: string;
   policy_hash?: string;
+  /** The attestation policy of each appraisal by submodule: id and SHA-256 (`policy_*` name the first one's). */
+  appraisal_policies?: Record<string, { id: string; hash: string }>;
   reference_values?: Record<string, string>;
   /** SHA-256 of the reference-value set the attestation policy read (decision-versions.ts). */
   rv_set_hash?: string;
@@ -262,6 +269,9 @@ function bodyTexts(input: DecisionInput, evidenceMaxBytes: number): Map<string, 
   if (input.claims !== undefined) texts.set('claims', redactedJson(input.claims));
   put('policy_id', input.policyId);
   if (input.policyText !== undefined) put('policy_hash', policyHash(input.policyText));
+  if (input.appraisalPolicies !== undefined) {
+    put('appraisal_policies', Object.fromEntries(Object.entries(input.appraisalPolicies).map(([submod, p]) => [submod, { id: p.id, hash: policyHash(p.text) }])));
+  }
   put('reference_values', input.referenceValues);
   put('rv_set_hash', input.referenceValueSet?.hash);
   if (input.explanations !== undefined && Object.keys(input.explanations).length > 0) put('explanations', input.explanations);
@@ -324,12 +334,6 @@ export interface DecisionLogOptions {
 /** Records written per transaction. */
 const BATCH = 64;
 
-/**
- * How long this process trusts that a version it kept is still there: version retention
- * (decision-versions.ts) may delete one no record named, and a later batch naming it keeps it again.
- */
-const KEEP_RECHECK_MS = 60_000;
-
 /** Default bound of the queue of records not yet written. */
 export const DEFAULT_QUEUE_BOUND = 4096;
 
@@ -357,8 +361,6 @@ export class DecisionLog {
   readonly #clock: () => Date;
   readonly #bound: number;
   #queue: Pending[] = [];
-  /** Keys of the versions this process made sure are kept, and when. */
-  readonly #kept = new Map<string, number>();
   #writing: Promise<void> | undefined;
   #drained: (() => void)[] = [];
 
@@ -394,11 +396,6 @@ export class DecisionLog {
     return new Promise((resolve) => this.#drained.push(resolve));
   }
 
-  /** Forgets that these version keys were kept (version retention deleted them): a later batch keeps them again. */
-  forget(keys: Iterable<string>): void {
-    for (const k of keys) this.#kept.delete(k);
-  }
-
   /** Records queued and not yet written. */
   get pending(): number {
     return this.#queue.length;
@@ -430,29 +427,20 @@ export class DecisionLog {
   }
 
   /**
-   * Keeps the text of each policy version and reference-value set the batch's records name, one row per
-   * version. Run after the records are appended, so version retention, which reads the records before it
-   * deletes, either sees a record naming a version or has deleted it before this puts it back.
+   * The text of each policy version and reference-value set the batch's records name, one row per version,
+   * written with the records in their transaction when it is not there: version retention deletes under the
+   * same lock (decision-versions.ts), so a record never commits naming a version it has deleted.
    */
-  async #keepVersions(batch: Pending[]): Promise<void> {
-    const now = Date.now();
+  static #versions(batch: Pending[]): ChainKeep | undefined {
     const wanted = new Map<string, string>();
     for (const p of batch) {
-      const { policyText, referenceValueSet } = p.input;
+      const { policyText, referenceValueSet, appraisalPolicies } = p.input;
       if (policyText !== undefined) wanted.set(policyVersionKey(policyHash(policyText)), policyText);
+      for (const a of Object.values(appraisalPolicies ?? {})) wanted.set(policyVersionKey(policyHash(a.text)), a.text);
       if (referenceValueSet !== undefined) wanted.set(rvSetKey(referenceValueSet.hash), referenceValueSet.text);
     }
-    for (const [key, text] of wanted) {
-      const at = this.#kept.get(key);
-      if (at !== undefined && now - at < KEEP_RECHECK_MS) continue;
-      try {
-        await this.#store.kv.putIfAbsent(key, Buffer.from(text, 'utf8'));
-        this.#kept.set(key, now);
-      } catch (e) {
-        // The record is still written; only its later explanation needs the text.
-        this.#log?.error({ code: (e as { code?: string }).code, version: key }, 'decision version could not be kept');
-      }
-    }
+    if (wanted.size === 0) return undefined;
+    return { keys: [...wanted.keys()], value: (key) => Buffer.from(wanted.get(key) ?? '', 'utf8') };
   }
 
   async #write(batch: Pending[]): Promise<void> {
@@ -466,13 +454,12 @@ export class DecisionLog {
           prev = digest;
           return { time: new Date(p.time), subject, outcome, detail };
         });
-      });
+      }, DecisionLog.#versions(batch));
     } catch (e) {
       this.#log?.error({ code: (e as { code?: string }).code, records: batch.length }, 'decision record write failed');
       for (const p of batch) p.resolve(undefined);
       return;
     }
-    await this.#keepVersions(batch);
     batch.forEach((p, i) => p.resolve(p.wanted ? { ...(JSON.parse(p.detail!) as DecisionBody), id: ids[i], time: new Date(p.time).toISOString() } : undefined));
   }
 }

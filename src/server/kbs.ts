@@ -63,6 +63,8 @@ export interface Kbs extends KbsApp {
   nonAmdSnpRoots: string[];
   /** The configured `tdx_verifier.trusted_root` file that replaces Intel's root, or null (Intel only). */
   nonIntelTdxRoot: string | null;
+  /** The reference-value set attestations read now, with its version (kept between writes where it can be). */
+  referenceValueSets: ReferenceValueSets;
   /** Listens on the configured socket (or `port` when given; 0 = any free port) and returns the URL. */
   listen(port?: number, host?: string): Promise<string>;
   close(): Promise<void>;
@@ -192,8 +194,9 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
   // Policies and reference values are read once and read again only after a write (store/read-cache.ts): the
   // only process on its store is also its only writer; replicas on PostgreSQL hear of each other's writes.
   // The reference-value set an attestation reads is versioned by hash for its decision record; the one writer
-  // of its store keeps the set and its hash until a reference value is written (server/decision-versions.ts).
-  const rvSets = new ReferenceValueSets({ clock, cache: inProcess });
+  // of its store, or a replica hearing of every replica's writes, keeps the set and its hash until a reference
+  // value is written (server/decision-versions.ts).
+  const rvSets = new ReferenceValueSets({ clock, cache: inProcess, ...(opened.changes ? { changes: opened.changes } : {}) });
   const store = rvSets.track(inProcess ? withReadCache(withMemorySessions(opened, new MemorySessionStore({ now: clock }))) : opened.changes ? withReadCache(opened) : opened);
   try {
     const developmentMode = config.attestation_service.allow_sample_tee;
@@ -284,7 +287,6 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
       // Policy versions and reference-value sets no remaining decision names go with the records.
       afterPrune: async () => {
         const pruned = await pruneDecisionVersions(store, { referenceValueSet: async () => (await rvSets.snapshot()).version.hash });
-        built.decisions.forget(pruned.keys);
         if (pruned.keys.length > 0) log.info({ event: 'audit.retention', policies: pruned.policies, reference_value_sets: pruned.referenceValueSets }, 'decision versions pruned');
       },
       onError: (e) => log.error({ code: (e as { code?: string }).code }, 'audit retention failed'),
@@ -298,6 +300,7 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
       developmentMode,
       nonAmdSnpRoots,
       nonIntelTdxRoot: asConfig.tdx_trusted_root ?? null,
+      referenceValueSets: rvSets,
       async listen(port?: number, host?: string) {
         const addr = listenAddress(config);
         const url = await built.app.listen({ port: port ?? addr.port, host: host ?? addr.host });

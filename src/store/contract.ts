@@ -622,6 +622,61 @@ export function storeContract(h: StoreHarness): void {
       }
     });
 
+    test('a chain append writes the server state it names when missing; deleteUnchained keeps what a later event names', async () => {
+      const loc = await h.location();
+      const clock = manualClock();
+      const a = await h.open(loc, { kek, now: clock.now });
+      const b = await h.open(loc, { kek, now: clock.now });
+      try {
+        const kind = 'kbs.keep-test';
+        const ev = (names: string[]) => ({ time: clock.now(), subject: 's', outcome: 'ok', detail: JSON.stringify({ names }) });
+        const named = (d: JsonValue | null) => ((d as { names?: string[] } | null)?.names ?? []);
+        let asked: string[] = [];
+        const keep = (keys: string[]) => ({ keys, value: (k: string) => (asked.push(k), Buffer.from(`v:${k}`)) });
+        await a.kv.put('ver/x', Buffer.from('old'));
+        const [first] = await a.audit.appendChain(kind, () => [ev(['ver/x', 'ver/y'])], keep(['ver/x', 'ver/y', 'ver/y']));
+        // Only the missing key is written; a key already there keeps its value.
+        assert.deepEqual(asked, ['ver/y']);
+        assert.equal(Buffer.from((await b.kv.get('ver/x'))!).toString(), 'old');
+        assert.equal(Buffer.from((await b.kv.get('ver/y'))!).toString(), 'v:ver/y');
+        // An append that appends nothing writes nothing.
+        asked = [];
+        assert.deepEqual(await a.audit.appendChain(kind, () => [], keep(['ver/z'])), []);
+        assert.equal(await a.kv.get('ver/z'), undefined);
+        // Events up to `first` do not count; a later one naming ver/y keeps it.
+        await b.audit.appendChain(kind, () => [ev(['ver/y'])]);
+        assert.deepEqual((await b.kv.deleteUnchained(['ver/x', 'ver/y', 'ver/absent'], { kind, afterId: first, named })).sort(), ['ver/x']);
+        assert.equal(await a.kv.get('ver/x'), undefined);
+        assert.ok(await a.kv.get('ver/y'));
+        // The next append naming ver/x writes it again, through either instance.
+        await b.audit.appendChain(kind, () => [ev(['ver/x'])], keep(['ver/x']));
+        assert.equal(Buffer.from((await a.kv.get('ver/x'))!).toString(), 'v:ver/x');
+        assert.deepEqual(await a.kv.deleteUnchained([], { kind, afterId: 0, named }), []);
+        // Bad arguments are input errors; a throwing value function aborts the append with it.
+        await rejectsWith(a.kv.deleteUnchained('ver/x' as unknown as string[], { kind, afterId: 0, named }), 'STORE_ARGUMENT');
+        await rejectsWith(a.kv.deleteUnchained([7 as unknown as string], { kind, afterId: 0, named }), 'STORE_ARGUMENT');
+        await rejectsWith(a.kv.deleteUnchained(['k'], { kind, afterId: 1.5, named }), 'STORE_ARGUMENT');
+        await rejectsWith(a.kv.deleteUnchained(['k'], { kind, afterId: 0, named: 'x' } as unknown as Parameters<Store['kv']['deleteUnchained']>[1]), 'STORE_ARGUMENT');
+        await rejectsWith(a.audit.appendChain(kind, () => [ev([])], { keys: 'k' } as unknown as Parameters<Store['audit']['appendChain']>[2]), 'STORE_ARGUMENT');
+        await rejectsWith(a.audit.appendChain(kind, () => [ev([])], { keys: [''], value: () => new Uint8Array(1) }), 'STORE_ARGUMENT');
+        const before = (await a.audit.list({ kind })).length;
+        await assert.rejects(
+          a.audit.appendChain(kind, () => [ev(['ver/w'])], {
+            keys: ['ver/w'],
+            value: () => {
+              throw new Error('no value');
+            },
+          }),
+          /no value/,
+        );
+        assert.equal((await a.audit.list({ kind })).length, before);
+        assert.equal(await a.kv.get('ver/w'), undefined);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
     test('audit retention deletes by age and beyond the newest N, in batches, and keeps the rest', () =>
       withStore(async (s, clock) => {
         const t0 = clock.now();

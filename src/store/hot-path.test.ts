@@ -12,6 +12,7 @@ function database(): Sqlite.Database {
     CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL CHECK (length(subject) <= 8), outcome TEXT NOT NULL, detail TEXT);
     CREATE TABLE resources (namespace TEXT, repository TEXT, type TEXT, tag TEXT, value BLOB, PRIMARY KEY (namespace, repository, type, tag));
     CREATE TABLE policies (kind TEXT, id TEXT, text TEXT, updated_at INTEGER, PRIMARY KEY (kind, id));
+    CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, updated_at INTEGER NOT NULL);
   `);
   return conn;
 }

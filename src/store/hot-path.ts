@@ -33,6 +33,19 @@ export interface HotAuditRow {
   detail: string | null;
 }
 
+/** A server-state row (its value sealed) a chain append writes when its key holds none. */
+export interface HotKvRow {
+  key: string;
+  value: Buffer;
+  updated_at: number;
+}
+
+/** Server-state keys a chain append makes sure exist, in its transaction: `rows` gets those missing. */
+export interface HotKeep {
+  keys: readonly string[];
+  rows(missing: string[]): HotKvRow[];
+}
+
 export interface HotPath {
   sessionGet(id: string): Promise<{ expires_at: Int64; body: Uint8Array } | undefined>;
   sessionPut(id: string, expiresAt: number, body: Uint8Array): Promise<void>;
@@ -45,9 +58,15 @@ export interface HotPath {
   /**
    * Appends rows that extend a chain, under the database's write lock from reading the head to the commit:
    * `link` gets the detail of the newest row of `kind` (null when there is none) and returns the rows to append
-   * after it, in order. Returns their ids in order.
+   * after it, in order. Returns their ids in order. The keys of `keep` that hold no server state are written
+   * in the same transaction.
    */
-  auditAppendChain(kind: string, link: (head: string | null) => HotAuditRow[]): Promise<number[]>;
+  auditAppendChain(kind: string, link: (head: string | null) => HotAuditRow[], keep?: HotKeep): Promise<number[]>;
+  /**
+   * Under the same lock, deletes the server-state `keys` that no row of chain `kind` with an id above
+   * `afterId` names (`named` lists the keys a row's detail names). Returns the keys deleted.
+   */
+  kvDeleteUnchained(keys: readonly string[], kind: string, afterId: number, named: (detail: string | null) => Iterable<string>): Promise<string[]>;
   resourceGet(k: HotResourceKey): Promise<Uint8Array | undefined>;
   policyGet(kind: string, id: string): Promise<{ text: string; updated_at: Int64 } | undefined>;
   close(): Promise<void>;
@@ -61,17 +80,33 @@ const CHAIN_LOCK_KEY = 0x636f636f;
  * own hot paths use prepared statements, sqliteHotPath below and postgres-hot-path.ts).
  */
 export function kyselyHotPath(db: Kysely<Database>, close: () => Promise<void> = async () => {}, dialect: 'sqlite' | 'postgres' = 'postgres'): HotPath {
-  const appendChain = async (trx: Kysely<Database>, kind: string, link: (head: string | null) => HotAuditRow[]): Promise<number[]> => {
-    // PostgreSQL: the lock is held until the transaction ends, so no other replica reads the head meanwhile.
-    // SQLite (a store transaction): the transaction already holds the only connection of this store.
+  // PostgreSQL: the lock is held until the transaction ends, so no other replica reads the head meanwhile.
+  // SQLite (a store transaction): the transaction already holds the only connection of this store.
+  const lock = async (trx: Kysely<Database>): Promise<void> => {
     if (dialect === 'postgres') await sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`.execute(trx);
+  };
+  const appendChain = async (trx: Kysely<Database>, kind: string, link: (head: string | null) => HotAuditRow[], keep?: HotKeep): Promise<number[]> => {
+    await lock(trx);
     const head = await trx.selectFrom('audit').select('detail').where('kind', '=', kind).orderBy('id', 'desc').limit(1).executeTakeFirst();
     const rows = link(head?.detail ?? null);
     if (rows.length === 0) return [];
     // One row per statement keeps the ids in the order of the rows.
     const ids: number[] = [];
     for (const r of rows) ids.push(Number((await trx.insertInto('audit').values(r).returning('id').executeTakeFirstOrThrow()).id));
+    if (keep && keep.keys.length > 0) {
+      const present = new Set((await trx.selectFrom('kv').select('key').where('key', 'in', [...keep.keys]).execute()).map((r) => r.key));
+      const missing = keep.keys.filter((k) => !present.has(k));
+      if (missing.length > 0) await trx.insertInto('kv').values(keep.rows(missing)).onConflict((oc) => oc.column('key').doNothing()).execute();
+    }
     return ids;
+  };
+  const deleteUnchained = async (trx: Kysely<Database>, keys: readonly string[], kind: string, afterId: number, named: (detail: string | null) => Iterable<string>): Promise<string[]> => {
+    await lock(trx);
+    const doomed = new Set(keys);
+    for (const r of await trx.selectFrom('audit').select('detail').where('kind', '=', kind).where('id', '>', afterId).execute()) for (const k of named(r.detail)) doomed.delete(k);
+    const out: string[] = [];
+    for (const k of doomed) if (Number((await trx.deleteFrom('kv').where('key', '=', k).executeTakeFirst()).numDeletedRows) > 0) out.push(k);
+    return out;
   };
   return {
     sessionGet: (id) => db.selectFrom('sessions').select(['expires_at', 'body']).where('id', '=', id).executeTakeFirst(),
@@ -102,7 +137,9 @@ export function kyselyHotPath(db: Kysely<Database>, close: () => Promise<void> =
       const r = await db.insertInto('audit').values(row).returning('id').executeTakeFirstOrThrow();
       return Number(r.id);
     },
-    auditAppendChain: (kind, link) => (db.isTransaction ? appendChain(db, kind, link) : db.transaction().execute((trx) => appendChain(trx, kind, link))),
+    auditAppendChain: (kind, link, keep) => (db.isTransaction ? appendChain(db, kind, link, keep) : db.transaction().execute((trx) => appendChain(trx, kind, link, keep))),
+    kvDeleteUnchained: (keys, kind, afterId, named) =>
+      db.isTransaction ? deleteUnchained(db, keys, kind, afterId, named) : db.transaction().execute((trx) => deleteUnchained(trx, keys, kind, afterId, named)),
     async resourceGet(k) {
       const row = await db
         .selectFrom('resources')
@@ -137,6 +174,10 @@ export function sqliteHotPath(conn: Sqlite.Database): HotPath {
     ),
     policyGet: conn.prepare<[string, string], { text: string; updated_at: number }>('SELECT text, updated_at FROM policies WHERE kind = ? AND id = ?'),
     auditHead: conn.prepare<[string], { detail: string | null }>('SELECT detail FROM audit WHERE kind = ? ORDER BY id DESC LIMIT 1'),
+    auditAfter: conn.prepare<[string, number], { detail: string | null }>('SELECT detail FROM audit WHERE kind = ? AND id > ?'),
+    kvHas: conn.prepare<[string], { one: number }>('SELECT 1 AS one FROM kv WHERE key = ?'),
+    kvInsert: conn.prepare('INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING'),
+    kvDelete: conn.prepare('DELETE FROM kv WHERE key = ?'),
   };
   // The writes of requests answered in the same turn of the event loop — audit rows and nonce records — are
   // committed together: one WAL append for all of them instead of one per request. Each caller gets its
@@ -145,12 +186,29 @@ export function sqliteHotPath(conn: Sqlite.Database): HotPath {
   let queued: Op[] = [];
   const runAll = (ops: Op[]): unknown[] => ops.map((o) => o.run());
   const insertRow = (r: HotAuditRow): number => Number(s.auditInsert.run(r.time, r.kind, r.subject, r.outcome, r.detail).lastInsertRowid);
-  const chainRows = (kind: string, link: (head: string | null) => HotAuditRow[]): number[] => link(s.auditHead.get(kind)?.detail ?? null).map(insertRow);
+  const chainRows = (kind: string, link: (head: string | null) => HotAuditRow[], keep?: HotKeep): number[] => {
+    const ids = link(s.auditHead.get(kind)?.detail ?? null).map(insertRow);
+    if (ids.length > 0 && keep && keep.keys.length > 0) {
+      const missing = keep.keys.filter((k) => s.kvHas.get(k) === undefined);
+      if (missing.length > 0) for (const r of keep.rows(missing)) s.kvInsert.run(r.key, r.value, r.updated_at);
+    }
+    return ids;
+  };
   const batch = conn.transaction(runAll);
   // BEGIN IMMEDIATE takes the database's write lock before the head is read: another process appending to the
   // same chain waits (busy_timeout) instead of linking to the same head. The writes queued before the chain
   // append go into its transaction, ahead of it.
-  const appendChain = conn.transaction((ops: Op[], kind: string, link: (head: string | null) => HotAuditRow[]) => ({ results: runAll(ops), ids: chainRows(kind, link) }));
+  const appendChain = conn.transaction((ops: Op[], kind: string, link: (head: string | null) => HotAuditRow[], keep?: HotKeep) => ({
+    results: runAll(ops),
+    ids: chainRows(kind, link, keep),
+  }));
+  // The same write lock: a chain append either committed before the rows are read here, or starts after the
+  // deletes and finds the keys it needs gone.
+  const deleteUnchained = conn.transaction((keys: readonly string[], kind: string, afterId: number, named: (detail: string | null) => Iterable<string>): string[] => {
+    const doomed = new Set(keys);
+    for (const r of s.auditAfter.iterate(kind, afterId)) for (const k of named(r.detail)) doomed.delete(k);
+    return [...doomed].filter((k) => s.kvDelete.run(k).changes > 0);
+  });
   const settle = (ops: Op[], results: unknown[]): void => ops.forEach((o, i) => o.resolve(results[i] as never));
   /** One statement the database refuses must not fail the others: each on its own, with its own error. */
   const runAlone = (ops: Op[]): void => {
@@ -196,25 +254,26 @@ export function sqliteHotPath(conn: Sqlite.Database): HotPath {
     sessionDelete: async (id) => s.sessionDelete.run(id).changes > 0,
     nonceInsert: (hash, expiresAt) => enqueue(() => s.nonceInsert.run(hash, expiresAt).changes === 1),
     auditInsert: (row) => enqueue(() => insertRow(row)),
-    auditAppendChain: async (kind, link) => {
+    auditAppendChain: async (kind, link, keep) => {
       // Writes queued before this chain append keep their place before it, in its transaction.
       const ops = take();
       if (ops.length === 0 || !conn.open) {
         queued = ops;
         flush();
-        return appendChain.immediate([], kind, link).ids;
+        return appendChain.immediate([], kind, link, keep).ids;
       }
       let out: { results: unknown[]; ids: number[] };
       try {
-        out = appendChain.immediate(ops, kind, link);
+        out = appendChain.immediate(ops, kind, link, keep);
       } catch {
         // The queued writes on their own, then the chain alone, with its own error if it fails again.
         runAlone(ops);
-        return appendChain.immediate([], kind, link).ids;
+        return appendChain.immediate([], kind, link, keep).ids;
       }
       settle(ops, out.results);
       return out.ids;
     },
+    kvDeleteUnchained: async (keys, kind, afterId, named) => deleteUnchained.immediate(keys, kind, afterId, named),
     resourceGet: async (k) => s.resourceGet.get(k.namespace, k.repository, k.type, k.tag)?.value,
     policyGet: async (kind, id) => s.policyGet.get(kind, id),
     async close() {

@@ -6,7 +6,7 @@
  * The pool this runs on opens its sessions with `synchronous_commit = off` (postgres.ts).
  */
 import type pg from 'pg';
-import type { HotAuditRow, HotPath } from './hot-path.js';
+import type { HotAuditRow, HotKeep, HotPath } from './hot-path.js';
 import type { ChangeFeed } from './store.js';
 import type { Int64 } from './schema.js';
 
@@ -145,20 +145,30 @@ export function postgresHotPath(pool: pg.Pool, changes?: ChangeFeed): HotPath & 
         queued.push({ row, resolve, reject });
         if (queued.length === 1) setImmediate(() => void flushAudit());
       }),
-    async auditAppendChain(kind, link) {
+    async auditAppendChain(kind, link, keep?: HotKeep) {
       const client = await pool.connect();
       let broken: Error | undefined;
       try {
         // Two round trips in all. The lock is held until the transaction ends, so no other replica reads the
         // head meanwhile; the head is read by a later statement, whose snapshot is taken after the lock was
-        // granted. The rows and the commit then go as one text (values written as escaped literals).
+        // granted. The rows and the commit then go as one text (values written as escaped literals). The keys
+        // to keep are looked up in the first trip; one that is missing (rare: a prune deleted it) costs one more.
+        const keys = keep?.keys ?? [];
         const opened = (await client.query(
-          `BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY}); SELECT detail FROM audit WHERE kind = ${literal(client, kind)} ORDER BY id DESC LIMIT 1`,
-        )) as unknown as Array<pg.QueryResult<{ detail: string | null }>>;
+          `BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY}); SELECT detail FROM audit WHERE kind = ${literal(client, kind)} ORDER BY id DESC LIMIT 1` +
+            (keys.length > 0 ? `; SELECT key FROM kv WHERE key IN (${keys.map((k) => literal(client, k)).join(', ')})` : ''),
+        )) as unknown as Array<pg.QueryResult<{ detail: string | null; key: string }>>;
         const rows = link(opened[2].rows[0]?.detail ?? null);
         if (rows.length === 0) {
           await client.query('COMMIT');
           return [];
+        }
+        if (keep && keys.length > 0) {
+          const present = new Set(opened[3].rows.map((r) => r.key));
+          const missing = keys.filter((k) => !present.has(k));
+          for (const r of missing.length > 0 ? keep.rows(missing) : []) {
+            await client.query('INSERT INTO kv (key, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING', [r.key, r.value, r.updated_at]);
+          }
         }
         const tuples = rows.map(
           (r) => `(${integer(r.time)}, ${literal(client, r.kind)}, ${literal(client, r.subject)}, ${literal(client, r.outcome)}, ${literal(client, r.detail)})`,
@@ -171,6 +181,29 @@ export function postgresHotPath(pool: pg.Pool, changes?: ChangeFeed): HotPath & 
       } catch (e) {
         // Whatever failed (the link function, a statement, BEGIN itself), the connection goes back to the pool
         // outside any transaction — or not at all when even the rollback fails.
+        await client.query('ROLLBACK').catch((re: unknown) => {
+          broken = re instanceof Error ? re : new Error(String(re));
+        });
+        throw e;
+      } finally {
+        client.release(broken);
+      }
+    },
+    async kvDeleteUnchained(keys, kind, afterId, named) {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        // The chain's lock: an append either committed before the rows are read here, or starts after the
+        // deletes commit and finds the keys it needs gone.
+        const opened = (await client.query(
+          `BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY}); SELECT detail FROM audit WHERE kind = ${literal(client, kind)} AND id > ${integer(afterId)}`,
+        )) as unknown as Array<pg.QueryResult<{ detail: string | null }>>;
+        const doomed = new Set(keys);
+        for (const r of opened[2].rows) for (const k of named(r.detail)) doomed.delete(k);
+        const deleted = doomed.size === 0 ? [] : (await client.query<{ key: string }>('DELETE FROM kv WHERE key = ANY($1::text[]) RETURNING key', [[...doomed]])).rows.map((r) => r.key);
+        await client.query('COMMIT');
+        return deleted;
+      } catch (e) {
         await client.query('ROLLBACK').catch((re: unknown) => {
           broken = re instanceof Error ? re : new Error(String(re));
         });

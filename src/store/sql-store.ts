@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { CocoError, asCocoError } from '../errors.js';
-import { kyselyHotPath, type HotPath } from './hot-path.js';
+import { kyselyHotPath, type HotKeep, type HotPath } from './hot-path.js';
 import { kekFingerprint, loadKek, open, seal } from './kek.js';
 import { migrateToLatest, type Database, type Dialect, type Int64 } from './schema.js';
 import {
@@ -15,6 +15,8 @@ import {
   type AuditEvent,
   type AuditEventInput,
   type ChainedEventInput,
+  type ChainKeep,
+  type ChainNames,
   type AuditLog,
   type AuditQuery,
   type AuditRetention,
@@ -277,7 +279,7 @@ class SqlStore implements Store {
     };
     this.audit = {
       append: (e) => this.#run('appending to the audit log', () => this.#appendAudit(e)),
-      appendChain: (kind, link) => this.#run('appending to the audit log', () => this.#appendChain(kind, link)),
+      appendChain: (kind, link, keep) => this.#run('appending to the audit log', () => this.#appendChain(kind, link, keep)),
       list: (q) => this.#run('reading the audit log', () => this.#listAudit(q)),
       prune: (before) => this.#run('pruning the audit log', () => this.#pruneAudit(before)),
       retain: (policy) => this.#run('pruning the audit log', () => this.#retainAudit(policy)),
@@ -287,6 +289,7 @@ class SqlStore implements Store {
       put: (k, v) => this.#run('writing server state', () => this.#putKv(k, v)),
       putIfAbsent: (k, v) => this.#run('writing server state', () => this.#putKvIfAbsent(k, v)),
       delete: (k) => this.#run('deleting server state', () => this.#deleteKv(k)),
+      deleteUnchained: (keys, chain) => this.#run('deleting server state', () => this.#deleteKvUnchained(keys, chain)),
       keys: (prefix) => this.#run('listing server state', () => this.#kvKeys(prefix)),
     };
   }
@@ -616,10 +619,27 @@ class SqlStore implements Store {
     return { id, time: new Date(time), kind, subject, outcome, detail: detail === null ? null : (JSON.parse(detail) as JsonValue) };
   }
 
-  async #appendChain(kindArg: string, link: (head: JsonValue | null) => ChainedEventInput[]): Promise<number[]> {
+  /** The keys of `keep`, checked; and how the hot path seals the values of those missing. */
+  #hotKeep(keep: ChainKeep | undefined): HotKeep | undefined {
+    if (keep === undefined) return undefined;
+    if (typeof keep !== 'object' || keep === null || !Array.isArray(keep.keys) || typeof keep.value !== 'function') {
+      throw new CocoError('STORE_ARGUMENT', 'chain keep must have keys and a value function', { kind: 'input' });
+    }
+    const keys = [...new Set(keep.keys.map((k) => checkString(k, 'state key')))];
+    return {
+      keys,
+      rows: (missing) => {
+        const now = this.#nowMs();
+        return missing.map((key) => ({ key, value: Buffer.from(seal(this.#kek, checkBytes(keep.value(key), 'state value', LIMITS.kvBytes), `kv:${key}`)), updated_at: now }));
+      },
+    };
+  }
+
+  async #appendChain(kindArg: string, link: (head: JsonValue | null) => ChainedEventInput[], keep?: ChainKeep): Promise<number[]> {
     const kind = checkString(kindArg, 'audit kind');
     if (!kind.startsWith(HOT_AUDIT_PREFIX)) throw new CocoError('STORE_ARGUMENT', `only ${HOT_AUDIT_PREFIX}* events form chains, not ${kind}`, { kind: 'input' });
     if (typeof link !== 'function') throw new CocoError('STORE_ARGUMENT', 'audit chain link must be a function', { kind: 'input' });
+    const hotKeep = this.#hotKeep(keep);
     return this.#hot.auditAppendChain(kind, (head) => {
       const events = link(head === null ? null : (JSON.parse(head) as JsonValue));
       if (!Array.isArray(events)) throw new CocoError('STORE_ARGUMENT', 'audit chain link must return an array', { kind: 'input' });
@@ -637,7 +657,7 @@ class SqlStore implements Store {
           detail: e.detail,
         };
       });
-    });
+    }, hotKeep);
   }
 
   async #listAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
@@ -741,6 +761,16 @@ class SqlStore implements Store {
     const key = checkString(keyArg, 'state key');
     const r = await this.#db.deleteFrom('kv').where('key', '=', key).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
+  }
+
+  async #deleteKvUnchained(keysArg: readonly string[], chain: ChainNames): Promise<string[]> {
+    if (!Array.isArray(keysArg)) throw new CocoError('STORE_ARGUMENT', 'state keys must be an array', { kind: 'input' });
+    const keys = keysArg.map((k) => checkString(k, 'state key'));
+    if (typeof chain !== 'object' || chain === null || typeof chain.named !== 'function') throw new CocoError('STORE_ARGUMENT', 'chain names must have a named function', { kind: 'input' });
+    const kind = checkString(chain.kind, 'audit kind');
+    if (typeof chain.afterId !== 'number' || !Number.isSafeInteger(chain.afterId)) throw new CocoError('STORE_ARGUMENT', 'chain afterId must be an integer', { kind: 'input' });
+    if (keys.length === 0) return [];
+    return this.#hot.kvDeleteUnchained(keys, kind, chain.afterId, (detail) => chain.named(detail === null ? null : (JSON.parse(detail) as JsonValue)));
   }
 
   async #kvKeys(prefixArg: string): Promise<string[]> {

@@ -270,6 +270,23 @@ export interface ChainedEventInput {
   detail: string;
 }
 
+/** Server-state entries a chain append makes sure exist (`AuditLog.appendChain`). */
+export interface ChainKeep {
+  /** Keys (of the key-value area) that must hold a value once the events are committed. */
+  keys: readonly string[];
+  /** The value to store under a key that holds none; called under the lock, so it must not await. */
+  value(key: string): Uint8Array;
+}
+
+/** Which events of a chain name which server-state keys (`KvStore.deleteUnchained`). */
+export interface ChainNames {
+  kind: string;
+  /** Only events with an id above this one are read. */
+  afterId: number;
+  /** The keys an event's detail names; must not await. */
+  named(detail: JsonValue | null): Iterable<string>;
+}
+
 export interface AuditQuery {
   /** At most this many events (default 100, at most 10 000). */
   limit?: number;
@@ -295,9 +312,11 @@ export interface AuditLog {
    * `BEGIN IMMEDIATE`, PostgreSQL an advisory transaction lock), so processes and replicas appending to one
    * database never link two events to the same head. `link` gets the detail of the newest event of `kind`
    * (null when there is none) and returns the events to append after it, in order; it must not await.
-   * Returns their ids, in order.
+   * Returns their ids, in order. Each key of `keep` that holds no server state gets `keep.value(key)` in the
+   * same transaction (when any event is appended), so events naming server state never commit without it,
+   * whatever `kv.deleteUnchained` deleted before.
    */
-  appendChain(kind: string, link: (head: JsonValue | null) => ChainedEventInput[]): Promise<number[]>;
+  appendChain(kind: string, link: (head: JsonValue | null) => ChainedEventInput[], keep?: ChainKeep): Promise<number[]>;
   /** Newest first. */
   list(query?: AuditQuery): Promise<AuditEvent[]>;
   /** Deletes events older than `before` (retention) and returns how many. */
@@ -332,6 +351,13 @@ export interface KvStore {
    */
   putIfAbsent(key: string, value: Uint8Array): Promise<Uint8Array>;
   delete(key: string): Promise<boolean>;
+  /**
+   * Deletes those of `keys` that no event of chain `chain.kind` with an id above `chain.afterId` names, under
+   * the lock chain appends take (`AuditLog.appendChain`): an append naming one of them either committed
+   * before the events are read here, or commits after the delete and writes it again through its `keep`.
+   * Returns the keys deleted.
+   */
+  deleteUnchained(keys: readonly string[], chain: ChainNames): Promise<string[]>;
   /** The keys that start with `prefix` (a non-empty string), sorted in code-unit order; never values. */
   keys(prefix: string): Promise<string[]>;
 }
