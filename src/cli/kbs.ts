@@ -373,10 +373,12 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .option('--verdict <verdict>', 'allow, deny or error')
     .option('--type <type>', 'attestation or release')
     .option('--limit <n>', 'at most n records (the KBS caps it at 500)', '20')
-    .action(async function (this: Command, opts: { workload?: string; verdict?: string; type?: string; limit: string }) {
+    .option('--ids', 'print the record ids, one a line, instead of the records')
+    .action(async function (this: Command, opts: { workload?: string; verdict?: string; type?: string; limit: string; ids?: boolean }) {
       const filter: Record<string, string> = { limit: String(pageLimit(opts.limit)) };
       for (const k of ['workload', 'verdict', 'type'] as const) if (opts[k] !== undefined) filter[k] = opts[k];
-      io.stdout(JSON.stringify(await adminClient(this, io).listDecisions(filter), null, 2) + '\n');
+      const items = await adminClient(this, io).listDecisions(filter);
+      io.stdout(opts.ids ? items.map((d) => `${String(d.id)}\n`).join('') : JSON.stringify(items, null, 2) + '\n');
     });
   config
     .command('get-decision')
