@@ -13,7 +13,7 @@ import { toHex } from '../formats/bytes.js';
 import { bindInitData, initDataDigest, sniffInitDataFormat } from './initdata.js';
 import { krunMeasurements, type KrunFirmware } from './krun/index.js';
 import { CPU_SIGS, VMM_TYPES, type VmmType, snpLaunchDigest, snpOvmfHash, vcpuTypeSig } from './snp-launch/index.js';
-import { SEARCH_GUEST_FEATURES, type SnpMismatchExplanation, mismatchHint, snpSearchStates } from './snp-search.js';
+import { SEARCH_GUEST_FEATURES, type SnpMismatchExplanation, type SnpSearchStates, mismatchHint, snpSearchStates } from './snp-search.js';
 import { directBootRtmrs, tdvfMrtd, type PageAddOrder } from './tdx/index.js';
 import { DEFAULT_PHASES, predictPcr11, ukiSections } from './uki.js';
 import { readVeritySuperblockFile, verityFormat } from './verity.js';
@@ -45,6 +45,8 @@ export interface SnpParameters {
   /** Whether the kernel, initrd and command line hashes were part of the launch (QEMU `kernel-hashes=on`). */
   kernelHashes: boolean;
   append?: string;
+  /** The launch digests before the VMSA pages that a KBS searches the nearby parameters from (snp-search.ts). */
+  searchStates?: SnpSearchStates;
 }
 
 export interface ReferenceValueProvenance {

@@ -249,9 +249,10 @@ function acceptedValues(value: unknown): string[] {
  *
  * - a PCR or RTMR whose provenance predicts its events: the first event of the evidence's log (or of a TD's
  *   `uefi_event_logs` claim) that differs, when the log extends the register to none of the accepted values;
- * - an SNP launch measurement computed from artifacts: the registered computation (algorithm, parameters,
- *   input digests) and, for firmware launches, the command that names the parameter change reproducing the
- *   reported measurement;
+ * - an SNP launch measurement computed from artifacts: the registered computation (algorithm, parameters
+ *   without the search states, input digests) and the reported value; when the provenance keeps search states
+ *   the decision record names the parameter change reproducing it when read (decision-search.ts), otherwise
+ *   the sentence names the command that searches from the artifacts;
  * - any other value computed from artifacts: the registered computation and the reported value.
  *
  * `reported` is the claim the value is compared with, when the caller knows it (a workload registration
