@@ -268,6 +268,11 @@ test('the README walk-through "From build artifacts to a released secret" runs c
         assert.equal(r.status, 6, what);
         assert.match(r.stderr, /registered measurement computed by snp-launch-digest with \{"vcpus":4,/);
         seen.push('denied');
+      } else if (/ get-decision /.test(cmd)) {
+        assert.equal(r.status, 0, what);
+        assert.match(r.stdout, /— deny \(WORKLOAD_POLICY_DENY\)\n/);
+        assert.ok(r.stdout.endsWith('\n  matches with --vcpus 2; registered with 4\n'), what);
+        seen.push('decided');
       } else if (/ explain /.test(cmd)) {
         assert.equal(r.status, 0, what);
         assert.equal(r.stdout.trim(), 'matches with --vcpus 2; registered with 4');
@@ -280,7 +285,7 @@ test('the README walk-through "From build artifacts to a released secret" runs c
         seen.push('shown');
       } else assert.equal(r.status, 0, what);
     }
-    assert.deepEqual(seen, ['shown', 'released', 'denied', 'explained']);
+    assert.deepEqual(seen, ['shown', 'released', 'denied', 'decided', 'explained']);
   } finally {
     await stopGroups(servers);
     rmSync(dir, { recursive: true, force: true });

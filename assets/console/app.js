@@ -398,10 +398,32 @@ async function openDecision(id) {
   reasonWithRule($('decision-reason'), 'Reason: ', d.reason ?? '(none)', d.verdict !== 'allow');
   const checks = Array.isArray(d.checks) ? d.checks.flatMap((c) => (Array.isArray(c.checks) ? c.checks : [c])) : [];
   renderChecks($('decision-checks'), checks);
+  renderMismatches(d);
   renderTrace(d);
   $('decision-claims').textContent = JSON.stringify(d.claims ?? null, null, 2);
   $('dry-result').replaceChildren();
   clearPolicyError('dry');
+}
+
+/**
+ * Why each reference value did not match, as the record says it, and for an SNP measurement registered from
+ * artifacts the launch parameter change the server's search found to reproduce the reported value.
+ */
+function renderMismatches(d) {
+  const list = $('decision-mismatches');
+  list.replaceChildren();
+  const explanations = d.explanations && typeof d.explanations === 'object' ? d.explanations : {};
+  const search = d.parameter_search && typeof d.parameter_search === 'object' ? d.parameter_search : {};
+  for (const [name, why] of Object.entries(explanations)) {
+    const li = el('li');
+    li.dataset.claim = name;
+    li.append(el('code', name), el('span', `: ${why}`));
+    const s = search[name];
+    if (s && typeof s.hint === 'string') li.append(el('div', s.hint, 'search-hint'));
+    else if (s && typeof s.note === 'string') li.append(el('div', s.note, 'search-note flags'));
+    list.append(li);
+  }
+  $('decision-mismatch').hidden = list.children.length === 0;
 }
 
 /**

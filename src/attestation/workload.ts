@@ -24,6 +24,7 @@ import { vcekCachePaths } from '../tee/snp/certs.js';
 import type { TeeVerifier } from '../tee/verifier.js';
 import { checkPredictedRegister } from '../measure/explain-events.js';
 import { normalizeProvenance } from './provenance.js';
+import { snpSearchInput } from '../measure/snp-search.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Registration model
@@ -135,6 +136,14 @@ function checkProvenance(p: unknown, rv: Record<string, unknown>): Record<string
     }
     const known = new Set(['algorithm', 'parameters', 'inputs', 'events', 'expires', 'signer', 'signer_issuer', 'components']);
     for (const k of Object.keys(e)) if (!known.has(k)) bad(`provenance of ${claim}: unknown field ${JSON.stringify(k.slice(0, 40))}`);
+    // The states of an SNP launch digest's parameter search are read back by the KBS: refused now if malformed.
+    if (e.algorithm === 'snp-launch-digest') {
+      try {
+        snpSearchInput(e.parameters);
+      } catch (err) {
+        bad(`provenance of ${claim}: ${(err as Error).message}`);
+      }
+    }
     out[claim] = e as Record<string, JsonValue>;
   }
   return out;

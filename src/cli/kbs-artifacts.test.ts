@@ -1,8 +1,9 @@
 /**
  * From build artifacts to a released secret: `cocokit kbs workload register --from-artifacts` computes the
  * SNP measurement a guest built from the shared OVMF will report; a guest under a `cocokit snp test-root`
- * chip launched with it gets the secret, one launched with another vCPU count is refused and
- * `kbs workload explain` names the slip. `kbs config set-reference-value --from-artifacts` stores the same value.
+ * chip launched with it gets the secret, one launched with another vCPU count is refused and both
+ * `kbs workload explain` (from the artifacts) and the KBS's decision record (from the registration's search
+ * states) name the slip. `kbs config set-reference-value --from-artifacts` stores the same value.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,6 +29,19 @@ const S04 = readVectorJson<{ cases: { id: string; expected: string }[] }>('snp',
 const launchFlags = ['--ovmf', OVMF, '--vcpus', '4', '--vcpu-type', 'EPYC-Milan', '--guest-features', '0x21'];
 const adminCli = ['kbs', 'workload', '--url', url, '--auth-private-key', 'admin.pem', '--namespace', 'tenant-x'];
 
+// The decision log spans every namespace: an auditor identity bound to none reads it.
+const configCli = ['kbs', 'config', '--url', url, '--auth-private-key', 'auditor.pem', '--role', 'auditor'];
+
+/** The newest denied decision on a workload, read back through the admin API as `get-decision` prints it. */
+async function lastDenial(workload: string): Promise<{ id: number; parameter_search?: Record<string, Record<string, string>> }> {
+  const list = await cli([...configCli, 'list-decisions', '--workload', workload, '--verdict', 'deny', '--limit', '1']);
+  assert.equal(list.code, 0, list.err);
+  const [d] = JSON.parse(list.out) as Array<{ id: number }>;
+  const got = await cli([...configCli, 'get-decision', String(d!.id)]);
+  assert.equal(got.code, 0, got.err);
+  return JSON.parse(got.out) as { id: number; parameter_search?: Record<string, Record<string, string>> };
+}
+
 test('register --from-artifacts: the guest launched from those artifacts gets the secret; a 2-vCPU launch is refused and explained', async () => {
   const reg = await cli([...adminCli, 'register', '--tee', 'snp', '--from-artifacts', ...launchFlags, '--resource', 'passphrase=from-artifacts']);
   assert.equal(reg.code, 0, reg.err);
@@ -38,7 +52,9 @@ test('register --from-artifacts: the guest launched from those artifacts gets th
   // Provenance through the admin API: algorithm, parameters, input digests, who, when, version.
   const p = shown.provenance.measurement;
   assert.equal(p.algorithm, 'snp-launch-digest');
-  assert.deepEqual(p.parameters, { vcpus: 4, vcpuType: 'EPYC-Milan', vmmType: 'QEMU', guestFeatures: '0x21', kernelHashes: false });
+  const { searchStates, ...parameters } = p.parameters as Record<string, unknown>;
+  assert.deepEqual(parameters, { vcpus: 4, vcpuType: 'EPYC-Milan', vmmType: 'QEMU', guestFeatures: '0x21', kernelHashes: false });
+  assert.deepEqual(Object.keys((searchStates as { digests: object }).digests), ['QEMU', 'ec2', 'gce']);
   assert.deepEqual(p.inputs, { ovmf: createHash('sha256').update(readVector('snp', 'ovmf', 'OVMF.fd')).digest('hex') });
   assert.equal(p.registered_by, 'role=admin sub=admin');
   assert.ok(Math.abs(Date.parse(String(p.registered_at)) - Date.now()) < 60_000);
@@ -50,12 +66,21 @@ test('register --from-artifacts: the guest launched from those artifacts gets th
   await assert.rejects(guest({ hostData, measurement: twoVcpus }), (e: unknown) => {
     const m = String((e as Error).message);
     assert.match(m, /policy denied: .*measurement.*registered measurement computed by snp-launch-digest with \{"vcpus":4,/);
-    assert.ok(m.includes(`--reported ${toHex(twoVcpus)}`), m);
+    assert.ok(m.includes(`; reported ${toHex(twoVcpus)}; the decision record names the nearby launch parameters that reproduce it`), m);
+    assert.ok(!m.includes('searchStates'), m);
     return true;
   });
   const why = await cli([...adminCli, 'explain', ...launchFlags, '--reported', toHex(twoVcpus)]);
   assert.equal(why.code, 0, why.err);
   assert.equal(why.out.trim(), 'matches with --vcpus 2; registered with 4');
+  // The KBS names the same change itself, without the artifacts, when the decision is read.
+  const denial = await lastDenial(id);
+  assert.deepEqual(denial.parameter_search, { measurement: { hint: 'matches with --vcpus 2; registered with 4', flag: '--vcpus', registered: '4', reported: '2' } });
+  const text = await cli([...configCli, 'get-decision', String(denial.id), '--explain']);
+  assert.equal(text.code, 0, text.err);
+  assert.match(text.out, /— deny \(WORKLOAD_POLICY_DENY\)\n/);
+  assert.ok(text.out.includes(`measurement: registered measurement computed by snp-launch-digest with {"vcpus":4,`), text.out);
+  assert.ok(text.out.endsWith('\n  matches with --vcpus 2; registered with 4\n'), text.out);
   const same = await cli([...adminCli, 'explain', ...launchFlags, '--reported', S04]);
   assert.match(same.out, /matches the artifacts as registered/);
   // A reference value whose provenance has expired releases nothing.
@@ -66,6 +91,31 @@ test('register --from-artifacts: the guest launched from those artifacts gets th
   const none = await cli([...adminCli, 'explain', ...launchFlags, '--reported', 'ab'.repeat(48)]);
   assert.equal(none.code, 5);
   assert.match(none.err, /no single launch parameter change/);
+});
+
+test('the decision names kernel hashes off against a kernel registration, and says when no nearby parameter reproduces a measurement', async () => {
+  // sev-snp-measure oracle pair: s11 (kernel, initrd, append) registered, s18 (the same firmware without a kernel) reported.
+  const cases = readVectorJson<{ cases: { id: string; expected: string }[] }>('snp', 'measure-cases.json').cases;
+  const s11 = cases.find((c) => c.id === 's11-amdsev-k-i-a')!.expected;
+  const s18 = cases.find((c) => c.id === 's18-amdsev-nokernel')!.expected;
+  const flags = ['--ovmf', vectorPath('snp', 'ovmf', 'ovmf_AmdSev_suffix.bin'), '--kernel', vectorPath('snp', 'gen', 'kernel-s1.bin'), '--initrd', vectorPath('snp', 'gen', 'initrd-s1.bin'), '--append', 'console=ttyS0 loglevel=7', '--vcpus', '1', '--vcpu-type', 'EPYC-v4'];
+  const reg = await cli([...adminCli, 'register', '--tee', 'snp', '--from-artifacts', ...flags, '--resource', 'passphrase=kernel']);
+  assert.equal(reg.code, 0, reg.err);
+  const id = reg.out.trim();
+  const hostData = hostDataForUuid(id);
+  assert.equal(await guest({ hostData, measurement: fromHex(s11) }), 'kernel');
+  await assert.rejects(guest({ hostData, measurement: fromHex(s18) }), /policy denied/);
+  const off = await lastDenial(id);
+  assert.equal(off.parameter_search?.measurement?.hint, 'matches with kernel hashes off; registered with kernel hashes on');
+  // Reading it again answers from the cache with the same words.
+  assert.deepEqual((await lastDenial(id)).parameter_search, off.parameter_search);
+  await assert.rejects(guest({ hostData, measurement: fromHex('ab'.repeat(48)) }), /policy denied/);
+  const none = await lastDenial(id);
+  assert.match(none.parameter_search?.measurement?.note ?? '', /^no nearby launch parameter reproduces the reported measurement \(\d+ candidates/);
+  const text = await cli([...configCli, 'get-decision', String(none.id), '--explain']);
+  assert.match(text.out, /\n {2}no nearby launch parameter reproduces the reported measurement/);
+  // Bad ids are usage errors before any request.
+  assert.equal((await cli([...configCli, 'get-decision', '0x1'])).code, 1);
 });
 
 test('register --from-artifacts refuses missing, unreadable or contradicting inputs with usage or file errors', async () => {

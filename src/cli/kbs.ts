@@ -377,11 +377,53 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
       else io.stdout(JSON.stringify(await client.getReferenceValue(id)) + '\n');
     });
   config
+    .command('list-decisions')
+    .description('the decision log, newest first: one record per attestation and secret release')
+    .option('--workload <id>', 'decisions on one workload registration')
+    .option('--verdict <verdict>', 'allow, deny or error')
+    .option('--type <type>', 'attestation or release')
+    .option('--limit <n>', 'at most n records (the KBS caps it at 500)', '20')
+    .option('--ids', 'print the record ids, one a line, instead of the records')
+    .action(async function (this: Command, opts: { workload?: string; verdict?: string; type?: string; limit: string; ids?: boolean }) {
+      const filter: Record<string, string> = { limit: String(pageLimit(opts.limit)) };
+      for (const k of ['workload', 'verdict', 'type'] as const) if (opts[k] !== undefined) filter[k] = opts[k];
+      const items = await adminClient(this, io).listDecisions(filter);
+      io.stdout(opts.ids ? items.map((d) => `${String(d.id)}\n`).join('') : JSON.stringify(items, null, 2) + '\n');
+    });
+  config
+    .command('get-decision')
+    .description('one decision record, with the policy trace and the launch parameter search the KBS computes when it is read')
+    .argument('<id>')
+    .option('--explain', 'print the verdict, the reason, and why each reference value did not match, instead of the JSON record')
+    .action(async function (this: Command, id: string, opts: { explain?: boolean }) {
+      const d = await adminClient(this, io).getDecision(id);
+      io.stdout(opts.explain ? explainDecisionText(d) : JSON.stringify(d, null, 2) + '\n');
+    });
+  config
     .command('list-reference-values')
     .description('every stored reference value with its provenance')
     .action(async function (this: Command) {
       io.stdout(JSON.stringify(await (await adminClient(this, io)).listReferenceValueRecords(), null, 2) + '\n');
     });
+}
+
+/**
+ * A decision as an operator reads it: the verdict and reason, then each reference value that did not match with
+ * why, and the launch parameter change the KBS found to reproduce the reported measurement.
+ */
+export function explainDecisionText(d: Record<string, unknown>): string {
+  const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+  const lines = [`decision ${String(d.id)}: ${str(d.type) ?? '?'} ${str(d.resource) ?? str(d.tee) ?? ''} — ${str(d.verdict) ?? '?'}${str(d.code) ? ` (${str(d.code)})` : ''}`];
+  if (str(d.reason)) lines.push(`reason: ${str(d.reason)}`);
+  const explanations = d.explanations !== null && typeof d.explanations === 'object' ? (d.explanations as Record<string, unknown>) : {};
+  const search = d.parameter_search !== null && typeof d.parameter_search === 'object' ? (d.parameter_search as Record<string, { hint?: unknown; note?: unknown }>) : {};
+  for (const [name, why] of Object.entries(explanations)) {
+    lines.push(`${name}: ${String(why)}`);
+    const s = search[name];
+    if (s && str(s.hint)) lines.push(`  ${str(s.hint)}`);
+    else if (s && str(s.note)) lines.push(`  ${str(s.note)}`);
+  }
+  return lines.join('\n') + '\n';
 }
 
 /** An RFC 3339 time given on the command line, normalized. */

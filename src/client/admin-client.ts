@@ -159,4 +159,24 @@ export class KbsAdminClient {
   async listReferenceValueRecords(): Promise<Array<Record<string, unknown>>> {
     return parseJson(await this.call('GET', 'reference-value?detail=true'), 'reference value list') as Array<Record<string, unknown>>;
   }
+
+  /** One page of the decision log, newest first (`type`, `tee`, `verdict`, `resource`, `workload`, `limit` filters). */
+  async listDecisions(filter: Record<string, string> = {}): Promise<Array<Record<string, unknown>>> {
+    const q = new URLSearchParams(filter);
+    const items = parseJson(await this.call('GET', `decisions${q.size ? `?${q}` : ''}`), 'decision list');
+    if (!Array.isArray(items)) throw new CocoError('KBS_CLIENT_PROTOCOL', 'decision list is not a JSON array', { kind: 'input' });
+    return items as Array<Record<string, unknown>>;
+  }
+
+  /**
+   * One decision record with what the KBS computes when it is read: `explain` (the deciding policy's trace) and
+   * `parameter_search` (for a denied SNP measurement registered from artifacts, the launch parameter change that
+   * reproduces it).
+   */
+  async getDecision(id: string): Promise<Record<string, unknown>> {
+    if (!/^[1-9][0-9]{0,15}$/.test(id)) throw new CocoError('KBS_CLIENT_USAGE', `a decision id is a positive integer, got ${JSON.stringify(id.slice(0, 40))}`, { kind: 'usage' });
+    const d = parseJson(await this.call('GET', `decisions/${id}`), 'decision');
+    if (d === null || typeof d !== 'object' || Array.isArray(d)) throw new CocoError('KBS_CLIENT_PROTOCOL', 'decision is not a JSON object', { kind: 'input' });
+    return d as Record<string, unknown>;
+  }
 }

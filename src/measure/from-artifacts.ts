@@ -13,6 +13,7 @@ import { toHex } from '../formats/bytes.js';
 import { bindInitData, initDataDigest, sniffInitDataFormat } from './initdata.js';
 import { krunMeasurements, type KrunFirmware } from './krun/index.js';
 import { CPU_SIGS, VMM_TYPES, type VmmType, snpLaunchDigest, snpOvmfHash, vcpuTypeSig } from './snp-launch/index.js';
+import { SEARCH_GUEST_FEATURES, type SnpMismatchExplanation, type SnpSearchStates, mismatchHint, snpSearchStates } from './snp-search.js';
 import { directBootRtmrs, tdvfMrtd, type PageAddOrder } from './tdx/index.js';
 import { DEFAULT_PHASES, predictPcr11, ukiSections } from './uki.js';
 import { readVeritySuperblockFile, verityFormat } from './verity.js';
@@ -44,6 +45,8 @@ export interface SnpParameters {
   /** Whether the kernel, initrd and command line hashes were part of the launch (QEMU `kernel-hashes=on`). */
   kernelHashes: boolean;
   append?: string;
+  /** The launch digests before the VMSA pages that a KBS searches the nearby parameters from (snp-search.ts). */
+  searchStates?: SnpSearchStates;
 }
 
 export interface ReferenceValueProvenance {
@@ -104,8 +107,10 @@ function parametersOf(a: SnpArtifacts): SnpParameters {
  */
 export function snpReferenceValuesFromArtifacts(a: SnpArtifacts): ArtifactReferenceValues {
   checkArtifacts(a);
+  const ovmfHash = snpOvmfHash(a.ovmf);
   const measurement = snpLaunchDigest({
     ovmf: a.ovmf,
+    ovmfHash,
     kernel: a.kernel,
     initrd: a.initrd,
     cmdline: a.append,
@@ -119,7 +124,8 @@ export function snpReferenceValuesFromArtifacts(a: SnpArtifacts): ArtifactRefere
   if (a.initrd !== undefined) inputs.initrd = sha256Hex(a.initrd);
   const values: Record<string, string> = { measurement: toHex(measurement) };
   const provenance: Record<string, ReferenceValueProvenance> = {
-    measurement: { algorithm: 'snp-launch-digest', parameters: { ...parametersOf(a) }, inputs },
+    // The digests before the VMSA pages let a KBS search the parameters next to these without the artifacts.
+    measurement: { algorithm: 'snp-launch-digest', parameters: { ...parametersOf(a), searchStates: snpSearchStates(a, ovmfHash) }, inputs },
   };
   if (a.initData !== undefined) {
     const d = initDataDigest(a.initData, sniffInitDataFormat(a.initData));
@@ -129,15 +135,7 @@ export function snpReferenceValuesFromArtifacts(a: SnpArtifacts): ArtifactRefere
   return { values, provenance };
 }
 
-/** One parameter change from a registration that reproduces a reported measurement. */
-export interface SnpMismatchExplanation {
-  /** The sev-snp-measure flag that differs, e.g. `--vcpus`. */
-  flag: string;
-  registered: string;
-  reported: string;
-  /** "matches with --vcpus 2; registered with 4". */
-  hint: string;
-}
+export type { SnpMismatchExplanation };
 
 interface Candidate {
   flag: string;
@@ -160,7 +158,7 @@ function* neighbours(a: SnpArtifacts): Generator<Candidate> {
   }
   for (const vmm of VMM_TYPES) if (vmm !== p.vmmType) yield { flag: '--vmm-type', registered: p.vmmType, reported: vmm, artifacts: { ...a, vmmType: vmm } };
   // SEV_FEATURES values seen in practice: SNPActive alone, with DebugSwap (0x20), with restricted/alternate injection.
-  for (const gf of [0x1n, 0x21n, 0x5n, 0x9n, 0x25n, 0x29n, 0x3n]) {
+  for (const gf of SEARCH_GUEST_FEATURES) {
     const s = `0x${gf.toString(16)}`;
     if (s !== p.guestFeatures) yield { flag: '--guest-features', registered: p.guestFeatures, reported: s, artifacts: { ...a, guestFeatures: gf } };
   }
@@ -196,11 +194,7 @@ export async function explainSnpMismatch(a: SnpArtifacts, reported: Uint8Array, 
     } catch {
       continue; // a neighbour the firmware cannot launch (e.g. kernel hashes without the section) explains nothing
     }
-    if (got === want) {
-      const flagText = c.flag === 'kernel-hashes' ? 'kernel hashes off' : `${c.flag} ${c.reported}`;
-      const regText = c.flag === 'kernel-hashes' ? 'kernel hashes on' : c.registered;
-      return { flag: c.flag, registered: c.registered, reported: c.reported, hint: `matches with ${flagText}; registered with ${regText}` };
-    }
+    if (got === want) return mismatchHint(c.flag, c.registered, c.reported);
   }
   return undefined;
 }

@@ -13,6 +13,10 @@ import { readVector, REPO_ROOT, vectorPath } from '../test-support/vectors.js';
 import { startKbs, type Harness } from './test-harness.js';
 import { CONSOLE_CSP } from './console.js';
 import { defaultAttestationPolicy } from '../policy/builtin.js';
+import { snpReferenceValuesFromArtifacts } from '../measure/from-artifacts.js';
+import { snpLaunchDigest } from '../measure/snp-launch/index.js';
+import { DecisionLog } from './decisions.js';
+import { explainMismatches, referenceValueNote } from './reference-values.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const missing = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium)`;
@@ -389,6 +393,34 @@ test('the reference values page lists them and sets one from a name and a JSON v
   await page.waitForSelector('#rvs td:text-is("console_rv")');
   assert.deepEqual((await h.kbs.store.referenceValues.get('console_rv'))?.value, ['1', '2']);
   assert.equal(await page.textContent('#rvs tr:has(td:text-is("console_rv")) td.value'), '["1","2"]');
+});
+
+test('an SNP measurement registered from artifacts: the decision page shows why it differs and the launch parameter that reproduces it', { skip: missing }, async () => {
+  const launch = { ovmf: readVector('snp', 'ovmf', 'OVMF.fd'), vcpus: 4, vcpuType: 'EPYC-Milan', guestFeatures: 0x21n };
+  const computed = snpReferenceValuesFromArtifacts(launch);
+  await new KbsAdminClient(h.url, { privateKeyPem: h.adminKeyPem }).setReferenceValues(
+    { snp_launch_measurement: [computed.values.measurement] },
+    { snp_launch_measurement: computed.provenance.measurement as unknown as Record<string, unknown> },
+  );
+  // The record an SNP attestation of a 2-vCPU launch leaves: the consulted value and why it differs.
+  const rv = (await h.kbs.store.referenceValues.get('snp_launch_measurement'))!;
+  const two = toHex(snpLaunchDigest({ ...launch, vcpus: 2 }));
+  const explanations = explainMismatches('snp', {}, [rv], { measurement: two });
+  const rec = await new DecisionLog(h.kbs.store).record({ type: 'attestation', client: '127.0.0.1', tee: 'snp', verdict: 'allow', referenceValues: { snp_launch_measurement: referenceValueNote(rv) }, explanations });
+  assert.ok(rec);
+  await page.click('nav [data-page="overview"]');
+  await page.click('nav [data-page="decisions"]');
+  await page.click(`#decisions tbody tr[data-id="${rec.id}"]`);
+  await page.waitForSelector(`#decision-title:has-text("Decision ${rec.id}:")`);
+  await page.waitForSelector('#decision-mismatches li .search-hint');
+  assert.equal(await page.isVisible('#decision-mismatch'), true);
+  assert.equal(await page.textContent('#decision-mismatches li[data-claim="snp_launch_measurement"] .search-hint'), 'matches with --vcpus 2; registered with 4');
+  assert.match(await page.textContent('#decision-mismatches li[data-claim="snp_launch_measurement"]') ?? '', new RegExp(`^snp_launch_measurement: registered snp_launch_measurement computed by snp-launch-digest with \\{"vcpus":4,.*; reported ${two};`));
+  await page.screenshot({ path: join(ARTIFACTS, 'decision-parameter-search.png'), fullPage: true });
+  // A decision with nothing to explain hides the section.
+  await page.click('#decisions tbody tr:has(td:text-is("default/key/two"))');
+  await page.waitForSelector('#decision-title:has-text("default/key/two")');
+  assert.equal(await page.isVisible('#decision-mismatch'), false);
 });
 
 test('no errors were logged in the browser console but the four refusals the tests provoked', { skip: missing }, () => {

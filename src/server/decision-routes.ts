@@ -7,7 +7,10 @@
  *   the resource policy's full explain trace (the body that allowed, or each body that failed and where),
  *   computed now by evaluating the policy version the record names by hash on the record's claims and
  *   request; for an attestation the attestation policy's, from the policy and reference-value set versions
- *   it names (decision-recompute.ts). The record itself is returned as stored, chain fields included.
+ *   it names (decision-recompute.ts); and `parameter_search`: for a denied SNP measurement registered from
+ *   artifacts, `{claim: {hint, flag, registered, reported} | {note}}` — the launch parameter change that
+ *   reproduces the reported measurement, searched now from the registration's search states
+ *   (decision-search.ts). The record itself is returned as stored, chain fields included.
  * - `POST /kbs/v0/decisions/<id>/dry-run` `{"kind":"resource"|"attestation","policy":"<rego>","resource":"a/b/c"?}`
  *   — the verdict a candidate policy would give on that record's claims (an attestation policy with the
  *   reference-value set the record names, when it is kept; `reference_value_set` says which). Nothing is stored,
@@ -31,6 +34,7 @@ import type { Store } from '../store/store.js';
 import type { AdminAuthorizer } from './admin-auth.js';
 import { DECISION_KIND, decisionFromEvent, redactClaims, type Decision } from './decisions.js';
 import { explainAttestation, redactionReport } from './decision-recompute.js';
+import { DecisionSearch, decisionParameterSearch } from './decision-search.js';
 import { keptPolicyVersion, keptReferenceValueSet } from './decision-versions.js';
 import { echo } from './echo.js';
 import { errorResponse, kbsError, policyParseError } from './errors.js';
@@ -47,6 +51,8 @@ export interface DecisionRoutesOptions {
   decisionsWritten?: () => Promise<void>;
   /** The KBS's clock: which reference values a dry-run finds expired. */
   clock?: () => Date;
+  /** The launch-parameter search of denied SNP measurements (decision-search.ts); one per server by default. */
+  parameterSearch?: DecisionSearch;
 }
 
 /** Rows one listing request reads at most while filtering, so a selective filter cannot scan the whole log. */
@@ -339,6 +345,7 @@ export async function evidenceDryRun(o: DecisionRoutesOptions, body: Record<stri
 }
 
 export function decisionRoutes(o: DecisionRoutesOptions) {
+  const search = o.parameterSearch ?? new DecisionSearch();
   return async (app: FastifyInstance): Promise<void> => {
     app.get('/kbs/v0/decisions', async (req, reply) => {
       try {
@@ -359,7 +366,9 @@ export function decisionRoutes(o: DecisionRoutesOptions) {
         await o.decisionsWritten?.();
         const d = await getDecision(o.store, (req.params as { id: string }).id);
         const explain = await explainDecision(o, d);
-        return send(reply, 200, explain ? { ...d, explain } : d);
+        // A denied SNP measurement registered from artifacts: the parameter change that reproduces it.
+        const parameterSearch = await decisionParameterSearch(o.store, search, d);
+        return send(reply, 200, { ...d, ...(explain ? { explain } : {}), ...(parameterSearch ? { parameter_search: parameterSearch } : {}) });
       } catch (e) {
         return sendError(reply, e);
       }

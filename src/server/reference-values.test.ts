@@ -3,6 +3,7 @@
  * with who registered each value, when and at which version; the records through the admin API and the CLI,
  * across a restart; a value past its stated expiry denies the attestation that consults it, naming it.
  */
+import { snpSearchStates } from '../measure/snp-search.js';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -86,7 +87,10 @@ test('set-reference-value --from-artifacts stores the provenance; get-reference-
   const check = (rec: Record<string, any>, version: number) => {
     assert.deepEqual(rec.value, [s04]);
     assert.equal(rec.provenance.algorithm, 'snp-launch-digest');
-    assert.deepEqual(rec.provenance.parameters, { vcpus: 4, vcpuType: 'EPYC-Milan', vmmType: 'QEMU', guestFeatures: '0x21', kernelHashes: false });
+    const { searchStates, ...parameters } = rec.provenance.parameters;
+    assert.deepEqual(parameters, { vcpus: 4, vcpuType: 'EPYC-Milan', vmmType: 'QEMU', guestFeatures: '0x21', kernelHashes: false });
+    // The parameter search's states are kept as registered.
+    assert.deepEqual(searchStates, snpSearchStates({ ovmf: readVector('snp', 'ovmf', 'OVMF.fd') }));
     assert.deepEqual(rec.provenance.inputs, { ovmf: ovmfSha });
     assert.equal(rec.provenance.registered_by, 'role=admin sub=admin');
     assert.equal(rec.provenance.version, version);

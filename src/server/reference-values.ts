@@ -25,6 +25,7 @@
 import { fromBase64 } from '../formats/bytes.js';
 import { LEGACY_PROVENANCE_FIELDS as LEGACY, normalizeProvenance } from '../attestation/provenance.js';
 import { checkPredictedRegister, explainMeasured, measuredEvents, measuredEventsOfClaims, predictedRegisterOf, type PredictedRegister } from '../measure/explain-events.js';
+import { snpSearchInput } from '../measure/snp-search.js';
 import { tpmEvidenceFromJson } from '../tee/tpm/evidence.js';
 import { evidenceFromJson } from '../tee/tdx/evidence.js';
 import { isRecord, parseJson } from '../formats/json.js';
@@ -96,6 +97,14 @@ function checkEntry(name: string, e: unknown): ReferenceValueProvenanceInput {
   if (e.components !== undefined && (!Array.isArray(e.components) || !e.components.every((c) => typeof c === 'string'))) bad(`"components" ${where} must be an array of strings`);
   if (e.expires !== undefined && (typeof e.expires !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(e.expires) || Number.isNaN(Date.parse(e.expires)))) {
     bad(`"expires" ${where} must be an RFC 3339 time`);
+  }
+  // The states of an SNP launch digest's parameter search are read back when a denial is explained.
+  if (e.algorithm === 'snp-launch-digest') {
+    try {
+      snpSearchInput(e.parameters);
+    } catch (err) {
+      bad(`${where}: ${(err as Error).message}`);
+    }
   }
   return normalizeProvenance(e) as unknown as ReferenceValueProvenanceInput;
 }
@@ -214,6 +223,17 @@ export interface MeasuredEvidence {
   claims?: Record<string, unknown>;
 }
 
+/**
+ * What a denial says of a measurement whose provenance carries search states: the search itself runs when
+ * the decision is read (decision-search.ts), off the request path.
+ */
+export const SEARCH_NOTE = 'the decision record names the nearby launch parameters that reproduce it';
+
+/** The reported SNP measurement an explanation names (`reported HEX`, `--reported HEX`). */
+export function reportedMeasurementOf(explanation: string): string | undefined {
+  return /(?:^|[ ;])(?:--)?reported ([0-9a-f]{96})(?:;|$)/.exec(explanation)?.[1];
+}
+
 /** Launch digests whose artifacts `cocokit kbs workload explain` searches the parameters around. */
 const SEARCHABLE = new Set(['snp-launch-digest']);
 /** Launch digests that are an SNP report's MEASUREMENT. */
@@ -229,9 +249,10 @@ function acceptedValues(value: unknown): string[] {
  *
  * - a PCR or RTMR whose provenance predicts its events: the first event of the evidence's log (or of a TD's
  *   `uefi_event_logs` claim) that differs, when the log extends the register to none of the accepted values;
- * - an SNP launch measurement computed from artifacts: the registered computation (algorithm, parameters,
- *   input digests) and, for firmware launches, the command that names the parameter change reproducing the
- *   reported measurement;
+ * - an SNP launch measurement computed from artifacts: the registered computation (algorithm, parameters
+ *   without the search states, input digests) and the reported value; when the provenance keeps search states
+ *   the decision record names the parameter change reproducing it when read (decision-search.ts), otherwise
+ *   the sentence names the command that searches from the artifacts;
  * - any other value computed from artifacts: the registered computation and the reported value.
  *
  * `reported` is the claim the value is compared with, when the caller knows it (a workload registration
@@ -257,9 +278,15 @@ export function explainReferenceValue(name: string, value: unknown, provenance: 
   const algorithm = provenance.algorithm;
   const claim = reported ?? (SNP_MEASUREMENT.has(algorithm) && ev.tee === 'snp' ? ev.claims?.measurement : undefined);
   if (typeof claim !== 'string' || !/^[0-9a-fA-F]{1,256}$/.test(claim) || accepted.includes(claim.toLowerCase())) return undefined;
-  const computed = `registered ${name} computed by ${algorithm}${provenance.parameters !== undefined ? ` with ${JSON.stringify(provenance.parameters)}` : ''}${provenance.inputs !== undefined ? ` from ${JSON.stringify(provenance.inputs)}` : ''}`;
+  // The search states are for the KBS's parameter search, not for reading: the sentence leaves them out.
+  const { searchStates, ...shown } = isRecord(provenance.parameters) ? provenance.parameters : {};
+  const parameters = isRecord(provenance.parameters) ? shown : provenance.parameters;
+  const computed = `registered ${name} computed by ${algorithm}${parameters !== undefined ? ` with ${JSON.stringify(parameters)}` : ''}${provenance.inputs !== undefined ? ` from ${JSON.stringify(provenance.inputs)}` : ''}`;
   const hex = claim.toLowerCase();
-  if (SEARCHABLE.has(algorithm) && /^[0-9a-f]{96}$/.test(hex)) return `${computed}; explain with: cocokit kbs workload explain --from-artifacts … --reported ${hex}`;
+  if (SEARCHABLE.has(algorithm) && /^[0-9a-f]{96}$/.test(hex)) {
+    if (searchStates !== undefined) return `${computed}; reported ${hex}; ${SEARCH_NOTE}`;
+    return `${computed}; explain with: cocokit kbs workload explain --from-artifacts … --reported ${hex}`;
+  }
   return `${computed}; reported ${hex}`;
 }
 

@@ -10,7 +10,10 @@ import { createTestRoot, type TestChip, type TestRoot } from '../tee/snp/test-ro
 import { evidenceToJson } from '../tee/snp/evidence.js';
 import { parseReport } from '../tee/snp/format.js';
 import type { Attester } from '../tee/verifier.js';
-import { readVectorJson } from '../test-support/vectors.js';
+import { readVector, readVectorJson } from '../test-support/vectors.js';
+import { fromHex } from '../formats/bytes.js';
+import { snpReferenceValuesFromArtifacts } from '../measure/from-artifacts.js';
+import { snpLaunchDigest } from '../measure/snp-launch/index.js';
 import { startKbs, type Harness } from './test-harness.js';
 
 /** An SNP guest whose "firmware" is the generated test root: REPORT_DATA and HOST_DATA as the hardware would set them. */
@@ -20,10 +23,11 @@ class TestSnpAttester implements Attester {
     private readonly root: TestRoot,
     private readonly chip: TestChip,
     private readonly hostData: Uint8Array = new Uint8Array(32),
+    private readonly measurement: Uint8Array = new Uint8Array(48),
   ) {}
 
   async getEvidence(reportData: Uint8Array): Promise<unknown> {
-    const raw = this.root.signReport(this.chip, { reportData: regularize(reportData, 64), hostData: this.hostData });
+    const raw = this.root.signReport(this.chip, { reportData: regularize(reportData, 64), hostData: this.hostData, measurement: this.measurement });
     return evidenceToJson(parseReport(raw), [{ type: 'VCEK', data: new Uint8Array(this.chip.vcek.raw) }]);
   }
 }
@@ -81,4 +85,29 @@ test('reference values for the launch measurement and TCB make default_cpu recog
   assert.equal(tv.hardware, 2);
   // Recognised, the guest is no longer contraindicated and the default resource policy releases the secret.
   assert.equal(await new KbsClient(h.url, new TestSnpAttester(root, chip)).getResourceText('default/key/snp'), 'released to SNP');
+});
+
+test('a launch measurement registered from artifacts: a guest launched with 2 vCPUs instead of 4 is not recognised, and the decision names the slip', async () => {
+  const ovmf = readVector('snp', 'ovmf', 'OVMF.fd');
+  const launch = { ovmf, vcpus: 4, vcpuType: 'EPYC-Milan', guestFeatures: 0x21n };
+  const computed = snpReferenceValuesFromArtifacts(launch);
+  const admin = new KbsAdminClient(h.url, { privateKeyPem: h.adminKeyPem });
+  const provenance = computed.provenance.measurement as unknown as Record<string, unknown>;
+  await admin.setReferenceValues({ snp_launch_measurement: [computed.values.measurement] }, { snp_launch_measurement: provenance });
+  const registered = new TestSnpAttester(root, chip, new Uint8Array(32), fromHex(computed.values.measurement));
+  assert.equal(await new KbsClient(h.url, registered).getResourceText('default/key/snp'), 'released to SNP');
+  const two = snpLaunchDigest({ ...launch, vcpus: 2 });
+  const { token } = await new KbsClient(h.url, new TestSnpAttester(root, chip, new Uint8Array(32), two)).attest();
+  const tv = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).submods.cpu0['ear.trustworthiness-vector'];
+  assert.notEqual(tv.executables, 3);
+  // The attestation's record says the measurement differs; reading it runs the search from the stored states.
+  const [d] = await admin.listDecisions({ type: 'attestation', limit: '1' });
+  assert.match(String((d!.explanations as Record<string, string>).snp_launch_measurement), new RegExp(`; reported ${toHex(two)}; the decision record names the nearby launch parameters`));
+  const read = await admin.getDecision(String(d!.id));
+  assert.deepEqual(read.parameter_search, { snp_launch_measurement: { hint: 'matches with --vcpus 2; registered with 4', flag: '--vcpus', registered: '4', reported: '2' } });
+  // Malformed states are refused at registration, the field named.
+  const params = computed.provenance.measurement.parameters;
+  const states = params.searchStates as { digests: Record<string, string> };
+  const truncated = { ...provenance, parameters: { ...params, searchStates: { ...states, digests: { ...states.digests, QEMU: states.digests.QEMU!.slice(2) } } } };
+  await assert.rejects(admin.setReferenceValues({ snp_launch_measurement: [computed.values.measurement] }, { snp_launch_measurement: truncated }), /search states: the state QEMU must be 96 lower-case hex digits/);
 });
