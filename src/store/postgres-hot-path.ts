@@ -28,6 +28,11 @@ const CHAIN_LOCK_KEY = 0x636f636f;
 const AUDIT_BATCH_ROWS = 100;
 /** Operations sent in one query text at most; the rest go in the next batch, on another connection. */
 const BATCH_OPS = 256;
+/**
+ * Batches on their way at once. Statements queued meanwhile wait for one to come back and then go together:
+ * under load, fewer and larger batches (group commit); an idle replica sends each turn's batch at once.
+ */
+const BATCHES_IN_FLIGHT = 2;
 
 /**
  * A string literal. Backslashes and quotes are doubled, in the escape-string form when there is a backslash,
@@ -90,7 +95,7 @@ export function postgresHotPath(pool: pg.Pool, changes?: ChangeFeed): HotPath & 
     return Array.isArray(r) ? r : [r];
   };
 
-  let queued: Op[] = [];
+  const queued: Op[] = [];
   const inFlight = new Set<Promise<void>>();
 
   /** Each op on its own: its own statements in one query, its own error. */
@@ -148,21 +153,30 @@ export function postgresHotPath(pool: pg.Pool, changes?: ChangeFeed): HotPath & 
     await Promise.all(settled);
   };
 
-  const flush = (): void => {
-    while (queued.length > 0) {
-      const ops = queued.slice(0, BATCH_OPS);
-      queued = queued.slice(BATCH_OPS);
-      const p = runBatch(ops).finally(() => inFlight.delete(p));
+  let scheduled = false;
+  const schedule = (): void => {
+    if (scheduled || queued.length === 0 || inFlight.size >= BATCHES_IN_FLIGHT) return;
+    scheduled = true;
+    // A turn later, so the statements of every request of this turn are in the batch.
+    setImmediate(flush);
+  };
+  function flush(): void {
+    scheduled = false;
+    while (queued.length > 0 && inFlight.size < BATCHES_IN_FLIGHT) {
+      const p = runBatch(queued.splice(0, BATCH_OPS)).finally(() => {
+        inFlight.delete(p);
+        schedule();
+      });
       inFlight.add(p);
     }
-  };
+  }
 
   /** Queues the statements `build` returns; a value that cannot be written fails this caller alone, at once. */
   const enqueue = <T>(build: () => string[], settle: (results: pg.QueryResult[]) => T | Promise<T>, audit?: HotAuditRow): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       const statements = build();
       queued.push({ statements, settle, resolve: resolve as (v: unknown) => void, reject, ...(audit ? { audit } : {}) });
-      if (queued.length === 1) setImmediate(flush);
+      schedule();
     });
 
   // -- chains -----------------------------------------------------------------------------------------------
@@ -289,11 +303,12 @@ export function postgresHotPath(pool: pg.Pool, changes?: ChangeFeed): HotPath & 
     policyGet: (kind, id) =>
       enqueue(() => [`SELECT text, updated_at FROM policies WHERE kind = ${literal(kind)} AND id = ${literal(id)}`], (r) => r[0].rows[0] as { text: string; updated_at: Int64 } | undefined),
     async close() {
-      flush();
-      while (inFlight.size > 0) await Promise.all([...inFlight]);
-      await Promise.all([...chainTails.values()]);
-      flush();
-      while (inFlight.size > 0) await Promise.all([...inFlight]);
+      for (;;) {
+        await Promise.all([...chainTails.values()]);
+        flush();
+        if (inFlight.size === 0 && queued.length === 0 && chainTails.size === 0) break;
+        await Promise.all([...inFlight]);
+      }
       await pool.end();
     },
   };

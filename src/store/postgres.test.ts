@@ -401,3 +401,37 @@ test('a replica that knows a stale chain head appends nothing on it: it reads th
     await b.close();
   }
 });
+
+test('while two batches are on their way the next turns wait and then go as one batch', { skip }, async () => {
+  const h = await hotPathOn('hot_group');
+  const blocker = new pg.Client({ connectionString: h.url });
+  await blocker.connect();
+  try {
+    await h.hot.sessionPut('x', 1, new Uint8Array([1]));
+    await blocker.query('BEGIN');
+    await blocker.query("SELECT id FROM sessions WHERE id = 'x' FOR UPDATE");
+    h.texts.length = 0;
+    const turn = () => new Promise((r) => setImmediate(r));
+    const blocked = [h.hot.sessionPut('x', 2, new Uint8Array([2]))];
+    await turn();
+    await turn();
+    blocked.push(h.hot.sessionPut('x', 3, new Uint8Array([3])));
+    await turn();
+    await turn();
+    const later: Array<Promise<boolean>> = [];
+    for (const n of ['a', 'b', 'c']) {
+      later.push(h.hot.nonceInsert(n, 5000));
+      await turn();
+      await turn();
+    }
+    assert.equal(h.texts.length, 2, 'two batches sent, the later turns held back');
+    await blocker.query('COMMIT');
+    assert.deepEqual(await Promise.all(later), [true, true, true]);
+    await Promise.all(blocked);
+    assert.equal(h.texts.length, 3, 'the held-back turns went as one batch');
+    assert.match(h.texts[2], /'a'[\s\S]*'b'[\s\S]*'c'/);
+  } finally {
+    await blocker.end();
+    await h.close();
+  }
+});
