@@ -387,7 +387,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .action(async function (this: Command, opts: { workload?: string; verdict?: string; type?: string; limit: string; ids?: boolean }) {
       const filter: Record<string, string> = { limit: String(pageLimit(opts.limit)) };
       for (const k of ['workload', 'verdict', 'type'] as const) if (opts[k] !== undefined) filter[k] = opts[k];
-      const items = await adminClient(this, io).listDecisions(filter);
+      const items = await (await adminClient(this, io)).listDecisions(filter);
       io.stdout(opts.ids ? items.map((d) => `${String(d.id)}\n`).join('') : JSON.stringify(items, null, 2) + '\n');
     });
   config
@@ -396,7 +396,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
     .argument('<id>')
     .option('--explain', 'print the verdict, the reason, and why each reference value did not match, instead of the JSON record')
     .action(async function (this: Command, id: string, opts: { explain?: boolean }) {
-      const d = await adminClient(this, io).getDecision(id);
+      const d = await (await adminClient(this, io)).getDecision(id);
       io.stdout(opts.explain ? explainDecisionText(d) : JSON.stringify(d, null, 2) + '\n');
     });
   config

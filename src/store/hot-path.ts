@@ -6,8 +6,8 @@
  * connection and replica at once, but not synced to disk before the request is answered:
  * - SQLite: a second connection with `synchronous = NORMAL` (in WAL mode a commit only appends to the WAL;
  *   the sync happens at checkpoints, which a worker thread runs, see sqlite.ts), with statements prepared once;
- * - PostgreSQL: a pool whose sessions run with `synchronous_commit = off`, with named statements prepared once
- *   per connection (postgres-hot-path.ts).
+ * - PostgreSQL: a pool whose sessions run with `synchronous_commit = off`, the statements of one turn of the
+ *   event loop sent as one query text (postgres-hot-path.ts).
  * A crash of the KBS process loses nothing; a power loss may lose the last fraction of a second of sessions,
  * nonce records and protocol audit rows — never an admin write, which stays on the durable connection and is
  * synced before it is acknowledged. Losing a session only forces the guest to run `/auth` again. Losing a nonce

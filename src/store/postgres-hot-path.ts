@@ -1,7 +1,20 @@
 /**
- * The request path on PostgreSQL (see hot-path.ts for what it covers and why its commits are relaxed): every
- * statement is a named prepared statement, parsed and planned once per pooled connection and then only bound
- * and executed — no query building per call in this process and no re-parsing in the server.
+ * The request path on PostgreSQL (see hot-path.ts for what it covers and why its commits are relaxed).
+ *
+ * A round trip to the server costs this process more than the statement itself: a socket write and a read
+ * per query, and the driver's per-query work. So the statements of all requests served in the same turn of the
+ * event loop — session reads and writes, nonce test-and-sets, protocol audit rows, a decision chain append —
+ * go to the server as one query text, executed as one implicit transaction: one round trip and one commit for
+ * all of them. Values are written into that text as literals (the simple query protocol, which alone lets
+ * several statements share a round trip). A batch the server refuses is run again statement by statement, so
+ * that one refused statement fails alone.
+ *
+ * A chain append reads the chain's head before it can compute its rows. This replica remembers the head it
+ * wrote last, computes the rows from it, and sends them with a guard (the head must still be that row) in the
+ * same batch; when another replica appended meanwhile the guard inserts nothing, and the append is done again
+ * in a transaction of its own that reads the head under the chain lock. The server-state keys an append must
+ * keep (the versions its records name) are part of the guard: when one is missing (a prune deleted it) the
+ * guard inserts nothing, and the locked append writes it back with the rows.
  *
  * The pool this runs on opens its sessions with `synchronous_commit = off` (postgres.ts).
  */
@@ -13,56 +26,55 @@ import type { Int64 } from './schema.js';
 /** Key of the PostgreSQL advisory lock that serialises chain appends across replicas (same as hot-path.ts). */
 const CHAIN_LOCK_KEY = 0x636f636f;
 
-/**
- * Statement names are per connection; the `cocokit_hot_` prefix keeps them apart from any other prepared
- * statement a shared pool might carry. A changed text must get a new name (a connection keeps the old plan).
- */
-const Q = {
-  sessionGet: { name: 'cocokit_hot_session_get_1', text: 'SELECT expires_at, body FROM sessions WHERE id = $1' },
-  sessionPut: {
-    name: 'cocokit_hot_session_put_1',
-    text: 'INSERT INTO sessions (id, expires_at, body) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, body = excluded.body',
-  },
-  sessionDeleteExpired: { name: 'cocokit_hot_session_delete_expired_1', text: 'DELETE FROM sessions WHERE id = $1 AND expires_at <= $2' },
-  sessionDelete: { name: 'cocokit_hot_session_delete_1', text: 'DELETE FROM sessions WHERE id = $1' },
-  nonceInsert: {
-    name: 'cocokit_hot_nonce_insert_1',
-    text: 'INSERT INTO nonces (nonce_hash, expires_at) VALUES ($1, $2) ON CONFLICT (nonce_hash) DO NOTHING',
-  },
-  auditInsert: {
-    name: 'cocokit_hot_audit_insert_1',
-    text: 'INSERT INTO audit (time, kind, subject, outcome, detail) VALUES ($1, $2, $3, $4, $5) RETURNING id',
-  },
-  resourceGet: {
-    name: 'cocokit_hot_resource_get_1',
-    text: 'SELECT value FROM resources WHERE namespace = $1 AND repository = $2 AND type = $3 AND tag = $4',
-  },
-  policyGet: { name: 'cocokit_hot_policy_get_1', text: 'SELECT text, updated_at FROM policies WHERE kind = $1 AND id = $2' },
-} as const;
-
-type Statement = (typeof Q)[keyof typeof Q];
-
-/** Rows written by one multi-row INSERT at most; a larger batch is split. */
+/** Audit rows written by one multi-row INSERT at most; more are split. */
 const AUDIT_BATCH_ROWS = 100;
+/** Operations sent in one query text at most; the rest go in the next batch, on another connection. */
+const BATCH_OPS = 256;
+/**
+ * Batches on their way at once. Statements queued meanwhile wait for one to come back and then go together:
+ * under load, fewer and larger batches (group commit); an idle replica sends each turn's batch at once.
+ */
+const BATCHES_IN_FLIGHT = 2;
 
 /**
- * A literal for a statement sent as text (the simple query protocol, which alone lets several statements
- * share one round trip). NUL cannot be written into PostgreSQL text, and would end the statement early: refused.
+ * A string literal. Backslashes and quotes are doubled, in the escape-string form when there is a backslash,
+ * which reads the same whatever `standard_conforming_strings` is. PostgreSQL text cannot hold NUL: refused.
  */
-function literal(client: pg.PoolClient, v: string | null): string {
+export function literal(v: string | null): string {
   if (v === null) return 'NULL';
-  if (v.includes('\u0000')) throw new Error('audit text must not contain NUL characters');
-  return client.escapeLiteral(v);
+  if (typeof v !== 'string') throw new TypeError(`expected a string, got ${typeof v}`);
+  if (v.includes('\u0000')) throw new TypeError('text values must not contain NUL characters');
+  const quoted = v.replaceAll("'", "''");
+  return v.includes('\\') ? ` E'${quoted.replaceAll('\\', '\\\\')}'` : `'${quoted}'`;
 }
 
-function integer(v: number): string {
-  if (!Number.isSafeInteger(v)) throw new Error(`audit time ${String(v)} is not an integer`);
+export function integer(v: number): string {
+  if (!Number.isSafeInteger(v)) throw new TypeError(`${String(v)} is not an integer`);
   return String(v);
 }
 
-/** Sealed resource values held per replica (postgres.ts passes the change feed): how many, and how large each. */
-const HELD_RESOURCES = 10_000;
-const HELD_RESOURCE_BYTES = 64 * 1024;
+function bytea(v: Uint8Array): string {
+  return `decode('${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex')}', 'hex')`;
+}
+
+const auditTuple = (r: HotAuditRow): string => `(${integer(r.time)}, ${literal(r.kind)}, ${literal(r.subject)}, ${literal(r.outcome)}, ${literal(r.detail)})`;
+const AUDIT_INSERT = 'INSERT INTO audit (time, kind, subject, outcome, detail) VALUES ';
+
+/** One request's statements and what to make of their results. */
+interface Op {
+  statements: string[];
+  /** The rows of an audit INSERT, merged with the other rows of the batch into multi-row statements. */
+  audit?: HotAuditRow;
+  settle(results: pg.QueryResult[]): unknown;
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+}
+
+/** The newest row of a chain as this replica last wrote or read it. */
+interface Head {
+  id: number;
+  detail: string | null;
+}
 
 /**
  * With `changes`, resource values are held as the database returned them (sealed: the plaintext is never
@@ -79,44 +91,171 @@ export function postgresHotPath(pool: pg.Pool, changes?: ChangeFeed): HotPath & 
       heldResources.clear();
     }
   });
-  const run = <R extends pg.QueryResultRow>(q: Statement, values: unknown[], client: pg.Pool | pg.PoolClient = pool) =>
-    client.query<R>({ name: q.name, text: q.text, values });
-  const insertAudit = async (client: pg.Pool | pg.PoolClient, r: HotAuditRow): Promise<number> => {
-    const res = await run<{ id: Int64 }>(Q.auditInsert, [r.time, r.kind, r.subject, r.outcome, r.detail], client);
-    return Number(res.rows[0].id);
-  };
-  /**
-   * Several rows in one INSERT. The ids of one statement are drawn in the order of its VALUES rows, so the
-   * ascending ids belong to the rows in order.
-   */
-  const insertAuditRows = async (rows: HotAuditRow[]): Promise<number[]> => {
-    if (rows.length === 1) return [await insertAudit(pool, rows[0])];
-    const values: unknown[] = [];
-    const tuples = rows.map((r, i) => {
-      values.push(r.time, r.kind, r.subject, r.outcome, r.detail);
-      const b = i * 5;
-      return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5})`;
-    });
-    const res = await pool.query<{ id: Int64 }>(`INSERT INTO audit (time, kind, subject, outcome, detail) VALUES ${tuples.join(', ')} RETURNING id`, values);
-    return res.rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+
+  const query = async (text: string): Promise<pg.QueryResult[]> => {
+    const r = (await pool.query(text)) as pg.QueryResult | pg.QueryResult[];
+    return Array.isArray(r) ? r : [r];
   };
 
-  // Audit rows of requests answered in the same turn of the event loop go to the database together: one
-  // statement and one commit for all of them. Each caller still gets its row's id once it is committed.
-  let queued: Array<{ row: HotAuditRow; resolve: (id: number) => void; reject: (e: unknown) => void }> = [];
-  const flushAudit = async (): Promise<void> => {
-    const all = queued;
-    queued = [];
-    for (let i = 0; i < all.length; i += AUDIT_BATCH_ROWS) {
-      const batch = all.slice(i, i + AUDIT_BATCH_ROWS);
-      try {
-        const ids = await insertAuditRows(batch.map((q) => q.row));
-        batch.forEach((q, j) => q.resolve(ids[j]));
-      } catch {
-        // One row the database refuses must not fail the others: each on its own, with its own error.
-        await Promise.all(batch.map((q) => insertAudit(pool, q.row).then(q.resolve, q.reject)));
-      }
+  const queued: Op[] = [];
+  const inFlight = new Set<Promise<void>>();
+
+  /** Each op on its own: its own statements in one query, its own error. */
+  const runAlone = async (op: Op): Promise<void> => {
+    try {
+      const statements = op.audit ? [`${AUDIT_INSERT}${auditTuple(op.audit)} RETURNING id`] : op.statements;
+      op.resolve(await op.settle(await query(statements.join(';\n'))));
+    } catch (e) {
+      op.reject(e);
     }
+  };
+
+  const runBatch = async (ops: Op[]): Promise<void> => {
+    if (ops.length === 1) return runAlone(ops[0]);
+    const rows = ops.filter((o) => o.audit !== undefined);
+    const others = ops.filter((o) => o.audit === undefined);
+    const statements: string[] = [];
+    for (const o of others) statements.push(...o.statements);
+    const auditStatements: number[] = [];
+    for (let i = 0; i < rows.length; i += AUDIT_BATCH_ROWS) {
+      const part = rows.slice(i, i + AUDIT_BATCH_ROWS);
+      auditStatements.push(part.length);
+      statements.push(`${AUDIT_INSERT}${part.map((o) => auditTuple(o.audit!)).join(', ')} RETURNING id`);
+    }
+    let results: pg.QueryResult[];
+    try {
+      results = await query(statements.join(';\n'));
+    } catch {
+      // The whole batch was rolled back: each op again on its own, so that only a refused one fails.
+      await Promise.all(ops.map(runAlone));
+      return;
+    }
+    let at = 0;
+    const settled: Array<Promise<void>> = [];
+    for (const o of others) {
+      const mine = results.slice(at, at + o.statements.length);
+      at += o.statements.length;
+      settled.push(
+        (async () => {
+          try {
+            o.resolve(await o.settle(mine));
+          } catch (e) {
+            o.reject(e);
+          }
+        })(),
+      );
+    }
+    let row = 0;
+    for (const n of auditStatements) {
+      // The ids of one statement are drawn in the order of its VALUES rows.
+      const ids = results[at++].rows.map((r: { id: Int64 }) => Number(r.id)).sort((a, b) => a - b);
+      for (let j = 0; j < n; j++) rows[row + j].resolve(ids[j]);
+      row += n;
+    }
+    await Promise.all(settled);
+  };
+
+  let scheduled = false;
+  const schedule = (): void => {
+    if (scheduled || queued.length === 0 || inFlight.size >= BATCHES_IN_FLIGHT) return;
+    scheduled = true;
+    // A turn later, so the statements of every request of this turn are in the batch.
+    setImmediate(flush);
+  };
+  function flush(): void {
+    scheduled = false;
+    while (queued.length > 0 && inFlight.size < BATCHES_IN_FLIGHT) {
+      const p = runBatch(queued.splice(0, BATCH_OPS)).finally(() => {
+        inFlight.delete(p);
+        schedule();
+      });
+      inFlight.add(p);
+    }
+  }
+
+  /** Queues the statements `build` returns; a value that cannot be written fails this caller alone, at once. */
+  const enqueue = <T>(build: () => string[], settle: (results: pg.QueryResult[]) => T | Promise<T>, audit?: HotAuditRow): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const statements = build();
+      queued.push({ statements, settle, resolve: resolve as (v: unknown) => void, reject, ...(audit ? { audit } : {}) });
+      schedule();
+    });
+
+  // -- chains -----------------------------------------------------------------------------------------------
+
+  const heads = new Map<string, Head>();
+  /** Appends to one chain from this process follow each other, so each starts from the head the last one wrote. */
+  const chainTails = new Map<string, Promise<unknown>>();
+
+  const lastOf = (rows: HotAuditRow[], ids: number[]): Head => ({ id: ids[ids.length - 1], detail: rows[rows.length - 1].detail });
+
+  /** The head read under the chain lock, in a transaction of its own (two round trips). */
+  const appendLocked = async (kind: string, link: (head: string | null) => HotAuditRow[], keep?: HotKeep): Promise<number[]> => {
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    try {
+      // The lock is held until the transaction ends, so no other replica reads the head meanwhile; the head is
+      // read by a later statement, whose snapshot is taken after the lock was granted. The keys to keep are
+      // looked up in the same trip; writing those missing (rare: a prune deleted them) costs one more.
+      const keys = keep?.keys ?? [];
+      const opened = (await client.query(
+        `BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY}); SELECT id, detail FROM audit WHERE kind = ${literal(kind)} ORDER BY id DESC LIMIT 1` +
+          (keys.length > 0 ? `; SELECT key FROM kv WHERE key IN (${keys.map(literal).join(', ')})` : ''),
+      )) as unknown as Array<pg.QueryResult<{ id: Int64; detail: string | null; key: string }>>;
+      const head = opened[2].rows[0];
+      const rows = link(head?.detail ?? null);
+      if (rows.length === 0) {
+        await client.query('COMMIT');
+        if (head === undefined) heads.delete(kind);
+        else heads.set(kind, { id: Number(head.id), detail: head.detail });
+        return [];
+      }
+      if (keep && keys.length > 0) {
+        const present = new Set(opened[3].rows.map((r) => r.key));
+        const missing = keys.filter((k) => !present.has(k));
+        for (const r of missing.length > 0 ? keep.rows(missing) : []) {
+          await client.query('INSERT INTO kv (key, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING', [r.key, r.value, r.updated_at]);
+        }
+      }
+      const done = (await client.query(`${AUDIT_INSERT}${rows.map(auditTuple).join(', ')} RETURNING id; COMMIT`)) as unknown as Array<pg.QueryResult<{ id: Int64 }>>;
+      const ids = done[0].rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+      heads.set(kind, lastOf(rows, ids));
+      return ids;
+    } catch (e) {
+      heads.delete(kind);
+      // Whatever failed (the link function, a statement, BEGIN itself), the connection goes back to the pool
+      // outside any transaction — or not at all when even the rollback fails.
+      await client.query('ROLLBACK').catch((re: unknown) => {
+        broken = re instanceof Error ? re : new Error(String(re));
+      });
+      throw e;
+    } finally {
+      client.release(broken);
+    }
+  };
+
+  /** With the head this replica knows: the rows in the next batch, guarded by that head still being the newest. */
+  const appendGuarded = async (kind: string, link: (head: string | null) => HotAuditRow[], keep?: HotKeep): Promise<number[]> => {
+    const known = heads.get(kind);
+    if (known === undefined) return appendLocked(kind, link, keep);
+    const rows = link(known.detail);
+    // Nothing to append after the head as this replica knows it: the true head decides.
+    if (rows.length === 0) return appendLocked(kind, link, keep);
+    const keys = [...new Set(keep?.keys ?? [])];
+    const kept = keys.length > 0 ? ` AND (SELECT count(*) FROM kv WHERE key IN (${keys.map(literal).join(', ')})) = ${keys.length}` : '';
+    const guarded = [
+      `SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`,
+      `${AUDIT_INSERT.replace(' VALUES ', ' ')}SELECT * FROM (VALUES ${rows.map(auditTuple).join(', ')}) AS v (time, kind, subject, outcome, detail) ` +
+        `WHERE (SELECT id FROM audit WHERE kind = ${literal(kind)} ORDER BY id DESC LIMIT 1) = ${integer(known.id)}${kept} RETURNING id`,
+    ];
+    const ids = await enqueue(() => guarded, (results) => (results[1].rows as Array<{ id: Int64 }>).map((r) => Number(r.id)).sort((a, b) => a - b));
+    if (ids.length === rows.length) {
+      heads.set(kind, lastOf(rows, ids));
+      return ids;
+    }
+    // Another replica appended since, or a key to keep is gone: nothing was written; again from the true head.
+    heads.delete(kind);
+    return appendLocked(kind, link, keep);
   };
 
   return {
@@ -125,78 +264,49 @@ export function postgresHotPath(pool: pg.Pool, changes?: ChangeFeed): HotPath & 
       generation++;
       heldResources.clear();
     },
-    async sessionGet(id) {
-      return (await run<{ expires_at: Int64; body: Uint8Array }>(Q.sessionGet, [id])).rows[0];
-    },
-    async sessionPut(id, expiresAt, body) {
-      await run(Q.sessionPut, [id, expiresAt, Buffer.from(body.buffer, body.byteOffset, body.byteLength)]);
-    },
-    async sessionDeleteExpired(id, now) {
-      await run(Q.sessionDeleteExpired, [id, now]);
-    },
-    async sessionDelete(id) {
-      return ((await run(Q.sessionDelete, [id])).rowCount ?? 0) > 0;
-    },
-    async nonceInsert(nonceHash, expiresAt) {
-      return (await run(Q.nonceInsert, [nonceHash, expiresAt])).rowCount === 1;
-    },
-    auditInsert: (row) =>
-      new Promise<number>((resolve, reject) => {
-        queued.push({ row, resolve, reject });
-        if (queued.length === 1) setImmediate(() => void flushAudit());
-      }),
-    async auditAppendChain(kind, link, keep?: HotKeep) {
-      const client = await pool.connect();
-      let broken: Error | undefined;
+    sessionGet: (id) => enqueue(() => [`SELECT expires_at, body FROM sessions WHERE id = ${literal(id)}`], (r) => r[0].rows[0] as { expires_at: Int64; body: Uint8Array } | undefined),
+    sessionPut: (id, expiresAt, body) =>
+      enqueue(
+        () => [
+          `INSERT INTO sessions (id, expires_at, body) VALUES (${literal(id)}, ${integer(expiresAt)}, ${bytea(body)}) ` +
+            'ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, body = excluded.body',
+        ],
+        () => undefined,
+      ),
+    sessionDeleteExpired: (id, now) => enqueue(() => [`DELETE FROM sessions WHERE id = ${literal(id)} AND expires_at <= ${integer(now)}`], () => undefined),
+    sessionDelete: (id) => enqueue(() => [`DELETE FROM sessions WHERE id = ${literal(id)}`], (r) => (r[0].rowCount ?? 0) > 0),
+    nonceInsert: (nonceHash, expiresAt) =>
+      enqueue(
+        () => [`INSERT INTO nonces (nonce_hash, expires_at) VALUES (${literal(nonceHash)}, ${integer(expiresAt)}) ON CONFLICT (nonce_hash) DO NOTHING`],
+        (r) => r[0].rowCount === 1,
+      ),
+    auditInsert: (row) => {
       try {
-        // Two round trips in all. The lock is held until the transaction ends, so no other replica reads the
-        // head meanwhile; the head is read by a later statement, whose snapshot is taken after the lock was
-        // granted. The rows and the commit then go as one text (values written as escaped literals). The keys
-        // to keep are looked up in the first trip; one that is missing (rare: a prune deleted it) costs one more.
-        const keys = keep?.keys ?? [];
-        const opened = (await client.query(
-          `BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY}); SELECT detail FROM audit WHERE kind = ${literal(client, kind)} ORDER BY id DESC LIMIT 1` +
-            (keys.length > 0 ? `; SELECT key FROM kv WHERE key IN (${keys.map((k) => literal(client, k)).join(', ')})` : ''),
-        )) as unknown as Array<pg.QueryResult<{ detail: string | null; key: string }>>;
-        const rows = link(opened[2].rows[0]?.detail ?? null);
-        if (rows.length === 0) {
-          await client.query('COMMIT');
-          return [];
-        }
-        if (keep && keys.length > 0) {
-          const present = new Set(opened[3].rows.map((r) => r.key));
-          const missing = keys.filter((k) => !present.has(k));
-          for (const r of missing.length > 0 ? keep.rows(missing) : []) {
-            await client.query('INSERT INTO kv (key, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING', [r.key, r.value, r.updated_at]);
-          }
-        }
-        const tuples = rows.map(
-          (r) => `(${integer(r.time)}, ${literal(client, r.kind)}, ${literal(client, r.subject)}, ${literal(client, r.outcome)}, ${literal(client, r.detail)})`,
-        );
-        const done = (await client.query(
-          `INSERT INTO audit (time, kind, subject, outcome, detail) VALUES ${tuples.join(', ')} RETURNING id; COMMIT`,
-        )) as unknown as Array<pg.QueryResult<{ id: Int64 }>>;
-        // Ids of one statement are drawn in the order of its rows.
-        return done[0].rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+        // Checked now, so a value that cannot be written fails its own caller and never the batch.
+        auditTuple(row);
       } catch (e) {
-        // Whatever failed (the link function, a statement, BEGIN itself), the connection goes back to the pool
-        // outside any transaction — or not at all when even the rollback fails.
-        await client.query('ROLLBACK').catch((re: unknown) => {
-          broken = re instanceof Error ? re : new Error(String(re));
-        });
-        throw e;
-      } finally {
-        client.release(broken);
+        return Promise.reject(e);
       }
+      return enqueue(() => [], (r) => Number((r[0].rows[0] as { id: Int64 }).id), row);
+    },
+    auditAppendChain(kind, link, keep?: HotKeep) {
+      const previous = chainTails.get(kind) ?? Promise.resolve();
+      const mine = previous.catch(() => {}).then(() => appendGuarded(kind, link, keep));
+      const tail = mine.catch(() => {});
+      chainTails.set(kind, tail);
+      void tail.then(() => {
+        if (chainTails.get(kind) === tail) chainTails.delete(kind);
+      });
+      return mine;
     },
     async kvDeleteUnchained(keys, kind, afterId, named) {
+      // Under the chain's lock: an append either committed before the rows are read here, or starts after the
+      // deletes commit and finds a key it keeps gone (the guard then fails and the locked append writes it back).
       const client = await pool.connect();
       let broken: Error | undefined;
       try {
-        // The chain's lock: an append either committed before the rows are read here, or starts after the
-        // deletes commit and finds the keys it needs gone.
         const opened = (await client.query(
-          `BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY}); SELECT detail FROM audit WHERE kind = ${literal(client, kind)} AND id > ${integer(afterId)}`,
+          `BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY}); SELECT detail FROM audit WHERE kind = ${literal(kind)} AND id > ${integer(afterId)}`,
         )) as unknown as Array<pg.QueryResult<{ detail: string | null }>>;
         const doomed = new Set(keys);
         for (const r of opened[2].rows) for (const k of named(r.detail)) doomed.delete(k);
@@ -217,19 +327,30 @@ export function postgresHotPath(pool: pg.Pool, changes?: ChangeFeed): HotPath & 
       const live = changes?.live === true;
       if (live && heldResources.has(key)) return heldResources.get(key);
       const g = generation;
-      const value = (await run<{ value: Uint8Array }>(Q.resourceGet, [k.namespace, k.repository, k.type, k.tag])).rows[0]?.value;
+      const value = await enqueue(
+        () => [`SELECT value FROM resources WHERE namespace = ${literal(k.namespace)} AND repository = ${literal(k.repository)} AND type = ${literal(k.type)} AND tag = ${literal(k.tag)}`],
+        (r) => (r[0].rows[0] as { value: Uint8Array } | undefined)?.value,
+      );
       if (live && changes.live && g === generation && (value === undefined || value.byteLength <= HELD_RESOURCE_BYTES)) {
         if (heldResources.size >= HELD_RESOURCES) heldResources.delete(heldResources.keys().next().value!);
         heldResources.set(key, value);
       }
       return value;
     },
-    async policyGet(kind, id) {
-      return (await run<{ text: string; updated_at: Int64 }>(Q.policyGet, [kind, id])).rows[0];
-    },
+    policyGet: (kind, id) =>
+      enqueue(() => [`SELECT text, updated_at FROM policies WHERE kind = ${literal(kind)} AND id = ${literal(id)}`], (r) => r[0].rows[0] as { text: string; updated_at: Int64 } | undefined),
     async close() {
-      await flushAudit();
+      for (;;) {
+        await Promise.all([...chainTails.values()]);
+        flush();
+        if (inFlight.size === 0 && queued.length === 0 && chainTails.size === 0) break;
+        await Promise.all([...inFlight]);
+      }
       await pool.end();
     },
   };
 }
+
+/** Sealed resource values held per replica (postgres.ts passes the change feed): how many, and how large each. */
+const HELD_RESOURCES = 10_000;
+const HELD_RESOURCE_BYTES = 64 * 1024;

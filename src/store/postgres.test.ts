@@ -3,9 +3,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { listFilesRecursive, storeContract } from './contract.js';
+import type { HotAuditRow } from './hot-path.js';
+import { postgresHotPath } from './postgres-hot-path.js';
 import { openPostgresStore, type PostgresStoreOptions } from './postgres.js';
 import { withReadCache } from './read-cache.js';
+import type { JsonValue } from './store.js';
 import { postgresMissing, startPostgres, type PostgresCluster } from '../test-support/postgres.js';
 
 const skip = postgresMissing();
@@ -278,5 +282,156 @@ test('a replica holds sealed resource values until any replica writes resources;
   } finally {
     await a.close();
     await b.close();
+  }
+});
+
+/** The hot path on its own pool over a migrated schema, with the pool's queries counted. */
+async function hotPathOn(schema: string) {
+  const url = await cluster!.createSchema(schema);
+  const store = await openPostgresStore({ connectionString: url, kek: defaultKek });
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  const texts: string[] = [];
+  const query = pool.query.bind(pool) as (text: string) => Promise<unknown>;
+  (pool as unknown as { query: (text: string) => Promise<unknown> }).query = (text: string) => {
+    texts.push(text);
+    return query(text);
+  };
+  const hot = postgresHotPath(pool);
+  return { url, store, hot, texts, close: async () => Promise.all([hot.close(), store.close()]) };
+}
+
+const hotRow = (subject: string, kind = 'kbs.test'): HotAuditRow => ({ time: Date.now(), kind, subject, outcome: 'ok', detail: JSON.stringify({ subject }) });
+
+test('the statements of one turn go to the server as one query text; each caller gets its own answer', { skip }, async () => {
+  const h = await hotPathOn('hot_batch');
+  try {
+    const chain = (kind: string) => (head: string | null) => [{ ...hotRow('link', kind), detail: JSON.stringify({ after: head === null ? null : (JSON.parse(head) as { n: number }).n, n: (head === null ? 0 : (JSON.parse(head) as { n: number }).n) + 1 }) }];
+    // The first chain append reads the head in a transaction of its own; afterwards this replica knows it.
+    await h.hot.auditAppendChain('kbs.decision', chain('kbs.decision'));
+    h.texts.length = 0;
+    const body = (i: number) => new Uint8Array([i, 0, 255, 39, 92]);
+    const [puts, nonces, again, audit, ids] = await Promise.all([
+      Promise.all([0, 1, 2].map((i) => h.hot.sessionPut(`s${i}`, 1000 + i, body(i)))),
+      Promise.all(['n0', 'n1', 'n1'].map((n) => h.hot.nonceInsert(n, 5000))),
+      h.hot.sessionGet('s1'),
+      Promise.all(["it's", 'back\\slash', 'plain'].map((s) => h.hot.auditInsert(hotRow(s)))),
+      h.hot.auditAppendChain('kbs.decision', chain('kbs.decision')),
+    ]);
+    assert.equal(h.texts.length, 1, 'one round trip for the whole turn');
+    assert.deepEqual(puts, [undefined, undefined, undefined]);
+    assert.deepEqual(nonces, [true, true, false], 'a nonce twice in one batch: the second is a reuse');
+    assert.equal(Number(again!.expires_at), 1001, 'a read after a write in the same batch sees it');
+    assert.deepEqual([...again!.body], [...body(1)]);
+    assert.equal(new Set(audit).size, 3);
+    const rows = (await h.store.audit.list({ kind: 'kbs.test' })).reverse();
+    assert.deepEqual(rows.map((r) => [r.id, r.subject]), audit.map((id, i) => [id, ["it's", 'back\\slash', 'plain'][i]]));
+    assert.equal(ids.length, 1);
+    const decisions = await h.store.audit.list({ kind: 'kbs.decision' });
+    assert.deepEqual(decisions.map((d) => d.detail), [{ after: 1, n: 2 }, { after: null, n: 1 }]);
+    assert.equal(decisions[0].id, ids[0]);
+  } finally {
+    await h.close();
+  }
+});
+
+test('a statement the server refuses fails alone; the rest of its batch is written', { skip }, async () => {
+  const h = await hotPathOn('hot_refused');
+  try {
+    await cluster!.query('ALTER TABLE hot_refused.audit ADD CONSTRAINT short_subject CHECK (length(subject) <= 8)');
+    await cluster!.query('ALTER TABLE hot_refused.sessions ADD CONSTRAINT short_id CHECK (length(id) <= 8)');
+    const results = await Promise.allSettled([
+      h.hot.auditInsert(hotRow('ok1')),
+      h.hot.auditInsert(hotRow('far too long a subject')),
+      h.hot.sessionPut('fine', 1, new Uint8Array([1])),
+      h.hot.sessionPut('far too long an id', 1, new Uint8Array([1])),
+      h.hot.nonceInsert('n', 5000),
+      h.hot.auditInsert(hotRow('ok2')),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    assert.match(String((results[1] as PromiseRejectedResult).reason), /short_subject/);
+    assert.match(String((results[3] as PromiseRejectedResult).reason), /short_id/);
+    assert.deepEqual((await h.store.audit.list({ kind: 'kbs.test' })).map((r) => r.subject).sort(), ['ok1', 'ok2']);
+    assert.notEqual(await h.hot.sessionGet('fine'), undefined);
+    assert.equal(await h.hot.nonceInsert('n', 5000), false, 'the nonce of the refused batch was recorded once');
+    // Values that cannot be written at all fail their caller before anything is sent.
+    await assert.rejects(h.hot.auditInsert({ ...hotRow('nul'), detail: '"\u0000"' }), /NUL/);
+    await assert.rejects(h.hot.auditInsert({ ...hotRow('t'), time: 1.5 }), /not an integer/);
+  } finally {
+    await h.close();
+  }
+});
+
+test('a nonce is consumed once across replicas, whichever batch carries it', { skip }, async () => {
+  const url = await cluster!.createSchema('nonce_replicas');
+  const a = await openPostgresStore({ connectionString: url, kek: defaultKek });
+  const b = await openPostgresStore({ connectionString: url, kek: defaultKek });
+  try {
+    const until = new Date(Date.now() + 60_000);
+    const nonces = Array.from({ length: 40 }, (_, i) => `nonce-${i}-${'x'.repeat(i)}`);
+    // Each nonce three times on each replica, all in flight at once.
+    const tries = await Promise.all(nonces.flatMap((n) => [a, b, a, b, a, b].map(async (s) => ({ n, ok: await s.nonces.consume(n, until) }))));
+    for (const n of nonces) assert.equal(tries.filter((t) => t.n === n && t.ok).length, 1, n);
+    assert.equal(await a.nonces.consume(nonces[0], until), false);
+    assert.equal(await b.nonces.consume('fresh', until), true);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test('a replica that knows a stale chain head appends nothing on it: it reads the true head and links to it', { skip }, async () => {
+  const url = await cluster!.createSchema('chain_replicas');
+  const a = await openPostgresStore({ connectionString: url, kek: defaultKek });
+  const b = await openPostgresStore({ connectionString: url, kek: defaultKek });
+  const seqOf = (head: JsonValue | null) => (head === null ? 0 : (head as { seq: number }).seq);
+  const next = (who: string, count = 1) => (head: JsonValue | null) =>
+    Array.from({ length: count }, (_, i) => ({ time: new Date(), subject: who, outcome: 'allow', detail: JSON.stringify({ seq: seqOf(head) + i + 1, prev: seqOf(head) + i }) }));
+  try {
+    await a.audit.appendChain('kbs.decision', next('a'));
+    await a.audit.appendChain('kbs.decision', next('a', 2));
+    await b.audit.appendChain('kbs.decision', next('b'));
+    // `a` last wrote seq 3 and knows nothing of b's seq 4.
+    await Promise.all([a.audit.appendChain('kbs.decision', next('a')), a.audit.appendChain('kbs.decision', next('a', 3)), b.audit.appendChain('kbs.decision', next('b'))]);
+    await a.audit.appendChain('kbs.decision', next('a'));
+    const chain = (await a.audit.list({ kind: 'kbs.decision', limit: 100 })).reverse();
+    assert.deepEqual(chain.map((e) => e.detail), chain.map((_, i) => ({ seq: i + 1, prev: i })));
+    assert.equal(chain.length, 10);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test('while two batches are on their way the next turns wait and then go as one batch', { skip }, async () => {
+  const h = await hotPathOn('hot_group');
+  const blocker = new pg.Client({ connectionString: h.url });
+  await blocker.connect();
+  try {
+    await h.hot.sessionPut('x', 1, new Uint8Array([1]));
+    await blocker.query('BEGIN');
+    await blocker.query("SELECT id FROM sessions WHERE id = 'x' FOR UPDATE");
+    h.texts.length = 0;
+    const turn = () => new Promise((r) => setImmediate(r));
+    const blocked = [h.hot.sessionPut('x', 2, new Uint8Array([2]))];
+    await turn();
+    await turn();
+    blocked.push(h.hot.sessionPut('x', 3, new Uint8Array([3])));
+    await turn();
+    await turn();
+    const later: Array<Promise<boolean>> = [];
+    for (const n of ['a', 'b', 'c']) {
+      later.push(h.hot.nonceInsert(n, 5000));
+      await turn();
+      await turn();
+    }
+    assert.equal(h.texts.length, 2, 'two batches sent, the later turns held back');
+    await blocker.query('COMMIT');
+    assert.deepEqual(await Promise.all(later), [true, true, true]);
+    await Promise.all(blocked);
+    assert.equal(h.texts.length, 3, 'the held-back turns went as one batch');
+    assert.match(h.texts[2], /'a'[\s\S]*'b'[\s\S]*'c'/);
+  } finally {
+    await blocker.end();
+    await h.close();
   }
 });

@@ -40,7 +40,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   // is handed out, so nothing read through it can miss a later write's announcement.
   const changes = changeFeed(options.connectionString);
   // The request path (sessions, nonces, protocol audit rows) on a pool whose commits do not wait for the WAL
-  // flush (hot-path.ts), as statements prepared once per connection (postgres-hot-path.ts): still atomic and at
+  // flush (hot-path.ts), the statements of one turn in one round trip (postgres-hot-path.ts): still atomic and at
   // once visible to every replica; admin writes stay on `pool`.
   let forgetResources = (): void => {};
   const openHot = () => {
