@@ -398,3 +398,9 @@ test('canonical JSON sorts keys at every level, and arrays of scalars come out a
     { numRuns: 500 },
   );
 });
+
+test('a claim named __proto__ is kept as a member by the redacted copy and the redacted JSON alike', () => {
+  const v = JSON.parse('{"__proto__":{"nonce":"n","k":1},"a":2}') as unknown;
+  assert.equal(redactedJson(v), '{"__proto__":{"k":1,"nonce":"[redacted]"},"a":2}');
+  assert.equal(canonicalJson(redactClaims(v)), redactedJson(v));
+});

@@ -182,7 +182,10 @@ export function redactClaims(v: unknown, depth = 0): JsonValue {
     const out: Record<string, JsonValue> = {};
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
       if (x === undefined) continue;
-      out[k] = REDACTED_KEY.test(k) ? '[redacted]' : redactClaims(x, depth + 1);
+      const value = REDACTED_KEY.test(k) ? '[redacted]' : redactClaims(x, depth + 1);
+      // A claim named "__proto__" is kept as a member, as redactedJson writes it (assignment would set the prototype).
+      if (k === '__proto__') Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true });
+      else out[k] = value;
     }
     return out;
   }
