@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { CocoError } from '../errors.js';
 import { fromHex, toHex } from '../formats/bytes.js';
 import { readVector, readVectorJson } from '../test-support/vectors.js';
+import { snpArtifactsOf, snpMeasureCase } from './test-support/snp-cases.js';
 import { createHash } from 'node:crypto';
 import { explainSnpMismatch, referenceValuesFromArtifacts, snpReferenceValuesFromArtifacts } from './from-artifacts.js';
 import { tinyFirmware } from './test-support/tdvf.js';
@@ -14,19 +15,8 @@ import { verityFormat } from './verity.js';
 import { bindInitData, initDataDigest } from './initdata.js';
 import { snpLaunchDigest } from './snp-launch/index.js';
 
-interface Case { id: string; ovmf: string; kernel: string | null; initrd: string | null; append: string | null; vcpus: number; vcpu_type: string | null; vmm_type: string; guest_features_arg: string | null; expected: string }
-const cases = readVectorJson<{ cases: Case[] }>('snp', 'measure-cases.json').cases;
-const byId = (id: string): Case => cases.find((c) => c.id === id)!;
-const artifactsOf = (c: Case) => ({
-  ovmf: readVector('snp', c.ovmf),
-  ...(c.kernel ? { kernel: readVector('snp', c.kernel) } : {}),
-  ...(c.initrd ? { initrd: readVector('snp', c.initrd) } : {}),
-  ...(c.append !== null ? { append: c.append } : {}),
-  vcpus: c.vcpus,
-  ...(c.vcpu_type ? { vcpuType: c.vcpu_type } : {}),
-  vmmType: c.vmm_type as 'QEMU',
-  ...(c.guest_features_arg ? { guestFeatures: BigInt(c.guest_features_arg) } : {}),
-});
+const byId = snpMeasureCase;
+const artifactsOf = snpArtifactsOf;
 
 test('measurement from artifacts equals sev-snp-measure for the shared cases, with input digests as provenance', () => {
   for (const id of ['s04-debian-4-milan-gf21', 's11-amdsev-k-i-a', 's16-amdsev-ec2-k']) {

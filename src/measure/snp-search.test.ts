@@ -3,24 +3,13 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { CocoError } from '../errors.js';
 import { fromHex, toHex } from '../formats/bytes.js';
-import { readVector, readVectorJson } from '../test-support/vectors.js';
+import { snpArtifactsOf, snpMeasureCase } from './test-support/snp-cases.js';
 import { explainSnpMismatch, snpReferenceValuesFromArtifacts, type SnpArtifacts } from './from-artifacts.js';
-import { CPU_SIGS, VMM_TYPES, snpLaunchDigest, type VmmType } from './snp-launch/index.js';
+import { CPU_SIGS, VMM_TYPES, snpLaunchDigest } from './snp-launch/index.js';
 import { SEARCH_GUEST_FEATURES, checkSearchStates, searchSnpStates, snpSearchInput, snpSearchStates } from './snp-search.js';
 
-interface Case { id: string; ovmf: string; kernel: string | null; initrd: string | null; append: string | null; vcpus: number; vcpu_type: string | null; vmm_type: string; guest_features_arg: string | null; expected: string }
-const cases = readVectorJson<{ cases: Case[] }>('snp', 'measure-cases.json').cases;
-const byId = (id: string): Case => cases.find((c) => c.id === id)!;
-const artifactsOf = (c: Case): SnpArtifacts => ({
-  ovmf: readVector('snp', c.ovmf),
-  ...(c.kernel ? { kernel: readVector('snp', c.kernel) } : {}),
-  ...(c.initrd ? { initrd: readVector('snp', c.initrd) } : {}),
-  ...(c.append !== null ? { append: c.append } : {}),
-  vcpus: c.vcpus,
-  ...(c.vcpu_type ? { vcpuType: c.vcpu_type } : {}),
-  vmmType: c.vmm_type as VmmType,
-  ...(c.guest_features_arg ? { guestFeatures: BigInt(c.guest_features_arg) } : {}),
-});
+const byId = snpMeasureCase;
+const artifactsOf = snpArtifactsOf;
 const digestOf = (a: SnpArtifacts): Uint8Array =>
   snpLaunchDigest({ ovmf: a.ovmf, kernel: a.kernel, initrd: a.initrd, cmdline: a.append, vcpus: a.vcpus, vcpuType: a.vcpuType, vmm: a.vmmType, guestFeatures: a.guestFeatures });
 /** The registration's search input, as a KBS reads it back from the stored provenance (JSON round trip). */
