@@ -71,3 +71,28 @@ test('hex, base64, base64url and urlquery decoding', () => {
     ['urlquery.decode', ['%zz'], 'eval_builtin_error', 'urlquery.decode: invalid URL escape "%zz"'],
   ]);
 });
+
+// opa:v1/topdown/semver.go: a type error names the operand; a string OPA's parser refuses is quoted as Go's
+// strconv.Quote prints it. semver.is_valid never fails.
+test('semver.compare and semver.is_valid', () => {
+  check([
+    ['semver.compare', ['1.x', '1.0.0'], 'eval_builtin_error', 'semver.compare: operand 1: string "1.x" is not a valid SemVer'],
+    ['semver.compare', ['1.0.0', '1.0'], 'eval_builtin_error', 'semver.compare: operand 2: string "1.0" is not a valid SemVer'],
+    ['semver.compare', ['1.0.0-a..b', '1.0.0'], 'eval_builtin_error', 'semver.compare: operand 1: string "1.0.0-a..b" is not a valid SemVer'],
+    ['semver.compare', ['1.0.0+', '1.0.0+a_b'], 'eval_builtin_error', 'semver.compare: operand 2: string "1.0.0+a_b" is not a valid SemVer'],
+    ['semver.compare', ['1.0.0', '1.2.3.4'], 'eval_builtin_error', 'semver.compare: operand 2: string "1.2.3.4" is not a valid SemVer'],
+    ['semver.compare', ['9223372036854775808.0.0', '1.0.0'], 'eval_builtin_error', 'semver.compare: operand 1: string "9223372036854775808.0.0" is not a valid SemVer'],
+    ['semver.compare', ['1.0.\n', '1.0.0'], 'eval_builtin_error', 'semver.compare: operand 1: string "1.0.\\n" is not a valid SemVer'],
+    ['semver.compare', ['1.0.\u0001', '1.0.0'], 'eval_builtin_error', 'semver.compare: operand 1: string "1.0.\\x01" is not a valid SemVer'],
+    ['semver.compare', [1, '1.0.0'], 'eval_type_error', 'semver.compare: operand 1 must be string but got number'],
+    ['semver.compare', ['1.0.0', null], 'eval_type_error', 'semver.compare: operand 2 must be string but got null'],
+  ]);
+  // What OPA's parser accepts beyond the SemVer grammar: leading zeros, empty pre-release and metadata parts.
+  for (const [v, ok] of [['01.002.0003', true], ['1.0.0-', true], ['1.0.0+', true], ['1.0.0-01', true], ['1.0.0-a-b+c-d', true],
+    ['1.0', false], ['1.0.0-a+', true], ['1.0.0-+', true], ['a.b.c', false], ['', false], [' 1.0.0', false]] as const) {
+    assert.equal(call('semver.is_valid', [v]), ok, v);
+  }
+  assert.equal(call('semver.compare', ['01.0.0', '1.0.0']), 0);
+  assert.equal(call('semver.compare', ['1.0.0-', '1.0.0']), 0);
+  assert.equal(call('semver.is_valid', [1]), false);
+});
