@@ -96,3 +96,36 @@ test('semver.compare and semver.is_valid', () => {
   assert.equal(call('semver.compare', ['1.0.0-', '1.0.0']), 0);
   assert.equal(call('semver.is_valid', [1]), false);
 });
+
+// opa:v1/topdown/cidr.go: Go's net.ParseCIDR error (`invalid CIDR address: …`); every operand is read as a string
+// under position 1 (getNetFromOperand, and net.cidr_contains' second StringOperand call), so a non-string second
+// operand is reported as operand 1; net.cidr_contains_matches hands the first element of an array pair to
+// net.cidr_contains unchecked.
+test('net.cidr_*', () => {
+  check([
+    ['net.cidr_contains', ['10.0.0.0', '10.0.0.1'], 'eval_builtin_error', 'net.cidr_contains: invalid CIDR address: 10.0.0.0'],
+    ['net.cidr_contains', ['10.0.0.0/33', '10.0.0.1'], 'eval_builtin_error', 'net.cidr_contains: invalid CIDR address: 10.0.0.0/33'],
+    ['net.cidr_contains', ['10.0.0.0/8', '10.0.0.x'], 'eval_builtin_error', 'net.cidr_contains: not a valid textual representation of an IP address or CIDR: 10.0.0.x'],
+    ['net.cidr_contains', ['bad', 1], 'eval_builtin_error', 'net.cidr_contains: invalid CIDR address: bad'],
+    ['net.cidr_contains', ['10.0.0.0/8', 1], 'eval_type_error', 'net.cidr_contains: operand 1 must be string but got number'],
+    ['net.cidr_contains', [1, '10.0.0.1'], 'eval_type_error', 'net.cidr_contains: operand 1 must be string but got number'],
+    ['net.cidr_intersects', ['10.0.0.0/8', '::1/200'], 'eval_builtin_error', 'net.cidr_intersects: invalid CIDR address: ::1/200'],
+    ['net.cidr_intersects', ['10.0.0.0/8', []], 'eval_type_error', 'net.cidr_intersects: operand 1 must be string but got array'],
+    ['net.cidr_expand', ['10.0.0.1/0x'], 'eval_builtin_error', 'net.cidr_expand: invalid CIDR address: 10.0.0.1/0x'],
+    ['net.cidr_expand', [true], 'eval_type_error', 'net.cidr_expand: operand 1 must be string but got boolean'],
+    ['net.cidr_merge', [['10.0.0.0/8', 1]], 'eval_builtin_error', 'net.cidr_merge: element must be string'],
+    ['net.cidr_merge', [['10.0.0.0/x']], 'eval_builtin_error', 'net.cidr_merge: invalid CIDR address: 10.0.0.0/x'],
+    ['net.cidr_merge', [['::1']], 'eval_builtin_error', 'net.cidr_merge: IPv6 invalid: needs prefix length'],
+    ['net.cidr_merge', ['10.0.0.0/8'], 'eval_builtin_error', 'net.cidr_merge: operand must be an array'],
+    ['net.cidr_merge', [{ a: '10.0.0.0/8' }], 'eval_builtin_error', 'net.cidr_merge: operand must be an array'],
+    ['net.cidr_contains_matches', [[1], '10.0.0.1'], 'eval_builtin_error', 'net.cidr_contains_matches: operand 1: element must be string or non-empty array'],
+    ['net.cidr_contains_matches', ['10.0.0.0/8', [[]]], 'eval_builtin_error', 'net.cidr_contains_matches: operand 2: element must be string or non-empty array'],
+    ['net.cidr_contains_matches', [[[1, 'x']], '10.0.0.1'], 'eval_type_error', 'net.cidr_contains_matches: operand 1 must be string but got number'],
+    ['net.cidr_contains_matches', ['10.0.0.0/8', { k: [false] }], 'eval_type_error', 'net.cidr_contains_matches: operand 1 must be string but got boolean'],
+    ['net.cidr_contains_matches', ['10.0.0.0', '10.0.0.1'], 'eval_builtin_error', 'net.cidr_contains_matches: invalid CIDR address: 10.0.0.0'],
+  ]);
+  // net.cidr_is_valid answers false, never an error; net.cidr_contains_matches ignores an operand of another type.
+  for (const v of ['10.0.0.0', '10.0.0.0/33', '', 1, null, ['10.0.0.0/8']]) assert.equal(call('net.cidr_is_valid', [fromJson(v as never) as Value]), false);
+  assert.equal(call('net.cidr_is_valid', ['::/0']), true);
+  assert.deepEqual(call('net.cidr_contains_matches', [1, '10.0.0.1']), call('net.cidr_contains_matches', [[], []]));
+});
