@@ -21,6 +21,7 @@ function check(rows: Row[]): void {
         assert.equal(e.code, code, message);
         return true;
       },
+      `${name}(${JSON.stringify(args)}) did not fail`,
     );
   }
 }
@@ -128,4 +129,57 @@ test('net.cidr_*', () => {
   for (const v of ['10.0.0.0', '10.0.0.0/33', '', 1, null, ['10.0.0.0/8']]) assert.equal(call('net.cidr_is_valid', [fromJson(v as never) as Value]), false);
   assert.equal(call('net.cidr_is_valid', ['::/0']), true);
   assert.deepEqual(call('net.cidr_contains_matches', [1, '10.0.0.1']), call('net.cidr_contains_matches', [[], []]));
+});
+
+// opa:v1/topdown/time.go: Go's time.Parse, time.ParseDuration and time.LoadLocation errors (quoted by the time
+// package's own quote: bytes outside printable ASCII as \x escapes); tzTime reads every operand, and each element
+// of the [ns, tz, layout] array, under position 1 (so time.diff's second operand is reported as operand 1 too).
+test('time.*', () => {
+  const RFC3339 = '2006-01-02T15:04:05Z07:00';
+  check([
+    ['time.parse_rfc3339_ns', ['x'], 'eval_builtin_error', `time.parse_rfc3339_ns: parsing time "x" as "${RFC3339}": cannot parse "x" as "2006"`],
+    ['time.parse_rfc3339_ns', ['2006-01-02'], 'eval_builtin_error', `time.parse_rfc3339_ns: parsing time "2006-01-02" as "${RFC3339}": cannot parse "" as "T"`],
+    ['time.parse_rfc3339_ns', ['2006-01-02T15:04:05Zx'], 'eval_builtin_error', 'time.parse_rfc3339_ns: parsing time "2006-01-02T15:04:05Zx": extra text: "x"'],
+    ['time.parse_rfc3339_ns', ['2006-01-02T25:04:05Z'], 'eval_builtin_error', 'time.parse_rfc3339_ns: parsing time "2006-01-02T25:04:05Z": hour out of range'],
+    ['time.parse_rfc3339_ns', ['2006-01-02T15:04:05+25:00'], 'eval_builtin_error', 'time.parse_rfc3339_ns: parsing time "2006-01-02T15:04:05+25:00": time zone offset hour out of range'],
+    ['time.parse_rfc3339_ns', ['2006-01-02T15:04:05+01:61'], 'eval_builtin_error', 'time.parse_rfc3339_ns: parsing time "2006-01-02T15:04:05+01:61": time zone offset minute out of range'],
+    ['time.parse_rfc3339_ns', ['1000-01-01T00:00:00Z'], 'eval_builtin_error', 'time.parse_rfc3339_ns: time outside of valid range'],
+    ['time.parse_rfc3339_ns', [1], 'eval_type_error', 'time.parse_rfc3339_ns: operand 1 must be string but got number'],
+    ['time.parse_ns', ['2006-01-02', '2020-13-01'], 'eval_builtin_error', 'time.parse_ns: parsing time "2020-13-01": month out of range'],
+    ['time.parse_ns', ['2006-01-02', '2021-02-30'], 'eval_builtin_error', 'time.parse_ns: parsing time "2021-02-30": day out of range'],
+    ['time.parse_ns', ['2006-01-02', '2021-é'], 'eval_builtin_error', 'time.parse_ns: parsing time "2021-\\xc3\\xa9" as "2006-01-02": cannot parse "\\xc3\\xa9" as "01"'],
+    ['time.parse_ns', ['Jan 2', 'Foo 2'], 'eval_builtin_error', 'time.parse_ns: parsing time "Foo 2" as "Jan 2": cannot parse "Foo 2" as "Jan"'],
+    ['time.parse_ns', ['RFC1123', 'x'], 'eval_builtin_error', 'time.parse_ns: parsing time "x" as "Mon, 02 Jan 2006 15:04:05 MST": cannot parse "x" as "Mon"'],
+    ['time.parse_ns', [1, 'x'], 'eval_type_error', 'time.parse_ns: operand 1 must be string but got number'],
+    ['time.parse_ns', ['x', []], 'eval_type_error', 'time.parse_ns: operand 2 must be string but got array'],
+    ['time.parse_duration_ns', ['x'], 'eval_builtin_error', 'time.parse_duration_ns: time: invalid duration "x"'],
+    ['time.parse_duration_ns', [''], 'eval_builtin_error', 'time.parse_duration_ns: time: invalid duration ""'],
+    ['time.parse_duration_ns', ['1'], 'eval_builtin_error', 'time.parse_duration_ns: time: missing unit in duration "1"'],
+    ['time.parse_duration_ns', ['1x'], 'eval_builtin_error', 'time.parse_duration_ns: time: unknown unit "x" in duration "1x"'],
+    ['time.parse_duration_ns', ['1é'], 'eval_builtin_error', 'time.parse_duration_ns: time: unknown unit "\\xc3\\xa9" in duration "1\\xc3\\xa9"'],
+    ['time.parse_duration_ns', ['9999999999h'], 'eval_builtin_error', 'time.parse_duration_ns: time: invalid duration "9999999999h"'],
+    ['time.parse_duration_ns', [true], 'eval_type_error', 'time.parse_duration_ns: operand 1 must be string but got boolean'],
+    ['time.date', [[0, 'Nowhere/City']], 'eval_builtin_error', 'time.date: unknown time zone Nowhere/City'],
+    ['time.date', [[0, 'america/new_york']], 'eval_builtin_error', 'time.date: unknown time zone america/new_york'],
+    ['time.date', [[0, 'utc']], 'eval_builtin_error', 'time.date: unknown time zone utc'],
+    ['time.date', [[0, '../etc/passwd']], 'eval_builtin_error', 'time.date: time: invalid location name'],
+    ['time.clock', [[0, '/etc/localtime']], 'eval_builtin_error', 'time.clock: time: invalid location name'],
+    ['time.weekday', [[0, '+01:00']], 'eval_builtin_error', 'time.weekday: unknown time zone +01:00'],
+    ['time.date', [[]], 'eval_type_error', 'time.date: operand 1 must be either number (ns) or [number (ns), string (tz)] but got array'],
+    ['time.date', ['0'], 'eval_type_error', 'time.date: operand 1 must be either number (ns) or [number (ns), string (tz)] but got string'],
+    ['time.date', [['0']], 'eval_type_error', 'time.date: operand 1 must be number but got string'],
+    ['time.clock', [[0, 1]], 'eval_type_error', 'time.clock: operand 1 must be string but got number'],
+    ['time.format', [[0, 'UTC', 1]], 'eval_type_error', 'time.format: operand 1 must be string but got number'],
+    ['time.date', [1.5], 'eval_builtin_error', 'time.date: timestamp too big'],
+    ['time.weekday', [1e19], 'eval_builtin_error', 'time.weekday: timestamp too big'],
+    ['time.add_date', [0, 1.5, 0, 0], 'eval_type_error', 'time.add_date: operand 2 must be integer number but got floating-point number'],
+    ['time.add_date', [0, 0, '1', 0], 'eval_type_error', 'time.add_date: operand 3 must be number but got string'],
+    ['time.add_date', [0, 0, 0, null], 'eval_type_error', 'time.add_date: operand 4 must be number but got null'],
+    ['time.add_date', [0, 300, 0, 0], 'eval_builtin_error', 'time.add_date: time outside of valid range'],
+    ['time.add_date', [[0, 'Nowhere'], 0, 0, 0], 'eval_builtin_error', 'time.add_date: unknown time zone Nowhere'],
+    ['time.diff', [0, 'x'], 'eval_type_error', 'time.diff: operand 1 must be either number (ns) or [number (ns), string (tz)] but got string'],
+    ['time.diff', [{}, 0], 'eval_type_error', 'time.diff: operand 1 must be either number (ns) or [number (ns), string (tz)] but got object'],
+  ]);
+  // Go's range tests on a zone offset use `>`: +24:00 parses.
+  assert.equal(String(call('time.parse_rfc3339_ns', ['2006-01-02T15:04:05+24:00'])), '1136127845000000000');
 });
