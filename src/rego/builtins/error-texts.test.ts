@@ -183,3 +183,49 @@ test('time.*', () => {
   // Go's range tests on a zone offset use `>`: +24:00 parses.
   assert.equal(String(call('time.parse_rfc3339_ns', ['2006-01-02T15:04:05+24:00'])), '1136127845000000000');
 });
+
+// opa:v1/topdown/regex.go and regex_template.go: Go's regexp/syntax errors (`error parsing regexp: <code>:
+// \`<fragment>\``); regex.template_match compiles each delimited part as ^part$ before the whole, and quotes an
+// unbalanced template with %q; regex.find_n's count is an IntOperand.
+test('regex.*', () => {
+  const E = 'eval_builtin_error';
+  check([
+    ['regex.match', ['(', 'a'], E, 'regex.match: error parsing regexp: missing closing ): `(`'],
+    ['regex.match', ['a)', 'a'], E, 'regex.match: error parsing regexp: unexpected ): `a)`'],
+    ['regex.match', ['*', 'a'], E, 'regex.match: error parsing regexp: missing argument to repetition operator: `*`'],
+    ['regex.match', ['a**', 'a'], E, 'regex.match: error parsing regexp: invalid nested repetition operator: `**`'],
+    ['regex.match', ['\\q', 'a'], E, 'regex.match: error parsing regexp: invalid escape sequence: `\\q`'],
+    ['regex.match', ['[a', 'a'], E, 'regex.match: error parsing regexp: missing closing ]: `[a`'],
+    ['regex.match', ['[]', 'a'], E, 'regex.match: error parsing regexp: missing closing ]: `[]`'],
+    ['regex.match', ['[z-a]', 'a'], E, 'regex.match: error parsing regexp: invalid character class range: `z-a`'],
+    ['regex.match', ['[[:foo:]]', 'a'], E, 'regex.match: error parsing regexp: invalid character class range: `[:foo:]`'],
+    ['regex.match', ['\\pX', 'a'], E, 'regex.match: error parsing regexp: invalid character class range: `\\pX`'],
+    ['regex.match', ['a{1001}', 'a'], E, 'regex.match: error parsing regexp: invalid repeat count: `{1001}`'],
+    ['regex.match', ['x{2,1}', 'a'], E, 'regex.match: error parsing regexp: invalid repeat count: `{2,1}`'],
+    ['regex.match', ['(?P<>a)', 'a'], E, 'regex.match: error parsing regexp: invalid named capture: `(?P<>`'],
+    ['regex.match', ['(?i', 'a'], E, 'regex.match: error parsing regexp: invalid or unsupported Perl syntax: `(?i`'],
+    ['regex.match', ['(?z)', 'a'], E, 'regex.match: error parsing regexp: invalid or unsupported Perl syntax: `(?z`'],
+    ['regex.match', ['\\', 'a'], E, 'regex.match: error parsing regexp: trailing backslash at end of expression: ``'],
+    ['regex.match', ['a', 1], 'eval_type_error', 'regex.match: operand 2 must be string but got number'],
+    ['regex.split', ['(', 'a'], E, 'regex.split: error parsing regexp: missing closing ): `(`'],
+    ['regex.split', [1, 'a'], 'eval_type_error', 'regex.split: operand 1 must be string but got number'],
+    ['regex.find_n', ['[', 'a', 1], E, 'regex.find_n: error parsing regexp: missing closing ]: `[`'],
+    ['regex.find_n', ['a', 'a', 1.5], 'eval_type_error', 'regex.find_n: operand 3 must be integer number but got floating-point number'],
+    ['regex.find_n', ['a', 'a', '1'], 'eval_type_error', 'regex.find_n: operand 3 must be number but got string'],
+    ['regex.find_all_string_submatch_n', ['(', 'a', 1], E, 'regex.find_all_string_submatch_n: error parsing regexp: missing closing ): `(`'],
+    ['regex.replace', ['a', '+', 'b'], E, 'regex.replace: error parsing regexp: missing argument to repetition operator: `+`'],
+    ['regex.template_match', ['{a', 'a', '{', '}'], E, 'regex.template_match: unbalanced braces in "{a"'],
+    ['regex.template_match', ['a}', 'a', '{', '}'], E, 'regex.template_match: unbalanced braces in "a}"'],
+    ['regex.template_match', ['\u0001{', 'a', '{', '}'], E, 'regex.template_match: unbalanced braces in "\\x01{"'],
+    ['regex.template_match', ['x{(}', 'a', '{', '}'], E, 'regex.template_match: error parsing regexp: missing closing ): `^($`'],
+    ['regex.template_match', ['a', 'a', '{{', '}'], E, 'regex.template_match: start delimiter has to be exactly one character long but is 2 long'],
+    ['regex.template_match', ['a', 'a', '\u00e9', '}'], E, 'regex.template_match: start delimiter has to be exactly one character long but is 2 long'],
+    // OPA prints the start delimiter's length in the end delimiter's message.
+    ['regex.template_match', ['a', 'a', '{', ''], E, 'regex.template_match: end delimiter has to be exactly one character long but is 1 long'],
+    ['regex.template_match', ['a', 'a', '{', 1], 'eval_type_error', 'regex.template_match: operand 4 must be string but got number'],
+    ['regex.globs_match', ['[', 'a'], E, 'regex.globs_match: input:[, pos:1, found [ without matching ]: the input provided is invalid'],
+    ['regex.globs_match', ['a', 1], 'eval_type_error', 'regex.globs_match: operand 2 must be string but got number'],
+  ]);
+  assert.equal(call('regex.is_valid', ['(']), false);
+  assert.equal(call('regex.is_valid', [1]), false);
+});
