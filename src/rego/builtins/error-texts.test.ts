@@ -229,3 +229,48 @@ test('regex.*', () => {
   assert.equal(call('regex.is_valid', ['(']), false);
   assert.equal(call('regex.is_valid', [1]), false);
 });
+
+// opa:v1/topdown/glob.go, strings.go, object.go, crypto.go and tokens.go: operand errors (`operand N must be …`,
+// element errors `must be array of <type>s but got array containing <type>`, enum errors) and io.jwt.decode's
+// structural texts; a token part is decoded as base64url.decode does (RFC 7515 padding, `illegal base64url
+// string` for a length padding cannot fix).
+test('glob.match, strings, format_int, object.*, crypto.hmac.*, io.jwt.decode', () => {
+  const T = 'eval_type_error';
+  const E = 'eval_builtin_error';
+  check([
+    ['glob.match', [1, [], 'a'], T, 'glob.match: operand 1 must be string but got number'],
+    ['glob.match', ['a', 1, 'a'], T, 'glob.match: operand 2 must be one of {array, null} but got number'],
+    ['glob.match', ['a', [1], 'a'], T, 'glob.match: operand 2 must be array of strings but got array containing number'],
+    ['glob.match', ['a', ['ab'], 'a'], T, 'glob.match: operand 2 must be array of runes but got array containing string'],
+    ['glob.match', ['a', [], 1], T, 'glob.match: operand 3 must be string but got number'],
+    ['strings.replace_n', [{ a: 1 }, 'x'], T, 'strings.replace_n: operand 1 non-string value found in pattern object'],
+    ['strings.replace_n', [[], 'x'], T, 'strings.replace_n: operand 1 must be object but got array'],
+    ['strings.replace_n', [{ a: 'b' }, 1], T, 'strings.replace_n: operand 2 must be string but got number'],
+    ['sprintf', ['%d', 1], T, 'sprintf: operand 2 must be array but got number'],
+    ['sprintf', [1, []], T, 'sprintf: operand 1 must be string but got number'],
+    ['format_int', [1, 3], T, 'format_int: operand 2 must be one of {2, 8, 10, 16}'],
+    ['format_int', ['1', 10], T, 'format_int: operand 1 must be number but got string'],
+    ['format_int', [1, '10'], T, 'format_int: operand 2 must be number but got string'],
+    ['object.get', [1, 'a', 0], T, 'object.get: operand 1 must be object but got number'],
+    ['object.get', [[], 'a', 0], T, 'object.get: operand 1 must be object but got array'],
+    ['object.union_n', [[1]], T, 'object.union_n: operand 1 must be array of objects but got array containing number'],
+    ['object.union_n', [[{}, 's']], T, 'object.union_n: operand 1 must be array of objects but got array containing string'],
+    ['object.union_n', [{}], T, 'object.union_n: operand 1 must be array but got object'],
+    ['crypto.hmac.sha256', [1, 'k'], T, 'crypto.hmac.sha256: operand 1 must be string but got number'],
+    ['crypto.hmac.sha512', ['x', 1], T, 'crypto.hmac.sha512: operand 2 must be string but got number'],
+    ['crypto.hmac.equal', [1, 'x'], T, 'crypto.hmac.equal: operand 1 must be string but got number'],
+    ['crypto.hmac.equal', ['x', null], T, 'crypto.hmac.equal: operand 2 must be string but got null'],
+    ['io.jwt.decode', [1], T, 'io.jwt.decode: operand 1 must be string but got number'],
+    ['io.jwt.decode', ['abc'], E, 'io.jwt.decode: encoded JWT had no period separators'],
+    ['io.jwt.decode', ['a.b'], E, 'io.jwt.decode: encoded JWT must have 3 sections, found 2'],
+    ['io.jwt.decode', ['a.b.c.d'], E, 'io.jwt.decode: encoded JWT must have 3 sections, found 4'],
+    ['io.jwt.decode', ['a.e30.'], E, 'io.jwt.decode: JWT header had invalid encoding: illegal base64url string: a'],
+    ['io.jwt.decode', ['e30==.e30.'], E, 'io.jwt.decode: JWT header had invalid encoding: illegal base64 data at input byte 4'],
+    ['io.jwt.decode', ['!!.e30.'], E, 'io.jwt.decode: JWT header had invalid encoding: illegal base64 data at input byte 0'],
+    ['io.jwt.decode', ['e30.abcde.'], E, 'io.jwt.decode: JWT payload had invalid encoding: illegal base64url string: abcde'],
+    ['io.jwt.decode', ['e30.e30.x'], E, 'io.jwt.decode: JWT signature had invalid encoding: illegal base64url string: x'],
+    ['io.jwt.decode', ['e30.e30.!!'], E, 'io.jwt.decode: JWT signature had invalid encoding: illegal base64 data at input byte 0'],
+  ]);
+  // A correctly padded part decodes as OPA's base64url.decode does.
+  assert.deepEqual(call('io.jwt.decode', ['e30=.e30.AA==']), call('io.jwt.decode', ['e30.e30.AA']));
+});

@@ -19,7 +19,7 @@ import {
 } from 'node:crypto';
 import { type Value, RObject, isNumber, isObject, isSet, parseJsonValue, toDouble } from '../value.js';
 import { type BuiltinContext, type BuiltinDef, BuiltinError, argObject, argString, builtinError } from './registry.js';
-import { bytesToString, goBase64Decode, goJsonMarshal } from './encoding.js';
+import { bytesToString, goBase64Decode, goJsonMarshal, stringToBytes } from './encoding.js';
 
 interface Decoded {
   header: RObject;
@@ -33,9 +33,20 @@ interface Decoded {
 
 class JwtError extends Error {}
 
+/**
+ * OPA's base64url decoding of a token part (builtinBase64UrlDecode): a part without trailing `=` gets the padding
+ * RFC 7515 appendix C restores, a length padding cannot fix is refused, and a padded part must be padded right.
+ */
 function b64urlDecode(part: string, what: string): Buffer {
   try {
-    return goBase64Decode(part.replace(/=+$/, ''), 'url', false);
+    let s = part;
+    if (!s.endsWith('=')) {
+      const r = stringToBytes(s).length % 4;
+      if (r === 2) s += '==';
+      else if (r === 3) s += '=';
+      else if (r === 1) throw new Error(`illegal base64url string: ${s}`);
+    }
+    return goBase64Decode(s, 'url', true);
   } catch (e) {
     throw new JwtError(`JWT ${what} had invalid encoding: ${(e as Error).message}`);
   }
