@@ -270,6 +270,13 @@ test('glob.match, strings, format_int, object.*, crypto.hmac.*, io.jwt.decode', 
     ['io.jwt.decode', ['e30.abcde.'], E, 'io.jwt.decode: JWT payload had invalid encoding: illegal base64url string: abcde'],
     ['io.jwt.decode', ['e30.e30.x'], E, 'io.jwt.decode: JWT signature had invalid encoding: illegal base64url string: x'],
     ['io.jwt.decode', ['e30.e30.!!'], E, 'io.jwt.decode: JWT signature had invalid encoding: illegal base64 data at input byte 0'],
+    // validateJWTHeader and extractJSONObject: json.unmarshal's Go texts; the payload is read before the signature.
+    ['io.jwt.decode', ['eyJ4Ijp9.e30.'], E, "io.jwt.decode: bad JWT header: invalid JSON: invalid character '}' looking for beginning of value"],
+    ['io.jwt.decode', ['WzFd.e30.'], E, "io.jwt.decode: bad JWT header: decoded JSON type was not an Object"],
+    ['io.jwt.decode', ['eyJlbmMiOiJBMTI4R0NNIn0.e30.'], E, "io.jwt.decode: JWT is a JWE object, which is not supported"],
+    ['io.jwt.decode', ['e30.WzFd.'], E, "io.jwt.decode: decoded JSON type was not an Object"],
+    ['io.jwt.decode', ['e30.ew.'], E, "io.jwt.decode: invalid JSON: unexpected EOF"],
+    ['io.jwt.decode', ['e30.WzFd.x'], E, "io.jwt.decode: decoded JSON type was not an Object"],
   ]);
   // A correctly padded part decodes as OPA's base64url.decode does.
   assert.deepEqual(call('io.jwt.decode', ['e30=.e30.AA==']), call('io.jwt.decode', ['e30.e30.AA']));
