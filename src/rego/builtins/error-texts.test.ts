@@ -21,6 +21,7 @@ function check(rows: Row[]): void {
         assert.equal(e.code, code, message);
         return true;
       },
+      `${name}(${JSON.stringify(args)}) did not fail`,
     );
   }
 }
@@ -70,4 +71,213 @@ test('hex, base64, base64url and urlquery decoding', () => {
     ['base64url.decode', ['a'], 'eval_builtin_error', 'base64url.decode: illegal base64url string: a'],
     ['urlquery.decode', ['%zz'], 'eval_builtin_error', 'urlquery.decode: invalid URL escape "%zz"'],
   ]);
+});
+
+// opa:v1/topdown/semver.go: a type error names the operand; a string OPA's parser refuses is quoted as Go's
+// strconv.Quote prints it. semver.is_valid never fails.
+test('semver.compare and semver.is_valid', () => {
+  check([
+    ['semver.compare', ['1.x', '1.0.0'], 'eval_builtin_error', 'semver.compare: operand 1: string "1.x" is not a valid SemVer'],
+    ['semver.compare', ['1.0.0', '1.0'], 'eval_builtin_error', 'semver.compare: operand 2: string "1.0" is not a valid SemVer'],
+    ['semver.compare', ['1.0.0-a..b', '1.0.0'], 'eval_builtin_error', 'semver.compare: operand 1: string "1.0.0-a..b" is not a valid SemVer'],
+    ['semver.compare', ['1.0.0+', '1.0.0+a_b'], 'eval_builtin_error', 'semver.compare: operand 2: string "1.0.0+a_b" is not a valid SemVer'],
+    ['semver.compare', ['1.0.0', '1.2.3.4'], 'eval_builtin_error', 'semver.compare: operand 2: string "1.2.3.4" is not a valid SemVer'],
+    ['semver.compare', ['9223372036854775808.0.0', '1.0.0'], 'eval_builtin_error', 'semver.compare: operand 1: string "9223372036854775808.0.0" is not a valid SemVer'],
+    ['semver.compare', ['1.0.\n', '1.0.0'], 'eval_builtin_error', 'semver.compare: operand 1: string "1.0.\\n" is not a valid SemVer'],
+    ['semver.compare', ['1.0.\u0001', '1.0.0'], 'eval_builtin_error', 'semver.compare: operand 1: string "1.0.\\x01" is not a valid SemVer'],
+    ['semver.compare', [1, '1.0.0'], 'eval_type_error', 'semver.compare: operand 1 must be string but got number'],
+    ['semver.compare', ['1.0.0', null], 'eval_type_error', 'semver.compare: operand 2 must be string but got null'],
+  ]);
+  // What OPA's parser accepts beyond the SemVer grammar: leading zeros, empty pre-release and metadata parts.
+  for (const [v, ok] of [['01.002.0003', true], ['1.0.0-', true], ['1.0.0+', true], ['1.0.0-01', true], ['1.0.0-a-b+c-d', true],
+    ['1.0', false], ['1.0.0-a+', true], ['1.0.0-+', true], ['a.b.c', false], ['', false], [' 1.0.0', false]] as const) {
+    assert.equal(call('semver.is_valid', [v]), ok, v);
+  }
+  assert.equal(call('semver.compare', ['01.0.0', '1.0.0']), 0);
+  assert.equal(call('semver.compare', ['1.0.0-', '1.0.0']), 0);
+  assert.equal(call('semver.is_valid', [1]), false);
+});
+
+// opa:v1/topdown/cidr.go: Go's net.ParseCIDR error (`invalid CIDR address: …`); every operand is read as a string
+// under position 1 (getNetFromOperand, and net.cidr_contains' second StringOperand call), so a non-string second
+// operand is reported as operand 1; net.cidr_contains_matches hands the first element of an array pair to
+// net.cidr_contains unchecked.
+test('net.cidr_*', () => {
+  check([
+    ['net.cidr_contains', ['10.0.0.0', '10.0.0.1'], 'eval_builtin_error', 'net.cidr_contains: invalid CIDR address: 10.0.0.0'],
+    ['net.cidr_contains', ['10.0.0.0/33', '10.0.0.1'], 'eval_builtin_error', 'net.cidr_contains: invalid CIDR address: 10.0.0.0/33'],
+    ['net.cidr_contains', ['10.0.0.0/8', '10.0.0.x'], 'eval_builtin_error', 'net.cidr_contains: not a valid textual representation of an IP address or CIDR: 10.0.0.x'],
+    ['net.cidr_contains', ['bad', 1], 'eval_builtin_error', 'net.cidr_contains: invalid CIDR address: bad'],
+    ['net.cidr_contains', ['10.0.0.0/8', 1], 'eval_type_error', 'net.cidr_contains: operand 1 must be string but got number'],
+    ['net.cidr_contains', [1, '10.0.0.1'], 'eval_type_error', 'net.cidr_contains: operand 1 must be string but got number'],
+    ['net.cidr_intersects', ['10.0.0.0/8', '::1/200'], 'eval_builtin_error', 'net.cidr_intersects: invalid CIDR address: ::1/200'],
+    ['net.cidr_intersects', ['10.0.0.0/8', []], 'eval_type_error', 'net.cidr_intersects: operand 1 must be string but got array'],
+    ['net.cidr_expand', ['10.0.0.1/0x'], 'eval_builtin_error', 'net.cidr_expand: invalid CIDR address: 10.0.0.1/0x'],
+    ['net.cidr_expand', [true], 'eval_type_error', 'net.cidr_expand: operand 1 must be string but got boolean'],
+    ['net.cidr_merge', [['10.0.0.0/8', 1]], 'eval_builtin_error', 'net.cidr_merge: element must be string'],
+    ['net.cidr_merge', [['10.0.0.0/x']], 'eval_builtin_error', 'net.cidr_merge: invalid CIDR address: 10.0.0.0/x'],
+    ['net.cidr_merge', [['::1']], 'eval_builtin_error', 'net.cidr_merge: IPv6 invalid: needs prefix length'],
+    ['net.cidr_merge', ['10.0.0.0/8'], 'eval_builtin_error', 'net.cidr_merge: operand must be an array'],
+    ['net.cidr_merge', [{ a: '10.0.0.0/8' }], 'eval_builtin_error', 'net.cidr_merge: operand must be an array'],
+    ['net.cidr_contains_matches', [[1], '10.0.0.1'], 'eval_builtin_error', 'net.cidr_contains_matches: operand 1: element must be string or non-empty array'],
+    ['net.cidr_contains_matches', ['10.0.0.0/8', [[]]], 'eval_builtin_error', 'net.cidr_contains_matches: operand 2: element must be string or non-empty array'],
+    ['net.cidr_contains_matches', [[[1, 'x']], '10.0.0.1'], 'eval_type_error', 'net.cidr_contains_matches: operand 1 must be string but got number'],
+    ['net.cidr_contains_matches', ['10.0.0.0/8', { k: [false] }], 'eval_type_error', 'net.cidr_contains_matches: operand 1 must be string but got boolean'],
+    ['net.cidr_contains_matches', ['10.0.0.0', '10.0.0.1'], 'eval_builtin_error', 'net.cidr_contains_matches: invalid CIDR address: 10.0.0.0'],
+  ]);
+  // net.cidr_is_valid answers false, never an error; net.cidr_contains_matches ignores an operand of another type.
+  for (const v of ['10.0.0.0', '10.0.0.0/33', '', 1, null, ['10.0.0.0/8']]) assert.equal(call('net.cidr_is_valid', [fromJson(v as never) as Value]), false);
+  assert.equal(call('net.cidr_is_valid', ['::/0']), true);
+  assert.deepEqual(call('net.cidr_contains_matches', [1, '10.0.0.1']), call('net.cidr_contains_matches', [[], []]));
+});
+
+// opa:v1/topdown/time.go: Go's time.Parse, time.ParseDuration and time.LoadLocation errors (quoted by the time
+// package's own quote: bytes outside printable ASCII as \x escapes); tzTime reads every operand, and each element
+// of the [ns, tz, layout] array, under position 1 (so time.diff's second operand is reported as operand 1 too).
+test('time.*', () => {
+  const RFC3339 = '2006-01-02T15:04:05Z07:00';
+  check([
+    ['time.parse_rfc3339_ns', ['x'], 'eval_builtin_error', `time.parse_rfc3339_ns: parsing time "x" as "${RFC3339}": cannot parse "x" as "2006"`],
+    ['time.parse_rfc3339_ns', ['2006-01-02'], 'eval_builtin_error', `time.parse_rfc3339_ns: parsing time "2006-01-02" as "${RFC3339}": cannot parse "" as "T"`],
+    ['time.parse_rfc3339_ns', ['2006-01-02T15:04:05Zx'], 'eval_builtin_error', 'time.parse_rfc3339_ns: parsing time "2006-01-02T15:04:05Zx": extra text: "x"'],
+    ['time.parse_rfc3339_ns', ['2006-01-02T25:04:05Z'], 'eval_builtin_error', 'time.parse_rfc3339_ns: parsing time "2006-01-02T25:04:05Z": hour out of range'],
+    ['time.parse_rfc3339_ns', ['2006-01-02T15:04:05+25:00'], 'eval_builtin_error', 'time.parse_rfc3339_ns: parsing time "2006-01-02T15:04:05+25:00": time zone offset hour out of range'],
+    ['time.parse_rfc3339_ns', ['2006-01-02T15:04:05+01:61'], 'eval_builtin_error', 'time.parse_rfc3339_ns: parsing time "2006-01-02T15:04:05+01:61": time zone offset minute out of range'],
+    ['time.parse_rfc3339_ns', ['1000-01-01T00:00:00Z'], 'eval_builtin_error', 'time.parse_rfc3339_ns: time outside of valid range'],
+    ['time.parse_rfc3339_ns', [1], 'eval_type_error', 'time.parse_rfc3339_ns: operand 1 must be string but got number'],
+    ['time.parse_ns', ['2006-01-02', '2020-13-01'], 'eval_builtin_error', 'time.parse_ns: parsing time "2020-13-01": month out of range'],
+    ['time.parse_ns', ['2006-01-02', '2021-02-30'], 'eval_builtin_error', 'time.parse_ns: parsing time "2021-02-30": day out of range'],
+    ['time.parse_ns', ['2006-01-02', '2021-é'], 'eval_builtin_error', 'time.parse_ns: parsing time "2021-\\xc3\\xa9" as "2006-01-02": cannot parse "\\xc3\\xa9" as "01"'],
+    ['time.parse_ns', ['Jan 2', 'Foo 2'], 'eval_builtin_error', 'time.parse_ns: parsing time "Foo 2" as "Jan 2": cannot parse "Foo 2" as "Jan"'],
+    ['time.parse_ns', ['RFC1123', 'x'], 'eval_builtin_error', 'time.parse_ns: parsing time "x" as "Mon, 02 Jan 2006 15:04:05 MST": cannot parse "x" as "Mon"'],
+    ['time.parse_ns', [1, 'x'], 'eval_type_error', 'time.parse_ns: operand 1 must be string but got number'],
+    ['time.parse_ns', ['x', []], 'eval_type_error', 'time.parse_ns: operand 2 must be string but got array'],
+    ['time.parse_duration_ns', ['x'], 'eval_builtin_error', 'time.parse_duration_ns: time: invalid duration "x"'],
+    ['time.parse_duration_ns', [''], 'eval_builtin_error', 'time.parse_duration_ns: time: invalid duration ""'],
+    ['time.parse_duration_ns', ['1'], 'eval_builtin_error', 'time.parse_duration_ns: time: missing unit in duration "1"'],
+    ['time.parse_duration_ns', ['1x'], 'eval_builtin_error', 'time.parse_duration_ns: time: unknown unit "x" in duration "1x"'],
+    ['time.parse_duration_ns', ['1é'], 'eval_builtin_error', 'time.parse_duration_ns: time: unknown unit "\\xc3\\xa9" in duration "1\\xc3\\xa9"'],
+    ['time.parse_duration_ns', ['9999999999h'], 'eval_builtin_error', 'time.parse_duration_ns: time: invalid duration "9999999999h"'],
+    ['time.parse_duration_ns', [true], 'eval_type_error', 'time.parse_duration_ns: operand 1 must be string but got boolean'],
+    ['time.date', [[0, 'Nowhere/City']], 'eval_builtin_error', 'time.date: unknown time zone Nowhere/City'],
+    ['time.date', [[0, 'america/new_york']], 'eval_builtin_error', 'time.date: unknown time zone america/new_york'],
+    ['time.date', [[0, 'utc']], 'eval_builtin_error', 'time.date: unknown time zone utc'],
+    ['time.date', [[0, '../etc/passwd']], 'eval_builtin_error', 'time.date: time: invalid location name'],
+    ['time.clock', [[0, '/etc/localtime']], 'eval_builtin_error', 'time.clock: time: invalid location name'],
+    ['time.weekday', [[0, '+01:00']], 'eval_builtin_error', 'time.weekday: unknown time zone +01:00'],
+    ['time.date', [[]], 'eval_type_error', 'time.date: operand 1 must be either number (ns) or [number (ns), string (tz)] but got array'],
+    ['time.date', ['0'], 'eval_type_error', 'time.date: operand 1 must be either number (ns) or [number (ns), string (tz)] but got string'],
+    ['time.date', [['0']], 'eval_type_error', 'time.date: operand 1 must be number but got string'],
+    ['time.clock', [[0, 1]], 'eval_type_error', 'time.clock: operand 1 must be string but got number'],
+    ['time.format', [[0, 'UTC', 1]], 'eval_type_error', 'time.format: operand 1 must be string but got number'],
+    ['time.date', [1.5], 'eval_builtin_error', 'time.date: timestamp too big'],
+    ['time.weekday', [1e19], 'eval_builtin_error', 'time.weekday: timestamp too big'],
+    ['time.add_date', [0, 1.5, 0, 0], 'eval_type_error', 'time.add_date: operand 2 must be integer number but got floating-point number'],
+    ['time.add_date', [0, 0, '1', 0], 'eval_type_error', 'time.add_date: operand 3 must be number but got string'],
+    ['time.add_date', [0, 0, 0, null], 'eval_type_error', 'time.add_date: operand 4 must be number but got null'],
+    ['time.add_date', [0, 300, 0, 0], 'eval_builtin_error', 'time.add_date: time outside of valid range'],
+    ['time.add_date', [[0, 'Nowhere'], 0, 0, 0], 'eval_builtin_error', 'time.add_date: unknown time zone Nowhere'],
+    ['time.diff', [0, 'x'], 'eval_type_error', 'time.diff: operand 1 must be either number (ns) or [number (ns), string (tz)] but got string'],
+    ['time.diff', [{}, 0], 'eval_type_error', 'time.diff: operand 1 must be either number (ns) or [number (ns), string (tz)] but got object'],
+  ]);
+  // Go's range tests on a zone offset use `>`: +24:00 parses.
+  assert.equal(String(call('time.parse_rfc3339_ns', ['2006-01-02T15:04:05+24:00'])), '1136127845000000000');
+});
+
+// opa:v1/topdown/regex.go and regex_template.go: Go's regexp/syntax errors (`error parsing regexp: <code>:
+// \`<fragment>\``); regex.template_match compiles each delimited part as ^part$ before the whole, and quotes an
+// unbalanced template with %q; regex.find_n's count is an IntOperand.
+test('regex.*', () => {
+  const E = 'eval_builtin_error';
+  check([
+    ['regex.match', ['(', 'a'], E, 'regex.match: error parsing regexp: missing closing ): `(`'],
+    ['regex.match', ['a)', 'a'], E, 'regex.match: error parsing regexp: unexpected ): `a)`'],
+    ['regex.match', ['*', 'a'], E, 'regex.match: error parsing regexp: missing argument to repetition operator: `*`'],
+    ['regex.match', ['a**', 'a'], E, 'regex.match: error parsing regexp: invalid nested repetition operator: `**`'],
+    ['regex.match', ['\\q', 'a'], E, 'regex.match: error parsing regexp: invalid escape sequence: `\\q`'],
+    ['regex.match', ['[a', 'a'], E, 'regex.match: error parsing regexp: missing closing ]: `[a`'],
+    ['regex.match', ['[]', 'a'], E, 'regex.match: error parsing regexp: missing closing ]: `[]`'],
+    ['regex.match', ['[z-a]', 'a'], E, 'regex.match: error parsing regexp: invalid character class range: `z-a`'],
+    ['regex.match', ['[[:foo:]]', 'a'], E, 'regex.match: error parsing regexp: invalid character class range: `[:foo:]`'],
+    ['regex.match', ['\\pX', 'a'], E, 'regex.match: error parsing regexp: invalid character class range: `\\pX`'],
+    ['regex.match', ['a{1001}', 'a'], E, 'regex.match: error parsing regexp: invalid repeat count: `{1001}`'],
+    ['regex.match', ['x{2,1}', 'a'], E, 'regex.match: error parsing regexp: invalid repeat count: `{2,1}`'],
+    ['regex.match', ['(?P<>a)', 'a'], E, 'regex.match: error parsing regexp: invalid named capture: `(?P<>`'],
+    ['regex.match', ['(?i', 'a'], E, 'regex.match: error parsing regexp: invalid or unsupported Perl syntax: `(?i`'],
+    ['regex.match', ['(?z)', 'a'], E, 'regex.match: error parsing regexp: invalid or unsupported Perl syntax: `(?z`'],
+    ['regex.match', ['\\', 'a'], E, 'regex.match: error parsing regexp: trailing backslash at end of expression: ``'],
+    ['regex.match', ['a', 1], 'eval_type_error', 'regex.match: operand 2 must be string but got number'],
+    ['regex.split', ['(', 'a'], E, 'regex.split: error parsing regexp: missing closing ): `(`'],
+    ['regex.split', [1, 'a'], 'eval_type_error', 'regex.split: operand 1 must be string but got number'],
+    ['regex.find_n', ['[', 'a', 1], E, 'regex.find_n: error parsing regexp: missing closing ]: `[`'],
+    ['regex.find_n', ['a', 'a', 1.5], 'eval_type_error', 'regex.find_n: operand 3 must be integer number but got floating-point number'],
+    ['regex.find_n', ['a', 'a', '1'], 'eval_type_error', 'regex.find_n: operand 3 must be number but got string'],
+    ['regex.find_all_string_submatch_n', ['(', 'a', 1], E, 'regex.find_all_string_submatch_n: error parsing regexp: missing closing ): `(`'],
+    ['regex.replace', ['a', '+', 'b'], E, 'regex.replace: error parsing regexp: missing argument to repetition operator: `+`'],
+    ['regex.template_match', ['{a', 'a', '{', '}'], E, 'regex.template_match: unbalanced braces in "{a"'],
+    ['regex.template_match', ['a}', 'a', '{', '}'], E, 'regex.template_match: unbalanced braces in "a}"'],
+    ['regex.template_match', ['\u0001{', 'a', '{', '}'], E, 'regex.template_match: unbalanced braces in "\\x01{"'],
+    ['regex.template_match', ['x{(}', 'a', '{', '}'], E, 'regex.template_match: error parsing regexp: missing closing ): `^($`'],
+    ['regex.template_match', ['a', 'a', '{{', '}'], E, 'regex.template_match: start delimiter has to be exactly one character long but is 2 long'],
+    ['regex.template_match', ['a', 'a', '\u00e9', '}'], E, 'regex.template_match: start delimiter has to be exactly one character long but is 2 long'],
+    // OPA prints the start delimiter's length in the end delimiter's message.
+    ['regex.template_match', ['a', 'a', '{', ''], E, 'regex.template_match: end delimiter has to be exactly one character long but is 1 long'],
+    ['regex.template_match', ['a', 'a', '{', 1], 'eval_type_error', 'regex.template_match: operand 4 must be string but got number'],
+    ['regex.globs_match', ['[', 'a'], E, 'regex.globs_match: input:[, pos:1, found [ without matching ]: the input provided is invalid'],
+    ['regex.globs_match', ['a', 1], 'eval_type_error', 'regex.globs_match: operand 2 must be string but got number'],
+  ]);
+  assert.equal(call('regex.is_valid', ['(']), false);
+  assert.equal(call('regex.is_valid', [1]), false);
+});
+
+// opa:v1/topdown/glob.go, strings.go, object.go, crypto.go and tokens.go: operand errors (`operand N must be …`,
+// element errors `must be array of <type>s but got array containing <type>`, enum errors) and io.jwt.decode's
+// structural texts; a token part is decoded as base64url.decode does (RFC 7515 padding, `illegal base64url
+// string` for a length padding cannot fix).
+test('glob.match, strings, format_int, object.*, crypto.hmac.*, io.jwt.decode', () => {
+  const T = 'eval_type_error';
+  const E = 'eval_builtin_error';
+  check([
+    ['glob.match', [1, [], 'a'], T, 'glob.match: operand 1 must be string but got number'],
+    ['glob.match', ['a', 1, 'a'], T, 'glob.match: operand 2 must be one of {array, null} but got number'],
+    ['glob.match', ['a', [1], 'a'], T, 'glob.match: operand 2 must be array of strings but got array containing number'],
+    ['glob.match', ['a', ['ab'], 'a'], T, 'glob.match: operand 2 must be array of runes but got array containing string'],
+    ['glob.match', ['a', [], 1], T, 'glob.match: operand 3 must be string but got number'],
+    ['strings.replace_n', [{ a: 1 }, 'x'], T, 'strings.replace_n: operand 1 non-string value found in pattern object'],
+    ['strings.replace_n', [[], 'x'], T, 'strings.replace_n: operand 1 must be object but got array'],
+    ['strings.replace_n', [{ a: 'b' }, 1], T, 'strings.replace_n: operand 2 must be string but got number'],
+    ['sprintf', ['%d', 1], T, 'sprintf: operand 2 must be array but got number'],
+    ['sprintf', [1, []], T, 'sprintf: operand 1 must be string but got number'],
+    ['format_int', [1, 3], T, 'format_int: operand 2 must be one of {2, 8, 10, 16}'],
+    ['format_int', ['1', 10], T, 'format_int: operand 1 must be number but got string'],
+    ['format_int', [1, '10'], T, 'format_int: operand 2 must be number but got string'],
+    ['object.get', [1, 'a', 0], T, 'object.get: operand 1 must be object but got number'],
+    ['object.get', [[], 'a', 0], T, 'object.get: operand 1 must be object but got array'],
+    ['object.union_n', [[1]], T, 'object.union_n: operand 1 must be array of objects but got array containing number'],
+    ['object.union_n', [[{}, 's']], T, 'object.union_n: operand 1 must be array of objects but got array containing string'],
+    ['object.union_n', [{}], T, 'object.union_n: operand 1 must be array but got object'],
+    ['crypto.hmac.sha256', [1, 'k'], T, 'crypto.hmac.sha256: operand 1 must be string but got number'],
+    ['crypto.hmac.sha512', ['x', 1], T, 'crypto.hmac.sha512: operand 2 must be string but got number'],
+    ['crypto.hmac.equal', [1, 'x'], T, 'crypto.hmac.equal: operand 1 must be string but got number'],
+    ['crypto.hmac.equal', ['x', null], T, 'crypto.hmac.equal: operand 2 must be string but got null'],
+    ['io.jwt.decode', [1], T, 'io.jwt.decode: operand 1 must be string but got number'],
+    ['io.jwt.decode', ['abc'], E, 'io.jwt.decode: encoded JWT had no period separators'],
+    ['io.jwt.decode', ['a.b'], E, 'io.jwt.decode: encoded JWT must have 3 sections, found 2'],
+    ['io.jwt.decode', ['a.b.c.d'], E, 'io.jwt.decode: encoded JWT must have 3 sections, found 4'],
+    ['io.jwt.decode', ['a.e30.'], E, 'io.jwt.decode: JWT header had invalid encoding: illegal base64url string: a'],
+    ['io.jwt.decode', ['e30==.e30.'], E, 'io.jwt.decode: JWT header had invalid encoding: illegal base64 data at input byte 4'],
+    ['io.jwt.decode', ['!!.e30.'], E, 'io.jwt.decode: JWT header had invalid encoding: illegal base64 data at input byte 0'],
+    ['io.jwt.decode', ['e30.abcde.'], E, 'io.jwt.decode: JWT payload had invalid encoding: illegal base64url string: abcde'],
+    ['io.jwt.decode', ['e30.e30.x'], E, 'io.jwt.decode: JWT signature had invalid encoding: illegal base64url string: x'],
+    ['io.jwt.decode', ['e30.e30.!!'], E, 'io.jwt.decode: JWT signature had invalid encoding: illegal base64 data at input byte 0'],
+    // validateJWTHeader and extractJSONObject: json.unmarshal's Go texts; the payload is read before the signature.
+    ['io.jwt.decode', ['eyJ4Ijp9.e30.'], E, "io.jwt.decode: bad JWT header: invalid JSON: invalid character '}' looking for beginning of value"],
+    ['io.jwt.decode', ['WzFd.e30.'], E, "io.jwt.decode: bad JWT header: decoded JSON type was not an Object"],
+    ['io.jwt.decode', ['eyJlbmMiOiJBMTI4R0NNIn0.e30.'], E, "io.jwt.decode: JWT is a JWE object, which is not supported"],
+    ['io.jwt.decode', ['e30.WzFd.'], E, "io.jwt.decode: decoded JSON type was not an Object"],
+    ['io.jwt.decode', ['e30.ew.'], E, "io.jwt.decode: invalid JSON: unexpected EOF"],
+    ['io.jwt.decode', ['e30.WzFd.x'], E, "io.jwt.decode: decoded JSON type was not an Object"],
+  ]);
+  // A correctly padded part decodes as OPA's base64url.decode does.
+  assert.deepEqual(call('io.jwt.decode', ['e30=.e30.AA==']), call('io.jwt.decode', ['e30.e30.AA']));
 });

@@ -19,7 +19,9 @@ import {
 } from 'node:crypto';
 import { type Value, RObject, isNumber, isObject, isSet, parseJsonValue, toDouble } from '../value.js';
 import { type BuiltinContext, type BuiltinDef, BuiltinError, argObject, argString, builtinError } from './registry.js';
-import { bytesToString, goBase64Decode, goJsonMarshal } from './encoding.js';
+import { bytesToString, goBase64Decode, goJsonMarshal, stringToBytes } from './encoding.js';
+import { firstValueText, goJsonError } from './gojson.js';
+import { CocoError } from '../../errors.js';
 
 interface Decoded {
   header: RObject;
@@ -33,9 +35,20 @@ interface Decoded {
 
 class JwtError extends Error {}
 
+/**
+ * OPA's base64url decoding of a token part (builtinBase64UrlDecode): a part without trailing `=` gets the padding
+ * RFC 7515 appendix C restores, a length padding cannot fix is refused, and a padded part must be padded right.
+ */
 function b64urlDecode(part: string, what: string): Buffer {
   try {
-    return goBase64Decode(part.replace(/=+$/, ''), 'url', false);
+    let s = part;
+    if (!s.endsWith('=')) {
+      const r = stringToBytes(s).length % 4;
+      if (r === 2) s += '==';
+      else if (r === 3) s += '=';
+      else if (r === 1) throw new Error(`illegal base64url string: ${s}`);
+    }
+    return goBase64Decode(s, 'url', true);
   } catch (e) {
     throw new JwtError(`JWT ${what} had invalid encoding: ${(e as Error).message}`);
   }
@@ -53,6 +66,38 @@ function parseObject(bytes: Buffer, what: string): Value {
   }
 }
 
+/**
+ * OPA's extractJSONObject: the text read as json.unmarshal reads it (Go's decoder words a syntax error), and it
+ * must be an object.
+ */
+function extractJsonObject(bytes: Buffer): RObject {
+  const text = bytesToString(bytes);
+  let v: Value;
+  try {
+    v = parseJsonValue(text);
+  } catch (e) {
+    if (!(e instanceof CocoError)) throw e;
+    const goErr = goJsonError(text);
+    if (goErr !== undefined) throw new JwtError(`invalid JSON: ${goErr}`);
+    v = parseJsonValue(firstValueText(text));
+  }
+  if (!isObject(v)) throw new JwtError('decoded JSON type was not an Object');
+  return v;
+}
+
+/** OPA's validateJWTHeader: an object (errors prefixed `bad JWT header: `) that is not a JWE. */
+function jwtHeader(bytes: Buffer): RObject {
+  let header: RObject;
+  try {
+    header = extractJsonObject(bytes);
+  } catch (e) {
+    if (e instanceof JwtError) throw new JwtError(`bad JWT header: ${e.message}`);
+    throw e;
+  }
+  if (header.getStr('enc') !== undefined) throw new JwtError('JWT is a JWE object, which is not supported');
+  return header;
+}
+
 function splitToken(token: string): [string, string, string] {
   if (!token.includes('.')) throw new JwtError('encoded JWT had no period separators');
   const parts = token.split('.');
@@ -63,21 +108,20 @@ function splitToken(token: string): [string, string, string] {
 /** io.jwt.decode semantics, following nested JWTs (`cty: JWT`). */
 function decodeToken(token: string): Decoded {
   const [h, p, s] = splitToken(token);
-  const headerBytes = b64urlDecode(h, 'header');
-  const header = parseObject(headerBytes, 'header');
-  if (!isObject(header)) throw new JwtError('JWT header was not a JSON object');
-  if (header.getStr('enc') !== undefined) throw new JwtError('JWT is a JWE object, which is not supported');
+  const header = jwtHeader(b64urlDecode(h, 'header'));
   const payloadBytes = b64urlDecode(p, 'payload');
-  const signature = b64urlDecode(s, 'signature');
   const cty = header.getStr('cty');
   if (typeof cty === 'string' && cty.toUpperCase() === 'JWT') {
+    const signature = b64urlDecode(s, 'signature');
     // The payload is a JSON string holding the nested token.
     const inner = parseObject(payloadBytes, 'payload');
     if (typeof inner !== 'string') throw new JwtError('JWT payload had invalid JSON');
     const nested = decodeToken(inner);
     return { ...nested, signingInput: `${h}.${p}`, outerSignature: signature };
   }
-  const payload = parseObject(payloadBytes, 'payload');
+  // As OPA: the payload must be an object before the signature is decoded.
+  const payload = extractJsonObject(payloadBytes);
+  const signature = b64urlDecode(s, 'signature');
   return { header, payload, signature, signingInput: `${h}.${p}`, outerSignature: signature };
 }
 
@@ -316,10 +360,7 @@ function decodeVerify(a: Value[], ctx: BuiltinContext): Value {
     let payloadBytes: Buffer;
     for (;;) {
       const [h, p, s] = splitToken(text);
-      const decoded = parseObject(b64urlDecode(h, 'header'), 'header');
-      if (!isObject(decoded)) throw new JwtError('JWT header was not a JSON object');
-      if (decoded.getStr('enc') !== undefined) throw new JwtError('JWT is a JWE object, which is not supported');
-      header = decoded;
+      header = jwtHeader(b64urlDecode(h, 'header'));
       const th = tokenHeader(header);
       if (th.alg === '' || th.unknown.some((u) => th.crit.has(u))) return invalid;
       if (c.alg !== undefined && c.alg !== th.alg) return invalid;
@@ -333,8 +374,7 @@ function decodeVerify(a: Value[], ctx: BuiltinContext): Value {
       // A nested token: its compact form is the payload, verified again with the same constraints.
       text = bytesToString(payloadBytes);
     }
-    const payload = parseObject(payloadBytes, 'payload');
-    if (!isObject(payload)) throw new JwtError('decoded JSON type was not an Object');
+    const payload = extractJsonObject(payloadBytes);
     // iss is compared only when the token has one (as OPA does).
     const iss = payload.getStr('iss');
     if (c.iss !== undefined && iss !== undefined && iss !== c.iss) return invalid;

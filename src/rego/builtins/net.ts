@@ -180,8 +180,12 @@ function netString(n: Net): string {
   return `${ipString(n.ip)}/${n.prefix}`;
 }
 
+/**
+ * An operand read as a CIDR. OPA's getNetFromOperand reads every operand under position 1, so a non-string
+ * second operand is reported as `operand 1` too.
+ */
 function netArg(name: string, a: Value[], i: number): Net {
-  const s = argString(name, a, i);
+  const s = argString(name, [a[i]!], 0);
   try {
     return parseCIDR(s);
   } catch (e) {
@@ -190,14 +194,10 @@ function netArg(name: string, a: Value[], i: number): Net {
   }
 }
 
-function cidrContains(name: string, cidr: string, other: string): boolean {
-  let a: Net;
-  try {
-    a = parseCIDR(cidr);
-  } catch (e) {
-    if (e instanceof ParseError) throw builtinError(name, e.message);
-    throw e;
-  }
+/** OPA's builtinNetCIDRContains: operand 1 parsed first, then operand 2 read (under position 1) as a string. */
+function cidrContains(name: string, args: Value[]): boolean {
+  const a = netArg(name, args, 0);
+  const other = argString(name, [args[1]!], 0);
   const ip = parseIP(other);
   if (ip) return contains(a, ip);
   let b: Net;
@@ -308,13 +308,13 @@ export const builtins: BuiltinDef[] = [
   {
     name: 'net.cidr_contains',
     arity: 2,
-    fn: (a) => cidrContains('net.cidr_contains', argString('net.cidr_contains', a, 0), argString('net.cidr_contains', a, 1)),
+    fn: (a) => cidrContains('net.cidr_contains', a),
   },
   {
     name: 'net.cidr_overlap',
     arity: 2,
     deprecated: true,
-    fn: (a) => cidrContains('net.cidr_overlap', argString('net.cidr_overlap', a, 0), argString('net.cidr_overlap', a, 1)),
+    fn: (a) => cidrContains('net.cidr_overlap', a),
   },
   {
     name: 'net.cidr_intersects',
@@ -335,8 +335,8 @@ export const builtins: BuiltinDef[] = [
       const ys = matchOperand(name, 2, a[1]!);
       for (const [c1, i1] of xs) {
         for (const [c2, i2] of ys) {
-          if (typeof c1 !== 'string' || typeof c2 !== 'string') throw builtinError(name, 'element must be string or non-empty array');
-          if (cidrContains(name, c1, c2)) out.add([i1, i2]);
+          // The first element of an array pair goes to net.cidr_contains as it is, which type-checks it.
+          if (cidrContains(name, [c1, c2])) out.add([i1, i2]);
         }
       }
       return out;

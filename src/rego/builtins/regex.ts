@@ -6,6 +6,7 @@
  */
 import { type Value } from '../value.js';
 import { type BuiltinDef, argInteger, argString, builtinError } from './registry.js';
+import { goQuote } from './sprintf.js';
 import { Re2Error, compileRe2, findAll, quoteMeta, replaceAll, split, type GoRegexp } from './re2.js';
 
 function compile(name: string, pattern: string): GoRegexp {
@@ -32,10 +33,10 @@ function delimiterIndices(s: string, open: string, close: string): number[] {
       if (++level === 1) idx = i;
     } else if (s[i] === close) {
       if (--level === 0) out.push(idx, i + 1);
-      else if (level < 0) throw builtinError('regex.template_match', `unbalanced braces in ${JSON.stringify(s)}`);
+      else if (level < 0) throw builtinError('regex.template_match', `unbalanced braces in ${goQuote(s)}`);
     }
   }
-  if (level !== 0) throw builtinError('regex.template_match', `unbalanced braces in ${JSON.stringify(s)}`);
+  if (level !== 0) throw builtinError('regex.template_match', `unbalanced braces in ${goQuote(s)}`);
   return out;
 }
 

@@ -1,18 +1,42 @@
-/** `semver.is_valid` and `semver.compare` (opa:v1/topdown/semver.go): strict SemVer 2.0.0, no `v` prefix. */
+/**
+ * `semver.is_valid` and `semver.compare` (opa:v1/topdown/semver.go with OPA's internal semver parser): build
+ * metadata is cut at the first `+`, a pre-release at the first `-`, each must be dot-separated `[0-9A-Za-z-]`
+ * identifiers when not empty, and what remains is exactly three base-10 int64 numbers. Like OPA (and unlike the
+ * SemVer grammar) leading zeros are accepted and an empty pre-release or metadata part is no pre-release; a
+ * `v` prefix is refused.
+ */
 import { type Value } from '../value.js';
 import { type BuiltinDef, argString, builtinError } from './registry.js';
+import { goQuote } from './sprintf.js';
 
-const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
+const IDENTS = /^[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*$/;
+const INT64_MAX = (1n << 63n) - 1n;
 
 interface Version {
   core: [bigint, bigint, bigint];
   pre: string[];
 }
 
+function cut(s: string, sep: string): [string, string] {
+  const i = s.indexOf(sep);
+  return i < 0 ? [s, ''] : [s.slice(0, i), s.slice(i + 1)];
+}
+
 function parse(s: string): Version | undefined {
-  const m = SEMVER.exec(s);
-  if (!m) return undefined;
-  return { core: [BigInt(m[1]!), BigInt(m[2]!), BigInt(m[3]!)], pre: m[4] ? m[4].split('.') : [] };
+  const [rest, meta] = cut(s, '+');
+  if (meta !== '' && !IDENTS.test(meta)) return undefined;
+  const [core, pre] = cut(rest, '-');
+  if (pre !== '' && !IDENTS.test(pre)) return undefined;
+  const parts = core.split('.');
+  if (parts.length !== 3) return undefined;
+  const nums: bigint[] = [];
+  for (const p of parts) {
+    if (!/^[0-9]+$/.test(p)) return undefined;
+    const n = BigInt(p);
+    if (n > INT64_MAX) return undefined;
+    nums.push(n);
+  }
+  return { core: [nums[0]!, nums[1]!, nums[2]!], pre: pre === '' ? [] : pre.split('.') };
 }
 
 function cmpIdent(a: string, b: string): number {
@@ -38,7 +62,7 @@ export function compareVersions(x: Version, y: Version): number {
 function versionArg(name: string, a: Value[], i: number): Version {
   const s = argString(name, a, i);
   const v = parse(s);
-  if (!v) throw builtinError(name, `operand ${i + 1}: string ${JSON.stringify(s)} is not a valid SemVer`);
+  if (!v) throw builtinError(name, `operand ${i + 1}: string ${goQuote(s)} is not a valid SemVer`);
   return v;
 }
 

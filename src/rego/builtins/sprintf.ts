@@ -275,7 +275,8 @@ function fmtHexFloat(f: number, verb: string, sp: Spec): string {
   return pad(s, Number.isFinite(f) ? sp : { ...sp, zero: false }, Number.isFinite(f));
 }
 
-function goQuote(s: string): string {
+/** Go's strconv.Quote for the characters it escapes (printable Unicode stays as is). */
+export function goQuote(s: string): string {
   let out = '"';
   for (const ch of s) {
     const c = ch.codePointAt(0)!;

@@ -137,10 +137,15 @@ function intlZone(name: string): Zone {
 /** time.LoadLocation through Intl (error text as Go's). */
 export function loadZone(name: string): Zone {
   if (name === '' || name === 'UTC') return UTC;
+  // Go refuses names that could leave the zoneinfo tree before looking them up.
+  if (name.includes('..') || name.startsWith('/') || name.startsWith('\\')) throw new TimeError('time: invalid location name');
   const key = name === 'Local' ? Intl.DateTimeFormat().resolvedOptions().timeZone : name;
   let z = ZONES.get(key);
   if (!z) {
     try {
+      // Zone names are case-sensitive for Go (a tzdata file name); ICU matches them in any case.
+      const resolved = new Intl.DateTimeFormat('en-US', { timeZone: key }).resolvedOptions().timeZone;
+      if (resolved !== key && resolved.toLowerCase() === key.toLowerCase()) throw new TimeError(`unknown time zone ${name}`);
       z = intlZone(key);
       z.offset(0n);
     } catch {
@@ -454,8 +459,15 @@ export function formatTime(ns: bigint, zone: Zone, layout0: string): string {
   return out;
 }
 
+/** The time package's quote: `"` and a backslash escaped, each byte of a rune outside printable ASCII as `\xNN`. */
 function goQuote(s: string): string {
-  return JSON.stringify(s);
+  let out = '"';
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (c < 0x20 || c >= 0x80) for (const b of Buffer.from(ch, 'utf8')) out += '\\x' + b.toString(16).padStart(2, '0');
+    else out += ch === '"' || ch === '\\' ? '\\' + ch : ch;
+  }
+  return out + '"';
 }
 
 class ParseFail extends Error {}
