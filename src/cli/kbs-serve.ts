@@ -104,8 +104,10 @@ export async function startServe(opts: ServeOptions, io: CliIO): Promise<{ kbs: 
   try {
     if (zeroConfig) await seedDevelopmentData(kbs);
     const url = await kbs.listen();
-    // The Rego engine loads once the socket answers, so the first attestation seldom waits for it.
-    setImmediate(() => void loadRego().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'the Rego engine did not load; the next request retries')));
+    // The Rego engine loads shortly after the socket answers (its parse would hold up the first health
+    // checks if it ran at once), so the first attestation seldom waits for it; a request that needs it earlier
+    // loads it itself.
+    setTimeout(() => void loadRego().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'the Rego engine did not load; the next request retries')), 250).unref();
     const cmd = cliCommand(io);
     const lines = [
       `cocokit KBS (protocol 0.4.0) listening on ${url}`,
