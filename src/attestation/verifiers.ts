@@ -6,10 +6,9 @@ import { CocoError } from '../errors.js';
 import type { TeeVerifier } from '../tee/verifier.js';
 import { SampleDeviceVerifier, SampleVerifier } from '../tee/sample/verify.js';
 import { createSnpVerifier, type SnpVerifierConfig } from '../tee/snp/verifier.js';
-import { createTpmVerifier, type TpmVerifierConfig } from '../tee/tpm/verifier.js';
-import { createAzSnpVtpmVerifier } from '../tee/az-snp-vtpm/verifier.js';
-import { createAzTdxVtpmVerifier, tdxQuoteVerification, type AzTdxVtpmVerifierConfig } from '../tee/az-tdx-vtpm/verifier.js';
-import { createTdxVerifier, type TdxVerifierConfig } from '../tee/tdx/verifier.js';
+import type { TpmVerifierConfig } from '../tee/tpm/verifier.js';
+import type { AzTdxVtpmVerifierConfig } from '../tee/az-tdx-vtpm/verifier.js';
+import type { TdxVerifierConfig } from '../tee/tdx/verifier.js';
 
 export class VerifierRegistry {
   private readonly byTee = new Map<string, TeeVerifier>();
@@ -49,16 +48,37 @@ export interface RegistryOptions {
   tdx?: TdxVerifierConfig;
 }
 
-/** The verifiers cocokit ships. */
+/**
+ * A verifier whose code is loaded on its first evidence: a server starts without parsing the verifiers of
+ * TEEs it may never see. A failed load is not remembered, so the next evidence tries again.
+ */
+export function lazyVerifier(tee: string, load: () => Promise<TeeVerifier>): TeeVerifier {
+  let loading: Promise<TeeVerifier> | undefined;
+  return {
+    tee,
+    async verify(evidence, ctx) {
+      loading ??= load().catch((err: unknown) => {
+        loading = undefined;
+        throw err;
+      });
+      return (await loading).verify(evidence, ctx);
+    },
+  };
+}
+
+/** The verifiers cocokit ships (SNP's loaded with the registry, the others on their first evidence). */
 export function defaultVerifiers(opts: RegistryOptions = {}): VerifierRegistry {
   const r = new VerifierRegistry([
     createSnpVerifier(opts.snp),
-    createTdxVerifier(opts.tdx),
-    createTpmVerifier(opts.tpm),
+    lazyVerifier('tdx', async () => (await import('../tee/tdx/verifier.js')).createTdxVerifier(opts.tdx)),
+    lazyVerifier('tpm', async () => (await import('../tee/tpm/verifier.js')).createTpmVerifier(opts.tpm)),
     // Azure SNP VMs chain to the same AMD roots as bare SNP ones (and to the same test roots in a lab).
-    createAzSnpVtpmVerifier(opts.snp?.roots ? { roots: opts.snp.roots } : {}),
+    lazyVerifier('az-snp-vtpm', async () => (await import('../tee/az-snp-vtpm/verifier.js')).createAzSnpVtpmVerifier(opts.snp?.roots ? { roots: opts.snp.roots } : {})),
     // Azure TDX VMs' TD quotes go through the same TDX verification (roots, collateral) as bare TDX ones.
-    createAzTdxVtpmVerifier(opts.azTdxVtpm ?? { verifyTdQuote: tdxQuoteVerification(opts.tdx) }),
+    lazyVerifier('az-tdx-vtpm', async () => {
+      const { createAzTdxVtpmVerifier, tdxQuoteVerification } = await import('../tee/az-tdx-vtpm/verifier.js');
+      return createAzTdxVtpmVerifier(opts.azTdxVtpm ?? { verifyTdQuote: tdxQuoteVerification(opts.tdx) });
+    }),
   ]);
   if (opts.sample) r.register(new SampleVerifier()).register(new SampleDeviceVerifier());
   return r;

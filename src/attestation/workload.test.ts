@@ -33,6 +33,10 @@ import {
   verifyRawSnpReport,
   workloadIdFromExtraParams,
 } from './workload.js';
+import { loadRego } from '../rego/lazy.js';
+
+// The policy helpers run synchronously on the Rego engine, which the server loads on its first request.
+await loadRego();
 
 const P = (f: string) => ['keybroker', 'protocol', f];
 const ids = readVectorJson(...P('freshness_and_ids.json'));

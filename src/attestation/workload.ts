@@ -7,6 +7,9 @@
  * compatibility routes: the registration model and its validation, identification of the workload from
  * evidence, appraisal with the registration's policy (`data` = reference values, `input` = verified claims),
  * and the keybroker / reference-kbs wire details (freshness hash, string-valued claims, registration ids).
+ *
+ * Validation and appraisal run synchronously on the Rego engine, which is loaded on demand: a caller awaits
+ * `loadRego()` (rego/lazy.ts) first, as the server's request hook does for every route that reaches here.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { constants, createHash, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
@@ -16,7 +19,8 @@ import { bytesEqual, fromBase64, fromHex, toBase64, toHex } from '../formats/byt
 import { failures } from '../formats/check.js';
 import { isRecord } from '../formats/json.js';
 import { canonicalize } from '../formats/jcs.js';
-import { Engine, fromJson, type Explanation } from '../rego/index.js';
+import type { Explanation } from '../rego/index.js';
+import { rego } from '../rego/lazy.js';
 import type { JsonValue, WorkloadRecord } from '../store/index.js';
 import { evidenceFromJson, evidenceToJson } from '../tee/snp/evidence.js';
 import { REPORT_SIZE, decodePolicy, parseReport, reportProduct, serializeReport, type SnpReport } from '../tee/snp/format.js';
@@ -279,7 +283,7 @@ export function defaultPolicy(referenceValues: Record<string, JsonValue>): strin
 
 /** Compiles a registration policy; it must be `package workload` (the `allow` rule is what is asked). */
 export function validatePolicy(text: string): void {
-  const engine = new Engine();
+  const engine = new (rego().Engine)();
   let pkg: string;
   try {
     pkg = engine.addPolicy('workload.rego', text).join('.');
@@ -320,11 +324,11 @@ function mismatches(referenceValues: Record<string, JsonValue>, claims: Record<s
 /** `data.workload.allow` with `data` = reference values and `input` = claims; false or undefined denies. */
 export function appraise(policy: string, referenceValues: Record<string, JsonValue>, claims: Record<string, unknown>): Appraisal {
   try {
-    const engine = new Engine({ maxSteps: 1_000_000 });
+    const engine = new (rego().Engine)({ maxSteps: 1_000_000 });
     engine.addPolicy('workload.rego', policy);
     engine.addData(referenceValues);
     const prepared = engine.prepare();
-    const ex = prepared.explain(`data.${POLICY_PACKAGE}.allow`, { input: fromJson(claims) });
+    const ex = prepared.explain(`data.${POLICY_PACKAGE}.allow`, { input: rego().fromJson(claims) });
     if (ex.value === true) return { allow: true, reason: 'policy allowed', trace: { explanation: ex } };
     const diff = mismatches(referenceValues, claims);
     return { allow: false, reason: `${describe(ex)}${diff.length ? ` [${diff.join('; ')}]` : ''}`, trace: { explanation: ex } };
@@ -343,7 +347,7 @@ export function appraiseQueries(queries: string[], referenceValues: Record<strin
   const trace: NonNullable<Appraisal['trace']> = { queries: [] };
   for (const q of queries) {
     try {
-      const engine = new Engine({ maxSteps: 1_000_000 });
+      const engine = new (rego().Engine)({ maxSteps: 1_000_000 });
       engine.addData(referenceValues);
       engine.setInput(claims);
       const r = engine.evalQuery(q);
@@ -373,7 +377,7 @@ export function appraiseRegistration(rec: Pick<WorkloadRecord, 'policy'>, spec: 
 
 export function validateQueries(queries: string[]): void {
   if (queries.length === 0) bad('at least one query is needed: an empty list would allow every measurement', 'WORKLOAD_POLICY');
-  const engine = new Engine();
+  const engine = new (rego().Engine)();
   for (const q of queries) {
     try {
       engine.evalQuery(q);

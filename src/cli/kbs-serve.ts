@@ -7,6 +7,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import pino from 'pino';
 import { CocoError } from '../errors.js';
 import { policyEvaluators } from '../policy/evaluators.js';
+import { loadRego } from '../rego/lazy.js';
 import { applyEnv, defaultConfig, loadConfigFile, type KbsConfig } from '../server/config.js';
 import { openKbs, type Kbs } from '../server/kbs.js';
 import { stderrLog } from '../server/log-destination.js';
@@ -103,6 +104,10 @@ export async function startServe(opts: ServeOptions, io: CliIO): Promise<{ kbs: 
   try {
     if (zeroConfig) await seedDevelopmentData(kbs);
     const url = await kbs.listen();
+    // The Rego engine loads shortly after the socket answers (its parse would hold up the first health
+    // checks if it ran at once), so the first attestation seldom waits for it; a request that needs it earlier
+    // loads it itself.
+    setTimeout(() => void loadRego().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'the Rego engine did not load; the next request retries')), 250).unref();
     const cmd = cliCommand(io);
     const lines = [
       `cocokit KBS (protocol 0.4.0) listening on ${url}`,

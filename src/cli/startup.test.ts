@@ -141,7 +141,7 @@ test('cocokit kbs --help registers every kbs command without loading the client,
   }
 });
 
-test('kbs serve answers /healthz without loading the client side, the PostgreSQL driver, the inspector or graphql/yaml', async () => {
+test('kbs serve answers /healthz without loading the client side, the PostgreSQL driver, the inspector, graphql/yaml or the verifiers of TEEs not yet seen', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cocokit-startup-'));
   const recorder = importRecorder(dir);
   const log = join(dir, 'imports.log');
@@ -176,6 +176,8 @@ test('kbs serve answers /healthz without loading the client side, the PostgreSQL
         m === 'src/cli/kbs.ts' ||
         m === 'src/cli/workload.ts' ||
         m === 'src/store/postgres.ts' ||
+        // TDX, TPM and the Azure vTPM verifiers load on their first evidence.
+        /^src\/tee\/(tdx|tpm|az-snp-vtpm|az-tdx-vtpm|azure)\/(verifier|verify|vtpm|collateral|pck|validate|ccel|pcr8)\.ts$/.test(m) ||
         /^node_modules\/(pg|graphql|yaml)$/.test(m),
     );
     assert.deepEqual(unwanted, []);
@@ -186,6 +188,31 @@ test('kbs serve answers /healthz without loading the client side, the PostgreSQL
       child.kill('SIGTERM');
       setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
     });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the serve command, the server and its policy evaluators import the Rego engine only on demand', () => {
+  // The running server starts loading the engine right after it listens, so this guards the static graph:
+  // importing everything `kbs serve` imports must not evaluate the engine (only its on-demand loader).
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-startup-'));
+  try {
+    const recorder = importRecorder(dir);
+    const log = join(dir, 'imports.log');
+    const entries = ['src/cli/kbs-serve.ts', 'src/server/kbs.ts', 'src/server/app.ts', 'src/policy/evaluators.ts', 'src/attestation/workload.ts'];
+    const script = entries.map((e) => `await import(${JSON.stringify(pathToFileURL(join(REPO_ROOT, e)).href)});`).join('\n');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', recorder, '--input-type=module', '-e', script], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, IMPORT_LOG: log },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const mods = loaded(log);
+    for (const e of entries) assert.ok(mods.has(e), `the recorder saw ${e} load: ${[...mods].join(', ')}`);
+    assert.ok(mods.has('src/rego/lazy.ts'));
+    assert.deepEqual([...mods].filter((m) => m.startsWith('src/rego/') && m !== 'src/rego/lazy.ts'), []);
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -7,7 +7,8 @@
  * stopped each one, with its values.
  */
 import { CocoError } from '../errors.js';
-import { Engine, fromJson, type PreparedPolicy, type Explanation } from '../rego/index.js';
+import type { PreparedPolicy, Explanation } from '../rego/index.js';
+import { loadRego, rego, regoLoaded } from '../rego/lazy.js';
 import type { AttestationPolicyEvaluator, AttestationPolicyOutput, ReferenceValueLookup, ResourcePolicyData, ResourcePolicyDecision, ResourcePolicyEvaluator } from './types.js';
 
 const CACHE_SIZE = 32;
@@ -52,7 +53,7 @@ export class RegoAttestationPolicy implements AttestationPolicyEvaluator {
   private readonly cache = new PolicyCache((text) => this.compile(text));
 
   private compile(text: string): PreparedPolicy {
-    const engine = new Engine();
+    const engine = new (rego().Engine)();
     engine.addPolicy('attestation-policy.rego', text, { regoVersion: policyRegoVersion(text) });
     engine.addBuiltin({
       name: 'query_reference_value',
@@ -61,17 +62,19 @@ export class RegoAttestationPolicy implements AttestationPolicyEvaluator {
       fn: (args) => {
         const id = args[0];
         if (typeof id !== 'string') return undefined;
-        return fromJson(this.lookup(id) ?? null);
+        return rego().fromJson(this.lookup(id) ?? null);
       },
     });
     return engine.prepare();
   }
 
   async validate(policyText: string): Promise<void> {
+    if (!regoLoaded()) await loadRego();
     this.cache.get(policyText);
   }
 
   async evaluate(policyText: string, policyId: string, input: unknown, referenceValue: ReferenceValueLookup): Promise<AttestationPolicyOutput> {
+    if (!regoLoaded()) await loadRego();
     const prepared = this.cache.get(policyText);
     // Evaluation is synchronous, so the lookup cannot leak between concurrent calls.
     this.lookup = referenceValue;
@@ -87,13 +90,14 @@ export class RegoAttestationPolicy implements AttestationPolicyEvaluator {
   }
 
   async explain(policyText: string, policyId: string, input: unknown, referenceValue: ReferenceValueLookup): Promise<AttestationPolicyOutput & { explanation: Explanation }> {
+    if (!regoLoaded()) await loadRego();
     // A policy of its own, so the explainer's pass cannot disturb the cached ones the request path uses.
-    const engine = new Engine();
+    const engine = new (rego().Engine)();
     engine.addPolicy('attestation-policy.rego', policyText, { regoVersion: policyRegoVersion(policyText) });
     engine.addBuiltin({
       name: 'query_reference_value',
       arity: 1,
-      fn: (args) => (typeof args[0] === 'string' ? fromJson(referenceValue(args[0]) ?? null) : undefined),
+      fn: (args) => (typeof args[0] === 'string' ? rego().fromJson(referenceValue(args[0]) ?? null) : undefined),
     });
     engine.setInput(input);
     try {
@@ -108,26 +112,29 @@ export class RegoAttestationPolicy implements AttestationPolicyEvaluator {
 
 export class RegoResourcePolicy implements ResourcePolicyEvaluator {
   private readonly cache = new PolicyCache((text) => {
-    const engine = new Engine();
+    const engine = new (rego().Engine)();
     engine.addPolicy('resource-policy.rego', text, { regoVersion: policyRegoVersion(text) });
     return engine.prepare();
   });
 
   async validate(policyText: string): Promise<void> {
+    if (!regoLoaded()) await loadRego();
     this.cache.get(policyText);
   }
 
   async evaluate(policyText: string, input: unknown, data: ResourcePolicyData): Promise<ResourcePolicyDecision> {
+    if (!regoLoaded()) await loadRego();
     const prepared = this.cache.get(policyText);
-    const v = prepared.evalRuleValue('data.policy.allow', { input: fromJson(input), data: fromJson(data) });
+    const v = prepared.evalRuleValue('data.policy.allow', { input: rego().fromJson(input), data: rego().fromJson(data) });
     // Undefined or non-boolean ⇒ deny (§1.9).
     if (v === true) return { allow: true, reason: 'data.policy.allow is true' };
     return denial(prepared, input, data, v === undefined ? 'undefined' : JSON.stringify(v));
   }
 
   async explain(policyText: string, input: unknown, data: ResourcePolicyData): Promise<ResourcePolicyDecision> {
+    if (!regoLoaded()) await loadRego();
     const prepared = this.cache.get(policyText);
-    const v = prepared.evalRuleValue('data.policy.allow', { input: fromJson(input), data: fromJson(data) });
+    const v = prepared.evalRuleValue('data.policy.allow', { input: rego().fromJson(input), data: rego().fromJson(data) });
     if (v !== true) return denial(prepared, input, data, v === undefined ? 'undefined' : JSON.stringify(v));
     const ex = explainAllow(prepared, input, data);
     const won = ex.bodies.find((b) => b.succeeded);
@@ -138,7 +145,7 @@ export class RegoResourcePolicy implements ResourcePolicyEvaluator {
 
 /** The explainer on the compiled (cached) policy: a denial costs an evaluation, not a parse and compile. */
 function explainAllow(prepared: PreparedPolicy, input: unknown, data: ResourcePolicyData): Explanation {
-  return prepared.explain('data.policy.allow', { input: fromJson(input), data: fromJson(data) });
+  return prepared.explain('data.policy.allow', { input: rego().fromJson(input), data: rego().fromJson(data) });
 }
 
 /** Re-evaluates with the explainer to say which `allow` bodies failed and on which literal. */

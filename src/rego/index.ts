@@ -36,6 +36,7 @@ export type { BuiltinDef, BuiltinContext } from './builtins/registry.js';
 export { BuiltinError, typeError, builtinError } from './builtins/registry.js';
 export { BigNum, fromJson, numText, toJs, toJsonText, parseJsonValue, toRegoString } from './value.js';
 export { applyJsonPatch, parsePointer, type JsonPatchOperation, type JsonValue } from './json-patch.js';
+export { parseModule } from './parser.js';
 export { Profiler, PROFILE_SORTS, type ProfileSort, type ExprStats, goDuration } from './profile.js';
 
 export interface EngineOptions {

@@ -21,6 +21,7 @@ import { AuthLimiter, type AuthLimits } from './auth-limiter.js';
 import { bounded, echo, ECHO_CHARS } from './echo.js';
 import { errorResponse, kbsError, policyParseError, type ErrorVariant } from './errors.js';
 import { KbsMetrics } from './metrics.js';
+import { loadRego, regoLoaded } from '../rego/lazy.js';
 import { NEXT_CURSOR_HEADER, pageQuery } from './page-query.js';
 import { parseKbsUrl, resourcePath, type KbsRoute } from './resource-path.js';
 import { sessionTokenClaims, teePubkeyFromClaims, type AttestationTokenVerifier } from './token-verifier.js';
@@ -191,6 +192,13 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
     (req as any).kbsStart = process.hrtime.bigint();
     if (req.url.startsWith('/kbs/')) metrics.activeConnections.inc();
     done();
+  });
+
+  // The Rego engine is loaded on demand (a server answers /healthz before it has parsed it): every route but
+  // the health and metrics ones waits for it, so the policy and workload code below may use it synchronously.
+  app.addHook('onRequest', (req, _reply, done) => {
+    if (regoLoaded() || req.url === '/healthz' || req.url === '/metrics') return done();
+    loadRego().then(() => done(), done);
   });
 
   // Admission control of every route that opens a session (the native `/kbs/v0/auth` and the compat

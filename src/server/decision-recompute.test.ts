@@ -11,6 +11,10 @@ import { defaultAttestationPolicy } from '../policy/builtin.js';
 import { DecisionLog, type Decision } from './decisions.js';
 import { explainAttestation, policyInputRefs, redactedPaths, redactionReport } from './decision-recompute.js';
 import { referenceValueSetVersion } from './decision-versions.js';
+import { loadRego } from '../rego/lazy.js';
+
+// The policy helpers run synchronously on the Rego engine, which the server loads on its first request.
+await loadRego();
 
 test('the policy\'s references to input are found with their paths and lines; computed parts match any key', () => {
   const text = 'package policy\n\nimport rego.v1\n\nx if input.a.b == 1\n\ny if {\n\tsome k\n\tinput.c[k].d\n}\n\nz := input\n\nw if input["e-f"][0]\n';

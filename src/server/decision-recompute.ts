@@ -17,7 +17,7 @@ import { isRecord } from '../formats/json.js';
 import type { AttestationPolicyEvaluator } from '../policy/types.js';
 import { policyRegoVersion } from '../policy/evaluators.js';
 import type { BodyExplanation } from '../rego/explain.js';
-import { parseModule } from '../rego/parser.js';
+import { rego } from '../rego/lazy.js';
 import type { Store } from '../store/store.js';
 import { redactClaims, type Decision } from './decisions.js';
 import { keptPolicyVersion, keptReferenceValueSet, type KeptVersion } from './decision-versions.js';
@@ -59,7 +59,7 @@ interface AstTerm {
 
 /** Every reference to `input` in a policy text, as written (the whole document when `input` stands alone). */
 export function policyInputRefs(policyText: string): InputRef[] {
-  const mod = parseModule(policyText, 'policy.rego', { version: policyRegoVersion(policyText) });
+  const mod = rego().parseModule(policyText, 'policy.rego', { version: policyRegoVersion(policyText) });
   const out: InputRef[] = [];
   const seen = new Set<unknown>();
   const walk = (x: unknown): void => {

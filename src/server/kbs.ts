@@ -27,7 +27,7 @@ import { AdminAuthorizer } from './admin-auth.js';
 import { buildKbsApp, RESOURCE_POLICY_ID, type KbsApp, type KbsTls, type RecordedEvidenceReplay } from './app.js';
 import { listenAddress, type KbsConfig, type SnpTrustedRoot } from './config.js';
 import { amdRoots, rootsFromPem, type RootSet } from '../tee/snp/certs.js';
-import { loadTdxRoot, type TdxRoot } from '../tee/tdx/verify.js';
+import type { TdxRoot } from '../tee/tdx/verify.js';
 import { AttestationTokenVerifier } from './token-verifier.js';
 
 export const SIGNER_KV_KEY = 'attestation-service/token-signer.pem';
@@ -176,8 +176,10 @@ export function loadSnpRoots(entries: readonly SnpTrustedRoot[] | undefined): Ro
 }
 
 /** The configured TDX trust anchor, or undefined (Intel's). A file that cannot be used stops the start. */
-export function loadConfiguredTdxRoot(path: string | undefined): TdxRoot | undefined {
+export async function loadConfiguredTdxRoot(path: string | undefined): Promise<TdxRoot | undefined> {
   if (!path) return undefined;
+  // The TDX verifier loads on the first TDX attestation; only a configured root needs its parser at start.
+  const { loadTdxRoot } = await import('../tee/tdx/verify.js');
   try {
     return loadTdxRoot(readFileSync(path, 'utf8'), 'configured (not Intel)');
   } catch (err) {
@@ -204,7 +206,7 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
     const roots = loadSnpRoots(trusted);
     const nonAmdSnpRoots = trusted.map((t) => `${t.pem} (${t.product})`);
     const asConfig = config.attestation_service;
-    const tdxRoot = loadConfiguredTdxRoot(asConfig.tdx_trusted_root);
+    const tdxRoot = await loadConfiguredTdxRoot(asConfig.tdx_trusted_root);
     const verifiers =
       o.verifiers ??
       defaultVerifiers({
