@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +64,18 @@ function loaded(log: string): Set<string> {
   return out;
 }
 
+/** Runs node (through tsx) with `args` under the import recorder; the run and the modules it loaded. */
+function traceImports(dir: string, args: string[]): { r: SpawnSyncReturns<string>; mods: Set<string> } {
+  const log = join(dir, 'imports.log');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', importRecorder(dir), ...args], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, IMPORT_LOG: log },
+  });
+  return { r, mods: r.status === 0 ? loaded(log) : new Set() };
+}
+
 /** CPU time (user + system, ms) of the children this process has waited for. */
 function childrenCpuMs(): number {
   const s = readFileSync('/proc/self/stat', 'utf8');
@@ -74,8 +86,6 @@ function childrenCpuMs(): number {
 test('cocokit --help loads the command table alone and stays well inside a second of CPU', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cocokit-startup-'));
   try {
-    const recorder = importRecorder(dir);
-    const log = join(dir, 'imports.log');
     // The bound is on cocokit's own start: the TypeScript loader's cost is measured on an empty module and
     // taken off (the lower of two runs each, the first also warming the loader's cache).
     const empty = join(dir, 'empty.ts');
@@ -94,14 +104,8 @@ test('cocokit --help loads the command table alone and stays well inside a secon
     assert.match(r.stdout, /kbs\s+Key Broker Service/);
     assert.ok(cpuMs < 1000, `cocokit --help used ${cpuMs} ms of CPU beyond the TypeScript loader's ${loaderMs} ms`);
 
-    const traced = spawnSync(process.execPath, ['--import', 'tsx', '--import', recorder, MAIN, '--help'], {
-      cwd: REPO_ROOT,
-      encoding: 'utf8',
-      timeout: 60_000,
-      env: { ...process.env, IMPORT_LOG: log },
-    });
+    const { r: traced, mods } = traceImports(dir, [MAIN, '--help']);
     assert.equal(traced.status, 0, traced.stderr);
-    const mods = loaded(log);
     assert.ok(mods.has('src/cli/program.ts'), `the recorder saw the CLI load: ${[...mods].join(', ')}`);
     const ours = [...mods].filter((m) => m.startsWith('src/') && !m.startsWith('src/cli/') && m !== 'src/errors.ts');
     assert.deepEqual(ours, [], 'top-level help loads no command group');
@@ -115,19 +119,11 @@ test('cocokit --help loads the command table alone and stays well inside a secon
 test('cocokit kbs --help registers every kbs command without loading the client, server or measurement code', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cocokit-startup-'));
   try {
-    const recorder = importRecorder(dir);
-    const log = join(dir, 'imports.log');
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', recorder, MAIN, 'kbs', '--help'], {
-      cwd: REPO_ROOT,
-      encoding: 'utf8',
-      timeout: 60_000,
-      env: { ...process.env, IMPORT_LOG: log },
-    });
+    const { r, mods } = traceImports(dir, [MAIN, 'kbs', '--help']);
     assert.equal(r.status, 0, r.stderr);
     for (const cmd of ['serve', 'keygen', 'get-resource', 'get-workload-resource', 'attest', 'config', 'audit', 'console-token', 'workload']) {
       assert.match(r.stdout, new RegExp(`^\\s+${cmd}\\b`, 'm'), `kbs --help lists ${cmd}`);
     }
-    const mods = loaded(log);
     assert.ok(mods.has('src/cli/kbs.ts') && mods.has('src/cli/workload.ts'), `the recorder saw the kbs commands load: ${[...mods].join(', ')}`);
     // Leaf modules the option tables use (constants, byte helpers) are fine; anything that runs a command is not.
     const light = new Set(['src/errors.ts', 'src/formats/bytes.ts', 'src/formats/json.ts', 'src/tee/tsm.ts']);
@@ -197,18 +193,10 @@ test('the serve command, the server and its policy evaluators import the Rego en
   // importing everything `kbs serve` imports must not evaluate the engine (only its on-demand loader).
   const dir = mkdtempSync(join(tmpdir(), 'cocokit-startup-'));
   try {
-    const recorder = importRecorder(dir);
-    const log = join(dir, 'imports.log');
     const entries = ['src/cli/kbs-serve.ts', 'src/server/kbs.ts', 'src/server/app.ts', 'src/policy/evaluators.ts', 'src/attestation/workload.ts'];
     const script = entries.map((e) => `await import(${JSON.stringify(pathToFileURL(join(REPO_ROOT, e)).href)});`).join('\n');
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', recorder, '--input-type=module', '-e', script], {
-      cwd: REPO_ROOT,
-      encoding: 'utf8',
-      timeout: 60_000,
-      env: { ...process.env, IMPORT_LOG: log },
-    });
+    const { r, mods } = traceImports(dir, ['--input-type=module', '-e', script]);
     assert.equal(r.status, 0, r.stderr);
-    const mods = loaded(log);
     for (const e of entries) assert.ok(mods.has(e), `the recorder saw ${e} load: ${[...mods].join(', ')}`);
     assert.ok(mods.has('src/rego/lazy.ts'));
     assert.deepEqual([...mods].filter((m) => m.startsWith('src/rego/') && m !== 'src/rego/lazy.ts'), []);
