@@ -119,6 +119,36 @@ test('decode_verify follows nested tokens (cty: JWT), verifying every level', ()
   expectError('io.jwt.decode_verify', [wrap('not a token'), secret], 'encoded JWT had no period separators');
 });
 
+// io.jwt.decode as OPA's builtinJWTDecode reads a nested token: only a `cty` of exactly `JWT` nests, the payload
+// is the inner token with quote characters trimmed, and the inner token's parts are the result.
+test('decode: cty JWT (exactly) nests, quoted or bare, and the outer signature is not read', () => {
+  const inner = sign(obj({ alg: 'HS256', kid: 'in' }), obj({ sub: 'inner', n: 7 }), SECRET_KEY);
+  const [ih, ip, is] = inner.split('.') as [string, string, string];
+  const want = [fromJson(JSON.parse(Buffer.from(ih, 'base64url').toString())), fromJson(JSON.parse(Buffer.from(ip, 'base64url').toString())), Buffer.from(is, 'base64url').toString('hex')];
+  const b64 = (x: string) => Buffer.from(x).toString('base64url');
+  const outer = (cty: string, payload: string, sig = 'c2ln') => `${b64(JSON.stringify({ alg: 'HS256', cty }))}.${b64(payload)}.${sig}`;
+  expectCall('io.jwt.decode', [outer('JWT', inner)], want);
+  expectCall('io.jwt.decode', [outer('JWT', JSON.stringify(inner))], want);
+  expectCall('io.jwt.decode', [outer('JWT', `'"${inner}"'`)], want);
+  // The outer signature is never decoded on the nested path (OPA returns the inner decoding straight away).
+  expectCall('io.jwt.decode', [outer('JWT', inner, '!!')], want);
+  // Any other spelling is a content type like any other: the payload must then be a JSON object.
+  expectError('io.jwt.decode', [outer('jwt', inner)], 'io.jwt.decode: invalid JSON: ');
+  expectError('io.jwt.decode', [outer('Jwt', JSON.stringify(inner))], 'io.jwt.decode: decoded JSON type was not an Object');
+  expectCall('io.jwt.decode', [outer('jwt', '{"a": 1}', '')], [fromJson({ alg: 'HS256', cty: 'jwt' }), obj({ a: 1 }), '']);
+  // A nested payload that is not a token fails as the inner decoding does.
+  expectError('io.jwt.decode', [outer('JWT', '"not a token"')], 'io.jwt.decode: encoded JWT had no period separators');
+  expectError('io.jwt.decode', [outer('JWT', 'a.b')], 'encoded JWT must have 3 sections, found 2');
+  // Two levels of nesting reach the innermost token.
+  expectCall('io.jwt.decode', [outer('JWT', outer('JWT', inner))], want);
+  // decode_verify compares cty without regard to case, as OPA's strings.EqualFold does.
+  const outerKey = JSON.stringify({ kty: 'oct', k: Buffer.from(SECRET).toString('base64url') });
+  for (const cty of ['JWT', 'jwt', 'jWt']) {
+    const nested = call('io.jwt.encode_sign_raw', [JSON.stringify({ alg: 'HS256', typ: 'JOSE', cty }), inner, outerKey]) as string;
+    expectCall('io.jwt.decode_verify', [nested, obj({ secret: SECRET })], [true, want[0]!, want[1]!]);
+  }
+});
+
 test('decode_verify: iss only checked when present, malformed exp/nbf and non-object payloads are errors', () => {
   const secret = { secret: SECRET };
   const tok = (payload: Record<string, unknown>) => sign(obj({ alg: 'HS256' }), fromJson(payload), SECRET_KEY);

@@ -28,9 +28,6 @@ interface Decoded {
   payload: Value;
   /** The innermost token's signature (what io.jwt.decode reports). */
   signature: Buffer;
-  /** `base64url(header).base64url(payload)` of the outermost token and its signature: what is verified. */
-  signingInput: string;
-  outerSignature: Buffer;
 }
 
 class JwtError extends Error {}
@@ -56,14 +53,6 @@ function b64urlDecode(part: string, what: string): Buffer {
 
 function b64url(b: Buffer | string): string {
   return Buffer.from(b).toString('base64url');
-}
-
-function parseObject(bytes: Buffer, what: string): Value {
-  try {
-    return parseJsonValue(bytesToString(bytes));
-  } catch {
-    throw new JwtError(`JWT ${what} had invalid JSON`);
-  }
 }
 
 /**
@@ -105,24 +94,22 @@ function splitToken(token: string): [string, string, string] {
   return parts as [string, string, string];
 }
 
-/** io.jwt.decode semantics, following nested JWTs (`cty: JWT`). */
+/**
+ * io.jwt.decode semantics (OPA's builtinJWTDecode), following nested JWTs: a header whose `cty` is exactly
+ * `JWT` (a lower-case `jwt` is an ordinary content type here, unlike decode_verify's case-insensitive test)
+ * makes the payload the nested token, with the quote characters `"` and `'` trimmed from both its ends (a
+ * nested token is often written as a JSON string); its decoding is the result and the outer signature is
+ * not read.
+ */
 function decodeToken(token: string): Decoded {
   const [h, p, s] = splitToken(token);
   const header = jwtHeader(b64urlDecode(h, 'header'));
   const payloadBytes = b64urlDecode(p, 'payload');
-  const cty = header.getStr('cty');
-  if (typeof cty === 'string' && cty.toUpperCase() === 'JWT') {
-    const signature = b64urlDecode(s, 'signature');
-    // The payload is a JSON string holding the nested token.
-    const inner = parseObject(payloadBytes, 'payload');
-    if (typeof inner !== 'string') throw new JwtError('JWT payload had invalid JSON');
-    const nested = decodeToken(inner);
-    return { ...nested, signingInput: `${h}.${p}`, outerSignature: signature };
-  }
+  if (header.getStr('cty') === 'JWT') return decodeToken(bytesToString(payloadBytes).replace(/^["']+|["']+$/g, ''));
   // As OPA: the payload must be an object before the signature is decoded.
   const payload = extractJsonObject(payloadBytes);
   const signature = b64urlDecode(s, 'signature');
-  return { header, payload, signature, signingInput: `${h}.${p}`, outerSignature: signature };
+  return { header, payload, signature };
 }
 
 // --- keys -------------------------------------------------------------------------------------------------
