@@ -8,7 +8,7 @@ import { X509Certificate, generateKeyPairSync, sign as cryptoSign } from 'node:c
 import { generateEcKey } from '../../formats/jwk.js';
 import fc from 'fast-check';
 import { toolMissing, vectorPath } from '../../test-support/vectors.js';
-import { type Value, RObject, obj, toJs } from '../value.js';
+import { type Value, RObject, fromJson, obj, toJs, toJsonText } from '../value.js';
 import { call, callNoCrash, conformanceCalls, expectCall, expectError, runConformanceCalls, s, testContext } from './test-support/harness.js';
 import { builtins } from './x509.js';
 
@@ -457,7 +457,8 @@ test("parse_keypair: tls.X509KeyPair's texts for missing, switched, unparsable a
   const key = pemOf('RSA PRIVATE KEY', pkcs1Der);
   const pair = call(name, [cert, key]) as RObject;
   assert.equal(field(pair, 'Leaf', 'Subject', 'CommonName'), 'pair');
-  assert.equal((pair.getStr('PrivateKey') as RObject).getStr('kty'), 'RSA');
+  // The Go rsa.PrivateKey (not a JWK), its modulus the leaf's.
+  assert.equal(field(pair, 'PrivateKey', 'N'), field(pair, 'Leaf', 'PublicKey', 'N'));
   // DER (base64) of the certificate and of a PKCS #8 key are taken as PEM blocks.
   assert.equal(field(call(name, [signedCert(rsaPair, 'der').toString('base64'), pkcs8Der.toString('base64')]) as RObject, 'Leaf', 'Subject', 'CommonName'), 'der');
   const other = generateKeyPairSync('rsa', { modulusLength: 1024 });
@@ -517,4 +518,115 @@ test('CSR and private-key parsing of random and mutated DER never fails with any
     }),
     { numRuns: 400 },
   );
+});
+
+// crypto.parse_private_keys and crypto.x509.parse_keypair hand back Go values as encoding/json writes them (OPA
+// json.Marshals the []crypto.PrivateKey and the tls.Certificate). The keys are made by openssl, and each field
+// is checked against what `openssl pkey -text` prints for the key, not against anything this code computes.
+test('parse_private_keys and parse_keypair: Go key structs with the values openssl prints', { skip: toolMissing('openssl') }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-keys-'));
+  const ossl = (...args: string[]): string => {
+    const r = spawnSync('openssl', args, { encoding: 'utf8', cwd: dir });
+    assert.equal(r.status, 0, `openssl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const read = (f: string): string => readFileSync(join(dir, f), 'utf8');
+  /** `openssl pkey -text` fields: hex blocks as bigints, `name: 65537 (0x10001)` lines as their value. */
+  const fields = (f: string): Record<string, bigint> => {
+    const out: Record<string, bigint> = {};
+    let label = '';
+    for (const line of ossl('pkey', '-in', f, '-text', '-noout').split('\n')) {
+      const inline = /^(\w+): (\d+) \(0x[0-9a-f]+\)$/.exec(line);
+      if (inline) out[inline[1]!] = BigInt(inline[2]!);
+      else if (/^\w+:$/.test(line)) label = line.slice(0, -1);
+      else if (/^ +[0-9a-f:]+$/.test(line) && label) out[label] = ((out[label] ?? 0n) << BigInt(line.replace(/[ :]/g, '').length * 4)) | BigInt('0x' + line.replace(/[ :]/g, ''));
+    }
+    return out;
+  };
+  const text = (v: unknown): string => toJsonText(fromJson(v));
+  const keys = (pem: string): Value[] => call('crypto.parse_private_keys', [pem]) as Value[];
+  try {
+    ossl('genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'rsa.p8.pem');
+    ossl('rsa', '-in', 'rsa.p8.pem', '-traditional', '-out', 'rsa.p1.pem');
+    ossl('genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024', '-pkeyopt', 'rsa_keygen_primes:3', '-out', 'rsa3.pem');
+    ossl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ec256.sec1.pem');
+    ossl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384', '-out', 'ec384.p8.pem');
+    ossl('genpkey', '-algorithm', 'ed25519', '-out', 'ed.pem');
+    ossl('genpkey', '-algorithm', 'x25519', '-out', 'x.pem');
+
+    // RSA, two primes: N, E, D, the primes and PKCS #1's CRT values; CRTValues is Go's empty (non-nil) slice.
+    const r = fields('rsa.p8.pem');
+    const rsaWant = text({ N: r.modulus, E: r.publicExponent, D: r.privateExponent, Primes: [r.prime1, r.prime2], Precomputed: { Dp: r.exponent1, Dq: r.exponent2, Qinv: r.coefficient, CRTValues: [] } });
+    assert.equal(r.modulus, r.prime1! * r.prime2!);
+    assert.equal(text(keys(read('rsa.p8.pem'))[0]), rsaWant);
+    assert.equal(text(keys(read('rsa.p1.pem'))[0]), rsaWant);
+    assert.match(text(keys(read('rsa.p1.pem'))[0]), /"E":65537,/);
+    // Three primes: the third prime's CRT value holds D mod (r − 1), R = p·q and R⁻¹ mod r (PKCS #1's
+    // exponent3 and coefficient3), in PKCS #8 and in PKCS #1 form.
+    ossl('rsa', '-in', 'rsa3.pem', '-traditional', '-out', 'rsa3.p1.pem');
+    const m = fields('rsa3.pem');
+    const rsa3Want = text({
+      N: m.modulus,
+      E: m.publicExponent,
+      D: m.privateExponent,
+      Primes: [m.prime1, m.prime2, m.prime3],
+      Precomputed: { Dp: m.exponent1, Dq: m.exponent2, Qinv: m.coefficient, CRTValues: [{ Exp: m.exponent3, Coeff: m.coefficient3, R: m.prime1! * m.prime2! }] },
+    });
+    assert.equal(text(keys(read('rsa3.pem'))[0]), rsa3Want);
+    assert.equal(text(keys(read('rsa3.p1.pem'))[0]), rsa3Want);
+
+    // ECDSA: the curve interface value has no exported fields; X and Y are the public point, D the scalar.
+    for (const [f, size] of [['ec256.sec1.pem', 32], ['ec384.p8.pem', 48]] as const) {
+      const e = fields(f);
+      const pub = e.pub!.toString(16).padStart(2 + 4 * size, '0');
+      assert.equal(pub.slice(0, 2), '04');
+      const want = text({ Curve: {}, X: BigInt('0x' + pub.slice(2, 2 + 2 * size)), Y: BigInt('0x' + pub.slice(2 + 2 * size)), D: e.priv });
+      assert.equal(text(keys(read(f))[0]), want, f);
+    }
+    // Ed25519: a byte slice (seed ‖ public key) is a base64 string; X25519's *ecdh.PrivateKey is {}.
+    const ed = fields('ed.pem');
+    const edBytes = Buffer.from(ed.priv!.toString(16).padStart(64, '0') + ed.pub!.toString(16).padStart(64, '0'), 'hex');
+    assert.deepEqual(keys(read('ed.pem')), [edBytes.toString('base64')]);
+    assert.equal(text(keys(read('x.pem'))), '[{}]');
+    // Every block in order, base64 of the PEM text too.
+    const all = read('rsa.p1.pem') + read('ec256.sec1.pem') + read('ed.pem') + read('x.pem');
+    assert.equal(text(keys(Buffer.from(all).toString('base64'))), text([keys(read('rsa.p1.pem'))[0], keys(read('ec256.sec1.pem'))[0], edBytes.toString('base64'), {}]));
+
+    // parse_rsa_private_key stays OPA's jwk.New: a JWK for RSA and ECDSA, Go's other key types refused.
+    const rsaJwk = call('crypto.x509.parse_rsa_private_key', [read('rsa.p1.pem')]) as RObject;
+    assert.equal(BigInt('0x' + Buffer.from(rsaJwk.getStr('n') as string, 'base64url').toString('hex')), r.modulus);
+    assert.equal(errorOf('crypto.x509.parse_rsa_private_key', [read('ed.pem')]), 'crypto.x509.parse_rsa_private_key: invalid key type ed25519.PrivateKey');
+    assert.equal(errorOf('crypto.x509.parse_rsa_private_key', [read('x.pem')]), 'crypto.x509.parse_rsa_private_key: invalid key type *ecdh.PrivateKey');
+    const x25519 = (k: Buffer, params: Buffer[] = []) => pemOf('PRIVATE KEY', tlv(0x30, tlv(0x02, [0]), tlv(0x30, tlv(0x06, hex('2b656e')), ...params), tlv(0x04, tlv(0x04, k))));
+    assert.equal(errorOf('crypto.parse_private_keys', [x25519(Buffer.alloc(31, 1))]), 'crypto.parse_private_keys: crypto/ecdh: invalid private key size');
+    assert.equal(errorOf('crypto.parse_private_keys', [x25519(Buffer.alloc(32, 1), [tlv(0x05)])]), 'crypto.parse_private_keys: x509: invalid X25519 private key parameters');
+
+    // parse_keypair: tls.Certificate's six fields, the DER chain as base64, the key as above, the leaf as
+    // parse_certificates reads it (without the URI texts OPA adds only there).
+    const leafOf = (pem: string): string => {
+      const c = (call('crypto.x509.parse_certificates', [pem]) as RObject[])[0]!;
+      const o = new RObject();
+      for (const [k, v] of c.entries()) if (k !== 'URIStrings') o.set(k, v);
+      return toJsonText(o);
+    };
+    for (const [keyFile, keyPem] of [['rsa.p8.pem', read('rsa.p1.pem')], ['ec256.sec1.pem', read('ec256.sec1.pem')], ['ed.pem', read('ed.pem')]] as const) {
+      ossl('req', '-x509', '-key', keyFile, '-subj', '/CN=pair', '-days', '1', '-out', `${keyFile}.crt`);
+      const certPem = read(`${keyFile}.crt`);
+      ossl('x509', '-in', `${keyFile}.crt`, '-outform', 'der', '-out', `${keyFile}.der`);
+      const der = readFileSync(join(dir, `${keyFile}.der`));
+      const pair = call('crypto.x509.parse_keypair', [certPem, keyPem]) as RObject;
+      assert.deepEqual(pair.keys().map((k) => k as string).sort(), ['Certificate', 'Leaf', 'OCSPStaple', 'PrivateKey', 'SignedCertificateTimestamps', 'SupportedSignatureAlgorithms']);
+      assert.deepEqual(pair.getStr('Certificate'), [der.toString('base64')]);
+      for (const k of ['OCSPStaple', 'SignedCertificateTimestamps', 'SupportedSignatureAlgorithms']) assert.equal(pair.getStr(k), null, k);
+      assert.equal(text(pair.getStr('PrivateKey')), text(keys(keyPem)[0]), keyFile);
+      assert.equal(toJsonText(pair.getStr('Leaf')!), leafOf(certPem));
+    }
+    // Keys of the right type that do not belong to the leaf, and a key type tls does not take.
+    ossl('req', '-x509', '-key', 'ec384.p8.pem', '-subj', '/CN=p384', '-days', '1', '-out', 'ec384.crt');
+    assert.equal(errorOf('crypto.x509.parse_keypair', [read('ec384.crt'), read('ec256.sec1.pem')]), 'crypto.x509.parse_keypair: tls: private key does not match public key');
+    assert.equal(errorOf('crypto.x509.parse_keypair', [read('ed.pem.crt'), read('ec256.sec1.pem')]), 'crypto.x509.parse_keypair: tls: private key type does not match public key type');
+    assert.equal(errorOf('crypto.x509.parse_keypair', [read('rsa.p8.pem.crt'), read('x.pem')]), 'crypto.x509.parse_keypair: tls: found unknown private key type in PKCS#8 wrapping');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -9,7 +9,7 @@
  * distribution points, policy identifiers); signature checks and key handling use node:crypto.
  * Not reproduced: name constraints (`Permitted*` / `Excluded*` are null) and Go's `Policies` type.
  */
-import { type KeyObject, X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
+import { type KeyObject, X509Certificate, createECDH, createPrivateKey, createPublicKey } from 'node:crypto';
 import { type Value, RObject, fromJson, isInteger, isNumber, isSet, normNum, toBigInt } from '../value.js';
 import { type BuiltinContext, type BuiltinDef, argObject, argString, builtinError, typeError } from './registry.js';
 import { goBase64Decode } from './encoding.js';
@@ -1408,35 +1408,195 @@ function goPkcs8(der: Buffer): 'pkcs8' {
       if (len !== 32) throw new Asn1Error(`x509: invalid Ed25519 private key length: ${len}`);
       break;
     }
+    case '1.3.101.110': {
+      if (params) throw new Asn1Error('x509: invalid X25519 private key parameters');
+      const scalar = unmarshal(key.body, { k: 'bytes' });
+      if (scalar.error !== undefined) throw new Asn1Error(`x509: invalid X25519 private key: ${scalar.error}`);
+      if (readNode(key.body, 0)[0].body.length !== 32) throw new Asn1Error('crypto/ecdh: invalid private key size');
+      break;
+    }
     default:
       throw new Asn1Error(`x509: PKCS#8 wrapping contained private key with unknown algorithm: ${alg}`);
   }
   return 'pkcs8';
 }
 
-/** A private-key PEM block read as Go does for its type (errors with Go's texts), as a JWK. */
-function goPrivateKey(b: PemBlock): Value {
-  const fmt = b.type === 'RSA PRIVATE KEY' ? goPkcs1(b.der) : b.type === 'EC PRIVATE KEY' ? goEc(b.der) : goPkcs8(b.der);
+/**
+ * A private key as Go's x509 parsers return it, rendered as encoding/json writes the Go value (what OPA hands
+ * to ast.InterfaceToValue), with the public part tls.X509KeyPair compares against the leaf certificate:
+ * - *rsa.PrivateKey: the embedded PublicKey's `N` and `E`, then `D`, `Primes` and `Precomputed` (`Dp`, `Dq`,
+ *   `Qinv` and `CRTValues`, the empty list for two primes; for more, Dp/Dq/Qinv are recomputed from D and each
+ *   further prime r_i gets `Exp` = D mod (r_i − 1), `R` = the product of the primes before it and `Coeff` =
+ *   R⁻¹ mod r_i, as crypto/rsa's legacy precomputation does);
+ * - *ecdsa.PrivateKey: the embedded `Curve` (crypto/elliptic's curves have no exported fields: `{}`), `X` and
+ *   `Y` computed as D·G from the private scalar (the public key a SEC 1 structure may carry is not read) and `D`;
+ * - ed25519.PrivateKey: a byte slice, so the base64 of seed ‖ public key;
+ * - *ecdh.PrivateKey (X25519 in PKCS #8): no exported fields, `{}`.
+ * Big integers are JSON numbers, kept exact.
+ */
+interface GoPrivateKey {
+  json: Value;
+  kind: 'RSA' | 'EC' | 'Ed25519' | 'X25519';
+  /** The public values tls.X509KeyPair compares: RSA `N`, EC curve OID with X and Y, Ed25519 the key bytes. */
+  pub: string;
+}
+
+const EC_CURVES: Record<string, { node: string; size: number }> = {
+  '1.3.132.0.33': { node: 'secp224r1', size: 28 },
+  '1.2.840.10045.3.1.7': { node: 'prime256v1', size: 32 },
+  '1.3.132.0.34': { node: 'secp384r1', size: 48 },
+  '1.3.132.0.35': { node: 'secp521r1', size: 66 },
+};
+
+const num = (v: bigint): Value => normNum(v);
+
+function modInverse(a: bigint, m: bigint): bigint | undefined {
+  let [r0, r1] = [((a % m) + m) % m, m];
+  let [s0, s1] = [1n, 0n];
+  while (r1 !== 0n) {
+    const q = r0 / r1;
+    [r0, r1] = [r1, r0 - q * r1];
+    [s0, s1] = [s1, s0 - q * s1];
+  }
+  return r0 === 1n ? ((s0 % m) + m) % m : undefined;
+}
+
+function goRsaKey(der: Buffer): GoPrivateKey {
+  const f = children(readNode(der, 0)[0]);
+  const [, n, e, d, p, q, dp, dq, qinv] = f.slice(0, 9).map(bigInt) as bigint[];
+  const more = f[9] ? children(f[9]).map((info) => bigInt(children(info)[0]!)) : [];
+  const primes = [p!, q!, ...more];
+  const D = d!;
+  const crt: Value[] = [];
+  let pre: [bigint, bigint, bigint];
+  if (primes.length === 2) pre = [dp!, dq!, qinv!];
+  else {
+    const inv = modInverse(q!, p!);
+    if (inv === undefined || primes.some((x) => x <= 1n)) throw new Asn1Error('x509: failed to parse private key');
+    pre = [D % (p! - 1n), D % (q! - 1n), inv];
+    let r = p! * q!;
+    for (const prime of more) {
+      const coeff = modInverse(r, prime);
+      if (coeff === undefined) throw new Asn1Error('x509: failed to parse private key');
+      const v = new RObject();
+      v.set('Exp', num(D % (prime - 1n)));
+      v.set('Coeff', num(coeff));
+      v.set('R', num(r));
+      crt.push(v);
+      r *= prime;
+    }
+  }
+  const precomputed = new RObject();
+  precomputed.set('Dp', num(pre[0]));
+  precomputed.set('Dq', num(pre[1]));
+  precomputed.set('Qinv', num(pre[2]));
+  precomputed.set('CRTValues', crt);
+  const o = new RObject();
+  o.set('N', num(n!));
+  o.set('E', num(e!));
+  o.set('D', num(D));
+  o.set('Primes', primes.map(num));
+  o.set('Precomputed', precomputed);
+  return { json: o, kind: 'RSA', pub: `${n!.toString(16)}:${e!.toString(16)}` };
+}
+
+function goEcKey(der: Buffer, curveOid?: string): GoPrivateKey {
+  const [, priv, ...rest] = children(readNode(der, 0)[0]) as [Node, Node, ...Node[]];
+  const named = rest.find((x) => x.tag === 0xa0);
+  const id = curveOid ?? (named ? oid(children(named)[0]!).join('.') : '');
+  const curve = EC_CURVES[id];
+  if (!curve) throw new Asn1Error('x509: unknown elliptic curve');
+  // parseECPrivateKey: leading zero bytes beyond the curve's size are dropped, the scalar left-padded to it.
+  let k = priv.body;
+  while (k.length > curve.size) {
+    if (k[0] !== 0) throw new Asn1Error('x509: invalid private key length');
+    k = k.subarray(1);
+  }
+  const scalar = Buffer.concat([Buffer.alloc(curve.size - k.length), k]);
+  let point: Buffer;
   try {
-    return fromJson(createPrivateKey({ key: b.der, format: 'der', type: fmt as 'pkcs1' }).export({ format: 'jwk' }));
+    const ecdh = createECDH(curve.node);
+    ecdh.setPrivateKey(scalar);
+    point = ecdh.getPublicKey();
   } catch {
-    throw new Asn1Error('x509: failed to parse private key');
+    // A zero scalar or one not below the curve's order.
+    throw new Asn1Error('x509: invalid elliptic curve private key value');
+  }
+  const X = BigInt('0x' + point.toString('hex', 1, 1 + curve.size));
+  const Y = BigInt('0x' + point.toString('hex', 1 + curve.size));
+  const o = new RObject();
+  o.set('Curve', new RObject());
+  o.set('X', num(X));
+  o.set('Y', num(Y));
+  o.set('D', num(BigInt('0x' + (scalar.toString('hex') || '0'))));
+  return { json: o, kind: 'EC', pub: `${id}:${X.toString(16)}:${Y.toString(16)}` };
+}
+
+/** PKCS #1, SEC 1 or PKCS #8 DER that the matching go* check accepted, as the Go value its parser returns. */
+function goKeyOf(der: Buffer, fmt: 'pkcs1' | 'sec1' | 'pkcs8'): GoPrivateKey {
+  if (fmt === 'pkcs1') return goRsaKey(der);
+  if (fmt === 'sec1') return goEcKey(der);
+  const [, algo, key] = children(readNode(der, 0)[0]) as [Node, Node, Node];
+  const [algOid, params] = children(algo) as [Node, Node | undefined];
+  switch (oid(algOid).join('.')) {
+    case '1.2.840.113549.1.1.1':
+      return goRsaKey(key.body);
+    case '1.2.840.10045.2.1':
+      return goEcKey(key.body, params && unmarshal(params.raw, { k: 'oid' }).error === undefined ? oid(params).join('.') : undefined);
+    case '1.3.101.112': {
+      const seed = readNode(key.body, 0)[0].body;
+      // ed25519.NewKeyFromSeed: the public key derived from the seed, the key the 64 bytes seed ‖ public.
+      const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]);
+      const x = Buffer.from((createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({ format: 'jwk' }) as { x: string }).x, 'base64url');
+      return { json: Buffer.concat([seed, x]).toString('base64'), kind: 'Ed25519', pub: x.toString('hex') };
+    }
+    default:
+      return { json: new RObject(), kind: 'X25519', pub: '' };
   }
 }
 
-/** crypto/tls parsePrivateKey: PKCS #1, then PKCS #8 (RSA, ECDSA, Ed25519), then SEC 1. */
-function tlsPrivateKey(der: Buffer): Record<string, string> {
+/** A private-key PEM block read as Go does for its type (errors with Go's texts): the Go value and its DER. */
+function goPrivateKey(b: PemBlock): GoPrivateKey & { der: Buffer; fmt: 'pkcs1' | 'sec1' | 'pkcs8' } {
+  const fmt = b.type === 'RSA PRIVATE KEY' ? goPkcs1(b.der) : b.type === 'EC PRIVATE KEY' ? goEc(b.der) : goPkcs8(b.der);
+  try {
+    // Values Go's checks refuse and this reading does not (inconsistent RSA values and the like).
+    createPrivateKey({ key: b.der, format: 'der', type: fmt as 'pkcs1' });
+  } catch {
+    throw new Asn1Error('x509: failed to parse private key');
+  }
+  return { ...goKeyOf(b.der, fmt), der: b.der, fmt };
+}
+
+/**
+ * OPA's jwk.New of a parsed key (parse_rsa_private_key): RSA and ECDSA keys become JWKs; Go's other key types
+ * are refused with the Go type's name.
+ */
+function keyJwk(k: ReturnType<typeof goPrivateKey>): Value {
+  if (k.kind === 'Ed25519') throw new Asn1Error('invalid key type ed25519.PrivateKey');
+  if (k.kind === 'X25519') throw new Asn1Error('invalid key type *ecdh.PrivateKey');
+  return fromJson(createPrivateKey({ key: k.der, format: 'der', type: k.fmt as 'pkcs1' }).export({ format: 'jwk' }));
+}
+
+/**
+ * crypto/tls parsePrivateKey: PKCS #1, then PKCS #8 (RSA, ECDSA, Ed25519; another key type there is refused),
+ * then SEC 1.
+ */
+function tlsPrivateKey(der: Buffer): GoPrivateKey {
   for (const [fmt, check] of [['pkcs1', goPkcs1], ['pkcs8', goPkcs8], ['sec1', goEc]] as const) {
     try {
       check(der);
     } catch {
       continue;
     }
+    let key: GoPrivateKey;
     try {
-      return createPrivateKey({ key: der, format: 'der', type: fmt as 'pkcs1' }).export({ format: 'jwk' }) as Record<string, string>;
+      createPrivateKey({ key: der, format: 'der', type: fmt as 'pkcs1' });
+      key = goKeyOf(der, fmt);
     } catch {
       break;
     }
+    if (key.kind === 'X25519') throw new Asn1Error('tls: found unknown private key type in PKCS#8 wrapping');
+    return key;
   }
   throw new Asn1Error('tls: failed to parse private key');
 }
@@ -1451,7 +1611,7 @@ function goBase64Text(name: string, s: string): string {
 }
 
 /** getPrivateKeysFromPEMData: base64 input decoded when it decodes, then each private-key PEM block in order. */
-function privateKeys(name: string, s: string): Value[] {
+function privateKeys(name: string, s: string): Array<ReturnType<typeof goPrivateKey>> {
   try {
     return pemBlocks(keyText(s))
       .filter((b) => b.type === 'RSA PRIVATE KEY' || b.type === 'PRIVATE KEY' || b.type === 'EC PRIVATE KEY')
@@ -1572,19 +1732,32 @@ export const builtins: BuiltinDef[] = [
       } catch (e) {
         return fail((e as Error).message);
       }
-      let jwk: Record<string, string>;
+      let key: GoPrivateKey;
       try {
-        jwk = tlsPrivateKey(keyBlocks[keyAt]!.der);
+        key = tlsPrivateKey(keyBlocks[keyAt]!.der);
       } catch (e) {
         return fail((e as Error).message);
       }
       const pub = leafCert.x509.publicKey.export({ format: 'jwk' }) as Record<string, string>;
-      if (pub.kty !== 'RSA' && pub.kty !== 'EC' && !(pub.kty === 'OKP' && pub.crv === 'Ed25519')) fail('tls: unknown public key algorithm');
-      if (pub.kty !== jwk.kty || pub.crv !== jwk.crv) fail('tls: private key type does not match public key type');
-      if (pub.kty === 'RSA' ? pub.n !== jwk.n : pub.x !== jwk.x || pub.y !== jwk.y) fail('tls: private key does not match public key');
+      const big = (s: string): string => BigInt('0x' + (Buffer.from(s, 'base64url').toString('hex') || '0')).toString(16);
+      let leafPub: string;
+      if (pub.kty === 'RSA') leafPub = `${big(pub.n!)}:${big(pub.e!)}`;
+      else if (pub.kty === 'EC') leafPub = `:${big(pub.x!)}:${big(pub.y!)}`;
+      else if (pub.kty === 'OKP' && pub.crv === 'Ed25519') leafPub = Buffer.from(pub.x!, 'base64url').toString('hex');
+      else return fail('tls: unknown public key algorithm');
+      const leafKind = pub.kty === 'OKP' ? 'Ed25519' : pub.kty;
+      if (leafKind !== key.kind) fail('tls: private key type does not match public key type');
+      // Go compares N (not E) for RSA, and X and Y for ECDSA (a key on another curve has other coordinates).
+      const comparable = (s: string): string => (key.kind === 'RSA' ? s.split(':')[0]! : key.kind === 'EC' ? s.split(':').slice(1).join(':') : s);
+      if (comparable(leafPub) !== comparable(key.pub)) fail('tls: private key does not match public key');
+      // tls.Certificate as encoding/json writes it: the DER chain as base64 strings, the Go private key, the
+      // three optional fields X509KeyPair leaves nil, and the parsed leaf (x509.Certificate).
       const o = new RObject();
       o.set('Certificate', certs.map((c) => b64(c.der)));
-      o.set('PrivateKey', fromJson(jwk));
+      o.set('PrivateKey', key.json);
+      o.set('SupportedSignatureAlgorithms', null);
+      o.set('OCSPStaple', null);
+      o.set('SignedCertificateTimestamps', null);
       o.set('Leaf', leafCert.json);
       return o;
     },
@@ -1600,7 +1773,13 @@ export const builtins: BuiltinDef[] = [
       let text = argString(name, a, 0);
       if (text === '') throw builtinError(name, 'input PEM data was empty');
       if (!text.startsWith('-----BEGIN')) text = goBase64Text(name, text);
-      return privateKeys(name, text)[0] ?? null;
+      const first = privateKeys(name, text)[0];
+      if (!first) return null;
+      try {
+        return keyJwk(first);
+      } catch (e) {
+        throw builtinError(name, (e as Error).message);
+      }
     },
   },
   {
@@ -1611,7 +1790,8 @@ export const builtins: BuiltinDef[] = [
       // fails the call with Go's text.
       const s = argString('crypto.parse_private_keys', a, 0);
       if (s === '') return null;
-      return privateKeys('crypto.parse_private_keys', s);
+      // json.Marshal of the []crypto.PrivateKey: each key as encoding/json writes the Go value.
+      return privateKeys('crypto.parse_private_keys', s).map((k) => k.json);
     },
   },
 ];
