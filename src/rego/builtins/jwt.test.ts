@@ -42,7 +42,16 @@ test('decode_verify checks signature, alg, exp, nbf, iss and aud against the que
   check({ cert: pub, aud: 'you', time: 1_700_000_200 * 1e9 }, false);
   check({ cert: pub, aud: 'you', time: 1_600_000_000 * 1e9 }, false);
   expectError('io.jwt.decode_verify', [token, obj({ cert: pub, bogus: 1 })], 'unknown token validation constraint: bogus');
-  expectError('io.jwt.decode_verify', [token, obj({})], 'exactly one of cert or secret');
+  expectError('io.jwt.decode_verify', [token, obj({})], 'io.jwt.decode_verify: no key constraint');
+  expectError('io.jwt.decode_verify', [token, obj({ cert: pub, secret: 's' })], 'io.jwt.decode_verify: duplicate key constraints');
+  // An empty secret is no key; empty alg, iss and aud constraints are no constraints.
+  expectError('io.jwt.decode_verify', [token, obj({ secret: '' })], 'io.jwt.decode_verify: no key constraint');
+  assert.equal((call('io.jwt.decode_verify', [token, obj({ cert: pub, secret: '', aud: 'you', alg: '', iss: '' })], ctx) as Value[])[0], true);
+  // The time constraint: a number of nanoseconds, finite as a float64 and not negative.
+  expectError('io.jwt.decode_verify', [token, obj({ cert: pub, time: '1' })], 'io.jwt.decode_verify: token time constraint: must be a number');
+  expectError('io.jwt.decode_verify', [token, obj({ cert: pub, time: -1 })], 'io.jwt.decode_verify: token time constraint: must not be negative');
+  expectError('io.jwt.decode_verify', [token, obj({ cert: pub, time: 10n ** 400n })], 'io.jwt.decode_verify: token time constraint: unvalid float64');
+  expectError('io.jwt.decode_verify', [token, obj({ cert: pub, iss: 1 })], 'io.jwt.decode_verify: iss constraint: must be a string');
 });
 
 test('encode_sign and verify agree for every algorithm family', () => {
@@ -84,7 +93,7 @@ test('jwt builtins never fail with anything but a BuiltinError', () => {
 });
 
 // io.jwt.decode_verify as OPA's topdown/tokens.go runs it: header parameters typed, RFC 7515 §4.1.11 `crit`,
-// nested tokens (`cty: JWT`) verified level by level, registered claims checked only when present.
+// nested tokens (`cty: JWT`) verified level by level, an iss constraint needing the claim.
 test('decode_verify: a critical header parameter it does not understand makes the token unverified', () => {
   const secret = obj({ secret: SECRET });
   const signed = (header: Record<string, unknown>) => sign(fromJson(header), obj({ sub: 'x' }), SECRET_KEY);
@@ -149,16 +158,23 @@ test('decode: cty JWT (exactly) nests, quoted or bare, and the outer signature i
   }
 });
 
-test('decode_verify: iss only checked when present, malformed exp/nbf and non-object payloads are errors', () => {
+test('decode_verify: an iss constraint needs the claim, malformed exp/nbf and non-object payloads are errors', () => {
   const secret = { secret: SECRET };
   const tok = (payload: Record<string, unknown>) => sign(obj({ alg: 'HS256' }), fromJson(payload), SECRET_KEY);
   const ctx = testContext({ now: () => 1_700_000_000n * 1_000_000_000n });
-  assert.equal((call('io.jwt.decode_verify', [tok({ sub: 'x' }), fromJson({ ...secret, iss: 'me' })], ctx) as Value[])[0], true);
+  assert.equal((call('io.jwt.decode_verify', [tok({ sub: 'x' }), fromJson({ ...secret, iss: 'me' })], ctx) as Value[])[0], false);
+  assert.equal((call('io.jwt.decode_verify', [tok({ iss: 'me' }), fromJson({ ...secret, iss: 'me' })], ctx) as Value[])[0], true);
+  assert.equal((call('io.jwt.decode_verify', [tok({ sub: 'x' }), fromJson(secret)], ctx) as Value[])[0], true);
+  // aud: a string or a list with the constraint's string in it; with no constraint only "" matches.
+  assert.equal((call('io.jwt.decode_verify', [tok({ aud: ['x', 'me'] }), fromJson({ ...secret, aud: 'me' })], ctx) as Value[])[0], true);
+  assert.equal((call('io.jwt.decode_verify', [tok({ aud: 5 }), fromJson({ ...secret, aud: 'me' })], ctx) as Value[])[0], false);
+  assert.equal((call('io.jwt.decode_verify', [tok({ aud: '' }), fromJson(secret)], ctx) as Value[])[0], true);
+  assert.equal((call('io.jwt.decode_verify', [tok({ aud: 'me' }), fromJson(secret)], ctx) as Value[])[0], false);
   assert.equal((call('io.jwt.decode_verify', [tok({ iss: 'you' }), fromJson({ ...secret, iss: 'me' })], ctx) as Value[])[0], false);
   assert.equal((call('io.jwt.decode_verify', [tok({ exp: 1_700_000_000 }), fromJson(secret)], ctx) as Value[])[0], false, 'exp equal to now has expired');
   assert.equal((call('io.jwt.decode_verify', [tok({ nbf: 1_700_000_000.5 }), fromJson(secret)], ctx) as Value[])[0], false);
-  expectError('io.jwt.decode_verify', [tok({ exp: '1700000100' }), fromJson(secret)], 'io.jwt.decode_verify: exp: must be a number', undefined, ctx);
-  expectError('io.jwt.decode_verify', [tok({ nbf: null }), fromJson(secret)], 'nbf: must be a number', undefined, ctx);
+  expectError('io.jwt.decode_verify', [tok({ exp: '1700000100' }), fromJson(secret)], 'io.jwt.decode_verify: exp value must be a number', undefined, ctx);
+  expectError('io.jwt.decode_verify', [tok({ nbf: null }), fromJson(secret)], 'io.jwt.decode_verify: nbf value must be a number', undefined, ctx);
   const arrayPayload = call('io.jwt.encode_sign_raw', ['{"alg": "HS256", "typ": "JWT"}', '[1, 2]', JSON.stringify({ kty: 'oct', k: Buffer.from(SECRET).toString('base64url') })]) as string;
   expectError('io.jwt.decode_verify', [arrayPayload, fromJson(secret)], 'decoded JSON type was not an Object');
 });

@@ -257,8 +257,17 @@ interface Constraints {
   time: number;
 }
 
+/**
+ * OPA's parseTokenConstraints and validate: each constraint typed (`iss constraint: must be a string`, the time
+ * a non-negative float64 of nanoseconds), an empty string the same as no constraint (OPA tests each against
+ * ""), and exactly one key constraint: `cert` (any keys it gives) or a non-empty `secret`.
+ */
 function constraints(name: string, o: RObject, ctx: BuiltinContext): Constraints {
   const c: Constraints = { time: Number(ctx.now()) };
+  const str = (k: string, v: Value): string | undefined => {
+    if (typeof v !== 'string') throw builtinError(name, `${k} constraint: must be a string`);
+    return v === '' ? undefined : v;
+  };
   for (const [k, v] of o.entries()) {
     switch (k) {
       case 'cert':
@@ -266,30 +275,32 @@ function constraints(name: string, o: RObject, ctx: BuiltinContext): Constraints
         c.keys = verificationKeys(v);
         break;
       case 'secret':
-        if (typeof v !== 'string') throw builtinError(name, 'secret constraint: must be a string');
-        c.secret = v;
+        c.secret = str(k, v);
         break;
       case 'alg':
-        if (typeof v !== 'string') throw builtinError(name, 'alg constraint: must be a string');
-        c.alg = v;
+        c.alg = str(k, v);
         break;
       case 'iss':
-        if (typeof v !== 'string') throw builtinError(name, 'iss constraint: must be a string');
-        c.iss = v;
+        c.iss = str(k, v);
         break;
       case 'aud':
-        if (typeof v !== 'string') throw builtinError(name, 'aud constraint: must be a string');
-        c.aud = v;
+        c.aud = str(k, v);
         break;
-      case 'time':
-        if (!isNumber(v)) throw builtinError(name, 'time constraint: must be a number');
-        c.time = toDouble(v);
+      case 'time': {
+        if (!isNumber(v)) throw builtinError(name, 'token time constraint: must be a number');
+        const t = toDouble(v);
+        if (!Number.isFinite(t)) throw builtinError(name, 'token time constraint: unvalid float64');
+        if (t < 0) throw builtinError(name, 'token time constraint: must not be negative');
+        c.time = t;
         break;
+      }
       default:
         throw builtinError(name, `unknown token validation constraint: ${String(k)}`);
     }
   }
-  if ((c.keys === undefined) === (c.secret === undefined)) throw builtinError(name, 'exactly one of cert or secret must be specified');
+  const keys = (c.keys !== undefined ? 1 : 0) + (c.secret !== undefined ? 1 : 0);
+  if (keys > 1) throw builtinError(name, 'duplicate key constraints');
+  if (keys < 1) throw builtinError(name, 'no key constraint');
   return c;
 }
 
@@ -362,24 +373,23 @@ function decodeVerify(a: Value[], ctx: BuiltinContext): Value {
       text = bytesToString(payloadBytes);
     }
     const payload = extractJsonObject(payloadBytes);
-    // iss is compared only when the token has one (as OPA does).
-    const iss = payload.getStr('iss');
-    if (c.iss !== undefined && iss !== undefined && iss !== c.iss) return invalid;
+    // An iss constraint needs the token's iss, and the same one.
+    if (c.iss !== undefined && payload.getStr('iss') !== c.iss) return invalid;
+    // A token's aud (a string or a list holding strings) must name the aud constraint, "" when there is none.
     const aud = payload.getStr('aud');
+    const want = c.aud ?? '';
     if (aud !== undefined) {
-      if (c.aud === undefined) return invalid;
-      const list = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
-      if (!list.includes(c.aud)) return invalid;
+      if (!(typeof aud === 'string' ? aud === want : Array.isArray(aud) && aud.some((x) => x === want))) return invalid;
     } else if (c.aud !== undefined) return invalid;
     // exp and nbf are NumericDates (RFC 7519 §2): anything else is a malformed token, not an expired one.
     const exp = payload.getStr('exp');
     if (exp !== undefined) {
-      if (!isNumber(exp)) throw new JwtError('exp: must be a number');
+      if (!isNumber(exp)) throw new JwtError('exp value must be a number');
       if (c.time / 1e9 >= toDouble(exp)) return invalid;
     }
     const nbf = payload.getStr('nbf');
     if (nbf !== undefined) {
-      if (!isNumber(nbf)) throw new JwtError('nbf: must be a number');
+      if (!isNumber(nbf)) throw new JwtError('nbf value must be a number');
       if (c.time / 1e9 < toDouble(nbf)) return invalid;
     }
     return [true, header, payload];
