@@ -328,3 +328,38 @@ test('Go duration text for profile times', async () => {
   assert.equal(goDuration(1500000), '1.5ms');
   assert.equal(goDuration(2000000000), '2s');
 });
+
+// opa reads input and data with encoding/json's UseNumber: a number is its text (json.Number), exact however
+// large. YAML goes through go-yaml v2 first, which reads an integer beyond int64 as uint64 and a float it
+// cannot parse (`1e400` overflows float64) as the string it is written as; an infinity has no JSON form.
+test('-i, --stdin-input and -d keep the text of numbers beyond doubles: 12345678901234567890, 1e400', async () => {
+  const p = files('bignum', {
+    'in.json': '{"a": 12345678901234567890, "b": 1e400, "c": [1.0, 1e3, -0.10000000000000000001]}',
+    'in.yaml': 'a: 12345678901234567890\nb: 1e400\nc: 1.5\n',
+    'inf.yaml': 'a: .inf\n',
+    'data/d.json': '{"big": 98765432109876543210, "huge": -2e308}',
+  });
+  const raw = async (query: string, ...args: string[]) => {
+    const r = await evalCli([...args, '-f', 'raw', query]);
+    assert.equal(r.code, 0, r.err);
+    return r.out.trim();
+  };
+  const inJson = ['-i', join(p, 'in.json')];
+  assert.equal(await raw('input', ...inJson), '{"a":12345678901234567890,"b":1e400,"c":[1.0,1e3,-0.10000000000000000001]}');
+  assert.equal(await raw('input.a + 1', ...inJson), '12345678901234567891');
+  assert.equal(await raw('input.a - 12345678901234567889', ...inJson), '1');
+  assert.equal(await raw('input.b > 1e399', ...inJson), 'true');
+  assert.equal(await raw('input.b == 10 * 1e399', ...inJson), 'true');
+  assert.equal(await raw('sprintf("%v %v", [input.a, input.b])', ...inJson), '12345678901234567890 1e400');
+  assert.equal(await raw('json.marshal(input.c)', ...inJson), '[1.0,1e3,-0.10000000000000000001]');
+  // The same through standard input and as data.
+  const stdin = await evalCli(['--stdin-input', '-f', 'raw', 'input.a + 1'], '{"a": 12345678901234567890}');
+  assert.equal(stdin.out.trim(), '12345678901234567891');
+  assert.equal(await raw('data.big + 0', '-d', join(p, 'data')), '98765432109876543210');
+  assert.equal(await raw('data', '-d', join(p, 'data')), '{"big":98765432109876543210,"huge":-2e308}');
+  // YAML input as go-yaml reads it.
+  assert.equal(await raw('input', '-i', join(p, 'in.yaml')), '{"a":12345678901234567890,"b":"1e400","c":1.5}');
+  const inf = await evalCli(['-i', join(p, 'inf.yaml'), 'input']);
+  assert.equal(inf.code, 2);
+  assert.match(inf.err + inf.out, /inf\.yaml: json: unsupported value: \+Inf/);
+});

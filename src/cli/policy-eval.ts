@@ -19,7 +19,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument, visit } from 'yaml';
 import { CocoError } from '../errors.js';
 import { BigNum, Engine, type ExprStats, type Explanation, PROFILE_SORTS, type ProfileSort, Profiler, fromJson, goDuration, numText, parseJsonValue, toJs } from '../rego/index.js';
 import { readTarGz } from '../policy/bundle-archive.js';
@@ -56,10 +56,28 @@ function stringify(v: unknown, indent?: number): string {
   return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `__big__${numText(x)}` : x instanceof BigNum ? `__big__${x.text}` : x), indent).replace(/"__big__(-?[0-9][0-9.eE+-]*)"/g, '$1');
 }
 
+/**
+ * A YAML document read as opa reads one (sigs.k8s.io/yaml over go-yaml v2, then JSON): integers exact, a plain
+ * scalar written as a float beyond double range (`1e400`) is the string it is written as (go-yaml resolves a
+ * float that does not parse to a string), and an infinity or NaN (`.inf`) has no JSON form, so it is an error.
+ */
+function parseYaml(text: string): unknown {
+  const doc = parseDocument(text, { intAsBigInt: true });
+  if (doc.errors.length > 0) throw doc.errors[0]!;
+  visit(doc, {
+    Scalar(_key, node) {
+      if (typeof node.value !== 'number' || Number.isFinite(node.value)) return;
+      if (node.type === 'PLAIN' && /^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/.test(node.source ?? '')) node.value = node.source;
+      else throw new CocoError('REGO_DATA', `json: unsupported value: ${Number.isNaN(node.value) ? 'NaN' : node.value > 0 ? '+Inf' : '-Inf'}`, { kind: 'input' });
+    },
+  });
+  return doc.toJS({ maxAliasCount: 1000 }) as unknown;
+}
+
 function parseDoc(text: string, file: string): unknown {
   if (/\.ya?ml$/i.test(file)) {
     try {
-      return parseYaml(text, { intAsBigInt: true }) ?? {};
+      return parseYaml(text) ?? {};
     } catch (e) {
       throw new CocoError('REGO_DATA', `${file}: ${(e as Error).message}`, { kind: 'input', cause: e });
     }
@@ -82,8 +100,10 @@ function parseInput(text: string, name: string): unknown {
   } catch (e) {
     if (!(e instanceof CocoError)) throw e;
     try {
-      return parseYaml(text, { intAsBigInt: true });
-    } catch {
+      return parseYaml(text);
+    } catch (y) {
+      // YAML that parses but holds a value JSON cannot: that is the error; otherwise the JSON reader's.
+      if (y instanceof CocoError) throw new CocoError(y.code, `${name}: ${y.message}`, { kind: 'input', cause: y });
       throw new CocoError(e.code, `${name}: ${e.message}`, { kind: 'input', cause: e });
     }
   }

@@ -29,12 +29,12 @@ import { applyJsonPatch } from './json-patch.js';
 const STANDARD: ReadonlyMap<string, BuiltinDef> = BUILTINS;
 import { parseModule, parseQuery, parseTerm } from './parser.js';
 import { Profiler } from './profile.js';
-import { type Value, RObject, fromJson, keyOf, toJs, toRegoString } from './value.js';
+import { type Value, RObject, fromJs, fromJson, keyOf, toJs, toRegoString } from './value.js';
 
 export type { Value } from './value.js';
 export type { BuiltinDef, BuiltinContext } from './builtins/registry.js';
 export { BuiltinError, typeError, builtinError } from './builtins/registry.js';
-export { BigNum, fromJson, numText, toJs, toJsonText, parseJsonValue, toRegoString } from './value.js';
+export { BigNum, fromJs, fromJson, numText, toJs, toJsonText, parseJsonValue, toRegoString } from './value.js';
 export { applyJsonPatch, parsePointer, type JsonPatchOperation, type JsonValue } from './json-patch.js';
 export { parseModule } from './parser.js';
 export { Profiler, PROFILE_SORTS, type ProfileSort, type ExprStats, goDuration } from './profile.js';
@@ -148,13 +148,13 @@ export class PreparedPolicy {
 
   /** Like `evalRule`, for policies with asynchronous host builtins. */
   async evalRuleAsync(path: string, opts: { input?: unknown; prints?: string[] } = {}): Promise<unknown> {
-    const v = await this.evalRuleValueAsync(path, { input: opts.input === undefined ? undefined : fromJson(opts.input), prints: opts.prints });
+    const v = await this.evalRuleValueAsync(path, { input: opts.input === undefined ? undefined : fromJs(opts.input), prints: opts.prints });
     return v === undefined ? undefined : toJs(v);
   }
 
   /** Like `evalRuleValue` with plain JSON in and out (sets become arrays). */
   evalRule(path: string, opts: { input?: unknown; prints?: string[] } = {}): unknown {
-    const v = this.evalRuleValue(path, { input: opts.input === undefined ? undefined : fromJson(opts.input), prints: opts.prints });
+    const v = this.evalRuleValue(path, { input: opts.input === undefined ? undefined : fromJs(opts.input), prints: opts.prints });
     return v === undefined ? undefined : toJs(v);
   }
 
@@ -163,7 +163,7 @@ export class PreparedPolicy {
    * both depend on is computed once. Each answer is plain JSON, or undefined, in the order of `paths`.
    */
   evalRules(paths: readonly string[], opts: { input?: unknown } = {}): unknown[] {
-    const ev = this.evaluator(opts.input === undefined ? undefined : fromJson(opts.input), undefined);
+    const ev = this.evaluator(opts.input === undefined ? undefined : fromJs(opts.input), undefined);
     return paths.map((path) => {
       let p = this.paths.get(path);
       if (!p) this.paths.set(path, (p = rulePath(path)));
@@ -266,7 +266,7 @@ export class Engine {
 
   /** Merges a JSON document into `data` (objects merge recursively; other values replace). */
   addData(json: unknown): void {
-    const v = json instanceof RObject ? json : fromJson(json);
+    const v = json instanceof RObject ? json : fromJs(json);
     if (!(v instanceof RObject)) throw new CocoError('REGO_DATA', 'data must be a JSON object', { kind: 'usage' });
     this.data = mergeObjects(this.data, v);
     this.prepared = undefined;
@@ -288,7 +288,7 @@ export class Engine {
   }
 
   setInput(json: unknown): void {
-    this.input = json === undefined ? undefined : fromJson(json);
+    this.input = json === undefined ? undefined : fromJs(json);
   }
 
   setInputValue(v: Value | undefined): void {

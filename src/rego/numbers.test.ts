@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { CocoError } from '../errors.js';
 import { Engine } from './index.js';
 import { floatOp, parseDecimal } from './bigfloat.js';
 import { BigNum, type Value, compare, equal, keyOf, numFromText, parseJsonValue, toJsonText } from './value.js';
@@ -165,6 +166,34 @@ test('numbers from JSON text keep their text: 1.0, 1e3, 12345678901234567890', (
   assert.equal(toJsonText(e.evalRuleValue('data.t.sum')!), '2');
   assert.equal(e.evalRuleValue('data.t.m'), '{"x":1.0,"y":12345678901234567890,"z":1e3}');
   assert.equal(json('p := json.unmarshal("[1.50, 2]")'), '[1.50,2]');
+});
+
+// Input and data handed over as JS values are taken by value: a bigint is the exact integer, a JS number the
+// number of its shortest round-trip text (what Go's encoding/json writes for the same float64), and a number no
+// JSON text holds (1e400 is Infinity once a JS number) is refused rather than becoming null.
+test('JS input and data: bigints exact, doubles by their shortest text, infinities refused', () => {
+  const e = new Engine({ strict: true });
+  e.addPolicy('t.rego', 'package t\na := input.a\nb := input.b\nsum := input.a + 1\ns := sprintf("%v %d", [input.a, input.a])\nd := data.d + 0\nabove := input.a > 12345678901234567889\n');
+  e.addData({ d: 98765432109876543210n });
+  e.setInput({ a: 12345678901234567890n, b: Number('12345678901234567890') });
+  assert.equal(toJsonText(e.evalRuleValue('data.t.a')!), '12345678901234567890');
+  assert.equal(e.evalRule('data.t.a'), 12345678901234567890n);
+  assert.equal(toJsonText(e.evalRuleValue('data.t.b')!), '12345678901234567000');
+  assert.equal(e.evalRule('data.t.sum'), 12345678901234567891n);
+  assert.equal(e.evalRule('data.t.s'), '12345678901234567890 12345678901234567890');
+  assert.equal(e.evalRule('data.t.d'), 98765432109876543210n);
+  assert.equal(e.evalRule('data.t.above'), true);
+  const prepared = e.prepare();
+  assert.equal(prepared.evalRule('data.t.sum', { input: { a: 2n ** 70n } }), 2n ** 70n + 1n);
+  // 1e400 as JSON text keeps its text; as a JS number it is Infinity, which no JSON holds.
+  e.setInputValue(parseJsonValue('{"a": 1e400}'));
+  assert.equal(toJsonText(e.evalRuleValue('data.t.a')!), '1e400');
+  assert.equal(e.evalRule('data.t.above'), true);
+  for (const bad of [Number('1e400'), -Infinity, Number.NaN]) {
+    assert.throws(() => e.setInput({ a: [bad] }), (err: unknown) => err instanceof CocoError && err.code === 'REGO_VALUE' && /JSON has no such number/.test(err.message));
+    assert.throws(() => prepared.evalRule('data.t.a', { input: { a: bad } }), CocoError);
+    assert.throws(() => e.addData({ x: { y: bad } }), CocoError);
+  }
 });
 
 test('random decimals: one representation, a total order consistent with equality and keys, no crash', () => {

@@ -744,12 +744,29 @@ function tooDeep(): CocoError {
 
 /** Converts parsed JSON (or YAML) to a Rego value; `bigint`s (from big-number-aware parsers) stay exact. */
 export function fromJson(x: unknown, depth = 0): Value {
+  return convert(x, depth, false);
+}
+
+/**
+ * Converts a JS value handed to the engine (input, data) to a Rego value, by value: a `bigint` is the exact
+ * integer, a JS number the number its shortest round-trip text denotes (`12345678901234567890` as a double is
+ * 12345678901234567000, which is what Go's encoding/json writes for it), and a number no JSON text holds
+ * (`Infinity`, `NaN`, as `1e400` becomes once a JS number) is refused. A number that must keep a text beyond
+ * doubles comes as JSON text through `parseJsonValue`, or as a `bigint`.
+ */
+export function fromJs(x: unknown): Value {
+  return convert(x, 0, true);
+}
+
+function convert(x: unknown, depth: number, finite: boolean): Value {
   if (x === null || x === undefined) return null;
   switch (typeof x) {
     case 'string':
     case 'boolean':
       return x;
     case 'number':
+      if (finite && !Number.isFinite(x)) throw new CocoError('REGO_VALUE', `cannot convert the number ${String(x)} to a Rego value: JSON has no such number`, { kind: 'input' });
+      return normNum(x);
     case 'bigint':
       return normNum(x);
     case 'object': {
@@ -759,17 +776,17 @@ export function fromJson(x: unknown, depth = 0): Value {
       if (Array.isArray(x)) {
         // Loops rather than map callbacks: one stack frame per nesting level.
         const out: Value[] = new Array<Value>(x.length);
-        for (let i = 0; i < x.length; i++) out[i] = fromJson(x[i], d);
+        for (let i = 0; i < x.length; i++) out[i] = convert(x[i], d, finite);
         return out;
       }
       if (x instanceof Map) {
         const o = new RObject();
-        for (const [k, v] of x) o.set(fromJson(k, d), fromJson(v, d));
+        for (const [k, v] of x) o.set(convert(k, d, finite), convert(v, d, finite));
         return o;
       }
-      if (x instanceof Set) return RSet.from([...x].map((e) => fromJson(e, d)));
+      if (x instanceof Set) return RSet.from([...x].map((e) => convert(e, d, finite)));
       const o = new RObject();
-      for (const k of Object.keys(x)) o.set(k, fromJson((x as Record<string, unknown>)[k], d));
+      for (const k of Object.keys(x)) o.set(k, convert((x as Record<string, unknown>)[k], d, finite));
       return o;
     }
     default:
