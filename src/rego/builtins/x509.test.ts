@@ -52,7 +52,13 @@ test('parse_and_verify_certificates checks the chain root → intermediates → 
   assert.equal((ok[1] as Value[]).length, 3);
   expectCall('crypto.x509.parse_and_verify_certificates', [chain], [false, []], before);
   expectCall('crypto.x509.parse_and_verify_certificates', [issuer + root], [false, []], after);
-  const [rootJson, issuerJson] = call('crypto.x509.parse_certificates', [root + issuer]) as Value[];
+  // The _with_options chain holds plain x509.Certificate values: parse_certificates' without URIStrings.
+  const plain = (c: Value): Value => {
+    const o = new RObject();
+    for (const [k, v] of (c as RObject).entries()) if (k !== 'URIStrings') o.set(k, v);
+    return o;
+  };
+  const [rootJson, issuerJson] = (call('crypto.x509.parse_certificates', [root + issuer]) as Value[]).map(plain);
   expectCall('crypto.x509.parse_and_verify_certificates_with_options', [root + issuer, obj({ CurrentTime: 1.83e18 })], [true, [issuerJson!, rootJson!]]);
   expectError('crypto.x509.parse_and_verify_certificates_with_options', [root + issuer, obj({ Bogus: 1 })], 'crypto.x509.parse_and_verify_certificates_with_options: invalid key option');
 });
@@ -131,6 +137,8 @@ test('parse_certificates returns URI SANs as Go url.URL objects', { skip: toolMi
       url({ Scheme: 'urn', Opaque: 'uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66' }),
     ]);
     assert.deepEqual(toJs(field(cert!, 'DNSNames')!), ['a.example']);
+    // OPA adds URIStrings, each URI as url.URL.String() writes it (these forms come back as written).
+    assert.deepEqual(toJs(field(cert!, 'URIStrings')!), ['spiffe://example.org/ns/default/sa/web', 'https://user@h.example:8443/p%20q?x=1#fr%41g', 'urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -626,6 +634,36 @@ test('parse_private_keys and parse_keypair: Go key structs with the values opens
     assert.equal(errorOf('crypto.x509.parse_keypair', [read('ec384.crt'), read('ec256.sec1.pem')]), 'crypto.x509.parse_keypair: tls: private key does not match public key');
     assert.equal(errorOf('crypto.x509.parse_keypair', [read('ed.pem.crt'), read('ec256.sec1.pem')]), 'crypto.x509.parse_keypair: tls: private key type does not match public key type');
     assert.equal(errorOf('crypto.x509.parse_keypair', [read('rsa.p8.pem.crt'), read('x.pem')]), 'crypto.x509.parse_keypair: tls: found unknown private key type in PKCS#8 wrapping');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// OPA's extendedCert: parse_certificates and parse_and_verify_certificates add `URIStrings` (null without URI
+// SANs), the URIs as Go's url.URL.String() writes them; the _with_options chain and the key pair's Leaf are
+// plain x509.Certificate values. The texts below are String()'s rules applied by hand: the scheme lower-cased,
+// a raw path kept only when it is a valid encoding, userinfo re-escaped, `//` before an authority.
+test('URIStrings: url.URL.String() of each URI SAN, only where OPA extends the certificate', { skip: toolMissing('openssl') }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-uri-'));
+  try {
+    const san = 'subjectAltName=URI:HTTPS://Example.org/a b,URI:mailto:a@b,URI:https://h.example/p%41,URI:https://u%40x:pw@h.example,URI:https://h.example?q,URI:file:///etc/x';
+    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=uris', '-addext', san, '-days', '1', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const pem = readFileSync(join(dir, 'c.pem'), 'utf8');
+    const [cert] = call('crypto.x509.parse_certificates', [pem]) as Value[];
+    assert.deepEqual(toJs(field(cert!, 'URIStrings')!), ['https://Example.org/a%20b', 'mailto:a@b', 'https://h.example/p%41', 'https://u%40x:pw@h.example', 'https://h.example?q', 'file:///etc/x']);
+    // Without URI SANs the field is null; the verified chain carries it, the _with_options chain does not.
+    const [rootCert] = call('crypto.x509.parse_certificates', [root]) as RObject[];
+    assert.equal(rootCert!.getStr('URIStrings'), null);
+    const [ok, chain] = call('crypto.x509.parse_and_verify_certificates', [root + issuer], after) as [boolean, RObject[]];
+    assert.equal(ok, true);
+    for (const c of chain) assert.equal(c.getStr('URIStrings'), null);
+    const [ok2, chain2] = call('crypto.x509.parse_and_verify_certificates_with_options', [root + issuer, obj({ CurrentTime: 1_830_000_000_000_000_000n })]) as [boolean, RObject[]];
+    assert.equal(ok2, true);
+    for (const c of chain2) assert.equal(c.getStr('URIStrings'), undefined);
+    const pair = call('crypto.x509.parse_keypair', [pem, readFileSync(join(dir, 'k.pem'), 'utf8')]) as RObject;
+    assert.equal((pair.getStr('Leaf') as RObject).getStr('URIStrings'), undefined);
+    assert.equal(toJsonText((pair.getStr('Leaf') as RObject).getStr('URIs')!), toJsonText(field(cert!, 'URIs')!));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -283,7 +283,7 @@ function escapeUrlPath(s: string): string {
  * userinfo marshals as `{}` (its fields are unexported), path and fragment are decoded with their raw forms
  * kept only when the default encoding would differ. Undefined when Go's url.Parse would refuse the text.
  */
-function urlJson(u: string): Value | undefined {
+function urlJson(u: string): { json: Value; text: string } | undefined {
   let rest = u;
   let fragment = '';
   let rawFragment = '';
@@ -312,6 +312,7 @@ function urlJson(u: string): Value | undefined {
   }
   let opaque = '';
   let user: Value = null;
+  let userText: string | undefined;
   let host = '';
   if (scheme !== '' && !rest.startsWith('/')) {
     opaque = rest;
@@ -321,7 +322,15 @@ function urlJson(u: string): Value | undefined {
     const authority = end < 0 ? rest.slice(2) : rest.slice(2, end);
     rest = end < 0 ? '' : rest.slice(end);
     const at = authority.lastIndexOf('@');
-    if (at >= 0) user = new RObject();
+    if (at >= 0) {
+      user = new RObject();
+      const info = authority.slice(0, at);
+      const colon = info.indexOf(':');
+      const name = unescapeUrl(colon < 0 ? info : info.slice(0, colon));
+      const password = colon < 0 ? undefined : unescapeUrl(info.slice(colon + 1));
+      if (name === undefined || (colon >= 0 && password === undefined)) return undefined;
+      userText = escapeUrl(name, USERINFO_SAFE) + (password === undefined ? '' : ':' + escapeUrl(password, USERINFO_SAFE));
+    }
     host = at >= 0 ? authority.slice(at + 1) : authority;
   }
   const path = unescapeUrl(rest);
@@ -329,7 +338,47 @@ function urlJson(u: string): Value | undefined {
   const rawPath = escapeUrlPath(path) === rest ? '' : rest;
   const o = fromJson({ Scheme: scheme, Opaque: opaque, User: null, Host: host, Path: path, RawPath: rawPath, OmitHost: false, ForceQuery: forceQuery, RawQuery: rawQuery, Fragment: fragment, RawFragment: rawFragment }) as RObject;
   o.set('User', user);
-  return o;
+  // url.URL.String(): the path and fragment in their raw forms when those are valid encodings of them, else
+  // escaped; `//` before an authority or a rooted path under a scheme.
+  let text = scheme !== '' ? scheme + ':' : '';
+  if (opaque !== '') text += opaque;
+  else {
+    if ((scheme !== '' || host !== '' || userText !== undefined) && (host !== '' || path !== '' || userText !== undefined)) text += '//';
+    if (userText !== undefined) text += userText + '@';
+    text += host.includes('%') ? host : escapeUrl(host, HOST_SAFE);
+    const escapedPath = rawPath !== '' && validEncoded(rawPath, PATH_SAFE) ? rawPath : path === '*' ? '*' : escapeUrl(path, PATH_SAFE);
+    if (escapedPath !== '' && escapedPath[0] !== '/' && host !== '') text += '/';
+    if (text === '' && escapedPath.split('/')[0]!.includes(':')) text += './';
+    text += escapedPath;
+  }
+  if (forceQuery || rawQuery !== '') text += '?' + rawQuery;
+  if (fragment !== '') text += '#' + (rawFragment !== '' && validEncoded(rawFragment, FRAGMENT_SAFE) ? rawFragment : escapeUrl(fragment, FRAGMENT_SAFE));
+  return { json: o, text };
+}
+
+// Bytes net/url's shouldEscape leaves alone besides the unreserved ALPHA / DIGIT / - _ . ~, by encoding mode.
+const PATH_SAFE = '$&+,/:;=@';
+const FRAGMENT_SAFE = '$&+,/:;=?@!()*';
+const USERINFO_SAFE = '$&+,;=';
+const HOST_SAFE = "!$&'()*+,;=:[]<>\"";
+
+/** net/url's escape: each byte of the UTF-8 text that is neither unreserved nor in `safe` as %XX. */
+function escapeUrl(s: string, safe: string): string {
+  let out = '';
+  for (const b of Buffer.from(s, 'utf8')) {
+    const c = String.fromCharCode(b);
+    out += b < 0x80 && (/[A-Za-z0-9\-_.~]/.test(c) || safe.includes(c)) ? c : '%' + b.toString(16).toUpperCase().padStart(2, '0');
+  }
+  return out;
+}
+
+/** net/url's validEncoded: only bytes escape would keep, `%`, and the sub-delimiters and brackets it allows. */
+function validEncoded(s: string, safe: string): boolean {
+  for (const c of s) {
+    if ("!$&'()*+,;=:@[]%".includes(c)) continue;
+    if (escapeUrl(c, safe) !== c) return false;
+  }
+  return true;
 }
 
 interface Sans {
@@ -337,6 +386,8 @@ interface Sans {
   email: Value[];
   ip: Value[];
   uri: Value[];
+  /** The URIs as url.URL.String() writes them. */
+  uriText: string[];
 }
 
 function parseSans(n: Node, s: Sans): void {
@@ -354,7 +405,8 @@ function parseSans(n: Node, s: Sans): void {
           // Go's x509 parses each URI SAN with url.Parse and refuses the certificate when it cannot.
           const u = urlJson(text);
           if (u === undefined) throw new Asn1Error(`x509: cannot parse URI ${JSON.stringify(text)}: invalid URL escape`);
-          s.uri.push(u);
+          s.uri.push(u.json);
+          s.uriText.push(u.text);
         }
         break;
       case 7:
@@ -369,9 +421,10 @@ function parseSans(n: Node, s: Sans): void {
   }
 }
 
-function applyExtensions(o: RObject, exts: Node[] | undefined): void {
+/** Sets the extension fields of `o`; returns the URI SANs as url.URL.String() texts (null when none). */
+function applyExtensions(o: RObject, exts: Node[] | undefined): string[] | null {
   const list: Value[] = [];
-  const sans: Sans = { dns: [], email: [], ip: [], uri: [] };
+  const sans: Sans = { dns: [], email: [], ip: [], uri: [], uriText: [] };
   let keyUsage = 0;
   const extKeyUsage: Value[] = [];
   const unknownEku: Value[] = [];
@@ -488,6 +541,7 @@ function applyExtensions(o: RObject, exts: Node[] | undefined): void {
   }
   o.set('CRLDistributionPoints', orNull(crl));
   o.set('PolicyIdentifiers', orNull(policies));
+  return sans.uriText.length > 0 ? sans.uriText : null;
 }
 
 // --- the structure checks of Go's certificate parser --------------------------------------------------------
@@ -805,7 +859,7 @@ function cbExtensionValue(id: string, critical: boolean, value: Buffer): void {
             if (!isIA5(data)) fail('SAN uniformResourceIdentifier is malformed');
             const u = urlJson(text);
             if (u === undefined) fail(`cannot parse URI ${JSON.stringify(text)}: invalid URL escape`);
-            const host = (u as RObject).getStr('Host') as string;
+            const host = (u!.json as RObject).getStr('Host') as string;
             if (host.length > 0 && !domainValid(host, false)) fail(`cannot parse URI ${JSON.stringify(text)}: invalid domain`);
             break;
           }
@@ -1023,8 +1077,22 @@ function checkCertificate(der: Buffer, off: number): number {
 // --- certificates ------------------------------------------------------------------------------------------------
 
 interface Cert {
+  /** x509.Certificate as encoding/json writes it. */
   json: RObject;
   x509: X509Certificate;
+  /** The URI SANs as url.URL.String() texts, null when there are none (Go's nil slice). */
+  uriStrings: string[] | null;
+}
+
+/**
+ * OPA's extendedCert (parse_certificates, parse_and_verify_certificates): the certificate's fields and
+ * `URIStrings`, the URI SANs as strings.
+ */
+function extendedCert(c: Cert): RObject {
+  const o = new RObject();
+  for (const [k, v] of c.json.entries()) o.set(k, v);
+  o.set('URIStrings', c.uriStrings);
+  return o;
 }
 
 function parseCertificate(der: Buffer): Cert {
@@ -1069,8 +1137,8 @@ function parseCertificate(der: Buffer): Cert {
   o.set('Subject', pkixName(subject));
   o.set('NotBefore', time(notBefore));
   o.set('NotAfter', time(notAfter));
-  applyExtensions(o, exts);
-  return { json: o, x509: x };
+  const uriStrings = applyExtensions(o, exts);
+  return { json: o, x509: x, uriStrings };
 }
 
 interface PemBlock {
@@ -1647,7 +1715,7 @@ export const builtins: BuiltinDef[] = [
     fn: (a) => {
       // No certificate at all (empty input, PEM text without blocks) is Go's nil slice: null, as OPA documents.
       const certs = certsFromString('crypto.x509.parse_certificates', argString('crypto.x509.parse_certificates', a, 0));
-      return certs.length === 0 ? null : certs.map((c) => c.json);
+      return certs.length === 0 ? null : certs.map(extendedCert);
     },
   },
   {
@@ -1663,7 +1731,7 @@ export const builtins: BuiltinDef[] = [
         return [false, []];
       }
       const chain = verifyChain(certs, { time: ctx.now(), keyUsages: [0] });
-      return chain ? [true, chain.map((c) => c.json)] : [false, []];
+      return chain ? [true, chain.map(extendedCert)] : [false, []];
     },
   },
   {
