@@ -13,6 +13,15 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
       'no-control-regex': 'off',
       'no-empty': ['error', { allowEmptyCatch: true }],
+      // On Node 20 an export of a key from a synchronous EC key generation can hang the process for good under GC
+      // pressure; formats/jwk.ts makes EC keys through ECDH instead.
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.name='generateKeyPairSync'][arguments.0.value='ec'], CallExpression[callee.property.name='generateKeyPairSync'][arguments.0.value='ec']",
+          message: "generateKeyPairSync('ec') can deadlock Node 20 on export: use generateEcKey / generateEcKeyPair from formats/jwk.ts",
+        },
+      ],
     },
   },
 );

@@ -5,6 +5,7 @@ import { readVectorJson } from '../test-support/vectors.js';
 import { TokenSigner } from './signer.js';
 import { earClaims, DEFAULT_BROKER, type Appraisal } from './ear.js';
 import { CocoError } from '../errors.js';
+import { generateEcKeyPair } from '../formats/jwk.js';
 
 const E = readVectorJson('trustee', 'generated', 'ear-token-synthetic.json');
 
@@ -33,9 +34,8 @@ test('the broker builds the vector claims set from one appraisal', () => {
   assert.equal(JSON.stringify(claims), JSON.stringify(E.claims));
 });
 
-test('only P-256 keys can sign attestation tokens', async () => {
-  const { generateKeyPairSync } = await import('node:crypto');
-  assert.throws(() => new TokenSigner(generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey), CocoError);
+test('only P-256 keys can sign attestation tokens', () => {
+  assert.throws(() => new TokenSigner(generateEcKeyPair('P-384').privateKey), CocoError);
   assert.throws(() => TokenSigner.fromPem('not a key'), CocoError);
 });
 

@@ -129,7 +129,10 @@ export function publicJwkMembers(key: KeyObject): PublicJwkMembers {
   throw new CocoError('JWK_KTY', `${key.asymmetricKeyType ?? 'unknown'} keys have no JWK form here`, { kind: 'unsupported' });
 }
 
-const OPENSSL_CURVE: Record<EcCurve, string> = { 'P-256': 'prime256v1', 'P-521': 'secp521r1' };
+const OPENSSL_CURVE: Record<EcKeyCurve, string> = { 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1' };
+
+/** The curves an EC key pair can be made on here (the TEE key curves and P-384, the curve of SNP's VCEK). */
+export type EcKeyCurve = EcCurve | 'P-384';
 
 /**
  * A fresh EC key pair, made through ECDH and imported, never through `generateKeyPairSync('ec')`: on Node 20 a
@@ -137,7 +140,7 @@ const OPENSSL_CURVE: Record<EcCurve, string> = { 'P-256': 'prime256v1', 'P-521':
  * that key holds (seen under allocation pressure with JWK and DER exports alike). Importing a key made by
  * ECDH involves no key-generation job. The public coordinates come back with the key.
  */
-export function generateEcKey(crv: EcCurve): { privateKey: KeyObject; x: string; y: string } {
+export function generateEcKey(crv: EcKeyCurve): { privateKey: KeyObject; x: string; y: string } {
   const len = CURVE_COORD_BYTES[crv];
   const ecdh = createECDH(OPENSSL_CURVE[crv]);
   const point = ecdh.generateKeys();
@@ -148,6 +151,12 @@ export function generateEcKey(crv: EcCurve): { privateKey: KeyObject; x: string;
   const y = toBase64Url(point.subarray(1 + len));
   const privateKey = createPrivateKey({ key: { kty: 'EC', crv, d: toBase64Url(d), x, y }, format: 'jwk' });
   return { privateKey, x, y };
+}
+
+/** {@link generateEcKey} as the private and public key objects `generateKeyPairSync('ec')` would return. */
+export function generateEcKeyPair(crv: EcKeyCurve): { privateKey: KeyObject; publicKey: KeyObject } {
+  const { privateKey, x, y } = generateEcKey(crv);
+  return { privateKey, publicKey: createPublicKey({ key: { kty: 'EC', crv, x, y }, format: 'jwk' }) };
 }
 
 export type TeeKeyAlgorithm = 'ec-p256' | 'ec-p521' | 'rsa';

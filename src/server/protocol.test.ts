@@ -8,7 +8,7 @@ import { readVectorJson } from '../test-support/vectors.js';
 import { KbsClient } from '../client/kbs-client.js';
 import { KbsAdminClient, signAdminToken } from '../client/admin-client.js';
 import { SampleAttester } from '../tee/sample/attester.js';
-import { generateTeeKeyPair } from '../formats/jwk.js';
+import { generateTeeKeyPair, generateEcKeyPair } from '../formats/jwk.js';
 import { primaryRuntimeData, runtimeDataDigest } from '../formats/runtime-data.js';
 import { utf8, toBase64 } from '../formats/bytes.js';
 import { startKbs, type Harness } from './test-harness.js';
@@ -170,7 +170,7 @@ test('a resource request without a session or token, or with a forged token, is 
   assertError(await call('GET', '/kbs/v0/resource/default/key/one'), 401, 'TokenNotFound');
   const s = await authed();
   assertError(await call('GET', '/kbs/v0/resource/default/key/one', undefined, { cookie: `kbs-session-id=${s.cookie}` }), 401, 'TokenNotFound', /not attested/);
-  const forger = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const forger = generateEcKeyPair('P-256');
   const jwk = forger.publicKey.export({ format: 'jwk' });
   const forged = await new SignJWT({ submods: {}, exp: Math.floor(Date.now() / 1000) + 300 })
     .setProtectedHeader({ typ: 'JWT', alg: 'ES256', jwk: { ...jwk, alg: 'ES256' } as any })

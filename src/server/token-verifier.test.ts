@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { readVectorJson } from '../test-support/vectors.js';
 import { CocoError } from '../errors.js';
 import { TokenSigner } from '../attestation/signer.js';
 import { AttestationTokenVerifier, jsonPointer, sessionTokenClaims, teePubkeyFromClaims } from './token-verifier.js';
+import { generateEcKeyPair } from '../formats/jwk.js';
 
 const EAR = readVectorJson('trustee', 'generated', 'ear-token-synthetic.json');
 const atIssue = () => new Date((EAR.claims.iat + 10) * 1000);
@@ -33,7 +33,7 @@ test('the same token is refused when expired, when its signer is not trusted, or
 test('a token without a header jwk verifies by kid against a trusted JWKS file', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cocokit-jwks-'));
   try {
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const { privateKey, publicKey } = generateEcKeyPair('P-256');
     writeFileSync(join(dir, 'jwks.json'), JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'as-1', alg: 'ES256' }] }));
     const token = await new SignJWT({ 'tee-pubkey': { kty: 'EC' } }).setProtectedHeader({ alg: 'ES256', kid: 'as-1' }).setExpirationTime('5m').sign(privateKey);
     const v = new AttestationTokenVerifier({ trustedJwkSets: [`file://${join(dir, 'jwks.json')}`] });

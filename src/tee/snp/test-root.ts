@@ -14,6 +14,7 @@ import { CocoError } from '../../errors.js';
 import { encodeTcb, kdsProductName, layoutOf, serializeReport, type SnpProduct, type SnpReport, type TcbVersion, SIGNED_LENGTH, REPORT_SIZE, parseReport } from './format.js';
 import type { RootSet } from './certs.js';
 import { AMD_OID, certRole, loadCertificate, productFromIssuer, vekExtensions } from './certs.js';
+import { generateEcKeyPair } from '../../formats/jwk.js';
 
 const SHA384 = '2.16.840.1.101.3.4.2.2';
 /** RSASSA-PSS, SHA-384, MGF1-SHA-384, salt 48, trailer 1 — the AlgorithmIdentifier AMD's certificates carry. */
@@ -130,7 +131,7 @@ export function createTestRoot(opts: TestRootOptions = {}): TestRoot {
     const chipId = c.chipId ?? (product === 'turin' ? new Uint8Array([...randomBytes(8), ...new Uint8Array(56)]) : new Uint8Array(randomBytes(64)));
     const tcb = { fmc: product === 'turin' ? 1 : null, bootloader: 3, tee: 0, snp: 8, microcode: 115, ...c.tcb };
     if (product !== 'turin') tcb.fmc = null;
-    const pair = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+    const pair = generateEcKeyPair('P-384');
     const amd = (suffix: string, value: Uint8Array): Uint8Array => extension(`${AMD_OID}.${suffix}`, false, value);
     const hwId = product === 'turin' ? chipId.subarray(0, 8) : chipId;
     const exts = [

@@ -7,7 +7,7 @@
  * It is never a default: a verifier trusts it only when its root is passed explicitly
  * (`verifyQuote({ root })`, KBS `tdx_verifier.trusted_root`). Its certificates say `cocokit TEST`.
  */
-import { X509Certificate, createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { X509Certificate, createHash, createPrivateKey, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CocoError } from '../../errors.js';
@@ -18,6 +18,7 @@ import { collateralFromPcs, type TdxCollateral } from './collateral.js';
 import { BODY_SIZE, INTEL_QE_VENDOR_ID, TEE_TYPE_TDX, parseQuote, serializeQeReport, serializeQuote, signedLength, type QeReport, type TdReportBody, type TdxQuote } from './format.js';
 import { SGX_EXTENSION_OID, pckExtensions } from './pck.js';
 import type { TdxRoot } from './verify.js';
+import { generateEcKeyPair } from '../../formats/jwk.js';
 
 const ECDSA_SHA256 = seq(oid('1.2.840.10045.4.3.2'));
 const O = SGX_EXTENSION_OID;
@@ -133,7 +134,7 @@ function pem(...certs: X509Certificate[]): string {
 }
 
 function keysOf(): { publicKey: KeyObject; privateKey: KeyObject } {
-  return generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return generateEcKeyPair('P-256');
 }
 
 export interface TdxTestRootOptions {
