@@ -51,7 +51,8 @@ function tokenize(input: string): Token[] {
         }
         if (!e && c === '-') {
           if (prev === undefined) fail(i, "range character '-' must be preceded by a Unicode character");
-          if (i >= rs.length) fail(i, "range character '-' must be followed by a Unicode character");
+          // The library asks for at least two runes after the `-` (its hi and the set's `]`), counting raw runes.
+          if (i >= rs.length - 1) fail(i, "range character '-' must be followed by a Unicode character");
           const [k, hi, he] = next(i);
           i = k;
           if (!he && (hi === ']' || hi === '-')) fail(i, "range character '-' cannot be followed by a special symbol");
