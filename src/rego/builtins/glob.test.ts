@@ -119,6 +119,48 @@ test('regex.globs_match: tokenizer errors carry the input, the rune position and
   expectCall('regex.globs_match', ['[a-c]+', 'c'], true);
 });
 
+test('regex.globs_match: the samples glob-intersection tests itself with', () => {
+  // non_empty_test.go of github.com/yashtewari/glob-intersection.
+  const nonEmpty: Record<string, string[]> = {
+    abcd: ['abcd', '....', '[a-d]*'],
+    pqrs: ['.qrs', 'p.rs', 'pq.s', 'pqr.'],
+    '.*': ['asdklfj', 'jasdfh', 'asdhfajfh', 'asdflkasdfjl'],
+    'd*': ['[abcd][abcd]', 'd[a-z]+', '.....', '[d]*'],
+    '[a-p]+': ['[p-z]+', 'apapapaapapapap', '.*', 'abcdefgh*'],
+    'abcd[a-c]z+': ['abcd[b-d][yz]*', 'abcdazzzz', 'abcdbzzz', 'abcdcz'],
+    '.*\\\\': ['.*'],
+    '.a.a': ['b.b.', 'c.c.', 'd.d.', 'e.e.'],
+  };
+  const empty: Record<string, string[]> = {
+    abcd: ['lsdfhda', 'abcdla', 'asdlfk', 'ksdfj'],
+    '[a-d]+': ['xyz', 'p+', '[e-f]+'],
+    '[0-9]*': ['[a-z]', '\\*'],
+    'mamama.*': ['dadada.*', 'nanana.*'],
+    '.*mamama': ['.*dadada', '.*nanana'],
+    '.xyz.': ['paaap', '.*pqr.*'],
+  };
+  for (const [lhs, rhss] of Object.entries(nonEmpty)) for (const rhs of rhss) expectCall('regex.globs_match', [lhs, rhs], true);
+  for (const [lhs, rhss] of Object.entries(empty)) for (const rhs of rhss) expectCall('regex.globs_match', [lhs, rhs], false);
+});
+
+test("regex.globs_match answers as the library's greedy walk does, also where an exact intersection differs", () => {
+  // NonEmpty trims the globs, then a flagged token gobbles the other glob's tokens while they match.
+  expectCall('regex.globs_match', ['a*b*c', 'c'], false); // `a*` meets `c` first and gives up; "c" is in both
+  expectCall('regex.globs_match', ['.*', ''], false); // only non-empty strings count
+  expectCall('regex.globs_match', ['', ''], true);
+  expectCall('regex.globs_match', ['a+a+', 'a'], true); // Simplify merges `a+a+` into `a+`
+  expectCall('regex.globs_match', ['a*ab', 'aab'], true);
+  expectCall('regex.globs_match', ['a*b', 'a*'], false);
+  expectCall('regex.globs_match', ['.*a', 'b*a*'], true);
+  expectCall('regex.globs_match', ['[]', '.'], true); // a dot meets even an empty set
+  expectCall('regex.globs_match', ['[]', 'a'], false);
+  // Every step is memoised: many stars against a long glob stay fast.
+  const t0 = Date.now();
+  expectCall('regex.globs_match', ['.*'.repeat(40) + 'b', 'a'.repeat(300)], false);
+  expectCall('regex.globs_match', ['a*'.repeat(40) + 'b', 'a*'.repeat(40) + 'c'], false);
+  assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+});
+
 const GLOB_UNITS = ['a', 'b', '.', '*', '?', '[', ']', '!', '-', '{', '}', ',', '\\', '\u0000', '\ufffd', '\u00e9'];
 const GLOB_ERRORS = [
   'could not read rune',
