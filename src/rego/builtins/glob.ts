@@ -53,14 +53,26 @@ class GlobLexer {
     }
   }
 
+  /**
+   * The next rune, `undefined` at the end. As in gobwas/glob, whose end-of-input rune is 0, a NUL reads as the
+   * end (and is consumed: a text item just drops it, while at the start of an item it ends the pattern), and
+   * a rune that fails to decode — U+FFFD, or a lone surrogate no UTF-8 string holds — records
+   * `could not read rune` and reads as the end without being consumed.
+   */
   private read(): number | undefined {
-    return this.cps[this.pos++];
+    const r = this.cps[this.pos];
+    if (r === undefined) return undefined;
+    if (r === 0xfffd || (r >= 0xd800 && r <= 0xdfff)) {
+      this.err = 'could not read rune';
+      return undefined;
+    }
+    this.pos++;
+    return r === 0 ? undefined : r;
   }
 
   private fetchItem(): void {
     const r = this.read();
     if (r === undefined) {
-      this.pos = this.cps.length;
       this.queue.push({ t: 'eof' });
     } else if (r === 0x7b /* { */) {
       this.termsLevel++;
@@ -126,8 +138,9 @@ class GlobLexer {
   private fetchText(breakers: number[]): void {
     const data: number[] = [];
     let escaped = false;
-    while (this.pos < this.cps.length) {
-      const r = this.cps[this.pos++]!;
+    for (;;) {
+      const r = this.read();
+      if (r === undefined) break;
       if (!escaped) {
         if (r === 0x5c /* \ */) {
           escaped = true;

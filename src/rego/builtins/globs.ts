@@ -2,9 +2,9 @@
  * `regex.globs_match` (github.com/yashtewari/glob-intersection, used by OPA): do two "globs" share at least
  * one string? The glob dialect: literal characters, `.` (any character), `[…]` sets with ranges (no
  * negation), `\` escapes, and the postfix flags `*` (zero or more) and `+` (one or more) on a single token.
- * Non-emptiness of the intersection is decided exactly on the product of the two token automata (a search
- * over position pairs), rather than by the library's greedy matcher. Tokenizer errors keep the library's
- * texts: `input:pqrs], pos:5, set-close ']' with no preceding '[': the input provided is invalid`.
+ * The answer is the library's (Simplify, then NonEmpty's trimming and greedy walk), including where that walk
+ * differs from an exact intersection, since OPA returns what the library returns. Tokenizer errors keep the
+ * library's texts: `input:pqrs], pos:5, set-close ']' with no preceding '[': the input provided is invalid`.
  */
 import { type BuiltinDef, argString, builtinError } from './registry.js';
 
@@ -51,7 +51,8 @@ function tokenize(input: string): Token[] {
         }
         if (!e && c === '-') {
           if (prev === undefined) fail(i, "range character '-' must be preceded by a Unicode character");
-          if (i >= rs.length) fail(i, "range character '-' must be followed by a Unicode character");
+          // The library asks for at least two runes after the `-` (its hi and the set's `]`), counting raw runes.
+          if (i >= rs.length - 1) fail(i, "range character '-' must be followed by a Unicode character");
           const [k, hi, he] = next(i);
           i = k;
           if (!he && (hi === ']' || hi === '-')) fail(i, "range character '-' cannot be followed by a special symbol");
@@ -72,9 +73,9 @@ function tokenize(input: string): Token[] {
   return out;
 }
 
+/** The library's Match: a dot meets anything (even an empty set), a character meets itself or a set holding it. */
 function match(a: Token, b: Token): boolean {
-  if (a.kind === 'dot') return b.kind !== 'set' || b.cs.size > 0;
-  if (b.kind === 'dot') return a.kind !== 'set' || a.cs.size > 0;
+  if (a.kind === 'dot' || b.kind === 'dot') return true;
   if (a.kind === 'char' && b.kind === 'char') return a.c === b.c;
   if (a.kind === 'char') return (b as { cs: Set<string> }).cs.has(a.c);
   if (b.kind === 'char') return a.cs.has(b.c);
@@ -82,34 +83,96 @@ function match(a: Token, b: Token): boolean {
   return false;
 }
 
-/** Depth-first search over pairs of token positions; a `*` token may loop, be skipped, or both advance. */
-export function globsIntersect(g1: Token[], g2: Token[]): boolean {
-  const seen = new Set<string>();
-  const stack: Array<[number, number]> = [[0, 0]];
-  // A `+` token is expanded into "one, then star" up front so states stay simple pairs.
-  const expand = (g: Token[]): Token[] =>
-    g.flatMap((t) => (t.flag === 'plus' ? [{ ...t, flag: 'none' as Flag }, { ...t, flag: 'star' as Flag }] : [t]));
-  const a = expand(g1);
-  const b = expand(g2);
-  while (stack.length > 0) {
-    const [i, j] = stack.pop()!;
-    const key = `${i},${j}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    if (i === a.length && j === b.length) return true;
-    const ta = a[i];
-    const tb = b[j];
-    if (ta?.flag === 'star') stack.push([i + 1, j]);
-    if (tb?.flag === 'star') stack.push([i, j + 1]);
-    if (ta && tb && match(ta, tb)) {
-      stack.push([ta.flag === 'star' ? i : i + 1, tb.flag === 'star' ? j : j + 1]);
-      if (ta.flag === 'star' && tb.flag === 'star') {
-        stack.push([i + 1, j]);
-        stack.push([i, j + 1]);
-      }
-    }
+function sameToken(a: Token, b: Token): boolean {
+  if (a.kind === 'dot' || b.kind === 'dot') return a.kind === b.kind;
+  if (a.kind === 'char' || b.kind === 'char') return a.kind === b.kind && (a as { c: string }).c === (b as { c: string }).c;
+  return a.cs.size === b.cs.size && [...a.cs].every((c) => b.cs.has(c));
+}
+
+/** The library's Simplify: of two neighbouring flagged tokens with equal content the second is dropped, `+` winning. */
+function simplify(tokens: Token[]): Token[] {
+  const out: Token[] = [];
+  for (const t of tokens) {
+    const last = out[out.length - 1];
+    if (last && t.flag !== 'none' && last.flag !== 'none' && sameToken(t, last)) {
+      last.flag = t.flag === 'plus' || last.flag === 'plus' ? 'plus' : 'star';
+    } else out.push(t);
   }
-  return false;
+  return out;
+}
+
+/**
+ * glob-intersection's NonEmpty: trim the unflagged prefix and suffix both globs share (one token kept on each
+ * side), then walk the two globs, a flagged token "gobbling" tokens of the other greedily. This is the
+ * library's decision procedure, not an exact intersection test (`a*` and the empty glob do not intersect, as
+ * the library looks for non-empty strings); each step is memoised on its pair of positions, so nested stars
+ * stay polynomial.
+ */
+export function globsIntersect(x: Token[], y: Token[]): boolean {
+  let l = 0;
+  for (; l < x.length && l < y.length && x[l]!.flag === 'none' && y[l]!.flag === 'none'; l++) {
+    if (!match(x[l]!, y[l]!)) return false;
+  }
+  if (l > 0) l--;
+  let r1 = x.length - 1;
+  let r2 = y.length - 1;
+  for (; r1 >= 0 && r1 >= l && r2 >= 0 && r2 >= l && x[r1]!.flag === 'none' && y[r2]!.flag === 'none'; r1--, r2--) {
+    if (!match(x[r1]!, y[r2]!)) return false;
+  }
+  if (r1 < x.length - 1) {
+    r1++;
+    r2++;
+  }
+  const globs = [x.slice(l, r1 + 1), y.slice(l, r2 + 1)] as const;
+  // A suffix of one of the two trimmed globs: which glob, and where it starts.
+  type Suffix = readonly [g: 0 | 1, i: number];
+  const memo = new Map<string, boolean>();
+  const len = (s: Suffix): number => globs[s[0]].length - s[1];
+  const at = (s: Suffix, k: number): Token => globs[s[0]][s[1] + k]!;
+  const from = (s: Suffix, k: number): Suffix => [s[0], s[1] + k];
+  const memoised = (kind: string, a: Suffix, b: Suffix, f: () => boolean): boolean => {
+    const key = `${kind}${a[0]}.${a[1]}.${b[0]}.${b[1]}`;
+    let v = memo.get(key);
+    if (v === undefined) {
+      v = f();
+      memo.set(key, v);
+    }
+    return v;
+  };
+  const normal = (a: Suffix, b: Suffix): boolean =>
+    memoised('n', a, b, () => {
+      let i = 0;
+      for (; i < len(a) && i < len(b); i++) {
+        if (at(a, i).flag === 'none' && at(b, i).flag === 'none') {
+          if (!match(at(a, i), at(b, i))) return false;
+        } else return special(from(a, i), from(b, i));
+      }
+      return i === len(a) && i === len(b);
+    });
+  const special = (a: Suffix, b: Suffix): boolean => {
+    if (at(a, 0).flag !== 'none') return at(a, 0).flag === 'plus' ? plus(a, b) : star(a, b);
+    return at(b, 0).flag === 'plus' ? plus(b, a) : star(b, a);
+  };
+  const plus = (p: Suffix, o: Suffix): boolean =>
+    memoised('p', p, o, () => {
+      if (!match(at(p, 0), at(o, 0))) return false;
+      if (star(p, from(o, 1))) return true;
+      return at(o, 0).flag !== 'none' && normal(from(p, 1), o);
+    });
+  const star = (s: Suffix, o: Suffix): boolean =>
+    memoised('s', s, o, () => {
+      const starToken = at(s, 0);
+      const next = len(s) > 1 ? at(s, 1) : undefined;
+      for (let i = 0; i < len(o); i++) {
+        const t = at(o, i);
+        if (next !== undefined && match(t, next)) {
+          if (normal(from(s, 1), from(o, i))) return true;
+          if (!match(t, starToken)) return false;
+        } else if (!match(t, starToken)) return false;
+      }
+      return next === undefined;
+    });
+  return normal([0, 0], [1, 0]);
 }
 
 export const builtins: BuiltinDef[] = [
@@ -120,7 +183,7 @@ export const builtins: BuiltinDef[] = [
       const x = argString('regex.globs_match', a, 0);
       const y = argString('regex.globs_match', a, 1);
       try {
-        return globsIntersect(tokenize(x), tokenize(y));
+        return globsIntersect(simplify(tokenize(x)), simplify(tokenize(y)));
       } catch (e) {
         if (e instanceof GlobsError) throw builtinError('regex.globs_match', e.message);
         throw e;

@@ -39,6 +39,9 @@ interface Spec {
   sharp: boolean;
   space: boolean;
   zero: boolean;
+  /** `%+v` and `%#v`: fmt moves the `+` and `#` flags here for the `v` verb. */
+  plusV: boolean;
+  sharpV: boolean;
   width: number | undefined;
   prec: number | undefined;
 }
@@ -47,169 +50,332 @@ function goTypeName(a: GoArg): string {
   return a.k === 'int' ? (a.big ? '*big.Int' : 'int') : a.k === 'float' ? 'float64' : 'string';
 }
 
+/** The operand as `%v` prints it with no flags (the EXTRA list). */
 function plainV(a: GoArg): string {
   if (a.k === 'int') return a.v.toString();
-  if (a.k === 'float') return formatFloat(a.v, 'g', undefined);
+  if (a.k === 'float') return formatFloat(a.v, 'g', -1);
   return a.v;
 }
 
-/** Pads to the width; zero padding goes after the sign (Go's fmt.pad / fmtInteger). */
-function pad(s: string, sp: Spec, numeric: boolean): string {
+/** fmt.pad: width counted in runes, `0` pads on the left only, `-` pads on the right with spaces. */
+function pad(s: string, sp: Spec): string {
   const w = sp.width ?? 0;
-  const len = [...s].length;
-  if (len >= w) return s;
-  if (sp.minus) return s + ' '.repeat(w - len);
-  if (sp.zero && numeric) {
-    const sign = /^[+\- ]/.test(s) ? s[0]! : '';
-    return sign + '0'.repeat(w - len) + s.slice(sign.length);
-  }
-  return ' '.repeat(w - len) + s;
+  if (w === 0) return s;
+  const n = w - [...s].length;
+  if (n <= 0) return s;
+  if (sp.minus) return s + ' '.repeat(n);
+  return (sp.zero ? '0' : ' ').repeat(n) + s;
 }
 
-function signed(neg: boolean, body: string, sp: Spec): string {
-  return (neg ? '-' : sp.plus ? '+' : sp.space ? ' ' : '') + body;
-}
+const noZero = (sp: Spec): Spec => ({ ...sp, zero: false });
 
-function fmtInt(v: bigint, verb: string, sp: Spec): string {
+/** fmt.fmtInteger for an int64: precision or zero padding as leading digits, then `0b`/`0`/`0x`/`0o`, then the sign. */
+function fmtInteger(v: bigint, base: 2 | 8 | 10 | 16, verb: string, sp: Spec): string {
   const neg = v < 0n;
-  const abs = neg ? -v : v;
-  let digits: string;
-  let prefix = '';
-  switch (verb) {
-    case 'd':
-    case 'v':
-      digits = abs.toString(10);
-      break;
-    case 'b':
-      digits = abs.toString(2);
-      if (sp.sharp) prefix = '0b';
-      break;
-    case 'o':
-      digits = abs.toString(8);
-      if (sp.sharp) prefix = '0';
-      break;
-    case 'O':
-      digits = abs.toString(8);
-      prefix = '0o';
-      break;
-    case 'x':
-      digits = abs.toString(16);
-      if (sp.sharp) prefix = '0x';
-      break;
-    case 'X':
-      digits = abs.toString(16).toUpperCase();
-      if (sp.sharp) prefix = '0X';
-      break;
-    default:
-      digits = abs.toString(10);
-  }
+  const u = neg ? -v : v;
+  let prec = 0;
   if (sp.prec !== undefined) {
-    if (sp.prec === 0 && abs === 0n) digits = '';
-    if (digits.length < sp.prec) digits = '0'.repeat(sp.prec - digits.length) + digits;
-    // An explicit precision disables zero padding (Go fmt).
-    return pad(signed(neg, prefix + digits, sp), { ...sp, zero: false }, true);
+    prec = sp.prec;
+    // Precision 0 and value 0 print nothing but the padding.
+    if (prec === 0 && u === 0n) return ' '.repeat(sp.width ?? 0);
+  } else if (sp.zero && !sp.minus && sp.width !== undefined) {
+    prec = sp.width;
+    if (neg || sp.plus || sp.space) prec--;
   }
-  const body = signed(neg, prefix + digits, sp);
-  if (sp.zero && !sp.minus && sp.width !== undefined && body.length < sp.width) {
-    const head = body.length - digits.length;
-    return body.slice(0, head) + '0'.repeat(sp.width - body.length) + digits;
+  let digits = u.toString(base);
+  if (verb === 'X') digits = digits.toUpperCase();
+  if (digits.length < prec) digits = '0'.repeat(prec - digits.length) + digits;
+  if (sp.sharp) {
+    if (base === 2) digits = '0b' + digits;
+    else if (base === 8 && digits[0] !== '0') digits = '0' + digits;
+    else if (base === 16) digits = (verb === 'X' ? '0X' : '0x') + digits;
   }
-  return pad(body, sp, false);
+  if (verb === 'O') digits = '0o' + digits;
+  const sign = neg ? '-' : sp.plus ? '+' : sp.space ? ' ' : '';
+  return pad(sign + digits, noZero(sp));
 }
 
-/** Go's exponent form: at least two exponent digits (`1e+06`, `1.5e-07`). */
-function goExp(s: string): string {
-  return s.replace(/e([+-])(\d)$/, 'e$10$2');
+/** math/big's Int.Format: the flags come from fmt.State, where `+` and `#` include `%+v` and `%#v`. */
+function fmtBigInt(x: bigint, verb: string, sp: Spec): string {
+  const base = verb === 'b' ? 2 : verb === 'o' || verb === 'O' ? 8 : 'dsv'.includes(verb) ? 10 : verb === 'x' || verb === 'X' ? 16 : 0;
+  if (base === 0) return `%!${verb}(big.Int=${x.toString()})`;
+  const sign = x < 0n ? '-' : sp.plus || sp.plusV ? '+' : sp.space ? ' ' : '';
+  let prefix = '';
+  if (sp.sharp || sp.sharpV) prefix = verb === 'b' ? '0b' : verb === 'o' ? '0' : verb === 'x' ? '0x' : verb === 'X' ? '0X' : '';
+  if (verb === 'O') prefix = '0o';
+  let digits = (x < 0n ? -x : x).toString(base);
+  if (verb === 'X') digits = digits.toUpperCase();
+  let zeros = 0;
+  if (sp.prec !== undefined) {
+    if (digits.length < sp.prec) zeros = sp.prec - digits.length;
+    else if (digits === '0' && sp.prec === 0) return '';
+  }
+  const length = sign.length + prefix.length + zeros + digits.length;
+  let left = 0;
+  let right = 0;
+  if (sp.width !== undefined && length < sp.width) {
+    const d = sp.width - length;
+    if (sp.minus) right = d;
+    else if (sp.zero && sp.prec === undefined) zeros = d;
+    else left = d;
+  }
+  return ' '.repeat(left) + sign + prefix + '0'.repeat(zeros) + digits + ' '.repeat(right);
 }
 
-/** strconv.FormatFloat for verbs e/f/g (`prec` undefined = shortest round-trip digits). */
-export function formatFloat(f: number, verb: 'e' | 'f' | 'g', prec: number | undefined): string {
+/** unicode.IsPrint as strconv uses it: letters, marks, numbers, punctuation, symbols and the ASCII space. */
+function isPrint(cp: number): boolean {
+  return cp === 0x20 || /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u.test(String.fromCodePoint(cp));
+}
+
+const validRune = (cp: number): boolean => cp >= 0 && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
+
+/** strconv's appendEscapedRune. */
+function escapeRune(cp: number, quote: string, asciiOnly: boolean): string {
+  const ch = String.fromCodePoint(cp);
+  if (ch === quote || ch === '\\') return '\\' + ch;
+  if (asciiOnly ? cp < 0x80 && isPrint(cp) : isPrint(cp)) return ch;
+  switch (cp) {
+    case 7:
+      return '\\a';
+    case 8:
+      return '\\b';
+    case 12:
+      return '\\f';
+    case 10:
+      return '\\n';
+    case 13:
+      return '\\r';
+    case 9:
+      return '\\t';
+    case 11:
+      return '\\v';
+  }
+  if (cp < 0x20 || cp === 0x7f) return '\\x' + cp.toString(16).padStart(2, '0');
+  const r = validRune(cp) ? cp : 0xfffd;
+  return r < 0x10000 ? '\\u' + r.toString(16).padStart(4, '0') : '\\U' + r.toString(16).padStart(8, '0');
+}
+
+/** strconv.Quote (and QuoteToASCII): a lone surrogate, which no UTF-8 string holds, is escaped as U+FFFD. */
+export function goQuote(s: string, asciiOnly = false): string {
+  let out = '"';
+  for (const ch of s) out += escapeRune(ch.codePointAt(0)!, '"', asciiOnly);
+  return out + '"';
+}
+
+/** strconv.CanBackquote: no backquote, no control character but tab, no U+FEFF. */
+function canBackquote(s: string): boolean {
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (ch === '`' || c === 0xfeff || (c < 0x20 && c !== 9) || c === 0x7f || !validRune(c)) return false;
+  }
+  return true;
+}
+
+/** fmt.truncateString: at most `prec` runes. */
+function truncate(s: string, sp: Spec): string {
+  return sp.prec === undefined ? s : [...s].slice(0, sp.prec).join('');
+}
+
+function fmtQ(s: string, sp: Spec): string {
+  const t = truncate(s, sp);
+  if (sp.sharp && canBackquote(t)) return pad('`' + t + '`', sp);
+  return pad(goQuote(t, sp.plus), sp);
+}
+
+/** fmt.fmtSbx: the bytes of the string in hex, `#` adding 0x (per byte with the space flag). */
+function fmtSx(s: string, verb: string, sp: Spec): string {
+  let bytes = [...Buffer.from(s, 'utf8')];
+  if (sp.prec !== undefined && sp.prec < bytes.length) bytes = bytes.slice(0, sp.prec);
+  if (bytes.length === 0) return sp.width !== undefined ? pad('', sp) : '';
+  const x = verb === 'X' ? '0X' : '0x';
+  const hex = bytes.map((b) => {
+    const h = b.toString(16).padStart(2, '0');
+    return verb === 'X' ? h.toUpperCase() : h;
+  });
+  const body = sp.space ? hex.map((h) => (sp.sharp ? x : '') + h).join(' ') : (sp.sharp ? x : '') + hex.join('');
+  return pad(body, sp);
+}
+
+function fmtString(s: string, verb: string, sp: Spec): string | undefined {
+  switch (verb) {
+    case 'v':
+      return sp.sharpV ? fmtQ(s, sp) : pad(truncate(s, sp), sp);
+    case 's':
+      return pad(truncate(s, sp), sp);
+    case 'x':
+    case 'X':
+      return fmtSx(s, verb, sp);
+    case 'q':
+      return fmtQ(s, sp);
+    default:
+      return undefined;
+  }
+}
+
+/** The decimal digits of a non-negative double: value = 0.d × 10^dp, `d` without trailing zeros ('' for 0). */
+interface Digits {
+  d: string;
+  dp: number;
+}
+
+/** The exact decimal expansion (every double is a finite decimal). */
+function exactDigits(abs: number): Digits {
+  if (abs === 0) return { d: '', dp: 0 };
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, abs);
+  const bits = view.getBigUint64(0);
+  const bexp = Number((bits >> 52n) & 0x7ffn);
+  let mant = bits & ((1n << 52n) - 1n);
+  let e: number;
+  if (bexp === 0) e = -1074;
+  else {
+    mant |= 1n << 52n;
+    e = bexp - 1075;
+  }
+  const text = e >= 0 ? (mant << BigInt(e)).toString() : (mant * 5n ** BigInt(-e)).toString();
+  const dp = e >= 0 ? text.length : text.length + e;
+  return { d: text.replace(/0+$/, ''), dp };
+}
+
+/** The shortest digits that read back as the same double (strconv's shortest mode). */
+function shortestDigits(abs: number): Digits {
+  if (abs === 0) return { d: '', dp: 0 };
+  const m = /^(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(abs.toExponential())!;
+  return { d: (m[1]! + (m[2] ?? '')).replace(/0+$/, ''), dp: Number(m[3]) + 1 };
+}
+
+/** strconv's decimal.Round: to `nd` digits, an exact half rounding to even; `nd` < 0 leaves the digits alone. */
+function roundDigits(x: Digits, nd: number): Digits {
+  if (nd < 0 || nd >= x.d.length) return x;
+  const half = x.d[nd] === '5' && nd + 1 === x.d.length;
+  const up = half ? nd > 0 && Number(x.d[nd - 1]) % 2 === 1 : x.d[nd]! >= '5';
+  if (!up) return { d: x.d.slice(0, nd).replace(/0+$/, ''), dp: x.dp };
+  for (let i = nd - 1; i >= 0; i--) {
+    if (x.d[i] !== '9') return { d: x.d.slice(0, i) + String(Number(x.d[i]) + 1), dp: x.dp };
+  }
+  return { d: '1', dp: x.dp + 1 };
+}
+
+function fmtE(neg: boolean, x: Digits, prec: number, e: string): string {
+  let out = (neg ? '-' : '') + (x.d[0] ?? '0');
+  if (prec > 0) out += '.' + x.d.slice(1, prec + 1).padEnd(prec, '0');
+  let exp = x.d.length === 0 ? 0 : x.dp - 1;
+  const sign = exp < 0 ? '-' : '+';
+  exp = Math.abs(exp);
+  return `${out}${e}${sign}${exp < 10 ? '0' + exp : exp}`;
+}
+
+function fmtF(neg: boolean, x: Digits, prec: number): string {
+  let out = neg ? '-' : '';
+  out += x.dp > 0 ? x.d.slice(0, x.dp).padEnd(x.dp, '0') : '0';
+  if (prec > 0) {
+    out += '.';
+    for (let i = 1; i <= prec; i++) {
+      const j = x.dp + i - 1;
+      out += j >= 0 && j < x.d.length ? x.d[j] : '0';
+    }
+  }
+  return out;
+}
+
+/** strconv 'b': decimal mantissa, `p`, binary exponent (`4503599627370496p-52`). */
+function binaryFloat(f: number): string {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, f);
+  const bits = view.getBigUint64(0);
+  const neg = bits >> 63n === 1n;
+  let exp = Number((bits >> 52n) & 0x7ffn);
+  let mant = bits & ((1n << 52n) - 1n);
+  if (exp === 0) exp++;
+  else mant |= 1n << 52n;
+  exp += -1023 - 52;
+  return `${neg ? '-' : ''}${mant}p${exp >= 0 ? '+' : '-'}${Math.abs(exp)}`;
+}
+
+/**
+ * strconv.FormatFloat(f, verb, prec, 64): `prec` -1 is the shortest form that reads back; otherwise digits are
+ * cut from the exact decimal value, an exact half rounding to even (`%.0f` of 2.5 is `2`).
+ */
+export function formatFloat(f: number, verb: string, prec: number): string {
   if (Number.isNaN(f)) return 'NaN';
   if (!Number.isFinite(f)) return f > 0 ? '+Inf' : '-Inf';
+  if (verb === 'b') return binaryFloat(f);
+  if (verb === 'x' || verb === 'X') {
+    const h = hexFloat(f, prec < 0 ? undefined : prec);
+    return verb === 'X' ? h.toUpperCase() : h;
+  }
+  const neg = f < 0 || Object.is(f, -0);
+  const abs = Math.abs(f);
+  const shortest = prec < 0;
+  let x: Digits;
+  if (shortest) {
+    x = shortestDigits(abs);
+    prec = verb === 'e' || verb === 'E' ? Math.max(x.d.length - 1, 0) : verb === 'f' ? Math.max(x.d.length - x.dp, 0) : x.d.length;
+  } else if (verb === 'f') {
+    x = roundDigits(exactDigits(abs), exactDigits(abs).dp + prec);
+  } else {
+    if ((verb === 'g' || verb === 'G') && prec === 0) prec = 1;
+    x = roundDigits(exactDigits(abs), verb === 'e' || verb === 'E' ? prec + 1 : prec);
+  }
   switch (verb) {
     case 'e':
-      return goExp(prec === undefined ? f.toExponential() : f.toExponential(Math.min(prec, 100)));
+    case 'E':
+      return fmtE(neg, x, prec, verb);
     case 'f':
-      if (prec === undefined) {
-        // Shortest representation without exponent.
-        return plainDecimal(f);
-      }
-      return toFixedExact(f, prec);
-    case 'g': {
-      if (f === 0) return Object.is(f, -0) ? '-0' : '0';
-      let digits: string;
-      let exp: number;
-      if (prec === undefined) {
-        const e = f.toExponential();
-        const m = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(e)!;
-        digits = m[2]! + (m[3] ?? '');
-        exp = Number(m[4]);
-      } else {
-        const p = prec === 0 ? 1 : prec;
-        const e = f.toExponential(p - 1);
-        const m = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(e)!;
-        digits = (m[2]! + (m[3] ?? '')).replace(/0+$/, '') || '0';
-        exp = Number(m[4]);
-      }
-      // strconv: shortest %g (and %v) switches to an exponent from 1e+06 on.
-      const eprec = prec === undefined ? 6 : prec === 0 ? 1 : prec;
-      const neg = f < 0 ? '-' : '';
-      if (exp < -4 || exp >= eprec) {
-        const mant = digits.length > 1 ? digits[0] + '.' + digits.slice(1) : digits;
-        const es = exp < 0 ? '-' : '+';
-        const ed = String(Math.abs(exp)).padStart(2, '0');
-        return `${neg}${mant}e${es}${ed}`;
-      }
-      if (exp < 0) return `${neg}0.${'0'.repeat(-exp - 1)}${digits}`;
-      if (digits.length <= exp + 1) return neg + digits + '0'.repeat(exp + 1 - digits.length);
-      return `${neg}${digits.slice(0, exp + 1)}.${digits.slice(exp + 1)}`;
+      return fmtF(neg, x, prec);
+    default: {
+      let eprec = prec;
+      if (eprec > x.d.length && x.d.length >= x.dp) eprec = x.d.length;
+      if (shortest) eprec = 6;
+      const exp = x.dp - 1;
+      if (exp < -4 || exp >= eprec) return fmtE(neg, x, Math.min(prec, x.d.length) - 1, verb === 'G' ? 'E' : 'e');
+      return fmtF(neg, x, Math.max((prec > x.dp ? x.d.length : prec) - x.dp, 0));
     }
   }
 }
 
-function plainDecimal(f: number): string {
-  const e = f.toExponential();
-  const m = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(e)!;
-  const digits = m[2]! + (m[3] ?? '');
-  const exp = Number(m[4]);
-  const neg = m[1]!;
-  if (exp < 0) return `${neg}0.${'0'.repeat(-exp - 1)}${digits}`;
-  if (digits.length <= exp + 1) return neg + digits + '0'.repeat(exp + 1 - digits.length);
-  return `${neg}${digits.slice(0, exp + 1)}.${digits.slice(exp + 1)}`;
-}
-
-/** `toFixed` is exact in V8 for precisions ≤ 100 but switches to exponent form at 1e21; Go never does. */
-function toFixedExact(f: number, prec: number): string {
-  if (Math.abs(f) < 1e21) return f.toFixed(Math.min(prec, 100)) + '0'.repeat(Math.max(0, prec - 100));
-  const int = BigInt(f).toString();
-  return prec > 0 ? `${int}.${'0'.repeat(prec)}` : int;
-}
-
-function fmtFloat(f: number, verb: string, sp: Spec): string {
-  let s: string;
-  const lower = verb.toLowerCase();
-  switch (lower) {
-    case 'e':
-      s = formatFloat(f, 'e', sp.prec ?? 6);
-      break;
-    case 'f':
-      s = formatFloat(f, 'f', sp.prec ?? 6);
-      break;
-    case 'g':
-      s = formatFloat(f, 'g', sp.prec);
-      break;
-    default:
-      s = formatFloat(f, 'g', sp.prec);
+/** fmt.fmtFloat: strconv's text, then the `#` flag's decimal point and trailing zeros, the sign and the padding. */
+function fmtFloat(v: number, verb: string, defaultPrec: number, sp: Spec): string {
+  const prec = sp.prec ?? defaultPrec;
+  let num = formatFloat(v, verb, prec);
+  if (num[0] !== '-' && num[0] !== '+') num = '+' + num;
+  if (sp.space && num[0] === '+' && !sp.plus) num = ' ' + num.slice(1);
+  if (num[1] === 'I' || num[1] === 'N') {
+    if (num[1] === 'N' && !sp.space && !sp.plus) num = num.slice(1);
+    return pad(num, noZero(sp));
   }
-  if (verb === 'E' || verb === 'G') s = s.toUpperCase();
-  if (!s.startsWith('-') && !s.startsWith('+')) {
-    if (sp.plus) s = '+' + s;
-    else if (sp.space) s = ' ' + s;
-  } else if (s.startsWith('+') && !sp.plus) {
-    s = s.slice(1); // +Inf prints as "+Inf" only with the plus flag
+  if (sp.sharp && verb !== 'b') {
+    let digits = 0;
+    if (verb === 'v' || verb === 'g' || verb === 'G' || verb === 'x') digits = prec === -1 ? 6 : prec;
+    let tail = '';
+    let hasPoint = false;
+    let sawNonzero = false;
+    for (let i = 1; i < num.length; i++) {
+      const c = num[i]!;
+      if (c === '.') hasPoint = true;
+      else if (c === 'p' || c === 'P' || ((c === 'e' || c === 'E') && verb !== 'x' && verb !== 'X')) {
+        tail = num.slice(i);
+        num = num.slice(0, i);
+        break;
+      } else {
+        if (c !== '0') sawNonzero = true;
+        if (sawNonzero) digits--;
+      }
+    }
+    if (!hasPoint) {
+      if (num.length === 2 && num[1] === '0') digits--;
+      num += '.';
+    }
+    if (digits > 0) num += '0'.repeat(digits);
+    num += tail;
   }
-  if (!Number.isFinite(f)) return pad(s, { ...sp, zero: false }, false);
-  return pad(s, sp, true);
+  if (sp.plus || num[0] !== '+') {
+    if (sp.zero && !sp.minus && sp.width !== undefined && sp.width > num.length) {
+      return num[0] + '0'.repeat(sp.width - num.length) + num.slice(1);
+    }
+    return pad(num, sp);
+  }
+  return pad(num.slice(1), sp);
 }
 
 /**
@@ -265,85 +431,87 @@ export function hexFloat(f: number, prec: number | undefined): string {
   return `${neg ? '-' : ''}0x${lead}${digits ? '.' + digits : ''}p${exp < 0 ? '-' : '+'}${e}`;
 }
 
-function fmtHexFloat(f: number, verb: string, sp: Spec): string {
-  let s = hexFloat(f, sp.prec);
-  if (verb === 'X') s = s.toUpperCase().replace('INF', 'Inf').replace('NAN', 'NaN');
-  if (!s.startsWith('-') && !s.startsWith('+')) {
-    if (sp.plus) s = '+' + s;
-    else if (sp.space) s = ' ' + s;
-  } else if (s.startsWith('+') && !sp.plus) s = s.slice(1);
-  return pad(s, Number.isFinite(f) ? sp : { ...sp, zero: false }, Number.isFinite(f));
+/** A rune for %c and %q: beyond U+10FFFF (or negative, as a uint64) or a surrogate is U+FFFD. */
+function runeOf(v: bigint): number {
+  const u = BigInt.asUintN(64, v);
+  const r = u > 0x10ffffn ? 0xfffd : Number(u);
+  return validRune(r) ? r : 0xfffd;
 }
 
-/** Go's strconv.Quote for the characters it escapes (printable Unicode stays as is). */
-export function goQuote(s: string): string {
-  let out = '"';
-  for (const ch of s) {
-    const c = ch.codePointAt(0)!;
-    if (ch === '"') out += '\\"';
-    else if (ch === '\\') out += '\\\\';
-    else if (c === 7) out += '\\a';
-    else if (c === 8) out += '\\b';
-    else if (c === 12) out += '\\f';
-    else if (c === 10) out += '\\n';
-    else if (c === 13) out += '\\r';
-    else if (c === 9) out += '\\t';
-    else if (c === 11) out += '\\v';
-    else if (c < 0x20 || c === 0x7f) out += '\\x' + c.toString(16).padStart(2, '0');
-    else out += ch;
-  }
-  return out + '"';
+/** fmt.fmtUnicode: `U+` and at least four (or `prec`) hex digits; `#` appends the quoted character if printable. */
+function fmtUnicode(v: bigint, sp: Spec): string {
+  const u = BigInt.asUintN(64, v);
+  const prec = sp.prec !== undefined && sp.prec > 4 ? sp.prec : 4;
+  let out = 'U+' + u.toString(16).toUpperCase().padStart(prec, '0');
+  if (sp.sharp && u <= 0x10ffffn && validRune(Number(u)) && isPrint(Number(u))) out += ` '${String.fromCodePoint(Number(u))}'`;
+  return pad(out, noZero(sp));
 }
 
-function fmtString(s: string, verb: string, sp: Spec): string | undefined {
-  let t = s;
-  if (sp.prec !== undefined && (verb === 's' || verb === 'v' || verb === 'q')) t = [...t].slice(0, sp.prec).join('');
-  switch (verb) {
-    case 's':
-      return pad(t, sp, false);
-    case 'v':
-      return pad(sp.sharp ? goQuote(t) : t, sp, false); // %#v is Go syntax: a quoted string
-    case 'q':
-      return pad(sp.sharp && !/[`\u0000-\u001f\u007f]/.test(t) ? '`' + t + '`' : goQuote(t), sp, false);
-    case 'x':
-    case 'X': {
-      // fmtSbx: `#` prefixes 0x (0X) once, or before every byte when the space flag separates them.
-      let bytes = [...Buffer.from(s, 'utf8')];
-      if (sp.prec !== undefined) bytes = bytes.slice(0, sp.prec);
-      const digits = bytes.map((b) => b.toString(16).padStart(2, '0'));
-      const prefix = sp.sharp ? '0x' : '';
-      let h = sp.space ? digits.map((d) => prefix + d).join(' ') : (digits.length > 0 ? prefix : '') + digits.join('');
-      if (verb === 'X') h = h.toUpperCase();
-      return pad(h, sp, false);
-    }
-    default:
-      return undefined;
-  }
-}
-
-function bad(verb: string, a: GoArg): string {
-  return `%!${verb}(${goTypeName(a)}=${plainV(a)})`;
-}
-
-function formatOne(verb: string, sp: Spec, a: GoArg): string {
+/** printArg for one operand and verb: undefined when the verb does not apply (badVerb). */
+function printArg(verb: string, sp: Spec, a: GoArg): string | undefined {
+  if (a.k === 'int' && a.big) return fmtBigInt(a.v, verb, sp);
   if (a.k === 'int') {
-    if ('dvbBoOxX'.includes(verb)) return fmtInt(a.v, verb, sp);
-    if (verb === 's' && a.big) return fmtInt(a.v, 'd', sp); // *big.Int accepts %s
-    if (verb === 'c' && !a.big) return pad(String.fromCodePoint(Number(a.v) >= 0 && Number(a.v) <= 0x10ffff ? Number(a.v) : 0xfffd), sp, false);
-    if (verb === 'q' && !a.big) {
-      const c = Number(a.v);
-      return pad("'" + (c >= 0 && c <= 0x10ffff ? String.fromCodePoint(c) : '\ufffd') + "'", sp, false);
+    switch (verb) {
+      case 'v':
+      case 'd':
+        return fmtInteger(a.v, 10, verb, sp);
+      case 'b':
+        return fmtInteger(a.v, 2, verb, sp);
+      case 'o':
+      case 'O':
+        return fmtInteger(a.v, 8, verb, sp);
+      case 'x':
+      case 'X':
+        return fmtInteger(a.v, 16, verb, sp);
+      case 'c':
+        return pad(String.fromCodePoint(runeOf(a.v)), sp);
+      case 'q':
+        return pad("'" + escapeRune(runeOf(a.v), "'", sp.plus) + "'", sp);
+      case 'U':
+        return fmtUnicode(a.v, sp);
+      default:
+        return undefined;
     }
-    if (verb === 'U' && !a.big) return pad('U+' + a.v.toString(16).toUpperCase().padStart(4, '0'), sp, false);
-    return bad(verb, a);
   }
   if (a.k === 'float') {
-    if ('veEfFgG'.includes(verb)) return fmtFloat(a.v, verb, sp);
-    if (verb === 'x' || verb === 'X') return fmtHexFloat(a.v, verb, sp);
-    return bad(verb, a);
+    switch (verb) {
+      case 'v':
+        return fmtFloat(a.v, 'g', -1, sp);
+      case 'b':
+      case 'g':
+      case 'G':
+      case 'x':
+      case 'X':
+        return fmtFloat(a.v, verb, -1, sp);
+      case 'f':
+      case 'e':
+      case 'E':
+        return fmtFloat(a.v, verb, 6, sp);
+      case 'F':
+        return fmtFloat(a.v, 'f', 6, sp);
+      default:
+        return undefined;
+    }
   }
-  const r = fmtString(a.v, verb, sp);
-  return r ?? bad(verb, a);
+  return fmtString(a.v, verb, sp);
+}
+
+/** fmt's badVerb: `%!verb(type=value)`, the value printed as `%v` under the same flags, width and precision. */
+function formatOne(verb: string, sp: Spec, a: GoArg): string {
+  return printArg(verb, sp, a) ?? `%!${verb}(${goTypeName(a)}=${printArg('v', sp, a)!})`;
+}
+
+/** fmt's parsenum over s[start, end): digits while the number so far is within ±1e6, else an overflow (next = end). */
+function parsenum(s: string, start: number, end: number): { num: number; ok: boolean; next: number } {
+  let num = 0;
+  let ok = false;
+  let i = start;
+  for (; i < end && s[i]! >= '0' && s[i]! <= '9'; i++) {
+    if (num > 1_000_000) return { num: 0, ok: false, next: end };
+    num = num * 10 + Number(s[i]);
+    ok = true;
+  }
+  return { num, ok, next: i };
 }
 
 /** fmt's parseArgNumber on `[n]` at the start of `s`: the 0-based index, the bytes used, and whether it parsed. */
@@ -351,9 +519,9 @@ function parseArgNumber(s: string): { index: number; width: number; ok: boolean 
   if (s.length < 3) return { index: 0, width: 1, ok: false };
   const close = s.indexOf(']', 1);
   if (close < 0) return { index: 0, width: 1, ok: false };
-  const digits = s.slice(1, close);
-  if (!/^\d+$/.test(digits) || digits.length > 7) return { index: 0, width: close + 1, ok: false };
-  return { index: Number(digits) - 1, width: close + 1, ok: true };
+  const n = parsenum(s, 1, close);
+  if (!n.ok || n.next !== close) return { index: 0, width: close + 1, ok: false };
+  return { index: n.num - 1, width: close + 1, ok: true };
 }
 
 /** fmt's intFromArg: only an `int` within ±1e6 is a width or precision. */
@@ -397,7 +565,7 @@ export function goSprintf(format: string, args: GoArg[]): string {
       goodArgNum = false;
       afterIndex = r.ok;
     };
-    const sp: Spec = { minus: false, plus: false, sharp: false, space: false, zero: false, width: undefined, prec: undefined };
+    const sp: Spec = { minus: false, plus: false, sharp: false, space: false, zero: false, plusV: false, sharpV: false, width: undefined, prec: undefined };
     for (; i < n; i++) {
       const f = format[i]!;
       if (f === '-') sp.minus = true;
@@ -419,10 +587,10 @@ export function goSprintf(format: string, args: GoArg[]): string {
       }
       afterIndex = false;
     } else {
-      const m = /^\d+/.exec(format.slice(i));
-      if (m) {
-        sp.width = Number(m[0]);
-        i += m[0].length;
+      const w = parsenum(format, i, n);
+      i = w.next;
+      if (w.ok) {
+        sp.width = w.num;
         if (afterIndex) goodArgNum = false; // "%[3]2d"
       }
     }
@@ -438,9 +606,9 @@ export function goSprintf(format: string, args: GoArg[]): string {
         else out += '%!(BADPREC)';
         afterIndex = false;
       } else {
-        const m = /^\d+/.exec(format.slice(i));
-        sp.prec = m ? Number(m[0]) : 0;
-        if (m) i += m[0].length;
+        const p = parsenum(format, i, n);
+        i = p.next;
+        sp.prec = p.ok ? p.num : 0;
       }
     }
     if (!afterIndex) argIndex();
@@ -465,7 +633,9 @@ export function goSprintf(format: string, args: GoArg[]): string {
       continue;
     }
     argNum++;
-    out += verb === 'T' ? pad(goTypeName(a), sp, false) : formatOne(verb, sp, a);
+    if (verb === 'T') out += pad(truncate(goTypeName(a), sp), sp);
+    else if (verb === 'v') out += formatOne(verb, { ...sp, sharpV: sp.sharp, sharp: false, plusV: sp.plus, plus: false }, a);
+    else out += formatOne(verb, sp, a);
   }
   if (!reordered && argNum < args.length) {
     out += '%!(EXTRA ' + args.slice(argNum).map((a) => `${goTypeName(a)}=${plainV(a)}`).join(', ') + ')';

@@ -1,0 +1,215 @@
+/**
+ * `glob.match` and `regex.globs_match` against the lexers OPA builds them on: gobwas/glob (syntax/lexer and
+ * syntax/ast/parser) and yashtewari/glob-intersection (tokenize.go). Each row is derived by walking the
+ * library's lexer by hand over the pattern, not from this engine's output.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import type { Value } from '../value.js';
+import { BuiltinError } from './registry.js';
+import { call, expectCall, expectError } from './test-support/harness.js';
+
+const E = 'eval_builtin_error';
+
+test('glob.match: a NUL reads as the end of input, U+FFFD as a rune that cannot be read', () => {
+  // gobwas's end-of-input rune is 0: at the start of an item a NUL ends the pattern, inside a text item it is
+  // consumed and dropped, inside `[…]` it is an unexpected end.
+  expectCall('glob.match', ['a\u0000b', [], 'ab'], true);
+  expectCall('glob.match', ['a\u0000b', [], 'a\u0000b'], false);
+  expectCall('glob.match', ['\u0000b', [], ''], true);
+  expectCall('glob.match', ['\u0000b', [], 'b'], false);
+  expectCall('glob.match', ['*\u0000b', [], 'xyz'], true);
+  expectCall('glob.match', ['a\\\u0000b', [], 'ab'], true); // an escaped NUL is dropped as well
+  expectCall('glob.match', ['[a\u0000]', [], 'a'], true); // the list's text ends at the NUL, then `]` closes it
+  expectCall('glob.match', ['\u0000\ufffd', [], ''], true); // the pattern ended before the bad rune
+  expectError('glob.match', ['[\u0000]', [], 'a'], 'glob.match: unexpected end of input', E);
+  expectError('glob.match', ['[a-\u0000]', [], 'a'], 'glob.match: unexpected end of input', E);
+  // utf8.RuneError on decoding: the lexer records `could not read rune`; inside `[…]` the range's own
+  // end-of-input error replaces it.
+  for (const p of ['\ufffd', 'a\ufffd', '*\ufffd', '{a,\ufffd}', '?\ufffd', 'a\ud800']) {
+    expectError('glob.match', [p, [], 'a'], 'glob.match: could not read rune', E);
+  }
+  for (const p of ['[\ufffd]', '[a\ufffd]', '[!\ufffd]', '[a-\ufffd]']) {
+    expectError('glob.match', [p, [], 'a'], 'glob.match: unexpected end of input', E);
+  }
+});
+
+test('glob.match: lexer and parser errors, and what the lexer tolerates', () => {
+  const errors: Array<[string, string]> = [
+    ['[', 'unexpected end of input'],
+    ['[!', 'unexpected end of input'],
+    ['[\\', 'unexpected end of input'],
+    ['a[b-', 'unexpected end of input'],
+    ['[ab', 'unexpected end of input'],
+    ['[a-bc]', 'expected close range character'],
+    ['[!]a]', 'could not parse range'],
+    ['[!]]', 'could not parse range'],
+    ['{a,[]}', 'could not parse range'],
+    ['[b-a]', "hi character 'a' should be greater than lo 'b'"],
+  ];
+  for (const [pattern, text] of errors) expectError('glob.match', [pattern, [], 'a'], `glob.match: ${text}`, E);
+  // A list's text runs to the `]`: `[ab-c]` is the list a, b, -, c.
+  expectCall('glob.match', ['[ab-c]', [], '-'], true);
+  // `[!!]`: the first `!` negates, the second is the list's text.
+  expectCall('glob.match', ['[!!]', [], '!'], false);
+  expectCall('glob.match', ['[!!]', [], 'a'], true);
+  // `[a-b]]` is the range, then the text `]`.
+  expectCall('glob.match', ['[a-b]]', [], 'b]'], true);
+  // `]` as the range's lo, `-` as a list's text once escaped.
+  expectCall('glob.match', ['[]-a]', [], '^'], true);
+  expectCall('glob.match', ['[\\-a]', [], '-'], false); // `\` is the lo of a range `\`..`a`, and `-` is below it
+  expectCall('glob.match', ['[\\-a]', [], '_'], true);
+  // `{` left open ends with the pattern; `,` and `}` outside alternatives are text; empty alternatives match "".
+  expectCall('glob.match', ['{a', [], 'a'], true);
+  expectCall('glob.match', ['x{a,b', [], 'xb'], true);
+  expectCall('glob.match', ['a,b}', [], 'a,b}'], true);
+  expectCall('glob.match', ['{,}', [], ''], true);
+  expectCall('glob.match', ['{a,,b}', [], ''], true);
+  expectCall('glob.match', ['{a,{b,{c,d}}}', [], 'd'], true);
+  expectCall('glob.match', ['{a,{b,{c,d}}}', [], 'e'], false);
+  expectCall('glob.match', ['{a\\,b}', [], 'a,b'], true);
+  // `***` is super then any; `[!x]` matches a delimiter, `?` does not.
+  expectCall('glob.match', ['***', [], 'a.b'], true);
+  expectCall('glob.match', ['[!x]', [], '.'], true);
+  expectCall('glob.match', ['?', [], '.'], false);
+  expectCall('glob.match', ['?', null, '.'], true);
+  expectCall('glob.match', ['*', ['/'], 'a.b'], true);
+  expectCall('glob.match', ['*', ['/'], 'a/b'], false);
+  expectCall('glob.match', ['a*', ['\u00e9'], 'ab\u00e9'], false);
+});
+
+test('regex.globs_match: tokenizer errors carry the input, the rune position and the reason', () => {
+  const bad = (input: string, pos: number, reason: string): [string, string] => [
+    input,
+    `regex.globs_match: input:${input}, pos:${pos}, ${reason}: the input provided is invalid`,
+  ];
+  const rows: Array<[string, string]> = [
+    bad(']', 1, "set-close ']' with no preceding '['"),
+    bad('*', 1, "flag '*' must be preceded by a non-flag"),
+    bad('+a', 1, "flag '+' must be preceded by a non-flag"),
+    bad('a*+', 3, "flag '+' must be preceded by a non-flag"),
+    bad('a**', 3, "flag '*' must be preceded by a non-flag"),
+    bad('\\', 0, 'input ends with a \\ (escape) character'),
+    bad('a\\', 1, 'input ends with a \\ (escape) character'),
+    bad('[a\\', 2, 'input ends with a \\ (escape) character'),
+    bad('[', 1, 'found [ without matching ]'),
+    bad('[ab', 3, 'found [ without matching ]'),
+    bad('[-a]', 2, "range character '-' must be preceded by a Unicode character"),
+    bad('[a-c-e]', 5, "range character '-' must be preceded by a Unicode character"),
+    // The library wants two more runes after `-`: the hi and the `]`.
+    bad('[a-]', 3, "range character '-' must be followed by a Unicode character"),
+    bad('[a-b', 3, "range character '-' must be followed by a Unicode character"),
+    bad('[a--]x', 4, "range character '-' cannot be followed by a special symbol"),
+    bad('[a-]]', 4, "range character '-' cannot be followed by a special symbol"),
+    bad('[z-a]', 4, "range is out of order: 'a' comes before 'z' in Unicode"),
+    bad('[a-\\]]', 5, "range is out of order: ']' comes before 'a' in Unicode"),
+    bad('\u00e9\u00e9]', 3, "set-close ']' with no preceding '['"), // positions count runes
+  ];
+  for (const [input, message] of rows) expectError('regex.globs_match', [input, 'x'], message, E);
+  // The first glob is tokenized first.
+  expectError('regex.globs_match', ['*', ']'], 'regex.globs_match: input:*, pos:1, flag', E);
+  expectError('regex.globs_match', ['a', ']'], 'regex.globs_match: input:], pos:1,', E);
+  // Escaped specials are characters: `\-` in a set, `\]`, `\*`, `\.`.
+  expectCall('regex.globs_match', ['[\\-a]', '-'], true);
+  expectCall('regex.globs_match', ['\\*\\.', '\\*.'], true);
+  expectCall('regex.globs_match', ['\\*\\.', '\\*a'], false);
+  expectCall('regex.globs_match', ['\\.', 'a'], false);
+  expectCall('regex.globs_match', ['[.]', 'a'], false);
+  expectCall('regex.globs_match', ['[a-c]+', 'c'], true);
+});
+
+test('regex.globs_match: the samples glob-intersection tests itself with', () => {
+  // non_empty_test.go of github.com/yashtewari/glob-intersection.
+  const nonEmpty: Record<string, string[]> = {
+    abcd: ['abcd', '....', '[a-d]*'],
+    pqrs: ['.qrs', 'p.rs', 'pq.s', 'pqr.'],
+    '.*': ['asdklfj', 'jasdfh', 'asdhfajfh', 'asdflkasdfjl'],
+    'd*': ['[abcd][abcd]', 'd[a-z]+', '.....', '[d]*'],
+    '[a-p]+': ['[p-z]+', 'apapapaapapapap', '.*', 'abcdefgh*'],
+    'abcd[a-c]z+': ['abcd[b-d][yz]*', 'abcdazzzz', 'abcdbzzz', 'abcdcz'],
+    '.*\\\\': ['.*'],
+    '.a.a': ['b.b.', 'c.c.', 'd.d.', 'e.e.'],
+  };
+  const empty: Record<string, string[]> = {
+    abcd: ['lsdfhda', 'abcdla', 'asdlfk', 'ksdfj'],
+    '[a-d]+': ['xyz', 'p+', '[e-f]+'],
+    '[0-9]*': ['[a-z]', '\\*'],
+    'mamama.*': ['dadada.*', 'nanana.*'],
+    '.*mamama': ['.*dadada', '.*nanana'],
+    '.xyz.': ['paaap', '.*pqr.*'],
+  };
+  for (const [lhs, rhss] of Object.entries(nonEmpty)) for (const rhs of rhss) expectCall('regex.globs_match', [lhs, rhs], true);
+  for (const [lhs, rhss] of Object.entries(empty)) for (const rhs of rhss) expectCall('regex.globs_match', [lhs, rhs], false);
+});
+
+test("regex.globs_match answers as the library's greedy walk does, also where an exact intersection differs", () => {
+  // NonEmpty trims the globs, then a flagged token gobbles the other glob's tokens while they match.
+  expectCall('regex.globs_match', ['a*b*c', 'c'], false); // `a*` meets `c` first and gives up; "c" is in both
+  expectCall('regex.globs_match', ['.*', ''], false); // only non-empty strings count
+  expectCall('regex.globs_match', ['', ''], true);
+  expectCall('regex.globs_match', ['a+a+', 'a'], true); // Simplify merges `a+a+` into `a+`
+  expectCall('regex.globs_match', ['a*ab', 'aab'], true);
+  expectCall('regex.globs_match', ['a*b', 'a*'], false);
+  expectCall('regex.globs_match', ['.*a', 'b*a*'], true);
+  expectCall('regex.globs_match', ['[]', '.'], true); // a dot meets even an empty set
+  expectCall('regex.globs_match', ['[]', 'a'], false);
+  // Every step is memoised: many stars against a long glob stay fast.
+  const t0 = Date.now();
+  expectCall('regex.globs_match', ['.*'.repeat(40) + 'b', 'a'.repeat(300)], false);
+  expectCall('regex.globs_match', ['a*'.repeat(40) + 'b', 'a*'.repeat(40) + 'c'], false);
+  assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+});
+
+const GLOB_UNITS = ['a', 'b', '.', '*', '?', '[', ']', '!', '-', '{', '}', ',', '\\', '\u0000', '\ufffd', '\u00e9'];
+const GLOB_ERRORS = [
+  'could not read rune',
+  'unexpected end of input',
+  'expected close range character',
+  'could not parse range',
+  'unexpected end',
+];
+
+test('glob.match on random patterns: a boolean or one of the lexer and parser errors', () => {
+  fc.assert(
+    fc.property(
+      fc.string({ unit: fc.constantFrom(...GLOB_UNITS), maxLength: 12 }),
+      fc.string({ unit: fc.constantFrom('a', 'b', '.', ',', '\u00e9'), maxLength: 8 }),
+      fc.constantFrom<Value>(null, [], ['.'], [','], ['a']),
+      (pattern, text, delims) => {
+        let out: unknown;
+        try {
+          out = call('glob.match', [pattern, delims, text]);
+        } catch (e) {
+          assert.ok(e instanceof BuiltinError, String(e));
+          const text = e.message.replace(/^glob\.match: /, '');
+          assert.ok(GLOB_ERRORS.includes(text) || /^hi character '.+' should be greater than lo '.+'$/su.test(text), e.message);
+          return;
+        }
+        assert.equal(typeof out, 'boolean');
+      },
+    ),
+    { numRuns: 2000 },
+  );
+});
+
+test('regex.globs_match on random globs: a boolean or a tokenizer error naming the input', () => {
+  fc.assert(
+    fc.property(
+      fc.string({ unit: fc.constantFrom('a', 'b', '.', '*', '+', '[', ']', '-', '\\', '\u00e9'), maxLength: 10 }),
+      fc.string({ unit: fc.constantFrom('a', 'b', '.', '*', '+', '[', ']', '-', '\\'), maxLength: 10 }),
+      (x, y) => {
+        let out: unknown;
+        try {
+          out = call('regex.globs_match', [x, y]);
+        } catch (e) {
+          assert.ok(e instanceof BuiltinError, String(e));
+          assert.match(e.message, /^regex\.globs_match: input:.*, pos:\d+, .+: the input provided is invalid$/su);
+          return;
+        }
+        assert.equal(typeof out, 'boolean');
+      },
+    ),
+    { numRuns: 2000 },
+  );
+});
