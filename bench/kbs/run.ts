@@ -7,7 +7,7 @@
  *
  *   npx tsx bench/kbs/run.ts [--cases sample,snp,bearer] [--concurrency 1,8,64] [--c256] [--seconds 8]
  *                            [--warmup 2] [--postgres-url postgres://…] [--postgres] [--stores sqlite,postgres]
- *                            [--workers N] [--json] [--cpu-prof <dir>] [--src] [--no-build]
+ *                            [--no-transport] [--workers N] [--json] [--cpu-prof <dir>] [--src] [--no-build]
  *
  * PostgreSQL without --postgres-url: a throwaway cluster is started for the run (initdb in a temporary
  * directory, Unix socket only — the helper the store's tests use) and its server processes' CPU is read too:
@@ -22,6 +22,11 @@
  *   sample  /auth → /attest (sample TEE evidence) → GET resource with the session cookie
  *   snp     the same with SNP evidence signed under a generated test root the server is configured to trust
  *   bearer  GET resource with `Authorization: Bearer <attestation token>` (the token fetched once per guest)
+ * and, as a reference (not a goal), what HTTP alone costs on this machine at each concurrency:
+ *   transport  the sample flow's three requests, sent by the same generator to a bare node:http server in a
+ *              process of its own that answers with the bodies and cookie one real sample flow received from
+ *              the KBS, and does nothing else (no crypto, no store). Run first, once per run; `--no-transport`
+ *              leaves it out. It has no floor: its floor-ms is 0 and its ratio is null (`-` in the table).
  *
  * The floor is what no implementation can avoid per flow, timed on this process's CPU with node:crypto:
  *   sample = ES256 sign (token) + ECDH-ES+A256KW JWE (an ephemeral P-256 key held by an ECDH object, the cheapest
@@ -66,6 +71,9 @@ const opt = (name: string, dflt: string): string => {
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : dflt;
 };
 const CASES = opt('cases', 'sample,snp,bearer').split(',') as CaseName[];
+for (const c of CASES) if (!['sample', 'snp', 'bearer', 'transport'].includes(c)) throw new Error(`--cases: unknown case ${c}`);
+// The reference runs first: a reader compares every case with what HTTP alone costs at the same concurrency.
+if (!args.includes('--no-transport') && !CASES.includes('transport')) CASES.unshift('transport');
 const CONC = opt('concurrency', '1,8,64').split(',').map(Number);
 if (args.includes('--c256') && !CONC.includes(256)) CONC.push(256);
 const SECONDS = Number(opt('seconds', '8'));
@@ -83,7 +91,7 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const RESOURCE = 'default/bench/secret';
 const SECRET = randomBytes(32);
 
-type CaseName = 'sample' | 'snp' | 'bearer';
+type CaseName = 'sample' | 'snp' | 'bearer' | 'transport';
 type StoreName = 'sqlite' | 'postgres';
 
 // ---- server ------------------------------------------------------------------------------------------------
@@ -123,6 +131,45 @@ interface Server {
   stop(): Promise<void>;
 }
 
+/** What the KBS answered to one sample flow: the transport reference answers the same bytes. */
+interface Replies {
+  auth: string;
+  cookie: string;
+  attest: string;
+  resource: string;
+}
+
+/**
+ * The transport reference server: node:http and nothing else. Each request's body is read in full, then the
+ * recorded reply of its route goes out with the same status, content type and (for /auth) Set-Cookie as the
+ * KBS's, in one `end()` call.
+ */
+const TRANSPORT_SERVER = `
+const http = require('node:http');
+const r = JSON.parse(require('node:fs').readFileSync(process.argv[1], 'utf8'));
+const json = (body, extra) => ({ 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), ...extra });
+const server = http.createServer((req, res) => {
+  req.on('data', () => {});
+  req.on('end', () => {
+    let body;
+    let headers;
+    if (req.method === 'POST' && req.url === '/kbs/v0/auth') { body = r.auth; headers = json(body, { 'set-cookie': r.cookie }); }
+    else if (req.method === 'POST' && req.url === '/kbs/v0/attest') { body = r.attest; headers = json(body); }
+    else if (req.method === 'GET' && req.url.startsWith('/kbs/v0/resource/')) { body = r.resource; headers = json(body); }
+    else { res.writeHead(404).end(); return; }
+    res.writeHead(200, headers).end(body);
+  });
+});
+server.listen(0, '127.0.0.1', () => console.log('listening on http://127.0.0.1:' + server.address().port));
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+async function startTransportServer(dir: string, replies: Replies): Promise<Omit<Server, 'dataDir'>> {
+  const file = join(dir, 'transport-replies.json');
+  writeFileSync(file, JSON.stringify(replies));
+  return spawnListening(['-e', TRANSPORT_SERVER, file]);
+}
+
 /** The PostgreSQL server the KBS uses: its URL, and the postmaster's pid when this run started it. */
 interface Pg {
   url: string;
@@ -156,7 +203,12 @@ async function startServer(dir: string, rootsPem: string, pg: Pg | undefined): P
   const cfg = join(dir, 'kbs.toml');
   writeFileSync(cfg, toml + '\n');
   const entry = FROM_SRC ? ['--import', 'tsx', join(repo, 'src/cli/main.ts')] : [join(repo, 'dist/cli/main.js')];
-  const child = spawn(process.execPath, [...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : []), ...entry, 'kbs', 'serve', '--config', cfg], {
+  return { ...(await spawnListening([...entry, 'kbs', 'serve', '--config', cfg])), dataDir };
+}
+
+/** Starts `node <argv>` (with --cpu-prof when asked) and waits for the "listening on <url>" line it prints. */
+async function spawnListening(argv: string[]): Promise<Omit<Server, 'dataDir'>> {
+  const child = spawn(process.execPath, [...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : []), ...argv], {
     cwd: repo,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_ENV: 'production' },
@@ -182,7 +234,6 @@ async function startServer(dir: string, rootsPem: string, pg: Pg | undefined): P
   return {
     child,
     url,
-    dataDir,
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
@@ -270,6 +321,25 @@ async function attestFlow(ctx: Ctx, g: Guest, tee: 'sample' | 'snp', fetchResour
   return token;
 }
 
+/** One sample flow against the KBS, recording its replies for the transport reference. */
+async function recordReplies(ctx: Ctx): Promise<Replies> {
+  const g = await newGuest();
+  const a = await call(ctx.agent, `${ctx.url}/kbs/v0/auth`, 'POST', { 'content-type': 'application/json' }, JSON.stringify({ version: '0.4.0', tee: 'sample', 'extra-params': '' }));
+  expectStatus('auth', a);
+  const cookie = String(a.headers['set-cookie'] ?? '');
+  const id = /kbs-session-id=([^;,\s]+)/.exec(cookie)?.[1];
+  if (!id) throw new FlowError('auth: no session cookie');
+  const nonce = (JSON.parse(a.body.toString('utf8')) as { nonce: string }).nonce;
+  const rd = runtimeDataDigest(primaryRuntimeData(nonce, g.jwk, ''), 'sha384');
+  const evidence = { svn: '1', report_data: toBase64(rd) };
+  const body = JSON.stringify({ 'init-data': null, 'runtime-data': { nonce, 'tee-pubkey': g.jwk }, 'tee-evidence': { primary_evidence: evidence, additional_evidence: '' } });
+  const t = await call(ctx.agent, `${ctx.url}/kbs/v0/attest`, 'POST', { 'content-type': 'application/json', cookie: `kbs-session-id=${id}` }, body);
+  expectStatus('attest', t);
+  const r = await call(ctx.agent, `${ctx.url}/kbs/v0/resource/${RESOURCE}`, 'GET', { cookie: `kbs-session-id=${id}` });
+  expectStatus('resource', r);
+  return { auth: a.body.toString('utf8'), cookie, attest: t.body.toString('utf8'), resource: r.body.toString('utf8') };
+}
+
 async function getResource(ctx: Ctx, g: Guest, headers: Record<string, string>): Promise<void> {
   const r = await call(ctx.agent, `${ctx.url}/kbs/v0/resource/${RESOURCE}`, 'GET', headers);
   expectStatus('resource', r);
@@ -299,7 +369,8 @@ interface CaseResult {
   /** CPU cores the load generator (this process) used meanwhile: near 1, it and not the server is the limit. */
   generatorCores: number;
   floorMs: number;
-  ratio: number;
+  /** Server CPU per flow over the floor; null for the transport reference, which has no floor. */
+  ratio: number | null;
   hung: boolean;
 }
 
@@ -308,11 +379,13 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
-async function runCase(ctx: Ctx, server: Server, pg: Pg | undefined, name: CaseName, concurrency: number, floors: Record<CaseName, number>): Promise<CaseResult> {
+async function runCase(ctx: Ctx, server: Pick<Server, 'child'>, pg: Pg | undefined, name: CaseName, concurrency: number, floors: Record<CaseName, number>): Promise<CaseResult> {
   const guests = await Promise.all(Array.from({ length: concurrency }, () => newGuest()));
+  // The recorded resource was encrypted to another key: the transport reference checks no decryption.
+  if (name === 'transport') for (const g of guests) g.checked = true;
   if (name === 'bearer') for (const g of guests) g.token = await attestFlow(ctx, g, 'sample', false);
   const flow = (g: Guest): Promise<unknown> =>
-    name === 'bearer' ? getResource(ctx, g, { authorization: `Bearer ${g.token}` }) : attestFlow(ctx, g, name, true);
+    name === 'bearer' ? getResource(ctx, g, { authorization: `Bearer ${g.token}` }) : attestFlow(ctx, g, name === 'snp' ? 'snp' : 'sample', true);
 
   let measuring = false;
   let stop = false;
@@ -355,7 +428,7 @@ async function runCase(ctx: Ctx, server: Server, pg: Pg | undefined, name: CaseN
   const cpuMs = ((cpu1 - cpu0) * 1000) / Math.max(1, flows);
   return {
     case: name,
-    store: pg ? 'postgres' : 'sqlite',
+    store: name === 'transport' ? 'none' : pg ? 'postgres' : 'sqlite',
     concurrency,
     flows,
     seconds: round(elapsed, 2),
@@ -369,7 +442,7 @@ async function runCase(ctx: Ctx, server: Server, pg: Pg | undefined, name: CaseN
     serverCores: round((cpu1 - cpu0) / elapsed, 2),
     generatorCores: round((gen.user + gen.system) / 1e6 / elapsed, 2),
     floorMs: round(floors[name], 3),
-    ratio: round(cpuMs / floors[name], 2),
+    ratio: floors[name] > 0 ? round(cpuMs / floors[name], 2) : null,
     hung,
   };
 }
@@ -422,7 +495,7 @@ function measureFloor(chip: TestChip, root: TestRoot): { parts: Record<string, n
     jwe: cpuMsPerOp(jwe),
   };
   const sample = parts.es256Sign + parts.jwe;
-  return { parts, floors: { sample, snp: sample + parts.p384Verify, bearer: parts.es256Verify + parts.jwe } };
+  return { parts, floors: { sample, snp: sample + parts.p384Verify, bearer: parts.es256Verify + parts.jwe, transport: 0 } };
 }
 
 // ---- main --------------------------------------------------------------------------------------------------
@@ -433,9 +506,9 @@ const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
 function resultLine(r: CaseResult): string {
   const pgCol = r.postgresCpuMsPerFlow === undefined ? '' : ` ${r.postgresCpuMsPerFlow.toFixed(3).padStart(7)}`;
   return (
-    `${r.case.padEnd(7)} ${String(r.concurrency).padStart(4)} ${r.flowsPerSecond.toFixed(1).padStart(8)} ${r.p50Ms.toFixed(2).padStart(8)} ${r.p99Ms.toFixed(2).padStart(8)} ` +
+    `${r.case.padEnd(9)} ${String(r.concurrency).padStart(4)} ${r.flowsPerSecond.toFixed(1).padStart(8)} ${r.p50Ms.toFixed(2).padStart(8)} ${r.p99Ms.toFixed(2).padStart(8)} ` +
     `${String(r.errors).padStart(7)} ${r.serverCpuMsPerFlow.toFixed(3).padStart(12)}${pgCol} ${r.serverCores.toFixed(2).padStart(6)} ${r.generatorCores.toFixed(2).padStart(10)} ` +
-    `${r.floorMs.toFixed(3).padStart(9)} ${r.ratio.toFixed(2).padStart(6)}${r.hung ? '  HUNG' : ''}${r.firstError ? `  first error: ${r.firstError}` : ''}`
+    `${r.floorMs.toFixed(3).padStart(9)} ${(r.ratio === null ? '-' : r.ratio.toFixed(2)).padStart(6)}${r.hung ? '  HUNG' : ''}${r.firstError ? `  first error: ${r.firstError}` : ''}`
   );
 }
 
@@ -489,14 +562,18 @@ async function main(): Promise<void> {
         await admin.setReferenceValues({ launch_digest: ['abcde'], svn: ['1'], major_version: 1, minimum_minor_version: 0 });
         if (!JSON_OUT) {
           console.log(`# store ${store}${pg ? (pg.pid === undefined ? ' (external server, its CPU not measured)' : ' (throwaway local cluster; pg-ms = its CPU per flow)') : ''}`);
-          console.log(`case    conc  flows/s    p50ms    p99ms  errors  cpu-ms/flow${pg?.pid === undefined ? '' : '   pg-ms'}  cores  gen-cores  floor-ms  ratio`);
+          console.log(`case      conc  flows/s    p50ms    p99ms  errors  cpu-ms/flow${pg?.pid === undefined ? '' : '   pg-ms'}  cores  gen-cores  floor-ms  ratio`);
         }
         const agent = new Agent({ keepAlive: true, maxSockets: 512 });
         const ctx: Ctx = { agent, url: server.url, root, chip };
+        // The transport reference does not depend on the store: it runs with the first one.
+        const transport = i === 0 && CASES.includes('transport') ? await startTransportServer(dir, await recordReplies(ctx)) : undefined;
         try {
           for (const name of CASES) {
+            if (name === 'transport' && transport === undefined) continue;
             for (const c of CONC) {
-              const r = await runCase(ctx, server, pg, name, c, floors);
+              const r =
+                name === 'transport' ? await runCase({ ...ctx, url: transport!.url }, transport!, undefined, name, c, floors) : await runCase(ctx, server, pg, name, c, floors);
               results.push(r);
               if (!JSON_OUT) console.log(resultLine(r));
               if (r.hung) throw new Error(`the server stopped answering during ${name} at concurrency ${c} (${store})`);
@@ -504,6 +581,7 @@ async function main(): Promise<void> {
           }
         } finally {
           agent.destroy();
+          await transport?.stop();
         }
       } finally {
         await server.stop();

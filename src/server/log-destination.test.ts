@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,4 +145,48 @@ test('log destination: the exit flush never waits for a closed stderr pipe', asy
   });
   assert.equal(code, 0);
   assert.equal(out.trim(), 'done true', 'logging stopped on the closed pipe, and the process went on');
+});
+
+/**
+ * A process whose every thread-pool thread waits (each opens a FIFO nobody writes to) still gets its log
+ * lines out on a stdout pipe: the destination writes them on the event loop's thread. A thread-pool job queued
+ * behind the blocked ones shows that the pool really is stuck.
+ */
+const BLOCKED_POOL_CHILD = `
+import { open, stat } from 'node:fs';
+import { LogDestination } from './src/server/log-destination.ts';
+const d = new LogDestination({ fd: 1, flushMs: 5 });
+for (const f of JSON.parse(process.env.FIFOS)) open(f, 'r', () => {});
+stat('.', () => d.write('{"msg":"thread pool free"}\\n'));
+setTimeout(() => d.write(JSON.stringify({ mode: d.mode }) + '\\n'), 100);
+setTimeout(() => {}, 30_000);
+`;
+
+test('log destination: lines to a stdout pipe go out while every thread-pool thread is blocked', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-log-'));
+  const fifos = [0, 1, 2, 3].map((i) => join(dir, `fifo${i}`));
+  execFileSync('mkfifo', fifos);
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', BLOCKED_POOL_CHILD], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, UV_THREADPOOL_SIZE: '4', FIFOS: JSON.stringify(fifos) },
+  });
+  t.after(() => {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  await waitFor(() => out.includes('\n') || child.exitCode !== null, 20_000).catch(() => {
+    throw new Error(`no log line while the thread pool was blocked (output so far: ${JSON.stringify(out)})`);
+  });
+  assert.deepEqual(JSON.parse(out.split('\n')[0]), { mode: 'stream' });
+  assert.ok(!out.includes('thread pool free'), 'the thread pool was blocked while the line went out');
+});
+
+test('log destination: a regular file is written synchronously, another descriptor through the thread pool', (t) => {
+  const { fd } = tempFile(t);
+  assert.equal(new LogDestination({ fd }).mode, 'file');
+  const bad = new LogDestination({ fd: 987_654 });
+  assert.equal(bad.mode, 'thread-pool');
 });

@@ -4,6 +4,13 @@
  * thread pool and two wake-ups of the event loop for their completions, which at low concurrency was a large
  * share of a flow's CPU.
  *
+ * The writes themselves stay on the event loop's thread where that cannot block it: stdout or stderr on a pipe
+ * or socket (how a service manager or container runtime collects them) is written through the process's own
+ * stream for it, which libuv keeps non-blocking and which waits for a full pipe in the event loop; a regular
+ * file is written synchronously (it never waits for a reader). Anything else (a terminal, which Node writes
+ * blocking, or another descriptor) goes through the thread pool, which costs a thread hand-off and a wake-up of
+ * the event loop per write.
+ *
  * - Lines are written in order, in one write per interval (`flushMs`), or at once when `chunkBytes` gather.
  * - A reader that is slower than the log keeps at most `maxBufferedBytes` waiting; lines beyond that are
  *   dropped and counted, and the count is written as a line of its own once there is room again.
@@ -14,7 +21,9 @@
  * A process killed by SIGKILL loses the lines of its last interval at most; the audit log, not this one, is
  * the record of what the KBS did.
  */
-import { write as fsWrite, writeSync } from 'node:fs';
+import { fstatSync, write as fsWrite, writeSync } from 'node:fs';
+import { isatty } from 'node:tty';
+import type { Writable } from 'node:stream';
 
 export interface LogDestinationOptions {
   /** File descriptor written to (default 2, stderr). */
@@ -25,6 +34,29 @@ export interface LogDestinationOptions {
   chunkBytes?: number;
   /** Bytes kept waiting for a slow reader before lines are dropped (default 1 MiB). */
   maxBufferedBytes?: number;
+}
+
+/** How the bytes reach the descriptor: see the module comment. */
+export type LogWriteMode = 'stream' | 'file' | 'thread-pool';
+
+type Sink = { mode: 'stream'; stream: Writable } | { mode: 'file' } | { mode: 'thread-pool' };
+
+function sinkFor(fd: number): Sink {
+  let st;
+  try {
+    st = fstatSync(fd);
+  } catch {
+    return { mode: 'thread-pool' };
+  }
+  if (st.isFile()) return { mode: 'file' };
+  if ((fd === 1 || fd === 2) && (st.isFIFO() || st.isSocket()) && !isatty(fd)) {
+    const stream = fd === 1 ? process.stdout : process.stderr;
+    // A reader that went away fails the write (its callback gets the error), never the process. Node never
+    // closes its stdio descriptors, so the number is not freed for another file.
+    stream.on('error', () => {});
+    return { mode: 'stream', stream };
+  }
+  return { mode: 'thread-pool' };
 }
 
 export class LogDestination {
@@ -43,12 +75,19 @@ export class LogDestination {
   #inFlight: Buffer | undefined;
   #stopped = false;
   #exitHook: (() => void) | undefined;
+  readonly #sink: Sink;
 
   constructor(o: LogDestinationOptions = {}) {
     this.fd = o.fd ?? 2;
     this.#flushMs = o.flushMs ?? 100;
     this.#chunk = o.chunkBytes ?? 16 * 1024;
     this.#max = o.maxBufferedBytes ?? 1024 * 1024;
+    this.#sink = sinkFor(this.fd);
+  }
+
+  /** How this destination writes to its descriptor. */
+  get mode(): LogWriteMode {
+    return this.#sink.mode;
   }
 
   /** True once a write failed for good; later lines are discarded. */
@@ -152,29 +191,46 @@ export class LogDestination {
     const data = this.#take();
     if (data.length === 0) return;
     this.#inFlight = data;
-    fsWrite(this.fd, data, 0, data.length, null, (err, written) => {
-      this.#inFlight = undefined;
-      if (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') {
-          this.#stopped = true;
-          this.#pending = [];
-          this.#rest = undefined;
-          this.#bytes = 0;
-          return;
-        }
-        written = 0;
+    const sink = this.#sink;
+    if (sink.mode === 'stream') {
+      // The stream writes at once what the pipe takes and waits in the event loop for room for the rest.
+      sink.stream.write(data, (err) => this.#written(data, err ?? null, err ? 0 : data.length));
+    } else if (sink.mode === 'file') {
+      let err: NodeJS.ErrnoException | null = null;
+      let written = 0;
+      try {
+        written = writeSync(this.fd, data);
+      } catch (e) {
+        err = e as NodeJS.ErrnoException;
       }
-      if (written < data.length) {
-        // The rest goes first next time, after the interval: a full pipe needs its reader to catch up.
-        const rest = data.subarray(written);
-        this.#rest = rest;
-        this.#bytes += rest.length;
-        this.#schedule();
+      this.#written(data, err, written);
+    } else {
+      fsWrite(this.fd, data, 0, data.length, null, (err, written) => this.#written(data, err, written));
+    }
+  }
+
+  #written(data: Buffer, err: NodeJS.ErrnoException | null, written: number): void {
+    this.#inFlight = undefined;
+    if (err) {
+      if (err.code !== 'EAGAIN') {
+        this.#stopped = true;
+        this.#pending = [];
+        this.#rest = undefined;
+        this.#bytes = 0;
         return;
       }
-      if (this.#bytes >= this.#chunk) this.#flush();
-      else if (this.#bytes > 0 || this.#dropped > 0) this.#schedule();
-    });
+      written = 0;
+    }
+    if (written < data.length) {
+      // The rest goes first next time, after the interval: a full pipe needs its reader to catch up.
+      const rest = data.subarray(written);
+      this.#rest = rest;
+      this.#bytes += rest.length;
+      this.#schedule();
+      return;
+    }
+    if (this.#bytes >= this.#chunk) this.#flush();
+    else if (this.#bytes > 0 || this.#dropped > 0) this.#schedule();
   }
 }
 

@@ -2,12 +2,12 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listFilesRecursive, storeContract } from './contract.js';
 import Sqlite from 'better-sqlite3';
-import { KEK_FILE, SQLITE_FILE, openSqliteStore } from './sqlite.js';
+import { CHECKPOINT_INTERVAL_MS, KEK_FILE, SQLITE_FILE, openSqliteStore } from './sqlite.js';
 import { REPO_ROOT } from '../test-support/vectors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cocokit-store-sqlite-'));
@@ -179,5 +179,41 @@ test('cocokit.db, its WAL and the key file are owner-only even under a permissiv
     await again.close();
   } finally {
     process.umask(old);
+  }
+});
+
+/**
+ * The WAL-index header in `-shm` (sqlite.org/walformat.html §2.1): mxFrame, the last valid frame, at byte 16
+ * of the header, and nBackfill, the frames already copied into the database file, at byte 96; in the host's
+ * byte order.
+ */
+function walIndex(dataDir: string): { mxFrame: number; nBackfill: number } {
+  const shm = readFileSync(join(dataDir, `${SQLITE_FILE}-shm`)).subarray(0, 136);
+  const le = new DataView(shm.buffer, shm.byteOffset, shm.byteLength);
+  return { mxFrame: le.getUint32(16, true), nBackfill: le.getUint32(96, true) };
+}
+
+test('the checkpoint worker copies the request path’s unsynced WAL frames into the database file on its interval', async () => {
+  const dataDir = join(root, 'checkpoint');
+  const s = await openSqliteStore({ dataDir });
+  try {
+    const expires = new Date(Date.now() + 60_000);
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 50; i++) assert.equal(await s.nonces.consume(`checkpoint-${round}-${i}`, expires), true);
+      const written = walIndex(dataDir);
+      assert.ok(written.mxFrame > written.nBackfill, `the request path's commits are in the WAL, not yet checkpointed (${JSON.stringify(written)})`);
+      const waited = await (async () => {
+        const t0 = Date.now();
+        for (;;) {
+          const w = walIndex(dataDir);
+          if (w.nBackfill === w.mxFrame) return Date.now() - t0;
+          if (Date.now() - t0 > CHECKPOINT_INTERVAL_MS * 10) assert.fail(`the WAL was not checkpointed within ${CHECKPOINT_INTERVAL_MS * 10} ms: ${JSON.stringify(w)}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      assert.ok(waited <= CHECKPOINT_INTERVAL_MS * 3, `checkpointed after ${waited} ms`);
+    }
+  } finally {
+    await s.close();
   }
 });
