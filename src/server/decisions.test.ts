@@ -359,6 +359,10 @@ test('redacted JSON is the canonical JSON of the redacted copy', () => {
     fc.property(fc.jsonValue(), fc.constantFrom('nonce', 'client_secret', 'x', 'accessToken'), (v, k) => redactedJson({ [k]: v, v }) === canonicalJson(redactClaims({ [k]: v, v }))),
     { numRuns: 300 },
   );
+  // Member names beyond those remembered between records are written the same way.
+  const many = Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [i % 3 === 0 ? `nonce_${i}` : `claim_${i}`, { token: i, value: `v${i}` }]));
+  assert.equal(redactedJson(many), canonicalJson(redactClaims(many)));
+  assert.equal(redactedJson(many), canonicalJson(redactClaims(many)));
 });
 
 test('a record too large for one audit row drops its largest parts and names them', () => {

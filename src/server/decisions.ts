@@ -267,6 +267,22 @@ export function evidenceText(evidence: unknown): string {
   return typeof evidence === 'string' ? evidence : (JSON.stringify(evidence) ?? 'null');
 }
 
+/**
+ * The text a member named `k` starts with in redacted JSON: `"k":`, followed by `"[redacted]"` when the name
+ * is redacted. Claim names repeat from record to record, so the texts are kept (up to a bound).
+ */
+const memberStarts = new Map<string, string>();
+const MEMBER_STARTS_MAX = 4096;
+
+function memberStart(k: string): string {
+  let t = memberStarts.get(k);
+  if (t === undefined) {
+    t = `${JSON.stringify(k)}:${REDACTED_KEY.test(k) ? '"[redacted]"' : ''}`;
+    if (memberStarts.size < MEMBER_STARTS_MAX) memberStarts.set(k, t);
+  }
+  return t;
+}
+
 /** `canonicalJson(redactClaims(v))` in one walk, without the redacted copy. */
 export function redactedJson(v: unknown, depth = 0): string {
   if (depth > 32) return '"[too deep]"';
@@ -282,7 +298,8 @@ export function redactedJson(v: unknown, depth = 0): string {
   for (const k of Object.keys(o).sort()) {
     const x = o[k];
     if (x === undefined) continue;
-    out += (out.length > 1 ? ',' : '') + JSON.stringify(k) + ':' + (REDACTED_KEY.test(k) ? '"[redacted]"' : redactedJson(x, depth + 1));
+    const start = memberStart(k);
+    out += (out.length > 1 ? ',' : '') + (start.endsWith(':') ? start + redactedJson(x, depth + 1) : start);
   }
   return out + '}';
 }
