@@ -13,7 +13,7 @@ import { openSqliteStore } from '../store/sqlite.js';
 import { SQLITE_FILE } from '../store/sqlite.js';
 import { openPostgresStore } from '../store/postgres.js';
 import { postgresForFile } from '../test-support/postgres.js';
-import { DecisionLog, GENESIS, canonicalJson, decisionBody, encodeRecord, recordDigest, redactClaims, redactedJson, verifyDecisionChain, type Decision, type DecisionBody } from './decisions.js';
+import { DecisionLog, GENESIS, canonicalJson, decisionBody, encodeRecord, jsonCanonical, recordDigest, redactClaims, redactedJson, verifyDecisionChain, type Decision, type DecisionBody } from './decisions.js';
 
 interface Backend {
   store: Store;
@@ -359,6 +359,10 @@ test('redacted JSON is the canonical JSON of the redacted copy', () => {
     fc.property(fc.jsonValue(), fc.constantFrom('nonce', 'client_secret', 'x', 'accessToken'), (v, k) => redactedJson({ [k]: v, v }) === canonicalJson(redactClaims({ [k]: v, v }))),
     { numRuns: 300 },
   );
+  // Member names beyond those remembered between records are written the same way.
+  const many = Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [i % 3 === 0 ? `nonce_${i}` : `claim_${i}`, { token: i, value: `v${i}` }]));
+  assert.equal(redactedJson(many), canonicalJson(redactClaims(many)));
+  assert.equal(redactedJson(many), canonicalJson(redactClaims(many)));
 });
 
 test('a record too large for one audit row drops its largest parts and names them', () => {
@@ -396,6 +400,42 @@ test('canonical JSON sorts keys at every level, and arrays of scalars come out a
   fc.assert(
     fc.property(fc.array(fc.oneof(fc.integer({ min: 0, max: 255 }), fc.string(), fc.constant(null), fc.boolean(), fc.double())), (v) => canonicalJson(v) === sortedJson(v)),
     { numRuns: 500 },
+  );
+});
+
+test('canonical JSON of any value is that of its JSON round trip, and refuses what JSON.stringify refuses', () => {
+  const roundTrip = (v: unknown): string => canonicalJson(v === undefined ? null : JSON.parse(JSON.stringify(v) ?? 'null'));
+  const same = (v: unknown): boolean => {
+    let want: string | Error;
+    try {
+      want = roundTrip(v);
+    } catch (e) {
+      want = e as Error;
+    }
+    if (typeof want !== 'string') {
+      assert.throws(() => jsonCanonical(v), TypeError);
+      return true;
+    }
+    return jsonCanonical(v) === want;
+  };
+  const when = new Date(Date.UTC(2025, 5, 1));
+  assert.equal(
+    jsonCanonical({ z: when, y: [undefined, () => 1, Symbol('s')], x: { f: () => 1, u: undefined, s: Symbol('t') }, w: { toJSON: (k: string) => `key ${k}` }, v: new Number(2), u: new String('s') }),
+    `{"u":"s","v":2,"w":"key w","x":{},"y":[null,null,null],"z":"${when.toISOString()}"}`,
+  );
+  assert.equal(jsonCanonical(undefined), 'null');
+  assert.equal(jsonCanonical(new Date(NaN)), 'null');
+  assert.ok(same([{ n: 1n }]));
+  const cyclic: Record<string, unknown> = { a: 1 };
+  cyclic.self = cyclic;
+  assert.throws(() => jsonCanonical(cyclic), TypeError);
+  fc.assert(
+    fc.property(fc.anything({ withBoxedValues: true, withDate: true, withNullPrototype: true, withSparseArray: true, withObjectString: true, withBigInt: true, withMap: true, withSet: true }), (v) => same(v)),
+    { numRuns: 1000 },
+  );
+  fc.assert(
+    fc.property(fc.array(fc.record({ id: fc.string(), ok: fc.boolean(), detail: fc.string(), expected: fc.option(fc.string(), { nil: undefined }), actual: fc.option(fc.string(), { nil: undefined }) })), (v) => same(v) && same({ tee: 'snp', checks: v })),
+    { numRuns: 300 },
   );
 });
 

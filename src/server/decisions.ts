@@ -196,6 +196,52 @@ function toJson(v: unknown): JsonValue {
   return v === undefined ? null : (JSON.parse(JSON.stringify(v) ?? 'null') as JsonValue);
 }
 
+/** Nesting beyond which `jsonCanonical` refuses a value, as JSON.stringify refuses a cycle. */
+const MAX_JSON_DEPTH = 4096;
+
+/** The canonical JSON of member `key` holding `value`; undefined when JSON.stringify would leave it out. */
+function jsonMember(value: unknown, key: string, depth: number): string | undefined {
+  let v = value;
+  if (v !== null && (typeof v === 'object' || typeof v === 'bigint') && typeof (v as { toJSON?: unknown }).toJSON === 'function') {
+    v = (v as { toJSON: (k: string) => unknown }).toJSON(key);
+  }
+  if (v === null) return 'null';
+  switch (typeof v) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+    case 'bigint': // JSON.stringify throws for it, as toJson did
+      return JSON.stringify(v);
+    case 'object':
+      break;
+    default:
+      return undefined;
+  }
+  if (v instanceof Number || v instanceof String || v instanceof Boolean) return JSON.stringify(v);
+  if (depth > MAX_JSON_DEPTH) throw new TypeError('value is nested too deeply (or cyclic) to be written as JSON');
+  if (Array.isArray(v)) {
+    let out = '[';
+    for (let i = 0; i < v.length; i++) out += (i ? ',' : '') + (jsonMember(v[i], String(i), depth + 1) ?? 'null');
+    return out + ']';
+  }
+  const o = v as Record<string, unknown>;
+  let out = '{';
+  for (const k of Object.keys(o).sort()) {
+    const x = jsonMember(o[k], k, depth + 1);
+    if (x !== undefined) out += (out.length > 1 ? ',' : '') + JSON.stringify(k) + ':' + x;
+  }
+  return out + '}';
+}
+
+/**
+ * `canonicalJson` of the value JSON.stringify would write, in one walk instead of a JSON round trip: `toJSON`
+ * called, undefined, functions and symbols left out of objects and null in arrays, boxed primitives unwrapped,
+ * a BigInt refused; keys sorted at every level. Verifier checks (dozens per SNP report) are written this way.
+ */
+export function jsonCanonical(v: unknown): string {
+  return jsonMember(v, '', 0) ?? 'null';
+}
+
 /** A JWS is named by the digest of its signature part: unique per token, and useless to replay. */
 export function tokenId(token: string): string {
   return sha256(token.split('.').pop() ?? token).slice(0, 32);
@@ -221,6 +267,22 @@ export function evidenceText(evidence: unknown): string {
   return typeof evidence === 'string' ? evidence : (JSON.stringify(evidence) ?? 'null');
 }
 
+/**
+ * The text a member named `k` starts with in redacted JSON: `"k":`, followed by `"[redacted]"` when the name
+ * is redacted. Claim names repeat from record to record, so the texts are kept (up to a bound).
+ */
+const memberStarts = new Map<string, string>();
+const MEMBER_STARTS_MAX = 4096;
+
+function memberStart(k: string): string {
+  let t = memberStarts.get(k);
+  if (t === undefined) {
+    t = `${JSON.stringify(k)}:${REDACTED_KEY.test(k) ? '"[redacted]"' : ''}`;
+    if (memberStarts.size < MEMBER_STARTS_MAX) memberStarts.set(k, t);
+  }
+  return t;
+}
+
 /** `canonicalJson(redactClaims(v))` in one walk, without the redacted copy. */
 export function redactedJson(v: unknown, depth = 0): string {
   if (depth > 32) return '"[too deep]"';
@@ -236,7 +298,8 @@ export function redactedJson(v: unknown, depth = 0): string {
   for (const k of Object.keys(o).sort()) {
     const x = o[k];
     if (x === undefined) continue;
-    out += (out.length > 1 ? ',' : '') + JSON.stringify(k) + ':' + (REDACTED_KEY.test(k) ? '"[redacted]"' : redactedJson(x, depth + 1));
+    const start = memberStart(k);
+    out += (out.length > 1 ? ',' : '') + (start.endsWith(':') ? start + redactedJson(x, depth + 1) : start);
   }
   return out + '}';
 }
@@ -268,7 +331,7 @@ function bodyTexts(input: DecisionInput, evidenceMaxBytes: number): Map<string, 
     if (bytes <= evidenceMaxBytes) put('evidence_text', text);
     else omitted.push('evidence');
   }
-  if (input.checks !== undefined) put('checks', toJson(input.checks));
+  if (input.checks !== undefined) texts.set('checks', jsonCanonical(input.checks));
   if (input.claims !== undefined) texts.set('claims', redactedJson(input.claims));
   put('policy_id', input.policyId);
   if (input.policyText !== undefined) put('policy_hash', policyHash(input.policyText));

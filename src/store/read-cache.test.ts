@@ -57,12 +57,23 @@ test('reference values are listed once and served by name from the list until a 
     assert.notEqual((await cached.referenceValues.get('b'))!.updatedAt.getTime(), 0);
     (await cached.referenceValues.list())[0].value = 'gone';
     assert.deepEqual((await cached.referenceValues.get('a'))!.value, ['1']);
-    // Unknown names go to the store, which still refuses impossible ones.
+    // A name the listing lacks has no record: the answer comes from the listing, not from a query (a record
+    // written behind the cache's back is not seen, like the change to "a" above), and impossible names are
+    // refused as the store refuses them.
+    assert.equal(await cached.referenceValues.get('c'), undefined);
+    await db.referenceValues.set('c', ['3']);
     assert.equal(await cached.referenceValues.get('c'), undefined);
     await assert.rejects(cached.referenceValues.get(42 as unknown as string), (e: unknown) => e instanceof CocoError && e.code === 'STORE_ARGUMENT');
+    await assert.rejects(cached.referenceValues.get(''), (e: unknown) => e instanceof CocoError && e.code === 'STORE_ARGUMENT');
+    await assert.rejects(cached.referenceValues.get('x'.repeat(100_000)), (e: unknown) => e instanceof CocoError && e.code === 'STORE_TOO_LARGE');
+    for (const bad of [42, '', 'x'.repeat(100_000)] as string[]) {
+      const codeOf = async (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (e: unknown) => (e as CocoError).code);
+      assert.equal(await codeOf(cached.referenceValues.get(bad)), await codeOf(db.referenceValues.get(bad)));
+    }
     await cached.referenceValues.delete('b');
     assert.deepEqual((await cached.referenceValues.get('a'))!.value, ['changed']);
     assert.equal(await cached.referenceValues.get('b'), undefined);
+    assert.deepEqual((await cached.referenceValues.get('c'))!.value, ['3']);
   }));
 
 test('a transaction through the cache drops it, and a read that raced with a write does not cache the older value', () =>

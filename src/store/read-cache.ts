@@ -10,6 +10,7 @@
  * keeps a read that raced with a write from caching what it read before that write.
  */
 import type { PolicyKind, PolicyRecord, ReferenceValueRecord, Store, StoreTransaction } from './store.js';
+import { checkString } from './validate.js';
 
 /** Freezes a JSON value in place, all the way down; it is the cache's own copy, shared by every reader. */
 function deepFreeze<T>(v: T): T {
@@ -91,9 +92,11 @@ export function withReadCache(store: Store): Store {
   };
   const rvStore: Store['referenceValues'] = {
     async get(name: string) {
-      const r = typeof name === 'string' ? (await allRvs()).get(name) : undefined;
-      // A name not held is asked of the store, which also refuses names no record could have.
-      return r ? copyRv(r) : target.referenceValues.get(name);
+      // The listing holds every record, so a name it lacks has none: policies consult names nobody registered
+      // on every attestation, and each would otherwise be a query. Names no record could have are refused as
+      // the store refuses them.
+      const r = (await allRvs()).get(checkString(name, 'reference value name'));
+      return r ? copyRv(r) : undefined;
     },
     set: (name, value, exp, prov) => writing(() => target.referenceValues.set(name, value, exp, prov)),
     delete: (name) => writing(() => target.referenceValues.delete(name)),

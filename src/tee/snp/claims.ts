@@ -6,21 +6,20 @@
 import { toHex } from '../../formats/bytes.js';
 import { decodeKeyInfo, decodePlatformInfo, decodePolicy, formatVersion, type SnpProduct, type SnpReport, type TcbVersion } from './format.js';
 
-function tcbClaims(prefix: string, t: TcbVersion): Record<string, number> {
-  return {
-    [`${prefix}_bootloader`]: t.bootloader,
-    [`${prefix}_tee`]: t.tee,
-    [`${prefix}_snp`]: t.snp,
-    [`${prefix}_microcode`]: t.microcode,
-    ...(t.fmc === null ? {} : { [`${prefix}_fmc`]: t.fmc }),
-  };
+/** Adds `<prefix>_bootloader` … `<prefix>_fmc` (Turin only) to `out`, in that order. */
+function addTcbClaims(out: Record<string, unknown>, prefix: 'current_tcb' | 'committed_tcb' | 'launch_tcb', t: TcbVersion): void {
+  out[`${prefix}_bootloader`] = t.bootloader;
+  out[`${prefix}_tee`] = t.tee;
+  out[`${prefix}_snp`] = t.snp;
+  out[`${prefix}_microcode`] = t.microcode;
+  if (t.fmc !== null) out[`${prefix}_fmc`] = t.fmc;
 }
 
 export function snpClaims(report: SnpReport, product: SnpProduct | null = null): Record<string, unknown> {
   const pol = decodePolicy(report.policy);
   const plat = decodePlatformInfo(report.platformInfo);
   const ki = decodeKeyInfo(report.keyInfo);
-  return {
+  const out: Record<string, unknown> = {
     // Trustee `snp/mod.rs` parse_tee_evidence
     policy_abi_major: pol.abiMajor,
     policy_abi_minor: pol.abiMinor,
@@ -55,16 +54,18 @@ export function snpClaims(report: SnpReport, product: SnpProduct | null = null):
     platform_ciphertext_hiding_enabled: plat.ciphertextHidingEnabled,
     platform_alias_check_complete: plat.aliasCheckComplete,
     platform_tio_enabled: plat.tioEnabled,
-    ...tcbClaims('current_tcb', report.currentTcb),
-    ...tcbClaims('committed_tcb', report.committedTcb),
-    ...tcbClaims('launch_tcb', report.launchTcb),
-    firmware_current: formatVersion(report.current),
-    firmware_committed: formatVersion(report.committed),
-    family_id: toHex(report.familyId),
-    image_id: toHex(report.imageId),
-    id_key_digest: toHex(report.idKeyDigest),
-    author_key_digest: toHex(report.authorKeyDigest),
-    report_id: toHex(report.reportId),
-    report_id_ma: toHex(report.reportIdMa),
   };
+  // Written member by member rather than spread from temporary objects: every attestation builds these.
+  addTcbClaims(out, 'current_tcb', report.currentTcb);
+  addTcbClaims(out, 'committed_tcb', report.committedTcb);
+  addTcbClaims(out, 'launch_tcb', report.launchTcb);
+  out.firmware_current = formatVersion(report.current);
+  out.firmware_committed = formatVersion(report.committed);
+  out.family_id = toHex(report.familyId);
+  out.image_id = toHex(report.imageId);
+  out.id_key_digest = toHex(report.idKeyDigest);
+  out.author_key_digest = toHex(report.authorKeyDigest);
+  out.report_id = toHex(report.reportId);
+  out.report_id_ma = toHex(report.reportIdMa);
+  return out;
 }

@@ -189,6 +189,33 @@ test('fuzz: random and mutated report bytes give a report or a CocoError, and ac
   );
 });
 
+test('a byte of the JSON evidence is an integer 0..255 and nothing else', () => {
+  const json = readVectorJson('snp', 'reports', 'coco-e2e-genoa-v3.evidence.json');
+  const der = new Uint8Array(readVector('snp', 'reports', 'coco-e2e-genoa-v3.vcek.der'));
+  const withByte = (b: unknown): unknown => {
+    const ev = structuredClone(json);
+    ev.attestation_report.measurement[5] = b;
+    ev.cert_chain[0].data[7] = b;
+    return ev;
+  };
+  for (const [b, byte] of [[0, 0], [255, 255], [-0, 0]]) {
+    const ev = evidenceFromJson(withByte(b));
+    assert.equal(ev.report.measurement[5], byte);
+    assert.equal(ev.certChain![0].data[7], byte);
+    assert.deepEqual(ev.certChain![0].data.subarray(8), der.subarray(8));
+  }
+  for (const b of [256, -1, 1.5, 255.5, NaN, Infinity, -Infinity, 2 ** 32 + 1, '1', true, false, null, undefined, 1n, {}, [1], { valueOf: () => 1 }]) {
+    assert.throws(
+      () => evidenceFromJson(withByte(b)),
+      (e: unknown) => e instanceof CocoError && e.code === 'SNP_EVIDENCE' && e.message.includes('attestation_report.measurement[5] must be a byte'),
+      String(b),
+    );
+    const ev = structuredClone(json);
+    ev.cert_chain[0].data[7] = b;
+    assert.throws(() => evidenceFromJson(ev), (e: unknown) => e instanceof CocoError && e.message.includes('cert_chain[0].data[7] must be a byte'), String(b));
+  }
+});
+
 test('fuzz: mangled JSON evidence gives evidence or a CocoError, never another exception', () => {
   const json = readVectorJson('snp', 'reports', 'coco-e2e-genoa-v3.evidence.json');
   const keys = Object.keys(json.attestation_report);

@@ -303,6 +303,10 @@ function fieldValue(r: SnpReport, f: Field): number | bigint | Uint8Array | null
   }
 }
 
+function doesNotFit(f: Field): never {
+  throw new CocoError('SNP_REPORT_FIELD', `SNP report field ${String(f.name)} does not fit its ${f.size} byte(s)`, { kind: 'input' });
+}
+
 /** Writes the report back to its 1184 ABI bytes; fields absent for the version are written as zero. */
 export function serializeReport(r: SnpReport): Uint8Array {
   const bytes = new Uint8Array(REPORT_SIZE);
@@ -312,25 +316,22 @@ export function serializeReport(r: SnpReport): Uint8Array {
     if (f.since !== undefined && r.version < f.since) continue;
     const v = fieldValue(r, f);
     if (v === null || v === undefined) continue;
-    const bad = (): never => {
-      throw new CocoError('SNP_REPORT_FIELD', `SNP report field ${String(f.name)} does not fit its ${f.size} byte(s)`, { kind: 'input' });
-    };
     switch (f.kind) {
       case 'u8':
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xff) bad();
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xff) doesNotFit(f);
         view.setUint8(f.off, v as number);
         break;
       case 'u32':
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) bad();
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) doesNotFit(f);
         view.setUint32(f.off, v as number, true);
         break;
       case 'u64':
       case 'tcb':
-        if (typeof v !== 'bigint' || v < 0n || v > 0xffffffffffffffffn) bad();
+        if (typeof v !== 'bigint' || v < 0n || v > 0xffffffffffffffffn) doesNotFit(f);
         view.setBigUint64(f.off, v as bigint, true);
         break;
       default:
-        if (!(v instanceof Uint8Array) || v.length !== f.size) bad();
+        if (!(v instanceof Uint8Array) || v.length !== f.size) doesNotFit(f);
         bytes.set(v as Uint8Array, f.off);
     }
   }
