@@ -7,7 +7,7 @@ import { CocoError } from '../errors.js';
 import { fromHex, toBase64 } from '../formats/bytes.js';
 import { defaultAttestationPolicy } from '../policy/builtin.js';
 import { policyEvaluators } from '../policy/evaluators.js';
-import { AttestationService } from './service.js';
+import { AttestationService, attestationPolicyId } from './service.js';
 import { TokenSigner } from './signer.js';
 import { defaultVerifiers } from './verifiers.js';
 import { statusOf, tierOf } from './ear.js';
@@ -96,4 +96,39 @@ test('an uploaded attestation policy decides the trust vector', async () => {
 test('EAR tiers follow the AR4SI bands', () => {
   assert.deepEqual([0, 1, -1, 2, 31, -32, 32, 95, -96, 96, 127].map(tierOf), ['none', 'none', 'none', 'affirming', 'affirming', 'affirming', 'warning', 'warning', 'warning', 'contraindicated', 'contraindicated']);
   assert.equal(statusOf({ executables: 33, hardware: 2 }), 'warning');
+});
+
+test('with several stored policies, each appraisal takes its class default and the primary one is named', async () => {
+  const stored: Record<string, string> = {};
+  // Distinct texts for the named defaults, and decoys under ids a loose lookup would pick.
+  for (const id of ['default_cpu', 'default_gpu', 'strict_cpu', 'strict_gpu']) stored[id] = `${defaultAttestationPolicy(id.replace(/^strict_/, 'default_'))}\n# ${id}\n`;
+  for (const id of ['default', 'cpu0', 'gpu0', 'default_cpu0', 'default_sample']) stored[id] = 'package policy\n';
+  const asked: string[] = [];
+  const s = service({}, async (id) => {
+    asked.push(id);
+    return stored[id];
+  });
+  const r = await s.evaluate(request(R.with_sample_device.attest_request_body));
+  assert.deepEqual(asked, ['default_cpu', 'default_gpu']);
+  assert.deepEqual(r.primaryPolicy, { submod: 'cpu0', id: 'default_cpu', text: stored.default_cpu });
+  assert.deepEqual(Object.fromEntries(Object.entries(r.policies).map(([k, v]) => [k, v.id])), { cpu0: 'default_cpu', gpu0: 'default_gpu' });
+  assert.equal(r.policies.gpu0.text, stored.default_gpu);
+
+  // Another requested policy id names another pair; the primary is still the cpu evidence's.
+  asked.length = 0;
+  const strict = await s.evaluate({ ...request(R.with_sample_device.attest_request_body), policyIds: ['strict'] });
+  assert.deepEqual(asked, ['strict_cpu', 'strict_gpu']);
+  assert.deepEqual(strict.primaryPolicy, { submod: 'cpu0', id: 'strict_cpu', text: stored.strict_cpu });
+
+  // A missing class default is an error, not a fall back to another stored policy.
+  delete stored.default_gpu;
+  await assert.rejects(s.evaluate(request(R.with_sample_device.attest_request_body)), { code: 'AS_POLICY_NOT_FOUND', message: /"default_gpu"/ });
+});
+
+test('the default attestation policy of each TEE class is named default_<class>', () => {
+  assert.equal(attestationPolicyId('cpu'), 'default_cpu');
+  assert.equal(attestationPolicyId('gpu'), 'default_gpu');
+  assert.equal(attestationPolicyId('gpu', 'strict'), 'strict_gpu');
+  // The built-in policies exist under exactly those names.
+  for (const c of ['cpu', 'gpu'] as const) assert.ok(defaultAttestationPolicy(attestationPolicyId(c)));
 });

@@ -50,6 +50,26 @@ export interface AttestationResult {
   referenceValueSet?: { hash: string; text: string };
   /** The attestation policy each appraisal (by submodule, `cpu0`, `gpu0`, …) was made by: its id and text. */
   policies: Record<string, { id: string; text: string }>;
+  /** The policy that appraised the primary evidence (its submodule, id and text): what a decision record names. */
+  primaryPolicy: AppraisalPolicy;
+}
+
+export interface AppraisalPolicy {
+  submod: string;
+  id: string;
+  text: string;
+}
+
+/** The policy id the KBS asks the attestation service for (Trustee's `default`, specs §3.3). */
+export const DEFAULT_POLICY_BASE = 'default';
+
+/**
+ * The attestation policy that appraises evidence of `teeClass` under the requested policy id: `<id>_<class>`,
+ * so the default policies are named `default_cpu` (the primary evidence of every TEE) and `default_gpu`
+ * (devices); they are stored under those ids, and the built-in ones carry them too.
+ */
+export function attestationPolicyId(teeClass: TeeClass, base: string = DEFAULT_POLICY_BASE): string {
+  return `${base}_${teeClass}`;
 }
 
 export interface AttestationServiceOptions {
@@ -164,11 +184,12 @@ export class AttestationService {
 
     const snap = await this.snapshot();
     const { consulted, lookup, checkExpiry } = referenceLookup(snap);
-    const basePolicy = req.policyIds?.[0] ?? 'default';
+    const basePolicy = req.policyIds?.[0] ?? DEFAULT_POLICY_BASE;
     const counters: Record<string, number> = {};
     const appraisals: Appraisal[] = [];
     const verified: VerifiedClaimSet[] = [];
     const policies: Record<string, { id: string; text: string }> = {};
+    let primaryPolicy: AppraisalPolicy | undefined;
 
     for (const set of sets) {
       const verifier = this.verifiers.get(set.tee);
@@ -187,16 +208,19 @@ export class AttestationService {
         });
       }
       const annotated = annotate(set.tee, result.claims, set.runtimeData, set.initData ? initData?.claims : undefined, this.broker.verbose);
-      const policyId = `${basePolicy}_${result.teeClass}`;
+      const policyId = attestationPolicyId(result.teeClass, basePolicy);
       const text = await this.opts.policyText(policyId);
       if (text === undefined) throw new CocoError('AS_POLICY_NOT_FOUND', `attestation policy "${policyId}" does not exist`, { kind: 'notfound' });
       const out = await this.opts.policy.evaluate(text, policyId, annotated, lookup);
       const tv = trustVectorFrom(out.trustClaims, policyId);
       const index = counters[result.teeClass] ?? 0;
       counters[result.teeClass] = index + 1;
-      policies[`${result.teeClass}${index}`] = { id: policyId, text };
+      const submod = `${result.teeClass}${index}`;
+      policies[submod] = { id: policyId, text };
+      // The primary evidence is the first set, whatever its class and however many devices follow it.
+      primaryPolicy ??= { submod, id: policyId, text };
       appraisals.push({
-        submod: `${result.teeClass}${index}`,
+        submod,
         status: statusOf(tv),
         trustVector: tv,
         policyId: basePolicy,
@@ -215,6 +239,8 @@ export class AttestationService {
       referenceValuesConsulted: [...consulted],
       ...(snap.version ? { referenceValueSet: snap.version } : {}),
       policies,
+      // `sets` always holds the primary evidence, so the loop set it (or threw).
+      primaryPolicy: primaryPolicy!,
     };
   }
 
@@ -230,7 +256,7 @@ export class AttestationService {
     const now = this.clock();
     const result = await verifier.verify(evidence, { now });
     const failed = failures(result.checks);
-    const policyId = `default_${result.teeClass}`;
+    const policyId = attestationPolicyId(result.teeClass);
     const base = { tee, teeClass: result.teeClass, checks: result.checks, policyId };
     if (failed.length > 0) return { ...base, failed, referenceValuesConsulted: [] };
     const text = candidatePolicy ?? (await this.opts.policyText(policyId));

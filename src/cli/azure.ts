@@ -12,6 +12,7 @@ import { bytesEqual, toHex } from '../formats/bytes.js';
 import { azureEvidenceFromJson } from '../tee/azure/evidence.js';
 import { hwReportData, parseHclReport } from '../tee/azure/hcl.js';
 import { parseReport } from '../tee/snp/format.js';
+import { withJsonFailure } from './check-report.js';
 import type { CliIO } from './io.js';
 import { reportJson } from './snp.js';
 
@@ -37,43 +38,47 @@ export function register(program: Command, io: CliIO): void {
     .description('decode an HCL report: header, runtime data (AK, VM configuration, user-data), embedded SNP report or TDREPORT')
     .argument('<file>', 'HCL report (vTPM NV 0x01400001) or az-snp-vtpm / az-tdx-vtpm evidence JSON')
     .option('--json', 'print one JSON object')
-    .action((file: string, f: { json?: boolean }) => {
-      let bytes: Uint8Array;
-      try {
-        bytes = new Uint8Array(readFileSync(resolve(io.cwd, file)));
-      } catch (e) {
-        throw new CocoError('CLI_FILE', `cannot read ${file}: ${(e as Error).message}`, { kind: 'usage', cause: e });
-      }
-      const hcl = parseHclReport(hclBytes(bytes));
-      const digest = new Uint8Array(createHash('sha256').update(hcl.variableData).digest());
-      const rd = hwReportData(hcl);
-      const bound = bytesEqual(rd.subarray(0, 32), digest);
-      const snp = hcl.reportType === 'snp' ? reportJson(parseReport(hcl.hwReport)) : undefined;
-      const out = {
-        version: hcl.version,
-        report_size: hcl.reportSize,
-        request_type: hcl.requestType,
-        status: hcl.status,
-        report_type: hcl.reportType,
-        igvm: hcl.igvm,
-        runtime_data: hcl.runtime.json,
-        runtime_data_sha256: toHex(digest),
-        report_data: toHex(rd),
-        report_data_binds_runtime_data: bound,
-        ...(snp ? { snp_report: snp } : { tdreport: { report_data: toHex(rd), bytes: hcl.hwReport.length } }),
-      };
-      if (f.json) {
-        io.stdout(`${JSON.stringify(out)}\n`);
-        return;
-      }
-      const keys = hcl.runtime.keys.map((k) => `${k.kid ?? '?'} (${k.kty ?? '?'}${typeof k.n === 'string' ? ` ${Buffer.from(k.n, 'base64url').length * 8}-bit` : ''})`).join(', ');
-      let text =
-        `hcl version        ${hcl.version}\nreport type        ${hcl.reportType} (IGVM type ${hcl.igvm.reportType})\nreport size        ${hcl.reportSize}\n` +
-        `runtime data       ${hcl.variableData.length} bytes, SHA-256 ${toHex(digest)}\nkeys               ${keys}\n` +
-        (hcl.runtime.vmConfiguration ? `vm-configuration   ${JSON.stringify(hcl.runtime.vmConfiguration)}\n` : '') +
-        (hcl.runtime.userData ? `user-data          ${toHex(hcl.runtime.userData)}\n` : '') +
-        `report_data        ${toHex(rd)}\nbinding            ${bound ? 'REPORT_DATA[0..32] = SHA-256(runtime data)' : 'MISMATCH: REPORT_DATA does not commit to the runtime data'}\n`;
-      if (snp) text += `snp measurement    ${snp.measurement as string}\nsnp vmpl           ${String(snp.vmpl)}\nsnp version        ${String(snp.version)}\n`;
-      io.stdout(text);
-    });
+    // With --json, a file that is not an HCL report still answers with one JSON object (as the verify commands).
+    .action((file: string, f: { json?: boolean }) => withJsonFailure(io, f, () => show(io, file, f)));
+}
+
+/** `azure show FILE`: the HCL report's fields, and whether its REPORT_DATA commits to the runtime data. */
+function show(io: CliIO, file: string, f: { json?: boolean }): void {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(resolve(io.cwd, file)));
+  } catch (e) {
+    throw new CocoError('CLI_FILE', `cannot read ${file}: ${(e as Error).message}`, { kind: 'usage', cause: e });
+  }
+  const hcl = parseHclReport(hclBytes(bytes));
+  const digest = new Uint8Array(createHash('sha256').update(hcl.variableData).digest());
+  const rd = hwReportData(hcl);
+  const bound = bytesEqual(rd.subarray(0, 32), digest);
+  const snp = hcl.reportType === 'snp' ? reportJson(parseReport(hcl.hwReport)) : undefined;
+  const out = {
+    version: hcl.version,
+    report_size: hcl.reportSize,
+    request_type: hcl.requestType,
+    status: hcl.status,
+    report_type: hcl.reportType,
+    igvm: hcl.igvm,
+    runtime_data: hcl.runtime.json,
+    runtime_data_sha256: toHex(digest),
+    report_data: toHex(rd),
+    report_data_binds_runtime_data: bound,
+    ...(snp ? { snp_report: snp } : { tdreport: { report_data: toHex(rd), bytes: hcl.hwReport.length } }),
+  };
+  if (f.json) {
+    io.stdout(`${JSON.stringify(out)}\n`);
+    return;
+  }
+  const keys = hcl.runtime.keys.map((k) => `${k.kid ?? '?'} (${k.kty ?? '?'}${typeof k.n === 'string' ? ` ${Buffer.from(k.n, 'base64url').length * 8}-bit` : ''})`).join(', ');
+  let text =
+    `hcl version        ${hcl.version}\nreport type        ${hcl.reportType} (IGVM type ${hcl.igvm.reportType})\nreport size        ${hcl.reportSize}\n` +
+    `runtime data       ${hcl.variableData.length} bytes, SHA-256 ${toHex(digest)}\nkeys               ${keys}\n` +
+    (hcl.runtime.vmConfiguration ? `vm-configuration   ${JSON.stringify(hcl.runtime.vmConfiguration)}\n` : '') +
+    (hcl.runtime.userData ? `user-data          ${toHex(hcl.runtime.userData)}\n` : '') +
+    `report_data        ${toHex(rd)}\nbinding            ${bound ? 'REPORT_DATA[0..32] = SHA-256(runtime data)' : 'MISMATCH: REPORT_DATA does not commit to the runtime data'}\n`;
+  if (snp) text += `snp measurement    ${snp.measurement as string}\nsnp vmpl           ${String(snp.vmpl)}\nsnp version        ${String(snp.version)}\n`;
+  io.stdout(text);
 }

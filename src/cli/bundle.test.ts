@@ -8,17 +8,33 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { ensureBuilt } from '../test-support/built-package.js';
 import { readVectorJson, vectorPath } from '../test-support/vectors.js';
 import { generateData, tempDir, verityCases, writeData } from '../measure/test-support/verity.js';
+import { verityFormat } from '../measure/verity.js';
+import { level0Digests } from '../measure/verity-level0.js';
+import { STATE, type Level0Shared } from '../measure/verity-level0-shared.js';
 
 const main = ensureBuilt();
 const bundleDir = join(main, '..');
 
-function cocokit(args: string[], cwd: string): { status: number | null; stdout: string; stderr: string } {
-  return spawnSync(process.execPath, [main, ...args], { cwd, encoding: 'utf8', timeout: 120_000, env: { ...process.env, NODE_ENV: '' } });
+function cocokit(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(process.execPath, [main, ...args], { cwd, encoding: 'utf8', timeout: 120_000, env: { ...process.env, NODE_ENV: '', ...env } });
+}
+
+/** The hashing worker the bundle starts: `./verity-worker.js` beside the compiled verity-level0 module it names. */
+function bundledWorkerPath(): string {
+  for (const f of readdirSync(bundleDir)) {
+    for (const m of readFileSync(join(bundleDir, f), 'utf8').matchAll(/new URL\("([^"]+\/verity-level0\.js)", import\.meta\.url\)\.href/g)) {
+      return join(bundleDir, m[1], '..', 'verity-worker.js');
+    }
+  }
+  return assert.fail('the bundle names no verity-level0 module');
 }
 
 test('the bundle imports only its own chunks, Node built-ins and the native SQLite driver', () => {
@@ -79,6 +95,81 @@ test('the bundled CLI formats a verity vector to its root hash', () => {
     const r = cocokit(['verity', ...c.veritysetup_argv], dir);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`^Root hash:\\s+${c.expected.root_hash}$`, 'm'));
+  } finally {
+    cleanup();
+  }
+});
+
+/**
+ * An image of three 4 MiB hashing runs: with `--threads 2` the bundled CLI starts a hashing worker, the
+ * compiled verity-worker.js, and its salted SHA-256 tree must equal the unbundled library's.
+ */
+test('the bundled CLI runs the verity hashing worker and builds the tree the library builds', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const data = Buffer.alloc(12 << 20);
+    for (let i = 0; i < data.length; i += 32) createHash('sha256').update(`block ${i}`).digest().copy(data, i);
+    writeFileSync(join(dir, 'data.img'), data);
+    const salt = 'a5'.repeat(32);
+    const uuid = '6f1c9a3e-2b4d-4e8f-9a7b-1c2d3e4f5a6b';
+    const lib = await verityFormat({ data: join(dir, 'data.img'), hash: join(dir, 'lib.hash'), salt: Buffer.from(salt, 'hex'), uuid, threads: 1 });
+
+    const r = cocokit(['verity', 'format', 'data.img', 'cli.hash', '--salt', salt, '--uuid', uuid, '--threads', '2'], dir, { NODE_DEBUG: 'worker' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^Root hash:\\s+${Buffer.from(lib.rootHash).toString('hex')}$`, 'm'));
+    assert.ok(readFileSync(join(dir, 'cli.hash')).equals(readFileSync(join(dir, 'lib.hash'))), 'the hash devices are byte for byte the same');
+    // Node's worker debug log: the CLI made its hashing thread from the compiled worker script. Whether that
+    // thread gets a run before the main thread has hashed them all is a race; the next test runs the same
+    // file alone.
+    const started = `instantiating Worker. url: ${pathToFileURL(bundledWorkerPath()).href} `;
+    assert.ok(r.stderr.includes(started), r.stderr.slice(0, 2000));
+    assert.doesNotMatch(r.stderr, /error/i);
+
+    const v = cocokit(['verity', 'verify', 'data.img', 'cli.hash', Buffer.from(lib.rootHash).toString('hex'), '--threads', '2'], dir, { NODE_DEBUG: 'worker' });
+    assert.equal(v.status, 0, v.stderr);
+    assert.ok(v.stderr.includes(started), v.stderr.slice(0, 2000));
+    data[5 << 20] ^= 1;
+    writeFileSync(join(dir, 'data.img'), data);
+    const bad = cocokit(['verity', 'verify', 'data.img', 'cli.hash', Buffer.from(lib.rootHash).toString('hex'), '--threads', '2'], dir);
+    assert.equal(bad.status, 2, 'veritysetup exits 2 on corruption');
+  } finally {
+    cleanup();
+  }
+});
+
+/**
+ * The main thread of a pass hashes runs itself, so on a small image the worker may find no run left: here
+ * the test is the main thread and claims none, so the bundle's worker file hashes every run, and its
+ * digests must be the library's level-0 digests.
+ */
+test("the bundle's hashing worker alone hashes every run to the library's level-0 digests", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const blockSize = 4096;
+    const blocks = 200;
+    const data = Buffer.alloc(blocks * blockSize);
+    for (let i = 0; i < data.length; i += 32) createHash('sha256').update(`w ${i}`).digest().copy(data, i);
+    const path = join(dir, 'data.img');
+    writeFileSync(path, data);
+    const salt = Buffer.from('5a'.repeat(32), 'hex');
+    const runBlocks = 16;
+    const runs = Math.ceil(blocks / runBlocks);
+    const shared: Level0Shared = { state: new SharedArrayBuffer(4 * (STATE.done + runs)), digests: new SharedArrayBuffer(runs * runBlocks * 32), ringRuns: runs, runBlocks, blocks, digestSize: 32 };
+    const w = new Worker(pathToFileURL(bundledWorkerPath()), { workerData: { ...shared, path, nodeName: 'sha256', hashType: 1, salt, blockSize } });
+    const failures: unknown[] = [];
+    w.on('message', (m) => failures.push(m));
+    const code = await new Promise<number>((resolve, reject) => {
+      w.once('error', reject);
+      w.once('exit', resolve);
+    });
+    assert.equal(code, 0);
+    assert.deepEqual(failures, []);
+    const state = new Int32Array(shared.state);
+    for (let run = 0; run < runs; run++) assert.equal(Atomics.load(state, STATE.done + run), run + 1, `run ${run} done by the worker`);
+
+    const want: Buffer[] = [];
+    for await (const r of level0Digests({ path, nodeName: 'sha256', hashType: 1, salt, blockSize, blocks, threads: 1 })) want.push(Buffer.from(r.digests));
+    assert.ok(Buffer.from(shared.digests).subarray(0, blocks * 32).equals(Buffer.concat(want)));
   } finally {
     cleanup();
   }

@@ -16,6 +16,7 @@ import type { KbsAdminClient } from '../client/admin-client.js';
 import type { WorkloadGuestDialect } from '../client/workload-guest.js';
 import type { TsmFs } from '../tee/snp/attester.js';
 import { TSM_REPORT_PATH } from '../tee/tsm.js';
+import { addAdminConnectionOptions, adminConnection } from './admin-connection.js';
 import { addKbsCommand, registerServe } from './kbs-command.js';
 import type { CliIO } from './io.js';
 import { checkOutputPath } from './output-path.js';
@@ -65,13 +66,9 @@ function caOf(cmd: Command, io: CliIO): string | undefined {
 }
 
 async function adminClient(cmd: Command, io: CliIO): Promise<KbsAdminClient> {
+  const c = adminConnection(cmd, io);
   const { KbsAdminClient } = await import('../client/admin-client.js');
-  const o = cmd.parent!.opts() as { authPrivateKey?: string; role?: string };
-  return new KbsAdminClient(kbsUrl(cmd), {
-    privateKeyPem: o.authPrivateKey ? readFileArg(o.authPrivateKey, io, 'admin private key').toString('utf8') : undefined,
-    role: o.role,
-    ca: caOf(cmd, io),
-  });
+  return new KbsAdminClient(c.url, c);
 }
 
 interface GuestFlags {
@@ -249,13 +246,7 @@ export function register(program: Command, io: CliIO, deps: KbsCliDeps = {}): vo
       io.stdout(`${(await client.attest()).token}\n`);
     });
 
-  const config = kbs
-    .command('config')
-    .description('admin client (Trustee kbs-client config …)')
-    .option('--url <url>', 'KBS URL (also before the subcommand: cocokit kbs --url URL config …)')
-    .option('--auth-private-key <file>', 'admin private key PEM (Ed25519 or P-256) that signs the Bearer token')
-    .option('--role <role>', 'role claim of the admin token', 'admin')
-    .option('--cert-file <pem>', 'CA certificate of an https:// KBS');
+  const config = addAdminConnectionOptions(kbs.command('config').description('admin client (Trustee kbs-client config …)'));
 
   config
     .command('set-resource')

@@ -15,6 +15,7 @@ import { WorkloadAdminClient } from '../client/workload-client.js';
 import { importDsseStatement, trustedKey, type ImportedStatement } from '../attestation/signed-statement.js';
 import { importSigstoreBundle, isSigstoreBundle, parseTrustedRoot } from '../attestation/sigstore-bundle.js';
 import type { CliIO } from './io.js';
+import { ADMIN_CONNECTION_OPTIONS, NAMESPACE_OPTIONS, parseAdminConnection, type AdminConnectionFlags, type NamespaceFlags } from './admin-connection.js';
 import { addOptions, type OptionSpec, type OptionValues } from './options.js';
 import { STATEMENT_TRUST_OPTIONS, type StatementTrustFlags } from './statement-options.js';
 
@@ -73,16 +74,11 @@ export function workloadValues(st: ImportedStatement): Record<string, string> {
 
 /** Where `rv import` registers what it verified. */
 const IMPORT_OPTIONS = [
-  ['--url <url>', 'KBS URL (omit with --dry-run)'],
-  ['--auth-private-key <file>', 'admin private key (PEM)'],
-  ['--cert-file <file>', 'CA certificate of an HTTPS KBS'],
   ['--workload <id>', 'register into this workload registration (with provenance) instead of the RVPS'],
-  ['--namespace <ns>', 'with --workload: namespace (tenant) the admin token names', 'workloads'],
-  ['--role <role>', 'with --workload: role claim of the admin token', 'admin'],
-  ['--dry-run', 'verify and print, register nothing'],
+  ['--dry-run', 'verify and print, register nothing (no --url needed)'],
 ] as const satisfies readonly OptionSpec[];
 
-type ImportFlags = StatementTrustFlags & OptionValues<typeof IMPORT_OPTIONS>;
+type ImportFlags = StatementTrustFlags & AdminConnectionFlags & NamespaceFlags & OptionValues<typeof IMPORT_OPTIONS>;
 
 export function register(program: Command, io: CliIO): void {
   const rv = program.command('rv').description('reference values: import signed statements of expected measurements');
@@ -91,21 +87,18 @@ export function register(program: Command, io: CliIO): void {
       .command('import')
       .description('verify a signed in-toto Statement (DSSE envelope or Sigstore bundle) and register its reference values')
       .argument('<file>', 'DSSE envelope or Sigstore bundle (JSON)'),
-    [...STATEMENT_TRUST_OPTIONS, ...IMPORT_OPTIONS],
+    [...STATEMENT_TRUST_OPTIONS, ...ADMIN_CONNECTION_OPTIONS, ...NAMESPACE_OPTIONS, ...IMPORT_OPTIONS],
   )
     .action(async (file: string, o: ImportFlags) => {
+      // The connection is checked before the statement is verified: a bad flag costs no signature check.
+      const conn = o.dryRun ? undefined : parseAdminConnection(io, o);
       const st = verifyStatementFile(io, file, o);
       const provenance = statementProvenance(st);
       io.stderr(`verified: signer ${st.signer}${st.signerIssuer ? ` (issuer ${st.signerIssuer})` : ''}, statement sha256 ${st.statementDigest}\n`);
-      if (!o.dryRun) {
-        if (o.url === undefined) throw new CocoError('CLI_USAGE', "required option '--url <url>' not specified (or --dry-run)", { kind: 'usage' });
-        const auth = {
-          privateKeyPem: o.authPrivateKey ? readArg(io, o.authPrivateKey, 'admin private key').toString('utf8') : undefined,
-          ca: o.certFile ? readArg(io, o.certFile, 'CA certificate').toString('utf8') : undefined,
-        };
+      if (conn !== undefined) {
         if (o.workload !== undefined) {
           const values = workloadValues(st);
-          const client = new WorkloadAdminClient(o.url, { ...auth, namespace: o.namespace, role: o.role });
+          const client = new WorkloadAdminClient(conn.url, { ...conn, namespace: o.namespace });
           const current = await client.show(o.workload);
           if (!isRecord(current) || typeof current.tee !== 'string' || !isRecord(current.reference_values) || typeof current.version !== 'number') {
             throw new CocoError('RV_WORKLOAD', `the KBS answered an unexpected workload description for ${o.workload}`, { kind: 'input' });
@@ -119,7 +112,7 @@ export function register(program: Command, io: CliIO): void {
           });
           io.stderr(`workload ${o.workload} now at version ${out.version}\n`);
         } else {
-          await new KbsAdminClient(o.url, auth).setReferenceValues(st.values, Object.fromEntries(Object.keys(st.values).map((k) => [k, provenance])));
+          await new KbsAdminClient(conn.url, conn).setReferenceValues(st.values, Object.fromEntries(Object.keys(st.values).map((k) => [k, provenance])));
         }
       }
       io.stdout(`${JSON.stringify({ reference_values: st.values, provenance })}\n`);

@@ -44,8 +44,7 @@ import {
   type RootSet,
 } from '../tee/snp/index.js';
 import { readInput, type CliIO } from './io.js';
-import { cliError } from './exit-codes.js';
-import { printCheckReport } from './check-report.js';
+import { printCheckReport, withJsonFailure } from './check-report.js';
 
 function productOption(p: string | undefined): SnpProduct | undefined {
   if (p === undefined) return undefined;
@@ -343,18 +342,8 @@ export function register(program: Command, io: CliIO): void {
     .option('--policy <spec>', 'required guest-policy bits, e.g. debug=false,migrate_ma=false')
     .option('--json', 'print {"valid","checks","claims"} as the last line')
     .option('--explain', 'print every check made, passed or not')
-    .action(async (file: string, f: VerifyFlags) => {
-      try {
-        await verifyCommand(io, file, f);
-      } catch (e) {
-        // With --json a script still gets its one-object last line, carrying the error instead of checks.
-        if (!f.json || !(e instanceof CocoError) || e.kind === 'usage') throw e;
-        const err = cliError(e);
-        io.stderr(`error[${err.code}]: ${err.message}\n`);
-        io.stdout(`${JSON.stringify({ valid: false, checks: [], claims: {}, error: err.toJSON() })}\n`);
-        io.exitCode = err.exitCode;
-      }
-    });
+    // With --json a script still gets its one-object last line, carrying the error instead of checks.
+    .action((file: string, f: VerifyFlags) => withJsonFailure(io, f, () => verifyCommand(io, file, f)));
   snp
     .command('test-root')
     .description(`make a TEST (non-AMD) root of trust: ${TEST_ROOT_FILES.roots} (ARK+ASK), a chip's ${TEST_ROOT_FILES.vcek} and ${TEST_ROOT_FILES.vcekKey}`)

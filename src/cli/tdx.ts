@@ -47,7 +47,7 @@ import {
 } from '../tee/tdx/index.js';
 import { eventLogJson } from '../eventlog/index.js';
 import { readInput, type CliIO } from './io.js';
-import { printCheckReport } from './check-report.js';
+import { printCheckReport, withJsonFailure } from './check-report.js';
 
 /** A quote file: raw bytes, hex text, or the CoCo evidence JSON (`{"quote", "cc_eventlog"}`). */
 export function loadQuoteInput(bytes: Uint8Array): { raw: Uint8Array; quote: TdxQuote; form: 'raw' | 'hex' | 'evidence'; ccEventLog: Uint8Array | null } {
@@ -334,17 +334,8 @@ export function register(program: Command, io: CliIO): void {
     .option('--reference-provenance <file>', 'a reference value record (kbs config get-reference-value NAME --provenance) whose predicted RTMR events the log is replayed against')
     .option('--json', 'print {"valid","checks","claims"} as the last line')
     .option('--explain', 'print every check made, passed or not')
-    .action(async (file: string, f: VerifyFlags) => {
-      try {
-        await verifyCommand(io, file, f);
-      } catch (e) {
-        // With --json a script still gets its one-object last line, carrying the error instead of checks.
-        if (!f.json || !(e instanceof CocoError) || e.kind === 'usage') throw e;
-        io.stderr(`error[${e.code}]: ${e.message}\n`);
-        io.stdout(`${JSON.stringify({ valid: false, checks: [], claims: {}, error: e.toJSON() })}\n`);
-        io.exitCode = e.exitCode;
-      }
-    });
+    // With --json a script still gets its one-object last line, carrying the error instead of checks.
+    .action((file: string, f: VerifyFlags) => withJsonFailure(io, f, () => verifyCommand(io, file, f)));
   tdx
     .command('eventlog')
     .description('list a CCEL event log (/sys/firmware/acpi/tables/data/CCEL) and the RTMR0..3 it replays to')

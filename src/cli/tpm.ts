@@ -35,6 +35,7 @@ import {
 import { TpmAttester } from '../tee/tpm/attester.js';
 import { explainEventLog, predictedRegisterOfRecord } from '../measure/explain-events.js';
 import { parseJson } from '../formats/json.js';
+import { withJsonFailure } from './check-report.js';
 import { readInput, type CliIO } from './io.js';
 
 /** `-u`: a PEM public key or a TPM2B_PUBLIC, as tpm2_checkquote accepts. */
@@ -348,7 +349,7 @@ export function register(program: Command, io: CliIO): void {
     .option('--reference-provenance <file>', 'a reference value record (kbs config get-reference-value NAME --provenance) whose predicted PCR events the -e log is replayed against')
     .option('--json', 'print {"valid","checks","attest","pcrs"}')
     .option('--explain', 'print every check made, passed or not')
-    .action((f: CheckquoteFlags) => checkquote(io, f));
+    .action((f: CheckquoteFlags) => withJsonFailure(io, f, () => checkquote(io, f)));
   tpm
     .command('eventlog')
     .description("decode a TCG event log (tpm2_eventlog's YAML), replay it, or compare it with PCR values (exit 5 on mismatch)")

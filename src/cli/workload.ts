@@ -10,6 +10,8 @@ import { parseJson } from '../formats/json.js';
 import { fromHex, toHex } from '../formats/bytes.js';
 import type { WorkloadAdminClient } from '../client/workload-client.js';
 import type { CliIO } from './io.js';
+import { NAMESPACE_OPTIONS, addAdminConnectionOptions, adminConnection, type NamespaceFlags } from './admin-connection.js';
+import { addOptions } from './options.js';
 import { pageLimit } from './paging.js';
 import { type ArtifactFlags, addArtifactOptions } from './artifact-options.js';
 import { addStatementTrustOptions, type StatementTrustFlags } from './statement-options.js';
@@ -22,14 +24,6 @@ const SNP_CLAIMS = ['measurement', 'host_data'];
 const TDX_CLAIMS = ['mr_td', 'rtmr_1', 'rtmr_2', 'mr_config_id'];
 const pick = <T>(o: Record<string, T>, keys: readonly string[]): Record<string, T> => Object.fromEntries(Object.entries(o).filter(([k]) => keys.includes(k)));
 
-interface Common {
-  url: string;
-  authPrivateKey?: string;
-  role: string;
-  namespace: string;
-  certFile?: string;
-}
-
 function readText(io: CliIO, file: string, what: string): string {
   try {
     return readFileSync(resolve(io.cwd, file), 'utf8');
@@ -38,14 +32,12 @@ function readText(io: CliIO, file: string, what: string): string {
   }
 }
 
-async function client(io: CliIO, c: Common): Promise<WorkloadAdminClient> {
+/** The admin client of `cmd` (a `kbs workload` subcommand): its group's connection flags and namespace. */
+async function client(io: CliIO, cmd: Command): Promise<WorkloadAdminClient> {
+  const c = adminConnection(cmd, io);
+  const { namespace } = cmd.parent!.opts() as NamespaceFlags;
   const { WorkloadAdminClient } = await import('../client/workload-client.js');
-  return new WorkloadAdminClient(c.url, {
-    namespace: c.namespace,
-    role: c.role,
-    privateKeyPem: c.authPrivateKey ? readText(io, c.authPrivateKey, 'admin key') : undefined,
-    ca: c.certFile ? readText(io, c.certFile, 'CA certificate') : undefined,
-  });
+  return new WorkloadAdminClient(c.url, { ...c, namespace });
 }
 
 /** `name=value`: value as JSON when it parses (numbers, booleans), else the string itself. */
@@ -67,15 +59,10 @@ function keyValue(text: string, into: Record<string, unknown>, json: boolean): R
 
 export function register(program: Command, io: CliIO): void {
   const kbs = program.commands.find((c) => c.name() === 'kbs') ?? program.command('kbs');
-  const wl = kbs
-    .command('workload')
-    .description('per-workload registrations (reference values, policy and secrets of one workload)')
-    .requiredOption('--url <url>', 'KBS URL')
-    .option('--auth-private-key <file>', 'admin private key PEM (Ed25519 or P-256) that signs the Bearer token')
-    .option('--role <role>', 'role claim of the admin token', 'admin')
-    .option('--namespace <ns>', 'namespace (tenant) the token names', 'workloads')
-    .option('--cert-file <pem>', 'CA certificate of an https:// KBS');
-  const common = (cmd: Command): Common => cmd.parent!.opts() as Common;
+  const wl = addOptions(
+    addAdminConnectionOptions(kbs.command('workload').description('per-workload registrations (reference values, policy and secrets of one workload)')),
+    NAMESPACE_OPTIONS,
+  );
 
   addStatementTrustOptions(addArtifactOptions(wl.command('register')))
     .option('--statement <file>', 'take reference values and their provenance from a signed statement (DSSE envelope with --trusted-key, Sigstore bundle with --trusted-root)')
@@ -90,6 +77,8 @@ export function register(program: Command, io: CliIO): void {
     .option('--workload-id <id>', 'choose the id (default: a random UUID)')
     .action(async function (this: Command) {
       const f = this.opts();
+      // The connection flags are checked before any file is read or any value computed.
+      const admin = await client(io, this);
       const resources: Record<string, string> = { ...(f.resource as Record<string, string>) };
       for (const [k, file] of Object.entries(f.resourceFile as Record<string, string>)) resources[k] = readText(io, file, `resource ${k}`);
       let rv = f.referenceValue as Record<string, unknown>;
@@ -142,7 +131,7 @@ export function register(program: Command, io: CliIO): void {
         ...(f.workloadId ? { workload_id: f.workloadId } : {}),
         ...(provenance ? { provenance } : {}),
       };
-      const out = await (await client(io, common(this))).register(body);
+      const out = await admin.register(body);
       const { hostDataForUuid, isUuid } = await import('../attestation/workload.js');
       io.stdout(`${out.workload_id}\n`);
       if (identify.includes('host_data') && isUuid(out.workload_id)) io.stderr(`launch the guest with HOST_DATA ${toHex(hostDataForUuid(out.workload_id))}\n`);
@@ -179,7 +168,7 @@ export function register(program: Command, io: CliIO): void {
     .option('--limit <n>', 'one page of at most n workloads (the KBS caps it at 1000)')
     .option('--cursor <cursor>', 'the page after the one that printed this cursor')
     .action(async function (this: Command, opts: { limit?: string; cursor?: string }) {
-      const c = await client(io, common(this));
+      const c = await client(io, this);
       if (opts.limit === undefined && opts.cursor === undefined) {
         io.stdout(`${JSON.stringify(await c.list(), null, 2)}\n`);
         return;
@@ -192,13 +181,13 @@ export function register(program: Command, io: CliIO): void {
     .argument('<id>')
     .description('one workload: reference values, policy, secret names, version')
     .action(async function (this: Command, id: string) {
-      io.stdout(`${JSON.stringify(await (await client(io, common(this))).show(id), null, 2)}\n`);
+      io.stdout(`${JSON.stringify(await (await client(io, this)).show(id), null, 2)}\n`);
     });
   wl.command('delete')
     .argument('<id>')
     .description('delete the workload and its secrets')
     .action(async function (this: Command, id: string) {
-      await (await client(io, common(this))).delete(id);
+      await (await client(io, this)).delete(id);
       io.stdout(`deleted ${id}\n`);
     });
 }

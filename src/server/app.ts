@@ -376,10 +376,9 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       const statuses = result.appraisals.map((a) => `${a.submod}:${a.status}`);
       log.info({ event: 'attest', tee, statuses }, 'attestation succeeded');
       // The policies the service evaluated (the stored one, else the built-in default), per appraisal; the
-      // record's policy_* name the primary evidence's.
-      const primary = result.verified[0] ? result.policies[`${result.verified[0].teeClass}0`] : undefined;
-      const policyId = primary?.id;
-      const policyText = primary?.text;
+      // record's policy_* name the one that appraised the primary evidence.
+      const policyId = result.primaryPolicy.id;
+      const policyText = result.primaryPolicy.text;
       // Which reference values the policy compared with, at which update: their names and times, never values.
       const referenceValues: Record<string, string> = {};
       const consulted = await Promise.all(result.referenceValuesConsulted.slice(0, 64).map((name) => o.store.referenceValues.get(name)));

@@ -505,3 +505,25 @@ test('each appraisal of an attestation with a device is recomputed with its own 
   assert.match(without.gpu0.note, /^the text of this policy version is not kept/);
   await h.kbs.store.kv.put(key, kept);
 });
+
+test('with several attestation policies stored, the record names the default of the primary evidence\'s class', async () => {
+  const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+  const admin = new KbsAdminClient(h.url, { privateKeyPem: h.adminKeyPem });
+  const cpu = `${defaultAttestationPolicy('default_cpu')!}\n# stored default_cpu\n`;
+  const gpu = `${defaultAttestationPolicy('default_gpu')!}\n# stored default_gpu\n`;
+  // Decoys under the ids of submodules and of the requested policy: none of them appraises anything.
+  const decoy = 'package policy\n\nimport rego.v1\n\ntrust_claims := {"executables": 97}\n';
+  const ids = ['default_cpu', 'default_gpu', 'cpu0', 'gpu0', 'default', 'default_cpu0'];
+  try {
+    for (const id of ids.slice(2)) await admin.setAttestationPolicy(decoy, id);
+    await admin.setAttestationPolicy(gpu, 'default_gpu');
+    await admin.setAttestationPolicy(cpu, 'default_cpu');
+    await new KbsClient(h.url, new SampleAttester(), { deviceAttesters: [new SampleAttester('sampledevice')] }).attest();
+    const [d] = (await call('GET', '/kbs/v0/decisions?type=attestation&limit=1')).json;
+    assert.deepEqual([d.policy_id, d.policy_hash], ['default_cpu', sha(cpu)]);
+    assert.deepEqual(d.appraisal_policies, { cpu0: { id: 'default_cpu', hash: sha(cpu) }, gpu0: { id: 'default_gpu', hash: sha(gpu) } });
+    assert.notEqual(d.claims.submods.cpu0['ear.trustworthiness-vector'].executables, 97);
+  } finally {
+    for (const id of ids) await h.kbs.store.policies.delete('attestation', id);
+  }
+});

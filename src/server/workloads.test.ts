@@ -445,7 +445,7 @@ test('cocokit kbs workload register, list, show and delete', async () => {
   assert.match(bad.err(), /FORMAT_JSON.*reference values file/);
   const noKey = bufferIO();
   assert.equal(await run(['kbs', 'workload', '--url', url, '--auth-private-key', join(dir, 'missing.pem'), 'list'], noKey), 11);
-  assert.match(noKey.err(), /WORKLOAD_CLI_FILE/);
+  assert.match(noKey.err(), /^error\[CLI_FILE\]: cannot read admin private key /);
 });
 
 test('compat registration needs the explicit setting or an admin token, and honours the CIDR allow-list', async () => {
