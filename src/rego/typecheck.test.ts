@@ -257,6 +257,12 @@ test('a function has the types its body gives its parameters and its value, and 
     assert.equal(compileError(ok), undefined, ok);
   }
   assert.match(compileError('f(x) := y if { y := upper(1) + x }\np := f("a")')!, /^t\.rego:2: rego_type_error: upper: invalid argument/, 'only the error inside the function, not one per call');
+  // Parameters inside composites and negations are typed too.
+  assert.match(compileError('f(x) := y if { y := concat(",", [x]) }\np := f(1)')!, /data\.t\.f: invalid argument\(s\)\n\thave: \(number, \?\?\?\)\n\twant: \(string, string\)/, 'an element of a union member');
+  assert.match(compileError('f(x) if { not startswith(x, "a") }\np if { f(1) }')!, /want: \(string, boolean\)/);
+  assert.match(compileError('g({"bar": x, "foo": y}) := {a: b} if { upper(y, a); json.unmarshal(x, b) }\nh(x) := y if { g({"bar": x, "foo": x}, y) }\np := h(1)')!, /data\.t\.h: invalid argument\(s\)\n\thave: \(number, \?\?\?\)\n\twant: \(string, object\[string: any\]\)/);
+  assert.equal(compileError('f([a, b]) := y if { sprintf("%s%s", [a, b], y) }\np := f([5, ["foo", true]])'), undefined, 'array[any] types the elements any');
+  assert.equal(compileError('f(x) := y if { y := count([x]) }\np := f(1)'), undefined);
   // Function bodies are typed as OPA types them: the same body calling with a number is fine.
   assert.equal(compileError('f([a, b]) := y if { split(a, b, y) }\np := f(["hello", "ll"])'), undefined);
   assert.match(compileError('f([a, b]) := y if { split(a, b, y) }\np := f(["hello", 5])')!, /data\.t\.f: invalid argument/);

@@ -667,7 +667,10 @@ class Checker {
 
   private literal(env: Env, l: CLit): void {
     if (l.notBody) {
-      this.body(new Map(env), l.notBody);
+      // OPA checks a negated expression in the body's environment: a parameter it types keeps the type.
+      // Variables bound only inside are local to it and never read outside.
+      const inner = this.body(new Map(env), l.notBody);
+      for (const [slot, t] of inner) if (t !== undefined && env.get(slot) === undefined) env.set(slot, t);
       return;
     }
     // A builtin replaced with `with` may be given other types; such literals are left alone.
@@ -1008,7 +1011,7 @@ class Checker {
         // A variable not typed yet (a function's parameter) takes the declared type (check.go unify1).
         t.args.forEach((a, i) => {
           const want = sig.args[i];
-          if (a.t === 'var' && want !== undefined && env.get(a.slot) === undefined) env.set(a.slot, want);
+          if (want !== undefined) bindPattern(env, a, want);
         });
       }
     }
@@ -1057,6 +1060,47 @@ function oneOfKeys(t: Ty): Value[] {
   };
   visit(t);
   return out.sort(compare).filter((v, i, a) => i === 0 || compare(a[i - 1]!, v) !== 0);
+}
+
+/**
+ * Binds the untyped variables of an argument to the parts of the declared type they meet (check.go unify1):
+ * `x` to the type, `[a, b]` element by element, `{"k": v}` by constant key; a composite meeting a union
+ * (`any<…>`) binds its variables to the union of what each member gives them.
+ */
+function bindPattern(env: Env, term: CTerm, want: Ty, union = false): void {
+  if (term.t === 'var') {
+    const have = env.get(term.slot);
+    if (union) env.set(term.slot, or(have, want));
+    else if (have === undefined) env.set(term.slot, want);
+    return;
+  }
+  if (want.k === 'any' && want.of.length > 0 && (term.t === 'array' || term.t === 'set' || term.t === 'object')) {
+    for (const w of want.of) if (w.k === term.t) bindPattern(env, term, w, true);
+    return;
+  }
+  switch (term.t) {
+    case 'array':
+      if (want.k === 'array') {
+        term.items.forEach((x, i) => {
+          const w = i < want.items.length ? want.items[i] : want.dyn;
+          if (w !== undefined) bindPattern(env, x, w, union);
+        });
+      }
+      break;
+    case 'set':
+      if (want.k === 'set' && want.of !== undefined) for (const x of term.items) bindPattern(env, x, want.of, union);
+      break;
+    case 'object':
+      if (want.k === 'object') {
+        for (const [k, v] of term.entries) {
+          const w = k.t === 'const' ? select(want, k.v) : undefined;
+          if (w !== undefined) bindPattern(env, v, w, union);
+        }
+      }
+      break;
+    default:
+      break;
+  }
 }
 
 /** A function's parameters not typed by its body are `any` (check.go checkRule). */
