@@ -443,7 +443,7 @@ export class Compiler {
     for (const lit of lits) collectUsedLit(lit, scope.used);
     try {
       const body = this.body(ctx, scope, lits, new Set());
-      const typeErrors = checkQuery(body);
+      const typeErrors = checkQuery(body, { refs: this.refChecks });
       if (typeErrors.length > 0) throw compileError(sortErrors(typeErrors.map(typeCompileError)));
       const vars: Array<[string, number]> = [];
       for (const [name, slot] of scope.vars) if (name !== '_' && !name.includes('$')) vars.push([name, slot]);

@@ -171,6 +171,10 @@ test('queries are type-checked too', () => {
   e.addPolicy('t.rego', 'package t\np := 1\n');
   assert.throws(() => e.evalQuery('x := 1; count(x)'), (x: unknown) => x instanceof CocoError && /rego_type_error: count: invalid argument/.test(x.message));
   assert.deepEqual(e.evalQuery('x := "ab"; n := count(x)').result?.[0]?.bindings, { x: 'ab', n: 2 });
+  assert.throws(() => e.evalQuery('x := 1; x.foo'), (x: unknown) => x instanceof CocoError && /rego_type_error: undefined ref: x\.foo\n\tx\.foo\n\t\^\n\thave: number/.test(x.message));
+  const lenient = new Engine({ refChecks: false });
+  lenient.addPolicy('t.rego', 'package t\np := 1\n');
+  assert.deepEqual(lenient.evalQuery('x := {"a": 1}; y := x.b').result, []);
 });
 
 // The checker may only refuse what the builtin itself would refuse: for random literal arguments, a call the

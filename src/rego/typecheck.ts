@@ -1249,8 +1249,8 @@ export function termTypeUntyped(t: CTerm): Ty | undefined {
 }
 
 /** OPA's type errors of a query body (rules' documents are not typed: `any`). */
-export function checkQuery(body: CLit[]): TypeError[] {
-  const c = new Checker(undefined);
+export function checkQuery(body: CLit[], opts: { refs?: boolean } = {}): TypeError[] {
+  const c = new Checker(undefined, opts.refs ?? true);
   c.body(new Map(), body);
   return c.errors;
 }
