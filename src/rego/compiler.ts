@@ -32,9 +32,17 @@ export interface CompileError {
   col: number;
 }
 
-export function compileError(errors: CompileError[]): CocoError {
-  const text = errors.map((e) => `${e.file}:${e.row}: ${e.code}: ${e.message}`).join('\n');
-  const code = errors.every((e) => e.code === 'rego_parse_error') ? 'REGO_PARSE' : 'REGO_COMPILE';
+/** OPA's compiler stops after this many errors and appends {@link ERROR_LIMIT_REACHED} (CompileErrorLimitDefault). */
+export const MAX_COMPILE_ERRORS = 10;
+
+/** The error OPA's compiler appends when it gives up: it has no location. */
+const ERROR_LIMIT_REACHED: CompileError = { code: 'rego_compile_error', message: 'error limit reached', file: '', row: 0, col: 0 };
+
+export function compileError(all: CompileError[]): CocoError {
+  const parse = all.every((e) => e.code === 'rego_parse_error');
+  const errors = !parse && all.length > MAX_COMPILE_ERRORS ? [...all.slice(0, MAX_COMPILE_ERRORS), ERROR_LIMIT_REACHED] : all;
+  const text = errors.map((e) => `${e.file || e.row ? `${e.file}:${e.row}: ` : ''}${e.code}: ${e.message}`).join('\n');
+  const code = parse ? 'REGO_PARSE' : 'REGO_COMPILE';
   return new CocoError(code, errors.length > 1 ? `${errors.length} errors occurred:\n${text}` : text, { kind: 'input', detail: { errors } });
 }
 
@@ -102,10 +110,12 @@ export class Compiler {
   /**
    * @param strict OPA's strict compiler checks (`opa check --strict`, specs/rego.md §2.11): unused local
    * assignments, unused function arguments, unused and duplicate imports, deprecated builtins in any version.
+   * @param refChecks OPA's `undefined ref` errors for references into values whose type cannot have the key.
    */
   constructor(
     private readonly builtins: ReadonlyMap<string, BuiltinDef>,
     private readonly strict = false,
+    private readonly refChecks = true,
   ) {}
 
   /** Compiles modules into the rule tree; throws REGO_COMPILE with every error found. */
@@ -149,7 +159,7 @@ export class Compiler {
     if (errors.length === 0) guard(() => this.checkRecursion());
     // Types are checked last, on the reordered bodies, and only when every earlier stage passed (as OPA's
     // CheckTypes stage): all the type errors of all rules are reported together, in source order.
-    if (errors.length === 0) errors.push(...sortErrors(checkRules(this.compiled).map(typeCompileError)));
+    if (errors.length === 0) errors.push(...sortErrors(checkRules(this.compiled, { refs: this.refChecks }).map(typeCompileError)));
     if (errors.length > 0) throw compileError(errors);
   }
 
@@ -433,7 +443,7 @@ export class Compiler {
     for (const lit of lits) collectUsedLit(lit, scope.used);
     try {
       const body = this.body(ctx, scope, lits, new Set());
-      const typeErrors = checkQuery(body);
+      const typeErrors = checkQuery(body, { refs: this.refChecks });
       if (typeErrors.length > 0) throw compileError(sortErrors(typeErrors.map(typeCompileError)));
       const vars: Array<[string, number]> = [];
       for (const [name, slot] of scope.vars) if (name !== '_' && !name.includes('$')) vars.push([name, slot]);

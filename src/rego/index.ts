@@ -55,6 +55,11 @@ export interface EngineOptions {
   maxSteps?: number;
   /** OPA's strict compiler checks (unused assignments/arguments/imports, duplicate imports, deprecated builtins). */
   strictCompile?: boolean;
+  /**
+   * OPA's `undefined ref` type errors: a reference into a rule or local value whose type cannot have the
+   * key (`q := {"a": 1}` then `q.b`) is refused at compile time (default true).
+   */
+  refChecks?: boolean;
 }
 
 export interface PolicyOptions {
@@ -325,7 +330,7 @@ export class Engine {
   prepare(): PreparedPolicy {
     if (!this.prepared) {
       const builtins = this.custom.size === 0 ? STANDARD : new Map([...STANDARD, ...this.custom]);
-      const compiler = new Compiler(builtins, this.options.strictCompile ?? false);
+      const compiler = new Compiler(builtins, this.options.strictCompile ?? false, this.options.refChecks ?? true);
       compiler.compile(this.modules);
       this.prepared = new PreparedPolicy(compiler, builtins, this.data, this.options);
     }

@@ -125,7 +125,6 @@ test('what OPA accepts compiles: unknown types, unions, rebinding in other bodie
     'p if { x := [1, "a"][_]; x == 1 }',
     'p if { x := 1; abs(x) }\nq if { x := "a"; upper(x) }', // each rule has its own variables
     'f(x) := y if { y := x + 1 } else := y if { y := upper(x) }', // each else body too
-    'f(x) := upper(x)\np := f(1)', // function signatures are not inferred here (OPA would refuse this one)
     'f(x) := x\np := upper(f(1))',
     'p if { walk(input, [path, v]); count(path); upper(v) }',
     'q := 1 if input.a\nq := "a" if input.b\np := upper(q)', // a union of the definitions
@@ -172,6 +171,10 @@ test('queries are type-checked too', () => {
   e.addPolicy('t.rego', 'package t\np := 1\n');
   assert.throws(() => e.evalQuery('x := 1; count(x)'), (x: unknown) => x instanceof CocoError && /rego_type_error: count: invalid argument/.test(x.message));
   assert.deepEqual(e.evalQuery('x := "ab"; n := count(x)').result?.[0]?.bindings, { x: 'ab', n: 2 });
+  assert.throws(() => e.evalQuery('x := 1; x.foo'), (x: unknown) => x instanceof CocoError && /rego_type_error: undefined ref: x\.foo\n\tx\.foo\n\t\^\n\thave: number/.test(x.message));
+  const lenient = new Engine({ refChecks: false });
+  lenient.addPolicy('t.rego', 'package t\np := 1\n');
+  assert.deepEqual(lenient.evalQuery('x := {"a": 1}; y := x.b').result, []);
 });
 
 // The checker may only refuse what the builtin itself would refuse: for random literal arguments, a call the
@@ -231,5 +234,177 @@ test('a literal and the same literal through a local variable are judged alike',
       assert.equal(viaVar === undefined, direct === undefined, `${name}(${JSON.stringify(v)})`);
     }),
     { numRuns: 200 },
+  );
+});
+
+test('a function has the types its body gives its parameters and its value, and calls are checked against them', () => {
+  // `x + 1` makes x a number; the value y is the result of plus.
+  assert.equal(compileError('f(x) := y if { y := x + 1 }\np := f("a")'), 't.rego:3: rego_type_error: data.t.f: invalid argument(s)\n\thave: (string, ???)\n\twant: (number, number)');
+  assert.match(compileError('f(x) := upper(x)\np := f(1)')!, /data\.t\.f: invalid argument\(s\)\n\thave: \(number, \?\?\?\)\n\twant: \(string, string\)/, 'a call in the value types the parameter too');
+  assert.match(compileError('f([a, b]) := a + b\np := f([1, "x"])')!, /have: \(array<number, string>, \?\?\?\)\n\twant: \(array<number, number>, number\)/, 'a pattern parameter');
+  assert.match(compileError('f(x) if { count(x) > 0 }\np if { f(1) }')!, /data\.t\.f: invalid argument\(s\)\n\thave: \(number\)\n\twant: \(any<string, array\[any\], object\[any: any\], set\[any\]>, boolean\)/);
+  // The result type flows on: f(1) is a number, upper refuses it.
+  assert.match(compileError('f(x) := y if { y := x + 1 }\np if { f(1, y); upper(y) }')!, /upper: invalid argument\(s\)\n\thave: \(number\)/);
+  // Definitions and else branches unite parameter by parameter.
+  assert.match(compileError('f(x) := y if { y := x + 1 } else := y if { y := upper(x) }\np := f(true)')!, /want: \(any<number, string>, any<number, string>\)/);
+  assert.match(compileError('f(x) := abs(x)\nf(x) := upper(x)\np := f(null)')!, /want: \(any<number, string>, any<number, string>\)/);
+  // What OPA infers as any accepts anything.
+  for (const ok of [
+    'f(x) := x\np := f(1)',
+    'f(x) := y if { y := x }\np := f("a")', // x = y: both any
+    'f(x) := x.a\np := f(1)', // a reference types its head as any
+    'f(_) := 1\np := f("a")',
+    'f(x) := y if { y := x + 1 } else := y if { y := upper(x) }\np := [f(1), f("a")]',
+    'f(x) := abs(x)\nf(x) := upper(x)\np := [f(1), f("a")]',
+    'f(x) := upper(x) if { count(x) > 1 }\np := f("ab")',
+  ]) {
+    assert.equal(compileError(ok), undefined, ok);
+  }
+  assert.match(compileError('f(x) := y if { y := upper(1) + x }\np := f("a")')!, /^t\.rego:2: rego_type_error: upper: invalid argument/, 'only the error inside the function, not one per call');
+  // Parameters inside composites and negations are typed too.
+  assert.match(compileError('f(x) := y if { y := concat(",", [x]) }\np := f(1)')!, /data\.t\.f: invalid argument\(s\)\n\thave: \(number, \?\?\?\)\n\twant: \(string, string\)/, 'an element of a union member');
+  assert.match(compileError('f(x) if { not startswith(x, "a") }\np if { f(1) }')!, /want: \(string, boolean\)/);
+  assert.match(compileError('g({"bar": x, "foo": y}) := {a: b} if { upper(y, a); json.unmarshal(x, b) }\nh(x) := y if { g({"bar": x, "foo": x}, y) }\np := h(1)')!, /data\.t\.h: invalid argument\(s\)\n\thave: \(number, \?\?\?\)\n\twant: \(string, object\[string: any\]\)/);
+  assert.equal(compileError('f([a, b]) := y if { sprintf("%s%s", [a, b], y) }\np := f([5, ["foo", true]])'), undefined, 'array[any] types the elements any');
+  assert.equal(compileError('f(x) := y if { y := count([x]) }\np := f(1)'), undefined);
+  // Function bodies are typed as OPA types them: the same body calling with a number is fine.
+  assert.equal(compileError('f([a, b]) := y if { split(a, b, y) }\np := f(["hello", "ll"])'), undefined);
+  assert.match(compileError('f([a, b]) := y if { split(a, b, y) }\np := f(["hello", 5])')!, /data\.t\.f: invalid argument/);
+});
+
+test('variables bound by iteration have the type of the keys and values they range over', () => {
+  assert.match(compileError('p if { some x in [1, 2]; upper(x) }')!, /upper: invalid argument\(s\)\n\thave: \(number\)/);
+  assert.match(compileError('p if { some k, v in {"a": 1}; abs(k) }')!, /abs: invalid argument\(s\)\n\thave: \(string\)/);
+  assert.match(compileError('p if { some k, v in {"a": 1}; upper(v) }')!, /upper: invalid argument\(s\)\n\thave: \(number\)/);
+  assert.match(compileError('p if { some i, v in ["a"]; upper(i) }')!, /upper: invalid argument\(s\)\n\thave: \(number\)/, 'array keys are numbers');
+  assert.equal(compileError('p if { some x in {"a", 1}; upper(x) }'), undefined, 'any<number, string> may be a string');
+  assert.match(compileError('p if { x := [1, 2][_]; upper(x) }')!, /have: \(number\)/);
+  assert.match(compileError('p if { x := {"a": true}; x[k]; abs(k) }')!, /abs: invalid argument\(s\)\n\thave: \(string\)/, 'a variable key in a reference');
+  assert.match(compileError('q := {"a": 1}\np if { some k, _ in q; abs(k) }')!, /abs: invalid argument\(s\)\n\thave: \(string\)/, 'over a rule\'s value');
+  assert.equal(compileError('q := {"a": 1}\np if { some k in object.keys(q); abs(k) }'), undefined, 'object.keys is declared set[any]');
+  // A pattern that cannot match the elements is a match error.
+  assert.equal(compileError('p if { some [a, b] in [1, 2] }'), 't.rego:2: rego_type_error: match error\n\tleft  : array<???, ???>\n\tright : number');
+  for (const ok of ['p if { some k, v in {"a": 1}; upper(k); abs(v) }', 'p if { some x in input; upper(x) }', 'p if { some [a, b] in [[1, "x"]]; abs(a); upper(b) }', 'p if { some x in []; upper(x) }', 'p if { every x in [1] { upper(x) } }']) {
+    assert.equal(compileError(ok), undefined, ok);
+  }
+});
+
+test('a reference into a value whose type cannot have the key is an undefined ref, printed as OPA prints it', () => {
+  assert.equal(compileError('p if { x := 1; x.foo }'), 't.rego:2: rego_type_error: undefined ref: x.foo\n\tx.foo\n\t^\n\thave: number');
+  assert.equal(
+    compileError('p if { arr := [{"a": 1, "c": 3}, {"b": 2}]; arr[0].b }'),
+    't.rego:2: rego_type_error: undefined ref: arr[0].b\n\tarr[0].b\n\t       ^\n\t       have: "b"\n\t       want (one of): ["a" "c"]',
+  );
+  assert.equal(compileError('p if { arr := [[1, 2], [3], [4]]; arr[0].dead.beef = x }'), 't.rego:2: rego_type_error: undefined ref: arr[0].dead.beef\n\tarr[0].dead.beef\n\t       ^\n\t       have: "dead"\n\t       want (type): number');
+  assert.equal(compileError('p if { arr := [[1, 2], [3, 4]]; arr[1][0].deadbeef }'), 't.rego:2: rego_type_error: undefined ref: arr[1][0].deadbeef\n\tarr[1][0].deadbeef\n\t^^^^^^^^^\n\thave: number');
+  assert.match(compileError('p if { s := {{1, 2}, {3, 4}}; x := {1, 2}; s[x].deadbeef }')!, /undefined ref: s\[x\]\.deadbeef\n\ts\[x\]\.deadbeef\n\t {5}\^\n\t {5}have: "deadbeef"\n\t {5}want \(type\): number/);
+  assert.match(compileError('p if { x := [1]; k := "a"; x[k] }')!, /undefined ref: x\[k\]\n\tx\[k\]\n\t {2}\^\n\t {2}have \(type\): string\n\t {2}want \(type\): number/);
+  assert.match(compileError('p if { x := {"a": 1}; x["a-b"] }')!, /undefined ref: x\["a-b"\]/, 'keys that are not identifiers are bracketed');
+  // References to rules resolve to their full path.
+  assert.equal(compileError('x := {"a": 1}\nz if { x[1] == 1 }'), 't.rego:3: rego_type_error: undefined ref: data.t.x[1]\n\tdata.t.x[1]\n\t         ^\n\t         have: 1\n\t         want (one of): ["a"]');
+  assert.match(compileError('q := 1\np if { q.r }')!, /undefined ref: data\.t\.q\.r\n\tdata\.t\.q\.r\n\t\^{8}\n\thave: number/);
+  // A call on the bad reference is not reported on top of it.
+  assert.equal(compileError('p if { x := {"a": {"b": 1}}; upper(x.a.c) }')?.split('\n')[0], 't.rego:2: rego_type_error: undefined ref: x.a.c');
+  for (const ok of [
+    'p if { x := {"a": 1}; x.a }',
+    'p if { x := input; x.a.b.c }',
+    'q := {"a": 1}\np if { data.t.q.a }',
+    'p if { x := {k: 1 | some k in input}; x.anything }', // dynamic keys of any type
+    'p if { x := {"a": 1, "b": "s"}; x[_] }',
+    'p if { x := [1, 2]; x[1] }',
+    'q[k] := 1 if some k in input\np if { q.a }',
+  ]) {
+    assert.equal(compileError(ok), undefined, ok);
+  }
+  // kata agent policies are evaluated without this check.
+  const e = new Engine({ refChecks: false });
+  e.addPolicy('t.rego', 'package t\nq := {"a": 1}\np if { q.b }\n');
+  assert.equal(e.evalRule('data.t.p'), undefined);
+});
+
+test('after ten errors the compiler stops and says so, as OPA does', () => {
+  const rules = (n: number): string => Array.from({ length: n }, (_, i) => `p${i} := upper(${i})`).join('\n');
+  const ten = compileError(rules(10))!;
+  assert.match(ten, /^10 errors occurred:\n/);
+  assert.doesNotMatch(ten, /error limit reached/);
+  const e = new Engine();
+  e.addPolicy('t.rego', `package t\n${rules(12)}\n`);
+  try {
+    e.prepare();
+    assert.fail('compiled');
+  } catch (err) {
+    assert.ok(err instanceof CocoError);
+    const lines = err.message.split('\n').filter((l) => !l.startsWith('\t'));
+    assert.equal(lines[0], '11 errors occurred:');
+    assert.deepEqual(lines.slice(1, 11), Array.from({ length: 10 }, (_, i) => `t.rego:${i + 2}: rego_type_error: upper: invalid argument(s)`));
+    assert.equal(lines[11], 'rego_compile_error: error limit reached');
+    assert.equal((err.detail as { errors: unknown[] }).errors.length, 11);
+  }
+  // Other stages stop at the same limit.
+  assert.match(compileError(Array.from({ length: 12 }, (_, i) => `p${i} if { y${i} }`).join('\n'))!, /^11 errors occurred:[^]*\nrego_compile_error: error limit reached$/);
+});
+
+// Well-typed programs stay accepted: random values, references into keys they have, iteration over them,
+// and functions called with arguments of the type their bodies give their parameters compile, and evaluate
+// to the values the references select.
+const OPS: Record<string, string[]> = {
+  number: ['abs(a)', 'a + 1', 'round(a)', 'a * 2', 'format_int(a, 10)'],
+  string: ['upper(a)', 'count(a)', 'concat(",", [a])', 'trim_space(a)', 'startswith(a, "x")'],
+  array: ['count(a)', 'array.reverse(a)', 'json.marshal(a)', 'array.concat(a, [1])'],
+  object: ['count(a)', 'object.keys(a)', 'json.marshal(a)', 'object.get(a, "a", 0)'],
+  other: ['json.marshal(a)', 'type_name(a)', 'is_null(a)'],
+};
+
+function kindOf(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'string') return typeof v;
+  if (Array.isArray(v)) return 'array';
+  return v !== null && typeof v === 'object' ? 'object' : 'other';
+}
+
+/** Rego text of a path of keys (`.a`, `[0]`) and the value it selects, for a random walk into `v`. */
+function walk(v: unknown, choices: number[]): [string, unknown] {
+  let text = '';
+  let cur = v;
+  for (const c of choices) {
+    if (Array.isArray(cur) && cur.length > 0) {
+      const i = c % cur.length;
+      [text, cur] = [`${text}[${i}]`, cur[i]];
+    } else if (cur !== null && typeof cur === 'object' && Object.keys(cur).length > 0) {
+      const ks = Object.keys(cur).sort();
+      const k = ks[c % ks.length]!;
+      [text, cur] = [`${text}.${k}`, (cur as Record<string, unknown>)[k]];
+    } else break;
+  }
+  return [text, cur];
+}
+
+test('well-typed random programs compile and evaluate', () => {
+  fc.assert(
+    fc.property(literal, literal, fc.array(fc.nat(), { maxLength: 3 }), fc.nat(), (v, w, choices, pick) => {
+      const ops = OPS[kindOf(w)]!;
+      const op = ops[pick % ops.length]!;
+      const [path, selected] = walk(v, choices);
+      const src = [
+        `q := ${JSON.stringify(v)}`,
+        `f(a) := y if { y := ${op} }`,
+        `g(a) := json.marshal(a)`,
+        `p0 := f(${JSON.stringify(w)})`,
+        `p1 := q${path}`,
+        `p2 := [type_name(x) | some x in q]`,
+        `p3 := g(q${path})`,
+        `p4 := y if { z := ${JSON.stringify(w)}; y := f(z) }`,
+        `p5 := [k | some k, _ in q]`,
+      ].join('\n');
+      assert.equal(compileError(src), undefined, src);
+      const e = new Engine({ strict: true });
+      e.addPolicy('t.rego', `package t\n${src}\n`);
+      const doc = e.evalRule('data.t') as Record<string, unknown>;
+      assert.deepEqual(doc.p1, JSON.parse(JSON.stringify(selected)), src);
+      assert.deepEqual(JSON.parse(doc.p3 as string), JSON.parse(JSON.stringify(selected)), src);
+      const n = Array.isArray(v) ? v.length : v !== null && typeof v === 'object' ? Object.keys(v).length : 0;
+      assert.equal((doc.p2 as unknown[] | undefined)?.length ?? 0, n, src);
+      assert.deepEqual(doc.p0, doc.p4, src);
+    }),
+    { numRuns: Number(process.env.TYPECHECK_RUNS ?? 150) },
   );
 });

@@ -10,16 +10,20 @@
  *         want: (collection: any<string, array[any], object[any: any], set[any]>, n: number)
  *
  * (the operand list includes the call's output, `???` while it is unbound), and `a = b` whose sides have
- * types that cannot unify is a `match error`.
+ * types that cannot unify is a `match error`. A user function has the type its definitions infer: each
+ * parameter the type of the first builtin argument it is passed as (`any` if none), the result the type of
+ * its value; calls are checked against it as builtin calls are (`data.t.f: invalid argument(s)`).
+ * `some k, v in xs` types `k` as the keys and `v` as the elements of `xs`, as does a variable key in a
+ * reference. A reference selecting what its value's type cannot have is an `undefined ref`, with OPA's
+ * caret rendering of the failing part.
  *
- * The checker only ever refuses what OPA refuses: whatever it cannot type exactly (input and data refs,
- * rule and user-function results, variables bound by iteration, function parameters) is `any`, which
- * unifies with every type. OPA infers some of these more precisely (rule values, function signatures) and
- * so refuses a little more than this checker does.
+ * The checker only ever refuses what OPA refuses: whatever it cannot type exactly (input and base-data
+ * refs, documents with rules below them) is `any`, which unifies with every type. Where OPA infers more
+ * (object patterns in parameters, `every` bodies) this checker types `any` and accepts.
  */
 import type { Loc } from './ast.js';
 import type { CExpr, CLit, CRule, CTerm, RuleNode } from './compiled.js';
-import { type Value, RObject, RSet, isNumber, compare, keyOf } from './value.js';
+import { type Value, RObject, RSet, isNumber, compare, keyOf, toRegoString } from './value.js';
 
 /** An OPA type; `undefined` stands for OPA's unknown (nil) type, printed `???`. */
 export type Ty =
@@ -282,6 +286,30 @@ function values(t: Ty | undefined): Ty | undefined {
       if (t.of.length === 0) return ANY;
       let r: Ty | undefined;
       for (const x of t.of) r = or(values(x), r);
+      return r;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** The type of the keys a collection has (types.Keys): indexes, object keys, set members. */
+function keys(t: Ty | undefined): Ty | undefined {
+  if (t === undefined) return undefined;
+  switch (t.k) {
+    case 'array':
+      return NUM;
+    case 'object': {
+      let r: Ty | undefined;
+      for (const [k] of t.props) r = or(r, valueType(k));
+      return t.dyn ? or(r, t.dyn[0]) : r;
+    }
+    case 'set':
+      return t.of;
+    case 'any': {
+      if (t.of.length === 0) return ANY;
+      let r: Ty | undefined;
+      for (const x of t.of) r = or(r, keys(x));
       return r;
     }
     default:
@@ -626,7 +654,10 @@ type Env = Map<number, Ty | undefined>;
 class Checker {
   readonly errors: TypeError[] = [];
 
-  constructor(private readonly world: World | undefined) {}
+  constructor(
+    private readonly world: World | undefined,
+    private readonly refChecks = true,
+  ) {}
 
   /** Checks a body in evaluation order; returns the environment after it. */
   body(env: Env, lits: CLit[]): Env {
@@ -636,7 +667,10 @@ class Checker {
 
   private literal(env: Env, l: CLit): void {
     if (l.notBody) {
-      this.body(new Map(env), l.notBody);
+      // OPA checks a negated expression in the body's environment: a parameter it types keeps the type.
+      // Variables bound only inside are local to it and never read outside.
+      const inner = this.body(new Map(env), l.notBody);
+      for (const [slot, t] of inner) if (t !== undefined && env.get(slot) === undefined) env.set(slot, t);
       return;
     }
     // A builtin replaced with `with` may be given other types; such literals are left alone.
@@ -702,9 +736,17 @@ class Checker {
       case 'unify':
         this.unify(env, e.a, e.b, loc);
         break;
-      case 'somein':
-        this.type(env, e.coll);
+      case 'somein': {
+        // `some k, v in xs` is `v = xs[k]` to OPA (`some v in xs`: `v = xs[_]`): the key is typed as the
+        // collection's keys, the value unified with the type of its elements.
+        const ct = this.type(env, e.coll);
+        if (e.key?.t === 'var' && env.get(e.key.slot) === undefined) env.set(e.key.slot, keys(ct));
+        const vt = values(ct);
+        if (isNil(vt)) break;
+        const tv = this.type(env, e.value);
+        if (!this.unify2(env, e.value, tv, e.coll, vt)) this.errors.push({ loc, message: `match error\n\tleft  : ${showType(tv)}\n\tright : ${showType(vt)}` });
         break;
+      }
       case 'every': {
         this.type(env, e.domain);
         const inner = new Map(env);
@@ -846,13 +888,25 @@ class Checker {
       case 'ref': {
         let cur = this.typeOf(env, t.head, check);
         let path = t.path;
+        let skipped = 0;
         if (t.head.t === 'root' && t.head.root === 'data' && this.world) {
           const found = this.world.document(path);
-          if (found) [cur, path] = [found[0], path.slice(found[1])];
+          if (found) [cur, path, skipped] = [found[0], path.slice(found[1]), found[1]];
         }
-        for (const p of path) {
+        for (let i = 0; i < path.length; i++) {
+          const p = path[i]!;
           if (check && p.t !== 'const' && p.t !== 'var') this.typeOf(env, p, check);
-          cur = p.t === 'const' && (p.v === null || typeof p.v !== 'object' || isNumber(p.v)) ? select(cur, p.v) : values(cur);
+          const from = cur;
+          const scalarKey = p.t === 'const' && (p.v === null || typeof p.v !== 'object' || isNumber(p.v));
+          if (check && this.refChecks && from !== undefined && !isNil(from)) {
+            // OPA's refChecker: the part selected from a typed value must be one it can have.
+            const have = p.t === 'var' ? env.get(p.slot) : undefined;
+            const bad = keys(from) === undefined || (scalarKey && select(from, (p as { v: Value }).v) === undefined) || (have !== undefined && !unifies(have, keys(from)));
+            if (bad) this.refError(t, skipped + i + 1, from, have);
+          }
+          // An unbound variable in a reference ranges over the keys of what it selects from.
+          if (check && p.t === 'var' && env.get(p.slot) === undefined && cur !== undefined) env.set(p.slot, keys(cur));
+          cur = scalarKey ? select(cur, (p as { v: Value }).v) : values(cur);
           if (cur === undefined) return undefined;
         }
         return cur;
@@ -902,6 +956,36 @@ class Checker {
     }
   }
 
+  private readonly refErrors = new Set<CTerm>();
+
+  /**
+   * `undefined ref` (check.go newRefErrUnsupported / newRefErrInvalid): part `idx` of the reference
+   * (the head is part 0) cannot select anything from a value of type `from`; `have` is the type of a
+   * variable used there. Each reference is reported once, and only when it prints as OPA prints it
+   * (no generated or wildcard variables in it).
+   */
+  private refError(ref: Extract<CTerm, { t: 'ref' }>, idx: number, from: Ty, have: Ty | undefined): void {
+    if (this.refErrors.has(ref)) return;
+    this.refErrors.add(ref);
+    const parts = [ref.head, ...ref.path];
+    const texts = refTexts(parts);
+    if (texts === undefined) return;
+    const upTo = (n: number): string => texts.slice(0, n).join('');
+    const whole = upTo(parts.length);
+    const lines = [whole];
+    const ks = keys(from);
+    if (ks === undefined) {
+      lines.push('^'.repeat(upTo(idx).length), `have: ${showType(from)}`);
+    } else {
+      const pad = ' '.repeat(upTo(idx).length + 1);
+      lines.push(`${pad}^`);
+      lines.push(have !== undefined ? `${pad}have (type): ${showType(have)}` : `${pad}have: ${termText(parts[idx]!)}`);
+      const oneOf = oneOfKeys(from);
+      lines.push(oneOf.length > 0 ? `${pad}want (one of): [${oneOf.map(toRegoString).join(' ')}]` : `${pad}want (type): ${showType(ks)}`);
+    }
+    this.errors.push({ loc: ref.loc, message: `undefined ref: ${whole}\n\t${lines.join('\n\t')}` });
+  }
+
   /**
    * A call: its arguments first (nested calls before the call itself, as OPA rewrites them), then the
    * arguments against the declaration. `stmt` is a call that is a whole expression (no output operand).
@@ -909,8 +993,12 @@ class Checker {
   private call(env: Env, t: Extract<CTerm, { t: 'call' }>, stmt: boolean): Ty | undefined {
     const have = t.args.map((a) => this.type(env, a));
     let result: Ty | undefined;
-    const sig = t.fn.kind === 'builtin' ? signature(t.fn.name) : undefined;
-    if (t.fn.kind === 'user') result = this.world ? this.world.nodeType(t.fn.node) : undefined;
+    let sig: Pick<Sig, 'args' | 'result' | 'shown'> | undefined = t.fn.kind === 'builtin' ? signature(t.fn.name) : undefined;
+    if (t.fn.kind === 'user' && this.world) {
+      const f = this.world.funcType(t.fn.node);
+      if (f && f.args.length === t.args.length) sig = { args: f.args, result: f.result, shown: [...f.args, f.result].map(showType) };
+      else result = this.world.nodeType(t.fn.node);
+    }
     if (sig) {
       const ok = t.args.every((a, i) => i >= sig.args.length || this.fits(env, a, sig.args[i]!)) && (t.out === undefined || sig.result === undefined || this.fitsOut(env, t.out, sig.result));
       if (!ok) {
@@ -918,7 +1006,14 @@ class Checker {
         if (t.out) operands.push(this.peek(env, t.out));
         else if (!stmt && sig.result) operands.push(undefined);
         this.errors.push({ loc: t.loc, message: `${t.fn.name}: invalid argument(s)\n\thave: (${operands.map(showType).join(', ')})\n\twant: (${sig.shown.join(', ')})` });
-      } else result = sig.result;
+      } else {
+        result = sig.result;
+        // A variable not typed yet (a function's parameter) takes the declared type (check.go unify1).
+        t.args.forEach((a, i) => {
+          const want = sig.args[i];
+          if (want !== undefined) bindPattern(env, a, want);
+        });
+      }
     }
     this.results.set(t, result);
     if (t.out) {
@@ -933,15 +1028,96 @@ class Checker {
   }
 }
 
-function withParams(rule: CRule): Env {
-  const env: Env = new Map();
+const KEYWORDS = new Set(['as', 'contains', 'default', 'else', 'every', 'false', 'if', 'import', 'in', 'not', 'null', 'package', 'some', 'true', 'with']);
+
+/** A scalar term as Rego prints it; undefined for what this checker does not print. */
+function termText(t: CTerm): string | undefined {
+  if (t.t === 'const' && (t.v === null || typeof t.v !== 'object' || isNumber(t.v))) return toRegoString(t.v);
+  if (t.t === 'var') return t.name === '_' || t.name.includes('$') ? undefined : t.name;
+  if (t.t === 'root') return t.root;
+  return undefined;
+}
+
+/** The parts of a reference as Ref.String() joins them (`x.a`, `x[1]`, `x["a-b"]`, `x[i]`). */
+function refTexts(parts: CTerm[]): string[] | undefined {
+  const out: string[] = [];
+  for (const [i, p] of parts.entries()) {
+    const text = termText(p);
+    if (text === undefined) return undefined;
+    if (i === 0) out.push(text);
+    else if (p.t === 'const' && typeof p.v === 'string' && /^[a-zA-Z_][a-zA-Z0-9_]*$/.test(p.v) && !KEYWORDS.has(p.v)) out.push(`.${p.v}`);
+    else out.push(`[${text}]`);
+  }
+  return out;
+}
+
+/** The keys an object type lists, sorted (check.go getOneOfForType). */
+function oneOfKeys(t: Ty): Value[] {
+  const out: Value[] = [];
+  const visit = (x: Ty): void => {
+    if (x.k === 'object') for (const [k] of x.props) out.push(k);
+    else if (x.k === 'any') x.of.forEach(visit);
+  };
+  visit(t);
+  return out.sort(compare).filter((v, i, a) => i === 0 || compare(a[i - 1]!, v) !== 0);
+}
+
+/**
+ * Binds the untyped variables of an argument to the parts of the declared type they meet (check.go unify1):
+ * `x` to the type, `[a, b]` element by element, `{"k": v}` by constant key; a composite meeting a union
+ * (`any<…>`) binds its variables to the union of what each member gives them.
+ */
+function bindPattern(env: Env, term: CTerm, want: Ty, union = false): void {
+  if (term.t === 'var') {
+    const have = env.get(term.slot);
+    if (union) env.set(term.slot, or(have, want));
+    else if (have === undefined) env.set(term.slot, want);
+    return;
+  }
+  if (want.k === 'any' && want.of.length > 0 && (term.t === 'array' || term.t === 'set' || term.t === 'object')) {
+    for (const w of want.of) if (w.k === term.t) bindPattern(env, term, w, true);
+    return;
+  }
+  switch (term.t) {
+    case 'array':
+      if (want.k === 'array') {
+        term.items.forEach((x, i) => {
+          const w = i < want.items.length ? want.items[i] : want.dyn;
+          if (w !== undefined) bindPattern(env, x, w, union);
+        });
+      }
+      break;
+    case 'set':
+      if (want.k === 'set' && want.of !== undefined) for (const x of term.items) bindPattern(env, x, want.of, union);
+      break;
+    case 'object':
+      if (want.k === 'object') {
+        for (const [k, v] of term.entries) {
+          const w = k.t === 'const' ? select(want, k.v) : undefined;
+          if (w !== undefined) bindPattern(env, v, w, union);
+        }
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+/** A function's parameters not typed by its body are `any` (check.go checkRule). */
+function typeParams(rule: CRule, env: Env): void {
   const visit = (t: CTerm): void => {
-    if (t.t === 'var') env.set(t.slot, ANY);
-    else if (t.t === 'array' || t.t === 'set') t.items.forEach(visit);
+    if (t.t === 'var') {
+      if (env.get(t.slot) === undefined) env.set(t.slot, ANY);
+    } else if (t.t === 'array' || t.t === 'set') t.items.forEach(visit);
     else if (t.t === 'object') t.entries.forEach(([k, v]) => (visit(k), visit(v)));
   };
   rule.params?.forEach(visit);
-  return env;
+}
+
+/** A user function's type: its parameters' and its result's, as its definitions infer them. */
+interface FnTy {
+  args: Ty[];
+  result: Ty;
 }
 
 /**
@@ -953,9 +1129,13 @@ function withParams(rule: CRule): Env {
 class World {
   private readonly nodes = new Map<string, RuleNode>();
   private readonly types = new Map<RuleNode, Ty | undefined | 'busy'>();
-  private readonly checked = new Map<CRule, { errors: TypeError[]; type: Ty | undefined }>();
+  private readonly checked = new Map<CRule, { errors: TypeError[]; type: Ty | undefined; fn: FnTy | undefined }>();
+  private readonly fns = new Map<RuleNode, FnTy | undefined>();
 
-  constructor(private readonly rules: readonly CRule[]) {
+  constructor(
+    private readonly rules: readonly CRule[],
+    private readonly refChecks: boolean,
+  ) {
     for (const r of rules) this.nodes.set(keyOf(r.node.path), r.node);
   }
 
@@ -998,23 +1178,57 @@ class World {
     return t;
   }
 
-  rule(r: CRule): { errors: TypeError[]; type: Ty | undefined } {
+  /**
+   * The type of a function from its definitions (check.go checkRule): each parameter has the type its
+   * body gave it (`any` if none did), the result the type of the value; definitions, `else` branches
+   * included, are united parameter by parameter. Undefined (`any`: nothing checked) when one of them has a
+   * type error or a part this checker cannot type.
+   */
+  funcType(node: RuleNode): FnTy | undefined {
+    if (this.fns.has(node)) return this.fns.get(node);
+    this.fns.set(node, undefined);
+    let f: FnTy | undefined;
+    for (const r of [...node.funcs, ...(node.defaultFunc ? [node.defaultFunc] : [])]) {
+      const rf = this.rule(r).fn;
+      if (rf === undefined || (f !== undefined && f.args.length !== rf.args.length)) return undefined;
+      f = f === undefined ? rf : { args: f.args.map((a, i) => or(a, rf.args[i]) ?? ANY), result: or(f.result, rf.result) ?? ANY };
+    }
+    this.fns.set(node, f);
+    return f;
+  }
+
+  rule(r: CRule): { errors: TypeError[]; type: Ty | undefined; fn: FnTy | undefined } {
     let done = this.checked.get(r);
     if (done) return done;
-    const c = new Checker(this);
-    const env = c.body(withParams(r), r.body);
+    const c = new Checker(this, this.refChecks);
+    const branches: Array<[Env, Ty | undefined]> = [];
+    const env = c.body(new Map(), r.body);
     const rest = r.rest.map((t) => c.type(env, t));
     const key = r.key ? c.type(env, r.key) : undefined;
     let value = c.type(env, r.value);
+    branches.push([env, value]);
     for (const e of r.elseChain) {
-      const ee = c.body(withParams(r), e.body);
-      value = or(value, c.type(ee, e.value)) ?? ANY;
+      const ee = c.body(new Map(), e.body);
+      const ev = c.type(ee, e.value);
+      branches.push([ee, ev]);
+      value = or(value, ev) ?? ANY;
     }
     let type: Ty | undefined;
     if (r.kind === 'complete' || r.kind === 'func') type = value;
     else if (r.kind === 'multi' && rest.length === 0) type = { k: 'set', of: key };
     else if (r.kind === 'object' && rest.length === 1) type = { k: 'object', props: [], dyn: [rest[0], value] };
-    done = { errors: c.errors, type: c.errors.length > 0 || isNil(type) ? undefined : type };
+    let fn: FnTy | undefined;
+    if (r.params && c.errors.length === 0) {
+      const params = r.params;
+      const each = branches.map(([benv, bvalue]) => {
+        typeParams(r, benv);
+        return { args: params.map((p) => c.type(benv, p)), result: bvalue };
+      });
+      if (each.every((b) => !isNil(b.result) && b.args.every((a) => !isNil(a)))) {
+        fn = each.reduce((x, y) => ({ args: x.args.map((a, i) => or(a, y.args[i]) ?? ANY), result: or(x.result, y.result) ?? ANY })) as FnTy;
+      }
+    }
+    done = { errors: c.errors, type: c.errors.length > 0 || isNil(type) ? undefined : type, fn };
     this.checked.set(r, done);
     return done;
   }
@@ -1025,8 +1239,8 @@ class World {
 }
 
 /** OPA's type errors of the compiled rules: bodies and heads, `else` bodies and values. */
-export function checkRules(rules: readonly CRule[]): TypeError[] {
-  return new World(rules).all();
+export function checkRules(rules: readonly CRule[], opts: { refs?: boolean } = {}): TypeError[] {
+  return new World(rules, opts.refs ?? true).all();
 }
 
 /** The type of a term before any variable, rule or call result is typed. */
@@ -1035,8 +1249,8 @@ export function termTypeUntyped(t: CTerm): Ty | undefined {
 }
 
 /** OPA's type errors of a query body (rules' documents are not typed: `any`). */
-export function checkQuery(body: CLit[]): TypeError[] {
-  const c = new Checker(undefined);
+export function checkQuery(body: CLit[], opts: { refs?: boolean } = {}): TypeError[] {
+  const c = new Checker(undefined, opts.refs ?? true);
   c.body(new Map(), body);
   return c.errors;
 }
