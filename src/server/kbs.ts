@@ -91,8 +91,9 @@ async function loadSigner(config: KbsConfig, store: Store): Promise<TokenSigner>
     return TokenSigner.fromPem(readFileSync(s.key_path, 'utf8'), x5c);
   }
   // Trustee generates an ephemeral key per start; keeping one in the encrypted KV area lets tokens survive a
-  // restart and be verified by every replica sharing the store (§2.2).
-  const stored = await store.kv.putIfAbsent(SIGNER_KV_KEY, utf8.encode(TokenSigner.generate().pem()));
+  // restart and be verified by every replica sharing the store (§2.2). A key is generated only when none is
+  // stored: every later start reads the one it has.
+  const stored = (await store.kv.get(SIGNER_KV_KEY)) ?? (await store.kv.putIfAbsent(SIGNER_KV_KEY, utf8.encode(TokenSigner.generate().pem())));
   return TokenSigner.fromPem(utf8.decode(stored));
 }
 
