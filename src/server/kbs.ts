@@ -3,7 +3,6 @@
  * signer (persisted in the store's encrypted key-value area so tokens verify across restarts and replicas),
  * the verifier registry, the policies (the built-in defaults installed when none is stored) and the HTTP app.
  */
-import cluster from 'node:cluster';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -193,7 +192,9 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
   const clock = o.clock ?? (() => new Date());
   const log = o.logger ?? pino({ level: 'silent' });
   const opened = o.store ?? (await openStore(config, clock));
-  const inProcess = o.sessions ? o.sessions === 'memory' : !o.store && config.storage_backend.storage_type === 'sqlite' && !cluster.isWorker;
+  // A cluster worker always has an IPC channel to its primary; a process without one need not load the module.
+  const clusterWorker = process.channel !== undefined && (await import('node:cluster')).default.isWorker;
+  const inProcess = o.sessions ? o.sessions === 'memory' : !o.store && config.storage_backend.storage_type === 'sqlite' && !clusterWorker;
   // Policies and reference values are read once and read again only after a write (store/read-cache.ts): the
   // only process on its store is also its only writer; replicas on PostgreSQL hear of each other's writes.
   // The reference-value set an attestation reads is versioned by hash for its decision record; the one writer
