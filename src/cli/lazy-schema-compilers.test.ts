@@ -1,7 +1,8 @@
 /**
  * The bundle's stand-ins for fastify's schema compilers (scripts/lazy-schema-compilers.mjs): fastify bundled
  * with them starts without loading ajv or fast-json-stringify, and a route that does declare a schema still
- * has its body validated and its response serialized by them, loaded from node_modules on first use.
+ * has its body validated and its response serialized by them, loaded from node_modules on first use; so is
+ * light-my-request, on the first `inject`.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,10 +32,11 @@ typed.post('/typed', {
 await typed.ready();
 const good = await typed.inject({ method: 'POST', url: '/typed', payload: { n: 7 } });
 const bad = await typed.inject({ method: 'POST', url: '/typed', payload: { n: 'seven' } });
-console.log(JSON.stringify({ before, after: compilers(), plain: [plainReply.statusCode, plainReply.body], good: [good.statusCode, good.body], bad: [bad.statusCode, JSON.parse(bad.body).code] }));
+const injector = Object.keys(require.cache).filter((k) => /[\\\\/]light-my-request[\\\\/]/.test(k)).length;
+console.log(JSON.stringify({ before, after: compilers(), injector, plain: [plainReply.statusCode, plainReply.body], good: [good.statusCode, good.body], bad: [bad.statusCode, JSON.parse(bad.body).code] }));
 `;
 
-test('fastify bundled with the lazy schema compilers loads them only for a route schema, which still validates and serializes', async () => {
+test('fastify bundled with the lazy stand-ins loads the compilers only for a route schema, which still validates and serializes, and injects', async () => {
   const { lazySchemaCompilers } = (await import(pathToFileURL(join(REPO_ROOT, 'scripts/lazy-schema-compilers.mjs')).href)) as { lazySchemaCompilers: Plugin };
   const dir = mkdtempSync(join(tmpdir(), 'cocokit-lazy-compilers-'));
   try {
@@ -53,12 +55,14 @@ test('fastify bundled with the lazy schema compilers loads them only for a route
     });
     const text = readFileSync(out, 'utf8');
     assert.match(text, /^\/\/ node_modules\/fastify\/fastify\.js$/m, 'fastify itself is bundled');
-    assert.doesNotMatch(text, /^\/\/ node_modules\/(ajv|@fastify\/ajv-compiler|@fastify\/fast-json-stringify-compiler)\//m, 'the compilers are not in the bundle');
+    assert.doesNotMatch(text, /^\/\/ node_modules\/(ajv|@fastify\/ajv-compiler|@fastify\/fast-json-stringify-compiler|light-my-request)\//m, 'the compilers and light-my-request are not in the bundle');
     // Outside the package the stand-ins find fastify through NODE_PATH, as the bundle finds it in node_modules.
     const r = spawnSync(process.execPath, [out], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_PATH: join(REPO_ROOT, 'node_modules') } });
     assert.equal(r.status, 0, r.stderr);
-    const res = JSON.parse(r.stdout) as { before: number; after: number; plain: [number, string]; good: [number, string]; bad: [number, string] };
+    const res = JSON.parse(r.stdout) as { before: number; after: number; injector: number; plain: [number, string]; good: [number, string]; bad: [number, string] };
+    // inject works, through light-my-request loaded on its first call.
     assert.deepEqual(res.plain, [200, '{"ok":true,"n":1}']);
+    assert.ok(res.injector > 0, 'inject loads light-my-request from node_modules');
     assert.equal(res.before, 0, 'no compiler is loaded by a server without route schemas');
     assert.ok(res.after > 0, 'a route schema loads the compilers');
     // fast-json-stringify writes only what the response schema names; ajv refuses the string.
