@@ -16,6 +16,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { lazySchemaCompilers } from './lazy-schema-compilers.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const src = join(root, 'src');
@@ -52,7 +53,7 @@ await build({
   external: EXTERNAL,
   // Module comments name node_modules/… paths, whatever node_modules links to.
   preserveSymlinks: true,
-  plugins: [importMetaUrl],
+  plugins: [importMetaUrl, lazySchemaCompilers],
   // CommonJS packages inside an ES module bundle call `require` for Node's built-ins.
   banner: { js: "import { createRequire as __cocokitRequire } from 'node:module'; const require = __cocokitRequire(import.meta.url);" },
   logLevel: 'warning',

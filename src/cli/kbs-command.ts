@@ -24,12 +24,14 @@ export function registerServe(kbs: Command, io: CliIO): void {
     .option('--data-dir <dir>', `data directory of the embedded store (default ./.kbs-data)`)
     .option('--workers <n>', 'worker processes sharing the port and the store (default http_server.worker_count, else 1)')
     .action(async (opts: ServeOptions & { workers?: string }) => {
-      const { default: cluster } = await import('node:cluster');
+      // A cluster worker always has an IPC channel to its primary: a process without one is no worker, and a
+      // single server does not load the cluster module at all.
+      const cluster = process.channel ? (await import('node:cluster')).default : undefined;
       const { resolveServeConfig, serveCluster, startServe } = await import('./kbs-serve.js');
-      const workers = cluster.isWorker ? 1 : opts.workers !== undefined ? workerCount(opts.workers) : (resolveServeConfig(opts, io).config.http_server.worker_count ?? 1);
+      const workers = cluster?.isWorker ? 1 : opts.workers !== undefined ? workerCount(opts.workers) : (resolveServeConfig(opts, io).config.http_server.worker_count ?? 1);
       if (workers > 1) return serveCluster(opts, io, workers);
       // A cluster worker: only the first prints the banner.
-      const quiet = cluster.isWorker && cluster.worker?.id !== 1;
+      const quiet = cluster?.isWorker === true && cluster.worker?.id !== 1;
       const { kbs: server } = await startServe(opts, quiet ? { ...io, stdout: () => {} } : io);
       await new Promise<void>((resolveStop) => {
         const stop = () => void server.close().then(resolveStop, resolveStop);
@@ -37,7 +39,7 @@ export function registerServe(kbs: Command, io: CliIO): void {
         process.once('SIGTERM', stop);
       });
       // The channel to the primary would keep a stopped worker alive.
-      if (cluster.isWorker) cluster.worker?.disconnect();
+      if (cluster?.isWorker) cluster.worker?.disconnect();
     });
 }
 

@@ -51,10 +51,11 @@ function importRecorder(dir: string): string {
   return entry;
 }
 
-/** Repository-relative paths (`src/…`, `node_modules/<pkg>`) of what was loaded. */
+/** Repository-relative paths (`src/…`, `node_modules/<pkg>`) of what was loaded, and the `node:` built-ins imported. */
 function loaded(log: string): Set<string> {
   const out = new Set<string>();
   for (const url of readFileSync(log, 'utf8').split('\n')) {
+    if (url.startsWith('node:')) out.add(url);
     if (!url.startsWith('file://')) continue;
     const path = decodeURIComponent(new URL(url).pathname);
     const pkg = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(path);
@@ -137,7 +138,7 @@ test('cocokit kbs --help registers every kbs command without loading the client,
   }
 });
 
-test('kbs serve answers /healthz without loading the client side, the PostgreSQL driver, the inspector, graphql/yaml or the verifiers of TEEs not yet seen', async () => {
+test('kbs serve answers /healthz without loading the client side, the PostgreSQL driver, the inspector, graphql/yaml, a metrics library, node:cluster or the verifiers of TEEs not yet seen', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cocokit-startup-'));
   const recorder = importRecorder(dir);
   const log = join(dir, 'imports.log');
@@ -174,7 +175,11 @@ test('kbs serve answers /healthz without loading the client side, the PostgreSQL
         m === 'src/store/postgres.ts' ||
         // TDX, TPM and the Azure vTPM verifiers load on their first evidence.
         /^src\/tee\/(tdx|tpm|az-snp-vtpm|az-tdx-vtpm|azure)\/(verifier|verify|vtpm|collateral|pck|validate|ccel|pcr8)\.ts$/.test(m) ||
-        /^node_modules\/(pg|graphql|yaml)$/.test(m),
+        /^node_modules\/(pg|graphql|yaml)$/.test(m) ||
+        // The server writes its own Prometheus exposition (server/metrics.ts).
+        m === 'node_modules/prom-client' ||
+        // A single server is no cluster worker and needs no cluster module.
+        m === 'node:cluster',
     );
     assert.deepEqual(unwanted, []);
   } finally {

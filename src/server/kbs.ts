@@ -3,7 +3,6 @@
  * signer (persisted in the store's encrypted key-value area so tokens verify across restarts and replicas),
  * the verifier registry, the policies (the built-in defaults installed when none is stored) and the HTTP app.
  */
-import cluster from 'node:cluster';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -91,8 +90,9 @@ async function loadSigner(config: KbsConfig, store: Store): Promise<TokenSigner>
     return TokenSigner.fromPem(readFileSync(s.key_path, 'utf8'), x5c);
   }
   // Trustee generates an ephemeral key per start; keeping one in the encrypted KV area lets tokens survive a
-  // restart and be verified by every replica sharing the store (§2.2).
-  const stored = await store.kv.putIfAbsent(SIGNER_KV_KEY, utf8.encode(TokenSigner.generate().pem()));
+  // restart and be verified by every replica sharing the store (§2.2). A key is generated only when none is
+  // stored: every later start reads the one it has.
+  const stored = (await store.kv.get(SIGNER_KV_KEY)) ?? (await store.kv.putIfAbsent(SIGNER_KV_KEY, utf8.encode(TokenSigner.generate().pem())));
   return TokenSigner.fromPem(utf8.decode(stored));
 }
 
@@ -192,7 +192,9 @@ export async function openKbs(o: KbsOptions): Promise<Kbs> {
   const clock = o.clock ?? (() => new Date());
   const log = o.logger ?? pino({ level: 'silent' });
   const opened = o.store ?? (await openStore(config, clock));
-  const inProcess = o.sessions ? o.sessions === 'memory' : !o.store && config.storage_backend.storage_type === 'sqlite' && !cluster.isWorker;
+  // A cluster worker always has an IPC channel to its primary; a process without one need not load the module.
+  const clusterWorker = process.channel !== undefined && (await import('node:cluster')).default.isWorker;
+  const inProcess = o.sessions ? o.sessions === 'memory' : !o.store && config.storage_backend.storage_type === 'sqlite' && !clusterWorker;
   // Policies and reference values are read once and read again only after a write (store/read-cache.ts): the
   // only process on its store is also its only writer; replicas on PostgreSQL hear of each other's writes.
   // The reference-value set an attestation reads is versioned by hash for its decision record; the one writer
