@@ -262,3 +262,22 @@ test('the auth limiter answers 429 with retry-after on the plain path and counts
     await l.stop();
   }
 });
+
+test('the plain path observes each request in the same histograms: one duration, its body and answer sizes', async () => {
+  const read = async () => {
+    const text = (await viaFastify('GET', '/metrics')).body;
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    return { count: value('kbs_http_request_duration_seconds_count'), requests: value('kbs_http_requests_total'), sent: value('kbs_http_request_size_bytes_sum'), answered: value('kbs_http_response_size_bytes_sum') };
+  };
+  const before = await read();
+  const body = authBody({ tee: 'nope' });
+  const fast = h.kbs.fastPathRequests();
+  const r = await raw('POST', '/kbs/v0/auth', JSON_TYPE, body);
+  assertError(r, 401, 'AttestationError');
+  assert.equal(h.kbs.fastPathRequests() - fast, 1);
+  const after = await read();
+  assert.equal(after.count - before.count, 1);
+  assert.equal(after.requests - before.requests, 1);
+  assert.equal(after.sent - before.sent, Buffer.byteLength(body));
+  assert.equal(after.answered - before.answered, Number(r.headers['content-length']));
+});
