@@ -4,7 +4,9 @@
  * routes on the raw URL, as Trustee's `api_server.rs` does, so path validation sees the bytes the client sent.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import Fastify, { errorCodes, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { CocoError } from '../errors.js';
 import { fromBase64, fromBase64Url, utf8 } from '../formats/bytes.js';
@@ -107,10 +109,33 @@ export interface KbsApp {
   metrics: KbsMetrics;
   /** The decision log this app writes (decisions.ts). */
   decisions: DecisionLog;
+  /** Requests answered by the plain node:http path rather than through fastify (see `plain.path` in buildKbsApp). */
+  fastPathRequests: () => number;
 }
 
-function sessionCookie(req: FastifyRequest): string | undefined {
-  const header = req.headers.cookie;
+/** A protocol request as its route sees it, whether it came through fastify or the plain node:http path. */
+interface ProtocolRequest {
+  method: string;
+  /** The raw URL, query string included. */
+  url: string;
+  headers: IncomingHttpHeaders;
+  ip: string;
+  /** The body bytes; anything else (no body) is refused as a missing body. */
+  body: unknown;
+}
+
+/** A protocol answer, written in one go: status, headers and the body text. */
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** A JSON answer; the media type carries the charset fastify's reply adds to a JSON type without one. */
+const json = (status: number, body: string, headers?: Record<string, string>): Answer => ({ status, headers: { 'content-type': 'application/json; charset=utf-8', ...headers }, body });
+
+function sessionCookie(headers: IncomingHttpHeaders): string | undefined {
+  const header = headers.cookie;
   if (!header) return undefined;
   for (const part of header.split(';')) {
     const [k, ...v] = part.trim().split('=');
@@ -120,8 +145,8 @@ function sessionCookie(req: FastifyRequest): string | undefined {
 }
 
 /** `Set-Cookie` exactly as Trustee writes it: name=value and `Expires` only (§1.3). */
-function setSessionCookie(reply: FastifyReply, s: SessionRecord): void {
-  reply.header('set-cookie', `${SESSION_COOKIE}=${s.id}; Expires=${s.expiresAt.toUTCString()}`);
+function sessionCookieHeader(s: SessionRecord): Record<string, string> {
+  return { 'set-cookie': `${SESSION_COOKIE}=${s.id}; Expires=${s.expiresAt.toUTCString()}` };
 }
 
 /** The TEE a token's claims were issued for: the first EAR submodule's annotated-evidence key. */
@@ -129,6 +154,10 @@ function teeOfClaims(claims: Record<string, unknown>): string {
   const sub = isRecord(claims.submods) ? Object.values(claims.submods)[0] : undefined;
   const ae = isRecord(sub) ? sub['ear.veraison.annotated-evidence'] : undefined;
   return isRecord(ae) ? (Object.keys(ae)[0] ?? 'unknown') : 'unknown';
+}
+
+function send(reply: FastifyReply, a: Answer): FastifyReply {
+  return reply.code(a.status).headers(a.headers).send(a.body);
 }
 
 function jsonBody(body: unknown, what: string): Record<string, unknown> {
@@ -150,9 +179,16 @@ const hasKeys = (o: object): boolean => {
 };
 
 /** The path of a request as logged: no query string, and no more of it than a log line should hold. */
-function logPath(req: FastifyRequest): string {
+function logPath(req: { url: string }): string {
   return bounded(req.url.split('?')[0], 256);
 }
+
+/**
+ * The URLs the plain node:http path takes: the three protocol routes, spelt with characters that need no
+ * decoding (anything else, percent-encoding included, goes through fastify's router as before).
+ */
+const FAST_RESOURCE_URL = /^\/kbs\/v0\/resource\/[A-Za-z0-9_./-]*(?:\?[A-Za-z0-9_.=&-]*)?$/;
+const DECIMAL = /^\d{1,15}$/;
 
 export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
   const clock = o.clock ?? (() => new Date());
@@ -168,7 +204,22 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
         connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.round((o.timeouts.headerSecs * 1000) / 4))),
       }
     : {};
+  // The protocol routes every guest calls are answered on node:http directly (`plain.path` below) and the rest
+  // by fastify; the server is made here as fastify would make it, with the same settings and TLS.
+  const plain: { path?: (req: IncomingMessage, res: ServerResponse) => boolean } = {};
+  const serverFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void, opts: Record<string, any>): Server => {
+    const serve = (req: IncomingMessage, res: ServerResponse): void => {
+      if (!plain.path?.(req, res)) handler(req, res);
+    };
+    const server = (opts.https ? createHttpsServer(opts.https, serve) : createHttpServer(opts.http as ServerOptions, serve)) as Server;
+    server.keepAliveTimeout = opts.keepAliveTimeout;
+    server.requestTimeout = opts.requestTimeout;
+    server.setTimeout(opts.connectionTimeout);
+    if (opts.maxRequestsPerSocket > 0) server.maxRequestsPerSocket = opts.maxRequestsPerSocket;
+    return server;
+  };
   const app = Fastify({
+    serverFactory,
     // Under TLS the header deadline starts after the handshake, which Node otherwise allows 120 s.
     ...(o.tls
       ? { https: { minVersion: 'TLSv1.2' as const, ...o.tls, ...serverTimeouts, ...(o.timeouts ? { handshakeTimeout: serverTimeouts.headersTimeout } : {}) } }
@@ -213,63 +264,81 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       const pattern = req.routeOptions.url ?? '';
       return /\/kbs\/v0\/(auth|attest)$/.exec(pattern === '/kbs/v0/*' ? req.url.split('?')[0] : pattern)?.[1];
     };
-    // A flood must not become a flood of warnings too: refusals are counted and summarised every 10 s.
-    const refused = { rate: 0, pending: 0, loggedAtMs: 0 };
     app.addHook('onRequest', (req, reply, done) => {
       if (endpoint(req) !== 'auth') return done();
-      const admission = limiter.admit(req.ip);
-      if (admission.ok) return done();
-      metrics.authRequests.inc();
-      metrics.authRateLimited.inc();
-      refused[admission.reason]++;
-      const nowMs = clock().getTime();
-      if (nowMs - refused.loggedAtMs >= 10_000) {
-        log.warn({ event: 'auth.admission', rate: refused.rate, pending: refused.pending }, 'auth requests refused (429) since the last report');
-        Object.assign(refused, { rate: 0, pending: 0, loggedAtMs: nowMs });
-      }
-      const err =
-        admission.reason === 'rate'
-          ? kbsError('KBS_AUTH_RATE', `too many auth requests from this client; retry after ${admission.retryAfterSecs} s`, 'limit')
-          : kbsError('KBS_AUTH_PENDING', `too many sessions await attestation; retry after ${admission.retryAfterSecs} s`, 'limit');
-      const r = errorResponse(err, 'AttestationError');
+      const refusal = refuseAuth(req.ip);
+      if (!refusal) return done();
       // Answered here: the request goes no further (done is not called).
-      void reply.code(r.status).header('retry-after', String(admission.retryAfterSecs)).header('content-type', 'application/json').send(JSON.stringify(r.body));
+      void send(reply, refusal);
     });
     app.addHook('onSend', (req, reply, payload, done) => {
       const which = endpoint(req);
-      if (!which || reply.statusCode !== 200) return done(null, payload);
-      if (which === 'auth') {
-        const id = /^[^=;]+=([^;]*)/.exec(String(reply.getHeader('set-cookie') ?? ''))?.[1];
-        if (id) limiter.opened(id, clock().getTime() + o.sessionMinutes * 60_000);
-      } else {
-        for (const part of (req.headers.cookie ?? '').split(';')) limiter.settled(part.slice(part.indexOf('=') + 1).trim());
-      }
+      if (which) settle(which, reply.statusCode, reply.getHeader('set-cookie'), req.headers.cookie);
       done(null, payload);
     });
   }
-  app.addHook('onResponse', (req, reply, done) => {
-    if (!req.url.startsWith('/kbs/')) return done();
+  // A flood must not become a flood of warnings too: refusals are counted and summarised every 10 s.
+  const refused = { rate: 0, pending: 0, loggedAtMs: 0 };
+  /** The 429 answer to an auth request the limiter does not admit, or undefined when admitted (a token is taken). */
+  function refuseAuth(ip: string): Answer | undefined {
+    if (!limiter) return undefined;
+    const admission = limiter.admit(ip);
+    if (admission.ok) return undefined;
+    metrics.authRequests.inc();
+    metrics.authRateLimited.inc();
+    refused[admission.reason]++;
+    const nowMs = clock().getTime();
+    if (nowMs - refused.loggedAtMs >= 10_000) {
+      log.warn({ event: 'auth.admission', rate: refused.rate, pending: refused.pending }, 'auth requests refused (429) since the last report');
+      Object.assign(refused, { rate: 0, pending: 0, loggedAtMs: nowMs });
+    }
+    const err =
+      admission.reason === 'rate'
+        ? kbsError('KBS_AUTH_RATE', `too many auth requests from this client; retry after ${admission.retryAfterSecs} s`, 'limit')
+        : kbsError('KBS_AUTH_PENDING', `too many sessions await attestation; retry after ${admission.retryAfterSecs} s`, 'limit');
+    const r = errorResponse(err, 'AttestationError');
+    return json(r.status, JSON.stringify(r.body), { 'retry-after': String(admission.retryAfterSecs) });
+  }
+  /** Pending-session bookkeeping once an auth or attest request is answered: opened by its cookie, settled by the attest. */
+  function settle(which: string, status: number, setCookie: unknown, cookie: string | undefined): void {
+    if (!limiter || status !== 200) return;
+    if (which === 'auth') {
+      const id = /^[^=;]+=([^;]*)/.exec(String(setCookie ?? ''))?.[1];
+      if (id) limiter.opened(id, clock().getTime() + o.sessionMinutes * 60_000);
+    } else {
+      for (const part of (cookie ?? '').split(';')) limiter.settled(part.slice(part.indexOf('=') + 1).trim());
+    }
+  }
+
+  /** The per-request metrics and debug line of a `/kbs/` request, once it is answered. */
+  function answered(method: string, url: string, startNs: bigint, requestLength: string | undefined, status: number, responseLength: unknown): void {
     metrics.activeConnections.dec();
     metrics.httpRequests.inc();
-    metrics.httpDuration.observe(Number(process.hrtime.bigint() - (req as any).kbsStart) / 1e9);
-    metrics.requestSize.observe(Number(req.headers['content-length'] ?? 0));
-    metrics.responseSize.observe(Number(reply.getHeader('content-length') ?? 0));
+    metrics.httpDuration.observe(Number(process.hrtime.bigint() - startNs) / 1e9);
+    metrics.requestSize.observe(Number(requestLength ?? 0));
+    metrics.responseSize.observe(Number(responseLength ?? 0));
     // Method, path and status only: never query strings, headers, cookies, bodies, nonces or tokens. At debug:
     // at info a flow logs its outcomes only (an attestation, a release, a refusal at warn), one line each, since
     // a line per request cost a flow more than its SQL did.
-    if (log.isLevelEnabled('debug')) log.debug({ method: req.method, path: logPath(req), status: reply.statusCode }, 'request');
+    if (log.isLevelEnabled('debug')) log.debug({ method, path: logPath({ url }), status }, 'request');
+  }
+  app.addHook('onResponse', (req, reply, done) => {
+    if (!req.url.startsWith('/kbs/')) return done();
+    answered(req.method, req.url, (req as any).kbsStart, req.headers['content-length'], reply.statusCode, reply.getHeader('content-length'));
     done();
   });
 
-  app.setErrorHandler((err, req, reply) => {
+  /** The answer to an error no route caught (fastify's own: body limit, body read, content length). */
+  function errorAnswer(err: unknown, req: { url: string }): Answer {
     let e: unknown = err;
     const code = (err as { code?: string }).code;
     if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = kbsError('KBS_BODY_LIMIT', `request body larger than ${o.bodyLimit} bytes`, 'limit');
     else if (typeof code === 'string' && code.startsWith('FST_')) e = kbsError('KBS_SERDE', (err as Error).message);
     const r = errorResponse(e, 'AttestationError');
     if (r.status === 500) log.error({ code: r.error.code, path: logPath(req) }, r.body.detail);
-    void reply.code(r.status).header('content-type', 'application/json').send(JSON.stringify(r.body));
-  });
+    return json(r.status, JSON.stringify(r.body));
+  }
+  app.setErrorHandler((err, req, reply) => void send(reply, errorAnswer(err, req)));
 
   /** Audit events never carry session ids, nonces, tokens or secret values; a failing audit write is logged, not fatal. */
   async function audit(kind: string, subject: string, outcome: string, detail?: unknown): Promise<void> {
@@ -284,10 +353,14 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
   const decisions = new DecisionLog(o.store, { logger: log, clock, ...(o.decisionEvidenceBytes === undefined ? {} : { evidenceMaxBytes: o.decisionEvidenceBytes }) });
   app.addHook('onClose', () => decisions.close());
 
-  async function fail(reply: FastifyReply, req: FastifyRequest, err: unknown, fallback: ErrorVariant): Promise<FastifyReply> {
+  /** The error answer of a route, logged at warn (code and path, never the request's content). */
+  function failure(req: { url: string }, err: unknown, fallback: ErrorVariant): Answer {
     const r = errorResponse(err, fallback);
     log.warn({ path: logPath(req), code: r.error.code, variant: r.variant, status: r.status }, r.body.detail);
-    return reply.code(r.status).header('content-type', 'application/json').send(JSON.stringify(r.body));
+    return json(r.status, JSON.stringify(r.body));
+  }
+  async function fail(reply: FastifyReply, req: FastifyRequest, err: unknown, fallback: ErrorVariant): Promise<FastifyReply> {
+    return send(reply, failure(req, err, fallback));
   }
 
   app.get('/healthz', async (_req, reply) => reply.code(200).send(''));
@@ -296,7 +369,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
 
   // ---- protocol ---------------------------------------------------------------------------------------
 
-  async function auth(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  async function auth(req: ProtocolRequest): Promise<Answer> {
     metrics.authRequests.inc();
     try {
       const body = jsonBody(req.body, 'auth request');
@@ -322,29 +395,27 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       };
       await o.store.sessions.put(session);
       metrics.authSuccesses.inc();
-      setSessionCookie(reply, session);
       // `extra-params` is the JSON string "" for every TEE but `se` (§1.3, §7.1).
-      return reply.code(200).header('content-type', 'application/json').send(JSON.stringify({ nonce, 'extra-params': '' }));
+      return json(200, JSON.stringify({ nonce, 'extra-params': '' }), sessionCookieHeader(session));
     } catch (e) {
       metrics.authErrors.inc();
-      return fail(reply, req, e, 'AttestationError');
+      return failure(req, e, 'AttestationError');
     }
   }
 
-  async function attest(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  async function attest(req: ProtocolRequest): Promise<Answer> {
     metrics.attestationRequests.inc();
     let tee = 'unknown';
     let evidence: unknown;
     try {
-      const id = sessionCookie(req);
+      const id = sessionCookie(req.headers);
       if (!id) throw kbsError('KBS_SESSION_MISSING', `attest request without a ${SESSION_COOKIE} cookie; call /kbs/v0/auth first`, 'auth');
       const session = await o.store.sessions.get(id);
       if (!session) throw kbsError('KBS_SESSION_UNKNOWN', 'session not found or expired; call /kbs/v0/auth again', 'auth');
       tee = session.tee;
       if (session.state === 'attested' && session.token) {
         // Idempotent retry: an attested session answers with the token it already has (§1.4 step 2).
-        setSessionCookie(reply, session);
-        return reply.code(200).header('content-type', 'application/json').send(JSON.stringify({ token: session.token }));
+        return json(200, JSON.stringify({ token: session.token }), sessionCookieHeader(session));
       }
       const body = jsonBody(req.body, 'attestation');
       const rd = field(body, 'runtime-data', 'attestation', isRecord, 'an object {nonce, tee-pubkey}');
@@ -404,8 +475,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       });
       // After the decision is queued, so the audit row and the decision record are committed together.
       await audit('kbs.attest', tee, 'ok', { statuses });
-      setSessionCookie(reply, session);
-      return reply.code(200).header('content-type', 'application/json').send(JSON.stringify({ token: result.token }));
+      return json(200, JSON.stringify({ token: result.token }), sessionCookieHeader(session));
     } catch (e) {
       if (e instanceof CocoError && (e.code.startsWith('AS_') || e.code.startsWith('SAMPLE_') || e.code.startsWith('JWK_'))) metrics.attestationFailures.labels(tee).inc();
       else metrics.attestationErrors.inc();
@@ -414,14 +484,14 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
         await decisions.submit({ type: 'attestation', client: req.ip, tee, evidence, ...(checks ? { checks } : {}), verdict: 'deny', code: e.code, reason: bounded(e.message) });
         await audit('kbs.attest', tee, 'denied', { code: e.code, reason: bounded(e.message), ...(checks ? { checks } : {}) });
       }
-      return fail(reply, req, e, 'AttestationError');
+      return failure(req, e, 'AttestationError');
     }
   }
 
   /** The verified claims of the caller: attested session cookie first, else the Bearer token (§1.7). */
-  async function callerClaims(req: FastifyRequest): Promise<Record<string, unknown>> {
+  async function callerClaims(req: ProtocolRequest): Promise<Record<string, unknown>> {
     let token: string | undefined;
-    const id = sessionCookie(req);
+    const id = sessionCookie(req.headers);
     if (id) {
       const s = await o.store.sessions.get(id);
       if (s?.state === 'attested' && s.token) return sessionTokenClaims(s.token, clock()) as Record<string, unknown>;
@@ -436,7 +506,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
     return (await o.tokenVerifier.verify(token)) as Record<string, unknown>;
   }
 
-  async function getResource(req: FastifyRequest, reply: FastifyReply, route: KbsRoute): Promise<FastifyReply> {
+  async function getResource(req: ProtocolRequest, route: KbsRoute): Promise<Answer> {
     try {
       const path = resourcePath(route.path);
       const claims = await callerClaims(req);
@@ -467,9 +537,9 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       await audit('kbs.resource.get', path.join('/'), 'ok');
       const jwe = encryptToTeeKey(value, teeKey);
       log.info({ event: 'release', tee: release.tee, path: logPath(req) }, 'resource released');
-      return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(jwe));
+      return json(200, JSON.stringify(jwe));
     } catch (e) {
-      return fail(reply, req, e, 'PluginInternalError');
+      return failure(req, e, 'PluginInternalError');
     }
   }
 
@@ -598,6 +668,8 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
   await app.register(decisionRoutes({ ...o, decisionsWritten: () => decisions.flush() }));
   await app.register(consoleRoutes(o));
 
+  const protocolRequest = (req: FastifyRequest): ProtocolRequest => ({ method: req.method, url: req.url, headers: req.headers, ip: req.ip, body: req.body });
+
   app.all('/kbs/v0/*', async (req, reply) => {
     let route: KbsRoute;
     try {
@@ -606,21 +678,111 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       return fail(reply, req, e, 'InvalidRequestPath');
     }
     if (route.plugin === 'auth' && route.path.length === 0) {
-      return req.method === 'POST' ? auth(req, reply) : fail(reply, req, kbsError('KBS_METHOD', `${req.method} /kbs/v0/auth: use POST`), 'AttestationError');
+      return req.method === 'POST' ? send(reply, await auth(protocolRequest(req))) : fail(reply, req, kbsError('KBS_METHOD', `${req.method} /kbs/v0/auth: use POST`), 'AttestationError');
     }
     if (route.plugin === 'attest' && route.path.length === 0) {
-      return req.method === 'POST' ? attest(req, reply) : fail(reply, req, kbsError('KBS_METHOD', `${req.method} /kbs/v0/attest: use POST`), 'AttestationError');
+      return req.method === 'POST' ? send(reply, await attest(protocolRequest(req))) : fail(reply, req, kbsError('KBS_METHOD', `${req.method} /kbs/v0/attest: use POST`), 'AttestationError');
     }
     if (route.plugin === 'resource') {
       // The resource plugin splits on the method: GET = attested client, POST/DELETE = admin (§1.1).
-      if (req.method === 'GET') return getResource(req, reply, route);
+      if (req.method === 'GET') return send(reply, await getResource(protocolRequest(req), route));
       return admin(req, reply, route);
     }
     if (ADMIN_PLUGINS.has(route.plugin)) return admin(req, reply, route);
     return fail(reply, req, kbsError('KBS_PLUGIN_NOT_FOUND', `no plugin "${route.plugin}"`), 'PluginNotFound');
   });
 
-  return { app, metrics, decisions };
+  /** A resource GET as the dispatcher above answers it. */
+  async function resourceAnswer(req: ProtocolRequest): Promise<Answer> {
+    let route: KbsRoute;
+    try {
+      route = parseKbsUrl(req.url);
+    } catch (e) {
+      return failure(req, e, 'InvalidRequestPath');
+    }
+    return getResource(req, route);
+  }
+
+  // While the app closes every request goes through fastify, which answers them as a closing server does.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  let fastRequests = 0;
+
+  /**
+   * `POST /kbs/v0/auth`, `POST /kbs/v0/attest` and `GET /kbs/v0/resource/…` on node:http, past fastify's
+   * router, hooks and reply: the same route functions, admission limiter, metrics, logging and answers, each
+   * written with one `writeHead` and `end`. It takes only requests it answers exactly as fastify would — a
+   * body of announced length within the limit, a URL that needs no decoding, the policy engine loaded, the
+   * app not closing — and leaves every other request to fastify (returns false before touching it).
+   */
+  plain.path = (req, res) => {
+    if (closing || !regoLoaded()) return false;
+    const url = req.url ?? '';
+    const method = req.method ?? '';
+    const length = req.headers['content-length'];
+    let which: 'auth' | 'attest' | 'resource';
+    if (method === 'POST') {
+      if (url === '/kbs/v0/auth') which = 'auth';
+      else if (url === '/kbs/v0/attest') which = 'attest';
+      else return false;
+      // Chunked, unannounced and oversized bodies are left to fastify's body reader (413, `connection: close`).
+      if (req.headers['transfer-encoding'] !== undefined || length === undefined || !DECIMAL.test(length) || Number(length) > o.bodyLimit) return false;
+    } else if (method === 'GET' && FAST_RESOURCE_URL.test(url)) which = 'resource';
+    else return false;
+
+    fastRequests++;
+    const startNs = process.hrtime.bigint();
+    metrics.activeConnections.inc();
+    const ip = req.socket.remoteAddress ?? '';
+    let written = false;
+    const write = (a: Answer, close = false): void => {
+      if (written) return;
+      written = true;
+      const size = Buffer.byteLength(a.body);
+      // A body that could not be read leaves the connection unusable: it is closed after the answer.
+      res.writeHead(a.status, close ? { ...a.headers, 'content-length': size, connection: 'close' } : { ...a.headers, 'content-length': size });
+      res.end(a.body);
+      if (which !== 'resource') settle(which, a.status, a.headers['set-cookie'], req.headers.cookie);
+      answered(method, url, startNs, length, a.status, size);
+    };
+    const run = (body: unknown): void => {
+      const pr: ProtocolRequest = { method, url, headers: req.headers, ip, body };
+      (which === 'auth' ? auth(pr) : which === 'attest' ? attest(pr) : resourceAnswer(pr)).then(write, (e: unknown) => write(errorAnswer(e, pr)));
+    };
+    if (which === 'resource') {
+      run(undefined);
+      return true;
+    }
+    if (which === 'auth') {
+      const refusal = refuseAuth(ip);
+      if (refusal) {
+        write(refusal);
+        return true;
+      }
+    }
+    // As fastify reads it: no content type and a zero length is no body; anything else is read whole.
+    if (req.headers['content-type'] === undefined && length === '0') {
+      run(undefined);
+      return true;
+    }
+    const chunks: Buffer[] = [];
+    let received = 0;
+    req.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (received !== Number(length)) write(errorAnswer(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH(), { url }), true);
+      else run(Buffer.concat(chunks, received));
+    });
+    req.on('error', (e) => write(errorAnswer(e, { url }), true));
+    return true;
+  };
+
+  return { app, metrics, decisions, fastPathRequests: () => fastRequests };
 }
 
 /** `policy` is base64url without padding (§1.1); standard base64 is accepted too, as older clients sent it. */
