@@ -107,7 +107,11 @@ export async function startServe(opts: ServeOptions, io: CliIO): Promise<{ kbs: 
     // The Rego engine loads shortly after the socket answers (its parse would hold up the first health
     // checks if it ran at once), so the first attestation seldom waits for it; a request that needs it earlier
     // loads it itself.
-    setTimeout(() => void loadRego().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'the Rego engine did not load; the next request retries')), 250).unref();
+    // prom-client comes with it, for the same reason; what the first requests record is carried over.
+    setTimeout(() => {
+      void loadRego().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'the Rego engine did not load; the next request retries'));
+      void kbs.metrics.load().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'the metrics library did not load; /metrics retries'));
+    }, 250).unref();
     const cmd = cliCommand(io);
     const lines = [
       `cocokit KBS (protocol 0.4.0) listening on ${url}`,

@@ -176,7 +176,7 @@ test('kbs serve answers /healthz without loading the client side, the PostgreSQL
         // TDX, TPM and the Azure vTPM verifiers load on their first evidence.
         /^src\/tee\/(tdx|tpm|az-snp-vtpm|az-tdx-vtpm|azure)\/(verifier|verify|vtpm|collateral|pck|validate|ccel|pcr8)\.ts$/.test(m) ||
         /^node_modules\/(pg|graphql|yaml)$/.test(m) ||
-        // The server writes its own Prometheus exposition (server/metrics.ts).
+        // prom-client loads after the server listens (server/metrics.ts).
         m === 'node_modules/prom-client' ||
         // A single server is no cluster worker and needs no cluster module.
         m === 'node:cluster',
