@@ -9,6 +9,7 @@ import { EXIT_CODE_TABLE, exitCodeOf, type ErrorKind } from '../errors.js';
 import { REPO_ROOT } from '../test-support/vectors.js';
 import { startKbs, type Harness } from '../server/test-harness.js';
 import { runCli, type CliRun } from '../test-support/cli-run.js';
+import { safeKeyPair } from '../formats/keygen.js';
 
 let dir: string;
 let h: Harness;
@@ -83,7 +84,7 @@ test('KBS commands: policy denial 6, refused credentials 7, missing resource 8 (
   await expectExit(6, ['kbs', 'get-resource', '--url', h.url, '--path', 'default/key/a'], /PolicyDeny|POLICY_DENY/);
   assert.equal((await cli(...admin, 'set-resource-policy', '--policy-file', 'allow.rego')).code, 0);
   await expectExit(8, ['kbs', 'get-resource', '--url', h.url, '--path', 'default/key/none'], /HTTP 404/);
-  writeFileSync(join(dir, 'other.pem'), (await import('node:crypto')).generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }));
+  writeFileSync(join(dir, 'other.pem'), safeKeyPair('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }));
   await expectExit(7, ['kbs', 'config', '--url', h.url, '--auth-private-key', 'other.pem', 'list-resources']);
   await expectExit(11, [...admin.slice(0, 4), '--auth-private-key', 'missing.pem', 'list-resources']);
 

@@ -5,7 +5,6 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -23,6 +22,7 @@ import { bufferIO } from './io.js';
 import { register } from './kbs.js';
 import { startServe } from './kbs-serve.js';
 import { runCli, type CliRun } from '../test-support/cli-run.js';
+import { safeKeyPair } from '../formats/keygen.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kbs-wl-guest-'));
 const M = 'cd'.repeat(48);
@@ -124,7 +124,7 @@ test('krun: a reference-kbs registration, then the krun guest flow returns the p
 });
 
 test('a ciphertext that is not PKCS#1 v1.5 for the guest key is a crypto CocoError, never a crash', async () => {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const { privateKey, publicKey } = safeKeyPair('rsa', { modulusLength: 2048 });
   fc.assert(
     fc.property(fc.uint8Array({ minLength: 0, maxLength: 300 }), (bytes) => {
       try {

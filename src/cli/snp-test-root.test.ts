@@ -1,12 +1,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toHex } from '../formats/bytes.js';
 import { certRole, loadPemBundle } from '../tee/snp/certs.js';
 import { runCli, type CliRun } from '../test-support/cli-run.js';
+import { safeKeyPair } from '../formats/keygen.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'snp-test-root-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -92,7 +92,7 @@ test('snp test-report and --roots refuse bad input with usage or input errors', 
   assert.notEqual(notRoots.code, 0);
   assert.match(notRoots.err, /need an ARK and an ASK/);
   // A VCEK key that is not P-384 is an input error, not a crash.
-  writeFileSync(join(dir, 'r2', 'vcek-key.pem'), generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  writeFileSync(join(dir, 'r2', 'vcek-key.pem'), safeKeyPair('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }));
   const wrongKey = await cli(['snp', 'test-report', '--root-dir', 'r2']);
   assert.match(wrongKey.err, /SNP_TEST_ROOT.*not a P-384 key/);
   assert.notEqual(wrongKey.code, 0);

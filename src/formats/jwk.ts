@@ -3,11 +3,12 @@
  * JWK tagged by `kty`, members in the order kbs-types serializes them. The same key decides the JWE key
  * management of the resource response (§1.8), so only the combinations Trustee accepts are accepted here.
  */
-import { createECDH, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createECDH, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { CocoError } from '../errors.js';
 import { fromBase64Url, toBase64Url } from './bytes.js';
 import { isRecord } from './json.js';
 import { derChildren, readDer } from './x509.js';
+import { safeKeyPair } from './keygen.js';
 
 export type RsaTeeAlg = 'RSA-OAEP-256' | 'RSA1_5';
 export type EcCurve = 'P-256' | 'P-521';
@@ -172,7 +173,7 @@ export interface TeeKeyPair {
  */
 export function generateTeeKeyPair(alg: TeeKeyAlgorithm = 'ec-p256'): TeeKeyPair {
   if (alg === 'rsa') {
-    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const { privateKey, publicKey } = safeKeyPair('rsa', { modulusLength: 2048 });
     const j = publicJwkMembers(publicKey);
     if (j.kty !== 'RSA') throw new CocoError('JWK_KTY', 'generated key is not RSA', { kind: 'internal' });
     return { privateKey, publicJwk: { kty: 'RSA', alg: 'RSA-OAEP-256', n: j.n, e: j.e } };

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { REPO_ROOT } from '../test-support/vectors.js';
 
 const CHILD = fileURLToPath(new URL('./keygen-stress.child.ts', import.meta.url));
-const RUN_MS = 6000;
+const RUN_MS = 7500;
 // A hung process ignores SIGTERM (the lock is taken inside a garbage collection), so the watchdog kills it.
 // The deadline counts from the first phase: loading TypeScript on a busy machine is slow, never a hang.
 const DEADLINE_MS = 20_000;
@@ -44,7 +44,7 @@ function run(flags: string[]): Promise<Outcome> {
   });
 }
 
-test('EC key generation, resource JWE encryption and signer keys never deadlock under garbage-collection pressure', async () => {
+test('EC, Ed25519 and RSA key generation, resource JWE encryption and signer keys never deadlock under garbage-collection pressure', async () => {
   // Two garbage-collection regimes side by side (one per core): a forced collection every 97 allocations,
   // and a 1 MiB young generation. Before the keys were read from DER, one run or the other hung in most
   // attempts, inside the JWK export of a just-generated EC key.
@@ -54,6 +54,6 @@ test('EC key generation, resource JWE encryption and signer keys never deadlock 
     assert.equal(o.hung, false, `${o.flags}: hung in the "${phase}" phase (killed after ${DEADLINE_MS} ms)`);
     assert.equal(o.code, 0, `${o.flags}: ${o.stderr}`);
     const counts = o.stdout.trim().split(' ').map(Number);
-    assert.ok(counts.length === 3 && counts.every((n) => n > 50), `${o.flags}: too few iterations: ${o.stdout}`);
+    assert.ok(counts.length === 5 && counts.every((n) => n > 20), `${o.flags}: too few iterations: ${o.stdout}`);
   }
 });

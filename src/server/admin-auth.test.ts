@@ -3,17 +3,17 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { signAdminToken } from '../client/admin-client.js';
 import { AdminAuthorizer } from './admin-auth.js';
 import { generateEcKeyPair } from '../formats/jwk.js';
+import { safeKeyPair } from '../formats/keygen.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cocokit-admin-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function keyPair(kind: 'ed25519' | 'es256') {
-  const kp = kind === 'ed25519' ? generateKeyPairSync('ed25519') : generateEcKeyPair('P-256');
+  const kp = kind === 'ed25519' ? safeKeyPair('ed25519') : generateEcKeyPair('P-256');
   const pub = join(dir, `${kind}-${Math.random()}.pem`);
   writeFileSync(pub, kp.publicKey.export({ format: 'pem', type: 'spki' }));
   return { pub, pem: kp.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), key: kp.privateKey };

@@ -6,14 +6,14 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { CocoError } from '../errors.js';
 import { utf8 } from '../formats/bytes.js';
-import { generateEcKey } from '../formats/jwk.js';
+import { generateEcKeyPair } from '../formats/jwk.js';
 import { policyEvaluators } from '../policy/evaluators.js';
 import { defaultConfig, DEFAULT_DATA_DIR, type KbsConfig } from './config.js';
 import { openKbs, type Kbs } from './kbs.js';
+import { safeKeyPair } from '../formats/keygen.js';
 
 export const DEMO_RESOURCE = 'default/demo/secret';
 export const DEMO_SECRET = 'Hello from cocokit! This secret was released by the KBS after a sample-TEE attestation.\n';
@@ -29,8 +29,8 @@ export function writeAdminKeyPair(dir: string, alg: 'ed25519' | 'es256'): { priv
   } catch (e) {
     throw new CocoError('KBS_DATA_DIR', `cannot create ${dir}: ${(e as Error).message}`, { kind: 'input', cause: e });
   }
-  // An EC key comes from generateEcKey, never from generateKeyPairSync('ec') (its export can hang on Node 20).
-  const kp = alg === 'ed25519' ? generateKeyPairSync('ed25519') : ecKeyPair();
+  // Neither key comes from a bare generateKeyPairSync, whose keys can hang Node 20 on export (formats/keygen.ts).
+  const kp = alg === 'ed25519' ? safeKeyPair('ed25519') : generateEcKeyPair('P-256');
   const privatePath = join(dir, ADMIN_KEY_FILE);
   const publicPath = join(dir, ADMIN_PUBKEY_FILE);
   if (existsSync(privatePath)) throw new CocoError('KBS_KEYGEN_EXISTS', `${privatePath} already exists; not overwriting an admin key`, { kind: 'conflict' });
@@ -41,11 +41,6 @@ export function writeAdminKeyPair(dir: string, alg: 'ed25519' | 'es256'): { priv
     throw new CocoError('KBS_DATA_DIR', `cannot write the admin key into ${dir}: ${(e as Error).message}`, { kind: 'input', cause: e });
   }
   return { privatePath, publicPath };
-}
-
-function ecKeyPair(): { privateKey: KeyObject; publicKey: KeyObject } {
-  const { privateKey } = generateEcKey('P-256');
-  return { privateKey, publicKey: createPublicKey(privateKey) };
 }
 
 /**

@@ -1,7 +1,6 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT } from 'jose';
 import fc from 'fast-check';
 import { readVectorJson } from '../test-support/vectors.js';
@@ -12,6 +11,7 @@ import { generateTeeKeyPair, generateEcKeyPair } from '../formats/jwk.js';
 import { primaryRuntimeData, runtimeDataDigest } from '../formats/runtime-data.js';
 import { utf8, toBase64 } from '../formats/bytes.js';
 import { startKbs, type Harness } from './test-harness.js';
+import { safeKeyPair } from '../formats/keygen.js';
 
 const R = readVectorJson('trustee', 'generated', 'rcar-sample-0.4.0.json');
 const ERR = 'https://github.com/confidential-containers/kbs/errors/';
@@ -263,7 +263,7 @@ test('admin calls without a token, with a wrong role, an expired or a foreign to
   assertError(await call('POST', path, 'v', { authorization: `Bearer ${wrongRole}` }), 401, 'AdminAuthAccess', /role "reader" may not access/);
   const expired = await signAdminToken(h.adminKeyPem, 'admin', 60, new Date(Date.now() - 3600_000));
   assertError(await call('POST', path, 'v', { authorization: `Bearer ${expired}` }), 401, 'AdminAuthAccess', /expired/);
-  const foreign = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  const foreign = safeKeyPair('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
   assertError(await call('POST', path, 'v', { authorization: `Bearer ${await signAdminToken(foreign)}` }), 401, 'AdminAuthAccess', /rejected/);
   const noRole = await new SignJWT({}).setProtectedHeader({ alg: 'EdDSA' }).setExpirationTime('5m').sign(
     (await import('node:crypto')).createPrivateKey(h.adminKeyPem),

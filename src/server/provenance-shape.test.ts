@@ -5,7 +5,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import { postgresForFile } from '../test-support/postgres.js';
 import { defaultConfig } from './config.js';
 import { openKbs } from './kbs.js';
 import { normalizeProvenance } from './reference-values.js';
+import { safeKeyPair } from '../formats/keygen.js';
 
 const STATEMENT = '5a'.repeat(32);
 const SUBJECTS = [{ name: 'guest.efi', digest: { sha256: '0b'.repeat(32) } }];
@@ -45,7 +45,7 @@ async function readsEarlierShape(store: Store): Promise<void> {
     await store.referenceValues.set('tpm_pcr11', ['ee'.repeat(32)], new Date(Date.now() + 86_400_000), LEGACY as unknown as JsonValue);
     const spec = { referenceValues: { tpm_pcr11: 'ee'.repeat(32) }, identify: ['init_data' as const], dialect: 'native' as const, provenance: { tpm_pcr11: LEGACY as unknown as JsonValue } };
     const wl = await store.workloads.put({ id: 'legacy-shape', namespace: 'tenant-p', tee: 'sample', referenceValues: envelope(spec), policy: 'package workload\n\ndefault allow := false\n' }, 0);
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const { privateKey, publicKey } = safeKeyPair('ed25519');
     writeFileSync(join(dir, 'admin.pub.pem'), publicKey.export({ format: 'pem', type: 'spki' }));
     const config = defaultConfig();
     config.storage_backend.data_dir = dir;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { postgresMissing, startPostgres, type PostgresCluster } from '../test-support/postgres.js';
 import { KbsAdminClient } from '../client/admin-client.js';
 import { KbsClient } from '../client/kbs-client.js';
@@ -13,6 +13,7 @@ import { policyEvaluators } from '../policy/evaluators.js';
 import { defaultConfig } from './config.js';
 import { openKbs, type Kbs } from './kbs.js';
 import { keptReferenceValueSet } from './decision-versions.js';
+import { safeKeyPair } from '../formats/keygen.js';
 
 const skip = postgresMissing();
 let cluster: PostgresCluster | undefined;
@@ -32,7 +33,7 @@ if (skip === false) {
 async function twoReplicas(database: string): Promise<{ replicas: Kbs[]; urls: string[]; adminKeyPem: string }> {
   const url = await cluster!.createDatabase(database);
   writeFileSync(join(dir, 'kek'), randomBytes(32).toString('hex'));
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const { privateKey, publicKey } = safeKeyPair('ed25519');
   writeFileSync(join(dir, 'admin.pub'), publicKey.export({ format: 'pem', type: 'spki' }));
   const config = defaultConfig();
   config.storage_backend = { storage_type: 'postgres', postgres_url: url, data_dir: dir, kek_file: join(dir, 'kek') };

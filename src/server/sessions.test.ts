@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,10 +12,11 @@ import { SQLITE_FILE } from '../store/sqlite.js';
 import { SampleAttester } from '../tee/sample/attester.js';
 import { defaultConfig, type KbsConfig } from './config.js';
 import { openKbs, type Kbs } from './kbs.js';
+import { safeKeyPair } from '../formats/keygen.js';
 
 function setup(): { dir: string; config: KbsConfig; adminKeyPem: string } {
   const dir = mkdtempSync(join(tmpdir(), 'cocokit-sessions-'));
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const { privateKey, publicKey } = safeKeyPair('ed25519');
   writeFileSync(join(dir, 'admin.pub'), publicKey.export({ format: 'pem', type: 'spki' }));
   const config = defaultConfig();
   config.storage_backend.data_dir = join(dir, 'data');

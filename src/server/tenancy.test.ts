@@ -5,7 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -20,6 +20,7 @@ import { readVectorJson } from '../test-support/vectors.js';
 import { signAdminToken } from '../client/admin-client.js';
 import { configFromToml } from './config.js';
 import { openKbs, type Kbs } from './kbs.js';
+import { safeKeyPair } from '../formats/keygen.js';
 
 const ids = readVectorJson('keybroker', 'protocol', 'freshness_and_ids.json');
 const M_A = 'a1'.repeat(48);
@@ -41,7 +42,7 @@ before(async () => {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, chip.vcek.raw);
   for (const k of ['a', 'b', 'idp'] as const) {
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const { privateKey, publicKey } = safeKeyPair('ed25519');
     keys[k] = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
     writeFileSync(join(dir, `${k}.pub.pem`), publicKey.export({ format: 'pem', type: 'spki' }));
   }

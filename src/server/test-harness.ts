@@ -5,7 +5,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKeyPairSync } from 'node:crypto';
 import pino from 'pino';
 import { Writable } from 'node:stream';
 import { defaultConfig, type KbsConfig } from './config.js';
@@ -13,6 +12,7 @@ import { openKbs, type Kbs } from './kbs.js';
 import type { RecordedEvidenceReplay } from './app.js';
 import { policyEvaluators } from '../policy/index.js';
 import type { VerifierRegistry } from '../attestation/verifiers.js';
+import { safeKeyPair } from '../formats/keygen.js';
 
 export interface Harness {
   kbs: Kbs;
@@ -27,7 +27,7 @@ export interface Harness {
 
 export async function startKbs(tweak: (c: KbsConfig) => void = () => {}, opts: { dataDir?: string; verifiers?: VerifierRegistry; recordedEvidence?: RecordedEvidenceReplay } = {}): Promise<Harness> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'cocokit-kbs-'));
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const { privateKey, publicKey } = safeKeyPair('ed25519');
   const pubPath = join(dataDir, 'admin.pub.pem');
   writeFileSync(pubPath, publicKey.export({ format: 'pem', type: 'spki' }));
   const config = defaultConfig();

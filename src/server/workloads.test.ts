@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -25,6 +25,7 @@ import { cidrMatcher, workloadsConfigFromToml } from './workloads.js';
 import { listDecisions } from './decision-routes.js';
 import { verifyDecisionChain, type Decision } from './decisions.js';
 import { explainReferenceValue } from './reference-values.js';
+import { safeKeyPair } from '../formats/keygen.js';
 
 const P = (f: string) => ['keybroker', 'protocol', f];
 const ids = readVectorJson(...P('freshness_and_ids.json'));
@@ -59,7 +60,7 @@ before(async () => {
   const path = vcekCachePaths(cache, 'milan', chip.chipId, { ...chip.tcb, raw: 0n })[0];
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, chip.vcek.raw);
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const { privateKey, publicKey } = safeKeyPair('ed25519');
   adminPem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
   writeFileSync(join(dir, 'admin.pub.pem'), publicKey.export({ format: 'pem', type: 'spki' }));
   const config = defaultConfig();

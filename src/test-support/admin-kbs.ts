@@ -3,10 +3,10 @@
  * fresh Ed25519 key for every endpoint. The key pair is written beside the data (admin.pem, admin.pub.pem)
  * for CLI runs that take `--auth-private-key`.
  */
-import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultConfig, type KbsConfig } from '../server/config.js';
+import { safeKeyPair } from '../formats/keygen.js';
 
 export interface AdminKbsConfig {
   config: KbsConfig;
@@ -15,7 +15,7 @@ export interface AdminKbsConfig {
 }
 
 export function adminKbsConfig(dataDir: string): AdminKbsConfig {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const { privateKey, publicKey } = safeKeyPair('ed25519');
   const adminKeyPem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
   const adminKeyPath = join(dataDir, 'admin.pem');
   writeFileSync(adminKeyPath, adminKeyPem);

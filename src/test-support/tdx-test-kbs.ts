@@ -5,12 +5,12 @@
  * verifier that trusts the root and reads the cache. `admin` scopes the admin role: the endpoints it may call
  * and, when given, the workload namespaces its tokens act in.
  */
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configFromToml, type KbsConfig } from '../server/config.js';
 import { collateralCachePath, serializeCollateralBundle } from '../tee/tdx/collateral.js';
 import { createTdxTestRoot, writeTdxTestRoot, type TdxTestRoot } from '../tee/tdx/test-root.js';
+import { safeKeyPair } from '../formats/keygen.js';
 
 export interface TdxTestKbs {
   root: TdxTestRoot;
@@ -25,7 +25,7 @@ export function writeTdxTestKbsConfig(dir: string, admin: { allowedEndpoints: st
   const cache = join(dir, 'collateral');
   mkdirSync(join(cache, 'tdx'), { recursive: true });
   writeFileSync(collateralCachePath(cache, root.platform.fmspc, 'platform'), serializeCollateralBundle(root.collateral({ issued: new Date(Date.now() - 86_400_000) })));
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const { privateKey, publicKey } = safeKeyPair('ed25519');
   const adminKeyPem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
   writeFileSync(join(dir, 'admin.pem'), adminKeyPem);
   writeFileSync(join(dir, 'admin.pub.pem'), publicKey.export({ format: 'pem', type: 'spki' }));

@@ -4,15 +4,15 @@
  * whose `role = "auditor"` tokens read the decision log of every namespace, SQLite in `dir/kbs-data`, and the test root in
  * `dir/root` trusted for Milan. `extra` is appended to `dir/kbs.toml` (compat dialects, caches).
  */
-import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { safeKeyPair } from '../formats/keygen.js';
 
 export function writeTestRootKbsConfig(dir: string, extra = ''): void {
-  const admin = generateKeyPairSync('ed25519');
+  const admin = safeKeyPair('ed25519');
   writeFileSync(join(dir, 'admin.pem'), admin.privateKey.export({ format: 'pem', type: 'pkcs8' }));
   writeFileSync(join(dir, 'admin.pub.pem'), admin.publicKey.export({ format: 'pem', type: 'spki' }));
-  const auditor = generateKeyPairSync('ed25519');
+  const auditor = safeKeyPair('ed25519');
   writeFileSync(join(dir, 'auditor.pem'), auditor.privateKey.export({ format: 'pem', type: 'pkcs8' }));
   writeFileSync(join(dir, 'auditor.pub.pem'), auditor.publicKey.export({ format: 'pem', type: 'spki' }));
   writeFileSync(

@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac, generateKeyPairSync } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { type Value, fromJson, obj } from '../value.js';
 import { call, callNoCrash, conformanceCalls, expectCall, expectError, runConformanceCalls, testContext } from './test-support/harness.js';
 import { builtins } from './jwt.js';
 import { generateEcKeyPair } from '../../formats/jwk.js';
+import { safeKeyPair } from '../../formats/keygen.js';
 
 test('io.jwt builtins pass the single-call cases of the jwt conformance categories', () => {
   let n = 0;
@@ -27,7 +28,7 @@ function sign(header: Value, payload: Value, key: Value = HS_KEY): string {
 test('decode_verify checks signature, alg, exp, nbf, iss and aud against the query time', () => {
   const now = 1_700_000_000n * 1_000_000_000n;
   const ctx = testContext({ now: () => now });
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const rsa = safeKeyPair('rsa', { modulusLength: 2048 });
   const jwk = rsa.privateKey.export({ format: 'jwk' });
   const pub = rsa.publicKey.export({ format: 'pem', type: 'spki' }).toString();
   const token = sign(obj({ alg: 'RS256' }), fromJson({ iss: 'me', aud: 'you', exp: 1_700_000_100, nbf: 1_699_999_000 }), fromJson(jwk));
@@ -62,8 +63,8 @@ test('encode_sign and verify agree for every algorithm family', () => {
   for (const [alg, verify, gen] of [
     ['ES256', 'io.jwt.verify_es256', () => generateEcKeyPair('P-256')],
     ['ES384', 'io.jwt.verify_es384', () => generateEcKeyPair('P-384')],
-    ['PS256', 'io.jwt.verify_ps256', () => generateKeyPairSync('rsa', { modulusLength: 2048 })],
-    ['EdDSA', 'io.jwt.verify_eddsa', () => generateKeyPairSync('ed25519')],
+    ['PS256', 'io.jwt.verify_ps256', () => safeKeyPair('rsa', { modulusLength: 2048 })],
+    ['EdDSA', 'io.jwt.verify_eddsa', () => safeKeyPair('ed25519')],
   ] as const) {
     const kp = gen();
     const t = sign(obj({ alg }), obj({ x: 'y' }), fromJson(kp.privateKey.export({ format: 'jwk' })));

@@ -4,13 +4,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { X509Certificate, generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
+import { X509Certificate, sign as cryptoSign } from 'node:crypto';
 import { generateEcKey } from '../../formats/jwk.js';
 import fc from 'fast-check';
 import { toolMissing, vectorPath } from '../../test-support/vectors.js';
 import { type Value, RObject, fromJson, obj, toJs, toJsonText } from '../value.js';
 import { call, callNoCrash, conformanceCalls, expectCall, expectError, runConformanceCalls, s, testContext } from './test-support/harness.js';
 import { builtins } from './x509.js';
+import { safeKeyPair } from '../../formats/keygen.js';
 
 // Certificates: the swtpm local CA chain in shared/vectors/tpm/ek (fields checked against `openssl x509`).
 const root = readFileSync(vectorPath('tpm', 'ek', 'localca-root.pem'), 'utf8');
@@ -84,7 +85,7 @@ test('certificate request, keypair and private-key conformance cases', () => {
   let n = 0;
   for (const cat of ['cryptox509parsecertificaterequest', 'cryptox509parsekeypair', 'cryptoparsersaprivatekeys']) n += runConformanceCalls(conformanceCalls(cat));
   assert.ok(n >= 0);
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const rsa = safeKeyPair('rsa', { modulusLength: 2048 });
   const pem = rsa.privateKey.export({ format: 'pem', type: 'pkcs1' }).toString();
   const jwk = call('crypto.x509.parse_rsa_private_key', [pem]) as RObject;
   assert.equal(jwk.getStr('kty'), 'RSA');
@@ -101,7 +102,7 @@ test("private-key and keypair parsing fail as OPA's crypto.go does", () => {
   expectCall(name, ['aGVsbG8='], null); // base64 of text without a private-key block: no key, null
   expectCall(name, ['-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'], null);
   // Base64 of a PEM private key is decoded first (a PKCS #8 block here).
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  const rsa = safeKeyPair('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
   assert.equal((call(name, [Buffer.from(rsa).toString('base64')]) as RObject).getStr('kty'), 'RSA');
   const kp = 'crypto.x509.parse_keypair';
   expectError(kp, ['a', 'b'], `${kp}: illegal base64 data at input byte 0`, 'eval_builtin_error');
@@ -411,7 +412,7 @@ test('parse_certificate_request: base64, PEM type, encoding/asn1 and x509 failur
   assert.equal(field(call(name, [b64(buildCsr({ attrs: tlv(0xa0, tlv(0x30, tlv(0x04, 'x'))) }))]) as RObject, 'Subject', 'CommonName'), 'csr');
 });
 
-const rsaPair = generateKeyPairSync('rsa', { modulusLength: 1024 });
+const rsaPair = safeKeyPair('rsa', { modulusLength: 1024 });
 const pkcs1Der = rsaPair.privateKey.export({ format: 'der', type: 'pkcs1' });
 const pkcs8Der = rsaPair.privateKey.export({ format: 'der', type: 'pkcs8' });
 const ec = generateEcKey('P-256');
@@ -469,7 +470,7 @@ test("parse_keypair: tls.X509KeyPair's texts for missing, switched, unparsable a
   assert.equal(field(pair, 'PrivateKey', 'N'), field(pair, 'Leaf', 'PublicKey', 'N'));
   // DER (base64) of the certificate and of a PKCS #8 key are taken as PEM blocks.
   assert.equal(field(call(name, [signedCert(rsaPair, 'der').toString('base64'), pkcs8Der.toString('base64')]) as RObject, 'Leaf', 'Subject', 'CommonName'), 'der');
-  const other = generateKeyPairSync('rsa', { modulusLength: 1024 });
+  const other = safeKeyPair('rsa', { modulusLength: 1024 });
   const cases: Array<[string, string, string]> = [
     ['tls: failed to find any PEM data in certificate input', '-----BEGIN nothing', key],
     ['tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched', key, cert],

@@ -6,7 +6,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import { openKbs, type Kbs } from '../../server/kbs.js';
 import { SnpAttester } from './attester.js';
 import { createTestRoot, type TestChip, type TestRoot } from './test-root.js';
 import { tsmSimulator } from './tsm-sim.js';
+import { safeKeyPair } from '../../formats/keygen.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'snp-kbs-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -37,7 +38,7 @@ const chip = root.createChip({ notBefore: recently });
 
 async function startKbs(opts: { trustTestRoot: boolean }): Promise<{ kbs: Kbs; url: string; admin: KbsAdminClient }> {
   const data = mkdtempSync(join(dir, 'kbs-'));
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const { privateKey, publicKey } = safeKeyPair('ed25519');
   writeFileSync(join(data, 'admin.pub.pem'), publicKey.export({ format: 'pem', type: 'spki' }));
   const config = defaultConfig();
   config.storage_backend.data_dir = data;

@@ -6,7 +6,7 @@
  * It is never a default: a verifier trusts it only when `testRoot.roots` is passed explicitly
  * (`createSnpVerifier({ roots })`). Its certificates say `O=cocokit TEST root (not AMD)`.
  */
-import { constants, createPrivateKey, generateKeyPairSync, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
+import { constants, createPrivateKey, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bitString, explicit, extension, ia5String, integer, name, nullValue, oid, seq, time, boolean } from '../../formats/x509-build.js';
@@ -15,6 +15,7 @@ import { encodeTcb, kdsProductName, layoutOf, serializeReport, type SnpProduct, 
 import type { RootSet } from './certs.js';
 import { AMD_OID, certRole, loadCertificate, productFromIssuer, vekExtensions } from './certs.js';
 import { generateEcKeyPair } from '../../formats/jwk.js';
+import { safeKeyPair } from '../../formats/keygen.js';
 
 const SHA384 = '2.16.840.1.101.3.4.2.2';
 /** RSASSA-PSS, SHA-384, MGF1-SHA-384, salt 48, trailer 1 — the AlgorithmIdentifier AMD's certificates carry. */
@@ -119,7 +120,7 @@ export function createTestRoot(opts: TestRootOptions = {}): TestRoot {
   const P = kdsProductName(product);
   const notBefore = opts.notBefore ?? new Date('2020-01-01T00:00:00Z');
   const notAfter = opts.notAfter ?? new Date('2045-01-01T00:00:00Z');
-  const rsa = (): { publicKey: KeyObject; privateKey: KeyObject } => generateKeyPairSync('rsa', { modulusLength: opts.rsaBits ?? 2048 });
+  const rsa = (): { publicKey: KeyObject; privateKey: KeyObject } => safeKeyPair('rsa', { modulusLength: opts.rsaBits ?? 2048 });
   const arkPair = rsa();
   const askPair = rsa();
   const arkName = amdName(`ARK-${P}`);

@@ -6,7 +6,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import { TdxAttester } from './attester.js';
 import { collateralCachePath, serializeCollateralBundle } from './collateral.js';
 import { createTdxTestRoot, writeTdxTestRoot, type TdxTestRoot, type TestQuoteFields } from './test-root.js';
 import { tdxTsmSimulator } from './tsm-sim.js';
+import { safeKeyPair } from '../../formats/keygen.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tdx-kbs-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -47,7 +48,7 @@ async function startKbs(opts: { trustTestRoot: boolean; t: TdxTestRoot }): Promi
   const path = collateralCachePath(cache, opts.t.platform.fmspc, 'platform');
   mkdirSync(join(cache, 'tdx'), { recursive: true });
   writeFileSync(path, serializeCollateralBundle(col));
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const { privateKey, publicKey } = safeKeyPair('ed25519');
   writeFileSync(join(data, 'admin.pub.pem'), publicKey.export({ format: 'pem', type: 'spki' }));
   const config = configFromToml(`
 [http_server]
