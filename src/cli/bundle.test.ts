@@ -7,10 +7,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ensureBuilt } from '../test-support/built-package.js';
@@ -172,5 +173,46 @@ test("the bundle's hashing worker alone hashes every run to the library's level-
     assert.ok(Buffer.from(shared.digests).subarray(0, blocks * 32).equals(Buffer.concat(want)));
   } finally {
     cleanup();
+  }
+});
+
+test('the bundled kbs serve loads its metrics library after it listens and counts the requests made before', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-bundle-serve-'));
+  const child = spawn(process.execPath, [main, 'kbs', 'serve', '--port', '0', '--data-dir', join(dir, 'data')], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_ENV: '', COCOKIT_LOG_LEVEL: 'silent' },
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no banner in 60 s:\n${out}`)), 60_000);
+      child.stdout.on('data', () => {
+        const m = /listening on (http:\/\/\S+)/.exec(out);
+        if (m) {
+          clearTimeout(t);
+          resolve(m[1]);
+        }
+      });
+      child.on('exit', (code) => reject(new Error(`kbs serve exited (${code}):\n${out}`)));
+    });
+    const auth = await fetch(`${url}/kbs/v0/auth`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version: '0.4.0', tee: 'sample', 'extra-params': '' }) });
+    assert.equal(auth.status, 200);
+    const metrics = await fetch(`${url}/metrics`);
+    const text = await metrics.text();
+    assert.equal(metrics.status, 200, text);
+    assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+    assert.match(text, /^kbs_build_info\{version="[^"]+",git_hash="unknown",build_date="unknown"\} 1$/m);
+    assert.match(text, /^kbs_auth_requests_total 1$/m);
+    assert.match(text, /^kbs_http_requests_total 1$/m);
+  } finally {
+    await new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+    });
+    rmSync(dir, { recursive: true, force: true });
   }
 });

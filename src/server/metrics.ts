@@ -22,7 +22,9 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
 export const HELD_OBSERVATIONS = 65_536;
 
 let promClient: Promise<Prom> | undefined;
-const loadPromClient = (): Promise<Prom> => (promClient ??= import('prom-client'));
+// A bundle may hand the CommonJS module over as the namespace's default export only.
+const loadPromClient = (): Promise<Prom> =>
+  (promClient ??= import('prom-client').then((m) => (typeof m.Registry === 'function' ? m : (m as unknown as { default: Prom }).default)));
 
 interface Lazy {
   attach(prom: Prom, registry: PromClient.Registry): void;
