@@ -6,10 +6,10 @@
  * or DER) holds that lock while it allocates; if the allocation starts a collection that destroys the job,
  * the process waits on itself for good (it ignores SIGTERM). This is so for RSA, EC and Ed25519 keys alike.
  *
- * Asking `generateKeyPairSync` for DER-encoded keys encodes them inside the generation call, while the job is
- * still alive, and key objects imported from that DER belong to no job: they export like any other key.
+ * Asking `generateKeyPairSync` for encoded keys (JWK) encodes them inside the generation call, while the job is
+ * still alive, and key objects imported from that encoding belong to no job: they export like any other key.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
 
 export type SafeKeyPairType = 'rsa' | 'ed25519' | 'ec';
 
@@ -24,15 +24,10 @@ export interface SafeKeyPairOptions {
 
 /** A fresh key pair of `type`, as `generateKeyPairSync` makes it, but free of its generation job. */
 export function safeKeyPair(type: SafeKeyPairType, o: SafeKeyPairOptions = {}): { privateKey: KeyObject; publicKey: KeyObject } {
-  const publicKeyEncoding = { type: 'spki', format: 'der' } as const;
-  const privateKeyEncoding = { type: 'pkcs8', format: 'der' } as const;
-  let der: { publicKey: Buffer; privateKey: Buffer };
-  if (type === 'rsa') {
-    der = generateKeyPairSync('rsa', { modulusLength: o.modulusLength ?? 2048, publicExponent: o.publicExponent ?? 0x10001, publicKeyEncoding, privateKeyEncoding });
-  } else if (type === 'ec') der = generateKeyPairSync('ec', { namedCurve: o.namedCurve ?? 'prime256v1', publicKeyEncoding, privateKeyEncoding });
-  else der = generateKeyPairSync('ed25519', { publicKeyEncoding, privateKeyEncoding });
-  return {
-    privateKey: createPrivateKey({ key: der.privateKey, format: 'der', type: 'pkcs8' }),
-    publicKey: createPublicKey({ key: der.publicKey, format: 'der', type: 'spki' }),
-  };
+  // JWK, not DER: a DER import fails on any error an earlier TLS connection left on the thread's OpenSSL error
+  // queue, while a JWK import sets the key from its numbers.
+  const encodings = { publicKeyEncoding: { format: 'jwk' }, privateKeyEncoding: { format: 'jwk' } };
+  const options = type === 'rsa' ? { modulusLength: o.modulusLength ?? 2048, publicExponent: o.publicExponent ?? 0x10001, ...encodings } : type === 'ec' ? { namedCurve: o.namedCurve ?? 'prime256v1', ...encodings } : encodings;
+  const jwk = (generateKeyPairSync as unknown as (t: string, o: object) => { publicKey: JsonWebKey; privateKey: JsonWebKey })(type, options);
+  return { privateKey: createPrivateKey({ key: jwk.privateKey, format: 'jwk' }), publicKey: createPublicKey({ key: jwk.publicKey, format: 'jwk' }) };
 }

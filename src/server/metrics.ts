@@ -82,8 +82,9 @@ class LazyScalar implements Lazy {
     for (const h of this.held.values()) {
       const target = h.labels.length === 0 ? real : real.labels(...h.labels);
       if (h.set !== undefined) (target as PromClient.Gauge).set(h.set);
-      if (h.delta > 0) target.inc(h.delta);
-      else if (h.delta < 0) (target as PromClient.Gauge).dec(-h.delta);
+      // inc(0) too: it makes a labelled series appear as the update that was held did.
+      if (h.delta >= 0) target.inc(h.delta);
+      else (target as PromClient.Gauge).dec(-h.delta);
     }
     this.held.clear();
     this.real = real;
