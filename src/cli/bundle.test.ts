@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ensureBuilt } from '../test-support/built-package.js';
+import { listeningUrl, stopChild } from '../test-support/serve-child.js';
 import { readVectorJson, vectorPath } from '../test-support/vectors.js';
 import { generateData, tempDir, verityCases, writeData } from '../measure/test-support/verity.js';
 import { verityFormat } from '../measure/verity.js';
@@ -183,20 +184,8 @@ test('the bundled kbs serve loads its metrics library after it listens and count
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_ENV: '', COCOKIT_LOG_LEVEL: 'silent' },
   });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no banner in 60 s:\n${out}`)), 60_000);
-      child.stdout.on('data', () => {
-        const m = /listening on (http:\/\/\S+)/.exec(out);
-        if (m) {
-          clearTimeout(t);
-          resolve(m[1]);
-        }
-      });
-      child.on('exit', (code) => reject(new Error(`kbs serve exited (${code}):\n${out}`)));
-    });
+    const url = await listeningUrl(child);
     const auth = await fetch(`${url}/kbs/v0/auth`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version: '0.4.0', tee: 'sample', 'extra-params': '' }) });
     assert.equal(auth.status, 200);
     const metrics = await fetch(`${url}/metrics`);
@@ -207,12 +196,7 @@ test('the bundled kbs serve loads its metrics library after it listens and count
     assert.match(text, /^kbs_auth_requests_total 1$/m);
     assert.match(text, /^kbs_http_requests_total 1$/m);
   } finally {
-    await new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
-    });
+    await stopChild(child);
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { REPO_ROOT } from '../test-support/vectors.js';
+import { listeningUrl, stopChild } from '../test-support/serve-child.js';
 
 const MAIN = join(REPO_ROOT, 'src/cli/main.ts');
 
@@ -147,22 +148,8 @@ test('kbs serve answers /healthz without loading the client side, the PostgreSQL
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, IMPORT_LOG: log, COCOKIT_LOG_LEVEL: 'warn' },
   });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no banner in 60 s:\n${out}\n${err}`)), 60_000);
-      child.stdout.on('data', () => {
-        const m = /listening on (http:\/\/\S+)/.exec(out);
-        if (m) {
-          clearTimeout(t);
-          resolve(m[1]);
-        }
-      });
-      child.on('exit', (code) => reject(new Error(`kbs serve exited (${code}):\n${out}\n${err}`)));
-    });
+    const url = await listeningUrl(child);
     const health = await fetch(`${url}/healthz`);
     assert.equal(health.status, 200);
     const mods = loaded(log);
@@ -183,12 +170,7 @@ test('kbs serve answers /healthz without loading the client side, the PostgreSQL
     );
     assert.deepEqual(unwanted, []);
   } finally {
-    await new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
-    });
+    await stopChild(child);
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -278,14 +278,19 @@ function fmtF(neg: boolean, x: Digits, prec: number): string {
   return out;
 }
 
-/** strconv 'b': decimal mantissa, `p`, binary exponent (`4503599627370496p-52`). */
-function binaryFloat(f: number): string {
+/** The IEEE 754 fields of a double: sign, biased exponent and the 52 stored fraction bits. */
+function float64Fields(f: number): { neg: boolean; exp: number; mant: bigint } {
   const view = new DataView(new ArrayBuffer(8));
   view.setFloat64(0, f);
   const bits = view.getBigUint64(0);
-  const neg = bits >> 63n === 1n;
-  let exp = Number((bits >> 52n) & 0x7ffn);
-  let mant = bits & ((1n << 52n) - 1n);
+  return { neg: bits >> 63n === 1n, exp: Number((bits >> 52n) & 0x7ffn), mant: bits & ((1n << 52n) - 1n) };
+}
+
+/** strconv 'b': decimal mantissa, `p`, binary exponent (`4503599627370496p-52`). */
+function binaryFloat(f: number): string {
+  const fields = float64Fields(f);
+  const neg = fields.neg;
+  let { exp, mant } = fields;
   if (exp === 0) exp++;
   else mant |= 1n << 52n;
   exp += -1023 - 52;
@@ -385,12 +390,9 @@ function fmtFloat(v: number, verb: string, defaultPrec: number, sp: Spec): strin
 export function hexFloat(f: number, prec: number | undefined): string {
   if (Number.isNaN(f)) return 'NaN';
   if (!Number.isFinite(f)) return f > 0 ? '+Inf' : '-Inf';
-  const view = new DataView(new ArrayBuffer(8));
-  view.setFloat64(0, f);
-  const bits = view.getBigUint64(0);
-  const neg = bits >> 63n === 1n;
-  let exp = Number((bits >> 52n) & 0x7ffn);
-  let mant = bits & ((1n << 52n) - 1n);
+  const fields = float64Fields(f);
+  const neg = fields.neg;
+  let { exp, mant } = fields;
   if (exp === 0 && mant === 0n) {
     exp = 0;
   } else if (exp === 0) {
