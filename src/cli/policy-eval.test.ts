@@ -363,3 +363,26 @@ test('-i, --stdin-input and -d keep the text of numbers beyond doubles: 12345678
   assert.equal(inf.code, 2);
   assert.match(inf.err + inf.out, /inf\.yaml: json: unsupported value: \+Inf/);
 });
+
+test('several compile errors are listed one by one: an entry each in JSON, "N errors occurred:" otherwise', async () => {
+  const dir = files('several', { 'p.rego': 'package t\n\np := count(1)\nq := upper(2)\n' });
+  const j = await evalCli(['-d', dir, 'data.t.p']);
+  assert.equal(j.code, 2);
+  const errors = (JSON.parse(j.out) as { errors: Array<{ message: string; code: string; location?: { file: string; row: number; col: number } }> }).errors;
+  assert.deepEqual(
+    errors.map((e) => [e.code, e.message.split('\n')[0], e.location?.row, e.location?.col]),
+    [
+      ['rego_type_error', 'count: invalid argument(s)', 3, 6],
+      ['rego_type_error', 'upper: invalid argument(s)', 4, 6],
+    ],
+  );
+  assert.ok(errors.every((e) => e.location?.file.endsWith('p.rego')));
+  const p = await evalCli(['-d', dir, '-f', 'pretty', 'data.t.p']);
+  assert.equal(p.code, 2);
+  assert.match(p.err, /^2 errors occurred:\n\S+p\.rego:3: rego_type_error: count: invalid argument\(s\)\n\thave: \(number, \?\?\?\)\n/);
+  assert.match(p.err, /\n\S+p\.rego:4: rego_type_error: upper: invalid argument\(s\)\n/);
+  assert.doesNotMatch(p.err, /1 error occurred/);
+  // One error keeps opa's one-line prefix.
+  const one = await evalCli(['-d', files('one', { 'p.rego': 'package t\n\np := count(1)\n' }), '-f', 'pretty', 'data.t.p']);
+  assert.match(one.err, /^1 error occurred: \S+p\.rego:3: rego_type_error: count: invalid argument\(s\)\n/);
+});

@@ -22,6 +22,7 @@ import type { Command } from 'commander';
 import { parseDocument, visit } from 'yaml';
 import { CocoError } from '../errors.js';
 import { BigNum, Engine, type ExprStats, type Explanation, PROFILE_SORTS, type ProfileSort, Profiler, fromJson, goDuration, numText, parseJsonValue, toJs } from '../rego/index.js';
+import type { CompileError } from '../rego/compiler.js';
 import { readTarGz } from '../policy/bundle-archive.js';
 import type { CliIO } from './io.js';
 
@@ -295,7 +296,19 @@ function opaCode(e: CocoError): string | undefined {
   return /\b(rego_[a-z_]+_error|eval_[a-z_]+_error)\b/.exec(e.message)?.[1];
 }
 
+/** The errors a compile failure lists one by one (rego/compiler.ts), as opa lists them. */
+function compileErrors(e: CocoError): CompileError[] | undefined {
+  const list = (e.detail as { errors?: unknown } | undefined)?.errors;
+  return Array.isArray(list) && list.length > 0 ? (list as CompileError[]) : undefined;
+}
+
 function errorJson(e: CocoError): unknown {
+  const listed = compileErrors(e);
+  if (listed) {
+    return {
+      errors: listed.map((x) => ({ message: x.message, code: x.code, ...(x.file || x.row ? { location: { file: x.file, row: x.row, col: x.col || 1 } } : {}) })),
+    };
+  }
   const loc = /^([^:\s]+):(\d+)(?::(\d+))?:/.exec(e.message);
   const code = opaCode(e);
   return {
@@ -450,7 +463,7 @@ export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptio
   } catch (e) {
     if (!(e instanceof CocoError) || e.kind === 'usage') throw e;
     if (opts.format === 'json') io.stdout(stringify(errorJson(e), 2) + '\n');
-    else io.stderr(`1 error occurred: ${e.message}\n`);
+    else io.stderr(`${(compileErrors(e)?.length ?? 1) > 1 ? '' : '1 error occurred: '}${e.message}\n`);
     return 2;
   }
 
