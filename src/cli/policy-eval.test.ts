@@ -386,3 +386,18 @@ test('several compile errors are listed one by one: an entry each in JSON, "N er
   const one = await evalCli(['-d', files('one', { 'p.rego': 'package t\n\np := count(1)\n' }), '-f', 'pretty', 'data.t.p']);
   assert.match(one.err, /^1 error occurred: \S+p\.rego:3: rego_type_error: count: invalid argument\(s\)\n/);
 });
+
+// sigs.k8s.io/yaml decodes with go-yaml v2, whose scalars are YAML 1.1's: yes/no/on/off/y/n are booleans,
+// 0777 is octal, 0b101 binary, 1_000 a thousand; a timestamp stays the string it is written as.
+test('YAML input and data are read with YAML 1.1 scalars, as go-yaml v2 reads them', async () => {
+  const p = files('yaml11', {
+    'in.yaml': 'flags: [yes, no, on, off, y, n, Yes, NO, true]\nnums: [0777, 0b101, 1_000, 0x1F, 1e3]\nwhen: 2001-12-14\nsixty: 1:30\nquoted: "yes"\n',
+    'data/d.yaml': 'enabled: on\n',
+  });
+  const r = await evalCli(['-i', join(p, 'in.yaml'), '-d', join(p, 'data'), '-f', 'raw', '[input, data.enabled]']);
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual(JSON.parse(r.out), [
+    { flags: [true, false, true, false, true, false, true, false, true], nums: [511, 5, 1000, 31, 1000], when: '2001-12-14', sixty: '1:30', quoted: 'yes' },
+    true,
+  ]);
+});

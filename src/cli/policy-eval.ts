@@ -23,6 +23,7 @@ import { parseDocument, visit } from 'yaml';
 import { CocoError } from '../errors.js';
 import { BigNum, Engine, type ExprStats, type Explanation, PROFILE_SORTS, type ProfileSort, Profiler, fromJson, goDuration, numText, parseJsonValue, toJs } from '../rego/index.js';
 import type { CompileError } from '../rego/compiler.js';
+import { GO_YAML_V2 } from '../rego/builtins/goyaml.js';
 import { readTarGz } from '../policy/bundle-archive.js';
 import type { CliIO } from './io.js';
 
@@ -58,12 +59,13 @@ function stringify(v: unknown, indent?: number): string {
 }
 
 /**
- * A YAML document read as opa reads one (sigs.k8s.io/yaml over go-yaml v2, then JSON): integers exact, a plain
- * scalar written as a float beyond double range (`1e400`) is the string it is written as (go-yaml resolves a
- * float that does not parse to a string), and an infinity or NaN (`.inf`) has no JSON form, so it is an error.
+ * A YAML document read as opa reads one (sigs.k8s.io/yaml over go-yaml v2, then JSON): YAML 1.1 scalars
+ * (`yes` is true, `0777` is 511), integers exact, timestamps as strings, a plain scalar written as a float
+ * beyond double range (`1e400`) is the string it is written as (go-yaml resolves a float that does not parse to
+ * a string), and an infinity or NaN (`.inf`) has no JSON form, so it is an error.
  */
 function parseYaml(text: string): unknown {
-  const doc = parseDocument(text, { intAsBigInt: true });
+  const doc = parseDocument(text, GO_YAML_V2);
   if (doc.errors.length > 0) throw doc.errors[0]!;
   visit(doc, {
     Scalar(_key, node) {

@@ -9,7 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as Yaml from 'yaml';
-import { goYamlAliasError, goYamlSyntaxError, goYamlTabError, goYamlUnicodeEscapeError } from './goyaml.js';
+import { GO_YAML_V2, goYamlAliasError, goYamlSyntaxError, goYamlTabError, goYamlUnicodeEscapeError } from './goyaml.js';
 import { type Value, RObject, fromJson, isObject, isSet, parseJsonValue, toJs, toJsonText } from '../value.js';
 import { type BuiltinDef, BuiltinError, argObject, argString, builtinError, typeError } from './registry.js';
 import { firstValueText, goJsonError } from './gojson.js';
@@ -336,14 +336,7 @@ function isValidJson(s: string): boolean {
 // --- YAML (sigs.k8s.io/yaml over go-yaml v2: YAML 1.1 scalars, block style, sequences not indented) ------
 
 function yamlParse(name: string, s: string): Value {
-  const docs = yaml().parseAllDocuments(s, {
-    version: '1.1',
-    intAsBigInt: true,
-    // go-yaml v2 decodes non-strictly: a repeated key is no error, its last value wins.
-    uniqueKeys: false,
-    // go-yaml v2 keeps timestamps as strings when decoding into interface{} and has no base-60 numbers.
-    customTags: (tags) => tags.filter((t) => typeof t === 'string' || (t.tag !== 'tag:yaml.org,2002:timestamp' && t.format !== 'TIME')),
-  });
+  const docs = yaml().parseAllDocuments(s, GO_YAML_V2);
   const list = Array.isArray(docs) ? docs : [docs];
   const doc = list[0];
   if (!doc) return null;

@@ -17,6 +17,20 @@
  * start of a line in block context cannot start a token.
  */
 
+import type { CreateNodeOptions, DocumentOptions, ParseOptions, SchemaOptions, ToJSOptions } from 'yaml';
+
+/**
+ * The `yaml` package's options that read a document as go-yaml v2 decodes one into interface{}: YAML 1.1
+ * scalars (`yes`/`no`/`on`/`off`/`y`/`n` booleans, `0777` octal, `0b101`, `1_000`), integers exact, a repeated
+ * key no error (the last value wins), timestamps kept as strings and no base-60 numbers.
+ */
+export const GO_YAML_V2: ParseOptions & DocumentOptions & SchemaOptions & CreateNodeOptions & ToJSOptions = {
+  version: '1.1',
+  intAsBigInt: true,
+  uniqueKeys: false,
+  customTags: (tags) => tags.filter((t) => typeof t === 'string' || (t.tag !== 'tag:yaml.org,2002:timestamp' && t.format !== 'TIME')),
+};
+
 export type GoYamlErrorKind = 'scanner' | 'parser';
 
 /** go-yaml's `parser.fail`: the line part from the problem and context marks (0-based lines). */
