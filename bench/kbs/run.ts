@@ -7,7 +7,7 @@
  *
  *   npx tsx bench/kbs/run.ts [--cases sample,snp,bearer] [--concurrency 1,8,64] [--c256] [--seconds 8]
  *                            [--warmup 2] [--postgres-url postgres://…] [--postgres] [--stores sqlite,postgres]
- *                            [--no-transport] [--workers N] [--json] [--cpu-prof <dir>] [--src] [--no-build]
+ *                            [--no-transport] [--paced-ms 1] [--workers N] [--json] [--cpu-prof <dir>] [--src] [--no-build]
  *
  * PostgreSQL without --postgres-url: a throwaway cluster is started for the run (initdb in a temporary
  * directory, Unix socket only — the helper the store's tests use) and its server processes' CPU is read too:
@@ -27,6 +27,11 @@
  *              process of its own that answers with the bodies and cookie one real sample flow received from
  *              the KBS, and does nothing else (no crypto, no store). Run first, once per run; `--no-transport`
  *              leaves it out. It has no floor: its floor-ms is 0 and its ratio is null (`-` in the table).
+ *   paced      the same bare server, answering each request only after a timer of `--paced-ms` (default 1 ms,
+ *              about what the KBS takes per request at concurrency 1): what HTTP alone costs the server when each
+ *              answer has to wake a client that went to sleep waiting, and the server sleeps between requests.
+ *              Its CPU per flow holds no work of the server's but reading requests and writing answers.
+ *              Run after transport, with it (`--no-transport` leaves both out).
  *
  * The floor is what no implementation can avoid per flow, timed on this process's CPU with node:crypto:
  *   sample = ES256 sign (token) + ECDH-ES+A256KW JWE (an ephemeral P-256 key held by an ECDH object, the cheapest
@@ -71,13 +76,18 @@ const opt = (name: string, dflt: string): string => {
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : dflt;
 };
 const CASES = opt('cases', 'sample,snp,bearer').split(',') as CaseName[];
-for (const c of CASES) if (!['sample', 'snp', 'bearer', 'transport'].includes(c)) throw new Error(`--cases: unknown case ${c}`);
-// The reference runs first: a reader compares every case with what HTTP alone costs at the same concurrency.
-if (!args.includes('--no-transport') && !CASES.includes('transport')) CASES.unshift('transport');
+for (const c of CASES) if (!['sample', 'snp', 'bearer', 'transport', 'paced'].includes(c)) throw new Error(`--cases: unknown case ${c}`);
+// The references run first: a reader compares every case with what HTTP alone costs at the same concurrency.
+if (!args.includes('--no-transport')) {
+  if (!CASES.includes('paced')) CASES.unshift('paced');
+  if (!CASES.includes('transport')) CASES.unshift('transport');
+}
 const CONC = opt('concurrency', '1,8,64').split(',').map(Number);
 if (args.includes('--c256') && !CONC.includes(256)) CONC.push(256);
 const SECONDS = Number(opt('seconds', '8'));
 const WARMUP = Number(opt('warmup', '2'));
+const PACED_MS = Number(opt('paced-ms', '1'));
+if (!(PACED_MS >= 0)) throw new Error('--paced-ms: a number of milliseconds');
 const PG_URL = opt('postgres-url', '');
 const STORES = opt('stores', PG_URL !== '' || args.includes('--postgres') ? 'postgres' : 'sqlite').split(',') as StoreName[];
 for (const st of STORES) if (st !== 'sqlite' && st !== 'postgres') throw new Error(`--stores: unknown store ${st}`);
@@ -91,7 +101,9 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const RESOURCE = 'default/bench/secret';
 const SECRET = randomBytes(32);
 
-type CaseName = 'sample' | 'snp' | 'bearer' | 'transport';
+type CaseName = 'sample' | 'snp' | 'bearer' | 'transport' | 'paced';
+/** The reference rows: HTTP alone, no floor. */
+const isReference = (c: CaseName): c is 'transport' | 'paced' => c === 'transport' || c === 'paced';
 type StoreName = 'sqlite' | 'postgres';
 
 // ---- server ------------------------------------------------------------------------------------------------
@@ -142,11 +154,12 @@ interface Replies {
 /**
  * The transport reference server: node:http and nothing else. Each request's body is read in full, then the
  * recorded reply of its route goes out with the same status, content type and (for /auth) Set-Cookie as the
- * KBS's, in one `end()` call.
+ * KBS's, in one `end()` call — at once, or after a timer of the milliseconds given as its second argument.
  */
 const TRANSPORT_SERVER = `
 const http = require('node:http');
 const r = JSON.parse(require('node:fs').readFileSync(process.argv[1], 'utf8'));
+const delay = Number(process.argv[2] ?? 0);
 const json = (body, extra) => ({ 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), ...extra });
 const server = http.createServer((req, res) => {
   req.on('data', () => {});
@@ -157,17 +170,18 @@ const server = http.createServer((req, res) => {
     else if (req.method === 'POST' && req.url === '/kbs/v0/attest') { body = r.attest; headers = json(body); }
     else if (req.method === 'GET' && req.url.startsWith('/kbs/v0/resource/')) { body = r.resource; headers = json(body); }
     else { res.writeHead(404).end(); return; }
-    res.writeHead(200, headers).end(body);
+    if (delay > 0) setTimeout(() => res.writeHead(200, headers).end(body), delay);
+    else res.writeHead(200, headers).end(body);
   });
 });
 server.listen(0, '127.0.0.1', () => console.log('listening on http://127.0.0.1:' + server.address().port));
 process.on('SIGTERM', () => process.exit(0));
 `;
 
-async function startTransportServer(dir: string, replies: Replies): Promise<Omit<Server, 'dataDir'>> {
+async function startTransportServer(dir: string, replies: Replies, delayMs = 0): Promise<Omit<Server, 'dataDir'>> {
   const file = join(dir, 'transport-replies.json');
   writeFileSync(file, JSON.stringify(replies));
-  return spawnListening(['-e', TRANSPORT_SERVER, file]);
+  return spawnListening(['-e', TRANSPORT_SERVER, file, String(delayMs)]);
 }
 
 /** The PostgreSQL server the KBS uses: its URL, and the postmaster's pid when this run started it. */
@@ -382,7 +396,7 @@ function quantile(sorted: number[], q: number): number {
 async function runCase(ctx: Ctx, server: Pick<Server, 'child'>, pg: Pg | undefined, name: CaseName, concurrency: number, floors: Record<CaseName, number>): Promise<CaseResult> {
   const guests = await Promise.all(Array.from({ length: concurrency }, () => newGuest()));
   // The recorded resource was encrypted to another key: the transport reference checks no decryption.
-  if (name === 'transport') for (const g of guests) g.checked = true;
+  if (isReference(name)) for (const g of guests) g.checked = true;
   if (name === 'bearer') for (const g of guests) g.token = await attestFlow(ctx, g, 'sample', false);
   const flow = (g: Guest): Promise<unknown> =>
     name === 'bearer' ? getResource(ctx, g, { authorization: `Bearer ${g.token}` }) : attestFlow(ctx, g, name === 'snp' ? 'snp' : 'sample', true);
@@ -428,7 +442,7 @@ async function runCase(ctx: Ctx, server: Pick<Server, 'child'>, pg: Pg | undefin
   const cpuMs = ((cpu1 - cpu0) * 1000) / Math.max(1, flows);
   return {
     case: name,
-    store: name === 'transport' ? 'none' : pg ? 'postgres' : 'sqlite',
+    store: isReference(name) ? 'none' : pg ? 'postgres' : 'sqlite',
     concurrency,
     flows,
     seconds: round(elapsed, 2),
@@ -495,7 +509,7 @@ function measureFloor(chip: TestChip, root: TestRoot): { parts: Record<string, n
     jwe: cpuMsPerOp(jwe),
   };
   const sample = parts.es256Sign + parts.jwe;
-  return { parts, floors: { sample, snp: sample + parts.p384Verify, bearer: parts.es256Verify + parts.jwe, transport: 0 } };
+  return { parts, floors: { sample, snp: sample + parts.p384Verify, bearer: parts.es256Verify + parts.jwe, transport: 0, paced: 0 } };
 }
 
 // ---- main --------------------------------------------------------------------------------------------------
@@ -567,13 +581,16 @@ async function main(): Promise<void> {
         const agent = new Agent({ keepAlive: true, maxSockets: 512 });
         const ctx: Ctx = { agent, url: server.url, root, chip };
         // The transport reference does not depend on the store: it runs with the first one.
-        const transport = i === 0 && CASES.includes('transport') ? await startTransportServer(dir, await recordReplies(ctx)) : undefined;
+        const replies = i === 0 && CASES.some(isReference) ? await recordReplies(ctx) : undefined;
+        const refs = new Map<CaseName, Omit<Server, 'dataDir'>>();
         try {
+          if (replies && CASES.includes('transport')) refs.set('transport', await startTransportServer(dir, replies));
+          if (replies && CASES.includes('paced')) refs.set('paced', await startTransportServer(dir, replies, PACED_MS));
           for (const name of CASES) {
-            if (name === 'transport' && transport === undefined) continue;
+            const ref = refs.get(name);
+            if (isReference(name) && ref === undefined) continue;
             for (const c of CONC) {
-              const r =
-                name === 'transport' ? await runCase({ ...ctx, url: transport!.url }, transport!, undefined, name, c, floors) : await runCase(ctx, server, pg, name, c, floors);
+              const r = ref ? await runCase({ ...ctx, url: ref.url }, ref, undefined, name, c, floors) : await runCase(ctx, server, pg, name, c, floors);
               results.push(r);
               if (!JSON_OUT) console.log(resultLine(r));
               if (r.hung) throw new Error(`the server stopped answering during ${name} at concurrency ${c} (${store})`);
@@ -581,7 +598,7 @@ async function main(): Promise<void> {
           }
         } finally {
           agent.destroy();
-          await transport?.stop();
+          for (const ref of refs.values()) await ref.stop();
         }
       } finally {
         await server.stop();
