@@ -16,11 +16,11 @@ import {
   diffieHellman,
   privateDecrypt,
   publicEncrypt,
-  randomBytes,
   type KeyObject,
 } from 'node:crypto';
 import { CocoError } from '../errors.js';
 import { concatBytes, fromBase64Url, toBase64Url, utf8 } from './bytes.js';
+import { randomBytesPooled } from './random.js';
 import { isRecord, parseJson } from './json.js';
 import { EC_COORD_BYTES, publicJwkMembers, teePubKeyObject, type EcCurve, type TeePubKey } from './jwk.js';
 
@@ -122,8 +122,8 @@ function agreeWithKey(eph: KeyObject, k: EcTeeKey, recipient: KeyObject): Agreem
 
 /** Encrypts `plaintext` to the TEE key as the KBS resource response. */
 export function encryptToTeeKey(plaintext: Uint8Array, teeKey: TeePubKey, rnd: JweRandomness = {}): FlattenedJwe {
-  const cek = rnd.cek ?? new Uint8Array(randomBytes(32));
-  const iv = rnd.iv ?? new Uint8Array(randomBytes(12));
+  const cek = rnd.cek ?? randomBytesPooled(32);
+  const iv = rnd.iv ?? randomBytesPooled(12);
   if (cek.length !== 32 || iv.length !== 12) throw new CocoError('JWE_PARAMS', 'A256GCM needs a 32-byte CEK and a 12-byte IV', { kind: 'usage' });
   const recipient = teePubKeyObject(teeKey);
   let header: string;

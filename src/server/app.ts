@@ -3,7 +3,8 @@
  * and `/metrics` (specs/kbs-protocol.md §1.1). Everything under `/kbs/v0/` goes through one dispatcher that
  * routes on the raw URL, as Trustee's `api_server.rs` does, so path validation sees the bytes the client sent.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { randomBytesPooled } from '../formats/random.js';
 import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { errorCodes, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -383,7 +384,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       if (!o.attestation.verifiers.has(tee)) throw kbsError('KBS_TEE_DISABLED', `tee "${tee}" is not enabled on this KBS (enabled: ${o.attestation.verifiers.tees().join(', ') || 'none'})`, 'unsupported');
       if (!('extra-params' in body)) throw kbsError('KBS_BODY_SHAPE', 'auth request: "extra-params" is missing');
       const now = clock();
-      const nonce = Buffer.from(o.recordedEvidence ? o.recordedEvidence.challenge() : o.randomNonce ? o.randomNonce() : randomBytes(32)).toString('base64');
+      const nonce = Buffer.from(o.recordedEvidence ? o.recordedEvidence.challenge() : o.randomNonce ? o.randomNonce() : randomBytesPooled(32)).toString('base64');
       const session: SessionRecord = {
         id: randomUUID().replace(/-/g, ''),
         tee,

@@ -7,6 +7,7 @@
  * ciphertext ‖ tag (16).
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { randomBytesPooled } from '../formats/random.js';
 import { chmodSync, closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { CocoError } from '../errors.js';
 import type { KekSource } from './store.js';
@@ -88,7 +89,7 @@ export function kekFingerprint(kek: Uint8Array): string {
 
 /** Seals `plaintext` under `kek`, binding `aad`. */
 export function seal(kek: Uint8Array, plaintext: Uint8Array, aad: string): Uint8Array {
-  const iv = randomBytes(IV_BYTES);
+  const iv = randomBytesPooled(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', kek, iv);
   cipher.setAAD(Buffer.from(aad, 'utf8'));
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
