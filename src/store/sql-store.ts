@@ -112,6 +112,15 @@ function byCodeUnits<T>(rows: T[], keys: (row: T) => string[]): T[] {
   });
 }
 
+/** Freezes a JSON value in place, all the way down. */
+function frozen(v: JsonValue): JsonValue {
+  if (v !== null && typeof v === 'object') {
+    for (const x of Object.values(v)) frozen(x);
+    Object.freeze(v);
+  }
+  return v;
+}
+
 function resourceAad(k: CheckedResourceKey): string {
   return `resource:${k.namespace}/${k.repository}/${k.type}/${k.tag}`;
 }
@@ -641,21 +650,24 @@ class SqlStore implements Store {
     if (typeof link !== 'function') throw new CocoError('STORE_ARGUMENT', 'audit chain link must be a function', { kind: 'input' });
     const hotKeep = this.#hotKeep(keep);
     return this.#hot.auditAppendChain(kind, (head) => {
-      const events = link(head === null ? null : (JSON.parse(head) as JsonValue));
+      // The head this store appended stands for its detail (`ChainedEventInput.head`): no read, no parse.
+      const events = link(head === null ? null : head.head !== undefined ? (head.head as JsonValue) : head.detail === null ? null : (JSON.parse(head.detail) as JsonValue));
       if (!Array.isArray(events)) throw new CocoError('STORE_ARGUMENT', 'audit chain link must return an array', { kind: 'input' });
-      return events.map((e) => {
+      return events.map((e, i) => {
         if (typeof e !== 'object' || e === null) throw new CocoError('STORE_ARGUMENT', 'chained audit event must be an object', { kind: 'input' });
         if (typeof e.detail !== 'string') throw new CocoError('STORE_ARGUMENT', 'chained audit detail must be JSON text', { kind: 'input' });
         if (e.detail.length > LIMITS.auditDetailChars) {
           throw new CocoError('STORE_TOO_LARGE', `audit detail is ${e.detail.length} characters of JSON, more than ${LIMITS.auditDetailChars}`, { kind: 'limit' });
         }
-        return {
+        const row = {
           time: checkDate(e.time, 'audit time').getTime(),
           kind,
           subject: checkString(e.subject, 'audit subject', LIMITS.jsonChars, true),
           outcome: checkString(e.outcome, 'audit outcome'),
           detail: e.detail,
         };
+        // The last event's head, copied and frozen: the next links get it, never the caller's own object.
+        return i === events.length - 1 && e.head !== undefined ? { ...row, head: frozen(JSON.parse(toJsonText(e.head, 'chained audit head')) as JsonValue) } : row;
       });
     }, hotKeep);
   }
