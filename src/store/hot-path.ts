@@ -69,6 +69,11 @@ export interface HotPath {
   sessionDelete(id: string): Promise<boolean>;
   /** Inserts the nonce record; true when this call inserted it (the primary key is the atomic test-and-set). */
   nonceInsert(nonceHash: string, expiresAt: number): Promise<boolean>;
+  /**
+   * `sessionGet`, and the nonce record inserted until the session's expiry when the session is there and
+   * has not expired at `now`: `inserted` as `nonceInsert` answers (false when there is no such session).
+   */
+  sessionGetNonceInsert(id: string, nonceHash: string, now: number): Promise<{ row: { expires_at: Int64; body: Uint8Array } | undefined; inserted: boolean }>;
   auditInsert(row: HotAuditRow): Promise<number>;
   /**
    * Appends rows that extend a chain, under the database's write lock from reading the head to the commit:
@@ -125,6 +130,14 @@ export function kyselyHotPath(db: Kysely<Database>, close: () => Promise<void> =
     for (const k of doomed) if (Number((await trx.deleteFrom('kv').where('key', '=', k).executeTakeFirst()).numDeletedRows) > 0) out.push(k);
     return out;
   };
+  const nonceInsert = async (nonceHash: string, expiresAt: number): Promise<boolean> => {
+    const r = await db
+      .insertInto('nonces')
+      .values({ nonce_hash: nonceHash, expires_at: expiresAt })
+      .onConflict((oc) => oc.column('nonce_hash').doNothing())
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+  };
   return {
     sessionGet: (id) => db.selectFrom('sessions').select(['expires_at', 'body']).where('id', '=', id).executeTakeFirst(),
     async sessionPut(id, expiresAt, body) {
@@ -142,13 +155,10 @@ export function kyselyHotPath(db: Kysely<Database>, close: () => Promise<void> =
       const r = await db.deleteFrom('sessions').where('id', '=', id).executeTakeFirst();
       return Number(r.numDeletedRows) > 0;
     },
-    async nonceInsert(nonceHash, expiresAt) {
-      const r = await db
-        .insertInto('nonces')
-        .values({ nonce_hash: nonceHash, expires_at: expiresAt })
-        .onConflict((oc) => oc.column('nonce_hash').doNothing())
-        .executeTakeFirst();
-      return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+    nonceInsert,
+    async sessionGetNonceInsert(id, nonceHash, now) {
+      const row = await db.selectFrom('sessions').select(['expires_at', 'body']).where('id', '=', id).executeTakeFirst();
+      return { row, inserted: row !== undefined && Number(row.expires_at) > now ? await nonceInsert(nonceHash, Number(row.expires_at)) : false };
     },
     async auditInsert(row) {
       const r = await db.insertInto('audit').values(row).returning('id').executeTakeFirstOrThrow();
@@ -301,6 +311,10 @@ export function sqliteHotPath(conn: Sqlite.Database): HotPath {
     },
     sessionDelete: async (id) => s.sessionDelete.run(id).changes > 0,
     nonceInsert: (hash, expiresAt) => enqueue(() => s.nonceInsert.run(hash, expiresAt).changes === 1),
+    async sessionGetNonceInsert(id, hash, now) {
+      const row = s.sessionGet.get(id);
+      return { row, inserted: row !== undefined && row.expires_at > now ? await enqueue(() => s.nonceInsert.run(hash, row.expires_at).changes === 1) : false };
+    },
     auditInsert: (row) => enqueue(() => insertRow(row)),
     auditAppendChain: async (kind, link, keep) => {
       // Writes queued before this chain append keep their place before it, in its transaction.

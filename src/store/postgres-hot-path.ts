@@ -264,6 +264,16 @@ export function postgresHotPath(pool: pg.Pool, changes?: ChangeFeed): HotPath & 
       heldResources.clear();
     },
     sessionGet: (id) => enqueue(() => [`SELECT expires_at, body FROM sessions WHERE id = ${literal(id)}`], (r) => r[0].rows[0] as { expires_at: Int64; body: Uint8Array } | undefined),
+    sessionGetNonceInsert: (id, nonceHash, now) =>
+      enqueue(
+        () => [
+          `SELECT expires_at, body FROM sessions WHERE id = ${literal(id)}`,
+          // The session read and the test-and-set in one round trip; only a live session's attempt records it.
+          `INSERT INTO nonces (nonce_hash, expires_at) SELECT ${literal(nonceHash)}, expires_at FROM sessions WHERE id = ${literal(id)} AND expires_at > ${integer(now)} ` +
+            'ON CONFLICT (nonce_hash) DO NOTHING',
+        ],
+        (r) => ({ row: r[0].rows[0] as { expires_at: Int64; body: Uint8Array } | undefined, inserted: r[1].rowCount === 1 }),
+      ),
     sessionPut: (id, expiresAt, body) =>
       enqueue(
         () => [

@@ -58,6 +58,7 @@ import {
   checkSession,
   checkString,
   sessionFromBody,
+  spendableNonce,
   toJsonText,
   type CheckedResourceKey,
   type SessionBody,
@@ -110,6 +111,14 @@ function byCodeUnits<T>(rows: T[], keys: (row: T) => string[]): T[] {
     for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i]) return ka[i] < kb[i] ? -1 : 1;
     return 0;
   });
+}
+
+/**
+ * The key of a nonce record. A hash: an SE nonce is a whole attestation-request JSON (specs/kbs-protocol.md
+ * §1.3), too long for a btree key. The primary key makes the insert the atomic test-and-set across replicas.
+ */
+function nonceKey(nonce: string): string {
+  return createHash('sha256').update(checkString(nonce, 'nonce', LIMITS.jsonChars), 'utf8').digest('hex');
 }
 
 /** Freezes a JSON value in place, all the way down. */
@@ -263,6 +272,7 @@ class SqlStore implements Store {
       get: (id) => this.#run('reading a session', () => this.#getSession(id)),
       put: (s) => this.#run('writing a session', () => this.#putSession(s)),
       delete: (id) => this.#run('deleting a session', () => this.#deleteSession(id)),
+      attempt: (id, nonce) => this.#run('reading a session', () => this.#attemptSession(id, nonce)),
     };
     this.nonces = {
       consume: (n, exp) => this.#run('consuming a nonce', () => this.#consumeNonce(n, exp)),
@@ -401,10 +411,22 @@ class SqlStore implements Store {
   async #getSession(idArg: string): Promise<SessionRecord | undefined> {
     // The id comes straight from a client cookie: one `put` could never have stored is simply unknown.
     if (!storableId(idArg)) return undefined;
-    const id = idArg;
-    const row = await this.#hot.sessionGet(id);
-    if (row === undefined) return undefined;
+    return this.#sessionOf(idArg, await this.#hot.sessionGet(idArg), this.#nowMs());
+  }
+
+  async #attemptSession(idArg: string, nonceArg: string): Promise<{ session: SessionRecord | undefined; fresh: boolean }> {
+    if (!spendableNonce(nonceArg)) return { session: await this.#getSession(idArg), fresh: false };
+    const nonceHash = nonceKey(nonceArg);
+    if (!storableId(idArg)) return { session: undefined, fresh: false };
     const now = this.#nowMs();
+    const { row, inserted } = await this.#hot.sessionGetNonceInsert(idArg, nonceHash, now);
+    const session = await this.#sessionOf(idArg, row, now);
+    return { session, fresh: session !== undefined && inserted };
+  }
+
+  /** The session a row holds; an expired row is deleted on the way (undefined). */
+  async #sessionOf(id: string, row: { expires_at: Int64; body: Uint8Array } | undefined, now: number): Promise<SessionRecord | undefined> {
+    if (row === undefined) return undefined;
     if (ms(row.expires_at) <= now) {
       // Trustee deletes an expired session when it is looked up (specs/kbs-protocol.md §1.3). The guard on
       // expires_at keeps a concurrent refresh of the same id from being deleted.
@@ -429,12 +451,9 @@ class SqlStore implements Store {
   // -- nonces ---------------------------------------------------------------------------------------------
 
   async #consumeNonce(nonceArg: string, expiresAtArg: Date): Promise<boolean> {
-    const nonce = checkString(nonceArg, 'nonce', LIMITS.jsonChars);
+    const nonceHash = nonceKey(nonceArg);
     const expiresAt = checkDate(expiresAtArg, 'nonce expiresAt').getTime();
     if (expiresAt <= this.#nowMs()) return false;
-    // Keyed by a hash: an SE nonce is a whole attestation-request JSON (specs/kbs-protocol.md §1.3), too long
-    // for a btree key. The primary key makes the insert the atomic test-and-set across replicas.
-    const nonceHash = createHash('sha256').update(nonce, 'utf8').digest('hex');
     return this.#hot.nonceInsert(nonceHash, expiresAt);
   }
 
