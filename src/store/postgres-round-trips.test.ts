@@ -20,6 +20,11 @@ import { policyEvaluators } from '../policy/evaluators.js';
 import { defaultConfig } from '../server/config.js';
 import { openKbs, type Kbs } from '../server/kbs.js';
 import { safeKeyPair } from '../formats/keygen.js';
+import { regularize } from '../formats/runtime-data.js';
+import { evidenceToJson } from '../tee/snp/evidence.js';
+import { parseReport } from '../tee/snp/format.js';
+import { createTestRoot } from '../tee/snp/test-root.js';
+import type { Attester } from '../tee/verifier.js';
 
 const skip = postgresMissing();
 let cluster: PostgresCluster | undefined;
@@ -65,6 +70,15 @@ async function queriesOf(step: () => Promise<unknown>): Promise<string[]> {
   }
 }
 
+/** SNP guests of a chip under a test root the replica trusts. */
+const root = createTestRoot({ product: 'milan' });
+const chip = root.createChip();
+const snpGuest: Attester = {
+  tee: 'snp',
+  getEvidence: async (reportData) =>
+    evidenceToJson(parseReport(root.signReport(chip, { reportData: regularize(reportData, 64) })), [{ type: 'VCEK', data: new Uint8Array(chip.vcek.raw) }]),
+};
+
 async function replica(database: string): Promise<{ kbs: Kbs; url: string; adminKeyPem: string }> {
   const url = await cluster!.createDatabase(database);
   writeFileSync(join(dir, 'kek'), randomBytes(32).toString('hex'));
@@ -75,11 +89,13 @@ async function replica(database: string): Promise<{ kbs: Kbs; url: string; admin
   config.attestation_service.allow_sample_tee = true;
   config.admin.identity_providers = [{ public_key_uri: join(dir, 'admin.pub') }];
   config.admin.acls = [{ role: 'admin', allowed_endpoints: '^/kbs/v0/.*$' }];
+  writeFileSync(join(dir, 'roots.pem'), root.ark.toString() + root.ask.toString());
+  config.attestation_service.snp_trusted_roots = [{ product: 'milan', pem: join(dir, 'roots.pem') }];
   const kbs = await openKbs({ config, ...policyEvaluators() });
   return { kbs, url: await kbs.listen(0, '127.0.0.1'), adminKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() };
 }
 
-test('round trips to PostgreSQL: 4 per sample handshake, 1 per resource GET by cookie or Bearer token', { skip }, async () => {
+test('round trips to PostgreSQL: 4 per sample or SNP handshake, 1 per resource GET by cookie or Bearer token', { skip }, async () => {
   const { kbs, url, adminKeyPem } = await replica('round_trips');
   try {
     await new KbsAdminClient(url, { privateKeyPem: adminKeyPem }).setResource('default/key/rt', utf8.encode('counted'));
@@ -94,6 +110,9 @@ test('round trips to PostgreSQL: 4 per sample handshake, 1 per resource GET by c
     const client = new KbsClient(url, new SampleAttester());
     const handshake = await queriesOf(() => client.attest());
     const byCookie = await queriesOf(async () => assert.equal(utf8.decode(await client.getResource('default/key/rt')), 'counted'));
+    // An SNP handshake costs the same trips: the report and its chain are checked in the process.
+    await queriesOf(() => new KbsClient(url, snpGuest).attest());
+    const snp = await queriesOf(() => new KbsClient(url, snpGuest).attest());
     const { token } = await new KbsClient(url, new SampleAttester()).attest();
     const byBearer = await queriesOf(async () => {
       const res = await fetch(`${url}/kbs/v0/resource/default/key/rt`, { headers: { authorization: `Bearer ${token}` } });
@@ -116,6 +135,7 @@ test('round trips to PostgreSQL: 4 per sample handshake, 1 per resource GET by c
       'INSERT sessions',
       'SELECT pg_advisory_xact_lock + INSERT audit + INSERT audit',
     ]);
+    assert.deepEqual(shape(snp), shape(handshake));
     // A resource GET finds the attested session, the policy and the resource held by the replica: only the
     // decision record and the audit row are sent, together.
     assert.deepEqual(shape(byCookie), ['SELECT pg_advisory_xact_lock + INSERT audit + INSERT audit']);
