@@ -340,6 +340,12 @@ export function storeContract(h: StoreHarness): void {
         assert.equal((await a.sessions.attempt('at1', 'challenge-1')).fresh, false);
         assert.equal(await b.nonces.consume('challenge-1', expiresAt), false, 'spent for consume too');
         assert.equal(await a.nonces.consume('absent-nonce', expiresAt), true, 'an attempt on no session spent nothing');
+        // A nonce that is not the session's challenge: the session is read, and no record is left of it.
+        await a.sessions.put({ ...authed, id: 'at3', nonce: 'challenge-4' });
+        const wrong = await b.sessions.attempt('at3', 'not-the-challenge');
+        assert.deepEqual(wrong, { session: { ...authed, id: 'at3', nonce: 'challenge-4' }, fresh: false });
+        assert.equal(await a.nonces.consume('not-the-challenge', expiresAt), true, 'a wrong nonce leaves no record');
+        assert.equal((await a.sessions.attempt('at3', 'challenge-4')).fresh, true, 'nor spends the session\'s own');
         // The nonce is recorded until the session expires, and swept after.
         assert.deepEqual(await a.sweepExpired(new Date(expiresAt.getTime() - 1)), { sessions: 0, nonces: 0 });
         // An attested session reads as such.

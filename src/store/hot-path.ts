@@ -74,6 +74,8 @@ export interface HotPath {
    * has not expired at `now`: `inserted` as `nonceInsert` answers (false when there is no such session).
    */
   sessionGetNonceInsert(id: string, nonceHash: string, now: number): Promise<{ row: { expires_at: Int64; body: Uint8Array } | undefined; inserted: boolean }>;
+  /** Deletes a nonce record (one `sessionGetNonceInsert` wrote for a nonce that was not the session's). */
+  nonceDelete(nonceHash: string): Promise<void>;
   auditInsert(row: HotAuditRow): Promise<number>;
   /**
    * Appends rows that extend a chain, under the database's write lock from reading the head to the commit:
@@ -156,6 +158,9 @@ export function kyselyHotPath(db: Kysely<Database>, close: () => Promise<void> =
       return Number(r.numDeletedRows) > 0;
     },
     nonceInsert,
+    async nonceDelete(nonceHash) {
+      await db.deleteFrom('nonces').where('nonce_hash', '=', nonceHash).execute();
+    },
     async sessionGetNonceInsert(id, nonceHash, now) {
       const row = await db.selectFrom('sessions').select(['expires_at', 'body']).where('id', '=', id).executeTakeFirst();
       return { row, inserted: row !== undefined && Number(row.expires_at) > now ? await nonceInsert(nonceHash, Number(row.expires_at)) : false };
@@ -195,6 +200,7 @@ export function sqliteHotPath(conn: Sqlite.Database): HotPath {
     sessionDeleteExpired: conn.prepare('DELETE FROM sessions WHERE id = ? AND expires_at <= ?'),
     sessionDelete: conn.prepare('DELETE FROM sessions WHERE id = ?'),
     nonceInsert: conn.prepare('INSERT INTO nonces (nonce_hash, expires_at) VALUES (?, ?) ON CONFLICT (nonce_hash) DO NOTHING'),
+    nonceDelete: conn.prepare('DELETE FROM nonces WHERE nonce_hash = ?'),
     auditInsert: conn.prepare('INSERT INTO audit (time, kind, subject, outcome, detail) VALUES (?, ?, ?, ?, ?)'),
     resourceGet: conn.prepare<[string, string, string, string], { value: Buffer }>(
       'SELECT value FROM resources WHERE namespace = ? AND repository = ? AND type = ? AND tag = ?',
@@ -311,6 +317,7 @@ export function sqliteHotPath(conn: Sqlite.Database): HotPath {
     },
     sessionDelete: async (id) => s.sessionDelete.run(id).changes > 0,
     nonceInsert: (hash, expiresAt) => enqueue(() => s.nonceInsert.run(hash, expiresAt).changes === 1),
+    nonceDelete: (hash) => enqueue(() => void s.nonceDelete.run(hash)),
     async sessionGetNonceInsert(id, hash, now) {
       const row = s.sessionGet.get(id);
       return { row, inserted: row !== undefined && row.expires_at > now ? await enqueue(() => s.nonceInsert.run(hash, row.expires_at).changes === 1) : false };

@@ -116,7 +116,7 @@ export function withMemorySessions(store: Store, sessions: MemorySessionStore): 
     async attempt(id, nonce) {
       const spendable = spendableNonce(nonce);
       const session = await sessions.get(id);
-      return { session, fresh: spendable && session !== undefined && (await store.nonces.consume(nonce, session.expiresAt)) };
+      return { session, fresh: spendable && session !== undefined && session.nonce === nonce && (await store.nonces.consume(nonce, session.expiresAt)) };
     },
   };
   return new Proxy(store, {

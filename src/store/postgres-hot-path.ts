@@ -274,6 +274,7 @@ export function postgresHotPath(pool: pg.Pool, changes?: ChangeFeed): HotPath & 
         ],
         (r) => ({ row: r[0].rows[0] as { expires_at: Int64; body: Uint8Array } | undefined, inserted: r[1].rowCount === 1 }),
       ),
+    nonceDelete: (nonceHash) => enqueue(() => [`DELETE FROM nonces WHERE nonce_hash = ${literal(nonceHash)}`], () => undefined),
     sessionPut: (id, expiresAt, body) =>
       enqueue(
         () => [

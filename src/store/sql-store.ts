@@ -421,6 +421,11 @@ class SqlStore implements Store {
     const now = this.#nowMs();
     const { row, inserted } = await this.#hot.sessionGetNonceInsert(idArg, nonceHash, now);
     const session = await this.#sessionOf(idArg, row, now);
+    if (inserted && session?.nonce !== nonceArg) {
+      // Not this session's challenge: no record is left of it (another trip, on this refused path only).
+      await this.#hot.nonceDelete(nonceHash);
+      return { session, fresh: false };
+    }
     return { session, fresh: session !== undefined && inserted };
   }
 

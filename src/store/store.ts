@@ -123,11 +123,12 @@ export interface SessionStore {
   delete(id: string): Promise<boolean>;
   /**
    * An attestation attempt on session `id` presenting challenge `nonce`: the session as `get` reads it and,
-   * in the same round trip, the nonce consumed (`NonceStore.consume`, until the session expires) when the
-   * session is there — the attempt spends it, whatever it turns out to be. `fresh` is true when this call
-   * consumed it; it answers only for a session in the `authed` state (an attested session's challenge was
-   * spent when it was attested, and is not necessarily looked at again). A `nonce` no store could record
-   * (empty, longer than `LIMITS.jsonChars`, holding NUL) is no session's challenge: nothing is spent.
+   * in the same round trip, the nonce consumed (`NonceStore.consume`, until the session expires) when it is
+   * the session's challenge — the attempt spends it, whatever the rest of the request turns out to be. A
+   * nonce that is not the session's leaves no record. `fresh` is true when this call consumed it; it answers
+   * only for a session in the `authed` state (an attested session's challenge was spent when it was
+   * attested, and is not necessarily looked at again). A `nonce` no store could record (empty, longer than
+   * `LIMITS.jsonChars`, holding NUL) is no session's challenge: nothing is spent.
    */
   attempt(id: string, nonce: string): Promise<{ session: SessionRecord | undefined; fresh: boolean }>;
 }
