@@ -411,14 +411,25 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
     try {
       const id = sessionCookie(req.headers);
       if (!id) throw kbsError('KBS_SESSION_MISSING', `attest request without a ${SESSION_COOKIE} cookie; call /kbs/v0/auth first`, 'auth');
-      const session = await o.store.sessions.get(id);
+      // The body is read first, its errors reported after the session's: the challenge it presents is spent by
+      // this attempt in the session read's own round trip (single use: a nonce is consumed by the first attempt,
+      // successful or not).
+      let body: Record<string, unknown> | undefined;
+      let bodyError: unknown;
+      try {
+        body = jsonBody(req.body, 'attestation');
+      } catch (e) {
+        bodyError = e;
+      }
+      const presented = (body?.['runtime-data'] as { nonce?: unknown } | undefined)?.nonce;
+      const { session, fresh } = typeof presented === 'string' ? await o.store.sessions.attempt(id, presented) : { session: await o.store.sessions.get(id), fresh: false };
       if (!session) throw kbsError('KBS_SESSION_UNKNOWN', 'session not found or expired; call /kbs/v0/auth again', 'auth');
       tee = session.tee;
       if (session.state === 'attested' && session.token) {
         // Idempotent retry: an attested session answers with the token it already has (§1.4 step 2).
         return json(200, JSON.stringify({ token: session.token }), sessionCookieHeader(session));
       }
-      const body = jsonBody(req.body, 'attestation');
+      if (body === undefined) throw bodyError;
       const rd = field(body, 'runtime-data', 'attestation', isRecord, 'an object {nonce, tee-pubkey}');
       const nonce = field(rd, 'nonce', 'attestation runtime-data', isString, 'a string');
       const teePubkey = parseTeePubKey(rd['tee-pubkey']);
@@ -429,8 +440,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
       if (typeof additional !== 'string') throw kbsError('KBS_BODY_SHAPE', 'attestation tee-evidence: "additional_evidence" must be a string');
       const initData = parseInitDataMessage(body['init-data']);
       if (nonce !== session.nonce) throw kbsError('KBS_NONCE_MISMATCH', 'runtime-data nonce does not match the challenge of this session', 'auth');
-      // Single use: a nonce is consumed by the first attempt, successful or not.
-      if (!(await o.store.nonces.consume(nonce, session.expiresAt))) {
+      if (!fresh) {
         throw kbsError('KBS_NONCE_REUSED', 'this challenge nonce was already used; call /kbs/v0/auth for a new one', 'auth');
       }
       const result = await o.attestation.evaluate({

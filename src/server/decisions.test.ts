@@ -81,6 +81,47 @@ function chainSuite(name: string, skip: false | string, open: () => Promise<Back
       }
     });
 
+    test('stores taking turns link each record to the other store\'s newest, whatever each knew of its own', async () => {
+      const b = await open();
+      const other = await b.openAnother();
+      try {
+        const logs = [new DecisionLog(b.store), new DecisionLog(other)];
+        // Runs of one store (it links to the head it wrote) broken by the other's appends (it must not).
+        const order = [0, 0, 1, 0, 1, 1, 1, 0, 0, 0, 1, 0];
+        const written: Decision[] = [];
+        for (const [i, who] of order.entries()) {
+          const d = await logs[who].record({ type: 'release', client: `10.1.${who}.${i}`, tee: 'sample', verdict: 'allow', resource: 'default/key/a' });
+          assert.ok(d);
+          assert.equal(d.prev, i === 0 ? GENESIS : written[i - 1].digest, `record ${i} (store ${who}) links to record ${i - 1}`);
+          written.push(d);
+        }
+        const r = await verifyDecisionChain(b.store);
+        assert.deepEqual({ ok: r.ok, records: r.records, problems: r.problems }, { ok: true, records: order.length, problems: [] });
+      } finally {
+        await other.close();
+        await b.close();
+      }
+    });
+
+    test('a newest record deleted behind the log\'s back: the next links to the one now newest, as on a fresh start', async () => {
+      const b = await open();
+      try {
+        const log = new DecisionLog(b.store);
+        const ds = await writeFive(b.store);
+        const first = await log.record({ type: 'attestation', client: 'x', tee: 'sample', verdict: 'allow' });
+        assert.equal(first?.prev, ds[4].digest);
+        await b.exec(`delete from audit where id = ${first!.id}`);
+        const next = await log.record({ type: 'attestation', client: 'y', tee: 'sample', verdict: 'allow' });
+        assert.equal(next?.prev, ds[4].digest);
+        // All deleted: the chain starts again from genesis.
+        await b.exec("delete from audit where kind = 'kbs.decision'");
+        assert.equal((await log.record({ type: 'attestation', client: 'z', tee: 'sample', verdict: 'allow' }))?.prev, GENESIS);
+        assert.equal((await verifyDecisionChain(b.store)).ok, true);
+      } finally {
+        await b.close();
+      }
+    });
+
     test('records queued by submit are written by close, and a full queue makes the caller wait', async () => {
       const b = await open();
       try {
@@ -210,12 +251,14 @@ chainSuite('SQLite', false, async () => {
   };
 });
 
-test('two processes appending to one SQLite database keep one chain', async () => {
+test('two processes appending to one SQLite database at the same time keep one chain', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cocokit-decisions-'));
   try {
     (await openSqliteStore({ dataDir: dir })).close();
     const script = join(dir, 'append.mts');
     const here = (f: string) => JSON.stringify(fileURLToPath(new URL(f, import.meta.url)));
+    // Each child loads the code, says "ready" and waits for "go" (start-up takes a variable second or two),
+    // so that the two write in the same moments; between rounds each leaves the write lock free a little.
     writeFileSync(
       script,
       [
@@ -223,24 +266,40 @@ test('two processes appending to one SQLite database keep one chain', async () =
         `import { DecisionLog } from ${here('./decisions.ts')};`,
         `const store = await openSqliteStore({ dataDir: ${JSON.stringify(dir)} });`,
         'const log = new DecisionLog(store);',
-        'for (let round = 0; round < 10; round++) {',
-        "  const ds = await Promise.all(Array.from({ length: 20 }, (_, i) => log.record({ type: 'attestation', client: `${process.pid}/${round}/${i}`, tee: 'sample', verdict: 'allow' })));",
+        "process.stdout.write('ready\\n');",
+        "await new Promise((r) => process.stdin.once('data', r));",
+        'process.stdin.pause();',
+        'for (let round = 0; round < 30; round++) {',
+        "  const ds = await Promise.all(Array.from({ length: 1 + (round % 4) }, (_, i) => log.record({ type: 'attestation', client: `${process.argv[2]}/${round}/${i}`, tee: 'sample', verdict: 'allow' })));",
         "  if (ds.some((d) => d === undefined)) throw new Error('a record was not written');",
+        '  await new Promise((r) => setTimeout(r, round % 3));',
         '}',
         'await store.close();',
       ].join('\n'),
     );
-    const run = () =>
-      new Promise<number | null>((resolve, reject) => {
-        const c = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const children = ['a', 'b'].map((name) => {
+      const c = spawn(process.execPath, ['--import', 'tsx', script, name], { stdio: ['pipe', 'pipe', 'inherit'], timeout: 60_000 });
+      const ready = new Promise<void>((resolve) => c.stdout.once('data', () => resolve()));
+      const exit = new Promise<number | null>((resolve, reject) => {
         c.on('error', reject);
         c.on('exit', resolve);
       });
-    assert.deepEqual(await Promise.all([run(), run()]), [0, 0]);
+      return { c, ready, exit };
+    });
+    await Promise.race([Promise.all(children.map((x) => x.ready)), Promise.all(children.map((x) => x.exit))]);
+    for (const x of children) x.c.stdin.end('go\n');
+    assert.deepEqual(await Promise.all(children.map((x) => x.exit)), [0, 0]);
     const store = await openSqliteStore({ dataDir: dir });
     try {
       const r = await verifyDecisionChain(store);
-      assert.deepEqual({ ok: r.ok, records: r.records, problems: r.problems }, { ok: true, records: 400, problems: [] });
+      // 30 rounds of 1, 2, 3, 4, 1, … records: 73 per process.
+      assert.deepEqual({ ok: r.ok, records: r.records, problems: r.problems }, { ok: true, records: 146, problems: [] });
+      // The two did write in turns (each switch is an append after the other process's head), and each also
+      // appended after its own head.
+      const writers = (await store.audit.list({ kind: 'kbs.decision', limit: 1000 })).reverse().map((e) => (e.detail as { client: string }).client.split('/')[0]);
+      const switches = writers.filter((w, i) => i > 0 && w !== writers[i - 1]).length;
+      assert.ok(switches >= 2, `the processes took turns (${switches} switches)`);
+      assert.ok(switches < writers.length - 1, 'a process appended after its own head');
     } finally {
       await store.close();
     }

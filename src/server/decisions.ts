@@ -518,7 +518,8 @@ export class DecisionLog {
           const { digest, subject, outcome, detail } = encodeRecord(p.input, this.#evidenceMax, p.time, prev);
           p.detail = detail;
           prev = digest;
-          return { time: new Date(p.time), subject, outcome, detail };
+          // What the next batch's link reads of this record, so it need not parse the record back.
+          return { time: new Date(p.time), subject, outcome, detail, head: { v: 1, digest } };
         });
       }, DecisionLog.#versions(batch));
     } catch (e) {

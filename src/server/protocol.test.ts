@@ -124,6 +124,22 @@ test('evidence bound to another key is refused with the failed check, and the no
   assertError(await call('POST', '/kbs/v0/attest', await attestBody(s.nonce, key), cookie), 401, 'AttestationError', /already used/);
 });
 
+test('an attempt presenting the challenge spends it even when the rest of its body is refused', async () => {
+  const s = await authed();
+  const key = generateTeeKeyPair('ec-p256');
+  const cookie = { cookie: `kbs-session-id=${s.cookie}` };
+  const broken = JSON.stringify({ 'runtime-data': { nonce: s.nonce, 'tee-pubkey': key.publicJwk }, 'tee-evidence': 'no object' });
+  assertError(await call('POST', '/kbs/v0/attest', broken, cookie), 401, 'AttestationError', /tee-evidence/);
+  assertError(await call('POST', '/kbs/v0/attest', await attestBody(s.nonce, key), cookie), 401, 'AttestationError', /already used/);
+  // A body that is no JSON object presents no challenge: the session's stays unspent.
+  const t = await authed();
+  const other = { cookie: `kbs-session-id=${t.cookie}` };
+  assertError(await call('POST', '/kbs/v0/attest', '[1]', other), 401, 'AttestationError', /must be a JSON object/);
+  assert.equal((await call('POST', '/kbs/v0/attest', await attestBody(t.nonce), other)).status, 200);
+  // The session is still checked before the body: an unknown session with a broken body is an unknown session.
+  assertError(await call('POST', '/kbs/v0/attest', '[1]', { cookie: 'kbs-session-id=00000000000000000000000000000000' }), 401, 'AttestationError', /not found or expired/);
+});
+
 test('attest without a cookie, with an unknown cookie, or after the session expired is refused', async () => {
   const s = await authed();
   assertError(await call('POST', '/kbs/v0/attest', await attestBody(s.nonce)), 401, 'AttestationError', /without a kbs-session-id cookie/);

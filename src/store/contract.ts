@@ -321,6 +321,56 @@ export function storeContract(h: StoreHarness): void {
       }
     });
 
+    test('an attempt reads the session and spends the nonce it presents, once, across instances', async () => {
+      const loc = await h.location();
+      const clock = manualClock();
+      const a = await h.open(loc, { kek, now: clock.now });
+      const b = await h.open(loc, { kek, now: clock.now });
+      try {
+        const createdAt = clock.now();
+        const expiresAt = new Date(createdAt.getTime() + 2 * MIN);
+        const authed = { id: 'at1', tee: 'sample', nonce: 'challenge-1', state: 'authed' as const, createdAt, expiresAt };
+        await a.sessions.put(authed);
+        // No session: nothing read, nothing spent.
+        assert.deepEqual(await a.sessions.attempt('absent', 'challenge-1'), { session: undefined, fresh: false });
+        // Two instances at once: both read the session, exactly one spends the nonce.
+        const both = await Promise.all([a.sessions.attempt('at1', 'challenge-1'), b.sessions.attempt('at1', 'challenge-1')]);
+        for (const r of both) assert.deepEqual(r.session, authed);
+        assert.deepEqual(both.map((r) => r.fresh).sort(), [false, true]);
+        assert.equal((await a.sessions.attempt('at1', 'challenge-1')).fresh, false);
+        assert.equal(await b.nonces.consume('challenge-1', expiresAt), false, 'spent for consume too');
+        assert.equal(await a.nonces.consume('absent-nonce', expiresAt), true, 'an attempt on no session spent nothing');
+        // A nonce that is not the session's challenge: the session is read, and no record is left of it.
+        await a.sessions.put({ ...authed, id: 'at3', nonce: 'challenge-4' });
+        const wrong = await b.sessions.attempt('at3', 'not-the-challenge');
+        assert.deepEqual(wrong, { session: { ...authed, id: 'at3', nonce: 'challenge-4' }, fresh: false });
+        assert.equal(await a.nonces.consume('not-the-challenge', expiresAt), true, 'a wrong nonce leaves no record');
+        assert.equal((await a.sessions.attempt('at3', 'challenge-4')).fresh, true, 'nor spends the session\'s own');
+        // The nonce is recorded until the session expires, and swept after.
+        assert.deepEqual(await a.sweepExpired(new Date(expiresAt.getTime() - 1)), { sessions: 0, nonces: 0 });
+        // An attested session reads as such.
+        const attested = { ...authed, state: 'attested' as const, token: 'tok', teePubkey: { kty: 'EC' } };
+        await b.sessions.put(attested);
+        assert.deepEqual((await a.sessions.attempt('at1', 'challenge-2')).session, attested);
+        assert.deepEqual((await a.sessions.attempt('at1', 'challenge-2')).session, attested);
+        // Expired: absent, deleted on the way, and nothing spent.
+        await a.sessions.put({ ...authed, id: 'at2', nonce: 'challenge-3', expiresAt: new Date(createdAt.getTime() + MIN) });
+        clock.advance(MIN);
+        assert.deepEqual(await b.sessions.attempt('at2', 'challenge-3'), { session: undefined, fresh: false });
+        assert.equal(await a.sessions.get('at2'), undefined);
+        assert.equal(await a.nonces.consume('challenge-3', expiresAt), true);
+        // Bad input: cookie values no session could have are unknown; a nonce that is no string is an error.
+        assert.deepEqual(await a.sessions.attempt('x'.repeat(10_000), 'n'), { session: undefined, fresh: false });
+        await rejectsWith(a.sessions.attempt('at1', 7 as unknown as string), 'STORE_ARGUMENT');
+        await rejectsWith(a.sessions.attempt(undefined as unknown as string, 'n'), 'STORE_ARGUMENT');
+        // A nonce no store could record is no session's challenge: the session is read, nothing is spent.
+        for (const odd of ['', 'x'.repeat(2 * 1024 * 1024), 'a\u0000b']) assert.deepEqual(await b.sessions.attempt('at1', odd), { session: attested, fresh: false });
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
     // -- policies ----------------------------------------------------------------------------------------
 
     test('policies are kept per kind and id and listed without text', () =>
@@ -753,6 +803,8 @@ export function storeContract(h: StoreHarness): void {
           (x) => s.sessions.get(x),
           (x) => s.sessions.put(x),
           (x) => s.nonces.consume(x, x),
+          (x) => s.sessions.attempt(x, x),
+          (x) => s.sessions.attempt('s', x),
           (x) => s.policies.put(x, x, x),
           (x) => s.referenceValues.set(x, undefined as unknown as JsonValue),
           (x) => s.workloads.put(x, x),

@@ -1,18 +1,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Sqlite from 'better-sqlite3';
-import { sqliteHotPath, type HotAuditRow } from './hot-path.js';
+import { sqliteHotPath, type HotAuditRow, type HotChainHead, type HotChainRow } from './hot-path.js';
 
 /** The tables the hot path's statements name; the audit table refuses subjects longer than 8 characters. */
-function database(): Sqlite.Database {
-  const conn = new Sqlite(':memory:');
+function database(file = ':memory:'): Sqlite.Database {
+  const conn = new Sqlite(file);
   conn.exec(`
-    CREATE TABLE sessions (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, body BLOB NOT NULL);
-    CREATE TABLE nonces (nonce_hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
-    CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL CHECK (length(subject) <= 8), outcome TEXT NOT NULL, detail TEXT);
-    CREATE TABLE resources (namespace TEXT, repository TEXT, type TEXT, tag TEXT, value BLOB, PRIMARY KEY (namespace, repository, type, tag));
-    CREATE TABLE policies (kind TEXT, id TEXT, text TEXT, updated_at INTEGER, PRIMARY KEY (kind, id));
-    CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, updated_at INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, body BLOB NOT NULL);
+    CREATE TABLE IF NOT EXISTS nonces (nonce_hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL CHECK (length(subject) <= 8), outcome TEXT NOT NULL, detail TEXT);
+    CREATE TABLE IF NOT EXISTS resources (namespace TEXT, repository TEXT, type TEXT, tag TEXT, value BLOB, PRIMARY KEY (namespace, repository, type, tag));
+    CREATE TABLE IF NOT EXISTS policies (kind TEXT, id TEXT, text TEXT, updated_at INTEGER, PRIMARY KEY (kind, id));
+    CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, updated_at INTEGER NOT NULL);
   `);
   return conn;
 }
@@ -57,7 +60,7 @@ test('a chain append and closing the connection write the rows queued before the
   const conn = database();
   const hot = sqliteHotPath(conn);
   const first = hot.auditInsert(row('before'));
-  const chain = await hot.auditAppendChain('kbs.chain', (head) => [{ ...row('link'), kind: 'kbs.chain', detail: head }]);
+  const chain = await hot.auditAppendChain('kbs.chain', (head) => [{ ...row('link'), kind: 'kbs.chain', detail: head?.detail ?? null }]);
   const firstId = await first;
   assert.ok(firstId < chain[0], 'the queued row keeps its place before the chain row');
   const last = hot.auditInsert(row('at-close'));
@@ -92,7 +95,7 @@ test('a chain append commits the writes queued before it in its own transaction,
     // The queued writes are not committed before the chain's transaction starts: the link sees them.
     const ids = await hot.auditAppendChain('kbs.chain', (head) => {
       statements.push(String((conn.prepare('SELECT COUNT(*) AS n FROM nonces').get() as { n: number }).n));
-      return [{ ...row('link'), kind: 'kbs.chain', detail: head }];
+      return [{ ...row('link'), kind: 'kbs.chain', detail: head?.detail ?? null }];
     });
     assert.deepEqual(statements, ['1'], 'the nonce was written inside the chain transaction, before its link ran');
     assert.equal(await nonce, true);
@@ -112,4 +115,46 @@ test('a chain append commits the writes queued before it in its own transaction,
   } finally {
     await hot.close();
   }
+});
+
+test('a chain append after this connection\'s own gets the head it left, unread; after another connection\'s, the row read back', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-hot-chain-'));
+  const file = join(dir, 'db');
+  const first = database(file);
+  const a = sqliteHotPath(first);
+  const b = sqliteHotPath(database(file));
+  const seen: Array<HotChainHead | null> = [];
+  const link = (n: number) => (head: HotChainHead | null): HotChainRow[] => {
+    seen.push(head);
+    return [{ time: 1, kind: 'kbs.chain', subject: `c${n}`, outcome: 'ok', detail: JSON.stringify({ n }), head: { n } }];
+  };
+  return (async () => {
+    try {
+      await a.auditAppendChain('kbs.chain', link(1));
+      await a.auditAppendChain('kbs.chain', link(2));
+      await b.auditAppendChain('kbs.chain', link(3));
+      await a.auditAppendChain('kbs.chain', link(4));
+      // Rows of other kinds after the head do not make it stale.
+      await a.auditInsert(row('other'));
+      await b.auditInsert(row('other'));
+      await a.auditAppendChain('kbs.chain', link(5));
+      first.prepare("DELETE FROM audit WHERE subject = 'c5'").run();
+      await a.auditAppendChain('kbs.chain', link(6));
+      assert.deepEqual(
+        seen.map((h) => (h === null ? null : { detail: h.detail, head: h.head })),
+        [
+          null,
+          { detail: '{"n":1}', head: { n: 1 } },
+          { detail: '{"n":2}', head: undefined },
+          { detail: '{"n":3}', head: undefined },
+          { detail: '{"n":4}', head: { n: 4 } },
+          { detail: '{"n":4}', head: undefined },
+        ],
+      );
+    } finally {
+      await a.close();
+      await b.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  })();
 });

@@ -33,6 +33,21 @@ export interface HotAuditRow {
   detail: string | null;
 }
 
+/** A row a chain append writes; `head` is what the next link gets for it while it is the chain's newest row. */
+export interface HotChainRow extends HotAuditRow {
+  head?: unknown;
+}
+
+/**
+ * The newest row of a chain as a link gets it: its detail, and, when this process appended it and nothing
+ * newer of its kind was written since (checked under the write lock), the `head` its appender gave: the link
+ * then need not parse the detail.
+ */
+export interface HotChainHead {
+  detail: string | null;
+  head?: unknown;
+}
+
 /** A server-state row (its value sealed) a chain append writes when its key holds none. */
 export interface HotKvRow {
   key: string;
@@ -54,14 +69,21 @@ export interface HotPath {
   sessionDelete(id: string): Promise<boolean>;
   /** Inserts the nonce record; true when this call inserted it (the primary key is the atomic test-and-set). */
   nonceInsert(nonceHash: string, expiresAt: number): Promise<boolean>;
+  /**
+   * `sessionGet`, and the nonce record inserted until the session's expiry when the session is there and
+   * has not expired at `now`: `inserted` as `nonceInsert` answers (false when there is no such session).
+   */
+  sessionGetNonceInsert(id: string, nonceHash: string, now: number): Promise<{ row: { expires_at: Int64; body: Uint8Array } | undefined; inserted: boolean }>;
+  /** Deletes a nonce record (one `sessionGetNonceInsert` wrote for a nonce that was not the session's). */
+  nonceDelete(nonceHash: string): Promise<void>;
   auditInsert(row: HotAuditRow): Promise<number>;
   /**
    * Appends rows that extend a chain, under the database's write lock from reading the head to the commit:
-   * `link` gets the detail of the newest row of `kind` (null when there is none) and returns the rows to append
-   * after it, in order. Returns their ids in order. The keys of `keep` that hold no server state are written
-   * in the same transaction.
+   * `link` gets the newest row of `kind` (null when there is none) and returns the rows to append after it,
+   * in order. Returns their ids in order. The keys of `keep` that hold no server state are written in the
+   * same transaction.
    */
-  auditAppendChain(kind: string, link: (head: string | null) => HotAuditRow[], keep?: HotKeep): Promise<number[]>;
+  auditAppendChain(kind: string, link: (head: HotChainHead | null) => HotChainRow[], keep?: HotKeep): Promise<number[]>;
   /**
    * Under the same lock, deletes the server-state `keys` that no row of chain `kind` with an id above
    * `afterId` names (`named` lists the keys a row's detail names). Returns the keys deleted.
@@ -85,14 +107,16 @@ export function kyselyHotPath(db: Kysely<Database>, close: () => Promise<void> =
   const lock = async (trx: Kysely<Database>): Promise<void> => {
     if (dialect === 'postgres') await sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`.execute(trx);
   };
-  const appendChain = async (trx: Kysely<Database>, kind: string, link: (head: string | null) => HotAuditRow[], keep?: HotKeep): Promise<number[]> => {
+  const appendChain = async (trx: Kysely<Database>, kind: string, link: (head: HotChainHead | null) => HotChainRow[], keep?: HotKeep): Promise<number[]> => {
     await lock(trx);
     const head = await trx.selectFrom('audit').select('detail').where('kind', '=', kind).orderBy('id', 'desc').limit(1).executeTakeFirst();
-    const rows = link(head?.detail ?? null);
+    const rows = link(head === undefined ? null : { detail: head.detail });
     if (rows.length === 0) return [];
     // One row per statement keeps the ids in the order of the rows.
     const ids: number[] = [];
-    for (const r of rows) ids.push(Number((await trx.insertInto('audit').values(r).returning('id').executeTakeFirstOrThrow()).id));
+    for (const { time, kind: k, subject, outcome, detail } of rows) {
+      ids.push(Number((await trx.insertInto('audit').values({ time, kind: k, subject, outcome, detail }).returning('id').executeTakeFirstOrThrow()).id));
+    }
     if (keep && keep.keys.length > 0) {
       const present = new Set((await trx.selectFrom('kv').select('key').where('key', 'in', [...keep.keys]).execute()).map((r) => r.key));
       const missing = keep.keys.filter((k) => !present.has(k));
@@ -107,6 +131,14 @@ export function kyselyHotPath(db: Kysely<Database>, close: () => Promise<void> =
     const out: string[] = [];
     for (const k of doomed) if (Number((await trx.deleteFrom('kv').where('key', '=', k).executeTakeFirst()).numDeletedRows) > 0) out.push(k);
     return out;
+  };
+  const nonceInsert = async (nonceHash: string, expiresAt: number): Promise<boolean> => {
+    const r = await db
+      .insertInto('nonces')
+      .values({ nonce_hash: nonceHash, expires_at: expiresAt })
+      .onConflict((oc) => oc.column('nonce_hash').doNothing())
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
   };
   return {
     sessionGet: (id) => db.selectFrom('sessions').select(['expires_at', 'body']).where('id', '=', id).executeTakeFirst(),
@@ -125,13 +157,13 @@ export function kyselyHotPath(db: Kysely<Database>, close: () => Promise<void> =
       const r = await db.deleteFrom('sessions').where('id', '=', id).executeTakeFirst();
       return Number(r.numDeletedRows) > 0;
     },
-    async nonceInsert(nonceHash, expiresAt) {
-      const r = await db
-        .insertInto('nonces')
-        .values({ nonce_hash: nonceHash, expires_at: expiresAt })
-        .onConflict((oc) => oc.column('nonce_hash').doNothing())
-        .executeTakeFirst();
-      return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+    nonceInsert,
+    async nonceDelete(nonceHash) {
+      await db.deleteFrom('nonces').where('nonce_hash', '=', nonceHash).execute();
+    },
+    async sessionGetNonceInsert(id, nonceHash, now) {
+      const row = await db.selectFrom('sessions').select(['expires_at', 'body']).where('id', '=', id).executeTakeFirst();
+      return { row, inserted: row !== undefined && Number(row.expires_at) > now ? await nonceInsert(nonceHash, Number(row.expires_at)) : false };
     },
     async auditInsert(row) {
       const r = await db.insertInto('audit').values(row).returning('id').executeTakeFirstOrThrow();
@@ -168,12 +200,15 @@ export function sqliteHotPath(conn: Sqlite.Database): HotPath {
     sessionDeleteExpired: conn.prepare('DELETE FROM sessions WHERE id = ? AND expires_at <= ?'),
     sessionDelete: conn.prepare('DELETE FROM sessions WHERE id = ?'),
     nonceInsert: conn.prepare('INSERT INTO nonces (nonce_hash, expires_at) VALUES (?, ?) ON CONFLICT (nonce_hash) DO NOTHING'),
+    nonceDelete: conn.prepare('DELETE FROM nonces WHERE nonce_hash = ?'),
     auditInsert: conn.prepare('INSERT INTO audit (time, kind, subject, outcome, detail) VALUES (?, ?, ?, ?, ?)'),
     resourceGet: conn.prepare<[string, string, string, string], { value: Buffer }>(
       'SELECT value FROM resources WHERE namespace = ? AND repository = ? AND type = ? AND tag = ?',
     ),
     policyGet: conn.prepare<[string, string], { text: string; updated_at: number }>('SELECT text, updated_at FROM policies WHERE kind = ? AND id = ?'),
-    auditHead: conn.prepare<[string], { detail: string | null }>('SELECT detail FROM audit WHERE kind = ? ORDER BY id DESC LIMIT 1'),
+    auditHead: conn.prepare<[string], { id: number; detail: string | null }>('SELECT id, detail FROM audit WHERE kind = ? ORDER BY id DESC LIMIT 1'),
+    // From the newest row down to the known head only (the rowid range): the rows written since it, a few.
+    auditNewestFrom: conn.prepare<[string, number], { id: number }>('SELECT id FROM audit WHERE kind = ? AND id >= ? ORDER BY id DESC LIMIT 1'),
     auditAfter: conn.prepare<[string, number], { detail: string | null }>('SELECT detail FROM audit WHERE kind = ? AND id > ?'),
     kvHas: conn.prepare<[string], { one: number }>('SELECT 1 AS one FROM kv WHERE key = ?'),
     kvInsert: conn.prepare('INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING'),
@@ -186,22 +221,51 @@ export function sqliteHotPath(conn: Sqlite.Database): HotPath {
   let queued: Op[] = [];
   const runAll = (ops: Op[]): unknown[] => ops.map((o) => o.run());
   const insertRow = (r: HotAuditRow): number => Number(s.auditInsert.run(r.time, r.kind, r.subject, r.outcome, r.detail).lastInsertRowid);
-  const chainRows = (kind: string, link: (head: string | null) => HotAuditRow[], keep?: HotKeep): number[] => {
-    const ids = link(s.auditHead.get(kind)?.detail ?? null).map(insertRow);
+  /**
+   * The newest row of each chain as this connection last appended or read it. Other processes may append to
+   * the same file (`kbs serve --workers N`), so it is used only when, under the write lock, no row of its kind
+   * is newer and it is still there (ids are never reused: AUTOINCREMENT); else the head is read.
+   */
+  const heads = new Map<string, { id: number } & HotChainHead>();
+  const headOf = (kind: string): ({ id: number } & HotChainHead) | undefined => {
+    const known = heads.get(kind);
+    if (known !== undefined && s.auditNewestFrom.get(kind, known.id)?.id === known.id) return known;
+    return s.auditHead.get(kind);
+  };
+  const chainRows = (kind: string, link: (head: HotChainHead | null) => HotChainRow[], keep?: HotKeep): { ids: number[]; head: ({ id: number } & HotChainHead) | undefined } => {
+    const head = headOf(kind);
+    const rows = link(head ?? null);
+    const ids = rows.map(insertRow);
     if (ids.length > 0 && keep && keep.keys.length > 0) {
       const missing = keep.keys.filter((k) => s.kvHas.get(k) === undefined);
       if (missing.length > 0) for (const r of keep.rows(missing)) s.kvInsert.run(r.key, r.value, r.updated_at);
     }
-    return ids;
+    const last = rows[rows.length - 1];
+    return { ids, head: last === undefined ? head : { id: ids[ids.length - 1], detail: last.detail, head: last.head } };
   };
   const batch = conn.transaction(runAll);
   // BEGIN IMMEDIATE takes the database's write lock before the head is read: another process appending to the
   // same chain waits (busy_timeout) instead of linking to the same head. The writes queued before the chain
   // append go into its transaction, ahead of it.
-  const appendChain = conn.transaction((ops: Op[], kind: string, link: (head: string | null) => HotAuditRow[], keep?: HotKeep) => ({
+  const appendChain = conn.transaction((ops: Op[], kind: string, link: (head: HotChainHead | null) => HotChainRow[], keep?: HotKeep) => ({
     results: runAll(ops),
-    ids: chainRows(kind, link, keep),
+    chain: chainRows(kind, link, keep),
   }));
+  /** After the commit: the head the append left; after a failure nothing is known. */
+  const appended = (kind: string, out: { ids: number[]; head: ({ id: number } & HotChainHead) | undefined }): number[] => {
+    if (out.head === undefined) heads.delete(kind);
+    else heads.set(kind, out.head);
+    return out.ids;
+  };
+  const chainImmediate = (ops: Op[], kind: string, link: (head: HotChainHead | null) => HotChainRow[], keep?: HotKeep): { results: unknown[]; ids: number[] } => {
+    try {
+      const out = appendChain.immediate(ops, kind, link, keep);
+      return { results: out.results, ids: appended(kind, out.chain) };
+    } catch (e) {
+      heads.delete(kind);
+      throw e;
+    }
+  };
   // The same write lock: a chain append either committed before the rows are read here, or starts after the
   // deletes and finds the keys it needs gone.
   const deleteUnchained = conn.transaction((keys: readonly string[], kind: string, afterId: number, named: (detail: string | null) => Iterable<string>): string[] => {
@@ -253,6 +317,11 @@ export function sqliteHotPath(conn: Sqlite.Database): HotPath {
     },
     sessionDelete: async (id) => s.sessionDelete.run(id).changes > 0,
     nonceInsert: (hash, expiresAt) => enqueue(() => s.nonceInsert.run(hash, expiresAt).changes === 1),
+    nonceDelete: (hash) => enqueue(() => void s.nonceDelete.run(hash)),
+    async sessionGetNonceInsert(id, hash, now) {
+      const row = s.sessionGet.get(id);
+      return { row, inserted: row !== undefined && row.expires_at > now ? await enqueue(() => s.nonceInsert.run(hash, row.expires_at).changes === 1) : false };
+    },
     auditInsert: (row) => enqueue(() => insertRow(row)),
     auditAppendChain: async (kind, link, keep) => {
       // Writes queued before this chain append keep their place before it, in its transaction.
@@ -260,15 +329,15 @@ export function sqliteHotPath(conn: Sqlite.Database): HotPath {
       if (ops.length === 0 || !conn.open) {
         queued = ops;
         flush();
-        return appendChain.immediate([], kind, link, keep).ids;
+        return chainImmediate([], kind, link, keep).ids;
       }
       let out: { results: unknown[]; ids: number[] };
       try {
-        out = appendChain.immediate(ops, kind, link, keep);
+        out = chainImmediate(ops, kind, link, keep);
       } catch {
         // The queued writes on their own, then the chain alone, with its own error if it fails again.
         runAlone(ops);
-        return appendChain.immediate([], kind, link, keep).ids;
+        return chainImmediate([], kind, link, keep).ids;
       }
       settle(ops, out.results);
       return out.ids;

@@ -170,12 +170,22 @@ test('a store with memory sessions keeps them out of the database, sweeps both, 
       await s.resources.put({ repository: 'r', type: 't', tag: 'k' }, Buffer.from('v'));
       assert.deepEqual(Buffer.from((await db.resources.get({ repository: 'r', type: 't', tag: 'k' }))!), Buffer.from('v'));
       assert.equal(s.backend, 'sqlite');
+      // An attempt reads the session here and spends its nonce in the database, once.
+      assert.deepEqual(await s.sessions.attempt('m1', 'nonce-m1'), { session: await s.sessions.get('m1'), fresh: true });
+      assert.equal((await s.sessions.attempt('m1', 'nonce-m1')).fresh, false);
+      assert.equal(await db.nonces.consume('nonce-m1', new Date(clock.now().getTime() + MIN)), false);
+      assert.deepEqual(await s.sessions.attempt('none', 'nonce-none'), { session: undefined, fresh: false });
+      assert.equal(await db.nonces.consume('nonce-none', new Date(clock.now().getTime() + MIN)), true, 'no session: nothing spent');
+      assert.equal((await s.sessions.attempt('m1', '')).fresh, false);
+      assert.equal((await s.sessions.attempt('m1', 'not-its-nonce')).fresh, false);
+      assert.equal(await db.nonces.consume('not-its-nonce', new Date(clock.now().getTime() + MIN)), true, 'a wrong nonce leaves no record');
+      await rejectsWith(s.sessions.attempt('m1', 7 as unknown as string), 'STORE_ARGUMENT');
       const exp = new Date(clock.now().getTime() + MIN);
       assert.equal(await s.nonces.consume('n1', exp), true);
       assert.equal(await s.nonces.consume('n1', exp), false);
       await db.sessions.put(session('d1', clock.now(), 1));
       clock.advance(2 * MIN);
-      assert.deepEqual(await s.sweepExpired(), { sessions: 2, nonces: 1 });
+      assert.deepEqual(await s.sweepExpired(), { sessions: 2, nonces: 4 });
       assert.equal(mem.size, 0);
       assert.equal(await s.nonces.consume('n3', new Date(clock.now().getTime() + 10 * MIN)), true);
     } finally {

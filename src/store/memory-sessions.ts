@@ -10,7 +10,7 @@
  */
 import { CocoError } from '../errors.js';
 import { LIMITS, type SessionRecord, type SessionStore, type Store, type SweepResult } from './store.js';
-import { type SessionBody, checkSession, checkString, sessionFromBody } from './validate.js';
+import { type SessionBody, checkSession, checkString, sessionFromBody, spendableNonce } from './validate.js';
 
 /** Sessions held at once when no bound is given; each is a few kilobytes at most (the token dominates). */
 export const DEFAULT_MAX_SESSIONS = 100_000;
@@ -34,7 +34,7 @@ function storableId(v: unknown): v is string {
   return typeof v === 'string' && v.length > 0 && v.length <= LIMITS.idChars && !v.includes('\u0000');
 }
 
-export class MemorySessionStore implements SessionStore {
+export class MemorySessionStore implements Omit<SessionStore, 'attempt'> {
   readonly maxSessions: number;
   readonly #now: () => Date;
   /** Insertion order is creation order: a replaced session keeps its place, the first entry is the oldest. */
@@ -106,12 +106,22 @@ export class MemorySessionStore implements SessionStore {
 
 /**
  * `store` with its sessions in `sessions` instead; everything else is the store's own. `sweepExpired` sweeps
- * both and counts both.
+ * both and counts both. An attempt reads the session here and consumes the nonce in the store's table.
  */
 export function withMemorySessions(store: Store, sessions: MemorySessionStore): Store {
+  const facade: SessionStore = {
+    get: (id) => sessions.get(id),
+    put: (s) => sessions.put(s),
+    delete: (id) => sessions.delete(id),
+    async attempt(id, nonce) {
+      const spendable = spendableNonce(nonce);
+      const session = await sessions.get(id);
+      return { session, fresh: spendable && session !== undefined && session.nonce === nonce && (await store.nonces.consume(nonce, session.expiresAt)) };
+    },
+  };
   return new Proxy(store, {
     get(target, prop) {
-      if (prop === 'sessions') return sessions;
+      if (prop === 'sessions') return facade;
       if (prop === 'sweepExpired') {
         return async (now?: Date): Promise<SweepResult> => {
           const r = await target.sweepExpired(now);

@@ -19,7 +19,7 @@
  * The pool this runs on opens its sessions with `synchronous_commit = off` (postgres.ts).
  */
 import type pg from 'pg';
-import type { HotAuditRow, HotKeep, HotPath } from './hot-path.js';
+import type { HotAuditRow, HotChainHead, HotChainRow, HotKeep, HotPath } from './hot-path.js';
 import type { ChangeFeed } from './store.js';
 import type { Int64 } from './schema.js';
 
@@ -70,10 +70,9 @@ interface Op {
   reject(e: unknown): void;
 }
 
-/** The newest row of a chain as this replica last wrote or read it. */
-interface Head {
+/** The newest row of a chain as this replica last wrote or read it (with the `head` its appender gave). */
+interface Head extends HotChainHead {
   id: number;
-  detail: string | null;
 }
 
 /**
@@ -187,10 +186,10 @@ export function postgresHotPath(pool: pg.Pool, changes?: ChangeFeed): HotPath & 
   /** Appends to one chain from this process follow each other, so each starts from the head the last one wrote. */
   const chainTails = new Map<string, Promise<unknown>>();
 
-  const lastOf = (rows: HotAuditRow[], ids: number[]): Head => ({ id: ids[ids.length - 1], detail: rows[rows.length - 1].detail });
+  const lastOf = (rows: HotChainRow[], ids: number[]): Head => ({ id: ids[ids.length - 1], detail: rows[rows.length - 1].detail, head: rows[rows.length - 1].head });
 
   /** The head read under the chain lock, in a transaction of its own (two round trips). */
-  const appendLocked = async (kind: string, link: (head: string | null) => HotAuditRow[], keep?: HotKeep): Promise<number[]> => {
+  const appendLocked = async (kind: string, link: (head: HotChainHead | null) => HotChainRow[], keep?: HotKeep): Promise<number[]> => {
     const client = await pool.connect();
     let broken: Error | undefined;
     try {
@@ -203,7 +202,7 @@ export function postgresHotPath(pool: pg.Pool, changes?: ChangeFeed): HotPath & 
           (keys.length > 0 ? `; SELECT key FROM kv WHERE key IN (${keys.map(literal).join(', ')})` : ''),
       )) as unknown as Array<pg.QueryResult<{ id: Int64; detail: string | null; key: string }>>;
       const head = opened[2].rows[0];
-      const rows = link(head?.detail ?? null);
+      const rows = link(head === undefined ? null : { detail: head.detail });
       if (rows.length === 0) {
         await client.query('COMMIT');
         if (head === undefined) heads.delete(kind);
@@ -235,10 +234,10 @@ export function postgresHotPath(pool: pg.Pool, changes?: ChangeFeed): HotPath & 
   };
 
   /** With the head this replica knows: the rows in the next batch, guarded by that head still being the newest. */
-  const appendGuarded = async (kind: string, link: (head: string | null) => HotAuditRow[], keep?: HotKeep): Promise<number[]> => {
+  const appendGuarded = async (kind: string, link: (head: HotChainHead | null) => HotChainRow[], keep?: HotKeep): Promise<number[]> => {
     const known = heads.get(kind);
     if (known === undefined) return appendLocked(kind, link, keep);
-    const rows = link(known.detail);
+    const rows = link(known);
     // Nothing to append after the head as this replica knows it: the true head decides.
     if (rows.length === 0) return appendLocked(kind, link, keep);
     const keys = [...new Set(keep?.keys ?? [])];
@@ -265,6 +264,17 @@ export function postgresHotPath(pool: pg.Pool, changes?: ChangeFeed): HotPath & 
       heldResources.clear();
     },
     sessionGet: (id) => enqueue(() => [`SELECT expires_at, body FROM sessions WHERE id = ${literal(id)}`], (r) => r[0].rows[0] as { expires_at: Int64; body: Uint8Array } | undefined),
+    sessionGetNonceInsert: (id, nonceHash, now) =>
+      enqueue(
+        () => [
+          `SELECT expires_at, body FROM sessions WHERE id = ${literal(id)}`,
+          // The session read and the test-and-set in one round trip; only a live session's attempt records it.
+          `INSERT INTO nonces (nonce_hash, expires_at) SELECT ${literal(nonceHash)}, expires_at FROM sessions WHERE id = ${literal(id)} AND expires_at > ${integer(now)} ` +
+            'ON CONFLICT (nonce_hash) DO NOTHING',
+        ],
+        (r) => ({ row: r[0].rows[0] as { expires_at: Int64; body: Uint8Array } | undefined, inserted: r[1].rowCount === 1 }),
+      ),
+    nonceDelete: (nonceHash) => enqueue(() => [`DELETE FROM nonces WHERE nonce_hash = ${literal(nonceHash)}`], () => undefined),
     sessionPut: (id, expiresAt, body) =>
       enqueue(
         () => [

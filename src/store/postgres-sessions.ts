@@ -64,6 +64,18 @@ export function withReplicaHolds(store: Store, feed: ChangeFeed, now: () => Date
       if (s !== undefined && s.state === 'attested' && feed.live && g === generation) hold(s);
       return s;
     },
+    async attempt(id, nonce) {
+      // An attested session held here answers at once: its challenge was spent when it was attested.
+      const h = typeof id === 'string' && typeof nonce === 'string' ? held.get(id) : undefined;
+      if (h !== undefined) {
+        if (feed.live && h.expiresAt > now().getTime()) return { session: sessionFromBody(id, JSON.parse(h.text) as SessionBody), fresh: false };
+        held.delete(id);
+      }
+      const g = generation;
+      const r = await target.attempt(id, nonce);
+      if (r.session !== undefined && r.session.state === 'attested' && feed.live && g === generation) hold(r.session);
+      return r;
+    },
     async put(s) {
       if (typeof s === 'object' && s !== null && typeof s.id === 'string') held.delete(s.id);
       const g = generation;

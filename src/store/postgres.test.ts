@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { listFilesRecursive, storeContract } from './contract.js';
-import type { HotAuditRow } from './hot-path.js';
+import type { HotAuditRow, HotChainHead } from './hot-path.js';
 import { postgresHotPath } from './postgres-hot-path.js';
 import { openPostgresStore, type PostgresStoreOptions } from './postgres.js';
 import { withReadCache } from './read-cache.js';
@@ -305,7 +305,8 @@ const hotRow = (subject: string, kind = 'kbs.test'): HotAuditRow => ({ time: Dat
 test('the statements of one turn go to the server as one query text; each caller gets its own answer', { skip }, async () => {
   const h = await hotPathOn('hot_batch');
   try {
-    const chain = (kind: string) => (head: string | null) => [{ ...hotRow('link', kind), detail: JSON.stringify({ after: head === null ? null : (JSON.parse(head) as { n: number }).n, n: (head === null ? 0 : (JSON.parse(head) as { n: number }).n) + 1 }) }];
+    const nOf = (head: HotChainHead | null): number | null => (head === null ? null : (JSON.parse(head.detail!) as { n: number }).n);
+    const chain = (kind: string) => (head: HotChainHead | null) => [{ ...hotRow('link', kind), detail: JSON.stringify({ after: nOf(head), n: (nOf(head) ?? 0) + 1 }) }];
     // The first chain append reads the head in a transaction of its own; afterwards this replica knows it.
     await h.hot.auditAppendChain('kbs.decision', chain('kbs.decision'));
     h.texts.length = 0;

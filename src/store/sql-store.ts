@@ -58,6 +58,7 @@ import {
   checkSession,
   checkString,
   sessionFromBody,
+  spendableNonce,
   toJsonText,
   type CheckedResourceKey,
   type SessionBody,
@@ -110,6 +111,23 @@ function byCodeUnits<T>(rows: T[], keys: (row: T) => string[]): T[] {
     for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i]) return ka[i] < kb[i] ? -1 : 1;
     return 0;
   });
+}
+
+/**
+ * The key of a nonce record. A hash: an SE nonce is a whole attestation-request JSON (specs/kbs-protocol.md
+ * §1.3), too long for a btree key. The primary key makes the insert the atomic test-and-set across replicas.
+ */
+function nonceKey(nonce: string): string {
+  return createHash('sha256').update(checkString(nonce, 'nonce', LIMITS.jsonChars), 'utf8').digest('hex');
+}
+
+/** Freezes a JSON value in place, all the way down. */
+function frozen(v: JsonValue): JsonValue {
+  if (v !== null && typeof v === 'object') {
+    for (const x of Object.values(v)) frozen(x);
+    Object.freeze(v);
+  }
+  return v;
 }
 
 function resourceAad(k: CheckedResourceKey): string {
@@ -254,6 +272,7 @@ class SqlStore implements Store {
       get: (id) => this.#run('reading a session', () => this.#getSession(id)),
       put: (s) => this.#run('writing a session', () => this.#putSession(s)),
       delete: (id) => this.#run('deleting a session', () => this.#deleteSession(id)),
+      attempt: (id, nonce) => this.#run('reading a session', () => this.#attemptSession(id, nonce)),
     };
     this.nonces = {
       consume: (n, exp) => this.#run('consuming a nonce', () => this.#consumeNonce(n, exp)),
@@ -392,10 +411,27 @@ class SqlStore implements Store {
   async #getSession(idArg: string): Promise<SessionRecord | undefined> {
     // The id comes straight from a client cookie: one `put` could never have stored is simply unknown.
     if (!storableId(idArg)) return undefined;
-    const id = idArg;
-    const row = await this.#hot.sessionGet(id);
-    if (row === undefined) return undefined;
+    return this.#sessionOf(idArg, await this.#hot.sessionGet(idArg), this.#nowMs());
+  }
+
+  async #attemptSession(idArg: string, nonceArg: string): Promise<{ session: SessionRecord | undefined; fresh: boolean }> {
+    if (!spendableNonce(nonceArg)) return { session: await this.#getSession(idArg), fresh: false };
+    const nonceHash = nonceKey(nonceArg);
+    if (!storableId(idArg)) return { session: undefined, fresh: false };
     const now = this.#nowMs();
+    const { row, inserted } = await this.#hot.sessionGetNonceInsert(idArg, nonceHash, now);
+    const session = await this.#sessionOf(idArg, row, now);
+    if (inserted && session?.nonce !== nonceArg) {
+      // Not this session's challenge: no record is left of it (another trip, on this refused path only).
+      await this.#hot.nonceDelete(nonceHash);
+      return { session, fresh: false };
+    }
+    return { session, fresh: session !== undefined && inserted };
+  }
+
+  /** The session a row holds; an expired row is deleted on the way (undefined). */
+  async #sessionOf(id: string, row: { expires_at: Int64; body: Uint8Array } | undefined, now: number): Promise<SessionRecord | undefined> {
+    if (row === undefined) return undefined;
     if (ms(row.expires_at) <= now) {
       // Trustee deletes an expired session when it is looked up (specs/kbs-protocol.md §1.3). The guard on
       // expires_at keeps a concurrent refresh of the same id from being deleted.
@@ -420,12 +456,9 @@ class SqlStore implements Store {
   // -- nonces ---------------------------------------------------------------------------------------------
 
   async #consumeNonce(nonceArg: string, expiresAtArg: Date): Promise<boolean> {
-    const nonce = checkString(nonceArg, 'nonce', LIMITS.jsonChars);
+    const nonceHash = nonceKey(nonceArg);
     const expiresAt = checkDate(expiresAtArg, 'nonce expiresAt').getTime();
     if (expiresAt <= this.#nowMs()) return false;
-    // Keyed by a hash: an SE nonce is a whole attestation-request JSON (specs/kbs-protocol.md §1.3), too long
-    // for a btree key. The primary key makes the insert the atomic test-and-set across replicas.
-    const nonceHash = createHash('sha256').update(nonce, 'utf8').digest('hex');
     return this.#hot.nonceInsert(nonceHash, expiresAt);
   }
 
@@ -641,21 +674,24 @@ class SqlStore implements Store {
     if (typeof link !== 'function') throw new CocoError('STORE_ARGUMENT', 'audit chain link must be a function', { kind: 'input' });
     const hotKeep = this.#hotKeep(keep);
     return this.#hot.auditAppendChain(kind, (head) => {
-      const events = link(head === null ? null : (JSON.parse(head) as JsonValue));
+      // The head this store appended stands for its detail (`ChainedEventInput.head`): no read, no parse.
+      const events = link(head === null ? null : head.head !== undefined ? (head.head as JsonValue) : head.detail === null ? null : (JSON.parse(head.detail) as JsonValue));
       if (!Array.isArray(events)) throw new CocoError('STORE_ARGUMENT', 'audit chain link must return an array', { kind: 'input' });
-      return events.map((e) => {
+      return events.map((e, i) => {
         if (typeof e !== 'object' || e === null) throw new CocoError('STORE_ARGUMENT', 'chained audit event must be an object', { kind: 'input' });
         if (typeof e.detail !== 'string') throw new CocoError('STORE_ARGUMENT', 'chained audit detail must be JSON text', { kind: 'input' });
         if (e.detail.length > LIMITS.auditDetailChars) {
           throw new CocoError('STORE_TOO_LARGE', `audit detail is ${e.detail.length} characters of JSON, more than ${LIMITS.auditDetailChars}`, { kind: 'limit' });
         }
-        return {
+        const row = {
           time: checkDate(e.time, 'audit time').getTime(),
           kind,
           subject: checkString(e.subject, 'audit subject', LIMITS.jsonChars, true),
           outcome: checkString(e.outcome, 'audit outcome'),
           detail: e.detail,
         };
+        // The last event's head, copied and frozen: the next links get it, never the caller's own object.
+        return i === events.length - 1 && e.head !== undefined ? { ...row, head: frozen(JSON.parse(toJsonText(e.head, 'chained audit head')) as JsonValue) } : row;
       });
     }, hotKeep);
   }

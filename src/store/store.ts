@@ -121,6 +121,16 @@ export interface SessionStore {
   /** Creates or replaces the session with this id. */
   put(session: SessionRecord): Promise<void>;
   delete(id: string): Promise<boolean>;
+  /**
+   * An attestation attempt on session `id` presenting challenge `nonce`: the session as `get` reads it and,
+   * in the same round trip, the nonce consumed (`NonceStore.consume`, until the session expires) when it is
+   * the session's challenge — the attempt spends it, whatever the rest of the request turns out to be. A
+   * nonce that is not the session's leaves no record. `fresh` is true when this call consumed it; it answers
+   * only for a session in the `authed` state (an attested session's challenge was spent when it was
+   * attested, and is not necessarily looked at again). A `nonce` no store could record (empty, longer than
+   * `LIMITS.jsonChars`, holding NUL) is no session's challenge: nothing is spent.
+   */
+  attempt(id: string, nonce: string): Promise<{ session: SessionRecord | undefined; fresh: boolean }>;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -268,6 +278,13 @@ export interface ChainedEventInput {
   outcome: string;
   /** JSON text of at most `LIMITS.auditDetailChars` characters. */
   detail: string;
+  /**
+   * What the next append's `link` gets for this event, instead of its parsed detail, while it is the newest
+   * event of the chain and was appended by this store: the part of the detail the links read (for a hash
+   * chain, the digest), so an append does not read and parse the whole previous event. After another store
+   * (process, replica) appended, `link` gets the detail read from the database. Only the last event's counts.
+   */
+  head?: JsonValue;
 }
 
 /** Server-state entries a chain append makes sure exist (`AuditLog.appendChain`). */
@@ -311,7 +328,8 @@ export interface AuditLog {
    * commits those). The database's write lock is held from reading the chain's head to the commit (SQLite
    * `BEGIN IMMEDIATE`, PostgreSQL an advisory transaction lock), so processes and replicas appending to one
    * database never link two events to the same head. `link` gets the detail of the newest event of `kind`
-   * (null when there is none) and returns the events to append after it, in order; it must not await.
+   * (null when there is none), or the `head` its appender gave for it, and returns the events to append after
+   * it, in order; it must not await.
    * Returns their ids, in order. Each key of `keep` that holds no server state gets `keep.value(key)` in the
    * same transaction (when any event is appended), so events naming server state never commit without it,
    * whatever `kv.deleteUnchained` deleted before.

@@ -21,6 +21,15 @@ export function checkString(v: unknown, what: string, maxChars: number = LIMITS.
   return v;
 }
 
+/**
+ * Whether `v` could be a challenge nonce a store records (`NonceStore.consume` would take it); a wrong type is
+ * still an input error. A string it could never record is no challenge any session holds.
+ */
+export function spendableNonce(v: unknown): v is string {
+  if (typeof v !== 'string') checkString(v, 'nonce');
+  return typeof v === 'string' && v.length > 0 && v.length <= LIMITS.jsonChars && !v.includes('\u0000');
+}
+
 export function checkSegment(v: unknown, what: string): string {
   const s = checkString(v, what, 256);
   if (!SEGMENT_RE.test(s)) throw bad(what, `"${s}" must match [A-Za-z0-9_-]+[A-Za-z0-9_.-]*`);
