@@ -163,6 +163,51 @@ test('bad data and policy files give exit 2 with an error, never a crash', async
   );
 });
 
+test('-d merges data files as opa\'s loader does: a key set by two files is a merge error, objects merge', async () => {
+  const base = files('merge', {
+    'a/one.json': '{"x": 1, "obj": {"p": 1}}',
+    'a/two.yaml': 'obj:\n  q: 2\n',
+    'b/same.json': '{"k": 1}',
+    'b/again.json': '{"k": 1}',
+    'arr.json': '[1]',
+  });
+  const ok = await evalCli(['-d', join(base, 'a'), '-f', 'values', 'data']);
+  assert.equal(ok.code, 0, ok.err);
+  assert.deepEqual(JSON.parse(ok.out), [{ x: 1, obj: { p: 1, q: 2 } }]);
+  // Two files setting one key conflict even when the values are equal (opa util merge.InterfaceMaps).
+  const clash = await evalCli(['-d', 'merge/b', 'data'], undefined);
+  assert.equal(clash.code, 2);
+  assert.deepEqual(JSON.parse(clash.out).errors, [{ message: 'merge/b/same.json: merge error' }]);
+  // -d arguments share one loader: a second -d that sets the same key clashes too, each file named as given.
+  const twice = await evalCli(['-d', 'merge/a/one.json', '-d', 'merge/a/one.json', '-f', 'pretty', 'data']);
+  assert.equal(twice.code, 2);
+  assert.equal(twice.err, '1 error occurred: merge/a/one.json: merge error\n');
+  // A root document that is not an object: opa's loader message.
+  const arr = await evalCli(['-d', 'merge/arr.json', 'data']);
+  assert.deepEqual(JSON.parse(arr.out).errors, [{ message: 'merge/arr.json: document must be of type object' }]);
+});
+
+test('-d FILE with another extension is read as Rego, else JSON, else YAML; inside a directory it is skipped', async () => {
+  const base = files('anytype', {
+    'policy.txt': 'package t\nr := data.cfg.n\n',
+    'cfg.conf': '{"cfg": {"n": 4}}',
+    'more.cfg': 'extra: yes\n',
+    'scalar.txt': 'just words\n',
+    'dir/ignored.txt': 'package ignored\nr := 1\n',
+  });
+  const r = await evalCli(['-d', join(base, 'policy.txt'), '-d', join(base, 'cfg.conf'), '-d', join(base, 'more.cfg'), '-f', 'values', 'data.t.r; data.extra']);
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual(JSON.parse(r.out), [4, true]);
+  // Words read as YAML are a string, which cannot be the root of data.
+  const words = await evalCli(['-d', 'anytype/scalar.txt', 'data']);
+  assert.deepEqual(JSON.parse(words.out).errors, [{ message: 'anytype/scalar.txt: document must be of type object' }]);
+  const dir = await evalCli(['-d', join(base, 'dir'), '-f', 'values', 'data']);
+  assert.deepEqual(JSON.parse(dir.out), [{}]);
+  // A file:// URL is a path, not a prefix.
+  const url = await evalCli(['-d', `file://${join(base, 'cfg.conf')}`, '-f', 'raw', 'data.cfg.n']);
+  assert.equal(url.out, '4\n', url.out + url.err);
+});
+
 test('-d prefix:path roots the data it loads under the prefix, as opa loader paths do', async () => {
   const base = files('prefixed', {
     'p.rego': 'package app\nlimit := data.cfg.limits.max\nall := data.cfg\n',

@@ -2,7 +2,10 @@
  * `cocokit policy eval`, with `opa eval`'s habits (OPA cmd/eval.go, internal/presentation):
  * - `-d [x.y:]PATH` loads a file or, for a directory, every `.rego`, `.json`, `.yaml`/`.yml` below it; a data file
  *   is rooted at its directory's path relative to PATH (`-d dir` with `dir/a/b/x.json` → `data.a.b`).
- *   With a prefix (`-d x.y:PATH`) the data read from PATH is rooted under `data.x.y`.
+ *   With a prefix (`-d x.y:PATH`) the data read from PATH is rooted under `data.x.y`. Two data files that set
+ *   one key (unless both values are objects) are a merge error; a root document must be an object; a file
+ *   named directly whose extension is none of these is tried as Rego, then JSON, then YAML. Files are named
+ *   in messages and locations by the path as given (`-d dir` → `dir/a/b/x.json`).
  *   `-b DIR` loads a bundle directory, `-b FILE.tar.gz` a bundle archive: `.rego` files and only data files named
  *   `data.json`/`data.yaml`; an archive's `.manifest` roots bound its packages and data.
  * - `--format json|values|bindings|raw|pretty`: json is `{"result": [...]}` (`{}` when undefined); values one
@@ -23,6 +26,7 @@ import { parseDocument, visit } from 'yaml';
 import { CocoError } from '../errors.js';
 import { BigNum, Engine, type ExprStats, type Explanation, PROFILE_SORTS, type ProfileSort, Profiler, fromJson, goDuration, numText, parseJsonValue, toJs } from '../rego/index.js';
 import type { CompileError } from '../rego/compiler.js';
+import { RObject } from '../rego/value.js';
 import { GO_YAML_V2 } from '../rego/builtins/goyaml.js';
 import { readTarGz } from '../policy/bundle-archive.js';
 import type { CliIO } from './io.js';
@@ -112,6 +116,42 @@ function parseInput(text: string, name: string): unknown {
   }
 }
 
+/**
+ * The objects-within-objects of the data loaded so far by `-d`, to refuse what opa's loader refuses when it
+ * merges one file's document into the others (opa:v1/util merge.InterfaceMaps): a key two files both set,
+ * unless both values are objects, whose keys are then compared in turn.
+ */
+type Shape = Map<string, Shape> | 'value';
+
+function shapeOf(v: unknown): Shape {
+  if (v instanceof RObject) {
+    const m = new Map<string, Shape>();
+    for (const [k, x] of v.entries()) m.set(typeof k === 'string' ? k : JSON.stringify(k), shapeOf(x));
+    return m;
+  }
+  if (v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof BigNum)) {
+    return new Map(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, shapeOf(x)]));
+  }
+  return 'value';
+}
+
+function conflicts(a: Shape, b: Shape): boolean {
+  if (a === 'value' || b === 'value') return true;
+  for (const [k, x] of b) {
+    const y = a.get(k);
+    if (y !== undefined && conflicts(y, x)) return true;
+  }
+  return false;
+}
+
+function mergeShape(a: Map<string, Shape>, b: Map<string, Shape>): void {
+  for (const [k, x] of b) {
+    const y = a.get(k);
+    if (y instanceof Map && x instanceof Map) mergeShape(y, x);
+    else a.set(k, x);
+  }
+}
+
 /** Wraps `doc` under the path segments of the directory it was found in. */
 function rooted(segments: string[], doc: unknown): unknown {
   return segments.reduceRight<unknown>((acc, k) => ({ [k]: acc }), doc);
@@ -123,8 +163,9 @@ function rooted(segments: string[], doc: unknown): unknown {
  */
 export function splitPrefix(arg: string): { prefix: string[]; path: string } {
   const i = arg.indexOf(':');
-  if (i <= 0) return { prefix: [], path: arg };
-  return { prefix: arg.slice(0, i).split('.'), path: arg.slice(i + 1) };
+  // A URL (`file:///x`) is not a prefix: its first `:` begins `://`.
+  if (i <= 0 || arg.indexOf('://') === i) return { prefix: [], path: arg.replace(/^file:\/\//, '') };
+  return { prefix: arg.slice(0, i).split('.'), path: arg.slice(i + 1).replace(/^file:\/\//, '') };
 }
 
 /**
@@ -252,42 +293,75 @@ function loadBundleArchive(engine: Engine, file: string, version: 'v0' | 'v1'): 
   for (const d of docs) engine.addData(rooted(d.segments, d.doc));
 }
 
-/** Loads one `-d`/`-b` argument into the engine, as opa's loader does. */
-function load(engine: Engine, root: string, opts: { bundle: boolean; version: 'v0' | 'v1'; prefix?: string[] }): void {
+/**
+ * Loads one `-d`/`-b` argument into the engine, as opa's loader does. `shown` is the path as given, which names
+ * files in messages (`dir/a/x.json`, as opa joins it); `root` is where it is on disk. `shape` holds what earlier
+ * `-d` data files set, so that two files setting one key is the loader's merge error.
+ */
+function load(engine: Engine, root: string, shown: string, opts: { bundle: boolean; version: 'v0' | 'v1'; prefix?: string[]; shape?: Map<string, Shape> }): void {
   const prefix = opts.prefix ?? [];
   let st;
   try {
     st = statSync(root);
   } catch (e) {
-    throw new CocoError('CLI_FILE', `cannot read ${root}: ${(e as Error).message}`, { kind: 'input', cause: e });
+    throw new CocoError('CLI_FILE', `cannot read ${shown}: ${(e as Error).message}`, { kind: 'input', cause: e });
   }
-  const addFile = (file: string, segments: string[]): void => {
-    const name = file.split(sep).pop()!;
-    if (name.endsWith('.rego')) engine.addPolicy(file, readText(file), { regoVersion: opts.version });
-    else if (/\.(json|ya?ml)$/i.test(name)) {
-      if (opts.bundle && !/^data\.(json|ya?ml)$/i.test(name)) return;
-      const doc = parseDoc(readText(file), file);
-      segments = [...prefix, ...segments];
-      if (segments.length === 0 && (doc === null || typeof doc !== 'object' || Array.isArray(doc))) {
-        throw new CocoError('REGO_DATA', `${file}: a data file at the root must hold an object`, { kind: 'input' });
-      }
-      engine.addData(rooted(segments, doc));
+  const addDoc = (name: string, doc: unknown, segments: string[]): void => {
+    segments = [...prefix, ...segments];
+    if (segments.length === 0 && (doc === null || typeof doc !== 'object' || Array.isArray(doc) || doc instanceof BigNum)) {
+      throw new CocoError('REGO_DATA', `${name}: document must be of type object`, { kind: 'input' });
     }
+    if (opts.shape) {
+      const shape = shapeOf(rooted(segments, doc));
+      if (conflicts(opts.shape, shape)) throw new CocoError('REGO_DATA', `${name}: merge error`, { kind: 'input' });
+      mergeShape(opts.shape, shape as Map<string, Shape>);
+    }
+    engine.addData(rooted(segments, doc));
+  };
+  const addFile = (file: string, name: string, segments: string[], top: boolean): void => {
+    const base = file.split(sep).pop()!;
+    if (base.endsWith('.rego')) engine.addPolicy(name, readText(file), { regoVersion: opts.version });
+    else if (/\.(json|ya?ml)$/i.test(base)) {
+      if (opts.bundle && !/^data\.(json|ya?ml)$/i.test(base)) return;
+      addDoc(name, parseDoc(readText(file), name), segments);
+    } else if (top && !opts.bundle) addAnyType(file, name);
+  };
+  // A file named on the command line whose extension says nothing is tried as Rego, then JSON, then YAML
+  // (opa:v1/loader loadFileForAnyType); inside a directory such files are skipped.
+  const addAnyType = (file: string, name: string): void => {
+    const text = readText(file);
+    try {
+      engine.addPolicy(name, text, { regoVersion: opts.version });
+      return;
+    } catch (e) {
+      if (!(e instanceof CocoError) || !/rego_parse_error/.test(e.message)) throw e;
+    }
+    let doc: unknown;
+    try {
+      doc = parseJsonValue(text);
+    } catch {
+      try {
+        doc = parseYaml(text);
+      } catch {
+        throw new CocoError('REGO_DATA', `${name}: can't recognize file type`, { kind: 'input' });
+      }
+    }
+    addDoc(name, doc ?? null, []);
   };
   if (opts.bundle && !st.isDirectory()) {
     loadBundleArchive(engine, root, opts.version);
     return;
   }
   if (!st.isDirectory()) {
-    if (!/\.(rego|json|ya?ml)$/i.test(root)) throw usage(`${root}: -d wants a .rego, .json or .yaml file, or a directory`);
-    addFile(root, []);
+    addFile(root, shown, [], true);
     return;
   }
   const walk = (dir: string): void => {
     for (const name of readdirSync(dir).sort()) {
       const p = join(dir, name);
+      const rel = relative(root, p);
       if (statSync(p).isDirectory()) walk(p);
-      else addFile(p, relative(root, dir).split(sep).filter((s) => s !== ''));
+      else addFile(p, join(shown, rel), relative(root, dir).split(sep).filter((s) => s !== ''), false);
     }
   };
   walk(root);
@@ -447,11 +521,12 @@ export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptio
       engine.addBuiltin({ name: 'trace', arity: 1, fn: (args) => (typeof args[0] === 'string' ? (notes.push(args[0]), true) : undefined) });
     }
     const loadStart = process.hrtime.bigint();
+    const shape = new Map<string, Shape>();
     for (const d of opts.data) {
       const { prefix, path } = splitPrefix(d);
-      load(engine, resolve(io.cwd, path), { bundle: false, version, prefix });
+      load(engine, resolve(io.cwd, path), path, { bundle: false, version, prefix, shape });
     }
-    for (const b of opts.bundle) load(engine, resolve(io.cwd, b), { bundle: true, version });
+    for (const b of opts.bundle) load(engine, resolve(io.cwd, b), b, { bundle: true, version });
     if (opts.stdinInput) engine.setInput(parseInput(readStdin(), '<stdin>'));
     else if (opts.input) engine.setInput(parseInput(readText(resolve(io.cwd, opts.input)), opts.input));
     const evalStart = process.hrtime.bigint();
