@@ -118,6 +118,21 @@ test('--explain=fails names the failing expression, full also lists bodies that 
   assert.match((await evalCli(['--explain=loud', 'true'])).err, /--explain: want one of/);
 });
 
+test('an expression is named by its own text: one-line bodies, several on a line, one over several lines', async () => {
+  const p = files('exprtext', {
+    'v1.rego': 'package e\nallow if { input.x == 1 }\nboth if { input.x > 0; input.x < 0 }\nlong if {\n\txs := [1,\n\t\t2]\n\tcount(xs) > 5\n}\n',
+    'v0.rego': 'package o\nallow { input.x == 1 }\n',
+  });
+  const run = async (...args: string[]) => (await evalCli([...args, '--explain=fails'], '{"x": 2}')).err;
+  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.allow'), /v1\.rego:2: input\.x == 1\n/);
+  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.both'), /v1\.rego:3: input\.x < 0\n/);
+  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.long'), /v1\.rego:7: count\(xs\) > 5\n[^]*xs = \[1,2\]/);
+  assert.match(await run('--v0', '-d', join(p, 'v0.rego'), '-I', 'data.o.allow'), /v0\.rego:2: input\.x == 1\n/);
+  // Query expressions keep their text, newlines included, as opa reports them.
+  const q = JSON.parse((await evalCli(['x := [1,\n  2] ; y := 3'])).out);
+  assert.deepEqual(q.result[0].expressions.map((e: { text: string }) => e.text), ['x := [1,\n  2]', 'y := 3']);
+});
+
 test('--v0-compatible (and --v0) parse modules as Rego v0; in v1 they are a parse error', async () => {
   const p = files('v0', { 'p.rego': 'package old\n\nallow { input.x == 1 }\n\ndeny[msg] { msg := "no" }\n' });
   const input = join(p, 'input.json');

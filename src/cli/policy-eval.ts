@@ -476,7 +476,7 @@ export function formatExplanation(e: Explanation, mode: 'fails' | 'full' = 'fail
     const branch = b.branch === 0 ? 'body' : `else #${b.branch}`;
     if (b.succeeded) lines.push(`  ${b.rule} (${where}) ${branch}: succeeded`);
     else if (b.failed) {
-      lines.push(`  ${b.rule} (${where}) ${branch}: failed at ${b.failed.location.file}:${b.failed.location.row}: ${b.failed.text}`);
+      lines.push(`  ${b.rule} (${where}) ${branch}: failed at ${b.failed.location.file}:${b.failed.location.row}: ${b.failed.text.replace(/\s*\n\s*/g, ' ')}`);
       for (const [k, v] of Object.entries(b.failed.operands)) lines.push(`      ${k} = ${show(v)}`);
       for (const [k, v] of Object.entries(b.failed.bindings)) lines.push(`      ${k} = ${show(v)}`);
     } else lines.push(`  ${b.rule} (${where}) ${branch}: failed`);

@@ -463,7 +463,7 @@ export class Compiler {
   }
 
   private literal(ctx: Ctx, scope: Scope, l: Literal): CLit {
-    const text = ((ctx.lines[l.loc.row - 1] ?? '').slice(l.loc.col - 1).split(';')[0] ?? '').trim();
+    const text = l.text ?? ((ctx.lines[l.loc.row - 1] ?? '').slice(l.loc.col - 1).split(';')[0] ?? '').trim();
     const withs = l.with.map((w) => this.withMod(ctx, scope, w));
     let notBody: CLit[] | undefined;
     let notScope = -1;
