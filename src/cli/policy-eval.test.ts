@@ -223,6 +223,16 @@ test('-d FILE with another extension is read as Rego, else JSON, else YAML; insi
   assert.equal(url.out, '4\n', url.out + url.err);
 });
 
+test('input that is neither JSON nor YAML: exit 2, opa\'s "unable to parse input"', async () => {
+  const bad = await evalCli(['-I', 'input'], '{"a": [}');
+  assert.equal(bad.code, 2);
+  assert.match(JSON.parse(bad.out).errors[0].message, /^unable to parse input: <stdin>: /);
+  files('badinput', { 'in.yaml': 'a: [\n' });
+  const file = await evalCli(['-i', 'badinput/in.yaml', '-f', 'raw', 'input']);
+  assert.equal(file.code, 2);
+  assert.match(file.err, /^1 error occurred: unable to parse input: badinput\/in\.yaml: /);
+});
+
 test('-d prefix:path roots the data it loads under the prefix, as opa loader paths do', async () => {
   const base = files('prefixed', {
     'p.rego': 'package app\nlimit := data.cfg.limits.max\nall := data.cfg\n',

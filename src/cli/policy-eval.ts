@@ -100,7 +100,10 @@ function readText(file: string): string {
   }
 }
 
-/** The input document: JSON, or YAML (opa unmarshals input of either kind whatever the file is called). */
+/**
+ * The input document: JSON, or YAML (opa unmarshals input of either kind whatever the file is called). A failure
+ * is opa's `unable to parse input: …`, naming the file.
+ */
 function parseInput(text: string, name: string): unknown {
   try {
     return parseJsonValue(text);
@@ -110,8 +113,8 @@ function parseInput(text: string, name: string): unknown {
       return parseYaml(text);
     } catch (y) {
       // YAML that parses but holds a value JSON cannot: that is the error; otherwise the JSON reader's.
-      if (y instanceof CocoError) throw new CocoError(y.code, `${name}: ${y.message}`, { kind: 'input', cause: y });
-      throw new CocoError(e.code, `${name}: ${e.message}`, { kind: 'input', cause: e });
+      if (y instanceof CocoError) throw new CocoError(y.code, `unable to parse input: ${name}: ${y.message}`, { kind: 'input', cause: y });
+      throw new CocoError(e.code, `unable to parse input: ${name}: ${e.message}`, { kind: 'input', cause: e });
     }
   }
 }
