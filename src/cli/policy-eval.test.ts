@@ -116,6 +116,13 @@ test('--explain=fails names the failing expression, full also lists bodies that 
   const notes = await evalCli(['-d', join(p, 'p.rego'), '-i', join(p, 'input.json'), '--explain=notes', '-f', 'pretty', 'data.e.allow']);
   assert.equal(notes.out, 'Note "checking owner"\nundefined\n');
   assert.match((await evalCli(['--explain=loud', 'true'])).err, /--explain: want one of/);
+  // Any query is explained by the rule bodies its evaluation tried, as opa explains any query.
+  const query = await evalCli(['-d', join(p, 'p.rego'), '-i', join(p, 'input.json'), '--explain=fails', 'data.e.allow == true; x := 1']);
+  assert.equal(query.code, 0);
+  assert.match(query.err, /^data\.e\.allow == true; x := 1: undefined\n/);
+  assert.match(query.err, /failed at .*p\.rego:4: input\.role == "admin"/);
+  const bound = await evalCli(['-d', join(p, 'p.rego'), '-i', join(p, 'input.json'), '--explain=full', 'x := data.e.ok']);
+  assert.match(bound.err, /^x := data\.e\.ok: \{\n {2}"x": true\n\}\n {2}data\.e\.ok \(.*p\.rego:12\) body: succeeded\n$/);
 });
 
 test('an expression is named by its own text: one-line bodies, several on a line, one over several lines', async () => {

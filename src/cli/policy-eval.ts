@@ -550,10 +550,10 @@ export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptio
   const explanation: string[] = [];
   if (mode === 'notes') explanation.push(...notes.map((n) => `Note ${JSON.stringify(n)}\n`));
   else if (mode !== 'off') {
-    if (!/^data(\.[A-Za-z_][A-Za-z0-9_]*|\[[^\]]+\])*$/.test(query.trim())) {
-      throw usage(`--explain=${mode} needs a query that is a rule reference such as data.policy.allow`);
-    }
-    explanation.push(formatExplanation(engine.explain(query.trim()), mode));
+    // A rule reference is explained as that rule's value; any other query by the rule bodies it tried.
+    const ruleRef = /^data(\.[A-Za-z_][A-Za-z0-9_]*|\[[^\]]+\])*$/.test(query.trim());
+    explanation.push(formatExplanation(ruleRef ? engine.explain(query.trim()) : engine.explainQuery(query.trim(), version), mode));
+    engine.takePrints();
   }
   // opa prints the explanation before the result in pretty output; beside JSON it goes to stderr.
   if (opts.format === 'pretty') io.stdout(explanation.join(''));
