@@ -66,6 +66,14 @@ test('--format json, values, bindings, raw and pretty print what opa prints', as
   assert.match(t[1]!, /^\| i \| x +\|$/);
   assert.match(t[3]!, /^\| 0 \| "alice" \|$/);
   assert.match(t[4]!, /^\| 1 \| "bob" +\|$/);
+  // Columns as opa picks them: bound variables by name, then expressions whose value is not a boolean.
+  const cols = (await evalCli(['-d', POLICY, '-f', 'pretty', 'y := 2; x := data.users.admins[_]; x != "bob"; count(x) + y'])).out.split('\n');
+  assert.match(cols[1]!, /^\| x +\| y \| count\(x\) \+ y \|$/);
+  assert.match(cols[3]!, /^\| "alice" \| 2 \| 7 +\|$/);
+  // With nothing bound every expression has a column.
+  const unbound = (await evalCli(['-f', 'pretty', '1 < 2; 3'])).out.split('\n');
+  assert.match(unbound[1]!, /^\| 1 < 2 \| 3 \|$/);
+  assert.match(unbound[3]!, /^\| true +\| 3 \|$/);
   // Undefined: json prints {}, values/bindings/raw print nothing.
   assert.equal((await evalCli(['-d', POLICY, 'data.nothing'])).out.trim(), '{}');
   assert.equal((await evalCli(['-d', POLICY, '-f', 'values', 'data.nothing'])).out, '');

@@ -407,12 +407,17 @@ function renderCell(v: unknown): string {
   return stringify(v);
 }
 
-/** A plain ASCII table: one column per binding, then one per expression that is not a plain assignment. */
+/**
+ * opa's result table (internal/presentation generateResultKeys): a column per variable bound in the first
+ * result, sorted by name, then one per expression of the first result whose value is not a boolean (every
+ * expression when nothing is bound), in query order.
+ */
 function table(rows: Result): string {
-  const bindingKeys = [...new Set(rows.flatMap((r) => Object.keys(r.bindings)))];
-  const exprs = rows[0]?.expressions.filter((x) => !/^[A-Za-z_][A-Za-z0-9_]*\s*:?=/.test(x.text)) ?? [];
-  const keys = [...bindingKeys, ...exprs.map((x) => x.text)];
-  const body = rows.map((r) => [...bindingKeys.map((k) => (k in r.bindings ? renderCell(r.bindings[k]) : '')), ...r.expressions.filter((x) => exprs.some((e) => e.text === x.text)).map((x) => renderCell(x.value))]);
+  const first = rows[0];
+  const bindingKeys = first ? Object.keys(first.bindings).sort() : [];
+  const exprIdx = (first?.expressions ?? []).flatMap((x, i) => (typeof x.value !== 'boolean' || bindingKeys.length === 0 ? [i] : []));
+  const keys = [...bindingKeys, ...exprIdx.map((i) => first!.expressions[i]!.text)];
+  const body = rows.map((r) => [...bindingKeys.map((k) => (k in r.bindings ? renderCell(r.bindings[k]) : 'null')), ...exprIdx.map((i) => renderCell(r.expressions[i]?.value ?? null))]);
   const widths = keys.map((k, i) => Math.max(k.length, ...body.map((b) => b[i]!.length)));
   const line = '+' + widths.map((w) => '-'.repeat(w + 2)).join('+') + '+';
   const row = (cells: string[]) => '|' + cells.map((c, i) => ` ${c.padEnd(widths[i]!)} `).join('|') + '|';
