@@ -217,6 +217,21 @@ test('-d merges data files as opa\'s loader does: a key set by two files is a me
   assert.deepEqual(JSON.parse(arr.out).errors, [{ message: 'merge/arr.json: document must be of type object' }]);
 });
 
+test('-d loading goes on past a file that fails: every failure is reported, one entry each, as opa\'s loader does', async () => {
+  files('loadfail', { 'bad.json': '{"a":', 'bad.rego': 'package x\np if {\n', 'k.json': '{"k": 1}', 'z.json': '{"k": 2}', 'ok.rego': 'package ok\np := 1\n' });
+  const json = await evalCli(['-d', 'loadfail', '-d', 'loadfail-missing', 'data']);
+  assert.equal(json.code, 2);
+  const errors = JSON.parse(json.out).errors as Array<{ message: string; code?: string; location?: { file: string; row: number } }>;
+  assert.equal(errors.length, 4);
+  assert.match(errors[0]!.message, /^loadfail\/bad\.json: /);
+  assert.deepEqual([errors[1]!.code, errors[1]!.location?.file, errors[1]!.location?.row], ['rego_parse_error', 'loadfail/bad.rego', 3]);
+  assert.deepEqual(errors[2], { message: 'loadfail/z.json: merge error' });
+  assert.match(errors[3]!.message, /loadfail-missing/);
+  const pretty = await evalCli(['-d', 'loadfail', '-f', 'pretty', 'data']);
+  assert.equal(pretty.code, 2);
+  assert.match(pretty.err, /^3 errors occurred:\nloadfail\/bad\.json: .*\nloadfail\/bad\.rego:3: rego_parse_error: .*\nloadfail\/z\.json: merge error\n$/);
+});
+
 test('-d FILE with another extension is read as Rego, else JSON, else YAML; inside a directory it is skipped', async () => {
   const base = files('anytype', {
     'policy.txt': 'package t\nr := data.cfg.n\n',

@@ -89,7 +89,12 @@ function parseDoc(text: string, file: string): unknown {
       throw new CocoError('REGO_DATA', `${file}: ${(e as Error).message}`, { kind: 'input', cause: e });
     }
   }
-  return parseJsonValue(text);
+  try {
+    return parseJsonValue(text);
+  } catch (e) {
+    if (!(e instanceof CocoError)) throw e;
+    throw new CocoError(e.code, `${file}: ${e.message}`, { kind: 'input', cause: e });
+  }
 }
 
 function readText(file: string): string {
@@ -301,13 +306,25 @@ function loadBundleArchive(engine: Engine, file: string, version: 'v0' | 'v1'): 
  * files in messages (`dir/a/x.json`, as opa joins it); `root` is where it is on disk. `shape` holds what earlier
  * `-d` data files set, so that two files setting one key is the loader's merge error.
  */
-function load(engine: Engine, root: string, shown: string, opts: { bundle: boolean; version: 'v0' | 'v1'; prefix?: string[]; shape?: Map<string, Shape> }): void {
+function load(engine: Engine, root: string, shown: string, opts: { bundle: boolean; version: 'v0' | 'v1'; prefix?: string[]; shape?: Map<string, Shape>; errors?: CocoError[] }): void {
   const prefix = opts.prefix ?? [];
+  // With `errors`, a file that fails is recorded and loading goes on, as opa's loader gathers its errors.
+  const each = (f: () => void): void => {
+    try {
+      f();
+    } catch (e) {
+      if (!opts.errors || !(e instanceof CocoError) || e.kind === 'usage') throw e;
+      opts.errors.push(e);
+    }
+  };
   let st;
   try {
     st = statSync(root);
   } catch (e) {
-    throw new CocoError('CLI_FILE', `cannot read ${shown}: ${(e as Error).message}`, { kind: 'input', cause: e });
+    const err = new CocoError('CLI_FILE', `cannot read ${shown}: ${(e as Error).message}`, { kind: 'input', cause: e });
+    if (!opts.errors) throw err;
+    opts.errors.push(err);
+    return;
   }
   const addDoc = (name: string, doc: unknown, segments: string[]): void => {
     segments = [...prefix, ...segments];
@@ -356,7 +373,7 @@ function load(engine: Engine, root: string, shown: string, opts: { bundle: boole
     return;
   }
   if (!st.isDirectory()) {
-    addFile(root, shown, [], true);
+    each(() => addFile(root, shown, [], true));
     return;
   }
   const walk = (dir: string): void => {
@@ -364,10 +381,26 @@ function load(engine: Engine, root: string, shown: string, opts: { bundle: boole
       const p = join(dir, name);
       const rel = relative(root, p);
       if (statSync(p).isDirectory()) walk(p);
-      else addFile(p, join(shown, rel), relative(root, dir).split(sep).filter((s) => s !== ''), false);
+      else each(() => addFile(p, join(shown, rel), relative(root, dir).split(sep).filter((s) => s !== ''), false));
     }
   };
   walk(root);
+}
+
+/**
+ * Several files that failed to load, reported one by one as opa reports its loader's errors: each parse error
+ * with its code and position, each other failure by its message.
+ */
+function loadErrors(errors: CocoError[]): CocoError {
+  const list: CompileError[] = errors.flatMap((e) => {
+    const listed = compileErrors(e);
+    if (listed) return listed;
+    const d = e.detail as { opaCode?: string; message?: string; file?: string; row?: number; col?: number } | undefined;
+    if (d?.opaCode) return [{ code: d.opaCode, message: d.message ?? e.message, file: d.file ?? '', row: d.row ?? 0, col: d.col ?? 0 }];
+    return [{ code: '', message: e.message, file: '', row: 0, col: 0 }];
+  });
+  const text = list.map((x) => (x.code ? `${x.file || x.row ? `${x.file}:${x.row}: ` : ''}${x.code}: ${x.message}` : x.message)).join('\n');
+  return new CocoError(errors[0]!.code, `${list.length} errors occurred:\n${text}`, { kind: 'input', detail: { errors: list } });
 }
 
 /** The OPA error code in an engine message (`rego_parse_error`, `eval_conflict_error`, …), if it names one. */
@@ -385,7 +418,7 @@ function errorJson(e: CocoError): unknown {
   const listed = compileErrors(e);
   if (listed) {
     return {
-      errors: listed.map((x) => ({ message: x.message, code: x.code, ...(x.file || x.row ? { location: { file: x.file, row: x.row, col: x.col || 1 } } : {}) })),
+      errors: listed.map((x) => ({ message: x.message, ...(x.code ? { code: x.code } : {}), ...(x.file || x.row ? { location: { file: x.file, row: x.row, col: x.col || 1 } } : {}) })),
     };
   }
   const loc = /^([^:\s]+):(\d+)(?::(\d+))?:/.exec(e.message);
@@ -530,10 +563,13 @@ export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptio
     }
     const loadStart = process.hrtime.bigint();
     const shape = new Map<string, Shape>();
+    const errors: CocoError[] = [];
     for (const d of opts.data) {
       const { prefix, path } = splitPrefix(d);
-      load(engine, resolve(io.cwd, path), path, { bundle: false, version, prefix, shape });
+      load(engine, resolve(io.cwd, path), path, { bundle: false, version, prefix, shape, errors });
     }
+    if (errors.length === 1) throw errors[0]!;
+    if (errors.length > 1) throw loadErrors(errors);
     for (const b of opts.bundle) load(engine, resolve(io.cwd, b), b, { bundle: true, version });
     if (opts.stdinInput) engine.setInput(parseInput(readStdin(), '<stdin>'));
     else if (opts.input) engine.setInput(parseInput(readText(resolve(io.cwd, opts.input)), opts.input));
