@@ -312,6 +312,11 @@ test('-b bundle.tar.gz loads the archive opa build writes: policies, data files 
   const e1 = await evalCli(['-b', pkgOut, 'data']);
   assert.equal(e1.code, 2);
   assert.match(e1.out + e1.err, /manifest roots \[app\] do not permit 'package other'/);
+  // A module in an archive is named by the archive's path as given, then its path inside.
+  tgz('bundle-broken', { 'app/p.rego': 'package app\np if {\n' });
+  const broken = await evalCli(['-b', 'bundle-broken.tar.gz', 'data']);
+  assert.equal(broken.code, 2);
+  assert.equal(JSON.parse(broken.out).errors[0].location.file, 'bundle-broken.tar.gz/app/p.rego');
   const dataOut = tgz('bundle-data', { '.manifest': '{"roots": ["app"]}', 'cfg/data.json': '{"a": 1}' });
   const e2 = await evalCli(['-b', dataOut, 'data']);
   assert.equal(e2.code, 2);

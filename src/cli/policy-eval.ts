@@ -267,12 +267,12 @@ function mergeInto(into: Record<string, unknown>, doc: unknown): void {
  * `data.json`/`data.yaml` (rooted at their directory), and the `.manifest`'s `roots` bound where packages and
  * data may live, as opa checks when it activates a bundle.
  */
-function loadBundleArchive(engine: Engine, file: string, version: 'v0' | 'v1'): void {
+function loadBundleArchive(engine: Engine, file: string, version: 'v0' | 'v1', shown = file): void {
   let buf: Buffer;
   try {
     buf = readFileSync(file);
   } catch (e) {
-    throw new CocoError('CLI_FILE', `cannot read ${file}: ${(e as Error).message}`, { kind: 'input', cause: e });
+    throw new CocoError('CLI_FILE', `cannot read ${shown}: ${(e as Error).message}`, { kind: 'input', cause: e });
   }
   const entries = readTarGz(buf).map((e) => ({ parts: e.path.split('/').filter((x) => x !== '' && x !== '.'), data: e.data }));
   const manifest = entries.find((e) => e.parts.length === 1 && e.parts[0] === '.manifest');
@@ -282,7 +282,7 @@ function loadBundleArchive(engine: Engine, file: string, version: 'v0' | 'v1'): 
   const data: Record<string, unknown> = {};
   for (const e of entries) {
     const name = e.parts[e.parts.length - 1] ?? '';
-    const where = `${file}/${e.parts.join('/')}`;
+    const where = `${shown}/${e.parts.join('/')}`;
     if (name.endsWith('.rego')) {
       const text = e.data.toString('utf8');
       modules.push({ pkg: /^\s*package\s+([\w.]+)/m.exec(text)?.[1], path: '/' + e.parts.join('/'), where, text });
@@ -369,7 +369,7 @@ function load(engine: Engine, root: string, shown: string, opts: { bundle: boole
     addDoc(name, doc ?? null, []);
   };
   if (opts.bundle && !st.isDirectory()) {
-    loadBundleArchive(engine, root, opts.version);
+    loadBundleArchive(engine, root, opts.version, shown);
     return;
   }
   if (!st.isDirectory()) {
