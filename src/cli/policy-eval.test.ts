@@ -66,6 +66,14 @@ test('--format json, values, bindings, raw and pretty print what opa prints', as
   assert.match(t[1]!, /^\| i \| x +\|$/);
   assert.match(t[3]!, /^\| 0 \| "alice" \|$/);
   assert.match(t[4]!, /^\| 1 \| "bob" +\|$/);
+  // Columns as opa picks them: bound variables by name, then expressions whose value is not a boolean.
+  const cols = (await evalCli(['-d', POLICY, '-f', 'pretty', 'y := 2; x := data.users.admins[_]; x != "bob"; count(x) + y'])).out.split('\n');
+  assert.match(cols[1]!, /^\| x +\| y \| count\(x\) \+ y \|$/);
+  assert.match(cols[3]!, /^\| "alice" \| 2 \| 7 +\|$/);
+  // With nothing bound every expression has a column.
+  const unbound = (await evalCli(['-f', 'pretty', '1 < 2; 3'])).out.split('\n');
+  assert.match(unbound[1]!, /^\| 1 < 2 \| 3 \|$/);
+  assert.match(unbound[3]!, /^\| true +\| 3 \|$/);
   // Undefined: json prints {}, values/bindings/raw print nothing.
   assert.equal((await evalCli(['-d', POLICY, 'data.nothing'])).out.trim(), '{}');
   assert.equal((await evalCli(['-d', POLICY, '-f', 'values', 'data.nothing'])).out, '');
@@ -116,6 +124,28 @@ test('--explain=fails names the failing expression, full also lists bodies that 
   const notes = await evalCli(['-d', join(p, 'p.rego'), '-i', join(p, 'input.json'), '--explain=notes', '-f', 'pretty', 'data.e.allow']);
   assert.equal(notes.out, 'Note "checking owner"\nundefined\n');
   assert.match((await evalCli(['--explain=loud', 'true'])).err, /--explain: want one of/);
+  // Any query is explained by the rule bodies its evaluation tried, as opa explains any query.
+  const query = await evalCli(['-d', join(p, 'p.rego'), '-i', join(p, 'input.json'), '--explain=fails', 'data.e.allow == true; x := 1']);
+  assert.equal(query.code, 0);
+  assert.match(query.err, /^data\.e\.allow == true; x := 1: undefined\n/);
+  assert.match(query.err, /failed at .*p\.rego:4: input\.role == "admin"/);
+  const bound = await evalCli(['-d', join(p, 'p.rego'), '-i', join(p, 'input.json'), '--explain=full', 'x := data.e.ok']);
+  assert.match(bound.err, /^x := data\.e\.ok: \{\n {2}"x": true\n\}\n {2}data\.e\.ok \(.*p\.rego:12\) body: succeeded\n$/);
+});
+
+test('an expression is named by its own text: one-line bodies, several on a line, one over several lines', async () => {
+  const p = files('exprtext', {
+    'v1.rego': 'package e\nallow if { input.x == 1 }\nboth if { input.x > 0; input.x < 0 }\nlong if {\n\txs := [1,\n\t\t2]\n\tcount(xs) > 5\n}\n',
+    'v0.rego': 'package o\nallow { input.x == 1 }\n',
+  });
+  const run = async (...args: string[]) => (await evalCli([...args, '--explain=fails'], '{"x": 2}')).err;
+  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.allow'), /v1\.rego:2: input\.x == 1\n/);
+  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.both'), /v1\.rego:3: input\.x < 0\n/);
+  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.long'), /v1\.rego:7: count\(xs\) > 5\n[^]*xs = \[1,2\]/);
+  assert.match(await run('--v0', '-d', join(p, 'v0.rego'), '-I', 'data.o.allow'), /v0\.rego:2: input\.x == 1\n/);
+  // Query expressions keep their text, newlines included, as opa reports them.
+  const q = JSON.parse((await evalCli(['x := [1,\n  2] ; y := 3'])).out);
+  assert.deepEqual(q.result[0].expressions.map((e: { text: string }) => e.text), ['x := [1,\n  2]', 'y := 3']);
 });
 
 test('--v0-compatible (and --v0) parse modules as Rego v0; in v1 they are a parse error', async () => {
@@ -161,6 +191,76 @@ test('bad data and policy files give exit 2 with an error, never a crash', async
     }),
     { numRuns: 150 },
   );
+});
+
+test('-d merges data files as opa\'s loader does: a key set by two files is a merge error, objects merge', async () => {
+  const base = files('merge', {
+    'a/one.json': '{"x": 1, "obj": {"p": 1}}',
+    'a/two.yaml': 'obj:\n  q: 2\n',
+    'b/same.json': '{"k": 1}',
+    'b/again.json': '{"k": 1}',
+    'arr.json': '[1]',
+  });
+  const ok = await evalCli(['-d', join(base, 'a'), '-f', 'values', 'data']);
+  assert.equal(ok.code, 0, ok.err);
+  assert.deepEqual(JSON.parse(ok.out), [{ x: 1, obj: { p: 1, q: 2 } }]);
+  // Two files setting one key conflict even when the values are equal (opa util merge.InterfaceMaps).
+  const clash = await evalCli(['-d', 'merge/b', 'data'], undefined);
+  assert.equal(clash.code, 2);
+  assert.deepEqual(JSON.parse(clash.out).errors, [{ message: 'merge/b/same.json: merge error' }]);
+  // -d arguments share one loader: a second -d that sets the same key clashes too, each file named as given.
+  const twice = await evalCli(['-d', 'merge/a/one.json', '-d', 'merge/a/one.json', '-f', 'pretty', 'data']);
+  assert.equal(twice.code, 2);
+  assert.equal(twice.err, '1 error occurred: merge/a/one.json: merge error\n');
+  // A root document that is not an object: opa's loader message.
+  const arr = await evalCli(['-d', 'merge/arr.json', 'data']);
+  assert.deepEqual(JSON.parse(arr.out).errors, [{ message: 'merge/arr.json: document must be of type object' }]);
+});
+
+test('-d loading goes on past a file that fails: every failure is reported, one entry each, as opa\'s loader does', async () => {
+  files('loadfail', { 'bad.json': '{"a":', 'bad.rego': 'package x\np if {\n', 'k.json': '{"k": 1}', 'z.json': '{"k": 2}', 'ok.rego': 'package ok\np := 1\n' });
+  const json = await evalCli(['-d', 'loadfail', '-d', 'loadfail-missing', 'data']);
+  assert.equal(json.code, 2);
+  const errors = JSON.parse(json.out).errors as Array<{ message: string; code?: string; location?: { file: string; row: number } }>;
+  assert.equal(errors.length, 4);
+  assert.match(errors[0]!.message, /^loadfail\/bad\.json: /);
+  assert.deepEqual([errors[1]!.code, errors[1]!.location?.file, errors[1]!.location?.row], ['rego_parse_error', 'loadfail/bad.rego', 3]);
+  assert.deepEqual(errors[2], { message: 'loadfail/z.json: merge error' });
+  assert.match(errors[3]!.message, /loadfail-missing/);
+  const pretty = await evalCli(['-d', 'loadfail', '-f', 'pretty', 'data']);
+  assert.equal(pretty.code, 2);
+  assert.match(pretty.err, /^3 errors occurred:\nloadfail\/bad\.json: .*\nloadfail\/bad\.rego:3: rego_parse_error: .*\nloadfail\/z\.json: merge error\n$/);
+});
+
+test('-d FILE with another extension is read as Rego, else JSON, else YAML; inside a directory it is skipped', async () => {
+  const base = files('anytype', {
+    'policy.txt': 'package t\nr := data.cfg.n\n',
+    'cfg.conf': '{"cfg": {"n": 4}}',
+    'more.cfg': 'extra: yes\n',
+    'scalar.txt': 'just words\n',
+    'dir/ignored.txt': 'package ignored\nr := 1\n',
+  });
+  const r = await evalCli(['-d', join(base, 'policy.txt'), '-d', join(base, 'cfg.conf'), '-d', join(base, 'more.cfg'), '-f', 'values', 'data.t.r; data.extra']);
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual(JSON.parse(r.out), [4, true]);
+  // Words read as YAML are a string, which cannot be the root of data.
+  const words = await evalCli(['-d', 'anytype/scalar.txt', 'data']);
+  assert.deepEqual(JSON.parse(words.out).errors, [{ message: 'anytype/scalar.txt: document must be of type object' }]);
+  const dir = await evalCli(['-d', join(base, 'dir'), '-f', 'values', 'data']);
+  assert.deepEqual(JSON.parse(dir.out), [{}]);
+  // A file:// URL is a path, not a prefix.
+  const url = await evalCli(['-d', `file://${join(base, 'cfg.conf')}`, '-f', 'raw', 'data.cfg.n']);
+  assert.equal(url.out, '4\n', url.out + url.err);
+});
+
+test('input that is neither JSON nor YAML: exit 2, opa\'s "unable to parse input"', async () => {
+  const bad = await evalCli(['-I', 'input'], '{"a": [}');
+  assert.equal(bad.code, 2);
+  assert.match(JSON.parse(bad.out).errors[0].message, /^unable to parse input: <stdin>: /);
+  files('badinput', { 'in.yaml': 'a: [\n' });
+  const file = await evalCli(['-i', 'badinput/in.yaml', '-f', 'raw', 'input']);
+  assert.equal(file.code, 2);
+  assert.match(file.err, /^1 error occurred: unable to parse input: badinput\/in\.yaml: /);
 });
 
 test('-d prefix:path roots the data it loads under the prefix, as opa loader paths do', async () => {
@@ -212,6 +312,11 @@ test('-b bundle.tar.gz loads the archive opa build writes: policies, data files 
   const e1 = await evalCli(['-b', pkgOut, 'data']);
   assert.equal(e1.code, 2);
   assert.match(e1.out + e1.err, /manifest roots \[app\] do not permit 'package other'/);
+  // A module in an archive is named by the archive's path as given, then its path inside.
+  tgz('bundle-broken', { 'app/p.rego': 'package app\np if {\n' });
+  const broken = await evalCli(['-b', 'bundle-broken.tar.gz', 'data']);
+  assert.equal(broken.code, 2);
+  assert.equal(JSON.parse(broken.out).errors[0].location.file, 'bundle-broken.tar.gz/app/p.rego');
   const dataOut = tgz('bundle-data', { '.manifest': '{"roots": ["app"]}', 'cfg/data.json': '{"a": 1}' });
   const e2 = await evalCli(['-b', dataOut, 'data']);
   assert.equal(e2.code, 2);

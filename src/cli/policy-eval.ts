@@ -2,7 +2,10 @@
  * `cocokit policy eval`, with `opa eval`'s habits (OPA cmd/eval.go, internal/presentation):
  * - `-d [x.y:]PATH` loads a file or, for a directory, every `.rego`, `.json`, `.yaml`/`.yml` below it; a data file
  *   is rooted at its directory's path relative to PATH (`-d dir` with `dir/a/b/x.json` → `data.a.b`).
- *   With a prefix (`-d x.y:PATH`) the data read from PATH is rooted under `data.x.y`.
+ *   With a prefix (`-d x.y:PATH`) the data read from PATH is rooted under `data.x.y`. Two data files that set
+ *   one key (unless both values are objects) are a merge error; a root document must be an object; a file
+ *   named directly whose extension is none of these is tried as Rego, then JSON, then YAML. Files are named
+ *   in messages and locations by the path as given (`-d dir` → `dir/a/b/x.json`).
  *   `-b DIR` loads a bundle directory, `-b FILE.tar.gz` a bundle archive: `.rego` files and only data files named
  *   `data.json`/`data.yaml`; an archive's `.manifest` roots bound its packages and data.
  * - `--format json|values|bindings|raw|pretty`: json is `{"result": [...]}` (`{}` when undefined); values one
@@ -23,6 +26,7 @@ import { parseDocument, visit } from 'yaml';
 import { CocoError } from '../errors.js';
 import { BigNum, Engine, type ExprStats, type Explanation, PROFILE_SORTS, type ProfileSort, Profiler, fromJson, goDuration, numText, parseJsonValue, toJs } from '../rego/index.js';
 import type { CompileError } from '../rego/compiler.js';
+import { RObject } from '../rego/value.js';
 import { GO_YAML_V2 } from '../rego/builtins/goyaml.js';
 import { readTarGz } from '../policy/bundle-archive.js';
 import type { CliIO } from './io.js';
@@ -85,7 +89,12 @@ function parseDoc(text: string, file: string): unknown {
       throw new CocoError('REGO_DATA', `${file}: ${(e as Error).message}`, { kind: 'input', cause: e });
     }
   }
-  return parseJsonValue(text);
+  try {
+    return parseJsonValue(text);
+  } catch (e) {
+    if (!(e instanceof CocoError)) throw e;
+    throw new CocoError(e.code, `${file}: ${e.message}`, { kind: 'input', cause: e });
+  }
 }
 
 function readText(file: string): string {
@@ -96,7 +105,10 @@ function readText(file: string): string {
   }
 }
 
-/** The input document: JSON, or YAML (opa unmarshals input of either kind whatever the file is called). */
+/**
+ * The input document: JSON, or YAML (opa unmarshals input of either kind whatever the file is called). A failure
+ * is opa's `unable to parse input: …`, naming the file.
+ */
 function parseInput(text: string, name: string): unknown {
   try {
     return parseJsonValue(text);
@@ -106,9 +118,45 @@ function parseInput(text: string, name: string): unknown {
       return parseYaml(text);
     } catch (y) {
       // YAML that parses but holds a value JSON cannot: that is the error; otherwise the JSON reader's.
-      if (y instanceof CocoError) throw new CocoError(y.code, `${name}: ${y.message}`, { kind: 'input', cause: y });
-      throw new CocoError(e.code, `${name}: ${e.message}`, { kind: 'input', cause: e });
+      if (y instanceof CocoError) throw new CocoError(y.code, `unable to parse input: ${name}: ${y.message}`, { kind: 'input', cause: y });
+      throw new CocoError(e.code, `unable to parse input: ${name}: ${e.message}`, { kind: 'input', cause: e });
     }
+  }
+}
+
+/**
+ * The objects-within-objects of the data loaded so far by `-d`, to refuse what opa's loader refuses when it
+ * merges one file's document into the others (opa:v1/util merge.InterfaceMaps): a key two files both set,
+ * unless both values are objects, whose keys are then compared in turn.
+ */
+type Shape = Map<string, Shape> | 'value';
+
+function shapeOf(v: unknown): Shape {
+  if (v instanceof RObject) {
+    const m = new Map<string, Shape>();
+    for (const [k, x] of v.entries()) m.set(typeof k === 'string' ? k : JSON.stringify(k), shapeOf(x));
+    return m;
+  }
+  if (v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof BigNum)) {
+    return new Map(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, shapeOf(x)]));
+  }
+  return 'value';
+}
+
+function conflicts(a: Shape, b: Shape): boolean {
+  if (a === 'value' || b === 'value') return true;
+  for (const [k, x] of b) {
+    const y = a.get(k);
+    if (y !== undefined && conflicts(y, x)) return true;
+  }
+  return false;
+}
+
+function mergeShape(a: Map<string, Shape>, b: Map<string, Shape>): void {
+  for (const [k, x] of b) {
+    const y = a.get(k);
+    if (y instanceof Map && x instanceof Map) mergeShape(y, x);
+    else a.set(k, x);
   }
 }
 
@@ -123,8 +171,9 @@ function rooted(segments: string[], doc: unknown): unknown {
  */
 export function splitPrefix(arg: string): { prefix: string[]; path: string } {
   const i = arg.indexOf(':');
-  if (i <= 0) return { prefix: [], path: arg };
-  return { prefix: arg.slice(0, i).split('.'), path: arg.slice(i + 1) };
+  // A URL (`file:///x`) is not a prefix: its first `:` begins `://`.
+  if (i <= 0 || arg.indexOf('://') === i) return { prefix: [], path: arg.replace(/^file:\/\//, '') };
+  return { prefix: arg.slice(0, i).split('.'), path: arg.slice(i + 1).replace(/^file:\/\//, '') };
 }
 
 /**
@@ -218,12 +267,12 @@ function mergeInto(into: Record<string, unknown>, doc: unknown): void {
  * `data.json`/`data.yaml` (rooted at their directory), and the `.manifest`'s `roots` bound where packages and
  * data may live, as opa checks when it activates a bundle.
  */
-function loadBundleArchive(engine: Engine, file: string, version: 'v0' | 'v1'): void {
+function loadBundleArchive(engine: Engine, file: string, version: 'v0' | 'v1', shown = file): void {
   let buf: Buffer;
   try {
     buf = readFileSync(file);
   } catch (e) {
-    throw new CocoError('CLI_FILE', `cannot read ${file}: ${(e as Error).message}`, { kind: 'input', cause: e });
+    throw new CocoError('CLI_FILE', `cannot read ${shown}: ${(e as Error).message}`, { kind: 'input', cause: e });
   }
   const entries = readTarGz(buf).map((e) => ({ parts: e.path.split('/').filter((x) => x !== '' && x !== '.'), data: e.data }));
   const manifest = entries.find((e) => e.parts.length === 1 && e.parts[0] === '.manifest');
@@ -233,7 +282,7 @@ function loadBundleArchive(engine: Engine, file: string, version: 'v0' | 'v1'): 
   const data: Record<string, unknown> = {};
   for (const e of entries) {
     const name = e.parts[e.parts.length - 1] ?? '';
-    const where = `${file}/${e.parts.join('/')}`;
+    const where = `${shown}/${e.parts.join('/')}`;
     if (name.endsWith('.rego')) {
       const text = e.data.toString('utf8');
       modules.push({ pkg: /^\s*package\s+([\w.]+)/m.exec(text)?.[1], path: '/' + e.parts.join('/'), where, text });
@@ -252,45 +301,106 @@ function loadBundleArchive(engine: Engine, file: string, version: 'v0' | 'v1'): 
   for (const d of docs) engine.addData(rooted(d.segments, d.doc));
 }
 
-/** Loads one `-d`/`-b` argument into the engine, as opa's loader does. */
-function load(engine: Engine, root: string, opts: { bundle: boolean; version: 'v0' | 'v1'; prefix?: string[] }): void {
+/**
+ * Loads one `-d`/`-b` argument into the engine, as opa's loader does. `shown` is the path as given, which names
+ * files in messages (`dir/a/x.json`, as opa joins it); `root` is where it is on disk. `shape` holds what earlier
+ * `-d` data files set, so that two files setting one key is the loader's merge error.
+ */
+function load(engine: Engine, root: string, shown: string, opts: { bundle: boolean; version: 'v0' | 'v1'; prefix?: string[]; shape?: Map<string, Shape>; errors?: CocoError[] }): void {
   const prefix = opts.prefix ?? [];
+  // With `errors`, a file that fails is recorded and loading goes on, as opa's loader gathers its errors.
+  const each = (f: () => void): void => {
+    try {
+      f();
+    } catch (e) {
+      if (!opts.errors || !(e instanceof CocoError) || e.kind === 'usage') throw e;
+      opts.errors.push(e);
+    }
+  };
   let st;
   try {
     st = statSync(root);
   } catch (e) {
-    throw new CocoError('CLI_FILE', `cannot read ${root}: ${(e as Error).message}`, { kind: 'input', cause: e });
+    const err = new CocoError('CLI_FILE', `cannot read ${shown}: ${(e as Error).message}`, { kind: 'input', cause: e });
+    if (!opts.errors) throw err;
+    opts.errors.push(err);
+    return;
   }
-  const addFile = (file: string, segments: string[]): void => {
-    const name = file.split(sep).pop()!;
-    if (name.endsWith('.rego')) engine.addPolicy(file, readText(file), { regoVersion: opts.version });
-    else if (/\.(json|ya?ml)$/i.test(name)) {
-      if (opts.bundle && !/^data\.(json|ya?ml)$/i.test(name)) return;
-      const doc = parseDoc(readText(file), file);
-      segments = [...prefix, ...segments];
-      if (segments.length === 0 && (doc === null || typeof doc !== 'object' || Array.isArray(doc))) {
-        throw new CocoError('REGO_DATA', `${file}: a data file at the root must hold an object`, { kind: 'input' });
-      }
-      engine.addData(rooted(segments, doc));
+  const addDoc = (name: string, doc: unknown, segments: string[]): void => {
+    segments = [...prefix, ...segments];
+    if (segments.length === 0 && (doc === null || typeof doc !== 'object' || Array.isArray(doc) || doc instanceof BigNum)) {
+      throw new CocoError('REGO_DATA', `${name}: document must be of type object`, { kind: 'input' });
     }
+    if (opts.shape) {
+      const shape = shapeOf(rooted(segments, doc));
+      if (conflicts(opts.shape, shape)) throw new CocoError('REGO_DATA', `${name}: merge error`, { kind: 'input' });
+      mergeShape(opts.shape, shape as Map<string, Shape>);
+    }
+    engine.addData(rooted(segments, doc));
+  };
+  const addFile = (file: string, name: string, segments: string[], top: boolean): void => {
+    const base = file.split(sep).pop()!;
+    if (base.endsWith('.rego')) engine.addPolicy(name, readText(file), { regoVersion: opts.version });
+    else if (/\.(json|ya?ml)$/i.test(base)) {
+      if (opts.bundle && !/^data\.(json|ya?ml)$/i.test(base)) return;
+      addDoc(name, parseDoc(readText(file), name), segments);
+    } else if (top && !opts.bundle) addAnyType(file, name);
+  };
+  // A file named on the command line whose extension says nothing is tried as Rego, then JSON, then YAML
+  // (opa:v1/loader loadFileForAnyType); inside a directory such files are skipped.
+  const addAnyType = (file: string, name: string): void => {
+    const text = readText(file);
+    try {
+      engine.addPolicy(name, text, { regoVersion: opts.version });
+      return;
+    } catch (e) {
+      if (!(e instanceof CocoError) || !/rego_parse_error/.test(e.message)) throw e;
+    }
+    let doc: unknown;
+    try {
+      doc = parseJsonValue(text);
+    } catch {
+      try {
+        doc = parseYaml(text);
+      } catch {
+        throw new CocoError('REGO_DATA', `${name}: can't recognize file type`, { kind: 'input' });
+      }
+    }
+    addDoc(name, doc ?? null, []);
   };
   if (opts.bundle && !st.isDirectory()) {
-    loadBundleArchive(engine, root, opts.version);
+    loadBundleArchive(engine, root, opts.version, shown);
     return;
   }
   if (!st.isDirectory()) {
-    if (!/\.(rego|json|ya?ml)$/i.test(root)) throw usage(`${root}: -d wants a .rego, .json or .yaml file, or a directory`);
-    addFile(root, []);
+    each(() => addFile(root, shown, [], true));
     return;
   }
   const walk = (dir: string): void => {
     for (const name of readdirSync(dir).sort()) {
       const p = join(dir, name);
+      const rel = relative(root, p);
       if (statSync(p).isDirectory()) walk(p);
-      else addFile(p, relative(root, dir).split(sep).filter((s) => s !== ''));
+      else each(() => addFile(p, join(shown, rel), relative(root, dir).split(sep).filter((s) => s !== ''), false));
     }
   };
   walk(root);
+}
+
+/**
+ * Several files that failed to load, reported one by one as opa reports its loader's errors: each parse error
+ * with its code and position, each other failure by its message.
+ */
+function loadErrors(errors: CocoError[]): CocoError {
+  const list: CompileError[] = errors.flatMap((e) => {
+    const listed = compileErrors(e);
+    if (listed) return listed;
+    const d = e.detail as { opaCode?: string; message?: string; file?: string; row?: number; col?: number } | undefined;
+    if (d?.opaCode) return [{ code: d.opaCode, message: d.message ?? e.message, file: d.file ?? '', row: d.row ?? 0, col: d.col ?? 0 }];
+    return [{ code: '', message: e.message, file: '', row: 0, col: 0 }];
+  });
+  const text = list.map((x) => (x.code ? `${x.file || x.row ? `${x.file}:${x.row}: ` : ''}${x.code}: ${x.message}` : x.message)).join('\n');
+  return new CocoError(errors[0]!.code, `${list.length} errors occurred:\n${text}`, { kind: 'input', detail: { errors: list } });
 }
 
 /** The OPA error code in an engine message (`rego_parse_error`, `eval_conflict_error`, …), if it names one. */
@@ -308,7 +418,7 @@ function errorJson(e: CocoError): unknown {
   const listed = compileErrors(e);
   if (listed) {
     return {
-      errors: listed.map((x) => ({ message: x.message, code: x.code, ...(x.file || x.row ? { location: { file: x.file, row: x.row, col: x.col || 1 } } : {}) })),
+      errors: listed.map((x) => ({ message: x.message, ...(x.code ? { code: x.code } : {}), ...(x.file || x.row ? { location: { file: x.file, row: x.row, col: x.col || 1 } } : {}) })),
     };
   }
   const loc = /^([^:\s]+):(\d+)(?::(\d+))?:/.exec(e.message);
@@ -330,12 +440,17 @@ function renderCell(v: unknown): string {
   return stringify(v);
 }
 
-/** A plain ASCII table: one column per binding, then one per expression that is not a plain assignment. */
+/**
+ * opa's result table (internal/presentation generateResultKeys): a column per variable bound in the first
+ * result, sorted by name, then one per expression of the first result whose value is not a boolean (every
+ * expression when nothing is bound), in query order.
+ */
 function table(rows: Result): string {
-  const bindingKeys = [...new Set(rows.flatMap((r) => Object.keys(r.bindings)))];
-  const exprs = rows[0]?.expressions.filter((x) => !/^[A-Za-z_][A-Za-z0-9_]*\s*:?=/.test(x.text)) ?? [];
-  const keys = [...bindingKeys, ...exprs.map((x) => x.text)];
-  const body = rows.map((r) => [...bindingKeys.map((k) => (k in r.bindings ? renderCell(r.bindings[k]) : '')), ...r.expressions.filter((x) => exprs.some((e) => e.text === x.text)).map((x) => renderCell(x.value))]);
+  const first = rows[0];
+  const bindingKeys = first ? Object.keys(first.bindings).sort() : [];
+  const exprIdx = (first?.expressions ?? []).flatMap((x, i) => (typeof x.value !== 'boolean' || bindingKeys.length === 0 ? [i] : []));
+  const keys = [...bindingKeys, ...exprIdx.map((i) => first!.expressions[i]!.text)];
+  const body = rows.map((r) => [...bindingKeys.map((k) => (k in r.bindings ? renderCell(r.bindings[k]) : 'null')), ...exprIdx.map((i) => renderCell(r.expressions[i]?.value ?? null))]);
   const widths = keys.map((k, i) => Math.max(k.length, ...body.map((b) => b[i]!.length)));
   const line = '+' + widths.map((w) => '-'.repeat(w + 2)).join('+') + '+';
   const row = (cells: string[]) => '|' + cells.map((c, i) => ` ${c.padEnd(widths[i]!)} `).join('|') + '|';
@@ -402,7 +517,7 @@ export function formatExplanation(e: Explanation, mode: 'fails' | 'full' = 'fail
     const branch = b.branch === 0 ? 'body' : `else #${b.branch}`;
     if (b.succeeded) lines.push(`  ${b.rule} (${where}) ${branch}: succeeded`);
     else if (b.failed) {
-      lines.push(`  ${b.rule} (${where}) ${branch}: failed at ${b.failed.location.file}:${b.failed.location.row}: ${b.failed.text}`);
+      lines.push(`  ${b.rule} (${where}) ${branch}: failed at ${b.failed.location.file}:${b.failed.location.row}: ${b.failed.text.replace(/\s*\n\s*/g, ' ')}`);
       for (const [k, v] of Object.entries(b.failed.operands)) lines.push(`      ${k} = ${show(v)}`);
       for (const [k, v] of Object.entries(b.failed.bindings)) lines.push(`      ${k} = ${show(v)}`);
     } else lines.push(`  ${b.rule} (${where}) ${branch}: failed`);
@@ -447,11 +562,15 @@ export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptio
       engine.addBuiltin({ name: 'trace', arity: 1, fn: (args) => (typeof args[0] === 'string' ? (notes.push(args[0]), true) : undefined) });
     }
     const loadStart = process.hrtime.bigint();
+    const shape = new Map<string, Shape>();
+    const errors: CocoError[] = [];
     for (const d of opts.data) {
       const { prefix, path } = splitPrefix(d);
-      load(engine, resolve(io.cwd, path), { bundle: false, version, prefix });
+      load(engine, resolve(io.cwd, path), path, { bundle: false, version, prefix, shape, errors });
     }
-    for (const b of opts.bundle) load(engine, resolve(io.cwd, b), { bundle: true, version });
+    if (errors.length === 1) throw errors[0]!;
+    if (errors.length > 1) throw loadErrors(errors);
+    for (const b of opts.bundle) load(engine, resolve(io.cwd, b), b, { bundle: true, version });
     if (opts.stdinInput) engine.setInput(parseInput(readStdin(), '<stdin>'));
     else if (opts.input) engine.setInput(parseInput(readText(resolve(io.cwd, opts.input)), opts.input));
     const evalStart = process.hrtime.bigint();
@@ -472,10 +591,10 @@ export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptio
   const explanation: string[] = [];
   if (mode === 'notes') explanation.push(...notes.map((n) => `Note ${JSON.stringify(n)}\n`));
   else if (mode !== 'off') {
-    if (!/^data(\.[A-Za-z_][A-Za-z0-9_]*|\[[^\]]+\])*$/.test(query.trim())) {
-      throw usage(`--explain=${mode} needs a query that is a rule reference such as data.policy.allow`);
-    }
-    explanation.push(formatExplanation(engine.explain(query.trim()), mode));
+    // A rule reference is explained as that rule's value; any other query by the rule bodies it tried.
+    const ruleRef = /^data(\.[A-Za-z_][A-Za-z0-9_]*|\[[^\]]+\])*$/.test(query.trim());
+    explanation.push(formatExplanation(ruleRef ? engine.explain(query.trim()) : engine.explainQuery(query.trim(), version), mode));
+    engine.takePrints();
   }
   // opa prints the explanation before the result in pretty output; beside JSON it goes to stderr.
   if (opts.format === 'pretty') io.stdout(explanation.join(''));

@@ -44,7 +44,8 @@ test('policy eval reports a syntax error as opa does: exit 2, rego_parse_error w
     assert.equal(await run(['policy', 'eval', '-d', 'bad.rego', 'data.p.allow'], io), 2);
     const err = JSON.parse(io.out()).errors[0];
     assert.equal(err.code, 'rego_parse_error');
-    assert.deepEqual([err.location.file, err.location.row], [join(dir, 'bad.rego'), 3]);
+    // The file as it was named on the command line, as opa names a module by the path it loaded it from.
+    assert.deepEqual([err.location.file, err.location.row], ['bad.rego', 3]);
     const pretty = bufferIO({}, dir);
     assert.equal(await run(['policy', 'eval', '-f', 'pretty', '-d', 'bad.rego', 'data.p.allow'], pretty), 2);
     assert.match(pretty.err(), /^1 error occurred: .*bad\.rego:3: rego_parse_error/);

@@ -343,4 +343,9 @@ test('the default resource policy refuses a contraindicated appraisal and releas
   // A GPU submodule's contraindication counts as much as the CPU's.
   const mixed = { submods: { cpu0: token('affirming').submods.cpu0, gpu0: { 'ear.status': 'contraindicated' } } };
   assert.equal((await resources.evaluate(policy, mixed, data)).allow, false);
+  // The README says so, and says how to get Trustee's behaviour back.
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+  assert.match(readme, /The \*\*default resource policy\*\* releases `resource` requests to a real TEE unless an appraisal in the token is `contraindicated`/);
+  assert.match(readme, /cocokit then refuses the secret/);
+  assert.match(readme, /load Trustee's `default\.rego` to keep that behaviour/);
 });

@@ -57,6 +57,8 @@ export interface Literal {
   notBody?: Literal[];
   /** A parenthesised or braced group operand of `and`/`or`. */
   group?: boolean;
+  /** The literal's source text, from its first token to its last (set for the literals of a body or query). */
+  text?: string;
 }
 
 export interface Import {

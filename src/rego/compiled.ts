@@ -55,7 +55,7 @@ export interface CLit {
   notBody: CLit[] | undefined;
   notScope: number;
   loc: Loc;
-  /** Source text of the literal's line, for explanations. */
+  /** Source text of the literal (query results, explanations). */
   text: string;
 }
 

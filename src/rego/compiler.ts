@@ -463,7 +463,7 @@ export class Compiler {
   }
 
   private literal(ctx: Ctx, scope: Scope, l: Literal): CLit {
-    const text = ((ctx.lines[l.loc.row - 1] ?? '').slice(l.loc.col - 1).split(';')[0] ?? '').trim();
+    const text = l.text ?? ((ctx.lines[l.loc.row - 1] ?? '').slice(l.loc.col - 1).split(';')[0] ?? '').trim();
     const withs = l.with.map((w) => this.withMod(ctx, scope, w));
     let notBody: CLit[] | undefined;
     let notScope = -1;
@@ -1319,13 +1319,27 @@ function litNeeds(l: CLit, bound: Set<number>): Set<number> {
 /** What a unification needs: the side(s) that must be evaluated as values. */
 function unifyNeeds(a: CTerm, b: CTerm, bound: Set<number>, need: Set<number>): void {
   if (a.t === 'array' && b.t === 'array' && a.items.length === b.items.length) {
+    // Pairs are taken in any order that works, as OPA's unifier does (`[x, y] = [y, 1]` binds y, then x):
+    // each round takes the pairs whose needs are met; what no round could take needs its variables from outside.
     const bb = new Set(bound);
-    for (let i = 0; i < a.items.length; i++) {
+    let pending = a.items.map((_, i) => i);
+    for (let progress = true; progress && pending.length > 0; ) {
+      progress = false;
+      pending = pending.filter((i) => {
+        const n = new Set<number>();
+        unifyNeeds(a.items[i]!, b.items[i]!, bb, n);
+        if (![...n].every((s) => bb.has(s))) return true;
+        // Variables bound by another pair of this same unification are not needed from outside.
+        for (const s of n) if (bound.has(s)) need.add(s);
+        for (const s of unifyBinds(a.items[i]!, b.items[i]!)) bb.add(s);
+        progress = true;
+        return false;
+      });
+    }
+    for (const i of pending) {
       const n = new Set<number>();
       unifyNeeds(a.items[i]!, b.items[i]!, bb, n);
-      // Variables bound by an earlier pair of this same unification are not needed from outside.
       for (const s of n) if (bound.has(s) || !bb.has(s)) need.add(s);
-      for (const s of unifyBinds(a.items[i]!, b.items[i]!)) bb.add(s);
     }
     return;
   }

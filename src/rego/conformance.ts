@@ -150,8 +150,10 @@ export function runCase(c: ConformanceCase, version: RegoVersion): { passed: boo
     const msg = e instanceof Error ? e.message : String(e);
     if (c.want_error_code === undefined && c.want_error === undefined) return { passed: false, reason: `unexpected error: ${msg}` };
     if (c.want_error_code !== undefined) {
-      const code = (err?.detail as { opaCode?: string } | undefined)?.opaCode;
-      if (code !== c.want_error_code) return { passed: false, reason: `want error code ${c.want_error_code}, got: ${msg}` };
+      // An evaluation error carries one code; a failed compile lists its errors, any of which may have the code.
+      const detail = err?.detail as { opaCode?: string; errors?: Array<{ code?: unknown }> } | undefined;
+      const codes = detail?.opaCode !== undefined ? [detail.opaCode] : Array.isArray(detail?.errors) ? detail.errors.map((x) => x.code) : [];
+      if (!codes.includes(c.want_error_code)) return { passed: false, reason: `want error code ${c.want_error_code}, got: ${msg}` };
     }
     if (c.want_error !== undefined && !msg.includes(c.want_error)) return { passed: false, reason: `want error containing ${JSON.stringify(c.want_error)}, got: ${msg}` };
     return { passed: true };

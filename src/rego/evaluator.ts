@@ -483,7 +483,22 @@ export class Evaluator {
 
   private unifyItems(a: CTerm[], b: CTerm[], i: number, f: Array<Value | undefined>, k: K): boolean {
     if (i === a.length) return k();
+    if (this.stuck(a[i]!, b[i]!, f)) {
+      // Neither side of this pair has a value yet: unify a later pair that binds what it lacks first.
+      for (let j = i + 1; j < a.length; j++) {
+        if (this.stuck(a[j]!, b[j]!, f)) continue;
+        const ra = [...a.slice(0, j), ...a.slice(j + 1)];
+        const rb = [...b.slice(0, j), ...b.slice(j + 1)];
+        return this.unify(a[j]!, b[j]!, f, () => this.unifyItems(ra, rb, i, f, k));
+      }
+    }
     return this.unify(a[i]!, b[i]!, f, () => this.unifyItems(a, b, i + 1, f, k));
+  }
+
+  /** Whether unifying a with b now would need a value neither side has (for nested arrays: some pair inside). */
+  private stuck(a: CTerm, b: CTerm, f: Array<Value | undefined>): boolean {
+    if (a.t === 'array' && b.t === 'array') return a.items.length === b.items.length && a.items.some((x, i) => this.stuck(x, b.items[i]!, f));
+    return this.hasUnbound(a, f) && this.hasUnbound(b, f);
   }
 
   // ------------------------------------------------------------------------------------------ terms

@@ -223,6 +223,24 @@ export class PreparedPolicy {
     return { query: path, value: v === undefined ? undefined : toJs(v), defined: v !== undefined, bodies: tracer.result() };
   }
 
+  /**
+   * Explains any query: the rule bodies its evaluation tried, reported as `explain` reports one rule's. The
+   * value is the query's single expression value, or the first result's bindings.
+   */
+  explainQuery(text: string, opts: { input?: Value; version?: RegoVersion; prints?: string[] } = {}): Explanation {
+    const q = this.compileQuery(text, opts.version);
+    const tracer = new ExplainTracer();
+    const ev = this.evaluator(opts.input, opts.prints, undefined, tracer);
+    tracer.peek = (t, f) => ev.peek(t, f);
+    const rows = ev.queryWithExpressions(q);
+    const first = rows[0];
+    let value: unknown;
+    if (first !== undefined) {
+      value = q.body.length === 1 && first.bindings.size === 0 ? toJs(first.values[0] ?? true) : Object.fromEntries([...first.bindings].map(([k, v]) => [k, toJs(v)]));
+    }
+    return { query: text, value, defined: first !== undefined, bodies: tracer.result() };
+  }
+
   /** Names of builtins available (for diagnostics). */
   builtinNames(): string[] {
     return [...this.builtins.keys()].sort();
@@ -355,6 +373,11 @@ export class Engine {
 
   explain(path: string): Explanation {
     return this.prepare().explain(path, { input: this.input });
+  }
+
+  /** Explains a query of any shape (see PreparedPolicy.explainQuery). */
+  explainQuery(text: string, version: RegoVersion = 'v1'): Explanation {
+    return this.prepare().explainQuery(text, { input: this.input, version, prints: this.printSink() });
   }
 
   /** The `print` lines gathered since the last call (`file:row: text`). */

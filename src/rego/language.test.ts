@@ -72,6 +72,15 @@ test('unifying composites with references on both sides binds the variables with
   assert.deepEqual(evalRule(m('p contains name if { [2, name] = data.pairs[_] }'), 'data.t.p', { data }), ['two']);
   assert.equal(evalRule(m('p := x if { [x, 2] = data.arr; [1, x] = data.arr }'), 'data.t.p', { data }), undefined);
   assert.equal(evalRule({ 't.rego': 'package t\np = x { [x, y] = data.arr; y == 2 }\n' }, 'data.t.p', { v0: true, data }), 1);
+  // The pairs of one unification bind each other in whatever order works, as OPA's unifier takes them.
+  assert.deepEqual(evalRule(m('p := [x, y] if [x, y] = [y, 1]'), 'data.t.p'), [1, 1]);
+  assert.deepEqual(evalRule(m('p := [x, y, z] if [x, y, z] = [y, z, input.n]'), 'data.t.p', { input: { n: 7 } }), [7, 7, 7]);
+  assert.deepEqual(evalRule(m('p := [x, y] if [[x], y] = [[y], 2]'), 'data.t.p'), [2, 2]);
+  assert.equal(evalRule(m('p := x if {"a": x, "b": y} = {"a": y, "b": 3}'), 'data.t.p'), 3);
+  assert.deepEqual(evalRule(m('p := [x, y, z] if [[x, 1], z] = [[y, y], x]'), 'data.t.p'), [1, 1, 1]);
+  assert.equal(evalRule(m('p := [x, y] if [x, [y, 2]] = [y, [3, x]]'), 'data.t.p'), undefined);
+  // Variables that only meet each other stay unsafe.
+  assert.throws(() => evalRule(m('p := [x, y] if [x, y] = [y, x]'), 'data.t.p'), (e: unknown) => e instanceof CocoError && /rego_unsafe_var_error: var [xy] is unsafe/.test(e.message));
 });
 
 test('number literals beyond double range keep their text and compute exactly', () => {

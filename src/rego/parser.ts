@@ -328,7 +328,22 @@ class Parser {
   }
 
   private textFrom(start: Token): string {
-    return this.src.slice(start.pos, this.tok.kind === 'eof' ? this.src.length : this.toks[this.i - 1]!.pos + Math.max(1, this.toks[this.i - 1]!.text.length)).trim();
+    return this.src.slice(start.pos, this.tok.kind === 'eof' ? this.src.length : this.tokEnd(this.toks[this.i - 1]!)).trim();
+  }
+
+  /** Offset just past a token in the source (a string token's text is its decoded value, not its source). */
+  private tokEnd(t: Token): number {
+    if (t.kind === 'string') {
+      let i = t.pos + 1;
+      while (i < this.src.length && this.src[i] !== '"') i += this.src[i] === '\\' ? 2 : 1;
+      return Math.min(i + 1, this.src.length);
+    }
+    if (t.kind === 'rawstring') {
+      const close = this.src.indexOf('`', t.pos + 1);
+      return close < 0 ? this.src.length : close + 1;
+    }
+    if (t.kind === 'template' && t.raw !== undefined) return t.pos + t.raw.length + 3;
+    return t.pos + Math.max(1, t.text.length);
   }
 
   /** A rule head ref: `p`, `p.q`, `p[x]`, `a.b[c].d`. Keywords are allowed after a dot. */
@@ -404,8 +419,11 @@ class Parser {
         if (end !== null ? this.isP(end) : this.tok.kind === 'eof') break;
         if ((this.tok.kind as string) === 'eof') this.unexpected();
         const before = this.i;
-        out.push(this.parseLiteral());
+        const first = this.tok;
+        const lit = this.parseLiteral();
         if (this.i === before) this.unexpected();
+        lit.text = this.textFrom(first);
+        out.push(lit);
         if (this.isP(';')) continue;
         if (end !== null ? this.isP(end) : this.tok.kind === 'eof') break;
         if (!this.tok.nl) this.unexpected();

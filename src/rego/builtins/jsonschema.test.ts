@@ -34,7 +34,7 @@ test('the common keywords validate as JSON Schema specifies', () => {
   assert.ok(!valid('{"mode": "c"}'));
   assert.ok(!valid('{"ip": "10.0.0.256"}'));
   assert.ok(!valid('{"other": 1}'));
-  expectCall('json.match_schema', [5, j('{"oneOf": [{"type": "integer"}, {"minimum": 3}]}')], j('[false, [{"desc": "Must validate one and only one schema (oneOf)", "error": "(root): Must validate one and only one schema (oneOf)", "field": "(root)", "type": "number_one_of"}]]'));
+  expectCall('json.match_schema', ['5', j('{"oneOf": [{"type": "integer"}, {"minimum": 3}]}')], j('[false, [{"desc": "Must validate one and only one schema (oneOf)", "error": "(root): Must validate one and only one schema (oneOf)", "field": "(root)", "type": "number_one_of"}]]'));
 });
 
 test("match_schema's error objects carry gojsonschema's type names, fields and locale texts", () => {
@@ -65,19 +65,35 @@ test("match_schema's error objects carry gojsonschema's type names, fields and l
   ];
   for (const [doc, schema, field, type, desc] of cases) {
     const want = j(JSON.stringify([false, [{ desc, error: `${field}: ${desc}`, field, type }]]));
-    expectCall('json.match_schema', [j(doc), j(schema)], want);
+    // The document as JSON text: a scalar document is an operand only in that form.
+    expectCall('json.match_schema', [doc, j(schema)], want);
   }
   // Composite keywords report the inner failure first, then their own.
-  expectCall('json.match_schema', [1, j('{"if": {"type": "integer"}, "then": {"minimum": 5}}')], j(`[false, [
+  expectCall('json.match_schema', ['1', j('{"if": {"type": "integer"}, "then": {"minimum": 5}}')], j(`[false, [
     {"desc": "Must be greater than or equal to 5", "error": "(root): Must be greater than or equal to 5", "field": "(root)", "type": "number_gte"},
     {"desc": "Must validate \\"then\\" as \\"if\\" was valid", "error": "(root): Must validate \\"then\\" as \\"if\\" was valid", "field": "(root)", "type": "condition_then"}]]`));
 });
 
 test('verify_schema accepts schemas and reports invalid ones', () => {
   expectCall('json.verify_schema', [j('{"type": "string"}')], [true, null]);
-  expectCall('json.verify_schema', ['{"type": "str"}'], [false, 'has a primitive type that is NOT VALID -- given: /str/ Expected valid values are:/array/ /boolean/ /integer/ /number/ /null/ /object/ /string/']);
-  expectCall('json.verify_schema', ['{"$ref": "#/definitions/missing"}'], [false, 'reference #/definitions/missing does not resolve']);
-  expectError('json.match_schema', [1, '{"$ref": "https://example.com/s.json"}'], 'remote reference');
+  expectCall('json.verify_schema', ['{"type": "str"}'], [false, 'jsonschema: has a primitive type that is NOT VALID -- given: /str/ Expected valid values are:/array/ /boolean/ /integer/ /number/ /null/ /object/ /string/']);
+  expectCall('json.verify_schema', ['{"$ref": "#/definitions/missing"}'], [false, 'jsonschema: reference #/definitions/missing does not resolve']);
+  expectError('json.match_schema', ['1', '{"$ref": "https://example.com/s.json"}'], 'remote reference');
+});
+
+// opa:v1/topdown/jsonschema.go: a string operand must be valid JSON text, and only strings, objects and arrays
+// are operands at all; verify_schema reports such faults in its result with the `jsonschema: ` prefix,
+// match_schema as its error.
+test('schema operands: invalid JSON text and other types give opa\'s messages', () => {
+  expectCall('json.verify_schema', ['{"type": '], [false, 'jsonschema: invalid JSON string']);
+  expectCall('json.verify_schema', [5], [false, 'jsonschema: wrong type, expected string or object']);
+  expectCall('json.verify_schema', [true], [false, 'jsonschema: wrong type, expected string or object']);
+  expectCall('json.verify_schema', ['true'], [true, null]);
+  expectError('json.match_schema', ['{', j('{}')], 'json.match_schema: invalid JSON string');
+  expectError('json.match_schema', [j('{}'), 'nope'], 'json.match_schema: invalid JSON string');
+  expectError('json.match_schema', [5, j('{}')], 'json.match_schema: wrong type, expected string or object');
+  expectError('json.match_schema', [j('{}'), null], 'json.match_schema: wrong type, expected string or object');
+  expectCall('json.match_schema', [j('[1, "a"]'), j('{"type": "array"}')], j('[true, []]'));
 });
 
 test('schema builtins never fail with anything but a BuiltinError', () => {

@@ -1,5 +1,6 @@
 /**
- * `json.verify_schema` and `json.match_schema` (opa:v1/topdown/jsonschema.go over xeipuuv/gojsonschema).
+ * `json.verify_schema` and `json.match_schema` (opa:v1/topdown/jsonschema.go over xeipuuv/gojsonschema). Operands are
+ * JSON text, objects or arrays; verify_schema reports a bad schema as `[false, "jsonschema: …"]`.
  *
  * A JSON Schema (draft 4, 6 and 7 keywords) validator over Rego values. Errors are reported like
  * gojsonschema's ResultError: `{"error": "<field>: <desc>", "type": "<type>", "field": "<field>",
@@ -10,7 +11,7 @@
  * time, email, hostname, ipv4, ipv6, uri, uuid, regex.
  */
 import { type Num, type Value, RObject, compare, equal, isInteger, isNumber, isObject, isSet, numText, parseJsonValue, toDouble, toRegoString } from '../value.js';
-import { type BuiltinDef, builtinError, typeErrorOneOf } from './registry.js';
+import { type BuiltinDef, builtinError } from './registry.js';
 import { Re2Error, compileRe2, findAll } from './re2.js';
 import { parseIP } from './net.js';
 import { parseTime } from './time.js';
@@ -306,16 +307,20 @@ class Validator {
   }
 }
 
-function schemaValue(name: string, v: Value, pos: number): Value {
+/**
+ * A document or schema operand as opa's loader takes it (topdown/jsonschema.go astValueToJSONSchemaLoader): a
+ * string is JSON text, which must be valid; an object or array is taken as it is; anything else is refused.
+ */
+function loaded(v: Value): Value {
   if (typeof v === 'string') {
     try {
       return parseJsonValue(v);
-    } catch (e) {
-      throw new SchemaError(`${(e as Error).message}`);
+    } catch {
+      throw new SchemaError('invalid JSON string');
     }
   }
-  if (isObject(v) || typeof v === 'boolean') return v;
-  throw typeErrorOneOf(name, pos, ['string', 'object'], v);
+  if (isObject(v) || Array.isArray(v)) return v;
+  throw new SchemaError('wrong type, expected string or object');
 }
 
 function checkSchema(schema: Value): Validator {
@@ -353,16 +358,18 @@ function issueValue(i: Issue): Value {
   return o;
 }
 
+// opa reports what is wrong with a schema in verify_schema's result, prefixed `jsonschema: `, and match_schema's
+// failures (a bad operand, a bad schema) as the builtin's error.
 export const builtins: BuiltinDef[] = [
   {
     name: 'json.verify_schema',
     arity: 1,
     fn: (a) => {
       try {
-        checkSchema(schemaValue('json.verify_schema', a[0]!, 1));
+        checkSchema(loaded(a[0]!));
         return [true, null];
       } catch (e) {
-        if (e instanceof SchemaError) return [false, e.message];
+        if (e instanceof SchemaError) return [false, `jsonschema: ${e.message}`];
         throw e;
       }
     },
@@ -372,16 +379,9 @@ export const builtins: BuiltinDef[] = [
     arity: 2,
     fn: (a) => {
       const name = 'json.match_schema';
-      let doc: Value = a[0] as Value;
-      if (typeof doc === 'string') {
-        try {
-          doc = parseJsonValue(doc);
-        } catch (e) {
-          throw builtinError(name, (e as Error).message);
-        }
-      }
       try {
-        const schema = schemaValue(name, a[1]!, 2);
+        const doc = loaded(a[0]!);
+        const schema = loaded(a[1]!);
         const issues: Issue[] = [];
         checkSchema(schema).validate(schema, doc, '(root)', issues);
         return [issues.length === 0, issues.map(issueValue)];
