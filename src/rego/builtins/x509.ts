@@ -13,10 +13,11 @@ import { type KeyObject, X509Certificate, createECDH, createPrivateKey, createPu
 import { type Value, RObject, fromJson, isInteger, isNumber, isSet, normNum, toBigInt } from '../value.js';
 import { type BuiltinContext, type BuiltinDef, argObject, argString, builtinError, typeError } from './registry.js';
 import { goBase64Decode } from './encoding.js';
-import { SHAPES, unmarshal } from './goasn1.js';
+import { SHAPES, type Shape, unmarshal } from './goasn1.js';
 import { formatTime, UTC } from './time.js';
 
-class Asn1Error extends Error {}
+/** A failure of Go's x509 or encoding/asn1 parsing, with Go's text. */
+export class Asn1Error extends Error {}
 
 interface Node {
   tag: number;
@@ -759,6 +760,7 @@ const OID_DER = {
   ecdsa: '2a8648ce3d0201',
   ed25519: '2b6570',
   dsa: '2a8648ce380401',
+  x25519: '2b656e',
 };
 const CURVES: Record<string, number> = { '2b81040021': 28, '2a8648ce3d030107': 32, '2b81040022': 48, '2b81040023': 66 };
 
@@ -1072,6 +1074,62 @@ function checkCertificate(der: Buffer, off: number): number {
   }
   if (!cbBitString(outer)) throw new Asn1Error('x509: malformed signature');
   return outer.end;
+}
+
+// --- the keys of io.jwt.* `cert` constraints ----------------------------------------------------------------
+
+/**
+ * x509.ParseCertificate for a certificate's public key: the parser's stages with their texts, then
+ * `x509: trailing data` when bytes follow the certificate. The key is null when Go leaves it nil, for a
+ * public-key algorithm it does not parse (RSA-PSS, Ed448, …).
+ */
+export function goCertificatePublicKey(der: Buffer): KeyObject | null {
+  const end = checkCertificate(der, 0);
+  if (end !== der.length) throw new Asn1Error('x509: trailing data');
+  const cert = parseCertificate(der);
+  return cert.json.getStr('PublicKeyAlgorithm') === 0 ? null : cert.x509.publicKey;
+}
+
+const PKIX_SHAPE: Shape = {
+  k: 'struct',
+  name: 'publicKeyInfo',
+  fields: [{ shape: { k: 'struct', name: 'AlgorithmIdentifier', fields: [{ shape: { k: 'oid' } }, { shape: { k: 'raw' }, optional: true }] } }, { shape: { k: 'bits' } }],
+};
+const PKCS1_PUBLIC_SHAPE: Shape = { k: 'struct', name: 'pkcs1PublicKey', fields: [{ shape: { k: 'bigint' } }, { shape: { k: 'int' } }] };
+
+/**
+ * x509.ParsePKIXPublicKey: encoding/asn1 into Go's publicKeyInfo (a PKCS #1 key gets Go's hint), no trailing
+ * data, then parsePublicKey for RSA, ECDSA, Ed25519, X25519 and DSA with its texts; any other algorithm is
+ * `x509: unknown public key algorithm`.
+ */
+export function goPkixPublicKey(der: Buffer): KeyObject {
+  const r = unmarshal(der, PKIX_SHAPE);
+  if (r.error !== undefined) {
+    if (unmarshal(der, PKCS1_PUBLIC_SHAPE).error === undefined) {
+      throw new Asn1Error('x509: failed to parse public key (use ParsePKCS1PublicKey instead for this key format)');
+    }
+    throw new Asn1Error(r.error);
+  }
+  if (r.rest !== 0) throw new Asn1Error('x509: trailing data after ASN.1 of public-key');
+  const spki = cbRead({ b: der, off: 0, end: der.length }, 0x30)!;
+  const pkAI = cbRead(spki, 0x30)!;
+  const algOid = cbRead({ ...pkAI }, 0x06)!;
+  const hex = algOid.b.toString('hex', algOid.off, algOid.end);
+  cbRead(pkAI, 0x06);
+  const params = pkAI.off < pkAI.end ? pkAI.b.subarray(pkAI.off, pkAI.end) : Buffer.alloc(0);
+  const bits = cbRead(spki, 0x03)!;
+  const data = bits.b.subarray(bits.off + 1, bits.end);
+  if (hex === OID_DER.x25519) {
+    if (params.length !== 0) throw new Asn1Error('x509: X25519 key encoded with illegal parameters');
+    if (data.length !== 32) throw new Asn1Error('crypto/ecdh: invalid public key');
+  } else if (!Object.values(OID_DER).includes(hex)) {
+    throw new Asn1Error('x509: unknown public key algorithm');
+  } else cbPublicKey(hex, params, data);
+  try {
+    return createPublicKey({ key: der, format: 'der', type: 'spki' });
+  } catch (e) {
+    throw new Asn1Error(`x509: ${(e as Error).message}`);
+  }
 }
 
 // --- certificates ------------------------------------------------------------------------------------------------
