@@ -4,14 +4,26 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { X509Certificate, sign as cryptoSign } from 'node:crypto';
-import { generateEcKey } from '../../formats/jwk.js';
+import { type KeyObject, X509Certificate, sign as cryptoSign } from 'node:crypto';
+import { generateEcKey, generateEcKeyPair } from '../../formats/jwk.js';
 import fc from 'fast-check';
 import { toolMissing, vectorPath } from '../../test-support/vectors.js';
 import { type Value, RObject, fromJson, obj, toJs, toJsonText } from '../value.js';
 import { call, callNoCrash, conformanceCalls, expectCall, expectError, runConformanceCalls, s, testContext } from './test-support/harness.js';
 import { builtins } from './x509.js';
 import { safeKeyPair } from '../../formats/keygen.js';
+import {
+  bitString as x509BitString,
+  boolean as x509Boolean,
+  der as x509Der,
+  explicit as x509Explicit,
+  extension as x509Extension,
+  integer as x509Integer,
+  name as x509Name,
+  oid as x509Oid,
+  seq as x509Seq,
+  time as x509Time,
+} from '../../formats/x509-build.js';
 
 // Certificates: the swtpm local CA chain in shared/vectors/tpm/ek (fields checked against `openssl x509`).
 const root = readFileSync(vectorPath('tpm', 'ek', 'localca-root.pem'), 'utf8');
@@ -46,12 +58,38 @@ test('parse_certificates reads PEM, base64 PEM and base64 DER into Go x509.Certi
   expectError('crypto.x509.parse_certificates', ['foobar'], 'illegal base64 data at input byte 4');
 });
 
+// A chain built here, P-256 throughout: root → intermediate → leaf, valid 2024 to 2034.
+interface TestCa {
+  name: Uint8Array;
+  key: { privateKey: KeyObject; publicKey: KeyObject };
+  pem: string;
+}
+let testSerial = 100;
+function ecCert(subject: string, issuerCa: TestCa | undefined, exts: Uint8Array[]): TestCa {
+  const key = generateEcKeyPair('P-256');
+  const subjectName = x509Name([['2.5.4.3', subject]]);
+  const alg = x509Seq(x509Oid('1.2.840.10045.4.3.2'));
+  const spki = new Uint8Array(key.publicKey.export({ type: 'spki', format: 'der' }));
+  const validity = x509Seq(x509Time(new Date('2024-01-01T00:00:00Z')), x509Time(new Date('2034-01-01T00:00:00Z')));
+  const tbs = x509Seq(x509Explicit(0, x509Integer(2)), x509Integer(testSerial++), alg, issuerCa?.name ?? subjectName, validity, subjectName, spki, x509Explicit(3, x509Seq(...exts)));
+  const der = x509Seq(tbs, alg, x509BitString(new Uint8Array(cryptoSign('sha256', tbs, (issuerCa?.key ?? key).privateKey))));
+  return { name: subjectName, key, pem: pemOf('CERTIFICATE', Buffer.from(der)) };
+}
+const caExts = (pathLen?: number) => [x509Extension('2.5.29.19', true, x509Seq(x509Boolean(true), ...(pathLen === undefined ? [] : [x509Integer(pathLen)])))];
+const leafSan = x509Extension('2.5.29.17', false, x509Seq(x509Der(0x82, new Uint8Array(Buffer.from('svc.example')))));
+
 test('parse_and_verify_certificates checks the chain root → intermediates → leaf at the query time', () => {
-  const chain = root + issuer + '-----BEGIN CERTIFICATE-----\n' + ekDer.toString('base64').replace(/(.{64})/g, '$1\n') + '\n-----END CERTIFICATE-----\n';
+  const testRoot = ecCert('test root', undefined, caExts());
+  const inter = ecCert('test intermediate', testRoot, caExts());
+  const chain = testRoot.pem + inter.pem + ecCert('test leaf', inter, [leafSan]).pem;
   const ok = call('crypto.x509.parse_and_verify_certificates', [chain], after) as Value[];
   assert.equal(ok[0], true);
   assert.equal((ok[1] as Value[]).length, 3);
   expectCall('crypto.x509.parse_and_verify_certificates', [chain], [false, []], before);
+  // The swtpm EK certificate's critical SAN holds only a directoryName, a name Go does not read: the extension
+  // is unhandled and critical, so Go's Verify (and OPA) refuses the chain it ends.
+  const ekChain = root + issuer + '-----BEGIN CERTIFICATE-----\n' + ekDer.toString('base64').replace(/(.{64})/g, '$1\n') + '\n-----END CERTIFICATE-----\n';
+  expectCall('crypto.x509.parse_and_verify_certificates', [ekChain], [false, []], after);
   expectCall('crypto.x509.parse_and_verify_certificates', [issuer + root], [false, []], after);
   // The _with_options chain holds plain x509.Certificate values: parse_certificates' without URIStrings.
   const plain = (c: Value): Value => {
@@ -67,18 +105,116 @@ test('parse_and_verify_certificates checks the chain root → intermediates → 
 // OPA returns the chain Go's x509 Verify built: leaf first, up to the trust anchor, intermediates given in any
 // order and those the chain does not need left out (topdown/crypto.go verifyX509CertificateChain).
 test('parse_and_verify_certificates returns the verified chain leaf first, without unused intermediates', () => {
-  const ekPem = '-----BEGIN CERTIFICATE-----\n' + ekDer.toString('base64').replace(/(.{64})/g, '$1\n') + '\n-----END CERTIFICATE-----\n';
+  const testRoot = ecCert('test root', undefined, caExts());
+  const inter = ecCert('test intermediate', testRoot, caExts());
+  const leafPem = ecCert('test leaf', inter, [leafSan]).pem;
   const cn = (r: Value): string[] => ((r as Value[])[1] as Value[]).map((c) => field(c, 'Subject', 'CommonName') as string);
-  const ok = call('crypto.x509.parse_and_verify_certificates', [root + issuer + ekPem], after) as Value[];
+  const ok = call('crypto.x509.parse_and_verify_certificates', [testRoot.pem + inter.pem + leafPem], after) as Value[];
   assert.equal(ok[0], true);
-  assert.deepEqual(cn(ok), [field((call('crypto.x509.parse_certificates', [ekPem]) as Value[])[0]!, 'Subject', 'CommonName'), 'swtpm-localca', 'swtpm-localca-rootca']);
-  // AMD's ARK and ASK as extra, unrelated intermediates: still verified, and not part of the chain.
+  assert.deepEqual(cn(ok), ['test leaf', 'test intermediate', 'test root']);
+  // AMD's ARK and ASK and the swtpm CAs as extra, unrelated intermediates: still verified, and not part of the chain.
   const amd = readFileSync(vectorPath('trustee', 'amd-roots', 'milan_ask_ark_asvk.pem'), 'utf8');
-  const withExtra = call('crypto.x509.parse_and_verify_certificates', [root + amd + issuer + ekPem], after) as Value[];
+  const withExtra = call('crypto.x509.parse_and_verify_certificates', [testRoot.pem + amd + inter.pem + issuer + leafPem], after) as Value[];
   assert.equal(withExtra[0], true);
-  assert.equal(cn(withExtra).length, 3);
+  assert.deepEqual(cn(withExtra), ['test leaf', 'test intermediate', 'test root']);
   // Without the issuing intermediate there is no chain.
-  assert.deepEqual(call('crypto.x509.parse_and_verify_certificates', [root + amd + ekPem], after), [false, []]);
+  assert.deepEqual(call('crypto.x509.parse_and_verify_certificates', [testRoot.pem + amd + leafPem], after), [false, []]);
+});
+
+// Go's processExtensions: which extensions it reads, what it records of them, and which critical ones it leaves
+// unhandled (so that Verify refuses the certificate).
+test('parse_certificates: unhandled critical extensions, name constraints and policy fields as Go records them', () => {
+  const name = 'crypto.x509.parse_certificates';
+  const parse = (...extensions: Buffer[]) => (call(name, [buildCert({ extensions }).toString('base64')]) as Value[])[0]!;
+  const get = (c: Value, k: string) => toJs(field(c, k)!);
+  // The EK certificate: a critical SAN holding only a directoryName.
+  assert.deepEqual(get((call(name, [ekDer.toString('base64')]) as Value[])[0]!, 'UnhandledCriticalExtensions'), [[2, 5, 29, 17]]);
+  // An unknown extension counts only when critical; extensions Go reads never do.
+  const unknown = hex('2a0304');
+  assert.deepEqual(get(parse(ext(unknown, tlv(0x05), true), ext(hex('551d09'), tlv(0x30), true)), 'UnhandledCriticalExtensions'), [[1, 2, 3, 4], [2, 5, 29, 9]]);
+  assert.equal(field(parse(ext(unknown, tlv(0x05), false)), 'UnhandledCriticalExtensions'), null);
+  const pc = hex('551d24');
+  const pm = hex('551d21');
+  const iap = hex('551d36');
+  const c = parse(
+    ext(OID.san, tlv(0x30, tlv(0x82, 'a.example'), tlv(0x87, [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])), true),
+    ext(
+      OID.nameConstraints,
+      tlv(0x30, tlv(0xa0, tlv(0x30, tlv(0x82, '.example')), tlv(0x30, tlv(0x87, [10, 0, 0, 0, 255, 0, 0, 0])), tlv(0x30, tlv(0x81, 'ops@example')), tlv(0x30, tlv(0x86, 'svc.example'))), tlv(0xa1, tlv(0x30, tlv(0x82, 'bad.example')))),
+      true,
+    ),
+    ext(OID.policies, tlv(0x30, tlv(0x30, tlv(0x06, hex('2a0305'))))),
+    ext(pc, tlv(0x30, tlv(0x80, [0]), tlv(0x81, [2])), true),
+    ext(pm, tlv(0x30, tlv(0x30, tlv(0x06, hex('2a0305')), tlv(0x06, hex('2a0306'))))),
+    ext(iap, tlv(0x02, [3])),
+  );
+  assert.equal(field(c, 'UnhandledCriticalExtensions'), null);
+  assert.deepEqual(get(c, 'IPAddresses'), ['2001:db8::1']);
+  assert.equal(field(c, 'PermittedDNSDomainsCritical'), true);
+  assert.deepEqual(get(c, 'PermittedDNSDomains'), ['.example']);
+  assert.deepEqual(get(c, 'PermittedIPRanges'), [{ IP: '10.0.0.0', Mask: '/wAAAA==' }]);
+  assert.deepEqual(get(c, 'PermittedEmailAddresses'), ['ops@example']);
+  assert.deepEqual(get(c, 'PermittedURIDomains'), ['svc.example']);
+  assert.deepEqual(get(c, 'ExcludedDNSDomains'), ['bad.example']);
+  assert.equal(field(c, 'ExcludedIPRanges'), null);
+  assert.deepEqual(get(c, 'Policies'), ['1.2.3.5']);
+  assert.deepEqual(get(c, 'PolicyIdentifiers'), [[1, 2, 3, 5]]);
+  assert.deepEqual(get(c, 'PolicyMappings'), [{ IssuerDomainPolicy: '1.2.3.5', SubjectDomainPolicy: '1.2.3.6' }]);
+  assert.deepEqual(
+    ['RequireExplicitPolicy', 'RequireExplicitPolicyZero', 'InhibitPolicyMapping', 'InhibitPolicyMappingZero', 'InhibitAnyPolicy', 'InhibitAnyPolicyZero'].map((k) => get(c, k)),
+    [0, true, 2, false, 3, false],
+  );
+  // A certificate without those extensions: Go's zero values.
+  const plain = parse();
+  assert.deepEqual(
+    ['PermittedDNSDomainsCritical', 'PermittedDNSDomains', 'Policies', 'PolicyIdentifiers', 'PolicyMappings', 'InhibitAnyPolicy', 'InhibitAnyPolicyZero'].map((k) => get(plain, k)),
+    [false, null, null, null, null, 0, false],
+  );
+  // Critical name constraints with a form Go does not read (a directoryName) are unhandled; a critical SAN with
+  // no name Go reads likewise.
+  assert.deepEqual(get(parse(ext(OID.nameConstraints, tlv(0x30, tlv(0xa0, tlv(0x30, tlv(0xa4, tlv(0x30))))), true)), 'UnhandledCriticalExtensions'), [[2, 5, 29, 30]]);
+  assert.deepEqual(get(parse(ext(OID.san, tlv(0x30, tlv(0xa4, tlv(0x30))), true)), 'UnhandledCriticalExtensions'), [[2, 5, 29, 17]]);
+  assert.equal(field(parse(ext(OID.san, tlv(0x30, tlv(0xa4, tlv(0x30))), false)), 'UnhandledCriticalExtensions'), null);
+  // The checks Go makes of constraint values and of the inhibit-any-policy integer.
+  const nc = (...subtrees: Buffer[]) => buildCert({ extensions: [ext(OID.nameConstraints, tlv(0x30, tlv(0xa0, ...subtrees.map((t) => tlv(0x30, t)))))] }).toString('base64');
+  assert.equal(errorOf(name, [nc(tlv(0x86, '10.1.2.3'))]), `${name}: x509: failed to parse URI constraint "10.1.2.3": cannot be IP address`);
+  const mapped = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 0, ...Array(12).fill(0xff), 0, 0, 0, 0];
+  assert.equal(errorOf(name, [nc(tlv(0x87, mapped))]), `${name}: x509: IP constraint contained IPv4-mapped IPv6 address`);
+  for (const bad of ['a..b@example', '.a@example', 'a@example.', 'a@b..c', '"unterminated@example', 'a b@example']) {
+    assert.equal(errorOf(name, [nc(tlv(0x81, bad))]), `${name}: x509: failed to parse rfc822Name constraint ${JSON.stringify(bad)}`, bad);
+  }
+  // Go accepts an empty domain after the @.
+  for (const good of ['"a b"@example', 'a\\@b@example', 'first.last@example', 'example', 'a@']) {
+    assert.deepEqual(get((call(name, [nc(tlv(0x81, good))]) as Value[])[0]!, 'PermittedEmailAddresses'), [good], good);
+  }
+  assert.equal(errorOf(name, [buildCert({ extensions: [ext(iap, tlv(0x02, [0x01, 0, 0, 0, 0, 0, 0, 0, 0]))] }).toString('base64')]), `${name}: x509: invalid inhibit any policy extension`);
+});
+
+test('parse_and_verify_certificates refuses unhandled critical extensions and broken path length constraints', () => {
+  const verify = (...pems: string[]) => (call('crypto.x509.parse_and_verify_certificates', [pems.join('')], after) as Value[])[0];
+  const critical = x509Extension('1.2.3.4', true, x509Seq());
+  const testRoot = ecCert('root', undefined, caExts());
+  const inter = ecCert('intermediate', testRoot, caExts());
+  assert.equal(verify(testRoot.pem, inter.pem, ecCert('leaf', inter, [leafSan]).pem), true);
+  // On the leaf, on an intermediate or on the root alike.
+  assert.equal(verify(testRoot.pem, inter.pem, ecCert('leaf', inter, [leafSan, critical]).pem), false);
+  const badInter = ecCert('intermediate', testRoot, [...caExts(), critical]);
+  assert.equal(verify(testRoot.pem, badInter.pem, ecCert('leaf', badInter, [leafSan]).pem), false);
+  const badRoot = ecCert('root', undefined, [...caExts(), critical]);
+  assert.equal(verify(badRoot.pem, ecCert('leaf', badRoot, [leafSan]).pem), false);
+  // The same extension not critical is fine.
+  const quiet = x509Extension('1.2.3.4', false, x509Seq());
+  assert.equal(verify(testRoot.pem, inter.pem, ecCert('leaf', inter, [leafSan, quiet]).pem), true);
+  // Path length: a root allowing no intermediates refuses one; an intermediate allowing none may issue the leaf.
+  const strictRoot = ecCert('root', undefined, caExts(0));
+  const under = ecCert('intermediate', strictRoot, caExts(0));
+  assert.equal(verify(strictRoot.pem, ecCert('leaf', strictRoot, [leafSan]).pem), true);
+  assert.equal(verify(strictRoot.pem, under.pem, ecCert('leaf', under, [leafSan]).pem), false);
+  const oneRoot = ecCert('root', undefined, caExts(1));
+  const zeroInter = ecCert('intermediate', oneRoot, caExts(0));
+  assert.equal(verify(oneRoot.pem, zeroInter.pem, ecCert('leaf', zeroInter, [leafSan]).pem), true);
+  const twoDown = ecCert('intermediate 2', zeroInter, caExts());
+  assert.equal(verify(oneRoot.pem, zeroInter.pem, twoDown.pem, ecCert('leaf', twoDown, [leafSan]).pem), false);
 });
 
 test('certificate request, keypair and private-key conformance cases', () => {

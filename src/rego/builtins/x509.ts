@@ -7,7 +7,7 @@
  * a small ASN.1 reader for the fields Go decodes (subject/issuer, validity, serial, key and signature
  * algorithms, SANs, key usage, extended key usage, basic constraints, key identifiers, AIA, CRL
  * distribution points, policy identifiers); signature checks and key handling use node:crypto.
- * Not reproduced: name constraints (`Permitted*` / `Excluded*` are null) and Go's `Policies` type.
+ * Policy OIDs (`Policies`, `PolicyMappings`) are written as x509.OID's text, dotted decimal.
  */
 import { type KeyObject, X509Certificate, createECDH, createPrivateKey, createPublicKey } from 'node:crypto';
 import { type Value, RObject, fromJson, isInteger, isNumber, isSet, normNum, toBigInt } from '../value.js';
@@ -15,6 +15,7 @@ import { type BuiltinContext, type BuiltinDef, argObject, argString, builtinErro
 import { goBase64Decode } from './encoding.js';
 import { SHAPES, type Shape, unmarshal } from './goasn1.js';
 import { formatTime, UTC } from './time.js';
+import { ipString, parseIP } from './net.js';
 
 /** A failure of Go's x509 or encoding/asn1 parsing, with Go's text. */
 export class Asn1Error extends Error {}
@@ -411,15 +412,68 @@ function parseSans(n: Node, s: Sans): void {
         }
         break;
       case 7:
-        if (g.body.length === 4) s.ip.push(Array.from(g.body).join('.'));
-        else if (g.body.length === 16) {
-          const parts: string[] = [];
-          for (let i = 0; i < 16; i += 2) parts.push(g.body.readUInt16BE(i).toString(16));
-          s.ip.push(parts.join(':').replace(/(^|:)0(:0)+(:|$)/, '::'));
-        }
+        if (g.body.length === 4 || g.body.length === 16) s.ip.push(ipString(new Uint8Array(g.body)));
         break;
     }
   }
+}
+
+/** The extensions Go's processExtensions reads (RFC 5280 ids under 2.5.29, and authority info access). */
+const HANDLED_EXTENSIONS = new Set(['14', '15', '17', '19', '30', '31', '32', '33', '35', '36', '37', '54'].map((n) => `2.5.29.${n}`).concat('1.3.6.1.5.5.7.1.1'));
+
+interface Subtrees {
+  dns: Value[];
+  ip: Value[];
+  email: Value[];
+  uri: Value[];
+}
+const emptySubtrees = (): Subtrees => ({ dns: [], ip: [], email: [], uri: [] });
+
+interface NameConstraintFields {
+  critical: boolean;
+  permitted: Subtrees;
+  excluded: Subtrees;
+}
+
+/**
+ * Go's parseNameConstraintsExtension on a value cbExtensionValue accepted: the DNS, IP (a net.IPNet: IP text
+ * and base64 mask), email and URI-domain constraints of each side, `PermittedDNSDomainsCritical` from the
+ * extension's critical flag; true when a subtree has a name form Go does not read.
+ */
+function nameConstraints(value: Buffer, critical: boolean, out: NameConstraintFields): boolean {
+  let unhandledForm = false;
+  const top = cbRead({ b: value, off: 0, end: value.length }, 0x30)!;
+  for (const [tag, side] of [[0xa0, out.permitted], [0xa1, out.excluded]] as const) {
+    if (cbPeek(top) !== tag) continue;
+    const sub = cbRead(top, tag)!;
+    while (sub.off < sub.end) {
+      const el = cbReadAny(cbRead(sub, 0x30)!)!;
+      const data = el.c.b.subarray(el.c.off, el.c.end);
+      switch (el.tag) {
+        case 0x82:
+          side.dns.push(data.toString('latin1'));
+          break;
+        case 0x81:
+          side.email.push(data.toString('latin1'));
+          break;
+        case 0x86:
+          side.uri.push(data.toString('latin1'));
+          break;
+        case 0x87: {
+          const half = data.length / 2;
+          const ipNet = new RObject();
+          ipNet.set('IP', ipString(new Uint8Array(data.subarray(0, half))));
+          ipNet.set('Mask', b64(data.subarray(half)));
+          side.ip.push(ipNet);
+          break;
+        }
+        default:
+          unhandledForm = true;
+      }
+    }
+  }
+  out.critical = critical;
+  return unhandledForm;
 }
 
 /** Sets the extension fields of `o`; returns the URI SANs as url.URL.String() texts (null when none). */
@@ -439,6 +493,11 @@ function applyExtensions(o: RObject, exts: Node[] | undefined): string[] | null 
   const issuers: Value[] = [];
   const crl: Value[] = [];
   const policies: Value[] = [];
+  const policyTexts: Value[] = [];
+  const policyMappings: Value[] = [];
+  const nc: NameConstraintFields = { critical: false, permitted: emptySubtrees(), excluded: emptySubtrees() };
+  const ints = { InhibitAnyPolicy: 0n, InhibitPolicyMapping: 0n, RequireExplicitPolicy: 0n };
+  const zeros = { InhibitAnyPolicyZero: false, InhibitPolicyMappingZero: false, RequireExplicitPolicyZero: false };
   const unhandled: Value[] = [];
   for (const e of exts ?? []) {
     const parts = children(e);
@@ -452,11 +511,40 @@ function applyExtensions(o: RObject, exts: Node[] | undefined): string[] | null 
     list.push(fromJson({ Id: id, Critical: critical, Value: b64(valueNode.body) }));
     // Go reads the first element of the value and ignores what follows it.
     const inner = valueNode.body.length > 0 ? readNode(valueNode.body, 0)[0] : undefined;
-    if (!inner) continue;
-    switch (id.join('.')) {
+    const key = id.join('.');
+    // Go's processExtensions: these are the extensions it reads; any other marked critical is unhandled, and
+    // so is a critical SAN extension with no name Go reads or name constraints with a form it does not.
+    const handled = HANDLED_EXTENSIONS.has(key);
+    if (!inner) {
+      if (critical && !handled) unhandled.push(id);
+      continue;
+    }
+    switch (key) {
       case '2.5.29.17':
         parseSans(inner, sans);
+        if (critical && sans.dns.length + sans.email.length + sans.ip.length + sans.uri.length === 0) unhandled.push(id);
         break;
+      case '2.5.29.30':
+        if (nameConstraints(valueNode.body, critical, nc) && critical) unhandled.push(id);
+        break;
+      case '2.5.29.33':
+        for (const m of children(inner)) {
+          const [issuerPolicy, subjectPolicy] = children(m) as [Node, Node];
+          policyMappings.push(fromJson({ IssuerDomainPolicy: oid(issuerPolicy).join('.'), SubjectDomainPolicy: oid(subjectPolicy).join('.') }));
+        }
+        break;
+      case '2.5.29.36':
+        for (const c of children(inner)) {
+          const v = intContent({ b: c.body, off: 0, end: c.body.length }) ?? 0n;
+          if (c.tag === 0x80) [ints.RequireExplicitPolicy, zeros.RequireExplicitPolicyZero] = [v, v === 0n];
+          else if (c.tag === 0x81) [ints.InhibitPolicyMapping, zeros.InhibitPolicyMappingZero] = [v, v === 0n];
+        }
+        break;
+      case '2.5.29.54': {
+        const v = bigInt(inner);
+        [ints.InhibitAnyPolicy, zeros.InhibitAnyPolicyZero] = [v, v === 0n];
+        break;
+      }
       case '2.5.29.15': {
         // BIT STRING: first byte is the unused-bit count; Go reverses bit order into KeyUsage flags.
         const bits = inner.body.subarray(1);
@@ -511,10 +599,13 @@ function applyExtensions(o: RObject, exts: Node[] | undefined): string[] | null 
         }
         break;
       case '2.5.29.32':
-        for (const p of children(inner)) policies.push(oid(children(p)[0]!));
+        for (const p of children(inner)) {
+          policies.push(oid(children(p)[0]!));
+          policyTexts.push(oid(children(p)[0]!).join('.'));
+        }
         break;
       default:
-        if (critical) unhandled.push(id);
+        if (critical && !handled) unhandled.push(id);
     }
   }
   const orNull = (xs: Value[]): Value => (xs.length > 0 ? xs : null);
@@ -536,12 +627,22 @@ function applyExtensions(o: RObject, exts: Node[] | undefined): string[] | null 
   o.set('EmailAddresses', orNull(sans.email));
   o.set('IPAddresses', orNull(sans.ip));
   o.set('URIs', orNull(sans.uri));
-  o.set('PermittedDNSDomainsCritical', false);
-  for (const f of ['PermittedDNSDomains', 'ExcludedDNSDomains', 'PermittedIPRanges', 'ExcludedIPRanges', 'PermittedEmailAddresses', 'ExcludedEmailAddresses', 'PermittedURIDomains', 'ExcludedURIDomains']) {
-    o.set(f, null);
+  o.set('PermittedDNSDomainsCritical', nc.critical);
+  for (const [side, t] of [['Permitted', nc.permitted], ['Excluded', nc.excluded]] as const) {
+    o.set(`${side}DNSDomains`, orNull(t.dns));
+    o.set(`${side}IPRanges`, orNull(t.ip));
+    o.set(`${side}EmailAddresses`, orNull(t.email));
+    o.set(`${side}URIDomains`, orNull(t.uri));
   }
   o.set('CRLDistributionPoints', orNull(crl));
-  o.set('PolicyIdentifiers', orNull(policies));
+  // Go makes PolicyIdentifiers a non-nil slice whenever the policies extension is present (Policies stays nil
+  // when it lists none).
+  const hasPolicies = (exts ?? []).some((e) => oid(children(e)[0]!).join('.') === '2.5.29.32');
+  o.set('PolicyIdentifiers', hasPolicies ? policies : null);
+  o.set('Policies', orNull(policyTexts));
+  for (const [k, v] of Object.entries(ints)) o.set(k, normNum(v));
+  for (const [k, v] of Object.entries(zeros)) o.set(k, v);
+  o.set('PolicyMappings', orNull(policyMappings));
   return sans.uriText.length > 0 ? sans.uriText : null;
 }
 
@@ -814,6 +915,59 @@ function cbPublicKey(algOid: string, params: Buffer, data: Buffer): void {
   }
 }
 
+/** net.IP.To4 of 16 bytes: ::ffff:a.b.c.d. */
+const isV4MappedV6 = (ip: Buffer): boolean => ip.length === 16 && ip.subarray(0, 10).every((b) => b === 0) && ip[10] === 0xff && ip[11] === 0xff;
+
+const ATEXT = /[0-9a-zA-Z!#$%&'*+\-/=?^_`{|}~.]/;
+
+/**
+ * Go's parseRFC2821Mailbox: a quoted or dot-atom local part (backslash escapes allowed in both), `@`, then a
+ * domain; the local part (unescaped) and the domain, or undefined.
+ */
+function rfc2821Mailbox(input: string): { local: string; domain: string } | undefined {
+  if (input.length === 0) return undefined;
+  let local = '';
+  let i = 0;
+  const code = (k: number): number => input.charCodeAt(k);
+  if (input[0] === '"') {
+    i = 1;
+    for (;;) {
+      if (i >= input.length) return undefined;
+      const c = code(i++);
+      if (c === 0x22) break;
+      if (c === 0x5c) {
+        if (i >= input.length) return undefined;
+        const n = code(i);
+        if (n === 11 || n === 12 || (n >= 1 && n <= 9) || (n >= 14 && n <= 127)) {
+          local += input[i++];
+          continue;
+        }
+        return undefined;
+      }
+      if (c === 11 || c === 12 || c === 32 || c === 33 || c === 127 || (c >= 1 && c <= 8) || (c >= 14 && c <= 31) || (c >= 35 && c <= 91) || (c >= 93 && c <= 126)) {
+        local += input[i - 1];
+        continue;
+      }
+      return undefined;
+    }
+  } else {
+    while (i < input.length) {
+      let c = input[i]!;
+      if (c === '\\') {
+        i++;
+        if (i >= input.length) return undefined;
+        c = input[i]!;
+      } else if (!ATEXT.test(c)) break;
+      local += c;
+      i++;
+    }
+    if (local.length === 0 || local.startsWith('.') || local.endsWith('.') || local.includes('..')) return undefined;
+  }
+  if (input[i] !== '@') return undefined;
+  const domain = input.slice(i + 1);
+  return domainValid(domain, false) ? { local, domain } : undefined;
+}
+
 /** Go's domainNameValid (and the older reverse-label check): no empty label, no trailing dot, printable ASCII. */
 function domainValid(s: string, constraint: boolean): boolean {
   if (s.length === 0) return true;
@@ -892,7 +1046,10 @@ function cbExtensionValue(id: string, critical: boolean, value: Buffer): void {
           if (el.tag === 0x82 || el.tag === 0x81 || el.tag === 0x86) {
             if (!isIA5(data)) fail('invalid constraint value: IA5String contains invalid character');
             if (el.tag === 0x82 && !domainValid(text, true)) fail(`failed to parse dnsName constraint ${JSON.stringify(text)}`);
-            if (el.tag === 0x81 && !text.includes('@') && !domainValid(text, true)) fail(`failed to parse rfc822Name constraint ${JSON.stringify(text)}`);
+            if (el.tag === 0x81 && !(text.includes('@') ? rfc2821Mailbox(text) !== undefined : domainValid(text, true))) {
+              fail(`failed to parse rfc822Name constraint ${JSON.stringify(text)}`);
+            }
+            if (el.tag === 0x86 && parseIP(text) !== undefined) fail(`failed to parse URI constraint ${JSON.stringify(text)}: cannot be IP address`);
             if (el.tag === 0x86 && !domainValid(text, true)) fail(`failed to parse URI constraint ${JSON.stringify(text)}`);
           } else if (el.tag === 0x87) {
             if (data.length !== 8 && data.length !== 32) fail(`IP constraint contained value of length ${data.length}`);
@@ -902,6 +1059,7 @@ function cbExtensionValue(id: string, critical: boolean, value: Buffer): void {
               if (zero ? b !== 0 : ![0x00, 0x80, 0xc0, 0xe0, 0xf0, 0xf8, 0xfc, 0xfe, 0xff].includes(b)) fail(`IP constraint contained invalid mask ${mask.toString('hex')}`);
               if (b !== 0xff) zero = true;
             }
+            if (data.length === 32 && isV4MappedV6(data.subarray(0, 16))) fail('IP constraint contained IPv4-mapped IPv6 address');
           }
         }
       }
@@ -971,7 +1129,7 @@ function cbExtensionValue(id: string, critical: boolean, value: Buffer): void {
       return;
     }
     case '2.5.29.54':
-      if (cbInteger(v()) === undefined) fail('invalid inhibit any policy extension');
+      if (!isInt64(cbInteger(v()))) fail('invalid inhibit any policy extension');
       return;
     case '1.3.6.1.5.5.7.1.1': {
       if (critical) fail('authority info access incorrectly marked critical');
@@ -1268,19 +1426,26 @@ function verifyChain(certs: Cert[], opts: VerifyOpts): Cert[] | undefined {
   const ms = Number(opts.time / 1_000_000n);
   const valid = (c: Cert): boolean => ms >= Date.parse(c.x509.validFrom) && ms <= Date.parse(c.x509.validTo);
   const issuedBy = (child: Cert, parent: Cert): boolean => child.x509.checkIssued(parent.x509) && child.x509.verify(parent.x509.publicKey);
+  // Go's isValid for every certificate of a chain: no critical extension it did not handle; for a CA placed
+  // above `path`, a path length constraint (when set) no smaller than the intermediates below it.
+  const handled = (c: Cert): boolean => c.json.getStr('UnhandledCriticalExtensions') === null;
+  const pathLenOk = (ca: Cert, path: Cert[]): boolean => {
+    const max = ca.json.getStr('MaxPathLen');
+    return ca.json.getStr('BasicConstraintsValid') !== true || typeof max !== 'number' || max < 0 || path.length - 1 <= max;
+  };
   const anchor = certs[0]!;
   const intermediates = certs.slice(1, -1);
   const leaf = certs[certs.length - 1]!;
-  if (!valid(leaf) || !valid(anchor)) return undefined;
+  if (!valid(leaf) || !valid(anchor) || !handled(leaf) || !handled(anchor)) return undefined;
   // Go's default limit on intermediates in a chain.
   const MAX_DEPTH = 10;
   const extend = (path: Cert[]): Cert[] | undefined => {
     const top = path[path.length - 1]!;
     if (top.x509.raw.equals(anchor.x509.raw)) return path;
-    if (issuedBy(top, anchor)) return [...path, anchor];
+    if (issuedBy(top, anchor) && pathLenOk(anchor, path)) return [...path, anchor];
     if (path.length > MAX_DEPTH) return undefined;
     for (const c of intermediates) {
-      if (path.includes(c) || !valid(c) || c.json.getStr('IsCA') !== true || !issuedBy(top, c)) continue;
+      if (path.includes(c) || !valid(c) || !handled(c) || c.json.getStr('IsCA') !== true || !pathLenOk(c, path) || !issuedBy(top, c)) continue;
       const found = extend([...path, c]);
       if (found) return found;
     }
