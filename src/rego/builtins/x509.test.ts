@@ -217,6 +217,29 @@ test('parse_and_verify_certificates refuses unhandled critical extensions and br
   assert.equal(verify(oneRoot.pem, zeroInter.pem, twoDown.pem, ecCert('leaf', twoDown, [leafSan]).pem), false);
 });
 
+test('parse_and_verify_certificates: extended key usages of the whole chain, ServerAuth when none are asked for', () => {
+  const eku = (...oids: string[]) => x509Extension('2.5.29.37', false, x509Seq(...oids.map((o) => x509Oid(o))));
+  const [serverAuth, clientAuth, codeSigning, anyUsage] = ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2', '1.3.6.1.5.5.7.3.3', '2.5.29.37.0'];
+  const withOpts = (pems: string[], usages?: string[]) =>
+    (call('crypto.x509.parse_and_verify_certificates_with_options', [pems.join(''), fromJson({ CurrentTime: 1.83e18, ...(usages ? { KeyUsages: usages } : {}) })]) as Value[])[0];
+  const plain = (pems: string[]) => (call('crypto.x509.parse_and_verify_certificates', [pems.join('')], after) as Value[])[0];
+  const testRoot = ecCert('root', undefined, caExts());
+  const inter = ecCert('intermediate', testRoot, caExts());
+  const clientLeaf = ecCert('leaf', inter, [leafSan, eku(clientAuth)]).pem;
+  assert.equal(plain([testRoot.pem, inter.pem, clientLeaf]), false);
+  assert.equal(withOpts([testRoot.pem, inter.pem, clientLeaf]), false);
+  assert.equal(withOpts([testRoot.pem, inter.pem, clientLeaf], ['KeyUsageClientAuth']), true);
+  assert.equal(withOpts([testRoot.pem, inter.pem, clientLeaf], ['KeyUsageServerAuth', 'KeyUsageClientAuth']), true);
+  assert.equal(withOpts([testRoot.pem, inter.pem, clientLeaf], ['KeyUsageAny']), true);
+  // An intermediate naming usages narrows what its leaves may be used for; naming any usage does not.
+  const codeInter = ecCert('intermediate', testRoot, [...caExts(), eku(codeSigning)]);
+  assert.equal(plain([testRoot.pem, codeInter.pem, ecCert('leaf', codeInter, [leafSan, eku(serverAuth)]).pem]), false);
+  const anyInter = ecCert('intermediate', testRoot, [...caExts(), eku(anyUsage)]);
+  assert.equal(plain([testRoot.pem, anyInter.pem, ecCert('leaf', anyInter, [leafSan, eku(serverAuth)]).pem]), true);
+  // An unknown usage alone counts as naming usages, none of them requested.
+  assert.equal(plain([testRoot.pem, inter.pem, ecCert('leaf', inter, [leafSan, eku('1.2.3.4')]).pem]), false);
+});
+
 test('certificate request, keypair and private-key conformance cases', () => {
   let n = 0;
   for (const cat of ['cryptox509parsecertificaterequest', 'cryptox509parsekeypair', 'cryptoparsersaprivatekeys']) n += runConformanceCalls(conformanceCalls(cat));

@@ -1439,10 +1439,27 @@ function verifyChain(certs: Cert[], opts: VerifyOpts): Cert[] | undefined {
   if (!valid(leaf) || !valid(anchor) || !handled(leaf) || !handled(anchor)) return undefined;
   // Go's default limit on intermediates in a chain.
   const MAX_DEPTH = 10;
+  // Go's checkChainForKeyUsage: the requested usages (ServerAuth when none are given) that every certificate
+  // of the chain naming usages also names, unless it names any usage; one must remain.
+  const requested = opts.keyUsages && opts.keyUsages.length > 0 ? opts.keyUsages : [1];
+  const usagesOk = (chain: Cert[]): boolean => {
+    if (requested.includes(0)) return true;
+    let remaining = new Set(requested);
+    for (const c of chain) {
+      const eku = c.json.getStr('ExtKeyUsage');
+      const unknown = c.json.getStr('UnknownExtKeyUsage');
+      if (!Array.isArray(eku) && !Array.isArray(unknown)) continue;
+      const named = Array.isArray(eku) ? eku : [];
+      if (named.includes(0)) continue;
+      remaining = new Set([...remaining].filter((u) => named.includes(u)));
+      if (remaining.size === 0) return false;
+    }
+    return true;
+  };
   const extend = (path: Cert[]): Cert[] | undefined => {
     const top = path[path.length - 1]!;
-    if (top.x509.raw.equals(anchor.x509.raw)) return path;
-    if (issuedBy(top, anchor) && pathLenOk(anchor, path)) return [...path, anchor];
+    if (top.x509.raw.equals(anchor.x509.raw)) return usagesOk(path) ? path : undefined;
+    if (issuedBy(top, anchor) && pathLenOk(anchor, path) && usagesOk([...path, anchor])) return [...path, anchor];
     if (path.length > MAX_DEPTH) return undefined;
     for (const c of intermediates) {
       if (path.includes(c) || !valid(c) || !handled(c) || c.json.getStr('IsCA') !== true || !pathLenOk(c, path) || !issuedBy(top, c)) continue;
@@ -1454,10 +1471,6 @@ function verifyChain(certs: Cert[], opts: VerifyOpts): Cert[] | undefined {
   const chain = extend([leaf]);
   if (!chain) return undefined;
   if (opts.dnsName !== undefined && leaf.x509.checkHost(opts.dnsName) === undefined) return undefined;
-  const eku = leaf.json.getStr('ExtKeyUsage');
-  if (opts.keyUsages && opts.keyUsages.length > 0 && !opts.keyUsages.includes(0) && Array.isArray(eku)) {
-    if (!eku.includes(0) && !opts.keyUsages.some((k) => eku.includes(k))) return undefined;
-  }
   return chain;
 }
 
@@ -1953,7 +1966,8 @@ export const builtins: BuiltinDef[] = [
       } catch {
         return [false, []];
       }
-      const chain = verifyChain(certs, { time: ctx.now(), keyUsages: [0] });
+      // OPA passes empty options: Go then asks for ServerAuth.
+      const chain = verifyChain(certs, { time: ctx.now() });
       return chain ? [true, chain.map(extendedCert)] : [false, []];
     },
   },
