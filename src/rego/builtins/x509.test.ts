@@ -675,6 +675,36 @@ test('parse_certificates: a PEM block of another type is refused; no certificate
   expectCall(name, ['-----BEGIN nothing'], null);
 });
 
+// Every builtin finds PEM blocks as Go's pem.Decode does: text around blocks is skipped, a block whose body is
+// not base64 or whose END line does not match is passed over, leading `Key: value` headers are ignored.
+test('certificate, CSR and private-key inputs: PEM blocks found as Go finds them', () => {
+  const certName = 'crypto.x509.parse_certificates';
+  const cn = (v: Value) => (v as Value[]).map((c) => field(c, 'Subject', 'CommonName'));
+  const bad = '-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n';
+  const mismatched = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END OTHER-----\n';
+  const trailing = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE----- x\n';
+  assert.deepEqual(cn(call(certName, [`${bad}${root}`])!), ['swtpm-localca-rootca']);
+  assert.deepEqual(cn(call(certName, [`${root}${mismatched}${trailing}${issuer}`])!), ['swtpm-localca-rootca', 'swtpm-localca']);
+  // Text between blocks, CRLF line ends and headers before the body.
+  const withHeaders = root.replace('-----BEGIN CERTIFICATE-----\n', '-----BEGIN CERTIFICATE-----\nComment: issued for tests\n\n');
+  assert.deepEqual(cn(call(certName, [`${withHeaders}between blocks\n${issuer.replace(/\n/g, '\r\n')}`])!), ['swtpm-localca-rootca', 'swtpm-localca']);
+  // A header line in the middle of the body makes the body no base64: that block is passed over.
+  const lines = root.split('\n');
+  const brokenRoot = [...lines.slice(0, 3), 'Note: x', ...lines.slice(3)].join('\n');
+  assert.deepEqual(cn(call(certName, [`${brokenRoot}${issuer}`])!), ['swtpm-localca']);
+  // Private keys: a block Go cannot decode is no block; the key after it is found.
+  const keysName = 'crypto.parse_private_keys';
+  const keys = call(keysName, [`-----BEGIN RSA PRIVATE KEY-----\n!!\n-----END RSA PRIVATE KEY-----\n${pemOf('PRIVATE KEY', pkcs8Der)}`]) as Value[];
+  assert.equal(keys.length, 1);
+  // BEGIN and END naming different types: no block, so no key.
+  assert.deepEqual(call(keysName, [pemOf('EC PRIVATE KEY', sec1Der).replace('-----END EC PRIVATE KEY-----', '-----END RSA PRIVATE KEY-----')]), []);
+  // A CSR whose PEM block Go does not find is read as DER (and fails as DER does).
+  const csrName = 'crypto.x509.parse_certificate_request';
+  const csrPem = pemOf('CERTIFICATE REQUEST', buildCsr());
+  assert.equal(field(call(csrName, [csrPem.replace(/\n/g, '\r\n')]) as RObject, 'Subject', 'CommonName'), 'csr');
+  assert.match(errorOf(csrName, [csrPem.replace('-----END CERTIFICATE REQUEST-----', '-----END CERTIFICATE-----')]), /^crypto\.x509\.parse_certificate_request: asn1: structure error: /);
+});
+
 test('CSR and private-key parsing of random and mutated DER never fails with anything but a BuiltinError', () => {
   const seeds = [buildCsr(), pkcs1Der, pkcs8Der, sec1Der, buildCert()];
   fc.assert(

@@ -16,6 +16,7 @@ import { goBase64Decode } from './encoding.js';
 import { SHAPES, type Shape, unmarshal } from './goasn1.js';
 import { formatTime, UTC } from './time.js';
 import { ipString, parseIP } from './net.js';
+import { goPemDecode } from './gopem.js';
 
 /** A failure of Go's x509 or encoding/asn1 parsing, with Go's text. */
 export class Asn1Error extends Error {}
@@ -1362,12 +1363,15 @@ interface PemBlock {
   der: Buffer;
 }
 
+/** The blocks Go's pem.Decode finds one after another in `text`, until it finds no more. */
 function pemBlocks(text: string): PemBlock[] {
   const out: PemBlock[] = [];
-  const re = /-----BEGIN ([^-\r\n]+)-----\r?\n([\s\S]*?)-----END \1-----/g;
-  for (const m of text.matchAll(re)) {
-    const body = m[2]!.split(/\r?\n/).filter((l) => !l.includes(':')).join('');
-    out.push({ type: m[1]!, der: Buffer.from(body, 'base64') });
+  let rest = text;
+  while (rest.length > 0) {
+    const found = goPemDecode(rest);
+    if (!found) break;
+    out.push({ type: found.block.type, der: found.block.bytes });
+    rest = found.rest;
   }
   return out;
 }
