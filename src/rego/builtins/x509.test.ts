@@ -65,14 +65,14 @@ interface TestCa {
   pem: string;
 }
 let testSerial = 100;
-function ecCert(subject: string, issuerCa: TestCa | undefined, exts: Uint8Array[]): TestCa {
+function ecCert(subject: string, issuerCa: TestCa | undefined, exts: Uint8Array[], sha1 = false): TestCa {
   const key = generateEcKeyPair('P-256');
   const subjectName = x509Name([['2.5.4.3', subject]]);
-  const alg = x509Seq(x509Oid('1.2.840.10045.4.3.2'));
+  const alg = x509Seq(x509Oid(sha1 ? '1.2.840.10045.4.1' : '1.2.840.10045.4.3.2'));
   const spki = new Uint8Array(key.publicKey.export({ type: 'spki', format: 'der' }));
   const validity = x509Seq(x509Time(new Date('2024-01-01T00:00:00Z')), x509Time(new Date('2034-01-01T00:00:00Z')));
   const tbs = x509Seq(x509Explicit(0, x509Integer(2)), x509Integer(testSerial++), alg, issuerCa?.name ?? subjectName, validity, subjectName, spki, x509Explicit(3, x509Seq(...exts)));
-  const der = x509Seq(tbs, alg, x509BitString(new Uint8Array(cryptoSign('sha256', tbs, (issuerCa?.key ?? key).privateKey))));
+  const der = x509Seq(tbs, alg, x509BitString(new Uint8Array(cryptoSign(sha1 ? 'sha1' : 'sha256', tbs, (issuerCa?.key ?? key).privateKey))));
   return { name: subjectName, key, pem: pemOf('CERTIFICATE', Buffer.from(der)) };
 }
 const caExts = (pathLen?: number) => [x509Extension('2.5.29.19', true, x509Seq(x509Boolean(true), ...(pathLen === undefined ? [] : [x509Integer(pathLen)])))];
@@ -231,11 +231,16 @@ test('parse_and_verify_certificates: extended key usages of the whole chain, Ser
   assert.equal(withOpts([testRoot.pem, inter.pem, clientLeaf], ['KeyUsageClientAuth']), true);
   assert.equal(withOpts([testRoot.pem, inter.pem, clientLeaf], ['KeyUsageServerAuth', 'KeyUsageClientAuth']), true);
   assert.equal(withOpts([testRoot.pem, inter.pem, clientLeaf], ['KeyUsageAny']), true);
-  // An intermediate naming usages narrows what its leaves may be used for; naming any usage does not.
+  // Each certificate naming usages must name one asked for, or any usage: an intermediate for code signing only
+  // cannot issue a server leaf; with two usages asked for, the intermediate and the leaf may each name one.
   const codeInter = ecCert('intermediate', testRoot, [...caExts(), eku(codeSigning)]);
   assert.equal(plain([testRoot.pem, codeInter.pem, ecCert('leaf', codeInter, [leafSan, eku(serverAuth)]).pem]), false);
   const anyInter = ecCert('intermediate', testRoot, [...caExts(), eku(anyUsage)]);
   assert.equal(plain([testRoot.pem, anyInter.pem, ecCert('leaf', anyInter, [leafSan, eku(serverAuth)]).pem]), true);
+  const serverInter = ecCert('intermediate', testRoot, [...caExts(), eku(serverAuth)]);
+  const clientUnderServer = ecCert('leaf', serverInter, [leafSan, eku(clientAuth)]).pem;
+  assert.equal(withOpts([testRoot.pem, serverInter.pem, clientUnderServer], ['KeyUsageServerAuth', 'KeyUsageClientAuth']), true);
+  assert.equal(withOpts([testRoot.pem, serverInter.pem, clientUnderServer], ['KeyUsageClientAuth']), false);
   // An unknown usage alone counts as naming usages, none of them requested.
   assert.equal(plain([testRoot.pem, inter.pem, ecCert('leaf', inter, [leafSan, eku('1.2.3.4')]).pem]), false);
 });
@@ -673,6 +678,47 @@ test('parse_certificates: a PEM block of another type is refused; no certificate
   assert.equal(errorOf(name, [root + pemOf('RSA PRIVATE KEY', pkcs1Der)]), `${name}: PEM block type is 'RSA PRIVATE KEY', expected CERTIFICATE`);
   expectCall(name, [''], null);
   expectCall(name, ['-----BEGIN nothing'], null);
+});
+
+test('parse_and_verify_certificates: name constraints of intermediates and roots, and no SHA-1 signatures', () => {
+  const verify = (...pems: string[]) => (call('crypto.x509.parse_and_verify_certificates', [pems.join('')], after) as Value[])[0];
+  const gn = (tag: number, v: string | number[]) => x509Der(tag, new Uint8Array(typeof v === 'string' ? Buffer.from(v, 'latin1') : v));
+  const san = (...names: Uint8Array[]) => x509Extension('2.5.29.17', false, x509Seq(...names));
+  const constraints = (permitted: Uint8Array[], excluded: Uint8Array[] = []) =>
+    x509Extension('2.5.29.30', true, x509Seq(...(permitted.length ? [x509Der(0xa0, ...permitted.map((g) => x509Seq(g)))] : []), ...(excluded.length ? [x509Der(0xa1, ...excluded.map((g) => x509Seq(g)))] : [])));
+  const testRoot = ecCert('root', undefined, caExts());
+  const chainWith = (ca: Uint8Array[], leafNames: Uint8Array[], caSan?: Uint8Array) => {
+    const inter = ecCert('intermediate', testRoot, [...caExts(), ...ca, ...(caSan ? [caSan] : [])]);
+    return verify(testRoot.pem, inter.pem, ecCert('leaf', inter, [san(...leafNames)]).pem);
+  };
+  const dns = (n: string) => gn(0x82, n);
+  // DNS: a leading period asks for at least one more label; comparison ignores case.
+  assert.equal(chainWith([constraints([dns('.example')])], [dns('svc.EXAMPLE')]), true);
+  assert.equal(chainWith([constraints([dns('.example')])], [dns('example')]), false);
+  assert.equal(chainWith([constraints([dns('example')])], [dns('example'), dns('a.b.example')]), true);
+  assert.equal(chainWith([constraints([dns('example')])], [dns('svc.example'), dns('svc.other')]), false);
+  assert.equal(chainWith([constraints([dns('example')], [dns('bad.example')])], [dns('bad.example')]), false);
+  // A name form without permitted constraints is free; excluded ones still apply.
+  assert.equal(chainWith([constraints([dns('example')])], [dns('svc.example'), gn(0x87, [192, 168, 0, 1])]), true);
+  // IP ranges, email and URI constraints.
+  const ipNet = gn(0x87, [10, 0, 0, 0, 255, 0, 0, 0]);
+  assert.equal(chainWith([constraints([ipNet])], [gn(0x87, [10, 1, 2, 3])]), true);
+  assert.equal(chainWith([constraints([ipNet])], [gn(0x87, [192, 168, 0, 1])]), false);
+  assert.equal(chainWith([constraints([gn(0x81, 'example')])], [gn(0x81, 'ops@example')]), true);
+  assert.equal(chainWith([constraints([gn(0x81, 'ops@EXAMPLE')])], [gn(0x81, 'ops@example')]), true);
+  assert.equal(chainWith([constraints([gn(0x81, 'ops@example')])], [gn(0x81, 'dev@example')]), false);
+  assert.equal(chainWith([constraints([gn(0x86, '.example')])], [gn(0x86, 'https://svc.example:8443/x')]), true);
+  assert.equal(chainWith([constraints([gn(0x86, '.example')])], [gn(0x86, 'https://svc.other/x')]), false);
+  // A URI whose host is an IP address cannot be checked against URI constraints: refused.
+  assert.equal(chainWith([constraints([gn(0x86, '.example')])], [gn(0x86, 'https://10.0.0.1/x')]), false);
+  // The constrained CA's own names are checked too; constraints on the root apply as well.
+  assert.equal(chainWith([constraints([dns('.example')])], [dns('svc.example')], san(dns('ca.other'))), false);
+  const constrainedRoot = ecCert('root', undefined, [...caExts(), constraints([dns('.example')])]);
+  assert.equal(verify(constrainedRoot.pem, ecCert('leaf', constrainedRoot, [san(dns('svc.other'))]).pem), false);
+  assert.equal(verify(constrainedRoot.pem, ecCert('leaf', constrainedRoot, [san(dns('svc.example'))]).pem), true);
+  // Go builds no chain through a SHA-1 signature.
+  assert.equal(verify(testRoot.pem, ecCert('leaf', testRoot, [leafSan], true).pem), false);
+  assert.equal(verify(testRoot.pem, ecCert('leaf', testRoot, [leafSan]).pem), true);
 });
 
 // Every builtin finds PEM blocks as Go's pem.Decode does: text around blocks is skipped, a block whose body is

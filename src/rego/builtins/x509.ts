@@ -1425,11 +1425,124 @@ interface VerifyOpts {
  * is built from the leaf up through intermediates (CA, in validity, signature checked) to the anchor, and
  * returned leaf first; intermediates the chain does not use are left out. Undefined when no chain exists.
  */
+const extensionId = (e: Value): string => ((e as RObject).getStr('Id') as Value[]).map(String).join('.');
+
+function extensionOf(c: Cert, id: string): RObject | undefined {
+  const exts = c.json.getStr('Extensions');
+  return Array.isArray(exts) ? (exts.find((e) => extensionId(e) === id) as RObject | undefined) : undefined;
+}
+
+/** Go's domainToReverseLabels: the labels last first, or undefined for a name it refuses. */
+function reverseLabels(domain: string): string[] | undefined {
+  if (domain.length === 0) return [];
+  const labels = domain.split('.').reverse();
+  if (labels[0] === '' || labels.some((l) => l.length === 0 || [...l].some((ch) => ch.charCodeAt(0) < 33 || ch.charCodeAt(0) > 126))) return undefined;
+  return labels;
+}
+
+/** matchDomainConstraint; an undefined result is Go's error (the certificate is then refused). */
+function matchDomain(domain: string, constraint: string): boolean | undefined {
+  if (constraint.length === 0) return true;
+  const d = reverseLabels(domain);
+  const sub = constraint.startsWith('.');
+  const c = reverseLabels(sub ? constraint.slice(1) : constraint);
+  if (!d || !c) return undefined;
+  if (d.length < c.length || (sub && d.length === c.length)) return false;
+  return c.every((l, i) => l.toLowerCase() === d[i]!.toLowerCase());
+}
+
+const MAX_CONSTRAINT_COMPARISONS = 250000;
+
+/**
+ * Go's check of one certificate's SAN names against a CA's name constraints (isValid, checkNameConstraints):
+ * no excluded constraint may match a name, and where a name form has permitted constraints one must match.
+ * A name Go cannot read, or a constraint comparison that errs, refuses the certificate.
+ */
+function sanPermitted(c: Cert, ca: Cert, count: { n: number }): boolean {
+  const san = extensionOf(c, '2.5.29.17');
+  if (!san) return true;
+  const list = (k: string): Value[] => {
+    const v = ca.json.getStr(k);
+    return Array.isArray(v) ? v : [];
+  };
+  const check = (excluded: Value[], permitted: Value[], match: (constraint: Value) => boolean | undefined): boolean => {
+    count.n += excluded.length;
+    if (count.n > MAX_CONSTRAINT_COMPARISONS) return false;
+    for (const x of excluded) if (match(x) !== false) return false;
+    count.n += permitted.length;
+    if (count.n > MAX_CONSTRAINT_COMPARISONS) return false;
+    if (permitted.length === 0) return true;
+    for (const x of permitted) {
+      const m = match(x);
+      if (m === undefined) return false;
+      if (m) return true;
+    }
+    return false;
+  };
+  const value = Buffer.from(san.getStr('Value') as string, 'base64');
+  const seq = cbRead({ b: value, off: 0, end: value.length }, 0x30);
+  if (!seq) return false;
+  while (seq.off < seq.end) {
+    const el = cbReadAny(seq);
+    if (!el) return false;
+    const data = el.c.b.subarray(el.c.off, el.c.end);
+    const text = data.toString('latin1');
+    let ok = true;
+    switch (el.tag) {
+      case 0x81: {
+        const mailbox = rfc2821Mailbox(text);
+        if (!mailbox) return false;
+        ok = check(list('ExcludedEmailAddresses'), list('PermittedEmailAddresses'), (x) => {
+          const constraint = x as string;
+          if (!constraint.includes('@')) return matchDomain(mailbox.domain, constraint);
+          const want = rfc2821Mailbox(constraint);
+          return want === undefined ? undefined : want.local === mailbox.local && want.domain.toLowerCase() === mailbox.domain.toLowerCase();
+        });
+        break;
+      }
+      case 0x82:
+        if (!reverseLabels(text)) return false;
+        ok = check(list('ExcludedDNSDomains'), list('PermittedDNSDomains'), (x) => matchDomain(text, x as string));
+        break;
+      case 0x86: {
+        const u = urlJson(text);
+        if (!u) return false;
+        ok = check(list('ExcludedURIDomains'), list('PermittedURIDomains'), (x) => {
+          let host = (u.json as RObject).getStr('Host') as string;
+          if (host.length === 0) return undefined;
+          if (host.includes(':') && !host.endsWith(']')) {
+            const at = host.lastIndexOf(':');
+            host = host.slice(0, at);
+            if (host.includes(':')) return undefined;
+          }
+          if ((host.startsWith('[') && host.endsWith(']')) || parseIP(host) !== undefined) return undefined;
+          return matchDomain(host, x as string);
+        });
+        break;
+      }
+      case 0x87:
+        if (data.length !== 4 && data.length !== 16) return false;
+        ok = check(list('ExcludedIPRanges'), list('PermittedIPRanges'), (x) => {
+          const ip = parseIP((x as RObject).getStr('IP') as string);
+          const mask = Buffer.from((x as RObject).getStr('Mask') as string, 'base64');
+          if (!ip || ip.length !== data.length) return false;
+          return data.every((b, i) => (b & mask[i]!) === (ip[i]! & mask[i]!));
+        });
+        break;
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
 function verifyChain(certs: Cert[], opts: VerifyOpts): Cert[] | undefined {
   if (certs.length < 2) return undefined;
   const ms = Number(opts.time / 1_000_000n);
   const valid = (c: Cert): boolean => ms >= Date.parse(c.x509.validFrom) && ms <= Date.parse(c.x509.validTo);
-  const issuedBy = (child: Cert, parent: Cert): boolean => child.x509.checkIssued(parent.x509) && child.x509.verify(parent.x509.publicKey);
+  // CheckSignatureFrom: Go does not check MD2, MD5, SHA-1 or DSA signatures when it builds chains.
+  const weak = new Set([1, 2, 3, 7, 8, 9]);
+  const issuedBy = (child: Cert, parent: Cert): boolean =>
+    !weak.has(child.json.getStr('SignatureAlgorithm') as number) && child.x509.checkIssued(parent.x509) && child.x509.verify(parent.x509.publicKey);
   // Go's isValid for every certificate of a chain: no critical extension it did not handle; for a CA placed
   // above `path`, a path length constraint (when set) no smaller than the intermediates below it.
   const handled = (c: Cert): boolean => c.json.getStr('UnhandledCriticalExtensions') === null;
@@ -1443,30 +1556,26 @@ function verifyChain(certs: Cert[], opts: VerifyOpts): Cert[] | undefined {
   if (!valid(leaf) || !valid(anchor) || !handled(leaf) || !handled(anchor)) return undefined;
   // Go's default limit on intermediates in a chain.
   const MAX_DEPTH = 10;
-  // Go's checkChainForKeyUsage: the requested usages (ServerAuth when none are given) that every certificate
-  // of the chain naming usages also names, unless it names any usage; one must remain.
+  // Go's isValid on usages (ServerAuth asked for when none are given): every certificate of the chain that
+  // names usages (known or not) must name any usage or one of those asked for.
   const requested = opts.keyUsages && opts.keyUsages.length > 0 ? opts.keyUsages : [1];
-  const usagesOk = (chain: Cert[]): boolean => {
-    if (requested.includes(0)) return true;
-    let remaining = new Set(requested);
-    for (const c of chain) {
+  const usagesOk = (chain: Cert[]): boolean =>
+    requested.includes(0) ||
+    chain.every((c) => {
       const eku = c.json.getStr('ExtKeyUsage');
-      const unknown = c.json.getStr('UnknownExtKeyUsage');
-      if (!Array.isArray(eku) && !Array.isArray(unknown)) continue;
-      const named = Array.isArray(eku) ? eku : [];
-      if (named.includes(0)) continue;
-      remaining = new Set([...remaining].filter((u) => named.includes(u)));
-      if (remaining.size === 0) return false;
-    }
-    return true;
-  };
+      if (!Array.isArray(eku) && !Array.isArray(c.json.getStr('UnknownExtKeyUsage'))) return true;
+      return Array.isArray(eku) && eku.some((u) => u === 0 || requested.includes(u as number));
+    });
+  // Name constraints of a CA placed above `path` apply to the names of the leaf and of the CA itself.
+  const comparisons = { n: 0 };
+  const namesOk = (ca: Cert, path: Cert[]): boolean => !extensionOf(ca, '2.5.29.30') || [path[0]!, ca].every((c) => sanPermitted(c, ca, comparisons));
   const extend = (path: Cert[]): Cert[] | undefined => {
     const top = path[path.length - 1]!;
     if (top.x509.raw.equals(anchor.x509.raw)) return usagesOk(path) ? path : undefined;
-    if (issuedBy(top, anchor) && pathLenOk(anchor, path) && usagesOk([...path, anchor])) return [...path, anchor];
+    if (issuedBy(top, anchor) && pathLenOk(anchor, path) && namesOk(anchor, path) && usagesOk([...path, anchor])) return [...path, anchor];
     if (path.length > MAX_DEPTH) return undefined;
     for (const c of intermediates) {
-      if (path.includes(c) || !valid(c) || !handled(c) || c.json.getStr('IsCA') !== true || !pathLenOk(c, path) || !issuedBy(top, c)) continue;
+      if (path.includes(c) || !valid(c) || !handled(c) || c.json.getStr('IsCA') !== true || !pathLenOk(c, path) || !issuedBy(top, c) || !namesOk(c, path)) continue;
       const found = extend([...path, c]);
       if (found) return found;
     }
