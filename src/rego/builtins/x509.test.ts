@@ -339,7 +339,8 @@ test('parse_certificates: malformed DER fails with Go x509 parser texts, stage b
     ['x509: malformed certificate', Buffer.concat([der, der.subarray(0, 10)])],
     ['x509: malformed tbs certificate', patch(tbsAt, 0x31)],
     ['x509: malformed version', patch(inTbs + 2, 0x04)],
-    ['x509: invalid version', patch(inTbs + 4, 0x05)],
+    ['x509: invalid version', patch(inTbs + 4, 0x03)],
+    ['x509: malformed version', patch(inTbs + 4, 0x05)],
     ['x509: malformed serial number', patch(serialAt, 0x04)],
     ['x509: negative serial number', patch(serialAt + 2, 0x82)],
   ];

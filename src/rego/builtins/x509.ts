@@ -1168,7 +1168,8 @@ function checkCertificate(der: Buffer, off: number): number {
     if (!v || n === undefined || v.off !== v.end || !isInt64(n)) throw new Asn1Error('x509: malformed version');
     version = n;
   }
-  if (version < 0n) throw new Asn1Error('x509: malformed version');
+  // Go reads versions 0 to 3 and then refuses a v4 (3) as invalid.
+  if (version < 0n || version > 3n) throw new Asn1Error('x509: malformed version');
   if (version + 1n > 3n) throw new Asn1Error('x509: invalid version');
   const serial = cbInteger(tbs);
   if (serial === undefined) throw new Asn1Error('x509: malformed serial number');
