@@ -722,6 +722,38 @@ test('parse_and_verify_certificates: name constraints of intermediates and roots
   assert.equal(verify(testRoot.pem, ecCert('leaf', testRoot, [leafSan]).pem), true);
 });
 
+test('parse_and_verify_certificates_with_options: DNSName checked as Go\'s VerifyHostname checks it', () => {
+  const gn = (tag: number, v: string | number[]) => x509Der(tag, new Uint8Array(typeof v === 'string' ? Buffer.from(v, 'latin1') : v));
+  const testRoot = ecCert('root', undefined, caExts());
+  const leaf = ecCert('cn.example', testRoot, [x509Extension('2.5.29.17', false, x509Seq(gn(0x82, 'svc.example'), gn(0x82, '*.wild.example'), gn(0x82, 'f*.example'), gn(0x82, '10.0.0.3'), gn(0x87, [10, 0, 0, 1])))]);
+  const noSan = ecCert('cn.example', testRoot, []);
+  const ok = (pem: string, dnsName: string) =>
+    (call('crypto.x509.parse_and_verify_certificates_with_options', [testRoot.pem + pem, obj({ CurrentTime: 1.83e18, DNSName: dnsName })]) as Value[])[0];
+  for (const [name, want] of [
+    ['svc.example', true],
+    ['SVC.Example.', true],
+    ['other.example', false],
+    ['a.wild.example', true],
+    ['a.b.wild.example', false],
+    ['wild.example', false],
+    // Only a whole left-most * label is a wildcard; "f*" matches itself alone.
+    ['foo.example', false],
+    ['f*.example', true],
+    // IP addresses match IP SANs only, brackets allowed.
+    ['10.0.0.1', true],
+    ['[10.0.0.1]', true],
+    ['10.0.0.2', false],
+    ['10.0.0.3', false],
+    // No name asked for: no check.
+    ['', true],
+  ] as const) {
+    assert.equal(ok(leaf.pem, name), want, name);
+  }
+  // The subject's common name is never a host name.
+  assert.equal(ok(noSan.pem, 'cn.example'), false);
+  assert.equal(ok(noSan.pem, ''), true);
+});
+
 // Every builtin finds PEM blocks as Go's pem.Decode does: text around blocks is skipped, a block whose body is
 // not base64 or whose END line does not match is passed over, leading `Key: value` headers are ignored.
 test('certificate, CSR and private-key inputs: PEM blocks found as Go finds them', () => {

@@ -1536,6 +1536,45 @@ function sanPermitted(c: Cert, ca: Cert, count: { n: number }): boolean {
   return true;
 }
 
+const lowerAscii = (s: string): string => s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+
+/** Go's validHostname: labels of letters, digits, `_` and inner `-`; a pattern may start with a `*` label. */
+function validHostname(host: string, isPattern: boolean): boolean {
+  const h = isPattern ? host : host.replace(/\.$/, '');
+  if (h.length === 0) return false;
+  return h.split('.').every((part, i) => part.length > 0 && ((isPattern && i === 0 && part === '*') || /^[A-Za-z0-9_][A-Za-z0-9_-]*$/.test(part)));
+}
+
+/**
+ * Go's Certificate.VerifyHostname: an IP address (brackets allowed) against the IP SANs only; a name against
+ * the DNS SANs, with a whole left-most `*` label and a trailing dot only when both are valid hostnames, an exact
+ * case-insensitive match otherwise. The subject's common name is never used.
+ */
+function verifyHostname(c: Cert, host: string): boolean {
+  const candidateIP = host.length >= 3 && host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  const ip = parseIP(candidateIP);
+  const sans = (k: string): string[] => {
+    const v = c.json.getStr(k);
+    return Array.isArray(v) ? (v as string[]) : [];
+  };
+  if (ip) {
+    return sans('IPAddresses').some((a) => {
+      const b = parseIP(a);
+      return b !== undefined && b.length === ip.length && b.every((x, i) => x === ip[i]);
+    });
+  }
+  const name = lowerAscii(host);
+  const validName = validHostname(name, false);
+  return sans('DNSNames').some((pattern) => {
+    if (validName && validHostname(pattern, true)) {
+      const p = lowerAscii(pattern).split('.');
+      const h = name.replace(/\.$/, '').split('.');
+      return p.length > 0 && h.length === p.length && h.join('.').length > 0 && p.every((part, i) => (i === 0 && part === '*') || part === h[i]);
+    }
+    return pattern !== '' && pattern !== '.' && name !== '' && name !== '.' && lowerAscii(pattern) === name;
+  });
+}
+
 function verifyChain(certs: Cert[], opts: VerifyOpts): Cert[] | undefined {
   if (certs.length < 2) return undefined;
   const ms = Number(opts.time / 1_000_000n);
@@ -1584,7 +1623,7 @@ function verifyChain(certs: Cert[], opts: VerifyOpts): Cert[] | undefined {
   };
   const chain = extend([leaf]);
   if (!chain) return undefined;
-  if (opts.dnsName !== undefined && leaf.x509.checkHost(opts.dnsName) === undefined) return undefined;
+  if (opts.dnsName !== undefined && opts.dnsName.length > 0 && !verifyHostname(leaf, opts.dnsName)) return undefined;
   return chain;
 }
 
