@@ -717,6 +717,11 @@ test('parse_and_verify_certificates: name constraints of intermediates and roots
   const constrainedRoot = ecCert('root', undefined, [...caExts(), constraints([dns('.example')])]);
   assert.equal(verify(constrainedRoot.pem, ecCert('leaf', constrainedRoot, [san(dns('svc.other'))]).pem), false);
   assert.equal(verify(constrainedRoot.pem, ecCert('leaf', constrainedRoot, [san(dns('svc.example'))]).pem), true);
+  // MaxConstraintComparisons bounds the comparisons made for each constrained CA (0 is Go's default).
+  const two = ecCert('intermediate', testRoot, [...caExts(), constraints([dns('example')], [dns('bad.example')])]);
+  const twoNames = [testRoot.pem, two.pem, ecCert('leaf', two, [san(dns('a.example'), dns('b.example'))]).pem].join('');
+  const withMax = (max: number) => (call('crypto.x509.parse_and_verify_certificates_with_options', [twoNames, obj({ CurrentTime: 1.83e18, MaxConstraintComparisons: max })]) as Value[])[0];
+  assert.deepEqual([withMax(0), withMax(4), withMax(3)], [true, true, false]);
   // Go builds no chain through a SHA-1 signature.
   assert.equal(verify(testRoot.pem, ecCert('leaf', testRoot, [leafSan], true).pem), false);
   assert.equal(verify(testRoot.pem, ecCert('leaf', testRoot, [leafSan]).pem), true);

@@ -1418,6 +1418,8 @@ interface VerifyOpts {
   time: bigint;
   dnsName?: string;
   keyUsages?: number[];
+  /** Go's MaxConstraintComparisions; 0 (or absent) is its default, 250000. */
+  maxComparisons?: number;
 }
 
 /**
@@ -1459,7 +1461,7 @@ const MAX_CONSTRAINT_COMPARISONS = 250000;
  * no excluded constraint may match a name, and where a name form has permitted constraints one must match.
  * A name Go cannot read, or a constraint comparison that errs, refuses the certificate.
  */
-function sanPermitted(c: Cert, ca: Cert, count: { n: number }): boolean {
+function sanPermitted(c: Cert, ca: Cert, count: { n: number; limit: number }): boolean {
   const san = extensionOf(c, '2.5.29.17');
   if (!san) return true;
   const list = (k: string): Value[] => {
@@ -1468,10 +1470,10 @@ function sanPermitted(c: Cert, ca: Cert, count: { n: number }): boolean {
   };
   const check = (excluded: Value[], permitted: Value[], match: (constraint: Value) => boolean | undefined): boolean => {
     count.n += excluded.length;
-    if (count.n > MAX_CONSTRAINT_COMPARISONS) return false;
+    if (count.n > count.limit) return false;
     for (const x of excluded) if (match(x) !== false) return false;
     count.n += permitted.length;
-    if (count.n > MAX_CONSTRAINT_COMPARISONS) return false;
+    if (count.n > count.limit) return false;
     if (permitted.length === 0) return true;
     for (const x of permitted) {
       const m = match(x);
@@ -1606,9 +1608,14 @@ function verifyChain(certs: Cert[], opts: VerifyOpts): Cert[] | undefined {
       if (!Array.isArray(eku) && !Array.isArray(c.json.getStr('UnknownExtKeyUsage'))) return true;
       return Array.isArray(eku) && eku.some((u) => u === 0 || requested.includes(u as number));
     });
-  // Name constraints of a CA placed above `path` apply to the names of the leaf and of the CA itself.
-  const comparisons = { n: 0 };
-  const namesOk = (ca: Cert, path: Cert[]): boolean => !extensionOf(ca, '2.5.29.30') || [path[0]!, ca].every((c) => sanPermitted(c, ca, comparisons));
+  // Name constraints of a CA placed above `path` apply to the names of the leaf and of the CA itself; the
+  // comparisons are counted afresh for each CA.
+  const limit = opts.maxComparisons || MAX_CONSTRAINT_COMPARISONS;
+  const namesOk = (ca: Cert, path: Cert[]): boolean => {
+    if (!extensionOf(ca, '2.5.29.30')) return true;
+    const count = { n: 0, limit };
+    return [path[0]!, ca].every((c) => sanPermitted(c, ca, count));
+  };
   const extend = (path: Cert[]): Cert[] | undefined => {
     const top = path[path.length - 1]!;
     if (top.x509.raw.equals(anchor.x509.raw)) return usagesOk(path) ? path : undefined;
@@ -1669,6 +1676,7 @@ function verifyOptions(name: string, o: RObject, ctx: BuiltinContext): VerifyOpt
       case 'MaxConstraintComparisons':
         if (!isNumber(v)) fail("'MaxConstraintComparisons' should be a number");
         if (!isInteger(v) || toBigInt(v as number | bigint) < -(2n ** 63n) || toBigInt(v as number | bigint) >= 2n ** 63n) fail("'MaxConstraintComparisons' should be a valid number");
+        opts.maxComparisons = Number(toBigInt(v as number | bigint));
         break;
       case 'KeyUsages': {
         const items = Array.isArray(v) ? v : isSet(v) ? [...v.values()] : fail("'KeyUsages' should be an Array or Set");
