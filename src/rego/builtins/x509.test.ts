@@ -573,6 +573,11 @@ test('parse_certificate_request: base64, PEM type, encoding/asn1 and x509 failur
     ['x509: cannot parse IP address of length 3', b64(buildCsr({ attrs: extRequest(ext(OID.san, tlv(0x30, tlv(0x87, [1, 2, 3])))) }))],
   ];
   for (const [text, input] of cases) assert.equal(errorOf(name, [input]), `${name}: ${text}`, text);
+  // Requested extensions other than the SAN are listed, not read: malformed ones are no error.
+  const odd = call(name, [b64(buildCsr({ attrs: extRequest(ext(OID.nameConstraints, tlv(0x30, tlv(0xa0, tlv(0x04)))), ext(hex('551d21'), tlv(0x30, tlv(0x30))), ext(OID.san, tlv(0x30, tlv(0x82, 'b.example')))) }))]) as RObject;
+  assert.equal((field(odd, 'Extensions') as Value[]).length, 3);
+  assert.deepEqual(toJs(field(odd, 'DNSNames')!), ['b.example']);
+  assert.equal(field(odd, 'PermittedDNSDomains'), undefined);
   // An attribute that does not parse is ignored, as Go's parseCSRExtensions does.
   assert.equal(field(call(name, [b64(buildCsr({ attrs: tlv(0xa0, tlv(0x30, tlv(0x04, 'x'))) }))]) as RObject, 'Subject', 'CommonName'), 'csr');
 });

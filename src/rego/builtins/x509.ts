@@ -478,7 +478,7 @@ function nameConstraints(value: Buffer, critical: boolean, out: NameConstraintFi
 }
 
 /** Sets the extension fields of `o`; returns the URI SANs as url.URL.String() texts (null when none). */
-function applyExtensions(o: RObject, exts: Node[] | undefined): string[] | null {
+function applyExtensions(o: RObject, exts: Node[] | undefined, sansOnly = false): string[] | null {
   const list: Value[] = [];
   const sans: Sans = { dns: [], email: [], ip: [], uri: [], uriText: [] };
   let keyUsage = 0;
@@ -513,6 +513,8 @@ function applyExtensions(o: RObject, exts: Node[] | undefined): string[] | null 
     // Go reads the first element of the value and ignores what follows it.
     const inner = valueNode.body.length > 0 ? readNode(valueNode.body, 0)[0] : undefined;
     const key = id.join('.');
+    // A certificate request's extensions are listed, and only its SAN is read (Go's parseCSRExtensions).
+    if (sansOnly && key !== '2.5.29.17') continue;
     // Go's processExtensions: these are the extensions it reads; any other marked critical is unhandled, and
     // so is a critical SAN extension with no name Go reads or name constraints with a form it does not.
     const handled = HANDLED_EXTENSIONS.has(key);
@@ -1785,7 +1787,7 @@ function parseCsr(name: string, s: string): Value {
     }
     o.set('Attributes', attributes.length > 0 ? attributes : null);
     const tmp = new RObject();
-    applyExtensions(tmp, exts);
+    applyExtensions(tmp, exts, true);
     o.set('Extensions', tmp.getStr('Extensions')!);
     o.set('ExtraExtensions', null);
     for (const k of ['DNSNames', 'EmailAddresses', 'IPAddresses', 'URIs']) o.set(k, tmp.getStr(k)!);
