@@ -286,6 +286,30 @@ test('x509 builtins never fail with anything but a BuiltinError', () => {
   );
 });
 
+test('certificates with random extensions parse, or fail with a Go x509 text, in parsing and in verifying', () => {
+  const ids = ['551d0f', '551d13', '551d11', '551d1e', '551d1f', '551d20', '551d21', '551d23', '551d24', '551d25', '551d0e', '551d36', '551d09', '2b06010505070101', '2a0304'].map(hex);
+  const element = fc.oneof(
+    fc.uint8Array({ maxLength: 12 }).map((b) => Buffer.from(b)),
+    fc.tuple(fc.constantFrom(0x30, 0x31, 0x04, 0x02, 0x06, 0x80, 0x81, 0x82, 0x86, 0x87, 0xa0, 0xa1, 0xa4), fc.uint8Array({ maxLength: 10 })).map(([t, b]) => tlv(t, Buffer.from(b))),
+  );
+  const value = fc.array(element, { maxLength: 3 }).map((parts) => tlv(0x30, ...parts));
+  const extension = fc.tuple(fc.constantFrom(...ids), value, fc.constantFrom(undefined, true, false)).map(([id, v, critical]) => ext(id, v, critical));
+  const name = 'crypto.x509.parse_certificates';
+  fc.assert(
+    fc.property(fc.uniqueArray(extension, { maxLength: 4, selector: (e) => e.subarray(0, 8).toString('hex') }), (extensions) => {
+      const der = buildCert({ extensions }).toString('base64');
+      for (const n of [name, 'crypto.x509.parse_and_verify_certificates']) {
+        try {
+          call(n, [n === name ? der : `${root}${pemOf('CERTIFICATE', Buffer.from(der, 'base64'))}`], after);
+        } catch (e) {
+          assert.match((e as Error).message, /^crypto\.x509\.parse_certificates: (x509|asn1): /, (e as Error).message);
+        }
+      }
+    }),
+    { numRuns: 400 },
+  );
+});
+
 // URI subject alternative names are *url.URL values in Go's x509.Certificate; OPA returns their JSON form.
 // The certificate is made by openssl (the oracle for what the extension holds), the fields are net/url's.
 test('parse_certificates returns URI SANs as Go url.URL objects', { skip: toolMissing('openssl') }, () => {
