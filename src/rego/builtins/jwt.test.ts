@@ -1,12 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
+import { type KeyObject, constants, createHmac, generateKeyPair, sign as cryptoSign } from 'node:crypto';
+import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { type Value, fromJson, obj } from '../value.js';
 import { call, callNoCrash, conformanceCalls, expectCall, expectError, runConformanceCalls, testContext } from './test-support/harness.js';
 import { builtins } from './jwt.js';
 import { generateEcKeyPair } from '../../formats/jwk.js';
 import { safeKeyPair } from '../../formats/keygen.js';
+import { makeCa } from '../../test-support/sigstore-root.js';
 
 test('io.jwt builtins pass the single-call cases of the jwt conformance categories', () => {
   let n = 0;
@@ -196,4 +198,164 @@ test('encode_sign_raw refuses what OPA refuses, with its texts', () => {
   assert.equal(typeof raw('{"alg": "HS256"}', '[1, 2]'), 'string');
   assert.equal(typeof raw('{"alg": "HS256", "typ": "text/plain"}', 'not json'), 'string');
   expectError('io.jwt.encode_sign_raw', ['{"alg": "HS256"}', '{}', 'not a key'], 'invalid JWK');
+});
+
+// Key choice from a `cert` argument as OPA's tokens.go makes it (getKeysFromCertOrJWK, builtinJWTVerify,
+// tokenConstraints.verify): a key whose kid is the token's kid is the only one tried; otherwise every key,
+// skipping those whose alg names another algorithm; keys of algorithms OPA does not know are left out.
+test('a JWKS cert: the kid-matched key alone, else every key whose alg fits the token', () => {
+  const signer = safeKeyPair('rsa', { modulusLength: 2048 });
+  const other = safeKeyPair('rsa', { modulusLength: 2048 });
+  const pub = (k: typeof signer, extra: Record<string, unknown>) => ({ ...(k.publicKey.export({ format: 'jwk' }) as object), ...extra });
+  const token = (header: Record<string, unknown>) => sign(fromJson(header), obj({ sub: 'x' }), fromJson(signer.privateKey.export({ format: 'jwk' })));
+  const jwks = (...keys: object[]) => JSON.stringify({ keys });
+  const both = (tok: string, set: string, want: boolean) => {
+    expectCall('io.jwt.verify_rs256', [tok, set], want);
+    assert.equal((call('io.jwt.decode_verify', [tok, obj({ cert: set })]) as Value[])[0], want, `${set} for ${tok.split('.')[0]}`);
+  };
+  const set = jwks(pub(other, { kid: 'k1' }), pub(signer, { kid: 'k2' }));
+  both(token({ alg: 'RS256', kid: 'k2' }), set, true);
+  // The kid names the other key: only that key is tried, though the signer's key is in the set.
+  both(token({ alg: 'RS256', kid: 'k1' }), set, false);
+  // A kid no key has, or no kid at all: every key is tried.
+  both(token({ alg: 'RS256', kid: 'k9' }), set, true);
+  both(token({ alg: 'RS256' }), set, true);
+  // A key whose alg is another algorithm is skipped; one with no alg is tried.
+  both(token({ alg: 'RS256' }), jwks(pub(signer, { alg: 'RS384' })), false);
+  both(token({ alg: 'RS256' }), jwks(pub(signer, { alg: 'RS256' })), true);
+  both(token({ alg: 'RS256' }), jwks(pub(other, { alg: 'RS256' }), pub(signer, {})), true);
+  // ... but the kid-matched key is used whatever its alg says.
+  both(token({ alg: 'RS256', kid: 'k2' }), jwks(pub(signer, { kid: 'k2', alg: 'RS512' })), true);
+  // A key of an algorithm OPA does not know (an encryption key here) is not in the set at all, kid or not.
+  both(token({ alg: 'RS256', kid: 'enc' }), jwks(pub(signer, { kid: 'enc', alg: 'RSA-OAEP' })), false);
+  both(token({ alg: 'RS256', kid: 'enc' }), jwks(pub(signer, { kid: 'enc', alg: 'RSA-OAEP' }), pub(signer, {})), true);
+  // No key fits: unverified, not an error.
+  expectCall('io.jwt.decode_verify', [token({ alg: 'RS256' }), obj({ cert: jwks() })], [false, obj({}), obj({})]);
+  // A single JWK (no "keys") is a set of one.
+  both(token({ alg: 'RS256', kid: 'zz' }), JSON.stringify(pub(signer, { kid: 'k2' })), true);
+});
+
+test('a cert given as a PEM certificate, a PEM public key or a JWK verifies the same token', async () => {
+  const ca = await makeCa('jwt issuer');
+  const certPem = `-----BEGIN CERTIFICATE-----\n${Buffer.from(ca.cert).toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
+  const spkiPem = ca.key.publicKey.export({ format: 'pem', type: 'spki' }).toString();
+  const jwk = JSON.stringify(ca.key.publicKey.export({ format: 'jwk' }));
+  const token = sign(obj({ alg: 'ES256' }), obj({ sub: 'x' }), fromJson(ca.key.privateKey.export({ format: 'jwk' })));
+  const otherToken = sign(obj({ alg: 'ES256' }), obj({ sub: 'x' }), fromJson(generateEcKeyPair('P-256').privateKey.export({ format: 'jwk' })));
+  for (const cert of [certPem, spkiPem, jwk]) {
+    expectCall('io.jwt.verify_es256', [token, cert], true);
+    expectCall('io.jwt.verify_es256', [otherToken, cert], false);
+    assert.equal((call('io.jwt.decode_verify', [token, obj({ cert })]) as Value[])[0], true);
+    assert.equal((call('io.jwt.decode_verify', [otherToken, obj({ cert })]) as Value[])[0], false);
+  }
+  // Go's pem.Decode skips text before the block and takes the END line's line break; anything after it is extra.
+  expectCall('io.jwt.verify_es256', [token, `issued for tests\n${certPem}`], true);
+  expectError('io.jwt.verify_es256', [token, `${certPem}\n`], 'io.jwt.verify_es256: extra data after a PEM certificate block');
+  expectError('io.jwt.verify_es256', [token, `${certPem}${spkiPem}`], 'io.jwt.verify_es256: extra data after a PEM certificate block');
+  expectCall('io.jwt.verify_es256', [token, certPem.trimEnd()], true);
+});
+
+test('decode_verify: bad cert constraints fail with the texts OPA gives', async () => {
+  const name = 'io.jwt.decode_verify';
+  const token = sign(obj({ alg: 'HS256' }), obj({ sub: 'x' }), SECRET_KEY);
+  const pem = (type: string, der: Buffer) => `-----BEGIN ${type}-----\n${der.toString('base64')}\n-----END ${type}-----\n`;
+  const ed = safeKeyPair('ed25519');
+  const spki = ed.publicKey.export({ format: 'der', type: 'spki' });
+  const err = (cert: Value, text: string) => expectError(name, [token, obj({ cert })], `${name}: ${text}`);
+  err(5, 'cert constraint: must be a string');
+  err('', 'failed to parse a JWK key (set): ');
+  err('{"keys": 1}', 'failed to parse a JWK key (set): ');
+  err('{"kty": "XYZ"}', 'failed to parse a JWK key (set): ');
+  err('{"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}, {"kty": "bogus"}]}', 'failed to parse a JWK key (set): ');
+  err(pem('PRIVATE KEY', spki), 'failed to extract a Key from the PEM certificate');
+  // A PEM whose body is not base64 is no PEM block to Go: the text is then read as a JWK.
+  err('-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n', 'failed to parse a JWK key (set): ');
+  // x509.ParseCertificate and x509.ParsePKIXPublicKey texts behind OPA's prefixes.
+  err(pem('CERTIFICATE', Buffer.from([0x30, 0x03, 0x02, 0x01, 0x01])), 'failed to parse a PEM certificate: x509: malformed tbs certificate');
+  err(pem('CERTIFICATE', Buffer.from('0500', 'hex')), 'failed to parse a PEM certificate: x509: malformed certificate');
+  err(pem('PUBLIC KEY', spki.subarray(0, spki.length - 1)), 'failed to parse a PEM public key: asn1: ');
+  err(pem('PUBLIC KEY', Buffer.concat([spki, Buffer.from([0])])), 'failed to parse a PEM public key: x509: trailing data after ASN.1 of public-key');
+  const rsaPkcs1 = safeKeyPair('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'der', type: 'pkcs1' });
+  err(pem('PUBLIC KEY', rsaPkcs1), 'failed to parse a PEM public key: x509: failed to parse public key (use ParsePKCS1PublicKey instead for this key format)');
+  const ed448 = (await promisify(generateKeyPair)('ed448')).publicKey.export({ format: 'der', type: 'spki' });
+  err(pem('PUBLIC KEY', ed448), 'failed to parse a PEM public key: x509: unknown public key algorithm');
+  const badEd = Buffer.from(spki);
+  badEd[1] = badEd[1]! - 1;
+  badEd[badEd.length - 34] = badEd[badEd.length - 34]! - 1; // the BIT STRING one byte shorter
+  err(pem('PUBLIC KEY', Buffer.concat([badEd.subarray(0, badEd.length - 1)])), 'failed to parse a PEM public key: x509: wrong Ed25519 public key size');
+  // Constraint errors come before the token is read; the constraint keys are checked one by one.
+  expectError(name, ['not a token', obj({ cert: 'x' })], `${name}: failed to parse a JWK key (set): `);
+  expectError(name, [token, obj({ cert: spkiPemOf(ed), secret: SECRET })], `${name}: duplicate key constraints`);
+  expectError(name, [token, obj({ cert: spkiPemOf(ed), kid: 'k' })], `${name}: unknown token validation constraint: kid`);
+});
+
+function spkiPemOf(kp: { publicKey: KeyObject }): string {
+  return kp.publicKey.export({ format: 'pem', type: 'spki' }).toString();
+}
+
+test('verify_<alg> reads the keys, then the signature, then the header, as OPA does', () => {
+  const rsa = safeKeyPair('rsa', { modulusLength: 2048 });
+  const good = sign(obj({ alg: 'RS256' }), obj({ sub: 'x' }), fromJson(rsa.privateKey.export({ format: 'jwk' })));
+  const [h, p] = good.split('.') as [string, string, string];
+  // A bad key is reported before a badly encoded signature, which is reported before a bad header.
+  expectError('io.jwt.verify_rs256', [`${h}.${p}.!!`, '{"kty": "bogus"}'], 'io.jwt.verify_rs256: failed to parse a JWK key (set): ');
+  expectError('io.jwt.verify_rs256', [`e3!!.${p}.!!`, spkiPemOf(rsa)], 'io.jwt.verify_rs256: JWT signature had invalid encoding: ');
+  expectError('io.jwt.verify_rs256', [`e3!!.${p}.AA`, spkiPemOf(rsa)], 'io.jwt.verify_rs256: JWT header had invalid encoding: ');
+  // The header's parameters are typed as decode_verify types them.
+  const b64 = (x: unknown) => Buffer.from(JSON.stringify(x)).toString('base64url');
+  expectError('io.jwt.verify_rs256', [`${b64({ alg: 'RS256', kid: 1 })}.${p}.AA`, spkiPemOf(rsa)], 'io.jwt.verify_rs256: kid: must be a string');
+  expectError('io.jwt.verify_rs256', [`${b64({ alg: 'RS256', enc: 'A128GCM' })}.${p}.AA`, spkiPemOf(rsa)], 'io.jwt.verify_rs256: JWT is a JWE object, which is not supported');
+  // verify_hs* reads no header at all.
+  expectCall('io.jwt.verify_hs256', [`${b64({ alg: 'HS256', kid: 1 })}.${p}.AA`, SECRET], false);
+});
+
+test('verify_<alg> takes public keys only; decode_verify verifies as jwsbb.Verify does', () => {
+  const rsa = safeKeyPair('rsa', { modulusLength: 2048 });
+  const privJwk = rsa.privateKey.export({ format: 'jwk' });
+  const token = sign(obj({ alg: 'RS256' }), obj({ sub: 'x' }), fromJson(privJwk));
+  // A JWK with private parameters is a private key to Go: not the *rsa.PublicKey verify_rs256 asks for, but a
+  // crypto.Signer whose public half decode_verify uses.
+  expectCall('io.jwt.verify_rs256', [token, JSON.stringify(privJwk)], false);
+  assert.equal((call('io.jwt.decode_verify', [token, obj({ cert: JSON.stringify(privJwk) })]) as Value[])[0], true);
+  // PS256: verify_ps256 takes any salt length (rsa.VerifyPSS with no options); decode_verify wants the hash's.
+  const headerB64 = Buffer.from('{"alg":"PS256"}').toString('base64url');
+  const input = `${headerB64}.${Buffer.from('{"sub":"x"}').toString('base64url')}`;
+  const pss = (saltLength: number) => `${input}.${cryptoSign('sha256', Buffer.from(input), { key: rsa.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength }).toString('base64url')}`;
+  const pub = spkiPemOf(rsa);
+  for (const [salt, jws] of [[32, true], [20, false], [64, false]] as const) {
+    expectCall('io.jwt.verify_ps256', [pss(salt), pub], true);
+    assert.equal((call('io.jwt.decode_verify', [pss(salt), obj({ cert: pub })]) as Value[])[0], jws, `salt ${salt}`);
+  }
+  // ES256: verify_es256 splits the signature in halves of any length; jwsbb wants exactly r || s of 32 bytes each.
+  const ec = generateEcKeyPair('P-256');
+  const esInput = `${Buffer.from('{"alg":"ES256"}').toString('base64url')}.${Buffer.from('{"sub":"x"}').toString('base64url')}`;
+  const raw = cryptoSign('sha256', Buffer.from(esInput), { key: ec.privateKey, dsaEncoding: 'ieee-p1363' });
+  const padded = Buffer.concat([Buffer.alloc(8), raw.subarray(0, 32), Buffer.alloc(8), raw.subarray(32)]);
+  const ecPub = spkiPemOf(ec);
+  for (const [sig, jws] of [[raw, true], [padded, false]] as const) {
+    const tok = `${esInput}.${sig.toString('base64url')}`;
+    expectCall('io.jwt.verify_es256', [tok, ecPub], true);
+    assert.equal((call('io.jwt.decode_verify', [tok, obj({ cert: ecPub })]) as Value[])[0], jws);
+  }
+  // An HMAC key in a JWKS verifies HS* tokens in decode_verify; verify_rs256 has no use for it.
+  const hs = sign(obj({ alg: 'HS256' }), obj({ sub: 'x' }), SECRET_KEY);
+  const octSet = JSON.stringify({ keys: [{ kty: 'oct', k: Buffer.from(SECRET).toString('base64url') }] });
+  assert.equal((call('io.jwt.decode_verify', [hs, obj({ cert: octSet })]) as Value[])[0], true);
+  expectCall('io.jwt.verify_rs256', [hs, octSet], false);
+});
+
+test('cert keys: random JWKS and PEM texts give a result or a BuiltinError, never a crash', () => {
+  const token = sign(obj({ alg: 'HS256', kid: 'a' }), obj({ sub: 'x' }), SECRET_KEY);
+  const jwkish = fc.oneof(
+    fc.json(),
+    fc.record({ keys: fc.array(fc.record({ kty: fc.constantFrom('RSA', 'EC', 'OKP', 'oct', 'x', 1), kid: fc.oneof(fc.constant('a'), fc.integer()), alg: fc.constantFrom('HS256', 'RS256', 'none', 3), k: fc.string(), n: fc.string(), e: fc.string(), crv: fc.constantFrom('P-256', 'Ed25519', 'X25519'), x: fc.string(), y: fc.string() }, { requiredKeys: ['kty'] })) }).map((o) => JSON.stringify(o)),
+    fc.tuple(fc.constantFrom('CERTIFICATE', 'PUBLIC KEY', 'X'), fc.uint8Array({ maxLength: 80 }), fc.constantFrom('', '\n', 'x')).map(([t, b, tail]) => `-----BEGIN ${t}-----\n${Buffer.from(b).toString('base64')}\n-----END ${t}-----\n${tail}`),
+  );
+  fc.assert(
+    fc.property(jwkish, (cert) => {
+      for (const n of ['io.jwt.verify_rs256', 'io.jwt.verify_es256', 'io.jwt.verify_eddsa']) callNoCrash(n, [token, cert]);
+      callNoCrash('io.jwt.decode_verify', [token, obj({ cert })]);
+    }),
+    { numRuns: 300 },
+  );
 });

@@ -7,7 +7,6 @@
  */
 import {
   type KeyObject,
-  X509Certificate,
   createHmac,
   createPrivateKey,
   createPublicKey,
@@ -22,6 +21,8 @@ import { type BuiltinContext, type BuiltinDef, BuiltinError, argObject, argStrin
 import { bytesToString, goBase64Decode, goJsonMarshal, stringToBytes } from './encoding.js';
 import { firstValueText, goJsonError } from './gojson.js';
 import { CocoError } from '../../errors.js';
+import { goPemDecode } from './gopem.js';
+import { Asn1Error, goCertificatePublicKey, goPkixPublicKey } from './x509.js';
 
 interface Decoded {
   header: RObject;
@@ -114,60 +115,119 @@ function decodeToken(token: string): Decoded {
 
 // --- keys -------------------------------------------------------------------------------------------------
 
-/** A PEM block (Go encoding/pem.Decode): type, DER bytes and the text after it. */
-function pemDecode(text: string): { type: string; der: Buffer; rest: string } | undefined {
-  const m = /-----BEGIN ([^-\n]*)-----\r?\n([\s\S]*?)-----END \1-----(\r?\n)?/.exec(text);
-  if (!m) return undefined;
-  const body = m[2]!.split(/\r?\n/).filter((l) => !l.includes(':'));
-  return { type: m[1]!, der: Buffer.from(body.join(''), 'base64'), rest: text.slice(m.index + m[0].length) };
+/**
+ * A key a `cert` argument gives (OPA's verificationKey): the key, or null for one Go holds but nothing verifies
+ * with; the JWK's `alg` and `kid` ("" when absent or not from a JWK); whether the JWK held private parameters
+ * (Go then holds a private-key type, which the verify_* builtins do not take as a public key).
+ */
+interface VerificationKey {
+  key: KeyObject | null;
+  alg: string;
+  kid: string;
+  privateKey: boolean;
 }
 
-function jwkKeys(text: string): KeyObject[] {
+function jwkError(cause: string): JwtError {
+  return new JwtError(`failed to parse a JWK key (set): ${cause}`);
+}
+
+/** One JWK as a key (jwk.Export): the key types Go can hold; an unknown `kty` or bad members are refused. */
+function jwkKey(jwk: unknown, where: string): VerificationKey {
+  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw jwkError(`${where}: a JWK must be a JSON object`);
+  const k = jwk as Record<string, unknown>;
+  for (const member of ['kty', 'alg', 'kid'] as const) {
+    if (k[member] !== undefined && typeof k[member] !== 'string') throw jwkError(`${where}: "${member}" must be a string`);
+  }
+  const kty = (k.kty as string | undefined) ?? '';
+  const vk: VerificationKey = { key: null, alg: (k.alg as string | undefined) ?? '', kid: (k.kid as string | undefined) ?? '', privateKey: k.d !== undefined };
+  try {
+    switch (kty) {
+      case 'oct':
+        if (typeof k.k !== 'string') throw new Error('missing "k"');
+        vk.key = createSecretKey(Buffer.from(k.k, 'base64url'));
+        vk.privateKey = false;
+        return vk;
+      case 'RSA':
+      case 'EC':
+        vk.key = createPublicKey({ key: k as never, format: 'jwk' });
+        return vk;
+      case 'OKP':
+        // Go reads Ed25519 and X25519 keys; of those only Ed25519 verifies (EdDSA).
+        if (k.crv !== 'Ed25519' && k.crv !== 'X25519') throw new Error(`unsupported curve ${JSON.stringify(k.crv)}`);
+        vk.key = createPublicKey({ key: k as never, format: 'jwk' });
+        return vk;
+      default:
+        throw new Error(`invalid key type ${JSON.stringify(kty)}`);
+    }
+  } catch (e) {
+    throw jwkError(`${where}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * jwk.ParseString: a JWK set (an object with `keys`) or a single JWK. As OPA's getKeysFromCertOrJWK, a key
+ * whose `alg` is not one of the JWS algorithms OPA knows is left out.
+ */
+function jwkKeys(text: string): VerificationKey[] {
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch {
-    throw new JwtError('failed to parse a JWK key (set)');
+    throw jwkError('not a JSON JWK or JWK set');
   }
-  const list = typeof v === 'object' && v !== null && Array.isArray((v as { keys?: unknown }).keys) ? (v as { keys: unknown[] }).keys : [v];
-  try {
-    return list.map((k) => {
-      const jwk = k as Record<string, unknown>;
-      if (jwk.kty === 'oct') return createSecretKeyFromJwk(jwk);
-      return createPublicKey({ key: jwk as never, format: 'jwk' });
-    });
-  } catch {
-    throw new JwtError('failed to parse a JWK key (set)');
-  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw jwkError('not a JSON JWK or JWK set');
+  const o = v as Record<string, unknown>;
+  let keys: VerificationKey[];
+  if ('keys' in o) {
+    if (!Array.isArray(o.keys)) throw jwkError('"keys" must be an array of JWKs');
+    keys = o.keys.map((k, i) => jwkKey(k, `key #${i} in "keys"`));
+  } else keys = [jwkKey(o, 'the sole key')];
+  return keys.filter((k) => k.alg === '' || ALGS[k.alg] !== undefined);
 }
 
-function createSecretKeyFromJwk(jwk: Record<string, unknown>): KeyObject {
-  if (typeof jwk.k !== 'string') throw new JwtError('failed to parse a JWK key (set)');
-  return createSecretKey(Buffer.from(jwk.k, 'base64url'));
-}
-
-/** getKeysFromCertOrJWK. */
-function verificationKeys(certOrJwk: string): KeyObject[] {
-  const block = pemDecode(certOrJwk);
-  if (block) {
-    if (block.rest.trim().length > 0 || /-----BEGIN/.test(block.rest)) throw new JwtError('extra data after a PEM certificate block');
+/**
+ * OPA's getKeysFromCertOrJWK: the first PEM block Go's pem.Decode finds, which must end the text, holding a
+ * CERTIFICATE (x509.ParseCertificate) or a PUBLIC KEY (x509.ParsePKIXPublicKey), each failure with Go's
+ * text; text with no PEM block is read as a JWK or JWK set.
+ */
+function verificationKeys(certOrJwk: string): VerificationKey[] {
+  const found = goPemDecode(certOrJwk);
+  if (found) {
+    const { block, rest } = found;
+    if (rest.length > 0) throw new JwtError('extra data after a PEM certificate block');
+    const one = (key: KeyObject | null): VerificationKey[] => [{ key, alg: '', kid: '', privateKey: false }];
     if (block.type === 'CERTIFICATE') {
       try {
-        return [new X509Certificate(block.der).publicKey];
+        return one(goCertificatePublicKey(block.bytes));
       } catch (e) {
-        throw new JwtError(`failed to parse a PEM certificate: ${(e as Error).message}`);
+        if (e instanceof Asn1Error) throw new JwtError(`failed to parse a PEM certificate: ${e.message}`);
+        throw e;
       }
     }
     if (block.type === 'PUBLIC KEY') {
       try {
-        return [createPublicKey({ key: block.der, format: 'der', type: 'spki' })];
+        return one(goPkixPublicKey(block.bytes));
       } catch (e) {
-        throw new JwtError(`failed to parse a PEM public key: ${(e as Error).message}`);
+        if (e instanceof Asn1Error) throw new JwtError(`failed to parse a PEM public key: ${e.message}`);
+        throw e;
       }
     }
     throw new JwtError('failed to extract a Key from the PEM certificate');
   }
   return jwkKeys(certOrJwk);
+}
+
+/**
+ * OPA's key choice (builtinJWTVerify and tokenConstraints.verify): a key whose `kid` is the token's `kid` is
+ * the only one tried; otherwise every key in order, skipping those whose `alg` names another algorithm than
+ * the token header's, until one verifies.
+ */
+function verifyWithKeys(keys: VerificationKey[], kid: string, headerAlg: string, check: (k: VerificationKey) => boolean): boolean {
+  if (kid !== '') {
+    const byKid = keys.find((k) => k.kid === kid);
+    if (byKid) return check(byKid);
+  }
+  return keys.some((k) => (k.alg === '' || k.alg === headerAlg) && check(k));
 }
 
 // --- algorithms --------------------------------------------------------------------------------------------
@@ -193,8 +253,34 @@ const ALGS: Record<string, Alg> = {
   EdDSA: { kind: 'eddsa', hash: null },
 };
 
-function verifyWith(alg: Alg, key: KeyObject, input: string, sig: Buffer): boolean {
+/** A DER INTEGER of the unsigned big-endian bytes (leading zeros dropped, a zero octet before a high bit). */
+function derInteger(b: Buffer): Buffer {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0) i++;
+  let v = b.subarray(i);
+  if (v.length === 0) v = Buffer.from([0]);
+  if (v[0]! & 0x80) v = Buffer.concat([Buffer.from([0]), v]);
+  return Buffer.concat([derLength(0x02, v.length), v]);
+}
+
+function derLength(tag: number, n: number): Buffer {
+  if (n < 0x80) return Buffer.from([tag, n]);
+  const bytes: number[] = [];
+  for (let x = n; x > 0; x = Math.floor(x / 256)) bytes.unshift(x & 0xff);
+  return Buffer.from([tag, 0x80 | bytes.length, ...bytes]);
+}
+
+/**
+ * One signature check. `jws` is decode_verify's jwsbb.Verify: private JWKs verify through their public half,
+ * PS* salts are the hash's length, ES* signatures are exactly twice the curve's size. Otherwise the verify_*
+ * builtins' checks: a public key of the builtin's type only, PS* with any salt length, ES* r and s as the
+ * two halves of a signature of any length.
+ */
+function verifyWith(alg: Alg, vk: VerificationKey, input: string, sig: Buffer, jws: boolean): boolean {
+  const key = vk.key;
+  if (key === null) return false;
   const data = Buffer.from(input, 'utf8');
+  const publicOk = jws || !vk.privateKey;
   try {
     switch (alg.kind) {
       case 'hmac': {
@@ -203,22 +289,32 @@ function verifyWith(alg: Alg, key: KeyObject, input: string, sig: Buffer): boole
         return mac.length === sig.length && timingSafeEqual(mac, sig);
       }
       case 'rsa':
-        return key.asymmetricKeyType === 'rsa' && cryptoVerify(alg.hash, data, { key, padding: constants.RSA_PKCS1_PADDING }, sig);
+        return publicOk && key.asymmetricKeyType === 'rsa' && cryptoVerify(alg.hash, data, { key, padding: constants.RSA_PKCS1_PADDING }, sig);
       case 'pss':
         return (
-          (key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss') &&
-          cryptoVerify(alg.hash, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO }, sig)
+          publicOk &&
+          key.asymmetricKeyType === 'rsa' &&
+          cryptoVerify(alg.hash, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: jws ? constants.RSA_PSS_SALTLEN_DIGEST : constants.RSA_PSS_SALTLEN_AUTO }, sig)
         );
-      case 'ecdsa':
-        return key.asymmetricKeyType === 'ec' && cryptoVerify(alg.hash, data, { key, dsaEncoding: 'ieee-p1363' }, sig);
+      case 'ecdsa': {
+        if (!publicOk || key.asymmetricKeyType !== 'ec') return false;
+        if (jws) return cryptoVerify(alg.hash, data, { key, dsaEncoding: 'ieee-p1363' }, sig);
+        const n = Math.floor(sig.length / 2);
+        const body = Buffer.concat([derInteger(sig.subarray(0, n)), derInteger(sig.subarray(n))]);
+        return cryptoVerify(alg.hash, data, { key, dsaEncoding: 'der' }, Buffer.concat([derLength(0x30, body.length), body]));
+      }
       case 'eddsa':
-        return (key.asymmetricKeyType === 'ed25519' || key.asymmetricKeyType === 'ed448') && cryptoVerify(null, data, key, sig);
+        return publicOk && key.asymmetricKeyType === 'ed25519' && cryptoVerify(null, data, key, sig);
     }
   } catch {
     return false;
   }
 }
 
+/**
+ * io.jwt.verify_<alg> for the public-key algorithms, in OPA's order (builtinJWTVerify): the token's sections,
+ * the keys, the signature's encoding, the header (decoded and its parameters typed), then OPA's key choice.
+ */
 function verifyBuiltin(name: string, algName: string): BuiltinDef {
   const alg = ALGS[algName]!;
   return {
@@ -229,9 +325,28 @@ function verifyBuiltin(name: string, algName: string): BuiltinDef {
       const keyText = argString(name, a, 1);
       return jwtWrap(name, () => {
         const [h, p, s] = splitToken(token);
+        const keys = verificationKeys(keyText);
         const sig = b64urlDecode(s, 'signature');
-        const keys = alg.kind === 'hmac' ? [createSecretKey(Buffer.from(keyText, 'utf8'))] : verificationKeys(keyText);
-        return keys.some((k) => verifyWith(alg, k, `${h}.${p}`, sig));
+        const th = tokenHeader(jwtHeader(b64urlDecode(h, 'header')));
+        return verifyWithKeys(keys, th.kid, th.alg, (k) => verifyWith(alg, k, `${h}.${p}`, sig, false));
+      });
+    },
+  };
+}
+
+/** io.jwt.verify_hs<n> (builtinJWTVerifyHS): the token's sections, the HMAC under the secret, the signature. */
+function verifyHsBuiltin(name: string, algName: string): BuiltinDef {
+  const alg = ALGS[algName]!;
+  return {
+    name,
+    arity: 2,
+    fn: (a) => {
+      const token = argString(name, a, 0);
+      const secret = argString(name, a, 1);
+      return jwtWrap(name, () => {
+        const [h, p, s] = splitToken(token);
+        const sig = b64urlDecode(s, 'signature');
+        return verifyWith(alg, { key: createSecretKey(Buffer.from(secret, 'utf8')), alg: '', kid: '', privateKey: false }, `${h}.${p}`, sig, false);
       });
     },
   };
@@ -249,7 +364,7 @@ function jwtWrap<T>(name: string, f: () => T): T {
 // --- decode_verify -----------------------------------------------------------------------------------------
 
 interface Constraints {
-  keys?: KeyObject[];
+  keys?: VerificationKey[];
   secret?: string;
   alg?: string;
   iss?: string;
@@ -365,8 +480,13 @@ function decodeVerify(a: Value[], ctx: BuiltinContext): Value {
       const sig = b64urlDecode(s, 'signature');
       const alg = ALGS[th.alg];
       if (!alg) return invalid;
-      const keys = c.secret !== undefined ? [createSecretKey(Buffer.from(c.secret, 'utf8'))] : c.keys!;
-      if (!keys.some((k) => verifyWith(alg, k, `${h}.${p}`, sig))) return invalid;
+      const input = `${h}.${p}`;
+      // Keys from `cert` are chosen as OPA chooses them; a secret is the only key when there is no `cert`.
+      const verified =
+        c.keys !== undefined
+          ? verifyWithKeys(c.keys, th.kid, th.alg, (k) => verifyWith(alg, k, input, sig, true))
+          : verifyWith(alg, { key: createSecretKey(Buffer.from(c.secret!, 'utf8')), alg: '', kid: '', privateKey: false }, input, sig, true);
+      if (!verified) return invalid;
       payloadBytes = b64urlDecode(p, 'payload');
       if (th.cty.toUpperCase() !== 'JWT') break;
       // A nested token: its compact form is the payload, verified again with the same constraints.
@@ -490,9 +610,9 @@ export const builtins: BuiltinDef[] = [
         return [d.header, d.payload, d.signature.toString('hex')];
       }),
   },
-  verifyBuiltin('io.jwt.verify_hs256', 'HS256'),
-  verifyBuiltin('io.jwt.verify_hs384', 'HS384'),
-  verifyBuiltin('io.jwt.verify_hs512', 'HS512'),
+  verifyHsBuiltin('io.jwt.verify_hs256', 'HS256'),
+  verifyHsBuiltin('io.jwt.verify_hs384', 'HS384'),
+  verifyHsBuiltin('io.jwt.verify_hs512', 'HS512'),
   verifyBuiltin('io.jwt.verify_rs256', 'RS256'),
   verifyBuiltin('io.jwt.verify_rs384', 'RS384'),
   verifyBuiltin('io.jwt.verify_rs512', 'RS512'),

@@ -4,14 +4,26 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { X509Certificate, sign as cryptoSign } from 'node:crypto';
-import { generateEcKey } from '../../formats/jwk.js';
+import { type KeyObject, X509Certificate, sign as cryptoSign } from 'node:crypto';
+import { generateEcKey, generateEcKeyPair } from '../../formats/jwk.js';
 import fc from 'fast-check';
 import { toolMissing, vectorPath } from '../../test-support/vectors.js';
 import { type Value, RObject, fromJson, obj, toJs, toJsonText } from '../value.js';
 import { call, callNoCrash, conformanceCalls, expectCall, expectError, runConformanceCalls, s, testContext } from './test-support/harness.js';
 import { builtins } from './x509.js';
 import { safeKeyPair } from '../../formats/keygen.js';
+import {
+  bitString as x509BitString,
+  boolean as x509Boolean,
+  der as x509Der,
+  explicit as x509Explicit,
+  extension as x509Extension,
+  integer as x509Integer,
+  name as x509Name,
+  oid as x509Oid,
+  seq as x509Seq,
+  time as x509Time,
+} from '../../formats/x509-build.js';
 
 // Certificates: the swtpm local CA chain in shared/vectors/tpm/ek (fields checked against `openssl x509`).
 const root = readFileSync(vectorPath('tpm', 'ek', 'localca-root.pem'), 'utf8');
@@ -46,12 +58,38 @@ test('parse_certificates reads PEM, base64 PEM and base64 DER into Go x509.Certi
   expectError('crypto.x509.parse_certificates', ['foobar'], 'illegal base64 data at input byte 4');
 });
 
+// A chain built here, P-256 throughout: root → intermediate → leaf, valid 2024 to 2034.
+interface TestCa {
+  name: Uint8Array;
+  key: { privateKey: KeyObject; publicKey: KeyObject };
+  pem: string;
+}
+let testSerial = 100;
+function ecCert(subject: string, issuerCa: TestCa | undefined, exts: Uint8Array[], sha1 = false): TestCa {
+  const key = generateEcKeyPair('P-256');
+  const subjectName = x509Name([['2.5.4.3', subject]]);
+  const alg = x509Seq(x509Oid(sha1 ? '1.2.840.10045.4.1' : '1.2.840.10045.4.3.2'));
+  const spki = new Uint8Array(key.publicKey.export({ type: 'spki', format: 'der' }));
+  const validity = x509Seq(x509Time(new Date('2024-01-01T00:00:00Z')), x509Time(new Date('2034-01-01T00:00:00Z')));
+  const tbs = x509Seq(x509Explicit(0, x509Integer(2)), x509Integer(testSerial++), alg, issuerCa?.name ?? subjectName, validity, subjectName, spki, x509Explicit(3, x509Seq(...exts)));
+  const der = x509Seq(tbs, alg, x509BitString(new Uint8Array(cryptoSign(sha1 ? 'sha1' : 'sha256', tbs, (issuerCa?.key ?? key).privateKey))));
+  return { name: subjectName, key, pem: pemOf('CERTIFICATE', Buffer.from(der)) };
+}
+const caExts = (pathLen?: number) => [x509Extension('2.5.29.19', true, x509Seq(x509Boolean(true), ...(pathLen === undefined ? [] : [x509Integer(pathLen)])))];
+const leafSan = x509Extension('2.5.29.17', false, x509Seq(x509Der(0x82, new Uint8Array(Buffer.from('svc.example')))));
+
 test('parse_and_verify_certificates checks the chain root → intermediates → leaf at the query time', () => {
-  const chain = root + issuer + '-----BEGIN CERTIFICATE-----\n' + ekDer.toString('base64').replace(/(.{64})/g, '$1\n') + '\n-----END CERTIFICATE-----\n';
+  const testRoot = ecCert('test root', undefined, caExts());
+  const inter = ecCert('test intermediate', testRoot, caExts());
+  const chain = testRoot.pem + inter.pem + ecCert('test leaf', inter, [leafSan]).pem;
   const ok = call('crypto.x509.parse_and_verify_certificates', [chain], after) as Value[];
   assert.equal(ok[0], true);
   assert.equal((ok[1] as Value[]).length, 3);
   expectCall('crypto.x509.parse_and_verify_certificates', [chain], [false, []], before);
+  // The swtpm EK certificate's critical SAN holds only a directoryName, a name Go does not read: the extension
+  // is unhandled and critical, so Go's Verify (and OPA) refuses the chain it ends.
+  const ekChain = root + issuer + '-----BEGIN CERTIFICATE-----\n' + ekDer.toString('base64').replace(/(.{64})/g, '$1\n') + '\n-----END CERTIFICATE-----\n';
+  expectCall('crypto.x509.parse_and_verify_certificates', [ekChain], [false, []], after);
   expectCall('crypto.x509.parse_and_verify_certificates', [issuer + root], [false, []], after);
   // The _with_options chain holds plain x509.Certificate values: parse_certificates' without URIStrings.
   const plain = (c: Value): Value => {
@@ -67,18 +105,144 @@ test('parse_and_verify_certificates checks the chain root → intermediates → 
 // OPA returns the chain Go's x509 Verify built: leaf first, up to the trust anchor, intermediates given in any
 // order and those the chain does not need left out (topdown/crypto.go verifyX509CertificateChain).
 test('parse_and_verify_certificates returns the verified chain leaf first, without unused intermediates', () => {
-  const ekPem = '-----BEGIN CERTIFICATE-----\n' + ekDer.toString('base64').replace(/(.{64})/g, '$1\n') + '\n-----END CERTIFICATE-----\n';
+  const testRoot = ecCert('test root', undefined, caExts());
+  const inter = ecCert('test intermediate', testRoot, caExts());
+  const leafPem = ecCert('test leaf', inter, [leafSan]).pem;
   const cn = (r: Value): string[] => ((r as Value[])[1] as Value[]).map((c) => field(c, 'Subject', 'CommonName') as string);
-  const ok = call('crypto.x509.parse_and_verify_certificates', [root + issuer + ekPem], after) as Value[];
+  const ok = call('crypto.x509.parse_and_verify_certificates', [testRoot.pem + inter.pem + leafPem], after) as Value[];
   assert.equal(ok[0], true);
-  assert.deepEqual(cn(ok), [field((call('crypto.x509.parse_certificates', [ekPem]) as Value[])[0]!, 'Subject', 'CommonName'), 'swtpm-localca', 'swtpm-localca-rootca']);
-  // AMD's ARK and ASK as extra, unrelated intermediates: still verified, and not part of the chain.
+  assert.deepEqual(cn(ok), ['test leaf', 'test intermediate', 'test root']);
+  // AMD's ARK and ASK and the swtpm CAs as extra, unrelated intermediates: still verified, and not part of the chain.
   const amd = readFileSync(vectorPath('trustee', 'amd-roots', 'milan_ask_ark_asvk.pem'), 'utf8');
-  const withExtra = call('crypto.x509.parse_and_verify_certificates', [root + amd + issuer + ekPem], after) as Value[];
+  const withExtra = call('crypto.x509.parse_and_verify_certificates', [testRoot.pem + amd + inter.pem + issuer + leafPem], after) as Value[];
   assert.equal(withExtra[0], true);
-  assert.equal(cn(withExtra).length, 3);
+  assert.deepEqual(cn(withExtra), ['test leaf', 'test intermediate', 'test root']);
   // Without the issuing intermediate there is no chain.
-  assert.deepEqual(call('crypto.x509.parse_and_verify_certificates', [root + amd + ekPem], after), [false, []]);
+  assert.deepEqual(call('crypto.x509.parse_and_verify_certificates', [testRoot.pem + amd + leafPem], after), [false, []]);
+});
+
+// Go's processExtensions: which extensions it reads, what it records of them, and which critical ones it leaves
+// unhandled (so that Verify refuses the certificate).
+test('parse_certificates: unhandled critical extensions, name constraints and policy fields as Go records them', () => {
+  const name = 'crypto.x509.parse_certificates';
+  const parse = (...extensions: Buffer[]) => (call(name, [buildCert({ extensions }).toString('base64')]) as Value[])[0]!;
+  const get = (c: Value, k: string) => toJs(field(c, k)!);
+  // The EK certificate: a critical SAN holding only a directoryName.
+  assert.deepEqual(get((call(name, [ekDer.toString('base64')]) as Value[])[0]!, 'UnhandledCriticalExtensions'), [[2, 5, 29, 17]]);
+  // An unknown extension counts only when critical; extensions Go reads never do.
+  const unknown = hex('2a0304');
+  assert.deepEqual(get(parse(ext(unknown, tlv(0x05), true), ext(hex('551d09'), tlv(0x30), true)), 'UnhandledCriticalExtensions'), [[1, 2, 3, 4], [2, 5, 29, 9]]);
+  assert.equal(field(parse(ext(unknown, tlv(0x05), false)), 'UnhandledCriticalExtensions'), null);
+  const pc = hex('551d24');
+  const pm = hex('551d21');
+  const iap = hex('551d36');
+  const c = parse(
+    ext(OID.san, tlv(0x30, tlv(0x82, 'a.example'), tlv(0x87, [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])), true),
+    ext(
+      OID.nameConstraints,
+      tlv(0x30, tlv(0xa0, tlv(0x30, tlv(0x82, '.example')), tlv(0x30, tlv(0x87, [10, 0, 0, 0, 255, 0, 0, 0])), tlv(0x30, tlv(0x81, 'ops@example')), tlv(0x30, tlv(0x86, 'svc.example'))), tlv(0xa1, tlv(0x30, tlv(0x82, 'bad.example')))),
+      true,
+    ),
+    ext(OID.policies, tlv(0x30, tlv(0x30, tlv(0x06, hex('2a0305'))))),
+    ext(pc, tlv(0x30, tlv(0x80, [0]), tlv(0x81, [2])), true),
+    ext(pm, tlv(0x30, tlv(0x30, tlv(0x06, hex('2a0305')), tlv(0x06, hex('2a0306'))))),
+    ext(iap, tlv(0x02, [3])),
+  );
+  assert.equal(field(c, 'UnhandledCriticalExtensions'), null);
+  assert.deepEqual(get(c, 'IPAddresses'), ['2001:db8::1']);
+  assert.equal(field(c, 'PermittedDNSDomainsCritical'), true);
+  assert.deepEqual(get(c, 'PermittedDNSDomains'), ['.example']);
+  assert.deepEqual(get(c, 'PermittedIPRanges'), [{ IP: '10.0.0.0', Mask: '/wAAAA==' }]);
+  assert.deepEqual(get(c, 'PermittedEmailAddresses'), ['ops@example']);
+  assert.deepEqual(get(c, 'PermittedURIDomains'), ['svc.example']);
+  assert.deepEqual(get(c, 'ExcludedDNSDomains'), ['bad.example']);
+  assert.equal(field(c, 'ExcludedIPRanges'), null);
+  assert.deepEqual(get(c, 'Policies'), ['1.2.3.5']);
+  assert.deepEqual(get(c, 'PolicyIdentifiers'), [[1, 2, 3, 5]]);
+  assert.deepEqual(get(c, 'PolicyMappings'), [{ IssuerDomainPolicy: '1.2.3.5', SubjectDomainPolicy: '1.2.3.6' }]);
+  assert.deepEqual(
+    ['RequireExplicitPolicy', 'RequireExplicitPolicyZero', 'InhibitPolicyMapping', 'InhibitPolicyMappingZero', 'InhibitAnyPolicy', 'InhibitAnyPolicyZero'].map((k) => get(c, k)),
+    [0, true, 2, false, 3, false],
+  );
+  // A certificate without those extensions: Go's zero values.
+  const plain = parse();
+  assert.deepEqual(
+    ['PermittedDNSDomainsCritical', 'PermittedDNSDomains', 'Policies', 'PolicyIdentifiers', 'PolicyMappings', 'InhibitAnyPolicy', 'InhibitAnyPolicyZero'].map((k) => get(plain, k)),
+    [false, null, null, null, null, 0, false],
+  );
+  // Critical name constraints with a form Go does not read (a directoryName) are unhandled; a critical SAN with
+  // no name Go reads likewise.
+  assert.deepEqual(get(parse(ext(OID.nameConstraints, tlv(0x30, tlv(0xa0, tlv(0x30, tlv(0xa4, tlv(0x30))))), true)), 'UnhandledCriticalExtensions'), [[2, 5, 29, 30]]);
+  assert.deepEqual(get(parse(ext(OID.san, tlv(0x30, tlv(0xa4, tlv(0x30))), true)), 'UnhandledCriticalExtensions'), [[2, 5, 29, 17]]);
+  assert.equal(field(parse(ext(OID.san, tlv(0x30, tlv(0xa4, tlv(0x30))), false)), 'UnhandledCriticalExtensions'), null);
+  // The checks Go makes of constraint values and of the inhibit-any-policy integer.
+  const nc = (...subtrees: Buffer[]) => buildCert({ extensions: [ext(OID.nameConstraints, tlv(0x30, tlv(0xa0, ...subtrees.map((t) => tlv(0x30, t)))))] }).toString('base64');
+  assert.equal(errorOf(name, [nc(tlv(0x86, '10.1.2.3'))]), `${name}: x509: failed to parse URI constraint "10.1.2.3": cannot be IP address`);
+  const mapped = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 0, ...Array(12).fill(0xff), 0, 0, 0, 0];
+  assert.equal(errorOf(name, [nc(tlv(0x87, mapped))]), `${name}: x509: IP constraint contained IPv4-mapped IPv6 address`);
+  for (const bad of ['a..b@example', '.a@example', 'a@example.', 'a@b..c', '"unterminated@example', 'a b@example']) {
+    assert.equal(errorOf(name, [nc(tlv(0x81, bad))]), `${name}: x509: failed to parse rfc822Name constraint ${JSON.stringify(bad)}`, bad);
+  }
+  // Go accepts an empty domain after the @.
+  for (const good of ['"a b"@example', 'a\\@b@example', 'first.last@example', 'example', 'a@']) {
+    assert.deepEqual(get((call(name, [nc(tlv(0x81, good))]) as Value[])[0]!, 'PermittedEmailAddresses'), [good], good);
+  }
+  assert.equal(errorOf(name, [buildCert({ extensions: [ext(iap, tlv(0x02, [0x01, 0, 0, 0, 0, 0, 0, 0, 0]))] }).toString('base64')]), `${name}: x509: invalid inhibit any policy extension`);
+});
+
+test('parse_and_verify_certificates refuses unhandled critical extensions and broken path length constraints', () => {
+  const verify = (...pems: string[]) => (call('crypto.x509.parse_and_verify_certificates', [pems.join('')], after) as Value[])[0];
+  const critical = x509Extension('1.2.3.4', true, x509Seq());
+  const testRoot = ecCert('root', undefined, caExts());
+  const inter = ecCert('intermediate', testRoot, caExts());
+  assert.equal(verify(testRoot.pem, inter.pem, ecCert('leaf', inter, [leafSan]).pem), true);
+  // On the leaf, on an intermediate or on the root alike.
+  assert.equal(verify(testRoot.pem, inter.pem, ecCert('leaf', inter, [leafSan, critical]).pem), false);
+  const badInter = ecCert('intermediate', testRoot, [...caExts(), critical]);
+  assert.equal(verify(testRoot.pem, badInter.pem, ecCert('leaf', badInter, [leafSan]).pem), false);
+  const badRoot = ecCert('root', undefined, [...caExts(), critical]);
+  assert.equal(verify(badRoot.pem, ecCert('leaf', badRoot, [leafSan]).pem), false);
+  // The same extension not critical is fine.
+  const quiet = x509Extension('1.2.3.4', false, x509Seq());
+  assert.equal(verify(testRoot.pem, inter.pem, ecCert('leaf', inter, [leafSan, quiet]).pem), true);
+  // Path length: a root allowing no intermediates refuses one; an intermediate allowing none may issue the leaf.
+  const strictRoot = ecCert('root', undefined, caExts(0));
+  const under = ecCert('intermediate', strictRoot, caExts(0));
+  assert.equal(verify(strictRoot.pem, ecCert('leaf', strictRoot, [leafSan]).pem), true);
+  assert.equal(verify(strictRoot.pem, under.pem, ecCert('leaf', under, [leafSan]).pem), false);
+  const oneRoot = ecCert('root', undefined, caExts(1));
+  const zeroInter = ecCert('intermediate', oneRoot, caExts(0));
+  assert.equal(verify(oneRoot.pem, zeroInter.pem, ecCert('leaf', zeroInter, [leafSan]).pem), true);
+  const twoDown = ecCert('intermediate 2', zeroInter, caExts());
+  assert.equal(verify(oneRoot.pem, zeroInter.pem, twoDown.pem, ecCert('leaf', twoDown, [leafSan]).pem), false);
+});
+
+test('parse_and_verify_certificates: extended key usages of the whole chain, ServerAuth when none are asked for', () => {
+  const eku = (...oids: string[]) => x509Extension('2.5.29.37', false, x509Seq(...oids.map((o) => x509Oid(o))));
+  const [serverAuth, clientAuth, codeSigning, anyUsage] = ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2', '1.3.6.1.5.5.7.3.3', '2.5.29.37.0'];
+  const withOpts = (pems: string[], usages?: string[]) =>
+    (call('crypto.x509.parse_and_verify_certificates_with_options', [pems.join(''), fromJson({ CurrentTime: 1.83e18, ...(usages ? { KeyUsages: usages } : {}) })]) as Value[])[0];
+  const plain = (pems: string[]) => (call('crypto.x509.parse_and_verify_certificates', [pems.join('')], after) as Value[])[0];
+  const testRoot = ecCert('root', undefined, caExts());
+  const inter = ecCert('intermediate', testRoot, caExts());
+  const clientLeaf = ecCert('leaf', inter, [leafSan, eku(clientAuth)]).pem;
+  assert.equal(plain([testRoot.pem, inter.pem, clientLeaf]), false);
+  assert.equal(withOpts([testRoot.pem, inter.pem, clientLeaf]), false);
+  assert.equal(withOpts([testRoot.pem, inter.pem, clientLeaf], ['KeyUsageClientAuth']), true);
+  assert.equal(withOpts([testRoot.pem, inter.pem, clientLeaf], ['KeyUsageServerAuth', 'KeyUsageClientAuth']), true);
+  assert.equal(withOpts([testRoot.pem, inter.pem, clientLeaf], ['KeyUsageAny']), true);
+  // Each certificate naming usages must name one asked for, or any usage: an intermediate for code signing only
+  // cannot issue a server leaf; with two usages asked for, the intermediate and the leaf may each name one.
+  const codeInter = ecCert('intermediate', testRoot, [...caExts(), eku(codeSigning)]);
+  assert.equal(plain([testRoot.pem, codeInter.pem, ecCert('leaf', codeInter, [leafSan, eku(serverAuth)]).pem]), false);
+  const anyInter = ecCert('intermediate', testRoot, [...caExts(), eku(anyUsage)]);
+  assert.equal(plain([testRoot.pem, anyInter.pem, ecCert('leaf', anyInter, [leafSan, eku(serverAuth)]).pem]), true);
+  const serverInter = ecCert('intermediate', testRoot, [...caExts(), eku(serverAuth)]);
+  const clientUnderServer = ecCert('leaf', serverInter, [leafSan, eku(clientAuth)]).pem;
+  assert.equal(withOpts([testRoot.pem, serverInter.pem, clientUnderServer], ['KeyUsageServerAuth', 'KeyUsageClientAuth']), true);
+  assert.equal(withOpts([testRoot.pem, serverInter.pem, clientUnderServer], ['KeyUsageClientAuth']), false);
+  // An unknown usage alone counts as naming usages, none of them requested.
+  assert.equal(plain([testRoot.pem, inter.pem, ecCert('leaf', inter, [leafSan, eku('1.2.3.4')]).pem]), false);
 });
 
 test('certificate request, keypair and private-key conformance cases', () => {
@@ -119,6 +283,30 @@ test('x509 builtins never fail with anything but a BuiltinError', () => {
       callNoCrash(def.name, [s, def.arity === 2 ? (def.name.endsWith('options') ? obj({}) : s) : s].slice(0, def.arity));
     }),
     { numRuns: 1500 },
+  );
+});
+
+test('certificates with random extensions parse, or fail with a Go x509 text, in parsing and in verifying', () => {
+  const ids = ['551d0f', '551d13', '551d11', '551d1e', '551d1f', '551d20', '551d21', '551d23', '551d24', '551d25', '551d0e', '551d36', '551d09', '2b06010505070101', '2a0304'].map(hex);
+  const element = fc.oneof(
+    fc.uint8Array({ maxLength: 12 }).map((b) => Buffer.from(b)),
+    fc.tuple(fc.constantFrom(0x30, 0x31, 0x04, 0x02, 0x06, 0x80, 0x81, 0x82, 0x86, 0x87, 0xa0, 0xa1, 0xa4), fc.uint8Array({ maxLength: 10 })).map(([t, b]) => tlv(t, Buffer.from(b))),
+  );
+  const value = fc.array(element, { maxLength: 3 }).map((parts) => tlv(0x30, ...parts));
+  const extension = fc.tuple(fc.constantFrom(...ids), value, fc.constantFrom(undefined, true, false)).map(([id, v, critical]) => ext(id, v, critical));
+  const name = 'crypto.x509.parse_certificates';
+  fc.assert(
+    fc.property(fc.uniqueArray(extension, { maxLength: 4, selector: (e) => e.subarray(0, 8).toString('hex') }), (extensions) => {
+      const der = buildCert({ extensions }).toString('base64');
+      for (const n of [name, 'crypto.x509.parse_and_verify_certificates']) {
+        try {
+          call(n, [n === name ? der : `${root}${pemOf('CERTIFICATE', Buffer.from(der, 'base64'))}`], after);
+        } catch (e) {
+          assert.match((e as Error).message, /^crypto\.x509\.parse_certificates: (x509|asn1): /, (e as Error).message);
+        }
+      }
+    }),
+    { numRuns: 400 },
   );
 });
 
@@ -175,7 +363,8 @@ test('parse_certificates: malformed DER fails with Go x509 parser texts, stage b
     ['x509: malformed certificate', Buffer.concat([der, der.subarray(0, 10)])],
     ['x509: malformed tbs certificate', patch(tbsAt, 0x31)],
     ['x509: malformed version', patch(inTbs + 2, 0x04)],
-    ['x509: invalid version', patch(inTbs + 4, 0x05)],
+    ['x509: invalid version', patch(inTbs + 4, 0x03)],
+    ['x509: malformed version', patch(inTbs + 4, 0x05)],
     ['x509: malformed serial number', patch(serialAt, 0x04)],
     ['x509: negative serial number', patch(serialAt + 2, 0x82)],
   ];
@@ -408,6 +597,11 @@ test('parse_certificate_request: base64, PEM type, encoding/asn1 and x509 failur
     ['x509: cannot parse IP address of length 3', b64(buildCsr({ attrs: extRequest(ext(OID.san, tlv(0x30, tlv(0x87, [1, 2, 3])))) }))],
   ];
   for (const [text, input] of cases) assert.equal(errorOf(name, [input]), `${name}: ${text}`, text);
+  // Requested extensions other than the SAN are listed, not read: malformed ones are no error.
+  const odd = call(name, [b64(buildCsr({ attrs: extRequest(ext(OID.nameConstraints, tlv(0x30, tlv(0xa0, tlv(0x04)))), ext(hex('551d21'), tlv(0x30, tlv(0x30))), ext(OID.san, tlv(0x30, tlv(0x82, 'b.example')))) }))]) as RObject;
+  assert.equal((field(odd, 'Extensions') as Value[]).length, 3);
+  assert.deepEqual(toJs(field(odd, 'DNSNames')!), ['b.example']);
+  assert.equal(field(odd, 'PermittedDNSDomains'), undefined);
   // An attribute that does not parse is ignored, as Go's parseCSRExtensions does.
   assert.equal(field(call(name, [b64(buildCsr({ attrs: tlv(0xa0, tlv(0x30, tlv(0x04, 'x'))) }))]) as RObject, 'Subject', 'CommonName'), 'csr');
 });
@@ -514,6 +708,114 @@ test('parse_certificates: a PEM block of another type is refused; no certificate
   assert.equal(errorOf(name, [root + pemOf('RSA PRIVATE KEY', pkcs1Der)]), `${name}: PEM block type is 'RSA PRIVATE KEY', expected CERTIFICATE`);
   expectCall(name, [''], null);
   expectCall(name, ['-----BEGIN nothing'], null);
+});
+
+test('parse_and_verify_certificates: name constraints of intermediates and roots, and no SHA-1 signatures', () => {
+  const verify = (...pems: string[]) => (call('crypto.x509.parse_and_verify_certificates', [pems.join('')], after) as Value[])[0];
+  const gn = (tag: number, v: string | number[]) => x509Der(tag, new Uint8Array(typeof v === 'string' ? Buffer.from(v, 'latin1') : v));
+  const san = (...names: Uint8Array[]) => x509Extension('2.5.29.17', false, x509Seq(...names));
+  const constraints = (permitted: Uint8Array[], excluded: Uint8Array[] = []) =>
+    x509Extension('2.5.29.30', true, x509Seq(...(permitted.length ? [x509Der(0xa0, ...permitted.map((g) => x509Seq(g)))] : []), ...(excluded.length ? [x509Der(0xa1, ...excluded.map((g) => x509Seq(g)))] : [])));
+  const testRoot = ecCert('root', undefined, caExts());
+  const chainWith = (ca: Uint8Array[], leafNames: Uint8Array[], caSan?: Uint8Array) => {
+    const inter = ecCert('intermediate', testRoot, [...caExts(), ...ca, ...(caSan ? [caSan] : [])]);
+    return verify(testRoot.pem, inter.pem, ecCert('leaf', inter, [san(...leafNames)]).pem);
+  };
+  const dns = (n: string) => gn(0x82, n);
+  // DNS: a leading period asks for at least one more label; comparison ignores case.
+  assert.equal(chainWith([constraints([dns('.example')])], [dns('svc.EXAMPLE')]), true);
+  assert.equal(chainWith([constraints([dns('.example')])], [dns('example')]), false);
+  assert.equal(chainWith([constraints([dns('example')])], [dns('example'), dns('a.b.example')]), true);
+  assert.equal(chainWith([constraints([dns('example')])], [dns('svc.example'), dns('svc.other')]), false);
+  assert.equal(chainWith([constraints([dns('example')], [dns('bad.example')])], [dns('bad.example')]), false);
+  // A name form without permitted constraints is free; excluded ones still apply.
+  assert.equal(chainWith([constraints([dns('example')])], [dns('svc.example'), gn(0x87, [192, 168, 0, 1])]), true);
+  // IP ranges, email and URI constraints.
+  const ipNet = gn(0x87, [10, 0, 0, 0, 255, 0, 0, 0]);
+  assert.equal(chainWith([constraints([ipNet])], [gn(0x87, [10, 1, 2, 3])]), true);
+  assert.equal(chainWith([constraints([ipNet])], [gn(0x87, [192, 168, 0, 1])]), false);
+  assert.equal(chainWith([constraints([gn(0x81, 'example')])], [gn(0x81, 'ops@example')]), true);
+  assert.equal(chainWith([constraints([gn(0x81, 'ops@EXAMPLE')])], [gn(0x81, 'ops@example')]), true);
+  assert.equal(chainWith([constraints([gn(0x81, 'ops@example')])], [gn(0x81, 'dev@example')]), false);
+  assert.equal(chainWith([constraints([gn(0x86, '.example')])], [gn(0x86, 'https://svc.example:8443/x')]), true);
+  assert.equal(chainWith([constraints([gn(0x86, '.example')])], [gn(0x86, 'https://svc.other/x')]), false);
+  // A URI whose host is an IP address cannot be checked against URI constraints: refused.
+  assert.equal(chainWith([constraints([gn(0x86, '.example')])], [gn(0x86, 'https://10.0.0.1/x')]), false);
+  // The constrained CA's own names are checked too; constraints on the root apply as well.
+  assert.equal(chainWith([constraints([dns('.example')])], [dns('svc.example')], san(dns('ca.other'))), false);
+  const constrainedRoot = ecCert('root', undefined, [...caExts(), constraints([dns('.example')])]);
+  assert.equal(verify(constrainedRoot.pem, ecCert('leaf', constrainedRoot, [san(dns('svc.other'))]).pem), false);
+  assert.equal(verify(constrainedRoot.pem, ecCert('leaf', constrainedRoot, [san(dns('svc.example'))]).pem), true);
+  // MaxConstraintComparisons bounds the comparisons made for each constrained CA (0 is Go's default).
+  const two = ecCert('intermediate', testRoot, [...caExts(), constraints([dns('example')], [dns('bad.example')])]);
+  const twoNames = [testRoot.pem, two.pem, ecCert('leaf', two, [san(dns('a.example'), dns('b.example'))]).pem].join('');
+  const withMax = (max: number) => (call('crypto.x509.parse_and_verify_certificates_with_options', [twoNames, obj({ CurrentTime: 1.83e18, MaxConstraintComparisons: max })]) as Value[])[0];
+  assert.deepEqual([withMax(0), withMax(4), withMax(3)], [true, true, false]);
+  // Go builds no chain through a SHA-1 signature.
+  assert.equal(verify(testRoot.pem, ecCert('leaf', testRoot, [leafSan], true).pem), false);
+  assert.equal(verify(testRoot.pem, ecCert('leaf', testRoot, [leafSan]).pem), true);
+});
+
+test('parse_and_verify_certificates_with_options: DNSName checked as Go\'s VerifyHostname checks it', () => {
+  const gn = (tag: number, v: string | number[]) => x509Der(tag, new Uint8Array(typeof v === 'string' ? Buffer.from(v, 'latin1') : v));
+  const testRoot = ecCert('root', undefined, caExts());
+  const leaf = ecCert('cn.example', testRoot, [x509Extension('2.5.29.17', false, x509Seq(gn(0x82, 'svc.example'), gn(0x82, '*.wild.example'), gn(0x82, 'f*.example'), gn(0x82, '10.0.0.3'), gn(0x87, [10, 0, 0, 1])))]);
+  const noSan = ecCert('cn.example', testRoot, []);
+  const ok = (pem: string, dnsName: string) =>
+    (call('crypto.x509.parse_and_verify_certificates_with_options', [testRoot.pem + pem, obj({ CurrentTime: 1.83e18, DNSName: dnsName })]) as Value[])[0];
+  for (const [name, want] of [
+    ['svc.example', true],
+    ['SVC.Example.', true],
+    ['other.example', false],
+    ['a.wild.example', true],
+    ['a.b.wild.example', false],
+    ['wild.example', false],
+    // Only a whole left-most * label is a wildcard; "f*" matches itself alone.
+    ['foo.example', false],
+    ['f*.example', true],
+    // IP addresses match IP SANs only, brackets allowed.
+    ['10.0.0.1', true],
+    ['[10.0.0.1]', true],
+    ['10.0.0.2', false],
+    ['10.0.0.3', false],
+    // No name asked for: no check.
+    ['', true],
+  ] as const) {
+    assert.equal(ok(leaf.pem, name), want, name);
+  }
+  // The subject's common name is never a host name.
+  assert.equal(ok(noSan.pem, 'cn.example'), false);
+  assert.equal(ok(noSan.pem, ''), true);
+});
+
+// Every builtin finds PEM blocks as Go's pem.Decode does: text around blocks is skipped, a block whose body is
+// not base64 or whose END line does not match is passed over, leading `Key: value` headers are ignored.
+test('certificate, CSR and private-key inputs: PEM blocks found as Go finds them', () => {
+  const certName = 'crypto.x509.parse_certificates';
+  const cn = (v: Value) => (v as Value[]).map((c) => field(c, 'Subject', 'CommonName'));
+  const bad = '-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n';
+  const mismatched = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END OTHER-----\n';
+  const trailing = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE----- x\n';
+  assert.deepEqual(cn(call(certName, [`${bad}${root}`])!), ['swtpm-localca-rootca']);
+  assert.deepEqual(cn(call(certName, [`${root}${mismatched}${trailing}${issuer}`])!), ['swtpm-localca-rootca', 'swtpm-localca']);
+  // Text between blocks, CRLF line ends and headers before the body.
+  const withHeaders = root.replace('-----BEGIN CERTIFICATE-----\n', '-----BEGIN CERTIFICATE-----\nComment: issued for tests\n\n');
+  assert.deepEqual(cn(call(certName, [`${withHeaders}between blocks\n${issuer.replace(/\n/g, '\r\n')}`])!), ['swtpm-localca-rootca', 'swtpm-localca']);
+  // A header line in the middle of the body makes the body no base64: that block is passed over.
+  const lines = root.split('\n');
+  const brokenRoot = [...lines.slice(0, 3), 'Note: x', ...lines.slice(3)].join('\n');
+  assert.deepEqual(cn(call(certName, [`${brokenRoot}${issuer}`])!), ['swtpm-localca']);
+  // Private keys: a block Go cannot decode is no block; the key after it is found.
+  const keysName = 'crypto.parse_private_keys';
+  const keys = call(keysName, [`-----BEGIN RSA PRIVATE KEY-----\n!!\n-----END RSA PRIVATE KEY-----\n${pemOf('PRIVATE KEY', pkcs8Der)}`]) as Value[];
+  assert.equal(keys.length, 1);
+  // BEGIN and END naming different types: no block, so no key.
+  assert.deepEqual(call(keysName, [pemOf('EC PRIVATE KEY', sec1Der).replace('-----END EC PRIVATE KEY-----', '-----END RSA PRIVATE KEY-----')]), []);
+  // A CSR whose PEM block Go does not find is read as DER (and fails as DER does).
+  const csrName = 'crypto.x509.parse_certificate_request';
+  const csrPem = pemOf('CERTIFICATE REQUEST', buildCsr());
+  assert.equal(field(call(csrName, [csrPem.replace(/\n/g, '\r\n')]) as RObject, 'Subject', 'CommonName'), 'csr');
+  assert.match(errorOf(csrName, [csrPem.replace('-----END CERTIFICATE REQUEST-----', '-----END CERTIFICATE-----')]), /^crypto\.x509\.parse_certificate_request: asn1: structure error: /);
 });
 
 test('CSR and private-key parsing of random and mutated DER never fails with anything but a BuiltinError', () => {

@@ -7,16 +7,19 @@
  * a small ASN.1 reader for the fields Go decodes (subject/issuer, validity, serial, key and signature
  * algorithms, SANs, key usage, extended key usage, basic constraints, key identifiers, AIA, CRL
  * distribution points, policy identifiers); signature checks and key handling use node:crypto.
- * Not reproduced: name constraints (`Permitted*` / `Excluded*` are null) and Go's `Policies` type.
+ * Policy OIDs (`Policies`, `PolicyMappings`) are written as x509.OID's text, dotted decimal.
  */
 import { type KeyObject, X509Certificate, createECDH, createPrivateKey, createPublicKey } from 'node:crypto';
 import { type Value, RObject, fromJson, isInteger, isNumber, isSet, normNum, toBigInt } from '../value.js';
 import { type BuiltinContext, type BuiltinDef, argObject, argString, builtinError, typeError } from './registry.js';
 import { goBase64Decode } from './encoding.js';
-import { SHAPES, unmarshal } from './goasn1.js';
+import { SHAPES, type Shape, unmarshal } from './goasn1.js';
 import { formatTime, UTC } from './time.js';
+import { ipString, parseIP } from './net.js';
+import { goPemDecode } from './gopem.js';
 
-class Asn1Error extends Error {}
+/** A failure of Go's x509 or encoding/asn1 parsing, with Go's text. */
+export class Asn1Error extends Error {}
 
 interface Node {
   tag: number;
@@ -410,19 +413,72 @@ function parseSans(n: Node, s: Sans): void {
         }
         break;
       case 7:
-        if (g.body.length === 4) s.ip.push(Array.from(g.body).join('.'));
-        else if (g.body.length === 16) {
-          const parts: string[] = [];
-          for (let i = 0; i < 16; i += 2) parts.push(g.body.readUInt16BE(i).toString(16));
-          s.ip.push(parts.join(':').replace(/(^|:)0(:0)+(:|$)/, '::'));
-        }
+        if (g.body.length === 4 || g.body.length === 16) s.ip.push(ipString(new Uint8Array(g.body)));
         break;
     }
   }
 }
 
+/** The extensions Go's processExtensions reads (RFC 5280 ids under 2.5.29, and authority info access). */
+const HANDLED_EXTENSIONS = new Set(['14', '15', '17', '19', '30', '31', '32', '33', '35', '36', '37', '54'].map((n) => `2.5.29.${n}`).concat('1.3.6.1.5.5.7.1.1'));
+
+interface Subtrees {
+  dns: Value[];
+  ip: Value[];
+  email: Value[];
+  uri: Value[];
+}
+const emptySubtrees = (): Subtrees => ({ dns: [], ip: [], email: [], uri: [] });
+
+interface NameConstraintFields {
+  critical: boolean;
+  permitted: Subtrees;
+  excluded: Subtrees;
+}
+
+/**
+ * Go's parseNameConstraintsExtension on a value cbExtensionValue accepted: the DNS, IP (a net.IPNet: IP text
+ * and base64 mask), email and URI-domain constraints of each side, `PermittedDNSDomainsCritical` from the
+ * extension's critical flag; true when a subtree has a name form Go does not read.
+ */
+function nameConstraints(value: Buffer, critical: boolean, out: NameConstraintFields): boolean {
+  let unhandledForm = false;
+  const top = cbRead({ b: value, off: 0, end: value.length }, 0x30)!;
+  for (const [tag, side] of [[0xa0, out.permitted], [0xa1, out.excluded]] as const) {
+    if (cbPeek(top) !== tag) continue;
+    const sub = cbRead(top, tag)!;
+    while (sub.off < sub.end) {
+      const el = cbReadAny(cbRead(sub, 0x30)!)!;
+      const data = el.c.b.subarray(el.c.off, el.c.end);
+      switch (el.tag) {
+        case 0x82:
+          side.dns.push(data.toString('latin1'));
+          break;
+        case 0x81:
+          side.email.push(data.toString('latin1'));
+          break;
+        case 0x86:
+          side.uri.push(data.toString('latin1'));
+          break;
+        case 0x87: {
+          const half = data.length / 2;
+          const ipNet = new RObject();
+          ipNet.set('IP', ipString(new Uint8Array(data.subarray(0, half))));
+          ipNet.set('Mask', b64(data.subarray(half)));
+          side.ip.push(ipNet);
+          break;
+        }
+        default:
+          unhandledForm = true;
+      }
+    }
+  }
+  out.critical = critical;
+  return unhandledForm;
+}
+
 /** Sets the extension fields of `o`; returns the URI SANs as url.URL.String() texts (null when none). */
-function applyExtensions(o: RObject, exts: Node[] | undefined): string[] | null {
+function applyExtensions(o: RObject, exts: Node[] | undefined, sansOnly = false): string[] | null {
   const list: Value[] = [];
   const sans: Sans = { dns: [], email: [], ip: [], uri: [], uriText: [] };
   let keyUsage = 0;
@@ -438,6 +494,11 @@ function applyExtensions(o: RObject, exts: Node[] | undefined): string[] | null 
   const issuers: Value[] = [];
   const crl: Value[] = [];
   const policies: Value[] = [];
+  const policyTexts: Value[] = [];
+  const policyMappings: Value[] = [];
+  const nc: NameConstraintFields = { critical: false, permitted: emptySubtrees(), excluded: emptySubtrees() };
+  const ints = { InhibitAnyPolicy: 0n, InhibitPolicyMapping: 0n, RequireExplicitPolicy: 0n };
+  const zeros = { InhibitAnyPolicyZero: false, InhibitPolicyMappingZero: false, RequireExplicitPolicyZero: false };
   const unhandled: Value[] = [];
   for (const e of exts ?? []) {
     const parts = children(e);
@@ -451,11 +512,42 @@ function applyExtensions(o: RObject, exts: Node[] | undefined): string[] | null 
     list.push(fromJson({ Id: id, Critical: critical, Value: b64(valueNode.body) }));
     // Go reads the first element of the value and ignores what follows it.
     const inner = valueNode.body.length > 0 ? readNode(valueNode.body, 0)[0] : undefined;
-    if (!inner) continue;
-    switch (id.join('.')) {
+    const key = id.join('.');
+    // A certificate request's extensions are listed, and only its SAN is read (Go's parseCSRExtensions).
+    if (sansOnly && key !== '2.5.29.17') continue;
+    // Go's processExtensions: these are the extensions it reads; any other marked critical is unhandled, and
+    // so is a critical SAN extension with no name Go reads or name constraints with a form it does not.
+    const handled = HANDLED_EXTENSIONS.has(key);
+    if (!inner) {
+      if (critical && !handled) unhandled.push(id);
+      continue;
+    }
+    switch (key) {
       case '2.5.29.17':
         parseSans(inner, sans);
+        if (critical && sans.dns.length + sans.email.length + sans.ip.length + sans.uri.length === 0) unhandled.push(id);
         break;
+      case '2.5.29.30':
+        if (nameConstraints(valueNode.body, critical, nc) && critical) unhandled.push(id);
+        break;
+      case '2.5.29.33':
+        for (const m of children(inner)) {
+          const [issuerPolicy, subjectPolicy] = children(m) as [Node, Node];
+          policyMappings.push(fromJson({ IssuerDomainPolicy: oid(issuerPolicy).join('.'), SubjectDomainPolicy: oid(subjectPolicy).join('.') }));
+        }
+        break;
+      case '2.5.29.36':
+        for (const c of children(inner)) {
+          const v = intContent({ b: c.body, off: 0, end: c.body.length }) ?? 0n;
+          if (c.tag === 0x80) [ints.RequireExplicitPolicy, zeros.RequireExplicitPolicyZero] = [v, v === 0n];
+          else if (c.tag === 0x81) [ints.InhibitPolicyMapping, zeros.InhibitPolicyMappingZero] = [v, v === 0n];
+        }
+        break;
+      case '2.5.29.54': {
+        const v = bigInt(inner);
+        [ints.InhibitAnyPolicy, zeros.InhibitAnyPolicyZero] = [v, v === 0n];
+        break;
+      }
       case '2.5.29.15': {
         // BIT STRING: first byte is the unused-bit count; Go reverses bit order into KeyUsage flags.
         const bits = inner.body.subarray(1);
@@ -510,10 +602,13 @@ function applyExtensions(o: RObject, exts: Node[] | undefined): string[] | null 
         }
         break;
       case '2.5.29.32':
-        for (const p of children(inner)) policies.push(oid(children(p)[0]!));
+        for (const p of children(inner)) {
+          policies.push(oid(children(p)[0]!));
+          policyTexts.push(oid(children(p)[0]!).join('.'));
+        }
         break;
       default:
-        if (critical) unhandled.push(id);
+        if (critical && !handled) unhandled.push(id);
     }
   }
   const orNull = (xs: Value[]): Value => (xs.length > 0 ? xs : null);
@@ -535,12 +630,22 @@ function applyExtensions(o: RObject, exts: Node[] | undefined): string[] | null 
   o.set('EmailAddresses', orNull(sans.email));
   o.set('IPAddresses', orNull(sans.ip));
   o.set('URIs', orNull(sans.uri));
-  o.set('PermittedDNSDomainsCritical', false);
-  for (const f of ['PermittedDNSDomains', 'ExcludedDNSDomains', 'PermittedIPRanges', 'ExcludedIPRanges', 'PermittedEmailAddresses', 'ExcludedEmailAddresses', 'PermittedURIDomains', 'ExcludedURIDomains']) {
-    o.set(f, null);
+  o.set('PermittedDNSDomainsCritical', nc.critical);
+  for (const [side, t] of [['Permitted', nc.permitted], ['Excluded', nc.excluded]] as const) {
+    o.set(`${side}DNSDomains`, orNull(t.dns));
+    o.set(`${side}IPRanges`, orNull(t.ip));
+    o.set(`${side}EmailAddresses`, orNull(t.email));
+    o.set(`${side}URIDomains`, orNull(t.uri));
   }
   o.set('CRLDistributionPoints', orNull(crl));
-  o.set('PolicyIdentifiers', orNull(policies));
+  // Go makes PolicyIdentifiers a non-nil slice whenever the policies extension is present (Policies stays nil
+  // when it lists none).
+  const hasPolicies = (exts ?? []).some((e) => oid(children(e)[0]!).join('.') === '2.5.29.32');
+  o.set('PolicyIdentifiers', hasPolicies ? policies : null);
+  o.set('Policies', orNull(policyTexts));
+  for (const [k, v] of Object.entries(ints)) o.set(k, normNum(v));
+  for (const [k, v] of Object.entries(zeros)) o.set(k, v);
+  o.set('PolicyMappings', orNull(policyMappings));
   return sans.uriText.length > 0 ? sans.uriText : null;
 }
 
@@ -759,6 +864,7 @@ const OID_DER = {
   ecdsa: '2a8648ce3d0201',
   ed25519: '2b6570',
   dsa: '2a8648ce380401',
+  x25519: '2b656e',
 };
 const CURVES: Record<string, number> = { '2b81040021': 28, '2a8648ce3d030107': 32, '2b81040022': 48, '2b81040023': 66 };
 
@@ -810,6 +916,59 @@ function cbPublicKey(algOid: string, params: Buffer, data: Buffer): void {
       return;
     }
   }
+}
+
+/** net.IP.To4 of 16 bytes: ::ffff:a.b.c.d. */
+const isV4MappedV6 = (ip: Buffer): boolean => ip.length === 16 && ip.subarray(0, 10).every((b) => b === 0) && ip[10] === 0xff && ip[11] === 0xff;
+
+const ATEXT = /[0-9a-zA-Z!#$%&'*+\-/=?^_`{|}~.]/;
+
+/**
+ * Go's parseRFC2821Mailbox: a quoted or dot-atom local part (backslash escapes allowed in both), `@`, then a
+ * domain; the local part (unescaped) and the domain, or undefined.
+ */
+function rfc2821Mailbox(input: string): { local: string; domain: string } | undefined {
+  if (input.length === 0) return undefined;
+  let local = '';
+  let i = 0;
+  const code = (k: number): number => input.charCodeAt(k);
+  if (input[0] === '"') {
+    i = 1;
+    for (;;) {
+      if (i >= input.length) return undefined;
+      const c = code(i++);
+      if (c === 0x22) break;
+      if (c === 0x5c) {
+        if (i >= input.length) return undefined;
+        const n = code(i);
+        if (n === 11 || n === 12 || (n >= 1 && n <= 9) || (n >= 14 && n <= 127)) {
+          local += input[i++];
+          continue;
+        }
+        return undefined;
+      }
+      if (c === 11 || c === 12 || c === 32 || c === 33 || c === 127 || (c >= 1 && c <= 8) || (c >= 14 && c <= 31) || (c >= 35 && c <= 91) || (c >= 93 && c <= 126)) {
+        local += input[i - 1];
+        continue;
+      }
+      return undefined;
+    }
+  } else {
+    while (i < input.length) {
+      let c = input[i]!;
+      if (c === '\\') {
+        i++;
+        if (i >= input.length) return undefined;
+        c = input[i]!;
+      } else if (!ATEXT.test(c)) break;
+      local += c;
+      i++;
+    }
+    if (local.length === 0 || local.startsWith('.') || local.endsWith('.') || local.includes('..')) return undefined;
+  }
+  if (input[i] !== '@') return undefined;
+  const domain = input.slice(i + 1);
+  return domainValid(domain, false) ? { local, domain } : undefined;
 }
 
 /** Go's domainNameValid (and the older reverse-label check): no empty label, no trailing dot, printable ASCII. */
@@ -890,7 +1049,10 @@ function cbExtensionValue(id: string, critical: boolean, value: Buffer): void {
           if (el.tag === 0x82 || el.tag === 0x81 || el.tag === 0x86) {
             if (!isIA5(data)) fail('invalid constraint value: IA5String contains invalid character');
             if (el.tag === 0x82 && !domainValid(text, true)) fail(`failed to parse dnsName constraint ${JSON.stringify(text)}`);
-            if (el.tag === 0x81 && !text.includes('@') && !domainValid(text, true)) fail(`failed to parse rfc822Name constraint ${JSON.stringify(text)}`);
+            if (el.tag === 0x81 && !(text.includes('@') ? rfc2821Mailbox(text) !== undefined : domainValid(text, true))) {
+              fail(`failed to parse rfc822Name constraint ${JSON.stringify(text)}`);
+            }
+            if (el.tag === 0x86 && parseIP(text) !== undefined) fail(`failed to parse URI constraint ${JSON.stringify(text)}: cannot be IP address`);
             if (el.tag === 0x86 && !domainValid(text, true)) fail(`failed to parse URI constraint ${JSON.stringify(text)}`);
           } else if (el.tag === 0x87) {
             if (data.length !== 8 && data.length !== 32) fail(`IP constraint contained value of length ${data.length}`);
@@ -900,6 +1062,7 @@ function cbExtensionValue(id: string, critical: boolean, value: Buffer): void {
               if (zero ? b !== 0 : ![0x00, 0x80, 0xc0, 0xe0, 0xf0, 0xf8, 0xfc, 0xfe, 0xff].includes(b)) fail(`IP constraint contained invalid mask ${mask.toString('hex')}`);
               if (b !== 0xff) zero = true;
             }
+            if (data.length === 32 && isV4MappedV6(data.subarray(0, 16))) fail('IP constraint contained IPv4-mapped IPv6 address');
           }
         }
       }
@@ -969,7 +1132,7 @@ function cbExtensionValue(id: string, critical: boolean, value: Buffer): void {
       return;
     }
     case '2.5.29.54':
-      if (cbInteger(v()) === undefined) fail('invalid inhibit any policy extension');
+      if (!isInt64(cbInteger(v()))) fail('invalid inhibit any policy extension');
       return;
     case '1.3.6.1.5.5.7.1.1': {
       if (critical) fail('authority info access incorrectly marked critical');
@@ -1007,7 +1170,8 @@ function checkCertificate(der: Buffer, off: number): number {
     if (!v || n === undefined || v.off !== v.end || !isInt64(n)) throw new Asn1Error('x509: malformed version');
     version = n;
   }
-  if (version < 0n) throw new Asn1Error('x509: malformed version');
+  // Go reads versions 0 to 3 and then refuses a v4 (3) as invalid.
+  if (version < 0n || version > 3n) throw new Asn1Error('x509: malformed version');
   if (version + 1n > 3n) throw new Asn1Error('x509: invalid version');
   const serial = cbInteger(tbs);
   if (serial === undefined) throw new Asn1Error('x509: malformed serial number');
@@ -1072,6 +1236,62 @@ function checkCertificate(der: Buffer, off: number): number {
   }
   if (!cbBitString(outer)) throw new Asn1Error('x509: malformed signature');
   return outer.end;
+}
+
+// --- the keys of io.jwt.* `cert` constraints ----------------------------------------------------------------
+
+/**
+ * x509.ParseCertificate for a certificate's public key: the parser's stages with their texts, then
+ * `x509: trailing data` when bytes follow the certificate. The key is null when Go leaves it nil, for a
+ * public-key algorithm it does not parse (RSA-PSS, Ed448, …).
+ */
+export function goCertificatePublicKey(der: Buffer): KeyObject | null {
+  const end = checkCertificate(der, 0);
+  if (end !== der.length) throw new Asn1Error('x509: trailing data');
+  const cert = parseCertificate(der);
+  return cert.json.getStr('PublicKeyAlgorithm') === 0 ? null : cert.x509.publicKey;
+}
+
+const PKIX_SHAPE: Shape = {
+  k: 'struct',
+  name: 'publicKeyInfo',
+  fields: [{ shape: { k: 'struct', name: 'AlgorithmIdentifier', fields: [{ shape: { k: 'oid' } }, { shape: { k: 'raw' }, optional: true }] } }, { shape: { k: 'bits' } }],
+};
+const PKCS1_PUBLIC_SHAPE: Shape = { k: 'struct', name: 'pkcs1PublicKey', fields: [{ shape: { k: 'bigint' } }, { shape: { k: 'int' } }] };
+
+/**
+ * x509.ParsePKIXPublicKey: encoding/asn1 into Go's publicKeyInfo (a PKCS #1 key gets Go's hint), no trailing
+ * data, then parsePublicKey for RSA, ECDSA, Ed25519, X25519 and DSA with its texts; any other algorithm is
+ * `x509: unknown public key algorithm`.
+ */
+export function goPkixPublicKey(der: Buffer): KeyObject {
+  const r = unmarshal(der, PKIX_SHAPE);
+  if (r.error !== undefined) {
+    if (unmarshal(der, PKCS1_PUBLIC_SHAPE).error === undefined) {
+      throw new Asn1Error('x509: failed to parse public key (use ParsePKCS1PublicKey instead for this key format)');
+    }
+    throw new Asn1Error(r.error);
+  }
+  if (r.rest !== 0) throw new Asn1Error('x509: trailing data after ASN.1 of public-key');
+  const spki = cbRead({ b: der, off: 0, end: der.length }, 0x30)!;
+  const pkAI = cbRead(spki, 0x30)!;
+  const algOid = cbRead({ ...pkAI }, 0x06)!;
+  const hex = algOid.b.toString('hex', algOid.off, algOid.end);
+  cbRead(pkAI, 0x06);
+  const params = pkAI.off < pkAI.end ? pkAI.b.subarray(pkAI.off, pkAI.end) : Buffer.alloc(0);
+  const bits = cbRead(spki, 0x03)!;
+  const data = bits.b.subarray(bits.off + 1, bits.end);
+  if (hex === OID_DER.x25519) {
+    if (params.length !== 0) throw new Asn1Error('x509: X25519 key encoded with illegal parameters');
+    if (data.length !== 32) throw new Asn1Error('crypto/ecdh: invalid public key');
+  } else if (!Object.values(OID_DER).includes(hex)) {
+    throw new Asn1Error('x509: unknown public key algorithm');
+  } else cbPublicKey(hex, params, data);
+  try {
+    return createPublicKey({ key: der, format: 'der', type: 'spki' });
+  } catch (e) {
+    throw new Asn1Error(`x509: ${(e as Error).message}`);
+  }
 }
 
 // --- certificates ------------------------------------------------------------------------------------------------
@@ -1146,12 +1366,15 @@ interface PemBlock {
   der: Buffer;
 }
 
+/** The blocks Go's pem.Decode finds one after another in `text`, until it finds no more. */
 function pemBlocks(text: string): PemBlock[] {
   const out: PemBlock[] = [];
-  const re = /-----BEGIN ([^-\r\n]+)-----\r?\n([\s\S]*?)-----END \1-----/g;
-  for (const m of text.matchAll(re)) {
-    const body = m[2]!.split(/\r?\n/).filter((l) => !l.includes(':')).join('');
-    out.push({ type: m[1]!, der: Buffer.from(body, 'base64') });
+  let rest = text;
+  while (rest.length > 0) {
+    const found = goPemDecode(rest);
+    if (!found) break;
+    out.push({ type: found.block.type, der: found.block.bytes });
+    rest = found.rest;
   }
   return out;
 }
@@ -1197,6 +1420,8 @@ interface VerifyOpts {
   time: bigint;
   dnsName?: string;
   keyUsages?: number[];
+  /** Go's MaxConstraintComparisions; 0 (or absent) is its default, 250000. */
+  maxComparisons?: number;
 }
 
 /**
@@ -1205,24 +1430,201 @@ interface VerifyOpts {
  * is built from the leaf up through intermediates (CA, in validity, signature checked) to the anchor, and
  * returned leaf first; intermediates the chain does not use are left out. Undefined when no chain exists.
  */
+const extensionId = (e: Value): string => ((e as RObject).getStr('Id') as Value[]).map(String).join('.');
+
+function extensionOf(c: Cert, id: string): RObject | undefined {
+  const exts = c.json.getStr('Extensions');
+  return Array.isArray(exts) ? (exts.find((e) => extensionId(e) === id) as RObject | undefined) : undefined;
+}
+
+/** Go's domainToReverseLabels: the labels last first, or undefined for a name it refuses. */
+function reverseLabels(domain: string): string[] | undefined {
+  if (domain.length === 0) return [];
+  const labels = domain.split('.').reverse();
+  if (labels[0] === '' || labels.some((l) => l.length === 0 || [...l].some((ch) => ch.charCodeAt(0) < 33 || ch.charCodeAt(0) > 126))) return undefined;
+  return labels;
+}
+
+/** matchDomainConstraint; an undefined result is Go's error (the certificate is then refused). */
+function matchDomain(domain: string, constraint: string): boolean | undefined {
+  if (constraint.length === 0) return true;
+  const d = reverseLabels(domain);
+  const sub = constraint.startsWith('.');
+  const c = reverseLabels(sub ? constraint.slice(1) : constraint);
+  if (!d || !c) return undefined;
+  if (d.length < c.length || (sub && d.length === c.length)) return false;
+  return c.every((l, i) => l.toLowerCase() === d[i]!.toLowerCase());
+}
+
+const MAX_CONSTRAINT_COMPARISONS = 250000;
+
+/**
+ * Go's check of one certificate's SAN names against a CA's name constraints (isValid, checkNameConstraints):
+ * no excluded constraint may match a name, and where a name form has permitted constraints one must match.
+ * A name Go cannot read, or a constraint comparison that errs, refuses the certificate.
+ */
+function sanPermitted(c: Cert, ca: Cert, count: { n: number; limit: number }): boolean {
+  const san = extensionOf(c, '2.5.29.17');
+  if (!san) return true;
+  const list = (k: string): Value[] => {
+    const v = ca.json.getStr(k);
+    return Array.isArray(v) ? v : [];
+  };
+  const check = (excluded: Value[], permitted: Value[], match: (constraint: Value) => boolean | undefined): boolean => {
+    count.n += excluded.length;
+    if (count.n > count.limit) return false;
+    for (const x of excluded) if (match(x) !== false) return false;
+    count.n += permitted.length;
+    if (count.n > count.limit) return false;
+    if (permitted.length === 0) return true;
+    for (const x of permitted) {
+      const m = match(x);
+      if (m === undefined) return false;
+      if (m) return true;
+    }
+    return false;
+  };
+  const value = Buffer.from(san.getStr('Value') as string, 'base64');
+  const seq = cbRead({ b: value, off: 0, end: value.length }, 0x30);
+  if (!seq) return false;
+  while (seq.off < seq.end) {
+    const el = cbReadAny(seq);
+    if (!el) return false;
+    const data = el.c.b.subarray(el.c.off, el.c.end);
+    const text = data.toString('latin1');
+    let ok = true;
+    switch (el.tag) {
+      case 0x81: {
+        const mailbox = rfc2821Mailbox(text);
+        if (!mailbox) return false;
+        ok = check(list('ExcludedEmailAddresses'), list('PermittedEmailAddresses'), (x) => {
+          const constraint = x as string;
+          if (!constraint.includes('@')) return matchDomain(mailbox.domain, constraint);
+          const want = rfc2821Mailbox(constraint);
+          return want === undefined ? undefined : want.local === mailbox.local && want.domain.toLowerCase() === mailbox.domain.toLowerCase();
+        });
+        break;
+      }
+      case 0x82:
+        if (!reverseLabels(text)) return false;
+        ok = check(list('ExcludedDNSDomains'), list('PermittedDNSDomains'), (x) => matchDomain(text, x as string));
+        break;
+      case 0x86: {
+        const u = urlJson(text);
+        if (!u) return false;
+        ok = check(list('ExcludedURIDomains'), list('PermittedURIDomains'), (x) => {
+          let host = (u.json as RObject).getStr('Host') as string;
+          if (host.length === 0) return undefined;
+          if (host.includes(':') && !host.endsWith(']')) {
+            const at = host.lastIndexOf(':');
+            host = host.slice(0, at);
+            if (host.includes(':')) return undefined;
+          }
+          if ((host.startsWith('[') && host.endsWith(']')) || parseIP(host) !== undefined) return undefined;
+          return matchDomain(host, x as string);
+        });
+        break;
+      }
+      case 0x87:
+        if (data.length !== 4 && data.length !== 16) return false;
+        ok = check(list('ExcludedIPRanges'), list('PermittedIPRanges'), (x) => {
+          const ip = parseIP((x as RObject).getStr('IP') as string);
+          const mask = Buffer.from((x as RObject).getStr('Mask') as string, 'base64');
+          if (!ip || ip.length !== data.length) return false;
+          return data.every((b, i) => (b & mask[i]!) === (ip[i]! & mask[i]!));
+        });
+        break;
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+const lowerAscii = (s: string): string => s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+
+/** Go's validHostname: labels of letters, digits, `_` and inner `-`; a pattern may start with a `*` label. */
+function validHostname(host: string, isPattern: boolean): boolean {
+  const h = isPattern ? host : host.replace(/\.$/, '');
+  if (h.length === 0) return false;
+  return h.split('.').every((part, i) => part.length > 0 && ((isPattern && i === 0 && part === '*') || /^[A-Za-z0-9_][A-Za-z0-9_-]*$/.test(part)));
+}
+
+/**
+ * Go's Certificate.VerifyHostname: an IP address (brackets allowed) against the IP SANs only; a name against
+ * the DNS SANs, with a whole left-most `*` label and a trailing dot only when both are valid hostnames, an exact
+ * case-insensitive match otherwise. The subject's common name is never used.
+ */
+function verifyHostname(c: Cert, host: string): boolean {
+  const candidateIP = host.length >= 3 && host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  const ip = parseIP(candidateIP);
+  const sans = (k: string): string[] => {
+    const v = c.json.getStr(k);
+    return Array.isArray(v) ? (v as string[]) : [];
+  };
+  if (ip) {
+    return sans('IPAddresses').some((a) => {
+      const b = parseIP(a);
+      return b !== undefined && b.length === ip.length && b.every((x, i) => x === ip[i]);
+    });
+  }
+  const name = lowerAscii(host);
+  const validName = validHostname(name, false);
+  return sans('DNSNames').some((pattern) => {
+    if (validName && validHostname(pattern, true)) {
+      const p = lowerAscii(pattern).split('.');
+      const h = name.replace(/\.$/, '').split('.');
+      return p.length > 0 && h.length === p.length && h.join('.').length > 0 && p.every((part, i) => (i === 0 && part === '*') || part === h[i]);
+    }
+    return pattern !== '' && pattern !== '.' && name !== '' && name !== '.' && lowerAscii(pattern) === name;
+  });
+}
+
 function verifyChain(certs: Cert[], opts: VerifyOpts): Cert[] | undefined {
   if (certs.length < 2) return undefined;
   const ms = Number(opts.time / 1_000_000n);
   const valid = (c: Cert): boolean => ms >= Date.parse(c.x509.validFrom) && ms <= Date.parse(c.x509.validTo);
-  const issuedBy = (child: Cert, parent: Cert): boolean => child.x509.checkIssued(parent.x509) && child.x509.verify(parent.x509.publicKey);
+  // CheckSignatureFrom: Go does not check MD2, MD5, SHA-1 or DSA signatures when it builds chains.
+  const weak = new Set([1, 2, 3, 7, 8, 9]);
+  const issuedBy = (child: Cert, parent: Cert): boolean =>
+    !weak.has(child.json.getStr('SignatureAlgorithm') as number) && child.x509.checkIssued(parent.x509) && child.x509.verify(parent.x509.publicKey);
+  // Go's isValid for every certificate of a chain: no critical extension it did not handle; for a CA placed
+  // above `path`, a path length constraint (when set) no smaller than the intermediates below it.
+  const handled = (c: Cert): boolean => c.json.getStr('UnhandledCriticalExtensions') === null;
+  const pathLenOk = (ca: Cert, path: Cert[]): boolean => {
+    const max = ca.json.getStr('MaxPathLen');
+    return ca.json.getStr('BasicConstraintsValid') !== true || typeof max !== 'number' || max < 0 || path.length - 1 <= max;
+  };
   const anchor = certs[0]!;
   const intermediates = certs.slice(1, -1);
   const leaf = certs[certs.length - 1]!;
-  if (!valid(leaf) || !valid(anchor)) return undefined;
+  if (!valid(leaf) || !valid(anchor) || !handled(leaf) || !handled(anchor)) return undefined;
   // Go's default limit on intermediates in a chain.
   const MAX_DEPTH = 10;
+  // Go's isValid on usages (ServerAuth asked for when none are given): every certificate of the chain that
+  // names usages (known or not) must name any usage or one of those asked for.
+  const requested = opts.keyUsages && opts.keyUsages.length > 0 ? opts.keyUsages : [1];
+  const usagesOk = (chain: Cert[]): boolean =>
+    requested.includes(0) ||
+    chain.every((c) => {
+      const eku = c.json.getStr('ExtKeyUsage');
+      if (!Array.isArray(eku) && !Array.isArray(c.json.getStr('UnknownExtKeyUsage'))) return true;
+      return Array.isArray(eku) && eku.some((u) => u === 0 || requested.includes(u as number));
+    });
+  // Name constraints of a CA placed above `path` apply to the names of the leaf and of the CA itself; the
+  // comparisons are counted afresh for each CA.
+  const limit = opts.maxComparisons || MAX_CONSTRAINT_COMPARISONS;
+  const namesOk = (ca: Cert, path: Cert[]): boolean => {
+    if (!extensionOf(ca, '2.5.29.30')) return true;
+    const count = { n: 0, limit };
+    return [path[0]!, ca].every((c) => sanPermitted(c, ca, count));
+  };
   const extend = (path: Cert[]): Cert[] | undefined => {
     const top = path[path.length - 1]!;
-    if (top.x509.raw.equals(anchor.x509.raw)) return path;
-    if (issuedBy(top, anchor)) return [...path, anchor];
+    if (top.x509.raw.equals(anchor.x509.raw)) return usagesOk(path) ? path : undefined;
+    if (issuedBy(top, anchor) && pathLenOk(anchor, path) && namesOk(anchor, path) && usagesOk([...path, anchor])) return [...path, anchor];
     if (path.length > MAX_DEPTH) return undefined;
     for (const c of intermediates) {
-      if (path.includes(c) || !valid(c) || c.json.getStr('IsCA') !== true || !issuedBy(top, c)) continue;
+      if (path.includes(c) || !valid(c) || !handled(c) || c.json.getStr('IsCA') !== true || !pathLenOk(c, path) || !issuedBy(top, c) || !namesOk(c, path)) continue;
       const found = extend([...path, c]);
       if (found) return found;
     }
@@ -1230,11 +1632,7 @@ function verifyChain(certs: Cert[], opts: VerifyOpts): Cert[] | undefined {
   };
   const chain = extend([leaf]);
   if (!chain) return undefined;
-  if (opts.dnsName !== undefined && leaf.x509.checkHost(opts.dnsName) === undefined) return undefined;
-  const eku = leaf.json.getStr('ExtKeyUsage');
-  if (opts.keyUsages && opts.keyUsages.length > 0 && !opts.keyUsages.includes(0) && Array.isArray(eku)) {
-    if (!eku.includes(0) && !opts.keyUsages.some((k) => eku.includes(k))) return undefined;
-  }
+  if (opts.dnsName !== undefined && opts.dnsName.length > 0 && !verifyHostname(leaf, opts.dnsName)) return undefined;
   return chain;
 }
 
@@ -1280,6 +1678,7 @@ function verifyOptions(name: string, o: RObject, ctx: BuiltinContext): VerifyOpt
       case 'MaxConstraintComparisons':
         if (!isNumber(v)) fail("'MaxConstraintComparisons' should be a number");
         if (!isInteger(v) || toBigInt(v as number | bigint) < -(2n ** 63n) || toBigInt(v as number | bigint) >= 2n ** 63n) fail("'MaxConstraintComparisons' should be a valid number");
+        opts.maxComparisons = Number(toBigInt(v as number | bigint));
         break;
       case 'KeyUsages': {
         const items = Array.isArray(v) ? v : isSet(v) ? [...v.values()] : fail("'KeyUsages' should be an Array or Set");
@@ -1388,7 +1787,7 @@ function parseCsr(name: string, s: string): Value {
     }
     o.set('Attributes', attributes.length > 0 ? attributes : null);
     const tmp = new RObject();
-    applyExtensions(tmp, exts);
+    applyExtensions(tmp, exts, true);
     o.set('Extensions', tmp.getStr('Extensions')!);
     o.set('ExtraExtensions', null);
     for (const k of ['DNSNames', 'EmailAddresses', 'IPAddresses', 'URIs']) o.set(k, tmp.getStr(k)!);
@@ -1730,7 +2129,8 @@ export const builtins: BuiltinDef[] = [
       } catch {
         return [false, []];
       }
-      const chain = verifyChain(certs, { time: ctx.now(), keyUsages: [0] });
+      // OPA passes empty options: Go then asks for ServerAuth.
+      const chain = verifyChain(certs, { time: ctx.now() });
       return chain ? [true, chain.map(extendedCert)] : [false, []];
     },
   },
