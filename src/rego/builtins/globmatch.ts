@@ -13,8 +13,8 @@
  * - `a**a` becomes a prefix-suffix test, so it also matches `a` (prefix and suffix overlap);
  * - a tree never matches the empty string (`{a,}{a,}a` does not match `a`);
  * - alternatives whose first branch has no fixed length take the next branch's length as theirs;
- * - several delimiters: a run of `?`/`*` tests the delimiters joined as one substring, and the search for
- *   the first delimiter takes them in order, not by position;
+ * - several delimiters: a run of `?`/`*` tests the delimiters joined as one substring (adjacent `[!ab]` lists
+ *   likewise their characters), and the search for the first delimiter takes them in order, not by position;
  * - `?`, `[…]` and `[!…]` alone test the first rune only when the text is empty (U+FFFD): `?` and `[!a]`
  *   match `""`.
  *
