@@ -107,6 +107,13 @@ test('glob.match on multi-byte text: a fixed-length row cuts each part one byte 
   expectCall('glob.match', ['[\u00e0-\u00ff]', [], '\u00e9'], true);
   expectCall('glob.match', ['[!\u00e9]', [], '\u00e9'], false);
   expectCall('glob.match', ['a?', ['.'], 'a\u00e9'], true);
+  // Without delimiters the row is the same; with `é` as the delimiter, a row's trailing `?` reads U+FFFD, no
+  // delimiter, so it takes `é` — while a lone `?` reads `é` whole and refuses it.
+  expectCall('glob.match', ['?b', null, '\u00e9b'], false);
+  expectCall('glob.match', ['*a?', null, 'a\u00e9'], false);
+  expectCall('glob.match', ['*\u00e9', null, 'a\u00e9'], true);
+  expectCall('glob.match', ['a?', ['\u00e9'], 'a\u00e9'], true);
+  expectCall('glob.match', ['a?', ['\u00e9'], 'ab'], true);
 });
 
 test('glob.match on multi-byte text: a row found inside a longer text reports its length in runes as bytes', () => {
