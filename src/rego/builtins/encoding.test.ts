@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { arbValue, call, callNoCrash, expectCall, expectError, j, s } from './test-support/harness.js';
 import { builtins } from './encoding.js';
 import { BuiltinError } from './registry.js';
-import { obj } from '../value.js';
+import { type RObject, obj } from '../value.js';
 
 test('base64 encode/decode/is_valid as in opa-conformance/base64builtins', () => {
   expectCall('base64.encode', ['hello'], 'aGVsbG8=');
@@ -181,6 +181,19 @@ test('yaml.unmarshal: anchors redefined, tags and multi-line double-quoted scala
   // A line number after a rewritten scalar is still the line in the text.
   expectError('yaml.unmarshal', ['a: "x\ny"\nb: [1'], "yaml.unmarshal: yaml: line 3: did not find expected ',' or ']'");
   for (const t of ['a: "x\ny"\n', 'a: "it\\\'s"', '"a\\\n\n  b"\n', 'a: &x 1\nb: &x 2\nc: *x\n']) expectCall('yaml.is_valid', [t], true);
+});
+
+test('yaml.unmarshal of many under-indented double-quoted scalars stays linear and reads each one', () => {
+  const n = 3000;
+  const text = Array.from({ length: n }, (_, i) => `k${i}: "a${i}\nb"`).join('\n') + '\nlast: [1,\n';
+  const t0 = Date.now();
+  // The unclosed flow sequence after them is still found, on its line.
+  expectError('yaml.unmarshal', [text], `yaml.unmarshal: yaml: line ${2 * n + 1}: did not find expected ',' or ']'`);
+  const ok = Array.from({ length: n }, (_, i) => `k${i}: "a${i}\nb"`).join('\n') + '\n';
+  const v = call('yaml.unmarshal', [ok]) as RObject;
+  assert.equal(v.get('k0'), 'a0 b');
+  assert.equal(v.get(`k${n - 1}`), `a${n - 1} b`);
+  assert.ok(Date.now() - t0 < 8000, `took ${Date.now() - t0} ms`);
 });
 
 test('yaml.unmarshal of random double-quoted scalars: a string or a go-yaml scanner error, never a crash', () => {

@@ -407,6 +407,9 @@ function scanDoubleQuoted(text: string, start: number): DqScan {
   }
 }
 
+/** How many times a text is lexed again after a scalar the lexer cut short: the work stays linear. */
+const MAX_RELEX = 8;
+
 /** Lexer tokens that mark structure without standing for any source text. */
 const MARKER_TOKENS = new Set(['\x02', '\x18', '\x1f']);
 
@@ -415,7 +418,9 @@ const MARKER_TOKENS = new Set(['\x02', '\x18', '\x1f']);
  * with the package's lexer, is replaced by a double-quoted scalar holding go-yaml's value in escapes both
  * agree on, on as many lines as the original and with its continuation lines indented past the opening
  * quote, so the document keeps its structure and line numbers. The first scalar go-yaml fails on is left
- * as it is and reported with the offset, in the returned text, where it starts.
+ * as it is and reported with the offset, in the returned text, where it starts. A scalar the lexer cut short
+ * makes it lex the rewritten text again, up to `MAX_RELEX` times; after that the tokens that follow the
+ * scalar are taken as the first lexing found them.
  */
 export function goYamlDoubleQuoted(
   text: string,
@@ -423,6 +428,7 @@ export function goYamlDoubleQuoted(
 ): { text: string; error?: { at: number; message: string } } {
   let out = text;
   let done = 0; // everything before this offset of `out` has been rewritten
+  let relexes = 0;
   for (;;) {
     const src = out;
     let offset = 0;
@@ -447,8 +453,10 @@ export function goYamlDoubleQuoted(
       }
       out = out.slice(0, at) + enc + out.slice(scan.end);
       done = at + enc.length;
-      // The lexer cut this scalar short (a continuation line it found under-indented): lex the rewritten text.
-      if (tok.length !== raw.length) {
+      // The lexer cut this scalar short (a continuation line it found under-indented): lex the rewritten text
+      // again, a bounded number of times; past that the pass goes on after the scalar's end as lexed.
+      if (tok.length !== raw.length && relexes < MAX_RELEX) {
+        relexes++;
         relex = true;
         break;
       }
