@@ -23,7 +23,7 @@ import { Lexer, parseDocument, visit } from 'yaml';
 import { CocoError } from '../errors.js';
 import { BigNum, Engine, type ExprStats, type Explanation, PROFILE_SORTS, type ProfileSort, Profiler, fromJson, goDuration, numText, parseJsonValue, toJs } from '../rego/index.js';
 import type { CompileError } from '../rego/compiler.js';
-import { GO_YAML_V2, goYamlDoubleQuoted } from '../rego/builtins/goyaml.js';
+import { GO_YAML_V2, goYamlQuoted } from '../rego/builtins/goyaml.js';
 import { readTarGz } from '../policy/bundle-archive.js';
 import type { CliIO } from './io.js';
 
@@ -65,8 +65,8 @@ function stringify(v: unknown, indent?: number): string {
  * a string), and an infinity or NaN (`.inf`) has no JSON form, so it is an error.
  */
 function parseYaml(text: string): unknown {
-  // Double-quoted scalars by go-yaml's scanner, as yaml.unmarshal reads them.
-  const dq = goYamlDoubleQuoted(text, () => new Lexer());
+  // Quoted scalars by go-yaml's scanner, as yaml.unmarshal reads them.
+  const dq = goYamlQuoted(text, () => new Lexer());
   const doc = parseDocument(dq.text, GO_YAML_V2);
   const problem = doc.errors[0];
   if (dq.error && (!problem || problem.pos[0] >= dq.error.at) && dq.error.at <= doc.range[2]) throw new Error(dq.error.message);

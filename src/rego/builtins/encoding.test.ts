@@ -180,7 +180,12 @@ test('yaml.unmarshal: anchors redefined, tags and multi-line double-quoted scala
   expectCall('yaml.unmarshal', ['"k\\x41": "v\n w"\n'], j('{"kA": "v w"}'));
   // A line number after a rewritten scalar is still the line in the text.
   expectError('yaml.unmarshal', ['a: "x\ny"\nb: [1'], "yaml.unmarshal: yaml: line 3: did not find expected ',' or ']'");
-  for (const t of ['a: "x\ny"\n', 'a: "it\\\'s"', '"a\\\n\n  b"\n', 'a: &x 1\nb: &x 2\nc: *x\n']) expectCall('yaml.is_valid', [t], true);
+  // Single-quoted scalars fold the same way, at any indentation, `''` a quote and `\\` no escape.
+  expectCall('yaml.unmarshal', ["a: 'x\ny'\n"], j('{"a": "x y"}'));
+  expectCall('yaml.unmarshal', ["a: 'it''s\n\n ok \\q'\n"], j('{"a": "it\'s\\nok \\\\q"}'));
+  expectCall('yaml.unmarshal', ["['a\nb', 'c''d']\n"], j('["a b", "c\'d"]'));
+  expectError('yaml.unmarshal', ["a: 'x\n---\ny'\n"], 'yaml.unmarshal: yaml: line 2: found unexpected document indicator');
+  for (const t of ['a: "x\ny"\n', 'a: "it\\\'s"', '"a\\\n\n  b"\n', "a: 'x\ny'", 'a: &x 1\nb: &x 2\nc: *x\n']) expectCall('yaml.is_valid', [t], true);
 });
 
 test('yaml.unmarshal of many under-indented double-quoted scalars stays linear and reads each one', () => {
@@ -196,11 +201,11 @@ test('yaml.unmarshal of many under-indented double-quoted scalars stays linear a
   assert.ok(Date.now() - t0 < 8000, `took ${Date.now() - t0} ms`);
 });
 
-test('yaml.unmarshal of random double-quoted scalars: a string or a go-yaml scanner error, never a crash', () => {
+test('yaml.unmarshal of random quoted scalars: a string or a go-yaml scanner error, never a crash', () => {
   const unit = fc.constantFrom('a', ' ', '\t', '\n', '\r\n', '\\', '"', "'", '/', 'x', 'u', '0', 'D', '8', '-', '.', '\u00e9');
   fc.assert(
-    fc.property(fc.string({ unit, maxLength: 16 }), fc.constantFrom('a: ', '- ', '', '[', 'k:\n  - '), (body, lead) => {
-      const text = `${lead}"${body}"${lead === '[' ? ']' : ''}\n`;
+    fc.property(fc.string({ unit, maxLength: 16 }), fc.constantFrom('a: ', '- ', '', '[', 'k:\n  - '), fc.constantFrom('"', "'"), (body, lead, q) => {
+      const text = `${lead}${q}${body}${q}${lead === '[' ? ']' : ''}\n`;
       for (const name of ['yaml.unmarshal', 'yaml.is_valid']) {
         try {
           call(name, [text]);

@@ -9,7 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as Yaml from 'yaml';
-import { GO_YAML_V2, goYamlAliasError, goYamlDoubleQuoted, goYamlSyntaxError, goYamlTabError } from './goyaml.js';
+import { GO_YAML_V2, goYamlAliasError, goYamlQuoted, goYamlSyntaxError, goYamlTabError } from './goyaml.js';
 import { type Value, RObject, fromJson, isObject, isSet, parseJsonValue, toJs, toJsonText } from '../value.js';
 import { type BuiltinDef, BuiltinError, argObject, argString, builtinError, typeError } from './registry.js';
 import { firstValueText, goJsonError } from './gojson.js';
@@ -336,8 +336,8 @@ function isValidJson(s: string): boolean {
 // --- YAML (sigs.k8s.io/yaml over go-yaml v2: YAML 1.1 scalars, block style, sequences not indented) ------
 
 function yamlParse(name: string, s: string): Value {
-  // Double-quoted scalars go by go-yaml's scanner; the text parsed holds them rewritten to the same values.
-  const dq = goYamlDoubleQuoted(s, () => new (yaml().Lexer)());
+  // Quoted scalars go by go-yaml's scanner; the text parsed holds them rewritten to the same values.
+  const dq = goYamlQuoted(s, () => new (yaml().Lexer)());
   const docs = yaml().parseAllDocuments(dq.text, GO_YAML_V2);
   const list = Array.isArray(docs) ? docs : [docs];
   const doc = list[0];
@@ -349,7 +349,7 @@ function yamlParse(name: string, s: string): Value {
   const tab = goYamlTabError(s);
   const problem = doc.errors[0];
   if (tab !== undefined && (!problem || tab.line <= lineBefore(s, problem.pos[0]))) throw builtinError(name, tab.message);
-  // A double-quoted scalar go-yaml's scanner fails on, unless a problem comes before it; go-yaml reads the
+  // A quoted scalar go-yaml's scanner fails on, unless a problem comes before it; go-yaml reads the
   // first document only.
   if (dq.error && (!problem || problem.pos[0] >= dq.error.at) && dq.error.at <= doc.range[2]) throw builtinError(name, dq.error.message);
   if (problem) throw builtinError(name, goYamlSyntaxError(dq.text, { code: problem.code, message: problem.message, offset: problem.pos[0] }));

@@ -9,8 +9,8 @@
  * inputs: unclosed flow collections and quotes, `mapping values are not allowed in this context`, tabs where
  * go-yaml takes them for a token, bad indentation of mapping keys and sequence entries, stray closing
  * brackets, reserved indicators, unknown aliases, unknown escapes in double-quoted scalars, empty anchor and
- * alias names, unterminated verbatim tags and undefined tag handles. Double-quoted scalars are scanned by
- * go-yaml's rules here (`goYamlDoubleQuoted`). Anything else keeps the parser's own text behind the
+ * alias names, unterminated verbatim tags and undefined tag handles. Quoted scalars are scanned by
+ * go-yaml's rules here (`goYamlQuoted`). Anything else keeps the parser's own text behind the
  * same `yaml: line N:` prefix.
  *
  * go-yaml v2 also differs from the YAML spec in what it accepts: duplicate mapping keys are not an error
@@ -328,15 +328,17 @@ const DQ_ESCAPES: Record<string, string> = {
   P: '\u2029',
 };
 
-type DqScan = { end: number; value: string } | { problemAt: number; problem: string };
+type QuotedScan = { end: number; value: string } | { problemAt: number; problem: string };
 
 /**
- * go-yaml's scanner over a double-quoted scalar opening at `start` (yaml_parser_scan_flow_scalar): its own
- * escape set (`\'` is one, `\/` is not), a `---` or `...` at column 0 inside the quotes an error, continuation
- * lines at any indentation, an escaped line break joining lines without a space while the empty lines after
- * it stay line feeds. Returns the scalar's end and value, or the problem and where the scanner was.
+ * go-yaml's scanner over a quoted scalar opening at `start` (yaml_parser_scan_flow_scalar): continuation lines
+ * at any indentation, a `---` or `...` at column 0 inside the quotes an error; in a single-quoted scalar `''`
+ * is a quote; in a double-quoted one go-yaml's own escape set (`\'` is one, `\/` is not) and an escaped line
+ * break joining lines without a space while the empty lines after it stay line feeds. Returns the scalar's end
+ * and value, or the problem and where the scanner was.
  */
-function scanDoubleQuoted(text: string, start: number): DqScan {
+function scanQuoted(text: string, start: number): QuotedScan {
+  const single = text[start] === "'";
   let i = start + 1;
   let s = '';
   let leadingBreak = '';
@@ -351,13 +353,18 @@ function scanDoubleQuoted(text: string, start: number): DqScan {
     let leadingBlanks = false;
     while (!isBlankzAt(text, i)) {
       const c = text[i]!;
-      if (c === '"') break;
-      if (c === '\\' && isBreakAt(text, i + 1)) {
+      if (single && c === "'" && text[i + 1] === "'") {
+        s += "'";
+        i += 2;
+        continue;
+      }
+      if (c === (single ? "'" : '"')) break;
+      if (!single && c === '\\' && isBreakAt(text, i + 1)) {
         i = readBreak(text, i + 1)[1];
         leadingBlanks = true;
         break;
       }
-      if (c === '\\') {
+      if (!single && c === '\\') {
         const e = text[i + 1] ?? '';
         const digits = e === 'x' ? 2 : e === 'u' ? 4 : e === 'U' ? 8 : 0;
         if (digits === 0) {
@@ -380,7 +387,7 @@ function scanDoubleQuoted(text: string, start: number): DqScan {
       s += String.fromCodePoint(cp);
       i += cp > 0xffff ? 2 : 1;
     }
-    if (text[i] === '"') return { end: i + 1, value: s };
+    if (text[i] === (single ? "'" : '"')) return { end: i + 1, value: s };
     while (i < text.length && (text[i] === ' ' || text[i] === '\t' || isBreakAt(text, i))) {
       if (!isBreakAt(text, i)) {
         if (!leadingBlanks) whitespaces += text[i];
@@ -414,7 +421,7 @@ const MAX_RELEX = 8;
 const MARKER_TOKENS = new Set(['\x02', '\x18', '\x1f']);
 
 /**
- * Double-quoted scalars read by go-yaml's rules before the `yaml` package sees the text: each one, located
+ * Quoted scalars read by go-yaml's rules before the `yaml` package sees the text: each one, located
  * with the package's lexer, is replaced by a double-quoted scalar holding go-yaml's value in escapes both
  * agree on, on as many lines as the original and with its continuation lines indented past the opening
  * quote, so the document keeps its structure and line numbers. The first scalar go-yaml fails on is left
@@ -422,7 +429,7 @@ const MARKER_TOKENS = new Set(['\x02', '\x18', '\x1f']);
  * makes it lex the rewritten text again, up to `MAX_RELEX` times; after that the tokens that follow the
  * scalar are taken as the first lexing found them.
  */
-export function goYamlDoubleQuoted(
+export function goYamlQuoted(
   text: string,
   lexer: () => { lex(src: string): Iterable<string> },
 ): { text: string; error?: { at: number; message: string } } {
@@ -438,8 +445,8 @@ export function goYamlDoubleQuoted(
       if (MARKER_TOKENS.has(tok)) continue;
       const at = offset + delta;
       offset += tok.length;
-      if (at < done || tok[0] !== '"') continue;
-      const scan = scanDoubleQuoted(out, at);
+      if (at < done || (tok[0] !== '"' && tok[0] !== "'")) continue;
+      const scan = scanQuoted(out, at);
       if ('problem' in scan) {
         const message = goYamlMessage('scanner', lineOf(out, scan.problemAt), lineOf(out, at), scan.problem);
         return { text: out, error: { at, message } };
