@@ -433,33 +433,35 @@ export function goYamlQuoted(
   text: string,
   lexer: () => { lex(src: string): Iterable<string> },
 ): { text: string; error?: { at: number; message: string } } {
-  let out = text;
-  let done = 0; // everything before this offset of `out` has been rewritten
+  let src = text;
+  let done = 0; // everything before this offset of `src` has been rewritten
   let relexes = 0;
   for (;;) {
-    const src = out;
+    const pieces: string[] = [];
+    let outLen = 0; // length of `pieces` joined
+    let from = 0; // `src` up to here is in `pieces`
     let offset = 0;
-    let delta = 0; // how much the rewrites so far moved `src`'s offsets in `out`
     let relex = false;
     for (const tok of lexer().lex(src)) {
       if (MARKER_TOKENS.has(tok)) continue;
-      const at = offset + delta;
+      const at = offset;
       offset += tok.length;
-      if (at < done || (tok[0] !== '"' && tok[0] !== "'")) continue;
-      const scan = scanQuoted(out, at);
+      if (at < done || at < from || (tok[0] !== '"' && tok[0] !== "'")) continue;
+      const scan = scanQuoted(src, at);
       if ('problem' in scan) {
-        const message = goYamlMessage('scanner', lineOf(out, scan.problemAt), lineOf(out, at), scan.problem);
-        return { text: out, error: { at, message } };
+        const message = goYamlMessage('scanner', lineOf(src, scan.problemAt), lineOf(src, at), scan.problem);
+        return { text: pieces.join('') + src.slice(from), error: { at: outLen + at - from, message } };
       }
-      const raw = out.slice(at, scan.end);
+      const raw = src.slice(at, scan.end);
       const breaks = lineOf(raw, raw.length);
       let enc = JSON.stringify(scan.value);
       if (breaks > 0) {
-        const pad = ' '.repeat(at - (Math.max(out.lastIndexOf('\n', at - 1), out.lastIndexOf('\r', at - 1)) + 1) + 1);
+        const pad = ' '.repeat(at - (Math.max(src.lastIndexOf('\n', at - 1), src.lastIndexOf('\r', at - 1)) + 1) + 1);
         enc = enc.slice(0, -1) + `\\\n${pad}`.repeat(breaks) + '"';
       }
-      out = out.slice(0, at) + enc + out.slice(scan.end);
-      done = at + enc.length;
+      pieces.push(src.slice(from, at), enc);
+      outLen += at - from + enc.length;
+      from = scan.end;
       // The lexer cut this scalar short (a continuation line it found under-indented): lex the rewritten text
       // again, a bounded number of times; past that the pass goes on after the scalar's end as lexed.
       if (tok.length !== raw.length && relexes < MAX_RELEX) {
@@ -467,8 +469,10 @@ export function goYamlQuoted(
         relex = true;
         break;
       }
-      delta += enc.length - raw.length;
     }
+    const out = pieces.join('') + src.slice(from);
     if (!relex) return { text: out };
+    done = outLen;
+    src = out;
   }
 }
