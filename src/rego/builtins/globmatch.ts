@@ -26,7 +26,7 @@
 export class GoPanic extends Error {}
 
 /** The text being matched, as UTF-8, with the memo of tree matches over its slices. */
-export class Text {
+class Text {
   readonly memo = new Map<Matcher, Map<number, boolean>>();
   constructor(readonly b: Buffer) {}
 }
@@ -167,7 +167,7 @@ function allSegments(b: Buffer, s: number, e: number, base: number): number[] {
   return out;
 }
 
-export class TextM implements Matcher {
+class TextM implements Matcher {
   readonly kind = 'text';
   readonly runes: number;
   constructor(readonly str: Buffer) {
@@ -185,7 +185,7 @@ export class TextM implements Matcher {
   }
 }
 
-export class AnyM implements Matcher {
+class AnyM implements Matcher {
   readonly kind = 'any';
   constructor(readonly seps: number[]) {}
   len(): number {
@@ -201,7 +201,7 @@ export class AnyM implements Matcher {
   }
 }
 
-export class SuperM implements Matcher {
+class SuperM implements Matcher {
   readonly kind = 'super';
   len(): number {
     return -1;
@@ -232,7 +232,7 @@ abstract class OneRune implements Matcher {
   }
 }
 
-export class SingleM extends OneRune {
+class SingleM extends OneRune {
   readonly kind = 'single';
   constructor(readonly seps: number[]) {
     super();
@@ -242,7 +242,7 @@ export class SingleM extends OneRune {
   }
 }
 
-export class ListM extends OneRune {
+class ListM extends OneRune {
   readonly kind = 'list';
   constructor(
     readonly list: number[],
@@ -255,7 +255,7 @@ export class ListM extends OneRune {
   }
 }
 
-export class RangeM extends OneRune {
+class RangeM extends OneRune {
   readonly kind = 'range';
   constructor(
     readonly lo: number,
@@ -269,7 +269,7 @@ export class RangeM extends OneRune {
   }
 }
 
-export class NothingM implements Matcher {
+class NothingM implements Matcher {
   readonly kind = 'nothing';
   len(): number {
     return 0;
@@ -282,7 +282,7 @@ export class NothingM implements Matcher {
   }
 }
 
-export class PrefixM implements Matcher {
+class PrefixM implements Matcher {
   readonly kind = 'prefix';
   constructor(readonly prefix: Buffer) {}
   len(): number {
@@ -301,7 +301,7 @@ export class PrefixM implements Matcher {
   }
 }
 
-export class PrefixAnyM implements Matcher {
+class PrefixAnyM implements Matcher {
   readonly kind = 'prefix_any';
   constructor(
     readonly prefix: Buffer,
@@ -326,7 +326,7 @@ export class PrefixAnyM implements Matcher {
   }
 }
 
-export class SuffixM implements Matcher {
+class SuffixM implements Matcher {
   readonly kind = 'suffix';
   constructor(readonly suffix: Buffer) {}
   len(): number {
@@ -341,7 +341,7 @@ export class SuffixM implements Matcher {
   }
 }
 
-export class SuffixAnyM implements Matcher {
+class SuffixAnyM implements Matcher {
   readonly kind = 'suffix_any';
   constructor(
     readonly suffix: Buffer,
@@ -361,7 +361,7 @@ export class SuffixAnyM implements Matcher {
   }
 }
 
-export class PrefixSuffixM implements Matcher {
+class PrefixSuffixM implements Matcher {
   readonly kind = 'prefix_suffix';
   constructor(
     readonly prefix: Buffer,
@@ -392,7 +392,7 @@ export class PrefixSuffixM implements Matcher {
   }
 }
 
-export class ContainsM implements Matcher {
+class ContainsM implements Matcher {
   readonly kind = 'contains';
   constructor(
     readonly needle: Buffer,
@@ -419,7 +419,7 @@ export class ContainsM implements Matcher {
   }
 }
 
-export class MinM implements Matcher {
+class MinM implements Matcher {
   readonly kind = 'min';
   constructor(readonly limit: number) {}
   len(): number {
@@ -439,7 +439,7 @@ export class MinM implements Matcher {
   }
 }
 
-export class MaxM implements Matcher {
+class MaxM implements Matcher {
   readonly kind = 'max';
   constructor(readonly limit: number) {}
   len(): number {
@@ -461,7 +461,7 @@ export class MaxM implements Matcher {
   }
 }
 
-export class EveryOfM implements Matcher {
+class EveryOfM implements Matcher {
   readonly kind = 'every_of';
   constructor(readonly ms: Matcher[]) {}
   /** As gobwas computes it: -1 whenever there is a matcher at all. */
@@ -527,7 +527,7 @@ function appendMerge(target: number[], sub: number[]): number[] {
   return out;
 }
 
-export class AnyOfM implements Matcher {
+class AnyOfM implements Matcher {
   readonly kind = 'any_of';
   constructor(readonly ms: Matcher[]) {}
   /** gobwas's loop: while no length is known yet, the next matcher's length (even -1) is taken. */
@@ -562,7 +562,7 @@ export class AnyOfM implements Matcher {
   }
 }
 
-export class RowM implements Matcher {
+class RowM implements Matcher {
   readonly kind = 'row';
   constructor(
     readonly ms: Matcher[],
@@ -604,7 +604,7 @@ export class RowM implements Matcher {
   }
 }
 
-export class BTreeM implements Matcher {
+class BTreeM implements Matcher {
   readonly kind = 'btree';
   readonly valueLen: number;
   readonly leftLen: number;
