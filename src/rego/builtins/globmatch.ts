@@ -5,9 +5,11 @@
  *
  * gobwas works on Go strings, that is on UTF-8 bytes, and mixes rune counts with byte offsets: a fixed-length
  * run (`?`, `[…]`, literal text next to them) is glued into a row that measures each part in runes but cuts
- * the text one byte past the start of the part's last rune, so a multi-byte rune anywhere but at the end of a
- * row never matches; a row found inside a longer text reports its length in runes, which the tree around it
- * then uses as a byte length; a tree skips as many bytes as the fixed parts beside it count runes. Slices
+ * the part's slice one byte past the start of its last rune: a part that must match a multi-byte rune (text,
+ * a list or range holding it) fails on it, while `?` and `[!…]` take the cut byte as U+FFFD and pass, leaving
+ * the next part to start inside the rune; a row found inside a longer text reports its length in runes, which
+ * the tree around it then uses as a byte length; a tree skips as many bytes as the fixed parts beside it
+ * count runes. Slices
  * that cut a rune decode, as in Go, to U+FFFD one byte wide, while `utf8.RuneLen(U+FFFD)` is 3.
  * Library quirks that show on ASCII text too, kept as well:
  * - `a**a` becomes a prefix-suffix test, so it also matches `a` (prefix and suffix overlap);
@@ -15,8 +17,7 @@
  * - alternatives whose first branch has no fixed length take the next branch's length as theirs;
  * - several delimiters: a run of `?`/`*` tests the delimiters joined as one substring (adjacent `[!ab]` lists
  *   likewise their characters), and the search for the first delimiter takes them in order, not by position;
- * - `?`, `[…]` and `[!…]` alone test the first rune only when the text is empty (U+FFFD): `?` and `[!a]`
- *   match `""`.
+ * - `?`, `[…]` or `[!…]` as the whole pattern reads U+FFFD from an empty text: `?` and `[!a]` match `""`.
  *
  * Every string a matcher sees is a slice of the text being matched, so a matcher takes the text's bytes and
  * a `[start, end)` slice; the text's tree matches are memoised per slice, which keeps nested `*` polynomial.
