@@ -442,6 +442,8 @@ test('-i, --stdin-input and -d keep the text of numbers beyond doubles: 12345678
     'in.json': '{"a": 12345678901234567890, "b": 1e400, "c": [1.0, 1e3, -0.10000000000000000001]}',
     'in.yaml': 'a: 12345678901234567890\nb: 1e400\nc: 1.5\n',
     'inf.yaml': 'a: .inf\n',
+    'quoted.yaml': 'a: "one\ntwo"\nb: "x\\\n\n  y"\n',
+    'escape.yaml': 'a: "x\\/y"\n',
     'data/d.json': '{"big": 98765432109876543210, "huge": -2e308}',
   });
   const raw = async (query: string, ...args: string[]) => {
@@ -467,6 +469,11 @@ test('-i, --stdin-input and -d keep the text of numbers beyond doubles: 12345678
   const inf = await evalCli(['-i', join(p, 'inf.yaml'), 'input']);
   assert.equal(inf.code, 2);
   assert.match(inf.err + inf.out, /inf\.yaml: json: unsupported value: \+Inf/);
+  // Double-quoted scalars by go-yaml's scanner: continuation lines at any indentation, its escape set.
+  assert.equal(await raw('input', '-i', join(p, 'quoted.yaml')), '{"a":"one two","b":"x\\ny"}');
+  const esc = await evalCli(['-d', join(p, 'escape.yaml'), 'data']);
+  assert.equal(esc.code, 2);
+  assert.match(esc.err + esc.out, /escape\.yaml: yaml: found unknown escape character/);
 });
 
 test('several compile errors are listed one by one: an entry each in JSON, "N errors occurred:" otherwise', async () => {

@@ -22,12 +22,12 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
-import { parseDocument, visit } from 'yaml';
+import { Lexer, parseDocument, visit } from 'yaml';
 import { CocoError } from '../errors.js';
 import { BigNum, Engine, type ExprStats, type Explanation, PROFILE_SORTS, type ProfileSort, Profiler, fromJson, goDuration, numText, parseJsonValue, toJs } from '../rego/index.js';
 import type { CompileError } from '../rego/compiler.js';
 import { RObject } from '../rego/value.js';
-import { GO_YAML_V2 } from '../rego/builtins/goyaml.js';
+import { GO_YAML_V2, goYamlQuoted } from '../rego/builtins/goyaml.js';
 import { readTarGz } from '../policy/bundle-archive.js';
 import type { CliIO } from './io.js';
 
@@ -69,8 +69,12 @@ function stringify(v: unknown, indent?: number): string {
  * a string), and an infinity or NaN (`.inf`) has no JSON form, so it is an error.
  */
 function parseYaml(text: string): unknown {
-  const doc = parseDocument(text, GO_YAML_V2);
-  if (doc.errors.length > 0) throw doc.errors[0]!;
+  // Quoted scalars by go-yaml's scanner, as yaml.unmarshal reads them.
+  const dq = goYamlQuoted(text, () => new Lexer());
+  const doc = parseDocument(dq.text, GO_YAML_V2);
+  const problem = doc.errors[0];
+  if (dq.error && (!problem || problem.pos[0] >= dq.error.at) && dq.error.at <= doc.range[2]) throw new Error(dq.error.message);
+  if (problem) throw problem;
   visit(doc, {
     Scalar(_key, node) {
       if (typeof node.value !== 'number' || Number.isFinite(node.value)) return;

@@ -168,6 +168,54 @@ test('numbers from JSON text keep their text: 1.0, 1e3, 12345678901234567890', (
   assert.equal(json('p := json.unmarshal("[1.50, 2]")'), '[1.50,2]');
 });
 
+// The same for data, and wherever a JSON number meets the value semantics: OPA's ast.Number is the json.Number
+// text (opa:v1/util/json.go decodes with UseNumber), compared and hashed by value, so a set or an object key
+// holds `1.0` and `1` once (the first one in), sorting orders by value, and the text is what is printed,
+// also for a number used as an object key.
+test('numbers from JSON data keep their text; sets, keys, order and arithmetic go by value', () => {
+  const e = new Engine({ strict: true });
+  e.addPolicy(
+    't.rego',
+    [
+      'package t',
+      'd := data.cfg.d',
+      'x := input.x',
+      'set := {input.x, 1}',
+      'n := count({input.x, 1, 1.00})',
+      'keyed := {input.y: "hundred"}',
+      'lookup := {100: "h"}[input.y]',
+      'member := input.y in {100}',
+      'sorted := sort([input.y, 5, input.x, data.cfg.d])',
+      'top := max([input.y, 99])',
+      'ge := data.cfg.e >= 2000',
+      'sum := data.cfg.e + 0',
+      'half := input.w * 2',
+      'neg := input.n',
+      'same := input.n == 0',
+    ].join('\n'),
+  );
+  e.addData(parseJsonValue('{"cfg": {"d": 2.50, "e": 2E+3}}'));
+  e.setInputValue(parseJsonValue('{"x": 1.0, "y": 1e2, "w": 1.50, "n": -0.0}'));
+  const out = (rule: string) => toJsonText(e.evalRuleValue(`data.t.${rule}`)!);
+  assert.equal(out('d'), '2.50');
+  assert.equal(out('x'), '1.0');
+  assert.equal(out('set'), '[1.0]');
+  assert.equal(out('n'), '1');
+  assert.equal(out('keyed'), '{"1e2":"hundred"}');
+  assert.equal(out('lookup'), '"h"');
+  assert.equal(out('member'), 'true');
+  assert.equal(out('sorted'), '[1.0,2.50,5,1e2]');
+  assert.equal(out('top'), '1e2');
+  assert.equal(out('ge'), 'true');
+  assert.equal(out('sum'), '2000');
+  assert.equal(out('half'), '3');
+  assert.equal(out('neg'), '-0.0');
+  assert.equal(out('same'), 'true');
+  // A JSON text round-trips with every number's text.
+  const doc = '{"a":[1.0,1e2,2E+3,-0.0,0.50,1E-7,12345678901234567890.5]}';
+  assert.equal(toJsonText(parseJsonValue(doc)), doc);
+});
+
 // Input and data handed over as JS values are taken by value: a bigint is the exact integer, a JS number the
 // number of its shortest round-trip text (what Go's encoding/json writes for the same float64), and a number no
 // JSON text holds (1e400 is Infinity once a JS number) is refused rather than becoming null.

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { arbValue, call, callNoCrash, expectCall, expectError, j, s } from './test-support/harness.js';
 import { builtins } from './encoding.js';
-import { obj } from '../value.js';
+import { BuiltinError } from './registry.js';
+import { type RObject, obj } from '../value.js';
 
 test('base64 encode/decode/is_valid as in opa-conformance/base64builtins', () => {
   expectCall('base64.encode', ['hello'], 'aGVsbG8=');
@@ -127,6 +128,17 @@ test("yaml.unmarshal words malformed input as go-yaml v2 does (scanner lines 1-b
     // a named tag handle no %TAG directive declares (a parser error: go-yaml's 0-based line of the tag)
     ['a: !e!x 1', 'yaml: found undefined tag handle'],
     ['a: 1\nb: 2\nc: !e!x 1', 'yaml: line 2: found undefined tag handle'],
+    ['- !e!x [1]', 'yaml: found undefined tag handle'],
+    // go-yaml's escape set has no `\/`; a document marker at column 0 ends no quoted scalar
+    ['a: "x\\/y"', 'yaml: found unknown escape character'],
+    ['a: "one\n---\ntwo"', 'yaml: line 2: found unexpected document indicator'],
+    ['a: "one\n... two"', 'yaml: line 2: found unexpected document indicator'],
+    // an alias inside the node its anchor names, also when the anchor was defined before (go-yaml registers
+    // an anchor as its node starts, so the redefinition is the one referenced)
+    ['a: &x\n  b: *x\n', "yaml: anchor 'x' value contains itself"],
+    ['a: &x [1, *x]', "yaml: anchor 'x' value contains itself"],
+    ['a: &x 1\nb: &x {k: *x}', "yaml: anchor 'x' value contains itself"],
+    ['a: &x [*x]\nb: *y', "yaml: unknown anchor 'y' referenced"], // the parser's error comes first
   ];
   for (const [text, want] of cases) {
     assert.throws(
@@ -138,6 +150,73 @@ test("yaml.unmarshal words malformed input as go-yaml v2 does (scanner lines 1-b
     );
     expectCall('yaml.is_valid', [text], false);
   }
+});
+
+test('yaml.unmarshal: anchors redefined, tags and multi-line double-quoted scalars as go-yaml v2 reads them', () => {
+  // An alias refers to the latest anchor of its name defined before it.
+  expectCall('yaml.unmarshal', ['a: &x 1\nb: *x\nc: &x 2\nd: *x\n'], j('{"a": 1, "b": 1, "c": 2, "d": 2}'));
+  expectCall('yaml.unmarshal', ['- &a [1]\n- &a {b: 2}\n- *a\n'], j('[[1], {"b": 2}, {"b": 2}]'));
+  // A tag handle declared by %TAG, and a local tag, leave the scalar a string.
+  expectCall('yaml.unmarshal', ['%TAG !e! tag:example.com,2000:\n---\na: !e!x bar\n'], j('{"a": "bar"}'));
+  expectCall('yaml.unmarshal', ['a: !local bar\nb: !!str 1\n'], j('{"a": "bar", "b": "1"}'));
+  // Only the first document is read: an undefined handle or a bad escape after it goes unseen.
+  expectCall('yaml.unmarshal', ['a: 1\n---\nb: !e!x 1\nc: "\\q"\n'], j('{"a": 1}'));
+  // Continuation lines at any indentation; a line break folds to a space, empty lines stay line feeds.
+  expectCall('yaml.unmarshal', ['a: "x\ny"\n'], j('{"a": "x y"}'));
+  expectCall('yaml.unmarshal', ['a:\n  b: "x\n y"\n'], j('{"a": {"b": "x y"}}'));
+  expectCall('yaml.unmarshal', ['a: "x  \n\n\n  y"\n'], j('{"a": "x\\n\\ny"}'));
+  // An escaped line break joins without a space, and the empty lines after it are kept as line feeds.
+  expectCall('yaml.unmarshal', ['a: "x\\\n   y"\n'], j('{"a": "xy"}'));
+  expectCall('yaml.unmarshal', ['"a\\\n\n  b"\n'], 'a\nb');
+  expectCall('yaml.unmarshal', ['a: "x\\\r\n y"\n'], j('{"a": "xy"}'));
+  // Escaped blanks survive the folding: `\ ` and `\t` at a line's start, an escaped tab.
+  expectCall('yaml.unmarshal', ['a: "x\\ty\\\n\\  z"\n'], j('{"a": "x\\ty  z"}'));
+  expectCall('yaml.unmarshal', ['a: "one\n  \\\t two"\n'], j('{"a": "one \\t two"}'));
+  // go-yaml's escapes: `\'` is one of them; \N \_ \L \P \e \0 \a and code points.
+  expectCall('yaml.unmarshal', ['a: "it\\\'s"'], j('{"a": "it\'s"}'));
+  expectCall('yaml.unmarshal', ['a: "\\x41\\u263A\\U0001F600\\N\\_\\L\\P\\e\\0\\a"'], j('{"a": "A\\u263a\\ud83d\\ude00\\u0085\\u00a0\\u2028\\u2029\\u001b\\u0000\\u0007"}'));
+  // Quoted keys and scalars inside flow collections over several lines.
+  expectCall('yaml.unmarshal', ['["a\nb", "c\\\nd"]\n'], j('["a b", "cd"]'));
+  expectCall('yaml.unmarshal', ['"k\\x41": "v\n w"\n'], j('{"kA": "v w"}'));
+  // A line number after a rewritten scalar is still the line in the text.
+  expectError('yaml.unmarshal', ['a: "x\ny"\nb: [1'], "yaml.unmarshal: yaml: line 3: did not find expected ',' or ']'");
+  // Single-quoted scalars fold the same way, at any indentation, `''` a quote and `\\` no escape.
+  expectCall('yaml.unmarshal', ["a: 'x\ny'\n"], j('{"a": "x y"}'));
+  expectCall('yaml.unmarshal', ["a: 'it''s\n\n ok \\q'\n"], j('{"a": "it\'s\\nok \\\\q"}'));
+  expectCall('yaml.unmarshal', ["['a\nb', 'c''d']\n"], j('["a b", "c\'d"]'));
+  expectError('yaml.unmarshal', ["a: 'x\n---\ny'\n"], 'yaml.unmarshal: yaml: line 2: found unexpected document indicator');
+  for (const t of ['a: "x\ny"\n', 'a: "it\\\'s"', '"a\\\n\n  b"\n', "a: 'x\ny'", 'a: &x 1\nb: &x 2\nc: *x\n']) expectCall('yaml.is_valid', [t], true);
+});
+
+test('yaml.unmarshal of many under-indented double-quoted scalars stays linear and reads each one', () => {
+  const n = 3000;
+  const text = Array.from({ length: n }, (_, i) => `k${i}: "a${i}\nb"`).join('\n') + '\nlast: [1,\n';
+  const t0 = Date.now();
+  // The unclosed flow sequence after them is still found, on its line.
+  expectError('yaml.unmarshal', [text], `yaml.unmarshal: yaml: line ${2 * n + 1}: did not find expected ',' or ']'`);
+  const ok = Array.from({ length: n }, (_, i) => `k${i}: "a${i}\nb"`).join('\n') + '\n';
+  const v = call('yaml.unmarshal', [ok]) as RObject;
+  assert.equal(v.get('k0'), 'a0 b');
+  assert.equal(v.get(`k${n - 1}`), `a${n - 1} b`);
+  assert.ok(Date.now() - t0 < 8000, `took ${Date.now() - t0} ms`);
+});
+
+test('yaml.unmarshal of random quoted scalars: a string or a go-yaml scanner error, never a crash', () => {
+  const unit = fc.constantFrom('a', ' ', '\t', '\n', '\r\n', '\\', '"', "'", '/', 'x', 'u', '0', 'D', '8', '-', '.', '\u00e9');
+  fc.assert(
+    fc.property(fc.string({ unit, maxLength: 16 }), fc.constantFrom('a: ', '- ', '', '[', 'k:\n  - '), fc.constantFrom('"', "'"), (body, lead, q) => {
+      const text = `${lead}${q}${body}${q}${lead === '[' ? ']' : ''}\n`;
+      for (const name of ['yaml.unmarshal', 'yaml.is_valid']) {
+        try {
+          call(name, [text]);
+        } catch (e) {
+          assert.ok(e instanceof BuiltinError, `${JSON.stringify(text)}: ${String(e)}`);
+          assert.match(e.message, /^yaml\.(unmarshal|is_valid): yaml: /);
+        }
+      }
+    }),
+    { numRuns: 1500 },
+  );
 });
 
 test('yaml.unmarshal accepts what go-yaml v2 accepts: repeated keys (last wins), tabs inside scalars and after values', () => {

@@ -9,7 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as Yaml from 'yaml';
-import { GO_YAML_V2, goYamlAliasError, goYamlSyntaxError, goYamlTabError, goYamlUnicodeEscapeError } from './goyaml.js';
+import { GO_YAML_V2, goYamlAliasError, goYamlQuoted, goYamlSyntaxError, goYamlTabError } from './goyaml.js';
 import { type Value, RObject, fromJson, isObject, isSet, parseJsonValue, toJs, toJsonText } from '../value.js';
 import { type BuiltinDef, BuiltinError, argObject, argString, builtinError, typeError } from './registry.js';
 import { firstValueText, goJsonError } from './gojson.js';
@@ -336,29 +336,41 @@ function isValidJson(s: string): boolean {
 // --- YAML (sigs.k8s.io/yaml over go-yaml v2: YAML 1.1 scalars, block style, sequences not indented) ------
 
 function yamlParse(name: string, s: string): Value {
-  const docs = yaml().parseAllDocuments(s, GO_YAML_V2);
+  // Quoted scalars go by go-yaml's scanner; the text parsed holds them rewritten to the same values.
+  const dq = goYamlQuoted(s, () => new (yaml().Lexer)());
+  const docs = yaml().parseAllDocuments(dq.text, GO_YAML_V2);
   const list = Array.isArray(docs) ? docs : [docs];
   const doc = list[0];
-  if (!doc) return null;
+  if (!doc) {
+    if (dq.error) throw builtinError(name, dq.error.message);
+    return null;
+  }
   // Whichever go-yaml meets first: a tab it cannot skip, or the problem the parser here found.
   const tab = goYamlTabError(s);
   const problem = doc.errors[0];
   if (tab !== undefined && (!problem || tab.line <= lineBefore(s, problem.pos[0]))) throw builtinError(name, tab.message);
-  // An escape for no character in a double-quoted scalar, when go-yaml's scanner meets it first.
-  let escape: { offset: number; message: string } | undefined;
+  // A quoted scalar go-yaml's scanner fails on, unless a problem comes before it; go-yaml reads the
+  // first document only.
+  if (dq.error && (!problem || problem.pos[0] >= dq.error.at) && dq.error.at <= doc.range[2]) throw builtinError(name, dq.error.message);
+  if (problem) throw builtinError(name, goYamlSyntaxError(dq.text, { code: problem.code, message: problem.message, offset: problem.pos[0] }));
+  // go-yaml's parser fails on the first alias to no anchor; its decoder then on an alias inside the node
+  // its anchor names (which, anchors being registered as their node starts, includes a redefined anchor).
+  let unknown: string | undefined;
+  let recursive: string | undefined;
   yaml().visit(doc, {
-    Scalar(_key, node) {
-      if (escape || node.type !== 'QUOTE_DOUBLE' || !node.range) return;
-      escape = goYamlUnicodeEscapeError(s, node.range[0], node.range[1]);
+    Alias(_key, node, path) {
+      const target = node.resolve(doc);
+      if (!target) unknown ??= node.source;
+      else if (path.includes(target as never)) recursive ??= node.source;
     },
   });
-  if (escape && (!problem || escape.offset <= problem.pos[0])) throw builtinError(name, escape.message);
-  if (problem) throw builtinError(name, goYamlSyntaxError(s, { code: problem.code, message: problem.message, offset: problem.pos[0] }));
+  if (unknown !== undefined) throw builtinError(name, `yaml: unknown anchor '${unknown}' referenced`);
+  if (recursive !== undefined) throw builtinError(name, `yaml: anchor '${recursive}' value contains itself`);
   let js: unknown;
   try {
     js = doc.toJS({ maxAliasCount: 1000 });
   } catch (e) {
-    // Unresolved aliases, alias bombs and the like surface while building the value.
+    // Alias bombs and the like surface while building the value.
     const msg = (e as Error).message;
     throw builtinError(name, goYamlAliasError(msg) ?? `yaml: ${msg.split('\n')[0]}`);
   }

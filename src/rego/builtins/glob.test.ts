@@ -79,6 +79,151 @@ test('glob.match: lexer and parser errors, and what the lexer tolerates', () => 
   expectCall('glob.match', ['a*', ['\u00e9'], 'ab\u00e9'], false);
 });
 
+// Rows below are traced by hand through gobwas/glob v0.2.3's compiler (compiler/compiler.go) and matchers
+// (match/*.go): which matchers a pattern becomes, then what each does with the UTF-8 bytes of the text.
+test('glob.match on multi-byte text: a fixed-length row cuts each part one byte past its last rune start', () => {
+  // `?b` is a row of `?` and `b`: `?` gets the first byte of `é` alone (U+FFFD, not a delimiter, so it
+  // passes), then `b` gets the second byte of `é`.
+  expectCall('glob.match', ['?b', [], 'ab'], true);
+  expectCall('glob.match', ['?b', [], '\u00e9b'], false);
+  // The last part of a row gets one byte too, and `?` takes U+FFFD: a trailing `?` still matches…
+  expectCall('glob.match', ['b?', [], 'b\u00e9'], true);
+  expectCall('glob.match', ['b[!x]', [], 'b\u00e9'], true);
+  // …while a list or range looking for the rune itself sees U+FFFD instead.
+  expectCall('glob.match', ['b[\u00e9x]', [], 'b\u00e9'], false);
+  expectCall('glob.match', ['b[\u00e0-\u00ff]', [], 'b\u00e9'], false);
+  // Literal text split from the rest of a row fails on its own multi-byte rune: `[é]` is the text `é`.
+  expectCall('glob.match', ['\u00e9?', [], '\u00e9a'], false);
+  expectCall('glob.match', ['[\u00e9]b', [], '\u00e9b'], false);
+  expectCall('glob.match', ['[\u00e9x]b', [], '\u00e9b'], false);
+  expectCall('glob.match', ['{\u00e9,x}?', [], '\u00e9a'], false);
+  expectCall('glob.match', ['{\u00e9,x}?', [], 'xa'], true);
+  // The row first counts the text in runes: `a?b` is three runes long like `aéb`, and still fails inside.
+  expectCall('glob.match', ['a?b', ['x'], 'a\u00e9b'], false);
+  expectCall('glob.match', ['a?b', ['x'], 'acb'], true);
+  // One part alone is matched whole, so a lone `?`, list or range takes a multi-byte rune.
+  expectCall('glob.match', ['?', ['.'], '\u00e9'], true);
+  expectCall('glob.match', ['?', ['\u00e9'], '\u00e9'], false);
+  expectCall('glob.match', ['[\u00e0-\u00ff]', [], '\u00e9'], true);
+  expectCall('glob.match', ['[!\u00e9]', [], '\u00e9'], false);
+  expectCall('glob.match', ['a?', ['.'], 'a\u00e9'], true);
+  // Without delimiters the row is the same; with `é` as the delimiter, a row's trailing `?` reads U+FFFD, no
+  // delimiter, so it takes `é` — while a lone `?` reads `é` whole and refuses it.
+  expectCall('glob.match', ['?b', null, '\u00e9b'], false);
+  expectCall('glob.match', ['*a?', null, 'a\u00e9'], false);
+  expectCall('glob.match', ['*\u00e9', null, 'a\u00e9'], true);
+  expectCall('glob.match', ['a?', ['\u00e9'], 'a\u00e9'], true);
+  expectCall('glob.match', ['a?', ['\u00e9'], 'ab'], true);
+});
+
+test('glob.match on multi-byte text: a row found inside a longer text reports its length in runes as bytes', () => {
+  // `*a?` is a tree: the row `a?` found at 0, the text after it starting 2 bytes in, i.e. inside `é`.
+  expectCall('glob.match', ['*a?', ['.'], 'a\u00e9'], false);
+  expectCall('glob.match', ['*a?', ['.'], 'xab'], true);
+  expectCall('glob.match', ['*a?', ['.'], '\u00e9ax'], true);
+});
+
+test('glob.match on multi-byte text: runs of `?` and `*`, prefixes, suffixes and delimiters count runes', () => {
+  // `??` glues into "at least and at most 2 runes, no delimiter", counted in runes.
+  expectCall('glob.match', ['??', ['.'], '\u00e9\u00e9'], true);
+  expectCall('glob.match', ['???', ['.'], '\u00e9\u00e9'], false);
+  expectCall('glob.match', ['*?b', ['.'], '\u00e9b'], true);
+  expectCall('glob.match', ['*?b', ['.'], '.b'], false);
+  expectCall('glob.match', ['\u00e9*', null, '\u00e9a'], true);
+  expectCall('glob.match', ['\u00e9*', ['.'], '\u00e9a.'], false);
+  expectCall('glob.match', ['*\u00e9', ['.'], 'a\u00e9'], true);
+  expectCall('glob.match', ['*', ['\u00e9'], 'a\u00e9b'], false);
+  expectCall('glob.match', ['*b', ['\u00e9'], 'a\u00e9b'], false);
+  expectCall('glob.match', ['*b', ['\u00e9'], 'aab'], true);
+  expectCall('glob.match', ['\u00e9\u00e8', [], '\u00e9\u00e8'], true); // one text: compared whole
+  expectCall('glob.match', ['{\u00e9,x}', [], '\u00e9'], true);
+});
+
+test('glob.match keeps gobwas quirks that show on ASCII text', () => {
+  // Prefix and suffix around `**` may overlap.
+  expectCall('glob.match', ['a**a', [], 'a'], true);
+  expectCall('glob.match', ['ab*ba', null, 'aba'], true);
+  expectCall('glob.match', ['ab*ba', [], 'aba'], false); // `*` with a delimiter is a tree, which checks
+  // A tree never matches an empty string: `{a,}{a,}a` fails on `a`, `*{` matches nothing at all.
+  expectCall('glob.match', ['{a,}{a,}a', [], 'a'], false);
+  expectCall('glob.match', ['{a,}{a,}a', [], 'aaa'], true);
+  expectCall('glob.match', ['*{', null, 'x'], false);
+  // `?`, `[!…]` alone read U+FFFD from an empty text.
+  expectCall('glob.match', ['?', [], ''], true);
+  expectCall('glob.match', ['[!a]', [], ''], true);
+  expectCall('glob.match', ['[a-z]', [], ''], false);
+  // With several delimiters a run of `?`/`*` refuses only the delimiters written together.
+  expectCall('glob.match', ['?*', ['.', ','], '.b.a'], true);
+  expectCall('glob.match', ['?*', ['.', ','], 'a.,b'], false);
+  expectCall('glob.match', ['*', ['.', ','], 'a.b'], false); // `*` alone tests each delimiter
+  // Adjacent `[!…]` lists of several characters glue the same way: their characters joined, as one substring.
+  expectCall('glob.match', ['[!ab][!ab]', [], 'ba'], true);
+  expectCall('glob.match', ['[!ab][!ab]', [], 'ab'], false);
+  expectCall('glob.match', ['[!ab]', [], 'a'], false);
+  // Alternatives whose first branch has no fixed length take the second's: `{a*b,cd}` counts as 2 runes,
+  // so with `x`/`y` around it the whole is a 4-rune row.
+  expectCall('glob.match', ['x{a*b,cd}y', [], 'xaqqby'], false);
+  expectCall('glob.match', ['x{cd,a*b}y', [], 'xaqqby'], true);
+  expectCall('glob.match', ['x{a*b,cd}y', [], 'xcdy'], true);
+  // A row holding an empty alternative slices past the end of the text, where Go panics.
+  expectError('glob.match', ['a{,}', [], 'a'], 'glob.match: runtime error: slice bounds out of range', E);
+  expectError('glob.match', ['?{}', ['.'], 'b'], 'glob.match: runtime error: slice bounds out of range', E);
+  expectCall('glob.match', ['a{,}', [], 'b'], false);
+});
+
+test('glob.match: nested stars stay fast', () => {
+  const t0 = Date.now();
+  expectCall('glob.match', ['*a*a*a*a*a*a*a*a*b', ['.'], 'a'.repeat(300) + '.b'], false);
+  expectCall('glob.match', ['**a**a**a**a**a**a**a**a**c', ['.'], 'a'.repeat(300) + 'b'], false);
+  expectCall('glob.match', ['*?*?*?*?*?*?*?*?c', ['.'], 'a'.repeat(300) + '.b'], false);
+  assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+});
+
+/** Anchored regular expression for a glob without alternatives, read as the glob syntax describes it. */
+function globRegex(tokens: string[], delims: string[]): RegExp {
+  const not = delims.length === 0 ? '[^]' : `[^${delims.map((d) => '\\' + d).join('')}]`;
+  const re = tokens
+    .map((t) => {
+      if (t === '*') return `${not}*`;
+      if (t === '**') return '[^]*';
+      if (t === '?') return not;
+      if (t.startsWith('[')) return t.replace(/^\[!/, '[^').replace(/\\/g, '\\\\');
+      return t.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    })
+    .join('');
+  return new RegExp(`^${re}$`, 'u');
+}
+
+test('glob.match on ASCII text answers as the glob syntax says, outside the quirks above', () => {
+  // No alternatives, at most one delimiter, no `**`, negated lists of one character, non-empty texts: the
+  // cases where gobwas's matchers are exact. Literal text is escaped for the glob lexer.
+  const token = fc.oneof(
+    fc.constantFrom('a', 'b', 'c', '.', '/', '-', '!', ']', ',', '}'),
+    fc.constantFrom('*', '?'),
+    fc.constantFrom('[ab]', '[!b]', '[a-c]', '[!a-c]', '[.]', '[!.]', '[/b]'),
+  );
+  fc.assert(
+    fc.property(
+      fc.array(token, { maxLength: 7 }),
+      fc.string({ unit: fc.constantFrom('a', 'b', 'c', '.', '/', '-'), minLength: 1, maxLength: 8 }),
+      fc.constantFrom<string[]>([], ['/'], ['-']),
+      (tokens, text, delims) => {
+        const pattern = tokens.map((t) => (t.length === 1 && '*?[]{},\\!-'.includes(t) && t !== '*' && t !== '?' ? `\\${t}` : t)).join('');
+        // `**` appears only where two `*` tokens meet; count it as the super-star it lexes to.
+        const lexed: string[] = [];
+        for (const t of tokens) {
+          if (t === '*' && lexed[lexed.length - 1] === '*') lexed[lexed.length - 1] = '**';
+          else lexed.push(t);
+        }
+        fc.pre(!lexed.includes('**'));
+        const want = globRegex(lexed, delims.length === 0 ? ['.'] : delims).test(text);
+        assert.equal(call('glob.match', [pattern, delims, text]), want, `${pattern} ${JSON.stringify(delims)} ${text}`);
+      },
+    ),
+    { numRuns: 3000 },
+  );
+});
+
 test('regex.globs_match: tokenizer errors carry the input, the rune position and the reason', () => {
   const bad = (input: string, pos: number, reason: string): [string, string] => [
     input,
@@ -163,6 +308,7 @@ test("regex.globs_match answers as the library's greedy walk does, also where an
 
 const GLOB_UNITS = ['a', 'b', '.', '*', '?', '[', ']', '!', '-', '{', '}', ',', '\\', '\u0000', '\ufffd', '\u00e9'];
 const GLOB_ERRORS = [
+  'runtime error: slice bounds out of range',
   'could not read rune',
   'unexpected end of input',
   'expected close range character',

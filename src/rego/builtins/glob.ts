@@ -3,28 +3,14 @@
  * `*` any run of non-delimiter characters, `**` any run, `?` one non-delimiter character, `[abc]`/`[a-z]`
  * and negations `[!…]` (any character, delimiters included), `{a,b}` alternatives (nestable), `\` escapes;
  * malformed patterns fail with gobwas/glob's lexer and parser messages.
- * Delimiters: `null` means none, an empty array means `["."]`. The glob is compiled to an NFA matched in
- * time linear in the text (see `Nfa`), so no pattern can make a match backtrack.
+ * Delimiters: `null` means none, an empty array means `["."]`. The glob is parsed here and compiled into
+ * gobwas/glob's own matchers (see globmatch.ts), so a match answers as OPA's does, library quirks included.
  */
 import { type Value, typeName } from '../value.js';
+import { GoPanic, type Matcher, type Node, compile, globMatches } from './globmatch.js';
 import { type BuiltinDef, BuiltinError, argString, builtinError, typeErrorOneOf } from './registry.js';
 
 class GlobError extends Error {}
-
-type Test = (cp: number) => boolean;
-/** One element of a glob: a single character test, a run of a test (`*`, `**`), or alternatives. */
-type Elem = { k: 'one'; test: Test } | { k: 'run'; test: Test } | { k: 'alt'; alts: Elem[][] };
-
-/**
- * The glob as a Thompson NFA: a state either tests one character (`test`, then `out[0]`) or is an epsilon
- * split to every state of `out`; state 0 is the accepting state. Matching simulates all states at once, so
- * the work is at most (text length × states) — no backtracking (`*a*a*a*b` against `aaaa…` is linear).
- */
-interface Nfa {
-  tests: Array<Test | null>;
-  outs: number[][];
-  start: number;
-}
 
 type Token =
   | { t: 'text'; s: number[] }
@@ -158,16 +144,13 @@ class GlobLexer {
   }
 }
 
-/** gobwas/glob's parser over the lexer's tokens, building the elements the NFA is compiled from. */
-function parseGlob(pattern: string, delims: string[]): Elem[] {
+/** gobwas/glob's parser (syntax/ast/parser.go) over the lexer's tokens, building its syntax tree. */
+function parseGlob(pattern: string): Node {
   const lex = new GlobLexer(Array.from(pattern, (c) => c.codePointAt(0)!));
-  const sep = new Set(delims.map((d) => d.codePointAt(0)!));
-  const notSep: Test = (cp) => !sep.has(cp);
-  const any: Test = () => true;
-  const root: Elem[] = [];
-  // The open alternatives: each entry is the `alt` element and the pattern being filled.
-  const stack: Array<{ alt: { k: 'alt'; alts: Elem[][] }; parent: Elem[] }> = [];
-  let current = root;
+  const root: Node = { kind: 'pattern', children: [] };
+  // The open alternatives: each entry is the `anyOf` node and the pattern holding it.
+  const stack: Array<{ anyOf: Node; parent: Node }> = [];
+  let current: Node = root;
   for (;;) {
     const tok = lex.next();
     switch (tok.t) {
@@ -176,35 +159,35 @@ function parseGlob(pattern: string, delims: string[]): Elem[] {
       case 'error':
         throw new GlobError(tok.msg);
       case 'text':
-        for (const cp of tok.s) current.push({ k: 'one', test: (x) => x === cp });
+        current.children.push({ kind: 'text', text: String.fromCodePoint(...tok.s), children: [] });
         break;
       case 'any':
-        current.push({ k: 'run', test: notSep });
+        current.children.push({ kind: 'any', children: [] });
         break;
       case 'super':
-        current.push({ k: 'run', test: any });
+        current.children.push({ kind: 'super', children: [] });
         break;
       case 'single':
-        current.push({ k: 'one', test: notSep });
+        current.children.push({ kind: 'single', children: [] });
         break;
       case 'termsOpen': {
-        const alt = { k: 'alt' as const, alts: [[] as Elem[]] };
-        current.push(alt);
-        stack.push({ alt, parent: current });
-        current = alt.alts[0]!;
+        const anyOf: Node = { kind: 'anyOf', children: [] };
+        current.children.push(anyOf);
+        stack.push({ anyOf, parent: current });
+        current = { kind: 'pattern', children: [] };
+        anyOf.children.push(current);
         break;
       }
       case 'sep': {
-        const top = stack[stack.length - 1]!;
-        current = [];
-        top.alt.alts.push(current);
+        current = { kind: 'pattern', children: [] };
+        stack[stack.length - 1]!.anyOf.children.push(current);
         break;
       }
       case 'termsClose':
         current = stack.pop()!.parent;
         break;
       case 'rangeOpen':
-        current.push(parseRange(lex));
+        current.children.push(parseRange(lex));
         break;
       default:
         throw new GlobError(`unexpected token: ${tok.t}`);
@@ -213,7 +196,7 @@ function parseGlob(pattern: string, delims: string[]): Elem[] {
 }
 
 /** A `[…]` item: one `lo-hi` range or a list of characters, `!` negating either. */
-function parseRange(lex: GlobLexer): Elem {
+function parseRange(lex: GlobLexer): Node {
   let not = false;
   let lo = 0;
   let hi = 0;
@@ -241,9 +224,7 @@ function parseRange(lex: GlobLexer): Elem {
       case 'rangeClose': {
         const isRange = lo !== 0 && hi !== 0;
         if ((chars.length > 0) === isRange) throw new GlobError('could not parse range');
-        const set = chars;
-        const [l, h] = [lo, hi];
-        return { k: 'one', test: isRange ? (cp) => (cp >= l && cp <= h) !== not : (cp) => set.includes(cp) !== not };
+        return isRange ? { kind: 'range', lo, hi, not, children: [] } : { kind: 'list', chars, not, children: [] };
       }
       default:
         break;
@@ -251,66 +232,7 @@ function parseRange(lex: GlobLexer): Elem {
   }
 }
 
-function compileGlob(pattern: string, delims: string[]): Nfa {
-  const tests: Array<Test | null> = [null];
-  const outs: number[][] = [[]];
-  const state = (test: Test | null, out: number[]): number => {
-    tests.push(test);
-    outs.push(out);
-    return tests.length - 1;
-  };
-  // Built back to front: each element gets the state that follows it.
-  const build = (elems: Elem[], next: number): number => {
-    for (let j = elems.length - 1; j >= 0; j--) {
-      const e = elems[j]!;
-      if (e.k === 'one') next = state(e.test, [next]);
-      else if (e.k === 'run') {
-        const split = state(null, []);
-        outs[split] = [state(e.test, [split]), next];
-        next = split;
-      } else {
-        const after = next;
-        next = state(
-          null,
-          e.alts.map((alt) => build(alt, after)),
-        );
-      }
-    }
-    return next;
-  };
-  const start = build(parseGlob(pattern, delims), 0);
-  return { tests, outs, start };
-}
-
-function matchNfa(nfa: Nfa, text: string): boolean {
-  const n = nfa.tests.length;
-  const mark = new Int32Array(n).fill(-1);
-  let current: number[] = [];
-  let step = 0;
-  // Adds `s` and every state reachable from it by epsilon splits (iteratively: alternatives may nest deeply).
-  const add = (list: number[], s: number): void => {
-    const stack = [s];
-    while (stack.length > 0) {
-      const x = stack.pop()!;
-      if (mark[x] === step) continue;
-      mark[x] = step;
-      if (nfa.tests[x] === null && x !== 0) for (let k = nfa.outs[x]!.length - 1; k >= 0; k--) stack.push(nfa.outs[x]![k]!);
-      else list.push(x);
-    }
-  };
-  add(current, nfa.start);
-  for (const ch of text) {
-    const cp = ch.codePointAt(0)!;
-    step++;
-    const next: number[] = [];
-    for (const s of current) if (s !== 0 && nfa.tests[s]!(cp)) add(next, nfa.outs[s]![0]!);
-    if (next.length === 0) return false;
-    current = next;
-  }
-  return current.includes(0);
-}
-
-const CACHE = new Map<string, Nfa>();
+const CACHE = new Map<string, Matcher>();
 
 /** gobwas glob.QuoteMeta: escapes the glob metacharacters. */
 function quoteMeta(s: string): string {
@@ -337,19 +259,29 @@ export const builtins: BuiltinDef[] = [
         if (delims.length === 0) delims = ['.'];
       } else throw typeErrorOneOf(name, 2, ['array', 'null'], d);
       const match = argString(name, a, 2);
-      const key = `${pattern}\u0000${delims.join('')}`;
-      let nfa = CACHE.get(key);
-      if (!nfa) {
+      const key = JSON.stringify([pattern, delims]);
+      let matcher = CACHE.get(key);
+      if (!matcher) {
         try {
-          nfa = compileGlob(pattern, delims);
+          // A lone surrogate is U+FFFD in the UTF-8 string Go would hold.
+          const seps = delims.map((x) => {
+            const cp = x.codePointAt(0)!;
+            return cp >= 0xd800 && cp <= 0xdfff ? 0xfffd : cp;
+          });
+          matcher = compile(parseGlob(pattern), seps);
         } catch (e) {
           if (e instanceof GlobError) throw builtinError(name, e.message);
           throw e;
         }
         if (CACHE.size > 500) CACHE.clear();
-        CACHE.set(key, nfa);
+        CACHE.set(key, matcher);
       }
-      return matchNfa(nfa, match);
+      try {
+        return globMatches(matcher, match);
+      } catch (e) {
+        if (e instanceof GoPanic) throw builtinError(name, e.message);
+        throw e;
+      }
     },
   },
   { name: 'glob.quote_meta', arity: 1, fn: (a) => quoteMeta(argString('glob.quote_meta', a, 0)) },

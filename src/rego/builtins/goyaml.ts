@@ -9,7 +9,8 @@
  * inputs: unclosed flow collections and quotes, `mapping values are not allowed in this context`, tabs where
  * go-yaml takes them for a token, bad indentation of mapping keys and sequence entries, stray closing
  * brackets, reserved indicators, unknown aliases, unknown escapes in double-quoted scalars, empty anchor and
- * alias names and unterminated verbatim tags. Anything else keeps the parser's own text behind the
+ * alias names, unterminated verbatim tags and undefined tag handles. Quoted scalars are scanned by
+ * go-yaml's rules here (`goYamlQuoted`). Anything else keeps the parser's own text behind the
  * same `yaml: line N:` prefix.
  *
  * go-yaml v2 also differs from the YAML spec in what it accepts: duplicate mapping keys are not an error
@@ -289,24 +290,189 @@ export function goYamlAliasError(jsMessage: string): string | undefined {
   return m ? `yaml: unknown anchor '${m[1]}' referenced` : undefined;
 }
 
+/** A line break as go-yaml's reader sees one: CR, LF, NEL, LS, PS. */
+function isBreakAt(text: string, i: number): boolean {
+  const c = text[i];
+  return c === '\r' || c === '\n' || c === '\u0085' || c === '\u2028' || c === '\u2029';
+}
+
+function isBlankzAt(text: string, i: number): boolean {
+  return i >= text.length || text[i] === ' ' || text[i] === '\t' || isBreakAt(text, i);
+}
+
+/** go-yaml's read_line: CRLF, CR, LF and NEL read as `\n`, LS and PS as themselves; returns [break, next]. */
+function readBreak(text: string, i: number): [string, number] {
+  if (text[i] === '\r' && text[i + 1] === '\n') return ['\n', i + 2];
+  if (text[i] === '\u2028' || text[i] === '\u2029') return [text[i]!, i + 1];
+  return ['\n', i + 1];
+}
+
+const DQ_ESCAPES: Record<string, string> = {
+  '0': '\0',
+  a: '\x07',
+  b: '\b',
+  t: '\t',
+  '\t': '\t',
+  n: '\n',
+  v: '\v',
+  f: '\f',
+  r: '\r',
+  e: '\x1b',
+  ' ': ' ',
+  '"': '"',
+  "'": "'",
+  '\\': '\\',
+  N: '\u0085',
+  _: '\u00a0',
+  L: '\u2028',
+  P: '\u2029',
+};
+
+type QuotedScan = { end: number; value: string } | { problemAt: number; problem: string };
+
 /**
- * go-yaml's check of `\u` / `\U` escapes in a double-quoted scalar (`text` from `start` to `end`, the quotes
- * included): a surrogate or a value beyond U+10FFFF is `found invalid Unicode character escape code`, at the
- * escape's line, in the context of the scalar's start. Undefined when every escape is a character.
+ * go-yaml's scanner over a quoted scalar opening at `start` (yaml_parser_scan_flow_scalar): continuation lines
+ * at any indentation, a `---` or `...` at column 0 inside the quotes an error; in a single-quoted scalar `''`
+ * is a quote; in a double-quoted one go-yaml's own escape set (`\'` is one, `\/` is not) and an escaped line
+ * break joining lines without a space while the empty lines after it stay line feeds. Returns the scalar's end
+ * and value, or the problem and where the scanner was.
  */
-export function goYamlUnicodeEscapeError(text: string, start: number, end: number): { offset: number; message: string } | undefined {
-  for (let i = start + 1; i < end; i++) {
-    if (text[i] !== '\\') continue;
-    const e = text[i + 1];
-    const n = e === 'u' ? 4 : e === 'U' ? 8 : 0;
-    const hex = text.slice(i + 2, i + 2 + n);
-    if (n > 0 && hex.length === n && /^[0-9a-fA-F]+$/.test(hex)) {
-      const v = parseInt(hex, 16);
-      if ((v >= 0xd800 && v <= 0xdfff) || v > 0x10ffff) {
-        return { offset: i, message: goYamlMessage('scanner', lineOf(text, i), lineOf(text, start), 'found invalid Unicode character escape code') };
+function scanQuoted(text: string, start: number): QuotedScan {
+  const single = text[start] === "'";
+  let i = start + 1;
+  let s = '';
+  let leadingBreak = '';
+  let trailingBreaks = '';
+  let whitespaces = '';
+  for (;;) {
+    const col0 = i === 0 || text[i - 1] === '\n' || text[i - 1] === '\r';
+    if (col0 && (text.startsWith('---', i) || text.startsWith('...', i)) && isBlankzAt(text, i + 3)) {
+      return { problemAt: i, problem: 'found unexpected document indicator' };
+    }
+    if (i >= text.length) return { problemAt: i, problem: 'found unexpected end of stream' };
+    let leadingBlanks = false;
+    while (!isBlankzAt(text, i)) {
+      const c = text[i]!;
+      if (single && c === "'" && text[i + 1] === "'") {
+        s += "'";
+        i += 2;
+        continue;
+      }
+      if (c === (single ? "'" : '"')) break;
+      if (!single && c === '\\' && isBreakAt(text, i + 1)) {
+        i = readBreak(text, i + 1)[1];
+        leadingBlanks = true;
+        break;
+      }
+      if (!single && c === '\\') {
+        const e = text[i + 1] ?? '';
+        const digits = e === 'x' ? 2 : e === 'u' ? 4 : e === 'U' ? 8 : 0;
+        if (digits === 0) {
+          const out = DQ_ESCAPES[e];
+          if (out === undefined) return { problemAt: i, problem: 'found unknown escape character' };
+          s += out;
+          i += 2;
+          continue;
+        }
+        i += 2;
+        const hex = text.slice(i, i + digits);
+        if (!new RegExp(`^[0-9a-fA-F]{${digits}}$`).test(hex)) return { problemAt: i, problem: 'did not find expected hexdecimal number' };
+        const v = parseInt(hex, 16);
+        if ((v >= 0xd800 && v <= 0xdfff) || v > 0x10ffff) return { problemAt: i, problem: 'found invalid Unicode character escape code' };
+        s += String.fromCodePoint(v);
+        i += digits;
+        continue;
+      }
+      const cp = text.codePointAt(i)!;
+      s += String.fromCodePoint(cp);
+      i += cp > 0xffff ? 2 : 1;
+    }
+    if (text[i] === (single ? "'" : '"')) return { end: i + 1, value: s };
+    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || isBreakAt(text, i))) {
+      if (!isBreakAt(text, i)) {
+        if (!leadingBlanks) whitespaces += text[i];
+        i++;
+      } else {
+        const [brk, next] = readBreak(text, i);
+        if (!leadingBlanks) {
+          whitespaces = '';
+          leadingBreak = brk;
+          leadingBlanks = true;
+        } else trailingBreaks += brk;
+        i = next;
       }
     }
-    i++;
+    if (leadingBlanks) {
+      if (leadingBreak.startsWith('\n')) s += trailingBreaks === '' ? ' ' : trailingBreaks;
+      else s += leadingBreak + trailingBreaks;
+      leadingBreak = '';
+      trailingBreaks = '';
+    } else {
+      s += whitespaces;
+      whitespaces = '';
+    }
   }
-  return undefined;
+}
+
+/** How many times a text is lexed again after a scalar the lexer cut short: the work stays linear. */
+const MAX_RELEX = 8;
+
+/** Lexer tokens that mark structure without standing for any source text. */
+const MARKER_TOKENS = new Set(['\x02', '\x18', '\x1f']);
+
+/**
+ * Quoted scalars read by go-yaml's rules before the `yaml` package sees the text: each one, located
+ * with the package's lexer, is replaced by a double-quoted scalar holding go-yaml's value in escapes both
+ * agree on, on as many lines as the original and with its continuation lines indented past the opening
+ * quote, so the document keeps its structure and line numbers. The first scalar go-yaml fails on is left
+ * as it is and reported with the offset, in the returned text, where it starts. A scalar the lexer cut short
+ * makes it lex the rewritten text again, up to `MAX_RELEX` times; after that the tokens that follow the
+ * scalar are taken as the first lexing found them.
+ */
+export function goYamlQuoted(
+  text: string,
+  lexer: () => { lex(src: string): Iterable<string> },
+): { text: string; error?: { at: number; message: string } } {
+  let src = text;
+  let done = 0; // everything before this offset of `src` has been rewritten
+  let relexes = 0;
+  for (;;) {
+    const pieces: string[] = [];
+    let outLen = 0; // length of `pieces` joined
+    let from = 0; // `src` up to here is in `pieces`
+    let offset = 0;
+    let relex = false;
+    for (const tok of lexer().lex(src)) {
+      if (MARKER_TOKENS.has(tok)) continue;
+      const at = offset;
+      offset += tok.length;
+      if (at < done || at < from || (tok[0] !== '"' && tok[0] !== "'")) continue;
+      const scan = scanQuoted(src, at);
+      if ('problem' in scan) {
+        const message = goYamlMessage('scanner', lineOf(src, scan.problemAt), lineOf(src, at), scan.problem);
+        return { text: pieces.join('') + src.slice(from), error: { at: outLen + at - from, message } };
+      }
+      const raw = src.slice(at, scan.end);
+      const breaks = lineOf(raw, raw.length);
+      let enc = JSON.stringify(scan.value);
+      if (breaks > 0) {
+        const pad = ' '.repeat(at - (Math.max(src.lastIndexOf('\n', at - 1), src.lastIndexOf('\r', at - 1)) + 1) + 1);
+        enc = enc.slice(0, -1) + `\\\n${pad}`.repeat(breaks) + '"';
+      }
+      pieces.push(src.slice(from, at), enc);
+      outLen += at - from + enc.length;
+      from = scan.end;
+      // The lexer cut this scalar short (a continuation line it found under-indented): lex the rewritten text
+      // again, a bounded number of times; past that the pass goes on after the scalar's end as lexed.
+      if (tok.length !== raw.length && relexes < MAX_RELEX) {
+        relexes++;
+        relex = true;
+        break;
+      }
+    }
+    const out = pieces.join('') + src.slice(from);
+    if (!relex) return { text: out };
+    done = outLen;
+    src = out;
+  }
 }

@@ -44,7 +44,7 @@ test("glob.match: malformed patterns fail with gobwas/glob's lexer and parser te
   expectError('glob.match', ['a', 'x', 'a'], 'glob.match: operand 2 must be one of {array, null} but got string', 'eval_type_error');
 });
 
-test('glob.match runs in linear time where a backtracking matcher explodes', () => {
+test('glob.match stays fast where a backtracking matcher explodes', () => {
   const t0 = performance.now();
   expectCall('glob.match', ['*a*a*a*a*a*a*b', [], 'a'.repeat(120)], false);
   expectCall('glob.match', ['**a**a**a**a**a**a**a**b', null, 'a'.repeat(5000)], false);
