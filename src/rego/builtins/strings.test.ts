@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { arbValue, callNoCrash, expectCall, expectError, j, s } from './test-support/harness.js';
+import { arbValue, call, callNoCrash, expectCall, expectError, j, s } from './test-support/harness.js';
 import { builtins } from './strings.js';
-import { type Value, obj } from '../value.js';
+import assert from 'node:assert/strict';
+import { type Num, type Value, equal, numText, obj } from '../value.js';
 
 // Expected values are those of opa-conformance/v1/strings, replacen, trim*, sprintf.
 
@@ -167,6 +168,35 @@ test('to_number parses Go float syntax and rejects the rest', () => {
   expectCall('to_number', [null], 0);
   expectCall('to_number', [true], 1);
   expectError('to_number', ['0x10'], 'invalid syntax');
+});
+
+test('to_number reads what strconv.ParseFloat reads: hex floats with a p exponent, underscores between digits', () => {
+  // strconv.ParseFloat's syntax (Go's floating-point literals): OPA keeps the string as the number.
+  expectCall('to_number', ['0x1p4'], 16);
+  expectCall('to_number', ['0X1.8P1'], 3);
+  expectCall('to_number', ['-0x_1p-2'], -0.25);
+  expectCall('to_number', ['0x1p-1074'], 5e-324);
+  expectCall('to_number', ['1_000'], 1000);
+  expectCall('to_number', ['1_0e1_0'], 1e11);
+  expectCall('to_number', ['1E+5'], 100000);
+  expectCall('to_number', ['.5'], 0.5);
+  expectCall('to_number', ['5.'], 5);
+  expectCall('to_number', ['+2.50'], 2.5);
+  for (const bad of ['0x1e', '0x', '0x.p1', '1__0', '_1', '1_', '1_.5', '0x1p', '1e', '1e+', '.', '', ' 1', '1 ', '0b101', '1e_5']) {
+    expectError('to_number', [bad], `to_number: strconv.ParseFloat: parsing ${JSON.stringify(bad)}: invalid syntax`);
+  }
+  expectError('to_number', ['0x1p2000'], 'to_number: strconv.ParseFloat: parsing "0x1p2000": value out of range');
+  expectError('to_number', ['1e400'], 'to_number: strconv.ParseFloat: parsing "1e400": value out of range');
+});
+
+test('to_number keeps a decimal string as the number it writes, as OPA returns ast.Number of the string', () => {
+  for (const [text, printed] of [['1.0', '1.0'], ['1.50', '1.50'], ['-0.0', '-0.0'], ['1e2', '1e2'], ['+2.50', '2.50'], ['10', '10'], ['0.1', '0.1']] as const) {
+    const n = call('to_number', [text]) as Num;
+    assert.equal(numText(n), printed, text);
+  }
+  // Equal by value all the same.
+  assert.ok(equal(call('to_number', ['1.0'])!, 1));
+  assert.ok(equal(call('to_number', ['1e2'])!, 100));
 });
 
 test('to_number refuses infinities and NaN with OPA\'s type error, whatever their case and signs', () => {

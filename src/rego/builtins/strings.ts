@@ -8,7 +8,7 @@
  * `strings.replace_n` follows `strings.NewReplacer` (leftmost match, ties to the first pattern in key order).
  */
 import { floatInt } from '../bigfloat.js';
-import { type Value, BigNum, decimalOf, isInteger, isNumber, isSet, normNum, numFromText, numText, toBigInt, typeName } from '../value.js';
+import { type Value, BigNum, decimalOf, isInteger, isNumber, isSet, normNum, numFromText, numText, parseLiteral, toBigInt, typeName } from '../value.js';
 import {
   type BuiltinDef,
   BuiltinError,
@@ -194,6 +194,62 @@ function indexofN(args: Value[]): Value {
   return out;
 }
 
+/**
+ * Go's strconv.ParseFloat syntax, less the infinities and NaN (refused before): a sign, then decimal digits with
+ * an optional point and `e` exponent, or `0x` hex digits with an optional point and a mandatory `p` exponent;
+ * `_` between digits (and after a base prefix) as Go's underscoreOK allows. Returns the text without
+ * underscores and whether it is hex, or undefined for invalid syntax.
+ */
+function goFloatSyntax(t: string): { text: string; hex: boolean } | undefined {
+  const hexText = /^[+-]?0[xX]/.test(t);
+  const m = hexText
+    ? /^([+-]?)(0[xX])([0-9a-fA-F_]*)(?:\.([0-9a-fA-F_]*))?(?:([pP])([+-]?)([0-9_]+))?$/.exec(t)
+    : /^([+-]?)()([0-9_]*)(?:\.([0-9_]*))?(?:([eE])([+-]?)([0-9_]+))?$/.exec(t);
+  if (!m) return undefined;
+  const [, sign, , int = '', frac, expChar, , exp] = m;
+  const hex = hexText;
+  const digit = hex ? /[0-9a-fA-F]/ : /[0-9]/;
+  const mantissa = int + (frac ?? '');
+  if (![...mantissa].some((c) => digit.test(c))) return undefined;
+  if (hex && expChar === undefined) return undefined;
+  if (exp !== undefined && !/^[0-9]/.test(exp)) return undefined;
+  if (t.includes('_')) {
+    // underscoreOK: every underscore sits between digits (a base prefix counts as one).
+    let saw: '^' | '0' | '_' | '!' = hex ? '0' : '^';
+    for (const c of t.slice(sign.length + (hex ? 2 : 0))) {
+      if (digit.test(c)) saw = '0';
+      else if (c === '_') {
+        if (saw !== '0') return undefined;
+        saw = '_';
+      } else {
+        if (saw === '_') return undefined;
+        saw = '!';
+      }
+    }
+    if (saw === '_') return undefined;
+  }
+  return { text: t.replace(/_/g, ''), hex };
+}
+
+/** The double a hex float text (`0x1.8p3`, underscores removed) denotes, as ParseFloat rounds it. */
+function hexFloat(t: string): number {
+  const m = /^([+-]?)0[xX]([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?[pP]([+-]?[0-9]+)$/.exec(t)!;
+  const digits = (m[2] ?? '') + (m[3] ?? '');
+  const shift = 4 * (m[3] ?? '').length;
+  const mant = BigInt(`0x${digits.replace(/^0+/, '') || '0'}`);
+  const e = Number(m[4]) - shift;
+  let v: number;
+  if (mant === 0n) v = 0;
+  else {
+    // Scale exactly in binary: the value is mant * 2^e; Number() of a BigInt rounds to nearest even.
+    const bits = mant.toString(2).length;
+    const cut = Math.max(0, bits - 1100);
+    v = Number(mant >> BigInt(cut)) * 2 ** (e + cut);
+    if (!Number.isFinite(v) && e + cut < 0) v = (Number(mant >> BigInt(cut)) * 2 ** (e + cut + 600)) / 2 ** 600;
+  }
+  return m[1] === '-' ? -v : v;
+}
+
 function toNumber(args: Value[]): Value {
   const name = 'to_number';
   const v = args[0]!;
@@ -201,19 +257,20 @@ function toNumber(args: Value[]): Value {
   if (typeof v === 'boolean') return v ? 1 : 0;
   if (isNumber(v)) return v;
   if (typeof v === 'string') {
-    // OPA accepts what Go's json.Number / strconv.ParseFloat accept; reject hex, inf and nan spellings.
     const t = v;
     // OPA (topdown/casts.go) refuses the spellings ParseFloat would read as infinities or NaN with a type
     // error, after stripping every leading sign and ignoring case.
     if (/^(inf|infinity|nan)$/i.test(t.replace(/^[+-]+/, ''))) throw typeError(name, 1, 'valid number string', v);
-    if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t)) {
-      if (/^[+-]?\d+$/.test(t)) return normNum(BigInt(t));
-      const f = Number(t);
-      if (!Number.isFinite(f)) throw builtinError(name, `strconv.ParseFloat: parsing ${JSON.stringify(t)}: value out of range`);
-      // The number is the text itself (OPA keeps json.Number(t)): exact beyond a double's precision.
-      return numFromText(t.replace(/^\+/, ''), f);
-    }
-    throw builtinError(name, `strconv.ParseFloat: parsing ${JSON.stringify(t)}: invalid syntax`);
+    const syntax = goFloatSyntax(t);
+    if (syntax === undefined) throw builtinError(name, `strconv.ParseFloat: parsing ${JSON.stringify(t)}: invalid syntax`);
+    const plain = syntax.text.replace(/^\+/, '');
+    if (/^-?\d+$/.test(plain)) return normNum(BigInt(plain));
+    const f = syntax.hex ? hexFloat(syntax.text) : Number(plain);
+    if (!Number.isFinite(f)) throw builtinError(name, `strconv.ParseFloat: parsing ${JSON.stringify(t)}: value out of range`);
+    if (syntax.hex) return normNum(f);
+    // The number is the text itself (OPA returns ast.Number of the string): `1.0` and `1.50` print as given,
+    // and the value is exact beyond a double's precision.
+    return parseLiteral(plain) ?? numFromText(plain, f);
   }
   throw typeErrorOneOf(name, 1, ['null', 'boolean', 'number', 'string'], v);
 }
