@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { type KeyObject, constants, createHmac, generateKeyPair, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
-import { type Value, fromJson, obj } from '../value.js';
+import { type Value, RSet, fromJson, obj } from '../value.js';
 import { call, callNoCrash, conformanceCalls, expectCall, expectError, runConformanceCalls, testContext } from './test-support/harness.js';
 import { builtins } from './jwt.js';
 import { BuiltinError } from './registry.js';
@@ -261,6 +261,9 @@ test("encode_sign_raw: the header is read as jwsbb's header reader reads it", ()
   // 300 levels of nesting parse; a 301st is too deep.
   signFails('['.repeat(300) + ']'.repeat(300), p, OCT, 'unknown JWS algorithm: ');
   bad('['.repeat(301), `cannot parse JSON: ${'cannot parse array: cannot parse array value: '.repeat(300)}too big depth for the nested JSON; it exceeds 300; unparsed tail: "["`);
+  // Bytes that are not UTF-8 in a quoted tail are shown as Go shows them (a header from a Rego string can only
+  // hold a multi-byte character cut by the 40-byte limit).
+  bad(`{} ${'x'.repeat(39)}\u00e9${'y'.repeat(60)}`, `unexpected tail: "${'x'.repeat(39)}\\xc3...${'y'.repeat(40)}"`);
   // A long tail is shown as its first and last 40 bytes.
   const long = 'x'.repeat(50) + 'y'.repeat(50);
   bad(`{} ${long}`, `unexpected tail: "${'x'.repeat(40)}...${'y'.repeat(40)}"`);
@@ -353,6 +356,18 @@ test('encode_sign_raw signs every algorithm OPA knows; node:crypto verifies the 
     // A flipped input does not verify, so the check above can fail.
     if (family === 'HS') assert.ok(!createHmac(hash!, secret).update(Buffer.concat([input, Buffer.from('x')])).digest().equals(sig));
   }
+});
+
+test('encode_sign writes its objects as json.Marshal does, then signs as encode_sign_raw', () => {
+  const key = fromJson(JSON.parse(OCT));
+  const header = obj({ typ: 'JWT', alg: 'HS256' });
+  const payload = obj({ b: RSet.from([2, 1]), a: 'x' });
+  const token = call('io.jwt.encode_sign', [header, payload, key]) as string;
+  // Members sorted by name, a set as an array.
+  assert.equal(token, call(ENC, ['{"alg":"HS256","typ":"JWT"}', '{"a":"x","b":[1,2]}', OCT]));
+  expectError('io.jwt.encode_sign', [obj({ alg: 1 }), obj({}), key], 'io.jwt.encode_sign: unknown JWS algorithm: ');
+  expectError('io.jwt.encode_sign', [header, obj({}), obj({ keys: [] })], 'io.jwt.encode_sign: no keys found in JWK set');
+  expectError('io.jwt.encode_sign', [header, obj({}), obj({ kty: 'RSA' })], 'io.jwt.encode_sign: failed to unmarshal JWK set: failed to parse sole key in key set');
 });
 
 test('encode_sign_raw reads its key operand first, as OPA does', () => {

@@ -535,9 +535,10 @@ function goQuoteBytes(b: Uint8Array): string {
     const n = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
     let ok = n > 0 && i + n <= b.length;
     for (let k = 1; ok && k < n; k++) ok = (b[i + k]! & 0xc0) === 0x80;
-    const text = ok ? Buffer.from(b.subarray(i, i + n)).toString('utf8') : '';
-    // Overlong, surrogate and out-of-range sequences decode to U+FFFD in Node: Go treats them as bad bytes.
-    if (!ok || (text === '\ufffd' && !(b[i] === 0xef && b[i + 1] === 0xbf && b[i + 2] === 0xbd))) {
+    const bytes = b.subarray(i, i + n);
+    const text = ok ? Buffer.from(bytes).toString('utf8') : '';
+    // Overlong, surrogate and out-of-range sequences do not come back from decoding: Go shows them as bad bytes.
+    if (!ok || !Buffer.from(text, 'utf8').equals(bytes)) {
       out += `\\x${c.toString(16).padStart(2, '0')}`;
       i++;
       continue;
