@@ -933,15 +933,16 @@ function jsonValueEnd(text: string, i: number): number {
 /**
  * jwsbb.Sign with a jwk.Key: the key is exported to the raw type the algorithm's family needs ([]byte,
  * *rsa.PrivateKey, *ecdsa.PrivateKey, ed25519.PrivateKey); a key that does not export so is `jwsbb.Sign:
- * invalid key type *jwk.<type>. <raw type> is required: <keyconv's text>: <jwk.Export's cause>`, the cause
- * after keyconv's `failed to produce ... from ...` being ours (jwx words it differently between releases).
+ * invalid key type *jwk.<type>. <raw type> is required: <keyconv's text>: jwk.Export: no suitable exporter found
+ * for key type '*jwk.<type>'` (every exporter of the key's type passing on a destination of another type). An
+ * X25519 OKP key asked for an Ed25519 key gets the same text here; jwx's own wording of that case is not pinned.
  */
 function jwsSign(key: SigningKey, alg: string, input: Buffer): Buffer {
   const a = ALGS[alg]!;
   const refuse = (required: string, produce: string): never => {
     const raw = required.replace(/^\*/, '');
     throw new SignError(
-      `jwsbb.Sign: invalid key type *jwk.${key.type}. ${required} is required: ${produce}failed to produce ${raw} from *jwk.${key.type}: a ${key.type} cannot be exported as ${raw}`,
+      `jwsbb.Sign: invalid key type *jwk.${key.type}. ${required} is required: ${produce}failed to produce ${raw} from *jwk.${key.type}: jwk.Export: no suitable exporter found for key type '*jwk.${key.type}'`,
     );
   };
   switch (a.kind) {
