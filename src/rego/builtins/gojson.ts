@@ -229,3 +229,24 @@ export function firstValueText(text: string): string {
   sc.value();
   return new TextDecoder().decode(b.subarray(0, sc.i));
 }
+
+/**
+ * encoding/json's checkValid, which json.Valid and json.Unmarshal run before decoding: undefined for one JSON
+ * value (whitespace around it allowed), else Go's text (`unexpected end of JSON input`, `invalid character 'x'
+ * looking for beginning of value`, `invalid character 'x' after top-level value`, ...).
+ */
+export function goCheckValid(text: string): string | undefined {
+  const b = new TextEncoder().encode(text);
+  const sc = new Scanner(b, 0);
+  while (sc.i < b.length && isSpace(b[sc.i]!)) sc.i++;
+  if (sc.i >= b.length) return 'unexpected end of JSON input';
+  try {
+    sc.value();
+  } catch (e) {
+    if (!(e instanceof GoSyntax)) throw e;
+    return e.message === 'unexpected EOF' ? 'unexpected end of JSON input' : e.message;
+  }
+  while (sc.i < b.length && isSpace(b[sc.i]!)) sc.i++;
+  if (sc.i < b.length) return `invalid character ${quoteChar(b[sc.i]!)} after top-level value`;
+  return undefined;
+}
