@@ -22,7 +22,7 @@ import {
   type WithValue,
 } from './compiled.js';
 import { type Value, RObject, RSet, fromJson, keyOf, toRegoString } from './value.js';
-import { checkQuery, checkRules, showType, signature, termTypeUntyped, type TypeError } from './typecheck.js';
+import { checkQuery, ruleTypes, showType, signature, termTypeUntyped, type RuleTypes, type TypeError } from './typecheck.js';
 
 export interface CompileError {
   code: string;
@@ -104,6 +104,9 @@ export class Compiler {
   /** Every rule compiled so far, in source order (for the type check). */
   private readonly compiled: CRule[] = [];
 
+  /** The rules' types once every other stage passed; queries are checked against them. */
+  private types: RuleTypes | undefined;
+
   /** Imports referenced by some rule (for the strict unused-import check). */
   private readonly usedImports = new Set<Term>();
 
@@ -159,7 +162,10 @@ export class Compiler {
     if (errors.length === 0) guard(() => this.checkRecursion());
     // Types are checked last, on the reordered bodies, and only when every earlier stage passed (as OPA's
     // CheckTypes stage): all the type errors of all rules are reported together, in source order.
-    if (errors.length === 0) errors.push(...sortErrors(checkRules(this.compiled, { refs: this.refChecks }).map(typeCompileError)));
+    if (errors.length === 0) {
+      this.types = ruleTypes(this.compiled, this.root, { refs: this.refChecks });
+      errors.push(...sortErrors(this.types.errors().map(typeCompileError)));
+    }
     if (errors.length > 0) throw compileError(errors);
   }
 
@@ -443,7 +449,7 @@ export class Compiler {
     for (const lit of lits) collectUsedLit(lit, scope.used);
     try {
       const body = this.body(ctx, scope, lits, new Set());
-      const typeErrors = checkQuery(body, { refs: this.refChecks });
+      const typeErrors = this.types ? this.types.query(body) : checkQuery(body, { refs: this.refChecks });
       if (typeErrors.length > 0) throw compileError(sortErrors(typeErrors.map(typeCompileError)));
       const vars: Array<[string, number]> = [];
       for (const [name, slot] of scope.vars) if (name !== '_' && !name.includes('$')) vars.push([name, slot]);

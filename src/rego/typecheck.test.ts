@@ -408,3 +408,71 @@ test('well-typed random programs compile and evaluate', () => {
     { numRuns: Number(process.env.TYPECHECK_RUNS ?? 150) },
   );
 });
+
+/** The compile error of several modules (`package` lines included), or undefined when they compile. */
+function modulesError(...modules: string[]): string | undefined {
+  const e = new Engine();
+  modules.forEach((m, i) => e.addPolicy(`m${i}.rego`, `${m}\n`));
+  try {
+    e.prepare();
+    return undefined;
+  } catch (err) {
+    assert.ok(err instanceof CocoError, String(err));
+    return err.message;
+  }
+}
+
+// check.go checkRef walks a `data` reference down the tree of packages and rules (TypeEnv): a package's
+// document is an object of the documents below it and any other string key (base data may be there);
+// right below `data` and below a package root only strings and variables select (idx 1 and 2); a variable
+// there ranges over the names; a function is no document (checkApply).
+test('references into the tree of packages and rules are typed and checked as OPA checks them', () => {
+  const T = 'package t\na.b := 1\na.c := "s"\nf(x) := x + 1';
+  assert.equal(modulesError(T, 'package u\np := upper(data.t.a)'), 'm1.rego:2: rego_type_error: upper: invalid argument(s)\n\thave: (object<b: number, c: string>[string: any], ???)\n\twant: (x: string, y: string)');
+  // A document with a function below it is not typed (a function has no value type here): any.
+  assert.equal(modulesError(T, 'package u\np := upper(data.t)'), undefined);
+  assert.match(modulesError('package t\nq := 1\nr.s := [1]', 'package u\np := upper(data.t)')!, /have: \(object<q: number, r: object<s: array<number>>\[string: any\]>\[string: any\], \?\?\?\)/);
+  assert.equal(
+    modulesError(T, 'package u\np if { x := 1; data.t.a[x] }'),
+    'm1.rego:2: rego_type_error: undefined ref: data.t.a[x]\n\tdata.t.a[x]\n\t         ^\n\t         have (type): number\n\t         want (one of): ["b" "c"]',
+  );
+  assert.match(modulesError(T, 'package u\np if { data.t.a[k]; abs(k) }')!, /abs: invalid argument\(s\)\n\thave: \(string\)/, 'a variable below a package ranges over strings');
+  assert.equal(modulesError(T, 'package u\np if { data[1] }'), 'm1.rego:2: rego_type_error: undefined ref: data[1]\n\tdata[1]\n\t     ^\n\t     have (type): number\n\t     want (one of): ["t" "u"]');
+  assert.match(modulesError(T, 'package u\np if { x := data.t[true] }')!, /undefined ref: data\.t\[true\]\n\tdata\.t\[true\]\n\t {7}\^\n\t {7}have \(type\): boolean\n\t {7}want \(one of\): \["a" "f"\]/);
+  // A function referred to without a call.
+  assert.equal(modulesError(T, 'package u\np if { g := data.t.f }'), 'm1.rego:2: rego_type_error: undefined ref: data.t.f\n\tdata.t.f\n\t^^^^^^^^\n\thave: (number) => number');
+  assert.match(modulesError(T, 'package u\np if { data.t.f.x }')!, /undefined ref: data\.t\.f\.x\n\tdata\.t\.f\.x\n\t\^{8}\n\thave: \(number\) => number/);
+  assert.match(modulesError('package t\nf(x) := 1\np := [g | g := f]')!, /undefined ref: data\.t\.f\n[^]*have: \(any\) => number/, 'in a comprehension of a head too');
+  for (const ok of [
+    [T, 'package u\np := data[2]'], // a head's references are not checked (only calls in it are moved into a body)
+    [T, 'package u\np := data.t[1]'],
+    [T, 'package u\np if { data.t.a.b }'],
+    [T, 'package u\np if { data.t.a.missing.x }'], // base data may be below a package
+    [T, 'package u\np if { data.t.a[1] }'], // deeper than a package root: any key
+    [T, 'package u\np if { data.other[1] }'], // no rule there: base data
+    [T, 'package u\np if { data.t.a[k]; upper(k) }'],
+    [T, 'package u\np := data.t.f(1)'],
+    [T, 'package u\np if { some k, _ in data.t.a; upper(k) }'],
+  ]) {
+    assert.equal(modulesError(...ok), undefined, ok.join('\n'));
+  }
+});
+
+test('queries are checked against the types of the rules they refer to', () => {
+  const e = new Engine();
+  e.addPolicy('t.rego', 'package t\nq := 1\na.b := "s"\nf(x) := x + 1\n');
+  const refused = (query: string, re: RegExp): void =>
+    assert.throws(() => e.evalQuery(query), (x: unknown) => x instanceof CocoError && re.test(x.message), query);
+  refused('upper(data.t.q)', /rego_type_error: upper: invalid argument\(s\)\n\thave: \(number\)/);
+  refused('x := data.t.a; abs(x.b)', /abs: invalid argument\(s\)\n\thave: \(string\)/);
+  refused('data.t.f("a", y)', /data\.t\.f: invalid argument\(s\)\n\thave: \(string, \?\?\?\)\n\twant: \(number, number\)/);
+  refused('data.t.q.r', /undefined ref: data\.t\.q\.r\n\tdata\.t\.q\.r\n\t\^{8}\n\thave: number/);
+  refused('x := data.t.f', /undefined ref: data\.t\.f\n[^]*have: \(number\) => number/);
+  assert.deepEqual(e.evalQuery('x := data.t.f(1)').result?.[0]?.bindings, { x: 2 });
+  assert.deepEqual(e.evalQuery('x := upper(data.t.a.b)').result?.[0]?.bindings, { x: 'S' });
+  // Without reference checks (agent policies) only the calls are checked.
+  const lenient = new Engine({ refChecks: false });
+  lenient.addPolicy('t.rego', 'package t\nq := 1\nf(x) := 1\n');
+  assert.deepEqual(lenient.evalQuery('x := data.t.q.r').result, []);
+  assert.throws(() => lenient.evalQuery('upper(data.t.q)'), (x: unknown) => x instanceof CocoError && /upper: invalid argument/.test(x.message));
+});

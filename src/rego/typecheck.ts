@@ -890,8 +890,12 @@ class Checker {
         let path = t.path;
         let skipped = 0;
         if (t.head.t === 'root' && t.head.root === 'data' && this.world) {
-          const found = this.world.document(path);
-          if (found) [cur, path, skipped] = [found[0], path.slice(found[1]), found[1]];
+          const found = this.dataRef(env, t, check);
+          if (found === undefined) {
+            if (check) for (const p of path) if (p.t !== 'const' && p.t !== 'var') this.typeOf(env, p, check);
+            return ANY;
+          }
+          [cur, path, skipped] = [found[0], path.slice(found[1]), found[1]];
         }
         for (let i = 0; i < path.length; i++) {
           const p = path[i]!;
@@ -938,8 +942,11 @@ class Checker {
       case 'objectcompr': {
         const inner = new Map(env);
         const before = this.errors.length;
-        if (check) this.body(inner, t.body);
-        else return undefined;
+        if (!check) return undefined;
+        const inHead = this.inHead;
+        this.inHead = false;
+        this.body(inner, t.body);
+        this.inHead = inHead;
         if (this.errors.length > before) return undefined;
         if (t.t === 'arraycompr') return { k: 'array', items: [], dyn: this.type(inner, t.term) };
         if (t.t === 'setcompr') return { k: 'set', of: this.type(inner, t.term) };
@@ -954,6 +961,85 @@ class Checker {
         if (check) for (const a of t.args) this.typeOf(env, a, check);
         return undefined;
     }
+  }
+
+  /**
+   * A `data` reference walked down the tree of packages and rules (check.go checkRef over the type
+   * environment): returns the type of the longest prefix that is a rule's document (or a package's whole
+   * document) and its length, for the parts after it to be selected from; undefined when the rest is
+   * base data or what OPA does not type (`any`). Before a rule's document is reached, a part right below
+   * `data` or a package root must be a string or a variable (`data.t[1]` is refused), and a variable
+   * ranges over the names of the documents there (strings).
+   */
+  private dataRef(env: Env, ref: Extract<CTerm, { t: 'ref' }>, check: boolean): [Ty, number] | undefined {
+    const world = this.world!;
+    let node = world.root;
+    const path = ref.path;
+    if (node.children.size === 0) return undefined;
+    for (let i = 0; ; i++) {
+      if (node.declared) {
+        const f = node.isFunction ? world.funcType(node) : undefined;
+        if (node.isFunction) {
+          // A function is only ever called: selecting it, or from it, is not a value (check.go checkApply).
+          if (check && this.refChecks && f && !this.inHead) this.refErrorFn(ref, i, f);
+          return undefined;
+        }
+        return [world.nodeType(node) ?? ANY, i];
+      }
+      if (i === path.length) return [world.extent(node) ?? ANY, i];
+      const p = path[i]!;
+      if (p.t === 'const') {
+        if (i < 2 && typeof p.v !== 'string') {
+          if (check && this.refChecks && !this.inHead) this.refErrorNode(ref, i + 1, valueType(p.v), STR, node);
+          return undefined;
+        }
+        const child = node.children.get(keyOf(p.v));
+        if (child === undefined) return undefined;
+        node = child;
+        continue;
+      }
+      if (p.t === 'var' && check) {
+        // The names below a package are strings; a variable there ranges over them.
+        const ext = world.extent(node);
+        const ks = ext === undefined ? undefined : keys(ext);
+        const have = env.get(p.slot);
+        if (have === undefined) env.set(p.slot, ks ?? ANY);
+        else if (this.refChecks && !this.inHead && ks !== undefined && !unifies(have, ks)) this.refErrorNode(ref, i + 1, have, ks, node);
+      }
+      return undefined;
+    }
+  }
+
+  /**
+   * Set while a rule's head (key and value) is typed. OPA checks the references of bodies only; a call in
+   * a head is moved into the body first, so the references among its arguments are checked.
+   */
+  inHead = false;
+
+  /** `undefined ref` for a part of a `data` reference naming no document of a package (newRefErrInvalid). */
+  private refErrorNode(ref: Extract<CTerm, { t: 'ref' }>, idx: number, have: Ty, want: Ty, node: RuleNode): void {
+    if (this.refErrors.has(ref)) return;
+    this.refErrors.add(ref);
+    const parts = [ref.head, ...ref.path];
+    const texts = refTexts(parts);
+    if (texts === undefined) return;
+    const whole = texts.join('');
+    const pad = ' '.repeat(texts.slice(0, idx).join('').length + 1);
+    const oneOf = [...node.children.values()].map((c) => c.key).sort(compare);
+    const lines = [whole, `${pad}^`, `${pad}have (type): ${showType(have)}`, oneOf.length > 0 ? `${pad}want (one of): [${oneOf.map(toRegoString).join(' ')}]` : `${pad}want (type): ${showType(want)}`];
+    this.errors.push({ loc: ref.loc, message: `undefined ref: ${whole}\n\t${lines.join('\n\t')}` });
+  }
+
+  /** `undefined ref` for a function referred to without a call (check.go checkApply): its type is shown. */
+  private refErrorFn(ref: Extract<CTerm, { t: 'ref' }>, n: number, f: FnTy): void {
+    if (this.refErrors.has(ref)) return;
+    this.refErrors.add(ref);
+    const texts = refTexts([ref.head, ...ref.path]);
+    if (texts === undefined) return;
+    const whole = texts.join('');
+    const shown = `(${f.args.map(showType).join(', ')}) => ${showType(f.result)}`;
+    const carets = '^'.repeat(texts.slice(0, n + 1).join('').length);
+    this.errors.push({ loc: ref.loc, message: `undefined ref: ${whole}\n\t${whole}\n\t${carets}\n\thave: ${shown}` });
   }
 
   private readonly refErrors = new Set<CTerm>();
@@ -991,7 +1077,10 @@ class Checker {
    * arguments against the declaration. `stmt` is a call that is a whole expression (no output operand).
    */
   private call(env: Env, t: Extract<CTerm, { t: 'call' }>, stmt: boolean): Ty | undefined {
+    const inHead = this.inHead;
+    this.inHead = false;
     const have = t.args.map((a) => this.type(env, a));
+    this.inHead = inHead;
     let result: Ty | undefined;
     let sig: Pick<Sig, 'args' | 'result' | 'shown'> | undefined = t.fn.kind === 'builtin' ? signature(t.fn.name) : undefined;
     if (t.fn.kind === 'user' && this.world) {
@@ -1127,30 +1216,43 @@ interface FnTy {
  * definition has a type error or a shape this checker does not type.
  */
 class World {
-  private readonly nodes = new Map<string, RuleNode>();
   private readonly types = new Map<RuleNode, Ty | undefined | 'busy'>();
   private readonly checked = new Map<CRule, { errors: TypeError[]; type: Ty | undefined; fn: FnTy | undefined }>();
   private readonly fns = new Map<RuleNode, FnTy | undefined>();
 
+  private readonly extents = new Map<RuleNode, Ty | undefined>();
+
   constructor(
     private readonly rules: readonly CRule[],
+    readonly root: RuleNode,
     private readonly refChecks: boolean,
-  ) {
-    for (const r of rules) this.nodes.set(keyOf(r.node.path), r.node);
-  }
+  ) {}
 
-  /** The longest prefix of a `data` path that is a rule's document: its type and length. */
-  document(path: CTerm[]): [Ty, number] | undefined {
-    const consts: Value[] = [];
-    for (const p of path) {
-      if (p.t !== 'const') break;
-      consts.push(p.v);
+  /**
+   * The type of the whole document at a node of the tree (TypeEnv getRefRecExtent): a rule's document, or
+   * for a package (or any prefix of rule paths) an object with one property per document below it and
+   * any other string key, as base data may be there too. Undefined when a function is below it (a
+   * function is no value) or a part cannot be typed.
+   */
+  extent(node: RuleNode): Ty | undefined {
+    if (this.extents.has(node)) return this.extents.get(node);
+    this.extents.set(node, undefined);
+    let t: Ty | undefined;
+    if (node.declared) t = node.isFunction || node.children.size > 0 ? undefined : this.nodeType(node);
+    else {
+      const props: Array<[string | number | boolean | null, Ty | undefined]> = [];
+      let ok = true;
+      for (const c of node.children.values()) {
+        const ct = this.extent(c);
+        if (ct === undefined) ok = false;
+        const k = propKey(c.key);
+        if (k !== undefined && k !== null) props.push([k, ct]);
+      }
+      props.sort((p, q) => cmpKey(p[0], q[0]));
+      t = ok ? { k: 'object', props, dyn: [STR, ANY] } : undefined;
     }
-    for (let n = consts.length; n > 0; n--) {
-      const node = this.nodes.get(keyOf(consts.slice(0, n)));
-      if (node) return [this.nodeType(node) ?? ANY, n];
-    }
-    return undefined;
+    this.extents.set(node, t);
+    return t;
   }
 
   nodeType(node: RuleNode): Ty | undefined {
@@ -1203,13 +1305,17 @@ class World {
     const c = new Checker(this, this.refChecks);
     const branches: Array<[Env, Ty | undefined]> = [];
     const env = c.body(new Map(), r.body);
+    c.inHead = true;
     const rest = r.rest.map((t) => c.type(env, t));
     const key = r.key ? c.type(env, r.key) : undefined;
     let value = c.type(env, r.value);
+    c.inHead = false;
     branches.push([env, value]);
     for (const e of r.elseChain) {
       const ee = c.body(new Map(), e.body);
+      c.inHead = true;
       const ev = c.type(ee, e.value);
+      c.inHead = false;
       branches.push([ee, ev]);
       value = or(value, ev) ?? ANY;
     }
@@ -1233,15 +1339,29 @@ class World {
     return done;
   }
 
-  all(): TypeError[] {
+  errors(): TypeError[] {
     return this.rules.flatMap((r) => this.rule(r).errors);
+  }
+
+  query(body: CLit[]): TypeError[] {
+    const c = new Checker(this, this.refChecks);
+    c.body(new Map(), body);
+    return c.errors;
   }
 }
 
-/** OPA's type errors of the compiled rules: bodies and heads, `else` bodies and values. */
-export function checkRules(rules: readonly CRule[], opts: { refs?: boolean } = {}): TypeError[] {
-  return new World(rules, opts.refs ?? true).all();
+/** The types of compiled rules, for checking them and the queries asked of them. */
+export interface RuleTypes {
+  /** OPA's type errors of the rules: bodies and heads, `else` bodies and values. */
+  errors(): TypeError[];
+  /** OPA's type errors of a query body, with references to the rules typed as their documents. */
+  query(body: CLit[]): TypeError[];
 }
+
+export function ruleTypes(rules: readonly CRule[], root: RuleNode, opts: { refs?: boolean } = {}): RuleTypes {
+  return new World(rules, root, opts.refs ?? true);
+}
+
 
 /** The type of a term before any variable, rule or call result is typed. */
 export function termTypeUntyped(t: CTerm): Ty | undefined {
