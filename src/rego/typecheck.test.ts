@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { CocoError } from '../errors.js';
+import { vectorPath } from '../test-support/vectors.js';
 import { Engine } from './index.js';
 import { BUILTINS } from './builtins/index.js';
 import { parseType, showType, signature, signatures } from './typecheck.js';
@@ -10,11 +11,11 @@ import { parseType, showType, signature, signatures } from './typecheck.js';
 // OPA refuses a module whose built-in calls or unifications can never type-check (docs/policy-language.md
 // "Type Checking", opa:v1/ast/check.go), before any evaluation, with rego_type_error.
 
-const META = JSON.parse(readFileSync(new URL('../../../shared/vectors/rego/opa-meta/builtin_metadata.json', import.meta.url), 'utf8')) as Record<
+const META = JSON.parse(readFileSync(vectorPath('rego', 'opa-meta', 'builtin_metadata.json'), 'utf8')) as Record<
   string,
   { args?: Array<{ name?: string; type: string }>; result?: { name?: string; type?: string } }
 >;
-const CAPS = JSON.parse(readFileSync(new URL('../../../shared/vectors/rego/opa-meta/capabilities.json', import.meta.url), 'utf8')) as {
+const CAPS = JSON.parse(readFileSync(vectorPath('rego', 'opa-meta', 'capabilities.json'), 'utf8')) as {
   builtins: Array<{ name: string; decl: { result?: unknown } }>;
 };
 
@@ -475,4 +476,205 @@ test('queries are checked against the types of the rules they refer to', () => {
   lenient.addPolicy('t.rego', 'package t\nq := 1\nf(x) := 1\n');
   assert.deepEqual(lenient.evalQuery('x := data.t.q.r').result, []);
   assert.throws(() => lenient.evalQuery('upper(data.t.q)'), (x: unknown) => x instanceof CocoError && /upper: invalid argument/.test(x.message));
+});
+
+// ------------------------------------------------------------------------------------------- every builtin
+
+/** A type of capabilities.json (OPA's types JSON). */
+interface DeclType {
+  type: string;
+  of?: DeclType | DeclType[];
+  static?: DeclType[] | Array<{ key: string; value: DeclType }>;
+  dynamic?: DeclType | { key: DeclType; value: DeclType };
+}
+
+/** A declared type printed as OPA prints it (types.Sprint), written from the JSON form, not our notation. */
+function declText(t: DeclType): string {
+  switch (t.type) {
+    case 'any': {
+      const of = (t.of ?? []) as DeclType[];
+      return of.length === 0 ? 'any' : `any<${of.map(declText).join(', ')}>`;
+    }
+    case 'set':
+      return `set[${declText(t.of as DeclType)}]`;
+    case 'array': {
+      const st = (t.static ?? []) as DeclType[];
+      return 'array' + (st.length ? `<${st.map(declText).join(', ')}>` : '') + (t.dynamic ? `[${declText(t.dynamic as DeclType)}]` : '');
+    }
+    case 'object': {
+      const st = (t.static ?? []) as Array<{ key: string; value: DeclType }>;
+      const dyn = t.dynamic as { key: DeclType; value: DeclType } | undefined;
+      return 'object' + (st.length ? `<${st.map((p) => `${p.key}: ${declText(p.value)}`).join(', ')}>` : '') + (dyn ? `[${declText(dyn.key)}: ${declText(dyn.value)}]` : '');
+    }
+    default:
+      return t.type;
+  }
+}
+
+/** A literal of the declared type: its Rego text and the type OPA gives the literal. */
+function fitting(t: DeclType): [string, string] {
+  switch (t.type) {
+    case 'null':
+      return ['null', 'null'];
+    case 'boolean':
+      return ['true', 'boolean'];
+    case 'number':
+      return ['1', 'number'];
+    case 'string':
+      return ['"s"', 'string'];
+    case 'any': {
+      const of = (t.of ?? []) as DeclType[];
+      return of.length === 0 ? ['null', 'null'] : fitting(of[0]!);
+    }
+    case 'set': {
+      const [text, type] = fitting(t.of as DeclType);
+      return [`{${text}}`, `set[${type}]`];
+    }
+    case 'array': {
+      const st = (t.static ?? []) as DeclType[];
+      const items = st.length > 0 ? st.map(fitting) : [fitting(t.dynamic as DeclType)];
+      return [`[${items.map((i) => i[0]).join(', ')}]`, `array<${items.map((i) => i[1]).join(', ')}>`];
+    }
+    case 'object': {
+      const st = [...((t.static ?? []) as Array<{ key: string; value: DeclType }>)].sort((a, b) => (a.key < b.key ? -1 : 1));
+      const props: Array<[string, [string, string]]> = st.length > 0 ? st.map((p) => [p.key, fitting(p.value)]) : [['s', fitting((t.dynamic as { value: DeclType }).value)]];
+      return [`{${props.map(([k, [v]]) => `${JSON.stringify(k)}: ${v}`).join(', ')}}`, `object<${props.map(([k, [, vt]]) => `${k}: ${vt}`).join(', ')}>`];
+    }
+    default:
+      throw new Error(`no literal for ${t.type}`);
+  }
+}
+
+/** A literal of a kind the declared type does not accept at all, or undefined when it accepts every kind. */
+function misfit(t: DeclType): [string, string] | undefined {
+  const kinds = new Set<string>();
+  const visit = (x: DeclType): void => {
+    if (x.type === 'any') {
+      const of = (x.of ?? []) as DeclType[];
+      if (of.length === 0) ['null', 'boolean', 'number', 'string', 'array', 'object', 'set'].forEach((k) => kinds.add(k));
+      of.forEach(visit);
+    } else kinds.add(x.type);
+  };
+  visit(t);
+  const candidates: Array<[string, string, string]> = [
+    ['null', 'null', 'null'],
+    ['boolean', 'false', 'boolean'],
+    ['number', '2', 'number'],
+    ['string', '"x"', 'string'],
+    ['array', '[null]', 'array<null>'],
+    ['object', '{"x": null}', 'object<x: null>'],
+    ['set', '{null}', 'set[null]'],
+  ];
+  const c = candidates.find(([k]) => !kinds.has(k));
+  return c && [c[1], c[2]];
+}
+
+/**
+ * A literal of the declared kind with a part (element, member, property value) the declaration cannot
+ * take; undefined when no part is constrained. Within `any<…>` only a member whose kind no other member
+ * has is used, so that the literal fits none of them.
+ */
+function nestedMisfit(t: DeclType): [string, string] | undefined {
+  switch (t.type) {
+    case 'set': {
+      const m = misfit(t.of as DeclType);
+      return m && [`{${m[0]}}`, `set[${m[1]}]`];
+    }
+    case 'array': {
+      const st = (t.static ?? []) as DeclType[];
+      if (st.length === 0) {
+        const m = misfit(t.dynamic as DeclType);
+        return m && [`[${m[0]}]`, `array<${m[1]}>`];
+      }
+      const i = st.findIndex((x) => misfit(x) !== undefined);
+      if (i < 0) return undefined;
+      const items = st.map((x, j) => (j === i ? misfit(x)! : fitting(x)));
+      return [`[${items.map((x) => x[0]).join(', ')}]`, `array<${items.map((x) => x[1]).join(', ')}>`];
+    }
+    case 'object': {
+      const st = (t.static ?? []) as Array<{ key: string; value: DeclType }>;
+      if (st.length > 0) return undefined;
+      const m = misfit((t.dynamic as { value: DeclType }).value);
+      return m && [`{"s": ${m[0]}}`, `object<s: ${m[1]}>`];
+    }
+    case 'any': {
+      const of = (t.of ?? []) as DeclType[];
+      for (const x of of) {
+        if (of.filter((y) => y.type === x.type).length > 1) continue;
+        const m = nestedMisfit(x);
+        if (m) return m;
+      }
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+// Every builtin OPA declares (capabilities.json), every argument it types: a literal of a kind the
+// declaration cannot take is refused with OPA's layout, the expected text built from the JSON declaration
+// and the argument names of the metadata.
+test('every declared builtin argument refuses a literal of another kind, with OPA\'s message', () => {
+  const caps = CAPS as unknown as { builtins: Array<{ name: string; deprecated?: boolean; decl: { args?: DeclType[]; result?: DeclType } }> };
+  let checked = 0;
+  const swept = new Set<string>();
+  const wrong: string[] = [];
+  for (const b of caps.builtins) {
+    const args = b.decl.args ?? [];
+    if (args.length === 0 || b.name.startsWith('internal.') || ['print', 'eq', 'assign'].includes(b.name)) continue;
+    const meta = META[b.name];
+    const named = (name: string | undefined, t: DeclType): string => (name ? `${name}: ${declText(t)}` : declText(t));
+    const want = [...args.map((a, i) => named(meta?.args?.[i]?.name, a)), ...(b.decl.result ? [named(meta?.result?.name, b.decl.result)] : [])];
+    const ok = args.map(fitting);
+    args.forEach((a, i) => {
+      for (const bad of [misfit(a), nestedMisfit(a)]) {
+        if (!bad) continue;
+        const call = ok.map((o, j) => (j === i ? bad : o));
+        const src = `p := ${b.name}(${call.map((c) => c[0]).join(', ')})`;
+        const have = [...call.map((c) => c[1]), ...(b.decl.result ? ['???'] : [])];
+        const expected = `t.rego:2: rego_type_error: ${b.name}: invalid argument(s)\n\thave: (${have.join(', ')})\n\twant: (${want.join(', ')})`;
+        // Deprecated builtins are refused in v1 modules whatever their arguments; v0 modules take them.
+        const got = compileError(src, b.deprecated === true);
+        checked++;
+        swept.add(b.name);
+        if (got !== expected) wrong.push(`${src}\n  got:  ${JSON.stringify(got)}\n  want: ${JSON.stringify(expected)}`);
+      }
+    });
+    // The well-typed call compiles (run-time errors aside, nothing is refused before evaluation).
+    const good = `p := ${b.name}(${ok.map((o) => o[0]).join(', ')})`;
+    const err = compileError(good, b.deprecated === true);
+    if (err !== undefined) wrong.push(`${good}\n  refused: ${JSON.stringify(err)}`);
+  }
+  assert.deepEqual(wrong, []);
+  assert.ok(checked >= 300, `checked ${checked}`);
+  // Every family of the metadata is reached but those whose builtins type nothing (any, or no arguments).
+  const categories = (META as unknown as { _categories: Record<string, string[]> })._categories;
+  const reached = Object.keys(categories).filter((c) => categories[c]!.some((n) => swept.has(n)));
+  assert.deepEqual(Object.keys(categories).filter((c) => !reached.includes(c)).sort(), ['comparison', 'internal', 'opa', 'types']);
+});
+
+// One row per family, written out from OPA's declarations: nested parts of composite arguments.
+const FAMILY_ROWS: Array<[string, string, string]> = [
+  ['net.cidr_merge([1])', '(array<number>, ???)', '(addrs: any<array[any<string>], set[string]>, output: set[string])'],
+  ['urlquery.encode_object({"a": 1})', '(object<a: number>, ???)', '(object: object[string: any<string, array[string], set[string]>], y: string)'],
+  ['json.marshal_with_options(1, {"indent": 1})', '(number, object<indent: number>, ???)', '(x: any, opts: object<indent: string, prefix: string, pretty: boolean>[string: any], y: string)'],
+  ['strings.replace_n({"a": 1}, "x")', '(object<a: number>, string, ???)', '(patterns: object[string: string], value: string, output: string)'],
+  ['io.jwt.encode_sign({}, {}, "k")', '(object[any: any], object[any: any], string, ???)', '(headers: object[string: any], payload: object[string: any], key: object[string: any], output: string)'],
+  ['intersection({1})', '(set[number], ???)', '(xs: set[set[any]], y: set[any])'],
+  ['graph.reachable({"a": 1}, ["a"])', '(object<a: number>, array<string>, ???)', '(graph: object[any: any<array[any], set[any]>], initial: any<array[any], set[any]>, output: set[any])'],
+  ['json.filter({}, [1])', '(object[any: any], array<number>, ???)', '(object: object[any: any], paths: any<array[any<string, array[any]>], set[any<string, array[any]>]>, filtered: object[any: any])'],
+  ['time.format([1, "UTC", 2])', '(array<number, string, number>, ???)', '(x: any<number, array<number, string>, array<number, string, string>>, formatted timestamp: string)'],
+  ['object.union_n([1])', '(array<number>, ???)', '(objects: array[object[any: any]], output: object[any: any])'],
+  ['semver.compare("1.0.0", 1)', '(string, number, ???)', '(a: string, b: string, result: number)'],
+  ['bits.lsh("1", 1)', '(string, number, ???)', '(x: number, s: number, z: number)'],
+  ['providers.aws.sign_req({}, {}, "1")', '(object[any: any], object[any: any], string, ???)', '(request: object[string: any], aws_config: object[string: any], time_ns: number, signed_request: object[any: any])'],
+  ['glob.match("a", "b", "c")', '(string, string, string, ???)', '(pattern: string, delimiters: any<null, array[string]>, match: string, result: boolean)'],
+  ['uri.parse(1)', '(number, ???)', '(uri: string, output: object[string: string])'],
+];
+
+test('builtin families: composite arguments are checked part by part, as OPA unifies them', () => {
+  for (const [call, have, want] of FAMILY_ROWS) {
+    const name = call.slice(0, call.indexOf('('));
+    assert.equal(compileError(`p := ${call}`), `t.rego:2: rego_type_error: ${name}: invalid argument(s)\n\thave: ${have}\n\twant: ${want}`, call);
+  }
 });
