@@ -811,7 +811,8 @@ function sortErrors(errors: CompileError[]): CompileError[] {
 
 /**
  * `{"a": x, …} = {"a": y, …}` with the same constant keys unifies value by value; rewriting it as an array
- * unification lets the safety analysis see each pair (OPA unifies objects key by key).
+ * unification lets the safety analysis see each pair (OPA unifies objects key by key). The objects are kept
+ * for the type check, which reports a mismatch with their types, as OPA does.
  */
 function unifyExpr(a: CTerm, b: CTerm): CExpr {
   const objKeys = (t: CTerm): Map<string, CTerm> | undefined => {
@@ -823,9 +824,9 @@ function unifyExpr(a: CTerm, b: CTerm): CExpr {
     const ka = objKeys(a);
     const kb = objKeys(b);
     if (ka && kb) {
-      if (ka.size !== kb.size || ![...ka.keys()].every((k) => kb.has(k))) return { k: 'term', term: { t: 'const', v: false } };
+      if (ka.size !== kb.size || ![...ka.keys()].every((k) => kb.has(k))) return { k: 'term', term: { t: 'const', v: false }, objects: [a, b] };
       const keys = [...ka.keys()].sort();
-      return { k: 'unify', a: { t: 'array', items: keys.map((k) => ka.get(k)!) }, b: { t: 'array', items: keys.map((k) => kb.get(k)!) } };
+      return { k: 'unify', a: { t: 'array', items: keys.map((k) => ka.get(k)!) }, b: { t: 'array', items: keys.map((k) => kb.get(k)!) }, objects: [a, b] };
     }
   }
   return { k: 'unify', a, b };

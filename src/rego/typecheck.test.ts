@@ -678,3 +678,73 @@ test('builtin families: composite arguments are checked part by part, as OPA uni
     assert.equal(compileError(`p := ${call}`), `t.rego:2: rego_type_error: ${name}: invalid argument(s)\n\thave: ${have}\n\twant: ${want}`, call);
   }
 });
+
+// check.go checkExprEq: `=` (and `:=`) compares the types of its sides (unify2): a side with unknown parts
+// is matched as a pattern against the other's type (unify1), binding its variables; two patterns are matched
+// element by element, key by key. `==` is the builtin equal(any, any): OPA never refuses it.
+test('composite values unify part by part: patterns take the types they meet, disjoint shapes are match errors', () => {
+  const match = (left: string, right: string): string => `t.rego:2: rego_type_error: match error\n\tleft  : ${left}\n\tright : ${right}`;
+  for (const ok of ['p if { x := {"a": 1}; x.a == "s" }', 'p if { x := {"a": 1}; x == {"a": "s"} }', 'p if { [1] == ["a"] }', 'p if { x := {"a": 1}; x != {"b": 1} }']) {
+    assert.equal(compileError(ok), undefined, ok);
+  }
+  assert.equal(compileError('p if { x := {"a": 1}; x.a = "s" }'), match('number', 'string'));
+  assert.equal(compileError('p if { x := {"a": 1}; x = {"a": "s"} }'), match('object<a: number>', 'object<a: string>'));
+  assert.equal(compileError('p if { x := {1, 2}; x = {"a"} }'), match('set[number]', 'set[string]'));
+  // Object patterns: keys that cannot meet, values that cannot meet.
+  assert.equal(compileError('p if { {"a": x} = {"b": 1} }'), match('object<a: ???>', 'object<b: number>'));
+  assert.equal(compileError('p if { {"a": 1} = {"b": 1} }'), match('object<a: number>', 'object<b: number>'));
+  assert.equal(compileError('p if { {"a": x, "b": 1} = {"a": 2, "b": "s"} }'), match('object<a: ???, b: number>', 'object<a: number, b: string>'));
+  // Array patterns of another length.
+  assert.equal(compileError('p if { [x, y] = [1] }'), match('array<???, ???>', 'array<number>'));
+  assert.equal(compileError('p if { x := [1, 2]; [y, z, w] = x }'), match('array<???, ???, ???>', 'array<number, number>'));
+  // Variables in patterns take the types of the parts they meet, however deep.
+  assert.match(compileError('p if { x := {"a": [1]}; {"a": [y]} = x; upper(y) }')!, /upper: invalid argument\(s\)\n\thave: \(number\)/);
+  assert.match(compileError('p if { [x, {"k": y}] = [1, {"k": "s"}]; abs(y) }')!, /abs: invalid argument\(s\)\n\thave: \(string\)/);
+  assert.match(compileError('p if { x := [[1, "a"]]; [[n, s]] = x; upper(n) }')!, /upper: invalid argument\(s\)\n\thave: \(number\)/);
+  assert.match(compileError('p if { {"a": x} = {"a": 1}; upper(x) }')!, /upper: invalid argument\(s\)\n\thave: \(number\)/);
+  // Against a union each member is tried: only the array member gives y a type.
+  assert.match(compileError('p if { x := [[1], {"a": 2}][_]; [y] = x; upper(y) }')!, /upper: invalid argument\(s\)\n\thave: \(number\)/);
+  // A variable meeting a pattern with no type yet takes the pattern's type (a parameter here).
+  assert.equal(compileError('f(x) := y if { x = [y] }\np := f(1)'), 't.rego:3: rego_type_error: data.t.f: invalid argument(s)\n\thave: (number, ???)\n\twant: (array<any>, any)');
+  for (const ok of [
+    'p if { {"a": x} = input; upper(x) }',
+    'p if { [x, y] = input.pair; upper(x); abs(y) }',
+    'p if { {"a": x, "b": y} = {"a": 1, "b": input.z}; upper(y); abs(x) }',
+    'p if { x := [[1], ["a"]][_]; [y] = x; upper(y) }',
+    'p if { x := {"a": [1, "s"]}; {"a": [n, s]} = x; abs(n); upper(s) }',
+    'f(x) := y if { x = [y] }\np := f([1])',
+  ]) {
+    assert.equal(compileError(ok), undefined, ok);
+  }
+  // Evaluation agrees where the checker accepts: the bound parts are what the patterns select.
+  const e = new Engine();
+  e.addPolicy('t.rego', 'package t\np := [n, s] if { x := {"a": [1, "s"]}; {"a": [n, s]} = x }\n');
+  assert.deepEqual(e.evalRule('data.t.p'), [1, 's']);
+});
+
+/** A pattern made from a value: some scalar leaves become fresh variables. */
+function pattern(v: unknown, holes: boolean[], n = { i: 0 }): string {
+  if (Array.isArray(v)) return `[${v.map((x) => pattern(x, holes, n)).join(', ')}]`;
+  if (v !== null && typeof v === 'object') return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${pattern(x, holes, n)}`).join(', ')}}`;
+  const i = n.i++;
+  return holes[i % Math.max(1, holes.length)] ? `v${i}` : JSON.stringify(v);
+}
+
+// The checker refuses a unification only when no values of those types could ever unify: a pattern refused
+// against a literal never matches the same literal arriving through input.
+test('a unification refused at compile time never succeeds at run time', () => {
+  fc.assert(
+    fc.property(literal, literal, fc.array(fc.boolean(), { minLength: 1, maxLength: 6 }), (v, w, holes) => {
+      const pat = pattern(w, holes);
+      const vars = [...pat.matchAll(/\bv\d+\b/g)].map((m) => m[0]);
+      const use = vars.length > 0 ? `; x := [${vars.join(', ')}]` : '';
+      const err = compileError(`p if { ${pat} = ${JSON.stringify(v)}${use} }`);
+      if (err === undefined || !/match error/.test(err)) return;
+      const e = new Engine();
+      e.addPolicy('t.rego', `package t\np if { ${pat} = input${use} }\n`);
+      e.setInput(v as never);
+      assert.equal(e.evalRule('data.t.p'), undefined, `${pat} = ${JSON.stringify(v)}`);
+    }),
+    { numRuns: Number(process.env.TYPECHECK_RUNS ?? 300) },
+  );
+});

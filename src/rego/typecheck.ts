@@ -730,11 +730,13 @@ class Checker {
   private expr(env: Env, e: CExpr, loc: Loc): void {
     switch (e.k) {
       case 'term':
-        if (e.term.t === 'call') this.call(env, e.term, true);
+        if (e.objects) this.unify(env, e.objects[0], e.objects[1], loc);
+        else if (e.term.t === 'call') this.call(env, e.term, true);
         else this.type(env, e.term);
         break;
       case 'unify':
-        this.unify(env, e.a, e.b, loc);
+        if (e.objects) this.unify(env, e.objects[0], e.objects[1], loc);
+        else this.unify(env, e.a, e.b, loc);
         break;
       case 'somein': {
         // `some k, v in xs` is `v = xs[k]` to OPA (`some v in xs`: `v = xs[_]`): the key is typed as the
@@ -772,37 +774,105 @@ class Checker {
     }
   }
 
+  /**
+   * `a = b` with the types the sides had before (check.go unify2): when one side is fully typed, the other
+   * is matched against it as a pattern; when neither is, arrays and objects of the same shape are matched
+   * element by element, and a variable meeting an array or object pattern gets the pattern's type.
+   */
   private unify2(env: Env, a: CTerm, ta: Ty | undefined, b: CTerm, tb: Ty | undefined): boolean {
     const nilA = isNil(ta);
     const nilB = isNil(tb);
-    if (nilA && !nilB) return this.unify1(env, a, tb!);
-    if (nilB && !nilA) return this.unify1(env, b, ta!);
+    if (nilA && !nilB) return this.unify1(env, a, tb);
+    if (nilB && !nilA) return this.unify1(env, b, ta);
     if (!nilA && !nilB) return unifies(ta, tb);
-    if (a.t === 'array' && b.t === 'array' && a.items.length === b.items.length) {
-      return a.items.every((x, i) => this.unify2(env, x, this.type(env, x), b.items[i]!, this.type(env, b.items[i]!)));
-    }
-    return true;
+    const toVar = (pattern: CTerm, v: CTerm): boolean => this.unify1(env, pattern, ANY) && this.unify1(env, v, this.type(env, pattern));
+    const sides = (x: CTerm, y: CTerm): boolean => this.unify2(env, x, this.type(env, x), y, this.type(env, y));
+    const pair = (x: CTerm, y: CTerm): boolean | undefined => {
+      if (x.t === 'array') {
+        if (y.t === 'array') return x.items.length === y.items.length && x.items.every((e, i) => sides(e, y.items[i]!));
+        if (y.t === 'var') return toVar(x, y);
+        return undefined;
+      }
+      if (x.t === 'object') {
+        if (y.t === 'object') {
+          // Same constant keys on both sides, values matched key by key.
+          const keyed = (o: Extract<CTerm, { t: 'object' }>): Map<string, CTerm> | undefined => {
+            const m = new Map<string, CTerm>();
+            for (const [k, v] of o.entries) {
+              if (k.t !== 'const') return undefined;
+              m.set(keyOf(k.v), v);
+            }
+            return m;
+          };
+          const mx = keyed(x);
+          const my = keyed(y);
+          if (mx === undefined || my === undefined) return undefined;
+          if (mx.size !== my.size || [...mx.keys()].some((k) => !my.has(k))) return false;
+          return [...mx].every(([k, v]) => sides(v, my.get(k)!));
+        }
+        if (y.t === 'var') return toVar(x, y);
+        return undefined;
+      }
+      return undefined;
+    };
+    if (a.t === 'var' && b.t === 'var') return this.unify1(env, a, ANY) && this.unify1(env, b, env.get(a.slot) ?? ANY);
+    // What OPA would refuse for want of a type (a reference or call this checker did not type) is accepted.
+    return pair(a, b) ?? pair(b, a) ?? true;
   }
 
-  /** Binds the untyped variables of a pattern to the parts of `t`; false when a typed part cannot match. */
-  private unify1(env: Env, term: CTerm, t: Ty): boolean {
+  /**
+   * Binds the untyped variables of a pattern to the parts of `t` (check.go unify1); false when a typed part
+   * cannot match. Against a union (`any<…>`) a composite pattern is tried with every member, its variables
+   * getting the union of what each member gives them.
+   */
+  private unify1(env: Env, term: CTerm, t: Ty | undefined, union = false): boolean {
+    if (t === undefined) return true;
+    const anyOf = (): boolean => {
+      const a = t as Extract<Ty, { k: 'any' }>;
+      if (a.of.length === 0) {
+        this.eachPart(term, (x) => this.unify1(env, x, ANY, true));
+        return true;
+      }
+      let ok = false;
+      for (const m of a.of) ok = this.unify1(env, term, m, true) || ok;
+      return ok;
+    };
     switch (term.t) {
       case 'var': {
         const have = env.get(term.slot);
-        if (have !== undefined) return unifies(have, t);
-        env.set(term.slot, t);
+        if (union) env.set(term.slot, or(have, t));
+        else if (have !== undefined) return unifies(have, t);
+        else env.set(term.slot, t);
         return true;
       }
       case 'array':
-        if (t.k === 'array') {
-          if (term.items.length !== t.items.length && t.dyn === undefined) return false;
-          return term.items.every((x, i) => this.unify1(env, x, (i < t.items.length ? t.items[i] : t.dyn) ?? ANY));
-        }
-        if (t.k === 'any') return t.of.length === 0 || t.of.some((x) => this.fits(env, term, x));
-        return false;
+        if (t.k === 'any') return anyOf();
+        if (t.k !== 'array') return false;
+        if (term.items.length !== t.items.length && t.dyn === undefined) return false;
+        return term.items.every((x, i) => this.unify1(env, x, i < t.items.length ? t.items[i] : t.dyn, union));
+      case 'object':
+        if (t.k === 'any') return anyOf();
+        if (t.k !== 'object') return false;
+        if (term.entries.length !== t.props.length && t.dyn === undefined) return false;
+        return term.entries.every(([k, v]) => {
+          // A value under a key that is not constant is typed any (unify1Object).
+          if (k.t !== 'const') return this.unify1(env, v, ANY, union);
+          const child = select(t, k.v);
+          return child !== undefined && this.unify1(env, v, child, union);
+        });
+      case 'set':
+        if (t.k === 'any') return anyOf();
+        if (t.k !== 'set') return false;
+        return term.items.every((x) => this.unify1(env, x, t.of, union));
       default:
-        return this.fits(env, term, t);
+        return unifies(this.peek(env, term), t);
     }
+  }
+
+  /** Calls `f` on the element terms of a composite (keys and values of an object). */
+  private eachPart(term: CTerm, f: (x: CTerm) => void): void {
+    if (term.t === 'array' || term.t === 'set') term.items.forEach(f);
+    else if (term.t === 'object') term.entries.forEach(([k, v]) => (f(k), f(v)));
   }
 
   /** A built-in operand can take a value of type `want` (check.go unify1, without binding). */
