@@ -438,7 +438,9 @@ test('references into the tree of packages and rules are typed and checked as OP
     'm1.rego:2: rego_type_error: undefined ref: data.t.a[x]\n\tdata.t.a[x]\n\t         ^\n\t         have (type): number\n\t         want (one of): ["b" "c"]',
   );
   assert.match(modulesError(T, 'package u\np if { data.t.a[k]; abs(k) }')!, /abs: invalid argument\(s\)\n\thave: \(string\)/, 'a variable below a package ranges over strings');
-  assert.equal(modulesError(T, 'package u\np if { data[1] }'), 'm1.rego:2: rego_type_error: undefined ref: data[1]\n\tdata[1]\n\t     ^\n\t     have (type): number\n\t     want (one of): ["t" "u"]');
+  assert.equal(modulesError(T, 'package u\np if { data[1] }'), 'm1.rego:2: rego_type_error: undefined ref: data[1]\n\tdata[1]\n\t     ^\n\t     have (type): number\n\t     want (one of): ["t"]');
+  // The rule being checked is not among the names offered (OPA types it after its body).
+  assert.match(compileError('q := 1\np if { data.t[1] }')!, /want \(one of\): \["q"\]$/);
   assert.match(modulesError(T, 'package u\np if { x := data.t[true] }')!, /undefined ref: data\.t\[true\]\n\tdata\.t\[true\]\n\t {7}\^\n\t {7}have \(type\): boolean\n\t {7}want \(one of\): \["a" "f"\]/);
   // A function referred to without a call.
   assert.equal(modulesError(T, 'package u\np if { g := data.t.f }'), 'm1.rego:2: rego_type_error: undefined ref: data.t.f\n\tdata.t.f\n\t^^^^^^^^\n\thave: (number) => number');
@@ -747,4 +749,13 @@ test('a unification refused at compile time never succeeds at run time', () => {
     }),
     { numRuns: Number(process.env.TYPECHECK_RUNS ?? 300) },
   );
+});
+
+// A wildcard is printed `_` in OPA's reference errors (Var.String of a wildcard), wherever it stands.
+test('references through wildcards are checked and printed with `_`', () => {
+  assert.equal(compileError('p if { x := 1; x[_] }'), 't.rego:2: rego_type_error: undefined ref: x[_]\n\tx[_]\n\t^\n\thave: number');
+  assert.equal(compileError('p if { arr := [{"a": 1}]; arr[_].b }'), 't.rego:2: rego_type_error: undefined ref: arr[_].b\n\tarr[_].b\n\t       ^\n\t       have: "b"\n\t       want (one of): ["a"]');
+  assert.equal(compileError('p if { arr := [1]; arr[_].b }'), 't.rego:2: rego_type_error: undefined ref: arr[_].b\n\tarr[_].b\n\t^^^^^^\n\thave: number');
+  assert.equal(compileError('q := 1\np if { data.t.q[_] }'), 't.rego:3: rego_type_error: undefined ref: data.t.q[_]\n\tdata.t.q[_]\n\t^^^^^^^^\n\thave: number');
+  for (const ok of ['p if { arr := [{"a": 1}]; arr[_].a }', 'p if { x := {"a": [1]}; x[_][_] }', 'p if { input[_].x[_] }']) assert.equal(compileError(ok), undefined, ok);
 });

@@ -15,11 +15,14 @@
  * its value; calls are checked against it as builtin calls are (`data.t.f: invalid argument(s)`).
  * `some k, v in xs` types `k` as the keys and `v` as the elements of `xs`, as does a variable key in a
  * reference. A reference selecting what its value's type cannot have is an `undefined ref`, with OPA's
- * caret rendering of the failing part.
+ * caret rendering of the failing part. `data` references walk the tree of packages and rules: a package's
+ * document is an object of the documents below it (and any other string key), a function is no document.
+ * Patterns on either side of `=` bind their variables part by part, through arrays, objects and unions.
  *
  * The checker only ever refuses what OPA refuses: whatever it cannot type exactly (input and base-data
- * refs, documents with rules below them) is `any`, which unifies with every type. Where OPA infers more
- * (object patterns in parameters, `every` bodies) this checker types `any` and accepts.
+ * refs, a rule's document with rules below it, a package holding a function) is `any`, which unifies with
+ * every type. Where OPA infers more (object patterns in parameters, `every` bodies) this checker types
+ * `any` and accepts.
  */
 import type { Loc } from './ast.js';
 import type { CExpr, CLit, CRule, CTerm, RuleNode } from './compiled.js';
@@ -657,6 +660,8 @@ class Checker {
   constructor(
     private readonly world: World | undefined,
     private readonly refChecks = true,
+    /** The node of the rule whose body is checked. */
+    private readonly self?: RuleNode,
   ) {}
 
   /** Checks a body in evaluation order; returns the environment after it. */
@@ -1095,7 +1100,12 @@ class Checker {
     if (texts === undefined) return;
     const whole = texts.join('');
     const pad = ' '.repeat(texts.slice(0, idx).join('').length + 1);
-    const oneOf = [...node.children.values()].map((c) => c.key).sort(compare);
+    // The rule being checked is not in OPA's type environment yet: a name only it defines is not listed.
+    const others = (c: RuleNode): boolean => (c.declared && c !== this.self) || [...c.children.values()].some(others);
+    const oneOf = [...node.children.values()]
+      .filter(others)
+      .map((c) => c.key)
+      .sort(compare);
     const lines = [whole, `${pad}^`, `${pad}have (type): ${showType(have)}`, oneOf.length > 0 ? `${pad}want (one of): [${oneOf.map(toRegoString).join(' ')}]` : `${pad}want (type): ${showType(want)}`];
     this.errors.push({ loc: ref.loc, message: `undefined ref: ${whole}\n\t${lines.join('\n\t')}` });
   }
@@ -1192,7 +1202,8 @@ const KEYWORDS = new Set(['as', 'contains', 'default', 'else', 'every', 'false',
 /** A scalar term as Rego prints it; undefined for what this checker does not print. */
 function termText(t: CTerm): string | undefined {
   if (t.t === 'const' && (t.v === null || typeof t.v !== 'object' || isNumber(t.v))) return toRegoString(t.v);
-  if (t.t === 'var') return t.name === '_' || t.name.includes('$') ? undefined : t.name;
+  // A wildcard prints as `_` (OPA's Var.String); variables the compiler made up have no text of their own.
+  if (t.t === 'var') return t.name.includes('$') ? undefined : t.name;
   if (t.t === 'root') return t.root;
   return undefined;
 }
@@ -1372,7 +1383,7 @@ class World {
   rule(r: CRule): { errors: TypeError[]; type: Ty | undefined; fn: FnTy | undefined } {
     let done = this.checked.get(r);
     if (done) return done;
-    const c = new Checker(this, this.refChecks);
+    const c = new Checker(this, this.refChecks, r.node);
     const branches: Array<[Env, Ty | undefined]> = [];
     const env = c.body(new Map(), r.body);
     c.inHead = true;
