@@ -759,3 +759,24 @@ test('references through wildcards are checked and printed with `_`', () => {
   assert.equal(compileError('q := 1\np if { data.t.q[_] }'), 't.rego:3: rego_type_error: undefined ref: data.t.q[_]\n\tdata.t.q[_]\n\t^^^^^^^^\n\thave: number');
   for (const ok of ['p if { arr := [{"a": 1}]; arr[_].a }', 'p if { x := {"a": [1]}; x[_][_] }', 'p if { input[_].x[_] }']) assert.equal(compileError(ok), undefined, ok);
 });
+
+// check.go checkExprWith: a builtin replaced by a function must be replaced by one whose type unifies with
+// its own (same arity, arguments that can meet); OPA reports any mismatch as an arity mismatch, showing the
+// replacement's argument types and the builtin's declaration.
+test('a builtin replaced with `with` by a function of another type is an arity mismatch', () => {
+  assert.equal(compileError('f(x, y) := 1\np if { upper("a") with upper as f }'), 't.rego:3: rego_type_error: upper: arity mismatch\n\thave: (any, any)\n\twant: (x: string)');
+  assert.equal(compileError('g(x) := x + 1\np if { upper("a") with upper as g }'), 't.rego:3: rego_type_error: upper: arity mismatch\n\thave: (number)\n\twant: (x: string)');
+  assert.equal(compileError('p if { upper("a") with upper as concat }'), 't.rego:2: rego_type_error: upper: arity mismatch\n\thave: (string, any<array[string], set[string]>)\n\twant: (x: string)');
+  for (const ok of [
+    'f(x) := 1\np if { upper("a") with upper as f }',
+    'p if { upper("a") with upper as count }', // any<string, …> meets string
+    'p if { upper("a") with upper as "x" }', // replaced by a value: nothing to compare
+    'mock_count(x) := 0\np if { count([1]) == 0 with count as mock_count }',
+  ]) {
+    assert.equal(compileError(ok), undefined, ok);
+  }
+  // The replacement runs: a well-typed mock is used.
+  const e = new Engine();
+  e.addPolicy('t.rego', 'package t\nmock(x) := "M"\np := y if { y := upper("a") with upper as mock }\n');
+  assert.equal(e.evalRule('data.t.p'), 'M');
+});

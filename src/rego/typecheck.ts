@@ -25,7 +25,7 @@
  * `any` and accepts.
  */
 import type { Loc } from './ast.js';
-import type { CExpr, CLit, CRule, CTerm, RuleNode } from './compiled.js';
+import type { CExpr, CLit, CRule, CTerm, CWith, RuleNode } from './compiled.js';
 import { type Value, RObject, RSet, isNumber, compare, keyOf, toRegoString } from './value.js';
 
 /** An OPA type; `undefined` stands for OPA's unknown (nil) type, printed `???`. */
@@ -678,6 +678,7 @@ class Checker {
       for (const [slot, t] of inner) if (t !== undefined && env.get(slot) === undefined) env.set(slot, t);
       return;
     }
+    for (const w of l.withs) this.withFn(w);
     // A builtin replaced with `with` may be given other types; such literals are left alone.
     if (l.withs.some((w) => w.target.kind === 'fn')) {
       this.bindRest(env, l);
@@ -685,6 +686,22 @@ class Checker {
     }
     this.expr(env, l.expr, l.loc);
     this.bindRest(env, l);
+  }
+
+  /**
+   * A builtin replaced by a function must be replaced by one of its arity taking arguments its own could
+   * be (check.go checkExprWith: the two function types unify); OPA calls any mismatch an arity mismatch.
+   */
+  private withFn(w: CWith): void {
+    if (w.target.kind !== 'fn' || w.value.kind !== 'fn') return;
+    const target = signature(w.target.name);
+    if (target === undefined) return;
+    const fn = w.value.fn;
+    const args = fn.kind === 'builtin' ? signature(fn.name)?.args : this.world?.funcType(fn.node)?.args;
+    if (args === undefined) return;
+    if (args.length === target.args.length && args.every((a, i) => unifies(a, target.args[i]))) return;
+    const want = target.shown.slice(0, target.args.length);
+    this.errors.push({ loc: w.loc, message: `${w.target.name}: arity mismatch\n\thave: (${args.map(showType).join(', ')})\n\twant: (${want.join(', ')})` });
   }
 
   /** Whatever a literal binds that was not typed precisely is `any` from here on. */
