@@ -106,6 +106,8 @@ export class Compiler {
 
   /** The rules' types once every other stage passed; queries are checked against them. */
   private types: RuleTypes | undefined;
+  /** What each rule's document depends on (refs and calls), as the recursion check finds it. */
+  private readonly deps = new Map<RuleNode, Set<RuleNode>>();
 
   /** Imports referenced by some rule (for the strict unused-import check). */
   private readonly usedImports = new Set<Term>();
@@ -163,7 +165,7 @@ export class Compiler {
     // Types are checked last, on the reordered bodies, and only when every earlier stage passed (as OPA's
     // CheckTypes stage): all the type errors of all rules are reported together, in source order.
     if (errors.length === 0) {
-      this.types = ruleTypes(this.compiled, this.root, { refs: this.refChecks });
+      this.types = ruleTypes(this.compiled, this.root, { refs: this.refChecks, deps: this.deps });
       errors.push(...sortErrors(this.types.errors().map(typeCompileError)));
     }
     if (errors.length > 0) throw compileError(errors);
@@ -375,7 +377,7 @@ export class Compiler {
    * through refs or calls, however indirectly. A ref with a variable depends on everything below its prefix.
    */
   private checkRecursion(): void {
-    const deps = new Map<RuleNode, Set<RuleNode>>();
+    const deps = this.deps;
     const all: RuleNode[] = [];
     const collect = (n: RuleNode): void => {
       if (n.hasRules || n.isFunction) all.push(n);

@@ -1035,10 +1035,7 @@ class Checker {
         const inner = new Map(env);
         const before = this.errors.length;
         if (!check) return undefined;
-        const inHead = this.inHead;
-        this.inHead = false;
         this.body(inner, t.body);
-        this.inHead = inHead;
         if (this.errors.length > before) return undefined;
         if (t.t === 'arraycompr') return { k: 'array', items: [], dyn: this.type(inner, t.term) };
         if (t.t === 'setcompr') return { k: 'set', of: this.type(inner, t.term) };
@@ -1067,13 +1064,15 @@ class Checker {
     const world = this.world!;
     let node = world.root;
     const path = ref.path;
-    if (node.children.size === 0) return undefined;
+    // OPA's type environment holds the rules checked before this one: a part of the tree holding none it
+    // depends on may not be there yet (no error, any).
+    if (!this.others(node)) return undefined;
     for (let i = 0; ; i++) {
       if (node.declared) {
         const f = node.isFunction ? world.funcType(node) : undefined;
         if (node.isFunction) {
           // A function is only ever called: selecting it, or from it, is not a value (check.go checkApply).
-          if (check && this.refChecks && f && !this.inHead) this.refErrorFn(ref, i, f);
+          if (check && this.refChecks && f) this.refErrorFn(ref, i, f);
           return undefined;
         }
         return [world.nodeType(node) ?? ANY, i];
@@ -1082,11 +1081,11 @@ class Checker {
       const p = path[i]!;
       if (p.t === 'const') {
         if (i < 2 && typeof p.v !== 'string') {
-          if (check && this.refChecks && !this.inHead) this.refErrorNode(ref, i + 1, valueType(p.v), STR, node);
+          if (check && this.refChecks) this.refErrorNode(ref, i + 1, valueType(p.v), STR, node);
           return undefined;
         }
         const child = node.children.get(keyOf(p.v));
-        if (child === undefined) return undefined;
+        if (child === undefined || !this.others(child)) return undefined;
         node = child;
         continue;
       }
@@ -1096,17 +1095,16 @@ class Checker {
         const ks = ext === undefined ? undefined : keys(ext);
         const have = env.get(p.slot);
         if (have === undefined) env.set(p.slot, ks ?? ANY);
-        else if (this.refChecks && !this.inHead && ks !== undefined && !unifies(have, ks)) this.refErrorNode(ref, i + 1, have, ks, node);
+        else if (this.refChecks && ks !== undefined && !unifies(have, ks)) this.refErrorNode(ref, i + 1, have, ks, node);
       }
       return undefined;
     }
   }
 
-  /**
-   * Set while a rule's head (key and value) is typed. OPA checks the references of bodies only; a call in
-   * a head is moved into the body first, so the references among its arguments are checked.
-   */
-  inHead = false;
+  /** A rule at or below the node is surely typed before the one being checked (World.present). */
+  private others(node: RuleNode): boolean {
+    return this.world !== undefined && this.world.present(node, this.self);
+  }
 
   /** `undefined ref` for a part of a `data` reference naming no document of a package (newRefErrInvalid). */
   private refErrorNode(ref: Extract<CTerm, { t: 'ref' }>, idx: number, have: Ty, want: Ty, node: RuleNode): void {
@@ -1117,10 +1115,9 @@ class Checker {
     if (texts === undefined) return;
     const whole = texts.join('');
     const pad = ' '.repeat(texts.slice(0, idx).join('').length + 1);
-    // The rule being checked is not in OPA's type environment yet: a name only it defines is not listed.
-    const others = (c: RuleNode): boolean => (c.declared && c !== this.self) || [...c.children.values()].some(others);
+    // Only the names of what is surely typed before the rule being checked are listed.
     const oneOf = [...node.children.values()]
-      .filter(others)
+      .filter((c) => this.others(c))
       .map((c) => c.key)
       .sort(compare);
     const lines = [whole, `${pad}^`, `${pad}have (type): ${showType(have)}`, oneOf.length > 0 ? `${pad}want (one of): [${oneOf.map(toRegoString).join(' ')}]` : `${pad}want (type): ${showType(want)}`];
@@ -1174,10 +1171,7 @@ class Checker {
    * arguments against the declaration. `stmt` is a call that is a whole expression (no output operand).
    */
   private call(env: Env, t: Extract<CTerm, { t: 'call' }>, stmt: boolean): Ty | undefined {
-    const inHead = this.inHead;
-    this.inHead = false;
     const have = t.args.map((a) => this.type(env, a));
-    this.inHead = inHead;
     let result: Ty | undefined;
     let sig: Pick<Sig, 'args' | 'result' | 'shown'> | undefined = t.fn.kind === 'builtin' ? signature(t.fn.name) : undefined;
     if (t.fn.kind === 'user' && this.world) {
@@ -1324,7 +1318,35 @@ class World {
     private readonly rules: readonly CRule[],
     readonly root: RuleNode,
     private readonly refChecks: boolean,
+    private readonly deps: ReadonlyMap<RuleNode, ReadonlySet<RuleNode>> | undefined,
   ) {}
+
+  private readonly before = new Map<RuleNode, Set<RuleNode>>();
+
+  /**
+   * Whether OPA's type environment surely holds a rule at or below `node` when the rule at `self` is
+   * checked: one it depends on, however indirectly (rules are checked in dependency order; the order of
+   * the others is not fixed). For a query every rule is there.
+   */
+  present(node: RuleNode, self: RuleNode | undefined): boolean {
+    let seen: Set<RuleNode> | undefined;
+    if (self !== undefined) {
+      seen = this.before.get(self);
+      if (seen === undefined) {
+        seen = new Set();
+        const stack = [...(this.deps?.get(self) ?? [])];
+        while (stack.length > 0) {
+          const d = stack.pop()!;
+          if (d === self || seen.has(d)) continue;
+          seen.add(d);
+          stack.push(...(this.deps?.get(d) ?? []));
+        }
+        this.before.set(self, seen);
+      }
+    }
+    const visit = (n: RuleNode): boolean => (n.declared && (seen === undefined ? true : seen.has(n))) || [...n.children.values()].some(visit);
+    return visit(node);
+  }
 
   /**
    * The type of the whole document at a node of the tree (TypeEnv getRefRecExtent): a rule's document, or
@@ -1403,17 +1425,13 @@ class World {
     const c = new Checker(this, this.refChecks, r.node);
     const branches: Array<[Env, Ty | undefined]> = [];
     const env = c.body(new Map(), r.body);
-    c.inHead = true;
     const rest = r.rest.map((t) => c.type(env, t));
     const key = r.key ? c.type(env, r.key) : undefined;
     let value = c.type(env, r.value);
-    c.inHead = false;
     branches.push([env, value]);
     for (const e of r.elseChain) {
       const ee = c.body(new Map(), e.body);
-      c.inHead = true;
       const ev = c.type(ee, e.value);
-      c.inHead = false;
       branches.push([ee, ev]);
       value = or(value, ev) ?? ANY;
     }
@@ -1456,8 +1474,12 @@ export interface RuleTypes {
   query(body: CLit[]): TypeError[];
 }
 
-export function ruleTypes(rules: readonly CRule[], root: RuleNode, opts: { refs?: boolean } = {}): RuleTypes {
-  return new World(rules, root, opts.refs ?? true);
+/**
+ * @param opts.deps what each rule's document depends on: OPA checks rules in dependency order, so only
+ * what a rule depends on is surely typed when it is checked.
+ */
+export function ruleTypes(rules: readonly CRule[], root: RuleNode, opts: { refs?: boolean; deps?: ReadonlyMap<RuleNode, ReadonlySet<RuleNode>> } = {}): RuleTypes {
+  return new World(rules, root, opts.refs ?? true, opts.deps);
 }
 
 
