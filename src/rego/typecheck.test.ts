@@ -196,8 +196,9 @@ const ANSWER_ANY_TYPE = new Set([
   'uuid.rfc4122', // the argument is only a cache key: OPA hashes any value (uuid.go)
   // not verified against OPA's implementation: these answer here for some ill-typed arguments
   'json.patch', 'net.cidr_contains_matches',
-  // OPA declares the time argument as `number` or exactly `[ns, tz]`; the implementations also take `[ns]`
-  'time.clock', 'time.date', 'time.weekday', 'time.diff', 'time.format',
+  // OPA declares the time argument as `number` or exactly `[ns, tz]`; the implementations (OPA's tzTime) also
+  // take `[ns]`, and time.add_date, declared `number`, reads its time the same way
+  'time.clock', 'time.date', 'time.weekday', 'time.diff', 'time.format', 'time.add_date',
 ]);
 
 test('every declared signature refuses only calls that also fail at run time', () => {
@@ -782,4 +783,26 @@ test('a builtin replaced with `with` by a function of another type is an arity m
   const e = new Engine();
   e.addPolicy('t.rego', 'package t\nmock(x) := "M"\np := y if { y := upper("a") with upper as mock }\n');
   assert.equal(e.evalRule('data.t.p'), 'M');
+});
+
+// check.go checkRule/nestedObject and env.go mergeTypes: a head with variables after its ground prefix is an
+// object per variable part; the definitions of one document merge (objects without constant keys key by
+// key type, sets member by member), other values unite.
+test('documents of ref heads with variables nest objects, and definitions merge as OPA merges them', () => {
+  assert.match(compileError('o[x][y] := 1 if { some x, y in {"a": "b"} }\np := upper(o)')!, /have: \(object\[string: object\[string: number\]\], \?\?\?\)/);
+  assert.match(compileError('o[x].q := 1 if { some x in ["a"] }\np := upper(o)')!, /have: \(object\[string: object\[string: number\]\], \?\?\?\)/);
+  assert.match(compileError('o[x].q := 1 if { some x in ["a"] }\np := upper(o.a.q)')!, /upper: invalid argument\(s\)\n\thave: \(number, \?\?\?\)/);
+  assert.match(
+    compileError('o[x][y] := 1 if { some x, y in {"a": "b"} }\no[x][y] := "s" if { some x in [1]; y := 2 }\np := upper(o)')!,
+    /have: \(object\[any<number, string>: object\[any<number, string>: any<number, string>\]\], \?\?\?\)/,
+  );
+  assert.match(compileError('s contains 1 if input.a\ns contains "a" if input.b\np := upper(s)')!, /have: \(set\[any<number, string>\], \?\?\?\)/);
+  assert.match(compileError('o[k] := 1 if some k in ["a"]\no[k] := "s" if some k in [1]\np := upper(o)')!, /have: \(object\[any<number, string>: any<number, string>\], \?\?\?\)/);
+  assert.match(compileError('q := {"a": 1} if input.x\nq := {"b": "s"} if input.y\np := upper(q)')!, /have: \(any<object<a: number>, object<b: string>>, \?\?\?\)/);
+  for (const ok of ['o[x][y] := 1 if { some x, y in {"a": "b"} }\np := abs(o.a.b)', 'o[x].q := 1 if { some x in ["a"] }\np := count(o)']) {
+    assert.equal(compileError(ok), undefined, ok);
+  }
+  const e = new Engine();
+  e.addPolicy('t.rego', 'package t\no[x][y] := 1 if { some x, y in {"a": "b"} }\np := abs(o.a.b)\n');
+  assert.equal(e.evalRule('data.t.p'), 1);
 });

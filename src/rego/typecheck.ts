@@ -1284,6 +1284,29 @@ function bindPattern(env: Env, term: CTerm, want: Ty, union = false): void {
   }
 }
 
+/**
+ * The type of a document two definitions give values to (env.go mergeTypes): objects without constant
+ * keys merge their key types and, recursively, their value types; sets merge their members; anything
+ * else is the union.
+ */
+function mergeTypes(a: Ty | undefined, b: Ty | undefined): Ty | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  const dynOnly = (x: Ty): x is Extract<Ty, { k: 'object' }> => x.k === 'object' && x.props.length === 0 && x.dyn !== undefined;
+  if (dynOnly(a) && dynOnly(b)) return { k: 'object', props: [], dyn: [or(a.dyn![0], b.dyn![0]), mergeTypes(a.dyn![1], b.dyn![1])] };
+  if (dynOnly(a) && b.k === 'any') {
+    const i = b.of.findIndex(dynOnly);
+    if (i >= 0) {
+      const o = b.of[i] as Extract<Ty, { k: 'object' }>;
+      const merged: Ty = { k: 'object', props: [], dyn: [or(o.dyn![0], a.dyn![0]), or(o.dyn![1], a.dyn![1])] };
+      return { k: 'any', of: b.of.map((x, j) => (j === i ? merged : x)) };
+    }
+  }
+  if (a.k === 'set' && b.k === 'set') return { k: 'set', of: or(a.of, b.of) };
+  if (a.k === 'any' && b.k !== 'any') return mergeTypes(b, a);
+  return or(a, b);
+}
+
 /** A function's parameters not typed by its body are `any` (check.go checkRule). */
 function typeParams(rule: CRule, env: Env): void {
   const visit = (t: CTerm): void => {
@@ -1393,7 +1416,7 @@ class World {
         t = ANY;
         break;
       }
-      t = or(t, rt);
+      t = mergeTypes(t, rt);
     }
     t ??= ANY;
     this.types.set(node, t);
@@ -1438,7 +1461,11 @@ class World {
     let type: Ty | undefined;
     if (r.kind === 'complete' || r.kind === 'func') type = value;
     else if (r.kind === 'multi' && rest.length === 0) type = { k: 'set', of: key };
-    else if (r.kind === 'object' && rest.length === 1) type = { k: 'object', props: [], dyn: [rest[0], value] };
+    else if (r.kind === 'object' && rest.length > 0 && rest.every((k) => k !== undefined)) {
+      // A head with variables after its ground prefix nests one object per part (check.go nestedObject):
+      // `o[x][y] := v` is object[typeof x: object[typeof y: typeof v]].
+      type = rest.reduceRight<Ty | undefined>((t, k) => (t === undefined ? undefined : { k: 'object', props: [], dyn: [k, t] }), value);
+    }
     let fn: FnTy | undefined;
     if (r.params && c.errors.length === 0) {
       const params = r.params;
