@@ -40,7 +40,8 @@ export type CExpr =
 export type WithTarget =
   | { kind: 'input'; path: Value[] }
   | { kind: 'data'; path: Value[] }
-  | { kind: 'fn'; name: string };
+  /** `node`: the replaced function when it is a user function. */
+  | { kind: 'fn'; name: string; node?: RuleNode };
 
 export type WithValue = { kind: 'term'; term: CTerm } | { kind: 'fn'; fn: FnRef };
 

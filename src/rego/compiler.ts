@@ -569,12 +569,12 @@ export class Compiler {
       const path = names.slice(1);
       if (names[0] === 'data') {
         const node = this.findNode(path);
-        if (node?.isFunction) target = { kind: 'fn', name: node.name };
+        if (node?.isFunction) target = { kind: 'fn', name: node.name, node };
         else target = { kind: 'data', path };
       } else target = { kind: 'input', path };
     } else if (names) {
       const fn = this.resolveFn(ctx, scope, names.join('.'), w.loc, true);
-      if (fn) target = { kind: 'fn', name: fn.name };
+      if (fn) target = { kind: 'fn', name: fn.name, ...(fn.kind === 'user' ? { node: fn.node } : {}) };
     }
     if (!target) fail('rego_compile_error', w.loc, `with keyword target must reference existing input, data, or a function`);
     let value: WithValue | undefined;

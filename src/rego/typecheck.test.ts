@@ -771,11 +771,17 @@ test('a builtin replaced with `with` by a function of another type is an arity m
   assert.equal(compileError('f(x, y) := 1\np if { upper("a") with upper as f }'), 't.rego:3: rego_type_error: upper: arity mismatch\n\thave: (any, any)\n\twant: (x: string)');
   assert.equal(compileError('g(x) := x + 1\np if { upper("a") with upper as g }'), 't.rego:3: rego_type_error: upper: arity mismatch\n\thave: (number)\n\twant: (x: string)');
   assert.equal(compileError('p if { upper("a") with upper as concat }'), 't.rego:2: rego_type_error: upper: arity mismatch\n\thave: (string, any<array[string], set[string]>)\n\twant: (x: string)');
+  // A user function replaced: its type is the one its definitions infer (no argument names).
+  const F = 'f(x) := x + 1\nq := f(1)\n';
+  assert.equal(compileError(`${F}g(x, y) := 1\np if { q with f as g }`), 't.rego:5: rego_type_error: data.t.f: arity mismatch\n\thave: (any, any)\n\twant: (number)');
+  assert.equal(compileError(`${F}p if { q with data.t.f as upper }`), 't.rego:4: rego_type_error: data.t.f: arity mismatch\n\thave: (string)\n\twant: (number)');
   for (const ok of [
     'f(x) := 1\np if { upper("a") with upper as f }',
     'p if { upper("a") with upper as count }', // any<string, …> meets string
     'p if { upper("a") with upper as "x" }', // replaced by a value: nothing to compare
     'mock_count(x) := 0\np if { count([1]) == 0 with count as mock_count }',
+    'f(x) := x + 1\nq := f(1)\ng(x) := 2\np if { q with f as g }',
+    'f(x) := x + 1\nq := f(1)\np if { q with f as abs }',
   ]) {
     assert.equal(compileError(ok), undefined, ok);
   }

@@ -689,13 +689,15 @@ class Checker {
   }
 
   /**
-   * A builtin replaced by a function must be replaced by one of its arity taking arguments its own could
+   * A function replaced by a function must be replaced by one of its arity taking arguments its own could
    * be (check.go checkExprWith: the two function types unify); OPA calls any mismatch an arity mismatch.
    */
   private withFn(w: CWith): void {
     if (w.target.kind !== 'fn' || w.value.kind !== 'fn') return;
-    const target = signature(w.target.name);
-    if (target === undefined) return;
+    const node = w.target.node;
+    const user = node && this.world?.funcType(node);
+    const target = node ? user && { args: user.args, shown: user.args.map(showType) } : signature(w.target.name);
+    if (!target) return;
     const fn = w.value.fn;
     const args = fn.kind === 'builtin' ? signature(fn.name)?.args : this.world?.funcType(fn.node)?.args;
     if (args === undefined) return;
