@@ -28,8 +28,10 @@ export type FnRef =
   | { kind: 'user'; name: string; node: RuleNode };
 
 export type CExpr =
-  | { k: 'term'; term: CTerm }
-  | { k: 'unify'; a: CTerm; b: CTerm }
+  /** `objects`: the two objects of a unification folded away (different keys: never true). */
+  | { k: 'term'; term: CTerm; objects?: [CTerm, CTerm] }
+  /** `objects`: the two objects of a unification rewritten as one of their values, for the type check. */
+  | { k: 'unify'; a: CTerm; b: CTerm; objects?: [CTerm, CTerm] }
   | { k: 'somein'; key: CTerm | undefined; value: CTerm; coll: CTerm }
   | { k: 'every'; key: CTerm | undefined; value: CTerm; domain: CTerm; body: CLit[]; scope: number }
   | { k: 'logic'; op: 'and' | 'or'; a: CLit[]; b: CLit[]; scopeA: number; scopeB: number }
@@ -38,7 +40,8 @@ export type CExpr =
 export type WithTarget =
   | { kind: 'input'; path: Value[] }
   | { kind: 'data'; path: Value[] }
-  | { kind: 'fn'; name: string };
+  /** `node`: the replaced function when it is a user function. */
+  | { kind: 'fn'; name: string; node?: RuleNode };
 
 export type WithValue = { kind: 'term'; term: CTerm } | { kind: 'fn'; fn: FnRef };
 

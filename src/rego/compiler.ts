@@ -22,7 +22,7 @@ import {
   type WithValue,
 } from './compiled.js';
 import { type Value, RObject, RSet, fromJson, keyOf, toRegoString } from './value.js';
-import { checkQuery, checkRules, showType, signature, termTypeUntyped, type TypeError } from './typecheck.js';
+import { checkQuery, ruleTypes, showType, signature, termTypeUntyped, type RuleTypes, type TypeError } from './typecheck.js';
 
 export interface CompileError {
   code: string;
@@ -104,6 +104,11 @@ export class Compiler {
   /** Every rule compiled so far, in source order (for the type check). */
   private readonly compiled: CRule[] = [];
 
+  /** The rules' types once every other stage passed; queries are checked against them. */
+  private types: RuleTypes | undefined;
+  /** What each rule's document depends on (refs and calls), as the recursion check finds it. */
+  private readonly deps = new Map<RuleNode, Set<RuleNode>>();
+
   /** Imports referenced by some rule (for the strict unused-import check). */
   private readonly usedImports = new Set<Term>();
 
@@ -159,7 +164,10 @@ export class Compiler {
     if (errors.length === 0) guard(() => this.checkRecursion());
     // Types are checked last, on the reordered bodies, and only when every earlier stage passed (as OPA's
     // CheckTypes stage): all the type errors of all rules are reported together, in source order.
-    if (errors.length === 0) errors.push(...sortErrors(checkRules(this.compiled, { refs: this.refChecks }).map(typeCompileError)));
+    if (errors.length === 0) {
+      this.types = ruleTypes(this.compiled, this.root, { refs: this.refChecks, deps: this.deps });
+      errors.push(...sortErrors(this.types.errors().map(typeCompileError)));
+    }
     if (errors.length > 0) throw compileError(errors);
   }
 
@@ -369,7 +377,7 @@ export class Compiler {
    * through refs or calls, however indirectly. A ref with a variable depends on everything below its prefix.
    */
   private checkRecursion(): void {
-    const deps = new Map<RuleNode, Set<RuleNode>>();
+    const deps = this.deps;
     const all: RuleNode[] = [];
     const collect = (n: RuleNode): void => {
       if (n.hasRules || n.isFunction) all.push(n);
@@ -443,7 +451,7 @@ export class Compiler {
     for (const lit of lits) collectUsedLit(lit, scope.used);
     try {
       const body = this.body(ctx, scope, lits, new Set());
-      const typeErrors = checkQuery(body, { refs: this.refChecks });
+      const typeErrors = this.types ? this.types.query(body) : checkQuery(body, { refs: this.refChecks });
       if (typeErrors.length > 0) throw compileError(sortErrors(typeErrors.map(typeCompileError)));
       const vars: Array<[string, number]> = [];
       for (const [name, slot] of scope.vars) if (name !== '_' && !name.includes('$')) vars.push([name, slot]);
@@ -561,12 +569,12 @@ export class Compiler {
       const path = names.slice(1);
       if (names[0] === 'data') {
         const node = this.findNode(path);
-        if (node?.isFunction) target = { kind: 'fn', name: node.name };
+        if (node?.isFunction) target = { kind: 'fn', name: node.name, node };
         else target = { kind: 'data', path };
       } else target = { kind: 'input', path };
     } else if (names) {
       const fn = this.resolveFn(ctx, scope, names.join('.'), w.loc, true);
-      if (fn) target = { kind: 'fn', name: fn.name };
+      if (fn) target = { kind: 'fn', name: fn.name, ...(fn.kind === 'user' ? { node: fn.node } : {}) };
     }
     if (!target) fail('rego_compile_error', w.loc, `with keyword target must reference existing input, data, or a function`);
     let value: WithValue | undefined;
@@ -805,7 +813,8 @@ function sortErrors(errors: CompileError[]): CompileError[] {
 
 /**
  * `{"a": x, …} = {"a": y, …}` with the same constant keys unifies value by value; rewriting it as an array
- * unification lets the safety analysis see each pair (OPA unifies objects key by key).
+ * unification lets the safety analysis see each pair (OPA unifies objects key by key). The objects are kept
+ * for the type check, which reports a mismatch with their types, as OPA does.
  */
 function unifyExpr(a: CTerm, b: CTerm): CExpr {
   const objKeys = (t: CTerm): Map<string, CTerm> | undefined => {
@@ -817,9 +826,9 @@ function unifyExpr(a: CTerm, b: CTerm): CExpr {
     const ka = objKeys(a);
     const kb = objKeys(b);
     if (ka && kb) {
-      if (ka.size !== kb.size || ![...ka.keys()].every((k) => kb.has(k))) return { k: 'term', term: { t: 'const', v: false } };
+      if (ka.size !== kb.size || ![...ka.keys()].every((k) => kb.has(k))) return { k: 'term', term: { t: 'const', v: false }, objects: [a, b] };
       const keys = [...ka.keys()].sort();
-      return { k: 'unify', a: { t: 'array', items: keys.map((k) => ka.get(k)!) }, b: { t: 'array', items: keys.map((k) => kb.get(k)!) } };
+      return { k: 'unify', a: { t: 'array', items: keys.map((k) => ka.get(k)!) }, b: { t: 'array', items: keys.map((k) => kb.get(k)!) }, objects: [a, b] };
     }
   }
   return { k: 'unify', a, b };

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { CocoError } from '../errors.js';
+import { vectorPath } from '../test-support/vectors.js';
 import { Engine } from './index.js';
 import { BUILTINS } from './builtins/index.js';
 import { parseType, showType, signature, signatures } from './typecheck.js';
@@ -10,11 +11,11 @@ import { parseType, showType, signature, signatures } from './typecheck.js';
 // OPA refuses a module whose built-in calls or unifications can never type-check (docs/policy-language.md
 // "Type Checking", opa:v1/ast/check.go), before any evaluation, with rego_type_error.
 
-const META = JSON.parse(readFileSync(new URL('../../../shared/vectors/rego/opa-meta/builtin_metadata.json', import.meta.url), 'utf8')) as Record<
+const META = JSON.parse(readFileSync(vectorPath('rego', 'opa-meta', 'builtin_metadata.json'), 'utf8')) as Record<
   string,
   { args?: Array<{ name?: string; type: string }>; result?: { name?: string; type?: string } }
 >;
-const CAPS = JSON.parse(readFileSync(new URL('../../../shared/vectors/rego/opa-meta/capabilities.json', import.meta.url), 'utf8')) as {
+const CAPS = JSON.parse(readFileSync(vectorPath('rego', 'opa-meta', 'capabilities.json'), 'utf8')) as {
   builtins: Array<{ name: string; decl: { result?: unknown } }>;
 };
 
@@ -195,8 +196,9 @@ const ANSWER_ANY_TYPE = new Set([
   'uuid.rfc4122', // the argument is only a cache key: OPA hashes any value (uuid.go)
   // not verified against OPA's implementation: these answer here for some ill-typed arguments
   'json.patch', 'net.cidr_contains_matches',
-  // OPA declares the time argument as `number` or exactly `[ns, tz]`; the implementations also take `[ns]`
-  'time.clock', 'time.date', 'time.weekday', 'time.diff', 'time.format',
+  // OPA declares the time argument as `number` or exactly `[ns, tz]`; the implementations (OPA's tzTime) also
+  // take `[ns]`, and time.add_date, declared `number`, reads its time the same way
+  'time.clock', 'time.date', 'time.weekday', 'time.diff', 'time.format', 'time.add_date',
 ]);
 
 test('every declared signature refuses only calls that also fail at run time', () => {
@@ -407,4 +409,406 @@ test('well-typed random programs compile and evaluate', () => {
     }),
     { numRuns: Number(process.env.TYPECHECK_RUNS ?? 150) },
   );
+});
+
+/** The compile error of several modules (`package` lines included), or undefined when they compile. */
+function modulesError(...modules: string[]): string | undefined {
+  const e = new Engine();
+  modules.forEach((m, i) => e.addPolicy(`m${i}.rego`, `${m}\n`));
+  try {
+    e.prepare();
+    return undefined;
+  } catch (err) {
+    assert.ok(err instanceof CocoError, String(err));
+    return err.message;
+  }
+}
+
+// check.go checkRef walks a `data` reference down the tree of packages and rules (TypeEnv): a package's
+// document is an object of the documents below it and any other string key (base data may be there);
+// right below `data` and below a package root only strings and variables select (idx 1 and 2); a variable
+// there ranges over the names; a function is no document (checkApply).
+test('references into the tree of packages and rules are typed and checked as OPA checks them', () => {
+  const T = 'package t\na.b := 1\na.c := "s"\nf(x) := x + 1';
+  assert.equal(modulesError(T, 'package u\np := upper(data.t.a)'), 'm1.rego:2: rego_type_error: upper: invalid argument(s)\n\thave: (object<b: number, c: string>[string: any], ???)\n\twant: (x: string, y: string)');
+  // A document with a function below it is not typed (a function has no value type here): any.
+  assert.equal(modulesError(T, 'package u\np := upper(data.t)'), undefined);
+  assert.match(modulesError('package t\nq := 1\nr.s := [1]', 'package u\np := upper(data.t)')!, /have: \(object<q: number, r: object<s: array<number>>\[string: any\]>\[string: any\], \?\?\?\)/);
+  assert.equal(
+    modulesError(T, 'package u\np if { x := 1; data.t.a[x] }'),
+    'm1.rego:2: rego_type_error: undefined ref: data.t.a[x]\n\tdata.t.a[x]\n\t         ^\n\t         have (type): number\n\t         want (one of): ["b" "c"]',
+  );
+  assert.match(modulesError(T, 'package u\np if { data.t.a[k]; abs(k) }')!, /abs: invalid argument\(s\)\n\thave: \(string\)/, 'a variable below a package ranges over strings');
+  // OPA checks rules in dependency order: below data and a package root, what a rule depends on is there
+  // when it is checked (the rest may or may not be, as Go's map order has it, and is left alone).
+  assert.equal(modulesError(T, 'package u\np if { data.t.a.b; data[1] }'), 'm1.rego:2: rego_type_error: undefined ref: data[1]\n\tdata[1]\n\t     ^\n\t     have (type): number\n\t     want (one of): ["t"]');
+  // The rule being checked is not among the names offered (OPA types it after its body).
+  assert.match(compileError('q := 1\np if { q; data.t[1] }')!, /want \(one of\): \["q"\]$/);
+  assert.match(modulesError(T, 'package u\np if { data.t.a.c; x := data.t[true] }')!, /undefined ref: data\.t\[true\]\n\tdata\.t\[true\]\n\t {7}\^\n\t {7}have \(type\): boolean\n\t {7}want \(one of\): \["a"\]/);
+  // A function referred to without a call.
+  assert.equal(modulesError(T, 'package u\np if { g := data.t.f }'), 'm1.rego:2: rego_type_error: undefined ref: data.t.f\n\tdata.t.f\n\t^^^^^^^^\n\thave: (number) => number');
+  assert.match(modulesError(T, 'package u\np if { data.t.f.x }')!, /undefined ref: data\.t\.f\.x\n\tdata\.t\.f\.x\n\t\^{8}\n\thave: \(number\) => number/);
+  assert.match(modulesError('package t\nf(x) := 1\np := [g | g := f]')!, /undefined ref: data\.t\.f\n[^]*have: \(any\) => number/, 'in a comprehension of a head too');
+  for (const ok of [
+    [T, 'package u\np := data[2]'], // depends on no rule: OPA may check it first, with nothing below data yet
+    [T, 'package u\np if { data.t[1] }'],
+    ['package t\nq := 1\np if { data.t[1] }'],
+    [T, 'package u\np if { data.t.a.b }'],
+    [T, 'package u\np if { data.t.a.missing.x }'], // base data may be below a package
+    [T, 'package u\np if { data.t.a[1] }'], // deeper than a package root: any key
+    [T, 'package u\np if { data.other[1] }'], // no rule there: base data
+    [T, 'package u\np if { data.t.a[k]; upper(k) }'],
+    [T, 'package u\np := data.t.f(1)'],
+    [T, 'package u\np if { some k, _ in data.t.a; upper(k) }'],
+  ]) {
+    assert.equal(modulesError(...ok), undefined, ok.join('\n'));
+  }
+});
+
+test('queries are checked against the types of the rules they refer to', () => {
+  const e = new Engine();
+  e.addPolicy('t.rego', 'package t\nq := 1\na.b := "s"\nf(x) := x + 1\n');
+  const refused = (query: string, re: RegExp): void =>
+    assert.throws(() => e.evalQuery(query), (x: unknown) => x instanceof CocoError && re.test(x.message), query);
+  refused('upper(data.t.q)', /rego_type_error: upper: invalid argument\(s\)\n\thave: \(number\)/);
+  refused('x := data.t.a; abs(x.b)', /abs: invalid argument\(s\)\n\thave: \(string\)/);
+  refused('data.t.f("a", y)', /data\.t\.f: invalid argument\(s\)\n\thave: \(string, \?\?\?\)\n\twant: \(number, number\)/);
+  refused('data.t.q.r', /undefined ref: data\.t\.q\.r\n\tdata\.t\.q\.r\n\t\^{8}\n\thave: number/);
+  refused('x := data.t.f', /undefined ref: data\.t\.f\n[^]*have: \(number\) => number/);
+  assert.deepEqual(e.evalQuery('x := data.t.f(1)').result?.[0]?.bindings, { x: 2 });
+  assert.deepEqual(e.evalQuery('x := upper(data.t.a.b)').result?.[0]?.bindings, { x: 'S' });
+  // Without reference checks (agent policies) only the calls are checked.
+  const lenient = new Engine({ refChecks: false });
+  lenient.addPolicy('t.rego', 'package t\nq := 1\nf(x) := 1\n');
+  assert.deepEqual(lenient.evalQuery('x := data.t.q.r').result, []);
+  assert.throws(() => lenient.evalQuery('upper(data.t.q)'), (x: unknown) => x instanceof CocoError && /upper: invalid argument/.test(x.message));
+});
+
+// ------------------------------------------------------------------------------------------- every builtin
+
+/** A type of capabilities.json (OPA's types JSON). */
+interface DeclType {
+  type: string;
+  of?: DeclType | DeclType[];
+  static?: DeclType[] | Array<{ key: string; value: DeclType }>;
+  dynamic?: DeclType | { key: DeclType; value: DeclType };
+}
+
+/** A declared type printed as OPA prints it (types.Sprint), written from the JSON form, not our notation. */
+function declText(t: DeclType): string {
+  switch (t.type) {
+    case 'any': {
+      const of = (t.of ?? []) as DeclType[];
+      return of.length === 0 ? 'any' : `any<${of.map(declText).join(', ')}>`;
+    }
+    case 'set':
+      return `set[${declText(t.of as DeclType)}]`;
+    case 'array': {
+      const st = (t.static ?? []) as DeclType[];
+      return 'array' + (st.length ? `<${st.map(declText).join(', ')}>` : '') + (t.dynamic ? `[${declText(t.dynamic as DeclType)}]` : '');
+    }
+    case 'object': {
+      const st = (t.static ?? []) as Array<{ key: string; value: DeclType }>;
+      const dyn = t.dynamic as { key: DeclType; value: DeclType } | undefined;
+      return 'object' + (st.length ? `<${st.map((p) => `${p.key}: ${declText(p.value)}`).join(', ')}>` : '') + (dyn ? `[${declText(dyn.key)}: ${declText(dyn.value)}]` : '');
+    }
+    default:
+      return t.type;
+  }
+}
+
+/** A literal of the declared type: its Rego text and the type OPA gives the literal. */
+function fitting(t: DeclType): [string, string] {
+  switch (t.type) {
+    case 'null':
+      return ['null', 'null'];
+    case 'boolean':
+      return ['true', 'boolean'];
+    case 'number':
+      return ['1', 'number'];
+    case 'string':
+      return ['"s"', 'string'];
+    case 'any': {
+      const of = (t.of ?? []) as DeclType[];
+      return of.length === 0 ? ['null', 'null'] : fitting(of[0]!);
+    }
+    case 'set': {
+      const [text, type] = fitting(t.of as DeclType);
+      return [`{${text}}`, `set[${type}]`];
+    }
+    case 'array': {
+      const st = (t.static ?? []) as DeclType[];
+      const items = st.length > 0 ? st.map(fitting) : [fitting(t.dynamic as DeclType)];
+      return [`[${items.map((i) => i[0]).join(', ')}]`, `array<${items.map((i) => i[1]).join(', ')}>`];
+    }
+    case 'object': {
+      const st = [...((t.static ?? []) as Array<{ key: string; value: DeclType }>)].sort((a, b) => (a.key < b.key ? -1 : 1));
+      const props: Array<[string, [string, string]]> = st.length > 0 ? st.map((p) => [p.key, fitting(p.value)]) : [['s', fitting((t.dynamic as { value: DeclType }).value)]];
+      return [`{${props.map(([k, [v]]) => `${JSON.stringify(k)}: ${v}`).join(', ')}}`, `object<${props.map(([k, [, vt]]) => `${k}: ${vt}`).join(', ')}>`];
+    }
+    default:
+      throw new Error(`no literal for ${t.type}`);
+  }
+}
+
+/** A literal of a kind the declared type does not accept at all, or undefined when it accepts every kind. */
+function misfit(t: DeclType): [string, string] | undefined {
+  const kinds = new Set<string>();
+  const visit = (x: DeclType): void => {
+    if (x.type === 'any') {
+      const of = (x.of ?? []) as DeclType[];
+      if (of.length === 0) ['null', 'boolean', 'number', 'string', 'array', 'object', 'set'].forEach((k) => kinds.add(k));
+      of.forEach(visit);
+    } else kinds.add(x.type);
+  };
+  visit(t);
+  const candidates: Array<[string, string, string]> = [
+    ['null', 'null', 'null'],
+    ['boolean', 'false', 'boolean'],
+    ['number', '2', 'number'],
+    ['string', '"x"', 'string'],
+    ['array', '[null]', 'array<null>'],
+    ['object', '{"x": null}', 'object<x: null>'],
+    ['set', '{null}', 'set[null]'],
+  ];
+  const c = candidates.find(([k]) => !kinds.has(k));
+  return c && [c[1], c[2]];
+}
+
+/**
+ * A literal of the declared kind with a part (element, member, property value) the declaration cannot
+ * take; undefined when no part is constrained. Within `any<…>` only a member whose kind no other member
+ * has is used, so that the literal fits none of them.
+ */
+function nestedMisfit(t: DeclType): [string, string] | undefined {
+  switch (t.type) {
+    case 'set': {
+      const m = misfit(t.of as DeclType);
+      return m && [`{${m[0]}}`, `set[${m[1]}]`];
+    }
+    case 'array': {
+      const st = (t.static ?? []) as DeclType[];
+      if (st.length === 0) {
+        const m = misfit(t.dynamic as DeclType);
+        return m && [`[${m[0]}]`, `array<${m[1]}>`];
+      }
+      const i = st.findIndex((x) => misfit(x) !== undefined);
+      if (i < 0) return undefined;
+      const items = st.map((x, j) => (j === i ? misfit(x)! : fitting(x)));
+      return [`[${items.map((x) => x[0]).join(', ')}]`, `array<${items.map((x) => x[1]).join(', ')}>`];
+    }
+    case 'object': {
+      const st = (t.static ?? []) as Array<{ key: string; value: DeclType }>;
+      if (st.length > 0) return undefined;
+      const m = misfit((t.dynamic as { value: DeclType }).value);
+      return m && [`{"s": ${m[0]}}`, `object<s: ${m[1]}>`];
+    }
+    case 'any': {
+      const of = (t.of ?? []) as DeclType[];
+      for (const x of of) {
+        if (of.filter((y) => y.type === x.type).length > 1) continue;
+        const m = nestedMisfit(x);
+        if (m) return m;
+      }
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+// Every builtin OPA declares (capabilities.json), every argument it types: a literal of a kind the
+// declaration cannot take is refused with OPA's layout, the expected text built from the JSON declaration
+// and the argument names of the metadata.
+test('every declared builtin argument refuses a literal of another kind, with OPA\'s message', () => {
+  const caps = CAPS as unknown as { builtins: Array<{ name: string; deprecated?: boolean; decl: { args?: DeclType[]; result?: DeclType } }> };
+  let checked = 0;
+  const swept = new Set<string>();
+  const wrong: string[] = [];
+  for (const b of caps.builtins) {
+    const args = b.decl.args ?? [];
+    if (args.length === 0 || b.name.startsWith('internal.') || ['print', 'eq', 'assign'].includes(b.name)) continue;
+    const meta = META[b.name];
+    const named = (name: string | undefined, t: DeclType): string => (name ? `${name}: ${declText(t)}` : declText(t));
+    const want = [...args.map((a, i) => named(meta?.args?.[i]?.name, a)), ...(b.decl.result ? [named(meta?.result?.name, b.decl.result)] : [])];
+    const ok = args.map(fitting);
+    args.forEach((a, i) => {
+      for (const bad of [misfit(a), nestedMisfit(a)]) {
+        if (!bad) continue;
+        const call = ok.map((o, j) => (j === i ? bad : o));
+        const src = `p := ${b.name}(${call.map((c) => c[0]).join(', ')})`;
+        const have = [...call.map((c) => c[1]), ...(b.decl.result ? ['???'] : [])];
+        const expected = `t.rego:2: rego_type_error: ${b.name}: invalid argument(s)\n\thave: (${have.join(', ')})\n\twant: (${want.join(', ')})`;
+        // Deprecated builtins are refused in v1 modules whatever their arguments; v0 modules take them.
+        const got = compileError(src, b.deprecated === true);
+        checked++;
+        swept.add(b.name);
+        if (got !== expected) wrong.push(`${src}\n  got:  ${JSON.stringify(got)}\n  want: ${JSON.stringify(expected)}`);
+      }
+    });
+    // The well-typed call compiles (run-time errors aside, nothing is refused before evaluation).
+    const good = `p := ${b.name}(${ok.map((o) => o[0]).join(', ')})`;
+    const err = compileError(good, b.deprecated === true);
+    if (err !== undefined) wrong.push(`${good}\n  refused: ${JSON.stringify(err)}`);
+  }
+  assert.deepEqual(wrong, []);
+  assert.ok(checked >= 300, `checked ${checked}`);
+  // Every family of the metadata is reached but those whose builtins type nothing (any, or no arguments).
+  const categories = (META as unknown as { _categories: Record<string, string[]> })._categories;
+  const reached = Object.keys(categories).filter((c) => categories[c]!.some((n) => swept.has(n)));
+  assert.deepEqual(Object.keys(categories).filter((c) => !reached.includes(c)).sort(), ['comparison', 'internal', 'opa', 'types']);
+});
+
+// One row per family, written out from OPA's declarations: nested parts of composite arguments.
+const FAMILY_ROWS: Array<[string, string, string]> = [
+  ['net.cidr_merge([1])', '(array<number>, ???)', '(addrs: any<array[any<string>], set[string]>, output: set[string])'],
+  ['urlquery.encode_object({"a": 1})', '(object<a: number>, ???)', '(object: object[string: any<string, array[string], set[string]>], y: string)'],
+  ['json.marshal_with_options(1, {"indent": 1})', '(number, object<indent: number>, ???)', '(x: any, opts: object<indent: string, prefix: string, pretty: boolean>[string: any], y: string)'],
+  ['strings.replace_n({"a": 1}, "x")', '(object<a: number>, string, ???)', '(patterns: object[string: string], value: string, output: string)'],
+  ['io.jwt.encode_sign({}, {}, "k")', '(object[any: any], object[any: any], string, ???)', '(headers: object[string: any], payload: object[string: any], key: object[string: any], output: string)'],
+  ['intersection({1})', '(set[number], ???)', '(xs: set[set[any]], y: set[any])'],
+  ['graph.reachable({"a": 1}, ["a"])', '(object<a: number>, array<string>, ???)', '(graph: object[any: any<array[any], set[any]>], initial: any<array[any], set[any]>, output: set[any])'],
+  ['json.filter({}, [1])', '(object[any: any], array<number>, ???)', '(object: object[any: any], paths: any<array[any<string, array[any]>], set[any<string, array[any]>]>, filtered: object[any: any])'],
+  ['time.format([1, "UTC", 2])', '(array<number, string, number>, ???)', '(x: any<number, array<number, string>, array<number, string, string>>, formatted timestamp: string)'],
+  ['object.union_n([1])', '(array<number>, ???)', '(objects: array[object[any: any]], output: object[any: any])'],
+  ['semver.compare("1.0.0", 1)', '(string, number, ???)', '(a: string, b: string, result: number)'],
+  ['bits.lsh("1", 1)', '(string, number, ???)', '(x: number, s: number, z: number)'],
+  ['providers.aws.sign_req({}, {}, "1")', '(object[any: any], object[any: any], string, ???)', '(request: object[string: any], aws_config: object[string: any], time_ns: number, signed_request: object[any: any])'],
+  ['glob.match("a", "b", "c")', '(string, string, string, ???)', '(pattern: string, delimiters: any<null, array[string]>, match: string, result: boolean)'],
+  ['uri.parse(1)', '(number, ???)', '(uri: string, output: object[string: string])'],
+];
+
+test('builtin families: composite arguments are checked part by part, as OPA unifies them', () => {
+  for (const [call, have, want] of FAMILY_ROWS) {
+    const name = call.slice(0, call.indexOf('('));
+    assert.equal(compileError(`p := ${call}`), `t.rego:2: rego_type_error: ${name}: invalid argument(s)\n\thave: ${have}\n\twant: ${want}`, call);
+  }
+});
+
+// check.go checkExprEq: `=` (and `:=`) compares the types of its sides (unify2): a side with unknown parts
+// is matched as a pattern against the other's type (unify1), binding its variables; two patterns are matched
+// element by element, key by key. `==` is the builtin equal(any, any): OPA never refuses it.
+test('composite values unify part by part: patterns take the types they meet, disjoint shapes are match errors', () => {
+  const match = (left: string, right: string): string => `t.rego:2: rego_type_error: match error\n\tleft  : ${left}\n\tright : ${right}`;
+  for (const ok of ['p if { x := {"a": 1}; x.a == "s" }', 'p if { x := {"a": 1}; x == {"a": "s"} }', 'p if { [1] == ["a"] }', 'p if { x := {"a": 1}; x != {"b": 1} }']) {
+    assert.equal(compileError(ok), undefined, ok);
+  }
+  assert.equal(compileError('p if { x := {"a": 1}; x.a = "s" }'), match('number', 'string'));
+  assert.equal(compileError('p if { x := {"a": 1}; x = {"a": "s"} }'), match('object<a: number>', 'object<a: string>'));
+  assert.equal(compileError('p if { x := {1, 2}; x = {"a"} }'), match('set[number]', 'set[string]'));
+  // Object patterns: keys that cannot meet, values that cannot meet.
+  assert.equal(compileError('p if { {"a": x} = {"b": 1} }'), match('object<a: ???>', 'object<b: number>'));
+  assert.equal(compileError('p if { {"a": 1} = {"b": 1} }'), match('object<a: number>', 'object<b: number>'));
+  assert.equal(compileError('p if { {"a": x, "b": 1} = {"a": 2, "b": "s"} }'), match('object<a: ???, b: number>', 'object<a: number, b: string>'));
+  // Array patterns of another length.
+  assert.equal(compileError('p if { [x, y] = [1] }'), match('array<???, ???>', 'array<number>'));
+  assert.equal(compileError('p if { x := [1, 2]; [y, z, w] = x }'), match('array<???, ???, ???>', 'array<number, number>'));
+  // Variables in patterns take the types of the parts they meet, however deep.
+  assert.match(compileError('p if { x := {"a": [1]}; {"a": [y]} = x; upper(y) }')!, /upper: invalid argument\(s\)\n\thave: \(number\)/);
+  assert.match(compileError('p if { [x, {"k": y}] = [1, {"k": "s"}]; abs(y) }')!, /abs: invalid argument\(s\)\n\thave: \(string\)/);
+  assert.match(compileError('p if { x := [[1, "a"]]; [[n, s]] = x; upper(n) }')!, /upper: invalid argument\(s\)\n\thave: \(number\)/);
+  assert.match(compileError('p if { {"a": x} = {"a": 1}; upper(x) }')!, /upper: invalid argument\(s\)\n\thave: \(number\)/);
+  // Against a union each member is tried: only the array member gives y a type.
+  assert.match(compileError('p if { x := [[1], {"a": 2}][_]; [y] = x; upper(y) }')!, /upper: invalid argument\(s\)\n\thave: \(number\)/);
+  // A variable meeting a pattern with no type yet takes the pattern's type (a parameter here).
+  assert.equal(compileError('f(x) := y if { x = [y] }\np := f(1)'), 't.rego:3: rego_type_error: data.t.f: invalid argument(s)\n\thave: (number, ???)\n\twant: (array<any>, any)');
+  for (const ok of [
+    'p if { {"a": x} = input; upper(x) }',
+    'p if { [x, y] = input.pair; upper(x); abs(y) }',
+    'p if { {"a": x, "b": y} = {"a": 1, "b": input.z}; upper(y); abs(x) }',
+    'p if { x := [[1], ["a"]][_]; [y] = x; upper(y) }',
+    'p if { x := {"a": [1, "s"]}; {"a": [n, s]} = x; abs(n); upper(s) }',
+    'f(x) := y if { x = [y] }\np := f([1])',
+  ]) {
+    assert.equal(compileError(ok), undefined, ok);
+  }
+  // Evaluation agrees where the checker accepts: the bound parts are what the patterns select.
+  const e = new Engine();
+  e.addPolicy('t.rego', 'package t\np := [n, s] if { x := {"a": [1, "s"]}; {"a": [n, s]} = x }\n');
+  assert.deepEqual(e.evalRule('data.t.p'), [1, 's']);
+});
+
+/** A pattern made from a value: some scalar leaves become fresh variables. */
+function pattern(v: unknown, holes: boolean[], n = { i: 0 }): string {
+  if (Array.isArray(v)) return `[${v.map((x) => pattern(x, holes, n)).join(', ')}]`;
+  if (v !== null && typeof v === 'object') return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${pattern(x, holes, n)}`).join(', ')}}`;
+  const i = n.i++;
+  return holes[i % Math.max(1, holes.length)] ? `v${i}` : JSON.stringify(v);
+}
+
+// The checker refuses a unification only when no values of those types could ever unify: a pattern refused
+// against a literal never matches the same literal arriving through input.
+test('a unification refused at compile time never succeeds at run time', () => {
+  fc.assert(
+    fc.property(literal, literal, fc.array(fc.boolean(), { minLength: 1, maxLength: 6 }), (v, w, holes) => {
+      const pat = pattern(w, holes);
+      const vars = [...pat.matchAll(/\bv\d+\b/g)].map((m) => m[0]);
+      const use = vars.length > 0 ? `; x := [${vars.join(', ')}]` : '';
+      const err = compileError(`p if { ${pat} = ${JSON.stringify(v)}${use} }`);
+      if (err === undefined || !/match error/.test(err)) return;
+      const e = new Engine();
+      e.addPolicy('t.rego', `package t\np if { ${pat} = input${use} }\n`);
+      e.setInput(v as never);
+      assert.equal(e.evalRule('data.t.p'), undefined, `${pat} = ${JSON.stringify(v)}`);
+    }),
+    { numRuns: Number(process.env.TYPECHECK_RUNS ?? 300) },
+  );
+});
+
+// A wildcard is printed `_` in OPA's reference errors (Var.String of a wildcard), wherever it stands.
+test('references through wildcards are checked and printed with `_`', () => {
+  assert.equal(compileError('p if { x := 1; x[_] }'), 't.rego:2: rego_type_error: undefined ref: x[_]\n\tx[_]\n\t^\n\thave: number');
+  assert.equal(compileError('p if { arr := [{"a": 1}]; arr[_].b }'), 't.rego:2: rego_type_error: undefined ref: arr[_].b\n\tarr[_].b\n\t       ^\n\t       have: "b"\n\t       want (one of): ["a"]');
+  assert.equal(compileError('p if { arr := [1]; arr[_].b }'), 't.rego:2: rego_type_error: undefined ref: arr[_].b\n\tarr[_].b\n\t^^^^^^\n\thave: number');
+  assert.equal(compileError('q := 1\np if { data.t.q[_] }'), 't.rego:3: rego_type_error: undefined ref: data.t.q[_]\n\tdata.t.q[_]\n\t^^^^^^^^\n\thave: number');
+  for (const ok of ['p if { arr := [{"a": 1}]; arr[_].a }', 'p if { x := {"a": [1]}; x[_][_] }', 'p if { input[_].x[_] }']) assert.equal(compileError(ok), undefined, ok);
+});
+
+// check.go checkExprWith: a builtin replaced by a function must be replaced by one whose type unifies with
+// its own (same arity, arguments that can meet); OPA reports any mismatch as an arity mismatch, showing the
+// replacement's argument types and the builtin's declaration.
+test('a builtin replaced with `with` by a function of another type is an arity mismatch', () => {
+  assert.equal(compileError('f(x, y) := 1\np if { upper("a") with upper as f }'), 't.rego:3: rego_type_error: upper: arity mismatch\n\thave: (any, any)\n\twant: (x: string)');
+  assert.equal(compileError('g(x) := x + 1\np if { upper("a") with upper as g }'), 't.rego:3: rego_type_error: upper: arity mismatch\n\thave: (number)\n\twant: (x: string)');
+  assert.equal(compileError('p if { upper("a") with upper as concat }'), 't.rego:2: rego_type_error: upper: arity mismatch\n\thave: (string, any<array[string], set[string]>)\n\twant: (x: string)');
+  // A user function replaced: its type is the one its definitions infer (no argument names).
+  const F = 'f(x) := x + 1\nq := f(1)\n';
+  assert.equal(compileError(`${F}g(x, y) := 1\np if { q with f as g }`), 't.rego:5: rego_type_error: data.t.f: arity mismatch\n\thave: (any, any)\n\twant: (number)');
+  assert.equal(compileError(`${F}p if { q with data.t.f as upper }`), 't.rego:4: rego_type_error: data.t.f: arity mismatch\n\thave: (string)\n\twant: (number)');
+  for (const ok of [
+    'f(x) := 1\np if { upper("a") with upper as f }',
+    'p if { upper("a") with upper as count }', // any<string, …> meets string
+    'p if { upper("a") with upper as "x" }', // replaced by a value: nothing to compare
+    'mock_count(x) := 0\np if { count([1]) == 0 with count as mock_count }',
+    'f(x) := x + 1\nq := f(1)\ng(x) := 2\np if { q with f as g }',
+    'f(x) := x + 1\nq := f(1)\np if { q with f as abs }',
+  ]) {
+    assert.equal(compileError(ok), undefined, ok);
+  }
+  // The replacement runs: a well-typed mock is used.
+  const e = new Engine();
+  e.addPolicy('t.rego', 'package t\nmock(x) := "M"\np := y if { y := upper("a") with upper as mock }\n');
+  assert.equal(e.evalRule('data.t.p'), 'M');
+});
+
+// check.go checkRule/nestedObject and env.go mergeTypes: a head with variables after its ground prefix is an
+// object per variable part; the definitions of one document merge (objects without constant keys key by
+// key type, sets member by member), other values unite.
+test('documents of ref heads with variables nest objects, and definitions merge as OPA merges them', () => {
+  assert.match(compileError('o[x][y] := 1 if { some x, y in {"a": "b"} }\np := upper(o)')!, /have: \(object\[string: object\[string: number\]\], \?\?\?\)/);
+  assert.match(compileError('o[x].q := 1 if { some x in ["a"] }\np := upper(o)')!, /have: \(object\[string: object\[string: number\]\], \?\?\?\)/);
+  assert.match(compileError('o[x].q := 1 if { some x in ["a"] }\np := upper(o.a.q)')!, /upper: invalid argument\(s\)\n\thave: \(number, \?\?\?\)/);
+  assert.match(
+    compileError('o[x][y] := 1 if { some x, y in {"a": "b"} }\no[x][y] := "s" if { some x in [1]; y := 2 }\np := upper(o)')!,
+    /have: \(object\[any<number, string>: object\[any<number, string>: any<number, string>\]\], \?\?\?\)/,
+  );
+  assert.match(compileError('s contains 1 if input.a\ns contains "a" if input.b\np := upper(s)')!, /have: \(set\[any<number, string>\], \?\?\?\)/);
+  assert.match(compileError('o[k] := 1 if some k in ["a"]\no[k] := "s" if some k in [1]\np := upper(o)')!, /have: \(object\[any<number, string>: any<number, string>\], \?\?\?\)/);
+  assert.match(compileError('q := {"a": 1} if input.x\nq := {"b": "s"} if input.y\np := upper(q)')!, /have: \(any<object<a: number>, object<b: string>>, \?\?\?\)/);
+  for (const ok of ['o[x][y] := 1 if { some x, y in {"a": "b"} }\np := abs(o.a.b)', 'o[x].q := 1 if { some x in ["a"] }\np := count(o)']) {
+    assert.equal(compileError(ok), undefined, ok);
+  }
+  const e = new Engine();
+  e.addPolicy('t.rego', 'package t\no[x][y] := 1 if { some x, y in {"a": "b"} }\np := abs(o.a.b)\n');
+  assert.equal(e.evalRule('data.t.p'), 1);
 });

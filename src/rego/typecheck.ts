@@ -15,14 +15,17 @@
  * its value; calls are checked against it as builtin calls are (`data.t.f: invalid argument(s)`).
  * `some k, v in xs` types `k` as the keys and `v` as the elements of `xs`, as does a variable key in a
  * reference. A reference selecting what its value's type cannot have is an `undefined ref`, with OPA's
- * caret rendering of the failing part.
+ * caret rendering of the failing part. `data` references walk the tree of packages and rules: a package's
+ * document is an object of the documents below it (and any other string key), a function is no document.
+ * Patterns on either side of `=` bind their variables part by part, through arrays, objects and unions.
  *
  * The checker only ever refuses what OPA refuses: whatever it cannot type exactly (input and base-data
- * refs, documents with rules below them) is `any`, which unifies with every type. Where OPA infers more
- * (object patterns in parameters, `every` bodies) this checker types `any` and accepts.
+ * refs, a rule's document with rules below it, a package holding a function) is `any`, which unifies with
+ * every type. Where OPA infers more (object patterns in parameters, `every` bodies) this checker types
+ * `any` and accepts.
  */
 import type { Loc } from './ast.js';
-import type { CExpr, CLit, CRule, CTerm, RuleNode } from './compiled.js';
+import type { CExpr, CLit, CRule, CTerm, CWith, RuleNode } from './compiled.js';
 import { type Value, RObject, RSet, isNumber, compare, keyOf, toRegoString } from './value.js';
 
 /** An OPA type; `undefined` stands for OPA's unknown (nil) type, printed `???`. */
@@ -657,6 +660,8 @@ class Checker {
   constructor(
     private readonly world: World | undefined,
     private readonly refChecks = true,
+    /** The node of the rule whose body is checked. */
+    private readonly self?: RuleNode,
   ) {}
 
   /** Checks a body in evaluation order; returns the environment after it. */
@@ -673,6 +678,7 @@ class Checker {
       for (const [slot, t] of inner) if (t !== undefined && env.get(slot) === undefined) env.set(slot, t);
       return;
     }
+    for (const w of l.withs) this.withFn(w);
     // A builtin replaced with `with` may be given other types; such literals are left alone.
     if (l.withs.some((w) => w.target.kind === 'fn')) {
       this.bindRest(env, l);
@@ -680,6 +686,24 @@ class Checker {
     }
     this.expr(env, l.expr, l.loc);
     this.bindRest(env, l);
+  }
+
+  /**
+   * A function replaced by a function must be replaced by one of its arity taking arguments its own could
+   * be (check.go checkExprWith: the two function types unify); OPA calls any mismatch an arity mismatch.
+   */
+  private withFn(w: CWith): void {
+    if (w.target.kind !== 'fn' || w.value.kind !== 'fn') return;
+    const node = w.target.node;
+    const user = node && this.world?.funcType(node);
+    const target = node ? user && { args: user.args, shown: user.args.map(showType) } : signature(w.target.name);
+    if (!target) return;
+    const fn = w.value.fn;
+    const args = fn.kind === 'builtin' ? signature(fn.name)?.args : this.world?.funcType(fn.node)?.args;
+    if (args === undefined) return;
+    if (args.length === target.args.length && args.every((a, i) => unifies(a, target.args[i]))) return;
+    const want = target.shown.slice(0, target.args.length);
+    this.errors.push({ loc: w.loc, message: `${w.target.name}: arity mismatch\n\thave: (${args.map(showType).join(', ')})\n\twant: (${want.join(', ')})` });
   }
 
   /** Whatever a literal binds that was not typed precisely is `any` from here on. */
@@ -730,11 +754,13 @@ class Checker {
   private expr(env: Env, e: CExpr, loc: Loc): void {
     switch (e.k) {
       case 'term':
-        if (e.term.t === 'call') this.call(env, e.term, true);
+        if (e.objects) this.unify(env, e.objects[0], e.objects[1], loc);
+        else if (e.term.t === 'call') this.call(env, e.term, true);
         else this.type(env, e.term);
         break;
       case 'unify':
-        this.unify(env, e.a, e.b, loc);
+        if (e.objects) this.unify(env, e.objects[0], e.objects[1], loc);
+        else this.unify(env, e.a, e.b, loc);
         break;
       case 'somein': {
         // `some k, v in xs` is `v = xs[k]` to OPA (`some v in xs`: `v = xs[_]`): the key is typed as the
@@ -772,37 +798,105 @@ class Checker {
     }
   }
 
+  /**
+   * `a = b` with the types the sides had before (check.go unify2): when one side is fully typed, the other
+   * is matched against it as a pattern; when neither is, arrays and objects of the same shape are matched
+   * element by element, and a variable meeting an array or object pattern gets the pattern's type.
+   */
   private unify2(env: Env, a: CTerm, ta: Ty | undefined, b: CTerm, tb: Ty | undefined): boolean {
     const nilA = isNil(ta);
     const nilB = isNil(tb);
-    if (nilA && !nilB) return this.unify1(env, a, tb!);
-    if (nilB && !nilA) return this.unify1(env, b, ta!);
+    if (nilA && !nilB) return this.unify1(env, a, tb);
+    if (nilB && !nilA) return this.unify1(env, b, ta);
     if (!nilA && !nilB) return unifies(ta, tb);
-    if (a.t === 'array' && b.t === 'array' && a.items.length === b.items.length) {
-      return a.items.every((x, i) => this.unify2(env, x, this.type(env, x), b.items[i]!, this.type(env, b.items[i]!)));
-    }
-    return true;
+    const toVar = (pattern: CTerm, v: CTerm): boolean => this.unify1(env, pattern, ANY) && this.unify1(env, v, this.type(env, pattern));
+    const sides = (x: CTerm, y: CTerm): boolean => this.unify2(env, x, this.type(env, x), y, this.type(env, y));
+    const pair = (x: CTerm, y: CTerm): boolean | undefined => {
+      if (x.t === 'array') {
+        if (y.t === 'array') return x.items.length === y.items.length && x.items.every((e, i) => sides(e, y.items[i]!));
+        if (y.t === 'var') return toVar(x, y);
+        return undefined;
+      }
+      if (x.t === 'object') {
+        if (y.t === 'object') {
+          // Same constant keys on both sides, values matched key by key.
+          const keyed = (o: Extract<CTerm, { t: 'object' }>): Map<string, CTerm> | undefined => {
+            const m = new Map<string, CTerm>();
+            for (const [k, v] of o.entries) {
+              if (k.t !== 'const') return undefined;
+              m.set(keyOf(k.v), v);
+            }
+            return m;
+          };
+          const mx = keyed(x);
+          const my = keyed(y);
+          if (mx === undefined || my === undefined) return undefined;
+          if (mx.size !== my.size || [...mx.keys()].some((k) => !my.has(k))) return false;
+          return [...mx].every(([k, v]) => sides(v, my.get(k)!));
+        }
+        if (y.t === 'var') return toVar(x, y);
+        return undefined;
+      }
+      return undefined;
+    };
+    if (a.t === 'var' && b.t === 'var') return this.unify1(env, a, ANY) && this.unify1(env, b, env.get(a.slot) ?? ANY);
+    // What OPA would refuse for want of a type (a reference or call this checker did not type) is accepted.
+    return pair(a, b) ?? pair(b, a) ?? true;
   }
 
-  /** Binds the untyped variables of a pattern to the parts of `t`; false when a typed part cannot match. */
-  private unify1(env: Env, term: CTerm, t: Ty): boolean {
+  /**
+   * Binds the untyped variables of a pattern to the parts of `t` (check.go unify1); false when a typed part
+   * cannot match. Against a union (`any<…>`) a composite pattern is tried with every member, its variables
+   * getting the union of what each member gives them.
+   */
+  private unify1(env: Env, term: CTerm, t: Ty | undefined, union = false): boolean {
+    if (t === undefined) return true;
+    const anyOf = (): boolean => {
+      const a = t as Extract<Ty, { k: 'any' }>;
+      if (a.of.length === 0) {
+        this.eachPart(term, (x) => this.unify1(env, x, ANY, true));
+        return true;
+      }
+      let ok = false;
+      for (const m of a.of) ok = this.unify1(env, term, m, true) || ok;
+      return ok;
+    };
     switch (term.t) {
       case 'var': {
         const have = env.get(term.slot);
-        if (have !== undefined) return unifies(have, t);
-        env.set(term.slot, t);
+        if (union) env.set(term.slot, or(have, t));
+        else if (have !== undefined) return unifies(have, t);
+        else env.set(term.slot, t);
         return true;
       }
       case 'array':
-        if (t.k === 'array') {
-          if (term.items.length !== t.items.length && t.dyn === undefined) return false;
-          return term.items.every((x, i) => this.unify1(env, x, (i < t.items.length ? t.items[i] : t.dyn) ?? ANY));
-        }
-        if (t.k === 'any') return t.of.length === 0 || t.of.some((x) => this.fits(env, term, x));
-        return false;
+        if (t.k === 'any') return anyOf();
+        if (t.k !== 'array') return false;
+        if (term.items.length !== t.items.length && t.dyn === undefined) return false;
+        return term.items.every((x, i) => this.unify1(env, x, i < t.items.length ? t.items[i] : t.dyn, union));
+      case 'object':
+        if (t.k === 'any') return anyOf();
+        if (t.k !== 'object') return false;
+        if (term.entries.length !== t.props.length && t.dyn === undefined) return false;
+        return term.entries.every(([k, v]) => {
+          // A value under a key that is not constant is typed any (unify1Object).
+          if (k.t !== 'const') return this.unify1(env, v, ANY, union);
+          const child = select(t, k.v);
+          return child !== undefined && this.unify1(env, v, child, union);
+        });
+      case 'set':
+        if (t.k === 'any') return anyOf();
+        if (t.k !== 'set') return false;
+        return term.items.every((x) => this.unify1(env, x, t.of, union));
       default:
-        return this.fits(env, term, t);
+        return unifies(this.peek(env, term), t);
     }
+  }
+
+  /** Calls `f` on the element terms of a composite (keys and values of an object). */
+  private eachPart(term: CTerm, f: (x: CTerm) => void): void {
+    if (term.t === 'array' || term.t === 'set') term.items.forEach(f);
+    else if (term.t === 'object') term.entries.forEach(([k, v]) => (f(k), f(v)));
   }
 
   /** A built-in operand can take a value of type `want` (check.go unify1, without binding). */
@@ -890,8 +984,12 @@ class Checker {
         let path = t.path;
         let skipped = 0;
         if (t.head.t === 'root' && t.head.root === 'data' && this.world) {
-          const found = this.world.document(path);
-          if (found) [cur, path, skipped] = [found[0], path.slice(found[1]), found[1]];
+          const found = this.dataRef(env, t, check);
+          if (found === undefined) {
+            if (check) for (const p of path) if (p.t !== 'const' && p.t !== 'var') this.typeOf(env, p, check);
+            return ANY;
+          }
+          [cur, path, skipped] = [found[0], path.slice(found[1]), found[1]];
         }
         for (let i = 0; i < path.length; i++) {
           const p = path[i]!;
@@ -938,8 +1036,8 @@ class Checker {
       case 'objectcompr': {
         const inner = new Map(env);
         const before = this.errors.length;
-        if (check) this.body(inner, t.body);
-        else return undefined;
+        if (!check) return undefined;
+        this.body(inner, t.body);
         if (this.errors.length > before) return undefined;
         if (t.t === 'arraycompr') return { k: 'array', items: [], dyn: this.type(inner, t.term) };
         if (t.t === 'setcompr') return { k: 'set', of: this.type(inner, t.term) };
@@ -954,6 +1052,90 @@ class Checker {
         if (check) for (const a of t.args) this.typeOf(env, a, check);
         return undefined;
     }
+  }
+
+  /**
+   * A `data` reference walked down the tree of packages and rules (check.go checkRef over the type
+   * environment): returns the type of the longest prefix that is a rule's document (or a package's whole
+   * document) and its length, for the parts after it to be selected from; undefined when the rest is
+   * base data or what OPA does not type (`any`). Before a rule's document is reached, a part right below
+   * `data` or a package root must be a string or a variable (`data.t[1]` is refused), and a variable
+   * ranges over the names of the documents there (strings).
+   */
+  private dataRef(env: Env, ref: Extract<CTerm, { t: 'ref' }>, check: boolean): [Ty, number] | undefined {
+    const world = this.world!;
+    let node = world.root;
+    const path = ref.path;
+    // OPA's type environment holds the rules checked before this one: a part of the tree holding none it
+    // depends on may not be there yet (no error, any).
+    if (!this.others(node)) return undefined;
+    for (let i = 0; ; i++) {
+      if (node.declared) {
+        const f = node.isFunction ? world.funcType(node) : undefined;
+        if (node.isFunction) {
+          // A function is only ever called: selecting it, or from it, is not a value (check.go checkApply).
+          if (check && this.refChecks && f) this.refErrorFn(ref, i, f);
+          return undefined;
+        }
+        return [world.nodeType(node) ?? ANY, i];
+      }
+      if (i === path.length) return [world.extent(node) ?? ANY, i];
+      const p = path[i]!;
+      if (p.t === 'const') {
+        if (i < 2 && typeof p.v !== 'string') {
+          if (check && this.refChecks) this.refErrorNode(ref, i + 1, valueType(p.v), STR, node);
+          return undefined;
+        }
+        const child = node.children.get(keyOf(p.v));
+        if (child === undefined || !this.others(child)) return undefined;
+        node = child;
+        continue;
+      }
+      if (p.t === 'var' && check) {
+        // The names below a package are strings; a variable there ranges over them.
+        const ext = world.extent(node);
+        const ks = ext === undefined ? undefined : keys(ext);
+        const have = env.get(p.slot);
+        if (have === undefined) env.set(p.slot, ks ?? ANY);
+        else if (this.refChecks && ks !== undefined && !unifies(have, ks)) this.refErrorNode(ref, i + 1, have, ks, node);
+      }
+      return undefined;
+    }
+  }
+
+  /** A rule at or below the node is surely typed before the one being checked (World.present). */
+  private others(node: RuleNode): boolean {
+    return this.world !== undefined && this.world.present(node, this.self);
+  }
+
+  /** `undefined ref` for a part of a `data` reference naming no document of a package (newRefErrInvalid). */
+  private refErrorNode(ref: Extract<CTerm, { t: 'ref' }>, idx: number, have: Ty, want: Ty, node: RuleNode): void {
+    if (this.refErrors.has(ref)) return;
+    this.refErrors.add(ref);
+    const parts = [ref.head, ...ref.path];
+    const texts = refTexts(parts);
+    if (texts === undefined) return;
+    const whole = texts.join('');
+    const pad = ' '.repeat(texts.slice(0, idx).join('').length + 1);
+    // Only the names of what is surely typed before the rule being checked are listed.
+    const oneOf = [...node.children.values()]
+      .filter((c) => this.others(c))
+      .map((c) => c.key)
+      .sort(compare);
+    const lines = [whole, `${pad}^`, `${pad}have (type): ${showType(have)}`, oneOf.length > 0 ? `${pad}want (one of): [${oneOf.map(toRegoString).join(' ')}]` : `${pad}want (type): ${showType(want)}`];
+    this.errors.push({ loc: ref.loc, message: `undefined ref: ${whole}\n\t${lines.join('\n\t')}` });
+  }
+
+  /** `undefined ref` for a function referred to without a call (check.go checkApply): its type is shown. */
+  private refErrorFn(ref: Extract<CTerm, { t: 'ref' }>, n: number, f: FnTy): void {
+    if (this.refErrors.has(ref)) return;
+    this.refErrors.add(ref);
+    const texts = refTexts([ref.head, ...ref.path]);
+    if (texts === undefined) return;
+    const whole = texts.join('');
+    const shown = `(${f.args.map(showType).join(', ')}) => ${showType(f.result)}`;
+    const carets = '^'.repeat(texts.slice(0, n + 1).join('').length);
+    this.errors.push({ loc: ref.loc, message: `undefined ref: ${whole}\n\t${whole}\n\t${carets}\n\thave: ${shown}` });
   }
 
   private readonly refErrors = new Set<CTerm>();
@@ -1033,7 +1215,8 @@ const KEYWORDS = new Set(['as', 'contains', 'default', 'else', 'every', 'false',
 /** A scalar term as Rego prints it; undefined for what this checker does not print. */
 function termText(t: CTerm): string | undefined {
   if (t.t === 'const' && (t.v === null || typeof t.v !== 'object' || isNumber(t.v))) return toRegoString(t.v);
-  if (t.t === 'var') return t.name === '_' || t.name.includes('$') ? undefined : t.name;
+  // A wildcard prints as `_` (OPA's Var.String); variables the compiler made up have no text of their own.
+  if (t.t === 'var') return t.name.includes('$') ? undefined : t.name;
   if (t.t === 'root') return t.root;
   return undefined;
 }
@@ -1103,6 +1286,29 @@ function bindPattern(env: Env, term: CTerm, want: Ty, union = false): void {
   }
 }
 
+/**
+ * The type of a document two definitions give values to (env.go mergeTypes): objects without constant
+ * keys merge their key types and, recursively, their value types; sets merge their members; anything
+ * else is the union.
+ */
+function mergeTypes(a: Ty | undefined, b: Ty | undefined): Ty | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  const dynOnly = (x: Ty): x is Extract<Ty, { k: 'object' }> => x.k === 'object' && x.props.length === 0 && x.dyn !== undefined;
+  if (dynOnly(a) && dynOnly(b)) return { k: 'object', props: [], dyn: [or(a.dyn![0], b.dyn![0]), mergeTypes(a.dyn![1], b.dyn![1])] };
+  if (dynOnly(a) && b.k === 'any') {
+    const i = b.of.findIndex(dynOnly);
+    if (i >= 0) {
+      const o = b.of[i] as Extract<Ty, { k: 'object' }>;
+      const merged: Ty = { k: 'object', props: [], dyn: [or(o.dyn![0], a.dyn![0]), or(o.dyn![1], a.dyn![1])] };
+      return { k: 'any', of: b.of.map((x, j) => (j === i ? merged : x)) };
+    }
+  }
+  if (a.k === 'set' && b.k === 'set') return { k: 'set', of: or(a.of, b.of) };
+  if (a.k === 'any' && b.k !== 'any') return mergeTypes(b, a);
+  return or(a, b);
+}
+
 /** A function's parameters not typed by its body are `any` (check.go checkRule). */
 function typeParams(rule: CRule, env: Env): void {
   const visit = (t: CTerm): void => {
@@ -1127,30 +1333,71 @@ interface FnTy {
  * definition has a type error or a shape this checker does not type.
  */
 class World {
-  private readonly nodes = new Map<string, RuleNode>();
   private readonly types = new Map<RuleNode, Ty | undefined | 'busy'>();
   private readonly checked = new Map<CRule, { errors: TypeError[]; type: Ty | undefined; fn: FnTy | undefined }>();
   private readonly fns = new Map<RuleNode, FnTy | undefined>();
 
+  private readonly extents = new Map<RuleNode, Ty | undefined>();
+
   constructor(
     private readonly rules: readonly CRule[],
+    readonly root: RuleNode,
     private readonly refChecks: boolean,
-  ) {
-    for (const r of rules) this.nodes.set(keyOf(r.node.path), r.node);
+    private readonly deps: ReadonlyMap<RuleNode, ReadonlySet<RuleNode>> | undefined,
+  ) {}
+
+  private readonly before = new Map<RuleNode, Set<RuleNode>>();
+
+  /**
+   * Whether OPA's type environment surely holds a rule at or below `node` when the rule at `self` is
+   * checked: one it depends on, however indirectly (rules are checked in dependency order; the order of
+   * the others is not fixed). For a query every rule is there.
+   */
+  present(node: RuleNode, self: RuleNode | undefined): boolean {
+    let seen: Set<RuleNode> | undefined;
+    if (self !== undefined) {
+      seen = this.before.get(self);
+      if (seen === undefined) {
+        seen = new Set();
+        const stack = [...(this.deps?.get(self) ?? [])];
+        while (stack.length > 0) {
+          const d = stack.pop()!;
+          if (d === self || seen.has(d)) continue;
+          seen.add(d);
+          stack.push(...(this.deps?.get(d) ?? []));
+        }
+        this.before.set(self, seen);
+      }
+    }
+    const visit = (n: RuleNode): boolean => (n.declared && (seen === undefined ? true : seen.has(n))) || [...n.children.values()].some(visit);
+    return visit(node);
   }
 
-  /** The longest prefix of a `data` path that is a rule's document: its type and length. */
-  document(path: CTerm[]): [Ty, number] | undefined {
-    const consts: Value[] = [];
-    for (const p of path) {
-      if (p.t !== 'const') break;
-      consts.push(p.v);
+  /**
+   * The type of the whole document at a node of the tree (TypeEnv getRefRecExtent): a rule's document, or
+   * for a package (or any prefix of rule paths) an object with one property per document below it and
+   * any other string key, as base data may be there too. Undefined when a function is below it (a
+   * function is no value) or a part cannot be typed.
+   */
+  extent(node: RuleNode): Ty | undefined {
+    if (this.extents.has(node)) return this.extents.get(node);
+    this.extents.set(node, undefined);
+    let t: Ty | undefined;
+    if (node.declared) t = node.isFunction || node.children.size > 0 ? undefined : this.nodeType(node);
+    else {
+      const props: Array<[string | number | boolean | null, Ty | undefined]> = [];
+      let ok = true;
+      for (const c of node.children.values()) {
+        const ct = this.extent(c);
+        if (ct === undefined) ok = false;
+        const k = propKey(c.key);
+        if (k !== undefined && k !== null) props.push([k, ct]);
+      }
+      props.sort((p, q) => cmpKey(p[0], q[0]));
+      t = ok ? { k: 'object', props, dyn: [STR, ANY] } : undefined;
     }
-    for (let n = consts.length; n > 0; n--) {
-      const node = this.nodes.get(keyOf(consts.slice(0, n)));
-      if (node) return [this.nodeType(node) ?? ANY, n];
-    }
-    return undefined;
+    this.extents.set(node, t);
+    return t;
   }
 
   nodeType(node: RuleNode): Ty | undefined {
@@ -1171,7 +1418,7 @@ class World {
         t = ANY;
         break;
       }
-      t = or(t, rt);
+      t = mergeTypes(t, rt);
     }
     t ??= ANY;
     this.types.set(node, t);
@@ -1200,7 +1447,7 @@ class World {
   rule(r: CRule): { errors: TypeError[]; type: Ty | undefined; fn: FnTy | undefined } {
     let done = this.checked.get(r);
     if (done) return done;
-    const c = new Checker(this, this.refChecks);
+    const c = new Checker(this, this.refChecks, r.node);
     const branches: Array<[Env, Ty | undefined]> = [];
     const env = c.body(new Map(), r.body);
     const rest = r.rest.map((t) => c.type(env, t));
@@ -1216,7 +1463,11 @@ class World {
     let type: Ty | undefined;
     if (r.kind === 'complete' || r.kind === 'func') type = value;
     else if (r.kind === 'multi' && rest.length === 0) type = { k: 'set', of: key };
-    else if (r.kind === 'object' && rest.length === 1) type = { k: 'object', props: [], dyn: [rest[0], value] };
+    else if (r.kind === 'object' && rest.length > 0 && rest.every((k) => k !== undefined)) {
+      // A head with variables after its ground prefix nests one object per part (check.go nestedObject):
+      // `o[x][y] := v` is object[typeof x: object[typeof y: typeof v]].
+      type = rest.reduceRight<Ty | undefined>((t, k) => (t === undefined ? undefined : { k: 'object', props: [], dyn: [k, t] }), value);
+    }
     let fn: FnTy | undefined;
     if (r.params && c.errors.length === 0) {
       const params = r.params;
@@ -1233,15 +1484,33 @@ class World {
     return done;
   }
 
-  all(): TypeError[] {
+  errors(): TypeError[] {
     return this.rules.flatMap((r) => this.rule(r).errors);
+  }
+
+  query(body: CLit[]): TypeError[] {
+    const c = new Checker(this, this.refChecks);
+    c.body(new Map(), body);
+    return c.errors;
   }
 }
 
-/** OPA's type errors of the compiled rules: bodies and heads, `else` bodies and values. */
-export function checkRules(rules: readonly CRule[], opts: { refs?: boolean } = {}): TypeError[] {
-  return new World(rules, opts.refs ?? true).all();
+/** The types of compiled rules, for checking them and the queries asked of them. */
+export interface RuleTypes {
+  /** OPA's type errors of the rules: bodies and heads, `else` bodies and values. */
+  errors(): TypeError[];
+  /** OPA's type errors of a query body, with references to the rules typed as their documents. */
+  query(body: CLit[]): TypeError[];
 }
+
+/**
+ * @param opts.deps what each rule's document depends on: OPA checks rules in dependency order, so only
+ * what a rule depends on is surely typed when it is checked.
+ */
+export function ruleTypes(rules: readonly CRule[], root: RuleNode, opts: { refs?: boolean; deps?: ReadonlyMap<RuleNode, ReadonlySet<RuleNode>> } = {}): RuleTypes {
+  return new World(rules, root, opts.refs ?? true, opts.deps);
+}
+
 
 /** The type of a term before any variable, rule or call result is typed. */
 export function termTypeUntyped(t: CTerm): Ty | undefined {
