@@ -45,6 +45,27 @@ test('units.parse and units.parse_bytes', () => {
   ]);
 });
 
+// opa:v1/topdown/numbers.go: the bounds and step are BigIntOperands, whose type error asks for an `integer`
+// (IntOperand's asks for a `number`); a step of zero or less is refused after all three operands are read.
+test('numbers.range and numbers.range_step', () => {
+  const T = 'eval_type_error';
+  check([
+    ['numbers.range', ['a', 2], T, 'numbers.range: operand 1 must be integer but got string'],
+    ['numbers.range', [1, null], T, 'numbers.range: operand 2 must be integer but got null'],
+    ['numbers.range', [1.5, 2], T, 'numbers.range: operand 1 must be integer number but got floating-point number'],
+    ['numbers.range', [1, 2.5], T, 'numbers.range: operand 2 must be integer number but got floating-point number'],
+    ['numbers.range_step', [1, 2, 'x'], T, 'numbers.range_step: operand 3 must be integer but got string'],
+    ['numbers.range_step', [[], 2, 0], T, 'numbers.range_step: operand 1 must be integer but got array'],
+    ['numbers.range_step', [1, 5, 1.5], T, 'numbers.range_step: operand 3 must be integer number but got floating-point number'],
+    ['numbers.range_step', [1.5, 5, 0], T, 'numbers.range_step: operand 1 must be integer number but got floating-point number'],
+    ['numbers.range_step', [1, 5, 0], 'eval_builtin_error', 'numbers.range_step: step must be a positive integer'],
+    ['numbers.range_step', [1000, 5, -1], 'eval_builtin_error', 'numbers.range_step: step must be a positive integer'],
+    ['rand.intn', [1, 2], T, 'rand.intn: operand 1 must be string but got number'],
+    ['rand.intn', ['s', '2'], T, 'rand.intn: operand 2 must be number but got string'],
+    ['rand.intn', ['s', 2.5], T, 'rand.intn: operand 2 must be integer number but got floating-point number'],
+  ]);
+});
+
 // opa:v1/util/json.go unmarshalJSON: a first value, then decoder.Token(); a token is `error: invalid character
 // '%s' after top-level value` (fmt's %s of the token: a bool prints as %!s(bool=true)), a syntax error is Go's.
 test('json.unmarshal: what follows the first value', () => {
