@@ -42,7 +42,30 @@ test('units.parse and units.parse_bytes', () => {
     ['units.parse_bytes', ['1xB'], 'eval_builtin_error', 'units.parse_bytes: units.parse_bytes: byte unit xb not recognized'],
     ['units.parse_bytes', ['1.2.3'], 'eval_builtin_error', 'units.parse_bytes: units.parse_bytes: could not parse byte amount to a number'],
     ['units.parse_bytes', ['1e1234567'], 'eval_builtin_error', 'units.parse_bytes: units.parse_bytes: exponent too large'],
+    ['units.parse', ['1KiB'], 'eval_builtin_error', 'units.parse: units.parse: unit Kib not recognized'],
+    ['units.parse', ['1KB'], 'eval_builtin_error', 'units.parse: units.parse: unit Kb not recognized'],
+    ['units.parse', ['0x10'], 'eval_builtin_error', 'units.parse: units.parse: unit x10 not recognized'],
+    ['units.parse', ['1e+'], 'eval_builtin_error', 'units.parse: units.parse: could not parse amount to a number'],
+    ['units.parse', ['e5'], 'eval_builtin_error', 'units.parse: units.parse: could not parse amount to a number'],
+    ['units.parse', ['1-'], 'eval_builtin_error', 'units.parse: units.parse: could not parse amount to a number'],
+    ['units.parse', ['.'], 'eval_builtin_error', 'units.parse: units.parse: could not parse amount to a number'],
+    ['units.parse', ['mi'], 'eval_builtin_error', 'units.parse: units.parse: no amount provided'],
+    ['units.parse', ['1e-1234567'], 'eval_builtin_error', 'units.parse: units.parse: exponent too large'],
+    // The unit is folded after its first byte: a multi-byte first character leaves invalid UTF-8, printed as U+FFFD.
+    ['units.parse', ['1\u00e9'], 'eval_builtin_error', 'units.parse: units.parse: unit \ufffd\ufffd not recognized'],
+    ['units.parse', ['1\u20acK'], 'eval_builtin_error', 'units.parse: units.parse: unit \ufffd\ufffd\ufffdk not recognized'],
+    ['units.parse', ['1K\u00c9'], 'eval_builtin_error', 'units.parse: units.parse: unit K\u00e9 not recognized'],
+    ['units.parse_bytes', ['1\u00c9B'], 'eval_builtin_error', 'units.parse_bytes: units.parse_bytes: byte unit \u00e9b not recognized'],
+    // strings.ToLower folds each code point alone: no final sigma.
+    ['units.parse_bytes', ['1A\u03a3'], 'eval_builtin_error', 'units.parse_bytes: units.parse_bytes: byte unit a\u03c3 not recognized'],
+    ['units.parse_bytes', ['e'], 'eval_builtin_error', 'units.parse_bytes: units.parse_bytes: no byte amount provided'],
+    ['units.parse_bytes', ['..KB'], 'eval_builtin_error', 'units.parse_bytes: units.parse_bytes: could not parse byte amount to a number'],
+    ['units.parse_bytes', [null], 'eval_type_error', 'units.parse_bytes: operand 1 must be string but got null'],
   ]);
+  // Go's unicode.ToLower takes U+0130 to a plain i, so `Ki` with a dotted capital I is kibi.
+  assert.equal(call('units.parse', ['1K\u0130']), 1024);
+  assert.equal(call('units.parse_bytes', ['1K\u0130B']), 1024);
+  assert.equal(call('units.parse', ['1e']), 1_000_000_000_000_000_000n);
 });
 
 // opa:v1/topdown/numbers.go: the bounds and step are BigIntOperands, whose type error asks for an `integer`
