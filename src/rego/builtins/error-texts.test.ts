@@ -250,6 +250,26 @@ test('regex.*', () => {
     ['regex.match', ['(?i', 'a'], E, 'regex.match: error parsing regexp: invalid or unsupported Perl syntax: `(?i`'],
     ['regex.match', ['(?z)', 'a'], E, 'regex.match: error parsing regexp: invalid or unsupported Perl syntax: `(?z`'],
     ['regex.match', ['\\', 'a'], E, 'regex.match: error parsing regexp: trailing backslash at end of expression: ``'],
+    // repeatIsValid: counted repetitions nested inside one another copy their innermost part at most 1000 times.
+    ['regex.match', ['(x{1000}){2}', 'a'], E, 'regex.match: error parsing regexp: invalid repeat count: `{2}`'],
+    ['regex.match', ['(a{7}){143}', 'a'], E, 'regex.match: error parsing regexp: invalid repeat count: `{143}`'],
+    ['regex.match', ['((a{3}){3}){112}', 'a'], E, 'regex.match: error parsing regexp: invalid repeat count: `{112}`'],
+    ['regex.match', ['(?:a{10}|b{200}){6}', 'a'], E, 'regex.match: error parsing regexp: invalid repeat count: `{6}`'],
+    ['regex.match', ['(a{10}b{200}){4,6}?', 'a'], E, 'regex.match: error parsing regexp: invalid repeat count: `{4,6}?`'],
+    ['regex.match', ['(a{10,}){101,}', 'a'], E, 'regex.match: error parsing regexp: invalid repeat count: `{101,}`'],
+    ['regex.match', ['((a{30})*){34}', 'a'], E, 'regex.match: error parsing regexp: invalid repeat count: `{34}`'],
+    ['regex.match', ['a{2}{3}', 'a'], E, 'regex.match: error parsing regexp: invalid nested repetition operator: `{2}{3}`'],
+    ['regex.match', ['(a{2})*{2}', 'a'], E, 'regex.match: error parsing regexp: invalid nested repetition operator: `*{2}`'],
+    ['regex.match', ['\\8', 'a'], E, 'regex.match: error parsing regexp: invalid escape sequence: `\\8`'],
+    ['regex.match', ['[a-\\d]', 'a'], E, 'regex.match: error parsing regexp: invalid character class range: `a-\\d`'],
+    ['regex.match', ['\\x{110000}', 'a'], E, 'regex.match: error parsing regexp: invalid escape sequence: `\\x{110000}`'],
+    ['regex.match', ['(?P<a-b>x)', 'a'], E, 'regex.match: error parsing regexp: invalid named capture: `(?P<a-b>`'],
+    ['regex.match', ['(?P=n)', 'a'], E, 'regex.match: error parsing regexp: invalid or unsupported Perl syntax: `(?P`'],
+    ['regex.match', ['\\Z', 'a'], E, 'regex.match: error parsing regexp: invalid escape sequence: `\\Z`'],
+    ['regex.match', ['('.repeat(1000) + 'a' + ')'.repeat(1000), 'a'], E,
+      `regex.match: error parsing regexp: expression nests too deeply: \`${'('.repeat(1000)}a${')'.repeat(1000)}\``],
+    ['regex.replace', ['a', '(', 1], 'eval_type_error', 'regex.replace: operand 3 must be string but got number'],
+    ['regex.find_all_string_submatch_n', ['a', 'a', 1.5], 'eval_type_error', 'regex.find_all_string_submatch_n: operand 3 must be integer number but got floating-point number'],
     ['regex.match', ['a', 1], 'eval_type_error', 'regex.match: operand 2 must be string but got number'],
     ['regex.split', ['(', 'a'], E, 'regex.split: error parsing regexp: missing closing ): `(`'],
     ['regex.split', [1, 'a'], 'eval_type_error', 'regex.split: operand 1 must be string but got number'],
@@ -270,6 +290,14 @@ test('regex.*', () => {
     ['regex.globs_match', ['[', 'a'], E, 'regex.globs_match: input:[, pos:1, found [ without matching ]: the input provided is invalid'],
     ['regex.globs_match', ['a', 1], 'eval_type_error', 'regex.globs_match: operand 2 must be string but got number'],
   ]);
+  // Within the budget, and a count of zero ends the walk: these compile.
+  for (const p of ['(x{500}){2}', '(a{3}){333}', '((a{3}){3}){111}', '((a{1000}){0}){2}', '(a{1}){1000}', '(a{10,}){100,}',
+    '(a{10}b{200}){5}?', '[[:alpha:]-z]', '('.repeat(999) + 'a' + ')'.repeat(999)]) {
+    assert.equal(call('regex.is_valid', [p]), true, p);
+  }
+  // Deep nesting never escapes as a stack overflow.
+  assert.equal(call('regex.is_valid', ['('.repeat(20000) + 'a' + ')'.repeat(20000)]), false);
+  assert.equal(call('regex.is_valid', ['(?:'.repeat(20000) + 'a' + ')'.repeat(20000)]), false);
   assert.equal(call('regex.is_valid', ['(']), false);
   assert.equal(call('regex.is_valid', [1]), false);
 });
