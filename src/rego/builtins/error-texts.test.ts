@@ -192,6 +192,23 @@ test('time.*', () => {
     ['time.parse_ns', ['2006-01-02', '2020-13-01'], 'eval_builtin_error', 'time.parse_ns: parsing time "2020-13-01": month out of range'],
     ['time.parse_ns', ['2006-01-02', '2021-02-30'], 'eval_builtin_error', 'time.parse_ns: parsing time "2021-02-30": day out of range'],
     ['time.parse_ns', ['2006-01-02', '2021-é'], 'eval_builtin_error', 'time.parse_ns: parsing time "2021-\\xc3\\xa9" as "2006-01-02": cannot parse "\\xc3\\xa9" as "01"'],
+    ['time.parse_ns', ['2006-002', '2021-366'], 'eval_builtin_error', 'time.parse_ns: parsing time "2021-366": day-of-year out of range'],
+    ['time.parse_ns', ['2006-002', '2020-367'], 'eval_builtin_error', 'time.parse_ns: parsing time "2020-367": day-of-year out of range'],
+    ['time.parse_ns', ['2006-002', '2020-000'], 'eval_builtin_error', 'time.parse_ns: parsing time "2020-000": day-of-year out of range'],
+    ['time.parse_ns', ['2006-01-002', '2021-03-032'], 'eval_builtin_error', 'time.parse_ns: parsing time "2021-03-032": day-of-year does not match month'],
+    ['time.parse_ns', ['2006-01-02-002', '2021-02-02-032'], 'eval_builtin_error', 'time.parse_ns: parsing time "2021-02-02-032": day-of-year does not match day'],
+    ['time.parse_ns', ['2006-01-02', '2021-1-02'], 'eval_builtin_error', 'time.parse_ns: parsing time "2021-1-02" as "2006-01-02": cannot parse "1-02" as "01"'],
+    ['time.parse_ns', ['15:04:05.000', '10:00:00.12'], 'eval_builtin_error', 'time.parse_ns: parsing time "10:00:00.12" as "15:04:05.000": cannot parse ".12" as ".000"'],
+    ['time.parse_ns', ['2006-01-02', '2021-01-02x'], 'eval_builtin_error', 'time.parse_ns: parsing time "2021-01-02x": extra text: "x"'],
+    ['time.parse_ns', ['3:04PM', '3:04XM'], 'eval_builtin_error', 'time.parse_ns: parsing time "3:04XM" as "3:04PM": cannot parse "XM" as "PM"'],
+    ['time.parse_ns', ['2006-01-02 MST', '2021-01-02 xyz'], 'eval_builtin_error', 'time.parse_ns: parsing time "2021-01-02 xyz" as "2006-01-02 MST": cannot parse "xyz" as "MST"'],
+    ['time.parse_ns', ['2006-01-02 -07:00', '2021-01-02 +0100'], 'eval_builtin_error', 'time.parse_ns: parsing time "2021-01-02 +0100" as "2006-01-02 -07:00": cannot parse "+0100" as "-07:00"'],
+    ['time.parse_ns', ['2006-01-02 15:04:05', '2021-01-02 10:60:00'], 'eval_builtin_error', 'time.parse_ns: parsing time "2021-01-02 10:60:00": minute out of range'],
+    ['time.parse_ns', ['2006-01-02 15:04:05', '2021-01-02 10:00:60'], 'eval_builtin_error', 'time.parse_ns: parsing time "2021-01-02 10:00:60": second out of range'],
+    ['time.parse_ns', ['3', '13'], 'eval_builtin_error', 'time.parse_ns: parsing time "13": hour out of range'],
+    ['time.parse_ns', ['2006', '20211'], 'eval_builtin_error', 'time.parse_ns: parsing time "20211": extra text: "1"'],
+    ['time.parse_ns', ['', ''], 'eval_builtin_error', 'time.parse_ns: time outside of valid range'],
+    ['time.parse_ns', ['2006-01-02', '3000-01-01'], 'eval_builtin_error', 'time.parse_ns: time outside of valid range'],
     ['time.parse_ns', ['Jan 2', 'Foo 2'], 'eval_builtin_error', 'time.parse_ns: parsing time "Foo 2" as "Jan 2": cannot parse "Foo 2" as "Jan"'],
     ['time.parse_ns', ['RFC1123', 'x'], 'eval_builtin_error', 'time.parse_ns: parsing time "x" as "Mon, 02 Jan 2006 15:04:05 MST": cannot parse "x" as "Mon"'],
     ['time.parse_ns', [1, 'x'], 'eval_type_error', 'time.parse_ns: operand 1 must be string but got number'],
@@ -224,6 +241,8 @@ test('time.*', () => {
     ['time.diff', [0, 'x'], 'eval_type_error', 'time.diff: operand 1 must be either number (ns) or [number (ns), string (tz)] but got string'],
     ['time.diff', [{}, 0], 'eval_type_error', 'time.diff: operand 1 must be either number (ns) or [number (ns), string (tz)] but got object'],
   ]);
+  // Day 366 is the last day of a leap year.
+  assert.equal(String(call('time.parse_ns', ['2006-002', '2020-366'])), '1609372800000000000');
   // Go's range tests on a zone offset use `>`: +24:00 parses.
   assert.equal(String(call('time.parse_rfc3339_ns', ['2006-01-02T15:04:05+24:00'])), '1136127845000000000');
 });
