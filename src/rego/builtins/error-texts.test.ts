@@ -157,6 +157,10 @@ test('net.cidr_*', () => {
     ['net.cidr_intersects', ['10.0.0.0/8', '::1/200'], 'eval_builtin_error', 'net.cidr_intersects: invalid CIDR address: ::1/200'],
     ['net.cidr_intersects', ['10.0.0.0/8', []], 'eval_type_error', 'net.cidr_intersects: operand 1 must be string but got array'],
     ['net.cidr_expand', ['10.0.0.1/0x'], 'eval_builtin_error', 'net.cidr_expand: invalid CIDR address: 10.0.0.1/0x'],
+    ['net.cidr_expand', ['10.0.0.1/0033'], 'eval_builtin_error', 'net.cidr_expand: invalid CIDR address: 10.0.0.1/0033'],
+    ['net.cidr_contains', ['10.0.0.0/8', '010.0.0.1'], 'eval_builtin_error', 'net.cidr_contains: not a valid textual representation of an IP address or CIDR: 010.0.0.1'],
+    ['net.cidr_contains', ['10.0.0.0/8', '10.0.0.1/'], 'eval_builtin_error', 'net.cidr_contains: not a valid textual representation of an IP address or CIDR: 10.0.0.1/'],
+    ['net.cidr_merge', [[null]], 'eval_builtin_error', 'net.cidr_merge: element must be string'],
     ['net.cidr_expand', [true], 'eval_type_error', 'net.cidr_expand: operand 1 must be string but got boolean'],
     ['net.cidr_merge', [['10.0.0.0/8', 1]], 'eval_builtin_error', 'net.cidr_merge: element must be string'],
     ['net.cidr_merge', [['10.0.0.0/x']], 'eval_builtin_error', 'net.cidr_merge: invalid CIDR address: 10.0.0.0/x'],
@@ -172,6 +176,13 @@ test('net.cidr_*', () => {
   // net.cidr_is_valid answers false, never an error; net.cidr_contains_matches ignores an operand of another type.
   for (const v of ['10.0.0.0', '10.0.0.0/33', '', 1, null, ['10.0.0.0/8']]) assert.equal(call('net.cidr_is_valid', [fromJson(v as never) as Value]), false);
   assert.equal(call('net.cidr_is_valid', ['::/0']), true);
+  // net.ParseCIDR reads the prefix length with dtoi: leading zeros are fine, signs and blanks are not.
+  for (const [v, ok] of [['10.0.0.1/0008', true], ['10.0.0.1/00000000000000000032', true], ['::1/0128', true], ['10.0.0.1/033', false],
+    ['10.0.0.1/+8', false], ['10.0.0.1/', false], ['10.0.0.1/ 8', false], ['10.0.0.1/99999999999999999999', false],
+    ['010.0.0.1/8', false], ['fe80::1%eth0/64', false]] as const) {
+    assert.equal(call('net.cidr_is_valid', [v]), ok, v);
+  }
+  assert.deepEqual(call('net.cidr_expand', ['10.0.0.1/0031']), call('net.cidr_expand', ['10.0.0.0/31']));
   assert.deepEqual(call('net.cidr_contains_matches', [1, '10.0.0.1']), call('net.cidr_contains_matches', [[], []]));
 });
 
