@@ -112,6 +112,33 @@ test('hex, base64, base64url and urlquery decoding', () => {
     ['hex.decode', ['zz'], 'eval_builtin_error', "hex.decode: encoding/hex: invalid byte: U+007A 'z'"],
     ['hex.decode', ['abc'], 'eval_builtin_error', 'hex.decode: encoding/hex: odd length hex string'],
     ['base64.decode', ['a==='], 'eval_builtin_error', 'base64.decode: illegal base64 data at input byte 1'],
+    // encoding/base64 decodeQuantum: padding short of a quantum, garbage after it, a missing quantum end.
+    ['base64.decode', ['YQ=='.repeat(2)], 'eval_builtin_error', 'base64.decode: illegal base64 data at input byte 4'],
+    ['base64.decode', ['YQ='], 'eval_builtin_error', 'base64.decode: illegal base64 data at input byte 3'],
+    ['base64.decode', ['YQ=x'], 'eval_builtin_error', 'base64.decode: illegal base64 data at input byte 2'],
+    ['base64.decode', ['YWJjZA'], 'eval_builtin_error', 'base64.decode: illegal base64 data at input byte 4'],
+    ['base64.decode', ['YWJjZ'], 'eval_builtin_error', 'base64.decode: illegal base64 data at input byte 4'],
+    ['base64.decode', ['=YWJ'], 'eval_builtin_error', 'base64.decode: illegal base64 data at input byte 0'],
+    ['base64url.decode', ['YQ==='], 'eval_builtin_error', 'base64url.decode: illegal base64 data at input byte 4'],
+    ['base64url.decode', ['Y/=='], 'eval_builtin_error', 'base64url.decode: illegal base64 data at input byte 1'],
+    ['base64url.decode', ['YWJjZ'], 'eval_builtin_error', 'base64url.decode: illegal base64url string: YWJjZ'],
+    ['hex.decode', ['g0a'], 'eval_builtin_error', "hex.decode: encoding/hex: invalid byte: U+0067 'g'"],
+    // An odd length is reported after checking the last byte.
+    ['hex.decode', ['00g'], 'eval_builtin_error', "hex.decode: encoding/hex: invalid byte: U+0067 'g'"],
+    ['hex.decode', ['\u00e9'], 'eval_builtin_error', "hex.decode: encoding/hex: invalid byte: U+00C3 '\u00c3'"],
+    ['urlquery.decode', ['a%2'], 'eval_builtin_error', 'urlquery.decode: invalid URL escape "%2"'],
+    ['urlquery.decode', ['%\u00e90'], 'eval_builtin_error', 'urlquery.decode: invalid URL escape "%\u00e9"'],
+    // EscapeError quotes three bytes with strconv.Quote: a character cut short shows as \x bytes, controls as Go escapes.
+    ['urlquery.decode', ['%\u20ac'], 'eval_builtin_error', 'urlquery.decode: invalid URL escape "%\\xe2\\x82"'],
+    ['urlquery.decode', ['%a\u20ac'], 'eval_builtin_error', 'urlquery.decode: invalid URL escape "%a\\xe2"'],
+    ['urlquery.decode', ['%\u0001x'], 'eval_builtin_error', 'urlquery.decode: invalid URL escape "%\\x01x"'],
+    ['urlquery.decode', ['%\u00a0'], 'eval_builtin_error', 'urlquery.decode: invalid URL escape "%\\u00a0"'],
+    ['urlquery.decode', ['%"x'], 'eval_builtin_error', 'urlquery.decode: invalid URL escape "%\\"x"'],
+    ['urlquery.decode_object', ['a=%\u20ac'], 'eval_builtin_error', 'urlquery.decode_object: invalid URL escape "%\\xe2\\x82"'],
+    ['urlquery.decode_object', ['a=b&%zz=1'], 'eval_builtin_error', 'urlquery.decode_object: invalid URL escape "%zz"'],
+    ['urlquery.decode_object', ['a;=1'], 'eval_builtin_error', 'urlquery.decode_object: invalid semicolon separator in query'],
+    ['urlquery.encode_object', [{ a: 1 }], 'eval_type_error', 'urlquery.encode_object: operand 1 values must be string, array[string], or set[string]'],
+    ['urlquery.encode_object', [[1]], 'eval_type_error', 'urlquery.encode_object: operand 1 must be object but got array'],
     ['base64url.decode', ['a'], 'eval_builtin_error', 'base64url.decode: illegal base64url string: a'],
     ['urlquery.decode', ['%zz'], 'eval_builtin_error', 'urlquery.decode: invalid URL escape "%zz"'],
   ]);
@@ -312,6 +339,11 @@ test('regex.*', () => {
     ['regex.template_match', ['a}', 'a', '{', '}'], E, 'regex.template_match: unbalanced braces in "a}"'],
     ['regex.template_match', ['\u0001{', 'a', '{', '}'], E, 'regex.template_match: unbalanced braces in "\\x01{"'],
     ['regex.template_match', ['x{(}', 'a', '{', '}'], E, 'regex.template_match: error parsing regexp: missing closing ): `^($`'],
+    // Each part compiles alone as ^part$; the whole is compiled last, so a part that only breaks the whole fails there.
+    ['regex.template_match', ['x{x\\}', 'xx', '{', '}'], E, 'regex.template_match: error parsing regexp: missing closing ): `^x(x\\)$`'],
+    // The same character as both delimiters only ever opens.
+    ['regex.template_match', ['a|b|', 'a', '|', '|'], E, 'regex.template_match: unbalanced braces in "a|b|"'],
+    ['regex.template_match', ['a', 'a', '', ''], E, 'regex.template_match: start delimiter has to be exactly one character long but is 0 long'],
     ['regex.template_match', ['a', 'a', '{{', '}'], E, 'regex.template_match: start delimiter has to be exactly one character long but is 2 long'],
     ['regex.template_match', ['a', 'a', '\u00e9', '}'], E, 'regex.template_match: start delimiter has to be exactly one character long but is 2 long'],
     // OPA prints the start delimiter's length in the end delimiter's message.
