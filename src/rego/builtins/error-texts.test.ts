@@ -263,6 +263,13 @@ test('time.*', () => {
     ['time.date', [[0, 'utc']], 'eval_builtin_error', 'time.date: unknown time zone utc'],
     ['time.date', [[0, '../etc/passwd']], 'eval_builtin_error', 'time.date: time: invalid location name'],
     ['time.clock', [[0, '/etc/localtime']], 'eval_builtin_error', 'time.clock: time: invalid location name'],
+    // LoadLocation refuses any name holding `..` or starting with a slash or backslash before looking it up.
+    ['time.date', [[0, 'a..b']], 'eval_builtin_error', 'time.date: time: invalid location name'],
+    ['time.date', [[0, '\\x']], 'eval_builtin_error', 'time.date: time: invalid location name'],
+    ['time.date', [[0, 'America/New_York ']], 'eval_builtin_error', 'time.date: unknown time zone America/New_York '],
+    ['time.diff', [0, [0, 'Nowhere']], 'eval_builtin_error', 'time.diff: unknown time zone Nowhere'],
+    ['time.date', [[0, 'Europe/Paris', 1]], 'eval_type_error', 'time.date: operand 1 must be string but got number'],
+    ['time.add_date', [0, 0, 0, 1e10], 'eval_builtin_error', 'time.add_date: time outside of valid range'],
     ['time.weekday', [[0, '+01:00']], 'eval_builtin_error', 'time.weekday: unknown time zone +01:00'],
     ['time.date', [[]], 'eval_type_error', 'time.date: operand 1 must be either number (ns) or [number (ns), string (tz)] but got array'],
     ['time.date', ['0'], 'eval_type_error', 'time.date: operand 1 must be either number (ns) or [number (ns), string (tz)] but got string'],
