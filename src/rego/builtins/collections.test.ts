@@ -55,7 +55,11 @@ test('union and intersection of a set of sets', () => {
   expectCall('union', [s(s(1, 2, 3), s(2, 3, 4), s(4, 5, 6))], s(1, 2, 3, 4, 5, 6));
   expectCall('intersection', [s(s(1, 2, 3), s(2, 3, 4))], s(2, 3));
   expectCall('intersection', [s()], s());
-  expectError('union', [s(1)], 'union: operand 1 must be set of sets but got set containing number');
+  // sets.go reads each member with SetOperand(x, 1): a plain operand type error naming the member's type.
+  expectError('union', [s(1)], 'union: operand 1 must be set but got number');
+  expectError('union', [s(s(1), 'a')], 'union: operand 1 must be set but got string');
+  expectError('intersection', [s(s(1), [1])], 'intersection: operand 1 must be set but got array');
+  expectError('intersection', [[]], 'intersection: operand 1 must be set but got array');
 });
 
 test('object.union merges recursively with the right side winning; union_n folds left to right', () => {

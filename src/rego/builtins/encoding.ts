@@ -13,6 +13,7 @@ import { GO_YAML_V2, goYamlAliasError, goYamlQuoted, goYamlSyntaxError, goYamlTa
 import { type Value, RObject, fromJson, isObject, isSet, parseJsonValue, toJs, toJsonText } from '../value.js';
 import { type BuiltinDef, BuiltinError, argObject, argString, builtinError, typeError } from './registry.js';
 import { firstValueText, goJsonError } from './gojson.js';
+import { goQuoteBytes } from './sprintf.js';
 import { CocoError } from '../../errors.js';
 
 /** Go's string(bytes) as seen through utf8.DecodeRune: every byte of an invalid sequence is one U+FFFD. */
@@ -199,8 +200,8 @@ export function queryUnescape(s: string): string {
     const c = b[i]!;
     if (c === 0x25) {
       if (i + 2 >= b.length || !isHex(b[i + 1]) || !isHex(b[i + 2])) {
-        const frag = bytesToString(b.subarray(i, Math.min(i + 3, b.length)));
-        throw new EscapeError(`invalid URL escape ${JSON.stringify(frag)}`);
+        // net/url's EscapeError quotes up to three bytes with strconv.Quote, cutting a character if need be.
+        throw new EscapeError(`invalid URL escape ${goQuoteBytes(b.subarray(i, Math.min(i + 3, b.length)))}`);
       }
       out.push(parseInt(String.fromCharCode(b[i + 1]!, b[i + 2]!), 16));
       i += 2;

@@ -155,8 +155,10 @@ export function parseCIDR(s: string): Net {
   const addr = s.slice(0, slash);
   const pfx = s.slice(slash + 1);
   const ip = addr.includes(':') ? parseIPv6(addr) : parseIPv4(addr);
-  if (!ip || !/^[0-9]{1,3}$/.test(pfx)) return bad();
-  const prefix = Number(pfx);
+  // Go's dtoi: decimal digits, any number of leading zeros, refused once the value reaches 0xFFFFFF.
+  if (!ip || !/^[0-9]+$/.test(pfx)) return bad();
+  const digits = pfx.replace(/^0+(?=.)/, '');
+  const prefix = digits.length > 3 ? Infinity : Number(digits);
   if (prefix > ip.length * 8) bad();
   return { ip: mask(ip, prefix), prefix };
 }

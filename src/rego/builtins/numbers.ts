@@ -3,8 +3,8 @@
  * `numbers.range`, `numbers.range_step`, `rand.intn`. Integers stay exact at any size (../value.ts).
  */
 import { floatInt } from '../bigfloat.js';
-import { type Value, BigNum, decimalOf, floatResult, normNum, toBigInt, viaFloatText } from '../value.js';
-import { type BuiltinDef, argInteger, argNum, argString, builtinError } from './registry.js';
+import { type Value, BigNum, decimalOf, floatResult, isNumber, normNum, toBigInt, viaFloatText } from '../value.js';
+import { type BuiltinDef, argInteger, argNum, argString, builtinError, typeError } from './registry.js';
 
 /** Results longer than this would exhaust memory long before OPA's own limits matter. */
 const MAX_RANGE = 10_000_000n;
@@ -24,6 +24,16 @@ function rounding(name: 'round' | 'ceil' | 'floor', f: (x: number) => number): B
       return normNum(floatInt(decimalOf(x), name));
     },
   };
+}
+
+/**
+ * OPA's BigIntOperand (numbers.range, numbers.range_step): an operand that is no number is reported as
+ * `must be integer but got <type>`, a non-integral one as IntOperand reports it.
+ */
+function bigIntOperand(name: string, args: Value[], i: number): bigint {
+  const v = args[i]!;
+  if (!isNumber(v)) throw typeError(name, i + 1, 'integer', v);
+  return toBigInt(argInteger(name, args, i));
 }
 
 function range(name: string, from: bigint, to: bigint, step: bigint): Value[] {
@@ -54,16 +64,16 @@ export const builtins: BuiltinDef[] = [
   {
     name: 'numbers.range',
     arity: 2,
-    fn: (a) => range('numbers.range', toBigInt(argInteger('numbers.range', a, 0)), toBigInt(argInteger('numbers.range', a, 1)), 1n),
+    fn: (a) => range('numbers.range', bigIntOperand('numbers.range', a, 0), bigIntOperand('numbers.range', a, 1), 1n),
   },
   {
     name: 'numbers.range_step',
     arity: 3,
     fn: (a) => {
       const name = 'numbers.range_step';
-      const from = toBigInt(argInteger(name, a, 0));
-      const to = toBigInt(argInteger(name, a, 1));
-      const step = toBigInt(argInteger(name, a, 2));
+      const from = bigIntOperand(name, a, 0);
+      const to = bigIntOperand(name, a, 1);
+      const step = bigIntOperand(name, a, 2);
       if (step <= 0n) throw builtinError(name, 'step must be a positive integer');
       return range(name, from, to, step);
     },

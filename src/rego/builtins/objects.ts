@@ -379,11 +379,12 @@ export const builtins: BuiltinDef[] = [
     arity: 1,
     fn: (a) => {
       const arr = argArray('object.union_n', a, 0);
-      let out = new RObject();
-      for (const o of arr) {
-        if (!isObject(o)) throw elementError('object.union_n', 1, arr, o, 'object');
-        out = mergeWithOverwrite(out, o);
+      // OPA merges from the last element back, so the last non-object is the one reported.
+      for (let i = arr.length - 1; i >= 0; i--) {
+        if (!isObject(arr[i]!)) throw elementError('object.union_n', 1, arr, arr[i]!, 'object');
       }
+      let out = new RObject();
+      for (const o of arr) out = mergeWithOverwrite(out, o as RObject);
       return out;
     },
   },

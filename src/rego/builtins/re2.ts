@@ -108,6 +108,10 @@ class Translator {
   private readonly cps: string[];
   private groups = 0;
   private readonly names = new Set<string>();
+  /** The repeat need (see `alternation`) of the group `alternation` last parsed. */
+  private groupNeed = 0;
+  /** Capturing groups open around the current position. */
+  private captureDepth = 0;
 
   constructor(private readonly pat: string) {
     this.cps = Array.from(pat);
@@ -131,22 +135,39 @@ class Translator {
     return { source: src, groups: this.groups };
   }
 
-  /** Parses until an unmatched `)` or the end; `flags` may be changed by `(?i)` for the rest of the group. */
+  /**
+   * Parses until an unmatched `)` or the end; `flags` may be changed by `(?i)` for the rest of the group.
+   *
+   * Go's parser refuses a counted repetition whose nesting with the counted repetitions inside it would copy
+   * the innermost thing more than 1000 times (regexp/syntax repeatIsValid, `(x{1000}){2}`). The "need" of a
+   * piece is the least budget it passes with: a count m (the maximum, or the minimum when unbounded) over a
+   * piece of need s needs max(m, m*s), a count of 0 needs nothing; `*`, `+`, `?` and grouping add nothing.
+   * The need of what this parses is left in `groupNeed`.
+   */
   private alternation(outer: Flags, depth: number): string {
     const flags = { ...outer };
     let out = '';
     let lastAtom: 'none' | 'atom' | 'quant' = 'none';
     let lastQuantText = '';
+    let maxNeed = 0;
+    let lastNeed = 0;
+    const settle = (): void => {
+      maxNeed = Math.max(maxNeed, lastNeed);
+      lastNeed = 0;
+    };
     while (this.i < this.cps.length) {
       const c = this.cps[this.i]!;
       if (c === ')') {
         if (depth === 0) this.err('unexpected )', this.pat);
+        settle();
+        this.groupNeed = maxNeed;
         return out;
       }
       if (c === '|') {
         this.i++;
         out += '|';
         lastAtom = 'none';
+        settle();
         continue;
       }
       if (c === '*' || c === '+' || c === '?' || (c === '{' && this.repeatAhead())) {
@@ -165,6 +186,12 @@ class Translator {
         const opText = this.cps.slice(start, this.i).join('');
         if (lastAtom === 'none') this.err('missing argument to repetition operator', opText);
         if (lastAtom === 'quant') this.err('invalid nested repetition operator', lastQuantText + opText);
+        if (c === '{') {
+          const m = /^\{(\d+)(?:,(\d*))?\}/.exec(q)!;
+          const count = m[2] !== undefined && m[2] !== '' ? Number(m[2]) : Number(m[1]);
+          lastNeed = count === 0 ? 0 : Math.max(count, count * lastNeed);
+          if (lastNeed > 1000) this.err('invalid repeat count', opText);
+        }
         if (flags.U) lazy = !lazy;
         out += q + (lazy ? '?' : '');
         lastAtom = 'quant';
@@ -172,6 +199,7 @@ class Translator {
         continue;
       }
       if (c === '(') {
+        settle();
         const g = this.group(flags, depth);
         if (g === null) {
           lastAtom = 'none';
@@ -179,12 +207,16 @@ class Translator {
         }
         out += g;
         lastAtom = 'atom';
+        lastNeed = this.groupNeed;
         continue;
       }
+      settle();
       out += this.atom(flags);
       lastAtom = c === '^' || c === '$' ? 'atom' : 'atom';
     }
     if (depth > 0) this.err('missing closing )', this.pat);
+    settle();
+    this.groupNeed = maxNeed;
     return out;
   }
 
@@ -199,6 +231,15 @@ class Translator {
     if (min > 1000 || (max !== undefined && (max > 1000 || max < min))) this.err('invalid repeat count', m[0]);
     this.i += [...m[0]].length;
     return m[0];
+  }
+
+  /**
+   * Go's parser refuses a tree more than 1000 levels high (`expression nests too deeply`, quoting the whole
+   * pattern); every capturing group is a level, so 1000 of them nested, around anything, are too deep.
+   * Other constructs also add levels in Go's tree; only this sure part of the rule is applied.
+   */
+  private enterCapture(): void {
+    if (++this.captureDepth >= 1000) this.err('expression nests too deeply', this.pat);
   }
 
   /** Returns the emitted group, or null for a bare flag group. */
@@ -218,7 +259,9 @@ class Translator {
         if (!/^[\p{L}\p{Nd}_]+$/u.test(name)) this.err('invalid named capture', capture);
         this.i = start + Array.from(capture).length;
         this.groups++;
+        this.enterCapture();
         const inner = this.alternation(flags, depth + 1);
+        this.captureDepth--;
         this.close(start);
         const jsName = /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !this.names.has(name) ? name : undefined;
         this.names.add(name);
@@ -254,7 +297,9 @@ class Translator {
       return `(?:${inner})`;
     }
     this.groups++;
+    this.enterCapture();
     const inner = this.alternation(flags, depth + 1);
+    this.captureDepth--;
     this.close(start);
     return `(${inner})`;
   }
@@ -498,7 +543,15 @@ const CACHE = new Map<string, GoRegexp>();
 export function compileRe2(pattern: string): GoRegexp {
   const hit = CACHE.get(pattern);
   if (hit) return hit;
-  const { source, groups } = new Translator(pattern).translate();
+  let translated: { source: string; groups: number };
+  try {
+    translated = new Translator(pattern).translate();
+  } catch (e) {
+    // Thousands of nested non-capturing groups, which Go's tree flattens, exhaust the translator's stack.
+    if (e instanceof RangeError) throw new Re2Error(`error parsing regexp: expression nests too deeply: \`${pattern}\``);
+    throw e;
+  }
+  const { source, groups } = translated;
   let re: RegExp;
   try {
     re = new RegExp(source, 'gu');

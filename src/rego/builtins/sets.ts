@@ -1,12 +1,12 @@
 /** Set built-ins over a set of sets (opa:v1/topdown/sets.go): `intersection`, `union`. */
 import { type Value, RSet, isSet } from '../value.js';
-import { type BuiltinDef, argSet } from './registry.js';
-import { elementError } from './aggregates.js';
+import { type BuiltinDef, argSet, typeError } from './registry.js';
 
 function sets(name: string, args: Value[]): RSet[] {
   const outer = argSet(name, args, 0);
   return outer.values().map((x) => {
-    if (!isSet(x)) throw elementError(name, 1, outer, x, 'set');
+    // Each member is read as SetOperand(x, 1): the error names the member's type as if it were the operand.
+    if (!isSet(x)) throw typeError(name, 1, 'set', x);
     return x;
   });
 }

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { type Value } from '../value.js';
 import { call, expectCall, j } from './test-support/harness.js';
+import { goQuote, goQuoteBytes } from './sprintf.js';
 
 const BIG = '123456789012345678901234';
 
@@ -179,4 +180,17 @@ test('sprintf on random formats and operands: a string, never a throw', () => {
     ),
     { numRuns: 3000 },
   );
+});
+
+test('goQuoteBytes quotes raw bytes as strconv.Quote does', () => {
+  const q = (...b: number[]): string => goQuoteBytes(Uint8Array.from(b));
+  assert.equal(q(0x25, 0xe2, 0x82), '"%\\xe2\\x82"');
+  // Overlong forms, an encoded surrogate and a value past U+10FFFF are bytes, not runes.
+  assert.equal(q(0xc0, 0xaf), '"\\xc0\\xaf"');
+  assert.equal(q(0xe0, 0x80, 0xaf), '"\\xe0\\x80\\xaf"');
+  assert.equal(q(0xed, 0xa0, 0x80), '"\\xed\\xa0\\x80"');
+  assert.equal(q(0xf4, 0x90, 0x80, 0x80), '"\\xf4\\x90\\x80\\x80"');
+  assert.equal(q(0x01, 0x22, 0x5c, 0x0a), '"\\x01\\"\\\\\\n"');
+  // Well-formed UTF-8 quotes exactly as the string does.
+  fc.assert(fc.property(fc.string({ unit: 'grapheme' }), (s) => goQuoteBytes(Buffer.from(s, 'utf8')) === goQuote(s)));
 });

@@ -162,6 +162,37 @@ export function goQuote(s: string, asciiOnly = false): string {
   return out + '"';
 }
 
+/**
+ * strconv.Quote of raw bytes (a Go string need not be UTF-8): each well-formed UTF-8 sequence is quoted as its
+ * rune, any other byte as `\xNN`.
+ */
+export function goQuoteBytes(b: Uint8Array): string {
+  let out = '"';
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    const n = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
+    let ok = n > 0 && i + n <= b.length;
+    for (let k = 1; ok && k < n; k++) ok = (b[i + k]! & 0xc0) === 0x80;
+    let cp = -1;
+    if (ok) {
+      cp = n === 1 ? c : c & (0xff >> (n + 1));
+      for (let k = 1; k < n; k++) cp = (cp << 6) | (b[i + k]! & 0x3f);
+      // Overlong forms, surrogates and values past U+10FFFF are not runes to Go's decoder.
+      const min = [0, 0, 0x80, 0x800, 0x10000][n]!;
+      if (cp < min || !validRune(cp)) ok = false;
+    }
+    if (!ok) {
+      out += `\\x${c.toString(16).padStart(2, '0')}`;
+      i++;
+      continue;
+    }
+    out += escapeRune(cp, '"', false);
+    i += n;
+  }
+  return out + '"';
+}
+
 /** strconv.CanBackquote: no backquote, no control character but tab, no U+FEFF. */
 function canBackquote(s: string): boolean {
   for (const ch of s) {

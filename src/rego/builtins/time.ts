@@ -798,6 +798,8 @@ export function parseTime(layout0: string, value0: string): bigint {
     } else {
       let yd = yday;
       if (isLeap(year) && yd > 60) yd--;
+      // Day 366 of a common year: the range check above allowed it, the calendar does not.
+      if (yd > 365) throw perr('', value, ': day-of-year out of range');
       m = 1;
       while (m <= 12 && yd > daysIn(m, 1n)) yd -= daysIn(m++, 1n);
       d = yd;

@@ -13,6 +13,27 @@ const BIN: Record<string, bigint> = { ki: KI, mi: KI ** 2n, gi: KI ** 3n, ti: KI
 
 class UnitsError extends Error {}
 
+/**
+ * Go's strings.ToLower: each code point folded on its own (no final-sigma context; U+0130 becomes a plain `i`,
+ * not JavaScript's `i` with a combining dot).
+ */
+function goLower(s: string): string {
+  let out = '';
+  for (const c of s) out += c === '\u0130' ? 'i' : c.toLowerCase();
+  return out;
+}
+
+/**
+ * units.parse folds the unit after its first byte: a unit that starts with a multi-byte character keeps a lone
+ * lead byte, and the character's other bytes are invalid UTF-8 that ToLower turns into U+FFFD; the lead byte
+ * prints as U+FFFD too once the message is written out.
+ */
+function foldUnitTail(unit: string): string {
+  const first = String.fromCodePoint(unit.codePointAt(0)!);
+  if (first.charCodeAt(0) < 0x80) return first + goLower(unit.slice(1));
+  return '\ufffd'.repeat(new TextEncoder().encode(first).length) + goLower(unit.slice(first.length));
+}
+
 /** extractNumAndUnit: the leading number text (digits, '.', an exponent of at most 6 digits) and the unit. */
 function split(s: string): [string, string] {
   let first = -1;
@@ -66,7 +87,7 @@ function parseUnits(raw: string): Value {
   }
   if (num === '') throw builtinError(name, `${name}: no amount provided`);
   // Only the letters after the first are case-folded, so 'm' (milli) and 'M' (mega) stay apart.
-  if (unit.length > 1) unit = unit[0] + unit.slice(1).toLowerCase();
+  if (new TextEncoder().encode(unit).length > 1) unit = foldUnitTail(unit);
   let mul: [bigint, bigint];
   if (unit === '') mul = [1n, 1n];
   else if (unit === 'm') mul = [1n, 1000n];
@@ -86,7 +107,7 @@ function parseUnits(raw: string): Value {
 
 function parseBytes(raw: string): Value {
   const name = 'units.parse_bytes';
-  const s = raw.toLowerCase().replaceAll('"', '');
+  const s = goLower(raw).replaceAll('"', '');
   if (s.includes(' ')) throw builtinError(name, `${name}: spaces not allowed in resource strings`);
   let num: string;
   let unit: string;
