@@ -1,50 +1,24 @@
-import { test, after, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { postgresMissing, startPostgres, type PostgresCluster } from '../test-support/postgres.js';
+import { postgresKbsForFile } from '../test-support/postgres-kbs.js';
 import { KbsAdminClient } from '../client/admin-client.js';
 import { KbsClient } from '../client/kbs-client.js';
 import { SampleAttester } from '../tee/sample/attester.js';
 import { utf8 } from '../formats/bytes.js';
 import { policyEvaluators } from '../policy/evaluators.js';
-import { defaultConfig } from './config.js';
 import { openKbs, type Kbs } from './kbs.js';
 import { keptReferenceValueSet } from './decision-versions.js';
-import { safeKeyPair } from '../formats/keygen.js';
 
-const skip = postgresMissing();
-let cluster: PostgresCluster | undefined;
-let dir: string;
-if (skip === false) {
-  before(async () => {
-    cluster = await startPostgres();
-    dir = mkdtempSync(join(tmpdir(), 'cocokit-replicas-'));
-  });
-  after(async () => {
-    await cluster?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-}
+const { skip, kbsConfig } = postgresKbsForFile('replicas');
 
 /** Two KBS replicas on a fresh database of the cluster, with the admin key that signs in on both. */
 async function twoReplicas(database: string): Promise<{ replicas: Kbs[]; urls: string[]; adminKeyPem: string }> {
-  const url = await cluster!.createDatabase(database);
-  writeFileSync(join(dir, 'kek'), randomBytes(32).toString('hex'));
-  const { privateKey, publicKey } = safeKeyPair('ed25519');
-  writeFileSync(join(dir, 'admin.pub'), publicKey.export({ format: 'pem', type: 'spki' }));
-  const config = defaultConfig();
-  config.storage_backend = { storage_type: 'postgres', postgres_url: url, data_dir: dir, kek_file: join(dir, 'kek') };
-  config.attestation_service.allow_sample_tee = true;
-  config.admin.identity_providers = [{ public_key_uri: join(dir, 'admin.pub') }];
-  config.admin.acls = [{ role: 'admin', allowed_endpoints: '^/kbs/v0/.*$' }];
+  const { config, adminKeyPem } = await kbsConfig(database);
   const replicas: Kbs[] = [];
   try {
     for (let i = 0; i < 2; i++) replicas.push(await openKbs({ config, ...policyEvaluators() }));
     const urls = await Promise.all(replicas.map((k) => k.listen(0, '127.0.0.1')));
-    return { replicas, urls, adminKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() };
+    return { replicas, urls, adminKeyPem };
   } catch (e) {
     for (const k of replicas) await k.close();
     throw e;

@@ -4,41 +4,25 @@
  * pinned, so a change that adds one shows here. Counted at the driver: every query a pg client sends (a
  * multi-statement text or a parameterised query alike: one message sequence, one answer).
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { postgresMissing, startPostgres, type PostgresCluster } from '../test-support/postgres.js';
+import { postgresKbsForFile } from '../test-support/postgres-kbs.js';
 import { KbsAdminClient } from '../client/admin-client.js';
 import { KbsClient } from '../client/kbs-client.js';
 import { SampleAttester } from '../tee/sample/attester.js';
 import { utf8 } from '../formats/bytes.js';
 import { policyEvaluators } from '../policy/evaluators.js';
-import { defaultConfig } from '../server/config.js';
 import { openKbs, type Kbs } from '../server/kbs.js';
-import { safeKeyPair } from '../formats/keygen.js';
 import { regularize } from '../formats/runtime-data.js';
 import { evidenceToJson } from '../tee/snp/evidence.js';
 import { parseReport } from '../tee/snp/format.js';
 import { createTestRoot } from '../tee/snp/test-root.js';
 import type { Attester } from '../tee/verifier.js';
 
-const skip = postgresMissing();
-let cluster: PostgresCluster | undefined;
-let dir: string;
-if (skip === false) {
-  before(async () => {
-    cluster = await startPostgres();
-    dir = mkdtempSync(join(tmpdir(), 'cocokit-round-trips-'));
-  });
-  after(async () => {
-    await cluster?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-}
+const { skip, kbsConfig } = postgresKbsForFile('round-trips');
 
 /** Every query any pg client of this process sends, while `counting` is on. */
 const sent: string[] = [];
@@ -80,19 +64,11 @@ const snpGuest: Attester = {
 };
 
 async function replica(database: string): Promise<{ kbs: Kbs; url: string; adminKeyPem: string }> {
-  const url = await cluster!.createDatabase(database);
-  writeFileSync(join(dir, 'kek'), randomBytes(32).toString('hex'));
-  const { privateKey, publicKey } = safeKeyPair('ed25519');
-  writeFileSync(join(dir, 'admin.pub'), publicKey.export({ format: 'pem', type: 'spki' }));
-  const config = defaultConfig();
-  config.storage_backend = { storage_type: 'postgres', postgres_url: url, data_dir: dir, kek_file: join(dir, 'kek') };
-  config.attestation_service.allow_sample_tee = true;
-  config.admin.identity_providers = [{ public_key_uri: join(dir, 'admin.pub') }];
-  config.admin.acls = [{ role: 'admin', allowed_endpoints: '^/kbs/v0/.*$' }];
+  const { config, dir, adminKeyPem } = await kbsConfig(database);
   writeFileSync(join(dir, 'roots.pem'), root.ark.toString() + root.ask.toString());
   config.attestation_service.snp_trusted_roots = [{ product: 'milan', pem: join(dir, 'roots.pem') }];
   const kbs = await openKbs({ config, ...policyEvaluators() });
-  return { kbs, url: await kbs.listen(0, '127.0.0.1'), adminKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() };
+  return { kbs, url: await kbs.listen(0, '127.0.0.1'), adminKeyPem };
 }
 
 test('round trips to PostgreSQL: 4 per sample or SNP handshake, 1 per resource GET by cookie or Bearer token', { skip }, async () => {
