@@ -8,6 +8,10 @@
 import { RObject } from '../value.js';
 import { type BuiltinDef, argString, builtinError } from './registry.js';
 import { bytesToString } from './encoding.js';
+import { goQuoteBytes } from './sprintf.js';
+
+/** Go's strconv.Quote of a string (net/url quotes the URL and its parts with %q). */
+const goQuote = (t: string): string => goQuoteBytes(Buffer.from(t, 'utf8'));
 
 class UrlError extends Error {}
 
@@ -21,15 +25,15 @@ function unescape(s: string, mode: 'path' | 'host' | 'fragment'): string {
     if (c === 0x25) {
       const hx = src.subarray(i + 1, i + 3).toString('latin1');
       if (i + 2 >= src.length || !HEX.test(hx)) {
-        throw new UrlError(`invalid URL escape ${JSON.stringify(bytesToString(src.subarray(i, Math.min(i + 3, src.length))))}`);
+        throw new UrlError(`invalid URL escape ${goQuoteBytes(src.subarray(i, Math.min(i + 3, src.length)))}`);
       }
       const v = parseInt(hx, 16);
-      if (mode === 'host' && v < 0x80 && hx !== '25') throw new UrlError(`invalid URL escape ${JSON.stringify('%' + hx)}`);
+      if (mode === 'host' && v < 0x80 && hx !== '25') throw new UrlError(`invalid URL escape ${goQuote('%' + hx)}`);
       bytes.push(v);
       i += 2;
     } else {
       if (mode === 'host' && c < 0x80 && !/[A-Za-z0-9\-_.~!$&'()*+,;=:[\]<>"]/.test(String.fromCharCode(c))) {
-        throw new UrlError(`invalid character ${JSON.stringify(String.fromCharCode(c))} in host name`);
+        throw new UrlError(`invalid character ${goQuote(String.fromCharCode(c))} in host name`);
       }
       bytes.push(c);
     }
@@ -99,14 +103,14 @@ export function parseUrl(raw: string): Parsed {
       const close = host.lastIndexOf(']');
       if (close < 0) throw new UrlError("missing ']' in host");
       const colonPort = host.slice(close + 1);
-      if (!validOptionalPort(colonPort)) throw new UrlError(`invalid port ${JSON.stringify(colonPort)} after host`);
+      if (!validOptionalPort(colonPort)) throw new UrlError(`invalid port ${goQuote(colonPort)} after host`);
       out.hostname = unescape(host.slice(1, close), 'host');
       out.port = colonPort.slice(1);
     } else {
       const i = host.lastIndexOf(':');
       if (i >= 0) {
         const colonPort = host.slice(i);
-        if (!validOptionalPort(colonPort)) throw new UrlError(`invalid port ${JSON.stringify(colonPort)} after host`);
+        if (!validOptionalPort(colonPort)) throw new UrlError(`invalid port ${goQuote(colonPort)} after host`);
         out.port = colonPort.slice(1);
         host = host.slice(0, i);
       }
@@ -128,7 +132,7 @@ export const builtins: BuiltinDef[] = [
       try {
         p = parseUrl(s);
       } catch (e) {
-        if (e instanceof UrlError) throw builtinError('uri.parse', `parse ${JSON.stringify(s)}: ${e.message}`);
+        if (e instanceof UrlError) throw builtinError('uri.parse', `parse ${goQuote(s)}: ${e.message}`);
         throw e;
       }
       const o = new RObject();
