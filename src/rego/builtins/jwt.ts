@@ -20,7 +20,7 @@ import { type Value, RObject, isNumber, isObject, isSet, parseJsonValue, toDoubl
 import { type BuiltinContext, type BuiltinDef, argObject, argString, builtinError } from './registry.js';
 import { bytesToString, goBase64Decode, goJsonMarshal, stringToBytes } from './encoding.js';
 import { firstValueText, goCheckValid, goJsonError } from './gojson.js';
-import { goQuote } from './sprintf.js';
+import { goQuote, goQuoteBytes } from './sprintf.js';
 import { CocoError } from '../../errors.js';
 import { goPemDecode } from './gopem.js';
 import { Asn1Error, goCertificatePublicKey, goPkixPublicKey } from './x509.js';
@@ -525,29 +525,6 @@ function decodeVerify(a: Value[], ctx: BuiltinContext): Value {
 
 /** Why a key text is refused; `text` is the whole message. */
 class SignError extends Error {}
-
-/** strconv.Quote over raw bytes: runes as Go quotes them, bytes that are not UTF-8 as `\xNN`. */
-function goQuoteBytes(b: Uint8Array): string {
-  let out = '"';
-  let i = 0;
-  while (i < b.length) {
-    const c = b[i]!;
-    const n = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
-    let ok = n > 0 && i + n <= b.length;
-    for (let k = 1; ok && k < n; k++) ok = (b[i + k]! & 0xc0) === 0x80;
-    const bytes = b.subarray(i, i + n);
-    const text = ok ? Buffer.from(bytes).toString('utf8') : '';
-    // Overlong, surrogate and out-of-range sequences do not come back from decoding: Go shows them as bad bytes.
-    if (!ok || !Buffer.from(text, 'utf8').equals(bytes)) {
-      out += `\\x${c.toString(16).padStart(2, '0')}`;
-      i++;
-      continue;
-    }
-    out += goQuote(text).slice(1, -1);
-    i += n;
-  }
-  return out + '"';
-}
 
 /** fastjson's startEndString: a text past 80 bytes shown as its first and last 40 bytes. */
 function startEnd(b: Uint8Array): Uint8Array {
