@@ -203,14 +203,20 @@ class Scanner {
   }
 }
 
+/** A scanner over `text`'s UTF-8 bytes, past the white space before its first token. */
+function scanFromFirstToken(text: string): { b: Uint8Array; sc: Scanner } {
+  const b = new TextEncoder().encode(text);
+  const sc = new Scanner(b, 0);
+  while (sc.i < b.length && isSpace(b[sc.i]!)) sc.i++;
+  return { b, sc };
+}
+
 /**
  * Go's (OPA's) verdict on a JSON text: undefined when OPA's json.unmarshal accepts it, else the error text
  * it reports.
  */
 export function goJsonError(text: string): string | undefined {
-  const b = new TextEncoder().encode(text);
-  const sc = new Scanner(b, 0);
-  while (sc.i < b.length && isSpace(b[sc.i]!)) sc.i++;
+  const { b, sc } = scanFromFirstToken(text);
   if (sc.i >= b.length) return 'EOF';
   try {
     sc.value();
@@ -223,9 +229,7 @@ export function goJsonError(text: string): string | undefined {
 
 /** The end (in UTF-16 units) of the first JSON value of a text OPA accepts with trailing `null` (`1 null`). */
 export function firstValueText(text: string): string {
-  const b = new TextEncoder().encode(text);
-  const sc = new Scanner(b, 0);
-  while (sc.i < b.length && isSpace(b[sc.i]!)) sc.i++;
+  const { b, sc } = scanFromFirstToken(text);
   sc.value();
   return new TextDecoder().decode(b.subarray(0, sc.i));
 }
@@ -236,9 +240,7 @@ export function firstValueText(text: string): string {
  * looking for beginning of value`, `invalid character 'x' after top-level value`, ...).
  */
 export function goCheckValid(text: string): string | undefined {
-  const b = new TextEncoder().encode(text);
-  const sc = new Scanner(b, 0);
-  while (sc.i < b.length && isSpace(b[sc.i]!)) sc.i++;
+  const { b, sc } = scanFromFirstToken(text);
   if (sc.i >= b.length) return 'unexpected end of JSON input';
   try {
     sc.value();
