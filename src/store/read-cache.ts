@@ -10,16 +10,7 @@
  * keeps a read that raced with a write from caching what it read before that write.
  */
 import type { PolicyKind, PolicyRecord, ReferenceValueRecord, Store, StoreTransaction } from './store.js';
-import { checkString } from './validate.js';
-
-/** Freezes a JSON value in place, all the way down; it is the cache's own copy, shared by every reader. */
-function deepFreeze<T>(v: T): T {
-  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
-    for (const x of Object.values(v)) deepFreeze(x);
-    Object.freeze(v);
-  }
-  return v;
-}
+import { checkString, deepFreeze } from './validate.js';
 
 /** The cache's copy of a record: its value and provenance cloned once and frozen. */
 function holdRv(r: ReferenceValueRecord): ReferenceValueRecord {

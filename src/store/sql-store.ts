@@ -57,6 +57,7 @@ import {
   checkSegment,
   checkSession,
   checkString,
+  deepFreeze,
   sessionFromBody,
   spendableNonce,
   toJsonText,
@@ -119,15 +120,6 @@ function byCodeUnits<T>(rows: T[], keys: (row: T) => string[]): T[] {
  */
 function nonceKey(nonce: string): string {
   return createHash('sha256').update(checkString(nonce, 'nonce', LIMITS.jsonChars), 'utf8').digest('hex');
-}
-
-/** Freezes a JSON value in place, all the way down. */
-function frozen(v: JsonValue): JsonValue {
-  if (v !== null && typeof v === 'object') {
-    for (const x of Object.values(v)) frozen(x);
-    Object.freeze(v);
-  }
-  return v;
 }
 
 function resourceAad(k: CheckedResourceKey): string {
@@ -691,7 +683,7 @@ class SqlStore implements Store {
           detail: e.detail,
         };
         // The last event's head, copied and frozen: the next links get it, never the caller's own object.
-        return i === events.length - 1 && e.head !== undefined ? { ...row, head: frozen(JSON.parse(toJsonText(e.head, 'chained audit head')) as JsonValue) } : row;
+        return i === events.length - 1 && e.head !== undefined ? { ...row, head: deepFreeze(JSON.parse(toJsonText(e.head, 'chained audit head')) as JsonValue) } : row;
       });
     }, hotKeep);
   }

@@ -149,3 +149,12 @@ export function sessionFromBody(id: string, b: SessionBody): SessionRecord {
   if (b.data !== undefined) out.data = b.data;
   return out;
 }
+
+/** Freezes a JSON value in place, all the way down, so a copy shared by every reader cannot be changed. */
+export function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
+}
