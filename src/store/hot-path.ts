@@ -214,25 +214,29 @@ export function sqliteHotPath(conn: Sqlite.Database): HotPath {
     kvInsert: conn.prepare('INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING'),
     kvDelete: conn.prepare('DELETE FROM kv WHERE key = ?'),
   };
-  // The writes of requests answered in the same turn of the event loop — audit rows and nonce records — are
-  // committed together: one WAL append for all of them instead of one per request. Each caller gets its
-  // statement's result once it is committed.
-  type Op = { run: () => unknown; resolve: (v: never) => void; reject: (e: unknown) => void };
+  // The writes of requests answered in the same turn of the event loop — session rows, nonce records, audit
+  // rows and chain appends — are committed together: one transaction and one WAL append for all of them
+  // instead of one per statement. Each caller gets its statement's result once it is committed.
+  // `alone` runs the statement in a transaction of its own, when the batch it was in failed.
+  type Op = { run: () => unknown; alone?: () => unknown; resolve: (v: never) => void; reject: (e: unknown) => void };
   let queued: Op[] = [];
-  const runAll = (ops: Op[]): unknown[] => ops.map((o) => o.run());
   const insertRow = (r: HotAuditRow): number => Number(s.auditInsert.run(r.time, r.kind, r.subject, r.outcome, r.detail).lastInsertRowid);
+  type KnownHead = { id: number } & HotChainHead;
   /**
    * The newest row of each chain as this connection last appended or read it. Other processes may append to
    * the same file (`kbs serve --workers N`), so it is used only when, under the write lock, no row of its kind
    * is newer and it is still there (ids are never reused: AUTOINCREMENT); else the head is read.
    */
-  const heads = new Map<string, { id: number } & HotChainHead>();
-  const headOf = (kind: string): ({ id: number } & HotChainHead) | undefined => {
+  const heads = new Map<string, KnownHead>();
+  /** The heads the open transaction appended: certainly the newest (the lock is held), known after its commit. */
+  const pending = new Map<string, KnownHead | undefined>();
+  const headOf = (kind: string): KnownHead | undefined => {
+    if (pending.has(kind)) return pending.get(kind);
     const known = heads.get(kind);
     if (known !== undefined && s.auditNewestFrom.get(kind, known.id)?.id === known.id) return known;
     return s.auditHead.get(kind);
   };
-  const chainRows = (kind: string, link: (head: HotChainHead | null) => HotChainRow[], keep?: HotKeep): { ids: number[]; head: ({ id: number } & HotChainHead) | undefined } => {
+  const chainRows = (kind: string, link: (head: HotChainHead | null) => HotChainRow[], keep?: HotKeep): number[] => {
     const head = headOf(kind);
     const rows = link(head ?? null);
     const ids = rows.map(insertRow);
@@ -241,29 +245,26 @@ export function sqliteHotPath(conn: Sqlite.Database): HotPath {
       if (missing.length > 0) for (const r of keep.rows(missing)) s.kvInsert.run(r.key, r.value, r.updated_at);
     }
     const last = rows[rows.length - 1];
-    return { ids, head: last === undefined ? head : { id: ids[ids.length - 1], detail: last.detail, head: last.head } };
+    pending.set(kind, last === undefined ? head : { id: ids[ids.length - 1], detail: last.detail, head: last.head });
+    return ids;
   };
-  const batch = conn.transaction(runAll);
-  // BEGIN IMMEDIATE takes the database's write lock before the head is read: another process appending to the
-  // same chain waits (busy_timeout) instead of linking to the same head. The writes queued before the chain
-  // append go into its transaction, ahead of it.
-  const appendChain = conn.transaction((ops: Op[], kind: string, link: (head: HotChainHead | null) => HotChainRow[], keep?: HotKeep) => ({
-    results: runAll(ops),
-    chain: chainRows(kind, link, keep),
-  }));
-  /** After the commit: the head the append left; after a failure nothing is known. */
-  const appended = (kind: string, out: { ids: number[]; head: ({ id: number } & HotChainHead) | undefined }): number[] => {
-    if (out.head === undefined) heads.delete(kind);
-    else heads.set(kind, out.head);
-    return out.ids;
-  };
-  const chainImmediate = (ops: Op[], kind: string, link: (head: HotChainHead | null) => HotChainRow[], keep?: HotKeep): { results: unknown[]; ids: number[] } => {
+  // BEGIN IMMEDIATE takes the database's write lock before any chain head is read: another process appending
+  // to the same chain waits (busy_timeout) instead of linking to the same head.
+  const batch = conn.transaction((runs: Array<() => unknown>) => runs.map((run) => run()));
+  /** Runs statements in one transaction; after the commit the heads it appended are known, after a failure none. */
+  const commit = (runs: Array<() => unknown>): unknown[] => {
     try {
-      const out = appendChain.immediate(ops, kind, link, keep);
-      return { results: out.results, ids: appended(kind, out.chain) };
+      const results = batch.immediate(runs);
+      for (const [kind, head] of pending) {
+        if (head === undefined) heads.delete(kind);
+        else heads.set(kind, head);
+      }
+      return results;
     } catch (e) {
-      heads.delete(kind);
+      for (const kind of pending.keys()) heads.delete(kind);
       throw e;
+    } finally {
+      pending.clear();
     }
   };
   // The same write lock: a chain append either committed before the rows are read here, or starts after the
@@ -273,49 +274,43 @@ export function sqliteHotPath(conn: Sqlite.Database): HotPath {
     for (const r of s.auditAfter.iterate(kind, afterId)) for (const k of named(r.detail)) doomed.delete(k);
     return [...doomed].filter((k) => s.kvDelete.run(k).changes > 0);
   });
-  const settle = (ops: Op[], results: unknown[]): void => ops.forEach((o, i) => o.resolve(results[i] as never));
   /** One statement the database refuses must not fail the others: each on its own, with its own error. */
   const runAlone = (ops: Op[]): void => {
     for (const o of ops) {
       try {
-        o.resolve(o.run() as never);
+        o.resolve((o.alone ?? o.run)() as never);
       } catch (e) {
         o.reject(e);
       }
     }
   };
-  const take = (): Op[] => {
+  const flush = (): void => {
     const ops = queued;
     queued = [];
-    return ops;
-  };
-  const flush = (): void => {
-    const ops = take();
     if (ops.length === 0) return;
     if (!conn.open) {
       for (const o of ops) o.reject(new TypeError('The database connection is not open'));
       return;
     }
+    let results: unknown[];
     try {
-      settle(ops, batch(ops));
+      results = commit(ops.map((o) => o.run));
     } catch {
       runAlone(ops);
+      return;
     }
+    ops.forEach((o, i) => o.resolve(results[i] as never));
   };
-  const enqueue = <T>(run: () => T): Promise<T> =>
+  const enqueue = <T>(run: () => T, alone?: () => T): Promise<T> =>
     new Promise<T>((resolve, reject) => {
-      queued.push({ run, resolve: resolve as (v: never) => void, reject });
+      queued.push({ run, alone, resolve: resolve as (v: never) => void, reject });
       if (queued.length === 1) setImmediate(flush);
     });
   return {
     sessionGet: async (id) => s.sessionGet.get(id),
-    async sessionPut(id, expiresAt, body) {
-      s.sessionPut.run(id, expiresAt, Buffer.from(body.buffer, body.byteOffset, body.byteLength));
-    },
-    async sessionDeleteExpired(id, now) {
-      s.sessionDeleteExpired.run(id, now);
-    },
-    sessionDelete: async (id) => s.sessionDelete.run(id).changes > 0,
+    sessionPut: (id, expiresAt, body) => enqueue(() => void s.sessionPut.run(id, expiresAt, Buffer.from(body.buffer, body.byteOffset, body.byteLength))),
+    sessionDeleteExpired: (id, now) => enqueue(() => void s.sessionDeleteExpired.run(id, now)),
+    sessionDelete: (id) => enqueue(() => s.sessionDelete.run(id).changes > 0),
     nonceInsert: (hash, expiresAt) => enqueue(() => s.nonceInsert.run(hash, expiresAt).changes === 1),
     nonceDelete: (hash) => enqueue(() => void s.nonceDelete.run(hash)),
     async sessionGetNonceInsert(id, hash, now) {
@@ -323,25 +318,12 @@ export function sqliteHotPath(conn: Sqlite.Database): HotPath {
       return { row, inserted: row !== undefined && row.expires_at > now ? await enqueue(() => s.nonceInsert.run(hash, row.expires_at).changes === 1) : false };
     },
     auditInsert: (row) => enqueue(() => insertRow(row)),
-    auditAppendChain: async (kind, link, keep) => {
-      // Writes queued before this chain append keep their place before it, in its transaction.
-      const ops = take();
-      if (ops.length === 0 || !conn.open) {
-        queued = ops;
-        flush();
-        return chainImmediate([], kind, link, keep).ids;
-      }
-      let out: { results: unknown[]; ids: number[] };
-      try {
-        out = chainImmediate(ops, kind, link, keep);
-      } catch {
-        // The queued writes on their own, then the chain alone, with its own error if it fails again.
-        runAlone(ops);
-        return chainImmediate([], kind, link, keep).ids;
-      }
-      settle(ops, out.results);
-      return out.ids;
-    },
+    // Appends queued in the same turn share the transaction, each linked to the one before it.
+    auditAppendChain: (kind, link, keep) =>
+      enqueue(
+        () => chainRows(kind, link, keep),
+        () => commit([() => chainRows(kind, link, keep)])[0] as number[],
+      ),
     kvDeleteUnchained: async (keys, kind, afterId, named) => deleteUnchained.immediate(keys, kind, afterId, named),
     resourceGet: async (k) => s.resourceGet.get(k.namespace, k.repository, k.type, k.tag)?.value,
     policyGet: async (kind, id) => s.policyGet.get(kind, id),
