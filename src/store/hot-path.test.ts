@@ -158,3 +158,75 @@ test('a chain append after this connection\'s own gets the head it left, unread;
     }
   })();
 });
+
+test('chain appends and session writes of one turn share one transaction; each append links to the one before, unread', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocokit-hot-batch-'));
+  const file = join(dir, 'db');
+  const conn = database(file);
+  conn.pragma('journal_mode = WAL');
+  const other = new Sqlite(file, { readonly: true });
+  const hot = sqliteHotPath(conn);
+  try {
+    const seen: Array<HotChainHead | null> = [];
+    const outside: number[] = [];
+    const link = (n: number) => (head: HotChainHead | null): HotChainRow[] => {
+      seen.push(head);
+      // What another connection sees while the batch runs: nothing of this turn is committed yet.
+      outside.push((other.prepare('SELECT COUNT(*) AS n FROM audit').get() as { n: number }).n + (other.prepare('SELECT COUNT(*) AS n FROM sessions').get() as { n: number }).n);
+      return [{ time: 1, kind: 'kbs.chain', subject: `c${n}`, outcome: 'ok', detail: JSON.stringify({ n }), head: { n } }];
+    };
+    const pending = [
+      hot.sessionPut('s1', 99, new Uint8Array([1])),
+      hot.auditAppendChain('kbs.chain', link(1)),
+      hot.auditAppendChain('kbs.chain', link(2)),
+      hot.sessionPut('s1', 100, new Uint8Array([2])),
+      hot.auditAppendChain('kbs.chain', link(3)),
+    ] as const;
+    assert.equal(await hot.sessionGet('s1'), undefined, 'nothing written before the turn ends');
+    const [, a, b, , c] = await Promise.all(pending);
+    assert.ok(a[0] < b[0] && b[0] < c[0]);
+    assert.deepEqual(outside, [0, 0, 0], 'one transaction: none of its writes visible outside until it commits');
+    assert.deepEqual(seen.map((h) => h && h.head), [null, { n: 1 }, { n: 2 }], 'each link got the head the one before left, not read back');
+    assert.equal((other.prepare('SELECT COUNT(*) AS n FROM audit').get() as { n: number }).n, 3);
+    const s = await hot.sessionGet('s1');
+    assert.equal(s?.expires_at, 100, 'the later write of the turn wins');
+    assert.deepEqual([...(s?.body ?? [])], [2]);
+    // The next turn links to the last head of the batch.
+    await hot.auditAppendChain('kbs.chain', link(4));
+    assert.deepEqual(seen[3]?.head, { n: 3 });
+  } finally {
+    await hot.close();
+    other.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a link that throws in a batch fails alone: the appends beside it are written and linked to the rows really there', async () => {
+  const conn = database();
+  const hot = sqliteHotPath(conn);
+  try {
+    const seen: Array<unknown> = [];
+    const link = (n: number) => (head: HotChainHead | null): HotChainRow[] => {
+      seen.push(head === null ? null : JSON.parse(head.detail ?? 'null'));
+      return [{ time: 1, kind: 'kbs.chain', subject: `c${n}`, outcome: 'ok', detail: JSON.stringify({ n }), head: { n } }];
+    };
+    await hot.auditAppendChain('kbs.chain', link(0));
+    seen.length = 0;
+    const results = await Promise.allSettled([
+      hot.auditAppendChain('kbs.chain', link(1)),
+      hot.auditAppendChain('kbs.chain', () => {
+        throw new Error('link failed');
+      }),
+      hot.auditAppendChain('kbs.chain', link(3)),
+      hot.sessionPut('s', 5, new Uint8Array([9])),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    assert.match(String((results[1] as PromiseRejectedResult).reason), /link failed/);
+    assert.deepEqual(subjects(conn).map((r) => r.subject), ['c0', 'c1', 'c3']);
+    // The rolled-back batch linked 1 → 0 and 3 → 1 (nothing between); run alone, 3 links to 1, which is there.
+    assert.deepEqual(seen.slice(-2), [{ n: 0 }, { n: 1 }]);
+    assert.equal((await hot.sessionGet('s'))?.expires_at, 5);
+  } finally {
+    await hot.close();
+  }
+});
