@@ -8,7 +8,7 @@
  */
 import { type Value, typeName } from '../value.js';
 import { GoPanic, type Matcher, type Node, compile, globMatches } from './globmatch.js';
-import { type BuiltinDef, BuiltinError, argString, builtinError, typeErrorOneOf } from './registry.js';
+import { type BuiltinDef, BuiltinError, BuiltinPanic, argString, builtinError, typeErrorOneOf } from './registry.js';
 
 class GlobError extends Error {}
 
@@ -279,7 +279,7 @@ export const builtins: BuiltinDef[] = [
       try {
         return globMatches(matcher, match);
       } catch (e) {
-        if (e instanceof GoPanic) throw builtinError(name, e.message);
+        if (e instanceof GoPanic) throw new BuiltinPanic(name, e.message);
         throw e;
       }
     },
