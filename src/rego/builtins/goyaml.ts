@@ -456,7 +456,11 @@ export function goYamlQuoted(
       const breaks = lineOf(raw, raw.length);
       let enc = JSON.stringify(scan.value);
       if (breaks > 0) {
-        const pad = ' '.repeat(at - (Math.max(src.lastIndexOf('\n', at - 1), src.lastIndexOf('\r', at - 1)) + 1) + 1);
+        // The column of the opening quote: back to the nearest break only (a search for each kind of break
+        // would run to the start of the text for a kind it holds none of, on every multi-line scalar).
+        let lineStart = at;
+        while (lineStart > 0 && src[lineStart - 1] !== '\n' && src[lineStart - 1] !== '\r') lineStart--;
+        const pad = ' '.repeat(at - lineStart + 1);
         enc = enc.slice(0, -1) + `\\\n${pad}`.repeat(breaks) + '"';
       }
       pieces.push(src.slice(from, at), enc);
