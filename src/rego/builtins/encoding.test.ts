@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { arbValue, call, callNoCrash, expectCall, expectError, j, s } from './test-support/harness.js';
 import { builtins } from './encoding.js';
 import { BuiltinError } from './registry.js';
-import { type RObject, obj } from '../value.js';
+import { RObject, obj } from '../value.js';
 
 test('base64 encode/decode/is_valid as in opa-conformance/base64builtins', () => {
   expectCall('base64.encode', ['hello'], 'aGVsbG8=');
@@ -215,6 +215,21 @@ test('yaml.unmarshal of many multi-line quoted scalars stays linear: each rewrit
   // Columns still come out right after CRLF line breaks and on the first line.
   expectCall('yaml.unmarshal', ['x: 1\r\nw: "a\r\n  b"\r\nz: \'c\r\n  d\'\n'], j('{"x": 1, "w": "a b", "z": "c d"}'));
   expectCall('yaml.unmarshal', ['"a\n b"\n'], 'a b');
+});
+
+test('yaml.unmarshal of one-line quoted scalars without escapes: the text between the quotes, \'\' a quote in single quotes', () => {
+  const unit = fc.constantFrom('a', ' ', '#', ':', ',', '[', '}', '&', '*', '!', '|', '>', '%', '@', '`', '-', '?', '\u00e9', '\u{1F600}', '\u00a0', '\ufeff', '/');
+  fc.assert(
+    fc.property(fc.string({ unit, maxLength: 12 }), fc.string({ unit, maxLength: 6 }), fc.constantFrom('k: ', '- ', '[', '{k: '), (body, more, lead) => {
+      const close = lead === '[' ? ']' : lead === '{k: ' ? '}' : '';
+      const dq = call('yaml.unmarshal', [`${lead}"${body}"${close}\n`]);
+      const sq = call('yaml.unmarshal', [`${lead}'${body}''${more}'${close}\n`]);
+      const value = (v: unknown): unknown => (v instanceof RObject ? v.get('k') : Array.isArray(v) ? v[0] : v);
+      assert.equal(value(dq), body);
+      assert.equal(value(sq), `${body}'${more}`);
+    }),
+    { numRuns: 300 },
+  );
 });
 
 test('yaml.unmarshal of random quoted scalars: a string or a go-yaml scanner error, never a crash', () => {
