@@ -445,6 +445,43 @@ test('-d DIR with a .tar.gz in it loads the archive as a bundle beside the loose
   assert.equal(await message(['-d', two]), `${join(two, 'b.tar.gz')}: merge error`);
 });
 
+test('-d .tar.gz: the manifest\'s rego_version and file_rego_versions choose how each module is parsed', async () => {
+  const { gzipSync } = await import('node:zlib');
+  const { buildTar } = await import('../test-support/tar-build.js');
+  const base = join(dir, 'd-versions');
+  mkdirSync(base);
+  const tgzAt = (name: string, tree: Record<string, string>): string => {
+    const f = join(base, `${name}.tar.gz`);
+    writeFileSync(f, gzipSync(buildTar(Object.entries(tree).map(([path, content]) => ({ path, content })))));
+    return f;
+  };
+  const V0 = 'package old\np[x] { x := 1 }\n';
+  const V1 = 'package fresh\nq contains x if { x := 2 }\n';
+  // The whole bundle in v0 by its manifest, though eval parses v1.
+  const allV0 = tgzAt('all-v0', { '.manifest': '{"rego_version": 0}', 'old.rego': V0 });
+  const r0 = await evalCli(['-d', allV0, '-f', 'values', 'data.old.p']);
+  assert.equal(r0.code, 0, r0.out + r0.err);
+  assert.deepEqual(JSON.parse(r0.out), [[1]]);
+  // One file in v0 by a glob on its path in the archive; the rest in the bundle's v1.
+  const mixed = tgzAt('mixed', { '.manifest': '{"rego_version": 1, "file_rego_versions": {"legacy/*.rego": 0}}', 'legacy/old.rego': V0, 'fresh.rego': V1 });
+  const r1 = await evalCli(['-d', mixed, '-f', 'values', 'data.old.p; data.fresh.q']);
+  assert.equal(r1.code, 0, r1.out + r1.err);
+  assert.deepEqual(JSON.parse(r1.out), [[1], [2]]);
+  // Without the glob the v0 file is a v1 parse error.
+  const noGlob = tgzAt('no-glob', { 'legacy/old.rego': V0 });
+  assert.match((await evalCli(['-d', noGlob, '-f', 'raw', 'data'])).err, /1 error occurred: legacy\/old\.rego:2: rego_parse_error/);
+  const message = async (f: string): Promise<string> => (JSON.parse((await evalCli(['-d', f, '-f', 'json', 'data'])).out) as { errors: Array<{ message: string }> }).errors[0]!.message;
+  assert.equal(await message(tgzAt('v-bad', { '.manifest': '{"rego_version": 7}', 'a.rego': 'package a\n' })), `bundle ${join(base, 'v-bad.tar.gz')}: unknown bundle rego-version 7 for file 'a.rego'`);
+  assert.equal(
+    await message(tgzAt('v-glob', { '.manifest': '{"file_rego_versions": {"[": 0}}', 'a.rego': 'package a\n' })),
+    `bundle ${join(base, 'v-glob.tar.gz')}: failed to compile glob pattern [: unexpected end of input`,
+  );
+  assert.equal(
+    await message(tgzAt('v-float', { '.manifest': '{"rego_version": 1.5}' })),
+    `bundle ${join(base, 'v-float.tar.gz')}: bundle load failed on manifest decode: json: cannot unmarshal number 1.5 into Go struct field Manifest.rego_version of type int`,
+  );
+});
+
 test('-d with a damaged .tar.gz: opa\'s read errors naming the archive, every failing file reported', async () => {
   const { gzipSync } = await import('node:zlib');
   const { buildTar } = await import('../test-support/tar-build.js');

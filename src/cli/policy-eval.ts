@@ -31,6 +31,7 @@ import type { CompileError } from '../rego/compiler.js';
 import { RObject } from '../rego/value.js';
 import { GO_YAML_V2, goYamlQuoted } from '../rego/builtins/goyaml.js';
 import { TarballError, readBundleTarball, readTarGz } from '../policy/bundle-archive.js';
+import { compileGlob } from '../rego/builtins/glob.js';
 import type { CliIO } from './io.js';
 
 const FORMATS = ['json', 'values', 'bindings', 'raw', 'pretty'] as const;
@@ -326,8 +327,23 @@ function decodeManifest(into: Record<string, unknown>, data: Buffer): void {
     if (v !== undefined && v !== null && !ok(v)) throw bundleError(`bundle load failed on manifest decode: json: cannot unmarshal ${goType(v)} into Go struct field Manifest.${goField} of type ${goWant}`);
   };
   want('revision', (v) => typeof v === 'string', 'revision', 'string');
-  want('rego_version', (v) => typeof v === 'number' && Number.isInteger(v), 'rego_version', 'int');
+  // Go names the number it could not hold in an int (`number 1.5`).
+  const rv = m.rego_version;
+  if (typeof rv === 'number' && !Number.isSafeInteger(rv)) {
+    const literal = /"rego_version"\s*:\s*(-?[0-9][0-9.eE+-]*)/.exec(data.toString('utf8'))?.[1] ?? String(rv);
+    throw bundleError(`bundle load failed on manifest decode: json: cannot unmarshal number ${literal} into Go struct field Manifest.rego_version of type int`);
+  }
+  want('rego_version', (v) => typeof v === 'number', 'rego_version', 'int');
   want('metadata', (v) => typeof v === 'object' && !Array.isArray(v), 'metadata', 'map[string]interface {}');
+  want('file_rego_versions', (v) => typeof v === 'object' && !Array.isArray(v), 'file_rego_versions', 'map[string]int');
+  const frv = m.file_rego_versions;
+  if (frv !== null && typeof frv === 'object') {
+    for (const v of Object.values(frv as Record<string, unknown>)) {
+      if (typeof v !== 'number' || !Number.isSafeInteger(v)) {
+        throw bundleError(`bundle load failed on manifest decode: json: cannot unmarshal ${typeof v === 'number' ? `number ${String(v)}` : goType(v)} into Go struct field Manifest.file_rego_versions of type int`);
+      }
+    }
+  }
   for (const k of ['revision', 'roots', 'wasm', 'rego_version', 'file_rego_versions', 'metadata']) {
     if (k in m) into[k] = m[k];
   }
@@ -390,11 +406,40 @@ function readTarballBundle(file: string, shown: string, version: 'v0' | 'v1'): {
       }
     }
   }
+  // The bundle's Rego version (opa bundle.RegoVersion: 0 or 1, else the one asked for), then each file's: the
+  // first `file_rego_versions` glob its path in the archive matches, else the manifest's `rego_version`.
   const regoVersion = manifest.rego_version === 0 ? 'v0' : manifest.rego_version === 1 ? 'v1' : version;
+  const globs = Object.entries((manifest.file_rego_versions ?? {}) as Record<string, number>).map(([pattern, v]) => {
+    const g = compileGlob(pattern);
+    if ('error' in g) throw fail(`failed to compile glob pattern ${pattern}: ${g.error}`);
+    return { match: g.match, v };
+  });
+  const fileVersion = (path: string): 'v0' | 'v1' => {
+    let v: unknown = manifest.rego_version;
+    for (const g of globs) {
+      let hit: boolean;
+      try {
+        hit = g.match(path);
+      } catch (err) {
+        throw fail(`file_rego_versions pattern on ${path}: ${(err as Error).message}`, err);
+      }
+      if (hit) {
+        v = g.v;
+        break;
+      }
+    }
+    if (v === undefined || v === null) return regoVersion;
+    if (v === 0) return 'v0';
+    if (v === 1) return 'v1';
+    throw fail(`unknown bundle rego-version ${String(v)} for file '${path}'`);
+  };
   const modules: Array<{ pkg: string | undefined; path: string }> = [];
+  const versions = new Map<string, 'v0' | 'v1'>();
   for (const s of sources) {
+    const v = fileVersion(s.name);
+    versions.set(s.name, v);
     try {
-      const m = parseModule(s.text, s.name, { version: regoVersion });
+      const m = parseModule(s.text, s.name, { version: v });
       modules.push({ pkg: packageText(m.package), path: s.name });
     } catch (err) {
       if (err instanceof CocoError) throw fail(`1 error occurred: ${err.message}`, err);
@@ -416,7 +461,7 @@ function readTarballBundle(file: string, shown: string, version: 'v0' | 'v1'): {
     if (v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0) && !(typeof v === 'object' && Object.keys(v).length === 0)) shownManifest[k] = v;
   }
   insertBundleData(data, ['system', 'bundle', 'manifest'], shownManifest, (why) => fail(`bundle load failed on /system/bundle/manifest/revision: ${why}`));
-  return { modules: sources.map((s) => ({ ...s, version: regoVersion })), data };
+  return { modules: sources.map((s) => ({ ...s, version: versions.get(s.name) ?? regoVersion })), data };
 }
 
 /**
