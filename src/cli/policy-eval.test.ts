@@ -443,6 +443,15 @@ test('-d DIR with a .tar.gz in it loads the archive as a bundle beside the loose
   mkdirSync(two);
   for (const n of ['a', 'b']) writeFileSync(join(two, `${n}.tar.gz`), gzipSync(buildTar([{ path: '.manifest', content: `{"revision": "${n}"}` }])));
   assert.equal(await message(['-d', two]), `${join(two, 'b.tar.gz')}: merge error`);
+  // In two directories they load side by side; a module path both archives hold is the later archive's only.
+  const apart = join(dir, 'd-apart');
+  for (const [n, v] of [['one', 1], ['two', 2]] as const) {
+    mkdirSync(join(apart, n), { recursive: true });
+    writeFileSync(join(apart, n, 'b.tar.gz'), gzipSync(buildTar([{ path: '/policy.rego', content: `package p\nv := ${v}\n` }, { path: '/data.json', content: `{"n": ${v}}` }])));
+  }
+  const sides = await evalCli(['-d', apart, '-f', 'values', 'data.p.v; data.one.n; data.two.n']);
+  assert.equal(sides.code, 0, sides.out + sides.err);
+  assert.deepEqual(JSON.parse(sides.out), [2, 1, 2]);
 });
 
 test('-d .tar.gz: the manifest\'s rego_version and file_rego_versions choose how each module is parsed', async () => {

@@ -357,7 +357,13 @@ function decodeManifest(into: Record<string, unknown>, data: Buffer): void {
  * and data; the manifest itself is put at `data.system.bundle.manifest`. Every failure names the archive:
  * `bundle PATH: …`, with opa's texts.
  */
-function readTarballBundle(file: string, shown: string, version: 'v0' | 'v1'): { modules: Array<{ name: string; text: string; version: 'v0' | 'v1' }>; data: Record<string, unknown> } {
+interface BundleModule {
+  name: string;
+  text: string;
+  version: 'v0' | 'v1';
+}
+
+function readTarballBundle(file: string, shown: string, version: 'v0' | 'v1'): { modules: BundleModule[]; data: Record<string, unknown> } {
   const fail = (message: string, cause?: unknown): CocoError => {
     const text = `bundle ${shown}: ${message}`;
     return new CocoError('BUNDLE_FORMAT', text, { kind: 'input', cause, detail: { errors: [{ code: '', message: text, file: '', row: 0, col: 0 }] } });
@@ -481,7 +487,12 @@ function insertBundleData(into: Record<string, unknown>, key: string[], doc: unk
  * files in messages (`dir/a/x.json`, as opa joins it); `root` is where it is on disk. `shape` holds what earlier
  * `-d` data files set, so that two files setting one key is the loader's merge error.
  */
-function load(engine: Engine, root: string, shown: string, opts: { bundle: boolean; version: 'v0' | 'v1'; prefix?: string[]; shape?: Map<string, Shape>; errors?: CocoError[] }): void {
+function load(
+  engine: Engine,
+  root: string,
+  shown: string,
+  opts: { bundle: boolean; version: 'v0' | 'v1'; prefix?: string[]; shape?: Map<string, Shape>; errors?: CocoError[]; bundleModules?: Map<string, BundleModule> },
+): void {
   const prefix = opts.prefix ?? [];
   // With `errors`, a file that fails is recorded and loading goes on, as opa's loader gathers its errors.
   const each = (f: () => void): void => {
@@ -517,7 +528,12 @@ function load(engine: Engine, root: string, shown: string, opts: { bundle: boole
     const base = file.split(sep).pop()!;
     if (!opts.bundle && base.endsWith('.tar.gz') && !/\.(json|rego|ya?ml)$/.test(base)) {
       const b = readTarballBundle(file, name, opts.version);
-      for (const m of b.modules) engine.addPolicy(m.name, m.text, { regoVersion: m.version });
+      // opa's loader keeps modules by their path in the archive: a later archive's module of the same path
+      // replaces an earlier one's (the caller adds them once every `-d` is read).
+      for (const m of b.modules) {
+        if (opts.bundleModules) opts.bundleModules.set(m.name, m);
+        else engine.addPolicy(m.name, m.text, { regoVersion: m.version });
+      }
       addDoc(name, b.data, segments);
     } else if (base.endsWith('.rego')) engine.addPolicy(name, readText(file), { regoVersion: opts.version });
     else if (/\.(json|ya?ml)$/i.test(base)) {
@@ -743,10 +759,12 @@ export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptio
     const loadStart = process.hrtime.bigint();
     const shape = new Map<string, Shape>();
     const errors: CocoError[] = [];
+    const bundleModules = new Map<string, BundleModule>();
     for (const d of opts.data) {
       const { prefix, path } = splitPrefix(d);
-      load(engine, resolve(io.cwd, path), path, { bundle: false, version, prefix, shape, errors });
+      load(engine, resolve(io.cwd, path), path, { bundle: false, version, prefix, shape, errors, bundleModules });
     }
+    for (const m of bundleModules.values()) engine.addPolicy(m.name, m.text, { regoVersion: m.version });
     if (errors.length === 1) throw errors[0]!;
     if (errors.length > 1) throw loadErrors(errors);
     for (const b of opts.bundle) load(engine, resolve(io.cwd, b), b, { bundle: true, version });
