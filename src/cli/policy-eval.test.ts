@@ -436,6 +436,17 @@ test('-d DIR with a .tar.gz in it loads the archive as a bundle beside the loose
   assert.equal(await message(['-d', rootData]), `bundle ${rootData}: bundle load failed on data.json: root value must be object`);
   const badRego = tgzOf('d-badrego', { '/p.rego': 'package p\np if {\n' });
   assert.equal(await message(['-d', badRego]), `bundle ${badRego}: 1 error occurred: /p.rego:3: rego_parse_error: unexpected eof token`);
+  // The manifest is read as json.Decoder reads it: Go's texts, and nothing after the first value looked at.
+  for (const [name, text, want] of [
+    ['d-m-cut', '{"roots": [', 'unexpected EOF'],
+    ['d-m-empty', '', 'EOF'],
+    ['d-m-char', '{"roots": x}', "invalid character 'x' looking for beginning of value"],
+  ] as const) {
+    const f = tgzOf(name, { '.manifest': text });
+    assert.equal(await message(['-d', f]), `bundle ${f}: bundle load failed on manifest decode: ${want}`);
+  }
+  const trailing = await evalCli(['-d', tgzOf('d-m-trailing', { '.manifest': '{"revision": "r9"} trailing words' }), '-f', 'raw', 'data.system.bundle.manifest.revision']);
+  assert.equal(trailing.out, 'r9\n', trailing.err);
   const badManifest = tgzOf('d-badmanifest', { '.manifest': '{"revision": 7}' });
   assert.equal(await message(['-d', badManifest]), `bundle ${badManifest}: bundle load failed on manifest decode: json: cannot unmarshal number into Go struct field Manifest.revision of type string`);
   // Two archives in one directory both set the manifest's revision: the loader's merge error, naming the second.

@@ -32,6 +32,7 @@ import { RObject } from '../rego/value.js';
 import { GO_YAML_V2, goYamlQuoted } from '../rego/builtins/goyaml.js';
 import { TarballError, readBundleTarball, readTarGz } from '../policy/bundle-archive.js';
 import { compileGlob } from '../rego/builtins/glob.js';
+import { firstValueText, goJsonError } from '../rego/builtins/gojson.js';
 import type { CliIO } from './io.js';
 
 const FORMATS = ['json', 'values', 'bindings', 'raw', 'pretty'] as const;
@@ -202,14 +203,29 @@ function bundleError(message: string): CocoError {
   return new CocoError('BUNDLE_FORMAT', message, { kind: 'input' });
 }
 
+/**
+ * The first JSON value of a `.manifest`, read as opa's json.Decoder reads it: what follows that value is not
+ * looked at, and a text with no value or a broken one fails with Go's words (`EOF`, `unexpected EOF`,
+ * `invalid character 'x' looking for beginning of value`).
+ */
+function manifestJson(data: Buffer): unknown {
+  const text = data.toString('utf8');
+  const goError = goJsonError(text);
+  let first: string | undefined;
+  if (goError !== 'EOF') {
+    try {
+      first = firstValueText(text);
+    } catch {
+      first = undefined;
+    }
+  }
+  if (first === undefined) throw bundleError(`bundle load failed on manifest decode: ${goError ?? 'EOF'}`);
+  return JSON.parse(first) as unknown;
+}
+
 /** The manifest's `roots`, as opa decodes `.manifest` into its Manifest (absent: the one empty root). */
 function manifestRoots(data: Buffer): string[] {
-  let m: unknown;
-  try {
-    m = JSON.parse(data.toString('utf8'));
-  } catch (e) {
-    throw new CocoError('BUNDLE_FORMAT', `bundle load failed on manifest decode: ${(e as Error).message}`, { kind: 'input', cause: e });
-  }
+  const m = manifestJson(data);
   const goType = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'boolean' ? 'bool' : typeof v);
   if (m === null) return [''];
   if (typeof m !== 'object' || Array.isArray(m)) {
@@ -319,7 +335,7 @@ function packageText(pkg: string[]): string {
  */
 function decodeManifest(into: Record<string, unknown>, data: Buffer): void {
   manifestRoots(data);
-  const m = JSON.parse(data.toString('utf8')) as Record<string, unknown> | null;
+  const m = manifestJson(data) as Record<string, unknown> | null;
   if (m === null) return;
   const goType = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'boolean' ? 'bool' : typeof v);
   const want = (field: string, ok: (v: unknown) => boolean, goField: string, goWant: string): void => {
