@@ -432,6 +432,13 @@ test('-d DIR with a .tar.gz in it loads the archive as a bundle beside the loose
   // opa's bundle checks and texts, prefixed by the archive.
   const roots = tgzOf('d-roots', { '.manifest': '{"roots": ["a"]}', 'x.rego': 'package b\n' });
   assert.equal(await message(['-d', roots]), `bundle ${roots}: manifest roots [a] do not permit 'package b' in module 'x.rego'`);
+  // data.json is read as util.UnmarshalJSON reads it.
+  const cutJson = tgzOf('d-cutjson', { 'x/data.json': '{"a": [1, ' });
+  assert.equal(await message(['-d', cutJson]), `bundle ${cutJson}: bundle load failed on x/data.json: unexpected EOF`);
+  const extra = tgzOf('d-extrajson', { 'x/data.json': '{"a": 1} {"b": 2}' });
+  assert.equal(await message(['-d', extra]), `bundle ${extra}: bundle load failed on x/data.json: error: invalid character '{' after top-level value`);
+  const nullAfter = await evalCli(['-d', tgzOf('d-nulljson', { 'x/data.json': '{"a": 1} null' }), '-f', 'raw', 'data.x.a']);
+  assert.equal(nullAfter.out, '1\n', nullAfter.err);
   const rootData = tgzOf('d-rootdata', { 'data.json': '[1]' });
   assert.equal(await message(['-d', rootData]), `bundle ${rootData}: bundle load failed on data.json: root value must be object`);
   const badRego = tgzOf('d-badrego', { '/p.rego': 'package p\np if {\n' });

@@ -408,11 +408,15 @@ function readTarballBundle(file: string, shown: string, version: 'v0' | 'v1'): {
     if (path.endsWith('.rego')) sources.push({ name: path, text: e.data.toString('utf8') });
     else if (base === 'policy.wasm' || base === 'plan.json') continue;
     else if (base === 'data.json' || base === 'data.yaml' || base === 'data.yml') {
+      const text = e.data.toString('utf8');
+      // data.json goes through util.UnmarshalJSON: Go's texts, and a `null` token after the value accepted.
+      const goError = base === 'data.json' ? goJsonError(text) : undefined;
+      if (goError !== undefined) throw fail(`bundle load failed on ${path}: ${goError}`);
       let doc: unknown;
       try {
-        doc = base === 'data.json' ? toJs(parseJsonValue(e.data.toString('utf8'))) : parseYaml(e.data.toString('utf8'));
+        doc = base === 'data.json' ? toJs(parseJsonValue(firstValueText(text))) : parseYaml(text);
       } catch (err) {
-        if (err instanceof CocoError || err instanceof Error) throw fail(`bundle load failed on ${path}: ${err.message}`, err);
+        if (err instanceof Error) throw fail(`bundle load failed on ${path}: ${err.message}`, err);
         throw err;
       }
       // The directory the file is in, cleaned, without leading slashes and dots (opa getNormalizedPath).
