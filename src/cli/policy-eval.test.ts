@@ -363,7 +363,9 @@ test('-b bundle.tar.gz loads the archive opa build writes: policies, data files 
   // Damaged archives are clear errors: not gzip, truncated, random bytes.
   const raw = join(dir, 'not-gzip.tar.gz');
   writeFileSync(raw, 'plain text');
-  assert.equal((await evalCli(['-b', raw, 'data'])).code, 2);
+  const notGzip = await evalCli(['-b', raw, '-f', 'raw', 'data']);
+  assert.equal(notGzip.code, 2);
+  assert.equal(notGzip.err, `1 error occurred: bundle ${raw}: bundle read failed: archive read failed: gzip: invalid header\n`);
   const { readFileSync } = await import('node:fs');
   const { gzipSync, gunzipSync } = await import('node:zlib');
   const whole = gunzipSync(readFileSync(good));

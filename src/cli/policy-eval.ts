@@ -30,7 +30,7 @@ import { BigNum, Engine, type ExprStats, type Explanation, PROFILE_SORTS, type P
 import type { CompileError } from '../rego/compiler.js';
 import { RObject } from '../rego/value.js';
 import { GO_YAML_V2, goYamlQuoted } from '../rego/builtins/goyaml.js';
-import { TarballError, readBundleTarball, readTarGz } from '../policy/bundle-archive.js';
+import { TarballError, readBundleTarball } from '../policy/bundle-archive.js';
 import { compileGlob } from '../rego/builtins/glob.js';
 import { firstValueText, goJsonError } from '../rego/builtins/gojson.js';
 import type { CliIO } from './io.js';
@@ -297,7 +297,15 @@ function loadBundleArchive(engine: Engine, file: string, version: 'v0' | 'v1', s
   } catch (e) {
     throw new CocoError('CLI_FILE', `cannot read ${shown}: ${(e as Error).message}`, { kind: 'input', cause: e });
   }
-  const entries = readTarGz(buf).map((e) => ({ parts: e.path.split('/').filter((x) => x !== '' && x !== '.'), data: e.data }));
+  // Read as opa's tarball loader reads an archive, with its texts for a damaged one.
+  let files;
+  try {
+    files = readBundleTarball(buf);
+  } catch (e) {
+    if (e instanceof TarballError) throw new CocoError('BUNDLE_FORMAT', `bundle ${shown}: bundle read failed: ${e.message}`, { kind: 'input', cause: e });
+    throw e;
+  }
+  const entries = files.map((e) => ({ parts: e.path.split('/').filter((x) => x !== '' && x !== '.'), data: e.data }));
   const manifest = entries.find((e) => e.parts.length === 1 && e.parts[0] === '.manifest');
   const roots = manifest ? manifestRoots(manifest.data) : [''];
   const modules: Array<{ pkg: string | undefined; path: string; where: string; text: string }> = [];
