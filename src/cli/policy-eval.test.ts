@@ -363,7 +363,9 @@ test('-b bundle.tar.gz loads the archive opa build writes: policies, data files 
   // Damaged archives are clear errors: not gzip, truncated, random bytes.
   const raw = join(dir, 'not-gzip.tar.gz');
   writeFileSync(raw, 'plain text');
-  assert.equal((await evalCli(['-b', raw, 'data'])).code, 2);
+  const notGzip = await evalCli(['-b', raw, '-f', 'raw', 'data']);
+  assert.equal(notGzip.code, 2);
+  assert.equal(notGzip.err, `1 error occurred: bundle ${raw}: bundle read failed: archive read failed: gzip: invalid header\n`);
   const { readFileSync } = await import('node:fs');
   const { gzipSync, gunzipSync } = await import('node:zlib');
   const whole = gunzipSync(readFileSync(good));
@@ -379,6 +381,198 @@ test('-b bundle.tar.gz loads the archive opa build writes: policies, data files 
     }),
     { numRuns: 50 },
   );
+});
+
+test('-d DIR with a .tar.gz in it loads the archive as a bundle beside the loose files, as opa\'s loader does', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { gzipSync } = await import('node:zlib');
+  const { buildTar } = await import('../test-support/tar-build.js');
+  const base = files('d-bundle', {
+    'loose.json': '{"loose": {"n": 1}}',
+    'rules.rego': 'package rules\nn := data.loose.n + 1\n',
+  });
+  const src = files('d-bundle-src', {
+    '.manifest': '{"roots": ["app", "cfg"], "revision": "r7", "metadata": {"team": "x"}}',
+    'app/policy.rego': 'package app\nallow if input.user in data.cfg.admins\n',
+    'cfg/data.json': '{"admins": ["alice"]}',
+    'cfg/other.json': '{"ignored": true}',
+    'cfg/more/data.yaml': 'level: 3\n',
+  });
+  execFileSync('tar', ['-czf', join(base, 'b.tar.gz'), '-C', src, '.']);
+  // In a subdirectory, the archive's data is rooted at that directory, as any data file there would be.
+  mkdirSync(join(base, 'sub'));
+  execFileSync('tar', ['-czf', join(base, 'sub', 'c.tar.gz'), '-C', files('d-bundle-src2', { 'data.json': '{"k": "v"}' }), '.']);
+  const input = join(files('d-bundle-in', { 'i.json': '{"user": "alice"}' }), 'i.json');
+  const r = await evalCli(['-d', base, '--input', input, '-f', 'values', 'data.app.allow; data.cfg; data.rules.n; data.system.bundle.manifest; data.sub.k; data.sub.system.bundle.manifest.roots']);
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.deepEqual(JSON.parse(r.out), [
+    true,
+    { admins: ['alice'], more: { level: 3 } },
+    2,
+    { revision: 'r7', roots: ['app', 'cfg'], metadata: { team: 'x' } },
+    'v',
+    [''],
+  ]);
+  // Named directly too, under a prefix; modules keep their names inside the archive.
+  const direct = await evalCli(['-d', `x.y:${join(base, 'b.tar.gz')}`, '-f', 'values', 'data.x.y.cfg.admins; data.x.y.system.bundle.manifest.revision']);
+  assert.deepEqual(JSON.parse(direct.out), [['alice'], 'r7']);
+  // A .tar.gz handed to -b still loads as before (no manifest in data).
+  const asB = await evalCli(['-b', join(base, 'b.tar.gz'), '-f', 'values', 'data.system']);
+  assert.equal(asB.out.trim(), '');
+
+  const tgzOf = (name: string, tree: Record<string, string>): string => {
+    const d = join(dir, `${name}-dir`);
+    mkdirSync(d);
+    writeFileSync(join(d, 'b.tar.gz'), gzipSync(buildTar(Object.entries(tree).map(([path, content]) => ({ path, content })))));
+    return join(d, 'b.tar.gz');
+  };
+  const message = async (args: string[]): Promise<string> => {
+    const res = await evalCli([...args, '-f', 'json', 'data']);
+    assert.equal(res.code, 2, res.out + res.err);
+    return (JSON.parse(res.out) as { errors: Array<{ message: string }> }).errors.map((e) => e.message).join('\n');
+  };
+  // opa's bundle checks and texts, prefixed by the archive.
+  const roots = tgzOf('d-roots', { '.manifest': '{"roots": ["a"]}', 'x.rego': 'package b\n' });
+  assert.equal(await message(['-d', roots]), `bundle ${roots}: manifest roots [a] do not permit 'package b' in module 'x.rego'`);
+  // data.json is read as util.UnmarshalJSON reads it.
+  const cutJson = tgzOf('d-cutjson', { 'x/data.json': '{"a": [1, ' });
+  assert.equal(await message(['-d', cutJson]), `bundle ${cutJson}: bundle load failed on x/data.json: unexpected EOF`);
+  const extra = tgzOf('d-extrajson', { 'x/data.json': '{"a": 1} {"b": 2}' });
+  assert.equal(await message(['-d', extra]), `bundle ${extra}: bundle load failed on x/data.json: error: invalid character '{' after top-level value`);
+  const nullAfter = await evalCli(['-d', tgzOf('d-nulljson', { 'x/data.json': '{"a": 1} null' }), '-f', 'raw', 'data.x.a']);
+  assert.equal(nullAfter.out, '1\n', nullAfter.err);
+  const rootData = tgzOf('d-rootdata', { 'data.json': '[1]' });
+  assert.equal(await message(['-d', rootData]), `bundle ${rootData}: bundle load failed on data.json: root value must be object`);
+  const badRego = tgzOf('d-badrego', { '/p.rego': 'package p\np if {\n' });
+  assert.equal(await message(['-d', badRego]), `bundle ${badRego}: 1 error occurred: /p.rego:3: rego_parse_error: unexpected eof token`);
+  // The manifest is read as json.Decoder reads it: Go's texts, and nothing after the first value looked at.
+  for (const [name, text, want] of [
+    ['d-m-cut', '{"roots": [', 'unexpected EOF'],
+    ['d-m-empty', '', 'EOF'],
+    ['d-m-char', '{"roots": x}', "invalid character 'x' looking for beginning of value"],
+  ] as const) {
+    const f = tgzOf(name, { '.manifest': text });
+    assert.equal(await message(['-d', f]), `bundle ${f}: bundle load failed on manifest decode: ${want}`);
+  }
+  const trailing = await evalCli(['-d', tgzOf('d-m-trailing', { '.manifest': '{"revision": "r9"} trailing words' }), '-f', 'raw', 'data.system.bundle.manifest.revision']);
+  assert.equal(trailing.out, 'r9\n', trailing.err);
+  const badManifest = tgzOf('d-badmanifest', { '.manifest': '{"revision": 7}' });
+  assert.equal(await message(['-d', badManifest]), `bundle ${badManifest}: bundle load failed on manifest decode: json: cannot unmarshal number into Go struct field Manifest.revision of type string`);
+  // Two archives in one directory both set the manifest's revision: the loader's merge error, naming the second.
+  const two = join(dir, 'd-two');
+  mkdirSync(two);
+  for (const n of ['a', 'b']) writeFileSync(join(two, `${n}.tar.gz`), gzipSync(buildTar([{ path: '.manifest', content: `{"revision": "${n}"}` }])));
+  assert.equal(await message(['-d', two]), `${join(two, 'b.tar.gz')}: merge error`);
+  // In two directories they load side by side; a module path both archives hold is the later archive's only.
+  const apart = join(dir, 'd-apart');
+  for (const [n, v] of [['one', 1], ['two', 2]] as const) {
+    mkdirSync(join(apart, n), { recursive: true });
+    writeFileSync(join(apart, n, 'b.tar.gz'), gzipSync(buildTar([{ path: '/policy.rego', content: `package p\nv := ${v}\n` }, { path: '/data.json', content: `{"n": ${v}}` }])));
+  }
+  const sides = await evalCli(['-d', apart, '-f', 'values', 'data.p.v; data.one.n; data.two.n']);
+  assert.equal(sides.code, 0, sides.out + sides.err);
+  assert.deepEqual(JSON.parse(sides.out), [2, 1, 2]);
+});
+
+test('-d .tar.gz: the manifest\'s rego_version and file_rego_versions choose how each module is parsed', async () => {
+  const { gzipSync } = await import('node:zlib');
+  const { buildTar } = await import('../test-support/tar-build.js');
+  const base = join(dir, 'd-versions');
+  mkdirSync(base);
+  const tgzAt = (name: string, tree: Record<string, string>): string => {
+    const f = join(base, `${name}.tar.gz`);
+    writeFileSync(f, gzipSync(buildTar(Object.entries(tree).map(([path, content]) => ({ path, content })))));
+    return f;
+  };
+  const V0 = 'package old\np[x] { x := 1 }\n';
+  const V1 = 'package fresh\nq contains x if { x := 2 }\n';
+  // The whole bundle in v0 by its manifest, though eval parses v1.
+  const allV0 = tgzAt('all-v0', { '.manifest': '{"rego_version": 0}', 'old.rego': V0 });
+  const r0 = await evalCli(['-d', allV0, '-f', 'values', 'data.old.p']);
+  assert.equal(r0.code, 0, r0.out + r0.err);
+  assert.deepEqual(JSON.parse(r0.out), [[1]]);
+  // One file in v0 by a glob on its path in the archive; the rest in the bundle's v1.
+  const mixed = tgzAt('mixed', { '.manifest': '{"rego_version": 1, "file_rego_versions": {"legacy/*.rego": 0}}', 'legacy/old.rego': V0, 'fresh.rego': V1 });
+  const r1 = await evalCli(['-d', mixed, '-f', 'values', 'data.old.p; data.fresh.q']);
+  assert.equal(r1.code, 0, r1.out + r1.err);
+  assert.deepEqual(JSON.parse(r1.out), [[1], [2]]);
+  // Without the glob the v0 file is a v1 parse error.
+  const noGlob = tgzAt('no-glob', { 'legacy/old.rego': V0 });
+  assert.match((await evalCli(['-d', noGlob, '-f', 'raw', 'data'])).err, /1 error occurred: legacy\/old\.rego:2: rego_parse_error/);
+  const message = async (f: string): Promise<string> => (JSON.parse((await evalCli(['-d', f, '-f', 'json', 'data'])).out) as { errors: Array<{ message: string }> }).errors[0]!.message;
+  assert.equal(await message(tgzAt('v-bad', { '.manifest': '{"rego_version": 7}', 'a.rego': 'package a\n' })), `bundle ${join(base, 'v-bad.tar.gz')}: unknown bundle rego-version 7 for file 'a.rego'`);
+  assert.equal(
+    await message(tgzAt('v-glob', { '.manifest': '{"file_rego_versions": {"[": 0}}', 'a.rego': 'package a\n' })),
+    `bundle ${join(base, 'v-glob.tar.gz')}: failed to compile glob pattern [: unexpected end of input`,
+  );
+  assert.equal(
+    await message(tgzAt('v-float', { '.manifest': '{"rego_version": 1.5}' })),
+    `bundle ${join(base, 'v-float.tar.gz')}: bundle load failed on manifest decode: json: cannot unmarshal number 1.5 into Go struct field Manifest.rego_version of type int`,
+  );
+});
+
+test('-d with a damaged .tar.gz: opa\'s read errors naming the archive, every failing file reported', async () => {
+  const { gzipSync } = await import('node:zlib');
+  const { buildTar } = await import('../test-support/tar-build.js');
+  const base = files('d-damaged', { 'ok.json': '{"a": 1}' });
+  const tar = buildTar([{ path: 'x/data.json', content: '{"b": 2}' }]);
+  writeFileSync(join(base, 'plain.tar.gz'), 'not gzip at all');
+  writeFileSync(join(base, 'empty.tar.gz'), '');
+  writeFileSync(join(base, 'cut.tar.gz'), gzipSync(tar).subarray(0, 30));
+  const res = await evalCli(['-d', base, '-f', 'json', 'data']);
+  assert.equal(res.code, 2);
+  assert.deepEqual(
+    (JSON.parse(res.out) as { errors: Array<{ message: string }> }).errors.map((e) => e.message),
+    [
+      `bundle ${join(base, 'cut.tar.gz')}: bundle read failed: unexpected EOF`,
+      `bundle ${join(base, 'empty.tar.gz')}: bundle read failed: archive read failed: EOF`,
+      `bundle ${join(base, 'plain.tar.gz')}: bundle read failed: archive read failed: gzip: invalid header`,
+    ],
+  );
+  // In text form, as opa prints its loader errors.
+  const text = await evalCli(['-d', join(base, 'plain.tar.gz'), '-f', 'raw', 'data']);
+  assert.equal(text.err, `1 error occurred: bundle ${join(base, 'plain.tar.gz')}: bundle read failed: archive read failed: gzip: invalid header\n`);
+  // Random bytes and random cuts of a good archive: loaded or exit 2, never a crash.
+  const good = gzipSync(tar);
+  await fc.assert(
+    fc.asyncProperty(fc.uint8Array({ maxLength: 1024 }), fc.nat(good.length), fc.boolean(), async (bytes, cut, random) => {
+      const f = join(dir, 'd-fuzz.tar.gz');
+      writeFileSync(f, random ? Buffer.from(bytes) : good.subarray(0, cut));
+      const r = await evalCli(['-d', f, '-f', 'json', 'data']);
+      assert.ok(r.code === 0 || r.code === 2, r.out + r.err);
+      if (r.code === 2) assert.match((JSON.parse(r.out) as { errors: Array<{ message: string }> }).errors[0]!.message, /^bundle \S+: bundle (read|load) failed/);
+    }),
+    { numRuns: 40 },
+  );
+});
+
+test('-d .tar.gz entries named with ../ stay inside data: leading dots and slashes dropped, nothing written to disk', async () => {
+  const { gzipSync } = await import('node:zlib');
+  const { readdirSync } = await import('node:fs');
+  const { buildTar } = await import('../test-support/tar-build.js');
+  const base = join(dir, 'd-traversal');
+  mkdirSync(base);
+  writeFileSync(
+    join(base, 'evil.tar.gz'),
+    gzipSync(
+      buildTar([
+        { path: '../../escape/data.json', content: '{"k": 1}' },
+        { path: './.hidden/data.json', content: '{"h": true}' },
+        { path: 'a/../b/data.json', content: '{"c": 3}' },
+        { path: '../../../p.rego', content: 'package esc\nq := data.escape.k\n' },
+      ]),
+    ),
+  );
+  const before = readdirSync(dir).sort();
+  const r = await evalCli(['-d', base, '-f', 'values', 'data.escape; data.hidden; data.b; data.esc.q']);
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.deepEqual(JSON.parse(r.out), [{ k: 1 }, { h: true }, { c: 3 }, 1]);
+  assert.deepEqual(readdirSync(dir).sort(), before);
+  assert.deepEqual(readdirSync(base), ['evil.tar.gz']);
+  // A module so named keeps the name in messages.
+  writeFileSync(join(base, 'evil.tar.gz'), gzipSync(buildTar([{ path: '../../x.rego', content: 'package x\np if {\n' }])));
+  const bad = await evalCli(['-d', base, '-f', 'raw', 'data']);
+  assert.match(bad.err, /bundle \S+evil\.tar\.gz: 1 error occurred: \.\.\/\.\.\/x\.rego:3: rego_parse_error/);
 });
 
 test('--profile counts each expression\'s evaluations and redos, sorted and limited as opa eval does', async () => {

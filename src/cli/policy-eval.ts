@@ -5,7 +5,9 @@
  *   With a prefix (`-d x.y:PATH`) the data read from PATH is rooted under `data.x.y`. Two data files that set
  *   one key (unless both values are objects) are a merge error; a root document must be an object; a file
  *   named directly whose extension is none of these is tried as Rego, then JSON, then YAML. Files are named
- *   in messages and locations by the path as given (`-d dir` → `dir/a/b/x.json`).
+ *   in messages and locations by the path as given (`-d dir` → `dir/a/b/x.json`). A `*.tar.gz` file found by `-d`
+ *   (or named by it) is read as a bundle archive, as opa's loader does: its data rooted where the archive lies,
+ *   its manifest at `data.system.bundle.manifest`, failures as `bundle PATH: …` in opa's words.
  *   `-b DIR` loads a bundle directory, `-b FILE.tar.gz` a bundle archive: `.rego` files and only data files named
  *   `data.json`/`data.yaml`; an archive's `.manifest` roots bound its packages and data.
  * - `--format json|values|bindings|raw|pretty`: json is `{"result": [...]}` (`{}` when undefined); values one
@@ -20,15 +22,17 @@
  *   newlines); each gets its own entry in `expressions`.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, resolve, sep } from 'node:path';
+import { join, posix, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { Lexer, parseDocument, visit } from 'yaml';
 import { CocoError } from '../errors.js';
-import { BigNum, Engine, type ExprStats, type Explanation, PROFILE_SORTS, type ProfileSort, Profiler, fromJson, goDuration, numText, parseJsonValue, toJs } from '../rego/index.js';
+import { BigNum, Engine, type ExprStats, type Explanation, PROFILE_SORTS, type ProfileSort, Profiler, fromJson, goDuration, numText, parseJsonValue, parseModule, toJs } from '../rego/index.js';
 import type { CompileError } from '../rego/compiler.js';
 import { RObject } from '../rego/value.js';
 import { GO_YAML_V2, goYamlQuoted } from '../rego/builtins/goyaml.js';
-import { readTarGz } from '../policy/bundle-archive.js';
+import { TarballError, readBundleTarball } from '../policy/bundle-archive.js';
+import { compileGlob } from '../rego/builtins/glob.js';
+import { firstValueText, goJsonError } from '../rego/builtins/gojson.js';
 import type { CliIO } from './io.js';
 
 const FORMATS = ['json', 'values', 'bindings', 'raw', 'pretty'] as const;
@@ -199,14 +203,29 @@ function bundleError(message: string): CocoError {
   return new CocoError('BUNDLE_FORMAT', message, { kind: 'input' });
 }
 
+/**
+ * The first JSON value of a `.manifest`, read as opa's json.Decoder reads it: what follows that value is not
+ * looked at, and a text with no value or a broken one fails with Go's words (`EOF`, `unexpected EOF`,
+ * `invalid character 'x' looking for beginning of value`).
+ */
+function manifestJson(data: Buffer): unknown {
+  const text = data.toString('utf8');
+  const goError = goJsonError(text);
+  let first: string | undefined;
+  if (goError !== 'EOF') {
+    try {
+      first = firstValueText(text);
+    } catch {
+      first = undefined;
+    }
+  }
+  if (first === undefined) throw bundleError(`bundle load failed on manifest decode: ${goError ?? 'EOF'}`);
+  return JSON.parse(first) as unknown;
+}
+
 /** The manifest's `roots`, as opa decodes `.manifest` into its Manifest (absent: the one empty root). */
 function manifestRoots(data: Buffer): string[] {
-  let m: unknown;
-  try {
-    m = JSON.parse(data.toString('utf8'));
-  } catch (e) {
-    throw new CocoError('BUNDLE_FORMAT', `bundle load failed on manifest decode: ${(e as Error).message}`, { kind: 'input', cause: e });
-  }
+  const m = manifestJson(data);
   const goType = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'boolean' ? 'bool' : typeof v);
   if (m === null) return [''];
   if (typeof m !== 'object' || Array.isArray(m)) {
@@ -278,7 +297,15 @@ function loadBundleArchive(engine: Engine, file: string, version: 'v0' | 'v1', s
   } catch (e) {
     throw new CocoError('CLI_FILE', `cannot read ${shown}: ${(e as Error).message}`, { kind: 'input', cause: e });
   }
-  const entries = readTarGz(buf).map((e) => ({ parts: e.path.split('/').filter((x) => x !== '' && x !== '.'), data: e.data }));
+  // Read as opa's tarball loader reads an archive, with its texts for a damaged one.
+  let files;
+  try {
+    files = readBundleTarball(buf);
+  } catch (e) {
+    if (e instanceof TarballError) throw new CocoError('BUNDLE_FORMAT', `bundle ${shown}: bundle read failed: ${e.message}`, { kind: 'input', cause: e });
+    throw e;
+  }
+  const entries = files.map((e) => ({ parts: e.path.split('/').filter((x) => x !== '' && x !== '.'), data: e.data }));
   const manifest = entries.find((e) => e.parts.length === 1 && e.parts[0] === '.manifest');
   const roots = manifest ? manifestRoots(manifest.data) : [''];
   const modules: Array<{ pkg: string | undefined; path: string; where: string; text: string }> = [];
@@ -305,12 +332,195 @@ function loadBundleArchive(engine: Engine, file: string, version: 'v0' | 'v1', s
   for (const d of docs) engine.addData(rooted(d.segments, d.doc));
 }
 
+/** A package path as opa prints `package …`: identifiers joined by dots, other segments bracketed and quoted. */
+function packageText(pkg: string[]): string {
+  return pkg.map((x, i) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(x) ? (i === 0 ? x : `.${x}`) : `[${JSON.stringify(x)}]`)).join('');
+}
+
+/**
+ * The manifest fields opa decodes from every `*.manifest` file of an archive, one after another (a later file's
+ * fields replace an earlier one's), with its messages for a field of the wrong type.
+ */
+function decodeManifest(into: Record<string, unknown>, data: Buffer): void {
+  manifestRoots(data);
+  const m = manifestJson(data) as Record<string, unknown> | null;
+  if (m === null) return;
+  const goType = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'boolean' ? 'bool' : typeof v);
+  const want = (field: string, ok: (v: unknown) => boolean, goField: string, goWant: string): void => {
+    const v = m[field];
+    if (v !== undefined && v !== null && !ok(v)) throw bundleError(`bundle load failed on manifest decode: json: cannot unmarshal ${goType(v)} into Go struct field Manifest.${goField} of type ${goWant}`);
+  };
+  want('revision', (v) => typeof v === 'string', 'revision', 'string');
+  // Go names the number it could not hold in an int (`number 1.5`).
+  const rv = m.rego_version;
+  if (typeof rv === 'number' && !Number.isSafeInteger(rv)) {
+    const literal = /"rego_version"\s*:\s*(-?[0-9][0-9.eE+-]*)/.exec(data.toString('utf8'))?.[1] ?? String(rv);
+    throw bundleError(`bundle load failed on manifest decode: json: cannot unmarshal number ${literal} into Go struct field Manifest.rego_version of type int`);
+  }
+  want('rego_version', (v) => typeof v === 'number', 'rego_version', 'int');
+  want('metadata', (v) => typeof v === 'object' && !Array.isArray(v), 'metadata', 'map[string]interface {}');
+  want('file_rego_versions', (v) => typeof v === 'object' && !Array.isArray(v), 'file_rego_versions', 'map[string]int');
+  const frv = m.file_rego_versions;
+  if (frv !== null && typeof frv === 'object') {
+    for (const v of Object.values(frv as Record<string, unknown>)) {
+      if (typeof v !== 'number' || !Number.isSafeInteger(v)) {
+        throw bundleError(`bundle load failed on manifest decode: json: cannot unmarshal ${typeof v === 'number' ? `number ${String(v)}` : goType(v)} into Go struct field Manifest.file_rego_versions of type int`);
+      }
+    }
+  }
+  for (const k of ['revision', 'roots', 'wasm', 'rego_version', 'file_rego_versions', 'metadata']) {
+    if (k in m) into[k] = m[k];
+  }
+}
+
+/**
+ * A `*.tar.gz` file met by `-d` (in a directory, or named itself): opa's loader reads it as a bundle (opa:v1/loader
+ * loadKnownTypes → bundle reader with the manifest included in data). Modules are named by their path in the
+ * archive as stored; data comes only from files named `data.json`, `data.yaml` or `data.yml`, rooted at their
+ * directory inside the archive (leading `/` and `.` dropped, as opa does); the `.manifest` roots bound packages
+ * and data; the manifest itself is put at `data.system.bundle.manifest`. Every failure names the archive:
+ * `bundle PATH: …`, with opa's texts.
+ */
+interface BundleModule {
+  name: string;
+  text: string;
+  version: 'v0' | 'v1';
+}
+
+function readTarballBundle(file: string, shown: string, version: 'v0' | 'v1'): { modules: BundleModule[]; data: Record<string, unknown> } {
+  const fail = (message: string, cause?: unknown): CocoError => {
+    const text = `bundle ${shown}: ${message}`;
+    return new CocoError('BUNDLE_FORMAT', text, { kind: 'input', cause, detail: { errors: [{ code: '', message: text, file: '', row: 0, col: 0 }] } });
+  };
+  let buf: Buffer;
+  try {
+    buf = readFileSync(file);
+  } catch (e) {
+    throw new CocoError('CLI_FILE', `cannot read ${shown}: ${(e as Error).message}`, { kind: 'input', cause: e });
+  }
+  let entries;
+  try {
+    entries = readBundleTarball(buf);
+  } catch (e) {
+    if (e instanceof TarballError) throw fail(`bundle read failed: ${e.message}`, e);
+    throw e;
+  }
+  const manifest: Record<string, unknown> = {};
+  const data: Record<string, unknown> = {};
+  const sources: Array<{ name: string; text: string }> = [];
+  for (const e of entries) {
+    const path = e.path;
+    // Signature files are skipped when verification is (opa's loader never verifies `-d` bundles).
+    if (path.endsWith('signatures.json')) continue;
+    const base = posix.basename(path);
+    if (path.endsWith('.rego')) sources.push({ name: path, text: e.data.toString('utf8') });
+    else if (base === 'policy.wasm' || base === 'plan.json') continue;
+    else if (base === 'data.json' || base === 'data.yaml' || base === 'data.yml') {
+      const text = e.data.toString('utf8');
+      // data.json goes through util.UnmarshalJSON: Go's texts, and a `null` token after the value accepted.
+      const goError = base === 'data.json' ? goJsonError(text) : undefined;
+      if (goError !== undefined) throw fail(`bundle load failed on ${path}: ${goError}`);
+      let doc: unknown;
+      try {
+        doc = base === 'data.json' ? toJs(parseJsonValue(firstValueText(text))) : parseYaml(text);
+      } catch (err) {
+        if (err instanceof Error) throw fail(`bundle load failed on ${path}: ${err.message}`, err);
+        throw err;
+      }
+      // The directory the file is in, cleaned, without leading slashes and dots (opa getNormalizedPath).
+      const dir = posix.dirname(posix.normalize(path)).replace(/^[/.]+/, '');
+      const key = dir === '' ? [] : dir.split('/');
+      insertBundleData(data, key, doc, (why) => fail(`bundle load failed on ${path}: ${why}`));
+    } else if (path.endsWith('.manifest')) {
+      try {
+        decodeManifest(manifest, e.data);
+      } catch (err) {
+        if (err instanceof CocoError) throw fail(err.message, err);
+        throw err;
+      }
+    }
+  }
+  // The bundle's Rego version (opa bundle.RegoVersion: 0 or 1, else the one asked for), then each file's: the
+  // first `file_rego_versions` glob its path in the archive matches, else the manifest's `rego_version`.
+  const regoVersion = manifest.rego_version === 0 ? 'v0' : manifest.rego_version === 1 ? 'v1' : version;
+  const globs = Object.entries((manifest.file_rego_versions ?? {}) as Record<string, number>).map(([pattern, v]) => {
+    const g = compileGlob(pattern);
+    if ('error' in g) throw fail(`failed to compile glob pattern ${pattern}: ${g.error}`);
+    return { match: g.match, v };
+  });
+  const fileVersion = (path: string): 'v0' | 'v1' => {
+    let v: unknown = manifest.rego_version;
+    for (const g of globs) {
+      let hit: boolean;
+      try {
+        hit = g.match(path);
+      } catch (err) {
+        throw fail(`file_rego_versions pattern on ${path}: ${(err as Error).message}`, err);
+      }
+      if (hit) {
+        v = g.v;
+        break;
+      }
+    }
+    if (v === undefined || v === null) return regoVersion;
+    if (v === 0) return 'v0';
+    if (v === 1) return 'v1';
+    throw fail(`unknown bundle rego-version ${String(v)} for file '${path}'`);
+  };
+  const modules: Array<{ pkg: string | undefined; path: string }> = [];
+  const versions = new Map<string, 'v0' | 'v1'>();
+  for (const s of sources) {
+    const v = fileVersion(s.name);
+    versions.set(s.name, v);
+    try {
+      const m = parseModule(s.text, s.name, { version: v });
+      modules.push({ pkg: packageText(m.package), path: s.name });
+    } catch (err) {
+      if (err instanceof CocoError) throw fail(`1 error occurred: ${err.message}`, err);
+      throw err;
+    }
+  }
+  const rawRoots = Array.isArray(manifest.roots) ? (manifest.roots as string[]) : [''];
+  const roots = rawRoots.map((r) => r.replace(/^\/+|\/+$/g, ''));
+  try {
+    checkRoots(roots, modules, data);
+  } catch (err) {
+    if (err instanceof CocoError) throw fail(err.message, err);
+    throw err;
+  }
+  // The manifest as opa marshals it: revision always, roots (standardised) always, the rest when set.
+  const shownManifest: Record<string, unknown> = { revision: typeof manifest.revision === 'string' ? manifest.revision : '', roots };
+  for (const k of ['wasm', 'rego_version', 'file_rego_versions', 'metadata']) {
+    const v = manifest[k];
+    if (v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0) && !(typeof v === 'object' && Object.keys(v).length === 0)) shownManifest[k] = v;
+  }
+  insertBundleData(data, ['system', 'bundle', 'manifest'], shownManifest, (why) => fail(`bundle load failed on /system/bundle/manifest/revision: ${why}`));
+  return { modules: sources.map((s) => ({ ...s, version: versions.get(s.name) ?? regoVersion })), data };
+}
+
+/**
+ * opa's bundle insertData: `doc` placed at `key` and merged into the bundle's data; a document at the root must
+ * be an object, and a key both set (unless both values are objects) is refused.
+ */
+function insertBundleData(into: Record<string, unknown>, key: string[], doc: unknown, fail: (why: string) => CocoError): void {
+  const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof BigNum);
+  if (key.length === 0 && !isObj(doc)) throw fail('root value must be object');
+  const tree = rooted(key, doc);
+  if (conflicts(shapeOf(into), shapeOf(tree))) throw fail(`failed to insert data file from path ${key.join('/')}`);
+  mergeInto(into, tree);
+}
+
 /**
  * Loads one `-d`/`-b` argument into the engine, as opa's loader does. `shown` is the path as given, which names
  * files in messages (`dir/a/x.json`, as opa joins it); `root` is where it is on disk. `shape` holds what earlier
  * `-d` data files set, so that two files setting one key is the loader's merge error.
  */
-function load(engine: Engine, root: string, shown: string, opts: { bundle: boolean; version: 'v0' | 'v1'; prefix?: string[]; shape?: Map<string, Shape>; errors?: CocoError[] }): void {
+function load(
+  engine: Engine,
+  root: string,
+  shown: string,
+  opts: { bundle: boolean; version: 'v0' | 'v1'; prefix?: string[]; shape?: Map<string, Shape>; errors?: CocoError[]; bundleModules?: Map<string, BundleModule> },
+): void {
   const prefix = opts.prefix ?? [];
   // With `errors`, a file that fails is recorded and loading goes on, as opa's loader gathers its errors.
   const each = (f: () => void): void => {
@@ -344,7 +554,16 @@ function load(engine: Engine, root: string, shown: string, opts: { bundle: boole
   };
   const addFile = (file: string, name: string, segments: string[], top: boolean): void => {
     const base = file.split(sep).pop()!;
-    if (base.endsWith('.rego')) engine.addPolicy(name, readText(file), { regoVersion: opts.version });
+    if (!opts.bundle && base.endsWith('.tar.gz') && !/\.(json|rego|ya?ml)$/.test(base)) {
+      const b = readTarballBundle(file, name, opts.version);
+      // opa's loader keeps modules by their path in the archive: a later archive's module of the same path
+      // replaces an earlier one's (the caller adds them once every `-d` is read).
+      for (const m of b.modules) {
+        if (opts.bundleModules) opts.bundleModules.set(m.name, m);
+        else engine.addPolicy(m.name, m.text, { regoVersion: m.version });
+      }
+      addDoc(name, b.data, segments);
+    } else if (base.endsWith('.rego')) engine.addPolicy(name, readText(file), { regoVersion: opts.version });
     else if (/\.(json|ya?ml)$/i.test(base)) {
       if (opts.bundle && !/^data\.(json|ya?ml)$/i.test(base)) return;
       addDoc(name, parseDoc(readText(file), name), segments);
@@ -568,10 +787,12 @@ export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptio
     const loadStart = process.hrtime.bigint();
     const shape = new Map<string, Shape>();
     const errors: CocoError[] = [];
+    const bundleModules = new Map<string, BundleModule>();
     for (const d of opts.data) {
       const { prefix, path } = splitPrefix(d);
-      load(engine, resolve(io.cwd, path), path, { bundle: false, version, prefix, shape, errors });
+      load(engine, resolve(io.cwd, path), path, { bundle: false, version, prefix, shape, errors, bundleModules });
     }
+    for (const m of bundleModules.values()) engine.addPolicy(m.name, m.text, { regoVersion: m.version });
     if (errors.length === 1) throw errors[0]!;
     if (errors.length > 1) throw loadErrors(errors);
     for (const b of opts.bundle) load(engine, resolve(io.cwd, b), b, { bundle: true, version });
@@ -624,7 +845,7 @@ export function registerEval(policy: Command, io: CliIO): void {
     .command('eval')
     .description('evaluate a Rego query, as opa eval (formats, --fail/--fail-defined, --explain, directories)')
     .argument('[query]', 'Rego query, e.g. data.policy.allow (several expressions separated by ; or newlines)')
-    .option('-d, --data <path>', '.rego, .json or .yaml file, or a directory loaded recursively; x.y:PATH roots its data under data.x.y (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('-d, --data <path>', '.rego, .json, .yaml or bundle .tar.gz file, or a directory loaded recursively; x.y:PATH roots its data under data.x.y (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('-b, --bundle <path>', 'bundle directory or .tar.gz archive: .rego files and data.json/data.yaml data (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('-i, --input <file>', 'input document (JSON or YAML)')
     .option('-I, --stdin-input', 'read the input document from standard input', false)

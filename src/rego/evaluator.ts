@@ -8,7 +8,7 @@
  */
 import { CocoError } from '../errors.js';
 import type { Loc } from './ast.js';
-import { BuiltinError, type BuiltinContext, type BuiltinDef } from './builtins/registry.js';
+import { BuiltinError, BuiltinPanic, type BuiltinContext, type BuiltinDef } from './builtins/registry.js';
 import type { CExpr, CLit, CQuery, CRule, CTerm, CWith, FnRef } from './compiled.js';
 import { RuleNode } from './compiled.js';
 import { argOrder } from './compiler.js';
@@ -1095,7 +1095,7 @@ export class Evaluator {
         r = def.fn(args, this.bctx);
       } catch (e) {
         if (e instanceof BuiltinError) {
-          if (this.opts.strict) throw evalError(e.code, loc, e.message);
+          if (this.opts.strict || e instanceof BuiltinPanic) throw evalError(e.code, loc, e.message);
           return false;
         }
         if (e instanceof CocoError || e instanceof Suspend) throw e;

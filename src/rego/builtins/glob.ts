@@ -8,7 +8,7 @@
  */
 import { type Value, typeName } from '../value.js';
 import { GoPanic, type Matcher, type Node, compile, globMatches } from './globmatch.js';
-import { type BuiltinDef, BuiltinError, argString, builtinError, typeErrorOneOf } from './registry.js';
+import { type BuiltinDef, BuiltinError, BuiltinPanic, argString, builtinError, typeErrorOneOf } from './registry.js';
 
 class GlobError extends Error {}
 
@@ -239,6 +239,21 @@ function quoteMeta(s: string): string {
   return s.replace(/[*?\\[\]{}]/g, '\\$&');
 }
 
+/**
+ * gobwas/glob's Compile and Match for callers outside Rego (a bundle manifest's `file_rego_versions` patterns,
+ * compiled with no separators): the pattern's compile error as gobwas words it, or a test of texts.
+ */
+export function compileGlob(pattern: string, seps: number[] = []): { error: string } | { match: (text: string) => boolean } {
+  let m: Matcher;
+  try {
+    m = compile(parseGlob(pattern), seps);
+  } catch (e) {
+    if (e instanceof GlobError) return { error: e.message };
+    throw e;
+  }
+  return { match: (text) => globMatches(m, text) };
+}
+
 export const builtins: BuiltinDef[] = [
   {
     name: 'glob.match',
@@ -279,7 +294,7 @@ export const builtins: BuiltinDef[] = [
       try {
         return globMatches(matcher, match);
       } catch (e) {
-        if (e instanceof GoPanic) throw builtinError(name, e.message);
+        if (e instanceof GoPanic) throw new BuiltinPanic(name, e.message);
         throw e;
       }
     },

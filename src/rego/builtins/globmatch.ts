@@ -140,8 +140,8 @@ function lastIndexAnyRunes(b: Buffer, s: number, e: number, seps: number[]): num
         const j = indexRune(b, s, e, r);
         if (j === -1) break;
         i = j;
-        // gobwas slices the shrinking copy by an index found in the whole string.
-        if (i + 1 > sub) throw new GoPanic('runtime error: slice bounds out of range');
+        // gobwas slices the shrinking copy by an index found in the whole string: Go's `sub[i+1:]` past its end.
+        if (i + 1 > sub) throw new GoPanic(`runtime error: slice bounds out of range [${i + 1}:${sub}]`);
         sub -= i + 1;
       }
     }
@@ -585,7 +585,8 @@ class RowM implements Matcher {
         if (i === length) break;
       }
       if (i < length) return false;
-      if (idx + next + 1 > e) throw new GoPanic('runtime error: slice bounds out of range');
+      // Go's `s[idx:idx+next+1]` past the end of the string the row was given.
+      if (idx + next + 1 > e) throw new GoPanic(`runtime error: slice bounds out of range [:${idx - s + next + 1}] with length ${e - s}`);
       if (!m.match(t, idx, idx + next + 1)) return false;
       idx += next + 1;
     }

@@ -417,6 +417,13 @@ function scanQuoted(text: string, start: number): QuotedScan {
 /** How many times a text is lexed again after a scalar the lexer cut short: the work stays linear. */
 const MAX_RELEX = 8;
 
+/**
+ * A quoted scalar on one line, closed, with no escape (`\\`), no character go-yaml takes for a line break, no
+ * control character and no UTF-16 surrogate: go-yaml and the `yaml` package read it alike (in single quotes `''`
+ * is a quote to both), so it is left as it is rather than scanned and respelled.
+ */
+const SIMPLE_QUOTED = /^(?:"[^"\\\x00-\x1f\u0085\u2028\u2029\ud800-\udfff]*"|'(?:[^'\x00-\x1f\u0085\u2028\u2029\ud800-\udfff]|'')*')$/;
+
 /** Lexer tokens that mark structure without standing for any source text. */
 const MARKER_TOKENS = new Set(['\x02', '\x18', '\x1f']);
 
@@ -447,6 +454,7 @@ export function goYamlQuoted(
       const at = offset;
       offset += tok.length;
       if (at < done || at < from || (tok[0] !== '"' && tok[0] !== "'")) continue;
+      if (SIMPLE_QUOTED.test(tok)) continue;
       const scan = scanQuoted(src, at);
       if ('problem' in scan) {
         const message = goYamlMessage('scanner', lineOf(src, scan.problemAt), lineOf(src, at), scan.problem);
@@ -456,7 +464,11 @@ export function goYamlQuoted(
       const breaks = lineOf(raw, raw.length);
       let enc = JSON.stringify(scan.value);
       if (breaks > 0) {
-        const pad = ' '.repeat(at - (Math.max(src.lastIndexOf('\n', at - 1), src.lastIndexOf('\r', at - 1)) + 1) + 1);
+        // The column of the opening quote: back to the nearest break only (a search for each kind of break
+        // would run to the start of the text for a kind it holds none of, on every multi-line scalar).
+        let lineStart = at;
+        while (lineStart > 0 && src[lineStart - 1] !== '\n' && src[lineStart - 1] !== '\r') lineStart--;
+        const pad = ' '.repeat(at - lineStart + 1);
         enc = enc.slice(0, -1) + `\\\n${pad}`.repeat(breaks) + '"';
       }
       pieces.push(src.slice(from, at), enc);

@@ -1,5 +1,8 @@
 import { test } from 'node:test';
+import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { CocoError } from '../../errors.js';
+import { Engine } from '../index.js';
 import { arbValue, callNoCrash, expectCall, expectError, s } from './test-support/harness.js';
 import { builtins } from './net.js';
 
@@ -28,6 +31,30 @@ test('lookup_ip_addr resolves literals and localhost offline, nothing else', () 
   expectCall('net.lookup_ip_addr', ['127.0.0.1'], s('127.0.0.1'));
   expectCall('net.lookup_ip_addr', ['localhost'], s('127.0.0.1', '::1'));
   expectError('net.lookup_ip_addr', ['example.com'], 'net.lookup_ip_addr: unallowed host: example.com', 'eval_builtin_error');
+});
+
+test('lookup_ip_addr on a name no resolver knows answers at once, without the network: OPA\'s refusal, undefined unless strict', () => {
+  // OPA resolves with Go's resolver and returns its error (a builtin error); with no network here, every name
+  // but a literal or localhost is refused as with an allow_net listing no host, before any lookup is tried.
+  const t0 = Date.now();
+  for (const name of ['nonexistent.invalid', 'example.com', 'localhost.', 'a.localhost', '', ' 127.0.0.1', '256.0.0.1']) {
+    expectError('net.lookup_ip_addr', [name], `net.lookup_ip_addr: unallowed host: ${name}`, 'eval_builtin_error');
+  }
+  expectCall('net.lookup_ip_addr', ['::ffff:10.0.0.1'], s('10.0.0.1'));
+  expectCall('net.lookup_ip_addr', ['2001:DB8::1'], s('2001:db8::1'));
+  const policy = 'package p\ndefault addrs := "none"\naddrs := net.lookup_ip_addr(input.host)\n';
+  const lax = new Engine();
+  lax.addPolicy('p.rego', policy);
+  lax.setInput({ host: 'nonexistent.invalid' });
+  assert.equal(lax.evalRule('data.p.addrs'), 'none');
+  const strict = new Engine({ strict: true });
+  strict.addPolicy('p.rego', policy);
+  strict.setInput({ host: 'nonexistent.invalid' });
+  assert.throws(
+    () => strict.evalRule('data.p.addrs'),
+    (e: unknown) => e instanceof CocoError && e.message === 'p.rego:3: eval_builtin_error: net.lookup_ip_addr: unallowed host: nonexistent.invalid',
+  );
+  assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
 });
 
 test('net builtins never fail with anything but a BuiltinError', () => {

@@ -34,7 +34,7 @@ import {
   typeName,
 } from '../value.js';
 
-export type BuiltinErrorCode = 'eval_type_error' | 'eval_builtin_error';
+export type BuiltinErrorCode = 'eval_type_error' | 'eval_builtin_error' | 'eval_internal_error';
 
 /** A built-in's failure; the engine adds the call's location and decides whether it halts (strict mode). */
 export class BuiltinError extends Error {
@@ -97,6 +97,19 @@ export function typeErrorOneOf(name: string, pos: number, expected: string[], go
 
 export function builtinError(name: string, message: string): BuiltinError {
   return new BuiltinError('eval_builtin_error', `${name}: ${message}`);
+}
+
+/**
+ * A Go runtime panic in the library a builtin follows (gobwas/glob slicing past a string's end). OPA recovers
+ * no panic in its evaluator or builtins (opa:v1/topdown eval.go, builtins.go), so there the whole evaluation
+ * dies with it; here it halts evaluation in every mode, as an `eval_internal_error` with Go's panic text,
+ * rather than leaving the call undefined as an ordinary builtin error would (so `not f(x)` cannot succeed).
+ */
+export class BuiltinPanic extends BuiltinError {
+  constructor(name: string, message: string) {
+    super('eval_internal_error', `${name}: ${message}`);
+    this.name = 'BuiltinPanic';
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -825,11 +825,28 @@ export function parseTime(layout0: string, value0: string): bigint {
   return wall;
 }
 
-/** time.ParseDuration, plus OPA's `d`, `w` and `y` units. */
+/**
+ * Go's time.ParseDuration, which OPA's time.parse_duration_ns calls as it is (opa:v1/topdown/time.go): units
+ * `ns`, `us`, `µs` (U+00B5), `μs` (U+03BC), `ms`, `s`, `m`, `h` and no others (`1d` is an unknown unit), Go's
+ * texts, and its arithmetic: integers in uint64 with its overflow checks, a fraction's digits kept while they fit
+ * and scaled in float64, and the running sum held in uint64 (a sum past 2^64 wraps, as in Go).
+ */
 export function parseDuration(s0: string): bigint {
-  const bad = (): never => {
+  const invalid = (): never => {
     throw new TimeError(`time: invalid duration ${goQuote(s0)}`);
   };
+  const TWO63 = 1n << 63n;
+  const UNITS: Record<string, bigint> = {
+    ns: 1n,
+    us: 1000n,
+    '\u00b5s': 1000n,
+    '\u03bcs': 1000n,
+    ms: 1_000_000n,
+    s: NS_PER_S,
+    m: 60n * NS_PER_S,
+    h: 3600n * NS_PER_S,
+  };
+  const digit = (c: string | undefined): boolean => c !== undefined && c >= '0' && c <= '9';
   let s = s0;
   let neg = false;
   if (s !== '' && (s[0] === '-' || s[0] === '+')) {
@@ -837,41 +854,66 @@ export function parseDuration(s0: string): bigint {
     s = s.slice(1);
   }
   if (s === '0') return 0n;
-  if (s === '') bad();
-  const units: Record<string, bigint> = {
-    ns: 1n,
-    us: 1000n,
-    'µs': 1000n,
-    'μs': 1000n,
-    ms: 1_000_000n,
-    s: NS_PER_S,
-    m: 60n * NS_PER_S,
-    h: 3600n * NS_PER_S,
-    // OPA's duration grammar (topdown/durationparser) adds days, weeks and 365-day years.
-    d: 86400n * NS_PER_S,
-    w: 7n * 86400n * NS_PER_S,
-    y: 365n * 86400n * NS_PER_S,
-  };
-  let total = 0n;
+  if (s === '') invalid();
+  let d = 0n;
   while (s !== '') {
-    const m = /^([0-9]*)(?:\.([0-9]*))?/.exec(s)!;
-    if (m[0] === '' || m[0] === '.' || (m[1] === '' && (m[2] ?? '') === '')) bad();
-    s = s.slice(m[0].length);
-    const u = /^[^0-9.]+/.exec(s);
-    if (!u) throw new TimeError(`time: missing unit in duration ${goQuote(s0)}`);
-    const unit = units[u[0]];
-    if (unit === undefined) throw new TimeError(`time: unknown unit ${goQuote(u[0])} in duration ${goQuote(s0)}`);
-    s = s.slice(u[0].length);
-    const whole = BigInt(m[1] === '' ? '0' : m[1]!);
-    const frac = m[2] ?? '';
-    let v = whole * unit;
-    if (frac !== '') v += (BigInt(frac) * unit) / 10n ** BigInt(frac.length);
-    total += v;
-    if (total > 2n ** 63n) bad();
+    if (!(s[0] === '.' || digit(s[0]))) invalid();
+    // The integer part (leadingInt): overflow past 2^63 is an invalid duration.
+    let i = 0;
+    let v = 0n;
+    for (; digit(s[i]); i++) {
+      if (v > TWO63 / 10n) invalid();
+      v = v * 10n + BigInt(s.charCodeAt(i) - 48);
+      if (v > TWO63) invalid();
+    }
+    const pre = i > 0;
+    s = s.slice(i);
+    // The fraction (leadingFraction): digits past what fits are read and ignored.
+    let f = 0n;
+    let scale = 1;
+    let post = false;
+    if (s[0] === '.') {
+      s = s.slice(1);
+      let overflow = false;
+      let j = 0;
+      for (; digit(s[j]); j++) {
+        if (overflow) continue;
+        if (f > (TWO63 - 1n) / 10n) {
+          overflow = true;
+          continue;
+        }
+        const y = f * 10n + BigInt(s.charCodeAt(j) - 48);
+        if (y > TWO63) {
+          overflow = true;
+          continue;
+        }
+        f = y;
+        scale *= 10;
+      }
+      post = j > 0;
+      s = s.slice(j);
+    }
+    if (!pre && !post) invalid();
+    let k = 0;
+    while (k < s.length && s[k] !== '.' && !digit(s[k])) k++;
+    if (k === 0) throw new TimeError(`time: missing unit in duration ${goQuote(s0)}`);
+    const u = s.slice(0, k);
+    s = s.slice(k);
+    const unit = UNITS[u];
+    if (unit === undefined) throw new TimeError(`time: unknown unit ${goQuote(u)} in duration ${goQuote(s0)}`);
+    if (v > TWO63 / unit) invalid();
+    v *= unit;
+    if (f > 0n) {
+      // float64(f) * (float64(unit) / scale), converted back to uint64 by truncation.
+      v += BigInt(Math.trunc(Number(f) * (Number(unit) / scale)));
+      if (v > TWO63) invalid();
+    }
+    d = (d + v) % (1n << 64n);
+    if (d > TWO63) invalid();
   }
-  if (neg) total = -total;
-  if (total > INT64_MAX || total < INT64_MIN) bad();
-  return total;
+  if (neg) return d === TWO63 ? -TWO63 : -d;
+  if (d > TWO63 - 1n) invalid();
+  return d;
 }
 
 // --- operands ----------------------------------------------------------------------------------------------
