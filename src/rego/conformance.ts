@@ -204,11 +204,7 @@ function compareRows(c: ConformanceCase, rows: Array<Map<string, Value>>): { pas
  * Why a known gap exists, by category (the file of exceptions records this next to the runner's message).
  * Categories not listed here have no known gap: a failure there is a regression.
  */
-export const KNOWN_GAPS: Record<string, string> = {
-  // Four v0 cases want day, week and year units from time.parse_duration_ns; OPA passes the text to Go's
-  // time.ParseDuration, which has none (the vector file differs from upstream's; see the exceptions file).
-  time: 'vector wants duration units Go time.ParseDuration lacks',
-};
+export const KNOWN_GAPS: Record<string, string> = {};
 
 export function knownGap(category: string): string | undefined {
   return KNOWN_GAPS[category.replace(/^v0\//, '')];

@@ -48,9 +48,16 @@ test('parse_duration_ns is Go\'s time.ParseDuration, as OPA calls it: its units 
   expectCall('time.parse_duration_ns', ['-9223372036854775.808us'], j('-9223372036854775808'));
   // Go sums in uint64: two parts of 2^63 wrap to 0, which it then accepts.
   expectCall('time.parse_duration_ns', ['9223372036854775808ns9223372036854775808ns'], 0);
-  // No day, week or year unit: Go's time.ParseDuration knows none, and OPA adds none.
-  for (const u of ['d', 'w', 'y']) expectError('time.parse_duration_ns', [`1${u}`], `time.parse_duration_ns: time: unknown unit "${u}" in duration "1${u}"`, 'eval_builtin_error');
-  expectError('time.parse_duration_ns', ['1d2h'], 'time: unknown unit "d" in duration "1d2h"');
+  // OPA's day, week and 365-day year units, alone, with fractions and beside Go's.
+  expectCall('time.parse_duration_ns', ['1d'], 86400000000000);
+  expectCall('time.parse_duration_ns', ['2w'], 1209600000000000);
+  expectCall('time.parse_duration_ns', ['1y'], 31536000000000000);
+  expectCall('time.parse_duration_ns', ['1d2h'], 93600000000000);
+  expectCall('time.parse_duration_ns', ['1.5d'], 129600000000000);
+  expectCall('time.parse_duration_ns', ['-1y1w1d1h1m1s'], -32230861000000000);
+  expectError('time.parse_duration_ns', ['293y'], 'time.parse_duration_ns: time: invalid duration "293y"');
+  expectError('time.parse_duration_ns', ['1D'], 'time: unknown unit "D" in duration "1D"');
+  expectError('time.parse_duration_ns', ['1dd'], 'time: unknown unit "dd" in duration "1dd"');
   expectError('time.parse_duration_ns', ['1'], 'time: missing unit in duration "1"');
   expectError('time.parse_duration_ns', ['1.5.5s'], 'time: missing unit in duration "1.5.5s"');
   expectError('time.parse_duration_ns', ['1x'], 'time: unknown unit "x" in duration "1x"');

@@ -826,10 +826,10 @@ export function parseTime(layout0: string, value0: string): bigint {
 }
 
 /**
- * Go's time.ParseDuration, which OPA's time.parse_duration_ns calls as it is (opa:v1/topdown/time.go): units
- * `ns`, `us`, `µs` (U+00B5), `μs` (U+03BC), `ms`, `s`, `m`, `h` and no others (`1d` is an unknown unit), Go's
- * texts, and its arithmetic: integers in uint64 with its overflow checks, a fraction's digits kept while they fit
- * and scaled in float64, and the running sum held in uint64 (a sum past 2^64 wraps, as in Go).
+ * Go's time.ParseDuration as OPA 1.20's time.parse_duration_ns reads durations: Go's units `ns`, `us`, `µs`
+ * (U+00B5), `μs` (U+03BC), `ms`, `s`, `m`, `h`, and OPA's `d` (24h), `w` (7d) and `y` (365d); Go's texts, and
+ * its arithmetic: integers in uint64 with its overflow checks, a fraction's digits kept while they fit and
+ * scaled in float64, and the running sum held in uint64 (a sum past 2^64 wraps, as in Go).
  */
 export function parseDuration(s0: string): bigint {
   const invalid = (): never => {
@@ -845,6 +845,9 @@ export function parseDuration(s0: string): bigint {
     s: NS_PER_S,
     m: 60n * NS_PER_S,
     h: 3600n * NS_PER_S,
+    d: 86400n * NS_PER_S,
+    w: 7n * 86400n * NS_PER_S,
+    y: 365n * 86400n * NS_PER_S,
   };
   const digit = (c: string | undefined): boolean => c !== undefined && c >= '0' && c <= '9';
   let s = s0;
