@@ -8,11 +8,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { deflateRawSync, gunzipSync, gzipSync } from 'node:zlib';
+import { deflateRawSync, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { CocoError } from '../errors.js';
 import { buildTar } from '../test-support/tar-build.js';
-import { TarballError, readBundleTarball, readTarGz } from './bundle-archive.js';
+import { TarballError, readBundleTarball } from './bundle-archive.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bundle-archive-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -49,12 +49,12 @@ function reseal(h: Buffer): Buffer {
   return h;
 }
 
-const asRecord = (entries: ReturnType<typeof readTarGz>): Record<string, string> =>
+const asRecord = (entries: ReturnType<typeof readBundleTarball>): Record<string, string> =>
   Object.fromEntries(entries.map((e) => [e.path.replace(/^\.\//, ''), e.data.toString('utf8')]));
 
 test('archives tar(1) writes in GNU and PAX format give back exactly their regular files, long names included', () => {
   for (const format of ['gnu', 'pax'] as const) {
-    const entries = readTarGz(tarGz(format));
+    const entries = readBundleTarball(tarGz(format));
     assert.deepEqual(asRecord(entries), FILES, format);
     assert.ok(entries.every((e) => Buffer.isBuffer(e.data)));
   }
@@ -65,53 +65,11 @@ test('old-style regular entries (typeflag NUL) are files too; the decompressed s
   const old = Buffer.from(tar);
   old[156] = 0;
   reseal(old);
-  assert.deepEqual(asRecord(readTarGz(gzipSync(old))), { 'a.rego': 'package a\n' });
-  assert.deepEqual(asRecord(readTarGz(gzipSync(tar), tar.length)), { 'a.rego': 'package a\n' });
-  assert.throws(() => readTarGz(gzipSync(tar), tar.length - 1), (e: unknown) => e instanceof CocoError && e.code === 'BUNDLE_FORMAT' && /too large/.test(e.message));
-});
-
-test('damaged archives are CocoErrors: not gzip, truncated gzip, truncated tar, oversized entry, flipped header bytes', () => {
-  const good = tarGz('gnu');
-  const tar = gunzipSync(good);
-  const rejects = (gz: Buffer, code: string, re: RegExp): void => {
-    assert.throws(() => readTarGz(gz), (e: unknown) => e instanceof CocoError && e.code === code && re.test(e.message), re.source);
-  };
-  rejects(Buffer.from('plain text'), 'BUNDLE_FORMAT', /^bundle archive: not a gzip stream/);
-  rejects(good.subarray(0, good.length - 12), 'BUNDLE_FORMAT', /^bundle archive: not a gzip stream or too large/);
-  rejects(gzipSync(tar.subarray(0, 700)), 'TAR', /^bundle archive: /);
-  rejects(gzipSync(tar.subarray(0, 300)), 'TAR', /^bundle archive: archive ends inside a header/);
-  // A size field claiming more data than the archive holds (checksum kept valid).
-  const big = Buffer.from(buildTar([{ path: 'x', content: 'x' }]).subarray(0, 1024));
-  Buffer.from('77777777777\0', 'latin1').copy(big, 124);
-  rejects(gzipSync(reseal(big)), 'TAR', /runs past the end/);
-  // A flipped byte in the first header breaks its checksum.
-  const flipped = Buffer.from(tar);
-  flipped[5]! ^= 0x01;
-  rejects(gzipSync(flipped), 'TAR', /header checksum mismatch at offset 0/);
-});
-
-test('random bytes, gzipped or not, and valid archives with bytes changed give files or a CocoError, never another failure', () => {
-  const filesOrCocoError = (gz: Buffer): void => {
-    try {
-      assert.ok(Array.isArray(readTarGz(gz)));
-    } catch (e) {
-      assert.ok(e instanceof CocoError, String(e));
-    }
-  };
-  fc.assert(
-    fc.property(fc.uint8Array({ maxLength: 4096 }), fc.boolean(), (bytes, gzip) => filesOrCocoError(gzip ? gzipSync(bytes) : Buffer.from(bytes))),
-    { numRuns: 300 },
-  );
-  const tar = gunzipSync(tarGz('pax'));
-  fc.assert(
-    fc.property(fc.array(fc.tuple(fc.nat(tar.length - 1), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 8 }), fc.boolean(), (edits, resealed) => {
-      const t = Buffer.from(tar);
-      for (const [i, x] of edits) t[i]! ^= x;
-      // Resealed, a changed header passes its checksum and its fields are read.
-      if (resealed) for (const [i] of edits) reseal(t.subarray(i - (i % 512), i - (i % 512) + 512));
-      filesOrCocoError(gzipSync(t));
-    }),
-    { numRuns: 300 },
+  assert.deepEqual(asRecord(readBundleTarball(gzipSync(old))), { 'a.rego': 'package a\n' });
+  assert.deepEqual(asRecord(readBundleTarball(gzipSync(tar), tar.length)), { 'a.rego': 'package a\n' });
+  assert.throws(
+    () => readBundleTarball(gzipSync(tar), tar.length - 1),
+    (e: unknown) => e instanceof CocoError && e instanceof TarballError && e.code === 'BUNDLE_FORMAT' && e.message === `archive larger than ${tar.length - 1} bytes once decompressed`,
   );
 });
 

@@ -3,7 +3,7 @@
  * project's tar reader (ustar, GNU long names, PAX `path` records). Directories, links and other entries are
  * skipped.
  */
-import { constants as zlibConstants, crc32, gunzipSync, inflateRawSync } from 'node:zlib';
+import { constants as zlibConstants, crc32, inflateRawSync } from 'node:zlib';
 import { CocoError } from '../errors.js';
 import { bytesReader, tarEntries } from '../formats/tar.js';
 
@@ -15,27 +15,16 @@ export interface TarEntry {
 /** Largest archive content accepted once decompressed. */
 export const MAX_BUNDLE_TAR_BYTES = 256 * 1024 * 1024;
 
-export function readTarGz(gz: Buffer, maxTarBytes = MAX_BUNDLE_TAR_BYTES): TarEntry[] {
-  let tar: Buffer;
-  try {
-    tar = gunzipSync(gz, { maxOutputLength: maxTarBytes });
-  } catch (e) {
-    throw new CocoError('BUNDLE_FORMAT', `bundle archive: not a gzip stream or too large: ${(e as Error).message}`, { kind: 'input' });
-  }
-  const out: TarEntry[] = [];
-  for (const e of tarEntries(bytesReader(tar), tar.length, 'bundle archive')) {
-    if (e.type !== '0' && e.type !== '\0') continue;
-    out.push({ path: Buffer.from(e.path).toString('utf8'), data: Buffer.from(tar.subarray(e.dataOffset, e.dataOffset + e.size)) });
-  }
-  return out;
-}
-
 /**
  * The failure of reading a bundle archive as opa's tarball loader reads one (Go's compress/gzip and archive/tar
  * under opa:v1/bundle/file.go): the text is Go's, e.g. `archive read failed: gzip: invalid header`,
  * `unexpected EOF`, `failed to copy file x.rego: unexpected EOF`, `archive/tar: invalid tar header`.
  */
-export class TarballError extends Error {}
+export class TarballError extends CocoError {
+  constructor(message: string) {
+    super('BUNDLE_FORMAT', message, { kind: 'input' });
+  }
+}
 
 const GZIP_FLAG = { hcrc: 2, extra: 4, name: 8, comment: 16 } as const;
 
