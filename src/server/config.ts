@@ -369,7 +369,7 @@ export function configFromToml(text: string): KbsConfig {
         }
         for (const [i, src] of ((snp.vcek_sources as unknown[]) ?? []).entries()) {
           const e = checkTable(src, `attestation_service.verifier_config.snp_verifier.vcek_sources[${i}]`, { type: 'string', path: 'string', base_url: 'string' });
-          // No network at verification time (ARCHITECTURE.md): VCEKs come from the evidence or an offline store.
+          // No network at verification time: VCEKs come from the evidence or an offline store.
           if (e.type !== 'OfflineStore') fail(`vcek_sources[${i}]: type "${e.type}" is not supported; use OfflineStore (fill it with: cocokit snp fetch-vcek)`);
           c.attestation_service.snp_vcek_cache = (e.path as string | undefined) ?? '/opt/confidential-containers/attestation-service/snp';
         }

@@ -1,6 +1,6 @@
 /**
  * The contract between the Attestation Service and the per-TEE folders (`src/tee/<kind>/`). A verifier turns
- * one piece of evidence into checks and claims; it never decides policy (ARCHITECTURE.md). It mirrors
+ * one piece of evidence into checks and claims; it never decides policy. It mirrors
  * Trustee's `Verifier::evaluate(evidence, expected_report_data, expected_init_data_hash)` (specs/kbs-protocol.md §3.1).
  */
 import type { Check } from '../formats/check.js';
@@ -16,7 +16,7 @@ export interface VerifyContext {
   expectedReportData?: Uint8Array;
   /** Digest of the init-data TOML (§1.6), unpadded; absent when no init-data was sent. */
   expectedInitDataHash?: Uint8Array;
-  /** Verification time for certificates and collateral (injected, ARCHITECTURE.md). */
+  /** Verification time for certificates and collateral (injected). */
   now: Date;
 }
 

@@ -6,7 +6,7 @@
  *
  * `net.lookup_ip_addr` answers offline only for IP literals and `localhost`; any other name is refused with the
  * error OPA gives for a host its capabilities' `allow_net` does not list (`unallowed host: NAME`), because the
- * verifier never resolves names at evaluation time (ARCHITECTURE.md: no network at verification). Nothing is
+ * verifier never resolves names at evaluation time (no network at verification). Nothing is
  * awaited, so the call answers at once: OPA with a resolver that fails returns Go's lookup error (a builtin
  * error, undefined unless strict) and halts with `eval_cancel_error` only on a timeout or cancellation, which
  * cannot happen here.

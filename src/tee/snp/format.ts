@@ -2,7 +2,7 @@
  * SEV-SNP ATTESTATION_REPORT wire format (specs/snp.md §1): parse and serialize the 1184-byte report
  * (versions 2, 3, 4 and 5), decode guest policy, platform info, key info and both TCB layouts, the
  * extended-report certificate table (§1.7), and the CoCo JSON evidence form (§1.8). No crypto here
- * (ARCHITECTURE.md: parsing never verifies).
+ * (parsing never verifies).
  *
  * Every field lives in one offset table (`FIELDS`); parse and serialize both walk it, so a parsed report
  * serializes back to the same bytes.

@@ -1,6 +1,6 @@
 /**
  * Filling the offline VCEK cache from AMD's Key Distribution Service: the one place cocokit talks to AMD, run
- * on request (`cocokit snp fetch-vcek`), never during verification (ARCHITECTURE.md, specs/snp.md §2.4).
+ * on request (`cocokit snp fetch-vcek`), never during verification.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';

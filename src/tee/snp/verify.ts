@@ -40,7 +40,7 @@ import {
 } from './certs.js';
 
 export interface SnpVerifyOptions {
-  /** Verification time for certificate validity and CRLs (ARCHITECTURE.md: injected clock). */
+  /** Verification time for certificate validity and CRLs (an injected clock). */
   now: Date;
   /** Product for version-2 reports (v3+ reports name theirs in the CPUID bytes). */
   product?: SnpProduct;

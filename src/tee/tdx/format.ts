@@ -2,7 +2,7 @@
  * Intel TDX DCAP quote wire format (specs/tdx-initdata.md §1): quote versions 4 and 5 (TD report body types
  * 2 = TDX 1.0 and 3 = TDX 1.5), the ECDSA-P256 signature data, the QE report certification data (type 6) with
  * its QE report, QE authentication data and nested certification data (type 5 = PCK certificate chain). No
- * crypto here (ARCHITECTURE.md: parsing never verifies).
+ * crypto here (parsing never verifies).
  *
  * Each structure is one offset table; parse and serialize both walk it, so every accepted quote serializes
  * back to the same bytes, trailing buffer bytes included.

@@ -1,7 +1,7 @@
 /**
  * Filling the offline TDX collateral cache from Intel PCS (or a PCCS serving the same paths): the one place
  * cocokit talks to Intel, run on request (`cocokit tdx fetch-collateral`), never during verification
- * (ARCHITECTURE.md; specs/tdx-initdata.md §2.2 for endpoints and issuer-chain headers).
+ * (Intel's PCS v4 API for endpoints and issuer-chain headers).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';

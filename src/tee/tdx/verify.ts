@@ -80,7 +80,7 @@ export interface TdxTcbEvaluation {
 }
 
 export interface TdxVerifyOptions {
-  /** Verification time for certificates, CRLs and collateral (ARCHITECTURE.md: injected clock). */
+  /** Verification time for certificates, CRLs and collateral (an injected clock). */
   now: Date;
   /** Without collateral only the collateral-free checks of §2.1 run and no TCB status is computed. */
   collateral?: TdxCollateral;
