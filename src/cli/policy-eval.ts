@@ -30,7 +30,7 @@ import { BigNum, Engine, type ExprStats, type Explanation, PROFILE_SORTS, type P
 import type { CompileError } from '../rego/compiler.js';
 import { RObject } from '../rego/value.js';
 import { GO_YAML_V2, goYamlQuoted } from '../rego/builtins/goyaml.js';
-import { TarballError, readBundleTarball } from '../policy/bundle-archive.js';
+import { TarballError, type TarEntry, readBundleTarball } from '../policy/bundle-archive.js';
 import { compileGlob } from '../rego/builtins/glob.js';
 import { firstValueText, goJsonError } from '../rego/builtins/gojson.js';
 import type { CliIO } from './io.js';
@@ -285,26 +285,29 @@ function mergeInto(into: Record<string, unknown>, doc: unknown): void {
   }
 }
 
-/**
- * `-b bundle.tar.gz`: the archive `opa build` writes. `.rego` files anywhere, data only from files named
- * `data.json`/`data.yaml` (rooted at their directory), and the `.manifest`'s `roots` bound where packages and
- * data may live, as opa checks when it activates a bundle.
- */
-function loadBundleArchive(engine: Engine, file: string, version: 'v0' | 'v1', shown = file): void {
+/** A bundle archive's files, read as opa's tarball loader reads them, with its texts for a damaged one. */
+function archiveFiles(file: string, shown: string, fail: (message: string, cause: unknown) => CocoError): TarEntry[] {
   let buf: Buffer;
   try {
     buf = readFileSync(file);
   } catch (e) {
     throw new CocoError('CLI_FILE', `cannot read ${shown}: ${(e as Error).message}`, { kind: 'input', cause: e });
   }
-  // Read as opa's tarball loader reads an archive, with its texts for a damaged one.
-  let files;
   try {
-    files = readBundleTarball(buf);
+    return readBundleTarball(buf);
   } catch (e) {
-    if (e instanceof TarballError) throw new CocoError('BUNDLE_FORMAT', `bundle ${shown}: bundle read failed: ${e.message}`, { kind: 'input', cause: e });
+    if (e instanceof TarballError) throw fail(`bundle read failed: ${e.message}`, e);
     throw e;
   }
+}
+
+/**
+ * `-b bundle.tar.gz`: the archive `opa build` writes. `.rego` files anywhere, data only from files named
+ * `data.json`/`data.yaml` (rooted at their directory), and the `.manifest`'s `roots` bound where packages and
+ * data may live, as opa checks when it activates a bundle.
+ */
+function loadBundleArchive(engine: Engine, file: string, version: 'v0' | 'v1', shown = file): void {
+  const files = archiveFiles(file, shown, (message, cause) => new CocoError('BUNDLE_FORMAT', `bundle ${shown}: ${message}`, { kind: 'input', cause }));
   const entries = files.map((e) => ({ parts: e.path.split('/').filter((x) => x !== '' && x !== '.'), data: e.data }));
   const manifest = entries.find((e) => e.parts.length === 1 && e.parts[0] === '.manifest');
   const roots = manifest ? manifestRoots(manifest.data) : [''];
@@ -392,19 +395,7 @@ function readTarballBundle(file: string, shown: string, version: 'v0' | 'v1'): {
     const text = `bundle ${shown}: ${message}`;
     return new CocoError('BUNDLE_FORMAT', text, { kind: 'input', cause, detail: { errors: [{ code: '', message: text, file: '', row: 0, col: 0 }] } });
   };
-  let buf: Buffer;
-  try {
-    buf = readFileSync(file);
-  } catch (e) {
-    throw new CocoError('CLI_FILE', `cannot read ${shown}: ${(e as Error).message}`, { kind: 'input', cause: e });
-  }
-  let entries;
-  try {
-    entries = readBundleTarball(buf);
-  } catch (e) {
-    if (e instanceof TarballError) throw fail(`bundle read failed: ${e.message}`, e);
-    throw e;
-  }
+  const entries = archiveFiles(file, shown, fail);
   const manifest: Record<string, unknown> = {};
   const data: Record<string, unknown> = {};
   const sources: Array<{ name: string; text: string }> = [];
