@@ -1,0 +1,279 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { Engine, type TraceEvent, filterTrace, prettyTrace, traceJson } from './index.js';
+
+// Trace events as opa's tracer reports them (opa:v1/topdown/trace.go, eval.go, lineage). The expected texts of
+// the first tests are those opa's own trace tests (v1/topdown/trace_test.go) hold for the same policies.
+
+function traced(policies: Record<string, string>, query: string, opts: { data?: unknown; input?: unknown } = {}): { events: TraceEvent[]; result: unknown } {
+  const engine = new Engine();
+  for (const [file, text] of Object.entries(policies)) engine.addPolicy(file, text);
+  if (opts.data !== undefined) engine.addData(opts.data as Record<string, unknown>);
+  if (opts.input !== undefined) engine.setInput(opts.input);
+  const events: TraceEvent[] = [];
+  const result = engine.evalQuery(query, 'v1', undefined, events).result;
+  return { events, result };
+}
+
+const SMALL = `package test
+
+\tp if { q[x]; plus(x, 1, n) }
+\tq contains x if { x = data.a[_] }`;
+
+test('a rule over a partial set: Index, Enter, Exit, Redo and the early exit, as opa prints them with locations', () => {
+  // The module has no file name, so its locations print as the query's do (opa's test compiles it so too).
+  const { events } = traced({ '': SMALL }, 'data.test.p = _', { data: { a: [1, 2, 3, 4] } });
+  assert.equal(
+    prettyTrace(filterTrace(events, 'full')),
+    `query:1     Enter data.test.p = _
+query:1     | Eval data.test.p = _
+query:1     | Index data.test.p (matched 1 rule, early exit)
+query:3     | Enter data.test.p
+query:3     | | Eval data.test.q[x]
+query:3     | | Index data.test.q (matched 1 rule)
+query:4     | | Enter data.test.q
+query:4     | | | Eval x = data.a[_]
+query:4     | | | Exit data.test.q
+query:4     | | Redo data.test.q
+query:4     | | | Redo x = data.a[_]
+query:4     | | | Exit data.test.q
+query:4     | | Redo data.test.q
+query:4     | | | Redo x = data.a[_]
+query:4     | | | Exit data.test.q
+query:4     | | Redo data.test.q
+query:4     | | | Redo x = data.a[_]
+query:4     | | | Exit data.test.q
+query:4     | | Redo data.test.q
+query:4     | | | Redo x = data.a[_]
+query:3     | | Eval plus(x, 1, n)
+query:3     | | Exit data.test.p early
+query:1     | Exit data.test.p = _
+query:1     Redo data.test.p = _
+query:1     | Redo data.test.p = _
+query:3     | Redo data.test.p
+query:3     | | Redo plus(x, 1, n)
+query:3     | | Redo data.test.q[x]
+`,
+  );
+});
+
+test('long file names are shortened in the location column around their common directories', () => {
+  const dir = 'authz_bundle/com/foo/bar/baz/qux/acme/corp/internal/authz/policies';
+  const { events } = traced(
+    {
+      [`${dir}/abac/v1/beta/policy.rego`]: 'package test\n\n\t\timport data.utils.q\n\n\t\tp = true if { q[x]; plus(x, 1, n) }\n\t\t',
+      [`${dir}/utils/utils.rego`]: 'package utils\n\n\t\tq contains x if { x = data.a[_] }\n\t\t',
+    },
+    'data.test.p = _',
+    { data: { a: [1, 2, 3, 4] } },
+  );
+  const text = prettyTrace(events);
+  const pad = (loc: string) => loc.padEnd(69);
+  const p5 = pad('authz_bundle/...ternal/authz/policies/abac/v1/beta/policy.rego:5');
+  const u3 = pad('authz_bundle/...ternal/authz/policies/utils/utils.rego:3');
+  const q1 = pad('query:1');
+  assert.deepEqual(text.split('\n').slice(0, 10), [
+    `${q1}Enter data.test.p = _`,
+    `${q1}| Eval data.test.p = _`,
+    `${q1}| Index data.test.p (matched 1 rule, early exit)`,
+    `${p5}| Enter data.test.p`,
+    `${p5}| | Eval data.utils.q[x]`,
+    `${p5}| | Index data.utils.q (matched 1 rule)`,
+    `${u3}| | Enter data.utils.q`,
+    `${u3}| | | Eval x = data.a[_]`,
+    `${u3}| | | Exit data.utils.q`,
+    `${u3}| | Redo data.utils.q`,
+  ]);
+  assert.equal(text.split('\n').at(-2), `${p5}| | Redo data.utils.q[x]`);
+});
+
+const FAILING = 'package example\n\nallow if {\n\n\tinput.foo\n\tinput.bar\n}\n';
+
+test('a failing rule body: the full trace, and fails keeps the chain of queries to each Fail', () => {
+  const { events, result } = traced({ 'policy.rego': FAILING }, 'data.example.allow', { input: { foo: 1 } });
+  assert.deepEqual(result, []);
+  // opa's release notes show this trace for the policy before its index learned to skip undefined refs.
+  assert.equal(
+    prettyTrace(filterTrace(events, 'full')),
+    `query:1           Enter data.example.allow = _
+query:1           | Eval data.example.allow = _
+query:1           | Index data.example.allow (matched 1 rule, early exit)
+policy.rego:3     | Enter data.example.allow
+policy.rego:5     | | Eval input.foo
+policy.rego:6     | | Eval input.bar
+policy.rego:6     | | Fail input.bar
+policy.rego:5     | | Redo input.foo
+query:1           | Fail data.example.allow = _
+`,
+  );
+  // lineage.Fails: each Fail after the Enter/Redo events of its query and their parents, the map reset after.
+  assert.equal(
+    prettyTrace(filterTrace(events, 'fails')),
+    `query:1           Enter data.example.allow = _
+policy.rego:3     | Enter data.example.allow
+policy.rego:6     | | Fail input.bar
+query:1           | Fail data.example.allow = _
+`,
+  );
+  assert.deepEqual(filterTrace(events, 'notes'), []);
+});
+
+test('two bodies: the first fails, the second exits early and is redone when the query backtracks', () => {
+  const { events } = traced({ '': 'package test\n\np if {\n\tinput.x > 1\n}\n\np if {\n\tinput.x < 1\n}\n' }, 'data.test.p', { input: { x: 0 } });
+  assert.equal(
+    prettyTrace(events),
+    `query:1     Enter data.test.p = _
+query:1     | Eval data.test.p = _
+query:1     | Index data.test.p (matched 2 rules, early exit)
+query:3     | Enter data.test.p
+query:4     | | Eval input.x > 1
+query:4     | | Fail input.x > 1
+query:7     | Enter data.test.p
+query:8     | | Eval input.x < 1
+query:7     | | Exit data.test.p early
+query:1     | Exit data.test.p = _
+query:1     Redo data.test.p = _
+query:1     | Redo data.test.p = _
+query:7     | Redo data.test.p
+query:8     | | Redo input.x < 1
+`,
+  );
+  // With the early exit the second body is not tried once the first succeeds.
+  const first = traced({ '': 'package test\n\np if {\n\tinput.x > 1\n}\n\np if {\n\tinput.x < 1\n}\n' }, 'data.test.p', { input: { x: 2 } });
+  assert.equal(first.events.filter((e) => e.op === 'Enter' && e.node?.kind === 'rule').length, 1);
+  // Rules with different values are all tried (no early exit).
+  const both = traced({ '': 'package test\n\np := 1 if input.x > 1\n\np := 2 if input.x < 1\n' }, 'data.test.p', { input: { x: 2 } });
+  assert.match(prettyTrace(both.events), /Index data\.test\.p \(matched 2 rules\)\n/);
+  assert.equal(both.events.filter((e) => e.op === 'Enter' && e.node?.kind === 'rule').length, 2);
+});
+
+test('trace(msg) is a Note: notes keeps it with the queries that lead to it, quoted as Go quotes', () => {
+  const policy = 'package e\n\nallow if {\n\ttrace("checking \\"owner\\"\\t")\n\tinput.owner == input.user\n}\n';
+  const { events } = traced({ 'p.rego': policy }, 'data.e.allow', { input: { owner: 'a', user: 'b' } });
+  assert.equal(
+    prettyTrace(filterTrace(events, 'notes')),
+    `query:1      Enter data.e.allow = _
+p.rego:3     | Enter data.e.allow
+p.rego:4     | | Note "checking \\"owner\\"\\t"
+`,
+  );
+  const note = events.find((e) => e.op === 'Note')!;
+  assert.equal(note.message, 'checking "owner"\t');
+  // Without a tracer the builtin just succeeds.
+  const engine = new Engine();
+  engine.addPolicy('p.rego', policy);
+  engine.setInput({ owner: 'a', user: 'a' });
+  assert.deepEqual(engine.evalQuery('data.e.allow').result[0]!.expressions[0]!.value, true);
+});
+
+test('the JSON explanation has the Go encoding of opa events: field names as declared, AST nodes, locals', () => {
+  const { events } = traced({ 'p.rego': 'package e\n\nallow if {\n\tx := input.n\n\ttrace("n")\n\tx > 1\n}\n' }, 'data.e.allow', { input: { n: 2 } });
+  const json = traceJson(events) as Array<Record<string, unknown>>;
+  assert.deepEqual(Object.keys(json[0]!), ['Node', 'Location', 'Locals', 'LocalMetadata', 'Ref', 'Op', 'Message', 'QueryID', 'ParentID']);
+  assert.deepEqual(
+    json.map((e) => e['Op']),
+    ['Enter', 'Eval', 'Index', 'Enter', 'Eval', 'Eval', 'Note', 'Eval', 'Exit', 'Exit', 'Redo', 'Redo', 'Redo', 'Redo', 'Redo', 'Redo'],
+  );
+  assert.deepEqual(json[0]!['Location'], { file: '', row: 1, col: 1 });
+  assert.equal(json[0]!['QueryID'], 0);
+  const index = json[2]!;
+  assert.equal(index['Message'], '(matched 1 rule, early exit)');
+  assert.deepEqual(index['Ref'], { type: 'ref', value: [{ type: 'var', value: 'data' }, { type: 'string', value: 'e' }, { type: 'string', value: 'allow' }] });
+  const enter = json[3]!;
+  assert.deepEqual([enter['QueryID'], enter['ParentID'], enter['Location']], [1, 0, { file: 'p.rego', row: 3, col: 1 }]);
+  const note = json[6]!;
+  assert.deepEqual([note['Node'], note['Message'], note['QueryID']], [null, 'n', 1]);
+  // `x > 1` evaluated with x bound: the local and the expression's AST.
+  const cmp = json[7]!;
+  assert.deepEqual(cmp['Locals'], [{ name: 'x', type: 'number', value: 2 }]);
+  assert.deepEqual(cmp['Node'], {
+    index: 2,
+    terms: [{ type: 'ref', value: [{ type: 'var', value: 'gt' }] }, { type: 'var', value: 'x' }, { type: 'number', value: 1 }],
+  });
+  assert.deepEqual(cmp['Location'], { file: 'p.rego', row: 6, col: 2 });
+});
+
+test('function calls are queries of their own: Index and Enter name the function', () => {
+  const { events, result } = traced({ '': 'package test\n\nf(x) := y if y := x + 1\n\ng := f(1)\n' }, 'data.test.g');
+  assert.deepEqual(result, [{ expressions: [{ value: 2, text: 'data.test.g', location: { row: 1, col: 1 } }], bindings: {} }]);
+  assert.equal(
+    prettyTrace(events),
+    `query:1     Enter data.test.g = _
+query:1     | Eval data.test.g = _
+query:1     | Index data.test.g (matched 1 rule)
+query:5     | Enter data.test.g
+query:5     | | Index data.test.f (matched 1 rule)
+query:3     | | Enter data.test.f
+query:3     | | | Eval y = x + 1
+query:3     | | | Exit data.test.f
+query:3     | | Redo data.test.f
+query:3     | | | Redo y = x + 1
+query:5     | | Exit data.test.g
+query:1     | Exit data.test.g = _
+query:1     Redo data.test.g = _
+query:1     | Redo data.test.g = _
+query:5     | Redo data.test.g
+`,
+  );
+});
+
+test('every, comprehensions, negation and with are traced as queries of their own without failing', () => {
+  const policy = `package t
+
+all_small if every v in [1, 2] { v < 3 }
+squares := [y | some z in [1, 2]; y := z * z]
+names := {n | some n in input.names}
+counts := {k: count(v) | some k, v in input.groups}
+not_admin if not input.role == "admin"
+mocked if input.role == "admin" with input.role as "admin"
+default d := 7
+`;
+  const input = { names: ['a', 'b'], groups: { g: [1, 2] }, role: 'user' };
+  const { events, result } = traced({ 't.rego': policy }, 'data.t', { input });
+  assert.deepEqual((result as Array<{ expressions: Array<{ value: unknown }> }>)[0]!.expressions[0]!.value, {
+    all_small: true,
+    counts: { g: 2 },
+    d: 7,
+    mocked: true,
+    names: ['a', 'b'],
+    not_admin: true,
+    squares: [1, 4],
+  });
+  const text = prettyTrace(events);
+  assert.match(text, /\| \| Eval every v in \[1, 2\] \{ v < 3 \}\n.*\| \| Enter v < 3\n/);
+  assert.match(text, /\| \| Eval not input\.role == "admin"\n.*\| \| Enter input\.role == "admin"\n.*\| \| \| Eval input\.role == "admin"\n.*\| \| \| Fail input\.role == "admin"\n.*\| \| Exit data\.t\.not_admin early\n/);
+  assert.match(text, /Eval input\.role == "admin" with input\.role as "admin"\n/);
+  assert.match(text, /Enter data\.t\.d\n.*\| \| Eval true\n/);
+  // Every query but the top one has a parent that was entered before it.
+  const entered = new Set<number>([0]);
+  for (const e of events) {
+    if (e.op === 'Enter') entered.add(e.queryId);
+    assert.ok(entered.has(e.parentId), `parent ${e.parentId} of ${e.op} ${e.node?.text}`);
+  }
+  // Every event prints on one line.
+  assert.equal(text.split('\n').length, events.length + 1);
+});
+
+test('random policies of rules and calls: a traced evaluation gives the untraced result and well-formed events', () => {
+  const exprs = ['input.x > 1', 'input.x == 2', 'not input.y', 'some v in input.xs; v > 1', 'count(input.xs) > 1', 'f(input.x) == 3', 'trace("t")', 'input.x'];
+  fc.assert(
+    fc.property(fc.array(fc.subarray(exprs, { minLength: 1 }), { minLength: 1, maxLength: 4 }), fc.integer({ min: 0, max: 3 }), (bodies, x) => {
+      const policy = 'package r\n\nf(a) := a + 1\n\n' + bodies.map((b) => `p if {\n\t${b.join('\n\t')}\n}\n`).join('\n');
+      const input = { x, xs: [x, 1, 2] };
+      const plain = new Engine();
+      plain.addPolicy('r.rego', policy);
+      plain.setInput(input);
+      const { events, result } = traced({ 'r.rego': policy }, 'data.r.p', { input });
+      assert.deepEqual(result, plain.evalQuery('data.r.p').result);
+      const depth = new Map<number, number>();
+      for (const e of events) if (e.op === 'Enter') depth.set(e.queryId, e.parentId);
+      for (const mode of ['full', 'fails', 'notes'] as const) {
+        const kept = filterTrace(events, mode);
+        assert.equal(prettyTrace(kept).split('\n').length, kept.length + 1);
+      }
+      assert.equal(filterTrace(events, 'notes').filter((e) => e.op === 'Note').length, events.filter((e) => e.op === 'Note').length);
+    }),
+    { numRuns: 60 },
+  );
+});
