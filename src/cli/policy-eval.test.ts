@@ -191,6 +191,18 @@ test('--explain with JSON output adds opa\'s explanation array; values, bindings
     assert.doesNotMatch(r.out, /Enter|Eval/);
   }
   assert.equal((await evalCli([...args, '--explain=full', '-f', 'raw', 'data.e.ok'])).out, 'true\n');
+  // With --profile the expressions are counted while they are traced.
+  const both = JSON.parse((await evalCli([...args, '--explain=full', '--profile', 'data.e.ok'])).out);
+  assert.deepEqual(Object.keys(both), ['result', 'explanation', 'metrics', 'profile']);
+  // (sorted by time first, so compared by row here)
+  const counts = both.profile.map((x: { num_eval: number; location: { row: number } }) => [x.location.row, x.num_eval]);
+  assert.deepEqual(
+    counts.sort((a: number[], b: number[]) => a[0]! - b[0]!),
+    [
+      [1, 1],
+      [12, 1],
+    ],
+  );
 });
 
 test('--explain refuses a mode opa does not have', async () => {

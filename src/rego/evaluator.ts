@@ -14,7 +14,7 @@ import { RuleNode } from './compiled.js';
 import { argOrder } from './compiler.js';
 import type { Profiler } from './profile.js';
 import { type Guard, type GroupIndex, failedGuard, groupCandidates, groupIndexOf, guardsOf } from './rule-index.js';
-import { slotNamesOf } from './explain.js';
+import { slotNamesOf, termText } from './explain.js';
 import { type TraceEvent, type TraceNode, type TraceOp, capturesValue, exprText, litText } from './trace.js';
 import { type Value, RObject, RSet, equal, keyOf, toRegoString } from './value.js';
 
@@ -325,6 +325,7 @@ export class Evaluator {
       case 'somein':
         return this.term(e.coll, f, (c) => this.iterate(c, (key, val) => this.bind(e.value, val, f, () => (e.key ? this.bind(e.key, key, f, k) : k()))));
       case 'every':
+        if (this.events) return this.tevery(e, f, k);
         return this.term(e.domain, f, (d) => {
           if (!(Array.isArray(d) || d instanceof RObject || d instanceof RSet)) return false;
           let all = true;
@@ -1201,14 +1202,16 @@ export class Evaluator {
     const negation = l.negated || l.notBody !== undefined;
     this.emit('Eval', node, l.loc, '', undefined, this.locals(l, f));
     let defined = false;
+    const rest = (): boolean => {
+      defined = true;
+      const r2 = this.tbody(lits, i + 1, f, k);
+      this.cur = node;
+      if (!negation) this.emit('Redo', node, l.loc, '', undefined, this.locals(l, f));
+      return r2;
+    };
+    const pr = this.profiler;
     try {
-      const r = this.literal(l, f, () => {
-        defined = true;
-        const r2 = this.tbody(lits, i + 1, f, k);
-        this.cur = node;
-        if (!negation) this.emit('Redo', node, l.loc, '', undefined, this.locals(l, f));
-        return r2;
-      });
+      const r = pr ? pr.literal(l, () => this.literal(l, f, () => pr.redo(l, rest))) : this.literal(l, f, rest);
       if (!defined) this.emit('Fail', node, l.loc, '', undefined, this.locals(l, f));
       return r;
     } finally {
@@ -1220,6 +1223,54 @@ export class Evaluator {
   private sub(lits: CLit[], f: Array<Value | undefined>, k: K): boolean {
     if (!this.events) return this.body(lits, 0, f, k);
     return this.child({ kind: 'body', text: lits.map(litText).join('; '), lits }, lits[0]?.loc, lits, f, '', k);
+  }
+
+  /**
+   * `every` while tracing, as OPA's evalEvery traces it: a query over the domain (Enter and Exit or Fail of the
+   * `every` expression, the generator `domain[key] = value` evaluated and redone per element) and, per element,
+   * the body as a query of its own followed by a Redo of the `every` expression.
+   */
+  private tevery(e: Extract<CExpr, { k: 'every' }>, f: Array<Value | undefined>, k: K): boolean {
+    const every = this.cur;
+    const loc = every?.kind === 'expr' ? every.lit?.loc : undefined;
+    const gen: TraceNode = { kind: 'expr', text: `${termText(e.domain)}[${e.key ? termText(e.key) : '_'}] = ${termText(e.value)}`, lit: undefined, index: 0 };
+    return this.term(e.domain, f, (d) => {
+      const q = this.qid;
+      const p = this.pqid;
+      return this.inChild(() => {
+        this.emit('Enter', every, loc);
+        if (!(Array.isArray(d) || d instanceof RObject || d instanceof RSet)) {
+          this.emit('Fail', every, loc);
+          return false;
+        }
+        this.emit('Eval', gen, loc);
+        let all = true;
+        this.iterate(d, (key, val) => {
+          const ok = this.bind(e.value, val, f, () => (e.key ? this.bind(e.key, key, f, () => this.sub(e.body, f, () => true)) : this.sub(e.body, f, () => true)));
+          this.emit('Redo', every, loc);
+          this.emit('Redo', gen, loc);
+          if (!ok) all = false;
+          return !ok;
+        });
+        if (!all) {
+          this.emit('Fail', every, loc);
+          return false;
+        }
+        const cq = this.qid;
+        const cp = this.pqid;
+        this.qid = q;
+        this.pqid = p;
+        let r: boolean;
+        try {
+          r = k();
+        } finally {
+          this.qid = cq;
+          this.pqid = cp;
+        }
+        this.emit('Exit', every, loc);
+        return r;
+      });
+    });
   }
 
   /** `not expr`: the expression evaluated as a query of its own. */

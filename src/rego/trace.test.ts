@@ -241,10 +241,18 @@ default d := 7
     squares: [1, 4],
   });
   const text = prettyTrace(events);
-  assert.match(text, /\| \| Eval every v in \[1, 2\] \{ v < 3 \}\n.*\| \| Enter v < 3\n/);
+  // every as OPA's evalEvery traces it: a query over the domain, the body a query of its own per element.
+  assert.match(
+    text,
+    /\| \| Eval every v in \[1, 2\] \{ v < 3 \}\n.*\| \| Enter every v in \[1, 2\] \{ v < 3 \}\n.*\| \| \| Eval \[1, 2\]\[_\] = v\n.*\| \| \| Enter v < 3\n.*\| \| \| \| Eval v < 3\n.*\| \| \| \| Exit v < 3\n.*\| \| \| Redo v < 3\n.*\| \| \| \| Redo v < 3\n.*\| \| \| Redo every v in \[1, 2\] \{ v < 3 \}\n.*\| \| \| Redo \[1, 2\]\[_\] = v\n/,
+  );
+  assert.match(text, /\| \| \| Exit every v in \[1, 2\] \{ v < 3 \}\n/);
   assert.match(text, /\| \| Eval not input\.role == "admin"\n.*\| \| Enter input\.role == "admin"\n.*\| \| \| Eval input\.role == "admin"\n.*\| \| \| Fail input\.role == "admin"\n.*\| \| Exit data\.t\.not_admin early\n/);
   assert.match(text, /Eval input\.role == "admin" with input\.role as "admin"\n/);
   assert.match(text, /Enter data\.t\.d\n.*\| \| Eval true\n/);
+  // An every whose body fails for an element fails in the domain query and in its own.
+  const failing = traced({ 't.rego': 'package t\n\nsmall if every v in [1, 5] { v < 3 }\n' }, 'data.t.small');
+  assert.match(prettyTrace(failing.events), /\| \| \| Fail every v in \[1, 5\] \{ v < 3 \}\n.*\| \| Fail every v in \[1, 5\] \{ v < 3 \}\n/);
   // Every query but the top one has a parent that was entered before it.
   const entered = new Set<number>([0]);
   for (const e of events) {
