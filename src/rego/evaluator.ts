@@ -1443,14 +1443,15 @@ export class Evaluator {
   }
 
   private userFn(node: RuleNode, args: Value[], k: KV): boolean {
+    if (this.events) return this.tuserFn(node, args, k);
     const cacheKey = node.name + '\u0000' + keyOf(args);
     let v: Value | undefined;
-    if (this.events) this.indexEvent(node, node.funcs);
     if (this.ctx.fnCache.has(cacheKey)) v = this.ctx.fnCache.get(cacheKey);
     else {
       if (++this.depth > this.maxDepth) throw new CocoError('REGO_LIMIT', `function calls nested deeper than ${this.maxDepth} (recursive function ${node.name}?)`, { kind: 'limit' });
       try {
         const adm = this.admission(node.funcs);
+        const early = (node.earlyExit ??= earlyExitOf(node.funcs));
         for (const rule of node.funcs) {
           const frame: Array<Value | undefined> = new Array(rule.nslots);
           this.bindItems(rule.params!, args, 0, frame, () =>
@@ -1465,6 +1466,8 @@ export class Evaluator {
               adm,
             ),
           );
+          // Every body gives this one constant: the others need not be tried (OPA's early exit).
+          if (early && v !== undefined) break;
         }
         if (v === undefined && node.defaultFunc) this.defaultValue(node.defaultFunc, false, (x) => ((v = x), true));
       } finally {
@@ -1473,6 +1476,58 @@ export class Evaluator {
       this.ctx.fnCache.set(cacheKey, v);
     }
     return v === undefined ? false : k(v);
+  }
+
+  /**
+   * A user function call while tracing, as OPA's evalFunc makes one: Index, then each body tried as a query,
+   * the caller going on with the first value inside its Exit and Redo; a cached result goes straight on.
+   */
+  private tuserFn(node: RuleNode, args: Value[], k: KV): boolean {
+    this.indexEvent(node, node.funcs);
+    const cacheKey = node.name + '\u0000' + keyOf(args);
+    const cache = this.ctx.fnCache;
+    if (cache.has(cacheKey)) {
+      const c = cache.get(cacheKey);
+      return c === undefined ? false : k(c);
+    }
+    if (++this.depth > this.maxDepth) throw new CocoError('REGO_LIMIT', `function calls nested deeper than ${this.maxDepth} (recursive function ${node.name}?)`, { kind: 'limit' });
+    let v: Value | undefined;
+    let stop = false;
+    try {
+      const adm = this.admission(node.funcs);
+      const early = (node.earlyExit ??= earlyExitOf(node.funcs));
+      const first = (x: Value): boolean => {
+        v = x;
+        cache.set(cacheKey, x);
+        stop = k(x);
+        return true;
+      };
+      for (const rule of node.funcs) {
+        const frame: Array<Value | undefined> = new Array(rule.nslots);
+        this.bindItems(rule.params!, args, 0, frame, () =>
+          this.ruleValues(
+            rule,
+            (x) => {
+              if (v === undefined) return first(x);
+              if (!equal(v, x)) throw evalError('eval_conflict_error', rule.loc, 'functions must not produce multiple outputs for same inputs');
+              return true;
+            },
+            frame,
+            adm,
+            early,
+          ),
+        );
+        if (stop || (early && v !== undefined)) break;
+      }
+      if (v === undefined && node.defaultFunc) this.defaultValue(node.defaultFunc, early, first);
+      if (v === undefined) cache.set(cacheKey, undefined);
+    } catch (e) {
+      cache.delete(cacheKey);
+      throw e;
+    } finally {
+      this.depth--;
+    }
+    return stop;
   }
 }
 

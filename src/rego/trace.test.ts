@@ -207,15 +207,25 @@ query:5     | | Index data.test.f (matched 1 rule)
 query:3     | | Enter data.test.f
 query:3     | | | Eval y = x + 1
 query:3     | | | Exit data.test.f
-query:3     | | Redo data.test.f
-query:3     | | | Redo y = x + 1
 query:5     | | Exit data.test.g
 query:1     | Exit data.test.g = _
 query:1     Redo data.test.g = _
 query:1     | Redo data.test.g = _
 query:5     | Redo data.test.g
+query:3     | | Redo data.test.f
+query:3     | | | Redo y = x + 1
 `,
   );
+  // A second call with the same arguments takes the cached value: Index only, as opa's function cache does.
+  const twice = traced({ '': 'package test\n\nf(x) := y if y := x + 1\n\nh if {\n\tf(1) == 2\n\tf(1) == 2\n}\n' }, 'data.test.h');
+  assert.deepEqual(
+    twice.events.filter((e) => e.ref === 'data.test.f' || e.node?.text === 'data.test.f').map((e) => e.op),
+    ['Index', 'Enter', 'Exit', 'Index', 'Redo'],
+  );
+  // A function whose bodies all give one constant stops at the first that holds.
+  const early = traced({ '': 'package test\n\nok(x) if x > 1\n\nok(x) if x > 0\n\nh if ok(2)\n' }, 'data.test.h');
+  assert.match(prettyTrace(early.events), /Index data\.test\.ok \(matched 2 rules, early exit\)\n.*Enter data\.test\.ok\n.*Eval x > 1\n.*Exit data\.test\.ok early\n/);
+  assert.equal(early.events.filter((e) => e.op === 'Enter' && e.node?.text === 'data.test.ok').length, 1);
 });
 
 test('every, comprehensions, negation and with are traced as queries of their own without failing', () => {
