@@ -861,7 +861,7 @@ export class Evaluator {
       const first = (v: Value): boolean => {
         complete = v;
         cache.set(node, v);
-        stop = k(v);
+        stop = this.unnested(() => k(v));
         return true;
       };
       for (const rule of node.rules) {
@@ -887,6 +887,16 @@ export class Evaluator {
       this.depth--;
     }
     return stop;
+  }
+
+  /** The caller's continuation, run from inside a rule's evaluation: not nested in the rule for the depth bound. */
+  private unnested(k: K): boolean {
+    this.depth--;
+    try {
+      return k();
+    } finally {
+      this.depth++;
+    }
   }
 
   /** The value of a default rule (traced as OPA traces one: a rule whose body is `true`). */
@@ -1499,7 +1509,7 @@ export class Evaluator {
       const first = (x: Value): boolean => {
         v = x;
         cache.set(cacheKey, x);
-        stop = k(x);
+        stop = this.unnested(() => k(x));
         return true;
       };
       for (const rule of node.funcs) {

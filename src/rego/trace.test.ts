@@ -1,7 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { CocoError } from '../errors.js';
+import { BUILTINS } from './builtins/index.js';
+import { Compiler } from './compiler.js';
+import { Evaluator } from './evaluator.js';
 import { Engine, type TraceEvent, filterTrace, prettyTrace, traceJson } from './index.js';
+import { parseModule, parseQuery } from './parser.js';
+import { RObject } from './value.js';
 
 // Trace events as opa's tracer reports them (opa:v1/topdown/trace.go, eval.go, lineage). The expected texts of
 // the first tests are those opa's own trace tests (v1/topdown/trace_test.go) hold for the same policies.
@@ -294,4 +300,27 @@ test('random policies of rules and calls: a traced evaluation gives the untraced
     }),
     { numRuns: 60 },
   );
+});
+
+test('a traced query going on from inside rule evaluations is not nested in them for the depth bound', () => {
+  // Twelve rules in a row: the caller's continuation runs inside each rule's Exit, but the rules are not nested.
+  const rules = Array.from({ length: 12 }, (_, i) => `r${i} if true`);
+  const c = new Compiler(BUILTINS, false);
+  c.compile([parseModule(`package p\n${rules.join('\n')}\nall if {\n${rules.map((_, i) => `\tr${i}`).join('\n')}\n}\nnested if r0\n`, 'p.rego', { version: 'v1' })]);
+  const run = (query: string, events: TraceEvent[] | undefined, maxDepth: number): unknown => {
+    const ev = new Evaluator(c.root, { input: undefined, data: new RObject(), strict: false, prints: undefined, now: () => 0n, random: () => 0.5, env: {}, maxDepth, events });
+    try {
+      return ev.query(c.compileQuery(parseQuery(query, { version: 'v1' }), [], query)).length;
+    } catch (e) {
+      if (e instanceof CocoError) return e.code;
+      throw e;
+    }
+  };
+  assert.equal(run('data.p.all', undefined, 3), 1);
+  const events: TraceEvent[] = [];
+  assert.equal(run('data.p.all', events, 3), 1);
+  assert.equal(events.filter((e) => e.op === 'Enter' && e.node?.kind === 'rule').length, 13);
+  // Real nesting still counts: all → r0 is two deep.
+  assert.equal(run('data.p.nested', [], 1), 'REGO_LIMIT');
+  assert.equal(run('data.p.nested', undefined, 1), 'REGO_LIMIT');
 });
