@@ -279,26 +279,53 @@ default d := 7
   assert.equal(text.split('\n').length, events.length + 1);
 });
 
-test('random policies of rules and calls: a traced evaluation gives the untraced result and well-formed events', () => {
-  const exprs = ['input.x > 1', 'input.x == 2', 'not input.y', 'some v in input.xs; v > 1', 'count(input.xs) > 1', 'f(input.x) == 3', 'trace("t")', 'input.x'];
+test('random policies: a traced evaluation gives the untraced result, and its events are well formed', () => {
+  const exprs = [
+    'input.x > 1',
+    'input.x == 2',
+    'not input.y',
+    'some v in input.xs; v > 1',
+    'count(input.xs) > 1',
+    'f(input.x) == 3',
+    'trace("t")',
+    'input.x',
+    'every v in input.xs { v >= 0 }',
+    'count([y | some y in input.xs; y > 1]) > 0',
+    'not f(input.x) == 2',
+    'input.x == 1 with input.x as 1',
+    'g(input.x)',
+    's[input.x]',
+    'q == 1',
+  ];
+  const queries = ['data.r.p', 'data.r', 'data.r.s', 'x := data.r.p; y := data.r.q', 'not data.r.p', 'data.r.s[z]'];
   fc.assert(
-    fc.property(fc.array(fc.subarray(exprs, { minLength: 1 }), { minLength: 1, maxLength: 4 }), fc.integer({ min: 0, max: 3 }), (bodies, x) => {
-      const policy = 'package r\n\nf(a) := a + 1\n\n' + bodies.map((b) => `p if {\n\t${b.join('\n\t')}\n}\n`).join('\n');
+    fc.property(fc.array(fc.subarray(exprs, { minLength: 1 }), { minLength: 1, maxLength: 4 }), fc.integer({ min: 0, max: 3 }), fc.constantFrom(...queries), (bodies, x, query) => {
+      const policy =
+        'package r\n\nf(a) := a + 1\n\ng(a) if a > 1\n\ng(a) if a < 1\n\ns contains v if some v in input.xs\n\nq := 1 if input.x > 2\n\nelse := 2\n\ndefault q := 3\n\n' +
+        bodies.map((b) => `p if {\n\t${b.join('\n\t')}\n}\n`).join('\n');
       const input = { x, xs: [x, 1, 2] };
       const plain = new Engine();
       plain.addPolicy('r.rego', policy);
       plain.setInput(input);
-      const { events, result } = traced({ 'r.rego': policy }, 'data.r.p', { input });
-      assert.deepEqual(result, plain.evalQuery('data.r.p').result);
-      const depth = new Map<number, number>();
-      for (const e of events) if (e.op === 'Enter') depth.set(e.queryId, e.parentId);
+      const { events, result } = traced({ 'r.rego': policy }, query, { input });
+      assert.deepEqual(result, plain.evalQuery(query).result);
+      // Every event belongs to a query that was entered, under a parent that was entered before it.
+      const entered = new Map<number, number>([[0, 0]]);
+      for (const e of events) {
+        if (e.op === 'Enter') {
+          assert.ok(entered.has(e.parentId) && !entered.has(e.queryId === 0 ? -1 : e.queryId), `${e.queryId} under ${e.parentId}`);
+          entered.set(e.queryId, e.parentId);
+        } else assert.equal(entered.get(e.queryId), e.parentId, `${e.op} ${e.node?.text ?? ''} in ${e.queryId}`);
+      }
+      assert.equal(events[0]!.op, 'Enter');
       for (const mode of ['full', 'fails', 'notes'] as const) {
         const kept = filterTrace(events, mode);
         assert.equal(prettyTrace(kept).split('\n').length, kept.length + 1);
       }
       assert.equal(filterTrace(events, 'notes').filter((e) => e.op === 'Note').length, events.filter((e) => e.op === 'Note').length);
+      assert.equal(filterTrace(events, 'fails').filter((e) => e.op === 'Fail').length, events.filter((e) => e.op === 'Fail').length);
     }),
-    { numRuns: 60 },
+    { numRuns: 120 },
   );
 });
 
