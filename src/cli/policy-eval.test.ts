@@ -120,7 +120,7 @@ test('--explain prints opa\'s trace before the pretty result: fails, full and no
   const fails = await evalCli([...args, '--explain', 'fails', 'data.e.allow']);
   assert.equal(fails.code, 0);
   // The first body is ruled out by the index (input.role is not "admin"); the second fails at its last expression.
-  assert.equal(fails.out, `${q}Enter data.e.allow = _\n${col(file + ':7')}| Enter data.e.allow\n${col(file + ':9')}| | Fail input.owner == input.user\n${q}| Fail data.e.allow = _\nundefined\n`);
+  assert.equal(fails.out, `${q}Enter data.e.allow = _\n${col(file + ':7')}| Enter data.e.allow\n${col(file + ':9')}| | Fail equal(input.owner, input.user)\n${q}| Fail data.e.allow = _\nundefined\n`);
   const full = await evalCli([...args, '--explain=full', 'data.e.ok']);
   const r = col(file + ':12', file + ':12');
   const q2 = col('query:1', file + ':12');
@@ -131,13 +131,13 @@ test('--explain prints opa\'s trace before the pretty result: fails, full and no
       `${q2}| Eval data.e.ok = _`,
       `${q2}| Index data.e.ok (matched 1 rule, early exit)`,
       `${r}| Enter data.e.ok`,
-      `${r}| | Eval input.role == "user"`,
+      `${r}| | Eval equal(input.role, "user")`,
       `${r}| | Exit data.e.ok early`,
       `${q2}| Exit data.e.ok = _`,
       `${q2}Redo data.e.ok = _`,
       `${q2}| Redo data.e.ok = _`,
       `${r}| Redo data.e.ok`,
-      `${r}| | Redo input.role == "user"`,
+      `${r}| | Redo equal(input.role, "user")`,
       'true',
       '',
     ].join('\n'),
@@ -149,12 +149,12 @@ test('--explain prints opa\'s trace before the pretty result: fails, full and no
   // Nothing to show: no trace lines at all. A query of several expressions is one query, as opa shows it.
   assert.equal((await evalCli([...args, '--explain=notes', 'data.e.ok'])).out, 'true\n');
   const query = await evalCli([...args, '--explain=fails', 'data.e.allow == true; x := 1']);
-  assert.match(query.out, /^query:1 +Enter data\.e\.allow == true; x = 1\n/);
-  assert.match(query.out, /\| Fail data\.e\.allow == true\nundefined\n$/);
+  assert.match(query.out, /^query:1 +Enter equal\(data\.e\.allow, true\); x = 1\n/);
+  assert.match(query.out, /\| Fail equal\(data\.e\.allow, true\)\nundefined\n$/);
   // An evaluation error: the trace up to it, then the error.
   const boom = await evalCli([...args, '--strict-builtin-errors', '--explain=full', 'data.e.boom']);
   assert.equal(boom.code, 2);
-  assert.match(boom.out, /\| \| Eval to_number\("x"\) > 1\n$/);
+  assert.match(boom.out, /\| \| Eval gt\(to_number\("x"\), 1\)\n$/);
   assert.match(boom.err, /^1 error occurred: .*to_number/);
 });
 
@@ -221,11 +221,11 @@ test('an expression is named by its own text: one-line bodies, several on a line
     'v0.rego': 'package o\nallow { input.x < 1 }\n',
   });
   const run = async (...args: string[]) => (await evalCli([...args, '--explain=fails', '-f', 'pretty'], '{"x": 2}')).out;
-  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.allow'), /v1\.rego:2 +\| \| Fail input\.x < 1\n/);
-  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.both'), /v1\.rego:3 +\| \| Fail input\.x < 0\n/);
-  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.long'), /v1\.rego:7 +\| \| Fail count\(xs\) > 5\n/);
+  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.allow'), /v1\.rego:2 +\| \| Fail lt\(input\.x, 1\)\n/);
+  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.both'), /v1\.rego:3 +\| \| Fail lt\(input\.x, 0\)\n/);
+  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.long'), /v1\.rego:7 +\| \| Fail gt\(count\(xs\), 5\)\n/);
   assert.match((await evalCli(['-d', join(p, 'v1.rego'), '--explain=full', '-f', 'pretty', '-I', 'data.e.long'], '{}')).out, /v1\.rego:5 +\| \| Eval xs = \[1, 2\]\n/);
-  assert.match(await run('--v0', '-d', join(p, 'v0.rego'), '-I', 'data.o.allow'), /v0\.rego:2 +\| \| Fail input\.x < 1\n/);
+  assert.match(await run('--v0', '-d', join(p, 'v0.rego'), '-I', 'data.o.allow'), /v0\.rego:2 +\| \| Fail lt\(input\.x, 1\)\n/);
   // Query expressions keep their text, newlines included, as opa reports them.
   const q = JSON.parse((await evalCli(['x := [1,\n  2] ; y := 3'])).out);
   assert.deepEqual(q.result[0].expressions.map((e: { text: string }) => e.text), ['x := [1,\n  2]', 'y := 3']);

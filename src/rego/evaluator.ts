@@ -14,8 +14,8 @@ import { RuleNode } from './compiled.js';
 import { argOrder } from './compiler.js';
 import type { Profiler } from './profile.js';
 import { type Guard, type GroupIndex, failedGuard, groupCandidates, groupIndexOf, guardsOf } from './rule-index.js';
-import { slotNamesOf, termText } from './explain.js';
-import { type TraceEvent, type TraceNode, type TraceOp, capturesValue, exprText, litText } from './trace.js';
+import { slotNamesOf } from './explain.js';
+import { type TraceEvent, type TraceNode, type TraceOp, capturesValue, exprText, litText, opaTermText } from './trace.js';
 import { type Value, RObject, RSet, equal, keyOf, toRegoString } from './value.js';
 
 type K = () => boolean;
@@ -340,13 +340,13 @@ export class Evaluator {
           return all ? k() : false;
         });
       case 'logic': {
-        const a = this.sub(e.a, f, () => true);
+        const a = this.sub(e.a, f, () => true, true);
         if (e.op === 'and') {
           if (!a) return false;
-          if (e.b.length > 0 && !this.sub(e.b, f, () => true)) return false;
+          if (e.b.length > 0 && !this.sub(e.b, f, () => true, true)) return false;
           return k();
         }
-        if (a || this.sub(e.b, f, () => true)) return k();
+        if (a || this.sub(e.b, f, () => true, true)) return k();
         return false;
       }
       case 'true':
@@ -1229,10 +1229,13 @@ export class Evaluator {
     }
   }
 
-  /** A body inside an expression (comprehension, `not`, `every`, `and`/`or`): a query of its own when tracing. */
-  private sub(lits: CLit[], f: Array<Value | undefined>, k: K): boolean {
+  /**
+   * A body inside an expression (comprehension, `not`, `every`, `and`/`or`): a query of its own when tracing;
+   * `early` when only its first solution is wanted (OPA's findOne: its Exit says `early`).
+   */
+  private sub(lits: CLit[], f: Array<Value | undefined>, k: K, early = false): boolean {
     if (!this.events) return this.body(lits, 0, f, k);
-    return this.child({ kind: 'body', text: lits.map(litText).join('; '), lits }, lits[0]?.loc, lits, f, '', k);
+    return this.child({ kind: 'body', text: lits.map(litText).join('; '), lits }, lits[0]?.loc, lits, f, early ? 'early' : '', k);
   }
 
   /**
@@ -1243,7 +1246,7 @@ export class Evaluator {
   private tevery(e: Extract<CExpr, { k: 'every' }>, f: Array<Value | undefined>, k: K): boolean {
     const every = this.cur;
     const loc = every?.kind === 'expr' ? every.lit?.loc : undefined;
-    const gen: TraceNode = { kind: 'expr', text: `${termText(e.domain)}[${e.key ? termText(e.key) : '_'}] = ${termText(e.value)}`, lit: undefined, index: 0 };
+    const gen: TraceNode = { kind: 'expr', text: `${opaTermText(e.domain)}[${e.key ? opaTermText(e.key) : '_'}] = ${opaTermText(e.value)}`, lit: undefined, index: 0 };
     return this.term(e.domain, f, (d) => {
       const q = this.qid;
       const p = this.pqid;
@@ -1256,7 +1259,7 @@ export class Evaluator {
         this.emit('Eval', gen, loc);
         let all = true;
         this.iterate(d, (key, val) => {
-          const ok = this.bind(e.value, val, f, () => (e.key ? this.bind(e.key, key, f, () => this.sub(e.body, f, () => true)) : this.sub(e.body, f, () => true)));
+          const ok = this.bind(e.value, val, f, () => (e.key ? this.bind(e.key, key, f, () => this.sub(e.body, f, () => true, true)) : this.sub(e.body, f, () => true, true)));
           this.emit('Redo', every, loc);
           this.emit('Redo', gen, loc);
           if (!ok) all = false;

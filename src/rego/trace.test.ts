@@ -133,16 +133,16 @@ test('two bodies: the first fails, the second exits early and is redone when the
 query:1     | Eval data.test.p = _
 query:1     | Index data.test.p (matched 2 rules, early exit)
 query:3     | Enter data.test.p
-query:4     | | Eval input.x > 1
-query:4     | | Fail input.x > 1
+query:4     | | Eval gt(input.x, 1)
+query:4     | | Fail gt(input.x, 1)
 query:7     | Enter data.test.p
-query:8     | | Eval input.x < 1
+query:8     | | Eval lt(input.x, 1)
 query:7     | | Exit data.test.p early
 query:1     | Exit data.test.p = _
 query:1     Redo data.test.p = _
 query:1     | Redo data.test.p = _
 query:7     | Redo data.test.p
-query:8     | | Redo input.x < 1
+query:8     | | Redo lt(input.x, 1)
 `,
   );
   // With the early exit the second body is not tried once the first succeeds.
@@ -211,7 +211,7 @@ query:1     | Index data.test.g (matched 1 rule)
 query:5     | Enter data.test.g
 query:5     | | Index data.test.f (matched 1 rule)
 query:3     | | Enter data.test.f
-query:3     | | | Eval y = x + 1
+query:3     | | | Eval y = plus(x, 1)
 query:3     | | | Exit data.test.f
 query:5     | | Exit data.test.g
 query:1     | Exit data.test.g = _
@@ -219,7 +219,7 @@ query:1     Redo data.test.g = _
 query:1     | Redo data.test.g = _
 query:5     | Redo data.test.g
 query:3     | | Redo data.test.f
-query:3     | | | Redo y = x + 1
+query:3     | | | Redo y = plus(x, 1)
 `,
   );
   // A second call with the same arguments takes the cached value: Index only, as opa's function cache does.
@@ -230,7 +230,7 @@ query:3     | | | Redo y = x + 1
   );
   // A function whose bodies all give one constant stops at the first that holds.
   const early = traced({ '': 'package test\n\nok(x) if x > 1\n\nok(x) if x > 0\n\nh if ok(2)\n' }, 'data.test.h');
-  assert.match(prettyTrace(early.events), /Index data\.test\.ok \(matched 2 rules, early exit\)\n.*Enter data\.test\.ok\n.*Eval x > 1\n.*Exit data\.test\.ok early\n/);
+  assert.match(prettyTrace(early.events), /Index data\.test\.ok \(matched 2 rules, early exit\)\n.*Enter data\.test\.ok\n.*Eval gt\(x, 1\)\n.*Exit data\.test\.ok early\n/);
   assert.equal(early.events.filter((e) => e.op === 'Enter' && e.node?.text === 'data.test.ok').length, 1);
 });
 
@@ -260,15 +260,15 @@ default d := 7
   // every as OPA's evalEvery traces it: a query over the domain, the body a query of its own per element.
   assert.match(
     text,
-    /\| \| Eval every v in \[1, 2\] \{ v < 3 \}\n.*\| \| Enter every v in \[1, 2\] \{ v < 3 \}\n.*\| \| \| Eval \[1, 2\]\[_\] = v\n.*\| \| \| Enter v < 3\n.*\| \| \| \| Eval v < 3\n.*\| \| \| \| Exit v < 3\n.*\| \| \| Redo v < 3\n.*\| \| \| \| Redo v < 3\n.*\| \| \| Redo every v in \[1, 2\] \{ v < 3 \}\n.*\| \| \| Redo \[1, 2\]\[_\] = v\n/,
+    /\| \| Eval every v in \[1, 2\] \{ lt\(v, 3\) \}\n.*\| \| Enter every v in \[1, 2\] \{ lt\(v, 3\) \}\n.*\| \| \| Eval \[1, 2\]\[_\] = v\n.*\| \| \| Enter lt\(v, 3\)\n.*\| \| \| \| Eval lt\(v, 3\)\n.*\| \| \| \| Exit lt\(v, 3\) early\n.*\| \| \| Redo lt\(v, 3\)\n.*\| \| \| \| Redo lt\(v, 3\)\n.*\| \| \| Redo every v in \[1, 2\] \{ lt\(v, 3\) \}\n.*\| \| \| Redo \[1, 2\]\[_\] = v\n/,
   );
-  assert.match(text, /\| \| \| Exit every v in \[1, 2\] \{ v < 3 \}\n/);
-  assert.match(text, /\| \| Eval not input\.role == "admin"\n.*\| \| Enter input\.role == "admin"\n.*\| \| \| Eval input\.role == "admin"\n.*\| \| \| Fail input\.role == "admin"\n.*\| \| Exit data\.t\.not_admin early\n/);
-  assert.match(text, /Eval input\.role == "admin" with input\.role as "admin"\n/);
+  assert.match(text, /\| \| \| Exit every v in \[1, 2\] \{ lt\(v, 3\) \}\n/);
+  assert.match(text, /\| \| Eval not equal\(input\.role, "admin"\)\n.*\| \| Enter equal\(input\.role, "admin"\)\n.*\| \| \| Eval equal\(input\.role, "admin"\)\n.*\| \| \| Fail equal\(input\.role, "admin"\)\n.*\| \| Exit data\.t\.not_admin early\n/);
+  assert.match(text, /Eval equal\(input\.role, "admin"\) with input\.role as "admin"\n/);
   assert.match(text, /Enter data\.t\.d\n.*\| \| Eval true\n/);
   // An every whose body fails for an element fails in the domain query and in its own.
   const failing = traced({ 't.rego': 'package t\n\nsmall if every v in [1, 5] { v < 3 }\n' }, 'data.t.small');
-  assert.match(prettyTrace(failing.events), /\| \| \| Fail every v in \[1, 5\] \{ v < 3 \}\n.*\| \| Fail every v in \[1, 5\] \{ v < 3 \}\n/);
+  assert.match(prettyTrace(failing.events), /\| \| \| Fail every v in \[1, 5\] \{ lt\(v, 3\) \}\n.*\| \| Fail every v in \[1, 5\] \{ lt\(v, 3\) \}\n/);
   // Every query but the top one has a parent that was entered before it.
   const entered = new Set<number>([0]);
   for (const e of events) {
@@ -350,4 +350,23 @@ test('a traced query going on from inside rule evaluations is not nested in them
   // Real nesting still counts: all → r0 is two deep.
   assert.equal(run('data.p.nested', [], 1), 'REGO_LIMIT');
   assert.equal(run('data.p.nested', undefined, 1), 'REGO_LIMIT');
+});
+
+test('or: each side a query of its own that exits early, as opa\'s REPL traces `1 == 2 or 1 == 1`', () => {
+  const engine = new Engine({ experimental: true });
+  engine.addPolicy('', 'package t\nimport future.keywords.or\np if 1 == 2 or 1 == 1\n');
+  const events: TraceEvent[] = [];
+  assert.equal(engine.evalQuery('data.t.p', 'v1', undefined, events).result.length, 1);
+  // opa's lines for the query `1 == 2 or 1 == 1`, here one query deeper (inside the rule).
+  assert.deepEqual(prettyTrace(events).split('\n').slice(4, 13), [
+    'query:3     | | Eval equal(1, 2) or equal(1, 1)',
+    'query:3     | | Enter equal(1, 2)',
+    'query:3     | | | Eval equal(1, 2)',
+    'query:3     | | | Fail equal(1, 2)',
+    'query:3     | | Enter equal(1, 1)',
+    'query:3     | | | Eval equal(1, 1)',
+    'query:3     | | | Exit equal(1, 1) early',
+    'query:3     | | Redo equal(1, 1)',
+    'query:3     | | | Redo equal(1, 1)',
+  ]);
 });

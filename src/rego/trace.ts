@@ -9,9 +9,8 @@
  * JSON the Go encoding of `[]*topdown.Event` that `opa eval --format json` prints under `explanation`.
  */
 import type { CLit, CRule, CTerm } from './compiled.js';
-import { termText } from './explain.js';
 import { goQuote } from './builtins/sprintf.js';
-import { type Value, RObject, RSet, toJs, typeName } from './value.js';
+import { type Value, RObject, RSet, compare, numText, toJs, typeName, BigNum } from './value.js';
 
 export type TraceOp = 'Enter' | 'Exit' | 'Eval' | 'Redo' | 'Fail' | 'Note' | 'Index' | 'Duplicate';
 
@@ -43,7 +42,10 @@ export type ExplainMode = (typeof EXPLAIN_MODES)[number];
 
 const litTextCache = new WeakMap<CLit, string>();
 
-/** An expression as OPA prints it in a trace: `x = 1` for `x := 1`, infix operators, `not …`, `… with …`. */
+/**
+ * An expression as OPA prints it in a trace: calls in call form (`equal(input.x, 1)`, `gt(count(xs), 5)`,
+ * `internal.member_2(x, xs)`), `x = 1` for `x := 1` and `x = 1`, `not …`, `… with … as …`.
+ */
 export function litText(l: CLit): string {
   let s = litTextCache.get(l);
   if (s === undefined) litTextCache.set(l, (s = computeLitText(l)));
@@ -60,7 +62,7 @@ function computeLitText(l: CLit): string {
   for (const w of l.withs) {
     const t = w.target;
     const target = t.kind === 'fn' ? t.name : [t.kind, ...t.path.map((p) => (typeof p === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(p) ? p : `[${JSON.stringify(p)}]`))].join('.').replace(/\.\[/g, '[');
-    s += ` with ${target} as ${w.value.kind === 'fn' ? w.value.fn.name : termText(w.value.term)}`;
+    s += ` with ${target} as ${w.value.kind === 'fn' ? w.value.fn.name : opaTermText(w.value.term)}`;
   }
   return s;
 }
@@ -71,20 +73,69 @@ export function exprText(l: CLit): string {
   switch (e.k) {
     case 'term': {
       const t = e.term;
-      if (t.t === 'call' && t.out) return `${t.fn.name}(${[...t.args, t.out].map(termText).join(', ')})`;
-      return termText(t);
+      if (t.t === 'call' && t.out) return `${t.fn.name}(${[...t.args, t.out].map(opaTermText).join(', ')})`;
+      return opaTermText(t);
     }
     case 'unify':
-      return `${termText(e.a)} = ${termText(e.b)}`;
+      return `${opaTermText(e.a)} = ${opaTermText(e.b)}`;
     case 'somein':
-      return `${e.key ? termText(e.key) + ', ' : ''}${termText(e.value)} in ${termText(e.coll)}`;
+      return e.key ? `internal.member_3(${opaTermText(e.key)}, ${opaTermText(e.value)}, ${opaTermText(e.coll)})` : `internal.member_2(${opaTermText(e.value)}, ${opaTermText(e.coll)})`;
     case 'every':
-      return `every ${e.key ? termText(e.key) + ', ' : ''}${termText(e.value)} in ${termText(e.domain)} { ${e.body.map(litText).join('; ')} }`;
+      return `every ${e.key ? opaTermText(e.key) + ', ' : ''}${opaTermText(e.value)} in ${opaTermText(e.domain)} { ${e.body.map(litText).join('; ')} }`;
     case 'logic':
-      return l.text;
+      return `${e.a.map(litText).join('; ')} ${e.op} ${e.b.map(litText).join('; ')}`;
     case 'true':
       return 'true';
   }
+}
+
+/** A compiled term as OPA's AST prints it (ast.Term String): calls in call form, strings as Go quotes them. */
+export function opaTermText(t: CTerm): string {
+  switch (t.t) {
+    case 'const':
+      return opaValueText(t.v);
+    case 'var':
+      return t.name;
+    case 'root':
+      return t.root;
+    case 'ref': {
+      let s = opaTermText(t.head);
+      for (const p of t.path) {
+        if (p.t === 'const' && typeof p.v === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(p.v)) s += '.' + p.v;
+        else s += '[' + opaTermText(p) + ']';
+      }
+      return s;
+    }
+    case 'array':
+      return '[' + t.items.map(opaTermText).join(', ') + ']';
+    case 'set':
+      return t.items.length === 0 ? 'set()' : '{' + t.items.map(opaTermText).join(', ') + '}';
+    case 'object':
+      return '{' + t.entries.map(([k, v]) => opaTermText(k) + ': ' + opaTermText(v)).join(', ') + '}';
+    case 'call':
+      return `${t.fn.name}(${t.args.map(opaTermText).join(', ')})`;
+    case 'print':
+      return `print(${t.args.map(opaTermText).join(', ')})`;
+    case 'arraycompr':
+      return `[${opaTermText(t.term)} | ${t.body.map(litText).join('; ')}]`;
+    case 'setcompr':
+      return `{${opaTermText(t.term)} | ${t.body.map(litText).join('; ')}}`;
+    case 'objectcompr':
+      return `{${opaTermText(t.key)}: ${opaTermText(t.value)} | ${t.body.map(litText).join('; ')}}`;
+    case 'template':
+      return '$"' + t.parts.map((p) => (typeof p === 'string' ? p : `{${opaTermText(p)}}`)).join('') + '"';
+  }
+}
+
+/** A value as OPA's AST prints it: strings Go-quoted, object keys and set members in OPA's order. */
+function opaValueText(v: Value): string {
+  if (typeof v === 'string') return goQuote(v);
+  if (typeof v === 'number' || typeof v === 'bigint') return numText(v);
+  if (v instanceof BigNum) return v.text;
+  if (v === null || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return '[' + v.map(opaValueText).join(', ') + ']';
+  if (v instanceof RSet) return v.size === 0 ? 'set()' : '{' + [...v.values()].sort(compare).map(opaValueText).join(', ') + '}';
+  return '{' + [...v.entries()].sort(([a], [b]) => compare(a, b)).map(([k, x]) => opaValueText(k) + ': ' + opaValueText(x)).join(', ') + '}';
 }
 
 /** A top-level query expression whose value opa captures: `data.p` is evaluated as `data.p = _`. */
@@ -291,7 +342,7 @@ function termJson(t: CTerm): unknown {
     case 'print':
       return { type: 'call', value: [refTextJson('print'), ...t.args.map(termJson)] };
     case 'template':
-      return { type: 'templatestring', value: termText(t) };
+      return { type: 'templatestring', value: opaTermText(t) };
   }
 }
 
