@@ -185,7 +185,7 @@ test('the JSON explanation has the Go encoding of opa events: field names as dec
   assert.equal(json[0]!['QueryID'], 0);
   const index = json[2]!;
   assert.equal(index['Message'], '(matched 1 rule, early exit)');
-  assert.deepEqual(index['Ref'], { type: 'ref', value: [{ type: 'var', value: 'data' }, { type: 'string', value: 'e' }, { type: 'string', value: 'allow' }] });
+  assert.deepEqual(index['Ref'], [{ type: 'var', value: 'data' }, { type: 'string', value: 'e' }, { type: 'string', value: 'allow' }]);
   const enter = json[3]!;
   assert.deepEqual([enter['QueryID'], enter['ParentID'], enter['Location']], [1, 0, { file: 'p.rego', row: 3, col: 1 }]);
   const note = json[6]!;

@@ -12,7 +12,7 @@ import type { CLit, CRule, CTerm } from './compiled.js';
 import { goQuote } from './builtins/sprintf.js';
 import { type Value, RObject, RSet, compare, numText, toJs, typeName, BigNum } from './value.js';
 
-export type TraceOp = 'Enter' | 'Exit' | 'Eval' | 'Redo' | 'Fail' | 'Note' | 'Index' | 'Duplicate';
+export type TraceOp = 'Enter' | 'Exit' | 'Eval' | 'Redo' | 'Fail' | 'Note' | 'Index';
 
 /** What an event is about: an expression, a query body, or a rule. */
 export type TraceNode =
@@ -261,7 +261,8 @@ export function traceJson(events: readonly TraceEvent[]): unknown[] {
     Location: e.location === undefined ? null : { file: e.location.file, row: e.location.row, col: e.location.col },
     Locals: e.locals.length === 0 ? null : e.locals.map(([name, v]) => ({ name, type: typeName(v), value: (valueJson(v) as { value: unknown }).value })),
     LocalMetadata: Object.fromEntries(e.locals.map(([name]) => [name, { location: null, name }])),
-    Ref: e.ref === undefined ? null : refTextJson(e.ref),
+    // ast.Ref is a slice of terms: an array, not a term.
+    Ref: e.ref === undefined ? null : refTextJson(e.ref).value,
     Op: e.op,
     Message: e.message,
     QueryID: e.queryId,
