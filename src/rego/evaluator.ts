@@ -723,7 +723,19 @@ export class Evaluator {
     const forced = this.ctx.forced?.get(node);
     if (forced !== undefined) return this.path(forced, path, i, f, k);
     if (node.hasRules || node.isFunction) {
-      if (this.events && !node.isFunction && this.ctx.deep?.get(node) === undefined && (node.simple ??= simpleNode(node))) return this.tcomplete(node, (v) => this.path(v, path, i, f, k));
+      if (this.events && !node.isFunction && this.ctx.deep?.get(node) === undefined) {
+        if ((node.simple ??= simpleNode(node))) return this.tcomplete(node, (v) => this.path(v, path, i, f, k));
+        // A partial rule looked up by a known key: each rule tried for that key alone, as opa does.
+        const seg = path[i];
+        if (seg !== undefined && !this.ctx.cache.has(node) && keyedNode(node)) {
+          const next = (v: Value): boolean => this.path(v, path, i + 1, f, k);
+          if (seg.t === 'const') return this.tkeyed(node, seg.v, next);
+          if (seg.t === 'var') {
+            const key = f[seg.slot];
+            if (key !== undefined) return this.tkeyed(node, key, next);
+          } else if (!this.hasUnbound(seg, f)) return this.term(seg, f, (key) => this.tkeyed(node, key, next));
+        }
+      }
       const v = this.nodeValue(node);
       return v === undefined ? false : this.path(v, path, i, f, k);
     }
@@ -887,6 +899,60 @@ export class Evaluator {
       this.depth--;
     }
     return stop;
+  }
+
+  /**
+   * While tracing, `q[key]` for a partial set or object with the key known, as OPA's evalOneRulePreUnify
+   * evaluates it: each rule entered, its head key unified with the key first (Fail of the rule when it cannot
+   * be), its body, then Exit and Redo per solution, or Duplicate for a value already found. The answer for the
+   * key is kept for later lookups in this evaluation.
+   */
+  private tkeyed(node: RuleNode, key: Value, k: KV): boolean {
+    this.indexEvent(node, node.rules);
+    const cacheKey = node.name + '\u0001' + keyOf(key);
+    const cache = this.ctx.fnCache;
+    if (cache.has(cacheKey)) {
+      const c = cache.get(cacheKey);
+      return c === undefined ? false : k(c);
+    }
+    if (++this.depth > this.maxDepth) throw new CocoError('REGO_LIMIT', `rule evaluation nested deeper than ${this.maxDepth}`, { kind: 'limit' });
+    let found: Value | undefined;
+    try {
+      const adm = this.admission(node.rules);
+      for (const rule of node.rules) {
+        const frame: Array<Value | undefined> = new Array(rule.nslots);
+        if (this.ruledOut(rule, 0, rule.body, frame, adm)) continue;
+        const rn = ruleNode(rule);
+        const keyTerm = rule.kind === 'multi' ? rule.key! : rule.rest[0]!;
+        const value = (go: KV): boolean => (rule.kind === 'multi' ? go(key) : this.headValue(rule.value, rule.loc, frame, go));
+        this.inChild(() => {
+          this.emit('Enter', rn, rule.loc);
+          let defined = false;
+          this.bind(keyTerm, key, frame, () => {
+            defined = true;
+            return this.tbody(rule.body, 0, frame, () =>
+              value((v) => {
+                this.emit('Exit', rn, rule.loc);
+                if (found !== undefined) {
+                  if (!equal(found, v)) throw evalError('eval_conflict_error', rule.loc, 'object keys must be unique');
+                  this.emit('Duplicate', rn, rule.loc);
+                  return false;
+                }
+                found = v;
+                this.emit('Redo', rn, rule.loc);
+                return false;
+              }),
+            );
+          });
+          if (!defined) this.emit('Fail', rn, rule.loc);
+          return false;
+        });
+      }
+    } finally {
+      this.depth--;
+    }
+    cache.set(cacheKey, found);
+    return found === undefined ? false : k(found);
   }
 
   /** The caller's continuation, run from inside a rule's evaluation: not nested in the rule for the depth bound. */
@@ -1547,6 +1613,29 @@ export class Evaluator {
 const slotNames = new WeakMap<CLit, Array<[number, string]>>();
 const trueBodies = new WeakMap<Loc, CLit[]>();
 const headLits = new WeakMap<CTerm, CLit>();
+
+/**
+ * A partial set (`q contains x`) or object (`p[k] := v`) node whose rules' keys are patterns a known key can be
+ * bound to (variables, constants, arrays and objects of them).
+ */
+function keyedNode(node: RuleNode): boolean {
+  if (node.children.size > 0 || node.defaultRule || node.rules.length === 0) return false;
+  return node.rules.every((r) => (r.kind === 'multi' && r.rest.length === 0 && isPattern(r.key!)) || (r.kind === 'object' && r.rest.length === 1 && isPattern(r.rest[0]!)));
+}
+
+function isPattern(t: CTerm): boolean {
+  switch (t.t) {
+    case 'var':
+    case 'const':
+      return true;
+    case 'array':
+      return t.items.every(isPattern);
+    case 'object':
+      return t.entries.every(([k, v]) => k.t === 'const' && isPattern(v));
+    default:
+      return false;
+  }
+}
 
 /** Only complete definitions and no children. */
 function simpleNode(node: RuleNode): boolean {

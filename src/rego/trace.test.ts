@@ -370,3 +370,39 @@ test('or: each side a query of its own that exits early, as opa\'s REPL traces `
     'query:3     | | | Redo equal(1, 1)',
   ]);
 });
+
+test('a partial set looked up by a known key: each rule tried for the key, Fail when its key cannot match, Duplicate for a member found again', () => {
+  const policy = 'package k\n\nadmins contains "alice"\n\nadmins contains u if some u in input.extra\n';
+  const { events, result } = traced({ '': policy }, 'data.k.admins["carol"]', { input: { extra: ['carol', 'carol'] } });
+  assert.equal((result as unknown[]).length, 1);
+  // (A string key that is a valid name prints as a dotted segment, as OPA prints refs.)
+  assert.equal(
+    prettyTrace(events),
+    `query:1     Enter data.k.admins.carol = _
+query:1     | Eval data.k.admins.carol = _
+query:1     | Index data.k.admins (matched 2 rules)
+query:3     | Enter data.k.admins
+query:3     | | Fail data.k.admins
+query:5     | Enter data.k.admins
+query:5     | | Eval internal.member_2(u, input.extra)
+query:5     | | Exit data.k.admins
+query:5     | Redo data.k.admins
+query:5     | | Redo internal.member_2(u, input.extra)
+query:5     | | Exit data.k.admins
+query:5     | | Duplicate data.k.admins
+query:5     | | Redo internal.member_2(u, input.extra)
+query:1     | Exit data.k.admins.carol = _
+query:1     Redo data.k.admins.carol = _
+query:1     | Redo data.k.admins.carol = _
+`,
+  );
+  // The answer for the key is kept: a second lookup is an Index only. An unknown key iterates the whole set.
+  const twice = traced({ '': policy }, 'data.k.admins["carol"]; data.k.admins["carol"]', { input: { extra: ['carol'] } });
+  assert.deepEqual(twice.events.filter((e) => e.ref === 'data.k.admins' || e.node?.kind === 'rule').map((e) => e.op), ['Index', 'Enter', 'Fail', 'Enter', 'Exit', 'Redo', 'Index']);
+  const all = traced({ '': policy }, 'data.k.admins[x]', { input: { extra: ['carol'] } });
+  assert.equal(all.events.filter((e) => e.op === 'Fail' && e.node?.kind === 'rule').length, 0);
+  // Objects: the value of the key, and two rules giving it different values are a conflict.
+  const roles = 'package k\n\nrole[u] := "admin" if some u in input.admins\n\nrole[u] := "viewer" if some u in input.viewers\n';
+  assert.deepEqual(traced({ '': roles }, 'x := data.k.role["a"]', { input: { admins: ['a'], viewers: ['b'] } }).result, [{ expressions: [{ value: true, text: 'x := data.k.role["a"]', location: { row: 1, col: 1 } }], bindings: { x: 'admin' } }]);
+  assert.throws(() => traced({ '': roles }, 'data.k.role["a"]', { input: { admins: ['a'], viewers: ['a'] } }), /object keys must be unique/);
+});

@@ -12,7 +12,7 @@ import type { CLit, CRule, CTerm } from './compiled.js';
 import { goQuote } from './builtins/sprintf.js';
 import { type Value, RObject, RSet, compare, numText, toJs, typeName, BigNum } from './value.js';
 
-export type TraceOp = 'Enter' | 'Exit' | 'Eval' | 'Redo' | 'Fail' | 'Note' | 'Index';
+export type TraceOp = 'Enter' | 'Exit' | 'Eval' | 'Redo' | 'Fail' | 'Note' | 'Index' | 'Duplicate';
 
 /** What an event is about: an expression, a query body, or a rule. */
 export type TraceNode =
