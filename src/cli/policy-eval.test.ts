@@ -108,41 +108,124 @@ test('evaluation errors are printed as opa prints them: an errors array in JSON,
   assert.equal((await evalCli(['-d', strict, 'data.s.x'])).out.trim(), '{}');
 });
 
-test('--explain=fails names the failing expression, full also lists bodies that succeeded, notes shows trace()', async () => {
-  const p = files('explain', {
-    'p.rego': 'package e\n\nallow if {\n\tinput.role == "admin"\n}\n\nallow if {\n\ttrace("checking owner")\n\tinput.owner == input.user\n}\n\nok if input.role == "user"\n',
-  });
-  writeFileSync(join(p, 'input.json'), '{"role": "user", "owner": "a", "user": "b"}');
-  const fails = await evalCli(['-d', join(p, 'p.rego'), '-i', join(p, 'input.json'), '--explain', 'fails', 'data.e.allow']);
+const EXPLAINED = 'package e\n\nallow if {\n\tinput.role == "admin"\n}\n\nallow if {\n\ttrace("checking owner")\n\tinput.owner == input.user\n}\n\nok if input.role == "user"\n\nboom if to_number("x") > 1\n';
+
+test('--explain prints opa\'s trace before the pretty result: fails, full and notes keep what opa\'s lineage keeps', async () => {
+  const p = files('explain', { 'p.rego': EXPLAINED, 'input.json': '{"role": "user", "owner": "a", "user": "b"}' });
+  const file = join(p, 'p.rego');
+  const args = ['-d', file, '-i', join(p, 'input.json'), '-f', 'pretty'];
+  // The location column is as wide as its longest entry and four spaces more.
+  const col = (loc: string, longest = `${file}:9`) => loc.padEnd(longest.length + 4) + ' ';
+  const q = col('query:1');
+  const fails = await evalCli([...args, '--explain', 'fails', 'data.e.allow']);
   assert.equal(fails.code, 0);
-  assert.match(fails.err, /data\.e\.allow \(.*p\.rego:3\) body: failed at .*p\.rego:4: input\.role == "admin"/);
-  assert.match(fails.err, /input\.role = "user"/);
-  assert.match(fails.err, /failed at .*p\.rego:9: input\.owner == input\.user/);
-  const full = await evalCli(['-d', join(p, 'p.rego'), '-i', join(p, 'input.json'), '--explain=full', 'data.e.ok']);
-  assert.match(full.err, /data\.e\.ok \(.*p\.rego:12\) body: succeeded/);
-  assert.doesNotMatch((await evalCli(['-d', join(p, 'p.rego'), '-i', join(p, 'input.json'), '--explain=fails', 'data.e.ok'])).err, /succeeded/);
-  const notes = await evalCli(['-d', join(p, 'p.rego'), '-i', join(p, 'input.json'), '--explain=notes', '-f', 'pretty', 'data.e.allow']);
-  assert.equal(notes.out, 'Note "checking owner"\nundefined\n');
-  assert.match((await evalCli(['--explain=loud', 'true'])).err, /--explain: want one of/);
-  // Any query is explained by the rule bodies its evaluation tried, as opa explains any query.
-  const query = await evalCli(['-d', join(p, 'p.rego'), '-i', join(p, 'input.json'), '--explain=fails', 'data.e.allow == true; x := 1']);
-  assert.equal(query.code, 0);
-  assert.match(query.err, /^data\.e\.allow == true; x := 1: undefined\n/);
-  assert.match(query.err, /failed at .*p\.rego:4: input\.role == "admin"/);
-  const bound = await evalCli(['-d', join(p, 'p.rego'), '-i', join(p, 'input.json'), '--explain=full', 'x := data.e.ok']);
-  assert.match(bound.err, /^x := data\.e\.ok: \{\n {2}"x": true\n\}\n {2}data\.e\.ok \(.*p\.rego:12\) body: succeeded\n$/);
+  // The first body is ruled out by the index (input.role is not "admin"); the second fails at its last expression.
+  assert.equal(fails.out, `${q}Enter data.e.allow = _\n${col(file + ':7')}| Enter data.e.allow\n${col(file + ':9')}| | Fail equal(input.owner, input.user)\n${q}| Fail data.e.allow = _\nundefined\n`);
+  const full = await evalCli([...args, '--explain=full', 'data.e.ok']);
+  const r = col(file + ':12', file + ':12');
+  const q2 = col('query:1', file + ':12');
+  assert.equal(
+    full.out,
+    [
+      `${q2}Enter data.e.ok = _`,
+      `${q2}| Eval data.e.ok = _`,
+      `${q2}| Index data.e.ok (matched 1 rule, early exit)`,
+      `${r}| Enter data.e.ok`,
+      `${r}| | Eval equal(input.role, "user")`,
+      `${r}| | Exit data.e.ok early`,
+      `${q2}| Exit data.e.ok = _`,
+      `${q2}Redo data.e.ok = _`,
+      `${q2}| Redo data.e.ok = _`,
+      `${r}| Redo data.e.ok`,
+      `${r}| | Redo equal(input.role, "user")`,
+      'true',
+      '',
+    ].join('\n'),
+  );
+  // debug is full (it would add Unify events, which this evaluator does not make).
+  assert.equal((await evalCli([...args, '--explain=debug', 'data.e.ok'])).out, full.out);
+  const notes = await evalCli([...args, '--explain=notes', 'data.e.allow']);
+  assert.equal(notes.out, `${q}Enter data.e.allow = _\n${col(file + ':7')}| Enter data.e.allow\n${col(file + ':8')}| | Note "checking owner"\nundefined\n`);
+  // Nothing to show: no trace lines at all. A query of several expressions is one query, as opa shows it.
+  assert.equal((await evalCli([...args, '--explain=notes', 'data.e.ok'])).out, 'true\n');
+  const query = await evalCli([...args, '--explain=fails', 'data.e.allow == true; x := 1']);
+  assert.match(query.out, /^query:1 +Enter equal\(data\.e\.allow, true\); x = 1\n/);
+  assert.match(query.out, /\| Fail equal\(data\.e\.allow, true\)\nundefined\n$/);
+  // An evaluation error: the trace up to it, then the error.
+  const boom = await evalCli([...args, '--strict-builtin-errors', '--explain=full', 'data.e.boom']);
+  assert.equal(boom.code, 2);
+  assert.match(boom.out, /\| \| Eval gt\(to_number\("x"\), 1\)\n$/);
+  assert.match(boom.err, /^1 error occurred: .*to_number/);
+});
+
+test('--explain with JSON output adds opa\'s explanation array; values, bindings and raw output leave the trace out', async () => {
+  const p = files('explainjson', { 'p.rego': EXPLAINED, 'input.json': '{"role": "user", "owner": "a", "user": "b"}' });
+  const args = ['-d', join(p, 'p.rego'), '-i', join(p, 'input.json')];
+  const undef = JSON.parse((await evalCli([...args, '--explain=fails', 'data.e.allow'])).out);
+  assert.deepEqual(Object.keys(undef), ['explanation']);
+  assert.deepEqual(
+    undef.explanation.map((e: { Op: string; QueryID: number; ParentID: number }) => [e.Op, e.QueryID, e.ParentID]),
+    [
+      ['Enter', 0, 0],
+      ['Enter', 1, 0],
+      ['Fail', 1, 0],
+      ['Fail', 0, 0],
+    ],
+  );
+  assert.deepEqual(undef.explanation[2].Location, { file: join(p, 'p.rego'), row: 9, col: 2 });
+  const ok = await evalCli([...args, '--explain=full', 'data.e.ok']);
+  const out = JSON.parse(ok.out);
+  assert.deepEqual(Object.keys(out), ['result', 'explanation']);
+  assert.deepEqual(out.result[0].expressions[0].value, true);
+  assert.equal(out.explanation.length, 11);
+  assert.deepEqual(out.explanation[2].Message, '(matched 1 rule, early exit)');
+  assert.equal(ok.err, '');
+  const boom = JSON.parse((await evalCli([...args, '--strict-builtin-errors', '--explain=full', 'data.e.boom'])).out);
+  assert.deepEqual(Object.keys(boom), ['errors', 'explanation']);
+  assert.deepEqual(boom.explanation.at(-1).Op, 'Eval');
+  // Nothing failed before the error: fails keeps no event, and JSON output has no explanation.
+  assert.deepEqual(Object.keys(JSON.parse((await evalCli([...args, '--strict-builtin-errors', '--explain=fails', 'data.e.boom'])).out)), ['errors']);
+  for (const f of ['values', 'bindings', 'raw']) {
+    const r = await evalCli([...args, '--explain=full', '-f', f, 'x := data.e.ok']);
+    assert.equal(r.err, '');
+    assert.doesNotMatch(r.out, /Enter|Eval/);
+  }
+  assert.equal((await evalCli([...args, '--explain=full', '-f', 'raw', 'data.e.ok'])).out, 'true\n');
+  // With --profile the expressions are counted while they are traced.
+  const both = JSON.parse((await evalCli([...args, '--explain=full', '--profile', 'data.e.ok'])).out);
+  assert.deepEqual(Object.keys(both), ['result', 'explanation', 'metrics', 'profile']);
+  // (sorted by time first, so compared by row here)
+  const counts = both.profile.map((x: { num_eval: number; location: { row: number } }) => [x.location.row, x.num_eval]);
+  assert.deepEqual(
+    counts.sort((a: number[], b: number[]) => a[0]! - b[0]!),
+    [
+      [1, 1],
+      [12, 1],
+    ],
+  );
+});
+
+test('--explain refuses a mode opa does not have', async () => {
+  for (const mode of ['loud', 'FULL', '', 'fails,notes']) {
+    const r = await evalCli([`--explain=${mode}`, 'true']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.err, /--explain: want one of off, full, notes, fails, debug, got /);
+    assert.equal(r.out, '');
+  }
+  assert.equal((await evalCli(['--explain=off', '-f', 'pretty', 'true'])).out, 'true\n');
 });
 
 test('an expression is named by its own text: one-line bodies, several on a line, one over several lines', async () => {
   const p = files('exprtext', {
-    'v1.rego': 'package e\nallow if { input.x == 1 }\nboth if { input.x > 0; input.x < 0 }\nlong if {\n\txs := [1,\n\t\t2]\n\tcount(xs) > 5\n}\n',
-    'v0.rego': 'package o\nallow { input.x == 1 }\n',
+    'v1.rego': 'package e\nallow if { input.x < 1 }\nboth if { input.x > 0; input.x < 0 }\nlong if {\n\txs := [1,\n\t\t2]\n\tcount(xs) > 5\n}\n',
+    'v0.rego': 'package o\nallow { input.x < 1 }\n',
   });
-  const run = async (...args: string[]) => (await evalCli([...args, '--explain=fails'], '{"x": 2}')).err;
-  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.allow'), /v1\.rego:2: input\.x == 1\n/);
-  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.both'), /v1\.rego:3: input\.x < 0\n/);
-  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.long'), /v1\.rego:7: count\(xs\) > 5\n[^]*xs = \[1,2\]/);
-  assert.match(await run('--v0', '-d', join(p, 'v0.rego'), '-I', 'data.o.allow'), /v0\.rego:2: input\.x == 1\n/);
+  const run = async (...args: string[]) => (await evalCli([...args, '--explain=fails', '-f', 'pretty'], '{"x": 2}')).out;
+  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.allow'), /v1\.rego:2 +\| \| Fail lt\(input\.x, 1\)\n/);
+  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.both'), /v1\.rego:3 +\| \| Fail lt\(input\.x, 0\)\n/);
+  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.long'), /v1\.rego:7 +\| \| Fail gt\(count\(xs\), 5\)\n/);
+  assert.match((await evalCli(['-d', join(p, 'v1.rego'), '--explain=full', '-f', 'pretty', '-I', 'data.e.long'], '{}')).out, /v1\.rego:5 +\| \| Eval xs = \[1, 2\]\n/);
+  assert.match(await run('--v0', '-d', join(p, 'v0.rego'), '-I', 'data.o.allow'), /v0\.rego:2 +\| \| Fail lt\(input\.x, 1\)\n/);
   // Query expressions keep their text, newlines included, as opa reports them.
   const q = JSON.parse((await evalCli(['x := [1,\n  2] ; y := 3'])).out);
   assert.deepEqual(q.result[0].expressions.map((e: { text: string }) => e.text), ['x := [1,\n  2]', 'y := 3']);

@@ -15,8 +15,10 @@
  *   values on a line, strings unquoted; pretty the single value, or a table of bindings and values.
  * - Exit codes as opa: 2 when evaluation or loading fails, 1 for `--fail` on an undefined result or
  *   `--fail-defined` on a defined one, else 0.
- * - `--explain=fails|full|notes`: why each rule body failed (fails), every body tried (full), or the
- *   `trace(...)` notes made during evaluation (notes).
+ * - `--explain=fails|full|notes`: the evaluation's trace as opa's tracer reports it (rego/trace.ts): every event
+ *   (full), the chain of queries leading to each failed expression (fails) or to each `trace(...)` note (notes).
+ *   Pretty output prints it before the result (PrettyTraceWithLocation's text), JSON output carries it as
+ *   `explanation` (the Go encoding of opa's events); values, bindings and raw output leave it out, as opa does.
  * - `--v0-compatible` (or `--v0`) parses modules and the query as Rego v0; `--stdin` reads the query and
  *   `--stdin-input` (`-I`) the input from standard input. A query may hold several expressions (`;` or
  *   newlines); each gets its own entry in `expressions`.
@@ -26,7 +28,7 @@ import { join, posix, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { Lexer, parseDocument, visit } from 'yaml';
 import { CocoError } from '../errors.js';
-import { BigNum, Engine, type ExprStats, type Explanation, PROFILE_SORTS, type ProfileSort, Profiler, fromJson, goDuration, numText, parseJsonValue, parseModule, toJs } from '../rego/index.js';
+import { BigNum, EXPLAIN_MODES, Engine, type ExplainMode, type ExprStats, PROFILE_SORTS, type ProfileSort, Profiler, type TraceEvent, filterTrace, fromJson, goDuration, numText, parseJsonValue, parseModule, prettyTrace, toJs, traceJson } from '../rego/index.js';
 import type { CompileError } from '../rego/compiler.js';
 import { RObject } from '../rego/value.js';
 import { GO_YAML_V2, goYamlQuoted } from '../rego/builtins/goyaml.js';
@@ -36,7 +38,6 @@ import { firstValueText, goJsonError } from '../rego/builtins/gojson.js';
 import type { CliIO } from './io.js';
 
 const FORMATS = ['json', 'values', 'bindings', 'raw', 'pretty'] as const;
-const EXPLAIN = ['off', 'fails', 'full', 'notes'] as const;
 
 interface EvalOptions {
   data: string[];
@@ -722,27 +723,10 @@ function render(format: string, result: Result): string {
   }
 }
 
-export function formatExplanation(e: Explanation, mode: 'fails' | 'full' = 'fails'): string {
-  const show = (v: unknown): string => (v === '<undefined>' ? 'undefined' : stringify(v));
-  const lines = [`${e.query}: ${e.defined ? stringify(e.value, 2) : 'undefined'}`];
-  for (const b of e.bodies) {
-    if (mode === 'fails' && b.succeeded) continue;
-    const where = `${b.location.file}:${b.location.row}`;
-    const branch = b.branch === 0 ? 'body' : `else #${b.branch}`;
-    if (b.succeeded) lines.push(`  ${b.rule} (${where}) ${branch}: succeeded`);
-    else if (b.failed) {
-      lines.push(`  ${b.rule} (${where}) ${branch}: failed at ${b.failed.location.file}:${b.failed.location.row}: ${b.failed.text.replace(/\s*\n\s*/g, ' ')}`);
-      for (const [k, v] of Object.entries(b.failed.operands)) lines.push(`      ${k} = ${show(v)}`);
-      for (const [k, v] of Object.entries(b.failed.bindings)) lines.push(`      ${k} = ${show(v)}`);
-    } else lines.push(`  ${b.rule} (${where}) ${branch}: failed`);
-  }
-  return lines.join('\n') + '\n';
-}
-
-function explainMode(v: string | undefined): (typeof EXPLAIN)[number] {
+function explainMode(v: string | undefined): ExplainMode {
   if (v === undefined) return 'off';
-  if (!(EXPLAIN as readonly string[]).includes(v)) throw usage(`--explain: want one of ${EXPLAIN.join(', ')}, got ${JSON.stringify(v)}`);
-  return v as (typeof EXPLAIN)[number];
+  if (!(EXPLAIN_MODES as readonly string[]).includes(v)) throw usage(`--explain: want one of ${EXPLAIN_MODES.join(', ')}, got ${JSON.stringify(v)}`);
+  return v as ExplainMode;
 }
 
 /** Runs one `policy eval`; returns the exit status opa would give. */
@@ -767,14 +751,12 @@ export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptio
   const query = opts.stdin ? readStdin() : queryArg!;
   const version = opts.v0 || opts.v0Compatible ? 'v0' : 'v1';
 
-  const notes: string[] = [];
   const engine = new Engine({ strict: opts.strict || opts.strictBuiltinErrors, strictCompile: opts.strict });
+  const events: TraceEvent[] | undefined = mode === 'off' ? undefined : [];
+  // opa prints the trace before the result (or the error) in pretty output and carries it in JSON output.
+  const explanation = (): TraceEvent[] => (events && mode !== 'off' ? filterTrace(events, mode) : []);
   let result: Result;
   try {
-    if (mode === 'notes') {
-      // `trace(note)` records its note, as opa's notes explanation shows them.
-      engine.addBuiltin({ name: 'trace', arity: 1, fn: (args) => (typeof args[0] === 'string' ? (notes.push(args[0]), true) : undefined) });
-    }
     const loadStart = process.hrtime.bigint();
     const shape = new Map<string, Shape>();
     const errors: CocoError[] = [];
@@ -792,35 +774,31 @@ export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptio
     const evalStart = process.hrtime.bigint();
     if (metrics) metrics.timer_rego_load_files_ns = Number(evalStart - loadStart);
     try {
-      result = engine.evalQuery(query, version, profiler).result;
+      result = engine.evalQuery(query, version, profiler, events).result;
       if (metrics) metrics.timer_rego_query_eval_ns = Number(process.hrtime.bigint() - evalStart);
     } finally {
       for (const p of engine.takePrints()) io.stderr(p + '\n');
     }
   } catch (e) {
     if (!(e instanceof CocoError) || e.kind === 'usage') throw e;
-    if (opts.format === 'json') io.stdout(stringify(errorJson(e), 2) + '\n');
-    else io.stderr(`${(compileErrors(e)?.length ?? 1) > 1 ? '' : '1 error occurred: '}${e.message}\n`);
+    const trace = explanation();
+    if (opts.format === 'json') io.stdout(stringify(trace.length > 0 ? { ...(errorJson(e) as object), explanation: traceJson(trace) } : errorJson(e), 2) + '\n');
+    else {
+      if (opts.format === 'pretty' && trace.length > 0) io.stdout(prettyTrace(trace));
+      io.stderr(`${(compileErrors(e)?.length ?? 1) > 1 ? '' : '1 error occurred: '}${e.message}\n`);
+    }
     return 2;
   }
 
-  const explanation: string[] = [];
-  if (mode === 'notes') explanation.push(...notes.map((n) => `Note ${JSON.stringify(n)}\n`));
-  else if (mode !== 'off') {
-    // A rule reference is explained as that rule's value; any other query by the rule bodies it tried.
-    const ruleRef = /^data(\.[A-Za-z_][A-Za-z0-9_]*|\[[^\]]+\])*$/.test(query.trim());
-    explanation.push(formatExplanation(ruleRef ? engine.explain(query.trim()) : engine.explainQuery(query.trim(), version), mode));
-    engine.takePrints();
-  }
-  // opa prints the explanation before the result in pretty output; beside JSON it goes to stderr.
-  if (opts.format === 'pretty') io.stdout(explanation.join(''));
-  else io.stderr(explanation.join(''));
+  const trace = explanation();
+  if (opts.format === 'pretty' && trace.length > 0) io.stdout(prettyTrace(trace));
   // The query's expressions have no file in opa's locations.
   const profile = profiler
     ?.report(sorts.length > 0 ? (sorts as ProfileSort[]) : undefined, limit)
     .map((x) => (x.location.file === 'query' ? { ...x, location: { ...x.location, file: '' } } : x));
-  if (opts.format === 'json' && (metrics || profile)) {
-    io.stdout(stringify({ ...(result.length > 0 ? { result } : {}), ...(metrics ? { metrics } : {}), ...(profile ? { profile } : {}) }, 2) + '\n');
+  if (opts.format === 'json' && (metrics || profile || trace.length > 0)) {
+    const explained = trace.length > 0 ? { explanation: traceJson(trace) } : {};
+    io.stdout(stringify({ ...(result.length > 0 ? { result } : {}), ...explained, ...(metrics ? { metrics } : {}), ...(profile ? { profile } : {}) }, 2) + '\n');
   } else {
     io.stdout(render(opts.format, result));
     if (opts.format === 'pretty' && metrics) io.stdout(metricsTable(metrics));
@@ -844,7 +822,7 @@ export function registerEval(policy: Command, io: CliIO): void {
     .option('-f, --format <format>', `output format: ${FORMATS.join(', ')}`, 'json')
     .option('--fail', 'exit 1 when the result is undefined (errors exit 2)', false)
     .option('--fail-defined', 'exit 1 when the result is defined (errors exit 2)', false)
-    .option('--explain <mode>', `explain the result: ${EXPLAIN.join(', ')}`)
+    .option('--explain <mode>', `print the evaluation's trace as opa does: ${EXPLAIN_MODES.join(', ')}`)
     .option('--v0-compatible', 'parse modules and query as Rego v0', false)
     .option('--v0', 'same as --v0-compatible', false)
     .option('-S, --strict', 'strict compiler checks (and strict builtin errors)', false)

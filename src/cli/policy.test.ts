@@ -28,9 +28,9 @@ test('policy eval prints OPA-style results for a Trustee KBS decision', async ()
 test('policy eval --explain names the failed expression; undefined queries print {}', async () => {
   const io = bufferIO();
   const policy = vectorPath('rego', 'trustee', 'kbs-resource-policy', 'default.rego');
-  assert.equal(await run(['policy', 'eval', '-d', policy, '--explain=fails', 'data.policy.allow'], io), 0);
-  assert.match(io.err(), /data\.policy\.allow: false/);
-  assert.match(io.err(), /failed at .*default\.rego:\d+: plugin == "resource"/);
+  assert.equal(await run(['policy', 'eval', '-d', policy, '--explain=fails', '-f', 'pretty', 'data.policy.allow'], io), 0);
+  // opa's fails trace: the rule entered, its failed expression (the rule `plugin` by its data path), then the value.
+  assert.match(io.out(), /^query:1 +Enter data\.policy\.allow = _\n.*default\.rego:\d+ +\| Enter data\.policy\.allow\n.*default\.rego:\d+ +\| \| Fail equal\(data\.policy\.plugin, "resource"\)\nfalse\n$/);
   const io2 = bufferIO();
   assert.equal(await run(['policy', 'eval', '-d', policy, 'data.policy.nothing'], io2), 0);
   assert.equal(io2.out().trim(), '{}');

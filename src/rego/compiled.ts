@@ -100,6 +100,11 @@ export class RuleNode {
   declared = false;
   /** Evaluation shape, computed on first use: only complete definitions and no children. */
   simple: boolean | undefined;
+  /**
+   * Computed on first use: every rule here gives one constant value (OPA's index "early exit"), so evaluation
+   * stops at the first body that succeeds.
+   */
+  earlyExit: boolean | undefined;
 
   constructor(
     readonly key: Value,

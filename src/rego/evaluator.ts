@@ -14,6 +14,8 @@ import { RuleNode } from './compiled.js';
 import { argOrder } from './compiler.js';
 import type { Profiler } from './profile.js';
 import { type Guard, type GroupIndex, failedGuard, groupCandidates, groupIndexOf, guardsOf } from './rule-index.js';
+import { slotNamesOf } from './explain.js';
+import { type TraceEvent, type TraceNode, type TraceOp, capturesValue, exprText, litText, opaTermText } from './trace.js';
 import { type Value, RObject, RSet, equal, keyOf, toRegoString } from './value.js';
 
 type K = () => boolean;
@@ -62,6 +64,8 @@ export interface EvalOptions {
   /** Bounds the work of one evaluation (number of literal evaluations); exceeded → REGO_LIMIT. */
   maxSteps?: number;
   trace?: Tracer;
+  /** `--explain`: receives OPA's trace events (trace.ts). */
+  events?: TraceEvent[];
   /** Per-expression statistics for `--profile`. */
   profiler?: Profiler;
   /** Awaited results of asynchronous builtins; when given, a pending call throws `Suspend` out of evaluation. */
@@ -146,6 +150,7 @@ export class Evaluator {
     };
     this.maxDepth = opts.maxDepth ?? 2000;
     this.tracer = opts.trace;
+    this.events = opts.events;
     this.profiler = opts.profiler;
     this.maxSteps = opts.maxSteps ?? 50_000_000;
     this.indexing = opts.ruleIndex ?? true;
@@ -158,7 +163,7 @@ export class Evaluator {
     const frame: Array<Value | undefined> = new Array(q.nslots);
     const rows: Array<Map<string, Value>> = [];
     this.guard(() =>
-      this.body(q.body, 0, frame, () => {
+      this.queryBody(q.body, frame, () => {
         const row = new Map<string, Value>();
         for (const [name, slot] of q.vars) {
           const v = frame[slot];
@@ -184,7 +189,7 @@ export class Evaluator {
     const rows: Array<{ bindings: Map<string, Value>; values: Array<Value | undefined> }> = [];
     try {
       this.guard(() =>
-        this.body(q.body, 0, frame, () => {
+        this.queryBody(q.body, frame, () => {
           const row = new Map<string, Value>();
           for (const [name, slot] of q.vars) {
             const v = frame[slot];
@@ -202,6 +207,13 @@ export class Evaluator {
 
   private exprHook: ((l: CLit, v: Value) => void) | undefined;
   private tracer: Tracer | undefined;
+  private readonly events: TraceEvent[] | undefined;
+  /** While tracing: the current query's id and its parent's, the last id given, the expression evaluated. */
+  private qid = 0;
+  private pqid = 0;
+  private qids = 0;
+  private cur: TraceNode | undefined;
+  private topBody: CLit[] | undefined;
   private readonly profiler: Profiler | undefined;
 
   /** The first value of a term in a frame, or undefined (errors included); no tracing. For explanations. */
@@ -257,6 +269,7 @@ export class Evaluator {
   // ------------------------------------------------------------------------------------------ bodies
 
   private body(lits: CLit[], i: number, f: Array<Value | undefined>, k: K): boolean {
+    if (this.events) return this.tbody(lits, i, f, k);
     if (i === lits.length) return k();
     const tr = this.tracer;
     if (tr) tr.reached(lits, i, f);
@@ -287,11 +300,11 @@ export class Evaluator {
       });
     }
     if (l.notBody) {
-      const found = this.body(l.notBody, 0, f, () => true);
+      const found = this.sub(l.notBody, f, () => true);
       return found ? false : k();
     }
     if (l.negated) {
-      const found = this.expr(l.expr, f, () => true);
+      const found = this.events ? this.negatedExpr(l, f) : this.expr(l.expr, f, () => true);
       return found ? false : k();
     }
     return this.expr(l.expr, f, k);
@@ -312,11 +325,12 @@ export class Evaluator {
       case 'somein':
         return this.term(e.coll, f, (c) => this.iterate(c, (key, val) => this.bind(e.value, val, f, () => (e.key ? this.bind(e.key, key, f, k) : k()))));
       case 'every':
+        if (this.events) return this.tevery(e, f, k);
         return this.term(e.domain, f, (d) => {
           if (!(Array.isArray(d) || d instanceof RObject || d instanceof RSet)) return false;
           let all = true;
           this.iterate(d, (key, val) => {
-            const ok = this.bind(e.value, val, f, () => (e.key ? this.bind(e.key, key, f, () => this.body(e.body, 0, f, () => true)) : this.body(e.body, 0, f, () => true)));
+            const ok = this.bind(e.value, val, f, () => (e.key ? this.bind(e.key, key, f, () => this.sub(e.body, f, () => true)) : this.sub(e.body, f, () => true)));
             if (!ok) {
               all = false;
               return true;
@@ -326,13 +340,13 @@ export class Evaluator {
           return all ? k() : false;
         });
       case 'logic': {
-        const a = this.body(e.a, 0, f, () => true);
+        const a = this.sub(e.a, f, () => true, true);
         if (e.op === 'and') {
           if (!a) return false;
-          if (e.b.length > 0 && !this.body(e.b, 0, f, () => true)) return false;
+          if (e.b.length > 0 && !this.sub(e.b, f, () => true, true)) return false;
           return k();
         }
-        if (a || this.body(e.b, 0, f, () => true)) return k();
+        if (a || this.sub(e.b, f, () => true, true)) return k();
         return false;
       }
       case 'true':
@@ -525,17 +539,17 @@ export class Evaluator {
         return this.objEntries(t.entries, 0, [], f, k);
       case 'arraycompr': {
         const out: Value[] = [];
-        this.body(t.body, 0, f, () => this.term(t.term, f, (v) => (out.push(v), false)));
+        this.sub(t.body, f, () => this.term(t.term, f, (v) => (out.push(v), false)));
         return k(out);
       }
       case 'setcompr': {
         const out = new RSet();
-        this.body(t.body, 0, f, () => this.term(t.term, f, (v) => (out.add(v), false)));
+        this.sub(t.body, f, () => this.term(t.term, f, (v) => (out.add(v), false)));
         return k(out);
       }
       case 'objectcompr': {
         const out = new RObject();
-        this.body(t.body, 0, f, () =>
+        this.sub(t.body, f, () =>
           this.term(t.key, f, (key) =>
             this.term(t.value, f, (v) => {
               const cur = out.get(key);
@@ -709,6 +723,19 @@ export class Evaluator {
     const forced = this.ctx.forced?.get(node);
     if (forced !== undefined) return this.path(forced, path, i, f, k);
     if (node.hasRules || node.isFunction) {
+      if (this.events && !node.isFunction && this.ctx.deep?.get(node) === undefined) {
+        if ((node.simple ??= simpleNode(node))) return this.tcomplete(node, (v) => this.path(v, path, i, f, k));
+        // A partial rule looked up by a known key: each rule tried for that key alone, as opa does.
+        const seg = path[i];
+        if (seg !== undefined && !this.ctx.cache.has(node) && keyedNode(node)) {
+          const next = (v: Value): boolean => this.path(v, path, i + 1, f, k);
+          if (seg.t === 'const') return this.tkeyed(node, seg.v, next);
+          if (seg.t === 'var') {
+            const key = f[seg.slot];
+            if (key !== undefined) return this.tkeyed(node, key, next);
+          } else if (!this.hasUnbound(seg, f)) return this.term(seg, f, (key) => this.tkeyed(node, key, next));
+        }
+      }
       const v = this.nodeValue(node);
       return v === undefined ? false : this.path(v, path, i, f, k);
     }
@@ -770,6 +797,7 @@ export class Evaluator {
     }
     const forced = this.ctx.forced?.get(node);
     if (forced !== undefined) return forced;
+    if (this.events) this.indexEvent(node, node.rules);
     const c = this.ctx.cache.get(node);
     if (c === PENDING) {
       const r = node.rules[0] ?? node.defaultRule;
@@ -794,8 +822,7 @@ export class Evaluator {
   }
 
   private computeNode(node: RuleNode): Value | undefined {
-    node.simple ??= node.children.size === 0 && node.rules.every((r) => r.kind === 'complete');
-    if (node.simple) return this.completeValue(node);
+    if ((node.simple ??= simpleNode(node))) return this.completeValue(node);
     return this.computeGeneral(node);
   }
 
@@ -803,6 +830,7 @@ export class Evaluator {
   private completeValue(node: RuleNode): Value | undefined {
     let complete: Value | undefined;
     const adm = this.admission(node.rules);
+    const early = (node.earlyExit ??= earlyExitOf(node.rules));
     for (const rule of node.rules) {
       this.ruleValues(
         rule,
@@ -813,13 +841,138 @@ export class Evaluator {
         },
         undefined,
         adm,
+        early,
       );
+      // Every rule gives this one constant: the others need not be tried (OPA's early exit).
+      if (early && complete !== undefined) break;
     }
-    if (complete === undefined && node.defaultRule) {
-      const d = node.defaultRule;
-      this.term(d.value, new Array(d.nslots), (v) => ((complete = v), true));
-    }
+    if (complete === undefined && node.defaultRule) this.defaultValue(node.defaultRule, early, (v) => ((complete = v), true));
     return complete;
+  }
+
+  /**
+   * While tracing, a node of complete rules is evaluated as OPA evaluates one: the caller goes on with the
+   * first value inside the rule's Exit and Redo, and the value is checked against later bodies afterwards.
+   */
+  private tcomplete(node: RuleNode, k: KV): boolean {
+    this.indexEvent(node, node.rules);
+    const cache = this.ctx.cache;
+    const c = cache.get(node);
+    if (c === PENDING) {
+      const r = node.rules[0] ?? node.defaultRule;
+      throw evalError('rego_recursion_error', r?.loc, `rule ${node.name} is recursive`);
+    }
+    if (cache.has(node)) return c === undefined ? false : k(c as Value);
+    if (++this.depth > this.maxDepth) throw new CocoError('REGO_LIMIT', `rule evaluation nested deeper than ${this.maxDepth}`, { kind: 'limit' });
+    cache.set(node, PENDING);
+    let complete: Value | undefined;
+    let stop = false;
+    try {
+      const adm = this.admission(node.rules);
+      const early = (node.earlyExit ??= earlyExitOf(node.rules));
+      const first = (v: Value): boolean => {
+        complete = v;
+        cache.set(node, v);
+        stop = this.unnested(() => k(v));
+        return true;
+      };
+      for (const rule of node.rules) {
+        this.ruleValues(
+          rule,
+          (v) => {
+            if (complete === undefined) return first(v);
+            if (!equal(complete, v)) throw evalError('eval_conflict_error', rule.loc, 'complete rules must not produce multiple outputs');
+            return true;
+          },
+          undefined,
+          adm,
+          early,
+        );
+        if (stop || (early && complete !== undefined)) break;
+      }
+      if (complete === undefined && node.defaultRule) this.defaultValue(node.defaultRule, early, first);
+      if (complete === undefined) cache.set(node, undefined);
+    } catch (e) {
+      cache.delete(node);
+      throw e;
+    } finally {
+      this.depth--;
+    }
+    return stop;
+  }
+
+  /**
+   * While tracing, `q[key]` for a partial set or object with the key known, as OPA's evalOneRulePreUnify
+   * evaluates it: each rule entered, its head key unified with the key first (Fail of the rule when it cannot
+   * be), its body, then Exit and Redo per solution, or Duplicate for a value already found. The answer for the
+   * key is kept for later lookups in this evaluation.
+   */
+  private tkeyed(node: RuleNode, key: Value, k: KV): boolean {
+    this.indexEvent(node, node.rules);
+    const cacheKey = node.name + '\u0001' + keyOf(key);
+    const cache = this.ctx.fnCache;
+    if (cache.has(cacheKey)) {
+      const c = cache.get(cacheKey);
+      return c === undefined ? false : k(c);
+    }
+    if (++this.depth > this.maxDepth) throw new CocoError('REGO_LIMIT', `rule evaluation nested deeper than ${this.maxDepth}`, { kind: 'limit' });
+    let found: Value | undefined;
+    try {
+      const adm = this.admission(node.rules);
+      for (const rule of node.rules) {
+        const frame: Array<Value | undefined> = new Array(rule.nslots);
+        if (this.ruledOut(rule, 0, rule.body, frame, adm)) continue;
+        const rn = ruleNode(rule);
+        const keyTerm = rule.kind === 'multi' ? rule.key! : rule.rest[0]!;
+        const value = (go: KV): boolean => (rule.kind === 'multi' ? go(key) : this.headValue(rule.value, rule.loc, frame, go));
+        this.inChild(() => {
+          this.emit('Enter', rn, rule.loc);
+          let defined = false;
+          this.bind(keyTerm, key, frame, () => {
+            defined = true;
+            return this.tbody(rule.body, 0, frame, () =>
+              value((v) => {
+                this.emit('Exit', rn, rule.loc);
+                if (found !== undefined) {
+                  if (!equal(found, v)) throw evalError('eval_conflict_error', rule.loc, 'object keys must be unique');
+                  this.emit('Duplicate', rn, rule.loc);
+                  return false;
+                }
+                found = v;
+                this.emit('Redo', rn, rule.loc);
+                return false;
+              }),
+            );
+          });
+          if (!defined) this.emit('Fail', rn, rule.loc);
+          return false;
+        });
+      }
+    } finally {
+      this.depth--;
+    }
+    cache.set(cacheKey, found);
+    return found === undefined ? false : k(found);
+  }
+
+  /** The caller's continuation, run from inside a rule's evaluation: not nested in the rule for the depth bound. */
+  private unnested(k: K): boolean {
+    this.depth--;
+    try {
+      return k();
+    } finally {
+      this.depth++;
+    }
+  }
+
+  /** The value of a default rule (traced as OPA traces one: a rule whose body is `true`). */
+  private defaultValue(d: CRule, early: boolean, k: KV): void {
+    const frame: Array<Value | undefined> = new Array(d.nslots);
+    if (!this.events) {
+      this.term(d.value, frame, k);
+      return;
+    }
+    this.child(ruleNode(d), d.loc, trueBody(d.loc), frame, early ? 'early' : '', () => this.term(d.value, frame, k));
   }
 
   private computeGeneral(node: RuleNode): Value | undefined {
@@ -906,29 +1059,22 @@ export class Evaluator {
       } else if (rule.kind === 'multi') {
         const frame: Array<Value | undefined> = new Array(rule.nslots);
         if (this.ruledOut(rule, 0, rule.body, frame, adm)) continue;
-        this.traced(rule, 0, rule.body, () =>
-          this.body(rule.body, 0, frame, () =>
-            this.term(rule.key!, frame, (m) => {
-              if (rule.rest.length === 0) (setOut ??= new RSet()).add(m);
-              else return this.items(rule.rest, 0, [], frame, (keys) => (insertMember(keys, m, rule), false));
-              return false;
-            }),
-          ),
+        this.ruleBody(rule, frame, () =>
+          this.term(rule.key!, frame, (m) => {
+            if (rule.rest.length === 0) (setOut ??= new RSet()).add(m);
+            else return this.items(rule.rest, 0, [], frame, (keys) => (insertMember(keys, m, rule), false));
+            return false;
+          }),
         );
       } else {
         const frame: Array<Value | undefined> = new Array(rule.nslots);
         if (this.ruledOut(rule, 0, rule.body, frame, adm)) continue;
-        this.traced(rule, 0, rule.body, () =>
-          this.body(rule.body, 0, frame, () => this.items(rule.rest, 0, [], frame, (keys) => this.term(rule.value, frame, (v) => (insert(keys, v, rule), false)))),
-        );
+        this.ruleBody(rule, frame, () => this.items(rule.rest, 0, [], frame, (keys) => this.term(rule.value, frame, (v) => (insert(keys, v, rule), false))));
       }
     }
     const hasComplete = node.rules.some((r) => r.kind === 'complete');
     const hasMultiSet = node.rules.some((r) => r.kind === 'multi' && r.rest.length === 0);
-    if (complete === undefined && node.defaultRule) {
-      const d = node.defaultRule;
-      this.term(d.value, new Array(d.nslots), (v) => ((complete = v), true));
-    }
+    if (complete === undefined && node.defaultRule) this.defaultValue(node.defaultRule, false, (v) => ((complete = v), true));
     if (hasMultiSet) return setOut ?? new RSet();
     const hasObj = node.rules.some((r) => r.kind !== 'complete');
     if (hasObj || (node.children.size > 0 && !hasComplete)) {
@@ -963,18 +1109,8 @@ export class Evaluator {
    * body tried and failed at that literal.
    */
   private ruledOut(rule: CRule, branch: number, lits: CLit[], frame: Array<Value | undefined>, adm?: Admission): boolean {
-    if (!this.indexing) return false;
-    let g: Guard | undefined;
-    if (adm && branch === 0) {
-      const pg = adm.ix.guarded.get(rule);
-      if (pg && !adm.hits.has(rule)) g = pg;
-    }
-    if (!g) {
-      const guards = guardsOf(lits);
-      if (guards.length === 0) return false;
-      g = failedGuard(guards, this.ctx.input, this.ctx.fns?.has('equal') ?? false);
-      if (!g) return false;
-    }
+    const g = this.failingGuard(rule, branch, lits, adm);
+    if (!g) return false;
     this.bodiesSkipped++;
     const tr = this.tracer;
     if (tr) {
@@ -983,6 +1119,18 @@ export class Evaluator {
       tr.exitBody(lits, false);
     }
     return true;
+  }
+
+  /** The guard of a body that the rule index finds cannot hold for the current input, if any. */
+  private failingGuard(rule: CRule, branch: number, lits: CLit[], adm: Admission): Guard | undefined {
+    if (!this.indexing) return undefined;
+    if (adm && branch === 0) {
+      const pg = adm.ix.guarded.get(rule);
+      if (pg && !adm.hits.has(rule)) return pg;
+    }
+    const guards = guardsOf(lits);
+    if (guards.length === 0) return undefined;
+    return failedGuard(guards, this.ctx.input, this.ctx.fns?.has('equal') ?? false);
   }
 
   /** The group index of a node's rules or functions and what it admits for the current input. */
@@ -994,22 +1142,26 @@ export class Evaluator {
     return hits ? { ix, hits } : undefined;
   }
 
-  private traced(rule: CRule | undefined, branch: number, lits: CLit[], run: () => boolean): boolean {
+  /** A partial (set or object) rule's body, with `k` for each solution. */
+  private ruleBody(rule: CRule, frame: Array<Value | undefined>, k: K): boolean {
+    if (this.events) return this.child(ruleNode(rule), rule.loc, rule.body, frame, '', k);
     const tr = this.tracer;
+    const run = (): boolean => this.body(rule.body, 0, frame, k);
     if (!tr) return run();
-    tr.enterBody(rule, branch, lits);
+    tr.enterBody(rule, 0, rule.body);
     let ok = false;
     try {
       const r = run();
       ok = true;
       return r;
     } finally {
-      tr.exitBody(lits, ok);
+      tr.exitBody(rule.body, ok);
     }
   }
 
   /** Emits the value of each solution of a complete rule or function body (with its `else` chain). */
-  private ruleValues(rule: CRule, emit: KV, frame: Array<Value | undefined> = new Array(rule.nslots), adm?: Admission): boolean {
+  private ruleValues(rule: CRule, emit: KV, frame: Array<Value | undefined> = new Array(rule.nslots), adm?: Admission, early = false): boolean {
+    if (this.events) return this.truleValues(rule, emit, frame, adm, early);
     let found = false;
     const tr = this.tracer;
     let stop = false;
@@ -1044,6 +1196,258 @@ export class Evaluator {
       if (found || stop) return stop;
     }
     return false;
+  }
+
+  /** `ruleValues` while tracing: each body (and `else` branch) tried is a query of its own. */
+  private truleValues(rule: CRule, emit: KV, frame: Array<Value | undefined>, adm: Admission, early: boolean): boolean {
+    let found = false;
+    const node = ruleNode(rule);
+    for (let j = 0; j <= rule.elseChain.length; j++) {
+      const b = j === 0 ? rule : rule.elseChain[j - 1]!;
+      if (this.ruledOut(rule, j, b.body, frame, j === 0 ? adm : undefined)) continue;
+      let value: Value | undefined;
+      const stop = this.child(
+        node,
+        b.loc,
+        b.body,
+        frame,
+        early ? 'early' : '',
+        () => {
+          found = true;
+          return emit(value!) && b.value.t === 'const';
+        },
+        (go) => this.headValue(b.value, b.loc, frame, (v) => ((value = v), go())),
+      );
+      if (found || stop) return stop;
+    }
+    return false;
+  }
+
+  // ------------------------------------------------------------------------------------------ tracing
+
+  private emit(op: TraceOp, node: TraceNode | undefined, loc: Loc | undefined, message = '', ref?: string, locals: Array<[string, Value]> = []): void {
+    this.events!.push({
+      op,
+      queryId: this.qid,
+      parentId: this.pqid,
+      node,
+      location: loc === undefined ? undefined : { file: loc.file === 'query' ? '' : loc.file, row: loc.row, col: loc.col },
+      message,
+      ref,
+      locals,
+    });
+  }
+
+  /** The named variables of an expression bound in the frame, for an event. */
+  private locals(l: CLit | undefined, f: Array<Value | undefined>): Array<[string, Value]> {
+    if (!l) return [];
+    let names = slotNames.get(l);
+    if (!names) slotNames.set(l, (names = [...slotNamesOf(l)].filter(([, n]) => !n.startsWith('_') && !n.startsWith('$'))));
+    const out: Array<[string, Value]> = [];
+    for (const [slot, name] of names) {
+      const v = f[slot];
+      if (v !== undefined) out.push([name, v]);
+    }
+    return out;
+  }
+
+  /** The top-level query: one query (id 0) whose expressions capture their values as opa's do (`data.p = _`). */
+  private queryBody(lits: CLit[], f: Array<Value | undefined>, k: K): boolean {
+    if (!this.events) return this.body(lits, 0, f, k);
+    this.topBody = lits;
+    const node: TraceNode = { kind: 'body', text: lits.map((l) => topText(l)).join('; '), lits };
+    const loc = lits[0]?.loc;
+    this.emit('Enter', node, loc);
+    return this.tbody(lits, 0, f, () => {
+      this.emit('Exit', node, loc);
+      const r = k();
+      this.emit('Redo', node, loc);
+      return r;
+    });
+  }
+
+  /** `body` while tracing: Eval before each expression, Redo when it is tried again, Fail when it has no (more) solution. */
+  private tbody(lits: CLit[], i: number, f: Array<Value | undefined>, k: K): boolean {
+    if (i === lits.length) return k();
+    if (++this.steps > this.maxSteps) throw new CocoError('REGO_LIMIT', `evaluation exceeded ${this.maxSteps} steps`, { kind: 'limit' });
+    const l = lits[i]!;
+    const node: TraceNode = { kind: 'expr', text: lits === this.topBody ? topText(l) : litText(l), lit: l, index: i };
+    const saved = this.cur;
+    this.cur = node;
+    // A negation goes on without a Redo of itself (opa: evalNot calls the continuation directly).
+    const negation = l.negated || l.notBody !== undefined;
+    this.emit('Eval', node, l.loc, '', undefined, this.locals(l, f));
+    let defined = false;
+    const rest = (): boolean => {
+      defined = true;
+      const r2 = this.tbody(lits, i + 1, f, k);
+      this.cur = node;
+      if (!negation) this.emit('Redo', node, l.loc, '', undefined, this.locals(l, f));
+      return r2;
+    };
+    const pr = this.profiler;
+    try {
+      const r = pr ? pr.literal(l, () => this.literal(l, f, () => pr.redo(l, rest))) : this.literal(l, f, rest);
+      if (!defined) this.emit('Fail', node, l.loc, '', undefined, this.locals(l, f));
+      return r;
+    } finally {
+      this.cur = saved;
+    }
+  }
+
+  /**
+   * A body inside an expression (comprehension, `not`, `every`, `and`/`or`): a query of its own when tracing;
+   * `early` when only its first solution is wanted (OPA's findOne: its Exit says `early`).
+   */
+  private sub(lits: CLit[], f: Array<Value | undefined>, k: K, early = false): boolean {
+    if (!this.events) return this.body(lits, 0, f, k);
+    return this.child({ kind: 'body', text: lits.map(litText).join('; '), lits }, lits[0]?.loc, lits, f, early ? 'early' : '', k);
+  }
+
+  /**
+   * `every` while tracing, as OPA's evalEvery traces it: a query over the domain (Enter and Exit or Fail of the
+   * `every` expression, the generator `domain[key] = value` evaluated and redone per element) and, per element,
+   * the body as a query of its own followed by a Redo of the `every` expression.
+   */
+  private tevery(e: Extract<CExpr, { k: 'every' }>, f: Array<Value | undefined>, k: K): boolean {
+    const every = this.cur;
+    const loc = every?.kind === 'expr' ? every.lit?.loc : undefined;
+    const gen: TraceNode = { kind: 'expr', text: `${opaTermText(e.domain)}[${e.key ? opaTermText(e.key) : '_'}] = ${opaTermText(e.value)}`, lit: undefined, index: 0 };
+    return this.term(e.domain, f, (d) => {
+      const q = this.qid;
+      const p = this.pqid;
+      return this.inChild(() => {
+        this.emit('Enter', every, loc);
+        if (!(Array.isArray(d) || d instanceof RObject || d instanceof RSet)) {
+          this.emit('Fail', every, loc);
+          return false;
+        }
+        this.emit('Eval', gen, loc);
+        let all = true;
+        this.iterate(d, (key, val) => {
+          const ok = this.bind(e.value, val, f, () => (e.key ? this.bind(e.key, key, f, () => this.sub(e.body, f, () => true, true)) : this.sub(e.body, f, () => true, true)));
+          this.emit('Redo', every, loc);
+          this.emit('Redo', gen, loc);
+          if (!ok) all = false;
+          return !ok;
+        });
+        if (!all) {
+          this.emit('Fail', every, loc);
+          return false;
+        }
+        const cq = this.qid;
+        const cp = this.pqid;
+        this.qid = q;
+        this.pqid = p;
+        let r: boolean;
+        try {
+          r = k();
+        } finally {
+          this.qid = cq;
+          this.pqid = cp;
+        }
+        this.emit('Exit', every, loc);
+        return r;
+      });
+    });
+  }
+
+  /** `not expr`: the expression evaluated as a query of its own. */
+  private negatedExpr(l: CLit, f: Array<Value | undefined>): boolean {
+    const text = exprText(l);
+    const body: TraceNode = { kind: 'body', text, lits: [l] };
+    const expr: TraceNode = { kind: 'expr', text, lit: l, index: 0 };
+    return this.inChild(() => {
+      this.emit('Enter', body, l.loc);
+      this.emit('Eval', expr, l.loc, '', undefined, this.locals(l, f));
+      let defined = false;
+      const found = this.expr(l.expr, f, () => {
+        defined = true;
+        this.emit('Exit', body, l.loc);
+        this.emit('Redo', body, l.loc);
+        this.emit('Redo', expr, l.loc, '', undefined, this.locals(l, f));
+        return true;
+      });
+      if (!defined) this.emit('Fail', expr, l.loc, '', undefined, this.locals(l, f));
+      return found;
+    });
+  }
+
+  private inChild(run: () => boolean): boolean {
+    const q = this.qid;
+    const p = this.pqid;
+    const cur = this.cur;
+    this.pqid = q;
+    this.qid = ++this.qids;
+    try {
+      return run();
+    } finally {
+      this.qid = q;
+      this.pqid = p;
+      this.cur = cur;
+    }
+  }
+
+  /**
+   * A query under the current one (a rule body, or a body inside an expression): Enter, its expressions,
+   * then for each solution Exit, the continuation (back in the parent query) and Redo. `head` computes a
+   * rule's value within the rule's query, before its Exit.
+   */
+  private child(node: TraceNode, loc: Loc | undefined, lits: CLit[], f: Array<Value | undefined>, exitMessage: string, k: K, head?: (go: K) => boolean): boolean {
+    const q = this.qid;
+    const p = this.pqid;
+    const cur = this.cur;
+    const exit = (): boolean => {
+      this.emit('Exit', node, loc, exitMessage);
+      const cq = this.qid;
+      const cp = this.pqid;
+      const cc = this.cur;
+      this.qid = q;
+      this.pqid = p;
+      this.cur = cur;
+      let r: boolean;
+      try {
+        r = k();
+      } finally {
+        this.qid = cq;
+        this.pqid = cp;
+        this.cur = cc;
+      }
+      this.emit('Redo', node, loc);
+      return r;
+    };
+    return this.inChild(() => {
+      this.emit('Enter', node, loc);
+      return this.tbody(lits, 0, f, head ? () => head(exit) : exit);
+    });
+  }
+
+  /** A rule's head value, computed in the rule's query: what it calls is traced at the rule's location. */
+  private headValue(t: CTerm, loc: Loc, f: Array<Value | undefined>, k: KV): boolean {
+    if (t.t === 'const') return k(t.v);
+    let lit = headLits.get(t);
+    if (!lit) headLits.set(t, (lit = { negated: false, expr: { k: 'term', term: t }, withs: [], notBody: undefined, notScope: 0, loc, text: '' }));
+    const saved = this.cur;
+    this.cur = { kind: 'expr', text: litText(lit), lit, index: 0 };
+    try {
+      return this.term(t, f, (v) => {
+        this.cur = saved;
+        return k(v);
+      });
+    } finally {
+      this.cur = saved;
+    }
+  }
+
+  /** `Index data.p (matched 2 rules, early exit)`: the rules a reference reaches that the index admits. */
+  private indexEvent(node: RuleNode, rules: CRule[]): void {
+    const adm = this.admission(rules);
+    let n = 0;
+    for (const r of rules) if (!this.failingGuard(r, 0, r.body, adm)) n++;
+    const early = (node.earlyExit ??= earlyExitOf(rules));
+    const cur = this.cur;
+    const lit = cur?.kind === 'expr' ? cur.lit : undefined;
+    this.emit('Index', cur, lit?.loc, `(matched ${n === 1 ? '1 rule' : `${n} rules`}${early ? ', early exit' : ''})`, node.name);
   }
 
   // ------------------------------------------------------------------------------------------ calls
@@ -1106,6 +1510,10 @@ export class Evaluator {
       if (ndKey !== undefined) this.ndCache.set(ndKey, r);
     }
     if (r === undefined) return false;
+    if (this.events && def.name === 'trace' && typeof args[0] === 'string') {
+      const cur = this.cur;
+      this.emit('Note', undefined, cur?.kind === 'expr' && cur.lit ? cur.lit.loc : loc, args[0]);
+    }
     if (def.relation && Array.isArray(r)) {
       for (const x of r) if (k(x)) return true;
       return false;
@@ -1114,6 +1522,7 @@ export class Evaluator {
   }
 
   private userFn(node: RuleNode, args: Value[], k: KV): boolean {
+    if (this.events) return this.tuserFn(node, args, k);
     const cacheKey = node.name + '\u0000' + keyOf(args);
     let v: Value | undefined;
     if (this.ctx.fnCache.has(cacheKey)) v = this.ctx.fnCache.get(cacheKey);
@@ -1121,6 +1530,7 @@ export class Evaluator {
       if (++this.depth > this.maxDepth) throw new CocoError('REGO_LIMIT', `function calls nested deeper than ${this.maxDepth} (recursive function ${node.name}?)`, { kind: 'limit' });
       try {
         const adm = this.admission(node.funcs);
+        const early = (node.earlyExit ??= earlyExitOf(node.funcs));
         for (const rule of node.funcs) {
           const frame: Array<Value | undefined> = new Array(rule.nslots);
           this.bindItems(rule.params!, args, 0, frame, () =>
@@ -1135,11 +1545,10 @@ export class Evaluator {
               adm,
             ),
           );
+          // Every body gives this one constant: the others need not be tried (OPA's early exit).
+          if (early && v !== undefined) break;
         }
-        if (v === undefined && node.defaultFunc) {
-          const d = node.defaultFunc;
-          this.term(d.value, new Array(d.nslots), (x) => ((v = x), true));
-        }
+        if (v === undefined && node.defaultFunc) this.defaultValue(node.defaultFunc, false, (x) => ((v = x), true));
       } finally {
         this.depth--;
       }
@@ -1147,6 +1556,114 @@ export class Evaluator {
     }
     return v === undefined ? false : k(v);
   }
+
+  /**
+   * A user function call while tracing, as OPA's evalFunc makes one: Index, then each body tried as a query,
+   * the caller going on with the first value inside its Exit and Redo; a cached result goes straight on.
+   */
+  private tuserFn(node: RuleNode, args: Value[], k: KV): boolean {
+    this.indexEvent(node, node.funcs);
+    const cacheKey = node.name + '\u0000' + keyOf(args);
+    const cache = this.ctx.fnCache;
+    if (cache.has(cacheKey)) {
+      const c = cache.get(cacheKey);
+      return c === undefined ? false : k(c);
+    }
+    if (++this.depth > this.maxDepth) throw new CocoError('REGO_LIMIT', `function calls nested deeper than ${this.maxDepth} (recursive function ${node.name}?)`, { kind: 'limit' });
+    let v: Value | undefined;
+    let stop = false;
+    try {
+      const adm = this.admission(node.funcs);
+      const early = (node.earlyExit ??= earlyExitOf(node.funcs));
+      const first = (x: Value): boolean => {
+        v = x;
+        cache.set(cacheKey, x);
+        stop = this.unnested(() => k(x));
+        return true;
+      };
+      for (const rule of node.funcs) {
+        const frame: Array<Value | undefined> = new Array(rule.nslots);
+        this.bindItems(rule.params!, args, 0, frame, () =>
+          this.ruleValues(
+            rule,
+            (x) => {
+              if (v === undefined) return first(x);
+              if (!equal(v, x)) throw evalError('eval_conflict_error', rule.loc, 'functions must not produce multiple outputs for same inputs');
+              return true;
+            },
+            frame,
+            adm,
+            early,
+          ),
+        );
+        if (stop || (early && v !== undefined)) break;
+      }
+      if (v === undefined && node.defaultFunc) this.defaultValue(node.defaultFunc, early, first);
+      if (v === undefined) cache.set(cacheKey, undefined);
+    } catch (e) {
+      cache.delete(cacheKey);
+      throw e;
+    } finally {
+      this.depth--;
+    }
+    return stop;
+  }
+}
+
+const slotNames = new WeakMap<CLit, Array<[number, string]>>();
+const trueBodies = new WeakMap<Loc, CLit[]>();
+const headLits = new WeakMap<CTerm, CLit>();
+
+/**
+ * A partial set (`q contains x`) or object (`p[k] := v`) node whose rules' keys are patterns a known key can be
+ * bound to (variables, constants, arrays and objects of them).
+ */
+function keyedNode(node: RuleNode): boolean {
+  if (node.children.size > 0 || node.defaultRule || node.rules.length === 0) return false;
+  return node.rules.every((r) => (r.kind === 'multi' && r.rest.length === 0 && isPattern(r.key!)) || (r.kind === 'object' && r.rest.length === 1 && isPattern(r.rest[0]!)));
+}
+
+function isPattern(t: CTerm): boolean {
+  switch (t.t) {
+    case 'var':
+    case 'const':
+      return true;
+    case 'array':
+      return t.items.every(isPattern);
+    case 'object':
+      return t.entries.every(([k, v]) => k.t === 'const' && isPattern(v));
+    default:
+      return false;
+  }
+}
+
+/** Only complete definitions and no children. */
+function simpleNode(node: RuleNode): boolean {
+  return node.children.size === 0 && node.rules.every((r) => r.kind === 'complete');
+}
+
+/** OPA's index "early exit": every rule is complete, without `else`, and gives one and the same constant. */
+function earlyExitOf(rules: CRule[]): boolean {
+  const first = rules[0];
+  if (!first || first.value.t !== 'const') return false;
+  const v = first.value.v;
+  return rules.every((r) => (r.kind === 'complete' || r.kind === 'func') && r.elseChain.length === 0 && r.value.t === 'const' && equal(r.value.v, v));
+}
+
+function ruleNode(rule: CRule): TraceNode {
+  return { kind: 'rule', text: rule.node.name, rule };
+}
+
+/** A default rule's body, as OPA gives it one: `true`. */
+function trueBody(loc: Loc): CLit[] {
+  let b = trueBodies.get(loc);
+  if (!b) trueBodies.set(loc, (b = [{ negated: false, expr: { k: 'true' }, withs: [], notBody: undefined, notScope: 0, loc, text: 'true' }]));
+  return b;
+}
+
+/** A top-level query expression as opa shows it: a captured value is `<term> = _`. */
+function topText(l: CLit): string {
+  return capturesValue(l) ? `${litText(l)} = _` : litText(l);
 }
 
 function isFnRef(v: unknown): v is FnRef {

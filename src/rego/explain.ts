@@ -1,7 +1,9 @@
 /**
- * `--explain`: for a rule that came out undefined or false, which bodies (and `else` branches) were tried and,
- * for each failed body, the first expression that failed with the values of its variables and operands at
- * that point. Built on the evaluator's Tracer hook, so normal evaluation pays nothing for it.
+ * The decision explainer (`Engine.explain`, kept with attestation and resource decisions): for a rule that came
+ * out undefined or false, which bodies (and `else` branches) were tried and, for each failed body, the first
+ * expression that failed with the values of its variables and operands at that point. Built on the
+ * evaluator's Tracer hook, so normal evaluation pays nothing for it. `cocokit policy eval --explain` prints
+ * opa's trace events instead (trace.ts).
  */
 import type { CLit, CRule, CTerm } from './compiled.js';
 import type { Tracer } from './evaluator.js';
@@ -122,7 +124,8 @@ function operandsOf(l: CLit): CTerm[] {
   }
 }
 
-function slotNamesOf(lit: CLit): Map<number, string> {
+/** The named variables a literal mentions, by frame slot (comprehension bodies and called rules left out). */
+export function slotNamesOf(lit: CLit): Map<number, string> {
   const out = new Map<number, string>();
   const seen = new Set<object>();
   const walk = (x: unknown): void => {

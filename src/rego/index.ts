@@ -29,6 +29,7 @@ import { applyJsonPatch } from './json-patch.js';
 const STANDARD: ReadonlyMap<string, BuiltinDef> = BUILTINS;
 import { parseModule, parseQuery, parseTerm } from './parser.js';
 import { Profiler } from './profile.js';
+import type { TraceEvent } from './trace.js';
 import { type Value, RObject, fromJs, fromJson, keyOf, toJs, toRegoString } from './value.js';
 
 export type { Value } from './value.js';
@@ -38,6 +39,7 @@ export { BigNum, fromJs, fromJson, numText, toJs, toJsonText, parseJsonValue, to
 export { applyJsonPatch, parsePointer, type JsonPatchOperation, type JsonValue } from './json-patch.js';
 export { parseModule } from './parser.js';
 export { Profiler, PROFILE_SORTS, type ProfileSort, type ExprStats, goDuration } from './profile.js';
+export { EXPLAIN_MODES, type ExplainMode, type TraceEvent, filterTrace, prettyTrace, traceJson } from './trace.js';
 
 export interface EngineOptions {
   /** Strict built-in errors: a failing builtin halts evaluation instead of making the call undefined. */
@@ -105,8 +107,9 @@ export class PreparedPolicy {
     this.data = data;
   }
 
-  private evaluator(input: Value | undefined, prints: string[] | undefined, data?: Value, trace?: Tracer, resolved?: Map<string, Value | undefined>, profiler?: Profiler): Evaluator {
+  private evaluator(input: Value | undefined, prints: string[] | undefined, data?: Value, trace?: Tracer, resolved?: Map<string, Value | undefined>, profiler?: Profiler, events?: TraceEvent[]): Evaluator {
     return new Evaluator(this.compiler.root, {
+      events,
       profiler,
       resolved,
       input,
@@ -194,10 +197,13 @@ export class PreparedPolicy {
     return this.evaluator(opts.input, opts.prints).query(q);
   }
 
-  /** OPA-shaped query result: expression values (`true` for non-term expressions) and bindings. */
-  evalQuery(text: string, opts: { input?: Value; prints?: string[]; version?: RegoVersion; profiler?: Profiler } = {}): QueryResult {
+  /**
+   * OPA-shaped query result: expression values (`true` for non-term expressions) and bindings. `events`, when
+   * given, receives the evaluation's trace as opa's tracer reports it (trace.ts), also when evaluation fails.
+   */
+  evalQuery(text: string, opts: { input?: Value; prints?: string[]; version?: RegoVersion; profiler?: Profiler; events?: TraceEvent[] } = {}): QueryResult {
     const q = this.compileQuery(text, opts.version);
-    const ev = this.evaluator(opts.input, opts.prints, undefined, undefined, undefined, opts.profiler);
+    const ev = this.evaluator(opts.input, opts.prints, undefined, undefined, undefined, opts.profiler, opts.events);
     const rows = ev.queryWithExpressions(q);
     return {
       result: rows.map(({ bindings, values }) => ({
@@ -221,24 +227,6 @@ export class PreparedPolicy {
     tracer.peek = (t, f) => ev.peek(t, f);
     const v = ev.document(rulePath(path));
     return { query: path, value: v === undefined ? undefined : toJs(v), defined: v !== undefined, bodies: tracer.result() };
-  }
-
-  /**
-   * Explains any query: the rule bodies its evaluation tried, reported as `explain` reports one rule's. The
-   * value is the query's single expression value, or the first result's bindings.
-   */
-  explainQuery(text: string, opts: { input?: Value; version?: RegoVersion; prints?: string[] } = {}): Explanation {
-    const q = this.compileQuery(text, opts.version);
-    const tracer = new ExplainTracer();
-    const ev = this.evaluator(opts.input, opts.prints, undefined, tracer);
-    tracer.peek = (t, f) => ev.peek(t, f);
-    const rows = ev.queryWithExpressions(q);
-    const first = rows[0];
-    let value: unknown;
-    if (first !== undefined) {
-      value = q.body.length === 1 && first.bindings.size === 0 ? toJs(first.values[0] ?? true) : Object.fromEntries([...first.bindings].map(([k, v]) => [k, toJs(v)]));
-    }
-    return { query: text, value, defined: first !== undefined, bodies: tracer.result() };
   }
 
   /** Names of builtins available (for diagnostics). */
@@ -363,8 +351,8 @@ export class Engine {
     return this.prepare().evalRuleValue(path, { input: this.input, prints: this.printSink() });
   }
 
-  evalQuery(text: string, version: RegoVersion = 'v1', profiler?: Profiler): QueryResult {
-    return this.prepare().evalQuery(text, { input: this.input, prints: this.printSink(), version, profiler });
+  evalQuery(text: string, version: RegoVersion = 'v1', profiler?: Profiler, events?: TraceEvent[]): QueryResult {
+    return this.prepare().evalQuery(text, { input: this.input, prints: this.printSink(), version, profiler, events });
   }
 
   queryRows(text: string, version: RegoVersion = 'v1'): Array<Map<string, Value>> {
@@ -373,11 +361,6 @@ export class Engine {
 
   explain(path: string): Explanation {
     return this.prepare().explain(path, { input: this.input });
-  }
-
-  /** Explains a query of any shape (see PreparedPolicy.explainQuery). */
-  explainQuery(text: string, version: RegoVersion = 'v1'): Explanation {
-    return this.prepare().explainQuery(text, { input: this.input, version, prints: this.printSink() });
   }
 
   /** The `print` lines gathered since the last call (`file:row: text`). */
