@@ -5,6 +5,7 @@
  *
  * Every malformed input gives a `X509_DER` CocoError; lengths are bounds-checked against the input.
  */
+import type { KeyObject, X509Certificate } from 'node:crypto';
 import { CocoError } from '../errors.js';
 
 export interface DerNode {
@@ -240,4 +241,21 @@ export function parseCrl(der: Uint8Array): CertificateList {
     nextUpdate,
     revoked,
   };
+}
+
+const publicKeys = new WeakMap<X509Certificate, KeyObject>();
+
+/**
+ * A certificate's public key as one KeyObject per certificate object. `X509Certificate.publicKey` makes a new
+ * key at every read, and a verify with a key OpenSSL has not seen before pays for loading it again (a P-384
+ * verify with a fresh key costs about a quarter more): certificates the verifiers keep (a VCEK, a PCK
+ * leaf) keep their key with them.
+ */
+export function certPublicKey(cert: X509Certificate): KeyObject {
+  let key = publicKeys.get(cert);
+  if (key === undefined) {
+    key = cert.publicKey;
+    publicKeys.set(cert, key);
+  }
+  return key;
 }

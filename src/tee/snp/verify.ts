@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { CocoError } from '../../errors.js';
 import { check, type Check } from '../../formats/check.js';
 import { bytesEqual, isAllZero, toHex } from '../../formats/bytes.js';
-import { parseCrl } from '../../formats/x509.js';
+import { certPublicKey, parseCrl } from '../../formats/x509.js';
 import {
   SIGNED_LENGTH,
   decodeKeyInfo,
@@ -319,9 +319,10 @@ function verifyCrls(crls: readonly Uint8Array[], ark: X509Certificate, certs: X5
 }
 
 function verifySignature(report: SnpReport, raw: Uint8Array, vek: X509Certificate, checks: Check[]): void {
-  const details = vek.publicKey.asymmetricKeyDetails;
-  if (vek.publicKey.asymmetricKeyType !== 'ec' || details?.namedCurve !== 'secp384r1') {
-    checks.push(check('signature', false, 'VEK public key is not EC P-384', { expected: 'ec secp384r1', actual: `${vek.publicKey.asymmetricKeyType} ${details?.namedCurve ?? ''}`.trim() }));
+  const key = certPublicKey(vek);
+  const details = key.asymmetricKeyDetails;
+  if (key.asymmetricKeyType !== 'ec' || details?.namedCurve !== 'secp384r1') {
+    checks.push(check('signature', false, 'VEK public key is not EC P-384', { expected: 'ec secp384r1', actual: `${key.asymmetricKeyType} ${details?.namedCurve ?? ''}`.trim() }));
     return;
   }
   if (report.signatureAlgo !== 1) {
@@ -332,7 +333,7 @@ function verifySignature(report: SnpReport, raw: Uint8Array, vek: X509Certificat
   let ok = false;
   if (sig) {
     try {
-      ok = cryptoVerify('sha384', raw.subarray(0, SIGNED_LENGTH), { key: vek.publicKey, dsaEncoding: 'ieee-p1363' }, sig);
+      ok = cryptoVerify('sha384', raw.subarray(0, SIGNED_LENGTH), { key, dsaEncoding: 'ieee-p1363' }, sig);
     } catch {
       ok = false;
     }
