@@ -431,8 +431,11 @@ function modulesError(...modules: string[]): string | undefined {
 test('references into the tree of packages and rules are typed and checked as OPA checks them', () => {
   const T = 'package t\na.b := 1\na.c := "s"\nf(x) := x + 1';
   assert.equal(modulesError(T, 'package u\np := upper(data.t.a)'), 'm1.rego:2: rego_type_error: upper: invalid argument(s)\n\thave: (object<b: number, c: string>[string: any], ???)\n\twant: (x: string, y: string)');
-  // A document with a function below it is not typed (a function has no value type here): any.
-  assert.equal(modulesError(T, 'package u\np := upper(data.t)'), undefined);
+  // A function below a package is a property of the package's document, of function type.
+  assert.equal(
+    modulesError(T, 'package u\np := upper(data.t)'),
+    'm1.rego:2: rego_type_error: upper: invalid argument(s)\n\thave: (object<a: object<b: number, c: string>[string: any], f: (number) => number>[string: any], ???)\n\twant: (x: string, y: string)',
+  );
   assert.match(modulesError('package t\nq := 1\nr.s := [1]', 'package u\np := upper(data.t)')!, /have: \(object<q: number, r: object<s: array<number>>\[string: any\]>\[string: any\], \?\?\?\)/);
   assert.equal(
     modulesError(T, 'package u\np if { x := 1; data.t.a[x] }'),
@@ -811,4 +814,98 @@ test('documents of ref heads with variables nest objects, and definitions merge 
   const e = new Engine();
   e.addPolicy('t.rego', 'package t\no[x][y] := 1 if { some x, y in {"a": "b"} }\np := abs(o.a.b)\n');
   assert.equal(e.evalRule('data.t.p'), 1);
+});
+
+// env.go getRefRecExtent: a package's document lists its functions too, each with its function type
+// (types.Function, printed `(number) => number`). A function type meets nothing but a function (check.go
+// unifies, unifiesAny: not even `any`), and unites with nothing else (types.Or gives an unknown type), so
+// the package document fits no built-in argument that looks inside it; a reference that arrives at the
+// function without calling it is refused (checkApply).
+test('a package holding functions: the functions are in its document with their function types', () => {
+  const T = 'package t\na.b := 1\nf(x) := x + 1';
+  const OBJ = 'object<a: object<b: number>[string: any], f: (number) => number>[string: any]';
+  assert.equal(modulesError(T, 'package u\np := count(data.t)'), `m1.rego:2: rego_type_error: count: invalid argument(s)\n\thave: (${OBJ}, ???)\n\t${COUNT_WANT}`);
+  assert.equal(modulesError(T, 'package u\np if { x := data.t; x.f }'), 'm1.rego:2: rego_type_error: undefined ref: x.f\n\tx.f\n\t^^^\n\thave: (number) => number');
+  assert.equal(modulesError(T, 'package u\np if { x := data.t; y := x.f }'), 'm1.rego:2: rego_type_error: undefined ref: x.f\n\tx.f\n\t^^^\n\thave: (number) => number', 'one error, not a match error as well');
+  assert.equal(modulesError(T, 'package u\np if { x := data.t; x.f.g }'), 'm1.rego:2: rego_type_error: undefined ref: x.f.g\n\tx.f.g\n\t^^^\n\thave: (number) => number');
+  assert.match(modulesError(T, 'package u\np := object.keys(data.t)')!, /object\.keys: invalid argument\(s\)\n\thave: \(object<a: [^]*f: \(number\) => number>\[string: any\], \?\?\?\)/);
+  // The function's type is what its definitions infer: two definitions unite argument by argument.
+  assert.match(modulesError('package t\nf(x) := x + 1\nf(x) := upper(x)', 'package u\np := upper(data.t)')!, /have: \(object<f: \(any<number, string>\) => any<number, string>>\[string: any\], \?\?\?\)/);
+  for (const ok of [
+    'package u\np := json.marshal(data.t)', // any takes the object
+    'package u\np if { data.t == {} }', // equal(any, any)
+    'package u\np if { x := data.t; x.a.b == 1 }',
+    'package u\np if { x := data.t; abs(x.a.b) }',
+    'package u\np if { some k, v in data.t; upper(v) }', // number or function: unknown, then any with base data
+    'package u\np if { x := data.t; x[_] }',
+    'package u\np := data.t.f(1)',
+  ]) {
+    assert.equal(modulesError(T, ok), undefined, ok);
+  }
+  // Evaluation agrees: the package's document has no function in it.
+  const e = new Engine();
+  e.addPolicy('t.rego', `${T}\n`);
+  e.addPolicy('u.rego', 'package u\np := json.marshal(data.t)\n');
+  assert.equal(e.evalRule('data.u.p'), '{"a":{"b":1}}');
+});
+
+// check_test.go TestFunctionsTypeInference, case by case: which modules OPA refuses.
+test('OPA\'s function inference cases: pattern parameters, functions referred to without a call', () => {
+  const base = [
+    'package base',
+    'foo([a, b]) = y if { split(a, b, y) }',
+    'bar(x) = y if { count(x, y) }',
+    'baz([x, y]) = z if { sprintf("%s%s", [x, y], z) }',
+    'qux({"bar": x, "foo": y}) = {a: b} if { upper(y, a); json.unmarshal(x, b) }',
+    'corge(x) = y if { qux({"bar": x, "foo": x}, a); baz([a["{5: true}"], "BUZ"], y) }',
+  ].join('\n');
+  const cases: Array<[string, boolean]> = [
+    ['fn(_) = y if { data.base.foo(["hello", 5], y) }', true],
+    ['fn(_) = y if { data.base.foo(["hello", "ll"], y) }', false],
+    ['fn(_) = y if { data.base.baz(["hello", "ll"], y) }', false],
+    ['fn(_) = y if { data.base.baz([5, ["foo", "bar", true]], y) }', false],
+    ['fn(_) = y if { data.base.baz(["hello", {"a": "b", "c": 3}], y) }', false],
+    ['fn(_) = y if { data.base.corge("this is not json", y) }', false],
+    ['fn(x) = y if { y = [x] }', false],
+    ['f(x) = y if { [x] = y }', false],
+    ['fn(x) = y if { y = {"k": x} }', false],
+    ['f(x) = y if { {"k": x} = y }', false],
+    ['p if { [data.base.foo] }', true],
+    ['p if { x = data.base.foo }', true],
+    ['p if { data.base.foo(data.base.bar) }', true],
+  ];
+  for (const [body, refused] of cases) {
+    const err = modulesError(base, `package test\n${body}`);
+    assert.equal(err !== undefined, refused, `${body}: ${err}`);
+    if (err !== undefined) assert.match(err, /rego_type_error/, body);
+  }
+});
+
+// check.go checkRule: a function's parameters are typed after its body, the untyped variables of a
+// pattern as any, and the function type built from the patterns (`f({"a": x})` takes object<a: any>) and
+// the value typed after them; a call's arguments unify with those types as a builtin's do (unify1Object:
+// same number of keys unless the type has dynamic ones, every constant key found).
+test('object and array patterns as parameters: the parameter has the pattern\'s type', () => {
+  assert.equal(compileError('f({"a": x}) := x\np := f({"b": 1})'), 't.rego:3: rego_type_error: data.t.f: invalid argument(s)\n\thave: (object<b: number>, ???)\n\twant: (object<a: any>, any)');
+  assert.equal(compileError('f({"a": x}) := x\np := f(1)'), 't.rego:3: rego_type_error: data.t.f: invalid argument(s)\n\thave: (number, ???)\n\twant: (object<a: any>, any)');
+  assert.match(compileError('f({"a": x}) := x\np := f({"a": 1, "b": 2})')!, /have: \(object<a: number, b: number>, \?\?\?\)\n\twant: \(object<a: any>, any\)/, 'a key the pattern does not have');
+  assert.match(compileError('f({"a": x, "b": [y]}) := x\np := f({"a": 1, "b": 2})')!, /want: \(object<a: any, b: array<any>>, any\)/);
+  assert.match(compileError('f([x, {"k": y}]) := y\np := f([1, {"j": "s"}])')!, /have: \(array<number, object<j: string>>, \?\?\?\)\n\twant: \(array<any, object<k: any>>, any\)/);
+  assert.match(compileError('f({"a": x}) := y if { y := x + 1 }\np := f({"a": "s"})')!, /have: \(object<a: string>, \?\?\?\)\n\twant: \(object<a: number>, number\)/, 'the body types the pattern\'s variables');
+  assert.match(compileError('f({"a": x}) := y if { y := x }\np := f({"b": 1})')!, /want: \(object<a: any>, any\)/);
+  // The value is typed once the parameters are: `[x]` is array<any>.
+  assert.match(compileError('f(x) := [x]\np := upper(f(1))')!, /upper: invalid argument\(s\)\n\thave: \(array<any>, \?\?\?\)/);
+  for (const ok of [
+    'f({"a": x}) := x\np := f({"a": 1})',
+    'f({"a": x}) := x\np := upper(f({"a": 1}))', // the value is any
+    'f({"a": x}) := x\np := f(input)',
+    'f({"a": x}) := x\np := f({"a": input.x})',
+    'f({k: x}) := x\np := f({"b": 1})', // a key that is a variable is no constant key
+    'f([a, b]) := a\np := f([1, "s"])',
+  ]) {
+    assert.equal(compileError(ok), undefined, ok);
+  }
+  const e = new Engine();
+  e.addPolicy('t.rego', 'package t\nf({"a": x, "b": [y]}) := [x, y]\np := f({"a": 1, "b": ["s"]})\n');
+  assert.deepEqual(e.evalRule('data.t.p'), [1, 's']);
 });

@@ -13,16 +13,17 @@
  * types that cannot unify is a `match error`. A user function has the type its definitions infer: each
  * parameter the type of the first builtin argument it is passed as (`any` if none), the result the type of
  * its value; calls are checked against it as builtin calls are (`data.t.f: invalid argument(s)`).
- * `some k, v in xs` types `k` as the keys and `v` as the elements of `xs`, as does a variable key in a
- * reference. A reference selecting what its value's type cannot have is an `undefined ref`, with OPA's
- * caret rendering of the failing part. `data` references walk the tree of packages and rules: a package's
- * document is an object of the documents below it (and any other string key), a function is no document.
- * Patterns on either side of `=` bind their variables part by part, through arrays, objects and unions.
+ * A parameter that is a pattern (`f({"a": x})`, `f([a, b])`) has the pattern's type, its untyped
+ * variables `any`. `some k, v in xs` types `k` as the keys and `v` as the elements of `xs`, as does a
+ * variable key in a reference. A reference selecting what its value's type cannot have is an `undefined
+ * ref`, with OPA's caret rendering of the failing part. `data` references walk the tree of packages and
+ * rules: a package's document is an object of the documents below it (and any other string key), a
+ * function among them of function type (`(number) => number`), which meets no other type; a reference
+ * reaching a function without calling it is an `undefined ref`. Patterns on either side of `=` bind their
+ * variables part by part, through arrays, objects and unions.
  *
  * The checker only ever refuses what OPA refuses: whatever it cannot type exactly (input and base-data
- * refs, a rule's document with rules below it, a package holding a function) is `any`, which unifies with
- * every type. Where OPA infers more (object patterns in parameters, `every` bodies) this checker types
- * `any` and accepts.
+ * refs, a rule's document with rules below it) is `any`, which unifies with every type.
  */
 import type { Loc } from './ast.js';
 import type { CExpr, CLit, CRule, CTerm, CWith, RuleNode } from './compiled.js';
@@ -34,7 +35,9 @@ export type Ty =
   | { k: 'array'; items: Array<Ty | undefined>; dyn: Ty | undefined }
   | { k: 'object'; props: Array<[string | number | boolean | null, Ty | undefined]>; dyn: [Ty | undefined, Ty | undefined] | undefined }
   | { k: 'set'; of: Ty | undefined }
-  | { k: 'any'; of: Ty[] };
+  | { k: 'any'; of: Ty[] }
+  /** A user function's type (types.Function): only ever a document of the `data` tree, never a value. */
+  | { k: 'fn'; args: Array<Ty | undefined>; result: Ty | undefined };
 
 const ANY: Ty = { k: 'any', of: [] };
 const NUM: Ty = { k: 'number' };
@@ -134,6 +137,8 @@ export function showType(t: Ty | undefined): string {
       return `set[${showType(t.of)}]`;
     case 'array':
       return 'array' + (t.items.length ? `<${t.items.map(showType).join(', ')}>` : '') + (t.dyn ? `[${showType(t.dyn)}]` : '');
+    case 'fn':
+      return `(${t.args.map(showType).join(', ')}) => ${showType(t.result)}`;
     case 'object':
       return (
         'object' +
@@ -147,7 +152,7 @@ export function showType(t: Ty | undefined): string {
 
 // ------------------------------------------------------------------------------------------- algebra
 
-const ORDER = { null: 0, boolean: 1, number: 2, string: 3, array: 4, object: 5, set: 6, any: 7 } as const;
+const ORDER = { null: 0, boolean: 1, number: 2, string: 3, array: 4, object: 5, set: 6, any: 7, fn: 8 } as const;
 
 function cmpKey(a: string | number | boolean | null, b: string | number | boolean | null): number {
   return compare(a, b);
@@ -197,6 +202,11 @@ export function compareTypes(a: Ty | undefined, b: Ty | undefined): number {
     }
     case 'any':
       return slices(a.of, (b as Extract<Ty, { k: 'any' }>).of);
+    case 'fn': {
+      const bb = b as Extract<Ty, { k: 'fn' }>;
+      if (a.args.length !== bb.args.length) return a.args.length < bb.args.length ? -1 : 1;
+      return slices(a.args, bb.args) || compareTypes(a.result, bb.result);
+    }
     default:
       return 0;
   }
@@ -207,6 +217,8 @@ function sortTypes(ts: Ty[]): Ty[] {
 }
 
 function anyContains(a: Extract<Ty, { k: 'any' }>, t: Ty | undefined): boolean {
+  // No union holds a function, not even `any` (types.Any.Contains).
+  if (t?.k === 'fn') return false;
   return a.of.length === 0 || a.of.some((x) => compareTypes(x, t) === 0);
 }
 
@@ -214,6 +226,12 @@ function anyContains(a: Extract<Ty, { k: 'any' }>, t: Ty | undefined): boolean {
 export function or(a: Ty | undefined, b: Ty | undefined): Ty | undefined {
   if (a === undefined) return b;
   if (b === undefined) return a;
+  // Functions only unite with functions of their arity, argument by argument; with anything else the
+  // union is unknown (types.Or, Function.Union).
+  if (a.k === 'fn' || b.k === 'fn') {
+    if (a.k !== 'fn' || b.k !== 'fn' || a.args.length !== b.args.length) return undefined;
+    return { k: 'fn', args: a.args.map((x, i) => or(x, b.args[i])), result: or(a.result, b.result) };
+  }
   const merge = (x: Extract<Ty, { k: 'any' }>, y: Ty): Ty => {
     if (y.k === 'any') {
       if (x.of.length === 0 || y.of.length === 0) return ANY;
@@ -330,6 +348,8 @@ function isNil(t: Ty | undefined): boolean {
       return t.props.some(([, v]) => isNil(v)) || (t.dyn !== undefined && (isNil(t.dyn[0]) || isNil(t.dyn[1])));
     case 'set':
       return isNil(t.of);
+    case 'fn':
+      return t.args.some(isNil) || isNil(t.result);
     default:
       return false;
   }
@@ -345,6 +365,11 @@ function unifies(a: Ty | undefined, b: Ty | undefined): boolean {
 }
 
 function unifiesStrict(a: Ty, b: Ty): boolean {
+  // A function meets only a function of its arity whose arguments meet its own; not even `any`.
+  if (a.k === 'fn' || b.k === 'fn') {
+    if (a.k !== 'fn' || b.k !== 'fn' || a.args.length !== b.args.length) return false;
+    return a.args.every((x, i) => unifies(x, b.args[i]));
+  }
   if (a.k === 'any' && (a.of.length === 0 || a.of.some((x) => unifies(x, b)))) return true;
   if (b.k === 'any' && (b.of.length === 0 || b.of.some((x) => unifies(x, a)))) return true;
   if (a.k === 'any' || b.k === 'any') return false;
@@ -962,6 +987,11 @@ class Checker {
 
   private readonly results = new Map<CTerm, Ty | undefined>();
 
+  /** The type of a term already checked, with the variables' types as they are now. */
+  typeTyped(env: Env, t: CTerm): Ty | undefined {
+    return this.peek(env, t);
+  }
+
   peekTerm(t: CTerm): Ty | undefined {
     return this.peek(new Map(), t);
   }
@@ -1007,6 +1037,9 @@ class Checker {
           cur = scalarKey ? select(cur, (p as { v: Value }).v) : values(cur);
           if (cur === undefined) return undefined;
         }
+        // A reference to a function that does not call it (a package's document taken apart) is refused
+        // as OPA's checkApply refuses it.
+        if (check && this.refChecks && cur?.k === 'fn') this.refErrorFn(t, t.path.length, cur);
         return cur;
       }
       case 'array': {
@@ -1074,7 +1107,7 @@ class Checker {
         const f = node.isFunction ? world.funcType(node) : undefined;
         if (node.isFunction) {
           // A function is only ever called: selecting it, or from it, is not a value (check.go checkApply).
-          if (check && this.refChecks && f) this.refErrorFn(ref, i, f);
+          if (check && this.refChecks && f) this.refErrorFn(ref, i, { k: 'fn', args: f.args, result: f.result });
           return undefined;
         }
         return [world.nodeType(node) ?? ANY, i];
@@ -1127,15 +1160,14 @@ class Checker {
   }
 
   /** `undefined ref` for a function referred to without a call (check.go checkApply): its type is shown. */
-  private refErrorFn(ref: Extract<CTerm, { t: 'ref' }>, n: number, f: FnTy): void {
+  private refErrorFn(ref: Extract<CTerm, { t: 'ref' }>, n: number, f: Extract<Ty, { k: 'fn' }>): void {
     if (this.refErrors.has(ref)) return;
     this.refErrors.add(ref);
     const texts = refTexts([ref.head, ...ref.path]);
     if (texts === undefined) return;
     const whole = texts.join('');
-    const shown = `(${f.args.map(showType).join(', ')}) => ${showType(f.result)}`;
     const carets = '^'.repeat(texts.slice(0, n + 1).join('').length);
-    this.errors.push({ loc: ref.loc, message: `undefined ref: ${whole}\n\t${whole}\n\t${carets}\n\thave: ${shown}` });
+    this.errors.push({ loc: ref.loc, message: `undefined ref: ${whole}\n\t${whole}\n\t${carets}\n\thave: ${showType(f)}` });
   }
 
   private readonly refErrors = new Set<CTerm>();
@@ -1376,14 +1408,19 @@ class World {
   /**
    * The type of the whole document at a node of the tree (TypeEnv getRefRecExtent): a rule's document, or
    * for a package (or any prefix of rule paths) an object with one property per document below it and
-   * any other string key, as base data may be there too. Undefined when a function is below it (a
-   * function is no value) or a part cannot be typed.
+   * any other string key, as base data may be there too; a function below it is a property of function
+   * type (`f: (number) => number`). Undefined when a part cannot be typed.
    */
   extent(node: RuleNode): Ty | undefined {
     if (this.extents.has(node)) return this.extents.get(node);
     this.extents.set(node, undefined);
     let t: Ty | undefined;
-    if (node.declared) t = node.isFunction || node.children.size > 0 ? undefined : this.nodeType(node);
+    if (node.declared && node.isFunction) {
+      // A function is a property of its package's document with its function type (env.go
+      // getRefRecExtent): the package is still an object, which no built-in argument can take whole.
+      const f = this.funcType(node);
+      t = f && { k: 'fn', args: f.args, result: f.result };
+    } else if (node.declared) t = node.children.size > 0 ? undefined : this.nodeType(node);
     else {
       const props: Array<[string | number | boolean | null, Ty | undefined]> = [];
       let ok = true;
@@ -1448,16 +1485,16 @@ class World {
     let done = this.checked.get(r);
     if (done) return done;
     const c = new Checker(this, this.refChecks, r.node);
-    const branches: Array<[Env, Ty | undefined]> = [];
+    const branches: Array<[Env, Ty | undefined, CTerm]> = [];
     const env = c.body(new Map(), r.body);
     const rest = r.rest.map((t) => c.type(env, t));
     const key = r.key ? c.type(env, r.key) : undefined;
     let value = c.type(env, r.value);
-    branches.push([env, value]);
+    branches.push([env, value, r.value]);
     for (const e of r.elseChain) {
       const ee = c.body(new Map(), e.body);
       const ev = c.type(ee, e.value);
-      branches.push([ee, ev]);
+      branches.push([ee, ev, e.value]);
       value = or(value, ev) ?? ANY;
     }
     let type: Ty | undefined;
@@ -1471,9 +1508,10 @@ class World {
     let fn: FnTy | undefined;
     if (r.params && c.errors.length === 0) {
       const params = r.params;
-      const each = branches.map(([benv, bvalue]) => {
+      const each = branches.map(([benv, bvalue, vterm]) => {
         typeParams(r, benv);
-        return { args: params.map((p) => c.type(benv, p)), result: bvalue };
+        // The value is typed again once the parameters are (`f({"a": x}) := x` returns what x is: any).
+        return { args: params.map((p) => c.type(benv, p)), result: isNil(bvalue) ? c.typeTyped(benv, vterm) : bvalue };
       });
       if (each.every((b) => !isNil(b.result) && b.args.every((a) => !isNil(a)))) {
         fn = each.reduce((x, y) => ({ args: x.args.map((a, i) => or(a, y.args[i]) ?? ANY), result: or(x.result, y.result) ?? ANY })) as FnTy;
