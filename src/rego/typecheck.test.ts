@@ -909,3 +909,42 @@ test('object and array patterns as parameters: the parameter has the pattern\'s 
   e.addPolicy('t.rego', 'package t\nf({"a": x, "b": [y]}) := [x, y]\np := f({"a": 1, "b": ["s"]})\n');
   assert.deepEqual(e.evalRule('data.t.p'), [1, 's']);
 });
+
+// check.go CheckBody checks each expression of a body (WalkExprs stops at the expression) and walks the
+// references of all of it (the reference checker descends into `every`). OPA's compiler first assigns an
+// `every`'s domain to a variable of its own, in the enclosing body (RewriteExprTerms). So: the domain is
+// checked as any unification is; in the body no call and no unification is checked and the key and value
+// are never typed, but every reference is checked against the enclosing body's types, and comprehensions
+// in it are checked in full (checkClosures).
+test('every: the domain is checked, the body for its references and comprehensions only', () => {
+  assert.equal(compileError('p if { every x in upper(1) { true } }'), 't.rego:2: rego_type_error: upper: invalid argument(s)\n\thave: (number, ???)\n\twant: (x: string, y: string)');
+  assert.equal(compileError('q := 1\np if { every x in [1] { q.r } }'), 't.rego:3: rego_type_error: undefined ref: data.t.q.r\n\tdata.t.q.r\n\t^^^^^^^^\n\thave: number');
+  assert.equal(compileError('p if { y := 1; every x in [1] { y.foo } }'), 't.rego:2: rego_type_error: undefined ref: y.foo\n\ty.foo\n\t^\n\thave: number');
+  assert.equal(
+    compileError('p if { y := {"a": 1}; every x in [1] { y.b == x } }'),
+    't.rego:2: rego_type_error: undefined ref: y.b\n\ty.b\n\t  ^\n\t  have: "b"\n\t  want (one of): ["a"]',
+  );
+  assert.equal(compileError('f(x) := 1\np if { every x in [1] { g := f } }'), 't.rego:3: rego_type_error: undefined ref: data.t.f\n\tdata.t.f\n\t^^^^^^^^\n\thave: (any) => number');
+  assert.match(compileError('p if { every x in [1] { count([z | z := upper(1)]) > 0 } }')!, /^t\.rego:2: rego_type_error: upper: invalid argument\(s\)/);
+  assert.match(compileError('p if { every x in [1] {\n  every y in [2] {\n    y.z\n    [w | w := abs("s")]\n  }\n} }')!, /^t\.rego:5: rego_type_error: abs: invalid argument\(s\)\n\thave: \(string, \?\?\?\)/, 'nested every bodies too');
+  for (const ok of [
+    'p if { every x in [1] { upper(1) } }', // no call in the body is checked
+    'p if { every x in ["a"] { abs(x) } }',
+    'p if { every x in [1] { x = "a" } }', // nor a unification
+    'p if { every k, v in {"a": 1} { upper(v); abs(k) } }', // the key and value are not typed
+    'p if { every x in [{"a": 1}] { x.b } }',
+    'p if { every x in [1] { y := {"a": 1}; y.b } }', // a local of the body is never typed
+    'p if { every x in [1] { not upper(1) } }',
+    'p if { every x in [1] { every y in upper(1) { true } } }', // an inner domain is in the outer body
+    'p if { y := {"a": 1}; every x in [1] { y[x] } }',
+    'p if { every x in 1 { true } }', // any domain
+    'p if { every x in [1] { upper(1) with input as 1 } }',
+  ]) {
+    assert.equal(compileError(ok), undefined, ok);
+  }
+  // What compiles evaluates: the body fails at run time instead, and the every with it.
+  const e = new Engine();
+  e.addPolicy('t.rego', 'package t\np if { every x in [1] { x.b } }\nq if { every x in [] { upper(1) } }\n');
+  assert.equal(e.evalRule('data.t.p'), undefined);
+  assert.equal(e.evalRule('data.t.q'), true);
+});

@@ -20,7 +20,8 @@
  * rules: a package's document is an object of the documents below it (and any other string key), a
  * function among them of function type (`(number) => number`), which meets no other type; a reference
  * reaching a function without calling it is an `undefined ref`. Patterns on either side of `=` bind their
- * variables part by part, through arrays, objects and unions.
+ * variables part by part, through arrays, objects and unions. An `every` is checked as OPA checks it:
+ * its domain in full, its body only for references and comprehensions.
  *
  * The checker only ever refuses what OPA refuses: whatever it cannot type exactly (input and base-data
  * refs, a rule's document with rules below it) is `any`, which unifies with every type.
@@ -703,7 +704,7 @@ class Checker {
       for (const [slot, t] of inner) if (t !== undefined && env.get(slot) === undefined) env.set(slot, t);
       return;
     }
-    for (const w of l.withs) this.withFn(w);
+    if (!this.refsOnly) for (const w of l.withs) this.withFn(w);
     // A builtin replaced with `with` may be given other types; such literals are left alone.
     if (l.withs.some((w) => w.target.kind === 'fn')) {
       this.bindRest(env, l);
@@ -777,6 +778,11 @@ class Checker {
   }
 
   private expr(env: Env, e: CExpr, loc: Loc): void {
+    if (this.refsOnly && (e.k === 'term' || e.k === 'unify' || e.k === 'somein')) {
+      // Inside `every`: only the references are checked (see everyBody).
+      for (const t of e.k === 'term' ? [e.term] : e.k === 'unify' ? [e.a, e.b] : [e.coll, ...(e.key ? [e.key] : []), e.value]) this.type(env, t);
+      return;
+    }
     switch (e.k) {
       case 'term':
         if (e.objects) this.unify(env, e.objects[0], e.objects[1], loc);
@@ -799,10 +805,12 @@ class Checker {
         break;
       }
       case 'every': {
+        // OPA assigns the domain to a variable of its own before the `every` (checked as any other
+        // unification), then checks the expression itself only for its references (everyBody).
         this.type(env, e.domain);
         const inner = new Map(env);
-        for (const t of [e.key, e.value]) if (t?.t === 'var') inner.set(t.slot, ANY);
-        this.body(inner, e.body);
+        for (const t of [e.key, e.value]) if (t?.t === 'var') inner.delete(t.slot);
+        this.everyBody(inner, e.body);
         break;
       }
       case 'logic':
@@ -813,6 +821,26 @@ class Checker {
         break;
     }
   }
+
+  /**
+   * An `every` body as OPA's checker sees it (check.go CheckBody): the `every` is one expression of the
+   * enclosing body, not a call, so nothing in its body is checked as an expression — no built-in call, no
+   * unification, and its key and value are never typed. Its references are, by the reference checker that
+   * walks into it, against the types of the enclosing body (`undefined ref`, a function without a call),
+   * and so are the bodies of the comprehensions in it.
+   */
+  private everyBody(env: Env, lits: CLit[]): void {
+    const was = this.refsOnly;
+    this.refsOnly = true;
+    try {
+      this.body(env, lits);
+    } finally {
+      this.refsOnly = was;
+    }
+  }
+
+  /** Checking an `every` body: references only. */
+  private refsOnly = false;
 
   /** `a = b` (and `:=`): OPA's checkExprEq. */
   private unify(env: Env, a: CTerm, b: CTerm, loc: Loc): void {
@@ -1070,11 +1098,18 @@ class Checker {
         const inner = new Map(env);
         const before = this.errors.length;
         if (!check) return undefined;
-        this.body(inner, t.body);
-        if (this.errors.length > before) return undefined;
-        if (t.t === 'arraycompr') return { k: 'array', items: [], dyn: this.type(inner, t.term) };
-        if (t.t === 'setcompr') return { k: 'set', of: this.type(inner, t.term) };
-        return { k: 'object', props: [], dyn: [this.type(inner, t.key), this.type(inner, t.value)] };
+        // A comprehension is checked in full wherever it is, an `every` body included (checkClosures).
+        const was = this.refsOnly;
+        this.refsOnly = false;
+        try {
+          this.body(inner, t.body);
+          if (this.errors.length > before) return undefined;
+          if (t.t === 'arraycompr') return { k: 'array', items: [], dyn: this.type(inner, t.term) };
+          if (t.t === 'setcompr') return { k: 'set', of: this.type(inner, t.term) };
+          return { k: 'object', props: [], dyn: [this.type(inner, t.key), this.type(inner, t.value)] };
+        } finally {
+          this.refsOnly = was;
+        }
       }
       case 'call':
         return check ? this.call(env, t, false) : this.results.get(t);
@@ -1206,6 +1241,12 @@ class Checker {
    */
   private call(env: Env, t: Extract<CTerm, { t: 'call' }>, stmt: boolean): Ty | undefined {
     const have = t.args.map((a) => this.type(env, a));
+    if (this.refsOnly) {
+      // In an `every` body a call is not checked and its result not typed; its arguments' references are.
+      if (t.out) this.type(env, t.out);
+      this.results.set(t, undefined);
+      return undefined;
+    }
     let result: Ty | undefined;
     let sig: Pick<Sig, 'args' | 'result' | 'shown'> | undefined = t.fn.kind === 'builtin' ? signature(t.fn.name) : undefined;
     if (t.fn.kind === 'user' && this.world) {
