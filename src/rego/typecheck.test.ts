@@ -396,12 +396,14 @@ test('well-typed random programs compile and evaluate', () => {
         `p3 := g(q${path})`,
         `p4 := y if { z := ${JSON.stringify(w)}; y := f(z) }`,
         `p5 := [k | some k, _ in q]`,
+        `p6 := ${JSON.stringify(v)}${path}`, // a literal subject: OPA moves it into a variable of its own
       ].join('\n');
       assert.equal(compileError(src), undefined, src);
       const e = new Engine({ strict: true });
       e.addPolicy('t.rego', `package t\n${src}\n`);
       const doc = e.evalRule('data.t') as Record<string, unknown>;
       assert.deepEqual(doc.p1, JSON.parse(JSON.stringify(selected)), src);
+      assert.deepEqual(doc.p6, doc.p1, src);
       assert.deepEqual(JSON.parse(doc.p3 as string), JSON.parse(JSON.stringify(selected)), src);
       const n = Array.isArray(v) ? v.length : v !== null && typeof v === 'object' ? Object.keys(v).length : 0;
       assert.equal((doc.p2 as unknown[] | undefined)?.length ?? 0, n, src);
@@ -947,4 +949,80 @@ test('every: the domain is checked, the body for its references and comprehensio
   e.addPolicy('t.rego', 'package t\np if { every x in [1] { x.b } }\nq if { every x in [] { upper(1) } }\n');
   assert.equal(e.evalRule('data.t.p'), undefined);
   assert.equal(e.evalRule('data.t.q'), true);
+});
+
+// compile.go RewriteExprTerms (expandExprRef): a reference whose subject is a composite, a comprehension or
+// a call is checked as a reference to a variable holding that value, and printed so: `[1][0].foo` is
+// `__local0__[0].foo`. OPA's one generator numbers the variables of the whole compilation, the declared
+// ones first (arguments, `:=` targets, `some` names, `some … in` bindings and their key, `every` key and
+// value), then the expression terms (nested calls, `every` domains, such subjects); a query has its own
+// (`__localq0__`).
+test('references with a literal, comprehension or call subject are checked, printed with OPA\'s variable', () => {
+  assert.equal(compileError('p if { [1][0].foo }'), 't.rego:2: rego_type_error: undefined ref: __local0__[0].foo\n\t__local0__[0].foo\n\t^^^^^^^^^^^^^\n\thave: number');
+  assert.equal(compileError('p := split("a.b", ".")[0].foo'), 't.rego:2: rego_type_error: undefined ref: __local0__[0].foo\n\t__local0__[0].foo\n\t^^^^^^^^^^^^^\n\thave: string');
+  assert.equal(
+    compileError('p if { {"a": 1}.b }'),
+    't.rego:2: rego_type_error: undefined ref: __local0__.b\n\t__local0__.b\n\t           ^\n\t           have: "b"\n\t           want (one of): ["a"]',
+  );
+  assert.match(compileError('p if { [x | x := 1][0].foo }')!, /undefined ref: __local1__\[0\]\.foo\n[^]*have: number$/, 'the comprehension\'s own variable first');
+  assert.match(compileError('p if { x := 1; [1][0].foo }')!, /undefined ref: __local1__\[0\]\.foo/, 'declared variables are numbered first');
+  assert.match(compileError('p if { x := count([1]); [1][0].foo }')!, /undefined ref: __local2__\[0\]\.foo/, 'x, then the nested call, in body order');
+  assert.match(compileError('p if { [1][0].foo; x := count([1]) }')!, /undefined ref: __local1__\[0\]\.foo/, 'x first, then the terms in body order');
+  assert.match(compileError('p if { some x in [1, 2]; [1][0].foo }')!, /undefined ref: __local4__\[0\]\.foo/, 'some … in: its key and two bindings, then its collection');
+  assert.match(compileError('f(a, b) := 1\np if { every x in [1] { true }; {"a": 1}.b }')!, /undefined ref: __local5__\.b/, 'arguments, every key and value, every domain');
+  // A call as a key: its value's variable, typed as the call's result.
+  assert.equal(
+    compileError('p if { y := {"a": 1}; y[count([])] }'),
+    't.rego:2: rego_type_error: undefined ref: y[__local1__]\n\ty[__local1__]\n\t  ^\n\t  have (type): number\n\t  want (one of): ["a"]',
+  );
+  // Modules are numbered in name order, rule by rule.
+  assert.match(modulesError('package t\np if { x := 1; y := 2 }', 'package u\nq := [1][0].foo')!, /m1\.rego:2: rego_type_error: undefined ref: __local2__\[0\]\.foo/);
+  // Queries have a generator of their own.
+  const e = new Engine();
+  e.addPolicy('t.rego', 'package t\np := 1\n');
+  assert.throws(() => e.evalQuery('x := 1; split("a", ".")[0].foo'), (x: unknown) => x instanceof CocoError && /undefined ref: __localq1__\[0\]\.foo\n\t__localq1__\[0\]\.foo\n\t\^{14}\n\thave: string/.test(x.message));
+  for (const ok of [
+    'p := [1, 2][0] + 1',
+    'p := split("a.b", ".")[1]',
+    'p := {"a": {"b": 1}}.a.b',
+    'p := [x | some x in [1]][0]',
+    'p := {"a": 1}[k] if some k in ["a"]',
+    'p := {1, 2}[1]',
+    'p := upper(split("a.b", ".")[0])',
+    'p := json.unmarshal("{}").a.b', // any
+  ]) {
+    assert.equal(compileError(ok), undefined, ok);
+  }
+});
+
+// Any module the parser takes, however its references, comprehensions, `some … in`, `every` and calls are
+// nested, compiles or is refused with a compile error: the checker and the numbering of OPA's variables
+// never fail on their own.
+test('random nestings of subjects, comprehensions, iterations and calls: a verdict, never a crash', () => {
+  const atom = fc.constantFrom('1', '"s"', 'x', 'input.a', '[1, "a"]', '{"a": 1}', '{1}', 'count([1])', 'split("a.b", ".")', 'data.t.q', '[y | some y in [1]]', '{k: 1 | some k in ["a"]}');
+  const key = fc.constantFrom('[0]', '.a', '[_]', '[x]', '[count([])]', '["a"]', '.foo');
+  const subject = fc.tuple(atom, fc.array(key, { maxLength: 3 })).map(([a, ks]) => `${a}${ks.join('')}`);
+  const stmt = fc.oneof(
+    subject,
+    subject.map((s) => `z := ${s}`),
+    subject.map((s) => `some w in ${s}`),
+    subject.map((s) => `every v in ${s} { v == ${s} }`),
+    subject.map((s) => `upper(${s})`),
+    fc.tuple(subject, subject).map(([a, b]) => `${a} = ${b}`),
+  );
+  fc.assert(
+    fc.property(fc.array(stmt, { minLength: 1, maxLength: 4 }), fc.boolean(), (stmts, fn) => {
+      const head = fn ? 'f(x) := 1 if' : 'p if';
+      const src = `q := {"a": [1]}\n${head} {\n  x := 1\n  ${stmts.join('\n  ')}\n}`;
+      const e = new Engine();
+      try {
+        e.addPolicy('t.rego', `package t\n${src}\n`);
+        e.prepare();
+      } catch (err) {
+        assert.ok(err instanceof CocoError, `${src}\n${String(err)}`);
+        assert.match(err.message, /rego_(parse|type|compile|unsafe_var|recursion)_error/, src);
+      }
+    }),
+    { numRuns: Number(process.env.TYPECHECK_RUNS ?? 300) },
+  );
 });

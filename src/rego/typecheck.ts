@@ -27,6 +27,7 @@
  * refs, a rule's document with rules below it) is `any`, which unifies with every type.
  */
 import type { Loc } from './ast.js';
+import { refKey } from './opa-locals.js';
 import type { CExpr, CLit, CRule, CTerm, CWith, RuleNode } from './compiled.js';
 import { type Value, RObject, RSet, isNumber, compare, keyOf, toRegoString } from './value.js';
 
@@ -688,7 +689,20 @@ class Checker {
     private readonly refChecks = true,
     /** The node of the rule whose body is checked. */
     private readonly self?: RuleNode,
+    /** The variables OPA's compiler moves reference subjects and nested calls into (opa-locals.ts). */
+    private readonly locals?: ReadonlyMap<string, string>,
   ) {}
+
+  /** A reference's parts as OPA prints it, its generated variables by their names. */
+  private refTexts(ref: Extract<CTerm, { t: 'ref' }>): string[] | undefined {
+    const locals = this.locals;
+    const named = (t: CTerm, i: number): string | undefined => {
+      if (locals === undefined) return undefined;
+      if (t.t === 'call') return locals.get(`call:${refKey(t.loc)}`);
+      return i === 0 && ['const', 'array', 'set', 'object', 'arraycompr', 'setcompr', 'objectcompr'].includes(t.t) ? locals.get(refKey(ref.loc)) : undefined;
+    };
+    return refTexts([ref.head, ...ref.path], named);
+  }
 
   /** Checks a body in evaluation order; returns the environment after it. */
   body(env: Env, lits: CLit[]): Env {
@@ -1056,7 +1070,8 @@ class Checker {
           const scalarKey = p.t === 'const' && (p.v === null || typeof p.v !== 'object' || isNumber(p.v));
           if (check && this.refChecks && from !== undefined && !isNil(from)) {
             // OPA's refChecker: the part selected from a typed value must be one it can have.
-            const have = p.t === 'var' ? env.get(p.slot) : undefined;
+            // A call there is OPA's variable for its value, typed as the call's result.
+            const have = p.t === 'var' ? env.get(p.slot) : p.t === 'call' ? this.results.get(p) : undefined;
             const bad = keys(from) === undefined || (scalarKey && select(from, (p as { v: Value }).v) === undefined) || (have !== undefined && !unifies(have, keys(from)));
             if (bad) this.refError(t, skipped + i + 1, from, have);
           }
@@ -1180,8 +1195,7 @@ class Checker {
   private refErrorNode(ref: Extract<CTerm, { t: 'ref' }>, idx: number, have: Ty, want: Ty, node: RuleNode): void {
     if (this.refErrors.has(ref)) return;
     this.refErrors.add(ref);
-    const parts = [ref.head, ...ref.path];
-    const texts = refTexts(parts);
+    const texts = this.refTexts(ref);
     if (texts === undefined) return;
     const whole = texts.join('');
     const pad = ' '.repeat(texts.slice(0, idx).join('').length + 1);
@@ -1198,7 +1212,7 @@ class Checker {
   private refErrorFn(ref: Extract<CTerm, { t: 'ref' }>, n: number, f: Extract<Ty, { k: 'fn' }>): void {
     if (this.refErrors.has(ref)) return;
     this.refErrors.add(ref);
-    const texts = refTexts([ref.head, ...ref.path]);
+    const texts = this.refTexts(ref);
     if (texts === undefined) return;
     const whole = texts.join('');
     const carets = '^'.repeat(texts.slice(0, n + 1).join('').length);
@@ -1217,7 +1231,7 @@ class Checker {
     if (this.refErrors.has(ref)) return;
     this.refErrors.add(ref);
     const parts = [ref.head, ...ref.path];
-    const texts = refTexts(parts);
+    const texts = this.refTexts(ref);
     if (texts === undefined) return;
     const upTo = (n: number): string => texts.slice(0, n).join('');
     const whole = upTo(parts.length);
@@ -1295,10 +1309,10 @@ function termText(t: CTerm): string | undefined {
 }
 
 /** The parts of a reference as Ref.String() joins them (`x.a`, `x[1]`, `x["a-b"]`, `x[i]`). */
-function refTexts(parts: CTerm[]): string[] | undefined {
+function refTexts(parts: CTerm[], named?: (t: CTerm, i: number) => string | undefined): string[] | undefined {
   const out: string[] = [];
   for (const [i, p] of parts.entries()) {
-    const text = termText(p);
+    const text = (i === 0 && p.t === 'const' && typeof p.v === 'object' && p.v !== null && !isNumber(p.v) ? undefined : termText(p)) ?? named?.(p, i);
     if (text === undefined) return undefined;
     if (i === 0) out.push(text);
     else if (p.t === 'const' && typeof p.v === 'string' && /^[a-zA-Z_][a-zA-Z0-9_]*$/.test(p.v) && !KEYWORDS.has(p.v)) out.push(`.${p.v}`);
@@ -1417,6 +1431,7 @@ class World {
     readonly root: RuleNode,
     private readonly refChecks: boolean,
     private readonly deps: ReadonlyMap<RuleNode, ReadonlySet<RuleNode>> | undefined,
+    private readonly locals: ReadonlyMap<string, string> | undefined,
   ) {}
 
   private readonly before = new Map<RuleNode, Set<RuleNode>>();
@@ -1525,7 +1540,7 @@ class World {
   rule(r: CRule): { errors: TypeError[]; type: Ty | undefined; fn: FnTy | undefined } {
     let done = this.checked.get(r);
     if (done) return done;
-    const c = new Checker(this, this.refChecks, r.node);
+    const c = new Checker(this, this.refChecks, r.node, this.locals);
     const branches: Array<[Env, Ty | undefined, CTerm]> = [];
     const env = c.body(new Map(), r.body);
     const rest = r.rest.map((t) => c.type(env, t));
@@ -1567,8 +1582,8 @@ class World {
     return this.rules.flatMap((r) => this.rule(r).errors);
   }
 
-  query(body: CLit[]): TypeError[] {
-    const c = new Checker(this, this.refChecks);
+  query(body: CLit[], locals?: ReadonlyMap<string, string>): TypeError[] {
+    const c = new Checker(this, this.refChecks, undefined, locals);
     c.body(new Map(), body);
     return c.errors;
   }
@@ -1579,15 +1594,20 @@ export interface RuleTypes {
   /** OPA's type errors of the rules: bodies and heads, `else` bodies and values. */
   errors(): TypeError[];
   /** OPA's type errors of a query body, with references to the rules typed as their documents. */
-  query(body: CLit[]): TypeError[];
+  query(body: CLit[], locals?: ReadonlyMap<string, string>): TypeError[];
 }
 
 /**
  * @param opts.deps what each rule's document depends on: OPA checks rules in dependency order, so only
  * what a rule depends on is surely typed when it is checked.
+ * @param opts.locals the names of OPA's generated variables in the modules (opa-locals.ts moduleRefHeads).
  */
-export function ruleTypes(rules: readonly CRule[], root: RuleNode, opts: { refs?: boolean; deps?: ReadonlyMap<RuleNode, ReadonlySet<RuleNode>> } = {}): RuleTypes {
-  return new World(rules, root, opts.refs ?? true, opts.deps);
+export function ruleTypes(
+  rules: readonly CRule[],
+  root: RuleNode,
+  opts: { refs?: boolean; deps?: ReadonlyMap<RuleNode, ReadonlySet<RuleNode>>; locals?: ReadonlyMap<string, string> } = {},
+): RuleTypes {
+  return new World(rules, root, opts.refs ?? true, opts.deps, opts.locals);
 }
 
 
@@ -1597,8 +1617,8 @@ export function termTypeUntyped(t: CTerm): Ty | undefined {
 }
 
 /** OPA's type errors of a query body (rules' documents are not typed: `any`). */
-export function checkQuery(body: CLit[], opts: { refs?: boolean } = {}): TypeError[] {
-  const c = new Checker(undefined, opts.refs ?? true);
+export function checkQuery(body: CLit[], opts: { refs?: boolean; locals?: ReadonlyMap<string, string> } = {}): TypeError[] {
+  const c = new Checker(undefined, opts.refs ?? true, undefined, opts.locals);
   c.body(new Map(), body);
   return c.errors;
 }
