@@ -1026,3 +1026,22 @@ test('random nestings of subjects, comprehensions, iterations and calls: a verdi
     { numRuns: Number(process.env.TYPECHECK_RUNS ?? 300) },
   );
 });
+
+// check.go checkRefLeaf: a composite key is a pattern unified with the keys' type (unify1); when it cannot
+// be, the error shows the key's type and the keys' type, never the keys an object lists. Cases of
+// check_test.go TestCheckRefErrInvalid ("composite ref operand", "composite ref type error 1-3").
+test('a composite key that cannot be one of the keys is an undefined ref with both types', () => {
+  const invalid = (ref: string, pad: number, have: string, want: string): string =>
+    `t.rego:2: rego_type_error: undefined ref: ${ref}\n\t${ref}\n\t${' '.repeat(pad)}^\n\t${' '.repeat(pad)}have (type): ${have}\n\t${' '.repeat(pad)}want (type): ${want}`;
+  assert.equal(compileError('p if { a := {[1], [2], [3]}; a[["foo"]] }'), invalid('a[["foo"]]', 2, 'array<string>', 'array<number>'));
+  assert.equal(compileError('p if { a := {{"a": 2}}; a[{"a": "foo"}] }'), invalid('a[{"a": "foo"}]', 2, 'object<a: string>', 'object<a: number>'));
+  assert.equal(compileError('p if { a := [1, 2, 3]; a[{}] = b }'), invalid('a[{}]', 2, 'object[any: any]', 'number'));
+  assert.equal(compileError('p if { x := {"a": 1}; y := 2; x[[1, y]] }'), invalid('x[[1, y]]', 2, 'array<number, number>', 'string'), 'a pattern with variables is printed as written');
+  assert.equal(
+    compileError('q := {"foo": 1, "bar": 2}\np if { data.t.q[[1, 2]] }'),
+    't.rego:3: rego_type_error: undefined ref: data.t.q[[1, 2]]\n\tdata.t.q[[1, 2]]\n\t         ^\n\t         have (type): array<number, number>\n\t         want (type): string',
+  );
+  for (const ok of ['p if { a := {[1], [2]}; a[[1]] }', 'p if { a := {{"a": 2}}; a[{"a": 3}] }', 'p if { a := {[1, "s"]}; y := 1; a[[y, "t"]] }', 'p if { input.x[[1, 2]] }', 'p if { a := {{1}}; a[{2}] }']) {
+    assert.equal(compileError(ok), undefined, ok);
+  }
+});

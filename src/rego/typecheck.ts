@@ -1072,8 +1072,11 @@ class Checker {
             // OPA's refChecker: the part selected from a typed value must be one it can have.
             // A call there is OPA's variable for its value, typed as the call's result.
             const have = p.t === 'var' ? env.get(p.slot) : p.t === 'call' ? this.results.get(p) : undefined;
-            const bad = keys(from) === undefined || (scalarKey && select(from, (p as { v: Value }).v) === undefined) || (have !== undefined && !unifies(have, keys(from)));
-            if (bad) this.refError(t, skipped + i + 1, from, have);
+            // A composite key is a pattern matched against the keys (unify1), binding its variables.
+            const composite = p.t === 'array' || p.t === 'set' || p.t === 'object' || (p.t === 'const' && !scalarKey);
+            let bad = keys(from) === undefined || (scalarKey && select(from, (p as { v: Value }).v) === undefined) || (have !== undefined && !unifies(have, keys(from)));
+            if (!bad && composite) bad = !this.unify1(env, p, keys(from));
+            if (bad) this.refError(t, skipped + i + 1, from, composite && keys(from) !== undefined ? this.peek(env, p) : have, composite);
           }
           // An unbound variable in a reference ranges over the keys of what it selects from.
           if (check && p.t === 'var' && env.get(p.slot) === undefined && cur !== undefined) env.set(p.slot, keys(cur));
@@ -1227,7 +1230,7 @@ class Checker {
    * variable used there. Each reference is reported once, and only when it prints as OPA prints it
    * (no generated or wildcard variables in it).
    */
-  private refError(ref: Extract<CTerm, { t: 'ref' }>, idx: number, from: Ty, have: Ty | undefined): void {
+  private refError(ref: Extract<CTerm, { t: 'ref' }>, idx: number, from: Ty, have: Ty | undefined, composite = false): void {
     if (this.refErrors.has(ref)) return;
     this.refErrors.add(ref);
     const parts = [ref.head, ...ref.path];
@@ -1243,7 +1246,8 @@ class Checker {
       const pad = ' '.repeat(upTo(idx).length + 1);
       lines.push(`${pad}^`);
       lines.push(have !== undefined ? `${pad}have (type): ${showType(have)}` : `${pad}have: ${termText(parts[idx]!)}`);
-      const oneOf = oneOfKeys(from);
+      // A composite key is reported with the keys' type, not the keys a type lists.
+      const oneOf = composite ? [] : oneOfKeys(from);
       lines.push(oneOf.length > 0 ? `${pad}want (one of): [${oneOf.map(toRegoString).join(' ')}]` : `${pad}want (type): ${showType(ks)}`);
     }
     this.errors.push({ loc: ref.loc, message: `undefined ref: ${whole}\n\t${lines.join('\n\t')}` });
@@ -1301,7 +1305,23 @@ const KEYWORDS = new Set(['as', 'contains', 'default', 'else', 'every', 'false',
 
 /** A scalar term as Rego prints it; undefined for what this checker does not print. */
 function termText(t: CTerm): string | undefined {
-  if (t.t === 'const' && (t.v === null || typeof t.v !== 'object' || isNumber(t.v))) return toRegoString(t.v);
+  if (t.t === 'const') return toRegoString(t.v);
+  const all = (ts: CTerm[]): string[] | undefined => {
+    const out = ts.map(termText);
+    return out.every((x) => x !== undefined) ? (out as string[]) : undefined;
+  };
+  if (t.t === 'array') {
+    const items = all(t.items);
+    return items && `[${items.join(', ')}]`;
+  }
+  if (t.t === 'set') {
+    const items = all(t.items);
+    return items && `{${items.join(', ')}}`;
+  }
+  if (t.t === 'object') {
+    const parts = all(t.entries.flat());
+    return parts && `{${t.entries.map((_, i) => `${parts[2 * i]!}: ${parts[2 * i + 1]!}`).join(', ')}}`;
+  }
   // A wildcard prints as `_` (OPA's Var.String); variables the compiler made up have no text of their own.
   if (t.t === 'var') return t.name.includes('$') ? undefined : t.name;
   if (t.t === 'root') return t.root;
@@ -1312,7 +1332,9 @@ function termText(t: CTerm): string | undefined {
 function refTexts(parts: CTerm[], named?: (t: CTerm, i: number) => string | undefined): string[] | undefined {
   const out: string[] = [];
   for (const [i, p] of parts.entries()) {
-    const text = (i === 0 && p.t === 'const' && typeof p.v === 'object' && p.v !== null && !isNumber(p.v) ? undefined : termText(p)) ?? named?.(p, i);
+    // A subject that is no variable or scalar is OPA's generated variable (named), never its value.
+    const subject = i === 0 && (['array', 'set', 'object'].includes(p.t) || (p.t === 'const' && typeof p.v === 'object' && p.v !== null && !isNumber(p.v)));
+    const text = (subject ? undefined : termText(p)) ?? named?.(p, i);
     if (text === undefined) return undefined;
     if (i === 0) out.push(text);
     else if (p.t === 'const' && typeof p.v === 'string' && /^[a-zA-Z_][a-zA-Z0-9_]*$/.test(p.v) && !KEYWORDS.has(p.v)) out.push(`.${p.v}`);
