@@ -1045,3 +1045,21 @@ test('a composite key that cannot be one of the keys is an undefined ref with bo
     assert.equal(compileError(ok), undefined, ok);
   }
 });
+
+// check_test.go TestCheckMatchErrors and TestCheckBuiltinErrors: each query has exactly one type error.
+test('OPA\'s match and builtin error cases: exactly one error each', () => {
+  const e = new Engine();
+  e.addPolicy('t.rego', 'package test\np := "foo"\nf(x) := x\n');
+  for (const q of [
+    'null = true', 'true = null', '1 = null', '"hello" = null', '[1,2,3] = null', '[1,2,3] = [1,2,"3"]', '[1,2] = [1,2,3]',
+    '[ true | true ] = [x | a = [1, "foo"]; x = a[_]]', '{"a": 1, "b": 2} = null', '{"a": 1, "b": "2"} = {"a": 1, "b": 2}',
+    '{"a": 1} = {"a": 1, "b": "2"}', '{1,2,3} = null', 'x = ["str", 1]; x[_] = null',
+    'plus(true, 1, x)', 'x = [null]; plus(x[0], 1, y)', 'sum([null | true], x)', 'sum([1,2,"3",4], x)', 'contains([1,2,3], "x")',
+    'sum({"a": 1, "b": 2}, x)', 'sum({1,2,"3",4}, x)', 'plus(data.test.p, data.coffee, 0)',
+  ]) {
+    assert.throws(() => e.evalQuery(q), (x: unknown) => x instanceof CocoError && /^query:1: rego_type_error: /.test(x.message), q);
+  }
+  // A comprehension passed straight to a builtin is typed as it is through a variable.
+  assert.throws(() => e.evalQuery('sum([null | true], x)'), (x: unknown) => x instanceof CocoError && /sum: invalid argument\(s\)\n\thave: \(array\[null\], \?\?\?\)/.test(x.message));
+  assert.equal(compileError('p := sum([x | some x in [1]])'), undefined);
+});

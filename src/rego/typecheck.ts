@@ -1113,21 +1113,27 @@ class Checker {
       case 'arraycompr':
       case 'setcompr':
       case 'objectcompr': {
+        // Typed once, when checked; later looks (a call's argument checked against its declaration) see
+        // that type.
+        if (!check) return this.results.get(t);
         const inner = new Map(env);
         const before = this.errors.length;
-        if (!check) return undefined;
         // A comprehension is checked in full wherever it is, an `every` body included (checkClosures).
         const was = this.refsOnly;
         this.refsOnly = false;
+        let type: Ty | undefined;
         try {
           this.body(inner, t.body);
-          if (this.errors.length > before) return undefined;
-          if (t.t === 'arraycompr') return { k: 'array', items: [], dyn: this.type(inner, t.term) };
-          if (t.t === 'setcompr') return { k: 'set', of: this.type(inner, t.term) };
-          return { k: 'object', props: [], dyn: [this.type(inner, t.key), this.type(inner, t.value)] };
+          if (this.errors.length === before) {
+            if (t.t === 'arraycompr') type = { k: 'array', items: [], dyn: this.type(inner, t.term) };
+            else if (t.t === 'setcompr') type = { k: 'set', of: this.type(inner, t.term) };
+            else type = { k: 'object', props: [], dyn: [this.type(inner, t.key), this.type(inner, t.value)] };
+          }
         } finally {
           this.refsOnly = was;
         }
+        this.results.set(t, type);
+        return type;
       }
       case 'call':
         return check ? this.call(env, t, false) : this.results.get(t);
