@@ -3,7 +3,8 @@
  * for reference subjects that are not variables: `[1, 2][0].a`, `split(s, ".")[0].a`, `{x | …}[y]` are
  * checked (and printed in `undefined ref` errors) as `__local3__[0].a`. OPA's one variable generator
  * numbers every variable it makes in a compilation (opa:v1/ast/compile.go localVarGenerator), stage after
- * stage over the modules in name order: first the declared variables (RewriteLocalVars: function
+ * stage over the modules in name order: first the parts of rule head references that are neither
+ * variables nor scalars (RewriteRuleHeadRefs), then the declared variables (RewriteLocalVars: function
  * arguments, `:=` targets, `some` names, `some … in` bindings and their generated key, `every` key and
  * value), then the expression terms (RewriteExprTerms: each call nested in another term, each `every`
  * domain, each reference subject that is a composite, comprehension or call). This file counts them the
@@ -253,6 +254,11 @@ function exprTerms(e: Expr): Term[] {
 export function moduleRefHeads(modules: readonly Module[]): Map<string, string> {
   const sorted = [...modules].sort((a, b) => goCompare(a.file, b.file));
   const g = new Gen('');
+  // RewriteRuleHeadRefs: a part of a rule's head reference that is neither a variable nor a scalar
+  // (`p[input.x]`) is moved into a variable first.
+  for (const m of sorted) {
+    for (const r of m.rules) for (const t of r.head.ref.slice(1)) if (t.type !== 'var' && t.type !== 'scalar') g.next();
+  }
   for (const m of sorted) {
     for (const r of m.rules) {
       if (r.head.args) g.args(r.head.args);
