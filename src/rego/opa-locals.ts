@@ -7,8 +7,11 @@
  * variables nor scalars (RewriteRuleHeadRefs), then the declared variables (RewriteLocalVars: function
  * arguments, `:=` targets, `some` names, `some … in` bindings and their generated key, `every` key and
  * value), then the expression terms (RewriteExprTerms: each call nested in another term, each `every`
- * domain, each reference subject that is a composite, comprehension or call). This file counts them the
- * same way over the parsed modules; queries have a generator of their own (`__localq0__`, …).
+ * domain, each reference subject that is a composite, comprehension or call), then comprehension terms,
+ * head values and `with` values still holding references, and last the references that are keys of other
+ * references or arguments of calls (RewriteDynamicTerms: `x[y[0]]` is checked as `x[__local5__]`). This
+ * file counts them the same way over the parsed modules; queries have a generator of their own
+ * (`__localq0__`, …). Print calls (RewritePrintCalls) and template strings are not counted.
  */
 import type { Expr, Literal, Module, Term } from './ast.js';
 
@@ -22,6 +25,23 @@ export function refKey(loc: { file: string; row: number; col: number }): string 
 
 class Gen {
   private n = 0;
+  /**
+   * Variables made between RewriteExprTerms and RewriteDynamicTerms: comprehension terms, rule head terms
+   * and `with` values that still hold a reference or comprehension (RewriteComprehensionTerms,
+   * RewriteRefsInHead, RewriteWithValues), one each.
+   */
+  private between = 0;
+
+  /** Counts a term moved into a variable between the two stages when it still needs evaluating. */
+  laterIf(t: T): void {
+    if (evaluates(t)) this.between++;
+  }
+
+  /** The variables of the stages between RewriteExprTerms and RewriteDynamicTerms. */
+  skipBetween(): void {
+    this.n += this.between;
+    this.between = 0;
+  }
   /** Reference start → the name of the variable its subject was moved into. */
   readonly heads = new Map<string, string>();
 
@@ -130,7 +150,7 @@ class Gen {
       if (t.type === 'var') {
         if (t.name === '_' || !seen.has(t.name)) this.next();
         seen.add(t.name);
-      } else if (t.type === 'array' || t.type === 'set') t.items.forEach(visit);
+      } else if (t.type === 'array') t.items.forEach(visit);
       else if (t.type === 'object') t.entries.forEach(([, v]) => visit(v));
     };
     args.forEach(visit);
@@ -138,82 +158,166 @@ class Gen {
 
   // ---------------------------------------------------------------- stage 2: expression terms
 
-  /** A body's expressions (rewriteExprTermsInBody, expandExpr). */
-  exprBody(lits: Literal[]): void {
+  /**
+   * A body's expressions (rewriteExprTermsInBody, expandExpr), returned as they are after the stage: the
+   * generated expressions before each expression, nested calls and subjects replaced by variables.
+   */
+  exprBody(lits: Literal[]): X[] {
+    const out: X[] = [];
     for (const l of lits) {
       if (l.notBody) {
-        this.exprBody(l.notBody);
+        out.push(...this.exprBody(l.notBody));
         continue;
       }
-      for (const w of l.with) this.expand(w.value);
+      for (const w of l.with) this.laterIf(this.expand(w.value, out));
       const e = l.expr;
       switch (e.kind) {
         case 'some':
           break;
-        case 'somein':
+        case 'somein': {
           // `v = xs[k]`: a collection that is no reference is the subject of one.
-          this.expand(e.value);
-          this.expandRef(e.coll, []);
+          const a = this.expand(e.value, out);
+          const coll = this.expand(e.coll, out);
+          const b: T = coll.k === 'ref' ? { k: 'ref', parts: [...coll.parts, VAR] } : { k: 'ref', parts: [this.subject(coll, out), VAR] };
+          out.push({ k: 'eq', a, b });
           break;
-        case 'every':
+        }
+        case 'every': {
           this.next(); // the domain's own variable
-          this.expand(e.domain);
-          this.exprBody(e.body);
+          const b = this.expand(e.domain, out);
+          out.push({ k: 'eq', a: VAR, b }, { k: 'every', body: this.exprBody(e.body) });
           break;
+        }
         case 'logic':
-          this.exprBody(e.a);
-          this.exprBody(e.b);
+          out.push(...this.exprBody(e.a), ...this.exprBody(e.b));
           break;
         case 'term':
-          if (e.term.type === 'call') e.term.args.forEach((a) => this.expand(a));
-          else this.expand(e.term);
+          if (e.term.type === 'call') out.push({ k: 'call', args: e.term.args.map((a) => this.expand(a, out)) });
+          else out.push({ k: 'term', t: this.expand(e.term, out) });
           break;
-        default:
-          for (const t of exprTerms(e)) this.expand(t);
+        case 'unify':
+        case 'assign': {
+          const a = this.expand(e.a, out);
+          out.push({ k: 'eq', a, b: this.expand(e.b, out) });
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
+  /** expandExprTerm: nested calls (arguments first) and reference subjects get variables. */
+  expand(t: Term, out: X[]): T {
+    switch (t.type) {
+      case 'call': {
+        const args = t.args.map((a) => this.expand(a, out));
+        this.heads.set(`call:${refKey(t.loc)}`, this.next());
+        out.push({ k: 'call', args });
+        return VAR;
+      }
+      case 'ref': {
+        const parts = [t.head, ...t.path].map((p) => this.expand(p, out));
+        const head = parts[0]!;
+        if (head.k === 'coll' || head.k === 'compr') {
+          this.heads.set(refKey(t.loc), this.next());
+          out.push({ k: 'eq', a: VAR, b: head });
+          parts[0] = VAR;
+        }
+        return { k: 'ref', parts, loc: refKey(t.loc) };
+      }
+      case 'array':
+      case 'set':
+        return { k: 'coll', items: t.items.map((x) => this.expand(x, out)) };
+      case 'object':
+        return { k: 'coll', items: t.entries.flatMap(([k, v]) => [this.expand(k, out), this.expand(v, out)]) };
+      case 'arraycompr':
+      case 'setcompr': {
+        const body: X[] = [];
+        this.laterIf(this.expand(t.term, body));
+        return { k: 'compr', body: [...this.exprBody(t.body), ...body] };
+      }
+      case 'objectcompr': {
+        const body: X[] = [];
+        this.laterIf(this.expand(t.key, body));
+        this.laterIf(this.expand(t.value, body));
+        return { k: 'compr', body: [...this.exprBody(t.body), ...body] };
+      }
+      default:
+        return VAR;
+    }
+  }
+
+  /** A collection that is a reference's subject gets a variable of its own. */
+  private subject(t: T, out: X[]): T {
+    if (t.k !== 'coll' && t.k !== 'compr') return t;
+    this.next();
+    out.push({ k: 'eq', a: VAR, b: t });
+    return VAR;
+  }
+
+  // ---------------------------------------------------------------- stage 3: dynamic terms
+
+  /**
+   * RewriteDynamicTerms (rewriteDynamics): every reference that is a call's argument or a key of another
+   * reference, and every comprehension among them, is moved into a variable of its own.
+   */
+  dynamics(xs: X[]): void {
+    for (const x of xs) {
+      switch (x.k) {
+        case 'eq':
+          this.inTerm(x.a);
+          this.inTerm(x.b);
+          break;
+        case 'call':
+          x.args.forEach((a) => this.one(a));
+          break;
+        case 'every':
+          this.dynamics(x.body);
+          break;
+        case 'term':
+          this.inTerm(x.t);
+          break;
       }
     }
   }
 
-  /** expandExprTerm: nested calls (arguments first) and reference subjects get variables. */
-  expand(t: Term): void {
-    switch (t.type) {
-      case 'call':
-        t.args.forEach((a) => this.expand(a));
-        this.heads.set(`call:${refKey(t.loc)}`, this.next());
+  private inTerm(t: T): void {
+    if (t.k === 'ref') t.parts.slice(1).forEach((p) => this.one(p));
+    else if (t.k === 'compr') this.dynamics(t.body);
+    else this.one(t);
+  }
+
+  private one(t: T): void {
+    switch (t.k) {
+      case 'ref': {
+        t.parts.slice(1).forEach((p) => this.one(p));
+        const name = this.next();
+        if (t.loc !== undefined) this.heads.set(`dyn:${t.loc}`, name);
         break;
-      case 'ref':
-        this.expandRef(t.head, t.path, t);
+      }
+      case 'coll':
+        t.items.forEach((x) => this.one(x));
         break;
-      case 'array':
-      case 'set':
-        t.items.forEach((x) => this.expand(x));
-        break;
-      case 'object':
-        t.entries.forEach(([k, v]) => (this.expand(k), this.expand(v)));
-        break;
-      case 'arraycompr':
-      case 'setcompr':
-        this.expand(t.term);
-        this.exprBody(t.body);
-        break;
-      case 'objectcompr':
-        this.expand(t.key);
-        this.expand(t.value);
-        this.exprBody(t.body);
+      case 'compr':
+        this.dynamics(t.body);
+        this.next();
         break;
       default:
         break;
     }
   }
+}
 
-  private expandRef(head: Term, path: Term[], ref?: Term): void {
-    this.expand(head);
-    path.forEach((p) => this.expand(p));
-    if (['array', 'set', 'object', 'arraycompr', 'setcompr', 'objectcompr'].includes(head.type)) {
-      const name = this.next();
-      if (ref) this.heads.set(refKey(ref.loc), name);
-    }
-  }
+/** A term after RewriteExprTerms: a variable or scalar, a reference, a collection, a comprehension. */
+type T = { k: 'var' } | { k: 'ref'; parts: T[]; loc?: string } | { k: 'coll'; items: T[] } | { k: 'compr'; body: X[] };
+/** An expression after RewriteExprTerms. */
+type X = { k: 'eq'; a: T; b: T } | { k: 'call'; args: T[] } | { k: 'term'; t: T } | { k: 'every'; body: X[] };
+
+const VAR: T = { k: 'var' };
+
+/** A term that still holds a reference or comprehension (compile.go requiresEval). */
+function evaluates(t: T): boolean {
+  return t.k === 'ref' || t.k === 'compr' || (t.k === 'coll' && t.items.some(evaluates));
 }
 
 function isWildcard(t: Term): boolean {
@@ -270,16 +374,23 @@ export function moduleRefHeads(modules: readonly Module[]): Map<string, string> 
       }
     }
   }
+  // Each rule (an `else` is a rule of its own) as it is after RewriteExprTerms: the head's generated
+  // expressions go after its body's.
+  const bodies: X[][] = [];
   for (const m of sorted) {
     for (const r of m.rules) {
-      for (const t of [...(r.head.args ?? []), ...(r.head.key ? [r.head.key] : []), ...(r.head.value ? [r.head.value] : [])]) g.expand(t);
-      g.exprBody(r.body);
+      const head: X[] = [];
+      for (const t of [...(r.head.args ?? []), ...(r.head.key ? [r.head.key] : []), ...(r.head.value ? [r.head.value] : [])]) g.laterIf(g.expand(t, head));
+      bodies.push([...g.exprBody(r.body), ...head]);
       for (const e of r.elseChain) {
-        if (e.value) g.expand(e.value);
-        g.exprBody(e.body);
+        const value: X[] = [];
+        if (e.value) g.laterIf(g.expand(e.value, value));
+        bodies.push([...g.exprBody(e.body), ...value]);
       }
     }
   }
+  g.skipBetween();
+  for (const b of bodies) g.dynamics(b);
   return g.heads;
 }
 
@@ -287,6 +398,8 @@ export function moduleRefHeads(modules: readonly Module[]): Map<string, string> 
 export function queryRefHeads(lits: Literal[]): Map<string, string> {
   const g = new Gen('q');
   g.declBody(lits);
-  g.exprBody(lits);
+  const body = g.exprBody(lits);
+  g.skipBetween();
+  g.dynamics(body);
   return g.heads;
 }

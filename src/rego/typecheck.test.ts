@@ -1064,3 +1064,29 @@ test('OPA\'s match and builtin error cases: exactly one error each', () => {
   assert.throws(() => e.evalQuery('sum([null | true], x)'), (x: unknown) => x instanceof CocoError && /sum: invalid argument\(s\)\n\thave: \(array\[null\], \?\?\?\)/.test(x.message));
   assert.equal(compileError('p := sum([x | some x in [1]])'), undefined);
 });
+
+// compile.go RewriteDynamicTerms: a reference used as a key of another (or as a call's argument) is moved
+// into a variable of its own just before type checking, after RewriteExprTerms and the stages that move
+// comprehension terms, head values and `with` values holding references. The outer reference is checked
+// with that variable typed as the inner reference's value (check_test.go "bad non-leaf ref", "bad leaf
+// ref": position, types and names as there) and printed with its name.
+test('a reference as a key of another: checked as OPA\'s variable for its value, printed with its name', () => {
+  const e = new Engine();
+  e.addPolicy('t.rego', 'package test\np if true\nq := {"foo": 1, "bar": 2}\na.b.c[3] := x if { x := {"x": {"y": 2}} }\n');
+  const refused = (query: string, message: string): void =>
+    assert.throws(() => e.evalQuery(query), (x: unknown) => x instanceof CocoError && x.message === message, query);
+  refused('arr = [1]; data.test[arr[0]]', 'query:1: rego_type_error: undefined ref: data.test[__localq0__]\n\tdata.test[__localq0__]\n\t          ^\n\t          have (type): number\n\t          want (one of): ["a" "p" "q"]');
+  refused('arr = [1]; data.test.q[arr[0]]', 'query:1: rego_type_error: undefined ref: data.test.q[__localq0__]\n\tdata.test.q[__localq0__]\n\t            ^\n\t            have (type): number\n\t            want (one of): ["bar" "foo"]');
+  assert.equal(
+    compileError('p if { x := {"a": 1}; y := [1]; x[y[0]] }'),
+    't.rego:2: rego_type_error: undefined ref: x[__local2__]\n\tx[__local2__]\n\t  ^\n\t  have (type): number\n\t  want (one of): ["a"]',
+  );
+  // References passed to calls are numbered too, in body order, after every earlier stage's variables.
+  assert.match(compileError('p if { x := {"a": 1}; count(input.z); y := [1]; x[y[0]] }')!, /undefined ref: x\[__local3__\]/);
+  assert.match(compileError('q := input.a\np if { x := {"a": 1}; y := [1]; x[y[0]] }')!, /undefined ref: x\[__local3__\]/, 'a head value holding a reference');
+  assert.match(compileError('p if { x := {"a": 1}; y := [1]; x[y[0]]; z := [w.v | some w in input] }')!, /undefined ref: x\[__local7__\]/, 'x, y, the some … in three, z; the comprehension term holding a reference');
+  for (const ok of ['p if { x := {"a": 1}; y := ["a"]; x[y[0]] }', 'p if { x := [1]; y := [0]; x[y[0]] }', 'p if { data.test[input.k] }', 'p if { x := {"a": 1}; x[input.k] }']) {
+    assert.equal(compileError(ok), undefined, ok);
+  }
+  assert.deepEqual(e.evalQuery('arr = ["q"]; x := data.test[arr[0]].foo').result?.[0]?.bindings, { arr: ['q'], x: 1 });
+});

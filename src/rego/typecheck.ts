@@ -699,6 +699,7 @@ class Checker {
     const named = (t: CTerm, i: number): string | undefined => {
       if (locals === undefined) return undefined;
       if (t.t === 'call') return locals.get(`call:${refKey(t.loc)}`);
+      if (t.t === 'ref' && i > 0) return locals.get(`dyn:${refKey(t.loc)}`);
       return i === 0 && ['const', 'array', 'set', 'object', 'arraycompr', 'setcompr', 'objectcompr'].includes(t.t) ? locals.get(refKey(ref.loc)) : undefined;
     };
     return refTexts([ref.head, ...ref.path], named);
@@ -1065,13 +1066,14 @@ class Checker {
         }
         for (let i = 0; i < path.length; i++) {
           const p = path[i]!;
-          if (check && p.t !== 'const' && p.t !== 'var') this.typeOf(env, p, check);
+          const partType = check && p.t !== 'const' && p.t !== 'var' ? this.typeOf(env, p, check) : undefined;
           const from = cur;
           const scalarKey = p.t === 'const' && (p.v === null || typeof p.v !== 'object' || isNumber(p.v));
           if (check && this.refChecks && from !== undefined && !isNil(from)) {
             // OPA's refChecker: the part selected from a typed value must be one it can have.
             // A call there is OPA's variable for its value, typed as the call's result.
-            const have = p.t === 'var' ? env.get(p.slot) : p.t === 'call' ? this.results.get(p) : undefined;
+            // So is a reference there (RewriteDynamicTerms), typed as what it refers to.
+            const have = p.t === 'var' ? env.get(p.slot) : p.t === 'call' ? this.results.get(p) : p.t === 'ref' ? partType : undefined;
             // A composite key is a pattern matched against the keys (unify1), binding its variables.
             const composite = p.t === 'array' || p.t === 'set' || p.t === 'object' || (p.t === 'const' && !scalarKey);
             let bad = keys(from) === undefined || (scalarKey && select(from, (p as { v: Value }).v) === undefined) || (have !== undefined && !unifies(have, keys(from)));
@@ -1190,6 +1192,12 @@ class Checker {
         const have = env.get(p.slot);
         if (have === undefined) env.set(p.slot, ks ?? ANY);
         else if (this.refChecks && ks !== undefined && !unifies(have, ks)) this.refErrorNode(ref, i + 1, have, ks, node);
+      } else if (p.t === 'ref' && check && this.refChecks) {
+        // A reference there is OPA's variable for its value (RewriteDynamicTerms), typed as it.
+        const ext = world.extent(node);
+        const ks = ext === undefined ? undefined : keys(ext);
+        const have = this.typeOf(env, p, false);
+        if (ks !== undefined && have !== undefined && !unifies(have, ks)) this.refErrorNode(ref, i + 1, have, ks, node);
       }
       return undefined;
     }
