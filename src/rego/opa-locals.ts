@@ -354,6 +354,17 @@ function exprTerms(e: Expr): Term[] {
   }
 }
 
+/** Names of OPA's generated variables by key (refKey), worked out on first use: only an error prints them. */
+export interface Locals {
+  get(key: string): string | undefined;
+}
+
+/** A Locals counted when first asked. */
+export function lazyLocals(count: () => ReadonlyMap<string, string>): Locals {
+  let names: ReadonlyMap<string, string> | undefined;
+  return { get: (key) => (names ??= count()).get(key) };
+}
+
 /** The generated subject variables of the modules' references, by where each reference starts. */
 export function moduleRefHeads(modules: readonly Module[]): Map<string, string> {
   const sorted = [...modules].sort((a, b) => goCompare(a.file, b.file));

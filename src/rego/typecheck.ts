@@ -27,7 +27,7 @@
  * refs, a rule's document with rules below it) is `any`, which unifies with every type.
  */
 import type { Loc } from './ast.js';
-import { refKey } from './opa-locals.js';
+import { refKey, type Locals } from './opa-locals.js';
 import type { CExpr, CLit, CRule, CTerm, CWith, RuleNode } from './compiled.js';
 import { type Value, RObject, RSet, isNumber, compare, keyOf, toRegoString } from './value.js';
 
@@ -690,7 +690,7 @@ class Checker {
     /** The node of the rule whose body is checked. */
     private readonly self?: RuleNode,
     /** The variables OPA's compiler moves reference subjects and nested calls into (opa-locals.ts). */
-    private readonly locals?: ReadonlyMap<string, string>,
+    private readonly locals?: Locals,
   ) {}
 
   /** A reference's parts as OPA prints it, its generated variables by their names. */
@@ -1467,7 +1467,7 @@ class World {
     readonly root: RuleNode,
     private readonly refChecks: boolean,
     private readonly deps: ReadonlyMap<RuleNode, ReadonlySet<RuleNode>> | undefined,
-    private readonly locals: ReadonlyMap<string, string> | undefined,
+    private readonly locals: Locals | undefined,
   ) {}
 
   private readonly before = new Map<RuleNode, Set<RuleNode>>();
@@ -1618,7 +1618,7 @@ class World {
     return this.rules.flatMap((r) => this.rule(r).errors);
   }
 
-  query(body: CLit[], locals?: ReadonlyMap<string, string>): TypeError[] {
+  query(body: CLit[], locals?: Locals): TypeError[] {
     const c = new Checker(this, this.refChecks, undefined, locals);
     c.body(new Map(), body);
     return c.errors;
@@ -1630,7 +1630,7 @@ export interface RuleTypes {
   /** OPA's type errors of the rules: bodies and heads, `else` bodies and values. */
   errors(): TypeError[];
   /** OPA's type errors of a query body, with references to the rules typed as their documents. */
-  query(body: CLit[], locals?: ReadonlyMap<string, string>): TypeError[];
+  query(body: CLit[], locals?: Locals): TypeError[];
 }
 
 /**
@@ -1641,7 +1641,7 @@ export interface RuleTypes {
 export function ruleTypes(
   rules: readonly CRule[],
   root: RuleNode,
-  opts: { refs?: boolean; deps?: ReadonlyMap<RuleNode, ReadonlySet<RuleNode>>; locals?: ReadonlyMap<string, string> } = {},
+  opts: { refs?: boolean; deps?: ReadonlyMap<RuleNode, ReadonlySet<RuleNode>>; locals?: Locals } = {},
 ): RuleTypes {
   return new World(rules, root, opts.refs ?? true, opts.deps, opts.locals);
 }
@@ -1653,7 +1653,7 @@ export function termTypeUntyped(t: CTerm): Ty | undefined {
 }
 
 /** OPA's type errors of a query body (rules' documents are not typed: `any`). */
-export function checkQuery(body: CLit[], opts: { refs?: boolean; locals?: ReadonlyMap<string, string> } = {}): TypeError[] {
+export function checkQuery(body: CLit[], opts: { refs?: boolean; locals?: Locals } = {}): TypeError[] {
   const c = new Checker(undefined, opts.refs ?? true, undefined, opts.locals);
   c.body(new Map(), body);
   return c.errors;
