@@ -941,6 +941,8 @@ test('every: the domain is checked, the body for its references and comprehensio
     'p if { y := {"a": 1}; every x in [1] { y[x] } }',
     'p if { every x in 1 { true } }', // any domain
     'p if { every x in [1] { upper(1) with input as 1 } }',
+    'p if { y := {"a": 1}; z := [1]; every x in [1] { y[z[0]] } }', // z[0] is moved into a variable the body never types
+    'p if { y := {"a": 1}; every x in [1] { y[count([])] } }',
   ]) {
     assert.equal(compileError(ok), undefined, ok);
   }

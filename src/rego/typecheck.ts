@@ -1073,7 +1073,8 @@ class Checker {
             // OPA's refChecker: the part selected from a typed value must be one it can have.
             // A call there is OPA's variable for its value, typed as the call's result.
             // So is a reference there (RewriteDynamicTerms), typed as what it refers to.
-            const have = p.t === 'var' ? env.get(p.slot) : p.t === 'call' ? this.results.get(p) : p.t === 'ref' ? partType : undefined;
+            // (In an `every` body that variable is assigned by an expression never checked: untyped.)
+            const have = p.t === 'var' ? env.get(p.slot) : p.t === 'call' ? this.results.get(p) : p.t === 'ref' && !this.refsOnly ? partType : undefined;
             // A composite key is a pattern matched against the keys (unify1), binding its variables.
             const composite = p.t === 'array' || p.t === 'set' || p.t === 'object' || (p.t === 'const' && !scalarKey);
             let bad = keys(from) === undefined || (scalarKey && select(from, (p as { v: Value }).v) === undefined) || (have !== undefined && !unifies(have, keys(from)));
@@ -1192,7 +1193,7 @@ class Checker {
         const have = env.get(p.slot);
         if (have === undefined) env.set(p.slot, ks ?? ANY);
         else if (this.refChecks && ks !== undefined && !unifies(have, ks)) this.refErrorNode(ref, i + 1, have, ks, node);
-      } else if (p.t === 'ref' && check && this.refChecks) {
+      } else if (p.t === 'ref' && check && this.refChecks && !this.refsOnly) {
         // A reference there is OPA's variable for its value (RewriteDynamicTerms), typed as it.
         const ext = world.extent(node);
         const ks = ext === undefined ? undefined : keys(ext);
