@@ -11,7 +11,9 @@
  * head values and `with` values still holding references, and last the references that are keys of other
  * references or arguments of calls (RewriteDynamicTerms: `x[y[0]]` is checked as `x[__local5__]`). This
  * file counts them the same way over the parsed modules; queries have a generator of their own
- * (`__localq0__`, …). Print calls (RewritePrintCalls) and template strings are not counted.
+ * (`__localq0__`, …). Print calls count as OPA counts them with print statements enabled (one variable
+ * per argument, RewritePrintCalls, between the declared variables and the expression terms); template
+ * strings are not counted.
  */
 import type { Expr, Literal, Module, Term } from './ast.js';
 
@@ -154,6 +156,74 @@ class Gen {
       else if (t.type === 'object') t.entries.forEach(([, v]) => visit(v));
     };
     args.forEach(visit);
+  }
+
+  // ---------------------------------------------------------------- print calls
+
+  /**
+   * RewritePrintCalls: each argument of a `print` statement is captured in a variable of its own, the
+   * bodies nested in a body's expressions first (comprehensions, `every`), then the body's own prints.
+   */
+  prints(lits: Literal[]): void {
+    for (const l of lits) {
+      if (l.notBody) this.prints(l.notBody);
+      else this.closures(l);
+    }
+    for (const l of lits) {
+      const e = l.expr;
+      if (!l.notBody && e.kind === 'term' && e.term.type === 'call' && e.term.name === 'print') for (let i = 0; i < e.term.args.length; i++) this.next();
+    }
+  }
+
+  /** The closures of an expression, in order, each body as a body of its own. */
+  private closures(l: Literal): void {
+    const visit = (t: Term): void => {
+      switch (t.type) {
+        case 'arraycompr':
+        case 'setcompr':
+        case 'objectcompr':
+          this.prints(t.body);
+          break;
+        case 'ref':
+          visit(t.head);
+          t.path.forEach(visit);
+          break;
+        case 'array':
+        case 'set':
+          t.items.forEach(visit);
+          break;
+        case 'object':
+          t.entries.forEach(([k, v]) => (visit(k), visit(v)));
+          break;
+        case 'call':
+          t.args.forEach(visit);
+          break;
+        case 'template':
+          for (const p of t.parts) if (typeof p !== 'string') visit(p);
+          break;
+        default:
+          break;
+      }
+    };
+    const e = l.expr;
+    switch (e.kind) {
+      case 'every':
+        visit(e.domain);
+        this.prints(e.body);
+        break;
+      case 'somein':
+        [...(e.key ? [e.key] : []), e.value, e.coll].forEach(visit);
+        break;
+      case 'logic':
+        this.prints(e.a);
+        this.prints(e.b);
+        break;
+      case 'some':
+        break;
+      default:
+        exprTerms(e).forEach(visit);
+    }
+    for (const w of l.with) visit(w.value);
   }
 
   // ---------------------------------------------------------------- stage 2: expression terms
@@ -385,6 +455,14 @@ export function moduleRefHeads(modules: readonly Module[]): Map<string, string> 
       }
     }
   }
+  for (const m of sorted) {
+    for (const r of m.rules) {
+      for (const [value, body] of [[r.head.value, r.body] as const, ...r.elseChain.map((e) => [e.value, e.body] as const)]) {
+        if (value) g.prints([{ negated: false, expr: { kind: 'term', term: value }, with: [], loc: r.loc }]);
+        g.prints(body);
+      }
+    }
+  }
   // Each rule (an `else` is a rule of its own) as it is after RewriteExprTerms: the head's generated
   // expressions go after its body's.
   const bodies: X[][] = [];
@@ -409,6 +487,7 @@ export function moduleRefHeads(modules: readonly Module[]): Map<string, string> 
 export function queryRefHeads(lits: Literal[]): Map<string, string> {
   const g = new Gen('q');
   g.declBody(lits);
+  g.prints(lits);
   const body = g.exprBody(lits);
   g.skipBetween();
   g.dynamics(body);

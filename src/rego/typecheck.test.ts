@@ -978,6 +978,8 @@ test('references with a literal, comprehension or call subject are checked, prin
     't.rego:2: rego_type_error: undefined ref: y[__local1__]\n\ty[__local1__]\n\t  ^\n\t  have (type): number\n\t  want (one of): ["a"]',
   );
   assert.match(compileError('p[input.x] := 1 if { [1][0].foo }')!, /undefined ref: __local1__\[0\]\.foo/, 'a head reference part first');
+  assert.match(compileError('p if { print(1, 2); [1][0].foo }')!, /undefined ref: __local2__\[0\]\.foo/, 'one variable per print argument');
+  assert.match(compileError('p if { x := [y | y := 1; print(y)]; [1][0].foo }')!, /undefined ref: __local3__\[0\]\.foo/);
   // Modules are numbered in name order, rule by rule.
   assert.match(modulesError('package t\np if { x := 1; y := 2 }', 'package u\nq := [1][0].foo')!, /m1\.rego:2: rego_type_error: undefined ref: __local2__\[0\]\.foo/);
   // Queries have a generator of their own.
