@@ -1014,6 +1014,9 @@ test('random nestings of subjects, comprehensions, iterations and calls: a verdi
     subject.map((s) => `every v in ${s} { v == ${s} }`),
     subject.map((s) => `upper(${s})`),
     fc.tuple(subject, subject).map(([a, b]) => `${a} = ${b}`),
+    subject.map((s) => `print(${s})`),
+    subject.map((s) => `upper(${s}) with input as ${s}`),
+    subject.map((s) => `not ${s}`),
   );
   fc.assert(
     fc.property(fc.array(stmt, { minLength: 1, maxLength: 4 }), fc.boolean(), (stmts, fn) => {
