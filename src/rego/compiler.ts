@@ -22,6 +22,7 @@ import {
   type WithValue,
 } from './compiled.js';
 import { type Value, RObject, RSet, fromJson, keyOf, toRegoString } from './value.js';
+import { lazyLocals, moduleRefHeads, queryRefHeads } from './opa-locals.js';
 import { checkQuery, ruleTypes, showType, signature, termTypeUntyped, type RuleTypes, type TypeError } from './typecheck.js';
 
 export interface CompileError {
@@ -165,7 +166,7 @@ export class Compiler {
     // Types are checked last, on the reordered bodies, and only when every earlier stage passed (as OPA's
     // CheckTypes stage): all the type errors of all rules are reported together, in source order.
     if (errors.length === 0) {
-      this.types = ruleTypes(this.compiled, this.root, { refs: this.refChecks, deps: this.deps });
+      this.types = ruleTypes(this.compiled, this.root, { refs: this.refChecks, deps: this.deps, locals: lazyLocals(() => moduleRefHeads(modules)) });
       errors.push(...sortErrors(this.types.errors().map(typeCompileError)));
     }
     if (errors.length > 0) throw compileError(errors);
@@ -451,7 +452,8 @@ export class Compiler {
     for (const lit of lits) collectUsedLit(lit, scope.used);
     try {
       const body = this.body(ctx, scope, lits, new Set());
-      const typeErrors = this.types ? this.types.query(body) : checkQuery(body, { refs: this.refChecks });
+      const locals = lazyLocals(() => queryRefHeads(lits));
+      const typeErrors = this.types ? this.types.query(body, locals) : checkQuery(body, { refs: this.refChecks, locals });
       if (typeErrors.length > 0) throw compileError(sortErrors(typeErrors.map(typeCompileError)));
       const vars: Array<[string, number]> = [];
       for (const [name, slot] of scope.vars) if (name !== '_' && !name.includes('$')) vars.push([name, slot]);

@@ -344,8 +344,11 @@ test('number literals keep their text: output, sprintf, keys, arithmetic and for
     ['p := format_int(2.99999999999999999999, 10)', '"3"'],
   ];
   for (const [body, want] of cases) assert.equal(json(body), want, body);
-  // An array index must be an integer's text (ast.Array.Get parses it): `[1, 2][1.0]` is undefined.
-  assert.equal(value('p := [1, 2][1.0]'), undefined);
+  // An array index must be an integer's text (ast.Array.Get parses it): `[1, 2][1.0]` is undefined. Written
+  // as a literal OPA's type checker already refuses it (types.Select parses the index the same way).
+  assert.equal(value('p := x[1.0] if { x := json.unmarshal("[1, 2]") }'), undefined);
+  assert.equal(value('p := x[1] if { x := json.unmarshal("[1, 2]") }'), 2);
+  assert.throws(() => value('p := [1, 2][1.0]'), /rego_type_error: undefined ref: __local0__\[1\.0\]/);
   assert.equal(value('p := [1, 2][1]'), 2);
 });
 

@@ -396,12 +396,14 @@ test('well-typed random programs compile and evaluate', () => {
         `p3 := g(q${path})`,
         `p4 := y if { z := ${JSON.stringify(w)}; y := f(z) }`,
         `p5 := [k | some k, _ in q]`,
+        `p6 := ${JSON.stringify(v)}${path}`, // a literal subject: OPA moves it into a variable of its own
       ].join('\n');
       assert.equal(compileError(src), undefined, src);
       const e = new Engine({ strict: true });
       e.addPolicy('t.rego', `package t\n${src}\n`);
       const doc = e.evalRule('data.t') as Record<string, unknown>;
       assert.deepEqual(doc.p1, JSON.parse(JSON.stringify(selected)), src);
+      assert.deepEqual(doc.p6, doc.p1, src);
       assert.deepEqual(JSON.parse(doc.p3 as string), JSON.parse(JSON.stringify(selected)), src);
       const n = Array.isArray(v) ? v.length : v !== null && typeof v === 'object' ? Object.keys(v).length : 0;
       assert.equal((doc.p2 as unknown[] | undefined)?.length ?? 0, n, src);
@@ -431,8 +433,11 @@ function modulesError(...modules: string[]): string | undefined {
 test('references into the tree of packages and rules are typed and checked as OPA checks them', () => {
   const T = 'package t\na.b := 1\na.c := "s"\nf(x) := x + 1';
   assert.equal(modulesError(T, 'package u\np := upper(data.t.a)'), 'm1.rego:2: rego_type_error: upper: invalid argument(s)\n\thave: (object<b: number, c: string>[string: any], ???)\n\twant: (x: string, y: string)');
-  // A document with a function below it is not typed (a function has no value type here): any.
-  assert.equal(modulesError(T, 'package u\np := upper(data.t)'), undefined);
+  // A function below a package is a property of the package's document, of function type.
+  assert.equal(
+    modulesError(T, 'package u\np := upper(data.t)'),
+    'm1.rego:2: rego_type_error: upper: invalid argument(s)\n\thave: (object<a: object<b: number, c: string>[string: any], f: (number) => number>[string: any], ???)\n\twant: (x: string, y: string)',
+  );
   assert.match(modulesError('package t\nq := 1\nr.s := [1]', 'package u\np := upper(data.t)')!, /have: \(object<q: number, r: object<s: array<number>>\[string: any\]>\[string: any\], \?\?\?\)/);
   assert.equal(
     modulesError(T, 'package u\np if { x := 1; data.t.a[x] }'),
@@ -811,4 +816,284 @@ test('documents of ref heads with variables nest objects, and definitions merge 
   const e = new Engine();
   e.addPolicy('t.rego', 'package t\no[x][y] := 1 if { some x, y in {"a": "b"} }\np := abs(o.a.b)\n');
   assert.equal(e.evalRule('data.t.p'), 1);
+});
+
+// env.go getRefRecExtent: a package's document lists its functions too, each with its function type
+// (types.Function, printed `(number) => number`). A function type meets nothing but a function (check.go
+// unifies, unifiesAny: not even `any`), and unites with nothing else (types.Or gives an unknown type), so
+// the package document fits no built-in argument that looks inside it; a reference that arrives at the
+// function without calling it is refused (checkApply).
+test('a package holding functions: the functions are in its document with their function types', () => {
+  const T = 'package t\na.b := 1\nf(x) := x + 1';
+  const OBJ = 'object<a: object<b: number>[string: any], f: (number) => number>[string: any]';
+  assert.equal(modulesError(T, 'package u\np := count(data.t)'), `m1.rego:2: rego_type_error: count: invalid argument(s)\n\thave: (${OBJ}, ???)\n\t${COUNT_WANT}`);
+  assert.equal(modulesError(T, 'package u\np if { x := data.t; x.f }'), 'm1.rego:2: rego_type_error: undefined ref: x.f\n\tx.f\n\t^^^\n\thave: (number) => number');
+  assert.equal(modulesError(T, 'package u\np if { x := data.t; y := x.f }'), 'm1.rego:2: rego_type_error: undefined ref: x.f\n\tx.f\n\t^^^\n\thave: (number) => number', 'one error, not a match error as well');
+  assert.equal(modulesError(T, 'package u\np if { x := data.t; x.f.g }'), 'm1.rego:2: rego_type_error: undefined ref: x.f.g\n\tx.f.g\n\t^^^\n\thave: (number) => number');
+  assert.match(modulesError(T, 'package u\np := object.keys(data.t)')!, /object\.keys: invalid argument\(s\)\n\thave: \(object<a: [^]*f: \(number\) => number>\[string: any\], \?\?\?\)/);
+  // The function's type is what its definitions infer: two definitions unite argument by argument.
+  assert.match(modulesError('package t\nf(x) := x + 1\nf(x) := upper(x)', 'package u\np := upper(data.t)')!, /have: \(object<f: \(any<number, string>\) => any<number, string>>\[string: any\], \?\?\?\)/);
+  for (const ok of [
+    'package u\np := json.marshal(data.t)', // any takes the object
+    'package u\np if { data.t == {} }', // equal(any, any)
+    'package u\np if { x := data.t; x.a.b == 1 }',
+    'package u\np if { x := data.t; abs(x.a.b) }',
+    'package u\np if { some k, v in data.t; upper(v) }', // number or function: unknown, then any with base data
+    'package u\np if { x := data.t; x[_] }',
+    'package u\np := data.t.f(1)',
+  ]) {
+    assert.equal(modulesError(T, ok), undefined, ok);
+  }
+  // Evaluation agrees: the package's document has no function in it.
+  const e = new Engine();
+  e.addPolicy('t.rego', `${T}\n`);
+  e.addPolicy('u.rego', 'package u\np := json.marshal(data.t)\n');
+  assert.equal(e.evalRule('data.u.p'), '{"a":{"b":1}}');
+});
+
+// check_test.go TestFunctionsTypeInference, case by case: which modules OPA refuses.
+test('OPA\'s function inference cases: pattern parameters, functions referred to without a call', () => {
+  const base = [
+    'package base',
+    'foo([a, b]) = y if { split(a, b, y) }',
+    'bar(x) = y if { count(x, y) }',
+    'baz([x, y]) = z if { sprintf("%s%s", [x, y], z) }',
+    'qux({"bar": x, "foo": y}) = {a: b} if { upper(y, a); json.unmarshal(x, b) }',
+    'corge(x) = y if { qux({"bar": x, "foo": x}, a); baz([a["{5: true}"], "BUZ"], y) }',
+  ].join('\n');
+  const cases: Array<[string, boolean]> = [
+    ['fn(_) = y if { data.base.foo(["hello", 5], y) }', true],
+    ['fn(_) = y if { data.base.foo(["hello", "ll"], y) }', false],
+    ['fn(_) = y if { data.base.baz(["hello", "ll"], y) }', false],
+    ['fn(_) = y if { data.base.baz([5, ["foo", "bar", true]], y) }', false],
+    ['fn(_) = y if { data.base.baz(["hello", {"a": "b", "c": 3}], y) }', false],
+    ['fn(_) = y if { data.base.corge("this is not json", y) }', false],
+    ['fn(x) = y if { y = [x] }', false],
+    ['f(x) = y if { [x] = y }', false],
+    ['fn(x) = y if { y = {"k": x} }', false],
+    ['f(x) = y if { {"k": x} = y }', false],
+    ['p if { [data.base.foo] }', true],
+    ['p if { x = data.base.foo }', true],
+    ['p if { data.base.foo(data.base.bar) }', true],
+  ];
+  for (const [body, refused] of cases) {
+    const err = modulesError(base, `package test\n${body}`);
+    assert.equal(err !== undefined, refused, `${body}: ${err}`);
+    if (err !== undefined) assert.match(err, /rego_type_error/, body);
+  }
+});
+
+// check.go checkRule: a function's parameters are typed after its body, the untyped variables of a
+// pattern as any, and the function type built from the patterns (`f({"a": x})` takes object<a: any>) and
+// the value typed after them; a call's arguments unify with those types as a builtin's do (unify1Object:
+// same number of keys unless the type has dynamic ones, every constant key found).
+test('object and array patterns as parameters: the parameter has the pattern\'s type', () => {
+  assert.equal(compileError('f({"a": x}) := x\np := f({"b": 1})'), 't.rego:3: rego_type_error: data.t.f: invalid argument(s)\n\thave: (object<b: number>, ???)\n\twant: (object<a: any>, any)');
+  assert.equal(compileError('f({"a": x}) := x\np := f(1)'), 't.rego:3: rego_type_error: data.t.f: invalid argument(s)\n\thave: (number, ???)\n\twant: (object<a: any>, any)');
+  assert.match(compileError('f({"a": x}) := x\np := f({"a": 1, "b": 2})')!, /have: \(object<a: number, b: number>, \?\?\?\)\n\twant: \(object<a: any>, any\)/, 'a key the pattern does not have');
+  assert.match(compileError('f({"a": x, "b": [y]}) := x\np := f({"a": 1, "b": 2})')!, /want: \(object<a: any, b: array<any>>, any\)/);
+  assert.match(compileError('f([x, {"k": y}]) := y\np := f([1, {"j": "s"}])')!, /have: \(array<number, object<j: string>>, \?\?\?\)\n\twant: \(array<any, object<k: any>>, any\)/);
+  assert.match(compileError('f({"a": x}) := y if { y := x + 1 }\np := f({"a": "s"})')!, /have: \(object<a: string>, \?\?\?\)\n\twant: \(object<a: number>, number\)/, 'the body types the pattern\'s variables');
+  assert.match(compileError('f({"a": x}) := y if { y := x }\np := f({"b": 1})')!, /want: \(object<a: any>, any\)/);
+  // The value is typed once the parameters are: `[x]` is array<any>.
+  assert.match(compileError('f(x) := [x]\np := upper(f(1))')!, /upper: invalid argument\(s\)\n\thave: \(array<any>, \?\?\?\)/);
+  for (const ok of [
+    'f({"a": x}) := x\np := f({"a": 1})',
+    'f({"a": x}) := x\np := upper(f({"a": 1}))', // the value is any
+    'f({"a": x}) := x\np := f(input)',
+    'f({"a": x}) := x\np := f({"a": input.x})',
+    'f({k: x}) := x\np := f({"b": 1})', // a key that is a variable is no constant key
+    'f([a, b]) := a\np := f([1, "s"])',
+  ]) {
+    assert.equal(compileError(ok), undefined, ok);
+  }
+  const e = new Engine();
+  e.addPolicy('t.rego', 'package t\nf({"a": x, "b": [y]}) := [x, y]\np := f({"a": 1, "b": ["s"]})\n');
+  assert.deepEqual(e.evalRule('data.t.p'), [1, 's']);
+});
+
+// check.go CheckBody checks each expression of a body (WalkExprs stops at the expression) and walks the
+// references of all of it (the reference checker descends into `every`). OPA's compiler first assigns an
+// `every`'s domain to a variable of its own, in the enclosing body (RewriteExprTerms). So: the domain is
+// checked as any unification is; in the body no call and no unification is checked and the key and value
+// are never typed, but every reference is checked against the enclosing body's types, and comprehensions
+// in it are checked in full (checkClosures).
+test('every: the domain is checked, the body for its references and comprehensions only', () => {
+  assert.equal(compileError('p if { every x in upper(1) { true } }'), 't.rego:2: rego_type_error: upper: invalid argument(s)\n\thave: (number, ???)\n\twant: (x: string, y: string)');
+  assert.equal(compileError('q := 1\np if { every x in [1] { q.r } }'), 't.rego:3: rego_type_error: undefined ref: data.t.q.r\n\tdata.t.q.r\n\t^^^^^^^^\n\thave: number');
+  assert.equal(compileError('p if { y := 1; every x in [1] { y.foo } }'), 't.rego:2: rego_type_error: undefined ref: y.foo\n\ty.foo\n\t^\n\thave: number');
+  assert.equal(
+    compileError('p if { y := {"a": 1}; every x in [1] { y.b == x } }'),
+    't.rego:2: rego_type_error: undefined ref: y.b\n\ty.b\n\t  ^\n\t  have: "b"\n\t  want (one of): ["a"]',
+  );
+  assert.equal(compileError('f(x) := 1\np if { every x in [1] { g := f } }'), 't.rego:3: rego_type_error: undefined ref: data.t.f\n\tdata.t.f\n\t^^^^^^^^\n\thave: (any) => number');
+  assert.match(compileError('p if { every x in [1] { count([z | z := upper(1)]) > 0 } }')!, /^t\.rego:2: rego_type_error: upper: invalid argument\(s\)/);
+  assert.match(compileError('p if { every x in [1] {\n  every y in [2] {\n    y.z\n    [w | w := abs("s")]\n  }\n} }')!, /^t\.rego:5: rego_type_error: abs: invalid argument\(s\)\n\thave: \(string, \?\?\?\)/, 'nested every bodies too');
+  for (const ok of [
+    'p if { every x in [1] { upper(1) } }', // no call in the body is checked
+    'p if { every x in ["a"] { abs(x) } }',
+    'p if { every x in [1] { x = "a" } }', // nor a unification
+    'p if { every k, v in {"a": 1} { upper(v); abs(k) } }', // the key and value are not typed
+    'p if { every x in [{"a": 1}] { x.b } }',
+    'p if { every x in [1] { y := {"a": 1}; y.b } }', // a local of the body is never typed
+    'p if { every x in [1] { not upper(1) } }',
+    'p if { every x in [1] { every y in upper(1) { true } } }', // an inner domain is in the outer body
+    'p if { y := {"a": 1}; every x in [1] { y[x] } }',
+    'p if { every x in 1 { true } }', // any domain
+    'p if { every x in [1] { upper(1) with input as 1 } }',
+    'p if { y := {"a": 1}; z := [1]; every x in [1] { y[z[0]] } }', // z[0] is moved into a variable the body never types
+    'p if { y := {"a": 1}; every x in [1] { y[count([])] } }',
+  ]) {
+    assert.equal(compileError(ok), undefined, ok);
+  }
+  // What compiles evaluates: the body fails at run time instead, and the every with it.
+  const e = new Engine();
+  e.addPolicy('t.rego', 'package t\np if { every x in [1] { x.b } }\nq if { every x in [] { upper(1) } }\n');
+  assert.equal(e.evalRule('data.t.p'), undefined);
+  assert.equal(e.evalRule('data.t.q'), true);
+});
+
+// compile.go RewriteExprTerms (expandExprRef): a reference whose subject is a composite, a comprehension or
+// a call is checked as a reference to a variable holding that value, and printed so: `[1][0].foo` is
+// `__local0__[0].foo`. OPA's one generator numbers the variables of the whole compilation, the declared
+// ones first (arguments, `:=` targets, `some` names, `some … in` bindings and their key, `every` key and
+// value), then the expression terms (nested calls, `every` domains, such subjects); a query has its own
+// (`__localq0__`).
+test('references with a literal, comprehension or call subject are checked, printed with OPA\'s variable', () => {
+  assert.equal(compileError('p if { [1][0].foo }'), 't.rego:2: rego_type_error: undefined ref: __local0__[0].foo\n\t__local0__[0].foo\n\t^^^^^^^^^^^^^\n\thave: number');
+  assert.equal(compileError('p := split("a.b", ".")[0].foo'), 't.rego:2: rego_type_error: undefined ref: __local0__[0].foo\n\t__local0__[0].foo\n\t^^^^^^^^^^^^^\n\thave: string');
+  assert.equal(
+    compileError('p if { {"a": 1}.b }'),
+    't.rego:2: rego_type_error: undefined ref: __local0__.b\n\t__local0__.b\n\t           ^\n\t           have: "b"\n\t           want (one of): ["a"]',
+  );
+  assert.match(compileError('p if { [x | x := 1][0].foo }')!, /undefined ref: __local1__\[0\]\.foo\n[^]*have: number$/, 'the comprehension\'s own variable first');
+  assert.match(compileError('p if { x := 1; [1][0].foo }')!, /undefined ref: __local1__\[0\]\.foo/, 'declared variables are numbered first');
+  assert.match(compileError('p if { x := count([1]); [1][0].foo }')!, /undefined ref: __local2__\[0\]\.foo/, 'x, then the nested call, in body order');
+  assert.match(compileError('p if { [1][0].foo; x := count([1]) }')!, /undefined ref: __local1__\[0\]\.foo/, 'x first, then the terms in body order');
+  assert.match(compileError('p if { some x in [1, 2]; [1][0].foo }')!, /undefined ref: __local4__\[0\]\.foo/, 'some … in: its key and two bindings, then its collection');
+  assert.match(compileError('f(a, b) := 1\np if { every x in [1] { true }; {"a": 1}.b }')!, /undefined ref: __local5__\.b/, 'arguments, every key and value, every domain');
+  // A call as a key: its value's variable, typed as the call's result.
+  assert.equal(
+    compileError('p if { y := {"a": 1}; y[count([])] }'),
+    't.rego:2: rego_type_error: undefined ref: y[__local1__]\n\ty[__local1__]\n\t  ^\n\t  have (type): number\n\t  want (one of): ["a"]',
+  );
+  assert.match(compileError('p[input.x] := 1 if { [1][0].foo }')!, /undefined ref: __local1__\[0\]\.foo/, 'a head reference part first');
+  assert.match(compileError('p if { print(1, 2); [1][0].foo }')!, /undefined ref: __local2__\[0\]\.foo/, 'one variable per print argument');
+  assert.match(compileError('p if { x := [y | y := 1; print(y)]; [1][0].foo }')!, /undefined ref: __local3__\[0\]\.foo/);
+  // Modules are numbered in name order, rule by rule.
+  assert.match(modulesError('package t\np if { x := 1; y := 2 }', 'package u\nq := [1][0].foo')!, /m1\.rego:2: rego_type_error: undefined ref: __local2__\[0\]\.foo/);
+  // Queries have a generator of their own.
+  const e = new Engine();
+  e.addPolicy('t.rego', 'package t\np := 1\n');
+  assert.throws(() => e.evalQuery('x := 1; split("a", ".")[0].foo'), (x: unknown) => x instanceof CocoError && /undefined ref: __localq1__\[0\]\.foo\n\t__localq1__\[0\]\.foo\n\t\^{14}\n\thave: string/.test(x.message));
+  for (const ok of [
+    'p := [1, 2][0] + 1',
+    'p := split("a.b", ".")[1]',
+    'p := {"a": {"b": 1}}.a.b',
+    'p := [x | some x in [1]][0]',
+    'p := {"a": 1}[k] if some k in ["a"]',
+    'p := {1, 2}[1]',
+    'p := upper(split("a.b", ".")[0])',
+    'p := json.unmarshal("{}").a.b', // any
+  ]) {
+    assert.equal(compileError(ok), undefined, ok);
+  }
+});
+
+// Any module the parser takes, however its references, comprehensions, `some … in`, `every` and calls are
+// nested, compiles or is refused with a compile error: the checker and the numbering of OPA's variables
+// never fail on their own.
+test('random nestings of subjects, comprehensions, iterations and calls: a verdict, never a crash', () => {
+  const atom = fc.constantFrom('1', '"s"', 'x', 'input.a', '[1, "a"]', '{"a": 1}', '{1}', 'count([1])', 'split("a.b", ".")', 'data.t.q', '[y | some y in [1]]', '{k: 1 | some k in ["a"]}');
+  const key = fc.constantFrom('[0]', '.a', '[_]', '[x]', '[count([])]', '["a"]', '.foo');
+  const subject = fc.tuple(atom, fc.array(key, { maxLength: 3 })).map(([a, ks]) => `${a}${ks.join('')}`);
+  const stmt = fc.oneof(
+    subject,
+    subject.map((s) => `z := ${s}`),
+    subject.map((s) => `some w in ${s}`),
+    subject.map((s) => `every v in ${s} { v == ${s} }`),
+    subject.map((s) => `upper(${s})`),
+    fc.tuple(subject, subject).map(([a, b]) => `${a} = ${b}`),
+    subject.map((s) => `print(${s})`),
+    subject.map((s) => `upper(${s}) with input as ${s}`),
+    subject.map((s) => `not ${s}`),
+  );
+  fc.assert(
+    fc.property(fc.array(stmt, { minLength: 1, maxLength: 4 }), fc.boolean(), (stmts, fn) => {
+      const head = fn ? 'f(x) := 1 if' : 'p if';
+      const src = `q := {"a": [1]}\n${head} {\n  x := 1\n  ${stmts.join('\n  ')}\n}`;
+      const e = new Engine();
+      try {
+        e.addPolicy('t.rego', `package t\n${src}\n`);
+        e.prepare();
+      } catch (err) {
+        assert.ok(err instanceof CocoError, `${src}\n${String(err)}`);
+        assert.match(err.message, /rego_(parse|type|compile|unsafe_var|recursion)_error/, src);
+      }
+    }),
+    { numRuns: Number(process.env.TYPECHECK_RUNS ?? 300) },
+  );
+});
+
+// check.go checkRefLeaf: a composite key is a pattern unified with the keys' type (unify1); when it cannot
+// be, the error shows the key's type and the keys' type, never the keys an object lists. Cases of
+// check_test.go TestCheckRefErrInvalid ("composite ref operand", "composite ref type error 1-3").
+test('a composite key that cannot be one of the keys is an undefined ref with both types', () => {
+  const invalid = (ref: string, pad: number, have: string, want: string): string =>
+    `t.rego:2: rego_type_error: undefined ref: ${ref}\n\t${ref}\n\t${' '.repeat(pad)}^\n\t${' '.repeat(pad)}have (type): ${have}\n\t${' '.repeat(pad)}want (type): ${want}`;
+  assert.equal(compileError('p if { a := {[1], [2], [3]}; a[["foo"]] }'), invalid('a[["foo"]]', 2, 'array<string>', 'array<number>'));
+  assert.equal(compileError('p if { a := {{"a": 2}}; a[{"a": "foo"}] }'), invalid('a[{"a": "foo"}]', 2, 'object<a: string>', 'object<a: number>'));
+  assert.equal(compileError('p if { a := [1, 2, 3]; a[{}] = b }'), invalid('a[{}]', 2, 'object[any: any]', 'number'));
+  assert.equal(compileError('p if { x := {"a": 1}; y := 2; x[[1, y]] }'), invalid('x[[1, y]]', 2, 'array<number, number>', 'string'), 'a pattern with variables is printed as written');
+  assert.equal(
+    compileError('q := {"foo": 1, "bar": 2}\np if { data.t.q[[1, 2]] }'),
+    't.rego:3: rego_type_error: undefined ref: data.t.q[[1, 2]]\n\tdata.t.q[[1, 2]]\n\t         ^\n\t         have (type): array<number, number>\n\t         want (type): string',
+  );
+  for (const ok of ['p if { a := {[1], [2]}; a[[1]] }', 'p if { a := {{"a": 2}}; a[{"a": 3}] }', 'p if { a := {[1, "s"]}; y := 1; a[[y, "t"]] }', 'p if { input.x[[1, 2]] }', 'p if { a := {{1}}; a[{2}] }']) {
+    assert.equal(compileError(ok), undefined, ok);
+  }
+});
+
+// check_test.go TestCheckMatchErrors and TestCheckBuiltinErrors: each query has exactly one type error.
+test('OPA\'s match and builtin error cases: exactly one error each', () => {
+  const e = new Engine();
+  e.addPolicy('t.rego', 'package test\np := "foo"\nf(x) := x\n');
+  for (const q of [
+    'null = true', 'true = null', '1 = null', '"hello" = null', '[1,2,3] = null', '[1,2,3] = [1,2,"3"]', '[1,2] = [1,2,3]',
+    '[ true | true ] = [x | a = [1, "foo"]; x = a[_]]', '{"a": 1, "b": 2} = null', '{"a": 1, "b": "2"} = {"a": 1, "b": 2}',
+    '{"a": 1} = {"a": 1, "b": "2"}', '{1,2,3} = null', 'x = ["str", 1]; x[_] = null',
+    'plus(true, 1, x)', 'x = [null]; plus(x[0], 1, y)', 'sum([null | true], x)', 'sum([1,2,"3",4], x)', 'contains([1,2,3], "x")',
+    'sum({"a": 1, "b": 2}, x)', 'sum({1,2,"3",4}, x)', 'plus(data.test.p, data.coffee, 0)',
+  ]) {
+    assert.throws(() => e.evalQuery(q), (x: unknown) => x instanceof CocoError && /^query:1: rego_type_error: /.test(x.message), q);
+  }
+  // A comprehension passed straight to a builtin is typed as it is through a variable.
+  assert.throws(() => e.evalQuery('sum([null | true], x)'), (x: unknown) => x instanceof CocoError && /sum: invalid argument\(s\)\n\thave: \(array\[null\], \?\?\?\)/.test(x.message));
+  assert.equal(compileError('p := sum([x | some x in [1]])'), undefined);
+});
+
+// compile.go RewriteDynamicTerms: a reference used as a key of another (or as a call's argument) is moved
+// into a variable of its own just before type checking, after RewriteExprTerms and the stages that move
+// comprehension terms, head values and `with` values holding references. The outer reference is checked
+// with that variable typed as the inner reference's value (check_test.go "bad non-leaf ref", "bad leaf
+// ref": position, types and names as there) and printed with its name.
+test('a reference as a key of another: checked as OPA\'s variable for its value, printed with its name', () => {
+  const e = new Engine();
+  e.addPolicy('t.rego', 'package test\np if true\nq := {"foo": 1, "bar": 2}\na.b.c[3] := x if { x := {"x": {"y": 2}} }\n');
+  const refused = (query: string, message: string): void =>
+    assert.throws(() => e.evalQuery(query), (x: unknown) => x instanceof CocoError && x.message === message, query);
+  refused('arr = [1]; data.test[arr[0]]', 'query:1: rego_type_error: undefined ref: data.test[__localq0__]\n\tdata.test[__localq0__]\n\t          ^\n\t          have (type): number\n\t          want (one of): ["a" "p" "q"]');
+  refused('arr = [1]; data.test.q[arr[0]]', 'query:1: rego_type_error: undefined ref: data.test.q[__localq0__]\n\tdata.test.q[__localq0__]\n\t            ^\n\t            have (type): number\n\t            want (one of): ["bar" "foo"]');
+  assert.equal(
+    compileError('p if { x := {"a": 1}; y := [1]; x[y[0]] }'),
+    't.rego:2: rego_type_error: undefined ref: x[__local2__]\n\tx[__local2__]\n\t  ^\n\t  have (type): number\n\t  want (one of): ["a"]',
+  );
+  // References passed to calls are numbered too, in body order, after every earlier stage's variables.
+  assert.match(compileError('p if { x := {"a": 1}; count(input.z); y := [1]; x[y[0]] }')!, /undefined ref: x\[__local3__\]/);
+  assert.match(compileError('q := input.a\np if { x := {"a": 1}; y := [1]; x[y[0]] }')!, /undefined ref: x\[__local3__\]/, 'a head value holding a reference');
+  assert.match(compileError('p if { x := {"a": 1}; y := [1]; x[y[0]]; z := [w.v | some w in input] }')!, /undefined ref: x\[__local7__\]/, 'x, y, the some … in three, z; the comprehension term holding a reference');
+  for (const ok of ['p if { x := {"a": 1}; y := ["a"]; x[y[0]] }', 'p if { x := [1]; y := [0]; x[y[0]] }', 'p if { data.test[input.k] }', 'p if { x := {"a": 1}; x[input.k] }']) {
+    assert.equal(compileError(ok), undefined, ok);
+  }
+  assert.deepEqual(e.evalQuery('arr = ["q"]; x := data.test[arr[0]].foo').result?.[0]?.bindings, { arr: ['q'], x: 1 });
 });

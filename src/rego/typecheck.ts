@@ -13,18 +13,21 @@
  * types that cannot unify is a `match error`. A user function has the type its definitions infer: each
  * parameter the type of the first builtin argument it is passed as (`any` if none), the result the type of
  * its value; calls are checked against it as builtin calls are (`data.t.f: invalid argument(s)`).
- * `some k, v in xs` types `k` as the keys and `v` as the elements of `xs`, as does a variable key in a
- * reference. A reference selecting what its value's type cannot have is an `undefined ref`, with OPA's
- * caret rendering of the failing part. `data` references walk the tree of packages and rules: a package's
- * document is an object of the documents below it (and any other string key), a function is no document.
- * Patterns on either side of `=` bind their variables part by part, through arrays, objects and unions.
+ * A parameter that is a pattern (`f({"a": x})`, `f([a, b])`) has the pattern's type, its untyped
+ * variables `any`. `some k, v in xs` types `k` as the keys and `v` as the elements of `xs`, as does a
+ * variable key in a reference. A reference selecting what its value's type cannot have is an `undefined
+ * ref`, with OPA's caret rendering of the failing part. `data` references walk the tree of packages and
+ * rules: a package's document is an object of the documents below it (and any other string key), a
+ * function among them of function type (`(number) => number`), which meets no other type; a reference
+ * reaching a function without calling it is an `undefined ref`. Patterns on either side of `=` bind their
+ * variables part by part, through arrays, objects and unions. An `every` is checked as OPA checks it:
+ * its domain in full, its body only for references and comprehensions.
  *
  * The checker only ever refuses what OPA refuses: whatever it cannot type exactly (input and base-data
- * refs, a rule's document with rules below it, a package holding a function) is `any`, which unifies with
- * every type. Where OPA infers more (object patterns in parameters, `every` bodies) this checker types
- * `any` and accepts.
+ * refs, a rule's document with rules below it) is `any`, which unifies with every type.
  */
 import type { Loc } from './ast.js';
+import { refKey, type Locals } from './opa-locals.js';
 import type { CExpr, CLit, CRule, CTerm, CWith, RuleNode } from './compiled.js';
 import { type Value, RObject, RSet, isNumber, compare, keyOf, toRegoString } from './value.js';
 
@@ -34,7 +37,9 @@ export type Ty =
   | { k: 'array'; items: Array<Ty | undefined>; dyn: Ty | undefined }
   | { k: 'object'; props: Array<[string | number | boolean | null, Ty | undefined]>; dyn: [Ty | undefined, Ty | undefined] | undefined }
   | { k: 'set'; of: Ty | undefined }
-  | { k: 'any'; of: Ty[] };
+  | { k: 'any'; of: Ty[] }
+  /** A user function's type (types.Function): only ever a document of the `data` tree, never a value. */
+  | { k: 'fn'; args: Array<Ty | undefined>; result: Ty | undefined };
 
 const ANY: Ty = { k: 'any', of: [] };
 const NUM: Ty = { k: 'number' };
@@ -134,6 +139,8 @@ export function showType(t: Ty | undefined): string {
       return `set[${showType(t.of)}]`;
     case 'array':
       return 'array' + (t.items.length ? `<${t.items.map(showType).join(', ')}>` : '') + (t.dyn ? `[${showType(t.dyn)}]` : '');
+    case 'fn':
+      return `(${t.args.map(showType).join(', ')}) => ${showType(t.result)}`;
     case 'object':
       return (
         'object' +
@@ -147,7 +154,7 @@ export function showType(t: Ty | undefined): string {
 
 // ------------------------------------------------------------------------------------------- algebra
 
-const ORDER = { null: 0, boolean: 1, number: 2, string: 3, array: 4, object: 5, set: 6, any: 7 } as const;
+const ORDER = { null: 0, boolean: 1, number: 2, string: 3, array: 4, object: 5, set: 6, any: 7, fn: 8 } as const;
 
 function cmpKey(a: string | number | boolean | null, b: string | number | boolean | null): number {
   return compare(a, b);
@@ -197,6 +204,11 @@ export function compareTypes(a: Ty | undefined, b: Ty | undefined): number {
     }
     case 'any':
       return slices(a.of, (b as Extract<Ty, { k: 'any' }>).of);
+    case 'fn': {
+      const bb = b as Extract<Ty, { k: 'fn' }>;
+      if (a.args.length !== bb.args.length) return a.args.length < bb.args.length ? -1 : 1;
+      return slices(a.args, bb.args) || compareTypes(a.result, bb.result);
+    }
     default:
       return 0;
   }
@@ -207,6 +219,8 @@ function sortTypes(ts: Ty[]): Ty[] {
 }
 
 function anyContains(a: Extract<Ty, { k: 'any' }>, t: Ty | undefined): boolean {
+  // No union holds a function, not even `any` (types.Any.Contains).
+  if (t?.k === 'fn') return false;
   return a.of.length === 0 || a.of.some((x) => compareTypes(x, t) === 0);
 }
 
@@ -214,6 +228,12 @@ function anyContains(a: Extract<Ty, { k: 'any' }>, t: Ty | undefined): boolean {
 export function or(a: Ty | undefined, b: Ty | undefined): Ty | undefined {
   if (a === undefined) return b;
   if (b === undefined) return a;
+  // Functions only unite with functions of their arity, argument by argument; with anything else the
+  // union is unknown (types.Or, Function.Union).
+  if (a.k === 'fn' || b.k === 'fn') {
+    if (a.k !== 'fn' || b.k !== 'fn' || a.args.length !== b.args.length) return undefined;
+    return { k: 'fn', args: a.args.map((x, i) => or(x, b.args[i])), result: or(a.result, b.result) };
+  }
   const merge = (x: Extract<Ty, { k: 'any' }>, y: Ty): Ty => {
     if (y.k === 'any') {
       if (x.of.length === 0 || y.of.length === 0) return ANY;
@@ -330,6 +350,8 @@ function isNil(t: Ty | undefined): boolean {
       return t.props.some(([, v]) => isNil(v)) || (t.dyn !== undefined && (isNil(t.dyn[0]) || isNil(t.dyn[1])));
     case 'set':
       return isNil(t.of);
+    case 'fn':
+      return t.args.some(isNil) || isNil(t.result);
     default:
       return false;
   }
@@ -345,6 +367,11 @@ function unifies(a: Ty | undefined, b: Ty | undefined): boolean {
 }
 
 function unifiesStrict(a: Ty, b: Ty): boolean {
+  // A function meets only a function of its arity whose arguments meet its own; not even `any`.
+  if (a.k === 'fn' || b.k === 'fn') {
+    if (a.k !== 'fn' || b.k !== 'fn' || a.args.length !== b.args.length) return false;
+    return a.args.every((x, i) => unifies(x, b.args[i]));
+  }
   if (a.k === 'any' && (a.of.length === 0 || a.of.some((x) => unifies(x, b)))) return true;
   if (b.k === 'any' && (b.of.length === 0 || b.of.some((x) => unifies(x, a)))) return true;
   if (a.k === 'any' || b.k === 'any') return false;
@@ -662,7 +689,21 @@ class Checker {
     private readonly refChecks = true,
     /** The node of the rule whose body is checked. */
     private readonly self?: RuleNode,
+    /** The variables OPA's compiler moves reference subjects and nested calls into (opa-locals.ts). */
+    private readonly locals?: Locals,
   ) {}
+
+  /** A reference's parts as OPA prints it, its generated variables by their names. */
+  private refTexts(ref: Extract<CTerm, { t: 'ref' }>): string[] | undefined {
+    const locals = this.locals;
+    const named = (t: CTerm, i: number): string | undefined => {
+      if (locals === undefined) return undefined;
+      if (t.t === 'call') return locals.get(`call:${refKey(t.loc)}`);
+      if (t.t === 'ref' && i > 0) return locals.get(`dyn:${refKey(t.loc)}`);
+      return i === 0 && ['const', 'array', 'set', 'object', 'arraycompr', 'setcompr', 'objectcompr'].includes(t.t) ? locals.get(refKey(ref.loc)) : undefined;
+    };
+    return refTexts([ref.head, ...ref.path], named);
+  }
 
   /** Checks a body in evaluation order; returns the environment after it. */
   body(env: Env, lits: CLit[]): Env {
@@ -678,7 +719,7 @@ class Checker {
       for (const [slot, t] of inner) if (t !== undefined && env.get(slot) === undefined) env.set(slot, t);
       return;
     }
-    for (const w of l.withs) this.withFn(w);
+    if (!this.refsOnly) for (const w of l.withs) this.withFn(w);
     // A builtin replaced with `with` may be given other types; such literals are left alone.
     if (l.withs.some((w) => w.target.kind === 'fn')) {
       this.bindRest(env, l);
@@ -752,6 +793,11 @@ class Checker {
   }
 
   private expr(env: Env, e: CExpr, loc: Loc): void {
+    if (this.refsOnly && (e.k === 'term' || e.k === 'unify' || e.k === 'somein')) {
+      // Inside `every`: only the references are checked (see everyBody).
+      for (const t of e.k === 'term' ? [e.term] : e.k === 'unify' ? [e.a, e.b] : [e.coll, ...(e.key ? [e.key] : []), e.value]) this.type(env, t);
+      return;
+    }
     switch (e.k) {
       case 'term':
         if (e.objects) this.unify(env, e.objects[0], e.objects[1], loc);
@@ -774,10 +820,12 @@ class Checker {
         break;
       }
       case 'every': {
+        // OPA assigns the domain to a variable of its own before the `every` (checked as any other
+        // unification), then checks the expression itself only for its references (everyBody).
         this.type(env, e.domain);
         const inner = new Map(env);
-        for (const t of [e.key, e.value]) if (t?.t === 'var') inner.set(t.slot, ANY);
-        this.body(inner, e.body);
+        for (const t of [e.key, e.value]) if (t?.t === 'var') inner.delete(t.slot);
+        this.everyBody(inner, e.body);
         break;
       }
       case 'logic':
@@ -788,6 +836,26 @@ class Checker {
         break;
     }
   }
+
+  /**
+   * An `every` body as OPA's checker sees it (check.go CheckBody): the `every` is one expression of the
+   * enclosing body, not a call, so nothing in its body is checked as an expression — no built-in call, no
+   * unification, and its key and value are never typed. Its references are, by the reference checker that
+   * walks into it, against the types of the enclosing body (`undefined ref`, a function without a call),
+   * and so are the bodies of the comprehensions in it.
+   */
+  private everyBody(env: Env, lits: CLit[]): void {
+    const was = this.refsOnly;
+    this.refsOnly = true;
+    try {
+      this.body(env, lits);
+    } finally {
+      this.refsOnly = was;
+    }
+  }
+
+  /** Checking an `every` body: references only. */
+  private refsOnly = false;
 
   /** `a = b` (and `:=`): OPA's checkExprEq. */
   private unify(env: Env, a: CTerm, b: CTerm, loc: Loc): void {
@@ -962,6 +1030,11 @@ class Checker {
 
   private readonly results = new Map<CTerm, Ty | undefined>();
 
+  /** The type of a term already checked, with the variables' types as they are now. */
+  typeTyped(env: Env, t: CTerm): Ty | undefined {
+    return this.peek(env, t);
+  }
+
   peekTerm(t: CTerm): Ty | undefined {
     return this.peek(new Map(), t);
   }
@@ -993,20 +1066,29 @@ class Checker {
         }
         for (let i = 0; i < path.length; i++) {
           const p = path[i]!;
-          if (check && p.t !== 'const' && p.t !== 'var') this.typeOf(env, p, check);
+          const partType = check && p.t !== 'const' && p.t !== 'var' ? this.typeOf(env, p, check) : undefined;
           const from = cur;
           const scalarKey = p.t === 'const' && (p.v === null || typeof p.v !== 'object' || isNumber(p.v));
           if (check && this.refChecks && from !== undefined && !isNil(from)) {
             // OPA's refChecker: the part selected from a typed value must be one it can have.
-            const have = p.t === 'var' ? env.get(p.slot) : undefined;
-            const bad = keys(from) === undefined || (scalarKey && select(from, (p as { v: Value }).v) === undefined) || (have !== undefined && !unifies(have, keys(from)));
-            if (bad) this.refError(t, skipped + i + 1, from, have);
+            // A call there is OPA's variable for its value, typed as the call's result.
+            // So is a reference there (RewriteDynamicTerms), typed as what it refers to.
+            // (In an `every` body that variable is assigned by an expression never checked: untyped.)
+            const have = p.t === 'var' ? env.get(p.slot) : p.t === 'call' ? this.results.get(p) : p.t === 'ref' && !this.refsOnly ? partType : undefined;
+            // A composite key is a pattern matched against the keys (unify1), binding its variables.
+            const composite = p.t === 'array' || p.t === 'set' || p.t === 'object' || (p.t === 'const' && !scalarKey);
+            let bad = keys(from) === undefined || (scalarKey && select(from, (p as { v: Value }).v) === undefined) || (have !== undefined && !unifies(have, keys(from)));
+            if (!bad && composite) bad = !this.unify1(env, p, keys(from));
+            if (bad) this.refError(t, skipped + i + 1, from, composite && keys(from) !== undefined ? this.peek(env, p) : have, composite);
           }
           // An unbound variable in a reference ranges over the keys of what it selects from.
           if (check && p.t === 'var' && env.get(p.slot) === undefined && cur !== undefined) env.set(p.slot, keys(cur));
           cur = scalarKey ? select(cur, (p as { v: Value }).v) : values(cur);
           if (cur === undefined) return undefined;
         }
+        // A reference to a function that does not call it (a package's document taken apart) is refused
+        // as OPA's checkApply refuses it.
+        if (check && this.refChecks && cur?.k === 'fn') this.refErrorFn(t, t.path.length, cur);
         return cur;
       }
       case 'array': {
@@ -1034,14 +1116,27 @@ class Checker {
       case 'arraycompr':
       case 'setcompr':
       case 'objectcompr': {
+        // Typed once, when checked; later looks (a call's argument checked against its declaration) see
+        // that type.
+        if (!check) return this.results.get(t);
         const inner = new Map(env);
         const before = this.errors.length;
-        if (!check) return undefined;
-        this.body(inner, t.body);
-        if (this.errors.length > before) return undefined;
-        if (t.t === 'arraycompr') return { k: 'array', items: [], dyn: this.type(inner, t.term) };
-        if (t.t === 'setcompr') return { k: 'set', of: this.type(inner, t.term) };
-        return { k: 'object', props: [], dyn: [this.type(inner, t.key), this.type(inner, t.value)] };
+        // A comprehension is checked in full wherever it is, an `every` body included (checkClosures).
+        const was = this.refsOnly;
+        this.refsOnly = false;
+        let type: Ty | undefined;
+        try {
+          this.body(inner, t.body);
+          if (this.errors.length === before) {
+            if (t.t === 'arraycompr') type = { k: 'array', items: [], dyn: this.type(inner, t.term) };
+            else if (t.t === 'setcompr') type = { k: 'set', of: this.type(inner, t.term) };
+            else type = { k: 'object', props: [], dyn: [this.type(inner, t.key), this.type(inner, t.value)] };
+          }
+        } finally {
+          this.refsOnly = was;
+        }
+        this.results.set(t, type);
+        return type;
       }
       case 'call':
         return check ? this.call(env, t, false) : this.results.get(t);
@@ -1074,7 +1169,7 @@ class Checker {
         const f = node.isFunction ? world.funcType(node) : undefined;
         if (node.isFunction) {
           // A function is only ever called: selecting it, or from it, is not a value (check.go checkApply).
-          if (check && this.refChecks && f) this.refErrorFn(ref, i, f);
+          if (check && this.refChecks && f) this.refErrorFn(ref, i, { k: 'fn', args: f.args, result: f.result });
           return undefined;
         }
         return [world.nodeType(node) ?? ANY, i];
@@ -1098,6 +1193,12 @@ class Checker {
         const have = env.get(p.slot);
         if (have === undefined) env.set(p.slot, ks ?? ANY);
         else if (this.refChecks && ks !== undefined && !unifies(have, ks)) this.refErrorNode(ref, i + 1, have, ks, node);
+      } else if (p.t === 'ref' && check && this.refChecks && !this.refsOnly) {
+        // A reference there is OPA's variable for its value (RewriteDynamicTerms), typed as it.
+        const ext = world.extent(node);
+        const ks = ext === undefined ? undefined : keys(ext);
+        const have = this.typeOf(env, p, false);
+        if (ks !== undefined && have !== undefined && !unifies(have, ks)) this.refErrorNode(ref, i + 1, have, ks, node);
       }
       return undefined;
     }
@@ -1112,8 +1213,7 @@ class Checker {
   private refErrorNode(ref: Extract<CTerm, { t: 'ref' }>, idx: number, have: Ty, want: Ty, node: RuleNode): void {
     if (this.refErrors.has(ref)) return;
     this.refErrors.add(ref);
-    const parts = [ref.head, ...ref.path];
-    const texts = refTexts(parts);
+    const texts = this.refTexts(ref);
     if (texts === undefined) return;
     const whole = texts.join('');
     const pad = ' '.repeat(texts.slice(0, idx).join('').length + 1);
@@ -1127,15 +1227,14 @@ class Checker {
   }
 
   /** `undefined ref` for a function referred to without a call (check.go checkApply): its type is shown. */
-  private refErrorFn(ref: Extract<CTerm, { t: 'ref' }>, n: number, f: FnTy): void {
+  private refErrorFn(ref: Extract<CTerm, { t: 'ref' }>, n: number, f: Extract<Ty, { k: 'fn' }>): void {
     if (this.refErrors.has(ref)) return;
     this.refErrors.add(ref);
-    const texts = refTexts([ref.head, ...ref.path]);
+    const texts = this.refTexts(ref);
     if (texts === undefined) return;
     const whole = texts.join('');
-    const shown = `(${f.args.map(showType).join(', ')}) => ${showType(f.result)}`;
     const carets = '^'.repeat(texts.slice(0, n + 1).join('').length);
-    this.errors.push({ loc: ref.loc, message: `undefined ref: ${whole}\n\t${whole}\n\t${carets}\n\thave: ${shown}` });
+    this.errors.push({ loc: ref.loc, message: `undefined ref: ${whole}\n\t${whole}\n\t${carets}\n\thave: ${showType(f)}` });
   }
 
   private readonly refErrors = new Set<CTerm>();
@@ -1146,11 +1245,11 @@ class Checker {
    * variable used there. Each reference is reported once, and only when it prints as OPA prints it
    * (no generated or wildcard variables in it).
    */
-  private refError(ref: Extract<CTerm, { t: 'ref' }>, idx: number, from: Ty, have: Ty | undefined): void {
+  private refError(ref: Extract<CTerm, { t: 'ref' }>, idx: number, from: Ty, have: Ty | undefined, composite = false): void {
     if (this.refErrors.has(ref)) return;
     this.refErrors.add(ref);
     const parts = [ref.head, ...ref.path];
-    const texts = refTexts(parts);
+    const texts = this.refTexts(ref);
     if (texts === undefined) return;
     const upTo = (n: number): string => texts.slice(0, n).join('');
     const whole = upTo(parts.length);
@@ -1162,7 +1261,8 @@ class Checker {
       const pad = ' '.repeat(upTo(idx).length + 1);
       lines.push(`${pad}^`);
       lines.push(have !== undefined ? `${pad}have (type): ${showType(have)}` : `${pad}have: ${termText(parts[idx]!)}`);
-      const oneOf = oneOfKeys(from);
+      // A composite key is reported with the keys' type, not the keys a type lists.
+      const oneOf = composite ? [] : oneOfKeys(from);
       lines.push(oneOf.length > 0 ? `${pad}want (one of): [${oneOf.map(toRegoString).join(' ')}]` : `${pad}want (type): ${showType(ks)}`);
     }
     this.errors.push({ loc: ref.loc, message: `undefined ref: ${whole}\n\t${lines.join('\n\t')}` });
@@ -1174,6 +1274,12 @@ class Checker {
    */
   private call(env: Env, t: Extract<CTerm, { t: 'call' }>, stmt: boolean): Ty | undefined {
     const have = t.args.map((a) => this.type(env, a));
+    if (this.refsOnly) {
+      // In an `every` body a call is not checked and its result not typed; its arguments' references are.
+      if (t.out) this.type(env, t.out);
+      this.results.set(t, undefined);
+      return undefined;
+    }
     let result: Ty | undefined;
     let sig: Pick<Sig, 'args' | 'result' | 'shown'> | undefined = t.fn.kind === 'builtin' ? signature(t.fn.name) : undefined;
     if (t.fn.kind === 'user' && this.world) {
@@ -1214,7 +1320,23 @@ const KEYWORDS = new Set(['as', 'contains', 'default', 'else', 'every', 'false',
 
 /** A scalar term as Rego prints it; undefined for what this checker does not print. */
 function termText(t: CTerm): string | undefined {
-  if (t.t === 'const' && (t.v === null || typeof t.v !== 'object' || isNumber(t.v))) return toRegoString(t.v);
+  if (t.t === 'const') return toRegoString(t.v);
+  const all = (ts: CTerm[]): string[] | undefined => {
+    const out = ts.map(termText);
+    return out.every((x) => x !== undefined) ? (out as string[]) : undefined;
+  };
+  if (t.t === 'array') {
+    const items = all(t.items);
+    return items && `[${items.join(', ')}]`;
+  }
+  if (t.t === 'set') {
+    const items = all(t.items);
+    return items && `{${items.join(', ')}}`;
+  }
+  if (t.t === 'object') {
+    const parts = all(t.entries.flat());
+    return parts && `{${t.entries.map((_, i) => `${parts[2 * i]!}: ${parts[2 * i + 1]!}`).join(', ')}}`;
+  }
   // A wildcard prints as `_` (OPA's Var.String); variables the compiler made up have no text of their own.
   if (t.t === 'var') return t.name.includes('$') ? undefined : t.name;
   if (t.t === 'root') return t.root;
@@ -1222,10 +1344,12 @@ function termText(t: CTerm): string | undefined {
 }
 
 /** The parts of a reference as Ref.String() joins them (`x.a`, `x[1]`, `x["a-b"]`, `x[i]`). */
-function refTexts(parts: CTerm[]): string[] | undefined {
+function refTexts(parts: CTerm[], named?: (t: CTerm, i: number) => string | undefined): string[] | undefined {
   const out: string[] = [];
   for (const [i, p] of parts.entries()) {
-    const text = termText(p);
+    // A subject that is no variable or scalar is OPA's generated variable (named), never its value.
+    const subject = i === 0 && (['array', 'set', 'object'].includes(p.t) || (p.t === 'const' && typeof p.v === 'object' && p.v !== null && !isNumber(p.v)));
+    const text = (subject ? undefined : termText(p)) ?? named?.(p, i);
     if (text === undefined) return undefined;
     if (i === 0) out.push(text);
     else if (p.t === 'const' && typeof p.v === 'string' && /^[a-zA-Z_][a-zA-Z0-9_]*$/.test(p.v) && !KEYWORDS.has(p.v)) out.push(`.${p.v}`);
@@ -1344,6 +1468,7 @@ class World {
     readonly root: RuleNode,
     private readonly refChecks: boolean,
     private readonly deps: ReadonlyMap<RuleNode, ReadonlySet<RuleNode>> | undefined,
+    private readonly locals: Locals | undefined,
   ) {}
 
   private readonly before = new Map<RuleNode, Set<RuleNode>>();
@@ -1376,14 +1501,19 @@ class World {
   /**
    * The type of the whole document at a node of the tree (TypeEnv getRefRecExtent): a rule's document, or
    * for a package (or any prefix of rule paths) an object with one property per document below it and
-   * any other string key, as base data may be there too. Undefined when a function is below it (a
-   * function is no value) or a part cannot be typed.
+   * any other string key, as base data may be there too; a function below it is a property of function
+   * type (`f: (number) => number`). Undefined when a part cannot be typed.
    */
   extent(node: RuleNode): Ty | undefined {
     if (this.extents.has(node)) return this.extents.get(node);
     this.extents.set(node, undefined);
     let t: Ty | undefined;
-    if (node.declared) t = node.isFunction || node.children.size > 0 ? undefined : this.nodeType(node);
+    if (node.declared && node.isFunction) {
+      // A function is a property of its package's document with its function type (env.go
+      // getRefRecExtent): the package is still an object, which no built-in argument can take whole.
+      const f = this.funcType(node);
+      t = f && { k: 'fn', args: f.args, result: f.result };
+    } else if (node.declared) t = node.children.size > 0 ? undefined : this.nodeType(node);
     else {
       const props: Array<[string | number | boolean | null, Ty | undefined]> = [];
       let ok = true;
@@ -1447,17 +1577,17 @@ class World {
   rule(r: CRule): { errors: TypeError[]; type: Ty | undefined; fn: FnTy | undefined } {
     let done = this.checked.get(r);
     if (done) return done;
-    const c = new Checker(this, this.refChecks, r.node);
-    const branches: Array<[Env, Ty | undefined]> = [];
+    const c = new Checker(this, this.refChecks, r.node, this.locals);
+    const branches: Array<[Env, Ty | undefined, CTerm]> = [];
     const env = c.body(new Map(), r.body);
     const rest = r.rest.map((t) => c.type(env, t));
     const key = r.key ? c.type(env, r.key) : undefined;
     let value = c.type(env, r.value);
-    branches.push([env, value]);
+    branches.push([env, value, r.value]);
     for (const e of r.elseChain) {
       const ee = c.body(new Map(), e.body);
       const ev = c.type(ee, e.value);
-      branches.push([ee, ev]);
+      branches.push([ee, ev, e.value]);
       value = or(value, ev) ?? ANY;
     }
     let type: Ty | undefined;
@@ -1471,9 +1601,10 @@ class World {
     let fn: FnTy | undefined;
     if (r.params && c.errors.length === 0) {
       const params = r.params;
-      const each = branches.map(([benv, bvalue]) => {
+      const each = branches.map(([benv, bvalue, vterm]) => {
         typeParams(r, benv);
-        return { args: params.map((p) => c.type(benv, p)), result: bvalue };
+        // The value is typed again once the parameters are (`f({"a": x}) := x` returns what x is: any).
+        return { args: params.map((p) => c.type(benv, p)), result: isNil(bvalue) ? c.typeTyped(benv, vterm) : bvalue };
       });
       if (each.every((b) => !isNil(b.result) && b.args.every((a) => !isNil(a)))) {
         fn = each.reduce((x, y) => ({ args: x.args.map((a, i) => or(a, y.args[i]) ?? ANY), result: or(x.result, y.result) ?? ANY })) as FnTy;
@@ -1488,8 +1619,8 @@ class World {
     return this.rules.flatMap((r) => this.rule(r).errors);
   }
 
-  query(body: CLit[]): TypeError[] {
-    const c = new Checker(this, this.refChecks);
+  query(body: CLit[], locals?: Locals): TypeError[] {
+    const c = new Checker(this, this.refChecks, undefined, locals);
     c.body(new Map(), body);
     return c.errors;
   }
@@ -1500,15 +1631,20 @@ export interface RuleTypes {
   /** OPA's type errors of the rules: bodies and heads, `else` bodies and values. */
   errors(): TypeError[];
   /** OPA's type errors of a query body, with references to the rules typed as their documents. */
-  query(body: CLit[]): TypeError[];
+  query(body: CLit[], locals?: Locals): TypeError[];
 }
 
 /**
  * @param opts.deps what each rule's document depends on: OPA checks rules in dependency order, so only
  * what a rule depends on is surely typed when it is checked.
+ * @param opts.locals the names of OPA's generated variables in the modules (opa-locals.ts moduleRefHeads).
  */
-export function ruleTypes(rules: readonly CRule[], root: RuleNode, opts: { refs?: boolean; deps?: ReadonlyMap<RuleNode, ReadonlySet<RuleNode>> } = {}): RuleTypes {
-  return new World(rules, root, opts.refs ?? true, opts.deps);
+export function ruleTypes(
+  rules: readonly CRule[],
+  root: RuleNode,
+  opts: { refs?: boolean; deps?: ReadonlyMap<RuleNode, ReadonlySet<RuleNode>>; locals?: Locals } = {},
+): RuleTypes {
+  return new World(rules, root, opts.refs ?? true, opts.deps, opts.locals);
 }
 
 
@@ -1518,8 +1654,8 @@ export function termTypeUntyped(t: CTerm): Ty | undefined {
 }
 
 /** OPA's type errors of a query body (rules' documents are not typed: `any`). */
-export function checkQuery(body: CLit[], opts: { refs?: boolean } = {}): TypeError[] {
-  const c = new Checker(undefined, opts.refs ?? true);
+export function checkQuery(body: CLit[], opts: { refs?: boolean; locals?: Locals } = {}): TypeError[] {
+  const c = new Checker(undefined, opts.refs ?? true, undefined, opts.locals);
   c.body(new Map(), body);
   return c.errors;
 }
