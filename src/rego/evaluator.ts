@@ -15,6 +15,8 @@ import { argOrder } from './compiler.js';
 import type { Profiler } from './profile.js';
 import { type Guard, type GroupIndex, failedGuard, groupCandidates, groupIndexOf, guardsOf } from './rule-index.js';
 import { slotNamesOf } from './explain.js';
+import type { Locals } from './opa-locals.js';
+import { tracedBody } from './trace-rewrite.js';
 import { type TraceEvent, type TraceNode, type TraceOp, capturesValue, exprText, litText, opaTermText } from './trace.js';
 import { type Value, RObject, RSet, equal, keyOf, toRegoString } from './value.js';
 
@@ -66,6 +68,8 @@ export interface EvalOptions {
   trace?: Tracer;
   /** `--explain`: receives OPA's trace events (trace.ts). */
   events?: TraceEvent[];
+  /** While tracing: the names of the variables OPA's compiler generates in the modules (trace-rewrite.ts). */
+  names?: Locals;
   /** Per-expression statistics for `--profile`. */
   profiler?: Profiler;
   /** Awaited results of asynchronous builtins; when given, a pending call throws `Suspend` out of evaluation. */
@@ -1301,7 +1305,8 @@ export class Evaluator {
    */
   private sub(lits: CLit[], f: Array<Value | undefined>, k: K, early = false): boolean {
     if (!this.events) return this.body(lits, 0, f, k);
-    return this.child({ kind: 'body', text: lits.map(litText).join('; '), lits }, lits[0]?.loc, lits, f, early ? 'early' : '', k);
+    const body = tracedBody(lits, this.opts.names);
+    return this.child({ kind: 'body', text: body.map(litText).join('; '), lits: body }, body[0]?.loc, body, f, early ? 'early' : '', k);
   }
 
   /**
@@ -1416,9 +1421,10 @@ export class Evaluator {
       this.emit('Redo', node, loc);
       return r;
     };
+    const body = tracedBody(lits, this.opts.names);
     return this.inChild(() => {
       this.emit('Enter', node, loc);
-      return this.tbody(lits, 0, f, head ? () => head(exit) : exit);
+      return this.tbody(body, 0, f, head ? () => head(exit) : exit);
     });
   }
 

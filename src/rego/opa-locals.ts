@@ -19,7 +19,8 @@ import type { Expr, Literal, Module, Term } from './ast.js';
 
 /**
  * Where a reference starts (its subject), as a key; `call:` and the key of where a call starts names the
- * variable of a call's value (a call as a reference's subject or key).
+ * variable of a call's value (a call as a reference's subject or key; the outermost of the calls starting
+ * there), `call0:`, `call1:`, … each of them, innermost first; `dyn:` a reference moved by RewriteDynamicTerms.
  */
 export function refKey(loc: { file: string; row: number; col: number }): string {
   return `${loc.file}:${loc.row}:${loc.col}`;
@@ -281,7 +282,13 @@ class Gen {
     switch (t.type) {
       case 'call': {
         const args = t.args.map((a) => this.expand(a, out));
-        this.heads.set(`call:${refKey(t.loc)}`, this.next());
+        const key = refKey(t.loc);
+        const name = this.next();
+        this.heads.set(`call:${key}`, name);
+        // Calls that start where another does (`count(xs) - 2`): `callN:` numbers them innermost first.
+        let n = 0;
+        while (this.heads.has(`call${n}:${key}`)) n++;
+        this.heads.set(`call${n}:${key}`, name);
         out.push({ k: 'call', args });
         return VAR;
       }

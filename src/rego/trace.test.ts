@@ -126,6 +126,8 @@ query:1           | Fail data.example.allow = _
 });
 
 test('two bodies: the first fails, the second exits early and is redone when the query backtracks', () => {
+  // A reference that is a call's argument is moved into a variable of its own (RewriteDynamicTerms), as opa's
+  // traces show it (`Eval __local0__ = input.user.target_user_id` then `Eval neq(__local0__, "")`).
   const { events } = traced({ '': 'package test\n\np if {\n\tinput.x > 1\n}\n\np if {\n\tinput.x < 1\n}\n' }, 'data.test.p', { input: { x: 0 } });
   assert.equal(
     prettyTrace(events),
@@ -133,16 +135,20 @@ test('two bodies: the first fails, the second exits early and is redone when the
 query:1     | Eval data.test.p = _
 query:1     | Index data.test.p (matched 2 rules, early exit)
 query:3     | Enter data.test.p
-query:4     | | Eval gt(input.x, 1)
-query:4     | | Fail gt(input.x, 1)
+query:4     | | Eval __local0__ = input.x
+query:4     | | Eval gt(__local0__, 1)
+query:4     | | Fail gt(__local0__, 1)
+query:4     | | Redo __local0__ = input.x
 query:7     | Enter data.test.p
-query:8     | | Eval lt(input.x, 1)
+query:8     | | Eval __local1__ = input.x
+query:8     | | Eval lt(__local1__, 1)
 query:7     | | Exit data.test.p early
 query:1     | Exit data.test.p = _
 query:1     Redo data.test.p = _
 query:1     | Redo data.test.p = _
 query:7     | Redo data.test.p
-query:8     | | Redo lt(input.x, 1)
+query:8     | | Redo lt(__local1__, 1)
+query:8     | | Redo __local1__ = input.x
 `,
   );
   // With the early exit the second body is not tried once the first succeeds.
@@ -201,6 +207,7 @@ test('the JSON explanation has the Go encoding of opa events: field names as dec
 });
 
 test('function calls are queries of their own: Index and Enter name the function', () => {
+  // The call nested in `y := x + 1` is an expression of its own (x is __local0__, y __local1__ to opa's compiler).
   const { events, result } = traced({ '': 'package test\n\nf(x) := y if y := x + 1\n\ng := f(1)\n' }, 'data.test.g');
   assert.deepEqual(result, [{ expressions: [{ value: 2, text: 'data.test.g', location: { row: 1, col: 1 } }], bindings: {} }]);
   assert.equal(
@@ -211,7 +218,8 @@ query:1     | Index data.test.g (matched 1 rule)
 query:5     | Enter data.test.g
 query:5     | | Index data.test.f (matched 1 rule)
 query:3     | | Enter data.test.f
-query:3     | | | Eval y = plus(x, 1)
+query:3     | | | Eval plus(x, 1, __local2__)
+query:3     | | | Eval y = __local2__
 query:3     | | | Exit data.test.f
 query:5     | | Exit data.test.g
 query:1     | Exit data.test.g = _
@@ -219,7 +227,8 @@ query:1     Redo data.test.g = _
 query:1     | Redo data.test.g = _
 query:5     | Redo data.test.g
 query:3     | | Redo data.test.f
-query:3     | | | Redo y = plus(x, 1)
+query:3     | | | Redo y = __local2__
+query:3     | | | Redo plus(x, 1, __local2__)
 `,
   );
   // A second call with the same arguments takes the cached value: Index only, as opa's function cache does.
@@ -264,7 +273,8 @@ default d := 7
   );
   assert.match(text, /\| \| \| Exit every v in \[1, 2\] \{ lt\(v, 3\) \}\n/);
   assert.match(text, /\| \| Eval not equal\(input\.role, "admin"\)\n.*\| \| Enter equal\(input\.role, "admin"\)\n.*\| \| \| Eval equal\(input\.role, "admin"\)\n.*\| \| \| Fail equal\(input\.role, "admin"\)\n.*\| \| Exit data\.t\.not_admin early\n/);
-  assert.match(text, /Eval equal\(input\.role, "admin"\) with input\.role as "admin"\n/);
+  // The reference moved out of the call keeps the expression's with modifier, as opa's generated expressions do.
+  assert.match(text, /Eval __local19__ = input\.role with input\.role as "admin"\n.*Eval equal\(__local19__, "admin"\) with input\.role as "admin"\n/);
   assert.match(text, /Enter data\.t\.d\n.*\| \| Eval true\n/);
   // An every whose body fails for an element fails in the domain query and in its own.
   const failing = traced({ 't.rego': 'package t\n\nsmall if every v in [1, 5] { v < 3 }\n' }, 'data.t.small');
@@ -405,4 +415,71 @@ query:1     | Redo data.k.admins.carol = _
   const roles = 'package k\n\nrole[u] := "admin" if some u in input.admins\n\nrole[u] := "viewer" if some u in input.viewers\n';
   assert.deepEqual(traced({ '': roles }, 'x := data.k.role["a"]', { input: { admins: ['a'], viewers: ['b'] } }).result, [{ expressions: [{ value: true, text: 'x := data.k.role["a"]', location: { row: 1, col: 1 } }], bindings: { x: 'admin' } }]);
   assert.throws(() => traced({ '': roles }, 'data.k.role["a"]', { input: { admins: ['a'], viewers: ['a'] } }), /object keys must be unique/);
+});
+
+test('nested calls, references in call arguments and composite subjects are traced as opa\'s compiler rewrites them', () => {
+  // opa numbers the variables it generates stage by stage (opa-locals.ts): declared variables (xs 0, y 1), then
+  // RewriteExprTerms (count 2; count 3, minus 4 and the subject [1, 2] 5; split 6; the array's count 7), then
+  // RewriteDynamicTerms (input.x 8, input.y 9, the reference on split's value 10).
+  const policy = `package test
+
+p if {
+	xs := [1, 2, 3]
+	count(xs) > 2
+	input.x > 1
+	not input.y == 1
+	y := [1, 2][count(xs) - 2]
+	split("a.b", ".")[0] == "a"
+	[count(xs)] == [3]
+}
+`;
+  const { events, result } = traced({ 'p.rego': policy }, 'data.test.p', { input: { x: 2 } });
+  assert.deepEqual(result, [{ expressions: [{ value: true, text: 'data.test.p', location: { row: 1, col: 1 } }], bindings: {} }]);
+  const evals = events.filter((e) => e.op === 'Eval' && e.queryId === 1).map((e) => `${e.location!.row}:${e.location!.col} ${e.node!.text}`);
+  assert.deepEqual(evals, [
+    '4:2 xs = [1, 2, 3]',
+    '5:2 count(xs, __local2__)',
+    '5:2 gt(__local2__, 2)',
+    '6:2 __local8__ = input.x',
+    '6:2 gt(__local8__, 1)',
+    // A negation is evaluated as written (see README).
+    '7:2 not equal(input.y, 1)',
+    '8:14 count(xs, __local3__)',
+    '8:14 minus(__local3__, 2, __local4__)',
+    '8:7 __local5__ = [1, 2]',
+    '8:2 y = __local5__[__local4__]',
+    '9:2 split("a.b", ".", __local6__)',
+    '9:2 __local10__ = __local6__[0]',
+    '9:2 equal(__local10__, "a")',
+    '10:3 count(xs, __local7__)',
+    '10:2 equal([__local7__], [3])',
+  ]);
+  // Each generated expression is redone in reverse order when the query backtracks.
+  const redos = events.filter((e) => e.op === 'Redo' && e.queryId === 1 && e.node?.kind === 'expr').map((e) => e.node!.text);
+  assert.deepEqual(redos.slice(0, 3), ['equal([__local7__], [3])', 'count(xs, __local7__)', 'equal(__local10__, "a")']);
+});
+
+test('tracing evaluates the rewritten bodies to the same results as untraced evaluation', () => {
+  const policy = `package t
+
+a := count([x | some x in input.xs; x > 1]) + 1
+b contains y if { some x in input.xs; y := x * 2 + count(input.xs) }
+c if { not input.missing > 1 }
+d := [sum(input.xs), max(input.xs)][1]
+e if { input.ys[count(input.xs) - 1] == "c" }
+f := y if { y := upper(input.ys[0]) } else := 0
+`;
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: -5, max: 5 }), { maxLength: 4 }), fc.array(fc.constantFrom('a', 'b', 'c'), { maxLength: 4 }), (xs, ys) => {
+      const input = { xs, ys };
+      const engine = new Engine();
+      engine.addPolicy('t.rego', policy);
+      engine.setInput(input);
+      const plain = engine.evalQuery('data.t', 'v1').result;
+      const events: TraceEvent[] = [];
+      assert.deepEqual(engine.evalQuery('data.t', 'v1', undefined, events).result, plain);
+      assert.ok(events.length > 0);
+    }),
+    { numRuns: 40 },
+  );
 });
