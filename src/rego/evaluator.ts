@@ -16,7 +16,7 @@ import type { Profiler } from './profile.js';
 import { type Guard, type GroupIndex, failedGuard, groupCandidates, groupIndexOf, guardsOf } from './rule-index.js';
 import { slotNamesOf } from './explain.js';
 import type { Locals } from './opa-locals.js';
-import { tracedBody } from './trace-rewrite.js';
+import { ruleBody, tracedBody, tracedRuleBody } from './trace-rewrite.js';
 import { type TraceEvent, type TraceNode, type TraceOp, capturesValue, exprText, litText, opaTermText } from './trace.js';
 import { type Value, RObject, RSet, equal, keyOf, toRegoString } from './value.js';
 
@@ -1148,7 +1148,7 @@ export class Evaluator {
 
   /** A partial (set or object) rule's body, with `k` for each solution. */
   private ruleBody(rule: CRule, frame: Array<Value | undefined>, k: K): boolean {
-    if (this.events) return this.child(ruleNode(rule), rule.loc, rule.body, frame, '', k);
+    if (this.events) return this.child(ruleNode(rule), rule.loc, ruleBody(rule.body, rule.loc), frame, '', k);
     const tr = this.tracer;
     const run = (): boolean => this.body(rule.body, 0, frame, k);
     if (!tr) return run();
@@ -1210,17 +1210,19 @@ export class Evaluator {
       const b = j === 0 ? rule : rule.elseChain[j - 1]!;
       if (this.ruledOut(rule, j, b.body, frame, j === 0 ? adm : undefined)) continue;
       let value: Value | undefined;
+      // The head value as opa's compiler moves it into the body (trace-rewrite.ts).
+      const traced = tracedRuleBody(b.body, b.value, b.loc, this.opts.names);
       const stop = this.child(
         node,
         b.loc,
-        b.body,
+        traced.lits,
         frame,
         early ? 'early' : '',
         () => {
           found = true;
           return emit(value!) && b.value.t === 'const';
         },
-        (go) => this.headValue(b.value, b.loc, frame, (v) => ((value = v), go())),
+        (go) => this.headValue(traced.value, b.loc, frame, (v) => ((value = v), go())),
       );
       if (found || stop) return stop;
     }

@@ -33,17 +33,25 @@ class Gen {
    * and `with` values that still hold a reference or comprehension (RewriteComprehensionTerms,
    * RewriteRefsInHead, RewriteWithValues), one each.
    */
-  private between = 0;
+  private later: Record<Later, Array<string | undefined>> = { compr: [], head: [], with: [] };
 
-  /** Counts a term moved into a variable between the two stages when it still needs evaluating. */
-  laterIf(t: T): void {
-    if (evaluates(t)) this.between++;
+  /**
+   * Counts a term moved into a variable between the two stages when it still needs evaluating; `key` records
+   * the variable's name (a rule's head value: `head:` and where it starts).
+   */
+  laterIf(t: T, kind: Later = 'compr', key?: string): void {
+    if (evaluates(t)) this.later[kind].push(key);
   }
 
-  /** The variables of the stages between RewriteExprTerms and RewriteDynamicTerms. */
+  /** The variables of the stages between RewriteExprTerms and RewriteDynamicTerms, stage by stage. */
   skipBetween(): void {
-    this.n += this.between;
-    this.between = 0;
+    for (const kind of ['compr', 'head', 'with'] as const) {
+      for (const key of this.later[kind]) {
+        const name = this.next();
+        if (key !== undefined) this.heads.set(key, name);
+      }
+    }
+    this.later = { compr: [], head: [], with: [] };
   }
   /** Reference start → the name of the variable its subject was moved into. */
   readonly heads = new Map<string, string>();
@@ -240,7 +248,7 @@ class Gen {
         out.push(...this.exprBody(l.notBody));
         continue;
       }
-      for (const w of l.with) this.laterIf(this.expand(w.value, out));
+      for (const w of l.with) this.laterIf(this.expand(w.value, out), 'with');
       const e = l.expr;
       switch (e.kind) {
         case 'some':
@@ -385,6 +393,9 @@ class Gen {
   }
 }
 
+/** The stages between RewriteExprTerms and RewriteDynamicTerms: comprehension terms, rule heads, `with` values. */
+type Later = 'compr' | 'head' | 'with';
+
 /** A term after RewriteExprTerms: a variable or scalar, a reference, a collection, a comprehension. */
 type T = { k: 'var' } | { k: 'ref'; parts: T[]; loc?: string } | { k: 'coll'; items: T[] } | { k: 'compr'; body: X[] };
 /** An expression after RewriteExprTerms. */
@@ -476,11 +487,12 @@ export function moduleRefHeads(modules: readonly Module[]): Map<string, string> 
   for (const m of sorted) {
     for (const r of m.rules) {
       const head: X[] = [];
-      for (const t of [...(r.head.args ?? []), ...(r.head.key ? [r.head.key] : []), ...(r.head.value ? [r.head.value] : [])]) g.laterIf(g.expand(t, head));
+      for (const t of [...(r.head.args ?? []), ...(r.head.key ? [r.head.key] : [])]) g.laterIf(g.expand(t, head), 'head');
+      if (r.head.value) g.laterIf(g.expand(r.head.value, head), 'head', `head:${refKey(r.head.value.loc)}`);
       bodies.push([...g.exprBody(r.body), ...head]);
       for (const e of r.elseChain) {
         const value: X[] = [];
-        if (e.value) g.laterIf(g.expand(e.value, value));
+        if (e.value) g.laterIf(g.expand(e.value, value), 'head', `head:${refKey(e.value.loc)}`);
         bodies.push([...g.exprBody(e.body), ...value]);
       }
     }

@@ -40,6 +40,68 @@ export function tracedBody(lits: CLit[], names: Locals | undefined): CLit[] {
   return out;
 }
 
+const ruleBodies = new WeakMap<CLit[], { lits: CLit[]; value: CTerm }>();
+
+/**
+ * A rule body (or `else` branch) with its head value as opa's compiler leaves them: calls in the value are
+ * expressions appended to the body (RewriteExprTerms: `p := x + 1` ends its body with `plus(x, 1, __local0__)`),
+ * a value that is still a reference or comprehension is assigned to a variable at the end of the body
+ * (RewriteRefsInHead: `__local1__ = input.name`), and the rule's value is that variable. A value whose
+ * generated names are not all known is computed after the body as before.
+ */
+export function tracedRuleBody(body: CLit[], value: CTerm, loc: CLit['loc'], names: Locals | undefined): { lits: CLit[]; value: CTerm } {
+  let out = ruleBodies.get(body);
+  if (out !== undefined) return out;
+  const lits = tracedBody(ruleBody(body, loc), names);
+  out = { lits, value };
+  if (names !== undefined && value.t !== 'const') {
+    const host: CLit = { negated: false, expr: { k: 'true' }, withs: [], notBody: undefined, notScope: 0, loc, text: '' };
+    const r = new Rewriter(names, host);
+    try {
+      const pre: CLit[] = [];
+      let v = r.expand(value, pre);
+      if (evaluates(v)) v = r.assign(v, value, pre);
+      if (pre.length > 0) {
+        const tail: CLit[] = [];
+        for (const x of pre) r.dynamics(x, tail);
+        out = { lits: [...lits, ...tail], value: v };
+      }
+    } catch (err) {
+      if (!(err instanceof Unknown)) throw err;
+    }
+  }
+  ruleBodies.set(body, out);
+  return out;
+}
+
+const trueBodies = new WeakMap<CLit[], CLit[]>();
+
+/** A rule's body as opa's parser gives it: a rule written without one has the body `true` at the rule. */
+export function ruleBody(body: CLit[], loc: CLit['loc']): CLit[] {
+  if (body.length > 0) return body;
+  let out = trueBodies.get(body);
+  if (out === undefined) trueBodies.set(body, (out = [{ negated: false, expr: { k: 'true' }, withs: [], notBody: undefined, notScope: 0, loc, text: 'true' }]));
+  return out;
+}
+
+/** A term that still needs evaluating after RewriteExprTerms (compile.go requiresEval). */
+function evaluates(t: CTerm): boolean {
+  switch (t.t) {
+    case 'ref':
+    case 'arraycompr':
+    case 'setcompr':
+    case 'objectcompr':
+      return true;
+    case 'array':
+    case 'set':
+      return t.items.some(evaluates);
+    case 'object':
+      return t.entries.some(([k, v]) => evaluates(k) || evaluates(v));
+    default:
+      return false;
+  }
+}
+
 class Unknown extends Error {}
 
 class Rewriter {
@@ -59,6 +121,14 @@ class Rewriter {
 
   private generated(expr: CExpr, loc: CLit['loc']): CLit {
     return { negated: false, expr, withs: this.lit.withs, notBody: undefined, notScope: 0, loc, text: '' };
+  }
+
+  /** RewriteRefsInHead: a head value still to evaluate becomes `__localN__ = value` at the end of the body. */
+  assign(v: CTerm, original: CTerm, out: CLit[]): CTerm {
+    const loc = 'loc' in original && original.loc !== undefined ? original.loc : this.lit.loc;
+    const name = this.name(`head:${refKey(loc)}`);
+    out.push(this.generated({ k: 'unify', a: name, b: v }, loc));
+    return name;
   }
 
   // ------------------------------------------------------------ RewriteExprTerms

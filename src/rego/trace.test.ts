@@ -207,7 +207,8 @@ test('the JSON explanation has the Go encoding of opa events: field names as dec
 });
 
 test('function calls are queries of their own: Index and Enter name the function', () => {
-  // The call nested in `y := x + 1` is an expression of its own (x is __local0__, y __local1__ to opa's compiler).
+  // The call nested in `y := x + 1` is an expression of its own (x is __local0__, y __local1__ to opa's compiler);
+  // `g := f(1)` has opa's body `true`, and its head's call is appended to it (__local3__ is g's value).
   const { events, result } = traced({ '': 'package test\n\nf(x) := y if y := x + 1\n\ng := f(1)\n' }, 'data.test.g');
   assert.deepEqual(result, [{ expressions: [{ value: 2, text: 'data.test.g', location: { row: 1, col: 1 } }], bindings: {} }]);
   assert.equal(
@@ -216,6 +217,8 @@ test('function calls are queries of their own: Index and Enter name the function
 query:1     | Eval data.test.g = _
 query:1     | Index data.test.g (matched 1 rule)
 query:5     | Enter data.test.g
+query:5     | | Eval true
+query:5     | | Eval data.test.f(1, __local3__)
 query:5     | | Index data.test.f (matched 1 rule)
 query:3     | | Enter data.test.f
 query:3     | | | Eval plus(x, 1, __local2__)
@@ -226,9 +229,11 @@ query:1     | Exit data.test.g = _
 query:1     Redo data.test.g = _
 query:1     | Redo data.test.g = _
 query:5     | Redo data.test.g
+query:5     | | Redo data.test.f(1, __local3__)
 query:3     | | Redo data.test.f
 query:3     | | | Redo y = __local2__
 query:3     | | | Redo plus(x, 1, __local2__)
+query:5     | | Redo true
 `,
   );
   // A second call with the same arguments takes the cached value: Index only, as opa's function cache does.
@@ -481,5 +486,38 @@ f := y if { y := upper(input.ys[0]) } else := 0
       assert.ok(events.length > 0);
     }),
     { numRuns: 40 },
+  );
+});
+
+test('a rule\'s head value is computed in its body as opa\'s compiler moves it there', () => {
+  // Declared: x (0), f's argument x (1); RewriteExprTerms: p's plus (2), f's count (3) and mul (4), q's call (5);
+  // RewriteRefsInHead: name's reference (6); RewriteDynamicTerms: q's argument input.xs (7).
+  const policy = `package test
+
+p := x + 1 if {
+	x := input.n
+}
+
+name := input.metadata.name
+
+f(x) := count(x) * 2
+q := f(input.xs)
+`;
+  const run = (query: string) => {
+    const { events, result } = traced({ 'p.rego': policy }, query, { input: { n: 2, metadata: { name: 'a' }, xs: [1] } });
+    return { text: prettyTrace(events), value: (result as Array<{ expressions: Array<{ value: unknown }> }>)[0]!.expressions[0]!.value };
+  };
+  const p = run('data.test.p');
+  assert.equal(p.value, 3);
+  assert.match(p.text, /p\.rego:3 +\| Enter data\.test\.p\np\.rego:4 +\| \| Eval x = input\.n\np\.rego:3 +\| \| Eval plus\(x, 1, __local2__\)\np\.rego:3 +\| \| Exit data\.test\.p\n/);
+  // A rule written without a body has opa's `true` one; a reference value is assigned at its end.
+  const name = run('data.test.name');
+  assert.equal(name.value, 'a');
+  assert.match(name.text, /p\.rego:7 +\| \| Eval true\np\.rego:7 +\| \| Eval __local6__ = input\.metadata\.name\np\.rego:7 +\| \| Exit data\.test\.name\n/);
+  const q = run('data.test.q');
+  assert.equal(q.value, 2);
+  assert.match(
+    q.text,
+    /\| \| Eval __local7__ = input\.xs\n.*\| \| Eval data\.test\.f\(__local7__, __local5__\)\n.*\| \| Index data\.test\.f \(matched 1 rule\)\n.*\| \| Enter data\.test\.f\n.*\| \| \| Eval true\n.*\| \| \| Eval count\(x, __local3__\)\n.*\| \| \| Eval mul\(__local3__, 2, __local4__\)\n.*\| \| \| Exit data\.test\.f\n/s,
   );
 });
