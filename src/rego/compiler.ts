@@ -461,7 +461,7 @@ export class Compiler {
       const vars: Array<[string, number]> = [];
       for (const [name, slot] of scope.vars) if (name !== '_' && !name.includes('$')) vars.push([name, slot]);
       vars.sort((a, b) => a[1] - b[1]);
-      return { body, nslots: ctx.nslots, vars };
+      return { body, nslots: ctx.nslots, vars, names: locals };
     } catch (e) {
       if (e instanceof Fail) throw compileError(e.all);
       throw e;

@@ -16,8 +16,8 @@ import type { Profiler } from './profile.js';
 import { type Guard, type GroupIndex, failedGuard, groupCandidates, groupIndexOf, guardsOf } from './rule-index.js';
 import { slotNamesOf } from './explain.js';
 import type { Locals } from './opa-locals.js';
-import { ruleBody, tracedBody, tracedRuleBody } from './trace-rewrite.js';
-import { type TraceEvent, type TraceNode, type TraceOp, capturesValue, exprText, litText, opaTermText } from './trace.js';
+import { originOf, ruleBody, tracedBody, tracedRuleBody } from './trace-rewrite.js';
+import { type TraceEvent, type TraceNode, type TraceOp, capturesValue, exprText, iterates, litText, opaTermText } from './trace.js';
 import { type Value, RObject, RSet, equal, keyOf, toRegoString } from './value.js';
 
 type K = () => boolean;
@@ -167,7 +167,7 @@ export class Evaluator {
     const frame: Array<Value | undefined> = new Array(q.nslots);
     const rows: Array<Map<string, Value>> = [];
     this.guard(() =>
-      this.queryBody(q.body, frame, () => {
+      this.queryBody(q.body, q.names, frame, () => {
         const row = new Map<string, Value>();
         for (const [name, slot] of q.vars) {
           const v = frame[slot];
@@ -187,13 +187,13 @@ export class Evaluator {
     const index = new Map<CLit, number>();
     q.body.forEach((l, i) => index.set(l, i));
     this.exprHook = (l, v) => {
-      const i = index.get(l);
+      const i = index.get(l) ?? index.get(originOf(l));
       if (i !== undefined) values[i] = v;
     };
     const rows: Array<{ bindings: Map<string, Value>; values: Array<Value | undefined> }> = [];
     try {
       this.guard(() =>
-        this.queryBody(q.body, frame, () => {
+        this.queryBody(q.body, q.names, frame, () => {
           const row = new Map<string, Value>();
           for (const [name, slot] of q.vars) {
             const v = frame[slot];
@@ -1257,19 +1257,37 @@ export class Evaluator {
     return out;
   }
 
-  /** The top-level query: one query (id 0) whose expressions capture their values as opa's do (`data.p = _`). */
-  private queryBody(lits: CLit[], f: Array<Value | undefined>, k: K): boolean {
+  /**
+   * The top-level query: one query (id 0) as opa eval compiles it. Each expression whose value opa captures
+   * shows its capture (`data.p = _`, `equal(x, 1, _)`); the query compiler's rewriting (`__localq0__ =
+   * input.x`) is traced as in rule bodies; and when the query has several expressions or iterates, each
+   * captured value is checked by an expression of its own at the end (`_`), as opa's rewriteQueryToCaptureValue
+   * appends it.
+   */
+  private queryBody(lits: CLit[], names: Locals | undefined, f: Array<Value | undefined>, k: K): boolean {
     if (!this.events) return this.body(lits, 0, f, k);
-    this.topBody = lits;
-    const node: TraceNode = { kind: 'body', text: lits.map((l) => topText(l)).join('; '), lits };
+    const body = tracedBody(lits, this.opts.names ? names : undefined);
+    this.topBody = body;
+    const checks = lits.length > 1 || iterates(lits) ? body.filter((l) => capturesValue(l) || capturesCall(l)) : [];
+    const text = [...body.map((l) => topText(l)), ...checks.map(() => '_')].join('; ');
+    const node: TraceNode = { kind: 'body', text, lits: body };
     const loc = lits[0]?.loc;
     this.emit('Enter', node, loc);
-    return this.tbody(lits, 0, f, () => {
-      this.emit('Exit', node, loc);
-      const r = k();
-      this.emit('Redo', node, loc);
+    const check = (i: number): boolean => {
+      if (i === checks.length) {
+        this.emit('Exit', node, loc);
+        const r = k();
+        this.emit('Redo', node, loc);
+        return r;
+      }
+      const l = checks[i]!;
+      const expr: TraceNode = { kind: 'expr', text: '_', lit: undefined, index: body.length + i };
+      this.emit('Eval', expr, l.loc);
+      const r = check(i + 1);
+      this.emit('Redo', expr, l.loc);
       return r;
-    });
+    };
+    return this.tbody(body, 0, f, () => check(0));
   }
 
   /** `body` while tracing: Eval before each expression, Redo when it is tried again, Fail when it has no (more) solution. */
@@ -1671,7 +1689,17 @@ function trueBody(loc: Loc): CLit[] {
 
 /** A top-level query expression as opa shows it: a captured value is `<term> = _`. */
 function topText(l: CLit): string {
-  return capturesValue(l) ? `${litText(l)} = _` : litText(l);
+  if (capturesValue(l)) return `${litText(l)} = _`;
+  if (capturesCall(l)) {
+    const t = l.expr.k === 'term' && l.expr.term.t === 'call' ? l.expr.term : undefined;
+    return `${t!.fn.name}(${[...t!.args.map(opaTermText), '_'].join(', ')})${litText(l).slice(exprText(l).length)}`;
+  }
+  return litText(l);
+}
+
+/** A top-level call without its output argument: opa's query rewriting captures its value (`f(x, _)`). */
+function capturesCall(l: CLit): boolean {
+  return !l.negated && !l.notBody && l.expr.k === 'term' && l.expr.term.t === 'call' && l.expr.term.out === undefined;
 }
 
 function isFnRef(v: unknown): v is FnRef {

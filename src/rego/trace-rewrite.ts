@@ -21,6 +21,12 @@ const GENERATED_SLOTS = 1 << 20;
 let nextSlot = GENERATED_SLOTS;
 
 const rewritten = new WeakMap<CLit[], CLit[]>();
+const origins = new WeakMap<CLit, CLit>();
+
+/** The literal as written of a rewritten one (itself when it was not rewritten). */
+export function originOf(l: CLit): CLit {
+  return origins.get(l) ?? l;
+}
 
 /** The body as opa evaluates it (cached; the result maps to itself). */
 export function tracedBody(lits: CLit[], names: Locals | undefined): CLit[] {
@@ -253,6 +259,7 @@ function rewriteLit(l: CLit, names: Locals): CLit[] {
     const out: CLit[] = [];
     for (const x of [...pre, main]) r.dynamics(x, out);
     if (out.length === 1) return [l];
+    origins.set(out[out.length - 1]!, l);
     return out;
   } catch (err) {
     if (err instanceof Unknown) return [l];

@@ -521,3 +521,42 @@ q := f(input.xs)
     /\| \| Eval __local7__ = input\.xs\n.*\| \| Eval data\.test\.f\(__local7__, __local5__\)\n.*\| \| Index data\.test\.f \(matched 1 rule\)\n.*\| \| Enter data\.test\.f\n.*\| \| \| Eval true\n.*\| \| \| Eval count\(x, __local3__\)\n.*\| \| \| Eval mul\(__local3__, 2, __local4__\)\n.*\| \| \| Exit data\.test\.f\n/s,
   );
 });
+
+test('a query is traced as opa eval compiles it: captured values, their checks, the query compiler\'s variables', () => {
+  const policy = { 'p.rego': 'package test\n\np := true\n' };
+  // One expression that does not iterate: its value is captured, not checked.
+  const one = traced(policy, 'input.x > 1', { input: { x: 2 } });
+  assert.equal(
+    prettyTrace(one.events),
+    `query:1     Enter __localq0__ = input.x; gt(__localq0__, 1, _)
+query:1     | Eval __localq0__ = input.x
+query:1     | Eval gt(__localq0__, 1, _)
+query:1     | Exit __localq0__ = input.x; gt(__localq0__, 1, _)
+query:1     Redo __localq0__ = input.x; gt(__localq0__, 1, _)
+query:1     | Redo gt(__localq0__, 1, _)
+query:1     | Redo __localq0__ = input.x
+`,
+  );
+  assert.deepEqual(one.result, [{ expressions: [{ value: true, text: 'input.x > 1', location: { row: 1, col: 1 } }], bindings: {} }]);
+  // Several expressions: each captured value is checked by an expression `_` appended to the query; an
+  // assignment captures nothing.
+  const several = traced(policy, 'x := input.x; data.test.p', { input: { x: 2 } });
+  const lines = prettyTrace(several.events).split('\n');
+  assert.equal(lines[0], 'query:1      Enter x = input.x; data.test.p = _; _');
+  assert.deepEqual(
+    lines.filter((t) => t.startsWith('query:1')).map((t) => t.slice(13)),
+    ['Enter x = input.x; data.test.p = _; _', '| Eval x = input.x', '| Eval data.test.p = _', '| Index data.test.p (matched 1 rule, early exit)', '| Eval _', '| Exit x = input.x; data.test.p = _; _', 'Redo x = input.x; data.test.p = _; _', '| Redo _', '| Redo data.test.p = _', '| Redo x = input.x'],
+  );
+  assert.deepEqual(several.result, [
+    {
+      expressions: [
+        { value: true, text: 'x := input.x', location: { row: 1, col: 1 } },
+        { value: true, text: 'data.test.p', location: { row: 1, col: 15 } },
+      ],
+      bindings: { x: 2 },
+    },
+  ]);
+  // A reference with a variable key iterates: a single expression's value is checked too.
+  const iter = traced(policy, 'input.xs[i]', { input: { xs: [1] } });
+  assert.equal(iter.events[0]!.node!.text, 'input.xs[i] = _; _');
+});

@@ -143,6 +143,45 @@ export function capturesValue(l: CLit): boolean {
   return !l.negated && !l.notBody && l.expr.k === 'term' && l.expr.term.t !== 'call';
 }
 
+/**
+ * A query that iterates as opa eval's rewriting sees it (rego.go iteration): a reference with a variable key
+ * outside any comprehension.
+ */
+export function iterates(lits: readonly CLit[]): boolean {
+  const term = (t: CTerm): boolean => {
+    switch (t.t) {
+      case 'ref':
+        return t.path.some((p) => p.t === 'var') || term(t.head) || t.path.some(term);
+      case 'array':
+      case 'set':
+        return t.items.some(term);
+      case 'object':
+        return t.entries.some(([k, v]) => term(k) || term(v));
+      case 'call':
+        return t.args.some(term) || (t.out !== undefined && term(t.out));
+      default:
+        return false;
+    }
+  };
+  return lits.some((l) => {
+    const e = l.expr;
+    if (l.notBody) return iterates(l.notBody);
+    switch (e.k) {
+      case 'term':
+        return term(e.term);
+      case 'unify':
+        return term(e.a) || term(e.b);
+      case 'somein':
+        // `some x in xs` is `x = xs[k]` with a generated key by then.
+        return true;
+      case 'every':
+        return term(e.domain) || iterates(e.body);
+      default:
+        return false;
+    }
+  });
+}
+
 // ------------------------------------------------------------------------------------------ filters
 
 /** OPA's lineage.Filter: each kept event preceded by the Enter/Redo events of the queries that lead to it. */
