@@ -43,7 +43,7 @@ export type ExplainMode = (typeof EXPLAIN_MODES)[number];
 const litTextCache = new WeakMap<CLit, string>();
 
 /**
- * An expression as OPA prints it in a trace: calls in call form (`equal(input.x, 1)`, `gt(count(xs), 5)`,
+ * An expression as OPA prints it in a trace: calls in call form (`equal(input.x, 1)`, `count(xs, __local1__)`,
  * `internal.member_2(x, xs)`), `x = 1` for `x := 1` and `x = 1`, `not …`, `… with … as …`.
  */
 export function litText(l: CLit): string {
