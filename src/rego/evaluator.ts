@@ -15,7 +15,7 @@ import { argOrder } from './compiler.js';
 import type { Profiler } from './profile.js';
 import { type Guard, type GroupIndex, failedGuard, groupCandidates, groupIndexOf, guardsOf } from './rule-index.js';
 import { slotNamesOf } from './explain.js';
-import type { Locals } from './opa-locals.js';
+import { type Locals, refKey } from './opa-locals.js';
 import { originOf, ruleBody, tracedBody, tracedRuleBody } from './trace-rewrite.js';
 import { type TraceEvent, type TraceNode, type TraceOp, capturesValue, exprText, iterates, litText, opaTermText } from './trace.js';
 import { type Value, RObject, RSet, equal, keyOf, toRegoString } from './value.js';
@@ -218,6 +218,7 @@ export class Evaluator {
   private qids = 0;
   private cur: TraceNode | undefined;
   private topBody: CLit[] | undefined;
+  private queryNames: Locals | undefined;
   private readonly profiler: Profiler | undefined;
 
   /** The first value of a term in a frame, or undefined (errors included); no tracing. For explanations. */
@@ -1212,6 +1213,7 @@ export class Evaluator {
       let value: Value | undefined;
       // The head value as opa's compiler moves it into the body (trace-rewrite.ts).
       const traced = tracedRuleBody(b.body, b.value, b.loc, this.opts.names);
+      if (rule.params && !bodyParams.has(traced.lits)) bodyParams.set(traced.lits, rule.params);
       const stop = this.child(
         node,
         b.loc,
@@ -1231,7 +1233,7 @@ export class Evaluator {
 
   // ------------------------------------------------------------------------------------------ tracing
 
-  private emit(op: TraceOp, node: TraceNode | undefined, loc: Loc | undefined, message = '', ref?: string, locals: Array<[string, Value]> = []): void {
+  private emit(op: TraceOp, node: TraceNode | undefined, loc: Loc | undefined, message = '', ref?: string, locals: TraceEvent['locals'] = []): void {
     this.events!.push({
       op,
       queryId: this.qid,
@@ -1244,13 +1246,29 @@ export class Evaluator {
     });
   }
 
-  /** The named variables of an expression bound in the frame, for an event. */
-  private locals(l: CLit | undefined, f: Array<Value | undefined>): Array<[string, Value]> {
+  /**
+   * The variables bound in the frame, for an event. In a body opa's compiler rewrote (names known): every
+   * variable of the body that is bound, by the compiler's name (`__local0__` for a declared `x`), with the
+   * written name and where it is declared for `LocalMetadata`, as opa lists its query's bindings. Otherwise the
+   * named variables the expression mentions.
+   */
+  private locals(l: CLit | undefined, f: Array<Value | undefined>, lits?: CLit[]): TraceEvent['locals'] {
     if (!l) return [];
-    let names = slotNames.get(l);
-    if (!names) slotNames.set(l, (names = [...slotNamesOf(l)].filter(([, n]) => !n.startsWith('_') && !n.startsWith('$'))));
-    const out: Array<[string, Value]> = [];
-    for (const [slot, name] of names) {
+    const names = lits === undefined ? undefined : lits === this.topBody ? this.queryNames : this.opts.names;
+    if (names !== undefined && lits !== undefined) {
+      let rows = bodyVars.get(lits);
+      if (!rows) bodyVars.set(lits, (rows = varRows(lits, names)));
+      const out: TraceEvent['locals'] = [];
+      for (const r of rows) {
+        const v = f[r.slot];
+        if (v !== undefined) out.push([r.name, v, r.written, r.loc]);
+      }
+      return out;
+    }
+    let written = slotNames.get(l);
+    if (!written) slotNames.set(l, (written = [...slotNamesOf(l)].filter(([, n]) => !n.startsWith('_') && !n.startsWith('$'))));
+    const out: TraceEvent['locals'] = [];
+    for (const [slot, name] of written) {
       const v = f[slot];
       if (v !== undefined) out.push([name, v]);
     }
@@ -1268,6 +1286,7 @@ export class Evaluator {
     if (!this.events) return this.body(lits, 0, f, k);
     const body = tracedBody(lits, this.opts.names ? names : undefined);
     this.topBody = body;
+    this.queryNames = this.opts.names ? names : undefined;
     const checks = lits.length > 1 || iterates(lits) ? body.filter((l) => capturesValue(l) || capturesCall(l)) : [];
     const text = [...body.map((l) => topText(l)), ...checks.map(() => '_')].join('; ');
     const node: TraceNode = { kind: 'body', text, lits: body };
@@ -1300,19 +1319,19 @@ export class Evaluator {
     this.cur = node;
     // A negation goes on without a Redo of itself (opa: evalNot calls the continuation directly).
     const negation = l.negated || l.notBody !== undefined;
-    this.emit('Eval', node, l.loc, '', undefined, this.locals(l, f));
+    this.emit('Eval', node, l.loc, '', undefined, this.locals(l, f, lits));
     let defined = false;
     const rest = (): boolean => {
       defined = true;
       const r2 = this.tbody(lits, i + 1, f, k);
       this.cur = node;
-      if (!negation) this.emit('Redo', node, l.loc, '', undefined, this.locals(l, f));
+      if (!negation) this.emit('Redo', node, l.loc, '', undefined, this.locals(l, f, lits));
       return r2;
     };
     const pr = this.profiler;
     try {
       const r = pr ? pr.literal(l, () => this.literal(l, f, () => pr.redo(l, rest))) : this.literal(l, f, rest);
-      if (!defined) this.emit('Fail', node, l.loc, '', undefined, this.locals(l, f));
+      if (!defined) this.emit('Fail', node, l.loc, '', undefined, this.locals(l, f, lits));
       return r;
     } finally {
       this.cur = saved;
@@ -1637,6 +1656,47 @@ export class Evaluator {
 }
 
 const slotNames = new WeakMap<CLit, Array<[number, string]>>();
+
+interface VarRow {
+  slot: number;
+  name: string;
+  written: string;
+  loc: Loc | undefined;
+}
+const bodyVars = new WeakMap<CLit[], VarRow[]>();
+/** A function body's parameters: bound when the body is entered. */
+const bodyParams = new WeakMap<CLit[], CTerm[]>();
+
+/**
+ * The variables of a body (its parameters first, then its expressions, not the bodies nested in them), each
+ * by the name opa's compiler gives it: a declared variable's generated name, found where it is declared.
+ */
+function varRows(lits: CLit[], names: Locals): VarRow[] {
+  const rows = new Map<number, VarRow>();
+  const seen = new Set<object>();
+  const visit = (x: unknown): void => {
+    if (x === null || typeof x !== 'object' || seen.has(x)) return;
+    seen.add(x);
+    const o = x as Record<string, unknown>;
+    if (o['t'] === 'var' && typeof o['slot'] === 'number') {
+      const t = o as unknown as Extract<CTerm, { t: 'var' }>;
+      if (t.name.startsWith('$') || t.name === '_') return;
+      const declared = t.loc === undefined ? undefined : names.get(`decl:${refKey(t.loc)}`);
+      const row = rows.get(t.slot);
+      if (row === undefined) rows.set(t.slot, { slot: t.slot, name: declared ?? t.name, written: t.name, loc: t.loc });
+      else if (declared !== undefined && row.name === row.written) Object.assign(row, { name: declared, loc: t.loc });
+      return;
+    }
+    if (o['t'] === 'arraycompr' || o['t'] === 'setcompr' || o['t'] === 'objectcompr') return;
+    for (const [k, v] of Object.entries(o)) {
+      if ((k === 'fn' && o['t'] === 'call') || k === 'body' || k === 'a' && o['k'] === 'logic' || k === 'b' && o['k'] === 'logic' || k === 'loc') continue;
+      if (typeof v === 'object') visit(v);
+    }
+  };
+  for (const p of bodyParams.get(lits) ?? []) visit(p);
+  for (const l of lits) visit(l.expr);
+  return [...rows.values()];
+}
 const trueBodies = new WeakMap<Loc, CLit[]>();
 const headLits = new WeakMap<CTerm, CLit>();
 

@@ -82,7 +82,7 @@ class Gen {
         this.assigned(e.a);
         break;
       case 'some':
-        for (let i = 0; i < e.vars.length; i++) this.next();
+        for (const v of e.vars) this.declared(v);
         break;
       case 'somein': {
         // `some v in xs` is `v = xs[k]` with a generated key; every output variable of it is declared,
@@ -114,7 +114,7 @@ class Gen {
 
   /** The targets of `:=`: each variable (a wildcard too), through arrays and object values. */
   private assigned(t: Term): void {
-    if (t.type === 'var') this.next();
+    if (t.type === 'var') this.declared(t);
     else if (t.type === 'array') t.items.forEach((x) => this.assigned(x));
     else if (t.type === 'object') t.entries.forEach(([, v]) => this.assigned(v));
   }
@@ -159,12 +159,18 @@ class Gen {
     const seen = new Set<string>();
     const visit = (t: Term): void => {
       if (t.type === 'var') {
-        if (t.name === '_' || !seen.has(t.name)) this.next();
+        if (t.name === '_' || !seen.has(t.name)) this.declared(t);
         seen.add(t.name);
       } else if (t.type === 'array') t.items.forEach(visit);
       else if (t.type === 'object') t.entries.forEach(([, v]) => visit(v));
     };
     args.forEach(visit);
+  }
+
+  /** A declared variable's name, recorded by where it is declared (`decl:`). */
+  private declared(v: Term): void {
+    const name = this.next();
+    if (v.type === 'var' && v.name !== '_') this.heads.set(`decl:${refKey(v.loc)}`, name);
   }
 
   // ---------------------------------------------------------------- print calls

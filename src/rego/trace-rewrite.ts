@@ -119,10 +119,10 @@ class Rewriter {
     private readonly lit: CLit,
   ) {}
 
-  private name(key: string): CTerm {
+  private name(key: string, loc: CLit['loc']): CTerm {
     const name = this.names.get(key);
     if (name === undefined) throw new Unknown(key);
-    return { t: 'var', slot: nextSlot++, name };
+    return { t: 'var', slot: nextSlot++, name, loc };
   }
 
   private generated(expr: CExpr, loc: CLit['loc']): CLit {
@@ -132,7 +132,7 @@ class Rewriter {
   /** RewriteRefsInHead: a head value still to evaluate becomes `__localN__ = value` at the end of the body. */
   assign(v: CTerm, original: CTerm, out: CLit[]): CTerm {
     const loc = 'loc' in original && original.loc !== undefined ? original.loc : this.lit.loc;
-    const name = this.name(`head:${refKey(loc)}`);
+    const name = this.name(`head:${refKey(loc)}`, loc);
     out.push(this.generated({ k: 'unify', a: name, b: v }, loc));
     return name;
   }
@@ -147,7 +147,7 @@ class Rewriter {
         const key = refKey(t.loc);
         const n = this.calls.get(key) ?? 0;
         this.calls.set(key, n + 1);
-        const v = this.name(`call${n}:${key}`);
+        const v = this.name(`call${n}:${key}`, t.loc);
         out.push(this.generated({ k: 'term', term: { t: 'call', fn: t.fn, args, out: v, loc: t.loc } }, t.loc));
         return v;
       }
@@ -155,7 +155,7 @@ class Rewriter {
         let head = this.expand(t.head, out);
         const path = t.path.map((p) => this.expand(p, out));
         if (isComposite(head)) {
-          const v = this.name(refKey(t.loc));
+          const v = this.name(refKey(t.loc), t.loc);
           out.push(this.generated({ k: 'unify', a: v, b: head }, t.loc));
           head = v;
         }
@@ -201,7 +201,7 @@ class Rewriter {
     switch (t.t) {
       case 'ref': {
         const ref: CTerm = { ...t, path: t.path.map((p) => this.one(p, out)) };
-        const v = this.name(`dyn:${refKey(t.loc)}`);
+        const v = this.name(`dyn:${refKey(t.loc)}`, t.loc);
         out.push(this.generated({ k: 'unify', a: v, b: ref }, t.loc));
         return v;
       }

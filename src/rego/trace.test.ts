@@ -196,9 +196,11 @@ test('the JSON explanation has the Go encoding of opa events: field names as dec
   assert.deepEqual([enter['QueryID'], enter['ParentID'], enter['Location']], [1, 0, { file: 'p.rego', row: 3, col: 1 }]);
   const note = json[6]!;
   assert.deepEqual([note['Node'], note['Message'], note['QueryID']], [null, 'n', 1]);
-  // `x > 1` evaluated with x bound: the local and the expression's AST.
+  // `x > 1` evaluated with x bound: the local by the compiler's name (x is declared, __local0__), its written name
+  // and declaration in LocalMetadata, and the expression's AST.
   const cmp = json[7]!;
-  assert.deepEqual(cmp['Locals'], [{ name: 'x', type: 'number', value: 2 }]);
+  assert.deepEqual(cmp['Locals'], [{ name: '__local0__', type: 'number', value: 2 }]);
+  assert.deepEqual(cmp['LocalMetadata'], { __local0__: { location: { file: 'p.rego', row: 4, col: 2 }, name: 'x' } });
   assert.deepEqual(cmp['Node'], {
     index: 2,
     terms: [{ type: 'ref', value: [{ type: 'var', value: 'gt' }] }, { type: 'var', value: 'x' }, { type: 'number', value: 1 }],
@@ -559,4 +561,31 @@ query:1     | Redo __localq0__ = input.x
   // A reference with a variable key iterates: a single expression's value is checked too.
   const iter = traced(policy, 'input.xs[i]', { input: { xs: [1] } });
   assert.equal(iter.events[0]!.node!.text, 'input.xs[i] = _; _');
+});
+
+test('JSON Locals list every bound variable of the body by the compiler\'s names, LocalMetadata their written names', () => {
+  const policy = 'package test\n\np := x + 1 if {\n\tx := input.n\n\ty = 2\n}\n\nf(a) := a * 2\n\nq := f(3)\n';
+  const json = (query: string) => traceJson(traced({ 'p.rego': policy }, query, { input: { n: 2 } }).events) as Array<Record<string, unknown>>;
+  const evals = json('data.test.p').filter((e) => e['Op'] === 'Eval' && e['QueryID'] === 1);
+  // At `y = 2` x is bound (declared: __local0__), at the head's call y too (not declared: its own name).
+  assert.deepEqual(evals[1]!['Locals'], [{ name: '__local0__', type: 'number', value: 2 }]);
+  assert.deepEqual(evals[2]!['Locals'], [
+    { name: '__local0__', type: 'number', value: 2 },
+    { name: 'y', type: 'number', value: 2 },
+  ]);
+  assert.deepEqual(evals[2]!['LocalMetadata'], {
+    __local0__: { location: { file: 'p.rego', row: 4, col: 2 }, name: 'x' },
+    y: { location: { file: 'p.rego', row: 5, col: 2 }, name: 'y' },
+  });
+  // A function's argument is bound when its body is entered (a is __local1__); a generated variable is listed
+  // by its own name once bound, where it is generated.
+  const fn = json('data.test.q');
+  const body = fn.filter((e) => e['QueryID'] === 2 && (e['Op'] === 'Eval' || e['Op'] === 'Redo'));
+  assert.deepEqual(body[0]!['LocalMetadata'], { __local1__: { location: { file: 'p.rego', row: 8, col: 3 }, name: 'a' } });
+  const redo = body.find((e) => e['Op'] === 'Redo' && JSON.stringify(e['Node']).includes('mul'))!;
+  assert.deepEqual(redo['Locals'], [
+    { name: '__local1__', type: 'number', value: 3 },
+    { name: '__local3__', type: 'number', value: 6 },
+  ]);
+  assert.deepEqual((redo['LocalMetadata'] as Record<string, unknown>)['__local3__'], { location: { file: 'p.rego', row: 8, col: 9 }, name: '__local3__' });
 });

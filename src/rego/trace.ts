@@ -30,8 +30,11 @@ export interface TraceEvent {
   message: string;
   /** The rule reference of an Index event. */
   ref: string | undefined;
-  /** The expression's variables bound at the event (named variables only). */
-  locals: Array<[string, Value]>;
+  /**
+   * The variables bound at the event: name, value and, when the name is the compiler's (`__local0__`), the
+   * written name and where the variable is declared (for `LocalMetadata`).
+   */
+  locals: Array<[name: string, value: Value, written?: string, loc?: { file: string; row: number; col: number }]>;
 }
 
 /** `opa eval --explain` modes, in opa's order; debug also keeps Unify events, which this evaluator does not make. */
@@ -299,7 +302,7 @@ export function traceJson(events: readonly TraceEvent[]): unknown[] {
     Node: e.node === undefined ? null : nodeJson(e.node),
     Location: e.location === undefined ? null : { file: e.location.file, row: e.location.row, col: e.location.col },
     Locals: e.locals.length === 0 ? null : e.locals.map(([name, v]) => ({ name, type: typeName(v), value: (valueJson(v) as { value: unknown }).value })),
-    LocalMetadata: Object.fromEntries(e.locals.map(([name]) => [name, { location: null, name }])),
+    LocalMetadata: Object.fromEntries(e.locals.map(([name, , written, loc]) => [name, { location: loc === undefined ? null : { file: loc.file === 'query' ? '' : loc.file, row: loc.row, col: loc.col }, name: written ?? name }])),
     // ast.Ref is a slice of terms: an array, not a term.
     Ref: e.ref === undefined ? null : refTextJson(e.ref).value,
     Op: e.op,
