@@ -662,7 +662,9 @@ export class Compiler {
     const imp = ctx.imports.get(name);
     if (imp) {
       this.usedImports.add(imp);
-      return this.term(ctx, scope, imp);
+      // The reference starts where the name is written, as opa's resolved reference does.
+      const t = this.term(ctx, scope, imp);
+      return t.t === 'ref' && loc !== undefined ? { ...t, loc } : t;
     }
     // An undeclared variable belongs to the outermost enclosing scope that uses it directly.
     const chain: Scope[] = [];

@@ -56,6 +56,11 @@ class Gen {
   /** Reference start → the name of the variable its subject was moved into. */
   readonly heads = new Map<string, string>();
 
+  /** The names ResolveRefs turns into references in the current module (its package's rules, its imports). */
+  globals: ReadonlySet<string> | undefined;
+  /** The names declared in the current rule, which shadow those. */
+  declaredNames: ReadonlySet<string> = new Set();
+
   constructor(private readonly prefix: string) {}
 
   next(): string {
@@ -333,6 +338,9 @@ class Gen {
         this.laterIf(this.expand(t.value, body));
         return { k: 'compr', body: [...this.exprBody(t.body), ...body] };
       }
+      case 'var':
+        // A rule or import named by its bare name is a reference once ResolveRefs has run.
+        return this.globals?.has(t.name) && !this.declaredNames.has(t.name) ? { k: 'ref', parts: [VAR], loc: refKey(t.loc) } : VAR;
       default:
         return VAR;
     }
@@ -490,8 +498,28 @@ export function moduleRefHeads(modules: readonly Module[]): Map<string, string> 
   // Each rule (an `else` is a rule of its own) as it is after RewriteExprTerms: the head's generated
   // expressions go after its body's.
   const bodies: X[][] = [];
+  const exported = new Map<string, Set<string>>();
   for (const m of sorted) {
+    const key = m.package.join('.');
+    let names = exported.get(key);
+    if (!names) exported.set(key, (names = new Set()));
     for (const r of m.rules) {
+      const h = r.head.ref[0];
+      if (h?.type === 'var') names.add(h.name);
+    }
+  }
+  for (const m of sorted) {
+    const globals = new Set(exported.get(m.package.join('.')));
+    for (const i of m.imports) {
+      const root = i.path.type === 'ref' ? i.path.head : i.path;
+      if (root.type === 'var' && (root.name === 'future' || root.name === 'rego')) continue;
+      const last = i.path.type === 'ref' ? i.path.path.at(-1) : undefined;
+      const name = i.alias ?? (last?.type === 'scalar' && typeof last.value === 'string' ? last.value : i.path.type === 'var' ? i.path.name : undefined);
+      if (name !== undefined) globals.add(name);
+    }
+    g.globals = globals;
+    for (const r of m.rules) {
+      g.declaredNames = declaredIn(r);
       const head: X[] = [];
       for (const t of [...(r.head.args ?? []), ...(r.head.key ? [r.head.key] : [])]) g.laterIf(g.expand(t, head), 'head');
       if (r.head.value) g.laterIf(g.expand(r.head.value, head), 'head', `head:${refKey(r.head.value.loc)}`);
@@ -503,9 +531,38 @@ export function moduleRefHeads(modules: readonly Module[]): Map<string, string> 
       }
     }
   }
+  g.globals = undefined;
   g.skipBetween();
   for (const b of bodies) g.dynamics(b);
   return g.heads;
+}
+
+/** Every name a rule declares (arguments, `:=` targets, `some` names, `every` and `some … in` bindings). */
+function declaredIn(r: Module['rules'][number]): Set<string> {
+  const out = new Set<string>();
+  const pattern = (t: Term): void => {
+    if (t.type === 'var') out.add(t.name);
+    else if (t.type === 'array' || t.type === 'set') t.items.forEach(pattern);
+    else if (t.type === 'object') t.entries.forEach(([, v]) => pattern(v));
+  };
+  const seen = new Set<object>();
+  const walk = (x: unknown): void => {
+    if (x === null || typeof x !== 'object' || seen.has(x)) return;
+    seen.add(x);
+    const o = x as Record<string, unknown>;
+    if (o['kind'] === 'assign') pattern(o['a'] as Term);
+    if (o['kind'] === 'some') (o['vars'] as Term[]).forEach(pattern);
+    if (o['kind'] === 'somein' || o['kind'] === 'every') {
+      if (o['key']) pattern(o['key'] as Term);
+      pattern(o['value'] as Term);
+    }
+    for (const v of Object.values(o)) if (typeof v === 'object') walk(v);
+  };
+  (r.head.args ?? []).forEach(pattern);
+  walk(r.body);
+  walk(r.elseChain);
+  walk(r.head.value);
+  return out;
 }
 
 /** The same for a query, with the query compiler's own generator. */

@@ -589,3 +589,16 @@ test('JSON Locals list every bound variable of the body by the compiler\'s names
   ]);
   assert.deepEqual((redo['LocalMetadata'] as Record<string, unknown>)['__local3__'], { location: { file: 'p.rego', row: 8, col: 9 }, name: '__local3__' });
 });
+
+test('a rule or import named by its bare name is a reference: moved out of a call as opa\'s resolved references are', () => {
+  const policy = 'package test\n\nimport data.lib.limit\n\nn := 3\n\np if {\n\tn > 1\n\tlimit > n\n}\n\nq if {\n\tn := 5\n\tn > 1\n}\n';
+  const { events } = traced({ 'p.rego': policy, 'lib.rego': 'package lib\n\nlimit := 10\n' }, 'data.test.p');
+  const evals = events.filter((e) => e.op === 'Eval' && e.queryId === 1).map((e) => e.node!.text);
+  // Declared: q's n (0); RewriteDynamicTerms: p's n (1), limit (2) and n (3); a declared n stays a variable.
+  assert.deepEqual(evals, ['__local1__ = data.test.n', 'gt(__local1__, 1)', '__local2__ = data.lib.limit', '__local3__ = data.test.n', 'gt(__local2__, __local3__)']);
+  const q = traced({ 'p.rego': policy, 'lib.rego': 'package lib\n\nlimit := 10\n' }, 'data.test.q').events;
+  assert.deepEqual(
+    q.filter((e) => e.op === 'Eval' && e.queryId === 1).map((e) => e.node!.text),
+    ['n = 5', 'gt(n, 1)'],
+  );
+});
