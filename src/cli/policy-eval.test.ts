@@ -119,8 +119,10 @@ test('--explain prints opa\'s trace before the pretty result: fails, full and no
   const q = col('query:1');
   const fails = await evalCli([...args, '--explain', 'fails', 'data.e.allow']);
   assert.equal(fails.code, 0);
-  // The first body is ruled out by the index (input.role is not "admin"); the second fails at its last expression.
-  assert.equal(fails.out, `${q}Enter data.e.allow = _\n${col(file + ':7')}| Enter data.e.allow\n${col(file + ':9')}| | Fail equal(input.owner, input.user)\n${q}| Fail data.e.allow = _\nundefined\n`);
+  // The first body is ruled out by the index (input.role is not "admin"); the second fails at its last expression,
+  // whose references opa's compiler moved into variables of their own (RewriteDynamicTerms): `boom`'s nested
+  // call is __local0__ (RewriteExprTerms comes first), then the references in call arguments, rule by rule.
+  assert.equal(fails.out, `${q}Enter data.e.allow = _\n${col(file + ':7')}| Enter data.e.allow\n${col(file + ':9')}| | Fail equal(__local2__, __local3__)\n${q}| Fail data.e.allow = _\nundefined\n`);
   const full = await evalCli([...args, '--explain=full', 'data.e.ok']);
   const r = col(file + ':12', file + ':12');
   const q2 = col('query:1', file + ':12');
@@ -131,13 +133,15 @@ test('--explain prints opa\'s trace before the pretty result: fails, full and no
       `${q2}| Eval data.e.ok = _`,
       `${q2}| Index data.e.ok (matched 1 rule, early exit)`,
       `${r}| Enter data.e.ok`,
-      `${r}| | Eval equal(input.role, "user")`,
+      `${r}| | Eval __local4__ = input.role`,
+      `${r}| | Eval equal(__local4__, "user")`,
       `${r}| | Exit data.e.ok early`,
       `${q2}| Exit data.e.ok = _`,
       `${q2}Redo data.e.ok = _`,
       `${q2}| Redo data.e.ok = _`,
       `${r}| Redo data.e.ok`,
-      `${r}| | Redo equal(input.role, "user")`,
+      `${r}| | Redo equal(__local4__, "user")`,
+      `${r}| | Redo __local4__ = input.role`,
       'true',
       '',
     ].join('\n'),
@@ -149,12 +153,14 @@ test('--explain prints opa\'s trace before the pretty result: fails, full and no
   // Nothing to show: no trace lines at all. A query of several expressions is one query, as opa shows it.
   assert.equal((await evalCli([...args, '--explain=notes', 'data.e.ok'])).out, 'true\n');
   const query = await evalCli([...args, '--explain=fails', 'data.e.allow == true; x := 1']);
-  assert.match(query.out, /^query:1 +Enter equal\(data\.e\.allow, true\); x = 1\n/);
-  assert.match(query.out, /\| Fail equal\(data\.e\.allow, true\)\nundefined\n$/);
+  // As opa eval compiles it: the call's value captured (`, _`) and checked at the end (`; _`), x declared
+  // (__localq0__) and the reference in the call's argument moved out (__localq1__).
+  assert.match(query.out, /^query:1 +Enter __localq1__ = data\.e\.allow; equal\(__localq1__, true, _\); x = 1; _\n/);
+  assert.match(query.out, /\| Fail __localq1__ = data\.e\.allow\nundefined\n$/);
   // An evaluation error: the trace up to it, then the error.
   const boom = await evalCli([...args, '--strict-builtin-errors', '--explain=full', 'data.e.boom']);
   assert.equal(boom.code, 2);
-  assert.match(boom.out, /\| \| Eval gt\(to_number\("x"\), 1\)\n$/);
+  assert.match(boom.out, /\| \| Eval to_number\("x", __local0__\)\n$/);
   assert.match(boom.err, /^1 error occurred: .*to_number/);
 });
 
@@ -177,7 +183,7 @@ test('--explain with JSON output adds opa\'s explanation array; values, bindings
   const out = JSON.parse(ok.out);
   assert.deepEqual(Object.keys(out), ['result', 'explanation']);
   assert.deepEqual(out.result[0].expressions[0].value, true);
-  assert.equal(out.explanation.length, 11);
+  assert.equal(out.explanation.length, 13);
   assert.deepEqual(out.explanation[2].Message, '(matched 1 rule, early exit)');
   assert.equal(ok.err, '');
   const boom = JSON.parse((await evalCli([...args, '--strict-builtin-errors', '--explain=full', 'data.e.boom'])).out);
@@ -191,7 +197,8 @@ test('--explain with JSON output adds opa\'s explanation array; values, bindings
     assert.doesNotMatch(r.out, /Enter|Eval/);
   }
   assert.equal((await evalCli([...args, '--explain=full', '-f', 'raw', 'data.e.ok'])).out, 'true\n');
-  // With --profile the expressions are counted while they are traced.
+  // With --profile the expressions are counted while they are traced: as traced, the reference moved out of
+  // `input.role == "user"` is an expression of its own.
   const both = JSON.parse((await evalCli([...args, '--explain=full', '--profile', 'data.e.ok'])).out);
   assert.deepEqual(Object.keys(both), ['result', 'explanation', 'metrics', 'profile']);
   // (sorted by time first, so compared by row here)
@@ -200,7 +207,7 @@ test('--explain with JSON output adds opa\'s explanation array; values, bindings
     counts.sort((a: number[], b: number[]) => a[0]! - b[0]!),
     [
       [1, 1],
-      [12, 1],
+      [12, 2],
     ],
   );
 });
@@ -221,11 +228,13 @@ test('an expression is named by its own text: one-line bodies, several on a line
     'v0.rego': 'package o\nallow { input.x < 1 }\n',
   });
   const run = async (...args: string[]) => (await evalCli([...args, '--explain=fails', '-f', 'pretty'], '{"x": 2}')).out;
-  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.allow'), /v1\.rego:2 +\| \| Fail lt\(input\.x, 1\)\n/);
-  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.both'), /v1\.rego:3 +\| \| Fail lt\(input\.x, 0\)\n/);
-  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.long'), /v1\.rego:7 +\| \| Fail gt\(count\(xs\), 5\)\n/);
+  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.allow'), /v1\.rego:2 +\| \| Fail lt\(__local2__, 1\)\n/);
+  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.both'), /v1\.rego:3 +\| \| Fail lt\(__local4__, 0\)\n/);
+  // count(xs) > 5 as opa's compiler rewrites it: xs is __local0__ (declared first), the nested call __local1__.
+  assert.match(await run('-d', join(p, 'v1.rego'), '-I', 'data.e.long'), /v1\.rego:7 +\| \| Fail gt\(__local1__, 5\)\n/);
+  assert.match((await evalCli(['-d', join(p, 'v1.rego'), '--explain=full', '-f', 'pretty', '-I', 'data.e.long'], '{}')).out, /v1\.rego:7 +\| \| Eval count\(xs, __local1__\)\n.*v1\.rego:7 +\| \| Eval gt\(__local1__, 5\)\n/s);
   assert.match((await evalCli(['-d', join(p, 'v1.rego'), '--explain=full', '-f', 'pretty', '-I', 'data.e.long'], '{}')).out, /v1\.rego:5 +\| \| Eval xs = \[1, 2\]\n/);
-  assert.match(await run('--v0', '-d', join(p, 'v0.rego'), '-I', 'data.o.allow'), /v0\.rego:2 +\| \| Fail lt\(input\.x, 1\)\n/);
+  assert.match(await run('--v0', '-d', join(p, 'v0.rego'), '-I', 'data.o.allow'), /v0\.rego:2 +\| \| Fail lt\(__local0__, 1\)\n/);
   // Query expressions keep their text, newlines included, as opa reports them.
   const q = JSON.parse((await evalCli(['x := [1,\n  2] ; y := 3'])).out);
   assert.deepEqual(q.result[0].expressions.map((e: { text: string }) => e.text), ['x := [1,\n  2]', 'y := 3']);

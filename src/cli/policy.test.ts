@@ -29,8 +29,13 @@ test('policy eval --explain names the failed expression; undefined queries print
   const io = bufferIO();
   const policy = vectorPath('rego', 'trustee', 'kbs-resource-policy', 'default.rego');
   assert.equal(await run(['policy', 'eval', '-d', policy, '--explain=fails', '-f', 'pretty', 'data.policy.allow'], io), 0);
-  // opa's fails trace: the rule entered, its failed expression (the rule `plugin` by its data path), then the value.
-  assert.match(io.out(), /^query:1 +Enter data\.policy\.allow = _\n.*default\.rego:\d+ +\| Enter data\.policy\.allow\n.*default\.rego:\d+ +\| \| Fail equal\(data\.policy\.plugin, "resource"\)\nfalse\n$/);
+  // opa's fails trace: the rule entered, the rule `plugin` entered and failing at its head value (moved into its
+  // body: `__local0__ = data.plugin`), then `plugin == "resource"` failing where the rule's value is moved out of
+  // the call (`__local1__ = data.policy.plugin`, the rule by its data path), then the value.
+  assert.match(
+    io.out(),
+    /^query:1 +Enter data\.policy\.allow = _\n.*default\.rego:83 +\| Enter data\.policy\.allow\n.*default\.rego:81 +\| \| Enter data\.policy\.plugin\n.*default\.rego:81 +\| \| \| Fail __local0__ = data\.plugin\n.*default\.rego:84 +\| \| Fail __local1__ = data\.policy\.plugin\nfalse\n$/,
+  );
   const io2 = bufferIO();
   assert.equal(await run(['policy', 'eval', '-d', policy, 'data.policy.nothing'], io2), 0);
   assert.equal(io2.out().trim(), '{}');

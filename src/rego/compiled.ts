@@ -4,6 +4,7 @@
  * the ground prefix of their path (specs/rego.md §2.7, §2.16).
  */
 import type { Loc } from './ast.js';
+import type { Locals } from './opa-locals.js';
 import type { BuiltinDef } from './builtins/registry.js';
 import type { Value } from './value.js';
 
@@ -126,4 +127,6 @@ export interface CQuery {
   nslots: number;
   /** Query variables shown in results: name → slot. */
   vars: Array<[string, number]>;
+  /** The names OPA's query compiler gives the variables it generates (`__localq0__`, …; opa-locals.ts). */
+  names?: Locals;
 }

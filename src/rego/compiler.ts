@@ -22,7 +22,7 @@ import {
   type WithValue,
 } from './compiled.js';
 import { type Value, RObject, RSet, fromJson, keyOf, toRegoString } from './value.js';
-import { lazyLocals, moduleRefHeads, queryRefHeads } from './opa-locals.js';
+import { type Locals, lazyLocals, moduleRefHeads, queryRefHeads } from './opa-locals.js';
 import { checkQuery, ruleTypes, showType, signature, termTypeUntyped, type RuleTypes, type TypeError } from './typecheck.js';
 
 export interface CompileError {
@@ -102,6 +102,8 @@ export class Compiler {
   readonly root = new RuleNode(null, [], 'data');
   private readonly packages = new Map<string, Set<string>>();
   private modules: Module[] = [];
+  /** The names OPA's compiler gives the variables it generates in the modules (opa-locals.ts). */
+  localNames: Locals = lazyLocals(() => new Map());
   /** Every rule compiled so far, in source order (for the type check). */
   private readonly compiled: CRule[] = [];
 
@@ -127,6 +129,7 @@ export class Compiler {
   /** Compiles modules into the rule tree; throws REGO_COMPILE with every error found. */
   compile(modules: Module[]): void {
     this.modules = modules;
+    this.localNames = lazyLocals(() => moduleRefHeads(modules));
     const errors: CompileError[] = [];
     const guard = (f: () => void): void => {
       try {
@@ -166,7 +169,7 @@ export class Compiler {
     // Types are checked last, on the reordered bodies, and only when every earlier stage passed (as OPA's
     // CheckTypes stage): all the type errors of all rules are reported together, in source order.
     if (errors.length === 0) {
-      this.types = ruleTypes(this.compiled, this.root, { refs: this.refChecks, deps: this.deps, locals: lazyLocals(() => moduleRefHeads(modules)) });
+      this.types = ruleTypes(this.compiled, this.root, { refs: this.refChecks, deps: this.deps, locals: this.localNames });
       errors.push(...sortErrors(this.types.errors().map(typeCompileError)));
     }
     if (errors.length > 0) throw compileError(errors);
@@ -458,7 +461,7 @@ export class Compiler {
       const vars: Array<[string, number]> = [];
       for (const [name, slot] of scope.vars) if (name !== '_' && !name.includes('$')) vars.push([name, slot]);
       vars.sort((a, b) => a[1] - b[1]);
-      return { body, nslots: ctx.nslots, vars };
+      return { body, nslots: ctx.nslots, vars, names: locals };
     } catch (e) {
       if (e instanceof Fail) throw compileError(e.all);
       throw e;
@@ -659,7 +662,9 @@ export class Compiler {
     const imp = ctx.imports.get(name);
     if (imp) {
       this.usedImports.add(imp);
-      return this.term(ctx, scope, imp);
+      // The reference starts where the name is written, as opa's resolved reference does.
+      const t = this.term(ctx, scope, imp);
+      return t.t === 'ref' && loc !== undefined ? { ...t, loc } : t;
     }
     // An undeclared variable belongs to the outermost enclosing scope that uses it directly.
     const chain: Scope[] = [];

@@ -15,7 +15,9 @@ import { argOrder } from './compiler.js';
 import type { Profiler } from './profile.js';
 import { type Guard, type GroupIndex, failedGuard, groupCandidates, groupIndexOf, guardsOf } from './rule-index.js';
 import { slotNamesOf } from './explain.js';
-import { type TraceEvent, type TraceNode, type TraceOp, capturesValue, exprText, litText, opaTermText } from './trace.js';
+import { type Locals, refKey } from './opa-locals.js';
+import { originOf, ruleBody, tracedBody, tracedRuleBody } from './trace-rewrite.js';
+import { type TraceEvent, type TraceNode, type TraceOp, capturesValue, exprText, iterates, litText, opaTermText } from './trace.js';
 import { type Value, RObject, RSet, equal, keyOf, toRegoString } from './value.js';
 
 type K = () => boolean;
@@ -66,6 +68,8 @@ export interface EvalOptions {
   trace?: Tracer;
   /** `--explain`: receives OPA's trace events (trace.ts). */
   events?: TraceEvent[];
+  /** While tracing: the names of the variables OPA's compiler generates in the modules (trace-rewrite.ts). */
+  names?: Locals;
   /** Per-expression statistics for `--profile`. */
   profiler?: Profiler;
   /** Awaited results of asynchronous builtins; when given, a pending call throws `Suspend` out of evaluation. */
@@ -163,7 +167,7 @@ export class Evaluator {
     const frame: Array<Value | undefined> = new Array(q.nslots);
     const rows: Array<Map<string, Value>> = [];
     this.guard(() =>
-      this.queryBody(q.body, frame, () => {
+      this.queryBody(q.body, q.names, frame, () => {
         const row = new Map<string, Value>();
         for (const [name, slot] of q.vars) {
           const v = frame[slot];
@@ -183,13 +187,13 @@ export class Evaluator {
     const index = new Map<CLit, number>();
     q.body.forEach((l, i) => index.set(l, i));
     this.exprHook = (l, v) => {
-      const i = index.get(l);
+      const i = index.get(l) ?? index.get(originOf(l));
       if (i !== undefined) values[i] = v;
     };
     const rows: Array<{ bindings: Map<string, Value>; values: Array<Value | undefined> }> = [];
     try {
       this.guard(() =>
-        this.queryBody(q.body, frame, () => {
+        this.queryBody(q.body, q.names, frame, () => {
           const row = new Map<string, Value>();
           for (const [name, slot] of q.vars) {
             const v = frame[slot];
@@ -214,6 +218,7 @@ export class Evaluator {
   private qids = 0;
   private cur: TraceNode | undefined;
   private topBody: CLit[] | undefined;
+  private queryNames: Locals | undefined;
   private readonly profiler: Profiler | undefined;
 
   /** The first value of a term in a frame, or undefined (errors included); no tracing. For explanations. */
@@ -1144,7 +1149,7 @@ export class Evaluator {
 
   /** A partial (set or object) rule's body, with `k` for each solution. */
   private ruleBody(rule: CRule, frame: Array<Value | undefined>, k: K): boolean {
-    if (this.events) return this.child(ruleNode(rule), rule.loc, rule.body, frame, '', k);
+    if (this.events) return this.child(ruleNode(rule), rule.loc, ruleBody(rule.body, rule.loc), frame, '', k);
     const tr = this.tracer;
     const run = (): boolean => this.body(rule.body, 0, frame, k);
     if (!tr) return run();
@@ -1206,17 +1211,20 @@ export class Evaluator {
       const b = j === 0 ? rule : rule.elseChain[j - 1]!;
       if (this.ruledOut(rule, j, b.body, frame, j === 0 ? adm : undefined)) continue;
       let value: Value | undefined;
+      // The head value as opa's compiler moves it into the body (trace-rewrite.ts).
+      const traced = tracedRuleBody(b.body, b.value, b.loc, this.opts.names);
+      if (rule.params && !bodyParams.has(traced.lits)) bodyParams.set(traced.lits, rule.params);
       const stop = this.child(
         node,
         b.loc,
-        b.body,
+        traced.lits,
         frame,
         early ? 'early' : '',
         () => {
           found = true;
           return emit(value!) && b.value.t === 'const';
         },
-        (go) => this.headValue(b.value, b.loc, frame, (v) => ((value = v), go())),
+        (go) => this.headValue(traced.value, b.loc, frame, (v) => ((value = v), go())),
       );
       if (found || stop) return stop;
     }
@@ -1225,7 +1233,7 @@ export class Evaluator {
 
   // ------------------------------------------------------------------------------------------ tracing
 
-  private emit(op: TraceOp, node: TraceNode | undefined, loc: Loc | undefined, message = '', ref?: string, locals: Array<[string, Value]> = []): void {
+  private emit(op: TraceOp, node: TraceNode | undefined, loc: Loc | undefined, message = '', ref?: string, locals: TraceEvent['locals'] = []): void {
     this.events!.push({
       op,
       queryId: this.qid,
@@ -1238,32 +1246,67 @@ export class Evaluator {
     });
   }
 
-  /** The named variables of an expression bound in the frame, for an event. */
-  private locals(l: CLit | undefined, f: Array<Value | undefined>): Array<[string, Value]> {
+  /**
+   * The variables bound in the frame, for an event. In a body opa's compiler rewrote (names known): every
+   * variable of the body that is bound, by the compiler's name (`__local0__` for a declared `x`), with the
+   * written name and where it is declared for `LocalMetadata`, as opa lists its query's bindings. Otherwise the
+   * named variables the expression mentions.
+   */
+  private locals(l: CLit | undefined, f: Array<Value | undefined>, lits?: CLit[]): TraceEvent['locals'] {
     if (!l) return [];
-    let names = slotNames.get(l);
-    if (!names) slotNames.set(l, (names = [...slotNamesOf(l)].filter(([, n]) => !n.startsWith('_') && !n.startsWith('$'))));
-    const out: Array<[string, Value]> = [];
-    for (const [slot, name] of names) {
+    const names = lits === undefined ? undefined : lits === this.topBody ? this.queryNames : this.opts.names;
+    if (names !== undefined && lits !== undefined) {
+      let rows = bodyVars.get(lits);
+      if (!rows) bodyVars.set(lits, (rows = varRows(lits, names)));
+      const out: TraceEvent['locals'] = [];
+      for (const r of rows) {
+        const v = f[r.slot];
+        if (v !== undefined) out.push([r.name, v, r.written, r.loc]);
+      }
+      return out;
+    }
+    let written = slotNames.get(l);
+    if (!written) slotNames.set(l, (written = [...slotNamesOf(l)].filter(([, n]) => !n.startsWith('_') && !n.startsWith('$'))));
+    const out: TraceEvent['locals'] = [];
+    for (const [slot, name] of written) {
       const v = f[slot];
       if (v !== undefined) out.push([name, v]);
     }
     return out;
   }
 
-  /** The top-level query: one query (id 0) whose expressions capture their values as opa's do (`data.p = _`). */
-  private queryBody(lits: CLit[], f: Array<Value | undefined>, k: K): boolean {
+  /**
+   * The top-level query: one query (id 0) as opa eval compiles it. Each expression whose value opa captures
+   * shows its capture (`data.p = _`, `equal(x, 1, _)`); the query compiler's rewriting (`__localq0__ =
+   * input.x`) is traced as in rule bodies; and when the query has several expressions or iterates, each
+   * captured value is checked by an expression of its own at the end (`_`), as opa's rewriteQueryToCaptureValue
+   * appends it.
+   */
+  private queryBody(lits: CLit[], names: Locals | undefined, f: Array<Value | undefined>, k: K): boolean {
     if (!this.events) return this.body(lits, 0, f, k);
-    this.topBody = lits;
-    const node: TraceNode = { kind: 'body', text: lits.map((l) => topText(l)).join('; '), lits };
+    const body = tracedBody(lits, this.opts.names ? names : undefined);
+    this.topBody = body;
+    this.queryNames = this.opts.names ? names : undefined;
+    const checks = lits.length > 1 || iterates(lits) ? body.filter((l) => capturesValue(l) || capturesCall(l)) : [];
+    const text = [...body.map((l) => topText(l)), ...checks.map(() => '_')].join('; ');
+    const node: TraceNode = { kind: 'body', text, lits: body };
     const loc = lits[0]?.loc;
     this.emit('Enter', node, loc);
-    return this.tbody(lits, 0, f, () => {
-      this.emit('Exit', node, loc);
-      const r = k();
-      this.emit('Redo', node, loc);
+    const check = (i: number): boolean => {
+      if (i === checks.length) {
+        this.emit('Exit', node, loc);
+        const r = k();
+        this.emit('Redo', node, loc);
+        return r;
+      }
+      const l = checks[i]!;
+      const expr: TraceNode = { kind: 'expr', text: '_', lit: undefined, index: body.length + i };
+      this.emit('Eval', expr, l.loc);
+      const r = check(i + 1);
+      this.emit('Redo', expr, l.loc);
       return r;
-    });
+    };
+    return this.tbody(body, 0, f, () => check(0));
   }
 
   /** `body` while tracing: Eval before each expression, Redo when it is tried again, Fail when it has no (more) solution. */
@@ -1276,19 +1319,19 @@ export class Evaluator {
     this.cur = node;
     // A negation goes on without a Redo of itself (opa: evalNot calls the continuation directly).
     const negation = l.negated || l.notBody !== undefined;
-    this.emit('Eval', node, l.loc, '', undefined, this.locals(l, f));
+    this.emit('Eval', node, l.loc, '', undefined, this.locals(l, f, lits));
     let defined = false;
     const rest = (): boolean => {
       defined = true;
       const r2 = this.tbody(lits, i + 1, f, k);
       this.cur = node;
-      if (!negation) this.emit('Redo', node, l.loc, '', undefined, this.locals(l, f));
+      if (!negation) this.emit('Redo', node, l.loc, '', undefined, this.locals(l, f, lits));
       return r2;
     };
     const pr = this.profiler;
     try {
       const r = pr ? pr.literal(l, () => this.literal(l, f, () => pr.redo(l, rest))) : this.literal(l, f, rest);
-      if (!defined) this.emit('Fail', node, l.loc, '', undefined, this.locals(l, f));
+      if (!defined) this.emit('Fail', node, l.loc, '', undefined, this.locals(l, f, lits));
       return r;
     } finally {
       this.cur = saved;
@@ -1301,7 +1344,8 @@ export class Evaluator {
    */
   private sub(lits: CLit[], f: Array<Value | undefined>, k: K, early = false): boolean {
     if (!this.events) return this.body(lits, 0, f, k);
-    return this.child({ kind: 'body', text: lits.map(litText).join('; '), lits }, lits[0]?.loc, lits, f, early ? 'early' : '', k);
+    const body = tracedBody(lits, this.opts.names);
+    return this.child({ kind: 'body', text: body.map(litText).join('; '), lits: body }, body[0]?.loc, body, f, early ? 'early' : '', k);
   }
 
   /**
@@ -1416,9 +1460,10 @@ export class Evaluator {
       this.emit('Redo', node, loc);
       return r;
     };
+    const body = tracedBody(lits, this.opts.names);
     return this.inChild(() => {
       this.emit('Enter', node, loc);
-      return this.tbody(lits, 0, f, head ? () => head(exit) : exit);
+      return this.tbody(body, 0, f, head ? () => head(exit) : exit);
     });
   }
 
@@ -1611,6 +1656,47 @@ export class Evaluator {
 }
 
 const slotNames = new WeakMap<CLit, Array<[number, string]>>();
+
+interface VarRow {
+  slot: number;
+  name: string;
+  written: string;
+  loc: Loc | undefined;
+}
+const bodyVars = new WeakMap<CLit[], VarRow[]>();
+/** A function body's parameters: bound when the body is entered. */
+const bodyParams = new WeakMap<CLit[], CTerm[]>();
+
+/**
+ * The variables of a body (its parameters first, then its expressions, not the bodies nested in them), each
+ * by the name opa's compiler gives it: a declared variable's generated name, found where it is declared.
+ */
+function varRows(lits: CLit[], names: Locals): VarRow[] {
+  const rows = new Map<number, VarRow>();
+  const seen = new Set<object>();
+  const visit = (x: unknown): void => {
+    if (x === null || typeof x !== 'object' || seen.has(x)) return;
+    seen.add(x);
+    const o = x as Record<string, unknown>;
+    if (o['t'] === 'var' && typeof o['slot'] === 'number') {
+      const t = o as unknown as Extract<CTerm, { t: 'var' }>;
+      if (t.name.startsWith('$') || t.name === '_') return;
+      const declared = t.loc === undefined ? undefined : names.get(`decl:${refKey(t.loc)}`);
+      const row = rows.get(t.slot);
+      if (row === undefined) rows.set(t.slot, { slot: t.slot, name: declared ?? t.name, written: t.name, loc: t.loc });
+      else if (declared !== undefined && row.name === row.written) Object.assign(row, { name: declared, loc: t.loc });
+      return;
+    }
+    if (o['t'] === 'arraycompr' || o['t'] === 'setcompr' || o['t'] === 'objectcompr') return;
+    for (const [k, v] of Object.entries(o)) {
+      if ((k === 'fn' && o['t'] === 'call') || k === 'body' || k === 'a' && o['k'] === 'logic' || k === 'b' && o['k'] === 'logic' || k === 'loc') continue;
+      if (typeof v === 'object') visit(v);
+    }
+  };
+  for (const p of bodyParams.get(lits) ?? []) visit(p);
+  for (const l of lits) visit(l.expr);
+  return [...rows.values()];
+}
 const trueBodies = new WeakMap<Loc, CLit[]>();
 const headLits = new WeakMap<CTerm, CLit>();
 
@@ -1663,7 +1749,17 @@ function trueBody(loc: Loc): CLit[] {
 
 /** A top-level query expression as opa shows it: a captured value is `<term> = _`. */
 function topText(l: CLit): string {
-  return capturesValue(l) ? `${litText(l)} = _` : litText(l);
+  if (capturesValue(l)) return `${litText(l)} = _`;
+  if (capturesCall(l)) {
+    const t = l.expr.k === 'term' && l.expr.term.t === 'call' ? l.expr.term : undefined;
+    return `${t!.fn.name}(${[...t!.args.map(opaTermText), '_'].join(', ')})${litText(l).slice(exprText(l).length)}`;
+  }
+  return litText(l);
+}
+
+/** A top-level call without its output argument: opa's query rewriting captures its value (`f(x, _)`). */
+function capturesCall(l: CLit): boolean {
+  return !l.negated && !l.notBody && l.expr.k === 'term' && l.expr.term.t === 'call' && l.expr.term.out === undefined;
 }
 
 function isFnRef(v: unknown): v is FnRef {

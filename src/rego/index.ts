@@ -110,6 +110,7 @@ export class PreparedPolicy {
   private evaluator(input: Value | undefined, prints: string[] | undefined, data?: Value, trace?: Tracer, resolved?: Map<string, Value | undefined>, profiler?: Profiler, events?: TraceEvent[]): Evaluator {
     return new Evaluator(this.compiler.root, {
       events,
+      names: events ? this.compiler.localNames : undefined,
       profiler,
       resolved,
       input,

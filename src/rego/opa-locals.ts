@@ -19,7 +19,8 @@ import type { Expr, Literal, Module, Term } from './ast.js';
 
 /**
  * Where a reference starts (its subject), as a key; `call:` and the key of where a call starts names the
- * variable of a call's value (a call as a reference's subject or key).
+ * variable of a call's value (a call as a reference's subject or key; the outermost of the calls starting
+ * there), `call0:`, `call1:`, … each of them, innermost first; `dyn:` a reference moved by RewriteDynamicTerms.
  */
 export function refKey(loc: { file: string; row: number; col: number }): string {
   return `${loc.file}:${loc.row}:${loc.col}`;
@@ -32,20 +33,33 @@ class Gen {
    * and `with` values that still hold a reference or comprehension (RewriteComprehensionTerms,
    * RewriteRefsInHead, RewriteWithValues), one each.
    */
-  private between = 0;
+  private later: Record<Later, Array<string | undefined>> = { compr: [], head: [], with: [] };
 
-  /** Counts a term moved into a variable between the two stages when it still needs evaluating. */
-  laterIf(t: T): void {
-    if (evaluates(t)) this.between++;
+  /**
+   * Counts a term moved into a variable between the two stages when it still needs evaluating; `key` records
+   * the variable's name (a rule's head value: `head:` and where it starts).
+   */
+  laterIf(t: T, kind: Later = 'compr', key?: string): void {
+    if (evaluates(t)) this.later[kind].push(key);
   }
 
-  /** The variables of the stages between RewriteExprTerms and RewriteDynamicTerms. */
+  /** The variables of the stages between RewriteExprTerms and RewriteDynamicTerms, stage by stage. */
   skipBetween(): void {
-    this.n += this.between;
-    this.between = 0;
+    for (const kind of ['compr', 'head', 'with'] as const) {
+      for (const key of this.later[kind]) {
+        const name = this.next();
+        if (key !== undefined) this.heads.set(key, name);
+      }
+    }
+    this.later = { compr: [], head: [], with: [] };
   }
   /** Reference start → the name of the variable its subject was moved into. */
   readonly heads = new Map<string, string>();
+
+  /** The names ResolveRefs turns into references in the current module (its package's rules, its imports). */
+  globals: ReadonlySet<string> | undefined;
+  /** The names declared in the current rule, which shadow those. */
+  declaredNames: ReadonlySet<string> = new Set();
 
   constructor(private readonly prefix: string) {}
 
@@ -73,7 +87,7 @@ class Gen {
         this.assigned(e.a);
         break;
       case 'some':
-        for (let i = 0; i < e.vars.length; i++) this.next();
+        for (const v of e.vars) this.declared(v);
         break;
       case 'somein': {
         // `some v in xs` is `v = xs[k]` with a generated key; every output variable of it is declared,
@@ -105,7 +119,7 @@ class Gen {
 
   /** The targets of `:=`: each variable (a wildcard too), through arrays and object values. */
   private assigned(t: Term): void {
-    if (t.type === 'var') this.next();
+    if (t.type === 'var') this.declared(t);
     else if (t.type === 'array') t.items.forEach((x) => this.assigned(x));
     else if (t.type === 'object') t.entries.forEach(([, v]) => this.assigned(v));
   }
@@ -150,12 +164,18 @@ class Gen {
     const seen = new Set<string>();
     const visit = (t: Term): void => {
       if (t.type === 'var') {
-        if (t.name === '_' || !seen.has(t.name)) this.next();
+        if (t.name === '_' || !seen.has(t.name)) this.declared(t);
         seen.add(t.name);
       } else if (t.type === 'array') t.items.forEach(visit);
       else if (t.type === 'object') t.entries.forEach(([, v]) => visit(v));
     };
     args.forEach(visit);
+  }
+
+  /** A declared variable's name, recorded by where it is declared (`decl:`). */
+  private declared(v: Term): void {
+    const name = this.next();
+    if (v.type === 'var' && v.name !== '_') this.heads.set(`decl:${refKey(v.loc)}`, name);
   }
 
   // ---------------------------------------------------------------- print calls
@@ -239,7 +259,7 @@ class Gen {
         out.push(...this.exprBody(l.notBody));
         continue;
       }
-      for (const w of l.with) this.laterIf(this.expand(w.value, out));
+      for (const w of l.with) this.laterIf(this.expand(w.value, out), 'with');
       const e = l.expr;
       switch (e.kind) {
         case 'some':
@@ -281,7 +301,13 @@ class Gen {
     switch (t.type) {
       case 'call': {
         const args = t.args.map((a) => this.expand(a, out));
-        this.heads.set(`call:${refKey(t.loc)}`, this.next());
+        const key = refKey(t.loc);
+        const name = this.next();
+        this.heads.set(`call:${key}`, name);
+        // Calls that start where another does (`count(xs) - 2`): `callN:` numbers them innermost first.
+        let n = 0;
+        while (this.heads.has(`call${n}:${key}`)) n++;
+        this.heads.set(`call${n}:${key}`, name);
         out.push({ k: 'call', args });
         return VAR;
       }
@@ -312,6 +338,9 @@ class Gen {
         this.laterIf(this.expand(t.value, body));
         return { k: 'compr', body: [...this.exprBody(t.body), ...body] };
       }
+      case 'var':
+        // A rule or import named by its bare name is a reference once ResolveRefs has run.
+        return this.globals?.has(t.name) && !this.declaredNames.has(t.name) ? { k: 'ref', parts: [VAR], loc: refKey(t.loc) } : VAR;
       default:
         return VAR;
     }
@@ -377,6 +406,9 @@ class Gen {
     }
   }
 }
+
+/** The stages between RewriteExprTerms and RewriteDynamicTerms: comprehension terms, rule heads, `with` values. */
+type Later = 'compr' | 'head' | 'with';
 
 /** A term after RewriteExprTerms: a variable or scalar, a reference, a collection, a comprehension. */
 type T = { k: 'var' } | { k: 'ref'; parts: T[]; loc?: string } | { k: 'coll'; items: T[] } | { k: 'compr'; body: X[] };
@@ -466,21 +498,71 @@ export function moduleRefHeads(modules: readonly Module[]): Map<string, string> 
   // Each rule (an `else` is a rule of its own) as it is after RewriteExprTerms: the head's generated
   // expressions go after its body's.
   const bodies: X[][] = [];
+  const exported = new Map<string, Set<string>>();
   for (const m of sorted) {
+    const key = m.package.join('.');
+    let names = exported.get(key);
+    if (!names) exported.set(key, (names = new Set()));
     for (const r of m.rules) {
+      const h = r.head.ref[0];
+      if (h?.type === 'var') names.add(h.name);
+    }
+  }
+  for (const m of sorted) {
+    const globals = new Set(exported.get(m.package.join('.')));
+    for (const i of m.imports) {
+      const root = i.path.type === 'ref' ? i.path.head : i.path;
+      if (root.type === 'var' && (root.name === 'future' || root.name === 'rego')) continue;
+      const last = i.path.type === 'ref' ? i.path.path.at(-1) : undefined;
+      const name = i.alias ?? (last?.type === 'scalar' && typeof last.value === 'string' ? last.value : i.path.type === 'var' ? i.path.name : undefined);
+      if (name !== undefined) globals.add(name);
+    }
+    g.globals = globals;
+    for (const r of m.rules) {
+      g.declaredNames = declaredIn(r);
       const head: X[] = [];
-      for (const t of [...(r.head.args ?? []), ...(r.head.key ? [r.head.key] : []), ...(r.head.value ? [r.head.value] : [])]) g.laterIf(g.expand(t, head));
+      for (const t of [...(r.head.args ?? []), ...(r.head.key ? [r.head.key] : [])]) g.laterIf(g.expand(t, head), 'head');
+      if (r.head.value) g.laterIf(g.expand(r.head.value, head), 'head', `head:${refKey(r.head.value.loc)}`);
       bodies.push([...g.exprBody(r.body), ...head]);
       for (const e of r.elseChain) {
         const value: X[] = [];
-        if (e.value) g.laterIf(g.expand(e.value, value));
+        if (e.value) g.laterIf(g.expand(e.value, value), 'head', `head:${refKey(e.value.loc)}`);
         bodies.push([...g.exprBody(e.body), ...value]);
       }
     }
   }
+  g.globals = undefined;
   g.skipBetween();
   for (const b of bodies) g.dynamics(b);
   return g.heads;
+}
+
+/** Every name a rule declares (arguments, `:=` targets, `some` names, `every` and `some … in` bindings). */
+function declaredIn(r: Module['rules'][number]): Set<string> {
+  const out = new Set<string>();
+  const pattern = (t: Term): void => {
+    if (t.type === 'var') out.add(t.name);
+    else if (t.type === 'array' || t.type === 'set') t.items.forEach(pattern);
+    else if (t.type === 'object') t.entries.forEach(([, v]) => pattern(v));
+  };
+  const seen = new Set<object>();
+  const walk = (x: unknown): void => {
+    if (x === null || typeof x !== 'object' || seen.has(x)) return;
+    seen.add(x);
+    const o = x as Record<string, unknown>;
+    if (o['kind'] === 'assign') pattern(o['a'] as Term);
+    if (o['kind'] === 'some') (o['vars'] as Term[]).forEach(pattern);
+    if (o['kind'] === 'somein' || o['kind'] === 'every') {
+      if (o['key']) pattern(o['key'] as Term);
+      pattern(o['value'] as Term);
+    }
+    for (const v of Object.values(o)) if (typeof v === 'object') walk(v);
+  };
+  (r.head.args ?? []).forEach(pattern);
+  walk(r.body);
+  walk(r.elseChain);
+  walk(r.head.value);
+  return out;
 }
 
 /** The same for a query, with the query compiler's own generator. */

@@ -126,6 +126,8 @@ query:1           | Fail data.example.allow = _
 });
 
 test('two bodies: the first fails, the second exits early and is redone when the query backtracks', () => {
+  // A reference that is a call's argument is moved into a variable of its own (RewriteDynamicTerms), as opa's
+  // traces show it (`Eval __local0__ = input.user.target_user_id` then `Eval neq(__local0__, "")`).
   const { events } = traced({ '': 'package test\n\np if {\n\tinput.x > 1\n}\n\np if {\n\tinput.x < 1\n}\n' }, 'data.test.p', { input: { x: 0 } });
   assert.equal(
     prettyTrace(events),
@@ -133,16 +135,20 @@ test('two bodies: the first fails, the second exits early and is redone when the
 query:1     | Eval data.test.p = _
 query:1     | Index data.test.p (matched 2 rules, early exit)
 query:3     | Enter data.test.p
-query:4     | | Eval gt(input.x, 1)
-query:4     | | Fail gt(input.x, 1)
+query:4     | | Eval __local0__ = input.x
+query:4     | | Eval gt(__local0__, 1)
+query:4     | | Fail gt(__local0__, 1)
+query:4     | | Redo __local0__ = input.x
 query:7     | Enter data.test.p
-query:8     | | Eval lt(input.x, 1)
+query:8     | | Eval __local1__ = input.x
+query:8     | | Eval lt(__local1__, 1)
 query:7     | | Exit data.test.p early
 query:1     | Exit data.test.p = _
 query:1     Redo data.test.p = _
 query:1     | Redo data.test.p = _
 query:7     | Redo data.test.p
-query:8     | | Redo lt(input.x, 1)
+query:8     | | Redo lt(__local1__, 1)
+query:8     | | Redo __local1__ = input.x
 `,
   );
   // With the early exit the second body is not tried once the first succeeds.
@@ -190,9 +196,11 @@ test('the JSON explanation has the Go encoding of opa events: field names as dec
   assert.deepEqual([enter['QueryID'], enter['ParentID'], enter['Location']], [1, 0, { file: 'p.rego', row: 3, col: 1 }]);
   const note = json[6]!;
   assert.deepEqual([note['Node'], note['Message'], note['QueryID']], [null, 'n', 1]);
-  // `x > 1` evaluated with x bound: the local and the expression's AST.
+  // `x > 1` evaluated with x bound: the local by the compiler's name (x is declared, __local0__), its written name
+  // and declaration in LocalMetadata, and the expression's AST.
   const cmp = json[7]!;
-  assert.deepEqual(cmp['Locals'], [{ name: 'x', type: 'number', value: 2 }]);
+  assert.deepEqual(cmp['Locals'], [{ name: '__local0__', type: 'number', value: 2 }]);
+  assert.deepEqual(cmp['LocalMetadata'], { __local0__: { location: { file: 'p.rego', row: 4, col: 2 }, name: 'x' } });
   assert.deepEqual(cmp['Node'], {
     index: 2,
     terms: [{ type: 'ref', value: [{ type: 'var', value: 'gt' }] }, { type: 'var', value: 'x' }, { type: 'number', value: 1 }],
@@ -201,6 +209,8 @@ test('the JSON explanation has the Go encoding of opa events: field names as dec
 });
 
 test('function calls are queries of their own: Index and Enter name the function', () => {
+  // The call nested in `y := x + 1` is an expression of its own (x is __local0__, y __local1__ to opa's compiler);
+  // `g := f(1)` has opa's body `true`, and its head's call is appended to it (__local3__ is g's value).
   const { events, result } = traced({ '': 'package test\n\nf(x) := y if y := x + 1\n\ng := f(1)\n' }, 'data.test.g');
   assert.deepEqual(result, [{ expressions: [{ value: 2, text: 'data.test.g', location: { row: 1, col: 1 } }], bindings: {} }]);
   assert.equal(
@@ -209,17 +219,23 @@ test('function calls are queries of their own: Index and Enter name the function
 query:1     | Eval data.test.g = _
 query:1     | Index data.test.g (matched 1 rule)
 query:5     | Enter data.test.g
+query:5     | | Eval true
+query:5     | | Eval data.test.f(1, __local3__)
 query:5     | | Index data.test.f (matched 1 rule)
 query:3     | | Enter data.test.f
-query:3     | | | Eval y = plus(x, 1)
+query:3     | | | Eval plus(x, 1, __local2__)
+query:3     | | | Eval y = __local2__
 query:3     | | | Exit data.test.f
 query:5     | | Exit data.test.g
 query:1     | Exit data.test.g = _
 query:1     Redo data.test.g = _
 query:1     | Redo data.test.g = _
 query:5     | Redo data.test.g
+query:5     | | Redo data.test.f(1, __local3__)
 query:3     | | Redo data.test.f
-query:3     | | | Redo y = plus(x, 1)
+query:3     | | | Redo y = __local2__
+query:3     | | | Redo plus(x, 1, __local2__)
+query:5     | | Redo true
 `,
   );
   // A second call with the same arguments takes the cached value: Index only, as opa's function cache does.
@@ -264,7 +280,8 @@ default d := 7
   );
   assert.match(text, /\| \| \| Exit every v in \[1, 2\] \{ lt\(v, 3\) \}\n/);
   assert.match(text, /\| \| Eval not equal\(input\.role, "admin"\)\n.*\| \| Enter equal\(input\.role, "admin"\)\n.*\| \| \| Eval equal\(input\.role, "admin"\)\n.*\| \| \| Fail equal\(input\.role, "admin"\)\n.*\| \| Exit data\.t\.not_admin early\n/);
-  assert.match(text, /Eval equal\(input\.role, "admin"\) with input\.role as "admin"\n/);
+  // The reference moved out of the call keeps the expression's with modifier, as opa's generated expressions do.
+  assert.match(text, /Eval __local19__ = input\.role with input\.role as "admin"\n.*Eval equal\(__local19__, "admin"\) with input\.role as "admin"\n/);
   assert.match(text, /Enter data\.t\.d\n.*\| \| Eval true\n/);
   // An every whose body fails for an element fails in the domain query and in its own.
   const failing = traced({ 't.rego': 'package t\n\nsmall if every v in [1, 5] { v < 3 }\n' }, 'data.t.small');
@@ -405,4 +422,183 @@ query:1     | Redo data.k.admins.carol = _
   const roles = 'package k\n\nrole[u] := "admin" if some u in input.admins\n\nrole[u] := "viewer" if some u in input.viewers\n';
   assert.deepEqual(traced({ '': roles }, 'x := data.k.role["a"]', { input: { admins: ['a'], viewers: ['b'] } }).result, [{ expressions: [{ value: true, text: 'x := data.k.role["a"]', location: { row: 1, col: 1 } }], bindings: { x: 'admin' } }]);
   assert.throws(() => traced({ '': roles }, 'data.k.role["a"]', { input: { admins: ['a'], viewers: ['a'] } }), /object keys must be unique/);
+});
+
+test('nested calls, references in call arguments and composite subjects are traced as opa\'s compiler rewrites them', () => {
+  // opa numbers the variables it generates stage by stage (opa-locals.ts): declared variables (xs 0, y 1), then
+  // RewriteExprTerms (count 2; count 3, minus 4 and the subject [1, 2] 5; split 6; the array's count 7), then
+  // RewriteDynamicTerms (input.x 8, input.y 9, the reference on split's value 10).
+  const policy = `package test
+
+p if {
+	xs := [1, 2, 3]
+	count(xs) > 2
+	input.x > 1
+	not input.y == 1
+	y := [1, 2][count(xs) - 2]
+	split("a.b", ".")[0] == "a"
+	[count(xs)] == [3]
+}
+`;
+  const { events, result } = traced({ 'p.rego': policy }, 'data.test.p', { input: { x: 2 } });
+  assert.deepEqual(result, [{ expressions: [{ value: true, text: 'data.test.p', location: { row: 1, col: 1 } }], bindings: {} }]);
+  const evals = events.filter((e) => e.op === 'Eval' && e.queryId === 1).map((e) => `${e.location!.row}:${e.location!.col} ${e.node!.text}`);
+  assert.deepEqual(evals, [
+    '4:2 xs = [1, 2, 3]',
+    '5:2 count(xs, __local2__)',
+    '5:2 gt(__local2__, 2)',
+    '6:2 __local8__ = input.x',
+    '6:2 gt(__local8__, 1)',
+    // A negation is evaluated as written (see README).
+    '7:2 not equal(input.y, 1)',
+    '8:14 count(xs, __local3__)',
+    '8:14 minus(__local3__, 2, __local4__)',
+    '8:7 __local5__ = [1, 2]',
+    '8:2 y = __local5__[__local4__]',
+    '9:2 split("a.b", ".", __local6__)',
+    '9:2 __local10__ = __local6__[0]',
+    '9:2 equal(__local10__, "a")',
+    '10:3 count(xs, __local7__)',
+    '10:2 equal([__local7__], [3])',
+  ]);
+  // Each generated expression is redone in reverse order when the query backtracks.
+  const redos = events.filter((e) => e.op === 'Redo' && e.queryId === 1 && e.node?.kind === 'expr').map((e) => e.node!.text);
+  assert.deepEqual(redos.slice(0, 3), ['equal([__local7__], [3])', 'count(xs, __local7__)', 'equal(__local10__, "a")']);
+});
+
+test('tracing evaluates the rewritten bodies to the same results as untraced evaluation', () => {
+  const policy = `package t
+
+a := count([x | some x in input.xs; x > 1]) + 1
+b contains y if { some x in input.xs; y := x * 2 + count(input.xs) }
+c if { not input.missing > 1 }
+d := [sum(input.xs), max(input.xs)][1]
+e if { input.ys[count(input.xs) - 1] == "c" }
+f := y if { y := upper(input.ys[0]) } else := 0
+`;
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: -5, max: 5 }), { maxLength: 4 }), fc.array(fc.constantFrom('a', 'b', 'c'), { maxLength: 4 }), (xs, ys) => {
+      const input = { xs, ys };
+      const engine = new Engine();
+      engine.addPolicy('t.rego', policy);
+      engine.setInput(input);
+      const plain = engine.evalQuery('data.t', 'v1').result;
+      const events: TraceEvent[] = [];
+      assert.deepEqual(engine.evalQuery('data.t', 'v1', undefined, events).result, plain);
+      assert.ok(events.length > 0);
+    }),
+    { numRuns: 40 },
+  );
+});
+
+test('a rule\'s head value is computed in its body as opa\'s compiler moves it there', () => {
+  // Declared: x (0), f's argument x (1); RewriteExprTerms: p's plus (2), f's count (3) and mul (4), q's call (5);
+  // RewriteRefsInHead: name's reference (6); RewriteDynamicTerms: q's argument input.xs (7).
+  const policy = `package test
+
+p := x + 1 if {
+	x := input.n
+}
+
+name := input.metadata.name
+
+f(x) := count(x) * 2
+q := f(input.xs)
+`;
+  const run = (query: string) => {
+    const { events, result } = traced({ 'p.rego': policy }, query, { input: { n: 2, metadata: { name: 'a' }, xs: [1] } });
+    return { text: prettyTrace(events), value: (result as Array<{ expressions: Array<{ value: unknown }> }>)[0]!.expressions[0]!.value };
+  };
+  const p = run('data.test.p');
+  assert.equal(p.value, 3);
+  assert.match(p.text, /p\.rego:3 +\| Enter data\.test\.p\np\.rego:4 +\| \| Eval x = input\.n\np\.rego:3 +\| \| Eval plus\(x, 1, __local2__\)\np\.rego:3 +\| \| Exit data\.test\.p\n/);
+  // A rule written without a body has opa's `true` one; a reference value is assigned at its end.
+  const name = run('data.test.name');
+  assert.equal(name.value, 'a');
+  assert.match(name.text, /p\.rego:7 +\| \| Eval true\np\.rego:7 +\| \| Eval __local6__ = input\.metadata\.name\np\.rego:7 +\| \| Exit data\.test\.name\n/);
+  const q = run('data.test.q');
+  assert.equal(q.value, 2);
+  assert.match(
+    q.text,
+    /\| \| Eval __local7__ = input\.xs\n.*\| \| Eval data\.test\.f\(__local7__, __local5__\)\n.*\| \| Index data\.test\.f \(matched 1 rule\)\n.*\| \| Enter data\.test\.f\n.*\| \| \| Eval true\n.*\| \| \| Eval count\(x, __local3__\)\n.*\| \| \| Eval mul\(__local3__, 2, __local4__\)\n.*\| \| \| Exit data\.test\.f\n/s,
+  );
+});
+
+test('a query is traced as opa eval compiles it: captured values, their checks, the query compiler\'s variables', () => {
+  const policy = { 'p.rego': 'package test\n\np := true\n' };
+  // One expression that does not iterate: its value is captured, not checked.
+  const one = traced(policy, 'input.x > 1', { input: { x: 2 } });
+  assert.equal(
+    prettyTrace(one.events),
+    `query:1     Enter __localq0__ = input.x; gt(__localq0__, 1, _)
+query:1     | Eval __localq0__ = input.x
+query:1     | Eval gt(__localq0__, 1, _)
+query:1     | Exit __localq0__ = input.x; gt(__localq0__, 1, _)
+query:1     Redo __localq0__ = input.x; gt(__localq0__, 1, _)
+query:1     | Redo gt(__localq0__, 1, _)
+query:1     | Redo __localq0__ = input.x
+`,
+  );
+  assert.deepEqual(one.result, [{ expressions: [{ value: true, text: 'input.x > 1', location: { row: 1, col: 1 } }], bindings: {} }]);
+  // Several expressions: each captured value is checked by an expression `_` appended to the query; an
+  // assignment captures nothing.
+  const several = traced(policy, 'x := input.x; data.test.p', { input: { x: 2 } });
+  const lines = prettyTrace(several.events).split('\n');
+  assert.equal(lines[0], 'query:1      Enter x = input.x; data.test.p = _; _');
+  assert.deepEqual(
+    lines.filter((t) => t.startsWith('query:1')).map((t) => t.slice(13)),
+    ['Enter x = input.x; data.test.p = _; _', '| Eval x = input.x', '| Eval data.test.p = _', '| Index data.test.p (matched 1 rule, early exit)', '| Eval _', '| Exit x = input.x; data.test.p = _; _', 'Redo x = input.x; data.test.p = _; _', '| Redo _', '| Redo data.test.p = _', '| Redo x = input.x'],
+  );
+  assert.deepEqual(several.result, [
+    {
+      expressions: [
+        { value: true, text: 'x := input.x', location: { row: 1, col: 1 } },
+        { value: true, text: 'data.test.p', location: { row: 1, col: 15 } },
+      ],
+      bindings: { x: 2 },
+    },
+  ]);
+  // A reference with a variable key iterates: a single expression's value is checked too.
+  const iter = traced(policy, 'input.xs[i]', { input: { xs: [1] } });
+  assert.equal(iter.events[0]!.node!.text, 'input.xs[i] = _; _');
+});
+
+test('JSON Locals list every bound variable of the body by the compiler\'s names, LocalMetadata their written names', () => {
+  const policy = 'package test\n\np := x + 1 if {\n\tx := input.n\n\ty = 2\n}\n\nf(a) := a * 2\n\nq := f(3)\n';
+  const json = (query: string) => traceJson(traced({ 'p.rego': policy }, query, { input: { n: 2 } }).events) as Array<Record<string, unknown>>;
+  const evals = json('data.test.p').filter((e) => e['Op'] === 'Eval' && e['QueryID'] === 1);
+  // At `y = 2` x is bound (declared: __local0__), at the head's call y too (not declared: its own name).
+  assert.deepEqual(evals[1]!['Locals'], [{ name: '__local0__', type: 'number', value: 2 }]);
+  assert.deepEqual(evals[2]!['Locals'], [
+    { name: '__local0__', type: 'number', value: 2 },
+    { name: 'y', type: 'number', value: 2 },
+  ]);
+  assert.deepEqual(evals[2]!['LocalMetadata'], {
+    __local0__: { location: { file: 'p.rego', row: 4, col: 2 }, name: 'x' },
+    y: { location: { file: 'p.rego', row: 5, col: 2 }, name: 'y' },
+  });
+  // A function's argument is bound when its body is entered (a is __local1__); a generated variable is listed
+  // by its own name once bound, where it is generated.
+  const fn = json('data.test.q');
+  const body = fn.filter((e) => e['QueryID'] === 2 && (e['Op'] === 'Eval' || e['Op'] === 'Redo'));
+  assert.deepEqual(body[0]!['LocalMetadata'], { __local1__: { location: { file: 'p.rego', row: 8, col: 3 }, name: 'a' } });
+  const redo = body.find((e) => e['Op'] === 'Redo' && JSON.stringify(e['Node']).includes('mul'))!;
+  assert.deepEqual(redo['Locals'], [
+    { name: '__local1__', type: 'number', value: 3 },
+    { name: '__local3__', type: 'number', value: 6 },
+  ]);
+  assert.deepEqual((redo['LocalMetadata'] as Record<string, unknown>)['__local3__'], { location: { file: 'p.rego', row: 8, col: 9 }, name: '__local3__' });
+});
+
+test('a rule or import named by its bare name is a reference: moved out of a call as opa\'s resolved references are', () => {
+  const policy = 'package test\n\nimport data.lib.limit\n\nn := 3\n\np if {\n\tn > 1\n\tlimit > n\n}\n\nq if {\n\tn := 5\n\tn > 1\n}\n';
+  const { events } = traced({ 'p.rego': policy, 'lib.rego': 'package lib\n\nlimit := 10\n' }, 'data.test.p');
+  const evals = events.filter((e) => e.op === 'Eval' && e.queryId === 1).map((e) => e.node!.text);
+  // Declared: q's n (0); RewriteDynamicTerms: p's n (1), limit (2) and n (3); a declared n stays a variable.
+  assert.deepEqual(evals, ['__local1__ = data.test.n', 'gt(__local1__, 1)', '__local2__ = data.lib.limit', '__local3__ = data.test.n', 'gt(__local2__, __local3__)']);
+  const q = traced({ 'p.rego': policy, 'lib.rego': 'package lib\n\nlimit := 10\n' }, 'data.test.q').events;
+  assert.deepEqual(
+    q.filter((e) => e.op === 'Eval' && e.queryId === 1).map((e) => e.node!.text),
+    ['n = 5', 'gt(n, 1)'],
+  );
 });

@@ -30,8 +30,11 @@ export interface TraceEvent {
   message: string;
   /** The rule reference of an Index event. */
   ref: string | undefined;
-  /** The expression's variables bound at the event (named variables only). */
-  locals: Array<[string, Value]>;
+  /**
+   * The variables bound at the event: name, value and, when the name is the compiler's (`__local0__`), the
+   * written name and where the variable is declared (for `LocalMetadata`).
+   */
+  locals: Array<[name: string, value: Value, written?: string, loc?: { file: string; row: number; col: number }]>;
 }
 
 /** `opa eval --explain` modes, in opa's order; debug also keeps Unify events, which this evaluator does not make. */
@@ -43,7 +46,7 @@ export type ExplainMode = (typeof EXPLAIN_MODES)[number];
 const litTextCache = new WeakMap<CLit, string>();
 
 /**
- * An expression as OPA prints it in a trace: calls in call form (`equal(input.x, 1)`, `gt(count(xs), 5)`,
+ * An expression as OPA prints it in a trace: calls in call form (`equal(input.x, 1)`, `count(xs, __local1__)`,
  * `internal.member_2(x, xs)`), `x = 1` for `x := 1` and `x = 1`, `not …`, `… with … as …`.
  */
 export function litText(l: CLit): string {
@@ -141,6 +144,45 @@ function opaValueText(v: Value): string {
 /** A top-level query expression whose value opa captures: `data.p` is evaluated as `data.p = _`. */
 export function capturesValue(l: CLit): boolean {
   return !l.negated && !l.notBody && l.expr.k === 'term' && l.expr.term.t !== 'call';
+}
+
+/**
+ * A query that iterates as opa eval's rewriting sees it (rego.go iteration): a reference with a variable key
+ * outside any comprehension.
+ */
+export function iterates(lits: readonly CLit[]): boolean {
+  const term = (t: CTerm): boolean => {
+    switch (t.t) {
+      case 'ref':
+        return t.path.some((p) => p.t === 'var') || term(t.head) || t.path.some(term);
+      case 'array':
+      case 'set':
+        return t.items.some(term);
+      case 'object':
+        return t.entries.some(([k, v]) => term(k) || term(v));
+      case 'call':
+        return t.args.some(term) || (t.out !== undefined && term(t.out));
+      default:
+        return false;
+    }
+  };
+  return lits.some((l) => {
+    const e = l.expr;
+    if (l.notBody) return iterates(l.notBody);
+    switch (e.k) {
+      case 'term':
+        return term(e.term);
+      case 'unify':
+        return term(e.a) || term(e.b);
+      case 'somein':
+        // `some x in xs` is `x = xs[k]` with a generated key by then.
+        return true;
+      case 'every':
+        return term(e.domain) || iterates(e.body);
+      default:
+        return false;
+    }
+  });
 }
 
 // ------------------------------------------------------------------------------------------ filters
@@ -260,7 +302,7 @@ export function traceJson(events: readonly TraceEvent[]): unknown[] {
     Node: e.node === undefined ? null : nodeJson(e.node),
     Location: e.location === undefined ? null : { file: e.location.file, row: e.location.row, col: e.location.col },
     Locals: e.locals.length === 0 ? null : e.locals.map(([name, v]) => ({ name, type: typeName(v), value: (valueJson(v) as { value: unknown }).value })),
-    LocalMetadata: Object.fromEntries(e.locals.map(([name]) => [name, { location: null, name }])),
+    LocalMetadata: Object.fromEntries(e.locals.map(([name, , written, loc]) => [name, { location: loc === undefined ? null : { file: loc.file === 'query' ? '' : loc.file, row: loc.row, col: loc.col }, name: written ?? name }])),
     // ast.Ref is a slice of terms: an array, not a term.
     Ref: e.ref === undefined ? null : refTextJson(e.ref).value,
     Op: e.op,
