@@ -85,8 +85,11 @@ test('--fail exits 1 on an undefined result, --fail-defined on a defined one, er
   assert.equal((await evalCli(['-d', POLICY, '-i', join(input, 'eve.json'), '--fail', 'data.app.allow'])).code, 1);
   assert.equal((await evalCli(['-d', POLICY, '-i', join(input, 'eve.json'), '--fail-defined', 'data.app.allow'])).code, 0);
   assert.equal((await evalCli(['-d', POLICY, '-i', join(input, 'alice.json'), '--fail-defined', 'data.app.allow'])).code, 1);
-  // A false value is defined: opa's --fail looks at definedness, not truth.
-  assert.equal((await evalCli(['--fail', '1 == 2'])).code, 1);
+  // A false value is defined: opa's --fail looks at definedness, not truth. A lone comparison's value is
+  // captured (false); with a second expression it is checked, and a unification that fails is undefined.
+  assert.equal((await evalCli(['--fail', '1 == 2'])).code, 0);
+  assert.equal((await evalCli(['--fail', '1 == 2; true'])).code, 1);
+  assert.equal((await evalCli(['--fail', '1 = 2'])).code, 1);
   assert.equal((await evalCli(['--fail', 'x := 1 == 2'])).code, 0);
   const conflict = files('conflict', { 'p.rego': 'package c\n\nv := 1\n\nv := 2 if true\n' });
   assert.equal((await evalCli(['-d', conflict, '--fail', 'data.c.v'])).code, 2);
@@ -798,4 +801,40 @@ test('YAML input and data are read with YAML 1.1 scalars, as go-yaml v2 reads th
     { flags: [true, false, true, false, true, false, true, false, true], nums: [511, 5, 1000, 31, 1000], when: '2001-12-14', sixty: '1:30', quoted: 'yes' },
     true,
   ]);
+});
+
+test('query values are captured as opa eval captures them: a lone expression shows false, several or iteration check it', async () => {
+  const pol = files('capture', { 'p.rego': 'package p\n\nallow := false\n\nxs := [1, 2, 3]\n\nf(x) := x > 1\n' });
+  const values = async (q: string): Promise<unknown> => {
+    const r = await evalCli(['-d', pol, '-f', 'json', q]);
+    assert.equal(r.code, 0, r.err);
+    const out = JSON.parse(r.out) as { result?: Array<{ expressions: Array<{ value: unknown }> }> };
+    return out.result?.map((row) => row.expressions.map((e) => e.value)) ?? 'undefined';
+  };
+  // One expression, no iteration: its value whatever it is (rewriteQueryToCaptureValue adds no check).
+  assert.deepEqual(await values('data.p.allow'), [[false]]);
+  assert.deepEqual(await values('1 == 2'), [[false]]);
+  assert.deepEqual(await values('count(data.p.xs) > 5'), [[false]]);
+  assert.deepEqual(await values('data.p.f(1)'), [[false]]);
+  assert.deepEqual(await values('data.p.allow == false'), [[true]]);
+  // Unification and assignment are not captured: a failing one is undefined.
+  assert.deepEqual(await values('1 = 2'), 'undefined');
+  assert.deepEqual(await values('not data.p.allow'), [[true]]);
+  // Several expressions: each captured value is checked, so a false one leaves no row.
+  assert.deepEqual(await values('data.p.allow; true'), 'undefined');
+  assert.deepEqual(await values('x := 1; x == 2'), 'undefined');
+  assert.deepEqual(await values('x := 2; x == 2'), [[true, true]]);
+  // Iteration: rows where the captured value is false are dropped.
+  assert.deepEqual(await values('data.p.xs[_] > 1'), [[true], [true]]);
+  assert.deepEqual(await values('data.p.f(data.p.xs[i])'), [[true], [true]]);
+  // Only the query's own expressions are captured: inside a rule a false expression still fails its body.
+  const rules = files('capture-rules', { 'r.rego': 'package r\n\nby_term if input.flag\n\nby_call if input.n == 1\n\nby_member if input.user in ["alice"]\n' });
+  for (const q of ['data.r.by_term', 'data.r.by_call', 'data.r.by_member', 'data.r']) {
+    const r = await evalCli(['-d', rules, '--stdin-input', '-f', 'json', q], '{"flag": false, "n": 2, "user": "eve"}');
+    const want = q === 'data.r' ? '{"result":[{"expressions":[{"value":{},"text":"data.r","location":{"row":1,"col":1}}]}]}' : '{}';
+    assert.equal(JSON.stringify(JSON.parse(r.out)), want, q);
+  }
+  // The trace shows the check that fails.
+  const traced = await evalCli(['-d', pol, '-f', 'pretty', '--explain=full', 'data.p.allow; true']);
+  assert.match(traced.out, /Fail _/);
 });

@@ -702,6 +702,11 @@ function profileTable(p: ExprStats[]): string {
   );
 }
 
+/** The result as Go encodes rego.Result: `bindings` is `omitempty`, so a row without bindings has none. */
+function goResult(result: Result): Array<Omit<Result[number], 'bindings'> & { bindings?: Result[number]['bindings'] }> {
+  return result.map((r) => (Object.keys(r.bindings).length > 0 ? r : { expressions: r.expressions }));
+}
+
 function render(format: string, result: Result): string {
   switch (format) {
     case 'values':
@@ -719,7 +724,7 @@ function render(format: string, result: Result): string {
       return table(result);
     }
     default:
-      return stringify(result.length > 0 ? { result } : {}, 2) + '\n';
+      return stringify(result.length > 0 ? { result: goResult(result) } : {}, 2) + '\n';
   }
 }
 
@@ -798,7 +803,7 @@ export function runEval(io: CliIO, queryArg: string | undefined, opts: EvalOptio
     .map((x) => (x.location.file === 'query' ? { ...x, location: { ...x.location, file: '' } } : x));
   if (opts.format === 'json' && (metrics || profile || trace.length > 0)) {
     const explained = trace.length > 0 ? { explanation: traceJson(trace) } : {};
-    io.stdout(stringify({ ...(result.length > 0 ? { result } : {}), ...explained, ...(metrics ? { metrics } : {}), ...(profile ? { profile } : {}) }, 2) + '\n');
+    io.stdout(stringify({ ...(result.length > 0 ? { result: goResult(result) } : {}), ...explained, ...(metrics ? { metrics } : {}), ...(profile ? { profile } : {}) }, 2) + '\n');
   } else {
     io.stdout(render(opts.format, result));
     if (opts.format === 'pretty' && metrics) io.stdout(metricsTable(metrics));

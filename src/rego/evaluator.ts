@@ -186,14 +186,22 @@ export class Evaluator {
     const values: Array<Value | undefined> = new Array(q.body.length);
     const index = new Map<CLit, number>();
     q.body.forEach((l, i) => index.set(l, i));
+    const indexOf = (l: CLit): number | undefined => index.get(l) ?? index.get(originOf(l));
     this.exprHook = (l, v) => {
-      const i = index.get(l) ?? index.get(originOf(l));
-      if (i !== undefined) values[i] = v;
+      values[indexOf(l)!] = v;
     };
+    this.topLevel = (l) => indexOf(l) !== undefined;
+    // As opa eval's rewriteQueryToCaptureValue: a query of several expressions, or one that iterates, keeps only
+    // the rows where no captured value is false (its checks, appended at the end); a lone expression's value is
+    // the result whatever it is (`1 == 2` is `false`, not undefined).
+    const captured = q.body.flatMap((l, i) => (capturesValue(l) || capturesCall(l) ? [i] : []));
+    const checked = q.body.length > 1 || iterates(q.body);
+    this.captureCheck = checked ? (l) => values[indexOf(l) ?? -1] !== false : undefined;
     const rows: Array<{ bindings: Map<string, Value>; values: Array<Value | undefined> }> = [];
     try {
       this.guard(() =>
         this.queryBody(q.body, q.names, frame, () => {
+          if (checked && captured.some((i) => values[i] === false)) return false;
           const row = new Map<string, Value>();
           for (const [name, slot] of q.vars) {
             const v = frame[slot];
@@ -205,11 +213,17 @@ export class Evaluator {
       );
     } finally {
       this.exprHook = undefined;
+      this.topLevel = undefined;
+      this.captureCheck = undefined;
     }
     return rows;
   }
 
   private exprHook: ((l: CLit, v: Value) => void) | undefined;
+  /** While a query's expression values are recorded: whether a literal is one of the query's own (not a rule's). */
+  private topLevel: ((l: CLit) => boolean) | undefined;
+  /** While a query's captured values are checked (see queryWithExpressions): whether a capture passes its check. */
+  private captureCheck: ((l: CLit) => boolean) | undefined;
   private tracer: Tracer | undefined;
   private readonly events: TraceEvent[] | undefined;
   /** While tracing: the current query's id and its parent's, the last id given, the expression evaluated. */
@@ -293,13 +307,13 @@ export class Evaluator {
   }
 
   private literalInner(l: CLit, f: Array<Value | undefined>, k: K): boolean {
-    if (this.exprHook && !l.negated && l.expr.k === 'term' && !(l.expr.term.t === 'call' && l.expr.term.out)) {
+    if (this.exprHook && (capturesValue(l) || capturesCall(l)) && this.topLevel!(l)) {
       const hook = this.exprHook;
-      // Like OPA's query rewriting (`__localq0__ = data.x`), a top-level non-call term's value is captured,
-      // so a rule that is `false` shows as `false` rather than as an undefined query.
-      const capture = l.expr.term.t !== 'call';
-      return this.term(l.expr.term, f, (v) => {
-        if (v === false && !capture) return false;
+      // opa eval's query rewriting captures a top-level expression's value (`__localq0__ = data.x`,
+      // `equal(x, 1, __localq1__)`): a rule that is `false` or a comparison that does not hold shows as `false`
+      // rather than as an undefined query; the query's checks (queryWithExpressions) decide what a false keeps.
+      const term = (l.expr as { k: 'term'; term: CTerm }).term;
+      return this.term(term, f, (v) => {
         hook(l, v);
         return k();
       });
@@ -1302,6 +1316,10 @@ export class Evaluator {
       const l = checks[i]!;
       const expr: TraceNode = { kind: 'expr', text: '_', lit: undefined, index: body.length + i };
       this.emit('Eval', expr, l.loc);
+      if (this.captureCheck && !this.captureCheck(l)) {
+        this.emit('Fail', expr, l.loc);
+        return false;
+      }
       const r = check(i + 1);
       this.emit('Redo', expr, l.loc);
       return r;
