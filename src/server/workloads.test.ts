@@ -309,7 +309,7 @@ test('keybroker: a false query, unknown HOST_DATA and a missing cookie are denie
   const reg = await keybrokerRegister();
   const wrong = await keybrokerAttest(fromBase64(reg.text), OTHER_M);
   assert.equal(wrong.at.status, 400);
-  assert.match(wrong.at.text, /keybroker error: .*query "data\.measurement == input\.measurement" is undefined/);
+  assert.match(wrong.at.text, /keybroker error: .*query "data\.measurement == input\.measurement" is false/);
   assert.equal((await http('GET', '/keybroker/kbs/v0/resource/passphrase', { cookie: wrong.cookie })).status, 400);
   const unknown = await keybrokerAttest(hostDataForUuid(randomUUID()));
   assert.match(unknown.at.text, /not registered/);
@@ -648,7 +648,7 @@ test('a keybroker registration edited through the native PUT keeps its queries: 
   assert.deepEqual(after.identify, before.identify);
   const wrong = await keybrokerAttest(hostData, OTHER_M);
   assert.equal(wrong.at.status, 400);
-  assert.match(wrong.at.text, /query "data\.measurement == input\.measurement" is undefined/);
+  assert.match(wrong.at.text, /query "data\.measurement == input\.measurement" is false/);
   assert.equal((await http('GET', '/keybroker/kbs/v0/resource/passphrase', { cookie: wrong.cookie })).status, 400);
   assert.equal((await keybrokerAttest(hostData)).at.status, 200);
   // An empty query list is refused on both doors: it would decide nothing.
@@ -744,7 +744,7 @@ test('every workload verdict on the three doors is a decision record: registrati
   const kbd = await workloadDecisions(kbId);
   assert.deepEqual(kbd.map((d) => `${d.type}:${d.verdict}`), ['attestation:allow', 'release:allow', 'attestation:deny']);
   assert.deepEqual((kbd[0]!.trace as { queries: unknown }).queries, [{ query: 'data.measurement == input.measurement', result: 'true' }]);
-  assert.deepEqual((kbd[2]!.trace as { queries: unknown }).queries, [{ query: 'data.measurement == input.measurement', result: 'undefined' }]);
+  assert.deepEqual((kbd[2]!.trace as { queries: unknown }).queries, [{ query: 'data.measurement == input.measurement', result: 'false' }]);
   assert.match(kbd[0]!.evidence_digest!, /^[0-9a-f]{64}$/);
   assert.match(Object.values(kbd[0]!.reference_values!)[0]!, /^version 1, updated /);
 
