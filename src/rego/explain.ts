@@ -7,6 +7,7 @@
  */
 import type { CLit, CRule, CTerm } from './compiled.js';
 import type { Tracer } from './evaluator.js';
+import { printTerm, type TermStyle } from './trace.js';
 import { type Value, toJs, toRegoString } from './value.js';
 
 /** One body's outcome in an explanation. */
@@ -146,44 +147,19 @@ export function slotNamesOf(lit: CLit): Map<number, string> {
 
 const INFIX: Record<string, string> = { equal: '==', neq: '!=', lt: '<', lte: '<=', gt: '>', gte: '>=', plus: '+', minus: '-', mul: '*', div: '/', rem: '%', and: '&', or: '|' };
 
-/** Compiled term back to Rego-like text, for explanations. */
+const REGO_STYLE: TermStyle = {
+  value: (v) => toRegoString(v),
+  call: (name, args, text) => {
+    const op = INFIX[name];
+    if (op && args.length === 2) return `${text(args[0]!)} ${op} ${text(args[1]!)}`;
+    if (name === 'internal.member_2') return `${text(args[0]!)} in ${text(args[1]!)}`;
+    return `${name}(${args.map(text).join(', ')})`;
+  },
+  body: () => '…',
+  template: () => '$"…"',
+};
+
+/** Compiled term back to Rego-like text, for explanations: operators infix, comprehension bodies elided. */
 export function termText(t: CTerm): string {
-  switch (t.t) {
-    case 'const':
-      return toRegoString(t.v);
-    case 'var':
-      return t.name;
-    case 'root':
-      return t.root;
-    case 'ref': {
-      let s = termText(t.head);
-      for (const p of t.path) {
-        if (p.t === 'const' && typeof p.v === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(p.v)) s += '.' + p.v;
-        else s += '[' + termText(p) + ']';
-      }
-      return s;
-    }
-    case 'array':
-      return '[' + t.items.map(termText).join(', ') + ']';
-    case 'set':
-      return t.items.length === 0 ? 'set()' : '{' + t.items.map(termText).join(', ') + '}';
-    case 'object':
-      return '{' + t.entries.map(([k, v]) => termText(k) + ': ' + termText(v)).join(', ') + '}';
-    case 'call': {
-      const op = INFIX[t.fn.name];
-      if (op && t.args.length === 2) return `${termText(t.args[0]!)} ${op} ${termText(t.args[1]!)}`;
-      if (t.fn.name === 'internal.member_2') return `${termText(t.args[0]!)} in ${termText(t.args[1]!)}`;
-      return `${t.fn.name}(${t.args.map(termText).join(', ')})`;
-    }
-    case 'print':
-      return `print(${t.args.map(termText).join(', ')})`;
-    case 'arraycompr':
-      return `[${termText(t.term)} | …]`;
-    case 'setcompr':
-      return `{${termText(t.term)} | …}`;
-    case 'objectcompr':
-      return `{${termText(t.key)}: ${termText(t.value)} | …}`;
-    case 'template':
-      return '$"…"';
-  }
+  return printTerm(t, REGO_STYLE);
 }

@@ -92,42 +92,63 @@ export function exprText(l: CLit): string {
   }
 }
 
-/** A compiled term as OPA's AST prints it (ast.Term String): calls in call form, strings as Go quotes them. */
-export function opaTermText(t: CTerm): string {
+/** How `printTerm` shows the parts where its callers differ: constants, calls, comprehension bodies, templates. */
+export interface TermStyle {
+  value(v: Value): string;
+  call(name: string, args: CTerm[], text: (t: CTerm) => string): string;
+  body(lits: CLit[]): string;
+  template(parts: Array<string | CTerm>, text: (t: CTerm) => string): string;
+}
+
+/** A compiled term as text: references, collections and comprehensions laid out once, the rest by `style`. */
+export function printTerm(t: CTerm, style: TermStyle): string {
+  const text = (x: CTerm): string => printTerm(x, style);
   switch (t.t) {
     case 'const':
-      return opaValueText(t.v);
+      return style.value(t.v);
     case 'var':
       return t.name;
     case 'root':
       return t.root;
     case 'ref': {
-      let s = opaTermText(t.head);
+      let s = text(t.head);
       for (const p of t.path) {
         if (p.t === 'const' && typeof p.v === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(p.v)) s += '.' + p.v;
-        else s += '[' + opaTermText(p) + ']';
+        else s += '[' + text(p) + ']';
       }
       return s;
     }
     case 'array':
-      return '[' + t.items.map(opaTermText).join(', ') + ']';
+      return '[' + t.items.map(text).join(', ') + ']';
     case 'set':
-      return t.items.length === 0 ? 'set()' : '{' + t.items.map(opaTermText).join(', ') + '}';
+      return t.items.length === 0 ? 'set()' : '{' + t.items.map(text).join(', ') + '}';
     case 'object':
-      return '{' + t.entries.map(([k, v]) => opaTermText(k) + ': ' + opaTermText(v)).join(', ') + '}';
+      return '{' + t.entries.map(([k, v]) => text(k) + ': ' + text(v)).join(', ') + '}';
     case 'call':
-      return `${t.fn.name}(${t.args.map(opaTermText).join(', ')})`;
+      return style.call(t.fn.name, t.args, text);
     case 'print':
-      return `print(${t.args.map(opaTermText).join(', ')})`;
+      return `print(${t.args.map(text).join(', ')})`;
     case 'arraycompr':
-      return `[${opaTermText(t.term)} | ${t.body.map(litText).join('; ')}]`;
+      return `[${text(t.term)} | ${style.body(t.body)}]`;
     case 'setcompr':
-      return `{${opaTermText(t.term)} | ${t.body.map(litText).join('; ')}}`;
+      return `{${text(t.term)} | ${style.body(t.body)}}`;
     case 'objectcompr':
-      return `{${opaTermText(t.key)}: ${opaTermText(t.value)} | ${t.body.map(litText).join('; ')}}`;
+      return `{${text(t.key)}: ${text(t.value)} | ${style.body(t.body)}}`;
     case 'template':
-      return '$"' + t.parts.map((p) => (typeof p === 'string' ? p : `{${opaTermText(p)}}`)).join('') + '"';
+      return style.template(t.parts, text);
   }
+}
+
+const OPA_STYLE: TermStyle = {
+  value: (v) => opaValueText(v),
+  call: (name, args, text) => `${name}(${args.map(text).join(', ')})`,
+  body: (lits) => lits.map(litText).join('; '),
+  template: (parts, text) => '$"' + parts.map((p) => (typeof p === 'string' ? p : `{${text(p)}}`)).join('') + '"',
+};
+
+/** A compiled term as OPA's AST prints it (ast.Term String): calls in call form, strings as Go quotes them. */
+export function opaTermText(t: CTerm): string {
+  return printTerm(t, OPA_STYLE);
 }
 
 /** A value as OPA's AST prints it: strings Go-quoted, object keys and set members in OPA's order. */
