@@ -194,14 +194,15 @@ export class Evaluator {
     // As opa eval's rewriteQueryToCaptureValue: a query of several expressions, or one that iterates, keeps only
     // the rows where no captured value is false (its checks, appended at the end); a lone expression's value is
     // the result whatever it is (`1 == 2` is `false`, not undefined).
-    const captured = q.body.flatMap((l, i) => (capturesValue(l) || capturesCall(l) ? [i] : []));
+    // Only captured expressions record a value, so an expression passes unless it captured `false`.
+    const passes = (l: CLit): boolean => values[indexOf(l) ?? -1] !== false;
     const checked = q.body.length > 1 || iterates(q.body);
-    this.captureCheck = checked ? (l) => values[indexOf(l) ?? -1] !== false : undefined;
+    this.captureCheck = checked ? passes : undefined;
     const rows: Array<{ bindings: Map<string, Value>; values: Array<Value | undefined> }> = [];
     try {
       this.guard(() =>
         this.queryBody(q.body, q.names, frame, () => {
-          if (checked && captured.some((i) => values[i] === false)) return false;
+          if (checked && !q.body.every(passes)) return false;
           const row = new Map<string, Value>();
           for (const [name, slot] of q.vars) {
             const v = frame[slot];
