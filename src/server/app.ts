@@ -453,10 +453,7 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
         policyIds: ['default'],
         ...(o.recordedEvidence ? { expectedReportData: fromBase64(nonce) } : {}),
       });
-      await o.store.sessions.put({ ...session, state: 'attested', token: result.token, teePubkey: teePubkey as unknown as JsonValue });
-      metrics.attestationSuccesses.labels(tee).inc();
       const statuses = result.appraisals.map((a) => `${a.submod}:${a.status}`);
-      log.info({ event: 'attest', tee, statuses }, 'attestation succeeded');
       // The policies the service evaluated (the stored one, else the built-in default), per appraisal; the
       // record's policy_* name the one that appraised the primary evidence.
       const policyId = result.primaryPolicy.id;
@@ -484,8 +481,16 @@ export async function buildKbsApp(o: KbsAppOptions): Promise<KbsApp> {
         verdict: 'allow',
         trace: result.appraisals.map((a) => ({ submod: a.submod, status: a.status, trust_vector: a.trustVector })),
       });
-      // After the decision is queued, so the audit row and the decision record are committed together.
-      await audit('kbs.attest', tee, 'ok', { statuses });
+      // The attested session is stored in the turn the decision is queued and the audit row written: on a store
+      // shared by workers or replicas all three are committed together (one round trip to PostgreSQL). Should
+      // storing the session fail, the allow record and the audit row stand (the evidence was appraised and the
+      // token signed) and the error that the guest is answered with is recorded after them.
+      await Promise.all([
+        o.store.sessions.put({ ...session, state: 'attested', token: result.token, teePubkey: teePubkey as unknown as JsonValue }),
+        audit('kbs.attest', tee, 'ok', { statuses }),
+      ]);
+      metrics.attestationSuccesses.labels(tee).inc();
+      log.info({ event: 'attest', tee, statuses }, 'attestation succeeded');
       return json(200, JSON.stringify({ token: result.token }), sessionCookieHeader(session));
     } catch (e) {
       if (e instanceof CocoError && (e.code.startsWith('AS_') || e.code.startsWith('SAMPLE_') || e.code.startsWith('JWK_'))) metrics.attestationFailures.labels(tee).inc();

@@ -8,7 +8,9 @@ import { KbsAdminClient } from '../client/admin-client.js';
 import { KbsClient } from '../client/kbs-client.js';
 import { utf8 } from '../formats/bytes.js';
 import { policyEvaluators } from '../policy/evaluators.js';
-import { SQLITE_FILE } from '../store/sqlite.js';
+import { SQLITE_FILE, openSqliteStore } from '../store/sqlite.js';
+import type { SessionStore, Store } from '../store/store.js';
+import { CocoError } from '../errors.js';
 import { SampleAttester } from '../tee/sample/attester.js';
 import { defaultConfig, type KbsConfig } from './config.js';
 import { openKbs, type Kbs } from './kbs.js';
@@ -77,6 +79,54 @@ test('KBS processes sharing one SQLite store with sessions in the store serve on
     assert.equal(onB.status, 200, await onB.clone().text());
   } finally {
     for (const k of kbses) await k.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an attested session the store refuses: the guest is answered with the error, recorded after the allow record', async () => {
+  const { dir, config, adminKeyPem } = setup();
+  const store = await openSqliteStore({ dataDir: config.storage_backend.data_dir });
+  let refused = 0;
+  // The store of a KBS sharing its sessions, whose session write fails for attested sessions only.
+  const sessions: SessionStore = {
+    get: (id) => store.sessions.get(id),
+    attempt: (id, nonce) => store.sessions.attempt(id, nonce),
+    delete: (id) => store.sessions.delete(id),
+    async put(s) {
+      if (s.state === 'attested') {
+        refused++;
+        throw new CocoError('STORE_UNAVAILABLE', 'the session table is not writable', { kind: 'unavailable' });
+      }
+      return store.sessions.put(s);
+    },
+  };
+  const failing = new Proxy(store, { get: (t, p) => (p === 'sessions' ? sessions : (Reflect.get(t, p, t) as unknown)) }) as Store;
+  let kbs: Kbs | undefined;
+  try {
+    kbs = await openKbs({ config, store: failing, ...policyEvaluators() });
+    const url = await kbs.listen(0, '127.0.0.1');
+    await new KbsAdminClient(url, { privateKeyPem: adminKeyPem }).setResource('default/key/s', utf8.encode('kept'));
+    const guest = new KbsClient(url, new SampleAttester(), { maxAttempts: 1 });
+    await assert.rejects(guest.attest(), /session table is not writable/);
+    assert.equal(refused, 1);
+    await kbs.close();
+    kbs = undefined;
+    const decisions = (await store.audit.list({ kind: 'kbs.decision', limit: 10 })).reverse().map((e) => e.detail as { type: string; verdict: string; code?: string });
+    assert.deepEqual(
+      decisions.map((d) => [d.type, d.verdict, d.code]),
+      [
+        ['attestation', 'allow', undefined],
+        ['attestation', 'deny', 'STORE_UNAVAILABLE'],
+      ],
+    );
+    const rows = (await store.audit.list({ kind: 'kbs.attest', limit: 10 })).reverse().map((e) => [e.outcome, (e.detail as { code?: string }).code]);
+    assert.deepEqual(rows, [
+      ['ok', undefined],
+      ['denied', 'STORE_UNAVAILABLE'],
+    ]);
+  } finally {
+    await kbs?.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
