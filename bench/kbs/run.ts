@@ -76,11 +76,15 @@ const opt = (name: string, dflt: string): string => {
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : dflt;
 };
 const CASES = opt('cases', 'sample,snp,bearer').split(',') as CaseName[];
-for (const c of CASES) if (!['sample', 'snp', 'bearer', 'transport', 'paced'].includes(c)) throw new Error(`--cases: unknown case ${c}`);
-// The references run first: a reader compares every case with what HTTP alone costs at the same concurrency.
+const CASE_NAMES: readonly CaseName[] = ['sample', 'snp', 'bearer', 'transport', 'paced', 'bare-sample', 'bare-snp', 'bare-bearer'];
+for (const c of CASES) if (!CASE_NAMES.includes(c)) throw new Error(`--cases: unknown case ${c}`);
+// The references run first: a reader compares every case with what HTTP alone, and HTTP with the floor's
+// cryptography and nothing else, cost at the same concurrency.
 if (!args.includes('--no-transport')) {
-  if (!CASES.includes('paced')) CASES.unshift('paced');
-  if (!CASES.includes('transport')) CASES.unshift('transport');
+  for (const ref of ['bare-bearer', 'bare-snp', 'bare-sample', 'paced', 'transport'] as const) {
+    const of = ref.startsWith('bare-') ? ref.slice(5) : undefined;
+    if (!CASES.includes(ref) && (of === undefined || CASES.includes(of as CaseName))) CASES.unshift(ref);
+  }
 }
 const CONC = opt('concurrency', '1,8,64').split(',').map(Number);
 if (args.includes('--c256') && !CONC.includes(256)) CONC.push(256);
@@ -101,9 +105,14 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const RESOURCE = 'default/bench/secret';
 const SECRET = randomBytes(32);
 
-type CaseName = 'sample' | 'snp' | 'bearer' | 'transport' | 'paced';
-/** The reference rows: HTTP alone, no floor. */
+type FlowName = 'sample' | 'snp' | 'bearer';
+type CaseName = FlowName | 'transport' | 'paced' | `bare-${FlowName}`;
+/** The reference rows of HTTP alone: no floor. */
 const isReference = (c: CaseName): c is 'transport' | 'paced' => c === 'transport' || c === 'paced';
+/** The reference rows of the bare server: a flow's HTTP and cryptography and nothing else, under that flow's floor. */
+const isBare = (c: CaseName): c is `bare-${FlowName}` => c.startsWith('bare-');
+/** The flow a case runs (the transport references run the sample flow's requests). */
+const flowOf = (c: CaseName): FlowName => (isBare(c) ? (c.slice(5) as FlowName) : isReference(c) ? 'sample' : c);
 type StoreName = 'sqlite' | 'postgres';
 
 // ---- server ------------------------------------------------------------------------------------------------
@@ -182,6 +191,98 @@ async function startTransportServer(dir: string, replies: Replies, delayMs = 0):
   const file = join(dir, 'transport-replies.json');
   writeFileSync(file, JSON.stringify(replies));
   return spawnListening(['-e', TRANSPORT_SERVER, file, String(delayMs)]);
+}
+
+/**
+ * The bare reference server: node:http with the protocol's cryptography and nothing else — what any KBS must
+ * spend per flow on this machine, whatever else it does. /auth draws a nonce and keeps it in a Map; /attest reads
+ * the JSON body, checks the nonce and that the evidence's report data binds it and the TEE key (a SHA-384), for
+ * SNP rebuilds the signed report from its JSON and verifies its P-384 signature with the VCEK's key (one key
+ * object per certificate, as the KBS keeps them), and signs an ES256 token; a resource GET finds the TEE key by
+ * cookie or by verifying the Bearer token, and encrypts the secret to it with the project's ECDH-ES JWE. No
+ * policy, no store, no audit or decision records, no logs, no limits, no error handling beyond a 400.
+ * Arguments: the directory of the project's modules, their extension, the secret in hex.
+ */
+const BARE_SERVER = `
+import http from 'node:http';
+import { generateKeyPair, randomBytes, sign, verify, X509Certificate } from 'node:crypto';
+import { promisify } from 'node:util';
+const [base, ext, secretHex] = process.argv.slice(2);
+const { encryptToTeeKey } = await import(base + '/formats/jwe' + ext);
+const { parseTeePubKey } = await import(base + '/formats/jwk' + ext);
+const { primaryRuntimeData, regularize, runtimeDataDigest } = await import(base + '/formats/runtime-data' + ext);
+const snp = await import(base + '/tee/snp/index' + ext);
+const secret = Buffer.from(secretHex, 'hex');
+const { privateKey, publicKey } = await promisify(generateKeyPair)('ec', { namedCurve: 'prime256v1' });
+const sessions = new Map();
+const vcekKeys = new Map();
+const b64u = (b) => Buffer.from(b).toString('base64url');
+const HEADER = b64u(JSON.stringify({ alg: 'ES256', typ: 'JWT' }));
+const signToken = (claims) => {
+  const signed = HEADER + '.' + b64u(JSON.stringify(claims));
+  return signed + '.' + b64u(sign('sha256', Buffer.from(signed), { key: privateKey, dsaEncoding: 'ieee-p1363' }));
+};
+const tokenClaims = (token) => {
+  const [h, p, sig] = token.split('.');
+  if (!verify('sha256', Buffer.from(h + '.' + p), { key: publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(sig, 'base64url'))) throw new Error('token');
+  return JSON.parse(Buffer.from(p, 'base64url').toString('utf8'));
+};
+const sessionOf = (req) => sessions.get(/kbs-session-id=([^;,\\s]+)/.exec(req.headers.cookie ?? '')?.[1]);
+const json = (res, body, extra) => res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), ...extra }).end(body);
+function attest(s, body) {
+  const rd = body['runtime-data'];
+  if (!s || s.nonce === undefined || rd.nonce !== s.nonce) throw new Error('nonce');
+  s.nonce = undefined;
+  const jwk = rd['tee-pubkey'];
+  parseTeePubKey(jwk);
+  const bound = runtimeDataDigest(primaryRuntimeData(rd.nonce, jwk, ''), 'sha384');
+  const evidence = body['tee-evidence'].primary_evidence;
+  if (s.tee === 'snp') {
+    const ev = snp.evidenceFromJson(evidence);
+    if (!Buffer.from(ev.report.reportData).equals(regularize(bound, 64))) throw new Error('report data');
+    const der = ev.certChain.find((c) => c.type === 'VCEK').data;
+    const id = Buffer.from(der).toString('base64');
+    let key = vcekKeys.get(id);
+    if (key === undefined) vcekKeys.set(id, (key = new X509Certificate(der).publicKey));
+    const signed = snp.serializeReport(ev.report).subarray(0, snp.SIGNED_LENGTH);
+    if (!verify('sha384', signed, { key, dsaEncoding: 'ieee-p1363' }, snp.reportSignatureP1363(ev.report))) throw new Error('signature');
+  } else if (evidence.report_data !== Buffer.from(bound).toString('base64')) throw new Error('report data');
+  s.jwk = jwk;
+  const now = Math.floor(Date.now() / 1000);
+  return signToken({ iat: now, exp: now + 300, tee: s.tee, 'tee-pubkey': jwk });
+}
+const server = http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    try {
+      if (req.method === 'POST' && req.url === '/kbs/v0/auth') {
+        const { tee } = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        const id = randomBytes(16).toString('hex');
+        const nonce = randomBytes(32).toString('base64');
+        sessions.set(id, { tee, nonce });
+        json(res, JSON.stringify({ nonce, 'extra-params': '' }), { 'set-cookie': 'kbs-session-id=' + id });
+      } else if (req.method === 'POST' && req.url === '/kbs/v0/attest') {
+        json(res, JSON.stringify({ token: attest(sessionOf(req), JSON.parse(Buffer.concat(chunks).toString('utf8'))) }));
+      } else if (req.method === 'GET' && req.url.startsWith('/kbs/v0/resource/')) {
+        const bearer = /^Bearer\\s+(\\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+        const jwk = bearer ? tokenClaims(bearer)['tee-pubkey'] : sessionOf(req).jwk;
+        json(res, JSON.stringify(encryptToTeeKey(secret, parseTeePubKey(jwk))));
+      } else res.writeHead(404).end();
+    } catch (e) {
+      res.writeHead(400).end(String(e));
+    }
+  });
+});
+server.listen(0, '127.0.0.1', () => console.log('listening on http://127.0.0.1:' + server.address().port));
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+async function startBareServer(dir: string): Promise<Omit<Server, 'dataDir'>> {
+  const file = join(dir, 'bare-server.mjs');
+  writeFileSync(file, BARE_SERVER);
+  const base = join(repo, FROM_SRC ? 'src' : 'dist');
+  return spawnListening([...(FROM_SRC ? ['--import', 'tsx'] : []), file, base, FROM_SRC ? '.ts' : '.js', SECRET.toString('hex')]);
 }
 
 /** The PostgreSQL server the KBS uses: its URL, and the postmaster's pid when this run started it. */
@@ -397,9 +498,9 @@ async function runCase(ctx: Ctx, server: Pick<Server, 'child'>, pg: Pg | undefin
   const guests = await Promise.all(Array.from({ length: concurrency }, () => newGuest()));
   // The recorded resource was encrypted to another key: the transport reference checks no decryption.
   if (isReference(name)) for (const g of guests) g.checked = true;
-  if (name === 'bearer') for (const g of guests) g.token = await attestFlow(ctx, g, 'sample', false);
-  const flow = (g: Guest): Promise<unknown> =>
-    name === 'bearer' ? getResource(ctx, g, { authorization: `Bearer ${g.token}` }) : attestFlow(ctx, g, name === 'snp' ? 'snp' : 'sample', true);
+  const kind = flowOf(name);
+  if (kind === 'bearer') for (const g of guests) g.token = await attestFlow(ctx, g, 'sample', false);
+  const flow = (g: Guest): Promise<unknown> => (kind === 'bearer' ? getResource(ctx, g, { authorization: `Bearer ${g.token}` }) : attestFlow(ctx, g, kind, true));
 
   let measuring = false;
   let stop = false;
@@ -442,7 +543,7 @@ async function runCase(ctx: Ctx, server: Pick<Server, 'child'>, pg: Pg | undefin
   const cpuMs = ((cpu1 - cpu0) * 1000) / Math.max(1, flows);
   return {
     case: name,
-    store: isReference(name) ? 'none' : pg ? 'postgres' : 'sqlite',
+    store: isReference(name) || isBare(name) ? 'none' : pg ? 'postgres' : 'sqlite',
     concurrency,
     flows,
     seconds: round(elapsed, 2),
@@ -509,7 +610,9 @@ function measureFloor(chip: TestChip, root: TestRoot): { parts: Record<string, n
     jwe: cpuMsPerOp(jwe),
   };
   const sample = parts.es256Sign + parts.jwe;
-  return { parts, floors: { sample, snp: sample + parts.p384Verify, bearer: parts.es256Verify + parts.jwe, transport: 0, paced: 0 } };
+  const bearer = parts.es256Verify + parts.jwe;
+  const snp = sample + parts.p384Verify;
+  return { parts, floors: { sample, snp, bearer, transport: 0, paced: 0, 'bare-sample': sample, 'bare-snp': snp, 'bare-bearer': bearer } };
 }
 
 // ---- main --------------------------------------------------------------------------------------------------
@@ -520,7 +623,7 @@ const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
 function resultLine(r: CaseResult): string {
   const pgCol = r.postgresCpuMsPerFlow === undefined ? '' : ` ${r.postgresCpuMsPerFlow.toFixed(3).padStart(7)}`;
   return (
-    `${r.case.padEnd(9)} ${String(r.concurrency).padStart(4)} ${r.flowsPerSecond.toFixed(1).padStart(8)} ${r.p50Ms.toFixed(2).padStart(8)} ${r.p99Ms.toFixed(2).padStart(8)} ` +
+    `${r.case.padEnd(11)} ${String(r.concurrency).padStart(4)} ${r.flowsPerSecond.toFixed(1).padStart(8)} ${r.p50Ms.toFixed(2).padStart(8)} ${r.p99Ms.toFixed(2).padStart(8)} ` +
     `${String(r.errors).padStart(7)} ${r.serverCpuMsPerFlow.toFixed(3).padStart(12)}${pgCol} ${r.serverCores.toFixed(2).padStart(6)} ${r.generatorCores.toFixed(2).padStart(10)} ` +
     `${r.floorMs.toFixed(3).padStart(9)} ${(r.ratio === null ? '-' : r.ratio.toFixed(2)).padStart(6)}${r.hung ? '  HUNG' : ''}${r.firstError ? `  first error: ${r.firstError}` : ''}`
   );
@@ -576,7 +679,7 @@ async function main(): Promise<void> {
         await admin.setReferenceValues({ launch_digest: ['abcde'], svn: ['1'], major_version: 1, minimum_minor_version: 0 });
         if (!JSON_OUT) {
           console.log(`# store ${store}${pg ? (pg.pid === undefined ? ' (external server, its CPU not measured)' : ' (throwaway local cluster; pg-ms = its CPU per flow)') : ''}`);
-          console.log(`case      conc  flows/s    p50ms    p99ms  errors  cpu-ms/flow${pg?.pid === undefined ? '' : '   pg-ms'}  cores  gen-cores  floor-ms  ratio`);
+          console.log(`case        conc  flows/s    p50ms    p99ms  errors  cpu-ms/flow${pg?.pid === undefined ? '' : '   pg-ms'}  cores  gen-cores  floor-ms  ratio`);
         }
         const agent = new Agent({ keepAlive: true, maxSockets: 512 });
         const ctx: Ctx = { agent, url: server.url, root, chip };
@@ -586,9 +689,14 @@ async function main(): Promise<void> {
         try {
           if (replies && CASES.includes('transport')) refs.set('transport', await startTransportServer(dir, replies));
           if (replies && CASES.includes('paced')) refs.set('paced', await startTransportServer(dir, replies, PACED_MS));
+          // One bare server for its three rows: each row's CPU is read from the process over that row alone.
+          if (i === 0 && CASES.some(isBare)) {
+            const bare = await startBareServer(dir);
+            for (const name of CASES.filter(isBare)) refs.set(name, bare);
+          }
           for (const name of CASES) {
             const ref = refs.get(name);
-            if (isReference(name) && ref === undefined) continue;
+            if ((isReference(name) || isBare(name)) && ref === undefined) continue;
             for (const c of CONC) {
               const r = ref ? await runCase({ ...ctx, url: ref.url }, ref, undefined, name, c, floors) : await runCase(ctx, server, pg, name, c, floors);
               results.push(r);
@@ -598,7 +706,7 @@ async function main(): Promise<void> {
           }
         } finally {
           agent.destroy();
-          for (const ref of refs.values()) await ref.stop();
+          for (const ref of new Set(refs.values())) await ref.stop();
         }
       } finally {
         await server.stop();
