@@ -24,6 +24,7 @@
  *
  * The log spans every tenant, so only an admin identity bound to all namespaces may read it.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { statusOf, trustVectorFrom } from '../attestation/ear.js';
 import { expiredReferenceValueError, type AttestationService } from '../attestation/service.js';
@@ -166,6 +167,8 @@ export async function listDecisions(store: Store, filter: DecisionFilter, limit:
     }
     if (page.length < batch) return { items };
     if (scanned >= SCAN_ROWS) return { items, next: String(cursor) };
+    // Guests' requests are served between pages of a long scan.
+    await nextTurn();
   }
 }
 

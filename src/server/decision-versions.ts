@@ -20,6 +20,7 @@
  * `pruneDecisionVersions` deletes the versions no retained record names and that are not current; it runs
  * after each pass of the audit log's retention (store/open.ts `startAuditRetention`).
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import { CocoError } from '../errors.js';
 import type { ChangeFeed, JsonValue, ReferenceValueRecord, Store, StoreTransaction } from '../store/store.js';
@@ -208,6 +209,9 @@ async function namedVersions(store: Store): Promise<{ names: Set<string>; head: 
     }
     if (page.length < SCAN_PAGE) return { names, head };
     beforeId = page[page.length - 1].id;
+    // The whole log is read after each prune: requests are served between pages (a SQLite store answers each
+    // page within the turn, so without this the scan of a full log held the event loop for a second or more).
+    await nextTurn();
   }
 }
 
