@@ -249,6 +249,27 @@ export function storeContract(h: StoreHarness): void {
         assert.equal(await s.nonces.consume('n2', new Date(t0 + 3 * MIN)), false);
       }));
 
+    test('sweepExpired deletes tens of thousands of expired nonces with the event loop turning in between', () =>
+      withStore(async (s, clock) => {
+        const t0 = clock.now().getTime();
+        const expired = 12_007;
+        const consumed = await Promise.all(Array.from({ length: expired + 3 }, (_, i) => s.nonces.consume(`bulk${i}`, new Date(t0 + (i < expired ? 1 : 5) * MIN))));
+        assert.ok(consumed.every((c) => c));
+        let turns = 0;
+        let ticking = true;
+        const tick = (): void => {
+          turns++;
+          if (ticking) setImmediate(tick);
+        };
+        setImmediate(tick);
+        const swept = await s.sweepExpired(new Date(t0 + 2 * MIN));
+        ticking = false;
+        assert.deepEqual(swept, { sessions: 0, nonces: expired });
+        assert.ok(turns >= 2, `the event loop turned ${turns} times during the sweep`);
+        assert.deepEqual(await s.sweepExpired(new Date(t0 + 2 * MIN)), { sessions: 0, nonces: 0 });
+        assert.equal(await s.nonces.consume(`bulk${expired}`, new Date(t0 + 5 * MIN)), false, 'a nonce not yet expired is kept');
+      }));
+
     test('rejects malformed sessions', () =>
       withStore(async (s, clock) => {
         const ok = { id: 'b', tee: 'snp', nonce: 'n', state: 'authed' as const, createdAt: clock.now(), expiresAt: clock.now() };
