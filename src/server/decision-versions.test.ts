@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Store } from '../store/store.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import { openPostgresStore } from '../store/postgres.js';
-import { manualClock } from '../store/contract.js';
+import { manualClock, turnsDuring } from '../store/contract.js';
 import { postgresForFile } from '../test-support/postgres.js';
 import { KbsClient } from '../client/kbs-client.js';
 import { KbsAdminClient } from '../client/admin-client.js';
@@ -164,16 +164,7 @@ function pruneSuite(name: string, skip: false | string, open: () => Promise<{ st
         const records = 2600;
         await Promise.all(Array.from({ length: records }, (_, i) => log.record({ type: 'attestation', client: `c${i}`, tee: 'sample', verdict: 'allow', policyId: 'default_cpu', policyText: i === 0 ? P2 : P1 })));
         await store.kv.put(`policy-version/${sha('an old policy no record names')}`, utf8.encode('an old policy no record names'));
-        // A ticker on the event loop: a scan that never gave the loop a turn would leave it at zero.
-        let turns = 0;
-        let ticking = true;
-        const tick = (): void => {
-          turns++;
-          if (ticking) setImmediate(tick);
-        };
-        setImmediate(tick);
-        const pruned = await pruneDecisionVersions(store);
-        ticking = false;
+        const { result: pruned, turns } = await turnsDuring(() => pruneDecisionVersions(store));
         assert.deepEqual(pruned.keys, [`policy-version/${sha('an old policy no record names')}`]);
         assert.ok(turns >= Math.floor(records / 1000), `the loop turned ${turns} times during a scan of ${records} records`);
         assert.deepEqual((await keys(store)).sort(), [`policy-version/${sha(P1)}`, `policy-version/${sha(P2)}`].sort(), 'the versions records name are kept');

@@ -30,6 +30,26 @@ export function manualClock(start = '2026-03-01T12:00:00.000Z'): { now: () => Da
   return { now: () => new Date(t), advance: (ms: number) => void (t += ms) };
 }
 
+/**
+ * How often the event loop turned while `work` ran: a ticker re-arms itself with setImmediate for as long as
+ * the work is pending. Work that never yields to the loop (a SQLite store answers within the turn) leaves it at 0.
+ */
+export async function turnsDuring<T>(work: () => Promise<T>): Promise<{ result: T; turns: number }> {
+  let turns = 0;
+  let ticking = true;
+  const tick = (): void => {
+    turns++;
+    if (ticking) setImmediate(tick);
+  };
+  setImmediate(tick);
+  try {
+    const result = await work();
+    return { result, turns };
+  } finally {
+    ticking = false;
+  }
+}
+
 export function listFilesRecursive(dir: string): string[] {
   const out: string[] = [];
   for (const name of readdirSync(dir)) {
@@ -255,15 +275,7 @@ export function storeContract(h: StoreHarness): void {
         const expired = 12_007;
         const consumed = await Promise.all(Array.from({ length: expired + 3 }, (_, i) => s.nonces.consume(`bulk${i}`, new Date(t0 + (i < expired ? 1 : 5) * MIN))));
         assert.ok(consumed.every((c) => c));
-        let turns = 0;
-        let ticking = true;
-        const tick = (): void => {
-          turns++;
-          if (ticking) setImmediate(tick);
-        };
-        setImmediate(tick);
-        const swept = await s.sweepExpired(new Date(t0 + 2 * MIN));
-        ticking = false;
+        const { result: swept, turns } = await turnsDuring(() => s.sweepExpired(new Date(t0 + 2 * MIN)));
         assert.deepEqual(swept, { sessions: 0, nonces: expired });
         assert.ok(turns >= 2, `the event loop turned ${turns} times during the sweep`);
         assert.deepEqual(await s.sweepExpired(new Date(t0 + 2 * MIN)), { sessions: 0, nonces: 0 });
